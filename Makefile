@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tinydsm — top-level Makefile.
+#
+#   make            tinydsm.ko for the newest installed Debian kernel + user space
+#   make check      install what is missing, build for 6.1 and 6.12, run the
+#                   selftests in the QEMU lab on both kernels
+#   make demo       install what is missing, build, boot two nodes and show the
+#                   raw RDMA baseline and a region round trip
+#   make style      checkpatch.pl --strict over kmod/ and uapi/
+#   make deps       install the Debian packages the tree needs (root)
+#
+# KVER=<version> or KDIR=<kernel build dir> picks another kernel. The module is
+# built out of tree in build/<KVER>/ (one tree per kernel, so that 6.1 and
+# 6.12 builds coexist), always with W=1, and warnings are errors.
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(TOP)/build
+
+KVER ?= $(shell $(TOP)/tools/kvers.sh newest 2>/dev/null)
+KDIR ?= /lib/modules/$(KVER)/build
+KOBJ := $(BUILD)/$(KVER)
+KO := $(KOBJ)/tinydsm.ko
+
+# The kernels `make check` runs on: the newest installed 6.1 and 6.12.
+CHECK_KVERS = $(shell $(TOP)/tools/kvers.sh series 6.1.) \
+	      $(shell $(TOP)/tools/kvers.sh series 6.12.)
+
+# The kernel's own kselftest harness and checkpatch.pl, from Debian's
+# linux-source package (extracted, never copied into the tree).
+KSRC_TAR ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
+KSRC := $(BUILD)/linux-source
+KSRC_FILES := tools/testing/selftests/kselftest_harness.h \
+	      tools/testing/selftests/kselftest.h \
+	      scripts/checkpatch.pl scripts/spelling.txt \
+	      scripts/const_structs.checkpatch
+
+CC ?= gcc
+USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
+# -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
+TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
+TESTS := region_test module_test
+TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
+BENCHES := region_bench
+BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
+
+KMOD_SRC := $(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h)
+UAPI_HDR := $(TOP)/uapi/linux/tinydsm.h
+
+.PHONY: all module user deps check check-run demo demo-run style clean
+
+all: module user
+
+module: $(KO)
+
+$(KO): $(KMOD_SRC) $(UAPI_HDR) $(TOP)/Kbuild
+	@test -n "$(KVER)" -a -f "$(KDIR)/Makefile" || { \
+		echo "no kernel build tree for KVER='$(KVER)' (KDIR=$(KDIR));" \
+		     "run 'make deps' or set KVER/KDIR" >&2; exit 1; }
+	@mkdir -p $(KOBJ)/kmod
+	@ln -sfn $(TOP)/Kbuild $(KOBJ)/Kbuild
+	@ln -sfn $(TOP)/uapi $(KOBJ)/uapi
+	@for f in $(KMOD_SRC); do ln -sf $$f $(KOBJ)/kmod/; done
+	$(MAKE) -C $(KDIR) M=$(KOBJ) W=1 KCFLAGS=-Werror modules
+
+user: $(TEST_BINS) $(BENCH_BINS)
+
+$(KSRC)/.extracted:
+	@test -n "$(KSRC_TAR)" || { echo "linux-source-*.tar.xz not found" \
+		"in /usr/src: run 'make deps' (package linux-source)" >&2; exit 1; }
+	@mkdir -p $(KSRC)
+	tar -xJf $(KSRC_TAR) -C $(KSRC) --strip-components=1 \
+		$(addprefix $(basename $(basename $(notdir $(KSRC_TAR))))/,$(KSRC_FILES))
+	@touch $@
+
+$(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+$(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -o $@ $<
+
+deps:
+	$(TOP)/tools/install-deps.sh
+
+# Sub-makes, so that kernels installed by deps are seen.
+check: deps
+	$(MAKE) -C $(TOP) check-run
+
+check-run:
+	@for k in $(CHECK_KVERS); do $(MAKE) -C $(TOP) KVER=$$k module || exit 1; done
+	$(MAKE) -C $(TOP) user
+	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS))
+
+demo: deps
+	$(MAKE) -C $(TOP) demo-run
+
+demo-run: all
+	$(TOP)/tools/demo.sh --kver $(KVER)
+
+style: $(KSRC)/.extracted
+	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
+		--show-types -f \
+		$(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h) $(UAPI_HDR)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: per-page metadata of the region.
+ *
+ * One struct tdsm_page per page of the region, in one array allocated at
+ * load time. Each page has its own sleeping lock, a bit in its flags word
+ * (wait_on_bit_lock), so that a fault that must wait for the network later
+ * holds only its page, and the metadata stays at 32 bytes a page.
+ */
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+
+#include "tinydsm.h"
+
+int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
+{
+	r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL);
+	if (!r->pages)
+		return -ENOMEM;
+	r->npages = npages;
+	r->size = (u64)npages << PAGE_SHIFT;
+	return 0;
+}
+
+/* Called once no file is open and no mapping exists (the module is unloading). */
+void tdsm_pages_exit(struct tdsm_region *r)
+{
+	unsigned long i;
+
+	for (i = 0; i < r->npages; i++) {
+		struct tdsm_page *pg = &r->pages[i];
+
+		if (!pg->frame)
+			continue;
+		/* Only our reference may be left: every mapping is gone. */
+		WARN_ON_ONCE(page_count(pg->frame) != 1);
+		put_page(pg->frame);
+		pg->frame = NULL;
+		atomic64_dec(&r->frames);
+	}
+	WARN(atomic64_read(&r->frames), "tinydsm: %lld frames leaked\n",
+	     (long long)atomic64_read(&r->frames));
+	kvfree(r->pages);
+	r->pages = NULL;
+	r->npages = 0;
+}
+
+/*
+ * Take the page's lock. Killable, so that a task stuck behind a slow fault
+ * can still be killed; returns -EINTR then.
+ */
+int tdsm_page_lock(struct tdsm_page *pg)
+{
+	return wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_KILLABLE);
+}
+
+void tdsm_page_unlock(struct tdsm_page *pg)
+{
+	clear_and_wake_up_bit(TDSM_PG_LOCKED, &pg->flags);
+}
+
+/* The metadata of the page holding global address @addr, NULL if outside. */
+struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr)
+{
+	if (addr < TINYDSM_REGION_BASE || addr - TINYDSM_REGION_BASE >= r->size)
+		return NULL;
+	return &r->pages[(addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT];
+}
+
+/* Copy out the page's fields; the caller holds the page lock. */
+void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
+{
+	info->fault_ip = pg->fault_ip;
+	info->copyset = pg->copyset;
+	info->owner = pg->owner;
+	info->state = pg->state;
+	info->flags = 0;
+	if (pg->frame)
+		info->flags |= TINYDSM_PAGE_F_PRESENT;
+	if (test_bit(TDSM_PG_WRITTEN, &pg->flags))
+		info->flags |= TINYDSM_PAGE_F_WRITTEN;
+	info->faults = pg->faults;
+}

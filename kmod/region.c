@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: the region — /dev/tinydsm, its mmap and its page faults.
+ *
+ * Every open file of the device shares one address space (an inode of a
+ * private pseudo filesystem, as DRM does), so that one
+ * unmap_mapping_range() on it reaches the mappings of every process of the
+ * node, whichever device node they opened.
+ *
+ * Faults: a read fault allocates the page's frame on first touch (zeroed)
+ * and maps it read-only; because the vm_ops have .page_mkwrite, the core
+ * maps shared pages read-only first and calls .page_mkwrite on the first
+ * write, which is where a page becomes exclusive to this node.
+ *
+ * Lock order: mmap_lock (held by the core) -> page lock (tdsm_page_lock)
+ * -> the frame's folio lock. .fault returns the frame locked
+ * (VM_FAULT_LOCKED) so that whoever later takes a page away from this node
+ * (page lock, then folio lock, then unmap_mapping_range) cannot miss a PTE
+ * that a fault is still installing.
+ */
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/highmem.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sched/task_stack.h>
+#include <linux/uaccess.h>
+
+#include "compat.h"
+#include "tinydsm.h"
+
+#define TDSM_FS_MAGIC	0x7464736d	/* "tdsm" */
+
+/* The internal mount holding the shared inode; set at load, cleared at unload. */
+static struct vfsmount *tdsm_mnt;
+static int tdsm_mnt_count;
+static struct inode *tdsm_inode;
+
+static int tdsm_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, TDSM_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+/*
+ * No .owner: the mount lives exactly from load to unload, and the module
+ * reference an owner would take would make the module impossible to unload.
+ */
+static struct file_system_type tdsm_fs_type = {
+	.name = "tinydsm",
+	.init_fs_context = tdsm_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static void tdsm_note_fault(struct tdsm_page *pg, struct vm_fault *vmf)
+{
+	/* Only a user access has an IP worth recording (not GUP, not copy_*_user). */
+	if (vmf->flags & FAULT_FLAG_USER)
+		pg->fault_ip = instruction_pointer(task_pt_regs(current));
+	if (pg->faults < U16_MAX)
+		pg->faults++;
+}
+
+static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
+{
+	struct tdsm_region *r = &tdsm_region;
+	struct tdsm_page *pg;
+	struct page *frame;
+
+	/* tdsm_mmap() keeps every VMA inside the region. */
+	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
+		return VM_FAULT_SIGBUS;
+	pg = &r->pages[vmf->pgoff];
+
+	/* Interrupted only by a fatal signal: retry, and the task dies first. */
+	if (tdsm_page_lock(pg))
+		return VM_FAULT_NOPAGE;
+
+	frame = pg->frame;
+	if (!frame) {
+		frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+		if (!frame) {
+			tdsm_page_unlock(pg);
+			return VM_FAULT_OOM;
+		}
+		pg->frame = frame;
+		pg->owner = r->node_id;
+		pg->state = TINYDSM_PAGE_SHARED;
+		pg->copyset = BIT(r->node_id);
+		atomic64_inc(&r->frames);
+		atomic64_inc(&r->frames_allocated);
+	}
+	/* A write fault is counted by .page_mkwrite, which the core calls next. */
+	if (!(vmf->flags & FAULT_FLAG_WRITE)) {
+		tdsm_note_fault(pg, vmf);
+		atomic64_inc(&r->read_faults);
+	}
+	get_page(frame);
+	lock_page(frame);
+	tdsm_page_unlock(pg);
+
+	vmf->page = frame;
+	return VM_FAULT_LOCKED;
+}
+
+static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
+{
+	struct tdsm_region *r = &tdsm_region;
+	struct tdsm_page *pg = &r->pages[vmf->pgoff];
+
+	if (tdsm_page_lock(pg))
+		return VM_FAULT_NOPAGE;
+	/* The page left this node since it was mapped: fault it in again. */
+	if (pg->frame != vmf->page) {
+		tdsm_page_unlock(pg);
+		return VM_FAULT_NOPAGE;
+	}
+	pg->state = TINYDSM_PAGE_EXCLUSIVE;
+	pg->owner = r->node_id;
+	pg->copyset = BIT(r->node_id);
+	set_bit(TDSM_PG_WRITTEN, &pg->flags);
+	tdsm_note_fault(pg, vmf);
+	atomic64_inc(&r->write_faults);
+	/* Locked for the core, as in .fault; and the frame has no ->mapping,
+	 * which the core would otherwise take for a truncated page.
+	 */
+	lock_page(vmf->page);
+	tdsm_page_unlock(pg);
+	return VM_FAULT_LOCKED;
+}
+
+/* The address is the page's global name: the mapping may not move. */
+static int tdsm_vm_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct tdsm_vm_ops = {
+	.fault = tdsm_vm_fault,
+	.page_mkwrite = tdsm_vm_page_mkwrite,
+	.mremap = tdsm_vm_mremap,
+};
+
+static int tdsm_open(struct inode *inode, struct file *file)
+{
+	file->f_mapping = tdsm_region.mapping;
+	return 0;
+}
+
+/* Is [pgoff, pgoff + len) inside the region? (len in bytes, page-aligned) */
+static bool tdsm_range_ok(struct tdsm_region *r, unsigned long pgoff,
+			  unsigned long len)
+{
+	return pgoff < r->npages && len >> PAGE_SHIFT <= r->npages - pgoff;
+}
+
+/*
+ * The device chooses the address: base + offset, the same on every node.
+ * Without MAP_FIXED it never replaces an existing mapping (the core would).
+ */
+static unsigned long tdsm_get_unmapped_area(struct file *file,
+					    unsigned long addr,
+					    unsigned long len,
+					    unsigned long pgoff,
+					    unsigned long flags)
+{
+	unsigned long want;
+
+	if (flags & MAP_FIXED)
+		return addr;	/* tdsm_mmap() checks it */
+	if (!tdsm_range_ok(&tdsm_region, pgoff, len))
+		return -EINVAL;
+	want = TINYDSM_REGION_BASE + (pgoff << PAGE_SHIFT);
+	if (find_vma_intersection(current->mm, want, want + len)) {
+		pr_info_ratelimited("%s[%d]: mmap: [%#lx, %#lx) is already mapped\n",
+				    current->comm, task_pid_nr(current), want,
+				    want + len);
+		return -EEXIST;
+	}
+	return want;
+}
+
+static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct tdsm_region *r = &tdsm_region;
+	const char *why = NULL;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		why = "MAP_PRIVATE is not supported, use MAP_SHARED";
+	else if (!tdsm_range_ok(r, vma->vm_pgoff, vma->vm_end - vma->vm_start))
+		why = "offset and length must lie inside the region";
+	else if (vma->vm_start != TINYDSM_REGION_BASE + (vma->vm_pgoff << PAGE_SHIFT))
+		why = "the address must be the region base plus the offset";
+	if (why) {
+		pr_info_ratelimited("%s[%d]: mmap: %s\n", current->comm,
+				    task_pid_nr(current), why);
+		return -EINVAL;
+	}
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &tdsm_vm_ops;
+	return 0;
+}
+
+static long tdsm_ioc_region_info(struct tdsm_region *r, void __user *uarg)
+{
+	struct tinydsm_region_info info = {
+		.abi_version = TINYDSM_ABI_VERSION,
+		.node_id = r->node_id,
+		.base = TINYDSM_REGION_BASE,
+		.size = r->size,
+		.page_size = PAGE_SIZE,
+		.meta_bytes_per_page = sizeof(struct tdsm_page),
+	};
+
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
+{
+	struct tinydsm_page_info info;
+	struct tdsm_page *pg;
+
+	if (copy_from_user(&info, uarg, sizeof(info)))
+		return -EFAULT;
+	if (info.reserved)
+		return -EINVAL;
+	pg = tdsm_page_at(r, info.addr);
+	if (!pg)
+		return -ERANGE;
+	if (tdsm_page_lock(pg))
+		return -EINTR;
+	tdsm_page_fill_info(pg, &info);
+	tdsm_page_unlock(pg);
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
+{
+	struct tinydsm_stats st = {
+		.read_faults = atomic64_read(&r->read_faults),
+		.write_faults = atomic64_read(&r->write_faults),
+		.frames = atomic64_read(&r->frames),
+		.frames_allocated = atomic64_read(&r->frames_allocated),
+	};
+
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case TINYDSM_IOC_REGION_INFO:
+		return tdsm_ioc_region_info(&tdsm_region, uarg);
+	case TINYDSM_IOC_PAGE_INFO:
+		return tdsm_ioc_page_info(&tdsm_region, uarg);
+	case TINYDSM_IOC_STATS:
+		return tdsm_ioc_stats(&tdsm_region, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations tdsm_fops = {
+	.owner = THIS_MODULE,
+	.open = tdsm_open,
+	.mmap = tdsm_mmap,
+	.get_unmapped_area = tdsm_get_unmapped_area,
+	.unlocked_ioctl = tdsm_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice tdsm_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = TINYDSM_DEVICE_NAME,
+	.fops = &tdsm_fops,
+	.mode = 0660,
+};
+
+int tdsm_region_init(void)
+{
+	int err;
+
+	err = simple_pin_fs(&tdsm_fs_type, &tdsm_mnt, &tdsm_mnt_count);
+	if (err)
+		return err;
+	tdsm_inode = alloc_anon_inode(tdsm_mnt->mnt_sb);
+	if (IS_ERR(tdsm_inode)) {
+		err = PTR_ERR(tdsm_inode);
+		goto err_release_fs;
+	}
+	tdsm_region.mapping = tdsm_inode->i_mapping;
+
+	err = misc_register(&tdsm_miscdev);
+	if (err)
+		goto err_put_inode;
+	return 0;
+
+err_put_inode:
+	tdsm_region.mapping = NULL;
+	iput(tdsm_inode);
+err_release_fs:
+	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);
+	return err;
+}
+
+void tdsm_region_exit(void)
+{
+	misc_deregister(&tdsm_miscdev);
+	tdsm_region.mapping = NULL;
+	iput(tdsm_inode);
+	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);
+}

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm region tests on one node: mmap at the global base, first-touch
+ * zero fill, sharing between processes, per-page metadata and the recorded
+ * faulting IP, and every bad mmap and ioctl.
+ *
+ * The region keeps its pages for as long as the module is loaded, so each
+ * test works on pages of its own (the PG_* constants below).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+
+#define DEV_PATH "/dev/tinydsm"
+
+/* Pages each test owns; nothing else touches them. */
+#define PG_ZERO		16	/* 16 pages */
+#define PG_SHARE	32	/* 4 pages */
+#define PG_IP		40	/* 2 pages */
+#define PG_WRITE	44
+#define PG_STATS	48	/* 8 pages */
+#define PG_FIXED	64
+#define PG_SLICE	70	/* 3 pages */
+#define PG_MREMAP	80
+
+static long page_size;
+
+static uint8_t *page_addr(unsigned long pg)
+{
+	return (uint8_t *)(uintptr_t)(TINYDSM_REGION_BASE + pg * page_size);
+}
+
+static int page_info(int fd, const void *addr, struct tinydsm_page_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->addr = (uintptr_t)addr;
+	return ioctl(fd, TINYDSM_IOC_PAGE_INFO, pi);
+}
+
+static unsigned int this_node(void)
+{
+	const char *id = getenv("TDSM_NODE_ID");
+
+	return id ? (unsigned int)atoi(id) : 1;
+}
+
+/* The accesses whose IPs the module must record; kept out of line. */
+static __attribute__((noinline, noclone)) uint8_t read_byte(volatile uint8_t *p)
+{
+	return *p;
+}
+
+static __attribute__((noinline, noclone)) void write_byte(volatile uint8_t *p,
+							   uint8_t v)
+{
+	*p = v;
+}
+
+/* Is @ip inside the (small) function starting at @fn? */
+static int ip_in(uint64_t ip, void *fn)
+{
+	uint64_t start = (uintptr_t)fn;
+
+	return ip >= start && ip < start + 64;
+}
+
+FIXTURE(region) {
+	int fd;
+	struct tinydsm_region_info info;
+	uint8_t *map;		/* the whole region, at its base */
+};
+
+FIXTURE_SETUP(region)
+{
+	page_size = sysconf(_SC_PAGESIZE);
+	self->fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", DEV_PATH, strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_REGION_INFO, &self->info));
+	self->map = mmap(NULL, self->info.size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("mmap: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(region)
+{
+	munmap(self->map, self->info.size);
+	close(self->fd);
+}
+
+TEST_F(region, info)
+{
+	EXPECT_EQ(TINYDSM_ABI_VERSION, self->info.abi_version);
+	EXPECT_EQ(this_node(), self->info.node_id);
+	EXPECT_EQ(TINYDSM_REGION_BASE, self->info.base);
+	EXPECT_EQ(page_size, self->info.page_size);
+	EXPECT_EQ(0, self->info.size % page_size);
+	EXPECT_GE(self->info.size, 1 << 20);
+	EXPECT_LE(self->info.meta_bytes_per_page, 32);
+	TH_LOG("region %#llx + %llu MiB, %u bytes of metadata per %u-byte page",
+	       (unsigned long long)self->info.base,
+	       (unsigned long long)self->info.size >> 20,
+	       self->info.meta_bytes_per_page, self->info.page_size);
+}
+
+/* The device picks base + offset, whatever address hint is given. */
+TEST_F(region, mapped_at_global_base)
+{
+	uint8_t *slice;
+
+	EXPECT_EQ((uint8_t *)(uintptr_t)TINYDSM_REGION_BASE, self->map);
+
+	/* A slice of the region lands at its global address too. */
+	ASSERT_EQ(0, munmap(page_addr(PG_SLICE), 3 * page_size));
+	slice = mmap((void *)0x10000000, 3 * page_size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, self->fd, PG_SLICE * page_size);
+	ASSERT_NE(MAP_FAILED, slice) TH_LOG("mmap slice: %s", strerror(errno));
+	EXPECT_EQ(page_addr(PG_SLICE), slice);
+	write_byte(slice + page_size, 0x5a);
+	EXPECT_EQ(0x5a, read_byte(self->map + (PG_SLICE + 1) * page_size));
+}
+
+TEST_F(region, zero_fill_on_first_touch)
+{
+	struct tinydsm_page_info pi;
+	unsigned long i, j;
+	uint8_t *p;
+
+	for (i = 0; i < 16; i++) {
+		p = page_addr(PG_ZERO + i);
+		ASSERT_EQ(0, page_info(self->fd, p, &pi));
+		ASSERT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+		ASSERT_EQ(0, pi.owner);
+		ASSERT_EQ(0, pi.flags);
+		for (j = 0; j < (unsigned long)page_size; j++)
+			ASSERT_EQ(0, p[j]) TH_LOG("page %lu byte %lu", i, j);
+		ASSERT_EQ(0, page_info(self->fd, p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+		EXPECT_EQ(this_node(), pi.owner);
+		EXPECT_EQ(1u << this_node(), pi.copyset);
+		EXPECT_EQ(TINYDSM_PAGE_F_PRESENT, pi.flags);
+		EXPECT_EQ(1, pi.faults);
+	}
+}
+
+/* A read maps the page read-only; the first write makes it exclusive. */
+TEST_F(region, write_fault_makes_page_exclusive)
+{
+	uint8_t *p = page_addr(PG_WRITE);
+	struct tinydsm_page_info pi;
+
+	EXPECT_EQ(0, read_byte(p + 7));
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+	EXPECT_EQ(0, pi.flags & TINYDSM_PAGE_F_WRITTEN);
+
+	write_byte(p + 7, 0xa5);
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+	EXPECT_EQ(this_node(), pi.owner);
+	EXPECT_EQ(1u << this_node(), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN, pi.flags);
+	EXPECT_EQ(2, pi.faults);	/* one read fault, one write fault */
+	EXPECT_EQ(0xa5, read_byte(p + 7));
+
+	/* Writing again takes no fault: the page stays mapped writable. */
+	write_byte(p + 8, 1);
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_EQ(2, pi.faults);
+}
+
+TEST_F(region, fault_ip_recorded)
+{
+	uint8_t *p = page_addr(PG_IP), *q = page_addr(PG_IP + 1);
+	struct tinydsm_page_info pi;
+	uint8_t buf[8];
+	int mem;
+
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_EQ(0, pi.fault_ip);
+
+	read_byte(p + 100);
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_TRUE(ip_in(pi.fault_ip, read_byte))
+		TH_LOG("fault_ip %#llx, read_byte at %p",
+		       (unsigned long long)pi.fault_ip, read_byte);
+
+	write_byte(p + 100, 3);
+	ASSERT_EQ(0, page_info(self->fd, p, &pi));
+	EXPECT_TRUE(ip_in(pi.fault_ip, write_byte))
+		TH_LOG("fault_ip %#llx, write_byte at %p",
+		       (unsigned long long)pi.fault_ip, write_byte);
+
+	/* A kernel access (pread of /proc/self/mem) records no user IP. */
+	mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(mem, 0);
+	ASSERT_EQ(sizeof(buf), pread(mem, buf, sizeof(buf), (uintptr_t)q));
+	close(mem);
+	ASSERT_EQ(0, page_info(self->fd, q, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_F_PRESENT, pi.flags);
+	EXPECT_EQ(1, pi.faults);
+	EXPECT_EQ(0, pi.fault_ip);
+}
+
+/*
+ * Two processes, each with its own open and mmap, share the same page:
+ * what the child writes, the parent sees through the mapping it already had.
+ */
+TEST_F(region, shared_between_processes)
+{
+	int go[2], done[2];
+	unsigned long i, j;
+	char c = 0;
+	pid_t pid;
+	int status;
+
+	/* The child maps the region itself, so the parent's map must go first. */
+	ASSERT_EQ(0, munmap(self->map, self->info.size));
+	self->map = MAP_FAILED;
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		uint8_t *m;
+
+		if (fd < 0)
+			_exit(10);
+		m = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, PG_SHARE * page_size);
+		if (m != page_addr(PG_SHARE))
+			_exit(11);
+		if (write(done[1], "m", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(12);
+		for (i = 0; i < 4; i++)
+			for (j = 0; j < (unsigned long)page_size; j += 8)
+				*(uint64_t *)(m + i * page_size + j) = i << 32 | j;
+		_exit(write(done[1], "w", 1) == 1 ? 0 : 13);
+	}
+
+	/* Map and read (zeros) after the child mapped, before it writes. */
+	ASSERT_EQ(1, read(done[0], &c, 1));
+	self->map = mmap(NULL, self->info.size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, self->fd, 0);
+	ASSERT_EQ((uint8_t *)(uintptr_t)TINYDSM_REGION_BASE, self->map);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, *(volatile uint64_t *)page_addr(PG_SHARE + i));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(1, read(done[0], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < (unsigned long)page_size; j += 8)
+			ASSERT_EQ(i << 32 | j,
+				  *(volatile uint64_t *)(page_addr(PG_SHARE + i) + j))
+				TH_LOG("page %lu offset %lu", i, j);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
+TEST_F(region, stats_count_faults_and_frames)
+{
+	struct tinydsm_stats before, after;
+	int i;
+
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &before));
+	for (i = 0; i < 8; i++)
+		read_byte(page_addr(PG_STATS + i));
+	for (i = 0; i < 4; i++)
+		write_byte(page_addr(PG_STATS + i), 1);
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &after));
+	EXPECT_EQ(8, after.read_faults - before.read_faults);
+	EXPECT_EQ(4, after.write_faults - before.write_faults);
+	EXPECT_EQ(8, after.frames - before.frames);
+	EXPECT_EQ(8, after.frames_allocated - before.frames_allocated);
+}
+
+/* mmap errors. Each names the rule it checks. */
+TEST_F(region, mmap_private_rejected)
+{
+	void *p = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE, self->fd, 0);
+
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(region, mmap_outside_region_rejected)
+{
+	uint64_t size = self->info.size;
+	void *p;
+
+	ASSERT_EQ(0, munmap(self->map, size));
+	self->map = MAP_FAILED;
+
+	/* offset at the end of the region */
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd, size);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* the last page plus one more */
+	p = mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED, self->fd,
+		 size - page_size);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* the whole region plus one page */
+	p = mmap(NULL, size + page_size, PROT_READ, MAP_SHARED, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* an unaligned offset (the core refuses it) */
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd, 100);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* the last page alone is fine */
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd,
+		 size - page_size);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(page_addr(size / page_size - 1), p);
+	EXPECT_EQ(0, munmap(p, page_size));
+}
+
+TEST_F(region, mmap_fixed_elsewhere_rejected)
+{
+	uint8_t *want = page_addr(PG_FIXED);
+	void *p;
+
+	ASSERT_EQ(0, munmap(want, 2 * page_size));
+	/* offset 0 belongs at the base, not at page PG_FIXED */
+	p = mmap(want, page_size, PROT_READ, MAP_SHARED | MAP_FIXED, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* MAP_FIXED at the right address is fine */
+	p = mmap(want, page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 self->fd, PG_FIXED * page_size);
+	EXPECT_EQ(want, p);
+}
+
+/* Without MAP_FIXED the device never replaces what is already there. */
+TEST_F(region, mmap_over_existing_mapping_rejected)
+{
+	uint8_t *want = page_addr(PG_FIXED + 1);
+	uint8_t *anon;
+	void *p;
+
+	ASSERT_EQ(0, munmap(want, page_size));
+	anon = mmap(want, page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_EQ(want, anon);
+	anon[0] = 42;
+
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd,
+		 (PG_FIXED + 1) * page_size);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(42, anon[0]);
+	/* nor does MAP_FIXED_NOREPLACE */
+	p = mmap(want, page_size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		 self->fd, (PG_FIXED + 1) * page_size);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(42, anon[0]);
+}
+
+TEST_F(region, mmap_write_needs_writable_fd)
+{
+	int ro = open(DEV_PATH, O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	ASSERT_GE(ro, 0);
+	ASSERT_EQ(0, munmap(page_addr(PG_FIXED + 2), page_size));
+	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, ro,
+		 (PG_FIXED + 2) * page_size);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EACCES, errno);
+	close(ro);
+}
+
+/* The address is the page's name: the mapping cannot move or grow. */
+TEST_F(region, mremap_refused)
+{
+	uint8_t *p = page_addr(PG_MREMAP);
+	void *q, *elsewhere;
+
+	write_byte(p, 9);
+	elsewhere = mmap(NULL, page_size, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, elsewhere);
+
+	q = mremap(p, page_size, page_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   elsewhere);
+	EXPECT_EQ(MAP_FAILED, q);
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(9, read_byte(p));
+
+	ASSERT_EQ(0, munmap(p + page_size, page_size));
+	q = mremap(p, page_size, 2 * page_size, 0);
+	EXPECT_EQ(MAP_FAILED, q);
+	EXPECT_EQ(EFAULT, errno);	/* VM_DONTEXPAND */
+	EXPECT_EQ(9, read_byte(p));
+	munmap(elsewhere, page_size);
+}
+
+/* ioctl errors */
+TEST_F(region, ioctl_unknown_command)
+{
+	EXPECT_EQ(-1, ioctl(self->fd, _IO(TINYDSM_IOC_MAGIC, 0x7f)));
+	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, 0x1234, 0));
+	EXPECT_EQ(ENOTTY, errno);
+	/* a known number with another size is another command */
+	EXPECT_EQ(-1, ioctl(self->fd, _IOR(TINYDSM_IOC_MAGIC, 0x01, __u64), 0));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_F(region, ioctl_bad_pointers)
+{
+	static const unsigned long cmds[] = {
+		TINYDSM_IOC_REGION_INFO, TINYDSM_IOC_PAGE_INFO, TINYDSM_IOC_STATS,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		EXPECT_EQ(-1, ioctl(self->fd, cmds[i], NULL));
+		EXPECT_EQ(EFAULT, errno);
+		EXPECT_EQ(-1, ioctl(self->fd, cmds[i], (void *)1));
+		EXPECT_EQ(EFAULT, errno);
+		/* kernel addresses are not user memory */
+		EXPECT_EQ(-1, ioctl(self->fd, cmds[i], (void *)0xffffffff81000000ul));
+		EXPECT_EQ(EFAULT, errno);
+	}
+}
+
+TEST_F(region, page_info_out_of_range)
+{
+	struct tinydsm_page_info pi;
+
+	EXPECT_EQ(-1, page_info(self->fd, (void *)0x1000, &pi));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(-1, page_info(self->fd, self->map - 1, &pi));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(-1, page_info(self->fd, self->map + self->info.size, &pi));
+	EXPECT_EQ(ERANGE, errno);
+	memset(&pi, 0, sizeof(pi));
+	pi.addr = ~0ull;
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_PAGE_INFO, &pi));
+	EXPECT_EQ(ERANGE, errno);
+	/* first and last byte are inside */
+	EXPECT_EQ(0, page_info(self->fd, self->map, &pi));
+	EXPECT_EQ(0, page_info(self->fd, self->map + self->info.size - 1, &pi));
+}
+
+TEST_F(region, page_info_reserved_must_be_zero)
+{
+	struct tinydsm_page_info pi = {
+		.addr = TINYDSM_REGION_BASE,
+		.reserved = 1,
+	};
+
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_PAGE_INFO, &pi));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_HARNESS_MAIN
