@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The tinydsm suite, run by `make check` on the host: for each kernel, the C
+# selftests on one virtual node, and the raw RDMA path between two nodes.
+# Counts every TAP result, plus one result per lab run that fails if the
+# node timed out, could not unload tinydsm, or logged a kernel WARN/BUG/oops
+# (selftests/lab/lab.sh decides that). Ends with "N passed, N failed".
+#
+#   selftests/run.sh --kver KVER [--kver KVER ...] [--out DIR]
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kvers=()
+out=$top/build/check
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kver) kvers+=("${2:?}"); shift 2 ;;
+	--out) out=${2:?}; shift 2 ;;
+	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--out DIR]" >&2; exit 2 ;;
+	esac
+done
+[ ${#kvers[@]} -gt 0 ] || { echo "run.sh: no kernel given (--kver)" >&2; exit 2; }
+
+passed=0 failed=0 skipped=0
+failures=()
+rm -rf "$out"
+mkdir -p "$out"
+start=$(date +%s)
+
+result() { # result ok|fail|skip NAME
+	case $1 in
+	ok) passed=$((passed + 1)); echo "PASS: $2" ;;
+	skip) skipped=$((skipped + 1)); echo "SKIP: $2" ;;
+	*) failed=$((failed + 1)); failures+=("$2"); echo "FAIL: $2" ;;
+	esac
+}
+
+# Count the TAP lines of one test binary's output.
+count_tap() { # count_tap KVER FILE
+	local name line
+	name=$(basename "$2" .tap)
+	if [ ! -s "$2" ]; then
+		result fail "$1 $name: no output"
+		return
+	fi
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) result fail "$1 $name: ${line#not ok }" ;;
+		"ok "*"# SKIP"*) result skip "$1 $name: ${line#ok }" ;;
+		"ok "*) result ok "$1 $name: ${line#ok }" ;;
+		esac
+	done <"$2"
+	# A binary that died mid-way prints fewer results than its plan.
+	if ! grep -q '^# Totals:' "$2"; then
+		result fail "$1 $name: did not finish (no Totals line)"
+	fi
+}
+
+# One lab run: its own verdict (boot, rmmod, kernel log) is a result too.
+lab_run() { # lab_run KVER NAME NODES SCRIPT
+	local dir=$out/$1/$2 rc i problems
+	echo "=== $1: $2 ($3 node(s)): $4"
+	"$top/selftests/lab/lab.sh" --kver "$1" --nodes "$3" --timeout 600 \
+		--out "$dir" "$4"
+	rc=$?
+	problems=
+	for ((i = 1; i <= $3; i++)); do
+		[ -s "$dir/node$i/lab_problems" ] &&
+			problems+="node$i: $(tr '\n' ' ' <"$dir/node$i/lab_problems") "
+	done
+	if [ "$rc" -eq 2 ]; then
+		result fail "$1 $2: lab could not start (see above)"
+	elif [ -n "$problems" ]; then
+		result fail "$1 $2: lab: $problems"
+	else
+		result ok "$1 $2: lab: booted, tinydsm unloaded, kernel log clean"
+	fi
+	return "$rc"
+}
+
+for k in "${kvers[@]}"; do
+	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
+	for t in region_test module_test; do
+		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
+	done
+
+	if lab_run "$k" rdma 2 selftests/lab/rdma_baseline.sh; then
+		result ok "$k rdma: ib_read_lat/ib_read_bw between node1 and node2 over rxe"
+		sed 's/^/    /' "$out/$k/rdma/node1/baseline.env" 2>/dev/null
+	else
+		result fail "$k rdma: perftest between node1 and node2 over rxe"
+	fi
+done
+
+echo
+echo "suite time: $(($(date +%s) - start)) s, logs in $out"
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
