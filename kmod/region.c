@@ -58,10 +58,13 @@ static struct file_system_type tdsm_fs_type = {
 	.kill_sb = kill_anon_super,
 };
 
-static void tdsm_note_fault(struct tdsm_page *pg, struct vm_fault *vmf)
+/*
+ * Count a fault on @pg; @user: it came from the mapping task itself, so its
+ * user IP is worth recording (not GUP from elsewhere, not copy_*_user).
+ */
+static void tdsm_note_fault(struct tdsm_page *pg, bool user)
 {
-	/* Only a user access has an IP worth recording (not GUP, not copy_*_user). */
-	if (vmf->flags & FAULT_FLAG_USER)
+	if (user)
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
 	if (pg->faults < U16_MAX)
 		pg->faults++;
@@ -98,7 +101,7 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 	}
 	/* A write fault is counted by .page_mkwrite, which the core calls next. */
 	if (!(vmf->flags & FAULT_FLAG_WRITE)) {
-		tdsm_note_fault(pg, vmf);
+		tdsm_note_fault(pg, vmf->flags & FAULT_FLAG_USER);
 		atomic64_inc(&r->read_faults);
 	}
 	get_page(frame);
@@ -125,7 +128,11 @@ static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 	pg->owner = r->node_id;
 	pg->copyset = BIT(r->node_id);
 	set_bit(TDSM_PG_WRITTEN, &pg->flags);
-	tdsm_note_fault(pg, vmf);
+	/*
+	 * The core hides FAULT_FLAG_USER from .page_mkwrite; a write by the
+	 * task's own syscall records the syscall's return address.
+	 */
+	tdsm_note_fault(pg, current->mm == vmf->vma->vm_mm);
 	atomic64_inc(&r->write_faults);
 	/* Locked for the core, as in .fault; and the frame has no ->mapping,
 	 * which the core would otherwise take for a truncated page.
@@ -153,11 +160,25 @@ static int tdsm_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Is [pgoff, pgoff + len) inside the region? (len in bytes, page-aligned) */
-static bool tdsm_range_ok(struct tdsm_region *r, unsigned long pgoff,
-			  unsigned long len)
+/*
+ * What is wrong with mapping [pgoff, pgoff + len) (len in bytes, page
+ * aligned), shared or not; NULL if nothing. The core asks
+ * .get_unmapped_area before .mmap, so both check.
+ */
+static const char *tdsm_mmap_error(struct tdsm_region *r, unsigned long pgoff,
+				   unsigned long len, bool shared)
 {
-	return pgoff < r->npages && len >> PAGE_SHIFT <= r->npages - pgoff;
+	if (!shared)
+		return "MAP_PRIVATE is not supported, use MAP_SHARED";
+	if (pgoff >= r->npages || len >> PAGE_SHIFT > r->npages - pgoff)
+		return "offset and length must lie inside the region";
+	return NULL;
+}
+
+static void tdsm_mmap_refused(const char *why)
+{
+	pr_info_ratelimited("%s[%d]: mmap: %s\n", current->comm,
+			    task_pid_nr(current), why);
 }
 
 /*
@@ -170,17 +191,20 @@ static unsigned long tdsm_get_unmapped_area(struct file *file,
 					    unsigned long pgoff,
 					    unsigned long flags)
 {
+	const char *why;
 	unsigned long want;
 
 	if (flags & MAP_FIXED)
 		return addr;	/* tdsm_mmap() checks it */
-	if (!tdsm_range_ok(&tdsm_region, pgoff, len))
+	why = tdsm_mmap_error(&tdsm_region, pgoff, len,
+			      (flags & MAP_TYPE) != MAP_PRIVATE);
+	if (why) {
+		tdsm_mmap_refused(why);
 		return -EINVAL;
+	}
 	want = TINYDSM_REGION_BASE + (pgoff << PAGE_SHIFT);
 	if (find_vma_intersection(current->mm, want, want + len)) {
-		pr_info_ratelimited("%s[%d]: mmap: [%#lx, %#lx) is already mapped\n",
-				    current->comm, task_pid_nr(current), want,
-				    want + len);
+		tdsm_mmap_refused("the range is already mapped");
 		return -EEXIST;
 	}
 	return want;
@@ -188,18 +212,15 @@ static unsigned long tdsm_get_unmapped_area(struct file *file,
 
 static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct tdsm_region *r = &tdsm_region;
-	const char *why = NULL;
+	const char *why;
 
-	if (!(vma->vm_flags & VM_SHARED))
-		why = "MAP_PRIVATE is not supported, use MAP_SHARED";
-	else if (!tdsm_range_ok(r, vma->vm_pgoff, vma->vm_end - vma->vm_start))
-		why = "offset and length must lie inside the region";
-	else if (vma->vm_start != TINYDSM_REGION_BASE + (vma->vm_pgoff << PAGE_SHIFT))
+	why = tdsm_mmap_error(&tdsm_region, vma->vm_pgoff,
+			      vma->vm_end - vma->vm_start,
+			      vma->vm_flags & VM_SHARED);
+	if (!why && vma->vm_start != TINYDSM_REGION_BASE + (vma->vm_pgoff << PAGE_SHIFT))
 		why = "the address must be the region base plus the offset";
 	if (why) {
-		pr_info_ratelimited("%s[%d]: mmap: %s\n", current->comm,
-				    task_pid_nr(current), why);
+		tdsm_mmap_refused(why);
 		return -EINVAL;
 	}
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
