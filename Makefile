@@ -3,8 +3,8 @@
 # tinydsm — top-level Makefile.
 #
 #   make            tinydsm.ko for the newest installed Debian kernel + user space
-#   make check      install what is missing, build for 6.1 and 6.12, run the
-#                   selftests in the QEMU lab on both kernels
+#   make check      install what is missing, checkpatch, build for 6.1 and
+#                   6.12, run the selftests in the QEMU lab on both kernels
 #   make demo       install what is missing, build, boot two nodes and show the
 #                   raw RDMA baseline and a region round trip
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
@@ -89,6 +89,7 @@ check: deps
 	$(MAKE) -C $(TOP) check-run
 
 check-run:
+	$(MAKE) -C $(TOP) style
 	@for k in $(CHECK_KVERS); do $(MAKE) -C $(TOP) KVER=$$k module || exit 1; done
 	$(MAKE) -C $(TOP) user
 	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS))
