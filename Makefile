@@ -39,7 +39,7 @@ CC ?= gcc
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
-TESTS := region_test module_test
+TESTS := region_test netlink_test tinydsmctl_test module_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -80,6 +80,23 @@ $(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracte
 $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $<
+
+# tinydsmctl and the netlink test speak generic netlink through libnl-genl-3.
+NL_CFLAGS = $(shell pkg-config --cflags libnl-genl-3.0)
+NL_LIBS = $(shell pkg-config --libs libnl-genl-3.0)
+CTL_SRC := $(wildcard $(TOP)/tools/tinydsmctl/*.c)
+CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
+
+user: $(BUILD)/tools/tinydsmctl
+
+$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $(CTL_SRC) $(NL_LIBS)
+
+$(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
+		$(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
 deps:
 	$(TOP)/tools/install-deps.sh

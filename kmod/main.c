@@ -5,6 +5,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
+#include "rdma.h"
 #include "tinydsm.h"
 
 #define TDSM_REGION_MIN_MB	1
@@ -14,6 +15,10 @@ static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
 MODULE_PARM_DESC(node_id, "this node's id, 1..31 (default 1)");
 
+static unsigned int max_nodes = 4;
+module_param(max_nodes, uint, 0444);
+MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 1..31 (default 4)");
+
 static unsigned int region_size_mb = 256;
 module_param(region_size_mb, uint, 0444);
 MODULE_PARM_DESC(region_size_mb, "region size in MiB, 1..16384 (default 256)");
@@ -22,6 +27,7 @@ struct tdsm_region tdsm_region;
 
 static int __init tdsm_init(void)
 {
+	unsigned long npages;
 	int err;
 
 	if (node_id < 1 || node_id >= TINYDSM_MAX_NODES) {
@@ -35,22 +41,44 @@ static int __init tdsm_init(void)
 		       region_size_mb, TDSM_REGION_MIN_MB, TDSM_REGION_MAX_MB);
 		return -EINVAL;
 	}
+	if (max_nodes < 1 || max_nodes >= TINYDSM_MAX_NODES || node_id > max_nodes) {
+		pr_err("max_nodes=%u must be 1..%u and at least node_id=%u\n",
+		       max_nodes, TINYDSM_MAX_NODES - 1, node_id);
+		return -EINVAL;
+	}
+	npages = (unsigned long)region_size_mb << (20 - PAGE_SHIFT);
+	npages -= npages % max_nodes;	/* equal home slices */
 	tdsm_region.node_id = node_id;
+	tdsm_region.max_nodes = max_nodes;
 
-	err = tdsm_pages_init(&tdsm_region,
-			      (unsigned long)region_size_mb << (20 - PAGE_SHIFT));
+	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
 		return err;
 	err = tdsm_region_init();
 	if (err)
 		goto err_pages;
+	err = tdsm_rdma_init();
+	if (err)
+		goto err_region;
+	err = tdsm_peers_init();
+	if (err)
+		goto err_rdma;
+	err = tdsm_netlink_init();
+	if (err)
+		goto err_peers;
 
-	pr_info("node %u: region %#llx-%#llx (%u MiB), %zu bytes of metadata per page\n",
-		node_id, TINYDSM_REGION_BASE,
+	pr_info("node %u of %u: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
+		node_id, max_nodes, TINYDSM_REGION_BASE,
 		TINYDSM_REGION_BASE + tdsm_region.size, region_size_mb,
-		sizeof(struct tdsm_page));
+		tdsm_region.slice_pages, sizeof(struct tdsm_page));
 	return 0;
 
+err_peers:
+	tdsm_peers_exit();
+err_rdma:
+	tdsm_rdma_exit();
+err_region:
+	tdsm_region_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
 	return err;
@@ -58,6 +86,9 @@ err_pages:
 
 static void __exit tdsm_exit(void)
 {
+	tdsm_netlink_exit();
+	tdsm_peers_exit();
+	tdsm_rdma_exit();
 	tdsm_region_exit();
 	tdsm_pages_exit(&tdsm_region);
 	pr_info("unloaded\n");

@@ -3,10 +3,12 @@
  * tinydsm: per-page metadata of the region.
  *
  * One struct tdsm_page per page of the region, in one array allocated at
- * load time. Each page has its own sleeping lock, a bit in its flags word
- * (wait_on_bit_lock), so that a fault that must wait for the network later
- * holds only its page, and the metadata stays at 32 bytes a page.
+ * load time; page i's home is node i / slice_pages + 1. Each page has its
+ * own sleeping locks, bits in its flags word (wait_on_bit_lock), so that a
+ * fault that waits for the network holds only its page, and the metadata
+ * stays at 32 bytes a page.
  */
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -14,13 +16,26 @@
 
 #include "tinydsm.h"
 
+/* @r->node_id and @r->max_nodes are set; @npages is a multiple of max_nodes. */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 {
+	unsigned long i;
+
 	r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL);
 	if (!r->pages)
 		return -ENOMEM;
 	r->npages = npages;
 	r->size = (u64)npages << PAGE_SHIFT;
+	r->slice_pages = npages / r->max_nodes;
+	r->alloc_map = bitmap_zalloc(r->slice_pages, GFP_KERNEL);
+	if (!r->alloc_map) {
+		kvfree(r->pages);
+		r->pages = NULL;
+		return -ENOMEM;
+	}
+	mutex_init(&r->alloc_lock);
+	for (i = 0; i < npages; i++)
+		r->pages[i].home = i / r->slice_pages + 1;
 	return 0;
 }
 
@@ -42,6 +57,8 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	}
 	WARN(atomic64_read(&r->frames), "tinydsm: %lld frames leaked\n",
 	     (long long)atomic64_read(&r->frames));
+	bitmap_free(r->alloc_map);
+	r->alloc_map = NULL;
 	kvfree(r->pages);
 	r->pages = NULL;
 	r->npages = 0;

@@ -7,10 +7,12 @@
  * unmap_mapping_range() on it reaches the mappings of every process of the
  * node, whichever device node they opened.
  *
- * Faults: a read fault allocates the page's frame on first touch (zeroed)
- * and maps it read-only; because the vm_ops have .page_mkwrite, the core
- * maps shared pages read-only first and calls .page_mkwrite on the first
- * write, which is where a page becomes exclusive to this node.
+ * Faults: a fault on a page this node holds maps its frame; otherwise
+ * tdsm_acquire() (proto.c) gets it from its home, or, on the home, from
+ * its owner, one fetch per page however many tasks fault on it
+ * (TDSM_PG_FETCHING). Because the vm_ops have .page_mkwrite, the core maps
+ * shared pages read-only first and calls .page_mkwrite on the first write,
+ * which is where a page becomes exclusive to this node.
  *
  * Lock order: mmap_lock (held by the core) -> page lock (tdsm_page_lock)
  * -> the frame's folio lock. .fault returns the frame locked
@@ -66,41 +68,61 @@ static void tdsm_note_fault(struct tdsm_page *pg, bool user)
 {
 	if (user)
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
-	if (pg->faults < U16_MAX)
+	if (pg->faults < U8_MAX)
 		pg->faults++;
+}
+
+/*
+ * Get page @idx here (for writing if @write) when it is not: unless another
+ * task of this node is already at it, in which case wait for that one.
+ * Called and returns with no lock held. 0: look again; else VM_FAULT_*.
+ */
+static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg,
+				     unsigned long idx, bool write)
+{
+	int err;
+
+	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
+		/* Merged with the fault already in flight. */
+		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
+			return VM_FAULT_NOPAGE;
+		return 0;
+	}
+	err = tdsm_acquire(r, idx, write);
+	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	if (err == -EINTR)
+		return VM_FAULT_NOPAGE;	/* a fatal signal ends the task */
+	return err ? VM_FAULT_SIGBUS : 0;
 }
 
 static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 {
 	struct tdsm_region *r = &tdsm_region;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	struct tdsm_page *pg;
 	struct page *frame;
+	vm_fault_t ret;
 
 	/* tdsm_mmap() keeps every VMA inside the region. */
 	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
 		return VM_FAULT_SIGBUS;
 	pg = &r->pages[vmf->pgoff];
 
-	/* Interrupted only by a fatal signal: retry, and the task dies first. */
-	if (tdsm_page_lock(pg))
-		return VM_FAULT_NOPAGE;
-
-	frame = pg->frame;
-	if (!frame) {
-		frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-		if (!frame) {
-			tdsm_page_unlock(pg);
-			return VM_FAULT_OOM;
-		}
-		pg->frame = frame;
-		pg->owner = r->node_id;
-		pg->state = TINYDSM_PAGE_SHARED;
-		pg->copyset = BIT(r->node_id);
-		atomic64_inc(&r->frames);
-		atomic64_inc(&r->frames_allocated);
+	for (;;) {
+		/* Interrupted only by a fatal signal: retry, the task dies first. */
+		if (tdsm_page_lock(pg))
+			return VM_FAULT_NOPAGE;
+		if (pg->frame && pg->state != TINYDSM_PAGE_INVALID)
+			break;
+		tdsm_page_unlock(pg);
+		/* A write fault asks for the page writable at once. */
+		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, write);
+		if (ret)
+			return ret;
 	}
+	frame = pg->frame;
 	/* A write fault is counted by .page_mkwrite, which the core calls next. */
-	if (!(vmf->flags & FAULT_FLAG_WRITE)) {
+	if (!write) {
 		tdsm_note_fault(pg, vmf->flags & FAULT_FLAG_USER);
 		atomic64_inc(&r->read_faults);
 	}
@@ -116,17 +138,23 @@ static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 {
 	struct tdsm_region *r = &tdsm_region;
 	struct tdsm_page *pg = &r->pages[vmf->pgoff];
+	vm_fault_t ret;
 
-	if (tdsm_page_lock(pg))
-		return VM_FAULT_NOPAGE;
-	/* The page left this node since it was mapped: fault it in again. */
-	if (pg->frame != vmf->page) {
+	for (;;) {
+		if (tdsm_page_lock(pg))
+			return VM_FAULT_NOPAGE;
+		/* The page left this node since it was mapped: fault it in again. */
+		if (pg->frame != vmf->page || pg->state == TINYDSM_PAGE_INVALID) {
+			tdsm_page_unlock(pg);
+			return VM_FAULT_NOPAGE;
+		}
+		if (pg->state == TINYDSM_PAGE_EXCLUSIVE)
+			break;
 		tdsm_page_unlock(pg);
-		return VM_FAULT_NOPAGE;
+		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, true);
+		if (ret)
+			return ret;
 	}
-	pg->state = TINYDSM_PAGE_EXCLUSIVE;
-	pg->owner = r->node_id;
-	pg->copyset = BIT(r->node_id);
 	set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	/*
 	 * The core hides FAULT_FLAG_USER from .page_mkwrite; a write by the
@@ -268,9 +296,28 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
 		.write_faults = atomic64_read(&r->write_faults),
 		.frames = atomic64_read(&r->frames),
 		.frames_allocated = atomic64_read(&r->frames_allocated),
+		.remote_faults = atomic64_read(&r->remote_faults),
+		.invalidations = atomic64_read(&r->invalidations),
+		.fetches = atomic64_read(&r->fetches),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
+			   void __user *uarg)
+{
+	struct tinydsm_alloc a;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
+	if (err)
+		return err;
+	if (cmd == TINYDSM_IOC_ALLOC && copy_to_user(uarg, &a, sizeof(a)))
+		return -EFAULT;
+	return 0;
 }
 
 static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -284,6 +331,9 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_page_info(&tdsm_region, uarg);
 	case TINYDSM_IOC_STATS:
 		return tdsm_ioc_stats(&tdsm_region, uarg);
+	case TINYDSM_IOC_ALLOC:
+	case TINYDSM_IOC_FREE:
+		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -8,25 +8,40 @@
 #include <linux/atomic.h>
 #include <linux/build_bug.h>
 #include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/socket.h>
 #include <linux/types.h>
 #include <linux/tinydsm.h>
+
+struct netlink_ext_ack;
 
 /* bits of tdsm_page.flags */
 enum {
 	TDSM_PG_LOCKED,		/* sleeping bit lock guarding the page's fields */
 	TDSM_PG_WRITTEN,	/* written here since this node got the page */
+	TDSM_PG_FETCHING,	/* a fault here asked for the page; others wait */
+	TDSM_PG_GRANTED,	/* ...and its reply arrived, not yet installed */
+	TDSM_PG_DIR,		/* home: a directory transaction is running */
 };
 
 /**
  * struct tdsm_page - what one node knows of one page of the region
- * @flags: TDSM_PG_* bits; TDSM_PG_LOCKED is the page's lock, taken with
- *	tdsm_page_lock(). Every other field is protected by it.
+ * @flags: TDSM_PG_* bits; TDSM_PG_LOCKED is the page's short lock, taken
+ *	with tdsm_page_lock(); TDSM_PG_DIR the home's transaction lock
+ *	(proto.c). @frame, @fault_ip, @state and @faults are protected by
+ *	TDSM_PG_LOCKED; on the home, @owner and @copyset by TDSM_PG_DIR
+ *	(readers for information, like the page-info ioctl, may race). @home
+ *	is fixed while the module is loaded.
  * @frame: the local copy, or NULL.
  * @fault_ip: user IP of the last fault on this page here, 0 if none.
  * @copyset: nodes holding a valid copy, bit n = node n.
  * @owner: owning node id, 0 if never touched.
  * @state: enum tinydsm_page_state.
+ * @home: the node that keeps this page's directory entry.
  * @faults: faults taken on this page here, saturating.
+ *
+ * On the page's home, @owner and @copyset are the directory entry; on any
+ * other node they are what this node last learnt, for information only.
  *
  * The page's address is implicit: TINYDSM_REGION_BASE + index * PAGE_SIZE.
  * Kept at 32 bytes (0.8% of a 4 KiB page) so that a big region's metadata
@@ -39,7 +54,8 @@ struct tdsm_page {
 	u32 copyset;
 	u8 owner;
 	u8 state;
-	u16 faults;
+	u8 home;
+	u8 faults;
 };
 
 static_assert(sizeof(struct tdsm_page) == 32);
@@ -49,25 +65,70 @@ static_assert(sizeof(struct tdsm_page) == 32);
  * @pages: metadata of every page, npages entries, allocated at load.
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
- * @node_id: this node's id, 1 .. TINYDSM_MAX_NODES - 1.
+ * @node_id: this node's id, 1 .. max_nodes.
+ * @max_nodes: number of home slices (module parameter, the same everywhere).
+ * @slice_pages: pages per home slice; slice n - 1 is homed on node n.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
- * @read_faults, @write_faults, @frames, @frames_allocated: counters, see
- *	struct tinydsm_stats.
+ * @alloc_lock: protects @alloc_map.
+ * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
+ * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
+ * @invalidations, @fetches: counters, see struct tinydsm_stats.
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
 	unsigned long npages;
 	u64 size;
 	u8 node_id;
+	u8 max_nodes;
+	unsigned long slice_pages;
 	struct address_space *mapping;
+	struct mutex alloc_lock;	/* protects alloc_map */
+	unsigned long *alloc_map;
 	atomic64_t read_faults;
 	atomic64_t write_faults;
 	atomic64_t frames;
 	atomic64_t frames_allocated;
+	atomic64_t remote_faults;
+	atomic64_t invalidations;
+	atomic64_t fetches;
 };
 
 extern struct tdsm_region tdsm_region;
+
+/**
+ * struct tdsm_peer_info - a node as the netlink family reports it
+ * @id: node id.
+ * @self: this is the local node.
+ * @addr: its address (for this node: the address it listens on).
+ * @state: enum tinydsm_node_state.
+ * @error: last connection error, -errno, or 0.
+ * @tx_msgs, @rx_msgs: messages sent to it / received from it.
+ * @rx_bad: messages from it refused as malformed.
+ */
+struct tdsm_peer_info {
+	u8 id;
+	bool self;
+	struct sockaddr_storage addr;
+	u8 state;
+	int error;
+	u64 tx_msgs;
+	u64 rx_msgs;
+	u64 rx_bad;
+};
+
+/* peer.c: the peers this node knows. Callers may sleep. */
+int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
+		  struct netlink_ext_ack *extack);
+int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack);
+/* Fill @info for node @id (this node included); -ENOENT if unknown. */
+int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info);
+/* Bumped on every add and del, for consistent netlink dumps. */
+unsigned int tdsm_peers_generation(void);
+
+/* netlink.c */
+int tdsm_netlink_init(void);
+void tdsm_netlink_exit(void);
 
 /* page.c */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
@@ -76,6 +137,10 @@ int __must_check tdsm_page_lock(struct tdsm_page *pg);
 void tdsm_page_unlock(struct tdsm_page *pg);
 struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr);
 void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
+
+/* proto.c */
+int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
+int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
 
 /* region.c */
 int tdsm_region_init(void);

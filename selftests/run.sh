@@ -80,7 +80,7 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 
 for k in "${kvers[@]}"; do
 	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in region_test module_test; do
+	for t in region_test netlink_test tinydsmctl_test module_test; do
 		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
 	done
 

@@ -12,6 +12,8 @@ packages=(
 	linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
 	linux-source-6.1
+	# tinydsmctl and the netlink test: generic netlink through libnl
+	libnl-3-dev libnl-genl-3-dev pkg-config
 	# RDMA user space for the lab (Soft-RoCE, perftest baseline)
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
 )

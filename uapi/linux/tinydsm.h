@@ -35,7 +35,47 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
+ * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
+ *                          Asks node @home to back @npages contiguous pages
+ *                          of its home slice ("local -> remote -> local
+ *                          allocate -> local pointer"); addr is their global
+ *                          address, the same on every node. ENOSPC if the
+ *                          home has no such run free, EHOSTUNREACH if the
+ *                          home is not connected, ENOENT if no such node.
+ * TINYDSM_IOC_FREE         struct tinydsm_alloc, in: addr, npages (exactly
+ *                          as allocated). Every copy is invalidated, the home
+ *                          frees the frames; the pages read as zero again.
  * Unknown commands give ENOTTY, bad pointers EFAULT.
+ *
+ * Homes
+ * -----
+ * The region is cut into max_nodes equal home slices (module parameter,
+ * the same on every node): slice n - 1 is homed on node n. The home keeps
+ * each page's directory entry (owner, copyset) and serialises its faults.
+ * Any page may be touched without TINYDSM_IOC_ALLOC (it reads as zero at
+ * first); the allocator hands out disjoint runs so that programs on
+ * different nodes never pick the same pages.
+ *
+ * Generic netlink family TINYDSM_GENL_NAME, version TINYDSM_GENL_VERSION
+ * ----------------------------------------------------------------------
+ * TINYDSM_CMD_NODE_ADD (admin: CAP_NET_ADMIN)
+ *     TINYDSM_A_NODE_ID    u32, 1 .. TINYDSM_MAX_NODES - 1, not this node
+ *     TINYDSM_A_NODE_ADDR  struct sockaddr_in or sockaddr_in6 (port 0 =
+ *                          the default, module parameter port)
+ *   Adds a peer; the module connects to it (the node with the lower id
+ *   initiates). EEXIST if the id is known; ERANGE for an id outside
+ *   1..TINYDSM_MAX_NODES - 1; EINVAL for this node's own id, an id above
+ *   max_nodes, or an address that is not a sockaddr_in/sockaddr_in6.
+ * TINYDSM_CMD_NODE_DEL (admin)
+ *     TINYDSM_A_NODE_ID
+ *   Disconnects and forgets a peer. ENOENT if unknown.
+ * TINYDSM_CMD_NODE_GET (dump; anyone)
+ *   One message per node, this node first:
+ *     TINYDSM_A_NODE_ID, TINYDSM_A_NODE_ADDR, TINYDSM_A_NODE_STATE (u8,
+ *     enum tinydsm_node_state), TINYDSM_A_NODE_FLAGS (u32, TINYDSM_NODE_F_*),
+ *     TINYDSM_A_NODE_ERROR (s32, last connection error, -errno or 0),
+ *     TINYDSM_A_NODE_TX_MSGS, TINYDSM_A_NODE_RX_MSGS,
+ *     TINYDSM_A_NODE_RX_BAD (u64, messages refused as malformed).
  */
 #ifndef _UAPI_LINUX_TINYDSM_H
 #define _UAPI_LINUX_TINYDSM_H
@@ -103,7 +143,7 @@ struct tinydsm_region_info {
  * @owner: owning node id, 0 if the page was never touched.
  * @state: enum tinydsm_page_state.
  * @flags: TINYDSM_PAGE_F_*.
- * @faults: faults taken on this page on this node (saturates at 65535).
+ * @faults: faults taken on this page on this node (saturates at 255).
  * @reserved: must be zero.
  */
 struct tinydsm_page_info {
@@ -122,19 +162,87 @@ struct tinydsm_page_info {
  * @read_faults: faults that mapped a page for reading.
  * @write_faults: faults that made a page writable.
  * @frames: pages currently backed by a local frame.
- * @frames_allocated: frames allocated in total.
+ * @frames_allocated: frames allocated (or received) in total.
+ * @remote_faults: faults that had the page sent from another node.
+ * @invalidations: copies this node, as a home, had other nodes drop.
+ * @fetches: pages this node, as a home, had an owner send on.
+ * @reserved: zero.
  */
 struct tinydsm_stats {
 	__u64 read_faults;
 	__u64 write_faults;
 	__u64 frames;
 	__u64 frames_allocated;
-	__u64 reserved[4];
+	__u64 remote_faults;
+	__u64 invalidations;
+	__u64 fetches;
+	__u64 reserved[1];
+};
+
+/**
+ * struct tinydsm_alloc - a run of pages backed by a home node
+ * @home: in (ALLOC): the node that backs the pages (0: this node).
+ * @npages: in: number of pages.
+ * @addr: out (ALLOC), in (FREE): global address of the first page.
+ * @reserved: must be zero.
+ */
+struct tinydsm_alloc {
+	__u32 home;
+	__u32 npages;
+	__u64 addr;
+	__u64 reserved[2];
 };
 
 #define TINYDSM_IOC_MAGIC	0xd5
 #define TINYDSM_IOC_REGION_INFO	_IOR(TINYDSM_IOC_MAGIC, 0x01, struct tinydsm_region_info)
 #define TINYDSM_IOC_PAGE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x02, struct tinydsm_page_info)
 #define TINYDSM_IOC_STATS	_IOR(TINYDSM_IOC_MAGIC, 0x03, struct tinydsm_stats)
+#define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
+#define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
+
+/* generic netlink */
+#define TINYDSM_GENL_NAME	"tinydsm"
+#define TINYDSM_GENL_VERSION	1
+
+enum tinydsm_cmd {
+	TINYDSM_CMD_UNSPEC,
+	TINYDSM_CMD_NODE_ADD,
+	TINYDSM_CMD_NODE_DEL,
+	TINYDSM_CMD_NODE_GET,
+	__TINYDSM_CMD_MAX
+};
+
+#define TINYDSM_CMD_MAX (__TINYDSM_CMD_MAX - 1)
+
+enum tinydsm_attr {
+	TINYDSM_A_UNSPEC,
+	TINYDSM_A_NODE_ID,
+	TINYDSM_A_NODE_ADDR,
+	TINYDSM_A_NODE_STATE,
+	TINYDSM_A_NODE_FLAGS,
+	TINYDSM_A_NODE_ERROR,
+	TINYDSM_A_NODE_TX_MSGS,
+	TINYDSM_A_NODE_RX_MSGS,
+	TINYDSM_A_NODE_RX_BAD,
+	TINYDSM_A_PAD,
+	__TINYDSM_A_LAST
+};
+
+#define TINYDSM_A_MAX (__TINYDSM_A_LAST - 1)
+
+/**
+ * enum tinydsm_node_state - this node's connection to a peer
+ * @TINYDSM_NODE_DOWN: not connected (and not trying right now).
+ * @TINYDSM_NODE_CONNECTING: connecting, or waiting for the peer to connect.
+ * @TINYDSM_NODE_UP: connected; pages move.
+ */
+enum tinydsm_node_state {
+	TINYDSM_NODE_DOWN,
+	TINYDSM_NODE_CONNECTING,
+	TINYDSM_NODE_UP,
+};
+
+#define TINYDSM_NODE_F_SELF	_BITUL(0)	/* the entry is this node */
+#define __TINYDSM_NODE_F_ALL	TINYDSM_NODE_F_SELF
 
 #endif /* _UAPI_LINUX_TINYDSM_H */

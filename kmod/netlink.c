@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: the generic netlink family TINYDSM_GENL_NAME — adding, removing
+ * and listing the nodes this node knows. The commands and their attributes
+ * are documented at the top of uapi/linux/tinydsm.h.
+ *
+ * This file only translates: every command goes to the peer API of peer.c,
+ * which keeps its own locking, so the family runs with parallel_ops and
+ * holds no lock of its own (in particular not genl_mutex, which every
+ * family without parallel_ops shares: a slow RDMA disconnect in NODE_DEL
+ * would hold them all up).
+ *
+ * Validation is in the per-command policies, parsed strictly: an attribute
+ * a command does not take, or of the wrong size, is refused with -EINVAL,
+ * an id outside 1..TINYDSM_MAX_NODES - 1 with -ERANGE (NLA_POLICY_RANGE),
+ * any bad address with -EINVAL. The handlers only check that the required
+ * attributes are present.
+ */
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/module.h>
+#include <linux/netlink.h>
+#include <linux/socket.h>
+#include <linux/string.h>
+#include <net/genetlink.h>
+
+#include "tinydsm.h"
+
+static struct genl_family tdsm_genl_family;
+
+/*
+ * TINYDSM_A_NODE_ADDR is a struct sockaddr_in or a struct sockaddr_in6,
+ * nothing else: the length must be exactly the one of the family it names.
+ */
+static int tdsm_nl_validate_addr(const struct nlattr *attr,
+				 struct netlink_ext_ack *extack)
+{
+	const struct sockaddr *sa = nla_data(attr);
+	int len = nla_len(attr);
+
+	if (len < (int)sizeof(sa->sa_family)) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "node address too short for a sockaddr");
+		return -EINVAL;
+	}
+	switch (sa->sa_family) {
+	case AF_INET:
+		if (len == sizeof(struct sockaddr_in))
+			return 0;
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "AF_INET node address is not a struct sockaddr_in");
+		return -EINVAL;
+	case AF_INET6:
+		if (len == sizeof(struct sockaddr_in6))
+			return 0;
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "AF_INET6 node address is not a struct sockaddr_in6");
+		return -EINVAL;
+	default:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "node address family is not AF_INET or AF_INET6");
+		return -EINVAL;
+	}
+}
+
+static const struct nla_policy tdsm_node_add_policy[TINYDSM_A_NODE_ADDR + 1] = {
+	[TINYDSM_A_NODE_ID]	= NLA_POLICY_RANGE(NLA_U32, 1,
+						   TINYDSM_MAX_NODES - 1),
+	/*
+	 * No .len: the function checks the exact length itself, so that every
+	 * bad address gets -EINVAL (a policy length bound answers -ERANGE).
+	 */
+	[TINYDSM_A_NODE_ADDR]	= NLA_POLICY_VALIDATE_FN(NLA_BINARY,
+							 tdsm_nl_validate_addr),
+};
+
+static const struct nla_policy tdsm_node_del_policy[TINYDSM_A_NODE_ID + 1] = {
+	[TINYDSM_A_NODE_ID]	= NLA_POLICY_RANGE(NLA_U32, 1,
+						   TINYDSM_MAX_NODES - 1),
+};
+
+static int tdsm_nl_node_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sockaddr_storage addr = {};
+	const struct nlattr *attr;
+
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NODE_ID)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing node id");
+		return -EINVAL;
+	}
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NODE_ADDR)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing node address");
+		return -EINVAL;
+	}
+
+	/* The policy checked the length: a sockaddr_in or a sockaddr_in6. */
+	attr = info->attrs[TINYDSM_A_NODE_ADDR];
+	BUILD_BUG_ON(sizeof(struct sockaddr_in6) > sizeof(addr));
+	memcpy(&addr, nla_data(attr), nla_len(attr));
+
+	return tdsm_peer_add(nla_get_u32(info->attrs[TINYDSM_A_NODE_ID]),
+			     &addr, info->extack);
+}
+
+static int tdsm_nl_node_del(struct sk_buff *skb, struct genl_info *info)
+{
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NODE_ID)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing node id");
+		return -EINVAL;
+	}
+
+	return tdsm_peer_del(nla_get_u32(info->attrs[TINYDSM_A_NODE_ID]),
+			     info->extack);
+}
+
+/**
+ * struct tdsm_nl_dump - the cursor of a NODE_GET dump, kept in cb->args
+ * @pos: the next position: 0 is this node, 1 + id is node @id (this
+ *	node's id is skipped there, it came first).
+ * @self: this node's id, found by the dump's start; TINYDSM_MAX_NODES if
+ *	the peer table has no self entry.
+ *
+ * The cursor is a node id, not a pointer, so a node deleted between two
+ * parts of a dump is just not found; the generation check flags the dump
+ * as interrupted (NLM_F_DUMP_INTR) so that user space can retry.
+ */
+struct tdsm_nl_dump {
+	unsigned long pos;
+	unsigned long self;
+};
+
+static struct tdsm_nl_dump *tdsm_nl_dump_ctx(struct netlink_callback *cb)
+{
+	BUILD_BUG_ON(sizeof(struct tdsm_nl_dump) > sizeof(cb->args));
+	return (struct tdsm_nl_dump *)cb->args;
+}
+
+static int tdsm_nl_node_dump_start(struct netlink_callback *cb)
+{
+	struct tdsm_nl_dump *ctx = tdsm_nl_dump_ctx(cb);
+	struct tdsm_peer_info info;
+	unsigned int id;
+
+	ctx->pos = 0;
+	ctx->self = TINYDSM_MAX_NODES;
+	for (id = 0; id < TINYDSM_MAX_NODES; id++) {
+		if (!tdsm_peer_get_info(id, &info) && info.self) {
+			ctx->self = id;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int tdsm_nl_put_addr(struct sk_buff *skb,
+			    const struct sockaddr_storage *addr)
+{
+	switch (addr->ss_family) {
+	case AF_INET:
+		return nla_put(skb, TINYDSM_A_NODE_ADDR,
+			       sizeof(struct sockaddr_in), addr);
+	case AF_INET6:
+		return nla_put(skb, TINYDSM_A_NODE_ADDR,
+			       sizeof(struct sockaddr_in6), addr);
+	default:
+		return 0;	/* no address (yet): no attribute */
+	}
+}
+
+/* One NODE_GET message for @info; -EMSGSIZE if it does not fit in @skb. */
+static int tdsm_nl_fill_node(struct sk_buff *skb, struct netlink_callback *cb,
+			     const struct tdsm_peer_info *info)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &tdsm_genl_family, NLM_F_MULTI, TINYDSM_CMD_NODE_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	genl_dump_check_consistent(cb, hdr);
+
+	if (nla_put_u32(skb, TINYDSM_A_NODE_ID, info->id) ||
+	    tdsm_nl_put_addr(skb, &info->addr) ||
+	    nla_put_u8(skb, TINYDSM_A_NODE_STATE, info->state) ||
+	    nla_put_u32(skb, TINYDSM_A_NODE_FLAGS,
+			info->self ? TINYDSM_NODE_F_SELF : 0) ||
+	    nla_put_s32(skb, TINYDSM_A_NODE_ERROR, info->error) ||
+	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_TX_MSGS, info->tx_msgs,
+			      TINYDSM_A_PAD) ||
+	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_MSGS, info->rx_msgs,
+			      TINYDSM_A_PAD) ||
+	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_BAD, info->rx_bad,
+			      TINYDSM_A_PAD)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct tdsm_nl_dump *ctx = tdsm_nl_dump_ctx(cb);
+	struct tdsm_peer_info info;
+	unsigned long id;
+	int err;
+
+	cb->seq = tdsm_peers_generation();
+
+	for (; ctx->pos <= TINYDSM_MAX_NODES; ctx->pos++) {
+		if (ctx->pos == 0) {
+			id = ctx->self;
+			if (id >= TINYDSM_MAX_NODES)
+				continue;
+		} else {
+			id = ctx->pos - 1;
+			if (id == ctx->self)
+				continue;
+		}
+
+		err = tdsm_peer_get_info(id, &info);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+
+		err = tdsm_nl_fill_node(skb, cb, &info);
+		if (err) {
+			/* Full: the rest goes in the next part. */
+			if (skb->len)
+				break;
+			return err;
+		}
+	}
+	/* 0 (nothing added) ends the dump. */
+	return skb->len;
+}
+
+static const struct genl_ops tdsm_genl_ops[] = {
+	{
+		.cmd = TINYDSM_CMD_NODE_ADD,
+		.doit = tdsm_nl_node_add,
+		.policy = tdsm_node_add_policy,
+		.maxattr = ARRAY_SIZE(tdsm_node_add_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = TINYDSM_CMD_NODE_DEL,
+		.doit = tdsm_nl_node_del,
+		.policy = tdsm_node_del_policy,
+		.maxattr = ARRAY_SIZE(tdsm_node_del_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		/* No policy: the core rejects any attribute. */
+		.cmd = TINYDSM_CMD_NODE_GET,
+		.start = tdsm_nl_node_dump_start,
+		.dumpit = tdsm_nl_node_dump,
+	},
+};
+
+/*
+ * resv_start_op stays 0: every command is new, so the core validates the
+ * reserved header fields and parses attributes strictly, and a command
+ * without a policy takes no attributes.
+ */
+static struct genl_family tdsm_genl_family __ro_after_init = {
+	.name = TINYDSM_GENL_NAME,
+	.version = TINYDSM_GENL_VERSION,
+	.module = THIS_MODULE,
+	.ops = tdsm_genl_ops,
+	.n_ops = ARRAY_SIZE(tdsm_genl_ops),
+	.parallel_ops = true,
+};
+
+int __init tdsm_netlink_init(void)
+{
+	return genl_register_family(&tdsm_genl_family);
+}
+
+void tdsm_netlink_exit(void)
+{
+	genl_unregister_family(&tdsm_genl_family);
+}
+
+MODULE_ALIAS_GENL_FAMILY(TINYDSM_GENL_NAME);

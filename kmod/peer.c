@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: the peers this node knows, configured over generic netlink.
+ *
+ * A peer is an id and an address. The node with the lower id connects
+ * (tdsm_conn_connect(), retried with backoff while the peer is configured);
+ * the other one accepts. Either way the connection hangs off the peer.
+ *
+ * Locking: tdsm_peers_mutex serialises add and del; tdsm_peers_lock (a
+ * spinlock, taken briefly, also from the fault path) protects tdsm_peers[]
+ * and each peer's conn, error and removed fields.
+ */
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/mutex.h>
+#include <linux/netlink.h>
+#include <linux/slab.h>
+
+#include "rdma.h"
+#include "tinydsm.h"
+
+#define TDSM_BACKOFF_MIN_MS	250
+#define TDSM_BACKOFF_MAX_MS	4000
+
+DEFINE_SPINLOCK(tdsm_peers_lock);
+static struct tdsm_peer *tdsm_peers[TINYDSM_MAX_NODES];	/* tdsm_peers_lock */
+static DEFINE_MUTEX(tdsm_peers_mutex);
+/* 0 means "not set" to genl_dump_check_consistent(): start at 1. */
+static unsigned int tdsm_peers_gen = 1;			/* tdsm_peers_lock */
+
+unsigned int tdsm_peers_generation(void)
+{
+	unsigned int gen;
+
+	spin_lock_bh(&tdsm_peers_lock);
+	gen = tdsm_peers_gen;
+	spin_unlock_bh(&tdsm_peers_lock);
+	return gen;
+}
+
+static void tdsm_peer_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct tdsm_peer, ref));
+}
+
+void tdsm_peer_put(struct tdsm_peer *peer)
+{
+	kref_put(&peer->ref, tdsm_peer_release);
+}
+
+struct tdsm_peer *tdsm_peer_find(u8 id)
+{
+	struct tdsm_peer *peer = NULL;
+
+	if (id >= TINYDSM_MAX_NODES)
+		return NULL;
+	spin_lock_bh(&tdsm_peers_lock);
+	if (tdsm_peers[id]) {
+		peer = tdsm_peers[id];
+		kref_get(&peer->ref);
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	return peer;
+}
+
+/* The established connection to node @id, with a reference; NULL if none. */
+struct tdsm_conn *tdsm_peer_conn(u8 id)
+{
+	struct tdsm_conn *conn = NULL;
+
+	if (id >= TINYDSM_MAX_NODES)
+		return NULL;
+	spin_lock_bh(&tdsm_peers_lock);
+	if (tdsm_peers[id] && tdsm_peers[id]->conn &&
+	    test_bit(TDSM_CONN_UP, &tdsm_peers[id]->conn->flags)) {
+		conn = tdsm_peers[id]->conn;
+		kref_get(&conn->ref);	/* the peer holds one: not zero */
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	return conn;
+}
+
+/* Hang @conn off @peer, taking over the caller's reference. */
+int tdsm_peer_attach(struct tdsm_peer *peer, struct tdsm_conn *conn)
+{
+	int err = 0;
+
+	spin_lock_bh(&tdsm_peers_lock);
+	if (peer->conn || peer->removed)
+		err = -EBUSY;
+	else
+		peer->conn = conn;
+	spin_unlock_bh(&tdsm_peers_lock);
+	return err;
+}
+
+void tdsm_peer_established(struct tdsm_peer *peer)
+{
+	spin_lock_bh(&tdsm_peers_lock);
+	peer->error = 0;
+	peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
+	spin_unlock_bh(&tdsm_peers_lock);
+	pr_info("node %u: connected\n", peer->id);
+}
+
+/*
+ * @conn is going: unhook it from @peer and drop the peer's reference. If it
+ * was up and we are the initiating side, reconnect.
+ */
+void tdsm_peer_detach(struct tdsm_peer *peer, struct tdsm_conn *conn, int err)
+{
+	bool was_up = false, reconnect = false;
+
+	spin_lock_bh(&tdsm_peers_lock);
+	if (peer->conn == conn) {
+		peer->conn = NULL;
+		peer->error = err;
+		was_up = test_bit(TDSM_CONN_ESTABLISHED, &conn->flags);
+		reconnect = conn->initiator && !peer->removed && was_up;
+	} else {
+		conn = NULL;
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (!conn)
+		return;
+	if (was_up)
+		pr_info("node %u: disconnected (%d)\n", peer->id, err);
+	if (reconnect)
+		queue_delayed_work(tdsm_wq, &peer->connect_work,
+				   msecs_to_jiffies(TDSM_BACKOFF_MIN_MS));
+	tdsm_conn_put(conn);
+}
+
+static void tdsm_peer_connect_work(struct work_struct *work)
+{
+	struct tdsm_peer *peer = container_of(to_delayed_work(work),
+					      struct tdsm_peer, connect_work);
+	unsigned int delay;
+	int err;
+
+	err = tdsm_conn_connect(peer);
+	if (!err || err == -EBUSY)
+		return;
+	spin_lock_bh(&tdsm_peers_lock);
+	peer->error = err;
+	delay = peer->backoff_ms;
+	peer->backoff_ms = min(2 * peer->backoff_ms, TDSM_BACKOFF_MAX_MS);
+	if (!peer->removed)
+		queue_delayed_work(tdsm_wq, &peer->connect_work,
+				   msecs_to_jiffies(delay));
+	spin_unlock_bh(&tdsm_peers_lock);
+}
+
+int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
+		  struct netlink_ext_ack *extack)
+{
+	struct tdsm_peer *peer;
+	int err = 0;
+
+	if (!id || id >= TINYDSM_MAX_NODES || id > tdsm_region.max_nodes) {
+		NL_SET_ERR_MSG_MOD(extack, "node id out of range (1..max_nodes)");
+		return -EINVAL;
+	}
+	if (id == tdsm_region.node_id) {
+		NL_SET_ERR_MSG_MOD(extack, "that is this node's own id");
+		return -EINVAL;
+	}
+	if (addr->ss_family != AF_INET && addr->ss_family != AF_INET6) {
+		NL_SET_ERR_MSG_MOD(extack, "address family must be AF_INET or AF_INET6");
+		return -EINVAL;
+	}
+	peer = kzalloc(sizeof(*peer), GFP_KERNEL);
+	if (!peer)
+		return -ENOMEM;
+	peer->id = id;
+	peer->addr = *addr;
+	if (addr->ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&peer->addr;
+
+		if (!sin->sin_port)
+			sin->sin_port = htons(tdsm_port);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&peer->addr;
+
+		if (!sin6->sin6_port)
+			sin6->sin6_port = htons(tdsm_port);
+	}
+	kref_init(&peer->ref);
+	peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
+	INIT_DELAYED_WORK(&peer->connect_work, tdsm_peer_connect_work);
+	atomic64_set(&peer->tx_msgs, 0);
+	atomic64_set(&peer->rx_msgs, 0);
+	atomic64_set(&peer->rx_bad, 0);
+
+	mutex_lock(&tdsm_peers_mutex);
+	spin_lock_bh(&tdsm_peers_lock);
+	if (tdsm_peers[id]) {
+		err = -EEXIST;
+	} else {
+		tdsm_peers[id] = peer;
+		tdsm_peers_gen++;
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (err) {
+		NL_SET_ERR_MSG_MOD(extack, "a node with this id exists");
+		kfree(peer);
+	} else if (tdsm_region.node_id < id) {
+		/* The lower id connects. */
+		queue_delayed_work(tdsm_wq, &peer->connect_work, 0);
+	}
+	mutex_unlock(&tdsm_peers_mutex);
+	return err;
+}
+
+int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
+{
+	struct tdsm_conn *conn = NULL;
+	struct tdsm_peer *peer;
+
+	if (id >= TINYDSM_MAX_NODES)
+		return -ENOENT;
+	mutex_lock(&tdsm_peers_mutex);
+	spin_lock_bh(&tdsm_peers_lock);
+	peer = tdsm_peers[id];
+	if (peer) {
+		tdsm_peers[id] = NULL;
+		tdsm_peers_gen++;
+		peer->removed = true;
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (!peer) {
+		mutex_unlock(&tdsm_peers_mutex);
+		NL_SET_ERR_MSG_MOD(extack, "no node with this id");
+		return -ENOENT;
+	}
+	/* A connect in progress finishes (bounded) before this returns. */
+	cancel_delayed_work_sync(&peer->connect_work);
+	spin_lock_bh(&tdsm_peers_lock);
+	conn = peer->conn;
+	if (conn)
+		kref_get(&conn->ref);
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (conn) {
+		tdsm_conn_kill(conn);
+		flush_work(&conn->teardown_work);
+		tdsm_conn_put(conn);
+	}
+	mutex_unlock(&tdsm_peers_mutex);
+	tdsm_peer_put(peer);
+	return 0;
+}
+
+int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
+{
+	struct tdsm_peer *peer;
+
+	memset(info, 0, sizeof(*info));
+	if (id >= TINYDSM_MAX_NODES)
+		return -ENOENT;
+	info->id = id;
+	if (id == tdsm_region.node_id) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&info->addr;
+
+		info->self = true;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(tdsm_port);
+		info->state = TINYDSM_NODE_UP;
+		return 0;
+	}
+	spin_lock_bh(&tdsm_peers_lock);
+	peer = tdsm_peers[id];
+	if (peer) {
+		info->addr = peer->addr;
+		info->error = peer->error;
+		info->state = peer->conn &&
+			      test_bit(TDSM_CONN_UP, &peer->conn->flags) ?
+			      TINYDSM_NODE_UP : TINYDSM_NODE_CONNECTING;
+		info->tx_msgs = atomic64_read(&peer->tx_msgs);
+		info->rx_msgs = atomic64_read(&peer->rx_msgs);
+		info->rx_bad = atomic64_read(&peer->rx_bad);
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	return peer ? 0 : -ENOENT;
+}
+
+int tdsm_peers_init(void)
+{
+	return 0;
+}
+
+void tdsm_peers_exit(void)
+{
+	int id;
+
+	for (id = 1; id < TINYDSM_MAX_NODES; id++)
+		tdsm_peer_del(id, NULL);
+}

@@ -1,0 +1,861 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: the coherence protocol. Single owner, single writer / many
+ * readers per 4 KiB page, sequentially consistent per page (Ivy with a
+ * fixed distributed manager: the page's home).
+ *
+ * The home of a page keeps its directory entry (owner, copyset) and runs
+ * one transaction at a time per page under the page's TDSM_PG_DIR bit:
+ *
+ *   read by R:  the owner pushes the page into R's buffer and keeps a
+ *               read-only copy; R joins the copyset.
+ *   write by R: every other copy is invalidated (INVAL, acked), the owner
+ *               pushes the page to R and drops it (or just drops it if R's
+ *               copy is current); R becomes owner, copyset = {R}.
+ *
+ * The home answers R on the queue pair R's request came on, before it ends
+ * the transaction, so that any later INVAL of R's copy reaches R after the
+ * reply. At R the receive path marks the page TDSM_PG_GRANTED before waking
+ * the faulting task; an INVAL or FETCH that finds a granted but not yet
+ * installed page waits for the install, while one that finds a request
+ * still unanswered acts at once (it concerns R's older copy).
+ *
+ * Lock order: TDSM_PG_DIR (home, held across the network, bounded by the
+ * timeout) -> TDSM_PG_LOCKED (short, never across the network) -> the
+ * frame's folio lock. Handlers of INVAL and FETCH never take TDSM_PG_DIR,
+ * so a home waiting for an ack cannot deadlock with the node it waits on.
+ */
+#include <linux/bitmap.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+
+#include "rdma.h"
+#include "tinydsm.h"
+
+/*
+ * Where a page must go: the requester and its registered buffer. When the
+ * requester is this node (the home faulting), @buf is that buffer, whose
+ * REG_MR rides with the FETCH to the owner, and @call that FETCH's reply.
+ */
+struct tdsm_dest {
+	u8 node;
+	struct tdsm_conn *conn;	/* to @node; NULL if @node is this node */
+	u64 iova;
+	u32 rkey;
+	struct tdsm_buf *buf;
+	struct tdsm_call call;
+};
+
+static int tdsm_status_errno(u32 status)
+{
+	static const int map[__TDSM_WS_MAX] = {
+		[TDSM_WS_OK] = 0,
+		[TDSM_WS_INVAL] = -EINVAL,
+		[TDSM_WS_RANGE] = -ERANGE,
+		[TDSM_WS_NOTHOME] = -EREMOTE,
+		[TDSM_WS_NOSPC] = -ENOSPC,
+		[TDSM_WS_NOMEM] = -ENOMEM,
+		[TDSM_WS_TIMEDOUT] = -ETIMEDOUT,
+		[TDSM_WS_UNREACH] = -EHOSTUNREACH,
+		[TDSM_WS_STALE] = -ESTALE,
+		[TDSM_WS_IO] = -EIO,
+	};
+
+	return status < __TDSM_WS_MAX ? map[status] : -EPROTO;
+}
+
+static enum tdsm_wire_status tdsm_errno_status(int err)
+{
+	switch (err) {
+	case 0: return TDSM_WS_OK;
+	case -ENOMEM: return TDSM_WS_NOMEM;
+	case -ETIMEDOUT: return TDSM_WS_TIMEDOUT;
+	case -ENOTCONN:
+	case -EHOSTUNREACH: return TDSM_WS_UNREACH;
+	case -ESTALE: return TDSM_WS_STALE;
+	case -ENOSPC: return TDSM_WS_NOSPC;
+	case -ERANGE: return TDSM_WS_RANGE;
+	case -EINVAL: return TDSM_WS_INVAL;
+	default: return TDSM_WS_IO;
+	}
+}
+
+static u64 tdsm_page_addr(unsigned long idx)
+{
+	return TINYDSM_REGION_BASE + ((u64)idx << PAGE_SHIFT);
+}
+
+/* ---- local copies (page lock held) ------------------------------------ */
+
+static void tdsm_page_lock_wait(struct tdsm_page *pg)
+{
+	wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_UNINTERRUPTIBLE);
+}
+
+/* Remove every user mapping of page @idx on this node (flushes TLBs). */
+static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
+			     struct page *frame)
+{
+	lock_page(frame);
+	unmap_mapping_range(r->mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 1);
+	unlock_page(frame);
+}
+
+/* Drop this node's copy; returns the frame with our reference, or NULL. */
+static struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct page *frame = pg->frame;
+
+	if (!frame)
+		return NULL;
+	tdsm_local_unmap(r, idx, frame);
+	pg->frame = NULL;
+	pg->state = TINYDSM_PAGE_INVALID;
+	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+	atomic64_dec(&r->frames);
+	return frame;
+}
+
+/* Make this node's copy read-only (writers fault again). */
+static void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+
+	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
+		tdsm_local_unmap(r, idx, pg->frame);
+		pg->state = TINYDSM_PAGE_SHARED;
+	}
+}
+
+/* Install @frame as this node's copy in @state; drops any older copy. */
+static void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
+			       struct page *frame, u8 state)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct page *old = NULL;
+
+	if (frame && pg->frame != frame) {
+		old = tdsm_local_take(r, idx);
+		pg->frame = frame;
+		atomic64_inc(&r->frames);
+		atomic64_inc(&r->frames_allocated);
+	}
+	pg->state = state;
+	if (old)
+		put_page(old);
+}
+
+/*
+ * Lock @pg for a request from the home (INVAL, FETCH): if this node's own
+ * fault already got its reply but has not installed it yet, the request is
+ * about that new copy, so wait for the install first.
+ */
+static void tdsm_page_lock_settled(struct tdsm_page *pg)
+{
+	for (;;) {
+		tdsm_page_lock_wait(pg);
+		if (!test_bit(TDSM_PG_FETCHING, &pg->flags) ||
+		    !test_bit(TDSM_PG_GRANTED, &pg->flags))
+			return;
+		tdsm_page_unlock(pg);
+		wait_on_bit_timeout(&pg->flags, TDSM_PG_FETCHING,
+				    TASK_UNINTERRUPTIBLE,
+				    msecs_to_jiffies(tdsm_timeout_ms));
+	}
+}
+
+static int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
+{
+	return wait_on_bit_lock(&pg->flags, TDSM_PG_DIR,
+				killable ? TASK_KILLABLE : TASK_UNINTERRUPTIBLE);
+}
+
+static void tdsm_dir_unlock(struct tdsm_page *pg)
+{
+	clear_and_wake_up_bit(TDSM_PG_DIR, &pg->flags);
+}
+
+/* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
+
+/* Make node @x drop its copy of page @idx. */
+static int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x)
+{
+	struct tdsm_wire_msg msg;
+	struct tdsm_call call = {};
+	struct tdsm_conn *conn;
+	struct page *frame;
+	int err;
+
+	if (x == r->node_id) {
+		tdsm_page_lock_wait(&r->pages[idx]);
+		frame = tdsm_local_take(r, idx);
+		tdsm_page_unlock(&r->pages[idx]);
+		if (frame)
+			put_page(frame);
+		return 0;
+	}
+	conn = tdsm_peer_conn(x);
+	if (!conn)
+		return -EHOSTUNREACH;
+	tdsm_msg_init(&msg, TDSM_W_INVAL);
+	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	err = tdsm_call(conn, &msg, NULL, &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	tdsm_conn_put(conn);
+	atomic64_inc(&r->invalidations);
+	return err;
+}
+
+/*
+ * Move page @idx from its @owner to @dst: the owner keeps a read-only copy
+ * (TDSM_FETCH_KEEP) or drops its copy (TDSM_FETCH_DROP). If the owner is
+ * this node and @push is given, the frame is handed back in *@push for the
+ * caller to send with its reply; else the page is written here and now.
+ */
+static int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
+			 struct tdsm_dest *dst, int mode,
+			 struct page **push)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_wire_msg msg;
+	struct tdsm_call call = {};
+	struct tdsm_conn *conn;
+	struct page *frame;
+	int err;
+
+	if (owner == r->node_id) {
+		tdsm_page_lock_wait(pg);
+		frame = pg->frame;
+		if (!frame) {
+			tdsm_page_unlock(pg);
+			return -ESTALE;
+		}
+		/* The copy stays until the data is out; see tdsm_home_commit(). */
+		tdsm_local_downgrade(r, idx);
+		get_page(frame);
+		tdsm_page_unlock(pg);
+		if (push) {
+			*push = frame;
+			return 0;
+		}
+		err = tdsm_push_page(dst->conn, frame, dst->iova, dst->rkey);
+		put_page(frame);
+		return err;
+	}
+
+	conn = tdsm_peer_conn(owner);
+	if (!conn)
+		return -EHOSTUNREACH;
+	tdsm_msg_init(&msg, TDSM_W_FETCH);
+	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	msg.page.iova = cpu_to_be64(dst->iova);
+	msg.page.rkey = cpu_to_be32(dst->rkey);
+	msg.page.dst = dst->node;
+	msg.page.mode = mode;
+	if (dst->buf) {
+		err = tdsm_call(conn, &msg, dst->buf, &dst->call);
+		if (!err)
+			err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
+	} else {
+		err = tdsm_call(conn, &msg, NULL, &call);
+		if (!err)
+			err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	}
+	tdsm_conn_put(conn);
+	atomic64_inc(&r->fetches);
+	return err;
+}
+
+/*
+ * Serve a read or write of page @idx by node @dst->node. On success the
+ * directory says what it will be once the data is delivered; *@data says
+ * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
+ * this node's frame that the caller must send (and then commit).
+ */
+static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
+			   bool write, struct tdsm_dest *dst,
+			   struct page **push, bool *data)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	u8 self = r->node_id, req = dst->node;
+	unsigned long copies;
+	int x, err;
+
+	*data = false;
+	if (!pg->owner) {
+		/* Never touched: the home owns a zero page. */
+		tdsm_page_lock_wait(pg);
+		if (!pg->frame) {
+			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+
+			if (!frame) {
+				tdsm_page_unlock(pg);
+				return -ENOMEM;
+			}
+			tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+		}
+		pg->owner = self;
+		pg->copyset = BIT(self);
+		tdsm_page_unlock(pg);
+	}
+
+	if (!write) {
+		if (pg->owner != req) {
+			err = tdsm_transfer(r, idx, pg->owner, dst,
+					    TDSM_FETCH_KEEP, push);
+			if (err)
+				return err;
+			*data = true;
+		}
+		pg->copyset |= BIT(req) | BIT(pg->owner);
+		return 0;
+	}
+
+	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
+	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
+		err = tdsm_invalidate(r, idx, x);
+		if (err)
+			return err;
+		pg->copyset &= ~BIT(x);
+	}
+	if (pg->owner != req) {
+		if (pg->copyset & BIT(req)) {
+			/* @req's copy is current: the owner only drops its own. */
+			err = tdsm_invalidate(r, idx, pg->owner);
+		} else {
+			err = tdsm_transfer(r, idx, pg->owner, dst,
+					    TDSM_FETCH_DROP, push);
+			*data = !err;
+		}
+		if (err)
+			return err;
+	}
+	pg->owner = req;
+	pg->copyset = BIT(req);
+	return 0;
+}
+
+/*
+ * After this node's frame went out as *push with the reply: for a write,
+ * drop the local copy now that the data is delivered. If it was not
+ * (@send_err), keep the copy and undo the directory change (@owner,
+ * @copyset: the entry before the transaction).
+ */
+static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
+			     bool write, int send_err, u8 owner, u32 copyset)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct page *frame = NULL;
+
+	if (send_err) {
+		pg->owner = owner;
+		pg->copyset = copyset;
+		return;
+	}
+	if (!write)
+		return;
+	tdsm_page_lock_wait(pg);
+	frame = tdsm_local_take(r, idx);
+	tdsm_page_unlock(pg);
+	if (frame)
+		put_page(frame);
+}
+
+/* ---- requester -------------------------------------------------------- */
+
+/* This node is the page's home and wants it (its own fault). */
+static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
+			     bool write)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_dest dst = { .node = r->node_id };
+	struct tdsm_conn *conn = NULL;
+	struct page *frame = NULL;
+	struct tdsm_buf buf;
+	bool need, data;
+	int err;
+
+	if (tdsm_dir_lock(pg, true))
+		return -EINTR;
+	need = pg->owner && pg->owner != r->node_id &&
+	       (!write || !(pg->copyset & BIT(r->node_id)));
+	if (need) {
+		/* The owner writes the page into a buffer of ours. */
+		conn = tdsm_peer_conn(pg->owner);
+		err = -EHOSTUNREACH;
+		if (!conn)
+			goto out;
+		err = -ENOMEM;
+		frame = alloc_page(GFP_HIGHUSER);
+		if (!frame)
+			goto out;
+		err = tdsm_buf_get(conn, frame, &buf);
+		if (err)
+			goto out;
+		dst.iova = buf.mr->iova;
+		dst.rkey = buf.mr->rkey;
+		dst.buf = &buf;
+	}
+	err = tdsm_home_serve(r, idx, write, &dst, NULL, &data);
+	if (need)
+		tdsm_buf_put(conn, &buf, data ? &dst.call : NULL);
+	if (!err && data)
+		atomic64_inc(&r->remote_faults);
+	if (!err) {
+		tdsm_page_lock_wait(pg);
+		if (data) {
+			tdsm_local_install(r, idx, frame, write ?
+					   TINYDSM_PAGE_EXCLUSIVE :
+					   TINYDSM_PAGE_SHARED);
+			frame = NULL;
+		} else if (pg->frame) {
+			pg->state = write ? TINYDSM_PAGE_EXCLUSIVE :
+				    max_t(u8, pg->state, TINYDSM_PAGE_SHARED);
+		} else {
+			err = -ESTALE;
+		}
+		tdsm_page_unlock(pg);
+	}
+out:
+	tdsm_dir_unlock(pg);
+	if (frame)
+		put_page(frame);
+	if (conn)
+		tdsm_conn_put(conn);
+	return err;
+}
+
+/* This node is not the page's home: ask the home, which fills our buffer. */
+static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
+			       bool write)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_call call = { .grant_flags = &pg->flags };
+	struct tdsm_wire_msg msg;
+	struct tdsm_conn *conn;
+	struct page *frame;
+	struct tdsm_buf buf;
+	int err;
+
+	conn = tdsm_peer_conn(pg->home);
+	if (!conn)
+		return -EHOSTUNREACH;
+	err = -ENOMEM;
+	frame = alloc_page(GFP_HIGHUSER);
+	if (!frame)
+		goto out_conn;
+	err = tdsm_buf_get(conn, frame, &buf);
+	if (err)
+		goto out_frame;
+
+	tdsm_msg_init(&msg, write ? TDSM_W_WRITE : TDSM_W_READ);
+	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	msg.page.iova = cpu_to_be64(buf.mr->iova);
+	msg.page.rkey = cpu_to_be32(buf.mr->rkey);
+	err = tdsm_call(conn, &msg, &buf, &call);
+	tdsm_buf_put(conn, &buf, err ? NULL : &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+
+	tdsm_page_lock_wait(pg);
+	clear_bit(TDSM_PG_GRANTED, &pg->flags);
+	if (!err) {
+		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
+
+		if (be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA) {
+			tdsm_local_install(r, idx, frame, state);
+			frame = NULL;
+		} else if (pg->frame) {
+			pg->state = state;
+		} else {
+			err = -EPROTO;	/* the home thinks we have a copy */
+		}
+		if (!err && write)
+			pg->owner = r->node_id;
+	}
+	tdsm_page_unlock(pg);
+	if (!err)
+		atomic64_inc(&r->remote_faults);
+out_frame:
+	if (frame)
+		put_page(frame);
+out_conn:
+	tdsm_conn_put(conn);
+	return err;
+}
+
+/*
+ * Get page @idx here for reading, or for writing. Called by the fault path
+ * with TDSM_PG_FETCHING set by the caller and no lock held. Returns 0 when
+ * the page is here in a state good enough, or -errno (the access gets
+ * SIGBUS).
+ */
+int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
+{
+	int err;
+
+	if (r->pages[idx].home == r->node_id)
+		err = tdsm_home_acquire(r, idx, write);
+	else
+		err = tdsm_remote_acquire(r, idx, write);
+	if (err && err != -EINTR)
+		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
+				    current->comm, task_pid_nr(current),
+				    write ? "write" : "read",
+				    tdsm_page_addr(idx), err);
+	return err;
+}
+
+/* ---- handlers of requests from peers (tdsm_wq) ------------------------ */
+
+/* The page a request names, if it is a page of the region. */
+static struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
+				       const struct tdsm_wire_msg *msg,
+				       unsigned long *idx)
+{
+	u64 addr = be64_to_cpu(msg->page.addr);
+	struct tdsm_page *pg;
+
+	if (addr & ~PAGE_MASK)
+		return NULL;
+	pg = tdsm_page_at(r, addr);
+	if (pg)
+		*idx = pg - r->pages;
+	return pg;
+}
+
+static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
+			       const struct tdsm_wire_msg *msg, bool write)
+{
+	struct tdsm_dest dst = {
+		.node = msg->hdr.src,
+		.conn = conn,
+		.iova = be64_to_cpu(msg->page.iova),
+		.rkey = be32_to_cpu(msg->page.rkey),
+	};
+	struct page *push = NULL;
+	struct tdsm_page *pg;
+	unsigned long idx;
+	u32 copyset;
+	bool data;
+	u8 owner;
+	int err, sent;
+
+	pg = tdsm_msg_page(r, msg, &idx);
+	if (!pg || msg->page.dst || msg->page.mode || msg->page.reserved[0] ||
+	    msg->page.reserved[1]) {
+		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
+			   NULL, 0, 0, dst.rkey, false);
+		return;
+	}
+	if (pg->home != r->node_id) {
+		tdsm_reply(conn, msg, TDSM_WS_NOTHOME, 0, 0, NULL, 0, 0,
+			   dst.rkey, false);
+		return;
+	}
+
+	tdsm_dir_lock(pg, false);
+	owner = pg->owner;
+	copyset = pg->copyset;
+	err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
+	/*
+	 * Reply before the transaction ends, so that a later INVAL of this
+	 * copy reaches the requester after it. The data, if ours, rides
+	 * ahead of the reply; a write waits until it landed, to drop our copy.
+	 */
+	sent = tdsm_reply(conn, msg, tdsm_errno_status(err),
+			  data ? TDSM_RF_DATA : 0, 0, push, dst.iova, dst.rkey,
+			  dst.rkey, push && write);
+	if (push) {
+		tdsm_home_commit(r, idx, write, sent, owner, copyset);
+		put_page(push);
+	}
+	tdsm_dir_unlock(pg);
+}
+
+static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
+			      const struct tdsm_wire_msg *msg)
+{
+	u64 iova = be64_to_cpu(msg->page.iova);
+	u32 rkey = be32_to_cpu(msg->page.rkey);
+	u8 mode = msg->page.mode, to = msg->page.dst;
+	bool to_home = to == msg->hdr.src;
+	struct tdsm_conn *dconn = NULL;
+	struct tdsm_page *pg;
+	struct page *frame;
+	unsigned long idx;
+	int err;
+
+	pg = tdsm_msg_page(r, msg, &idx);
+	if (!pg || (mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
+	    !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
+	    pg->home != msg->hdr.src) {
+		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
+			   NULL, 0, 0, 0, false);
+		return;
+	}
+	if (!to_home) {
+		dconn = tdsm_peer_conn(to);
+		if (!dconn) {
+			tdsm_reply(conn, msg, TDSM_WS_UNREACH, 0, 0, NULL, 0, 0,
+				   0, false);
+			return;
+		}
+	}
+
+	tdsm_page_lock_settled(pg);
+	frame = pg->frame;
+	if (!frame || pg->state == TINYDSM_PAGE_INVALID) {
+		tdsm_page_unlock(pg);
+		err = -ESTALE;
+		goto reply;
+	}
+	/* No write may slip in while the page travels. */
+	tdsm_local_downgrade(r, idx);
+	get_page(frame);
+	tdsm_page_unlock(pg);
+
+	if (to_home) {
+		/* Data and reply on one queue pair: ordered, one round trip. */
+		err = tdsm_reply(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
+				 iova, rkey, rkey, mode == TDSM_FETCH_DROP);
+	} else {
+		err = tdsm_push_page(dconn, frame, iova, rkey);
+	}
+	put_page(frame);
+	if (!err && mode == TDSM_FETCH_DROP) {
+		tdsm_page_lock_wait(pg);
+		frame = tdsm_local_take(r, idx);
+		tdsm_page_unlock(pg);
+		if (frame)
+			put_page(frame);
+	}
+	if (to_home)
+		goto out;
+reply:
+	tdsm_reply(conn, msg, tdsm_errno_status(err), err ? 0 : TDSM_RF_DATA,
+		   0, NULL, 0, 0, 0, false);
+out:
+	if (dconn)
+		tdsm_conn_put(dconn);
+}
+
+static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
+			      const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_page *pg;
+	struct page *frame;
+	unsigned long idx;
+
+	pg = tdsm_msg_page(r, msg, &idx);
+	if (!pg || pg->home != msg->hdr.src) {
+		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
+			   NULL, 0, 0, 0, false);
+		return;
+	}
+	tdsm_page_lock_settled(pg);
+	frame = tdsm_local_take(r, idx);
+	tdsm_page_unlock(pg);
+	if (frame)
+		put_page(frame);
+	tdsm_reply(conn, msg, TDSM_WS_OK, 0, 0, NULL, 0, 0, 0, false);
+}
+
+/* ---- allocation ------------------------------------------------------- */
+
+/* Back @npages pages of this node's slice; their address in *@addr. */
+static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u64 *addr)
+{
+	unsigned long start, first, i;
+	int err = 0;
+
+	if (!npages || npages > r->slice_pages)
+		return -EINVAL;
+	mutex_lock(&r->alloc_lock);
+	start = bitmap_find_next_zero_area(r->alloc_map, r->slice_pages, 0,
+					   npages, 0);
+	if (start >= r->slice_pages) {
+		mutex_unlock(&r->alloc_lock);
+		return -ENOSPC;
+	}
+	bitmap_set(r->alloc_map, start, npages);
+	mutex_unlock(&r->alloc_lock);
+
+	/* Local -> remote -> local allocate: the home backs every page. */
+	first = (unsigned long)(r->node_id - 1) * r->slice_pages + start;
+	for (i = first; i < first + npages && !err; i++) {
+		struct tdsm_page *pg = &r->pages[i];
+
+		tdsm_dir_lock(pg, false);
+		if (!pg->owner) {
+			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+
+			tdsm_page_lock_wait(pg);
+			if (frame) {
+				tdsm_local_install(r, i, frame, TINYDSM_PAGE_SHARED);
+				pg->owner = r->node_id;
+				pg->copyset = BIT(r->node_id);
+			} else {
+				err = -ENOMEM;
+			}
+			tdsm_page_unlock(pg);
+		}
+		tdsm_dir_unlock(pg);
+	}
+	if (err) {
+		mutex_lock(&r->alloc_lock);
+		bitmap_clear(r->alloc_map, start, npages);
+		mutex_unlock(&r->alloc_lock);
+		return err;
+	}
+	*addr = tdsm_page_addr(first);
+	return 0;
+}
+
+/* Free a run of this node's slice: every copy everywhere goes. */
+static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
+{
+	unsigned long first, start, i;
+	int err = 0;
+
+	if (addr & ~PAGE_MASK || !npages)
+		return -EINVAL;
+	if (!tdsm_page_at(r, addr))
+		return -ERANGE;
+	first = (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT;
+	start = first - (unsigned long)(r->node_id - 1) * r->slice_pages;
+	if (r->pages[first].home != r->node_id || start + npages > r->slice_pages)
+		return -EINVAL;
+	mutex_lock(&r->alloc_lock);
+	if (find_next_zero_bit(r->alloc_map, start + npages, start) < start + npages)
+		err = -EINVAL;	/* not (all) allocated */
+	mutex_unlock(&r->alloc_lock);
+	if (err)
+		return err;
+
+	for (i = first; i < first + npages && !err; i++) {
+		struct tdsm_page *pg = &r->pages[i];
+		unsigned long holders;
+		int x;
+
+		tdsm_dir_lock(pg, false);
+		holders = pg->copyset | (pg->owner ? BIT(pg->owner) : 0);
+		for_each_set_bit(x, &holders, TINYDSM_MAX_NODES) {
+			err = tdsm_invalidate(r, i, x);
+			if (err)
+				break;
+			pg->copyset &= ~BIT(x);
+		}
+		if (!err) {
+			pg->owner = 0;
+			pg->copyset = 0;
+		}
+		tdsm_dir_unlock(pg);
+	}
+	if (!err) {
+		mutex_lock(&r->alloc_lock);
+		bitmap_clear(r->alloc_map, start, npages);
+		mutex_unlock(&r->alloc_lock);
+	}
+	return err;
+}
+
+static void tdsm_handle_alloc(struct tdsm_region *r, struct tdsm_conn *conn,
+			      const struct tdsm_wire_msg *msg)
+{
+	u32 npages = be32_to_cpu(msg->alloc.npages);
+	u64 addr = 0;
+	int err = -EINVAL;
+
+	if (msg->alloc.reserved)
+		goto reply;
+	if (msg->hdr.type == TDSM_W_ALLOC)
+		err = msg->alloc.addr ? -EINVAL : tdsm_home_alloc(r, npages, &addr);
+	else
+		err = tdsm_home_free(r, be64_to_cpu(msg->alloc.addr), npages);
+reply:
+	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, addr, NULL, 0, 0, 0,
+		   false);
+}
+
+/* ALLOC (@alloc) or FREE on behalf of this node's user: local or remote. */
+int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
+		     struct tinydsm_alloc *a)
+{
+	struct tdsm_wire_msg msg;
+	struct tdsm_call call = {};
+	struct tdsm_conn *conn;
+	struct tdsm_page *pg;
+	struct tdsm_peer *peer;
+	u8 home;
+	int err;
+
+	if (a->reserved[0] || a->reserved[1] || !a->npages)
+		return -EINVAL;
+	if (alloc) {
+		if (a->home >= TINYDSM_MAX_NODES || a->home > r->max_nodes)
+			return -EINVAL;
+		home = a->home ?: r->node_id;
+	} else {
+		pg = tdsm_page_at(r, a->addr);
+		if (!pg)
+			return -ERANGE;
+		home = pg->home;
+	}
+	if (home == r->node_id)
+		return alloc ? tdsm_home_alloc(r, a->npages, &a->addr) :
+			       tdsm_home_free(r, a->addr, a->npages);
+
+	peer = tdsm_peer_find(home);
+	if (!peer)
+		return -ENOENT;
+	tdsm_peer_put(peer);
+	conn = tdsm_peer_conn(home);
+	if (!conn)
+		return -EHOSTUNREACH;
+	tdsm_msg_init(&msg, alloc ? TDSM_W_ALLOC : TDSM_W_FREE);
+	msg.alloc.npages = cpu_to_be32(a->npages);
+	if (!alloc)
+		msg.alloc.addr = cpu_to_be64(a->addr);
+	err = tdsm_call(conn, &msg, NULL, &call);
+	tdsm_conn_put(conn);
+	if (err)
+		return err;
+	err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	if (!err && alloc)
+		a->addr = be64_to_cpu(call.reply.reply.addr);
+	return err;
+}
+
+void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_region *r = &tdsm_region;
+
+	switch (msg->hdr.type) {
+	case TDSM_W_READ:
+		tdsm_handle_access(r, conn, msg, false);
+		break;
+	case TDSM_W_WRITE:
+		tdsm_handle_access(r, conn, msg, true);
+		break;
+	case TDSM_W_FETCH:
+		tdsm_handle_fetch(r, conn, msg);
+		break;
+	case TDSM_W_INVAL:
+		tdsm_handle_inval(r, conn, msg);
+		break;
+	case TDSM_W_ALLOC:
+	case TDSM_W_FREE:
+		tdsm_handle_alloc(r, conn, msg);
+		break;
+	default:
+		tdsm_reply(conn, msg, TDSM_WS_INVAL, 0, 0, NULL, 0, 0, 0, false);
+		break;
+	}
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tinydsm: the wire protocol between the modules of two nodes.
+ *
+ * Private to the module (user space never speaks it, except the test that
+ * plays a misbehaving peer). Every field is big-endian on the wire; every
+ * message is exactly TDSM_WIRE_MSG_SIZE bytes, sent with IB SEND on the one
+ * RC queue pair between two nodes. Page contents never travel in messages:
+ * the node that has the page RDMA-WRITEs the 4 KiB frame into a buffer the
+ * requester registered (iova/rkey in the request) and then sends the reply
+ * on the same queue pair, so the reply arrives after the data.
+ *
+ * Connection: the node with the lower id connects; struct tdsm_wire_hello
+ * rides in the rdma_cm private data of the connect request and of the
+ * accept. A refusal carries a struct tdsm_wire_reject.
+ *
+ * Requests (id != 0, answered by one TDSM_W_REPLY with the same id):
+ *   READ   requester -> home   page: addr, iova, rkey (the requester's buffer)
+ *   WRITE  requester -> home   same; the reply says if the buffer was filled
+ *   FETCH  home -> owner       page: addr, iova/rkey/dst (where the page
+ *                              goes), mode (keep a read-only copy, or drop)
+ *   INVAL  home -> reader      page: addr; drop the copy
+ *   ALLOC  node -> home        alloc: npages; reply: addr
+ *   FREE   node -> home        alloc: addr, npages
+ */
+#ifndef _TDSM_WIRE_H
+#define _TDSM_WIRE_H
+
+#include <linux/types.h>
+
+#define TDSM_WIRE_MAGIC		0x7464	/* "td" */
+#define TDSM_WIRE_VERSION	1
+#define TDSM_WIRE_MSG_SIZE	64
+
+enum tdsm_wire_type {
+	TDSM_W_READ = 1,
+	TDSM_W_WRITE,
+	TDSM_W_FETCH,
+	TDSM_W_INVAL,
+	TDSM_W_ALLOC,
+	TDSM_W_FREE,
+	TDSM_W_REPLY,
+	__TDSM_W_MAX
+};
+
+/* Reply status: not errno values, which differ between architectures. */
+enum tdsm_wire_status {
+	TDSM_WS_OK = 0,
+	TDSM_WS_INVAL,		/* malformed or meaningless request */
+	TDSM_WS_RANGE,		/* address outside the region */
+	TDSM_WS_NOTHOME,	/* this node is not the page's home */
+	TDSM_WS_NOSPC,		/* no free run of that size */
+	TDSM_WS_NOMEM,
+	TDSM_WS_TIMEDOUT,	/* a node the home needed did not answer */
+	TDSM_WS_UNREACH,	/* a node the home needed is not connected */
+	TDSM_WS_STALE,		/* FETCH/INVAL of a page this node does not hold */
+	TDSM_WS_IO,		/* the RDMA transfer failed */
+	__TDSM_WS_MAX
+};
+
+/* FETCH modes */
+enum {
+	TDSM_FETCH_KEEP = 1,	/* the owner keeps a read-only copy (read fault) */
+	TDSM_FETCH_DROP,	/* the owner drops its copy (write fault) */
+};
+
+/* reply flags */
+#define TDSM_RF_DATA	0x1	/* the page was written into the request's buffer */
+
+/**
+ * struct tdsm_wire_hdr - starts every message
+ * @magic: TDSM_WIRE_MAGIC.
+ * @version: TDSM_WIRE_VERSION.
+ * @type: enum tdsm_wire_type.
+ * @src: the sender's node id (must match the connection's peer).
+ * @flags: reserved, zero.
+ * @len: TDSM_WIRE_MSG_SIZE.
+ * @id: request id chosen by the requester, echoed by the reply; never 0.
+ */
+struct tdsm_wire_hdr {
+	__be16 magic;
+	__u8 version;
+	__u8 type;
+	__u8 src;
+	__u8 flags;
+	__be16 len;
+	__be64 id;
+};
+
+/**
+ * struct tdsm_wire_page - READ, WRITE, FETCH, INVAL
+ * @addr: global address of the page (page aligned).
+ * @iova: READ/WRITE/FETCH: address of the 4 KiB destination buffer...
+ * @rkey: ...and its rkey, registered on the destination node.
+ * @dst: FETCH: the node that registered the buffer.
+ * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP.
+ * @reserved: zero.
+ */
+struct tdsm_wire_page {
+	__be64 addr;
+	__be64 iova;
+	__be32 rkey;
+	__u8 dst;
+	__u8 mode;
+	__u8 reserved[2];
+};
+
+/**
+ * struct tdsm_wire_alloc - ALLOC, FREE
+ * @addr: FREE: global address of the run.
+ * @npages: number of pages.
+ * @reserved: zero.
+ */
+struct tdsm_wire_alloc {
+	__be64 addr;
+	__be32 npages;
+	__be32 reserved;
+};
+
+/**
+ * struct tdsm_wire_reply - REPLY
+ * @status: enum tdsm_wire_status.
+ * @flags: TDSM_RF_*.
+ * @addr: ALLOC: global address of the run.
+ */
+struct tdsm_wire_reply {
+	__be32 status;
+	__be32 flags;
+	__be64 addr;
+};
+
+struct tdsm_wire_msg {
+	struct tdsm_wire_hdr hdr;
+	union {
+		struct tdsm_wire_page page;
+		struct tdsm_wire_alloc alloc;
+		struct tdsm_wire_reply reply;
+		__u8 body[TDSM_WIRE_MSG_SIZE - sizeof(struct tdsm_wire_hdr)];
+	};
+};
+
+/**
+ * struct tdsm_wire_hello - private data of a connect request and its accept
+ * @magic: TDSM_WIRE_MAGIC.
+ * @version: TDSM_WIRE_VERSION.
+ * @node_id: the sender's node id.
+ * @max_nodes: the sender's max_nodes; must match.
+ * @reserved0: zero.
+ * @region_pages: the sender's region size in pages; must match.
+ * @reserved: zero.
+ */
+struct tdsm_wire_hello {
+	__be16 magic;
+	__u8 version;
+	__u8 node_id;
+	__u8 max_nodes;
+	__u8 reserved0[3];
+	__be64 region_pages;
+	__u8 reserved[8];
+};
+
+/* Why a connect request was refused (private data of the reject). */
+enum tdsm_wire_reject_reason {
+	TDSM_REJ_MALFORMED = 1,	/* no or bad hello */
+	TDSM_REJ_VERSION,	/* another protocol version */
+	TDSM_REJ_UNKNOWN,	/* not a configured peer (or not one that may connect) */
+	TDSM_REJ_MISMATCH,	/* region size or max_nodes differ */
+	TDSM_REJ_DUPLICATE,	/* already connected */
+};
+
+struct tdsm_wire_reject {
+	__be16 magic;
+	__u8 version;
+	__u8 reason;
+};
+
+#endif /* _TDSM_WIRE_H */

@@ -1,0 +1,844 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm generic netlink tests on one node (lab, module loaded, node id
+ * $TDSM_NODE_ID): the NODE_GET dump, NODE_ADD and NODE_DEL with good and
+ * bad attributes, the strict policies, permissions, unknown commands.
+ *
+ * The peers added here point at 10.77.0.99, which does not exist: they
+ * never connect, so their state is only ever CONNECTING or DOWN. Every test
+ * deletes its peers (the fixture's teardown does it again, in case an
+ * assertion stopped the test half-way), so later tests start clean.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/tinydsm.h>
+#include <netlink/attr.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include "kselftest_harness.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define PEER_IP		"10.77.0.99"	/* on the lab switch, but nobody */
+#define PEER_PORT	7471
+#define NOBODY		65534
+
+/* One NODE_GET message, as the test saw it. */
+struct node {
+	uint32_t id;
+	bool has_addr;
+	struct sockaddr_storage addr;
+	int addr_len;
+	uint8_t state;
+	uint32_t flags;
+	int32_t error;
+	uint64_t tx, rx, bad;
+};
+
+/* What came back for one request. */
+struct reply {
+	bool done;
+	int error;			/* 0 or -errno */
+	char msg[256];			/* extack message */
+	int miss_type;			/* extack missing attribute, or -1 */
+	bool has_offs;			/* extack points at a bad attribute */
+	bool intr;			/* NLM_F_DUMP_INTR seen */
+	struct node nodes[TINYDSM_MAX_NODES + 1];
+	int n;
+	char bad[160];			/* first malformed dump message: why */
+};
+
+static unsigned int this_node(void)
+{
+	const char *id = getenv("TDSM_NODE_ID");
+
+	return id ? (unsigned int)atoi(id) : 1;
+}
+
+/* Two peer ids that are not this node. */
+static uint32_t peer_id(int i)
+{
+	uint32_t id = 2 + i;
+
+	return id >= this_node() ? id + 1 : id;
+}
+
+static void note_bad(struct reply *r, const char *why, int type)
+{
+	if (!r->bad[0])
+		snprintf(r->bad, sizeof(r->bad), "%s (attribute %d)", why, type);
+}
+
+/* A NODE_GET message: check every attribute's length before reading it. */
+static int valid_cb(struct nl_msg *msg, void *arg)
+{
+	static const int len[TINYDSM_A_MAX + 1] = {
+		[TINYDSM_A_NODE_ID] = 4, [TINYDSM_A_NODE_STATE] = 1,
+		[TINYDSM_A_NODE_FLAGS] = 4, [TINYDSM_A_NODE_ERROR] = 4,
+		[TINYDSM_A_NODE_TX_MSGS] = 8, [TINYDSM_A_NODE_RX_MSGS] = 8,
+		[TINYDSM_A_NODE_RX_BAD] = 8,
+	};
+	const struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	const struct genlmsghdr *gh = nlmsg_data(nlh);
+	unsigned int seen = 0, want;
+	struct reply *r = arg;
+	struct nlattr *a;
+	struct node *nd;
+	int rem, type;
+
+	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+		r->intr = true;
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN ||
+	    gh->cmd != TINYDSM_CMD_NODE_GET) {
+		note_bad(r, "not a NODE_GET message", 0);
+		return NL_OK;
+	}
+	if (r->n >= (int)ARRAY_SIZE(r->nodes)) {
+		note_bad(r, "more nodes than TINYDSM_MAX_NODES", 0);
+		return NL_OK;
+	}
+	nd = &r->nodes[r->n];
+	memset(nd, 0, sizeof(*nd));
+	nla_for_each_attr(a, genlmsg_attrdata(gh, 0), genlmsg_attrlen(gh, 0), rem) {
+		type = nla_type(a);
+		if (type == TINYDSM_A_PAD)
+			continue;
+		if (type <= 0 || type > TINYDSM_A_MAX) {
+			note_bad(r, "unknown attribute", type);
+			continue;
+		}
+		if (seen & (1u << type))
+			note_bad(r, "attribute twice", type);
+		seen |= 1u << type;
+		if (type == TINYDSM_A_NODE_ADDR) {
+			if (nla_len(a) < 2 || nla_len(a) > (int)sizeof(nd->addr)) {
+				note_bad(r, "bad address length", type);
+				continue;
+			}
+			nd->has_addr = true;
+			nd->addr_len = nla_len(a);
+			memcpy(&nd->addr, nla_data(a), nla_len(a));
+			continue;
+		}
+		if (nla_len(a) != len[type]) {
+			note_bad(r, "bad attribute length", type);
+			continue;
+		}
+		switch (type) {
+		case TINYDSM_A_NODE_ID:
+			nd->id = nla_get_u32(a);
+			break;
+		case TINYDSM_A_NODE_STATE:
+			nd->state = nla_get_u8(a);
+			break;
+		case TINYDSM_A_NODE_FLAGS:
+			nd->flags = nla_get_u32(a);
+			break;
+		case TINYDSM_A_NODE_ERROR:
+			nd->error = (int32_t)nla_get_u32(a);
+			break;
+		case TINYDSM_A_NODE_TX_MSGS:
+			nd->tx = nla_get_u64(a);
+			break;
+		case TINYDSM_A_NODE_RX_MSGS:
+			nd->rx = nla_get_u64(a);
+			break;
+		case TINYDSM_A_NODE_RX_BAD:
+			nd->bad = nla_get_u64(a);
+			break;
+		}
+	}
+	/* Everything the uapi lists, the address being optional. */
+	want = 1u << TINYDSM_A_NODE_ID | 1u << TINYDSM_A_NODE_STATE |
+	       1u << TINYDSM_A_NODE_FLAGS | 1u << TINYDSM_A_NODE_ERROR |
+	       1u << TINYDSM_A_NODE_TX_MSGS | 1u << TINYDSM_A_NODE_RX_MSGS |
+	       1u << TINYDSM_A_NODE_RX_BAD;
+	if ((seen & want) != want)
+		note_bad(r, "missing attributes", (int)(want & ~seen));
+	if (nd->has_addr &&
+	    !((nd->addr.ss_family == AF_INET &&
+	       nd->addr_len == sizeof(struct sockaddr_in)) ||
+	      (nd->addr.ss_family == AF_INET6 &&
+	       nd->addr_len == sizeof(struct sockaddr_in6))))
+		note_bad(r, "address is not a sockaddr_in or sockaddr_in6",
+			 TINYDSM_A_NODE_ADDR);
+	r->n++;
+	return NL_OK;
+}
+
+static void parse_extack(const struct nlmsghdr *nlh, size_t off,
+			 struct reply *r)
+{
+	size_t payload = nlh->nlmsg_len - NLMSG_HDRLEN;
+	struct nlattr *a;
+	int rem;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	off = NLMSG_ALIGN(off);
+	if (off >= payload)
+		return;
+	nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
+			  (int)(payload - off), rem) {
+		switch (nla_type(a)) {
+		case NLMSGERR_ATTR_MSG:
+			snprintf(r->msg, sizeof(r->msg), "%.*s",
+				 (int)strnlen(nla_data(a), nla_len(a)),
+				 (char *)nla_data(a));
+			break;
+		case NLMSGERR_ATTR_MISS_TYPE:
+			if (nla_len(a) == 4)
+				r->miss_type = (int)nla_get_u32(a);
+			break;
+		case NLMSGERR_ATTR_OFFS:
+			r->has_offs = nla_len(a) == 4;
+			break;
+		}
+	}
+}
+
+static int err_cb(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
+	struct reply *r = arg;
+	size_t off = sizeof(*e);
+
+	(void)who;
+	r->done = true;
+	r->error = e->error;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	parse_extack(nlh, off, r);
+	return NL_STOP;
+}
+
+static int ack_cb(struct nl_msg *msg, void *arg)
+{
+	struct reply *r = arg;
+
+	(void)msg;
+	r->done = true;
+	return NL_STOP;
+}
+
+static int finish_cb(struct nl_msg *msg, void *arg)
+{
+	const struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct reply *r = arg;
+	int err = 0;
+
+	r->done = true;
+	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(err))
+		memcpy(&err, nlmsg_data(nlh), sizeof(err));
+	if (err < 0) {
+		r->error = err;
+		parse_extack(nlh, sizeof(err), r);
+	}
+	return NL_STOP;
+}
+
+static int intr_cb(struct nl_msg *msg, void *arg)
+{
+	struct reply *r = arg;
+
+	(void)msg;
+	r->intr = true;
+	return NL_OK;
+}
+
+/* A socket with extended acks, and the family id; NULL if not found. */
+static struct nl_sock *nl_open(int *family)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int one = 1;
+
+	if (!sk)
+		return NULL;
+	if (genl_connect(sk) < 0)
+		goto err;
+	if (setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK,
+		       &one, sizeof(one)) ||
+	    setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK,
+		       &one, sizeof(one)))
+		goto err;
+	*family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	if (*family < 0)
+		goto err;
+	return sk;
+err:
+	nl_socket_free(sk);
+	return NULL;
+}
+
+static struct nl_msg *new_msg(int family, uint8_t cmd, int flags)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
+				flags, cmd, TINYDSM_GENL_VERSION)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+/* Send @msg (consumed), collect the answer; 0 or a libnl error. */
+static int xfer(struct nl_sock *sk, struct nl_msg *msg, struct reply *r)
+{
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->miss_type = -1;
+	if (!cb || !msg) {
+		nlmsg_free(msg);
+		if (cb)
+			nl_cb_put(cb);
+		return -NLE_NOMEM;
+	}
+	nl_cb_err(cb, NL_CB_CUSTOM, err_cb, r);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_cb, r);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, finish_cb, r);
+	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, intr_cb, r);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, valid_cb, r);
+	err = nl_send_auto(sk, msg);
+	nlmsg_free(msg);
+	while (err >= 0 && !r->done)
+		err = nl_recvmsgs(sk, cb);
+	nl_cb_put(cb);
+	return r->done ? 0 : err;
+}
+
+static struct sockaddr_in peer_sin(void)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(PEER_PORT),
+	};
+
+	inet_pton(AF_INET, PEER_IP, &sin.sin_addr);
+	return sin;
+}
+
+/* NODE_ADD with the given attributes (id < 0 or !addr: left out). */
+static int node_add_raw(struct nl_sock *sk, int family, int64_t id,
+			const void *addr, int addr_len, struct reply *r)
+{
+	struct nl_msg *msg = new_msg(family, TINYDSM_CMD_NODE_ADD, 0);
+
+	if (msg && id >= 0 && nla_put_u32(msg, TINYDSM_A_NODE_ID, (uint32_t)id))
+		return -NLE_NOMEM;
+	if (msg && addr && nla_put(msg, TINYDSM_A_NODE_ADDR, addr_len, addr))
+		return -NLE_NOMEM;
+	return xfer(sk, msg, r);
+}
+
+static int node_add(struct nl_sock *sk, int family, uint32_t id,
+		    struct reply *r)
+{
+	struct sockaddr_in sin = peer_sin();
+
+	return node_add_raw(sk, family, id, &sin, sizeof(sin), r);
+}
+
+static int node_del(struct nl_sock *sk, int family, int64_t id,
+		    struct reply *r)
+{
+	struct nl_msg *msg = new_msg(family, TINYDSM_CMD_NODE_DEL, 0);
+
+	if (msg && id >= 0 && nla_put_u32(msg, TINYDSM_A_NODE_ID, (uint32_t)id))
+		return -NLE_NOMEM;
+	return xfer(sk, msg, r);
+}
+
+static int node_dump(struct nl_sock *sk, int family, struct reply *r)
+{
+	return xfer(sk, new_msg(family, TINYDSM_CMD_NODE_GET, NLM_F_DUMP), r);
+}
+
+static const struct node *find_node(const struct reply *r, uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->nodes[i].id == id)
+			return &r->nodes[i];
+	return NULL;
+}
+
+FIXTURE(nl) {
+	struct nl_sock *sk;
+	int family;
+	struct reply r;
+};
+
+FIXTURE_SETUP(nl)
+{
+	self->sk = nl_open(&self->family);
+	ASSERT_NE(NULL, self->sk)
+		TH_LOG("no generic netlink family \"%s\": is tinydsm loaded?",
+		       TINYDSM_GENL_NAME);
+}
+
+FIXTURE_TEARDOWN(nl)
+{
+	struct reply r;
+
+	if (!self->sk)
+		return;
+	/* Leave no peer behind, whatever happened. */
+	node_del(self->sk, self->family, peer_id(0), &r);
+	node_del(self->sk, self->family, peer_id(1), &r);
+	nl_socket_free(self->sk);
+}
+
+#define ASSERT_NL_ERR(expect, call) do {				\
+	ASSERT_EQ(0, (call));						\
+	ASSERT_EQ(-(expect), self->r.error)				\
+		TH_LOG("got %d (%s), extack \"%s\"", self->r.error,	\
+		       strerror(-self->r.error), self->r.msg);		\
+} while (0)
+
+/* Nothing configured: the dump is exactly this node, flagged SELF. */
+TEST_F(nl, dump_is_self)
+{
+	const struct node *nd;
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	ASSERT_EQ(0, self->r.error);
+	EXPECT_STREQ("", self->r.bad);
+	EXPECT_FALSE(self->r.intr);
+	ASSERT_EQ(1, self->r.n);
+	nd = &self->r.nodes[0];
+	EXPECT_EQ(this_node(), nd->id);
+	EXPECT_EQ(TINYDSM_NODE_F_SELF, nd->flags);
+	EXPECT_EQ(0, nd->error);
+	TH_LOG("self: node %u state %u, address %s", nd->id, nd->state,
+	       nd->has_addr ? "present" : "absent");
+}
+
+TEST_F(nl, add_dump_del)
+{
+	struct sockaddr_in want = peer_sin();
+	const struct node *nd;
+	uint32_t id = peer_id(0);
+
+	ASSERT_NL_ERR(0, node_add(self->sk, self->family, id, &self->r));
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	ASSERT_EQ(0, self->r.error);
+	EXPECT_STREQ("", self->r.bad);
+	ASSERT_EQ(2, self->r.n);
+	/* This node first. */
+	EXPECT_EQ(this_node(), self->r.nodes[0].id);
+	EXPECT_EQ(TINYDSM_NODE_F_SELF, self->r.nodes[0].flags);
+	nd = find_node(&self->r, id);
+	ASSERT_NE(NULL, nd);
+	EXPECT_EQ(0, nd->flags);
+	/* Nobody is at 10.77.0.99: never UP. */
+	EXPECT_TRUE(nd->state == TINYDSM_NODE_CONNECTING ||
+		    nd->state == TINYDSM_NODE_DOWN)
+		TH_LOG("state %u", nd->state);
+	ASSERT_TRUE(nd->has_addr);
+	ASSERT_EQ(sizeof(want), nd->addr_len);
+	EXPECT_EQ(0, memcmp(&want, &nd->addr, sizeof(want)));
+	EXPECT_EQ(0, nd->rx);
+	EXPECT_EQ(0, nd->bad);
+
+	ASSERT_NL_ERR(0, node_del(self->sk, self->family, id, &self->r));
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	ASSERT_EQ(0, self->r.error);
+	ASSERT_EQ(1, self->r.n);
+	EXPECT_EQ(NULL, find_node(&self->r, id));
+}
+
+/* Port 0 means the module's default port; IPv6 works like IPv4. */
+TEST_F(nl, add_ipv6_default_port)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	const struct node *nd;
+	const struct sockaddr_in6 *got;
+	uint32_t id = peer_id(1);
+
+	inet_pton(AF_INET6, "fd00:77::99", &sin6.sin6_addr);
+	ASSERT_NL_ERR(0, node_add_raw(self->sk, self->family, id, &sin6,
+				      sizeof(sin6), &self->r));
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	ASSERT_EQ(0, self->r.error);
+	EXPECT_STREQ("", self->r.bad);
+	nd = find_node(&self->r, id);
+	ASSERT_NE(NULL, nd);
+	ASSERT_TRUE(nd->has_addr);
+	ASSERT_EQ(sizeof(sin6), nd->addr_len);
+	got = (const struct sockaddr_in6 *)&nd->addr;
+	EXPECT_EQ(AF_INET6, got->sin6_family);
+	EXPECT_EQ(0, memcmp(&sin6.sin6_addr, &got->sin6_addr,
+			    sizeof(sin6.sin6_addr)));
+	ASSERT_NL_ERR(0, node_del(self->sk, self->family, id, &self->r));
+}
+
+TEST_F(nl, add_twice_is_eexist)
+{
+	struct sockaddr_in other = peer_sin();
+	uint32_t id = peer_id(0);
+
+	ASSERT_NL_ERR(0, node_add(self->sk, self->family, id, &self->r));
+	ASSERT_NL_ERR(EEXIST, node_add(self->sk, self->family, id, &self->r));
+	/* The id is what counts, not the address. */
+	other.sin_port = htons(PEER_PORT + 1);
+	ASSERT_NL_ERR(EEXIST, node_add_raw(self->sk, self->family, id, &other,
+					   sizeof(other), &self->r));
+	ASSERT_NL_ERR(0, node_del(self->sk, self->family, id, &self->r));
+}
+
+TEST_F(nl, add_own_id_is_einval)
+{
+	ASSERT_NL_ERR(EINVAL, node_add(self->sk, self->family, this_node(),
+				       &self->r));
+	EXPECT_STRNE("", self->r.msg);
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+/*
+ * Ids outside 1..TINYDSM_MAX_NODES - 1 stop at the policy
+ * (NLA_POLICY_RANGE), which answers ERANGE and points at the attribute.
+ */
+TEST_F(nl, add_id_out_of_range)
+{
+	static const uint32_t ids[] = { 0, TINYDSM_MAX_NODES, 255, 256,
+					UINT32_MAX };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ids); i++) {
+		ASSERT_EQ(0, node_add(self->sk, self->family, ids[i],
+				      &self->r));
+		ASSERT_EQ(-ERANGE, self->r.error)
+			TH_LOG("id %u: %d, extack \"%s\"", ids[i],
+			       self->r.error, self->r.msg);
+		EXPECT_TRUE(self->r.has_offs);
+	}
+	ASSERT_NL_ERR(ERANGE, node_del(self->sk, self->family, 0, &self->r));
+	ASSERT_NL_ERR(ERANGE, node_del(self->sk, self->family,
+				       TINYDSM_MAX_NODES, &self->r));
+}
+
+TEST_F(nl, add_missing_attrs)
+{
+	struct sockaddr_in sin = peer_sin();
+
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, -1, &sin,
+					   sizeof(sin), &self->r));
+	EXPECT_EQ(TINYDSM_A_NODE_ID, self->r.miss_type);
+	EXPECT_STRNE("", self->r.msg);
+
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, peer_id(0),
+					   NULL, 0, &self->r));
+	EXPECT_EQ(TINYDSM_A_NODE_ADDR, self->r.miss_type);
+	EXPECT_STRNE("", self->r.msg);
+
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, -1, NULL, 0,
+					   &self->r));
+	ASSERT_NL_ERR(EINVAL, node_del(self->sk, self->family, -1, &self->r));
+	EXPECT_EQ(TINYDSM_A_NODE_ID, self->r.miss_type);
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+/* The address must be exactly a sockaddr_in or a sockaddr_in6. */
+TEST_F(nl, add_bad_addr_length)
+{
+	struct sockaddr_in sin = peer_sin();
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	uint8_t buf[sizeof(struct sockaddr_in6) + 1] = { 0 };
+	uint32_t id = peer_id(0);
+
+	/* 3 bytes: a family and one byte. */
+	memcpy(buf, &sin, 3);
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, buf, 3,
+					   &self->r));
+	EXPECT_STRNE("", self->r.msg);
+	EXPECT_TRUE(self->r.has_offs);
+	/* Empty. */
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, buf, 0,
+					   &self->r));
+	/* AF_INET, one byte short and one byte long. */
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, &sin,
+					   sizeof(sin) - 1, &self->r));
+	memcpy(buf, &sin, sizeof(sin));
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, buf,
+					   sizeof(sin) + 1, &self->r));
+	/* AF_INET6 in a sockaddr_in's length, and one byte long. */
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, &sin6,
+					   sizeof(sin), &self->r));
+	memcpy(buf, &sin6, sizeof(sin6));
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, buf,
+					   sizeof(sin6) + 1, &self->r));
+	/* AF_INET in a sockaddr_in6's length. */
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, &sin, sizeof(sin));
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, buf,
+					   sizeof(sin6), &self->r));
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+TEST_F(nl, add_bad_addr_family)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_in sin = peer_sin();
+	uint32_t id = peer_id(0);
+
+	strcpy(sun.sun_path, "/tmp/not-a-node");
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, &sun,
+					   sizeof(sun), &self->r));
+	EXPECT_STRNE("", self->r.msg);
+	/* An AF_UNIX address in the length of a sockaddr_in. */
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, &sun,
+					   sizeof(sin), &self->r));
+	EXPECT_STRNE("", self->r.msg);
+	/* AF_UNSPEC. */
+	sin.sin_family = AF_UNSPEC;
+	ASSERT_NL_ERR(EINVAL, node_add_raw(self->sk, self->family, id, &sin,
+					   sizeof(sin), &self->r));
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+/* Strict policies: an attribute a command does not take is refused. */
+TEST_F(nl, unknown_attrs_rejected)
+{
+	struct sockaddr_in sin = peer_sin();
+	struct nl_msg *msg;
+
+	/* NODE_ADD with a NODE_STATE, and with a type past TINYDSM_A_MAX. */
+	msg = new_msg(self->family, TINYDSM_CMD_NODE_ADD, 0);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_NODE_ID, peer_id(0)));
+	ASSERT_EQ(0, nla_put(msg, TINYDSM_A_NODE_ADDR, sizeof(sin), &sin));
+	ASSERT_EQ(0, nla_put_u8(msg, TINYDSM_A_NODE_STATE, 0));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+
+	msg = new_msg(self->family, TINYDSM_CMD_NODE_ADD, 0);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_NODE_ID, peer_id(0)));
+	ASSERT_EQ(0, nla_put(msg, TINYDSM_A_NODE_ADDR, sizeof(sin), &sin));
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_MAX + 7, 0));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+
+	/* NODE_DEL with an address. */
+	msg = new_msg(self->family, TINYDSM_CMD_NODE_DEL, 0);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_NODE_ID, peer_id(0)));
+	ASSERT_EQ(0, nla_put(msg, TINYDSM_A_NODE_ADDR, sizeof(sin), &sin));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+
+	/* A NODE_ID of the wrong size. */
+	msg = new_msg(self->family, TINYDSM_CMD_NODE_DEL, 0);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, nla_put_u16(msg, TINYDSM_A_NODE_ID, peer_id(0)));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+
+	/* The NODE_GET dump takes no attributes at all. */
+	msg = new_msg(self->family, TINYDSM_CMD_NODE_GET, NLM_F_DUMP);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_NODE_ID, this_node()));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+TEST_F(nl, reserved_header_rejected)
+{
+	struct nl_msg *msg = new_msg(self->family, TINYDSM_CMD_NODE_DEL, 0);
+	struct genlmsghdr *gh;
+
+	ASSERT_NE(NULL, msg);
+	gh = nlmsg_data(nlmsg_hdr(msg));
+	gh->reserved = 1;
+	ASSERT_EQ(0, nla_put_u32(msg, TINYDSM_A_NODE_ID, peer_id(0)));
+	ASSERT_NL_ERR(EINVAL, xfer(self->sk, msg, &self->r));
+}
+
+TEST_F(nl, del_unknown_is_enoent)
+{
+	ASSERT_NL_ERR(ENOENT, node_del(self->sk, self->family, peer_id(0),
+				       &self->r));
+	/* This node is not a peer either. */
+	ASSERT_NL_ERR(ENOENT, node_del(self->sk, self->family, this_node(),
+				       &self->r));
+}
+
+TEST_F(nl, unknown_command)
+{
+	static const uint8_t cmds[] = { TINYDSM_CMD_UNSPEC,
+					TINYDSM_CMD_MAX + 1, 255 };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		ASSERT_EQ(0, xfer(self->sk, new_msg(self->family, cmds[i], 0),
+				  &self->r));
+		ASSERT_EQ(-EOPNOTSUPP, self->r.error)
+			TH_LOG("command %u: %d", cmds[i], self->r.error);
+	}
+	/* NODE_GET is a dump only; NODE_ADD is not a dump. */
+	ASSERT_NL_ERR(EOPNOTSUPP,
+		      xfer(self->sk, new_msg(self->family, TINYDSM_CMD_NODE_GET, 0),
+			   &self->r));
+	ASSERT_NL_ERR(EOPNOTSUPP,
+		      xfer(self->sk, new_msg(self->family, TINYDSM_CMD_NODE_ADD,
+					     NLM_F_DUMP), &self->r));
+}
+
+/* What the unprivileged child saw. */
+struct unpriv_result {
+	int setup;		/* 0, or the errno of the step that failed */
+	int add, del, dump;	/* the kernel's answers */
+	int dump_n;
+};
+
+static void unpriv_child(int fd, uint32_t id)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { 0 };
+	struct unpriv_result res = { 0 };
+	struct nl_sock *sk;
+	struct reply r;
+	int family;
+
+	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY) ||
+	    syscall(SYS_capset, &hdr, data)) {
+		res.setup = errno;
+		goto out;
+	}
+	sk = nl_open(&family);
+	if (!sk) {
+		res.setup = ENOENT;
+		goto out;
+	}
+	node_add(sk, family, peer_id(1), &r);
+	res.add = r.error;
+	node_del(sk, family, id, &r);
+	res.del = r.error;
+	node_dump(sk, family, &r);
+	res.dump = r.error;
+	res.dump_n = r.n;
+	nl_socket_free(sk);
+out:
+	if (write(fd, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+/* NODE_ADD and NODE_DEL need CAP_NET_ADMIN; the dump is for anyone. */
+TEST_F(nl, unprivileged)
+{
+	struct unpriv_result res;
+	uint32_t id = peer_id(0);
+	int fds[2], status;
+	pid_t pid;
+
+	if (getuid() != 0)
+		SKIP(return, "needs root to drop privileges");
+	ASSERT_NL_ERR(0, node_add(self->sk, self->family, id, &self->r));
+
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		unpriv_child(fds[1], id);
+	}
+	close(fds[1]);
+	ASSERT_EQ(sizeof(res), read(fds[0], &res, sizeof(res)));
+	close(fds[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, res.setup) TH_LOG("child setup: %s", strerror(res.setup));
+	EXPECT_EQ(-EPERM, res.add);
+	EXPECT_EQ(-EPERM, res.del);
+	EXPECT_EQ(0, res.dump);
+	EXPECT_EQ(2, res.dump_n);
+
+	/* The peer is still there: the child could not delete it. */
+	ASSERT_NL_ERR(0, node_del(self->sk, self->family, id, &self->r));
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
+/*
+ * Dumps while another process adds and deletes a peer: every dump has this
+ * node first and the peer at most once. (Each add starts a connection
+ * attempt that the delete waits for, so a round is slow: keep it short.)
+ */
+TEST_F(nl, dump_while_changing)
+{
+	uint32_t id = peer_id(0);
+	int i, dumps = 0, status;
+	struct reply r;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct nl_sock *sk;
+		int family, bad = 0;
+
+		sk = nl_open(&family);
+		if (!sk)
+			_exit(2);
+		for (i = 0; i < 10; i++) {
+			node_add(sk, family, id, &r);
+			bad |= r.error != 0;
+			node_del(sk, family, id, &r);
+			bad |= r.error != 0;
+		}
+		nl_socket_free(sk);
+		_exit(bad);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		ASSERT_EQ(0, node_dump(self->sk, self->family, &r));
+		ASSERT_EQ(0, r.error);
+		ASSERT_STREQ("", r.bad);
+		ASSERT_LE(1, r.n);
+		ASSERT_GE(2, r.n);
+		ASSERT_EQ(this_node(), r.nodes[0].id);
+		ASSERT_EQ(TINYDSM_NODE_F_SELF, r.nodes[0].flags);
+		if (r.n == 2)
+			ASSERT_EQ(id, r.nodes[1].id);
+		dumps++;
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("the adding child failed");
+	TH_LOG("%d dumps while the peer came and went", dumps);
+}
+
+TEST_HARNESS_MAIN

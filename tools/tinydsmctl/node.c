@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsmctl node: the nodes this node knows.
+ *
+ *   tinydsmctl node [ show ]
+ *   tinydsmctl node add ID ADDR[:PORT]
+ *   tinydsmctl node del ID
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <linux/netlink.h>
+#include <linux/tinydsm.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "tinydsmctl.h"
+
+static int node_help(struct tdc *t)
+{
+	fprintf(t->help_out,
+		"Usage: %s node [ show ]\n"
+		"       %s node add ID ADDR[:PORT]\n"
+		"       %s node del ID\n"
+		"       %s node help\n"
+		"where  ID := the node's id, 1..%d\n"
+		"       ADDR := { IPV4 | IPV6 | [IPV6] }, IPV6 may carry %%SCOPE\n"
+		"       PORT := the port the node listens on (none or 0: the\n"
+		"               module's default)\n"
+		"Examples: %s node add 2 10.77.0.2\n"
+		"          %s node add 3 [fe80::1%%eth0]:7471\n",
+		t->prog, t->prog, t->prog, t->prog, TINYDSM_MAX_NODES - 1,
+		t->prog, t->prog);
+	return TDC_EXIT_OK;
+}
+
+/* ---- show ---- */
+
+enum {
+	COL_ID,
+	COL_ADDR,
+	COL_STATE,
+	COL_FLAGS,
+	COL_ERROR,
+	COL_TX,
+	COL_RX,
+	COL_BAD,
+	NR_COLS
+};
+
+static const struct tdc_col node_cols[NR_COLS] = {
+	[COL_ID]	= { "id",	"ID",		true },
+	[COL_ADDR]	= { "address",	"ADDRESS",	false },
+	[COL_STATE]	= { "state",	"STATE",	false },
+	[COL_FLAGS]	= { "flags",	"FLAGS",	false },
+	[COL_ERROR]	= { "error",	"ERROR",	false },
+	[COL_TX]	= { "tx_msgs",	"TX",		true },
+	[COL_RX]	= { "rx_msgs",	"RX",		true },
+	[COL_BAD]	= { "rx_bad",	"BAD",		true },
+};
+
+/* What the kernel may send, by type: payload length bounds. */
+static const struct tdc_attr_spec node_spec[TINYDSM_A_MAX + 1] = {
+	[TINYDSM_A_NODE_ID]	 = { 4, 4 },
+	[TINYDSM_A_NODE_ADDR]	 = { sizeof(sa_family_t),
+				     sizeof(struct sockaddr_storage) },
+	[TINYDSM_A_NODE_STATE]	 = { 1, 1 },
+	[TINYDSM_A_NODE_FLAGS]	 = { 4, 4 },
+	[TINYDSM_A_NODE_ERROR]	 = { 4, 4 },
+	[TINYDSM_A_NODE_TX_MSGS] = { 8, 8 },
+	[TINYDSM_A_NODE_RX_MSGS] = { 8, 8 },
+	[TINYDSM_A_NODE_RX_BAD]	 = { 8, 8 },
+};
+
+struct node_row {
+	const struct nlattr *tb[TINYDSM_A_MAX + 1];
+	struct nlmsghdr *nlh;	/* a copy: tb points into it */
+};
+
+struct node_rows {
+	struct tdc *t;
+	struct node_row *rows;
+	size_t n, cap;
+};
+
+static void node_rows_free(void *arg)
+{
+	struct node_rows *nr = arg;
+	size_t i;
+
+	for (i = 0; i < nr->n; i++)
+		free(nr->rows[i].nlh);
+	nr->n = 0;
+}
+
+static int node_row_add(const struct nlmsghdr *nlh, void *arg)
+{
+	struct node_rows *nr = arg;
+	struct node_row *row;
+
+	if (nr->n == nr->cap) {
+		size_t cap = nr->cap ? 2 * nr->cap : 8;
+		struct node_row *rows = realloc(nr->rows, cap * sizeof(*rows));
+
+		if (!rows)
+			return -ENOMEM;
+		nr->rows = rows;
+		nr->cap = cap;
+	}
+	/* Keep a copy of the message: the attributes point into it. */
+	row = &nr->rows[nr->n];
+	row->nlh = malloc(nlh->nlmsg_len);
+	if (!row->nlh)
+		return -ENOMEM;
+	memcpy(row->nlh, nlh, nlh->nlmsg_len);
+	if (tdc_genl_attrs(nr->t, row->nlh, TINYDSM_CMD_NODE_GET, row->tb,
+			   TINYDSM_A_MAX, node_spec))
+		goto skip;	/* not a NODE_GET message: not ours to show */
+	if (!row->tb[TINYDSM_A_NODE_ID]) {
+		tdc_err(nr->t, "warning: ignoring a node without an id");
+		goto skip;
+	}
+	nr->n++;
+	return 0;
+
+skip:
+	free(row->nlh);
+	return 0;
+}
+
+/* "10.77.0.2:7471", "fe80::1%eth0" or "[fe80::1]:7471"; port 0 not shown. */
+static int node_format_addr(const struct nlattr *a, char *buf, size_t size)
+{
+	struct sockaddr_storage ss = { 0 };
+	char host[NI_MAXHOST];
+	socklen_t len = nla_len(a);
+	unsigned int port;
+
+	memcpy(&ss, nla_data(a), len);
+	if (ss.ss_family == AF_INET && len == sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+		if (!inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)))
+			return -1;
+		port = ntohs(sin->sin_port);
+		if (port)
+			snprintf(buf, size, "%s:%u", host, port);
+		else
+			snprintf(buf, size, "%s", host);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+		if (getnameinfo((const struct sockaddr *)&ss, len, host,
+				sizeof(host), NULL, 0, NI_NUMERICHOST))
+			return -1;
+		port = ntohs(sin6->sin6_port);
+		if (port)
+			snprintf(buf, size, "[%s]:%u", host, port);
+		else
+			snprintf(buf, size, "%s", host);
+		return 0;
+	}
+	return -1;
+}
+
+static const char *node_state_name(unsigned int state, char *buf, size_t size)
+{
+	switch (state) {
+	case TINYDSM_NODE_DOWN:
+		return "down";
+	case TINYDSM_NODE_CONNECTING:
+		return "connecting";
+	case TINYDSM_NODE_UP:
+		return "up";
+	}
+	snprintf(buf, size, "state-%u", state);
+	return buf;
+}
+
+static void node_print_row(struct tdc *t, const struct node_row *row)
+{
+	const struct nlattr *const *tb = row->tb;
+	char addr[NI_MAXHOST + 16], state[16], unknown[16];
+	const char *words[2];
+	uint32_t flags;
+	int32_t err;
+	int n = 0;
+
+	tdc_row_begin(t);
+	tdc_print_uint(t, COL_ID, nla_get_u32(tb[TINYDSM_A_NODE_ID]));
+
+	if (tb[TINYDSM_A_NODE_ADDR] &&
+	    !node_format_addr(tb[TINYDSM_A_NODE_ADDR], addr, sizeof(addr)))
+		tdc_print_str(t, COL_ADDR, addr);
+	else
+		tdc_print_none(t, COL_ADDR);
+
+	if (tb[TINYDSM_A_NODE_STATE])
+		tdc_print_str(t, COL_STATE,
+			      node_state_name(nla_get_u8(tb[TINYDSM_A_NODE_STATE]),
+					      state, sizeof(state)));
+	else
+		tdc_print_none(t, COL_STATE);
+
+	if (tb[TINYDSM_A_NODE_FLAGS]) {
+		flags = nla_get_u32(tb[TINYDSM_A_NODE_FLAGS]);
+		if (flags & TINYDSM_NODE_F_SELF)
+			words[n++] = "self";
+		if (flags & ~(uint32_t)__TINYDSM_NODE_F_ALL) {
+			snprintf(unknown, sizeof(unknown), "%#x",
+				 flags & ~(uint32_t)__TINYDSM_NODE_F_ALL);
+			words[n++] = unknown;
+		}
+		tdc_print_words(t, COL_FLAGS, words, n);
+	} else {
+		tdc_print_none(t, COL_FLAGS);
+	}
+
+	if (tb[TINYDSM_A_NODE_ERROR]) {
+		err = (int32_t)nla_get_u32(tb[TINYDSM_A_NODE_ERROR]);
+		tdc_print_int(t, COL_ERROR, err, err ? tdc_errno_name(err) : "-");
+	} else {
+		tdc_print_none(t, COL_ERROR);
+	}
+
+	if (tb[TINYDSM_A_NODE_TX_MSGS])
+		tdc_print_uint(t, COL_TX, nla_get_u64(tb[TINYDSM_A_NODE_TX_MSGS]));
+	else
+		tdc_print_none(t, COL_TX);
+	if (tb[TINYDSM_A_NODE_RX_MSGS])
+		tdc_print_uint(t, COL_RX, nla_get_u64(tb[TINYDSM_A_NODE_RX_MSGS]));
+	else
+		tdc_print_none(t, COL_RX);
+	if (tb[TINYDSM_A_NODE_RX_BAD])
+		tdc_print_uint(t, COL_BAD, nla_get_u64(tb[TINYDSM_A_NODE_RX_BAD]));
+	else
+		tdc_print_none(t, COL_BAD);
+	tdc_row_end(t);
+}
+
+static int node_show(struct tdc *t)
+{
+	struct node_rows nr = { .t = t };
+	size_t i;
+	int ret;
+
+	if (tdc_want_help(t))
+		return node_help(t);
+	if (!tdc_no_arg(t))
+		return tdc_usage_error(t, node_help,
+				       "node show: unexpected argument \"%s\"",
+				       tdc_arg(t));
+	ret = tdc_nl_open(t);
+	if (ret)
+		return ret;
+	ret = tdc_nl_dump(t, TINYDSM_CMD_NODE_GET, "node show", node_row_add,
+			  node_rows_free, &nr);
+	if (ret == TDC_EXIT_OK) {
+		/* The kernel sends this node first: keep its order. */
+		tdc_print_begin(t, node_cols, NR_COLS);
+		for (i = 0; i < nr.n; i++)
+			node_print_row(t, &nr.rows[i]);
+		tdc_print_end(t);
+	}
+	node_rows_free(&nr);
+	free(nr.rows);
+	return ret;
+}
+
+/* ---- add, del ---- */
+
+/* A node id: a decimal number; its range is the kernel's to check. */
+static int node_parse_id(const char *s, uint32_t *id)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static int node_parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v;
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 65535)
+		return -1;
+	*port = htons(v);
+	return 0;
+}
+
+/* "a.b.c.d" or "a.b.c.d:port". */
+static int node_parse_ipv4(const char *s, struct sockaddr_storage *ss,
+			   socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	const char *colon = strchr(s, ':');
+	size_t hlen = colon ? (size_t)(colon - s) : strlen(s);
+	char host[INET_ADDRSTRLEN];
+
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	/* inet_pton, not inet_aton: no "10.1" shorthands. */
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return -1;
+	if (colon && node_parse_port(colon + 1, &sin->sin_port))
+		return -1;
+	sin->sin_family = AF_INET;
+	*len = sizeof(*sin);
+	return 0;
+}
+
+/* The @hlen bytes at @s, an IPv6 address with an optional %scope. */
+static int node_parse_ipv6(const char *s, size_t hlen, const char *port,
+			   struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_INET6,
+		.ai_flags = AI_NUMERICHOST,
+	}, *ai;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[NI_MAXHOST];
+	uint16_t nport = 0;
+
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (port && node_parse_port(port, &nport))
+		return -1;
+	/* getaddrinfo() for the scope: inet_pton() knows no %eth0. */
+	if (getaddrinfo(host, NULL, &hints, &ai))
+		return -1;
+	if (ai->ai_family != AF_INET6 || ai->ai_addrlen != sizeof(*sin6)) {
+		freeaddrinfo(ai);
+		return -1;
+	}
+	memcpy(sin6, ai->ai_addr, sizeof(*sin6));
+	freeaddrinfo(ai);
+	sin6->sin6_port = nport;
+	*len = sizeof(*sin6);
+	return 0;
+}
+
+/*
+ * IPv4 "a.b.c.d" or "a.b.c.d:port"; IPv6 "addr", "[addr]" or
+ * "[addr]:port", addr possibly with a %scope.
+ */
+static int node_parse_addr(const char *s, struct sockaddr_storage *ss,
+			   socklen_t *len)
+{
+	const char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] != '[') {
+		/* At most one colon: IPv4 and its port; more: bare IPv6. */
+		if (strchr(s, ':') == strrchr(s, ':'))
+			return node_parse_ipv4(s, ss, len);
+		return node_parse_ipv6(s, strlen(s), NULL, ss, len);
+	}
+	end = strchr(s, ']');
+	if (!end || (end[1] && end[1] != ':'))
+		return -1;
+	return node_parse_ipv6(s + 1, end - s - 1, end[1] ? end + 2 : NULL,
+			       ss, len);
+}
+
+static int node_add(struct tdc *t)
+{
+	struct sockaddr_storage ss;
+	struct nl_msg *msg;
+	char what[64];
+	socklen_t len;
+	uint32_t id;
+	int ret;
+
+	if (tdc_want_help(t))
+		return node_help(t);
+	if (t->argc != 2)
+		return tdc_usage_error(t, node_help,
+				       "node add: needs ID and ADDR[:PORT]");
+	if (node_parse_id(t->argv[0], &id))
+		return tdc_usage_error(t, node_help,
+				       "node add: \"%s\" is not a node id",
+				       t->argv[0]);
+	if (node_parse_addr(t->argv[1], &ss, &len))
+		return tdc_usage_error(t, node_help,
+				       "node add: \"%s\" is not an IPv4 or IPv6 address[:port]",
+				       t->argv[1]);
+
+	ret = tdc_nl_open(t);
+	if (ret)
+		return ret;
+	msg = tdc_nl_msg(t, TINYDSM_CMD_NODE_ADD, 0);
+	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id) ||
+	    nla_put(msg, TINYDSM_A_NODE_ADDR, len, &ss)) {
+		nlmsg_free(msg);
+		tdc_err(t, "node add: out of memory");
+		return TDC_EXIT_FAIL;
+	}
+	snprintf(what, sizeof(what), "node add %u", id);
+	return tdc_nl_do(t, msg, what);
+}
+
+static int node_del(struct tdc *t)
+{
+	struct nl_msg *msg;
+	char what[64];
+	uint32_t id;
+	int ret;
+
+	if (tdc_want_help(t))
+		return node_help(t);
+	if (t->argc != 1)
+		return tdc_usage_error(t, node_help, "node del: needs ID");
+	if (node_parse_id(t->argv[0], &id))
+		return tdc_usage_error(t, node_help,
+				       "node del: \"%s\" is not a node id",
+				       t->argv[0]);
+
+	ret = tdc_nl_open(t);
+	if (ret)
+		return ret;
+	msg = tdc_nl_msg(t, TINYDSM_CMD_NODE_DEL, 0);
+	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id)) {
+		nlmsg_free(msg);
+		tdc_err(t, "node del: out of memory");
+		return TDC_EXIT_FAIL;
+	}
+	snprintf(what, sizeof(what), "node del %u", id);
+	return tdc_nl_do(t, msg, what);
+}
+
+static const struct tdc_cmd node_cmds[] = {
+	{ NULL,		node_show },
+	{ "show",	node_show },
+	{ "list",	node_show },
+	{ "add",	node_add },
+	{ "del",	node_del },
+	{ "help",	node_help },
+	{ NULL,		NULL },
+};
+
+int cmd_node(struct tdc *t)
+{
+	return tdc_exec_cmd(t, node_cmds, "node command");
+}
