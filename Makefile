@@ -7,6 +7,7 @@
 #                   6.12, run the selftests in the QEMU lab on both kernels
 #   make demo       install what is missing, build, boot two nodes and show the
 #                   raw RDMA baseline and a region round trip
+#   make bench      the remote-page benchmark on three virtual nodes
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
 #
@@ -41,13 +42,13 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
-BENCHES := region_bench
+BENCHES := region_bench remote_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 
 KMOD_SRC := $(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h)
 UAPI_HDR := $(TOP)/uapi/linux/tinydsm.h
 
-.PHONY: all module user deps check check-run demo demo-run style clean
+.PHONY: all module user deps check check-run demo demo-run bench bench-run style clean
 
 all: module user
 
@@ -100,6 +101,13 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 
 deps:
 	$(TOP)/tools/install-deps.sh
+
+# Remote-page benchmark (not a test): tools/bench/README.md.
+bench: deps
+	$(MAKE) -C $(TOP) bench-run
+
+bench-run: module user
+	$(TOP)/tools/bench.sh --no-build --kver $(KVER)
 
 # Sub-makes, so that kernels installed by deps are seen.
 check: deps

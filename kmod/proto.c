@@ -471,6 +471,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		if (be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA) {
 			tdsm_local_install(r, idx, frame, state);
 			frame = NULL;
+			atomic64_inc(&r->remote_faults);
 		} else if (pg->frame) {
 			pg->state = state;
 		} else {
@@ -480,8 +481,6 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			pg->owner = r->node_id;
 	}
 	tdsm_page_unlock(pg);
-	if (!err)
-		atomic64_inc(&r->remote_faults);
 out_frame:
 	if (frame)
 		put_page(frame);

@@ -16,6 +16,8 @@ packages=(
 	libnl-3-dev libnl-genl-3-dev pkg-config
 	# RDMA user space for the lab (Soft-RoCE, perftest baseline)
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
+	# the NVMe-oF comparison in the benchmark
+	nvme-cli
 )
 # the QEMU lab's own list
 mapfile -t -O ${#packages[@]} packages < <(grep -v '^[[:space:]]*\(#\|$\)' "$top/selftests/lab/packages.txt")

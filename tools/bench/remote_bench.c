@@ -1,0 +1,1162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * remote_bench: tinydsm's remote-memory benchmark, the C side. The lab
+ * script tools/bench/remote_bench.sh drives it on every node of one lab
+ * run; tools/bench.sh runs that lab on the host and prints the table.
+ * tools/bench/README.md defines every figure.
+ *
+ *   remote_bench alloc HOME NPAGES       TINYDSM_IOC_ALLOC; prints the address
+ *   remote_bench touch ADDR NPAGES r|w   untimed: read (-v TAG: check) or write
+ *                                        (-t TAG) the first word of each page
+ *   remote_bench fault ADDR NPAGES r|w   one timed first access per page:
+ *                                        -l LABEL -e ENV, -W WARMUP (untimed
+ *                                        pages first), -p (read every page
+ *                                        first, untimed), -R FILE -G FILE (then
+ *                                        create R, wait for G), -t/-v TAG
+ *   remote_bench seq ADDR NPAGES         sequential first-touch reads, timed as
+ *                                        a whole (throughput); -l -e -v
+ *   remote_bench check ADDR NPAGES       every page's metadata here: -o OWNER
+ *                                        -c COPYSET (hex) -s STATE; exit 1 if not
+ *   remote_bench anon NPAGES             anonymous memory first-touch read and
+ *                                        write faults (-e ENV, -W WARMUP)
+ *   remote_bench blk-fill DEV NBLOCKS    O_DIRECT writes of a known pattern
+ *   remote_bench blk-read DEV NBLOCKS    timed 4 KiB O_DIRECT preads, checked;
+ *                                        -S NSEQ: then NSEQ sequential reads
+ *                                        timed as a whole; -l -e -W
+ *   remote_bench stats                   this node's TINYDSM_IOC_STATS
+ *   remote_bench waitfile SECS PATH...   wait until one PATH exists; prints it
+ *   remote_bench report [-c CSV] ENV...  the table: figures, ratios, targets
+ *
+ * -D DIR (fault, anon, blk-read): also every sample, in the order taken, to
+ * DIR/LABEL.ns, in nanoseconds.
+ *
+ * Figures go to stdout and, as key=value lines, to the -e file (appended).
+ * Latencies are in microseconds: p50 is the median, p99 the nearest-rank
+ * 99th percentile. Exit status: 0, 1 failure (or check mismatch), 2 usage,
+ * 3 SIGBUS on a region access.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#define PAGE		4096ul
+#define BLK		4096ul
+#define BLK_MAGIC	0x7464736d626c6b00ull	/* "tdsmblk\0" */
+#define POLL_MAX_NS	50000000ull		/* waitfile: poll at most every 50 ms */
+
+static const char *prog = "remote_bench";
+
+/* ------------------------------------------------------------ helpers */
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s alloc HOME NPAGES | touch ADDR NPAGES r|w | fault ADDR NPAGES r|w\n"
+		"       | seq ADDR NPAGES | check ADDR NPAGES | anon NPAGES | stats\n"
+		"       | blk-fill DEV NBLOCKS | blk-read DEV NBLOCKS\n"
+		"       | waitfile SECS PATH... | report [-c CSV] ENV...\n"
+		"options: -l LABEL -e ENV -D DIR -W WARMUP -p -R READY -G GO -t TAG -v TAG\n"
+		"         -o OWNER -c COPYSET -s STATE -S NSEQ -T SECS\n"
+		"(see the top of tools/bench/remote_bench.c)\n", prog);
+	exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000ull,
+			       .tv_nsec = ns % 1000000000ull };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static unsigned long long parse_ull(const char *s, const char *what)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end)
+		die("bad %s '%s'", what, s);
+	return v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The word a writer with @tag leaves at @addr, so that readers can check. */
+static uint64_t pattern(uint64_t addr, uint64_t tag)
+{
+	return (addr * 0x9e3779b97f4a7c15ull) ^ (tag << 48) ^ 0x5444534dull;
+}
+
+/* Options shared by the subcommands. */
+static struct {
+	const char *label, *env, *ready, *go, *csv, *dump;
+	unsigned long warmup, nseq;
+	bool prime, verify, has_owner, has_copyset, has_state;
+	uint64_t tag;
+	unsigned int owner, copyset, state;
+	unsigned int timeout_s;
+} opt = { .label = "fault", .timeout_s = 300 };
+
+static FILE *env_file(void)
+{
+	static FILE *f;
+
+	if (!opt.env)
+		return NULL;
+	if (!f) {
+		f = fopen(opt.env, "a");
+		if (!f)
+			die("%s: %s", opt.env, strerror(errno));
+		setvbuf(f, NULL, _IOLBF, 0);
+	}
+	return f;
+}
+
+/* One figure: "key=value" to the env file and to stdout. */
+static void put(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	FILE *f = env_file();
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	printf("%s\n", line);
+	if (f)
+		fprintf(f, "%s\n", line);
+}
+
+/* Wait until @path exists; 0, or -1 after opt.timeout_s. */
+static int wait_path(const char *path)
+{
+	uint64_t deadline = now_ns() + (uint64_t)opt.timeout_s * 1000000000ull;
+	uint64_t pause = 2000000ull;
+	struct stat st;
+
+	while (stat(path, &st)) {
+		if (now_ns() > deadline)
+			return -1;
+		sleep_ns(pause);
+		if (pause < POLL_MAX_NS)
+			pause *= 2;
+	}
+	return 0;
+}
+
+static void create_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* ------------------------------------------------------------ statistics */
+
+struct summary {
+	size_t n;
+	double p50, p99, min, max, mean;	/* microseconds */
+};
+
+/* -D DIR: every sample, in the order taken, to DIR/LABEL.ns (one per line). */
+static void dump_samples(const char *label, const uint64_t *ns, size_t n)
+{
+	char path[4096];
+	FILE *f;
+	size_t i;
+
+	if (!opt.dump)
+		return;
+	snprintf(path, sizeof(path), "%s/%s.ns", opt.dump, label);
+	f = fopen(path, "w");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	for (i = 0; i < n; i++)
+		fprintf(f, "%llu\n", (unsigned long long)ns[i]);
+	fclose(f);
+}
+
+/* Sorts @ns in place. */
+static struct summary summarize(uint64_t *ns, size_t n)
+{
+	struct summary s = { .n = n };
+	double sum = 0;
+	size_t i, r99;
+
+	if (!n)
+		return s;
+	qsort(ns, n, sizeof(*ns), cmp_u64);
+	for (i = 0; i < n; i++)
+		sum += (double)ns[i];
+	s.p50 = (n % 2 ? (double)ns[n / 2] :
+		 ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2) / 1e3;
+	r99 = (99 * n + 99) / 100;	/* nearest rank ceil(0.99 n), 1-based */
+	s.p99 = (double)ns[r99 - 1] / 1e3;
+	s.min = (double)ns[0] / 1e3;
+	s.max = (double)ns[n - 1] / 1e3;
+	s.mean = sum / (double)n / 1e3;
+	return s;
+}
+
+static void put_summary(const char *label, const struct summary *s)
+{
+	put("%s_n=%zu", label, s->n);
+	put("%s_p50_us=%.2f", label, s->p50);
+	put("%s_p99_us=%.2f", label, s->p99);
+	put("%s_min_us=%.2f", label, s->min);
+	put("%s_mean_us=%.2f", label, s->mean);
+	put("%s_max_us=%.2f", label, s->max);
+}
+
+/* What a pair of clock reads costs here: subtract it in your head. */
+static double timer_overhead_ns(void)
+{
+	uint64_t v[1001];
+	size_t i;
+
+	for (i = 0; i < 1001; i++) {
+		uint64_t t0 = now_ns();
+
+		v[i] = now_ns() - t0;
+	}
+	qsort(v, 1001, sizeof(v[0]), cmp_u64);
+	return (double)v[500];
+}
+
+/* ------------------------------------------------------------ the region */
+
+static int dev_fd = -1;
+static struct tinydsm_region_info info;
+
+static void region_open(void)
+{
+	if (dev_fd >= 0)
+		return;
+	dev_fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDWR | O_CLOEXEC);
+	if (dev_fd < 0)
+		die("/dev/%s: %s", TINYDSM_DEVICE_NAME, strerror(errno));
+	if (ioctl(dev_fd, TINYDSM_IOC_REGION_INFO, &info))
+		die("REGION_INFO: %s", strerror(errno));
+	if (info.page_size != PAGE)
+		die("page size %u, expected %lu", info.page_size, PAGE);
+}
+
+/* Map [addr, addr + npages pages) of the region; checked against it. */
+static uint8_t *region_map(uint64_t addr, unsigned long npages)
+{
+	uint64_t off;
+	void *p;
+
+	region_open();
+	if (addr < info.base || addr % PAGE ||
+	    addr - info.base + npages * PAGE > info.size || !npages)
+		die("pages %#llx + %lu are not inside the region [%#llx, +%llu)",
+		    (unsigned long long)addr, npages,
+		    (unsigned long long)info.base, (unsigned long long)info.size);
+	off = addr - info.base;
+	p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 dev_fd, (off_t)off);
+	if (p == MAP_FAILED)
+		die("mmap of %#llx + %lu pages: %s", (unsigned long long)addr,
+		    npages, strerror(errno));
+	if ((uintptr_t)p != addr)
+		die("mapped at %p, not at %#llx", p, (unsigned long long)addr);
+	return p;
+}
+
+static struct tinydsm_stats stats_now(void)
+{
+	struct tinydsm_stats st;
+
+	region_open();
+	memset(&st, 0, sizeof(st));
+	if (ioctl(dev_fd, TINYDSM_IOC_STATS, &st))
+		die("STATS: %s", strerror(errno));
+	return st;
+}
+
+/* This node's counters moved by a phase: proof of what the phase was. */
+static void put_stats_delta(const char *label, const struct tinydsm_stats *a,
+			    const struct tinydsm_stats *b)
+{
+	put("%s_d_read_faults=%llu", label,
+	    (unsigned long long)(b->read_faults - a->read_faults));
+	put("%s_d_write_faults=%llu", label,
+	    (unsigned long long)(b->write_faults - a->write_faults));
+	put("%s_d_remote_faults=%llu", label,
+	    (unsigned long long)(b->remote_faults - a->remote_faults));
+	put("%s_d_invalidations=%llu", label,
+	    (unsigned long long)(b->invalidations - a->invalidations));
+	put("%s_d_fetches=%llu", label,
+	    (unsigned long long)(b->fetches - a->fetches));
+}
+
+/* A SIGBUS on a region access is the module refusing a fault: say where. */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	char msg[96];
+	int n;
+
+	(void)sig;
+	(void)uc;
+	n = snprintf(msg, sizeof(msg), "%s: SIGBUS at %p (the fault failed; see dmesg)\n",
+		     prog, si->si_addr);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg, (size_t)n);
+	_exit(3);
+}
+
+static void catch_sigbus(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* ------------------------------------------------------------ subcommands */
+
+static int cmd_alloc(unsigned int home, unsigned long npages)
+{
+	struct tinydsm_alloc a;
+
+	region_open();
+	memset(&a, 0, sizeof(a));
+	a.home = home;
+	a.npages = (uint32_t)npages;
+	if (ioctl(dev_fd, TINYDSM_IOC_ALLOC, &a))
+		die("ALLOC home=%u npages=%lu: %s", home, npages, strerror(errno));
+	printf("%#llx\n", (unsigned long long)a.addr);
+	return 0;
+}
+
+/* Read each page's first word, checking it if opt.verify; count mismatches. */
+static unsigned long read_pages(uint8_t *p, unsigned long npages)
+{
+	unsigned long i, bad = 0;
+
+	for (i = 0; i < npages; i++) {
+		volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
+		uint64_t v = *w;
+
+		if (opt.verify && v != pattern((uintptr_t)w, opt.tag))
+			bad++;
+	}
+	return bad;
+}
+
+static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
+{
+	uint8_t *p = region_map(addr, npages);
+	unsigned long i, bad = 0;
+	uint64_t t0 = now_ns();
+
+	catch_sigbus();
+	if (mode == 'w') {
+		for (i = 0; i < npages; i++) {
+			volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
+
+			*w = pattern((uintptr_t)w, opt.tag);
+		}
+	} else {
+		bad = read_pages(p, npages);
+	}
+	printf("touch %c %lu pages at %#llx: %.3f s%s\n", mode, npages,
+	       (unsigned long long)addr, (double)(now_ns() - t0) / 1e9,
+	       opt.verify ? (bad ? ", DATA WRONG" : ", data checked") : "");
+	if (bad)
+		fprintf(stderr, "%s: %lu of %lu pages read back wrong\n", prog, bad, npages);
+	munmap(p, npages * PAGE);
+	return bad ? 1 : 0;
+}
+
+/*
+ * The timed first access to each page: opt.warmup untimed pages first,
+ * then one clock pair around one load or store per page.
+ */
+static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
+{
+	unsigned long i, n, bad = 0;
+	struct tinydsm_stats s0, s1;
+	struct summary s;
+	uint64_t *ns, t0, t1;
+	uint8_t *p;
+
+	if (npages <= opt.warmup)
+		die("%lu pages, %lu of them warm-up: nothing to time", npages, opt.warmup);
+	n = npages - opt.warmup;
+	ns = calloc(n, sizeof(*ns));
+	if (!ns)
+		die("out of memory");
+	p = region_map(addr, npages);
+	catch_sigbus();
+	if (opt.prime)
+		bad += read_pages(p, npages);
+	if (opt.ready) {
+		create_file(opt.ready);
+		if (opt.go && wait_path(opt.go))
+			die("%s did not appear within %u s", opt.go, opt.timeout_s);
+	}
+	for (i = 0; i < opt.warmup; i++) {
+		volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
+
+		if (mode == 'w')
+			*w = pattern((uintptr_t)w, opt.tag);
+		else
+			(void)*w;
+	}
+	s0 = stats_now();
+	for (i = 0; i < n; i++) {
+		volatile uint64_t *w = (volatile uint64_t *)(p + (opt.warmup + i) * PAGE);
+		uint64_t v = 0;
+
+		if (mode == 'w') {
+			uint64_t x = pattern((uintptr_t)w, opt.tag);
+
+			t0 = now_ns();
+			*w = x;
+			t1 = now_ns();
+		} else {
+			t0 = now_ns();
+			v = *w;
+			t1 = now_ns();
+			if (opt.verify && v != pattern((uintptr_t)w, opt.tag))
+				bad++;
+		}
+		ns[i] = t1 - t0;
+	}
+	s1 = stats_now();
+	dump_samples(opt.label, ns, n);
+	s = summarize(ns, n);
+	put_summary(opt.label, &s);
+	put("%s_warmup=%lu", opt.label, opt.warmup);
+	put("%s_clock_pair_ns=%.0f", opt.label, timer_overhead_ns());
+	put_stats_delta(opt.label, &s0, &s1);
+	if (opt.verify || opt.prime)
+		put("%s_bad_pages=%lu", opt.label, bad);
+	printf("%s: %zu %s faults, p50 %.1f us, p99 %.1f us, min %.1f us, mean %.1f us%s\n",
+	       opt.label, s.n, mode == 'w' ? "write" : "read", s.p50, s.p99,
+	       s.min, s.mean, bad ? ", DATA WRONG" : "");
+	munmap(p, npages * PAGE);
+	free(ns);
+	return bad ? 1 : 0;
+}
+
+/* Sequential first-touch reads of every page, timed as a whole. */
+static int cmd_seq(uint64_t addr, unsigned long npages)
+{
+	struct tinydsm_stats s0, s1;
+	unsigned long bad;
+	uint8_t *p = region_map(addr, npages);
+	uint64_t t0, t1;
+	double secs;
+
+	catch_sigbus();
+	s0 = stats_now();
+	t0 = now_ns();
+	bad = read_pages(p, npages);
+	t1 = now_ns();
+	s1 = stats_now();
+	secs = (double)(t1 - t0) / 1e9;
+	put("%s_pages=%lu", opt.label, npages);
+	put("%s_secs=%.4f", opt.label, secs);
+	put("%s_ops_per_s=%.1f", opt.label, (double)npages / secs);
+	/* MB = 2^20 bytes, as perftest's MB/sec */
+	put("%s_MBps=%.4f", opt.label, (double)npages * PAGE / secs / 1048576.0);
+	put_stats_delta(opt.label, &s0, &s1);
+	if (opt.verify)
+		put("%s_bad_pages=%lu", opt.label, bad);
+	printf("%s: %lu pages in %.3f s: %.1f pages/s, %.3f MB/s%s\n", opt.label,
+	       npages, secs, (double)npages / secs,
+	       (double)npages * PAGE / secs / 1048576.0, bad ? ", DATA WRONG" : "");
+	munmap(p, npages * PAGE);
+	return bad ? 1 : 0;
+}
+
+/* Each page's metadata on this node: owner, copyset (at the home), state. */
+static int cmd_check(uint64_t addr, unsigned long npages)
+{
+	unsigned long i, bad = 0;
+
+	region_open();
+	for (i = 0; i < npages; i++) {
+		struct tinydsm_page_info pi;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.addr = addr + i * PAGE;
+		if (ioctl(dev_fd, TINYDSM_IOC_PAGE_INFO, &pi))
+			die("PAGE_INFO %#llx: %s", (unsigned long long)pi.addr,
+			    strerror(errno));
+		if ((opt.has_owner && pi.owner != opt.owner) ||
+		    (opt.has_copyset && pi.copyset != opt.copyset) ||
+		    (opt.has_state && pi.state != opt.state)) {
+			if (bad++ < 3)
+				fprintf(stderr, "%s: page %#llx: owner %u copyset %#x state %u\n",
+					prog, (unsigned long long)pi.addr, pi.owner,
+					pi.copyset, pi.state);
+		}
+	}
+	printf("check %lu pages at %#llx:", npages, (unsigned long long)addr);
+	if (opt.has_owner)
+		printf(" owner %u", opt.owner);
+	if (opt.has_copyset)
+		printf(" copyset %#x", opt.copyset);
+	if (opt.has_state)
+		printf(" state %u", opt.state);
+	printf(": %lu match, %lu do not\n", npages - bad, bad);
+	return bad ? 1 : 0;
+}
+
+/* Plain anonymous memory: the kernel's own first-touch faults, for scale. */
+static int cmd_anon(unsigned long npages)
+{
+	unsigned long total = npages + opt.warmup, i;
+	uint64_t *ns = calloc(npages, sizeof(*ns)), t0, t1;
+	struct summary s;
+	int pass;
+
+	if (!ns)
+		die("out of memory");
+	for (pass = 0; pass < 2; pass++) {
+		const char *label = pass ? "anon_wr" : "anon_rd";
+		uint8_t *p = mmap(NULL, total * PAGE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			die("mmap: %s", strerror(errno));
+		/* One fault per 4 KiB page, as on the region: no huge pages. */
+		madvise(p, total * PAGE, MADV_NOHUGEPAGE);
+		for (i = 0; i < total; i++) {
+			volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
+
+			if (pass) {
+				t0 = now_ns();
+				*w = i;
+				t1 = now_ns();
+			} else {
+				t0 = now_ns();
+				(void)*w;
+				t1 = now_ns();
+			}
+			if (i >= opt.warmup)
+				ns[i - opt.warmup] = t1 - t0;
+		}
+		dump_samples(label, ns, npages);
+		s = summarize(ns, npages);
+		put_summary(label, &s);
+		printf("%s: %zu faults, p50 %.2f us, p99 %.2f us\n", label, s.n,
+		       s.p50, s.p99);
+		munmap(p, total * PAGE);
+	}
+	free(ns);
+	return 0;
+}
+
+static int cmd_stats(void)
+{
+	struct tinydsm_stats st = stats_now();
+
+	printf("read_faults=%llu write_faults=%llu frames=%llu frames_allocated=%llu "
+	       "remote_faults=%llu invalidations=%llu fetches=%llu\n",
+	       (unsigned long long)st.read_faults,
+	       (unsigned long long)st.write_faults,
+	       (unsigned long long)st.frames,
+	       (unsigned long long)st.frames_allocated,
+	       (unsigned long long)st.remote_faults,
+	       (unsigned long long)st.invalidations,
+	       (unsigned long long)st.fetches);
+	return 0;
+}
+
+/* ------------------------------------------------------------ block device */
+
+static void *blk_buf(void)
+{
+	void *b;
+
+	if (posix_memalign(&b, BLK, BLK))
+		die("out of memory");
+	return b;
+}
+
+static int blk_open(const char *dev, int flags, unsigned long nblocks)
+{
+	int fd = open(dev, flags | O_DIRECT | O_CLOEXEC);
+	off_t size;
+
+	if (fd < 0)
+		die("%s: %s", dev, strerror(errno));
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0 || (unsigned long long)size < nblocks * BLK)
+		die("%s: %lld bytes, need %lu blocks of %lu", dev,
+		    (long long)size, nblocks, BLK);
+	return fd;
+}
+
+static int cmd_blk_fill(const char *dev, unsigned long nblocks)
+{
+	uint64_t *b = blk_buf();
+	int fd = blk_open(dev, O_WRONLY, nblocks);
+	unsigned long i, j;
+
+	for (i = 0; i < nblocks; i++) {
+		for (j = 0; j < BLK / 8; j++)
+			b[j] = (BLK_MAGIC ^ i) + j;
+		if (pwrite(fd, b, BLK, (off_t)(i * BLK)) != (ssize_t)BLK)
+			die("%s: write of block %lu: %s", dev, i, strerror(errno));
+	}
+	if (fsync(fd))
+		die("%s: fsync: %s", dev, strerror(errno));
+	close(fd);
+	free(b);
+	printf("blk-fill %s: %lu blocks of %lu bytes\n", dev, nblocks, BLK);
+	return 0;
+}
+
+static int blk_read_one(int fd, uint64_t *b, unsigned long blk)
+{
+	if (pread(fd, b, BLK, (off_t)(blk * BLK)) != (ssize_t)BLK)
+		die("read of block %lu: %s", blk, strerror(errno));
+	return b[0] != (BLK_MAGIC ^ blk) ||
+	       b[BLK / 8 - 1] != (BLK_MAGIC ^ blk) + BLK / 8 - 1;
+}
+
+/*
+ * nblocks timed 4 KiB O_DIRECT reads (blocks 0, 1, ...; the first
+ * opt.warmup untimed), each checked; then opt.nseq sequential reads timed
+ * as a whole, one at a time (queue depth 1, like a fault).
+ */
+static int cmd_blk_read(const char *dev, unsigned long nblocks)
+{
+	unsigned long total = nblocks + opt.warmup, i, bad = 0;
+	uint64_t *ns = calloc(nblocks, sizeof(*ns)), *b = blk_buf(), t0, t1;
+	char key[128];
+	struct summary s;
+	int fd;
+
+	if (!ns)
+		die("out of memory");
+	fd = blk_open(dev, O_RDONLY, total > opt.nseq ? total : opt.nseq);
+	for (i = 0; i < total; i++) {
+		t0 = now_ns();
+		bad += blk_read_one(fd, b, i);
+		t1 = now_ns();
+		if (i >= opt.warmup)
+			ns[i - opt.warmup] = t1 - t0;
+	}
+	dump_samples(opt.label, ns, nblocks);
+	s = summarize(ns, nblocks);
+	put_summary(opt.label, &s);
+	put("%s_warmup=%lu", opt.label, opt.warmup);
+	printf("%s: %zu reads, p50 %.1f us, p99 %.1f us, min %.1f us, mean %.1f us\n",
+	       opt.label, s.n, s.p50, s.p99, s.min, s.mean);
+	if (opt.nseq) {
+		double secs;
+
+		t0 = now_ns();
+		for (i = 0; i < opt.nseq; i++)
+			bad += blk_read_one(fd, b, i);
+		t1 = now_ns();
+		secs = (double)(t1 - t0) / 1e9;
+		snprintf(key, sizeof(key), "%s_seq", opt.label);
+		put("%s_pages=%lu", key, opt.nseq);
+		put("%s_secs=%.4f", key, secs);
+		put("%s_ops_per_s=%.1f", key, (double)opt.nseq / secs);
+		put("%s_MBps=%.4f", key, (double)opt.nseq * BLK / secs / 1048576.0);
+		printf("%s: %lu sequential reads in %.3f s: %.3f MB/s\n", key,
+		       opt.nseq, secs, (double)opt.nseq * BLK / secs / 1048576.0);
+	}
+	put("%s_bad_blocks=%lu", opt.label, bad);
+	if (bad)
+		fprintf(stderr, "%s: %s: %lu blocks read back wrong\n", prog, dev, bad);
+	close(fd);
+	free(ns);
+	free(b);
+	return bad ? 1 : 0;
+}
+
+static int cmd_waitfile(int n, char **paths)
+{
+	uint64_t deadline = now_ns() + (uint64_t)opt.timeout_s * 1000000000ull;
+	uint64_t pause = 2000000ull;
+	struct stat st;
+	int i;
+
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			if (!stat(paths[i], &st)) {
+				printf("%s\n", paths[i]);
+				return 0;
+			}
+		}
+		if (now_ns() > deadline)
+			return 1;
+		sleep_ns(pause);
+		if (pause < POLL_MAX_NS)
+			pause *= 2;
+	}
+}
+
+/* ------------------------------------------------------------ the report */
+
+#define MAX_KV 1024
+
+static struct kv {
+	char key[80];
+	char val[160];
+} kvs[MAX_KV];
+static int nkv;
+
+static void kv_load(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s (skipped)\n", prog, path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *k = line, *v;
+		int i;
+
+		if (!eq || line[0] == '#')
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		v[strcspn(v, "\r\n")] = '\0';
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (strchr(k, ' ') || strlen(k) >= sizeof(kvs[0].key) ||
+		    strlen(v) >= sizeof(kvs[0].val))
+			continue;
+		for (i = 0; i < nkv; i++)	/* the last file wins */
+			if (!strcmp(kvs[i].key, k))
+				break;
+		if (i == nkv) {
+			if (nkv == MAX_KV)
+				break;
+			nkv++;
+		}
+		memcpy(kvs[i].key, k, strlen(k) + 1);
+		memcpy(kvs[i].val, v, strlen(v) + 1);
+	}
+	fclose(f);
+}
+
+static const char *kv_str(const char *key)
+{
+	int i;
+
+	for (i = 0; i < nkv; i++)
+		if (!strcmp(kvs[i].key, key))
+			return kvs[i].val;
+	return NULL;
+}
+
+static const char *kv_or(const char *key)
+{
+	const char *v = kv_str(key);
+
+	return v ? v : "?";
+}
+
+/* A number, or NAN if the key is missing or not a number. */
+static double kv_num(const char *fmt, ...)
+{
+	char key[128], *end;
+	const char *v;
+	va_list ap;
+	double x;
+
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	v = kv_str(key);
+	if (!v || !*v)
+		return NAN;
+	x = strtod(v, &end);
+	return *end ? NAN : x;
+}
+
+static FILE *csv;
+static const char *csv_kver = "";
+
+static void csv_row(const char *section, const char *figure, const char *stat,
+		    double value, const char *unit, double ratio,
+		    const char *ratio_to, const char *limit, const char *verdict)
+{
+	if (!csv)
+		return;
+	fprintf(csv, "%s,%s,%s,%s,", csv_kver, section, figure, stat);
+	if (!isnan(value))
+		fprintf(csv, "%.4f", value);
+	fprintf(csv, ",%s,", unit);
+	if (!isnan(ratio))
+		fprintf(csv, "%.4f", ratio);
+	fprintf(csv, ",%s,%s,%s\n", ratio_to, limit, verdict);
+}
+
+/* "1234.5" or "n/a" in @w columns */
+static void pnum(double x, int w, int prec)
+{
+	if (isnan(x))
+		printf(" %*s", w, "n/a");
+	else
+		printf(" %*.*f", w, prec, x);
+}
+
+static int prec_for(double x)
+{
+	return isnan(x) || x >= 100 ? 1 : 2;
+}
+
+/* The latency figures, in table order: key prefix and what it is. */
+static const struct {
+	const char *key, *what;
+} lat_rows[] = {
+	{ "rd_remote", "(ii) read fault, node2-homed page written by node2" },
+	{ "rd_3hop", "     read fault, node2-homed page owned by node3" },
+	{ "wr_miss0", "(iii) write, 0 readers: no copy here, home owns it" },
+	{ "wr_upg0", "(iii) write, 0 readers: upgrade of node1's read copy" },
+	{ "wr_miss1", "(iii) write, 1 reader (node3): no copy here" },
+	{ "wr_upg1", "(iii) write, 1 reader (node3): upgrade of read copy" },
+	{ "wr_home0", "(iii) write at home, 0 readers (local upgrade)" },
+	{ "wr_home1", "(iii) write at home, 1 reader (node2)" },
+	{ "wr_home2", "(iii) write at home, 2 readers (node2, node3)" },
+	{ "loc_rd", "(v) local read fault, node1-homed allocated page" },
+	{ "loc_rd_fresh", "(v) local read fault, never-allocated page" },
+	{ "anon_rd", "(v) anonymous memory, first read (zero page)" },
+	{ "anon_wr", "(v) anonymous memory, first write (new page)" },
+	{ "nvme_rd", "(vi) NVMe-oF/RDMA 4 KiB O_DIRECT read" },
+	{ "brd_rd", "     node2 local brd 4 KiB O_DIRECT read" },
+};
+
+static const struct {
+	const char *key, *what;
+} tput_rows[] = {
+	{ "seq", "(iv) tinydsm sequential first-touch reads" },
+	{ "nvme_rd_seq", "(vi) NVMe-oF sequential 4 KiB O_DIRECT reads" },
+	{ "brd_rd_seq", "     node2 local brd sequential reads" },
+};
+
+struct target {
+	const char *name, *what, *limit_txt;
+	double value, limit;
+};
+
+static const char *verdict(double value, double limit)
+{
+	if (isnan(value))
+		return "NOT MEASURED";
+	return value <= limit ? "MET" : "MISSED";
+}
+
+static int cmd_report(int nfiles, char **files)
+{
+	double lat, lat_p99, bw, x, loc, nvme, post_lat, post_bw;
+	const char *kver, *s;
+	struct target t[4];
+	size_t i;
+	int j, missing = 0;
+
+	for (j = 0; j < nfiles; j++)
+		kv_load(files[j]);
+	kver = kv_str("kver");
+	csv_kver = kver ? kver : "";
+	if (opt.csv) {
+		csv = fopen(opt.csv, "w");
+		if (!csv)
+			die("%s: %s", opt.csv, strerror(errno));
+		fprintf(csv, "kernel,section,figure,stat,value,unit,ratio,ratio_to,target,verdict\n");
+	}
+	lat = kv_num("ib_read_lat_4k_typical_us");
+	lat_p99 = kv_num("ib_read_lat_4k_p99_us");
+	bw = kv_num("ib_read_bw_4k_MBps");
+	post_lat = kv_num("post_ib_read_lat_4k_typical_us");
+	post_bw = kv_num("post_ib_read_bw_4k_MBps");
+
+	printf("tinydsm remote-memory benchmark: kernel %s, %s nodes, %s\n",
+	       kver ? kver : "?", kv_or("nodes"), kv_or("date"));
+	printf("QEMU TCG guests, Soft-RoCE (rxe): only ratios within one run mean anything.\n");
+	printf("base = raw RDMA READ 4 KiB, perftest ib_read_lat typical, node1 -> node2, this run.\n\n");
+
+	printf("%-52s %5s %9s %9s %9s %9s %7s %7s\n", "latency (us, one 4 KiB page/block each)",
+	       "n", "p50", "p99", "min", "mean", "p50/b", "p99/b");
+	printf("%-52s %5s", "(i) raw RDMA READ, ib_read_lat (p50 = typical)",
+	       kv_or("ib_read_lat_iters"));
+	pnum(lat, 9, 1);
+	pnum(lat_p99, 9, 1);
+	pnum(kv_num("ib_read_lat_4k_min_us"), 9, 1);
+	pnum(kv_num("ib_read_lat_4k_avg_us"), 9, 1);
+	pnum(1.0, 7, 2);
+	pnum(lat_p99 / lat, 7, 2);
+	printf("\n");
+	csv_row("latency", "ib_read_lat", "p50", lat, "us", 1.0, "ib_read_lat_typical", "", "");
+	csv_row("latency", "ib_read_lat", "p99", lat_p99, "us", lat_p99 / lat, "ib_read_lat_typical", "", "");
+	csv_row("latency", "ib_read_lat", "min", kv_num("ib_read_lat_4k_min_us"), "us",
+		kv_num("ib_read_lat_4k_min_us") / lat, "ib_read_lat_typical", "", "");
+	if (isnan(lat))
+		missing++;
+	for (i = 0; i < sizeof(lat_rows) / sizeof(lat_rows[0]); i++) {
+		const char *k = lat_rows[i].key;
+		double p50 = kv_num("%s_p50_us", k), p99 = kv_num("%s_p99_us", k);
+		double mn = kv_num("%s_min_us", k), mean = kv_num("%s_mean_us", k);
+
+		printf("%-52s", lat_rows[i].what);
+		if (isnan(kv_num("%s_n", k)))
+			printf(" %5s", "-");
+		else
+			printf(" %5.0f", kv_num("%s_n", k));
+		pnum(p50, 9, prec_for(p50));
+		pnum(p99, 9, prec_for(p99));
+		pnum(mn, 9, prec_for(mn));
+		pnum(mean, 9, prec_for(mean));
+		pnum(p50 / lat, 7, p50 / lat < 0.1 ? 4 : 2);
+		pnum(p99 / lat, 7, p99 / lat < 0.1 ? 4 : 2);
+		printf("\n");
+		csv_row("latency", k, "p50", p50, "us", p50 / lat, "ib_read_lat_typical", "", "");
+		csv_row("latency", k, "p99", p99, "us", p99 / lat, "ib_read_lat_typical", "", "");
+		csv_row("latency", k, "min", mn, "us", mn / lat, "ib_read_lat_typical", "", "");
+		csv_row("latency", k, "mean", mean, "us", mean / lat, "ib_read_lat_typical", "", "");
+		if (isnan(p50))
+			missing++;
+	}
+
+	if (kv_num("host_cores") < kv_num("nodes"))
+		printf("note: the rows with node3 (owned by node3, 1 reader, 2 readers) keep 3 guests busy\n"
+		       "on %s host cores; the others 2 at most. They pay for the shared cores too.\n",
+		       kv_or("host_cores"));
+	printf("\n%-52s %6s %9s %9s %9s %7s\n", "throughput (one access at a time)",
+	       "ops", "secs", "ops/s", "MB/s", "x bw");
+	printf("%-52s %6s %9s", "(i) raw RDMA READ 4 KiB, ib_read_bw (queued)",
+	       kv_or("ib_read_bw_iters"), "");
+	pnum(bw * 1048576.0 / 4096, 9, 1);
+	pnum(bw, 9, 3);
+	pnum(1.0, 7, 3);
+	printf("\n");
+	csv_row("throughput", "ib_read_bw", "MBps", bw, "MB/s", 1.0, "ib_read_bw", "", "");
+	x = 4096.0 / 1048576.0 / (lat / 1e6);
+	printf("%-52s %6s %9s", "     1 RDMA READ at a time: 4 KiB / ib_read_lat", "", "");
+	pnum(1e6 / lat, 9, 1);
+	pnum(x, 9, 3);
+	pnum(x / bw, 7, 3);
+	printf("\n");
+	csv_row("throughput", "ib_read_lat_serial", "MBps", x, "MB/s", x / bw, "ib_read_bw", "", "");
+	if (isnan(bw))
+		missing++;
+	for (i = 0; i < sizeof(tput_rows) / sizeof(tput_rows[0]); i++) {
+		const char *k = tput_rows[i].key;
+		double mbps = kv_num("%s_MBps", k);
+
+		printf("%-52s", tput_rows[i].what);
+		pnum(kv_num("%s_pages", k), 6, 0);
+		pnum(kv_num("%s_secs", k), 9, 2);
+		pnum(kv_num("%s_ops_per_s", k), 9, 1);
+		pnum(mbps, 9, 3);
+		pnum(mbps / bw, 7, 3);
+		printf("\n");
+		csv_row("throughput", k, "MBps", mbps, "MB/s", mbps / bw, "ib_read_bw", "", "");
+		csv_row("throughput", k, "ops_per_s", kv_num("%s_ops_per_s", k), "1/s", NAN, "", "", "");
+		if (isnan(mbps))
+			missing++;
+	}
+	if (!isnan(post_lat) || !isnan(post_bw))
+		printf("\ndrift check, perftest again after everything else: ib_read_lat typical %.1f us"
+		       " (%.2fx base), ib_read_bw %.3f MB/s (%.2fx)\n", post_lat, post_lat / lat,
+		       post_bw, post_bw / bw);
+	x = kv_num("host_foreign_qemu_max");
+	if (!isnan(x))
+		printf("host during the run: %s cores, load average up to %s, other QEMU guests: %.0f%s\n",
+		       kv_or("host_cores"), kv_or("host_loadavg_max"), x,
+		       x > 0 ? " (WARNING: another lab shared the cores: figures are noisier)" : "");
+	csv_row("host", "foreign_qemu_max", "count", x, "", NAN, "", "", "");
+	csv_row("drift", "post_ib_read_lat", "p50", post_lat, "us", post_lat / lat, "ib_read_lat_typical", "", "");
+	csv_row("drift", "post_ib_read_bw", "MBps", post_bw, "MB/s", post_bw / bw, "ib_read_bw", "", "");
+
+	loc = kv_num("loc_rd_p50_us");
+	nvme = kv_num("nvme_rd_p50_us");
+	t[0] = (struct target){ "rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical",
+				"<= 1.10", kv_num("rd_remote_p50_us") / lat, 1.1 };
+	t[1] = (struct target){ "rd_p99_x_lat", "remote read fault p99 / ib_read_lat typical",
+				"<= 1.50", kv_num("rd_remote_p99_us") / lat, 1.5 };
+	t[2] = (struct target){ "rd_overhead_x_local",
+				"(remote p50 - ib_read_lat typ.) / local fault p50",
+				"<= 5.00", (kv_num("rd_remote_p50_us") - lat) / loc, 5.0 };
+	t[3] = (struct target){ "rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50",
+				"<= 0.80", kv_num("rd_remote_p50_us") / nvme, 0.8 };
+	printf("\n%-52s %9s %9s  %s\n", "targets (issue \"Benchmark (not a test)\")",
+	       "measured", "target", "verdict");
+	for (i = 0; i < 4; i++) {
+		printf("%-52s", t[i].what);
+		pnum(t[i].value, 9, 2);
+		printf(" %9s  %s\n", t[i].limit_txt, verdict(t[i].value, t[i].limit));
+		csv_row("target", t[i].name, "ratio", t[i].value, "x", NAN, "",
+			t[i].limit_txt + 3, verdict(t[i].value, t[i].limit));
+	}
+	printf("  for scale: remote p99 / raw p99 =");
+	pnum(kv_num("rd_remote_p99_us") / lat_p99, 0, 2);
+	printf("; remote p99 / NVMe-oF p99 =");
+	pnum(kv_num("rd_remote_p99_us") / kv_num("nvme_rd_p99_us"), 0, 2);
+	printf("\n  remote p50 - raw READ typical =");
+	pnum(kv_num("rd_remote_p50_us") - lat, 0, 1);
+	printf(" us; local fault p50 =");
+	pnum(loc, 0, 2);
+	printf(" us\n");
+
+	/* key=value lines for scripts */
+	printf("\n");
+	for (i = 0; i < 4; i++)
+		printf("bench %s=%.4f %s_verdict=%s\n", t[i].name, t[i].value,
+		       t[i].name, verdict(t[i].value, t[i].limit));
+	if ((s = kv_str("checks_failed")) && strcmp(s, "0"))
+		printf("bench WARNING: %s precondition/counter checks failed: %s\n", s,
+		       kv_or("checks_failed_list"));
+	if ((s = kv_str("phases_failed")) && strcmp(s, "0"))
+		printf("bench WARNING: %s phases failed: %s\n", s,
+		       kv_or("phases_failed_list"));
+	printf("bench figures_missing=%d\n", missing);
+	if (csv)
+		fclose(csv);
+	return 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	int c;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	argv++;
+	argc--;
+	while ((c = getopt(argc, argv, "l:e:D:W:pR:G:t:v:o:c:s:S:T:h")) != -1) {
+		switch (c) {
+		case 'l': opt.label = optarg; break;
+		case 'e': opt.env = optarg; break;
+		case 'D': opt.dump = optarg; break;
+		case 'W': opt.warmup = parse_ull(optarg, "warm-up count"); break;
+		case 'p': opt.prime = true; break;
+		case 'R': opt.ready = optarg; break;
+		case 'G': opt.go = optarg; break;
+		case 't': opt.tag = parse_ull(optarg, "tag"); break;
+		case 'v': opt.tag = parse_ull(optarg, "tag"); opt.verify = true; break;
+		case 'o': opt.owner = parse_ull(optarg, "owner"); opt.has_owner = true; break;
+		case 'c':
+			if (!strcmp(cmd, "report")) {
+				opt.csv = optarg;
+			} else {
+				opt.copyset = parse_ull(optarg, "copyset");
+				opt.has_copyset = true;
+			}
+			break;
+		case 's': opt.state = parse_ull(optarg, "state"); opt.has_state = true; break;
+		case 'S': opt.nseq = parse_ull(optarg, "sequential count"); break;
+		case 'T': opt.timeout_s = parse_ull(optarg, "timeout"); break;
+		default: usage();
+		}
+	}
+	argv += optind;
+	argc -= optind;
+
+#define NEED(n) do { if (argc != (n)) usage(); } while (0)
+	if (!strcmp(cmd, "alloc")) {
+		NEED(2);
+		return cmd_alloc(parse_ull(argv[0], "home"), parse_ull(argv[1], "npages"));
+	}
+	if (!strcmp(cmd, "touch") || !strcmp(cmd, "fault")) {
+		NEED(3);
+		if (strcmp(argv[2], "r") && strcmp(argv[2], "w"))
+			usage();
+		return (cmd[0] == 't' ? cmd_touch : cmd_fault)(
+			parse_ull(argv[0], "address"), parse_ull(argv[1], "npages"),
+			argv[2][0]);
+	}
+	if (!strcmp(cmd, "seq")) {
+		NEED(2);
+		return cmd_seq(parse_ull(argv[0], "address"), parse_ull(argv[1], "npages"));
+	}
+	if (!strcmp(cmd, "check")) {
+		NEED(2);
+		return cmd_check(parse_ull(argv[0], "address"), parse_ull(argv[1], "npages"));
+	}
+	if (!strcmp(cmd, "anon")) {
+		NEED(1);
+		return cmd_anon(parse_ull(argv[0], "npages"));
+	}
+	if (!strcmp(cmd, "stats")) {
+		NEED(0);
+		return cmd_stats();
+	}
+	if (!strcmp(cmd, "blk-fill")) {
+		NEED(2);
+		return cmd_blk_fill(argv[0], parse_ull(argv[1], "block count"));
+	}
+	if (!strcmp(cmd, "blk-read")) {
+		NEED(2);
+		return cmd_blk_read(argv[0], parse_ull(argv[1], "block count"));
+	}
+	if (!strcmp(cmd, "waitfile")) {
+		if (argc < 2)
+			usage();
+		opt.timeout_s = parse_ull(argv[0], "timeout");
+		return cmd_waitfile(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "report")) {
+		if (argc < 1)
+			usage();
+		return cmd_report(argc, argv);
+	}
+	usage();
+	return 2;
+}

@@ -1,0 +1,398 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# tinydsm's remote-memory benchmark: a lab SCRIPT (selftests/lab/lab.sh
+# --nodes 3, or 2 for a subset), run by tools/bench.sh. The figures and
+# their exact definitions: tools/bench/README.md.
+#
+# node1 measures and drives; node2 is the home of the remote pages, the
+# perftest server and the NVMe-oF target; node3 holds the extra read copies
+# that some write faults must invalidate. Node1 hands nodes 2 and 3 their
+# steps through files in TDSM_SHARED/bench (cmd.<node>.<seq>, answered by
+# out.<node>.<seq> and rc.<node>.<seq>); they do nothing else, so that they
+# stay idle while node1 times.
+#
+# Results (node1): TDSM_OUT/bench.env (key=value), bench.csv, summary.txt
+# (the table, also printed), baseline-pre/ and baseline-post/ (perftest logs),
+# samples/<figure>.ns (every timed access, in ns, in the order taken).
+#
+# Environment (forwarded from the host by lab.sh):
+#   TDSM_BENCH_PAGES     timed pages (or blocks) per latency figure (500)
+#   TDSM_BENCH_WARMUP    untimed accesses before each of them (8)
+#   TDSM_BENCH_SEQ_PAGES pages (blocks) of the throughput figures (2000)
+#   TDSM_BENCH_NVME      0 skips the NVMe-oF figures (1)
+#   TDSM_BASELINE_LAT_ITERS, TDSM_BASELINE_BW_ITERS: perftest iterations
+#     (selftests/lab/rdma_baseline.sh, default 500 each)
+set -uo pipefail
+
+N=${TDSM_BENCH_PAGES:-500}
+W=${TDSM_BENCH_WARMUP:-8}
+SEQ=${TDSM_BENCH_SEQ_PAGES:-2000}
+NVME=${TDSM_BENCH_NVME:-1}
+NW=$((N + W))
+
+ID=$TDSM_NODE_ID
+NODES=$TDSM_NODES
+TREE=$TDSM_TREE
+RB=$TREE/build/tools/remote_bench
+CTL=$TREE/build/tools/tinydsmctl
+NVMEOF=$TREE/tools/bench/nvmeof.sh
+SH=$TDSM_SHARED/bench
+ENV=$TDSM_OUT/bench.env
+STEP_TIMEOUT=${TDSM_BENCH_STEP_TIMEOUT:-300} # seconds, any one step
+
+log() { printf '[%s +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
+
+# remote_bench, bounded in time like every step; raw samples to samples/
+rb() { timeout "$STEP_TIMEOUT" "$RB" "$@"; }
+rbd() { local c=$1; shift; rb "$c" -D "$TDSM_OUT/samples" "$@"; }
+
+for f in "$RB" "$CTL"; do
+	[[ -x $f ]] || { echo "remote_bench.sh: $f is not built"; exit 1; }
+done
+if ((NODES < 2)); then
+	echo "remote_bench.sh: needs 2 or 3 nodes, have $NODES: skipping"
+	exit 4
+fi
+mkdir -p "$SH" "$TDSM_OUT/samples"
+
+# ---------------------------------------------------------------- peers
+peers_up() { # peers_up "$(tinydsmctl node show)"
+	awk -v want=$((NODES - 1)) '
+		{ for (i = 1; i <= NF; i++) {
+			if ($i == "connecting" || $i == "down") bad = 1
+			if ($i == "up" && $0 !~ /self/) up++ } }
+		END { exit !(up >= want && !bad) }' <<<"$1"
+}
+
+# Every node adds every other; the module connects them. Then every node
+# waits (bounded) until its peers are up, and until every node saw that.
+connect_peers() {
+	local j t show
+	for ((j = 1; j <= NODES; j++)); do
+		((j == ID)) && continue
+		ip=TDSM_IP_$j
+		"$CTL" node add "$j" "${!ip}" || { echo "tinydsmctl node add $j ${!ip} failed"; return 1; }
+	done
+	# up: every peer's state field reads "up" (a whole field: the error
+	# column may hold names such as ENETDOWN)
+	for ((t = 0; t < 120; t++)); do
+		show=$("$CTL" node show 2>&1)
+		peers_up "$show" && break
+		sleep 0.5
+	done
+	echo "$show"
+	peers_up "$show" || { echo "peers not up after 60 s"; return 1; }
+	touch "$SH/connected.$ID"
+	for ((j = 1; j <= NODES; j++)); do
+		"$RB" waitfile 120 "$SH/connected.$j" "$SH/abort" >/dev/null
+		[[ -e $SH/connected.$j ]] || { echo "node$j did not connect"; return 1; }
+	done
+}
+
+# perftest RDMA READ baseline between node1 (client) and node2 (server):
+# selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
+baseline() { # baseline pre|post
+	mkdir -p "$TDSM_OUT/baseline-$1" "$SH/baseline-$1"
+	TDSM_OUT=$TDSM_OUT/baseline-$1 TDSM_SHARED=$SH/baseline-$1 \
+		"$TREE/selftests/lab/rdma_baseline.sh"
+}
+
+# ---------------------------------------------------------------- agents
+# Nodes 2 and 3: run node1's commands, one at a time, until "exit".
+agent() {
+	local seq=0 f line rc
+	while :; do
+		seq=$((seq + 1))
+		f=$SH/cmd.$ID.$seq
+		"$RB" waitfile 1200 "$f" "$SH/abort" >/dev/null ||
+			{ echo "agent: no command $seq from node1 within 1200 s"; return 1; }
+		[[ -e $f ]] || { echo "agent: node1 gave up"; return 1; }
+		line=$(<"$f")
+		[[ $line == exit ]] && { log "agent: done"; return 0; }
+		log "agent: [$seq] $line"
+		eval "$line" >"$SH/out.$ID.$seq" 2>&1
+		rc=$?
+		cat "$SH/out.$ID.$seq"
+		echo "$rc" >"$SH/.rc.$ID.$seq" && mv -f "$SH/.rc.$ID.$seq" "$SH/rc.$ID.$seq"
+	done
+}
+
+if ((ID != 1)); then
+	connect_peers || { touch "$SH/abort"; exit 1; }
+	agent
+	exit $?
+fi
+
+# ---------------------------------------------------------------- node1
+declare -A CMDSEQ=([2]=0 [3]=0)
+RSEQ=0
+FAILED_PHASES=() FAILED_CHECKS=()
+
+rsend() { # rsend NODE CMD ARGS...: hand NODE a command; its number in RSEQ
+	local node=$1
+	shift
+	CMDSEQ[$node]=$((CMDSEQ[$node] + 1))
+	RSEQ=${CMDSEQ[$node]}
+	printf '%q ' "$@" >"$SH/.cmd.$node.$RSEQ"
+	mv -f "$SH/.cmd.$node.$RSEQ" "$SH/cmd.$node.$RSEQ"
+}
+
+rwait() { # rwait NODE SEQ: its output, and its exit status
+	local node=$1 seq=$2 rc
+	"$RB" waitfile $((STEP_TIMEOUT + 30)) "$SH/rc.$node.$seq" >/dev/null ||
+		{ echo "node$node: command $seq did not finish"; return 1; }
+	sed "s/^/    [node$node] /" "$SH/out.$node.$seq"
+	rc=$(<"$SH/rc.$node.$seq")
+	return "$rc"
+}
+
+rcall() { # rcall NODE CMD ARGS...
+	rsend "$@"
+	rwait "$1" "$RSEQ"
+}
+
+on() { # on NODE CMD ARGS...: here if NODE is 1, else by its agent
+	local node=$1
+	shift
+	if ((node == 1)); then "$@"; else rcall "$node" "$@"; fi
+}
+
+# A precondition or postcondition, checked by a node's own view of the
+# pages (at the home: the directory, owner and copyset): a mismatch means
+# the figure is not what its name says.
+chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
+	local name=$1 node=$2
+	shift 2
+	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
+}
+
+phase() { # phase NAME FUNCTION ARGS...
+	local name=$1 t0=$SECONDS
+	shift
+	log "---- $name"
+	if ! "$@"; then
+		FAILED_PHASES+=("$name")
+		log "---- $name FAILED"
+	else
+		log "---- $name done in $((SECONDS - t0)) s"
+	fi
+}
+
+alloc() { # alloc HOME NPAGES -> ADDR in $A
+	A=$(rb alloc "$1" "$2") || A=
+	[[ $A == 0x* ]] || { echo "alloc $1 $2 failed"; return 1; }
+}
+
+# Node1's timed accesses, started in the background with -p (read every
+# page first) -R/-G (then pause): the caller sets the other nodes up while
+# node1 holds its read copies, then lets it go.
+BG=
+bg_start() { # bg_start LABEL ADDR NPAGES w EXTRA...
+	local label=$1
+	rm -f "$SH/$label.ready" "$SH/$label.go"
+	rbd fault "$2" "$3" "$4" -p -R "$SH/$label.ready" -G "$SH/$label.go" -W "$W" \
+		-l "$label" -e "$ENV" "${@:5}" >"$TDSM_OUT/$label.log" 2>&1 &
+	BG=$!
+	"$RB" waitfile "$STEP_TIMEOUT" "$SH/$label.ready" >/dev/null ||
+		{ kill "$BG"; wait "$BG"; cat "$TDSM_OUT/$label.log"; return 1; }
+}
+
+bg_finish() { # bg_finish LABEL
+	local rc
+	touch "$SH/$1.go"
+	wait "$BG"
+	rc=$?
+	cat "$TDSM_OUT/$1.log"
+	return "$rc"
+}
+
+# ------------------------------------------------------------ the figures
+# Copyset bitmaps: bit n = node n (0x2 node1, 0x4 node2, 0x8 node3).
+
+# (ii) node2 (home) wrote the pages; node1 reads each once.
+fig_rd_remote() {
+	alloc 2 "$NW" || return 1
+	rcall 2 rb touch "$A" "$NW" w -t 2 || return 1
+	chk rd_remote.pre 2 "$A" "$NW" -o 2 -c 0x4
+	rbd fault "$A" "$NW" r -W "$W" -v 2 -l rd_remote -e "$ENV" || return 1
+	chk rd_remote.post 2 "$A" "$NW" -o 2 -c 0x6
+}
+
+# node3 wrote node2-homed pages (owner node3, the home holds no copy);
+# node1 reads: the home forwards to node3, which sends node1 the page.
+fig_rd_3hop() {
+	alloc 2 "$NW" || return 1
+	rcall 3 rb touch "$A" "$NW" w -t 3 || return 1
+	chk rd_3hop.pre 2 "$A" "$NW" -o 3 -c 0x8
+	rbd fault "$A" "$NW" r -W "$W" -v 3 -l rd_3hop -e "$ENV" || return 1
+	chk rd_3hop.post 2 "$A" "$NW" -o 3 -c 0xa
+}
+
+# (iii) write, 0 readers, miss: node1 never touched the pages; the only
+# copy is the home's, which owns them.
+fig_wr_miss0() {
+	alloc 2 "$NW" || return 1
+	chk wr_miss0.pre 2 "$A" "$NW" -o 2 -c 0x4
+	rbd fault "$A" "$NW" w -W "$W" -t 1 -l wr_miss0 -e "$ENV" || return 1
+	chk wr_miss0.post 2 "$A" "$NW" -o 1 -c 0x2
+}
+
+# (iii) write, 0 readers, upgrade: node1 read the pages just before (same
+# process); the other copy is the owner's (the home's).
+fig_wr_upg0() {
+	alloc 2 "$NW" || return 1
+	bg_start wr_upg0 "$A" "$NW" w -t 1 || return 1
+	chk wr_upg0.pre 2 "$A" "$NW" -o 2 -c 0x6
+	bg_finish wr_upg0 || return 1
+	chk wr_upg0.post 2 "$A" "$NW" -o 1 -c 0x2
+}
+
+# (iii) write, 1 reader, miss: node3 holds a read copy, node1 none.
+fig_wr_miss1() {
+	alloc 2 "$NW" || return 1
+	rcall 3 rb touch "$A" "$NW" r || return 1
+	chk wr_miss1.pre 2 "$A" "$NW" -o 2 -c 0xc
+	rbd fault "$A" "$NW" w -W "$W" -t 1 -l wr_miss1 -e "$ENV" || return 1
+	chk wr_miss1.post 2 "$A" "$NW" -o 1 -c 0x2
+}
+
+# (iii) write, 1 reader, upgrade: node1 and node3 hold read copies.
+fig_wr_upg1() {
+	alloc 2 "$NW" || return 1
+	bg_start wr_upg1 "$A" "$NW" w -t 1 || return 1
+	rcall 3 rb touch "$A" "$NW" r || { bg_finish wr_upg1; return 1; }
+	chk wr_upg1.pre 2 "$A" "$NW" -o 2 -c 0xe
+	bg_finish wr_upg1 || return 1
+	chk wr_upg1.post 2 "$A" "$NW" -o 1 -c 0x2
+}
+
+# (iii) node1 is the home and owner and holds a read copy; READERS (node2,
+# node3, ...) hold read copies too; node1 writes.
+fig_wr_home() { # fig_wr_home LABEL COPYSET READER...
+	local label=$1 cs=$2 r
+	shift 2
+	alloc 1 "$NW" || return 1
+	bg_start "$label" "$A" "$NW" w -t 1 || return 1
+	for r in "$@"; do
+		rcall "$r" rb touch "$A" "$NW" r || { bg_finish "$label"; return 1; }
+	done
+	chk "$label.pre" 1 "$A" "$NW" -o 1 -c "$cs" -s 1
+	bg_finish "$label" || return 1
+	chk "$label.post" 1 "$A" "$NW" -o 1 -c 0x2 -s 2
+}
+
+# (v) node1 reads pages of its own slice: allocated (the frame is there),
+# or never allocated (the fault allocates a zeroed frame). The latter come
+# from the top of node1's slice, which the allocator hands out last.
+fig_local() {
+	local mb maxn slice top
+	alloc 1 "$NW" || return 1
+	chk loc_rd.pre 1 "$A" "$NW" -o 1 -c 0x2 -s 1
+	rbd fault "$A" "$NW" r -W "$W" -l loc_rd -e "$ENV" || return 1
+	mb=$(cat /sys/module/tinydsm/parameters/region_size_mb 2>/dev/null || echo 256)
+	maxn=$(cat /sys/module/tinydsm/parameters/max_nodes 2>/dev/null || echo 4)
+	slice=$((mb * 256 / maxn))
+	top=$(printf '%#x' $((0x400000000000 + (slice - NW) * 4096)))
+	chk loc_rd_fresh.pre 1 "$top" "$NW" -o 0 -s 0
+	rbd fault "$top" "$NW" r -W "$W" -l loc_rd_fresh -e "$ENV" || return 1
+	rbd anon "$N" -W "$W" -e "$ENV"
+}
+
+# (iv) SEQ node2-homed pages written by node2, read by node1 in order.
+fig_seq() {
+	alloc 2 "$SEQ" || return 1
+	rcall 2 rb touch "$A" "$SEQ" w -t 2 || return 1
+	rb seq "$A" "$SEQ" -v 2 -l seq -e "$ENV"
+}
+
+# (vi) NVMe-oF over RDMA: node2's brd RAM disk, read by node1.
+NVME_UP=0 NVME_CONN=0
+fig_nvme() {
+	local fill=$((NW > SEQ ? NW : SEQ)) dev
+	rcall 2 "$NVMEOF" target-up "$TDSM_IP_2" 16 "$fill" || return 1
+	NVME_UP=1
+	# the same reads on node2's own RAM disk: the block layer, no network
+	rcall 2 rb blk-read /dev/ram0 "$N" -W "$W" -S "$SEQ" -l brd_rd -e "$SH/node2.env" || return 1
+	dev=$("$NVMEOF" connect "$TDSM_IP_2") || return 1
+	NVME_CONN=1
+	log "NVMe-oF namespace: $dev"
+	rbd blk-read "$dev" "$N" -W "$W" -S "$SEQ" -l nvme_rd -e "$ENV" || return 1
+}
+
+nvme_down() {
+	local rc=0
+	if ((NVME_CONN)); then "$NVMEOF" disconnect || rc=1; fi
+	if ((NVME_UP)); then rcall 2 "$NVMEOF" target-down || rc=1; fi
+	NVME_CONN=0 NVME_UP=0
+	return "$rc"
+}
+
+# Whatever happens, let the agents go.
+finish_agents() {
+	local j
+	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
+	touch "$SH/abort"
+}
+trap 'finish_agents' EXIT
+
+: >"$ENV"
+{
+	echo "kver=$TDSM_KVER"
+	echo "nodes=$NODES"
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "pages=$N"
+	echo "warmup=$W"
+	echo "seq_pages_cfg=$SEQ"
+	echo "module_sha256=$(sha256sum "$TREE/build/$TDSM_KVER/tinydsm.ko" | cut -c1-16)"
+} >>"$ENV"
+log "remote_bench: $NODES nodes, $N timed pages per figure (+$W warm-up), $SEQ sequential"
+
+phase connect connect_peers || true
+if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
+	touch "$SH/abort"
+	exit 1
+fi
+log "peers up"
+
+baseline_run() { # baseline_run pre|post
+	rsend 2 baseline "$1"
+	local s=$RSEQ rc=0
+	baseline "$1" || rc=1
+	rwait 2 "$s" || rc=1
+	return "$rc"
+}
+phase baseline-pre baseline_run pre
+cat "$TDSM_OUT/baseline-pre/baseline.env" >>"$ENV" 2>/dev/null
+
+phase rd_remote fig_rd_remote
+((NODES >= 3)) && phase rd_3hop fig_rd_3hop
+phase wr_miss0 fig_wr_miss0
+phase wr_upg0 fig_wr_upg0
+((NODES >= 3)) && phase wr_miss1 fig_wr_miss1
+((NODES >= 3)) && phase wr_upg1 fig_wr_upg1
+phase wr_home0 fig_wr_home wr_home0 0x2
+phase wr_home1 fig_wr_home wr_home1 0x6 2
+((NODES >= 3)) && phase wr_home2 fig_wr_home wr_home2 0xe 2 3
+phase local fig_local
+phase seq fig_seq
+if ((NVME)); then
+	phase nvme fig_nvme
+	phase nvme-down nvme_down
+fi
+phase baseline-post baseline_run post
+sed 's/^/post_/' "$TDSM_OUT/baseline-post/baseline.env" >>"$ENV" 2>/dev/null
+
+log "counters at the end:"
+echo "    [node1] $(rb stats)"
+for ((j = 2; j <= NODES; j++)); do rcall "$j" rb stats; done
+cat "$SH/node2.env" >>"$ENV" 2>/dev/null
+{
+	echo "phases_failed=${#FAILED_PHASES[@]}"
+	echo "phases_failed_list=${FAILED_PHASES[*]}"
+	echo "checks_failed=${#FAILED_CHECKS[@]}"
+	echo "checks_failed_list=${FAILED_CHECKS[*]}"
+} >>"$ENV"
+
+echo
+"$RB" report -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0))
