@@ -40,7 +40,8 @@ CC ?= gcc
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
-TESTS := region_test netlink_test tinydsmctl_test module_test
+TESTS := region_test netlink_test tinydsmctl_test module_test \
+	 cluster_sync_test coherence_test peer_failure_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -98,6 +99,10 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 		$(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+
+# The multi-node tests share their barrier and region helpers.
+$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test): \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 deps:
 	$(TOP)/tools/install-deps.sh

@@ -152,18 +152,19 @@ static void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 
 /*
  * Lock @pg for a request from the home (INVAL, FETCH): if this node's own
- * fault already got its reply but has not installed it yet, the request is
- * about that new copy, so wait for the install first.
+ * fault already got its reply but has not installed it yet (GRANTED), the
+ * request is about that new copy, so wait for the install, which clears
+ * GRANTED. Wait on GRANTED itself, not on FETCHING: the faulting task may
+ * set FETCHING again at once for its next fault, whose reply needs our ack.
  */
 static void tdsm_page_lock_settled(struct tdsm_page *pg)
 {
 	for (;;) {
 		tdsm_page_lock_wait(pg);
-		if (!test_bit(TDSM_PG_FETCHING, &pg->flags) ||
-		    !test_bit(TDSM_PG_GRANTED, &pg->flags))
+		if (!test_bit(TDSM_PG_GRANTED, &pg->flags))
 			return;
 		tdsm_page_unlock(pg);
-		wait_on_bit_timeout(&pg->flags, TDSM_PG_FETCHING,
+		wait_on_bit_timeout(&pg->flags, TDSM_PG_GRANTED,
 				    TASK_UNINTERRUPTIBLE,
 				    msecs_to_jiffies(tdsm_timeout_ms));
 	}
@@ -464,7 +465,6 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 
 	tdsm_page_lock_wait(pg);
-	clear_bit(TDSM_PG_GRANTED, &pg->flags);
 	if (!err) {
 		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
 
@@ -480,6 +480,8 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		if (!err && write)
 			pg->owner = r->node_id;
 	}
+	/* Installed (or failed): a waiting INVAL or FETCH may go on. */
+	clear_and_wake_up_bit(TDSM_PG_GRANTED, &pg->flags);
 	tdsm_page_unlock(pg);
 out_frame:
 	if (frame)
@@ -798,8 +800,8 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 	if (a->reserved[0] || a->reserved[1] || !a->npages)
 		return -EINVAL;
 	if (alloc) {
-		if (a->home >= TINYDSM_MAX_NODES || a->home > r->max_nodes)
-			return -EINVAL;
+		if (a->home >= TINYDSM_MAX_NODES)
+			return -EINVAL;	/* not a node id at all */
 		home = a->home ?: r->node_id;
 	} else {
 		pg = tdsm_page_at(r, a->addr);

@@ -596,7 +596,12 @@ void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 	struct ib_mr *mr = buf->mr;
 	bool dead = call && call->invalidated && call->inv_rkey == mr->rkey;
 
-	if (!dead && test_bit(TDSM_CONN_UP, &conn->flags)) {
+	/*
+	 * After a reply that did not invalidate the rkey, invalidate it on the
+	 * queue pair. After a failed call (@call NULL) the queue pair may be
+	 * stuck behind the unanswered request: deregister at once instead.
+	 */
+	if (!dead && call && test_bit(TDSM_CONN_UP, &conn->flags)) {
 		DECLARE_COMPLETION_ONSTACK(done);
 		struct tdsm_tx inv = { .cqe.done = tdsm_inv_done, .done = &done };
 		struct ib_send_wr wr = {

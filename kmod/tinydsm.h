@@ -20,7 +20,7 @@ enum {
 	TDSM_PG_LOCKED,		/* sleeping bit lock guarding the page's fields */
 	TDSM_PG_WRITTEN,	/* written here since this node got the page */
 	TDSM_PG_FETCHING,	/* a fault here asked for the page; others wait */
-	TDSM_PG_GRANTED,	/* ...and its reply arrived, not yet installed */
+	TDSM_PG_GRANTED,	/* ...its reply arrived, not yet installed; waitable */
 	TDSM_PG_DIR,		/* home: a directory transaction is running */
 };
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The tinydsm suite, run by `make check` on the host: for each kernel, the C
-# selftests on one virtual node, and the raw RDMA path between two nodes.
+# selftests on one virtual node, the coherence tests on two and on three
+# nodes, and the raw RDMA path between two nodes.
 # Counts every TAP result, plus one result per lab run that fails if the
 # node timed out, could not unload tinydsm, or logged a kernel WARN/BUG/oops
 # (selftests/lab/lab.sh decides that). Ends with "N passed, N failed".
@@ -82,6 +83,19 @@ for k in "${kvers[@]}"; do
 	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
 	for t in region_test netlink_test tinydsmctl_test module_test; do
 		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
+	done
+
+	lab_run "$k" cluster2 2 selftests/tinydsm/run_cluster_tests.sh
+	for i in 1 2; do
+		for t in cluster_sync_test coherence_test peer_failure_test; do
+			count_tap "$k cluster2 node$i" "$out/$k/cluster2/node$i/$t.tap"
+		done
+	done
+	lab_run "$k" cluster3 3 selftests/tinydsm/run_cluster_tests.sh
+	for i in 1 2 3; do
+		for t in cluster_sync_test coherence_test; do
+			count_tap "$k cluster3 node$i" "$out/$k/cluster3/node$i/$t.tap"
+		done
 	done
 
 	if lab_run "$k" rdma 2 selftests/lab/rdma_baseline.sh; then

@@ -18,6 +18,8 @@ packages=(
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
 	# the NVMe-oF comparison in the benchmark
 	nvme-cli
+	# the lab scripts read tinydsmctl's JSON
+	jq
 )
 # the QEMU lab's own list
 mapfile -t -O ${#packages[@]} packages < <(grep -v '^[[:space:]]*\(#\|$\)' "$top/selftests/lab/packages.txt")

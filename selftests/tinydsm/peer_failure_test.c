@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm with a dead peer (2 lab nodes): a fault that needs a node that
+ * does not answer ends in SIGBUS within a bounded time instead of a hang,
+ * and the node goes on working with its own pages.
+ *
+ * node2 backs a page (ALLOC, home 2) and writes it, then takes its link
+ * down (ip link set eth0 down: it stops answering, the 9p share that the
+ * barriers use is not on that link). node1's first read of the page must
+ * raise SIGBUS within 3 x timeout_ms (the module parameter; bound
+ * overridable with TDSM_SIGBUS_BOUND_MS), and so must a second one; an
+ * ALLOC from node2 fails (EHOSTUNREACH or ETIMEDOUT) within the same bound;
+ * node1's own pages still read and write. node2 brings the link back up,
+ * always (in the teardown too, and run_cluster_tests.sh does it again),
+ * so that both nodes can unload the module at the end of the lab run.
+ *
+ * TDSM_LINK_DEV names the link (default eth0). TDSM_FIXED_PAGES=1 (bring-up,
+ * before ALLOC works) uses fixed pages instead of ALLOCed ones.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define ROUND_REMOTE	0x11
+#define ROUND_LOCAL	0x22
+#define LOCAL_PAGES	4
+#define FIXED_SLOT	256	/* TDSM_FIXED_PAGES=1: pages past the slice's middle */
+
+FIXTURE(peer) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	int link_down;		/* this node took its link down */
+	char setup_err[256];
+};
+
+static const char *link_dev(void)
+{
+	const char *d = getenv("TDSM_LINK_DEV");
+
+	return d && *d ? d : "eth0";
+}
+
+/* ip link set DEV up|down: 0, or the command's exit status (-1: not run). */
+static int set_link(const char *updown)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execlp("ip", "ip", "link", "set", link_dev(), updown, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+FIXTURE_SETUP(peer)
+{
+	tc_sync_init(&self->s, "peer_failure", _metadata->name);
+	if (tc_node_open(&self->n, self->setup_err, sizeof(self->setup_err)))
+		return;
+	if (self->n.id != self->s.id) {
+		snprintf(self->setup_err, sizeof(self->setup_err),
+			 "the module says node_id=%u, TDSM_NODE_ID=%u",
+			 self->n.id, self->s.id);
+		return;
+	}
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(peer)
+{
+	if (self->link_down && set_link("up"))
+		TH_LOG("could not bring %s back up", link_dev());
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	tc_node_close(&self->n);
+}
+
+#define BARRIER_T(step, secs) do {					\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
+				_err, sizeof(_err)))			\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+static sigjmp_buf fault_jmp;
+static void *volatile fault_addr;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	fault_addr = si->si_addr;
+	siglongjmp(fault_jmp, sig);
+}
+
+/*
+ * Read the word at @p, catching SIGBUS and SIGSEGV: 0 if the read worked
+ * (*@val set), else the signal. *@ms: how long it took.
+ */
+static int try_read(const volatile uint64_t *p, uint64_t *val, double *ms)
+{
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+	struct sigaction old_bus, old_segv;
+	volatile double t0;
+	volatile int sig;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	fault_addr = NULL;
+	t0 = tc_now();
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		*val = *p;
+	*ms = (tc_now() - t0) * 1e3;
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
+
+static uint8_t *ptr_of(uint64_t addr)
+{
+	return (uint8_t *)(uintptr_t)addr;
+}
+
+/* The word at @addr in data round @round; round 0 is a zero page. */
+static uint64_t pat(uint64_t addr, unsigned int round)
+{
+	return round ? addr ^ ((uint64_t)round << 56) : 0;
+}
+
+static void fill(uint8_t *p, size_t len, unsigned int round)
+{
+	volatile uint64_t *w = (volatile uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pat((uintptr_t)&w[i], round);
+}
+
+/* The number of words of [p, p + len) that do not hold @round's data. */
+static size_t wrong_words(const uint8_t *p, size_t len, unsigned int round)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)p;
+	size_t i, bad = 0;
+
+	for (i = 0; i < len / 8; i++)
+		bad += w[i] != pat((uintptr_t)&w[i], round);
+	return bad;
+}
+
+TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	unsigned int bound_ms = tc_env_uint("TDSM_SIGBUS_BOUND_MS", 3 * timeout_ms);
+	/* node2 waits for node1's checks: two faults, one ALLOC, margin */
+	int wait_s = self->s.timeout_s + 3 * bound_ms / 1000;
+	struct tc_node *n = &self->n;
+	struct tinydsm_page_info pi;
+	struct tinydsm_stats st;
+	uint64_t remote = 0, local = 0, addr, val;
+	char buf[64];
+	double ms;
+	int sig, r;
+
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u (TDSM_NODES)",
+		     self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	TH_LOG("timeout_ms %u, SIGBUS bound %u ms", timeout_ms, bound_ms);
+
+	if (tc_env_uint("TDSM_FIXED_PAGES", 0)) {	/* bring-up, no ALLOC */
+		remote = tc_slice_start(n, 2) + (n->slice_pages / 2 + FIXED_SLOT) * n->psz;
+		local = tc_slice_start(n, 1) + (n->slice_pages / 2 + FIXED_SLOT) * n->psz;
+	} else if (n->id == 2) {
+		ASSERT_EQ(0, tc_alloc(n, 2, 1, &remote))
+			TH_LOG("ALLOC home 2: %s", strerror(errno));
+	} else {
+		ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
+			TH_LOG("ALLOC home 1: %s", strerror(errno));
+	}
+	if (n->id == 2) {
+		fill(ptr_of(remote), n->psz, ROUND_REMOTE);
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
+		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
+	}
+	BARRIER_T("ready", self->s.timeout_s);
+
+	if (n->id == 2) {
+		ASSERT_EQ(0, set_link("down"))
+			TH_LOG("ip link set %s down failed", link_dev());
+		self->link_down = 1;
+		TH_LOG("node2: %s is down", link_dev());
+	}
+	BARRIER_T("down", self->s.timeout_s);
+
+	if (n->id == 2) {
+		/* Its own page is local: still fine without the link. */
+		EXPECT_EQ(0, wrong_words(ptr_of(remote), n->psz, ROUND_REMOTE));
+		BARRIER_T("checked", wait_s);
+		EXPECT_EQ(0, set_link("up"))
+			TH_LOG("ip link set %s up failed", link_dev());
+		self->link_down = 0;
+		BARRIER_T("up", self->s.timeout_s);
+		return;
+	}
+
+	ASSERT_EQ(0, tc_get(&self->s, "remote", buf, sizeof(buf)));
+	remote = strtoull(buf, NULL, 0);
+	ASSERT_EQ(2, tc_home_of(n, remote));
+
+	/* The first read needs node2, which does not answer. */
+	sig = try_read((const volatile uint64_t *)ptr_of(remote), &val, &ms);
+	TH_LOG("node1: read of node2's page: %s after %.0f ms",
+	       sig ? strsignal(sig) : "no signal", ms);
+	EXPECT_EQ(SIGBUS, sig)
+		TH_LOG("read %#llx (want SIGBUS)", (unsigned long long)val);
+	if (sig)
+		EXPECT_EQ((void *)ptr_of(remote), fault_addr);
+	EXPECT_LT(ms, bound_ms);
+
+	/* And again: the page is not left stuck half-way. */
+	sig = try_read((const volatile uint64_t *)ptr_of(remote + 8), &val, &ms);
+	TH_LOG("node1: second read: %s after %.0f ms",
+	       sig ? strsignal(sig) : "no signal", ms);
+	EXPECT_EQ(SIGBUS, sig);
+	EXPECT_LT(ms, bound_ms);
+	ASSERT_EQ(0, tc_page_info(n, ptr_of(remote), &pi));
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state)
+		TH_LOG("no copy of a page that never arrived; state %s",
+		       tc_state_name(pi.state));
+
+	/* Asking the dead home for pages fails, bounded too. */
+	ms = tc_now();
+	r = tc_alloc(n, 2, 1, &addr);
+	ms = (tc_now() - ms) * 1e3;
+	TH_LOG("node1: ALLOC from node2: %s after %.0f ms",
+	       r ? strerror(errno) : "succeeded", ms);
+	EXPECT_EQ(-1, r);
+	if (r)
+		EXPECT_TRUE(errno == EHOSTUNREACH || errno == ETIMEDOUT)
+			TH_LOG("errno %d (%s)", errno, strerror(errno));
+	EXPECT_LT(ms, bound_ms);
+
+	/* Its own pages work: allocated ones and untouched ones. */
+	fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
+	EXPECT_EQ(0, wrong_words(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL));
+	ASSERT_EQ(0, tc_page_info(n, ptr_of(local), &pi));
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+	EXPECT_EQ(1, pi.owner);
+	/* an untouched page of node1's slice, outside the run */
+	addr = tc_slice_end(n, 1) - n->psz;
+	if (addr >= local && addr < local + LOCAL_PAGES * n->psz)
+		addr = tc_slice_start(n, 1);
+	EXPECT_EQ(0, wrong_words(ptr_of(addr), n->psz, 0));
+	fill(ptr_of(addr), n->psz, ROUND_LOCAL);
+	EXPECT_EQ(0, wrong_words(ptr_of(addr), n->psz, ROUND_LOCAL));
+	EXPECT_EQ(0, tc_stats(n, &st));
+	if (!tc_env_uint("TDSM_FIXED_PAGES", 0))
+		EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
+			TH_LOG("FREE of a local run: %s", strerror(errno));
+	BARRIER_T("checked", wait_s);
+	BARRIER_T("up", self->s.timeout_s);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside every node of a multi-node lab run (selftests/lab/lab.sh
+# --nodes 2 or 3): connects the nodes (cluster.sh), then the multi-node C
+# selftests, in order, each one's TAP output saved as $TDSM_OUT/<test>.tap
+# for the host to count:
+#   cluster_sync_test   the file barriers the other tests meet at
+#   coherence_test      pair_* on 2 nodes, trio_* on 3 (all nodes run it)
+#   peer_failure_test   2 nodes only; node2 takes eth0 down, then up again
+# Exit: 0 all passed (or skipped), 1 a test failed or the nodes did not
+# connect, 4 fewer than 2 nodes (nothing to do).
+#
+# TDSM_CLUSTER_SETUP=0 skips cluster.sh: only for running the tests'
+# own plumbing against a module that has no peers yet.
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bins=$TDSM_TREE/build/selftests
+rc=0
+
+if ((TDSM_NODES < 2)); then
+	echo "run_cluster_tests: needs 2 or 3 nodes, this run has $TDSM_NODES: skipping"
+	exit 4
+fi
+
+run() { # run TEST
+	local t=$1 r
+	if [[ ! -x $bins/$t ]]; then
+		echo "run_cluster_tests: $bins/$t is not built"
+		rc=1
+		return
+	fi
+	# Mark the boundaries in the kernel log, to tie dmesg lines to a test.
+	echo "tinydsm-selftest: start $t" >/dev/kmsg
+	"$bins/$t" 2>&1 | tee "$TDSM_OUT/$t.tap"
+	r=${PIPESTATUS[0]}
+	echo "tinydsm-selftest: end $t rc=$r" >/dev/kmsg
+	[ "$r" -eq 0 ] || [ "$r" -eq 4 ] || rc=1
+}
+
+# On the 9p share, which is what the nodes meet on.
+mkdir -p "$TDSM_OUT/sync"
+TDSM_SYNC_TEST_DIR=$TDSM_OUT/sync run cluster_sync_test
+
+# shellcheck source=selftests/tinydsm/cluster.sh
+source "$here/cluster.sh"
+if [[ ${TDSM_CLUSTER_SETUP:-1} != 0 ]] && ! tdsm_cluster_up; then
+	echo "run_cluster_tests: the nodes did not all connect; no test run"
+	exit 1
+fi
+
+run coherence_test
+
+if ((TDSM_NODES == 2)); then
+	run peer_failure_test
+	# Whatever became of the test, the link must be up for the unload.
+	ip link set "${TDSM_LINK_DEV:-eth0}" up 2>/dev/null || true
+fi
+exit $rc

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the multi-node tinydsm selftests share (coherence_test.c,
+ * peer_failure_test.c): the node's view of the region, the home slices,
+ * the ioctls, and the file barriers through which the nodes of one lab run
+ * take turns.
+ *
+ * Every node runs the same test binary; its role comes from TDSM_NODE_ID and
+ * TDSM_NODES (set by selftests/lab/guest.sh). The nodes meet in TDSM_SHARED,
+ * a directory every node of the run sees (9p, no cache), through files named
+ *
+ *   <tag>.<step>.<node>   node arrived at barrier <step> of the test
+ *   <tag>.fail.<node>     node failed this test: the others stop waiting
+ *   <tag>.<key>           a value one node publishes (e.g. an address)
+ *   <prog>.timedout.<node> a barrier of this run timed out on that node
+ *
+ * where <tag> = [TDSM_SYNC_PREFIX.]<prog>.<test>. The lab gives every run a
+ * fresh directory; to run a binary twice against the same directory, set
+ * TDSM_SYNC_PREFIX to something new on every node.
+ *
+ * Every wait is bounded: TDSM_BARRIER_TIMEOUT seconds (default 60), longer
+ * where a test says so. Once a barrier of the run has timed out on any
+ * node, later barriers of that binary wait at most TC_SHORT_TIMEOUT_S, so
+ * that a dead node costs one long timeout, not one per test.
+ */
+#ifndef TDSM_CLUSTER_H
+#define TDSM_CLUSTER_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#define TC_DEV_PATH		"/dev/tinydsm"
+#define TC_PARAM_DIR		"/sys/module/tinydsm/parameters"
+#define TC_POLL_US		20000	/* file barrier poll: 9p stat is ~1 ms under TCG */
+#define TC_SHORT_TIMEOUT_S	15
+#define TC_DEFAULT_TIMEOUT_S	60
+#define TC_DEFAULT_MAX_NODES	4	/* the module's max_nodes default */
+#define TC_DEFAULT_PEER_TIMEOUT_MS 3000	/* the module's timeout_ms default */
+
+/* bit n = node n, as in tinydsm_page_info.copyset */
+#define TC_NODE(n)		(1u << (n))
+/* every node of the run */
+#define TC_ALL			0u
+
+static inline unsigned int tc_env_uint(const char *name, unsigned int dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long x;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	x = strtoul(v, &end, 0);
+	if (errno || *end || x > UINT_MAX)
+		return dflt;
+	return (unsigned int)x;
+}
+
+static inline double tc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A module parameter from sysfs, or @dflt if the module has no such one. */
+static inline unsigned int tc_module_param(const char *name, unsigned int dflt)
+{
+	char path[128], buf[32];
+	unsigned int v;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return dflt;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return dflt;
+	buf[n] = '\0';
+	return sscanf(buf, "%u", &v) == 1 ? v : dflt;
+}
+
+/* ------------------------------------------------------------ the region */
+
+struct tc_node {
+	int fd;
+	struct tinydsm_region_info info;
+	uint8_t *map;			/* the whole region, at its base */
+	unsigned long npages;
+	unsigned long slice_pages;	/* npages / max_nodes */
+	unsigned int max_nodes;
+	unsigned int id;		/* this node, from the module */
+	long psz;			/* page size */
+};
+
+/*
+ * Open the device and map the whole region. 0, or -1 with @why set.
+ * max_nodes: the module's parameter if it has one, else TDSM_MAX_NODES,
+ * else the module's default.
+ */
+static inline int tc_node_open(struct tc_node *n, char *why, size_t len)
+{
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	n->map = MAP_FAILED;
+	n->psz = sysconf(_SC_PAGESIZE);
+	n->fd = open(TC_DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (n->fd < 0) {
+		snprintf(why, len, "open %s: %s", TC_DEV_PATH, strerror(errno));
+		return -1;
+	}
+	if (ioctl(n->fd, TINYDSM_IOC_REGION_INFO, &n->info)) {
+		snprintf(why, len, "REGION_INFO: %s", strerror(errno));
+		return -1;
+	}
+	n->id = n->info.node_id;
+	n->npages = n->info.size / n->psz;
+	n->max_nodes = tc_module_param("max_nodes",
+				       tc_env_uint("TDSM_MAX_NODES",
+						   TC_DEFAULT_MAX_NODES));
+	if (n->max_nodes < 1 || n->max_nodes >= TINYDSM_MAX_NODES ||
+	    n->npages < n->max_nodes) {
+		snprintf(why, len, "max_nodes %u does not fit %lu pages",
+			 n->max_nodes, n->npages);
+		return -1;
+	}
+	n->slice_pages = n->npages / n->max_nodes;
+	n->map = mmap(NULL, n->info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      n->fd, 0);
+	if (n->map == MAP_FAILED) {
+		snprintf(why, len, "mmap of the region: %s", strerror(errno));
+		return -1;
+	}
+	if (n->map != (uint8_t *)(uintptr_t)TINYDSM_REGION_BASE) {
+		snprintf(why, len, "region mapped at %p, not at its base", n->map);
+		return -1;
+	}
+	return 0;
+}
+
+static inline void tc_node_close(struct tc_node *n)
+{
+	if (n->map != MAP_FAILED)
+		munmap(n->map, n->info.size);
+	if (n->fd >= 0)
+		close(n->fd);
+	n->map = MAP_FAILED;
+	n->fd = -1;
+}
+
+/* The home of the page holding @addr: slice n - 1 is homed on node n. */
+static inline unsigned int tc_home_of(const struct tc_node *n, uint64_t addr)
+{
+	uint64_t pg = (addr - TINYDSM_REGION_BASE) / n->psz;
+
+	return (unsigned int)(pg / n->slice_pages) + 1;
+}
+
+/* First address of node @home's slice, and one past its last. */
+static inline uint64_t tc_slice_start(const struct tc_node *n, unsigned int home)
+{
+	return TINYDSM_REGION_BASE + (uint64_t)(home - 1) * n->slice_pages * n->psz;
+}
+
+static inline uint64_t tc_slice_end(const struct tc_node *n, unsigned int home)
+{
+	return tc_slice_start(n, home) + (uint64_t)n->slice_pages * n->psz;
+}
+
+static inline int tc_page_info(const struct tc_node *n, const void *addr,
+			       struct tinydsm_page_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->addr = (uintptr_t)addr;
+	return ioctl(n->fd, TINYDSM_IOC_PAGE_INFO, pi);
+}
+
+static inline int tc_stats(const struct tc_node *n, struct tinydsm_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return ioctl(n->fd, TINYDSM_IOC_STATS, st);
+}
+
+/* TINYDSM_IOC_ALLOC: 0 and *addr, or -1 and errno. */
+static inline int tc_alloc(const struct tc_node *n, unsigned int home,
+			   unsigned int npages, uint64_t *addr)
+{
+	struct tinydsm_alloc a = { .home = home, .npages = npages };
+
+	if (ioctl(n->fd, TINYDSM_IOC_ALLOC, &a))
+		return -1;
+	*addr = a.addr;
+	return 0;
+}
+
+static inline int tc_free(const struct tc_node *n, uint64_t addr,
+			  unsigned int npages)
+{
+	struct tinydsm_alloc a = { .addr = addr, .npages = npages };
+
+	return ioctl(n->fd, TINYDSM_IOC_FREE, &a);
+}
+
+static inline const char *tc_state_name(unsigned int state)
+{
+	switch (state) {
+	case TINYDSM_PAGE_INVALID: return "INVALID";
+	case TINYDSM_PAGE_SHARED: return "SHARED";
+	case TINYDSM_PAGE_EXCLUSIVE: return "EXCLUSIVE";
+	default: return "?";
+	}
+}
+
+/* ------------------------------------------------------- file barriers */
+
+struct tc_sync {
+	unsigned int id;		/* TDSM_NODE_ID */
+	unsigned int nodes;		/* TDSM_NODES */
+	int timeout_s;			/* default barrier timeout */
+	char dir[PATH_MAX / 2];		/* TDSM_SHARED, "" if unset */
+	char prog[64];			/* [prefix.]program */
+	char tag[160];			/* prog.test */
+};
+
+static inline void tc_sync_init(struct tc_sync *s, const char *prog,
+				const char *test)
+{
+	const char *dir = getenv("TDSM_SHARED");
+	const char *pfx = getenv("TDSM_SYNC_PREFIX");
+
+	memset(s, 0, sizeof(*s));
+	s->id = tc_env_uint("TDSM_NODE_ID", 1);
+	s->nodes = tc_env_uint("TDSM_NODES", 1);
+	s->timeout_s = (int)tc_env_uint("TDSM_BARRIER_TIMEOUT",
+					TC_DEFAULT_TIMEOUT_S);
+	if (dir && strlen(dir) < sizeof(s->dir))
+		strcpy(s->dir, dir);
+	if (pfx && *pfx)
+		snprintf(s->prog, sizeof(s->prog), "%.30s.%.30s", pfx, prog);
+	else
+		snprintf(s->prog, sizeof(s->prog), "%.60s", prog);
+	snprintf(s->tag, sizeof(s->tag), "%s.%.90s", s->prog, test);
+}
+
+/* "<dir>/<tag>.<what>"; -1 if it does not fit. */
+static inline int tc_file(const struct tc_sync *s, char *buf, size_t len,
+			  const char *fmt, ...)
+{
+	char what[128];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= sizeof(what))
+		return -1;
+	r = snprintf(buf, len, "%s/%s.%s", s->dir, s->tag, what);
+	return r < 0 || (size_t)r >= len ? -1 : 0;
+}
+
+/* The same, for files of the whole program: "<dir>/<prog>.<what>". */
+static inline int tc_prog_file(const struct tc_sync *s, char *buf, size_t len,
+			       const char *what, unsigned int node)
+{
+	int r = snprintf(buf, len, "%s/%s.%s.%u", s->dir, s->prog, what, node);
+
+	return r < 0 || (size_t)r >= len ? -1 : 0;
+}
+
+static inline int tc_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static inline int tc_touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -1;
+	return close(fd);
+}
+
+/* Tell the other nodes that this node failed the current test. */
+static inline void tc_mark_failed(const struct tc_sync *s)
+{
+	char path[PATH_MAX];
+
+	if (s->dir[0] && !tc_file(s, path, sizeof(path), "fail.%u", s->id))
+		tc_touch(path);
+}
+
+/* Publish @val under @key (write a temporary file, then rename it). */
+static inline int tc_put(const struct tc_sync *s, const char *key,
+			 const char *val)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	size_t len = strlen(val);
+	int fd, ok;
+
+	if (!s->dir[0] || tc_file(s, path, sizeof(path), "%s", key) ||
+	    tc_file(s, tmp, sizeof(tmp), "%s.tmp.%u", key, s->id))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, len) == (ssize_t)len;
+	if (close(fd) || !ok)
+		return -1;
+	return rename(tmp, path);
+}
+
+/* Read what some node published under @key: 0, or -1 if absent. */
+static inline int tc_get(const struct tc_sync *s, const char *key, char *buf,
+			 size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (!s->dir[0] || tc_file(s, path, sizeof(path), "%s", key))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+static inline unsigned int tc_mask(const struct tc_sync *s, unsigned int mask)
+{
+	/* nodes 1..N */
+	return mask ? mask : (unsigned int)((1ull << (s->nodes + 1)) - 2);
+}
+
+/* Has a barrier of this program timed out on any node of the run? */
+static inline int tc_run_degraded(const struct tc_sync *s)
+{
+	char path[PATH_MAX];
+	unsigned int j;
+
+	for (j = 1; j <= s->nodes; j++)
+		if (!tc_prog_file(s, path, sizeof(path), "timedout", j) &&
+		    tc_exists(path))
+			return 1;
+	return 0;
+}
+
+/*
+ * Barrier @step of the current test among the nodes in @mask (TC_ALL: every
+ * node; this node must be one of them): arrive, then wait until every other
+ * one has arrived. Fails at once if one of them marked this test failed,
+ * and after @timeout_s seconds. 0, or -1 with @err set.
+ */
+static inline int tc_barrier(const struct tc_sync *s, const char *step,
+			     unsigned int mask, int timeout_s, char *err,
+			     size_t errlen)
+{
+	char path[PATH_MAX], who[96];
+	unsigned int j, missing;
+	double deadline;
+	size_t w;
+
+	mask = tc_mask(s, mask);
+	if (mask == TC_NODE(s->id))
+		return 0;
+	if (!s->dir[0]) {
+		snprintf(err, errlen, "TDSM_SHARED is not set: nodes cannot meet");
+		return -1;
+	}
+	if (tc_file(s, path, sizeof(path), "%s.%u", step, s->id) ||
+	    tc_touch(path)) {
+		snprintf(err, errlen, "cannot create %.160s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	if (tc_run_degraded(s) && timeout_s > TC_SHORT_TIMEOUT_S)
+		timeout_s = TC_SHORT_TIMEOUT_S;
+	deadline = tc_now() + timeout_s;
+	for (;;) {
+		missing = 0;
+		for (j = 1; j <= s->nodes; j++) {
+			if (!(mask & TC_NODE(j)) || j == s->id)
+				continue;
+			if (tc_file(s, path, sizeof(path), "%s.%u", step, j) ||
+			    !tc_exists(path))
+				missing |= TC_NODE(j);
+		}
+		if (!missing)
+			return 0;
+		for (j = 1; j <= s->nodes; j++) {
+			if (!(missing & TC_NODE(j)))
+				continue;
+			if (!tc_file(s, path, sizeof(path), "fail.%u", j) &&
+			    tc_exists(path)) {
+				snprintf(err, errlen,
+					 "node%u failed this test (see its output), giving up at step '%s'",
+					 j, step);
+				return -1;
+			}
+		}
+		if (tc_now() > deadline)
+			break;
+		usleep(TC_POLL_US);
+	}
+	who[0] = '\0';
+	for (j = 1, w = 0; j <= s->nodes && w < sizeof(who) - 8; j++)
+		if (missing & TC_NODE(j))
+			w += snprintf(who + w, sizeof(who) - w, " node%u", j);
+	snprintf(err, errlen, "timed out after %d s at step '%s' waiting for%s",
+		 timeout_s, step, who);
+	if (!tc_prog_file(s, path, sizeof(path), "timedout", s->id))
+		tc_touch(path);
+	return -1;
+}
+
+#endif /* TDSM_CLUSTER_H */
