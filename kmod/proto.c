@@ -629,14 +629,23 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	} else {
 		err = tdsm_push_page(dconn, frame, iova, rkey);
 	}
-	put_page(frame);
 	if (!err && mode == TDSM_FETCH_DROP) {
+		struct page *taken = NULL;
+
+		/*
+		 * Drop the copy we sent, not one granted to us since: while we
+		 * waited for the data to land, the home may have finished and
+		 * served our own next request. Our reference keeps @frame from
+		 * being recycled as that new copy until this comparison.
+		 */
 		tdsm_page_lock_wait(pg);
-		frame = tdsm_local_take(r, idx);
+		if (pg->frame == frame)
+			taken = tdsm_local_take(r, idx);
 		tdsm_page_unlock(pg);
-		if (frame)
-			put_page(frame);
+		if (taken)
+			put_page(taken);
 	}
+	put_page(frame);
 	if (to_home)
 		goto out;
 reply:
