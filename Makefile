@@ -104,6 +104,15 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
+# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs).
+$(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
+		$(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< -lrdmacm -libverbs
+
+user: $(BUILD)/selftests/wire_test
+
 deps:
 	$(TOP)/tools/install-deps.sh
 

@@ -273,6 +273,31 @@ static int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	return err;
 }
 
+/* A page never touched is owned by its home, as a zero page. DIR held. */
+static int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err = 0;
+
+	if (pg->owner)
+		return 0;
+	tdsm_page_lock_wait(pg);
+	if (!pg->frame) {
+		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+
+		if (frame)
+			tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+		else
+			err = -ENOMEM;
+	}
+	if (!err) {
+		pg->owner = r->node_id;
+		pg->copyset = BIT(r->node_id);
+	}
+	tdsm_page_unlock(pg);
+	return err;
+}
+
 /*
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
@@ -284,27 +309,14 @@ static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
 			   struct page **push, bool *data)
 {
 	struct tdsm_page *pg = &r->pages[idx];
-	u8 self = r->node_id, req = dst->node;
+	u8 req = dst->node;
 	unsigned long copies;
 	int x, err;
 
 	*data = false;
-	if (!pg->owner) {
-		/* Never touched: the home owns a zero page. */
-		tdsm_page_lock_wait(pg);
-		if (!pg->frame) {
-			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-
-			if (!frame) {
-				tdsm_page_unlock(pg);
-				return -ENOMEM;
-			}
-			tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
-		}
-		pg->owner = self;
-		pg->copyset = BIT(self);
-		tdsm_page_unlock(pg);
-	}
+	err = tdsm_home_claim(r, idx);
+	if (err)
+		return err;
 
 	if (!write) {
 		if (pg->owner != req) {
@@ -343,13 +355,14 @@ static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
 }
 
 /*
- * After this node's frame went out as *push with the reply: for a write,
- * drop the local copy now that the data is delivered. If it was not
- * (@send_err), keep the copy and undo the directory change (@owner,
- * @copyset: the entry before the transaction).
+ * The reply to a served request is out and landed (@send_err 0) or not.
+ * Landed: if this node's frame went with a write (@push), drop the local
+ * copy now. Not landed: the requester never got the page, so restore the
+ * directory entry as it was (@owner, @copyset) and keep the copy.
  */
 static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
-			     bool write, int send_err, u8 owner, u32 copyset)
+			     bool write, struct page *push, int send_err,
+			     u8 owner, u32 copyset)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = NULL;
@@ -359,7 +372,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		pg->copyset = copyset;
 		return;
 	}
-	if (!write)
+	if (!write || !push)
 		return;
 	tdsm_page_lock_wait(pg);
 	frame = tdsm_local_take(r, idx);
@@ -393,7 +406,8 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 		if (!conn)
 			goto out;
 		err = -ENOMEM;
-		frame = alloc_page(GFP_HIGHUSER);
+		/* Zeroed: a peer that says "data" without writing leaks nothing. */
+		frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 		if (!frame)
 			goto out;
 		err = tdsm_buf_get(conn, frame, &buf);
@@ -448,7 +462,8 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	if (!conn)
 		return -EHOSTUNREACH;
 	err = -ENOMEM;
-	frame = alloc_page(GFP_HIGHUSER);
+	/* Zeroed: a peer that says "data" without writing leaks nothing. */
+	frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 	if (!frame)
 		goto out_conn;
 	err = tdsm_buf_get(conn, frame, &buf);
@@ -515,19 +530,23 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 
 /* ---- handlers of requests from peers (tdsm_wq) ------------------------ */
 
-/* The page a request names, if it is a page of the region. */
+/*
+ * The page a request names: its metadata and index, or NULL with *@status
+ * saying why (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
+ */
 static struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
-				       unsigned long *idx)
+				       unsigned long *idx,
+				       enum tdsm_wire_status *status)
 {
 	u64 addr = be64_to_cpu(msg->page.addr);
-	struct tdsm_page *pg;
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
 
-	if (addr & ~PAGE_MASK)
+	*status = !pg ? TDSM_WS_RANGE : (addr & ~PAGE_MASK) ? TDSM_WS_INVAL :
+		  TDSM_WS_OK;
+	if (*status)
 		return NULL;
-	pg = tdsm_page_at(r, addr);
-	if (pg)
-		*idx = pg - r->pages;
+	*idx = pg - r->pages;
 	return pg;
 }
 
@@ -540,6 +559,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		.iova = be64_to_cpu(msg->page.iova),
 		.rkey = be32_to_cpu(msg->page.rkey),
 	};
+	enum tdsm_wire_status st;
 	struct page *push = NULL;
 	struct tdsm_page *pg;
 	unsigned long idx;
@@ -548,11 +568,12 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	u8 owner;
 	int err, sent;
 
-	pg = tdsm_msg_page(r, msg, &idx);
-	if (!pg || msg->page.dst || msg->page.mode || msg->page.reserved[0] ||
-	    msg->page.reserved[1]) {
-		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
-			   NULL, 0, 0, dst.rkey, false);
+	pg = tdsm_msg_page(r, msg, &idx, &st);
+	if (pg && (msg->page.dst || msg->page.mode || msg->page.reserved[0] ||
+		   msg->page.reserved[1]))
+		st = TDSM_WS_INVAL;
+	if (st) {
+		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
 		return;
 	}
 	if (pg->home != r->node_id) {
@@ -562,9 +583,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	tdsm_dir_lock(pg, false);
-	owner = pg->owner;
+	err = tdsm_home_claim(r, idx);
+	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;
-	err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
+	if (!err)
+		err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
 	/*
 	 * Reply before the transaction ends, so that a later INVAL of this
 	 * copy reaches the requester after it. The data, if ours, rides
@@ -572,11 +595,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 */
 	sent = tdsm_reply(conn, msg, tdsm_errno_status(err),
 			  data ? TDSM_RF_DATA : 0, 0, push, dst.iova, dst.rkey,
-			  dst.rkey, push && write);
-	if (push) {
-		tdsm_home_commit(r, idx, write, sent, owner, copyset);
+			  dst.rkey, !err);
+	if (!err)
+		tdsm_home_commit(r, idx, write, push, sent, owner, copyset);
+	if (push)
 		put_page(push);
-	}
 	tdsm_dir_unlock(pg);
 }
 
@@ -588,17 +611,19 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u8 mode = msg->page.mode, to = msg->page.dst;
 	bool to_home = to == msg->hdr.src;
 	struct tdsm_conn *dconn = NULL;
+	enum tdsm_wire_status st;
 	struct tdsm_page *pg;
 	struct page *frame;
 	unsigned long idx;
 	int err;
 
-	pg = tdsm_msg_page(r, msg, &idx);
-	if (!pg || (mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
-	    !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
-	    pg->home != msg->hdr.src) {
-		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
-			   NULL, 0, 0, 0, false);
+	pg = tdsm_msg_page(r, msg, &idx, &st);
+	if (pg && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
+		   !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
+		   pg->home != msg->hdr.src))
+		st = TDSM_WS_INVAL;
+	if (st) {
+		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
 	}
 	if (!to_home) {
@@ -659,14 +684,16 @@ out:
 static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 			      const struct tdsm_wire_msg *msg)
 {
+	enum tdsm_wire_status st;
 	struct tdsm_page *pg;
 	struct page *frame;
 	unsigned long idx;
 
-	pg = tdsm_msg_page(r, msg, &idx);
-	if (!pg || pg->home != msg->hdr.src) {
-		tdsm_reply(conn, msg, pg ? TDSM_WS_INVAL : TDSM_WS_RANGE, 0, 0,
-			   NULL, 0, 0, 0, false);
+	pg = tdsm_msg_page(r, msg, &idx, &st);
+	if (pg && pg->home != msg->hdr.src)
+		st = TDSM_WS_INVAL;
+	if (st) {
+		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
 	}
 	tdsm_page_lock_settled(pg);

@@ -24,6 +24,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <net/ipv6.h>
 #include <net/net_namespace.h>
 
 #include "rdma.h"
@@ -273,7 +274,14 @@ static struct tdsm_tx *tdsm_tx_alloc(struct tdsm_conn *conn)
 {
 	struct tdsm_tx *tx;
 
-	if (!test_bit(TDSM_CONN_UP, &conn->flags))
+	/*
+	 * A peer's first request can arrive before our ESTABLISHED event (the
+	 * queue pair receives once the accept is sent): wait for it, bounded.
+	 */
+	if (!test_bit(TDSM_CONN_UP, &conn->flags) &&
+	    (test_bit(TDSM_CONN_DEAD, &conn->flags) ||
+	     !wait_for_completion_timeout(&conn->cm_done, tdsm_timeout()) ||
+	     !test_bit(TDSM_CONN_UP, &conn->flags)))
 		return ERR_PTR(-ENOTCONN);
 	if (down_timeout(&conn->tx_slots, tdsm_timeout()))
 		return ERR_PTR(-ETIMEDOUT);
@@ -437,8 +445,11 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	int err;
 
 	tx = tdsm_tx_alloc(conn);
-	if (IS_ERR(tx))
+	if (IS_ERR(tx)) {
+		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
+				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
 		return PTR_ERR(tx);
+	}
 	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
 	tx->msg.hdr.id = req->hdr.id;
 	tx->msg.reply.status = cpu_to_be32(status);
@@ -696,12 +707,12 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 	const char *why;
 
 	if (wc->status != IB_WC_SUCCESS) {
-		if (wc->status != IB_WC_WR_FLUSH_ERR) {
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
 			pr_warn_ratelimited("node %u: receive failed: %s\n",
 					    conn->peer->id,
 					    ib_wc_status_msg(wc->status));
-			tdsm_conn_kill(conn);
-		}
+		/* A flush outside our own teardown: the QP died under us. */
+		tdsm_conn_kill(conn);
 		return;
 	}
 	ib_dma_sync_single_for_cpu(ibdev, rx->dma, sizeof(rx->msg), DMA_FROM_DEVICE);
@@ -753,6 +764,28 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 
 /* ---- connection setup ------------------------------------------------- */
 
+/* The QP died (a peer's bad RDMA access, a fatal device error): tear down. */
+static void tdsm_qp_event(struct ib_event *ev, void *context)
+{
+	struct tdsm_conn *conn = context;
+
+	switch (ev->event) {
+	case IB_EVENT_COMM_EST:
+		/* A message beat the RTU: tell the CM, it raises ESTABLISHED. */
+		rdma_notify(conn->cm_id, IB_EVENT_COMM_EST);
+		break;
+	case IB_EVENT_QP_FATAL:
+	case IB_EVENT_QP_REQ_ERR:
+	case IB_EVENT_QP_ACCESS_ERR:
+		pr_warn_ratelimited("node %u: queue pair error: %s\n",
+				    conn->peer->id, ib_event_msg(ev->event));
+		tdsm_conn_kill(conn);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Create the QP, CQ and receive buffers once the route is known. */
 static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 {
@@ -777,7 +810,8 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 		conn->cq = NULL;
 		return err;
 	}
-	attr.event_handler = NULL;
+	attr.event_handler = tdsm_qp_event;
+	attr.qp_context = conn;
 	attr.send_cq = conn->cq;
 	attr.recv_cq = conn->cq;
 	attr.sq_sig_type = IB_SIGNAL_REQ_WR;
@@ -849,6 +883,9 @@ static int tdsm_hello_check(const void *data, u8 len)
 		return TDSM_REJ_MALFORMED;
 	if (hello->version != TDSM_WIRE_VERSION)
 		return TDSM_REJ_VERSION;
+	if (memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
+	    memchr_inv(hello->reserved, 0, sizeof(hello->reserved)))
+		return TDSM_REJ_MALFORMED;
 	if (hello->max_nodes != tdsm_region.max_nodes ||
 	    be64_to_cpu(hello->region_pages) != tdsm_region.npages)
 		return TDSM_REJ_MISMATCH;
@@ -890,6 +927,22 @@ static const char *tdsm_reject_reason(u8 reason)
 	}
 }
 
+/* Do @a and @b name the same host (port aside)? IPv4-mapped IPv6 counts. */
+static bool tdsm_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+
+	if (a->sa_family == AF_INET6 && ipv6_addr_v4mapped(&a6->sin6_addr) &&
+	    b->sa_family == AF_INET)
+		return a6->sin6_addr.s6_addr32[3] == b4->sin_addr.s_addr;
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return ipv6_addr_equal(&a6->sin6_addr, &b6->sin6_addr);
+}
+
 /* A peer connects to us (we have the higher id). */
 static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 				   struct rdma_cm_event *ev)
@@ -910,6 +963,12 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	peer = tdsm_peer_find(hello->node_id);
 	if (!peer)
 		goto reject;
+	if (!tdsm_same_host((struct sockaddr *)&cm_id->route.addr.dst_addr,
+			    (struct sockaddr *)&peer->addr)) {
+		/* Another host claims a configured id. */
+		tdsm_peer_put(peer);
+		goto reject;
+	}
 	conn = tdsm_conn_alloc(peer, false);
 	if (!conn) {
 		tdsm_peer_put(peer);

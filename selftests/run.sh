@@ -98,6 +98,9 @@ for k in "${kvers[@]}"; do
 		done
 	done
 
+	lab_run "$k" wire 2 selftests/tinydsm/run_wire_tests.sh
+	count_tap "$k" "$out/$k/wire/node1/wire_test.tap"
+
 	if lab_run "$k" rdma 2 selftests/lab/rdma_baseline.sh; then
 		result ok "$k rdma: ib_read_lat/ib_read_bw between node1 and node2 over rxe"
 		sed 's/^/    /' "$out/$k/rdma/node1/baseline.env" 2>/dev/null

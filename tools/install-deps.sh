@@ -20,6 +20,8 @@ packages=(
 	nvme-cli
 	# the lab scripts read tinydsmctl's JSON
 	jq
+	# wire_test plays a misbehaving peer from user space
+	librdmacm-dev libibverbs-dev
 )
 # the QEMU lab's own list
 mapfile -t -O ${#packages[@]} packages < <(grep -v '^[[:space:]]*\(#\|$\)' "$top/selftests/lab/packages.txt")

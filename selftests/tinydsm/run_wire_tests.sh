@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the nodes of a 2-node lab (selftests/lab/lab.sh --nodes 2): the
+# wire protocol robustness test. node2's module is the one under test (the
+# test itself tells it that node 1 is at TDSM_IP_1); node1 runs the same
+# binary as a rogue "node 1" from user space and never configures its own
+# module. Each node's TAP output goes to $TDSM_OUT/wire_test.tap; node1's
+# holds the verdicts, node2's only says whether it could serve node1.
+# Exit: 0 all passed (or skipped), 1 a test failed, 4 not a 2-node run.
+set -u
+
+if [ "${TDSM_NODES:-0}" -ne 2 ]; then
+	echo "run_wire_tests: needs exactly 2 nodes, have ${TDSM_NODES:-?}: skipping"
+	exit 4
+fi
+case ${TDSM_NODE_ID:-} in
+1 | 2) ;;
+*) echo "run_wire_tests: node ${TDSM_NODE_ID:-?} has no part"; exit 0 ;;
+esac
+
+bin=$TDSM_TREE/build/selftests/wire_test
+export TDSM_CTL=${TDSM_CTL:-$TDSM_TREE/build/tools/tinydsmctl}
+for f in "$bin" "$TDSM_CTL"; do
+	[ -x "$f" ] || { echo "run_wire_tests: $f missing (make user)"; exit 1; }
+done
+
+echo "tinydsm-selftest: start wire_test" >/dev/kmsg
+"$bin" 2>&1 | tee "$TDSM_OUT/wire_test.tap"
+r=${PIPESTATUS[0]}
+echo "tinydsm-selftest: end wire_test rc=$r" >/dev/kmsg
+# What node2's module ended up with for node 1, for the record.
+if [ "$TDSM_NODE_ID" -eq 2 ]; then
+	"$TDSM_CTL" node show 2>&1 | sed 's/^/# node show: /'
+fi
+[ "$r" -eq 0 ] || [ "$r" -eq 4 ] || exit 1
+exit 0

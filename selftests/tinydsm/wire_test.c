@@ -1,0 +1,2913 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm wire protocol robustness: a misbehaving peer, from user space, over
+ * real RDMA (librdmacm + libibverbs), against the module of another node.
+ *
+ * Two lab nodes (selftests/lab/lab.sh --nodes 2, run_wire_tests.sh). node2's
+ * module is the one under test: it listens on rdma_cm port 7471 (module
+ * parameter port) and is told, by this test, that node 1 lives at TDSM_IP_1.
+ * node1's module is loaded but never configured: on node1 this binary is a
+ * rogue "node 1" that connects to TDSM_IP_2 from user space and speaks the
+ * private wire protocol (kmod/wire.h) by hand: bad hellos, malformed
+ * messages, well-formed requests with bad content, the protocol done right
+ * (so that the module's own requests and replies can be checked byte for
+ * byte), and wrong answers to the module's requests.
+ *
+ * Every test asserts what comes back (reject reason, accept hello, reply
+ * status and flags, page bytes, disconnects) and what node2 sees (counters
+ * of `tinydsmctl -j node show`, page contents and faults through its own
+ * mapping of /dev/tinydsm, page metadata). The lab fails the run on any
+ * kernel WARN/BUG/oops and if `rmmod tinydsm` fails at the end.
+ *
+ * node1 drives every test; node2 serves it: node1 writes a command to
+ * TDSM_SHARED (<tag>.cmd.<n>), node2 runs it and writes the answer
+ * (<tag>.ans.<n>), see serve(). Every wait is bounded.
+ *
+ * Page buffers: the module answers a READ/WRITE/FETCH by RDMA-writing the
+ * page into the buffer named in the request and then replying with
+ * SEND_WITH_INV of its rkey. Soft-RoCE only invalidates rkeys of fast-reg
+ * MRs and memory windows (an ibv_reg_mr rkey makes the receiver's QP fail),
+ * so the rogue names a type 2 memory window bound over its buffer.
+ *
+ * Knobs: TDSM_CTL (tinydsmctl path, default $TDSM_TREE/build/tools/tinydsmctl),
+ * TDSM_WIRE_PORT (default 7471).
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include <linux/tinydsm.h>
+
+#include "../../kmod/wire.h"
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define ROGUE			1	/* the node id the rogue claims */
+#define TARGET			2	/* the node whose module is under test */
+#define DEFAULT_PORT		7471
+#define REJ_CONSUMER_DEFINED	28	/* IB_CM_REJ_CONSUMER_DEFINED */
+
+#define PG			4096
+#define RX_SLOTS		32	/* receive buffers the rogue posts */
+#define TX_SLOTS		16	/* send buffers, reused round robin */
+#define SLOT_SIZE		256	/* bytes per message buffer (> 64) */
+#define DATA_PAGES		4
+#define CQ_DEPTH		(RX_SLOTS + 4 * TX_SLOTS + 16)
+#define INBOX			128
+
+#define IDLE_S			120	/* node2: longest wait for a command */
+#define RPC_S			60	/* node1: longest wait for an answer */
+#define QUIET_MS		400	/* "nothing comes back" */
+#define REPLY_MS		8000	/* a reply the module owes us */
+#define DISCONNECT_MS		15000	/* the module tears a connection down */
+
+/* Pages of node2's slice each test uses, as offsets into the slice. */
+#define PG_ROUND_TRIP		100	/* 2 pages */
+#define PG_IGNORED_INVAL	110
+#define PG_BAD_BUFFER		120
+#define PG_FAILED_PUSH		121
+/* Pages of node1's slice (the rogue is their home). */
+#define PG_REMOTE_HOME		200
+#define PG_NOT_HELD		300
+#define PG_LATE_WRITE		210	/* 2 pages */
+#define PG_WRONG_INV		220
+
+/*
+ * A receive that invalidated an rkey. Soft-RoCE writes the kernel's
+ * IB_WC_WITH_INVALIDATE (1 << 2) into user completions, which libibverbs
+ * calls IBV_WC_IP_CSUM_OK; other devices set IBV_WC_WITH_INV (1 << 3).
+ * Neither bit means anything else for an RC receive.
+ */
+#define WC_INV_FLAGS		(IBV_WC_WITH_INV | IBV_WC_IP_CSUM_OK)
+
+/* wr_id: the kind in the top byte, the slot below. */
+enum { WR_RECV = 1, WR_SEND, WR_WRITE, WR_BIND };
+#define WR_ID(kind, slot)	(((uint64_t)(kind) << 56) | (uint32_t)(slot))
+#define WR_KIND(id)		((unsigned int)((id) >> 56))
+#define WR_SLOT(id)		((unsigned int)((id) & 0xffffffffu))
+
+static const char *const status_names[] = {
+	[TDSM_WS_OK] = "OK", [TDSM_WS_INVAL] = "INVAL",
+	[TDSM_WS_RANGE] = "RANGE", [TDSM_WS_NOTHOME] = "NOTHOME",
+	[TDSM_WS_NOSPC] = "NOSPC", [TDSM_WS_NOMEM] = "NOMEM",
+	[TDSM_WS_TIMEDOUT] = "TIMEDOUT", [TDSM_WS_UNREACH] = "UNREACH",
+	[TDSM_WS_STALE] = "STALE", [TDSM_WS_IO] = "IO",
+};
+
+static const char *st_name(long s)
+{
+	if (s >= 0 && s < __TDSM_WS_MAX)
+		return status_names[s];
+	return s == -1 ? "no reply" : "?";
+}
+
+static const char *const reject_names[] = {
+	[TDSM_REJ_MALFORMED] = "MALFORMED", [TDSM_REJ_VERSION] = "VERSION",
+	[TDSM_REJ_UNKNOWN] = "UNKNOWN", [TDSM_REJ_MISMATCH] = "MISMATCH",
+	[TDSM_REJ_DUPLICATE] = "DUPLICATE",
+};
+
+static const char *rej_name(int r)
+{
+	if (r > 0 && r <= TDSM_REJ_DUPLICATE)
+		return reject_names[r];
+	return r == 0 ? "accepted" : "not a tinydsm reject";
+}
+
+static double now_ms(void)
+{
+	return tc_now() * 1000.0;
+}
+
+/* The page pattern of round @seed: never all zero, differs per round. */
+static uint8_t pat(unsigned int seed, size_t i)
+{
+	return (uint8_t)(seed * 0x9d + i * 7 + (i >> 8) * 3 + 1);
+}
+
+static void pat_fill(uint8_t *p, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		p[i] = pat(seed, i);
+}
+
+static uint64_t fnv(const volatile uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t pat_hash(unsigned int seed)
+{
+	uint8_t p[PG];
+
+	pat_fill(p, seed);
+	return fnv(p, PG);
+}
+
+static void hex(const void *buf, size_t len, char *out, size_t outlen)
+{
+	const uint8_t *b = buf;
+	size_t i, w = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < len && w + 3 < outlen; i++)
+		w += snprintf(out + w, outlen - w, "%02x", b[i]);
+}
+
+/* ------------------------------------------------------------ the rogue */
+
+struct rx_msg {
+	uint32_t byte_len;
+	unsigned int wc_flags;
+	uint32_t inv_rkey;	/* if wc_flags & WC_INV_FLAGS */
+	union {
+		struct tdsm_wire_msg m;
+		uint8_t raw[SLOT_SIZE];
+	};
+};
+
+struct rogue {
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *id;
+	struct ibv_comp_channel *ch;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	uint8_t *msgs;			/* RX_SLOTS + TX_SLOTS buffers */
+	struct ibv_mr *msgs_mr;
+	uint8_t *data;			/* DATA_PAGES pages */
+	struct ibv_mr *data_mr;
+	struct ibv_mw *mw;		/* type 2, over one data page */
+	uint32_t mw_rkey;
+	bool mw_bound;
+	bool up;			/* established, not disconnected */
+	bool disconnected;		/* a DISCONNECTED event came */
+	int wc_error;			/* first completion error (not flush) */
+	int wc_error_kind;
+	bool flushed;
+	bool tx_busy[TX_SLOTS];
+	int tx_status[TX_SLOTS];
+	unsigned int tx_next;
+	uint64_t op_wait;		/* a lone signaled WR waited for */
+	bool op_done;
+	int op_status;
+	struct rx_msg inbox[INBOX];
+	unsigned int in_head, in_tail;
+	uint64_t next_id;
+	/* the last connect */
+	int cm_event;
+	int cm_status;
+	uint8_t pdata[256];
+	unsigned int pdata_len;
+	char err[768];
+};
+
+static uint8_t *rx_buf(struct rogue *r, unsigned int slot)
+{
+	return r->msgs + (size_t)slot * SLOT_SIZE;
+}
+
+static uint8_t *tx_buf(struct rogue *r, unsigned int slot)
+{
+	return r->msgs + (size_t)(RX_SLOTS + slot) * SLOT_SIZE;
+}
+
+static int post_recv(struct rogue *r, unsigned int slot)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)rx_buf(r, slot),
+		.length = SLOT_SIZE,
+		.lkey = r->msgs_mr->lkey,
+	};
+	struct ibv_recv_wr wr = {
+		.wr_id = WR_ID(WR_RECV, slot),
+		.sg_list = &sge,
+		.num_sge = 1,
+	}, *bad;
+
+	return ibv_post_recv(r->qp, &wr, &bad);
+}
+
+static void on_wc(struct rogue *r, const struct ibv_wc *wc)
+{
+	unsigned int kind = WR_KIND(wc->wr_id), slot = WR_SLOT(wc->wr_id);
+	struct rx_msg *m;
+
+	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
+		r->flushed = true;
+	} else if (wc->status != IBV_WC_SUCCESS && !r->wc_error) {
+		r->wc_error = wc->status;
+		r->wc_error_kind = kind;
+	}
+	switch (kind) {
+	case WR_RECV:
+		if (wc->status != IBV_WC_SUCCESS || slot >= RX_SLOTS)
+			break;
+		if (r->in_tail - r->in_head >= INBOX) {
+			snprintf(r->err, sizeof(r->err), "inbox overflow");
+			break;
+		}
+		m = &r->inbox[r->in_tail++ % INBOX];
+		memset(m, 0, sizeof(*m));
+		m->byte_len = wc->byte_len;
+		m->wc_flags = wc->wc_flags;
+		if (wc->wc_flags & WC_INV_FLAGS) {
+			m->inv_rkey = wc->invalidated_rkey;
+			if (r->mw_bound && m->inv_rkey == r->mw_rkey)
+				r->mw_bound = false;
+		}
+		memcpy(m->raw, rx_buf(r, slot),
+		       wc->byte_len < SLOT_SIZE ? wc->byte_len : SLOT_SIZE);
+		memset(rx_buf(r, slot), 0, SLOT_SIZE);
+		if (post_recv(r, slot))
+			snprintf(r->err, sizeof(r->err), "cannot repost a receive");
+		break;
+	case WR_SEND:
+		if (slot < TX_SLOTS) {
+			r->tx_busy[slot] = false;
+			r->tx_status[slot] = wc->status;
+		}
+		break;
+	}
+	if (r->op_wait && wc->wr_id == r->op_wait) {
+		r->op_done = true;
+		r->op_status = wc->status;
+	}
+}
+
+static int cq_drain(struct rogue *r)
+{
+	struct ibv_wc wc[16];
+	int n, i, total = 0;
+
+	while ((n = ibv_poll_cq(r->cq, 16, wc)) > 0) {
+		for (i = 0; i < n; i++)
+			on_wc(r, &wc[i]);
+		total += n;
+	}
+	return total;
+}
+
+static void cm_poll(struct rogue *r)
+{
+	struct rdma_cm_event *ev;
+
+	while (!rdma_get_cm_event(r->ec, &ev)) {
+		if (ev->event == RDMA_CM_EVENT_DISCONNECTED ||
+		    ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL) {
+			r->disconnected = true;
+			r->up = false;
+		}
+		rdma_ack_cm_event(ev);
+	}
+}
+
+/* Wait until a completion or a CM event arrives, or @ms pass. */
+static void rogue_wait(struct rogue *r, int ms)
+{
+	struct pollfd pfd[2];
+	struct ibv_cq *ecq;
+	void *ctx;
+
+	if (cq_drain(r))
+		return;
+	cm_poll(r);
+	if (ibv_req_notify_cq(r->cq, 0) == 0 && cq_drain(r))
+		return;
+	pfd[0].fd = r->ch->fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = r->ec->fd;
+	pfd[1].events = POLLIN;
+	if (poll(pfd, 2, ms > 0 ? ms : 0) > 0) {
+		if ((pfd[0].revents & POLLIN) &&
+		    !ibv_get_cq_event(r->ch, &ecq, &ctx))
+			ibv_ack_cq_events(ecq, 1);
+		if (pfd[1].revents & POLLIN)
+			cm_poll(r);
+	}
+	cq_drain(r);
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Wait for a CM event on @r's id: its type, or -1 after @ms. */
+static int cm_wait(struct rogue *r, int ms)
+{
+	struct rdma_cm_event *ev;
+	struct pollfd pfd = { .fd = r->ec->fd, .events = POLLIN };
+	double end = now_ms() + ms;
+	int type;
+
+	for (;;) {
+		if (!rdma_get_cm_event(r->ec, &ev))
+			break;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (now_ms() >= end)
+			return -1;
+		poll(&pfd, 1, (int)(end - now_ms()) + 1);
+	}
+	type = ev->event;
+	r->cm_event = type;
+	r->cm_status = ev->status;
+	if (type == RDMA_CM_EVENT_ESTABLISHED || type == RDMA_CM_EVENT_REJECTED ||
+	    type == RDMA_CM_EVENT_CONNECT_RESPONSE) {
+		r->pdata_len = ev->param.conn.private_data_len;
+		if (r->pdata_len > sizeof(r->pdata))
+			r->pdata_len = sizeof(r->pdata);
+		memset(r->pdata, 0, sizeof(r->pdata));
+		if (ev->param.conn.private_data)
+			memcpy(r->pdata, ev->param.conn.private_data, r->pdata_len);
+		else
+			r->pdata_len = 0;
+	}
+	if (type == RDMA_CM_EVENT_DISCONNECTED)
+		r->disconnected = true;
+	rdma_ack_cm_event(ev);
+	return type;
+}
+
+static void rogue_close(struct rogue *r)
+{
+	if (!r)
+		return;
+	if (r->id && r->up)
+		rdma_disconnect(r->id);
+	if (r->mw)
+		ibv_dealloc_mw(r->mw);
+	if (r->qp)
+		rdma_destroy_qp(r->id);
+	if (r->msgs_mr)
+		ibv_dereg_mr(r->msgs_mr);
+	if (r->data_mr)
+		ibv_dereg_mr(r->data_mr);
+	if (r->cq)
+		ibv_destroy_cq(r->cq);
+	if (r->ch)
+		ibv_destroy_comp_channel(r->ch);
+	if (r->pd)
+		ibv_dealloc_pd(r->pd);
+	if (r->id)
+		rdma_destroy_id(r->id);
+	if (r->ec)
+		rdma_destroy_event_channel(r->ec);
+	free(r->msgs);
+	free(r->data);
+	free(r);
+}
+
+#define ROGUE_FAIL(r, ...) do {						\
+	snprintf((r)->err, sizeof((r)->err), __VA_ARGS__);		\
+	return -1;							\
+} while (0)
+
+/* Resolve @ip:@port, create the QP and post the receives. */
+static int rogue_setup(struct rogue *r, const char *ip, unsigned int port)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	struct ibv_qp_init_attr qa = { 0 };
+	struct ibv_device_attr da;
+	unsigned int i;
+	int ev;
+
+	dst.sin_port = htons(port);
+	if (inet_pton(AF_INET, ip, &dst.sin_addr) != 1)
+		ROGUE_FAIL(r, "bad address '%s'", ip);
+	r->ec = rdma_create_event_channel();
+	if (!r->ec)
+		ROGUE_FAIL(r, "rdma_create_event_channel: %s", strerror(errno));
+	if (set_nonblock(r->ec->fd))
+		ROGUE_FAIL(r, "event channel: %s", strerror(errno));
+	if (rdma_create_id(r->ec, &r->id, r, RDMA_PS_TCP))
+		ROGUE_FAIL(r, "rdma_create_id: %s", strerror(errno));
+	if (rdma_resolve_addr(r->id, NULL, (struct sockaddr *)&dst, 3000))
+		ROGUE_FAIL(r, "rdma_resolve_addr: %s", strerror(errno));
+	ev = cm_wait(r, 10000);
+	if (ev != RDMA_CM_EVENT_ADDR_RESOLVED)
+		ROGUE_FAIL(r, "resolving %s: %s (status %d)", ip,
+			   ev < 0 ? "timed out" : rdma_event_str(ev), r->cm_status);
+	if (rdma_resolve_route(r->id, 3000))
+		ROGUE_FAIL(r, "rdma_resolve_route: %s", strerror(errno));
+	ev = cm_wait(r, 10000);
+	if (ev != RDMA_CM_EVENT_ROUTE_RESOLVED)
+		ROGUE_FAIL(r, "route to %s: %s (status %d)", ip,
+			   ev < 0 ? "timed out" : rdma_event_str(ev), r->cm_status);
+
+	r->pd = ibv_alloc_pd(r->id->verbs);
+	if (!r->pd)
+		ROGUE_FAIL(r, "ibv_alloc_pd: %s", strerror(errno));
+	r->ch = ibv_create_comp_channel(r->id->verbs);
+	if (!r->ch || set_nonblock(r->ch->fd))
+		ROGUE_FAIL(r, "completion channel: %s", strerror(errno));
+	r->cq = ibv_create_cq(r->id->verbs, CQ_DEPTH, NULL, r->ch, 0);
+	if (!r->cq)
+		ROGUE_FAIL(r, "ibv_create_cq: %s", strerror(errno));
+	qa.send_cq = r->cq;
+	qa.recv_cq = r->cq;
+	qa.qp_type = IBV_QPT_RC;
+	qa.cap.max_send_wr = 4 * TX_SLOTS + 8;
+	qa.cap.max_recv_wr = RX_SLOTS;
+	qa.cap.max_send_sge = 1;
+	qa.cap.max_recv_sge = 1;
+	if (rdma_create_qp(r->id, r->pd, &qa))
+		ROGUE_FAIL(r, "rdma_create_qp: %s", strerror(errno));
+	r->qp = r->id->qp;
+
+	r->msgs = aligned_alloc(PG, (size_t)(RX_SLOTS + TX_SLOTS) * SLOT_SIZE);
+	r->data = aligned_alloc(PG, (size_t)DATA_PAGES * PG);
+	if (!r->msgs || !r->data)
+		ROGUE_FAIL(r, "out of memory");
+	memset(r->msgs, 0, (size_t)(RX_SLOTS + TX_SLOTS) * SLOT_SIZE);
+	memset(r->data, 0, (size_t)DATA_PAGES * PG);
+	r->msgs_mr = ibv_reg_mr(r->pd, r->msgs,
+				(size_t)(RX_SLOTS + TX_SLOTS) * SLOT_SIZE,
+				IBV_ACCESS_LOCAL_WRITE);
+	if (!r->msgs_mr)
+		ROGUE_FAIL(r, "ibv_reg_mr: %s", strerror(errno));
+
+	/* A type 2 memory window, if the device has them (see the top). */
+	if (!ibv_query_device(r->id->verbs, &da) &&
+	    (da.device_cap_flags & IBV_DEVICE_MEM_WINDOW_TYPE_2B)) {
+		r->data_mr = ibv_reg_mr(r->pd, r->data, (size_t)DATA_PAGES * PG,
+					IBV_ACCESS_LOCAL_WRITE |
+					IBV_ACCESS_REMOTE_WRITE |
+					IBV_ACCESS_MW_BIND);
+		if (r->data_mr)
+			r->mw = ibv_alloc_mw(r->pd, IBV_MW_TYPE_2);
+		if (r->mw)
+			r->mw_rkey = r->mw->rkey;
+	}
+	if (!r->data_mr)
+		r->data_mr = ibv_reg_mr(r->pd, r->data, (size_t)DATA_PAGES * PG,
+					IBV_ACCESS_LOCAL_WRITE |
+					IBV_ACCESS_REMOTE_WRITE);
+	if (!r->data_mr)
+		ROGUE_FAIL(r, "ibv_reg_mr (data): %s", strerror(errno));
+
+	for (i = 0; i < RX_SLOTS; i++)
+		if (post_recv(r, i))
+			ROGUE_FAIL(r, "ibv_post_recv: %s", strerror(errno));
+	r->next_id = 0x1000;
+	return 0;
+}
+
+/*
+ * Connect with @pdata as the private data. Returns the CM event that ended
+ * the attempt (ESTABLISHED, REJECTED, ...), or -1 (r->err says why).
+ */
+static int rogue_connect(struct rogue *r, const void *pdata, uint8_t len)
+{
+	struct rdma_conn_param p = {
+		.private_data = pdata,
+		.private_data_len = len,
+		.responder_resources = 1,
+		.initiator_depth = 1,
+		.retry_count = 7,
+		.rnr_retry_count = 7,
+	};
+	int ev;
+
+	if (rdma_connect(r->id, &p))
+		ROGUE_FAIL(r, "rdma_connect: %s", strerror(errno));
+	do {
+		ev = cm_wait(r, 15000);
+	} while (ev == RDMA_CM_EVENT_CONNECT_RESPONSE);
+	if (ev < 0)
+		ROGUE_FAIL(r, "no answer to the connect request in 15 s");
+	r->up = ev == RDMA_CM_EVENT_ESTABLISHED;
+	return ev;
+}
+
+/* A tinydsm reject in @r's last event: its reason; 0 if accepted; -1 else. */
+static int rogue_reject_reason(const struct rogue *r)
+{
+	const struct tdsm_wire_reject *rej = (const void *)r->pdata;
+
+	if (r->cm_event == RDMA_CM_EVENT_ESTABLISHED)
+		return 0;
+	if (r->cm_event != RDMA_CM_EVENT_REJECTED ||
+	    r->cm_status != REJ_CONSUMER_DEFINED ||
+	    r->pdata_len < sizeof(*rej) ||
+	    be16toh(rej->magic) != TDSM_WIRE_MAGIC ||
+	    rej->version != TDSM_WIRE_VERSION)
+		return -1;
+	return rej->reason;
+}
+
+/* Wait for one of @r's send buffers to be free: its slot, or -1. */
+static int tx_slot(struct rogue *r)
+{
+	double end = now_ms() + 10000;
+	unsigned int slot = r->tx_next % TX_SLOTS;
+
+	while (r->tx_busy[slot]) {
+		if (r->wc_error || r->flushed || now_ms() > end)
+			ROGUE_FAIL(r, "no send buffer free (%s)",
+				   r->wc_error ? ibv_wc_status_str(r->wc_error) :
+				   r->flushed ? "flushed" : "timeout");
+		rogue_wait(r, 100);
+	}
+	r->tx_next++;
+	return (int)slot;
+}
+
+/* Wait for the SEND in @slot: 0, or the completion status (-1: none). */
+static int tx_wait(struct rogue *r, int slot)
+{
+	double end = now_ms() + 15000;
+
+	while (r->tx_busy[slot]) {
+		if (now_ms() > end)
+			return -1;
+		rogue_wait(r, 100);
+	}
+	return r->tx_status[slot];
+}
+
+/*
+ * Post @len bytes of @buf as a SEND (SEND_WITH_INV of @inv if non-zero),
+ * after the optional @first work request. Returns the slot, or -1.
+ */
+static int rogue_post(struct rogue *r, const void *buf, size_t len,
+		      uint32_t inv, struct ibv_send_wr *first)
+{
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = { 0 }, *bad;
+	int slot = tx_slot(r);
+
+	if (slot < 0)
+		return -1;
+	if (len > SLOT_SIZE)
+		ROGUE_FAIL(r, "message too long");
+	memcpy(tx_buf(r, slot), buf, len);
+	sge.addr = (uintptr_t)tx_buf(r, slot);
+	sge.length = (uint32_t)len;
+	sge.lkey = r->msgs_mr->lkey;
+	wr.wr_id = WR_ID(WR_SEND, slot);
+	wr.sg_list = len ? &sge : NULL;
+	wr.num_sge = len ? 1 : 0;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	if (inv) {
+		wr.opcode = IBV_WR_SEND_WITH_INV;
+		wr.invalidate_rkey = inv;
+	} else {
+		wr.opcode = IBV_WR_SEND;
+	}
+	if (first)
+		first->next = &wr;
+	r->tx_busy[slot] = true;
+	errno = ibv_post_send(r->qp, first ? first : &wr, &bad);
+	if (errno) {
+		r->tx_busy[slot] = false;
+		ROGUE_FAIL(r, "ibv_post_send: %s", strerror(errno));
+	}
+	return slot;
+}
+
+/* Send and wait for the send completion: 0, or why not in r->err. */
+static int rogue_send(struct rogue *r, const void *buf, size_t len)
+{
+	int slot = rogue_post(r, buf, len, 0, NULL);
+	int st;
+
+	if (slot < 0)
+		return -1;
+	st = tx_wait(r, slot);
+	if (st)
+		ROGUE_FAIL(r, "send completion: %s",
+			   st < 0 ? "none in 15 s" : ibv_wc_status_str(st));
+	return 0;
+}
+
+/* Post one lone signaled work request and wait for it: 0, or -1. */
+static int rogue_op(struct rogue *r, struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad;
+	double end = now_ms() + 10000;
+
+	wr->send_flags |= IBV_SEND_SIGNALED;
+	r->op_wait = wr->wr_id;
+	r->op_done = false;
+	errno = ibv_post_send(r->qp, wr, &bad);
+	if (errno) {
+		r->op_wait = 0;
+		ROGUE_FAIL(r, "ibv_post_send (opcode %d): %s", wr->opcode,
+			   strerror(errno));
+	}
+	while (!r->op_done && now_ms() < end)
+		rogue_wait(r, 100);
+	r->op_wait = 0;
+	if (!r->op_done)
+		ROGUE_FAIL(r, "no completion for opcode %d", wr->opcode);
+	if (r->op_status)
+		ROGUE_FAIL(r, "opcode %d: %s", wr->opcode,
+			   ibv_wc_status_str(r->op_status));
+	return 0;
+}
+
+/*
+ * Bind a memory window over data page @page: its rkey in r->mw_rkey. Each
+ * bind takes a fresh window, so that every rkey the rogue hands out is used
+ * once: Soft-RoCE oopses when a type 2 window that a SEND_WITH_INV already
+ * invalidated is invalidated again (rxe_do_invalidate_mw() puts a NULL qp),
+ * so the rogue never posts a LOCAL_INV.
+ */
+static int rogue_bind(struct rogue *r, unsigned int page)
+{
+	struct ibv_send_wr wr = { 0 };
+	uint32_t rkey;
+
+	if (!r->mw)
+		ROGUE_FAIL(r, "no memory window");
+	ibv_dealloc_mw(r->mw);
+	r->mw_bound = false;
+	r->mw = ibv_alloc_mw(r->pd, IBV_MW_TYPE_2);
+	if (!r->mw)
+		ROGUE_FAIL(r, "ibv_alloc_mw: %s", strerror(errno));
+	rkey = ibv_inc_rkey(r->mw->rkey);
+	wr.wr_id = WR_ID(WR_BIND, 0);
+	wr.opcode = IBV_WR_BIND_MW;
+	wr.bind_mw.mw = r->mw;
+	wr.bind_mw.rkey = rkey;
+	wr.bind_mw.bind_info.mr = r->data_mr;
+	wr.bind_mw.bind_info.addr = (uintptr_t)(r->data + (size_t)page * PG);
+	wr.bind_mw.bind_info.length = PG;
+	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
+	if (rogue_op(r, &wr))
+		return -1;
+	r->mw_rkey = rkey;
+	r->mw_bound = true;
+	return 0;
+}
+
+/*
+ * The next message: 1 (in *out), 0 if none came within @ms, -1 if the
+ * connection failed (r->err says how).
+ */
+static int rogue_recv(struct rogue *r, struct rx_msg *out, int ms)
+{
+	double end = now_ms() + ms;
+
+	for (;;) {
+		if (r->in_head != r->in_tail) {
+			*out = r->inbox[r->in_head++ % INBOX];
+			return 1;
+		}
+		if (r->wc_error || r->flushed || r->disconnected)
+			ROGUE_FAIL(r, "connection failed: %s%s",
+				   r->wc_error ? ibv_wc_status_str(r->wc_error) :
+				   r->flushed ? "work requests flushed" : "",
+				   r->disconnected ? " (disconnected)" : "");
+		if (now_ms() >= end)
+			return 0;
+		rogue_wait(r, (int)(end - now_ms()) + 1);
+	}
+}
+
+/* Wait until the module disconnects us: 0, or -1 after @ms. */
+static int rogue_wait_disconnect(struct rogue *r, int ms)
+{
+	double end = now_ms() + ms;
+
+	while (!r->disconnected) {
+		if (now_ms() >= end)
+			return -1;
+		rogue_wait(r, 200);
+	}
+	r->up = false;
+	return 0;
+}
+
+static void msg_init(struct tdsm_wire_msg *m, uint8_t type)
+{
+	memset(m, 0, sizeof(*m));
+	m->hdr.magic = htobe16(TDSM_WIRE_MAGIC);
+	m->hdr.version = TDSM_WIRE_VERSION;
+	m->hdr.type = type;
+	m->hdr.src = ROGUE;
+	m->hdr.len = htobe16(TDSM_WIRE_MSG_SIZE);
+}
+
+static void msg_page(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
+		     uint64_t iova, uint32_t rkey, uint8_t dst, uint8_t mode)
+{
+	msg_init(m, type);
+	m->page.addr = htobe64(addr);
+	m->page.iova = htobe64(iova);
+	m->page.rkey = htobe32(rkey);
+	m->page.dst = dst;
+	m->page.mode = mode;
+}
+
+static void msg_alloc(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
+		      uint32_t npages)
+{
+	msg_init(m, type);
+	m->alloc.addr = htobe64(addr);
+	m->alloc.npages = htobe32(npages);
+}
+
+static void fmt_msg(const struct rx_msg *x, char *buf, size_t len)
+{
+	const struct tdsm_wire_msg *m = &x->m;
+	char h[2 * TDSM_WIRE_MSG_SIZE + 1];
+
+	hex(x->raw, x->byte_len < TDSM_WIRE_MSG_SIZE ? x->byte_len :
+	    TDSM_WIRE_MSG_SIZE, h, sizeof(h));
+	snprintf(buf, len, "%u bytes, type %u src %u id %#" PRIx64
+		 " status %u (%s) flags %#x addr %#" PRIx64 ", wc_flags %#x"
+		 " inv_rkey %#x [%s]",
+		 x->byte_len, m->hdr.type, m->hdr.src, be64toh(m->hdr.id),
+		 be32toh(m->reply.status), st_name(be32toh(m->reply.status)),
+		 be32toh(m->reply.flags), be64toh(m->reply.addr), x->wc_flags,
+		 x->inv_rkey, h);
+}
+
+/*
+ * Is @x a well-formed message of type @type from node2 (the module)?
+ * NULL, or what is wrong.
+ */
+static const char *module_msg_error(const struct rx_msg *x, uint8_t type)
+{
+	const struct tdsm_wire_hdr *h = &x->m.hdr;
+
+	if (x->byte_len != TDSM_WIRE_MSG_SIZE)
+		return "length is not 64 bytes";
+	if (be16toh(h->magic) != TDSM_WIRE_MAGIC)
+		return "bad magic";
+	if (h->version != TDSM_WIRE_VERSION)
+		return "bad version";
+	if (h->type != type)
+		return "unexpected type";
+	if (h->src != TARGET)
+		return "src is not node 2";
+	if (h->flags)
+		return "reserved flags set";
+	if (be16toh(h->len) != TDSM_WIRE_MSG_SIZE)
+		return "len field is not 64";
+	if (!h->id)
+		return "id 0";
+	return NULL;
+}
+
+/*
+ * Send request @req with a fresh id and wait for its reply: the reply's
+ * status (in *rep), or -1 with r->err set (no reply, an unexpected
+ * message, a connection failure).
+ */
+static long rogue_call(struct rogue *r, struct tdsm_wire_msg *req,
+		       struct rx_msg *rep, int ms)
+{
+	struct rx_msg x;
+	uint64_t id = r->next_id++;
+	char d[400];
+	const char *why;
+	double end = now_ms() + ms;
+	int got;
+
+	req->hdr.id = htobe64(id);
+	if (rogue_post(r, req, sizeof(*req), 0, NULL) < 0)
+		return -1;
+	for (;;) {
+		got = rogue_recv(r, &x, (int)(end - now_ms()) + 1);
+		if (got < 0)
+			return -1;
+		if (!got)
+			ROGUE_FAIL(r, "no reply to a type %u request (id %#" PRIx64
+				   ") within %d ms", req->hdr.type, id, ms);
+		fmt_msg(&x, d, sizeof(d));
+		why = module_msg_error(&x, TDSM_W_REPLY);
+		if (why)
+			ROGUE_FAIL(r, "instead of a reply: %s: %s", why, d);
+		if (be64toh(x.m.hdr.id) != id)
+			ROGUE_FAIL(r, "reply to another id (want %#" PRIx64 "): %s",
+				   id, d);
+		*rep = x;
+		return be32toh(x.m.reply.status);
+	}
+}
+
+/* Reply to the module's request @req, after RDMA-writing data page @page. */
+static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
+		       uint32_t status, uint32_t flags, int page, bool with_inv)
+{
+	struct tdsm_wire_msg rep;
+	struct ibv_sge sge;
+	struct ibv_send_wr write = { 0 };
+	uint32_t rkey = be32toh(req->page.rkey);
+	int slot, st;
+
+	msg_init(&rep, TDSM_W_REPLY);
+	rep.hdr.id = req->hdr.id;
+	rep.reply.status = htobe32(status);
+	rep.reply.flags = htobe32(flags);
+	if (page >= 0) {
+		sge.addr = (uintptr_t)(r->data + (size_t)page * PG);
+		sge.length = PG;
+		sge.lkey = r->data_mr->lkey;
+		write.wr_id = WR_ID(WR_WRITE, 0);
+		write.opcode = IBV_WR_RDMA_WRITE;
+		write.sg_list = &sge;
+		write.num_sge = 1;
+		write.wr.rdma.remote_addr = be64toh(req->page.iova);
+		write.wr.rdma.rkey = rkey;
+	}
+	slot = rogue_post(r, &rep, sizeof(rep), with_inv ? rkey : 0,
+			  page >= 0 ? &write : NULL);
+	if (slot < 0)
+		return -1;
+	st = tx_wait(r, slot);
+	if (st)
+		ROGUE_FAIL(r, "reply send: %s",
+			   st < 0 ? "no completion" : ibv_wc_status_str(st));
+	return 0;
+}
+
+/* ---------------------------------------------- node2: the test's server */
+
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+
+static void on_bus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_env, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static __attribute__((noinline)) void do_fill(volatile uint8_t *p,
+					      unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		p[i] = pat(seed, i);
+}
+
+static __attribute__((noinline)) void do_read(volatile uint8_t *p,
+					      uint64_t *hash, unsigned int *nz)
+{
+	size_t i;
+
+	*hash = fnv(p, PG);
+	*nz = 0;
+	for (i = 0; i < PG; i++)
+		*nz += p[i] != 0;
+}
+
+/* Access page @addr of the region: 0, or -1 on SIGBUS; *ms: how long. */
+static int guarded_access(uint64_t addr, bool write, unsigned int seed,
+			  uint64_t *hash, unsigned int *nz, double *ms)
+{
+	volatile double t0 = now_ms();
+
+	if (sigsetjmp(bus_env, 1)) {
+		*ms = now_ms() - t0;
+		return -1;
+	}
+	bus_armed = 1;
+	if (write)
+		do_fill((volatile uint8_t *)(uintptr_t)addr, seed);
+	else
+		do_read((volatile uint8_t *)(uintptr_t)addr, hash, nz);
+	bus_armed = 0;
+	*ms = now_ms() - t0;
+	return 0;
+}
+
+static const char *ctl_path(char *buf, size_t len)
+{
+	const char *c = getenv("TDSM_CTL"), *tree = getenv("TDSM_TREE");
+
+	if (c && *c)
+		return c;
+	snprintf(buf, len, "%s/build/tools/tinydsmctl", tree && *tree ? tree : ".");
+	return buf;
+}
+
+/* Run tinydsmctl @args: its exit status, its output in @out. */
+static int ctl(const char *args, char *out, size_t len)
+{
+	char path[512], cmd[1024];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", ctl_path(path, sizeof(path)), args);
+	out[0] = '\0';
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n = strlen(out);
+	while (fgetc(f) != EOF)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A number after "key": in the JSON object @obj (of @len bytes), or -1. */
+static long long js_num(const char *obj, size_t len, const char *key)
+{
+	char k[64];
+	const char *p;
+	size_t kl;
+
+	kl = (size_t)snprintf(k, sizeof(k), "\"%s\":", key);
+	for (p = obj; p + kl <= obj + len; p++)
+		if (!memcmp(p, k, kl))
+			return strtoll(p + kl, NULL, 10);
+	return -1;
+}
+
+static int js_str(const char *obj, size_t len, const char *key, char *out,
+		  size_t outlen)
+{
+	char k[64];
+	const char *p, *q;
+	size_t kl;
+
+	kl = (size_t)snprintf(k, sizeof(k), "\"%s\":\"", key);
+	for (p = obj; p + kl <= obj + len; p++) {
+		if (memcmp(p, k, kl))
+			continue;
+		p += kl;
+		q = memchr(p, '"', (size_t)(obj + len - p));
+		if (!q || (size_t)(q - p) >= outlen)
+			return -1;
+		memcpy(out, p, (size_t)(q - p));
+		out[q - p] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* "STATE TX RX BAD" of node 1 as node2's module reports it, or "none". */
+static void peer_info(char *ans, size_t len)
+{
+	char out[8192], state[32];
+	const char *p, *start = NULL;
+	int depth = 0, rc;
+	bool in_str = false;
+
+	rc = ctl("-j node show", out, sizeof(out));
+	if (rc) {
+		snprintf(ans, len, "err tinydsmctl exit %d: %.200s", rc, out);
+		return;
+	}
+	for (p = out; *p; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_str = false;
+			continue;
+		}
+		if (*p == '"') {
+			in_str = true;
+		} else if (*p == '{') {
+			if (depth++ == 0)
+				start = p;
+		} else if (*p == '}' && depth > 0 && --depth == 0 && start) {
+			size_t l = (size_t)(p - start + 1);
+
+			if (js_num(start, l, "id") != ROGUE)
+				continue;
+			if (js_str(start, l, "state", state, sizeof(state)))
+				snprintf(state, sizeof(state), "?");
+			snprintf(ans, len, "%s %lld %lld %lld", state,
+				 js_num(start, l, "tx_msgs"),
+				 js_num(start, l, "rx_msgs"),
+				 js_num(start, l, "rx_bad"));
+			return;
+		}
+	}
+	snprintf(ans, len, "none");
+}
+
+/* node2's own check of its module: ALLOC, write, read back, FREE. */
+static void health(struct tc_node *n, char *ans, size_t len)
+{
+	uint64_t addr, h;
+	unsigned int nz, i;
+	double ms;
+
+	if (tc_alloc(n, 0, 2, &addr)) {
+		snprintf(ans, len, "err ALLOC: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		if (guarded_access(addr + i * PG, true, 0x40 + i, NULL, NULL, &ms)) {
+			snprintf(ans, len, "err SIGBUS writing %#" PRIx64, addr + i * PG);
+			return;
+		}
+		if (guarded_access(addr + i * PG, false, 0, &h, &nz, &ms) ||
+		    h != pat_hash(0x40 + i)) {
+			snprintf(ans, len, "err page %#" PRIx64 " reads back wrong",
+				 addr + i * PG);
+			return;
+		}
+	}
+	if (tc_free(n, addr, 2)) {
+		snprintf(ans, len, "err FREE: %s", strerror(errno));
+		return;
+	}
+	if (guarded_access(addr, false, 0, &h, &nz, &ms) || nz) {
+		snprintf(ans, len, "err freed page %#" PRIx64 " does not read as zero",
+			 addr);
+		return;
+	}
+	snprintf(ans, len, "ok");
+}
+
+/* Run node1's command @cmd on node2; the answer in @ans. */
+static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
+		      size_t len)
+{
+	char out[2048], args[256], *save = NULL;
+	const char *verb = strtok_r(cmd, " ", &save);
+	const char *a1 = strtok_r(NULL, " ", &save);
+	const char *a2 = strtok_r(NULL, " ", &save);
+	struct tinydsm_page_info pi;
+	uint64_t addr = a1 ? strtoull(a1, NULL, 0) : 0, h = 0;
+	unsigned int nz = 0;
+	double ms;
+	int rc;
+
+	if (!verb) {
+		snprintf(ans, len, "err empty command");
+	} else if (!strcmp(verb, "params")) {
+		if (!region) {
+			snprintf(ans, len, "err the region is not open");
+			return;
+		}
+		snprintf(ans, len, "%u %u %lu %lu %u", n->id, n->max_nodes,
+			 n->npages, n->slice_pages,
+			 tc_module_param("timeout_ms", TC_DEFAULT_PEER_TIMEOUT_MS));
+	} else if (!strcmp(verb, "peer")) {
+		peer_info(ans, len);
+	} else if (!strcmp(verb, "add") || !strcmp(verb, "ensure")) {
+		const char *ip = getenv("TDSM_IP_1");
+
+		if (!strcmp(verb, "ensure")) {
+			peer_info(out, sizeof(out));
+			if (strcmp(out, "none")) {
+				snprintf(ans, len, "rc 0");
+				return;
+			}
+		}
+		snprintf(args, sizeof(args), "node add %d %s", ROGUE,
+			 ip && *ip ? ip : "10.77.0.1");
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!strcmp(verb, "del")) {
+		snprintf(args, sizeof(args), "node del %d", ROGUE);
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!region) {
+		snprintf(ans, len, "err the region is not open");
+	} else if (!strcmp(verb, "write") && a1 && a2) {
+		rc = guarded_access(addr, true, (unsigned int)strtoul(a2, NULL, 0),
+				    NULL, NULL, &ms);
+		snprintf(ans, len, "%s %.0f", rc ? "sigbus" : "ok", ms);
+	} else if (!strcmp(verb, "read") && a1) {
+		rc = guarded_access(addr, false, 0, &h, &nz, &ms);
+		snprintf(ans, len, "%s %.0f %#" PRIx64 " %u", rc ? "sigbus" : "ok",
+			 ms, h, nz);
+	} else if (!strcmp(verb, "info") && a1) {
+		if (tc_page_info(n, (void *)(uintptr_t)addr, &pi))
+			snprintf(ans, len, "err PAGE_INFO: %s", strerror(errno));
+		else
+			snprintf(ans, len, "%u %#x %u %#x", pi.owner, pi.copyset,
+				 pi.state, pi.flags);
+	} else if (!strcmp(verb, "spray")) {
+		/* Leave freed pages full of 0x5a for an unzeroed allocation. */
+		size_t sz = 64ul << 20;
+		void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			snprintf(ans, len, "err mmap: %s", strerror(errno));
+			return;
+		}
+		memset(p, 0x5a, sz);
+		munmap(p, sz);
+		snprintf(ans, len, "ok");
+	} else if (!strcmp(verb, "health")) {
+		health(n, ans, len);
+	} else if (!strcmp(verb, "qps")) {
+		/* The RC queue pairs and their states, for the record. */
+		FILE *f = popen("rdma resource show qp 2>&1 | grep -w RC | "
+				"sed 's/.*lqpn \\([0-9]*\\).* state \\([A-Z]*\\).*comm "
+				"\\(.*\\)/qp \\1 \\2 \\3;/' | tr '\\n' ' '", "r");
+		size_t k = 0;
+
+		out[0] = '\0';
+		if (f) {
+			while (k + 1 < sizeof(out) &&
+			       fgets(out + k, (int)(sizeof(out) - k), f))
+				k = strlen(out);
+			pclose(f);
+		}
+		snprintf(ans, len, "%.400s", out);
+	} else if (!strcmp(verb, "dmesg")) {
+		FILE *f = popen("dmesg 2>/dev/null | grep -E "
+				"'WARNING:|BUG:|Call Trace|Oops|general protection' "
+				"| head -3", "r");
+		size_t k = 0;
+
+		out[0] = '\0';
+		if (f) {
+			while (k + 1 < sizeof(out) &&
+			       fgets(out + k, (int)(sizeof(out) - k), f))
+				k = strlen(out);
+			pclose(f);
+		}
+		snprintf(ans, len, "%s %.300s", k ? "bad" : "clean", out);
+	} else {
+		snprintf(ans, len, "err unknown command '%s'", verb);
+	}
+}
+
+/* ------------------------------------------------------------- fixture */
+
+FIXTURE(wire) {
+	struct tc_sync s;
+	struct tc_node n;		/* node2 */
+	struct rogue *r, *r2;		/* node1 */
+	unsigned int seq;		/* commands sent (node1) */
+	bool served;			/* node2: node1 said done */
+	/* node2's module, as node1 learns it */
+	unsigned int max_nodes, timeout_ms;
+	uint64_t npages, slice_pages;
+	char ip[64];
+	unsigned int port;
+	char why[1024];
+};
+
+FIXTURE_SETUP(wire)
+{
+	const char *ip = getenv("TDSM_IP_2");
+
+	tc_sync_init(&self->s, "wire", _metadata->name);
+	self->n.fd = -1;
+	self->n.map = MAP_FAILED;
+	snprintf(self->ip, sizeof(self->ip), "%s", ip && *ip ? ip : "10.77.0.2");
+	self->port = tc_env_uint("TDSM_WIRE_PORT", DEFAULT_PORT);
+}
+
+/* node1: send command @n's text, without waiting for the answer. */
+static int rpc_send(FIXTURE_DATA(wire) *self, const char *fmt, ...)
+{
+	char key[32], cmd[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	snprintf(key, sizeof(key), "cmd.%u", ++self->seq);
+	if (tc_put(&self->s, key, cmd)) {
+		snprintf(self->why, sizeof(self->why), "cannot write %s: %s",
+			 key, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* node1: the answer to the last command, within @timeout_s: 0, or -1. */
+static int rpc_wait(FIXTURE_DATA(wire) *self, char *ans, size_t len,
+		    int timeout_s)
+{
+	char key[32], path[PATH_MAX];
+	double end = tc_now() + timeout_s;
+
+	snprintf(key, sizeof(key), "ans.%u", self->seq);
+	while (tc_get(&self->s, key, ans, len)) {
+		if (!tc_file(&self->s, path, sizeof(path), "fail.%u", TARGET) &&
+		    tc_exists(path)) {
+			snprintf(self->why, sizeof(self->why),
+				 "node2 failed this test (see its output)");
+			return -1;
+		}
+		if (tc_now() > end) {
+			snprintf(self->why, sizeof(self->why),
+				 "node2 did not answer command %u in %d s",
+				 self->seq, timeout_s);
+			return -1;
+		}
+		usleep(TC_POLL_US);
+	}
+	return 0;
+}
+
+static int rpc(FIXTURE_DATA(wire) *self, char *ans, size_t len,
+	       const char *fmt, ...)
+{
+	char cmd[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (rpc_send(self, "%s", cmd))
+		return -1;
+	return rpc_wait(self, ans, len, RPC_S);
+}
+
+/* node2: run node1's commands until it says "done" or gives up. */
+static void serve(struct __test_metadata *_metadata, FIXTURE_DATA(wire) *self)
+{
+	char key[32], cmd[256], ans[1024], path[PATH_MAX], err[256];
+	struct sigaction sa = { .sa_handler = on_bus };
+	bool region;
+	unsigned int n;
+	double end;
+	int idle;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	region = !tc_node_open(&self->n, err, sizeof(err));
+	if (!region)
+		TH_LOG("cannot open the region: %s", err);
+	/* Once node1 went silent, later tests wait for it only briefly. */
+	idle = tc_run_degraded(&self->s) ? TC_SHORT_TIMEOUT_S : IDLE_S;
+	for (n = 1;; n++) {
+		snprintf(key, sizeof(key), "cmd.%u", n);
+		end = tc_now() + idle;
+		while (tc_get(&self->s, key, cmd, sizeof(cmd))) {
+			if (!tc_file(&self->s, path, sizeof(path), "fail.%u", ROGUE) &&
+			    tc_exists(path)) {
+				TH_LOG("node1 failed this test (see its output)");
+				return;
+			}
+			if (tc_now() > end) {
+				if (!tc_prog_file(&self->s, path, sizeof(path),
+						  "timedout", self->s.id))
+					tc_touch(path);
+				ASSERT_TRUE(0)
+					TH_LOG("no command %u from node1 in %d s",
+					       n, idle);
+			}
+			usleep(TC_POLL_US);
+		}
+		if (!strcmp(cmd, "done")) {
+			self->served = true;
+			snprintf(ans, sizeof(ans), "ok");
+		} else {
+			serve_one(&self->n, region, cmd, ans, sizeof(ans));
+		}
+		snprintf(key, sizeof(key), "ans.%u", n);
+		ASSERT_EQ(0, tc_put(&self->s, key, ans))
+			TH_LOG("cannot answer command %u: %s", n, strerror(errno));
+		if (self->served)
+			return;
+	}
+}
+
+FIXTURE_TEARDOWN(wire)
+{
+	char ans[64];
+
+	rogue_close(self->r);
+	rogue_close(self->r2);
+	self->r = self->r2 = NULL;
+	/* node1 ends node2's part first: a failure mark would cut it short. */
+	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
+	    !rpc_send(self, "done"))
+		rpc_wait(self, ans, sizeof(ans), 10);
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	tc_node_close(&self->n);
+}
+
+/* node1: learn node2's parameters and make sure node 1 is its peer. */
+static int prepare(FIXTURE_DATA(wire) *self)
+{
+	char ans[256];
+	unsigned int id;
+
+	if (rpc(self, ans, sizeof(ans), "params"))
+		return -1;
+	if (sscanf(ans, "%u %u %" SCNu64 " %" SCNu64 " %u", &id,
+		   &self->max_nodes, &self->npages, &self->slice_pages,
+		   &self->timeout_ms) != 5 || id != TARGET) {
+		snprintf(self->why, sizeof(self->why), "node2's params: '%s'", ans);
+		return -1;
+	}
+	if (rpc(self, ans, sizeof(ans), "ensure"))
+		return -1;
+	if (strncmp(ans, "rc 0", 4)) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2 cannot add node 1 as a peer: %s", ans);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Every test: node2 serves, node1 (the rogue) runs the body. Tests need
+ * exactly two nodes.
+ */
+#define START() do {							\
+	if (self->s.nodes != 2)						\
+		SKIP(return, "needs 2 nodes, this run has %u (TDSM_NODES)", \
+		     self->s.nodes);					\
+	if (self->s.id == TARGET) {					\
+		serve(_metadata, self);					\
+		return;							\
+	}								\
+	if (self->s.id != ROGUE)					\
+		SKIP(return, "node %u has no part in this test", self->s.id); \
+	ASSERT_EQ(0, prepare(self)) TH_LOG("%s", self->why);		\
+} while (0)
+
+static uint64_t slice_addr(FIXTURE_DATA(wire) *self, unsigned int home,
+			   uint64_t page)
+{
+	return TINYDSM_REGION_BASE + ((home - 1) * self->slice_pages + page) * PG;
+}
+
+static void hello_fill(FIXTURE_DATA(wire) *self, struct tdsm_wire_hello *h,
+		       uint8_t node)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = htobe16(TDSM_WIRE_MAGIC);
+	h->version = TDSM_WIRE_VERSION;
+	h->node_id = node;
+	h->max_nodes = (uint8_t)self->max_nodes;
+	h->region_pages = htobe64(self->npages);
+}
+
+/* A fresh rogue connecting with @pdata: the CM event, or -1 (self->why). */
+static int try_connect(FIXTURE_DATA(wire) *self, struct rogue **rp,
+		       const void *pdata, uint8_t len)
+{
+	struct rogue *r = calloc(1, sizeof(*r));
+	int ev;
+
+	*rp = r;
+	if (!r) {
+		snprintf(self->why, sizeof(self->why), "out of memory");
+		return -1;
+	}
+	ev = rogue_setup(r, self->ip, self->port);
+	if (!ev)
+		ev = rogue_connect(r, pdata, len);
+	if (ev < 0)
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+	return ev;
+}
+
+/* node 1 as node2's module reports it (tinydsmctl node show). */
+struct peer_st {
+	char state[32];
+	long long tx, rx, bad;
+};
+
+static int peer_get(FIXTURE_DATA(wire) *self, struct peer_st *p);
+
+/*
+ * Connect as node 1 with a valid hello: 0, or -1 with self->why set. The
+ * module tears a previous connection down asynchronously, so DUPLICATE is
+ * retried for a while. @wait_up: return only once node2's module says the
+ * connection is up (it handles the RTU after our ESTABLISHED; see
+ * request_right_after_connect).
+ */
+static int connect_as(FIXTURE_DATA(wire) *self, struct rogue **rp,
+		      bool wait_up)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st p;
+	double t0 = now_ms(), end = t0 + 20000;
+	int ev, reason, tries = 0;
+
+	hello_fill(self, &h, ROGUE);
+	for (;;) {
+		tries++;
+		ev = try_connect(self, rp, &h, sizeof(h));
+		if (ev < 0)
+			return -1;
+		if (ev == RDMA_CM_EVENT_ESTABLISHED)
+			break;
+		reason = rogue_reject_reason(*rp);
+		if (reason != TDSM_REJ_DUPLICATE || now_ms() > end) {
+			snprintf(self->why, sizeof(self->why),
+				 "a valid hello as node 1 got %s (status %d), reject: %s",
+				 rdma_event_str(ev), (*rp)->cm_status, rej_name(reason));
+			return -1;
+		}
+		rogue_close(*rp);
+		*rp = NULL;
+		usleep(250000);
+	}
+	if (tries > 1 || now_ms() - t0 > 2000)
+		fprintf(stderr, "# connected as node 1 after %d attempts, %.0f ms\n",
+			tries, now_ms() - t0);
+	while (wait_up) {
+		if (peer_get(self, &p))
+			return -1;
+		if (!strcmp(p.state, "up"))
+			break;
+		if (now_ms() > end) {
+			snprintf(self->why, sizeof(self->why),
+				 "established, but node2 says node 1 is %s", p.state);
+			return -1;
+		}
+		usleep(50000);
+	}
+	return 0;
+}
+
+static int connect_ok(FIXTURE_DATA(wire) *self, struct rogue **rp)
+{
+	return connect_as(self, rp, true);
+}
+
+static int peer_get(FIXTURE_DATA(wire) *self, struct peer_st *p)
+{
+	char ans[256];
+
+	if (rpc(self, ans, sizeof(ans), "peer"))
+		return -1;
+	if (sscanf(ans, "%31s %lld %lld %lld", p->state, &p->tx, &p->rx,
+		   &p->bad) != 4) {
+		snprintf(self->why, sizeof(self->why), "node2's peer: '%s'", ans);
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait (bounded) until node2 no longer reports node 1 up. */
+static int peer_wait_not_up(FIXTURE_DATA(wire) *self, struct peer_st *p)
+{
+	double end = now_ms() + DISCONNECT_MS;
+
+	for (;;) {
+		if (peer_get(self, p))
+			return -1;
+		if (strcmp(p->state, "up"))
+			return 0;
+		if (now_ms() > end) {
+			snprintf(self->why, sizeof(self->why),
+				 "node2 still shows node 1 up after %d ms",
+				 DISCONNECT_MS);
+			return -1;
+		}
+		usleep(200000);
+	}
+}
+
+/* Nothing may arrive for a while: 0, or -1 with what came in self->why. */
+static int expect_quiet(FIXTURE_DATA(wire) *self, struct rogue *r, int ms)
+{
+	struct rx_msg x;
+	char d[400];
+	int got = rogue_recv(r, &x, ms);
+
+	if (!got)
+		return 0;
+	if (got < 0)
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+	else {
+		fmt_msg(&x, d, sizeof(d));
+		snprintf(self->why, sizeof(self->why), "unexpected message: %s", d);
+	}
+	return -1;
+}
+
+/* A request that must get a reply: its status, or -1 (self->why). */
+static long call(FIXTURE_DATA(wire) *self, struct rogue *r,
+		 struct tdsm_wire_msg *req, struct rx_msg *rep)
+{
+	struct rx_msg tmp;
+	long st = rogue_call(r, req, rep ? rep : &tmp, REPLY_MS);
+
+	if (st < 0)
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+	else
+		snprintf(self->why, sizeof(self->why), "got %s (%ld)",
+			 st_name(st), st);
+	return st;
+}
+
+/* ------------------------------------------------------------ the hello */
+
+struct hello_case {
+	const char *name;
+	int want;		/* reject reason */
+	int alt;		/* also acceptable (0: none) */
+};
+
+/* Connect once with @pdata; EXPECT the tinydsm reject @c->want. */
+static void expect_reject(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(wire) *self, const struct hello_case *c,
+			  const void *pdata, uint8_t len)
+{
+	struct rogue *r = NULL;
+	double end = now_ms() + 10000;
+	int ev, reason;
+
+	/*
+	 * DUPLICATE: the hello passed every check, but the connection of an
+	 * earlier attempt is still being torn down. Ask again.
+	 */
+	for (;;) {
+		ev = try_connect(self, &r, pdata, len);
+		if (ev < 0) {
+			rogue_close(r);
+			EXPECT_LE(0, ev) TH_LOG("%s: %s", c->name, self->why);
+			return;
+		}
+		reason = rogue_reject_reason(r);
+		if (reason != TDSM_REJ_DUPLICATE || c->want == TDSM_REJ_DUPLICATE ||
+		    now_ms() > end)
+			break;
+		rogue_close(r);
+		r = NULL;
+		usleep(250000);
+	}
+	if (reason != c->want && !(c->alt && reason == c->alt)) {
+		char h[80];
+
+		hex(r->pdata, r->pdata_len < 8 ? r->pdata_len : 8, h, sizeof(h));
+		EXPECT_EQ(c->want, reason)
+			TH_LOG("%s: want reject %s, got %s (event %s, status %d, "
+			       "private data %u bytes %s...)", c->name,
+			       rej_name(c->want), rej_name(reason),
+			       rdma_event_str(ev), r->cm_status, r->pdata_len, h);
+	} else {
+		TH_LOG("%s: rejected, %s", c->name, rej_name(reason));
+	}
+	rogue_close(r);
+}
+
+TEST_F_TIMEOUT(wire, hello_rejected, 180)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st before, after;
+	uint8_t garbage[56];
+	struct rogue *r = NULL;
+	size_t i;
+	static const struct {
+		struct hello_case c;
+		int field;	/* what to break, below */
+		uint64_t v;
+	} cases[] = {
+		{ { "zeros", TDSM_REJ_MALFORMED, 0 }, 1, 0 },
+		{ { "magic byte-swapped", TDSM_REJ_MALFORMED, 0 }, 2, 0 },
+		{ { "magic 0xffff", TDSM_REJ_MALFORMED, 0 }, 3, 0xffff },
+		{ { "bad magic and version 2", TDSM_REJ_MALFORMED, 0 }, 4, 0 },
+		{ { "version 0", TDSM_REJ_VERSION, 0 }, 5, 0 },
+		{ { "version 2", TDSM_REJ_VERSION, 0 }, 5, 2 },
+		{ { "version 255", TDSM_REJ_VERSION, 0 }, 5, 255 },
+		{ { "version 2 and max_nodes differs", TDSM_REJ_VERSION, 0 }, 6, 2 },
+		{ { "max_nodes 0", TDSM_REJ_MISMATCH, 0 }, 7, 0 },
+		{ { "max_nodes - 1", TDSM_REJ_MISMATCH, 0 }, 8, (uint64_t)-1 },
+		{ { "max_nodes + 1", TDSM_REJ_MISMATCH, 0 }, 8, 1 },
+		{ { "region_pages 0", TDSM_REJ_MISMATCH, 0 }, 9, 0 },
+		{ { "region_pages + 1", TDSM_REJ_MISMATCH, 0 }, 10, 1 },
+		{ { "region_pages - 1", TDSM_REJ_MISMATCH, 0 }, 10, (uint64_t)-1 },
+		{ { "region_pages ~0", TDSM_REJ_MISMATCH, 0 }, 9, ~0ull },
+		{ { "node id 0", TDSM_REJ_UNKNOWN, 0 }, 11, 0 },
+		{ { "node id 2 (node2's own)", TDSM_REJ_UNKNOWN, 0 }, 11, 2 },
+		{ { "node id 3 (higher, not configured)", TDSM_REJ_UNKNOWN, 0 }, 11, 3 },
+		{ { "node id 5 (> max_nodes)", TDSM_REJ_UNKNOWN, 0 }, 11, 5 },
+		{ { "node id 31", TDSM_REJ_UNKNOWN, 0 }, 11, 31 },
+		{ { "node id 32", TDSM_REJ_UNKNOWN, 0 }, 11, 32 },
+		{ { "node id 255", TDSM_REJ_UNKNOWN, 0 }, 11, 255 },
+		/*
+		 * rdma_cm over IB/RoCE pads the private data with zeros to
+		 * 56 bytes, so a short hello arrives whole with max_nodes 0.
+		 */
+		{ { "hello truncated to 4 bytes", TDSM_REJ_MISMATCH,
+		    TDSM_REJ_MALFORMED }, 12, 4 },
+	};
+	static const struct hello_case none = { "no private data",
+						TDSM_REJ_MALFORMED, 0 };
+	static const struct hello_case junk = { "56 bytes of garbage",
+						TDSM_REJ_MALFORMED, 0 };
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+
+	expect_reject(_metadata, self, &none, NULL, 0);
+	for (i = 0; i < sizeof(garbage); i++)
+		garbage[i] = (uint8_t)(0xa5 ^ (i * 29));
+	expect_reject(_metadata, self, &junk, garbage, sizeof(garbage));
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t len = sizeof(h);
+
+		hello_fill(self, &h, ROGUE);
+		switch (cases[i].field) {
+		case 1: memset(&h, 0, sizeof(h)); break;
+		case 2: h.magic = htole16(TDSM_WIRE_MAGIC); break;
+		case 3: h.magic = htobe16((uint16_t)cases[i].v); break;
+		case 4: h.magic = 0; h.version = 2; break;
+		case 5: h.version = (uint8_t)cases[i].v; break;
+		case 6: h.version = (uint8_t)cases[i].v; h.max_nodes++; break;
+		case 7: h.max_nodes = (uint8_t)cases[i].v; break;
+		case 8: h.max_nodes = (uint8_t)(self->max_nodes + cases[i].v); break;
+		case 9: h.region_pages = htobe64(cases[i].v); break;
+		case 10: h.region_pages = htobe64(self->npages + cases[i].v); break;
+		case 11: h.node_id = (uint8_t)cases[i].v; break;
+		case 12: len = (uint8_t)cases[i].v; break;
+		}
+		expect_reject(_metadata, self, &cases[i].c, &h, len);
+	}
+
+	/* Refused hellos leave no trace in node2's peer. */
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STRNE("up", after.state);
+	EXPECT_EQ(before.rx, after.rx);
+	EXPECT_EQ(before.tx, after.tx);
+	EXPECT_EQ(before.bad, after.bad);
+
+	/* And the listener still takes a good one. */
+	ASSERT_EQ(0, connect_ok(self, &r)) TH_LOG("%s", self->why);
+	self->r = r;
+}
+
+/*
+ * wire.h: the hello's reserved0/reserved "zero". The module enforces the
+ * reserved fields of every message (flags, page.reserved, alloc.reserved)
+ * but not of the hello.
+ */
+TEST_F_TIMEOUT(wire, hello_reserved_fields_set, 120)
+{
+	static const struct hello_case c0 = {
+		"reserved0[0] = 1", TDSM_REJ_MALFORMED, 0 };
+	static const struct hello_case c1 = {
+		"reserved[7] = 0xff", TDSM_REJ_MALFORMED, 0 };
+	struct tdsm_wire_hello h;
+
+	START();
+	hello_fill(self, &h, ROGUE);
+	h.reserved0[0] = 1;
+	expect_reject(_metadata, self, &c0, &h, sizeof(h));
+	hello_fill(self, &h, ROGUE);
+	h.reserved[7] = 0xff;
+	expect_reject(_metadata, self, &c1, &h, sizeof(h));
+}
+
+TEST_F_TIMEOUT(wire, hello_accepted_and_duplicate, 120)
+{
+	const struct tdsm_wire_hello *mine;
+	struct tdsm_wire_hello h, zero = { 0 };
+	struct tdsm_wire_msg req;
+	struct peer_st p;
+	struct rogue *r2 = NULL;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+
+	/* The accept carries node2's hello. */
+	mine = (const void *)self->r->pdata;
+	ASSERT_LE(sizeof(*mine), self->r->pdata_len);
+	EXPECT_EQ(TDSM_WIRE_MAGIC, be16toh(mine->magic));
+	EXPECT_EQ(TDSM_WIRE_VERSION, mine->version);
+	EXPECT_EQ(TARGET, mine->node_id);
+	EXPECT_EQ(self->max_nodes, mine->max_nodes);
+	EXPECT_EQ(self->npages, be64toh(mine->region_pages));
+	EXPECT_EQ(0, memcmp(mine->reserved0, zero.reserved0, sizeof(zero.reserved0)));
+	EXPECT_EQ(0, memcmp(mine->reserved, zero.reserved, sizeof(zero.reserved)));
+
+	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", p.state);
+
+	/* A second connection as node 1 while the first is up. */
+	hello_fill(self, &h, ROGUE);
+	ev = try_connect(self, &r2, &h, sizeof(h));
+	self->r2 = r2;
+	ASSERT_LE(0, ev) TH_LOG("%s", self->why);
+	EXPECT_EQ(TDSM_REJ_DUPLICATE, rogue_reject_reason(r2))
+		TH_LOG("second connection as node 1: %s, %s",
+		       rdma_event_str(ev), rej_name(rogue_reject_reason(r2)));
+
+	/* The first one still works. */
+	msg_alloc(&req, TDSM_W_ALLOC, 0, 0);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &req, NULL))
+		TH_LOG("ALLOC of 0 pages on the first connection: %s", self->why);
+
+	/* Closing it: node2 notices. */
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	TH_LOG("node2 after the close: %s", p.state);
+}
+
+/*
+ * The first request on a fresh connection. librdmacm sends the RTU, then
+ * reports ESTABLISHED, and the rogue sends at once. node2's QP is ready to
+ * receive since it sent its REP, but its module marks the connection up
+ * only when its CM handles the RTU (RDMA_CM_EVENT_ESTABLISHED). A request
+ * that arrives in between must still be answered: the requester cannot
+ * tell, and a module as node 1 sends its first request just as fast.
+ */
+TEST_F_TIMEOUT(wire, request_right_after_connect, 300)
+{
+	enum { ROUNDS = 16 };
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	struct peer_st before, after, p;
+	int i, lost = 0;
+	long st;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	for (i = 0; i < ROUNDS; i++) {
+		ASSERT_EQ(0, connect_as(self, &self->r, false)) TH_LOG("%s", self->why);
+		msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+		st = rogue_call(self->r, &m, &rep, 3000);
+		if (st != TDSM_WS_INVAL) {
+			lost++;
+			TH_LOG("round %d: %s", i, st < 0 ? self->r->err : st_name(st));
+		}
+		rogue_close(self->r);
+		self->r = NULL;
+		ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	}
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	TH_LOG("node2 counted %lld requests received, %lld messages sent",
+	       after.rx - before.rx, after.tx - before.tx);
+	EXPECT_EQ(0, lost)
+		TH_LOG("%d of %d requests sent right after ESTABLISHED got no reply",
+		       lost, ROUNDS);
+	EXPECT_EQ(after.rx - before.rx, after.tx - before.tx)
+		TH_LOG("node2 received requests it never answered");
+}
+
+TEST_F_TIMEOUT(wire, hello_unconfigured_peer, 150)
+{
+	static const struct hello_case c = {
+		"node 1 not configured on node2", TDSM_REJ_UNKNOWN, 0 };
+	struct tdsm_wire_hello h;
+	struct tdsm_wire_msg req;
+	struct peer_st p;
+	char ans[256];
+
+	START();
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "del")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node del 1: %s", ans);
+	hello_fill(self, &h, ROGUE);
+	expect_reject(_metadata, self, &c, &h, sizeof(h));
+
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "add")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node add 1: %s", ans);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+
+	/* Deleting the peer while it is connected disconnects it. */
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "del")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node del 1: %s", ans);
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("no DISCONNECTED within %d ms of node del", DISCONNECT_MS);
+	msg_alloc(&req, TDSM_W_ALLOC, 0, 0);
+	EXPECT_EQ(-1, rogue_call(self->r, &req, &(struct rx_msg){ 0 }, 1000))
+		TH_LOG("a request after node del was answered");
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "add")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node add 1: %s", ans);
+	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
+	EXPECT_STRNE("up", p.state);
+}
+
+/* ------------------------------------------------ malformed messages */
+
+struct bad_msg {
+	const char *name;
+	size_t len;
+	int field;
+	uint64_t v;
+};
+
+static void bad_msg_build(const struct bad_msg *b, struct tdsm_wire_msg *m,
+			  uint64_t id)
+{
+	/* A READ that would otherwise be valid (it gets a RANGE reply). */
+	msg_page(m, TDSM_W_READ, 0, 0, 0, 0, 0);
+	m->hdr.id = htobe64(id);
+	switch (b->field) {
+	case 1: m->hdr.magic = htobe16((uint16_t)b->v); break;
+	case 2: m->hdr.version = (uint8_t)b->v; break;
+	case 3: m->hdr.len = htobe16((uint16_t)b->v); break;
+	case 4: m->hdr.src = (uint8_t)b->v; break;
+	case 5: m->hdr.type = (uint8_t)b->v; break;
+	case 6: m->hdr.flags = (uint8_t)b->v; break;
+	case 7: m->hdr.id = 0; break;
+	case 8: m->hdr.magic = htole16(TDSM_WIRE_MAGIC); break;
+	}
+}
+
+TEST_F_TIMEOUT(wire, malformed_messages_dropped, 150)
+{
+	static const struct bad_msg bad[] = {
+		{ "empty SEND", 0, 0, 0 },
+		{ "1 byte", 1, 0, 0 },
+		{ "truncated to 10 bytes", 10, 0, 0 },
+		{ "truncated to 16 bytes (header only)", 16, 0, 0 },
+		{ "63 bytes", 63, 0, 0 },
+		{ "bad magic 0", 64, 1, 0 },
+		{ "bad magic 0xffff", 64, 1, 0xffff },
+		{ "magic byte-swapped", 64, 8, 0 },
+		{ "version 0", 64, 2, 0 },
+		{ "version 2", 64, 2, 2 },
+		{ "len field 0", 64, 3, 0 },
+		{ "len field 63", 64, 3, 63 },
+		{ "len field 128", 64, 3, 128 },
+		{ "src 3 (not the connection's peer)", 64, 4, 3 },
+		{ "src 2 (node2's own id)", 64, 4, 2 },
+		{ "src 0", 64, 4, 0 },
+		{ "type 0", 64, 5, 0 },
+		{ "type 8 (__TDSM_W_MAX)", 64, 5, __TDSM_W_MAX },
+		{ "type 99", 64, 5, 99 },
+		{ "type 255", 64, 5, 255 },
+		{ "reserved flags 0x01", 64, 6, 1 },
+		{ "reserved flags 0x80", 64, 6, 0x80 },
+		{ "id 0", 64, 7, 0 },
+	};
+	const size_t n = sizeof(bad) / sizeof(bad[0]);
+	struct tdsm_wire_msg m;
+	struct peer_st before, after;
+	struct rx_msg rep;
+	size_t i;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+
+	for (i = 0; i < n; i++) {
+		bad_msg_build(&bad[i], &m, 0x5000 + i);
+		ASSERT_EQ(0, rogue_send(self->r, &m, bad[i].len))
+			TH_LOG("%s: %s", bad[i].name, self->r->err);
+		EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS))
+			TH_LOG("after '%s': %s", bad[i].name, self->why);
+	}
+
+	/*
+	 * A valid request behind them: the module handles receives in order,
+	 * so once its reply is here every message above was looked at.
+	 */
+	msg_page(&m, TDSM_W_READ, 0, 0, 0, 0, 0);
+	ASSERT_EQ(TDSM_WS_RANGE, call(self, self->r, &m, &rep))
+		TH_LOG("valid READ of address 0 after the bad ones: %s", self->why);
+	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", after.state);
+	EXPECT_EQ(before.bad + (long long)n, after.bad)
+		TH_LOG("rx_bad went %lld -> %lld for %zu malformed messages",
+		       before.bad, after.bad, n);
+	EXPECT_EQ(before.rx + (long long)n + 1, after.rx)
+		TH_LOG("rx_msgs went %lld -> %lld", before.rx, after.rx);
+	EXPECT_EQ(before.tx + 1, after.tx)
+		TH_LOG("tx_msgs went %lld -> %lld (one reply expected)",
+		       before.tx, after.tx);
+}
+
+TEST_F_TIMEOUT(wire, reply_with_unknown_id_dropped, 120)
+{
+	static const uint64_t ids[] = { 1, 0x12345, 0xffffffffull,
+					0x100000001ull, ~0ull };
+	const size_t n = sizeof(ids) / sizeof(ids[0]);
+	struct tdsm_wire_msg m;
+	struct peer_st before, after;
+	size_t i;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	for (i = 0; i < n; i++) {
+		msg_init(&m, TDSM_W_REPLY);
+		m.hdr.id = htobe64(ids[i]);
+		m.reply.status = htobe32(TDSM_WS_OK);
+		m.reply.flags = htobe32(TDSM_RF_DATA);
+		ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	}
+	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
+	msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+	ASSERT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", after.state);
+	EXPECT_EQ(before.bad + (long long)n, after.bad)
+		TH_LOG("rx_bad went %lld -> %lld for %zu stray replies",
+		       before.bad, after.bad, n);
+	EXPECT_EQ(before.rx + (long long)n + 1, after.rx);
+}
+
+TEST_F_TIMEOUT(wire, oversized_message_kills_connection, 120)
+{
+	uint8_t big[128];
+	struct tdsm_wire_msg m;
+	struct peer_st p;
+	struct rx_msg x;
+	int got;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	/* A valid-looking READ header followed by 64 more bytes. */
+	msg_page(&m, TDSM_W_READ, 0, 0, 0, 0, 0);
+	m.hdr.id = htobe64(0x777);
+	memset(big, 0xee, sizeof(big));
+	memcpy(big, &m, sizeof(m));
+	/* The module's receive buffers are 64 bytes: its QP must fail. */
+	ASSERT_LE(0, rogue_post(self->r, big, sizeof(big), 0, NULL))
+		TH_LOG("%s", self->r->err);
+	got = rogue_recv(self->r, &x, 3000);
+	EXPECT_GE(0, got) TH_LOG("a message came back for an oversized SEND");
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("no DISCONNECTED within %d ms (send status: %s)",
+		       DISCONNECT_MS, self->r->wc_error ?
+		       ibv_wc_status_str(self->r->wc_error) : "none");
+	TH_LOG("rogue side: %s",
+	       self->r->wc_error ? ibv_wc_status_str(self->r->wc_error) : "no error");
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+
+	/* node2 takes node 1 back and answers it. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL)) TH_LOG("%s", self->why);
+}
+
+/* ----------------------------------------- requests with bad content */
+
+struct bad_req {
+	const char *name;
+	uint8_t type;
+	uint64_t addr;
+	uint32_t npages;	/* ALLOC/FREE */
+	uint8_t dst, mode;	/* page requests */
+	int extra;		/* 1: page.reserved[0]; 2: alloc.reserved */
+	int want;
+};
+
+static void run_bad_reqs(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(wire) *self, const struct bad_req *b,
+			 size_t n)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	char d[400];
+	long st;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].type == TDSM_W_ALLOC || b[i].type == TDSM_W_FREE) {
+			msg_alloc(&m, b[i].type, b[i].addr, b[i].npages);
+			if (b[i].extra == 2)
+				m.alloc.reserved = htobe32(1);
+		} else {
+			/* rkey 0: the module then replies with a plain SEND. */
+			msg_page(&m, b[i].type, b[i].addr, 0, 0, b[i].dst,
+				 b[i].mode);
+			if (b[i].extra == 1)
+				m.page.reserved[0] = 1;
+		}
+		st = call(self, self->r, &m, &rep);
+		ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
+		fmt_msg(&rep, d, sizeof(d));
+		EXPECT_EQ(b[i].want, st)
+			TH_LOG("%s: want %s, got %s: %s", b[i].name,
+			       st_name(b[i].want), st_name(st), d);
+		EXPECT_EQ(0u, be32toh(rep.m.reply.flags)) TH_LOG("%s: %s", b[i].name, d);
+		EXPECT_EQ(0u, be64toh(rep.m.reply.addr)) TH_LOG("%s: %s", b[i].name, d);
+	}
+}
+
+TEST_F_TIMEOUT(wire, access_bad_address, 150)
+{
+	const uint64_t base = TINYDSM_REGION_BASE;
+	uint64_t end, mine, home1, home3;
+
+	START();
+	end = base + self->npages * PG;
+	mine = slice_addr(self, TARGET, 7);
+	home1 = slice_addr(self, ROGUE, 7);
+	home3 = slice_addr(self, 3, 0);
+	{
+		const struct bad_req b[] = {
+			{ "READ of address 0", TDSM_W_READ, 0, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "READ below the region", TDSM_W_READ, base - PG, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "READ at the region's end", TDSM_W_READ, end, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "READ of the last page + 2^63", TDSM_W_READ, (end - PG) + (1ull << 63), 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "READ of 0xfffffffffffff000", TDSM_W_READ, ~0xfffull, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "WRITE at the region's end", TDSM_W_WRITE, end, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "WRITE below the region", TDSM_W_WRITE, base - PG, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "READ of a page homed on node 1", TDSM_W_READ, home1, 0, 0, 0, 0, TDSM_WS_NOTHOME },
+			{ "WRITE of a page homed on node 1", TDSM_W_WRITE, home1, 0, 0, 0, 0, TDSM_WS_NOTHOME },
+			{ "READ of a page homed on node 3", TDSM_W_READ, home3, 0, 0, 0, 0, TDSM_WS_NOTHOME },
+			{ "READ of the region's last page (node 4)", TDSM_W_READ, end - PG, 0, 0, 0, 0, TDSM_WS_NOTHOME },
+			{ "READ with page.dst 2", TDSM_W_READ, mine, 0, 2, 0, 0, TDSM_WS_INVAL },
+			{ "READ with page.mode KEEP", TDSM_W_READ, mine, 0, 0, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
+			{ "WRITE with page.mode DROP", TDSM_W_WRITE, mine, 0, 0, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
+			{ "READ with page.reserved set", TDSM_W_READ, mine, 0, 0, 0, 1, TDSM_WS_INVAL },
+		};
+
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		run_bad_reqs(_metadata, self, b, sizeof(b) / sizeof(b[0]));
+	}
+}
+
+/*
+ * wire.h: page addresses are page aligned; TDSM_WS_INVAL is "malformed or
+ * meaningless request", TDSM_WS_RANGE "address outside the region". An
+ * unaligned address inside the region is malformed, not out of range (FREE
+ * already answers INVAL for it).
+ */
+TEST_F_TIMEOUT(wire, access_unaligned_address, 120)
+{
+	uint64_t mine, home1;
+
+	START();
+	mine = slice_addr(self, TARGET, 8);
+	home1 = slice_addr(self, ROGUE, 8);
+	{
+		const struct bad_req b[] = {
+			{ "READ of page + 1", TDSM_W_READ, mine + 1, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "WRITE of page + 2048", TDSM_W_WRITE, mine + 2048, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "INVAL of page + 8", TDSM_W_INVAL, home1 + 8, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FETCH of page + 4095", TDSM_W_FETCH, home1 + 4095, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
+		};
+
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		run_bad_reqs(_metadata, self, b, sizeof(b) / sizeof(b[0]));
+	}
+}
+
+TEST_F_TIMEOUT(wire, fetch_inval_bad_requests, 150)
+{
+	uint64_t mine, home1, end;
+
+	START();
+	mine = slice_addr(self, TARGET, 9);
+	home1 = slice_addr(self, ROGUE, PG_NOT_HELD);
+	end = TINYDSM_REGION_BASE + self->npages * PG;
+	{
+		const struct bad_req b[] = {
+			/* FETCH: only a page's home may ask, node2 must hold it. */
+			{ "FETCH of a page homed on node 2", TDSM_W_FETCH, mine, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
+			{ "FETCH outside the region", TDSM_W_FETCH, end, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_RANGE },
+			{ "FETCH with mode 0", TDSM_W_FETCH, home1, 0, ROGUE, 0, 0, TDSM_WS_INVAL },
+			{ "FETCH with mode 3", TDSM_W_FETCH, home1, 0, ROGUE, 3, 0, TDSM_WS_INVAL },
+			{ "FETCH with dst 0", TDSM_W_FETCH, home1, 0, 0, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
+			{ "FETCH with dst 2 (node2 itself)", TDSM_W_FETCH, home1, 0, TARGET, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
+			{ "FETCH with dst 32", TDSM_W_FETCH, home1, 0, TINYDSM_MAX_NODES, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
+			{ "FETCH with dst 3 (not connected)", TDSM_W_FETCH, home1, 0, 3, TDSM_FETCH_KEEP, 0, TDSM_WS_UNREACH },
+			{ "FETCH of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_STALE },
+			{ "FETCH DROP of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_DROP, 0, TDSM_WS_STALE },
+			/* INVAL: only from the page's home. */
+			{ "INVAL of a page homed on node 2", TDSM_W_INVAL, mine, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "INVAL outside the region", TDSM_W_INVAL, end, 0, 0, 0, 0, TDSM_WS_RANGE },
+			{ "INVAL of a page node2 does not hold", TDSM_W_INVAL, home1, 0, 0, 0, 0, TDSM_WS_OK },
+		};
+
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		run_bad_reqs(_metadata, self, b, sizeof(b) / sizeof(b[0]));
+	}
+}
+
+TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	uint64_t addr, s2, s2_end, home1, end;
+	long st;
+
+	START();
+	s2 = slice_addr(self, TARGET, 0);
+	s2_end = s2 + self->slice_pages * PG;
+	home1 = slice_addr(self, ROGUE, 0);
+	end = TINYDSM_REGION_BASE + self->npages * PG;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	{
+		const struct bad_req b[] = {
+			{ "ALLOC of 0 pages", TDSM_W_ALLOC, 0, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "ALLOC of slice + 1 pages", TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages + 1, 0, 0, 0, TDSM_WS_INVAL },
+			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
+			{ "ALLOC with addr set", TDSM_W_ALLOC, s2, 1, 0, 0, 0, TDSM_WS_INVAL },
+			{ "ALLOC with reserved set", TDSM_W_ALLOC, 0, 1, 0, 0, 2, TDSM_WS_INVAL },
+			{ "FREE of pages never allocated", TDSM_W_FREE, s2_end - 4 * PG, 1, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE of 0 pages", TDSM_W_FREE, s2, 0, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE outside the region", TDSM_W_FREE, end, 1, 0, 0, 0, TDSM_WS_RANGE },
+			{ "FREE of a page homed on node 1", TDSM_W_FREE, home1, 1, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE past the slice's end", TDSM_W_FREE, s2_end - PG, 2, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE of 2^32 - 1 pages", TDSM_W_FREE, s2, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE unaligned", TDSM_W_FREE, s2 + 1, 1, 0, 0, 0, TDSM_WS_INVAL },
+			{ "FREE with reserved set", TDSM_W_FREE, s2, 1, 0, 0, 2, TDSM_WS_INVAL },
+		};
+
+		run_bad_reqs(_metadata, self, b, sizeof(b) / sizeof(b[0]));
+	}
+
+	/* A good ALLOC, then NOSPC for the whole slice, then its FREE. */
+	msg_alloc(&m, TDSM_W_ALLOC, 0, 1);
+	st = call(self, self->r, &m, &rep);
+	ASSERT_EQ(TDSM_WS_OK, st) TH_LOG("ALLOC of 1 page: %s", self->why);
+	addr = be64toh(rep.m.reply.addr);
+	EXPECT_EQ(0u, addr % PG) TH_LOG("ALLOC gave %#" PRIx64, addr);
+	EXPECT_TRUE(addr >= s2 && addr < s2_end)
+		TH_LOG("ALLOC gave %#" PRIx64 ", not in node2's slice", addr);
+	msg_alloc(&m, TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages);
+	EXPECT_EQ(TDSM_WS_NOSPC, call(self, self->r, &m, NULL))
+		TH_LOG("ALLOC of the whole slice with 1 page taken: %s", self->why);
+	msg_alloc(&m, TDSM_W_FREE, addr, 2);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL))
+		TH_LOG("FREE of 2 pages of a 1-page run: %s", self->why);
+	msg_alloc(&m, TDSM_W_FREE, addr, 1);
+	EXPECT_EQ(TDSM_WS_OK, call(self, self->r, &m, NULL))
+		TH_LOG("FREE of the run: %s", self->why);
+	msg_alloc(&m, TDSM_W_FREE, addr, 1);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL))
+		TH_LOG("FREE of the run again: %s", self->why);
+}
+
+/* -------------------------------------------- the protocol, done right */
+
+#define NEED_MW() do {							\
+	if (!self->r->mw)						\
+		SKIP(return, "no type 2 memory window on this device: "	\
+		     "cannot name a buffer the module may invalidate");	\
+} while (0)
+
+/* node2: "ok MS HASH NONZERO" / "sigbus MS" of a read; -1 on rpc failure. */
+struct access_ans {
+	char what[16];
+	double ms;
+	uint64_t hash;
+	unsigned int nz;
+};
+
+static int parse_access(FIXTURE_DATA(wire) *self, const char *ans,
+			struct access_ans *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sscanf(ans, "%15s %lf %" SCNx64 " %u", a->what, &a->ms, &a->hash,
+		   &a->nz) < 2) {
+		snprintf(self->why, sizeof(self->why), "node2 answered '%s'", ans);
+		return -1;
+	}
+	return 0;
+}
+
+static int node2_access(FIXTURE_DATA(wire) *self, const char *what,
+			uint64_t addr, unsigned int seed, struct access_ans *a)
+{
+	char ans[256];
+
+	if (rpc(self, ans, sizeof(ans), "%s %#" PRIx64 " %u", what, addr, seed))
+		return -1;
+	return parse_access(self, ans, a);
+}
+
+struct pinfo {
+	unsigned int owner, copyset, state, flags;
+};
+
+static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
+{
+	char ans[256];
+
+	if (rpc(self, ans, sizeof(ans), "info %#" PRIx64, addr))
+		return -1;
+	if (sscanf(ans, "%u %x %u %x", &p->owner, &p->copyset, &p->state,
+		   &p->flags) != 4) {
+		snprintf(self->why, sizeof(self->why), "node2's info: '%s'", ans);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Wait for the module's next request of type @type on @r: 0 with it in
+ * *x (checked well-formed), or -1.
+ */
+static int expect_request(FIXTURE_DATA(wire) *self, struct rogue *r,
+			  uint8_t type, struct rx_msg *x, int ms)
+{
+	char d[400];
+	const char *why;
+	int got = rogue_recv(r, x, ms);
+
+	if (got <= 0) {
+		snprintf(self->why, sizeof(self->why), "no type %u request from "
+			 "node2 within %d ms%s%s", type, ms, got < 0 ? ": " : "",
+			 got < 0 ? r->err : "");
+		return -1;
+	}
+	why = module_msg_error(x, type);
+	if (why) {
+		fmt_msg(x, d, sizeof(d));
+		snprintf(self->why, sizeof(self->why), "%s: %s", why, d);
+		return -1;
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct pinfo pi;
+	uint64_t pa, pb;
+	uint8_t want[PG];
+	struct rogue *r;
+	char d[400];
+
+	START();
+	pa = slice_addr(self, TARGET, PG_ROUND_TRIP);
+	pb = pa + PG;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 writes a pattern through its own mapping... */
+	ASSERT_EQ(0, node2_access(self, "write", pa, 0x11, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, node2_access(self, "write", pb, 0x12, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+
+	/* ...and the rogue READs it over the wire. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	EXPECT_TRUE(rep.wc_flags & WC_INV_FLAGS)
+		TH_LOG("the reply should invalidate our rkey: %s", d);
+	EXPECT_EQ(be32toh(m.page.rkey), rep.inv_rkey) TH_LOG("%s", d);
+	TH_LOG("READ reply: %s", d);
+	pat_fill(want, 0x11);
+	EXPECT_EQ(0, memcmp(r->data, want, PG))
+		TH_LOG("the page node2 wrote did not arrive (first bytes %02x %02x)",
+		       r->data[0], r->data[1]);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+
+	/* WRITE of a page we hold: ownership moves, no data needed. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_WRITE, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(0u, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner);
+	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+
+	/* WRITE of a page we never read: the data comes, node2 drops it. */
+	ASSERT_EQ(0, rogue_bind(r, 1)) TH_LOG("%s", r->err);
+	memset(r->data + PG, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pb, (uintptr_t)(r->data + PG), r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	pat_fill(want, 0x12);
+	EXPECT_EQ(0, memcmp(r->data + PG, want, PG)) TH_LOG("WRITE: page data wrong");
+	ASSERT_EQ(0, node2_info(self, pb, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+
+	/*
+	 * node2 reads page A, which the rogue owns: its module FETCHes it
+	 * from us. We write new contents into its buffer and reply.
+	 */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pa)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 reading a page the rogue owns: %s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(pa, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(TARGET, x.m.page.dst) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_FETCH_KEEP, x.m.page.mode) TH_LOG("%s", d);
+	EXPECT_NE(0u, be32toh(x.m.page.rkey)) TH_LOG("%s", d);
+	EXPECT_EQ(0, x.m.page.reserved[0] | x.m.page.reserved[1]) TH_LOG("%s", d);
+	pat_fill(r->data + 2 * PG, 0x13);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read of the fetched page: %s", d);
+	EXPECT_EQ(pat_hash(0x13), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner);
+	EXPECT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+
+	/* node2 writes it: the module INVALidates our copy, we ack. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pa, 0x14))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
+		TH_LOG("node2 writing a page the rogue holds: %s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(pa, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write after our ack: %s", d);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+
+	/* Page B, which we own: node2 writes it, the module FETCHes with DROP. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pb, 0x15))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 writing a page the rogue owns: %s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(pb, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_FETCH_DROP, x.m.page.mode) TH_LOG("%s", d);
+	pat_fill(r->data + 2 * PG, 0x16);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write of the fetched page: %s", d);
+	ASSERT_EQ(0, node2_access(self, "read", pb, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what);
+	EXPECT_EQ(pat_hash(0x15), a.hash) TH_LOG("node2 lost its own write");
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/* node2 faults on a page homed on "node 1": the rogue is its home. */
+TEST_F_TIMEOUT(wire, remote_home_requests, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct pinfo pi;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t q;
+	char d[400], ans[64];
+	int i;
+	static const struct {
+		const char *name;
+		uint32_t status, flags;
+	} wrong[] = {
+		{ "OK without data for a page node2 does not have", TDSM_WS_OK, 0 },
+		{ "status 99", 99, TDSM_RF_DATA },
+		{ "status NOTHOME", TDSM_WS_NOTHOME, 0 },
+		{ "status TIMEDOUT", TDSM_WS_TIMEDOUT, 0 },
+	};
+
+	START();
+	q = slice_addr(self, ROGUE, PG_REMOTE_HOME);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 reads: its module asks us, the home, with a READ. */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(q, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_NE(0u, be32toh(x.m.page.rkey)) TH_LOG("%s", d);
+	EXPECT_EQ(0, x.m.page.dst) TH_LOG("%s", d);
+	EXPECT_EQ(0, x.m.page.mode) TH_LOG("%s", d);
+	EXPECT_EQ(0, x.m.page.reserved[0] | x.m.page.reserved[1]) TH_LOG("%s", d);
+	pat_fill(r->data + 2 * PG, 0x31);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	EXPECT_EQ(pat_hash(0x31), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+
+	/* As its home we FETCH it back with DROP: node2 sends its copy. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey, ROGUE,
+		 TDSM_FETCH_DROP);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("FETCH: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	EXPECT_TRUE(rep.wc_flags & WC_INV_FLAGS) TH_LOG("%s", d);
+	EXPECT_EQ(be32toh(m.page.rkey), rep.inv_rkey) TH_LOG("%s", d);
+	pat_fill(want, 0x31);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH: wrong page data");
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+	EXPECT_EQ(0u, pi.flags & TINYDSM_PAGE_F_PRESENT);
+
+	/* Wrong answers to node2's READ: its access fails, bounded. */
+	for (i = 0; i < (int)(sizeof(wrong) / sizeof(wrong[0])); i++) {
+		ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+		ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+			TH_LOG("%s: %s", wrong[i].name, self->why);
+		ASSERT_EQ(0, rogue_reply(r, &x.m, wrong[i].status, wrong[i].flags,
+					 -1, false)) TH_LOG("%s", r->err);
+		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+		ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+		EXPECT_STREQ("sigbus", a.what)
+			TH_LOG("reply '%s' to node2's READ: node2's access gave %s",
+			       wrong[i].name, d);
+	}
+
+	/*
+	 * OK with TDSM_RF_DATA but nothing written: node2 installs its fresh
+	 * frame as is. It must not show what the frame held before (spray:
+	 * freed pages full of 0x5a first).
+	 */
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "spray")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, -1, false))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	if (!strcmp(a.what, "ok"))
+		EXPECT_EQ(0u, a.nz)
+			TH_LOG("node2 sees %u non-zero bytes of a page nobody wrote "
+			       "(uninitialised frame exposed to user space): %s",
+			       a.nz, d);
+
+	/* As its home we INVALidate node2's copy. */
+	msg_page(&m, TDSM_W_INVAL, q, 0, 0, 0, 0);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("INVAL: %s", self->why);
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x, first;
+	struct access_ans a;
+	struct peer_st before, after;
+	struct pinfo pi;
+	struct rogue *r;
+	uint64_t pc;
+	double bound;
+	char d[400];
+
+	START();
+	pc = slice_addr(self, TARGET, PG_IGNORED_INVAL);
+	bound = 3.0 * self->timeout_ms + 3000;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_READ, pc, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+
+	/* node2 writes; we never answer its INVAL. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pc, 0x21))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &first, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2's write went through without our ack: %s", d);
+	EXPECT_GE(bound, a.ms) TH_LOG("node2's write took %.0f ms", a.ms);
+	TH_LOG("node2's write failed after %.0f ms (timeout_ms %u)", a.ms,
+	       self->timeout_ms);
+	ASSERT_EQ(0, node2_info(self, pc, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset)
+		TH_LOG("the directory changed without the ack");
+
+	/* The late ack finds nobody waiting: dropped and counted. */
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &first.m, TDSM_WS_OK, 0, -1, false))
+		TH_LOG("%s", r->err);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+
+	/* node2 writes again: a new INVAL, which we ack this time. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pc, 0x22))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	EXPECT_NE(first.m.hdr.id, x.m.hdr.id) TH_LOG("the INVAL id was reused");
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write after the ack: %s", d);
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_EQ(before.bad + 1, after.bad)
+		TH_LOG("rx_bad %lld -> %lld for one late reply", before.bad, after.bad);
+	EXPECT_STREQ("up", after.state);
+}
+
+/*
+ * RDMA-write @seed's pattern to the buffer named in @req after the fact:
+ * the completion status (0: it landed), or -1 (r->err).
+ */
+static int late_write(struct rogue *r, const struct tdsm_wire_msg *req,
+		      unsigned int seed)
+{
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = { 0 };
+
+	pat_fill(r->data + 3 * PG, seed);
+	sge.addr = (uintptr_t)(r->data + 3 * PG);
+	sge.length = PG;
+	sge.lkey = r->data_mr->lkey;
+	wr.wr_id = WR_ID(WR_WRITE, 1);
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.wr.rdma.remote_addr = be64toh(req->page.iova);
+	wr.wr.rdma.rkey = be32toh(req->page.rkey);
+	if (rogue_op(r, &wr) == 0)
+		return 0;
+	return r->op_done ? r->op_status : -1;
+}
+
+/*
+ * node2 reads page @q, homed on the rogue: serve its READ with @seed's
+ * pattern, replying with SEND_WITH_INV of its rkey if @inv (else node2
+ * must invalidate the rkey itself). 0 with the request in *x, or -1.
+ */
+static int serve_node2_read(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(wire) *self, uint64_t q,
+			    unsigned int seed, bool inv, struct rx_msg *x)
+{
+	struct access_ans a;
+	char d[400];
+
+	if (rpc_send(self, "read %#" PRIx64, q) ||
+	    expect_request(self, self->r, TDSM_W_READ, x, REPLY_MS))
+		return -1;
+	pat_fill(self->r->data + 2 * PG, seed);
+	if (rogue_reply(self->r, &x->m, TDSM_WS_OK, TDSM_RF_DATA, 2, inv)) {
+		snprintf(self->why, sizeof(self->why), "%s", self->r->err);
+		return -1;
+	}
+	if (rpc_wait(self, d, sizeof(d), RPC_S) || parse_access(self, d, &a))
+		return -1;
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read of %#" PRIx64 ": %s", q, d);
+	EXPECT_EQ(pat_hash(seed), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+	return 0;
+}
+
+/*
+ * Once node2 has its page, the buffer it named is dead: a write that comes
+ * after the reply must not land, whether the reply invalidated the rkey
+ * (SEND_WITH_INV) or node2 had to (LOCAL_INV). The write breaks the
+ * connection (node2's responder refuses it): node2 must notice and drop
+ * it, even though the rogue does not disconnect.
+ */
+TEST_F_TIMEOUT(wire, late_write_into_dead_buffer, 200)
+{
+	struct access_ans a;
+	struct peer_st p;
+	struct rx_msg x;
+	uint64_t q;
+	int pass, st;
+	char qps[512];
+
+	START();
+	for (pass = 0; pass < 2; pass++) {
+		bool inv = pass == 0;
+
+		q = slice_addr(self, ROGUE, PG_LATE_WRITE + pass);
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		ASSERT_EQ(0, serve_node2_read(_metadata, self, q, 0x41 + pass, inv, &x))
+			TH_LOG("%s", self->why);
+		st = late_write(self->r, &x.m, 0x61);
+		EXPECT_NE(0, st)
+			TH_LOG("%s: a write after the reply landed in node2's buffer",
+			       inv ? "SEND_WITH_INV" : "no invalidation in the reply");
+		TH_LOG("%s: the late write completed with %s",
+		       inv ? "SEND_WITH_INV" : "plain SEND",
+		       st > 0 ? ibv_wc_status_str(st) : st ? "nothing" : "success");
+		ASSERT_EQ(0, node2_access(self, "read", q, 0, &a)) TH_LOG("%s", self->why);
+		EXPECT_STREQ("ok", a.what);
+		EXPECT_EQ(pat_hash(0x41 + pass), a.hash)
+			TH_LOG("node2's page changed after its fault was served");
+		if (!rpc(self, qps, sizeof(qps), "qps"))
+			TH_LOG("node2's RC QPs after the late write: %s", qps);
+		/* We keep our end open: node2 must drop its broken QP itself. */
+		EXPECT_EQ(0, peer_wait_not_up(self, &p))
+			TH_LOG("%s (its QP failed when it refused our write)", self->why);
+		rogue_close(self->r);
+		self->r = NULL;
+		ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	}
+}
+
+/*
+ * The home's reply to node2's READ invalidates an rkey that is not the
+ * buffer's: node2's receive fails, its read fails (bounded), it drops the
+ * connection, and it serves the page once the home behaves.
+ */
+TEST_F_TIMEOUT(wire, reply_invalidates_wrong_rkey, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct peer_st p;
+	struct rx_msg x;
+	uint64_t q;
+	char d[400];
+	double bound;
+
+	START();
+	q = slice_addr(self, ROGUE, PG_WRONG_INV);
+	bound = 3.0 * self->timeout_ms + 3000;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	/* The same MR, another key: the rkey node2 named, plus one. */
+	m = x.m;
+	m.page.rkey = htobe32(be32toh(x.m.page.rkey) ^ 0x01);
+	pat_fill(self->r->data + 2 * PG, 0x71);
+	{
+		struct tdsm_wire_msg rep;
+		struct ibv_sge sge;
+		struct ibv_send_wr write = { 0 };
+		int slot;
+
+		msg_init(&rep, TDSM_W_REPLY);
+		rep.hdr.id = x.m.hdr.id;
+		rep.reply.flags = htobe32(TDSM_RF_DATA);
+		sge.addr = (uintptr_t)(self->r->data + 2 * PG);
+		sge.length = PG;
+		sge.lkey = self->r->data_mr->lkey;
+		write.wr_id = WR_ID(WR_WRITE, 0);
+		write.opcode = IBV_WR_RDMA_WRITE;
+		write.sg_list = &sge;
+		write.num_sge = 1;
+		write.wr.rdma.remote_addr = be64toh(x.m.page.iova);
+		write.wr.rdma.rkey = be32toh(x.m.page.rkey);
+		slot = rogue_post(self->r, &rep, sizeof(rep),
+				  be32toh(m.page.rkey), &write);
+		ASSERT_LE(0, slot) TH_LOG("%s", self->r->err);
+		tx_wait(self->r, slot);
+	}
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2 took a reply that failed to arrive: %s", d);
+	EXPECT_GE(bound, a.ms) TH_LOG("node2's read took %.0f ms", a.ms);
+	EXPECT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+
+	/* A well-behaved home again: node2 gets the page. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, serve_node2_read(_metadata, self, q, 0x72, true, &x))
+		TH_LOG("%s", self->why);
+}
+
+TEST_F_TIMEOUT(wire, bad_buffer_kills_connection, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg x;
+	struct access_ans a;
+	struct peer_st p;
+	uint64_t pe;
+	int got;
+	char d[400];
+
+	START();
+	pe = slice_addr(self, TARGET, PG_BAD_BUFFER);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+
+	/* An rkey we never registered: the module's RDMA WRITE must fail. */
+	msg_page(&m, TDSM_W_READ, pe, 0x10000, 0x00abcd01, 0, 0);
+	m.hdr.id = htobe64(0x4242);
+	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	got = rogue_recv(self->r, &x, 5000);
+	if (got > 0) {
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_GE(0, got) TH_LOG("a reply came for a buffer that does not exist: %s", d);
+	}
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+
+	/*
+	 * Back again: node2 can still write its page (the home may still
+	 * count us as a reader and INVALidate us first: we ack).
+	 */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pe, 0x51))
+		TH_LOG("%s", self->why);
+	got = rogue_recv(self->r, &x, 3000);
+	if (got > 0) {
+		ASSERT_TRUE(!module_msg_error(&x, TDSM_W_INVAL))
+			TH_LOG("%s", module_msg_error(&x, TDSM_W_INVAL));
+		TH_LOG("node2 INVALidates the rogue's copy that never arrived");
+		ASSERT_EQ(0, rogue_reply(self->r, &x.m, TDSM_WS_OK, 0, -1, false))
+			TH_LOG("%s", self->r->err);
+	}
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
+}
+
+/*
+ * READ with a buffer that does not exist: the home's RDMA WRITE fails and
+ * the connection dies, so the page never reached node 1. The home's
+ * directory must not keep node 1 as a reader (PROTOCOL.md: for a write
+ * served from the home's frame, a failed delivery restores the entry):
+ * node2 then writes its own page without asking anyone.
+ */
+TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct peer_st p;
+	struct pinfo pi;
+	struct rx_msg x;
+	uint64_t pf;
+	char d[400];
+	int got;
+
+	START();
+	pf = slice_addr(self, TARGET, PG_FAILED_PUSH);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	msg_page(&m, TDSM_W_READ, pf, 0x10000, 0x00abcd01, 0, 0);
+	m.hdr.id = htobe64(0x4343);
+	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(0, node2_info(self, pf, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset)
+		TH_LOG("node2's directory lists node 1 (copyset %#x) though the "
+		       "page never reached it", pi.copyset);
+	ASSERT_EQ(0, node2_access(self, "write", pf, 0x52, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what)
+		TH_LOG("node2 cannot write its own page while node 1 is away "
+		       "(%s after %.0f ms)", a.what, a.ms);
+
+	/* Leave the page usable: node 1 comes back and acks any INVAL. */
+	if (strcmp(a.what, "ok")) {
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pf, 0x53))
+			TH_LOG("%s", self->why);
+		got = rogue_recv(self->r, &x, 3000);
+		if (got > 0 && !module_msg_error(&x, TDSM_W_INVAL))
+			rogue_reply(self->r, &x.m, TDSM_WS_OK, 0, -1, false);
+		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+		TH_LOG("once node 1 is back and acks: node2's write: %s", d);
+	}
+}
+
+TEST_F_TIMEOUT(wire, burst_of_requests, 200)
+{
+	enum { N = 200 };
+	static bool seen[N];
+	struct tdsm_wire_msg m;
+	struct rx_msg x;
+	struct rogue *r;
+	unsigned int sent = 0, got = 0, bad = 0;
+	double end;
+	uint64_t id;
+	char d[400];
+	int k;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	end = now_ms() + 90000;
+	while (got < N && now_ms() < end) {
+		while (sent < N && !r->tx_busy[r->tx_next % TX_SLOTS]) {
+			msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+			m.hdr.id = htobe64(0x10000 + sent);
+			ASSERT_LE(0, rogue_post(r, &m, sizeof(m), 0, NULL))
+				TH_LOG("%s", r->err);
+			sent++;
+		}
+		k = rogue_recv(r, &x, 2000);
+		ASSERT_LE(0, k) TH_LOG("after %u sent, %u replies: %s", sent, got, r->err);
+		if (!k) {
+			if (sent == N)
+				break;
+			continue;
+		}
+		id = be64toh(x.m.hdr.id) - 0x10000;
+		if (module_msg_error(&x, TDSM_W_REPLY) || id >= N || seen[id] ||
+		    be32toh(x.m.reply.status) != TDSM_WS_INVAL) {
+			fmt_msg(&x, d, sizeof(d));
+			if (bad++ < 3)
+				TH_LOG("bad reply: %s", d);
+		} else {
+			seen[id] = true;
+		}
+		got++;
+	}
+	EXPECT_EQ((unsigned int)N, got) TH_LOG("%u replies to %u requests", got, sent);
+	EXPECT_EQ(0u, bad);
+}
+
+TEST_F_TIMEOUT(wire, target_still_healthy, 120)
+{
+	struct tdsm_wire_msg m;
+	struct peer_st p;
+	char ans[512];
+
+	START();
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "health")) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", ans) TH_LOG("node2's own check of its module");
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", p.state);
+	TH_LOG("node2's counters for node 1: tx %lld rx %lld rx_bad %lld",
+	       p.tx, p.rx, p.bad);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "dmesg")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "clean", 5)) TH_LOG("node2's kernel log: %s", ans);
+}
+
+TEST_HARNESS_MAIN
