@@ -323,6 +323,50 @@ static int tdsm_tx_set_push(struct tdsm_tx *tx, struct page *page)
 }
 
 /*
+ * Make @tx carry @page by RDMA WRITE to @iova/@rkey: maps it and fills
+ * @write and its @sge. Consumes @tx on failure.
+ */
+static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
+			      struct ib_rdma_wr *write, struct ib_sge *sge,
+			      u64 iova, u32 rkey)
+{
+	int err = tdsm_tx_set_push(tx, page);
+
+	if (err) {
+		tdsm_tx_abort(tx);
+		return err;
+	}
+	sge->addr = tx->push_dma;
+	sge->length = PAGE_SIZE;
+	sge->lkey = tx->conn->dev->pd->local_dma_lkey;
+	memset(write, 0, sizeof(*write));
+	write->wr.opcode = IB_WR_RDMA_WRITE;
+	write->wr.sg_list = sge;
+	write->wr.num_sge = 1;
+	write->remote_addr = iova;
+	write->rkey = rkey;
+	return 0;
+}
+
+/*
+ * Wait until the posted @tx (tx->done == @done) completed, and free it.
+ * The completion always comes: a timeout kills the connection, and its
+ * drain flushes the work request.
+ */
+static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
+{
+	int err;
+
+	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
+		tdsm_conn_kill(tx->conn);
+		wait_for_completion(done);
+	}
+	err = tx->status;
+	kfree(tx);
+	return err;
+}
+
+/*
  * Post @tx's message as a SEND, after the optional @first work requests
  * (a REG_MR, an RDMA WRITE) which RC executes in order before it.
  * @inv_rkey: if non-zero, SEND_WITH_INV of that rkey at the receiver.
@@ -456,19 +500,9 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	tx->msg.reply.flags = cpu_to_be32(flags);
 	tx->msg.reply.addr = cpu_to_be64(addr);
 	if (push) {
-		err = tdsm_tx_set_push(tx, push);
-		if (err) {
-			tdsm_tx_abort(tx);
+		err = tdsm_tx_prep_write(tx, push, &write, &sge, iova, rkey);
+		if (err)
 			return err;
-		}
-		sge.addr = tx->push_dma;
-		sge.length = PAGE_SIZE;
-		sge.lkey = conn->dev->pd->local_dma_lkey;
-		write.wr.opcode = IB_WR_RDMA_WRITE;
-		write.wr.sg_list = &sge;
-		write.wr.num_sge = 1;
-		write.remote_addr = iova;
-		write.rkey = rkey;
 		first = &write.wr;
 	}
 	if (wait)
@@ -476,14 +510,7 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	err = tdsm_tx_post(tx, first, first, inv_rkey);
 	if (err || !wait)
 		return err;
-	/* A timeout kills the connection; the drain then flushes the SEND. */
-	if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
-		tdsm_conn_kill(conn);
-		wait_for_completion(&done);
-	}
-	err = tx->status;
-	kfree(tx);
-	return err;
+	return tdsm_tx_wait(tx, &done);
 }
 
 /* RDMA WRITE @frame to @iova/@rkey on @conn and wait until it landed. */
@@ -499,22 +526,12 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 	tx = tdsm_tx_alloc(conn);
 	if (IS_ERR(tx))
 		return PTR_ERR(tx);
-	err = tdsm_tx_set_push(tx, frame);
-	if (err) {
-		tdsm_tx_abort(tx);
+	err = tdsm_tx_prep_write(tx, frame, &write, &sge, iova, rkey);
+	if (err)
 		return err;
-	}
 	tx->done = &done;
-	sge.addr = tx->push_dma;
-	sge.length = PAGE_SIZE;
-	sge.lkey = conn->dev->pd->local_dma_lkey;
-	write.wr.opcode = IB_WR_RDMA_WRITE;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	write.wr.sg_list = &sge;
-	write.wr.num_sge = 1;
-	write.remote_addr = iova;
-	write.rkey = rkey;
 	err = ib_post_send(conn->cm_id->qp, &write.wr, NULL);
 	if (err) {
 		tx->done = NULL;
@@ -522,17 +539,7 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 		tdsm_conn_kill(conn);
 		return err;
 	}
-	/*
-	 * The completion always comes: a timeout kills the connection, and
-	 * the drain then flushes the WRITE.
-	 */
-	if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
-		tdsm_conn_kill(conn);
-		wait_for_completion(&done);
-	}
-	err = tx->status;
-	kfree(tx);
-	return err;
+	return tdsm_tx_wait(tx, &done);
 }
 
 /* ---- registered buffers ----------------------------------------------- */
