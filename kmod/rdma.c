@@ -207,7 +207,13 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 					      teardown_work);
 
 	tdsm_peer_detach(conn->peer, conn, conn->cm_error ?: -ECONNRESET);
-	if (test_bit(TDSM_CONN_QP, &conn->flags)) {
+	/*
+	 * Only a queue pair that was connected can have work in flight; one
+	 * that never was (refused, failed half-way) cannot be drained, and
+	 * destroying it discards its posted receives.
+	 */
+	if (test_bit(TDSM_CONN_QP, &conn->flags) &&
+	    test_bit(TDSM_CONN_RTR, &conn->flags)) {
 		rdma_disconnect(conn->cm_id);
 		/* No completion handler runs after this; no DMA either. */
 		ib_drain_qp(conn->cm_id->qp);
@@ -218,7 +224,9 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 
 /*
  * Tear the connection down, once, from any context. The caller must hold
- * a reference or be the CM handler of its cm_id.
+ * a reference or be the CM handler of its cm_id. Whoever sets
+ * TDSM_CONN_DEAD first owns the cleanup: here the teardown work, or
+ * tdsm_conn_connect() for its own connection that never came up.
  */
 void tdsm_conn_kill(struct tdsm_conn *conn)
 {
@@ -997,6 +1005,8 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	if (!err) {
 		tdsm_conn_param_init(&param, &mine);
 		err = rdma_accept(cm_id, &param);
+		if (!err)	/* the QP receives from now on */
+			set_bit(TDSM_CONN_RTR, &conn->flags);
 	}
 	if (err) {
 		pr_warn_ratelimited("node %u: cannot accept: %d\n",
@@ -1051,6 +1061,7 @@ static int tdsm_cm_handler(struct rdma_cm_id *cm_id, struct rdma_cm_event *ev)
 			err = -EPROTO;
 			goto fail;
 		}
+		set_bit(TDSM_CONN_RTR, &conn->flags);
 		set_bit(TDSM_CONN_ESTABLISHED, &conn->flags);
 		set_bit(TDSM_CONN_UP, &conn->flags);
 		tdsm_peer_established(conn->peer);
@@ -1136,12 +1147,19 @@ int tdsm_conn_connect(struct tdsm_peer *peer)
 	if (!err)
 		err = -ECONNRESET;
 out_detach:
-	/* Never established, and no teardown work runs for it. */
-	set_bit(TDSM_CONN_DEAD, &conn->flags);
+	if (test_and_set_bit(TDSM_CONN_DEAD, &conn->flags)) {
+		/* tdsm_conn_kill() came first: its teardown work cleans up. */
+		tdsm_conn_put(conn);
+		return err;
+	}
 	tdsm_peer_detach(peer, conn, err);
 out_destroy:
-	if (test_bit(TDSM_CONN_QP, &conn->flags))
+	/* Connected only if it came up after we stopped waiting. */
+	if (test_bit(TDSM_CONN_QP, &conn->flags) &&
+	    test_bit(TDSM_CONN_RTR, &conn->flags)) {
+		rdma_disconnect(conn->cm_id);
 		ib_drain_qp(conn->cm_id->qp);
+	}
 	tdsm_conn_free_qp(conn);
 	rdma_destroy_id(conn->cm_id);
 	conn->cm_id = NULL;

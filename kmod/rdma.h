@@ -55,6 +55,7 @@ enum {
 	TDSM_CONN_DEAD,		/* torn down or tearing down; set once */
 	TDSM_CONN_QP,		/* QP, CQ and receive buffers exist */
 	TDSM_CONN_ESTABLISHED,	/* was up once (never cleared) */
+	TDSM_CONN_RTR,		/* the QP was connected (can receive, can be drained) */
 };
 
 /**
