@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make demo: boot two virtual nodes, measure the raw RDMA baseline between
-# them (perftest over Soft-RoCE) and a round trip through node1's tinydsm
-# region, and print the figures with their ratio to the baseline.
+# make demo: boot two virtual nodes, connect them as a cluster, measure the
+# raw RDMA baseline between them (perftest over Soft-RoCE) and a round trip
+# through node1's home slice of the region, and print the figures with their
+# ratio to the baseline. Remote-page figures: make bench.
 #
 #   tools/demo.sh [--kver KVER] [--pages N]
 #
@@ -50,8 +51,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else
 	printf '%-44s %11s ns %18s\n' "node1 region: steady write, per 8 B" "$swr" "-"
 	printf '%-44s %14s\n' "node1 region: words read back wrong" "$bad"
 	echo
-	echo "Remote pages (fault -> RDMA fetch from the owner) come with the coherence work;"
-	echo "this run shows the baseline they will be divided by and the local fault path."
+	echo "Both nodes connected as one cluster; each timed its own home slice. Remote faults"
+	echo "(fetch from the owner over RDMA) against this baseline: make bench."
 } | tee "$out/summary.txt"
 
 {
