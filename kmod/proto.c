@@ -405,14 +405,10 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 		err = -EHOSTUNREACH;
 		if (!conn)
 			goto out;
-		err = -ENOMEM;
-		/* Zeroed: a peer that says "data" without writing leaks nothing. */
-		frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-		if (!frame)
-			goto out;
-		err = tdsm_buf_get(conn, frame, &buf);
+		err = tdsm_buf_alloc(conn, &buf);
 		if (err)
 			goto out;
+		frame = buf.frame;
 		dst.iova = buf.mr->iova;
 		dst.rkey = buf.mr->rkey;
 		dst.buf = &buf;
@@ -461,14 +457,10 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	conn = tdsm_peer_conn(pg->home);
 	if (!conn)
 		return -EHOSTUNREACH;
-	err = -ENOMEM;
-	/* Zeroed: a peer that says "data" without writing leaks nothing. */
-	frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-	if (!frame)
-		goto out_conn;
-	err = tdsm_buf_get(conn, frame, &buf);
+	err = tdsm_buf_alloc(conn, &buf);
 	if (err)
-		goto out_frame;
+		goto out_conn;
+	frame = buf.frame;
 
 	tdsm_msg_init(&msg, write ? TDSM_W_WRITE : TDSM_W_READ);
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
@@ -498,7 +490,6 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	/* Installed (or failed): a waiting INVAL or FETCH may go on. */
 	clear_and_wake_up_bit(TDSM_PG_GRANTED, &pg->flags);
 	tdsm_page_unlock(pg);
-out_frame:
 	if (frame)
 		put_page(frame);
 out_conn:

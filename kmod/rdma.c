@@ -556,8 +556,8 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
  * Register @frame for one remote WRITE on @conn's device: fills @buf, whose
  * REG_MR work request the caller chains before its request (tdsm_call()).
  */
-int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
-		 struct tdsm_buf *buf)
+static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
+			struct tdsm_buf *buf)
 {
 	struct tdsm_dev *dev = conn->dev;
 	struct ib_mr *mr = NULL;
@@ -600,6 +600,24 @@ err_unmap:
 err_mr:
 	ib_dereg_mr(mr);
 	return -EIO;
+}
+
+/*
+ * A fresh frame, registered for one remote WRITE: @buf->frame, owned by the
+ * caller once tdsm_buf_put() is done with the registration. Zeroed, so that
+ * a peer that says "data" without writing it leaks nothing.
+ */
+int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
+{
+	struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	int err;
+
+	if (!frame)
+		return -ENOMEM;
+	err = tdsm_buf_get(conn, frame, buf);
+	if (err)
+		put_page(frame);
+	return err;
 }
 
 static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)

@@ -170,8 +170,7 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	       struct page *push, u64 iova, u32 rkey, u32 inv_rkey, bool wait);
 int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 		   u32 rkey);
-int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
-		 struct tdsm_buf *buf);
+int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf);
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call);
 

@@ -156,6 +156,20 @@ static inline int tc_node_open(struct tc_node *n, char *why, size_t len)
 	return 0;
 }
 
+/* tc_node_open(), and the module must agree that this is node @id. */
+static inline int tc_node_open_as(struct tc_node *n, unsigned int id,
+				  char *why, size_t len)
+{
+	if (tc_node_open(n, why, len))
+		return -1;
+	if (n->id != id) {
+		snprintf(why, len, "the module says node_id=%u, TDSM_NODE_ID=%u",
+			 n->id, id);
+		return -1;
+	}
+	return 0;
+}
+
 static inline void tc_node_close(struct tc_node *n)
 {
 	if (n->map != MAP_FAILED)
