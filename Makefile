@@ -95,6 +95,16 @@ $(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $(CTL_SRC) $(NL_LIBS)
 
+# tinydsmd, the per-node daemon: libnl-genl-3 towards its module.
+DAEMON_SRC := $(wildcard $(TOP)/daemon/*.c)
+DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
+
+user: $(BUILD)/daemon/tinydsmd
+
+$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $(DAEMON_SRC) $(NL_LIBS)
+
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 		$(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)

@@ -76,6 +76,43 @@
  *     TINYDSM_A_NODE_ERROR (s32, last connection error, -errno or 0),
  *     TINYDSM_A_NODE_TX_MSGS, TINYDSM_A_NODE_RX_MSGS,
  *     TINYDSM_A_NODE_RX_BAD (u64, messages refused as malformed).
+ * TINYDSM_CMD_MIGRATE (admin), sent to the node the pages move TO
+ *     TINYDSM_A_ADDR    u64, global address of the first page (aligned)
+ *     TINYDSM_A_NPAGES  u32, 1 .. pages in the region
+ *     TINYDSM_A_FROM    u32, the node the pages are homed on now
+ *   Moves the home and the ownership of every page of the range that is
+ *   homed on FROM and was ever touched (pages homed elsewhere, or never
+ *   touched, are skipped) to this node: this node pulls the contents over
+ *   RDMA in batches of up to TINYDSM_MIGRATE_BATCH pages, every other copy
+ *   is invalidated (those nodes get TINYDSM_PAGE_F_MOVED on the page and
+ *   learn the new home), and FROM forwards later requests here. Each batch
+ *   either moves entirely or not at all; a failed call leaves the batches
+ *   done so far moved, so calling again with the same arguments resumes.
+ *   Reply (TINYDSM_CMD_MIGRATE): TINYDSM_A_PAGES_MOVED, _PAGES_SKIPPED,
+ *   _PAGES_DATA (contents that crossed the wire), _HOLDERS (u32 bitmap of
+ *   the nodes whose copies were invalidated), _NSEC (u64).
+ *   Errors: EINVAL FROM is this node ("migrate to self") or a bad address;
+ *   ERANGE range outside the region; ENOENT FROM is not a known node;
+ *   EHOSTUNREACH FROM is not connected; ETIMEDOUT a node did not answer.
+ * TINYDSM_CMD_REPOPULATE (admin)
+ *     TINYDSM_A_ADDR, TINYDSM_A_NPAGES
+ *   The eager side of a migration: every page of the range that this node
+ *   lost to a migration (TINYDSM_PAGE_F_MOVED) is fetched again, read-only,
+ *   from its new home in batches, and mapped again into every process of
+ *   this node that maps it, so that no access faults. Reply:
+ *   TINYDSM_A_PAGES_FETCHED, TINYDSM_A_PAGES_MAPPED (page table entries
+ *   established), TINYDSM_A_SITES (access sites repatched), TINYDSM_A_NSEC.
+ * TINYDSM_CMD_NODE_EVICT (admin)
+ *     TINYDSM_A_NODE_ID
+ *   The node is dead (tinydsmd's membership says so): drop it from the
+ *   copyset of every page homed here, so that writes stop waiting for it,
+ *   and disconnect it (the module reconnects when it comes back). Pages it
+ *   owned stay owned by it and fail with EHOSTUNREACH until it returns.
+ *   Reply: TINYDSM_A_NPAGES (copies dropped), TINYDSM_A_PAGES_LOST (pages
+ *   it owns). ENOENT if unknown, EINVAL for this node.
+ * TINYDSM_CMD_EVENT: notifications in the multicast group
+ *   TINYDSM_GENL_MCGRP_EVENTS, never a request. TINYDSM_A_EVENT (u32,
+ *   enum tinydsm_event) says which; the other attributes are listed there.
  */
 #ifndef _UAPI_LINUX_TINYDSM_H
 #define _UAPI_LINUX_TINYDSM_H
@@ -113,7 +150,10 @@ enum tinydsm_page_state {
 /* tinydsm_page_info.flags */
 #define TINYDSM_PAGE_F_PRESENT	_BITUL(0) /* a local frame backs the page */
 #define TINYDSM_PAGE_F_WRITTEN	_BITUL(1) /* written on this node since it got the page */
-#define __TINYDSM_PAGE_F_ALL	(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN)
+#define TINYDSM_PAGE_F_MOVED	_BITUL(2) /* the copy here was invalidated by a
+					   * migration; REPOPULATE fetches it back */
+#define __TINYDSM_PAGE_F_ALL	(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN | \
+				 TINYDSM_PAGE_F_MOVED)
 
 /**
  * struct tinydsm_region_info - the region as this node sees it
@@ -123,6 +163,11 @@ enum tinydsm_page_state {
  * @size: region size in bytes.
  * @page_size: granularity of ownership and transfer, in bytes.
  * @meta_bytes_per_page: bytes of metadata the module keeps per page.
+ * @slice_pages: pages per home slice: slice n - 1 (the pages from base +
+ *	(n - 1) * slice_pages * page_size on) is first homed on node n.
+ * @max_nodes: number of home slices (module parameter max_nodes).
+ * @reserved0: zero.
+ * @reserved: zero.
  */
 struct tinydsm_region_info {
 	__u32 abi_version;
@@ -131,7 +176,10 @@ struct tinydsm_region_info {
 	__u64 size;
 	__u32 page_size;
 	__u32 meta_bytes_per_page;
-	__u64 reserved[4];
+	__u64 slice_pages;
+	__u32 max_nodes;
+	__u32 reserved0;
+	__u64 reserved[2];
 };
 
 /**
@@ -144,6 +192,8 @@ struct tinydsm_region_info {
  * @state: enum tinydsm_page_state.
  * @flags: TINYDSM_PAGE_F_*.
  * @faults: faults taken on this page on this node (saturates at 255).
+ * @home: the page's home as this node knows it (after a migration a node
+ *	that was not told yet still names the old home, which forwards).
  * @reserved: must be zero.
  */
 struct tinydsm_page_info {
@@ -154,7 +204,8 @@ struct tinydsm_page_info {
 	__u8 state;
 	__u8 flags;
 	__u32 faults;
-	__u32 reserved;
+	__u16 home;
+	__u16 reserved;
 };
 
 /**
@@ -166,6 +217,11 @@ struct tinydsm_page_info {
  * @remote_faults: faults that had the page sent from another node.
  * @invalidations: copies this node, as a home, had other nodes drop.
  * @fetches: pages this node, as a home, had an owner send on.
+ * @migrated_in: pages whose home moved to this node (MIGRATE here).
+ * @migrated_out: pages whose home moved away from this node.
+ * @repopulated: pages fetched back by REPOPULATE after a migration.
+ * @prefaults: mappings REPOPULATE re-established without a user fault.
+ * @forwards: requests answered "not home, ask node N" and retried there.
  * @reserved: zero.
  */
 struct tinydsm_stats {
@@ -176,7 +232,12 @@ struct tinydsm_stats {
 	__u64 remote_faults;
 	__u64 invalidations;
 	__u64 fetches;
-	__u64 reserved[1];
+	__u64 migrated_in;
+	__u64 migrated_out;
+	__u64 repopulated;
+	__u64 prefaults;
+	__u64 forwards;
+	__u64 reserved[4];
 };
 
 /**
@@ -209,6 +270,10 @@ enum tinydsm_cmd {
 	TINYDSM_CMD_NODE_ADD,
 	TINYDSM_CMD_NODE_DEL,
 	TINYDSM_CMD_NODE_GET,
+	TINYDSM_CMD_MIGRATE,
+	TINYDSM_CMD_REPOPULATE,
+	TINYDSM_CMD_NODE_EVICT,
+	TINYDSM_CMD_EVENT,
 	__TINYDSM_CMD_MAX
 };
 
@@ -225,6 +290,22 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_RX_MSGS,
 	TINYDSM_A_NODE_RX_BAD,
 	TINYDSM_A_PAD,
+	TINYDSM_A_ADDR,			/* u64 */
+	TINYDSM_A_NPAGES,		/* u32 */
+	TINYDSM_A_FROM,			/* u32 node id */
+	TINYDSM_A_TO,			/* u32 node id */
+	TINYDSM_A_PAGES_MOVED,		/* u32 */
+	TINYDSM_A_PAGES_SKIPPED,	/* u32 */
+	TINYDSM_A_PAGES_DATA,		/* u32 */
+	TINYDSM_A_HOLDERS,		/* u32 bitmap, bit n = node n */
+	TINYDSM_A_NSEC,			/* u64 */
+	TINYDSM_A_PAGES_FETCHED,	/* u32 */
+	TINYDSM_A_PAGES_MAPPED,		/* u32 */
+	TINYDSM_A_SITES,		/* u32 */
+	TINYDSM_A_EVENT,		/* u32, enum tinydsm_event */
+	TINYDSM_A_ERRNO,		/* s32, -errno */
+	TINYDSM_A_RATE,			/* u32, per second */
+	TINYDSM_A_PAGES_LOST,		/* u32 */
 	__TINYDSM_A_LAST
 };
 
@@ -240,6 +321,37 @@ enum tinydsm_node_state {
 	TINYDSM_NODE_DOWN,
 	TINYDSM_NODE_CONNECTING,
 	TINYDSM_NODE_UP,
+};
+
+/* Largest number of pages one migration round trip carries. */
+#define TINYDSM_MIGRATE_BATCH	64
+
+#define TINYDSM_GENL_MCGRP_EVENTS	"events"
+
+/**
+ * enum tinydsm_event - TINYDSM_A_EVENT of a TINYDSM_CMD_EVENT notification
+ * @TINYDSM_EV_NODE_UP: connected to TINYDSM_A_NODE_ID.
+ * @TINYDSM_EV_NODE_DOWN: lost TINYDSM_A_NODE_ID; TINYDSM_A_ERRNO says why.
+ * @TINYDSM_EV_MIGRATED: a batch changed home: TINYDSM_A_ADDR,
+ *	TINYDSM_A_NPAGES, TINYDSM_A_FROM, TINYDSM_A_TO (sent by both ends).
+ * @TINYDSM_EV_OWNER: this node, as home, made TINYDSM_A_NODE_ID the owner of
+ *	the page at TINYDSM_A_ADDR (a write); rate-limited like printk.
+ * @TINYDSM_EV_FAULT_STORM: faults on this node exceeded the module
+ *	parameter storm_faults per second: TINYDSM_A_RATE, and TINYDSM_A_ADDR
+ *	the page that faulted last.
+ * @TINYDSM_EV_FAULT_ERROR: a fault failed (the access got SIGBUS):
+ *	TINYDSM_A_ADDR, TINYDSM_A_ERRNO, TINYDSM_A_NODE_ID (the home asked).
+ * @TINYDSM_EV_EVICTED: TINYDSM_A_NODE_ID was evicted (NODE_EVICT):
+ *	TINYDSM_A_NPAGES copies dropped, TINYDSM_A_PAGES_LOST pages it owns.
+ */
+enum tinydsm_event {
+	TINYDSM_EV_NODE_UP = 1,
+	TINYDSM_EV_NODE_DOWN,
+	TINYDSM_EV_MIGRATED,
+	TINYDSM_EV_OWNER,
+	TINYDSM_EV_FAULT_STORM,
+	TINYDSM_EV_FAULT_ERROR,
+	TINYDSM_EV_EVICTED,
 };
 
 #define TINYDSM_NODE_F_SELF	_BITUL(0)	/* the entry is this node */
