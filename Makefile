@@ -41,15 +41,17 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
-	 cluster_sync_test coherence_test peer_failure_test
+	 cluster_sync_test coherence_test peer_failure_test migration_test \
+	 daemon_test daemon_cluster_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
-BENCHES := region_bench remote_bench
+BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 
 KMOD_SRC := $(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h)
 UAPI_HDR := $(TOP)/uapi/linux/tinydsm.h
 
-.PHONY: all module user deps check check-run demo demo-run bench bench-run style clean
+.PHONY: all module user deps check check-run demo demo-run bench bench-run style \
+	install install-user install-module clean
 
 all: module user
 
@@ -103,7 +105,12 @@ user: $(BUILD)/daemon/tinydsmd
 
 $(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(UAPI_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $(DAEMON_SRC) $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -pthread -o $@ $(DAEMON_SRC) $(NL_LIBS)
+
+# The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
+$(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 		$(UAPI_HDR) $(KSRC)/.extracted
@@ -111,8 +118,15 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
 # The multi-node tests share their barrier and region helpers.
-$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test): \
+$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
+		daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
+
+# migration_test drives MIGRATE/REPOPULATE over generic netlink.
+$(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
 # wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs).
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
@@ -153,6 +167,33 @@ style: $(KSRC)/.extracted
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
 		--show-types -f \
 		$(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h) $(UAPI_HDR)
+
+# Install on a real node: the module for KVER (then depmod), tinydsmd,
+# tinydsmctl, their man pages, the systemd unit and an example config
+# (never over an existing /etc/tinydsm.conf). DESTDIR for packaging.
+DESTDIR ?=
+SBINDIR ?= /usr/sbin
+MANDIR ?= /usr/share/man
+UNITDIR ?= /lib/systemd/system
+
+install: install-module install-user
+
+install-module: $(KO)
+	install -D -m 644 $(KO) $(DESTDIR)/lib/modules/$(KVER)/extra/tinydsm.ko
+	test -n "$(DESTDIR)" || depmod $(KVER)
+
+install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl
+	install -D -m 755 $(BUILD)/daemon/tinydsmd $(DESTDIR)$(SBINDIR)/tinydsmd
+	install -D -m 755 $(BUILD)/tools/tinydsmctl $(DESTDIR)$(SBINDIR)/tinydsmctl
+	install -D -m 644 $(TOP)/daemon/tinydsmd.8 $(DESTDIR)$(MANDIR)/man8/tinydsmd.8
+	install -D -m 644 $(TOP)/tools/tinydsmctl/tinydsmctl.8 \
+		$(DESTDIR)$(MANDIR)/man8/tinydsmctl.8
+	install -D -m 644 $(TOP)/daemon/tinydsmd.service \
+		$(DESTDIR)$(UNITDIR)/tinydsmd.service
+	install -D -m 644 $(TOP)/uapi/linux/tinydsm.h \
+		$(DESTDIR)/usr/include/linux/tinydsm.h
+	test -e $(DESTDIR)/etc/tinydsm.conf || install -D -m 644 \
+		$(TOP)/daemon/tinydsm.conf.example $(DESTDIR)/etc/tinydsm.conf
 
 clean:
 	rm -rf $(BUILD)

@@ -20,6 +20,7 @@
 #include <linux/in6.h>
 #include <linux/module.h>
 #include <linux/netlink.h>
+#include <linux/ratelimit.h>
 #include <linux/socket.h>
 #include <linux/string.h>
 #include <net/genetlink.h>
@@ -236,6 +237,138 @@ static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+static const struct nla_policy tdsm_migrate_policy[TINYDSM_A_FROM + 1] = {
+	[TINYDSM_A_ADDR]	= { .type = NLA_U64 },
+	[TINYDSM_A_NPAGES]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[TINYDSM_A_FROM]	= NLA_POLICY_RANGE(NLA_U32, 1, TINYDSM_MAX_NODES - 1),
+};
+
+static const struct nla_policy tdsm_repopulate_policy[TINYDSM_A_NPAGES + 1] = {
+	[TINYDSM_A_ADDR]	= { .type = NLA_U64 },
+	[TINYDSM_A_NPAGES]	= NLA_POLICY_MIN(NLA_U32, 1),
+};
+
+/* Start a reply to @info's command; NULL if out of memory. */
+static struct sk_buff *tdsm_nl_reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+
+	if (!skb)
+		return NULL;
+	*hdr = genlmsg_put_reply(skb, info, &tdsm_genl_family, 0,
+				 info->genlhdr->cmd);
+	if (!*hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	return skb;
+}
+
+static int tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
+{
+	struct tdsm_migrate_result res = {};
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_ADDR) ||
+	    GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NPAGES) ||
+	    GENL_REQ_ATTR_CHECK(info, TINYDSM_A_FROM)) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "MIGRATE needs an address, a page count and a source node");
+		return -EINVAL;
+	}
+	err = tdsm_migrate(&tdsm_region,
+			   nla_get_u64(info->attrs[TINYDSM_A_ADDR]),
+			   nla_get_u32(info->attrs[TINYDSM_A_NPAGES]),
+			   nla_get_u32(info->attrs[TINYDSM_A_FROM]),
+			   &res, info->extack);
+	if (err)
+		return err;
+	msg = tdsm_nl_reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, TINYDSM_A_PAGES_MOVED, res.moved) ||
+	    nla_put_u32(msg, TINYDSM_A_PAGES_SKIPPED, res.skipped) ||
+	    nla_put_u32(msg, TINYDSM_A_PAGES_DATA, res.data) ||
+	    nla_put_u32(msg, TINYDSM_A_HOLDERS, res.holders) ||
+	    nla_put_u64_64bit(msg, TINYDSM_A_NSEC, res.nsec, TINYDSM_A_PAD)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
+{
+	struct tdsm_migrate_result res = {};
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_ADDR) ||
+	    GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NPAGES)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "REPOPULATE needs an address and a page count");
+		return -EINVAL;
+	}
+	err = tdsm_repopulate(&tdsm_region,
+			      nla_get_u64(info->attrs[TINYDSM_A_ADDR]),
+			      nla_get_u32(info->attrs[TINYDSM_A_NPAGES]),
+			      &res, info->extack);
+	if (err)
+		return err;
+	msg = tdsm_nl_reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, TINYDSM_A_PAGES_FETCHED, res.fetched) ||
+	    nla_put_u32(msg, TINYDSM_A_PAGES_MAPPED, res.mapped) ||
+	    nla_put_u32(msg, TINYDSM_A_SITES, res.sites) ||
+	    nla_put_u64_64bit(msg, TINYDSM_A_NSEC, res.nsec, TINYDSM_A_PAD)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int tdsm_nl_node_evict(struct sk_buff *skb, struct genl_info *info)
+{
+	struct tdsm_peer_info pi;
+	struct sk_buff *msg;
+	u32 dropped, lost;
+	void *hdr;
+	u8 id;
+
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NODE_ID)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing node id");
+		return -EINVAL;
+	}
+	id = nla_get_u32(info->attrs[TINYDSM_A_NODE_ID]);
+	if (tdsm_peer_get_info(id, &pi)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "no such node");
+		return -ENOENT;
+	}
+	if (pi.self) {
+		NL_SET_ERR_MSG_MOD(info->extack, "cannot evict this node");
+		return -EINVAL;
+	}
+	tdsm_peer_disconnect(id);
+	tdsm_evict(&tdsm_region, id, &dropped, &lost);
+	tdsm_event_evicted(id, dropped, lost);
+	msg = tdsm_nl_reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, TINYDSM_A_NODE_ID, id) ||
+	    nla_put_u32(msg, TINYDSM_A_NPAGES, dropped) ||
+	    nla_put_u32(msg, TINYDSM_A_PAGES_LOST, lost)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
 static const struct genl_ops tdsm_genl_ops[] = {
 	{
 		.cmd = TINYDSM_CMD_NODE_ADD,
@@ -254,7 +387,29 @@ static const struct genl_ops tdsm_genl_ops[] = {
 		.cmd = TINYDSM_CMD_NODE_GET,
 		.start = tdsm_nl_node_dump_start,
 		.dumpit = tdsm_nl_node_dump,
+	}, {
+		.cmd = TINYDSM_CMD_MIGRATE,
+		.doit = tdsm_nl_migrate,
+		.policy = tdsm_migrate_policy,
+		.maxattr = ARRAY_SIZE(tdsm_migrate_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = TINYDSM_CMD_REPOPULATE,
+		.doit = tdsm_nl_repopulate,
+		.policy = tdsm_repopulate_policy,
+		.maxattr = ARRAY_SIZE(tdsm_repopulate_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = TINYDSM_CMD_NODE_EVICT,
+		.doit = tdsm_nl_node_evict,
+		.policy = tdsm_node_del_policy,
+		.maxattr = ARRAY_SIZE(tdsm_node_del_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
 	},
+};
+
+static const struct genl_multicast_group tdsm_genl_mcgrps[] = {
+	{ .name = TINYDSM_GENL_MCGRP_EVENTS, },
 };
 
 /*
@@ -268,8 +423,111 @@ static struct genl_family tdsm_genl_family __ro_after_init = {
 	.module = THIS_MODULE,
 	.ops = tdsm_genl_ops,
 	.n_ops = ARRAY_SIZE(tdsm_genl_ops),
+	.mcgrps = tdsm_genl_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(tdsm_genl_mcgrps),
 	.parallel_ops = true,
 };
+
+/* ---- events ------------------------------------------------------------ */
+
+/*
+ * An event message with @event and whatever @fill puts in; sent only if
+ * someone listens. GFP_ATOMIC: events come from any context.
+ */
+struct tdsm_event_args {
+	u32 event;
+	u8 node, from, to;
+	int err;
+	u64 addr;
+	u32 npages, rate, lost;
+	bool has_node, has_addr, has_range, has_err, has_rate, has_lost;
+};
+
+static void tdsm_event_send(const struct tdsm_event_args *a)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&tdsm_genl_family, &init_net, 0))
+		return;
+	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &tdsm_genl_family, 0, TINYDSM_CMD_EVENT);
+	if (!hdr)
+		goto fail;
+	if (nla_put_u32(skb, TINYDSM_A_EVENT, a->event) ||
+	    (a->has_node && nla_put_u32(skb, TINYDSM_A_NODE_ID, a->node)) ||
+	    (a->has_addr &&
+	     nla_put_u64_64bit(skb, TINYDSM_A_ADDR, a->addr, TINYDSM_A_PAD)) ||
+	    (a->has_range && (nla_put_u32(skb, TINYDSM_A_NPAGES, a->npages) ||
+			      nla_put_u32(skb, TINYDSM_A_FROM, a->from) ||
+			      nla_put_u32(skb, TINYDSM_A_TO, a->to))) ||
+	    (a->has_err && nla_put_s32(skb, TINYDSM_A_ERRNO, a->err)) ||
+	    (a->has_rate && nla_put_u32(skb, TINYDSM_A_RATE, a->rate)) ||
+	    (a->has_lost && (nla_put_u32(skb, TINYDSM_A_NPAGES, a->npages) ||
+			     nla_put_u32(skb, TINYDSM_A_PAGES_LOST, a->lost))))
+		goto fail;
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&tdsm_genl_family, skb, 0, 0, GFP_ATOMIC);
+	return;
+fail:
+	nlmsg_free(skb);
+}
+
+void tdsm_event_node(u32 event, u8 node, int err)
+{
+	struct tdsm_event_args a = { .event = event, .node = node,
+				     .has_node = true, .err = err,
+				     .has_err = event == TINYDSM_EV_NODE_DOWN };
+
+	tdsm_event_send(&a);
+}
+
+void tdsm_event_migrated(u64 addr, u32 npages, u8 from, u8 to)
+{
+	struct tdsm_event_args a = { .event = TINYDSM_EV_MIGRATED,
+				     .addr = addr, .has_addr = true,
+				     .npages = npages, .from = from, .to = to,
+				     .has_range = true };
+
+	tdsm_event_send(&a);
+}
+
+/* TINYDSM_EV_OWNER (rate-limited) or TINYDSM_EV_FAULT_ERROR. */
+void tdsm_event_page(u32 event, u64 addr, u8 node, int err)
+{
+	static DEFINE_RATELIMIT_STATE(owner_rs, HZ, 100);
+	struct tdsm_event_args a = { .event = event, .addr = addr,
+				     .has_addr = true, .node = node,
+				     .has_node = true, .err = err,
+				     .has_err = event == TINYDSM_EV_FAULT_ERROR };
+
+	if (event == TINYDSM_EV_OWNER &&
+	    (!genl_has_listeners(&tdsm_genl_family, &init_net, 0) ||
+	     !__ratelimit(&owner_rs)))
+		return;
+	tdsm_event_send(&a);
+}
+
+void tdsm_event_storm(u32 rate, u64 addr)
+{
+	struct tdsm_event_args a = { .event = TINYDSM_EV_FAULT_STORM,
+				     .rate = rate, .has_rate = true,
+				     .addr = addr, .has_addr = true };
+
+	tdsm_event_send(&a);
+}
+
+void tdsm_event_evicted(u8 node, u32 dropped, u32 lost)
+{
+	struct tdsm_event_args a = { .event = TINYDSM_EV_EVICTED,
+				     .node = node, .has_node = true,
+				     .npages = dropped, .lost = lost,
+				     .has_lost = true };
+
+	tdsm_event_send(&a);
+}
 
 int __init tdsm_netlink_init(void)
 {

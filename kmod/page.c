@@ -98,5 +98,8 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 		info->flags |= TINYDSM_PAGE_F_PRESENT;
 	if (test_bit(TDSM_PG_WRITTEN, &pg->flags))
 		info->flags |= TINYDSM_PAGE_F_WRITTEN;
+	if (test_bit(TDSM_PG_MOVED, &pg->flags))
+		info->flags |= TINYDSM_PAGE_F_MOVED;
 	info->faults = pg->faults;
+	info->home = tdsm_page_home(pg);
 }

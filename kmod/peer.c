@@ -10,6 +10,7 @@
  * spinlock, taken briefly, also from the fault path) protects tdsm_peers[]
  * and each peer's conn, error and removed fields.
  */
+#include <linux/delay.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/mutex.h>
@@ -20,7 +21,8 @@
 #include "tinydsm.h"
 
 #define TDSM_BACKOFF_MIN_MS	250
-#define TDSM_BACKOFF_MAX_MS	4000
+/* Below timeout_ms's default, so that a fault waiting for a reconnect sees it. */
+#define TDSM_BACKOFF_MAX_MS	2000
 
 DEFINE_SPINLOCK(tdsm_peers_lock);
 static struct tdsm_peer *tdsm_peers[TINYDSM_MAX_NODES];	/* tdsm_peers_lock */
@@ -101,6 +103,7 @@ void tdsm_peer_established(struct tdsm_peer *peer)
 	peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
 	spin_unlock_bh(&tdsm_peers_lock);
 	pr_info("node %u: connected\n", peer->id);
+	tdsm_event_node(TINYDSM_EV_NODE_UP, peer->id, 0);
 }
 
 /*
@@ -123,12 +126,38 @@ void tdsm_peer_detach(struct tdsm_peer *peer, struct tdsm_conn *conn, int err)
 	spin_unlock_bh(&tdsm_peers_lock);
 	if (!conn)
 		return;
-	if (was_up)
+	if (was_up) {
 		pr_info("node %u: disconnected (%d)\n", peer->id, err);
+		tdsm_event_node(TINYDSM_EV_NODE_DOWN, peer->id, err);
+		/*
+		 * Not here: the teardown that called us must drain the queue
+		 * pair first, or a fault waiting on it would hold a page we
+		 * would wait for.
+		 */
+		kref_get(&peer->ref);
+		if (!queue_work(tdsm_wq, &peer->drop_work))
+			tdsm_peer_put(peer);
+	}
 	if (reconnect)
 		queue_delayed_work(tdsm_wq, &peer->connect_work,
 				   msecs_to_jiffies(TDSM_BACKOFF_MIN_MS));
 	tdsm_conn_put(conn);
+}
+
+/*
+ * After losing the connection to a node, drop our read copies of the pages
+ * it homes: it may evict us meanwhile and would then no longer invalidate
+ * them (see tdsm_drop_copies_of()).
+ */
+static void tdsm_peer_drop_work(struct work_struct *work)
+{
+	struct tdsm_peer *peer = container_of(work, struct tdsm_peer, drop_work);
+	unsigned long dropped = tdsm_drop_copies_of(&tdsm_region, peer->id);
+
+	if (dropped)
+		pr_info("node %u: dropped %lu read copies of its pages\n",
+			peer->id, dropped);
+	tdsm_peer_put(peer);
 }
 
 static void tdsm_peer_connect_work(struct work_struct *work)
@@ -188,6 +217,7 @@ int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
 	kref_init(&peer->ref);
 	peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
 	INIT_DELAYED_WORK(&peer->connect_work, tdsm_peer_connect_work);
+	INIT_WORK(&peer->drop_work, tdsm_peer_drop_work);
 	atomic64_set(&peer->tx_msgs, 0);
 	atomic64_set(&peer->rx_msgs, 0);
 	atomic64_set(&peer->rx_bad, 0);
@@ -248,6 +278,60 @@ int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
 	mutex_unlock(&tdsm_peers_mutex);
 	tdsm_peer_put(peer);
 	return 0;
+}
+
+/*
+ * The connection to node @id once it is up, waiting for it at most @ms
+ * (a reconnect in progress); NULL if it is not up by then, or on a fatal
+ * signal. A reference, as tdsm_peer_conn().
+ */
+struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	struct tdsm_conn *conn;
+	struct tdsm_peer *peer;
+
+	/* Someone needs it now: if we are the side that connects, try at once. */
+	peer = tdsm_peer_find(id);
+	if (peer) {
+		spin_lock_bh(&tdsm_peers_lock);
+		if (!peer->conn && !peer->removed && tdsm_region.node_id < id)
+			mod_delayed_work(tdsm_wq, &peer->connect_work, 0);
+		spin_unlock_bh(&tdsm_peers_lock);
+		tdsm_peer_put(peer);
+	}
+	for (;;) {
+		conn = tdsm_peer_conn(id);
+		if (conn || time_after(jiffies, end) ||
+		    fatal_signal_pending(current))
+			return conn;
+		msleep(50);
+	}
+}
+
+/*
+ * Drop the connection to node @id, if any, and wait until it is torn down;
+ * the peer stays configured, so the connecting side reconnects later.
+ */
+void tdsm_peer_disconnect(u8 id)
+{
+	struct tdsm_conn *conn = NULL;
+	struct tdsm_peer *peer;
+
+	peer = tdsm_peer_find(id);
+	if (!peer)
+		return;
+	spin_lock_bh(&tdsm_peers_lock);
+	conn = peer->conn;
+	if (conn)
+		kref_get(&conn->ref);
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (conn) {
+		tdsm_conn_kill(conn);
+		flush_work(&conn->teardown_work);
+		tdsm_conn_put(conn);
+	}
+	tdsm_peer_put(peer);
 }
 
 int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)

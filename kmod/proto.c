@@ -26,6 +26,7 @@
  * so a home waiting for an ack cannot deadlock with the node it waits on.
  */
 #include <linux/bitmap.h>
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -33,24 +34,11 @@
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
 
+#include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
 
-/*
- * Where a page must go: the requester and its registered buffer. When the
- * requester is this node (the home faulting), @buf is that buffer, whose
- * REG_MR rides with the FETCH to the owner, and @call that FETCH's reply.
- */
-struct tdsm_dest {
-	u8 node;
-	struct tdsm_conn *conn;	/* to @node; NULL if @node is this node */
-	u64 iova;
-	u32 rkey;
-	struct tdsm_buf *buf;
-	struct tdsm_call call;
-};
-
-static int tdsm_status_errno(u32 status)
+int tdsm_status_errno(u32 status)
 {
 	static const int map[__TDSM_WS_MAX] = {
 		[TDSM_WS_OK] = 0,
@@ -68,7 +56,7 @@ static int tdsm_status_errno(u32 status)
 	return status < __TDSM_WS_MAX ? map[status] : -EPROTO;
 }
 
-static enum tdsm_wire_status tdsm_errno_status(int err)
+enum tdsm_wire_status tdsm_errno_status(int err)
 {
 	switch (err) {
 	case 0: return TDSM_WS_OK;
@@ -84,14 +72,14 @@ static enum tdsm_wire_status tdsm_errno_status(int err)
 	}
 }
 
-static u64 tdsm_page_addr(unsigned long idx)
+u64 tdsm_page_addr(unsigned long idx)
 {
 	return TINYDSM_REGION_BASE + ((u64)idx << PAGE_SHIFT);
 }
 
 /* ---- local copies (page lock held) ------------------------------------ */
 
-static void tdsm_page_lock_wait(struct tdsm_page *pg)
+void tdsm_page_lock_wait(struct tdsm_page *pg)
 {
 	wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_UNINTERRUPTIBLE);
 }
@@ -106,7 +94,7 @@ static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
 }
 
 /* Drop this node's copy; returns the frame with our reference, or NULL. */
-static struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = pg->frame;
@@ -122,7 +110,7 @@ static struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 }
 
 /* Make this node's copy read-only (writers fault again). */
-static void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
+void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
@@ -133,14 +121,15 @@ static void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 }
 
 /* Install @frame as this node's copy in @state; drops any older copy. */
-static void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
-			       struct page *frame, u8 state)
+void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
+			struct page *frame, u8 state)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *old = NULL;
 
 	if (frame && pg->frame != frame) {
 		old = tdsm_local_take(r, idx);
+		clear_bit(TDSM_PG_MOVED, &pg->flags);
 		pg->frame = frame;
 		atomic64_inc(&r->frames);
 		atomic64_inc(&r->frames_allocated);
@@ -157,7 +146,7 @@ static void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
  * GRANTED. Wait on GRANTED itself, not on FETCHING: the faulting task may
  * set FETCHING again at once for its next fault, whose reply needs our ack.
  */
-static void tdsm_page_lock_settled(struct tdsm_page *pg)
+void tdsm_page_lock_settled(struct tdsm_page *pg)
 {
 	for (;;) {
 		tdsm_page_lock_wait(pg);
@@ -170,21 +159,25 @@ static void tdsm_page_lock_settled(struct tdsm_page *pg)
 	}
 }
 
-static int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
+int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
 {
 	return wait_on_bit_lock(&pg->flags, TDSM_PG_DIR,
 				killable ? TASK_KILLABLE : TASK_UNINTERRUPTIBLE);
 }
 
-static void tdsm_dir_unlock(struct tdsm_page *pg)
+void tdsm_dir_unlock(struct tdsm_page *pg)
 {
 	clear_and_wake_up_bit(TDSM_PG_DIR, &pg->flags);
 }
 
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
 
-/* Make node @x drop its copy of page @idx. */
-static int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x)
+/*
+ * Make node @x drop its copy of page @idx; @moved_to: not 0, the page's
+ * new home (a migration), which @x then knows.
+ */
+int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
+		    u8 moved_to)
 {
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
@@ -205,6 +198,10 @@ static int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x)
 		return -EHOSTUNREACH;
 	tdsm_msg_init(&msg, TDSM_W_INVAL);
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	if (moved_to) {
+		msg.page.mode = TDSM_INVAL_MOVED;
+		msg.page.dst = moved_to;
+	}
 	err = tdsm_call(conn, &msg, NULL, &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
@@ -219,9 +216,8 @@ static int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x)
  * this node and @push is given, the frame is handed back in *@push for the
  * caller to send with its reply; else the page is written here and now.
  */
-static int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
-			 struct tdsm_dest *dst, int mode,
-			 struct page **push)
+int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
+		  struct tdsm_dest *dst, int mode, struct page **push)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct tdsm_wire_msg msg;
@@ -274,7 +270,7 @@ static int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 }
 
 /* A page never touched is owned by its home, as a zero page. DIR held. */
-static int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
+int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	int err = 0;
@@ -304,9 +300,8 @@ static int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
  * this node's frame that the caller must send (and then commit).
  */
-static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
-			   bool write, struct tdsm_dest *dst,
-			   struct page **push, bool *data)
+int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
+		    struct tdsm_dest *dst, struct page **push, bool *data)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	u8 req = dst->node;
@@ -332,7 +327,7 @@ static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
 
 	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
 	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
-		err = tdsm_invalidate(r, idx, x);
+		err = tdsm_invalidate(r, idx, x, 0);
 		if (err)
 			return err;
 		pg->copyset &= ~BIT(x);
@@ -340,7 +335,7 @@ static int tdsm_home_serve(struct tdsm_region *r, unsigned long idx,
 	if (pg->owner != req) {
 		if (pg->copyset & BIT(req)) {
 			/* @req's copy is current: the owner only drops its own. */
-			err = tdsm_invalidate(r, idx, pg->owner);
+			err = tdsm_invalidate(r, idx, pg->owner, 0);
 		} else {
 			err = tdsm_transfer(r, idx, pg->owner, dst,
 					    TDSM_FETCH_DROP, push);
@@ -397,6 +392,11 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 
 	if (tdsm_dir_lock(pg, true))
 		return -EINTR;
+	if (tdsm_page_home(pg) != r->node_id) {
+		/* Migrated away while we waited: ask the new home. */
+		tdsm_dir_unlock(pg);
+		return -EAGAIN;
+	}
 	need = pg->owner && pg->owner != r->node_id &&
 	       (!write || !(pg->copyset & BIT(r->node_id)));
 	if (need) {
@@ -449,12 +449,14 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct tdsm_call call = { .grant_flags = &pg->flags };
 	struct tdsm_wire_msg msg;
+	u8 home = tdsm_page_home(pg);
 	struct tdsm_conn *conn;
 	struct page *frame;
 	struct tdsm_buf buf;
+	u8 hint;
 	int err;
 
-	conn = tdsm_peer_conn(pg->home);
+	conn = tdsm_peer_conn(home);
 	if (!conn)
 		return -EHOSTUNREACH;
 	err = tdsm_buf_alloc(conn, &buf);
@@ -486,6 +488,15 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		}
 		if (!err && write)
 			pg->owner = r->node_id;
+	} else if (err == -EREMOTE) {
+		/* Not (or no longer) the home: it names the one it knows. */
+		hint = call.reply.reply.home;
+		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
+			if (tdsm_page_home(pg) == home)
+				tdsm_page_set_home(pg, hint);
+			atomic64_inc(&r->forwards);
+			err = -EAGAIN;
+		}
 	}
 	/* Installed (or failed): a waiting INVAL or FETCH may go on. */
 	clear_and_wake_up_bit(TDSM_PG_GRANTED, &pg->flags);
@@ -505,12 +516,44 @@ out_conn:
  */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 {
-	int err;
+	int hops, err = -ELOOP;
+	bool retried = false;
+	u8 home;
 
-	if (r->pages[idx].home == r->node_id)
-		err = tdsm_home_acquire(r, idx, write);
-	else
-		err = tdsm_remote_acquire(r, idx, write);
+	/* Follow the forwarding of a migrated page, a few hops at most. */
+	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
+		home = tdsm_page_home(&r->pages[idx]);
+		if (home == r->node_id)
+			err = tdsm_home_acquire(r, idx, write);
+		else
+			err = tdsm_remote_acquire(r, idx, write);
+		if (!retried && home != r->node_id &&
+		    (err == -ETIMEDOUT || err == -ENOTCONN || err == -EHOSTUNREACH)) {
+			struct tdsm_conn *conn;
+
+			/*
+			 * The connection to the home failed under us (a stale
+			 * queue pair after a partition is torn down on the first
+			 * timeout): once, wait for it to come back and ask again.
+			 */
+			retried = true;
+			conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
+			if (conn) {
+				tdsm_conn_put(conn);
+				err = -EAGAIN;
+			}
+		}
+		if (err != -EAGAIN)
+			break;
+		/* The new home may still be installing the batch: let it. */
+		if (hops)
+			msleep(1 << hops);
+	}
+	if (err == -EAGAIN)
+		err = -ELOOP;
+	if (err && err != -EINTR)
+		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
+				tdsm_page_home(&r->pages[idx]), err);
 	if (err && err != -EINTR)
 		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
 				    current->comm, task_pid_nr(current),
@@ -525,10 +568,10 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
  * The page a request names: its metadata and index, or NULL with *@status
  * saying why (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
  */
-static struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
-				       const struct tdsm_wire_msg *msg,
-				       unsigned long *idx,
-				       enum tdsm_wire_status *status)
+struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
+				const struct tdsm_wire_msg *msg,
+				unsigned long *idx,
+				enum tdsm_wire_status *status)
 {
 	u64 addr = be64_to_cpu(msg->page.addr);
 	struct tdsm_page *pg = tdsm_page_at(r, addr);
@@ -567,13 +610,18 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
 		return;
 	}
-	if (pg->home != r->node_id) {
-		tdsm_reply(conn, msg, TDSM_WS_NOTHOME, 0, 0, NULL, 0, 0,
-			   dst.rkey, false);
+	if (tdsm_page_home(pg) != r->node_id) {
+		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
 		return;
 	}
 
 	tdsm_dir_lock(pg, false);
+	if (tdsm_page_home(pg) != r->node_id) {
+		/* It migrated away while we waited. */
+		tdsm_dir_unlock(pg);
+		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
+		return;
+	}
 	err = tdsm_home_claim(r, idx);
 	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;
@@ -589,6 +637,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			  dst.rkey, !err);
 	if (!err)
 		tdsm_home_commit(r, idx, write, push, sent, owner, copyset);
+	if (!err && !sent && write)
+		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)
 		put_page(push);
 	tdsm_dir_unlock(pg);
@@ -611,7 +661,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	pg = tdsm_msg_page(r, msg, &idx, &st);
 	if (pg && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
 		   !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
-		   pg->home != msg->hdr.src))
+		   tdsm_page_home(pg) != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
@@ -672,27 +722,85 @@ out:
 		tdsm_conn_put(dconn);
 }
 
+/*
+ * Drop this node's copy of page @idx, at its home's request. @moved_to: not
+ * 0, a migration moved the page there: remember it (the new home, and
+ * TDSM_PG_MOVED for an eager repopulation if there was a copy).
+ */
+void tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct page *frame;
+
+	tdsm_page_lock_settled(pg);
+	frame = tdsm_local_take(r, idx);
+	if (moved_to) {
+		if (frame)
+			set_bit(TDSM_PG_MOVED, &pg->flags);
+		tdsm_page_set_home(pg, moved_to);
+	}
+	tdsm_page_unlock(pg);
+	if (frame)
+		put_page(frame);
+}
+
 static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 			      const struct tdsm_wire_msg *msg)
 {
+	u8 mode = msg->page.mode, to = msg->page.dst;
 	enum tdsm_wire_status st;
 	struct tdsm_page *pg;
-	struct page *frame;
 	unsigned long idx;
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && pg->home != msg->hdr.src)
+	if (pg && (tdsm_page_home(pg) != msg->hdr.src ||
+		   msg->page.iova || msg->page.rkey || msg->page.reserved[0] ||
+		   msg->page.reserved[1] ||
+		   (mode == TDSM_INVAL_DROP && to) ||
+		   (mode == TDSM_INVAL_MOVED &&
+		    (!to || to >= TINYDSM_MAX_NODES || to == msg->hdr.src ||
+		     to == r->node_id)) ||
+		   mode > TDSM_INVAL_MOVED))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
 	}
-	tdsm_page_lock_settled(pg);
-	frame = tdsm_local_take(r, idx);
-	tdsm_page_unlock(pg);
-	if (frame)
-		put_page(frame);
+	tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0);
 	tdsm_reply(conn, msg, TDSM_WS_OK, 0, 0, NULL, 0, 0, 0, false);
+}
+
+/*
+ * The connection to node @home went down: drop this node's read copies of
+ * the pages homed there. While we cannot hear from it, it may have evicted
+ * us (tinydsmd's membership) or migrated the pages, and would then not
+ * invalidate our copies any more: without this, they could go stale. Pages
+ * we own stay: a home never takes ownership away from a node it cannot
+ * reach. Returns the copies dropped.
+ */
+unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home)
+{
+	unsigned long idx, dropped = 0;
+
+	for (idx = 0; idx < r->npages; idx++) {
+		struct tdsm_page *pg = &r->pages[idx];
+		struct page *frame = NULL;
+
+		if (tdsm_page_home(pg) != home || !READ_ONCE(pg->frame) ||
+		    READ_ONCE(pg->state) != TINYDSM_PAGE_SHARED)
+			continue;
+		tdsm_page_lock_settled(pg);
+		if (tdsm_page_home(pg) == home &&
+		    pg->state == TINYDSM_PAGE_SHARED && pg->owner != r->node_id)
+			frame = tdsm_local_take(r, idx);
+		tdsm_page_unlock(pg);
+		if (frame) {
+			put_page(frame);
+			dropped++;
+		}
+		cond_resched();
+	}
+	return dropped;
 }
 
 /* ---- allocation ------------------------------------------------------- */
@@ -758,8 +866,17 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
 		return -ERANGE;
 	first = (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT;
 	start = first - (unsigned long)(r->node_id - 1) * r->slice_pages;
-	if (r->pages[first].home != r->node_id || start + npages > r->slice_pages)
+	if (start + npages > r->slice_pages)
 		return -EINVAL;
+	for (i = first; i < first + npages; i++) {
+		if (tdsm_page_home(&r->pages[i]) != r->node_id) {
+			/* Freeing migrated pages is not supported yet. */
+			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
+					    addr, tdsm_page_addr(i),
+					    tdsm_page_home(&r->pages[i]));
+			return -EXDEV;
+		}
+	}
 	mutex_lock(&r->alloc_lock);
 	if (find_next_zero_bit(r->alloc_map, start + npages, start) < start + npages)
 		err = -EINVAL;	/* not (all) allocated */
@@ -775,7 +892,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
 		tdsm_dir_lock(pg, false);
 		holders = pg->copyset | (pg->owner ? BIT(pg->owner) : 0);
 		for_each_set_bit(x, &holders, TINYDSM_MAX_NODES) {
-			err = tdsm_invalidate(r, i, x);
+			err = tdsm_invalidate(r, i, x, 0);
 			if (err)
 				break;
 			pg->copyset &= ~BIT(x);
@@ -834,7 +951,8 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		pg = tdsm_page_at(r, a->addr);
 		if (!pg)
 			return -ERANGE;
-		home = pg->home;
+		/* The run's first page's slice keeps its allocation. */
+		home = (pg - r->pages) / r->slice_pages + 1;
 	}
 	if (home == r->node_id)
 		return alloc ? tdsm_home_alloc(r, a->npages, &a->addr) :
@@ -881,6 +999,15 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 	case TDSM_W_ALLOC:
 	case TDSM_W_FREE:
 		tdsm_handle_alloc(r, conn, msg);
+		break;
+	case TDSM_W_MIGRATE:
+		tdsm_handle_migrate(r, conn, msg);
+		break;
+	case TDSM_W_READV:
+		tdsm_handle_readv(r, conn, msg);
+		break;
+	case TDSM_W_INVALV:
+		tdsm_handle_invalv(r, conn, msg);
 		break;
 	default:
 		tdsm_reply(conn, msg, TDSM_WS_INVAL, 0, 0, NULL, 0, 0, 0, false);

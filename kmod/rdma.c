@@ -59,9 +59,22 @@ struct tdsm_tx {
 	u64 dma;
 	struct page *push;	/* RDMA WRITE source, released on completion */
 	u64 push_dma;
+	struct tdsm_pushv *pushv;	/* or several: a batch reply */
 	struct completion *done;	/* for a lone WRITE that is waited on */
 	int status;
 	struct tdsm_wire_msg msg;
+};
+
+/*
+ * The RDMA WRITEs of a batch reply (tdsm_reply_batch()): one per page,
+ * mapped, with a page reference each; released with the reply's tx.
+ */
+struct tdsm_pushv {
+	unsigned int n;
+	struct page *page[TDSM_WIRE_BATCH];
+	u64 dma[TDSM_WIRE_BATCH];
+	struct ib_sge sge[TDSM_WIRE_BATCH];
+	struct ib_rdma_wr wr[TDSM_WIRE_BATCH];
 };
 
 struct tdsm_req_work {
@@ -101,6 +114,7 @@ static struct tdsm_dev *tdsm_dev_get(struct ib_device *ibdev)
 	kref_init(&dev->ref);
 	spin_lock_init(&dev->mr_lock);
 	INIT_LIST_HEAD(&dev->free_mrs);
+	INIT_LIST_HEAD(&dev->free_mrsv);
 	list_add(&dev->list, &tdsm_devs);
 out:
 	mutex_unlock(&tdsm_devs_mutex);
@@ -116,6 +130,8 @@ static void tdsm_dev_release(struct kref *ref)
 	list_del(&dev->list);
 	mutex_unlock(&tdsm_devs_mutex);
 	list_for_each_entry_safe(mr, tmp, &dev->free_mrs, qp_entry)
+		ib_dereg_mr(mr);
+	list_for_each_entry_safe(mr, tmp, &dev->free_mrsv, qp_entry)
 		ib_dereg_mr(mr);
 	ib_dealloc_pd(dev->pd);
 	kfree(dev);
@@ -141,6 +157,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
 	conn->peer = peer;
 	conn->initiator = initiator;
 	sema_init(&conn->tx_slots, TDSM_TX_DEPTH);
+	sema_init(&conn->batch_slot, 1);
 	/* BH: replies are matched in the CQ's softirq. */
 	xa_init_flags(&conn->calls, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
 	init_completion(&conn->cm_done);
@@ -249,6 +266,22 @@ void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type)
 	msg->hdr.len = cpu_to_be16(TDSM_WIRE_MSG_SIZE);
 }
 
+/* Unmap and release the pages of a batch reply; frees @pv. */
+static void tdsm_pushv_free(struct tdsm_conn *conn, struct tdsm_pushv *pv)
+{
+	unsigned int i;
+
+	if (!pv)
+		return;
+	for (i = 0; i < pv->n; i++) {
+		ib_dma_unmap_page(conn->dev->ibdev, pv->dma[i], PAGE_SIZE,
+				  DMA_TO_DEVICE);
+		put_page(pv->page[i]);
+	}
+	kfree(pv);
+	up(&conn->batch_slot);
+}
+
 static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
@@ -269,6 +302,7 @@ static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 		ib_dma_unmap_page(ibdev, tx->push_dma, PAGE_SIZE, DMA_TO_DEVICE);
 		put_page(tx->push);
 	}
+	tdsm_pushv_free(conn, tx->pushv);
 	up(&conn->tx_slots);
 	if (tx->done) {
 		/* The waiter owns @tx and reads tx->status. */
@@ -313,6 +347,7 @@ static void tdsm_tx_abort(struct tdsm_tx *tx)
 		ib_dma_unmap_page(ibdev, tx->push_dma, PAGE_SIZE, DMA_TO_DEVICE);
 		put_page(tx->push);
 	}
+	tdsm_pushv_free(tx->conn, tx->pushv);
 	up(&tx->conn->tx_slots);
 	kfree(tx);
 }
@@ -430,10 +465,9 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
  * Returns 0 with the reply in @call->reply, or -ETIMEDOUT, -EINTR (fatal
  * signal), -ENOTCONN, -ENOMEM, -EIO.
  */
-int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
-	      struct tdsm_buf *buf, struct tdsm_call *call)
+static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
+		       struct ib_send_wr *first, struct tdsm_call *call)
 {
-	struct ib_send_wr *first = NULL;
 	struct tdsm_tx *tx;
 	long left;
 	u32 id;
@@ -453,10 +487,8 @@ int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	}
 	req->hdr.id = cpu_to_be64(id);
 	tx->msg = *req;
-	if (buf) {
-		buf->reg_wr.wr.next = NULL;
-		first = &buf->reg_wr.wr;
-	}
+	if (first)
+		first->next = NULL;
 	err = tdsm_tx_post(tx, first, first, 0);
 	if (err) {
 		xa_erase_bh(&conn->calls, id);
@@ -474,9 +506,27 @@ int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	if (left == 0) {
 		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms\n",
 				    conn->peer->id, req->hdr.type, tdsm_timeout_ms);
+		/*
+		 * A peer this late is gone, or its end of the queue pair is
+		 * (it evicted us while we could not hear it): start afresh.
+		 */
+		tdsm_conn_kill(conn);
 		return -ETIMEDOUT;
 	}
 	return -EINTR;
+}
+
+int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
+	      struct tdsm_buf *buf, struct tdsm_call *call)
+{
+	return __tdsm_call(conn, req, buf ? &buf->reg_wr.wr : NULL, call);
+}
+
+/* tdsm_call() for a batch request whose pages go to @bufv. */
+int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
+		    struct tdsm_bufv *bufv, struct tdsm_call *call)
+{
+	return __tdsm_call(conn, req, &bufv->reg_wr.wr, call);
 }
 
 /*
@@ -521,6 +571,25 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	return tdsm_tx_wait(tx, &done);
 }
 
+/*
+ * Answer @req with TDSM_WS_NOTHOME: this node is not the page's home;
+ * @home is the one it knows of (0: none), for the requester to ask next.
+ */
+int tdsm_reply_nothome(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		       u8 home, u32 inv_rkey)
+{
+	struct tdsm_tx *tx;
+
+	tx = tdsm_tx_alloc(conn);
+	if (IS_ERR(tx))
+		return PTR_ERR(tx);
+	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
+	tx->msg.hdr.id = req->hdr.id;
+	tx->msg.reply.status = cpu_to_be32(TDSM_WS_NOTHOME);
+	tx->msg.reply.home = home;
+	return tdsm_tx_post(tx, NULL, NULL, inv_rkey);
+}
+
 /* RDMA WRITE @frame to @iova/@rkey on @conn and wait until it landed. */
 int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 		   u32 rkey)
@@ -547,6 +616,71 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 		tdsm_conn_kill(conn);
 		return err;
 	}
+	return tdsm_tx_wait(tx, &done);
+}
+
+/*
+ * Reply to a batch request (MIGRATE, READV) on @conn: @reply (status and
+ * masks, filled by the caller), after the RDMA WRITEs of @n pages, page
+ * @pages[k] to @iova + @slot[k] * PAGE_SIZE. The reply invalidates @rkey
+ * at the requester. Waits until the reply (and so the data) landed.
+ */
+int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		     const struct tdsm_wire_breply *reply, struct page **pages,
+		     const u8 *slot, unsigned int n, u64 iova, u32 rkey)
+{
+	struct ib_device *ibdev = conn->dev->ibdev;
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct tdsm_pushv *pv = NULL;
+	struct tdsm_tx *tx;
+	unsigned int i;
+	int err;
+
+	if (n) {
+		/* One batch in flight per queue pair: the SQ has room for it. */
+		if (down_timeout(&conn->batch_slot, tdsm_timeout()))
+			return -ETIMEDOUT;
+		pv = kzalloc(sizeof(*pv), GFP_KERNEL);
+		if (!pv) {
+			up(&conn->batch_slot);
+			return -ENOMEM;
+		}
+	}
+	tx = tdsm_tx_alloc(conn);
+	if (IS_ERR(tx)) {
+		tdsm_pushv_free(conn, pv);
+		return PTR_ERR(tx);
+	}
+	tx->pushv = pv;
+	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
+	tx->msg.hdr.id = req->hdr.id;
+	tx->msg.breply = *reply;
+	for (i = 0; i < n; i++) {
+		pv->dma[i] = ib_dma_map_page(ibdev, pages[i], 0, PAGE_SIZE,
+					     DMA_TO_DEVICE);
+		if (ib_dma_mapping_error(ibdev, pv->dma[i])) {
+			tdsm_tx_abort(tx);
+			return -EIO;
+		}
+		get_page(pages[i]);
+		pv->page[i] = pages[i];
+		pv->n = i + 1;
+		pv->sge[i].addr = pv->dma[i];
+		pv->sge[i].length = PAGE_SIZE;
+		pv->sge[i].lkey = conn->dev->pd->local_dma_lkey;
+		pv->wr[i].wr.opcode = IB_WR_RDMA_WRITE;
+		pv->wr[i].wr.sg_list = &pv->sge[i];
+		pv->wr[i].wr.num_sge = 1;
+		pv->wr[i].remote_addr = iova + (u64)slot[i] * PAGE_SIZE;
+		pv->wr[i].rkey = rkey;
+		if (i)
+			pv->wr[i - 1].wr.next = &pv->wr[i].wr;
+	}
+	tx->done = &done;
+	err = tdsm_tx_post(tx, n ? &pv->wr[0].wr : NULL,
+			   n ? &pv->wr[n - 1].wr : NULL, rkey);
+	if (err)
+		return err;
 	return tdsm_tx_wait(tx, &done);
 }
 
@@ -629,15 +763,14 @@ static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)
 }
 
 /*
- * The remote WRITE into @buf is over (replied, failed or timed out): make
- * sure its rkey is dead before the frame is used, then recycle the MR.
+ * The remote WRITEs into @mr are over (replied, failed or timed out): make
+ * sure its rkey is dead before the pages are used. Returns true if it is
+ * known dead (the MR may be reused), false if it must be deregistered.
  * @call: the request's call; its reply may already have invalidated it.
  */
-void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
-		  const struct tdsm_call *call)
+static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
+			   const struct tdsm_call *call)
 {
-	struct tdsm_dev *dev = buf->dev;
-	struct ib_mr *mr = buf->mr;
 	bool dead = call && call->invalidated && call->inv_rkey == mr->rkey;
 
 	/*
@@ -666,16 +799,125 @@ void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 			up(&conn->tx_slots);
 		}
 	}
-	ib_dma_unmap_sg(dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
+	return dead;
+}
+
+/* Back on @list for reuse if its rkey is @dead, else deregistered. */
+static void tdsm_mr_recycle(struct tdsm_dev *dev, struct ib_mr *mr, bool dead,
+			    struct list_head *list)
+{
 	if (dead) {
 		spin_lock(&dev->mr_lock);
-		list_add(&mr->qp_entry, &dev->free_mrs);
+		list_add(&mr->qp_entry, list);
 		spin_unlock(&dev->mr_lock);
 	} else {
 		/* Not sure the rkey is dead: deregistering kills it for sure. */
 		ib_dereg_mr(mr);
 	}
+}
+
+/* The remote WRITE into @buf is over; see tdsm_mr_retire(). */
+void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
+		  const struct tdsm_call *call)
+{
+	struct tdsm_dev *dev = buf->dev;
+	bool dead = tdsm_mr_retire(conn, buf->mr, call);
+
+	ib_dma_unmap_sg(dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
+	tdsm_mr_recycle(dev, buf->mr, dead, &dev->free_mrs);
 	tdsm_dev_put(dev);
+}
+
+/*
+ * @npages fresh zeroed pages registered as one buffer for remote WRITEs
+ * on @conn's device. The frames are the caller's: it takes those it keeps
+ * (setting the slot to NULL) after tdsm_bufv_put(), which frees the rest.
+ */
+int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
+		    unsigned int npages)
+{
+	struct tdsm_dev *dev = conn->dev;
+	struct ib_mr *mr = NULL;
+	unsigned int i;
+	int n;
+
+	if (!npages || npages > TDSM_WIRE_BATCH)
+		return -EINVAL;
+	memset(bufv, 0, sizeof(*bufv));
+	bufv->npages = npages;
+	sg_init_table(bufv->sg, npages);
+	for (i = 0; i < npages; i++) {
+		bufv->frames[i] = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+		if (!bufv->frames[i])
+			goto err_frames;
+		sg_set_page(&bufv->sg[i], bufv->frames[i], PAGE_SIZE, 0);
+	}
+
+	spin_lock(&dev->mr_lock);
+	if (!list_empty(&dev->free_mrsv)) {
+		mr = list_first_entry(&dev->free_mrsv, struct ib_mr, qp_entry);
+		list_del(&mr->qp_entry);
+	}
+	spin_unlock(&dev->mr_lock);
+	if (!mr) {
+		mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG, TDSM_WIRE_BATCH);
+		if (IS_ERR(mr))
+			goto err_frames;
+	}
+	bufv->nents = ib_dma_map_sg(dev->ibdev, bufv->sg, npages,
+				    DMA_FROM_DEVICE);
+	if (bufv->nents <= 0)
+		goto err_mr;
+	n = ib_map_mr_sg(mr, bufv->sg, bufv->nents, NULL, PAGE_SIZE);
+	if (n != bufv->nents)
+		goto err_unmap;
+	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
+	bufv->mr = mr;
+	bufv->reg_wr.wr.opcode = IB_WR_REG_MR;
+	bufv->reg_wr.mr = mr;
+	bufv->reg_wr.key = mr->rkey;
+	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	kref_get(&dev->ref);
+	bufv->dev = dev;
+	return 0;
+
+err_unmap:
+	ib_dma_unmap_sg(dev->ibdev, bufv->sg, npages, DMA_FROM_DEVICE);
+err_mr:
+	ib_dereg_mr(mr);
+err_frames:
+	for (i = 0; i < npages; i++)
+		if (bufv->frames[i])
+			put_page(bufv->frames[i]);
+	return -ENOMEM;
+}
+
+/*
+ * The remote WRITEs into @bufv are over: kill the rkey (tdsm_mr_retire()),
+ * unmap; the frames stay in @bufv for the caller to take or free
+ * (tdsm_bufv_free_frames()).
+ */
+void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
+		   const struct tdsm_call *call)
+{
+	struct tdsm_dev *dev = bufv->dev;
+	bool dead = tdsm_mr_retire(conn, bufv->mr, call);
+
+	ib_dma_unmap_sg(dev->ibdev, bufv->sg, bufv->npages, DMA_FROM_DEVICE);
+	tdsm_mr_recycle(dev, bufv->mr, dead, &dev->free_mrsv);
+	tdsm_dev_put(dev);
+}
+
+/* Free the frames of @bufv the caller did not take (slots left non-NULL). */
+void tdsm_bufv_free_frames(struct tdsm_bufv *bufv)
+{
+	unsigned int i;
+
+	for (i = 0; i < bufv->npages; i++) {
+		if (bufv->frames[i])
+			put_page(bufv->frames[i]);
+		bufv->frames[i] = NULL;
+	}
 }
 
 /* ---- receiving -------------------------------------------------------- */
@@ -729,6 +971,17 @@ static const char *tdsm_msg_error(struct tdsm_conn *conn,
 	return NULL;
 }
 
+/* A batch reply arrived: its pages are granted, see struct tdsm_call. */
+static void tdsm_grant_batch(struct tdsm_page *pages, u64 mask)
+{
+	while (mask) {
+		unsigned int i = __ffs64(mask);
+
+		set_bit(TDSM_PG_GRANTED, &pages[i].flags);
+		mask &= mask - 1;
+	}
+}
+
 static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct tdsm_rx *rx = container_of(wc->wr_cqe, struct tdsm_rx, cqe);
@@ -778,6 +1031,8 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		}
 		if (call->grant_flags)
 			set_bit(TDSM_PG_GRANTED, call->grant_flags);
+		if (call->grant_pages)
+			tdsm_grant_batch(call->grant_pages, call->grant_mask);
 		complete(&call->done);
 		return;
 	}

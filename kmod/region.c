@@ -32,6 +32,7 @@
 #include <linux/pseudo_fs.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
 
@@ -60,12 +61,38 @@ static struct file_system_type tdsm_fs_type = {
 	.kill_sb = kill_anon_super,
 };
 
+static unsigned int tdsm_storm_faults = 10000;
+module_param_named(storm_faults, tdsm_storm_faults, uint, 0644);
+MODULE_PARM_DESC(storm_faults,
+		 "faults per second above which a fault-storm event is sent (0: never)");
+
+/*
+ * Fault storms: faults are counted per interval of about a second; the
+ * first fault after an interval that saw more than storm_faults per second
+ * sends TINYDSM_EV_FAULT_STORM. Lock-free and approximate on purpose.
+ */
+static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
+{
+	unsigned long now = jiffies, start = READ_ONCE(r->storm_start);
+	u32 n = atomic_inc_return(&r->storm_count);
+
+	if (time_before(now, start + HZ) ||
+	    cmpxchg(&r->storm_start, start, now) != start)
+		return;
+	atomic_set(&r->storm_count, 0);
+	n = div_u64((u64)n * HZ, max(now - start, 1UL));
+	if (tdsm_storm_faults && n > tdsm_storm_faults)
+		tdsm_event_storm(n, TINYDSM_REGION_BASE +
+				 ((u64)(pg - r->pages) << PAGE_SHIFT));
+}
+
 /*
  * Count a fault on @pg; @user: it came from the mapping task itself, so its
  * user IP is worth recording (not GUP from elsewhere, not copy_*_user).
  */
 static void tdsm_note_fault(struct tdsm_page *pg, bool user)
 {
+	tdsm_storm_note(&tdsm_region, pg);
 	if (user)
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
 	if (pg->faults < U8_MAX)
@@ -123,8 +150,14 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 	frame = pg->frame;
 	/* A write fault is counted by .page_mkwrite, which the core calls next. */
 	if (!write) {
-		tdsm_note_fault(pg, vmf->flags & FAULT_FLAG_USER);
-		atomic64_inc(&r->read_faults);
+		if (!(vmf->flags & FAULT_FLAG_USER) &&
+		    current->mm != vmf->vma->vm_mm) {
+			/* REPOPULATE mapping it for a process: not its fault. */
+			atomic64_inc(&r->prefaults);
+		} else {
+			tdsm_note_fault(pg, vmf->flags & FAULT_FLAG_USER);
+			atomic64_inc(&r->read_faults);
+		}
 	}
 	get_page(frame);
 	lock_page(frame);
@@ -181,6 +214,130 @@ static const struct vm_operations_struct tdsm_vm_ops = {
 	.page_mkwrite = tdsm_vm_page_mkwrite,
 	.mremap = tdsm_vm_mremap,
 };
+
+/*
+ * The processes that mapped the region, for REPOPULATE to map pages into
+ * (the address space's VMA tree is not for modules to walk). An entry
+ * holds the mm_struct (mmgrab), not its address space; entries of exited
+ * processes are dropped at the next mmap or REPOPULATE.
+ */
+struct tdsm_mm_ref {
+	struct list_head list;
+	struct mm_struct *mm;
+};
+
+static DEFINE_MUTEX(tdsm_mms_lock);
+static LIST_HEAD(tdsm_mms);		/* of tdsm_mm_ref, under tdsm_mms_lock */
+
+/* Processes one REPOPULATE batch maps pages into; the others fault. */
+#define TDSM_PREFAULT_MMS	32
+
+/* Drop the entries of exited processes. tdsm_mms_lock held. */
+static void tdsm_mms_prune(void)
+{
+	struct tdsm_mm_ref *ref, *tmp;
+
+	list_for_each_entry_safe(ref, tmp, &tdsm_mms, list) {
+		if (atomic_read(&ref->mm->mm_users))
+			continue;
+		list_del(&ref->list);
+		mmdrop(ref->mm);
+		kfree(ref);
+	}
+}
+
+static int tdsm_mms_add(struct mm_struct *mm)
+{
+	struct tdsm_mm_ref *ref;
+	int err = 0;
+
+	mutex_lock(&tdsm_mms_lock);
+	tdsm_mms_prune();
+	list_for_each_entry(ref, &tdsm_mms, list)
+		if (ref->mm == mm)
+			goto out;
+	ref = kmalloc(sizeof(*ref), GFP_KERNEL);
+	if (!ref) {
+		err = -ENOMEM;
+		goto out;
+	}
+	mmgrab(mm);
+	ref->mm = mm;
+	list_add(&ref->list, &tdsm_mms);
+out:
+	mutex_unlock(&tdsm_mms_lock);
+	return err;
+}
+
+static void tdsm_mms_exit(void)
+{
+	struct tdsm_mm_ref *ref, *tmp;
+
+	mutex_lock(&tdsm_mms_lock);
+	list_for_each_entry_safe(ref, tmp, &tdsm_mms, list) {
+		list_del(&ref->list);
+		mmdrop(ref->mm);
+		kfree(ref);
+	}
+	mutex_unlock(&tdsm_mms_lock);
+}
+
+/**
+ * tdsm_region_prefault - map pages into every process that maps them
+ * @r: the region.
+ * @first: index of the first page of the batch.
+ * @n: pages in the batch.
+ * @mask: the pages to map (bit i = page @first + i), present here.
+ *
+ * What a fault would do, done now for the processes of this node (up to
+ * TDSM_PREFAULT_MMS of them), so that their next access does not fault.
+ * The region is at the same address in every process, so page i is at
+ * base + i * PAGE_SIZE wherever it is mapped. Returns the PTEs established.
+ */
+unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
+				  unsigned int n, u64 mask)
+{
+	struct mm_struct *mms[TDSM_PREFAULT_MMS];
+	struct tdsm_mm_ref *ref;
+	unsigned int nmm = 0, mapped = 0, i, j;
+
+	if (!mask)
+		return 0;
+	mutex_lock(&tdsm_mms_lock);
+	tdsm_mms_prune();
+	list_for_each_entry(ref, &tdsm_mms, list) {
+		if (nmm == ARRAY_SIZE(mms))
+			break;
+		if (mmget_not_zero(ref->mm))
+			mms[nmm++] = ref->mm;
+	}
+	mutex_unlock(&tdsm_mms_lock);
+
+	for (j = 0; j < nmm; j++) {
+		struct mm_struct *mm = mms[j];
+
+		mmap_read_lock(mm);
+		for (i = 0; i < n; i++) {
+			unsigned long addr = TINYDSM_REGION_BASE +
+				((first + i) << PAGE_SHIFT);
+			struct vm_area_struct *vma;
+			bool unlocked = false;
+
+			if (!(mask & BIT_ULL(i)))
+				continue;
+			/* Looked up each time: a retry may drop the lock. */
+			vma = vma_lookup(mm, addr);
+			if (!vma || !vma->vm_file ||
+			    vma->vm_file->f_mapping != r->mapping)
+				continue;
+			if (!fixup_user_fault(mm, addr, 0, &unlocked))
+				mapped++;
+		}
+		mmap_read_unlock(mm);
+		mmput(mm);
+	}
+	return mapped;
+}
 
 static int tdsm_open(struct inode *inode, struct file *file)
 {
@@ -251,6 +408,8 @@ static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 		tdsm_mmap_refused(why);
 		return -EINVAL;
 	}
+	if (tdsm_mms_add(vma->vm_mm))
+		return -ENOMEM;
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &tdsm_vm_ops;
 	return 0;
@@ -265,6 +424,8 @@ static long tdsm_ioc_region_info(struct tdsm_region *r, void __user *uarg)
 		.size = r->size,
 		.page_size = PAGE_SIZE,
 		.meta_bytes_per_page = sizeof(struct tdsm_page),
+		.slice_pages = r->slice_pages,
+		.max_nodes = r->max_nodes,
 	};
 
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -299,6 +460,11 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
 		.remote_faults = atomic64_read(&r->remote_faults),
 		.invalidations = atomic64_read(&r->invalidations),
 		.fetches = atomic64_read(&r->fetches),
+		.migrated_in = atomic64_read(&r->migrated_in),
+		.migrated_out = atomic64_read(&r->migrated_out),
+		.repopulated = atomic64_read(&r->repopulated),
+		.prefaults = atomic64_read(&r->prefaults),
+		.forwards = atomic64_read(&r->forwards),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
@@ -386,6 +552,7 @@ err_release_fs:
 void tdsm_region_exit(void)
 {
 	misc_deregister(&tdsm_miscdev);
+	tdsm_mms_exit();
 	tdsm_region.mapping = NULL;
 	iput(tdsm_inode);
 	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);

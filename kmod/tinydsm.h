@@ -22,6 +22,7 @@ enum {
 	TDSM_PG_FETCHING,	/* a fault here asked for the page; others wait */
 	TDSM_PG_GRANTED,	/* ...its reply arrived, not yet installed; waitable */
 	TDSM_PG_DIR,		/* home: a directory transaction is running */
+	TDSM_PG_MOVED,		/* the copy here went away with a migration */
 };
 
 /**
@@ -31,13 +32,18 @@ enum {
  *	(proto.c). @frame, @fault_ip, @state and @faults are protected by
  *	TDSM_PG_LOCKED; on the home, @owner and @copyset by TDSM_PG_DIR
  *	(readers for information, like the page-info ioctl, may race). @home
- *	is fixed while the module is loaded.
+ *	changes only with a migration or a forwarding hint: written under
+ *	TDSM_PG_LOCKED (and, on the nodes a migration runs between, under
+ *	TDSM_PG_DIR too), read with tdsm_page_home() without a lock.
  * @frame: the local copy, or NULL.
  * @fault_ip: user IP of the last fault on this page here, 0 if none.
  * @copyset: nodes holding a valid copy, bit n = node n.
  * @owner: owning node id, 0 if never touched.
  * @state: enum tinydsm_page_state.
- * @home: the node that keeps this page's directory entry.
+ * @home: the node that keeps this page's directory entry, as this node
+ *	knows it: a node that holds a copy always knows the current home (a
+ *	migration tells every holder); others may name an older home, which
+ *	forwards (TDSM_WS_NOTHOME with a hint).
  * @faults: faults taken on this page here, saturating.
  *
  * On the page's home, @owner and @copyset are the directory entry; on any
@@ -60,6 +66,16 @@ struct tdsm_page {
 
 static_assert(sizeof(struct tdsm_page) == 32);
 
+static inline u8 tdsm_page_home(const struct tdsm_page *pg)
+{
+	return READ_ONCE(pg->home);
+}
+
+static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
+{
+	WRITE_ONCE(pg->home, home);
+}
+
 /**
  * struct tdsm_region - the node's one region
  * @pages: metadata of every page, npages entries, allocated at load.
@@ -73,7 +89,10 @@ static_assert(sizeof(struct tdsm_page) == 32);
  * @alloc_lock: protects @alloc_map.
  * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
- * @invalidations, @fetches: counters, see struct tinydsm_stats.
+ * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
+ * @prefaults, @forwards: counters, see struct tinydsm_stats.
+ * @storm_start: jiffies when the current fault-storm interval began.
+ * @storm_count: faults in it (region.c).
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
@@ -92,6 +111,13 @@ struct tdsm_region {
 	atomic64_t remote_faults;
 	atomic64_t invalidations;
 	atomic64_t fetches;
+	atomic64_t migrated_in;
+	atomic64_t migrated_out;
+	atomic64_t repopulated;
+	atomic64_t prefaults;
+	atomic64_t forwards;
+	unsigned long storm_start;
+	atomic_t storm_count;
 };
 
 extern struct tdsm_region tdsm_region;
@@ -117,10 +143,33 @@ struct tdsm_peer_info {
 	u64 rx_bad;
 };
 
+/**
+ * struct tdsm_migrate_result - what a MIGRATE or REPOPULATE did
+ * @moved: pages whose home moved here.
+ * @skipped: pages of the range not homed on the source, or never touched.
+ * @data: pages whose contents crossed the wire.
+ * @holders: nodes whose copies were invalidated (bit n = node n).
+ * @fetched: REPOPULATE: pages fetched back.
+ * @mapped: REPOPULATE: page table entries established.
+ * @sites: REPOPULATE: access sites repatched.
+ * @nsec: time taken.
+ */
+struct tdsm_migrate_result {
+	u32 moved;
+	u32 skipped;
+	u32 data;
+	u32 holders;
+	u32 fetched;
+	u32 mapped;
+	u32 sites;
+	u64 nsec;
+};
+
 /* peer.c: the peers this node knows. Callers may sleep. */
 int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
 		  struct netlink_ext_ack *extack);
 int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack);
+void tdsm_peer_disconnect(u8 id);
 /* Fill @info for node @id (this node included); -ENOENT if unknown. */
 int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info);
 /* Bumped on every add and del, for consistent netlink dumps. */
@@ -129,6 +178,22 @@ unsigned int tdsm_peers_generation(void);
 /* netlink.c */
 int tdsm_netlink_init(void);
 void tdsm_netlink_exit(void);
+/* Notifications to the "events" multicast group; any context. */
+void tdsm_event_node(u32 event, u8 node, int err);
+void tdsm_event_migrated(u64 addr, u32 npages, u8 from, u8 to);
+void tdsm_event_page(u32 event, u64 addr, u8 node, int err);
+void tdsm_event_storm(u32 rate, u64 addr);
+void tdsm_event_evicted(u8 node, u32 dropped, u32 lost);
+
+/* migrate.c */
+int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
+		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack);
+int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
+		    struct tdsm_migrate_result *res,
+		    struct netlink_ext_ack *extack);
+unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
+				   unsigned int n, u64 mask);
+void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
 
 /* page.c */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
@@ -141,8 +206,11 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
 /* proto.c */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
+unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 
 /* region.c */
+unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
+				  unsigned int n, u64 mask);
 int tdsm_region_init(void);
 void tdsm_region_exit(void);
 

@@ -22,6 +22,18 @@
  *   INVAL  home -> reader      page: addr; drop the copy
  *   ALLOC  node -> home        alloc: npages; reply: addr
  *   FREE   node -> home        alloc: addr, npages
+ *   MIGRATE target -> home     batch: addr, npages, iova/rkey (page i of
+ *                              the batch goes to iova + i * 4 KiB); the
+ *                              home hands the pages over: breply
+ *   READV  node -> home        batch: the same, mask = pages wanted; read
+ *                              copies of several pages at once: breply
+ *   INVALV home -> reader      batch: addr, npages, mask, dst: INVAL of
+ *                              every page in mask (MOVED to dst if dst)
+ *
+ * A node that is not (or no longer) a page's home answers a request for it
+ * with TDSM_WS_NOTHOME and, in reply.home, the home it knows of; the
+ * requester retries there. INVAL with mode TDSM_INVAL_MOVED tells a holder
+ * that the page's home moved to page.dst.
  */
 #ifndef _TDSM_WIRE_H
 #define _TDSM_WIRE_H
@@ -40,6 +52,9 @@ enum tdsm_wire_type {
 	TDSM_W_ALLOC,
 	TDSM_W_FREE,
 	TDSM_W_REPLY,
+	TDSM_W_MIGRATE,
+	TDSM_W_READV,
+	TDSM_W_INVALV,
 	__TDSM_W_MAX
 };
 
@@ -63,6 +78,15 @@ enum {
 	TDSM_FETCH_KEEP = 1,	/* the owner keeps a read-only copy (read fault) */
 	TDSM_FETCH_DROP,	/* the owner drops its copy (write fault) */
 };
+
+/* INVAL modes */
+enum {
+	TDSM_INVAL_DROP = 0,	/* drop the copy */
+	TDSM_INVAL_MOVED,	/* drop it: a migration moved the page to page.dst */
+};
+
+/* Largest batch of MIGRATE and READV (the bits of a __be64 mask). */
+#define TDSM_WIRE_BATCH		64
 
 /* reply flags */
 #define TDSM_RF_DATA	0x1	/* the page was written into the request's buffer */
@@ -92,8 +116,9 @@ struct tdsm_wire_hdr {
  * @addr: global address of the page (page aligned).
  * @iova: READ/WRITE/FETCH: address of the 4 KiB destination buffer...
  * @rkey: ...and its rkey, registered on the destination node.
- * @dst: FETCH: the node that registered the buffer.
- * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP.
+ * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
+ *	page's new home.
+ * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*.
  * @reserved: zero.
  */
 struct tdsm_wire_page {
@@ -118,15 +143,57 @@ struct tdsm_wire_alloc {
 };
 
 /**
+ * struct tdsm_wire_batch - MIGRATE, READV, INVALV
+ * @addr: global address of the first page of the batch.
+ * @iova: the requester's buffer: page i of the batch goes to iova + i * 4 KiB...
+ * @rkey: ...under this rkey (INVALV: both zero).
+ * @npages: 1 .. TDSM_WIRE_BATCH.
+ * @dst: INVALV: the pages' new home if a migration moves them, else 0.
+ * @reserved: zero.
+ * @mask: READV, INVALV: the pages concerned (bit i = page i); MIGRATE: zero.
+ */
+struct tdsm_wire_batch {
+	__be64 addr;
+	__be64 iova;
+	__be32 rkey;
+	__u8 npages;
+	__u8 dst;
+	__u8 reserved[2];
+	__be64 mask;
+};
+
+/**
  * struct tdsm_wire_reply - REPLY
  * @status: enum tdsm_wire_status.
  * @flags: TDSM_RF_*.
  * @addr: ALLOC: global address of the run.
+ * @home: NOTHOME: the page's home as the replier knows it, 0 if unknown.
+ * @reserved: zero.
  */
 struct tdsm_wire_reply {
 	__be32 status;
 	__be32 flags;
 	__be64 addr;
+	__u8 home;
+	__u8 reserved[7];
+};
+
+/**
+ * struct tdsm_wire_breply - REPLY to MIGRATE or READV
+ * @status: enum tdsm_wire_status (the same place as in tdsm_wire_reply).
+ * @flags: zero.
+ * @done: pages handed over (MIGRATE) or served (READV), bit i = page i.
+ * @data: pages whose contents were written into the buffer.
+ * @holders: MIGRATE: the nodes whose copies were invalidated.
+ * @reserved: zero.
+ */
+struct tdsm_wire_breply {
+	__be32 status;
+	__be32 flags;
+	__be64 done;
+	__be64 data;
+	__be32 holders;
+	__be32 reserved;
 };
 
 struct tdsm_wire_msg {
@@ -135,6 +202,8 @@ struct tdsm_wire_msg {
 		struct tdsm_wire_page page;
 		struct tdsm_wire_alloc alloc;
 		struct tdsm_wire_reply reply;
+		struct tdsm_wire_batch batch;
+		struct tdsm_wire_breply breply;
 		__u8 body[TDSM_WIRE_MSG_SIZE - sizeof(struct tdsm_wire_hdr)];
 	};
 };

@@ -6,10 +6,14 @@
 # for the host to count:
 #   cluster_sync_test   the file barriers the other tests meet at
 #   coherence_test      pair_* on 2 nodes, trio_* on 3 (all nodes run it)
+#   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
+#   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
+#                       tinydsmctl migrate, daemon restart, nodes that die
 #   peer_failure_test   2 nodes only; node2 takes eth0 down, then up again
 # Exit: 0 all passed (or skipped), 1 a test failed or the nodes did not
 # connect, 4 fewer than 2 nodes (nothing to do).
 #
+# TDSM_CLUSTER_TESTS="coherence_test ..." runs only those tests.
 # TDSM_CLUSTER_SETUP=0 skips cluster.sh: only for running the tests'
 # own plumbing against a module that has no peers yet.
 set -u
@@ -25,6 +29,10 @@ fi
 
 run() { # run TEST
 	local t=$1 r
+	# TDSM_CLUSTER_TESTS="a b": only those (for working on one test).
+	if [[ -n ${TDSM_CLUSTER_TESTS:-} && " $TDSM_CLUSTER_TESTS " != *" $t "* ]]; then
+		return
+	fi
 	if [[ ! -x $bins/$t ]]; then
 		echo "run_cluster_tests: $bins/$t is not built"
 		rc=1
@@ -50,6 +58,23 @@ if [[ ${TDSM_CLUSTER_SETUP:-1} != 0 ]] && ! tdsm_cluster_up; then
 fi
 
 run coherence_test
+run migration_test
+
+if ((TDSM_NODES == 3)) && [[ -z ${TDSM_CLUSTER_TESTS:-} || " $TDSM_CLUSTER_TESTS " == *" daemon_cluster_test "* ]]; then
+	# shellcheck source=selftests/tinydsm/daemon.sh
+	source "$here/daemon.sh"
+	if tdsm_daemon_up; then
+		run daemon_cluster_test
+	else
+		echo "run_cluster_tests: tinydsmd did not come up; daemon_cluster_test not run"
+		rc=1
+	fi
+	tdsm_daemon_down
+	# The restart test starts a daemon of its own: stop whatever runs.
+	pkill -TERM -x tinydsmd 2>/dev/null && sleep 1
+	# Whatever became of the partition tests, the network must be back.
+	tc qdisc del dev "${TDSM_LINK_DEV:-eth0}" clsact 2>/dev/null || true
+fi
 
 if ((TDSM_NODES == 2)); then
 	run peer_failure_test

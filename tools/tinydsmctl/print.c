@@ -8,6 +8,10 @@
  *   - tab-separated lines without a header (-t), for scripts;
  *   - a JSON array of objects (-j, indented with -p).
  * An absent field is "-" in the table and TSV, and no key in JSON.
+ *
+ * Besides rows, an object of named values (tdc_obj_begin: region show,
+ * stats), possibly with a list of rows in it, and a line of named values
+ * (tdc_line_begin: one monitor event).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -19,13 +23,23 @@
 
 #define JS_MAX_DEPTH	8
 
+struct kv {
+	char *key, *value;
+};
+
 static struct {
 	const struct tdc_col *cols;
 	int ncols;
 	int col;		/* the next field of the row (TSV) */
+	const char *tsv_tag;	/* a list in an object: the first TSV field */
+	bool in_list;		/* the rows are a list inside an object */
 	/* the table: nrows * ncols cells, strdup()ed */
 	char **cells;
 	size_t nrows, cap;
+	/* an object's named values, for the table (aligned at the end) */
+	struct kv *kvs;
+	size_t nkv, kvcap;
+	bool in_line;		/* a line of named values */
 	/* JSON */
 	int depth;
 	bool first[JS_MAX_DEPTH];
@@ -39,6 +53,32 @@ static void *xrealloc(void *p, size_t n)
 		exit(TDC_EXIT_FAIL);
 	}
 	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d) {
+		fputs("tinydsmctl: out of memory\n", stderr);
+		exit(TDC_EXIT_FAIL);
+	}
+	return d;
+}
+
+/* "1,3" for bit 1 and bit 3; "-" for none. */
+static void nodes_text(uint32_t bitmap, char *buf, size_t size)
+{
+	size_t len = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (n = 0; n < 32 && len < size; n++)
+		if (bitmap & (1U << n))
+			len += snprintf(buf + len, size - len, "%s%d",
+					len ? "," : "", n);
+	if (!len)
+		snprintf(buf, size, "-");
 }
 
 /* ---- JSON ---- */
@@ -113,11 +153,7 @@ static void table_cell(const char *s)
 	size_t i = (pr.nrows - 1) * pr.ncols + pr.col;
 
 	free(pr.cells[i]);
-	pr.cells[i] = strdup(s);
-	if (!pr.cells[i]) {
-		fputs("tinydsmctl: out of memory\n", stderr);
-		exit(TDC_EXIT_FAIL);
-	}
+	pr.cells[i] = xstrdup(s);
 }
 
 static void table_print_row(char *const *cells, const int *width)
@@ -170,12 +206,48 @@ static void table_print(void)
 	pr.cap = 0;
 }
 
+/* ---- an object's named values in the table: "key  value" lines ---- */
+
+static void kv_add(const char *key, const char *value)
+{
+	if (pr.nkv == pr.kvcap) {
+		pr.kvcap = pr.kvcap ? 2 * pr.kvcap : 16;
+		pr.kvs = xrealloc(pr.kvs, sizeof(*pr.kvs) * pr.kvcap);
+	}
+	pr.kvs[pr.nkv].key = xstrdup(key);
+	pr.kvs[pr.nkv].value = xstrdup(value);
+	pr.nkv++;
+}
+
+static void kv_flush(void)
+{
+	size_t i;
+	int width = 0, len;
+
+	for (i = 0; i < pr.nkv; i++) {
+		len = (int)strlen(pr.kvs[i].key);
+		if (len > width)
+			width = len;
+	}
+	for (i = 0; i < pr.nkv; i++) {
+		printf("%-*s  %s\n", width, pr.kvs[i].key, pr.kvs[i].value);
+		free(pr.kvs[i].key);
+		free(pr.kvs[i].value);
+	}
+	free(pr.kvs);
+	pr.kvs = NULL;
+	pr.nkv = 0;
+	pr.kvcap = 0;
+}
+
 /* ---- the print path ---- */
 
 void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols)
 {
 	pr.cols = cols;
 	pr.ncols = ncols;
+	pr.in_list = false;
+	pr.tsv_tag = NULL;
 	if (t->fmt == TDC_FMT_JSON)
 		js_open(t, NULL, '[');
 }
@@ -185,7 +257,8 @@ void tdc_print_end(struct tdc *t)
 	switch (t->fmt) {
 	case TDC_FMT_JSON:
 		js_close(t, ']');
-		putchar('\n');
+		if (!pr.in_list)
+			putchar('\n');
 		break;
 	case TDC_FMT_TEXT:
 		table_print();
@@ -193,6 +266,155 @@ void tdc_print_end(struct tdc *t)
 	case TDC_FMT_TSV:
 		break;
 	}
+	pr.in_list = false;
+	pr.tsv_tag = NULL;
+}
+
+void tdc_obj_begin(struct tdc *t)
+{
+	pr.in_line = false;
+	if (t->fmt == TDC_FMT_JSON)
+		js_open(t, NULL, '{');
+}
+
+void tdc_obj_end(struct tdc *t)
+{
+	switch (t->fmt) {
+	case TDC_FMT_JSON:
+		js_close(t, '}');
+		putchar('\n');
+		break;
+	case TDC_FMT_TEXT:
+		kv_flush();
+		break;
+	case TDC_FMT_TSV:
+		break;
+	}
+}
+
+void tdc_print_list_begin(struct tdc *t, const char *key,
+			  const struct tdc_col *cols, int ncols)
+{
+	pr.cols = cols;
+	pr.ncols = ncols;
+	pr.in_list = true;
+	pr.tsv_tag = key;
+	switch (t->fmt) {
+	case TDC_FMT_JSON:
+		js_open(t, key, '[');
+		break;
+	case TDC_FMT_TEXT:
+		/* The values so far, a blank line, then the table. */
+		kv_flush();
+		putchar('\n');
+		break;
+	case TDC_FMT_TSV:
+		break;
+	}
+}
+
+void tdc_print_list_end(struct tdc *t)
+{
+	tdc_print_end(t);
+}
+
+void tdc_line_begin(struct tdc *t, const char *tag, const char *name)
+{
+	pr.in_line = true;
+	switch (t->fmt) {
+	case TDC_FMT_JSON:
+		js_open(t, NULL, '{');
+		js_item(t, tag);
+		js_string(name);
+		break;
+	case TDC_FMT_TEXT:
+	case TDC_FMT_TSV:
+		fputs(name, stdout);
+		break;
+	}
+}
+
+void tdc_line_end(struct tdc *t)
+{
+	if (t->fmt == TDC_FMT_JSON)
+		js_close(t, '}');
+	putchar('\n');
+	pr.in_line = false;
+	fflush(stdout);
+}
+
+/* A named value as text: "key  value" of the object, or " key=value". */
+static void kv_text(struct tdc *t, const char *key, const char *value)
+{
+	if (pr.in_line) {
+		printf("%c%s=%s", t->fmt == TDC_FMT_TSV ? '\t' : ' ', key, value);
+		return;
+	}
+	if (t->fmt == TDC_FMT_TSV)
+		printf("%s\t%s\n", key, value);
+	else
+		kv_add(key, value);
+}
+
+void tdc_kv_uint(struct tdc *t, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	if (t->fmt == TDC_FMT_JSON) {
+		js_item(t, key);
+		printf("%" PRIu64, v);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	kv_text(t, key, buf);
+}
+
+void tdc_kv_hex(struct tdc *t, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%#" PRIx64, v);
+	tdc_kv_str(t, key, buf);
+}
+
+void tdc_kv_str(struct tdc *t, const char *key, const char *s)
+{
+	if (t->fmt == TDC_FMT_JSON) {
+		js_item(t, key);
+		js_string(s);
+		return;
+	}
+	kv_text(t, key, s);
+}
+
+void tdc_kv_errno(struct tdc *t, const char *key, int32_t err)
+{
+	if (t->fmt == TDC_FMT_JSON) {
+		js_item(t, key);
+		printf("%" PRId32, err);
+		return;
+	}
+	kv_text(t, key, err ? tdc_errno_name(err) : "0");
+}
+
+void tdc_kv_nodes(struct tdc *t, const char *key, uint32_t bitmap)
+{
+	char buf[128];
+	int n;
+
+	if (t->fmt == TDC_FMT_JSON) {
+		js_open(t, key, '[');
+		for (n = 0; n < 32; n++) {
+			if (!(bitmap & (1U << n)))
+				continue;
+			js_item(t, NULL);
+			printf("%d", n);
+		}
+		js_close(t, ']');
+		return;
+	}
+	nodes_text(bitmap, buf, sizeof(buf));
+	kv_text(t, key, buf);
 }
 
 void tdc_row_begin(struct tdc *t)
@@ -215,6 +437,8 @@ void tdc_row_begin(struct tdc *t)
 			pr.cells[(pr.nrows - 1) * pr.ncols + i] = NULL;
 		break;
 	case TDC_FMT_TSV:
+		if (pr.tsv_tag)
+			printf("%s\t", pr.tsv_tag);
 		break;
 	}
 }
@@ -315,4 +539,32 @@ void tdc_print_none(struct tdc *t, int col)
 {
 	if (t->fmt != TDC_FMT_JSON)
 		field(t, col, "-");
+}
+
+void tdc_print_hex(struct tdc *t, int col, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%#" PRIx64, v);
+	tdc_print_str(t, col, buf);
+}
+
+void tdc_print_nodes(struct tdc *t, int col, uint32_t bitmap)
+{
+	char buf[128];
+	int n;
+
+	if (t->fmt == TDC_FMT_JSON) {
+		js_open(t, pr.cols[col].key, '[');
+		for (n = 0; n < 32; n++) {
+			if (!(bitmap & (1U << n)))
+				continue;
+			js_item(t, NULL);
+			printf("%d", n);
+		}
+		js_close(t, ']');
+		return;
+	}
+	nodes_text(bitmap, buf, sizeof(buf));
+	field(t, col, buf);
 }

@@ -6,11 +6,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <linux/tinydsm.h>
 
@@ -20,11 +23,12 @@ static int help(struct tdc *t)
 {
 	fprintf(t->help_out, "Usage: %s [ OPTIONS ] OBJECT { COMMAND | help }\n"
 	       "       %s -V\n"
-	       "where  OBJECT := { node }\n"
+	       "where  OBJECT := { node | region | page | stats | monitor | migrate |\n"
+	       "                  member }\n"
 	       "       OPTIONS := { -j[son] | -p[retty] | -t[ab] | -h[elp] | -V[ersion] }\n"
 	       "\n"
-	       "Exit status: 0 success, 1 the kernel refused the operation,\n"
-	       "2 usage error, 3 the tinydsm module is not loaded.\n",
+	       "Exit status: 0 success, 1 the operation failed, 2 usage error,\n"
+	       "3 the tinydsm module is not loaded, 4 tinydsmd is not running.\n",
 	       t->prog, t->prog);
 	return TDC_EXIT_OK;
 }
@@ -135,6 +139,103 @@ int tdc_exec_cmd(struct tdc *t, const struct tdc_cmd *cmds, const char *what)
 			       "unknown %s \"%s\"", what, arg);
 }
 
+/* "N" or "nodeN": a node id, 1 .. TINYDSM_MAX_NODES - 1. */
+int tdc_parse_node(const char *s, uint32_t *id)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s)
+		return -1;
+	if (!strncmp(s, "node", 4))
+		s += 4;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v >= TINYDSM_MAX_NODES)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+/* Decimal, or hexadecimal with 0x; no sign, no octal, nothing after it. */
+int tdc_parse_u64(const char *s, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+	int base = 10;
+
+	if (!s)
+		return -1;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!((*s >= '0' && *s <= '9') ||
+	      (base == 16 && ((*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))))
+		return -1;
+	errno = 0;
+	x = strtoull(s, &end, base);
+	if (errno || *end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/*
+ * Open the device, once. Its absence means the module is not loaded
+ * (exit 3); TINYDSM_DEV names another path (tests, chroots).
+ */
+int tdc_dev_open(struct tdc *t)
+{
+	const char *path = getenv("TINYDSM_DEV");
+
+	if (t->dev_fd >= 0)
+		return TDC_EXIT_OK;
+	if (!path || !*path)
+		path = "/dev/" TINYDSM_DEVICE_NAME;
+	t->dev_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t->dev_fd >= 0)
+		return TDC_EXIT_OK;
+	if (errno == ENOENT || errno == ENXIO || errno == ENODEV) {
+		tdc_err(t, "the tinydsm module is not loaded (cannot open %s: %s)",
+			path, strerror(errno));
+		return TDC_EXIT_NOFAMILY;
+	}
+	tdc_err(t, "cannot open %s: %s (%s)", path, strerror(errno),
+		tdc_errno_name(errno));
+	return TDC_EXIT_FAIL;
+}
+
+void tdc_dev_close(struct tdc *t)
+{
+	if (t->dev_fd >= 0) {
+		close(t->dev_fd);
+		t->dev_fd = -1;
+	}
+}
+
+int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri)
+{
+	int ret = tdc_dev_open(t);
+
+	if (ret)
+		return ret;
+	memset(ri, 0, sizeof(*ri));
+	if (ioctl(t->dev_fd, TINYDSM_IOC_REGION_INFO, ri)) {
+		tdc_err(t, "TINYDSM_IOC_REGION_INFO: %s (%s)", strerror(errno),
+			tdc_errno_name(errno));
+		return TDC_EXIT_FAIL;
+	}
+	if (!ri->page_size || ri->size < ri->page_size) {
+		tdc_err(t, "TINYDSM_IOC_REGION_INFO: page size %u, region size %llu: not a region",
+			ri->page_size, (unsigned long long)ri->size);
+		return TDC_EXIT_FAIL;
+	}
+	return TDC_EXIT_OK;
+}
+
 static int cmd_help(struct tdc *t)
 {
 	return help(t);
@@ -148,6 +249,12 @@ static int cmd_no_object(struct tdc *t)
 static const struct tdc_cmd objects[] = {
 	{ NULL,		cmd_no_object },
 	{ "node",	cmd_node },
+	{ "region",	cmd_region },
+	{ "page",	cmd_page },
+	{ "stats",	cmd_stats },
+	{ "monitor",	cmd_monitor },
+	{ "migrate",	cmd_migrate },
+	{ "member",	cmd_member },
 	{ "help",	cmd_help },
 	{ NULL,		NULL },
 };
@@ -167,6 +274,7 @@ int main(int argc, char **argv)
 		.prog = "tinydsmctl",
 		.fmt = TDC_FMT_TEXT,
 		.family = -1,
+		.dev_fd = -1,
 		.help_out = stdout,
 	};
 	bool json = false, tab = false;
@@ -211,6 +319,7 @@ int main(int argc, char **argv)
 	t.argv = argv + optind;
 	ret = tdc_exec_cmd(&t, objects, "object");
 	tdc_nl_close(&t);
+	tdc_dev_close(&t);
 	if (fflush(stdout) && ret == TDC_EXIT_OK) {
 		tdc_err(&t, "writing the output: %s", strerror(errno));
 		ret = TDC_EXIT_FAIL;

@@ -3,9 +3,10 @@
  * tinydsmctl: the tinydsm operator tool — shared declarations.
  *
  * Layout, after iproute2's rdma tool: tinydsmctl.c parses the options and
- * dispatches on the object, one file per object (node.c) dispatches on the
- * command, nl.c talks generic netlink, print.c is the one print path for
- * the text table, the tab-separated mode and JSON.
+ * dispatches on the object, one file per object (node.c, region.c, page.c,
+ * stats.c, monitor.c, migrate.c, member.c) dispatches on the command,
+ * nl.c talks generic netlink, print.c is the one print path for the text
+ * table, the tab-separated mode and JSON.
  */
 #ifndef TINYDSMCTL_H
 #define TINYDSMCTL_H
@@ -23,7 +24,8 @@ enum {
 	TDC_EXIT_OK = 0,
 	TDC_EXIT_FAIL = 1,	/* the operation failed: the kernel said no */
 	TDC_EXIT_USAGE = 2,	/* bad command line */
-	TDC_EXIT_NOFAMILY = 3,	/* tinydsm not loaded: no genl family */
+	TDC_EXIT_NOFAMILY = 3,	/* tinydsm not loaded: no genl family or device */
+	TDC_EXIT_NODAEMON = 4,	/* migrate, member: tinydsmd is not running */
 };
 
 enum tdc_format {
@@ -44,6 +46,7 @@ struct tdc {
 	FILE *help_out;		/* usage: stdout for -h, stderr on errors */
 	struct nl_sock *sk;	/* NULL until tdc_nl_open() */
 	int family;		/* generic netlink family id */
+	int dev_fd;		/* /dev/tinydsm, -1 until tdc_dev_open() */
 };
 
 struct tdc_cmd {
@@ -63,6 +66,16 @@ int tdc_usage_error(struct tdc *t, int (*help)(struct tdc *t),
 void tdc_err(const struct tdc *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 const char *tdc_errno_name(int err);
+/* "N" or "nodeN", N in 1..TINYDSM_MAX_NODES - 1; -1 if not a node. */
+int tdc_parse_node(const char *s, uint32_t *id);
+/* A decimal or 0x-prefixed hexadecimal number, all of @s. */
+int tdc_parse_u64(const char *s, uint64_t *v);
+
+/* tinydsmctl.c: /dev/tinydsm (TINYDSM_DEV overrides the path) */
+struct tinydsm_region_info;
+int tdc_dev_open(struct tdc *t);
+void tdc_dev_close(struct tdc *t);
+int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri);
 
 /* nl.c: generic netlink */
 struct nl_msg;
@@ -105,8 +118,43 @@ void tdc_print_str(struct tdc *t, int col, const char *s);
 void tdc_print_words(struct tdc *t, int col, const char *const *words, int n);
 /* A field that is absent: "-" in the table, no key in JSON. */
 void tdc_print_none(struct tdc *t, int col);
+/* An address: "0x..." in every format (a JSON string, never rounded). */
+void tdc_print_hex(struct tdc *t, int col, uint64_t v);
+/* Node ids: a JSON array of numbers, "1,3" in the table, "-" when empty. */
+void tdc_print_nodes(struct tdc *t, int col, uint32_t bitmap);
 
-/* node.c */
+/*
+ * One object of named values (region show, stats): "key  value" lines in
+ * the table, "key<TAB>value" lines in TSV, a JSON object. A list of rows
+ * may follow the values inside it (tdc_print_list_begin): a table after a
+ * blank line, TSV lines that start with @key, a JSON array member @key.
+ */
+void tdc_obj_begin(struct tdc *t);
+void tdc_obj_end(struct tdc *t);
+void tdc_print_list_begin(struct tdc *t, const char *key,
+			  const struct tdc_col *cols, int ncols);
+void tdc_print_list_end(struct tdc *t);
+/*
+ * One line of named values (monitor): "name key=value ..." in the table,
+ * "name<TAB>key=value..." in TSV, {"@tag":"name", ...} in JSON; flushed.
+ */
+void tdc_line_begin(struct tdc *t, const char *tag, const char *name);
+void tdc_line_end(struct tdc *t);
+/* A named value of the current object or line. */
+void tdc_kv_uint(struct tdc *t, const char *key, uint64_t v);
+void tdc_kv_hex(struct tdc *t, const char *key, uint64_t v);
+void tdc_kv_str(struct tdc *t, const char *key, const char *s);
+/* -errno: its name ("ETIMEDOUT") as text, the number in JSON. */
+void tdc_kv_errno(struct tdc *t, const char *key, int32_t err);
+void tdc_kv_nodes(struct tdc *t, const char *key, uint32_t bitmap);
+
+/* One file per object. */
 int cmd_node(struct tdc *t);
+int cmd_region(struct tdc *t);
+int cmd_page(struct tdc *t);
+int cmd_stats(struct tdc *t);
+int cmd_monitor(struct tdc *t);
+int cmd_migrate(struct tdc *t);	/* migrate.c */
+int cmd_member(struct tdc *t);	/* member.c */
 
 #endif /* TINYDSMCTL_H */

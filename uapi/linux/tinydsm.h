@@ -150,8 +150,8 @@ enum tinydsm_page_state {
 /* tinydsm_page_info.flags */
 #define TINYDSM_PAGE_F_PRESENT	_BITUL(0) /* a local frame backs the page */
 #define TINYDSM_PAGE_F_WRITTEN	_BITUL(1) /* written on this node since it got the page */
-#define TINYDSM_PAGE_F_MOVED	_BITUL(2) /* the copy here was invalidated by a
-					   * migration; REPOPULATE fetches it back */
+/* the copy here was invalidated by a migration; REPOPULATE fetches it back */
+#define TINYDSM_PAGE_F_MOVED	_BITUL(2)
 #define __TINYDSM_PAGE_F_ALL	(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN | \
 				 TINYDSM_PAGE_F_MOVED)
 

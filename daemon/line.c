@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsmd: non-blocking streams of text lines, with bounded buffers, and
+ * the "verb key=value ... msg=free text" lines both protocols use.
+ *
+ * A line is printable ASCII (and tabs) ending in '\n', at most
+ * TDD_LINE_MAX bytes with it. Anything else from a peer is garbage: the
+ * reader reports why and the caller disconnects it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tinydsmd.h"
+
+void tdd_line_init(struct tdd_line *l, int fd)
+{
+	l->fd = fd;
+	l->rlen = 0;
+	l->wlen = 0;
+}
+
+void tdd_line_close(struct tdd_line *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	tdd_line_init(l, -1);
+}
+
+static bool printable(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\r') || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* The complete lines already in the buffer. */
+int tdd_line_parse(struct tdd_line *l, tdd_line_fn fn, void *arg,
+		   const char **why)
+{
+	char *nl, *start = l->rbuf;
+	size_t len;
+	int r = 0;
+
+	while ((nl = memchr(start, '\n', l->rlen - (start - l->rbuf)))) {
+		len = nl - start;
+		if (len + 1 > TDD_LINE_MAX) {
+			*why = "line too long";
+			return -1;
+		}
+		if (!printable(start, len)) {
+			*why = "binary data (not a text line)";
+			return -1;
+		}
+		*nl = '\0';
+		if (len && start[len - 1] == '\r')
+			start[len - 1] = '\0';
+		r = fn(arg, start, why);
+		if (r < 0)
+			return -1;
+		if (l->fd < 0)
+			return 0;	/* @fn closed it */
+		start = nl + 1;
+		if (r > 0)
+			break;		/* @fn wants the rest kept */
+	}
+	len = l->rlen - (start - l->rbuf);
+	if (len >= TDD_LINE_MAX && !memchr(start, '\n', len)) {
+		*why = "line too long";
+		return -1;
+	}
+	memmove(l->rbuf, start, len);
+	l->rlen = len;
+	return r > 0 ? 1 : 0;
+}
+
+int tdd_line_read(struct tdd_line *l, tdd_line_fn fn, void *arg,
+		  const char **why)
+{
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (l->fd < 0)
+			return 0;
+		if (l->rlen == sizeof(l->rbuf)) {
+			*why = "line too long";
+			return -1;
+		}
+		n = read(l->fd, l->rbuf + l->rlen, sizeof(l->rbuf) - l->rlen);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			*why = strerror(errno);
+			return -1;
+		}
+		if (n == 0) {
+			*why = "closed by the other side";
+			return -1;
+		}
+		l->rlen += n;
+		r = tdd_line_parse(l, fn, arg, why);
+		if (r)
+			return r;
+	}
+}
+
+int tdd_line_printf(struct tdd_line *l, const char *fmt, ...)
+{
+	char buf[TDD_LINE_MAX];
+	va_list ap;
+	int n;
+
+	if (l->fd < 0)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;	/* cut: a line is bounded */
+	buf[n++] = '\n';
+	if (l->wlen + n > sizeof(l->wbuf))
+		return -1;
+	memcpy(l->wbuf + l->wlen, buf, n);
+	l->wlen += n;
+	return tdd_line_flush(l);
+}
+
+int tdd_line_flush(struct tdd_line *l)
+{
+	ssize_t n;
+
+	while (l->fd >= 0 && l->wlen) {
+		n = send(l->fd, l->wbuf, l->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -1;
+		}
+		memmove(l->wbuf, l->wbuf + n, l->wlen - n);
+		l->wlen -= n;
+	}
+	return 0;
+}
+
+short tdd_line_events(const struct tdd_line *l)
+{
+	return POLLIN | (l->wlen ? POLLOUT : 0);
+}
+
+int tdd_kv_parse(char *line, struct tdd_kv *kv)
+{
+	char *p = line, *word, *eq;
+
+	memset(kv, 0, sizeof(*kv));
+	while (*p == ' ')
+		p++;
+	if (!*p)
+		return -1;
+	kv->verb = p;
+	p += strcspn(p, " ");
+	while (*p) {
+		*p++ = '\0';
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		word = p;
+		if (!strncmp(word, "msg=", 4)) {
+			p += strlen(p);		/* the rest of the line */
+		} else {
+			p += strcspn(p, " ");
+		}
+		eq = memchr(word, '=', p - word);
+		if (!eq || eq == word || kv->n == TDD_KV_MAX)
+			return -1;
+		*eq = '\0';
+		kv->key[kv->n] = word;
+		kv->val[kv->n] = eq + 1;
+		kv->n++;
+		if (!*p)
+			break;
+	}
+	return 0;
+}
+
+const char *tdd_kv_get(const struct tdd_kv *kv, const char *key)
+{
+	int i;
+
+	for (i = 0; i < kv->n; i++)
+		if (!strcmp(kv->key[i], key))
+			return kv->val[i];
+	return NULL;
+}
+
+int tdd_kv_u64(const struct tdd_kv *kv, const char *key, uint64_t *v)
+{
+	const char *s = tdd_kv_get(kv, key);
+	unsigned long long n;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -1;
+	*v = n;
+	return 0;
+}
+
+int tdd_kv_u32(const struct tdd_kv *kv, const char *key, uint32_t *v)
+{
+	uint64_t n;
+
+	if (tdd_kv_u64(kv, key, &n) || n > UINT32_MAX)
+		return -1;
+	*v = n;
+	return 0;
+}

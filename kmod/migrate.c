@@ -1,0 +1,778 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: page migration — moving the home and the ownership of pages to
+ * another node — and the eager repopulation of the nodes that lost their
+ * copies to it.
+ *
+ * MIGRATE runs on the target T, which pulls batches of up to
+ * TDSM_WIRE_BATCH pages from their home S (one round trip per batch):
+ *
+ *   T: locks TDSM_PG_DIR of the batch's pages (requests for them that reach
+ *      T wait), names itself their home, registers one buffer for all of
+ *      them and sends MIGRATE.
+ *   S: locks the batch's directory entries in ascending order and, page by
+ *      page, makes sure it holds the current data (pulling it from a third
+ *      owner, which keeps a read-only copy), then invalidates every copy
+ *      but its own and T's (INVAL with TDSM_INVAL_MOVED: the holders learn
+ *      the new home). After each step the directory is consistent: S owns
+ *      what it collected. S then RDMA-writes its frames into T's buffer and
+ *      replies (done/data masks), and only once the reply has landed does it
+ *      commit: home and owner T, its own copy dropped. If the reply does not
+ *      land, S keeps everything: the batch did not move.
+ *   T: installs the frames as the exclusive owner and home, unlocks.
+ *
+ * Requests that reach S for a page that has left are answered NOTHOME with
+ * the new home, and the requester retries there (proto.c).
+ *
+ * A failed MIGRATE leaves the batches before it moved and the rest at S, so
+ * running it again resumes. One window is not closed: if T gives up waiting
+ * (timeout) just as S's reply lands, S has committed and T has not; the
+ * pages are then unreachable (requests bounce between S and T until
+ * TDSM_MAX_FORWARDS). Closing it needs epochs (see PROTOCOL.md).
+ *
+ * REPOPULATE runs on a node that lost copies to a migration (TDSM_PG_MOVED):
+ * it asks their new home for read copies with READV, a batch per round trip,
+ * and maps them into every process of this node that maps the region, so
+ * that no access faults.
+ */
+#include <linux/bitops.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "proto.h"
+#include "rdma.h"
+#include "tinydsm.h"
+
+/*
+ * Check a batch request's body: its first page in *@first and count in *@n.
+ * MIGRATE has no mask; READV and INVALV have one, inside the batch; only
+ * INVALV names a node (dst) and no buffer.
+ */
+static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
+					      const struct tdsm_wire_msg *msg,
+					      unsigned long *first,
+					      unsigned int *n)
+{
+	const struct tdsm_wire_batch *b = &msg->batch;
+	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	u8 type = msg->hdr.type;
+
+	if (!pg)
+		return TDSM_WS_RANGE;
+	*first = pg - r->pages;
+	*n = b->npages;
+	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
+	    b->reserved[0] || b->reserved[1])
+		return TDSM_WS_INVAL;
+	if (type == TDSM_W_MIGRATE ? mask : !mask || (*n < 64 && mask >> *n))
+		return TDSM_WS_INVAL;
+	if (type == TDSM_W_INVALV ?
+	    b->iova || b->rkey || b->dst >= TINYDSM_MAX_NODES ||
+	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
+	    b->dst != 0)
+		return TDSM_WS_INVAL;
+	if (*first + *n > r->npages)
+		return TDSM_WS_RANGE;
+	return TDSM_WS_OK;
+}
+
+static void tdsm_breply_error(struct tdsm_conn *conn,
+			      const struct tdsm_wire_msg *msg,
+			      enum tdsm_wire_status st)
+{
+	struct tdsm_wire_breply rep = { .status = cpu_to_be32(st) };
+
+	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0,
+			 be32_to_cpu(msg->batch.rkey));
+}
+
+/* ---- the old home (S): hand a batch over ------------------------------ */
+
+/*
+ * Make this node (the home, DIR held) hold the current contents of page
+ * @idx, owned now by another node, which keeps a read-only copy; this node
+ * becomes the owner.
+ */
+static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_dest dst = { .node = r->node_id };
+	struct tdsm_conn *conn;
+	struct tdsm_buf buf;
+	bool data;
+	int err;
+
+	conn = tdsm_peer_conn(pg->owner);
+	if (!conn)
+		return -EHOSTUNREACH;
+	err = tdsm_buf_alloc(conn, &buf);
+	if (err)
+		goto out;
+	dst.iova = buf.mr->iova;
+	dst.rkey = buf.mr->rkey;
+	dst.buf = &buf;
+	err = tdsm_home_serve(r, idx, false, &dst, NULL, &data);
+	tdsm_buf_put(conn, &buf, !err && data ? &dst.call : NULL);
+	if (!err && !data)
+		err = -EPROTO;
+	if (err) {
+		put_page(buf.frame);
+		goto out;
+	}
+	tdsm_page_lock_wait(pg);
+	tdsm_local_install(r, idx, buf.frame, TINYDSM_PAGE_SHARED);
+	tdsm_page_unlock(pg);
+	pg->owner = r->node_id;
+out:
+	tdsm_conn_put(conn);
+	return err;
+}
+
+/*
+ * Make node @x drop its copies of the pages @mask of the batch at @first
+ * (@n pages; the home, DIR held on them), all at once: one INVALV.
+ * @moved_to: not 0, their new home, which @x then knows.
+ */
+static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
+				 unsigned int n, u64 mask, u8 x, u8 moved_to)
+{
+	struct tdsm_call call = {};
+	struct tdsm_wire_msg msg;
+	struct tdsm_conn *conn;
+	int err;
+
+	conn = tdsm_peer_conn(x);
+	if (!conn)
+		return -EHOSTUNREACH;
+	tdsm_msg_init(&msg, TDSM_W_INVALV);
+	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	msg.batch.npages = n;
+	msg.batch.dst = moved_to;
+	msg.batch.mask = cpu_to_be64(mask);
+	err = tdsm_call(conn, &msg, NULL, &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	tdsm_conn_put(conn);
+	atomic64_add(hweight64(mask), &r->invalidations);
+	return err;
+}
+
+/*
+ * Prepare the pages @want of the batch at @first (homed here, DIR held) to
+ * move to node @to: afterwards each page's only copies are @to's and, if
+ * this node owns it, ours, whose frame is then in @push (a reference) with
+ * its index in @slot; *@npush of them. Invalidated nodes go in *@holders.
+ * After every step the directory entries are consistent, so a failure
+ * leaves the batch here, correctly.
+ */
+static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
+				unsigned int n, u64 want, u8 to, u32 *holders,
+				struct page **push, u8 *slot,
+				unsigned int *npush)
+{
+	u64 inval[TINYDSM_MAX_NODES] = {};
+	unsigned long copies;
+	unsigned int i;
+	int x, err;
+
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		if (!(want & BIT_ULL(i)))
+			continue;
+		if (pg->owner != to && pg->owner != r->node_id) {
+			/* A third node owns it: collect it here first. */
+			err = tdsm_home_pull(r, first + i);
+			if (err)
+				return err;
+		}
+		copies = pg->copyset & ~(BIT(r->node_id) | BIT(to));
+		for_each_set_bit(x, &copies, TINYDSM_MAX_NODES)
+			inval[x] |= BIT_ULL(i);
+	}
+	/* One round trip per node holding copies, not one per page. */
+	for (x = 1; x < TINYDSM_MAX_NODES; x++) {
+		if (!inval[x])
+			continue;
+		err = tdsm_invalidate_batch(r, first, n, inval[x], x, to);
+		if (err)
+			return err;
+		for (i = 0; i < n; i++)
+			if (inval[x] & BIT_ULL(i))
+				r->pages[first + i].copyset &= ~BIT(x);
+		*holders |= BIT(x);
+	}
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		if (!(want & BIT_ULL(i)) || pg->owner != r->node_id)
+			continue;	/* @to owns it: its copy is the current one */
+		tdsm_page_lock_wait(pg);
+		if (!pg->frame) {
+			tdsm_page_unlock(pg);
+			return -ESTALE;
+		}
+		/* No write may slip in while the page travels. */
+		tdsm_local_downgrade(r, first + i);
+		push[*npush] = pg->frame;
+		get_page(push[*npush]);
+		slot[(*npush)++] = i;
+		tdsm_page_unlock(pg);
+	}
+	return 0;
+}
+
+/* The batch landed at @to: it is the home and owner; drop our copy. */
+static void tdsm_migrate_commit(struct tdsm_region *r, unsigned long idx, u8 to)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct page *frame;
+
+	tdsm_page_lock_wait(pg);
+	frame = tdsm_local_take(r, idx);
+	pg->owner = to;
+	pg->copyset = BIT(to);
+	tdsm_page_set_home(pg, to);
+	clear_bit(TDSM_PG_MOVED, &pg->flags);
+	tdsm_page_unlock(pg);
+	if (frame)
+		put_page(frame);
+	atomic64_inc(&r->migrated_out);
+}
+
+void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
+			 const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_wire_breply rep = {};
+	struct page *push[TDSM_WIRE_BATCH];
+	u8 slot[TDSM_WIRE_BATCH];
+	u8 to = msg->hdr.src;
+	unsigned int i, n, npush = 0;
+	enum tdsm_wire_status st;
+	u64 done = 0, data = 0;
+	unsigned long first;
+	u32 holders = 0;
+	int err = 0;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	if (st) {
+		tdsm_breply_error(conn, msg, st);
+		return;
+	}
+	/* Ascending, like every other batch: no deadlock between batches. */
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		tdsm_dir_lock(pg, false);
+		/* Homed elsewhere, or never touched (nothing to move): skip. */
+		if (tdsm_page_home(pg) == r->node_id && pg->owner)
+			done |= BIT_ULL(i);
+	}
+	err = tdsm_migrate_prepare(r, first, n, done, to, &holders, push, slot,
+				   &npush);
+	for (i = 0; i < npush; i++)
+		data |= BIT_ULL(slot[i]);
+
+	if (err) {
+		/* Nothing moves; what was prepared stays ours, consistently. */
+		rep.status = cpu_to_be32(tdsm_errno_status(err));
+		done = 0;
+		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0,
+				 be32_to_cpu(msg->batch.rkey));
+	} else {
+		rep.done = cpu_to_be64(done);
+		rep.data = cpu_to_be64(data);
+		rep.holders = cpu_to_be32(holders);
+		err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
+				       be64_to_cpu(msg->batch.iova),
+				       be32_to_cpu(msg->batch.rkey));
+		if (err)
+			done = 0;	/* not landed: the batch stays here */
+	}
+	for (i = 0; i < n; i++)
+		if (done & BIT_ULL(i))
+			tdsm_migrate_commit(r, first + i, to);
+	for (i = 0; i < npush; i++)
+		put_page(push[i]);
+	for (i = n; i-- > 0;)
+		tdsm_dir_unlock(&r->pages[first + i]);
+	if (done)
+		tdsm_event_migrated(tdsm_page_addr(first), n, r->node_id, to);
+}
+
+/* A holder: drop the copies of a batch (the home's INVALV). */
+void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
+			const struct tdsm_wire_msg *msg)
+{
+	enum tdsm_wire_status st;
+	unsigned long first;
+	unsigned int i, n;
+	u64 mask;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	mask = be64_to_cpu(msg->batch.mask);
+	/* Only a page's home may take it away: all of them, or none. */
+	for (i = 0; i < n && !st; i++)
+		if ((mask & BIT_ULL(i)) &&
+		    tdsm_page_home(&r->pages[first + i]) != msg->hdr.src)
+			st = TDSM_WS_INVAL;
+	if (!st)
+		for (i = 0; i < n; i++)
+			if (mask & BIT_ULL(i))
+				tdsm_local_inval(r, first + i, msg->batch.dst);
+	tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+}
+
+/* ---- the new home (T): pull batches ----------------------------------- */
+
+/* One batch of @n pages from @first, from node @from over @conn. */
+static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
+			      u8 from, unsigned long first, unsigned int n,
+			      struct tdsm_migrate_result *res)
+{
+	struct tdsm_call call = {};
+	struct tdsm_wire_msg msg;
+	struct tdsm_bufv *bufv;
+	u64 done = 0, data = 0, preset = 0;
+	unsigned int i, locked;
+	int err;
+
+	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
+	if (!bufv)
+		return -ENOMEM;
+	err = tdsm_bufv_alloc(conn, bufv, n);
+	if (err)
+		goto out_free;
+
+	/* Requests for these pages that reach us wait for the batch. */
+	for (locked = 0; locked < n; locked++) {
+		struct tdsm_page *pg = &r->pages[first + locked];
+
+		if (tdsm_dir_lock(pg, true)) {
+			err = -EINTR;
+			goto out_unlock;
+		}
+		if (tdsm_page_home(pg) == from) {
+			tdsm_page_lock_wait(pg);
+			tdsm_page_set_home(pg, r->node_id);
+			tdsm_page_unlock(pg);
+			preset |= BIT_ULL(locked);
+		}
+	}
+
+	tdsm_msg_init(&msg, TDSM_W_MIGRATE);
+	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
+	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
+	msg.batch.npages = n;
+	err = tdsm_call_batch(conn, &msg, bufv, &call);
+	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	if (!err) {
+		done = be64_to_cpu(call.reply.breply.done);
+		data = be64_to_cpu(call.reply.breply.data);
+		if ((data & ~done) || (n < 64 && done >> n)) {
+			pr_warn_ratelimited("node %u: malformed MIGRATE reply\n",
+					    from);
+			err = -EPROTO;	/* the pages stay homed at @from */
+			done = 0;
+		}
+	}
+
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		tdsm_page_lock_wait(pg);
+		if (done & BIT_ULL(i)) {
+			if (data & BIT_ULL(i)) {
+				tdsm_local_install(r, first + i, bufv->frames[i],
+						   TINYDSM_PAGE_EXCLUSIVE);
+				bufv->frames[i] = NULL;
+			} else if (pg->frame) {
+				pg->state = TINYDSM_PAGE_EXCLUSIVE;
+			} else {
+				pr_warn_ratelimited("page %#llx migrated without its contents\n",
+						    tdsm_page_addr(first + i));
+			}
+			pg->owner = r->node_id;
+			pg->copyset = BIT(r->node_id);
+			tdsm_page_set_home(pg, r->node_id);
+			clear_bit(TDSM_PG_MOVED, &pg->flags);
+			atomic64_inc(&r->migrated_in);
+		} else if (preset & BIT_ULL(i)) {
+			tdsm_page_set_home(pg, from);
+		}
+		tdsm_page_unlock(pg);
+	}
+	if (!err) {
+		res->moved += hweight64(done);
+		res->data += hweight64(data);
+		res->skipped += n - hweight64(done);
+		res->holders |= be32_to_cpu(call.reply.breply.holders);
+		if (done)
+			tdsm_event_migrated(tdsm_page_addr(first), n, from,
+					    r->node_id);
+	}
+
+out_unlock:
+	for (i = locked; i-- > 0;) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		if (err == -EINTR && (preset & BIT_ULL(i))) {
+			tdsm_page_lock_wait(pg);
+			tdsm_page_set_home(pg, from);
+			tdsm_page_unlock(pg);
+		}
+		tdsm_dir_unlock(pg);
+	}
+	if (err == -EINTR)
+		tdsm_bufv_put(conn, bufv, NULL);
+	tdsm_bufv_free_frames(bufv);
+out_free:
+	kfree(bufv);
+	return err;
+}
+
+/**
+ * tdsm_migrate - move the pages of a range homed on @from to this node
+ * @r: the region.
+ * @addr: global address of the first page.
+ * @npages: how many pages.
+ * @from: their home now.
+ * @res: what moved (added to).
+ * @extack: for the reason of a refusal.
+ *
+ * Return: 0, or -errno; the batches done before an error stay moved.
+ */
+int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
+		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack)
+{
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	struct tdsm_conn *conn;
+	struct tdsm_peer *peer;
+	unsigned long first, end;
+	ktime_t start = ktime_get();
+	int err = 0;
+
+	if (from == r->node_id) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot migrate pages from a node to itself");
+		return -EINVAL;
+	}
+	if (addr & ~PAGE_MASK) {
+		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
+		return -EINVAL;
+	}
+	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
+		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
+		return -ERANGE;
+	}
+	peer = tdsm_peer_find(from);
+	if (!peer) {
+		NL_SET_ERR_MSG_MOD(extack, "source node is not a known peer");
+		return -ENOENT;
+	}
+	tdsm_peer_put(peer);
+	/* Just back from a failure, it may be reconnecting: give it a moment. */
+	conn = tdsm_peer_conn_wait(from, tdsm_timeout_ms);
+	if (!conn) {
+		NL_SET_ERR_MSG_MOD(extack, "source node is not connected");
+		return -EHOSTUNREACH;
+	}
+
+	first = pg - r->pages;
+	end = first + npages;
+	while (first < end && !err) {
+		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
+
+		err = tdsm_migrate_batch(r, conn, from, first, n, res);
+		first += n;
+		if (!err && fatal_signal_pending(current))
+			err = -EINTR;
+	}
+	tdsm_conn_put(conn);
+	res->nsec += ktime_to_ns(ktime_sub(ktime_get(), start));
+	if (err) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "migration stopped; what moved stays moved, run it again to resume");
+		pr_warn_ratelimited("migration from node %u stopped at %#llx: %d\n",
+				    from, tdsm_page_addr(first), err);
+	}
+	return err;
+}
+
+/* ---- READV: read copies of a batch, for an eager repopulation ---------- */
+
+void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
+		       const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_dest dst = {
+		.node = msg->hdr.src,
+		.conn = conn,
+		.rkey = be32_to_cpu(msg->batch.rkey),
+	};
+	u64 iova = be64_to_cpu(msg->batch.iova), want, done = 0, data = 0;
+	struct tdsm_wire_breply rep = {};
+	struct page *push[TDSM_WIRE_BATCH];
+	u8 owner[TDSM_WIRE_BATCH];
+	u32 copyset[TDSM_WIRE_BATCH];
+	u8 slot[TDSM_WIRE_BATCH];
+	unsigned int i, n, npush = 0;
+	enum tdsm_wire_status st;
+	unsigned long first;
+	int err;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	if (st) {
+		tdsm_breply_error(conn, msg, st);
+		return;
+	}
+	want = be64_to_cpu(msg->batch.mask);
+	for (i = 0; i < n; i++)
+		if (want & BIT_ULL(i))
+			tdsm_dir_lock(&r->pages[first + i], false);
+
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+		struct page *frame = NULL;
+		bool sent;
+
+		if (!(want & BIT_ULL(i)) || tdsm_page_home(pg) != r->node_id)
+			continue;
+		err = tdsm_home_claim(r, first + i);
+		if (err)
+			continue;
+		owner[i] = pg->owner;
+		copyset[i] = pg->copyset;
+		dst.iova = iova + (u64)i * PAGE_SIZE;
+		err = tdsm_home_serve(r, first + i, false, &dst, &frame, &sent);
+		if (err || !sent) {
+			/* Not served: the requester faults on it later. */
+			pg->owner = owner[i];
+			pg->copyset = copyset[i];
+			if (frame)
+				put_page(frame);
+			continue;
+		}
+		done |= BIT_ULL(i);
+		data |= BIT_ULL(i);
+		if (frame) {
+			push[npush] = frame;
+			slot[npush++] = i;
+		}
+	}
+
+	rep.done = cpu_to_be64(done);
+	rep.data = cpu_to_be64(data);
+	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush, iova,
+			       dst.rkey);
+	for (i = 0; i < n; i++) {
+		if (err && (done & BIT_ULL(i))) {
+			r->pages[first + i].owner = owner[i];
+			r->pages[first + i].copyset = copyset[i];
+		}
+	}
+	for (i = 0; i < npush; i++)
+		put_page(push[i]);
+	for (i = n; i-- > 0;)
+		if (want & BIT_ULL(i))
+			tdsm_dir_unlock(&r->pages[first + i]);
+}
+
+/*
+ * Fetch back the pages among @n from @first that this node lost to a
+ * migration, all homed on one node: one READV. Returns the pages installed
+ * in *@got (bit i = page i).
+ */
+static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
+				 unsigned int n, u64 want, u8 home, u64 *got)
+{
+	struct tdsm_call call = { .grant_pages = &r->pages[first],
+				  .grant_mask = want };
+	struct tdsm_wire_msg msg;
+	struct tdsm_conn *conn;
+	struct tdsm_bufv *bufv;
+	u64 done = 0;
+	unsigned int i;
+	int err;
+
+	*got = 0;
+	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
+	if (!conn)
+		return -EHOSTUNREACH;
+	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
+	err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
+	if (err)
+		goto out;
+
+	tdsm_msg_init(&msg, TDSM_W_READV);
+	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
+	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
+	msg.batch.npages = n;
+	msg.batch.mask = cpu_to_be64(want);
+	err = tdsm_call_batch(conn, &msg, bufv, &call);
+	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	if (!err) {
+		done = be64_to_cpu(call.reply.breply.done) &
+		       be64_to_cpu(call.reply.breply.data) & want;
+	}
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = &r->pages[first + i];
+
+		if (!(want & BIT_ULL(i)))
+			continue;
+		tdsm_page_lock_wait(pg);
+		if (done & BIT_ULL(i)) {
+			tdsm_local_install(r, first + i, bufv->frames[i],
+					   TINYDSM_PAGE_SHARED);
+			bufv->frames[i] = NULL;
+			clear_bit(TDSM_PG_MOVED, &pg->flags);
+			atomic64_inc(&r->repopulated);
+			*got |= BIT_ULL(i);
+		}
+		/* Installed (or not): a waiting INVAL may go on. */
+		clear_and_wake_up_bit(TDSM_PG_GRANTED, &pg->flags);
+		tdsm_page_unlock(pg);
+	}
+	tdsm_bufv_free_frames(bufv);
+out:
+	kfree(bufv);
+	tdsm_conn_put(conn);
+	return err;
+}
+
+/**
+ * tdsm_repopulate - fetch back, and map again, what a migration took away
+ * @r: the region.
+ * @addr: global address of the first page of the range.
+ * @npages: pages in the range.
+ * @res: what was done (added to).
+ * @extack: for the reason of a refusal.
+ *
+ * Every page of the range with TDSM_PG_MOVED and no copy here is fetched
+ * read-only from its home (READV, a batch per round trip) and mapped into
+ * every process of this node that maps it.
+ */
+int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
+		    struct tdsm_migrate_result *res,
+		    struct netlink_ext_ack *extack)
+{
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	ktime_t start = ktime_get();
+	unsigned long first, end;
+	int err = 0;
+
+	if (addr & ~PAGE_MASK) {
+		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
+		return -EINVAL;
+	}
+	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
+		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
+		return -ERANGE;
+	}
+	first = pg - r->pages;
+	end = first + npages;
+	while (first < end && !err) {
+		unsigned int i, n = min_t(unsigned long, end - first,
+					  TDSM_WIRE_BATCH);
+		u64 want = 0, mine = 0, got;
+		u8 home = 0;
+
+		/* The pages to fetch; a fault in flight on one has it in hand. */
+		for (i = 0; i < n; i++) {
+			pg = &r->pages[first + i];
+			if (!test_bit(TDSM_PG_MOVED, &pg->flags) || pg->frame)
+				continue;
+			if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
+				continue;
+			mine |= BIT_ULL(i);
+		}
+		while (mine & ~want) {
+			u64 left = mine & ~want, batch = 0;
+
+			/* One READV per home. */
+			for (i = 0; i < n; i++) {
+				if (!(left & BIT_ULL(i)))
+					continue;
+				if (!home)
+					home = tdsm_page_home(&r->pages[first + i]);
+				if (tdsm_page_home(&r->pages[first + i]) == home)
+					batch |= BIT_ULL(i);
+			}
+			want |= batch;
+			if (home == r->node_id) {
+				home = 0;
+				continue;	/* homed here now: a fault is local */
+			}
+			err = tdsm_repopulate_batch(r, first, n, batch, home, &got);
+			home = 0;
+			if (err)
+				break;
+			res->fetched += hweight64(got);
+			res->mapped += tdsm_region_prefault(r, first, n, got);
+			res->sites += tdsm_sites_page_event(r, first, n, got);
+		}
+		for (i = 0; i < n; i++)
+			if (mine & BIT_ULL(i))
+				clear_and_wake_up_bit(TDSM_PG_FETCHING,
+						      &r->pages[first + i].flags);
+		first += n;
+		if (!err && fatal_signal_pending(current))
+			err = -EINTR;
+	}
+	res->nsec += ktime_to_ns(ktime_sub(ktime_get(), start));
+	if (err)
+		NL_SET_ERR_MSG_MOD(extack, "repopulation stopped; the rest faults in lazily");
+	return err;
+}
+
+/*
+ * The hook access-site rewriting (issue 6) fills: pages @mask of the batch
+ * at @first became local again; repatch their recorded sites to the direct
+ * form. Returns the number of sites repatched; none exist yet.
+ */
+unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
+				   unsigned int n, u64 mask)
+{
+	return 0;
+}
+
+/* ---- eviction of a dead node ------------------------------------------ */
+
+/**
+ * tdsm_evict - forget the copies of a node that is dead
+ * @r: the region.
+ * @id: the node.
+ * @dropped: copies dropped from directory entries homed here.
+ * @lost: pages homed here that @id owns (unreachable until it returns).
+ */
+void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
+{
+	unsigned long idx;
+
+	*dropped = 0;
+	*lost = 0;
+	for (idx = 0; idx < r->npages; idx++) {
+		struct tdsm_page *pg = &r->pages[idx];
+
+		if (tdsm_page_home(pg) != r->node_id ||
+		    (!(pg->copyset & BIT(id)) && pg->owner != id))
+			continue;
+		tdsm_dir_lock(pg, false);
+		if (tdsm_page_home(pg) == r->node_id) {
+			if (pg->owner == id) {
+				(*lost)++;
+			} else if (pg->copyset & BIT(id)) {
+				pg->copyset &= ~BIT(id);
+				(*dropped)++;
+			}
+		}
+		tdsm_dir_unlock(pg);
+		cond_resched();
+	}
+}

@@ -1,0 +1,932 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsmd on one node (lab, module loaded, node id $TDSM_NODE_ID, address
+ * $TDSM_IP): the configuration checks (every kind of malformed file exits 1
+ * with "FILE:LINE:"), the exit codes, the control socket's permission check,
+ * the requests `tinydsmctl migrate` must refuse, `tinydsmctl member show`,
+ * and garbage on both sockets.
+ * Real migrations need 3 nodes and are tested elsewhere.
+ *
+ * The configuration names this node and a "ghost" node that never answers
+ * (10.77.0.99); the teardown deletes the ghost from the module again. One
+ * test (fake_peer) plays the ghost's daemon on the loopback device.
+ *
+ * Binaries: $TDSM_TREE/build/daemon/tinydsmd and build/tools/tinydsmctl
+ * (TDSM_CTL overrides the latter); without TDSM_TREE, next to this test's
+ * build/selftests/.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+
+#define NOBODY		65534
+#define OUT_MAX		16384
+#define GHOST_ADDR	"10.77.0.99"
+/* Nothing listens there: the module's RDMA connects to the ghost fail. */
+#define GHOST_RDMA_PORT	"9"
+
+struct run {
+	int rc;				/* exit status, -1 if killed */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static char daemon_bin[PATH_MAX], ctl_bin[PATH_MAX];
+
+/* $TDSM_TREE/@rel, else build/selftests/../@sub next to this binary. */
+static const char *tool(char *buf, const char *rel, const char *sub)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (tree) {
+		snprintf(buf, PATH_MAX, "%s/%s", tree, rel);
+		return buf;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	snprintf(buf, PATH_MAX, "%.*s/../%s", PATH_MAX - 64, exe, sub);
+	return buf;
+}
+
+static const char *daemon_path(void)
+{
+	return tool(daemon_bin, "build/daemon/tinydsmd", "daemon/tinydsmd");
+}
+
+static const char *ctl_path(void)
+{
+	if (getenv("TDSM_CTL"))
+		return getenv("TDSM_CTL");
+	return tool(ctl_bin, "build/tools/tinydsmctl", "tools/tinydsmctl");
+}
+
+static unsigned int this_node(void)
+{
+	const char *id = getenv("TDSM_NODE_ID");
+
+	return id ? (unsigned int)atoi(id) : 1;
+}
+
+static unsigned int ghost_id(void)
+{
+	return this_node() % 3 + 1;
+}
+
+static const char *this_ip(char *buf, size_t size)
+{
+	const char *ip = getenv("TDSM_IP");
+
+	if (ip)
+		return ip;
+	snprintf(buf, size, "10.77.0.%u", this_node());
+	return buf;
+}
+
+static void slurp(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(fd);
+}
+
+/* Run argv (NULL-terminated), as root or as nobody; wait for it. */
+static void run_argv(struct run *r, bool nobody, char *const argv[])
+{
+	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), status;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->rc = -1;
+	if (ofd < 0 || efd < 0)
+		return;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		if (nobody && (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)))
+			_exit(120);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		r->rc = WEXITSTATUS(status);
+	slurp(ofd, r->out, sizeof(r->out));
+	slurp(efd, r->err, sizeof(r->err));
+}
+
+/* @prog with the arguments in one string, split at blanks. */
+static void run_str(struct run *r, bool nobody, const char *prog,
+		    const char *fmt, ...)
+{
+	char line[1024], *argv[32], *tok, *save;
+	va_list ap;
+	int argc = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	argv[argc++] = (char *)prog;
+	for (tok = strtok_r(line, " ", &save); tok && argc < 31;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	run_argv(r, nobody, argv);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+#define EXPECT_RC(want, r) \
+	EXPECT_EQ(want, (r)->rc) TH_LOG("stdout: %s\nstderr: %s", (r)->out, (r)->err)
+#define ASSERT_RC(want, r) \
+	ASSERT_EQ(want, (r)->rc) TH_LOG("stdout: %s\nstderr: %s", (r)->out, (r)->err)
+
+/* ---- the configuration file, no daemon running ---- */
+
+/* This harness runs the test after a SKIP in the setup: tests check. */
+#define NEED(ok) do { if (!(ok)) SKIP(return, "see the setup's reason"); } while (0)
+
+FIXTURE(conf) {
+	char dir[64];
+	char file[128];
+	struct run r;
+};
+
+FIXTURE_SETUP(conf)
+{
+	const char *bin = daemon_path();
+
+	if (!bin || access(bin, X_OK))
+		SKIP(return, "no tinydsmd at %s (set TDSM_TREE)", bin ? bin : "?");
+	snprintf(self->dir, sizeof(self->dir), "/tmp/tinydsmd_test.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->file, sizeof(self->file), "%s/bad.conf", self->dir);
+}
+
+FIXTURE_TEARDOWN(conf)
+{
+	unlink(self->file);
+	rmdir(self->dir);
+}
+
+static const struct {
+	const char *what;
+	const char *text;
+	int line;		/* the line the error must name */
+	const char *says;	/* and a word of the message */
+} bad_confs[] = {
+	{ "empty file", "", 1, "no node" },
+	{ "only comments", "# nothing\n\n   # here\n", 3, "no node" },
+	{ "unknown keyword", "node 1 name a addr 10.0.0.1\nfrobnicate 3\n", 2, "unknown keyword" },
+	{ "node id 0", "node 0 name a addr 10.0.0.1\n", 1, "node id" },
+	{ "node id 32", "node 32 name a addr 10.0.0.1\n", 1, "node id" },
+	{ "node id not a number", "node x name a addr 10.0.0.1\n", 1, "node id" },
+	{ "node id signed", "node +1 name a addr 10.0.0.1\n", 1, "node id" },
+	{ "no node id", "node\n", 1, "id" },
+	{ "duplicate id", "node 1 name a addr 10.0.0.1\nnode 1 name b addr 10.0.0.2\n", 2, "duplicate node id" },
+	{ "duplicate name", "node 1 name a addr 10.0.0.1\n\nnode 2 name a addr 10.0.0.2\n", 3, "duplicate node name" },
+	{ "duplicate address", "node 1 name a addr 10.0.0.1\nnode 2 name b addr 10.0.0.1\n", 2, "address" },
+	{ "bad name", "node 1 name Node_A addr 10.0.0.1\n", 1, "name" },
+	{ "no name", "node 1 addr 10.0.0.1\n", 1, "no name" },
+	{ "bad IPv4", "node 1 name a addr 10.0.0.300\n", 1, "address" },
+	{ "bad IPv6", "node 1 name a addr fd00::zz\n", 1, "address" },
+	{ "host name", "node 1 name a addr node1.example\n", 1, "address" },
+	{ "no addr", "node 1 name a\n", 1, "no addr" },
+	{ "addr without value", "node 1 name a addr\n", 1, "address" },
+	{ "unknown node option", "node 1 name a addr 10.0.0.1 speed 10\n", 1, "unknown node option" },
+	{ "port 0", "node 1 name a addr 10.0.0.1 control-port 0\n", 1, "port" },
+	{ "port 65536", "node 1 name a addr 10.0.0.1 rdma-port 65536\n", 1, "port" },
+	{ "port not a number", "node 1 name a addr 10.0.0.1 control-port http\n", 1, "port" },
+	{ "missing self", "node 1 name a addr 10.0.0.1\nself b\n", 2, "self" },
+	{ "self twice", "node 1 name a addr 10.0.0.1\nself a\nself a\n", 3, "twice" },
+	{ "heartbeat not a number", "node 1 name a addr 10.0.0.1\nheartbeat-ms fast\n", 2, "heartbeat-ms" },
+	{ "dead-after too short", "node 1 name a addr 10.0.0.1\nheartbeat-ms 500\ndead-after-ms 600\n", 3, "twice" },
+	{ "setting twice", "node 1 name a addr 10.0.0.1\nheartbeat-ms 100\nheartbeat-ms 100\n", 3, "twice" },
+	{ "relative socket", "node 1 name a addr 10.0.0.1\nsocket run/x.sock\n", 2, "socket" },
+	{ "control character", "node 1 name a addr 10.0.0.1\x01\n", 1, "control character" },
+};
+
+/* Every malformed file: exit 1, "tinydsmd: FILE:LINE: why", with and without --check. */
+TEST_F(conf, malformed)
+{
+	NEED(self->dir[0]);
+	char want[192];
+	unsigned int i;
+	int check;
+
+	for (i = 0; i < ARRAY_SIZE(bad_confs); i++) {
+		ASSERT_EQ(0, write_file(self->file, bad_confs[i].text));
+		snprintf(want, sizeof(want), "tinydsmd: %s:%d: ", self->file,
+			 bad_confs[i].line);
+		for (check = 0; check < 2; check++) {
+			run_str(&self->r, false, daemon_path(), "-c %s -s %s/s.sock%s",
+				self->file, self->dir, check ? " --check" : "");
+			EXPECT_EQ(1, self->r.rc)
+				TH_LOG("%s: rc %d, stderr: %s", bad_confs[i].what,
+				       self->r.rc, self->r.err);
+			EXPECT_NE(NULL, strstr(self->r.err, want))
+				TH_LOG("%s: want \"%s\" in: %s", bad_confs[i].what,
+				       want, self->r.err);
+			EXPECT_NE(NULL, strstr(self->r.err, bad_confs[i].says))
+				TH_LOG("%s: want \"%s\" in: %s", bad_confs[i].what,
+				       bad_confs[i].says, self->r.err);
+		}
+	}
+}
+
+TEST_F(conf, line_too_long)
+{
+	NEED(self->dir[0]);
+	char *text = malloc(2100);
+
+	ASSERT_NE(NULL, text);
+	strcpy(text, "node 1 name a addr 10.0.0.1\n# ");
+	memset(text + strlen(text), 'x', 1500);
+	strcpy(text + strlen("node 1 name a addr 10.0.0.1\n# ") + 1500, "\n");
+	ASSERT_EQ(0, write_file(self->file, text));
+	free(text);
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, ":2: line too long")) TH_LOG("%s", self->r.err);
+}
+
+TEST_F(conf, missing_file)
+{
+	NEED(self->dir[0]);
+	run_str(&self->r, false, daemon_path(), "-c %s/none.conf", self->dir);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "none.conf:0: cannot open")) TH_LOG("%s", self->r.err);
+}
+
+TEST_F(conf, check_ok)
+{
+	NEED(self->dir[0]);
+	ASSERT_EQ(0, write_file(self->file,
+				"# a cluster\n"
+				"node 1 name node1 addr 10.0.0.1 rdma-port 7471 control-port 7472\n"
+				"node 2 name node2 addr fd00::2   # IPv6\n"
+				"node 31 name n_31-x addr 10.0.0.31\n"
+				"self node2\n"
+				"heartbeat-ms 250\n"
+				"dead-after-ms 1000\n"
+				"request-timeout-ms 5000\n"
+				"migrate-chunk-pages 128\n"
+				"socket /run/tinydsm/x.sock\n"));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(0, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.out, "OK, 3 node(s), self node2")) TH_LOG("%s", self->r.out);
+}
+
+TEST_F(conf, usage)
+{
+	NEED(self->dir[0]);
+	run_str(&self->r, false, daemon_path(), "-h");
+	EXPECT_RC(0, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.out, "Usage:"));
+	run_str(&self->r, false, daemon_path(), "--bogus");
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, daemon_path(), "-c %s extra", self->file);
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, daemon_path(), "-s relative.sock");
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, daemon_path(), "-V");
+	EXPECT_RC(0, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.out, "tinydsmd"));
+}
+
+/* ---- a running daemon ---- */
+
+FIXTURE(daemon) {
+	char dir[64];
+	char conf[128];
+	char sock[128];
+	char log[128];
+	char me[16];
+	pid_t pid;
+	struct run r;
+};
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send @req on the control socket, read until an ok/error line (5 s). */
+static int ctl_request(const char *path, const char *req, char *buf, size_t size)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = ctl_connect(path);
+	size_t len = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return -1;
+	}
+	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0) {
+		len += n;
+		buf[len] = '\0';
+		if (!strncmp(buf, "ok", 2) || strstr(buf, "\nok") || strstr(buf, "error "))
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+static void log_tail(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	slurp(fd, buf, sizeof(buf));
+	fprintf(stderr, "# tinydsmd log:\n%s", buf);
+}
+
+FIXTURE_SETUP(daemon)
+{
+	const char *bin = daemon_path();
+	char ip[32], text[512];
+	int i, fd;
+
+	self->pid = -1;
+	if (!bin || access(bin, X_OK))
+		SKIP(return, "no tinydsmd at %s (set TDSM_TREE)", bin ? bin : "?");
+	if (getuid() != 0)
+		SKIP(return, "needs root (the daemon adds nodes to the module)");
+	if (access("/dev/" TINYDSM_DEVICE_NAME, F_OK))
+		SKIP(return, "the tinydsm module is not loaded");
+	snprintf(self->dir, sizeof(self->dir), "/tmp/tinydsmd_test.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, chmod(self->dir, 0755));	/* nobody reaches the socket */
+	snprintf(self->conf, sizeof(self->conf), "%s/tinydsm.conf", self->dir);
+	snprintf(self->sock, sizeof(self->sock), "%s/tinydsmd.sock", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/tinydsmd.log", self->dir);
+	snprintf(self->me, sizeof(self->me), "node%u", this_node());
+	snprintf(text, sizeof(text),
+		 "node %u name %s addr %s\n"
+		 "node %u name ghost addr " GHOST_ADDR " rdma-port " GHOST_RDMA_PORT "\n"
+		 "self %s\nheartbeat-ms 100\ndead-after-ms 1000\nsocket %s\n",
+		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(),
+		 self->me, self->sock);
+	ASSERT_EQ(0, write_file(self->conf, text));
+
+	fflush(stdout);
+	fflush(stderr);
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (self->pid == 0) {
+		fd = open(self->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bin, bin, "-c", self->conf, "-v", (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when the socket answers; TCG is slow: up to 30 s. */
+	for (i = 0; i < 300; i++) {
+		int status;
+
+		fd = ctl_connect(self->sock);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (waitpid(self->pid, &status, WNOHANG) == self->pid) {
+			self->pid = -1;
+			log_tail(self->log);
+			ASSERT_TRUE(false) TH_LOG("tinydsmd exited at start");
+		}
+		usleep(100000);
+	}
+	log_tail(self->log);
+	kill(self->pid, SIGKILL);
+	waitpid(self->pid, NULL, 0);
+	self->pid = -1;
+	ASSERT_TRUE(false) TH_LOG("tinydsmd did not open %s in 30 s", self->sock);
+}
+
+FIXTURE_TEARDOWN(daemon)
+{
+	int status = -1, i;
+
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		for (i = 0; i < 100; i++) {
+			if (waitpid(self->pid, &status, WNOHANG) == self->pid)
+				break;
+			usleep(100000);
+		}
+		if (i == 100) {
+			kill(self->pid, SIGKILL);
+			waitpid(self->pid, &status, 0);
+		}
+		/* SIGTERM is a clean exit, status 0, and the socket is gone. */
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			log_tail(self->log);
+		EXPECT_NE(0, access(self->sock, F_OK));
+	}
+	/* fake_peer's address, whatever became of the test (usually absent). */
+	status = system("ip addr del " GHOST_ADDR "/32 dev lo 2>/dev/null");
+	if (self->dir[0]) {
+		char ghost[16];
+
+		/* The daemon leaves its nodes in the module: take the ghost out. */
+		snprintf(ghost, sizeof(ghost), "%u", ghost_id());
+		run_str(&self->r, false, ctl_path(), "node del %s", ghost);
+		unlink(self->conf);
+		unlink(self->log);
+		unlink(self->sock);
+		rmdir(self->dir);
+	}
+}
+
+TEST_F(daemon, status)
+{
+	NEED(self->pid > 0);
+	char buf[4096], want[64];
+
+	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	snprintf(want, sizeof(want), "member name=%s id=%u self=1 state=alive",
+		 self->me, this_node());
+	EXPECT_NE(NULL, strstr(buf, want)) TH_LOG("%s", buf);
+	EXPECT_NE(NULL, strstr(buf, "member name=ghost")) TH_LOG("%s", buf);
+	EXPECT_NE(NULL, strstr(buf, "ok members=2")) TH_LOG("%s", buf);
+
+	ASSERT_EQ(0, ctl_request(self->sock, "frobnicate\n", buf, sizeof(buf)));
+	EXPECT_EQ(0, strncmp(buf, "error errno=EINVAL", 18)) TH_LOG("%s", buf);
+}
+
+/*
+ * The ghost never answers: after dead-after-ms it is dead, and then evicted
+ * from the module (NODE_EVICT, a job of the daemon's worker thread).
+ */
+TEST_F(daemon, ghost_dies)
+{
+	NEED(self->pid > 0);
+	char buf[4096], line[512], *g;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		g = strstr(buf, "name=ghost");
+		snprintf(line, sizeof(line), "%.*s", g ? (int)strcspn(g, "\n") : 0,
+			 g ? g : "");
+		if (strstr(line, "state=dead") && strstr(line, "evicted=1"))
+			break;
+		usleep(100000);
+	}
+	EXPECT_LT(i, 100) TH_LOG("%s", buf);
+}
+
+/*
+ * tinydsmctl member show: this node alive, heard 0 ms ago; the ghost, never
+ * heard, dead after dead-after-ms (1000 ms here), in every format; anyone
+ * may ask; no daemon is exit 4.
+ */
+TEST_F(daemon, member_show)
+{
+	NEED(self->pid > 0);
+	char me[96], ghost[96], ip[32];
+	int i;
+
+	snprintf(me, sizeof(me), "%s\t%u\talive\t0\t%s\n", self->me, this_node(),
+		 this_ip(ip, sizeof(ip)));
+	snprintf(ghost, sizeof(ghost), "ghost\t%u\tdead\t-\t" GHOST_ADDR "\n",
+		 ghost_id());
+	for (i = 0; i < 100; i++) {
+		run_str(&self->r, false, ctl_path(), "-t member show --socket %s",
+			self->sock);
+		ASSERT_RC(0, &self->r);
+		if (strstr(self->r.out, ghost))
+			break;
+		usleep(100000);
+	}
+	EXPECT_LT(i, 100) TH_LOG("no \"%s\" in:\n%s", ghost, self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, me)) TH_LOG("%s", self->r.out);
+
+	/* The table, with its header; "member" alone is show. */
+	run_str(&self->r, false, ctl_path(), "member --socket %s", self->sock);
+	EXPECT_RC(0, &self->r);
+	EXPECT_EQ(0, strncmp(self->r.out, "NAME", 4)) TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, "LAST-HEARD-MS")) TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, GHOST_ADDR)) TH_LOG("%s", self->r.out);
+
+	/* JSON: never heard is no last_heard_ms member; as nobody. */
+	run_str(&self->r, true, ctl_path(), "-j member show --socket %s", self->sock);
+	EXPECT_RC(0, &self->r);
+	snprintf(ghost, sizeof(ghost), "{\"name\":\"ghost\",\"id\":%u,\"state\":\"dead\",\"addr\":\"" GHOST_ADDR "\"}",
+		 ghost_id());
+	EXPECT_NE(NULL, strstr(self->r.out, ghost)) TH_LOG("%s", self->r.out);
+	snprintf(me, sizeof(me), "{\"name\":\"%s\",\"id\":%u,\"state\":\"alive\",\"last_heard_ms\":0,",
+		 self->me, this_node());
+	EXPECT_NE(NULL, strstr(self->r.out, me)) TH_LOG("%s", self->r.out);
+
+	/* Usage errors: 2; no daemon on that socket: 4. */
+	run_str(&self->r, false, ctl_path(), "member show --bogus");
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, ctl_path(), "member show --socket %s/none.sock", self->dir);
+	EXPECT_RC(4, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "not running")) TH_LOG("%s", self->r.err);
+}
+
+/* ---- the ghost's daemon, played by the test ---- */
+
+struct peer {
+	int fd;
+	char buf[8192];
+	size_t len;
+	int hb;				/* "hb" lines received */
+};
+
+/* The next line from the daemon (without "\n") within @ms; "hb" counted. */
+static int peer_line(struct peer *p, char *line, size_t size, int ms)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		nl = memchr(p->buf, '\n', p->len);
+		if (nl) {
+			n = nl - p->buf < (ssize_t)size ? nl - p->buf : (ssize_t)size - 1;
+			memcpy(line, p->buf, n);
+			line[n] = '\0';
+			p->len -= nl + 1 - p->buf;
+			memmove(p->buf, nl + 1, p->len);
+			if (!strcmp(line, "hb") || !strncmp(line, "hb ", 3))
+				p->hb++;
+			return 0;
+		}
+		if (poll(&pfd, 1, ms) <= 0)
+			return -1;
+		n = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+		if (n <= 0)
+			return -1;
+		p->len += n;
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The ghost comes to life (its address on lo, a listener on its control
+ * port; the daemon has the lower id and connects) and asks this node's
+ * daemon to run a MIGRATE: the module's call runs on the daemon's worker,
+ * and heartbeats keep coming meanwhile ("hb busy=1" of old daemons is
+ * ignored). Then this node's daemon sends the ghost a request, the ghost
+ * goes silent, and the request fails as soon as the ghost is declared dead,
+ * long before request-timeout-ms (30 s).
+ */
+TEST_F(daemon, fake_peer)
+{
+	NEED(self->pid > 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7472) };
+	struct tinydsm_region_info ri = { 0 };
+	struct peer p = { .fd = -1 };
+	char line[1024], hello[256], req[256], buf[4096];
+	uint64_t t0, t1, slice;
+	int lfd, cfd, one = 1, fd, i;
+	const char *h;
+	ssize_t n;
+
+	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
+	close(fd);
+	if (system("ip addr add " GHOST_ADDR "/32 dev lo 2>/dev/null"))
+		SKIP(return, "cannot add " GHOST_ADDR " to lo");
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	inet_pton(AF_INET, GHOST_ADDR, &sin.sin_addr);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sin, sizeof(sin)));
+	ASSERT_EQ(0, listen(lfd, 4));
+
+	/* The daemon connects (backoff at most dead-after-ms / 2). */
+	{
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("the daemon did not connect");
+	}
+	p.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, peer_line(&p, line, sizeof(line), 5000));
+	ASSERT_EQ(0, strncmp(line, "hello proto=1 ", 14)) TH_LOG("%s", line);
+	h = strstr(line, "config=");
+	ASSERT_NE(NULL, h);
+	snprintf(hello, sizeof(hello), "hello proto=1 id=%u name=ghost %s\nhb busy=1\n",
+		 ghost_id(), h);
+	ASSERT_EQ((ssize_t)strlen(hello), send(p.fd, hello, strlen(hello), MSG_NOSIGNAL));
+
+	/* A MIGRATE of one page of the ghost's slice, from the ghost. */
+	slice = (uint64_t)ri.slice_pages * ri.page_size;
+	snprintf(req, sizeof(req), "req id=7 op=migrate addr=%#llx npages=1 from=%u\n",
+		 (unsigned long long)(ri.base + (ghost_id() - 1) * slice), ghost_id());
+	ASSERT_EQ((ssize_t)strlen(req), send(p.fd, req, strlen(req), MSG_NOSIGNAL));
+	t0 = now_ms();
+	p.hb = 0;
+	line[0] = '\0';
+	while (now_ms() - t0 < 20000 && strncmp(line, "rep id=7 ", 9)) {
+		if (peer_line(&p, line, sizeof(line), 100) < 0 && p.len == 0)
+			line[0] = '\0';
+		/* We heartbeat too, or we die meanwhile. */
+		if (send(p.fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+			break;
+	}
+	t1 = now_ms();
+	ASSERT_EQ(0, strncmp(line, "rep id=7 err=", 13)) TH_LOG("no answer in 20 s: %s", line);
+	TH_LOG("MIGRATE answered in %llu ms: %s; %d heartbeats meanwhile",
+	       (unsigned long long)(t1 - t0), line, p.hb);
+	/* Heartbeats every 100 ms while the module worked. */
+	if (t1 - t0 >= 1000)
+		EXPECT_LE((int)((t1 - t0) / 500), p.hb);
+	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "name=ghost")) TH_LOG("%s", buf);
+	EXPECT_NE(NULL, strstr(strstr(buf, "name=ghost"), "state=alive")) TH_LOG("%s", buf);
+
+	/* Now this node asks the ghost, and the ghost goes silent. */
+	cfd = ctl_connect(self->sock);
+	ASSERT_LE(0, cfd);
+	snprintf(req, sizeof(req), "migrate from=%s to=ghost addr=%#llx npages=1\n",
+		 self->me, (unsigned long long)(ri.base + (this_node() - 1) * slice));
+	ASSERT_EQ((ssize_t)strlen(req), write(cfd, req, strlen(req)));
+	for (i = 0; i < 50; i++) {
+		if (peer_line(&p, line, sizeof(line), 100) == 0 &&
+		    !strncmp(line, "req id=", 7))
+			break;
+		if (send(p.fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+			break;
+	}
+	ASSERT_EQ(0, strncmp(line, "req id=", 7)) TH_LOG("no request came: %s", line);
+	EXPECT_NE(NULL, strstr(line, "op=migrate")) TH_LOG("%s", line);
+	t0 = now_ms();
+	{
+		struct pollfd pfd = { .fd = cfd, .events = POLLIN };
+		size_t len = 0;
+
+		buf[0] = '\0';
+		while (!strstr(buf, "error ") && !strstr(buf, "\nok") &&
+		       poll(&pfd, 1, 15000) == 1) {
+			n = read(cfd, buf + len, sizeof(buf) - 1 - len);
+			if (n <= 0)
+				break;
+			len += n;
+			buf[len] = '\0';
+		}
+	}
+	t1 = now_ms();
+	close(cfd);
+	EXPECT_NE(NULL, strstr(buf, "error errno=EHOSTUNREACH")) TH_LOG("%s", buf);
+	EXPECT_NE(NULL, strstr(buf, "ghost is not answering")) TH_LOG("%s", buf);
+	/* dead-after-ms is 1000: well before request-timeout-ms (30000). */
+	EXPECT_GT(8000, t1 - t0) TH_LOG("failed after %llu ms", (unsigned long long)(t1 - t0));
+
+	close(p.fd);
+	close(lfd);
+	/* The teardown takes GHOST_ADDR off lo again. */
+}
+
+/* Reading is free; a migration needs CAP_NET_ADMIN. */
+TEST_F(daemon, unprivileged)
+{
+	NEED(self->pid > 0);
+	char req[128];
+
+	run_str(&self->r, true, ctl_path(), "migrate --from %s --to ghost --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "operation requires CAP_NET_ADMIN"))
+		TH_LOG("%s", self->r.err);
+
+	/* The socket itself, without tinydsmctl, as nobody. */
+	snprintf(req, sizeof(req), "migrate from=%s to=ghost\n", self->me);
+	fflush(stdout);
+	fflush(stderr);
+	{
+		pid_t pid = fork();
+		int status;
+
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			char buf[1024];
+
+			if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
+				_exit(2);
+			if (ctl_request(self->sock, req, buf, sizeof(buf)))
+				_exit(3);
+			if (strncmp(buf, "error errno=EPERM msg=operation requires CAP_NET_ADMIN", 54))
+				_exit(4);
+			/* status is for everyone */
+			if (ctl_request(self->sock, "status\n", buf, sizeof(buf)) ||
+			    !strstr(buf, "ok members=2"))
+				_exit(5);
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("child status %#x", status);
+	}
+}
+
+TEST_F(daemon, migrate_refused)
+{
+	NEED(self->pid > 0);
+	struct tinydsm_region_info ri = { 0 };
+	int fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
+	close(fd);
+
+	/* An unknown node: ENOENT, exit 1. */
+	run_str(&self->r, false, ctl_path(), "migrate --from node9 --to %s --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "tinydsmctl: migrate: ENOENT: unknown node 'node9'"))
+		TH_LOG("%s", self->r.err);
+	EXPECT_STREQ("", self->r.out);
+
+	/* To itself: EINVAL. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to %s --socket %s",
+		self->me, self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL: cannot migrate")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "to itself")) TH_LOG("%s", self->r.err);
+
+	/* Outside the region: ERANGE; below it, past its end, across its end. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages 0x1000+1 --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ERANGE")) TH_LOG("%s", self->r.err);
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages %#llx --socket %s",
+		self->me, (unsigned long long)(ri.base + ri.size), self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ERANGE")) TH_LOG("%s", self->r.err);
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages %#llx+2 --socket %s",
+		self->me, (unsigned long long)(ri.base + ri.size - 4096), self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ERANGE")) TH_LOG("%s", self->r.err);
+
+	/* Not page aligned: EINVAL. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages %#llx+1 --socket %s",
+		self->me, (unsigned long long)ri.base + 8, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "aligned")) TH_LOG("%s", self->r.err);
+
+	/* A node that does not answer: EHOSTUNREACH. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EHOSTUNREACH: ghost is not answering"))
+		TH_LOG("%s", self->r.err);
+
+	/* Usage errors are the tool's: 2, nothing asked. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --strategy fast --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(2, &self->r);
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages 0x1000-0x800 --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(2, &self->r);
+
+	/* No daemon on that socket: 4. */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --socket %s/none.sock",
+		self->me, self->dir);
+	EXPECT_RC(4, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "not running")) TH_LOG("%s", self->r.err);
+}
+
+/* Garbage on the control socket and on the control port: no crash. */
+TEST_F(daemon, garbage)
+{
+	NEED(self->pid > 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7472) };
+	char buf[4096], big[3000], ip[32];
+	int fd;
+
+	fd = ctl_connect(self->sock);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "\x01\x02\xff\n\n", 5));
+	close(fd);
+	fd = ctl_connect(self->sock);
+	ASSERT_LE(0, fd);
+	memset(big, 'x', sizeof(big));
+	EXPECT_EQ((ssize_t)sizeof(big), write(fd, big, sizeof(big)));
+	close(fd);
+
+	/* The peers' port: from an address that is no node, then junk. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	inet_pton(AF_INET, this_ip(ip, sizeof(ip)), &sin.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		EXPECT_LT(0, write(fd, "GET / HTTP/1.0\r\n\r\n", 18));
+	close(fd);
+
+	usleep(300000);
+	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "ok members=2")) TH_LOG("%s", buf);
+}
+
+/* A second daemon with the same socket and port refuses to start. */
+TEST_F(daemon, second_instance)
+{
+	NEED(self->pid > 0);
+	run_str(&self->r, false, daemon_path(), "-c %s", self->conf);
+	EXPECT_RC(1, &self->r);
+	EXPECT_TRUE(strstr(self->r.err, "another tinydsmd") ||
+		    strstr(self->r.err, "Address already in use")) TH_LOG("%s", self->r.err);
+}
+
+/* The module's node_id must be the self line's. */
+TEST_F(daemon, wrong_self)
+{
+	NEED(self->pid > 0);
+	char conf[160], text[256], ip[32];
+
+	snprintf(conf, sizeof(conf), "%s/wrong.conf", self->dir);
+	snprintf(text, sizeof(text),
+		 "node %u name %s addr %s\nnode %u name ghost addr " GHOST_ADDR "\n"
+		 "self ghost\nsocket %s/wrong.sock\n",
+		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(), self->dir);
+	ASSERT_EQ(0, write_file(conf, text));
+	run_str(&self->r, false, daemon_path(), "-c %s", conf);
+	unlink(conf);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "wrong.conf:3: self is ghost")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "node_id")) TH_LOG("%s", self->r.err);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm page migration, the kernel side (TINYDSM_CMD_MIGRATE and
+ * TINYDSM_CMD_REPOPULATE over generic netlink), on 3 nodes: the seed's
+ * scenario (b). node2 homes and fills a run, node1 maps and reads all of
+ * it, node3 pulls the run (MIGRATE from node2), then node1 repopulates
+ * lazily (each access faults once and fetches from node3) or eagerly
+ * (REPOPULATE: fetched back in batches and mapped, no fault). Every byte is
+ * checked after the move, the directories and page states on all three
+ * nodes, and the faults node1 takes (getrusage minor faults and the
+ * module's counters). Also: a writer on node1 during the migration loses
+ * no update; running a migration again resumes it (moves nothing twice);
+ * bad requests get clear errors; unprivileged callers get EPERM.
+ *
+ * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
+ * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/tinydsm.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define TRIO		3
+#define SRC		2	/* homes the run */
+#define APP		1	/* the application that maps it */
+#define DST		3	/* the pages move here */
+#define NOBODY		65534
+/* Minor faults outside the region a checking loop may take (stack, libc). */
+#define FAULT_SLACK	16
+
+struct gen_reply {
+	int error;		/* 0 or -errno */
+	char msg[160];		/* extack message */
+	uint32_t moved, skipped, data, holders, fetched, mapped, sites;
+	uint64_t nsec;
+	int done;
+};
+
+static int gen_valid(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[TINYDSM_A_MAX + 1];
+	struct gen_reply *r = arg;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
+		return NL_SKIP;
+#define GET32(a, f) do { if (tb[a]) r->f = nla_get_u32(tb[a]); } while (0)
+	GET32(TINYDSM_A_PAGES_MOVED, moved);
+	GET32(TINYDSM_A_PAGES_SKIPPED, skipped);
+	GET32(TINYDSM_A_PAGES_DATA, data);
+	GET32(TINYDSM_A_HOLDERS, holders);
+	GET32(TINYDSM_A_PAGES_FETCHED, fetched);
+	GET32(TINYDSM_A_PAGES_MAPPED, mapped);
+	GET32(TINYDSM_A_SITES, sites);
+#undef GET32
+	if (tb[TINYDSM_A_NSEC])
+		r->nsec = nla_get_u64(tb[TINYDSM_A_NSEC]);
+	return NL_OK;
+}
+
+static int gen_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
+	struct gen_reply *r = arg;
+	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
+	struct nlattr *a;
+	int rem;
+
+	(void)who;
+	r->done = 1;
+	r->error = e->error;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	off = NLMSG_ALIGN(off);
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
+		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
+				  (int)(payload - off), rem)
+			if (nla_type(a) == NLMSGERR_ATTR_MSG)
+				snprintf(r->msg, sizeof(r->msg), "%.*s",
+					 (int)strnlen(nla_data(a), nla_len(a)),
+					 (char *)nla_data(a));
+	return NL_STOP;
+}
+
+static int gen_ack(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	((struct gen_reply *)arg)->done = 1;
+	return NL_STOP;
+}
+
+/*
+ * One request @cmd with ADDR/NPAGES (and FROM if @from) to this node's
+ * module, answer in @r. Returns 0 when the kernel answered (r->error says
+ * how), else a libnl error.
+ */
+static int gen_call(uint8_t cmd, uint64_t addr, int64_t npages, int64_t from,
+		    struct gen_reply *r)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_msg *msg = NULL;
+	struct nl_cb *cb = NULL;
+	int family, one = 1, err = -NLE_NOMEM;
+
+	memset(r, 0, sizeof(*r));
+	if (!sk)
+		return err;
+	err = genl_connect(sk);
+	if (err < 0)
+		goto out;
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
+		   sizeof(one));
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
+		   sizeof(one));
+	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	err = family;
+	if (family < 0)
+		goto out;
+	err = -NLE_NOMEM;
+	msg = nlmsg_alloc();
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!msg || !cb ||
+	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
+			 cmd, TINYDSM_GENL_VERSION) ||
+	    nla_put_u64(msg, TINYDSM_A_ADDR, addr) ||
+	    (npages >= 0 && nla_put_u32(msg, TINYDSM_A_NPAGES, npages)) ||
+	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, from)))
+		goto out;
+	nl_cb_err(cb, NL_CB_CUSTOM, gen_err, r);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gen_ack, r);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, gen_valid, r);
+	err = nl_send_auto(sk, msg);
+	while (err >= 0 && !r->done)
+		err = nl_recvmsgs(sk, cb);
+	if (r->done)
+		err = 0;
+out:
+	nlmsg_free(msg);
+	nl_cb_put(cb);
+	nl_socket_free(sk);
+	return err;
+}
+
+static int gen_migrate(uint64_t addr, int64_t npages, int64_t from,
+		       struct gen_reply *r)
+{
+	return gen_call(TINYDSM_CMD_MIGRATE, addr, npages, from, r);
+}
+
+static int gen_repopulate(uint64_t addr, int64_t npages, struct gen_reply *r)
+{
+	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, r);
+}
+
+#define ASSERT_GEN(want, call, r) do {					\
+	ASSERT_EQ(0, (call)) TH_LOG("netlink: %s", nl_geterror(call)); \
+	ASSERT_EQ((want), (r)->error)					\
+		TH_LOG("kernel said %d (%s): %s", (r)->error,		\
+		       strerror(-(r)->error), (r)->msg);		\
+} while (0)
+
+FIXTURE(mig) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	char setup_err[256];
+};
+
+FIXTURE_SETUP(mig)
+{
+	tc_sync_init(&self->s, "migration", _metadata->name);
+	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
+			    sizeof(self->setup_err)))
+		return;
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(mig)
+{
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	tc_node_close(&self->n);
+}
+
+#define START() do {							\
+	if (self->s.nodes != TRIO)					\
+		SKIP(return, "needs 3 nodes, this run has %u (TDSM_NODES)", \
+		     self->s.nodes);					\
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
+} while (0)
+
+#define BARRIER(step) do {						\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL,		\
+				3 * self->s.timeout_s, _err, sizeof(_err))) \
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+static uint64_t pat(uint64_t addr, unsigned int round)
+{
+	uint64_t x = (addr ^ ((uint64_t)round << 48)) * 0x9e3779b97f4a7c15ull;
+
+	return x ^ (x >> 31) ^ round;
+}
+
+static void fill(uint64_t addr, size_t len, unsigned int round)
+{
+	volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pat(addr + 8 * i, round);
+}
+
+/* Pages of [addr, addr + len) with a wrong word; logs the first. */
+static unsigned long check_mem(struct __test_metadata *_metadata,
+			       uint64_t addr, size_t len, unsigned int round,
+			       const char *what)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)(uintptr_t)addr;
+	unsigned long bad = 0, last = ~0ul;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++) {
+		uint64_t got = w[i];
+
+		if (got == pat(addr + 8 * i, round) || (i * 8) / 4096 == last)
+			continue;
+		last = (i * 8) / 4096;
+		if (!bad)
+			TH_LOG("%s: word at %#llx is %#llx, want %#llx", what,
+			       (unsigned long long)(addr + 8 * i),
+			       (unsigned long long)got,
+			       (unsigned long long)pat(addr + 8 * i, round));
+		bad++;
+	}
+	return bad;
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Pages of the run whose PAGE_INFO differs; logs the first. */
+static unsigned long check_info(struct __test_metadata *_metadata,
+				const struct tc_node *n, uint64_t addr,
+				unsigned long npages, int state, int home,
+				int owner, int copyset, int flags_set,
+				int flags_clear, const char *what)
+{
+	struct tinydsm_page_info pi;
+	unsigned long i, bad = 0;
+
+	for (i = 0; i < npages; i++) {
+		uint64_t a = addr + i * n->psz;
+
+		if (tc_page_info(n, (void *)(uintptr_t)a, &pi)) {
+			bad++;
+			continue;
+		}
+		if ((state < 0 || pi.state == state) &&
+		    (home < 0 || pi.home == home) &&
+		    (owner < 0 || pi.owner == owner) &&
+		    (copyset < 0 || pi.copyset == (uint32_t)copyset) &&
+		    (pi.flags & flags_set) == (uint32_t)flags_set &&
+		    !(pi.flags & flags_clear))
+			continue;
+		if (!bad)
+			TH_LOG("%s: node%u page %#llx: state %s home %u owner %u copyset %#x flags %#x; want state %d home %d owner %d copyset %#x flags +%#x -%#x",
+			       what, n->id, (unsigned long long)a,
+			       tc_state_name(pi.state), pi.home, pi.owner,
+			       pi.copyset, pi.flags, state, home, owner,
+			       copyset, flags_set, flags_clear);
+		bad++;
+	}
+	return bad;
+}
+
+/* node2 ALLOCs @npages, fills them with @round; everyone learns the address. */
+static uint64_t shared_run(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(mig) *self, unsigned int npages,
+			   unsigned int round)
+{
+	uint64_t addr = 0;
+	char val[64];
+
+	if (self->n.id == SRC) {
+		ASSERT_EQ(0, tc_alloc(&self->n, SRC, npages, &addr))
+			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
+		fill(addr, (size_t)npages * self->n.psz, round);
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, "run", val));
+	}
+	BARRIER("run");
+	ASSERT_EQ(0, tc_get(&self->s, "run", val, sizeof(val)));
+	return strtoull(val, NULL, 0);
+}
+
+/*
+ * Scenario (b) up to the move: node1 reads the whole run (a read copy of
+ * every page), node3 migrates it from node2. Checks the MIGRATE answer and
+ * every node's view right after.
+ */
+static void read_then_migrate(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(mig) *self, uint64_t addr,
+			      unsigned int npages, unsigned int round)
+{
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	struct gen_reply r;
+
+	if (n->id == APP)
+		ASSERT_EQ(0, check_mem(_metadata, addr, len, round, "node1 first read"));
+	BARRIER("mapped");
+
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+		EXPECT_EQ(0, r.skipped);
+		EXPECT_EQ(npages, r.data);
+		EXPECT_EQ(TC_NODE(APP), r.holders);
+		TH_LOG("migrated %u pages in %.1f ms: %.0f pages/s",
+		       r.moved, r.nsec / 1e6, r.moved / (r.nsec / 1e9));
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_EXCLUSIVE, DST, DST,
+					TC_NODE(DST), TINYDSM_PAGE_F_PRESENT, 0,
+					"node3 after pulling"));
+	}
+	BARRIER("migrated");
+	if (n->id == SRC)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1, 0,
+					TINYDSM_PAGE_F_PRESENT, "node2 after the move"));
+	if (n->id == APP)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1,
+					TINYDSM_PAGE_F_MOVED,
+					TINYDSM_PAGE_F_PRESENT, "node1 after the move"));
+}
+
+/* (b.1) lazy: node1's next access to each page faults once, fetching from node3. */
+TEST_F_TIMEOUT(mig, trio_lazy, 300)
+{
+	unsigned int npages = tc_env_uint("TDSM_MIGRATE_PAGES", 256);
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	struct tinydsm_stats st0, st1;
+	uint64_t addr;
+	long f0, f1;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 1);
+	read_then_migrate(_metadata, self, addr, npages, 1);
+	if (n->id == APP) {
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		f0 = minflt();
+		EXPECT_EQ(0, check_mem(_metadata, addr, len, 1, "node1 lazy repopulation"));
+		f1 = minflt();
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		TH_LOG("lazy: %ld minor faults, %llu remote faults, %llu forwards for %u pages",
+		       f1 - f0, (unsigned long long)(st1.remote_faults - st0.remote_faults),
+		       (unsigned long long)(st1.forwards - st0.forwards), npages);
+		EXPECT_EQ(npages, st1.remote_faults - st0.remote_faults);
+		EXPECT_EQ(npages, st1.read_faults - st0.read_faults);
+		EXPECT_GE(f1 - f0, npages);
+		EXPECT_LE(f1 - f0, npages + FAULT_SLACK);
+		/* It knew the new home from the invalidation: no forwarding. */
+		EXPECT_EQ(0, st1.forwards - st0.forwards);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, -1, -1,
+					TINYDSM_PAGE_F_PRESENT,
+					TINYDSM_PAGE_F_MOVED, "node1 after reading"));
+	}
+	BARRIER("repopulated");
+	if (n->id == DST)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, DST,
+					TC_NODE(DST) | TC_NODE(APP), 0, 0,
+					"node3, the new home, after node1 read"));
+	BARRIER("checked");
+	if (n->id == SRC) {
+		/* node2 never heard of node1's reads: it asks, node3 answers. */
+		EXPECT_EQ(0, check_mem(_metadata, addr, len, 1, "node2 reading back"));
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, -1, -1, 0, 0,
+					"node2 after reading back"));
+	}
+	BARRIER("done");
+}
+
+/* (b.2) eager: REPOPULATE on node1 fetches and maps; no access faults. */
+TEST_F_TIMEOUT(mig, trio_eager, 300)
+{
+	unsigned int npages = tc_env_uint("TDSM_MIGRATE_PAGES", 256);
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	struct tinydsm_stats st0, st1;
+	struct gen_reply r;
+	uint64_t addr;
+	long f0, f1;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 2);
+	read_then_migrate(_metadata, self, addr, npages, 2);
+	if (n->id == APP) {
+		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
+		TH_LOG("eager: %u pages fetched, %u mapped, %u sites in %.1f ms",
+		       r.fetched, r.mapped, r.sites, r.nsec / 1e6);
+		EXPECT_EQ(npages, r.fetched);
+		EXPECT_EQ(npages, r.mapped);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, -1, -1,
+					TINYDSM_PAGE_F_PRESENT,
+					TINYDSM_PAGE_F_MOVED, "node1 after REPOPULATE"));
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		f0 = minflt();
+		EXPECT_EQ(0, check_mem(_metadata, addr, len, 2, "node1 after eager repopulation"));
+		f1 = minflt();
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		TH_LOG("eager: %ld minor faults, %llu tinydsm faults while reading %u pages",
+		       f1 - f0, (unsigned long long)(st1.read_faults - st0.read_faults),
+		       npages);
+		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
+		EXPECT_EQ(0, st1.remote_faults - st0.remote_faults);
+		EXPECT_LE(f1 - f0, FAULT_SLACK);
+		/* A second REPOPULATE has nothing left to do. */
+		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
+		EXPECT_EQ(0, r.fetched);
+	}
+	BARRIER("repopulated");
+	if (n->id == DST)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, DST,
+					TC_NODE(DST) | TC_NODE(APP), 0, 0,
+					"node3 after the eager repopulation"));
+	BARRIER("done");
+}
+
+/*
+ * A writer on node1 keeps incrementing one word per page of the run while
+ * node3 migrates it from node2; then every node reads the last values.
+ */
+TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
+{
+	const unsigned int npages = 64;
+	struct tc_node *n = &self->n;
+	struct gen_reply r;
+	uint64_t addr, i;
+	char val[64];
+	unsigned long rounds = 0, bad = 0;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 3);
+	if (n->id == APP) {
+		volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
+		char path[PATH_MAX];
+
+		ASSERT_EQ(0, tc_file(&self->s, path, sizeof(path), "moved"));
+		/* Write until node3 says the migration is over, then 2 more rounds. */
+		for (rounds = 1; ; rounds++) {
+			for (i = 0; i < npages; i++)
+				w[i * n->psz / 8] = rounds;
+			if (tc_exists(path) && ++bad >= 2)
+				break;
+			ASSERT_LT(rounds, 1000000);
+		}
+		snprintf(val, sizeof(val), "%lu", rounds);
+		ASSERT_EQ(0, tc_put(&self->s, "rounds", val));
+		bad = 0;
+	}
+	if (n->id == DST) {
+		char path[PATH_MAX];
+
+		usleep(200000);	/* let the writer get going */
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		TH_LOG("moved %u of %u pages while node1 wrote", r.moved, npages);
+		EXPECT_EQ(npages, r.moved);
+		ASSERT_EQ(0, tc_file(&self->s, path, sizeof(path), "moved"));
+		ASSERT_EQ(0, tc_touch(path));
+	}
+	BARRIER("written");
+	ASSERT_EQ(0, tc_get(&self->s, "rounds", val, sizeof(val)));
+	rounds = strtoul(val, NULL, 0);
+	for (i = 0; i < npages; i++) {
+		uint64_t got = *(volatile uint64_t *)(uintptr_t)(addr + i * n->psz);
+
+		if (got != rounds && !bad++)
+			TH_LOG("node%u: page %llu holds %llu, node1 last wrote %lu",
+			       n->id, (unsigned long long)i,
+			       (unsigned long long)got, rounds);
+	}
+	EXPECT_EQ(0, bad);
+	BARRIER("done");
+}
+
+/* A second MIGRATE of the same run moves nothing: it resumes, never repeats. */
+TEST_F_TIMEOUT(mig, trio_migrate_again_and_back, 300)
+{
+	const unsigned int npages = 100;	/* not a multiple of the batch */
+	struct tc_node *n = &self->n;
+	struct gen_reply r;
+	uint64_t addr;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 4);
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(0, r.moved);
+		EXPECT_EQ(npages, r.skipped);
+	}
+	BARRIER("moved");
+	/* And back to node2, pulled by node2 from node3. */
+	if (n->id == SRC) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, DST, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+		EXPECT_EQ(0, check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
+				       "node2 after the round trip"));
+	}
+	BARRIER("back");
+	if (n->id == APP)
+		EXPECT_EQ(0, check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
+				       "node1 reading after the round trip"));
+	BARRIER("done");
+}
+
+/* Bad requests: each gets its errno and a message. Runs on node3 only. */
+TEST_F(mig, trio_bad_requests)
+{
+	struct tc_node *n = &self->n;
+	uint64_t base = TINYDSM_REGION_BASE;
+	struct gen_reply r;
+
+	START();
+	if (n->id != DST)
+		SKIP(return, "node3 asks");
+	ASSERT_GEN(-EINVAL, gen_migrate(base, 1, DST, &r), &r);
+	EXPECT_NE(0, r.msg[0]);
+	ASSERT_GEN(-ENOENT, gen_migrate(base, 1, 9, &r), &r);
+	ASSERT_GEN(-ERANGE, gen_migrate(base + n->info.size, 1, SRC, &r), &r);
+	ASSERT_GEN(-ERANGE, gen_migrate(base, n->info.size / n->psz + 1, SRC, &r), &r);
+	ASSERT_GEN(-EINVAL, gen_migrate(base + 8, 1, SRC, &r), &r);
+	ASSERT_GEN(-ERANGE, gen_migrate(base, 0, SRC, &r), &r);
+	ASSERT_GEN(-EINVAL, gen_migrate(base, 1, -1, &r), &r);
+	ASSERT_GEN(-ERANGE, gen_migrate(base, 1, TINYDSM_MAX_NODES, &r), &r);
+	ASSERT_GEN(-ERANGE, gen_repopulate(base - 4096, 1, &r), &r);
+	/* Pages never touched: nothing to move, nothing moved. */
+	ASSERT_GEN(0, gen_migrate(tc_slice_end(n, SRC) - 64 * n->psz, 64, SRC, &r), &r);
+	EXPECT_EQ(0, r.moved);
+	EXPECT_EQ(64, r.skipped);
+}
+
+/* MIGRATE and REPOPULATE need CAP_NET_ADMIN. */
+TEST_F(mig, trio_unprivileged)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { 0 };
+	struct tc_node *n = &self->n;
+	int fds[2], res[2], status;
+	struct gen_reply r;
+	pid_t pid;
+
+	START();
+	if (n->id != DST)
+		SKIP(return, "node3 asks");
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY) ||
+		    syscall(SYS_capset, &hdr, data))
+			_exit(2);
+		gen_migrate(TINYDSM_REGION_BASE, 1, SRC, &r);
+		res[0] = r.error;
+		gen_repopulate(TINYDSM_REGION_BASE, 1, &r);
+		res[1] = r.error;
+		_exit(write(fds[1], res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(fds[1]);
+	ASSERT_EQ(sizeof(res), read(fds[0], res, sizeof(res)));
+	close(fds[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(-EPERM, res[0]);
+	EXPECT_EQ(-EPERM, res[1]);
+}
+
+TEST_HARNESS_MAIN

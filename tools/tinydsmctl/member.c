@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsmctl member: the membership as the local tinydsmd sees it.
+ *
+ *   tinydsmctl [-j [-p] | -t] member [ show ] [ --socket PATH ]
+ *
+ * Like migrate, this asks the daemon, not the module: it sends "status" on
+ * tinydsmd's unix socket (daemon/README.md) and prints one row per node of
+ * the daemon's configuration, this node included. Keys of the daemon's
+ * answer that this tool does not know are ignored (a newer daemon).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "tinydsmctl.h"
+
+#define MEM_DEFAULT_SOCKET	"/run/tinydsm/tinydsmd.sock"
+#define MEM_LINE_MAX		512
+#define MEM_TIMEOUT_S		10	/* the daemon answers at once */
+
+static int member_help(struct tdc *t)
+{
+	fprintf(t->help_out,
+		"Usage: %s [ -j [ -p ] | -t ] member [ show ] [ --socket PATH ]\n"
+		"       %s member help\n"
+		"where  PATH := tinydsmd's socket (default %s)\n"
+		"Shows every node of tinydsmd's configuration as the daemon sees it:\n"
+		"NAME, ID, STATE (alive, dead, or unknown: not heard yet, not judged\n"
+		"yet), LAST-HEARD-MS (ms since the daemon last heard it; - never), ADDR.\n"
+		"Exit status: 0 success, 1 the daemon failed, 2 usage error,\n"
+		"4 tinydsmd is not running.\n",
+		t->prog, t->prog, MEM_DEFAULT_SOCKET);
+	return TDC_EXIT_OK;
+}
+
+enum { COL_NAME, COL_ID, COL_STATE, COL_HEARD, COL_ADDR, NR_COLS };
+
+static const struct tdc_col member_cols[NR_COLS] = {
+	[COL_NAME]	= { "name",		"NAME",			false },
+	[COL_ID]	= { "id",		"ID",			true },
+	[COL_STATE]	= { "state",		"STATE",		false },
+	[COL_HEARD]	= { "last_heard_ms",	"LAST-HEARD-MS",	true },
+	[COL_ADDR]	= { "addr",		"ADDR",			false },
+};
+
+/* The value of " key=" in @line, up to the next blank; NULL if absent. */
+static const char *mem_get(const char *line, const char *key, char *buf,
+			   size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = line, *v;
+
+	while ((p = strstr(p, key))) {
+		if ((p == line || p[-1] == ' ') && p[klen] == '=') {
+			v = p + klen + 1;
+			snprintf(buf, size, "%.*s", (int)strcspn(v, " "), v);
+			return buf;
+		}
+		p += klen;
+	}
+	return NULL;
+}
+
+/* Keep only what a JSON string or a table cell can take as is. */
+static const char *mem_clean(char *s)
+{
+	char *p;
+
+	for (p = s; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '?';
+	return s;
+}
+
+static void mem_row(struct tdc *t, const char *line)
+{
+	char name[64], id[16], state[32], heard[32], addr[64];
+	long long ms;
+	char *end;
+
+	tdc_row_begin(t);
+	if (mem_get(line, "name", name, sizeof(name)))
+		tdc_print_str(t, COL_NAME, mem_clean(name));
+	else
+		tdc_print_none(t, COL_NAME);
+	if (mem_get(line, "id", id, sizeof(id)))
+		tdc_print_uint(t, COL_ID, strtoul(id, NULL, 10));
+	else
+		tdc_print_none(t, COL_ID);
+	if (mem_get(line, "state", state, sizeof(state)))
+		tdc_print_str(t, COL_STATE, mem_clean(state));
+	else
+		tdc_print_none(t, COL_STATE);
+	/* heard_ms=-1: never heard. */
+	if (mem_get(line, "heard_ms", heard, sizeof(heard)) &&
+	    (ms = strtoll(heard, &end, 10)) >= 0 && !*end && end != heard)
+		tdc_print_uint(t, COL_HEARD, ms);
+	else
+		tdc_print_none(t, COL_HEARD);
+	if (mem_get(line, "addr", addr, sizeof(addr)))
+		tdc_print_str(t, COL_ADDR, mem_clean(addr));
+	else
+		tdc_print_none(t, COL_ADDR);
+	tdc_row_end(t);
+}
+
+static int mem_connect(struct tdc *t, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = MEM_TIMEOUT_S };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		tdc_err(t, "member: tinydsmd is not running (cannot connect to %s: %s)",
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/*
+ * Send "status" and read the answer into @rows (the member lines, at most
+ * TINYDSM_MAX_NODES of them). TDC_EXIT_OK on its "ok" line.
+ */
+static int mem_status(struct tdc *t, const char *sock,
+		      char rows[][MEM_LINE_MAX], int *nrows)
+{
+	char line[MEM_LINE_MAX], name[32] = "EIO";
+	static const char req[] = "status\n";
+	const char *msg;
+	bool timeout;
+	int fd;
+	FILE *f;
+
+	fd = mem_connect(t, sock);
+	if (fd < 0)
+		return TDC_EXIT_NODAEMON;
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		tdc_err(t, "member: sending to tinydsmd: %s", strerror(errno));
+		close(fd);
+		return TDC_EXIT_FAIL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return TDC_EXIT_FAIL;
+	}
+	*nrows = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "member ", 7)) {
+			if (*nrows < TINYDSM_MAX_NODES)
+				memcpy(rows[(*nrows)++], line, sizeof(line));
+		} else if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
+			fclose(f);
+			return TDC_EXIT_OK;
+		} else if (!strncmp(line, "error ", 6)) {
+			fclose(f);
+			mem_get(line, "errno", name, sizeof(name));
+			msg = strstr(line, " msg=");
+			tdc_err(t, "member: %s: %s", name, msg ? msg + 5 : "failed");
+			return TDC_EXIT_FAIL;
+		}
+		/* Anything else: a newer daemon; ignore it. */
+	}
+	timeout = ferror(f) && (errno == EAGAIN || errno == EWOULDBLOCK);
+	fclose(f);
+	tdc_err(t, "member: tinydsmd %s before its answer ended (see its log)",
+		timeout ? "timed out" : "closed the connection");
+	return TDC_EXIT_FAIL;
+}
+
+static int member_show(struct tdc *t)
+{
+	static char rows[TINYDSM_MAX_NODES][MEM_LINE_MAX];
+	const char *sock = MEM_DEFAULT_SOCKET, *opt;
+	int i, n, ret;
+
+	if (tdc_want_help(t))
+		return member_help(t);
+	while (!tdc_no_arg(t)) {
+		opt = tdc_arg(t);
+		tdc_arg_next(t);
+		if (!strncmp(opt, "--socket=", 9)) {
+			sock = opt + 9;
+		} else if (!strcmp(opt, "--socket") && !tdc_no_arg(t)) {
+			sock = tdc_arg(t);
+			tdc_arg_next(t);
+		} else if (!strcmp(opt, "--socket")) {
+			return tdc_usage_error(t, member_help,
+					       "member show: --socket needs a value");
+		} else {
+			return tdc_usage_error(t, member_help,
+					       "member show: unexpected argument \"%s\"", opt);
+		}
+	}
+	if (!*sock || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return tdc_usage_error(t, member_help, "member show: bad socket path");
+
+	ret = mem_status(t, sock, rows, &n);
+	if (ret)
+		return ret;
+	tdc_print_begin(t, member_cols, NR_COLS);
+	for (i = 0; i < n; i++)
+		mem_row(t, rows[i]);
+	tdc_print_end(t);
+	return TDC_EXIT_OK;
+}
+
+static const struct tdc_cmd member_cmds[] = {
+	{ NULL,		member_show },
+	{ "show",	member_show },
+	{ "help",	member_help },
+	{ NULL,		NULL },
+};
+
+int cmd_member(struct tdc *t)
+{
+	t->object = "member";
+	/* "member --socket X": options without the command mean show. */
+	if (tdc_arg(t) && !strncmp(tdc_arg(t), "--socket", 8))
+		return member_show(t);
+	return tdc_exec_cmd(t, member_cmds, "member command");
+}
