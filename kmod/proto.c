@@ -517,32 +517,13 @@ out_conn:
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 {
 	int hops, err = -ELOOP;
-	bool retried = false;
-	u8 home;
 
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
-		home = tdsm_page_home(&r->pages[idx]);
-		if (home == r->node_id)
+		if (tdsm_page_home(&r->pages[idx]) == r->node_id)
 			err = tdsm_home_acquire(r, idx, write);
 		else
 			err = tdsm_remote_acquire(r, idx, write);
-		if (!retried && home != r->node_id &&
-		    (err == -ETIMEDOUT || err == -ENOTCONN || err == -EHOSTUNREACH)) {
-			struct tdsm_conn *conn;
-
-			/*
-			 * The connection to the home failed under us (a stale
-			 * queue pair after a partition is torn down on the first
-			 * timeout): once, wait for it to come back and ask again.
-			 */
-			retried = true;
-			conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
-			if (conn) {
-				tdsm_conn_put(conn);
-				err = -EAGAIN;
-			}
-		}
 		if (err != -EAGAIN)
 			break;
 		/* The new home may still be installing the batch: let it. */
@@ -551,14 +532,14 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 	}
 	if (err == -EAGAIN)
 		err = -ELOOP;
-	if (err && err != -EINTR)
+	if (err && err != -EINTR) {
 		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
 				tdsm_page_home(&r->pages[idx]), err);
-	if (err && err != -EINTR)
 		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
 				    current->comm, task_pid_nr(current),
 				    write ? "write" : "read",
 				    tdsm_page_addr(idx), err);
+	}
 	return err;
 }
 

@@ -506,11 +506,6 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	if (left == 0) {
 		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms\n",
 				    conn->peer->id, req->hdr.type, tdsm_timeout_ms);
-		/*
-		 * A peer this late is gone, or its end of the queue pair is
-		 * (it evicted us while we could not hear it): start afresh.
-		 */
-		tdsm_conn_kill(conn);
 		return -ETIMEDOUT;
 	}
 	return -EINTR;

@@ -2662,9 +2662,20 @@ TEST_F_TIMEOUT(wire, late_write_into_dead_buffer, 200)
 		       inv ? "SEND_WITH_INV" : "plain SEND",
 		       st > 0 ? ibv_wc_status_str(st) : st ? "nothing" : "success");
 		ASSERT_EQ(0, node2_access(self, "read", q, 0, &a)) TH_LOG("%s", self->why);
-		EXPECT_STREQ("ok", a.what);
-		EXPECT_EQ(pat_hash(0x41 + pass), a.hash)
-			TH_LOG("node2's page changed after its fault was served");
+		/*
+		 * Either the page is as served, or node2 no longer has it: the
+		 * refused write broke the connection, and a node that loses its
+		 * connection to a home drops its read copies of that home's
+		 * pages (kmod/PROTOCOL.md), so the read faults and, the home
+		 * being gone, gets SIGBUS. Never other data.
+		 */
+		if (strcmp(a.what, "sigbus")) {
+			EXPECT_STREQ("ok", a.what);
+			EXPECT_EQ(pat_hash(0x41 + pass), a.hash)
+				TH_LOG("node2's page changed after its fault was served");
+		} else {
+			TH_LOG("node2 dropped its copy when the connection died");
+		}
 		if (!rpc(self, qps, sizeof(qps), "qps"))
 			TH_LOG("node2's RC QPs after the late write: %s", qps);
 		/* We keep our end open: node2 must drop its broken QP itself. */
