@@ -291,15 +291,19 @@ struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms)
 	struct tdsm_conn *conn;
 	struct tdsm_peer *peer;
 
-	/* Someone needs it now: if we are the side that connects, try at once. */
+	conn = tdsm_peer_conn(id);
+	if (conn)
+		return conn;
+	/* Not a configured peer: nothing to wait for. */
 	peer = tdsm_peer_find(id);
-	if (peer) {
-		spin_lock_bh(&tdsm_peers_lock);
-		if (!peer->conn && !peer->removed && tdsm_region.node_id < id)
-			mod_delayed_work(tdsm_wq, &peer->connect_work, 0);
-		spin_unlock_bh(&tdsm_peers_lock);
-		tdsm_peer_put(peer);
-	}
+	if (!peer)
+		return NULL;
+	/* Someone needs it now: if we are the side that connects, try at once. */
+	spin_lock_bh(&tdsm_peers_lock);
+	if (!peer->conn && !peer->removed && tdsm_region.node_id < id)
+		mod_delayed_work(tdsm_wq, &peer->connect_work, 0);
+	spin_unlock_bh(&tdsm_peers_lock);
+	tdsm_peer_put(peer);
 	for (;;) {
 		conn = tdsm_peer_conn(id);
 		if (conn || time_after(jiffies, end) ||

@@ -456,7 +456,11 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	u8 hint;
 	int err;
 
-	conn = tdsm_peer_conn(home);
+	/*
+	 * Not connected to the home right now (it was evicted and comes back,
+	 * or a reconnect is under way): wait for it, bounded, as for a reply.
+	 */
+	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
 	if (!conn)
 		return -EHOSTUNREACH;
 	err = tdsm_buf_alloc(conn, &buf);
