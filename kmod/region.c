@@ -67,22 +67,26 @@ MODULE_PARM_DESC(storm_faults,
 		 "faults per second above which a fault-storm event is sent (0: never)");
 
 /*
- * Fault storms: faults are counted per interval of about a second; the
- * first fault after an interval that saw more than storm_faults per second
- * sends TINYDSM_EV_FAULT_STORM. Lock-free and approximate on purpose.
+ * Fault storms: the first fault after an interval of about a second that
+ * saw more than storm_faults per second sends TINYDSM_EV_FAULT_STORM. The
+ * faults are the region's own counters (no second count on the fault
+ * path), read once per interval. Lock-free and approximate on purpose.
  */
 static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
 {
 	unsigned long now = jiffies, start = READ_ONCE(r->storm_start);
-	u32 n = atomic_inc_return(&r->storm_count);
+	u64 total, n;
 
 	if (time_before(now, start + HZ) ||
 	    cmpxchg(&r->storm_start, start, now) != start)
 		return;
-	atomic_set(&r->storm_count, 0);
-	n = div_u64((u64)n * HZ, max(now - start, 1UL));
+	/* Only the winner of the cmpxchg gets here, once per interval. */
+	total = atomic64_read(&r->read_faults) + atomic64_read(&r->write_faults);
+	n = total - r->storm_faults_seen;
+	r->storm_faults_seen = total;
+	n = div_u64(n * HZ, max(now - start, 1UL));
 	if (tdsm_storm_faults && n > tdsm_storm_faults)
-		tdsm_event_storm(n, TINYDSM_REGION_BASE +
+		tdsm_event_storm(min_t(u64, n, U32_MAX), TINYDSM_REGION_BASE +
 				 ((u64)(pg - r->pages) << PAGE_SHIFT));
 }
 

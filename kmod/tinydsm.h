@@ -92,7 +92,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
- * @storm_count: faults in it (region.c).
+ * @storm_faults_seen: read + write faults when it began (region.c).
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
@@ -117,7 +117,7 @@ struct tdsm_region {
 	atomic64_t prefaults;
 	atomic64_t forwards;
 	unsigned long storm_start;
-	atomic_t storm_count;
+	u64 storm_faults_seen;
 };
 
 extern struct tdsm_region tdsm_region;
