@@ -672,10 +672,45 @@ void tdd_members_poll(int *timeout)
 	}
 }
 
+/*
+ * A loop that did not run for a long while (SIGSTOP, a stalled VM) has not
+ * been listening: what it did not hear in that time says nothing about the
+ * others. Judging them on it would evict every member at once on resume,
+ * breaking the connections their modules are using. Give each the full
+ * dead-after-ms again instead, counted from now.
+ */
+static void forgive_stall(uint64_t now)
+{
+	static uint64_t last_tick;
+	uint64_t gap = last_tick ? now - last_tick : 0;
+	/* The loop sleeps at most a heartbeat (or a second) between ticks. */
+	uint64_t normal = (tdd.cfg.heartbeat_ms < 1000 ? tdd.cfg.heartbeat_ms : 1000) +
+			  tdd.cfg.dead_after_ms / 4;
+	int i;
+
+	last_tick = now;
+	if (gap <= normal)
+		return;
+	log_notice("tinydsmd did not run for %" PRIu64 " ms: restarting the members' dead-after-ms timers",
+		   gap);
+	for (i = 1; i < TINYDSM_MAX_NODES; i++) {
+		struct tdd_member *m = &members[i];
+
+		if (!m->node)
+			continue;
+		if (m->last_heard)
+			m->last_heard = now;
+		else
+			m->started = now;
+	}
+}
+
 void tdd_members_tick(void)
 {
 	uint64_t now = tdd_now_ms(), ref;
 	int i;
+
+	forgive_stall(now);
 
 	for (i = 0; i < TDD_PENDING_MAX; i++) {
 		if (pending[i].conn.fd >= 0 &&
