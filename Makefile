@@ -42,7 +42,7 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 cluster_sync_test coherence_test peer_failure_test migration_test \
-	 daemon_test daemon_cluster_test
+	 daemon_test daemon_cluster_test site_test site_cluster_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -137,6 +137,51 @@ $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 
 user: $(BUILD)/selftests/wire_test
 
+# libtinydsm
+# The user library: tdsm_attach(), the access-site macros (TDSM_LOAD64(p)
+# ...) and the translation stubs their lookup thunks call. The stubs run in
+# the middle of any code, so lookup.c is built with general registers only.
+# Programs build with -I$(TOP)/tools/lib/tinydsm -I$(TOP)/uapi and link
+# $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test` checks the sites the
+# macros emit and runs both forms of them on the host (no module needed);
+# `make check` runs it before the lab.
+LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
+LIBTDSM := $(BUILD)/lib/libtinydsm.a
+LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
+
+.PHONY: libtinydsm-test
+
+user: $(LIBTDSM)
+
+$(BUILD)/lib/tinydsm.o: $(LIBTDSM_DIR)/tinydsm.c $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
+
+$(BUILD)/lib/lookup.o: $(LIBTDSM_DIR)/lookup.c $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -mgeneral-regs-only -I$(LIBTDSM_DIR) -c -o $@ $<
+
+$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/lib/site_shape_test: $(LIBTDSM_DIR)/site_shape_test.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(KSRC)/.extracted
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
+
+libtinydsm-test: $(BUILD)/lib/site_shape_test
+	$<
+
+check-run: libtinydsm-test
+# end of libtinydsm
+
+# The access-site tests link libtinydsm (threads: the rewrite stress test).
+$(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test: \
+		$(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(TOP)/selftests/tinydsm/tdsm_cluster.h $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
+
 deps:
 	$(TOP)/tools/install-deps.sh
 
@@ -197,3 +242,19 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl
 
 clean:
 	rm -rf $(BUILD)
+
+# x86_mov host test
+# kmod/x86_mov.c (the uprobe path's mov decoder and the site encoder) built
+# for the host and checked against GNU as and objdump; needs no module.
+X86_MOV_TEST := $(BUILD)/host/x86_mov_test
+
+.PHONY: x86-mov-test
+
+x86-mov-test: $(X86_MOV_TEST)
+	$(X86_MOV_TEST)
+
+$(X86_MOV_TEST): $(TOP)/selftests/tinydsm/x86_mov_test.c $(TOP)/kmod/x86_mov.c \
+		$(TOP)/kmod/x86_mov.h $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+# end of x86_mov host test

@@ -11,6 +11,7 @@
 #define _TDSM_COMPAT_H
 
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 
 #ifndef TDSM_HAVE_VM_FLAGS_SET
 /* vm_flags became read-only behind vm_flags_set() in 6.3. */
@@ -19,5 +20,38 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 	vma->vm_flags |= flags;
 }
 #endif
+
+#ifndef TDSM_HAVE_VM_FLAGS_CLEAR
+static inline void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags &= ~flags;
+}
+#endif
+
+/* get_user_pages_remote() lost its vmas argument in 6.5. */
+static inline long tdsm_gup_remote(struct mm_struct *mm, unsigned long start,
+				   unsigned long nr_pages, unsigned int gup_flags,
+				   struct page **pages)
+{
+#ifdef TDSM_HAVE_GUP_VMAS
+	return get_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL, NULL);
+#else
+	return get_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL);
+#endif
+}
+
+/* An address for an anonymous-like mapping, as the process's mmap picks. */
+static inline unsigned long tdsm_default_unmapped_area(unsigned long addr,
+						       unsigned long len,
+						       unsigned long flags)
+{
+#ifdef TDSM_HAVE_MM_GET_UNMAPPED_AREA
+	return mm_get_unmapped_area(current->mm, NULL, addr, len, 0, flags);
+#else
+	return get_unmapped_area(NULL, addr, len, 0, flags);
+#endif
+}
 
 #endif /* _TDSM_COMPAT_H */

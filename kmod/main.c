@@ -54,9 +54,12 @@ static int __init tdsm_init(void)
 	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
 		return err;
-	err = tdsm_region_init();
+	err = tdsm_patch_init();
 	if (err)
 		goto err_pages;
+	err = tdsm_region_init();
+	if (err)
+		goto err_patch;
 	err = tdsm_rdma_init();
 	if (err)
 		goto err_region;
@@ -79,6 +82,8 @@ err_rdma:
 	tdsm_rdma_exit();
 err_region:
 	tdsm_region_exit();
+err_patch:
+	tdsm_patch_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
 	return err;
@@ -90,6 +95,7 @@ static void __exit tdsm_exit(void)
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
 	tdsm_region_exit();
+	tdsm_patch_exit();
 	tdsm_pages_exit(&tdsm_region);
 	pr_info("unloaded\n");
 }

@@ -392,7 +392,8 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 						   TINYDSM_PAGE_EXCLUSIVE);
 				bufv->frames[i] = NULL;
 			} else if (pg->frame) {
-				pg->state = TINYDSM_PAGE_EXCLUSIVE;
+				tdsm_page_set_state(r, first + i, TINYDSM_PAGE_EXCLUSIVE);
+				tdsm_sites_page_note(r, first + i, true);
 			} else {
 				pr_warn_ratelimited("page %#llx migrated without its contents\n",
 						    tdsm_page_addr(first + i));
@@ -715,7 +716,8 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 				break;
 			res->fetched += hweight64(got);
 			res->mapped += tdsm_region_prefault(r, first, n, got);
-			res->sites += tdsm_sites_page_event(r, first, n, got);
+			res->sites += tdsm_sites_page_event(r, first, n, got,
+							     TINYDSM_SITE_DIRECT);
 		}
 		for (i = 0; i < n; i++)
 			if (mine & BIT_ULL(i))
@@ -729,17 +731,6 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 	if (err)
 		NL_SET_ERR_MSG_MOD(extack, "repopulation stopped; the rest faults in lazily");
 	return err;
-}
-
-/*
- * The hook access-site rewriting (issue 6) fills: pages @mask of the batch
- * at @first became local again; repatch their recorded sites to the direct
- * form. Returns the number of sites repatched; none exist yet.
- */
-unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
-				   unsigned int n, u64 mask)
-{
-	return 0;
 }
 
 /* ---- eviction of a dead node ------------------------------------------ */

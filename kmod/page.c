@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 
 #include "tinydsm.h"
@@ -33,10 +34,32 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 		r->pages = NULL;
 		return -ENOMEM;
 	}
+	/* One byte per page, mapped read-only by processes (TINYDSM_XLATE_OFFSET). */
+	r->xlate = vmalloc_user(PAGE_ALIGN(npages));
+	r->page_sites = kvcalloc(npages, sizeof(*r->page_sites), GFP_KERNEL);
+	if (!r->xlate || !r->page_sites) {
+		vfree(r->xlate);
+		kvfree(r->page_sites);
+		bitmap_free(r->alloc_map);
+		kvfree(r->pages);
+		r->pages = NULL;
+		return -ENOMEM;
+	}
 	mutex_init(&r->alloc_lock);
 	for (i = 0; i < npages; i++)
 		r->pages[i].home = i / r->slice_pages + 1;
 	return 0;
+}
+
+/*
+ * Set what this node holds of page @idx (enum tinydsm_page_state) and
+ * publish it in the translation table that the lookup form of access sites
+ * reads. The page lock is held.
+ */
+void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
+{
+	r->pages[idx].state = state;
+	WRITE_ONCE(r->xlate[idx], state);
 }
 
 /* Called once no file is open and no mapping exists (the module is unloading). */
@@ -59,6 +82,10 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	     (long long)atomic64_read(&r->frames));
 	bitmap_free(r->alloc_map);
 	r->alloc_map = NULL;
+	vfree(r->xlate);
+	r->xlate = NULL;
+	kvfree(r->page_sites);
+	r->page_sites = NULL;
 	kvfree(r->pages);
 	r->pages = NULL;
 	r->npages = 0;

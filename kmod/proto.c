@@ -103,7 +103,8 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
-	pg->state = TINYDSM_PAGE_INVALID;
+	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+	tdsm_sites_page_note(r, idx, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
 	return frame;
@@ -116,7 +117,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
 		tdsm_local_unmap(r, idx, pg->frame);
-		pg->state = TINYDSM_PAGE_SHARED;
+		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
 	}
 }
 
@@ -134,7 +135,8 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		atomic64_inc(&r->frames);
 		atomic64_inc(&r->frames_allocated);
 	}
-	pg->state = state;
+	tdsm_page_set_state(r, idx, state);
+	tdsm_sites_page_note(r, idx, true);
 	if (old)
 		put_page(old);
 }
@@ -378,8 +380,11 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 
 /* ---- requester -------------------------------------------------------- */
 
-/* This node is the page's home and wants it (its own fault). */
-static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
+/*
+ * This node is the page's home and wants it (its own fault, or a word
+ * access it serves): TDSM_PG_DIR held, home checked.
+ */
+int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 			     bool write)
 {
 	struct tdsm_page *pg = &r->pages[idx];
@@ -390,13 +395,6 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
-	if (tdsm_dir_lock(pg, true))
-		return -EINTR;
-	if (tdsm_page_home(pg) != r->node_id) {
-		/* Migrated away while we waited: ask the new home. */
-		tdsm_dir_unlock(pg);
-		return -EAGAIN;
-	}
 	need = pg->owner && pg->owner != r->node_id &&
 	       (!write || !(pg->copyset & BIT(r->node_id)));
 	if (need) {
@@ -426,19 +424,37 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 					   TINYDSM_PAGE_SHARED);
 			frame = NULL;
 		} else if (pg->frame) {
-			pg->state = write ? TINYDSM_PAGE_EXCLUSIVE :
-				    max_t(u8, pg->state, TINYDSM_PAGE_SHARED);
+			tdsm_page_set_state(r, idx, write ? TINYDSM_PAGE_EXCLUSIVE :
+					    max_t(u8, pg->state, TINYDSM_PAGE_SHARED));
 		} else {
 			err = -ESTALE;
 		}
 		tdsm_page_unlock(pg);
 	}
 out:
-	tdsm_dir_unlock(pg);
 	if (frame)
 		put_page(frame);
 	if (conn)
 		tdsm_conn_put(conn);
+	return err;
+}
+
+/* This node is the page's home and wants it (its own fault). */
+static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
+			     bool write)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err;
+
+	if (tdsm_dir_lock(pg, true))
+		return -EINTR;
+	if (tdsm_page_home(pg) != r->node_id) {
+		/* Migrated away while we waited: ask the new home. */
+		tdsm_dir_unlock(pg);
+		return -EAGAIN;
+	}
+	err = tdsm_home_acquire_locked(r, idx, write);
+	tdsm_dir_unlock(pg);
 	return err;
 }
 
@@ -486,7 +502,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			frame = NULL;
 			atomic64_inc(&r->remote_faults);
 		} else if (pg->frame) {
-			pg->state = state;
+			tdsm_page_set_state(r, idx, state);
 		} else {
 			err = -EPROTO;	/* the home thinks we have a copy */
 		}
@@ -993,6 +1009,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_INVALV:
 		tdsm_handle_invalv(r, conn, msg);
+		break;
+	case TDSM_W_WORD:
+		tdsm_handle_word(r, conn, msg);
 		break;
 	default:
 		tdsm_reply(conn, msg, TDSM_WS_INVAL, 0, 0, NULL, 0, 0, 0, false);

@@ -56,6 +56,13 @@ struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 				enum tdsm_wire_status *status);
 
 /* migrate.c: requests from peers */
+int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
+			     bool write);
+
+/* word.c */
+void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
+		      const struct tdsm_wire_msg *msg);
+
 void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 			 const struct tdsm_wire_msg *msg);
 void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,

@@ -35,6 +35,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include "compat.h"
 #include "tinydsm.h"
@@ -94,11 +95,14 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
  * Count a fault on @pg; @user: it came from the mapping task itself, so its
  * user IP is worth recording (not GUP from elsewhere, not copy_*_user).
  */
-static void tdsm_note_fault(struct tdsm_page *pg, bool user)
+static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool user)
 {
 	tdsm_storm_note(&tdsm_region, pg);
-	if (user)
+	if (user) {
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
+		tdsm_sites_fault(&tdsm_region, vmf->vma->vm_file->private_data,
+				 vmf->pgoff);
+	}
 	if (pg->faults < U8_MAX)
 		pg->faults++;
 }
@@ -159,7 +163,7 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 			/* REPOPULATE mapping it for a process: not its fault. */
 			atomic64_inc(&r->prefaults);
 		} else {
-			tdsm_note_fault(pg, vmf->flags & FAULT_FLAG_USER);
+			tdsm_note_fault(vmf, pg, vmf->flags & FAULT_FLAG_USER);
 			atomic64_inc(&r->read_faults);
 		}
 	}
@@ -197,7 +201,7 @@ static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 	 * The core hides FAULT_FLAG_USER from .page_mkwrite; a write by the
 	 * task's own syscall records the syscall's return address.
 	 */
-	tdsm_note_fault(pg, current->mm == vmf->vma->vm_mm);
+	tdsm_note_fault(vmf, pg, current->mm == vmf->vma->vm_mm);
 	atomic64_inc(&r->write_faults);
 	/* Locked for the core, as in .fault; and the frame has no ->mapping,
 	 * which the core would otherwise take for a truncated page.
@@ -345,7 +349,17 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 
 static int tdsm_open(struct inode *inode, struct file *file)
 {
+	/* The access sites this process registers through this file. */
+	file->private_data = tdsm_sites_open();
+	if (!file->private_data)
+		return -ENOMEM;
 	file->f_mapping = tdsm_region.mapping;
+	return 0;
+}
+
+static int tdsm_release(struct inode *inode, struct file *file)
+{
+	tdsm_sites_release(file->private_data);
 	return 0;
 }
 
@@ -370,6 +384,27 @@ static void tdsm_mmap_refused(const char *why)
 			    task_pid_nr(current), why);
 }
 
+#define TDSM_XLATE_PGOFF	(TINYDSM_XLATE_OFFSET >> PAGE_SHIFT)
+
+/*
+ * The translation table: one byte per page, read-only, wherever the
+ * process's mmap puts it. Its pages are the module's (vmalloc_user), so
+ * they are never in the region's address space.
+ */
+static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_WRITE | VM_EXEC)) {
+		tdsm_mmap_refused("the translation table is read-only");
+		return -EPERM;
+	}
+	if (vma->vm_end - vma->vm_start > PAGE_ALIGN(r->npages)) {
+		tdsm_mmap_refused("the translation table is one byte per page");
+		return -EINVAL;
+	}
+	vm_flags_clear(vma, VM_MAYWRITE | VM_MAYEXEC);
+	return remap_vmalloc_range(vma, r->xlate, 0);
+}
+
 /*
  * The device chooses the address: base + offset, the same on every node.
  * Without MAP_FIXED it never replaces an existing mapping (the core would).
@@ -385,6 +420,8 @@ static unsigned long tdsm_get_unmapped_area(struct file *file,
 
 	if (flags & MAP_FIXED)
 		return addr;	/* tdsm_mmap() checks it */
+	if (pgoff == TDSM_XLATE_PGOFF)
+		return tdsm_default_unmapped_area(addr, len, flags);
 	why = tdsm_mmap_error(&tdsm_region, pgoff, len,
 			      (flags & MAP_TYPE) != MAP_PRIVATE);
 	if (why) {
@@ -403,6 +440,8 @@ static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	const char *why;
 
+	if (vma->vm_pgoff == TDSM_XLATE_PGOFF)
+		return tdsm_mmap_xlate(&tdsm_region, vma);
 	why = tdsm_mmap_error(&tdsm_region, vma->vm_pgoff,
 			      vma->vm_end - vma->vm_start,
 			      vma->vm_flags & VM_SHARED);
@@ -469,6 +508,10 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
 		.repopulated = atomic64_read(&r->repopulated),
 		.prefaults = atomic64_read(&r->prefaults),
 		.forwards = atomic64_read(&r->forwards),
+		.sites_direct = atomic64_read(&r->sites_direct),
+		.sites_lookup = atomic64_read(&r->sites_lookup),
+		.word_remote = atomic64_read(&r->word_remote),
+		.word_served = atomic64_read(&r->word_served),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
@@ -504,6 +547,12 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);
+	case TINYDSM_IOC_WORD:
+		return tdsm_word_ioctl(&tdsm_region, file->private_data, uarg);
+	case TINYDSM_IOC_SITES_ADD:
+	case TINYDSM_IOC_SITES_CTL:
+	case TINYDSM_IOC_SITE_INFO:
+		return tdsm_sites_ioctl(file->private_data, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -512,6 +561,7 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static const struct file_operations tdsm_fops = {
 	.owner = THIS_MODULE,
 	.open = tdsm_open,
+	.release = tdsm_release,
 	.mmap = tdsm_mmap,
 	.get_unmapped_area = tdsm_get_unmapped_area,
 	.unlocked_ioctl = tdsm_ioctl,

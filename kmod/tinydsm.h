@@ -76,6 +76,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 	WRITE_ONCE(pg->home, home);
 }
 
+/* Access sites remembered per page (struct tdsm_region.page_sites). */
+#define TDSM_PAGE_SITES	2
+
 /**
  * struct tdsm_region - the node's one region
  * @pages: metadata of every page, npages entries, allocated at load.
@@ -91,6 +94,14 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
+ * @xlate: the translation table: one byte per page, its state here
+ *	(enum tinydsm_page_state), mapped read-only into processes; written
+ *	with the state, under the page lock (tdsm_page_set_state()).
+ * @page_sites: per page, the ids of up to TDSM_PAGE_SITES access sites
+ *	that touched it here (0: none), for page events to find; written with
+ *	WRITE_ONCE, read locklessly (a stale id finds no site or a harmless one).
+ * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
+ *	struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
  * @storm_faults_seen: read + write faults when it began (region.c).
  */
@@ -116,6 +127,12 @@ struct tdsm_region {
 	atomic64_t repopulated;
 	atomic64_t prefaults;
 	atomic64_t forwards;
+	u8 *xlate;
+	u32 (*page_sites)[TDSM_PAGE_SITES];
+	atomic64_t sites_direct;
+	atomic64_t sites_lookup;
+	atomic64_t word_remote;
+	atomic64_t word_served;
 	unsigned long storm_start;
 	u64 storm_faults_seen;
 };
@@ -191,11 +208,33 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack);
-unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
-				   unsigned int n, u64 mask);
 void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
 
+/* patch.c: access sites and their rewriting */
+struct tdsm_sites;
+struct vm_fault;
+int tdsm_patch_init(void);
+void tdsm_patch_exit(void);
+struct tdsm_sites *tdsm_sites_open(void);
+void tdsm_sites_release(struct tdsm_sites *t);
+long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
+/* A user fault on page @idx at the faulting task's IP: remember the site. */
+void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx);
+/* A word access on page @idx from the site at @site (0: none). */
+void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
+		     unsigned long site);
+/* Page @idx came here (@here) or left; any context, page lock held. */
+void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here);
+unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
+				   unsigned int n, u64 mask, u8 form);
+
+/* word.c: word-sized accesses where the page lives */
+int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
+		     u64 *value, bool *remote);
+long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg);
+
 /* page.c */
+void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);
 int __must_check tdsm_page_lock(struct tdsm_page *pg);

@@ -29,6 +29,10 @@
  *                              copies of several pages at once: breply
  *   INVALV home -> reader      batch: addr, npages, mask, dst: INVAL of
  *                              every page in mask (MOVED to dst if dst)
+ *   WORD   node -> home        word: addr, width, op, value (store): one
+ *                              load or store done at the home, which gets
+ *                              the page itself first as for its own fault;
+ *                              reply.addr carries the value loaded
  *
  * A node that is not (or no longer) a page's home answers a request for it
  * with TDSM_WS_NOTHOME and, in reply.home, the home it knows of; the
@@ -55,6 +59,7 @@ enum tdsm_wire_type {
 	TDSM_W_MIGRATE,
 	TDSM_W_READV,
 	TDSM_W_INVALV,
+	TDSM_W_WORD,
 	__TDSM_W_MAX
 };
 
@@ -162,11 +167,33 @@ struct tdsm_wire_batch {
 	__be64 mask;
 };
 
+/* WORD ops */
+enum {
+	TDSM_WORD_LOAD = 0,
+	TDSM_WORD_STORE,
+};
+
+/**
+ * struct tdsm_wire_word - WORD
+ * @addr: global address of the access (not crossing a page).
+ * @value: STORE: the value, in its low @width bytes; LOAD: zero.
+ * @width: 1, 2, 4 or 8.
+ * @op: TDSM_WORD_LOAD or TDSM_WORD_STORE.
+ * @reserved: zero.
+ */
+struct tdsm_wire_word {
+	__be64 addr;
+	__be64 value;
+	__u8 width;
+	__u8 op;
+	__u8 reserved[6];
+};
+
 /**
  * struct tdsm_wire_reply - REPLY
  * @status: enum tdsm_wire_status.
  * @flags: TDSM_RF_*.
- * @addr: ALLOC: global address of the run.
+ * @addr: ALLOC: global address of the run; WORD: the value loaded.
  * @home: NOTHOME: the page's home as the replier knows it, 0 if unknown.
  * @reserved: zero.
  */
@@ -204,6 +231,7 @@ struct tdsm_wire_msg {
 		struct tdsm_wire_reply reply;
 		struct tdsm_wire_batch batch;
 		struct tdsm_wire_breply breply;
+		struct tdsm_wire_word word;
 		__u8 body[TDSM_WIRE_MSG_SIZE - sizeof(struct tdsm_wire_hdr)];
 	};
 };

@@ -81,19 +81,21 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 
 for k in "${kvers[@]}"; do
 	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in region_test netlink_test tinydsmctl_test daemon_test module_test; do
+	for t in region_test netlink_test tinydsmctl_test daemon_test site_test module_test; do
 		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
 	done
 
 	lab_run "$k" cluster2 2 selftests/tinydsm/run_cluster_tests.sh
 	for i in 1 2; do
-		for t in cluster_sync_test coherence_test migration_test peer_failure_test; do
+		for t in cluster_sync_test coherence_test migration_test site_cluster_test \
+			peer_failure_test; do
 			count_tap "$k cluster2 node$i" "$out/$k/cluster2/node$i/$t.tap"
 		done
 	done
 	lab_run "$k" cluster3 3 selftests/tinydsm/run_cluster_tests.sh
 	for i in 1 2 3; do
-		for t in cluster_sync_test coherence_test migration_test daemon_cluster_test; do
+		for t in cluster_sync_test coherence_test migration_test site_cluster_test \
+			daemon_cluster_test; do
 			count_tap "$k cluster3 node$i" "$out/$k/cluster3/node$i/$t.tap"
 		done
 	done

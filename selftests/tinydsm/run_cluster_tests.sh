@@ -7,6 +7,7 @@
 #   cluster_sync_test   the file barriers the other tests meet at
 #   coherence_test      pair_* on 2 nodes, trio_* on 3 (all nodes run it)
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
+#   site_cluster_test   2 nodes: an access site follows its page
 #   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
 #                       tinydsmctl migrate, daemon restart, nodes that die
 #   peer_failure_test   2 nodes only; node2 takes eth0 down, then up again
@@ -59,6 +60,7 @@ fi
 
 run coherence_test
 run migration_test
+run site_cluster_test
 
 if ((TDSM_NODES == 3)) && [[ -z ${TDSM_CLUSTER_TESTS:-} || " $TDSM_CLUSTER_TESTS " == *" daemon_cluster_test "* ]]; then
 	# shellcheck source=selftests/tinydsm/daemon.sh

@@ -33,13 +33,16 @@ static const struct {
 	F(repopulated),
 	F(prefaults),
 	F(forwards),
+	F(sites_direct),
+	F(sites_lookup),
+	F(word_remote),
+	F(word_served),
 #undef F
 };
 
 /* A counter added to the ABI must be added above. */
 _Static_assert(sizeof(struct tinydsm_stats) ==
-	       sizeof(__u64) * (ARRAY_SIZE(stats_fields) +
-				ARRAY_SIZE(((struct tinydsm_stats *)0)->reserved)),
+	       sizeof(__u64) * ARRAY_SIZE(stats_fields),
 	       "struct tinydsm_stats has a counter stats_fields[] lacks");
 
 static int stats_help(struct tdc *t)

@@ -45,7 +45,81 @@
  * TINYDSM_IOC_FREE         struct tinydsm_alloc, in: addr, npages (exactly
  *                          as allocated). Every copy is invalidated, the home
  *                          frees the frames; the pages read as zero again.
+ * TINYDSM_IOC_WORD         struct tinydsm_word, in: addr, width, flags,
+ *                          value (store); out: value (load). One load or
+ *                          store of 1, 2, 4 or 8 bytes, done where the page
+ *                          is: here if this node holds the page in a state
+ *                          good enough, else at the page's home, over RDMA,
+ *                          without moving the page here and without a page
+ *                          fault (the lookup form of an access site). EINVAL
+ *                          for a width not 1/2/4/8 or an access that crosses
+ *                          a page; ERANGE outside the region; EHOSTUNREACH,
+ *                          ETIMEDOUT as a fault's SIGBUS would.
+ * TINYDSM_IOC_SITES_ADD    struct tinydsm_sites, in: the access sites of one
+ *                          ELF object (its TINYDSM_SITES_SECTION) of the
+ *                          calling process; out: added. See "Access sites".
+ * TINYDSM_IOC_SITES_CTL    struct tinydsm_sites_ctl: read or set the policy
+ *                          of this file's sites, or put one site in a form.
+ * TINYDSM_IOC_SITE_INFO    struct tinydsm_site_info, in: addr (a site's
+ *                          address); out: its form, kind, width and counters.
  * Unknown commands give ENOTTY, bad pointers EFAULT.
+ *
+ * The translation table
+ * ---------------------
+ *   mmap(NULL, pages, PROT_READ, MAP_SHARED, fd, TINYDSM_XLATE_OFFSET)
+ *
+ * maps one byte per page of the region, read-only: byte i is enum
+ * tinydsm_page_state of page i on this node, kept up to date by the module.
+ * The lookup form of an access site reads it to decide whether the access
+ * can be done on the local copy (SHARED for a load, EXCLUSIVE for a store)
+ * or must go to the page's home (TINYDSM_IOC_WORD). A stale byte is safe:
+ * a local access to a page that just left faults and is served as usual.
+ *
+ * Access sites
+ * ------------
+ * libtinydsm's access macros (TDSM_LOAD64(p), TDSM_STORE32(p, v), ...) each
+ * emit one access site: a single mov of 1, 2, 4 or 8 bytes between a
+ * general-purpose register and memory addressed by one base register with a
+ * 32-bit zero displacement, at least 5 bytes long (its direct form), and a
+ * lookup thunk out of line. A struct tinydsm_site_entry in the ELF section
+ * TINYDSM_SITES_SECTION records each site, with positions relative to the
+ * entry's own fields (as the kernel's jump tables), so that a PIE needs no
+ * relocation of the section.
+ *
+ * A site has two forms, and the module rewrites the process's own text (its
+ * private copy, as ptrace does) between them:
+ *   direct  the mov itself: a plain load or store;
+ *   lookup  jmp rel32 to the site's thunk, then int3 up to the site's
+ *           length. The thunk calls libtinydsm's translation stub, which
+ *           reads the translation table and either accesses the local copy
+ *           or calls TINYDSM_IOC_WORD, and jumps back after the site.
+ * Rewriting is int3-first, as the kernel's text_poke_bp: int3 on the first
+ * byte, every CPU serialised, the other bytes, every CPU serialised, the
+ * first byte. A thread that meets the int3 meanwhile goes back to the start
+ * of the site and meets it again until the site is whole.
+ *
+ * The module keeps, per page, the sites that touched it (a fault from a
+ * direct site, a word access from a lookup site). Policy of a file's sites
+ * (TINYDSM_SITES_POLICY_*):
+ *   lazy   (default) an invalidated page leaves its sites direct: the next
+ *          access faults, and the fault brings the page back (the repair);
+ *   eager  when a page is invalidated (another node writes it, or it
+ *          migrates away), its sites go lookup at once, and when it is here
+ *          again (a fault, REPOPULATE, a migration to this node) they go
+ *          direct again.
+ * The policy is per open file (TINYDSM_IOC_SITES_CTL) and per migration
+ * (TINYDSM_CMD_REPOPULATE with TINYDSM_REPOPULATE_F_LOOKUP).
+ *
+ * TINYDSM_IOC_SITES_ADD checks every entry and adds all or none: EINVAL
+ * for an entry whose width, length, registers or flags are not a site's, a
+ * site whose bytes are not the direct form its entry describes (a forged or
+ * stale table), a site outside an executable private file mapping of the
+ * caller, a thunk outside an executable mapping or inside a site, two sites
+ * that overlap, or a table not aligned to its entries; EEXIST if a site is
+ * already registered; E2BIG above TINYDSM_SITES_MAX per file. The sites
+ * belong to the calling process and the open file: closing it (or exit,
+ * or exec) forgets them. A child of fork keeps the forms its parent's sites
+ * had; both are correct in either form.
  *
  * Homes
  * -----
@@ -222,7 +296,10 @@ struct tinydsm_page_info {
  * @repopulated: pages fetched back by REPOPULATE after a migration.
  * @prefaults: mappings REPOPULATE re-established without a user fault.
  * @forwards: requests answered "not home, ask node N" and retried there.
- * @reserved: zero.
+ * @sites_direct: access sites rewritten to their direct form.
+ * @sites_lookup: access sites rewritten to their lookup form.
+ * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
+ * @word_served: word accesses this node served as a home for others.
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -237,7 +314,10 @@ struct tinydsm_stats {
 	__u64 repopulated;
 	__u64 prefaults;
 	__u64 forwards;
-	__u64 reserved[4];
+	__u64 sites_direct;
+	__u64 sites_lookup;
+	__u64 word_remote;
+	__u64 word_served;
 };
 
 /**
@@ -254,12 +334,174 @@ struct tinydsm_alloc {
 	__u64 reserved[2];
 };
 
+/* TINYDSM_IOC_WORD */
+#define TINYDSM_WORD_F_STORE	_BITUL(0)
+#define __TINYDSM_WORD_F_ALL	TINYDSM_WORD_F_STORE
+
+/**
+ * struct tinydsm_word - one word-sized access where the page lives
+ * @addr: in: address of the access, inside the region; the access must not
+ *	cross a page.
+ * @value: in (store): the value, in its low @width bytes; out (load): the
+ *	value read, zero-extended.
+ * @site: in: the access site this access comes from, or 0: the module
+ *	records it against the page, so that page events find it.
+ * @width: in: 1, 2, 4 or 8.
+ * @flags: in: TINYDSM_WORD_F_*.
+ * @remote: out: 1 if the access went to another node.
+ * @reserved: zero.
+ */
+struct tinydsm_word {
+	__u64 addr;
+	__u64 value;
+	__u64 site;
+	__u8 width;
+	__u8 flags;
+	__u8 remote;
+	__u8 reserved[5];
+};
+
+/*
+ * The ELF section of libtinydsm's access sites (a C identifier, so that the
+ * linker defines __start_tinydsm_sites and __stop_tinydsm_sites).
+ */
+#define TINYDSM_SITES_SECTION	"tinydsm_sites"
+/* Most sites one open file may register. */
+#define TINYDSM_SITES_MAX	65536
+
+/* tinydsm_site_entry.flags */
+#define TINYDSM_SITE_F_STORE	_BITUL(0)	/* a store (else a load) */
+#define __TINYDSM_SITE_F_ALL	TINYDSM_SITE_F_STORE
+
+/**
+ * struct tinydsm_site_entry - one access site, as the ELF section holds it
+ * @site: address of the site minus the address of this field.
+ * @lookup: address of the site's lookup thunk minus the address of this field.
+ * @len: length of the site in bytes, 5 .. 15 (its direct form is one
+ *	instruction of exactly this length).
+ * @width: bytes accessed: 1, 2, 4 or 8 (1 and 2 byte loads zero-extend).
+ * @flags: TINYDSM_SITE_F_*.
+ * @value_reg: the register loaded or stored, x86-64 numbering (0 rax,
+ *	1 rcx, 2 rdx, 3 rbx, 4 rsp, 5 rbp, 6 rsi, 7 rdi, 8 .. 15 r8 .. r15).
+ * @addr_reg: the base register holding the address, same numbering.
+ * @reserved: zero.
+ */
+struct tinydsm_site_entry {
+	__s32 site;
+	__s32 lookup;
+	__u8 len;
+	__u8 width;
+	__u8 flags;
+	__u8 value_reg;
+	__u8 addr_reg;
+	__u8 reserved[3];
+};
+
+/**
+ * struct tinydsm_sites - TINYDSM_IOC_SITES_ADD
+ * @table: in: user address of the first struct tinydsm_site_entry (the
+ *	section's start; aligned to 4).
+ * @count: in: number of entries, 1 .. TINYDSM_SITES_MAX.
+ * @added: out: sites added (all of them, or the call failed).
+ * @bad_index: out: on EINVAL/EEXIST, the index of the entry refused.
+ * @reserved: zero.
+ */
+struct tinydsm_sites {
+	__u64 table;
+	__u32 count;
+	__u32 added;
+	__u32 bad_index;
+	__u32 reserved[3];
+};
+
+/* Policies of a file's sites (TINYDSM_IOC_SITES_CTL). */
+enum tinydsm_sites_policy {
+	TINYDSM_SITES_POLICY_LAZY = 0,
+	TINYDSM_SITES_POLICY_EAGER = 1,
+};
+
+/* Forms of a site. */
+enum tinydsm_site_form {
+	TINYDSM_SITE_DIRECT = 0,
+	TINYDSM_SITE_LOOKUP = 1,
+};
+
+/* TINYDSM_IOC_SITES_CTL ops */
+enum tinydsm_sites_op {
+	TINYDSM_SITES_GET = 0,		/* out: policy, count */
+	TINYDSM_SITES_SET_POLICY = 1,	/* in: policy */
+	TINYDSM_SITES_SET_FORM = 2,	/* in: addr (a site), form; waits for it */
+	TINYDSM_SITES_SET_FORM_ALL = 3,	/* in: form: every site of this file */
+};
+
+/**
+ * struct tinydsm_sites_ctl - TINYDSM_IOC_SITES_CTL
+ * @op: in: enum tinydsm_sites_op.
+ * @policy: in (SET_POLICY) / out (GET): enum tinydsm_sites_policy.
+ * @form: in (SET_FORM*): enum tinydsm_site_form.
+ * @count: out (GET): sites registered on this file; (SET_FORM*): sites
+ *	rewritten by this call.
+ * @addr: in (SET_FORM): the site's address.
+ * @reserved: zero.
+ */
+struct tinydsm_sites_ctl {
+	__u32 op;
+	__u32 policy;
+	__u32 form;
+	__u32 count;
+	__u64 addr;
+	__u64 reserved[2];
+};
+
+/**
+ * struct tinydsm_site_info - TINYDSM_IOC_SITE_INFO
+ * @addr: in: the site's address.
+ * @lookup: out: its thunk (0 for a uprobe site).
+ * @form: out: enum tinydsm_site_form.
+ * @kind: out: enum tinydsm_site_kind.
+ * @width: out: bytes accessed.
+ * @flags: out: TINYDSM_SITE_F_*.
+ * @len: out: length in bytes.
+ * @reserved0: zero.
+ * @patches: out: times its form changed.
+ * @faults: out: faults taken at it on region pages.
+ * @words: out: word accesses it made through the module.
+ * @reserved: zero.
+ */
+struct tinydsm_site_info {
+	__u64 addr;
+	__u64 lookup;
+	__u8 form;
+	__u8 kind;
+	__u8 width;
+	__u8 flags;
+	__u8 len;
+	__u8 reserved0[3];
+	__u64 patches;
+	__u64 faults;
+	__u64 words;
+	__u64 reserved[2];
+};
+
+/* How a site is rewritten. */
+enum tinydsm_site_kind {
+	TINYDSM_SITE_POKE = 0,		/* a libtinydsm site: text poke */
+	TINYDSM_SITE_UPROBE = 1,	/* any faulting instruction: a uprobe */
+};
+
+/* mmap offset of the translation table (beyond any region). */
+#define TINYDSM_XLATE_OFFSET	0x800000000000ULL
+
 #define TINYDSM_IOC_MAGIC	0xd5
 #define TINYDSM_IOC_REGION_INFO	_IOR(TINYDSM_IOC_MAGIC, 0x01, struct tinydsm_region_info)
 #define TINYDSM_IOC_PAGE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x02, struct tinydsm_page_info)
 #define TINYDSM_IOC_STATS	_IOR(TINYDSM_IOC_MAGIC, 0x03, struct tinydsm_stats)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
+#define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
+#define TINYDSM_IOC_SITES_ADD	_IOWR(TINYDSM_IOC_MAGIC, 0x07, struct tinydsm_sites)
+#define TINYDSM_IOC_SITES_CTL	_IOWR(TINYDSM_IOC_MAGIC, 0x08, struct tinydsm_sites_ctl)
+#define TINYDSM_IOC_SITE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x09, struct tinydsm_site_info)
 
 /* generic netlink */
 #define TINYDSM_GENL_NAME	"tinydsm"

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: word-sized accesses done where the page is — the lookup form of
+ * an access site.
+ *
+ * A load or store of 1, 2, 4 or 8 bytes (TINYDSM_IOC_WORD, or a uprobe
+ * site's handler) is done on this node's copy when this node holds the page
+ * in a state good enough (SHARED for a load, EXCLUSIVE for a store), and
+ * otherwise at the page's home, with one WORD request: the page does not
+ * come here and no page fault is taken. The home first gets the page
+ * itself, exactly as for its own fault (so single writer / many readers
+ * holds: a store at the home invalidates every other copy, ours included),
+ * then accesses its copy. A page that writers on several nodes share thus
+ * rests at its home while their sites run in lookup form, instead of
+ * moving on every write.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/uaccess.h>
+#include <linux/wait_bit.h>
+
+#include "proto.h"
+#include "rdma.h"
+#include "tinydsm.h"
+
+static bool tdsm_word_width_ok(u8 width)
+{
+	return width == 1 || width == 2 || width == 4 || width == 8;
+}
+
+static bool tdsm_word_crosses(u64 addr, u8 width)
+{
+	return (addr & ~PAGE_MASK) + width > PAGE_SIZE;
+}
+
+/* Load or store on @frame at @off; loads zero-extend. */
+static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
+			    bool store, u64 *value)
+{
+	void *p = kmap_local_page(frame) + off;
+
+	if (store) {
+		switch (width) {
+		case 1:
+			WRITE_ONCE(*(u8 *)p, *value);
+			break;
+		case 2:
+			WRITE_ONCE(*(u16 *)p, *value);
+			break;
+		case 4:
+			WRITE_ONCE(*(u32 *)p, *value);
+			break;
+		default:
+			WRITE_ONCE(*(u64 *)p, *value);
+			break;
+		}
+	} else {
+		switch (width) {
+		case 1:
+			*value = READ_ONCE(*(u8 *)p);
+			break;
+		case 2:
+			*value = READ_ONCE(*(u16 *)p);
+			break;
+		case 4:
+			*value = READ_ONCE(*(u32 *)p);
+			break;
+		default:
+			*value = READ_ONCE(*(u64 *)p);
+			break;
+		}
+	}
+	kunmap_local(p);
+}
+
+/*
+ * Do the access on this node's copy if it is good enough. Returns true if
+ * done. The page lock is held.
+ */
+static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, bool store,
+			   u64 *value)
+{
+	if (!pg->frame || pg->state < (store ? TINYDSM_PAGE_EXCLUSIVE :
+				       TINYDSM_PAGE_SHARED))
+		return false;
+	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, store, value);
+	if (store)
+		set_bit(TDSM_PG_WRITTEN, &pg->flags);
+	return true;
+}
+
+/* Ask the home; -EAGAIN if it forwarded us to another home. */
+static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
+			    u64 addr, u8 width, bool store, u64 *value)
+{
+	struct tdsm_call call = {};
+	struct tdsm_wire_msg msg;
+	struct tdsm_conn *conn;
+	u8 hint;
+	int err;
+
+	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
+	if (!conn)
+		return -EHOSTUNREACH;
+	tdsm_msg_init(&msg, TDSM_W_WORD);
+	msg.word.addr = cpu_to_be64(addr);
+	msg.word.value = cpu_to_be64(store ? *value : 0);
+	msg.word.width = width;
+	msg.word.op = store ? TDSM_WORD_STORE : TDSM_WORD_LOAD;
+	err = tdsm_call(conn, &msg, NULL, &call);
+	tdsm_conn_put(conn);
+	if (err)
+		return err;
+	err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	if (!err && !store)
+		*value = be64_to_cpu(call.reply.reply.addr);
+	if (err == -EREMOTE) {
+		hint = call.reply.reply.home;
+		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id &&
+		    tdsm_page_home(pg) == home)
+			tdsm_page_set_home(pg, hint);
+		atomic64_inc(&r->forwards);
+		err = -EAGAIN;
+	}
+	return err;
+}
+
+/* This node is the home: get the page here as a fault would. */
+static int tdsm_word_acquire_home(struct tdsm_region *r, struct tdsm_page *pg,
+				  unsigned long idx, bool store)
+{
+	int err;
+
+	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
+		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
+			return -EINTR;
+		return 0;
+	}
+	err = tdsm_acquire(r, idx, store);
+	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	return err;
+}
+
+/**
+ * tdsm_word_access - one word-sized access where the page is
+ * @r: the region.
+ * @addr: address of the access; the caller checked it is inside the region
+ *	and does not cross a page.
+ * @width: 1, 2, 4 or 8.
+ * @store: a store of *@value (else a load into *@value, zero-extended).
+ * @value: see @store.
+ * @remote: set if the access was done at another node.
+ *
+ * Sleeps. Returns 0 or -errno (what a fault would have turned into SIGBUS).
+ */
+int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
+		     u64 *value, bool *remote)
+{
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	unsigned long idx = pg - r->pages;
+	int hops, err = -ELOOP;
+	u8 home;
+
+	*remote = false;
+	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
+		if (tdsm_page_lock(pg))
+			return -EINTR;
+		if (tdsm_word_here(pg, addr, width, store, value)) {
+			tdsm_page_unlock(pg);
+			return 0;
+		}
+		home = tdsm_page_home(pg);
+		tdsm_page_unlock(pg);
+
+		if (home == r->node_id) {
+			err = tdsm_word_acquire_home(r, pg, idx, store);
+			if (err)
+				return err;
+			continue;	/* and look again */
+		}
+		err = tdsm_word_remote(r, pg, home, addr, width, store, value);
+		if (err != -EAGAIN)
+			break;
+	}
+	if (err == -EAGAIN)
+		err = -ELOOP;
+	if (!err) {
+		*remote = true;
+		atomic64_inc(&r->word_remote);
+	}
+	return err;
+}
+
+long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg)
+{
+	struct tinydsm_word w;
+	bool remote;
+	int err;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+	if (memchr_inv(w.reserved, 0, sizeof(w.reserved)) || w.remote ||
+	    (w.flags & ~__TINYDSM_WORD_F_ALL) || !tdsm_word_width_ok(w.width) ||
+	    tdsm_word_crosses(w.addr, w.width))
+		return -EINVAL;
+	if (!tdsm_page_at(r, w.addr))
+		return -ERANGE;
+	err = tdsm_word_access(r, w.addr, w.width, w.flags & TINYDSM_WORD_F_STORE,
+			       &w.value, &remote);
+	if (err)
+		return err;
+	if (w.site)
+		tdsm_sites_word(r, t, (w.addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT,
+				w.site);
+	w.remote = remote;
+	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
+}
+
+/* ---- the home's side: WORD requests from peers (tdsm_wq) -------------- */
+
+void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
+		      const struct tdsm_wire_msg *msg)
+{
+	u64 addr = be64_to_cpu(msg->word.addr);
+	u64 value = be64_to_cpu(msg->word.value);
+	bool store = msg->word.op == TDSM_WORD_STORE;
+	u8 width = msg->word.width;
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	enum tdsm_wire_status st = TDSM_WS_OK;
+	unsigned long idx;
+	int err;
+
+	if (!pg)
+		st = TDSM_WS_RANGE;
+	else if (!tdsm_word_width_ok(width) || tdsm_word_crosses(addr, width) ||
+		 msg->word.op > TDSM_WORD_STORE ||
+		 memchr_inv(msg->word.reserved, 0, sizeof(msg->word.reserved)) ||
+		 (!store && value))
+		st = TDSM_WS_INVAL;
+	if (st) {
+		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		return;
+	}
+	if (tdsm_page_home(pg) != r->node_id) {
+		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
+		return;
+	}
+	idx = pg - r->pages;
+	tdsm_dir_lock(pg, false);
+	if (tdsm_page_home(pg) != r->node_id) {
+		tdsm_dir_unlock(pg);
+		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
+		return;
+	}
+	err = tdsm_home_claim(r, idx);
+	if (!err)
+		err = tdsm_home_acquire_locked(r, idx, store);
+	if (!err) {
+		tdsm_page_lock_wait(pg);
+		if (!tdsm_word_here(pg, addr, width, store, &value))
+			err = -ESTALE;
+		tdsm_page_unlock(pg);
+	}
+	if (!err)
+		atomic64_inc(&r->word_served);
+	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, store ? 0 : value,
+		   NULL, 0, 0, 0, false);
+	tdsm_dir_unlock(pg);
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm access sites on two nodes: a site follows its page. node2 homes
+ * a page; node1's load site reads it (direct form: a fault brings the page
+ * here). node2 writes the page, invalidating node1's copy:
+ *   lazy  (default) the site stays direct; node1's next load faults and
+ *         brings the page back;
+ *   eager the module rewrites the site to its lookup form at once; node1's
+ *         next load takes no fault: the lookup stub reads the word at
+ *         node2 (TINYDSM_IOC_WORD) and the page stays there. When the page
+ *         is here again (another access faults it in), the site goes
+ *         direct again.
+ * A store site in lookup form on a page node1 holds read-only stores at
+ * the home: node2 gets the value and node1's copy is invalidated. Every
+ * value is checked on both nodes, the faults and word accesses counted.
+ *
+ * Every node of a 2-node lab run executes this binary (tdsm_cluster.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+#include "tinydsm.h"
+
+#define PAIR		2
+#define APP		1	/* runs the sites */
+#define HOME		2	/* homes the page */
+#define FORM_WAIT_S	20
+
+static __attribute__((noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p); }
+static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
+
+static uintptr_t site_of(void *fn)
+{
+	const struct tinydsm_site_entry *e;
+	uintptr_t best = 0, f = (uintptr_t)fn;
+	size_t i, n = tdsm_sites(&e);
+
+	for (i = 0; i < n; i++) {
+		uintptr_t a = tdsm_site_addr(&e[i]);
+
+		if (a >= f && a < f + 64 && (!best || a < best))
+			best = a;
+	}
+	return best;
+}
+
+/* Wait until the module has put @site in @form (page events are async). */
+static int wait_form(uintptr_t site, unsigned int form)
+{
+	struct tinydsm_site_info si;
+	double end = tc_now() + FORM_WAIT_S;
+
+	do {
+		memset(&si, 0, sizeof(si));
+		if (tdsm_site_info(site, &si))
+			return -1;
+		if (si.form == form)
+			return 0;
+		usleep(10000);
+	} while (tc_now() < end);
+	return -1;
+}
+
+FIXTURE(sc) {
+	struct tc_node n;	/* node2 */
+	struct tc_sync s;
+	int ready;
+	char setup_err[256];
+};
+
+FIXTURE_SETUP(sc)
+{
+	int err;
+
+	tc_sync_init(&self->s, "site_cluster", _metadata->name);
+	if (self->s.nodes != PAIR)
+		return;
+	if (self->s.id == APP) {
+		err = tdsm_attach(0);
+		if (err) {
+			snprintf(self->setup_err, sizeof(self->setup_err),
+				 "tdsm_attach: %s (%s)", strerror(-err),
+				 tdsm_strerror_detail());
+			return;
+		}
+	} else if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
+				   sizeof(self->setup_err))) {
+		return;
+	}
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(sc)
+{
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	if (self->s.id == APP)
+		tdsm_detach();
+	else if (self->ready)
+		tc_node_close(&self->n);
+}
+
+#define START() do {							\
+	if (self->s.nodes != PAIR)					\
+		SKIP(return, "needs %u nodes, this run has %u (TDSM_NODES)", \
+		     PAIR, self->s.nodes);				\
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);	\
+} while (0)
+
+#define BARRIER(step) do {						\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL,		\
+				self->s.timeout_s, _err, sizeof(_err)))	\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+TEST_F(sc, site_follows_its_page)
+{
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	struct tinydsm_site_info si;
+	uintptr_t ld = site_of(ld64), st = site_of(st64);
+	uint64_t addr = 0;
+	char buf[64];
+	uint64_t *p;
+
+	START();
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
+		*(volatile uint64_t *)(uintptr_t)addr = 0x1111;
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
+	}
+	BARRIER("allocated");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
+		addr = strtoull(buf, NULL, 0);
+	}
+	p = (uint64_t *)(uintptr_t)addr;
+
+	/* Lazy: the site stays direct, the next access faults. */
+	if (self->s.id == APP) {
+		ASSERT_NE(0, ld);
+		ASSERT_NE(0, st);
+		EXPECT_EQ(0x1111, ld64(p));
+	}
+	BARRIER("read");
+	if (self->s.id == HOME)
+		*(volatile uint64_t *)p = 0x2222;
+	BARRIER("written-lazy");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0x2222, ld64(p));
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.read_faults + 1, s1.read_faults) TH_LOG("lazy: one fault");
+		EXPECT_EQ(s0.word_remote, s1.word_remote);
+		ASSERT_EQ(0, tdsm_site_info(ld, &si));
+		EXPECT_EQ(TINYDSM_SITE_DIRECT, si.form);
+		EXPECT_LE(2, si.faults);
+		ASSERT_EQ(0, tdsm_set_policy(TINYDSM_SITES_POLICY_EAGER));
+	}
+	BARRIER("eager");
+
+	/* Eager: node2's write puts the site in lookup form; no fault after. */
+	if (self->s.id == HOME)
+		*(volatile uint64_t *)p = 0x3333;
+	BARRIER("written-eager");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, wait_form(ld, TINYDSM_SITE_LOOKUP))
+			TH_LOG("the load site did not go lookup when its page left");
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0x3333, ld64(p));
+		EXPECT_EQ(0x3333, ld64(p));
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.read_faults, s1.read_faults) TH_LOG("lookup form: no fault");
+		EXPECT_EQ(s0.word_remote + 2, s1.word_remote);
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("the page stayed at node2");
+
+		/* The page comes back (a plain access faults it in): direct again. */
+		EXPECT_EQ(0x3333, *(volatile uint64_t *)p);
+		ASSERT_EQ(0, wait_form(ld, TINYDSM_SITE_DIRECT))
+			TH_LOG("the load site did not go direct when its page came back");
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0x3333, ld64(p));
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.read_faults, s1.read_faults);
+		EXPECT_EQ(s0.word_remote, s1.word_remote);
+
+		/* A lookup store on a read-only copy stores at the home. */
+		EXPECT_EQ(1, tdsm_site_set_form(st, TINYDSM_SITE_LOOKUP));
+		st64(p, 0x4444);
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(s1.word_remote + 1, s0.word_remote);
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("node1's copy was invalidated");
+		ASSERT_EQ(0, wait_form(ld, TINYDSM_SITE_LOOKUP));
+		EXPECT_EQ(0x4444, ld64(p));
+		ASSERT_EQ(0, tdsm_site_info(st, &si));
+		EXPECT_EQ(1, si.words);
+	}
+	BARRIER("stored");
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+		EXPECT_EQ(0x4444, *(volatile uint64_t *)p);
+		EXPECT_LE(4, s0.word_served);
+		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
+	}
+	BARRIER("done");
+}
+
+TEST_HARNESS_MAIN

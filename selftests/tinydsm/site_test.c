@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm access sites on one node: libtinydsm registers this program's
+ * sites, the module rewrites them between their direct form (the mov) and
+ * their lookup form (jmp to the thunk), and the data read and written is
+ * right in both forms, for every width; threads hammering the sites while
+ * they are rewritten see neither a SIGTRAP nor a wrong value; processes
+ * that exit or exec while their sites are being rewritten leave the module
+ * usable; bad site tables and bad word accesses get clear errors.
+ *
+ * The two-node half (a site follows its page's location) is
+ * site_cluster_test.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tinydsm.h"
+
+#define PG		4096
+#define STRESS_THREADS	3
+#define STRESS_FLIPS	300
+
+/* One accessor per width and kind, each its own site. */
+static __attribute__((noinline)) uint64_t ld8(void *p) { return TDSM_LOAD8(p); }
+static __attribute__((noinline)) uint64_t ld16(void *p) { return TDSM_LOAD16(p); }
+static __attribute__((noinline)) uint64_t ld32(void *p) { return TDSM_LOAD32(p); }
+static __attribute__((noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p); }
+static __attribute__((noinline)) void st8(void *p, uint64_t v) { TDSM_STORE8(p, v); }
+static __attribute__((noinline)) void st16(void *p, uint64_t v) { TDSM_STORE16(p, v); }
+static __attribute__((noinline)) void st32(void *p, uint64_t v) { TDSM_STORE32(p, v); }
+static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
+
+/* The site inside accessor @fn (the first site at or after its start). */
+static uintptr_t site_of(void *fn)
+{
+	const struct tinydsm_site_entry *e;
+	uintptr_t best = 0, f = (uintptr_t)fn;
+	size_t i, n = tdsm_sites(&e);
+
+	for (i = 0; i < n; i++) {
+		uintptr_t a = tdsm_site_addr(&e[i]);
+
+		if (a >= f && a < f + 64 && (!best || a < best))
+			best = a;
+	}
+	return best;
+}
+
+/* The site's bytes are its direct form, or a jmp to its thunk then int3s. */
+static int site_form_in_text(const struct tinydsm_site_entry *e)
+{
+	const uint8_t *p = (const uint8_t *)tdsm_site_addr(e);
+	int32_t rel;
+	int i;
+
+	if (p[0] != 0xe9)
+		return TINYDSM_SITE_DIRECT;
+	memcpy(&rel, p + 1, 4);
+	if ((uintptr_t)p + 5 + rel != tdsm_site_lookup_addr(e))
+		return -1;
+	for (i = 5; i < e->len; i++)
+		if (p[i] != 0xcc)
+			return -1;
+	return TINYDSM_SITE_LOOKUP;
+}
+
+static void *fresh_pages(unsigned int n)
+{
+	return tdsm_alloc(n, 0);
+}
+
+FIXTURE(site) {
+	int attached;
+};
+
+FIXTURE_SETUP(site)
+{
+	int err;
+
+	if (access("/dev/tinydsm", R_OK | W_OK))
+		SKIP(return, "/dev/tinydsm is not there (module not loaded)");
+	err = tdsm_attach(0);
+	ASSERT_EQ(0, err) TH_LOG("tdsm_attach: %s (%s)", strerror(-err),
+				 tdsm_strerror_detail());
+	self->attached = 1;
+}
+
+FIXTURE_TEARDOWN(site)
+{
+	if (self->attached)
+		tdsm_detach();
+}
+
+TEST_F(site, registered)
+{
+	const struct tinydsm_site_entry *e;
+	unsigned int policy = 9, count = 0;
+	size_t n = tdsm_sites(&e);
+	struct tinydsm_site_info si = { 0 };
+
+	ASSERT_LE(8, n);
+	ASSERT_EQ(0, tdsm_get_policy(&policy, &count));
+	EXPECT_EQ(TINYDSM_SITES_POLICY_LAZY, policy);
+	EXPECT_EQ(n, count);
+	ASSERT_NE(0, site_of(ld64));
+	ASSERT_EQ(0, tdsm_site_info(site_of(ld64), &si));
+	EXPECT_EQ(TINYDSM_SITE_DIRECT, si.form);
+	EXPECT_EQ(TINYDSM_SITE_POKE, si.kind);
+	EXPECT_EQ(8, si.width);
+	EXPECT_EQ(0, si.flags);
+	ASSERT_EQ(0, tdsm_site_info(site_of(st16), &si));
+	EXPECT_EQ(2, si.width);
+	EXPECT_EQ(TINYDSM_SITE_F_STORE, si.flags);
+	/* Not a site: ENOENT. */
+	EXPECT_EQ(-ENOENT, tdsm_site_info(site_of(ld64) + 1, &si));
+}
+
+/* Every width, both kinds, in one form: values, extension, neighbours. */
+static void check_widths(struct __test_metadata *_metadata, uint8_t *p,
+			 const char *form)
+{
+	uint64_t v;
+
+	memset(p, 0x5a, 64);
+	st64(p + 8, 0xfedcba9876543210ull);
+	EXPECT_EQ(0xfedcba9876543210ull, *(uint64_t *)(p + 8)) TH_LOG("%s", form);
+	EXPECT_EQ(0xfedcba9876543210ull, ld64(p + 8)) TH_LOG("%s", form);
+	st32(p + 20, 0x89abcdefu);
+	EXPECT_EQ(0x89abcdefu, *(uint32_t *)(p + 20));
+	v = ld32(p + 20);
+	EXPECT_EQ(0x89abcdefull, v) TH_LOG("%s: 4-byte load must zero-extend", form);
+	st16(p + 30, 0xbeef);
+	EXPECT_EQ(0xbeef, *(uint16_t *)(p + 30));
+	EXPECT_EQ(0xbeefull, ld16(p + 30));
+	st8(p + 33, 0xa5);
+	EXPECT_EQ(0xa5, p[33]);
+	EXPECT_EQ(0xa5ull, ld8(p + 33));
+	/* Stores write their width only. */
+	EXPECT_EQ(0x5a, p[7]);
+	EXPECT_EQ(0x5a, p[16]);
+	EXPECT_EQ(0x5a, p[24]);
+	EXPECT_EQ(0x5a, p[29]);
+	EXPECT_EQ(0x5a, p[32]);
+	EXPECT_EQ(0x5a, p[34]);
+}
+
+TEST_F(site, forms_and_data)
+{
+	const struct tinydsm_site_entry *e;
+	size_t i, n = tdsm_sites(&e);
+	struct tinydsm_stats st0, st1;
+	uint8_t *p = fresh_pages(2);
+	int got;
+
+	ASSERT_NE(NULL, p);
+	check_widths(_metadata, p, "direct");
+
+	got = tdsm_sites_set_form_all(TINYDSM_SITE_LOOKUP);
+	ASSERT_EQ((int)n, got) TH_LOG("%s", tdsm_strerror_detail());
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(TINYDSM_SITE_LOOKUP, site_form_in_text(&e[i]));
+	ASSERT_EQ(0, tdsm_stats(&st0));
+	check_widths(_metadata, p, "lookup, page here");
+	/* A page never touched: the lookup stub asks the module (WORD). */
+	st64(p + PG + 64, 77);
+	EXPECT_EQ(77, ld64(p + PG + 64));
+	EXPECT_EQ(77, *(uint64_t *)(p + PG + 64));
+	ASSERT_EQ(0, tdsm_stats(&st1));
+	EXPECT_EQ(st0.word_remote, st1.word_remote) TH_LOG("one node: nothing is remote");
+
+	/* Setting the form it has rewrites nothing. */
+	EXPECT_EQ(0, tdsm_sites_set_form_all(TINYDSM_SITE_LOOKUP));
+	got = tdsm_sites_set_form_all(TINYDSM_SITE_DIRECT);
+	ASSERT_EQ((int)n, got);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(TINYDSM_SITE_DIRECT, site_form_in_text(&e[i]));
+	check_widths(_metadata, p, "direct again");
+
+	/* One site alone. */
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(ld32), TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(TINYDSM_SITE_LOOKUP,
+		  site_form_in_text(tdsm_site_find(site_of(ld32))));
+	EXPECT_EQ(TINYDSM_SITE_DIRECT,
+		  site_form_in_text(tdsm_site_find(site_of(ld64))));
+	check_widths(_metadata, p, "mixed");
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(ld32), TINYDSM_SITE_DIRECT));
+	EXPECT_EQ(-ENOENT, tdsm_site_set_form(site_of(ld32) + 2, TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(-EINVAL, tdsm_site_set_form(site_of(ld32), 7));
+	EXPECT_EQ(0, tdsm_free(p, 2));
+}
+
+/* Threads run the sites while the main thread rewrites them, again and again. */
+struct hammer {
+	uint64_t *slot;
+	atomic_int *stop;
+	uint64_t done;
+};
+
+static void *hammer_fn(void *arg)
+{
+	struct hammer *h = arg;
+
+	while (!atomic_load_explicit(h->stop, memory_order_relaxed)) {
+		st64(h->slot, ld64(h->slot) + 1);
+		h->done++;
+	}
+	return NULL;
+}
+
+TEST_F(site, threads_during_rewrites)
+{
+	struct hammer h[STRESS_THREADS];
+	pthread_t th[STRESS_THREADS];
+	atomic_int stop = 0;
+	uint64_t *p = fresh_pages(1);
+	int i, flips = 0;
+
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < STRESS_THREADS; i++) {
+		h[i].slot = p + 8 * i;	/* a cache line each */
+		h[i].stop = &stop;
+		h[i].done = 0;
+		*h[i].slot = 0;
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, hammer_fn, &h[i]));
+	}
+	for (i = 0; i < STRESS_FLIPS; i++) {
+		int form = i & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
+
+		if (tdsm_site_set_form(site_of(ld64), form) == 1)
+			flips++;
+		if (tdsm_site_set_form(site_of(st64), form) == 1)
+			flips++;
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < STRESS_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(h[i].done, *h[i].slot) TH_LOG("thread %d lost updates", i);
+		EXPECT_LT(0, h[i].done);
+	}
+	EXPECT_EQ(2 * STRESS_FLIPS, flips);
+	TH_LOG("%d rewrites while %d threads ran %llu accesses", flips,
+	       STRESS_THREADS, (unsigned long long)(h[0].done + h[1].done + h[2].done));
+	EXPECT_EQ(0, tdsm_free(p, 1));
+}
+
+/*
+ * A child rewrites its sites in a loop from one thread, hammers them from
+ * another, and exits or execs meanwhile. The module must stay usable (our
+ * own rewrites still work) and the lab's dmesg check catches any oops.
+ */
+static void child_rewrites_then(int how)
+{
+	pthread_t th;
+	atomic_int stop = 0;
+	struct hammer h;
+	uint64_t *p;
+	int i;
+
+	if (tdsm_attach(0))
+		_exit(10);
+	p = fresh_pages(1);
+	if (!p)
+		_exit(11);
+	h.slot = p;
+	h.stop = &stop;
+	h.done = 0;
+	if (pthread_create(&th, NULL, hammer_fn, &h))
+		_exit(12);
+	for (i = 0; ; i++) {
+		tdsm_sites_set_form_all(i & 1 ? TINYDSM_SITE_DIRECT :
+					TINYDSM_SITE_LOOKUP);
+		if (i == 40) {
+			if (how == 0)
+				_exit(0);
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(13);
+		}
+	}
+}
+
+TEST_F(site, exit_and_exec_mid_rewrite)
+{
+	int how, status;
+
+	for (how = 0; how < 2; how++) {
+		pid_t pid;
+
+		tdsm_detach();	/* the child attaches on its own */
+		self->attached = 0;
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			child_rewrites_then(how);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+		EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("%s", how ? "exec" : "exit");
+		ASSERT_EQ(0, tdsm_attach(0));
+		self->attached = 1;
+	}
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(ld16), TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(ld16), TINYDSM_SITE_DIRECT));
+}
+
+/* ---- bad tables ---- */
+
+/* An entry in @t describing a site at @site with thunk @thunk. */
+static void entry_at(struct tinydsm_site_entry *t, uintptr_t site, uintptr_t thunk,
+		     const struct tinydsm_site_entry *like)
+{
+	*t = *like;
+	t->site = (int32_t)(site - (uintptr_t)&t->site);
+	t->lookup = (int32_t)(thunk - (uintptr_t)&t->lookup);
+}
+
+static int add_err(const struct tinydsm_site_entry *t, size_t n, uint32_t *bad)
+{
+	struct tinydsm_sites req = { .table = (uintptr_t)t, .count = n };
+	int rc = ioctl(tdsm_fd(), TINYDSM_IOC_SITES_ADD, &req);
+
+	if (bad)
+		*bad = req.bad_index;
+	return rc ? -errno : 0;
+}
+
+TEST_F(site, bad_tables)
+{
+	const struct tinydsm_site_entry *real = tdsm_site_find(site_of(ld64));
+	static struct tinydsm_site_entry t[4] __attribute__((aligned(16)));
+	struct tinydsm_sites req = { 0 };
+	uintptr_t s64, th64;
+	uint32_t bad = 0;
+	char *heap;
+
+	ASSERT_NE(NULL, real);
+	s64 = tdsm_site_addr(real);
+	th64 = tdsm_site_lookup_addr(real);
+	heap = malloc(64);
+	ASSERT_NE(NULL, heap);
+
+	/* Already registered (by tdsm_attach): EEXIST. */
+	entry_at(&t[0], s64, th64, real);
+	EXPECT_EQ(-EEXIST, add_err(t, 1, &bad));
+
+	/* Forged: another register than the one in the text. */
+	entry_at(&t[0], s64, th64, real);
+	t[0].value_reg = (real->value_reg + 1) % 16;
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	/* Forged: a width the bytes do not have; a width no site has. */
+	entry_at(&t[0], s64, th64, real);
+	t[0].width = 4;
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	t[0].width = 3;
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	/* Reserved bytes, unknown flags. */
+	entry_at(&t[0], s64, th64, real);
+	t[0].reserved[1] = 1;
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	entry_at(&t[0], s64, th64, real);
+	t[0].flags = 0x80;
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	/* Outside text: a site on the heap (with the right bytes copied there). */
+	memcpy(heap, (void *)s64, real->len);
+	entry_at(&t[0], (uintptr_t)heap, th64, real);
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	/* A thunk outside executable memory, or inside the site. */
+	entry_at(&t[0], s64, (uintptr_t)heap, real);
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	entry_at(&t[0], s64, s64 + 2, real);
+	EXPECT_EQ(-EINVAL, add_err(t, 1, &bad));
+	/* Misaligned: the table itself. */
+	req.table = (uintptr_t)t + 1;
+	req.count = 1;
+	EXPECT_EQ(-1, ioctl(tdsm_fd(), TINYDSM_IOC_SITES_ADD, &req));
+	EXPECT_EQ(EINVAL, errno);
+	/* Sizes: none, too many. */
+	EXPECT_EQ(-EINVAL, add_err(t, 0, NULL));
+	EXPECT_EQ(-E2BIG, add_err(t, TINYDSM_SITES_MAX + 1, NULL));
+	/* A pointer that is not one: EFAULT. */
+	req.table = 16;
+	req.count = 2;
+	EXPECT_EQ(-1, ioctl(tdsm_fd(), TINYDSM_IOC_SITES_ADD, &req));
+	EXPECT_EQ(EFAULT, errno);
+	/* The second entry is the bad one: bad_index says so; none is added. */
+	entry_at(&t[0], s64, th64, real);
+	entry_at(&t[1], s64, th64, real);
+	t[1].addr_reg = (real->addr_reg + 1) % 16;
+	EXPECT_EQ(-EINVAL, add_err(t, 2, &bad));
+	EXPECT_EQ(1, bad);
+	free(heap);
+}
+
+/*
+ * A fresh file (its own table): the same site twice in one table overlaps;
+ * then a valid table goes in, and a second file may not add it again.
+ */
+TEST_F(site, overlap_and_second_file)
+{
+	const struct tinydsm_site_entry *real = tdsm_site_find(site_of(ld8));
+	static struct tinydsm_site_entry t[2] __attribute__((aligned(16)));
+	uintptr_t s, th;
+	uint32_t bad = 0;
+	int fd2, saved = tdsm_fd();
+
+	ASSERT_NE(NULL, real);
+	s = tdsm_site_addr(real);
+	th = tdsm_site_lookup_addr(real);
+	/* Re-attach without sites: the program's table is free again. */
+	tdsm_detach();
+	self->attached = 0;
+	ASSERT_EQ(0, tdsm_attach(TDSM_ATTACH_NO_SITES));
+	self->attached = 1;
+	entry_at(&t[0], s, th, real);
+	entry_at(&t[1], s, th, real);
+	EXPECT_EQ(-EINVAL, add_err(t, 2, &bad)) TH_LOG("the same site twice");
+	EXPECT_EQ(0, add_err(t, 1, &bad));
+	fd2 = open("/dev/tinydsm", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd2);
+	{
+		struct tinydsm_sites req = { .table = (uintptr_t)t, .count = 1 };
+
+		EXPECT_EQ(-1, ioctl(fd2, TINYDSM_IOC_SITES_ADD, &req));
+		EXPECT_EQ(EEXIST, errno);
+	}
+	close(fd2);
+	(void)saved;
+}
+
+/* Only the process that opened the file adds sites to it. */
+TEST_F(site, other_process_eperm)
+{
+	static struct tinydsm_site_entry t[1] __attribute__((aligned(16)));
+	const struct tinydsm_site_entry *real = tdsm_site_find(site_of(st8));
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, real);
+	entry_at(&t[0], tdsm_site_addr(real), tdsm_site_lookup_addr(real), real);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(add_err(t, 1, NULL) == -EPERM ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* ---- word accesses and the translation table ---- */
+
+static int word(uint64_t addr, unsigned int width, unsigned int flags, uint64_t *v)
+{
+	struct tinydsm_word w = { .addr = addr, .width = width, .flags = flags };
+	int rc;
+
+	if (v)
+		w.value = *v;
+	rc = ioctl(tdsm_fd(), TINYDSM_IOC_WORD, &w);
+	if (!rc && v)
+		*v = w.value;
+	return rc ? -errno : 0;
+}
+
+TEST_F(site, word_errors)
+{
+	uint8_t *p = fresh_pages(1);
+	uint64_t base = tdsm_region_info()->base, v = 0x1122334455667788ull;
+	struct tinydsm_word w = { 0 };
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, word((uintptr_t)p + 8, 8, TINYDSM_WORD_F_STORE, &v));
+	v = 0;
+	EXPECT_EQ(0, word((uintptr_t)p + 8, 8, 0, &v));
+	EXPECT_EQ(0x1122334455667788ull, v);
+	EXPECT_EQ(0x1122334455667788ull, *(uint64_t *)(p + 8));
+	v = 0;
+	EXPECT_EQ(0, word((uintptr_t)p + 9, 2, 0, &v));
+	EXPECT_EQ(0x6677, v);
+	EXPECT_EQ(-EINVAL, word((uintptr_t)p, 3, 0, &v));
+	EXPECT_EQ(-EINVAL, word((uintptr_t)p + PG - 4, 8, 0, &v)) TH_LOG("crosses a page");
+	EXPECT_EQ(-EINVAL, word((uintptr_t)p, 8, 0x10, &v));
+	EXPECT_EQ(-ERANGE, word(base - 8, 8, 0, &v));
+	EXPECT_EQ(-ERANGE, word(base + tdsm_region_info()->size, 8, 0, &v));
+	w.addr = (uintptr_t)p;
+	w.width = 8;
+	w.reserved[2] = 1;
+	EXPECT_EQ(-1, ioctl(tdsm_fd(), TINYDSM_IOC_WORD, &w));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, tdsm_free(p, 1));
+}
+
+TEST_F(site, translation_table)
+{
+	const struct tinydsm_region_info *ri = tdsm_region_info();
+	size_t len = (ri->size / ri->page_size + PG - 1) & ~(size_t)(PG - 1);
+	uint8_t *p = fresh_pages(2), *x;
+	size_t idx;
+
+	ASSERT_NE(NULL, p);
+	idx = ((uintptr_t)p - ri->base) / ri->page_size;
+	x = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, tdsm_fd(),
+		 TINYDSM_XLATE_OFFSET);
+	EXPECT_EQ(MAP_FAILED, x);
+	EXPECT_EQ(EPERM, errno);
+	x = mmap(NULL, len + PG, PROT_READ, MAP_SHARED, tdsm_fd(), TINYDSM_XLATE_OFFSET);
+	EXPECT_EQ(MAP_FAILED, x) TH_LOG("larger than one byte per page");
+	x = mmap(NULL, len, PROT_READ, MAP_SHARED, tdsm_fd(), TINYDSM_XLATE_OFFSET);
+	ASSERT_NE(MAP_FAILED, x);
+	/* The home backs what it allocates: a read-only copy here. */
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, x[idx]);
+	(void)*(volatile uint8_t *)p;
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, x[idx]);
+	*(volatile uint8_t *)p = 1;
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, x[idx]);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, x[idx + 1]);
+	EXPECT_EQ(-1, mprotect(x, len, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, tdsm_free(p, 2));
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, x[idx]) TH_LOG("freed: no copy here");
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, x[idx + 1]);
+	munmap(x, len);
+}
+
+TEST_HARNESS_MAIN

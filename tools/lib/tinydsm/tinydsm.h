@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * libtinydsm: the user-space side of tinydsm.
+ *
+ *   tdsm_attach()     open /dev/tinydsm, map the region at its global base
+ *                     and the translation table, register this program's
+ *                     access sites;
+ *   TDSM_LOAD64(p)    an access site: one mov while its page is here (the
+ *   TDSM_STORE32(p,v) direct form), a jump to a lookup thunk when the module
+ *                     has rewritten it (the lookup form);
+ *   tdsm_alloc() ...  thin wrappers of the other ioctls.
+ *
+ * One process attaches once: the state is global, because the thunks that
+ * the macros emit reach it without any argument. Link libtinydsm.a into the
+ * executable (not into a shared object): the sites the library registers
+ * are the executable's own TINYDSM_SITES_SECTION. x86-64, AT&T asm syntax
+ * (GCC's default) only.
+ *
+ * Functions that return int give 0 (or a count) on success and -errno on
+ * failure; tdsm_strerror_detail() then says what failed, in words.
+ */
+#ifndef TINYDSM_LIB_H
+#define TINYDSM_LIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/tinydsm.h>
+
+#if !defined(__x86_64__)
+#error "libtinydsm: x86-64 only"
+#endif
+
+/* tdsm_attach() flags */
+#define TDSM_ATTACH_NO_SITES	0x1u	/* do not register the sites */
+#define __TDSM_ATTACH_ALL	TDSM_ATTACH_NO_SITES
+
+int tdsm_attach(unsigned int flags);
+void tdsm_detach(void);
+int tdsm_attached(void);
+/* The open /dev/tinydsm (-1 while detached), for ioctls of one's own. */
+int tdsm_fd(void);
+/* REGION_INFO as tdsm_attach() read it; NULL while detached. */
+const struct tinydsm_region_info *tdsm_region_info(void);
+/* Why the last failed call of this thread failed ("" if none did). */
+const char *tdsm_strerror_detail(void);
+
+/* NULL and errno set on failure (as malloc): the pages' global address. */
+void *tdsm_alloc(unsigned int npages, unsigned int home);
+int tdsm_free(void *addr, unsigned int npages);
+
+int tdsm_page_info(const void *addr, struct tinydsm_page_info *pi);
+int tdsm_stats(struct tinydsm_stats *st);
+
+/* TINYDSM_SITES_POLICY_LAZY or _EAGER, for this process's sites. */
+int tdsm_set_policy(unsigned int policy);
+/* Current policy and number of registered sites (either may be NULL). */
+int tdsm_get_policy(unsigned int *policy, unsigned int *count);
+/* TINYDSM_SITE_DIRECT or _LOOKUP; both return the sites rewritten. */
+int tdsm_site_set_form(uintptr_t site, unsigned int form);
+int tdsm_sites_set_form_all(unsigned int form);
+int tdsm_site_info(uintptr_t site, struct tinydsm_site_info *si);
+
+/*
+ * This program's sites: tdsm_sites() points *first at the section's first
+ * entry and returns the number of entries (0, and *first NULL, without
+ * any). tdsm_sites_add() registers a table of one's own (tdsm_attach()
+ * calls it on the program's section unless TDSM_ATTACH_NO_SITES).
+ */
+size_t tdsm_sites(const struct tinydsm_site_entry **first);
+int tdsm_sites_add(const struct tinydsm_site_entry *table, size_t count);
+/* The entry whose site starts at @site, or NULL. */
+const struct tinydsm_site_entry *tdsm_site_find(uintptr_t site);
+
+/* Absolute addresses: the entry holds them relative to its own fields. */
+static inline uintptr_t tdsm_site_addr(const struct tinydsm_site_entry *e)
+{
+	return (uintptr_t)&e->site + (intptr_t)e->site;
+}
+
+static inline uintptr_t tdsm_site_lookup_addr(const struct tinydsm_site_entry *e)
+{
+	return (uintptr_t)&e->lookup + (intptr_t)e->lookup;
+}
+
+/*
+ * Internal, shared by tinydsm.c and the translation stubs (lookup.c).
+ * size is 0 while detached, and is written last on attach: a stub that
+ * sees it non-zero sees the rest.
+ */
+struct tdsm__state {
+	uint64_t base;
+	uint64_t size;
+	const volatile uint8_t *xlate;	/* one enum tinydsm_page_state per page */
+	unsigned int page_shift;
+	int fd;
+};
+
+extern struct tdsm__state tdsm__state __attribute__((visibility("hidden")));
+
+/* The translation stubs, called by the thunks only (lookup.c). */
+uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
+	__attribute__((visibility("hidden")));
+void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
+			uint64_t width) __attribute__((visibility("hidden")));
+
+/*
+ * Access sites
+ * ------------
+ * Each inlined use of an accessor below is one site: the mov, label 2
+ * right after it, a struct tinydsm_site_entry in TINYDSM_SITES_SECTION
+ * and a thunk in .text.tinydsm_lookup. The direct form is exactly one
+ * instruction, with no padding, so that it costs what a plain access
+ * costs; {disp32} forces a zero 32-bit displacement, which makes every
+ * site 6 to 9 bytes long, room for the jmp rel32 of the lookup form.
+ *
+ * The register numbers of the entry are computed by the assembler from
+ * the operand text GCC substitutes (%rsi -> 6); anything else stops the
+ * assembly.
+ */
+#define __TDSM_REGNUM(sym, op)						\
+	".set .Ltdsm_n, 0\n\t"						\
+	".set " sym ", -1\n\t"						\
+	".irp tdsm_r, rax,rcx,rdx,rbx,rsp,rbp,rsi,rdi,"			\
+		"r8,r9,r10,r11,r12,r13,r14,r15\n\t"			\
+	".ifc " op ",%%\\tdsm_r\n\t"					\
+	".set " sym ", .Ltdsm_n\n\t"					\
+	".endif\n\t"							\
+	".set .Ltdsm_n, .Ltdsm_n + 1\n\t"				\
+	".endr\n\t"							\
+	".if " sym " < 0\n\t"						\
+	".error \"tinydsm: not a 64-bit general register: " op "\"\n\t"	\
+	".endif\n\t"
+
+#define __TDSM_SITE(insn, width, flags, thunk)				\
+	"1:\t%{disp32%} " insn "\n"					\
+	"2:\n\t"							\
+	__TDSM_REGNUM(".Ltdsm_vreg", "%q[v]")				\
+	__TDSM_REGNUM(".Ltdsm_areg", "%q[a]")				\
+	".pushsection " TINYDSM_SITES_SECTION ", \"a\"\n\t"		\
+	".balign 4\n\t"							\
+	".long 1b - .\n\t"		/* site */			\
+	".long 3f - .\n\t"		/* lookup */			\
+	".byte 2b - 1b, " #width ", " #flags "\n\t"			\
+	".byte .Ltdsm_vreg, .Ltdsm_areg, 0, 0, 0\n\t"			\
+	".popsection\n\t"						\
+	".pushsection .text.tinydsm_lookup, \"ax\"\n"			\
+	"3:\t" thunk							\
+	"jmp 2b\n\t"							\
+	".popsection"
+
+/*
+ * The thunks. R is %rsp at the site; the thunk never writes at or above
+ * R - 128 (the interrupted code's red zone):
+ *
+ *   R - 136          S, the loaded value on its way to V
+ *   R - 144 .. 208   rax rcx rdx rsi rdi r8 r9 r10 r11 (caller-saved)
+ *   R - 216          rbp, which keeps that frame while %rsp is aligned
+ *
+ * Every register is restored, V last (a load); the flags are not ("cc").
+ */
+#define __TDSM_SAVE							\
+	"lea -136(%%rsp), %%rsp\n\t"					\
+	"push %%rax\n\tpush %%rcx\n\tpush %%rdx\n\t"			\
+	"push %%rsi\n\tpush %%rdi\n\tpush %%r8\n\t"			\
+	"push %%r9\n\tpush %%r10\n\tpush %%r11\n\t"			\
+	"push %%rbp\n\t"
+
+#define __TDSM_CALL(fn)							\
+	"mov %%rsp, %%rbp\n\t"						\
+	"and $-16, %%rsp\n\t"						\
+	"call " fn "@PLT\n\t"						\
+	"mov %%rbp, %%rsp\n\t"						\
+	"pop %%rbp\n\t"
+
+#define __TDSM_RESTORE							\
+	"pop %%r11\n\tpop %%r10\n\tpop %%r9\n\t"			\
+	"pop %%r8\n\tpop %%rdi\n\tpop %%rsi\n\t"			\
+	"pop %%rdx\n\tpop %%rcx\n\tpop %%rax\n\t"
+
+/* tdsm__lookup_load(A, site, width); V may be any register, even A. */
+#define __TDSM_LOAD_THUNK(width)					\
+	__TDSM_SAVE							\
+	"mov %q[a], %%rdi\n\t"						\
+	"lea 1b(%%rip), %%rsi\n\t"					\
+	"mov $" #width ", %%edx\n\t"					\
+	__TDSM_CALL("tdsm__lookup_load")				\
+	"mov %%rax, 72(%%rsp)\n\t"					\
+	__TDSM_RESTORE							\
+	"mov (%%rsp), %q[v]\n\t"					\
+	"lea 136(%%rsp), %%rsp\n\t"
+
+/*
+ * tdsm__lookup_store(A, V, site, width): A and V go through the stack, so
+ * that whichever argument registers they are, neither overwrites the other.
+ */
+#define __TDSM_STORE_THUNK(width)					\
+	__TDSM_SAVE							\
+	"push %q[v]\n\t"						\
+	"push %q[a]\n\t"						\
+	"pop %%rdi\n\t"							\
+	"pop %%rsi\n\t"							\
+	"lea 1b(%%rip), %%rdx\n\t"					\
+	"mov $" #width ", %%ecx\n\t"					\
+	__TDSM_CALL("tdsm__lookup_store")				\
+	__TDSM_RESTORE							\
+	"lea 136(%%rsp), %%rsp\n\t"
+
+/* may_alias: the site accesses whatever object lies at p, of any type. */
+typedef uint8_t __attribute__((may_alias, aligned(1))) __tdsm_u8;
+typedef uint16_t __attribute__((may_alias, aligned(1))) __tdsm_u16;
+typedef uint32_t __attribute__((may_alias, aligned(1))) __tdsm_u32;
+typedef uint64_t __attribute__((may_alias, aligned(1))) __tdsm_u64;
+
+#define __TDSM_DEFINE_LOAD(bits, width, insn)				\
+static inline __attribute__((always_inline)) uint##bits##_t		\
+tdsm_load##bits(const volatile void *p)					\
+{									\
+	uint64_t v;							\
+									\
+	asm volatile(__TDSM_SITE(insn, width, 0,			\
+				 __TDSM_LOAD_THUNK(width))		\
+		     : [v] "=r" (v)					\
+		     : [a] "r" (p),					\
+		       "m" (*(const volatile __tdsm_u##bits *)p)	\
+		     : "cc");						\
+	/* movl/movzbl/movzwl zero-extended: no second extension */	\
+	if (v > (uint##bits##_t)~0ULL)					\
+		__builtin_unreachable();				\
+	return (uint##bits##_t)v;					\
+}
+
+#define __TDSM_DEFINE_STORE(bits, width, insn)				\
+static inline __attribute__((always_inline)) void			\
+tdsm_store##bits(volatile void *p, uint##bits##_t val)			\
+{									\
+	asm volatile(__TDSM_SITE(insn, width, 1,			\
+				 __TDSM_STORE_THUNK(width))		\
+		     : "=m" (*(volatile __tdsm_u##bits *)p)		\
+		     : [v] "r" (val), [a] "r" (p)			\
+		     : "cc");						\
+}
+
+__TDSM_DEFINE_LOAD(64, 8, "movq 0(%q[a]), %q[v]")
+__TDSM_DEFINE_LOAD(32, 4, "movl 0(%q[a]), %k[v]")
+__TDSM_DEFINE_LOAD(16, 2, "movzwl 0(%q[a]), %k[v]")
+__TDSM_DEFINE_LOAD(8, 1, "movzbl 0(%q[a]), %k[v]")
+__TDSM_DEFINE_STORE(64, 8, "movq %q[v], 0(%q[a])")
+__TDSM_DEFINE_STORE(32, 4, "movl %k[v], 0(%q[a])")
+__TDSM_DEFINE_STORE(16, 2, "movw %w[v], 0(%q[a])")
+__TDSM_DEFINE_STORE(8, 1, "movb %b[v], 0(%q[a])")
+
+/* Loads zero-extend; stores write the low bytes of v only. */
+#define TDSM_LOAD8(p)		tdsm_load8(p)
+#define TDSM_LOAD16(p)		tdsm_load16(p)
+#define TDSM_LOAD32(p)		tdsm_load32(p)
+#define TDSM_LOAD64(p)		tdsm_load64(p)
+#define TDSM_STORE8(p, v)	tdsm_store8((p), (uint8_t)(v))
+#define TDSM_STORE16(p, v)	tdsm_store16((p), (uint16_t)(v))
+#define TDSM_STORE32(p, v)	tdsm_store32((p), (uint32_t)(v))
+#define TDSM_STORE64(p, v)	tdsm_store64((p), (uint64_t)(v))
+
+#endif /* TINYDSM_LIB_H */
