@@ -12,6 +12,7 @@
 
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/uprobes.h>
 
 #ifndef TDSM_HAVE_VM_FLAGS_SET
 /* vm_flags became read-only behind vm_flags_set() in 6.3. */
@@ -53,5 +54,52 @@ static inline unsigned long tdsm_default_unmapped_area(unsigned long addr,
 	return get_unmapped_area(NULL, addr, len, 0, flags);
 #endif
 }
+
+/*
+ * uprobes: 6.12 returns a handle from uprobe_register() and splits
+ * unregistering into _nosync() and _sync(); 6.1 takes inode and offset.
+ * Both: after tdsm_uprobe_unregister() no handler runs any more.
+ */
+#ifdef TDSM_HAVE_UPROBE_NOSYNC
+#define TDSM_UPROBE_FILTER_ARGS	struct uprobe_consumer *uc, struct mm_struct *mm
+
+static inline int tdsm_uprobe_register(struct inode *inode, loff_t offset,
+				       struct uprobe_consumer *uc,
+				       struct uprobe **handle)
+{
+	struct uprobe *u = uprobe_register(inode, offset, 0, uc);
+
+	if (IS_ERR(u))
+		return PTR_ERR(u);
+	*handle = u;
+	return 0;
+}
+
+static inline void tdsm_uprobe_unregister(struct inode *inode, loff_t offset,
+					  struct uprobe_consumer *uc,
+					  struct uprobe **handle)
+{
+	uprobe_unregister_nosync(*handle, uc);
+	uprobe_unregister_sync();
+	*handle = NULL;
+}
+#else
+#define TDSM_UPROBE_FILTER_ARGS	struct uprobe_consumer *uc, \
+				enum uprobe_filter_ctx ctx, struct mm_struct *mm
+
+static inline int tdsm_uprobe_register(struct inode *inode, loff_t offset,
+				       struct uprobe_consumer *uc,
+				       struct uprobe **handle)
+{
+	return uprobe_register(inode, offset, uc);
+}
+
+static inline void tdsm_uprobe_unregister(struct inode *inode, loff_t offset,
+					  struct uprobe_consumer *uc,
+					  struct uprobe **handle)
+{
+	uprobe_unregister(inode, offset, uc);
+}
+#endif
 
 #endif /* _TDSM_COMPAT_H */

@@ -55,78 +55,12 @@
 
 #include "compat.h"
 #include "tinydsm.h"
+#include "site.h"
 #include "x86_mov.h"
 
-#define TDSM_SITE_LEN_MAX	15
-#define TDSM_SITE_LEN_MIN	5	/* jmp rel32 */
-#define TDSM_INT3		0xcc
-#define TDSM_JMP32		0xe9
-
-/**
- * struct tdsm_site - one access site of one process
- * @rcu: freed after a grace period (the fault path reads sites under RCU).
- * @owner: the file's site table.
- * @addr: user address of the site.
- * @lookup: user address of its lookup thunk.
- * @entry: user address of its struct tinydsm_site_entry.
- * @id: its id in tdsm_site_ids (page_sites holds ids).
- * @kind: enum tinydsm_site_kind.
- * @len: bytes.
- * @width: bytes accessed.
- * @flags: TINYDSM_SITE_F_*.
- * @form: enum tinydsm_site_form, under @owner->lock.
- * @direct: the bytes of the direct form.
- * @patches: times the form changed.
- * @faults: faults taken at it on region pages.
- * @words: word accesses made from it.
- */
-struct tdsm_site {
-	struct rcu_head rcu;
-	struct tdsm_sites *owner;
-	unsigned long addr;
-	unsigned long lookup;
-	unsigned long entry;
-	u32 id;
-	u8 kind;
-	u8 len;
-	u8 width;
-	u8 flags;
-	u8 form;
-	u8 direct[TDSM_SITE_LEN_MAX];
-	atomic64_t patches;
-	atomic64_t faults;
-	atomic64_t words;
-};
-
-/**
- * struct tdsm_sites - the access sites of one open file
- * @ref: held by the file and by page-event work using its sites.
- * @mm: the process that opened the file (mmgrab); only its sites.
- * @lock: protects @count, @closed, adding sites and every site's form.
- * @by_addr: site address -> struct tdsm_site; read under RCU by the fault
- *	path, changed under @lock.
- * @count: sites in @by_addr.
- * @policy: enum tinydsm_sites_policy; READ_ONCE, set under @lock.
- * @closed: the file is being released: no more rewriting.
- * @list: in tdsm_sites_list, under tdsm_sites_list_lock.
- * @rcu: freed after a grace period: page events reach a table through a
- *	site found under RCU.
- */
-struct tdsm_sites {
-	struct kref ref;
-	struct mm_struct *mm;
-	struct mutex lock;	/* see above */
-	struct xarray by_addr;
-	unsigned int count;
-	u8 policy;
-	bool closed;
-	struct list_head list;
-	struct rcu_head rcu;
-};
-
 /* id -> struct tdsm_site, for page events; RCU readers. */
-static DEFINE_XARRAY_ALLOC1(tdsm_site_ids);
-static u32 tdsm_site_next_id;
+DEFINE_XARRAY_ALLOC1(tdsm_site_ids);
+u32 tdsm_site_next_id;
 
 /* Every file's table, to refuse one site registered by two files. */
 static DEFINE_MUTEX(tdsm_sites_list_lock);
@@ -306,6 +240,10 @@ static int tdsm_site_set_form(struct tdsm_site *s, u8 form)
 		return 0;
 	if (t->closed && form == TINYDSM_SITE_LOOKUP)
 		return -ESRCH;
+	if (s->kind == TINYDSM_SITE_UPROBE) {
+		err = tdsm_uprobe_set_form(s, form);
+		goto out;
+	}
 	if (!mmget_not_zero(t->mm))
 		return -ESRCH;	/* exited or exec'd: nothing to rewrite */
 	tdsm_site_lookup_bytes(s, lookup);
@@ -314,6 +252,7 @@ static int tdsm_site_set_form(struct tdsm_site *s, u8 form)
 	else
 		err = tdsm_poke(t->mm, s->addr, lookup, s->direct, s->len);
 	mmput(t->mm);
+out:
 	if (err) {
 		pr_warn_ratelimited("site %#lx: cannot rewrite it: %d\n", s->addr, err);
 		return err;
@@ -351,8 +290,11 @@ static void tdsm_sites_free(struct kref *ref)
 	struct tdsm_site *s;
 	unsigned long i;
 
-	xa_for_each(&t->by_addr, i, s)
+	xa_for_each(&t->by_addr, i, s) {
+		if (s->kind == TINYDSM_SITE_UPROBE)
+			tdsm_uprobe_site_free(s);
 		kfree_rcu(s, rcu);
+	}
 	xa_destroy(&t->by_addr);
 	if (t->mm)
 		mmdrop(t->mm);
@@ -377,7 +319,9 @@ void tdsm_sites_release(struct tdsm_sites *t)
 	mutex_unlock(&tdsm_sites_list_lock);
 
 	mutex_lock(&t->lock);
-	t->closed = true;
+	xa_lock(&t->by_addr);
+	t->closed = true;	/* the fault path adds no uprobe site after this */
+	xa_unlock(&t->by_addr);
 	xa_for_each(&t->by_addr, i, s) {
 		tdsm_site_set_form(s, TINYDSM_SITE_DIRECT);
 		xa_erase(&tdsm_site_ids, s->id);
@@ -628,7 +572,7 @@ out:
 /* ---- page events ------------------------------------------------------- */
 
 /* Remember that site @id touched page @idx (a small per-page LRU). */
-static void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
+void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 {
 	u32 *slot = r->page_sites[idx];
 
@@ -660,6 +604,9 @@ void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long
 		tdsm_page_add_site(r, idx, s->id);
 	}
 	rcu_read_unlock();
+	/* Not a registered site: any instruction may take the uprobe path. */
+	if (!s)
+		tdsm_uprobe_site_new(r, t, idx, ip);
 }
 
 void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,

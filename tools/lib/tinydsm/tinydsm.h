@@ -206,6 +206,16 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	__TDSM_RESTORE							\
 	"lea 136(%%rsp), %%rsp\n\t"
 
+/*
+ * asm inline: count the statement as one instruction (what its direct form
+ * is) when deciding what to inline, not by the length of its template.
+ */
+#if !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 9
+#define __tdsm_asm	__asm__ __volatile__ __inline__
+#else
+#define __tdsm_asm	__asm__ __volatile__
+#endif
+
 /* may_alias: the site accesses whatever object lies at p, of any type. */
 typedef uint8_t __attribute__((may_alias, aligned(1))) __tdsm_u8;
 typedef uint16_t __attribute__((may_alias, aligned(1))) __tdsm_u16;
@@ -218,12 +228,12 @@ tdsm_load##bits(const volatile void *p)					\
 {									\
 	uint64_t v;							\
 									\
-	asm volatile(__TDSM_SITE(insn, width, 0,			\
-				 __TDSM_LOAD_THUNK(width))		\
-		     : [v] "=r" (v)					\
-		     : [a] "r" (p),					\
-		       "m" (*(const volatile __tdsm_u##bits *)p)	\
-		     : "cc");						\
+	__tdsm_asm(__TDSM_SITE(insn, width, 0,				\
+			       __TDSM_LOAD_THUNK(width))		\
+		   : [v] "=r" (v)					\
+		   : [a] "r" (p),					\
+		     "m" (*(const volatile __tdsm_u##bits *)p)		\
+		   : "cc");						\
 	/* movl/movzbl/movzwl zero-extended: no second extension */	\
 	if (v > (uint##bits##_t)~0ULL)					\
 		__builtin_unreachable();				\
@@ -234,11 +244,11 @@ tdsm_load##bits(const volatile void *p)					\
 static inline __attribute__((always_inline)) void			\
 tdsm_store##bits(volatile void *p, uint##bits##_t val)			\
 {									\
-	asm volatile(__TDSM_SITE(insn, width, 1,			\
-				 __TDSM_STORE_THUNK(width))		\
-		     : "=m" (*(volatile __tdsm_u##bits *)p)		\
-		     : [v] "r" (val), [a] "r" (p)			\
-		     : "cc");						\
+	__tdsm_asm(__TDSM_SITE(insn, width, 1,				\
+			       __TDSM_STORE_THUNK(width))		\
+		   : "=m" (*(volatile __tdsm_u##bits *)p)		\
+		   : [v] "r" (val), [a] "r" (p)				\
+		   : "cc");						\
 }
 
 __TDSM_DEFINE_LOAD(64, 8, "movq 0(%q[a]), %q[v]")

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: the uprobe path — access sites in programs that were not built
+ * with libtinydsm's macros.
+ *
+ * A user fault on a region page from an instruction that is not a
+ * registered site makes that instruction a site of kind
+ * TINYDSM_SITE_UPROBE, if it is one of the movs x86_mov.c decodes (the
+ * loads and stores compilers emit for plain accesses). Its direct form is
+ * the instruction itself, untouched; its lookup form is a uprobe at it,
+ * registered for this process only (the consumer's filter). The handler
+ * computes the address from the registers, does the access where the page
+ * is (tdsm_word_access(): here, or one WORD request to the home), writes
+ * the result into the destination register, and moves the IP past the
+ * instruction, so that the kernel skips the single-step. An access that is
+ * not in the region, crosses a page, or fails is left to the instruction
+ * itself (single-stepped as usual, faulting as usual).
+ *
+ * Cost, next to the text-poke path: each access in lookup form takes an
+ * int3 trap, the uprobe lookup and the return to user space (a few
+ * microseconds natively), where a poked site jumps to its thunk in user
+ * space and reaches the kernel only when the page is elsewhere.
+ * Registering and unregistering a uprobe write the text of every process
+ * of the filter (here: one) and, on 6.12, wait for an RCU Tasks Trace
+ * grace period. So the uprobe path suits programs that cannot be rebuilt,
+ * and pages that stay away long enough to amortise the rewrites.
+ */
+#include <linux/mm.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uprobes.h>
+
+#include "compat.h"
+#include "site.h"
+
+/* Uprobe sites one file's faults may create (each costs a kzalloc). */
+#define TDSM_UPROBE_SITES_MAX	256
+
+static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
+{
+	struct tdsm_site *s = container_of(uc, struct tdsm_site, uc);
+	struct tdsm_region *r = &tdsm_region;
+	u64 addr, value = 0;
+	struct tdsm_page *pg;
+	bool remote;
+
+	if (current->mm != s->owner->mm)
+		return 0;
+	addr = tdsm_mov_addr(&s->mov, regs);
+	pg = tdsm_page_at(r, addr);
+	if (!pg || (addr & ~PAGE_MASK) + s->mov.width > PAGE_SIZE)
+		return 0;
+	if (s->mov.store)
+		value = tdsm_mov_store_value(&s->mov, regs);
+	if (tdsm_word_access(r, addr, s->mov.width, s->mov.store, &value, &remote))
+		return 0;	/* the instruction runs, and faults as usual */
+	if (!s->mov.store)
+		tdsm_mov_load_result(&s->mov, regs, value);
+	atomic64_inc(&s->words);
+	tdsm_page_add_site(r, pg - r->pages, s->id);
+	/* Done: past the instruction, and the kernel skips the single-step. */
+	instruction_pointer_set(regs, instruction_pointer(regs) + s->mov.len);
+	return 0;
+}
+
+static bool tdsm_uprobe_filter(TDSM_UPROBE_FILTER_ARGS)
+{
+	struct tdsm_site *s = container_of(uc, struct tdsm_site, uc);
+
+	return mm == s->owner->mm;
+}
+
+/*
+ * A user fault on page @idx from @ip, which is no registered site: make it
+ * a uprobe site if it is a mov we can emulate. The fault path: mmap_lock
+ * held, so no t->lock; the instruction's bytes are resident (it just ran).
+ */
+void tdsm_uprobe_site_new(struct tdsm_region *r, struct tdsm_sites *t,
+			  unsigned long idx, unsigned long ip)
+{
+	unsigned int n = min_t(unsigned long, TDSM_MOV_MAX_LEN,
+			       PAGE_SIZE - (ip & ~PAGE_MASK));
+	u8 code[TDSM_MOV_MAX_LEN];
+	struct tdsm_site *s;
+	struct tdsm_mov mov;
+	int err;
+
+	if (READ_ONCE(t->closed) ||
+	    atomic_read(&t->uprobe_sites) >= TDSM_UPROBE_SITES_MAX)
+		return;
+	if (copy_from_user_nofault(code, (const void __user *)ip, n) ||
+	    tdsm_mov_decode(code, n, &mov))
+		return;
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return;
+	s->owner = t;
+	s->addr = ip;
+	s->kind = TINYDSM_SITE_UPROBE;
+	s->len = mov.len;
+	s->width = mov.width;
+	s->flags = mov.store ? TINYDSM_SITE_F_STORE : 0;
+	s->form = TINYDSM_SITE_DIRECT;
+	s->mov = mov;
+	s->uc.handler = tdsm_uprobe_handler;
+	s->uc.filter = tdsm_uprobe_filter;
+	atomic64_set(&s->faults, 1);
+
+	if (xa_alloc_cyclic(&tdsm_site_ids, &s->id, s, xa_limit_31b,
+			    &tdsm_site_next_id, GFP_KERNEL) < 0) {
+		kfree(s);
+		return;
+	}
+	xa_lock(&t->by_addr);
+	err = t->closed ? -ESRCH : __xa_insert(&t->by_addr, ip, s, GFP_ATOMIC);
+	xa_unlock(&t->by_addr);
+	if (err) {
+		/* Another thread made it first, or the file is closing. */
+		xa_erase(&tdsm_site_ids, s->id);
+		kfree_rcu(s, rcu);
+		return;
+	}
+	atomic_inc(&t->uprobe_sites);
+	tdsm_page_add_site(r, idx, s->id);
+}
+
+/* Where the site's instruction lives: its file and offset. */
+static int tdsm_uprobe_locate(struct tdsm_site *s)
+{
+	struct mm_struct *mm = s->owner->mm;
+	struct vm_area_struct *vma;
+	int err = 0;
+
+	if (s->inode)
+		return 0;
+	if (!mmget_not_zero(mm))
+		return -ESRCH;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, s->addr);
+	if (!vma || !vma->vm_file || !(vma->vm_flags & VM_EXEC) ||
+	    s->addr + s->len > vma->vm_end) {
+		err = -EFAULT;
+	} else {
+		s->inode = igrab(file_inode(vma->vm_file));
+		s->offset = s->addr - vma->vm_start +
+			    ((loff_t)vma->vm_pgoff << PAGE_SHIFT);
+		if (!s->inode)
+			err = -ESTALE;
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return err;
+}
+
+/*
+ * Put a uprobe site in @form: lookup registers the uprobe, direct
+ * unregisters it (when this returns, no handler runs any more, so the site
+ * may be freed). @s->owner->lock held, no mmap_lock.
+ */
+int tdsm_uprobe_set_form(struct tdsm_site *s, u8 form)
+{
+	int err;
+
+	if (form == TINYDSM_SITE_DIRECT) {
+		if (s->armed)
+			tdsm_uprobe_unregister(s->inode, s->offset, &s->uc, &s->uprobe);
+		s->armed = false;
+		return 0;
+	}
+	err = tdsm_uprobe_locate(s);
+	if (err)
+		return err;
+	err = tdsm_uprobe_register(s->inode, s->offset, &s->uc, &s->uprobe);
+	if (!err)
+		s->armed = true;
+	return err;
+}
+
+/* The site is being freed (its table is): let go of the file. */
+void tdsm_uprobe_site_free(struct tdsm_site *s)
+{
+	if (s->inode)
+		iput(s->inode);
+}
