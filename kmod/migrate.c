@@ -657,7 +657,8 @@ out:
  *
  * Every page of the range with TDSM_PG_MOVED and no copy here is fetched
  * read-only from its home (READV, a batch per round trip) and mapped into
- * every process of this node that maps it.
+ * every process of this node that maps it; the access sites recorded for
+ * those pages are put in their direct form (patch.c).
  */
 int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 		    struct tdsm_migrate_result *res,
@@ -666,8 +667,15 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	ktime_t start = ktime_get();
 	unsigned long first, end;
+	s64 rewrites;
 	int err = 0;
 
+	/*
+	 * Sites rewritten: eager files' sites go direct on their own as the
+	 * pages arrive (patch.c's worker), the others when each batch is in;
+	 * count both, as the node's rewrites while this ran.
+	 */
+	rewrites = atomic64_read(&r->sites_direct) + atomic64_read(&r->sites_lookup);
 	if (addr & ~PAGE_MASK) {
 		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
 		return -EINVAL;
@@ -716,8 +724,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 				break;
 			res->fetched += hweight64(got);
 			res->mapped += tdsm_region_prefault(r, first, n, got);
-			res->sites += tdsm_sites_page_event(r, first, n, got,
-							     TINYDSM_SITE_DIRECT);
+			tdsm_sites_page_event(r, first, n, got, TINYDSM_SITE_DIRECT);
 		}
 		for (i = 0; i < n; i++)
 			if (mine & BIT_ULL(i))
@@ -727,6 +734,8 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;
 	}
+	res->sites += atomic64_read(&r->sites_direct) + atomic64_read(&r->sites_lookup) -
+		      rewrites;
 	res->nsec += ktime_to_ns(ktime_sub(ktime_get(), start));
 	if (err)
 		NL_SET_ERR_MSG_MOD(extack, "repopulation stopped; the rest faults in lazily");

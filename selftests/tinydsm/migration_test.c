@@ -459,6 +459,110 @@ TEST_F_TIMEOUT(mig, trio_eager, 300)
 	BARRIER("done");
 }
 
+/* One plain load per page (no macro: its first fault makes it a uprobe site). */
+static __attribute__((noinline)) unsigned long
+read_first_words(uint64_t addr, unsigned int npages, long psz, unsigned int round)
+{
+	unsigned long i, bad = 0;
+
+	for (i = 0; i < npages; i++) {
+		uint64_t a = addr + i * psz;
+
+		if (*(const volatile uint64_t *)(uintptr_t)a != pat(a, round))
+			bad++;
+	}
+	return bad;
+}
+
+static int site_info(const struct tc_node *n, uint64_t ip, struct tinydsm_site_info *si)
+{
+	memset(si, 0, sizeof(*si));
+	si->addr = ip;
+	return ioctl(n->fd, TINYDSM_IOC_SITE_INFO, si) ? -errno : 0;
+}
+
+static int wait_form(const struct tc_node *n, uint64_t ip, unsigned int form)
+{
+	struct tinydsm_site_info si;
+	double end = tc_now() + 30;
+
+	do {
+		if (site_info(n, ip, &si))
+			return -1;
+		if (si.form == form)
+			return 0;
+		usleep(20000);
+	} while (tc_now() < end);
+	return -1;
+}
+
+/*
+ * (b.2) with access sites, eager: node1's sites follow the pages. Its load
+ * site (the uprobe path: a plain load) goes lookup when the migration takes
+ * the pages away, so reading them takes no fault (word accesses at node3,
+ * the new home); REPOPULATE brings them back and puts the site direct.
+ */
+TEST_F_TIMEOUT(mig, trio_sites_eager, 300)
+{
+	unsigned int npages = tc_env_uint("TDSM_SITES_PAGES", 64);
+	struct tinydsm_sites_ctl ctl = { .op = TINYDSM_SITES_SET_POLICY,
+					 .policy = TINYDSM_SITES_POLICY_EAGER };
+	struct tc_node *n = &self->n;
+	struct tinydsm_stats st0, st1;
+	struct tinydsm_page_info pi;
+	struct tinydsm_site_info si;
+	struct gen_reply r;
+	uint64_t addr, ip = 0;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 6);
+	if (n->id == APP) {
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_SITES_CTL, &ctl));
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 6));
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(npages, st1.read_faults - st0.read_faults);
+		ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)addr, &pi));
+		ip = pi.fault_ip;
+		ASSERT_EQ(0, site_info(n, ip, &si));
+		EXPECT_EQ(TINYDSM_SITE_UPROBE, si.kind);
+	}
+	BARRIER("mapped");
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+	}
+	BARRIER("migrated");
+	if (n->id == APP) {
+		ASSERT_EQ(0, wait_form(n, ip, TINYDSM_SITE_LOOKUP))
+			TH_LOG("the site did not go lookup when its pages migrated");
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 6));
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		TH_LOG("sites eager: %llu faults, %llu word accesses reading %u migrated pages",
+		       (unsigned long long)(st1.read_faults - st0.read_faults),
+		       (unsigned long long)(st1.word_remote - st0.word_remote), npages);
+		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
+		EXPECT_EQ(npages, st1.word_remote - st0.word_remote);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1,
+					TINYDSM_PAGE_F_MOVED, TINYDSM_PAGE_F_PRESENT,
+					"node1 reading through the site"));
+
+		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
+		EXPECT_EQ(npages, r.fetched);
+		EXPECT_EQ(1, r.sites) TH_LOG("REPOPULATE puts the site direct");
+		ASSERT_EQ(0, site_info(n, ip, &si));
+		EXPECT_EQ(TINYDSM_SITE_DIRECT, si.form);
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 6));
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
+		EXPECT_EQ(0, st1.word_remote - st0.word_remote);
+	}
+	BARRIER("done");
+}
+
 /*
  * A writer on node1 keeps incrementing one word per page of the run while
  * node3 migrates it from node2; then every node reads the last values.

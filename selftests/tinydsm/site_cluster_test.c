@@ -38,6 +38,12 @@
 static __attribute__((noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p); }
 static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
 
+/* A plain load, not built with the macros: the uprobe path. */
+static __attribute__((noinline)) uint64_t plain_ld(const void *p)
+{
+	return *(const volatile uint64_t *)p;
+}
+
 static uintptr_t site_of(void *fn)
 {
 	const struct tinydsm_site_entry *e;
@@ -216,6 +222,72 @@ TEST_F(sc, site_follows_its_page)
 		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
 	}
 	BARRIER("done");
+}
+
+/*
+ * The same for an instruction that is no registered site: its first fault
+ * makes it a uprobe site; with the eager policy, node2's write arms its
+ * uprobe and the load is done at node2 by the handler, without a fault.
+ */
+TEST_F(sc, uprobe_site_follows_its_page)
+{
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	struct tinydsm_site_info si;
+	uint64_t addr = 0;
+	uintptr_t ip = 0;
+	char buf[64];
+	uint64_t *p;
+
+	START();
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
+		*(volatile uint64_t *)(uintptr_t)addr = 0x5151;
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
+	}
+	BARRIER("allocated");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
+		addr = strtoull(buf, NULL, 0);
+	}
+	p = (uint64_t *)(uintptr_t)addr;
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tdsm_set_policy(TINYDSM_SITES_POLICY_EAGER));
+		EXPECT_EQ(0x5151, plain_ld(p));
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		ip = pi.fault_ip;
+		ASSERT_EQ(0, tdsm_site_info(ip, &si)) TH_LOG("the faulting load is no site");
+		EXPECT_EQ(TINYDSM_SITE_UPROBE, si.kind);
+		EXPECT_EQ(TINYDSM_SITE_DIRECT, si.form);
+	}
+	BARRIER("read");
+	if (self->s.id == HOME)
+		*(volatile uint64_t *)p = 0x6161;
+	BARRIER("written");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, wait_form(ip, TINYDSM_SITE_LOOKUP))
+			TH_LOG("the uprobe was not armed when the page left");
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0x6161, plain_ld(p));
+		EXPECT_EQ(0x6161, plain_ld(p));
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.read_faults, s1.read_faults) TH_LOG("uprobe lookup: no fault");
+		EXPECT_EQ(s0.word_remote + 2, s1.word_remote);
+		ASSERT_EQ(0, tdsm_site_info(ip, &si));
+		EXPECT_EQ(2, si.words);
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+		/* The page comes back (a site's own fault): the uprobe goes. */
+		EXPECT_EQ(0x6161, *(volatile uint64_t *)p);
+		ASSERT_EQ(0, wait_form(ip, TINYDSM_SITE_DIRECT));
+		EXPECT_EQ(0x6161, plain_ld(p));
+		ASSERT_EQ(0, tdsm_site_info(ip, &si));
+		EXPECT_EQ(2, si.words);
+	}
+	BARRIER("done");
+	if (self->s.id == HOME)
+		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
 }
 
 TEST_HARNESS_MAIN
