@@ -257,4 +257,6 @@ $(X86_MOV_TEST): $(TOP)/selftests/tinydsm/x86_mov_test.c $(TOP)/kmod/x86_mov.c \
 		$(TOP)/kmod/x86_mov.h $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+check-run: x86-mov-test
 # end of x86_mov host test
