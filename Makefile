@@ -260,3 +260,16 @@ $(X86_MOV_TEST): $(TOP)/selftests/tinydsm/x86_mov_test.c $(TOP)/kmod/x86_mov.c \
 
 check-run: x86-mov-test
 # end of x86_mov host test
+
+# access_bench
+# The access-site benchmark (tools/bench/README.md, `tools/bench.sh --only
+# access`): its loops use libtinydsm's sites, so it links the library (the
+# generic $(BUILD)/tools/% rule above does not) and is not in BENCHES.
+ACCESS_BENCH := $(BUILD)/tools/access_bench
+
+user: $(ACCESS_BENCH)
+
+$(ACCESS_BENCH): $(TOP)/tools/bench/access_bench.c $(LIBTDSM) $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -lm
+# end of access_bench

@@ -1056,6 +1056,7 @@ static const char *const stat_keys[] = {
 	"read_faults", "write_faults", "frames", "frames_allocated",
 	"remote_faults", "invalidations", "fetches", "migrated_in",
 	"migrated_out", "repopulated", "prefaults", "forwards",
+	"sites_direct", "sites_lookup", "word_remote", "word_served",
 };
 
 static long long stat_of(const struct tinydsm_stats *st, unsigned int i)
@@ -1111,7 +1112,8 @@ TEST_F(ctl, stats)
 	EXPECT_PY(self->r.out, false,
 		  "k = ['read_faults', 'write_faults', 'frames', 'frames_allocated',\n"
 		  "     'remote_faults', 'invalidations', 'fetches', 'migrated_in',\n"
-		  "     'migrated_out', 'repopulated', 'prefaults', 'forwards']\n"
+		  "     'migrated_out', 'repopulated', 'prefaults', 'forwards',\n"
+		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",

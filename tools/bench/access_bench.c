@@ -1,0 +1,1262 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * access_bench: what an access site costs. The lab script
+ * tools/bench/access_bench.sh drives it on two nodes of one lab run;
+ * tools/bench.sh (--only access) runs that lab, adds the host-side figures
+ * (objdump, callgrind) and prints the table. tools/bench/README.md defines
+ * every figure.
+ *
+ *   access_bench local [-H]            (a) ns per 8-byte load on a local page,
+ *                                      sequential and random, for each working
+ *                                      set (-s "1 4 16 64 256" MiB) and form:
+ *                                      plain (anonymous memory), direct and
+ *                                      lookup (a site on tinydsm memory), and
+ *                                      plain on tinydsm memory; -r REPS, -m MIN
+ *                                      accesses per timing, -e ENV, -k PREFIX
+ *   access_bench count seq|rnd plain|direct|lookup MIB NACC [-H]
+ *                                      one run of one loop, untimed: for
+ *                                      callgrind --toggle-collect=<pat>_<loop>
+ *   access_bench home NPAGES FILE      back NPAGES pages here (the home), write
+ *                                      one word of each, and the address to FILE
+ *   access_bench remote ADDR NPAGES    node1: (i) lookup-form word accesses to
+ *                                      the first half of the pages, (ii) direct
+ *                                      form (fault and fetch) to the second;
+ *                                      -n N timed, -W WARMUP, -e ENV, -k PREFIX
+ *   access_bench check ADDR NPAGES COPYSET   at the home: every page's copyset
+ *   access_bench report [-c CSV] ENV...      the table
+ *
+ * -H (host mode): no module. The "tinydsm memory" is anonymous memory, the
+ * direct form is the sites as compiled (never attached: each is the mov),
+ * and the lookup form is made here the way the module makes it (jmp to the
+ * site's thunk, int3 after it) with libtinydsm's state pointing at that
+ * memory and a translation table that says EXCLUSIVE for every page: the
+ * stub runs exactly the path it runs for a local page in a lab guest. Used
+ * for callgrind (which cannot map /dev/tinydsm: valgrind places every mmap
+ * itself, the device accepts only its own address) and for a native
+ * timing for scale.
+ *
+ * The loops of every form are one macro with the access as its parameter;
+ * the address is in a register before the access in every form (an empty
+ * asm), so the compiler cannot fold an index into a plain load's
+ * addressing mode, which a site cannot take (a site is `mov 0(%reg)`).
+ * Random order is a full-period LCG over the word indexes of the working
+ * set: a permutation, the same sequence for every form, computed inline.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "tinydsm.h"
+
+#define PAGE		4096ul
+#define MIB		(1ul << 20)
+#define MAX_SIZES	16
+#define MAX_REPS	64
+/* Knuth's MMIX LCG: a = 1 (mod 4), c odd, so full period modulo 2^k. */
+#define LCG_A		6364136223846793005ull
+#define LCG_C		1442695040888963407ull
+
+static const char *prog = "access_bench";
+
+/* ------------------------------------------------------------ helpers */
+
+static __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s local [-H] [-s SIZES] [-r REPS] [-m MIN] [-e ENV] [-k PREFIX]\n"
+		"       | count seq|rnd plain|direct|lookup MIB NACC [-H]\n"
+		"       | home NPAGES FILE | remote ADDR NPAGES [-n N] [-W WARMUP] [-e ENV] [-k PREFIX]\n"
+		"       | check ADDR NPAGES COPYSET | report [-c CSV] ENV...\n"
+		"(see the top of tools/bench/access_bench.c)\n", prog);
+	exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned long long parse_ull(const char *s, const char *what)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end)
+		die("bad %s '%s'", what, s);
+	return v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The value of word @i of a working set (the same in every buffer). */
+static uint64_t word_value(uint64_t i)
+{
+	return (i * 0x9e3779b97f4a7c15ull) ^ 0x5444534d61636365ull;
+}
+
+/* The word the home writes at @addr for node1's remote accesses. */
+static uint64_t remote_pattern(uint64_t addr)
+{
+	return (addr * 0xbf58476d1ce4e5b9ull) ^ 0x72656d6f7465ull;
+}
+
+static struct {
+	const char *env, *prefix, *csv;
+	bool host;
+	unsigned int reps;
+	unsigned long min_acc, n, warmup;
+	unsigned long sizes[MAX_SIZES];
+	unsigned int nsizes;
+} opt = { .prefix = "acc_", .reps = 3, .min_acc = 1ul << 22, .n = 500,
+	  .warmup = 8 };
+
+static FILE *env_file(void)
+{
+	static FILE *f;
+
+	if (!opt.env)
+		return NULL;
+	if (!f) {
+		f = fopen(opt.env, "a");
+		if (!f)
+			die("%s: %s", opt.env, strerror(errno));
+		setvbuf(f, NULL, _IOLBF, 0);
+	}
+	return f;
+}
+
+/* One figure: "<prefix>key=value" to the env file and to stdout. */
+static __attribute__((format(printf, 1, 2))) void put(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	FILE *f = env_file();
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	printf("%s%s\n", opt.prefix, line);
+	if (f)
+		fprintf(f, "%s%s\n", opt.prefix, line);
+}
+
+static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logmsg(const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	printf("[%02ld:%02ld:%02ld] ", ts.tv_sec / 3600 % 24, ts.tv_sec / 60 % 60,
+	       ts.tv_sec % 60);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ the loops */
+
+/* The address is in a register, whatever the form: no folded addressing. */
+#define IN_REG(p)	asm("" : "+r" (p))
+
+#define LOAD_PLAIN(p)	(*(const volatile uint64_t *)(p))
+#define LOAD_SITE(p)	TDSM_LOAD64(p)
+
+/*
+ * seq_<form>: one pass over @n words from @base, in address order.
+ * rnd_<form>: @n words at byte offsets off = (off * A + 8C) & @mask from
+ * *@state on (mask = working set - 1, a power of two): for y = off / 8 that
+ * is y = (A y + C) mod 2^k, a permutation of the set's words per period.
+ * The loop body is the same in every form but for the LOAD.
+ */
+#define DEFINE_LOOPS(form, LOAD)					\
+static __attribute__((noinline, noclone)) uint64_t			\
+seq_##form(const uint64_t *base, uint64_t n)				\
+{									\
+	const uint64_t *p = base, *end = base + n;			\
+	uint64_t sum = 0;						\
+									\
+	while (p != end) {						\
+		IN_REG(p);						\
+		sum += LOAD(p);						\
+		p++;							\
+	}								\
+	return sum;							\
+}									\
+									\
+static __attribute__((noinline, noclone)) uint64_t			\
+rnd_##form(const char *base, uint64_t n, uint64_t mask, uint64_t *state) \
+{									\
+	uint64_t off = *state, sum = 0, i;				\
+									\
+	for (i = 0; i < n; i++) {					\
+		const uint64_t *p;					\
+									\
+		off = (off * LCG_A + LCG_C * 8) & mask;			\
+		p = (const uint64_t *)(base + off);			\
+		IN_REG(p);						\
+		sum += LOAD(p);						\
+	}								\
+	*state = off;							\
+	return sum;							\
+}
+
+DEFINE_LOOPS(plain, LOAD_PLAIN)
+DEFINE_LOOPS(site, LOAD_SITE)
+
+/* The remote figures' one site. */
+static __attribute__((noinline, noclone)) uint64_t remote_load(const uint64_t *p)
+{
+	return TDSM_LOAD64(p);
+}
+
+enum form { F_PLAIN, F_DIRECT, F_LOOKUP, F_PLAIN_DSM, NFORMS };
+static const char *const form_name[NFORMS] = { "plain", "direct", "lookup", "plaindsm" };
+enum pat { P_SEQ, P_RND, NPATS };
+static const char *const pat_name[NPATS] = { "seq", "rnd" };
+
+/* ------------------------------------------------------------ site forms */
+
+static unsigned int cur_form = TINYDSM_SITE_DIRECT;
+
+/* Host mode: the module's rewrite, done here (no other thread runs). */
+static uint8_t (*direct_bytes)[16];
+
+static void host_poke(unsigned int form)
+{
+	const struct tinydsm_site_entry *e;
+	size_t i, n = tdsm_sites(&e);
+	long psz = sysconf(_SC_PAGESIZE);
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+
+	if (!n)
+		die("no access sites in this program");
+	if (!direct_bytes) {
+		direct_bytes = calloc(n, sizeof(*direct_bytes));
+		if (!direct_bytes)
+			die("out of memory");
+		for (i = 0; i < n; i++)
+			memcpy(direct_bytes[i], (void *)tdsm_site_addr(&e[i]), e[i].len);
+	}
+	for (i = 0; i < n; i++) {
+		uintptr_t a = tdsm_site_addr(&e[i]);
+
+		lo = a < lo ? a : lo;
+		hi = a + e[i].len > hi ? a + e[i].len : hi;
+	}
+	lo &= ~(uintptr_t)(psz - 1);
+	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC))
+		die("mprotect of the sites' text: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		uint8_t *s = (uint8_t *)tdsm_site_addr(&e[i]);
+
+		if (form == TINYDSM_SITE_LOOKUP) {
+			int32_t rel = (int32_t)(tdsm_site_lookup_addr(&e[i]) -
+						(uintptr_t)(s + 5));
+
+			s[0] = 0xe9;	/* jmp rel32 */
+			memcpy(s + 1, &rel, 4);
+			memset(s + 5, 0xcc, e[i].len - 5);
+		} else {
+			memcpy(s, direct_bytes[i], e[i].len);
+		}
+	}
+	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_EXEC))
+		die("mprotect of the sites' text: %s", strerror(errno));
+	__builtin___clear_cache((char *)lo, (char *)hi);
+}
+
+/*
+ * Host mode: libtinydsm's state (tinydsm.h, "Internal") as an attach to a
+ * region of [mem, mem + len) would set it, every page EXCLUSIVE here.
+ */
+static void host_simulate_attach(void *mem, size_t len)
+{
+	uint8_t *xlate = malloc(len / PAGE);
+
+	if (!xlate)
+		die("out of memory");
+	memset(xlate, TINYDSM_PAGE_EXCLUSIVE, len / PAGE);
+	tdsm__state.base = (uintptr_t)mem;
+	tdsm__state.xlate = xlate;
+	tdsm__state.page_shift = 12;
+	tdsm__state.fd = -1;
+	__atomic_store_n(&tdsm__state.size, len, __ATOMIC_RELEASE);
+}
+
+/* Every site in @form (the module's SET_FORM_ALL, or host_poke), checked. */
+static void set_form(unsigned int form)
+{
+	const struct tinydsm_site_entry *e;
+	size_t i, n;
+	int r;
+
+	if (form == cur_form)
+		return;
+	if (opt.host) {
+		host_poke(form);
+		cur_form = form;
+		return;
+	}
+	r = tdsm_sites_set_form_all(form);
+	if (r < 0)
+		die("tdsm_sites_set_form_all(%u): %s", form, tdsm_strerror_detail());
+	n = tdsm_sites(&e);
+	for (i = 0; i < n; i++) {
+		struct tinydsm_site_info si;
+
+		if (tdsm_site_info(tdsm_site_addr(&e[i]), &si))
+			die("tdsm_site_info: %s", tdsm_strerror_detail());
+		if (si.form != form)
+			die("site %#lx is in form %u after SET_FORM_ALL(%u)",
+			    (unsigned long)tdsm_site_addr(&e[i]), si.form, form);
+	}
+	cur_form = form;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+static void *anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap of %zu bytes of anonymous memory: %s", len, strerror(errno));
+	/* 4 KiB pages, as tinydsm's: the same page walks for every form */
+	if (madvise(p, len, MADV_NOHUGEPAGE))
+		die("madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
+	return p;
+}
+
+static void fill(uint64_t *w, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = word_value(i);
+}
+
+struct bufs {
+	uint64_t *plain, *dsm;
+	size_t len;
+};
+
+/* The attach (or its host stand-in) and both buffers, filled. */
+static void setup(struct bufs *b, size_t len)
+{
+	int err;
+
+	b->len = len;
+	b->plain = anon(len);
+	fill(b->plain, len);
+	if (opt.host) {
+		b->dsm = anon(len);
+		fill(b->dsm, len);
+		host_simulate_attach(b->dsm, len);
+		return;
+	}
+	err = tdsm_attach(0);
+	if (err)
+		die("tdsm_attach: %s", tdsm_strerror_detail());
+	if (tdsm_region_info()->page_size != PAGE)
+		die("page size %u, expected %lu", tdsm_region_info()->page_size, PAGE);
+	if (tdsm_set_policy(TINYDSM_SITES_POLICY_LAZY))
+		die("tdsm_set_policy: %s", tdsm_strerror_detail());
+	b->dsm = tdsm_alloc(len / PAGE, 0);	/* home 0: this node */
+	if (!b->dsm)
+		die("tdsm_alloc of %zu pages here: %s (region_size_mb and max_nodes: "
+		    "one home slice must hold them)", len / PAGE, tdsm_strerror_detail());
+	fill(b->dsm, len);	/* the first writes make every page EXCLUSIVE here */
+}
+
+/* Give the pages back (an allocation outlives its process). */
+static void teardown(struct bufs *b)
+{
+	if (!opt.host && tdsm_free(b->dsm, b->len / PAGE))
+		die("tdsm_free: %s", tdsm_strerror_detail());
+	munmap(b->plain, b->len);
+}
+
+/* Every page of the tinydsm buffer EXCLUSIVE and owned here, or die. */
+static void check_local(const struct bufs *b)
+{
+	const struct tinydsm_region_info *ri = tdsm_region_info();
+	size_t i, npages = b->len / PAGE;
+
+	for (i = 0; i < npages; i++) {
+		struct tinydsm_page_info pi;
+
+		if (tdsm_page_info((char *)b->dsm + i * PAGE, &pi))
+			die("tdsm_page_info: %s", tdsm_strerror_detail());
+		if (pi.state != TINYDSM_PAGE_EXCLUSIVE || pi.owner != ri->node_id ||
+		    pi.home != ri->node_id)
+			die("page %p: state %u owner %u home %u, expected EXCLUSIVE, "
+			    "owner and home %u", (char *)b->dsm + i * PAGE, pi.state,
+			    pi.owner, pi.home, ri->node_id);
+	}
+}
+
+/* ------------------------------------------------------------ (a) local */
+
+/* Sum of a working set's words: what one pass or one LCG period reads. */
+static uint64_t set_sum(uint64_t nwords)
+{
+	uint64_t i, s = 0;
+
+	for (i = 0; i < nwords; i++)
+		s += word_value(i);
+	return s;
+}
+
+/*
+ * One run of one form over the first @ws bytes: @nacc loads (a multiple of
+ * the set's words, or fewer for a partial pass). Returns the sum read.
+ */
+static uint64_t run_loop(const struct bufs *b, enum form f, enum pat pt,
+			 size_t ws, uint64_t nacc)
+{
+	const uint64_t *mem = f == F_PLAIN ? b->plain : b->dsm;
+	uint64_t nwords = ws / 8, sum = 0, done, state = 0;
+	bool site = f == F_DIRECT || f == F_LOOKUP;
+
+	if (pt == P_RND)
+		return site ? rnd_site((const char *)mem, nacc, ws - 1, &state)
+			    : rnd_plain((const char *)mem, nacc, ws - 1, &state);
+	for (done = 0; done < nacc; done += nwords) {
+		uint64_t n = nacc - done < nwords ? nacc - done : nwords;
+
+		sum += site ? seq_site(mem, n) : seq_plain(mem, n);
+	}
+	return sum;
+}
+
+static void form_for(enum form f)
+{
+	if (f == F_DIRECT)
+		set_form(TINYDSM_SITE_DIRECT);
+	else if (f == F_LOOKUP)
+		set_form(TINYDSM_SITE_LOOKUP);
+}
+
+static int cmd_local(void)
+{
+	static const unsigned long dflt[] = { 1, 4, 16, 64, 256 };
+	struct tinydsm_stats s0, s1;
+	unsigned int si, r, k, pt;
+	unsigned long maxmb = 0, bad = 0;
+	struct bufs b;
+	uint64_t t0 = now_ns();
+
+	if (!opt.nsizes) {
+		memcpy(opt.sizes, dflt, sizeof(dflt));
+		opt.nsizes = sizeof(dflt) / sizeof(dflt[0]);
+	}
+	for (si = 0; si < opt.nsizes; si++) {
+		if (!opt.sizes[si] || opt.sizes[si] & (opt.sizes[si] - 1))
+			die("working set %lu MiB: must be a power of two", opt.sizes[si]);
+		maxmb = opt.sizes[si] > maxmb ? opt.sizes[si] : maxmb;
+	}
+	setup(&b, maxmb * MIB);
+	if (!opt.host)
+		check_local(&b);
+	logmsg("local: %s, buffers of %lu MiB at %p (plain) and %p (%s), set up in %.1f s",
+	       opt.host ? "host mode (no module)" : "attached", maxmb, (void *)b.plain,
+	       (void *)b.dsm, opt.host ? "anonymous, simulated attach" : "tinydsm",
+	       (double)(now_ns() - t0) / 1e9);
+	put("local_mode=%s", opt.host ? "host" : "guest");
+	put("local_reps=%u", opt.reps);
+	put("local_min_acc=%lu", opt.min_acc);
+	{
+		char list[128] = "";
+		size_t off = 0;
+
+		for (si = 0; si < opt.nsizes; si++)
+			off += snprintf(list + off, sizeof(list) - off, "%s%lu",
+					si ? " " : "", opt.sizes[si]);
+		put("local_sizes=%s", list);
+	}
+	if (!opt.host && tdsm_stats(&s0))
+		die("tdsm_stats: %s", tdsm_strerror_detail());
+
+	for (si = 0; si < opt.nsizes; si++) {
+		size_t ws = opt.sizes[si] * MIB;
+		uint64_t nwords = ws / 8, nacc, expect;
+		uint64_t warm = nwords < (1u << 18) ? nwords : (1u << 18);
+
+		nacc = opt.min_acc > nwords ? (opt.min_acc + nwords - 1) / nwords * nwords
+					    : nwords;
+		expect = set_sum(nwords) * (nacc / nwords);
+		for (pt = 0; pt < NPATS; pt++) {
+			double v[NFORMS][MAX_REPS];
+			uint64_t ts = now_ns();
+
+			/* untimed: the code translated, the page tables walked once */
+			for (k = 0; k < NFORMS; k++) {
+				form_for(k);
+				(void)run_loop(&b, k, pt, ws, warm);
+			}
+			/* the forms take turns, starting one further each round */
+			for (r = 0; r < opt.reps; r++) {
+				for (k = 0; k < NFORMS; k++) {
+					enum form f = (k + r) % NFORMS;
+					uint64_t t1, t2, sum;
+
+					form_for(f);
+					t1 = now_ns();
+					sum = run_loop(&b, f, pt, ws, nacc);
+					t2 = now_ns();
+					if (sum != expect) {
+						bad++;
+						fprintf(stderr, "%s: %s %s %lu MiB: read sum %#llx, expected %#llx\n",
+							prog, form_name[f], pat_name[pt], opt.sizes[si],
+							(unsigned long long)sum,
+							(unsigned long long)expect);
+					}
+					v[f][r] = (double)(t2 - t1) / (double)nacc;
+				}
+			}
+			for (k = 0; k < NFORMS; k++) {
+				double med;
+
+				qsort(v[k], opt.reps, sizeof(double), cmp_double);
+				med = opt.reps % 2 ? v[k][opt.reps / 2] :
+				      (v[k][opt.reps / 2 - 1] + v[k][opt.reps / 2]) / 2;
+				put("%s_%luMiB_%s_ns=%.4f", pat_name[pt], opt.sizes[si],
+				    form_name[k], med);
+				put("%s_%luMiB_%s_min_ns=%.4f", pat_name[pt], opt.sizes[si],
+				    form_name[k], v[k][0]);
+				put("%s_%luMiB_%s_max_ns=%.4f", pat_name[pt], opt.sizes[si],
+				    form_name[k], v[k][opt.reps - 1]);
+			}
+			put("%s_%luMiB_nacc=%llu", pat_name[pt], opt.sizes[si],
+			    (unsigned long long)nacc);
+			logmsg("local: %s %lu MiB done in %.1f s", pat_name[pt],
+			       opt.sizes[si], (double)(now_ns() - ts) / 1e9);
+		}
+	}
+	set_form(TINYDSM_SITE_DIRECT);
+	put("local_bad_sums=%lu", bad);
+	if (!opt.host) {
+		if (tdsm_stats(&s1))
+			die("tdsm_stats: %s", tdsm_strerror_detail());
+		/* local pages: not one fault, not one word access while timing */
+		put("local_d_read_faults=%llu", (unsigned long long)(s1.read_faults - s0.read_faults));
+		put("local_d_write_faults=%llu", (unsigned long long)(s1.write_faults - s0.write_faults));
+		put("local_d_word_remote=%llu", (unsigned long long)(s1.word_remote - s0.word_remote));
+		put("local_d_sites_lookup=%llu", (unsigned long long)(s1.sites_lookup - s0.sites_lookup));
+		check_local(&b);
+	}
+	teardown(&b);
+	put("local_secs=%.1f", (double)(now_ns() - t0) / 1e9);
+	return bad ? 1 : 0;
+}
+
+/* One loop, once, for callgrind: everything else is outside its function. */
+static int cmd_count(const char *pat, const char *form, unsigned long mb,
+		     unsigned long nacc)
+{
+	enum pat pt = !strcmp(pat, "seq") ? P_SEQ : !strcmp(pat, "rnd") ? P_RND : NPATS;
+	enum form f;
+	struct bufs b;
+	uint64_t sum;
+
+	for (f = 0; f < NFORMS; f++)
+		if (!strcmp(form, form_name[f]))
+			break;
+	if (pt == NPATS || f == NFORMS || !mb || mb & (mb - 1) || !nacc)
+		usage();
+	if (pt == P_SEQ && nacc > mb * MIB / 8)
+		die("count seq: at most one pass (%lu words)", mb * MIB / 8);
+	setup(&b, mb * MIB);
+	form_for(f);
+	sum = run_loop(&b, f, pt, mb * MIB, nacc);
+	printf("%s %s %lu MiB: %lu loads, sum %#llx\n", pat, form, mb, nacc,
+	       (unsigned long long)sum);
+	teardown(&b);
+	return 0;
+}
+
+/* ------------------------------------------------------------ remote */
+
+static uint64_t *remote_word(uint64_t addr, unsigned long i)
+{
+	/* one word per page, at a different offset in each */
+	return (uint64_t *)(uintptr_t)(addr + i * PAGE + (i * 67 % 512) * 8);
+}
+
+static int cmd_home(unsigned long npages, const char *file)
+{
+	char tmp[4096];
+	uint64_t *p;
+	unsigned long i;
+	FILE *f;
+
+	if (tdsm_attach(0))
+		die("tdsm_attach: %s", tdsm_strerror_detail());
+	p = tdsm_alloc(npages, 0);
+	if (!p)
+		die("tdsm_alloc of %lu pages here: %s", npages, tdsm_strerror_detail());
+	for (i = 0; i < npages; i++) {
+		uint64_t *w = remote_word((uintptr_t)p, i);
+
+		*(volatile uint64_t *)w = remote_pattern((uintptr_t)w);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	f = fopen(tmp, "w");
+	if (!f)
+		die("%s: %s", tmp, strerror(errno));
+	fprintf(f, "%#llx\n", (unsigned long long)(uintptr_t)p);
+	if (fclose(f) || rename(tmp, file))
+		die("%s: %s", file, strerror(errno));
+	printf("home: %lu pages at %p, written\n", npages, (void *)p);
+	return 0;
+}
+
+static int cmd_check(uint64_t addr, unsigned long npages, unsigned int copyset)
+{
+	unsigned long i, bad = 0;
+
+	if (tdsm_attach(TDSM_ATTACH_NO_SITES))
+		die("tdsm_attach: %s", tdsm_strerror_detail());
+	for (i = 0; i < npages; i++) {
+		struct tinydsm_page_info pi;
+
+		if (tdsm_page_info((void *)(uintptr_t)(addr + i * PAGE), &pi))
+			die("tdsm_page_info: %s", tdsm_strerror_detail());
+		if (pi.copyset != copyset) {
+			if (!bad)
+				fprintf(stderr, "%s: page %#llx: copyset %#x, expected %#x\n",
+					prog, (unsigned long long)(addr + i * PAGE),
+					pi.copyset, copyset);
+			bad++;
+		}
+	}
+	printf("check: %lu pages at %#llx, copyset %#x: %lu wrong\n", npages,
+	       (unsigned long long)addr, copyset, bad);
+	return bad ? 1 : 0;
+}
+
+struct summary {
+	double p50, p99, min, max, mean;	/* microseconds */
+};
+
+static struct summary summarize(uint64_t *ns, size_t n)
+{
+	struct summary s;
+	double sum = 0;
+	size_t i;
+
+	qsort(ns, n, sizeof(*ns), cmp_u64);
+	for (i = 0; i < n; i++)
+		sum += (double)ns[i];
+	s.p50 = (n % 2 ? (double)ns[n / 2] :
+		 ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2) / 1e3;
+	s.p99 = (double)ns[(99 * n + 99) / 100 - 1] / 1e3;
+	s.min = (double)ns[0] / 1e3;
+	s.max = (double)ns[n - 1] / 1e3;
+	s.mean = sum / (double)n / 1e3;
+	return s;
+}
+
+/*
+ * W untimed, then N timed loads through remote_load()'s site, one per
+ * page, of pages [first, first + W + N). Returns the wrong values read.
+ */
+static unsigned long remote_phase(const char *label, uint64_t addr,
+				  unsigned long first, unsigned int form)
+{
+	unsigned long i, bad = 0, tot = opt.warmup + opt.n;
+	uint64_t *ns = calloc(opt.n, sizeof(*ns));
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	struct summary s;
+
+	if (!ns)
+		die("out of memory");
+	set_form(form);
+	if (tdsm_stats(&s0))
+		die("tdsm_stats: %s", tdsm_strerror_detail());
+	for (i = 0; i < tot; i++) {
+		uint64_t *w = remote_word(addr, first + i);
+		uint64_t t0, t1, v;
+
+		t0 = now_ns();
+		v = remote_load(w);
+		t1 = now_ns();
+		if (i >= opt.warmup)
+			ns[i - opt.warmup] = t1 - t0;
+		if (v != remote_pattern((uintptr_t)w))
+			bad++;
+	}
+	if (tdsm_stats(&s1))
+		die("tdsm_stats: %s", tdsm_strerror_detail());
+	if (tdsm_page_info(remote_word(addr, first + tot - 1), &pi))
+		die("tdsm_page_info: %s", tdsm_strerror_detail());
+	s = summarize(ns, opt.n);
+	put("%s_n=%lu", label, opt.n);
+	put("%s_p50_us=%.2f", label, s.p50);
+	put("%s_p99_us=%.2f", label, s.p99);
+	put("%s_min_us=%.2f", label, s.min);
+	put("%s_mean_us=%.2f", label, s.mean);
+	put("%s_max_us=%.2f", label, s.max);
+	put("%s_bad_values=%lu", label, bad);
+	put("%s_d_read_faults=%llu", label, (unsigned long long)(s1.read_faults - s0.read_faults));
+	put("%s_d_remote_faults=%llu", label, (unsigned long long)(s1.remote_faults - s0.remote_faults));
+	put("%s_d_word_remote=%llu", label, (unsigned long long)(s1.word_remote - s0.word_remote));
+	put("%s_last_state=%u", label, pi.state);
+	free(ns);
+	return bad;
+}
+
+static int cmd_remote(uint64_t addr, unsigned long npages)
+{
+	unsigned long tot = opt.warmup + opt.n, bad, i;
+	const struct tinydsm_region_info *ri;
+	uint64_t v[201];
+	int fails = 0;
+
+	if (npages < 2 * tot)
+		die("remote: %lu pages, need 2 x (N + WARMUP) = %lu", npages, 2 * tot);
+	if (tdsm_attach(0))
+		die("tdsm_attach: %s", tdsm_strerror_detail());
+	ri = tdsm_region_info();
+	if (tdsm_set_policy(TINYDSM_SITES_POLICY_LAZY))
+		die("tdsm_set_policy: %s", tdsm_strerror_detail());
+	for (i = 0; i < 201; i++) {
+		uint64_t t0 = now_ns();
+
+		v[i] = now_ns() - t0;
+	}
+	qsort(v, 201, sizeof(v[0]), cmp_u64);
+	put("remote_clock_pair_ns=%llu", (unsigned long long)v[100]);
+	put("remote_node=%u", ri->node_id);
+
+	/* (i) lookup: each load is one TINYDSM_IOC_WORD at the home */
+	bad = remote_phase("rem_lookup", addr, 0, TINYDSM_SITE_LOOKUP);
+	/* (ii) direct: each load faults and fetches its page from the home */
+	bad += remote_phase("rem_fault", addr, tot, TINYDSM_SITE_DIRECT);
+	if (bad) {
+		fprintf(stderr, "%s: remote: %lu loads read a wrong value\n", prog, bad);
+		fails++;
+	}
+	return fails ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ the report */
+
+#define MAX_KV 2048
+
+static struct kv {
+	char key[80];
+	char val[160];
+} kvs[MAX_KV];
+static int nkv;
+
+static void kv_load(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s (skipped)\n", prog, path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *k = line, *v;
+		int i;
+
+		if (!eq || line[0] == '#')
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		v[strcspn(v, "\r\n")] = '\0';
+		if (strchr(k, ' ') || strlen(k) >= sizeof(kvs[0].key) ||
+		    strlen(v) >= sizeof(kvs[0].val))
+			continue;
+		for (i = 0; i < nkv; i++)	/* the last file wins */
+			if (!strcmp(kvs[i].key, k))
+				break;
+		if (i == nkv) {
+			if (nkv == MAX_KV)
+				break;
+			nkv++;
+		}
+		memcpy(kvs[i].key, k, strlen(k) + 1);
+		memcpy(kvs[i].val, v, strlen(v) + 1);
+	}
+	fclose(f);
+}
+
+static const char *kv_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *kv_str(const char *fmt, ...)
+{
+	char key[128];
+	va_list ap;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	for (i = 0; i < nkv; i++)
+		if (!strcmp(kvs[i].key, key))
+			return kvs[i].val;
+	return NULL;
+}
+
+static double kv_num(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static double kv_num(const char *fmt, ...)
+{
+	char key[128], *end;
+	const char *v = NULL;
+	va_list ap;
+	double x;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	for (i = 0; i < nkv; i++)
+		if (!strcmp(kvs[i].key, key))
+			v = kvs[i].val;
+	if (!v || !*v)
+		return NAN;
+	x = strtod(v, &end);
+	return *end ? NAN : x;
+}
+
+static const char *kv_or(const char *key)
+{
+	const char *v = kv_str("%s", key);
+
+	return v ? v : "?";
+}
+
+static FILE *csv;
+static const char *csv_kver = "";
+
+static void csv_row(const char *figure, const char *stat, double value,
+		    const char *unit, double ratio, const char *ratio_to,
+		    const char *limit, const char *verdict)
+{
+	if (!csv)
+		return;
+	fprintf(csv, "%s,access,%s,%s,", csv_kver, figure, stat);
+	if (!isnan(value))
+		fprintf(csv, "%.4f", value);
+	fprintf(csv, ",%s,", unit);
+	if (!isnan(ratio))
+		fprintf(csv, "%.4f", ratio);
+	fprintf(csv, ",%s,%s,%s\n", ratio_to, limit, verdict);
+}
+
+static const char *verdict(double value, double limit)
+{
+	if (isnan(value))
+		return "NOT MEASURED";
+	return value <= limit ? "MET" : "MISSED";
+}
+
+/* "  12.34 (1.00x)" or n/a, 15 columns */
+static void cell(double v, double ratio, bool with_ratio)
+{
+	char b[32];
+
+	if (isnan(v))
+		snprintf(b, sizeof(b), "n/a");
+	else if (!with_ratio)
+		snprintf(b, sizeof(b), "%.2f", v);
+	else if (isnan(ratio))
+		snprintf(b, sizeof(b), "%.2f (n/a)", v);
+	else
+		snprintf(b, sizeof(b), "%.2f (%.*fx)", v, ratio < 10 ? 2 : 1, ratio);
+	printf(" %15s", b);
+}
+
+struct worst {
+	double ratio;
+	char where[32];
+	unsigned int missed, measured;
+};
+
+/*
+ * The (a) table for one set of timings (prefix P: "acc_" the lab guest,
+ * "accnat_" native on the host); the verdicts go to @wd, @wl.
+ */
+static int local_table(const char *p, const char *title, struct worst *wd,
+		       struct worst *wl, bool verdicts)
+{
+	static const char *const rows[] = { "plain", "direct", "lookup", "plaindsm" };
+	static const char *const rowname[] = { "plain", "direct", "lookup", "plain/dsm" };
+	unsigned long sizes[MAX_SIZES];
+	unsigned int ns = 0, s, pt, r;
+	const char *list = kv_str("%slocal_sizes", p);
+	int missing = 0;
+	char *end;
+
+	memset(wd, 0, sizeof(*wd));
+	memset(wl, 0, sizeof(*wl));
+	if (!list) {
+		printf("%s: not measured\n", title);
+		return 1;
+	}
+	while (*list && ns < MAX_SIZES) {
+		sizes[ns] = strtoul(list, &end, 10);
+		if (end == list)
+			break;
+		ns++;
+		list = end;
+	}
+	printf("%s\n", title);
+	printf("%-10s", "");
+	for (pt = 0; pt < NPATS; pt++)
+		for (s = 0; s < ns; s++) {
+			char h[32];
+
+			snprintf(h, sizeof(h), "%s %luMiB", pt ? "random" : "seq", sizes[s]);
+			printf(" %15s", h);
+		}
+	printf("\n");
+	for (r = 0; r < 4; r++) {
+		printf("%-10s", rowname[r]);
+		for (pt = 0; pt < NPATS; pt++)
+			for (s = 0; s < ns; s++) {
+				double base = kv_num("%s%s_%luMiB_plain_ns", p, pat_name[pt], sizes[s]);
+				double v = kv_num("%s%s_%luMiB_%s_ns", p, pat_name[pt], sizes[s], rows[r]);
+				double ratio = v / base;
+				char fig[64];
+
+				cell(v, ratio, r > 0);
+				snprintf(fig, sizeof(fig), "%s%s_%luMiB_%s", p, pat_name[pt],
+					 sizes[s], rows[r]);
+				if (isnan(v))
+					missing++;
+				if (r == 1 || r == 2) {
+					struct worst *w = r == 1 ? wd : wl;
+					double lim = r == 1 ? 1.02 : 3.0;
+
+					csv_row(fig, "median", v, "ns", ratio, "plain",
+						verdicts ? (r == 1 ? "1.02" : "3.00") : "",
+						verdicts ? verdict(ratio, lim) : "");
+					if (!isnan(ratio)) {
+						w->measured++;
+						if (ratio > lim)
+							w->missed++;
+						if (ratio > w->ratio) {
+							w->ratio = ratio;
+							snprintf(w->where, sizeof(w->where), "%s %luMiB",
+								 pt ? "random" : "seq", sizes[s]);
+						}
+					}
+				} else {
+					csv_row(fig, "median", v, "ns", r ? ratio : 1.0, "plain", "", "");
+				}
+			}
+		printf("\n");
+	}
+	return missing;
+}
+
+static void worst_line(const char *what, const struct worst *w, double lim)
+{
+	printf("  %s <= %.2fx plain: ", what, lim);
+	if (!w->measured) {
+		printf("NOT MEASURED\n");
+		return;
+	}
+	printf("%s in %u of %u cells (worst %.2fx, %s)\n",
+	       w->missed ? "MISSED" : "MET", w->measured - w->missed, w->measured,
+	       w->ratio, w->where);
+}
+
+static int cmd_report(int nfiles, char **files)
+{
+	struct worst wd, wl, nd, nl;
+	double lat, rl, rf, x;
+	const char *s;
+	int j, missing = 0, warn = 0;
+	unsigned int pt;
+
+	for (j = 0; j < nfiles; j++)
+		kv_load(files[j]);
+	s = kv_str("acc_kver");
+	csv_kver = s ? s : "";
+	if (opt.csv) {
+		csv = fopen(opt.csv, "w");
+		if (!csv)
+			die("%s: %s", opt.csv, strerror(errno));
+		fprintf(csv, "kernel,section,figure,stat,value,unit,ratio,ratio_to,target,verdict\n");
+	}
+	printf("tinydsm access-site benchmark: kernel %s, %s\n", s ? s : "?",
+	       kv_or("acc_date"));
+	printf("QEMU TCG guests (no KVM): ns are emulated time; compare ratios within one run only.\n\n");
+
+	missing += local_table("acc_", "(a) local page, ns/access (ratio to plain), lab guest node1",
+			       &wd, &wl, true);
+	printf("  median of %s runs of %s+ loads each (one full pass / LCG period at least);"
+	       " plain: anonymous memory,\n  direct/lookup: the site on tinydsm pages homed and"
+	       " EXCLUSIVE here; plain/dsm: plain loads of those pages\n",
+	       kv_or("acc_local_reps"),
+	       kv_or("acc_local_min_acc"));
+	printf("targets:\n");
+	worst_line("direct", &wd, 1.02);
+	worst_line("lookup", &wl, 3.0);
+	csv_row("target_direct_x_plain_worst", "ratio", wd.ratio, "x", NAN, "", "1.02",
+		wd.measured ? (wd.missed ? "MISSED" : "MET") : "NOT MEASURED");
+	csv_row("target_lookup_x_plain_worst", "ratio", wl.ratio, "x", NAN, "", "3.00",
+		wl.measured ? (wl.missed ? "MISSED" : "MET") : "NOT MEASURED");
+	if (!wd.measured || !wl.measured)
+		missing++;
+
+	/* the loops' machine code */
+	printf("\nobjdump, instructions in the loop body (tools/build: -O2):");
+	for (pt = 0; pt < NPATS; pt++) {
+		double a = kv_num("acch_obj_%s_plain_loop_insns", pat_name[pt]);
+		double b = kv_num("acch_obj_%s_site_loop_insns", pat_name[pt]);
+
+		printf(" %s plain %.0f, site (direct form) %.0f%s%s", pat_name[pt], a, b,
+		       isnan(a) || isnan(b) ? " NOT MEASURED" : a == b ? " (equal)" : " (DIFFERENT)",
+		       pt + 1 < NPATS ? ";" : "\n");
+		csv_row(pt ? "obj_rnd_loop_insns" : "obj_seq_loop_insns", "site", b, "insns",
+			b / a, "plain", "", isnan(a) || isnan(b) ? "NOT MEASURED" :
+			a == b ? "EQUAL" : "DIFFERENT");
+		if (isnan(a) || isnan(b))
+			missing++;
+	}
+
+	printf("callgrind instructions/access (host, no module: see README):\n");
+	for (pt = 0; pt < NPATS; pt++) {
+		double p = kv_num("acch_cg_%s_plain_ir", pat_name[pt]);
+		double d = kv_num("acch_cg_%s_direct_ir", pat_name[pt]);
+		double l = kv_num("acch_cg_%s_lookup_ir", pat_name[pt]);
+
+		printf("  %-6s plain %.2f, direct %.2f (%.2fx), lookup %.2f (%.2fx)"
+		       "  [direct <= 1.02x: %s, lookup <= 3x: %s]\n",
+		       pt ? "random" : "seq", p, d, d / p, l, l / p,
+		       verdict(d / p, 1.02), verdict(l / p, 3.0));
+		csv_row(pt ? "cg_rnd_direct" : "cg_seq_direct", "ir_per_access", d, "insns",
+			d / p, "plain", "1.02", verdict(d / p, 1.02));
+		csv_row(pt ? "cg_rnd_lookup" : "cg_seq_lookup", "ir_per_access", l, "insns",
+			l / p, "plain", "3.00", verdict(l / p, 3.0));
+		csv_row(pt ? "cg_rnd_plain" : "cg_seq_plain", "ir_per_access", p, "insns",
+			1.0, "plain", "", "");
+		if (isnan(p) || isnan(d) || isnan(l))
+			missing++;
+	}
+
+	/* remote */
+	lat = kv_num("acc_ib_read_lat_4k_typical_us");
+	rl = kv_num("acc_rem_lookup_p50_us");
+	rf = kv_num("acc_rem_fault_p50_us");
+	printf("\nremote (node1 -> page homed on node2): lookup word access %.1f us (%.2f x ib_read_lat),"
+	       " fault-and-fetch %.1f us (%.2f x ib_read_lat)\n", rl, rl / lat, rf, rf / lat);
+	printf("  p50 of %s loads each (one word of a distinct page each); p99 %.1f / %.1f us;"
+	       " ib_read_lat typical %.1f us (perftest, 4 KiB, node1 -> node2, same run)\n",
+	       kv_or("acc_rem_lookup_n"),
+	       kv_num("acc_rem_lookup_p99_us"), kv_num("acc_rem_fault_p99_us"), lat);
+	x = kv_num("acc_post_ib_read_lat_4k_typical_us");
+	if (!isnan(x))
+		printf("  drift check: ib_read_lat typical after the remote figures %.1f us (%.2fx)\n",
+		       x, x / lat);
+	csv_row("ib_read_lat", "typical", lat, "us", 1.0, "ib_read_lat_typical", "", "");
+	csv_row("rem_lookup", "p50", rl, "us", rl / lat, "ib_read_lat_typical", "", "");
+	csv_row("rem_fault", "p50", rf, "us", rf / lat, "ib_read_lat_typical", "", "");
+	if (isnan(lat) || isnan(rl) || isnan(rf))
+		missing++;
+
+	/* native, for scale */
+	if (kv_str("accnat_local_sizes")) {
+		printf("\n");
+		(void)local_table("accnat_", "for scale, NATIVE on the host (no module, no QEMU; "
+				  "tinydsm memory = anonymous, lookup = simulated attach), ns/access:",
+				  &nd, &nl, false);
+		printf("  (the host is shared: other labs may run; %s runs each, median)\n",
+		       kv_or("accnat_local_reps"));
+	}
+
+	/* what must hold for the figures to be what they say */
+	if (kv_num("acc_local_bad_sums") != 0 || kv_num("acc_rem_lookup_bad_values") != 0 ||
+	    kv_num("acc_rem_fault_bad_values") != 0) {
+		printf("access bench WARNING: values read back wrong (local_bad_sums %s, remote %s/%s)\n",
+		       kv_or("acc_local_bad_sums"),
+		       kv_or("acc_rem_lookup_bad_values"),
+		       kv_or("acc_rem_fault_bad_values"));
+		warn++;
+	}
+	if (kv_num("acc_local_d_read_faults") || kv_num("acc_local_d_write_faults") ||
+	    kv_num("acc_local_d_word_remote")) {
+		printf("access bench WARNING: the local figures took faults or word accesses\n");
+		warn++;
+	}
+	x = kv_num("acc_rem_lookup_n") + kv_num("acc_rem_warmup");
+	if (kv_num("acc_rem_lookup_d_word_remote") != x || kv_num("acc_rem_lookup_d_read_faults") ||
+	    kv_num("acc_rem_lookup_last_state") != TINYDSM_PAGE_INVALID) {
+		printf("access bench WARNING: the lookup figure is not %.0f word accesses at node2"
+		       " without a fault\n", x);
+		warn++;
+	}
+	if (kv_num("acc_rem_fault_d_remote_faults") != x || kv_num("acc_rem_fault_d_word_remote") ||
+	    kv_num("acc_rem_fault_last_state") != TINYDSM_PAGE_SHARED) {
+		printf("access bench WARNING: the fault figure is not %.0f remote read faults\n", x);
+		warn++;
+	}
+	if ((s = kv_str("acc_failed")) && strcmp(s, "0")) {
+		printf("access bench WARNING: steps failed in the lab: %s\n",
+		       kv_or("acc_failed_list"));
+		warn++;
+	}
+	if ((s = kv_str("acch_failed")) && strcmp(s, "0")) {
+		printf("access bench WARNING: host steps failed: %s\n",
+		       kv_or("acch_failed_list"));
+		warn++;
+	}
+	x = kv_num("host_foreign_qemu_max");
+	if (!isnan(x))
+		printf("host during the lab: %s cores, load average up to %s, other QEMU guests: %.0f%s\n",
+		       kv_or("host_cores"),
+		       kv_or("host_loadavg_max"), x,
+		       x > 0 ? " (WARNING: another lab shared the cores: figures are noisier)" : "");
+	printf("\naccess bench direct_verdict=%s lookup_verdict=%s\n",
+	       wd.measured ? (wd.missed ? "MISSED" : "MET") : "NOT_MEASURED",
+	       wl.measured ? (wl.missed ? "MISSED" : "MET") : "NOT_MEASURED");
+	printf("access bench figures_missing=%d\n", missing);
+	if (csv)
+		fclose(csv);
+	return warn ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void parse_sizes(const char *s)
+{
+	char *end;
+
+	opt.nsizes = 0;
+	while (*s) {
+		if (*s == ' ' || *s == ',') {
+			s++;
+			continue;
+		}
+		if (opt.nsizes == MAX_SIZES)
+			die("at most %d working sets", MAX_SIZES);
+		errno = 0;
+		opt.sizes[opt.nsizes++] = strtoul(s, &end, 10);
+		if (errno || end == s)
+			die("bad working set list '%s'", s);
+		s = end;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	int c;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	argv++;
+	argc--;
+	while ((c = getopt(argc, argv, "Hs:r:m:e:k:n:W:c:h")) != -1) {
+		switch (c) {
+		case 'H': opt.host = true; break;
+		case 's': parse_sizes(optarg); break;
+		case 'r':
+			opt.reps = parse_ull(optarg, "repetitions");
+			if (!opt.reps || opt.reps > MAX_REPS)
+				die("-r: 1..%d", MAX_REPS);
+			break;
+		case 'm': opt.min_acc = parse_ull(optarg, "access count"); break;
+		case 'e': opt.env = optarg; break;
+		case 'k': opt.prefix = optarg; break;
+		case 'n':
+			opt.n = parse_ull(optarg, "access count");
+			if (!opt.n)
+				die("-n: at least 1");
+			break;
+		case 'W': opt.warmup = parse_ull(optarg, "warm-up count"); break;
+		case 'c': opt.csv = optarg; break;
+		default: usage();
+		}
+	}
+	argv += optind;
+	argc -= optind;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+#define NEED(n) do { if (argc != (n)) usage(); } while (0)
+	if (!strcmp(cmd, "local")) {
+		NEED(0);
+		return cmd_local();
+	}
+	if (!strcmp(cmd, "count")) {
+		NEED(4);
+		opt.prefix = "";
+		return cmd_count(argv[0], argv[1], parse_ull(argv[2], "MiB"),
+				 parse_ull(argv[3], "access count"));
+	}
+	if (!strcmp(cmd, "home")) {
+		NEED(2);
+		return cmd_home(parse_ull(argv[0], "page count"), argv[1]);
+	}
+	if (!strcmp(cmd, "remote")) {
+		NEED(2);
+		put("rem_warmup=%lu", opt.warmup);
+		return cmd_remote(parse_ull(argv[0], "address"), parse_ull(argv[1], "page count"));
+	}
+	if (!strcmp(cmd, "check")) {
+		NEED(3);
+		return cmd_check(parse_ull(argv[0], "address"), parse_ull(argv[1], "page count"),
+				 parse_ull(argv[2], "copyset"));
+	}
+	if (!strcmp(cmd, "report")) {
+		if (argc < 1)
+			usage();
+		return cmd_report(argc, argv);
+	}
+	usage();
+	return 2;
+}
