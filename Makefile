@@ -227,7 +227,7 @@ install-module: $(KO)
 	install -D -m 644 $(KO) $(DESTDIR)/lib/modules/$(KVER)/extra/tinydsm.ko
 	test -n "$(DESTDIR)" || depmod $(KVER)
 
-install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl
+install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/libtinydsm.a
 	install -D -m 755 $(BUILD)/daemon/tinydsmd $(DESTDIR)$(SBINDIR)/tinydsmd
 	install -D -m 755 $(BUILD)/tools/tinydsmctl $(DESTDIR)$(SBINDIR)/tinydsmctl
 	install -D -m 644 $(TOP)/daemon/tinydsmd.8 $(DESTDIR)$(MANDIR)/man8/tinydsmd.8
@@ -237,6 +237,9 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl
 		$(DESTDIR)$(UNITDIR)/tinydsmd.service
 	install -D -m 644 $(TOP)/uapi/linux/tinydsm.h \
 		$(DESTDIR)/usr/include/linux/tinydsm.h
+	install -D -m 644 $(TOP)/tools/lib/tinydsm/tinydsm.h \
+		$(DESTDIR)/usr/include/tinydsm.h
+	install -D -m 644 $(BUILD)/lib/libtinydsm.a $(DESTDIR)/usr/lib/libtinydsm.a
 	test -e $(DESTDIR)/etc/tinydsm.conf || install -D -m 644 \
 		$(TOP)/daemon/tinydsm.conf.example $(DESTDIR)/etc/tinydsm.conf
 

@@ -146,10 +146,11 @@ static struct {
 	const char *env, *prefix, *csv;
 	bool host;
 	unsigned int reps;
-	unsigned long min_acc, n, warmup;
+	unsigned long min_acc, rnd_acc, n, warmup;
 	unsigned long sizes[MAX_SIZES];
 	unsigned int nsizes;
-} opt = { .prefix = "acc_", .reps = 3, .min_acc = 1ul << 22, .n = 500,
+} opt = { .prefix = "acc_", .reps = 3, .min_acc = 1ul << 24,
+	  .rnd_acc = 1ul << 23, .n = 500,
 	  .warmup = 8 };
 
 static FILE *env_file(void)
@@ -443,19 +444,29 @@ static void check_local(const struct bufs *b)
 
 /* ------------------------------------------------------------ (a) local */
 
-/* Sum of a working set's words: what one pass or one LCG period reads. */
-static uint64_t set_sum(uint64_t nwords)
+/*
+ * What @nacc loads from word 0 on (seq, wrapping at the set's end) or from
+ * LCG state 0 on (rnd) read, computed without memory: the check of every
+ * timed run.
+ */
+static uint64_t expected_sum(enum pat pt, size_t ws, uint64_t nacc)
 {
-	uint64_t i, s = 0;
+	uint64_t nwords = ws / 8, i, s = 0, off = 0;
 
-	for (i = 0; i < nwords; i++)
-		s += word_value(i);
+	for (i = 0; i < nacc; i++) {
+		if (pt == P_SEQ) {
+			s += word_value(i % nwords);
+		} else {
+			off = (off * LCG_A + LCG_C * 8) & (ws - 1);
+			s += word_value(off / 8);
+		}
+	}
 	return s;
 }
 
 /*
- * One run of one form over the first @ws bytes: @nacc loads (a multiple of
- * the set's words, or fewer for a partial pass). Returns the sum read.
+ * One run of one form over the first @ws bytes: @nacc loads (seq: passes
+ * over the set, the last one partial if need be). Returns the sum read.
  */
 static uint64_t run_loop(const struct bufs *b, enum form f, enum pat pt,
 			 size_t ws, uint64_t nacc)
@@ -483,12 +494,24 @@ static void form_for(enum form f)
 		set_form(TINYDSM_SITE_LOOKUP);
 }
 
+/* Loads per timed run: seq whole passes, at least min_acc; rnd rnd_acc. */
+static uint64_t loads_for(enum pat pt, size_t ws)
+{
+	uint64_t nwords = ws / 8;
+
+	if (pt == P_RND)
+		return opt.rnd_acc;
+	return opt.min_acc > nwords ? (opt.min_acc + nwords - 1) / nwords * nwords : nwords;
+}
+
 static int cmd_local(void)
 {
 	static const unsigned long dflt[] = { 1, 4, 16, 64, 256 };
 	struct tinydsm_stats s0, s1;
 	unsigned int si, r, k, pt;
 	unsigned long maxmb = 0, bad = 0;
+	char list[128] = "";
+	size_t off = 0;
 	struct bufs b;
 	uint64_t t0 = now_ns();
 
@@ -500,6 +523,8 @@ static int cmd_local(void)
 		if (!opt.sizes[si] || opt.sizes[si] & (opt.sizes[si] - 1))
 			die("working set %lu MiB: must be a power of two", opt.sizes[si]);
 		maxmb = opt.sizes[si] > maxmb ? opt.sizes[si] : maxmb;
+		off += snprintf(list + off, sizeof(list) - off, "%s%lu", si ? " " : "",
+				opt.sizes[si]);
 	}
 	setup(&b, maxmb * MIB);
 	if (!opt.host)
@@ -511,27 +536,17 @@ static int cmd_local(void)
 	put("local_mode=%s", opt.host ? "host" : "guest");
 	put("local_reps=%u", opt.reps);
 	put("local_min_acc=%lu", opt.min_acc);
-	{
-		char list[128] = "";
-		size_t off = 0;
-
-		for (si = 0; si < opt.nsizes; si++)
-			off += snprintf(list + off, sizeof(list) - off, "%s%lu",
-					si ? " " : "", opt.sizes[si]);
-		put("local_sizes=%s", list);
-	}
+	put("local_rnd_acc=%lu", opt.rnd_acc);
+	put("local_sizes=%s", list);
 	if (!opt.host && tdsm_stats(&s0))
 		die("tdsm_stats: %s", tdsm_strerror_detail());
 
 	for (si = 0; si < opt.nsizes; si++) {
 		size_t ws = opt.sizes[si] * MIB;
-		uint64_t nwords = ws / 8, nacc, expect;
-		uint64_t warm = nwords < (1u << 18) ? nwords : (1u << 18);
+		uint64_t warm = ws / 8 < (1u << 18) ? ws / 8 : (1u << 18);
 
-		nacc = opt.min_acc > nwords ? (opt.min_acc + nwords - 1) / nwords * nwords
-					    : nwords;
-		expect = set_sum(nwords) * (nacc / nwords);
 		for (pt = 0; pt < NPATS; pt++) {
+			uint64_t nacc = loads_for(pt, ws), expect = expected_sum(pt, ws, nacc);
 			double v[NFORMS][MAX_REPS];
 			uint64_t ts = now_ns();
 
@@ -596,27 +611,36 @@ static int cmd_local(void)
 	return bad ? 1 : 0;
 }
 
-/* One loop, once, for callgrind: everything else is outside its function. */
+/*
+ * For callgrind: the loop of @pat in @form, called twice, @n1 then @n2
+ * loads, and nothing else inside its function. With --toggle-collect and
+ * --dump-after on that function, each call is one dump, and the
+ * difference of the two is (n2 - n1) loads without the call's own cost.
+ */
 static int cmd_count(const char *pat, const char *form, unsigned long mb,
-		     unsigned long nacc)
+		     unsigned long n1, unsigned long n2)
 {
 	enum pat pt = !strcmp(pat, "seq") ? P_SEQ : !strcmp(pat, "rnd") ? P_RND : NPATS;
+	uint64_t sum1, sum2;
 	enum form f;
 	struct bufs b;
-	uint64_t sum;
 
 	for (f = 0; f < NFORMS; f++)
 		if (!strcmp(form, form_name[f]))
 			break;
-	if (pt == NPATS || f == NFORMS || !mb || mb & (mb - 1) || !nacc)
+	if (pt == NPATS || f == NFORMS || !mb || mb & (mb - 1) || !n1 || !n2)
 		usage();
-	if (pt == P_SEQ && nacc > mb * MIB / 8)
+	if (pt == P_SEQ && (n1 > mb * MIB / 8 || n2 > mb * MIB / 8))
 		die("count seq: at most one pass (%lu words)", mb * MIB / 8);
 	setup(&b, mb * MIB);
 	form_for(f);
-	sum = run_loop(&b, f, pt, mb * MIB, nacc);
-	printf("%s %s %lu MiB: %lu loads, sum %#llx\n", pat, form, mb, nacc,
-	       (unsigned long long)sum);
+	sum1 = run_loop(&b, f, pt, mb * MIB, n1);
+	sum2 = run_loop(&b, f, pt, mb * MIB, n2);
+	if (sum1 != expected_sum(pt, mb * MIB, n1) || sum2 != expected_sum(pt, mb * MIB, n2))
+		die("count %s %s: read the wrong values", pat, form);
+	printf("count %s %s %lu MiB: %lu then %lu loads, %s form, values checked\n", pat,
+	       form, mb, n1, n2, cur_form == TINYDSM_SITE_LOOKUP ? "lookup" : "direct");
+	set_form(TINYDSM_SITE_DIRECT);
 	teardown(&b);
 	return 0;
 }
@@ -1201,7 +1225,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	argv++;
 	argc--;
-	while ((c = getopt(argc, argv, "Hs:r:m:e:k:n:W:c:h")) != -1) {
+	while ((c = getopt(argc, argv, "Hs:r:m:R:e:k:n:W:c:h")) != -1) {
 		switch (c) {
 		case 'H': opt.host = true; break;
 		case 's': parse_sizes(optarg); break;
@@ -1211,6 +1235,11 @@ int main(int argc, char **argv)
 				die("-r: 1..%d", MAX_REPS);
 			break;
 		case 'm': opt.min_acc = parse_ull(optarg, "access count"); break;
+		case 'R':
+			opt.rnd_acc = parse_ull(optarg, "access count");
+			if (!opt.rnd_acc)
+				die("-R: at least 1");
+			break;
 		case 'e': opt.env = optarg; break;
 		case 'k': opt.prefix = optarg; break;
 		case 'n':
@@ -1233,10 +1262,11 @@ int main(int argc, char **argv)
 		return cmd_local();
 	}
 	if (!strcmp(cmd, "count")) {
-		NEED(4);
+		NEED(5);
 		opt.prefix = "";
 		return cmd_count(argv[0], argv[1], parse_ull(argv[2], "MiB"),
-				 parse_ull(argv[3], "access count"));
+				 parse_ull(argv[3], "access count"),
+				 parse_ull(argv[4], "access count"));
 	}
 	if (!strcmp(cmd, "home")) {
 		NEED(2);
