@@ -7,7 +7,7 @@
  *
  *   status                       member lines (name, id, state, addr...),
  *                                then ok
- *   migrate from=NAME to=NAME [strategy=lazy|eager] [addr=A npages=N]
+ *   migrate from=NAME to=NAME [strategy=lazy|eager|lookup] [addr=A npages=N]
  *                                progress lines, then ok (the summary)
  *
  * Anyone may ask for the status. A request that changes anything needs

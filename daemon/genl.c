@@ -441,7 +441,7 @@ void tdd_genl_migrate(struct nl_sock *s, uint64_t addr, uint32_t npages,
 }
 
 void tdd_genl_repopulate(struct nl_sock *s, uint64_t addr, uint32_t npages,
-			 struct tdd_op *op)
+			 uint32_t flags, struct tdd_op *op)
 {
 	struct reply r = { .cmd = TINYDSM_CMD_REPOPULATE, .op = op };
 	struct nl_msg *m;
@@ -449,7 +449,8 @@ void tdd_genl_repopulate(struct nl_sock *s, uint64_t addr, uint32_t npages,
 	memset(op, 0, sizeof(*op));
 	m = new_msg(TINYDSM_CMD_REPOPULATE, 0);
 	if (m && (nla_put_u64(m, TINYDSM_A_ADDR, addr) ||
-		  nla_put_u32(m, TINYDSM_A_NPAGES, npages))) {
+		  nla_put_u32(m, TINYDSM_A_NPAGES, npages) ||
+		  (flags && nla_put_u32(m, TINYDSM_A_FLAGS, flags)))) {
 		nlmsg_free(m);
 		m = NULL;
 	}

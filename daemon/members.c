@@ -8,7 +8,7 @@
  *   hello proto=1 id=ID name=NAME config=HASH   first line, both ways
  *   hb                                          every heartbeat-ms
  *   req id=N op=migrate addr=A npages=N from=ID
- *   req id=N op=repopulate addr=A npages=N
+ *   req id=N op=repopulate addr=A npages=N [flags=TINYDSM_REPOPULATE_F_*]
  *   rep id=N err=0|ENAME [moved= skipped= data= holders= fetched= mapped=
  *       sites= nsec=] [msg=text]
  *
@@ -382,9 +382,15 @@ static void serve_request(struct tdd_member *m, const struct tdd_kv *kv)
 		log_info("%s asks: MIGRATE 0x%" PRIx64 " +%u pages from node id %u",
 			 m->node->name, job.addr, job.npages, job.node);
 	} else if (!strcmp(op, "repopulate")) {
+		/* flags= is optional: daemons before it did not send it. */
+		if (tdd_kv_get(kv, "flags") && tdd_kv_u32(kv, "flags", &job.flags)) {
+			tdd_line_printf(&m->conn, "rep id=%u err=EINVAL msg=bad flags", id);
+			return;
+		}
 		job.kind = TDD_JOB_REPOPULATE;
-		log_info("%s asks: REPOPULATE 0x%" PRIx64 " +%u pages",
-			 m->node->name, job.addr, job.npages);
+		log_info("%s asks: REPOPULATE 0x%" PRIx64 " +%u pages%s",
+			 m->node->name, job.addr, job.npages,
+			 job.flags & TINYDSM_REPOPULATE_F_LOOKUP ? " (sites to lookup)" : "");
 	} else {
 		tdd_line_printf(&m->conn, "rep id=%u err=EOPNOTSUPP msg=unknown op %.32s",
 				id, op);

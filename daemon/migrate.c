@@ -17,8 +17,9 @@
  *      2 x dead-after-ms + 5 s without progress; if from or to is dead the
  *      migration stops, and running it again resumes (moved pages are no
  *      longer homed on FROM, the kernel skips them).
- *   3. Eager only: every node of the union of the chunks' HOLDERS but the
- *      target runs TINYDSM_CMD_REPOPULATE over the range, chunk by chunk.
+ *   3. Eager and lookup only: every node of the union of the chunks'
+ *      HOLDERS but the target runs TINYDSM_CMD_REPOPULATE over the range,
+ *      chunk by chunk (lookup: with TINYDSM_REPOPULATE_F_LOOKUP).
  *   4. The summary goes back to tinydsmctl and to the log.
  */
 #define _GNU_SOURCE
@@ -38,12 +39,31 @@
 
 enum phase { PH_MOVE, PH_REPOP };
 
+/*
+ * What the holders do once the pages moved: nothing (lazy: their accesses
+ * fault and fetch), REPOPULATE (eager: pages fetched back, sites direct),
+ * or REPOPULATE with TINYDSM_REPOPULATE_F_LOOKUP (lookup: pages left at the
+ * new home, their access sites put in lookup form).
+ */
+enum mig_strategy { MIG_LAZY, MIG_EAGER, MIG_LOOKUP };
+static const char *const strategy_names[] = { "lazy", "eager", "lookup" };
+
+static int strategy_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < (int)(sizeof(strategy_names) / sizeof(strategy_names[0])); i++)
+		if (!strcmp(name, strategy_names[i]))
+			return i;
+	return -1;
+}
+
 static struct {
 	bool active;
 	struct tdd_client *client;	/* NULL once it went away */
 	bool cancelled;
 	const struct tdd_node *from, *to;
-	bool eager;
+	int strategy;			/* enum mig_strategy */
 	uint64_t addr;
 	uint32_t npages, page_size;
 	enum phase phase;
@@ -134,7 +154,7 @@ static void succeed(void)
 	names_of(mg.holders, holders, sizeof(holders));
 	names_of(mg.repop_failed, failed, sizeof(failed));
 	log_notice("migration %s -> %s (%s) done: %" PRIu64 " pages moved (%" PRIu64 " skipped), %" PRIu64 " bytes in %" PRIu64 " ms, holders %s, %" PRIu64 " repopulated, %" PRIu64 " mapped, %" PRIu64 " sites%s%s",
-		   mg.from->name, mg.to->name, mg.eager ? "eager" : "lazy",
+		   mg.from->name, mg.to->name, strategy_names[mg.strategy],
 		   mg.moved, mg.skipped, bytes, ms, holders[0] ? holders : "none",
 		   mg.fetched, mg.mapped, mg.sites,
 		   failed[0] ? "; not repopulated on " : "", failed);
@@ -142,7 +162,7 @@ static void succeed(void)
 		tdd_client_printf(mg.client,
 				  "ok moved=%" PRIu64 " skipped=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " pages_per_s=%.0f mb_per_s=%.2f holders=%s strategy=%s repopulated=%" PRIu64 " mapped=%" PRIu64 " sites=%" PRIu64 " repop_failed=%s",
 				  mg.moved, mg.skipped, bytes, ms, mg.moved / secs,
-				  bytes / 1e6 / secs, holders, mg.eager ? "eager" : "lazy",
+				  bytes / 1e6 / secs, holders, strategy_names[mg.strategy],
 				  mg.fetched, mg.mapped, mg.sites, failed);
 	finish();
 }
@@ -171,6 +191,11 @@ static bool retry(const struct tdd_op *op)
 	return true;
 }
 
+static uint32_t repop_flags(void)
+{
+	return mg.strategy == MIG_LOOKUP ? TINYDSM_REPOPULATE_F_LOOKUP : 0;
+}
+
 static void stopped(int e, const char *why)
 {
 	fail(e, "migration stopped after %u of %u pages: %s; run the same command again to resume",
@@ -183,7 +208,7 @@ static void end_move(void)
 		fail(ENOENT, "no pages homed on %s in that range", mg.from->name);
 		return;
 	}
-	if (!mg.eager) {
+	if (mg.strategy == MIG_LAZY) {
 		succeed();
 		return;
 	}
@@ -296,7 +321,7 @@ static void run_chunk(uint32_t id, bool move)
 		struct tdd_job job = {
 			.kind = move ? TDD_JOB_MIGRATE : TDD_JOB_REPOPULATE,
 			.addr = a, .npages = mg.chunk, .node = mg.from->id,
-			.done = chunk_done,
+			.flags = repop_flags(), .done = chunk_done,
 		};
 
 		e = tdd_work_submit(&job);
@@ -320,8 +345,9 @@ static void run_chunk(uint32_t id, bool move)
 				       "op=migrate addr=%#" PRIx64 " npages=%u from=%u",
 				       a, mg.chunk, mg.from->id);
 	else
-		e = tdd_member_request(m, repop_reply, "op=repopulate addr=%#" PRIx64 " npages=%u",
-				       a, mg.chunk);
+		e = tdd_member_request(m, repop_reply,
+				       "op=repopulate addr=%#" PRIx64 " npages=%u flags=%u",
+				       a, mg.chunk, repop_flags());
 	if (!e) {
 		mg.waiting = true;
 		return;
@@ -413,7 +439,7 @@ void tdd_migrate_request(struct tdd_client *c, const struct tdd_kv *kv)
 	struct tinydsm_region_info ri;
 	uint64_t addr, end, npages;
 	char why[200];
-	int e;
+	int e, st;
 
 	if (mg.active) {
 		tdd_client_error(c, EBUSY, "a migration (%s to %s) is already running",
@@ -434,8 +460,10 @@ void tdd_migrate_request(struct tdd_client *c, const struct tdd_kv *kv)
 		tdd_client_error(c, EINVAL, "cannot migrate %s to itself", f->name);
 		return;
 	}
-	if (strategy && strcmp(strategy, "lazy") && strcmp(strategy, "eager")) {
-		tdd_client_error(c, EINVAL, "unknown strategy '%.32s' (lazy, eager)", strategy);
+	st = strategy ? strategy_by_name(strategy) : MIG_LAZY;
+	if (st < 0) {
+		tdd_client_error(c, EINVAL, "unknown strategy '%.32s' (lazy, eager, lookup)",
+				 strategy);
 		return;
 	}
 	e = region_info(&ri, why, sizeof(why));
@@ -486,14 +514,14 @@ void tdd_migrate_request(struct tdd_client *c, const struct tdd_kv *kv)
 	mg.client = c;
 	mg.from = f;
 	mg.to = t;
-	mg.eager = strategy && !strcmp(strategy, "eager");
+	mg.strategy = st;
 	mg.addr = addr;
 	mg.npages = npages;
 	mg.page_size = ri.page_size;
 	mg.phase = PH_MOVE;
 	mg.t0 = mg.due = tdd_now_ms();
 	log_notice("migration %s -> %s (%s) of %#" PRIx64 " +%" PRIu64 " pages started",
-		   f->name, t->name, mg.eager ? "eager" : "lazy", addr, npages);
+		   f->name, t->name, strategy_names[mg.strategy], addr, npages);
 	tdd_client_progress(c, "progress phase=move done=0 total=%u moved=0 skipped=0",
 			    mg.npages);
 }

@@ -125,7 +125,7 @@ void tdd_genl_sock_close(struct nl_sock *s);
 void tdd_genl_migrate(struct nl_sock *s, uint64_t addr, uint32_t npages,
 		      uint32_t from, struct tdd_op *op);
 void tdd_genl_repopulate(struct nl_sock *s, uint64_t addr, uint32_t npages,
-			 struct tdd_op *op);
+			 uint32_t flags, struct tdd_op *op);
 void tdd_genl_node_evict(struct nl_sock *s, uint32_t id, struct tdd_op *op);
 
 /* ---- worker.c: the module's long genl calls, off the poll loop ---- */
@@ -154,6 +154,7 @@ struct tdd_job {
 	uint64_t addr;
 	uint32_t npages;
 	uint32_t node;
+	uint32_t flags;			/* REPOPULATE: TINYDSM_REPOPULATE_F_* */
 	/* the result: written by the worker, read by @done */
 	struct tdd_op op;
 	/* the loop's own */

@@ -62,7 +62,7 @@ static void run(struct nl_sock *s, struct tdd_job *j)
 		tdd_genl_migrate(s, j->addr, j->npages, j->node, &j->op);
 		break;
 	case TDD_JOB_REPOPULATE:
-		tdd_genl_repopulate(s, j->addr, j->npages, &j->op);
+		tdd_genl_repopulate(s, j->addr, j->npages, j->flags, &j->op);
 		break;
 	case TDD_JOB_EVICT:
 		tdd_genl_node_evict(s, j->node, &j->op);

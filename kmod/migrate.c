@@ -652,15 +652,18 @@ out:
  * @r: the region.
  * @addr: global address of the first page of the range.
  * @npages: pages in the range.
+ * @flags: TINYDSM_REPOPULATE_F_*.
  * @res: what was done (added to).
  * @extack: for the reason of a refusal.
  *
  * Every page of the range with TDSM_PG_MOVED and no copy here is fetched
  * read-only from its home (READV, a batch per round trip) and mapped into
  * every process of this node that maps it; the access sites recorded for
- * those pages are put in their direct form (patch.c).
+ * those pages are put in their direct form (patch.c). With
+ * TINYDSM_REPOPULATE_F_LOOKUP nothing is fetched: the sites of those pages
+ * go lookup instead, and every access is done at the new home.
  */
-int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
+int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack)
 {
@@ -692,6 +695,16 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
 		u64 want = 0, mine = 0, got;
 		u8 home = 0;
 
+		if (flags & TINYDSM_REPOPULATE_F_LOOKUP) {
+			for (i = 0; i < n; i++) {
+				pg = &r->pages[first + i];
+				if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame)
+					want |= BIT_ULL(i);
+			}
+			tdsm_sites_page_event(r, first, n, want, TINYDSM_SITE_LOOKUP);
+			first += n;
+			continue;
+		}
 		/* The pages to fetch; a fault in flight on one has it in hand. */
 		for (i = 0; i < n; i++) {
 			pg = &r->pages[first + i];

@@ -243,9 +243,10 @@ static const struct nla_policy tdsm_migrate_policy[TINYDSM_A_FROM + 1] = {
 	[TINYDSM_A_FROM]	= NLA_POLICY_RANGE(NLA_U32, 1, TINYDSM_MAX_NODES - 1),
 };
 
-static const struct nla_policy tdsm_repopulate_policy[TINYDSM_A_NPAGES + 1] = {
+static const struct nla_policy tdsm_repopulate_policy[TINYDSM_A_FLAGS + 1] = {
 	[TINYDSM_A_ADDR]	= { .type = NLA_U64 },
 	[TINYDSM_A_NPAGES]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[TINYDSM_A_FLAGS]	= NLA_POLICY_MASK(NLA_U32, __TINYDSM_REPOPULATE_F_ALL),
 };
 
 /* Start a reply to @info's command; NULL if out of memory. */
@@ -304,6 +305,7 @@ static int tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tdsm_migrate_result res = {};
 	struct sk_buff *msg;
+	u32 flags = 0;
 	void *hdr;
 	int err;
 
@@ -312,10 +314,12 @@ static int tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_MOD(info->extack, "REPOPULATE needs an address and a page count");
 		return -EINVAL;
 	}
+	if (info->attrs[TINYDSM_A_FLAGS])
+		flags = nla_get_u32(info->attrs[TINYDSM_A_FLAGS]);
 	err = tdsm_repopulate(&tdsm_region,
 			      nla_get_u64(info->attrs[TINYDSM_A_ADDR]),
 			      nla_get_u32(info->attrs[TINYDSM_A_NPAGES]),
-			      &res, info->extack);
+			      flags, &res, info->extack);
 	if (err)
 		return err;
 	msg = tdsm_nl_reply_new(info, &hdr);

@@ -205,7 +205,7 @@ void tdsm_event_evicted(u8 node, u32 dropped, u32 lost);
 /* migrate.c */
 int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack);
-int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages,
+int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack);
 void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);

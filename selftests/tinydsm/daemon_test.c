@@ -858,6 +858,12 @@ TEST_F(daemon, migrate_refused)
 	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --strategy fast --socket %s",
 		self->me, self->sock);
 	EXPECT_RC(2, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "(lazy, eager, lookup)")) TH_LOG("%s", self->r.err);
+	/* lookup is a strategy: the daemon is asked (and ghost does not answer). */
+	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --strategy lookup --socket %s",
+		self->me, self->sock);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ghost")) TH_LOG("%s", self->r.err);
 	run_str(&self->r, false, ctl_path(), "migrate --from %s --to ghost --pages 0x1000-0x800 --socket %s",
 		self->me, self->sock);
 	EXPECT_RC(2, &self->r);

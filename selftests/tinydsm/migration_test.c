@@ -114,7 +114,7 @@ static int gen_ack(struct nl_msg *msg, void *arg)
  * how), else a libnl error.
  */
 static int gen_call(uint8_t cmd, uint64_t addr, int64_t npages, int64_t from,
-		    struct gen_reply *r)
+		    int64_t flags, struct gen_reply *r)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_msg *msg = NULL;
@@ -143,7 +143,8 @@ static int gen_call(uint8_t cmd, uint64_t addr, int64_t npages, int64_t from,
 			 cmd, TINYDSM_GENL_VERSION) ||
 	    nla_put_u64(msg, TINYDSM_A_ADDR, addr) ||
 	    (npages >= 0 && nla_put_u32(msg, TINYDSM_A_NPAGES, npages)) ||
-	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, from)))
+	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, from)) ||
+	    (flags >= 0 && nla_put_u32(msg, TINYDSM_A_FLAGS, flags)))
 		goto out;
 	nl_cb_err(cb, NL_CB_CUSTOM, gen_err, r);
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gen_ack, r);
@@ -163,12 +164,18 @@ out:
 static int gen_migrate(uint64_t addr, int64_t npages, int64_t from,
 		       struct gen_reply *r)
 {
-	return gen_call(TINYDSM_CMD_MIGRATE, addr, npages, from, r);
+	return gen_call(TINYDSM_CMD_MIGRATE, addr, npages, from, -1, r);
 }
 
 static int gen_repopulate(uint64_t addr, int64_t npages, struct gen_reply *r)
 {
-	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, r);
+	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, -1, r);
+}
+
+static int gen_repopulate_flags(uint64_t addr, int64_t npages, int64_t flags,
+				struct gen_reply *r)
+{
+	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, flags, r);
 }
 
 #define ASSERT_GEN(want, call, r) do {					\
@@ -559,6 +566,55 @@ TEST_F_TIMEOUT(mig, trio_sites_eager, 300)
 		ASSERT_EQ(0, tc_stats(n, &st1));
 		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
 		EXPECT_EQ(0, st1.word_remote - st0.word_remote);
+	}
+	BARRIER("done");
+}
+
+/*
+ * Per migration, whatever the file's policy (lazy here): REPOPULATE with
+ * TINYDSM_REPOPULATE_F_LOOKUP fetches nothing and puts the moved pages'
+ * sites in lookup form, so node1 reads them at node3 without a fault.
+ */
+TEST_F_TIMEOUT(mig, trio_sites_lookup_per_migration, 300)
+{
+	unsigned int npages = tc_env_uint("TDSM_SITES_PAGES", 64);
+	struct tc_node *n = &self->n;
+	struct tinydsm_stats st0, st1;
+	struct tinydsm_page_info pi;
+	struct tinydsm_site_info si;
+	struct gen_reply r;
+	uint64_t addr, ip = 0;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 7);
+	if (n->id == APP) {
+		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 7));
+		ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)addr, &pi));
+		ip = pi.fault_ip;
+		ASSERT_EQ(0, site_info(n, ip, &si));
+	}
+	BARRIER("mapped");
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+	}
+	BARRIER("migrated");
+	if (n->id == APP) {
+		/* Lazy file: the migration alone leaves the site direct. */
+		ASSERT_EQ(0, site_info(n, ip, &si));
+		EXPECT_EQ(TINYDSM_SITE_DIRECT, si.form);
+		ASSERT_GEN(-EINVAL, gen_repopulate_flags(addr, npages, 0x80, &r), &r);
+		ASSERT_GEN(0, gen_repopulate_flags(addr, npages,
+						   TINYDSM_REPOPULATE_F_LOOKUP, &r), &r);
+		EXPECT_EQ(0, r.fetched);
+		EXPECT_EQ(1, r.sites);
+		ASSERT_EQ(0, site_info(n, ip, &si));
+		EXPECT_EQ(TINYDSM_SITE_LOOKUP, si.form);
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 7));
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
+		EXPECT_EQ(npages, st1.word_remote - st0.word_remote);
 	}
 	BARRIER("done");
 }

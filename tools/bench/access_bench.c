@@ -144,14 +144,14 @@ static uint64_t remote_pattern(uint64_t addr)
 
 static struct {
 	const char *env, *prefix, *csv;
-	bool host;
-	unsigned int reps;
+	bool host, self_poke;
+	unsigned int reps, forms;	/* forms: bit per enum form */
 	unsigned long min_acc, rnd_acc, n, warmup;
 	unsigned long sizes[MAX_SIZES];
 	unsigned int nsizes;
 } opt = { .prefix = "acc_", .reps = 3, .min_acc = 1ul << 24,
 	  .rnd_acc = 1ul << 23, .n = 500,
-	  .warmup = 8 };
+	  .warmup = 8, .forms = 0xf };
 
 static FILE *env_file(void)
 {
@@ -264,10 +264,13 @@ static const char *const pat_name[NPATS] = { "seq", "rnd" };
 
 static unsigned int cur_form = TINYDSM_SITE_DIRECT;
 
-/* Host mode: the module's rewrite, done here (no other thread runs). */
+/*
+ * -H, -P: the module's rewrite (tinydsm.h, "Access sites"), done here by
+ * the program on its own text; no other thread runs.
+ */
 static uint8_t (*direct_bytes)[16];
 
-static void host_poke(unsigned int form)
+static void self_poke(unsigned int form)
 {
 	const struct tinydsm_site_entry *e;
 	size_t i, n = tdsm_sites(&e);
@@ -329,7 +332,7 @@ static void host_simulate_attach(void *mem, size_t len)
 	__atomic_store_n(&tdsm__state.size, len, __ATOMIC_RELEASE);
 }
 
-/* Every site in @form (the module's SET_FORM_ALL, or host_poke), checked. */
+/* Every site in @form (the module's SET_FORM_ALL, or self_poke), checked. */
 static void set_form(unsigned int form)
 {
 	const struct tinydsm_site_entry *e;
@@ -338,8 +341,8 @@ static void set_form(unsigned int form)
 
 	if (form == cur_form)
 		return;
-	if (opt.host) {
-		host_poke(form);
+	if (opt.host || opt.self_poke) {
+		self_poke(form);
 		cur_form = form;
 		return;
 	}
@@ -552,6 +555,8 @@ static int cmd_local(void)
 
 			/* untimed: the code translated, the page tables walked once */
 			for (k = 0; k < NFORMS; k++) {
+				if (!(opt.forms & (1u << k)))
+					continue;
 				form_for(k);
 				(void)run_loop(&b, k, pt, ws, warm);
 			}
@@ -561,6 +566,8 @@ static int cmd_local(void)
 					enum form f = (k + r) % NFORMS;
 					uint64_t t1, t2, sum;
 
+					if (!(opt.forms & (1u << f)))
+						continue;
 					form_for(f);
 					t1 = now_ns();
 					sum = run_loop(&b, f, pt, ws, nacc);
@@ -578,6 +585,8 @@ static int cmd_local(void)
 			for (k = 0; k < NFORMS; k++) {
 				double med;
 
+				if (!(opt.forms & (1u << k)))
+					continue;
 				qsort(v[k], opt.reps, sizeof(double), cmp_double);
 				med = opt.reps % 2 ? v[k][opt.reps / 2] :
 				      (v[k][opt.reps / 2 - 1] + v[k][opt.reps / 2]) / 2;
@@ -1079,8 +1088,8 @@ static int cmd_report(int nfiles, char **files)
 	/* the loops' machine code */
 	printf("\nobjdump, instructions in the loop body (tools/build: -O2):");
 	for (pt = 0; pt < NPATS; pt++) {
-		double a = kv_num("acch_obj_%s_plain_loop_insns", pat_name[pt]);
-		double b = kv_num("acch_obj_%s_site_loop_insns", pat_name[pt]);
+		double a = kv_num("acc_obj_%s_plain_loop_insns", pat_name[pt]);
+		double b = kv_num("acc_obj_%s_site_loop_insns", pat_name[pt]);
 
 		printf(" %s plain %.0f, site (direct form) %.0f%s%s", pat_name[pt], a, b,
 		       isnan(a) || isnan(b) ? " NOT MEASURED" : a == b ? " (equal)" : " (DIFFERENT)",
@@ -1092,11 +1101,15 @@ static int cmd_report(int nfiles, char **files)
 			missing++;
 	}
 
-	printf("callgrind instructions/access (host, no module: see README):\n");
+	s = kv_str("acc_cg_where");
+	printf("callgrind instructions/access (%s):\n",
+	       !s ? "NOT MEASURED" : !strcmp(s, "guest") ?
+	       "lab guest node1, the module attached, its own rewrite" :
+	       "host, no module: lookup = simulated attach, see README");
 	for (pt = 0; pt < NPATS; pt++) {
-		double p = kv_num("acch_cg_%s_plain_ir", pat_name[pt]);
-		double d = kv_num("acch_cg_%s_direct_ir", pat_name[pt]);
-		double l = kv_num("acch_cg_%s_lookup_ir", pat_name[pt]);
+		double p = kv_num("acc_cg_%s_plain_ir", pat_name[pt]);
+		double d = kv_num("acc_cg_%s_direct_ir", pat_name[pt]);
+		double l = kv_num("acc_cg_%s_lookup_ir", pat_name[pt]);
 
 		printf("  %-6s plain %.2f, direct %.2f (%.2fx), lookup %.2f (%.2fx)"
 		       "  [direct <= 1.02x: %s, lookup <= 3x: %s]\n",
@@ -1195,6 +1208,25 @@ static int cmd_report(int nfiles, char **files)
 
 /* ------------------------------------------------------------ main */
 
+static void parse_forms(const char *s)
+{
+	char buf[128], *tok, *save;
+	unsigned int f;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	opt.forms = 0;
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		for (f = 0; f < NFORMS; f++)
+			if (!strcmp(tok, form_name[f]))
+				break;
+		if (f == NFORMS)
+			die("unknown form '%s' (plain, direct, lookup, plaindsm)", tok);
+		opt.forms |= 1u << f;
+	}
+	if (!(opt.forms & (1u << F_PLAIN)))
+		die("-F: the forms must include plain (the base of every ratio)");
+}
+
 static void parse_sizes(const char *s)
 {
 	char *end;
@@ -1225,9 +1257,11 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	argv++;
 	argc--;
-	while ((c = getopt(argc, argv, "Hs:r:m:R:e:k:n:W:c:h")) != -1) {
+	while ((c = getopt(argc, argv, "HPF:s:r:m:R:e:k:n:W:c:h")) != -1) {
 		switch (c) {
 		case 'H': opt.host = true; break;
+		case 'P': opt.self_poke = true; break;
+		case 'F': parse_forms(optarg); break;
 		case 's': parse_sizes(optarg); break;
 		case 'r':
 			opt.reps = parse_ull(optarg, "repetitions");

@@ -24,20 +24,91 @@
 # Environment (forwarded from the host by lab.sh):
 #   TDSM_ACCESS_SIZES   working sets in MiB, powers of two ("1 4 16 64 256")
 #   TDSM_ACCESS_REPS    timed runs per figure, median (3)
-#   TDSM_ACCESS_MIN_ACC loads per timed run at least (4194304)
+#   TDSM_ACCESS_MIN_ACC sequential: loads per timed run at least, whole
+#                       passes (16777216)
+#   TDSM_ACCESS_RND_ACC random: loads per timed run (8388608)
 #   TDSM_ACCESS_N       timed remote loads per figure (500)
 #   TDSM_ACCESS_WARMUP  untimed remote loads before each (8)
-#   TDSM_ACCESS_GUEST_VALGRIND 1: also try callgrind in the guest (0)
+#   TDSM_ACCESS_CALLGRIND 0 skips the instruction counts (1)
 #   TDSM_BASELINE_LAT_ITERS, TDSM_BASELINE_BW_ITERS: perftest iterations
+#
+# Steps 5 and 6 (node1): the loops' instructions counted by objdump, and by
+# callgrind (`access_bench count` under the host's valgrind, over 9p).
+#
+# On the host (no lab), tools/bench.sh runs
+#   tools/bench/access_bench.sh callgrind ENV DIR [-H]
+# for the callgrind counts alone, if the lab could not give them.
 set -uo pipefail
 
 SIZES=${TDSM_ACCESS_SIZES:-1 4 16 64 256}
 REPS=${TDSM_ACCESS_REPS:-3}
-MIN_ACC=${TDSM_ACCESS_MIN_ACC:-4194304}
+MIN_ACC=${TDSM_ACCESS_MIN_ACC:-16777216}
+RND_ACC=${TDSM_ACCESS_RND_ACC:-8388608}
 N=${TDSM_ACCESS_N:-500}
 W=${TDSM_ACCESS_WARMUP:-8}
-GUEST_VG=${TDSM_ACCESS_GUEST_VALGRIND:-0}
+CALLGRIND=${TDSM_ACCESS_CALLGRIND:-1}
 NPAGES=$((2 * (N + W)))
+
+log() { printf '[%s +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
+
+# loop_insns FUNCTION BINARY: the instructions of the function's loop body,
+# from its last backward jump to the jump's target, as objdump lists them.
+loop_insns() {
+	local line a mn op t n=0 lo=-1 hi=-1 addrs=()
+	while IFS= read -r line; do
+		[[ $line =~ ^[[:space:]]*([0-9a-f]+):[[:space:]]+([a-z][a-z0-9.]*)[[:space:]]*(.*)$ ]] || continue
+		a=$((16#${BASH_REMATCH[1]})) mn=${BASH_REMATCH[2]} op=${BASH_REMATCH[3]}
+		addrs+=("$a")
+		if [[ $mn == j* && $op =~ ^([0-9a-f]+)[[:space:]]\< ]]; then
+			t=$((16#${BASH_REMATCH[1]}))
+			((t <= a && t >= addrs[0])) && { lo=$t hi=$a; }
+		fi
+	done < <(objdump -d --no-show-raw-insn --disassemble="$1" "$2")
+	((lo >= 0)) || { echo "objdump: no loop in $1" >&2; return 1; }
+	for a in "${addrs[@]}"; do ((a >= lo && a <= hi)) && n=$((n + 1)); done
+	echo "$n"
+}
+
+# cg_counts ENV DIR [-H]: callgrind's instructions per load for every
+# pattern and form, key=value to ENV. `access_bench count` calls the loop
+# twice (N1, then N2 loads); --toggle-collect and --dump-after on the loop's
+# function make each call one dump, so (Ir2 - Ir1) / (N2 - N1) is the
+# loop's cost per load, thunk and stub included, call overhead excluded.
+cg_counts() {
+	local env=$1 dir=$2 pt f fn ir1 ir2 n1=65536 n2=196608 rc=0
+	shift 2
+	command -v valgrind >/dev/null || { echo "callgrind: no valgrind"; return 1; }
+	for pt in seq rnd; do
+		for f in plain direct lookup; do
+			fn=${pt}_site
+			[[ $f == plain ]] && fn=${pt}_plain
+			rm -f "$dir/cg.$pt.$f"*
+			if ! valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$pt.$f" \
+				--toggle-collect="$fn" --dump-after="$fn" --smc-check=all \
+				"$AB" count "$pt" "$f" 2 "$n1" "$n2" "$@" >"$dir/cg.$pt.$f.log" 2>&1; then
+				echo "callgrind $pt $f failed:"
+				tail -n 20 "$dir/cg.$pt.$f.log"
+				rc=1
+				continue
+			fi
+			ir1=$(awk '/^totals:/ { print $2 }' "$dir/cg.$pt.$f.1" 2>/dev/null)
+			ir2=$(awk '/^totals:/ { print $2 }' "$dir/cg.$pt.$f.2" 2>/dev/null)
+			[[ $ir1 =~ ^[0-9]+$ && $ir2 =~ ^[0-9]+$ ]] ||
+				{ echo "callgrind $pt $f: no dump per call"; rc=1; continue; }
+			echo "acc_cg_${pt}_${f}_ir=$(awk -v a="$ir1" -v b="$ir2" -v n=$((n2 - n1)) \
+				'BEGIN { printf "%.3f", (b - a) / n }')" | tee -a "$env"
+		done
+	done
+	return "$rc"
+}
+
+if [[ ${1:-} == callgrind ]]; then
+	(($# >= 3)) || { echo "usage: $0 callgrind ENV DIR [-H]" >&2; exit 2; }
+	AB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/tools/access_bench
+	mkdir -p "$3"
+	cg_counts "$2" "$3" "${@:4}"
+	exit $?
+fi
 
 ID=$TDSM_NODE_ID
 TREE=$TDSM_TREE
@@ -45,8 +116,6 @@ AB=$TREE/build/tools/access_bench
 SH=$TDSM_SHARED/access
 ENV=$TDSM_OUT/access.env
 STEP_TIMEOUT=${TDSM_ACCESS_STEP_TIMEOUT:-600} # seconds, any one wait
-
-log() { printf '[%s +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
 
 [[ -x $AB ]] || { echo "access_bench.sh: $AB is not built"; exit 1; }
 if ((TDSM_NODES != 2)); then
@@ -150,16 +219,25 @@ step baseline-post baseline post
 sed 's/^/acc_post_/' "$TDSM_OUT/baseline-post/baseline.env" >>"$ENV" 2>/dev/null
 
 # (a) local: TCG makes this the longest step; bounded by the lab's timeout
-step local "$AB" local -s "$SIZES" -r "$REPS" -m "$MIN_ACC" -e "$ENV"
+step local "$AB" local -s "$SIZES" -r "$REPS" -m "$MIN_ACC" -R "$RND_ACC" -e "$ENV"
 
-# Can callgrind run here? valgrind places every mmap itself (MAP_FIXED at
-# an address of its choosing); /dev/tinydsm maps only at the region's base.
-if ((GUEST_VG)); then
-	log "---- guest-valgrind (a try: the host's valgrind over 9p)"
-	timeout 600 valgrind --tool=callgrind --callgrind-out-file="$TDSM_OUT/guest.cg" \
-		"$AB" count seq direct 1 1024 >"$TDSM_OUT/guest-valgrind.log" 2>&1
-	echo "acc_guest_valgrind_rc=$?" >>"$ENV"
-	tail -n 5 "$TDSM_OUT/guest-valgrind.log"
+objdump_counts() {
+	local f n
+	for f in seq_plain seq_site rnd_plain rnd_site; do
+		n=$(loop_insns "$f" "$AB") || return 1
+		echo "acc_obj_${f}_loop_insns=$n" | tee -a "$ENV"
+	done
+	objdump -d --no-show-raw-insn --disassemble=seq_plain --disassemble=seq_site \
+		--disassemble=rnd_plain --disassemble=rnd_site --disassemble=remote_load \
+		"$AB" >"$TDSM_OUT/loops.objdump"
+}
+step objdump objdump_counts
+
+# valgrind runs here from the host's root (9p); the lookup form is the
+# module's own rewrite, the stub reads the real translation table.
+if ((CALLGRIND)); then
+	mkdir -p "$TDSM_OUT/callgrind"
+	step callgrind cg_counts "$ENV" "$TDSM_OUT/callgrind" && echo "acc_cg_where=guest" >>"$ENV"
 fi
 
 {

@@ -4,7 +4,7 @@
  * another, through tinydsmd.
  *
  *   tinydsmctl [-j [-p]] migrate --from NAME --to NAME
- *       [--strategy lazy|eager] [--pages ADDR[+N|-ADDR2]] [--socket PATH]
+ *       [--strategy lazy|eager|lookup] [--pages ADDR[+N|-ADDR2]] [--socket PATH]
  *
  * Unlike the other objects this one does not talk to the module: a
  * migration drives the modules of several nodes (the target's, and with
@@ -34,7 +34,7 @@ static int migrate_help(struct tdc *t)
 {
 	fprintf(t->help_out,
 		"Usage: %s [ -j [ -p ] ] migrate --from NAME --to NAME\n"
-		"           [ --strategy { lazy | eager } ] [ --pages RANGE ]\n"
+		"           [ --strategy { lazy | eager | lookup } ] [ --pages RANGE ]\n"
 		"           [ --socket PATH ]\n"
 		"       %s migrate help\n"
 		"where  NAME := a node name of tinydsmd's configuration\n"
@@ -43,7 +43,10 @@ static int migrate_help(struct tdc *t)
 		"       PATH := tinydsmd's socket (default %s)\n"
 		"Moves the home of every page of RANGE homed on --from to --to.\n"
 		"lazy (default): the other copies are dropped and fault back in;\n"
-		"eager: the nodes that held copies fetch them again at once.\n"
+		"eager: the nodes that held copies fetch them again at once, and\n"
+		"their access sites go direct;\n"
+		"lookup: the pages stay at --to; the holders' access sites go\n"
+		"lookup (each access is done at --to, without a fault).\n"
 		"Exit status: 0 done, 1 the migration failed, 2 usage error,\n"
 		"3 the tinydsm module is not loaded, 4 tinydsmd is not running.\n"
 		"Example: %s migrate --from node2 --to node3 --strategy eager\n",
@@ -129,9 +132,9 @@ static int mig_parse(struct tdc *t, struct mig_args *a)
 		} else if (!strcmp(opt, "--to")) {
 			a->to = val;
 		} else if (!strcmp(opt, "--strategy")) {
-			if (strcmp(val, "lazy") && strcmp(val, "eager"))
+			if (strcmp(val, "lazy") && strcmp(val, "eager") && strcmp(val, "lookup"))
 				return tdc_usage_error(t, migrate_help,
-						       "migrate: unknown strategy \"%s\" (lazy, eager)",
+						       "migrate: unknown strategy \"%s\" (lazy, eager, lookup)",
 						       val);
 			a->strategy = val;
 		} else if (!strcmp(opt, "--pages")) {
@@ -259,7 +262,7 @@ static void mig_json_summary(struct tdc *t, const char *line, const char *const 
 		printf("%s\"%s\"", h ? "," : "", holders[h]);	/* [a-z0-9_-] */
 	printf("],%s", nl);
 	printf("%s\"strategy\":%s\"%s\",%s", ind, sp,
-	       !strcmp(strategy, "eager") ? "eager" : "lazy", nl);
+	       !strcmp(strategy, "eager") || !strcmp(strategy, "lookup") ? strategy : "lazy", nl);
 	printf("%s\"repopulated\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "repopulated"), nl);
 	printf("%s\"mapped\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "mapped"), nl);
 	printf("%s\"sites\":%s%" PRIu64 "%s}\n", ind, sp, mig_num(line, "sites"), nl);

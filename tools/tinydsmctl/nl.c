@@ -71,6 +71,7 @@ static const char *const tdc_attr_names[] = {
 	[TINYDSM_A_ERRNO] = "ERRNO",
 	[TINYDSM_A_RATE] = "RATE",
 	[TINYDSM_A_PAGES_LOST] = "PAGES_LOST",
+	[TINYDSM_A_FLAGS] = "FLAGS",
 };
 
 const char *tdc_attr_name(unsigned int type)

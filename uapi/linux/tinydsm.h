@@ -170,10 +170,14 @@
  *   EHOSTUNREACH FROM is not connected; ETIMEDOUT a node did not answer.
  * TINYDSM_CMD_REPOPULATE (admin)
  *     TINYDSM_A_ADDR, TINYDSM_A_NPAGES
+ *     TINYDSM_A_FLAGS   u32, TINYDSM_REPOPULATE_F_* (optional)
  *   The eager side of a migration: every page of the range that this node
  *   lost to a migration (TINYDSM_PAGE_F_MOVED) is fetched again, read-only,
  *   from its new home in batches, and mapped again into every process of
- *   this node that maps it, so that no access faults. Reply:
+ *   this node that maps it, so that no access faults; the access sites
+ *   recorded for those pages go direct. With TINYDSM_REPOPULATE_F_LOOKUP
+ *   the pages are not fetched: their sites go lookup instead (every access
+ *   is then done at the new home, without a fault). Reply:
  *   TINYDSM_A_PAGES_FETCHED, TINYDSM_A_PAGES_MAPPED (page table entries
  *   established), TINYDSM_A_SITES (access sites repatched), TINYDSM_A_NSEC.
  * TINYDSM_CMD_NODE_EVICT (admin)
@@ -548,6 +552,7 @@ enum tinydsm_attr {
 	TINYDSM_A_ERRNO,		/* s32, -errno */
 	TINYDSM_A_RATE,			/* u32, per second */
 	TINYDSM_A_PAGES_LOST,		/* u32 */
+	TINYDSM_A_FLAGS,		/* u32 */
 	__TINYDSM_A_LAST
 };
 
@@ -564,6 +569,10 @@ enum tinydsm_node_state {
 	TINYDSM_NODE_CONNECTING,
 	TINYDSM_NODE_UP,
 };
+
+/* TINYDSM_A_FLAGS of TINYDSM_CMD_REPOPULATE */
+#define TINYDSM_REPOPULATE_F_LOOKUP	_BITUL(0) /* sites go lookup; nothing fetched */
+#define __TINYDSM_REPOPULATE_F_ALL	TINYDSM_REPOPULATE_F_LOOKUP
 
 /* Largest number of pages one migration round trip carries. */
 #define TINYDSM_MIGRATE_BATCH	64
