@@ -402,6 +402,22 @@ static int thunk_returns_to(uintptr_t t, uintptr_t to)
 	return 0;
 }
 
+/*
+ * The thunk's fast path writes no memory; its slow path (after the first
+ * conditional jump) starts with lea -136(%rsp), %rsp: find that lea within
+ * the first 96 bytes (nothing before it touches the stack, by construction).
+ */
+static int thunk_skips_red_zone(uintptr_t t, const uint8_t *lea, size_t n)
+{
+	const uint8_t *b = (const uint8_t *)t;
+	unsigned int i;
+
+	for (i = 0; i < 96; i++)
+		if (!memcmp(b + i, lea, n))
+			return 1;
+	return 0;
+}
+
 TEST(entries)
 {
 	/* lea -136(%rsp), %rsp: past the red zone before anything else */
@@ -438,7 +454,7 @@ TEST(entries)
 		EXPECT_EQ(0, e->reserved[0] | e->reserved[1] | e->reserved[2]);
 		EXPECT_TRUE(s >= (uintptr_t)__executable_start && s < (uintptr_t)etext);
 		EXPECT_TRUE(t >= (uintptr_t)__executable_start && t < (uintptr_t)etext);
-		EXPECT_EQ(0, memcmp((void *)t, lea_m136, sizeof(lea_m136)))
+		EXPECT_TRUE(thunk_skips_red_zone(t, lea_m136, sizeof(lea_m136)))
 			TH_LOG("site %zu: thunk does not skip the red zone", i);
 		EXPECT_TRUE(thunk_returns_to(t, s + e->len))
 			TH_LOG("site %zu: thunk does not jump back to %#lx",

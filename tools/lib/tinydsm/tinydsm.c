@@ -141,9 +141,8 @@ static int map_region(int fd)
 	if (region.abi_version != TINYDSM_ABI_VERSION)
 		return fail(EPROTO, "module ABI %u, libtinydsm ABI %u",
 			    region.abi_version, TINYDSM_ABI_VERSION);
-	if (!region.page_size || region.page_size & (region.page_size - 1) ||
-	    region.page_size < psz || !region.size ||
-	    region.size % region.page_size)
+	if (region.page_size != 1u << TDSM__PAGE_SHIFT || region.page_size < psz ||
+	    !region.size || region.size % region.page_size)
 		return fail(EPROTO, "region of %llu bytes in %u-byte pages",
 			    (unsigned long long)region.size, region.page_size);
 

@@ -98,6 +98,12 @@ struct tdsm__state {
 
 extern struct tdsm__state tdsm__state __attribute__((visibility("hidden")));
 
+/* The thunks' fast path reads these fields at fixed offsets, pages of 4 KiB. */
+_Static_assert(__builtin_offsetof(struct tdsm__state, base) == 0, "base");
+_Static_assert(__builtin_offsetof(struct tdsm__state, size) == 8, "size");
+_Static_assert(__builtin_offsetof(struct tdsm__state, xlate) == 16, "xlate");
+#define TDSM__PAGE_SHIFT	12
+
 /* The translation stubs, called by the thunks only (lookup.c). */
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 	__attribute__((visibility("hidden")));
@@ -132,7 +138,7 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	".error \"tinydsm: not a 64-bit general register: " op "\"\n\t"	\
 	".endif\n\t"
 
-#define __TDSM_SITE(insn, width, flags, thunk)				\
+#define __TDSM_SITE(insn, width, flags, need, jfail, thunk)		\
 	"1:\t%{disp32%} " insn "\n"					\
 	"2:\n\t"							\
 	__TDSM_REGNUM(".Ltdsm_vreg", "%q[v]")				\
@@ -145,9 +151,36 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	".byte .Ltdsm_vreg, .Ltdsm_areg, 0, 0, 0\n\t"			\
 	".popsection\n\t"						\
 	".pushsection .text.tinydsm_lookup, \"ax\"\n"			\
-	"3:\t" thunk							\
+	"3:\t" __TDSM_FAST(insn, need, jfail)				\
+	"4:\t" thunk							\
 	"jmp 2b\n\t"							\
 	".popsection"
+
+/*
+ * The fast path of a thunk, in the thunk itself: the page's byte of the
+ * translation table says the access can be done here (state >= @need: 1
+ * SHARED for a load, 2 EXCLUSIVE for a store), so do it and go back; else
+ * (outside the region, not attached, or the page elsewhere) fall through
+ * to the call (label 4). T is a scratch register the compiler gives us;
+ * the flags are clobbered ("cc"). Eight instructions, no memory written:
+ *
+ *   T = A - base; if (T >= size) slow; T = xlate + (T >> 12);
+ *   if (*T < need) slow; access; back
+ *
+ * A page that leaves between the check and the access makes the access
+ * fault, and the fault brings it back, as for any access.
+ */
+#define __TDSM_FAST(insn, need, jfail)					\
+	"mov %q[a], %q[t]\n\t"						\
+	"sub tdsm__state(%%rip), %q[t]\n\t"				\
+	"cmp tdsm__state+8(%%rip), %q[t]\n\t"				\
+	"jae 4f\n\t"							\
+	"shr $12, %q[t]\n\t"		/* TDSM__PAGE_SHIFT */						\
+	"add tdsm__state+16(%%rip), %q[t]\n\t"				\
+	"cmpb $" #need ", (%q[t])\n\t"					\
+	jfail " 4f\n\t"							\
+	insn "\n\t"							\
+	"jmp 2b\n"
 
 /*
  * The thunks. R is %rsp at the site; the thunk never writes at or above
@@ -228,9 +261,11 @@ tdsm_load##bits(const volatile void *p)					\
 {									\
 	uint64_t v;							\
 									\
-	__tdsm_asm(__TDSM_SITE(insn, width, 0,				\
+	uint64_t t;							\
+									\
+	__tdsm_asm(__TDSM_SITE(insn, width, 0, 1, "jb",			\
 			       __TDSM_LOAD_THUNK(width))		\
-		   : [v] "=r" (v)					\
+		   : [v] "=r" (v), [t] "=&r" (t)			\
 		   : [a] "r" (p),					\
 		     "m" (*(const volatile __tdsm_u##bits *)p)		\
 		   : "cc");						\
@@ -244,9 +279,11 @@ tdsm_load##bits(const volatile void *p)					\
 static inline __attribute__((always_inline)) void			\
 tdsm_store##bits(volatile void *p, uint##bits##_t val)			\
 {									\
-	__tdsm_asm(__TDSM_SITE(insn, width, 1,				\
+	uint64_t t;							\
+									\
+	__tdsm_asm(__TDSM_SITE(insn, width, 1, 2, "jne",			\
 			       __TDSM_STORE_THUNK(width))		\
-		   : "=m" (*(volatile __tdsm_u##bits *)p)		\
+		   : "=m" (*(volatile __tdsm_u##bits *)p), [t] "=&r" (t)	\
 		   : [v] "r" (val), [a] "r" (p)				\
 		   : "cc");						\
 }
