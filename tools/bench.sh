@@ -4,22 +4,31 @@
 # default) of tools/bench/remote_bench.sh (raw RDMA (perftest), tinydsm's
 # remote read and write faults, sequential throughput, local faults,
 # NVMe-oF), then one of tools/bench/migrate_bench.sh (page migration
-# throughput against ib_read_bw, lazy vs eager repopulation); collects the
-# figures and prints the tables. What each figure is: tools/bench/README.md.
+# throughput against ib_read_bw, lazy vs eager repopulation), then one of
+# tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
+# and lookup form, local and remote); collects the figures and prints the
+# tables. What each figure is: tools/bench/README.md.
 #
-#   tools/bench.sh [--kver KVER]... [--nodes 2|3] [--only remote|migrate]
+#   tools/bench.sh [--kver KVER]... [--nodes 2|3] [--only remote|migrate|access]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
 #                  [--mig-sizes "N ..."] [--mig-reps N]
+#                  [--acc-sizes "MiB ..."] [--acc-reps N] [--acc-no-native]
 #                  [--no-build] [--timeout SEC] [--out DIR]
+#
+# Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
+# so that labs started under the same lock never share the cores: do not
+# run this script itself under that lock.
 #
 # Results: results/bench-<time>/ (or --out): <kver>/summary.txt (the
 # tables), <kver>/bench.env (every remote figure, key=value, and the
 # migration's derived figures, mig_* and repop_*), <kver>/bench.csv,
 # <kver>/migrate.env (every migration repetition), <kver>/migrate.csv,
-# <kver>/samples/ (every timed access, ns), <kver>/lab/ and
-# <kver>/lab-migrate/ (the labs' logs), and figures.csv (all kernels, both
-# benchmarks). Exit status: 0 if every lab run passed and measured
-# everything, 1 otherwise, 2 usage.
+# <kver>/access.env, <kver>/access-host.env, <kver>/access.csv (the access
+# benchmark's figures; also appended to bench.env),
+# <kver>/samples/ (every timed access, ns), <kver>/lab/,
+# <kver>/lab-migrate/ and <kver>/lab-access/ (the labs' logs), and
+# figures.csv (all kernels, all benchmarks). Exit status: 0 if every lab
+# run passed and measured everything, 1 otherwise, 2 usage.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +36,10 @@ kvers=() nodes=3 pages=500 seq_pages=2000 nvme=1 build=1 timeout=900 out=
 only='' mig_sizes="1024 8192" mig_reps=3
 idle_timeout=1800
 
-usage() { sed -n '10,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
+lab_lock=${TDSM_LAB_LOCK:-/tmp/tdsm-lab.lock}
+
+usage() { sed -n '12,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -38,6 +50,9 @@ while (($#)); do
 	--no-nvme) nvme=0; shift ;;
 	--mig-sizes) mig_sizes=${2:?}; shift 2 ;;
 	--mig-reps) mig_reps=${2:?}; shift 2 ;;
+	--acc-sizes) acc_sizes=${2:?}; shift 2 ;;
+	--acc-reps) acc_reps=${2:?}; shift 2 ;;
+	--acc-no-native) acc_native=0; shift ;;
 	--no-build) build=0; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
@@ -47,16 +62,30 @@ done
 [[ $nodes =~ ^[23]$ ]] || { echo "bench: --nodes must be 2 or 3" >&2; exit 2; }
 [[ $pages =~ ^[1-9][0-9]*$ && $seq_pages =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --pages and --seq-pages must be positive numbers" >&2; exit 2; }
-[[ -z $only || $only == remote || $only == migrate ]] ||
-	{ echo "bench: --only remote or --only migrate" >&2; exit 2; }
+[[ -z $only || $only == remote || $only == migrate || $only == access ]] ||
+	{ echo "bench: --only remote, --only migrate or --only access" >&2; exit 2; }
 [[ $mig_reps =~ ^[1-9][0-9]?$ ]] || { echo "bench: --mig-reps must be 1..99" >&2; exit 2; }
 for n in $mig_sizes; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mig-sizes: '$n' is not a page count" >&2; exit 2; }
 done
 [[ -n ${mig_sizes// /} ]] || { echo "bench: --mig-sizes is empty" >&2; exit 2; }
-run_remote=1 run_migrate=1
-[[ $only == migrate ]] && run_remote=0
-[[ $only == remote ]] && run_migrate=0
+acc_max=0
+for n in $acc_sizes; do
+	if ! [[ $n =~ ^[1-9][0-9]*$ ]] || (( (n & (n - 1)) != 0 || n > 1024 )); then
+		echo "bench: --acc-sizes: '$n' is not a power of two MiB up to 1024" >&2
+		exit 2
+	fi
+	if ((n > acc_max)); then acc_max=$n; fi
+done
+((acc_max)) || { echo "bench: --acc-sizes is empty" >&2; exit 2; }
+if ! [[ $acc_reps =~ ^[1-9][0-9]?$ ]] || ((acc_reps > 64)); then
+	echo "bench: --acc-reps must be 1..64" >&2
+	exit 2
+fi
+run_remote=1 run_migrate=1 run_access=1
+[[ $only == migrate || $only == access ]] && run_remote=0
+[[ $only == remote || $only == access ]] && run_migrate=0
+[[ $only == remote || $only == migrate ]] && run_access=0
 if ((run_migrate && nodes < 3)); then
 	[[ $only == migrate ]] && { echo "bench: the migration benchmark needs --nodes 3" >&2; exit 2; }
 	echo "bench: --nodes $nodes: the migration benchmark (3 nodes) is not run"
@@ -73,9 +102,31 @@ if ((build)); then
 	for k in "${kvers[@]}"; do make -s -C "$top" KVER="$k" module; done
 	make -s -C "$top" "$top/build/tools/tinydsmctl" "$top/build/tools/remote_bench"
 	((run_migrate)) && make -s -C "$top" "$top/build/tools/migrate_bench"
+	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
 fi
 rb=$top/build/tools/remote_bench
 mb=$top/build/tools/migrate_bench
+ab=$top/build/tools/access_bench
+
+# One lab at a time on this host, among everyone who takes the lock.
+lab_lock_fd=
+lab_lock() {
+	if [[ -e $lab_lock && ! -w $lab_lock ]]; then
+		exec {lab_lock_fd}<"$lab_lock"
+	else
+		exec {lab_lock_fd}>>"$lab_lock"
+	fi
+	flock -n "$lab_lock_fd" || {
+		echo "bench: waiting for $lab_lock (another lab is running)"
+		flock "$lab_lock_fd"
+	}
+}
+lab_unlock() {
+	[[ -n $lab_lock_fd ]] || return 0
+	flock -u "$lab_lock_fd"
+	exec {lab_lock_fd}>&-
+	lab_lock_fd=
+}
 
 # The guests share this host's cores: another lab running at the same time
 # would be measured too. Wait (bounded) until no other lab is running.
@@ -98,12 +149,14 @@ mig_bw_iters=${TDSM_MIG_BASELINE_BW_ITERS:-10000}
 export TDSM_BASELINE_LAT_ITERS=${TDSM_BASELINE_LAT_ITERS:-2000}
 export TDSM_BASELINE_BW_ITERS=${TDSM_BASELINE_BW_ITERS:-2000}
 
-# run_lab DIR LABDIR HOSTENV SCRIPT: one lab run with the host sampled every
-# 2 s (other qemu-system processes than this run's guests, and the load);
-# its exit status in lab_rc.
+# run_lab DIR LABDIR HOSTENV SCRIPT [LAB.SH OPTION...]: one lab run, under
+# the lab lock, with the host sampled every 2 s (other qemu-system processes
+# than this run's guests, and the load); its exit status in lab_rc.
+# lab_nodes (if set) overrides --nodes.
 lab_rc=0
 run_lab() {
 	local d=$1 labdir=$2 henv=$3 script=$4 sampler t0
+	lab_lock
 	wait_idle
 	{
 		echo "host=$(uname -n)"
@@ -122,10 +175,12 @@ run_lab() {
 	sampler=$!
 	t0=$SECONDS
 	lab_rc=0
-	"$top/selftests/lab/lab.sh" --kver "$k" --nodes "$nodes" --timeout "$timeout" \
-		--out "$labdir" "$script" 2>&1 | tee "$labdir.log" || lab_rc=$?
+	"$top/selftests/lab/lab.sh" --kver "$k" --nodes "${lab_nodes:-$nodes}" \
+		--timeout "$timeout" --out "$labdir" "${@:5}" "$script" {lab_lock_fd}>&- 2>&1 |
+		tee "$labdir.log" || lab_rc=$?
 	kill "$sampler" 2>/dev/null || true
 	wait "$sampler" 2>/dev/null || true
+	lab_unlock
 	{
 		echo "host_wall_s=$((SECONDS - t0))"
 		echo "lab_rc=$lab_rc"
@@ -140,7 +195,7 @@ lab_line() { # lab_line HOSTENV ENV: the summary's last line
 	w=$(grep -h '^host_wall_s=' "$1" | cut -d= -f2)
 	echo "lab: $(case $r in 0) echo PASS ;; 4) echo SKIP ;; *) echo "FAIL (exit $r)" ;; esac)," \
 		"host wall time $w s," \
-		"module sha256 $(grep -h '^module_sha256=' "$2" | cut -d= -f2)," \
+		"module sha256 $(grep -hE '^(acc_)?module_sha256=' "$2" | cut -d= -f2)," \
 		"tree $(grep -h '^git_head=' "$1" | cut -d= -f2) ($(grep -h '^git_dirty=' "$1" | cut -d= -f2) files uncommitted)"
 }
 
@@ -188,6 +243,60 @@ for k in "${kvers[@]}"; do
 		grep -q '^migrate bench figures_missing=0$' "$d/summary.txt" || rc=1
 		grep -q 'migrate bench WARNING' "$d/summary.txt" && rc=1
 		tail -n +2 "$d/migrate.csv" >>"$out/figures.csv" 2>/dev/null || true
+	fi
+	if ((run_access)); then
+		echo "bench: kernel $k, access sites: working sets ${acc_sizes// /, } MiB, $acc_reps runs per sequential figure; results in $d"
+		# one home slice (of 2) holds the largest set; node1's guest both
+		# copies of it (tinydsm frames and anonymous memory)
+		acc_region=$((2 * (acc_max + 64)))
+		acc_mem=$((2 * acc_max + 768))
+		((acc_mem >= 1024)) || acc_mem=1024
+		TDSM_ACCESS_SIZES=$acc_sizes TDSM_ACCESS_REPS=$acc_reps lab_nodes=2 \
+			run_lab "$d" "$d/lab-access" "$d/host-access.env" tools/bench/access_bench.sh \
+			--mem "$acc_mem" --module-args "max_nodes=2 region_size_mb=$acc_region"
+		mv -f "$d/host-access.env.samples" "$d/host_samples-access.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-access/node1/access.env" "$d/access.env" 2>/dev/null || : >"$d/access.env"
+		# the host's part: callgrind here only if the lab could not count
+		# (no valgrind in the guest), and the native timing for scale
+		: >"$d/access-host.env"
+		acc_host_failed=()
+		if ! grep -q '^acc_cg_where=' "$d/access.env"; then
+			if "$top/tools/bench/access_bench.sh" callgrind "$d/access-host.env" \
+				"$d/callgrind-host" -H >"$d/callgrind-host.log" 2>&1; then
+				echo "acc_cg_where=host" >>"$d/access-host.env"
+			else
+				acc_host_failed+=(callgrind)
+			fi
+		fi
+		if ((acc_native)); then
+			lab_lock
+			"$ab" local -H -s "$acc_sizes" -r "$acc_reps" -Q "${TDSM_ACCESS_RND_REPS:-3}" \
+				-m "${TDSM_ACCESS_MIN_ACC:-16777216}" -R "${TDSM_ACCESS_RND_ACC:-4194304}" \
+				-k accnat_ -e "$d/access-host.env" >"$d/access-native.log" 2>&1 ||
+				acc_host_failed+=(native)
+			lab_unlock
+		fi
+		{
+			echo "acch_failed=${#acc_host_failed[@]}"
+			echo "acch_failed_list=${acc_host_failed[*]}"
+		} >>"$d/access-host.env"
+		cat "$d/access.env" "$d/access-host.env" >>"$d/bench.env"
+		{
+			((run_remote || run_migrate)) && echo
+			"$ab" report -c "$d/access.csv" "$d/access.env" "$d/access-host.env" \
+				"$d/host-access.env" || true
+			echo
+			lab_line "$d/host-access.env" "$d/access.env"
+			for f in "$d/lab-access"/node*/lab_problems; do
+				if [[ -s $f ]]; then
+					echo "lab problems, $(basename "$(dirname "$f")"): $(paste -sd ';' "$f")"
+				fi
+			done
+		} >>"$d/summary.txt"
+		grep -q '^access bench figures_missing=0$' "$d/summary.txt" || rc=1
+		grep -q 'access bench WARNING' "$d/summary.txt" && rc=1
+		tail -n +2 "$d/access.csv" >>"$out/figures.csv" 2>/dev/null || true
 	fi
 done
 

@@ -17,7 +17,7 @@ packages=(
 	# RDMA user space for the lab (Soft-RoCE, perftest baseline)
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
 	# the NVMe-oF comparison in the benchmark
-	nvme-cli
+	nvme-cli valgrind
 	# the lab scripts read tinydsmctl's JSON
 	jq
 	# wire_test plays a misbehaving peer from user space
