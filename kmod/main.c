@@ -8,6 +8,9 @@
 #include "rdma.h"
 #include "tinydsm.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 #define TDSM_REGION_MIN_MB	1
 #define TDSM_REGION_MAX_MB	16384	/* 16 GiB: 128 MiB of page metadata */
 

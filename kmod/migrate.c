@@ -43,6 +43,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "trace.h"
 
 /*
  * Check a batch request's body: its first page in *@first and count in *@n.
@@ -488,7 +489,11 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 	while (first < end && !err) {
 		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
 
+		u32 moved = res->moved;
+
 		err = tdsm_migrate_batch(r, conn, from, first, n, res);
+		trace_tinydsm_migrate(tdsm_page_addr(first), n, from,
+				      res->moved - moved, err);
 		first += n;
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;

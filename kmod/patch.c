@@ -56,6 +56,7 @@
 #include "compat.h"
 #include "tinydsm.h"
 #include "site.h"
+#include "trace.h"
 #include "x86_mov.h"
 
 /* id -> struct tdsm_site, for page events; RCU readers. */
@@ -253,6 +254,7 @@ static int tdsm_site_set_form(struct tdsm_site *s, u8 form)
 		err = tdsm_poke(t->mm, s->addr, lookup, s->direct, s->len);
 	mmput(t->mm);
 out:
+	trace_tinydsm_patch(s->addr, s->kind, form, err);
 	if (err) {
 		pr_warn_ratelimited("site %#lx: cannot rewrite it: %d\n", s->addr, err);
 		return err;

@@ -37,6 +37,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "trace.h"
 
 int tdsm_status_errno(u32 status)
 {
@@ -193,6 +194,7 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 		tdsm_page_unlock(&r->pages[idx]);
 		if (frame)
 			put_page(frame);
+		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, moved_to, 0);
 		return 0;
 	}
 	conn = tdsm_peer_conn(x);
@@ -209,6 +211,7 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 	tdsm_conn_put(conn);
 	atomic64_inc(&r->invalidations);
+	trace_tinydsm_invalidate(tdsm_page_addr(idx), x, moved_to, err);
 	return err;
 }
 
@@ -241,10 +244,14 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		tdsm_page_unlock(pg);
 		if (push) {
 			*push = frame;
+			trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
+					    mode == TDSM_FETCH_KEEP, 0);
 			return 0;
 		}
 		err = tdsm_push_page(dst->conn, frame, dst->iova, dst->rkey);
 		put_page(frame);
+		trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
+				    mode == TDSM_FETCH_KEEP, err);
 		return err;
 	}
 
@@ -268,6 +275,8 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	}
 	tdsm_conn_put(conn);
 	atomic64_inc(&r->fetches);
+	trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
+			    mode == TDSM_FETCH_KEEP, err);
 	return err;
 }
 
@@ -346,6 +355,8 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		if (err)
 			return err;
 	}
+	if (pg->owner != req)
+		trace_tinydsm_owner(tdsm_page_addr(idx), pg->owner, req);
 	pg->owner = req;
 	pg->copyset = BIT(req);
 	return 0;

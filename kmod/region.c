@@ -39,6 +39,7 @@
 
 #include "compat.h"
 #include "tinydsm.h"
+#include "trace.h"
 
 #define TDSM_FS_MAGIC	0x7464736d	/* "tdsm" */
 
@@ -113,7 +114,7 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
  * Called and returns with no lock held. 0: look again; else VM_FAULT_*.
  */
 static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg,
-				     unsigned long idx, bool write)
+				     unsigned long idx, bool write, int *errp)
 {
 	int err;
 
@@ -125,12 +126,13 @@ static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg
 	}
 	err = tdsm_acquire(r, idx, write);
 	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	*errp = err ? err : 1;	/* 1: fetched by this fault */
 	if (err == -EINTR)
 		return VM_FAULT_NOPAGE;	/* a fatal signal ends the task */
 	return err ? VM_FAULT_SIGBUS : 0;
 }
 
-static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
+static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
 	bool write = vmf->flags & FAULT_FLAG_WRITE;
@@ -151,7 +153,7 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 			break;
 		tdsm_page_unlock(pg);
 		/* A write fault asks for the page writable at once. */
-		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, write);
+		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, write, acq);
 		if (ret)
 			return ret;
 	}
@@ -175,7 +177,7 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 	return VM_FAULT_LOCKED;
 }
 
-static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
+static vm_fault_t __tdsm_vm_page_mkwrite(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
 	struct tdsm_page *pg = &r->pages[vmf->pgoff];
@@ -192,7 +194,7 @@ static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 		if (pg->state == TINYDSM_PAGE_EXCLUSIVE)
 			break;
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, true);
+		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, true, acq);
 		if (ret)
 			return ret;
 	}
@@ -209,6 +211,50 @@ static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 	lock_page(vmf->page);
 	tdsm_page_unlock(pg);
 	return VM_FAULT_LOCKED;
+}
+
+/*
+ * The tracepoints around a fault: the user IP if the task's own access
+ * faulted (not GUP from elsewhere), and how the fault ended: @acq is 0 if
+ * the page was here, 1 if this fault fetched it, else -errno of the fetch.
+ */
+static unsigned long tdsm_fault_ip(struct vm_fault *vmf)
+{
+	return current->mm == vmf->vma->vm_mm ?
+	       instruction_pointer(task_pt_regs(current)) : 0;
+}
+
+static void tdsm_trace_fault_end(struct vm_fault *vmf, unsigned long ip,
+				 bool write, vm_fault_t ret, int acq)
+{
+	int err = acq < 0 ? acq : (ret & VM_FAULT_SIGBUS) ? -EIO : 0;
+
+	trace_tinydsm_fault_end(vmf->address, ip, write, err, acq == 1);
+}
+
+static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
+{
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	unsigned long ip = tdsm_fault_ip(vmf);
+	vm_fault_t ret;
+	int acq = 0;
+
+	trace_tinydsm_fault_start(vmf->address, ip, write);
+	ret = __tdsm_vm_fault(vmf, &acq);
+	tdsm_trace_fault_end(vmf, ip, write, ret, acq);
+	return ret;
+}
+
+static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
+{
+	unsigned long ip = tdsm_fault_ip(vmf);
+	vm_fault_t ret;
+	int acq = 0;
+
+	trace_tinydsm_fault_start(vmf->address, ip, true);
+	ret = __tdsm_vm_page_mkwrite(vmf, &acq);
+	tdsm_trace_fault_end(vmf, ip, true, ret, acq);
+	return ret;
 }
 
 /* The address is the page's global name: the mapping may not move. */

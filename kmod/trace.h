@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tinydsm: tracepoints (events/tinydsm/ in tracefs), for perf, ftrace and
+ * libbpf tools. Each says what happened to which page, where the question
+ * came from, and how it ended.
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM tinydsm
+
+#if !defined(_TDSM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _TDSM_TRACE_H
+
+#include <linux/tracepoint.h>
+
+/* A user access faulted on a page of the region (before anything is done). */
+TRACE_EVENT(tinydsm_fault_start,
+	    TP_PROTO(u64 addr, unsigned long ip, bool write),
+	    TP_ARGS(addr, ip, write),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(unsigned long, ip)
+			     __field(bool, write)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->ip = ip;
+			   __entry->write = write;),
+	    TP_printk("addr=%#llx ip=%#lx %s", __entry->addr, __entry->ip,
+		      __entry->write ? "write" : "read")
+);
+
+/*
+ * ...and how it ended: @err 0 or -errno (SIGBUS), @fetched if the page
+ * was not here in a state good enough and this fault got it (from another
+ * node, or from the home's own directory when this node is the home).
+ */
+TRACE_EVENT(tinydsm_fault_end,
+	    TP_PROTO(u64 addr, unsigned long ip, bool write, int err, bool fetched),
+	    TP_ARGS(addr, ip, write, err, fetched),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(unsigned long, ip)
+			     __field(bool, write)
+			     __field(bool, fetched)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->ip = ip;
+			   __entry->write = write;
+			   __entry->fetched = fetched;
+			   __entry->err = err;),
+	    TP_printk("addr=%#llx ip=%#lx %s%s err=%d", __entry->addr, __entry->ip,
+		      __entry->write ? "write" : "read",
+		      __entry->fetched ? " fetched" : "", __entry->err)
+);
+
+/* The home had the page's owner send it to node @to (FETCH), or itself. */
+TRACE_EVENT(tinydsm_fetch,
+	    TP_PROTO(u64 addr, u8 owner, u8 to, bool keep, int err),
+	    TP_ARGS(addr, owner, to, keep, err),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(u8, owner)
+			     __field(u8, to)
+			     __field(bool, keep)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->owner = owner;
+			   __entry->to = to;
+			   __entry->keep = keep;
+			   __entry->err = err;),
+	    TP_printk("addr=%#llx owner=%u to=%u %s err=%d", __entry->addr,
+		      __entry->owner, __entry->to, __entry->keep ? "keep" : "drop",
+		      __entry->err)
+);
+
+/* The home had node @node drop its copy (INVAL); @moved_to: a migration. */
+TRACE_EVENT(tinydsm_invalidate,
+	    TP_PROTO(u64 addr, u8 node, u8 moved_to, int err),
+	    TP_ARGS(addr, node, moved_to, err),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(u8, node)
+			     __field(u8, moved_to)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->node = node;
+			   __entry->moved_to = moved_to;
+			   __entry->err = err;),
+	    TP_printk("addr=%#llx node=%u moved_to=%u err=%d", __entry->addr,
+		      __entry->node, __entry->moved_to, __entry->err)
+);
+
+/* This node, as the page's home, made @owner its owner (a write). */
+TRACE_EVENT(tinydsm_owner,
+	    TP_PROTO(u64 addr, u8 old_owner, u8 owner),
+	    TP_ARGS(addr, old_owner, owner),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(u8, old_owner)
+			     __field(u8, owner)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->old_owner = old_owner;
+			   __entry->owner = owner;),
+	    TP_printk("addr=%#llx owner=%u->%u", __entry->addr, __entry->old_owner,
+		      __entry->owner)
+);
+
+/* An access site was rewritten (or not: @err) to @form. */
+TRACE_EVENT(tinydsm_patch,
+	    TP_PROTO(unsigned long site, u8 kind, u8 form, int err),
+	    TP_ARGS(site, kind, form, err),
+	    TP_STRUCT__entry(__field(unsigned long, site)
+			     __field(u8, kind)
+			     __field(u8, form)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->site = site;
+			   __entry->kind = kind;
+			   __entry->form = form;
+			   __entry->err = err;),
+	    TP_printk("site=%#lx %s -> %s err=%d", __entry->site,
+		      __entry->kind ? "uprobe" : "poke",
+		      __entry->form ? "lookup" : "direct", __entry->err)
+);
+
+/* A migration batch that this node pulled: @moved of @npages from @from. */
+TRACE_EVENT(tinydsm_migrate,
+	    TP_PROTO(u64 addr, u32 npages, u8 from, u32 moved, int err),
+	    TP_ARGS(addr, npages, from, moved, err),
+	    TP_STRUCT__entry(__field(u64, addr)
+			     __field(u32, npages)
+			     __field(u32, moved)
+			     __field(u8, from)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->addr = addr;
+			   __entry->npages = npages;
+			   __entry->moved = moved;
+			   __entry->from = from;
+			   __entry->err = err;),
+	    TP_printk("addr=%#llx npages=%u from=%u moved=%u err=%d", __entry->addr,
+		      __entry->npages, __entry->from, __entry->moved, __entry->err)
+);
+
+#endif /* _TDSM_TRACE_H */
+
+/* Out of the kernel tree: define_trace.h finds this file through -I. */
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE trace
+#include <trace/define_trace.h>
