@@ -178,7 +178,8 @@ check-run: libtinydsm-test
 # The access-site tests link libtinydsm (threads: the rewrite stress test).
 $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test: \
 		$(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(LIBTDSM) \
-		$(LIBTDSM_HDR) $(TOP)/selftests/tinydsm/tdsm_cluster.h $(KSRC)/.extracted
+		$(LIBTDSM_HDR) $(TOP)/selftests/tinydsm/tdsm_cluster.h \
+		$(TOP)/selftests/tinydsm/tdsm_sites.h $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
 

@@ -46,7 +46,6 @@
 #include <linux/ptrace.h>
 #include <linux/rculist.h>
 #include <linux/sched/mm.h>
-#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
@@ -591,14 +590,13 @@ void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 	}
 }
 
-void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx)
+void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
+		      unsigned long ip)
 {
-	unsigned long ip;
 	struct tdsm_site *s;
 
 	if (!t || t->mm != current->mm)
 		return;
-	ip = instruction_pointer(task_pt_regs(current));
 	rcu_read_lock();
 	s = xa_load(&t->by_addr, ip);
 	if (s) {

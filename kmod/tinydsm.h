@@ -218,8 +218,9 @@ void tdsm_patch_exit(void);
 struct tdsm_sites *tdsm_sites_open(void);
 void tdsm_sites_release(struct tdsm_sites *t);
 long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
-/* A user fault on page @idx at the faulting task's IP: remember the site. */
-void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx);
+/* A user fault on page @idx at user IP @ip: remember the site. */
+void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
+		      unsigned long ip);
 /* A word access on page @idx from the site at @site (0: none). */
 void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
 		     unsigned long site);

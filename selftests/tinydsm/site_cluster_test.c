@@ -29,6 +29,7 @@
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
 #include "tinydsm.h"
+#include "tdsm_sites.h"
 
 #define PAIR		2
 #define APP		1	/* runs the sites */
@@ -42,21 +43,6 @@ static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p
 static __attribute__((noinline)) uint64_t plain_ld(const void *p)
 {
 	return *(const volatile uint64_t *)p;
-}
-
-static uintptr_t site_of(void *fn)
-{
-	const struct tinydsm_site_entry *e;
-	uintptr_t best = 0, f = (uintptr_t)fn;
-	size_t i, n = tdsm_sites(&e);
-
-	for (i = 0; i < n; i++) {
-		uintptr_t a = tdsm_site_addr(&e[i]);
-
-		if (a >= f && a < f + 64 && (!best || a < best))
-			best = a;
-	}
-	return best;
 }
 
 /* Wait until the module has put @site in @form (page events are async). */

@@ -30,6 +30,7 @@
 
 #include "kselftest_harness.h"
 #include "tinydsm.h"
+#include "tdsm_sites.h"
 
 #define PG		4096
 #define STRESS_THREADS	3
@@ -57,22 +58,6 @@ static __attribute__((noinline)) uint64_t plain_ld(const void *p)
 static __attribute__((noinline)) void plain_st(void *p, uint64_t v)
 {
 	*(volatile uint64_t *)p = v;
-}
-
-/* The site inside accessor @fn (the first site at or after its start). */
-static uintptr_t site_of(void *fn)
-{
-	const struct tinydsm_site_entry *e;
-	uintptr_t best = 0, f = (uintptr_t)fn;
-	size_t i, n = tdsm_sites(&e);
-
-	for (i = 0; i < n; i++) {
-		uintptr_t a = tdsm_site_addr(&e[i]);
-
-		if (a >= f && a < f + 64 && (!best || a < best))
-			best = a;
-	}
-	return best;
 }
 
 /* The site's bytes are its direct form, or a jmp to its thunk then int3s. */
