@@ -203,11 +203,19 @@ check-run:
 	$(MAKE) -C $(TOP) user
 	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS))
 
+# make demo: the seed's scenarios (tools/demo/README.md). DEMO_ARGS passes
+# options to tools/demo.sh, e.g. DEMO_ARGS="--pages 512 --only a,b".
+DEMO_ARGS ?=
+
 demo: deps
 	$(MAKE) -C $(TOP) demo-run
 
-demo-run: all
-	$(TOP)/tools/demo.sh --kver $(KVER)
+demo-run: all $(BUILD)/tools/seed_demo $(BUILD)/tools/access_bench
+	$(TOP)/tools/demo.sh --kver $(KVER) $(DEMO_ARGS)
+
+$(BUILD)/tools/seed_demo: $(TOP)/tools/demo/seed_demo.c $(LIBTDSM) $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
 style: $(KSRC)/.extracted
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
@@ -243,6 +251,44 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/li
 	install -D -m 644 $(BUILD)/lib/libtinydsm.a $(DESTDIR)/usr/lib/libtinydsm.a
 	test -e $(DESTDIR)/etc/tinydsm.conf || install -D -m 644 \
 		$(TOP)/daemon/tinydsm.conf.example $(DESTDIR)/etc/tinydsm.conf
+
+# DKMS (dkms.conf): the module's sources in /usr/src/tinydsm-<version>,
+# built and installed by dkms for every kernel with headers, and rebuilt
+# when a kernel is installed. dkms-check does the same into scratch trees
+# (nothing in /usr/src or /var/lib/dkms) for the kernels make check runs.
+TDSM_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)
+DKMS_FILES := Kbuild dkms.conf $(patsubst $(TOP)/%,%,$(wildcard $(TOP)/kmod/*.c \
+	$(TOP)/kmod/*.h)) uapi/linux/tinydsm.h
+
+.PHONY: install-dkms dkms-check
+
+install-dkms:
+	rm -rf $(DESTDIR)/usr/src/tinydsm-$(TDSM_VERSION)
+	cd $(TOP) && for f in $(DKMS_FILES); do \
+		install -D -m 644 $$f $(DESTDIR)/usr/src/tinydsm-$(TDSM_VERSION)/$$f || exit 1; done
+	test -n "$(DESTDIR)" || { dkms remove tinydsm/$(TDSM_VERSION) --all >/dev/null 2>&1; \
+		dkms install tinydsm/$(TDSM_VERSION) -k $(KVER); }
+
+dkms-check:
+	rm -rf $(BUILD)/dkms
+	$(MAKE) -C $(TOP) DESTDIR=$(BUILD)/dkms/root install-dkms
+	@for k in $(CHECK_KVERS); do \
+		echo "dkms-check: dkms install tinydsm/$(TDSM_VERSION) -k $$k"; \
+		mkdir -p $(BUILD)/dkms/lib/modules/$$k; \
+		dkms install tinydsm/$(TDSM_VERSION) -k $$k \
+			--sourcetree $(BUILD)/dkms/root/usr/src \
+			--dkmstree $(BUILD)/dkms/tree \
+			--installtree $(BUILD)/dkms/lib/modules >$(BUILD)/dkms/$$k.log 2>&1 || \
+			{ tail -n 30 $(BUILD)/dkms/$$k.log; \
+			  cat $(BUILD)/dkms/tree/tinydsm/$(TDSM_VERSION)/build/make.log 2>/dev/null; exit 1; }; \
+		ko=$$(find $(BUILD)/dkms/lib/modules/$$k -name 'tinydsm.ko*' | head -n 1); \
+		test -n "$$ko" && modinfo -F vermagic $$ko | grep -q "^$$k " && \
+			modinfo -F version $$ko | grep -qx "$(TDSM_VERSION)" || \
+			{ echo "dkms-check: no tinydsm.ko $(TDSM_VERSION) for $$k in the install tree"; exit 1; }; \
+		echo "dkms-check: $$k: built and installed"; \
+	done
+
+check-run: dkms-check
 
 clean:
 	rm -rf $(BUILD)

@@ -76,7 +76,8 @@ static struct {
 	uint32_t repop_left;		/* holders still to repopulate */
 	uint32_t repop_node;		/* the one being repopulated, 0: none */
 	uint32_t repop_failed;
-	uint64_t moved, skipped, data, fetched, mapped, sites, t0;
+	uint64_t moved, skipped, data, fetched, mapped, sites;
+	uint64_t t0, t_repop;		/* start; end of the move (0: lazy) */
 } mg;
 
 bool tdd_migrate_active(void)
@@ -144,26 +145,29 @@ static void fail(int e, const char *fmt, ...)
 
 static void succeed(void)
 {
-	uint64_t ms = tdd_now_ms() - mg.t0, bytes = mg.data * mg.page_size;
+	uint64_t now = tdd_now_ms(), bytes = mg.data * mg.page_size;
+	uint64_t ms = now - mg.t0, move_ms, repop_ms;
 	char holders[256], failed[256];
 	double secs;
 
-	if (ms == 0)
-		ms = 1;
-	secs = ms / 1000.0;
+	/* The rate is the move's own: repopulation is a separate figure. */
+	move_ms = (mg.t_repop ? mg.t_repop : now) - mg.t0;
+	repop_ms = mg.t_repop ? now - mg.t_repop : 0;
+	secs = (move_ms ? move_ms : 1) / 1000.0;
 	names_of(mg.holders, holders, sizeof(holders));
 	names_of(mg.repop_failed, failed, sizeof(failed));
-	log_notice("migration %s -> %s (%s) done: %" PRIu64 " pages moved (%" PRIu64 " skipped), %" PRIu64 " bytes in %" PRIu64 " ms, holders %s, %" PRIu64 " repopulated, %" PRIu64 " mapped, %" PRIu64 " sites%s%s",
+	log_notice("migration %s -> %s (%s) done: %" PRIu64 " pages moved (%" PRIu64 " skipped), %" PRIu64 " bytes in %" PRIu64 " ms (move %" PRIu64 " ms, repopulation %" PRIu64 " ms), holders %s, %" PRIu64 " repopulated, %" PRIu64 " mapped, %" PRIu64 " sites%s%s",
 		   mg.from->name, mg.to->name, strategy_names[mg.strategy],
-		   mg.moved, mg.skipped, bytes, ms, holders[0] ? holders : "none",
-		   mg.fetched, mg.mapped, mg.sites,
+		   mg.moved, mg.skipped, bytes, ms, move_ms, repop_ms,
+		   holders[0] ? holders : "none", mg.fetched, mg.mapped, mg.sites,
 		   failed[0] ? "; not repopulated on " : "", failed);
 	if (mg.client)
 		tdd_client_printf(mg.client,
-				  "ok moved=%" PRIu64 " skipped=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " pages_per_s=%.0f mb_per_s=%.2f holders=%s strategy=%s repopulated=%" PRIu64 " mapped=%" PRIu64 " sites=%" PRIu64 " repop_failed=%s",
-				  mg.moved, mg.skipped, bytes, ms, mg.moved / secs,
-				  bytes / 1e6 / secs, holders, strategy_names[mg.strategy],
-				  mg.fetched, mg.mapped, mg.sites, failed);
+				  "ok moved=%" PRIu64 " skipped=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " move_ms=%" PRIu64 " repop_ms=%" PRIu64 " pages_per_s=%.0f mb_per_s=%.2f holders=%s strategy=%s repopulated=%" PRIu64 " mapped=%" PRIu64 " sites=%" PRIu64 " repop_failed=%s",
+				  mg.moved, mg.skipped, bytes, ms, move_ms, repop_ms,
+				  mg.moved / secs, bytes / 1e6 / secs, holders,
+				  strategy_names[mg.strategy], mg.fetched, mg.mapped,
+				  mg.sites, failed);
 	finish();
 }
 
@@ -213,6 +217,7 @@ static void end_move(void)
 		return;
 	}
 	mg.phase = PH_REPOP;
+	mg.t_repop = tdd_now_ms();
 	mg.repop_left = mg.holders & ~(1u << mg.to->id);
 	mg.repop_node = 0;
 	mg.cursor = 0;

@@ -22,6 +22,12 @@ packages=(
 	jq
 	# wire_test plays a misbehaving peer from user space
 	librdmacm-dev libibverbs-dev
+	# tinydsm-trace: a BPF CO-RE program (clang, bpftool skeleton, libbpf)
+	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+	# make demo's plots
+	gnuplot-nox
+	# dkms.conf is checked with a real `dkms build`
+	dkms
 )
 # the QEMU lab's own list
 mapfile -t -O ${#packages[@]} packages < <(grep -v '^[[:space:]]*\(#\|$\)' "$top/selftests/lab/packages.txt")

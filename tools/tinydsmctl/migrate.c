@@ -206,8 +206,8 @@ static void mig_bar(const char *line)
 }
 
 enum {
-	COL_STRATEGY, COL_MOVED, COL_SKIPPED, COL_BYTES, COL_MS, COL_PPS,
-	COL_MBS, COL_HOLDERS, COL_REPOP, COL_MAPPED, COL_SITES, NR_COLS
+	COL_STRATEGY, COL_MOVED, COL_SKIPPED, COL_BYTES, COL_MS, COL_MOVE_MS,
+	COL_REPOP_MS, COL_PPS, COL_MBS, COL_HOLDERS, COL_REPOP, COL_MAPPED, COL_SITES, NR_COLS
 };
 
 static const struct tdc_col mig_cols[NR_COLS] = {
@@ -216,6 +216,8 @@ static const struct tdc_col mig_cols[NR_COLS] = {
 	[COL_SKIPPED]	= { "skipped",		"SKIPPED",	true },
 	[COL_BYTES]	= { "bytes",		"BYTES",	true },
 	[COL_MS]	= { "ms",		"MS",		true },
+	[COL_MOVE_MS]	= { "move_ms",		"MOVE_MS",	true },
+	[COL_REPOP_MS]	= { "repop_ms",		"REPOP_MS",	true },
 	[COL_PPS]	= { "pages_per_s",	"PAGES/S",	true },
 	[COL_MBS]	= { "mb_per_s",		"MB/S",		true },
 	[COL_HOLDERS]	= { "holders",		"HOLDERS",	false },
@@ -243,7 +245,8 @@ static void mig_json_summary(struct tdc *t, const char *line, const char *const 
 	const char *sp = t->pretty ? " " : "";
 	char strategy[16] = "", mbs[32] = "0";
 	static const char *const nums[] = {
-		"moved", "skipped", "bytes", "ms", "pages_per_s",
+		"moved", "skipped", "bytes", "ms", "move_ms", "repop_ms",
+		"pages_per_s",
 	};
 	unsigned int i;
 	int h;
@@ -290,6 +293,8 @@ static void mig_summary(struct tdc *t, const char *line)
 	tdc_print_uint(t, COL_SKIPPED, mig_num(line, "skipped"));
 	tdc_print_uint(t, COL_BYTES, mig_num(line, "bytes"));
 	tdc_print_uint(t, COL_MS, mig_num(line, "ms"));
+	tdc_print_uint(t, COL_MOVE_MS, mig_num(line, "move_ms"));
+	tdc_print_uint(t, COL_REPOP_MS, mig_num(line, "repop_ms"));
 	tdc_print_uint(t, COL_PPS, mig_num(line, "pages_per_s"));
 	tdc_print_str(t, COL_MBS, mig_get(line, "mb_per_s", buf, sizeof(buf)) ? buf : "-");
 	tdc_print_words(t, COL_HOLDERS, words, n);
