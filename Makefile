@@ -213,6 +213,9 @@ demo: deps
 demo-run: all $(BUILD)/tools/seed_demo $(BUILD)/tools/access_bench
 	$(TOP)/tools/demo.sh --kver $(KVER) $(DEMO_ARGS)
 
+# make check runs a small demo too.
+user: $(BUILD)/tools/seed_demo
+
 $(BUILD)/tools/seed_demo: $(TOP)/tools/demo/seed_demo.c $(LIBTDSM) $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
@@ -239,6 +242,7 @@ install-module: $(KO)
 install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/libtinydsm.a
 	install -D -m 755 $(BUILD)/daemon/tinydsmd $(DESTDIR)$(SBINDIR)/tinydsmd
 	install -D -m 755 $(BUILD)/tools/tinydsmctl $(DESTDIR)$(SBINDIR)/tinydsmctl
+	install -D -m 755 $(BUILD)/tools/tinydsm-trace $(DESTDIR)$(SBINDIR)/tinydsm-trace
 	install -D -m 644 $(TOP)/daemon/tinydsmd.8 $(DESTDIR)$(MANDIR)/man8/tinydsmd.8
 	install -D -m 644 $(TOP)/tools/tinydsmctl/tinydsmctl.8 \
 		$(DESTDIR)$(MANDIR)/man8/tinydsmctl.8
@@ -323,3 +327,45 @@ $(ACCESS_BENCH): $(TOP)/tools/bench/access_bench.c $(LIBTDSM) $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -lm
 # end of access_bench
+
+# tinydsm-trace
+# The libbpf tracer of the module's tracepoints (tools/trace/README.md): a
+# CO-RE BPF object compiled against a vmlinux.h that is generated here from
+# the build host's kernel BTF (never committed), its bpftool skeleton, and
+# the loader that embeds it. trace_test runs it in the lab.
+TRACE_DIR := $(TOP)/tools/trace
+TRACE_OBJ := $(BUILD)/tools/trace
+TRACE_BIN := $(BUILD)/tools/tinydsm-trace
+BPF_CLANG ?= clang
+BPFTOOL ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -I$(TRACE_OBJ) -I$(TRACE_DIR)
+
+user: $(TRACE_BIN) $(BUILD)/selftests/trace_test
+install-user: $(TRACE_BIN)
+
+$(TRACE_OBJ)/vmlinux.h:
+	@test -r $(VMLINUX_BTF) || { echo "$(VMLINUX_BTF) not readable: the" \
+		"kernel has no BTF (set VMLINUX_BTF=<file with BTF>)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp
+	mv $@.tmp $@
+
+$(TRACE_OBJ)/tinydsm_trace.bpf.o: $(TRACE_DIR)/tinydsm_trace.bpf.c \
+		$(TRACE_DIR)/tinydsm_trace.h $(TRACE_OBJ)/vmlinux.h
+	$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(TRACE_OBJ)/tinydsm_trace.skel.h: $(TRACE_OBJ)/tinydsm_trace.bpf.o
+	$(BPFTOOL) gen skeleton $< name tinydsm_trace > $@.tmp
+	mv $@.tmp $@
+
+$(TRACE_BIN): $(TRACE_DIR)/tinydsm_trace.c $(TRACE_DIR)/tinydsm_trace.h \
+		$(TRACE_OBJ)/tinydsm_trace.skel.h
+	$(CC) $(USER_CFLAGS) -I$(TRACE_OBJ) -I$(TRACE_DIR) -o $@ $< -lbpf -lelf -lz
+
+# The test runs the tracer (order-only: a new tracer needs no new test).
+$(BUILD)/selftests/trace_test: $(TOP)/selftests/tinydsm/trace_test.c $(UAPI_HDR) \
+		$(KSRC)/.extracted | $(TRACE_BIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+# end of tinydsm-trace

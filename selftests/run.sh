@@ -81,7 +81,8 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 
 for k in "${kvers[@]}"; do
 	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in region_test netlink_test tinydsmctl_test daemon_test site_test module_test; do
+	for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test \
+		module_test; do
 		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
 	done
 
@@ -110,6 +111,26 @@ for k in "${kvers[@]}"; do
 		result fail "$k rdma: perftest between node1 and node2 over rxe"
 	fi
 done
+
+# make demo, small (64 pages, 1 repetition), on the newest kernel given:
+# the README's other command must keep working. tools/demo.sh fails if a
+# lab fails, a scenario reads back wrong data or a figure is missing.
+k=${kvers[${#kvers[@]} - 1]}
+echo "=== $k: demo (tools/demo.sh --pages 64 --reps 1 --a-sizes 1)"
+if "$top/tools/demo.sh" --no-build --kver "$k" --pages 64 --reps 1 --a-sizes 1 \
+	--out "$out/$k/demo" >"$out/$k/demo.log" 2>&1; then
+	result ok "$k demo: a, a.1/a.2, b.1/b.2: full table, data read back right"
+	for f in summary.txt figures.csv figures.json latency.png repopulation.png access.png; do
+		if [[ -s $out/$k/demo/$f ]]; then
+			result ok "$k demo: wrote $f"
+		else
+			result fail "$k demo: no $f"
+		fi
+	done
+else
+	result fail "$k demo: tools/demo.sh failed (see $out/$k/demo.log)"
+	tail -n 30 "$out/$k/demo.log" | sed 's/^/    /'
+fi
 
 echo
 echo "suite time: $(($(date +%s) - start)) s, logs in $out"

@@ -10,7 +10,8 @@ export TDSM_KO=$TDSM_TREE/build/$TDSM_KVER/tinydsm.ko
 bins=$TDSM_TREE/build/selftests
 rc=0
 
-for t in region_test netlink_test tinydsmctl_test daemon_test site_test module_test; do
+for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test \
+	module_test; do
 	# Mark the boundaries in the kernel log, to tie dmesg lines to a test.
 	echo "tinydsm-selftest: start $t" >/dev/kmsg
 	"$bins/$t" 2>&1 | tee "$TDSM_OUT/$t.tap"

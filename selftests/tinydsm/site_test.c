@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -217,7 +218,7 @@ static void *hammer_fn(void *arg)
 
 	while (!atomic_load_explicit(h->stop, memory_order_relaxed)) {
 		st64(h->slot, ld64(h->slot) + 1);
-		h->done++;
+		__atomic_store_n(&h->done, h->done + 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -238,9 +239,19 @@ TEST_F(site, threads_during_rewrites)
 		*h[i].slot = 0;
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, hammer_fn, &h[i]));
 	}
+	/*
+	 * Every thread runs before the first rewrite, and the rewrites yield
+	 * now and then: a lab guest has one vCPU, and the main thread could
+	 * otherwise do all of them before a thread is scheduled.
+	 */
+	for (i = 0; i < STRESS_THREADS; i++)
+		while (!__atomic_load_n(&h[i].done, __ATOMIC_RELAXED))
+			sched_yield();
 	for (i = 0; i < STRESS_FLIPS; i++) {
 		int form = i & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
 
+		if (i % 16 == 0)
+			sched_yield();
 		if (tdsm_site_set_form(site_of(ld64), form) == 1)
 			flips++;
 		if (tdsm_site_set_form(site_of(st64), form) == 1)

@@ -35,6 +35,7 @@ TREE=$TDSM_TREE
 SD=$TREE/build/tools/seed_demo
 AB=$TREE/build/tools/access_bench
 RB=$TREE/build/tools/remote_bench
+TT=$TREE/build/tools/tinydsm-trace
 export TDSM_CTL=$TREE/build/tools/tinydsmctl
 SH=$TDSM_SHARED/demo
 ENV=$TDSM_OUT/demo.env
@@ -46,7 +47,7 @@ fail() { log "FAILED: $*"; touch "$SH/abort"; exit 1; }
 waitfor() { "$RB" waitfile "$WAIT" "$1" "$SH/abort" >/dev/null && [[ -e $1 ]]; }
 want() { [[ $SCEN == *" $1 "* ]]; }
 
-for f in "$SD" "$AB" "$RB" "$TDSM_CTL"; do
+for f in "$SD" "$AB" "$RB" "$TT" "$TDSM_CTL"; do
 	[[ -x $f ]] || { echo "demo_node.sh: $f is not built"; exit 1; }
 done
 mkdir -p "$SH"
@@ -69,6 +70,17 @@ baseline() {
 			"$TREE/selftests/lab/rdma_baseline.sh" >"$out/log" 2>&1 &&
 			cp "$out/baseline.env" "$d/baseline.env"
 	fi
+}
+
+# trace_env JSON PREFIX: tinydsm-trace's totals and its latency histogram's
+# median bucket as key=value
+trace_env() {
+	jq -r --arg p "$2" '
+		(.totals | to_entries[] | "\($p)\(.key)=\(.value)"),
+		(.histogram.buckets as $b | ([$b[].count] | add) as $n |
+		 [foreach $b[] as $x (0; . + $x.count; [., $x])] |
+		 map(select(.[0] * 2 >= $n)) | first | .[1] |
+		 "\($p)p50_lo_us=\(.lo)", "\($p)p50_hi_us=\(.hi)")' "$1"
 }
 
 # base_env PAIR: the pair's figures into demo.env, keys base_PAIR_*
@@ -95,9 +107,15 @@ if ((TDSM_NODES == 2)); then
 	fi
 	if want a12; then
 		waitfor "$SH/a12.addr" || fail "node2 did not back its pages"
-		log "a.1/a.2: $PAGES pages homed on node2"
-		"$SD" -r "$REPS" -e "$ENV" -k a12_ -o "$TDSM_OUT" \
-			a12 "$(<"$SH/a12.addr")" "$PAGES" || fail "seed_demo a12"
+		log "a.1/a.2: $PAGES pages homed on node2, under tinydsm-trace"
+		# The tracer runs the application and counts its faults; the
+		# application's figures go to demo.env, its progress to stderr.
+		"$TT" -j -n 5 -- /bin/sh -c 'exec "$@" >/dev/null' sh \
+			"$SD" -r "$REPS" -e "$ENV" -k a12_ -o "$TDSM_OUT" \
+			a12 "$(<"$SH/a12.addr")" "$PAGES" >"$TDSM_OUT/a12.trace.json" ||
+			fail "seed_demo a12 under tinydsm-trace"
+		trace_env "$TDSM_OUT/a12.trace.json" a12_trace_ >>"$ENV" ||
+			fail "tinydsm-trace's JSON"
 	fi
 	touch "$SH/done"
 	log "done"

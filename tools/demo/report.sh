@@ -28,7 +28,7 @@ calc() {
 	local expr=${4:-}
 	[[ -n $expr ]] || expr='(b + 0 == 0 ? "-" : a / b)'
 	awk -v a="$2" -v b="${3-1}" "BEGIN { if (a == \"\" || b == \"\") print \"-\";
-		else { x = $expr; if (x == \"-\") print x; else printf \"$1\", x } }"
+		else { x = $expr; if (x ~ /^[<-]/) print x; else printf \"$1\", x } }"
 }
 # med FILE KEYPATTERN REPS: median over repetitions of b_<s>_<r>_<key>
 med() {
@@ -165,6 +165,19 @@ if [[ -r $e2 && -n $(v "$e2" a12_npages) ]]; then
 	row a12 direct_steady_faults "$df" faults "" ""
 	row a12 lookup_steady_faults "$lf" faults "" ""
 	row a12 sites_to_lookup "$ls" sites "" ""
+	# tinydsm-trace ran the application: its count against the module's
+	tf_all=0
+	for k in touch_load touch_store direct_load direct_store lookup_steady; do
+		tf_all=$(calc %.0f "$tf_all" "$(v "$e2" "a12_${k}_read_faults")" 'a + b')
+		tf_all=$(calc %.0f "$tf_all" "$(v "$e2" "a12_${k}_write_faults")" 'a + b')
+	done
+	tt=$(v "$e2" a12_trace_faults)
+	echo "  tinydsm-trace (libbpf, on node1, around the whole run): $tt faults"
+	echo "  ($(v "$e2" a12_trace_reads) reads, $(v "$e2" a12_trace_writes) writes, $(v "$e2" a12_trace_fetched) fetched, $(v "$e2" a12_trace_failed) failed); the module's counters: $tf_all;"
+	echo "  fault latency median in [$(v "$e2" a12_trace_p50_lo_us), $(v "$e2" a12_trace_p50_hi_us)] us"
+	row a12 trace_faults "$tt" faults "$(calc %.3f "$tt" "$tf_all")" a12_module_faults
+	row a12 module_faults "$tf_all" faults "" ""
+	[[ $tt == "$tf_all" ]] || { echo "  tinydsm-trace and the module disagree"; rc=1; }
 	bad=$(v "$e2" a12_bad_values)
 	[[ ${bad:-x} == 0 ]] || { echo "  a.1/a.2: values read back wrong: ${bad:-unknown}"; rc=1; }
 	echo
@@ -206,7 +219,7 @@ if [[ -r $e3 ]] && grep -q '^b_lazy_1_npages=' "$e3"; then
 		p2=$(med "$e3" "b_${s}_@_pass2_ms" "$r")
 		printf '  %-18s %9s %6s (%5s) %9s %9s %10s %7s %7s %6s %9s (%5s) %9s\n' "$label" \
 			"$mv" "$pps" "$(calc %.2f "$pps" "$bwp")" "$rp" "$p1" "$tot" "$fl" "$wd" \
-			"$sites" "$pl" "$(calc %.2f "$pl" "$lat")" "$p2"
+			"$sites" "$pl" "$(calc %.2f "$pl" "$lat" '(a / b < 0.01 ? "<.01" : a / b)')" "$p2"
 		row "b_$s" move_ms "$mv" ms "" ""
 		row "b_$s" pages_per_s "$pps" pages/s "$(calc %.3f "$pps" "$bwp")" "ib_read_bw_32 (pages/s)"
 		row "b_$s" repop_ms "$rp" ms "" ""

@@ -23,6 +23,7 @@
  * Options: -r REPS (steady loops, median; 5), -e ENV (append key=value,
  * also printed), -k PREFIX (of every key), -o DIR (sample files),
  * -c TINYDSMCTL (path of tinydsmctl; $TDSM_CTL, else "tinydsmctl").
+ * Figures go to stdout, progress lines to stderr.
  * Exit status: 0 done and every value read back right, 1 otherwise, 2 usage.
  *
  * Every access to the region is an access site (TDSM_LOAD64/TDSM_STORE64).
@@ -101,17 +102,16 @@ static void put(const char *key, const char *fmt, ...)
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* a progress line for the demo's console */
+/* a progress line for the demo's console, on stderr */
 static void note(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	printf("seed_demo: ");
-	vprintf(fmt, ap);
+	fprintf(stderr, "seed_demo: ");
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
+	fputc('\n', stderr);
 }
 
 static int cmp_u64(const void *a, const void *b)
