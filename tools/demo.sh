@@ -154,7 +154,7 @@ if [[ $scen == *" a "* ]]; then
 	step "a: instructions per access (callgrind) and native times, on this host"
 	mkdir -p "$out/host-a"
 	if ! "$top/build/tools/access_bench" local -H -s "$a_sizes" -r "$reps" -Q "$reps" \
-		-m 4194304 -R 1048576 -e "$out/host-a.env" -k h_ >"$out/host-a/native.log" 2>&1 ||
+		-m 16777216 -R 4194304 -e "$out/host-a.env" -k h_ >"$out/host-a/native.log" 2>&1 ||
 		! "$top/tools/bench/access_bench.sh" callgrind "$out/host-a.env" "$out/host-a" -H \
 			>"$out/host-a/callgrind.log" 2>&1; then
 		step "a on the host failed: $out/host-a/"

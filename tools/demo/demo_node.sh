@@ -102,7 +102,7 @@ if ((TDSM_NODES == 2)); then
 	base_env 12
 	if want a; then
 		log "a: per-access cost on pages homed here (working sets: $A_SIZES MiB)"
-		"$AB" local -s "$A_SIZES" -r "$REPS" -Q "$REPS" -m 4194304 -R 1048576 \
+		"$AB" local -s "$A_SIZES" -r "$REPS" -Q "$REPS" -m 16777216 -R 1048576 \
 			-e "$ENV" -k a_ || fail "access_bench local"
 	fi
 	if want a12; then

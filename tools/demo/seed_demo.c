@@ -284,12 +284,12 @@ enum loop { LOOP_SUM_SITE, LOOP_SUM_PLAIN, LOOP_FILL_SITE, LOOP_FILL_PLAIN };
 
 /*
  * ns per access of one loop over n words: the median of `reps` runs, each
- * at least 4 Mi accesses (whole passes). Loads are checked against want.
+ * at least 16 Mi accesses (whole passes). Loads are checked against want.
  */
 static double time_loop(enum loop l, uint64_t *p, size_t n, uint64_t want)
 {
 	double t[MAX_REPS];
-	unsigned int r, passes = (unsigned int)((4ul << 20) / n) + 1, k;
+	unsigned int r, passes = (unsigned int)((16ul << 20) / n) + 1, k;
 
 	for (r = 0; r < reps; r++) {
 		uint64_t t0 = now_ns(), s;
