@@ -338,6 +338,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_bufv *bufv;
 	u64 done = 0, data = 0, preset = 0;
 	unsigned int i, locked;
+	bool bufv_held = false;	/* registered, and not yet put */
 	int err;
 
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
@@ -346,6 +347,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	err = tdsm_bufv_alloc(conn, bufv, n);
 	if (err)
 		goto out_free;
+	bufv_held = true;
 
 	/* Requests for these pages that reach us wait for the batch. */
 	for (locked = 0; locked < n; locked++) {
@@ -370,6 +372,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	msg.batch.npages = n;
 	err = tdsm_call_batch(conn, &msg, bufv, &call);
 	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
+	bufv_held = false;
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
 	if (!err) {
@@ -430,7 +433,8 @@ out_unlock:
 		}
 		tdsm_dir_unlock(pg);
 	}
-	if (err == -EINTR)
+	/* Only when interrupted before the call: the call puts it itself. */
+	if (bufv_held)
 		tdsm_bufv_put(conn, bufv, NULL);
 	tdsm_bufv_free_frames(bufv);
 out_free:

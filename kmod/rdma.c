@@ -460,6 +460,18 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 }
 
 /*
+ * Take back a call that was never sent. Teardown (tdsm_conn_fail_calls())
+ * may have taken it first: then it completes the call, and the call, which
+ * lives in our caller's stack frame, must outlive that.
+ */
+static void tdsm_call_withdraw(struct tdsm_conn *conn, struct tdsm_call *call,
+			       u32 id)
+{
+	if (xa_erase_bh(&conn->calls, id) != call)
+		wait_for_completion(&call->done);
+}
+
+/*
  * Send request @req and wait for its reply in @call, bounded. @buf, if
  * given, is registered by a REG_MR chained before the SEND.
  * Returns 0 with the reply in @call->reply, or -ETIMEDOUT, -EINTR (fatal
@@ -482,7 +494,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		return err;
 	tx = tdsm_tx_alloc(conn);
 	if (IS_ERR(tx)) {
-		xa_erase_bh(&conn->calls, id);
+		tdsm_call_withdraw(conn, call, id);
 		return PTR_ERR(tx);
 	}
 	req->hdr.id = cpu_to_be64(id);
@@ -491,7 +503,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		first->next = NULL;
 	err = tdsm_tx_post(tx, first, first, 0);
 	if (err) {
-		xa_erase_bh(&conn->calls, id);
+		tdsm_call_withdraw(conn, call, id);
 		return err;
 	}
 
