@@ -3,10 +3,14 @@
 # perftest 4096-byte RDMA READ latency and bandwidth over Soft-RoCE, the
 # yardstick tinydsm's own figures are reported against (same run, same load).
 #
-# node2 serves, node1 measures against TDSM_IP_2 and prints
+# The server node (TDSM_BASELINE_SERVER, default 2) serves, the client node
+# (TDSM_BASELINE_CLIENT, default 1) measures against the server's
+# TDSM_IP_<server> and prints
 #   baseline ib_read_lat_4k_typical_us=<x> min_us=<x> avg_us=<x> p99_us=<x>
 #   baseline ib_read_bw_4k_MBps=<x>
 # and writes the same figures to $TDSM_OUT/baseline.env. Other nodes idle.
+# Scripts that measure several pairs in one run give each pair its own
+# TDSM_SHARED (the meeting point) and TDSM_OUT.
 #
 # Iterations (from the host's environment; lab.sh forwards TDSM_* variables):
 #   TDSM_BASELINE_LAT_ITERS (default 500), TDSM_BASELINE_BW_ITERS (default 500)
@@ -29,9 +33,13 @@ COMMON=(-d rxe0 -s 4096 -F)
 LAT=(ib_read_lat "${COMMON[@]}" -n "$LAT_ITERS" -p "$LAT_PORT")
 BW=(ib_read_bw "${COMMON[@]}" -n "$BW_ITERS" -p "$BW_PORT")
 READY=$TDSM_SHARED/rdma_baseline.servers_up
+SERVER=${TDSM_BASELINE_SERVER:-2}
+CLIENT=${TDSM_BASELINE_CLIENT:-1}
+server_ip=TDSM_IP_$SERVER
+SERVER_IP=${!server_ip:?rdma_baseline: no TDSM_IP_$SERVER}
 
 case $TDSM_NODE_ID in
-2)
+"$SERVER")
 	# Both servers listen at once, on separate ports: the client runs them
 	# one after the other, an idle server waits in accept() and costs nothing.
 	timeout $((WAIT * 2)) "${LAT[@]}" >"$TDSM_OUT/ib_read_lat.server.log" 2>&1 &
@@ -46,7 +54,7 @@ case $TDSM_NODE_ID in
 	((rc)) || echo "rdma_baseline: servers done"
 	exit "$rc"
 	;;
-1) ;;
+"$CLIENT") ;;
 *)
 	echo "rdma_baseline: node $TDSM_NODE_ID has nothing to do"
 	exit 0
@@ -59,13 +67,13 @@ run_client() {
 	local log=$1 t
 	shift
 	for ((t = 0; t < WAIT; t += 2)); do
-		if "$@" "$TDSM_IP_2" >"$log" 2>&1; then
+		if "$@" "$SERVER_IP" >"$log" 2>&1; then
 			return 0
 		fi
 		grep -q "Couldn't connect" "$log" || { cat "$log"; return 1; }
 		sleep 2
 	done
-	echo "rdma_baseline: server $TDSM_IP_2 not reachable after ${WAIT}s"
+	echo "rdma_baseline: server $SERVER_IP not reachable after ${WAIT}s"
 	cat "$log"
 	return 1
 }
@@ -74,7 +82,7 @@ for ((t = 0; t < WAIT; t++)); do
 	[[ -e $READY ]] && break
 	sleep 1
 done
-[[ -e $READY ]] || { echo "rdma_baseline: node2 never started its servers"; exit 1; }
+[[ -e $READY ]] || { echo "rdma_baseline: node$SERVER never started its servers"; exit 1; }
 
 run_client "$TDSM_OUT/ib_read_lat.log" "${LAT[@]}" || exit 1
 cat "$TDSM_OUT/ib_read_lat.log"

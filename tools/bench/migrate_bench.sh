@@ -93,19 +93,21 @@ connect_peers() {
 	done
 }
 
-# perftest between node3 (client: rdma_baseline.sh's "node1") and node2
-# (server): the RDMA READs carry data node2 -> node3, as the first
-# migration of each pair does. Meeting point and logs: $SH/baseline-<when>.
+# perftest between node3 (client) and node2 (server): the RDMA READs carry
+# data node2 -> node3, as the first migration of each pair does. Meeting
+# point and logs: $SH/baseline-<when>.
 baseline_srv() { # on node2
 	local d=$SH/baseline-$1
 	mkdir -p "$d/server"
-	TDSM_OUT=$d/server TDSM_SHARED=$d "$TREE/selftests/lab/rdma_baseline.sh"
+	TDSM_BASELINE_SERVER=2 TDSM_BASELINE_CLIENT=3 TDSM_OUT=$d/server TDSM_SHARED=$d \
+		"$TREE/selftests/lab/rdma_baseline.sh"
 }
 
 baseline_cli() { # on node3
 	local d=$SH/baseline-$1
 	mkdir -p "$d/client"
-	TDSM_NODE_ID=1 TDSM_OUT=$d/client TDSM_SHARED=$d "$TREE/selftests/lab/rdma_baseline.sh"
+	TDSM_BASELINE_SERVER=2 TDSM_BASELINE_CLIENT=3 TDSM_OUT=$d/client TDSM_SHARED=$d \
+		"$TREE/selftests/lab/rdma_baseline.sh"
 }
 
 # ---------------------------------------------------------------- agents

@@ -57,19 +57,14 @@ source "$TREE/selftests/tinydsm/daemon.sh"
 tdsm_cluster_up || fail "the cluster did not come up"
 log "cluster up ($TDSM_NODES nodes)"
 
-# baseline PAIR SERVER CLIENT: perftest from CLIENT to SERVER, run by the
-# lab's own rdma_baseline.sh as if they were its node2 and node1.
+# baseline PAIR SERVER CLIENT: perftest from CLIENT to SERVER (the lab's
+# rdma_baseline.sh), the pair's meeting point and figures in $SH/baseline-PAIR
 baseline() {
-	local d=$SH/baseline-$1 out=$TDSM_OUT/baseline-$1 ip=TDSM_IP_$2
+	local d=$SH/baseline-$1 out=$TDSM_OUT/baseline-$1
 	mkdir -p "$d" "$out"
-	if ((ID == $2)); then
-		TDSM_NODE_ID=2 TDSM_OUT=$out TDSM_SHARED=$d \
-			"$TREE/selftests/lab/rdma_baseline.sh" >"$out/log" 2>&1
-	elif ((ID == $3)); then
-		TDSM_NODE_ID=1 TDSM_IP_2=${!ip} TDSM_OUT=$out TDSM_SHARED=$d \
-			"$TREE/selftests/lab/rdma_baseline.sh" >"$out/log" 2>&1 &&
-			cp "$out/baseline.env" "$d/baseline.env"
-	fi
+	TDSM_BASELINE_SERVER=$2 TDSM_BASELINE_CLIENT=$3 TDSM_OUT=$out TDSM_SHARED=$d \
+		"$TREE/selftests/lab/rdma_baseline.sh" >"$out/log" 2>&1 || return
+	if ((ID == $3)); then cp "$out/baseline.env" "$d/baseline.env"; fi
 }
 
 # trace_env JSON PREFIX: tinydsm-trace's totals and its latency histogram's

@@ -39,6 +39,17 @@ med() {
 	printf '%s\n' "${vals[@]}" | awk 'NF' | sort -g | awk '{ x[n++] = $1 } END {
 		if (n) print (n % 2) ? x[(n - 1) / 2] : (x[n / 2 - 1] + x[n / 2]) / 2 }'
 }
+# forms ENV PREFIX SUFFIX NAME UNIT: one loop of scenario a in its three
+# forms, ENV keys PREFIX{plain,direct,lookup}SUFFIX, into pl, di, lo and
+# the CSV rows a,NAME_{plain,direct,lookup} (ratios to plain)
+forms() {
+	pl=$(v "$1" "$2plain$3")
+	di=$(v "$1" "$2direct$3")
+	lo=$(v "$1" "$2lookup$3")
+	row a "$4_plain" "$pl" "$5" 1 "a_$4_plain"
+	row a "$4_direct" "$di" "$5" "$(calc %.3f "$di" "$pl")" "a_$4_plain"
+	row a "$4_lookup" "$lo" "$5" "$(calc %.3f "$lo" "$pl")" "a_$4_plain"
+}
 row() { # row SCENARIO FIGURE VALUE UNIT RATIO RATIO_TO
 	echo "$1,$2,${3:-},$4,${5:-},$6" >>"$csv"
 	[[ -n ${3:-} ]] || { echo "report: no figure for $1 $2" >&2; rc=1; }
@@ -78,15 +89,10 @@ if [[ -r $e2 && -n $(v "$e2" a_local_sizes) ]]; then
 	printf '  %-14s %7s %9s %18s %18s %14s\n' "working set" pattern plain "direct (x plain)" "lookup (x plain)" "lookup/direct"
 	for s in $(v "$e2" a_local_sizes); do
 		for pt in seq rnd; do
-			pl=$(v "$e2" "a_${pt}_${s}MiB_plain_ns")
-			di=$(v "$e2" "a_${pt}_${s}MiB_direct_ns")
-			lo=$(v "$e2" "a_${pt}_${s}MiB_lookup_ns")
+			forms "$e2" "a_${pt}_${s}MiB_" _ns "${pt}_${s}MiB" ns/access
 			printf '  %-14s %7s %9s %10s (%5s) %10s (%5s) %14s\n' "$s MiB" "$pt" \
 				"$(calc %.2f "$pl")" "$(calc %.2f "$di")" "$(calc %.2f "$di" "$pl")" \
 				"$(calc %.2f "$lo")" "$(calc %.2f "$lo" "$pl")" "$(calc %.2f "$lo" "$di")"
-			row a "${pt}_${s}MiB_plain" "$pl" ns/access 1 "a_${pt}_${s}MiB_plain"
-			row a "${pt}_${s}MiB_direct" "$di" ns/access "$(calc %.3f "$di" "$pl")" "a_${pt}_${s}MiB_plain"
-			row a "${pt}_${s}MiB_lookup" "$lo" ns/access "$(calc %.3f "$lo" "$pl")" "a_${pt}_${s}MiB_plain"
 		done
 	done
 	bad=$(v "$e2" a_local_bad_sums)
@@ -96,27 +102,17 @@ if [[ -r $e2 && -n $(v "$e2" a_local_sizes) ]]; then
 		echo "  native ns per load (for scale: TCG turns every taken branch into a hop)"
 		printf '  %-22s %9s %18s %18s\n' "" plain "direct (x plain)" "lookup (x plain)"
 		for pt in seq rnd; do
-			pl=$(v "$eh" "acc_cg_${pt}_plain_ir")
-			di=$(v "$eh" "acc_cg_${pt}_direct_ir")
-			lo=$(v "$eh" "acc_cg_${pt}_lookup_ir")
+			forms "$eh" "acc_cg_${pt}_" _ir "${pt}_instructions" insns/access
 			printf '  %-22s %9s %10s (%5s) %10s (%5s)\n' "$pt, instructions" \
 				"$(calc %.0f "$pl")" "$(calc %.0f "$di")" "$(calc %.2f "$di" "$pl")" \
 				"$(calc %.0f "$lo")" "$(calc %.2f "$lo" "$pl")"
-			row a "${pt}_instructions_plain" "$pl" insns/access 1 "a_${pt}_instructions_plain"
-			row a "${pt}_instructions_direct" "$di" insns/access "$(calc %.3f "$di" "$pl")" "a_${pt}_instructions_plain"
-			row a "${pt}_instructions_lookup" "$lo" insns/access "$(calc %.3f "$lo" "$pl")" "a_${pt}_instructions_plain"
 		done
 		for s in $(v "$eh" h_local_sizes); do
 			for pt in seq rnd; do
-				pl=$(v "$eh" "h_${pt}_${s}MiB_plain_ns")
-				di=$(v "$eh" "h_${pt}_${s}MiB_direct_ns")
-				lo=$(v "$eh" "h_${pt}_${s}MiB_lookup_ns")
+				forms "$eh" "h_${pt}_${s}MiB_" _ns "native_${pt}_${s}MiB" ns/access
 				printf '  %-22s %9s %10s (%5s) %10s (%5s)\n' "$s MiB $pt, native ns" \
 					"$(calc %.2f "$pl")" "$(calc %.2f "$di")" "$(calc %.2f "$di" "$pl")" \
 					"$(calc %.2f "$lo")" "$(calc %.2f "$lo" "$pl")"
-				row a "native_${pt}_${s}MiB_plain" "$pl" ns/access 1 "a_native_${pt}_${s}MiB_plain"
-				row a "native_${pt}_${s}MiB_direct" "$di" ns/access "$(calc %.3f "$di" "$pl")" "a_native_${pt}_${s}MiB_plain"
-				row a "native_${pt}_${s}MiB_lookup" "$lo" ns/access "$(calc %.3f "$lo" "$pl")" "a_native_${pt}_${s}MiB_plain"
 			done
 		done
 	fi

@@ -55,9 +55,10 @@ static const char *env_path, *out_dir = ".", *prefix = "", *ctl_path;
 static FILE *env_file;
 static unsigned long bad_values;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static void die(const char *fmt, ...)
+/* a progress line for the demo's console, or an error, on stderr */
+static void note(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -66,8 +67,9 @@ static void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(1);
 }
+
+#define die(...)	do { note(__VA_ARGS__); exit(1); } while (0)
 
 static uint64_t now_ns(void)
 {
@@ -83,10 +85,11 @@ static uint64_t pattern(uint64_t a)
 	return (a * 0x9e3779b97f4a7c15ull) ^ 0x5eed;
 }
 
-static void put(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(const char *scope, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* key=value on stdout and in the ENV file */
-static void put(const char *key, const char *fmt, ...)
+/* [scope_]key=value on stdout and in the ENV file (after the -k prefix) */
+static void put(const char *scope, const char *key, const char *fmt, ...)
 {
 	char val[256];
 	va_list ap;
@@ -94,24 +97,11 @@ static void put(const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(val, sizeof(val), fmt, ap);
 	va_end(ap);
-	printf("%s%s=%s\n", prefix, key, val);
+	printf("%s%s%s%s=%s\n", prefix, scope ?: "", scope ? "_" : "", key, val);
 	if (env_file)
-		fprintf(env_file, "%s%s=%s\n", prefix, key, val);
+		fprintf(env_file, "%s%s%s%s=%s\n", prefix, scope ?: "", scope ? "_" : "",
+			key, val);
 	fflush(stdout);
-}
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* a progress line for the demo's console, on stderr */
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "seed_demo: ");
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -135,7 +125,7 @@ static uint64_t quant(const uint64_t *s, size_t n, double p)
  */
 static void report_lat(const char *name, uint64_t *s, size_t n)
 {
-	char key[96], path[512];
+	char path[512];
 	double sum = 0;
 	size_t i;
 	FILE *f;
@@ -145,18 +135,12 @@ static void report_lat(const char *name, uint64_t *s, size_t n)
 	qsort(s, n, sizeof(*s), cmp_u64);
 	for (i = 0; i < n; i++)
 		sum += (double)s[i];
-	snprintf(key, sizeof(key), "%s_n", name);
-	put(key, "%zu", n);
-	snprintf(key, sizeof(key), "%s_min_us", name);
-	put(key, "%.1f", s[0] / 1e3);
-	snprintf(key, sizeof(key), "%s_p50_us", name);
-	put(key, "%.1f", quant(s, n, 0.50) / 1e3);
-	snprintf(key, sizeof(key), "%s_p99_us", name);
-	put(key, "%.1f", quant(s, n, 0.99) / 1e3);
-	snprintf(key, sizeof(key), "%s_max_us", name);
-	put(key, "%.1f", s[n - 1] / 1e3);
-	snprintf(key, sizeof(key), "%s_mean_us", name);
-	put(key, "%.1f", sum / (double)n / 1e3);
+	put(name, "n", "%zu", n);
+	put(name, "min_us", "%.1f", s[0] / 1e3);
+	put(name, "p50_us", "%.1f", quant(s, n, 0.50) / 1e3);
+	put(name, "p99_us", "%.1f", quant(s, n, 0.99) / 1e3);
+	put(name, "max_us", "%.1f", s[n - 1] / 1e3);
+	put(name, "mean_us", "%.1f", sum / (double)n / 1e3);
 	snprintf(path, sizeof(path), "%s/%s%s.cdf", out_dir, prefix, name);
 	f = fopen(path, "w");
 	if (!f)
@@ -179,12 +163,7 @@ static void get_stats(struct tinydsm_stats *st)
 static void put_deltas(const char *what, const struct tinydsm_stats *a,
 		       const struct tinydsm_stats *b)
 {
-	char key[96];
-
-#define D(field) do {							\
-		snprintf(key, sizeof(key), "%s_%s", what, #field);	\
-		put(key, "%llu", (unsigned long long)(b->field - a->field)); \
-	} while (0)
+#define D(field)	put(what, #field, "%llu", (unsigned long long)(b->field - a->field))
 	D(read_faults);
 	D(write_faults);
 	D(remote_faults);
@@ -398,15 +377,15 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	for (i = 0; i < nwords; i++)
 		plain[i] = pattern((uintptr_t)&p[i]);
 	want = pattern_sum(addr, nwords);
-	put("npages", "%lu", npages);
-	put("reps", "%u", reps);
+	put(NULL, "npages", "%lu", npages);
+	put(NULL, "reps", "%u", reps);
 
 	/* Before any rewrite: under TCG, rewritten code runs slower. */
 	note("a: plain memory, %lu pages", npages);
 	ns = time_loop(LOOP_SUM_PLAIN, plain, nwords, want);
-	put("plain_load_ns", "%.3f", ns);
+	put(NULL, "plain_load_ns", "%.3f", ns);
 	ns = time_loop(LOOP_FILL_PLAIN, plain, nwords, 7);
-	put("plain_store_ns", "%.3f", ns);
+	put(NULL, "plain_store_ns", "%.3f", ns);
 
 	note("a.1/a.2: first touch of %lu pages homed elsewhere (load)", npages);
 	get_stats(&s0);
@@ -418,7 +397,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	note("a.2: steady loads, sites direct");
 	get_stats(&s0);
 	ns = time_loop(LOOP_SUM_SITE, p, nwords, want);
-	put("direct_load_ns", "%.3f", ns);
+	put(NULL, "direct_load_ns", "%.3f", ns);
 	get_stats(&s1);
 	put_deltas("direct_load", &s0, &s1);
 	get_stats(&s0);
@@ -437,7 +416,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	note("a.2: steady stores, sites direct");
 	get_stats(&s0);
 	ns = time_loop(LOOP_FILL_SITE, p, nwords, 11);
-	put("direct_store_ns", "%.3f", ns);
+	put(NULL, "direct_store_ns", "%.3f", ns);
 	if (sum_site(p, nwords) != fill_sum(nwords, 11))
 		bad_values++;
 	get_stats(&s1);
@@ -448,14 +427,14 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	if (tdsm_sites_set_form_all(TINYDSM_SITE_LOOKUP) < 0)
 		die("SET_FORM_ALL lookup: %s", tdsm_strerror_detail());
 	ns = time_loop(LOOP_SUM_SITE, p, nwords, fill_sum(nwords, 11));
-	put("lookup_load_ns", "%.3f", ns);
+	put(NULL, "lookup_load_ns", "%.3f", ns);
 	ns = time_loop(LOOP_FILL_SITE, p, nwords, 13);
-	put("lookup_store_ns", "%.3f", ns);
+	put(NULL, "lookup_store_ns", "%.3f", ns);
 	if (sum_site(p, nwords) != fill_sum(nwords, 13))
 		bad_values++;
 	get_stats(&s1);
 	put_deltas("lookup_steady", &s0, &s1);
-	put("bad_values", "%lu", bad_values);
+	put(NULL, "bad_values", "%lu", bad_values);
 	free(lat);
 	free(plain);
 	return bad_values ? 1 : 0;
@@ -501,13 +480,13 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	done = calloc(npages, sizeof(*done));
 	if (!lat || !done)
 		die("out of memory");
-	put("npages", "%lu", npages);
-	put("strategy", "%s", strategy);
+	put(NULL, "npages", "%lu", npages);
+	put(NULL, "strategy", "%s", strategy);
 
 	note("b: %s: read %lu pages homed on %s (copies here)", strategy, npages, from);
 	t0 = now_ns();
 	touch_pages(p, npages, lat);
-	put("touch_ms", "%.1f", (now_ns() - t0) / 1e6);
+	put(NULL, "touch_ms", "%.1f", (now_ns() - t0) / 1e6);
 
 	snprintf(cmd, sizeof(cmd),
 		 "%s -j migrate --from %s --to %s --pages %#llx+%lu --strategy %s",
@@ -524,15 +503,15 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	t1 = now_ns();
 	if (rc != 0)
 		die("tinydsmctl migrate failed (status %d): %s", rc, json);
-	put("cmd_ms", "%.1f", (t1 - t0) / 1e6);
-	put("migrate_ms", "%.0f", json_num(json, "ms"));
-	put("move_ms", "%.0f", json_num(json, "move_ms"));
-	put("repop_ms", "%.0f", json_num(json, "repop_ms"));
-	put("moved", "%.0f", json_num(json, "moved"));
-	put("pages_per_s", "%.0f", json_num(json, "pages_per_s"));
-	put("repopulated", "%.0f", json_num(json, "repopulated"));
-	put("mapped", "%.0f", json_num(json, "mapped"));
-	put("sites", "%.0f", json_num(json, "sites"));
+	put(NULL, "cmd_ms", "%.1f", (t1 - t0) / 1e6);
+	put(NULL, "migrate_ms", "%.0f", json_num(json, "ms"));
+	put(NULL, "move_ms", "%.0f", json_num(json, "move_ms"));
+	put(NULL, "repop_ms", "%.0f", json_num(json, "repop_ms"));
+	put(NULL, "moved", "%.0f", json_num(json, "moved"));
+	put(NULL, "pages_per_s", "%.0f", json_num(json, "pages_per_s"));
+	put(NULL, "repopulated", "%.0f", json_num(json, "repopulated"));
+	put(NULL, "mapped", "%.0f", json_num(json, "mapped"));
+	put(NULL, "sites", "%.0f", json_num(json, "sites"));
 
 	/* pass 1: what the application sees after the migration */
 	note("b: %s: first pass over the pages", strategy);
@@ -546,8 +525,8 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 		lat[i] = done[i] - a;
 	}
 	get_stats(&s2);
-	put("pass1_ms", "%.1f", (done[npages - 1] - t1) / 1e6);
-	put("total_ms", "%.1f", (done[npages - 1] - t0) / 1e6);
+	put(NULL, "pass1_ms", "%.1f", (done[npages - 1] - t1) / 1e6);
+	put(NULL, "total_ms", "%.1f", (done[npages - 1] - t0) / 1e6);
 	put_deltas("migrate", &s0, &s1);
 	put_deltas("pass1", &s1, &s2);
 	report_lat("pass1", lat, npages);
@@ -567,9 +546,9 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	t1 = now_ns();
 	touch_pages(p, npages, lat);
 	get_stats(&s1);
-	put("pass2_ms", "%.1f", (now_ns() - t1) / 1e6);
+	put(NULL, "pass2_ms", "%.1f", (now_ns() - t1) / 1e6);
 	put_deltas("pass2", &s2, &s1);
-	put("bad_values", "%lu", bad_values);
+	put(NULL, "bad_values", "%lu", bad_values);
 	free(lat);
 	free(done);
 	return bad_values ? 1 : 0;
