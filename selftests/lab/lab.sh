@@ -151,6 +151,17 @@ initramfs() {
 }
 initramfs
 
+# ------------------------------------------------------------------- lock
+# One lab at a time on this machine, whichever checkout starts it: TCG
+# guests are timing-sensitive, and two labs on 2 cores make each other's
+# peers time out. Held (fd 9) until this script exits.
+LAB_LOCK=${TDSM_LAB_LOCK:-/run/lock/tinydsm-lab.lock}
+exec 9>>"$LAB_LOCK" || need "a writable lock file $LAB_LOCK"
+if ! flock -n 9; then
+	msg "another lab is running ($LAB_LOCK); waiting for it"
+	flock 9
+fi
+
 # ---------------------------------------------------------------- run dir
 if [[ -z $OUT ]]; then
 	OUT=$(mktemp -d /var/tmp/tinydsm-lab.XXXXXX)
@@ -231,7 +242,7 @@ for ((i = 1; i <= NODES; i++)); do
 		-fsdev "local,id=out,path=$OUT,security_model=none,multidevs=remap"
 		-device "virtio-9p-pci,fsdev=out,mount_tag=out")
 	# The wrapper records qemu's exit status, so the host sees the node stop.
-	("${qemu[@]}" </dev/null >"$nd/qemu.log" 2>&1; echo $? >"$nd/qemu_exit") &
+	("${qemu[@]}" </dev/null >"$nd/qemu.log" 2>&1 9>&-; echo $? >"$nd/qemu_exit") 9>&- &
 	WRAPPER[i]=$!
 	# Live output: follow the node's output.log (on the out share) until
 	# its qemu is gone.
