@@ -109,7 +109,7 @@ barrier ready
 # shellcheck source=/dev/null
 source "$LAB/forward.env"
 export TDSM_NODE_ID=$NODE TDSM_NODES=$LAB_NODES TDSM_KVER=$LAB_KVER TDSM_TREE=$TREE
-export TDSM_OUT=$ND TDSM_SHARED=$OUTDIR/shared TDSM_IP=$IP
+export TDSM_OUT=$ND TDSM_SHARED=$OUTDIR/shared TDSM_IP=$IP TDSM_LAB_CTL=$LAB
 peers=()
 for ((j = 1; j <= LAB_NODES; j++)); do
 	export "TDSM_IP_$j=10.77.0.$j"

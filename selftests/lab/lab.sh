@@ -198,7 +198,8 @@ cleanup() {
 	trap - EXIT INT TERM
 	for ((i = 1; i <= NODES; i++)); do
 		pid=$(cat "$OUT/node$i/qemu.pid" 2>/dev/null) || continue
-		[[ -e $OUT/node$i/qemu_exit ]] || kill "$pid" 2>/dev/null || true
+		# SIGCONT first: a node frozen by a test would not see SIGTERM.
+		[[ -e $OUT/node$i/qemu_exit ]] || { kill -CONT "$pid"; kill "$pid"; } 2>/dev/null || true
 	done
 	if [[ -f $VDE_DIR.pid ]]; then
 		kill "$(cat "$VDE_DIR.pid")" 2>/dev/null || true
@@ -250,6 +251,31 @@ for ((i = 1; i <= NODES; i++)); do
 	TAILS+=($!)
 done
 
+# ------------------------------------------------------- fault injection
+# A guest asks the host to freeze a node (its own or another) by writing a
+# number of seconds, 1..120, into .lab/freeze.<node> (TDSM_LAB_CTL in the
+# guest). The host stops that node's qemu with SIGSTOP, and SIGCONTs it after
+# the given time: to its peers the node stops answering, then comes back
+# with its state as it was. .lab/thawed.<node> is written once it runs again.
+freeze_requests() {
+	local f j secs pid
+	for f in "$OUT"/.lab/freeze.[1-3]; do
+		[[ -e $f ]] || continue
+		j=${f##*.}
+		secs=$(cat "$f" 2>/dev/null || true)
+		rm -f "$f" "$OUT/.lab/thawed.$j"
+		pid=$(cat "$OUT/node$j/qemu.pid" 2>/dev/null || true)
+		if [[ ! $secs =~ ^[1-9][0-9]*$ ]] || ((secs > 120)) || [[ -z $pid ]]; then
+			msg "bad freeze request for node$j ('$secs'): ignored"
+			continue
+		fi
+		msg "freezing node$j for ${secs}s (SIGSTOP)"
+		kill -STOP "$pid" 2>/dev/null || continue
+		(sleep "$secs"; kill -CONT "$pid" 2>/dev/null
+		 echo "[lab] node$j thawed (SIGCONT)"; touch "$OUT/.lab/thawed.$j") 9>&- &
+	done
+}
+
 # ------------------------------------------------------------------- watch
 # Poll the nodes' marker files until every qemu has exited or the hard
 # timeout hits. Boot time = qemu start to SCRIPT start, seen from the host.
@@ -284,10 +310,12 @@ while :; do
 		fi
 	done
 	((running)) || break
+	freeze_requests
 	if ((now > DEADLINE)); then
 		msg "TIMEOUT after ${TIMEOUT}s: stopping the guests"
 		for ((i = 1; i <= NODES; i++)); do
-			[[ -e $OUT/node$i/qemu_exit ]] || kill "$(cat "$OUT/node$i/qemu.pid" 2>/dev/null)" 2>/dev/null || true
+			pid=$(cat "$OUT/node$i/qemu.pid" 2>/dev/null) || continue
+			[[ -e $OUT/node$i/qemu_exit ]] || { kill -CONT "$pid"; kill "$pid"; } 2>/dev/null || true
 		done
 		sleep 2
 		for ((i = 1; i <= NODES; i++)); do
