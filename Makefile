@@ -28,8 +28,10 @@ CHECK_KVERS = $(shell $(TOP)/tools/kvers.sh series 6.1.) \
 	      $(shell $(TOP)/tools/kvers.sh series 6.12.)
 
 # The kernel's own kselftest harness and checkpatch.pl, from Debian's
-# linux-source package (extracted, never copied into the tree).
-KSRC_TAR ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
+# linux-source-6.1 package (extracted, never copied into the tree). 6.1's
+# harness, the one the tests are written for: linux-source-6.12, which the
+# lab's debug kernel is built from, has another.
+KSRC_TAR ?= $(wildcard /usr/src/linux-source-6.1.tar.xz)
 KSRC := $(BUILD)/linux-source
 KSRC_FILES := tools/testing/selftests/kselftest_harness.h \
 	      tools/testing/selftests/kselftest.h \
