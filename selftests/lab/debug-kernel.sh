@@ -8,10 +8,11 @@
 #   selftests/lab/debug-kernel.sh [--series 6.12] [--jobs N] [--print-kver]
 #
 # The build is cached outside the clone, in $TDSM_CACHE (default
-# /var/cache/tinydsm) under kernel/<series>-<key>/, where <key> hashes the
-# source package's version, debug.config and this script: a second run on
-# the same machine reuses it, a change to any of them builds anew (and
-# removes older builds of the series).
+# /var/cache/tinydsm) under kernel/<series>/, with the key it was built for:
+# a hash of the source package's version, debug.config and RECIPE below. A
+# second run on the same machine reuses it; a change to any of them builds
+# it anew in the same place (the path is fixed: the module's build reads
+# absolute paths from the tree).
 #
 # It is then installed like any kernel, so that the lab and the module's
 # build find it by its release, <version>-tdsm-debug:
@@ -44,12 +45,14 @@ pkgver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
 	die "Debian package $pkg is not installed (make deps installs it)"
 [[ -r $tarball ]] || die "$tarball missing (reinstall $pkg)"
 
+# Bump when a change to this script changes what it builds.
+RECIPE=1
 cache=${TDSM_CACHE:-/var/cache/tinydsm}
 key=$( {
-	echo "$pkg $pkgver"
-	cat "$here/debug.config" "${BASH_SOURCE[0]}"
-} | sha256sum | cut -c1-12)
-dir=$cache/kernel/$series-$key
+	echo "$pkg $pkgver recipe $RECIPE"
+	cat "$here/debug.config"
+} | sha256sum | cut -c1-16)
+dir=$cache/kernel/$series
 src=$dir/src
 obj=$dir/obj
 
@@ -69,11 +72,11 @@ install_kernel() {
 	echo "$kver"
 }
 
-if [[ -e $dir/done ]]; then
+if [[ -e $dir/done && $(cat "$dir/key" 2>/dev/null) == "$key" ]]; then
 	install_kernel
 	exit 0
 fi
-((!print_only)) || die "no debug kernel built for $pkg $pkgver (key $key): run $0"
+((!print_only)) || die "no debug kernel built for $pkg $pkgver and this debug.config: run $0"
 
 for c in gcc make bc flex bison perl xz; do
 	command -v "$c" >/dev/null || die "missing $c (make deps installs it)"
@@ -81,14 +84,10 @@ done
 [[ -e /usr/include/libelf.h ]] || die "missing libelf.h (Debian package libelf-dev)"
 
 t0=$SECONDS
-# A build of another key of this series is out of date: make room.
-for old in "$cache/kernel/$series"-*; do
-	[[ -e $old && $old != "$dir" ]] || continue
-	say "removing the out-of-date build $old"
-	rm -rf "$old"
-done
+[[ -e $dir ]] && say "replacing $dir (built for another key)"
 rm -rf "$dir"
 mkdir -p "$src" "$obj"
+echo "$key" >"$dir/key"
 say "extracting $tarball ($pkg $pkgver)"
 tar -xJf "$tarball" -C "$src" --strip-components=1
 say "configuring (allnoconfig + debug.config) in $obj"
