@@ -16,7 +16,9 @@
  *
  * Requests (id != 0, answered by one TDSM_W_REPLY with the same id):
  *   READ   requester -> home   page: addr, iova, rkey (the requester's buffer)
- *   WRITE  requester -> home   same; the reply says if the buffer was filled
+ *   WRITE  requester -> home   same, and mode TDSM_ACCESS_F_COPY if it holds
+ *                              a read copy; the reply says if the buffer
+ *                              was filled
  *   FETCH  home -> owner       page: addr, iova/rkey/dst (where the page
  *                              goes), mode (keep a read-only copy, or drop)
  *   INVAL  home -> reader      page: addr; drop the copy
@@ -45,7 +47,7 @@
 #include <linux/types.h>
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
-#define TDSM_WIRE_VERSION	1
+#define TDSM_WIRE_VERSION	2
 #define TDSM_WIRE_MSG_SIZE	64
 
 enum tdsm_wire_type {
@@ -83,6 +85,9 @@ enum {
 	TDSM_FETCH_KEEP = 1,	/* the owner keeps a read-only copy (read fault) */
 	TDSM_FETCH_DROP,	/* the owner drops its copy (write fault) */
 };
+
+/* READ/WRITE: page.mode is flags */
+#define TDSM_ACCESS_F_COPY	0x1	/* WRITE: the requester holds a read copy */
 
 /* INVAL modes */
 enum {
@@ -123,7 +128,8 @@ struct tdsm_wire_hdr {
  * @rkey: ...and its rkey, registered on the destination node.
  * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
  *	page's new home.
- * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*.
+ * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*;
+ *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.
  * @reserved: zero.
  */
 struct tdsm_wire_page {
