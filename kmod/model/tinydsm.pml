@@ -87,7 +87,6 @@ bit wiped[P];		/* ghost: a crash destroyed the last copy of its last write */
 /* Connections and faults. */
 bit lup[3];
 byte lgen[3];		/* incarnation */
-byte needdrop[N];	/* node n must drop its copies of the pages homed on these nodes */
 byte needrec[P];	/* the home of p must reconcile these nodes */
 bit alive[N];
 bit evicted[N];
@@ -152,9 +151,40 @@ inline gwrite(n, p)
 }
 
 /*
+ * Node n lost its connection to node h: it drops the copies of h's pages
+ * (and of the page it is taking over from h) that it does not own: h takes
+ * them away without asking any more. A copy it owns stays, but only a
+ * writable one stays mapped: a read-only one is retained, unmapped, because
+ * if h evicts this node it hands the page to one of its readers, who may
+ * then write it. The model does this as the connection dies: the home
+ * reconciles the node only after a grace period longer than the node takes
+ * to notice (see PROTOCOL.md), so nothing can tell the difference.
+ */
+inline drop_copies(n, h)
+{
+	kp = 0;
+	do
+	:: kp < P ->
+#ifndef BUG_NO_DROP
+		if
+		:: HINT(n, kp) == h || (kp == 0 && n == 2 && migr == h + 1) ->
+			if
+			:: st[IX(n, kp)] == S -> clear_copy(IX(n, kp))
+			:: st[IX(n, kp)] == SO -> st[IX(n, kp)] = X
+			:: else
+			fi
+		:: else
+		fi;
+#endif
+		kp++
+	:: else -> break
+	od
+}
+
+/*
  * Connection l dies: everything on the wire is lost (the model never puts a
- * message on the wire: see the worker). Each end must drop the copies it
- * holds of pages the other end homes; each home must reconcile the other end.
+ * message on the wire: see the worker). Each end drops the copies it holds
+ * of pages the other end homes; each home must reconcile the other end.
  */
 inline linkdown(l)
 {
@@ -162,11 +192,11 @@ inline linkdown(l)
 	ka = LA(l);
 	kb = LB(l);
 	if
-	:: alive[ka] -> needdrop[ka] = needdrop[ka] | BIT(kb)
+	:: alive[ka] -> drop_copies(ka, kb)
 	:: else
 	fi;
 	if
-	:: alive[kb] -> needdrop[kb] = needdrop[kb] | BIT(ka)
+	:: alive[kb] -> drop_copies(kb, ka)
 	:: else
 	fi;
 	kp = 0;
@@ -214,7 +244,6 @@ inline crash(c)
 {
 	alive[c] = 0;
 	evict(c);
-	needdrop[c] = 0;
 	kp = 0;
 	do
 	:: kp < P ->
@@ -228,12 +257,17 @@ inline crash(c)
 	:: nempty(ib[c]) -> ib[c]?_, _, _, _, _, _, _
 	:: empty(ib[c]) -> break
 	od;
-	/* The last write of a page is gone if no live node holds it. */
+	/*
+	 * The last write of a page may be gone: if no live node holds it, or
+	 * if c owned it (its readers may be losing their copies to INVALs
+	 * already sent for c's own write). Then accesses fail, or go on at
+	 * readers that kept a copy; they never return stale data.
+	 */
 	kp = 0;
 	do
 	:: kp < P ->
 		if
-		:: !(HOLDS(0, kp) || HOLDS(1, kp) || HOLDS(2, kp)) -> wiped[kp] = 1
+		:: owner[kp] == c || !(HOLDS(0, kp) || HOLDS(1, kp) || HOLDS(2, kp)) -> wiped[kp] = 1
 		:: else
 		fi;
 		kp++
@@ -342,7 +376,7 @@ wait:
 		:: res[n] == 0 && at != n && LIVE(n, at, g) && nf < NFAULT -> nf++; res[n] = ERR
 #endif
 		fi;
-		if
+		do
 		:: res[n] == NH && k != MIG && hops + 1 < MAXHOPS ->
 			/* NOTHOME: ask the home it names */
 			hops++;
@@ -350,8 +384,8 @@ wait:
 			res[n] = 0;
 			rhome[n] = 0;
 			send()
-		:: else
-		fi;
+		:: else -> break
+		od;
 		if
 		:: res[n] == 0 -> goto wait
 		:: else
@@ -384,33 +418,6 @@ proctype worker(byte n)
 
 end_idle:
 	do
-	/*
-	 * Lost the connection to node h: drop the copies of h's pages this
-	 * node does not own (those h may take away without asking any more),
-	 * and of the page it is taking over from h. A copy it owns stays:
-	 * only its home takes ownership, and never from a node it cannot reach.
-	 */
-	:: atomic { alive[n] && needdrop[n] != 0 ->
-		if
-		:: needdrop[n] & BIT(0) -> a = 0
-		:: else -> a = ((needdrop[n] & BIT(1)) -> 1 : 2)
-		fi;
-		p = 0;
-		do
-		:: p < P ->
-#ifndef BUG_NO_DROP
-			if
-			:: (HINT(n, p) == a || (p == 0 && migr == a + 1 && n == 2)) && st[IX(n, p)] == S ->
-				clear_copy(IX(n, p))
-			:: else
-			fi;
-#endif
-			p++
-		:: else -> break
-		od;
-		needdrop[n] = needdrop[n] & ~BIT(a);
-		a = 0; p = 0 }
-
 	:: atomic { alive[n] && nempty(ib[n]) ->
 		ib[n]?kind, p, t, a, from, g, rid;
 		live = LIVE(n, from, g);
@@ -596,22 +603,43 @@ inline commit(q, wrt)
 	fi
 }
 
-/* Node c may be reconciled once it dropped its copies of this home's pages (or is dead). */
-#define REC(c)	(alive[home[p]] && (needrec[p] & BIT(c)) && \
-		 (!alive[c] || !(needdrop[c] & BIT(home[p]))))
+/* Node c is to be reconciled (it dropped its copies of this home's pages). */
+#define REC(c)	(alive[home[p]] && (needrec[p] & BIT(c)))
 
-/* Reconcile node c: out of the copyset (an owner stays: fenced); lost if evicted. */
+/* A reader of p that can take the ownership over from an evicted owner. */
+#define HEIR(x)	((x) != c && (cs[p] & BIT(x)) && alive[x] && !evicted[x] && !(needrec[p] & BIT(x)))
+
+/*
+ * Reconcile node c: out of the copyset; an owner stays (fenced) unless it
+ * was evicted: then a reader, if any, becomes the owner (the home first),
+ * else the page is lost.
+ */
 inline reconcile(c)
 {
 	needrec[p] = needrec[p] & ~BIT(c);
+	if
+	:: owner[p] != c ->
 #ifndef BUG_NO_RECONCILE
-	if
-	:: owner[p] != c -> cs[p] = cs[p] & ~BIT(c)
-	:: else
-	fi;
+		cs[p] = cs[p] & ~BIT(c)
+#else
+		skip
 #endif
-	if
-	:: evicted[c] && owner[p] == c -> lost[p] = 1
+	:: owner[p] == c && evicted[c] ->
+		cs[p] = cs[p] & ~BIT(c);
+		if
+		:: HEIR(home[p]) -> owner[p] = home[p]
+		:: else ->
+			if
+			:: HEIR(0) -> owner[p] = 0
+			:: HEIR(1) -> owner[p] = 1
+			:: HEIR(2) -> owner[p] = 2
+			:: else -> lost[p] = 1
+			fi
+		fi;
+		if
+		:: owner[p] != c -> st[IX(owner[p], p)] = SO	/* "you own it now": a message, in the kernel */
+		:: else
+		fi
 	:: else
 	fi
 }
@@ -631,21 +659,27 @@ proctype server(byte p)
 {
 	byte H, r, k, rid, at, g, q, t, o, x, cg;
 	bit wr, ok, data, land;
+#ifdef BUG_OWNER_READABLE
+	byte dl;	/* drop this node's copy, later */
+#endif
 
 end_idle:
 	do
 	:: atomic { REC(0) -> reconcile(0) }
 	:: atomic { REC(1) -> reconcile(1) }
 	:: atomic { REC(2) -> reconcile(2) }
-	/* the next request: DIR is free */
-	:: atomic { alive[home[p]] && rqk[IX(0, p)] != 0 -> r = 0; take() }; goto serve
-	:: atomic { alive[home[p]] && rqk[IX(1, p)] != 0 -> r = 1; take() }; goto serve
-	:: atomic { alive[home[p]] && rqk[IX(2, p)] != 0 -> r = 2; take() }; goto serve
-	od;
-
-serve:
+	/*
+	 * The next request: DIR is free. A transaction is one atomic sequence
+	 * that gives way only while it waits for an ack.
+	 */
+	:: atomic { alive[home[p]] && (rqk[IX(0, p)] != 0 || rqk[IX(1, p)] != 0 || rqk[IX(2, p)] != 0) ->
+	if
+	:: rqk[IX(0, p)] != 0 -> r = 0
+	:: rqk[IX(1, p)] != 0 -> r = 1
+	:: rqk[IX(2, p)] != 0 -> r = 2
+	fi;
 	{
-	atomic {
+		take();
 		if
 		:: !LIVE(r, at, g) -> goto done	/* its connection died: nobody waits */
 		:: LIVE(r, at, g) && at != H -> answer(NH); goto done
@@ -666,8 +700,7 @@ serve:
 		t = dep[p];
 		o = owner[p];
 		ok = 1;
-		data = 0
-	};
+		data = 0;
 	if
 	:: k == MIG ->
 		/* a third node owns it: pull it here (it keeps a read-only copy, not the ownership) */
@@ -705,7 +738,23 @@ serve:
 		od;
 		data = (o == H)
 	:: k != MIG && wr ->
-		/* invalidate every copy outside {q, owner} */
+		/*
+		 * The owner first: if it cannot be reached, the write fails
+		 * before any reader lost its copy (a reader's copy may be
+		 * the last one, if the owner is dead).
+		 */
+		if
+		:: o != q && (cs[p] & BIT(q)) ->
+			call(o, INV_OWN, 0)		/* q's copy is current */
+		:: o != q && !(cs[p] & BIT(q)) ->
+			if
+			:: o != H -> call(o, F_DROP, q)
+			:: else
+			fi;
+			data = 1
+		:: else
+		fi;
+		/* then every copy outside {q, owner} */
 		x = 0;
 		do
 		:: x < N && ok ->
@@ -720,18 +769,7 @@ serve:
 			fi;
 			x++
 		:: else -> break
-		od;
-		if
-		:: ok && o != q && (cs[p] & BIT(q)) ->
-			call(o, INV_OWN, 0)		/* q's copy is current */
-		:: ok && o != q && !(cs[p] & BIT(q)) ->
-			if
-			:: o != H -> call(o, F_DROP, q)
-			:: else
-			fi;
-			data = 1
-		:: else
-		fi
+		od
 	:: k != MIG && !wr ->
 		if
 		:: !(cs[p] & BIT(q)) && o != q ->
@@ -745,7 +783,6 @@ serve:
 	fi;
 
 	/* the grant */
-	atomic {
 		if
 		:: !ok ->
 			/* failed: what was done stays done (every step left the entry true) */
@@ -772,6 +809,7 @@ serve:
 				:: pend[r] && prid[r] == rid ->
 					install(r, 1, 0);
 					hint0[r] = r;
+					migr = 0;	/* it is the home now */
 					res[r] = OK
 				:: else	/* acked by the HCA, dropped as late */
 				fi;
@@ -832,40 +870,33 @@ serve:
 			fi;
 #ifdef BUG_OWNER_READABLE
 			if
-			:: land && wr && o == H && o != q -> goto drop_later
+			:: land && wr && o == H && o != q -> dl = H + 1
 			:: else
 			fi;
 #endif
 			goto done
-		fi
-	};
+		fi;
 
 word:
-	atomic {
 		/* the word access itself, on this node's copy */
 		if
 		:: k == WST -> assert(st[IX(H, p)] == E); gwrite(H, p)
 		:: else -> assert(READABLE(H, p))
 		fi;
 		answer(OK);
-		goto done
-	};
-
-#ifdef BUG_OWNER_READABLE
-drop_later:
-	atomic { clear_copy(IX(H, p)); goto done };
-#endif
 
 done:
-	atomic {
-		RESET;
-		goto end_idle
-	}
+		RESET
 	} unless {
 		/* this node crashed: its transactions die with it */
 		atomic { !alive[H] -> RESET }
-	};
-	goto end_idle
+	}
+	}
+#ifdef BUG_OWNER_READABLE
+	/* the old owner's copy, still mapped read-only until its send completes */
+	:: atomic { dl != 0 -> clear_copy(IX(dl - 1, p)); dl = 0 }
+#endif
+	od
 }
 
 
@@ -874,7 +905,6 @@ done:
 /* Connection l may come back once both ends handled its death. */
 #define BACK(l) (!lup[l] && alive[LA(l)] && alive[LB(l)] && \
 	!evicted[LA(l)] && !evicted[LB(l)] && \
-	!(needdrop[LA(l)] & BIT(LB(l))) && !(needdrop[LB(l)] & BIT(LA(l))) && \
 	!(home[0] == LA(l) && (needrec[0] & BIT(LB(l)))) && \
 	!(home[0] == LB(l) && (needrec[0] & BIT(LA(l)))) && \
 	!(home[1] == LA(l) && (needrec[1] & BIT(LB(l)))) && \
