@@ -170,7 +170,7 @@ inline drop_copies(n, h)
 		:: HINT(n, kp) == h || (kp == 0 && n == 2 && migr == h + 1) ->
 			if
 			:: st[IX(n, kp)] == S -> clear_copy(IX(n, kp))
-			:: st[IX(n, kp)] == SO -> st[IX(n, kp)] = X
+			:: st[IX(n, kp)] == SO -> st[IX(n, kp)] = X	/* reach: an owned read-only copy unmapped */
 			:: else
 			fi
 		:: else
@@ -342,12 +342,13 @@ proctype app(byte n)
 
 	{
 end_idle:
+	/*
+	 * Reads and writes on this node's own copies need no step: every copy
+	 * a node can read must hold the last write at every moment (READS),
+	 * and the write that follows a write fault is done as the page is
+	 * installed; further writes change nothing the model tracks.
+	 */
 	do
-	/* a write on this node's writable copy: only its ghost changes */
-	:: atomic { alive[n] && st[IX(n, 0)] == E &&
-		    (cur[IX((n + 1) % N, 0)] || cur[IX((n + 2) % N, 0)] || sbcur[0]) -> gwrite(n, 0) }
-	:: atomic { alive[n] && st[IX(n, 1)] == E &&
-		    (cur[IX((n + 1) % N, 1)] || cur[IX((n + 2) % N, 1)] || sbcur[1]) -> gwrite(n, 1) }
 	/* a fault, a word access or a migration: a request to the home */
 	:: atomic { CANREQ && !READABLE(n, 0) -> start(RD, 0) }; goto wait
 	:: atomic { CANREQ && !READABLE(n, 1) -> start(RD, 1) }; goto wait
@@ -379,7 +380,7 @@ wait:
 		do
 		:: res[n] == NH && k != MIG && hops + 1 < MAXHOPS ->
 			/* NOTHOME: ask the home it names */
-			hops++;
+			hops++;	/* reach: a NOTHOME followed */
 			hint0[n] = rhome[n];
 			res[n] = 0;
 			rhome[n] = 0;
@@ -427,15 +428,15 @@ end_idle:
 		 */
 		if
 		:: live -> ok = 1
-		:: !live -> ok = 1
-		:: !live -> ok = 0
+		:: !live -> ok = 1	/* reach: a message handled after its connection died */
+		:: !live -> ok = 0	/* reach: a message lost with its connection */
 		fi;
 		c = IX(n, p);
 		if
 		:: !ok -> skip
 #ifndef BUG_NO_EPOCH
 		/* about an older copy than this node holds: stale, ignored */
-		:: ok && st[c] != I && cpe[c] >= t -> ok = 0
+		:: ok && st[c] != I && cpe[c] >= t -> ok = 0	/* reach: a stale message ignored */
 #endif
 		:: else ->
 			if
@@ -472,11 +473,11 @@ end_idle:
 					ok = land;
 					if
 					:: land && kind == F_KEEP -> st[c] = SO
-					:: land && kind == F_GIVE -> st[c] = S
+					:: land && kind == F_GIVE -> st[c] = S	/* reach: a migration pulls from a third owner */
 #ifdef BUG_ROLLBACK_AFTER_SIDE_EFFECTS
 					:: land && kind == F_DROP -> clear_copy(c)
 #else
-					:: land && kind == F_DROP -> st[c] = X
+					:: land && kind == F_DROP -> st[c] = X	/* reach: an owner retains the page it sent */
 #endif
 					:: else
 					fi
@@ -529,7 +530,9 @@ inline call(x, kind, dst)
 		atomic {
 			if
 			:: ackst[p] != 0 -> ok = (ackst[p] == 1)
+#ifndef BUG_NO_TIMEOUT
 			:: ackst[p] == 0 && !LIVE(H, x, cg) -> ok = 0
+#endif
 #ifdef BUG_SILENT_WITHDRAW
 			:: ackst[p] == 0 && LIVE(H, x, cg) && nf < NFAULT -> nf++; ok = 0
 #endif
@@ -551,7 +554,7 @@ inline answer(status)
 		rhome[r] = home[p]
 	:: else ->
 #ifndef BUG_SILENT_WITHDRAW
-		assert(!LIVE(r, at, g) || r == H)
+		assert(!LIVE(r, at, g))	/* a reply lands only on a waiting call */
 #else
 		skip
 #endif
@@ -568,7 +571,7 @@ inline install(q, wrt, acc)
 	:: data && o == H -> cur[IX(q, p)] = cur[IX(H, p)]
 	:: data && o != H && q == H -> assert(sbok[p]); cur[IX(q, p)] = sbcur[p]
 	:: data && o != H && q != H -> assert(bok[q]); cur[IX(q, p)] = bcur[q]
-	:: else -> assert(st[IX(q, p)] != I)	/* "your copy is current" */
+	:: else -> assert(st[IX(q, p)] != I)	/* "your copy is current"; reach: a retained or read copy revived */
 	fi;
 	st[IX(q, p)] = (wrt -> E : (o == q -> SO : S));
 	cpe[IX(q, p)] = t;
@@ -627,13 +630,13 @@ inline reconcile(c)
 	:: owner[p] == c && evicted[c] ->
 		cs[p] = cs[p] & ~BIT(c);
 		if
-		:: HEIR(home[p]) -> owner[p] = home[p]
+		:: HEIR(home[p]) -> owner[p] = home[p]	/* reach: an evicted owner's page handed to a reader */
 		:: else ->
 			if
 			:: HEIR(0) -> owner[p] = 0
 			:: HEIR(1) -> owner[p] = 1
 			:: HEIR(2) -> owner[p] = 2
-			:: else -> lost[p] = 1
+			:: else -> lost[p] = 1	/* reach: a page lost with its evicted owner */
 			fi
 		fi;
 		if
@@ -784,7 +787,7 @@ end_idle:
 
 	/* the grant */
 		if
-		:: !ok ->
+		:: !ok ->	/* reach: a transaction failed */
 			/* failed: what was done stays done (every step left the entry true) */
 			if
 			:: o == H && st[IX(H, p)] == X -> st[IX(H, p)] = SO
@@ -813,7 +816,7 @@ end_idle:
 					res[r] = OK
 				:: else	/* acked by the HCA, dropped as late */
 				fi;
-				home[p] = r;
+				home[p] = r;	/* reach: a migration committed */
 				owner[p] = r;
 				cs[p] = BIT(r);
 				clear_copy(IX(H, p));
@@ -858,7 +861,7 @@ end_idle:
 			:: land && !(pend[r] && prid[r] == rid) ->
 				/* acked by the HCA, dropped as late: the home cannot tell */
 				commit(r, wr)
-			:: !land ->
+			:: !land ->	/* reach: a grant that did not land */
 				/*
 				 * Not landed: the requester never installs it. Back to
 				 * the owner, which holds the page (retained if it sent it).
@@ -889,7 +892,7 @@ done:
 		RESET
 	} unless {
 		/* this node crashed: its transactions die with it */
-		atomic { !alive[H] -> RESET }
+		atomic { !alive[home[p]] -> RESET }
 	}
 	}
 #ifdef BUG_OWNER_READABLE
