@@ -9,17 +9,19 @@
  * owned by its home, which holds it read-only (the zero page).
  *
  * Processes: an application per node (faults, word accesses, one migration),
- * a worker per node (INVAL and FETCH from homes, and the drop of copies after
- * a lost connection), a server per page (the home's transactions, one at a
- * time: TDSM_PG_DIR), the environment (faults, reconnections) and, for the
- * safety run, a monitor of the invariants.
+ * a worker per node (the INVALs and FETCHes homes send it), a server per
+ * page (its home's transactions, one at a time: TDSM_PG_DIR), the
+ * environment (connections that die and come back, crashes, evictions) and,
+ * for the safety searches, a monitor of the invariants.
  *
- * Compile-time switches:
+ * Compile-time switches (spin -D...):
  *   NREQ=n    requests (faults, word accesses, migrations) issued in a run
- *   NFAULT=n  faults in a run: a connection dies, or a node crashes or is
- *             evicted (a timeout is a connection killed by the waiter)
+ *   NFAULT=n  faults in a run: a connection dies (a timeout is its waiter
+ *             killing it), or a node crashes or is evicted
+ *   NOCRASH, NOWORD, NOMIG  leave crashes and evictions, word accesses, the
+ *             migration out
  *   LIVENESS  the LTL property "every request ends" instead of the monitor
- *   BUG_*     a deliberately broken protocol; see check.sh
+ *   BUG_*     a deliberately broken rule; see check.sh
  */
 
 #define N	3
@@ -82,6 +84,15 @@ byte owner[P];
 byte cs[P];		/* copyset */
 byte dep[P];		/* the page's epoch: the last transaction's id */
 bit lost[P];		/* its owner was evicted: every access fails */
+/*
+ * A grant whose send failed after it went out: the requester may have taken
+ * it. The page is fenced until the connection is back and the requester's
+ * copy tells (or until one of them is evicted: then it is lost).
+ */
+byte doubt[P];		/* requester + 1 */
+byte dt[P];		/* the transaction */
+byte dold[P];		/* the owner before it + 1 */
+bit dmig[P];		/* it was a migration */
 bit wiped[P];		/* ghost: a crash destroyed the last copy of its last write */
 
 /* Connections and faults. */
@@ -119,7 +130,9 @@ chan ib[N] = [3] of { mtype, byte, byte, byte, byte, byte, byte };
 			/* kind, page, transaction, dest/new home, from, incarnation, rid */
 
 /* Scratch, inside one atomic step only. */
-hidden byte ka, kb, kp, kj;
+hidden byte ka, kb, kp, kj, kq, ko, kh;
+/* Written where a line is marked "reach:": check.sh checks each was reached. */
+hidden byte seen;
 
 #define READABLE(n, p)	(st[IX(n, p)] == S || st[IX(n, p)] == SO || st[IX(n, p)] == E)
 #define OWNS(n, p)	(st[IX(n, p)] == SO || st[IX(n, p)] == E || st[IX(n, p)] == X)
@@ -170,7 +183,9 @@ inline drop_copies(n, h)
 		:: HINT(n, kp) == h || (kp == 0 && n == 2 && migr == h + 1) ->
 			if
 			:: st[IX(n, kp)] == S -> clear_copy(IX(n, kp))
-			:: st[IX(n, kp)] == SO -> st[IX(n, kp)] = X	/* reach: an owned read-only copy unmapped */
+			:: st[IX(n, kp)] == SO ->
+				seen = 1;	/* reach: an owned read-only copy unmapped */
+				st[IX(n, kp)] = X
 			:: else
 			fi
 		:: else
@@ -380,7 +395,8 @@ wait:
 		do
 		:: res[n] == NH && k != MIG && hops + 1 < MAXHOPS ->
 			/* NOTHOME: ask the home it names */
-			hops++;	/* reach: a NOTHOME followed */
+			seen = 1;	/* reach: a NOTHOME followed */
+			hops++;
 			hint0[n] = rhome[n];
 			res[n] = 0;
 			rhome[n] = 0;
@@ -428,15 +444,21 @@ end_idle:
 		 */
 		if
 		:: live -> ok = 1
-		:: !live -> ok = 1	/* reach: a message handled after its connection died */
-		:: !live -> ok = 0	/* reach: a message lost with its connection */
+		:: !live ->
+			seen = 1;	/* reach: a message handled after its connection died */
+			ok = 1
+		:: !live ->
+			seen = 1;	/* reach: a message lost with its connection */
+			ok = 0
 		fi;
 		c = IX(n, p);
 		if
 		:: !ok -> skip
 #ifndef BUG_NO_EPOCH
 		/* about an older copy than this node holds: stale, ignored */
-		:: ok && st[c] != I && cpe[c] >= t -> ok = 0	/* reach: a stale message ignored */
+		:: ok && st[c] != I && cpe[c] >= t ->
+			seen = 1;	/* reach: a stale message ignored */
+			ok = 0
 #endif
 		:: else ->
 			if
@@ -473,11 +495,15 @@ end_idle:
 					ok = land;
 					if
 					:: land && kind == F_KEEP -> st[c] = SO
-					:: land && kind == F_GIVE -> st[c] = S	/* reach: a migration pulls from a third owner */
-#ifdef BUG_ROLLBACK_AFTER_SIDE_EFFECTS
+					:: land && kind == F_GIVE ->
+						seen = 1;	/* reach: a migration pulls from a third owner */
+						st[c] = S
+#ifdef BUG_DROP_SENT
 					:: land && kind == F_DROP -> clear_copy(c)
 #else
-					:: land && kind == F_DROP -> st[c] = X	/* reach: an owner retains the page it sent */
+					:: land && kind == F_DROP ->
+						seen = 1;	/* reach: an owner retains the page it sent */
+						st[c] = X
 #endif
 					:: else
 					fi
@@ -571,7 +597,9 @@ inline install(q, wrt, acc)
 	:: data && o == H -> cur[IX(q, p)] = cur[IX(H, p)]
 	:: data && o != H && q == H -> assert(sbok[p]); cur[IX(q, p)] = sbcur[p]
 	:: data && o != H && q != H -> assert(bok[q]); cur[IX(q, p)] = bcur[q]
-	:: else -> assert(st[IX(q, p)] != I)	/* "your copy is current"; reach: a retained or read copy revived */
+	:: else ->
+		seen = 1;	/* reach: a retained or read copy revived */
+		assert(st[IX(q, p)] != I)	/* "your copy is current" */
 	fi;
 	st[IX(q, p)] = (wrt -> E : (o == q -> SO : S));
 	cpe[IX(q, p)] = t;
@@ -621,28 +649,87 @@ inline reconcile(c)
 {
 	needrec[p] = needrec[p] & ~BIT(c);
 	if
+	:: doubt[p] != 0 && evicted[c] && (c == doubt[p] - 1 || c == dold[p] - 1) ->
+		/* one of the two that may hold the page is gone: it is lost */
+		seen = 1;	/* reach: a page in doubt lost with an evicted node */
+		lost[p] = 1;
+		doubt[p] = 0; dt[p] = 0; dold[p] = 0; dmig[p] = 0
+	:: else
+	fi;
+	if
 	:: owner[p] != c ->
 #ifndef BUG_NO_RECONCILE
 		cs[p] = cs[p] & ~BIT(c)
 #else
 		skip
 #endif
-	:: owner[p] == c && evicted[c] ->
+	:: owner[p] == c && evicted[c] && !lost[p] ->
 		cs[p] = cs[p] & ~BIT(c);
 		if
-		:: HEIR(home[p]) -> owner[p] = home[p]	/* reach: an evicted owner's page handed to a reader */
+		:: HEIR(home[p]) ->
+			seen = 1;	/* reach: an evicted owner's page handed to a reader */
+			owner[p] = home[p]
 		:: else ->
 			if
 			:: HEIR(0) -> owner[p] = 0
 			:: HEIR(1) -> owner[p] = 1
 			:: HEIR(2) -> owner[p] = 2
-			:: else -> lost[p] = 1	/* reach: a page lost with its evicted owner */
+			:: else ->
+				seen = 1;	/* reach: a page lost with its evicted owner */
+				lost[p] = 1
 			fi
 		fi;
 		if
 		:: owner[p] != c -> st[IX(owner[p], p)] = SO	/* "you own it now": a message, in the kernel */
 		:: else
 		fi
+	:: else
+	fi
+}
+
+/* Page p's migration to node tt commits at its old home h. */
+inline migcommit(h, tt)
+{
+	home[p] = tt;
+	owner[p] = tt;
+	cs[p] = BIT(tt);
+	clear_copy(IX(h, p));
+	hint0[h] = tt;
+	needrec[p] = 0;
+	/* the requests waiting at h for DIR get NOTHOME */
+	kj = 0;
+	do
+	:: kj < N ->
+		if
+		:: rqk[IX(kj, p)] != 0 && rqat[IX(kj, p)] == h ->
+			if
+			:: pend[kj] && prid[kj] == rqrid[IX(kj, p)] && LIVE(kj, h, rqg[IX(kj, p)]) ->
+				res[kj] = NH;
+				rhome[kj] = tt
+			:: else
+			fi;
+			rqk[IX(kj, p)] = 0; rqrid[IX(kj, p)] = 0; rqat[IX(kj, p)] = 0; rqg[IX(kj, p)] = 0
+		:: else
+		fi;
+		kj++
+	:: else -> break
+	od
+}
+
+/*
+ * The grant to r was in flight when its connection died: r may have it, so
+ * nothing is rolled back; the page is fenced until that is known. The old
+ * owner's frame stays retained; this node's copy may not be read meanwhile.
+ */
+inline indoubt()
+{
+	doubt[p] = r + 1;
+	dt[p] = t;
+	dold[p] = o + 1;
+	dmig[p] = (k == MIG);
+	if
+	:: k == MIG && o != H -> clear_copy(IX(H, p))
+	:: o == H && st[IX(H, p)] != I -> st[IX(H, p)] = X
 	:: else
 	fi
 }
@@ -686,7 +773,8 @@ end_idle:
 		if
 		:: !LIVE(r, at, g) -> goto done	/* its connection died: nobody waits */
 		:: LIVE(r, at, g) && at != H -> answer(NH); goto done
-		:: LIVE(r, at, g) && at == H && lost[p] -> answer(ERR); goto done
+		:: LIVE(r, at, g) && at == H && (lost[p] || doubt[p] != 0) ->
+			answer(ERR); goto done	/* lost, or fenced while a grant is in doubt */
 		:: else
 		fi;
 		/* a word access is done here, on a copy this node gets for itself */
@@ -787,7 +875,8 @@ end_idle:
 
 	/* the grant */
 		if
-		:: !ok ->	/* reach: a transaction failed */
+		:: !ok ->
+			seen = 1;	/* reach: a transaction failed */
 			/* failed: what was done stays done (every step left the entry true) */
 			if
 			:: o == H && st[IX(H, p)] == X -> st[IX(H, p)] = SO
@@ -804,45 +893,41 @@ end_idle:
 			:: else -> res[r] = OK; goto done
 			fi
 		:: ok && q != H && k == MIG ->
+			/* the reply, after the data: the new home installs the page as its owner */
 			land = LIVE(r, at, g);
 			if
-			:: land ->
-				/* the new home installs it as its owner; this node commits */
+			:: land && pend[r] && prid[r] == rid ->
+				install(r, 1, 0);
+				hint0[r] = r;
+				migr = 0;	/* it is the home now */
+				seen = 1;	/* reach: a migration committed */
+				res[r] = OK;
+				migcommit(H, r)
+			:: land && nf < NFAULT ->
+				seen = 1;	/* reach: a migration in doubt */
+				/* the connection dies as the reply goes out */
 				if
 				:: pend[r] && prid[r] == rid ->
-					install(r, 1, 0);
+					install(r, 1, 0);	/* taken; its ack is lost */
 					hint0[r] = r;
-					migr = 0;	/* it is the home now */
+					migr = 0;
 					res[r] = OK
-				:: else	/* acked by the HCA, dropped as late */
+				:: skip			/* lost */
 				fi;
-				home[p] = r;	/* reach: a migration committed */
-				owner[p] = r;
-				cs[p] = BIT(r);
-				clear_copy(IX(H, p));
-				hint0[H] = r;
-				needrec[p] = 0;
-				/* the requests waiting here for DIR get NOTHOME */
-				kj = 0;
-				do
-				:: kj < N ->
-					if
-					:: rqk[IX(kj, p)] != 0 && rqat[IX(kj, p)] == H ->
-						if
-						:: pend[kj] && prid[kj] == rqrid[IX(kj, p)] &&
-						   LIVE(kj, H, rqg[IX(kj, p)]) ->
-							res[kj] = NH;
-							rhome[kj] = r
-						:: else
-						fi;
-						rqk[IX(kj, p)] = 0; rqrid[IX(kj, p)] = 0;
-						rqat[IX(kj, p)] = 0; rqg[IX(kj, p)] = 0
-					:: else
-					fi;
-					kj++
-				:: else -> break
-				od
-			:: else
+				nf++;
+				linkdown(L(H, r));
+#ifdef BUG_ROLLBACK_AFTER_SIDE_EFFECTS
+				skip	/* the send failed: roll back, as if it never went out */
+#else
+				indoubt()
+#endif
+			:: land && !(pend[r] && prid[r] == rid) ->
+				/* taken by the HCA, dropped as late: the home cannot tell */
+#ifndef BUG_SILENT_WITHDRAW
+				assert(0);
+#endif
+				migcommit(H, r)
+			:: !land	/* never went out: nothing happened */
 			fi;
 			goto done
 		:: ok && q != H && k != MIG ->
@@ -858,13 +943,38 @@ end_idle:
 				install(r, wr, 1);
 				res[r] = OK;
 				commit(r, wr)
+			:: land && wr && nf < NFAULT ->
+				seen = 1;	/* reach: a grant in doubt */
+				/* the connection dies as the reply goes out */
+				if
+				:: pend[r] && prid[r] == rid ->
+					install(r, wr, 1);	/* taken; its ack is lost */
+					res[r] = OK
+				:: skip			/* lost */
+				fi;
+				nf++;
+				linkdown(L(H, r));
+#ifdef BUG_ROLLBACK_AFTER_SIDE_EFFECTS
+				/* the send failed: roll back, as if it never went out */
+				if
+				:: o == H && st[IX(H, p)] == X -> st[IX(H, p)] = SO
+				:: else
+				fi
+#else
+				indoubt()
+#endif
 			:: land && !(pend[r] && prid[r] == rid) ->
-				/* acked by the HCA, dropped as late: the home cannot tell */
+				/* taken by the HCA, dropped as late: the home cannot tell */
+#ifndef BUG_SILENT_WITHDRAW
+				assert(0);
+#endif
 				commit(r, wr)
-			:: !land ->	/* reach: a grant that did not land */
+			:: !land ->
+				seen = 1;	/* reach: a grant that never went out */
 				/*
-				 * Not landed: the requester never installs it. Back to
-				 * the owner, which holds the page (retained if it sent it).
+				 * The connection was dead: the reply never went out and
+				 * nothing happened. Back to the owner, which holds the
+				 * page (retained, if it sent it).
 				 */
 				if
 				:: o == H && st[IX(H, p)] == X -> st[IX(H, p)] = SO
@@ -913,8 +1023,62 @@ done:
 	!(home[1] == LA(l) && (needrec[1] & BIT(LB(l)))) && \
 	!(home[1] == LB(l) && (needrec[1] & BIT(LA(l)))))
 
+/*
+ * The connection between the home of a page in doubt and the requester of
+ * its grant is back: the requester's copy says whether it took the grant
+ * (its epoch is the transaction's). Commit, or roll back to the old owner.
+ */
+inline resolve(l)
+{
+	p = 0;
+	do
+	:: p < P ->
+		if
+		:: doubt[p] != 0 &&
+		   ((home[p] == LA(l) && doubt[p] - 1 == LB(l)) ||
+		    (home[p] == LB(l) && doubt[p] - 1 == LA(l))) ->
+			kq = doubt[p] - 1;
+			ko = dold[p] - 1;
+			kh = home[p];
+			if
+			:: st[IX(kq, p)] != I && cpe[IX(kq, p)] == dt[p] ->
+				seen = 1;	/* reach: a grant in doubt found taken */
+				if
+				:: dmig[p] -> migcommit(kh, kq)
+				:: else ->
+					if
+					:: ko != kq && ko == kh -> clear_copy(IX(kh, p))
+					:: ko != kq && ko != kh ->
+						if
+						:: lup[L(kh, ko)] && st[IX(ko, p)] == X ->
+							clear_copy(IX(ko, p))	/* RELEASE */
+						:: else
+						fi
+					:: else
+					fi;
+					owner[p] = kq;
+					cs[p] = BIT(kq)
+				fi
+			:: else ->
+				seen = 1;	/* reach: a grant in doubt found not taken */
+				if
+				:: ko == kh && st[IX(kh, p)] == X -> st[IX(kh, p)] = SO
+				:: else
+				fi
+			fi;
+			doubt[p] = 0; dt[p] = 0; dold[p] = 0; dmig[p] = 0
+		:: else
+		fi;
+		p++
+	:: else -> break
+	od;
+	p = 0
+}
+
 proctype env()
 {
+	byte p;
+
 end_idle:
 	do
 	:: atomic { nf < NFAULT && lup[0] -> nf++; linkdown(0) }
@@ -928,9 +1092,9 @@ end_idle:
 	:: atomic { nf < NFAULT && !evicted[1] -> nf++; evict(1) }
 	:: atomic { nf < NFAULT && !evicted[2] -> nf++; evict(2) }
 #endif
-	:: atomic { BACK(0) -> lup[0] = 1; lgen[0]++ }
-	:: atomic { BACK(1) -> lup[1] = 1; lgen[1]++ }
-	:: atomic { BACK(2) -> lup[2] = 1; lgen[2]++ }
+	:: atomic { BACK(0) -> lup[0] = 1; lgen[0]++; resolve(0) }
+	:: atomic { BACK(1) -> lup[1] = 1; lgen[1]++; resolve(1) }
+	:: atomic { BACK(2) -> lup[2] = 1; lgen[2]++; resolve(2) }
 	od
 }
 
