@@ -391,3 +391,16 @@ $(BUILD)/selftests/trace_test: $(TOP)/selftests/tinydsm/trace_test.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
 # end of tinydsm-trace
+
+# spin model
+# kmod/model/tinydsm.pml, a model of the coherence protocol, checked with
+# spin (kmod/model/README.md): exhaustive safety searches, a progress check
+# and broken variants spin must catch. Needs no module and no lab; pan is
+# built in build/model/.
+.PHONY: model-check
+
+model-check:
+	MODEL_BUILD=$(BUILD)/model $(TOP)/kmod/model/check.sh
+
+check-run: model-check
+# end of spin model

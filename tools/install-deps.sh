@@ -30,6 +30,7 @@ packages=(
 	gnuplot-nox
 	# dkms.conf is checked with a real `dkms build`
 	dkms
+	spin	# make model-check: the protocol model, kmod/model/
 )
 # the QEMU lab's own list
 mapfile -t -O ${#packages[@]} packages < <(grep -v '^[[:space:]]*\(#\|$\)' "$top/selftests/lab/packages.txt")
