@@ -5,7 +5,7 @@
 #   make            tinydsm.ko for the newest installed Debian kernel + user space
 #   make check      install what is missing, checkpatch, build for 6.1 and
 #                   6.12, run the selftests in the QEMU lab on both kernels,
-#                   and the multi-node ones on the lab's debug kernel (KASAN,
+#                   the 2-node ones on the lab's debug kernel (KASAN,
 #                   lockdep, kmemleak), which it builds once per machine
 #   make demo       install what is missing, build, boot two nodes and show the
 #                   raw RDMA baseline and a region round trip
@@ -213,7 +213,7 @@ check-run:
 # The lab's debug kernel (KASAN, lockdep, kmemleak; selftests/lab/debug-kernel.sh):
 # built from linux-source-6.12 once per machine (cached in /var/cache/tinydsm),
 # installed as <version>-tdsm-debug, and the module built for it. make check
-# runs the multi-node suites on it; DEBUG_KERNEL=0 leaves it out.
+# runs the 2-node suite on it; DEBUG_KERNEL=0 leaves it out.
 DEBUG_KERNEL ?= 1
 DEBUG_KVER_FILE := $(BUILD)/debug-kver
 
