@@ -47,7 +47,7 @@
 #include <linux/types.h>
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
-#define TDSM_WIRE_VERSION	2
+#define TDSM_WIRE_VERSION	1
 #define TDSM_WIRE_MSG_SIZE	64
 
 enum tdsm_wire_type {

@@ -2327,9 +2327,10 @@ TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 	EXPECT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
 	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
 
-	/* WRITE of a page we hold: ownership moves, no data needed. */
+	/* WRITE of a page we hold, and say so: ownership moves, no data needed. */
 	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_page(&m, TDSM_W_WRITE, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	msg_page(&m, TDSM_W_WRITE, pa, (uintptr_t)r->data, r->mw_rkey, 0,
+		 TDSM_ACCESS_F_COPY);
 	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
 	fmt_msg(&rep, d, sizeof(d));
 	EXPECT_EQ(0u, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
