@@ -466,7 +466,7 @@ TEST_F_TIMEOUT(dc, trio_target_dies_mid_migration, 400)
  * migration completes with every byte right. node1, cut off, evicts the
  * others in turn and drops its read copies of their pages (it can no longer
  * be told when they change). Runs last: node1's RDMA connections do not
- * come back after this in the lab (see the closing note of issue 5).
+ * come back after this in the lab.
  */
 TEST_F_TIMEOUT(dc, trio_mapper_dies_mid_migration, 400)
 {
