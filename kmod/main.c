@@ -130,14 +130,23 @@ err_pages:
 	return err;
 }
 
+/*
+ * The reverse of init, but for the generic netlink family, which is torn
+ * down in two steps (netlink.c): its commands are closed first, because
+ * they reach everything below; the family itself goes last, because the
+ * teardown sends events (a NODE_DOWN per connection, and whatever the
+ * transport's handlers send until tdsm_rdma_exit() has flushed them), and
+ * an event may only be sent while the family is registered.
+ */
 static void __exit tdsm_exit(void)
 {
-	tdsm_netlink_exit();
+	tdsm_netlink_stop();
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
 	tdsm_region_exit();
 	tdsm_patch_exit();
 	tdsm_pages_exit(&tdsm_region);
+	tdsm_netlink_exit();
 	pr_info("unloaded\n");
 }
 

@@ -194,6 +194,7 @@ unsigned int tdsm_peers_generation(void);
 
 /* netlink.c */
 int tdsm_netlink_init(void);
+void tdsm_netlink_stop(void);
 void tdsm_netlink_exit(void);
 /* Notifications to the "events" multicast group; any context. */
 void tdsm_event_node(u32 event, u8 node, int err);

@@ -132,6 +132,8 @@
  *
  * Generic netlink family TINYDSM_GENL_NAME, version TINYDSM_GENL_VERSION
  * ----------------------------------------------------------------------
+ * While the module unloads, every command fails with ESHUTDOWN; the
+ * events of the unload itself (NODE_DOWN) still reach the listeners.
  * TINYDSM_CMD_NODE_ADD (admin: CAP_NET_ADMIN)
  *     TINYDSM_A_NODE_ID    u32, 1 .. TINYDSM_MAX_NODES - 1, not this node
  *     TINYDSM_A_NODE_ADDR  struct sockaddr_in or sockaddr_in6 (port 0 =
