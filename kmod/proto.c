@@ -100,6 +100,7 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = pg->frame;
 
+	tdsm_page_assert_locked(pg);
 	if (!frame)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
@@ -116,6 +117,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
+	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
 		tdsm_local_unmap(r, idx, pg->frame);
 		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
@@ -129,6 +131,7 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *old = NULL;
 
+	tdsm_page_assert_locked(pg);
 	if (frame && pg->frame != frame) {
 		old = tdsm_local_take(r, idx);
 		clear_bit(TDSM_PG_MOVED, &pg->flags);
@@ -286,6 +289,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 	struct tdsm_page *pg = &r->pages[idx];
 	int err = 0;
 
+	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
 	tdsm_page_lock_wait(pg);
@@ -319,6 +323,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	unsigned long copies;
 	int x, err;
 
+	tdsm_dir_assert_locked(pg);
 	*data = false;
 	err = tdsm_home_claim(r, idx);
 	if (err)
