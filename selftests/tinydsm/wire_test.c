@@ -93,6 +93,7 @@
 #define PG_NOT_HELD		300
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
+#define PG_NOMEM		230
 
 /*
  * A receive that invalidated an rkey. Soft-RoCE writes the kernel's
@@ -2850,6 +2851,55 @@ TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
 		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 		TH_LOG("once node 1 is back and acks: node2's write: %s", d);
 	}
+}
+
+/*
+ * The home answers NOMEM to node2's READ. That is a shortage of memory, not
+ * a lost page: node2's fault ends in VM_FAULT_OOM, which the core retries,
+ * so the access asks again instead of raising SIGBUS. The home then has
+ * memory, serves the page, and node2's read gets its bytes.
+ */
+TEST_F_TIMEOUT(wire, remote_nomem_is_retried, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep, x;
+	struct rogue *r;
+	uint64_t q;
+	char d[400];
+
+	START();
+	q = slice_addr(self, ROGUE, PG_NOMEM);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_NOMEM, 0, -1, false))
+		TH_LOG("%s", r->err);
+	if (expect_request(self, r, TDSM_W_READ, &x, REPLY_MS)) {
+		/* Not asked again: see how node2's access ended. */
+		TH_LOG("after NOMEM: %s", self->why);
+		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+		ASSERT_TRUE(false)
+			TH_LOG("node2's read after a NOMEM reply was not retried: %s", d);
+	}
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(q, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	pat_fill(r->data + 2 * PG, 0x61);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read after NOMEM, then the page: %s", d);
+	EXPECT_EQ(pat_hash(0x61), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+
+	/* As its home we take node2's copy back: the page is as it was. */
+	msg_page(&m, TDSM_W_INVAL, q, 0, 0, 0, 0);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("INVAL: %s", self->why);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 TEST_F_TIMEOUT(wire, burst_of_requests, 200)

@@ -592,8 +592,9 @@ enum tinydsm_node_state {
  * @TINYDSM_EV_FAULT_STORM: faults on this node exceeded the module
  *	parameter storm_faults per second: TINYDSM_A_RATE, and TINYDSM_A_ADDR
  *	the page that faulted last.
- * @TINYDSM_EV_FAULT_ERROR: a fault failed (the access got SIGBUS):
- *	TINYDSM_A_ADDR, TINYDSM_A_ERRNO, TINYDSM_A_NODE_ID (the home asked).
+ * @TINYDSM_EV_FAULT_ERROR: a fault failed (the access got SIGBUS, or, for
+ *	ENOMEM, is retried): TINYDSM_A_ADDR, TINYDSM_A_ERRNO,
+ *	TINYDSM_A_NODE_ID (the home asked).
  * @TINYDSM_EV_EVICTED: TINYDSM_A_NODE_ID was evicted (NODE_EVICT):
  *	TINYDSM_A_NPAGES copies dropped, TINYDSM_A_PAGES_LOST pages it owns.
  */
