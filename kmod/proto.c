@@ -615,7 +615,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_page *pg;
 	unsigned long idx;
 	u32 copyset;
-	bool data;
+	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	u8 owner;
 	int err, sent;
 
@@ -639,6 +639,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
 		return;
 	}
+	/*
+	 * Claimed first, so that the entry restored if the reply does not land
+	 * is the claimed one. If the claim fails (no memory for the zero
+	 * page), nothing is served: the reply says so, with no data.
+	 */
 	err = tdsm_home_claim(r, idx);
 	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;
