@@ -129,7 +129,6 @@ $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
-# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs).
 # unload_cluster_test listens to the family's events over generic netlink.
 $(BUILD)/selftests/unload_cluster_test: \
 		$(TOP)/selftests/tinydsm/unload_cluster_test.c \
@@ -137,11 +136,13 @@ $(BUILD)/selftests/unload_cluster_test: \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
+# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
+# node2 drives its own module's MIGRATE over generic netlink (libnl).
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
 		$(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< -lrdmacm -libverbs
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< -lrdmacm -libverbs $(NL_LIBS)
 
 user: $(BUILD)/selftests/wire_test
 

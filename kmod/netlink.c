@@ -322,21 +322,28 @@ static int __tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 			   nla_get_u32(info->attrs[TINYDSM_A_NPAGES]),
 			   nla_get_u32(info->attrs[TINYDSM_A_FROM]),
 			   &res, info->extack);
-	if (err)
+	/*
+	 * A migration that stopped after some batches keeps them moved: the
+	 * caller gets what moved in a reply, and then the error (the ack).
+	 */
+	if (err && !res.moved && !res.skipped)
 		return err;
 	msg = tdsm_nl_reply_new(info, &hdr);
 	if (!msg)
-		return -ENOMEM;
+		return err ?: -ENOMEM;
 	if (nla_put_u32(msg, TINYDSM_A_PAGES_MOVED, res.moved) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_SKIPPED, res.skipped) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_DATA, res.data) ||
 	    nla_put_u32(msg, TINYDSM_A_HOLDERS, res.holders) ||
 	    nla_put_u64_64bit(msg, TINYDSM_A_NSEC, res.nsec, TINYDSM_A_PAD)) {
 		nlmsg_free(msg);
-		return -EMSGSIZE;
+		return err ?: -EMSGSIZE;
 	}
 	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	if (!err)
+		return genlmsg_reply(msg, info);
+	genlmsg_reply(msg, info);
+	return err;
 }
 
 static int __tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)

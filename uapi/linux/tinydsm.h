@@ -166,7 +166,9 @@
  *   done so far moved, so calling again with the same arguments resumes.
  *   Reply (TINYDSM_CMD_MIGRATE): TINYDSM_A_PAGES_MOVED, _PAGES_SKIPPED,
  *   _PAGES_DATA (contents that crossed the wire), _HOLDERS (u32 bitmap of
- *   the nodes whose copies were invalidated), _NSEC (u64).
+ *   the nodes whose copies were invalidated), _NSEC (u64). A call that
+ *   stops after some batches moved or were skipped sends this reply too,
+ *   with what they did, and then its error.
  *   Errors: EINVAL FROM is this node ("migrate to self") or a bad address;
  *   ERANGE range outside the region; ENOENT FROM is not a known node;
  *   EHOSTUNREACH FROM is not connected; ETIMEDOUT a node did not answer.
