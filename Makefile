@@ -46,7 +46,8 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 cluster_sync_test coherence_test peer_failure_test migration_test \
-	 daemon_test daemon_cluster_test site_test site_cluster_test
+	 daemon_test daemon_cluster_test site_test site_cluster_test \
+	 unload_cluster_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -132,12 +133,20 @@ $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
-# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs).
+# unload_cluster_test listens to the family's events over generic netlink.
+$(BUILD)/selftests/unload_cluster_test: \
+		$(TOP)/selftests/tinydsm/unload_cluster_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+
+# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
+# node2 drives its own module's MIGRATE over generic netlink (libnl).
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
 		$(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< -lrdmacm -libverbs
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< -lrdmacm -libverbs $(NL_LIBS)
 
 user: $(BUILD)/selftests/wire_test
 

@@ -131,7 +131,7 @@ static void fail_request(struct tdd_member *m, int e, const char *fmt, ...)
 static void fail_request(struct tdd_member *m, int e, const char *fmt, ...)
 {
 	tdd_reply_fn fn = m->req_fn;
-	struct tdd_op op = { .err = e };
+	struct tdd_op op = { .err = e, .unanswered = true };
 	va_list ap;
 
 	if (!fn)

@@ -77,6 +77,8 @@ static struct {
 	uint32_t repop_node;		/* the one being repopulated, 0: none */
 	uint32_t repop_failed;
 	uint64_t moved, skipped, data, fetched, mapped, sites;
+	uint32_t chunk_moved;		/* moved by failed attempts at the chunk */
+	bool lost;			/* the last attempt went unanswered */
 	uint64_t t0, t_repop;		/* start; end of the move (0: lazy) */
 } mg;
 
@@ -200,10 +202,20 @@ static uint32_t repop_flags(void)
 	return mg.strategy == MIG_LOOKUP ? TINYDSM_REPOPULATE_F_LOOKUP : 0;
 }
 
+/*
+ * Say what moved: the pages the module said it moved, chunks that failed
+ * part-way included. A chunk whose answer never came (its daemon went
+ * away) may have moved pages too; nobody can say how many.
+ */
 static void stopped(int e, const char *why)
 {
-	fail(e, "migration stopped after %u of %u pages: %s; run the same command again to resume",
-	     mg.cursor, mg.npages, why);
+	char lost[96] = "";
+
+	if (mg.lost)
+		snprintf(lost, sizeof(lost), " (what the chunk of %u pages in flight on %s did is unknown)",
+			 mg.chunk, mg.to->name);
+	fail(e, "migration stopped: %" PRIu64 " of %u pages moved%s: %s; run the same command again to resume",
+	     mg.moved, mg.npages, lost, why);
 }
 
 static void end_move(void)
@@ -229,11 +241,22 @@ static void move_result(const struct tdd_op *op)
 	char why[300];
 
 	mg.waiting = false;
+	/*
+	 * What the chunk moved counts, whether it ended well or not: a MIGRATE
+	 * that stops after some batches still answers with what they moved.
+	 * A retry of the chunk finds those pages homed elsewhere, and the
+	 * module counts them skipped: here they are moved, once. (An attempt
+	 * that went unanswered moved what it moved unseen: a retry counts
+	 * those pages skipped.)
+	 */
+	mg.moved += op->moved;
+	mg.data += op->data;
+	mg.holders |= op->holders;
+	mg.lost = op->unanswered;
 	if (!op->err) {
-		mg.moved += op->moved;
-		mg.skipped += op->skipped;
-		mg.data += op->data;
-		mg.holders |= op->holders;
+		mg.skipped += op->skipped - (op->skipped < mg.chunk_moved ?
+					     op->skipped : mg.chunk_moved);
+		mg.chunk_moved = 0;
 		mg.cursor += mg.chunk;
 		mg.retry_deadline = 0;
 		tdd_client_progress(mg.client, "progress phase=move done=%u total=%u moved=%" PRIu64 " skipped=%" PRIu64,
@@ -241,9 +264,10 @@ static void move_result(const struct tdd_op *op)
 		mg.due = tdd_now_ms();
 		return;
 	}
+	mg.chunk_moved += op->moved;
 	if (!retryable(op->err)) {
 		snprintf(why, sizeof(why), "%s: %s", tdd_errno_name(op->err), op->msg);
-		if (mg.cursor)
+		if (mg.cursor || mg.moved || mg.lost)
 			stopped(op->err, why);
 		else
 			fail(op->err, "%s", op->msg);
@@ -371,8 +395,8 @@ void tdd_migrate_run(void)
 	if (!mg.active || mg.waiting || tdd_now_ms() < mg.due)
 		return;
 	if (mg.cancelled) {
-		log_warn("migration %s -> %s cancelled after %u of %u pages: the client went away",
-			 mg.from->name, mg.to->name, mg.cursor, mg.npages);
+		log_warn("migration %s -> %s cancelled: %" PRIu64 " of %u pages moved: the client went away",
+			 mg.from->name, mg.to->name, mg.moved, mg.npages);
 		finish();
 		return;
 	}

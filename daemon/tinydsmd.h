@@ -97,6 +97,8 @@ int tdd_kv_u32(const struct tdd_kv *kv, const char *key, uint32_t *v);
 struct tdd_op {
 	int err;			/* 0 or a positive errno */
 	char msg[256];			/* why, when err */
+	/* err: no answer came (the other daemon went away): what it did is unknown */
+	bool unanswered;
 	/* MIGRATE */
 	uint32_t moved, skipped, data, holders;
 	/* REPOPULATE */

@@ -13,6 +13,8 @@
 
 #define TDSM_REGION_MIN_MB	1
 #define TDSM_REGION_MAX_MB	16384	/* 16 GiB: 128 MiB of page metadata */
+#define TDSM_TIMEOUT_MIN_MS	1
+#define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
@@ -25,6 +27,42 @@ MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 
 static unsigned int region_size_mb = 256;
 module_param(region_size_mb, uint, 0444);
 MODULE_PARM_DESC(region_size_mb, "region size in MiB, 1..16384 (default 256)");
+
+/*
+ * Every wait on a peer is bounded by timeout_ms (rdma.h). 0 would make
+ * those waits end at once, so that a fault, a reconnect or an ack would
+ * spin instead of waiting; a value near UINT_MAX overflows the jiffies
+ * arithmetic of the deadlines (jiffies + msecs_to_jiffies()). So the value
+ * is checked whenever it is set, at load time and when written to
+ * /sys/module/tinydsm/parameters/timeout_ms later: out of range, it is
+ * refused with -EINVAL and the value in force stays. Readers read it
+ * without a lock: an unsigned int, written once per set.
+ */
+unsigned int tdsm_timeout_ms = 3000;
+
+static int tdsm_timeout_ms_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+
+	if (kstrtouint(val, 0, &ms) || ms < TDSM_TIMEOUT_MIN_MS ||
+	    ms > TDSM_TIMEOUT_MAX_MS) {
+		pr_err("timeout_ms=%.*s: not a number of milliseconds in %u..%u\n",
+		       (int)strcspn(val, "\n"), val, TDSM_TIMEOUT_MIN_MS,
+		       TDSM_TIMEOUT_MAX_MS);
+		return -EINVAL;
+	}
+	WRITE_ONCE(*(unsigned int *)kp->arg, ms);
+	return 0;
+}
+
+static const struct kernel_param_ops tdsm_timeout_ms_ops = {
+	.set = tdsm_timeout_ms_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(timeout_ms, &tdsm_timeout_ms_ops, &tdsm_timeout_ms, 0644);
+__MODULE_PARM_TYPE(timeout_ms, "uint");
+MODULE_PARM_DESC(timeout_ms, "how long to wait for a peer, ms, 1..600000 (default 3000)");
 
 struct tdsm_region tdsm_region;
 
@@ -92,14 +130,23 @@ err_pages:
 	return err;
 }
 
+/*
+ * The reverse of init, but for the generic netlink family, which is torn
+ * down in two steps (netlink.c): its commands are closed first, because
+ * they reach everything below; the family itself goes last, because the
+ * teardown sends events (a NODE_DOWN per connection, and whatever the
+ * transport's handlers send until tdsm_rdma_exit() has flushed them), and
+ * an event may only be sent while the family is registered.
+ */
 static void __exit tdsm_exit(void)
 {
-	tdsm_netlink_exit();
+	tdsm_netlink_stop();
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
 	tdsm_region_exit();
 	tdsm_patch_exit();
 	tdsm_pages_exit(&tdsm_region);
+	tdsm_netlink_exit();
 	pr_info("unloaded\n");
 }
 

@@ -451,7 +451,8 @@ out_free:
  * @res: what moved (added to).
  * @extack: for the reason of a refusal.
  *
- * Return: 0, or -errno; the batches done before an error stay moved.
+ * Return: 0, or -errno; the batches done before an error stay moved, and
+ * @res counts them (the caller reports them with the error).
  */
 int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack)
@@ -490,25 +491,28 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 
 	first = pg - r->pages;
 	end = first + npages;
-	while (first < end && !err) {
+	while (first < end) {
 		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
-
 		u32 moved = res->moved;
 
 		err = tdsm_migrate_batch(r, conn, from, first, n, res);
 		trace_tinydsm_migrate(tdsm_page_addr(first), n, from,
 				      res->moved - moved, err);
+		if (err)
+			break;	/* stopped at this batch */
 		first += n;
-		if (!err && fatal_signal_pending(current))
+		if (first < end && fatal_signal_pending(current)) {
 			err = -EINTR;
+			break;
+		}
 	}
 	tdsm_conn_put(conn);
 	res->nsec += ktime_to_ns(ktime_sub(ktime_get(), start));
 	if (err) {
 		NL_SET_ERR_MSG_MOD(extack,
 				   "migration stopped; what moved stays moved, run it again to resume");
-		pr_warn_ratelimited("migration from node %u stopped at %#llx: %d\n",
-				    from, tdsm_page_addr(first), err);
+		pr_warn_ratelimited("migration from node %u stopped at %#llx, %u pages moved: %d\n",
+				    from, tdsm_page_addr(first), res->moved, err);
 	}
 	return err;
 }

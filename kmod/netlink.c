@@ -10,6 +10,19 @@
  * family without parallel_ops shares: a slow RDMA disconnect in NODE_DEL
  * would hold them all up).
  *
+ * Lifetime, against the module's exit (main.c): commands reach peer.c,
+ * migrate.c and region.c, which the exit tears down, and events come from
+ * that teardown itself (NODE_DOWN as each connection goes) and from the
+ * transport's handlers until they are gone. So the exit closes the
+ * commands first (tdsm_netlink_stop(): those running finish, later ones
+ * get -ESHUTDOWN) while the family stays registered, and unregisters it
+ * last (tdsm_netlink_exit()), once nothing is left that sends events.
+ * Events may only be sent while the family is registered: after
+ * genl_unregister_family() its multicast group ids are free, and another
+ * family may own them. tdsm_event_send() therefore checks, under RCU, a
+ * flag that tdsm_netlink_exit() clears (and waits for) before it
+ * unregisters: an event raised too late is dropped, never sent.
+ *
  * Validation is in the per-command policies, parsed strictly: an attribute
  * a command does not take, or of the wrong size, is refused with -EINVAL,
  * an id outside 1..TINYDSM_MAX_NODES - 1 with -ERANGE (NLA_POLICY_RANGE),
@@ -28,6 +41,31 @@
 #include "tinydsm.h"
 
 static struct genl_family tdsm_genl_family;
+
+/* Commands run under it (read); tdsm_netlink_stop() takes it to close them. */
+static DECLARE_RWSEM(tdsm_nl_cmds_sem);
+static bool tdsm_nl_cmds_closed;	/* under tdsm_nl_cmds_sem */
+/* The family is registered: events may be sent (READ_ONCE, under RCU). */
+static bool tdsm_nl_events_on;
+
+/*
+ * Enter a command: 0, with tdsm_nl_cmds_sem held for reading until
+ * tdsm_nl_cmd_end(); -ESHUTDOWN once the module is unloading.
+ */
+static int tdsm_nl_cmd_begin(struct netlink_ext_ack *extack)
+{
+	down_read(&tdsm_nl_cmds_sem);
+	if (!tdsm_nl_cmds_closed)
+		return 0;
+	up_read(&tdsm_nl_cmds_sem);
+	NL_SET_ERR_MSG_MOD(extack, "the module is unloading");
+	return -ESHUTDOWN;
+}
+
+static void tdsm_nl_cmd_end(void)
+{
+	up_read(&tdsm_nl_cmds_sem);
+}
 
 /*
  * TINYDSM_A_NODE_ADDR is a struct sockaddr_in or a struct sockaddr_in6,
@@ -80,7 +118,7 @@ static const struct nla_policy tdsm_node_del_policy[TINYDSM_A_NODE_ID + 1] = {
 						   TINYDSM_MAX_NODES - 1),
 };
 
-static int tdsm_nl_node_add(struct sk_buff *skb, struct genl_info *info)
+static int __tdsm_nl_node_add(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sockaddr_storage addr = {};
 	const struct nlattr *attr;
@@ -103,7 +141,7 @@ static int tdsm_nl_node_add(struct sk_buff *skb, struct genl_info *info)
 			     &addr, info->extack);
 }
 
-static int tdsm_nl_node_del(struct sk_buff *skb, struct genl_info *info)
+static int __tdsm_nl_node_del(struct sk_buff *skb, struct genl_info *info)
 {
 	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_NODE_ID)) {
 		NL_SET_ERR_MSG_MOD(info->extack, "missing node id");
@@ -199,7 +237,7 @@ static int tdsm_nl_fill_node(struct sk_buff *skb, struct netlink_callback *cb,
 	return 0;
 }
 
-static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
+static int __tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tdsm_nl_dump *ctx = tdsm_nl_dump_ctx(cb);
 	struct tdsm_peer_info info;
@@ -265,7 +303,7 @@ static struct sk_buff *tdsm_nl_reply_new(struct genl_info *info, void **hdr)
 	return skb;
 }
 
-static int tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
+static int __tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tdsm_migrate_result res = {};
 	struct sk_buff *msg;
@@ -284,24 +322,31 @@ static int tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 			   nla_get_u32(info->attrs[TINYDSM_A_NPAGES]),
 			   nla_get_u32(info->attrs[TINYDSM_A_FROM]),
 			   &res, info->extack);
-	if (err)
+	/*
+	 * A migration that stopped after some batches keeps them moved: the
+	 * caller gets what moved in a reply, and then the error (the ack).
+	 */
+	if (err && !res.moved && !res.skipped)
 		return err;
 	msg = tdsm_nl_reply_new(info, &hdr);
 	if (!msg)
-		return -ENOMEM;
+		return err ?: -ENOMEM;
 	if (nla_put_u32(msg, TINYDSM_A_PAGES_MOVED, res.moved) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_SKIPPED, res.skipped) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_DATA, res.data) ||
 	    nla_put_u32(msg, TINYDSM_A_HOLDERS, res.holders) ||
 	    nla_put_u64_64bit(msg, TINYDSM_A_NSEC, res.nsec, TINYDSM_A_PAD)) {
 		nlmsg_free(msg);
-		return -EMSGSIZE;
+		return err ?: -EMSGSIZE;
 	}
 	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	if (!err)
+		return genlmsg_reply(msg, info);
+	genlmsg_reply(msg, info);
+	return err;
 }
 
-static int tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
+static int __tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tdsm_migrate_result res = {};
 	struct sk_buff *msg;
@@ -336,7 +381,7 @@ static int tdsm_nl_repopulate(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-static int tdsm_nl_node_evict(struct sk_buff *skb, struct genl_info *info)
+static int __tdsm_nl_node_evict(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tdsm_peer_info pi;
 	struct sk_buff *msg;
@@ -371,6 +416,36 @@ static int tdsm_nl_node_evict(struct sk_buff *skb, struct genl_info *info)
 	}
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+}
+
+/* Every command runs through here: none runs once the exit closed them. */
+#define TDSM_NL_DOIT(name)						\
+static int name(struct sk_buff *skb, struct genl_info *info)		\
+{									\
+	int err = tdsm_nl_cmd_begin(info->extack);			\
+									\
+	if (err)							\
+		return err;						\
+	err = __##name(skb, info);					\
+	tdsm_nl_cmd_end();						\
+	return err;							\
+}
+
+TDSM_NL_DOIT(tdsm_nl_node_add)
+TDSM_NL_DOIT(tdsm_nl_node_del)
+TDSM_NL_DOIT(tdsm_nl_migrate)
+TDSM_NL_DOIT(tdsm_nl_repopulate)
+TDSM_NL_DOIT(tdsm_nl_node_evict)
+
+static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	int err = tdsm_nl_cmd_begin(cb->extack);
+
+	if (err)
+		return err;
+	err = __tdsm_nl_node_dump(skb, cb);
+	tdsm_nl_cmd_end();
+	return err;
 }
 
 static const struct genl_ops tdsm_genl_ops[] = {
@@ -447,13 +522,18 @@ struct tdsm_event_args {
 	bool has_node, has_addr, has_range, has_err, has_rate, has_lost;
 };
 
-static void tdsm_event_send(const struct tdsm_event_args *a)
+/* Someone listens, and the family is there to send to them. RCU held. */
+static bool tdsm_events_wanted(void)
+{
+	return READ_ONCE(tdsm_nl_events_on) &&
+	       genl_has_listeners(&tdsm_genl_family, &init_net, 0);
+}
+
+static void __tdsm_event_send(const struct tdsm_event_args *a)
 {
 	struct sk_buff *skb;
 	void *hdr;
 
-	if (!genl_has_listeners(&tdsm_genl_family, &init_net, 0))
-		return;
 	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
 	if (!skb)
 		return;
@@ -477,6 +557,15 @@ static void tdsm_event_send(const struct tdsm_event_args *a)
 	return;
 fail:
 	nlmsg_free(skb);
+}
+
+/* Sent only while the family is registered; see the top of this file. */
+static void tdsm_event_send(const struct tdsm_event_args *a)
+{
+	rcu_read_lock();
+	if (tdsm_events_wanted())
+		__tdsm_event_send(a);
+	rcu_read_unlock();
 }
 
 void tdsm_event_node(u32 event, u8 node, int err)
@@ -507,10 +596,15 @@ void tdsm_event_page(u32 event, u64 addr, u8 node, int err)
 				     .has_node = true, .err = err,
 				     .has_err = event == TINYDSM_EV_FAULT_ERROR };
 
-	if (event == TINYDSM_EV_OWNER &&
-	    (!genl_has_listeners(&tdsm_genl_family, &init_net, 0) ||
-	     !__ratelimit(&owner_rs)))
-		return;
+	if (event == TINYDSM_EV_OWNER) {
+		bool wanted;
+
+		rcu_read_lock();
+		wanted = tdsm_events_wanted();
+		rcu_read_unlock();
+		if (!wanted || !__ratelimit(&owner_rs))
+			return;
+	}
 	tdsm_event_send(&a);
 }
 
@@ -533,13 +627,38 @@ void tdsm_event_evicted(u8 node, u32 dropped, u32 lost)
 	tdsm_event_send(&a);
 }
 
+/* Called last by the module's init: commands and events from now on. */
 int __init tdsm_netlink_init(void)
 {
-	return genl_register_family(&tdsm_genl_family);
+	int err;
+
+	tdsm_nl_cmds_closed = false;
+	err = genl_register_family(&tdsm_genl_family);
+	if (!err)
+		WRITE_ONCE(tdsm_nl_events_on, true);
+	return err;
 }
 
+/*
+ * Called first by the module's exit: wait for the commands that run, and
+ * refuse the others, before the exit tears down what they use. The family
+ * stays registered, for the events of the teardown.
+ */
+void tdsm_netlink_stop(void)
+{
+	down_write(&tdsm_nl_cmds_sem);
+	tdsm_nl_cmds_closed = true;
+	up_write(&tdsm_nl_cmds_sem);
+}
+
+/*
+ * Called last by the module's exit, once nothing that sends events is
+ * left: no event may go out on the family once it is unregistered.
+ */
 void tdsm_netlink_exit(void)
 {
+	WRITE_ONCE(tdsm_nl_events_on, false);
+	synchronize_rcu();	/* an event already past the check is out */
 	genl_unregister_family(&tdsm_genl_family);
 }
 

@@ -58,6 +58,7 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
  */
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
 {
+	tdsm_page_assert_locked(&r->pages[idx]);
 	r->pages[idx].state = state;
 	WRITE_ONCE(r->xlate[idx], state);
 }

@@ -100,6 +100,7 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = pg->frame;
 
+	tdsm_page_assert_locked(pg);
 	if (!frame)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
@@ -123,6 +124,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
+	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
 		tdsm_local_unmap(r, idx, pg->frame);
 		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
@@ -136,6 +138,7 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *old = NULL;
 
+	tdsm_page_assert_locked(pg);
 	if (frame && pg->frame != frame) {
 		old = tdsm_local_take(r, idx);
 		clear_bit(TDSM_PG_MOVED, &pg->flags);
@@ -293,6 +296,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 	struct tdsm_page *pg = &r->pages[idx];
 	int err = 0;
 
+	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
 	tdsm_page_lock_wait(pg);
@@ -326,6 +330,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	unsigned long copies;
 	int x, err;
 
+	tdsm_dir_assert_locked(pg);
 	*data = false;
 	err = tdsm_home_claim(r, idx);
 	if (err)
@@ -636,7 +641,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_page *pg;
 	unsigned long idx;
 	u32 copyset;
-	bool data;
+	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	u8 owner;
 	int err, sent;
 
@@ -662,6 +667,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
 		return;
 	}
+	/*
+	 * Claimed first, so that the entry restored if the reply does not land
+	 * is the claimed one. If the claim fails (no memory for the zero
+	 * page), nothing is served: the reply says so, with no data.
+	 */
 	err = tdsm_home_claim(r, idx);
 	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;

@@ -32,10 +32,6 @@
 
 #define TDSM_CM_TIMEOUT_MS	3000
 
-unsigned int tdsm_timeout_ms = 3000;
-module_param_named(timeout_ms, tdsm_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(timeout_ms, "how long to wait for a peer, ms (default 3000)");
-
 unsigned short tdsm_port = 7471;
 module_param_named(port, tdsm_port, ushort, 0444);
 MODULE_PARM_DESC(port, "rdma_cm port to listen on and connect to (default 7471)");

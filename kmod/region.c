@@ -111,7 +111,8 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
 /*
  * Get page @idx here (for writing if @write) when it is not: unless another
  * task of this node is already at it, in which case wait for that one.
- * Called and returns with no lock held. 0: look again; else VM_FAULT_*.
+ * Called and returns with no lock held. 0: look again; else VM_FAULT_*
+ * (NOPAGE after a fatal signal, OOM for -ENOMEM, SIGBUS for the rest).
  */
 static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg,
 				     unsigned long idx, bool write, int *errp)
@@ -129,7 +130,12 @@ static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg
 	*errp = err ? err : 1;	/* 1: fetched by this fault */
 	if (err == -EINTR)
 		return VM_FAULT_NOPAGE;	/* a fatal signal ends the task */
-	return err ? VM_FAULT_SIGBUS : 0;
+	/*
+	 * No memory for the page, here or at its home (-ENOMEM), is not the
+	 * page's failure: VM_FAULT_OOM, and the core retries the access as it
+	 * does for any fault short of memory. Anything else: SIGBUS.
+	 */
+	return err ? vmf_error(err) : 0;
 }
 
 static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)

@@ -6,7 +6,9 @@
 #define _TDSM_TINYDSM_H
 
 #include <linux/atomic.h>
+#include <linux/bitops.h>
 #include <linux/build_bug.h>
+#include <linux/lockdep.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/socket.h>
@@ -66,13 +68,30 @@ struct tdsm_page {
 
 static_assert(sizeof(struct tdsm_page) == 32);
 
+/*
+ * A page's locks are bits of its flags: at 32 bytes of metadata a page
+ * there is no room for a lockdep map each, and a bit lock has no owner.
+ * Where a rule relies on one, the code asserts that the bit is held; like
+ * lockdep_assert_held(), these check only with CONFIG_LOCKDEP.
+ */
+#define tdsm_page_assert_locked(pg) \
+	lockdep_assert(test_bit(TDSM_PG_LOCKED, &(pg)->flags))
+#define tdsm_dir_assert_locked(pg) \
+	lockdep_assert(test_bit(TDSM_PG_DIR, &(pg)->flags))
+
 static inline u8 tdsm_page_home(const struct tdsm_page *pg)
 {
 	return READ_ONCE(pg->home);
 }
 
+/*
+ * The home changes under the page lock: a check of the home this node
+ * knows and its update are then one step, and no change (a migration's
+ * INVAL naming the new home, a forwarding hint) undoes another.
+ */
 static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 {
+	tdsm_page_assert_locked(pg);
 	WRITE_ONCE(pg->home, home);
 }
 
@@ -194,6 +213,7 @@ unsigned int tdsm_peers_generation(void);
 
 /* netlink.c */
 int tdsm_netlink_init(void);
+void tdsm_netlink_stop(void);
 void tdsm_netlink_exit(void);
 /* Notifications to the "events" multicast group; any context. */
 void tdsm_event_node(u32 event, u8 node, int err);

@@ -80,6 +80,7 @@ static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
 static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, bool store,
 			   u64 *value)
 {
+	tdsm_page_assert_locked(pg);
 	if (!pg->frame || pg->state < (store ? TINYDSM_PAGE_EXCLUSIVE :
 				       TINYDSM_PAGE_SHARED))
 		return false;
@@ -115,10 +116,18 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 	if (!err && !store)
 		*value = be64_to_cpu(call.reply.reply.addr);
 	if (err == -EREMOTE) {
+		/*
+		 * Follow the hint only if the home we asked is still the one
+		 * we know: under the page lock, or an INVAL that names the
+		 * page's new home meanwhile could be undone by a stale hint.
+		 */
 		hint = call.reply.reply.home;
-		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id &&
-		    tdsm_page_home(pg) == home)
-			tdsm_page_set_home(pg, hint);
+		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
+			tdsm_page_lock_wait(pg);
+			if (tdsm_page_home(pg) == home)
+				tdsm_page_set_home(pg, hint);
+			tdsm_page_unlock(pg);
+		}
 		atomic64_inc(&r->forwards);
 		err = -EAGAIN;
 	}

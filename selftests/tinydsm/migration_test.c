@@ -8,9 +8,11 @@
  * (REPOPULATE: fetched back in batches and mapped, no fault). Every byte is
  * checked after the move, the directories and page states on all three
  * nodes, and the faults node1 takes (getrusage minor faults and the
- * module's counters). Also: a writer on node1 during the migration loses
- * no update; running a migration again resumes it (moves nothing twice);
- * bad requests get clear errors; unprivileged callers get EPERM.
+ * module's counters). Also: word accesses of a node that never held the
+ * pages are forwarded to their new home; a writer on node1 during the
+ * migration loses no update; running a migration again resumes it (moves
+ * nothing twice); bad requests get clear errors; unprivileged callers get
+ * EPERM.
  *
  * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
  * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256).
@@ -616,6 +618,72 @@ TEST_F_TIMEOUT(mig, trio_sites_lookup_per_migration, 300)
 		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
 		EXPECT_EQ(npages, st1.word_remote - st0.word_remote);
 	}
+	BARRIER("done");
+}
+
+/*
+ * A node that never held the pages still names their old home: its word
+ * accesses (the lookup form of a site) are forwarded. node3 pulls a run
+ * node1 never touched; node1 loads and stores words of it: node2 answers
+ * NOTHOME with node3, node1 records node3 as the home (under the page
+ * lock) and gets the right values there, one forward per page.
+ */
+TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
+{
+	unsigned int npages = 4, i;
+	struct tc_node *n = &self->n;
+	struct tinydsm_stats st0, st1;
+	struct tinydsm_page_info pi;
+	struct gen_reply r;
+	uint64_t addr;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 8);
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+	}
+	BARRIER("migrated");
+	if (n->id == APP) {
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		for (i = 0; i < npages; i++) {
+			uint64_t a = addr + (uint64_t)i * n->psz;
+			struct tinydsm_word w = { .addr = a, .width = 8 };
+
+			ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)a, &pi));
+			EXPECT_EQ(SRC, pi.home) TH_LOG("page %u: node1 already knew", i);
+			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
+				TH_LOG("page %u: WORD load: %s", i, strerror(errno));
+			EXPECT_EQ(pat(a, 8), w.value) TH_LOG("page %u", i);
+			EXPECT_EQ(1, w.remote);
+			ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)a, &pi));
+			EXPECT_EQ(DST, pi.home) TH_LOG("page %u: the hint was not kept", i);
+			EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+
+			w.value = ~pat(a, 8);
+			w.flags = TINYDSM_WORD_F_STORE;
+			w.remote = 0;
+			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
+				TH_LOG("page %u: WORD store: %s", i, strerror(errno));
+			w.flags = 0;
+			w.value = 0;
+			w.remote = 0;
+			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w));
+			EXPECT_EQ(~pat(a, 8), w.value) TH_LOG("page %u", i);
+		}
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(npages, st1.forwards - st0.forwards);
+		EXPECT_EQ(3 * npages, st1.word_remote - st0.word_remote);
+		EXPECT_EQ(0, st1.read_faults - st0.read_faults);
+	}
+	BARRIER("stored");
+	if (n->id == DST)
+		for (i = 0; i < npages; i++) {
+			uint64_t a = addr + (uint64_t)i * n->psz;
+
+			EXPECT_EQ(~pat(a, 8), *(volatile uint64_t *)(uintptr_t)a)
+				TH_LOG("page %u at its new home", i);
+		}
 	BARRIER("done");
 }
 

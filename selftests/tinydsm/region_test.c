@@ -10,11 +10,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,9 @@
 #define PG_FIXED	64
 #define PG_SLICE	70	/* 3 pages */
 #define PG_MREMAP	80
+#define PG_NOMEM	90	/* 2 pages */
+
+#define FAIL_PAGE_ALLOC	"/sys/kernel/debug/fail_page_alloc"
 
 static long page_size;
 
@@ -473,6 +478,128 @@ TEST_F(region, page_info_reserved_must_be_zero)
 
 	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_PAGE_INFO, &pi));
 	EXPECT_EQ(EINVAL, errno);
+}
+
+/* Write @val to @dir/@knob: 0, or -1 with errno. */
+static int write_knob(const char *dir, const char *knob, const char *val)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, knob);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+static long read_knob(const char *dir, const char *knob)
+{
+	char path[256], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, knob);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 0);
+}
+
+/*
+ * fail_page_alloc: the next page allocation of a task with make-it-fail
+ * set fails, once, whatever its flags. NULL, or the knob that could not
+ * be set.
+ */
+static const char *arm_page_alloc_failure(void)
+{
+	static const struct {
+		const char *name, *val;
+	} knobs[] = {
+		{ "task-filter", "Y" }, { "probability", "100" },
+		{ "interval", "1" }, { "space", "0" }, { "verbose", "0" },
+		{ "min-order", "0" }, { "ignore-gfp-wait", "N" },
+		{ "ignore-gfp-highmem", "N" }, { "times", "1" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+		if (write_knob(FAIL_PAGE_ALLOC, knobs[i].name, knobs[i].val))
+			return knobs[i].name;
+	return NULL;
+}
+
+/*
+ * A fault whose frame cannot be allocated is out of memory, not a page
+ * lost: .fault answers VM_FAULT_OOM, which the core retries, instead of
+ * SIGBUS. fail_page_alloc (fault injection), limited to the child that
+ * reads and to one failure, makes the home's zero-page allocation fail
+ * once; the retry finds memory and the read sees zeros. Needs a kernel
+ * with CONFIG_FAIL_PAGE_ALLOC and debugfs.
+ */
+TEST_F(region, fault_enomem_is_retried_not_sigbus)
+{
+	volatile uint8_t *p = page_addr(PG_NOMEM + 1);
+	static char log[1 << 20];
+	struct tinydsm_page_info pi;
+	const char *bad;
+	char want[80];
+	int status, n;
+	long left;
+	pid_t pid;
+
+	if (access(FAIL_PAGE_ALLOC, F_OK))
+		SKIP(return, "no %s: this kernel has no fault injection "
+		     "(CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)",
+		     FAIL_PAGE_ALLOC);
+	ASSERT_EQ(0, page_info(self->fd, (void *)p, &pi));
+	ASSERT_EQ(0, pi.flags & TINYDSM_PAGE_F_PRESENT)
+		TH_LOG("the page was touched before this test");
+	bad = arm_page_alloc_failure();
+	ASSERT_EQ(NULL, bad) TH_LOG("%s/%s: %s", FAIL_PAGE_ALLOC, bad, strerror(errno));
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/*
+		 * The neighbour first: the child's page tables for the region
+		 * (fork does not copy them for a shared mapping) exist before
+		 * the failure is armed. Then only this task's allocations fail.
+		 */
+		if (read_byte(page_addr(PG_NOMEM)) ||
+		    write_knob("/proc/self", "make-it-fail", "1"))
+			_exit(2);
+		_exit(read_byte(p) == 0 ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	left = read_knob(FAIL_PAGE_ALLOC, "times");
+	write_knob(FAIL_PAGE_ALLOC, "times", "0");
+	write_knob(FAIL_PAGE_ALLOC, "probability", "0");
+	EXPECT_FALSE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+		TH_LOG("the read got SIGBUS: an allocation failure in the fault "
+		       "ended in VM_FAULT_SIGBUS, not VM_FAULT_OOM");
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status %#x", status);
+	/* The failure was spent, and on the module's allocation for this page. */
+	EXPECT_EQ(0, left) TH_LOG("the armed failure was not spent");
+	snprintf(want, sizeof(want), "fault at %#llx failed: -12",
+		 (unsigned long long)(uintptr_t)p);
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, sizeof(log) - 1);
+	ASSERT_LT(0, n) TH_LOG("klogctl: %s", strerror(errno));
+	log[n] = '\0';
+	EXPECT_NE(NULL, strstr(log, want)) TH_LOG("no '%s' in the kernel log", want);
+	ASSERT_EQ(0, page_info(self->fd, (void *)p, &pi));
+	EXPECT_NE(0, pi.flags & TINYDSM_PAGE_F_PRESENT);
 }
 
 TEST_HARNESS_MAIN

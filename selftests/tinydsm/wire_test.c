@@ -55,6 +55,10 @@
 #include <netinet/in.h>
 
 #include <infiniband/verbs.h>
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
 #include <rdma/rdma_cma.h>
 
 #include <linux/tinydsm.h>
@@ -93,6 +97,9 @@
 #define PG_NOT_HELD		300
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
+#define PG_NOMEM		230
+#define PG_MIGRATE		512	/* 2 batches: 128 pages */
+#define MIGRATE_MOVED		3	/* pages of the first batch the rogue hands over */
 
 /*
  * A receive that invalidated an rkey. Soft-RoCE writes the kernel's
@@ -899,6 +906,58 @@ static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
 	return 0;
 }
 
+/*
+ * Reply to the module's batch request @req (MIGRATE, READV): data pages
+ * 0 .. @npush - 1 RDMA-written to pages 0 .. @npush - 1 of its buffer first,
+ * then the batch reply, invalidating the buffer's rkey if @with_inv.
+ */
+static int rogue_breply(struct rogue *r, const struct tdsm_wire_msg *req,
+			uint32_t status, uint64_t done, uint64_t data,
+			unsigned int npush, bool with_inv)
+{
+	struct ibv_send_wr write[DATA_PAGES], *bad;
+	struct ibv_sge sge[DATA_PAGES];
+	struct tdsm_wire_msg rep;
+	uint32_t rkey = be32toh(req->batch.rkey);
+	unsigned int i;
+	int slot, st;
+
+	if (npush > DATA_PAGES)
+		ROGUE_FAIL(r, "at most %d pages per batch reply", DATA_PAGES);
+	memset(write, 0, sizeof(write));
+	for (i = 0; i < npush; i++) {
+		sge[i].addr = (uintptr_t)(r->data + (size_t)i * PG);
+		sge[i].length = PG;
+		sge[i].lkey = r->data_mr->lkey;
+		write[i].wr_id = WR_ID(WR_WRITE, i);
+		write[i].opcode = IBV_WR_RDMA_WRITE;
+		write[i].sg_list = &sge[i];
+		write[i].num_sge = 1;
+		write[i].wr.rdma.remote_addr = be64toh(req->batch.iova) + (uint64_t)i * PG;
+		write[i].wr.rdma.rkey = rkey;
+		write[i].next = i + 1 < npush ? &write[i + 1] : NULL;
+	}
+	/* Unsignaled; the reply, posted after them on the same QP, lands last. */
+	if (npush) {
+		errno = ibv_post_send(r->qp, write, &bad);
+		if (errno)
+			ROGUE_FAIL(r, "ibv_post_send (writes): %s", strerror(errno));
+	}
+	msg_init(&rep, TDSM_W_REPLY);
+	rep.hdr.id = req->hdr.id;
+	rep.breply.status = htobe32(status);
+	rep.breply.done = htobe64(done);
+	rep.breply.data = htobe64(data);
+	slot = rogue_post(r, &rep, sizeof(rep), with_inv ? rkey : 0, NULL);
+	if (slot < 0)
+		return -1;
+	st = tx_wait(r, slot);
+	if (st)
+		ROGUE_FAIL(r, "batch reply send: %s",
+			   st < 0 ? "no completion" : ibv_wc_status_str(st));
+	return 0;
+}
+
 /* ---------------------------------------------- node2: the test's server */
 
 static sigjmp_buf bus_env;
@@ -1099,6 +1158,113 @@ static void health(struct tc_node *n, char *ans, size_t len)
 	snprintf(ans, len, "ok");
 }
 
+/* What node2's module answered to a MIGRATE (genl). */
+struct mig_reply {
+	int error;		/* 0 or -errno of the ack */
+	bool replied;		/* a TINYDSM_CMD_MIGRATE reply came */
+	bool acked;
+	uint32_t moved, skipped, data;
+	char msg[160];		/* extack message */
+};
+
+static int mig_valid(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[TINYDSM_A_MAX + 1];
+	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
+	struct mig_reply *m = arg;
+
+	if (gh->cmd != TINYDSM_CMD_MIGRATE ||
+	    genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
+		return NL_SKIP;
+	m->replied = true;
+	if (tb[TINYDSM_A_PAGES_MOVED])
+		m->moved = nla_get_u32(tb[TINYDSM_A_PAGES_MOVED]);
+	if (tb[TINYDSM_A_PAGES_SKIPPED])
+		m->skipped = nla_get_u32(tb[TINYDSM_A_PAGES_SKIPPED]);
+	if (tb[TINYDSM_A_PAGES_DATA])
+		m->data = nla_get_u32(tb[TINYDSM_A_PAGES_DATA]);
+	return NL_OK;
+}
+
+static int mig_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
+	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
+	struct mig_reply *m = arg;
+	struct nlattr *a;
+	int rem;
+
+	(void)who;
+	m->acked = true;
+	m->error = e->error;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	off = NLMSG_ALIGN(off);
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
+		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
+				  (int)(payload - off), rem)
+			if (nla_type(a) == NLMSGERR_ATTR_MSG)
+				snprintf(m->msg, sizeof(m->msg), "%.*s",
+					 (int)strnlen(nla_data(a), nla_len(a)),
+					 (char *)nla_data(a));
+	return NL_STOP;
+}
+
+static int mig_ack(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	((struct mig_reply *)arg)->acked = true;
+	return NL_STOP;
+}
+
+/* node2: TINYDSM_CMD_MIGRATE of @npages at @addr from node @from. */
+static void node2_migrate(uint64_t addr, uint32_t npages, uint32_t from,
+			  char *ans, size_t len)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct mig_reply m = { 0 };
+	struct nl_msg *msg = NULL;
+	struct nl_cb *cb = NULL;
+	int family, one = 1, err = -NLE_NOMEM;
+
+	if (!sk || genl_connect(sk) < 0) {
+		snprintf(ans, len, "err no generic netlink socket");
+		goto out;
+	}
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	if (family < 0) {
+		snprintf(ans, len, "err no family %s: %s", TINYDSM_GENL_NAME,
+			 nl_geterror(family));
+		goto out;
+	}
+	msg = nlmsg_alloc();
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (msg && cb &&
+	    genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
+			TINYDSM_CMD_MIGRATE, TINYDSM_GENL_VERSION) &&
+	    !nla_put_u64(msg, TINYDSM_A_ADDR, addr) &&
+	    !nla_put_u32(msg, TINYDSM_A_NPAGES, npages) &&
+	    !nla_put_u32(msg, TINYDSM_A_FROM, from)) {
+		nl_cb_err(cb, NL_CB_CUSTOM, mig_err, &m);
+		nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, mig_ack, &m);
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, mig_valid, &m);
+		err = nl_send_auto(sk, msg);
+		while (err >= 0 && !m.acked)
+			err = nl_recvmsgs(sk, cb);
+	}
+	if (!m.acked)
+		snprintf(ans, len, "err netlink: %s", nl_geterror(err));
+	else
+		snprintf(ans, len, "migrate %d %d %u %u %u %.100s", m.error,
+			 m.replied, m.moved, m.skipped, m.data, m.msg);
+out:
+	nlmsg_free(msg);
+	nl_cb_put(cb);
+	nl_socket_free(sk);
+}
+
 /* Run node1's command @cmd on node2; the answer in @ans. */
 static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 		      size_t len)
@@ -1157,8 +1323,13 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 		if (tc_page_info(n, (void *)(uintptr_t)addr, &pi))
 			snprintf(ans, len, "err PAGE_INFO: %s", strerror(errno));
 		else
-			snprintf(ans, len, "%u %#x %u %#x", pi.owner, pi.copyset,
-				 pi.state, pi.flags);
+			snprintf(ans, len, "%u %#x %u %#x %u", pi.owner, pi.copyset,
+				 pi.state, pi.flags, pi.home);
+	} else if (!strcmp(verb, "migrate") && a1 && a2) {
+		const char *a3 = strtok_r(NULL, " ", &save);
+
+		node2_migrate(addr, (uint32_t)strtoul(a2, NULL, 0),
+			      a3 ? (uint32_t)strtoul(a3, NULL, 0) : ROGUE, ans, len);
 	} else if (!strcmp(verb, "spray")) {
 		/* Leave freed pages full of 0x5a for an unzeroed allocation. */
 		size_t sz = 64ul << 20;
@@ -2240,7 +2411,7 @@ static int node2_access(FIXTURE_DATA(wire) *self, const char *what,
 }
 
 struct pinfo {
-	unsigned int owner, copyset, state, flags;
+	unsigned int owner, copyset, state, flags, home;
 };
 
 static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
@@ -2249,8 +2420,8 @@ static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
 
 	if (rpc(self, ans, sizeof(ans), "info %#" PRIx64, addr))
 		return -1;
-	if (sscanf(ans, "%u %x %u %x", &p->owner, &p->copyset, &p->state,
-		   &p->flags) != 4) {
+	if (sscanf(ans, "%u %x %u %x %u", &p->owner, &p->copyset, &p->state,
+		   &p->flags, &p->home) != 5) {
 		snprintf(self->why, sizeof(self->why), "node2's info: '%s'", ans);
 		return -1;
 	}
@@ -2851,6 +3022,127 @@ TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
 		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 		TH_LOG("once node 1 is back and acks: node2's write: %s", d);
 	}
+}
+
+/*
+ * The home answers NOMEM to node2's READ. That is a shortage of memory, not
+ * a lost page: node2's fault ends in VM_FAULT_OOM, which the core retries,
+ * so the access asks again instead of raising SIGBUS. The home then has
+ * memory, serves the page, and node2's read gets its bytes.
+ */
+TEST_F_TIMEOUT(wire, remote_nomem_is_retried, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep, x;
+	struct rogue *r;
+	uint64_t q;
+	char d[400];
+
+	START();
+	q = slice_addr(self, ROGUE, PG_NOMEM);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_NOMEM, 0, -1, false))
+		TH_LOG("%s", r->err);
+	if (expect_request(self, r, TDSM_W_READ, &x, REPLY_MS)) {
+		/* Not asked again: see how node2's access ended. */
+		TH_LOG("after NOMEM: %s", self->why);
+		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+		ASSERT_TRUE(false)
+			TH_LOG("node2's read after a NOMEM reply was not retried: %s", d);
+	}
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(q, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	pat_fill(r->data + 2 * PG, 0x61);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read after NOMEM, then the page: %s", d);
+	EXPECT_EQ(pat_hash(0x61), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+
+	/* As its home we take node2's copy back: the page is as it was. */
+	msg_page(&m, TDSM_W_INVAL, q, 0, 0, 0, 0);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("INVAL: %s", self->why);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/*
+ * node2 pulls 2 batches homed on "node 1" (MIGRATE from the rogue). The
+ * rogue hands over MIGRATE_MOVED pages of the first batch (the others, never
+ * touched, are skipped), then fails the second with UNREACH. The migration
+ * stops with EHOSTUNREACH, and its answer still says what moved: the pages
+ * now homed on node2, with the rogue's bytes.
+ */
+TEST_F_TIMEOUT(wire, migrate_stopped_reports_moved, 200)
+{
+	uint64_t done = (1ull << MIGRATE_MOVED) - 1, base;
+	unsigned int moved, skipped, data, i;
+	struct access_ans a;
+	struct pinfo pi;
+	struct rx_msg x;
+	struct rogue *r;
+	int error, replied;
+	char d[512];
+
+	START();
+	base = slice_addr(self, ROGUE, PG_MIGRATE);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+
+	ASSERT_EQ(0, rpc_send(self, "migrate %#" PRIx64 " %u %u", base,
+			      2 * TDSM_WIRE_BATCH, ROGUE)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_MIGRATE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	ASSERT_EQ(base, be64toh(x.m.batch.addr)) TH_LOG("%s", d);
+	ASSERT_EQ(TDSM_WIRE_BATCH, x.m.batch.npages) TH_LOG("%s", d);
+	for (i = 0; i < MIGRATE_MOVED; i++)
+		pat_fill(r->data + (size_t)i * PG, 0x70 + i);
+	ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, done, done, MIGRATE_MOVED,
+				  true)) TH_LOG("%s", r->err);
+
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_MIGRATE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	ASSERT_EQ(base + TDSM_WIRE_BATCH * PG, be64toh(x.m.batch.addr)) TH_LOG("%s", d);
+	ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_UNREACH, 0, 0, 0, false))
+		TH_LOG("%s", r->err);
+
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	TH_LOG("node2's MIGRATE: %s", d);
+	ASSERT_EQ(5, sscanf(d, "migrate %d %d %u %u %u", &error, &replied, &moved,
+			    &skipped, &data)) TH_LOG("node2 answered '%s'", d);
+	EXPECT_EQ(-EHOSTUNREACH, error);
+	EXPECT_TRUE(replied) TH_LOG("no MIGRATE reply came with the error: "
+				    "the caller cannot know what moved");
+	EXPECT_EQ(MIGRATE_MOVED, moved);
+	EXPECT_EQ(TDSM_WIRE_BATCH - MIGRATE_MOVED, skipped);
+	EXPECT_EQ(MIGRATE_MOVED, data);
+
+	/* What moved is node2's now, with the rogue's bytes; the rest is not. */
+	for (i = 0; i < MIGRATE_MOVED; i++) {
+		ASSERT_EQ(0, node2_info(self, base + i * PG, &pi)) TH_LOG("%s", self->why);
+		EXPECT_EQ(TARGET, pi.home) TH_LOG("page %u", i);
+		EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state) TH_LOG("page %u", i);
+		ASSERT_EQ(0, node2_access(self, "read", base + i * PG, 0, &a))
+			TH_LOG("%s", self->why);
+		EXPECT_STREQ("ok", a.what);
+		EXPECT_EQ(pat_hash(0x70 + i), a.hash) TH_LOG("page %u", i);
+	}
+	ASSERT_EQ(0, node2_info(self, base + MIGRATE_MOVED * PG, &pi))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home);
+	ASSERT_EQ(0, node2_info(self, base + TDSM_WIRE_BATCH * PG, &pi))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 TEST_F_TIMEOUT(wire, burst_of_requests, 200)

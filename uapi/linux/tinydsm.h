@@ -132,6 +132,8 @@
  *
  * Generic netlink family TINYDSM_GENL_NAME, version TINYDSM_GENL_VERSION
  * ----------------------------------------------------------------------
+ * While the module unloads, every command fails with ESHUTDOWN; the
+ * events of the unload itself (NODE_DOWN) still reach the listeners.
  * TINYDSM_CMD_NODE_ADD (admin: CAP_NET_ADMIN)
  *     TINYDSM_A_NODE_ID    u32, 1 .. TINYDSM_MAX_NODES - 1, not this node
  *     TINYDSM_A_NODE_ADDR  struct sockaddr_in or sockaddr_in6 (port 0 =
@@ -164,7 +166,9 @@
  *   done so far moved, so calling again with the same arguments resumes.
  *   Reply (TINYDSM_CMD_MIGRATE): TINYDSM_A_PAGES_MOVED, _PAGES_SKIPPED,
  *   _PAGES_DATA (contents that crossed the wire), _HOLDERS (u32 bitmap of
- *   the nodes whose copies were invalidated), _NSEC (u64).
+ *   the nodes whose copies were invalidated), _NSEC (u64). A call that
+ *   stops after some batches moved or were skipped sends this reply too,
+ *   with what they did, and then its error.
  *   Errors: EINVAL FROM is this node ("migrate to self") or a bad address;
  *   ERANGE range outside the region; ENOENT FROM is not a known node;
  *   EHOSTUNREACH FROM is not connected; ETIMEDOUT a node did not answer.
@@ -590,8 +594,9 @@ enum tinydsm_node_state {
  * @TINYDSM_EV_FAULT_STORM: faults on this node exceeded the module
  *	parameter storm_faults per second: TINYDSM_A_RATE, and TINYDSM_A_ADDR
  *	the page that faulted last.
- * @TINYDSM_EV_FAULT_ERROR: a fault failed (the access got SIGBUS):
- *	TINYDSM_A_ADDR, TINYDSM_A_ERRNO, TINYDSM_A_NODE_ID (the home asked).
+ * @TINYDSM_EV_FAULT_ERROR: a fault failed (the access got SIGBUS, or, for
+ *	ENOMEM, is retried): TINYDSM_A_ADDR, TINYDSM_A_ERRNO,
+ *	TINYDSM_A_NODE_ID (the home asked).
  * @TINYDSM_EV_EVICTED: TINYDSM_A_NODE_ID was evicted (NODE_EVICT):
  *	TINYDSM_A_NPAGES copies dropped, TINYDSM_A_PAGES_LOST pages it owns.
  */

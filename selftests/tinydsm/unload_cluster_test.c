@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm unloaded while user space listens to its events (2 or more lab
+ * nodes, connected by run_cluster_tests.sh).
+ *
+ *   unload_tells_listeners   node1 joins the family's "events" multicast
+ *       group, and nlctrl's "notify" group, which announces the family's
+ *       removal (CTRL_CMD_DELFAMILY). Then it unloads tinydsm. The unload
+ *       takes node1's connections down, and each sends NODE_DOWN: every
+ *       one must reach the listener, and before the family is gone, since
+ *       a family's events may only be sent while it is registered (its
+ *       group ids are free for any other family once it is not). node1
+ *       then loads the module again with the parameters it had and adds
+ *       its peers back; every node sees the cluster up again.
+ *
+ * delete_module() returns once the module's exit is done, and multicast
+ * delivery is synchronous: whatever the unload sent is in the listener's
+ * socket when it returns, so the events are read without waiting on a
+ * clock. The lab fails the run on any WARN, BUG or oops in a kernel log.
+ *
+ * The module: $TDSM_KO, else $TDSM_TREE/build/$TDSM_KVER/tinydsm.ko.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/tinydsm.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define UP_TIMEOUT_S	90	/* a reconnect under TCG takes seconds */
+
+FIXTURE(unload) {
+	struct tc_sync s;
+	char err[512];
+};
+
+FIXTURE_SETUP(unload)
+{
+	tc_sync_init(&self->s, "unload_cluster", _metadata->name);
+}
+
+FIXTURE_TEARDOWN(unload)
+{
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+}
+
+#define BARRIER_T(step, secs) do {					\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
+				_err, sizeof(_err)))			\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+#define BARRIER(step) BARRIER_T(step, 3 * self->s.timeout_s)
+
+/* ------------------------------------------------- the module's nodes */
+
+struct peer {
+	uint32_t id;
+	uint8_t state;
+	bool self;
+	struct sockaddr_storage addr;
+	int addrlen;
+};
+
+struct dump {
+	struct peer p[TINYDSM_MAX_NODES];
+	unsigned int n;
+	int error;
+	bool done;
+};
+
+static int dump_valid(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[TINYDSM_A_MAX + 1];
+	struct dump *d = arg;
+	struct peer *p;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL) ||
+	    !tb[TINYDSM_A_NODE_ID] || d->n >= TINYDSM_MAX_NODES)
+		return NL_SKIP;
+	p = &d->p[d->n++];
+	memset(p, 0, sizeof(*p));
+	p->id = nla_get_u32(tb[TINYDSM_A_NODE_ID]);
+	if (tb[TINYDSM_A_NODE_STATE])
+		p->state = nla_get_u8(tb[TINYDSM_A_NODE_STATE]);
+	if (tb[TINYDSM_A_NODE_FLAGS])
+		p->self = nla_get_u32(tb[TINYDSM_A_NODE_FLAGS]) & TINYDSM_NODE_F_SELF;
+	if (tb[TINYDSM_A_NODE_ADDR] &&
+	    nla_len(tb[TINYDSM_A_NODE_ADDR]) <= (int)sizeof(p->addr)) {
+		p->addrlen = nla_len(tb[TINYDSM_A_NODE_ADDR]);
+		memcpy(&p->addr, nla_data(tb[TINYDSM_A_NODE_ADDR]), p->addrlen);
+	}
+	return NL_OK;
+}
+
+static int done_cb(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	((struct dump *)arg)->done = true;
+	return NL_STOP;
+}
+
+static int err_cb(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
+{
+	struct dump *d = arg;
+
+	(void)who;
+	d->error = e->error;
+	d->done = true;
+	return NL_STOP;
+}
+
+/* A generic netlink socket to the tinydsm family: its id in *@family. */
+static struct nl_sock *genl_open(int *family)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+
+	if (!sk)
+		return NULL;
+	if (genl_connect(sk) < 0) {
+		nl_socket_free(sk);
+		return NULL;
+	}
+	*family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	if (*family < 0) {
+		nl_socket_free(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+/* Send @msg (consumed) and read the answer into @d: 0, or -errno. */
+static int genl_xfer(struct nl_sock *sk, struct nl_msg *msg, struct dump *d)
+{
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	int e;
+
+	if (!cb) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dump_valid, d);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, done_cb, d);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, done_cb, d);
+	nl_cb_err(cb, NL_CB_CUSTOM, err_cb, d);
+	e = nl_send_auto(sk, msg);
+	nlmsg_free(msg);
+	while (e >= 0 && !d->done)
+		e = nl_recvmsgs(sk, cb);
+	nl_cb_put(cb);
+	if (!d->done)
+		return -EIO;
+	return d->error;
+}
+
+/* The module's nodes (NODE_GET): 0, or -errno. */
+static int node_dump(struct dump *d)
+{
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, e;
+
+	memset(d, 0, sizeof(*d));
+	sk = genl_open(&family);
+	if (!sk)
+		return -ENOENT;
+	msg = nlmsg_alloc();
+	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
+				 NLM_F_DUMP, TINYDSM_CMD_NODE_GET,
+				 TINYDSM_GENL_VERSION)) {
+		nlmsg_free(msg);
+		nl_socket_free(sk);
+		return -ENOMEM;
+	}
+	e = genl_xfer(sk, msg, d);
+	nl_socket_free(sk);
+	return e;
+}
+
+static int node_add(const struct peer *p)
+{
+	struct dump d = { 0 };
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, e;
+
+	sk = genl_open(&family);
+	if (!sk)
+		return -ENOENT;
+	msg = nlmsg_alloc();
+	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
+				 NLM_F_ACK, TINYDSM_CMD_NODE_ADD,
+				 TINYDSM_GENL_VERSION) ||
+	    nla_put_u32(msg, TINYDSM_A_NODE_ID, p->id) ||
+	    nla_put(msg, TINYDSM_A_NODE_ADDR, p->addrlen, &p->addr)) {
+		nlmsg_free(msg);
+		nl_socket_free(sk);
+		return -ENOMEM;
+	}
+	e = genl_xfer(sk, msg, &d);
+	nl_socket_free(sk);
+	return e;
+}
+
+/* Wait until every node of @want (bitmap) is up in the module, bounded. */
+static int wait_up(uint32_t want, int timeout_s, char *err, size_t len)
+{
+	double end = tc_now() + timeout_s;
+	uint32_t up;
+	struct dump d;
+	unsigned int i;
+	int e;
+
+	for (;;) {
+		up = 0;
+		e = node_dump(&d);
+		for (i = 0; !e && i < d.n; i++)
+			if (d.p[i].state == TINYDSM_NODE_UP)
+				up |= TC_NODE(d.p[i].id);
+		if ((up & want) == want)
+			return 0;
+		if (tc_now() > end) {
+			snprintf(err, len, "nodes %#x not up after %d s (up: %#x, dump: %d)",
+				 want & ~up, timeout_s, up, e);
+			return -1;
+		}
+		usleep(200000);
+	}
+}
+
+/* ---------------------------------------------------------- the listener */
+
+struct heard {
+	int family;			/* tinydsm's id while it existed */
+	uint32_t down_before_gone;	/* NODE_DOWN before DELFAMILY, bit n = node n */
+	uint32_t down_after_gone;
+	unsigned int events;
+	bool gone;			/* CTRL_CMD_DELFAMILY of tinydsm */
+	char log[512];
+};
+
+static int listen_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct genlmsghdr *gh = nlmsg_data(nlh);
+	struct nlattr *tb[CTRL_ATTR_MAX + 1 > TINYDSM_A_MAX + 1 ?
+			  CTRL_ATTR_MAX + 1 : TINYDSM_A_MAX + 1];
+	struct heard *h = arg;
+	size_t w = strlen(h->log);
+	uint32_t ev, node = 0;
+
+	if (nlh->nlmsg_type == GENL_ID_CTRL) {
+		if (gh->cmd != CTRL_CMD_DELFAMILY ||
+		    genlmsg_parse(nlh, 0, tb, CTRL_ATTR_MAX, NULL) ||
+		    !tb[CTRL_ATTR_FAMILY_NAME] ||
+		    strcmp(nla_get_string(tb[CTRL_ATTR_FAMILY_NAME]), TINYDSM_GENL_NAME))
+			return NL_OK;
+		h->gone = true;
+		snprintf(h->log + w, sizeof(h->log) - w, " DELFAMILY");
+		return NL_OK;
+	}
+	if (nlh->nlmsg_type != h->family || gh->cmd != TINYDSM_CMD_EVENT ||
+	    genlmsg_parse(nlh, 0, tb, TINYDSM_A_MAX, NULL) || !tb[TINYDSM_A_EVENT])
+		return NL_OK;
+	h->events++;
+	ev = nla_get_u32(tb[TINYDSM_A_EVENT]);
+	if (tb[TINYDSM_A_NODE_ID])
+		node = nla_get_u32(tb[TINYDSM_A_NODE_ID]);
+	snprintf(h->log + w, sizeof(h->log) - w, " ev%u/node%u", ev, node);
+	if (ev == TINYDSM_EV_NODE_DOWN && node < 32) {
+		if (h->gone)
+			h->down_after_gone |= TC_NODE(node);
+		else
+			h->down_before_gone |= TC_NODE(node);
+	}
+	return NL_OK;
+}
+
+/* A socket in tinydsm's "events" and nlctrl's "notify" groups. */
+static struct nl_sock *listener_open(struct heard *h, char *err, size_t len)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int events, notify, rcvbuf = 1 << 20;
+
+	if (!sk || genl_connect(sk) < 0) {
+		snprintf(err, len, "no generic netlink socket");
+		goto fail;
+	}
+	h->family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	events = genl_ctrl_resolve_grp(sk, TINYDSM_GENL_NAME, TINYDSM_GENL_MCGRP_EVENTS);
+	notify = genl_ctrl_resolve_grp(sk, "nlctrl", "notify");
+	if (h->family < 0 || events < 0 || notify < 0) {
+		snprintf(err, len, "resolving: family %d, events group %d, notify group %d",
+			 h->family, events, notify);
+		goto fail;
+	}
+	nl_socket_disable_seq_check(sk);
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, listen_cb, h);
+	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (nl_socket_add_memberships(sk, events, notify, 0) < 0 ||
+	    nl_socket_set_nonblocking(sk) < 0) {
+		snprintf(err, len, "cannot join the groups");
+		goto fail;
+	}
+	return sk;
+fail:
+	if (sk)
+		nl_socket_free(sk);
+	return NULL;
+}
+
+/* Everything queued on the listener: 0, or the libnl error. */
+static int listener_drain(struct nl_sock *sk)
+{
+	int e;
+
+	do
+		e = nl_recvmsgs_default(sk);
+	while (e >= 0);
+	return e == -NLE_AGAIN ? 0 : e;
+}
+
+/* ------------------------------------------------------------ the module */
+
+static const char *ko_path(char *buf, size_t len)
+{
+	const char *ko = getenv("TDSM_KO"), *tree = getenv("TDSM_TREE");
+	const char *kver = getenv("TDSM_KVER");
+
+	if (ko && *ko)
+		return ko;
+	if (!tree || !kver)
+		return NULL;
+	snprintf(buf, len, "%s/build/%s/tinydsm.ko", tree, kver);
+	return buf;
+}
+
+/* The loaded module's parameters, as "name=value ..." to load it again. */
+static int module_params(char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"node_id", "max_nodes", "region_size_mb", "timeout_ms", "port",
+		"storm_faults",
+	};
+	size_t w = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[128], val[32];
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", names[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, val, sizeof(val) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		val[n] = '\0';
+		val[strcspn(val, "\n")] = '\0';
+		w += snprintf(buf + w, len - w, "%s%s=%s", w ? " " : "", names[i], val);
+		if (w >= len)
+			return -1;
+	}
+	return strstr(buf, "node_id=") ? 0 : -1;
+}
+
+static int load_module(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
+{
+	struct heard h = { 0 };
+	struct nl_sock *sk;
+	char params[256], kobuf[512];
+	uint32_t peers = 0, want;
+	const char *ko;
+	struct dump d;
+	unsigned int i;
+	int e;
+
+	if (self->s.nodes < 2)
+		SKIP(return, "needs 2 or more nodes, this run has %u (TDSM_NODES)",
+		     self->s.nodes);
+	want = tc_mask(&self->s, TC_ALL) & ~TC_NODE(self->s.id);
+	BARRIER("start");
+	if (self->s.id != 1) {
+		/* node1's unload and reload take its connection to us with them. */
+		BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+		ASSERT_EQ(0, wait_up(TC_NODE(1), UP_TIMEOUT_S, self->err, sizeof(self->err)))
+			TH_LOG("node1 after its reload: %s", self->err);
+		BARRIER("done");
+		return;
+	}
+
+	ko = ko_path(kobuf, sizeof(kobuf));
+	ASSERT_NE(NULL, ko) TH_LOG("set TDSM_KO, or TDSM_TREE and TDSM_KVER");
+	ASSERT_EQ(0, access(ko, R_OK)) TH_LOG("%s: %s", ko, strerror(errno));
+	ASSERT_EQ(0, module_params(params, sizeof(params)));
+	ASSERT_EQ(0, node_dump(&d));
+	for (i = 0; i < d.n; i++)
+		if (!d.p[i].self && d.p[i].state == TINYDSM_NODE_UP)
+			peers |= TC_NODE(d.p[i].id);
+	ASSERT_EQ(want, peers & want) TH_LOG("peers up before the unload: %#x", peers);
+
+	sk = listener_open(&h, self->err, sizeof(self->err));
+	ASSERT_NE(NULL, sk) TH_LOG("%s", self->err);
+	ASSERT_EQ(0, syscall(SYS_delete_module, "tinydsm", O_NONBLOCK))
+		TH_LOG("delete_module: %s", strerror(errno));
+	e = listener_drain(sk);
+	nl_socket_free(sk);
+	TH_LOG("heard during the unload:%s", h.log);
+	EXPECT_EQ(0, e) TH_LOG("reading the events: %s", nl_geterror(e));
+	EXPECT_TRUE(h.gone) TH_LOG("no CTRL_CMD_DELFAMILY for %s", TINYDSM_GENL_NAME);
+	EXPECT_EQ(want, h.down_before_gone & want)
+		TH_LOG("NODE_DOWN before the family went: %#x, want %#x (after it: %#x)",
+		       h.down_before_gone, want, h.down_after_gone);
+	EXPECT_EQ(0, h.down_after_gone);
+
+	/* Back as it was: loaded with the same parameters, its peers up. */
+	ASSERT_EQ(0, load_module(ko, params))
+		TH_LOG("finit_module(%s, %s): %s", ko, params, strerror(errno));
+	for (i = 0; i < d.n; i++) {
+		if (d.p[i].self || !(want & TC_NODE(d.p[i].id)))
+			continue;
+		e = node_add(&d.p[i]);
+		ASSERT_EQ(0, e) TH_LOG("NODE_ADD %u: %s", d.p[i].id, strerror(-e));
+	}
+	EXPECT_EQ(0, wait_up(want, UP_TIMEOUT_S, self->err, sizeof(self->err)))
+		TH_LOG("after the reload: %s", self->err);
+	BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+	BARRIER("done");
+}
+
+TEST_HARNESS_MAIN
