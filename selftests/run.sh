@@ -11,22 +11,34 @@
 # decides that). Ends with "N passed, N failed".
 #
 #   selftests/run.sh --kver KVER [--kver KVER ...] [--debug-kver KVER] [--out DIR]
+#                    [--only SUITE[,SUITE...]]
+#
+# --only runs just the suites named (selftests, cluster2, cluster3, wire,
+# rdma, demo; debug-cluster2, debug-cluster3 on the debug kernel), for a
+# developer who is after one failure; make check runs them all.
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kvers=()
 debug_kvers=()
 out=$top/build/check
+only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
 	--debug-kver) debug_kvers+=("${2:?}"); shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
-	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER] [--out DIR]" >&2
+	--only) only=,${2:?},; shift 2 ;;
+	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER] [--out DIR]" \
+		"[--only SUITE,...]" >&2
 	   exit 2 ;;
 	esac
 done
 [ ${#kvers[@]} -gt 0 ] || { echo "run.sh: no kernel given (--kver)" >&2; exit 2; }
+
+wanted() { # wanted SUITE: is SUITE to run?
+	[ -z "$only" ] || [[ $only == *",$1,"* ]]
+}
 
 passed=0 failed=0 skipped=0
 failures=()
@@ -127,11 +139,11 @@ suite_rdma() { # KVER
 }
 
 for k in "${kvers[@]}"; do
-	suite_selftests "$k"
-	suite_cluster "$k" 2
-	suite_cluster "$k" 3
-	suite_wire "$k"
-	suite_rdma "$k"
+	! wanted selftests || suite_selftests "$k"
+	! wanted cluster2 || suite_cluster "$k" 2
+	! wanted cluster3 || suite_cluster "$k" 3
+	! wanted wire || suite_wire "$k"
+	! wanted rdma || suite_rdma "$k"
 done
 
 # The debug kernel: the 2-node suite, where the transport's and the
@@ -142,29 +154,33 @@ done
 # tuned for the stock kernels' speed.
 lab_timeout=1500
 for k in "${debug_kvers[@]}"; do
-	suite_cluster "$k" 2
+	! wanted debug-cluster2 || suite_cluster "$k" 2
 done
 lab_timeout=600
 
 # make demo, small (64 pages, 1 repetition), on the newest kernel given:
 # the README's other command must keep working. tools/demo.sh fails if a
 # lab fails, a scenario reads back wrong data or a figure is missing.
-k=${kvers[${#kvers[@]} - 1]}
-echo "=== $k: demo (tools/demo.sh --pages 64 --reps 1 --a-sizes 1)"
-if "$top/tools/demo.sh" --no-build --kver "$k" --pages 64 --reps 1 --a-sizes 1 \
-	--out "$out/$k/demo" >"$out/$k/demo.log" 2>&1; then
-	result ok "$k demo: a, a.1/a.2, b.1/b.2: full table, data read back right"
-	for f in summary.txt figures.csv figures.json latency.png repopulation.png access.png; do
-		if [[ -s $out/$k/demo/$f ]]; then
-			result ok "$k demo: wrote $f"
-		else
-			result fail "$k demo: no $f"
-		fi
-	done
-else
-	result fail "$k demo: tools/demo.sh failed (see $out/$k/demo.log)"
-	tail -n 30 "$out/$k/demo.log" | sed 's/^/    /'
-fi
+suite_demo() { # KVER
+	local k=$1 f
+	echo "=== $k: demo (tools/demo.sh --pages 64 --reps 1 --a-sizes 1)"
+	if "$top/tools/demo.sh" --no-build --kver "$k" --pages 64 --reps 1 --a-sizes 1 \
+		--out "$out/$k/demo" >"$out/$k/demo.log" 2>&1; then
+		result ok "$k demo: a, a.1/a.2, b.1/b.2: full table, data read back right"
+		for f in summary.txt figures.csv figures.json latency.png repopulation.png access.png; do
+			if [[ -s $out/$k/demo/$f ]]; then
+				result ok "$k demo: wrote $f"
+			else
+				result fail "$k demo: no $f"
+			fi
+		done
+	else
+		result fail "$k demo: tools/demo.sh failed (see $out/$k/demo.log)"
+		tail -n 30 "$out/$k/demo.log" | sed 's/^/    /'
+	fi
+}
+
+! wanted demo || suite_demo "${kvers[${#kvers[@]} - 1]}"
 
 echo
 echo "suite time: $(($(date +%s) - start)) s, logs in $out"
