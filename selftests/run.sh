@@ -89,7 +89,7 @@ for k in "${kvers[@]}"; do
 	lab_run "$k" cluster2 2 selftests/tinydsm/run_cluster_tests.sh
 	for i in 1 2; do
 		for t in cluster_sync_test coherence_test migration_test site_cluster_test \
-			peer_failure_test; do
+			peer_failure_test conn_test; do
 			count_tap "$k cluster2 node$i" "$out/$k/cluster2/node$i/$t.tap"
 		done
 	done
