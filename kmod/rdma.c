@@ -1804,9 +1804,12 @@ int tdsm_conn_connect(struct tdsm_peer *peer)
 			   msecs_to_jiffies(3 * TDSM_CM_TIMEOUT_MS));
 	err = -ETIMEDOUT;
 out_kill:
-	/* Does nothing if it came UP: UP and CLOSING exclude each other. */
-	tdsm_conn_kill(conn, err);
+	/* Unless it came UP meanwhile: then it stays. */
 	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_CONNECTING) {
+		conn->error = err;
+		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
+	}
 	err = conn->state == TDSM_CS_UP ? 0 : conn->error ?: -ECONNRESET;
 	spin_unlock_irqrestore(&conn->lock, flags);
 	tdsm_conn_put(conn);
