@@ -179,13 +179,15 @@ bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 	bool was_up = false;
 
 	spin_lock_bh(&tdsm_peers_lock);
-	if (peer->connecting == conn)
+	if (peer->connecting == conn) {
 		peer->connecting = NULL;
+		peer->error = conn->error;
+	}
 	if (peer->conn == conn) {
 		peer->conn = NULL;
+		peer->error = conn->error;
 		was_up = true;
 	}
-	peer->error = conn->error;
 	spin_unlock_bh(&tdsm_peers_lock);
 	if (was_up)
 		tdsm_conn_put(conn);	/* the peer's; the teardown holds its own */
@@ -202,7 +204,8 @@ void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
 {
 	if (!was_up)
 		return;
-	pr_info("node %u: disconnected (%d)\n", peer->id, conn->error);
+	pr_info("node %u: disconnected (%d, %pS)\n", peer->id, conn->error,
+		conn->killer);
 	tdsm_event_node(TINYDSM_EV_NODE_DOWN, peer->id, conn->error);
 	kref_get(&peer->ref);
 	if (!queue_work(tdsm_wq, &peer->drop_work))

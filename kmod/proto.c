@@ -331,6 +331,30 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * Node @x says it holds no copy of page @idx (TDSM_ACCESS_NOCOPY): it
+ * dropped its read copies after losing its connection to us. Take it out
+ * of the copyset, so that its request gets the data. If it was the owner
+ * (it lost a reply making it one: a protocol bug), the page survives only
+ * if this node holds a current copy, which it then owns. DIR held.
+ */
+static int tdsm_home_forget_copy(struct tdsm_region *r, unsigned long idx,
+				 u8 x)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+
+	pg->copyset &= ~BIT(x);
+	if (pg->owner != x)
+		return 0;
+	if ((pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame)) {
+		pg->owner = r->node_id;
+		return 0;
+	}
+	pr_err_ratelimited("page %#llx: its owner, node %u, has no copy\n",
+			   tdsm_page_addr(idx), x);
+	return -EIO;
+}
+
+/*
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
@@ -431,6 +455,14 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
+	/*
+	 * A current read copy of our own (we are in the copyset) serves a
+	 * read: no need to ask the owner, which may even have lost its copy
+	 * with the ack of an INVAL that never arrived.
+	 */
+	if (!write && (pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame) &&
+	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
+		return 0;
 	need = pg->owner && pg->owner != r->node_id &&
 	       (!write || !(pg->copyset & BIT(r->node_id)));
 	if (need) {
@@ -525,6 +557,9 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
 	msg.page.iova = cpu_to_be64(buf.mr->iova);
 	msg.page.rkey = cpu_to_be32(buf.mr->rkey);
+	/* Without a copy here, the home must send the page whatever it thinks. */
+	if (!READ_ONCE(pg->frame) || READ_ONCE(pg->state) == TINYDSM_PAGE_INVALID)
+		msg.page.mode = TDSM_ACCESS_NOCOPY;
 	err = tdsm_call(conn, &msg, &buf, &call);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
@@ -641,8 +676,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err, sent;
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && (msg->page.dst || msg->page.mode || msg->page.reserved[0] ||
-		   msg->page.reserved[1]))
+	if (pg && (msg->page.dst || (msg->page.mode & ~TDSM_ACCESS_NOCOPY) ||
+		   msg->page.reserved[0] || msg->page.reserved[1]))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
@@ -666,6 +701,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	err = tdsm_home_claim(r, idx);
+	if (!err && (msg->page.mode & TDSM_ACCESS_NOCOPY))
+		err = tdsm_home_forget_copy(r, idx, dst.node);
 	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;
 	if (!err)

@@ -244,6 +244,7 @@ void tdsm_conn_kill(struct tdsm_conn *conn, int err)
 	spin_lock_irqsave(&conn->lock, flags);
 	if (conn->state == TDSM_CS_CONNECTING || conn->state == TDSM_CS_UP) {
 		conn->error = err;
+		conn->killer = __builtin_return_address(0);
 		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
 	}
 	spin_unlock_irqrestore(&conn->lock, flags);
@@ -989,6 +990,23 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 /* ---- registered buffers ----------------------------------------------- */
 
 /*
+ * A REG_MR is posted unsignaled: its completion comes only if it failed
+ * (or was flushed). A failure puts the QP in error; say why.
+ */
+static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct tdsm_conn *conn = wc->qp->qp_context;
+
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: buffer registration failed: %s\n",
+				    conn->peer->id, ib_wc_status_msg(wc->status));
+	if (wc->status != IB_WC_SUCCESS)
+		tdsm_conn_kill(conn, -EIO);
+}
+
+static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
+
+/*
  * Register @frame for one remote WRITE on @conn's device: fills @buf, whose
  * REG_MR work request the caller chains before its request (tdsm_call()).
  */
@@ -1024,6 +1042,7 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 
 	memset(&buf->reg_wr, 0, sizeof(buf->reg_wr));
 	buf->reg_wr.wr.opcode = IB_WR_REG_MR;
+	buf->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
 	buf->reg_wr.mr = mr;
 	buf->reg_wr.key = mr->rkey;
 	buf->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
@@ -1060,7 +1079,13 @@ static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
 
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: local invalidate failed: %s\n",
+				    tx->conn->peer->id,
+				    ib_wc_status_msg(wc->status));
 	tx->status = wc->status == IB_WC_SUCCESS ? 0 : -EIO;
+	if (tx->status)
+		tdsm_conn_kill(tx->conn, -EIO);
 	tdsm_slot_put(tx->conn, &tx->conn->tx_free);
 	complete(tx->done);
 }
@@ -1189,6 +1214,7 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
 	bufv->mr = mr;
 	bufv->reg_wr.wr.opcode = IB_WR_REG_MR;
+	bufv->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
 	bufv->reg_wr.mr = mr;
 	bufv->reg_wr.key = mr->rkey;
 	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;

@@ -114,7 +114,8 @@ struct tdsm_req_slot {
  * @state: enum tdsm_conn_state.
  * @posting: posts under way (ib_post_*); the teardown drains only once
  *	none is, and none starts after it began (tdsm_post_begin()).
- * @error: why it went down, -errno, set when it left UP or CONNECTING.
+ * @error: why it went down, -errno, set when it left UP or CONNECTING...
+ * @killer: ...and where tdsm_conn_kill() was called from, for the log.
  * @initiator: this node connected (it has the lower id).
  * @wait: woken on every state change, freed slot and finished post.
  * @tx_free: messages that may still be posted (TDSM_TX_DEPTH).
@@ -140,6 +141,7 @@ struct tdsm_conn {
 	enum tdsm_conn_state state;
 	unsigned int posting;
 	int error;
+	void *killer;
 	bool initiator;
 	wait_queue_head_t wait;
 	atomic_t tx_free;

@@ -90,6 +90,13 @@ enum {
 	TDSM_INVAL_MOVED,	/* drop it: a migration moved the page to page.dst */
 };
 
+/*
+ * READ/WRITE mode: the requester holds no copy, whatever the home's
+ * copyset says (it dropped its read copies after losing the connection
+ * to the home): the page must come with the reply.
+ */
+#define TDSM_ACCESS_NOCOPY	1
+
 /* Largest batch of MIGRATE and READV (the bits of a __be64 mask). */
 #define TDSM_WIRE_BATCH		64
 
@@ -123,7 +130,8 @@ struct tdsm_wire_hdr {
  * @rkey: ...and its rkey, registered on the destination node.
  * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
  *	page's new home.
- * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*.
+ * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*;
+ *	READ/WRITE: 0 or TDSM_ACCESS_NOCOPY.
  * @reserved: zero.
  */
 struct tdsm_wire_page {

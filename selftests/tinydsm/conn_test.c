@@ -19,10 +19,17 @@
  *   link_flap       node2 takes eth0 down and up a few times while node1
  *                   (the side that connects) keeps faulting, so the link
  *                   goes away during reconnects. Then both nodes
- *                   reconnect and read every page right.
+ *                   reconnect; node1 writes every page before it reads
+ *                   any (it dropped its read copies when the connection
+ *                   went down), and every page reads right on both.
  *   del_add_loop    both nodes delete and add each other (tinydsmctl node
- *                   del/add) in a loop while node1 faults; then they
- *                   reconnect and read every page right.
+ *                   del/add) in a loop while node1 faults; then the same
+ *                   checks as link_flap.
+ *   device_removal  node1 deletes its RDMA device (rdma link delete rxe0)
+ *                   while it faults, twice: the removal must finish
+ *                   within a bound (the module releases every connection
+ *                   and buffer on it); with the device back, the nodes
+ *                   reconnect and every page reads right.
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_LINK_DEV names the link (default eth0).
@@ -222,21 +229,46 @@ static int wait_readable(uint64_t addr, long psz, unsigned int w, int secs)
 	}
 }
 
+static int word_load(int fd, uint64_t addr, uint64_t *v);
+
+/* Wait until a word load of @addr works (the home answers), at most @secs. */
+static int wait_home(int fd, uint64_t addr, int secs)
+{
+	double end = tc_now() + secs;
+	uint64_t v;
+
+	while (word_load(fd, addr, &v)) {
+		if (tc_now() > end)
+			return -1;
+		usleep(200000);
+	}
+	return 0;
+}
+
 /*
  * The common end of a test: node1 writes FINAL1, then node2 writes FINAL2
- * into every page; both read both back. Every access must work.
+ * into every page; both read both back, and node2's word @node2_val. Every
+ * access must work. @write_first: node1 writes before it reads anything
+ * (its read copies were dropped when the connection went down, while the
+ * home still counts it as a holder).
  */
 static void final_check(struct __test_metadata *_metadata,
-			FIXTURE_DATA(conn) *self, uint64_t addr)
+			FIXTURE_DATA(conn) *self, uint64_t addr,
+			uint64_t node2_val, int write_first)
 {
 	struct tc_node *n = &self->n;
 	unsigned int bad = 0;
 	uint64_t v;
 	int i;
 
-	ASSERT_EQ(0, wait_readable(addr, n->psz, W_NODE2, 60))
-		TH_LOG("node%u: the pages of node2 did not become readable",
-		       n->id);
+	if (write_first && n->id == 1) {
+		ASSERT_EQ(0, wait_home(n->fd, addr, 60))
+			TH_LOG("node1: node2 did not answer word loads");
+	} else {
+		ASSERT_EQ(0, wait_readable(addr, n->psz, W_NODE2, 60))
+			TH_LOG("node%u: the pages of node2 did not become readable",
+			       n->id);
+	}
 	BARRIER("readable");
 	if (n->id == 1)
 		for (i = 0; i < NPAGES; i++)
@@ -256,6 +288,9 @@ static void final_check(struct __test_metadata *_metadata,
 		if (try_read(word_at(page, n->psz, W_FINAL1), &v) || v != FINAL1)
 			bad++;
 		if (try_read(word_at(page, n->psz, W_FINAL2), &v) || v != FINAL2)
+			bad++;
+		if (node2_val &&
+		    (try_read(word_at(page, n->psz, W_NODE2), &v) || v != node2_val))
 			bad++;
 	}
 	EXPECT_EQ(0, bad) TH_LOG("node%u: %u final words read wrong or SIGBUS",
@@ -382,7 +417,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 						  n->id, i, (unsigned long long)v,
 						  (unsigned long long)last);
 	}
-	final_check(_metadata, self, addr);
+	final_check(_metadata, self, addr, last, 0);
 	down1 = klog_count("disconnected");
 	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
 	       n->id, down0, down1);
@@ -577,7 +612,7 @@ TEST_F_TIMEOUT(conn, link_flap, 300)
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
 	}
-	final_check(_metadata, self, addr);
+	final_check(_metadata, self, addr, 5, 1);
 }
 
 TEST_F_TIMEOUT(conn, del_add_loop, 300)
@@ -616,7 +651,50 @@ TEST_F_TIMEOUT(conn, del_add_loop, 300)
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
 	}
-	final_check(_metadata, self, addr);
+	final_check(_metadata, self, addr, 9, 1);
+}
+
+TEST_F_TIMEOUT(conn, device_removal, 300)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	double bound = 4.0 * timeout_ms / 1000 + 20, t0, took;
+	const char *rxe = getenv("TDSM_RXE_DEV");
+	struct tc_node *n = &self->n;
+	uint64_t addr;
+	pid_t kid = -1;
+	int i, r;
+
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (!rxe || !*rxe)
+		rxe = "rxe0";
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 11;
+	BARRIER("filled");
+	if (n->id == 1) {
+		kid = start_faulter(addr, n->psz);
+		for (r = 0; r < 2; r++) {
+			usleep(500000);
+			t0 = tc_now();
+			EXPECT_EQ(0, sh("rdma link delete %s", rxe));
+			took = tc_now() - t0;
+			TH_LOG("node1: rdma link delete %s took %.1f s (bound %.0f s)",
+			       rxe, took, bound);
+			EXPECT_LT(took, bound);
+			ASSERT_EQ(0, sh("rdma link add %s type rxe netdev %s", rxe,
+					link_dev()));
+			ASSERT_EQ(0, sh("for i in $(seq 60); do rdma link show %s/1 2>/dev/null | grep -q 'state ACTIVE' && exit 0; sleep 0.5; done; exit 1",
+					rxe));
+		}
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+	}
+	BARRIER_T("removed", self->s.timeout_s + 2 * (int)bound);
+	final_check(_metadata, self, addr, 11, 1);
 }
 
 TEST_HARNESS_MAIN
