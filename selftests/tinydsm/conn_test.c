@@ -32,6 +32,7 @@
  *                   reconnect and every page reads right.
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
+ * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
  * TDSM_LINK_DEV names the link (default eth0).
  */
 #define _GNU_SOURCE
@@ -109,6 +110,26 @@ static int klog_count(const char *what)
 	pclose(f);
 	return n;
 }
+
+/* Is test @name selected by TDSM_CONN_TESTS (all if unset)? */
+static int selected(const char *name)
+{
+	const char *list = getenv("TDSM_CONN_TESTS");
+	size_t len = strlen(name);
+	const char *p;
+
+	if (!list || !*list)
+		return 1;
+	for (p = strstr(list, name); p; p = strstr(p + 1, name))
+		if ((p == list || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+			return 1;
+	return 0;
+}
+
+#define SELECTED() do {							\
+	if (!selected(_metadata->name))					\
+		SKIP(return, "not in TDSM_CONN_TESTS");			\
+} while (0)
 
 FIXTURE_SETUP(conn)
 {
@@ -351,6 +372,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 	pid_t by, kids[4];
 	int i;
 
+	SELECTED();
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
@@ -502,6 +524,7 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 	double worst, end;
 	int failed, err;
 
+	SELECTED();
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
@@ -587,6 +610,7 @@ TEST_F_TIMEOUT(conn, link_flap, 300)
 	pid_t kid = -1;
 	int i;
 
+	SELECTED();
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
@@ -626,6 +650,7 @@ TEST_F_TIMEOUT(conn, del_add_loop, 300)
 	pid_t kid = -1;
 	int i;
 
+	SELECTED();
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
@@ -665,6 +690,7 @@ TEST_F_TIMEOUT(conn, device_removal, 300)
 	pid_t kid = -1;
 	int i, r;
 
+	SELECTED();
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
