@@ -239,10 +239,21 @@ static void tdsm_peer_connect_work(struct work_struct *work)
 	int err;
 
 	err = tdsm_conn_connect(peer);
-	if (!err || err == -EBUSY)
+	if (!err)
 		return;
 	spin_lock_bh(&tdsm_peers_lock);
-	peer->error = err;
+	if (err == -EBUSY && peer->conn) {
+		/* Up already: nothing to do. */
+		spin_unlock_bh(&tdsm_peers_lock);
+		return;
+	}
+	/* Else try again later, also if an old one is still being torn down. */
+	if (err != -EBUSY) {
+		if (err != peer->error)
+			pr_info_ratelimited("node %u: cannot connect: %d\n",
+					    peer->id, err);
+		peer->error = err;
+	}
 	delay = peer->backoff_ms;
 	peer->backoff_ms = min(2 * peer->backoff_ms, TDSM_BACKOFF_MAX_MS);
 	tdsm_peer_kick(peer, delay, false);
