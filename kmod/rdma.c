@@ -70,6 +70,7 @@ struct tdsm_rx {
 	struct ib_cqe cqe;
 	struct tdsm_conn *conn;
 	u64 dma;
+	struct list_head held;	/* in conn->rx_held: a request waiting for a slot */
 	struct tdsm_wire_msg msg;
 };
 
@@ -391,6 +392,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
 	spin_lock_init(&conn->lock);
 	conn->state = TDSM_CS_CONNECTING;
 	init_waitqueue_head(&conn->wait);
+	INIT_LIST_HEAD(&conn->rx_held);
 	atomic_set(&conn->tx_free, TDSM_TX_DEPTH);
 	atomic_set(&conn->req_free, TDSM_REQ_DEPTH);
 	sema_init(&conn->batch_slot, 1);
@@ -1289,6 +1291,7 @@ static int tdsm_rx_post(struct tdsm_rx *rx)
 /*
  * A request from the peer, in tdsm_wq. Its slot stays busy until the
  * handler returned, so that the slot's work is never queued while it runs.
+ * Then the oldest request held back for want of a slot takes it.
  */
 static void tdsm_req_work_fn(struct work_struct *work)
 {
@@ -1296,47 +1299,71 @@ static void tdsm_req_work_fn(struct work_struct *work)
 						  work);
 	struct tdsm_conn *conn = slot->conn;
 	struct tdsm_wire_msg msg = slot->msg;
+	struct tdsm_rx *rx = NULL;
 	unsigned long flags;
+	int err;
 
 	tdsm_proto_handle(conn, &msg);
 	spin_lock_irqsave(&conn->lock, flags);
-	__clear_bit(slot - conn->slots, conn->slot_busy);
+	if (conn->state == TDSM_CS_UP && !list_empty(&conn->rx_held)) {
+		rx = list_first_entry(&conn->rx_held, struct tdsm_rx, held);
+		list_del_init(&rx->held);
+	} else {
+		__clear_bit(slot - conn->slots, conn->slot_busy);
+	}
 	spin_unlock_irqrestore(&conn->lock, flags);
+	if (rx) {
+		/* The slot goes to @rx's request; its buffer is posted again. */
+		ib_dma_sync_single_for_cpu(conn->dev->ibdev, rx->dma,
+					   sizeof(rx->msg), DMA_FROM_DEVICE);
+		slot->msg = rx->msg;
+		err = tdsm_rx_post(rx);
+		if (err && err != -ENOTCONN)
+			tdsm_conn_kill(conn, err);
+		kref_get(&conn->ref);
+		queue_work(tdsm_wq, &slot->work);
+	}
 	tdsm_conn_put(conn);	/* the slot's */
 }
 
 /*
- * Queue request @msg for its handler in a free slot of @conn. A peer has
- * at most TDSM_REQ_DEPTH requests outstanding, so a full queue means a
- * misbehaving peer: its connection is torn down. Nothing is allocated
- * here: the work a peer can queue is bounded by TDSM_REQ_SLOTS.
+ * Queue request @msg, received in @rx, for its handler in a free slot of
+ * @conn, and post @rx again. Nothing is allocated here: the work a peer can
+ * queue is bounded by TDSM_REQ_SLOTS. A peer keeps at most TDSM_REQ_DEPTH
+ * requests outstanding, so slots run out only for one that does not; then
+ * @rx is held back, not posted again, until a slot frees: the peer's
+ * sends wait (RNR) instead of queueing more work.
  */
-static void tdsm_req_queue(struct tdsm_conn *conn,
+static void tdsm_req_queue(struct tdsm_conn *conn, struct tdsm_rx *rx,
 			   const struct tdsm_wire_msg *msg)
 {
 	struct tdsm_req_slot *slot = NULL;
 	unsigned long flags, i;
+	bool held = false;
+	int err;
 
 	spin_lock_irqsave(&conn->lock, flags);
 	if (conn->state == TDSM_CS_UP || conn->state == TDSM_CS_CONNECTING) {
 		i = find_first_zero_bit(conn->slot_busy, TDSM_REQ_SLOTS);
-		if (i < TDSM_REQ_SLOTS) {
+		if (i < TDSM_REQ_SLOTS && list_empty(&conn->rx_held)) {
 			__set_bit(i, conn->slot_busy);
 			slot = &conn->slots[i];
+		} else {
+			list_add_tail(&rx->held, &conn->rx_held);
+			held = true;
 		}
-	} else {
-		i = 0;	/* going down: the requester's call fails anyway */
 	}
 	spin_unlock_irqrestore(&conn->lock, flags);
-	if (!slot) {
-		if (i) {
-			atomic64_inc(&conn->peer->rx_bad);
-			pr_warn_ratelimited("node %u: more requests than it may send (%d): disconnecting\n",
-					    conn->peer->id, TDSM_REQ_SLOTS);
-			tdsm_conn_kill(conn, -EPROTO);
-		}
+	if (held) {
+		pr_warn_ratelimited("node %u: more requests than it may send: holding them back\n",
+				    conn->peer->id);
 		return;
 	}
+	err = tdsm_rx_post(rx);
+	if (err && err != -ENOTCONN)
+		tdsm_conn_kill(conn, err);
+	if (!slot)
+		return;	/* going down: the requester's call fails anyway */
 	slot->msg = *msg;
 	kref_get(&conn->ref);	/* the slot's, dropped by its work */
 	queue_work(tdsm_wq, &slot->work);
@@ -1404,12 +1431,17 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 	memset(&msg, 0, sizeof(msg));
 	memcpy(&msg, &rx->msg, min_t(u32, wc->byte_len, sizeof(msg)));
 	ib_dma_sync_single_for_device(ibdev, rx->dma, sizeof(rx->msg), DMA_FROM_DEVICE);
-	err = tdsm_rx_post(rx);
-	if (err && err != -ENOTCONN)
-		tdsm_conn_kill(conn, err);
 
 	atomic64_inc(&conn->peer->rx_msgs);
 	why = tdsm_msg_error(conn, &msg, wc->byte_len);
+	if (!why && msg.hdr.type != TDSM_W_REPLY) {
+		/* A request: posted again once it has a slot. */
+		tdsm_req_queue(conn, rx, &msg);
+		return;
+	}
+	err = tdsm_rx_post(rx);
+	if (err && err != -ENOTCONN)
+		tdsm_conn_kill(conn, err);
 	if (why) {
 		atomic64_inc(&conn->peer->rx_bad);
 		pr_warn_ratelimited("node %u: dropped a malformed message (%s, %u bytes, type %u)\n",
@@ -1417,26 +1449,22 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 
-	if (msg.hdr.type == TDSM_W_REPLY) {
-		call = xa_erase(&conn->calls, be64_to_cpu(msg.hdr.id));
-		if (!call) {
-			/* Nothing waits: forged, or a peer's bug. */
-			atomic64_inc(&conn->peer->rx_bad);
-			return;
-		}
-		call->reply = msg;
-		if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
-			call->invalidated = true;
-			call->inv_rkey = wc->ex.invalidate_rkey;
-		}
-		if (call->grant_flags)
-			set_bit(TDSM_PG_GRANTED, call->grant_flags);
-		if (call->grant_pages)
-			tdsm_grant_batch(call->grant_pages, call->grant_mask);
-		complete(&call->done);
+	call = xa_erase(&conn->calls, be64_to_cpu(msg.hdr.id));
+	if (!call) {
+		/* Nothing waits: forged, or a peer's bug. */
+		atomic64_inc(&conn->peer->rx_bad);
 		return;
 	}
-	tdsm_req_queue(conn, &msg);
+	call->reply = msg;
+	if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
+		call->invalidated = true;
+		call->inv_rkey = wc->ex.invalidate_rkey;
+	}
+	if (call->grant_flags)
+		set_bit(TDSM_PG_GRANTED, call->grant_flags);
+	if (call->grant_pages)
+		tdsm_grant_batch(call->grant_pages, call->grant_mask);
+	complete(&call->done);
 }
 
 /* ---- connection setup ------------------------------------------------- */
@@ -1507,6 +1535,7 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 
 		rx->conn = conn;
 		rx->cqe.done = tdsm_rx_done;
+		INIT_LIST_HEAD(&rx->held);
 		dma = ib_dma_map_single(ibdev, &rx->msg, sizeof(rx->msg),
 					DMA_FROM_DEVICE);
 		if (ib_dma_mapping_error(ibdev, dma))

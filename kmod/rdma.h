@@ -26,10 +26,10 @@ struct tdsm_page;
 
 /*
  * Requests this node may have outstanding on one connection (sent, reply
- * not yet in): the peer's bounded queue of requests (TDSM_REQ_SLOTS) never
- * overflows. A request's slot at the receiver is busy from its arrival
+ * not yet in): the peer's bounded queue of requests (TDSM_REQ_SLOTS) does
+ * not fill up. A request's slot at the receiver is busy from its arrival
  * until its handler returned, which may be a little after its reply, hence
- * the margin.
+ * the margin. A peer that sends more anyway is held back (RNR).
  */
 #define TDSM_REQ_DEPTH		16
 #define TDSM_REQ_SLOTS		(3 * TDSM_REQ_DEPTH)
@@ -110,7 +110,7 @@ struct tdsm_req_slot {
  * @cq: one CQ for sends and receives, polled in softirq.
  * @rx: TDSM_RX_DEPTH receive buffers...
  * @rx_mapped: ...of which the first this many are DMA-mapped.
- * @lock: protects @state, @posting, @error and @slot_busy.
+ * @lock: protects @state, @posting, @error, @slot_busy and @rx_held.
  * @state: enum tdsm_conn_state.
  * @posting: posts under way (ib_post_*); the teardown drains only once
  *	none is, and none starts after it began (tdsm_post_begin()).
@@ -125,6 +125,9 @@ struct tdsm_req_slot {
  * @next_id: cursor for xa_alloc_cyclic() in @calls.
  * @slot_busy: which of @slots hold a request not handled yet.
  * @slots: the peer's requests, queued to tdsm_wq; at most TDSM_REQ_SLOTS.
+ * @rx_held: receive buffers holding a request that found no free slot (a
+ *	peer over its credits), not posted again until one frees: the peer
+ *	waits (RNR). Under @lock.
  * @teardown_work: the one destroy path, queued by the move to CLOSING.
  * @list: in tdsm_conns (device removal finds them there).
  */
@@ -137,7 +140,7 @@ struct tdsm_conn {
 	struct ib_cq *cq;
 	struct tdsm_rx *rx;
 	unsigned int rx_mapped;
-	spinlock_t lock;	/* state, posting, error, slot_busy */
+	spinlock_t lock;	/* state, posting, error, slot_busy, rx_held */
 	enum tdsm_conn_state state;
 	unsigned int posting;
 	int error;
@@ -151,6 +154,7 @@ struct tdsm_conn {
 	u32 next_id;
 	DECLARE_BITMAP(slot_busy, TDSM_REQ_SLOTS);
 	struct tdsm_req_slot slots[TDSM_REQ_SLOTS];
+	struct list_head rx_held;
 	struct work_struct teardown_work;
 	struct list_head list;
 };
