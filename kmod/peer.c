@@ -105,15 +105,18 @@ static void tdsm_peer_kick(struct tdsm_peer *peer, unsigned int delay_ms,
 }
 
 /*
- * Reserve @peer for @conn while it is set up. -EBUSY if the peer is
- * removed, or has another connection: on the accepting side that one is
- * stale (the peer connects only when it has none) and is killed, so that
- * the peer's next attempt finds the way free.
+ * Reserve @peer for @conn while it is set up; -EBUSY if the peer is
+ * removed or has another connection. On the accepting side the peer only
+ * connects when it has none, so ours may be stale (its disconnect lost
+ * while the link was down): one still being set up is killed; one that is
+ * up is probed (tdsm_conn_probe()), and dies if the peer's end is gone.
+ * Either way the peer's next attempt finds the way free, while a second
+ * connection claiming a live peer's id is refused and changes nothing.
  */
 int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn)
 {
-	struct tdsm_conn *stale[2] = {};
-	int err = 0, i;
+	struct tdsm_conn *up = NULL, *pending = NULL;
+	int err = 0;
 
 	spin_lock_bh(&tdsm_peers_lock);
 	if (peer->removed) {
@@ -121,23 +124,26 @@ int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn)
 	} else if (peer->conn || peer->connecting) {
 		err = -EBUSY;
 		if (!conn->initiator) {
-			stale[0] = peer->conn;
-			stale[1] = peer->connecting;
-			for (i = 0; i < 2; i++)
-				if (stale[i])
-					kref_get(&stale[i]->ref);
+			up = peer->conn;
+			pending = peer->connecting;
+			if (up)
+				kref_get(&up->ref);
+			if (pending)
+				kref_get(&pending->ref);
 		}
 	} else {
 		peer->connecting = conn;
 	}
 	spin_unlock_bh(&tdsm_peers_lock);
-	for (i = 0; i < 2; i++) {
-		if (!stale[i])
-			continue;
-		pr_info_ratelimited("node %u: connects again: dropping the old connection\n",
+	if (pending) {
+		pr_info_ratelimited("node %u: connects again: dropping the connection under way\n",
 				    peer->id);
-		tdsm_conn_kill(stale[i], -ECONNRESET);
-		tdsm_conn_put(stale[i]);
+		tdsm_conn_kill(pending, -ECONNRESET);
+		tdsm_conn_put(pending);
+	}
+	if (up) {
+		tdsm_conn_probe(up);
+		tdsm_conn_put(up);
 	}
 	return err;
 }

@@ -876,6 +876,34 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 }
 
 /*
+ * Is @conn's peer still there? A zero-length RDMA WRITE (no rkey needed,
+ * no effect at the peer, nothing consumed there): if the peer's QP is gone
+ * its retries run out, the completion fails and the connection is torn
+ * down. Fire and forget; nothing happens if no tx slot is free right now.
+ */
+void tdsm_conn_probe(struct tdsm_conn *conn)
+{
+	struct ib_rdma_wr write = {};
+	struct tdsm_tx *tx;
+	bool some;
+
+	if (tdsm_slot_try(conn, &conn->tx_free) != 1)
+		return;
+	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx) {
+		tdsm_slot_put(conn, &conn->tx_free);
+		return;
+	}
+	tx->conn = conn;
+	tx->cqe.done = tdsm_tx_done;
+	write.wr.opcode = IB_WR_RDMA_WRITE;
+	write.wr.wr_cqe = &tx->cqe;
+	write.wr.send_flags = IB_SEND_SIGNALED;
+	if (tdsm_post_send(conn, &write.wr, &some))
+		tdsm_tx_abort(tx);
+}
+
+/*
  * Answer @req with TDSM_WS_NOTHOME: this node is not the page's home;
  * @home is the one it knows of (0: none), for the requester to ask next.
  */

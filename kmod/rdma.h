@@ -265,6 +265,7 @@ void tdsm_conn_kill(struct tdsm_conn *conn, int err);
 void tdsm_conn_wait_dead(struct tdsm_conn *conn);
 bool tdsm_conn_make_up(struct tdsm_conn *conn);
 bool tdsm_conn_is_up(struct tdsm_conn *conn);
+void tdsm_conn_probe(struct tdsm_conn *conn);
 void tdsm_conn_put(struct tdsm_conn *conn);
 void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type);
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,

@@ -95,7 +95,7 @@ enum {
  * copyset says (it dropped its read copies after losing the connection
  * to the home): the page must come with the reply.
  */
-#define TDSM_ACCESS_NOCOPY	1
+#define TDSM_ACCESS_NOCOPY	0x80
 
 /* Largest batch of MIGRATE and READV (the bits of a __be64 mask). */
 #define TDSM_WIRE_BATCH		64
