@@ -452,6 +452,7 @@ static void tdsm_conn_fail_calls(struct tdsm_conn *conn)
 static void tdsm_conn_free_rx(struct tdsm_conn *conn)
 {
 	struct ib_device *ibdev;
+	unsigned long flags;
 	int i;
 
 	if (conn->cq) {
@@ -460,6 +461,9 @@ static void tdsm_conn_free_rx(struct tdsm_conn *conn)
 	}
 	if (!conn->rx)
 		return;
+	spin_lock_irqsave(&conn->lock, flags);
+	INIT_LIST_HEAD(&conn->rx_held);	/* requests held back: dropped */
+	spin_unlock_irqrestore(&conn->lock, flags);
 	ibdev = conn->dev->ibdev;
 	for (i = 0; i < conn->rx_mapped; i++)
 		ib_dma_unmap_single(ibdev, conn->rx[i].dma,
@@ -1293,8 +1297,8 @@ void tdsm_bufv_free_frames(struct tdsm_bufv *bufv)
 
 /* ---- receiving -------------------------------------------------------- */
 
-/* Post @rx, if the connection still takes receives (tdsm_post_begin()). */
-static int tdsm_rx_post(struct tdsm_rx *rx)
+/* Post @rx; the caller is between tdsm_post_begin() and _end(). */
+static int __tdsm_rx_post(struct tdsm_rx *rx)
 {
 	struct tdsm_conn *conn = rx->conn;
 	struct ib_sge sge = {
@@ -1307,11 +1311,19 @@ static int tdsm_rx_post(struct tdsm_rx *rx)
 		.sg_list = &sge,
 		.num_sge = 1,
 	};
+
+	return ib_post_recv(conn->qp, &wr, NULL);
+}
+
+/* Post @rx, if the connection still takes receives (tdsm_post_begin()). */
+static int tdsm_rx_post(struct tdsm_rx *rx)
+{
+	struct tdsm_conn *conn = rx->conn;
 	int err;
 
 	if (!tdsm_post_begin(conn, true))
 		return -ENOTCONN;
-	err = ib_post_recv(conn->qp, &wr, NULL);
+	err = __tdsm_rx_post(rx);
 	tdsm_post_end(conn);
 	return err;
 }
@@ -1336,6 +1348,8 @@ static void tdsm_req_work_fn(struct work_struct *work)
 	if (conn->state == TDSM_CS_UP && !list_empty(&conn->rx_held)) {
 		rx = list_first_entry(&conn->rx_held, struct tdsm_rx, held);
 		list_del_init(&rx->held);
+		/* As a post: the teardown frees no buffer until we are done. */
+		conn->posting++;
 	} else {
 		__clear_bit(slot - conn->slots, conn->slot_busy);
 	}
@@ -1345,8 +1359,9 @@ static void tdsm_req_work_fn(struct work_struct *work)
 		ib_dma_sync_single_for_cpu(conn->dev->ibdev, rx->dma,
 					   sizeof(rx->msg), DMA_FROM_DEVICE);
 		slot->msg = rx->msg;
-		err = tdsm_rx_post(rx);
-		if (err && err != -ENOTCONN)
+		err = __tdsm_rx_post(rx);
+		tdsm_post_end(conn);
+		if (err)
 			tdsm_conn_kill(conn, err);
 		kref_get(&conn->ref);
 		queue_work(tdsm_wq, &slot->work);
