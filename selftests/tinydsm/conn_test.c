@@ -13,8 +13,8 @@
  *   word_storm      node1 owns a page homed on node2 and delays its own
  *                   packets by 4 s (netem, longer than timeout_ms) while
  *                   300 threads store to the page with TINYDSM_IOC_WORD
- *                   and 100 threads on node2 load it. Every access ends
- *                   within a bound; once the delay is gone, the nodes
+ *                   and 100 threads on node2 store to it too. Every access
+ *                   ends within a bound; once the delay is gone, the nodes
  *                   reconnect and both read the same value.
  *   link_flap       node2 takes eth0 down and up a few times while node1
  *                   (the side that connects) keeps faulting, so the link
@@ -544,13 +544,16 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 		self->netem = 1;
 	}
 	BARRIER("delayed");
-	if (n->id == 1)
-		worst = storm(n->fd, addr, 1, STORM_THREADS, &failed);
-	else
-		worst = storm(n->fd, addr, 0, HOME_THREADS, &failed);
-	TH_LOG("node%u: %d word %s, %d failed, slowest %.1f s (bound %.0f s)",
-	       n->id, n->id == 1 ? STORM_THREADS : HOME_THREADS,
-	       n->id == 1 ? "stores" : "loads", failed, worst, bound);
+	/*
+	 * node1's stores go to the home, whose handlers queue on the page's
+	 * directory lock behind one that waits for node1's ack; node2's own
+	 * stores queue there too.
+	 */
+	worst = storm(n->fd, addr, 1, n->id == 1 ? STORM_THREADS : HOME_THREADS,
+		      &failed);
+	TH_LOG("node%u: %d word stores, %d failed, slowest %.1f s (bound %.0f s)",
+	       n->id, n->id == 1 ? STORM_THREADS : HOME_THREADS, failed, worst,
+	       bound);
 	EXPECT_LT(worst, bound);
 	BARRIER_T("stormed", self->s.timeout_s + (int)bound);
 	if (n->id == 1) {
@@ -666,6 +669,15 @@ TEST_F_TIMEOUT(conn, del_add_loop, 300)
 	if (n->id == 1)
 		kid = start_faulter(addr, n->psz);
 	for (l = 0; l < loops; l++) {
+		/*
+		 * The last round drops node1's read copies with the connection,
+		 * and nothing reads them back before final_check() writes.
+		 */
+		if (l == loops - 1 && kid > 0) {
+			kill(kid, SIGKILL);
+			waitpid(kid, NULL, 0);
+			kid = -1;
+		}
 		sh("%s node del %u >/dev/null 2>&1", ctl, other);
 		usleep(50000 + 100000 * (l % 4) + 30000 * n->id);
 		ASSERT_EQ(0, sh("%s node add %u %s >/dev/null", ctl, other, ip));
