@@ -4,7 +4,9 @@
 #
 #   make            tinydsm.ko for the newest installed Debian kernel + user space
 #   make check      install what is missing, checkpatch, build for 6.1 and
-#                   6.12, run the selftests in the QEMU lab on both kernels
+#                   6.12, run the selftests in the QEMU lab on both kernels,
+#                   and the multi-node ones on the lab's debug kernel (KASAN,
+#                   lockdep, kmemleak), which it builds once per machine
 #   make demo       install what is missing, build, boot two nodes and show the
 #                   raw RDMA baseline and a region round trip
 #   make bench      the remote-page benchmark on three virtual nodes
@@ -28,8 +30,10 @@ CHECK_KVERS = $(shell $(TOP)/tools/kvers.sh series 6.1.) \
 	      $(shell $(TOP)/tools/kvers.sh series 6.12.)
 
 # The kernel's own kselftest harness and checkpatch.pl, from Debian's
-# linux-source package (extracted, never copied into the tree).
-KSRC_TAR ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
+# linux-source-6.1 package (extracted, never copied into the tree). 6.1's
+# harness, the one the tests are written for: linux-source-6.12, which the
+# lab's debug kernel is built from, has another.
+KSRC_TAR ?= $(wildcard /usr/src/linux-source-6.1.tar.xz)
 KSRC := $(BUILD)/linux-source
 KSRC_FILES := tools/testing/selftests/kselftest_harness.h \
 	      tools/testing/selftests/kselftest.h \
@@ -207,7 +211,25 @@ check-run:
 	$(MAKE) -C $(TOP) style
 	@for k in $(CHECK_KVERS); do $(MAKE) -C $(TOP) KVER=$$k module || exit 1; done
 	$(MAKE) -C $(TOP) user
-	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS))
+	@if [ "$(DEBUG_KERNEL)" = 1 ]; then $(MAKE) -C $(TOP) debug-kernel || exit 1; \
+	else rm -f $(DEBUG_KVER_FILE); fi
+	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS)) \
+		$$(test ! -s $(DEBUG_KVER_FILE) || echo --debug-kver $$(cat $(DEBUG_KVER_FILE)))
+
+# The lab's debug kernel (KASAN, lockdep, kmemleak; selftests/lab/debug-kernel.sh):
+# built from linux-source-6.12 once per machine (cached in /var/cache/tinydsm),
+# installed as <version>-tdsm-debug, and the module built for it. make check
+# runs the multi-node suites on it; DEBUG_KERNEL=0 leaves it out.
+DEBUG_KERNEL ?= 1
+DEBUG_KVER_FILE := $(BUILD)/debug-kver
+
+.PHONY: debug-kernel
+
+debug-kernel:
+	@mkdir -p $(BUILD)
+	$(TOP)/selftests/lab/debug-kernel.sh >$(DEBUG_KVER_FILE).tmp
+	@mv $(DEBUG_KVER_FILE).tmp $(DEBUG_KVER_FILE)
+	$(MAKE) -C $(TOP) KVER=$$(cat $(DEBUG_KVER_FILE)) module
 
 # make demo: the seed's scenarios (tools/demo/README.md). DEMO_ARGS passes
 # options to tools/demo.sh, e.g. DEMO_ARGS="--pages 512 --only a,b".

@@ -701,7 +701,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 	while (first < end && !err) {
 		unsigned int i, n = min_t(unsigned long, end - first,
 					  TDSM_WIRE_BATCH);
-		u64 want = 0, mine = 0, got;
+		u64 want = 0, got;
 		u8 home = 0;
 
 		if (flags & TINYDSM_REPOPULATE_F_LOOKUP) {
@@ -714,44 +714,48 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 			first += n;
 			continue;
 		}
-		/* The pages to fetch; a fault in flight on one has it in hand. */
+		/* The pages to fetch, one READV per home. */
 		for (i = 0; i < n; i++) {
 			pg = &r->pages[first + i];
-			if (!test_bit(TDSM_PG_MOVED, &pg->flags) || pg->frame)
-				continue;
-			if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
-				continue;
-			mine |= BIT_ULL(i);
+			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
+			    tdsm_page_home(pg) != r->node_id)
+				want |= BIT_ULL(i);
 		}
-		while (mine & ~want) {
-			u64 left = mine & ~want, batch = 0;
+		while (want && !err) {
+			u64 batch = 0;
 
-			/* One READV per home. */
+			home = tdsm_page_home(&r->pages[first + __ffs64(want)]);
 			for (i = 0; i < n; i++) {
-				if (!(left & BIT_ULL(i)))
+				if (!(want & BIT_ULL(i)))
 					continue;
-				if (!home)
-					home = tdsm_page_home(&r->pages[first + i]);
-				if (tdsm_page_home(&r->pages[first + i]) == home)
+				pg = &r->pages[first + i];
+				if (tdsm_page_home(pg) != home)
+					continue;
+				want &= ~BIT_ULL(i);
+				/* A fault in flight on it has it in hand. */
+				if (!test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
 					batch |= BIT_ULL(i);
 			}
-			want |= batch;
-			if (home == r->node_id) {
-				home = 0;
-				continue;	/* homed here now: a fault is local */
-			}
+			if (!batch)
+				continue;
 			err = tdsm_repopulate_batch(r, first, n, batch, home, &got);
-			home = 0;
+			/*
+			 * Let go of the batch's FETCHING bits before mapping
+			 * it: a page invalidated since its install faults again
+			 * in the prefault below (which must not wait for a bit
+			 * we hold), and the sites' rewrite takes the mmap_lock
+			 * of tasks that may be waiting for such a bit.
+			 */
+			for (i = 0; i < n; i++)
+				if (batch & BIT_ULL(i))
+					clear_and_wake_up_bit(TDSM_PG_FETCHING,
+							      &r->pages[first + i].flags);
 			if (err)
 				break;
 			res->fetched += hweight64(got);
 			res->mapped += tdsm_region_prefault(r, first, n, got);
 			tdsm_sites_page_event(r, first, n, got, TINYDSM_SITE_DIRECT);
 		}
-		for (i = 0; i < n; i++)
-			if (mine & BIT_ULL(i))
-				clear_and_wake_up_bit(TDSM_PG_FETCHING,
-						      &r->pages[first + i].flags);
 		first += n;
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;

@@ -104,6 +104,13 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
+	/*
+	 * The owner always holds a copy: a node that loses its copy of a page
+	 * homed elsewhere is no longer its owner, whatever it learnt before.
+	 * (On the home, @owner is the directory's, changed by its transactions.)
+	 */
+	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
+		pg->owner = 0;
 	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
 	tdsm_sites_page_note(r, idx, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
@@ -331,30 +338,6 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
- * Node @x says it holds no copy of page @idx (TDSM_ACCESS_NOCOPY): it
- * dropped its read copies after losing its connection to us. Take it out
- * of the copyset, so that its request gets the data. If it was the owner
- * (it lost a reply making it one: a protocol bug), the page survives only
- * if this node holds a current copy, which it then owns. DIR held.
- */
-static int tdsm_home_forget_copy(struct tdsm_region *r, unsigned long idx,
-				 u8 x)
-{
-	struct tdsm_page *pg = &r->pages[idx];
-
-	pg->copyset &= ~BIT(x);
-	if (pg->owner != x)
-		return 0;
-	if ((pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame)) {
-		pg->owner = r->node_id;
-		return 0;
-	}
-	pr_err_ratelimited("page %#llx: its owner, node %u, has no copy\n",
-			   tdsm_page_addr(idx), x);
-	return -EIO;
-}
-
-/*
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
@@ -391,10 +374,18 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		if (err)
 			return err;
 		pg->copyset &= ~BIT(x);
+		dst->invalidated |= BIT(x);
 	}
 	if (pg->owner != req) {
-		if (pg->copyset & BIT(req)) {
-			/* @req's copy is current: the owner only drops its own. */
+		/*
+		 * @req's copy is current only if the directory counts it and
+		 * @req still has it: a node drops copies without telling the
+		 * home (a lost connection, an interrupted fault whose reply the
+		 * home had sent), so the copyset alone may name a node that
+		 * has nothing. Then the page must travel.
+		 */
+		if ((pg->copyset & BIT(req)) && dst->has_copy) {
+			/* The owner only drops its own. */
 			err = tdsm_invalidate(r, idx, pg->owner, 0);
 		} else {
 			err = tdsm_transfer(r, idx, pg->owner, dst,
@@ -415,18 +406,20 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
  * The reply to a served request is out and landed (@send_err 0) or not.
  * Landed: if this node's frame went with a write (@push), drop the local
  * copy now. Not landed: the requester never got the page, so restore the
- * directory entry as it was (@owner, @copyset) and keep the copy.
+ * directory entry as it was (@owner, @copyset), less the copies the
+ * transaction invalidated (@dst->invalidated: they are gone), and keep
+ * the copy.
  */
 static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 			     bool write, struct page *push, int send_err,
-			     u8 owner, u32 copyset)
+			     u8 owner, u32 copyset, const struct tdsm_dest *dst)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = NULL;
 
 	if (send_err) {
 		pg->owner = owner;
-		pg->copyset = copyset;
+		pg->copyset = copyset & ~dst->invalidated;
 		return;
 	}
 	if (!write || !push)
@@ -455,16 +448,10 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
-	/*
-	 * A current read copy of our own (we are in the copyset) serves a
-	 * read: no need to ask the owner, which may even have lost its copy
-	 * with the ack of an INVAL that never arrived.
-	 */
-	if (!write && (pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame) &&
-	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
-		return 0;
+	/* Our own frame changes only under TDSM_PG_DIR here, which we hold. */
+	dst.has_copy = READ_ONCE(pg->frame);
 	need = pg->owner && pg->owner != r->node_id &&
-	       (!write || !(pg->copyset & BIT(r->node_id)));
+	       (!write || !(pg->copyset & BIT(r->node_id)) || !dst.has_copy);
 	if (need) {
 		/* The owner writes the page into a buffer of ours. */
 		conn = tdsm_peer_conn(pg->owner);
@@ -557,9 +544,13 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
 	msg.page.iova = cpu_to_be64(buf.mr->iova);
 	msg.page.rkey = cpu_to_be32(buf.mr->rkey);
-	/* Without a copy here, the home must send the page whatever it thinks. */
-	if (!READ_ONCE(pg->frame) || READ_ONCE(pg->state) == TINYDSM_PAGE_INVALID)
-		msg.page.mode = TDSM_ACCESS_NOCOPY;
+	/*
+	 * A write from a read copy: say so, and the home may skip the data.
+	 * If the copy goes before the home serves us, that INVAL took us out
+	 * of the copyset first, and the data comes anyway.
+	 */
+	if (write && READ_ONCE(pg->frame))
+		msg.page.mode = TDSM_ACCESS_F_COPY;
 	err = tdsm_call(conn, &msg, &buf, &call);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
@@ -676,9 +667,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err, sent;
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && (msg->page.dst || (msg->page.mode & ~TDSM_ACCESS_NOCOPY) ||
-		   msg->page.reserved[0] || msg->page.reserved[1]))
+	if (pg && (msg->page.dst || msg->page.reserved[0] ||
+		   msg->page.reserved[1] ||
+		   (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0))))
 		st = TDSM_WS_INVAL;
+	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
 		return;
@@ -701,8 +694,6 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	err = tdsm_home_claim(r, idx);
-	if (!err && (msg->page.mode & TDSM_ACCESS_NOCOPY))
-		err = tdsm_home_forget_copy(r, idx, dst.node);
 	owner = pg->owner;		/* to restore if the reply does not land */
 	copyset = pg->copyset;
 	if (!err)
@@ -716,7 +707,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			  data ? TDSM_RF_DATA : 0, 0, push, dst.iova, dst.rkey,
 			  dst.rkey, !err);
 	if (!err)
-		tdsm_home_commit(r, idx, write, push, sent, owner, copyset);
+		tdsm_home_commit(r, idx, write, push, sent, owner, copyset, &dst);
 	if (!err && !sent && write)
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)

@@ -16,14 +16,19 @@
  * Where a page must go: the requester and its registered buffer. When the
  * requester is this node (the home faulting), @buf is that buffer, whose
  * REG_MR rides with the FETCH to the owner, and @call that FETCH's reply.
+ * @has_copy: the requester says it holds a copy (a write from a read copy;
+ * the directory's copyset alone does not prove it). @invalidated: the
+ * copies the transaction took away, for a rollback not to count them.
  */
 struct tdsm_dest {
 	u8 node;
+	bool has_copy;
 	struct tdsm_conn *conn;	/* to @node; NULL if @node is this node */
 	u64 iova;
 	u32 rkey;
 	struct tdsm_buf *buf;
 	struct tdsm_call call;
+	u32 invalidated;
 };
 
 int tdsm_status_errno(u32 status);

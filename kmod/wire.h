@@ -16,7 +16,9 @@
  *
  * Requests (id != 0, answered by one TDSM_W_REPLY with the same id):
  *   READ   requester -> home   page: addr, iova, rkey (the requester's buffer)
- *   WRITE  requester -> home   same; the reply says if the buffer was filled
+ *   WRITE  requester -> home   same, and mode TDSM_ACCESS_F_COPY if it holds
+ *                              a read copy; the reply says if the buffer
+ *                              was filled
  *   FETCH  home -> owner       page: addr, iova/rkey/dst (where the page
  *                              goes), mode (keep a read-only copy, or drop)
  *   INVAL  home -> reader      page: addr; drop the copy
@@ -45,7 +47,7 @@
 #include <linux/types.h>
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
-#define TDSM_WIRE_VERSION	1
+#define TDSM_WIRE_VERSION	2
 #define TDSM_WIRE_MSG_SIZE	64
 
 enum tdsm_wire_type {
@@ -84,18 +86,14 @@ enum {
 	TDSM_FETCH_DROP,	/* the owner drops its copy (write fault) */
 };
 
+/* READ/WRITE: page.mode is flags */
+#define TDSM_ACCESS_F_COPY	0x1	/* WRITE: the requester holds a read copy */
+
 /* INVAL modes */
 enum {
 	TDSM_INVAL_DROP = 0,	/* drop the copy */
 	TDSM_INVAL_MOVED,	/* drop it: a migration moved the page to page.dst */
 };
-
-/*
- * READ/WRITE mode: the requester holds no copy, whatever the home's
- * copyset says (it dropped its read copies after losing the connection
- * to the home): the page must come with the reply.
- */
-#define TDSM_ACCESS_NOCOPY	0x80
 
 /* Largest batch of MIGRATE and READV (the bits of a __be64 mask). */
 #define TDSM_WIRE_BATCH		64
@@ -131,7 +129,7 @@ struct tdsm_wire_hdr {
  * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
  *	page's new home.
  * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*;
- *	READ/WRITE: 0 or TDSM_ACCESS_NOCOPY.
+ *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.
  * @reserved: zero.
  */
 struct tdsm_wire_page {

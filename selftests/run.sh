@@ -2,22 +2,28 @@
 # SPDX-License-Identifier: GPL-2.0
 # The tinydsm suite, run by `make check` on the host: for each kernel, the C
 # selftests on one virtual node, the coherence tests on two and on three
-# nodes, and the raw RDMA path between two nodes.
+# nodes, and the raw RDMA path between two nodes; on the lab's debug kernel
+# (KASAN, lockdep, kmemleak: selftests/lab/debug-kernel.sh), the tests on
+# two and three nodes again.
 # Counts every TAP result, plus one result per lab run that fails if the
 # node timed out, could not unload tinydsm, or logged a kernel WARN/BUG/oops
-# (selftests/lab/lab.sh decides that). Ends with "N passed, N failed".
+# or a KASAN, lockdep, kmemleak, list or hung-task report (selftests/lab/lab.sh
+# decides that). Ends with "N passed, N failed".
 #
-#   selftests/run.sh --kver KVER [--kver KVER ...] [--out DIR]
+#   selftests/run.sh --kver KVER [--kver KVER ...] [--debug-kver KVER] [--out DIR]
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kvers=()
+debug_kvers=()
 out=$top/build/check
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
+	--debug-kver) debug_kvers+=("${2:?}"); shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
-	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER] [--out DIR]" >&2
+	   exit 2 ;;
 	esac
 done
 [ ${#kvers[@]} -gt 0 ] || { echo "run.sh: no kernel given (--kver)" >&2; exit 2; }
@@ -57,11 +63,14 @@ count_tap() { # count_tap KVER FILE
 	fi
 }
 
+# A lab's hard timeout; the debug kernel runs everything several times slower.
+lab_timeout=600
+
 # One lab run: its own verdict (boot, rmmod, kernel log) is a result too.
 lab_run() { # lab_run KVER NAME NODES SCRIPT
 	local dir=$out/$1/$2 rc i problems
 	echo "=== $1: $2 ($3 node(s)): $4"
-	"$top/selftests/lab/lab.sh" --kver "$1" --nodes "$3" --timeout 600 \
+	"$top/selftests/lab/lab.sh" --kver "$1" --nodes "$3" --timeout "$lab_timeout" \
 		--out "$dir" "$4"
 	rc=$?
 	problems=
@@ -79,38 +88,60 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 	return "$rc"
 }
 
-for k in "${kvers[@]}"; do
-	lab_run "$k" selftests 1 selftests/tinydsm/run_tests.sh
+# The suites, each one lab run on KVER.
+suite_selftests() { # KVER
+	local t
+	lab_run "$1" selftests 1 selftests/tinydsm/run_tests.sh
 	for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test \
 		module_test; do
-		count_tap "$k" "$out/$k/selftests/node1/$t.tap"
+		count_tap "$1" "$out/$1/selftests/node1/$t.tap"
 	done
+}
 
-	lab_run "$k" cluster2 2 selftests/tinydsm/run_cluster_tests.sh
-	for i in 1 2; do
-		for t in cluster_sync_test coherence_test migration_test site_cluster_test \
-			peer_failure_test conn_test; do
-			count_tap "$k cluster2 node$i" "$out/$k/cluster2/node$i/$t.tap"
+suite_cluster() { # KVER NODES
+	local i t tests=(cluster_sync_test coherence_test migration_test site_cluster_test)
+	case $2 in
+	2) tests+=(peer_failure_test conn_test) ;;
+	3) tests+=(daemon_cluster_test) ;;
+	esac
+	lab_run "$1" "cluster$2" "$2" selftests/tinydsm/run_cluster_tests.sh
+	for ((i = 1; i <= $2; i++)); do
+		for t in "${tests[@]}"; do
+			count_tap "$1 cluster$2 node$i" "$out/$1/cluster$2/node$i/$t.tap"
 		done
 	done
-	lab_run "$k" cluster3 3 selftests/tinydsm/run_cluster_tests.sh
-	for i in 1 2 3; do
-		for t in cluster_sync_test coherence_test migration_test site_cluster_test \
-			daemon_cluster_test; do
-			count_tap "$k cluster3 node$i" "$out/$k/cluster3/node$i/$t.tap"
-		done
-	done
+}
 
-	lab_run "$k" wire 2 selftests/tinydsm/run_wire_tests.sh
-	count_tap "$k" "$out/$k/wire/node1/wire_test.tap"
+suite_wire() { # KVER
+	lab_run "$1" wire 2 selftests/tinydsm/run_wire_tests.sh
+	count_tap "$1" "$out/$1/wire/node1/wire_test.tap"
+}
 
-	if lab_run "$k" rdma 2 selftests/lab/rdma_baseline.sh; then
-		result ok "$k rdma: ib_read_lat/ib_read_bw between node1 and node2 over rxe"
-		sed 's/^/    /' "$out/$k/rdma/node1/baseline.env" 2>/dev/null
+suite_rdma() { # KVER
+	if lab_run "$1" rdma 2 selftests/lab/rdma_baseline.sh; then
+		result ok "$1 rdma: ib_read_lat/ib_read_bw between node1 and node2 over rxe"
+		sed 's/^/    /' "$out/$1/rdma/node1/baseline.env" 2>/dev/null
 	else
-		result fail "$k rdma: perftest between node1 and node2 over rxe"
+		result fail "$1 rdma: perftest between node1 and node2 over rxe"
 	fi
+}
+
+for k in "${kvers[@]}"; do
+	suite_selftests "$k"
+	suite_cluster "$k" 2
+	suite_cluster "$k" 3
+	suite_wire "$k"
+	suite_rdma "$k"
 done
+
+# The debug kernel: the multi-node suites, where the transport's and the
+# protocol's failure paths run, under KASAN, lockdep and kmemleak.
+lab_timeout=1500
+for k in "${debug_kvers[@]}"; do
+	suite_cluster "$k" 2
+	suite_cluster "$k" 3
+done
+lab_timeout=600
 
 # make demo, small (64 pages, 1 repetition), on the newest kernel given:
 # the README's other command must keep working. tools/demo.sh fails if a

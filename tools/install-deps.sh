@@ -12,6 +12,8 @@ packages=(
 	linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
 	linux-source-6.1
+	# the lab's debug kernel (KASAN, lockdep, kmemleak), built from source
+	linux-source-6.12 bc bison flex libelf-dev
 	# tinydsmctl and the netlink test: generic netlink through libnl
 	libnl-3-dev libnl-genl-3-dev pkg-config
 	# RDMA user space for the lab (Soft-RoCE, perftest baseline)

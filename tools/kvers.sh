@@ -6,6 +6,8 @@
 #   kvers.sh            every such kernel, oldest first
 #   kvers.sh newest     the newest one
 #   kvers.sh series S   the newest one whose version starts with S (e.g. 6.1.)
+#   kvers.sh debug      the lab's debug kernels (selftests/lab/debug-kernel.sh),
+#                       which the other forms leave out
 #
 # Never hard-code an ABI number: it changes whenever Debian updates.
 set -euo pipefail
@@ -20,9 +22,12 @@ list() {
 	done | sort -V
 }
 
+stock() { list | grep -v -- '-tdsm-debug$' || true; }
+
 case "${1:-all}" in
-all) list ;;
-newest) list | tail -n 1 ;;
-series) : "${2:?series needs a prefix}"; list | grep "^${2//./\\.}" | tail -n 1 ;;
-*) echo "usage: $0 [all|newest|series PREFIX]" >&2; exit 2 ;;
+all) stock ;;
+newest) stock | tail -n 1 ;;
+series) : "${2:?series needs a prefix}"; stock | grep "^${2//./\\.}" | tail -n 1 ;;
+debug) list | grep -- '-tdsm-debug$' || true ;;
+*) echo "usage: $0 [all|newest|series PREFIX|debug]" >&2; exit 2 ;;
 esac

@@ -92,6 +92,13 @@ done
 rdma link show rxe0/1 2>/dev/null | grep -q 'state ACTIVE' ||
 	setup_fail "rxe0 port not ACTIVE after 30 s: $(rdma link show 2>&1)"
 
+# kmemleak (the debug kernel): forget what booting left, so that what is
+# reported later is the run's.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+if [[ -w $KMEMLEAK ]]; then
+	echo scan >"$KMEMLEAK" && echo clear >"$KMEMLEAK" || setup_fail "kmemleak scan/clear failed"
+fi
+
 if ((!LAB_NO_MODULE)); then
 	KO=$TREE/build/$LAB_KVER/tinydsm.ko
 	[[ -f $KO ]] || setup_fail "$KO does not exist"
@@ -134,5 +141,12 @@ barrier scriptdone
 if ((!LAB_NO_MODULE)); then
 	rmmod tinydsm >"$ND/rmmod.log" 2>&1
 	put rmmod_rc "$?"
+fi
+# A last kmemleak scan once the module is gone: what it left allocated. An
+# object is reported once it is 5 s old. The host reads $ND/kmemleak.
+if [[ -w $KMEMLEAK ]]; then
+	sleep 5
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >"$ND/kmemleak"
 fi
 finish

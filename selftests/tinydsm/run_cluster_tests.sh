@@ -22,7 +22,8 @@
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bins=$TDSM_TREE/build/selftests
+# shellcheck source=selftests/tinydsm/lib.sh
+source "$here/lib.sh"
 rc=0
 
 if ((TDSM_NODES < 2)); then
@@ -36,16 +37,8 @@ run() { # run TEST
 	if [[ -n ${TDSM_CLUSTER_TESTS:-} && " $TDSM_CLUSTER_TESTS " != *" $t "* ]]; then
 		return
 	fi
-	if [[ ! -x $bins/$t ]]; then
-		echo "run_cluster_tests: $bins/$t is not built"
-		rc=1
-		return
-	fi
-	# Mark the boundaries in the kernel log, to tie dmesg lines to a test.
-	echo "tinydsm-selftest: start $t" >/dev/kmsg
-	"$bins/$t" 2>&1 | tee "$TDSM_OUT/$t.tap"
-	r=${PIPESTATUS[0]}
-	echo "tinydsm-selftest: end $t rc=$r" >/dev/kmsg
+	tdsm_run_test "$t"
+	r=$?
 	[ "$r" -eq 0 ] || [ "$r" -eq 4 ] || rc=1
 }
 

@@ -18,16 +18,13 @@ case ${TDSM_NODE_ID:-} in
 *) echo "run_wire_tests: node ${TDSM_NODE_ID:-?} has no part"; exit 0 ;;
 esac
 
-bin=$TDSM_TREE/build/selftests/wire_test
+# shellcheck source=selftests/tinydsm/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export TDSM_CTL=${TDSM_CTL:-$TDSM_TREE/build/tools/tinydsmctl}
-for f in "$bin" "$TDSM_CTL"; do
-	[ -x "$f" ] || { echo "run_wire_tests: $f missing (make user)"; exit 1; }
-done
+[ -x "$TDSM_CTL" ] || { echo "run_wire_tests: $TDSM_CTL missing (make user)"; exit 1; }
 
-echo "tinydsm-selftest: start wire_test" >/dev/kmsg
-"$bin" 2>&1 | tee "$TDSM_OUT/wire_test.tap"
-r=${PIPESTATUS[0]}
-echo "tinydsm-selftest: end wire_test rc=$r" >/dev/kmsg
+tdsm_run_test wire_test
+r=$?
 # What node2's module ended up with for node 1, for the record.
 if [ "$TDSM_NODE_ID" -eq 2 ]; then
 	"$TDSM_CTL" node show 2>&1 | sed 's/^/# node show: /'

@@ -488,7 +488,7 @@ TEST_F(ctl, usage_errors)
 		"node add 2 [fd00::1", "node add 2 [fd00::1]x",
 		"node add 2 [10.77.0.99]", "node add 2 fd00::zz",
 		"node add 2 host.example", "node del", "node del 2 3",
-		"node del two",
+		"node del two", "node evict", "node evict 2 3", "node evict two",
 		"region bogus", "region show x", "stats bogus", "stats show x",
 		"page bogus", "page show 0xzz", "page show zz", "page show -5",
 		"page show 0x1000+0", "page show 0x1000+x", "page show 0x2000-0x1000",
@@ -666,6 +666,14 @@ TEST_F(ctl, kernel_refuses)
 	ctl_run(&self->r, "node del %u", TINYDSM_MAX_NODES);
 	EXPECT_RC(1, &self->r);
 
+	/* Evicting this node, or one it does not know. */
+	ctl_run(&self->r, "node evict %u", this_node());
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
+	ctl_run(&self->r, "node evict %u", peer_id(0));
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ENOENT")) TH_LOG("%s", self->r.err);
+
 	ctl_run(&self->r, "-t node show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_EQ(1, count_lines(self->r.out));
@@ -682,6 +690,9 @@ TEST_F(ctl, unprivileged)
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
 	ctl_how(&self->r, AS_NOBODY, "node del %u", peer_id(0));
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
+	ctl_how(&self->r, AS_NOBODY, "node evict %u", peer_id(0));
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
 }

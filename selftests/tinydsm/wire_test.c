@@ -2448,8 +2448,7 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	EXPECT_EQ(q, be64toh(x.m.page.addr)) TH_LOG("%s", d);
 	EXPECT_NE(0u, be32toh(x.m.page.rkey)) TH_LOG("%s", d);
 	EXPECT_EQ(0, x.m.page.dst) TH_LOG("%s", d);
-	/* node2 holds no copy of the page, and says so. */
-	EXPECT_EQ(TDSM_ACCESS_NOCOPY, x.m.page.mode) TH_LOG("%s", d);
+	EXPECT_EQ(0, x.m.page.mode) TH_LOG("%s", d);
 	EXPECT_EQ(0, x.m.page.reserved[0] | x.m.page.reserved[1]) TH_LOG("%s", d);
 	pat_fill(r->data + 2 * PG, 0x31);
 	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))

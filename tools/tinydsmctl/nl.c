@@ -298,9 +298,10 @@ static void tdc_report(struct tdc *t, const char *what,
 		tdc_errno_name(r->error), r->msg[0] ? ": " : "", r->msg, miss);
 }
 
-int tdc_nl_do(struct tdc *t, struct nl_msg *msg, const char *what)
+int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
+		int (*row)(const struct nlmsghdr *nlh, void *arg), void *arg)
 {
-	struct tdc_reply r = { 0 };
+	struct tdc_reply r = { .row = row, .arg = arg };
 	int err;
 
 	err = tdc_nl_xfer(t, msg, &r);
@@ -308,11 +309,20 @@ int tdc_nl_do(struct tdc *t, struct nl_msg *msg, const char *what)
 		tdc_err(t, "%s: netlink: %s", what, nl_geterror(err));
 		return TDC_EXIT_FAIL;
 	}
+	if (r.row_err) {
+		tdc_err(t, "%s: %s", what, strerror(-r.row_err));
+		return TDC_EXIT_FAIL;
+	}
 	if (r.error) {
 		tdc_report(t, what, &r);
 		return TDC_EXIT_FAIL;
 	}
 	return TDC_EXIT_OK;
+}
+
+int tdc_nl_do(struct tdc *t, struct nl_msg *msg, const char *what)
+{
+	return tdc_nl_call(t, msg, what, NULL, NULL);
 }
 
 /*

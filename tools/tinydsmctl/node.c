@@ -30,15 +30,19 @@ static int node_help(struct tdc *t)
 		"Usage: %s node [ show ]\n"
 		"       %s node add ID ADDR[:PORT]\n"
 		"       %s node del ID\n"
+		"       %s node evict ID\n"
 		"       %s node help\n"
 		"where  ID := the node's id, 1..%d\n"
 		"       ADDR := { IPV4 | IPV6 | [IPV6] }, IPV6 may carry %%SCOPE\n"
 		"       PORT := the port the node listens on (none or 0: the\n"
 		"               module's default)\n"
 		"Examples: %s node add 2 10.77.0.2\n"
-		"          %s node add 3 [fe80::1%%eth0]:7471\n",
-		t->prog, t->prog, t->prog, t->prog, TINYDSM_MAX_NODES - 1,
-		t->prog, t->prog);
+		"          %s node add 3 [fe80::1%%eth0]:7471\n"
+		"evict: the node is dead: drop it from the copysets of the pages\n"
+		"homed here and disconnect it (it is reconnected when it answers\n"
+		"again); shows the copies dropped and the pages it owns (lost).\n",
+		t->prog, t->prog, t->prog, t->prog, t->prog,
+		TINYDSM_MAX_NODES - 1, t->prog, t->prog);
 	return TDC_EXIT_OK;
 }
 
@@ -454,12 +458,84 @@ static int node_del(struct tdc *t)
 	return tdc_nl_do(t, msg, what);
 }
 
+/* ---- evict ---- */
+
+static const struct tdc_attr_spec evict_spec[TINYDSM_A_MAX + 1] = {
+	[TINYDSM_A_NPAGES]	= { 4, 4 },
+	[TINYDSM_A_PAGES_LOST]	= { 4, 4 },
+};
+
+struct evict_reply {
+	struct tdc *t;
+	bool seen;
+	uint32_t dropped, lost;
+};
+
+static int node_evict_reply(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[TINYDSM_A_MAX + 1];
+	struct evict_reply *er = arg;
+
+	if (tdc_genl_attrs(er->t, nlh, TINYDSM_CMD_NODE_EVICT, tb, TINYDSM_A_MAX,
+			   evict_spec))
+		return 0;	/* not ours */
+	er->seen = true;
+	if (tb[TINYDSM_A_NPAGES])
+		er->dropped = nla_get_u32(tb[TINYDSM_A_NPAGES]);
+	if (tb[TINYDSM_A_PAGES_LOST])
+		er->lost = nla_get_u32(tb[TINYDSM_A_PAGES_LOST]);
+	return 0;
+}
+
+static int node_evict(struct tdc *t)
+{
+	struct evict_reply er = { .t = t };
+	struct nl_msg *msg;
+	char what[64];
+	uint32_t id;
+	int ret;
+
+	if (tdc_want_help(t))
+		return node_help(t);
+	if (t->argc != 1)
+		return tdc_usage_error(t, node_help, "node evict: needs ID");
+	if (node_parse_id(t->argv[0], &id))
+		return tdc_usage_error(t, node_help,
+				       "node evict: \"%s\" is not a node id",
+				       t->argv[0]);
+
+	ret = tdc_nl_open(t);
+	if (ret)
+		return ret;
+	msg = tdc_nl_msg(t, TINYDSM_CMD_NODE_EVICT, 0);
+	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id)) {
+		nlmsg_free(msg);
+		tdc_err(t, "node evict: out of memory");
+		return TDC_EXIT_FAIL;
+	}
+	snprintf(what, sizeof(what), "node evict %u", id);
+	ret = tdc_nl_call(t, msg, what, node_evict_reply, &er);
+	if (ret)
+		return ret;
+	if (!er.seen) {
+		tdc_err(t, "%s: the module sent no result", what);
+		return TDC_EXIT_FAIL;
+	}
+	tdc_obj_begin(t);
+	tdc_kv_uint(t, "node", id);
+	tdc_kv_uint(t, "copies_dropped", er.dropped);
+	tdc_kv_uint(t, "pages_lost", er.lost);
+	tdc_obj_end(t);
+	return TDC_EXIT_OK;
+}
+
 static const struct tdc_cmd node_cmds[] = {
 	{ NULL,		node_show },
 	{ "show",	node_show },
 	{ "list",	node_show },
 	{ "add",	node_add },
 	{ "del",	node_del },
+	{ "evict",	node_evict },
 	{ "help",	node_help },
 	{ NULL,		NULL },
 };

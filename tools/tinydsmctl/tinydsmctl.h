@@ -84,6 +84,9 @@ int tdc_nl_open(struct tdc *t);
 void tdc_nl_close(struct tdc *t);
 struct nl_msg *tdc_nl_msg(struct tdc *t, uint8_t cmd, int flags);
 int tdc_nl_do(struct tdc *t, struct nl_msg *msg, const char *what);
+/* A request whose reply message goes to @row, then its ack. */
+int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
+		int (*row)(const struct nlmsghdr *nlh, void *arg), void *arg);
 int tdc_nl_dump(struct tdc *t, uint8_t cmd, const char *what,
 		int (*row)(const struct nlmsghdr *nlh, void *arg),
 		void (*restart)(void *arg), void *arg);
