@@ -448,6 +448,14 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
+	/*
+	 * A current read copy of our own (we are in the copyset) serves a
+	 * read: no need to ask the owner, which may even have dropped its
+	 * copy at an INVAL whose ack a torn-down connection never delivered.
+	 */
+	if (!write && (pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame) &&
+	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
+		return 0;
 	/* Our own frame changes only under TDSM_PG_DIR here, which we hold. */
 	dst.has_copy = READ_ONCE(pg->frame);
 	need = pg->owner && pg->owner != r->node_id &&
