@@ -59,7 +59,8 @@ static LIST_HEAD(tdsm_devs);		/* under tdsm_devs_mutex */
 /* Devices being removed: no new connection or buffer on them. */
 #define TDSM_MAX_DYING		4
 static struct ib_device *tdsm_dying[TDSM_MAX_DYING];	/* tdsm_devs_mutex */
-static DECLARE_WAIT_QUEUE_HEAD(tdsm_devs_wait);	/* a device was released */
+static DECLARE_WAIT_QUEUE_HEAD(tdsm_devs_wait);	/* a device was released... */
+static atomic_t tdsm_devs_released = ATOMIC_INIT(0);	/* ...this many times */
 static struct rdma_cm_id *tdsm_listener;
 
 /* Every connection until its release, for device removal. */
@@ -185,6 +186,7 @@ static void tdsm_dev_release(struct kref *ref)
 		ib_dereg_mr(mr);
 	ib_dealloc_pd(dev->pd);
 	kfree(dev);
+	atomic_inc(&tdsm_devs_released);
 	wake_up_all(&tdsm_devs_wait);
 }
 
@@ -1973,12 +1975,17 @@ static void tdsm_ib_remove(struct ib_device *ibdev, void *client_data)
 		tdsm_dying[slot] = ibdev;
 	mutex_unlock(&tdsm_devs_mutex);
 
-	while (tdsm_ib_busy(ibdev)) {
+	for (;;) {
+		int seen = atomic_read(&tdsm_devs_released);
+
+		if (!tdsm_ib_busy(ibdev))
+			break;
 		/* Again each time: one may have come up while we marked it. */
 		tdsm_ib_kill_conns(ibdev);
-		if (wait_event_timeout(tdsm_devs_wait, !tdsm_ib_busy(ibdev),
-				       msecs_to_jiffies(tdsm_timeout_ms)))
-			break;
+		/* The condition must not sleep: a counter, not the mutex. */
+		wait_event_timeout(tdsm_devs_wait,
+				   atomic_read(&tdsm_devs_released) != seen,
+				   msecs_to_jiffies(tdsm_timeout_ms));
 		if (time_after(jiffies, start + 10 * tdsm_timeout()))
 			pr_warn_ratelimited("%s: removal still waits for connections or buffers on it\n",
 					    dev_name(&ibdev->dev));
