@@ -254,6 +254,9 @@ static void tdsm_peer_connect_work(struct work_struct *work)
 		return;
 	}
 	/* Else try again later, also if an old one is still being torn down. */
+	if (err == -EBUSY)
+		pr_info_ratelimited("node %u: cannot connect yet: a connection to it is still going away\n",
+				    peer->id);
 	if (err != -EBUSY) {
 		if (err != peer->error)
 			pr_info_ratelimited("node %u: cannot connect: %d\n",
