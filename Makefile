@@ -47,7 +47,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 cluster_sync_test coherence_test peer_failure_test migration_test \
 	 daemon_test daemon_cluster_test site_test site_cluster_test \
-	 unload_cluster_test
+	 unload_cluster_test conn_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -126,6 +126,12 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
 		daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
+
+# conn_test: threads of word accesses; the cluster helpers.
+$(BUILD)/selftests/conn_test: $(TOP)/selftests/tinydsm/conn_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -pthread -o $@ $<
 
 # migration_test drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \

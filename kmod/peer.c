@@ -8,7 +8,14 @@
  *
  * Locking: tdsm_peers_mutex serialises add and del; tdsm_peers_lock (a
  * spinlock, taken briefly, also from the fault path) protects tdsm_peers[]
- * and each peer's conn, error and removed fields.
+ * and each peer's conn, connecting, error, backoff_ms and removed fields,
+ * and is taken before a connection's lock (tdsm_conn_make_up()).
+ *
+ * A connection is reserved in its peer (->connecting) while it is set up,
+ * published (->conn, with a reference) only once ESTABLISHED made it UP,
+ * and unpublished by its teardown. The reconnect work is queued only
+ * under tdsm_peers_lock while the peer is not removed, so that
+ * tdsm_peer_del()'s cancel is final and no timer outlives the peer.
  */
 #include <linux/delay.h>
 #include <linux/in.h>
@@ -74,7 +81,7 @@ struct tdsm_conn *tdsm_peer_conn(u8 id)
 		return NULL;
 	spin_lock_bh(&tdsm_peers_lock);
 	if (tdsm_peers[id] && tdsm_peers[id]->conn &&
-	    test_bit(TDSM_CONN_UP, &tdsm_peers[id]->conn->flags)) {
+	    tdsm_conn_is_up(tdsm_peers[id]->conn)) {
 		conn = tdsm_peers[id]->conn;
 		kref_get(&conn->ref);	/* the peer holds one: not zero */
 	}
@@ -82,66 +89,136 @@ struct tdsm_conn *tdsm_peer_conn(u8 id)
 	return conn;
 }
 
-/* Hang @conn off @peer, taking over the caller's reference. */
-int tdsm_peer_attach(struct tdsm_peer *peer, struct tdsm_conn *conn)
+/* Queue the reconnect in @delay_ms, if this side connects. */
+static void tdsm_peer_kick(struct tdsm_peer *peer, unsigned int delay_ms,
+			   bool mod)
+{
+	lockdep_assert_held(&tdsm_peers_lock);
+	if (peer->removed || tdsm_region.node_id >= peer->id)
+		return;
+	if (mod)
+		mod_delayed_work(tdsm_conn_wq, &peer->connect_work,
+				 msecs_to_jiffies(delay_ms));
+	else
+		queue_delayed_work(tdsm_conn_wq, &peer->connect_work,
+				   msecs_to_jiffies(delay_ms));
+}
+
+/*
+ * Reserve @peer for @conn while it is set up; -EBUSY if the peer is
+ * removed or has another connection. On the accepting side the peer only
+ * connects when it has none, so ours may be stale (its disconnect lost
+ * while the link was down): one still being set up is killed; one that is
+ * up is probed (tdsm_conn_probe()), and dies if the peer's end is gone.
+ * Either way the peer's next attempt finds the way free, while a second
+ * connection claiming a live peer's id is refused and changes nothing.
+ */
+int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn)
+{
+	struct tdsm_conn *up = NULL, *pending = NULL;
+	int err = 0;
+
+	spin_lock_bh(&tdsm_peers_lock);
+	if (peer->removed) {
+		err = -EBUSY;
+	} else if (peer->conn || peer->connecting) {
+		err = -EBUSY;
+		if (!conn->initiator) {
+			up = peer->conn;
+			pending = peer->connecting;
+			if (up)
+				kref_get(&up->ref);
+			if (pending)
+				kref_get(&pending->ref);
+		}
+	} else {
+		peer->connecting = conn;
+	}
+	spin_unlock_bh(&tdsm_peers_lock);
+	if (pending) {
+		pr_info_ratelimited("node %u: connects again: dropping the connection under way\n",
+				    peer->id);
+		tdsm_conn_kill(pending, -ECONNRESET);
+		tdsm_conn_put(pending);
+	}
+	if (up) {
+		tdsm_conn_probe(up);
+		tdsm_conn_put(up);
+	}
+	return err;
+}
+
+/*
+ * ESTABLISHED: make @conn UP and publish it, together (under
+ * tdsm_peers_lock), unless it was killed or the peer removed meanwhile.
+ */
+int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 {
 	int err = 0;
 
 	spin_lock_bh(&tdsm_peers_lock);
-	if (peer->conn || peer->removed)
+	if (peer->removed || peer->connecting != conn || peer->conn)
 		err = -EBUSY;
-	else
+	else if (!tdsm_conn_make_up(conn))
+		err = -ECONNRESET;
+	if (!err) {
+		kref_get(&conn->ref);	/* the peer's */
 		peer->conn = conn;
+		peer->connecting = NULL;
+		peer->error = 0;
+		peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
+	}
 	spin_unlock_bh(&tdsm_peers_lock);
-	return err;
-}
-
-void tdsm_peer_established(struct tdsm_peer *peer)
-{
-	spin_lock_bh(&tdsm_peers_lock);
-	peer->error = 0;
-	peer->backoff_ms = TDSM_BACKOFF_MIN_MS;
-	spin_unlock_bh(&tdsm_peers_lock);
+	if (err)
+		return err;
 	pr_info("node %u: connected\n", peer->id);
 	tdsm_event_node(TINYDSM_EV_NODE_UP, peer->id, 0);
+	return 0;
 }
 
 /*
- * @conn is going: unhook it from @peer and drop the peer's reference. If it
- * was up and we are the initiating side, reconnect.
+ * The teardown of @conn begins: unhook it from @peer. Returns true if it
+ * was published (it was up).
  */
-void tdsm_peer_detach(struct tdsm_peer *peer, struct tdsm_conn *conn, int err)
+bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 {
-	bool was_up = false, reconnect = false;
+	bool was_up = false;
 
 	spin_lock_bh(&tdsm_peers_lock);
+	if (peer->connecting == conn) {
+		peer->connecting = NULL;
+		peer->error = conn->error;
+	}
 	if (peer->conn == conn) {
 		peer->conn = NULL;
-		peer->error = err;
-		was_up = test_bit(TDSM_CONN_ESTABLISHED, &conn->flags);
-		reconnect = conn->initiator && !peer->removed && was_up;
-	} else {
-		conn = NULL;
+		peer->error = conn->error;
+		was_up = true;
 	}
 	spin_unlock_bh(&tdsm_peers_lock);
-	if (!conn)
+	if (was_up)
+		tdsm_conn_put(conn);	/* the peer's; the teardown holds its own */
+	return was_up;
+}
+
+/*
+ * The teardown of @conn is over (drained, calls failed). If it was up:
+ * say so, drop our read copies of the peer's pages (tdsm_wq), and, on the
+ * connecting side, reconnect.
+ */
+void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
+			 bool was_up)
+{
+	if (!was_up)
 		return;
-	if (was_up) {
-		pr_info("node %u: disconnected (%d)\n", peer->id, err);
-		tdsm_event_node(TINYDSM_EV_NODE_DOWN, peer->id, err);
-		/*
-		 * Not here: the teardown that called us must drain the queue
-		 * pair first, or a fault waiting on it would hold a page we
-		 * would wait for.
-		 */
-		kref_get(&peer->ref);
-		if (!queue_work(tdsm_wq, &peer->drop_work))
-			tdsm_peer_put(peer);
-	}
-	if (reconnect)
-		queue_delayed_work(tdsm_wq, &peer->connect_work,
-				   msecs_to_jiffies(TDSM_BACKOFF_MIN_MS));
-	tdsm_conn_put(conn);
+	pr_info("node %u: disconnected (%d, %pS)\n", peer->id, conn->error,
+		conn->killer);
+	tdsm_event_node(TINYDSM_EV_NODE_DOWN, peer->id, conn->error);
+	kref_get(&peer->ref);
+	if (!queue_work(tdsm_wq, &peer->drop_work))
+		tdsm_peer_put(peer);
+	spin_lock_bh(&tdsm_peers_lock);
+	tdsm_peer_kick(peer, TDSM_BACKOFF_MIN_MS, false);
+	spin_unlock_bh(&tdsm_peers_lock);
 }
 
 /*
@@ -168,15 +245,27 @@ static void tdsm_peer_connect_work(struct work_struct *work)
 	int err;
 
 	err = tdsm_conn_connect(peer);
-	if (!err || err == -EBUSY)
+	if (!err)
 		return;
 	spin_lock_bh(&tdsm_peers_lock);
-	peer->error = err;
+	if (err == -EBUSY && peer->conn) {
+		/* Up already: nothing to do. */
+		spin_unlock_bh(&tdsm_peers_lock);
+		return;
+	}
+	/* Else try again later, also if an old one is still being torn down. */
+	if (err == -EBUSY)
+		pr_info_ratelimited("node %u: cannot connect yet: a connection to it is still going away\n",
+				    peer->id);
+	if (err != -EBUSY) {
+		if (err != peer->error)
+			pr_info_ratelimited("node %u: cannot connect: %d\n",
+					    peer->id, err);
+		peer->error = err;
+	}
 	delay = peer->backoff_ms;
 	peer->backoff_ms = min(2 * peer->backoff_ms, TDSM_BACKOFF_MAX_MS);
-	if (!peer->removed)
-		queue_delayed_work(tdsm_wq, &peer->connect_work,
-				   msecs_to_jiffies(delay));
+	tdsm_peer_kick(peer, delay, false);
 	spin_unlock_bh(&tdsm_peers_lock);
 }
 
@@ -234,17 +323,44 @@ int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
 	if (err) {
 		NL_SET_ERR_MSG_MOD(extack, "a node with this id exists");
 		kfree(peer);
-	} else if (tdsm_region.node_id < id) {
+	} else {
 		/* The lower id connects. */
-		queue_delayed_work(tdsm_wq, &peer->connect_work, 0);
+		spin_lock_bh(&tdsm_peers_lock);
+		tdsm_peer_kick(peer, 0, false);
+		spin_unlock_bh(&tdsm_peers_lock);
 	}
 	mutex_unlock(&tdsm_peers_mutex);
 	return err;
 }
 
+/*
+ * Kill @peer's connections (up and being set up) and wait until they are
+ * torn down. The caller keeps the peer from connecting again meanwhile,
+ * or does not mind that it does.
+ */
+static void tdsm_peer_kill_conns(struct tdsm_peer *peer, int err)
+{
+	struct tdsm_conn *conns[2];
+	int i;
+
+	spin_lock_bh(&tdsm_peers_lock);
+	conns[0] = peer->conn;
+	conns[1] = peer->connecting;
+	for (i = 0; i < 2; i++)
+		if (conns[i])
+			kref_get(&conns[i]->ref);
+	spin_unlock_bh(&tdsm_peers_lock);
+	for (i = 0; i < 2; i++) {
+		if (!conns[i])
+			continue;
+		tdsm_conn_kill(conns[i], err);
+		tdsm_conn_wait_dead(conns[i]);
+		tdsm_conn_put(conns[i]);
+	}
+}
+
 int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
 {
-	struct tdsm_conn *conn = NULL;
 	struct tdsm_peer *peer;
 
 	if (id >= TINYDSM_MAX_NODES)
@@ -255,6 +371,7 @@ int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
 	if (peer) {
 		tdsm_peers[id] = NULL;
 		tdsm_peers_gen++;
+		/* From now on nothing queues connect_work, nor publishes. */
 		peer->removed = true;
 	}
 	spin_unlock_bh(&tdsm_peers_lock);
@@ -263,18 +380,11 @@ int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
 		NL_SET_ERR_MSG_MOD(extack, "no node with this id");
 		return -ENOENT;
 	}
-	/* A connect in progress finishes (bounded) before this returns. */
+	/* A connect under way ends as soon as its connection is killed. */
+	tdsm_peer_kill_conns(peer, -ESHUTDOWN);
 	cancel_delayed_work_sync(&peer->connect_work);
-	spin_lock_bh(&tdsm_peers_lock);
-	conn = peer->conn;
-	if (conn)
-		kref_get(&conn->ref);
-	spin_unlock_bh(&tdsm_peers_lock);
-	if (conn) {
-		tdsm_conn_kill(conn);
-		flush_work(&conn->teardown_work);
-		tdsm_conn_put(conn);
-	}
+	/* One it reserved before it saw the peer removed. */
+	tdsm_peer_kill_conns(peer, -ESHUTDOWN);
 	mutex_unlock(&tdsm_peers_mutex);
 	tdsm_peer_put(peer);
 	return 0;
@@ -300,8 +410,8 @@ struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms)
 		return NULL;
 	/* Someone needs it now: if we are the side that connects, try at once. */
 	spin_lock_bh(&tdsm_peers_lock);
-	if (!peer->conn && !peer->removed && tdsm_region.node_id < id)
-		mod_delayed_work(tdsm_wq, &peer->connect_work, 0);
+	if (!peer->conn && !peer->connecting)
+		tdsm_peer_kick(peer, 0, true);
 	spin_unlock_bh(&tdsm_peers_lock);
 	tdsm_peer_put(peer);
 	for (;;) {
@@ -319,22 +429,12 @@ struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms)
  */
 void tdsm_peer_disconnect(u8 id)
 {
-	struct tdsm_conn *conn = NULL;
 	struct tdsm_peer *peer;
 
 	peer = tdsm_peer_find(id);
 	if (!peer)
 		return;
-	spin_lock_bh(&tdsm_peers_lock);
-	conn = peer->conn;
-	if (conn)
-		kref_get(&conn->ref);
-	spin_unlock_bh(&tdsm_peers_lock);
-	if (conn) {
-		tdsm_conn_kill(conn);
-		flush_work(&conn->teardown_work);
-		tdsm_conn_put(conn);
-	}
+	tdsm_peer_kill_conns(peer, -ECONNABORTED);
 	tdsm_peer_put(peer);
 }
 
@@ -360,8 +460,7 @@ int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
 	if (peer) {
 		info->addr = peer->addr;
 		info->error = peer->error;
-		info->state = peer->conn &&
-			      test_bit(TDSM_CONN_UP, &peer->conn->flags) ?
+		info->state = peer->conn && tdsm_conn_is_up(peer->conn) ?
 			      TINYDSM_NODE_UP : TINYDSM_NODE_CONNECTING;
 		info->tx_msgs = atomic64_read(&peer->tx_msgs);
 		info->rx_msgs = atomic64_read(&peer->rx_msgs);

@@ -178,6 +178,31 @@ int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
 				killable ? TASK_KILLABLE : TASK_UNINTERRUPTIBLE);
 }
 
+/*
+ * Take @pg's TDSM_PG_DIR, waiting at most @ms: 0, -ETIMEDOUT, or -EINTR
+ * (@killable, and a fatal signal). Request handlers and faults use this:
+ * a holder may wait timeout_ms for each node it asks, and queueing behind
+ * it without bound is how requests from a peer used to pile up.
+ */
+int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	long left;
+
+	for (;;) {
+		if (!test_and_set_bit_lock(TDSM_PG_DIR, &pg->flags))
+			return 0;
+		left = (long)(end - jiffies);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (wait_on_bit_timeout(&pg->flags, TDSM_PG_DIR,
+					killable ? TASK_KILLABLE :
+						   TASK_UNINTERRUPTIBLE,
+					left) == -EINTR)
+			return -EINTR;
+	}
+}
+
 void tdsm_dir_unlock(struct tdsm_page *pg)
 {
 	clear_and_wake_up_bit(TDSM_PG_DIR, &pg->flags);
@@ -428,6 +453,14 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
+	/*
+	 * A current read copy of our own (we are in the copyset) serves a
+	 * read: no need to ask the owner, which may even have dropped its
+	 * copy at an INVAL whose ack a torn-down connection never delivered.
+	 */
+	if (!write && (pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame) &&
+	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
+		return 0;
 	/* Our own frame changes only under TDSM_PG_DIR here, which we hold. */
 	dst.has_copy = READ_ONCE(pg->frame);
 	need = pg->owner && pg->owner != r->node_id &&
@@ -481,8 +514,9 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	int err;
 
-	if (tdsm_dir_lock(pg, true))
-		return -EINTR;
+	err = tdsm_dir_lock_timeout(pg, true, tdsm_timeout_ms);
+	if (err)
+		return err;
 	if (tdsm_page_home(pg) != r->node_id) {
 		/* Migrated away while we waited: ask the new home. */
 		tdsm_dir_unlock(pg);
@@ -660,7 +694,12 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 
-	tdsm_dir_lock(pg, false);
+	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
+	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
+		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0,
+			   dst.rkey, false);
+		return;
+	}
 	if (tdsm_page_home(pg) != r->node_id) {
 		/* It migrated away while we waited. */
 		tdsm_dir_unlock(pg);

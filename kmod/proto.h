@@ -46,6 +46,7 @@ void tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to);
 
 /* the home's directory: TDSM_PG_DIR held */
 int tdsm_dir_lock(struct tdsm_page *pg, bool killable);
+int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms);
 void tdsm_dir_unlock(struct tdsm_page *pg);
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 		    u8 moved_to);

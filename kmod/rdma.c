@@ -13,14 +13,25 @@
  * the data then travels with the one request/reply round trip instead of a
  * second one, and the holder never exposes its own memory.
  *
- * Every wait is bounded by tdsm_timeout_ms. A connection that fails (a
- * completion error, a disconnect, the device going away) is torn down
- * once: disconnect, drain, fail the waiting calls, free. The initiating
- * side then reconnects with backoff while the peer is configured.
+ * Every wait is bounded. A connection is a state machine (enum
+ * tdsm_conn_state, changed only by tdsm_conn_set_state() under conn->lock)
+ * with one destroy path, tdsm_conn_teardown_work() in tdsm_conn_wq:
+ * unpublish, stop the CM, QP to error, drain, fail the waiting calls. The
+ * rules of who owns what, and until when, are in kmod/PROTOCOL.md
+ * ("Connection states and object lifetimes"); in short:
+ *
+ * - a posted work request owns what it uses (its tx, the DMA mappings, the
+ *   page references, the MR of a REG_MR chained before it) until its
+ *   completion, which always comes: success, error, or the drain's flush;
+ * - a request once sent is never withdrawn: its caller waits for the reply
+ *   (bounded); on timeout it kills the connection and waits for the drain,
+ *   which still matches a reply that landed and then fails the call;
+ * - a fatal signal stops a caller only before it sends.
  */
 #include <linux/delay.h>
 #include <linux/in.h>
 #include <linux/in6.h>
+#include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -37,15 +48,26 @@ module_param_named(port, tdsm_port, ushort, 0444);
 MODULE_PARM_DESC(port, "rdma_cm port to listen on and connect to (default 7471)");
 
 struct workqueue_struct *tdsm_wq;
+struct workqueue_struct *tdsm_conn_wq;
 
 static DEFINE_MUTEX(tdsm_devs_mutex);
 static LIST_HEAD(tdsm_devs);		/* under tdsm_devs_mutex */
+/* Devices being removed: no new connection or buffer on them. */
+#define TDSM_MAX_DYING		4
+static struct ib_device *tdsm_dying[TDSM_MAX_DYING];	/* tdsm_devs_mutex */
+static DECLARE_WAIT_QUEUE_HEAD(tdsm_devs_wait);	/* a device was released... */
+static atomic_t tdsm_devs_released = ATOMIC_INIT(0);	/* ...this many times */
 static struct rdma_cm_id *tdsm_listener;
+
+/* Every connection until its release, for device removal. */
+static DEFINE_SPINLOCK(tdsm_conns_lock);
+static LIST_HEAD(tdsm_conns);		/* under tdsm_conns_lock */
 
 struct tdsm_rx {
 	struct ib_cqe cqe;
 	struct tdsm_conn *conn;
 	u64 dma;
+	struct list_head held;	/* in conn->rx_held: a request waiting for a slot */
 	struct tdsm_wire_msg msg;
 };
 
@@ -57,6 +79,7 @@ struct tdsm_tx {
 	u64 push_dma;
 	struct tdsm_pushv *pushv;	/* or several: a batch reply */
 	struct completion *done;	/* for a lone WRITE that is waited on */
+	struct completion *sent;	/* a call's: its SEND is done with */
 	int status;
 	struct tdsm_wire_msg msg;
 };
@@ -73,24 +96,51 @@ struct tdsm_pushv {
 	struct ib_rdma_wr wr[TDSM_WIRE_BATCH];
 };
 
-struct tdsm_req_work {
-	struct work_struct work;
-	struct tdsm_conn *conn;
-	struct tdsm_wire_msg msg;
-};
-
 static unsigned long tdsm_timeout(void)
 {
 	return msecs_to_jiffies(tdsm_timeout_ms);
 }
 
+/*
+ * How long a caller waits for the reply to a request of @type. A home
+ * answers INVAL and FETCH by itself: timeout_ms. For the others a home may
+ * have to ask other nodes first, each bounded by timeout_ms, and waits at
+ * most timeout_ms / 2 for the page's directory lock: twice as long.
+ */
+static unsigned long tdsm_call_timeout(u8 type)
+{
+	switch (type) {
+	case TDSM_W_FETCH:
+	case TDSM_W_INVAL:
+	case TDSM_W_INVALV:
+		return tdsm_timeout();
+	default:
+		return 2 * tdsm_timeout();
+	}
+}
+
 /* ---- devices ---------------------------------------------------------- */
+
+static bool tdsm_dev_dying(struct ib_device *ibdev)
+{
+	int i;
+
+	lockdep_assert_held(&tdsm_devs_mutex);
+	for (i = 0; i < TDSM_MAX_DYING; i++)
+		if (tdsm_dying[i] == ibdev)
+			return true;
+	return false;
+}
 
 static struct tdsm_dev *tdsm_dev_get(struct ib_device *ibdev)
 {
 	struct tdsm_dev *dev;
 
 	mutex_lock(&tdsm_devs_mutex);
+	if (tdsm_dev_dying(ibdev)) {
+		dev = NULL;	/* its removal waits for what is on it */
+		goto out;
+	}
 	list_for_each_entry(dev, &tdsm_devs, list) {
 		if (dev->ibdev == ibdev && kref_get_unless_zero(&dev->ref))
 			goto out;
@@ -123,6 +173,7 @@ static void tdsm_dev_release(struct kref *ref)
 	struct ib_mr *mr, *tmp;
 
 	/* Called with tdsm_devs_mutex held (kref_put_mutex). */
+	lockdep_assert_held(&tdsm_devs_mutex);
 	list_del(&dev->list);
 	mutex_unlock(&tdsm_devs_mutex);
 	list_for_each_entry_safe(mr, tmp, &dev->free_mrs, qp_entry)
@@ -131,69 +182,250 @@ static void tdsm_dev_release(struct kref *ref)
 		ib_dereg_mr(mr);
 	ib_dealloc_pd(dev->pd);
 	kfree(dev);
+	atomic_inc(&tdsm_devs_released);
+	wake_up_all(&tdsm_devs_wait);
 }
 
 static void tdsm_dev_put(struct tdsm_dev *dev)
 {
+	might_sleep();
 	kref_put_mutex(&dev->ref, tdsm_dev_release, &tdsm_devs_mutex);
+}
+
+/* ---- connections: states ---------------------------------------------- */
+
+/* The legal moves; anything else is a bug (WARN) and is not made. */
+static const u8 tdsm_conn_legal[] = {
+	[TDSM_CS_CONNECTING]	= BIT(TDSM_CS_UP) | BIT(TDSM_CS_CLOSING),
+	[TDSM_CS_UP]		= BIT(TDSM_CS_CLOSING),
+	[TDSM_CS_CLOSING]	= BIT(TDSM_CS_DEAD),
+	[TDSM_CS_DEAD]		= 0,
+};
+
+/*
+ * The only place conn->state changes. Entering CLOSING queues the teardown,
+ * which owns the connection's own reference from then on. Every waiter on
+ * conn->wait looks again.
+ */
+static bool tdsm_conn_set_state(struct tdsm_conn *conn,
+				enum tdsm_conn_state new)
+{
+	lockdep_assert_held(&conn->lock);
+	if (WARN_ON_ONCE(!(tdsm_conn_legal[conn->state] & BIT(new))))
+		return false;
+	conn->state = new;
+	if (new == TDSM_CS_CLOSING)
+		queue_work(tdsm_conn_wq, &conn->teardown_work);
+	wake_up_all(&conn->wait);
+	return true;
+}
+
+static enum tdsm_conn_state tdsm_conn_state(struct tdsm_conn *conn)
+{
+	return READ_ONCE(conn->state);
+}
+
+bool tdsm_conn_is_up(struct tdsm_conn *conn)
+{
+	return tdsm_conn_state(conn) == TDSM_CS_UP;
+}
+
+/*
+ * Tear the connection down, from any context (also hard IRQ: a QP event).
+ * The first kill of a connection that is CONNECTING or UP wins and records
+ * @err; later ones do nothing. The caller holds a reference or is the
+ * connection's CM handler.
+ */
+void tdsm_conn_kill(struct tdsm_conn *conn, int err)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_CONNECTING || conn->state == TDSM_CS_UP) {
+		conn->error = err;
+		conn->killer = __builtin_return_address(0);
+		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+}
+
+/*
+ * CONNECTING -> UP, unless it was killed meanwhile. Called by peer.c with
+ * tdsm_peers_lock held, so that UP and published go together.
+ */
+bool tdsm_conn_make_up(struct tdsm_conn *conn)
+{
+	unsigned long flags;
+	bool up = false;
+
+	lockdep_assert_held(&tdsm_peers_lock);
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_CONNECTING)
+		up = tdsm_conn_set_state(conn, TDSM_CS_UP);
+	spin_unlock_irqrestore(&conn->lock, flags);
+	return up;
+}
+
+/*
+ * Wait until the teardown drained the queue pair and failed every call:
+ * after this no completion of @conn runs any more. Not bounded by a
+ * timeout of its own: the teardown is (a kill must come first).
+ */
+void tdsm_conn_wait_dead(struct tdsm_conn *conn)
+{
+	wait_event(conn->wait, tdsm_conn_state(conn) == TDSM_CS_DEAD);
+}
+
+/*
+ * Posts (ib_post_send/ib_post_recv) happen between these two, and only
+ * while the connection is UP (receives also while CONNECTING). The
+ * teardown waits until no post is under way before it drains, so no work
+ * request lands on the queue pair after the drain began.
+ */
+static bool tdsm_post_begin(struct tdsm_conn *conn, bool recv)
+{
+	unsigned long flags;
+	bool ok;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	ok = conn->state == TDSM_CS_UP ||
+	     (recv && conn->state == TDSM_CS_CONNECTING);
+	if (ok)
+		conn->posting++;
+	spin_unlock_irqrestore(&conn->lock, flags);
+	return ok;
+}
+
+static void tdsm_post_end(struct tdsm_conn *conn)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	if (!--conn->posting && conn->state >= TDSM_CS_CLOSING)
+		wake_up_all(&conn->wait);
+	spin_unlock_irqrestore(&conn->lock, flags);
+}
+
+static bool tdsm_conn_quiet(struct tdsm_conn *conn)
+{
+	unsigned long flags;
+	bool quiet;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	quiet = !conn->posting;
+	spin_unlock_irqrestore(&conn->lock, flags);
+	return quiet;
+}
+
+/*
+ * Take one of @conn's slots (@free: tx_free or req_free): 1 if taken,
+ * -ENOTCONN if the connection is going, 0 to wait on (full, or still
+ * connecting: a peer's first request can beat our ESTABLISHED).
+ */
+static int tdsm_slot_try(struct tdsm_conn *conn, atomic_t *free)
+{
+	switch (tdsm_conn_state(conn)) {
+	case TDSM_CS_CONNECTING:
+		return 0;
+	case TDSM_CS_UP:
+		return atomic_add_unless(free, -1, 0);
+	default:
+		return -ENOTCONN;
+	}
+}
+
+static bool tdsm_slot_done(struct tdsm_conn *conn, atomic_t *free, int *got)
+{
+	*got = tdsm_slot_try(conn, free);
+	return *got != 0;
+}
+
+/*
+ * Wait for a slot, at most timeout_ms; @killable: a fatal signal stops the
+ * wait (only a caller that has sent nothing yet may pass it).
+ * 0, -ETIMEDOUT, -ENOTCONN or -EINTR.
+ */
+static int tdsm_slot_get(struct tdsm_conn *conn, atomic_t *free, bool killable)
+{
+	long left;
+	int got = 0;
+
+	if (killable)
+		left = wait_event_killable_timeout(conn->wait,
+						   tdsm_slot_done(conn, free, &got),
+						   tdsm_timeout());
+	else
+		left = wait_event_timeout(conn->wait,
+					  tdsm_slot_done(conn, free, &got),
+					  tdsm_timeout());
+	if (left < 0)
+		return -EINTR;
+	if (!left && !got)
+		return -ETIMEDOUT;
+	return got < 0 ? got : 0;
+}
+
+static void tdsm_slot_put(struct tdsm_conn *conn, atomic_t *free)
+{
+	atomic_inc(free);
+	wake_up_all(&conn->wait);
 }
 
 /* ---- connections: lifetime -------------------------------------------- */
 
 static void tdsm_conn_teardown_work(struct work_struct *work);
+static void tdsm_req_work_fn(struct work_struct *work);
 
 static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
 {
 	struct tdsm_conn *conn = kzalloc(sizeof(*conn), GFP_KERNEL);
+	int i;
 
 	if (!conn)
 		return NULL;
-	kref_init(&conn->ref);
+	kref_init(&conn->ref);		/* its own: the teardown drops it */
 	kref_get(&peer->ref);
 	conn->peer = peer;
 	conn->initiator = initiator;
-	sema_init(&conn->tx_slots, TDSM_TX_DEPTH);
+	spin_lock_init(&conn->lock);
+	conn->state = TDSM_CS_CONNECTING;
+	init_waitqueue_head(&conn->wait);
+	INIT_LIST_HEAD(&conn->rx_held);
+	atomic_set(&conn->tx_free, TDSM_TX_DEPTH);
+	atomic_set(&conn->req_free, TDSM_REQ_DEPTH);
 	sema_init(&conn->batch_slot, 1);
 	/* BH: replies are matched in the CQ's softirq. */
 	xa_init_flags(&conn->calls, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
-	init_completion(&conn->cm_done);
+	for (i = 0; i < TDSM_REQ_SLOTS; i++) {
+		INIT_WORK(&conn->slots[i].work, tdsm_req_work_fn);
+		conn->slots[i].conn = conn;
+	}
 	INIT_WORK(&conn->teardown_work, tdsm_conn_teardown_work);
+	spin_lock(&tdsm_conns_lock);
+	list_add(&conn->list, &tdsm_conns);
+	spin_unlock(&tdsm_conns_lock);
 	return conn;
-}
-
-static void tdsm_conn_free_qp(struct tdsm_conn *conn)
-{
-	struct ib_device *ibdev;
-	int i;
-
-	if (!test_and_clear_bit(TDSM_CONN_QP, &conn->flags))
-		return;
-	ibdev = conn->dev->ibdev;
-	rdma_destroy_qp(conn->cm_id);
-	ib_free_cq(conn->cq);
-	for (i = 0; i < TDSM_RX_DEPTH; i++)
-		ib_dma_unmap_single(ibdev, conn->rx[i].dma,
-				    sizeof(conn->rx[i].msg), DMA_FROM_DEVICE);
-	kfree(conn->rx);
-	conn->rx = NULL;
 }
 
 static void tdsm_conn_release(struct kref *ref)
 {
 	struct tdsm_conn *conn = container_of(ref, struct tdsm_conn, ref);
 
-	tdsm_conn_free_qp(conn);
-	if (conn->cm_id)
-		rdma_destroy_id(conn->cm_id);
+	/* Only the teardown drops the connection's own reference. */
+	WARN_ON_ONCE(conn->state != TDSM_CS_DEAD);
+	WARN_ON_ONCE(conn->cm_id || conn->qp);
+	WARN_ON_ONCE(!xa_empty(&conn->calls));
+	spin_lock(&tdsm_conns_lock);
+	list_del(&conn->list);
+	spin_unlock(&tdsm_conns_lock);
 	if (conn->dev)
 		tdsm_dev_put(conn->dev);
-	WARN_ON_ONCE(!xa_empty(&conn->calls));
 	xa_destroy(&conn->calls);
 	tdsm_peer_put(conn->peer);
 	kfree(conn);
 }
 
-/* The last put must come from process context: release destroys the cm_id. */
+/* The last put must come from process context: release may free the PD. */
 void tdsm_conn_put(struct tdsm_conn *conn)
 {
 	might_sleep();
@@ -214,40 +446,71 @@ static void tdsm_conn_fail_calls(struct tdsm_conn *conn)
 	}
 }
 
+/* Destroy the CQ and the receive buffers (the QP is gone). */
+static void tdsm_conn_free_rx(struct tdsm_conn *conn)
+{
+	struct ib_device *ibdev;
+	unsigned long flags;
+	int i;
+
+	if (conn->cq) {
+		ib_free_cq(conn->cq);
+		conn->cq = NULL;
+	}
+	if (!conn->rx)
+		return;
+	spin_lock_irqsave(&conn->lock, flags);
+	INIT_LIST_HEAD(&conn->rx_held);	/* requests held back: dropped */
+	spin_unlock_irqrestore(&conn->lock, flags);
+	ibdev = conn->dev->ibdev;
+	for (i = 0; i < conn->rx_mapped; i++)
+		ib_dma_unmap_single(ibdev, conn->rx[i].dma,
+				    sizeof(conn->rx[i].msg), DMA_FROM_DEVICE);
+	kfree(conn->rx);
+	conn->rx = NULL;
+}
+
+/*
+ * The one destroy path of a connection, in tdsm_conn_wq, queued once by the
+ * move to CLOSING. It owns the connection's own reference.
+ */
 static void tdsm_conn_teardown_work(struct work_struct *work)
 {
 	struct tdsm_conn *conn = container_of(work, struct tdsm_conn,
 					      teardown_work);
+	struct ib_qp_attr attr = { .qp_state = IB_QPS_ERR };
+	unsigned long flags;
+	bool was_up;
 
-	tdsm_peer_detach(conn->peer, conn, conn->cm_error ?: -ECONNRESET);
+	/* CLOSING: no post starts; wait for those under way (short). */
+	wait_event(conn->wait, tdsm_conn_quiet(conn));
+	was_up = tdsm_peer_unpublish(conn->peer, conn);
 	/*
-	 * Only a queue pair that was connected can have work in flight; one
-	 * that never was (refused, failed half-way) cannot be drained, and
-	 * destroying it discards its posted receives.
+	 * Stop the CM: after rdma_destroy_id() no handler of ours runs and the
+	 * CM no longer touches the QP (a late ESTABLISHED cannot revive it).
+	 * The QP itself is destroyed with the verbs, as it outlives the id.
 	 */
-	if (test_bit(TDSM_CONN_QP, &conn->flags) &&
-	    test_bit(TDSM_CONN_RTR, &conn->flags)) {
+	if (conn->cm_id) {
 		rdma_disconnect(conn->cm_id);
-		/* No completion handler runs after this; no DMA either. */
-		ib_drain_qp(conn->cm_id->qp);
+		rdma_destroy_id(conn->cm_id);
+		conn->cm_id = NULL;
 	}
+	if (conn->qp) {
+		/* Whatever state the CM left it in: error, then drain. */
+		ib_modify_qp(conn->qp, &attr, IB_QP_STATE);
+		/* Every posted WR completes or is flushed: no DMA after this. */
+		ib_drain_qp(conn->qp);
+		ib_destroy_qp(conn->qp);
+		conn->qp = NULL;
+	}
+	tdsm_conn_free_rx(conn);
+	/* A reply that landed before the drain was matched: fail the rest. */
 	tdsm_conn_fail_calls(conn);
-	tdsm_conn_put(conn);	/* the teardown's reference */
-}
-
-/*
- * Tear the connection down, once, from any context. The caller must hold
- * a reference or be the CM handler of its cm_id. Whoever sets
- * TDSM_CONN_DEAD first owns the cleanup: here the teardown work, or
- * tdsm_conn_connect() for its own connection that never came up.
- */
-void tdsm_conn_kill(struct tdsm_conn *conn)
-{
-	if (test_and_set_bit(TDSM_CONN_DEAD, &conn->flags))
-		return;
-	clear_bit(TDSM_CONN_UP, &conn->flags);
-	kref_get(&conn->ref);
-	queue_work(tdsm_wq, &conn->teardown_work);
+	spin_lock_irqsave(&conn->lock, flags);
+	tdsm_conn_set_state(conn, TDSM_CS_DEAD);
+	spin_unlock_irqrestore(&conn->lock, flags);
+	tdsm_peer_conn_gone(conn->peer, conn, was_up);
+	tdsm_conn_put(conn);	/* the connection's own reference */
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -278,20 +541,12 @@ static void tdsm_pushv_free(struct tdsm_conn *conn, struct tdsm_pushv *pv)
 	up(&conn->batch_slot);
 }
 
-static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
+/* Release what a tx holds: mappings, page references, its slot. */
+static void tdsm_tx_release(struct tdsm_tx *tx)
 {
-	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
 	struct tdsm_conn *conn = tx->conn;
 	struct ib_device *ibdev = conn->dev->ibdev;
 
-	if (wc->status != IB_WC_SUCCESS) {
-		if (wc->status != IB_WC_WR_FLUSH_ERR)
-			pr_warn_ratelimited("node %u: send failed: %s\n",
-					    conn->peer->id,
-					    ib_wc_status_msg(wc->status));
-		tx->status = -EIO;
-		tdsm_conn_kill(conn);
-	}
 	if (tx->dma)
 		ib_dma_unmap_single(ibdev, tx->dma, sizeof(tx->msg), DMA_TO_DEVICE);
 	if (tx->push) {
@@ -299,7 +554,29 @@ static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 		put_page(tx->push);
 	}
 	tdsm_pushv_free(conn, tx->pushv);
-	up(&conn->tx_slots);
+	tdsm_slot_put(conn, &conn->tx_free);
+}
+
+/*
+ * A posted tx completed: success, error, or flushed by the drain. Runs
+ * exactly once per posted tx, before the teardown ends.
+ */
+static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
+	struct tdsm_conn *conn = tx->conn;
+
+	if (wc->status != IB_WC_SUCCESS) {
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
+			pr_warn_ratelimited("node %u: send failed: %s\n",
+					    conn->peer->id,
+					    ib_wc_status_msg(wc->status));
+		tx->status = -EIO;
+		tdsm_conn_kill(conn, -ECONNRESET);
+	}
+	tdsm_tx_release(tx);
+	if (tx->sent)
+		complete(tx->sent);	/* the call may release its buffer */
 	if (tx->done) {
 		/* The waiter owns @tx and reads tx->status. */
 		complete(tx->done);
@@ -308,24 +585,18 @@ static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 	kfree(tx);
 }
 
-static struct tdsm_tx *tdsm_tx_alloc(struct tdsm_conn *conn)
+/* A tx for @conn; @killable: see tdsm_slot_get(). */
+static struct tdsm_tx *tdsm_tx_alloc(struct tdsm_conn *conn, bool killable)
 {
 	struct tdsm_tx *tx;
+	int err;
 
-	/*
-	 * A peer's first request can arrive before our ESTABLISHED event (the
-	 * queue pair receives once the accept is sent): wait for it, bounded.
-	 */
-	if (!test_bit(TDSM_CONN_UP, &conn->flags) &&
-	    (test_bit(TDSM_CONN_DEAD, &conn->flags) ||
-	     !wait_for_completion_timeout(&conn->cm_done, tdsm_timeout()) ||
-	     !test_bit(TDSM_CONN_UP, &conn->flags)))
-		return ERR_PTR(-ENOTCONN);
-	if (down_timeout(&conn->tx_slots, tdsm_timeout()))
-		return ERR_PTR(-ETIMEDOUT);
+	err = tdsm_slot_get(conn, &conn->tx_free, killable);
+	if (err)
+		return ERR_PTR(err);
 	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
 	if (!tx) {
-		up(&conn->tx_slots);
+		tdsm_slot_put(conn, &conn->tx_free);
 		return ERR_PTR(-ENOMEM);
 	}
 	tx->conn = conn;
@@ -333,18 +604,10 @@ static struct tdsm_tx *tdsm_tx_alloc(struct tdsm_conn *conn)
 	return tx;
 }
 
+/* Free a tx that was never posted. */
 static void tdsm_tx_abort(struct tdsm_tx *tx)
 {
-	struct ib_device *ibdev = tx->conn->dev->ibdev;
-
-	if (tx->dma)
-		ib_dma_unmap_single(ibdev, tx->dma, sizeof(tx->msg), DMA_TO_DEVICE);
-	if (tx->push) {
-		ib_dma_unmap_page(ibdev, tx->push_dma, PAGE_SIZE, DMA_TO_DEVICE);
-		put_page(tx->push);
-	}
-	tdsm_pushv_free(tx->conn, tx->pushv);
-	up(&tx->conn->tx_slots);
+	tdsm_tx_release(tx);
 	kfree(tx);
 }
 
@@ -397,7 +660,7 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 	int err;
 
 	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
-		tdsm_conn_kill(tx->conn);
+		tdsm_conn_kill(tx->conn, -ETIMEDOUT);
 		wait_for_completion(done);
 	}
 	err = tx->status;
@@ -406,10 +669,35 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 }
 
 /*
+ * Post the chain @head on @conn's send queue, if the connection is UP and
+ * stays so until the post is in (tdsm_post_begin()). On failure the
+ * connection is killed. *@posted_some: the driver took part of the chain.
+ */
+static int tdsm_post_send(struct tdsm_conn *conn, struct ib_send_wr *head,
+			  bool *posted_some)
+{
+	const struct ib_send_wr *bad = NULL;
+	int err;
+
+	*posted_some = false;
+	if (!tdsm_post_begin(conn, false))
+		return -ENOTCONN;
+	err = ib_post_send(conn->qp, head, &bad);
+	tdsm_post_end(conn);
+	if (err) {
+		*posted_some = bad && bad != head;
+		pr_warn_ratelimited("node %u: post send: %d\n", conn->peer->id, err);
+		tdsm_conn_kill(conn, err);
+	}
+	return err;
+}
+
+/*
  * Post @tx's message as a SEND, after the optional @first work requests
  * (a REG_MR, an RDMA WRITE) which RC executes in order before it.
  * @inv_rkey: if non-zero, SEND_WITH_INV of that rkey at the receiver.
- * Consumes @tx on success and on failure.
+ * Consumes @tx on success and on failure. On a failure after part of the
+ * chain went in, waits until the drain flushed it.
  */
 static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 			struct ib_send_wr *last, u32 inv_rkey)
@@ -418,6 +706,7 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 	struct ib_device *ibdev = conn->dev->ibdev;
 	struct ib_sge sge;
 	struct ib_send_wr wr = {}, *head = &wr;
+	bool some;
 	int err;
 
 	tx->dma = ib_dma_map_single(ibdev, &tx->msg, sizeof(tx->msg),
@@ -444,11 +733,14 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 		last->next = &wr;
 		head = first;
 	}
-	err = ib_post_send(conn->cm_id->qp, head, NULL);
+	err = tdsm_post_send(conn, head, &some);
 	if (err) {
-		pr_warn_ratelimited("node %u: post send: %d\n", conn->peer->id, err);
+		/* The SEND is last: it was not posted, @tx is still ours. */
+		if (some)
+			tdsm_conn_wait_dead(conn);
+		tx->sent = NULL;
+		tx->done = NULL;
 		tdsm_tx_abort(tx);
-		tdsm_conn_kill(conn);
 		return err;
 	}
 	atomic64_inc(&conn->peer->tx_msgs);
@@ -456,67 +748,78 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 }
 
 /*
- * Take back a call that was never sent. Teardown (tdsm_conn_fail_calls())
- * may have taken it first: then it completes the call, and the call, which
- * lives in our caller's stack frame, must outlive that.
- */
-static void tdsm_call_withdraw(struct tdsm_conn *conn, struct tdsm_call *call,
-			       u32 id)
-{
-	if (xa_erase_bh(&conn->calls, id) != call)
-		wait_for_completion(&call->done);
-}
-
-/*
- * Send request @req and wait for its reply in @call, bounded. @buf, if
- * given, is registered by a REG_MR chained before the SEND.
- * Returns 0 with the reply in @call->reply, or -ETIMEDOUT, -EINTR (fatal
- * signal), -ENOTCONN, -ENOMEM, -EIO.
+ * Send request @req and wait for its reply in @call, bounded. @first, if
+ * given, is the REG_MR of the buffer the reply's data goes to, chained
+ * before the SEND. Before the request is sent, a fatal signal stops the
+ * caller (-EINTR). Once it is sent, it is never withdrawn: the caller
+ * waits for the reply, uninterruptibly, at most tdsm_call_timeout(); then
+ * it kills the connection and waits for its drain, which matches a reply
+ * that landed meanwhile (the peer then committed) or fails the call. And
+ * it returns only once the SEND completed or was flushed, so that the
+ * caller may release the buffer.
+ * Returns 0 with the reply in @call->reply, or -ETIMEDOUT, -EINTR,
+ * -ENOTCONN, -ENOMEM, -EIO.
  */
 static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		       struct ib_send_wr *first, struct tdsm_call *call)
 {
+	unsigned long tmo = tdsm_call_timeout(req->hdr.type);
+	bool timed_out = false;
 	struct tdsm_tx *tx;
-	long left;
 	u32 id;
 	int err;
 
 	init_completion(&call->done);
+	init_completion(&call->sent);
 	call->err = 0;
 	call->invalidated = false;
+	/* One of our requests outstanding at the peer: its queue is bounded. */
+	err = tdsm_slot_get(conn, &conn->req_free, true);
+	if (err)
+		return err;
+	tx = tdsm_tx_alloc(conn, true);
+	if (IS_ERR(tx)) {
+		err = PTR_ERR(tx);
+		goto out_slot;
+	}
 	err = xa_alloc_cyclic_bh(&conn->calls, &id, call, xa_limit_32b,
 				 &conn->next_id, GFP_KERNEL);
-	if (err < 0)
-		return err;
-	tx = tdsm_tx_alloc(conn);
-	if (IS_ERR(tx)) {
-		tdsm_call_withdraw(conn, call, id);
-		return PTR_ERR(tx);
+	if (err < 0) {
+		tdsm_tx_abort(tx);
+		goto out_slot;
 	}
 	req->hdr.id = cpu_to_be64(id);
 	tx->msg = *req;
+	tx->sent = &call->sent;
 	if (first)
 		first->next = NULL;
 	err = tdsm_tx_post(tx, first, first, 0);
 	if (err) {
-		tdsm_call_withdraw(conn, call, id);
-		return err;
+		/* Not sent. Teardown may have taken the call: let it finish. */
+		if (xa_erase_bh(&conn->calls, id) != call)
+			wait_for_completion(&call->done);
+		goto out_slot;
 	}
 
-	left = wait_for_completion_killable_timeout(&call->done, tdsm_timeout());
-	if (left > 0)
-		return call->err;
-	/* No reply in time: withdraw the call unless the reply is landing. */
-	if (xa_erase_bh(&conn->calls, id) != call) {
+	if (!wait_for_completion_timeout(&call->done, tmo)) {
+		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms: disconnecting\n",
+				    conn->peer->id, req->hdr.type,
+				    jiffies_to_msecs(tmo));
+		tdsm_conn_kill(conn, -ETIMEDOUT);
 		wait_for_completion(&call->done);
-		return call->err;
+		timed_out = true;
 	}
-	if (left == 0) {
-		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms\n",
-				    conn->peer->id, req->hdr.type, tdsm_timeout_ms);
-		return -ETIMEDOUT;
+	/* The SEND and the REG_MR before it are done with: bounded as well. */
+	if (!wait_for_completion_timeout(&call->sent, tdsm_timeout())) {
+		tdsm_conn_kill(conn, -ETIMEDOUT);
+		wait_for_completion(&call->sent);
 	}
-	return -EINTR;
+	err = call->err;
+	if (err && timed_out)
+		err = -ETIMEDOUT;
+out_slot:
+	tdsm_slot_put(conn, &conn->req_free);
+	return err;
 }
 
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
@@ -549,7 +852,7 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	struct tdsm_tx *tx;
 	int err;
 
-	tx = tdsm_tx_alloc(conn);
+	tx = tdsm_tx_alloc(conn, false);
 	if (IS_ERR(tx)) {
 		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
 				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
@@ -575,6 +878,34 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 }
 
 /*
+ * Is @conn's peer still there? A zero-length RDMA WRITE (no rkey needed,
+ * no effect at the peer, nothing consumed there): if the peer's QP is gone
+ * its retries run out, the completion fails and the connection is torn
+ * down. Fire and forget; nothing happens if no tx slot is free right now.
+ */
+void tdsm_conn_probe(struct tdsm_conn *conn)
+{
+	struct ib_rdma_wr write = {};
+	struct tdsm_tx *tx;
+	bool some;
+
+	if (tdsm_slot_try(conn, &conn->tx_free) != 1)
+		return;
+	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx) {
+		tdsm_slot_put(conn, &conn->tx_free);
+		return;
+	}
+	tx->conn = conn;
+	tx->cqe.done = tdsm_tx_done;
+	write.wr.opcode = IB_WR_RDMA_WRITE;
+	write.wr.wr_cqe = &tx->cqe;
+	write.wr.send_flags = IB_SEND_SIGNALED;
+	if (tdsm_post_send(conn, &write.wr, &some))
+		tdsm_tx_abort(tx);
+}
+
+/*
  * Answer @req with TDSM_WS_NOTHOME: this node is not the page's home;
  * @home is the one it knows of (0: none), for the requester to ask next.
  */
@@ -583,7 +914,7 @@ int tdsm_reply_nothome(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 {
 	struct tdsm_tx *tx;
 
-	tx = tdsm_tx_alloc(conn);
+	tx = tdsm_tx_alloc(conn, false);
 	if (IS_ERR(tx))
 		return PTR_ERR(tx);
 	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
@@ -603,7 +934,9 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 	struct tdsm_tx *tx;
 	int err;
 
-	tx = tdsm_tx_alloc(conn);
+	bool some;
+
+	tx = tdsm_tx_alloc(conn, false);
 	if (IS_ERR(tx))
 		return PTR_ERR(tx);
 	err = tdsm_tx_prep_write(tx, frame, &write, &sge, iova, rkey);
@@ -612,11 +945,10 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 	tx->done = &done;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	err = ib_post_send(conn->cm_id->qp, &write.wr, NULL);
+	err = tdsm_post_send(conn, &write.wr, &some);
 	if (err) {
 		tx->done = NULL;
 		tdsm_tx_abort(tx);
-		tdsm_conn_kill(conn);
 		return err;
 	}
 	return tdsm_tx_wait(tx, &done);
@@ -649,7 +981,7 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 			return -ENOMEM;
 		}
 	}
-	tx = tdsm_tx_alloc(conn);
+	tx = tdsm_tx_alloc(conn, false);
 	if (IS_ERR(tx)) {
 		tdsm_pushv_free(conn, pv);
 		return PTR_ERR(tx);
@@ -690,6 +1022,23 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 /* ---- registered buffers ----------------------------------------------- */
 
 /*
+ * A REG_MR is posted unsignaled: its completion comes only if it failed
+ * (or was flushed). A failure puts the QP in error; say why.
+ */
+static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct tdsm_conn *conn = wc->qp->qp_context;
+
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: buffer registration failed: %s\n",
+				    conn->peer->id, ib_wc_status_msg(wc->status));
+	if (wc->status != IB_WC_SUCCESS)
+		tdsm_conn_kill(conn, -EIO);
+}
+
+static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
+
+/*
  * Register @frame for one remote WRITE on @conn's device: fills @buf, whose
  * REG_MR work request the caller chains before its request (tdsm_call()).
  */
@@ -725,6 +1074,7 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 
 	memset(&buf->reg_wr, 0, sizeof(buf->reg_wr));
 	buf->reg_wr.wr.opcode = IB_WR_REG_MR;
+	buf->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
 	buf->reg_wr.mr = mr;
 	buf->reg_wr.key = mr->rkey;
 	buf->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
@@ -761,51 +1111,68 @@ static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
 
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: local invalidate failed: %s\n",
+				    tx->conn->peer->id,
+				    ib_wc_status_msg(wc->status));
 	tx->status = wc->status == IB_WC_SUCCESS ? 0 : -EIO;
+	if (tx->status)
+		tdsm_conn_kill(tx->conn, -EIO);
+	tdsm_slot_put(tx->conn, &tx->conn->tx_free);
 	complete(tx->done);
 }
 
 /*
- * The remote WRITEs into @mr are over (replied, failed or timed out): make
- * sure its rkey is dead before the pages are used. Returns true if it is
- * known dead (the MR may be reused), false if it must be deregistered.
- * @call: the request's call; its reply may already have invalidated it.
+ * The remote WRITEs into @mr are over (replied, failed or timed out), and
+ * no work request of ours refers to it any more (__tdsm_call() returned
+ * only once its SEND, and the REG_MR before it, completed or were
+ * flushed). Make sure its rkey is dead before the pages are used. Returns
+ * true if it is known dead (the MR may be reused), false if it must be
+ * deregistered. @call: the request's call; its reply may already have
+ * invalidated it.
  */
 static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 			   const struct tdsm_call *call)
 {
 	bool dead = call && call->invalidated && call->inv_rkey == mr->rkey;
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct tdsm_tx inv = {
+		.cqe.done = tdsm_inv_done,
+		.conn = conn,
+		.done = &done,
+	};
+	struct ib_send_wr wr = {
+		.opcode = IB_WR_LOCAL_INV,
+		.wr_cqe = &inv.cqe,
+		.send_flags = IB_SEND_SIGNALED,
+		.ex.invalidate_rkey = mr->rkey,
+	};
+	bool some;
 
 	/*
 	 * After a reply that did not invalidate the rkey, invalidate it on the
-	 * queue pair. After a failed call (@call NULL) the queue pair may be
-	 * stuck behind the unanswered request: deregister at once instead.
+	 * queue pair. After a failed call (@call NULL) deregister instead: the
+	 * queue pair may be dead.
 	 */
-	if (!dead && call && test_bit(TDSM_CONN_UP, &conn->flags)) {
-		DECLARE_COMPLETION_ONSTACK(done);
-		struct tdsm_tx inv = { .cqe.done = tdsm_inv_done, .done = &done };
-		struct ib_send_wr wr = {
-			.opcode = IB_WR_LOCAL_INV,
-			.wr_cqe = &inv.cqe,
-			.send_flags = IB_SEND_SIGNALED,
-			.ex.invalidate_rkey = mr->rkey,
-		};
-
-		if (!down_timeout(&conn->tx_slots, tdsm_timeout())) {
-			if (!ib_post_send(conn->cm_id->qp, &wr, NULL)) {
-				if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
-					tdsm_conn_kill(conn);
-					wait_for_completion(&done);
-				}
-				dead = !inv.status;
-			}
-			up(&conn->tx_slots);
-		}
+	if (dead || !call || !tdsm_conn_is_up(conn))
+		return dead;
+	if (tdsm_slot_get(conn, &conn->tx_free, false))
+		return false;
+	if (tdsm_post_send(conn, &wr, &some)) {
+		tdsm_slot_put(conn, &conn->tx_free);
+		return false;
 	}
-	return dead;
+	if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
+		tdsm_conn_kill(conn, -ETIMEDOUT);
+		wait_for_completion(&done);
+	}
+	return !inv.status;
 }
 
-/* Back on @list for reuse if its rkey is @dead, else deregistered. */
+/*
+ * Back on @list for reuse if its rkey is @dead, else deregistered (which
+ * kills the rkey for sure). Either way before its pages are unmapped.
+ */
 static void tdsm_mr_recycle(struct tdsm_dev *dev, struct ib_mr *mr, bool dead,
 			    struct list_head *list)
 {
@@ -814,20 +1181,22 @@ static void tdsm_mr_recycle(struct tdsm_dev *dev, struct ib_mr *mr, bool dead,
 		list_add(&mr->qp_entry, list);
 		spin_unlock(&dev->mr_lock);
 	} else {
-		/* Not sure the rkey is dead: deregistering kills it for sure. */
 		ib_dereg_mr(mr);
 	}
 }
 
-/* The remote WRITE into @buf is over; see tdsm_mr_retire(). */
+/*
+ * The remote WRITE into @buf is over and its REG_MR is done with (see
+ * tdsm_mr_retire()): kill the rkey, then unmap the frame.
+ */
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call)
 {
 	struct tdsm_dev *dev = buf->dev;
 	bool dead = tdsm_mr_retire(conn, buf->mr, call);
 
-	ib_dma_unmap_sg(dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
 	tdsm_mr_recycle(dev, buf->mr, dead, &dev->free_mrs);
+	ib_dma_unmap_sg(dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
 	tdsm_dev_put(dev);
 }
 
@@ -877,6 +1246,7 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
 	bufv->mr = mr;
 	bufv->reg_wr.wr.opcode = IB_WR_REG_MR;
+	bufv->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
 	bufv->reg_wr.mr = mr;
 	bufv->reg_wr.key = mr->rkey;
 	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
@@ -897,7 +1267,7 @@ err_frames:
 
 /*
  * The remote WRITEs into @bufv are over: kill the rkey (tdsm_mr_retire()),
- * unmap; the frames stay in @bufv for the caller to take or free
+ * then unmap; the frames stay in @bufv for the caller to take or free
  * (tdsm_bufv_free_frames()).
  */
 void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
@@ -906,8 +1276,8 @@ void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	struct tdsm_dev *dev = bufv->dev;
 	bool dead = tdsm_mr_retire(conn, bufv->mr, call);
 
-	ib_dma_unmap_sg(dev->ibdev, bufv->sg, bufv->npages, DMA_FROM_DEVICE);
 	tdsm_mr_recycle(dev, bufv->mr, dead, &dev->free_mrsv);
+	ib_dma_unmap_sg(dev->ibdev, bufv->sg, bufv->npages, DMA_FROM_DEVICE);
 	tdsm_dev_put(dev);
 }
 
@@ -925,7 +1295,8 @@ void tdsm_bufv_free_frames(struct tdsm_bufv *bufv)
 
 /* ---- receiving -------------------------------------------------------- */
 
-static int tdsm_rx_post(struct tdsm_rx *rx)
+/* Post @rx; the caller is between tdsm_post_begin() and _end(). */
+static int __tdsm_rx_post(struct tdsm_rx *rx)
 {
 	struct tdsm_conn *conn = rx->conn;
 	struct ib_sge sge = {
@@ -939,16 +1310,104 @@ static int tdsm_rx_post(struct tdsm_rx *rx)
 		.num_sge = 1,
 	};
 
-	return ib_post_recv(conn->cm_id->qp, &wr, NULL);
+	return ib_post_recv(conn->qp, &wr, NULL);
 }
 
+/* Post @rx, if the connection still takes receives (tdsm_post_begin()). */
+static int tdsm_rx_post(struct tdsm_rx *rx)
+{
+	struct tdsm_conn *conn = rx->conn;
+	int err;
+
+	if (!tdsm_post_begin(conn, true))
+		return -ENOTCONN;
+	err = __tdsm_rx_post(rx);
+	tdsm_post_end(conn);
+	return err;
+}
+
+/*
+ * A request from the peer, in tdsm_wq. Its slot stays busy until the
+ * handler returned, so that the slot's work is never queued while it runs.
+ * Then the oldest request held back for want of a slot takes it.
+ */
 static void tdsm_req_work_fn(struct work_struct *work)
 {
-	struct tdsm_req_work *rw = container_of(work, struct tdsm_req_work, work);
+	struct tdsm_req_slot *slot = container_of(work, struct tdsm_req_slot,
+						  work);
+	struct tdsm_conn *conn = slot->conn;
+	struct tdsm_wire_msg msg = slot->msg;
+	struct tdsm_rx *rx = NULL;
+	unsigned long flags;
+	int err;
 
-	tdsm_proto_handle(rw->conn, &rw->msg);
-	tdsm_conn_put(rw->conn);
-	kfree(rw);
+	tdsm_proto_handle(conn, &msg);
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_UP && !list_empty(&conn->rx_held)) {
+		rx = list_first_entry(&conn->rx_held, struct tdsm_rx, held);
+		list_del_init(&rx->held);
+		/* As a post: the teardown frees no buffer until we are done. */
+		conn->posting++;
+	} else {
+		__clear_bit(slot - conn->slots, conn->slot_busy);
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (rx) {
+		/* The slot goes to @rx's request; its buffer is posted again. */
+		ib_dma_sync_single_for_cpu(conn->dev->ibdev, rx->dma,
+					   sizeof(rx->msg), DMA_FROM_DEVICE);
+		slot->msg = rx->msg;
+		err = __tdsm_rx_post(rx);
+		tdsm_post_end(conn);
+		if (err)
+			tdsm_conn_kill(conn, err);
+		kref_get(&conn->ref);
+		queue_work(tdsm_wq, &slot->work);
+	}
+	tdsm_conn_put(conn);	/* the slot's */
+}
+
+/*
+ * Queue request @msg, received in @rx, for its handler in a free slot of
+ * @conn, and post @rx again. Nothing is allocated here: the work a peer can
+ * queue is bounded by TDSM_REQ_SLOTS. A peer keeps at most TDSM_REQ_DEPTH
+ * requests outstanding, so slots run out only for one that does not; then
+ * @rx is held back, not posted again, until a slot frees: the peer's
+ * sends wait (RNR) instead of queueing more work.
+ */
+static void tdsm_req_queue(struct tdsm_conn *conn, struct tdsm_rx *rx,
+			   const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_req_slot *slot = NULL;
+	unsigned long flags, i;
+	bool held = false;
+	int err;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_UP || conn->state == TDSM_CS_CONNECTING) {
+		i = find_first_zero_bit(conn->slot_busy, TDSM_REQ_SLOTS);
+		if (i < TDSM_REQ_SLOTS && list_empty(&conn->rx_held)) {
+			__set_bit(i, conn->slot_busy);
+			slot = &conn->slots[i];
+		} else {
+			list_add_tail(&rx->held, &conn->rx_held);
+			held = true;
+		}
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (held) {
+		pr_warn_ratelimited("node %u: more requests than it may send: holding them back\n",
+				    conn->peer->id);
+		return;
+	}
+	err = tdsm_rx_post(rx);
+	if (err && err != -ENOTCONN)
+		tdsm_conn_kill(conn, err);
+	if (!slot)
+		return;	/* going down: the requester's call fails anyway */
+	slot->msg = *msg;
+	kref_get(&conn->ref);	/* the slot's, dropped by its work */
+	queue_work(tdsm_wq, &slot->work);
 }
 
 /* Is @msg (of @len bytes) a well-formed message from @conn's peer? */
@@ -985,15 +1444,20 @@ static void tdsm_grant_batch(struct tdsm_page *pages, u64 mask)
 	}
 }
 
+/*
+ * A receive completed. Replies are matched here, in any state: during the
+ * teardown's drain too, so that a reply that landed is never lost (its
+ * sender committed). Requests are queued while the connection is up.
+ */
 static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct tdsm_rx *rx = container_of(wc->wr_cqe, struct tdsm_rx, cqe);
 	struct tdsm_conn *conn = rx->conn;
 	struct ib_device *ibdev = conn->dev->ibdev;
 	struct tdsm_wire_msg msg;
-	struct tdsm_req_work *rw;
 	struct tdsm_call *call;
 	const char *why;
+	int err;
 
 	if (wc->status != IB_WC_SUCCESS) {
 		if (wc->status != IB_WC_WR_FLUSH_ERR)
@@ -1001,18 +1465,24 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 					    conn->peer->id,
 					    ib_wc_status_msg(wc->status));
 		/* A flush outside our own teardown: the QP died under us. */
-		tdsm_conn_kill(conn);
+		tdsm_conn_kill(conn, -ECONNRESET);
 		return;
 	}
 	ib_dma_sync_single_for_cpu(ibdev, rx->dma, sizeof(rx->msg), DMA_FROM_DEVICE);
 	memset(&msg, 0, sizeof(msg));
 	memcpy(&msg, &rx->msg, min_t(u32, wc->byte_len, sizeof(msg)));
 	ib_dma_sync_single_for_device(ibdev, rx->dma, sizeof(rx->msg), DMA_FROM_DEVICE);
-	if (tdsm_rx_post(rx))
-		tdsm_conn_kill(conn);
 
 	atomic64_inc(&conn->peer->rx_msgs);
 	why = tdsm_msg_error(conn, &msg, wc->byte_len);
+	if (!why && msg.hdr.type != TDSM_W_REPLY) {
+		/* A request: posted again once it has a slot. */
+		tdsm_req_queue(conn, rx, &msg);
+		return;
+	}
+	err = tdsm_rx_post(rx);
+	if (err && err != -ENOTCONN)
+		tdsm_conn_kill(conn, err);
 	if (why) {
 		atomic64_inc(&conn->peer->rx_bad);
 		pr_warn_ratelimited("node %u: dropped a malformed message (%s, %u bytes, type %u)\n",
@@ -1020,37 +1490,22 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 
-	if (msg.hdr.type == TDSM_W_REPLY) {
-		call = xa_erase(&conn->calls, be64_to_cpu(msg.hdr.id));
-		if (!call) {
-			/* Late (its caller gave up) or forged: nothing waits. */
-			atomic64_inc(&conn->peer->rx_bad);
-			return;
-		}
-		call->reply = msg;
-		if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
-			call->invalidated = true;
-			call->inv_rkey = wc->ex.invalidate_rkey;
-		}
-		if (call->grant_flags)
-			set_bit(TDSM_PG_GRANTED, call->grant_flags);
-		if (call->grant_pages)
-			tdsm_grant_batch(call->grant_pages, call->grant_mask);
-		complete(&call->done);
+	call = xa_erase(&conn->calls, be64_to_cpu(msg.hdr.id));
+	if (!call) {
+		/* Nothing waits: forged, or a peer's bug. */
+		atomic64_inc(&conn->peer->rx_bad);
 		return;
 	}
-
-	/* A request: handlers sleep, so they run in tdsm_wq, in order of arrival. */
-	rw = kmalloc(sizeof(*rw), GFP_ATOMIC);
-	if (!rw) {
-		tdsm_conn_kill(conn);
-		return;
+	call->reply = msg;
+	if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
+		call->invalidated = true;
+		call->inv_rkey = wc->ex.invalidate_rkey;
 	}
-	INIT_WORK(&rw->work, tdsm_req_work_fn);
-	kref_get(&conn->ref);
-	rw->conn = conn;
-	rw->msg = msg;
-	queue_work(tdsm_wq, &rw->work);
+	if (call->grant_flags)
+		set_bit(TDSM_PG_GRANTED, call->grant_flags);
+	if (call->grant_pages)
+		tdsm_grant_batch(call->grant_pages, call->grant_mask);
+	complete(&call->done);
 }
 
 /* ---- connection setup ------------------------------------------------- */
@@ -1059,25 +1514,36 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 static void tdsm_qp_event(struct ib_event *ev, void *context)
 {
 	struct tdsm_conn *conn = context;
+	unsigned long flags;
 
 	switch (ev->event) {
 	case IB_EVENT_COMM_EST:
-		/* A message beat the RTU: tell the CM, it raises ESTABLISHED. */
-		rdma_notify(conn->cm_id, IB_EVENT_COMM_EST);
+		/*
+		 * A message beat the RTU: tell the CM, it raises ESTABLISHED.
+		 * Under conn->lock: while CONNECTING, the teardown has not
+		 * begun and cm_id is alive.
+		 */
+		spin_lock_irqsave(&conn->lock, flags);
+		if (conn->state == TDSM_CS_CONNECTING && conn->cm_id)
+			rdma_notify(conn->cm_id, IB_EVENT_COMM_EST);
+		spin_unlock_irqrestore(&conn->lock, flags);
 		break;
 	case IB_EVENT_QP_FATAL:
 	case IB_EVENT_QP_REQ_ERR:
 	case IB_EVENT_QP_ACCESS_ERR:
 		pr_warn_ratelimited("node %u: queue pair error: %s\n",
 				    conn->peer->id, ib_event_msg(ev->event));
-		tdsm_conn_kill(conn);
+		tdsm_conn_kill(conn, -ECONNRESET);
 		break;
 	default:
 		break;
 	}
 }
 
-/* Create the QP, CQ and receive buffers once the route is known. */
+/*
+ * Create the QP, CQ and receive buffers once the route is known. In the
+ * connection's CM handler; whatever is created here the teardown destroys.
+ */
 static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 {
 	struct rdma_cm_id *cm_id = conn->cm_id;
@@ -1087,7 +1553,7 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 
 	conn->dev = tdsm_dev_get(cm_id->device);
 	if (!conn->dev)
-		return -ENOMEM;
+		return -ENODEV;
 	ibdev = conn->dev->ibdev;
 	if (!(ibdev->attrs.device_cap_flags & IB_DEVICE_MEM_MGT_EXTENSIONS)) {
 		pr_err("%s: no fast registration (memory management extensions)\n",
@@ -1101,6 +1567,23 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 		conn->cq = NULL;
 		return err;
 	}
+	conn->rx = kcalloc(TDSM_RX_DEPTH, sizeof(*conn->rx), GFP_KERNEL);
+	if (!conn->rx)
+		return -ENOMEM;
+	for (i = 0; i < TDSM_RX_DEPTH; i++) {
+		struct tdsm_rx *rx = &conn->rx[i];
+		u64 dma;
+
+		rx->conn = conn;
+		rx->cqe.done = tdsm_rx_done;
+		INIT_LIST_HEAD(&rx->held);
+		dma = ib_dma_map_single(ibdev, &rx->msg, sizeof(rx->msg),
+					DMA_FROM_DEVICE);
+		if (ib_dma_mapping_error(ibdev, dma))
+			return -EIO;
+		rx->dma = dma;
+		conn->rx_mapped++;
+	}
 	attr.event_handler = tdsm_qp_event;
 	attr.qp_context = conn;
 	attr.send_cq = conn->cq;
@@ -1113,45 +1596,14 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 	attr.cap.max_recv_sge = 1;
 	err = rdma_create_qp(cm_id, conn->dev->pd, &attr);
 	if (err)
-		goto err_cq;
-
-	conn->rx = kcalloc(TDSM_RX_DEPTH, sizeof(*conn->rx), GFP_KERNEL);
-	if (!conn->rx) {
-		err = -ENOMEM;
-		goto err_qp;
-	}
-	for (i = 0; i < TDSM_RX_DEPTH; i++) {
-		struct tdsm_rx *rx = &conn->rx[i];
-
-		rx->conn = conn;
-		rx->cqe.done = tdsm_rx_done;
-		rx->dma = ib_dma_map_single(ibdev, &rx->msg, sizeof(rx->msg),
-					    DMA_FROM_DEVICE);
-		if (ib_dma_mapping_error(ibdev, rx->dma)) {
-			err = -EIO;
-			goto err_rx;
-		}
-	}
-	set_bit(TDSM_CONN_QP, &conn->flags);
+		return err;
+	conn->qp = cm_id->qp;
 	for (i = 0; i < TDSM_RX_DEPTH; i++) {
 		err = tdsm_rx_post(&conn->rx[i]);
 		if (err)
-			return err;	/* the QP is torn down with the connection */
+			return err;
 	}
 	return 0;
-
-err_rx:
-	while (--i >= 0)
-		ib_dma_unmap_single(ibdev, conn->rx[i].dma,
-				    sizeof(conn->rx[i].msg), DMA_FROM_DEVICE);
-	kfree(conn->rx);
-	conn->rx = NULL;
-err_qp:
-	rdma_destroy_qp(cm_id);
-err_cq:
-	ib_free_cq(conn->cq);
-	conn->cq = NULL;
-	return err;
 }
 
 static void tdsm_hello_init(struct tdsm_wire_hello *hello)
@@ -1234,16 +1686,23 @@ static bool tdsm_same_host(const struct sockaddr *a, const struct sockaddr *b)
 	return ipv6_addr_equal(&a6->sin6_addr, &b6->sin6_addr);
 }
 
-/* A peer connects to us (we have the higher id). */
+/*
+ * A peer connects to us (we have the higher id). The new connection is
+ * reserved in the peer (tdsm_peer_reserve()) and published only at
+ * ESTABLISHED. Returning non-zero makes the CM destroy @cm_id: then the
+ * connection must not touch it, and its teardown destroys the rest.
+ */
 static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 				   struct rdma_cm_event *ev)
 {
 	const struct tdsm_wire_hello *hello = ev->param.conn.private_data;
 	struct rdma_conn_param param;
-	struct tdsm_wire_hello mine;
+	struct tdsm_wire_hello ours;
 	struct tdsm_peer *peer;
 	struct tdsm_conn *conn;
+	unsigned long flags;
 	int reason, err;
+	bool mine;
 
 	reason = tdsm_hello_check(hello, ev->param.conn.private_data_len);
 	if (reason)
@@ -1261,40 +1720,49 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 		goto reject;
 	}
 	conn = tdsm_conn_alloc(peer, false);
+	tdsm_peer_put(peer);
 	if (!conn) {
-		tdsm_peer_put(peer);
 		tdsm_reject(cm_id, TDSM_REJ_MALFORMED);
 		return -ENOMEM;	/* the CM destroys cm_id */
 	}
 	conn->cm_id = cm_id;
 	cm_id->context = conn;
-	/* The peer takes our reference; teardown drops it. */
-	err = tdsm_peer_attach(peer, conn);
-	tdsm_peer_put(peer);
-	if (err) {
+	/*
+	 * A connection we still have to this peer is stale (the peer only
+	 * connects when it has none): the reservation kills it, and the peer
+	 * retries once it is gone.
+	 */
+	err = tdsm_peer_reserve(conn->peer, conn);
+	if (!err)
+		err = tdsm_conn_setup_qp(conn);
+	if (!err) {
+		tdsm_conn_param_init(&param, &ours);
+		err = rdma_accept(cm_id, &param);
+	}
+	if (!err)
+		return 0;
+	/*
+	 * Who destroys cm_id: the CM, if we return non-zero, or else the
+	 * teardown. Decided under conn->lock, with the move to CLOSING: if a
+	 * kill came first, its teardown already owns cm_id (and rejects).
+	 */
+	spin_lock_irqsave(&conn->lock, flags);
+	mine = conn->state == TDSM_CS_CONNECTING;
+	if (mine) {
 		conn->cm_id = NULL;
-		tdsm_conn_put(conn);
+		cm_id->context = NULL;
+		conn->error = err;
+		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (!mine)
+		return 0;
+	if (err == -EBUSY) {
 		reason = TDSM_REJ_DUPLICATE;
 		goto reject;
 	}
-	err = tdsm_conn_setup_qp(conn);
-	if (!err) {
-		tdsm_conn_param_init(&param, &mine);
-		err = rdma_accept(cm_id, &param);
-		if (!err)	/* the QP receives from now on */
-			set_bit(TDSM_CONN_RTR, &conn->flags);
-	}
-	if (err) {
-		pr_warn_ratelimited("node %u: cannot accept: %d\n",
-				    hello->node_id, err);
-		/* Returning non-zero makes the CM destroy cm_id: not ours now. */
-		set_bit(TDSM_CONN_DEAD, &conn->flags);
-		tdsm_conn_free_qp(conn);
-		conn->cm_id = NULL;
-		tdsm_peer_detach(conn->peer, conn, err);	/* frees conn */
-		return err;
-	}
-	return 0;
+	pr_warn_ratelimited("node %u: cannot accept: %d\n", hello->node_id, err);
+	return err;	/* the CM destroys cm_id */
 
 reject:
 	pr_info_ratelimited("refused a connection: %s\n", tdsm_reject_reason(reason));
@@ -1302,47 +1770,51 @@ reject:
 	return -ECONNREFUSED;	/* the CM destroys cm_id */
 }
 
-static int tdsm_cm_handler(struct rdma_cm_id *cm_id, struct rdma_cm_event *ev)
+/* ESTABLISHED: check the acceptor's hello, then UP and published at once. */
+static void tdsm_cm_established(struct tdsm_conn *conn,
+				struct rdma_cm_event *ev)
 {
-	struct tdsm_conn *conn = cm_id->context;
-	struct rdma_conn_param param;
-	struct tdsm_wire_hello hello;
-	const struct tdsm_wire_reject *rej;
 	int err;
 
-	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
-		return tdsm_cm_connect_request(cm_id, ev);
-	if (!conn)
-		return 0;	/* the listener */
+	if (conn->initiator &&
+	    tdsm_hello_check(ev->param.conn.private_data,
+			     ev->param.conn.private_data_len)) {
+		tdsm_conn_kill(conn, -EPROTO);
+		return;
+	}
+	err = tdsm_peer_publish(conn->peer, conn);
+	if (err)
+		tdsm_conn_kill(conn, err);
+}
+
+/* An event of a connection's own CM id; the caller holds a reference. */
+static void tdsm_cm_event(struct tdsm_conn *conn, struct rdma_cm_id *cm_id,
+			  struct rdma_cm_event *ev)
+{
+	const struct tdsm_wire_reject *rej;
+	struct rdma_conn_param param;
+	struct tdsm_wire_hello hello;
+	enum tdsm_conn_state state = tdsm_conn_state(conn);
+	int err;
+
+	/* Going down: the teardown destroys the id once we return. */
+	if (state != TDSM_CS_CONNECTING && state != TDSM_CS_UP)
+		return;
 
 	switch (ev->event) {
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
 		err = rdma_resolve_route(cm_id, TDSM_CM_TIMEOUT_MS);
-		if (err)
-			goto fail;
-		return 0;
+		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
 		err = tdsm_conn_setup_qp(conn);
-		if (err)
-			goto fail;
-		tdsm_conn_param_init(&param, &hello);
-		err = rdma_connect_locked(cm_id, &param);
-		if (err)
-			goto fail;
-		return 0;
-	case RDMA_CM_EVENT_ESTABLISHED:
-		if (conn->initiator &&
-		    tdsm_hello_check(ev->param.conn.private_data,
-				     ev->param.conn.private_data_len)) {
-			err = -EPROTO;
-			goto fail;
+		if (!err) {
+			tdsm_conn_param_init(&param, &hello);
+			err = rdma_connect_locked(cm_id, &param);
 		}
-		set_bit(TDSM_CONN_RTR, &conn->flags);
-		set_bit(TDSM_CONN_ESTABLISHED, &conn->flags);
-		set_bit(TDSM_CONN_UP, &conn->flags);
-		tdsm_peer_established(conn->peer);
-		complete(&conn->cm_done);
-		return 0;
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		tdsm_cm_established(conn, ev);
+		return;
 	case RDMA_CM_EVENT_REJECTED:
 		rej = ev->param.conn.private_data;
 		if (rej && ev->param.conn.private_data_len >= sizeof(*rej) &&
@@ -1351,94 +1823,91 @@ static int tdsm_cm_handler(struct rdma_cm_id *cm_id, struct rdma_cm_event *ev)
 					    conn->peer->id,
 					    tdsm_reject_reason(rej->reason));
 		err = -ECONNREFUSED;
-		goto fail;
+		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:
 	case RDMA_CM_EVENT_ROUTE_ERROR:
 	case RDMA_CM_EVENT_UNREACHABLE:
 		err = -EHOSTUNREACH;
-		goto fail;
+		break;
 	case RDMA_CM_EVENT_CONNECT_ERROR:
-		err = -ECONNRESET;
-		goto fail;
 	case RDMA_CM_EVENT_DISCONNECTED:
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 	case RDMA_CM_EVENT_ADDR_CHANGE:
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+		/* On either side, connecting or up: the connection is over. */
 		err = -ECONNRESET;
-		goto fail;
+		break;
 	default:
-		return 0;
+		return;
 	}
+	if (err)
+		tdsm_conn_kill(conn, err);
+}
 
-fail:
-	conn->cm_error = err;
-	if (conn->initiator && !completion_done(&conn->cm_done)) {
-		/* tdsm_conn_connect() waits for this and cleans up. */
-		complete(&conn->cm_done);
-		return 0;
-	}
-	tdsm_conn_kill(conn);
+/*
+ * Every CM event. A connection's own events hold a reference while they
+ * run; the teardown destroys the id (which waits for a running handler)
+ * before it drops the connection's own, so the connection outlives them.
+ * Always 0 for a connection's id: the connection owns it.
+ */
+static int tdsm_cm_handler(struct rdma_cm_id *cm_id, struct rdma_cm_event *ev)
+{
+	struct tdsm_conn *conn = cm_id->context;
+
+	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
+		return tdsm_cm_connect_request(cm_id, ev);
+	if (!conn)
+		return 0;	/* the listener */
+	kref_get(&conn->ref);
+	tdsm_cm_event(conn, cm_id, ev);
+	tdsm_conn_put(conn);
 	return 0;
 }
 
 /*
- * Connect to @peer (we have the lower id). Sleeps, bounded. On success the
- * connection is published in the peer; on failure everything is undone.
+ * Connect to @peer (we have the lower id), in tdsm_conn_wq. Waits at most
+ * 3 CM timeouts. 0 once the connection is UP (published in the peer by
+ * its ESTABLISHED); else the connection is killed and its teardown cleans
+ * up: -EBUSY if the peer has or gets one otherwise, else why it failed.
  */
 int tdsm_conn_connect(struct tdsm_peer *peer)
 {
 	struct tdsm_conn *conn;
 	struct rdma_cm_id *cm_id;
+	unsigned long flags;
 	int err;
 
 	conn = tdsm_conn_alloc(peer, true);
 	if (!conn)
 		return -ENOMEM;
+	kref_get(&conn->ref);		/* ours, for the wait below */
 	cm_id = rdma_create_id(&init_net, tdsm_cm_handler, conn, RDMA_PS_TCP,
 			       IB_QPT_RC);
 	if (IS_ERR(cm_id)) {
-		tdsm_conn_put(conn);
-		return PTR_ERR(cm_id);
+		err = PTR_ERR(cm_id);
+		goto out_kill;
 	}
 	conn->cm_id = cm_id;
-	kref_get(&conn->ref);		/* for the peer */
-	err = tdsm_peer_attach(peer, conn);
-	if (err) {
-		tdsm_conn_put(conn);
-		goto out_destroy;
-	}
+	err = tdsm_peer_reserve(peer, conn);
+	if (err)
+		goto out_kill;
 	err = rdma_resolve_addr(cm_id, NULL, (struct sockaddr *)&peer->addr,
 				TDSM_CM_TIMEOUT_MS);
 	if (err)
-		goto out_detach;
-	if (!wait_for_completion_timeout(&conn->cm_done,
-					 msecs_to_jiffies(3 * TDSM_CM_TIMEOUT_MS)))
-		err = -ETIMEDOUT;
-	else
-		err = conn->cm_error;
-	if (!err && test_bit(TDSM_CONN_UP, &conn->flags)) {
-		tdsm_conn_put(conn);	/* the peer holds it now */
-		return 0;
+		goto out_kill;
+	wait_event_timeout(conn->wait,
+			   tdsm_conn_state(conn) != TDSM_CS_CONNECTING,
+			   msecs_to_jiffies(3 * TDSM_CM_TIMEOUT_MS));
+	err = -ETIMEDOUT;
+out_kill:
+	/* Unless it came UP meanwhile: then it stays. */
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_CONNECTING) {
+		conn->error = err;
+		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
 	}
-	if (!err)
-		err = -ECONNRESET;
-out_detach:
-	if (test_and_set_bit(TDSM_CONN_DEAD, &conn->flags)) {
-		/* tdsm_conn_kill() came first: its teardown work cleans up. */
-		tdsm_conn_put(conn);
-		return err;
-	}
-	tdsm_peer_detach(peer, conn, err);
-out_destroy:
-	/* Connected only if it came up after we stopped waiting. */
-	if (test_bit(TDSM_CONN_QP, &conn->flags) &&
-	    test_bit(TDSM_CONN_RTR, &conn->flags)) {
-		rdma_disconnect(conn->cm_id);
-		ib_drain_qp(conn->cm_id->qp);
-	}
-	tdsm_conn_free_qp(conn);
-	rdma_destroy_id(conn->cm_id);
-	conn->cm_id = NULL;
+	err = conn->state == TDSM_CS_UP ? 0 : conn->error ?: -ECONNRESET;
+	spin_unlock_irqrestore(&conn->lock, flags);
 	tdsm_conn_put(conn);
 	return err;
 }
@@ -1450,38 +1919,79 @@ static int tdsm_ib_add(struct ib_device *ibdev)
 	return 0;
 }
 
+/* Kill every connection on @ibdev; true if any is left (dying or not). */
+static bool tdsm_ib_kill_conns(struct ib_device *ibdev)
+{
+	struct tdsm_conn *conn;
+	bool any = false;
+
+	spin_lock(&tdsm_conns_lock);
+	list_for_each_entry(conn, &tdsm_conns, list) {
+		if (conn->dev && conn->dev->ibdev == ibdev) {
+			tdsm_conn_kill(conn, -ENODEV);
+			any = true;
+		}
+	}
+	spin_unlock(&tdsm_conns_lock);
+	return any;
+}
+
+/* Is anything of ours (a PD, so MRs or connections) left on @ibdev? */
+static bool tdsm_ib_busy(struct ib_device *ibdev)
+{
+	struct tdsm_dev *dev;
+	bool busy = false;
+
+	mutex_lock(&tdsm_devs_mutex);
+	list_for_each_entry(dev, &tdsm_devs, list)
+		busy |= dev->ibdev == ibdev;
+	mutex_unlock(&tdsm_devs_mutex);
+	return busy;
+}
+
 /*
- * A device goes away: tear down every connection on it and wait until
- * they have released it (the CM also reports DEVICE_REMOVAL per id; this
- * makes sure nothing of ours is left when we return).
+ * A device goes away (before the CM's own removal, which runs after ours):
+ * no new connection or buffer on it, tear down every connection on it,
+ * and wait until every connection and registered buffer on it has been
+ * released and its PD freed. Each holder lets go within a bounded time (a
+ * call fails once its connection is torn down; a teardown is bounded), so
+ * this waits as long as that takes, saying so now and then; returning
+ * earlier would leave objects on a device that is gone.
  */
 static void tdsm_ib_remove(struct ib_device *ibdev, void *client_data)
 {
-	struct tdsm_conn *conn;
-	int id, tries;
+	unsigned long start = jiffies;
+	int slot = -1, i;
 
-	for (id = 1; id < TINYDSM_MAX_NODES; id++) {
-		conn = tdsm_peer_conn(id);
-		if (!conn)
-			continue;
-		if (conn->dev && conn->dev->ibdev == ibdev)
-			tdsm_conn_kill(conn);
-		tdsm_conn_put(conn);
+	mutex_lock(&tdsm_devs_mutex);
+	for (i = 0; i < TDSM_MAX_DYING && slot < 0; i++)
+		if (!tdsm_dying[i])
+			slot = i;
+	if (slot >= 0)
+		tdsm_dying[slot] = ibdev;
+	mutex_unlock(&tdsm_devs_mutex);
+
+	for (;;) {
+		int seen = atomic_read(&tdsm_devs_released);
+
+		if (!tdsm_ib_busy(ibdev))
+			break;
+		/* Again each time: one may have come up while we marked it. */
+		tdsm_ib_kill_conns(ibdev);
+		/* The condition must not sleep: a counter, not the mutex. */
+		wait_event_timeout(tdsm_devs_wait,
+				   atomic_read(&tdsm_devs_released) != seen,
+				   msecs_to_jiffies(tdsm_timeout_ms));
+		if (time_after(jiffies, start + 10 * tdsm_timeout()))
+			pr_warn_ratelimited("%s: removal still waits for connections or buffers on it\n",
+					    dev_name(&ibdev->dev));
 	}
-	for (tries = 0; tries < 100; tries++) {
-		struct tdsm_dev *dev;
-		bool busy = false;
 
-		flush_workqueue(tdsm_wq);
+	if (slot >= 0) {
 		mutex_lock(&tdsm_devs_mutex);
-		list_for_each_entry(dev, &tdsm_devs, list)
-			busy |= dev->ibdev == ibdev;
+		tdsm_dying[slot] = NULL;
 		mutex_unlock(&tdsm_devs_mutex);
-		if (!busy)
-			return;
-		msleep(50);
 	}
-	pr_err("%s: still in use after its removal\n", dev_name(&ibdev->dev));
 }
 
 static struct ib_client tdsm_ib_client = {
@@ -1526,9 +2036,19 @@ int tdsm_rdma_init(void)
 	tdsm_wq = alloc_workqueue("tinydsm", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!tdsm_wq)
 		return -ENOMEM;
+	/*
+	 * Connects and teardowns never wait behind request handlers, which
+	 * may wait (bounded) for what a teardown releases.
+	 */
+	tdsm_conn_wq = alloc_workqueue("tinydsm_conn", WQ_UNBOUND | WQ_MEM_RECLAIM,
+				       0);
+	if (!tdsm_conn_wq) {
+		err = -ENOMEM;
+		goto err_wq;
+	}
 	err = ib_register_client(&tdsm_ib_client);
 	if (err)
-		goto err_wq;
+		goto err_conn_wq;
 	err = tdsm_listen();
 	if (err)
 		goto err_client;
@@ -1536,17 +2056,27 @@ int tdsm_rdma_init(void)
 
 err_client:
 	ib_unregister_client(&tdsm_ib_client);
+err_conn_wq:
+	destroy_workqueue(tdsm_conn_wq);
 err_wq:
 	destroy_workqueue(tdsm_wq);
 	return err;
 }
 
-/* After tdsm_peers_exit(): no connection is left. */
+/*
+ * After tdsm_peers_exit(): every connection was killed and is dead. The
+ * listener goes first (no new one), then whatever still holds a reference
+ * (a request handler, a teardown) finishes.
+ */
 void tdsm_rdma_exit(void)
 {
 	rdma_destroy_id(tdsm_listener);
+	flush_workqueue(tdsm_conn_wq);
 	flush_workqueue(tdsm_wq);
+	flush_workqueue(tdsm_conn_wq);
+	WARN_ON_ONCE(!list_empty(&tdsm_conns));
 	ib_unregister_client(&tdsm_ib_client);
+	destroy_workqueue(tdsm_conn_wq);
 	destroy_workqueue(tdsm_wq);
 	WARN_ON_ONCE(!list_empty(&tdsm_devs));
 }

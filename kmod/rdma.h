@@ -5,11 +5,15 @@
 #ifndef _TDSM_RDMA_H
 #define _TDSM_RDMA_H
 
+#include <linux/atomic.h>
+#include <linux/bitmap.h>
 #include <linux/completion.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/scatterlist.h>
 #include <linux/semaphore.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
@@ -20,7 +24,16 @@
 
 struct tdsm_page;
 
-/* Receive buffers posted per connection; senders beyond it wait (RNR retry). */
+/*
+ * Requests this node may have outstanding on one connection (sent, reply
+ * not yet in): the peer's bounded queue of requests (TDSM_REQ_SLOTS) does
+ * not fill up. A request's slot at the receiver is busy from its arrival
+ * until its handler returned, which may be a little after its reply, hence
+ * the margin. A peer that sends more anyway is held back (RNR).
+ */
+#define TDSM_REQ_DEPTH		16
+#define TDSM_REQ_SLOTS		(3 * TDSM_REQ_DEPTH)
+/* Receive buffers posted per connection, reposted as soon as read. */
 #define TDSM_RX_DEPTH		64
 /* Messages in flight per connection; each takes up to 3 send WRs. */
 #define TDSM_TX_DEPTH		64
@@ -30,7 +43,8 @@ struct tdsm_page;
 
 extern unsigned int tdsm_timeout_ms;	/* every wait on a peer, module param */
 extern unsigned short tdsm_port;	/* rdma_cm port, module param */
-extern struct workqueue_struct *tdsm_wq;
+extern struct workqueue_struct *tdsm_wq;	/* request handlers, drop_work */
+extern struct workqueue_struct *tdsm_conn_wq;	/* connect and teardown */
 
 /**
  * struct tdsm_dev - an RDMA device tinydsm has connections on
@@ -38,7 +52,9 @@ extern struct workqueue_struct *tdsm_wq;
  * @pd: one protection domain for all its connections, so that a buffer
  *	registered for one peer can be written by any other (a page may come
  *	from its owner while the request went to its home).
- * @ref: held by each connection and registered buffer.
+ * @ref: held by each connection (until its release) and by each registered
+ *	buffer (until tdsm_buf_put()/tdsm_bufv_put()); the last put frees the
+ *	idle MRs and the PD, and wakes a device removal waiting for it.
  * @list: in tdsm_devs, under tdsm_devs_mutex.
  * @mr_lock: protects @free_mrs and @free_mrsv.
  * @free_mrs: fast-registration MRs of one page ready for reuse...
@@ -54,50 +70,93 @@ struct tdsm_dev {
 	struct list_head free_mrsv;
 };
 
-/* tdsm_conn.flags */
-enum {
-	TDSM_CONN_UP,		/* established: messages may be sent */
-	TDSM_CONN_DEAD,		/* torn down or tearing down; set once */
-	TDSM_CONN_QP,		/* QP, CQ and receive buffers exist */
-	TDSM_CONN_ESTABLISHED,	/* was up once (never cleared) */
-	TDSM_CONN_RTR,		/* the QP was connected (can receive, can be drained) */
+/*
+ * The states of a connection (kmod/PROTOCOL.md, "Connection states and
+ * object lifetimes"). Only tdsm_conn_set_state() changes conn->state, under
+ * conn->lock, along tdsm_conn_legal[]:
+ *
+ *   CONNECTING -> UP       ESTABLISHED, published in the peer (peer.c)
+ *   CONNECTING -> CLOSING  a CM error, a refusal, connect() gave up, a kill
+ *   UP         -> CLOSING  tdsm_conn_kill(): a failed completion, a QP
+ *                          event, a CM disconnect, a call timeout, evict/del
+ *   CLOSING    -> DEAD     the teardown work, once: unpublished, CM id
+ *                          destroyed, QP in error and drained, calls failed
+ */
+enum tdsm_conn_state {
+	TDSM_CS_CONNECTING,
+	TDSM_CS_UP,
+	TDSM_CS_CLOSING,
+	TDSM_CS_DEAD,
+};
+
+/* One request from the peer, queued for its handler (tdsm_wq). */
+struct tdsm_req_slot {
+	struct work_struct work;
+	struct tdsm_conn *conn;
+	struct tdsm_wire_msg msg;
 };
 
 /**
  * struct tdsm_conn - the one RC connection to a peer
- * @ref: held by the peer while it points here, by every user (faulting
- *	task, request handler) and by the teardown work.
+ * @ref: see "Connection states and object lifetimes" in PROTOCOL.md: one
+ *	reference is the connection's own, dropped by its teardown; the peer
+ *	holds one while it publishes the connection; every user (a caller of
+ *	tdsm_peer_conn(), a queued request, a running CM handler) holds one.
  * @peer: the peer (a reference).
- * @cm_id: its rdma_cm id; ->qp is the queue pair.
- * @dev: the device (a reference) once the route is known.
+ * @cm_id: its rdma_cm id, owned; destroyed by the teardown (NULL if the
+ *	CM destroyed it, after a failed accept).
+ * @qp: the queue pair, created on @cm_id; destroyed by the teardown.
+ * @dev: the device (a reference, dropped at release) once the route is known.
  * @cq: one CQ for sends and receives, polled in softirq.
- * @rx: TDSM_RX_DEPTH receive buffers.
- * @tx_slots: messages that may still be posted (TDSM_TX_DEPTH).
+ * @rx: TDSM_RX_DEPTH receive buffers...
+ * @rx_mapped: ...of which the first this many are DMA-mapped.
+ * @lock: protects @state, @posting, @error, @slot_busy and @rx_held.
+ * @state: enum tdsm_conn_state.
+ * @posting: posts under way (ib_post_*); the teardown drains only once
+ *	none is, and none starts after it began (tdsm_post_begin()).
+ * @error: why it went down, -errno, set when it left UP or CONNECTING...
+ * @killer: ...and where tdsm_conn_kill() was called from, for the log.
+ * @initiator: this node connected (it has the lower id).
+ * @wait: woken on every state change, freed slot and finished post.
+ * @tx_free: messages that may still be posted (TDSM_TX_DEPTH).
+ * @req_free: requests that may still be sent (TDSM_REQ_DEPTH).
  * @batch_slot: one batch reply (its TDSM_WIRE_BATCH WRITEs) at a time.
  * @calls: requests waiting for their reply, by request id.
  * @next_id: cursor for xa_alloc_cyclic() in @calls.
- * @flags: TDSM_CONN_* bits.
- * @initiator: this node connected (it has the lower id).
- * @cm_done: completed when the connection is established or failed.
- * @cm_error: why it failed, -errno.
- * @teardown_work: tdsm_conn_teardown() from any context.
+ * @slot_busy: which of @slots hold a request not handled yet.
+ * @slots: the peer's requests, queued to tdsm_wq; at most TDSM_REQ_SLOTS.
+ * @rx_held: receive buffers holding a request that found no free slot (a
+ *	peer over its credits), not posted again until one frees: the peer
+ *	waits (RNR). Under @lock.
+ * @teardown_work: the one destroy path, queued by the move to CLOSING.
+ * @list: in tdsm_conns (device removal finds them there).
  */
 struct tdsm_conn {
 	struct kref ref;
 	struct tdsm_peer *peer;
 	struct rdma_cm_id *cm_id;
+	struct ib_qp *qp;
 	struct tdsm_dev *dev;
 	struct ib_cq *cq;
 	struct tdsm_rx *rx;
-	struct semaphore tx_slots;
+	unsigned int rx_mapped;
+	spinlock_t lock;	/* state, posting, error, slot_busy, rx_held */
+	enum tdsm_conn_state state;
+	unsigned int posting;
+	int error;
+	void *killer;
+	bool initiator;
+	wait_queue_head_t wait;
+	atomic_t tx_free;
+	atomic_t req_free;
 	struct semaphore batch_slot;
 	struct xarray calls;
 	u32 next_id;
-	unsigned long flags;
-	bool initiator;
-	struct completion cm_done;
-	int cm_error;
+	DECLARE_BITMAP(slot_busy, TDSM_REQ_SLOTS);
+	struct tdsm_req_slot slots[TDSM_REQ_SLOTS];
+	struct list_head rx_held;
 	struct work_struct teardown_work;
+	struct list_head list;
 };
 
 /**
@@ -105,12 +164,16 @@ struct tdsm_conn {
  * @id: its node id.
  * @addr: where it listens.
  * @ref: held by tdsm_peers[] and by each connection.
- * @conn: the connection, connecting or up, under tdsm_peers_lock; it
- *	holds a reference on it.
+ * @conn: the connection once it is UP (published at ESTABLISHED, with a
+ *	reference), until its teardown; under tdsm_peers_lock.
+ * @connecting: the connection being set up (no reference: its teardown
+ *	clears this before dropping its own), under tdsm_peers_lock.
  * @error: last connection error, -errno, under tdsm_peers_lock.
  * @removed: deleted; no more reconnects. Under tdsm_peers_lock.
  * @backoff_ms: next reconnect delay.
- * @connect_work: (re)connects, on the initiating side.
+ * @connect_work: (re)connects, on the initiating side, in tdsm_conn_wq;
+ *	queued only under tdsm_peers_lock and only while !@removed, so that
+ *	tdsm_peer_del()'s cancel is final.
  * @drop_work: drops our read copies of its pages after a disconnect; holds
  *	a reference while queued.
  * @tx_msgs, @rx_msgs, @rx_bad: counters.
@@ -120,6 +183,7 @@ struct tdsm_peer {
 	struct sockaddr_storage addr;
 	struct kref ref;
 	struct tdsm_conn *conn;
+	struct tdsm_conn *connecting;
 	int error;
 	bool removed;
 	unsigned int backoff_ms;
@@ -170,6 +234,8 @@ struct tdsm_bufv {
 /**
  * struct tdsm_call - a request waiting for its reply
  * @done: completed by the receive path (or by teardown).
+ * @sent: completed when the request's SEND (and the REG_MR chained before
+ *	it) completed or was flushed: only then may the buffer be released.
  * @reply: the reply, valid when @err is 0.
  * @err: 0, or -ENOTCONN if the connection died first.
  * @invalidated: the reply came with IB_WC_WITH_INVALIDATE of @inv_rkey.
@@ -181,6 +247,7 @@ struct tdsm_bufv {
  */
 struct tdsm_call {
 	struct completion done;
+	struct completion sent;
 	struct tdsm_wire_msg reply;
 	int err;
 	bool invalidated;
@@ -194,7 +261,11 @@ struct tdsm_call {
 int tdsm_rdma_init(void);
 void tdsm_rdma_exit(void);
 int tdsm_conn_connect(struct tdsm_peer *peer);
-void tdsm_conn_kill(struct tdsm_conn *conn);
+void tdsm_conn_kill(struct tdsm_conn *conn, int err);
+void tdsm_conn_wait_dead(struct tdsm_conn *conn);
+bool tdsm_conn_make_up(struct tdsm_conn *conn);
+bool tdsm_conn_is_up(struct tdsm_conn *conn);
+void tdsm_conn_probe(struct tdsm_conn *conn);
 void tdsm_conn_put(struct tdsm_conn *conn);
 void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type);
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
@@ -226,9 +297,11 @@ struct tdsm_peer *tdsm_peer_find(u8 id);	/* +1 ref, NULL if unknown */
 void tdsm_peer_put(struct tdsm_peer *peer);
 struct tdsm_conn *tdsm_peer_conn(u8 id);	/* +1 ref, NULL if not up */
 struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms);
-int tdsm_peer_attach(struct tdsm_peer *peer, struct tdsm_conn *conn);
-void tdsm_peer_established(struct tdsm_peer *peer);
-void tdsm_peer_detach(struct tdsm_peer *peer, struct tdsm_conn *conn, int err);
+int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn);
+int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn);
+bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn);
+void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
+			 bool was_up);
 int tdsm_peers_init(void);
 void tdsm_peers_exit(void);
 

@@ -255,7 +255,10 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	idx = pg - r->pages;
-	tdsm_dir_lock(pg, false);
+	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
+		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0, 0, false);
+		return;
+	}
 	if (tdsm_page_home(pg) != r->node_id) {
 		tdsm_dir_unlock(pg);
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);

@@ -113,7 +113,7 @@ suite_selftests() { # KVER
 suite_cluster() { # KVER NODES
 	local i t tests=(cluster_sync_test coherence_test migration_test site_cluster_test)
 	case $2 in
-	2) tests+=(unload_cluster_test peer_failure_test) ;;
+	2) tests+=(unload_cluster_test peer_failure_test conn_test) ;;
 	3) tests+=(daemon_cluster_test) ;;
 	esac
 	lab_run "$1" "cluster$2" "$2" selftests/tinydsm/run_cluster_tests.sh

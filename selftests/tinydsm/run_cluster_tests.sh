@@ -13,6 +13,8 @@
 #   unload_cluster_test 2 nodes only: node1 unloads tinydsm while it listens
 #                       to its events, then loads it again and reconnects
 #   peer_failure_test   2 nodes only; node2 takes eth0 down, then up again
+#   conn_test           2 nodes only: kills mid-fault, a word storm under
+#                       netem delay, link flaps and del/add loops
 # Exit: 0 all passed (or skipped), 1 a test failed or the nodes did not
 # connect, 4 fewer than 2 nodes (nothing to do).
 #
@@ -80,5 +82,8 @@ if ((TDSM_NODES == 2)); then
 	run peer_failure_test
 	# Whatever became of the test, the link must be up for the unload.
 	ip link set "${TDSM_LINK_DEV:-eth0}" up 2>/dev/null || true
+	run conn_test
+	ip link set "${TDSM_LINK_DEV:-eth0}" up 2>/dev/null || true
+	tc qdisc del dev "${TDSM_LINK_DEV:-eth0}" root 2>/dev/null || true
 fi
 exit $rc

@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm's connections under stress (2 lab nodes): what must not tear a
+ * connection down, what must not hang, and what must come back.
+ *
+ *   kill_mid_fault  node1 SIGKILLs processes in the middle of faults on
+ *                   pages homed on node2 (node2 keeps taking them back),
+ *                   while a bystander process faults on the same pages.
+ *                   The bystander never gets SIGBUS, the connection never
+ *                   goes down (no "node N: disconnected" in either kernel
+ *                   log), and afterwards every page reads its last written
+ *                   value on both nodes.
+ *   word_storm      node1 owns a page homed on node2 and delays its own
+ *                   packets by 4 s (netem, longer than timeout_ms) while
+ *                   300 threads store to the page with TINYDSM_IOC_WORD
+ *                   and 100 threads on node2 store to it too. Every access
+ *                   ends within a bound; once the delay is gone, the nodes
+ *                   reconnect and both read the same value.
+ *   link_flap       node2 takes eth0 down and up a few times while node1
+ *                   (the side that connects) keeps faulting, so the link
+ *                   goes away during reconnects. Then both nodes
+ *                   reconnect; node1 writes every page before it reads
+ *                   any (it dropped its read copies when the connection
+ *                   went down), and every page reads right on both.
+ *   del_add_loop    both nodes delete and add each other (tinydsmctl node
+ *                   del/add) in a loop while node1 faults; then the same
+ *                   checks as link_flap.
+ *   device_removal  node1 deletes its RDMA device (rdma link delete rxe0)
+ *                   while it faults, twice: the removal must finish
+ *                   within a bound (the module releases every connection
+ *                   and buffer on it); with the device back, the nodes
+ *                   reconnect and every page reads right.
+ *
+ * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
+ * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
+ * TDSM_LINK_DEV names the link (default eth0).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define NPAGES		16
+#define W_NODE2		0	/* word node2 writes on each page */
+#define W_KILLED	1	/* word node1's killed children write */
+#define W_FINAL1	2	/* node1's final word */
+#define W_FINAL2	3	/* node2's final word */
+#define FINAL1		0x1111111111111111ull
+#define FINAL2		0x2222222222222222ull
+#define STORM_THREADS	300
+#define HOME_THREADS	100
+
+FIXTURE(conn) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	int netem;		/* this node added a netem qdisc */
+	int link_down;		/* this node took its link down */
+	char setup_err[256];
+};
+
+static const char *link_dev(void)
+{
+	const char *d = getenv("TDSM_LINK_DEV");
+
+	return d && *d ? d : "eth0";
+}
+
+/* Run a shell command: its exit status, -1 if it could not run. */
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	fflush(stderr);
+	st = system(cmd);
+	return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* How many lines of the kernel log contain @what. */
+static int klog_count(const char *what)
+{
+	char cmd[256], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "dmesg 2>/dev/null");
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	pclose(f);
+	return n;
+}
+
+/* Is test @name selected by TDSM_CONN_TESTS (all if unset)? */
+static int selected(const char *name)
+{
+	const char *list = getenv("TDSM_CONN_TESTS");
+	size_t len = strlen(name);
+	const char *p;
+
+	if (!list || !*list)
+		return 1;
+	for (p = strstr(list, name); p; p = strstr(p + 1, name))
+		if ((p == list || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+			return 1;
+	return 0;
+}
+
+#define SELECTED() do {							\
+	if (!selected(_metadata->name))					\
+		SKIP(return, "not in TDSM_CONN_TESTS");			\
+} while (0)
+
+FIXTURE_SETUP(conn)
+{
+	tc_sync_init(&self->s, "conn", _metadata->name);
+	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
+			    sizeof(self->setup_err)))
+		return;
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(conn)
+{
+	if (self->netem)
+		sh("tc qdisc del dev %s root 2>/dev/null", link_dev());
+	if (self->link_down)
+		sh("ip link set %s up", link_dev());
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	tc_node_close(&self->n);
+}
+
+#define BARRIER_T(step, secs) do {					\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
+				_err, sizeof(_err)))			\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+#define BARRIER(step) BARRIER_T(step, self->s.timeout_s)
+
+static volatile uint64_t *word_at(uint64_t page, long psz, unsigned int w)
+{
+	(void)psz;
+	return (volatile uint64_t *)(uintptr_t)(page + 8 * w);
+}
+
+static sigjmp_buf fault_jmp;
+
+static void on_bus(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+/* Read the word at @p, catching SIGBUS: 0 and *@val, or the signal. */
+static int try_read(volatile uint64_t *p, uint64_t *val)
+{
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	volatile int sig;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		*val = *p;
+	sigaction(SIGBUS, &old, NULL);
+	return sig;
+}
+
+static int try_write(volatile uint64_t *p, uint64_t val)
+{
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	volatile int sig;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		*p = val;
+	sigaction(SIGBUS, &old, NULL);
+	return sig;
+}
+
+/* node2 ALLOCs NPAGES pages homed on it; every node gets the address. */
+static int shared_run(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(conn) *self, uint64_t *addr)
+{
+	char val[64];
+
+	if (self->n.id == 2) {
+		if (tc_alloc(&self->n, 2, NPAGES, addr)) {
+			TH_LOG("ALLOC %u pages: %s", NPAGES, strerror(errno));
+			return -1;
+		}
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)*addr);
+		if (tc_put(&self->s, "run", val))
+			return -1;
+	}
+	{
+		char err[256];
+
+		if (tc_barrier(&self->s, "run", TC_ALL, self->s.timeout_s,
+			       err, sizeof(err))) {
+			TH_LOG("barrier run: %s", err);
+			return -1;
+		}
+	}
+	if (tc_get(&self->s, "run", val, sizeof(val)))
+		return -1;
+	*addr = strtoull(val, NULL, 0);
+	return 0;
+}
+
+/* Read word @w of every page until it works (reconnect), at most @secs. */
+static int wait_readable(uint64_t addr, long psz, unsigned int w, int secs)
+{
+	double end = tc_now() + secs;
+	uint64_t v;
+	int i;
+
+	for (;;) {
+		for (i = 0; i < NPAGES; i++)
+			if (try_read(word_at(addr + i * psz, psz, w), &v))
+				break;
+		if (i == NPAGES)
+			return 0;
+		if (tc_now() > end)
+			return -1;
+		usleep(200000);
+	}
+}
+
+static int word_load(int fd, uint64_t addr, uint64_t *v);
+
+/* Wait until a word load of @addr works (the home answers), at most @secs. */
+static int wait_home(int fd, uint64_t addr, int secs)
+{
+	double end = tc_now() + secs;
+	uint64_t v;
+
+	while (word_load(fd, addr, &v)) {
+		if (tc_now() > end)
+			return -1;
+		usleep(200000);
+	}
+	return 0;
+}
+
+/*
+ * The common end of a test: node1 writes FINAL1, then node2 writes FINAL2
+ * into every page; both read both back, and node2's word @node2_val. Every
+ * access must work. @write_first: node1 writes before it reads anything
+ * (its read copies were dropped when the connection went down, while the
+ * home still counts it as a holder).
+ */
+static void final_check(struct __test_metadata *_metadata,
+			FIXTURE_DATA(conn) *self, uint64_t addr,
+			uint64_t node2_val, int write_first)
+{
+	struct tc_node *n = &self->n;
+	unsigned int bad = 0;
+	uint64_t v;
+	int i;
+
+	if (write_first && n->id == 1) {
+		ASSERT_EQ(0, wait_home(n->fd, addr, 60))
+			TH_LOG("node1: node2 did not answer word loads");
+	} else {
+		ASSERT_EQ(0, wait_readable(addr, n->psz, W_NODE2, 60))
+			TH_LOG("node%u: the pages of node2 did not become readable",
+			       n->id);
+	}
+	BARRIER("readable");
+	if (n->id == 1)
+		for (i = 0; i < NPAGES; i++)
+			bad += !!try_write(word_at(addr + i * n->psz, n->psz,
+						   W_FINAL1), FINAL1);
+	EXPECT_EQ(0, bad) TH_LOG("node1: %u final writes got SIGBUS", bad);
+	BARRIER("final1");
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			bad += !!try_write(word_at(addr + i * n->psz, n->psz,
+						   W_FINAL2), FINAL2);
+	EXPECT_EQ(0, bad) TH_LOG("node2: %u final writes got SIGBUS", bad);
+	BARRIER("final2");
+	for (i = 0; i < NPAGES; i++) {
+		uint64_t page = addr + i * n->psz;
+
+		if (try_read(word_at(page, n->psz, W_FINAL1), &v) || v != FINAL1)
+			bad++;
+		if (try_read(word_at(page, n->psz, W_FINAL2), &v) || v != FINAL2)
+			bad++;
+		if (node2_val &&
+		    (try_read(word_at(page, n->psz, W_NODE2), &v) || v != node2_val))
+			bad++;
+	}
+	EXPECT_EQ(0, bad) TH_LOG("node%u: %u final words read wrong or SIGBUS",
+				 n->id, bad);
+	BARRIER("checked");
+}
+
+/* A child of kill_mid_fault: fault on random pages until killed. */
+static void faulter(uint64_t addr, long psz, unsigned int seed)
+{
+	uint64_t v;
+
+	for (;;) {
+		unsigned int i = rand_r(&seed) % NPAGES;
+		uint64_t page = addr + i * psz;
+
+		if (rand_r(&seed) & 1)
+			try_read(word_at(page, psz, W_NODE2), &v);
+		else
+			try_write(word_at(page, psz, W_KILLED), seed);
+	}
+}
+
+static volatile sig_atomic_t bystander_stop;
+static void on_term(int sig)
+{
+	(void)sig;
+	bystander_stop = 1;
+}
+
+/* The bystander: reads every page in turn, reports its SIGBUS count. */
+static void bystander(uint64_t addr, long psz, int fd)
+{
+	unsigned int sigbus = 0, reads = 0;
+	uint64_t v;
+	int i;
+
+	signal(SIGTERM, on_term);
+	while (!bystander_stop) {
+		for (i = 0; i < NPAGES && !bystander_stop; i++) {
+			sigbus += !!try_read(word_at(addr + i * psz, psz,
+						     W_NODE2), &v);
+			reads++;
+		}
+	}
+	dprintf(fd, "%u %u\n", sigbus, reads);
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
+{
+	struct tc_node *n = &self->n;
+	unsigned int rounds = tc_env_uint("TDSM_KILL_ROUNDS", 40), r, k;
+	unsigned int seed = 1234 + n->id, sigbus = ~0u, reads = 0;
+	int down0, down1, pfd[2];
+	uint64_t addr, last = 0, v;
+	char buf[64];
+	pid_t by, kids[4];
+	int i;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	down0 = klog_count("disconnected");
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 1;
+	BARRIER("filled");
+
+	if (n->id == 2) {
+		/* Keep taking the pages back so that node1 keeps faulting. */
+		while (tc_get(&self->s, "stormed", buf, sizeof(buf))) {
+			last++;
+			for (i = 0; i < NPAGES; i++)
+				*word_at(addr + i * n->psz, n->psz, W_NODE2) = last;
+			usleep(2000);
+		}
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)last);
+		ASSERT_EQ(0, tc_put(&self->s, "last", buf));
+	} else {
+		ASSERT_EQ(0, pipe(pfd));
+		by = fork();
+		ASSERT_LE(0, by);
+		if (!by) {
+			close(pfd[0]);
+			bystander(addr, n->psz, pfd[1]);
+		}
+		close(pfd[1]);
+		for (r = 0; r < rounds; r++) {
+			for (k = 0; k < 4; k++) {
+				kids[k] = fork();
+				if (!kids[k])
+					faulter(addr, n->psz, seed + 77 * r + k);
+			}
+			usleep(20000 + rand_r(&seed) % 80000);
+			for (k = 0; k < 4; k++)
+				if (kids[k] > 0)
+					kill(kids[k], SIGKILL);
+			for (k = 0; k < 4; k++)
+				if (kids[k] > 0)
+					waitpid(kids[k], NULL, 0);
+		}
+		kill(by, SIGTERM);
+		waitpid(by, NULL, 0);
+		memset(buf, 0, sizeof(buf));
+		if (read(pfd[0], buf, sizeof(buf) - 1) > 0)
+			sscanf(buf, "%u %u", &sigbus, &reads);
+		close(pfd[0]);
+		TH_LOG("node1: %u rounds of kills; bystander: %u reads, %u SIGBUS",
+		       rounds, reads, sigbus);
+		EXPECT_EQ(0, sigbus);
+		ASSERT_EQ(0, tc_put(&self->s, "stormed", "1"));
+	}
+	BARRIER_T("storm", self->s.timeout_s + 60);
+	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
+	last = strtoull(buf, NULL, 0);
+	for (i = 0; i < NPAGES; i++) {
+		int sig = try_read(word_at(addr + i * n->psz, n->psz, W_NODE2), &v);
+
+		EXPECT_EQ(0, sig) TH_LOG("node%u: page %d: SIGBUS", n->id, i);
+		if (!sig)
+			EXPECT_EQ(last, v) TH_LOG("node%u: page %d reads %llu, want %llu",
+						  n->id, i, (unsigned long long)v,
+						  (unsigned long long)last);
+	}
+	final_check(_metadata, self, addr, last, 0);
+	down1 = klog_count("disconnected");
+	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
+	       n->id, down0, down1);
+	EXPECT_EQ(down0, down1) TH_LOG("a kill tore the connection down");
+}
+
+struct storm_arg {
+	int fd;
+	uint64_t addr;
+	int store;
+	uint64_t value;
+	int err;
+	double secs;
+};
+
+static void *storm_thread(void *p)
+{
+	struct storm_arg *a = p;
+	struct tinydsm_word w = {
+		.addr = a->addr,
+		.width = 8,
+		.flags = a->store ? TINYDSM_WORD_F_STORE : 0,
+		.value = a->value,
+	};
+	double t0 = tc_now();
+
+	a->err = ioctl(a->fd, TINYDSM_IOC_WORD, &w) ? errno : 0;
+	a->secs = tc_now() - t0;
+	return NULL;
+}
+
+/* @n threads of one WORD access each; returns the slowest, in seconds. */
+static double storm(int fd, uint64_t addr, int store, int n, int *failed)
+{
+	struct storm_arg *a = calloc(n, sizeof(*a));
+	pthread_t *t = calloc(n, sizeof(*t));
+	double worst = 0;
+	int i, started = 0;
+
+	*failed = 0;
+	if (!a || !t) {
+		free(a);
+		free(t);
+		return 1e9;
+	}
+	for (i = 0; i < n; i++) {
+		a[i] = (struct storm_arg){ .fd = fd, .addr = addr, .store = store,
+					   .value = 1000 + i };
+		if (pthread_create(&t[i], NULL, storm_thread, &a[i]))
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+		if (a[i].secs > worst)
+			worst = a[i].secs;
+		*failed += a[i].err != 0;
+	}
+	free(a);
+	free(t);
+	return started == n ? worst : 1e9;
+}
+
+static int word_load(int fd, uint64_t addr, uint64_t *v)
+{
+	struct tinydsm_word w = { .addr = addr, .width = 8 };
+
+	if (ioctl(fd, TINYDSM_IOC_WORD, &w))
+		return -errno;
+	*v = w.value;
+	return 0;
+}
+
+TEST_F_TIMEOUT(conn, word_storm, 300)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	/* queueing for a slot, the reply, the teardown, and TCG's slowness */
+	double bound = 4.0 * timeout_ms / 1000 + 20;
+	struct tc_node *n = &self->n;
+	uint64_t addr, v1 = 0, v2 = 0, v;
+	double worst, end;
+	int failed, err;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	/* node1 owns the page, node2 (its home) holds a read copy. */
+	if (n->id == 1)
+		*word_at(addr, n->psz, 0) = 7;
+	BARRIER("owned");
+	if (n->id == 2)
+		ASSERT_EQ(7, *word_at(addr, n->psz, 0));
+	BARRIER("shared");
+
+	if (n->id == 1) {
+		sh("modprobe sch_netem 2>/dev/null");
+		ASSERT_EQ(0, sh("tc qdisc add dev %s root netem delay 4s", link_dev()))
+			TH_LOG("tc netem: see the output");
+		self->netem = 1;
+	}
+	BARRIER("delayed");
+	/*
+	 * node1's stores go to the home, whose handlers queue on the page's
+	 * directory lock behind one that waits for node1's ack; node2's own
+	 * stores queue there too.
+	 */
+	worst = storm(n->fd, addr, 1, n->id == 1 ? STORM_THREADS : HOME_THREADS,
+		      &failed);
+	TH_LOG("node%u: %d word stores, %d failed, slowest %.1f s (bound %.0f s)",
+	       n->id, n->id == 1 ? STORM_THREADS : HOME_THREADS, failed, worst,
+	       bound);
+	EXPECT_LT(worst, bound);
+	BARRIER_T("stormed", self->s.timeout_s + (int)bound);
+	if (n->id == 1) {
+		ASSERT_EQ(0, sh("tc qdisc del dev %s root", link_dev()));
+		self->netem = 0;
+	}
+	BARRIER("undelayed");
+
+	/* Back to normal: the page answers, within a bound, on both nodes. */
+	end = tc_now() + 60;
+	while ((err = word_load(n->fd, addr, &v)) && tc_now() < end)
+		usleep(200000);
+	ASSERT_EQ(0, err) TH_LOG("node%u: word load after the storm: %s", n->id,
+				 strerror(-err));
+	BARRIER("loaded");
+	if (n->id == 1) {
+		struct tinydsm_word w = { .addr = addr, .width = 8,
+					  .flags = TINYDSM_WORD_F_STORE,
+					  .value = 4242 };
+
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
+			TH_LOG("word store: %s", strerror(errno));
+	}
+	BARRIER("stored");
+	ASSERT_EQ(0, word_load(n->fd, addr, &v1));
+	ASSERT_EQ(0, try_read(word_at(addr, n->psz, 0), &v2));
+	EXPECT_EQ(4242, v1);
+	EXPECT_EQ(4242, v2);
+	BARRIER("done");
+}
+
+/* node1's child in link_flap and del_add_loop: fault until told to stop. */
+static pid_t start_faulter(uint64_t addr, long psz)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		unsigned int seed = getpid();
+		uint64_t v;
+
+		signal(SIGTERM, SIG_DFL);
+		for (;;) {
+			unsigned int i = rand_r(&seed) % NPAGES;
+
+			try_read(word_at(addr + i * psz, psz, W_NODE2), &v);
+			usleep(1000);
+		}
+	}
+	return pid;
+}
+
+TEST_F_TIMEOUT(conn, link_flap, 300)
+{
+	unsigned int flaps = tc_env_uint("TDSM_FLAPS", 4), f;
+	struct tc_node *n = &self->n;
+	uint64_t addr;
+	pid_t kid = -1;
+	int i;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 5;
+	BARRIER("filled");
+	if (n->id == 1)
+		kid = start_faulter(addr, n->psz);
+	if (n->id == 2) {
+		for (f = 0; f < flaps; f++) {
+			ASSERT_EQ(0, sh("ip link set %s down", link_dev()));
+			self->link_down = 1;
+			usleep(1000000 + 700000 * f);
+			ASSERT_EQ(0, sh("ip link set %s up", link_dev()));
+			self->link_down = 0;
+			usleep(300000 + 400000 * f);
+		}
+	}
+	BARRIER_T("flapped", self->s.timeout_s + 30);
+	if (kid > 0) {
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+	}
+	final_check(_metadata, self, addr, 5, 1);
+}
+
+TEST_F_TIMEOUT(conn, del_add_loop, 300)
+{
+	unsigned int loops = tc_env_uint("TDSM_DEL_LOOPS", 8), l;
+	struct tc_node *n = &self->n;
+	unsigned int other = 3 - n->id;
+	const char *tree = getenv("TDSM_TREE");
+	char ctl[512], ip[64], var[32];
+	uint64_t addr;
+	pid_t kid = -1;
+	int i;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	snprintf(ctl, sizeof(ctl), "%s/build/tools/tinydsmctl", tree ? tree : ".");
+	snprintf(var, sizeof(var), "TDSM_IP_%u", other);
+	ASSERT_NE(NULL, getenv(var)) TH_LOG("%s is not set", var);
+	snprintf(ip, sizeof(ip), "%s", getenv(var));
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 9;
+	BARRIER("filled");
+	if (n->id == 1)
+		kid = start_faulter(addr, n->psz);
+	for (l = 0; l < loops; l++) {
+		/*
+		 * The last round drops node1's read copies with the connection,
+		 * and nothing reads them back before final_check() writes.
+		 */
+		if (l == loops - 1 && kid > 0) {
+			kill(kid, SIGKILL);
+			waitpid(kid, NULL, 0);
+			kid = -1;
+		}
+		sh("%s node del %u >/dev/null 2>&1", ctl, other);
+		usleep(50000 + 100000 * (l % 4) + 30000 * n->id);
+		ASSERT_EQ(0, sh("%s node add %u %s >/dev/null", ctl, other, ip));
+		usleep(100000 + 250000 * (l % 3));
+	}
+	BARRIER_T("looped", self->s.timeout_s + 30);
+	if (kid > 0) {
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+	}
+	final_check(_metadata, self, addr, 9, 1);
+}
+
+TEST_F_TIMEOUT(conn, device_removal, 300)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	double bound = 4.0 * timeout_ms / 1000 + 20, t0, took;
+	const char *rxe = getenv("TDSM_RXE_DEV");
+	struct tc_node *n = &self->n;
+	uint64_t addr;
+	pid_t kid = -1;
+	int i, r;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (!rxe || !*rxe)
+		rxe = "rxe0";
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 11;
+	BARRIER("filled");
+	if (n->id == 1) {
+		kid = start_faulter(addr, n->psz);
+		for (r = 0; r < 2; r++) {
+			usleep(500000);
+			t0 = tc_now();
+			EXPECT_EQ(0, sh("rdma link delete %s", rxe));
+			took = tc_now() - t0;
+			TH_LOG("node1: rdma link delete %s took %.1f s (bound %.0f s)",
+			       rxe, took, bound);
+			EXPECT_LT(took, bound);
+			ASSERT_EQ(0, sh("rdma link add %s type rxe netdev %s", rxe,
+					link_dev()));
+			ASSERT_EQ(0, sh("for i in $(seq 60); do rdma link show %s/1 2>/dev/null | grep -q 'state ACTIVE' && exit 0; sleep 0.5; done; exit 1",
+					rxe));
+		}
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+	}
+	BARRIER_T("removed", self->s.timeout_s + 2 * (int)bound);
+	final_check(_metadata, self, addr, 11, 1);
+}
+
+TEST_HARNESS_MAIN
