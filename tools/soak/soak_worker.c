@@ -1267,6 +1267,8 @@ static int verify(const char *dir, const char *env, struct vres *res)
 	for (pass = 0; pass < 2; pass++) {
 		bool plain = pass == 0;
 
+		uint64_t dead_page = UINT64_MAX;
+
 		for (i = 0; i < nwords(); i++) {
 			uint32_t gid = (uint32_t)(i % cfg.nworkers);
 			volatile uint64_t *p = word_ptr(i);
@@ -1278,14 +1280,23 @@ static int verify(const char *dir, const char *env, struct vres *res)
 				continue;
 			w = &st[gid]->w[i / cfg.nworkers];
 			res->words++;
+			/* A page that did not answer: its other words are lost too. */
+			if (i / WORDS_PER_PAGE == dead_page) {
+				res->unreadable++;
+				res->failures++;
+				continue;
+			}
 			r = verify_read(p, plain, &v);
 			if (r) {
 				res->unreadable++;
 				res->failures++;
+				dead_page = i / WORDS_PER_PAGE;
 				fail_line("kind=verify-unreadable via=%s word=%" PRIu64
-					  " addr=%p writer=%u %s=%d", plain ? "plain" : "word",
-					  i, (void *)p, gid, plain ? "signal" : "errno",
-					  plain ? r : -r);
+					  " addr=%p writer=%u %s=%d(%s): the page's later words are not read",
+					  plain ? "plain" : "word", i, (void *)p, gid,
+					  plain ? "signal" : "errno", plain ? r : -r,
+					  plain ? (r == SIGBUS ? "SIGBUS" : "?") :
+					  (errno_name(-r) ? errno_name(-r) : "?"));
 				continue;
 			}
 			res->reads++;
