@@ -118,15 +118,17 @@ get() { # FILE KEY
 	v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1)
 	echo "${v:-0}"
 }
-row() { # LABEL FILE KEY: one row, per node and total
-	local label=$1 file=$2 key=$3 i v tot=0 line
+row() { # LABEL FILE KEY [max]: one row, per node and the total (or the max)
+	local label=$1 file=$2 key=$3 how=${4:-sum} i v vals=() line
 	line=$(printf '  %-30s' "$label")
 	for i in 1 2 3; do
 		v=$(get "$L/node$i/$file" "$key")
 		line+=$(printf ' %10s' "$v")
-		[[ $v =~ ^[0-9]+$ ]] && tot=$((tot + v))
+		vals+=("$v")
 	done
-	printf '%s %10s\n' "$line" "$tot"
+	printf '%s %10s\n' "$line" "$(printf '%s\n' "${vals[@]}" | awk -v how="$how" '
+		{ t += $1; if ($1 > m) m = $1 }
+		END { if (how == "max") print m + 0; else print t + 0 }')"
 }
 S=$out/soak-summary.txt
 failures=0
@@ -177,7 +179,7 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 	row "  seen done later" workers.env ambiguous_seen_done
 	row "ambiguous atomics" workers.env ambiguous_atomics
 	row "workers killed (respawned)" workers.env killed
-	row "longest stall, s" workers.env max_stall_s
+	row "longest stall, s (max)" workers.env max_stall_s max
 	echo "faults injected (decided by node1)"
 	for k in migrate evict linkflap partition freeze kill netem; do
 		printf '  %-30s %10s   (%s of them failed to apply)\n' "$k" \

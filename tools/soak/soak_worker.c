@@ -1102,7 +1102,7 @@ static int supervise(struct sup *s)
 			if (!ch[i].pid)
 				continue;
 			if (ch[i].st->heartbeat != ch[i].hb) {
-				if (ch[i].stalled && t - ch[i].hb_t > s->max_stall)
+				if (t - ch[i].hb_t > s->max_stall)
 					s->max_stall = t - ch[i].hb_t;
 				ch[i].hb = ch[i].st->heartbeat;
 				ch[i].hb_t = t;
