@@ -202,6 +202,7 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 	row "cluster did not settle" node.env settle_failed
 	row "supervisor/verify hung" node.env supervisor_hung
 	row "failures" node.env failures
+	row "run aborted (no soak done)" node.env aborted
 	[[ -z $missing ]] || echo "  no results from:$missing (each counted as a failure)"
 	if ((lab_ok)); then
 		echo "lab verdict: PASS (no WARN/BUG/KASAN/lockdep/kmemleak/hung task report, rmmod ok)"

@@ -93,6 +93,9 @@ barrier() { # NAME TIMEOUT_S
 
 abort() {
 	log "ABORT: $*"
+	fail_line "kind=abort $*"
+	putenv aborted 1
+	putenv failures 1
 	touch "$SH/abort.$ID"
 	exit 1
 }
