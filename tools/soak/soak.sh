@@ -16,6 +16,8 @@
 # failures.log, events.log, faults.log, dmesg ...).
 # Exit: 0 no failure and the lab passed, 1 otherwise, 2 usage.
 set -euo pipefail
+# One block, read whole before it runs: editing this file during a run is safe.
+{
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 minutes=30 seconds='' kver='' seed='' out='' faults=1 interval=20 kinds=''
@@ -180,12 +182,16 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 	row "ambiguous atomics" workers.env ambiguous_atomics
 	row "workers killed (respawned)" workers.env killed
 	row "longest stall, s (max)" workers.env max_stall_s max
-	echo "faults injected (decided by node1)"
+	echo "faults injected (decided by node1; column: the node it hit)"
 	for k in migrate evict linkflap partition freeze kill netem; do
-		printf '  %-30s %10s   (%s of them failed to apply)\n' "$k" \
-			"$(get "$L/node1/faults.env" "fault_$k")" "$(get "$L/node1/faults.env" "fault_${k}_failed")"
+		printf '  %-30s %10s %10s %10s %10s   (%s did not apply)\n' "$k" \
+			"$(get "$L/node1/faults.env" "fault_${k}_node1")" \
+			"$(get "$L/node1/faults.env" "fault_${k}_node2")" \
+			"$(get "$L/node1/faults.env" "fault_${k}_node3")" \
+			"$(get "$L/node1/faults.env" "fault_$k")" \
+			"$(get "$L/node1/faults.env" "fault_${k}_failed")"
 	done
-	printf '  %-30s %10s\n' "total" "$(get "$L/node1/faults.env" faults)"
+	printf '  %-30s %10s %10s %10s %10s\n' "total" "" "" "" "$(get "$L/node1/faults.env" faults)"
 	echo "FAILURES"
 	row "word went backwards" workers.env fail_backwards
 	row "writer's readback wrong" workers.env fail_readback
@@ -210,10 +216,35 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 		echo "lab verdict: FAIL: $lab_why"
 	fi
 	if ((failures)); then
+		echo "failure digest (count, kind, errno or signal, page, nodes, first and last time):"
+		cat "$L"/node[123]/failures.log 2>/dev/null | awk '
+		{
+			k = ""; e = "-"; pg = "-"; t = ""; nd = ""
+			for (i = 1; i <= NF; i++) {
+				split($i, kv, "=")
+				if (kv[1] == "kind") k = kv[2]
+				else if (kv[1] == "errno" || kv[1] == "signal" || kv[1] == "sig") { e = kv[2]; sub(/\(.*/, "", e) }
+				else if (kv[1] == "addr") pg = substr(kv[2], 1, length(kv[2]) - 3) "000"
+				else if (kv[1] == "t") t = kv[2]
+				else if (kv[1] == "node") nd = kv[2]
+			}
+			key = k " " e " " pg
+			if (!(key in n)) { order[++m] = key; first[key] = t }
+			n[key]++; last[key] = t
+			if (index(nodes[key], nd) == 0) nodes[key] = nodes[key] nd
+		}
+		END {
+			for (j = 1; j <= m && j <= 60; j++) {
+				split(order[j], f, " ")
+				printf "  %6d  %-18s %-13s %-16s nodes %-4s %s .. %s\n", n[order[j]], f[1], f[2], f[3], nodes[order[j]], first[order[j]], last[order[j]]
+			}
+			if (m > 60) printf "  ... %d more groups\n", m - 60
+		}' | sort -k7,7
 		echo "failure details (first 40 of every node's failures.log, by time):"
 		for i in 1 2 3; do
 			[[ -s $L/node$i/failures.log ]] && head -n 40 "$L/node$i/failures.log"
 		done | sort -k2,2 | sed 's/^/  /'
+		echo "  (all of them: $L/node<i>/failures.log)"
 	fi
 	if ((failures == 0 && lab_ok)); then
 		echo "RESULT: PASS"
@@ -224,3 +255,5 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 cat "$S"
 step "done in $((SECONDS - t_start)) s: $S"
 ((failures == 0 && lab_ok))
+exit
+}

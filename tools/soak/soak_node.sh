@@ -30,6 +30,8 @@
 #   TDSM_SOAK_PAGES (4)        data pages per home block
 #   TDSM_SOAK_PACE_US (500)    a worker's pause after each operation
 set -uo pipefail
+# One block, read whole before it runs: editing this file during a run is safe.
+{
 
 ID=$TDSM_NODE_ID
 N=$TDSM_NODES
@@ -205,7 +207,9 @@ AGENT=$!
 
 # ------------------------------------------------------------ injector
 declare -A NCMD FCOUNT FFAIL
-# Ask node T's agent for a fault and wait for its answer (bounded).
+RES=
+# Ask node T's agent for a fault and wait for its answer (bounded): the
+# answer ("RC TEXT") in RES. Not in a subshell: NCMD numbers the commands.
 ask() { # TARGET TIMEOUT_S KIND ARGS...
 	local t=$1 to=$2 n f deadline
 	shift 2
@@ -217,12 +221,12 @@ ask() { # TARGET TIMEOUT_S KIND ARGS...
 	deadline=$((SECONDS + to))
 	while [[ ! -e $f.done ]]; do
 		if ((SECONDS >= deadline)); then
-			echo "1 node$t did not carry it out within $to s"
+			RES="1 node$t did not carry it out within $to s"
 			return
 		fi
 		sleep 0.3
 	done
-	cat "$f.done"
+	RES=$(<"$f.done")
 }
 
 inject() {
@@ -248,7 +252,10 @@ inject() {
 		migrate)
 			from=$tgt
 			to=$(((tgt + a % (N - 1)) % N + 1))
-			blk=$((b % N))
+			# Mostly a block homed on the source (pages start at their
+			# block's node; migrations move some of them on).
+			blk=$((from - 1))
+			((b % 3 == 0)) && blk=$(((b / 3) % N))
 			start=$((c % (P + 1)))
 			np=$((1 + (a / 7) % (P + 1 - start)))
 			strat=lazy
@@ -263,19 +270,24 @@ inject() {
 		evict)
 			peer=$(((tgt + a % (N - 1)) % N + 1))
 			what="node$tgt evicts node$peer"
-			res=$(ask "$tgt" 120 evict "$peer") ;;
+			ask "$tgt" 120 evict "$peer"
+			res=$RES ;;
 		linkflap)
 			what="node$tgt $DEV down $((1 + a % 5)) s"
-			res=$(ask "$tgt" 90 linkflap $((1 + a % 5))) ;;
+			ask "$tgt" 90 linkflap $((1 + a % 5))
+			res=$RES ;;
 		partition)
 			what="node$tgt cut off $((2 + a % 7)) s"
-			res=$(ask "$tgt" 90 partition $((2 + a % 7))) ;;
+			ask "$tgt" 90 partition $((2 + a % 7))
+			res=$RES ;;
 		netem)
 			what="node$tgt netem delay $((1 + b % 50))ms loss $((c % 10))% for $((2 + a % 7)) s"
-			res=$(ask "$tgt" 90 netem $((2 + a % 7)) $((1 + b % 50)) $((c % 10))) ;;
+			ask "$tgt" 90 netem $((2 + a % 7)) $((1 + b % 50)) $((c % 10))
+			res=$RES ;;
 		kill)
 			what="node$tgt SIGKILL worker $((a % K))"
-			res=$(ask "$tgt" 60 kill $((a % K))) ;;
+			ask "$tgt" 60 kill $((a % K))
+			res=$RES ;;
 		freeze)
 			what="node$tgt frozen $((1 + a % 10)) s"
 			rm -f "$TDSM_LAB_CTL/thawed.$tgt"
@@ -295,6 +307,7 @@ inject() {
 			res="1 unknown kind" ;;
 		esac
 		FCOUNT[$kind]=$((${FCOUNT[$kind]:-0} + 1))
+		FCOUNT[$kind.$tgt]=$((${FCOUNT[$kind.$tgt]:-0} + 1))
 		[[ ${res%% *} == 0 ]] || FFAIL[$kind]=$((${FFAIL[$kind]:-0} + 1))
 		echo "t=$(ts) +${t0}s seq=$seq kind=$kind $what took=$((SECONDS - t0))s rc=${res%% *} ${res#* }" |
 			tee -a "$TDSM_OUT/faults.log" >>"$ELOG"
@@ -304,6 +317,9 @@ inject() {
 		total=0
 		for kind in migrate evict linkflap partition freeze kill netem; do
 			echo "fault_$kind=${FCOUNT[$kind]:-0}"
+			for ((j = 1; j <= N; j++)); do
+				echo "fault_${kind}_node$j=${FCOUNT[$kind.$j]:-0}"
+			done
 			echo "fault_${kind}_failed=${FFAIL[$kind]:-0}"
 			total=$((total + ${FCOUNT[$kind]:-0}))
 		done
@@ -413,3 +429,5 @@ total=$((fw + vf + (1 - settled) + (1 - stopped) + verify_timeout))
 putenv failures "$total"
 log "done: $total failure(s) on this node ($(wc -l <"$FLOG") FAIL lines in failures.log)"
 ((total == 0))
+exit
+}

@@ -304,8 +304,21 @@ static const char *errno_name(int e)
 	case ECANCELED: return "ECANCELED";
 	case EREMOTEIO: return "EREMOTEIO";
 	case ENOSPC: return "ENOSPC";
+	case ESTALE: return "ESTALE";
 	default: return NULL;
 	}
+}
+
+/* The errno's name, or "E<number>". */
+static const char *ename(int e)
+{
+	static char buf[16];
+	const char *n = errno_name(e);
+
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "E%d", e);
+	return buf;
 }
 
 /*
@@ -662,8 +675,8 @@ static int read_word(uint64_t i, bool plain, uint64_t *v, const char *why)
 	if (!errno_expected(-r)) {
 		me->c[C_FAIL_ERRNO]++;
 		fail_line("gid=%u kind=errno op=word-load(%s) word=%" PRIu64
-			  " addr=%p errno=%d(%s)", me->gid, why, i, (void *)p, -r,
-			  strerror(-r));
+			  " addr=%p errno=%s(%d)", me->gid, why, i, (void *)p,
+			  ename(-r), -r);
 	}
 	return -1;
 }
@@ -789,8 +802,8 @@ static void op_write(void)
 			if (!errno_expected(-r)) {
 				me->c[C_FAIL_ERRNO]++;
 				fail_line("gid=%u kind=errno op=word-store word=%" PRIu64
-					  " addr=%p errno=%d(%s)", me->gid, i, (void *)p,
-					  -r, strerror(-r));
+					  " addr=%p errno=%s(%d)", me->gid, i, (void *)p,
+					  ename(-r), -r);
 			}
 			return;
 		}
@@ -1327,8 +1340,7 @@ static int verify(const char *dir, const char *env, struct vres *res)
 					  " addr=%p writer=%u %s=%d(%s): the page's later words are not read",
 					  plain ? "plain" : "word", i, (void *)p, gid,
 					  plain ? "signal" : "errno", plain ? r : -r,
-					  plain ? (r == SIGBUS ? "SIGBUS" : "?") :
-					  (errno_name(-r) ? errno_name(-r) : "?"));
+					  plain ? (r == SIGBUS ? "SIGBUS" : "?") : ename(-r));
 				continue;
 			}
 			res->reads++;
