@@ -8,6 +8,7 @@
 #   tools/soak/soak.sh [--minutes N] [--seconds N] [--kver KVER] [--seed S]
 #       [--out DIR] [--no-faults] [--interval S] [--kinds "k ..."]
 #       [--workers K] [--pages P] [--pace-us U] [--no-build] [--no-selftest]
+#   tools/soak/soak.sh --report DIR     the summary of an earlier run, again
 #
 # Kernel: the lab's debug kernel (selftests/lab/debug-kernel.sh, built by
 # `make debug-kernel` or `make soak`) unless --kver says otherwise.
@@ -21,9 +22,9 @@ set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 minutes=30 seconds='' kver='' seed='' out='' faults=1 interval=20 kinds=''
-workers=2 pages=4 pace=500 build=1 selftest=1
+workers=2 pages=4 pace=500 build=1 selftest=1 report=''
 
-usage() { sed -n '8,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "soak: $1 must be a positive integer" >&2; exit 2; }; }
 while (($#)); do
 	case $1 in
@@ -41,10 +42,20 @@ while (($#)); do
 	--pace-us) [[ ${2:-} =~ ^[0-9]+$ ]] || usage; pace=$2; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--no-selftest) selftest=0; shift ;;
+	--report) report=${2:?}; shift 2 ;;
 	-h | --help) usage ;;
 	*) echo "soak: unknown option '$1'" >&2; usage ;;
 	esac
 done
+t_start=$SECONDS
+step() { printf '[soak +%4ss] %s\n' "$((SECONDS - t_start))" "$*"; }
+
+if [[ -n $report ]]; then
+	[[ -s $report/soak.params ]] || { echo "soak: $report/soak.params: not a soak run" >&2; exit 2; }
+	out=$(realpath "$report")
+	# shellcheck source=/dev/null
+	source "$out/soak.params"
+else
 secs=${seconds:-$((minutes * 60))}
 ((workers <= 16)) || { echo "soak: --workers at most 16 per node" >&2; exit 2; }
 ((pages <= 256)) || { echo "soak: --pages at most 256" >&2; exit 2; }
@@ -68,8 +79,6 @@ out=${out:-$top/results/soak-$(date +%Y%m%d-%H%M%S)}
 [[ ! -e $out/lab ]] || { echo "soak: $out already has a lab run" >&2; exit 2; }
 mkdir -p "$out"
 out=$(realpath "$out")
-t_start=$SECONDS
-step() { printf '[soak +%4ss] %s\n' "$((SECONDS - t_start))" "$*"; }
 
 if ((build)); then
 	step "building tinydsm.ko for $kver and the user space"
@@ -99,6 +108,8 @@ timeout=$((secs + 1800))
 what="faults every ~${interval}s (${kinds:-all kinds})"
 ((faults)) || what="no faults"
 step "3 nodes, kernel $kver, ${secs}s, seed $seed, $what; lab timeout ${timeout}s"
+printf '%s=%q\n' kver "$kver" secs "$secs" seed "$seed" what "$what" workers "$workers" \
+	pages "$pages" pace "$pace" >"$out/soak.params"
 set +e
 "$top/selftests/lab/lab.sh" --kver "$kver" --nodes 3 --timeout "$timeout" \
 	--out "$out/lab" tools/soak/soak_node.sh >"$out/lab.log" 2>&1 &
@@ -112,6 +123,8 @@ sleep 1
 kill $tail_pid 2>/dev/null
 wait $tail_pid 2>/dev/null
 set -e
+printf 'lab_rc=%q\n' "$lab_rc" >>"$out/soak.params"
+fi
 
 # ------------------------------------------------------------- summary
 L=$out/lab
@@ -217,33 +230,33 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 	fi
 	if ((failures)); then
 		echo "failure digest (count, kind, errno or signal, page, nodes, first and last time):"
-		cat "$L"/node[123]/failures.log 2>/dev/null | awk '
+		cat "$L"/node[123]/failures.log 2>/dev/null | sort -k2,2 | awk -v ex="$out/.examples" '
 		{
 			k = ""; e = "-"; pg = "-"; t = ""; nd = ""
 			for (i = 1; i <= NF; i++) {
 				split($i, kv, "=")
 				if (kv[1] == "kind") k = kv[2]
-				else if (kv[1] == "errno" || kv[1] == "signal" || kv[1] == "sig") { e = kv[2]; sub(/\(.*/, "", e) }
+				else if (kv[1] == "errno" || kv[1] == "signal") { e = kv[2]; sub(/\(.*/, "", e) }
 				else if (kv[1] == "addr") pg = substr(kv[2], 1, length(kv[2]) - 3) "000"
 				else if (kv[1] == "t") t = kv[2]
 				else if (kv[1] == "node") nd = kv[2]
 			}
 			key = k " " e " " pg
-			if (!(key in n)) { order[++m] = key; first[key] = t }
+			if (!(key in n)) { order[++m] = key; first[key] = t; line[key] = $0 }
 			n[key]++; last[key] = t
 			if (index(nodes[key], nd) == 0) nodes[key] = nodes[key] nd
 		}
 		END {
-			for (j = 1; j <= m && j <= 60; j++) {
+			for (j = 1; j <= m; j++) {
+				if (j > 60) { printf "  ... %d more groups\n", m - 60; break }
 				split(order[j], f, " ")
 				printf "  %6d  %-18s %-13s %-16s nodes %-4s %s .. %s\n", n[order[j]], f[1], f[2], f[3], nodes[order[j]], first[order[j]], last[order[j]]
+				print "  " line[order[j]] >ex
 			}
-			if (m > 60) printf "  ... %d more groups\n", m - 60
-		}' | sort -k7,7
-		echo "failure details (first 40 of every node's failures.log, by time):"
-		for i in 1 2 3; do
-			[[ -s $L/node$i/failures.log ]] && head -n 40 "$L/node$i/failures.log"
-		done | sort -k2,2 | sed 's/^/  /'
+		}'
+		echo "the first failure of each group:"
+		cat "$out/.examples" 2>/dev/null
+		rm -f "$out/.examples"
 		echo "  (all of them: $L/node<i>/failures.log)"
 	fi
 	if ((failures == 0 && lab_ok)); then

@@ -321,6 +321,14 @@ static const char *ename(int e)
 	return buf;
 }
 
+/* What made a read fail: a signal (plain) or -errno (IOC_WORD). */
+static const char *unread_name(bool plain, int r)
+{
+	if (!plain)
+		return ename(-r);
+	return r == SIGBUS ? "SIGBUS" : r == SIGSEGV ? "SIGSEGV" : "SIG?";
+}
+
 /*
  * An IOC_WORD errno that the module's documentation gives for a node that
  * does not answer (or a connection being re-made): an expected outcome of
@@ -661,8 +669,9 @@ static int read_word(uint64_t i, bool plain, uint64_t *v, const char *why)
 			me->c[C_SIGBUS_LOAD]++;
 		} else {
 			me->c[C_FAIL_SIGNAL]++;
-			fail_line("gid=%u kind=signal sig=%d op=plain-load(%s) word=%" PRIu64
-				  " addr=%p", me->gid, r, why, i, (void *)p);
+			fail_line("gid=%u kind=signal signal=%s(%d) op=plain-load(%s) word=%" PRIu64
+				  " addr=%p", me->gid, unread_name(true, r), r, why, i,
+				  (void *)p);
 		}
 		return -1;
 	}
@@ -739,10 +748,19 @@ static void op_readback(void)
 		snprintf(what, sizeof(what), "certain=%" PRIu64 " pending",
 			 before.certain);
 		report_read(i, plain, v, vd, before.pend_lo, before.pend_hi, what);
-		/* Take what is there as the new truth (one failure, not a storm). */
+		/*
+		 * Go on from what is there, and let the stores after it count
+		 * as pending: a word that flips between two versions is one
+		 * failure here, not another one in the final check.
+		 */
 		if (vd == V_READBACK) {
-			w->certain = (uint64_t)decode(i, v);
-			w->pend_lo = w->pend_hi = 0;
+			uint64_t s = (uint64_t)decode(i, v);
+			uint64_t top = before.pend_hi > before.certain ?
+				       before.pend_hi : before.certain;
+
+			w->certain = s;
+			w->pend_lo = s < top ? s + 1 : 0;
+			w->pend_hi = s < top ? top : 0;
 		}
 	} else {
 		int64_t s = decode(i, v);
@@ -783,8 +801,9 @@ static void op_write(void)
 				me->c[C_SIGBUS_STORE]++;
 			} else {
 				me->c[C_FAIL_SIGNAL]++;
-				fail_line("gid=%u kind=signal sig=%d op=plain-store word=%"
-					  PRIu64 " addr=%p", me->gid, r, i, (void *)p);
+				fail_line("gid=%u kind=signal signal=%s(%d) op=plain-store word=%"
+					  PRIu64 " addr=%p", me->gid, unread_name(true, r), r, i,
+					  (void *)p);
 			}
 			if (fresh)
 				w->pend_lo = w->pend_hi = 0;
@@ -832,8 +851,8 @@ static void op_atomic(void)
 		me->c[C_SIGBUS_ATOMIC]++;
 	} else {
 		me->c[C_FAIL_SIGNAL]++;
-		fail_line("gid=%u kind=signal sig=%d op=atomic counter=%u addr=%p",
-			  me->gid, r, c, (void *)ctr_ptr(c));
+		fail_line("gid=%u kind=signal signal=%s(%d) op=atomic counter=%u addr=%p",
+			  me->gid, unread_name(true, r), r, c, (void *)ctr_ptr(c));
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->pending = 0;
@@ -1337,10 +1356,10 @@ static int verify(const char *dir, const char *env, struct vres *res)
 				res->failures++;
 				dead_page = i / WORDS_PER_PAGE;
 				fail_line("kind=verify-unreadable via=%s word=%" PRIu64
-					  " addr=%p writer=%u %s=%d(%s): the page's later words are not read",
+					  " addr=%p writer=%u %s=%s(%d): the page's later words are not read",
 					  plain ? "plain" : "word", i, (void *)p, gid,
-					  plain ? "signal" : "errno", plain ? r : -r,
-					  plain ? (r == SIGBUS ? "SIGBUS" : "?") : ename(-r));
+					  plain ? "signal" : "errno", unread_name(plain, r),
+					  plain ? r : -r);
 				continue;
 			}
 			res->reads++;
@@ -1365,9 +1384,10 @@ static int verify(const char *dir, const char *env, struct vres *res)
 			if (r) {
 				res->unreadable++;
 				res->failures++;
-				fail_line("kind=verify-unreadable via=%s counter=%u addr=%p %s=%d",
+				fail_line("kind=verify-unreadable via=%s counter=%u addr=%p %s=%s(%d)",
 					  plain ? "plain" : "word", c, (void *)p,
-					  plain ? "signal" : "errno", plain ? r : -r);
+					  plain ? "signal" : "errno", unread_name(plain, r),
+					  plain ? r : -r);
 				continue;
 			}
 			/* With a state missing, some increments are not known. */
