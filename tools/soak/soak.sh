@@ -115,7 +115,7 @@ set +e
 	--out "$out/lab" tools/soak/soak_node.sh >"$out/lab.log" 2>&1 &
 lab_pid=$!
 tail -n +1 -F --pid=$lab_pid "$out/lab.log" 2>/dev/null |
-	grep --line-buffered -E '^\[node[0-9]\] .*soak: .*(fault [0-9]+: [a-z]+:|FAIL|ABORT|settled|verify:|done:|injecting|no fault)|^\[lab\] .*(FAIL|freezing|RESULT|TIMEOUT)' &
+	grep --line-buffered -E '^\[node[0-9]\] .*soak: .*(fault [0-9]+: [a-z]+:|FAIL|ABORT|settled|verify:|done:|injecting|no fault)|^\[lab\] .*(FAIL|freezing|RESULT|TIMEOUT|another lab)' &
 tail_pid=$!
 wait $lab_pid
 lab_rc=$?
