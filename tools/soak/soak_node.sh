@@ -231,7 +231,7 @@ ask() { # TARGET TIMEOUT_S KIND ARGS...
 
 inject() {
 	local end=$((SECONDS + SECS)) nk seq=0 gap kind tgt a b c to from blk start
-	local np strat addr res rc t0 peer
+	local np strat addr res rc t0 tstart peer
 	local -a kinds
 	read -r -a kinds <<<"$KINDS"
 	nk=${#kinds[@]}
@@ -248,6 +248,7 @@ inject() {
 		sleep "$gap"
 		seq=$((seq + 1))
 		t0=$SECONDS
+		tstart=$(ts)
 		case $kind in
 		migrate)
 			from=$tgt
@@ -309,7 +310,7 @@ inject() {
 		FCOUNT[$kind]=$((${FCOUNT[$kind]:-0} + 1))
 		FCOUNT[$kind.$tgt]=$((${FCOUNT[$kind.$tgt]:-0} + 1))
 		[[ ${res%% *} == 0 ]] || FFAIL[$kind]=$((${FFAIL[$kind]:-0} + 1))
-		echo "t=$(ts) +${t0}s seq=$seq kind=$kind $what took=$((SECONDS - t0))s rc=${res%% *} ${res#* }" |
+		echo "t=$tstart +${t0}s seq=$seq kind=$kind $what took=$((SECONDS - t0))s rc=${res%% *} ${res#* }" |
 			tee -a "$TDSM_OUT/faults.log" >>"$ELOG"
 		log "fault $seq: $kind: $what: rc=${res%% *}"
 	done
