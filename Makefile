@@ -419,3 +419,35 @@ model-check:
 
 check-run: model-check
 # end of spin model
+
+# soak
+# make soak: 3 lab nodes on the debug kernel (built once per machine, as
+# for make check) for SOAK_ARGS="--minutes N ..." (default 30): random
+# reads, writes, atomics and word accesses checked word by word while
+# faults are injected (tools/soak/README.md). Not part of make check.
+# SOAK_KVER=<release> runs on another kernel instead of the debug one.
+SOAK_ARGS ?=
+SOAK_KVER ?=
+SOAK_WORKER := $(BUILD)/tools/soak_worker
+
+.PHONY: soak soak-run soak-selftest
+
+user: $(SOAK_WORKER)
+
+$(SOAK_WORKER): $(TOP)/tools/soak/soak_worker.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+
+soak: deps
+	@if [ -z "$(SOAK_KVER)" ]; then $(MAKE) -C $(TOP) debug-kernel || exit 1; fi
+	$(MAKE) -C $(TOP) KVER=$(if $(SOAK_KVER),$(SOAK_KVER),$$(cat $(DEBUG_KVER_FILE))) soak-run
+
+soak-run: module user
+	$(TOP)/tools/soak/soak.sh --no-build --kver $(KVER) $(SOAK_ARGS)
+
+# The checker on plain memory, without a module (soak.sh runs it first).
+soak-selftest: $(SOAK_WORKER)
+	$(SOAK_WORKER) selftest
+
+check-run: soak-selftest
+# end of soak
