@@ -155,6 +155,7 @@ done
 lab_timeout=1500
 for k in "${debug_kvers[@]}"; do
 	! wanted debug-cluster2 || suite_cluster "$k" 2
+	[[ $only != *,debug-cluster3,* ]] || suite_cluster "$k" 3
 done
 lab_timeout=600
 
