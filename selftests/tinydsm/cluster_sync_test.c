@@ -114,7 +114,14 @@ static int reap(pid_t *pids, unsigned int n)
 	return bad;
 }
 
-/* Three nodes arrive 0, 300 and 600 ms late: nobody leaves before the last. */
+/*
+ * Three nodes arrive 0, 300 and 600 ms late: nobody leaves before the last,
+ * and each is let through by the barrier, not by its 10 s timeout (how soon
+ * after is the machine's speed: 9p under a debug kernel is slow, so the
+ * bound is half the timeout, not a latency).
+ */
+#define STEP_TIMEOUT_S	10
+
 TEST_F(sync, nobody_leaves_early)
 {
 	struct result *res = shared_results(4);
@@ -124,7 +131,8 @@ TEST_F(sync, nobody_leaves_early)
 
 	ASSERT_NE(NULL, res);
 	for (i = 1; i <= 3; i++)
-		pids[i - 1] = spawn(self->dir, i, 3, (i - 1) * 300, "step", 10, 0, &res[i]);
+		pids[i - 1] = spawn(self->dir, i, 3, (i - 1) * 300, "step",
+				    STEP_TIMEOUT_S, 0, &res[i]);
 	ASSERT_EQ(0, reap(pids, 3));
 	for (i = 1; i <= 3; i++)
 		if (res[i].arrived > last)
@@ -132,12 +140,17 @@ TEST_F(sync, nobody_leaves_early)
 	for (i = 1; i <= 3; i++) {
 		EXPECT_EQ(0, res[i].ret) TH_LOG("node%u: %s", i, res[i].err);
 		EXPECT_GE(res[i].left, last) TH_LOG("node%u left before node3 arrived", i);
-		EXPECT_LT(res[i].left - last, 1.0) TH_LOG("node%u left late", i);
+		EXPECT_LT(res[i].left - last, STEP_TIMEOUT_S / 2.0)
+			TH_LOG("node%u left %.2f s after the last arrival", i,
+			       res[i].left - last);
 	}
 	munmap(res, 4 * sizeof(*res));
 }
 
-/* node2 fails the test: the others give up at once, naming it. */
+/*
+ * node2 fails the test: the others give up as soon as they see it (well
+ * before their 30 s timeout), naming it.
+ */
 TEST_F(sync, failed_node_releases_the_others)
 {
 	struct result *res = shared_results(4);
@@ -151,7 +164,7 @@ TEST_F(sync, failed_node_releases_the_others)
 	ASSERT_EQ(0, reap(pids, 3));
 	for (i = 1; i <= 3; i += 2) {
 		EXPECT_EQ(-1, res[i].ret);
-		EXPECT_LT(res[i].left - res[2].arrived, 2.0);
+		EXPECT_LT(res[i].left - res[2].arrived, 30 / 2.0);
 		EXPECT_NE(NULL, strstr(res[i].err, "node2 failed")) TH_LOG("%s", res[i].err);
 	}
 	munmap(res, 4 * sizeof(*res));
@@ -177,7 +190,8 @@ TEST_F(sync, missing_node_times_out)
 	for (i = 1; i <= 2; i++) {
 		EXPECT_EQ(-1, res[i].ret);
 		EXPECT_GE(res[i].left - res[i].arrived, 1.0);
-		EXPECT_LT(res[i].left - res[i].arrived, 3.0);
+		/* Bounded: the timeout, plus what a slow 9p poll may add. */
+		EXPECT_LT(res[i].left - res[i].arrived, 6.0);
 		EXPECT_NE(NULL, strstr(res[i].err, "timed out")) TH_LOG("%s", res[i].err);
 		EXPECT_NE(NULL, strstr(res[i].err, "node3")) TH_LOG("%s", res[i].err);
 		EXPECT_EQ(NULL, strstr(res[i].err, "node1 ")) TH_LOG("%s", res[i].err);

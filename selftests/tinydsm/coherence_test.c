@@ -1038,6 +1038,20 @@ static void check_sums(struct __test_metadata *_metadata,
 }
 
 /*
+ * How long a node pauses between its atomics so that the others can take
+ * the page: at least @pause_us, and at least twice what its first
+ * fetch_add took (@first_s, right after the start barrier, when all three
+ * contend), so that the nodes contend whatever the machine's speed (a
+ * fault on the debug kernel costs several times one on a stock kernel).
+ */
+static unsigned int contend_pause(unsigned int pause_us, double first_s)
+{
+	double us = 2e6 * first_s;
+
+	return us > pause_us ? (unsigned int)us : pause_us;
+}
+
+/*
  * (f) All three nodes fetch_add the same counter (homed on node2, which
  * takes part) TDSM_ATOMIC_ITERS times each: the result is exactly 3K, each
  * node saw increasing values, together they saw every value once, and the
@@ -1065,6 +1079,8 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counter, 300)
 	t = tc_now();
 	for (i = 0; i < iters; i++) {
 		old = __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+		if (!i && pause)
+			pause = contend_pause(pause, tc_now() - t);
 		if (i && old <= prev && !backwards++)
 			TH_LOG("fetch_add returned %llu after %llu",
 			       (unsigned long long)old, (unsigned long long)prev);
@@ -1075,8 +1091,8 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counter, 300)
 	}
 	t = tc_now() - t;
 	ASSERT_EQ(0, tc_stats(n, &st1));
-	TH_LOG("node%u: %u fetch_adds in %.2f s, the page came here %llu times",
-	       n->id, iters, t,
+	TH_LOG("node%u: %u fetch_adds in %.2f s (pausing %u us), the page came here %llu times",
+	       n->id, iters, t, pause,
 	       (unsigned long long)(st1.write_faults - st0.write_faults));
 	EXPECT_EQ(0, backwards);
 	EXPECT_GE(st1.write_faults - st0.write_faults, MIN_MOVES)
@@ -1118,6 +1134,8 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counters_one_page, 300)
 	t = tc_now();
 	for (i = 0; i < iters; i++) {
 		old = __atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
+		if (!i && pause)
+			pause = contend_pause(pause, tc_now() - t);
 		if (old != i && !lost++)
 			TH_LOG("node%u's own counter: fetch_add %u returned %llu",
 			       n->id, i, (unsigned long long)old);
@@ -1129,8 +1147,8 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counters_one_page, 300)
 	}
 	t = tc_now() - t;
 	ASSERT_EQ(0, tc_stats(n, &st1));
-	TH_LOG("node%u: %u x 2 fetch_adds in %.2f s, the page came here %llu times",
-	       n->id, iters, t,
+	TH_LOG("node%u: %u x 2 fetch_adds in %.2f s (pausing %u us), the page came here %llu times",
+	       n->id, iters, t, pause,
 	       (unsigned long long)(st1.write_faults - st0.write_faults));
 	EXPECT_EQ(0, lost);
 	EXPECT_GE(st1.write_faults - st0.write_faults, MIN_MOVES)
