@@ -13,6 +13,10 @@
  *       then loads the module again with the parameters it had and adds
  *       its peers back; every node sees the cluster up again.
  *
+ *   unload_everywhere_at_once   every node unloads tinydsm at the same
+ *       barrier (each connection torn down from both ends at once), loads
+ *       it again and adds its peers back; the cluster must come up again.
+ *
  * delete_module() returns once the module's exit is done, and multicast
  * delivery is synchronous: whatever the unload sent is in the listener's
  * socket when it returns, so the events are read without waiting on a
@@ -397,6 +401,33 @@ static int load_module(const char *ko, const char *params)
 	return ret;
 }
 
+/*
+ * Load the module again with @params and add back the peers of @d that
+ * @want names; 0 once they are all up again (bounded), else -1 with the
+ * reason in @err.
+ */
+static int reload(const char *ko, const char *params, const struct dump *d,
+		  uint32_t want, char *err, size_t len)
+{
+	unsigned int i;
+	int e;
+
+	if (load_module(ko, params)) {
+		snprintf(err, len, "finit_module(%s, %s): %s", ko, params, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < d->n; i++) {
+		if (d->p[i].self || !(want & TC_NODE(d->p[i].id)))
+			continue;
+		e = node_add(&d->p[i]);
+		if (e) {
+			snprintf(err, len, "NODE_ADD %u: %s", d->p[i].id, strerror(-e));
+			return -1;
+		}
+	}
+	return wait_up(want, UP_TIMEOUT_S, err, len);
+}
+
 TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
 {
 	struct heard h = { 0 };
@@ -447,15 +478,48 @@ TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
 	EXPECT_EQ(0, h.down_after_gone);
 
 	/* Back as it was: loaded with the same parameters, its peers up. */
-	ASSERT_EQ(0, load_module(ko, params))
-		TH_LOG("finit_module(%s, %s): %s", ko, params, strerror(errno));
-	for (i = 0; i < d.n; i++) {
-		if (d.p[i].self || !(want & TC_NODE(d.p[i].id)))
-			continue;
-		e = node_add(&d.p[i]);
-		ASSERT_EQ(0, e) TH_LOG("NODE_ADD %u: %s", d.p[i].id, strerror(-e));
-	}
-	EXPECT_EQ(0, wait_up(want, UP_TIMEOUT_S, self->err, sizeof(self->err)))
+	EXPECT_EQ(0, reload(ko, params, &d, want, self->err, sizeof(self->err)))
+		TH_LOG("after the reload: %s", self->err);
+	BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+	BARRIER("done");
+}
+
+/*
+ * Every node unloads tinydsm at the same moment, so that each connection
+ * is torn down from both ends at once (a DISCONNECTED arriving while the
+ * local teardown runs, a peer's reject racing our own destroy), then loads
+ * it again and adds its peers back: all must come up again, and the lab
+ * fails the run on any WARN, KASAN, lockdep or kmemleak report.
+ */
+TEST_F_TIMEOUT(unload, unload_everywhere_at_once, 400)
+{
+	char params[256], kobuf[512];
+	uint32_t peers = 0, want;
+	const char *ko;
+	struct dump d;
+	unsigned int i;
+
+	if (self->s.nodes < 2)
+		SKIP(return, "needs 2 or more nodes, this run has %u (TDSM_NODES)",
+		     self->s.nodes);
+	want = tc_mask(&self->s, TC_ALL) & ~TC_NODE(self->s.id);
+	ko = ko_path(kobuf, sizeof(kobuf));
+	ASSERT_NE(NULL, ko) TH_LOG("set TDSM_KO, or TDSM_TREE and TDSM_KVER");
+	ASSERT_EQ(0, access(ko, R_OK)) TH_LOG("%s: %s", ko, strerror(errno));
+	ASSERT_EQ(0, module_params(params, sizeof(params)));
+	ASSERT_EQ(0, wait_up(want, UP_TIMEOUT_S, self->err, sizeof(self->err)))
+		TH_LOG("before the unload: %s", self->err);
+	ASSERT_EQ(0, node_dump(&d));
+	for (i = 0; i < d.n; i++)
+		if (!d.p[i].self && d.p[i].state == TINYDSM_NODE_UP)
+			peers |= TC_NODE(d.p[i].id);
+	ASSERT_EQ(want, peers & want) TH_LOG("peers up before the unload: %#x", peers);
+
+	BARRIER("unload");
+	ASSERT_EQ(0, syscall(SYS_delete_module, "tinydsm", O_NONBLOCK))
+		TH_LOG("delete_module: %s", strerror(errno));
+	BARRIER("unloaded");
+	EXPECT_EQ(0, reload(ko, params, &d, want, self->err, sizeof(self->err)))
 		TH_LOG("after the reload: %s", self->err);
 	BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
 	BARRIER("done");
