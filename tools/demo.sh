@@ -13,7 +13,10 @@
 # Definitions: tools/demo/README.md.
 #
 #   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b]
-#                 [--a-sizes "MiB ..."] [--out DIR] [--no-build]
+#                 [--a-sizes "MiB ..."] [--out DIR] [--no-build] [--no-retry]
+#
+# --no-retry: a lab whose guest kernel panicked in rdma_rxe is not run
+# again (tools/panic_rate.sh counts such panics).
 #
 # Results: results/demo-<time>/ (or --out): summary.txt (the table, also
 # printed), figures.csv, figures.json, latency.png, repopulation.png,
@@ -23,10 +26,10 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-kver='' pages=1024 reps=5 only='a,a12,b' a_sizes='1 16' out='' build=1
+kver='' pages=1024 reps=5 only='a,a12,b' a_sizes='1 16' out='' build=1 retry=1
 lab_lock=${TDSM_LAB_LOCK:-/tmp/tdsm-lab.lock}
 
-usage() { sed -n '15,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '15,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kver=${2:?}; shift 2 ;;
@@ -36,6 +39,7 @@ while (($#)); do
 	--a-sizes) a_sizes=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--no-build) build=0; shift ;;
+	--no-retry) retry=0; shift ;;
 	-h|--help) usage ;;
 	*) echo "demo: unknown option '$1'" >&2; usage ;;
 	esac
@@ -133,7 +137,7 @@ lab() {
 	set +e
 	lab_once "$n" "$d"
 	r=$?
-	if ((r)) && grep -qs 'Kernel panic' "$d"/node*/console.log &&
+	if ((r && retry)) && grep -qs 'Kernel panic' "$d"/node*/console.log &&
 		grep -qs 'rdma_rxe\]' "$d"/node*/console.log; then
 		step "a guest kernel panicked in rdma_rxe (Soft-RoCE); kept in lab$n.panic/, running the lab again"
 		mv "$d" "$d.panic" && mv "$d.log" "$d.panic.log"
