@@ -429,6 +429,43 @@ static int node_add(struct tdc *t)
 	return tdc_nl_do(t, msg, what);
 }
 
+/*
+ * "node VERB ID": parse the one argument and build @cmd's request for that
+ * node. Returns the message with *@id and @what ("node VERB ID") set, or
+ * NULL with *@ret the exit status (usage, help, no netlink, no memory).
+ */
+static struct nl_msg *node_id_msg(struct tdc *t, const char *verb, int cmd,
+				  uint32_t *id, char *what, size_t len, int *ret)
+{
+	struct nl_msg *msg;
+
+	if (tdc_want_help(t)) {
+		*ret = node_help(t);
+		return NULL;
+	}
+	if (t->argc != 1) {
+		*ret = tdc_usage_error(t, node_help, "node %s: needs ID", verb);
+		return NULL;
+	}
+	if (node_parse_id(t->argv[0], id)) {
+		*ret = tdc_usage_error(t, node_help, "node %s: \"%s\" is not a node id",
+				       verb, t->argv[0]);
+		return NULL;
+	}
+	*ret = tdc_nl_open(t);
+	if (*ret)
+		return NULL;
+	msg = tdc_nl_msg(t, cmd, 0);
+	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, *id)) {
+		nlmsg_free(msg);
+		tdc_err(t, "node %s: out of memory", verb);
+		*ret = TDC_EXIT_FAIL;
+		return NULL;
+	}
+	snprintf(what, len, "node %s %u", verb, *id);
+	return msg;
+}
+
 static int node_del(struct tdc *t)
 {
 	struct nl_msg *msg;
@@ -436,25 +473,9 @@ static int node_del(struct tdc *t)
 	uint32_t id;
 	int ret;
 
-	if (tdc_want_help(t))
-		return node_help(t);
-	if (t->argc != 1)
-		return tdc_usage_error(t, node_help, "node del: needs ID");
-	if (node_parse_id(t->argv[0], &id))
-		return tdc_usage_error(t, node_help,
-				       "node del: \"%s\" is not a node id",
-				       t->argv[0]);
-
-	ret = tdc_nl_open(t);
-	if (ret)
+	msg = node_id_msg(t, "del", TINYDSM_CMD_NODE_DEL, &id, what, sizeof(what), &ret);
+	if (!msg)
 		return ret;
-	msg = tdc_nl_msg(t, TINYDSM_CMD_NODE_DEL, 0);
-	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id)) {
-		nlmsg_free(msg);
-		tdc_err(t, "node del: out of memory");
-		return TDC_EXIT_FAIL;
-	}
-	snprintf(what, sizeof(what), "node del %u", id);
 	return tdc_nl_do(t, msg, what);
 }
 
@@ -495,25 +516,10 @@ static int node_evict(struct tdc *t)
 	uint32_t id;
 	int ret;
 
-	if (tdc_want_help(t))
-		return node_help(t);
-	if (t->argc != 1)
-		return tdc_usage_error(t, node_help, "node evict: needs ID");
-	if (node_parse_id(t->argv[0], &id))
-		return tdc_usage_error(t, node_help,
-				       "node evict: \"%s\" is not a node id",
-				       t->argv[0]);
-
-	ret = tdc_nl_open(t);
-	if (ret)
+	msg = node_id_msg(t, "evict", TINYDSM_CMD_NODE_EVICT, &id, what, sizeof(what),
+			  &ret);
+	if (!msg)
 		return ret;
-	msg = tdc_nl_msg(t, TINYDSM_CMD_NODE_EVICT, 0);
-	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id)) {
-		nlmsg_free(msg);
-		tdc_err(t, "node evict: out of memory");
-		return TDC_EXIT_FAIL;
-	}
-	snprintf(what, sizeof(what), "node evict %u", id);
 	ret = tdc_nl_call(t, msg, what, node_evict_reply, &er);
 	if (ret)
 		return ret;
