@@ -65,7 +65,8 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	*first = pg - r->pages;
 	*n = b->npages;
 	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
-	    b->reserved[0] || b->reserved[1])
+	    b->reserved[0] || b->reserved[1] || b->reserved2 ||
+	    (type != TDSM_W_INVALV && b->epoch))
 		return TDSM_WS_INVAL;
 	if (type == TDSM_W_MIGRATE ? mask : !mask || (*n < 64 && mask >> *n))
 		return TDSM_WS_INVAL;
@@ -94,12 +95,12 @@ static void tdsm_breply_error(struct tdsm_conn *conn,
 /*
  * Make this node (the home, DIR held) hold the current contents of page
  * @idx, owned now by another node, which keeps a read-only copy; this node
- * becomes the owner.
+ * becomes the owner. @epoch: the migration's transaction.
  */
-static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx)
+static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 {
 	struct tdsm_page *pg = &r->pages[idx];
-	struct tdsm_dest dst = { .node = r->node_id };
+	struct tdsm_dest dst = { .node = r->node_id, .epoch = epoch };
 	struct tdsm_conn *conn;
 	struct tdsm_buf buf;
 	bool data;
@@ -137,7 +138,8 @@ out:
  * @moved_to: not 0, their new home, which @x then knows.
  */
 static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
-				 unsigned int n, u64 mask, u8 x, u8 moved_to)
+				 unsigned int n, u64 mask, u8 x, u8 moved_to,
+				 u32 epoch)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
@@ -152,6 +154,7 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 	msg.batch.npages = n;
 	msg.batch.dst = moved_to;
 	msg.batch.mask = cpu_to_be64(mask);
+	msg.batch.epoch = cpu_to_be32(epoch);
 	err = tdsm_call(conn, &msg, NULL, &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
@@ -166,11 +169,11 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
  * this node owns it, ours, whose frame is then in @push (a reference) with
  * its index in @slot; *@npush of them. Invalidated nodes go in *@holders.
  * After every step the directory entries are consistent, so a failure
- * leaves the batch here, correctly.
+ * leaves the batch here, correctly. @epoch: the migration's transaction.
  */
 static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
-				unsigned int n, u64 want, u8 to, u32 *holders,
-				struct page **push, u8 *slot,
+				unsigned int n, u64 want, u8 to, u32 epoch,
+				u32 *holders, struct page **push, u8 *slot,
 				unsigned int *npush)
 {
 	u64 inval[TINYDSM_MAX_NODES] = {};
@@ -185,7 +188,7 @@ static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			continue;
 		if (pg->owner != to && pg->owner != r->node_id) {
 			/* A third node owns it: collect it here first. */
-			err = tdsm_home_pull(r, first + i);
+			err = tdsm_home_pull(r, first + i, epoch);
 			if (err)
 				return err;
 		}
@@ -197,7 +200,7 @@ static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 	for (x = 1; x < TINYDSM_MAX_NODES; x++) {
 		if (!inval[x])
 			continue;
-		err = tdsm_invalidate_batch(r, first, n, inval[x], x, to);
+		err = tdsm_invalidate_batch(r, first, n, inval[x], x, to, epoch);
 		if (err)
 			return err;
 		for (i = 0; i < n; i++)
@@ -254,7 +257,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	enum tdsm_wire_status st;
 	u64 done = 0, data = 0;
 	unsigned long first;
-	u32 holders = 0;
+	u32 holders = 0, epoch;
 	int err = 0;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -271,8 +274,13 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		if (tdsm_page_home(pg) == r->node_id && pg->owner)
 			done |= BIT_ULL(i);
 	}
-	err = tdsm_migrate_prepare(r, first, n, done, to, &holders, push, slot,
-				   &npush);
+	/* One transaction for the batch, now that no other runs on it. */
+	epoch = tdsm_txn_next(r);
+	for (i = 0; i < n; i++)
+		if (done & BIT_ULL(i))
+			r->pages[first + i].epoch = epoch;
+	err = tdsm_migrate_prepare(r, first, n, done, to, epoch, &holders, push,
+				   slot, &npush);
 	for (i = 0; i < npush; i++)
 		data |= BIT_ULL(slot[i]);
 
@@ -286,6 +294,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		rep.done = cpu_to_be64(done);
 		rep.data = cpu_to_be64(data);
 		rep.holders = cpu_to_be32(holders);
+		rep.epoch = cpu_to_be32(epoch);
 		err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 				       be64_to_cpu(msg->batch.iova),
 				       be32_to_cpu(msg->batch.rkey));
@@ -307,9 +316,11 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg)
 {
+	u32 epoch = be32_to_cpu(msg->batch.epoch);
 	enum tdsm_wire_status st;
 	unsigned long first;
 	unsigned int i, n;
+	int err = 0;
 	u64 mask;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -319,10 +330,14 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 		if ((mask & BIT_ULL(i)) &&
 		    tdsm_page_home(&r->pages[first + i]) != msg->hdr.src)
 			st = TDSM_WS_INVAL;
+	/* A copy newer than the INVALV stays; the reply says STALE then. */
 	if (!st)
 		for (i = 0; i < n; i++)
-			if (mask & BIT_ULL(i))
-				tdsm_local_inval(r, first + i, msg->batch.dst);
+			if ((mask & BIT_ULL(i)) &&
+			    tdsm_local_inval(r, first + i, msg->batch.dst, &epoch))
+				err = -ESTALE;
+	if (!st)
+		st = tdsm_errno_status(err);
 	tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 }
 
@@ -339,6 +354,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u64 done = 0, data = 0, preset = 0;
 	unsigned int i, locked;
 	bool bufv_held = false;	/* registered, and not yet put */
+	u32 epoch = 0;
 	int err;
 
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
@@ -378,6 +394,9 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err) {
 		done = be64_to_cpu(call.reply.breply.done);
 		data = be64_to_cpu(call.reply.breply.data);
+		epoch = be32_to_cpu(call.reply.breply.epoch);
+		/* Our own transactions on these pages come after @from's. */
+		tdsm_txn_seen(r, epoch);
 		if ((data & ~done) || (n < 64 && done >> n)) {
 			pr_warn_ratelimited("node %u: malformed MIGRATE reply\n",
 					    from);
@@ -404,6 +423,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 			}
 			pg->owner = r->node_id;
 			pg->copyset = BIT(r->node_id);
+			pg->epoch = epoch;
 			tdsm_page_set_home(pg, r->node_id);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
 			atomic64_inc(&r->migrated_in);
@@ -547,6 +567,8 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++)
 		if (want & BIT_ULL(i))
 			tdsm_dir_lock(&r->pages[first + i], false);
+	/* One transaction for the batch, now that no other runs on it. */
+	dst.epoch = tdsm_txn_next(r);
 
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = &r->pages[first + i];
@@ -580,6 +602,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	rep.done = cpu_to_be64(done);
 	rep.data = cpu_to_be64(data);
+	rep.epoch = cpu_to_be32(dst.epoch);
 	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush, iova,
 			       dst.rkey);
 	for (i = 0; i < n; i++) {
@@ -645,6 +668,7 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 			tdsm_local_install(r, first + i, bufv->frames[i],
 					   TINYDSM_PAGE_SHARED);
 			bufv->frames[i] = NULL;
+			pg->epoch = be32_to_cpu(call.reply.breply.epoch);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
 			atomic64_inc(&r->repopulated);
 			*got |= BIT_ULL(i);

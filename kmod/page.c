@@ -6,7 +6,7 @@
  * load time; page i's home is node i / slice_pages + 1. Each page has its
  * own sleeping locks, bits in its flags word (wait_on_bit_lock), so that a
  * fault that waits for the network holds only its page, and the metadata
- * stays at 32 bytes a page.
+ * stays at 40 bytes a page.
  */
 #include <linux/bitmap.h>
 #include <linux/mm.h>

@@ -211,11 +211,38 @@ void tdsm_dir_unlock(struct tdsm_page *pg)
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
 
 /*
- * Make node @x drop its copy of page @idx; @moved_to: not 0, the page's
- * new home (a migration), which @x then knows.
+ * The id of a new directory transaction of this home (never 0, the "none
+ * yet" of struct tdsm_dest). The caller holds the DIR bit of every page it
+ * is about and makes it their epoch: see "Epochs" in proto.h.
+ */
+u32 tdsm_txn_next(struct tdsm_region *r)
+{
+	u32 id;
+
+	do
+		id = atomic_inc_return(&r->txn_id);
+	while (!id);
+	return id;
+}
+
+/*
+ * Pages with epoch @epoch became homed here (a migration): this home's
+ * later transactions must be newer.
+ */
+void tdsm_txn_seen(struct tdsm_region *r, u32 epoch)
+{
+	int cur = atomic_read(&r->txn_id);
+
+	while (tdsm_epoch_after(epoch, cur) &&
+	       !atomic_try_cmpxchg(&r->txn_id, &cur, epoch))
+		;
+}
+
+/*
+ * Make node @x drop its copy of page @idx, for the transaction @epoch.
  */
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u8 moved_to)
+		    u32 epoch)
 {
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
@@ -223,13 +250,14 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 	struct page *frame;
 	int err;
 
+	tdsm_dir_assert_locked(&r->pages[idx]);
 	if (x == r->node_id) {
 		tdsm_page_lock_wait(&r->pages[idx]);
 		frame = tdsm_local_take(r, idx);
 		tdsm_page_unlock(&r->pages[idx]);
 		if (frame)
 			put_page(frame);
-		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, moved_to, 0);
+		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, 0, 0);
 		return 0;
 	}
 	conn = tdsm_peer_conn(x);
@@ -237,16 +265,13 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 		return -EHOSTUNREACH;
 	tdsm_msg_init(&msg, TDSM_W_INVAL);
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
-	if (moved_to) {
-		msg.page.mode = TDSM_INVAL_MOVED;
-		msg.page.dst = moved_to;
-	}
+	msg.page.epoch = cpu_to_be32(epoch);
 	err = tdsm_call(conn, &msg, NULL, &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 	tdsm_conn_put(conn);
 	atomic64_inc(&r->invalidations);
-	trace_tinydsm_invalidate(tdsm_page_addr(idx), x, moved_to, err);
+	trace_tinydsm_invalidate(tdsm_page_addr(idx), x, 0, err);
 	return err;
 }
 
@@ -299,6 +324,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	msg.page.rkey = cpu_to_be32(dst->rkey);
 	msg.page.dst = dst->node;
 	msg.page.mode = mode;
+	msg.page.epoch = cpu_to_be32(dst->epoch);
 	if (dst->buf) {
 		err = tdsm_call(conn, &msg, dst->buf, &dst->call);
 		if (!err)
@@ -345,7 +371,8 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
- * this node's frame that the caller must send (and then commit).
+ * this node's frame that the caller must send (and then commit). The
+ * transaction is @dst->epoch (a new one if 0), the page's epoch from now.
  */
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data)
@@ -360,6 +387,9 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	err = tdsm_home_claim(r, idx);
 	if (err)
 		return err;
+	if (!dst->epoch)
+		dst->epoch = tdsm_txn_next(r);
+	pg->epoch = dst->epoch;
 
 	if (!write) {
 		if (pg->owner != req) {
@@ -375,7 +405,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 
 	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
 	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
-		err = tdsm_invalidate(r, idx, x, 0);
+		err = tdsm_invalidate(r, idx, x, dst->epoch);
 		if (err)
 			return err;
 		pg->copyset &= ~BIT(x);
@@ -391,7 +421,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		 */
 		if ((pg->copyset & BIT(req)) && dst->has_copy) {
 			/* The owner only drops its own. */
-			err = tdsm_invalidate(r, idx, pg->owner, 0);
+			err = tdsm_invalidate(r, idx, pg->owner, dst->epoch);
 		} else {
 			err = tdsm_transfer(r, idx, pg->owner, dst,
 					    TDSM_FETCH_DROP, push);
@@ -582,8 +612,12 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		} else {
 			err = -EPROTO;	/* the home thinks we have a copy */
 		}
-		if (!err && write)
-			pg->owner = r->node_id;
+		if (!err) {
+			/* The grant's transaction: INVAL/FETCH not newer are stale. */
+			pg->epoch = (u32)be64_to_cpu(call.reply.reply.addr);
+			if (write)
+				pg->owner = r->node_id;
+		}
 	} else if (err == -EREMOTE) {
 		/* Not (or no longer) the home: it names the one it knows. */
 		hint = call.reply.reply.home;
@@ -681,7 +715,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
 	if (pg && (msg->page.dst || msg->page.reserved[0] ||
-		   msg->page.reserved[1] ||
+		   msg->page.reserved[1] || msg->page.epoch ||
+		   msg->page.reserved2 ||
 		   (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0))))
 		st = TDSM_WS_INVAL;
 	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
@@ -722,8 +757,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * ahead of the reply; a write waits until it landed, to drop our copy.
 	 */
 	sent = tdsm_reply(conn, msg, tdsm_errno_status(err),
-			  data ? TDSM_RF_DATA : 0, 0, push, dst.iova, dst.rkey,
-			  dst.rkey, !err);
+			  data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
+			  dst.iova, dst.rkey, dst.rkey, !err);
 	if (!err)
 		tdsm_home_commit(r, idx, write, push, sent, owner, copyset, &dst);
 	if (!err && !sent && write)
@@ -739,6 +774,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u64 iova = be64_to_cpu(msg->page.iova);
 	u32 rkey = be32_to_cpu(msg->page.rkey);
 	u8 mode = msg->page.mode, to = msg->page.dst;
+	u32 epoch = be32_to_cpu(msg->page.epoch);
 	bool to_home = to == msg->hdr.src;
 	struct tdsm_conn *dconn = NULL;
 	enum tdsm_wire_status st;
@@ -750,7 +786,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	pg = tdsm_msg_page(r, msg, &idx, &st);
 	if (pg && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
 		   !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
-		   tdsm_page_home(pg) != msg->hdr.src))
+		   msg->page.reserved[0] || msg->page.reserved[1] ||
+		   msg->page.reserved2 || tdsm_page_home(pg) != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
@@ -767,7 +804,9 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	tdsm_page_lock_settled(pg);
 	frame = pg->frame;
-	if (!frame || pg->state == TINYDSM_PAGE_INVALID) {
+	/* No copy, or a newer one than this FETCH's transaction knew of. */
+	if (!frame || pg->state == TINYDSM_PAGE_INVALID ||
+	    !tdsm_epoch_after(epoch, pg->epoch)) {
 		tdsm_page_unlock(pg);
 		err = -ESTALE;
 		goto reply;
@@ -814,14 +853,22 @@ out:
 /*
  * Drop this node's copy of page @idx, at its home's request. @moved_to: not
  * 0, a migration moved the page there: remember it (the new home, and
- * TDSM_PG_MOVED for an eager repopulation if there was a copy).
+ * TDSM_PG_MOVED for an eager repopulation if there was a copy). @epoch, if
+ * given, is the INVAL's transaction: a copy it is not newer than stays
+ * (-ESTALE). INVALV has none: only a migration sends it, and after that the
+ * holder names the new home and refuses whatever the old one sends.
  */
-void tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to)
+int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
+		     const u32 *epoch)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
 
 	tdsm_page_lock_settled(pg);
+	if (epoch && pg->frame && !tdsm_epoch_after(*epoch, pg->epoch)) {
+		tdsm_page_unlock(pg);
+		return -ESTALE;
+	}
 	frame = tdsm_local_take(r, idx);
 	if (moved_to) {
 		if (frame)
@@ -831,20 +878,23 @@ void tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to)
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
+	return 0;
 }
 
 static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 			      const struct tdsm_wire_msg *msg)
 {
 	u8 mode = msg->page.mode, to = msg->page.dst;
+	u32 epoch = be32_to_cpu(msg->page.epoch);
 	enum tdsm_wire_status st;
 	struct tdsm_page *pg;
 	unsigned long idx;
+	int err;
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
 	if (pg && (tdsm_page_home(pg) != msg->hdr.src ||
 		   msg->page.iova || msg->page.rkey || msg->page.reserved[0] ||
-		   msg->page.reserved[1] ||
+		   msg->page.reserved[1] || msg->page.reserved2 ||
 		   (mode == TDSM_INVAL_DROP && to) ||
 		   (mode == TDSM_INVAL_MOVED &&
 		    (!to || to >= TINYDSM_MAX_NODES || to == msg->hdr.src ||
@@ -855,8 +905,8 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
 	}
-	tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0);
-	tdsm_reply(conn, msg, TDSM_WS_OK, 0, 0, NULL, 0, 0, 0, false);
+	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, &epoch);
+	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0, false);
 }
 
 /*
@@ -976,12 +1026,15 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
 	for (i = first; i < first + npages && !err; i++) {
 		struct tdsm_page *pg = &r->pages[i];
 		unsigned long holders;
+		u32 epoch;
 		int x;
 
 		tdsm_dir_lock(pg, false);
+		epoch = tdsm_txn_next(r);
+		pg->epoch = epoch;
 		holders = pg->copyset | (pg->owner ? BIT(pg->owner) : 0);
 		for_each_set_bit(x, &holders, TINYDSM_MAX_NODES) {
-			err = tdsm_invalidate(r, i, x, 0);
+			err = tdsm_invalidate(r, i, x, epoch);
 			if (err)
 				break;
 			pg->copyset &= ~BIT(x);

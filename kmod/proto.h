@@ -19,6 +19,8 @@
  * @has_copy: the requester says it holds a copy (a write from a read copy;
  * the directory's copyset alone does not prove it). @invalidated: the
  * copies the transaction took away, for a rollback not to count them.
+ * @epoch: the transaction's id; tdsm_home_serve() takes a new one if 0
+ * (a batch takes one for all its pages, once it holds all their DIRs).
  */
 struct tdsm_dest {
 	u8 node;
@@ -29,7 +31,27 @@ struct tdsm_dest {
 	struct tdsm_buf *buf;
 	struct tdsm_call call;
 	u32 invalidated;
+	u32 epoch;
 };
+
+/*
+ * Epochs. A home numbers its directory transactions (tdsm_txn_next(), while
+ * it holds the DIR bit of every page the transaction is about, so that a
+ * page's ids only grow); a page's epoch is the id of its latest one. The
+ * INVALs and FETCHes of a transaction carry its id, and so does its grant,
+ * which the requester keeps with the copy. A holder ignores an INVAL or a
+ * FETCH that is not newer than its copy: it belongs to a transaction the
+ * home gave up on (its connection was killed), handled after a newer grant
+ * came over a new connection. Ids compare as serial numbers: a wrap is
+ * harmless while no message is 2^31 transactions late.
+ */
+static inline bool tdsm_epoch_after(u32 a, u32 b)
+{
+	return (s32)(a - b) > 0;
+}
+
+u32 tdsm_txn_next(struct tdsm_region *r);
+void tdsm_txn_seen(struct tdsm_region *r, u32 epoch);
 
 int tdsm_status_errno(u32 status);
 enum tdsm_wire_status tdsm_errno_status(int err);
@@ -42,14 +64,15 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state);
-void tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to);
+int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
+		     const u32 *epoch);
 
 /* the home's directory: TDSM_PG_DIR held */
 int tdsm_dir_lock(struct tdsm_page *pg, bool killable);
 int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms);
 void tdsm_dir_unlock(struct tdsm_page *pg);
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u8 moved_to);
+		    u32 epoch);
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push);
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);

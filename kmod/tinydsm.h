@@ -47,12 +47,17 @@ enum {
  *	migration tells every holder); others may name an older home, which
  *	forwards (TDSM_WS_NOTHOME with a hint).
  * @faults: faults taken on this page here, saturating.
+ * @epoch: on the home, the id of the page's latest directory transaction
+ *	(TDSM_PG_DIR); on another node, the id of the transaction that
+ *	granted this node's copy (TDSM_PG_LOCKED), so that an INVAL or FETCH
+ *	not newer than the copy, sent by a transaction its home gave up on,
+ *	is told apart and ignored (proto.c, "Epochs").
  *
  * On the page's home, @owner and @copyset are the directory entry; on any
  * other node they are what this node last learnt, for information only.
  *
  * The page's address is implicit: TINYDSM_REGION_BASE + index * PAGE_SIZE.
- * Kept at 32 bytes (0.8% of a 4 KiB page) so that a big region's metadata
+ * Kept at 40 bytes (1% of a 4 KiB page) so that a big region's metadata
  * stays small; the size is reported to user space in the region info.
  */
 struct tdsm_page {
@@ -64,9 +69,10 @@ struct tdsm_page {
 	u8 state;
 	u8 home;
 	u8 faults;
+	u32 epoch;
 };
 
-static_assert(sizeof(struct tdsm_page) == 32);
+static_assert(sizeof(struct tdsm_page) == 40);
 
 /*
  * A page's locks are bits of its flags: at 32 bytes of metadata a page
@@ -123,6 +129,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
  * @storm_faults_seen: read + write faults when it began (region.c).
+ * @txn_id: the id of this node's latest directory transaction, as a home:
+ *	every transaction takes the next (tdsm_txn_next()); never behind the
+ *	epoch of a page that migrated here.
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
@@ -154,6 +163,7 @@ struct tdsm_region {
 	atomic64_t word_served;
 	unsigned long storm_start;
 	u64 storm_faults_seen;
+	atomic_t txn_id;
 };
 
 extern struct tdsm_region tdsm_region;

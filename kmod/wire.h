@@ -36,6 +36,10 @@
  *                              the page itself first as for its own fault;
  *                              reply.addr carries the value loaded
  *
+ * FETCH, INVAL and INVALV carry the epoch of the home's transaction, and
+ * every grant (READ/WRITE reply, READV reply) the epoch its copy gets: a
+ * holder answers a FETCH or INVAL not newer than its copy with
+ * TDSM_WS_STALE and keeps the copy (PROTOCOL.md, "Epochs").
  * A node that is not (or no longer) a page's home answers a request for it
  * with TDSM_WS_NOTHOME and, in reply.home, the home it knows of; the
  * requester retries there. INVAL with mode TDSM_INVAL_MOVED tells a holder
@@ -47,7 +51,8 @@
 #include <linux/types.h>
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
-#define TDSM_WIRE_VERSION	1
+/* 2: epochs on FETCH, INVAL and their grants (a version 1 peer is refused) */
+#define TDSM_WIRE_VERSION	2
 #define TDSM_WIRE_MSG_SIZE	64
 
 enum tdsm_wire_type {
@@ -131,6 +136,10 @@ struct tdsm_wire_hdr {
  * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*;
  *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.
  * @reserved: zero.
+ * @epoch: FETCH, INVAL: the id of the home's transaction that sends it; a
+ *	holder whose copy is not older (it came from this transaction or a
+ *	later one) answers TDSM_WS_STALE and keeps it. READ, WRITE: zero.
+ * @reserved2: zero.
  */
 struct tdsm_wire_page {
 	__be64 addr;
@@ -139,6 +148,8 @@ struct tdsm_wire_page {
 	__u8 dst;
 	__u8 mode;
 	__u8 reserved[2];
+	__be32 epoch;
+	__be32 reserved2;
 };
 
 /**
@@ -162,6 +173,9 @@ struct tdsm_wire_alloc {
  * @dst: INVALV: the pages' new home if a migration moves them, else 0.
  * @reserved: zero.
  * @mask: READV, INVALV: the pages concerned (bit i = page i); MIGRATE: zero.
+ * @epoch: INVALV: the id of the home's transaction (as for INVAL: a copy
+ *	not older stays, and the page answers TDSM_WS_STALE); others: zero.
+ * @reserved2: zero.
  */
 struct tdsm_wire_batch {
 	__be64 addr;
@@ -171,6 +185,8 @@ struct tdsm_wire_batch {
 	__u8 dst;
 	__u8 reserved[2];
 	__be64 mask;
+	__be32 epoch;
+	__be32 reserved2;
 };
 
 /* WORD ops */
@@ -199,7 +215,9 @@ struct tdsm_wire_word {
  * struct tdsm_wire_reply - REPLY
  * @status: enum tdsm_wire_status.
  * @flags: TDSM_RF_*.
- * @addr: ALLOC: global address of the run; WORD: the value loaded.
+ * @addr: ALLOC: global address of the run; WORD: the value loaded;
+ *	READ, WRITE granted: the grant's epoch (the home's transaction id),
+ *	which the requester keeps with its copy.
  * @home: NOTHOME: the page's home as the replier knows it, 0 if unknown.
  * @reserved: zero.
  */
@@ -218,7 +236,9 @@ struct tdsm_wire_reply {
  * @done: pages handed over (MIGRATE) or served (READV), bit i = page i.
  * @data: pages whose contents were written into the buffer.
  * @holders: MIGRATE: the nodes whose copies were invalidated.
- * @reserved: zero.
+ * @epoch: the batch's transaction id at the home: READV, the epoch of
+ *	every copy it grants; MIGRATE, the epoch of the pages handed over,
+ *	which the new home's own transactions must come after.
  */
 struct tdsm_wire_breply {
 	__be32 status;
@@ -226,7 +246,7 @@ struct tdsm_wire_breply {
 	__be64 done;
 	__be64 data;
 	__be32 holders;
-	__be32 reserved;
+	__be32 epoch;
 };
 
 struct tdsm_wire_msg {

@@ -112,7 +112,7 @@ TEST_F(region, info)
 	EXPECT_EQ(page_size, self->info.page_size);
 	EXPECT_EQ(0, self->info.size % page_size);
 	EXPECT_GE(self->info.size, 1 << 20);
-	EXPECT_LE(self->info.meta_bytes_per_page, 32);
+	EXPECT_LE(self->info.meta_bytes_per_page, 40);
 	TH_LOG("region %#llx + %llu MiB, %u bytes of metadata per %u-byte page",
 	       (unsigned long long)self->info.base,
 	       (unsigned long long)self->info.size >> 20,

@@ -94,6 +94,7 @@
 #define PG_FAILED_PUSH		121
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
+#define PG_STALE		201
 #define PG_NOT_HELD		300
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
@@ -771,6 +772,13 @@ static void msg_init(struct tdsm_wire_msg *m, uint8_t type)
 	m->hdr.len = htobe16(TDSM_WIRE_MSG_SIZE);
 }
 
+/*
+ * The rogue as a home numbers its transactions as the module does: each
+ * grant it sends and each FETCH or INVAL gets the next id (the epoch), so
+ * that its requests are always newer than the copies it granted.
+ */
+static uint32_t rogue_txn;
+
 static void msg_page(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
 		     uint64_t iova, uint32_t rkey, uint8_t dst, uint8_t mode)
 {
@@ -780,6 +788,8 @@ static void msg_page(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
 	m->page.rkey = htobe32(rkey);
 	m->page.dst = dst;
 	m->page.mode = mode;
+	if (type == TDSM_W_FETCH || type == TDSM_W_INVAL)
+		m->page.epoch = htobe32(++rogue_txn);
 }
 
 static void msg_alloc(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
@@ -884,6 +894,9 @@ static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
 	rep.hdr.id = req->hdr.id;
 	rep.reply.status = htobe32(status);
 	rep.reply.flags = htobe32(flags);
+	if (status == TDSM_WS_OK &&
+	    (req->hdr.type == TDSM_W_READ || req->hdr.type == TDSM_W_WRITE))
+		rep.reply.addr = htobe64(++rogue_txn);	/* the grant's epoch */
 	if (page >= 0) {
 		sge.addr = (uintptr_t)(r->data + (size_t)page * PG);
 		sge.length = PG;
@@ -948,6 +961,8 @@ static int rogue_breply(struct rogue *r, const struct tdsm_wire_msg *req,
 	rep.breply.status = htobe32(status);
 	rep.breply.done = htobe64(done);
 	rep.breply.data = htobe64(data);
+	if (status == TDSM_WS_OK)
+		rep.breply.epoch = htobe32(++rogue_txn);	/* the batch's */
 	slot = rogue_post(r, &rep, sizeof(rep), with_inv ? rkey : 0, NULL);
 	if (slot < 0)
 		return -1;
@@ -1806,11 +1821,14 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		{ { "zeros", TDSM_REJ_MALFORMED, 0 }, 1, 0 },
 		{ { "magic byte-swapped", TDSM_REJ_MALFORMED, 0 }, 2, 0 },
 		{ { "magic 0xffff", TDSM_REJ_MALFORMED, 0 }, 3, 0xffff },
-		{ { "bad magic and version 2", TDSM_REJ_MALFORMED, 0 }, 4, 0 },
+		{ { "bad magic and the next version", TDSM_REJ_MALFORMED, 0 }, 4, 0 },
 		{ { "version 0", TDSM_REJ_VERSION, 0 }, 5, 0 },
-		{ { "version 2", TDSM_REJ_VERSION, 0 }, 5, 2 },
+		{ { "the previous version (no epochs)", TDSM_REJ_VERSION, 0 }, 5,
+		  TDSM_WIRE_VERSION - 1 },
+		{ { "the next version", TDSM_REJ_VERSION, 0 }, 5, TDSM_WIRE_VERSION + 1 },
 		{ { "version 255", TDSM_REJ_VERSION, 0 }, 5, 255 },
-		{ { "version 2 and max_nodes differs", TDSM_REJ_VERSION, 0 }, 6, 2 },
+		{ { "the next version and max_nodes differs", TDSM_REJ_VERSION, 0 }, 6,
+		  TDSM_WIRE_VERSION + 1 },
 		{ { "max_nodes 0", TDSM_REJ_MISMATCH, 0 }, 7, 0 },
 		{ { "max_nodes - 1", TDSM_REJ_MISMATCH, 0 }, 8, (uint64_t)-1 },
 		{ { "max_nodes + 1", TDSM_REJ_MISMATCH, 0 }, 8, 1 },
@@ -1853,7 +1871,7 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		case 1: memset(&h, 0, sizeof(h)); break;
 		case 2: h.magic = htole16(TDSM_WIRE_MAGIC); break;
 		case 3: h.magic = htobe16((uint16_t)cases[i].v); break;
-		case 4: h.magic = 0; h.version = 2; break;
+		case 4: h.magic = 0; h.version = TDSM_WIRE_VERSION + 1; break;
 		case 5: h.version = (uint8_t)cases[i].v; break;
 		case 6: h.version = (uint8_t)cases[i].v; h.max_nodes++; break;
 		case 7: h.max_nodes = (uint8_t)cases[i].v; break;
@@ -2060,7 +2078,8 @@ TEST_F_TIMEOUT(wire, malformed_messages_dropped, 150)
 		{ "bad magic 0xffff", 64, 1, 0xffff },
 		{ "magic byte-swapped", 64, 8, 0 },
 		{ "version 0", 64, 2, 0 },
-		{ "version 2", 64, 2, 2 },
+		{ "the previous version", 64, 2, TDSM_WIRE_VERSION - 1 },
+		{ "the next version", 64, 2, TDSM_WIRE_VERSION + 1 },
 		{ "len field 0", 64, 3, 0 },
 		{ "len field 63", 64, 3, 63 },
 		{ "len field 128", 64, 3, 128 },
@@ -2454,12 +2473,19 @@ static int expect_request(FIXTURE_DATA(wire) *self, struct rogue *r,
 	return 0;
 }
 
+/* Serial-number order of epochs, as the module compares them. */
+static bool epoch_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
 TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 {
 	struct tdsm_wire_msg m;
 	struct rx_msg rep, x;
 	struct access_ans a;
 	struct pinfo pi;
+	uint32_t epoch;
 	uint64_t pa, pb;
 	uint8_t want[PG];
 	struct rogue *r;
@@ -2485,6 +2511,9 @@ TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
 	fmt_msg(&rep, d, sizeof(d));
 	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	/* Every grant carries its transaction's id, and ids only grow. */
+	epoch = (uint32_t)be64toh(rep.m.reply.addr);
+	EXPECT_NE(0u, epoch) TH_LOG("a READ grant without an epoch: %s", d);
 	EXPECT_TRUE(rep.wc_flags & WC_INV_FLAGS)
 		TH_LOG("the reply should invalidate our rkey: %s", d);
 	EXPECT_EQ(be32toh(m.page.rkey), rep.inv_rkey) TH_LOG("%s", d);
@@ -2505,6 +2534,9 @@ TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
 	fmt_msg(&rep, d, sizeof(d));
 	EXPECT_EQ(0u, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	EXPECT_TRUE(epoch_after((uint32_t)be64toh(rep.m.reply.addr), epoch))
+		TH_LOG("WRITE grant's epoch not after the READ's %u: %s", epoch, d);
+	epoch = (uint32_t)be64toh(rep.m.reply.addr);
 	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.owner);
 	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
@@ -2532,6 +2564,9 @@ TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 		TH_LOG("node2 reading a page the rogue owns: %s", self->why);
 	fmt_msg(&x, d, sizeof(d));
 	EXPECT_EQ(pa, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_TRUE(epoch_after(be32toh(x.m.page.epoch), epoch))
+		TH_LOG("FETCH's epoch not after our WRITE grant's %u: %s", epoch, d);
+	epoch = be32toh(x.m.page.epoch);
 	EXPECT_EQ(TARGET, x.m.page.dst) TH_LOG("%s", d);
 	EXPECT_EQ(TDSM_FETCH_KEEP, x.m.page.mode) TH_LOG("%s", d);
 	EXPECT_NE(0u, be32toh(x.m.page.rkey)) TH_LOG("%s", d);
@@ -2555,6 +2590,8 @@ TEST_F_TIMEOUT(wire, home_page_round_trip, 200)
 		TH_LOG("node2 writing a page the rogue holds: %s", self->why);
 	fmt_msg(&x, d, sizeof(d));
 	EXPECT_EQ(pa, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_TRUE(epoch_after(be32toh(x.m.page.epoch), epoch))
+		TH_LOG("INVAL's epoch not after the FETCH's %u: %s", epoch, d);
 	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
 	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
@@ -2687,6 +2724,89 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/*
+ * Epochs: an INVAL or FETCH that is not newer than the grant of node2's
+ * copy belongs to a transaction its home gave up on (sent before the
+ * grant, handled after it): node2 answers STALE and keeps its copy, whose
+ * bytes stay as granted. A newer INVAL drops it. (Without epochs, any
+ * INVAL from the home dropped the copy it had just granted.)
+ */
+TEST_F_TIMEOUT(wire, stale_inval_and_fetch_ignored, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct pinfo pi;
+	struct rogue *r;
+	uint32_t granted;
+	uint64_t q;
+	char d[400];
+	int i;
+	static const struct {
+		const char *name;
+		uint8_t type, mode;
+		int32_t delta;		/* epoch, relative to the grant's */
+	} stale[] = {
+		{ "INVAL of the grant's own transaction", TDSM_W_INVAL, 0, 0 },
+		{ "INVAL of an older transaction", TDSM_W_INVAL, 0, -1 },
+		{ "INVAL from long before", TDSM_W_INVAL, 0, -100000 },
+		{ "FETCH KEEP of the grant's own transaction", TDSM_W_FETCH,
+		  TDSM_FETCH_KEEP, 0 },
+		{ "FETCH DROP of an older transaction", TDSM_W_FETCH,
+		  TDSM_FETCH_DROP, -1 },
+	};
+
+	START();
+	q = slice_addr(self, ROGUE, PG_STALE);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 reads a page we home: we grant it, with our next epoch. */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	pat_fill(r->data + 2 * PG, 0x41);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	granted = rogue_txn;
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+
+	for (i = 0; i < (int)(sizeof(stale) / sizeof(stale[0])); i++) {
+		ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+		msg_page(&m, stale[i].type, q,
+			 stale[i].type == TDSM_W_FETCH ? (uintptr_t)r->data : 0,
+			 stale[i].type == TDSM_W_FETCH ? r->mw_rkey : 0,
+			 stale[i].type == TDSM_W_FETCH ? ROGUE : 0, stale[i].mode);
+		m.page.epoch = htobe32(granted + (uint32_t)stale[i].delta);
+		EXPECT_EQ(TDSM_WS_STALE, call(self, r, &m, &rep))
+			TH_LOG("%s: %s", stale[i].name, self->why);
+		ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+		EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state)
+			TH_LOG("%s took node2's copy", stale[i].name);
+		ASSERT_EQ(0, node2_access(self, "read", q, 0, &a)) TH_LOG("%s", self->why);
+		EXPECT_STREQ("ok", a.what);
+		EXPECT_EQ(pat_hash(0x41), a.hash)
+			TH_LOG("after %s node2 reads other bytes", stale[i].name);
+	}
+	/* The read above was served from the copy: the home was not asked. */
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+
+	/* A newer INVAL does drop it. */
+	msg_page(&m, TDSM_W_INVAL, q, 0, 0, 0, 0);
+	m.page.epoch = htobe32(granted + 1);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("INVAL: %s", self->why);
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+
+	/* A READ or WRITE that carries an epoch is malformed. */
+	msg_page(&m, TDSM_W_READ, q, 0, 0, 0, 0);
+	m.page.epoch = htobe32(1);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep)) TH_LOG("%s", self->why);
 }
 
 TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
