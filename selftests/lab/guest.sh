@@ -124,6 +124,20 @@ for ((j = 1; j <= LAB_NODES; j++)); do
 done
 export TDSM_PEER_IPS="${peers[*]}"
 
+# TDSM_TRACE_EVENTS="rdma_cma tinydsm ..." (from the host): those trace
+# event systems (or system:event) are recorded while SCRIPT runs, into
+# $ND/trace.txt, for a failure that dmesg does not explain.
+TRACEFS=/sys/kernel/tracing
+if [[ -n ${TDSM_TRACE_EVENTS:-} && -d $TRACEFS/events ]]; then
+	echo 8192 >"$TRACEFS/buffer_size_kb" 2>/dev/null
+	for ev in $TDSM_TRACE_EVENTS; do
+		ev_path=${ev/://}
+		echo 1 >"$TRACEFS/events/$ev_path/enable" 2>/dev/null ||
+			say "note: no trace events $ev"
+	done
+	echo 1 >"$TRACEFS/tracing_on"
+fi
+
 put started "$(uptime_s)"
 cd "$TREE" || setup_fail "cannot cd to $TREE"
 if [[ -x $LAB_SCRIPT ]]; then
@@ -133,6 +147,10 @@ else
 fi
 rc=$?
 cd /
+if [[ -n ${TDSM_TRACE_EVENTS:-} && -r $TRACEFS/trace ]]; then
+	echo 0 >"$TRACEFS/tracing_on"
+	cat "$TRACEFS/trace" >"$ND/trace.txt" 2>&1
+fi
 put rc "$rc"
 say "SCRIPT exited with $rc at uptime $(uptime_s)s"
 
