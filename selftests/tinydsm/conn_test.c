@@ -131,6 +131,17 @@ static int selected(const char *name)
 		SKIP(return, "not in TDSM_CONN_TESTS");			\
 } while (0)
 
+/*
+ * A test that an open defect still makes fail now and then: skipped, with
+ * the reason, unless TDSM_CONN_TESTS names it (working on the defect).
+ */
+#define OPEN_DEFECT(why) do {						\
+	const char *_list = getenv("TDSM_CONN_TESTS");			\
+	if (!_list || !*_list)						\
+		SKIP(return, "open defect (TDSM_CONN_TESTS=%s runs it): %s", \
+		     _metadata->name, (why));				\
+} while (0)
+
 FIXTURE_SETUP(conn)
 {
 	tc_sync_init(&self->s, "conn", _metadata->name);
@@ -614,6 +625,9 @@ TEST_F_TIMEOUT(conn, link_flap, 300)
 	int i;
 
 	SELECTED();
+	OPEN_DEFECT("when node1's request times out while node2's link is down, "
+		    "the nodes sometimes never reconnect after it is back "
+		    "(2 runs in 6 here; node2's module sees no connect request)");
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
