@@ -2473,6 +2473,15 @@ static int expect_request(FIXTURE_DATA(wire) *self, struct rogue *r,
 	return 0;
 }
 
+/* node2 reads @q, a page we home: 0 once its module's READ is in @x. */
+static int node2_read_request(FIXTURE_DATA(wire) *self, struct rogue *r,
+			      uint64_t q, struct rx_msg *x)
+{
+	if (rpc_send(self, "read %#" PRIx64, q))
+		return -1;
+	return expect_request(self, r, TDSM_W_READ, x, REPLY_MS);
+}
+
 /* Serial-number order of epochs, as the module compares them. */
 static bool epoch_after(uint32_t a, uint32_t b)
 {
@@ -2650,8 +2659,7 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	NEED_MW();
 
 	/* node2 reads: its module asks us, the home, with a READ. */
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x))
 		TH_LOG("%s", self->why);
 	fmt_msg(&x, d, sizeof(d));
 	EXPECT_EQ(q, be64toh(x.m.page.addr)) TH_LOG("%s", d);
@@ -2687,8 +2695,7 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 
 	/* Wrong answers to node2's READ: its access fails, bounded. */
 	for (i = 0; i < (int)(sizeof(wrong) / sizeof(wrong[0])); i++) {
-		ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
-		ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+		ASSERT_EQ(0, node2_read_request(self, r, q, &x))
 			TH_LOG("%s: %s", wrong[i].name, self->why);
 		ASSERT_EQ(0, rogue_reply(r, &x.m, wrong[i].status, wrong[i].flags,
 					 -1, false)) TH_LOG("%s", r->err);
@@ -2705,8 +2712,7 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	 * freed pages full of 0x5a first).
 	 */
 	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "spray")) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x))
 		TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, -1, false))
 		TH_LOG("%s", r->err);
@@ -2765,8 +2771,7 @@ TEST_F_TIMEOUT(wire, stale_inval_and_fetch_ignored, 200)
 	NEED_MW();
 
 	/* node2 reads a page we home: we grant it, with our next epoch. */
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x))
 		TH_LOG("%s", self->why);
 	pat_fill(r->data + 2 * PG, 0x41);
 	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
@@ -3169,8 +3174,7 @@ TEST_F_TIMEOUT(wire, remote_nomem_is_retried, 200)
 	r = self->r;
 	NEED_MW();
 
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x))
 		TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_NOMEM, 0, -1, false))
 		TH_LOG("%s", r->err);
