@@ -334,7 +334,7 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!st)
 		for (i = 0; i < n; i++)
 			if ((mask & BIT_ULL(i)) &&
-			    tdsm_local_inval(r, first + i, msg->batch.dst, &epoch))
+			    tdsm_local_inval(r, first + i, msg->batch.dst, epoch))
 				err = -ESTALE;
 	if (!st)
 		st = tdsm_errno_status(err);

@@ -853,19 +853,18 @@ out:
 /*
  * Drop this node's copy of page @idx, at its home's request. @moved_to: not
  * 0, a migration moved the page there: remember it (the new home, and
- * TDSM_PG_MOVED for an eager repopulation if there was a copy). @epoch, if
- * given, is the INVAL's transaction: a copy it is not newer than stays
- * (-ESTALE). INVALV has none: only a migration sends it, and after that the
- * holder names the new home and refuses whatever the old one sends.
+ * TDSM_PG_MOVED for an eager repopulation if there was a copy). @epoch is
+ * the INVAL's (or INVALV's) transaction: a copy it is not newer than stays
+ * (-ESTALE).
  */
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
-		     const u32 *epoch)
+		     u32 epoch)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
 
 	tdsm_page_lock_settled(pg);
-	if (epoch && pg->frame && !tdsm_epoch_after(*epoch, pg->epoch)) {
+	if (pg->frame && !tdsm_epoch_after(epoch, pg->epoch)) {
 		tdsm_page_unlock(pg);
 		return -ESTALE;
 	}
@@ -905,7 +904,7 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
 	}
-	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, &epoch);
+	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, epoch);
 	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0, false);
 }
 

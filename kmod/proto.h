@@ -65,7 +65,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state);
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
-		     const u32 *epoch);
+		     u32 epoch);
 
 /* the home's directory: TDSM_PG_DIR held */
 int tdsm_dir_lock(struct tdsm_page *pg, bool killable);
