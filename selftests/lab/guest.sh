@@ -137,6 +137,19 @@ if [[ -n ${TDSM_TRACE_EVENTS:-} && -d $TRACEFS/events ]]; then
 	done
 	echo 1 >"$TRACEFS/tracing_on"
 fi
+# TDSM_TRACE_KPROBES="r:m1 ib_init_ah_attr_from_wc ret=\$retval; ...":
+# dynamic probes (kprobe_events syntax, ';' between them) recorded the
+# same way, for a function that has no trace event.
+if [[ -n ${TDSM_TRACE_KPROBES:-} && -w $TRACEFS/kprobe_events ]]; then
+	echo 8192 >"$TRACEFS/buffer_size_kb" 2>/dev/null
+	IFS=';' read -ra kprobes <<<"$TDSM_TRACE_KPROBES"
+	for kp in "${kprobes[@]}"; do
+		echo "$kp" >>"$TRACEFS/kprobe_events" 2>/dev/null ||
+			say "note: cannot add kprobe '$kp'"
+	done
+	echo 1 >"$TRACEFS/events/kprobes/enable" 2>/dev/null
+	echo 1 >"$TRACEFS/tracing_on"
+fi
 
 put started "$(uptime_s)"
 cd "$TREE" || setup_fail "cannot cd to $TREE"
@@ -147,7 +160,7 @@ else
 fi
 rc=$?
 cd /
-if [[ -n ${TDSM_TRACE_EVENTS:-} && -r $TRACEFS/trace ]]; then
+if [[ -n ${TDSM_TRACE_EVENTS:-}${TDSM_TRACE_KPROBES:-} && -r $TRACEFS/trace ]]; then
 	echo 0 >"$TRACEFS/tracing_on"
 	cat "$TRACEFS/trace" >"$ND/trace.txt" 2>&1
 fi
