@@ -120,6 +120,11 @@ suite_cluster() { # KVER NODES
 	lab_run "$1" "cluster$2" "$2" selftests/tinydsm/run_cluster_tests.sh
 	for ((i = 1; i <= $2; i++)); do
 		for t in "${tests[@]}"; do
+			if [[ -n ${TDSM_CLUSTER_TESTS:-} &&
+				" $TDSM_CLUSTER_TESTS " != *" $t "* ]]; then
+				result skip "$1 cluster$2 node$i $t: not in TDSM_CLUSTER_TESTS"
+				continue
+			fi
 			count_tap "$1 cluster$2 node$i" "$out/$1/cluster$2/node$i/$t.tap"
 		done
 	done
