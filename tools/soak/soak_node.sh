@@ -128,8 +128,11 @@ log "$K workers (gids $first_gid..$((first_gid + K - 1)) of $((N * K))), supervi
 # Carries out the faults node1 asks of this node: $SH/cmd.<id>/<n> holds
 # "KIND ARGS"; the answer goes to <n>.done. Each fault undoes itself.
 heal_local() {
-	ip link set "$DEV" up 2>/dev/null
-	"$TREE/selftests/lab/rxe_revive.sh" "$DEV" 2>/dev/null
+	# A link left down (a fault cut short): up, and a new rxe device.
+	if ! ip link show "$DEV" 2>/dev/null | grep -q '[<,]UP[,>]'; then
+		ip link set "$DEV" up 2>/dev/null
+		"$TREE/selftests/lab/rxe_revive.sh" "$DEV" 2>/dev/null
+	fi
 	tc qdisc del dev "$DEV" clsact 2>/dev/null
 	tc qdisc del dev "$DEV" root 2>/dev/null
 	return 0
@@ -158,7 +161,7 @@ run_fault() { # KIND ARGS...
 		sleep "$1"
 		ip link set "$DEV" up || return 1
 		echo "$DEV down for $1 s"
-		# rxe may have killed its GSI QP with the link: see the script.
+		# rxe cannot connect after its link went down: see the script.
 		"$TREE/selftests/lab/rxe_revive.sh" "$DEV" || return 1 ;;
 	partition) # SECS
 		if ! { tc qdisc add dev "$DEV" clsact &&
