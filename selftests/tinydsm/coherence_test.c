@@ -62,6 +62,7 @@
 #define SLOT_ATOMIC_PAGE	136
 #define SLOT_DROPPED		140	/* 4 pages */
 #define SLOT_ANSWER_LOST	144
+#define SLOT_KILLED		145
 
 #define RUN_PAGES		64
 /* The atomics must move their page to each node at least this often. */
@@ -1154,6 +1155,122 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 3,
 					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
 					"home node2 after every node read node3's write"));
+}
+
+/* The state letter of process @pid (/proc/PID/stat), '?' if unknown. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return '?';
+	buf[len] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] ? rp[2] : '?';
+}
+
+/*
+ * (e'') A process killed in the middle of a write fault costs no page.
+ * node1 owns a page homed on node2 and delays its packets to node2 by
+ * timeout_ms / 2 (so node2's FETCH is answered, late); a child of node3
+ * writes the page and is SIGKILLed while its fault waits (state D) for
+ * the home's reply. The home commits the page to node3 when node1's
+ * answer comes: node3 must install it although the access that asked is
+ * gone, so that every node then reads node1's data (the killed store
+ * never completed) and node3's next write works. A fault that withdrew
+ * its request when killed left the home naming node3 owner of a page it
+ * never took: ESTALE for good.
+ */
+TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	const char *home_ip = getenv("TDSM_IP_2");
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	double deadline;
+	char st = '?';
+	int sig, status;
+	uint64_t v;
+	uint8_t *p;
+	pid_t kid;
+
+	START(TRIO);
+	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_KILLED);
+	w = (volatile uint64_t *)p;
+	if (n->id == 1)
+		fill(p, n->psz, R_THIRD1);
+	BARRIER("written");
+
+	if (n->id == 1) {
+		self->delaying = 1;
+		ASSERT_EQ(0, shell("tc qdisc add dev %1$s root handle 1: prio >&2 && "
+				   "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
+				   "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
+				   link_dev(), tmo / 2, home_ip))
+			TH_LOG("tc: cannot delay node1's packets to node2");
+	}
+	BARRIER("delayed");
+
+	if (n->id == 3) {
+		kid = fork();
+		ASSERT_LE(0, kid);
+		if (!kid) {
+			signal(SIGBUS, SIG_DFL);
+			*w = pat((uintptr_t)w, R_THIRD2);
+			_exit(0);
+		}
+		/* Kill it while its fault waits for the home. */
+		for (deadline = tc_now() + tmo / 2000.0; tc_now() < deadline;
+		     usleep(1000)) {
+			st = proc_state(kid);
+			if (st == 'D')
+				break;
+		}
+		kill(kid, SIGKILL);
+		ASSERT_EQ(kid, waitpid(kid, &status, 0));
+		TH_LOG("node3: child killed in state %c, %s", st,
+		       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
+		/* Else the kill missed the fault, and the test proves nothing. */
+		ASSERT_EQ('D', st);
+		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	}
+	BARRIER("killed");
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, shell("tc qdisc del dev %s root >&2", link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+
+	deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+	while ((sig = try_access(w, &v, 0)) && tc_now() < deadline)
+		usleep(200000);
+	ASSERT_EQ(0, sig)
+		TH_LOG("node%u: the page cannot be read %.0f s after the kill: its data is gone",
+		       n->id, 10 * tmo / 1000.0 + 20);
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_THIRD1,
+			       "every node reading the page after the killed write"));
+	BARRIER("read");
+
+	if (n->id == 3) {
+		v = pat((uintptr_t)w, R_THIRD2);
+		ASSERT_EQ(0, try_access(w, &v, 1))
+			TH_LOG("node3: writing the page after the kill failed");
+	}
+	BARRIER("rewritten");
+	EXPECT_EQ(pat((uintptr_t)w, R_THIRD2), *w);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_THIRD1,
+			       "the rest of the page node3 wrote"));
 }
 
 /* Publish this node's sum of fetch_add results under "sum.<id>". */
