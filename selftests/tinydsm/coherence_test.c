@@ -155,6 +155,20 @@ static int __attribute__((format(printf, 1, 2))) shell(const char *fmt, ...)
 	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
 }
 
+/*
+ * Delay every packet this node sends to @ip by @ms (the others go out at
+ * once): a prio qdisc, netem on its third band, a u32 filter on the
+ * destination. The lab's guests load no module on demand: load them.
+ */
+static int delay_to(const char *ip, unsigned int ms)
+{
+	return shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
+		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
+		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
+		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
+		     link_dev(), ms, ip);
+}
+
 FIXTURE_TEARDOWN(coherence)
 {
 	if (!_metadata->passed)
@@ -1101,10 +1115,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 
 	if (n->id == 1) {
 		self->delaying = 1;
-		ASSERT_EQ(0, shell("tc qdisc add dev %1$s root handle 1: prio >&2 && "
-				   "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
-				   "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
-				   link_dev(), tmo + 2000, home_ip))
+		ASSERT_EQ(0, delay_to(home_ip, tmo + 2000))
 			TH_LOG("tc: cannot delay node1's packets to node2");
 	}
 	BARRIER("delayed");
@@ -1213,10 +1224,7 @@ TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
 
 	if (n->id == 1) {
 		self->delaying = 1;
-		ASSERT_EQ(0, shell("tc qdisc add dev %1$s root handle 1: prio >&2 && "
-				   "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
-				   "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
-				   link_dev(), tmo / 2, home_ip))
+		ASSERT_EQ(0, delay_to(home_ip, tmo / 2))
 			TH_LOG("tc: cannot delay node1's packets to node2");
 	}
 	BARRIER("delayed");
