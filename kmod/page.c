@@ -122,7 +122,8 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 	info->owner = pg->owner;
 	info->state = pg->state;
 	info->flags = 0;
-	if (pg->frame)
+	/* Not a frame retained after giving the page up: it backs nothing. */
+	if (pg->frame && pg->state != TINYDSM_PAGE_INVALID)
 		info->flags |= TINYDSM_PAGE_F_PRESENT;
 	if (test_bit(TDSM_PG_WRITTEN, &pg->flags))
 		info->flags |= TINYDSM_PAGE_F_WRITTEN;

@@ -106,9 +106,11 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
 	/*
-	 * The owner always holds a copy: a node that loses its copy of a page
-	 * homed elsewhere is no longer its owner, whatever it learnt before.
-	 * (On the home, @owner is the directory's, changed by its transactions.)
+	 * The owner always holds a frame (a copy, or one it retained while it
+	 * gives the page up: tdsm_local_give_up()): a node that loses its
+	 * frame of a page homed elsewhere is no longer its owner, whatever it
+	 * learnt before. (On the home, @owner is the directory's, changed by
+	 * its transactions.)
 	 */
 	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
 		pg->owner = 0;
@@ -117,6 +119,40 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
 	return frame;
+}
+
+/*
+ * This node owns page @idx, homed elsewhere, and gives it up for a write
+ * (FETCH DROP, or an INVAL of the owner when the requester's copy is
+ * current): unmap it at once, since the requester may write as soon as
+ * its grant arrives, but keep the frame, retained (state INVALID, @owner
+ * still this node), instead of freeing it. Until the home commits the
+ * write, the frame is the page: if the home never hears our answer (it
+ * timed out, the connection died) or the grant does not reach the
+ * requester, the home's directory still names this node, and the next
+ * FETCH must find the data here. A retained frame is never mapped or
+ * read here; it is served only to the home's FETCH (the home names us
+ * owner only while no write committed since, or after granting us the
+ * page again, which replaces or revalidates the frame), and goes when a
+ * newer copy is installed. The home's own copy is not retained this way:
+ * it commits itself (tdsm_home_commit()). A node that does not own the
+ * page drops it. Returns the frame to put, or NULL if it stays.
+ */
+struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame || pg->owner != r->node_id ||
+	    tdsm_page_home(pg) == r->node_id)
+		return tdsm_local_take(r, idx);
+	if (pg->state != TINYDSM_PAGE_INVALID) {
+		tdsm_local_unmap(r, idx, pg->frame);
+		tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+		tdsm_sites_page_note(r, idx, false);
+		clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+	}
+	return NULL;
 }
 
 /* Make this node's copy read-only (writers fault again). */
@@ -590,9 +626,12 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	/*
 	 * A write from a read copy: say so, and the home may skip the data.
 	 * If the copy goes before the home serves us, that INVAL took us out
-	 * of the copyset first, and the data comes anyway.
+	 * of the copyset first, and the data comes anyway. A retained frame
+	 * (state INVALID) is no copy to claim: if the home still names us
+	 * owner it needs no claim, and if not, that frame is out of date.
 	 */
-	if (write && READ_ONCE(pg->frame))
+	if (write && READ_ONCE(pg->frame) &&
+	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
 		msg.page.mode = TDSM_ACCESS_F_COPY;
 	err = tdsm_call(conn, &msg, &buf, &call);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
@@ -804,9 +843,13 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	tdsm_page_lock_settled(pg);
 	frame = pg->frame;
-	/* No copy, or a newer one than this FETCH's transaction knew of. */
-	if (!frame || pg->state == TINYDSM_PAGE_INVALID ||
-	    !tdsm_epoch_after(epoch, pg->epoch)) {
+	/*
+	 * No frame, or a newer one than this FETCH's transaction knew of. A
+	 * frame in state INVALID is one we retained when we gave the page up
+	 * (tdsm_local_give_up()): the home asks us, so it still names us
+	 * owner, and no write committed since. Serve it.
+	 */
+	if (!frame || !tdsm_epoch_after(epoch, pg->epoch)) {
 		tdsm_page_unlock(pg);
 		err = -ESTALE;
 		goto reply;
@@ -834,7 +877,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		 */
 		tdsm_page_lock_wait(pg);
 		if (pg->frame == frame)
-			taken = tdsm_local_take(r, idx);
+			taken = tdsm_local_give_up(r, idx);
 		tdsm_page_unlock(pg);
 		if (taken)
 			put_page(taken);
@@ -868,7 +911,12 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		tdsm_page_unlock(pg);
 		return -ESTALE;
 	}
-	frame = tdsm_local_take(r, idx);
+	/*
+	 * An INVAL of the owner gives the page up for a write (the requester's
+	 * copy is current): retained until the home commits. A migration
+	 * takes the page away for good (the new home pulled it first).
+	 */
+	frame = moved_to ? tdsm_local_take(r, idx) : tdsm_local_give_up(r, idx);
 	if (moved_to) {
 		if (frame)
 			set_bit(TDSM_PG_MOVED, &pg->flags);

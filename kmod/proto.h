@@ -61,6 +61,7 @@ u64 tdsm_page_addr(unsigned long idx);
 void tdsm_page_lock_wait(struct tdsm_page *pg);
 void tdsm_page_lock_settled(struct tdsm_page *pg);
 struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
+struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state);

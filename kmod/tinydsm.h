@@ -37,7 +37,10 @@ enum {
  *	changes only with a migration or a forwarding hint: written under
  *	TDSM_PG_LOCKED (and, on the nodes a migration runs between, under
  *	TDSM_PG_DIR too), read with tdsm_page_home() without a lock.
- * @frame: the local copy, or NULL.
+ * @frame: the local copy, or NULL. In state INVALID, on a node that is
+ *	not the home and names itself @owner, a frame retained after giving
+ *	the page up for a write (proto.c: tdsm_local_give_up()): never mapped,
+ *	served only to the home's FETCH.
  * @fault_ip: user IP of the last fault on this page here, 0 if none.
  * @copyset: nodes holding a valid copy, bit n = node n.
  * @owner: owning node id, 0 if never touched.
