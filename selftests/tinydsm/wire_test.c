@@ -92,6 +92,8 @@
 #define PG_IGNORED_INVAL	110
 #define PG_BAD_BUFFER		120
 #define PG_FAILED_PUSH		121
+#define PG_DOUBT_TAKEN		130
+#define PG_DOUBT_NOT_TAKEN	131
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -1394,6 +1396,38 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 	}
 }
 
+/*
+ * node1: drop the RoCE packets of BTH opcode @opcodes[0..n-1] that leave
+ * (@dir "egress") or reach ("ingress") this node's link, with tc (clsact,
+ * u32 on the opcode byte: IPv4 without options, UDP port 4791, BTH at
+ * byte 28); @dir NULL removes every such filter. 0, or the status of tc.
+ */
+static int tc_drop_roce(const char *dir, unsigned int n, const uint8_t *opcodes)
+{
+	const char *dev = getenv("TDSM_LINK_DEV");
+	char cmd[1024];
+	size_t k;
+	unsigned int i;
+
+	if (!dev || !*dev)
+		dev = "eth0";
+	if (!dir) {
+		snprintf(cmd, sizeof(cmd), "tc qdisc del dev %s clsact 2>/dev/null", dev);
+		return system(cmd);
+	}
+	/* The lab's guests do not load modules on demand. */
+	k = snprintf(cmd, sizeof(cmd),
+		     "modprobe -a sch_ingress cls_u32 act_gact 2>/dev/null; "
+		     "tc qdisc add dev %s clsact", dev);
+	for (i = 0; i < n && k < sizeof(cmd); i++)
+		k += snprintf(cmd + k, sizeof(cmd) - k,
+			      " && tc filter add dev %s %s protocol ip u32 "
+			      "match ip protocol 17 0xff match ip dport 4791 0xffff "
+			      "match u8 %#x 0xff at 28 action drop",
+			      dev, dir, opcodes[i]);
+	return k < sizeof(cmd) ? system(cmd) : -1;
+}
+
 /* ------------------------------------------------------------- fixture */
 
 FIXTURE(wire) {
@@ -1407,6 +1441,7 @@ FIXTURE(wire) {
 	uint64_t npages, slice_pages;
 	char ip[64];
 	unsigned int port;
+	bool tc;			/* node1 added a tc clsact qdisc */
 	char why[1024];
 };
 
@@ -1536,6 +1571,8 @@ FIXTURE_TEARDOWN(wire)
 	rogue_close(self->r);
 	rogue_close(self->r2);
 	self->r = self->r2 = NULL;
+	if (self->tc)
+		tc_drop_roce(NULL, 0, NULL);
 	/* node1 ends node2's part first: a failure mark would cut it short. */
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
@@ -3099,6 +3136,154 @@ TEST_F_TIMEOUT(wire, bad_buffer_kills_connection, 200)
 	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
+}
+
+/*
+ * A write grant in doubt that the requester took: the module's reply (and
+ * the page) reach the rogue, but node1 drops every acknowledgement it
+ * sends (tc: RoCE packets of BTH opcode ACKNOWLEDGE, 0x11), so the
+ * module's send never completes and it kills the connection. The rogue
+ * has the page and writes it. Rolling the grant back would leave node2
+ * reading, and writing, its own old frame while the rogue writes its copy
+ * (two writers). The module must keep the rogue as the owner and, when
+ * node2 reads the page, FETCH it from the rogue, asking for a live copy.
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
+{
+	static const uint8_t ack[] = { 0x11 };
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep, x;
+	struct peer_st p;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t pd;
+	char d[400];
+
+	START();
+	pd = slice_addr(self, TARGET, PG_DOUBT_TAKEN);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pd, 0x61, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+
+	ASSERT_EQ(0, tc_drop_roce("egress", 1, ack)) TH_LOG("tc failed");
+	self->tc = true;
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pd, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	pat_fill(want, 0x61);
+	ASSERT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("the page did not arrive");
+	/* Our acknowledgements never reach node2: it gives the connection up. */
+	EXPECT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after its reply", DISCONNECT_MS);
+	tc_drop_roce(NULL, 0, NULL);
+	self->tc = false;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	rogue_close(r);
+	self->r = NULL;
+
+	/* We took the page and write it: it is 0x62 now, here only. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pd)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 reads a page it granted us in doubt without asking us: %s",
+		       self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(pd, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE, x.m.page.mode)
+		TH_LOG("a FETCH of a grant in doubt asks for a live copy: %s", d);
+	pat_fill(r->data + 2 * PG, 0x62);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	EXPECT_EQ(pat_hash(0x62), a.hash)
+		TH_LOG("node2 read its old frame, not our write: %s", d);
+}
+
+/*
+ * A write grant in doubt that never arrived: node1 drops the module's
+ * replies (tc on its ingress: SEND ONLY WITH INVALIDATE, 0x17), so the
+ * module's send never completes and it kills the connection, while the
+ * rogue has nothing. When the rogue asks for the page again, and when
+ * node2 reads it, the page must be the home's own frame: not lost.
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
+{
+	static const uint8_t reply_inv[] = { 0x17 };
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep, x;
+	struct peer_st p;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t pn;
+	char d[400];
+	int got;
+
+	START();
+	pn = slice_addr(self, TARGET, PG_DOUBT_NOT_TAKEN);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pn, 0x63, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+
+	ASSERT_EQ(0, tc_drop_roce("ingress", 1, reply_inv)) TH_LOG("tc failed");
+	self->tc = true;
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_WRITE, pn, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	m.hdr.id = htobe64(0x4444);
+	ASSERT_EQ(0, rogue_send(r, &m, sizeof(m))) TH_LOG("%s", r->err);
+	got = rogue_recv(r, &x, 2000);
+	if (got > 0) {
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_GE(0, got) TH_LOG("a reply got through the filter: %s", d);
+	}
+	EXPECT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after a reply that never landed",
+		       DISCONNECT_MS);
+	tc_drop_roce(NULL, 0, NULL);
+	self->tc = false;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	rogue_close(r);
+	self->r = NULL;
+
+	/* We ask again, holding nothing: the home's own frame comes. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pn, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE again: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags))
+		TH_LOG("a page we never got must come with its data: %s", d);
+	pat_fill(want, 0x63);
+	EXPECT_EQ(0, memcmp(r->data, want, PG))
+		TH_LOG("the page is not node2's last write (first bytes %02x %02x)",
+		       r->data[0], r->data[1]);
+
+	/* node2 reads it back from us, the owner now. */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pn)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 reading a page we own: %s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(TDSM_FETCH_KEEP, x.m.page.mode) TH_LOG("nothing is in doubt now: %s", d);
+	pat_fill(r->data + 2 * PG, 0x64);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	EXPECT_EQ(pat_hash(0x64), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
 }
 
 /*
