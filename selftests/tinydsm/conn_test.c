@@ -16,9 +16,14 @@
  *                   and 100 threads on node2 store to it too. Every access
  *                   ends within a bound; once the delay is gone, the nodes
  *                   reconnect and both read the same value.
- *   link_flap       node2 takes eth0 down and up a few times while node1
- *                   (the side that connects) keeps faulting, so the link
- *                   goes away during reconnects. Then both nodes
+ *   link_flap       node2 drops every packet for 6 s (tc), then takes
+ *                   eth0 down and up a few times, while node1 (the side
+ *                   that connects) keeps faulting and node2 keeps writing
+ *                   (so that requests are in flight, and time out, at
+ *                   every flap), so the link goes away during reconnects.
+ *                   After each flap node2 re-creates its rxe device if
+ *                   rxe's GSI QP died with the link (rxe_revive.sh: an
+ *                   rxe defect, not one of ours). Then both nodes
  *                   reconnect; node1 writes every page before it reads
  *                   any (it dropped its read copies when the connection
  *                   went down), and every page reads right on both.
@@ -33,6 +38,7 @@
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
+ * TDSM_FLAPS (4) and TDSM_BLACKOUT_S (6) size link_flap.
  * TDSM_LINK_DEV names the link (default eth0).
  */
 #define _GNU_SOURCE
@@ -68,6 +74,7 @@ FIXTURE(conn) {
 	int ready;
 	int netem;		/* this node added a netem qdisc */
 	int link_down;		/* this node took its link down */
+	int blackout;		/* this node drops every packet (tc clsact) */
 	char setup_err[256];
 };
 
@@ -131,16 +138,8 @@ static int selected(const char *name)
 		SKIP(return, "not in TDSM_CONN_TESTS");			\
 } while (0)
 
-/*
- * A test that an open defect still makes fail now and then: skipped, with
- * the reason, unless TDSM_CONN_TESTS names it (working on the defect).
- */
-#define OPEN_DEFECT(why) do {						\
-	const char *_list = getenv("TDSM_CONN_TESTS");			\
-	if (!_list || !*_list)						\
-		SKIP(return, "open defect (TDSM_CONN_TESTS=%s runs it): %s", \
-		     _metadata->name, (why));				\
-} while (0)
+static int blackout(int on);
+static int link_up_revive(void);
 
 FIXTURE_SETUP(conn)
 {
@@ -155,8 +154,10 @@ FIXTURE_TEARDOWN(conn)
 {
 	if (self->netem)
 		sh("tc qdisc del dev %s root 2>/dev/null", link_dev());
+	if (self->blackout)
+		blackout(0);
 	if (self->link_down)
-		sh("ip link set %s up", link_dev());
+		link_up_revive();
 	if (!_metadata->passed)
 		tc_mark_failed(&self->s);
 	tc_node_close(&self->n);
@@ -616,18 +617,81 @@ static pid_t start_faulter(uint64_t addr, long psz)
 	return pid;
 }
 
+/* node2's child in link_flap: store to its pages until told to stop. */
+static pid_t start_writer(uint64_t addr, long psz)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		uint64_t v = 0;
+		int i;
+
+		signal(SIGTERM, SIG_DFL);
+		for (;;) {
+			for (i = 0; i < NPAGES; i++)
+				try_write(word_at(addr + i * psz, psz, W_KILLED),
+					  ++v);
+			usleep(5000);
+		}
+	}
+	return pid;
+}
+
+/*
+ * Bring node2's link up again; if rxe killed its device's GSI QP while the
+ * link was down (selftests/lab/rxe_revive.sh says why), re-create the
+ * device, as an operator on Soft-RoCE must. 1 if it had to, 0 if not, -1
+ * on failure.
+ */
+static int link_up_revive(void)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char out[512];
+	int st, said = 0;
+	FILE *f;
+
+	if (sh("ip link set %s up", link_dev()))
+		return -1;
+	snprintf(out, sizeof(out), "%s/selftests/lab/rxe_revive.sh %s 2>&1",
+		 tree ? tree : ".", link_dev());
+	f = popen(out, "r");
+	if (!f)
+		return -1;
+	/* Whatever it says goes to the TAP output as comments. */
+	while (fgets(out, sizeof(out), f)) {
+		printf("# %s", out);
+		said = 1;
+	}
+	st = pclose(f);
+	if (st)
+		return -1;
+	return said;
+}
+
+/* Drop every packet in and out of node2's link (tc), or stop doing so. */
+static int blackout(int on)
+{
+	const char *d = link_dev();
+
+	if (!on)
+		return sh("tc qdisc del dev %s clsact", d);
+	/* The lab's guests do not autoload modules: load what tc needs. */
+	return sh("modprobe -a sch_ingress cls_matchall act_gact && "
+		  "tc qdisc add dev %s clsact && "
+		  "tc filter add dev %s ingress matchall action drop && "
+		  "tc filter add dev %s egress matchall action drop", d, d, d);
+}
+
 TEST_F_TIMEOUT(conn, link_flap, 300)
 {
 	unsigned int flaps = tc_env_uint("TDSM_FLAPS", 4), f;
+	unsigned int dark_s = tc_env_uint("TDSM_BLACKOUT_S", 6);
 	struct tc_node *n = &self->n;
+	int i, revived = 0, r;
 	uint64_t addr;
 	pid_t kid = -1;
-	int i;
 
 	SELECTED();
-	OPEN_DEFECT("when node1's request times out while node2's link is down, "
-		    "the nodes sometimes never reconnect after it is back "
-		    "(2 runs in 6 here; node2's module sees no connect request)");
 	if (self->s.nodes != 2)
 		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
 	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
@@ -639,14 +703,30 @@ TEST_F_TIMEOUT(conn, link_flap, 300)
 	if (n->id == 1)
 		kid = start_faulter(addr, n->psz);
 	if (n->id == 2) {
+		/*
+		 * node2 keeps writing its pages, so that node1's copies keep
+		 * being invalidated and messages are in flight whenever the
+		 * link goes: requests time out on both sides while it is down.
+		 */
+		kid = start_writer(addr, n->psz);
+		/* First every packet dropped, the link up; then the link down. */
+		ASSERT_EQ(0, blackout(1));
+		self->blackout = 1;
+		sleep(dark_s);
+		ASSERT_EQ(0, blackout(0));
+		self->blackout = 0;
 		for (f = 0; f < flaps; f++) {
 			ASSERT_EQ(0, sh("ip link set %s down", link_dev()));
 			self->link_down = 1;
 			usleep(1000000 + 700000 * f);
-			ASSERT_EQ(0, sh("ip link set %s up", link_dev()));
+			r = link_up_revive();
+			ASSERT_LE(0, r) TH_LOG("node2: link up or rxe revival failed");
 			self->link_down = 0;
+			revived += r;
 			usleep(300000 + 400000 * f);
 		}
+		TH_LOG("node2: %u link flaps; rxe's GSI QP died with the link in %d of them (device re-created)",
+		       flaps, revived);
 	}
 	BARRIER_T("flapped", self->s.timeout_s + 30);
 	if (kid > 0) {

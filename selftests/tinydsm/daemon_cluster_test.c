@@ -382,8 +382,9 @@ static unsigned long not_homed_here(const struct tc_node *n, uint64_t addr,
  * Cut this node off the cluster network for @secs seconds, in the
  * background: every packet in and out of the link is dropped (tc clsact +
  * matchall drop), as if the node had died; the link itself stays up. (Not
- * `ip link set down`: after that, rxe's rdma_cm connects from this node
- * time out for good on 6.12, so the node could never come back.)
+ * `ip link set down`: rxe may then kill its device's GSI QP, and the node
+ * could not connect again until the device is re-created; see
+ * selftests/lab/rxe_revive.sh.)
  */
 static int partition(unsigned int secs)
 {

@@ -86,7 +86,7 @@ if ((TDSM_NODES == 2)); then
 	# What the network layers think after the stress, for a reconnect
 	# that did not happen: neighbours, RDMA links, resources and counters.
 	{ ip neigh show; rdma link show; rdma resource show
-	  rdma statistic show; } \
+	  rdma resource show qp; rdma statistic show; } \
 		>"$TDSM_OUT/conn_test.net.txt" 2>&1
 	ip link set "${TDSM_LINK_DEV:-eth0}" up 2>/dev/null || true
 	tc qdisc del dev "${TDSM_LINK_DEV:-eth0}" root 2>/dev/null || true

@@ -129,6 +129,7 @@ log "$K workers (gids $first_gid..$((first_gid + K - 1)) of $((N * K))), supervi
 # "KIND ARGS"; the answer goes to <n>.done. Each fault undoes itself.
 heal_local() {
 	ip link set "$DEV" up 2>/dev/null
+	"$TREE/selftests/lab/rxe_revive.sh" "$DEV" 2>/dev/null
 	tc qdisc del dev "$DEV" clsact 2>/dev/null
 	tc qdisc del dev "$DEV" root 2>/dev/null
 	return 0
@@ -156,7 +157,9 @@ run_fault() { # KIND ARGS...
 		ip link set "$DEV" down || return 1
 		sleep "$1"
 		ip link set "$DEV" up || return 1
-		echo "$DEV down for $1 s" ;;
+		echo "$DEV down for $1 s"
+		# rxe may have killed its GSI QP with the link: see the script.
+		"$TREE/selftests/lab/rxe_revive.sh" "$DEV" || return 1 ;;
 	partition) # SECS
 		if ! { tc qdisc add dev "$DEV" clsact &&
 			tc filter add dev "$DEV" ingress matchall action drop &&
