@@ -150,8 +150,8 @@ done
 # The debug kernel: the 2-node suite and the wire tests (a misbehaving
 # peer: malformed and stale messages, late writes), where the transport's
 # and the protocol's failure paths run, under KASAN, lockdep and kmemleak.
-# Not yet the 3-node one: there daemon_cluster_test's dying-node tests
-# time out because a reconnect sometimes never comes (README, "Known
+# Not yet the 3-node one: there daemon_cluster_test's two tests of a node
+# that dies mid-migration failed in their one run (README, "Known
 # problems").
 lab_timeout=1500
 for k in "${debug_kvers[@]}"; do

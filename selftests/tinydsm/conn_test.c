@@ -682,10 +682,14 @@ static int blackout(int on)
 		  "tc filter add dev %s egress matchall action drop", d, d, d);
 }
 
-TEST_F_TIMEOUT(conn, link_flap, 300)
+TEST_F_TIMEOUT(conn, link_flap, 600)
 {
 	unsigned int flaps = tc_env_uint("TDSM_FLAPS", 4), f;
 	unsigned int dark_s = tc_env_uint("TDSM_BLACKOUT_S", 6);
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	/* A flap, and re-creating the device: the module lets go of it. */
+	int flap_s = 5 + 4 * timeout_ms / 1000 + 30;
 	struct tc_node *n = &self->n;
 	int i, revived = 0, r;
 	uint64_t addr;
@@ -728,7 +732,7 @@ TEST_F_TIMEOUT(conn, link_flap, 300)
 		TH_LOG("node2: %u link flaps; rxe's GSI QP died with the link in %d of them (device re-created)",
 		       flaps, revived);
 	}
-	BARRIER_T("flapped", self->s.timeout_s + 30);
+	BARRIER_T("flapped", self->s.timeout_s + dark_s + flaps * flap_s);
 	if (kid > 0) {
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
