@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,6 +141,20 @@ static int selected(const char *name)
 
 static int blackout(int on);
 static int link_up_revive(void);
+
+/*
+ * fork() for a test's helper process, which dies with the test: a test that
+ * stops at a failed assertion does not kill its children itself, and one
+ * left running would keep the lab's output open, so the lab would hang.
+ */
+static pid_t fork_kid(void)
+{
+	pid_t pid = fork();
+
+	if (!pid)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
 
 FIXTURE_SETUP(conn)
 {
@@ -407,7 +422,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 		ASSERT_EQ(0, tc_put(&self->s, "last", buf));
 	} else {
 		ASSERT_EQ(0, pipe(pfd));
-		by = fork();
+		by = fork_kid();
 		ASSERT_LE(0, by);
 		if (!by) {
 			close(pfd[0]);
@@ -416,7 +431,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 		close(pfd[1]);
 		for (r = 0; r < rounds; r++) {
 			for (k = 0; k < 4; k++) {
-				kids[k] = fork();
+				kids[k] = fork_kid();
 				if (!kids[k])
 					faulter(addr, n->psz, seed + 77 * r + k);
 			}
@@ -600,7 +615,7 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 /* node1's child in link_flap and del_add_loop: fault until told to stop. */
 static pid_t start_faulter(uint64_t addr, long psz)
 {
-	pid_t pid = fork();
+	pid_t pid = fork_kid();
 
 	if (!pid) {
 		unsigned int seed = getpid();
@@ -620,7 +635,7 @@ static pid_t start_faulter(uint64_t addr, long psz)
 /* node2's child in link_flap: store to its pages until told to stop. */
 static pid_t start_writer(uint64_t addr, long psz)
 {
-	pid_t pid = fork();
+	pid_t pid = fork_kid();
 
 	if (!pid) {
 		uint64_t v = 0;
