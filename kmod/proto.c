@@ -550,6 +550,30 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * A write of page @idx by @dst->node: its owner (not @dst->node) gives the
+ * page up. @dst's copy is current only if the directory counts it and
+ * @dst still has it: a node drops copies without telling the home (a lost
+ * connection, an interrupted fault whose reply the home had sent), so the
+ * copyset alone may name a node that has nothing. Then the page travels
+ * (*@data). DIR held.
+ */
+static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
+			    struct tdsm_dest *dst, struct page **push,
+			    bool *data)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err;
+
+	tdsm_dir_assert_locked(pg);
+	/* The owner only drops its own. */
+	if ((pg->copyset & BIT(dst->node)) && dst->has_copy)
+		return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+	err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP, push);
+	*data = !err;
+	return err;
+}
+
+/*
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
@@ -565,6 +589,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	int x, err;
 
 	struct tdsm_doubt *doubt;
+	bool owner_first;
 	u8 asked;
 
 	tdsm_dir_assert_locked(pg);
@@ -598,6 +623,22 @@ again:
 		return 0;
 	}
 
+	/*
+	 * A peer owner first, then the other readers: a write that cannot
+	 * happen because the owner cannot be reached fails before it threw
+	 * away the readers' copies, which may be the last ones (PROTOCOL.md,
+	 * rule 6). A peer owner retains the frame it gives up, so a reader
+	 * that cannot be reached afterwards costs nothing either. This node's
+	 * own frame, not retained, goes last: the home is never unreachable.
+	 */
+	owner_first = pg->owner != req && pg->owner != r->node_id;
+	if (owner_first) {
+		err = tdsm_write_owner(r, idx, dst, push, data);
+		if (tdsm_doubt_settle(r, idx, asked, err))
+			goto again;
+		if (err)
+			return err;
+	}
 	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
 	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
 		err = tdsm_invalidate(r, idx, x, dst->epoch);
@@ -606,24 +647,8 @@ again:
 		pg->copyset &= ~BIT(x);
 		dst->invalidated |= BIT(x);
 	}
-	if (pg->owner != req) {
-		/*
-		 * @req's copy is current only if the directory counts it and
-		 * @req still has it: a node drops copies without telling the
-		 * home (a lost connection, an interrupted fault whose reply the
-		 * home had sent), so the copyset alone may name a node that
-		 * has nothing. Then the page must travel.
-		 */
-		if ((pg->copyset & BIT(req)) && dst->has_copy) {
-			/* The owner only drops its own. */
-			err = tdsm_invalidate(r, idx, pg->owner, dst->epoch);
-		} else {
-			err = tdsm_transfer(r, idx, pg->owner, dst,
-					    TDSM_FETCH_DROP, push);
-			if (tdsm_doubt_settle(r, idx, asked, err))
-				goto again;
-			*data = !err;
-		}
+	if (!owner_first && pg->owner != req) {
+		err = tdsm_write_owner(r, idx, dst, push, data);
 		if (err)
 			return err;
 	}

@@ -63,6 +63,7 @@
 #define SLOT_DROPPED		140	/* 4 pages */
 #define SLOT_ANSWER_LOST	144
 #define SLOT_KILLED		145
+#define SLOT_OWNER_AWAY		146
 
 #define RUN_PAGES		64
 /* The atomics must move their page to each node at least this often. */
@@ -76,6 +77,7 @@ enum {
 	R_ALLOC,
 	R_HOME1, R_HOME2,
 	R_THIRD1, R_THIRD2,
+	R_OWNER1, R_OWNER2,
 	R_MAX
 };
 
@@ -132,29 +134,6 @@ FIXTURE_SETUP(coherence)
 	self->ready = 1;
 }
 
-static const char *link_dev(void)
-{
-	const char *d = getenv("TDSM_LINK_DEV");
-
-	return d && *d ? d : "eth0";
-}
-
-/* sh -c CMD: its exit status, -1 if it did not run or was killed. */
-static int __attribute__((format(printf, 1, 2))) shell(const char *fmt, ...)
-{
-	char cmd[PATH_MAX + 512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	fflush(stderr);
-	rc = system(cmd);
-	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
-}
-
 /*
  * Delay every packet this node sends to @ip by @ms (the others go out at
  * once): a prio qdisc, netem on its third band, a u32 filter on the
@@ -162,11 +141,11 @@ static int __attribute__((format(printf, 1, 2))) shell(const char *fmt, ...)
  */
 static int delay_to(const char *ip, unsigned int ms)
 {
-	return shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
+	return tc_shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
 		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
 		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
 		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
-		     link_dev(), ms, ip);
+		     tc_link_dev(), ms, ip);
 }
 
 FIXTURE_TEARDOWN(coherence)
@@ -174,7 +153,7 @@ FIXTURE_TEARDOWN(coherence)
 	if (!_metadata->passed)
 		tc_mark_failed(&self->s);
 	if (self->delaying)
-		shell("tc qdisc del dev %s root >&2", link_dev());
+		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	tc_node_close(&self->n);
 }
 
@@ -575,7 +554,7 @@ static int ctl(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	return shell("%s/build/tools/tinydsmctl %s >&2", tree ? tree : ".", args);
+	return tc_shell("%s/build/tools/tinydsmctl %s >&2", tree ? tree : ".", args);
 }
 
 /*
@@ -1076,6 +1055,41 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 }
 
 /*
+ * Every node: node @late's packets to the home become late by timeout_ms
+ * + 2 s (tc), and node @writer's store of round @round to @w must then
+ * fail with SIGBUS (the home cannot wait that long). The delay stays.
+ */
+static void write_while_late(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(coherence) *self, unsigned int late,
+			     unsigned int writer, volatile uint64_t *w,
+			     unsigned int round)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	const char *home_ip = getenv("TDSM_IP_2");
+	uint64_t v;
+	double t;
+	int sig;
+
+	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
+	if (self->n.id == late) {
+		self->delaying = 1;
+		ASSERT_EQ(0, delay_to(home_ip, tmo + 2000))
+			TH_LOG("tc: cannot delay node%u's packets to node2", late);
+	}
+	BARRIER("delayed");
+	if (self->n.id == writer) {
+		v = pat((uintptr_t)w, round);
+		t = tc_now();
+		sig = try_access(w, &v, 1);
+		TH_LOG("node%u: write while node%u answers late: %s after %.1f s",
+		       writer, late, sig ? strsignal(sig) : "done", tc_now() - t);
+		ASSERT_EQ(SIGBUS, sig);
+	}
+	BARRIER_T("tried", 2 * self->s.timeout_s);
+}
+
+/*
  * (e') The owner's answer to a FETCH is lost after it sent the page. node1
  * owns a page homed on node2 (it wrote it), then delays every packet it
  * sends to node2 by timeout_ms + 2 s (tc: prio, netem on one band, a u32
@@ -1094,16 +1108,14 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 {
 	unsigned int tmo = tc_module_param("timeout_ms",
 					   TC_DEFAULT_PEER_TIMEOUT_MS);
-	const char *home_ip = getenv("TDSM_IP_2");
 	struct tc_node *n = &self->n;
 	volatile uint64_t *w;
 	uint64_t v;
-	double t, deadline;
+	double deadline;
 	int sig, tries;
 	uint8_t *p;
 
 	START(TRIO);
-	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_ANSWER_LOST);
 	w = (volatile uint64_t *)p;
 	if (n->id == 1) {
@@ -1113,26 +1125,11 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 	}
 	BARRIER("written");
 
-	if (n->id == 1) {
-		self->delaying = 1;
-		ASSERT_EQ(0, delay_to(home_ip, tmo + 2000))
-			TH_LOG("tc: cannot delay node1's packets to node2");
-	}
-	BARRIER("delayed");
-
-	if (n->id == 3) {
-		v = pat((uintptr_t)w, R_THIRD2);
-		t = tc_now();
-		sig = try_access(w, &v, 1);
-		TH_LOG("node3: write while node1's answers are late: %s after %.1f s",
-		       sig ? strsignal(sig) : "done", tc_now() - t);
-		/* The home cannot wait for an answer that comes too late. */
-		ASSERT_EQ(SIGBUS, sig);
-	}
-	BARRIER_T("tried", 2 * self->s.timeout_s);
+	/* The home cannot wait for an answer that comes too late. */
+	write_while_late(_metadata, self, 1, 3, w, R_THIRD2);
 
 	if (n->id == 1) {
-		EXPECT_EQ(0, shell("tc qdisc del dev %s root >&2", link_dev()));
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
 		self->delaying = 0;
 	}
 	BARRIER("healed");
@@ -1166,6 +1163,79 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 3,
 					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
 					"home node2 after every node read node3's write"));
+}
+
+/*
+ * The owner first (PROTOCOL.md, rule 6). node3 owns a page homed on
+ * node2 (it wrote it) and node1 holds a read copy; node3's packets to
+ * node2 are then late by timeout_ms + 2 s, so node3 answers nothing in
+ * time. node2 writes the page: it cannot get it from node3 and fails the
+ * write (SIGBUS), and node1's copy must still be there, readable without
+ * asking anyone: the home deals with the owner before it invalidates the
+ * other readers, whose copies may be the last ones. Before, node1's copy
+ * was invalidated first, for a write that then could not happen. Once the
+ * delay is gone, node2's write works and every node reads it.
+ */
+TEST_F_TIMEOUT(coherence, trio_owner_away_keeps_readers, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	double t, deadline;
+	uint64_t v;
+	int sig;
+	uint8_t *p;
+
+	START(TRIO);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_OWNER_AWAY);
+	w = (volatile uint64_t *)p;
+	if (n->id == 3)
+		fill(p, n->psz, R_OWNER1);
+	BARRIER("written");
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER1,
+				       "node1 reading node3's page"));
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after reading"));
+	}
+	BARRIER("read");
+
+	write_while_late(_metadata, self, 3, HOME, w, R_OWNER2);
+
+	if (n->id == 1) {
+		/* The failed write left node1's copy alone: no fault to read it. */
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					ANY, ANY,
+					"node1 after a write that could not reach the owner"));
+		t = tc_now();
+		sig = try_access(w, &v, 0);
+		EXPECT_EQ(0, sig) TH_LOG("node1: its copy is gone (%s after %.1f s)",
+					 strsignal(sig), tc_now() - t);
+		EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER1,
+				       "node1's copy after the failed write"));
+	}
+	BARRIER("checked");
+
+	if (n->id == 3) {
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+
+	if (n->id == HOME) {
+		/* Connections come back within seconds. */
+		deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+		do {
+			v = pat((uintptr_t)w, R_OWNER2);
+			sig = try_access(w, &v, 1);
+		} while (sig && tc_now() < deadline && !usleep(200000));
+		ASSERT_EQ(0, sig) TH_LOG("node2: its write still fails once node3 answers");
+		fill(p, n->psz, R_OWNER2);
+	}
+	BARRIER("rewritten");
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER2,
+			       "every node reading node2's write"));
 }
 
 /* The state letter of process @pid (/proc/PID/stat), '?' if unknown. */
@@ -1255,7 +1325,7 @@ TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
 	BARRIER("killed");
 
 	if (n->id == 1) {
-		EXPECT_EQ(0, shell("tc qdisc del dev %s root >&2", link_dev()));
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
 		self->delaying = 0;
 	}
 	BARRIER("healed");

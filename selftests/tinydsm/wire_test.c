@@ -1404,13 +1404,11 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
  */
 static int tc_drop_roce(const char *dir, unsigned int n, const uint8_t *opcodes)
 {
-	const char *dev = getenv("TDSM_LINK_DEV");
+	const char *dev = tc_link_dev();
 	char cmd[1024];
 	size_t k;
 	unsigned int i;
 
-	if (!dev || !*dev)
-		dev = "eth0";
 	if (!dir) {
 		snprintf(cmd, sizeof(cmd), "tc qdisc del dev %s clsact 2>/dev/null", dev);
 		return system(cmd);
@@ -3139,6 +3137,91 @@ TEST_F_TIMEOUT(wire, bad_buffer_kills_connection, 200)
 }
 
 /*
+ * The start of a grant-in-doubt test: node2 writes page @pa (pattern
+ * @seed), then node1 drops RoCE packets of BTH opcode @opcode on @dir.
+ */
+static int doubt_start(FIXTURE_DATA(wire) *self, uint64_t pa,
+		       unsigned int seed, const char *dir, uint8_t opcode)
+{
+	struct access_ans a;
+
+	if (node2_access(self, "write", pa, seed, &a))
+		return -1;
+	if (strcmp(a.what, "ok")) {
+		snprintf(self->why, sizeof(self->why), "node2's write: %s", a.what);
+		return -1;
+	}
+	if (tc_drop_roce(dir, 1, &opcode)) {
+		snprintf(self->why, sizeof(self->why), "tc: cannot drop opcode %#x on %s",
+			 opcode, dir);
+		return -1;
+	}
+	self->tc = true;
+	return 0;
+}
+
+/*
+ * The module's reply never completes, so it gives the connection up: wait
+ * for that, let every packet through again, and connect anew.
+ */
+static int doubt_reconnect(FIXTURE_DATA(wire) *self)
+{
+	struct peer_st p;
+
+	if (rogue_wait_disconnect(self->r, DISCONNECT_MS)) {
+		snprintf(self->why, sizeof(self->why),
+			 "still connected %d ms after a reply that did not complete",
+			 DISCONNECT_MS);
+		return -1;
+	}
+	tc_drop_roce(NULL, 0, NULL);
+	self->tc = false;
+	if (peer_wait_not_up(self, &p))
+		return -1;
+	rogue_close(self->r);
+	self->r = NULL;
+	return connect_ok(self, &self->r);
+}
+
+/*
+ * node2 reads page @pa, which we own: its module must FETCH it from us
+ * with @mode; we answer with data pattern @seed. 0 if node2 read exactly
+ * that, else -1 (self->why).
+ */
+static int node2_reads_ours(FIXTURE_DATA(wire) *self, uint64_t pa,
+			    uint8_t mode, unsigned int seed)
+{
+	struct rogue *r = self->r;
+	struct access_ans a;
+	struct rx_msg x;
+	char d[400];
+
+	if (rpc_send(self, "read %#" PRIx64, pa) ||
+	    expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		return -1;
+	fmt_msg(&x, d, sizeof(d));
+	if (be64toh(x.m.page.addr) != pa || x.m.page.mode != mode) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2's FETCH, not of %#" PRIx64 " with mode %#x: %s",
+			 pa, mode, d);
+		return -1;
+	}
+	pat_fill(r->data + 2 * PG, seed);
+	if (rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rpc_wait(self, d, sizeof(d), RPC_S) || parse_access(self, d, &a))
+		return -1;
+	if (strcmp(a.what, "ok") || a.hash != pat_hash(seed)) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2 did not read the bytes we sent: %s", d);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A write grant in doubt that the requester took: the module's reply (and
  * the page) reach the rogue, but node1 drops every acknowledgement it
  * sends (tc: RoCE packets of BTH opcode ACKNOWLEDGE, 0x11), so the
@@ -3150,11 +3233,8 @@ TEST_F_TIMEOUT(wire, bad_buffer_kills_connection, 200)
  */
 TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
 {
-	static const uint8_t ack[] = { 0x11 };
 	struct tdsm_wire_msg m;
-	struct access_ans a;
-	struct rx_msg rep, x;
-	struct peer_st p;
+	struct rx_msg rep;
 	uint8_t want[PG];
 	struct rogue *r;
 	uint64_t pd;
@@ -3165,11 +3245,7 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	r = self->r;
 	NEED_MW();
-	ASSERT_EQ(0, node2_access(self, "write", pd, 0x61, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what);
-
-	ASSERT_EQ(0, tc_drop_roce("egress", 1, ack)) TH_LOG("tc failed");
-	self->tc = true;
+	ASSERT_EQ(0, doubt_start(self, pd, 0x61, "egress", 0x11)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
 	memset(r->data, 0, PG);
 	msg_page(&m, TDSM_W_WRITE, pd, (uintptr_t)r->data, r->mw_rkey, 0, 0);
@@ -3178,50 +3254,25 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
 	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
 	pat_fill(want, 0x61);
 	ASSERT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("the page did not arrive");
-	/* Our acknowledgements never reach node2: it gives the connection up. */
-	EXPECT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
-		TH_LOG("still connected %d ms after its reply", DISCONNECT_MS);
-	tc_drop_roce(NULL, 0, NULL);
-	self->tc = false;
-	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
-	rogue_close(r);
-	self->r = NULL;
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
 
-	/* We took the page and write it: it is 0x62 now, here only. */
-	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
-	r = self->r;
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pd)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
-		TH_LOG("node2 reads a page it granted us in doubt without asking us: %s",
-		       self->why);
-	fmt_msg(&x, d, sizeof(d));
-	EXPECT_EQ(pd, be64toh(x.m.page.addr)) TH_LOG("%s", d);
-	EXPECT_EQ(TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE, x.m.page.mode)
-		TH_LOG("a FETCH of a grant in doubt asks for a live copy: %s", d);
-	pat_fill(r->data + 2 * PG, 0x62);
-	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
-		TH_LOG("%s", r->err);
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
-	EXPECT_EQ(pat_hash(0x62), a.hash)
-		TH_LOG("node2 read its old frame, not our write: %s", d);
+	/* We took the page and wrote it (0x62, here only): node2 must ask us. */
+	ASSERT_EQ(0, node2_reads_ours(self, pd, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
+				      0x62))
+		TH_LOG("node2 reading a page it granted us in doubt: %s", self->why);
 }
 
 /*
  * A write grant in doubt that never arrived: node1 drops the module's
  * replies (tc on its ingress: SEND ONLY WITH INVALIDATE, 0x17), so the
  * module's send never completes and it kills the connection, while the
- * rogue has nothing. When the rogue asks for the page again, and when
- * node2 reads it, the page must be the home's own frame: not lost.
+ * rogue has nothing. When the rogue asks for the page again, it must get
+ * the home's own frame: the page is not lost.
  */
 TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
 {
-	static const uint8_t reply_inv[] = { 0x17 };
 	struct tdsm_wire_msg m;
-	struct access_ans a;
 	struct rx_msg rep, x;
-	struct peer_st p;
 	uint8_t want[PG];
 	struct rogue *r;
 	uint64_t pn;
@@ -3233,11 +3284,7 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	r = self->r;
 	NEED_MW();
-	ASSERT_EQ(0, node2_access(self, "write", pn, 0x63, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what);
-
-	ASSERT_EQ(0, tc_drop_roce("ingress", 1, reply_inv)) TH_LOG("tc failed");
-	self->tc = true;
+	ASSERT_EQ(0, doubt_start(self, pn, 0x63, "ingress", 0x17)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
 	msg_page(&m, TDSM_W_WRITE, pn, (uintptr_t)r->data, r->mw_rkey, 0, 0);
 	m.hdr.id = htobe64(0x4444);
@@ -3247,17 +3294,9 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
 		fmt_msg(&x, d, sizeof(d));
 		EXPECT_GE(0, got) TH_LOG("a reply got through the filter: %s", d);
 	}
-	EXPECT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
-		TH_LOG("still connected %d ms after a reply that never landed",
-		       DISCONNECT_MS);
-	tc_drop_roce(NULL, 0, NULL);
-	self->tc = false;
-	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
-	rogue_close(r);
-	self->r = NULL;
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
 
 	/* We ask again, holding nothing: the home's own frame comes. */
-	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	r = self->r;
 	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
 	memset(r->data, 0, PG);
@@ -3270,20 +3309,9 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
 	EXPECT_EQ(0, memcmp(r->data, want, PG))
 		TH_LOG("the page is not node2's last write (first bytes %02x %02x)",
 		       r->data[0], r->data[1]);
-
-	/* node2 reads it back from us, the owner now. */
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pn)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
-		TH_LOG("node2 reading a page we own: %s", self->why);
-	fmt_msg(&x, d, sizeof(d));
-	EXPECT_EQ(TDSM_FETCH_KEEP, x.m.page.mode) TH_LOG("nothing is in doubt now: %s", d);
-	pat_fill(r->data + 2 * PG, 0x64);
-	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
-		TH_LOG("%s", r->err);
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
-	EXPECT_EQ(pat_hash(0x64), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+	/* Nothing is in doubt any more: node2's FETCH is a plain one. */
+	ASSERT_EQ(0, node2_reads_ours(self, pn, TDSM_FETCH_KEEP, 0x64))
+		TH_LOG("%s", self->why);
 }
 
 /*
