@@ -46,6 +46,7 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 		return -ENOMEM;
 	}
 	mutex_init(&r->alloc_lock);
+	xa_init(&r->doubts);
 	for (i = 0; i < npages; i++)
 		r->pages[i].home = i / r->slice_pages + 1;
 	return 0;
@@ -68,6 +69,7 @@ void tdsm_pages_exit(struct tdsm_region *r)
 {
 	unsigned long i;
 
+	tdsm_doubt_exit(r);
 	for (i = 0; i < r->npages; i++) {
 		struct tdsm_page *pg = &r->pages[i];
 
@@ -122,7 +124,8 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 	info->owner = pg->owner;
 	info->state = pg->state;
 	info->flags = 0;
-	if (pg->frame)
+	/* Not a frame retained after giving the page up: it backs nothing. */
+	if (pg->frame && pg->state != TINYDSM_PAGE_INVALID)
 		info->flags |= TINYDSM_PAGE_F_PRESENT;
 	if (test_bit(TDSM_PG_WRITTEN, &pg->flags))
 		info->flags |= TINYDSM_PAGE_F_WRITTEN;

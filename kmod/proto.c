@@ -106,9 +106,11 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
 	/*
-	 * The owner always holds a copy: a node that loses its copy of a page
-	 * homed elsewhere is no longer its owner, whatever it learnt before.
-	 * (On the home, @owner is the directory's, changed by its transactions.)
+	 * The owner always holds a frame (a copy, or one it retained while it
+	 * gives the page up: tdsm_local_give_up()): a node that loses its
+	 * frame of a page homed elsewhere is no longer its owner, whatever it
+	 * learnt before. (On the home, @owner is the directory's, changed by
+	 * its transactions.)
 	 */
 	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
 		pg->owner = 0;
@@ -117,6 +119,40 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
 	return frame;
+}
+
+/*
+ * This node owns page @idx, homed elsewhere, and gives it up for a write
+ * (FETCH DROP, or an INVAL of the owner when the requester's copy is
+ * current): unmap it at once, since the requester may write as soon as
+ * its grant arrives, but keep the frame, retained (state INVALID, @owner
+ * still this node), instead of freeing it. Until the home commits the
+ * write, the frame is the page: if the home never hears our answer (it
+ * timed out, the connection died) or the grant does not reach the
+ * requester, the home's directory still names this node, and the next
+ * FETCH must find the data here. A retained frame is never mapped or
+ * read here; it is served only to the home's FETCH (the home names us
+ * owner only while no write committed since, or after granting us the
+ * page again, which replaces or revalidates the frame), and goes when a
+ * newer copy is installed. The home's own copy is not retained this way:
+ * it commits itself (tdsm_home_commit()). A node that does not own the
+ * page drops it. Returns the frame to put, or NULL if it stays.
+ */
+struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame || pg->owner != r->node_id ||
+	    tdsm_page_home(pg) == r->node_id)
+		return tdsm_local_take(r, idx);
+	if (pg->state != TINYDSM_PAGE_INVALID) {
+		tdsm_local_unmap(r, idx, pg->frame);
+		tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+		tdsm_sites_page_note(r, idx, false);
+		clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+	}
+	return NULL;
 }
 
 /* Make this node's copy read-only (writers fault again). */
@@ -275,6 +311,147 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 	return err;
 }
 
+/* ---- home: grants in doubt (PROTOCOL.md "Grants in doubt") ----------- */
+
+/*
+ * A write grant whose reply went out but did not complete: the requester
+ * may or may not have taken it. The home names the requester owner (so
+ * that no second writer can appear) and keeps this, under the page's DIR
+ * bit, until the next transaction on the page finds out which it was.
+ * @to: the requester. @from: the owner before the grant, whose frame is
+ * the page if @to did not take it (a peer retains the frame it gave up,
+ * tdsm_local_give_up(); this node's own is @frame, unmapped); 0 if there
+ * is none left to fall back on. Entries live in tdsm_region.doubts, by
+ * page index.
+ */
+struct tdsm_doubt {
+	u8 to;
+	u8 from;
+	struct page *frame;
+};
+
+static struct tdsm_doubt *tdsm_doubt_get(struct tdsm_region *r,
+					 unsigned long idx)
+{
+	tdsm_dir_assert_locked(&r->pages[idx]);
+	return xa_empty(&r->doubts) ? NULL : xa_load(&r->doubts, idx);
+}
+
+static void tdsm_doubt_free(struct tdsm_doubt *d)
+{
+	if (d->frame)
+		put_page(d->frame);
+	kfree(d);
+}
+
+/*
+ * The write grant of page @idx to @to is in doubt; @from owned it before,
+ * @frame (a reference is taken) is this node's frame if @from is this node.
+ */
+static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
+			   u8 from, struct page *frame)
+{
+	struct tdsm_doubt *d = kzalloc(sizeof(*d), GFP_KERNEL);
+	void *old;
+
+	tdsm_dir_assert_locked(&r->pages[idx]);
+	pr_info_ratelimited("page %#llx: node %u may or may not have its write grant (the reply went out, its completion failed): it is the owner until it says\n",
+			    tdsm_page_addr(idx), to);
+	if (!d)
+		goto no_fallback;
+	d->to = to;
+	d->from = from;
+	d->frame = frame;
+	if (frame)
+		get_page(frame);
+	old = xa_store(&r->doubts, idx, d, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		tdsm_doubt_free(d);
+		goto no_fallback;
+	}
+	if (old)
+		tdsm_doubt_free(old);
+	return;
+no_fallback:
+	pr_warn_ratelimited("page %#llx: no memory to remember the owner before node %u: lost if node %u did not take it\n",
+			    tdsm_page_addr(idx), to, to);
+}
+
+/*
+ * A transaction on page @idx found out whether the grant in doubt was
+ * @taken. Taken: nothing changes (a frame kept here is freed). Not taken:
+ * the owner before it owns the page again and is its only holder (this
+ * node's kept frame is installed again, read-only); with no such owner,
+ * the page stays named after a node without it: every access fails
+ * (ESTALE), never with stale data.
+ */
+static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
+			   bool taken)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_doubt *d;
+
+	tdsm_dir_assert_locked(pg);
+	d = xa_erase(&r->doubts, idx);
+	if (!d)
+		return;
+	if (!taken && d->from) {
+		pg->owner = d->from;
+		pg->copyset = BIT(d->from);
+		if (d->frame) {
+			tdsm_page_lock_wait(pg);
+			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
+			tdsm_page_unlock(pg);
+			d->frame = NULL;
+		}
+	}
+	pr_info_ratelimited("page %#llx: node %u %s its write grant in doubt%s\n",
+			    tdsm_page_addr(idx), d->to,
+			    taken ? "had taken" : "had not taken",
+			    taken ? "" : d->from ? ": back to the owner before it" :
+			    ": nobody else holds the page, it is lost");
+	tdsm_doubt_free(d);
+}
+
+/*
+ * After asking page @idx's owner for it (@err: how that went), is a grant
+ * in doubt settled? The owner served a live copy: it took the grant. It
+ * had none (-ESTALE to a TDSM_FETCH_F_LIVE): it did not, the owner before
+ * is back, and the caller must start over (true). Unreachable: still in
+ * doubt, the transaction fails (the page is fenced until the node is back
+ * or evicted).
+ */
+static bool tdsm_doubt_settle(struct tdsm_region *r, unsigned long idx,
+			      u8 asked, int err)
+{
+	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+
+	if (!d || d->to != asked || (err && err != -ESTALE))
+		return false;
+	tdsm_doubt_end(r, idx, !err);
+	return err == -ESTALE;
+}
+
+/* Node @id was evicted: it no longer holds a frame to fall back on. */
+void tdsm_doubt_evicted(struct tdsm_region *r, unsigned long idx, u8 id)
+{
+	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+
+	if (d && d->from == id)
+		d->from = 0;
+}
+
+/* Module unload: every page and its directory go. */
+void tdsm_doubt_exit(struct tdsm_region *r)
+{
+	struct tdsm_doubt *d;
+	unsigned long idx;
+
+	xa_for_each(&r->doubts, idx, d)
+		tdsm_doubt_free(d);
+	xa_destroy(&r->doubts);
+}
+
 /*
  * Move page @idx from its @owner to @dst: the owner keeps a read-only copy
  * (TDSM_FETCH_KEEP) or drops its copy (TDSM_FETCH_DROP). If the owner is
@@ -285,6 +462,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push)
 {
 	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_doubt *doubt;
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
 	struct tdsm_conn *conn;
@@ -324,6 +502,10 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	msg.page.rkey = cpu_to_be32(dst->rkey);
 	msg.page.dst = dst->node;
 	msg.page.mode = mode;
+	/* A grant to it in doubt: only the frame that grant installed will do. */
+	doubt = tdsm_doubt_get(r, idx);
+	if (doubt && doubt->to == owner)
+		msg.page.mode |= TDSM_FETCH_F_LIVE;
 	msg.page.epoch = cpu_to_be32(dst->epoch);
 	if (dst->buf) {
 		err = tdsm_call(conn, &msg, dst->buf, &dst->call);
@@ -368,6 +550,30 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * A write of page @idx by @dst->node: its owner (not @dst->node) gives the
+ * page up. @dst's copy is current only if the directory counts it and
+ * @dst still has it: a node drops copies without telling the home (a lost
+ * connection, an interrupted fault whose reply the home had sent), so the
+ * copyset alone may name a node that has nothing. Then the page travels
+ * (*@data). DIR held.
+ */
+static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
+			    struct tdsm_dest *dst, struct page **push,
+			    bool *data)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err;
+
+	tdsm_dir_assert_locked(pg);
+	/* The owner only drops its own. */
+	if ((pg->copyset & BIT(dst->node)) && dst->has_copy)
+		return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+	err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP, push);
+	*data = !err;
+	return err;
+}
+
+/*
  * Serve a read or write of page @idx by node @dst->node. On success the
  * directory says what it will be once the data is delivered; *@data says
  * whether the page goes (or went) to @dst's buffer, and *@push, if set, is
@@ -382,6 +588,10 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	unsigned long copies;
 	int x, err;
 
+	struct tdsm_doubt *doubt;
+	bool owner_first;
+	u8 asked;
+
 	tdsm_dir_assert_locked(pg);
 	*data = false;
 	err = tdsm_home_claim(r, idx);
@@ -390,11 +600,21 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	if (!dst->epoch)
 		dst->epoch = tdsm_txn_next(r);
 	pg->epoch = dst->epoch;
-
+	/*
+	 * The node a grant in doubt went to asks again: it took the grant only
+	 * if it still holds a live copy (a READ never claims one).
+	 */
+	doubt = tdsm_doubt_get(r, idx);
+	if (doubt && doubt->to == req)
+		tdsm_doubt_end(r, idx, dst->has_copy);
+again:
+	asked = pg->owner;
 	if (!write) {
 		if (pg->owner != req) {
 			err = tdsm_transfer(r, idx, pg->owner, dst,
 					    TDSM_FETCH_KEEP, push);
+			if (tdsm_doubt_settle(r, idx, asked, err))
+				goto again;
 			if (err)
 				return err;
 			*data = true;
@@ -403,6 +623,22 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		return 0;
 	}
 
+	/*
+	 * A peer owner first, then the other readers: a write that cannot
+	 * happen because the owner cannot be reached fails before it threw
+	 * away the readers' copies, which may be the last ones (PROTOCOL.md,
+	 * rule 6). A peer owner retains the frame it gives up, so a reader
+	 * that cannot be reached afterwards costs nothing either. This node's
+	 * own frame, not retained, goes last: the home is never unreachable.
+	 */
+	owner_first = pg->owner != req && pg->owner != r->node_id;
+	if (owner_first) {
+		err = tdsm_write_owner(r, idx, dst, push, data);
+		if (tdsm_doubt_settle(r, idx, asked, err))
+			goto again;
+		if (err)
+			return err;
+	}
 	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
 	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
 		err = tdsm_invalidate(r, idx, x, dst->epoch);
@@ -411,22 +647,8 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		pg->copyset &= ~BIT(x);
 		dst->invalidated |= BIT(x);
 	}
-	if (pg->owner != req) {
-		/*
-		 * @req's copy is current only if the directory counts it and
-		 * @req still has it: a node drops copies without telling the
-		 * home (a lost connection, an interrupted fault whose reply the
-		 * home had sent), so the copyset alone may name a node that
-		 * has nothing. Then the page must travel.
-		 */
-		if ((pg->copyset & BIT(req)) && dst->has_copy) {
-			/* The owner only drops its own. */
-			err = tdsm_invalidate(r, idx, pg->owner, dst->epoch);
-		} else {
-			err = tdsm_transfer(r, idx, pg->owner, dst,
-					    TDSM_FETCH_DROP, push);
-			*data = !err;
-		}
+	if (!owner_first && pg->owner != req) {
+		err = tdsm_write_owner(r, idx, dst, push, data);
 		if (err)
 			return err;
 	}
@@ -440,10 +662,16 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 /*
  * The reply to a served request is out and landed (@send_err 0) or not.
  * Landed: if this node's frame went with a write (@push), drop the local
- * copy now. Not landed: the requester never got the page, so restore the
- * directory entry as it was (@owner, @copyset), less the copies the
+ * copy now. Never went out: the requester never got the page, so restore
+ * the directory entry as it was (@owner, @copyset), less the copies the
  * transaction invalidated (@dst->invalidated: they are gone), and keep
- * the copy.
+ * the copy. Went out but did not complete (-ECOMM): a read grant is
+ * rolled back the same way (a requester that took it lost its connection
+ * and drops the copy); a write grant is in doubt: the requester stays
+ * the owner, and the owner before keeps its frame (this node's, unmapped,
+ * in the doubt; a peer's, retained) until the next transaction on the
+ * page finds out (tdsm_doubt_end()). Rolling it back could make two
+ * writers.
  */
 static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 			     bool write, struct page *push, int send_err,
@@ -452,6 +680,19 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame = NULL;
 
+	if (send_err == -ECOMM && write && owner != dst->node) {
+		if (push) {
+			tdsm_page_lock_wait(pg);
+			frame = tdsm_local_take(r, idx);
+			tdsm_page_unlock(pg);
+		}
+		/* Our own frame, if it did not go with the reply, is gone. */
+		tdsm_doubt_add(r, idx, dst->node,
+			       owner == r->node_id && !frame ? 0 : owner, frame);
+		if (frame)
+			put_page(frame);
+		return;
+	}
 	if (send_err) {
 		pg->owner = owner;
 		pg->copyset = copyset & ~dst->invalidated;
@@ -590,9 +831,12 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	/*
 	 * A write from a read copy: say so, and the home may skip the data.
 	 * If the copy goes before the home serves us, that INVAL took us out
-	 * of the copyset first, and the data comes anyway.
+	 * of the copyset first, and the data comes anyway. A retained frame
+	 * (state INVALID) is no copy to claim: if the home still names us
+	 * owner it needs no claim, and if not, that frame is out of date.
 	 */
-	if (write && READ_ONCE(pg->frame))
+	if (write && READ_ONCE(pg->frame) &&
+	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
 		msg.page.mode = TDSM_ACCESS_F_COPY;
 	err = tdsm_call(conn, &msg, &buf, &call);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
@@ -773,7 +1017,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	u64 iova = be64_to_cpu(msg->page.iova);
 	u32 rkey = be32_to_cpu(msg->page.rkey);
-	u8 mode = msg->page.mode, to = msg->page.dst;
+	u8 mode = msg->page.mode & ~TDSM_FETCH_F_LIVE, to = msg->page.dst;
+	bool live = msg->page.mode & TDSM_FETCH_F_LIVE;
 	u32 epoch = be32_to_cpu(msg->page.epoch);
 	bool to_home = to == msg->hdr.src;
 	struct tdsm_conn *dconn = NULL;
@@ -804,8 +1049,15 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	tdsm_page_lock_settled(pg);
 	frame = pg->frame;
-	/* No copy, or a newer one than this FETCH's transaction knew of. */
-	if (!frame || pg->state == TINYDSM_PAGE_INVALID ||
+	/*
+	 * No frame, or a newer one than this FETCH's transaction knew of. A
+	 * frame in state INVALID is one we retained when we gave the page up
+	 * (tdsm_local_give_up()): the home asks us, so it still names us
+	 * owner and no write committed since: serve it, unless the home asks
+	 * for a live copy only (TDSM_FETCH_F_LIVE: a grant to us is in doubt,
+	 * and only the frame that grant installed would be current).
+	 */
+	if (!frame || (live && pg->state == TINYDSM_PAGE_INVALID) ||
 	    !tdsm_epoch_after(epoch, pg->epoch)) {
 		tdsm_page_unlock(pg);
 		err = -ESTALE;
@@ -823,7 +1075,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	} else {
 		err = tdsm_push_page(dconn, frame, iova, rkey);
 	}
-	if (!err && mode == TDSM_FETCH_DROP) {
+	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
+	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP) {
 		struct page *taken = NULL;
 
 		/*
@@ -834,7 +1087,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		 */
 		tdsm_page_lock_wait(pg);
 		if (pg->frame == frame)
-			taken = tdsm_local_take(r, idx);
+			taken = tdsm_local_give_up(r, idx);
 		tdsm_page_unlock(pg);
 		if (taken)
 			put_page(taken);
@@ -868,7 +1121,12 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		tdsm_page_unlock(pg);
 		return -ESTALE;
 	}
-	frame = tdsm_local_take(r, idx);
+	/*
+	 * An INVAL of the owner gives the page up for a write (the requester's
+	 * copy is current): retained until the home commits. A migration
+	 * takes the page away for good (the new home pulled it first).
+	 */
+	frame = moved_to ? tdsm_local_take(r, idx) : tdsm_local_give_up(r, idx);
 	if (moved_to) {
 		if (frame)
 			set_bit(TDSM_PG_MOVED, &pg->flags);

@@ -61,6 +61,7 @@ u64 tdsm_page_addr(unsigned long idx);
 void tdsm_page_lock_wait(struct tdsm_page *pg);
 void tdsm_page_lock_settled(struct tdsm_page *pg);
 struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
+struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state);
@@ -76,6 +77,7 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push);
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);
+void tdsm_doubt_evicted(struct tdsm_region *r, unsigned long idx, u8 id);
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data);
 

@@ -571,7 +571,12 @@ static void tdsm_tx_done(struct ib_cq *cq, struct ib_wc *wc)
 			pr_warn_ratelimited("node %u: send failed: %s\n",
 					    conn->peer->id,
 					    ib_wc_status_msg(wc->status));
-		tx->status = -EIO;
+		/*
+		 * It was posted: it may have landed (RC acknowledges a message
+		 * once it reached the peer, and the acknowledgment can be lost
+		 * with the connection). -ECOMM says so: in doubt.
+		 */
+		tx->status = -ECOMM;
 		tdsm_conn_kill(conn, -ECONNRESET);
 	}
 	tdsm_tx_release(tx);
@@ -653,7 +658,8 @@ static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
 /*
  * Wait until the posted @tx (tx->done == @done) completed, and free it.
  * The completion always comes: a timeout kills the connection, and its
- * drain flushes the work request.
+ * drain flushes the work request. 0 once it landed, else -ECOMM: it went
+ * out but did not complete, so it may or may not have landed.
  */
 static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 {
@@ -839,7 +845,10 @@ int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
  * Reply to @req on @conn. @push, if given, is RDMA-written to @iova/@rkey
  * first (RC keeps the order: the data lands before the reply). @inv_rkey:
  * the requester's buffer rkey, invalidated by the reply (0: none). @wait:
- * return only once the reply (and the data) reached the peer.
+ * return only once the reply (and the data) reached the peer. Returns 0
+ * (sent; with @wait, landed), -ECOMM (@wait: it went out but did not
+ * complete, so it may have landed: in doubt), or another -errno (it never
+ * went out).
  */
 int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	       enum tdsm_wire_status status, u32 flags, u64 addr,
@@ -924,7 +933,11 @@ int tdsm_reply_nothome(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	return tdsm_tx_post(tx, NULL, NULL, inv_rkey);
 }
 
-/* RDMA WRITE @frame to @iova/@rkey on @conn and wait until it landed. */
+/*
+ * RDMA WRITE @frame to @iova/@rkey on @conn and wait until it landed: 0,
+ * -ECOMM if it went out but did not complete (in doubt), or another -errno
+ * if it never went out.
+ */
 int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 		   u32 rkey)
 {

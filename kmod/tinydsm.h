@@ -13,6 +13,7 @@
 #include <linux/mutex.h>
 #include <linux/socket.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 #include <linux/tinydsm.h>
 
 struct netlink_ext_ack;
@@ -37,7 +38,10 @@ enum {
  *	changes only with a migration or a forwarding hint: written under
  *	TDSM_PG_LOCKED (and, on the nodes a migration runs between, under
  *	TDSM_PG_DIR too), read with tdsm_page_home() without a lock.
- * @frame: the local copy, or NULL.
+ * @frame: the local copy, or NULL. In state INVALID, on a node that is
+ *	not the home and names itself @owner, a frame retained after giving
+ *	the page up for a write (proto.c: tdsm_local_give_up()): never mapped,
+ *	served only to the home's FETCH.
  * @fault_ip: user IP of the last fault on this page here, 0 if none.
  * @copyset: nodes holding a valid copy, bit n = node n.
  * @owner: owning node id, 0 if never touched.
@@ -132,6 +136,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @txn_id: the id of this node's latest directory transaction, as a home:
  *	every transaction takes the next (tdsm_txn_next()); never behind the
  *	epoch of a page that migrated here.
+ * @doubts: as a home, the write grants in doubt (their reply went out, its
+ *	completion failed), struct tdsm_doubt by page index, each under its
+ *	page's TDSM_PG_DIR (proto.c, PROTOCOL.md "Grants in doubt").
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
@@ -164,6 +171,7 @@ struct tdsm_region {
 	unsigned long storm_start;
 	u64 storm_faults_seen;
 	atomic_t txn_id;
+	struct xarray doubts;
 };
 
 extern struct tdsm_region tdsm_region;
@@ -268,6 +276,7 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);
+void tdsm_doubt_exit(struct tdsm_region *r);
 int __must_check tdsm_page_lock(struct tdsm_page *pg);
 void tdsm_page_unlock(struct tdsm_page *pg);
 struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr);

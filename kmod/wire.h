@@ -51,8 +51,11 @@
 #include <linux/types.h>
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
-/* 2: epochs on FETCH, INVAL and their grants (a version 1 peer is refused) */
-#define TDSM_WIRE_VERSION	2
+/*
+ * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE. An
+ * older peer is refused (TDSM_REJ_VERSION).
+ */
+#define TDSM_WIRE_VERSION	3
 #define TDSM_WIRE_MSG_SIZE	64
 
 enum tdsm_wire_type {
@@ -90,6 +93,14 @@ enum {
 	TDSM_FETCH_KEEP = 1,	/* the owner keeps a read-only copy (read fault) */
 	TDSM_FETCH_DROP,	/* the owner drops its copy (write fault) */
 };
+
+/*
+ * FETCH mode flag: serve only a live copy, not a frame retained after
+ * giving the page up (a write grant to the owner is in doubt: only the
+ * frame that grant installed would be current; PROTOCOL.md "Grants in
+ * doubt").
+ */
+#define TDSM_FETCH_F_LIVE	0x80
 
 /* READ/WRITE: page.mode is flags */
 #define TDSM_ACCESS_F_COPY	0x1	/* WRITE: the requester holds a read copy */
@@ -133,7 +144,8 @@ struct tdsm_wire_hdr {
  * @rkey: ...and its rkey, registered on the destination node.
  * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
  *	page's new home.
- * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP; INVAL: TDSM_INVAL_*;
+ * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP, maybe with
+ *	TDSM_FETCH_F_LIVE; INVAL: TDSM_INVAL_*;
  *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.
  * @reserved: zero.
  * @epoch: FETCH, INVAL: the id of the home's transaction that sends it; a

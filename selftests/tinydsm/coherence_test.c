@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -60,6 +61,9 @@
 #define SLOT_ATOMIC		134
 #define SLOT_ATOMIC_PAGE	136
 #define SLOT_DROPPED		140	/* 4 pages */
+#define SLOT_ANSWER_LOST	144
+#define SLOT_KILLED		145
+#define SLOT_OWNER_AWAY		146
 
 #define RUN_PAGES		64
 /* The atomics must move their page to each node at least this often. */
@@ -73,6 +77,7 @@ enum {
 	R_ALLOC,
 	R_HOME1, R_HOME2,
 	R_THIRD1, R_THIRD2,
+	R_OWNER1, R_OWNER2,
 	R_MAX
 };
 
@@ -80,6 +85,7 @@ FIXTURE(coherence) {
 	struct tc_node n;
 	struct tc_sync s;
 	int ready;
+	int delaying;		/* this node delays its packets (tc): undo */
 	char setup_err[256];
 };
 
@@ -128,11 +134,60 @@ FIXTURE_SETUP(coherence)
 	self->ready = 1;
 }
 
+/*
+ * Delay every packet this node sends to @ip by @ms (the others go out at
+ * once): a prio qdisc, netem on its third band, a u32 filter on the
+ * destination. The lab's guests load no module on demand: load them.
+ */
+static int delay_to(const char *ip, unsigned int ms)
+{
+	return tc_shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
+		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
+		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
+		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
+		     tc_link_dev(), ms, ip);
+}
+
 FIXTURE_TEARDOWN(coherence)
 {
 	if (!_metadata->passed)
 		tc_mark_failed(&self->s);
+	if (self->delaying)
+		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	tc_node_close(&self->n);
+}
+
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+/*
+ * Load (@store 0) or store *@val at @p, catching SIGBUS and SIGSEGV for
+ * this one access: 0 if it completed, else the signal (the access did not
+ * happen). The fixture's fatal handlers are back afterwards.
+ */
+static int try_access(volatile uint64_t *p, uint64_t *val, int store)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+	struct sigaction old_bus, old_segv;
+	volatile int sig;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig) {
+		if (store)
+			*p = *val;
+		else
+			*val = *p;
+	}
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
 }
 
 /* Skip unless the run has @want nodes (0: any), then require the setup. */
@@ -493,19 +548,13 @@ TEST_F_TIMEOUT(coherence, pair_write_moves_ownership, 150)
 static int ctl(const char *fmt, ...)
 {
 	const char *tree = getenv("TDSM_TREE");
-	char args[256], cmd[PATH_MAX + 512];
+	char args[256];
 	va_list ap;
-	int rc;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/build/tools/tinydsmctl %s >&2",
-		 tree ? tree : ".", args);
-	fflush(stdout);
-	fflush(stderr);
-	rc = system(cmd);
-	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+	return tc_shell("%s/build/tools/tinydsmctl %s >&2", tree ? tree : ".", args);
 }
 
 /*
@@ -1003,6 +1052,303 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
 					ANY, ANY, "node after both read node3's data"));
 	}
+}
+
+/*
+ * Every node: node @late's packets to the home become late by timeout_ms
+ * + 2 s (tc), and node @writer's store of round @round to @w must then
+ * fail with SIGBUS (the home cannot wait that long). The delay stays.
+ */
+static void write_while_late(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(coherence) *self, unsigned int late,
+			     unsigned int writer, volatile uint64_t *w,
+			     unsigned int round)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	const char *home_ip = getenv("TDSM_IP_2");
+	uint64_t v;
+	double t;
+	int sig;
+
+	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
+	if (self->n.id == late) {
+		self->delaying = 1;
+		ASSERT_EQ(0, delay_to(home_ip, tmo + 2000))
+			TH_LOG("tc: cannot delay node%u's packets to node2", late);
+	}
+	BARRIER("delayed");
+	if (self->n.id == writer) {
+		v = pat((uintptr_t)w, round);
+		t = tc_now();
+		sig = try_access(w, &v, 1);
+		TH_LOG("node%u: write while node%u answers late: %s after %.1f s",
+		       writer, late, sig ? strsignal(sig) : "done", tc_now() - t);
+		ASSERT_EQ(SIGBUS, sig);
+	}
+	BARRIER_T("tried", 2 * self->s.timeout_s);
+}
+
+/*
+ * (e') The owner's answer to a FETCH is lost after it sent the page. node1
+ * owns a page homed on node2 (it wrote it), then delays every packet it
+ * sends to node2 by timeout_ms + 2 s (tc: prio, netem on one band, a u32
+ * filter on node2's address); node3 writes one word. node2 sends node1 a
+ * FETCH that drops node1's copy and puts the page into node3's buffer:
+ * node1 does so at once (its packets to node3 are not delayed), but its
+ * answer reaches node2 only after node2 gave up on it, so node2 fails the
+ * write (node3: SIGBUS) and its directory still names node1 the owner.
+ * node1 must therefore still have the page: once the delay is gone, every
+ * node reads node1's data within a bounded time (reconnections allowed
+ * for), and node3's next write works. Before node1 kept the page it gave
+ * up until the home committed, the page was lost for good: every access
+ * failed, ESTALE at the home and node3, EPROTO at node1.
+ */
+TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	uint64_t v;
+	double deadline;
+	int sig, tries;
+	uint8_t *p;
+
+	START(TRIO);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_ANSWER_LOST);
+	w = (volatile uint64_t *)p;
+	if (n->id == 1) {
+		fill(p, n->psz, R_THIRD1);
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_EXCLUSIVE,
+					ANY, ANY, "node1 after writing"));
+	}
+	BARRIER("written");
+
+	/* The home cannot wait for an answer that comes too late. */
+	write_while_late(_metadata, self, 1, 3, w, R_THIRD2);
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+
+	/* Connections come back within seconds; a lost page never does. */
+	deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+	for (tries = 1; ; tries++) {
+		sig = try_access(w, &v, 0);
+		if (!sig || tc_now() > deadline)
+			break;
+		usleep(200000);
+	}
+	ASSERT_EQ(0, sig)
+		TH_LOG("node%u: the page still cannot be read %.0f s after the delay ended (%d tries): its data is gone",
+		       n->id, 10 * tmo / 1000.0 + 20, tries);
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_THIRD1,
+			       "every node reading node1's page after the lost answer"));
+	BARRIER("read");
+
+	if (n->id == 3) {
+		v = pat((uintptr_t)w, R_THIRD2);
+		ASSERT_EQ(0, try_access(w, &v, 1))
+			TH_LOG("node3: writing the page again failed");
+	}
+	BARRIER("rewritten");
+	EXPECT_EQ(pat((uintptr_t)w, R_THIRD2), *w);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_THIRD1,
+			       "the rest of the page node3 wrote"));
+	BARRIER("reread");
+	if (n->id == HOME)
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 3,
+					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
+					"home node2 after every node read node3's write"));
+}
+
+/*
+ * The owner first (PROTOCOL.md, rule 6). node3 owns a page homed on
+ * node2 (it wrote it) and node1 holds a read copy; node3's packets to
+ * node2 are then late by timeout_ms + 2 s, so node3 answers nothing in
+ * time. node2 writes the page: it cannot get it from node3 and fails the
+ * write (SIGBUS), and node1's copy must still be there, readable without
+ * asking anyone: the home deals with the owner before it invalidates the
+ * other readers, whose copies may be the last ones. Before, node1's copy
+ * was invalidated first, for a write that then could not happen. Once the
+ * delay is gone, node2's write works and every node reads it.
+ */
+TEST_F_TIMEOUT(coherence, trio_owner_away_keeps_readers, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	double t, deadline;
+	uint64_t v;
+	int sig;
+	uint8_t *p;
+
+	START(TRIO);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_OWNER_AWAY);
+	w = (volatile uint64_t *)p;
+	if (n->id == 3)
+		fill(p, n->psz, R_OWNER1);
+	BARRIER("written");
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER1,
+				       "node1 reading node3's page"));
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after reading"));
+	}
+	BARRIER("read");
+
+	write_while_late(_metadata, self, 3, HOME, w, R_OWNER2);
+
+	if (n->id == 1) {
+		/* The failed write left node1's copy alone: no fault to read it. */
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					ANY, ANY,
+					"node1 after a write that could not reach the owner"));
+		t = tc_now();
+		sig = try_access(w, &v, 0);
+		EXPECT_EQ(0, sig) TH_LOG("node1: its copy is gone (%s after %.1f s)",
+					 strsignal(sig), tc_now() - t);
+		EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER1,
+				       "node1's copy after the failed write"));
+	}
+	BARRIER("checked");
+
+	if (n->id == 3) {
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+
+	if (n->id == HOME) {
+		/* Connections come back within seconds. */
+		deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+		do {
+			v = pat((uintptr_t)w, R_OWNER2);
+			sig = try_access(w, &v, 1);
+		} while (sig && tc_now() < deadline && !usleep(200000));
+		ASSERT_EQ(0, sig) TH_LOG("node2: its write still fails once node3 answers");
+		fill(p, n->psz, R_OWNER2);
+	}
+	BARRIER("rewritten");
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_OWNER2,
+			       "every node reading node2's write"));
+}
+
+/* The state letter of process @pid (/proc/PID/stat), '?' if unknown. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return '?';
+	buf[len] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] ? rp[2] : '?';
+}
+
+/*
+ * (e'') A process killed in the middle of a write fault costs no page.
+ * node1 owns a page homed on node2 and delays its packets to node2 by
+ * timeout_ms / 2 (so node2's FETCH is answered, late); a child of node3
+ * writes the page and is SIGKILLed while its fault waits (state D) for
+ * the home's reply. The home commits the page to node3 when node1's
+ * answer comes: node3 must install it although the access that asked is
+ * gone, so that every node then reads node1's data (the killed store
+ * never completed) and node3's next write works. A fault that withdrew
+ * its request when killed left the home naming node3 owner of a page it
+ * never took: ESTALE for good.
+ */
+TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	const char *home_ip = getenv("TDSM_IP_2");
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	double deadline;
+	char st = '?';
+	int sig, status;
+	uint64_t v;
+	uint8_t *p;
+	pid_t kid;
+
+	START(TRIO);
+	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_KILLED);
+	w = (volatile uint64_t *)p;
+	if (n->id == 1)
+		fill(p, n->psz, R_THIRD1);
+	BARRIER("written");
+
+	if (n->id == 1) {
+		self->delaying = 1;
+		ASSERT_EQ(0, delay_to(home_ip, tmo / 2))
+			TH_LOG("tc: cannot delay node1's packets to node2");
+	}
+	BARRIER("delayed");
+
+	if (n->id == 3) {
+		kid = fork();
+		ASSERT_LE(0, kid);
+		if (!kid) {
+			signal(SIGBUS, SIG_DFL);
+			*w = pat((uintptr_t)w, R_THIRD2);
+			_exit(0);
+		}
+		/* Kill it while its fault waits for the home. */
+		for (deadline = tc_now() + tmo / 2000.0; tc_now() < deadline;
+		     usleep(1000)) {
+			st = proc_state(kid);
+			if (st == 'D')
+				break;
+		}
+		kill(kid, SIGKILL);
+		ASSERT_EQ(kid, waitpid(kid, &status, 0));
+		TH_LOG("node3: child killed in state %c, %s", st,
+		       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
+		/* Else the kill missed the fault, and the test proves nothing. */
+		ASSERT_EQ('D', st);
+		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	}
+	BARRIER("killed");
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+
+	deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+	while ((sig = try_access(w, &v, 0)) && tc_now() < deadline)
+		usleep(200000);
+	ASSERT_EQ(0, sig)
+		TH_LOG("node%u: the page cannot be read %.0f s after the kill: its data is gone",
+		       n->id, 10 * tmo / 1000.0 + 20);
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_THIRD1,
+			       "every node reading the page after the killed write"));
+	BARRIER("read");
+
+	if (n->id == 3) {
+		v = pat((uintptr_t)w, R_THIRD2);
+		ASSERT_EQ(0, try_access(w, &v, 1))
+			TH_LOG("node3: writing the page after the kill failed");
+	}
+	BARRIER("rewritten");
+	EXPECT_EQ(pat((uintptr_t)w, R_THIRD2), *w);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_THIRD1,
+			       "the rest of the page node3 wrote"));
 }
 
 /* Publish this node's sum of fetch_add results under "sum.<id>". */

@@ -79,29 +79,6 @@ FIXTURE(conn) {
 	char setup_err[256];
 };
 
-static const char *link_dev(void)
-{
-	const char *d = getenv("TDSM_LINK_DEV");
-
-	return d && *d ? d : "eth0";
-}
-
-/* Run a shell command: its exit status, -1 if it could not run. */
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	fflush(stderr);
-	st = system(cmd);
-	return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* How many lines of the kernel log contain @what. */
 static int klog_count(const char *what)
 {
@@ -168,7 +145,7 @@ FIXTURE_SETUP(conn)
 FIXTURE_TEARDOWN(conn)
 {
 	if (self->netem)
-		sh("tc qdisc del dev %s root 2>/dev/null", link_dev());
+		tc_shell("tc qdisc del dev %s root 2>/dev/null", tc_link_dev());
 	if (self->blackout)
 		blackout(0);
 	if (self->link_down)
@@ -565,8 +542,8 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 	BARRIER("shared");
 
 	if (n->id == 1) {
-		sh("modprobe sch_netem 2>/dev/null");
-		ASSERT_EQ(0, sh("tc qdisc add dev %s root netem delay 4s", link_dev()))
+		tc_shell("modprobe sch_netem 2>/dev/null");
+		ASSERT_EQ(0, tc_shell("tc qdisc add dev %s root netem delay 4s", tc_link_dev()))
 			TH_LOG("tc netem: see the output");
 		self->netem = 1;
 	}
@@ -584,7 +561,7 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 	EXPECT_LT(worst, bound);
 	BARRIER_T("stormed", self->s.timeout_s + (int)bound);
 	if (n->id == 1) {
-		ASSERT_EQ(0, sh("tc qdisc del dev %s root", link_dev()));
+		ASSERT_EQ(0, tc_shell("tc qdisc del dev %s root", tc_link_dev()));
 		self->netem = 0;
 	}
 	BARRIER("undelayed");
@@ -664,10 +641,10 @@ static int link_up_revive(void)
 	int st, err_qp1 = 0;
 	FILE *f;
 
-	if (sh("ip link set %s up", link_dev()))
+	if (tc_shell("ip link set %s up", tc_link_dev()))
 		return -1;
 	snprintf(out, sizeof(out), "%s/selftests/lab/rxe_revive.sh %s 2>&1",
-		 tree ? tree : ".", link_dev());
+		 tree ? tree : ".", tc_link_dev());
 	f = popen(out, "r");
 	if (!f)
 		return -1;
@@ -685,12 +662,12 @@ static int link_up_revive(void)
 /* Drop every packet in and out of node2's link (tc), or stop doing so. */
 static int blackout(int on)
 {
-	const char *d = link_dev();
+	const char *d = tc_link_dev();
 
 	if (!on)
-		return sh("tc qdisc del dev %s clsact", d);
+		return tc_shell("tc qdisc del dev %s clsact", d);
 	/* The lab's guests do not autoload modules: load what tc needs. */
-	return sh("modprobe -a sch_ingress cls_matchall act_gact && "
+	return tc_shell("modprobe -a sch_ingress cls_matchall act_gact && "
 		  "tc qdisc add dev %s clsact && "
 		  "tc filter add dev %s ingress matchall action drop && "
 		  "tc filter add dev %s egress matchall action drop", d, d, d);
@@ -734,7 +711,7 @@ TEST_F_TIMEOUT(conn, link_flap, 600)
 		ASSERT_EQ(0, blackout(0));
 		self->blackout = 0;
 		for (f = 0; f < flaps; f++) {
-			ASSERT_EQ(0, sh("ip link set %s down", link_dev()));
+			ASSERT_EQ(0, tc_shell("ip link set %s down", tc_link_dev()));
 			self->link_down = 1;
 			usleep(1000000 + 700000 * f);
 			r = link_up_revive();
@@ -790,9 +767,9 @@ TEST_F_TIMEOUT(conn, del_add_loop, 300)
 			waitpid(kid, NULL, 0);
 			kid = -1;
 		}
-		sh("%s node del %u >/dev/null 2>&1", ctl, other);
+		tc_shell("%s node del %u >/dev/null 2>&1", ctl, other);
 		usleep(50000 + 100000 * (l % 4) + 30000 * n->id);
-		ASSERT_EQ(0, sh("%s node add %u %s >/dev/null", ctl, other, ip));
+		ASSERT_EQ(0, tc_shell("%s node add %u %s >/dev/null", ctl, other, ip));
 		usleep(100000 + 250000 * (l % 3));
 	}
 	BARRIER_T("looped", self->s.timeout_s + 30);
@@ -830,14 +807,14 @@ TEST_F_TIMEOUT(conn, device_removal, 300)
 		for (r = 0; r < 2; r++) {
 			usleep(500000);
 			t0 = tc_now();
-			EXPECT_EQ(0, sh("rdma link delete %s", rxe));
+			EXPECT_EQ(0, tc_shell("rdma link delete %s", rxe));
 			took = tc_now() - t0;
 			TH_LOG("node1: rdma link delete %s took %.1f s (bound %.0f s)",
 			       rxe, took, bound);
 			EXPECT_LT(took, bound);
-			ASSERT_EQ(0, sh("rdma link add %s type rxe netdev %s", rxe,
-					link_dev()));
-			ASSERT_EQ(0, sh("for i in $(seq 60); do rdma link show %s/1 2>/dev/null | grep -q 'state ACTIVE' && exit 0; sleep 0.5; done; exit 1",
+			ASSERT_EQ(0, tc_shell("rdma link add %s type rxe netdev %s", rxe,
+					tc_link_dev()));
+			ASSERT_EQ(0, tc_shell("for i in $(seq 60); do rdma link show %s/1 2>/dev/null | grep -q 'state ACTIVE' && exit 0; sleep 0.5; done; exit 1",
 					rxe));
 		}
 		kill(kid, SIGKILL);

@@ -691,6 +691,77 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
  * A writer on node1 keeps incrementing one word per page of the run while
  * node3 migrates it from node2; then every node reads the last values.
  */
+/*
+ * How many of the @npages pages at @addr do not hold @rounds in their first
+ * word (node @writer's last round); the first such is logged.
+ */
+static unsigned long first_words_not(struct __test_metadata *_metadata,
+				     const struct tc_node *n, uint64_t addr,
+				     unsigned int npages, unsigned long rounds,
+				     unsigned int writer)
+{
+	unsigned long bad = 0;
+	unsigned int i;
+
+	for (i = 0; i < npages; i++) {
+		uint64_t got = *(volatile uint64_t *)(uintptr_t)(addr + (uint64_t)i * n->psz);
+
+		if (got != rounds && !bad++)
+			TH_LOG("node%u: page %u holds %llu, node%u last wrote %lu",
+			       n->id, i, (unsigned long long)got, writer, rounds);
+	}
+	return bad;
+}
+
+/*
+ * REPOPULATE while the new home writes the pages: copies it installs are
+ * invalidated before it maps them, and mapping such a page faults again.
+ * REPOPULATE used to hold the pages' FETCHING bits while it mapped them,
+ * so that fault waited for REPOPULATE itself (and the access-site rewrite
+ * for an mmap_lock held by a task waiting on such a bit): a hang. It must
+ * end, and every node then reads node3's last round.
+ */
+TEST_F_TIMEOUT(mig, trio_repopulate_while_written, 300)
+{
+	unsigned int npages = tc_env_uint("TDSM_MIGRATE_PAGES", 256);
+	struct tc_node *n = &self->n;
+	unsigned long rounds = 0;
+	char path[PATH_MAX], val[64];
+	struct gen_reply r;
+	uint64_t addr, i;
+
+	START();
+	addr = shared_run(_metadata, self, npages, 4);
+	read_then_migrate(_metadata, self, addr, npages, 4);
+	ASSERT_EQ(0, tc_file(&self->s, path, sizeof(path), "repopulated"));
+	if (n->id == DST) {
+		volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
+
+		/* Whole rounds, until node1's REPOPULATE is over. */
+		do {
+			rounds++;
+			for (i = 0; i < npages; i++)
+				w[i * n->psz / 8] = rounds;
+			ASSERT_LT(rounds, 1000000);
+		} while (!tc_exists(path));
+		snprintf(val, sizeof(val), "%lu", rounds);
+		ASSERT_EQ(0, tc_put(&self->s, "rounds", val));
+	}
+	if (n->id == APP) {
+		usleep(100000);	/* let the writer get going */
+		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
+		TH_LOG("repopulated while node3 wrote: %u pages fetched, %u mapped",
+		       r.fetched, r.mapped);
+		ASSERT_EQ(0, tc_touch(path));
+	}
+	BARRIER("written");
+	ASSERT_EQ(0, tc_get(&self->s, "rounds", val, sizeof(val)));
+	rounds = strtoul(val, NULL, 0);
+	TH_LOG("node%u: node3 wrote %lu rounds", n->id, rounds);
+	EXPECT_EQ(0, first_words_not(_metadata, n, addr, npages, rounds, DST));
+	BARRIER("done");
+}
+
 TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 {
 	const unsigned int npages = 64;
@@ -732,15 +803,7 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 	BARRIER("written");
 	ASSERT_EQ(0, tc_get(&self->s, "rounds", val, sizeof(val)));
 	rounds = strtoul(val, NULL, 0);
-	for (i = 0; i < npages; i++) {
-		uint64_t got = *(volatile uint64_t *)(uintptr_t)(addr + i * n->psz);
-
-		if (got != rounds && !bad++)
-			TH_LOG("node%u: page %llu holds %llu, node1 last wrote %lu",
-			       n->id, (unsigned long long)i,
-			       (unsigned long long)got, rounds);
-	}
-	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, first_words_not(_metadata, n, addr, npages, rounds, APP));
 	BARRIER("done");
 }
 

@@ -52,6 +52,31 @@
 
 /* bit n = node n, as in tinydsm_page_info.copyset */
 #define TC_NODE(n)		(1u << (n))
+/* The lab's network link (TDSM_LINK_DEV, default eth0). */
+static inline const char *tc_link_dev(void)
+{
+	const char *d = getenv("TDSM_LINK_DEV");
+
+	return d && *d ? d : "eth0";
+}
+
+/* sh -c CMD (printf-style): its exit status, -1 if it did not run or was killed. */
+static inline int __attribute__((format(printf, 1, 2)))
+tc_shell(const char *fmt, ...)
+{
+	char cmd[PATH_MAX + 512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	fflush(stderr);
+	rc = system(cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
 /* every node of the run */
 #define TC_ALL			0u
 

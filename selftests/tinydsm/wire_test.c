@@ -92,6 +92,8 @@
 #define PG_IGNORED_INVAL	110
 #define PG_BAD_BUFFER		120
 #define PG_FAILED_PUSH		121
+#define PG_DOUBT_TAKEN		130
+#define PG_DOUBT_NOT_TAKEN	131
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -1394,6 +1396,36 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 	}
 }
 
+/*
+ * node1: drop the RoCE packets of BTH opcode @opcodes[0..n-1] that leave
+ * (@dir "egress") or reach ("ingress") this node's link, with tc (clsact,
+ * u32 on the opcode byte: IPv4 without options, UDP port 4791, BTH at
+ * byte 28); @dir NULL removes every such filter. 0, or the status of tc.
+ */
+static int tc_drop_roce(const char *dir, unsigned int n, const uint8_t *opcodes)
+{
+	const char *dev = tc_link_dev();
+	char cmd[1024];
+	size_t k;
+	unsigned int i;
+
+	if (!dir) {
+		snprintf(cmd, sizeof(cmd), "tc qdisc del dev %s clsact 2>/dev/null", dev);
+		return system(cmd);
+	}
+	/* The lab's guests do not load modules on demand. */
+	k = snprintf(cmd, sizeof(cmd),
+		     "modprobe -a sch_ingress cls_u32 act_gact 2>/dev/null; "
+		     "tc qdisc add dev %s clsact", dev);
+	for (i = 0; i < n && k < sizeof(cmd); i++)
+		k += snprintf(cmd + k, sizeof(cmd) - k,
+			      " && tc filter add dev %s %s protocol ip u32 "
+			      "match ip protocol 17 0xff match ip dport 4791 0xffff "
+			      "match u8 %#x 0xff at 28 action drop",
+			      dev, dir, opcodes[i]);
+	return k < sizeof(cmd) ? system(cmd) : -1;
+}
+
 /* ------------------------------------------------------------- fixture */
 
 FIXTURE(wire) {
@@ -1407,6 +1439,7 @@ FIXTURE(wire) {
 	uint64_t npages, slice_pages;
 	char ip[64];
 	unsigned int port;
+	bool tc;			/* node1 added a tc clsact qdisc */
 	char why[1024];
 };
 
@@ -1536,6 +1569,8 @@ FIXTURE_TEARDOWN(wire)
 	rogue_close(self->r);
 	rogue_close(self->r2);
 	self->r = self->r2 = NULL;
+	if (self->tc)
+		tc_drop_roce(NULL, 0, NULL);
 	/* node1 ends node2's part first: a failure mark would cut it short. */
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
@@ -3099,6 +3134,184 @@ TEST_F_TIMEOUT(wire, bad_buffer_kills_connection, 200)
 	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
+}
+
+/*
+ * The start of a grant-in-doubt test: node2 writes page @pa (pattern
+ * @seed), then node1 drops RoCE packets of BTH opcode @opcode on @dir.
+ */
+static int doubt_start(FIXTURE_DATA(wire) *self, uint64_t pa,
+		       unsigned int seed, const char *dir, uint8_t opcode)
+{
+	struct access_ans a;
+
+	if (node2_access(self, "write", pa, seed, &a))
+		return -1;
+	if (strcmp(a.what, "ok")) {
+		snprintf(self->why, sizeof(self->why), "node2's write: %s", a.what);
+		return -1;
+	}
+	if (tc_drop_roce(dir, 1, &opcode)) {
+		snprintf(self->why, sizeof(self->why), "tc: cannot drop opcode %#x on %s",
+			 opcode, dir);
+		return -1;
+	}
+	self->tc = true;
+	return 0;
+}
+
+/*
+ * The module's reply never completes, so it gives the connection up: wait
+ * for that, let every packet through again, and connect anew.
+ */
+static int doubt_reconnect(FIXTURE_DATA(wire) *self)
+{
+	struct peer_st p;
+
+	if (rogue_wait_disconnect(self->r, DISCONNECT_MS)) {
+		snprintf(self->why, sizeof(self->why),
+			 "still connected %d ms after a reply that did not complete",
+			 DISCONNECT_MS);
+		return -1;
+	}
+	tc_drop_roce(NULL, 0, NULL);
+	self->tc = false;
+	if (peer_wait_not_up(self, &p))
+		return -1;
+	rogue_close(self->r);
+	self->r = NULL;
+	return connect_ok(self, &self->r);
+}
+
+/*
+ * node2 reads page @pa, which we own: its module must FETCH it from us
+ * with @mode; we answer with data pattern @seed. 0 if node2 read exactly
+ * that, else -1 (self->why).
+ */
+static int node2_reads_ours(FIXTURE_DATA(wire) *self, uint64_t pa,
+			    uint8_t mode, unsigned int seed)
+{
+	struct rogue *r = self->r;
+	struct access_ans a;
+	struct rx_msg x;
+	char d[400];
+
+	if (rpc_send(self, "read %#" PRIx64, pa) ||
+	    expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		return -1;
+	fmt_msg(&x, d, sizeof(d));
+	if (be64toh(x.m.page.addr) != pa || x.m.page.mode != mode) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2's FETCH, not of %#" PRIx64 " with mode %#x: %s",
+			 pa, mode, d);
+		return -1;
+	}
+	pat_fill(r->data + 2 * PG, seed);
+	if (rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rpc_wait(self, d, sizeof(d), RPC_S) || parse_access(self, d, &a))
+		return -1;
+	if (strcmp(a.what, "ok") || a.hash != pat_hash(seed)) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2 did not read the bytes we sent: %s", d);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A write grant in doubt that the requester took: the module's reply (and
+ * the page) reach the rogue, but node1 drops every acknowledgement it
+ * sends (tc: RoCE packets of BTH opcode ACKNOWLEDGE, 0x11), so the
+ * module's send never completes and it kills the connection. The rogue
+ * has the page and writes it. Rolling the grant back would leave node2
+ * reading, and writing, its own old frame while the rogue writes its copy
+ * (two writers). The module must keep the rogue as the owner and, when
+ * node2 reads the page, FETCH it from the rogue, asking for a live copy.
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t pd;
+	char d[400];
+
+	START();
+	pd = slice_addr(self, TARGET, PG_DOUBT_TAKEN);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, doubt_start(self, pd, 0x61, "egress", 0x11)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pd, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	pat_fill(want, 0x61);
+	ASSERT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("the page did not arrive");
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
+
+	/* We took the page and wrote it (0x62, here only): node2 must ask us. */
+	ASSERT_EQ(0, node2_reads_ours(self, pd, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
+				      0x62))
+		TH_LOG("node2 reading a page it granted us in doubt: %s", self->why);
+}
+
+/*
+ * A write grant in doubt that never arrived: node1 drops the module's
+ * replies (tc on its ingress: SEND ONLY WITH INVALIDATE, 0x17), so the
+ * module's send never completes and it kills the connection, while the
+ * rogue has nothing. When the rogue asks for the page again, it must get
+ * the home's own frame: the page is not lost.
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t pn;
+	char d[400];
+	int got;
+
+	START();
+	pn = slice_addr(self, TARGET, PG_DOUBT_NOT_TAKEN);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, doubt_start(self, pn, 0x63, "ingress", 0x17)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_WRITE, pn, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	m.hdr.id = htobe64(0x4444);
+	ASSERT_EQ(0, rogue_send(r, &m, sizeof(m))) TH_LOG("%s", r->err);
+	got = rogue_recv(r, &x, 2000);
+	if (got > 0) {
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_GE(0, got) TH_LOG("a reply got through the filter: %s", d);
+	}
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
+
+	/* We ask again, holding nothing: the home's own frame comes. */
+	r = self->r;
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pn, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE again: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags))
+		TH_LOG("a page we never got must come with its data: %s", d);
+	pat_fill(want, 0x63);
+	EXPECT_EQ(0, memcmp(r->data, want, PG))
+		TH_LOG("the page is not node2's last write (first bytes %02x %02x)",
+		       r->data[0], r->data[1]);
+	/* Nothing is in doubt any more: node2's FETCH is a plain one. */
+	ASSERT_EQ(0, node2_reads_ours(self, pn, TDSM_FETCH_KEEP, 0x64))
+		TH_LOG("%s", self->why);
 }
 
 /*
