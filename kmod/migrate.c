@@ -117,9 +117,10 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 	dst.buf = &buf;
 	err = tdsm_home_serve(r, idx, false, &dst, NULL, &data);
 	tdsm_buf_put(conn, &buf, !err && data ? &dst.call : NULL);
-	if (!err && !data)
+	/* No data: only if a grant in doubt fell back to our own frame. */
+	if (!err && !data && pg->owner != r->node_id)
 		err = -EPROTO;
-	if (err) {
+	if (err || !data) {
 		put_page(buf.frame);
 		goto out;
 	}
@@ -186,8 +187,13 @@ static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)))
 			continue;
-		if (pg->owner != to && pg->owner != r->node_id) {
-			/* A third node owns it: collect it here first. */
+		/*
+		 * A third node owns it: collect it here first. So too if @to
+		 * owns it by a grant in doubt: whether its copy is the page,
+		 * only a FETCH for a live copy tells (tdsm_home_serve()).
+		 */
+		if (pg->owner != r->node_id &&
+		    (pg->owner != to || tdsm_doubt_to(r, first + i, to))) {
 			err = tdsm_home_pull(r, first + i, epoch);
 			if (err)
 				return err;

@@ -432,6 +432,14 @@ static bool tdsm_doubt_settle(struct tdsm_region *r, unsigned long idx,
 	return err == -ESTALE;
 }
 
+/* Is a write grant of page @idx to node @to in doubt? DIR held. */
+bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
+{
+	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+
+	return d && d->to == to;
+}
+
 /* Node @id was evicted: it no longer holds a frame to fall back on. */
 void tdsm_doubt_evicted(struct tdsm_region *r, unsigned long idx, u8 id)
 {
