@@ -1,8 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# rxe_revive.sh [NETDEV]: re-create the Soft-RoCE device on NETDEV (default
-# eth0), after its link went down and came back.
+# rxe_revive.sh [--if-err] [NETDEV]: re-create the Soft-RoCE device on
+# NETDEV (default eth0), after its link went down and came back. With
+# --if-err, only if its QP1 is in ERR: after packets were dropped on the
+# way out (tc), which 6.12's rxe takes as a failed send, and 6.1's
+# retries.
 #
 # rdma_rxe cannot be trusted after its link went down: a send that fails
 # while the link is down can kill the device's GSI QP (QP1), which carries
@@ -19,6 +22,8 @@
 # Prints QP1's state as it was, and what it did; exit status 0 if the
 # device was re-created and its QP1 is usable, 1 if not.
 set -u
+if_err=0
+[[ ${1:-} == --if-err ]] && { if_err=1; shift; }
 dev=${1:-eth0}
 
 qp1_state() { # RXE
@@ -33,6 +38,7 @@ if [[ -z $rxe ]]; then
 	exit 1
 fi
 before=$(qp1_state "$rxe")
+((if_err)) && [[ $before != "state ERR" ]] && exit 0
 rdma link delete "$rxe" && rdma link add "$rxe" type rxe netdev "$dev" || exit 1
 after=$(qp1_state "$rxe")
 echo "rxe_revive: $rxe re-created after $dev went down (its QP1 was ${before:-not listed}, now ${after:-not listed})"

@@ -172,7 +172,9 @@ run_fault() { # KIND ARGS...
 		fi
 		sleep "$1"
 		tc qdisc del dev "$DEV" clsact || return 1
-		echo "every packet dropped for $1 s" ;;
+		echo "every packet dropped for $1 s"
+		# 6.12's rxe takes a dropped packet as a failed send: see the script.
+		"$TREE/selftests/lab/rxe_revive.sh" --if-err "$DEV" || return 1 ;;
 	netem) # SECS DELAY_MS LOSS_PCT
 		tc qdisc add dev "$DEV" root netem delay "${2}ms" loss "${3}%" || return 1
 		sleep "$1"
