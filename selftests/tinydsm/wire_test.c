@@ -94,6 +94,7 @@
 #define PG_FAILED_PUSH		121
 #define PG_DOUBT_TAKEN		130
 #define PG_DOUBT_NOT_TAKEN	131
+#define PG_DOUBT_GONE		132
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -3162,9 +3163,9 @@ static int doubt_start(FIXTURE_DATA(wire) *self, uint64_t pa,
 
 /*
  * The module's reply never completes, so it gives the connection up: wait
- * for that, let every packet through again, and connect anew.
+ * for that, let every packet through again, and close our end.
  */
-static int doubt_reconnect(FIXTURE_DATA(wire) *self)
+static int doubt_cut(FIXTURE_DATA(wire) *self)
 {
 	struct peer_st p;
 
@@ -3180,7 +3181,13 @@ static int doubt_reconnect(FIXTURE_DATA(wire) *self)
 		return -1;
 	rogue_close(self->r);
 	self->r = NULL;
-	return connect_ok(self, &self->r);
+	return 0;
+}
+
+/* doubt_cut(), then connect anew. */
+static int doubt_reconnect(FIXTURE_DATA(wire) *self)
+{
+	return doubt_cut(self) ?: connect_ok(self, &self->r);
 }
 
 /*
@@ -3312,6 +3319,42 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_not_taken, 200)
 	/* Nothing is in doubt any more: node2's FETCH is a plain one. */
 	ASSERT_EQ(0, node2_reads_ours(self, pn, TDSM_FETCH_KEEP, 0x64))
 		TH_LOG("%s", self->why);
+}
+
+/*
+ * A write grant in doubt whose requester does not come back: the rogue
+ * takes the grant (its acknowledgements dropped, as above) and stays away.
+ * The page is fenced: node2's read fails with SIGBUS within its bound (the
+ * owner cannot be reached), never with node2's old frame, and never hangs. The
+ * doubt stays pending until the module unloads at the end of the run,
+ * which frees the frame it kept (the lab checks kmemleak and the unload).
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_requester_gone, 200)
+{
+	struct access_ans a;
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	struct rogue *r;
+	uint64_t pg;
+
+	START();
+	pg = slice_addr(self, TARGET, PG_DOUBT_GONE);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, doubt_start(self, pg, 0x66, "egress", 0x11)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_WRITE, pg, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	ASSERT_EQ(0, doubt_cut(self)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(0, node2_access(self, "read", pg, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2 read a page whose grant to us is in doubt while we are away (%.0f ms)",
+		       a.ms);
+	EXPECT_LT(a.ms, 2.0 * self->timeout_ms + 1000)
+		TH_LOG("the read took %.0f ms (timeout_ms %u): a fenced page fails within its bound",
+		       a.ms, self->timeout_ms);
 }
 
 /*
