@@ -817,6 +817,7 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 
 	*dropped = 0;
 	*lost = 0;
+	tdsm_doubt_evicted(r, id);
 	for (idx = 0; idx < r->npages; idx++) {
 		struct tdsm_page *pg = &r->pages[idx];
 
@@ -825,7 +826,6 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 			continue;
 		tdsm_dir_lock(pg, false);
 		if (tdsm_page_home(pg) == r->node_id) {
-			tdsm_doubt_evicted(r, idx, id);
 			if (pg->owner == id) {
 				(*lost)++;
 			} else if (pg->copyset & BIT(id)) {

@@ -440,13 +440,23 @@ bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
 	return d && d->to == to;
 }
 
-/* Node @id was evicted: it no longer holds a frame to fall back on. */
-void tdsm_doubt_evicted(struct tdsm_region *r, unsigned long idx, u8 id)
+/*
+ * Node @id was evicted: no grant in doubt can fall back on a frame of its.
+ * Each entry is looked at again under its page's DIR bit: a transaction
+ * may have ended it meanwhile.
+ */
+void tdsm_doubt_evicted(struct tdsm_region *r, u8 id)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d;
+	unsigned long idx;
 
-	if (d && d->from == id)
-		d->from = 0;
+	xa_for_each(&r->doubts, idx, d) {
+		tdsm_dir_lock(&r->pages[idx], false);
+		d = tdsm_doubt_get(r, idx);
+		if (d && d->from == id)
+			d->from = 0;
+		tdsm_dir_unlock(&r->pages[idx]);
+	}
 }
 
 /* Module unload: every page and its directory go. */
