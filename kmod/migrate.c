@@ -586,10 +586,11 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 		err = tdsm_home_claim(r, first + i);
 		if (err)
 			continue;
-		owner[i] = pg->owner;
-		copyset[i] = pg->copyset;
 		dst.iova = iova + (u64)i * PAGE_SIZE;
 		err = tdsm_home_serve(r, first + i, false, &dst, &frame, &sent);
+		/* The claim done, serve sets prev_*: the entry to restore. */
+		owner[i] = dst.prev_owner;
+		copyset[i] = dst.prev_copyset;
 		if (err || !sent) {
 			/* Not served: the requester faults on it later. */
 			pg->owner = owner[i];

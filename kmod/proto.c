@@ -583,9 +583,21 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	int err;
 
 	tdsm_dir_assert_locked(pg);
-	/* The owner only drops its own. */
-	if ((pg->copyset & BIT(dst->node)) && dst->has_copy)
-		return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+	if ((pg->copyset & BIT(dst->node)) && dst->has_copy) {
+		/* A peer owner only drops its own, and retains it. */
+		if (pg->owner != r->node_id)
+			return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+		/*
+		 * Our own frame stays, read-only, until the grant commits
+		 * (tdsm_home_commit()), as when it goes with the reply: if
+		 * the reply never lands, the requester drops its copy with
+		 * the connection, and ours is the last one.
+		 */
+		tdsm_page_lock_wait(pg);
+		tdsm_local_downgrade(r, idx);
+		tdsm_page_unlock(pg);
+		return 0;
+	}
 	err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP, push);
 	*data = !err;
 	return err;
@@ -626,6 +638,8 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	if (doubt && doubt->to == req)
 		tdsm_doubt_end(r, idx, dst->has_copy);
 again:
+	dst->prev_owner = pg->owner;
+	dst->prev_copyset = pg->copyset;
 	asked = pg->owner;
 	if (!write) {
 		if (pg->owner != req) {
@@ -679,32 +693,35 @@ again:
 
 /*
  * The reply to a served request is out and landed (@send_err 0) or not.
- * Landed: if this node's frame went with a write (@push), drop the local
- * copy now. Never went out: the requester never got the page, so restore
- * the directory entry as it was (@owner, @copyset), less the copies the
- * transaction invalidated (@dst->invalidated: they are gone), and keep
- * the copy. Went out but did not complete (-ECOMM): a read grant is
- * rolled back the same way (a requester that took it lost its connection
- * and drops the copy); a write grant is in doubt: the requester stays
- * the owner, and the owner before keeps its frame (this node's, unmapped,
- * in the doubt; a peer's, retained) until the next transaction on the
- * page finds out (tdsm_doubt_end()). Rolling it back could make two
- * writers.
+ * Landed: if this node owned the page before a write (@dst->prev_owner:
+ * its frame went with the reply, or the requester's copy was current),
+ * drop the local copy now. Never went out: the requester never got the
+ * page, so restore the directory entry as it was (@dst->prev_owner and
+ * prev_copyset), less the copies the transaction invalidated
+ * (@dst->invalidated: they are gone), and keep the copy. Went out but
+ * did not complete (-ECOMM): a read grant is rolled back the same way (a
+ * requester that took it lost its connection and drops the copy); a
+ * write grant is in doubt: the requester stays the owner, and the owner
+ * before keeps its frame (this node's, unmapped, in the doubt; a peer's,
+ * retained) until the next transaction on the page finds out
+ * (tdsm_doubt_end()). Rolling it back could make two writers.
  */
 static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
-			     bool write, struct page *push, int send_err,
-			     u8 owner, u32 copyset, const struct tdsm_dest *dst)
+			     bool write, int send_err,
+			     const struct tdsm_dest *dst)
 {
 	struct tdsm_page *pg = &r->pages[idx];
+	u8 owner = dst->prev_owner;
+	bool ours = write && owner == r->node_id;
 	struct page *frame = NULL;
 
 	if (send_err == -ECOMM && write && owner != dst->node) {
-		if (push) {
+		if (ours) {
 			tdsm_page_lock_wait(pg);
 			frame = tdsm_local_take(r, idx);
 			tdsm_page_unlock(pg);
 		}
-		/* Our own frame, if it did not go with the reply, is gone. */
+		/* Ours, unless it was lost already: then none to fall back on. */
 		tdsm_doubt_add(r, idx, dst->node,
 			       owner == r->node_id && !frame ? 0 : owner, frame);
 		if (frame)
@@ -713,10 +730,10 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	}
 	if (send_err) {
 		pg->owner = owner;
-		pg->copyset = copyset & ~dst->invalidated;
+		pg->copyset = dst->prev_copyset & ~dst->invalidated;
 		return;
 	}
-	if (!write || !push)
+	if (!ours)
 		return;
 	tdsm_page_lock_wait(pg);
 	frame = tdsm_local_take(r, idx);
@@ -970,9 +987,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct page *push = NULL;
 	struct tdsm_page *pg;
 	unsigned long idx;
-	u32 copyset;
 	bool data = false;	/* set by tdsm_home_serve(), if it runs */
-	u8 owner;
 	int err, sent;
 
 	pg = tdsm_msg_page(r, msg, &idx, &st);
@@ -1004,13 +1019,11 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	/*
-	 * Claimed first, so that the entry restored if the reply does not land
-	 * is the claimed one. If the claim fails (no memory for the zero
-	 * page), nothing is served: the reply says so, with no data.
+	 * If the claim fails (no memory for the zero page), nothing is
+	 * served: the reply says so, with no data. The entry to restore if
+	 * the reply does not land is the one tdsm_home_serve() started from.
 	 */
 	err = tdsm_home_claim(r, idx);
-	owner = pg->owner;		/* to restore if the reply does not land */
-	copyset = pg->copyset;
 	if (!err)
 		err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
 	/*
@@ -1022,7 +1035,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			  data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
 			  dst.iova, dst.rkey, dst.rkey, !err);
 	if (!err)
-		tdsm_home_commit(r, idx, write, push, sent, owner, copyset, &dst);
+		tdsm_home_commit(r, idx, write, sent, &dst);
 	if (!err && !sent && write)
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)

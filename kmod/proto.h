@@ -32,6 +32,13 @@ struct tdsm_dest {
 	struct tdsm_call call;
 	u32 invalidated;
 	u32 epoch;
+	/*
+	 * The directory entry before this grant, once a grant in doubt on
+	 * the page was settled (tdsm_home_serve()): what a rollback restores,
+	 * and whose frame a commit frees.
+	 */
+	u8 prev_owner;
+	u32 prev_copyset;
 };
 
 /*

@@ -95,6 +95,8 @@
 #define PG_DOUBT_TAKEN		130
 #define PG_DOUBT_NOT_TAKEN	131
 #define PG_DOUBT_GONE		132
+#define PG_UPGRADE_DOUBT	133
+#define PG_UPGRADE_NOT_SENT	134
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -3355,6 +3357,158 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_requester_gone, 200)
 	EXPECT_LT(a.ms, 2.0 * self->timeout_ms + 1000)
 		TH_LOG("the read took %.0f ms (timeout_ms %u): a fenced page fails within its bound",
 		       a.ms, self->timeout_ms);
+}
+
+/*
+ * node2 wrote page @pa (pattern @seed); we take a read copy of it, so that
+ * a WRITE of ours claiming that copy is an upgrade: the module, owner and
+ * home, sends no data, and its own frame is the only other copy.
+ */
+static int upgrade_start(FIXTURE_DATA(wire) *self, uint64_t pa,
+			 unsigned int seed)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep;
+	struct rogue *r = self->r;
+	uint8_t want[PG];
+
+	if (node2_access(self, "write", pa, seed, &a))
+		return -1;
+	if (strcmp(a.what, "ok")) {
+		snprintf(self->why, sizeof(self->why), "node2's write: %s", a.what);
+		return -1;
+	}
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	if (call(self, r, &m, &rep) != TDSM_WS_OK)
+		return -1;
+	pat_fill(want, seed);
+	if (memcmp(r->data, want, PG)) {
+		snprintf(self->why, sizeof(self->why), "our READ did not get node2's page");
+		return -1;
+	}
+	return rogue_bind(r, 0) ? -1 : 0;
+}
+
+/* Our WRITE of @pa from the read copy we hold, sent without waiting. */
+static int upgrade_send(struct rogue *r, uint64_t pa)
+{
+	struct tdsm_wire_msg m;
+
+	msg_page(&m, TDSM_W_WRITE, pa, (uintptr_t)r->data, r->mw_rkey, 0,
+		 TDSM_ACCESS_F_COPY);
+	m.hdr.id = htobe64(0x4545);
+	return rogue_send(r, &m, sizeof(m));
+}
+
+/*
+ * A write upgrade in doubt that never arrived: we hold a read copy of a
+ * page node2 owns and homes, and write it claiming that copy, so the
+ * module's grant carries no data; node1 drops the module's replies (tc,
+ * ingress, SEND ONLY WITH INVALIDATE and SEND ONLY), so its send never
+ * completes. We did not take the grant: node2's read (after the module
+ * asks us for a live copy, which we do not have) must get node2's own
+ * page back. The module used to drop its frame as soon as it served the
+ * upgrade, leaving a page nobody held: node2's read got SIGBUS (ESTALE).
+ */
+TEST_F_TIMEOUT(wire, write_upgrade_in_doubt_not_taken, 200)
+{
+	static const uint8_t replies[] = { 0x17, 0x04 };
+	struct access_ans a;
+	struct rx_msg x;
+	struct rogue *r;
+	uint64_t pu;
+	char d[400];
+	int got, fetches = 0;
+
+	START();
+	pu = slice_addr(self, TARGET, PG_UPGRADE_DOUBT);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, upgrade_start(self, pu, 0x67)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, tc_drop_roce("ingress", 2, replies)) TH_LOG("tc failed");
+	self->tc = true;
+	ASSERT_EQ(0, upgrade_send(r, pu)) TH_LOG("%s", r->err);
+	got = rogue_recv(r, &x, 2000);
+	if (got > 0) {
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_GE(0, got) TH_LOG("a reply got through the filter: %s", d);
+	}
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
+	r = self->r;
+
+	/* The module asks us for a live copy: we have none. */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pu)) TH_LOG("%s", self->why);
+	while (expect_request(self, r, TDSM_W_FETCH, &x,
+			      fetches ? 2000 : REPLY_MS) == 0) {
+		fmt_msg(&x, d, sizeof(d));
+		TH_LOG("node2 asks us: %s", d);
+		if (!fetches)
+			EXPECT_EQ(TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE, x.m.page.mode)
+				TH_LOG("the first FETCH must ask for a live copy: %s", d);
+		ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_STALE, 0, -1, false))
+			TH_LOG("%s", r->err);
+		ASSERT_GT(3, ++fetches) TH_LOG("node2 keeps asking us for the page");
+	}
+	ASSERT_LT(0, fetches) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what)
+		TH_LOG("node2 lost its page to an upgrade we never took: %s", d);
+	EXPECT_EQ(pat_hash(0x67), a.hash) TH_LOG("node2 read other bytes: %s", d);
+	EXPECT_EQ(1, fetches) TH_LOG("node2 asked us again after our STALE");
+}
+
+/*
+ * A write upgrade whose grant never goes out: node2 writes its page while
+ * we hold a read copy, and we never answer its INVAL, so the page stays
+ * busy at its home; meanwhile we send a WRITE claiming our copy and then
+ * close the connection. node2's write fails (its INVAL died with the
+ * connection), and our WRITE is served on a connection that is gone: its
+ * reply is not sent, and the home rolls it back. Our copy went with the
+ * connection, so the home's own frame is the page: node2 must read its
+ * first write back. The module used to drop that frame when it served
+ * the upgrade, before the reply, and node2's read got SIGBUS (ESTALE).
+ */
+TEST_F_TIMEOUT(wire, write_upgrade_reply_not_sent, 200)
+{
+	struct access_ans a;
+	struct rx_msg x;
+	struct rogue *r;
+	uint64_t pu;
+	char d[400];
+
+	START();
+	pu = slice_addr(self, TARGET, PG_UPGRADE_NOT_SENT);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, upgrade_start(self, pu, 0x68)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pu, 0x69))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, upgrade_send(r, pu)) TH_LOG("%s", r->err);
+	usleep(300 * 1000);
+	rogue_close(self->r);
+	self->r = NULL;
+
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2's write went through without our ack: %s", d);
+	ASSERT_EQ(0, node2_access(self, "read", pu, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what)
+		TH_LOG("node2 lost its page to an upgrade whose reply was not sent (%.0f ms)",
+		       a.ms);
+	EXPECT_EQ(pat_hash(0x68), a.hash)
+		TH_LOG("node2 read other bytes than its last completed write");
 }
 
 /*
