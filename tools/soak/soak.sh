@@ -205,6 +205,7 @@ errnos=$(cat "$L"/node[123]/workers.env 2>/dev/null | sed -n 's/^\(errno_[A-Za-z
 			"$(get "$L/node1/faults.env" "fault_${k}_failed")"
 	done
 	printf '  %-30s %10s %10s %10s %10s\n' "total" "" "" "" "$(get "$L/node1/faults.env" faults)"
+	row "rxe QP1 dead, device re-created" node.env rxe_revived
 	echo "FAILURES"
 	row "word went backwards" workers.env fail_backwards
 	row "writer's readback wrong" workers.env fail_readback

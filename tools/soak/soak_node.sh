@@ -190,12 +190,27 @@ run_fault() { # KIND ARGS...
 	esac
 }
 
+# 6.12's rxe moves QP1 to ERR on any send that fails locally, not only
+# while a link of ours is down (a peer's partition, a transient drop will
+# do), and then this node can never connect again: a lab defect, not
+# tinydsm's (selftests/lab/rxe_revive.sh). Between faults, look every 5 s
+# and re-create the device if so; each time is logged and counted.
+rxe_watch() {
+	local out
+	out=$("$TREE/selftests/lab/rxe_revive.sh" --if-err "$DEV" 2>&1) || true
+	[[ -n $out ]] || return 0
+	echo "$(ts) $out" >>"$RUN/rxe_revived"
+	log "rxe watchdog: $out"
+}
+
 agent() {
-	local n=1 f cmd out rc
+	local n=1 f cmd out rc idle=0
 	while [[ ! -e $SH/heal ]]; do
 		f=$SH/cmd.$ID/$n
 		if [[ ! -e $f ]]; then
 			sleep 0.2
+			idle=$((idle + 1))
+			((idle % 25)) || rxe_watch
 			continue
 		fi
 		cmd=$(<"$f")
@@ -436,6 +451,9 @@ vf=$(get "$TDSM_OUT/verify.env" verify_failures)
 [[ -s $TDSM_OUT/verify.env ]] || vf=1
 total=$((fw + vf + (1 - settled) + (1 - stopped) + verify_timeout))
 putenv failures "$total"
+revived=0
+[[ -e $RUN/rxe_revived ]] && revived=$(wc -l <"$RUN/rxe_revived")
+putenv rxe_revived "$revived"
 log "done: $total failure(s) on this node ($(wc -l <"$FLOG") FAIL lines in failures.log)"
 ((total == 0))
 exit
