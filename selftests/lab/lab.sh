@@ -274,6 +274,8 @@ freeze_requests() {
 		[[ -e $f ]] || continue
 		j=${f##*.}
 		secs=$(cat "$f" 2>/dev/null || true)
+		# Created but not written yet (a writer without a rename): next poll.
+		[[ -n $secs ]] || continue
 		rm -f "$f" "$OUT/.lab/thawed.$j"
 		pid=$(cat "$OUT/node$j/qemu.pid" 2>/dev/null || true)
 		if [[ ! $secs =~ ^[1-9][0-9]*$ ]] || ((secs > 15)) || [[ -z $pid ]]; then

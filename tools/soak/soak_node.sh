@@ -315,9 +315,13 @@ inject() {
 		freeze)
 			what="node$tgt frozen $((1 + a % 10)) s"
 			rm -f "$TDSM_LAB_CTL/thawed.$tgt"
-			if echo $((1 + a % 10)) >"$TDSM_LAB_CTL/freeze.$tgt"; then
-				# Wait for the thaw (a node that froze itself sees it at once).
-				for ((i = 0; i < 4 * (a % 10 + 31); i++)); do
+			# Written, then renamed: the host must never read it empty.
+			if echo $((1 + a % 10)) >"$TDSM_LAB_CTL/.freeze.$tgt.tmp" &&
+				mv "$TDSM_LAB_CTL/.freeze.$tgt.tmp" "$TDSM_LAB_CTL/freeze.$tgt"; then
+				# Wait for the thaw (a node that froze itself sees it at
+				# once), by the clock: a look over 9p can take seconds.
+				i=$((SECONDS + a % 10 + 31))
+				while ((SECONDS < i)); do
 					[[ -e $TDSM_LAB_CTL/thawed.$tgt ]] && break
 					sleep 0.25
 				done
