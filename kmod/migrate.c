@@ -818,7 +818,11 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 
 	*dropped = 0;
 	*lost = 0;
-	tdsm_doubt_evicted(r, id);
+	/*
+	 * Grants in doubt stay as they are: a requester evicted keeps the
+	 * page named after it, and an owner before it evicted keeps the
+	 * frame it retained, to serve when it is back (PROTOCOL.md).
+	 */
 	for (idx = 0; idx < r->npages; idx++) {
 		struct tdsm_page *pg = &r->pages[idx];
 

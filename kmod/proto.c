@@ -320,8 +320,9 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
  * bit, until the next transaction on the page finds out which it was.
  * @to: the requester. @from: the owner before the grant, whose frame is
  * the page if @to did not take it (a peer retains the frame it gave up,
- * tdsm_local_give_up(); this node's own is @frame, unmapped); 0 if there
- * is none left to fall back on. Entries live in tdsm_region.doubts, by
+ * tdsm_local_give_up(), also through an eviction; this node's own is
+ * @frame, unmapped); 0 if there is none left to fall back on (this node
+ * had lost its frame already). Entries live in tdsm_region.doubts, by
  * page index.
  */
 struct tdsm_doubt {
@@ -438,25 +439,6 @@ bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
 	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
 
 	return d && d->to == to;
-}
-
-/*
- * Node @id was evicted: no grant in doubt can fall back on a frame of its.
- * Each entry is looked at again under its page's DIR bit: a transaction
- * may have ended it meanwhile.
- */
-void tdsm_doubt_evicted(struct tdsm_region *r, u8 id)
-{
-	struct tdsm_doubt *d;
-	unsigned long idx;
-
-	xa_for_each(&r->doubts, idx, d) {
-		tdsm_dir_lock(&r->pages[idx], false);
-		d = tdsm_doubt_get(r, idx);
-		if (d && d->from == id)
-			d->from = 0;
-		tdsm_dir_unlock(&r->pages[idx]);
-	}
 }
 
 /* Module unload: every page and its directory go. */

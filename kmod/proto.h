@@ -85,7 +85,6 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push);
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);
 bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to);
-void tdsm_doubt_evicted(struct tdsm_region *r, u8 id);
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data);
 

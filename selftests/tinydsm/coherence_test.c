@@ -64,6 +64,7 @@
 #define SLOT_ANSWER_LOST	144
 #define SLOT_KILLED		145
 #define SLOT_OWNER_AWAY		146
+#define SLOT_DOUBT_EVICTED	147
 
 #define RUN_PAGES		64
 /* The atomics must move their page to each node at least this often. */
@@ -78,6 +79,7 @@ enum {
 	R_HOME1, R_HOME2,
 	R_THIRD1, R_THIRD2,
 	R_OWNER1, R_OWNER2,
+	R_DOUBT1, R_DOUBT2,
 	R_MAX
 };
 
@@ -86,6 +88,7 @@ FIXTURE(coherence) {
 	struct tc_sync s;
 	int ready;
 	int delaying;		/* this node delays its packets (tc): undo */
+	int dropping;		/* this node drops packets (tc clsact): undo */
 	char setup_err[256];
 };
 
@@ -154,6 +157,8 @@ FIXTURE_TEARDOWN(coherence)
 		tc_mark_failed(&self->s);
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
+	if (self->dropping)
+		tc_shell("tc qdisc del dev %s clsact >&2", tc_link_dev());
 	tc_node_close(&self->n);
 }
 
@@ -1239,6 +1244,78 @@ TEST_F_TIMEOUT(coherence, trio_owner_away_keeps_readers, 240)
 }
 
 /* The state letter of process @pid (/proc/PID/stat), '?' if unknown. */
+/*
+ * A grant in doubt whose owner before is evicted (PROTOCOL.md, "Grants in
+ * doubt"). node3 owns a page homed on node2 (it wrote it); node1 drops
+ * every reply the home sends it (tc on its ingress: RoCE SEND ONLY WITH
+ * INVALIDATE, opcode 0x17) and writes the page: node3 puts the page into
+ * node1's buffer and retains its frame, and the home's grant goes out but
+ * never completes, so it is in doubt; node1 never saw it (SIGBUS). node2
+ * then evicts node3. When node1 reads the page, the home learns that
+ * node1 did not take the grant and falls back on the owner before it:
+ * node3, evicted but alive, still has its frame and must serve it, once
+ * it is connected again. Before, an eviction cleared the owner before of
+ * every grant in doubt, and the page was lost to every node.
+ */
+TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w;
+	double t, deadline;
+	uint64_t v;
+	int sig, tries;
+	uint8_t *p;
+
+	START(TRIO);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_DOUBT_EVICTED);
+	w = (volatile uint64_t *)p;
+	if (n->id == 3)
+		fill(p, n->psz, R_DOUBT1);
+	BARRIER("written");
+
+	if (n->id == 1) {
+		self->dropping = 1;
+		ASSERT_EQ(0, tc_shell("modprobe -a sch_ingress cls_u32 act_gact >&2 && "
+				      "tc qdisc add dev %1$s clsact >&2 && "
+				      "tc filter add dev %1$s ingress protocol ip u32 "
+				      "match ip protocol 17 0xff match ip dport 4791 0xffff "
+				      "match u8 0x17 0xff at 28 action drop >&2",
+				      tc_link_dev()))
+			TH_LOG("tc: cannot drop the home's replies");
+		v = pat((uintptr_t)w, R_DOUBT2);
+		t = tc_now();
+		sig = try_access(w, &v, 1);
+		TH_LOG("node1: write whose grant never arrives: %s after %.1f s",
+		       sig ? strsignal(sig) : "done", tc_now() - t);
+		ASSERT_EQ(SIGBUS, sig);
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s clsact >&2", tc_link_dev()));
+		self->dropping = 0;
+	}
+	BARRIER_T("in doubt", 2 * self->s.timeout_s);
+	if (n->id == HOME)
+		ASSERT_EQ(0, ctl("node evict 3"));
+	BARRIER("evicted");
+
+	if (n->id == 1) {
+		/* Connections come back within seconds; a lost page never does. */
+		deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+		for (tries = 1; ; tries++) {
+			sig = try_access(w, &v, 0);
+			if (!sig || tc_now() > deadline)
+				break;
+			usleep(200000);
+		}
+		ASSERT_EQ(0, sig)
+			TH_LOG("node1: the page still cannot be read %.0f s after node3's eviction (%d tries): it is lost",
+			       10 * tmo / 1000.0 + 20, tries);
+	}
+	BARRIER_T("reread", 2 * self->s.timeout_s);
+	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_DOUBT1,
+			       "every node reading node3's page after the doubt"));
+}
+
 static char proc_state(pid_t pid)
 {
 	char path[64], buf[512], *rp;
