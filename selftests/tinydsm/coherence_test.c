@@ -158,7 +158,7 @@ FIXTURE_TEARDOWN(coherence)
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	if (self->dropping)
-		tc_shell("tc qdisc del dev %s clsact >&2", tc_link_dev());
+		tc_drop_roce(NULL, 0, NULL);
 	tc_node_close(&self->n);
 }
 
@@ -1060,6 +1060,26 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 }
 
 /*
+ * Read *@w into *@v, again every 200 ms while it fails, for as long as
+ * connections take to come back after a fault (10 timeouts + 20 s): 0, or
+ * the last signal. *@tries: the reads done. A lost page never comes back.
+ */
+static int read_until_back(volatile uint64_t *w, uint64_t *v, int *tries)
+{
+	unsigned int tmo = tc_module_param("timeout_ms",
+					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	double deadline = tc_now() + 10 * tmo / 1000.0 + 20;
+	int sig;
+
+	for (*tries = 1; ; ++*tries) {
+		sig = try_access(w, v, 0);
+		if (!sig || tc_now() > deadline)
+			return sig;
+		usleep(200000);
+	}
+}
+
+/*
  * Every node: node @late's packets to the home become late by timeout_ms
  * + 2 s (tc), and node @writer's store of round @round to @w must then
  * fail with SIGBUS (the home cannot wait that long). The delay stays.
@@ -1116,7 +1136,6 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 	struct tc_node *n = &self->n;
 	volatile uint64_t *w;
 	uint64_t v;
-	double deadline;
 	int sig, tries;
 	uint8_t *p;
 
@@ -1139,14 +1158,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 	}
 	BARRIER("healed");
 
-	/* Connections come back within seconds; a lost page never does. */
-	deadline = tc_now() + 10 * tmo / 1000.0 + 20;
-	for (tries = 1; ; tries++) {
-		sig = try_access(w, &v, 0);
-		if (!sig || tc_now() > deadline)
-			break;
-		usleep(200000);
-	}
+	sig = read_until_back(w, &v, &tries);
 	ASSERT_EQ(0, sig)
 		TH_LOG("node%u: the page still cannot be read %.0f s after the delay ended (%d tries): its data is gone",
 		       n->id, 10 * tmo / 1000.0 + 20, tries);
@@ -1261,11 +1273,12 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 {
 	unsigned int tmo = tc_module_param("timeout_ms",
 					   TC_DEFAULT_PEER_TIMEOUT_MS);
+	static const uint8_t send_inv = 0x17;	/* RoCE SEND ONLY WITH INVALIDATE */
 	struct tc_node *n = &self->n;
 	volatile uint64_t *w;
-	double t, deadline;
 	uint64_t v;
 	int sig, tries;
+	double t;
 	uint8_t *p;
 
 	START(TRIO);
@@ -1277,12 +1290,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 
 	if (n->id == 1) {
 		self->dropping = 1;
-		ASSERT_EQ(0, tc_shell("modprobe -a sch_ingress cls_u32 act_gact >&2 && "
-				      "tc qdisc add dev %1$s clsact >&2 && "
-				      "tc filter add dev %1$s ingress protocol ip u32 "
-				      "match ip protocol 17 0xff match ip dport 4791 0xffff "
-				      "match u8 0x17 0xff at 28 action drop >&2",
-				      tc_link_dev()))
+		ASSERT_EQ(0, tc_drop_roce("ingress", 1, &send_inv))
 			TH_LOG("tc: cannot drop the home's replies");
 		v = pat((uintptr_t)w, R_DOUBT2);
 		t = tc_now();
@@ -1290,7 +1298,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 		TH_LOG("node1: write whose grant never arrives: %s after %.1f s",
 		       sig ? strsignal(sig) : "done", tc_now() - t);
 		ASSERT_EQ(SIGBUS, sig);
-		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s clsact >&2", tc_link_dev()));
+		EXPECT_EQ(0, tc_drop_roce(NULL, 0, NULL));
 		self->dropping = 0;
 	}
 	BARRIER_T("in doubt", 2 * self->s.timeout_s);
@@ -1299,14 +1307,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 	BARRIER("evicted");
 
 	if (n->id == 1) {
-		/* Connections come back within seconds; a lost page never does. */
-		deadline = tc_now() + 10 * tmo / 1000.0 + 20;
-		for (tries = 1; ; tries++) {
-			sig = try_access(w, &v, 0);
-			if (!sig || tc_now() > deadline)
-				break;
-			usleep(200000);
-		}
+		sig = read_until_back(w, &v, &tries);
 		ASSERT_EQ(0, sig)
 			TH_LOG("node1: the page still cannot be read %.0f s after node3's eviction (%d tries): it is lost",
 			       10 * tmo / 1000.0 + 20, tries);

@@ -77,6 +77,35 @@ tc_shell(const char *fmt, ...)
 	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
 }
 
+/*
+ * Drop the RoCE packets of BTH opcode @opcodes[0..n-1] that leave (@dir
+ * "egress") or reach ("ingress") this node's link, with tc (clsact, u32 on
+ * the opcode byte: IPv4 without options, UDP port 4791, BTH at byte 28);
+ * @dir NULL removes every such filter. 0, or tc's exit status.
+ */
+static inline int tc_drop_roce(const char *dir, unsigned int n,
+			       const uint8_t *opcodes)
+{
+	const char *dev = tc_link_dev();
+	char cmd[1024];
+	unsigned int i;
+	size_t k;
+
+	if (!dir)
+		return tc_shell("tc qdisc del dev %s clsact 2>/dev/null", dev);
+	/* The lab's guests do not load modules on demand. */
+	k = snprintf(cmd, sizeof(cmd),
+		     "modprobe -a sch_ingress cls_u32 act_gact 2>/dev/null; "
+		     "tc qdisc add dev %s clsact", dev);
+	for (i = 0; i < n && k < sizeof(cmd); i++)
+		k += snprintf(cmd + k, sizeof(cmd) - k,
+			      " && tc filter add dev %s %s protocol ip u32 "
+			      "match ip protocol 17 0xff match ip dport 4791 0xffff "
+			      "match u8 %#x 0xff at 28 action drop",
+			      dev, dir, opcodes[i]);
+	return k < sizeof(cmd) ? tc_shell("%s", cmd) : -1;
+}
+
 /* every node of the run */
 #define TC_ALL			0u
 

@@ -1399,36 +1399,6 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 	}
 }
 
-/*
- * node1: drop the RoCE packets of BTH opcode @opcodes[0..n-1] that leave
- * (@dir "egress") or reach ("ingress") this node's link, with tc (clsact,
- * u32 on the opcode byte: IPv4 without options, UDP port 4791, BTH at
- * byte 28); @dir NULL removes every such filter. 0, or the status of tc.
- */
-static int tc_drop_roce(const char *dir, unsigned int n, const uint8_t *opcodes)
-{
-	const char *dev = tc_link_dev();
-	char cmd[1024];
-	size_t k;
-	unsigned int i;
-
-	if (!dir) {
-		snprintf(cmd, sizeof(cmd), "tc qdisc del dev %s clsact 2>/dev/null", dev);
-		return system(cmd);
-	}
-	/* The lab's guests do not load modules on demand. */
-	k = snprintf(cmd, sizeof(cmd),
-		     "modprobe -a sch_ingress cls_u32 act_gact 2>/dev/null; "
-		     "tc qdisc add dev %s clsact", dev);
-	for (i = 0; i < n && k < sizeof(cmd); i++)
-		k += snprintf(cmd + k, sizeof(cmd) - k,
-			      " && tc filter add dev %s %s protocol ip u32 "
-			      "match ip protocol 17 0xff match ip dport 4791 0xffff "
-			      "match u8 %#x 0xff at 28 action drop",
-			      dev, dir, opcodes[i]);
-	return k < sizeof(cmd) ? system(cmd) : -1;
-}
-
 /* ------------------------------------------------------------- fixture */
 
 FIXTURE(wire) {
