@@ -64,7 +64,7 @@ install_kernel() {
 		! /boot/vmlinuz-$kver -ef $dir/bzImage ]]; then
 		say "installing $kver (/boot/vmlinuz-$kver, /lib/modules/$kver)"
 		rm -rf "/lib/modules/$kver"
-		make -s -C "$src" O="$obj" INSTALL_MOD_PATH=/ modules_install >&2
+		make -s --no-print-directory -C "$src" O="$obj" INSTALL_MOD_PATH=/ modules_install >&2
 		ln -sfn "$obj" "/lib/modules/$kver/build"
 		ln -f "$dir/bzImage" "/boot/vmlinuz-$kver" 2>/dev/null ||
 			cp -f "$dir/bzImage" "/boot/vmlinuz-$kver"
@@ -91,7 +91,7 @@ echo "$key" >"$dir/key"
 say "extracting $tarball ($pkg $pkgver)"
 tar -xJf "$tarball" -C "$src" --strip-components=1
 say "configuring (allnoconfig + debug.config) in $obj"
-make -s -C "$src" O="$obj" KCONFIG_ALLCONFIG="$here/debug.config" allnoconfig >&2
+make -s --no-print-directory -C "$src" O="$obj" KCONFIG_ALLCONFIG="$here/debug.config" allnoconfig >&2
 
 # Every option asked for must be in the result as asked: Kconfig drops a
 # symbol whose dependencies are not met without a word.
@@ -103,10 +103,10 @@ missing=$(grep -E '^(CONFIG_[A-Z0-9_]+=|# CONFIG_[A-Z0-9_]+ is not set)' "$here/
 $missing"
 
 say "building with $jobs jobs (the first time takes a while)"
-nice -n 5 make -s -C "$src" O="$obj" -j"$jobs" bzImage modules >"$dir/build.log" 2>&1 ||
+nice -n 5 make -s --no-print-directory -C "$src" O="$obj" -j"$jobs" bzImage modules >"$dir/build.log" 2>&1 ||
 	{ tail -n 40 "$dir/build.log" >&2; die "kernel build failed (log: $dir/build.log)"; }
 cp "$obj/arch/x86/boot/bzImage" "$dir/bzImage"
-make -s -C "$src" O="$obj" kernelrelease >"$dir/kernelrelease"
+make -s --no-print-directory -C "$src" O="$obj" kernelrelease >"$dir/kernelrelease"
 say "built $(cat "$dir/kernelrelease") in $((SECONDS - t0)) s"
 touch "$dir/done"
 install_kernel
