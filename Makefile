@@ -218,19 +218,21 @@ check: deps
 	$(MAKE) -C $(TOP) check-run
 
 check-run:
+	@if [ "$(DEBUG_KERNEL)" = 1 ]; then $(TOP)/selftests/debug_build.sh start $(DEBUG_BUILD); fi
 	$(MAKE) -C $(TOP) style
 	@for k in $(CHECK_KVERS); do $(MAKE) -C $(TOP) KVER=$$k module || exit 1; done
 	$(MAKE) -C $(TOP) user
 	$(TOP)/selftests/run.sh $(addprefix --kver ,$(CHECK_KVERS)) \
-		$(if $(filter 1,$(DEBUG_KERNEL)),--debug-build)
+		$(if $(filter 1,$(DEBUG_KERNEL)),--debug-build $(DEBUG_BUILD))
 
 # The lab's debug kernel (KASAN, lockdep, kmemleak; selftests/lab/debug-kernel.sh):
 # built from linux-source-6.12 once per machine (cached in /var/cache/tinydsm),
 # installed as <version>-tdsm-debug, and the module built for it. make check
-# builds it (selftests/run.sh --debug-build) and runs the 2- and 3-node
-# suites on it; DEBUG_KERNEL=0 leaves it out.
+# builds it in the background from its start (selftests/debug_build.sh)
+# and runs the 2- and 3-node suites on it; DEBUG_KERNEL=0 leaves it out.
 DEBUG_KERNEL ?= 1
 DEBUG_KVER_FILE := $(BUILD)/debug-kver
+DEBUG_BUILD := $(BUILD)/debug-build
 
 .PHONY: debug-kernel
 

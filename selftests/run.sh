@@ -10,14 +10,12 @@
 # or a KASAN, lockdep, kmemleak, list or hung-task report (selftests/lab/lab.sh
 # decides that). Ends with "N passed, N failed".
 #
-#   selftests/run.sh --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build]
+#   selftests/run.sh --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build DIR]
 #                    [--out DIR] [--only SUITE[,SUITE...]]
 #
-# --debug-build builds the debug kernel (make debug-kernel) in the
-# background, at the lowest CPU priority, while the stock kernels' suites
-# run, and runs the debug suites on it once it is there: on a machine
-# without the cached kernel, the build (about 35 minutes on 2 cores) soaks
-# up the CPU the labs leave idle while they wait on timeouts and sleeps.
+# --debug-build DIR takes the debug kernel from the background build that
+# selftests/debug_build.sh started in DIR (make check starts it first
+# thing): the debug suites run once it is there, after the others.
 # --only runs just the suites named (selftests, cluster2, cluster3, wire,
 # rdma, demo; debug-cluster2, debug-wire, debug-cluster3 on the debug
 # kernel), for a developer who is after one failure; make check runs them
@@ -27,17 +25,17 @@ set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kvers=()
 debug_kvers=()
-debug_build=0
+debug_build=
 out=$top/build/check
 only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
 	--debug-kver) debug_kvers+=("${2:?}"); shift 2 ;;
-	--debug-build) debug_build=1; shift ;;
+	--debug-build) debug_build=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--only) only=,${2:?},; shift 2 ;;
-	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build]" \
+	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build DIR]" \
 		"[--out DIR] [--only SUITE,...]" >&2
 	   exit 2 ;;
 	esac
@@ -53,16 +51,6 @@ failures=()
 rm -rf "$out"
 mkdir -p "$out"
 start=$(date +%s)
-
-# The debug kernel's build, in the background (--debug-build). make
-# debug-kernel prints the kernel's release as the last line of
-# build/debug-kver; a cached build takes seconds.
-build_pid=
-if ((debug_build)); then
-	echo "=== debug kernel: make debug-kernel in the background (nice 19), log $out/debug-kernel.log"
-	nice -n 19 make -C "$top" debug-kernel >"$out/debug-kernel.log" 2>&1 &
-	build_pid=$!
-fi
 
 result() { # result ok|fail|skip NAME
 	case $1 in
@@ -194,17 +182,12 @@ suite_demo() { # KVER
 
 ! wanted demo || suite_demo "${kvers[${#kvers[@]} - 1]}"
 
-# Wait for the debug kernel's build, if it is still going.
-if [ -n "$build_pid" ]; then
-	t=$(date +%s)
-	if wait "$build_pid"; then
-		debug_kvers+=("$(tail -n 1 "$top/build/debug-kver")")
-		echo "=== debug kernel ${debug_kvers[-1]}: ready $(($(date +%s) - start)) s" \
-			"after the start, the suites waited $(($(date +%s) - t)) s for it"
-		grep '^debug-kernel: built' "$out/debug-kernel.log"
+# The debug kernel, once its background build is done.
+if [ -n "$debug_build" ]; then
+	if k=$("$top/selftests/debug_build.sh" wait "$debug_build"); then
+		debug_kvers+=("$k")
 	else
-		result fail "debug kernel: make debug-kernel failed (see $out/debug-kernel.log)"
-		tail -n 30 "$out/debug-kernel.log" | sed 's/^/    /'
+		result fail "debug kernel: make debug-kernel failed (see $debug_build/log)"
 	fi
 fi
 
