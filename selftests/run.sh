@@ -157,7 +157,6 @@ for k in "${kvers[@]}"; do
 	! wanted rdma || suite_rdma "$k"
 done
 
-
 # make demo, small (64 pages, 1 repetition), on the newest kernel given:
 # the README's other command must keep working. tools/demo.sh fails if a
 # lab fails, a scenario reads back wrong data or a figure is missing.

@@ -37,6 +37,10 @@ while (($#)); do
 done
 
 say() { echo "debug-kernel: $*" >&2; }
+# The kernel's make, quiet, in the cached tree; no "Entering directory"
+# lines, which a parent make would otherwise ask for (the release is read
+# from its output).
+kmake() { make -s --no-print-directory -C "$src" O="$obj" "$@"; }
 die() { say "$*"; exit 1; }
 
 pkg=linux-source-$series
@@ -64,13 +68,19 @@ install_kernel() {
 		! /boot/vmlinuz-$kver -ef $dir/bzImage ]]; then
 		say "installing $kver (/boot/vmlinuz-$kver, /lib/modules/$kver)"
 		rm -rf "/lib/modules/$kver"
-		make -s --no-print-directory -C "$src" O="$obj" INSTALL_MOD_PATH=/ modules_install >&2
+		kmake INSTALL_MOD_PATH=/ modules_install >&2
 		ln -sfn "$obj" "/lib/modules/$kver/build"
 		ln -f "$dir/bzImage" "/boot/vmlinuz-$kver" 2>/dev/null ||
 			cp -f "$dir/bzImage" "/boot/vmlinuz-$kver"
 	fi
 	echo "$kver"
 }
+
+# One build or install at a time per series: a make check left building
+# in the background (selftests/debug_build.sh) and a new one share $dir.
+mkdir -p "$cache/kernel"
+exec 9>"$cache/kernel/$series.lock"
+flock -w 7200 9 || die "another build of $dir held its lock for 2 hours"
 
 if [[ -e $dir/done && $(cat "$dir/key" 2>/dev/null) == "$key" ]]; then
 	install_kernel
@@ -91,7 +101,7 @@ echo "$key" >"$dir/key"
 say "extracting $tarball ($pkg $pkgver)"
 tar -xJf "$tarball" -C "$src" --strip-components=1
 say "configuring (allnoconfig + debug.config) in $obj"
-make -s --no-print-directory -C "$src" O="$obj" KCONFIG_ALLCONFIG="$here/debug.config" allnoconfig >&2
+kmake KCONFIG_ALLCONFIG="$here/debug.config" allnoconfig >&2
 
 # Every option asked for must be in the result as asked: Kconfig drops a
 # symbol whose dependencies are not met without a word.
@@ -106,7 +116,7 @@ say "building with $jobs jobs (the first time takes a while)"
 nice -n 5 make -s --no-print-directory -C "$src" O="$obj" -j"$jobs" bzImage modules >"$dir/build.log" 2>&1 ||
 	{ tail -n 40 "$dir/build.log" >&2; die "kernel build failed (log: $dir/build.log)"; }
 cp "$obj/arch/x86/boot/bzImage" "$dir/bzImage"
-make -s --no-print-directory -C "$src" O="$obj" kernelrelease >"$dir/kernelrelease"
+kmake kernelrelease >"$dir/kernelrelease"
 say "built $(cat "$dir/kernelrelease") in $((SECONDS - t0)) s"
 touch "$dir/done"
 install_kernel
