@@ -151,7 +151,22 @@
  *     enum tinydsm_node_state), TINYDSM_A_NODE_FLAGS (u32, TINYDSM_NODE_F_*),
  *     TINYDSM_A_NODE_ERROR (s32, last connection error, -errno or 0),
  *     TINYDSM_A_NODE_TX_MSGS, TINYDSM_A_NODE_RX_MSGS,
- *     TINYDSM_A_NODE_RX_BAD (u64, messages refused as malformed).
+ *     TINYDSM_A_NODE_RX_BAD (u64, messages refused as malformed),
+ *     TINYDSM_A_NODE_AUTH (u8, enum tinydsm_node_auth; for this node:
+ *     whether it has a key), TINYDSM_A_NODE_AUTH_FAILS (u64, connections
+ *     from or to it refused because they did not prove the key),
+ *     TINYDSM_A_NODE_RX_UNMATCHED (u64, replies that matched no request
+ *     outstanding on the connection, dropped).
+ * TINYDSM_CMD_KEY_SET (admin)
+ *     TINYDSM_A_KEY     binary, exactly TINYDSM_KEY_LEN bytes
+ *   Sets the cluster key: every connection made from now on must prove
+ *   that both ends hold it (HMAC-SHA256 over both ends' nonces, before the
+ *   connection is up); connections already up stay. The key can be
+ *   replaced but never read back. Without a key the module connects to
+ *   nobody and accepts nobody, unless the module parameter
+ *   allow_unauthenticated is set (then peers are not authenticated at all,
+ *   and dmesg and NODE_GET say so). EINVAL for a key of another length or
+ *   of all zero bytes.
  * TINYDSM_CMD_MIGRATE (admin), sent to the node the pages move TO
  *     TINYDSM_A_ADDR    u64, global address of the first page (aligned)
  *     TINYDSM_A_NPAGES  u32, 1 .. pages in the region
@@ -193,7 +208,8 @@
  *   Reply: TINYDSM_A_NPAGES (copies dropped), TINYDSM_A_PAGES_LOST (pages
  *   it owns). ENOENT if unknown, EINVAL for this node.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
- *   TINYDSM_GENL_MCGRP_EVENTS, never a request. TINYDSM_A_EVENT (u32,
+ *   TINYDSM_GENL_MCGRP_EVENTS (joining it needs CAP_NET_ADMIN: the events
+ *   carry page addresses and faulting nodes), never a request. TINYDSM_A_EVENT (u32,
  *   enum tinydsm_event) says which; the other attributes are listed there.
  */
 #ifndef _UAPI_LINUX_TINYDSM_H
@@ -524,6 +540,7 @@ enum tinydsm_cmd {
 	TINYDSM_CMD_REPOPULATE,
 	TINYDSM_CMD_NODE_EVICT,
 	TINYDSM_CMD_EVENT,
+	TINYDSM_CMD_KEY_SET,
 	__TINYDSM_CMD_MAX
 };
 
@@ -557,6 +574,10 @@ enum tinydsm_attr {
 	TINYDSM_A_RATE,			/* u32, per second */
 	TINYDSM_A_PAGES_LOST,		/* u32 */
 	TINYDSM_A_FLAGS,		/* u32 */
+	TINYDSM_A_KEY,			/* binary, TINYDSM_KEY_LEN */
+	TINYDSM_A_NODE_AUTH,		/* u8, enum tinydsm_node_auth */
+	TINYDSM_A_NODE_AUTH_FAILS,	/* u64 */
+	TINYDSM_A_NODE_RX_UNMATCHED,	/* u64 */
 	__TINYDSM_A_LAST
 };
 
@@ -572,6 +593,28 @@ enum tinydsm_node_state {
 	TINYDSM_NODE_DOWN,
 	TINYDSM_NODE_CONNECTING,
 	TINYDSM_NODE_UP,
+};
+
+/* The cluster key (TINYDSM_CMD_KEY_SET), in bytes. */
+#define TINYDSM_KEY_LEN		32
+
+/**
+ * enum tinydsm_node_auth - TINYDSM_A_NODE_AUTH of a NODE_GET entry
+ * @TINYDSM_AUTH_NONE: a peer: no connection has been up yet. This node:
+ *	no key, and the module refuses every connection.
+ * @TINYDSM_AUTH_KEY: a peer: the connection was authenticated with the
+ *	cluster key. This node: it has a key.
+ * @TINYDSM_AUTH_OFF: a peer: connected without authentication (no key,
+ *	module parameter allow_unauthenticated). This node: no key, and
+ *	allow_unauthenticated is set.
+ * @TINYDSM_AUTH_FAILED: a peer: the last connection failed to prove the
+ *	key (or the peer has none); it is refused.
+ */
+enum tinydsm_node_auth {
+	TINYDSM_AUTH_NONE,
+	TINYDSM_AUTH_KEY,
+	TINYDSM_AUTH_OFF,
+	TINYDSM_AUTH_FAILED,
 };
 
 /* TINYDSM_A_FLAGS of TINYDSM_CMD_REPOPULATE */
