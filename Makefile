@@ -94,24 +94,40 @@ $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
 # tinydsmctl and the netlink test speak generic netlink through libnl-genl-3.
 NL_CFLAGS = $(shell pkg-config --cflags libnl-genl-3.0)
 NL_LIBS = $(shell pkg-config --libs libnl-genl-3.0)
+
+# The cluster key file (tools/lib/keyfile), with libsodium: tinydsmctl,
+# tinydsmd and the tests that need the key build keyfile.c in. A program
+# links it with: $(CC) ... $(KEYFILE_CFLAGS) ... $(KEYFILE_SRC) $(KEYFILE_LIBS)
+# (and lists $(KEYFILE_DEPS) as prerequisites).
+SODIUM_CFLAGS = $(shell pkg-config --cflags libsodium)
+SODIUM_LIBS = $(shell pkg-config --libs libsodium)
+KEYFILE_DIR := $(TOP)/tools/lib/keyfile
+KEYFILE_SRC := $(KEYFILE_DIR)/keyfile.c
+KEYFILE_DEPS := $(KEYFILE_SRC) $(KEYFILE_DIR)/keyfile.h $(UAPI_HDR)
+KEYFILE_CFLAGS = -I$(KEYFILE_DIR) $(SODIUM_CFLAGS)
+KEYFILE_LIBS = $(SODIUM_LIBS)
+
 CTL_SRC := $(wildcard $(TOP)/tools/tinydsmctl/*.c)
 CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 
 user: $(BUILD)/tools/tinydsmctl
 
-$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(UAPI_HDR)
+$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $(CTL_SRC) $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
+		$(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
 
-# tinydsmd, the per-node daemon: libnl-genl-3 towards its module.
+# tinydsmd, the per-node daemon: libnl-genl-3 towards its module, libsodium
+# for the key and the MACs between the daemons.
 DAEMON_SRC := $(wildcard $(TOP)/daemon/*.c)
 DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
 
 user: $(BUILD)/daemon/tinydsmd
 
-$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(UAPI_HDR)
+$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -pthread -o $@ $(DAEMON_SRC) $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
+		$(DAEMON_SRC) $(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR)

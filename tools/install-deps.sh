@@ -16,6 +16,9 @@ packages=(
 	linux-source-6.12 bc bison flex libelf-dev
 	# tinydsmctl and the netlink test: generic netlink through libnl
 	libnl-3-dev libnl-genl-3-dev pkg-config
+	# the cluster key and the daemons' MACs (tools/lib/keyfile, tinydsmd);
+	# the lab's guests run on the host's root, so libsodium23 comes with it
+	libsodium-dev
 	# RDMA user space for the lab (Soft-RoCE, perftest baseline)
 	rdma-core ibverbs-utils ibverbs-providers perftest iproute2
 	# the NVMe-oF comparison in the benchmark

@@ -72,6 +72,10 @@ static const char *const tdc_attr_names[] = {
 	[TINYDSM_A_RATE] = "RATE",
 	[TINYDSM_A_PAGES_LOST] = "PAGES_LOST",
 	[TINYDSM_A_FLAGS] = "FLAGS",
+	[TINYDSM_A_KEY] = "KEY",
+	[TINYDSM_A_NODE_AUTH] = "NODE_AUTH",
+	[TINYDSM_A_NODE_AUTH_FAILS] = "NODE_AUTH_FAILS",
+	[TINYDSM_A_NODE_RX_UNMATCHED] = "NODE_RX_UNMATCHED",
 };
 
 const char *tdc_attr_name(unsigned int type)
@@ -305,6 +309,7 @@ int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
 	int err;
 
 	err = tdc_nl_xfer(t, msg, &r);
+	t->nl_error = r.error;
 	if (err < 0) {
 		tdc_err(t, "%s: netlink: %s", what, nl_geterror(err));
 		return TDC_EXIT_FAIL;

@@ -57,6 +57,9 @@ enum {
 	COL_TX,
 	COL_RX,
 	COL_BAD,
+	COL_AUTH,
+	COL_AUTH_FAILS,
+	COL_UNMATCHED,
 	NR_COLS
 };
 
@@ -69,6 +72,9 @@ static const struct tdc_col node_cols[NR_COLS] = {
 	[COL_TX]	= { "tx_msgs",	"TX",		true },
 	[COL_RX]	= { "rx_msgs",	"RX",		true },
 	[COL_BAD]	= { "rx_bad",	"BAD",		true },
+	[COL_AUTH]	= { "auth",	"AUTH",		false },
+	[COL_AUTH_FAILS] = { "auth_fails", "AUTH-FAILS",	true },
+	[COL_UNMATCHED]	= { "rx_unmatched", "UNMATCHED",	true },
 };
 
 /* What the kernel may send, by type: payload length bounds. */
@@ -82,6 +88,9 @@ static const struct tdc_attr_spec node_spec[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_NODE_TX_MSGS] = { 8, 8 },
 	[TINYDSM_A_NODE_RX_MSGS] = { 8, 8 },
 	[TINYDSM_A_NODE_RX_BAD]	 = { 8, 8 },
+	[TINYDSM_A_NODE_AUTH]	 = { 1, 1 },
+	[TINYDSM_A_NODE_AUTH_FAILS] = { 8, 8 },
+	[TINYDSM_A_NODE_RX_UNMATCHED] = { 8, 8 },
 };
 
 struct node_row {
@@ -191,6 +200,61 @@ static const char *node_state_name(unsigned int state, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * A peer: key (authenticated with the cluster key), off (connected without
+ * authentication), failed (its last connection did not prove the key),
+ * none (never connected). This node: key, or none (no key: the module
+ * connects to nobody), or off (no key, allow_unauthenticated).
+ */
+static const char *node_auth_name(const struct tdc *t, unsigned int auth,
+				  bool self, char *buf, size_t size)
+{
+	switch (auth) {
+	case TINYDSM_AUTH_NONE:
+		return "none";
+	case TINYDSM_AUTH_KEY:
+		return "key";
+	case TINYDSM_AUTH_OFF:
+		/* The table spells out why; scripts get one word. */
+		return self && t->fmt == TDC_FMT_TEXT ? "off (allow_unauthenticated)" : "off";
+	case TINYDSM_AUTH_FAILED:
+		return "failed";
+	}
+	snprintf(buf, size, "auth-%u", auth);
+	return buf;
+}
+
+static bool node_is_self(const struct node_row *row)
+{
+	return row->tb[TINYDSM_A_NODE_FLAGS] &&
+	       (nla_get_u32(row->tb[TINYDSM_A_NODE_FLAGS]) & TINYDSM_NODE_F_SELF);
+}
+
+static void node_print_u64(struct tdc *t, int col, const struct nlattr *a)
+{
+	if (a)
+		tdc_print_uint(t, col, nla_get_u64(a));
+	else
+		tdc_print_none(t, col);
+}
+
+/* This node without a key: on stderr, whatever the format, every time. */
+static void node_warn_auth(struct tdc *t, const struct node_row *row)
+{
+	const struct nlattr *a = row->tb[TINYDSM_A_NODE_AUTH];
+
+	if (!a)
+		return;
+	switch (nla_get_u8(a)) {
+	case TINYDSM_AUTH_OFF:
+		tdc_err(t, "WARNING: this node runs WITHOUT AUTHENTICATION (module parameter allow_unauthenticated): any host that reaches it can join the cluster and read or write its memory");
+		break;
+	case TINYDSM_AUTH_NONE:
+		tdc_err(t, "WARNING: this node has no cluster key: the module connects to no node and accepts none (tinydsmctl key set FILE, or key_file in tinydsmd's configuration)");
+		break;
+	}
+}
+
 static void node_print_row(struct tdc *t, const struct node_row *row)
 {
 	const struct nlattr *const *tb = row->tb;
@@ -237,18 +301,18 @@ static void node_print_row(struct tdc *t, const struct node_row *row)
 		tdc_print_none(t, COL_ERROR);
 	}
 
-	if (tb[TINYDSM_A_NODE_TX_MSGS])
-		tdc_print_uint(t, COL_TX, nla_get_u64(tb[TINYDSM_A_NODE_TX_MSGS]));
+	node_print_u64(t, COL_TX, tb[TINYDSM_A_NODE_TX_MSGS]);
+	node_print_u64(t, COL_RX, tb[TINYDSM_A_NODE_RX_MSGS]);
+	node_print_u64(t, COL_BAD, tb[TINYDSM_A_NODE_RX_BAD]);
+	/* A module before authentication sends none of these: "-". */
+	if (tb[TINYDSM_A_NODE_AUTH])
+		tdc_print_str(t, COL_AUTH,
+			      node_auth_name(t, nla_get_u8(tb[TINYDSM_A_NODE_AUTH]),
+					     node_is_self(row), state, sizeof(state)));
 	else
-		tdc_print_none(t, COL_TX);
-	if (tb[TINYDSM_A_NODE_RX_MSGS])
-		tdc_print_uint(t, COL_RX, nla_get_u64(tb[TINYDSM_A_NODE_RX_MSGS]));
-	else
-		tdc_print_none(t, COL_RX);
-	if (tb[TINYDSM_A_NODE_RX_BAD])
-		tdc_print_uint(t, COL_BAD, nla_get_u64(tb[TINYDSM_A_NODE_RX_BAD]));
-	else
-		tdc_print_none(t, COL_BAD);
+		tdc_print_none(t, COL_AUTH);
+	node_print_u64(t, COL_AUTH_FAILS, tb[TINYDSM_A_NODE_AUTH_FAILS]);
+	node_print_u64(t, COL_UNMATCHED, tb[TINYDSM_A_NODE_RX_UNMATCHED]);
 	tdc_row_end(t);
 }
 
@@ -275,6 +339,9 @@ static int node_show(struct tdc *t)
 		for (i = 0; i < nr.n; i++)
 			node_print_row(t, &nr.rows[i]);
 		tdc_print_end(t);
+		for (i = 0; i < nr.n; i++)
+			if (node_is_self(&nr.rows[i]))
+				node_warn_auth(t, &nr.rows[i]);
 	}
 	node_rows_free(&nr);
 	free(nr.rows);

@@ -24,7 +24,7 @@ static int help(struct tdc *t)
 	fprintf(t->help_out, "Usage: %s [ OPTIONS ] OBJECT { COMMAND | help }\n"
 	       "       %s -V\n"
 	       "where  OBJECT := { node | region | page | stats | monitor | migrate |\n"
-	       "                  member }\n"
+	       "                  member | key }\n"
 	       "       OPTIONS := { -j[son] | -p[retty] | -t[ab] | -h[elp] | -V[ersion] }\n"
 	       "\n"
 	       "Exit status: 0 success, 1 the operation failed, 2 usage error,\n"
@@ -255,6 +255,7 @@ static const struct tdc_cmd objects[] = {
 	{ "monitor",	cmd_monitor },
 	{ "migrate",	cmd_migrate },
 	{ "member",	cmd_member },
+	{ "key",	cmd_key },
 	{ "help",	cmd_help },
 	{ NULL,		NULL },
 };

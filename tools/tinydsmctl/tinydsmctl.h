@@ -46,6 +46,7 @@ struct tdc {
 	FILE *help_out;		/* usage: stdout for -h, stderr on errors */
 	struct nl_sock *sk;	/* NULL until tdc_nl_open() */
 	int family;		/* generic netlink family id */
+	int nl_error;		/* the kernel's -errno for the last request */
 	int dev_fd;		/* /dev/tinydsm, -1 until tdc_dev_open() */
 };
 
@@ -159,5 +160,6 @@ int cmd_stats(struct tdc *t);
 int cmd_monitor(struct tdc *t);
 int cmd_migrate(struct tdc *t);	/* migrate.c */
 int cmd_member(struct tdc *t);	/* member.c */
+int cmd_key(struct tdc *t);	/* key.c */
 
 #endif /* TINYDSMCTL_H */
