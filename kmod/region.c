@@ -36,6 +36,7 @@
  * PTE that a fault is still installing, nor have a write-enable land after
  * its unmap.
  */
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/highmem.h>
@@ -498,8 +499,13 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 
 static int tdsm_open(struct inode *inode, struct file *file)
 {
-	/* The access sites this process registers through this file. */
-	file->private_data = tdsm_sites_open();
+	/*
+	 * The access sites this process registers through this file; whether
+	 * its uprobe sites may be armed is the opener's right, decided once
+	 * (uprobe.c: the arming happens on nobody's behalf, in page events).
+	 */
+	file->private_data =
+		tdsm_sites_open(ns_capable_noaudit(&init_user_ns, CAP_SYS_PTRACE));
 	if (!file->private_data)
 		return -ENOMEM;
 	file->f_mapping = tdsm_region.mapping;

@@ -253,7 +253,7 @@ struct tdsm_sites;
 struct vm_fault;
 int tdsm_patch_init(void);
 void tdsm_patch_exit(void);
-struct tdsm_sites *tdsm_sites_open(void);
+struct tdsm_sites *tdsm_sites_open(bool uprobe_priv);
 void tdsm_sites_release(struct tdsm_sites *t);
 long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
 /* A user fault on page @idx at user IP @ip: remember the site. */
