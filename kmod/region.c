@@ -686,7 +686,11 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
+	/* runs.c: the allocator, with who allocated each run. */
+	if (cmd == TINYDSM_IOC_ALLOC)
+		err = tdsm_runs_alloc(r, &a);
+	else
+		err = tdsm_runs_free(r, &a);
 	if (err)
 		return err;
 	if (cmd == TINYDSM_IOC_ALLOC && copy_to_user(uarg, &a, sizeof(a)))
@@ -768,6 +772,7 @@ void tdsm_region_exit(void)
 {
 	misc_deregister(&tdsm_miscdev);
 	tdsm_mms_exit();
+	tdsm_runs_exit();
 	tdsm_region.mapping = NULL;
 	iput(tdsm_inode);
 	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);

@@ -287,6 +287,11 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 
+/* runs.c: TINYDSM_IOC_ALLOC and _FREE, with the uid that allocated each run */
+int tdsm_runs_alloc(struct tdsm_region *r, struct tinydsm_alloc *a);
+int tdsm_runs_free(struct tdsm_region *r, struct tinydsm_alloc *a);
+void tdsm_runs_exit(void);
+
 /* region.c */
 unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 				  unsigned int n, u64 mask);
