@@ -48,7 +48,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 cluster_sync_test coherence_test peer_failure_test migration_test \
 	 daemon_test daemon_cluster_test site_test site_cluster_test \
-	 unload_cluster_test conn_test
+	 unload_cluster_test conn_test priv_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -202,6 +202,13 @@ $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test: \
 		$(TOP)/selftests/tinydsm/tdsm_sites.h $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
+
+# priv_test: least privilege on one node; its own site table (libtinydsm)
+# and ibv_reg_mr of a region page (libibverbs).
+$(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -libverbs
 
 deps:
 	$(TOP)/tools/install-deps.sh
