@@ -734,6 +734,13 @@ static const struct file_operations tdsm_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * 0660 root:root; on an installed node the udev rule tools/udev/
+ * 60-tinydsm.rules gives it the group tinydsm, whose members are its users
+ * (README.md, "Who may use /dev/tinydsm"). Opening it is all it takes to
+ * share the region; what an opener may do to others' use of it is limited
+ * per call: FREE (runs.c), SITES_ADD and uprobe sites (patch.c, uprobe.c).
+ */
 static struct miscdevice tdsm_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = TINYDSM_DEVICE_NAME,
