@@ -48,7 +48,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 cluster_sync_test coherence_test peer_failure_test migration_test \
 	 daemon_test daemon_cluster_test site_test site_cluster_test \
-	 unload_cluster_test conn_test
+	 unload_cluster_test conn_test priv_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
@@ -221,6 +221,13 @@ $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test: \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
 
+# priv_test: least privilege on one node; its own site table (libtinydsm)
+# and ibv_reg_mr of a region page (libibverbs).
+$(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -libverbs
+
 deps:
 	$(TOP)/tools/install-deps.sh
 
@@ -284,11 +291,15 @@ style: $(KSRC)/.extracted
 
 # Install on a real node: the module for KVER (then depmod), tinydsmd,
 # tinydsmctl, their man pages, the systemd unit and an example config
-# (never over an existing /etc/tinydsm.conf). DESTDIR for packaging.
+# (never over an existing /etc/tinydsm.conf), and who may open the device:
+# the system group tinydsm (created unless it exists; not with DESTDIR,
+# where a package's postinst does it) and the udev rule that gives
+# /dev/tinydsm that group, mode 0660. DESTDIR for packaging.
 DESTDIR ?=
 SBINDIR ?= /usr/sbin
 MANDIR ?= /usr/share/man
 UNITDIR ?= /lib/systemd/system
+UDEVDIR ?= /lib/udev/rules.d
 
 install: install-module install-user
 
@@ -312,6 +323,13 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/li
 	install -D -m 644 $(BUILD)/lib/libtinydsm.a $(DESTDIR)/usr/lib/libtinydsm.a
 	test -e $(DESTDIR)/etc/tinydsm.conf || install -D -m 644 \
 		$(TOP)/daemon/tinydsm.conf.example $(DESTDIR)/etc/tinydsm.conf
+	install -D -m 644 $(TOP)/tools/udev/60-tinydsm.rules \
+		$(DESTDIR)$(UDEVDIR)/60-tinydsm.rules
+	test -n "$(DESTDIR)" || getent group tinydsm >/dev/null || groupadd --system tinydsm
+	test -n "$(DESTDIR)" || ! command -v udevadm >/dev/null || \
+		{ udevadm control --reload && udevadm trigger --subsystem-match=misc \
+			--sysname-match=tinydsm; } || \
+		echo "udev not reloaded: 60-tinydsm.rules applies from the next boot"
 
 # DKMS (dkms.conf): the module's sources in /usr/src/tinydsm-<version>,
 # built and installed by dkms for every kernel with headers, and rebuilt

@@ -43,6 +43,7 @@
 #include <linux/kdebug.h>
 #include <linux/kfifo.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/ptrace.h>
 #include <linux/rculist.h>
 #include <linux/sched/mm.h>
@@ -61,6 +62,19 @@
 /* id -> struct tdsm_site, for page events; RCU readers. */
 DEFINE_XARRAY_ALLOC1(tdsm_site_ids);
 u32 tdsm_site_next_id;
+
+/*
+ * Sites one process may have, over all its open files, text-poke and
+ * uprobe sites alike: each costs a struct tdsm_site (and its share of two
+ * xarrays), charged to the process's memory cgroup (GFP_KERNEL_ACCOUNT).
+ * The default lets one file register TINYDSM_SITES_MAX sites, about 16 MiB.
+ * Read at each add, so a change applies to the next one; lowering it
+ * takes no site away.
+ */
+static unsigned int tdsm_max_sites_per_mm = TINYDSM_SITES_MAX;
+module_param_named(max_sites_per_mm, tdsm_max_sites_per_mm, uint, 0644);
+MODULE_PARM_DESC(max_sites_per_mm,
+		 "access sites one process may register, over all its files (default 65536)");
 
 /* Every file's table, to refuse one site registered by two files. */
 static DEFINE_MUTEX(tdsm_sites_list_lock);
@@ -255,7 +269,10 @@ static int tdsm_site_set_form(struct tdsm_site *s, u8 form)
 out:
 	trace_tinydsm_patch(s->addr, s->kind, form, err);
 	if (err) {
-		pr_warn_ratelimited("site %#lx: cannot rewrite it: %d\n", s->addr, err);
+		/* -EPERM: a uprobe site its opener may not arm; it stays direct. */
+		if (err != -EPERM)
+			pr_warn_ratelimited("site %#lx: cannot rewrite it: %d\n",
+					    s->addr, err);
 		return err;
 	}
 	s->form = form;
@@ -267,19 +284,69 @@ out:
 
 /* ---- tables ------------------------------------------------------------ */
 
-struct tdsm_sites *tdsm_sites_open(void)
+/* Reserve @n sites of @t's process; false, nothing reserved, if over the cap. */
+bool tdsm_sites_charge(struct tdsm_sites *t, unsigned int n)
 {
-	struct tdsm_sites *t = kzalloc(sizeof(*t), GFP_KERNEL);
+	unsigned int max = READ_ONCE(tdsm_max_sites_per_mm);
 
-	if (!t)
+	if ((unsigned int)atomic_add_return(n, &t->quota->sites) <= max)
+		return true;
+	atomic_sub(n, &t->quota->sites);
+	return false;
+}
+
+void tdsm_sites_uncharge(struct tdsm_sites *t, unsigned int n)
+{
+	atomic_sub(n, &t->quota->sites);
+}
+
+static void tdsm_quota_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct tdsm_sites_quota, ref));
+}
+
+/*
+ * The process's quota: another open table of @mm has it, else a new one.
+ * tdsm_sites_list_lock held, so that two first opens of a process do not
+ * make two.
+ */
+static struct tdsm_sites_quota *tdsm_quota_get(struct mm_struct *mm,
+					       struct tdsm_sites_quota *fresh)
+{
+	struct tdsm_sites *t;
+
+	lockdep_assert_held(&tdsm_sites_list_lock);
+	list_for_each_entry(t, &tdsm_sites_list, list) {
+		if (mm && t->mm == mm) {
+			kref_get(&t->quota->ref);
+			kfree(fresh);
+			return t->quota;
+		}
+	}
+	kref_init(&fresh->ref);
+	atomic_set(&fresh->sites, 0);
+	return fresh;
+}
+
+struct tdsm_sites *tdsm_sites_open(bool uprobe_priv)
+{
+	struct tdsm_sites_quota *q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	struct tdsm_sites *t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
+
+	if (!t || !q) {
+		kfree(q);
+		kfree(t);
 		return NULL;
+	}
 	kref_init(&t->ref);
 	mutex_init(&t->lock);
 	xa_init(&t->by_addr);
+	t->uprobe_priv = uprobe_priv;
 	t->mm = current->mm;
 	if (t->mm)
 		mmgrab(t->mm);
 	mutex_lock(&tdsm_sites_list_lock);
+	t->quota = tdsm_quota_get(t->mm, q);
 	list_add(&t->list, &tdsm_sites_list);
 	mutex_unlock(&tdsm_sites_list_lock);
 	return t;
@@ -297,6 +364,8 @@ static void tdsm_sites_free(struct kref *ref)
 		kfree_rcu(s, rcu);
 	}
 	xa_destroy(&t->by_addr);
+	tdsm_sites_uncharge(t, t->count + atomic_read(&t->uprobe_sites));
+	kref_put(&t->quota->ref, tdsm_quota_free);
 	if (t->mm)
 		mmdrop(t->mm);
 	kfree_rcu(t, rcu);
@@ -412,7 +481,7 @@ static struct tdsm_site *tdsm_site_make(struct mm_struct *mm,
 	if (memcmp(text, want, len))
 		return NULL;
 	*why = "out of memory";
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return NULL;
 	s->addr = addr;
@@ -455,9 +524,9 @@ static long tdsm_sites_add(struct tdsm_sites *t, void __user *uarg)
 		return -EINVAL;
 	if (req.count > TINYDSM_SITES_MAX)
 		return -E2BIG;
-	entries = kvmalloc_array(req.count, sizeof(*entries), GFP_KERNEL);
-	sites = kvcalloc(req.count, sizeof(*sites), GFP_KERNEL);
-	text = kvmalloc_array(req.count, sizeof(*text), GFP_KERNEL);
+	entries = kvmalloc_array(req.count, sizeof(*entries), GFP_KERNEL_ACCOUNT);
+	sites = kvcalloc(req.count, sizeof(*sites), GFP_KERNEL_ACCOUNT);
+	text = kvmalloc_array(req.count, sizeof(*text), GFP_KERNEL_ACCOUNT);
 	err = -ENOMEM;
 	if (!entries || !sites || !text)
 		goto out;
@@ -484,6 +553,14 @@ static long tdsm_sites_add(struct tdsm_sites *t, void __user *uarg)
 	err = -E2BIG;
 	if (t->count + req.count > TINYDSM_SITES_MAX)
 		goto out_unlock;
+	/* The process's cap, over all its files (given back if refused below). */
+	err = -EDQUOT;
+	if (!tdsm_sites_charge(t, req.count)) {
+		pr_info_ratelimited("%s[%d]: sites refused: %u more would exceed max_sites_per_mm=%u\n",
+				    current->comm, task_pid_nr(current), req.count,
+				    READ_ONCE(tdsm_max_sites_per_mm));
+		goto out_unlock;
+	}
 
 	/* Check each entry against the process's mappings and text. */
 	mmap_read_lock(mm);
@@ -523,10 +600,12 @@ static long tdsm_sites_add(struct tdsm_sites *t, void __user *uarg)
 	}
 	for (i = 0; i < req.count; i++) {
 		err = xa_alloc_cyclic(&tdsm_site_ids, &sites[i]->id, sites[i],
-				      xa_limit_31b, &tdsm_site_next_id, GFP_KERNEL);
+				      xa_limit_31b, &tdsm_site_next_id,
+				      GFP_KERNEL_ACCOUNT);
 		if (err < 0)
 			break;
-		err = xa_insert(&t->by_addr, sites[i]->addr, sites[i], GFP_KERNEL);
+		err = xa_insert(&t->by_addr, sites[i]->addr, sites[i],
+				GFP_KERNEL_ACCOUNT);
 		if (err) {
 			xa_erase(&tdsm_site_ids, sites[i]->id);
 			break;
@@ -552,6 +631,7 @@ static long tdsm_sites_add(struct tdsm_sites *t, void __user *uarg)
 	goto out;
 
 out_refuse:
+	tdsm_sites_uncharge(t, req.count);
 	mutex_unlock(&t->lock);
 out_bad_entry:
 	pr_info_ratelimited("%s[%d]: sites refused, entry %u: %s\n", current->comm,
@@ -819,6 +899,10 @@ static long tdsm_sites_ctl(struct tdsm_sites *t, void __user *uarg)
 		c.count = 0;
 		xa_for_each(&t->by_addr, i, s) {
 			if (s->form == c.form)
+				continue;
+			/* Uprobe sites this file may not arm stay direct. */
+			if (s->kind == TINYDSM_SITE_UPROBE &&
+			    c.form == TINYDSM_SITE_LOOKUP && !tdsm_uprobe_may_arm(t))
 				continue;
 			err = tdsm_site_set_form(s, c.form);
 			if (err)

@@ -10,16 +10,33 @@
  * Faults: a fault on a page this node holds maps its frame; otherwise
  * tdsm_acquire() (proto.c) gets it from its home, or, on the home, from
  * its owner, one fetch per page however many tasks fault on it
- * (TDSM_PG_FETCHING). Because the vm_ops have .page_mkwrite, the core maps
- * shared pages read-only first and calls .page_mkwrite on the first write,
- * which is where a page becomes exclusive to this node.
+ * (TDSM_PG_FETCHING).
+ *
+ * No pins: the mapping is VM_IO | VM_PFNMAP and the fault handlers
+ * install the frames themselves, as special PTEs (vmf_insert_pfn_prot()), so
+ * that no get_user_pages() or pin_user_pages() can take a reference on a
+ * frame: a pin (ibv_reg_mr(), io_uring fixed buffers, O_DIRECT) would keep
+ * a frame that coherence takes away and gives back at any time, and the
+ * device would read and write a copy nobody else sees. GUP-fast leaves
+ * special PTEs to the slow path, whose check of the VMA flags refuses
+ * VM_IO with -EFAULT, on 6.1 and 6.12 alike. Accesses by other processes
+ * (/proc/PID/mem, ptrace) go through .access instead, which reads and
+ * writes the frame under the page lock.
+ *
+ * A read fault maps the frame read-only (the vm_ops have .pfn_mkwrite, so
+ * the core write-protects the shared mapping); the first write reaches
+ * .pfn_mkwrite, which is where a page becomes exclusive to this node. A
+ * write fault on an absent PTE gets the page exclusive in .fault and maps
+ * it writable at once.
  *
  * Lock order: mmap_lock (held by the core) -> page lock (tdsm_page_lock)
- * -> the frame's folio lock. .fault returns the frame locked
- * (VM_FAULT_LOCKED) so that whoever later takes a page away from this node
- * (page lock, then folio lock, then unmap_mapping_range) cannot miss a PTE
- * that a fault is still installing.
+ * -> the PTE lock (inside vmf_insert_pfn_prot(), zap_vma_ptes()). Every PTE of a page is
+ * installed or made writable under its page lock, so whoever takes a page
+ * away from this node (page lock, then unmap_mapping_range) cannot miss a
+ * PTE that a fault is still installing, nor have a write-enable land after
+ * its unmap.
  */
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/highmem.h>
@@ -138,12 +155,63 @@ static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg
 	return err ? vmf_error(err) : 0;
 }
 
+/*
+ * Return with page @idx locked and held here, exclusive to this node if
+ * @write: 0, or VM_FAULT_* if it cannot be (the page is then unlocked).
+ */
+static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
+				unsigned long idx, bool write, int *acq)
+{
+	vm_fault_t ret;
+
+	for (;;) {
+		/* Interrupted only by a fatal signal: retry, the task dies first. */
+		if (tdsm_page_lock(pg))
+			return VM_FAULT_NOPAGE;
+		if (pg->frame && pg->state != TINYDSM_PAGE_INVALID &&
+		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
+			return 0;
+		tdsm_page_unlock(pg);
+		ret = tdsm_fault_acquire(r, pg, idx, write, acq);
+		if (ret)
+			return ret;
+	}
+}
+
+/*
+ * Map the frame of @pg at the fault's address, as a special PTE: writable
+ * if @write, else read-only (vm_page_prot: the core write-protects the
+ * shared mapping because the vm_ops have .pfn_mkwrite). If a PTE is there
+ * already (another thread's fault), it is left as it is. Page lock held.
+ */
+static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
+				 bool write)
+{
+	struct vm_area_struct *vma = vmf->vma;
+
+	tdsm_page_assert_locked(pg);
+	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(pg->frame),
+				   write ? vm_get_page_prot(vma->vm_flags) :
+					   vma->vm_page_prot);
+}
+
+/* A write to @pg: count it. The page lock is held, the page exclusive. */
+static void tdsm_note_write(struct vm_fault *vmf, struct tdsm_page *pg)
+{
+	set_bit(TDSM_PG_WRITTEN, &pg->flags);
+	/*
+	 * The core hides FAULT_FLAG_USER from .pfn_mkwrite; a write by the
+	 * task's own syscall records the syscall's return address.
+	 */
+	tdsm_note_fault(vmf, pg, current->mm == vmf->vma->vm_mm);
+	atomic64_inc(&tdsm_region.write_faults);
+}
+
 static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
 	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	struct tdsm_page *pg;
-	struct page *frame;
 	vm_fault_t ret;
 
 	/* tdsm_mmap() keeps every VMA inside the region. */
@@ -151,21 +219,14 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 		return VM_FAULT_SIGBUS;
 	pg = &r->pages[vmf->pgoff];
 
-	for (;;) {
-		/* Interrupted only by a fatal signal: retry, the task dies first. */
-		if (tdsm_page_lock(pg))
-			return VM_FAULT_NOPAGE;
-		if (pg->frame && pg->state != TINYDSM_PAGE_INVALID)
-			break;
-		tdsm_page_unlock(pg);
-		/* A write fault asks for the page writable at once. */
-		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, write, acq);
-		if (ret)
-			return ret;
-	}
-	frame = pg->frame;
-	/* A write fault is counted by .page_mkwrite, which the core calls next. */
-	if (!write) {
+	/* A write fault asks for the page writable at once. */
+	ret = tdsm_page_get(r, pg, vmf->pgoff, write, acq);
+	if (ret)
+		return ret;
+	if (write) {
+		tdsm_note_write(vmf, pg);
+		ret = tdsm_map_frame(vmf, pg, true);
+	} else {
 		if (!(vmf->flags & FAULT_FLAG_USER) &&
 		    current->mm != vmf->vma->vm_mm) {
 			/* REPOPULATE mapping it for a process: not its fault. */
@@ -174,49 +235,38 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 			tdsm_note_fault(vmf, pg, vmf->flags & FAULT_FLAG_USER);
 			atomic64_inc(&r->read_faults);
 		}
+		ret = tdsm_map_frame(vmf, pg, false);
 	}
-	get_page(frame);
-	lock_page(frame);
 	tdsm_page_unlock(pg);
-
-	vmf->page = frame;
-	return VM_FAULT_LOCKED;
+	return ret;
 }
 
-static vm_fault_t __tdsm_vm_page_mkwrite(struct vm_fault *vmf, int *acq)
+/*
+ * A write to a page mapped read-only. The PTE is made writable here,
+ * under the page lock (the read-only one zapped, a writable one put in
+ * its place), rather than by the core after we return: by then the page
+ * may have been taken away and faulted back read-only, with a PTE the core
+ * could not tell from the one it saw.
+ */
+static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
 	struct tdsm_page *pg = &r->pages[vmf->pgoff];
 	vm_fault_t ret;
 
-	for (;;) {
-		if (tdsm_page_lock(pg))
-			return VM_FAULT_NOPAGE;
-		/* The page left this node since it was mapped: fault it in again. */
-		if (pg->frame != vmf->page || pg->state == TINYDSM_PAGE_INVALID) {
-			tdsm_page_unlock(pg);
-			return VM_FAULT_NOPAGE;
-		}
-		if (pg->state == TINYDSM_PAGE_EXCLUSIVE)
-			break;
+	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
+	if (ret)
+		return ret;
+	/* The frame changed since it was mapped: fault it in again. */
+	if (page_to_pfn(pg->frame) != pte_pfn(vmf->orig_pte)) {
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, pg, vmf->pgoff, true, acq);
-		if (ret)
-			return ret;
+		return VM_FAULT_NOPAGE;
 	}
-	set_bit(TDSM_PG_WRITTEN, &pg->flags);
-	/*
-	 * The core hides FAULT_FLAG_USER from .page_mkwrite; a write by the
-	 * task's own syscall records the syscall's return address.
-	 */
-	tdsm_note_fault(vmf, pg, current->mm == vmf->vma->vm_mm);
-	atomic64_inc(&r->write_faults);
-	/* Locked for the core, as in .fault; and the frame has no ->mapping,
-	 * which the core would otherwise take for a truncated page.
-	 */
-	lock_page(vmf->page);
+	tdsm_note_write(vmf, pg);
+	zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+	ret = tdsm_map_frame(vmf, pg, true);
 	tdsm_page_unlock(pg);
-	return VM_FAULT_LOCKED;
+	return ret;
 }
 
 /*
@@ -251,14 +301,14 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 	return ret;
 }
 
-static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
+static vm_fault_t tdsm_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
 	unsigned long ip = tdsm_fault_ip(vmf);
 	vm_fault_t ret;
 	int acq = 0;
 
 	trace_tinydsm_fault_start(vmf->address, ip, true);
-	ret = __tdsm_vm_page_mkwrite(vmf, &acq);
+	ret = __tdsm_vm_pfn_mkwrite(vmf, &acq);
 	tdsm_trace_fault_end(vmf, ip, true, ret, acq);
 	return ret;
 }
@@ -269,10 +319,58 @@ static int tdsm_vm_mremap(struct vm_area_struct *vma)
 	return -EINVAL;
 }
 
+/*
+ * Another process's access (/proc/PID/mem, ptrace, process_vm_readv's
+ * fallback): GUP cannot reach the frames (VM_IO, special PTEs), so the
+ * core calls this instead. Each page is got here as a fault would get it,
+ * and copied under its page lock. Returns the bytes copied, or -errno if
+ * none.
+ */
+static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
+			  void *buf, int len, int write)
+{
+	struct tdsm_region *r = &tdsm_region;
+	int done = 0;
+
+	while (done < len) {
+		unsigned long a = addr + done;
+		unsigned long idx = vma->vm_pgoff + ((a - vma->vm_start) >> PAGE_SHIFT);
+		unsigned int off = a & ~PAGE_MASK;
+		int n = min_t(int, len - done, PAGE_SIZE - off);
+		struct tdsm_page *pg;
+		int acq = 0;
+		u8 *p;
+
+		if (a >= vma->vm_end || idx >= r->npages ||
+		    (write && !(vma->vm_flags & VM_WRITE)))
+			break;
+		pg = &r->pages[idx];
+		if (tdsm_page_get(r, pg, idx, write, &acq))
+			break;
+		tdsm_storm_note(r, pg);
+		if (pg->faults < U8_MAX)
+			pg->faults++;
+		p = kmap_local_page(pg->frame);
+		if (write) {
+			memcpy(p + off, buf + done, n);
+			set_bit(TDSM_PG_WRITTEN, &pg->flags);
+			atomic64_inc(&r->write_faults);
+		} else {
+			memcpy(buf + done, p + off, n);
+			atomic64_inc(&r->read_faults);
+		}
+		kunmap_local(p);
+		tdsm_page_unlock(pg);
+		done += n;
+	}
+	return done ?: -EIO;
+}
+
 static const struct vm_operations_struct tdsm_vm_ops = {
 	.fault = tdsm_vm_fault,
-	.page_mkwrite = tdsm_vm_page_mkwrite,
+	.pfn_mkwrite = tdsm_vm_pfn_mkwrite,
 	.mremap = tdsm_vm_mremap,
+	.access = tdsm_vm_access,
 };
 
 /*
@@ -401,8 +499,13 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 
 static int tdsm_open(struct inode *inode, struct file *file)
 {
-	/* The access sites this process registers through this file. */
-	file->private_data = tdsm_sites_open();
+	/*
+	 * The access sites this process registers through this file; whether
+	 * its uprobe sites may be armed is the opener's right, decided once
+	 * (uprobe.c: the arming happens on nobody's behalf, in page events).
+	 */
+	file->private_data =
+		tdsm_sites_open(ns_capable_noaudit(&init_user_ns, CAP_SYS_PTRACE));
 	if (!file->private_data)
 		return -ENOMEM;
 	file->f_mapping = tdsm_region.mapping;
@@ -505,7 +608,13 @@ static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 	}
 	if (tdsm_mms_add(vma->vm_mm))
 		return -ENOMEM;
-	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	/*
+	 * VM_IO | VM_PFNMAP: the frames are mapped as special PTEs, which
+	 * neither GUP nor a long-term pin may take (see the top of the file):
+	 * pin_user_pages(FOLL_LONGTERM) and get_user_pages() fail with
+	 * -EFAULT, on 6.1 and 6.12.
+	 */
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &tdsm_vm_ops;
 	return 0;
 }
@@ -577,7 +686,11 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
+	/* runs.c: the allocator, with who allocated each run. */
+	if (cmd == TINYDSM_IOC_ALLOC)
+		err = tdsm_runs_alloc(r, &a);
+	else
+		err = tdsm_runs_free(r, &a);
 	if (err)
 		return err;
 	if (cmd == TINYDSM_IOC_ALLOC && copy_to_user(uarg, &a, sizeof(a)))
@@ -621,6 +734,13 @@ static const struct file_operations tdsm_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * 0660 root:root; on an installed node the udev rule tools/udev/
+ * 60-tinydsm.rules gives it the group tinydsm, whose members are its users
+ * (README.md, "Who may use /dev/tinydsm"). Opening it is all it takes to
+ * share the region; what an opener may do to others' use of it is limited
+ * per call: FREE (runs.c), SITES_ADD and uprobe sites (patch.c, uprobe.c).
+ */
 static struct miscdevice tdsm_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = TINYDSM_DEVICE_NAME,
@@ -659,6 +779,7 @@ void tdsm_region_exit(void)
 {
 	misc_deregister(&tdsm_miscdev);
 	tdsm_mms_exit();
+	tdsm_runs_exit();
 	tdsm_region.mapping = NULL;
 	iput(tdsm_inode);
 	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);

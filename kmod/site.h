@@ -70,9 +70,26 @@ struct tdsm_site {
 };
 
 /**
+ * struct tdsm_sites_quota - the sites of one process, against max_sites_per_mm
+ * @ref: held by each table (struct tdsm_sites) of the process.
+ * @sites: sites of all those tables, text-poke and uprobe ones: reserved
+ *	(atomic_add_return) before a site is allocated, given back when an
+ *	add fails or the table is freed. Never above max_sites_per_mm by more
+ *	than the reservations in flight, which are taken back at once.
+ */
+struct tdsm_sites_quota {
+	struct kref ref;
+	atomic_t sites;
+};
+
+/**
  * struct tdsm_sites - the access sites of one open file
  * @ref: held by the file and by page-event work using its sites.
  * @mm: the process that opened the file (mmgrab); only its sites.
+ * @quota: the process's count of sites, shared by the tables of @mm
+ *	(found at open under tdsm_sites_list_lock; fixed for the table's life).
+ * @uprobe_priv: the opener had CAP_SYS_PTRACE (in the initial user
+ *	namespace) at open: its uprobe sites may be armed (uprobe.c).
  * @lock: protects @count, @closed, adding sites and every site's form.
  * @by_addr: site address -> struct tdsm_site; read under RCU by the fault
  *	path, changed under @lock.
@@ -89,6 +106,8 @@ struct tdsm_site {
 struct tdsm_sites {
 	struct kref ref;
 	struct mm_struct *mm;
+	struct tdsm_sites_quota *quota;
+	bool uprobe_priv;
 	struct mutex lock;	/* see above */
 	struct xarray by_addr;
 	unsigned int count;
@@ -103,11 +122,14 @@ extern struct xarray tdsm_site_ids;
 extern u32 tdsm_site_next_id;
 
 void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id);
+bool tdsm_sites_charge(struct tdsm_sites *t, unsigned int n);
+void tdsm_sites_uncharge(struct tdsm_sites *t, unsigned int n);
 
 /* uprobe.c */
 void tdsm_uprobe_site_new(struct tdsm_region *r, struct tdsm_sites *t,
 			  unsigned long idx, unsigned long ip);
 int tdsm_uprobe_set_form(struct tdsm_site *s, u8 form);
+bool tdsm_uprobe_may_arm(const struct tdsm_sites *t);
 void tdsm_uprobe_site_free(struct tdsm_site *s);
 
 #endif /* _TDSM_SITE_H */

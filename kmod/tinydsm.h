@@ -259,7 +259,7 @@ struct tdsm_sites;
 struct vm_fault;
 int tdsm_patch_init(void);
 void tdsm_patch_exit(void);
-struct tdsm_sites *tdsm_sites_open(void);
+struct tdsm_sites *tdsm_sites_open(bool uprobe_priv);
 void tdsm_sites_release(struct tdsm_sites *t);
 long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
 /* A user fault on page @idx at user IP @ip: remember the site. */
@@ -292,6 +292,11 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
+
+/* runs.c: TINYDSM_IOC_ALLOC and _FREE, with the uid that allocated each run */
+int tdsm_runs_alloc(struct tdsm_region *r, struct tinydsm_alloc *a);
+int tdsm_runs_free(struct tdsm_region *r, struct tinydsm_alloc *a);
+void tdsm_runs_exit(void);
 
 /* region.c */
 unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,

@@ -25,6 +25,7 @@
  * grace period. So the uprobe path suits programs that cannot be rebuilt,
  * and pages that stay away long enough to amortise the rewrites.
  */
+#include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
@@ -37,6 +38,32 @@
 
 /* Uprobe sites one file's faults may create (each costs a kzalloc). */
 #define TDSM_UPROBE_SITES_MAX	256
+
+/*
+ * Arming a uprobe site writes the text of the process through the
+ * kernel's uprobes, which walk every process that maps the file (libc:
+ * all of them) to find the ones to write, and keep a global uprobe per
+ * file and offset. That is more than a process may do to itself: the
+ * kernel lets a user register uprobes only with CAP_PERFMON or
+ * CAP_SYS_ADMIN (perf, tracefs). We ask for CAP_SYS_PTRACE, the right to
+ * rewrite other processes' text, which is what this does, rather than
+ * CAP_SYS_ADMIN, which would grant everything else with it. The opener
+ * of the file must have it (struct tdsm_sites.uprobe_priv, decided at
+ * open), because sites are armed on nobody's behalf too: by page events
+ * in a worker, and by REPOPULATE. Or this parameter allows every opener.
+ * Without either, uprobe sites are still recorded (their faults counted,
+ * TINYDSM_IOC_SITE_INFO shows them) but stay direct: SITES_SET_FORM to
+ * lookup gives EPERM, SITES_SET_FORM_ALL and page events leave them be.
+ */
+static bool tdsm_uprobe_unpriv;
+module_param_named(uprobe_sites_unprivileged, tdsm_uprobe_unpriv, bool, 0644);
+MODULE_PARM_DESC(uprobe_sites_unprivileged,
+		 "let openers without CAP_SYS_PTRACE arm uprobe access sites (default N)");
+
+bool tdsm_uprobe_may_arm(const struct tdsm_sites *t)
+{
+	return t->uprobe_priv || READ_ONCE(tdsm_uprobe_unpriv);
+}
 
 static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 {
@@ -93,9 +120,14 @@ void tdsm_uprobe_site_new(struct tdsm_region *r, struct tdsm_sites *t,
 	if (copy_from_user_nofault(code, (const void __user *)ip, n) ||
 	    tdsm_mov_decode(code, n, &mov))
 		return;
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
-	if (!s)
+	/* Counted against the process's max_sites_per_mm, as poked sites. */
+	if (!tdsm_sites_charge(t, 1))
 		return;
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	if (!s) {
+		tdsm_sites_uncharge(t, 1);
+		return;
+	}
 	s->owner = t;
 	s->addr = ip;
 	s->kind = TINYDSM_SITE_UPROBE;
@@ -109,17 +141,20 @@ void tdsm_uprobe_site_new(struct tdsm_region *r, struct tdsm_sites *t,
 	atomic64_set(&s->faults, 1);
 
 	if (xa_alloc_cyclic(&tdsm_site_ids, &s->id, s, xa_limit_31b,
-			    &tdsm_site_next_id, GFP_KERNEL) < 0) {
+			    &tdsm_site_next_id, GFP_KERNEL_ACCOUNT) < 0) {
 		kfree(s);
+		tdsm_sites_uncharge(t, 1);
 		return;
 	}
 	xa_lock(&t->by_addr);
-	err = t->closed ? -ESRCH : __xa_insert(&t->by_addr, ip, s, GFP_ATOMIC);
+	err = t->closed ? -ESRCH : __xa_insert(&t->by_addr, ip, s,
+					       GFP_ATOMIC | __GFP_ACCOUNT);
 	xa_unlock(&t->by_addr);
 	if (err) {
 		/* Another thread made it first, or the file is closing. */
 		xa_erase(&tdsm_site_ids, s->id);
 		kfree_rcu(s, rcu);
+		tdsm_sites_uncharge(t, 1);
 		return;
 	}
 	atomic_inc(&t->uprobe_sites);
@@ -169,6 +204,8 @@ int tdsm_uprobe_set_form(struct tdsm_site *s, u8 form)
 		s->armed = false;
 		return 0;
 	}
+	if (!tdsm_uprobe_may_arm(s->owner))
+		return -EPERM;
 	err = tdsm_uprobe_locate(s);
 	if (err)
 		return err;

@@ -110,7 +110,7 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 suite_selftests() { # KVER
 	local t
 	lab_run "$1" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test \
+	for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test priv_test \
 		module_test; do
 		count_tap "$1" "$out/$1/selftests/node1/$t.tap"
 	done

@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export TDSM_KO=$TDSM_TREE/build/$TDSM_KVER/tinydsm.ko
 rc=0
 
-for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test \
+for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test priv_test \
 	module_test; do
 	tdsm_run_test "$t"
 	r=$?

@@ -13,6 +13,12 @@
  * The region lives at the same virtual address on every node, so a pointer
  * stored in shared memory means the same byte everywhere.
  *
+ * The device is 0660: the module registers it root:root, and the udev rule
+ * that make install puts in place gives it the system group tinydsm, whose
+ * members may open it (EACCES for others). Every user of the device shares
+ * every page of the region; what one user may do to another's use of it is
+ * limited below (FREE, SITES_ADD, SITES_CTL).
+ *
  *   mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off)
  *
  * maps [base + off, base + off + len): the device chooses the address. The
@@ -23,6 +29,14 @@
  *   EEXIST  something else is already mapped at base + off (without
  *           MAP_FIXED the device never replaces an existing mapping).
  * mremap() of a tinydsm mapping fails with EINVAL: the address is the name.
+ *
+ * The pages of a mapping cannot be pinned: get_user_pages() and
+ * pin_user_pages() fail with EFAULT, so ibv_reg_mr() of a mapped range,
+ * io_uring_register(IORING_REGISTER_BUFFERS), O_DIRECT I/O into it and
+ * vmsplice() of it fail with EFAULT (on Linux 6.1 and 6.12): a pin would
+ * hold a copy of a page that coherence takes away, and the device would
+ * read and write a copy nobody else sees. /proc/PID/mem and ptrace() still
+ * read and write the pages (the module does the access).
  *
  * Pages are allocated on first touch. A read fault gives a zero-filled page
  * mapped read-only; the first write makes it writable. All processes of a
@@ -42,9 +56,17 @@
  *                          address, the same on every node. ENOSPC if the
  *                          home has no such run free, EHOSTUNREACH if the
  *                          home is not connected, ENOENT if no such node.
+ *                          The node the call is made on records the run
+ *                          with the caller's fsuid.
  * TINYDSM_IOC_FREE         struct tinydsm_alloc, in: addr, npages (exactly
  *                          as allocated). Every copy is invalidated, the home
  *                          frees the frames; the pages read as zero again.
+ *                          EPERM unless the caller's fsuid allocated the run
+ *                          through this node or the caller has
+ *                          CAP_SYS_ADMIN (a run allocated through another
+ *                          node needs it too); EINVAL if the run is the
+ *                          caller's but npages is not its length, or the
+ *                          pages (of this node's slice) are not allocated.
  * TINYDSM_IOC_WORD         struct tinydsm_word, in: addr, width, flags,
  *                          value (store); out: value (load). One load or
  *                          store of 1, 2, 4 or 8 bytes, done where the page
@@ -60,6 +82,9 @@
  *                          calling process; out: added. See "Access sites".
  * TINYDSM_IOC_SITES_CTL    struct tinydsm_sites_ctl: read or set the policy
  *                          of this file's sites, or put one site in a form.
+ *                          EPERM for the lookup form of a uprobe site of a
+ *                          file whose opener lacked CAP_SYS_PTRACE (see
+ *                          "Access sites"); ENOENT for no such site.
  * TINYDSM_IOC_SITE_INFO    struct tinydsm_site_info, in: addr (a site's
  *                          address); out: its form, kind, width and counters.
  * Unknown commands give ENOTTY, bad pointers EFAULT.
@@ -110,15 +135,30 @@
  * The policy is per open file (TINYDSM_IOC_SITES_CTL) and per migration
  * (TINYDSM_CMD_REPOPULATE with TINYDSM_REPOPULATE_F_LOOKUP).
  *
+ * Uprobe sites (TINYDSM_SITE_UPROBE: a plain instruction that faulted on a
+ * region page, made a site by the module) take their lookup form through
+ * the kernel's uprobes, which rewrite the text of the process and visit
+ * every process that maps the same file. They take it only if the file was
+ * opened by a task with CAP_SYS_PTRACE (in the initial user namespace), or
+ * the module parameter uprobe_sites_unprivileged is set. Otherwise they are
+ * recorded (TINYDSM_IOC_SITE_INFO shows them) but stay direct: SET_FORM to
+ * lookup gives EPERM, SET_FORM_ALL and the eager policy leave them direct
+ * (not counted). Uprobe sites count against max_sites_per_mm; past it, a
+ * fault makes no new one.
+ *
  * TINYDSM_IOC_SITES_ADD checks every entry and adds all or none: EINVAL
  * for an entry whose width, length, registers or flags are not a site's, a
  * site whose bytes are not the direct form its entry describes (a forged or
  * stale table), a site outside an executable private file mapping of the
  * caller, a thunk outside an executable mapping or inside a site, two sites
  * that overlap, or a table not aligned to its entries; EEXIST if a site is
- * already registered; E2BIG above TINYDSM_SITES_MAX per file. The sites
- * belong to the calling process and the open file: closing it (or exit,
- * or exec) forgets them. A child of fork keeps the forms its parent's sites
+ * already registered; E2BIG above TINYDSM_SITES_MAX per file; EDQUOT if
+ * the calling process would have more sites, over all its open files (its
+ * uprobe sites counted), than the module parameter max_sites_per_mm
+ * (default TINYDSM_SITES_MAX). The sites' memory is charged to the
+ * caller's memory cgroup (ENOMEM at its limit). The sites belong to the
+ * calling process and the open file: closing it (or exit, or exec) forgets
+ * them. A child of fork keeps the forms its parent's sites
  * had; both are correct in either form.
  *
  * Homes
