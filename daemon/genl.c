@@ -39,6 +39,7 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
+#include <sodium.h>
 
 #include "tinydsmd.h"
 
@@ -380,6 +381,41 @@ int tdd_genl_node_add(const struct tdd_node *n, char *msg, size_t size)
 	}
 	e = xfer(sk, m, &r);
 	snprintf(msg, size, "%s", r.msg);
+	return e;
+}
+
+/*
+ * Give the module the cluster key (KEY_SET). Our request's copy of the key
+ * is wiped once it is sent.
+ */
+int tdd_genl_key_set(const uint8_t key[TINYDSM_KEY_LEN])
+{
+	struct reply r = { .cmd = TINYDSM_CMD_KEY_SET };
+	struct nl_msg *m;
+	int e;
+
+	m = new_msg(TINYDSM_CMD_KEY_SET, 0);
+	if (m && nla_put(m, TINYDSM_A_KEY, TINYDSM_KEY_LEN, key)) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	if (m)
+		nlmsg_get(m);	/* ours, to wipe after xfer() freed its own */
+	e = xfer(sk, m, &r);
+	if (m) {
+		sodium_memzero(nlmsg_hdr(m), nlmsg_hdr(m)->nlmsg_len);
+		nlmsg_free(m);
+	}
+	if (!e)
+		return 0;
+	if (e == -EOPNOTSUPP || (e == -EINVAL && !r.msg[0]))
+		log_err("the tinydsm module refused KEY_SET (%s%s%s): it predates the cluster key; load a tinydsm module that has it",
+			tdd_errno_name(e), r.msg[0] ? ": " : "", r.msg);
+	else if (e == -EPERM)
+		log_err("KEY_SET: EPERM: giving the module its key needs CAP_NET_ADMIN (run tinydsmd as root)");
+	else
+		log_err("KEY_SET: the module refused the cluster key: %s%s%s",
+			tdd_errno_name(e), r.msg[0] ? ": " : "", r.msg);
 	return e;
 }
 
