@@ -173,11 +173,13 @@ $(BUILD)/selftests/unload_cluster_test: \
 
 # wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
 # node2 drives its own module's MIGRATE over generic netlink (libnl).
+# It holds the run's cluster key and makes the proofs with libsodium.
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
-		$(UAPI_HDR) $(KSRC)/.extracted
+		$(KEYFILE_DEPS) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< -lrdmacm -libverbs $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $< $(KEYFILE_SRC) \
+		-lrdmacm -libverbs $(NL_LIBS) $(KEYFILE_LIBS)
 
 user: $(BUILD)/selftests/wire_test
 

@@ -5,6 +5,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
+#include "auth.h"
 #include "rdma.h"
 #include "tinydsm.h"
 
@@ -115,6 +116,10 @@ static int __init tdsm_init(void)
 		node_id, max_nodes, TINYDSM_REGION_BASE,
 		TINYDSM_REGION_BASE + tdsm_region.size, region_size_mb,
 		tdsm_region.slice_pages, sizeof(struct tdsm_page));
+	if (tdsm_allow_unauth)
+		pr_warn("allow_unauthenticated: until a cluster key is set, peers are NOT authenticated\n");
+	else
+		pr_info("no cluster key yet: no connection until one is set (tinydsmctl key set)\n");
 	return 0;
 
 err_peers:
@@ -147,6 +152,7 @@ static void __exit tdsm_exit(void)
 	tdsm_patch_exit();
 	tdsm_pages_exit(&tdsm_region);
 	tdsm_netlink_exit();
+	tdsm_auth_exit();	/* no connection is left that could use the key */
 	pr_info("unloaded\n");
 }
 

@@ -38,6 +38,7 @@
 #include <linux/string.h>
 #include <net/genetlink.h>
 
+#include "auth.h"
 #include "tinydsm.h"
 
 static struct genl_family tdsm_genl_family;
@@ -229,7 +230,12 @@ static int tdsm_nl_fill_node(struct sk_buff *skb, struct netlink_callback *cb,
 	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_MSGS, info->rx_msgs,
 			      TINYDSM_A_PAD) ||
 	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_BAD, info->rx_bad,
-			      TINYDSM_A_PAD)) {
+			      TINYDSM_A_PAD) ||
+	    nla_put_u8(skb, TINYDSM_A_NODE_AUTH, info->auth) ||
+	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_AUTH_FAILS, info->auth_fails,
+			      TINYDSM_A_PAD) ||
+	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_UNMATCHED,
+			      info->rx_unmatched, TINYDSM_A_PAD)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -418,6 +424,26 @@ static int __tdsm_nl_node_evict(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+/*
+ * The key is NLA_BINARY of exactly TINYDSM_KEY_LEN bytes: an exact length
+ * bound (NLA_POLICY_EXACT_LEN) would answer -ERANGE; say -EINVAL instead,
+ * as for every other malformed value.
+ */
+static const struct nla_policy tdsm_key_set_policy[TINYDSM_A_KEY + 1] = {
+	[TINYDSM_A_KEY]		= { .type = NLA_BINARY },
+};
+
+static int __tdsm_nl_key_set(struct sk_buff *skb, struct genl_info *info)
+{
+	const struct nlattr *attr = info->attrs[TINYDSM_A_KEY];
+
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_KEY)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing key");
+		return -EINVAL;
+	}
+	return tdsm_auth_set_key(nla_data(attr), nla_len(attr), info->extack);
+}
+
 /* Every command runs through here: none runs once the exit closed them. */
 #define TDSM_NL_DOIT(name)						\
 static int name(struct sk_buff *skb, struct genl_info *info)		\
@@ -436,6 +462,7 @@ TDSM_NL_DOIT(tdsm_nl_node_del)
 TDSM_NL_DOIT(tdsm_nl_migrate)
 TDSM_NL_DOIT(tdsm_nl_repopulate)
 TDSM_NL_DOIT(tdsm_nl_node_evict)
+TDSM_NL_DOIT(tdsm_nl_key_set)
 
 static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -484,11 +511,18 @@ static const struct genl_ops tdsm_genl_ops[] = {
 		.policy = tdsm_node_del_policy,
 		.maxattr = ARRAY_SIZE(tdsm_node_del_policy) - 1,
 		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = TINYDSM_CMD_KEY_SET,
+		.doit = tdsm_nl_key_set,
+		.policy = tdsm_key_set_policy,
+		.maxattr = ARRAY_SIZE(tdsm_key_set_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
 	},
 };
 
 static const struct genl_multicast_group tdsm_genl_mcgrps[] = {
-	{ .name = TINYDSM_GENL_MCGRP_EVENTS, },
+	/* Page addresses, faulting nodes, errors: not for everyone. */
+	{ .name = TINYDSM_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_NET_ADMIN, },
 };
 
 /*

@@ -24,6 +24,7 @@
 #include <linux/netlink.h>
 #include <linux/slab.h>
 
+#include "auth.h"
 #include "rdma.h"
 #include "tinydsm.h"
 
@@ -163,6 +164,7 @@ int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 		err = -ECONNRESET;
 	if (!err) {
 		kref_get(&conn->ref);	/* the peer's */
+		peer->auth = conn->keyed ? TINYDSM_AUTH_KEY : TINYDSM_AUTH_OFF;
 		peer->conn = conn;
 		peer->connecting = NULL;
 		peer->error = 0;
@@ -171,9 +173,26 @@ int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 	spin_unlock_bh(&tdsm_peers_lock);
 	if (err)
 		return err;
-	pr_info("node %u: connected\n", peer->id);
+	if (conn->keyed)
+		pr_info("node %u: connected, authenticated\n", peer->id);
+	else
+		pr_warn("node %u: connected WITHOUT authentication (no cluster key; allow_unauthenticated is set)\n",
+			peer->id);
 	tdsm_event_node(TINYDSM_EV_NODE_UP, peer->id, 0);
 	return 0;
+}
+
+/*
+ * A connection from or to @peer did not prove the cluster key (@why): it
+ * is refused; counted, and shown in NODE_GET. Any context.
+ */
+void tdsm_peer_auth_failed(struct tdsm_peer *peer, const char *why)
+{
+	atomic64_inc(&peer->auth_fails);
+	spin_lock_bh(&tdsm_peers_lock);
+	peer->auth = TINYDSM_AUTH_FAILED;
+	spin_unlock_bh(&tdsm_peers_lock);
+	pr_warn_ratelimited("node %u: refused: %s\n", peer->id, why);
 }
 
 /*
@@ -310,6 +329,8 @@ int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
 	atomic64_set(&peer->tx_msgs, 0);
 	atomic64_set(&peer->rx_msgs, 0);
 	atomic64_set(&peer->rx_bad, 0);
+	atomic64_set(&peer->auth_fails, 0);
+	atomic64_set(&peer->rx_unmatched, 0);
 
 	mutex_lock(&tdsm_peers_mutex);
 	spin_lock_bh(&tdsm_peers_lock);
@@ -453,6 +474,10 @@ int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(tdsm_port);
 		info->state = TINYDSM_NODE_UP;
+		if (tdsm_auth_has_key())
+			info->auth = TINYDSM_AUTH_KEY;
+		else if (tdsm_allow_unauth)
+			info->auth = TINYDSM_AUTH_OFF;
 		return 0;
 	}
 	spin_lock_bh(&tdsm_peers_lock);
@@ -465,6 +490,9 @@ int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
 		info->tx_msgs = atomic64_read(&peer->tx_msgs);
 		info->rx_msgs = atomic64_read(&peer->rx_msgs);
 		info->rx_bad = atomic64_read(&peer->rx_bad);
+		info->auth = peer->auth;
+		info->auth_fails = atomic64_read(&peer->auth_fails);
+		info->rx_unmatched = atomic64_read(&peer->rx_unmatched);
 	}
 	spin_unlock_bh(&tdsm_peers_lock);
 	return peer ? 0 : -ENOENT;

@@ -28,16 +28,19 @@
  *   which still matches a reply that landed and then fails the call;
  * - a fatal signal stops a caller only before it sends.
  */
+#include <crypto/algapi.h>
 #include <linux/delay.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
 
+#include "auth.h"
 #include "rdma.h"
 #include "tinydsm.h"
 
@@ -80,6 +83,7 @@ struct tdsm_tx {
 	struct tdsm_pushv *pushv;	/* or several: a batch reply */
 	struct completion *done;	/* for a lone WRITE that is waited on */
 	struct completion *sent;	/* a call's: its SEND is done with */
+	bool auth;		/* our TDSM_W_AUTH, posted in state AUTH */
 	int status;
 	struct tdsm_wire_msg msg;
 };
@@ -196,7 +200,9 @@ static void tdsm_dev_put(struct tdsm_dev *dev)
 
 /* The legal moves; anything else is a bug (WARN) and is not made. */
 static const u8 tdsm_conn_legal[] = {
-	[TDSM_CS_CONNECTING]	= BIT(TDSM_CS_UP) | BIT(TDSM_CS_CLOSING),
+	[TDSM_CS_CONNECTING]	= BIT(TDSM_CS_AUTH) | BIT(TDSM_CS_UP) |
+				  BIT(TDSM_CS_CLOSING),
+	[TDSM_CS_AUTH]		= BIT(TDSM_CS_UP) | BIT(TDSM_CS_CLOSING),
 	[TDSM_CS_UP]		= BIT(TDSM_CS_CLOSING),
 	[TDSM_CS_CLOSING]	= BIT(TDSM_CS_DEAD),
 	[TDSM_CS_DEAD]		= 0,
@@ -232,7 +238,7 @@ bool tdsm_conn_is_up(struct tdsm_conn *conn)
 
 /*
  * Tear the connection down, from any context (also hard IRQ: a QP event).
- * The first kill of a connection that is CONNECTING or UP wins and records
+ * The first kill of a connection that is not yet CLOSING wins and records
  * @err; later ones do nothing. The caller holds a reference or is the
  * connection's CM handler.
  */
@@ -241,7 +247,7 @@ void tdsm_conn_kill(struct tdsm_conn *conn, int err)
 	unsigned long flags;
 
 	spin_lock_irqsave(&conn->lock, flags);
-	if (conn->state == TDSM_CS_CONNECTING || conn->state == TDSM_CS_UP) {
+	if (conn->state < TDSM_CS_CLOSING) {
 		conn->error = err;
 		conn->killer = __builtin_return_address(0);
 		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
@@ -250,8 +256,9 @@ void tdsm_conn_kill(struct tdsm_conn *conn, int err)
 }
 
 /*
- * CONNECTING -> UP, unless it was killed meanwhile. Called by peer.c with
- * tdsm_peers_lock held, so that UP and published go together.
+ * AUTH -> UP (CONNECTING -> UP for a connection without a key), unless it
+ * was killed meanwhile. Called by peer.c with tdsm_peers_lock held, so
+ * that UP and published go together.
  */
 bool tdsm_conn_make_up(struct tdsm_conn *conn)
 {
@@ -260,7 +267,7 @@ bool tdsm_conn_make_up(struct tdsm_conn *conn)
 
 	lockdep_assert_held(&tdsm_peers_lock);
 	spin_lock_irqsave(&conn->lock, flags);
-	if (conn->state == TDSM_CS_CONNECTING)
+	if (conn->state == (conn->keyed ? TDSM_CS_AUTH : TDSM_CS_CONNECTING))
 		up = tdsm_conn_set_state(conn, TDSM_CS_UP);
 	spin_unlock_irqrestore(&conn->lock, flags);
 	return up;
@@ -276,20 +283,37 @@ void tdsm_conn_wait_dead(struct tdsm_conn *conn)
 	wait_event(conn->wait, tdsm_conn_state(conn) == TDSM_CS_DEAD);
 }
 
+/* What a post is: it decides in which states it may be made. */
+enum tdsm_post {
+	TDSM_POST_SEND,		/* UP only */
+	TDSM_POST_RECV,		/* also CONNECTING and AUTH */
+	TDSM_POST_AUTH,		/* our TDSM_W_AUTH: AUTH only */
+};
+
 /*
  * Posts (ib_post_send/ib_post_recv) happen between these two, and only
- * while the connection is UP (receives also while CONNECTING). The
- * teardown waits until no post is under way before it drains, so no work
- * request lands on the queue pair after the drain began.
+ * while the connection is UP, except receives (also CONNECTING and AUTH)
+ * and our proof (AUTH). The teardown waits until no post is under way
+ * before it drains, so no work request lands on the queue pair after the
+ * drain began.
  */
-static bool tdsm_post_begin(struct tdsm_conn *conn, bool recv)
+static bool tdsm_post_begin(struct tdsm_conn *conn, enum tdsm_post kind)
 {
 	unsigned long flags;
 	bool ok;
 
 	spin_lock_irqsave(&conn->lock, flags);
-	ok = conn->state == TDSM_CS_UP ||
-	     (recv && conn->state == TDSM_CS_CONNECTING);
+	switch (kind) {
+	case TDSM_POST_RECV:
+		ok = conn->state < TDSM_CS_CLOSING;
+		break;
+	case TDSM_POST_AUTH:
+		ok = conn->state == TDSM_CS_AUTH;
+		break;
+	default:
+		ok = conn->state == TDSM_CS_UP;
+		break;
+	}
 	if (ok)
 		conn->posting++;
 	spin_unlock_irqrestore(&conn->lock, flags);
@@ -320,12 +344,14 @@ static bool tdsm_conn_quiet(struct tdsm_conn *conn)
 /*
  * Take one of @conn's slots (@free: tx_free or req_free): 1 if taken,
  * -ENOTCONN if the connection is going, 0 to wait on (full, or still
- * connecting: a peer's first request can beat our ESTABLISHED).
+ * connecting or authenticating: a peer's first request can beat our
+ * ESTABLISHED when there is no key).
  */
 static int tdsm_slot_try(struct tdsm_conn *conn, atomic_t *free)
 {
 	switch (tdsm_conn_state(conn)) {
 	case TDSM_CS_CONNECTING:
+	case TDSM_CS_AUTH:
 		return 0;
 	case TDSM_CS_UP:
 		return atomic_add_unless(free, -1, 0);
@@ -375,8 +401,14 @@ static void tdsm_slot_put(struct tdsm_conn *conn, atomic_t *free)
 
 static void tdsm_conn_teardown_work(struct work_struct *work);
 static void tdsm_req_work_fn(struct work_struct *work);
+static void tdsm_auth_timeout_fn(struct work_struct *work);
 
-static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
+/*
+ * A new connection to or from @peer. @keyed: this node has the cluster key
+ * now, so the connection must authenticate before it is UP.
+ */
+static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
+					 bool keyed)
 {
 	struct tdsm_conn *conn = kzalloc(sizeof(*conn), GFP_KERNEL);
 	int i;
@@ -387,6 +419,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
 	kref_get(&peer->ref);
 	conn->peer = peer;
 	conn->initiator = initiator;
+	conn->keyed = keyed;
 	spin_lock_init(&conn->lock);
 	conn->state = TDSM_CS_CONNECTING;
 	init_waitqueue_head(&conn->wait);
@@ -401,6 +434,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator)
 		conn->slots[i].conn = conn;
 	}
 	INIT_WORK(&conn->teardown_work, tdsm_conn_teardown_work);
+	INIT_DELAYED_WORK(&conn->auth_timeout, tdsm_auth_timeout_fn);
 	spin_lock(&tdsm_conns_lock);
 	list_add(&conn->list, &tdsm_conns);
 	spin_unlock(&tdsm_conns_lock);
@@ -484,6 +518,9 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 
 	/* CLOSING: no post starts; wait for those under way (short). */
 	wait_event(conn->wait, tdsm_conn_quiet(conn));
+	/* The timer of the proof exchange holds a reference while queued. */
+	if (cancel_delayed_work_sync(&conn->auth_timeout))
+		tdsm_conn_put(conn);
 	was_up = tdsm_peer_unpublish(conn->peer, conn);
 	/*
 	 * Stop the CM: after rdma_destroy_id() no handler of ours runs and the
@@ -680,13 +717,13 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
  * connection is killed. *@posted_some: the driver took part of the chain.
  */
 static int tdsm_post_send(struct tdsm_conn *conn, struct ib_send_wr *head,
-			  bool *posted_some)
+			  enum tdsm_post kind, bool *posted_some)
 {
 	const struct ib_send_wr *bad = NULL;
 	int err;
 
 	*posted_some = false;
-	if (!tdsm_post_begin(conn, false))
+	if (!tdsm_post_begin(conn, kind))
 		return -ENOTCONN;
 	err = ib_post_send(conn->qp, head, &bad);
 	tdsm_post_end(conn);
@@ -739,7 +776,8 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 		last->next = &wr;
 		head = first;
 	}
-	err = tdsm_post_send(conn, head, &some);
+	err = tdsm_post_send(conn, head,
+			     tx->auth ? TDSM_POST_AUTH : TDSM_POST_SEND, &some);
 	if (err) {
 		/* The SEND is last: it was not posted, @tx is still ours. */
 		if (some)
@@ -794,7 +832,8 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		tdsm_tx_abort(tx);
 		goto out_slot;
 	}
-	req->hdr.id = cpu_to_be64(id);
+	call->tag = get_random_u32();
+	req->hdr.id = cpu_to_be64((u64)call->tag << 32 | id);
 	tx->msg = *req;
 	tx->sent = &call->sent;
 	if (first)
@@ -910,7 +949,7 @@ void tdsm_conn_probe(struct tdsm_conn *conn)
 	write.wr.opcode = IB_WR_RDMA_WRITE;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	if (tdsm_post_send(conn, &write.wr, &some))
+	if (tdsm_post_send(conn, &write.wr, TDSM_POST_SEND, &some))
 		tdsm_tx_abort(tx);
 }
 
@@ -958,7 +997,7 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 	tx->done = &done;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	err = tdsm_post_send(conn, &write.wr, &some);
+	err = tdsm_post_send(conn, &write.wr, TDSM_POST_SEND, &some);
 	if (err) {
 		tx->done = NULL;
 		tdsm_tx_abort(tx);
@@ -1171,7 +1210,7 @@ static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 		return dead;
 	if (tdsm_slot_get(conn, &conn->tx_free, false))
 		return false;
-	if (tdsm_post_send(conn, &wr, &some)) {
+	if (tdsm_post_send(conn, &wr, TDSM_POST_SEND, &some)) {
 		tdsm_slot_put(conn, &conn->tx_free);
 		return false;
 	}
@@ -1332,7 +1371,7 @@ static int tdsm_rx_post(struct tdsm_rx *rx)
 	struct tdsm_conn *conn = rx->conn;
 	int err;
 
-	if (!tdsm_post_begin(conn, true))
+	if (!tdsm_post_begin(conn, TDSM_POST_RECV))
 		return -ENOTCONN;
 	err = __tdsm_rx_post(rx);
 	tdsm_post_end(conn);
@@ -1393,11 +1432,25 @@ static void tdsm_req_queue(struct tdsm_conn *conn, struct tdsm_rx *rx,
 {
 	struct tdsm_req_slot *slot = NULL;
 	unsigned long flags, i;
-	bool held = false;
+	bool held = false, early = false;
 	int err;
 
 	spin_lock_irqsave(&conn->lock, flags);
-	if (conn->state == TDSM_CS_UP || conn->state == TDSM_CS_CONNECTING) {
+	/*
+	 * Without a key, the peer's first request can beat our ESTABLISHED
+	 * (CONNECTING). With one, the peer is UP, and sends requests, only
+	 * once it checked our proof, which we post after our ESTABLISHED;
+	 * and its own proof came before its first request, in order. So a
+	 * request before its proof matched is a peer that skipped the
+	 * exchange. One after it matched may beat our own move to UP (we
+	 * posted our proof but did not yet mark it sent): it is taken, and
+	 * its handler's reply waits for UP (tdsm_slot_try()).
+	 */
+	if (conn->keyed && conn->state < TDSM_CS_UP &&
+	    !(conn->state == TDSM_CS_AUTH &&
+	      (conn->auth & TDSM_AUTH_VERIFIED))) {
+		early = true;
+	} else if (conn->state <= TDSM_CS_UP) {
 		i = find_first_zero_bit(conn->slot_busy, TDSM_REQ_SLOTS);
 		if (i < TDSM_REQ_SLOTS && list_empty(&conn->rx_held)) {
 			__set_bit(i, conn->slot_busy);
@@ -1408,6 +1461,13 @@ static void tdsm_req_queue(struct tdsm_conn *conn, struct tdsm_rx *rx,
 		}
 	}
 	spin_unlock_irqrestore(&conn->lock, flags);
+	if (early) {
+		atomic64_inc(&conn->peer->rx_bad);
+		pr_warn_ratelimited("node %u: a request before authentication: disconnecting\n",
+				    conn->peer->id);
+		tdsm_conn_kill(conn, -EPROTO);
+		return;
+	}
 	if (held) {
 		pr_warn_ratelimited("node %u: more requests than it may send: holding them back\n",
 				    conn->peer->id);
@@ -1441,9 +1501,31 @@ static const char *tdsm_msg_error(struct tdsm_conn *conn,
 		return "unknown type";
 	if (msg->hdr.flags)
 		return "reserved flags set";
+	if (msg->hdr.type == TDSM_W_AUTH)
+		return msg->hdr.id ? "id on a proof" : NULL;
 	if (!msg->hdr.id)
 		return "no request id";
 	return NULL;
+}
+
+static void tdsm_auth_rx(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg);
+
+/*
+ * The call a reply with request id @id answers, taken out of conn->calls;
+ * NULL if none: the index must hold a call and the tag must be its own.
+ */
+static struct tdsm_call *tdsm_call_take(struct tdsm_conn *conn, u64 id)
+{
+	struct tdsm_call *call;
+
+	xa_lock_bh(&conn->calls);
+	call = xa_load(&conn->calls, lower_32_bits(id));
+	if (call && call->tag == upper_32_bits(id))
+		__xa_erase(&conn->calls, lower_32_bits(id));
+	else
+		call = NULL;
+	xa_unlock_bh(&conn->calls);
+	return call;
 }
 
 /* A batch reply arrived: its pages are granted, see struct tdsm_call. */
@@ -1488,6 +1570,13 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 
 	atomic64_inc(&conn->peer->rx_msgs);
 	why = tdsm_msg_error(conn, &msg, wc->byte_len);
+	if (!why && msg.hdr.type == TDSM_W_AUTH) {
+		err = tdsm_rx_post(rx);
+		if (err && err != -ENOTCONN)
+			tdsm_conn_kill(conn, err);
+		tdsm_auth_rx(conn, &msg);
+		return;
+	}
 	if (!why && msg.hdr.type != TDSM_W_REPLY) {
 		/* A request: posted again once it has a slot. */
 		tdsm_req_queue(conn, rx, &msg);
@@ -1503,10 +1592,14 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 
-	call = xa_erase(&conn->calls, be64_to_cpu(msg.hdr.id));
+	call = tdsm_call_take(conn, be64_to_cpu(msg.hdr.id));
 	if (!call) {
-		/* Nothing waits: forged, or a peer's bug. */
-		atomic64_inc(&conn->peer->rx_bad);
+		/* Nothing waits: forged, or a peer's bug. Dropped. */
+		atomic64_inc(&conn->peer->rx_unmatched);
+		pr_warn_ratelimited("node %u: dropped a reply that matches no request\n",
+				    conn->peer->id);
+		if (atomic_inc_return(&conn->unmatched) > TDSM_UNMATCHED_MAX)
+			tdsm_conn_kill(conn, -EPROTO);
 		return;
 	}
 	call->reply = msg;
@@ -1619,14 +1712,19 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 	return 0;
 }
 
-static void tdsm_hello_init(struct tdsm_wire_hello *hello)
+/* Our hello for @conn, with a fresh nonce; kept for the MACs. */
+static void tdsm_hello_init(struct tdsm_conn *conn)
 {
+	struct tdsm_wire_hello *hello = &conn->hello_mine;
+
 	memset(hello, 0, sizeof(*hello));
 	hello->magic = cpu_to_be16(TDSM_WIRE_MAGIC);
 	hello->version = TDSM_WIRE_VERSION;
 	hello->node_id = tdsm_region.node_id;
 	hello->max_nodes = tdsm_region.max_nodes;
+	hello->flags = conn->keyed ? TDSM_HELLO_F_KEY : 0;
 	hello->region_pages = cpu_to_be64(tdsm_region.npages);
+	get_random_bytes(hello->nonce, sizeof(hello->nonce));
 }
 
 /* Check a peer's hello; 0 or an enum tdsm_wire_reject_reason. */
@@ -1639,7 +1737,8 @@ static int tdsm_hello_check(const void *data, u8 len)
 		return TDSM_REJ_MALFORMED;
 	if (hello->version != TDSM_WIRE_VERSION)
 		return TDSM_REJ_VERSION;
-	if (memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
+	if ((hello->flags & ~TDSM_HELLO_F_KEY) ||
+	    memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
 	    memchr_inv(hello->reserved, 0, sizeof(hello->reserved)))
 		return TDSM_REJ_MALFORMED;
 	if (hello->max_nodes != tdsm_region.max_nodes ||
@@ -1649,12 +1748,12 @@ static int tdsm_hello_check(const void *data, u8 len)
 }
 
 static void tdsm_conn_param_init(struct rdma_conn_param *param,
-				 struct tdsm_wire_hello *hello)
+				 struct tdsm_conn *conn)
 {
 	memset(param, 0, sizeof(*param));
-	tdsm_hello_init(hello);
-	param->private_data = hello;
-	param->private_data_len = sizeof(*hello);
+	tdsm_hello_init(conn);
+	param->private_data = &conn->hello_mine;
+	param->private_data_len = sizeof(conn->hello_mine);
 	param->flow_control = 1;
 	param->retry_count = 7;
 	param->rnr_retry_count = 7;	/* retry until a receive is posted */
@@ -1679,8 +1778,175 @@ static const char *tdsm_reject_reason(u8 reason)
 	case TDSM_REJ_UNKNOWN: return "not a configured peer";
 	case TDSM_REJ_MISMATCH: return "region size or max_nodes differ";
 	case TDSM_REJ_DUPLICATE: return "already connected";
+	case TDSM_REJ_NOKEY: return "no cluster key set";
+	case TDSM_REJ_AUTH: return "one end has a cluster key, the other not";
 	default: return "unknown reason";
 	}
+}
+
+/* ---- authentication (PROTOCOL.md, "Authentication") ------------------ */
+
+/*
+ * Post our TDSM_W_AUTH. At this point no other message was sent, so a tx
+ * slot is free; the post is allowed in state AUTH only.
+ */
+static int tdsm_auth_send(struct tdsm_conn *conn)
+{
+	struct tdsm_tx *tx;
+
+	if (!atomic_add_unless(&conn->tx_free, -1, 0))
+		return -ENOBUFS;
+	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx) {
+		tdsm_slot_put(conn, &conn->tx_free);
+		return -ENOMEM;
+	}
+	tx->conn = conn;
+	tx->cqe.done = tdsm_tx_done;
+	tx->auth = true;
+	tdsm_msg_init(&tx->msg, TDSM_W_AUTH);	/* id 0: nothing answers it */
+	memcpy(tx->msg.auth.mac, conn->mac_mine, sizeof(tx->msg.auth.mac));
+	return tdsm_tx_post(tx, NULL, NULL, 0);
+}
+
+/*
+ * Called whenever the exchange of proofs moves (from the receive path and
+ * from tdsm_auth_start(), in any order). The peer's proof is compared
+ * once it is in and ours is computed (state AUTH): a mismatch kills the
+ * connection, and the peer never got to send a request. Once it matched
+ * and ours is posted, the connection is made UP and published, once.
+ */
+static void tdsm_auth_check(struct tdsm_conn *conn)
+{
+	const unsigned int ready = TDSM_AUTH_VERIFIED | TDSM_AUTH_SENT;
+	unsigned long flags;
+	bool bad = false, up;
+	int err;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	if (conn->state == TDSM_CS_AUTH &&
+	    (conn->auth & (TDSM_AUTH_RX | TDSM_AUTH_CHECKED)) == TDSM_AUTH_RX) {
+		conn->auth |= TDSM_AUTH_CHECKED;
+		if (crypto_memneq(conn->mac_rx, conn->mac_peer,
+				  sizeof(conn->mac_peer)))
+			bad = true;
+		else
+			conn->auth |= TDSM_AUTH_VERIFIED;
+	}
+	up = conn->state == TDSM_CS_AUTH &&
+	     (conn->auth & (ready | TDSM_AUTH_PUBLISH)) == ready;
+	if (up)
+		conn->auth |= TDSM_AUTH_PUBLISH;
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (bad) {
+		tdsm_peer_auth_failed(conn->peer, "wrong proof of the cluster key");
+		tdsm_conn_kill(conn, -EKEYREJECTED);
+		return;
+	}
+	if (!up)
+		return;
+	err = tdsm_peer_publish(conn->peer, conn);
+	if (err)
+		tdsm_conn_kill(conn, err);
+}
+
+/* The peer's TDSM_W_AUTH arrived (receive path). One, and only before UP. */
+static void tdsm_auth_rx(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
+{
+	unsigned long flags;
+	bool fresh, going;
+
+	spin_lock_irqsave(&conn->lock, flags);
+	going = conn->state >= TDSM_CS_CLOSING;
+	fresh = conn->keyed && conn->state < TDSM_CS_UP &&
+		!(conn->auth & TDSM_AUTH_RX);
+	if (fresh) {
+		memcpy(conn->mac_rx, msg->auth.mac, sizeof(conn->mac_rx));
+		conn->auth |= TDSM_AUTH_RX;
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (going)
+		return;
+	if (!fresh) {
+		atomic64_inc(&conn->peer->rx_bad);
+		pr_warn_ratelimited("node %u: a proof of the key out of place: disconnecting\n",
+				    conn->peer->id);
+		tdsm_conn_kill(conn, -EPROTO);
+		return;
+	}
+	tdsm_auth_check(conn);
+}
+
+/* Still no proof from the peer after timeout_ms: it does not have the key. */
+static void tdsm_auth_timeout_fn(struct work_struct *work)
+{
+	struct tdsm_conn *conn = container_of(to_delayed_work(work),
+					      struct tdsm_conn, auth_timeout);
+
+	if (tdsm_conn_state(conn) == TDSM_CS_AUTH) {
+		tdsm_peer_auth_failed(conn->peer, "no proof of the cluster key in time");
+		tdsm_conn_kill(conn, -ETIMEDOUT);
+	}
+	tdsm_conn_put(conn);	/* the timer's */
+}
+
+/*
+ * ESTABLISHED, both hellos known. Without a key (allow_unauthenticated,
+ * and the peer has none either: the hellos said so), UP at once. With one:
+ * AUTH, our proof sent, and UP once the peer's checks out, within
+ * timeout_ms.
+ */
+static void tdsm_auth_start(struct tdsm_conn *conn)
+{
+	const struct tdsm_wire_hello *ini, *resp;
+	unsigned long flags;
+	bool ok;
+	int err;
+
+	if (!conn->keyed) {
+		err = tdsm_peer_publish(conn->peer, conn);
+		if (err)
+			tdsm_conn_kill(conn, err);
+		return;
+	}
+	ini = conn->initiator ? &conn->hello_mine : &conn->hello_peer;
+	resp = conn->initiator ? &conn->hello_peer : &conn->hello_mine;
+	err = tdsm_auth_macs(ini, resp, conn->initiator, conn->mac_mine,
+			     conn->mac_peer);
+	if (err) {
+		tdsm_conn_kill(conn, err);
+		return;
+	}
+	spin_lock_irqsave(&conn->lock, flags);
+	ok = conn->state == TDSM_CS_CONNECTING &&
+	     tdsm_conn_set_state(conn, TDSM_CS_AUTH);
+	if (ok) {
+		kref_get(&conn->ref);	/* the timer's */
+		queue_delayed_work(tdsm_wq, &conn->auth_timeout, tdsm_timeout());
+	}
+	spin_unlock_irqrestore(&conn->lock, flags);
+	if (!ok)
+		return;	/* killed meanwhile */
+	err = tdsm_auth_send(conn);
+	if (err) {
+		tdsm_conn_kill(conn, err);
+		return;
+	}
+	spin_lock_irqsave(&conn->lock, flags);
+	conn->auth |= TDSM_AUTH_SENT;
+	spin_unlock_irqrestore(&conn->lock, flags);
+	tdsm_auth_check(conn);
+}
+
+/* Do the hellos' key flags match? Else say why the peer is refused. */
+static const char *tdsm_auth_mismatch(bool keyed, const struct tdsm_wire_hello *hello)
+{
+	bool peer_keyed = hello->flags & TDSM_HELLO_F_KEY;
+
+	if (keyed == peer_keyed)
+		return NULL;
+	return keyed ? "it has no cluster key" :
+		       "it has a cluster key and this node has none";
 }
 
 /* Do @a and @b name the same host (port aside)? IPv4-mapped IPv6 counts. */
@@ -1710,12 +1976,12 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 {
 	const struct tdsm_wire_hello *hello = ev->param.conn.private_data;
 	struct rdma_conn_param param;
-	struct tdsm_wire_hello ours;
 	struct tdsm_peer *peer;
 	struct tdsm_conn *conn;
 	unsigned long flags;
+	const char *why;
 	int reason, err;
-	bool mine;
+	bool mine, keyed;
 
 	reason = tdsm_hello_check(hello, ev->param.conn.private_data_len);
 	if (reason)
@@ -1732,12 +1998,26 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 		tdsm_peer_put(peer);
 		goto reject;
 	}
-	conn = tdsm_conn_alloc(peer, false);
+	keyed = tdsm_auth_has_key();
+	if (!keyed && !tdsm_allow_unauth) {
+		tdsm_peer_put(peer);
+		reason = TDSM_REJ_NOKEY;
+		goto reject;
+	}
+	why = tdsm_auth_mismatch(keyed, hello);
+	if (why) {
+		tdsm_peer_auth_failed(peer, why);
+		tdsm_peer_put(peer);
+		reason = TDSM_REJ_AUTH;
+		goto reject;
+	}
+	conn = tdsm_conn_alloc(peer, false, keyed);
 	tdsm_peer_put(peer);
 	if (!conn) {
 		tdsm_reject(cm_id, TDSM_REJ_MALFORMED);
 		return -ENOMEM;	/* the CM destroys cm_id */
 	}
+	conn->hello_peer = *hello;
 	conn->cm_id = cm_id;
 	cm_id->context = conn;
 	/*
@@ -1749,7 +2029,7 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	if (!err)
 		err = tdsm_conn_setup_qp(conn);
 	if (!err) {
-		tdsm_conn_param_init(&param, &ours);
+		tdsm_conn_param_init(&param, conn);
 		err = rdma_accept(cm_id, &param);
 	}
 	if (!err)
@@ -1783,21 +2063,31 @@ reject:
 	return -ECONNREFUSED;	/* the CM destroys cm_id */
 }
 
-/* ESTABLISHED: check the acceptor's hello, then UP and published at once. */
+/*
+ * ESTABLISHED: the initiator checks the acceptor's hello (the acceptor
+ * checked ours at the connect request); then both authenticate.
+ */
 static void tdsm_cm_established(struct tdsm_conn *conn,
 				struct rdma_cm_event *ev)
 {
-	int err;
+	const struct tdsm_wire_hello *hello = ev->param.conn.private_data;
+	const char *why;
 
-	if (conn->initiator &&
-	    tdsm_hello_check(ev->param.conn.private_data,
-			     ev->param.conn.private_data_len)) {
-		tdsm_conn_kill(conn, -EPROTO);
-		return;
+	if (conn->initiator) {
+		if (tdsm_hello_check(hello, ev->param.conn.private_data_len) ||
+		    hello->node_id != conn->peer->id) {
+			tdsm_conn_kill(conn, -EPROTO);
+			return;
+		}
+		why = tdsm_auth_mismatch(conn->keyed, hello);
+		if (why) {
+			tdsm_peer_auth_failed(conn->peer, why);
+			tdsm_conn_kill(conn, -EKEYREJECTED);
+			return;
+		}
+		conn->hello_peer = *hello;
 	}
-	err = tdsm_peer_publish(conn->peer, conn);
-	if (err)
-		tdsm_conn_kill(conn, err);
+	tdsm_auth_start(conn);
 }
 
 /* An event of a connection's own CM id; the caller holds a reference. */
@@ -1806,12 +2096,10 @@ static void tdsm_cm_event(struct tdsm_conn *conn, struct rdma_cm_id *cm_id,
 {
 	const struct tdsm_wire_reject *rej;
 	struct rdma_conn_param param;
-	struct tdsm_wire_hello hello;
-	enum tdsm_conn_state state = tdsm_conn_state(conn);
 	int err;
 
 	/* Going down: the teardown destroys the id once we return. */
-	if (state != TDSM_CS_CONNECTING && state != TDSM_CS_UP)
+	if (tdsm_conn_state(conn) >= TDSM_CS_CLOSING)
 		return;
 
 	switch (ev->event) {
@@ -1821,7 +2109,7 @@ static void tdsm_cm_event(struct tdsm_conn *conn, struct rdma_cm_id *cm_id,
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
 		err = tdsm_conn_setup_qp(conn);
 		if (!err) {
-			tdsm_conn_param_init(&param, &hello);
+			tdsm_conn_param_init(&param, conn);
 			err = rdma_connect_locked(cm_id, &param);
 		}
 		break;
@@ -1879,18 +2167,24 @@ static int tdsm_cm_handler(struct rdma_cm_id *cm_id, struct rdma_cm_event *ev)
 
 /*
  * Connect to @peer (we have the lower id), in tdsm_conn_wq. Waits at most
- * 3 CM timeouts. 0 once the connection is UP (published in the peer by
- * its ESTABLISHED); else the connection is killed and its teardown cleans
- * up: -EBUSY if the peer has or gets one otherwise, else why it failed.
+ * 3 CM timeouts. 0 once the connection is UP (published in the peer once
+ * both ends proved the key, or at ESTABLISHED without one); else the
+ * connection is killed and its teardown cleans up: -EBUSY if the peer has
+ * or gets one otherwise, -ENOKEY without a key (and allow_unauthenticated
+ * not set), else why it failed.
  */
 int tdsm_conn_connect(struct tdsm_peer *peer)
 {
 	struct tdsm_conn *conn;
 	struct rdma_cm_id *cm_id;
 	unsigned long flags;
+	bool keyed;
 	int err;
 
-	conn = tdsm_conn_alloc(peer, true);
+	keyed = tdsm_auth_has_key();
+	if (!keyed && !tdsm_allow_unauth)
+		return -ENOKEY;	/* retried: a key may come */
+	conn = tdsm_conn_alloc(peer, true, keyed);
 	if (!conn)
 		return -ENOMEM;
 	kref_get(&conn->ref);		/* ours, for the wait below */
@@ -1909,13 +2203,13 @@ int tdsm_conn_connect(struct tdsm_peer *peer)
 	if (err)
 		goto out_kill;
 	wait_event_timeout(conn->wait,
-			   tdsm_conn_state(conn) != TDSM_CS_CONNECTING,
+			   tdsm_conn_state(conn) >= TDSM_CS_UP,
 			   msecs_to_jiffies(3 * TDSM_CM_TIMEOUT_MS));
 	err = -ETIMEDOUT;
 out_kill:
 	/* Unless it came UP meanwhile: then it stays. */
 	spin_lock_irqsave(&conn->lock, flags);
-	if (conn->state == TDSM_CS_CONNECTING) {
+	if (conn->state < TDSM_CS_UP) {
 		conn->error = err;
 		tdsm_conn_set_state(conn, TDSM_CS_CLOSING);
 	}

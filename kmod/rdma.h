@@ -40,6 +40,12 @@ struct tdsm_page;
 /* ...plus the RDMA WRITEs of one batch reply (TDSM_WIRE_BATCH). */
 #define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 3 + TDSM_WIRE_BATCH + 1) /* +1: drain */
 #define TDSM_CQ_DEPTH		(TDSM_RX_DEPTH + TDSM_SQ_WRS + 1)
+/*
+ * Replies that match no request, per connection, before it is dropped. A
+ * reply always matches on a sound connection (a call that times out kills
+ * it), so these are forgeries: a few are counted, guessing goes no further.
+ */
+#define TDSM_UNMATCHED_MAX	8
 
 extern unsigned int tdsm_timeout_ms;	/* every wait on a peer, module param */
 extern unsigned short tdsm_port;	/* rdma_cm port, module param */
@@ -75,8 +81,12 @@ struct tdsm_dev {
  * object lifetimes"). Only tdsm_conn_set_state() changes conn->state, under
  * conn->lock, along tdsm_conn_legal[]:
  *
- *   CONNECTING -> UP       ESTABLISHED, published in the peer (peer.c)
+ *   CONNECTING -> AUTH     ESTABLISHED, with a cluster key: our proof sent
+ *   CONNECTING -> UP       ESTABLISHED, no key (allow_unauthenticated),
+ *                          published in the peer (peer.c)
+ *   AUTH       -> UP       the peer's proof checked out; published
  *   CONNECTING -> CLOSING  a CM error, a refusal, connect() gave up, a kill
+ *   AUTH       -> CLOSING  a wrong or missing proof (auth_timeout), a kill
  *   UP         -> CLOSING  tdsm_conn_kill(): a failed completion, a QP
  *                          event, a CM disconnect, a call timeout, evict/del
  *   CLOSING    -> DEAD     the teardown work, once: unpublished, CM id
@@ -84,10 +94,18 @@ struct tdsm_dev {
  */
 enum tdsm_conn_state {
 	TDSM_CS_CONNECTING,
+	TDSM_CS_AUTH,
 	TDSM_CS_UP,
 	TDSM_CS_CLOSING,
 	TDSM_CS_DEAD,
 };
+
+/* conn->auth: how far the exchange of proofs is (PROTOCOL.md). */
+#define TDSM_AUTH_SENT		BIT(0)	/* our TDSM_W_AUTH is posted */
+#define TDSM_AUTH_RX		BIT(1)	/* the peer's arrived, in mac_rx */
+#define TDSM_AUTH_CHECKED	BIT(2)	/* compared (once, in state AUTH)... */
+#define TDSM_AUTH_VERIFIED	BIT(3)	/* ...and it matched */
+#define TDSM_AUTH_PUBLISH	BIT(4)	/* both done: made UP, once */
 
 /* One request from the peer, queued for its handler (tdsm_wq). */
 struct tdsm_req_slot {
@@ -117,12 +135,25 @@ struct tdsm_req_slot {
  * @error: why it went down, -errno, set when it left UP or CONNECTING...
  * @killer: ...and where tdsm_conn_kill() was called from, for the log.
  * @initiator: this node connected (it has the lower id).
+ * @keyed: this node had the cluster key when the connection began: it
+ *	must authenticate (state AUTH) before it is UP. Set once, at alloc.
+ * @hello_mine, @hello_peer: the hellos as sent and as received, which the
+ *	MACs cover; @hello_peer is set before the connection leaves CONNECTING.
+ * @mac_mine: the MAC we send in TDSM_W_AUTH...
+ * @mac_peer: ...and the one we expect from the peer (auth.c).
+ * @mac_rx: the MAC the peer sent, once TDSM_AUTH_RX is set.
+ * @auth: TDSM_AUTH_* bits, under @lock.
+ * @auth_timeout: kills the connection if it is still in AUTH after
+ *	timeout_ms; holds a reference while queued.
  * @wait: woken on every state change, freed slot and finished post.
  * @tx_free: messages that may still be posted (TDSM_TX_DEPTH).
  * @req_free: requests that may still be sent (TDSM_REQ_DEPTH).
  * @batch_slot: one batch reply (its TDSM_WIRE_BATCH WRITEs) at a time.
- * @calls: requests waiting for their reply, by request id.
+ * @calls: requests waiting for their reply, by the low 32 bits of the
+ *	request id (struct tdsm_call, @tag).
  * @next_id: cursor for xa_alloc_cyclic() in @calls.
+ * @unmatched: replies that matched no call; past TDSM_UNMATCHED_MAX the
+ *	peer is taken for a forger (ours never sends one) and disconnected.
  * @slot_busy: which of @slots hold a request not handled yet.
  * @slots: the peer's requests, queued to tdsm_wq; at most TDSM_REQ_SLOTS.
  * @rx_held: receive buffers holding a request that found no free slot (a
@@ -146,12 +177,21 @@ struct tdsm_conn {
 	int error;
 	void *killer;
 	bool initiator;
+	bool keyed;
+	struct tdsm_wire_hello hello_mine;
+	struct tdsm_wire_hello hello_peer;
+	u8 mac_mine[TDSM_WIRE_MAC_LEN];
+	u8 mac_peer[TDSM_WIRE_MAC_LEN];
+	u8 mac_rx[TDSM_WIRE_MAC_LEN];
+	unsigned int auth;
+	struct delayed_work auth_timeout;
 	wait_queue_head_t wait;
 	atomic_t tx_free;
 	atomic_t req_free;
 	struct semaphore batch_slot;
 	struct xarray calls;
 	u32 next_id;
+	atomic_t unmatched;
 	DECLARE_BITMAP(slot_busy, TDSM_REQ_SLOTS);
 	struct tdsm_req_slot slots[TDSM_REQ_SLOTS];
 	struct list_head rx_held;
@@ -176,7 +216,12 @@ struct tdsm_conn {
  *	tdsm_peer_del()'s cancel is final.
  * @drop_work: drops our read copies of its pages after a disconnect; holds
  *	a reference while queued.
+ * @auth: enum tinydsm_node_auth of the last connection, under
+ *	tdsm_peers_lock.
  * @tx_msgs, @rx_msgs, @rx_bad: counters.
+ * @auth_fails: connections refused for a missing or wrong proof.
+ * @rx_unmatched: replies that matched no request outstanding on the
+ *	connection (forged, or late), dropped.
  */
 struct tdsm_peer {
 	u8 id;
@@ -192,6 +237,9 @@ struct tdsm_peer {
 	atomic64_t tx_msgs;
 	atomic64_t rx_msgs;
 	atomic64_t rx_bad;
+	u8 auth;
+	atomic64_t auth_fails;
+	atomic64_t rx_unmatched;
 };
 
 /**
@@ -238,6 +286,8 @@ struct tdsm_bufv {
  *	it) completed or was flushed: only then may the buffer be released.
  * @reply: the reply, valid when @err is 0.
  * @err: 0, or -ENOTCONN if the connection died first.
+ * @tag: random, the high 32 bits of the request id: a peer cannot guess the
+ *	id of a request it was not sent, nor answer one twice.
  * @invalidated: the reply came with IB_WC_WITH_INVALIDATE of @inv_rkey.
  * @inv_rkey: see @invalidated.
  * @grant_flags: if set, the receive path sets TDSM_PG_GRANTED here before
@@ -250,6 +300,7 @@ struct tdsm_call {
 	struct completion sent;
 	struct tdsm_wire_msg reply;
 	int err;
+	u32 tag;
 	bool invalidated;
 	u32 inv_rkey;
 	unsigned long *grant_flags;
@@ -300,6 +351,7 @@ struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms);
 int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn);
 int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn);
 bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn);
+void tdsm_peer_auth_failed(struct tdsm_peer *peer, const char *why);
 void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
 			 bool was_up);
 int tdsm_peers_init(void);

@@ -185,6 +185,9 @@ extern struct tdsm_region tdsm_region;
  * @error: last connection error, -errno, or 0.
  * @tx_msgs, @rx_msgs: messages sent to it / received from it.
  * @rx_bad: messages from it refused as malformed.
+ * @auth: enum tinydsm_node_auth.
+ * @auth_fails: its connections refused for want of a proof of the key.
+ * @rx_unmatched: replies from it that matched no outstanding request.
  */
 struct tdsm_peer_info {
 	u8 id;
@@ -195,6 +198,9 @@ struct tdsm_peer_info {
 	u64 tx_msgs;
 	u64 rx_msgs;
 	u64 rx_bad;
+	u8 auth;
+	u64 auth_fails;
+	u64 rx_unmatched;
 };
 
 /**

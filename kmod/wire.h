@@ -14,6 +14,17 @@
  * rides in the rdma_cm private data of the connect request and of the
  * accept. A refusal carries a struct tdsm_wire_reject.
  *
+ * Authentication (PROTOCOL.md, "Authentication"): each hello carries a
+ * fresh nonce. Once the connection is ESTABLISHED, each end, if it holds
+ * the cluster key, SENDs one TDSM_W_AUTH (id 0, not a request: nothing
+ * answers it) whose body is struct tdsm_wire_auth: HMAC-SHA256 keyed with
+ * the cluster key over "tinydsm-rdma-auth-v1", the sender's role ('I'
+ * initiator, 'R' responder), the initiator's hello and the responder's
+ * hello, as sent. The connection is up only once the peer's MAC checked
+ * out; before that every other message is refused, and the connection
+ * dies. A node may go without a key only with the module parameter
+ * allow_unauthenticated, and only with a peer that has none either.
+ *
  * Requests (id != 0, answered by one TDSM_W_REPLY with the same id):
  *   READ   requester -> home   page: addr, iova, rkey (the requester's buffer)
  *   WRITE  requester -> home   same, and mode TDSM_ACCESS_F_COPY if it holds
@@ -52,11 +63,14 @@
 
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
 /*
- * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE. An
- * older peer is refused (TDSM_REJ_VERSION).
+ * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE; 4: the
+ * nonce in the hello and TDSM_W_AUTH. An older peer is refused
+ * (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	3
+#define TDSM_WIRE_VERSION	4
 #define TDSM_WIRE_MSG_SIZE	64
+#define TDSM_WIRE_NONCE_LEN	16
+#define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
 
 enum tdsm_wire_type {
 	TDSM_W_READ = 1,
@@ -70,6 +84,7 @@ enum tdsm_wire_type {
 	TDSM_W_READV,
 	TDSM_W_INVALV,
 	TDSM_W_WORD,
+	TDSM_W_AUTH,
 	__TDSM_W_MAX
 };
 
@@ -241,6 +256,11 @@ struct tdsm_wire_reply {
 	__u8 reserved[7];
 };
 
+/* TDSM_W_AUTH: the sender's proof that it holds the cluster key. */
+struct tdsm_wire_auth {
+	__u8 mac[TDSM_WIRE_MAC_LEN];
+};
+
 /**
  * struct tdsm_wire_breply - REPLY to MIGRATE or READV
  * @status: enum tdsm_wire_status (the same place as in tdsm_wire_reply).
@@ -270,6 +290,7 @@ struct tdsm_wire_msg {
 		struct tdsm_wire_batch batch;
 		struct tdsm_wire_breply breply;
 		struct tdsm_wire_word word;
+		struct tdsm_wire_auth auth;
 		__u8 body[TDSM_WIRE_MSG_SIZE - sizeof(struct tdsm_wire_hdr)];
 	};
 };
@@ -280,19 +301,32 @@ struct tdsm_wire_msg {
  * @version: TDSM_WIRE_VERSION.
  * @node_id: the sender's node id.
  * @max_nodes: the sender's max_nodes; must match.
+ * @flags: TDSM_HELLO_F_*.
  * @reserved0: zero.
  * @region_pages: the sender's region size in pages; must match.
+ * @nonce: TDSM_WIRE_NONCE_LEN random bytes, fresh for each connection.
  * @reserved: zero.
+ *
+ * 40 bytes: a connect request carries at most 56 over rdma_cm on IB/RoCE.
  */
 struct tdsm_wire_hello {
 	__be16 magic;
 	__u8 version;
 	__u8 node_id;
 	__u8 max_nodes;
-	__u8 reserved0[3];
+	__u8 flags;
+	__u8 reserved0[2];
 	__be64 region_pages;
+	__u8 nonce[TDSM_WIRE_NONCE_LEN];
 	__u8 reserved[8];
 };
+
+/*
+ * The sender holds the cluster key and will authenticate (TDSM_W_AUTH).
+ * Only there for a clear refusal when one end has no key: the proof is
+ * the MAC, and a peer that lies about it is refused anyway.
+ */
+#define TDSM_HELLO_F_KEY	0x01
 
 /* Why a connect request was refused (private data of the reject). */
 enum tdsm_wire_reject_reason {
@@ -301,6 +335,8 @@ enum tdsm_wire_reject_reason {
 	TDSM_REJ_UNKNOWN,	/* not a configured peer (or not one that may connect) */
 	TDSM_REJ_MISMATCH,	/* region size or max_nodes differ */
 	TDSM_REJ_DUPLICATE,	/* already connected */
+	TDSM_REJ_NOKEY,		/* this node has no key and may not go without */
+	TDSM_REJ_AUTH,		/* one end has a key, the other not */
 };
 
 struct tdsm_wire_reject {

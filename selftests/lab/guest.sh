@@ -14,7 +14,7 @@ export HOME=/tmp LC_ALL=C
 OUTDIR=/mnt/out
 LAB=$OUTDIR/.lab # host <-> guest control files (not for SCRIPTs)
 # shellcheck source=/dev/null
-source "$LAB/lab.env" # LAB_NODES, LAB_KVER, LAB_NO_MODULE, LAB_MODULE_ARGS, LAB_SCRIPT, LAB_ARGS
+source "$LAB/lab.env" # LAB_NODES, LAB_KVER, LAB_NO_MODULE, LAB_MODULE_ARGS, LAB_SCRIPT, LAB_ARGS, LAB_NO_KEY
 
 NODE=$(sed -n 's/.*\btdsm_node=\([0-9]\+\).*/\1/p' /proc/cmdline)
 ND=$OUTDIR/node$NODE
@@ -105,6 +105,11 @@ if ((!LAB_NO_MODULE)); then
 	# LAB_MODULE_ARGS is split into words on purpose: "k=v k2=v2".
 	# shellcheck disable=SC2086
 	insmod "$KO" node_id="$NODE" $LAB_MODULE_ARGS || setup_fail "insmod $KO node_id=$NODE $LAB_MODULE_ARGS failed"
+	# The run's cluster key (lab.sh), before anything connects.
+	if ((!LAB_NO_KEY)); then
+		keyout=$("$TREE/build/tools/tinydsmctl" key set "$OUTDIR/shared/cluster.key" 2>&1) ||
+			setup_fail "tinydsmctl key set $OUTDIR/shared/cluster.key failed: $keyout"
+	fi
 fi
 
 put ready "$(uptime_s)"
@@ -117,6 +122,9 @@ barrier ready
 source "$LAB/forward.env"
 export TDSM_NODE_ID=$NODE TDSM_NODES=$LAB_NODES TDSM_KVER=$LAB_KVER TDSM_TREE=$TREE
 export TDSM_OUT=$ND TDSM_SHARED=$OUTDIR/shared TDSM_IP=$IP TDSM_LAB_CTL=$LAB
+if ((!LAB_NO_KEY)); then
+	export TDSM_KEY_FILE=$OUTDIR/shared/cluster.key
+fi
 peers=()
 for ((j = 1; j <= LAB_NODES; j++)); do
 	export "TDSM_IP_$j=10.77.0.$j"

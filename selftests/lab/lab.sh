@@ -5,7 +5,12 @@
 #
 #   selftests/lab/lab.sh [--kver KVER] [--nodes N] [--timeout SEC] [--out DIR]
 #       [--mem MiB] [--smp N] [--no-module] [--module-args "k=v ..."]
-#       SCRIPT [ARGS...]
+#       [--no-key] SCRIPT [ARGS...]
+#
+# Every run has a fresh cluster key, $OUT/shared/cluster.key (mode 0600),
+# which each guest gives its module right after loading it (tinydsmctl key
+# set); SCRIPTs find it in TDSM_KEY_FILE. --no-key: neither (the module then
+# connects to nobody, unless --module-args allow_unauthenticated=1).
 #
 # Exit: 0 pass, 4 skipped (a node's SCRIPT exited 4, nothing failed),
 #       1 failure, 2 usage or missing prerequisite.
@@ -27,7 +32,7 @@ need() { echo "lab.sh: missing prerequisite: $1${2:+ (Debian package: $2)}" >&2;
 msg() { echo "[lab] $*"; }
 
 # ---------------------------------------------------------------- arguments
-KVER='' NODES=1 TIMEOUT=300 OUT='' MEM=1024 SMP=1 NO_MODULE=0 MODULE_ARGS=''
+KVER='' NODES=1 TIMEOUT=300 OUT='' MEM=1024 SMP=1 NO_MODULE=0 MODULE_ARGS='' NO_KEY=0
 while (($#)); do
 	case $1 in
 	--kver) KVER=${2:?}; shift 2 ;;
@@ -38,6 +43,7 @@ while (($#)); do
 	--smp) SMP=${2:?}; shift 2 ;;
 	--no-module) NO_MODULE=1; shift ;;
 	--module-args) MODULE_ARGS=${2?}; shift 2 ;;
+	--no-key) NO_KEY=1; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) usage "unknown option $1" ;;
@@ -172,13 +178,19 @@ fi
 OUT=$(realpath "$OUT")
 mkdir -p "$OUT/shared" "$OUT/.lab"
 for ((i = 1; i <= NODES; i++)); do mkdir -p "$OUT/node$i"; done
+# The run's cluster key: 32 random bytes as 64 hex digits, readable by root
+# only (the module's key file format, tools/lib/keyfile/keyfile.h).
+if ((!NO_KEY)); then
+	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$OUT/shared/cluster.key" &&
+		echo >>"$OUT/shared/cluster.key") || need "a cluster key in $OUT/shared"
+fi
 msg "kernel $KVER, $NODES node(s), timeout ${TIMEOUT}s, results in $OUT"
 
 # What every guest needs to know, read by guest.sh (its node id comes from
 # the kernel command line).
 {
 	printf 'LAB_NODES=%q\nLAB_KVER=%q\nLAB_NO_MODULE=%q\n' "$NODES" "$KVER" "$NO_MODULE"
-	printf 'LAB_MODULE_ARGS=%q\nLAB_SCRIPT=%q\n' "$MODULE_ARGS" "$SCRIPT"
+	printf 'LAB_MODULE_ARGS=%q\nLAB_SCRIPT=%q\nLAB_NO_KEY=%q\n' "$MODULE_ARGS" "$SCRIPT" "$NO_KEY"
 	printf 'LAB_ARGS=('
 	((${#ARGS[@]})) && printf '%q ' "${ARGS[@]}"
 	printf ')\n'

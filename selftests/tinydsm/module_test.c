@@ -3,9 +3,10 @@
  * tinydsm module lifecycle: unload is refused while the region is mapped,
  * unloading gives back every frame, bad module parameters are refused (at
  * load time, and timeout_ms also when written at run time), and the module
- * loads again. Needs TDSM_KO (path of tinydsm.ko) and runs its
- * tests in order: it unloads and reloads the module. It leaves the module
- * loaded, as it found it.
+ * loads again; without a cluster key it connects to nobody. Needs TDSM_KO
+ * (path of tinydsm.ko) and runs its tests in order: it unloads and reloads
+ * the module. It leaves the module loaded, with the run's key
+ * (TDSM_KEY_FILE), as it found it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
@@ -256,6 +259,70 @@ TEST(timeout_ms_range)
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 
+/*
+ * tinydsmctl ARGS (from TDSM_TREE), its stdout in @out with every blank
+ * taken out, so that JSON can be matched as text: its exit status, or -1.
+ */
+static int ctl(const char *args, char *out, size_t len)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char cmd[512];
+	size_t n = 0;
+	FILE *f;
+	int c, rc;
+
+	snprintf(cmd, sizeof(cmd), "'%s/build/tools/tinydsmctl' %s 2>/dev/null",
+		 tree ? tree : ".", args);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		if (c != ' ' && c != '\n' && c != '\t' && n + 1 < len)
+			out[n++] = (char)c;
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/*
+ * Without a cluster key the module connects to nobody: a peer it would
+ * connect to shows ENOKEY, and this node shows auth "none". With the
+ * module parameter allow_unauthenticated it would, and says "off".
+ */
+TEST(no_key_connects_to_nobody)
+{
+	char out[8192], params[128], want[64];
+	double end;
+
+	set_node_params();
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module(node_params))
+		TH_LOG("finit_module(%s): %s", node_params, strerror(errno));
+	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "\"auth\":\"none\"")) TH_LOG("%s", out);
+
+	/* A higher id: this node is the one that connects. Nothing listens. */
+	snprintf(params, sizeof(params), "node add %d 10.77.0.99",
+		 atoi(node_params + strlen("node_id=")) + 1);
+	ASSERT_EQ(0, ctl(params, out, sizeof(out))) TH_LOG("%s", params);
+	snprintf(want, sizeof(want), "\"error\":%d", -ENOKEY);
+	for (end = time(NULL) + 10; time(NULL) < end; usleep(100000)) {
+		ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
+		if (strstr(out, want))
+			break;
+	}
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no %s in %s", want, out);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+
+	snprintf(params, sizeof(params), "%s allow_unauthenticated=1", node_params);
+	ASSERT_EQ(0, load_module(params))
+		TH_LOG("finit_module(%s): %s", params, strerror(errno));
+	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "\"auth\":\"off\"")) TH_LOG("%s", out);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
 TEST(reload)
 {
 	struct tinydsm_region_info info;
@@ -279,6 +346,13 @@ TEST(reload)
 	EXPECT_EQ(0, st.frames);
 	EXPECT_EQ(0, st.read_faults + st.write_faults);
 	close(fd);
+	/* As the lab left it: with the run's key. */
+	if (getenv("TDSM_KEY_FILE")) {
+		char args[512], out[256];
+
+		snprintf(args, sizeof(args), "key set '%s'", getenv("TDSM_KEY_FILE"));
+		EXPECT_EQ(0, ctl(args, out, sizeof(out)));
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -78,6 +78,21 @@ tc_shell(const char *fmt, ...)
 }
 
 /*
+ * Give a freshly loaded module the run's cluster key (TDSM_KEY_FILE, from
+ * the lab) with tinydsmctl key set: 0, or its exit status. 0 without a key
+ * file (a lab run with --no-key).
+ */
+static inline int tc_key_set(void)
+{
+	const char *key = getenv("TDSM_KEY_FILE"), *tree = getenv("TDSM_TREE");
+
+	if (!key || !*key)
+		return 0;
+	return tc_shell("'%s/build/tools/tinydsmctl' key set '%s'",
+			tree && *tree ? tree : ".", key);
+}
+
+/*
  * Drop the RoCE packets of BTH opcode @opcodes[0..n-1] that leave (@dir
  * "egress") or reach ("ingress") this node's link, with tc (clsact, u32 on
  * the opcode byte: IPv4 without options, UDP port 4791, BTH at byte 28);

@@ -362,7 +362,7 @@ static int module_params(char *buf, size_t len)
 {
 	static const char *const names[] = {
 		"node_id", "max_nodes", "region_size_mb", "timeout_ms", "port",
-		"storm_faults",
+		"storm_faults", "allow_unauthenticated",
 	};
 	size_t w = 0;
 	unsigned int i;
@@ -414,6 +414,13 @@ static int reload(const char *ko, const char *params, const struct dump *d,
 
 	if (load_module(ko, params)) {
 		snprintf(err, len, "finit_module(%s, %s): %s", ko, params, strerror(errno));
+		return -1;
+	}
+	/* A new module has no key: the run's, before any peer is added. */
+	e = tc_key_set();
+	if (e) {
+		snprintf(err, len, "tinydsmctl key set %s: exit status %d",
+			 getenv("TDSM_KEY_FILE"), e);
 		return -1;
 	}
 	for (i = 0; i < d->n; i++) {

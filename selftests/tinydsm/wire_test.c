@@ -29,8 +29,14 @@
  * MRs and memory windows (an ibv_reg_mr rkey makes the receiver's QP fail),
  * so the rogue names a type 2 memory window bound over its buffer.
  *
+ * Authentication: the rogue holds the run's cluster key (TDSM_KEY_FILE, the
+ * lab's) and proves it as the module does (kmod/PROTOCOL.md,
+ * "Authentication"), checking node2's proof in turn; the auth_* tests
+ * play a peer without the key, with a wrong one, one that replays or
+ * reflects a proof, and one that skips the exchange.
+ *
  * Knobs: TDSM_CTL (tinydsmctl path, default $TDSM_TREE/build/tools/tinydsmctl),
- * TDSM_WIRE_PORT (default 7471).
+ * TDSM_WIRE_PORT (default 7471), TDSM_KEY_FILE.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -60,10 +66,12 @@
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 #include <rdma/rdma_cma.h>
+#include <sodium.h>
 
 #include <linux/tinydsm.h>
 
 #include "../../kmod/wire.h"
+#include "keyfile.h"
 
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
@@ -139,12 +147,13 @@ static const char *st_name(long s)
 static const char *const reject_names[] = {
 	[TDSM_REJ_MALFORMED] = "MALFORMED", [TDSM_REJ_VERSION] = "VERSION",
 	[TDSM_REJ_UNKNOWN] = "UNKNOWN", [TDSM_REJ_MISMATCH] = "MISMATCH",
-	[TDSM_REJ_DUPLICATE] = "DUPLICATE",
+	[TDSM_REJ_DUPLICATE] = "DUPLICATE", [TDSM_REJ_NOKEY] = "NOKEY",
+	[TDSM_REJ_AUTH] = "AUTH",
 };
 
 static const char *rej_name(int r)
 {
-	if (r > 0 && r <= TDSM_REJ_DUPLICATE)
+	if (r > 0 && r <= TDSM_REJ_AUTH)
 		return reject_names[r];
 	return r == 0 ? "accepted" : "not a tinydsm reject";
 }
@@ -1100,10 +1109,13 @@ static int js_str(const char *obj, size_t len, const char *key, char *out,
 	return -1;
 }
 
-/* "STATE TX RX BAD" of node 1 as node2's module reports it, or "none". */
+/*
+ * "STATE TX RX BAD AUTH AUTH_FAILS UNMATCHED" of node 1 as node2's module
+ * reports it, or "none".
+ */
 static void peer_info(char *ans, size_t len)
 {
-	char out[8192], state[32];
+	char out[8192], state[32], auth[32];
 	const char *p, *start = NULL;
 	int depth = 0, rc;
 	bool in_str = false;
@@ -1133,10 +1145,14 @@ static void peer_info(char *ans, size_t len)
 				continue;
 			if (js_str(start, l, "state", state, sizeof(state)))
 				snprintf(state, sizeof(state), "?");
-			snprintf(ans, len, "%s %lld %lld %lld", state,
+			if (js_str(start, l, "auth", auth, sizeof(auth)))
+				snprintf(auth, sizeof(auth), "?");
+			snprintf(ans, len, "%s %lld %lld %lld %s %lld %lld", state,
 				 js_num(start, l, "tx_msgs"),
 				 js_num(start, l, "rx_msgs"),
-				 js_num(start, l, "rx_bad"));
+				 js_num(start, l, "rx_bad"), auth,
+				 js_num(start, l, "auth_fails"),
+				 js_num(start, l, "rx_unmatched"));
 			return;
 		}
 	}
@@ -1413,6 +1429,10 @@ FIXTURE(wire) {
 	char ip[64];
 	unsigned int port;
 	bool tc;			/* node1 added a tc clsact qdisc */
+	uint8_t key[TINYDSM_KEY_LEN];	/* node1: the run's cluster key */
+	/* node1: the last proof exchange of connect_as() */
+	struct tdsm_wire_hello hello, hello2;	/* ours, node2's */
+	uint8_t mac[TDSM_WIRE_MAC_LEN], mac2[TDSM_WIRE_MAC_LEN];
 	char why[1024];
 };
 
@@ -1567,6 +1587,9 @@ static int prepare(FIXTURE_DATA(wire) *self)
 		snprintf(self->why, sizeof(self->why), "node2's params: '%s'", ans);
 		return -1;
 	}
+	if (tdsm_key_read(getenv("TDSM_KEY_FILE") ?: "(TDSM_KEY_FILE unset)",
+			  self->key, self->why, sizeof(self->why)))
+		return -1;
 	if (rpc(self, ans, sizeof(ans), "ensure"))
 		return -1;
 	if (strncmp(ans, "rc 0", 4)) {
@@ -1600,6 +1623,7 @@ static uint64_t slice_addr(FIXTURE_DATA(wire) *self, unsigned int home,
 	return TINYDSM_REGION_BASE + ((home - 1) * self->slice_pages + page) * PG;
 }
 
+/* A valid hello, as a node with the key sends it: a fresh nonce. */
 static void hello_fill(FIXTURE_DATA(wire) *self, struct tdsm_wire_hello *h,
 		       uint8_t node)
 {
@@ -1608,7 +1632,96 @@ static void hello_fill(FIXTURE_DATA(wire) *self, struct tdsm_wire_hello *h,
 	h->version = TDSM_WIRE_VERSION;
 	h->node_id = node;
 	h->max_nodes = (uint8_t)self->max_nodes;
+	h->flags = TDSM_HELLO_F_KEY;
 	h->region_pages = htobe64(self->npages);
+	randombytes_buf(h->nonce, sizeof(h->nonce));
+}
+
+/*
+ * The proof of @key by the end in @role ('I' initiator, 'R' responder) on
+ * a connection whose hellos were @ini's and @resp's (kmod/auth.c).
+ */
+static void auth_mac(const uint8_t *key, uint8_t role,
+		     const struct tdsm_wire_hello *ini,
+		     const struct tdsm_wire_hello *resp,
+		     uint8_t mac[TDSM_WIRE_MAC_LEN])
+{
+	static const char label[] = "tinydsm-rdma-auth-v1";
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, TINYDSM_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label, sizeof(label));
+	crypto_auth_hmacsha256_update(&st, &role, 1);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)ini, sizeof(*ini));
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)resp, sizeof(*resp));
+	crypto_auth_hmacsha256_final(&st, mac);
+}
+
+static int rogue_send_auth(struct rogue *r, const uint8_t *mac)
+{
+	struct tdsm_wire_msg m;
+
+	msg_init(&m, TDSM_W_AUTH);	/* id 0 */
+	memcpy(m.auth.mac, mac, sizeof(m.auth.mac));
+	return rogue_send(r, &m, sizeof(m));
+}
+
+/* node2's TDSM_W_AUTH, the first message it sends: 0 with it in @mac. */
+static int rogue_recv_auth(FIXTURE_DATA(wire) *self, struct rogue *r,
+			   uint8_t mac[TDSM_WIRE_MAC_LEN])
+{
+	struct rx_msg x;
+	char d[400];
+	int got = rogue_recv(r, &x, (int)self->timeout_ms + REPLY_MS);
+
+	if (got <= 0) {
+		snprintf(self->why, sizeof(self->why), "no proof from node2: %s",
+			 got < 0 ? r->err : "nothing came");
+		return -1;
+	}
+	if (x.byte_len != TDSM_WIRE_MSG_SIZE || x.m.hdr.type != TDSM_W_AUTH ||
+	    x.m.hdr.id || x.m.hdr.src != TARGET) {
+		fmt_msg(&x, d, sizeof(d));
+		snprintf(self->why, sizeof(self->why),
+			 "node2's first message is not its proof: %s", d);
+		return -1;
+	}
+	memcpy(mac, x.m.auth.mac, TDSM_WIRE_MAC_LEN);
+	return 0;
+}
+
+/*
+ * The exchange of proofs on the established @r, whose hello was @h: ours
+ * (made with @key), then node2's, which must be the one the run's key
+ * gives. Keeps both hellos and both proofs in self. 0, or -1 (self->why).
+ */
+static int rogue_auth(FIXTURE_DATA(wire) *self, struct rogue *r,
+		      const struct tdsm_wire_hello *h, const uint8_t *key)
+{
+	uint8_t want[TDSM_WIRE_MAC_LEN];
+
+	if (r->pdata_len < sizeof(self->hello2)) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2's accept carries %u bytes, not a hello",
+			 r->pdata_len);
+		return -1;
+	}
+	self->hello = *h;
+	memcpy(&self->hello2, r->pdata, sizeof(self->hello2));
+	auth_mac(key, 'I', &self->hello, &self->hello2, self->mac);
+	if (rogue_send_auth(r, self->mac)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rogue_recv_auth(self, r, self->mac2))
+		return -1;
+	auth_mac(self->key, 'R', &self->hello, &self->hello2, want);
+	if (sodium_memcmp(want, self->mac2, sizeof(want))) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2's proof is not HMAC-SHA256 of the run's key over the hellos");
+		return -1;
+	}
+	return 0;
 }
 
 /* A fresh rogue connecting with @pdata: the CM event, or -1 (self->why). */
@@ -1635,15 +1748,18 @@ static int try_connect(FIXTURE_DATA(wire) *self, struct rogue **rp,
 struct peer_st {
 	char state[32];
 	long long tx, rx, bad;
+	char auth[32];			/* key, off, failed, none */
+	long long auth_fails, unmatched;
 };
 
 static int peer_get(FIXTURE_DATA(wire) *self, struct peer_st *p);
 
 /*
- * Connect as node 1 with a valid hello: 0, or -1 with self->why set. The
- * module tears a previous connection down asynchronously, so DUPLICATE is
- * retried for a while. @wait_up: return only once node2's module says the
- * connection is up (it handles the RTU after our ESTABLISHED; see
+ * Connect as node 1 with a valid hello and prove the key: 0, or -1 with
+ * self->why set. The module tears a previous connection down
+ * asynchronously, so DUPLICATE is retried for a while. @wait_up: return
+ * only once node2's module says the connection is up (it may still be
+ * marking its own proof sent when ours matched; see
  * request_right_after_connect).
  */
 static int connect_as(FIXTURE_DATA(wire) *self, struct rogue **rp,
@@ -1676,6 +1792,8 @@ static int connect_as(FIXTURE_DATA(wire) *self, struct rogue **rp,
 	if (tries > 1 || now_ms() - t0 > 2000)
 		fprintf(stderr, "# connected as node 1 after %d attempts, %.0f ms\n",
 			tries, now_ms() - t0);
+	if (rogue_auth(self, *rp, &h, self->key))
+		return -1;
 	while (wait_up) {
 		if (peer_get(self, &p))
 			return -1;
@@ -1702,8 +1820,8 @@ static int peer_get(FIXTURE_DATA(wire) *self, struct peer_st *p)
 
 	if (rpc(self, ans, sizeof(ans), "peer"))
 		return -1;
-	if (sscanf(ans, "%31s %lld %lld %lld", p->state, &p->tx, &p->rx,
-		   &p->bad) != 4) {
+	if (sscanf(ans, "%31s %lld %lld %lld %31s %lld %lld", p->state, &p->tx,
+		   &p->rx, &p->bad, p->auth, &p->auth_fails, &p->unmatched) != 7) {
 		snprintf(self->why, sizeof(self->why), "node2's peer: '%s'", ans);
 		return -1;
 	}
@@ -1831,7 +1949,7 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		{ { "magic 0xffff", TDSM_REJ_MALFORMED, 0 }, 3, 0xffff },
 		{ { "bad magic and the next version", TDSM_REJ_MALFORMED, 0 }, 4, 0 },
 		{ { "version 0", TDSM_REJ_VERSION, 0 }, 5, 0 },
-		{ { "the previous version (no epochs)", TDSM_REJ_VERSION, 0 }, 5,
+		{ { "the previous version (no authentication)", TDSM_REJ_VERSION, 0 }, 5,
 		  TDSM_WIRE_VERSION - 1 },
 		{ { "the next version", TDSM_REJ_VERSION, 0 }, 5, TDSM_WIRE_VERSION + 1 },
 		{ { "version 255", TDSM_REJ_VERSION, 0 }, 5, 255 },
@@ -1948,6 +2066,8 @@ TEST_F_TIMEOUT(wire, hello_accepted_and_duplicate, 120)
 	EXPECT_EQ(self->npages, be64toh(mine->region_pages));
 	EXPECT_EQ(0, memcmp(mine->reserved0, zero.reserved0, sizeof(zero.reserved0)));
 	EXPECT_EQ(0, memcmp(mine->reserved, zero.reserved, sizeof(zero.reserved)));
+	EXPECT_EQ(TDSM_HELLO_F_KEY, mine->flags);
+	EXPECT_NE(0, memcmp(mine->nonce, zero.nonce, sizeof(zero.nonce)));
 
 	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("up", p.state);
@@ -1974,12 +2094,11 @@ TEST_F_TIMEOUT(wire, hello_accepted_and_duplicate, 120)
 }
 
 /*
- * The first request on a fresh connection. librdmacm sends the RTU, then
- * reports ESTABLISHED, and the rogue sends at once. node2's QP is ready to
- * receive since it sent its REP, but its module marks the connection up
- * only when its CM handles the RTU (RDMA_CM_EVENT_ESTABLISHED). A request
- * that arrives in between must still be answered: the requester cannot
- * tell, and a module as node 1 sends its first request just as fast.
+ * The first request on a fresh connection, sent as soon as node2's proof
+ * arrived (as a module as node 1 does). node2 posts its proof, and only
+ * then marks it sent and goes up; our proof may already have matched, so
+ * our request can arrive in between. It must still be answered: the
+ * requester cannot tell.
  */
 TEST_F_TIMEOUT(wire, request_right_after_connect, 300)
 {
@@ -2045,6 +2164,225 @@ TEST_F_TIMEOUT(wire, hello_unconfigured_peer, 150)
 	ASSERT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node add 1: %s", ans);
 	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
 	EXPECT_STRNE("up", p.state);
+}
+
+/* ------------------------------------------------------ authentication */
+
+/*
+ * Connect with @h (a valid hello, F_KEY or not) until the CM answers
+ * something else than DUPLICATE (an earlier connection still going away):
+ * the event, or -1 (self->why).
+ */
+static int connect_hello(FIXTURE_DATA(wire) *self, struct rogue **rp,
+			 const struct tdsm_wire_hello *h)
+{
+	double end = now_ms() + 20000;
+	int ev;
+
+	for (;;) {
+		ev = try_connect(self, rp, h, sizeof(*h));
+		if (ev != RDMA_CM_EVENT_REJECTED ||
+		    rogue_reject_reason(*rp) != TDSM_REJ_DUPLICATE ||
+		    now_ms() > end)
+			return ev;
+		rogue_close(*rp);
+		*rp = NULL;
+		usleep(250000);
+	}
+}
+
+/*
+ * After a failed proof on @r: node2 disconnects, answers nothing (a READ
+ * sent after the proof gets no reply), counts one failure more than
+ * @before and shows node 1 "failed".
+ */
+static void expect_refused(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(wire) *self, struct rogue *r,
+			   const struct peer_st *before, const char *what)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg x;
+	struct peer_st after;
+	char d[400];
+	int got;
+
+	EXPECT_EQ(0, rogue_wait_disconnect(r, (int)self->timeout_ms + DISCONNECT_MS))
+		TH_LOG("%s: still connected", what);
+	/* Whatever node2 sent before it hung up: its proof, never a reply. */
+	while ((got = rogue_recv(r, &x, 0)) > 0) {
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_EQ(TDSM_W_AUTH, x.m.hdr.type) TH_LOG("%s: node2 sent %s", what, d);
+	}
+	msg_page(&m, TDSM_W_READ, slice_addr(self, TARGET, PG_ROUND_TRIP), 0, 0, 0, 0);
+	EXPECT_EQ(-1, rogue_call(r, &m, &x, 1000)) TH_LOG("%s: a READ was answered", what);
+	ASSERT_EQ(0, peer_wait_not_up(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("failed", after.auth) TH_LOG("%s", what);
+	EXPECT_EQ(before->auth_fails + 1, after.auth_fails)
+		TH_LOG("%s: auth_fails %lld -> %lld", what, before->auth_fails,
+		       after.auth_fails);
+	TH_LOG("%s: refused, node2 says %s, auth %s", what, after.state, after.auth);
+}
+
+/* The module's own side: a connection that proved the key shows "key". */
+TEST_F_TIMEOUT(wire, auth_proof_accepted, 120)
+{
+	struct peer_st p;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &p)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("key", p.auth);
+	/* node2's nonce is its own, fresh; so is its proof. */
+	EXPECT_NE(0, memcmp(self->hello.nonce, self->hello2.nonce,
+			    sizeof(self->hello.nonce)));
+}
+
+/* A peer that says it has no key is refused before any exchange. */
+TEST_F_TIMEOUT(wire, auth_peer_without_key_refused, 120)
+{
+	static const struct hello_case c = {
+		"a hello without TDSM_HELLO_F_KEY", TDSM_REJ_AUTH, 0 };
+	struct tdsm_wire_hello h;
+	struct peer_st before, after;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	hello_fill(self, &h, ROGUE);
+	h.flags = 0;
+	expect_reject(_metadata, self, &c, &h, sizeof(h));
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STRNE("up", after.state);
+	EXPECT_STREQ("failed", after.auth);
+	EXPECT_EQ(before.auth_fails + 1, after.auth_fails);
+}
+
+/* The hello says "key", but the proof is made with another key. */
+TEST_F_TIMEOUT(wire, auth_wrong_key_refused, 150)
+{
+	uint8_t wrong[TINYDSM_KEY_LEN], mac[TDSM_WIRE_MAC_LEN];
+	struct tdsm_wire_hello h;
+	struct peer_st before;
+	struct tdsm_wire_msg m;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	randombytes_buf(wrong, sizeof(wrong));
+	hello_fill(self, &h, ROGUE);
+	ev = connect_hello(self, &self->r, &h);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev)
+		TH_LOG("%s %s", self->why, rej_name(rogue_reject_reason(self->r)));
+	ASSERT_LE(sizeof(self->hello2), self->r->pdata_len);
+	auth_mac(wrong, 'I', &h, (const void *)self->r->pdata, mac);
+	ASSERT_EQ(0, rogue_send_auth(self->r, mac)) TH_LOG("%s", self->r->err);
+	/* A request right behind the bad proof: never served. */
+	msg_alloc(&m, TDSM_W_ALLOC, 0, 0);
+	m.hdr.id = htobe64(++self->r->next_id);
+	rogue_send(self->r, &m, sizeof(m));
+	expect_refused(_metadata, self, self->r, &before, "a proof made with another key");
+}
+
+/* Requests without any proof: the first one ends the connection. */
+TEST_F_TIMEOUT(wire, auth_request_before_proof_refused, 120)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st before, after;
+	struct tdsm_wire_msg m;
+	struct rx_msg x;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	hello_fill(self, &h, ROGUE);
+	ev = connect_hello(self, &self->r, &h);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	msg_page(&m, TDSM_W_READ, slice_addr(self, TARGET, PG_ROUND_TRIP), 0, 0, 0, 0);
+	EXPECT_EQ(-1, rogue_call(self->r, &m, &x, 3000))
+		TH_LOG("a READ before any proof was answered");
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected after a request before the proof");
+	ASSERT_EQ(0, peer_wait_not_up(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_LT(before.bad, after.bad) TH_LOG("rx_bad %lld -> %lld", before.bad, after.bad);
+}
+
+/* A peer that never proves anything is dropped after timeout_ms. */
+TEST_F_TIMEOUT(wire, auth_no_proof_times_out, 150)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st before;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	hello_fill(self, &h, ROGUE);
+	ev = connect_hello(self, &self->r, &h);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	expect_refused(_metadata, self, self->r, &before, "no proof at all");
+}
+
+/*
+ * A proof recorded from an earlier connection, sent again with the same
+ * hello (the same nonce): node2's nonce is fresh, so it does not match.
+ */
+TEST_F_TIMEOUT(wire, auth_replayed_proof_refused, 180)
+{
+	struct tdsm_wire_hello h, old_hello2;
+	uint8_t old_mac[TDSM_WIRE_MAC_LEN];
+	struct peer_st before, p;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	h = self->hello;
+	old_hello2 = self->hello2;
+	memcpy(old_mac, self->mac, sizeof(old_mac));
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	ev = connect_hello(self, &self->r, &h);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	ASSERT_LE(sizeof(old_hello2), self->r->pdata_len);
+	EXPECT_NE(0, memcmp(old_hello2.nonce,
+			    ((const struct tdsm_wire_hello *)self->r->pdata)->nonce,
+			    sizeof(old_hello2.nonce)))
+		TH_LOG("node2 used the same nonce twice");
+	ASSERT_EQ(0, rogue_send_auth(self->r, old_mac)) TH_LOG("%s", self->r->err);
+	expect_refused(_metadata, self, self->r, &before, "a replayed proof");
+}
+
+/* node2's own proof sent back as ours: the roles differ, it does not match. */
+TEST_F_TIMEOUT(wire, auth_reflected_proof_refused, 150)
+{
+	uint8_t theirs[TDSM_WIRE_MAC_LEN];
+	struct tdsm_wire_hello h;
+	struct peer_st before;
+	int ev;
+
+	START();
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	hello_fill(self, &h, ROGUE);
+	ev = connect_hello(self, &self->r, &h);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_recv_auth(self, self->r, theirs)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_send_auth(self->r, theirs)) TH_LOG("%s", self->r->err);
+	expect_refused(_metadata, self, self->r, &before, "node2's proof reflected");
+}
+
+/* A second proof on a connection that is up: out of place, dropped. */
+TEST_F_TIMEOUT(wire, auth_second_proof_disconnects, 120)
+{
+	struct peer_st before, after;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_send_auth(self->r, self->mac)) TH_LOG("%s", self->r->err);
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected after a second proof");
+	ASSERT_EQ(0, peer_wait_not_up(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_EQ(before.bad + 1, after.bad);
 }
 
 /* ------------------------------------------------ malformed messages */
@@ -2165,10 +2503,25 @@ TEST_F_TIMEOUT(wire, reply_with_unknown_id_dropped, 120)
 	ASSERT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("up", after.state);
-	EXPECT_EQ(before.bad + (long long)n, after.bad)
-		TH_LOG("rx_bad went %lld -> %lld for %zu stray replies",
-		       before.bad, after.bad, n);
+	EXPECT_EQ(before.unmatched + (long long)n, after.unmatched)
+		TH_LOG("rx_unmatched went %lld -> %lld for %zu stray replies",
+		       before.unmatched, after.unmatched, n);
+	EXPECT_EQ(before.bad, after.bad);
 	EXPECT_EQ(before.rx + (long long)n + 1, after.rx);
+
+	/*
+	 * A peer guessing ids: past TDSM_UNMATCHED_MAX (8) on one
+	 * connection, the module drops it; nothing is answered.
+	 */
+	for (i = n; i <= 8; i++) {
+		msg_init(&m, TDSM_W_REPLY);
+		m.hdr.id = htobe64(0x1000 + i);
+		ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	}
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected after 9 replies that match nothing");
+	ASSERT_EQ(0, peer_wait_not_up(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_EQ(before.unmatched + 9, after.unmatched);
 }
 
 TEST_F_TIMEOUT(wire, oversized_message_kills_connection, 120)
