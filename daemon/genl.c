@@ -58,6 +58,7 @@ struct reply {
 	uint8_t cmd;			/* the reply command we parse */
 	struct tdd_op *op;		/* MIGRATE, REPOPULATE, NODE_EVICT */
 	uint32_t self_id;		/* NODE_GET dump */
+	int self_auth;			/* its TINYDSM_A_NODE_AUTH, -1: none */
 };
 
 /* Payload length of each attribute we read; 0: not read. */
@@ -71,6 +72,7 @@ static const uint8_t attr_len[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_PAGES_MAPPED] = 4, [TINYDSM_A_SITES] = 4,
 	[TINYDSM_A_EVENT] = 4, [TINYDSM_A_ERRNO] = 4,
 	[TINYDSM_A_RATE] = 4, [TINYDSM_A_PAGES_LOST] = 4,
+	[TINYDSM_A_NODE_AUTH] = 1,
 };
 
 /* The attributes of a genl message of command @cmd; -1 if not one. */
@@ -191,8 +193,11 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		return NL_OK;
 	switch (r->cmd) {
 	case TINYDSM_CMD_NODE_GET:
-		if (get_u32(tb, TINYDSM_A_NODE_FLAGS) & TINYDSM_NODE_F_SELF)
+		if (get_u32(tb, TINYDSM_A_NODE_FLAGS) & TINYDSM_NODE_F_SELF) {
 			r->self_id = get_u32(tb, TINYDSM_A_NODE_ID);
+			if (tb[TINYDSM_A_NODE_AUTH])
+				r->self_auth = nla_get_u8((struct nlattr *)tb[TINYDSM_A_NODE_AUTH]);
+		}
 		break;
 	case TINYDSM_CMD_MIGRATE:
 		op->moved = get_u32(tb, TINYDSM_A_PAGES_MOVED);
@@ -343,9 +348,9 @@ void tdd_genl_close(void)
 	family = -1;
 }
 
-int tdd_genl_self_id(uint32_t *id)
+int tdd_genl_self_id(uint32_t *id, int *auth)
 {
-	struct reply r = { .cmd = TINYDSM_CMD_NODE_GET };
+	struct reply r = { .cmd = TINYDSM_CMD_NODE_GET, .self_auth = -1 };
 	int e;
 
 	e = xfer(sk, new_msg(TINYDSM_CMD_NODE_GET, NLM_F_DUMP), &r);
@@ -359,6 +364,7 @@ int tdd_genl_self_id(uint32_t *id)
 		return -EPROTO;
 	}
 	*id = r.self_id;
+	*auth = r.self_auth;
 	return 0;
 }
 

@@ -607,7 +607,11 @@ static int member_line(void *arg, char *line, const char **why)
 
 	if (!m->hello && !m->auth_wait) {
 		/* Our own connection: the first line is the answer to our hello. */
-		if (check_hello(&m->conn, line, NULL, &claimed, why) != m) {
+		struct tdd_member *said = check_hello(&m->conn, line, NULL, &claimed, why);
+
+		if (said != m) {
+			if (said)
+				*why = "it answers as another node of the file";
 			if (claimed == m)
 				m->conn.auth.bad_mac = true;	/* counted by on_member */
 			return -1;

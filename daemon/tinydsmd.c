@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 	uint8_t key[TINYDSM_KEY_LEN];
 	bool check = false, have_key = false;
 	uint32_t module_id;
+	int module_auth;
 	sigset_t mask;
 	int opt, ret;
 
@@ -353,7 +354,7 @@ int main(int argc, char **argv)
 		return ret == -ENOENT ? TDD_EXIT_NOMODULE : TDD_EXIT_FAIL;
 	}
 	ret = TDD_EXIT_FAIL;
-	if (tdd_genl_self_id(&module_id))
+	if (tdd_genl_self_id(&module_id, &module_auth))
 		goto out_genl;
 	tdd.self = tdd_config_self(&tdd.cfg, module_id);
 	if (!tdd.self)
@@ -369,6 +370,8 @@ int main(int argc, char **argv)
 	} else {
 		log_warn("RUNNING WITHOUT AUTHENTICATION (allow-unauthenticated yes in %s): any host that reaches the control port can act as a member; no key is given to the module",
 			 file);
+		if (module_auth == TINYDSM_AUTH_NONE)
+			log_warn("the module has no key and was not loaded with allow_unauthenticated=1: it connects to no node (tinydsmctl key set FILE, or key-file here)");
 	}
 	sodium_memzero(key, sizeof(key));
 	if (tdd_work_init())

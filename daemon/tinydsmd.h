@@ -116,7 +116,8 @@ struct nl_sock;
 /* The loop's socket: opened first, the quick requests only. */
 int tdd_genl_open(void);		/* 0, -ENOENT: no family, -EIO */
 void tdd_genl_close(void);
-int tdd_genl_self_id(uint32_t *id);
+/* This node's id, and its enum tinydsm_node_auth (-1: not reported). */
+int tdd_genl_self_id(uint32_t *id, int *auth);
 int tdd_genl_node_add(const struct tdd_node *n, char *msg, size_t size);
 int tdd_genl_key_set(const uint8_t key[TINYDSM_KEY_LEN]);	/* logs why */
 int tdd_genl_events_fd(void);		/* -1: no events */
