@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "tinydsmd.h"
 
 #define TDD_PENDING_MAX	8	/* accepted connections not yet identified */
@@ -1049,4 +1051,6 @@ void tdd_members_fini(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;
+	sodium_memzero(subkey, sizeof(subkey));
+	keyed = false;
 }
