@@ -139,6 +139,14 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
+# daemon_test plays a peer daemon: the daemons' MACs (daemon/auth.c) and
+# the key file, with libsodium.
+$(BUILD)/selftests/daemon_test: $(TOP)/selftests/tinydsm/daemon_test.c \
+		$(TOP)/daemon/auth.c $(TOP)/daemon/auth.h $(KEYFILE_DEPS) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(KEYFILE_CFLAGS) -I$(TOP)/daemon -o $@ $< \
+		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(KEYFILE_LIBS)
+
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
 		daemon_cluster_test): \

@@ -11,6 +11,11 @@
  *   request-timeout-ms MS
  *   migrate-chunk-pages N
  *   socket PATH
+ *   key-file PATH
+ *   allow-unauthenticated yes|no
+ *
+ * A setting may also be written "key_file = PATH": '_' for '-' in its
+ * keyword, and a "=" word after it.
  *
  * Every error names the file and the line: "tinydsmd: FILE:LINE: ...";
  * errors about the file as a whole name its last line.
@@ -329,6 +334,14 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 		}
 		if (nw == 0)
 			continue;
+		/* "key_file = PATH" is "key-file PATH" */
+		for (char *p = w[0]; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		if (nw >= 2 && !strcmp(w[1], "=") && strcmp(w[0], "node")) {
+			memmove(&w[1], &w[2], (nw - 2) * sizeof(w[0]));
+			nw--;
+		}
 		if (!strcmp(w[0], "node")) {
 			if (parse_node(cfg, line, w, nw))
 				goto out;
@@ -375,6 +388,32 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
 			cfg->socket_set = true;
 			seen_sock = line;
+		} else if (!strcmp(w[0], "key-file")) {
+			if (cfg->key_line) {
+				conf_err(cfg, line, "key-file given twice (first on line %d)",
+					 cfg->key_line);
+				goto out;
+			}
+			if (nw != 2 || w[1][0] != '/' ||
+			    strlen(w[1]) >= sizeof(cfg->key_file)) {
+				conf_err(cfg, line, "key-file needs one absolute path of at most %zu characters (the cluster key, from tinydsmctl key generate)",
+					 sizeof(cfg->key_file) - 1);
+				goto out;
+			}
+			snprintf(cfg->key_file, sizeof(cfg->key_file), "%s", w[1]);
+			cfg->key_line = line;
+		} else if (!strcmp(w[0], "allow-unauthenticated")) {
+			if (cfg->unauth_line) {
+				conf_err(cfg, line, "allow-unauthenticated given twice (first on line %d)",
+					 cfg->unauth_line);
+				goto out;
+			}
+			if (nw != 2 || (strcmp(w[1], "yes") && strcmp(w[1], "no"))) {
+				conf_err(cfg, line, "allow-unauthenticated needs yes or no");
+				goto out;
+			}
+			cfg->allow_unauth = !strcmp(w[1], "yes");
+			cfg->unauth_line = line;
 		} else {
 			conf_err(cfg, line, "unknown keyword \"%s\"", w[0]);
 			goto out;
@@ -393,6 +432,12 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 		conf_err(cfg, seen_dead > seen_hb ? seen_dead : seen_hb,
 			 "dead-after-ms (%u) must be at least twice heartbeat-ms (%u)",
 			 cfg->dead_after_ms, cfg->heartbeat_ms);
+		goto out;
+	}
+	if (cfg->key_line && cfg->allow_unauth) {
+		conf_err(cfg, cfg->unauth_line,
+			 "allow-unauthenticated yes contradicts key-file (line %d): the daemons authenticate when they have a key",
+			 cfg->key_line);
 		goto out;
 	}
 	if (cfg->self_line && !tdd_config_by_name(cfg, cfg->self_name)) {

@@ -44,6 +44,10 @@ struct tdd_config {
 	unsigned int request_timeout_ms;
 	char socket[108];		/* sizeof(sun_path) */
 	bool socket_set;		/* from the file or -s */
+	char key_file[256];		/* "": none */
+	int key_line;			/* 0: no key-file line */
+	bool allow_unauth;		/* allow-unauthenticated yes */
+	int unauth_line;
 };
 
 /*

@@ -126,20 +126,22 @@ static void do_status(struct tdd_client *c)
 		tdd_addr_str(&n->addr, addr, sizeof(addr));
 		if (n == tdd.self) {
 			alive++;
-			tdd_client_printf(c, "member name=%s id=%u self=1 state=alive heard_ms=0 connected=1 evicted=0 addr=%s",
-					  n->name, n->id, addr);
+			tdd_client_printf(c, "member name=%s id=%u self=1 state=alive heard_ms=0 connected=1 evicted=0 addr=%s auth=%s",
+					  n->name, n->id, addr, tdd_members_keyed() ? "key" : "off");
 			continue;
 		}
 		if (!m)
 			continue;
 		alive += m->state == TDD_M_ALIVE;
-		tdd_client_printf(c, "member name=%s id=%u self=0 state=%s heard_ms=%" PRId64 " connected=%d evicted=%d addr=%s",
+		tdd_client_printf(c, "member name=%s id=%u self=0 state=%s heard_ms=%" PRId64 " connected=%d evicted=%d addr=%s auth_fails=%" PRIu64,
 				  n->name, n->id, states[m->state],
 				  m->last_heard ? (int64_t)(now - m->last_heard) : -1,
-				  m->conn.fd >= 0 && m->hello, m->evicted, addr);
+				  m->conn.fd >= 0 && m->hello, m->evicted, addr,
+				  m->auth_fails);
 	}
-	tdd_client_printf(c, "ok members=%d alive=%d migrating=%d", tdd.cfg.nnodes,
-			  alive, tdd_migrate_active());
+	tdd_client_printf(c, "ok members=%d alive=%d migrating=%d auth=%s auth_fails=%" PRIu64,
+			  tdd.cfg.nnodes, alive, tdd_migrate_active(),
+			  tdd_members_keyed() ? "key" : "off", tdd_members_auth_fails());
 	tdd_client_done(c);
 }
 

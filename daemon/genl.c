@@ -39,6 +39,7 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
+#include <sodium.h>
 
 #include "tinydsmd.h"
 
@@ -57,6 +58,7 @@ struct reply {
 	uint8_t cmd;			/* the reply command we parse */
 	struct tdd_op *op;		/* MIGRATE, REPOPULATE, NODE_EVICT */
 	uint32_t self_id;		/* NODE_GET dump */
+	int self_auth;			/* its TINYDSM_A_NODE_AUTH, -1: none */
 };
 
 /* Payload length of each attribute we read; 0: not read. */
@@ -70,6 +72,7 @@ static const uint8_t attr_len[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_PAGES_MAPPED] = 4, [TINYDSM_A_SITES] = 4,
 	[TINYDSM_A_EVENT] = 4, [TINYDSM_A_ERRNO] = 4,
 	[TINYDSM_A_RATE] = 4, [TINYDSM_A_PAGES_LOST] = 4,
+	[TINYDSM_A_NODE_AUTH] = 1,
 };
 
 /* The attributes of a genl message of command @cmd; -1 if not one. */
@@ -190,8 +193,11 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		return NL_OK;
 	switch (r->cmd) {
 	case TINYDSM_CMD_NODE_GET:
-		if (get_u32(tb, TINYDSM_A_NODE_FLAGS) & TINYDSM_NODE_F_SELF)
+		if (get_u32(tb, TINYDSM_A_NODE_FLAGS) & TINYDSM_NODE_F_SELF) {
 			r->self_id = get_u32(tb, TINYDSM_A_NODE_ID);
+			if (tb[TINYDSM_A_NODE_AUTH])
+				r->self_auth = nla_get_u8((struct nlattr *)tb[TINYDSM_A_NODE_AUTH]);
+		}
 		break;
 	case TINYDSM_CMD_MIGRATE:
 		op->moved = get_u32(tb, TINYDSM_A_PAGES_MOVED);
@@ -342,9 +348,9 @@ void tdd_genl_close(void)
 	family = -1;
 }
 
-int tdd_genl_self_id(uint32_t *id)
+int tdd_genl_self_id(uint32_t *id, int *auth)
 {
-	struct reply r = { .cmd = TINYDSM_CMD_NODE_GET };
+	struct reply r = { .cmd = TINYDSM_CMD_NODE_GET, .self_auth = -1 };
 	int e;
 
 	e = xfer(sk, new_msg(TINYDSM_CMD_NODE_GET, NLM_F_DUMP), &r);
@@ -358,6 +364,7 @@ int tdd_genl_self_id(uint32_t *id)
 		return -EPROTO;
 	}
 	*id = r.self_id;
+	*auth = r.self_auth;
 	return 0;
 }
 
@@ -380,6 +387,41 @@ int tdd_genl_node_add(const struct tdd_node *n, char *msg, size_t size)
 	}
 	e = xfer(sk, m, &r);
 	snprintf(msg, size, "%s", r.msg);
+	return e;
+}
+
+/*
+ * Give the module the cluster key (KEY_SET). Our request's copy of the key
+ * is wiped once it is sent.
+ */
+int tdd_genl_key_set(const uint8_t key[TINYDSM_KEY_LEN])
+{
+	struct reply r = { .cmd = TINYDSM_CMD_KEY_SET };
+	struct nl_msg *m;
+	int e;
+
+	m = new_msg(TINYDSM_CMD_KEY_SET, 0);
+	if (m && nla_put(m, TINYDSM_A_KEY, TINYDSM_KEY_LEN, key)) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	if (m)
+		nlmsg_get(m);	/* ours, to wipe after xfer() freed its own */
+	e = xfer(sk, m, &r);
+	if (m) {
+		sodium_memzero(nlmsg_hdr(m), nlmsg_hdr(m)->nlmsg_len);
+		nlmsg_free(m);
+	}
+	if (!e)
+		return 0;
+	if (e == -EOPNOTSUPP || (e == -EINVAL && !r.msg[0]))
+		log_err("the tinydsm module refused KEY_SET (%s%s%s): it predates the cluster key; load a tinydsm module that has it",
+			tdd_errno_name(e), r.msg[0] ? ": " : "", r.msg);
+	else if (e == -EPERM)
+		log_err("KEY_SET: EPERM: giving the module its key needs CAP_NET_ADMIN (run tinydsmd as root)");
+	else
+		log_err("KEY_SET: the module refused the cluster key: %s%s%s",
+			tdd_errno_name(e), r.msg[0] ? ": " : "", r.msg);
 	return e;
 }
 

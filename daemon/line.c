@@ -6,6 +6,11 @@
  * A line is printable ASCII (and tabs) ending in '\n', at most
  * TDD_LINE_MAX bytes with it. Anything else from a peer is garbage: the
  * reader reports why and the caller disconnects it.
+ *
+ * Once a connection between daemons is authenticated (l->auth.key set,
+ * members.c), every line sent gets its MAC appended and every line read
+ * must carry a good one, checked and stripped before the handler sees it
+ * (auth.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +28,7 @@ void tdd_line_init(struct tdd_line *l, int fd)
 	l->fd = fd;
 	l->rlen = 0;
 	l->wlen = 0;
+	memset(&l->auth, 0, sizeof(l->auth));
 }
 
 void tdd_line_close(struct tdd_line *l)
@@ -66,6 +72,11 @@ int tdd_line_parse(struct tdd_line *l, tdd_line_fn fn, void *arg,
 		*nl = '\0';
 		if (len && start[len - 1] == '\r')
 			start[len - 1] = '\0';
+		if (l->auth.key && tdd_auth_open(&l->auth, start)) {
+			l->auth.bad_mac = true;
+			*why = "a line failed its MAC (altered, replayed, reordered, dropped or forged)";
+			return -1;
+		}
 		r = fn(arg, start, why);
 		if (r < 0)
 			return -1;
@@ -131,6 +142,11 @@ int tdd_line_printf(struct tdd_line *l, const char *fmt, ...)
 		return -1;
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;	/* cut: a line is bounded */
+	/* No room: fail before the MAC counts a line that is not sent. */
+	if (l->wlen + n + 1 + (l->auth.key ? TDD_MAC_SUFFIX : 0) > sizeof(l->wbuf))
+		return -1;
+	if (l->auth.key)
+		n = tdd_auth_seal(&l->auth, buf, n, sizeof(buf));
 	buf[n++] = '\n';
 	if (l->wlen + n > sizeof(l->wbuf))
 		return -1;

@@ -5,12 +5,24 @@
  * its RDMA connections), from its own configured address. The protocol is
  * daemon/README.md's: newline-terminated text lines "verb key=value ...".
  *
- *   hello proto=1 id=ID name=NAME config=HASH   first line, both ways
+ *   hello proto=2 id=ID name=NAME config=HASH nonce=HEX   first line, both ways
+ *   auth mac=HEX                                second line, both ways
  *   hb                                          every heartbeat-ms
  *   req id=N op=migrate addr=A npages=N from=ID
  *   req id=N op=repopulate addr=A npages=N [flags=TINYDSM_REPOPULATE_F_*]
  *   rep id=N err=0|ENAME [moved= skipped= data= holders= fetched= mapped=
  *       sites= nsec=] [msg=text]
+ *
+ * With a cluster key (key-file), each hello carries a fresh nonce, each
+ * side then proves the key with "auth mac=" (a MAC over both hellos, both
+ * nonces, both ids and its role), and every later line ends in " mac=HEX"
+ * (auth.h; daemon/README.md has the exact input). An acceptor keeps a new
+ * connection pending until it proved the key: only then does it replace
+ * the member's connection. A peer that fails (no key, another key, a bad
+ * MAC on any line) is dropped, counted (status: auth_fails) and logged,
+ * at most once per AUTH_LOG_MS per member. Without a key (only with
+ * allow-unauthenticated yes) the hellos carry no nonce, there is no auth
+ * line and no MAC, and a daemon of either kind refuses the other kind.
  *
  * A member unheard for dead-after-ms is dead: logged, and the module is told
  * NODE_EVICT so that writes stop waiting for it. When it is heard again it
@@ -40,9 +52,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "tinydsmd.h"
 
 #define TDD_PENDING_MAX	8	/* accepted connections not yet identified */
+#define AUTH_LOG_MS	10000	/* one authentication failure logged per member */
 /*
  * Requests from other daemons queued for the worker at once; the rest of
  * its FIFO is kept for our evictions (one per member) and our migration.
@@ -57,6 +72,11 @@ struct pending {
 	struct sockaddr_storage from;
 	struct tdd_member *member;	/* its hello named it */
 };
+
+/* The daemons' subkey of the cluster key; keyed false: no authentication. */
+static uint8_t subkey[TDD_AUTH_KEY_LEN];
+static bool keyed;
+static uint64_t auth_fails_total;
 
 static struct tdd_member members[TINYDSM_MAX_NODES];	/* by id */
 static struct pending pending[TDD_PENDING_MAX];
@@ -123,6 +143,48 @@ bool tdd_node_alive(uint32_t id)
 	return m && m->state == TDD_M_ALIVE;
 }
 
+int tdd_members_key(const uint8_t key[TINYDSM_KEY_LEN])
+{
+	if (tdd_auth_subkey(subkey, key)) {
+		log_err("libsodium: cannot derive the daemons' key from the cluster key");
+		return -1;
+	}
+	keyed = true;
+	return 0;
+}
+
+bool tdd_members_keyed(void)
+{
+	return keyed;
+}
+
+uint64_t tdd_members_auth_fails(void)
+{
+	return auth_fails_total;
+}
+
+/*
+ * @m (or whoever claimed to be it) did not prove the key: count it, and
+ * log it unless it was logged less than AUTH_LOG_MS ago (a peer with the
+ * wrong key retries all the time).
+ */
+static void auth_failed(struct tdd_member *m, const char *from, const char *why)
+{
+	uint64_t now = tdd_now_ms();
+
+	m->auth_fails++;
+	auth_fails_total++;
+	if (m->auth_logged && now - m->auth_logged < AUTH_LOG_MS) {
+		m->auth_quiet++;
+		return;
+	}
+	log_warn("%s: connection %s%s refused: %s (%" PRIu64 " authentication failures so far%s)",
+		 m->node->name, from ? "from " : "", from ? from : "", why,
+		 m->auth_fails, m->auth_quiet ? ", some not logged" : "");
+	m->auth_logged = now;
+	m->auth_quiet = 0;
+}
+
 /* ---- requests we sent ---- */
 
 static void fail_request(struct tdd_member *m, int e, const char *fmt, ...)
@@ -182,6 +244,7 @@ static void disconnect(struct tdd_member *m, enum tdd_level level,
 	m->conn_gen++;
 	m->connecting = false;
 	m->hello = false;
+	m->auth_wait = false;
 	/* Failed connects back off, up to dead-after-ms / 2. */
 	if (!m->backoff_ms)
 		m->backoff_ms = tdd.cfg.heartbeat_ms;
@@ -194,10 +257,65 @@ static void disconnect(struct tdd_member *m, enum tdd_level level,
 		     m->node->name, why);
 }
 
-static void send_hello(struct tdd_line *l)
+/* Our hello, kept as sent: the auth lines' MACs cover it. */
+static void send_hello(struct tdd_line *l, bool connector)
 {
-	tdd_line_printf(l, "hello proto=%d id=%u name=%s config=%08x",
-			TDD_PROTO, tdd.self->id, tdd.self->name, cfg_hash);
+	struct tdd_auth *a = &l->auth;
+	char *mine = connector ? a->hello_c : a->hello_a;
+	uint8_t *nonce = connector ? a->nonce_c : a->nonce_a;
+	char hex[2 * TDD_NONCE_LEN + 1] = "";
+
+	a->connector = connector;
+	if (keyed) {
+		tdd_auth_nonce(nonce);
+		tdd_auth_nonce_hex(hex, nonce);
+	}
+	snprintf(mine, TDD_HELLO_MAX, "hello proto=%d id=%u name=%s config=%08x%s%s",
+		 TDD_PROTO, tdd.self->id, tdd.self->name, cfg_hash,
+		 keyed ? " nonce=" : "", hex);
+	tdd_line_printf(l, "%s", mine);
+}
+
+/* Prove the key: "auth mac=", for our role. */
+static void send_auth(struct tdd_line *l, uint32_t peer_id)
+{
+	struct tdd_auth *a = &l->auth;
+	char mac[TDD_MAC_HEX + 1];
+
+	tdd_auth_hello_mac(mac, subkey, a->connector,
+			   a->connector ? tdd.self->id : peer_id,
+			   a->connector ? peer_id : tdd.self->id,
+			   a->nonce_c, a->nonce_a, a->hello_c, a->hello_a);
+	tdd_line_printf(l, "auth mac=%s", mac);
+}
+
+/* The peer's "auth mac=" line (@line, unparsed): 0, or -1 with *why. */
+static int check_auth(struct tdd_line *l, uint32_t peer_id, char *line,
+		      const char **why)
+{
+	struct tdd_auth *a = &l->auth;
+	struct tdd_kv kv;
+
+	if (tdd_kv_parse(line, &kv) || strcmp(kv.verb, "auth")) {
+		*why = "no \"auth\" line after its hello: an older daemon, or not a daemon";
+		return -1;
+	}
+	if (!tdd_auth_hello_ok(tdd_kv_get(&kv, "mac"), subkey, !a->connector,
+			       a->connector ? tdd.self->id : peer_id,
+			       a->connector ? peer_id : tdd.self->id,
+			       a->nonce_c, a->nonce_a, a->hello_c, a->hello_a)) {
+		*why = "its auth MAC is wrong: it does not hold this cluster's key (or the handshake was altered)";
+		return -1;
+	}
+	return 0;
+}
+
+/* Both proved the key: every line from now on is MACed, both ways. */
+static void arm(struct tdd_line *l)
+{
+	l->auth.key = subkey;
+	l->auth.tx_seq = 0;
+	l->auth.rx_seq = 0;
 }
 
 /* The eviction disconnected it in the module: make sure it is known. */
@@ -291,17 +409,40 @@ static void declare_dead(struct tdd_member *m, uint64_t now)
 	submit_evict(m);
 }
 
-/* Check a hello line from @from; the member, or NULL with *why. */
-static struct tdd_member *check_hello(const struct tdd_kv *kv,
+/*
+ * Check the hello @line from @from (NULL: on our own connection @l),
+ * which keeps its text and its nonce; the member, or NULL with *why and
+ * *@claimed the member it said it is, if any (an authentication failure).
+ */
+static struct tdd_member *check_hello(struct tdd_line *l, char *line,
 				      const struct sockaddr_storage *from,
+				      struct tdd_member **claimed,
 				      const char **why)
 {
-	static char reason[160];
-	const char *name = tdd_kv_get(kv, "name"), *h = tdd_kv_get(kv, "config");
+	static char reason[200];
+	struct tdd_auth *au = &l->auth;
+	char *theirs = from ? au->hello_c : au->hello_a;
+	uint8_t *nonce = from ? au->nonce_c : au->nonce_a;
+	const char *name, *h, *n;
 	struct tdd_member *m;
+	struct tdd_kv parsed, *kv = &parsed;
 	uint32_t proto, id;
 
 	*why = reason;
+	*claimed = NULL;
+	if (strlen(line) >= TDD_HELLO_MAX) {
+		snprintf(reason, sizeof(reason), "a first line of %zu bytes (a hello is shorter)",
+			 strlen(line));
+		return NULL;
+	}
+	snprintf(theirs, TDD_HELLO_MAX, "%s", line);
+	if (tdd_kv_parse(line, kv)) {
+		snprintf(reason, sizeof(reason), "malformed line");
+		return NULL;
+	}
+	name = tdd_kv_get(kv, "name");
+	h = tdd_kv_get(kv, "config");
+	n = tdd_kv_get(kv, "nonce");
 	if (strcmp(kv->verb, "hello")) {
 		snprintf(reason, sizeof(reason), "\"%.32s\" before hello", kv->verb);
 		return NULL;
@@ -328,6 +469,21 @@ static struct tdd_member *check_hello(const struct tdd_kv *kv,
 			 name, tdd_addr_str(from, a, sizeof(a)));
 		return NULL;
 	}
+	*claimed = m;
+	if (keyed && !n) {
+		snprintf(reason, sizeof(reason), "it has no cluster key (no nonce in its hello) and we have one: give every node the same key-file");
+		return NULL;
+	}
+	if (!keyed && n) {
+		snprintf(reason, sizeof(reason), "it authenticates with a cluster key and we have none (allow-unauthenticated): give every node the same key-file");
+		return NULL;
+	}
+	if (keyed && tdd_auth_nonce_parse(nonce, n)) {
+		snprintf(reason, sizeof(reason), "malformed nonce in its hello (want %d hex digits)",
+			 2 * TDD_NONCE_LEN);
+		return NULL;
+	}
+	*claimed = NULL;
 	if (h && strtoul(h, NULL, 16) != cfg_hash)
 		log_warn("%s's configuration differs from ours (node lines hash %s, ours %08x)",
 			 name, h, cfg_hash);
@@ -434,24 +590,55 @@ static void take_reply(struct tdd_member *m, const struct tdd_kv *kv)
 	fn(m, &op);
 }
 
+/* Our own connection is up (authenticated if keyed). */
+static void member_up(struct tdd_member *m)
+{
+	m->hello = true;
+	m->auth_wait = false;
+	m->backoff_ms = 0;
+	log_info("%s: connected (daemon protocol %d, %s)", m->node->name, TDD_PROTO,
+		 keyed ? "authenticated with the cluster key" : "NOT authenticated");
+	mark_alive(m);
+}
+
 static int member_line(void *arg, char *line, const char **why)
 {
 	struct tdd_member *m = arg;
+	struct tdd_member *claimed;
 	struct tdd_kv kv;
 
+	if (!m->hello && !m->auth_wait) {
+		/* Our own connection: the first line is the answer to our hello. */
+		struct tdd_member *said = check_hello(&m->conn, line, NULL, &claimed, why);
+
+		if (said != m) {
+			if (said)
+				*why = "it answers as another node of the file";
+			if (claimed == m)
+				m->conn.auth.bad_mac = true;	/* counted by on_member */
+			return -1;
+		}
+		if (!keyed) {
+			member_up(m);
+			return 0;
+		}
+		m->auth_wait = true;
+		return 0;
+	}
+	if (m->auth_wait) {
+		/* It proves the key first: we give nothing to one that cannot. */
+		if (check_auth(&m->conn, m->node->id, line, why)) {
+			m->conn.auth.bad_mac = true;
+			return -1;
+		}
+		send_auth(&m->conn, m->node->id);
+		arm(&m->conn);
+		member_up(m);
+		return 0;
+	}
 	if (tdd_kv_parse(line, &kv)) {
 		*why = "malformed line";
 		return -1;
-	}
-	if (!m->hello) {
-		/* Our own connection: the first line is the answer to our hello. */
-		if (check_hello(&kv, NULL, why) != m)
-			return -1;
-		m->hello = true;
-		m->backoff_ms = 0;
-		log_info("%s: connected (daemon protocol %d)", m->node->name, TDD_PROTO);
-		mark_alive(m);
-		return 0;
 	}
 	mark_alive(m);
 	if (!strcmp(kv.verb, "hb")) {
@@ -487,11 +674,16 @@ static void on_member(void *arg, short revents)
 		if (!(revents & POLLOUT))
 			return;
 		m->connecting = false;
-		send_hello(&m->conn);
+		send_hello(&m->conn, true);
 		return;
 	}
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
 		if (tdd_line_read(&m->conn, member_line, m, &why) < 0) {
+			if (m->conn.auth.bad_mac) {
+				auth_failed(m, NULL, why);
+				disconnect(m, TDD_DEBUG, why);
+				return;
+			}
 			disconnect(m, m->state == TDD_M_ALIVE ? TDD_INFO : TDD_DEBUG, why);
 			return;
 		}
@@ -533,9 +725,10 @@ static void start_connect(struct tdd_member *m, uint64_t now)
 	tdd_line_init(&m->conn, fd);
 	m->conn_gen++;
 	m->hello = false;
+	m->auth_wait = false;
 	m->outgoing = true;
 	if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
-		send_hello(&m->conn);
+		send_hello(&m->conn, true);
 		return;
 	}
 	if (errno == EINPROGRESS) {
@@ -558,23 +751,43 @@ static void drop_pending(struct pending *p, const char *why)
 	tdd_line_close(&p->conn);
 }
 
+/*
+ * A connection we accepted: its hello; with a key, we answer with our
+ * hello and our auth line at once, and it stays pending until its own
+ * auth line proves the key. 1 when it is the member's.
+ */
 static int pending_line(void *arg, char *line, const char **why)
 {
 	struct pending *p = arg;
-	struct tdd_kv kv;
+	struct tdd_member *claimed;
 
-	if (tdd_kv_parse(line, &kv)) {
-		*why = "malformed line";
+	if (p->member) {
+		/* keyed: its auth line */
+		if (check_auth(&p->conn, p->member->node->id, line, why)) {
+			p->conn.auth.bad_mac = true;
+			return -1;
+		}
+		arm(&p->conn);
+		return 1;	/* keep what follows for the member */
+	}
+	p->member = check_hello(&p->conn, line, &p->from, &claimed, why);
+	if (!p->member) {
+		if (claimed) {
+			p->member = claimed;	/* to count the failure */
+			p->conn.auth.bad_mac = true;
+		}
 		return -1;
 	}
-	p->member = check_hello(&kv, &p->from, why);
-	if (!p->member)
-		return -1;
 	if (p->member->node->id > tdd.self->id) {
 		*why = "the node with the lower id connects, and that is us";
+		p->member = NULL;
 		return -1;
 	}
-	return 1;	/* keep what follows for the member */
+	if (!keyed)
+		return 1;
+	send_hello(&p->conn, false);
+	send_auth(&p->conn, p->member->node->id);
+	return 0;
 }
 
 static void on_pending(void *arg, short revents)
@@ -587,6 +800,15 @@ static void on_pending(void *arg, short revents)
 	(void)revents;
 	r = tdd_line_read(&p->conn, pending_line, p, &why);
 	if (r < 0) {
+		if (p->conn.auth.bad_mac && p->member) {
+			char a[INET6_ADDRSTRLEN];
+
+			auth_failed(p->member, tdd_addr_str(&p->from, a, sizeof(a)), why);
+			p->member = NULL;
+			drop_pending(p, NULL);
+			return;
+		}
+		p->member = NULL;
 		drop_pending(p, strcmp(why, "closed by the other side") ? why : NULL);
 		return;
 	}
@@ -598,12 +820,15 @@ static void on_pending(void *arg, short revents)
 	m->conn = p->conn;
 	m->conn_gen++;
 	m->hello = true;
+	m->auth_wait = false;
 	m->outgoing = false;
 	m->connecting = false;
 	p->conn.fd = -1;
 	p->member = NULL;
-	send_hello(&m->conn);
-	log_info("%s: connected (daemon protocol %d)", m->node->name, TDD_PROTO);
+	if (!keyed)
+		send_hello(&m->conn, false);
+	log_info("%s: connected (daemon protocol %d, %s)", m->node->name, TDD_PROTO,
+		 keyed ? "authenticated with the cluster key" : "NOT authenticated");
 	mark_alive(m);
 	if (tdd_line_parse(&m->conn, member_line, m, &why) < 0)
 		disconnect(m, TDD_INFO, why);
@@ -826,4 +1051,6 @@ void tdd_members_fini(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;
+	sodium_memzero(subkey, sizeof(subkey));
+	keyed = false;
 }

@@ -2,7 +2,7 @@
 /*
  * tinydsmd: the per-node tinydsm daemon — options, logging, the poll loop.
  *
- *   tinydsmd [-c FILE] [-f] [-s SOCKET] [-v] [--check]
+ *   tinydsmd [-c FILE] [-f] [-k KEYFILE] [-s SOCKET] [-v] [--check]
  *
  * The poll loop owns all the state; the module's long genl calls run on
  * one worker thread (worker.c), which touches nothing but its job.
@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "keyfile.h"
 #include "tinydsmd.h"
 
 /* Exit status (tinydsmd.8). */
@@ -209,10 +212,11 @@ static void loop(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: tinydsmd [ -c FILE ] [ -f ] [ -s SOCKET ] [ -v ] [ --check ]\n"
+		"Usage: tinydsmd [ -c FILE ] [ -f ] [ -k KEYFILE ] [ -s SOCKET ] [ -v ] [ --check ]\n"
 		"       tinydsmd { -h | -V }\n"
 		"  -c, --config FILE   the cluster configuration (default /etc/tinydsm.conf)\n"
 		"  -f, --foreground    accepted for compatibility: tinydsmd never forks\n"
+		"  -k, --key KEYFILE   the cluster key (default: the file's key-file)\n"
 		"  -s, --socket PATH   the control socket (default: the file's socket,\n"
 		"                      else %s)\n"
 		"  -v, --verbose       log debug messages too\n"
@@ -229,6 +233,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config",	required_argument, NULL, 'c' },
 		{ "foreground",	no_argument, NULL, 'f' },
+		{ "key",	required_argument, NULL, 'k' },
 		{ "socket",	required_argument, NULL, 's' },
 		{ "verbose",	no_argument, NULL, 'v' },
 		{ "check",	no_argument, NULL, 'C' },
@@ -236,19 +241,24 @@ int main(int argc, char **argv)
 		{ "version",	no_argument, NULL, 'V' },
 		{ NULL,		0, NULL, 0 },
 	};
-	const char *file = "/etc/tinydsm.conf", *sock = NULL;
-	bool check = false;
+	const char *file = "/etc/tinydsm.conf", *sock = NULL, *keyfile = NULL;
+	uint8_t key[TINYDSM_KEY_LEN];
+	bool check = false, have_key = false;
 	uint32_t module_id;
+	int module_auth;
 	sigset_t mask;
 	int opt, ret;
 
 	log_journal = stderr_is_journal();
-	while ((opt = getopt_long(argc, argv, "c:fs:vhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fk:s:vhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			file = optarg;
 			break;
 		case 'f':
+			break;
+		case 'k':
+			keyfile = optarg;
 			break;
 		case 's':
 			sock = optarg;
@@ -287,14 +297,43 @@ int main(int argc, char **argv)
 		return TDD_EXIT_FAIL;
 	if (sock)
 		snprintf(tdd.cfg.socket, sizeof(tdd.cfg.socket), "%s", sock);
+	if (!keyfile && tdd.cfg.key_line)
+		keyfile = tdd.cfg.key_file;
+	if (keyfile && tdd.cfg.allow_unauth) {
+		fprintf(stderr, "tinydsmd: %s:%d: allow-unauthenticated yes, but --key gives a cluster key: drop one of them\n",
+			file, tdd.cfg.unauth_line);
+		return TDD_EXIT_FAIL;
+	}
+	if (keyfile) {
+		char err[512];
+		int e = tdsm_key_read(keyfile, key, err, sizeof(err));
+
+		if (e) {
+			fprintf(stderr, "tinydsmd: %s (%s)\n", err, tdd_errno_name(e));
+			return TDD_EXIT_FAIL;
+		}
+		have_key = true;
+	} else if (!tdd.cfg.allow_unauth) {
+		fprintf(stderr, "tinydsmd: %s:%d: no key-file: the daemons and the modules authenticate each other with a cluster key. Run tinydsmctl key generate /etc/tinydsm/cluster.key once, copy it to every node, and add \"key-file /etc/tinydsm/cluster.key\" (or run without authentication, not recommended: allow-unauthenticated yes)\n",
+			file, tdd.cfg.last_line);
+		return TDD_EXIT_FAIL;
+	}
 	if (check) {
+		sodium_memzero(key, sizeof(key));
 		/* Without the module, only a self line can be checked. */
 		if (tdd.cfg.self_line && !tdd_config_self(&tdd.cfg, 0))
 			return TDD_EXIT_FAIL;
-		printf("%s: OK, %d node(s)%s%s\n", file, tdd.cfg.nnodes,
+		printf("%s: OK, %d node(s)%s%s, %s\n", file, tdd.cfg.nnodes,
 		       tdd.cfg.self_line ? ", self " : "",
-		       tdd.cfg.self_line ? tdd.cfg.self_name : "");
+		       tdd.cfg.self_line ? tdd.cfg.self_name : "",
+		       have_key ? "cluster key read" : "NOT AUTHENTICATED (allow-unauthenticated yes)");
 		return TDD_EXIT_OK;
+	}
+
+	/* The daemons' subkey; the key itself only until the module has it. */
+	if (have_key && tdd_members_key(key)) {
+		sodium_memzero(key, sizeof(key));
+		return TDD_EXIT_FAIL;
 	}
 
 	sigemptyset(&mask);
@@ -310,16 +349,31 @@ int main(int argc, char **argv)
 	}
 
 	ret = tdd_genl_open();
-	if (ret)
+	if (ret) {
+		sodium_memzero(key, sizeof(key));
 		return ret == -ENOENT ? TDD_EXIT_NOMODULE : TDD_EXIT_FAIL;
+	}
 	ret = TDD_EXIT_FAIL;
-	if (tdd_genl_self_id(&module_id))
+	if (tdd_genl_self_id(&module_id, &module_auth))
 		goto out_genl;
 	tdd.self = tdd_config_self(&tdd.cfg, module_id);
 	if (!tdd.self)
 		goto out_genl;
 	log_notice("tinydsmd %s starting: %s (id %u), %d node(s) in %s", TDD_VERSION,
 		   tdd.self->name, tdd.self->id, tdd.cfg.nnodes, file);
+	/* Before NODE_ADD: the module's connections need the key. */
+	if (have_key) {
+		if (tdd_genl_key_set(key))
+			goto out_genl;
+		log_notice("cluster key from %s given to the module; the daemons authenticate with it",
+			   keyfile);
+	} else {
+		log_warn("RUNNING WITHOUT AUTHENTICATION (allow-unauthenticated yes in %s): any host that reaches the control port can act as a member; no key is given to the module",
+			 file);
+		if (module_auth == TINYDSM_AUTH_NONE)
+			log_warn("the module has no key and was not loaded with allow_unauthenticated=1: it connects to no node (tinydsmctl key set FILE, or key-file here)");
+	}
+	sodium_memzero(key, sizeof(key));
 	if (tdd_work_init())
 		goto out_genl;
 	if (tdd_members_init())
@@ -336,6 +390,7 @@ out_members:
 out_work:
 	tdd_work_fini();
 out_genl:
+	sodium_memzero(key, sizeof(key));
 	tdd_genl_close();
 	close(sigfd);
 	return ret;

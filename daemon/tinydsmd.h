@@ -9,6 +9,7 @@
  *   genl.c     generic netlink towards the local module (libnl-genl-3)
  *   worker.c   the worker thread: MIGRATE, REPOPULATE, NODE_EVICT
  *   line.c     non-blocking line-based streams with bounded buffers
+ *   auth.c     the MACs between the daemons (libsodium)
  *   members.c  membership: TCP between the daemons, heartbeats, eviction,
  *              requests run for another daemon
  *   ctl.c      the unix socket that tinydsmctl talks to
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 
 #define TDD_VERSION	"0.1"
@@ -30,7 +32,7 @@
 /* Protocol lines (daemon <-> daemon, tinydsmctl <-> daemon). */
 #define TDD_LINE_MAX	512		/* longest line, newline included */
 #define TDD_WBUF	16384		/* bytes queued to one peer or client */
-#define TDD_PROTO	1		/* daemon protocol version */
+#define TDD_PROTO	2		/* daemon protocol version (2: MACs) */
 
 /* ---- logging (tinydsmd.c) ---- */
 enum tdd_level { TDD_ERR = 3, TDD_WARN = 4, TDD_NOTICE = 5, TDD_INFO = 6, TDD_DEBUG = 7 };
@@ -53,6 +55,7 @@ struct tdd_line {
 	size_t rlen;
 	char wbuf[TDD_WBUF];
 	size_t wlen;
+	struct tdd_auth auth;		/* key NULL: no MACs (yet) */
 };
 
 void tdd_line_init(struct tdd_line *l, int fd);
@@ -113,8 +116,10 @@ struct nl_sock;
 /* The loop's socket: opened first, the quick requests only. */
 int tdd_genl_open(void);		/* 0, -ENOENT: no family, -EIO */
 void tdd_genl_close(void);
-int tdd_genl_self_id(uint32_t *id);
+/* This node's id, and its enum tinydsm_node_auth (-1: not reported). */
+int tdd_genl_self_id(uint32_t *id, int *auth);
 int tdd_genl_node_add(const struct tdd_node *n, char *msg, size_t size);
+int tdd_genl_key_set(const uint8_t key[TINYDSM_KEY_LEN]);	/* logs why */
 int tdd_genl_events_fd(void);		/* -1: no events */
 void tdd_genl_events_read(void);
 /*
@@ -188,7 +193,8 @@ struct tdd_member {
 	const struct tdd_node *node;
 	struct tdd_line conn;
 	bool connecting;		/* non-blocking connect() in progress */
-	bool hello;			/* its hello arrived on conn */
+	bool hello;			/* its hello arrived on conn (and proved the key) */
+	bool auth_wait;			/* we connected: our auth sent, theirs awaited */
 	bool outgoing;			/* we connected (lower id connects) */
 	enum tdd_member_state state;
 	bool evicted;			/* we told the module NODE_EVICT */
@@ -201,12 +207,19 @@ struct tdd_member {
 	uint32_t conn_gen;		/* +1 whenever conn is closed or replaced */
 	bool evicting;			/* a NODE_EVICT job is queued or running */
 	bool evict_again;		/* declared dead again meanwhile */
+	uint64_t auth_fails;		/* connections refused: key not proved */
+	uint64_t auth_logged;		/* when the last failure was logged */
+	uint64_t auth_quiet;		/* failures not logged since */
 	/* the one request we have outstanding there (migrate.c) */
 	uint32_t req_id;
 	uint64_t req_deadline;
 	tdd_reply_fn req_fn;
 };
 
+/* Authenticate the daemons with @key (before tdd_members_init). */
+int tdd_members_key(const uint8_t key[TINYDSM_KEY_LEN]);
+bool tdd_members_keyed(void);
+uint64_t tdd_members_auth_fails(void);
 int tdd_members_init(void);
 void tdd_members_fini(void);
 void tdd_members_poll(int *timeout);	/* add fds, shorten the timeout */

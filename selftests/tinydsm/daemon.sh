@@ -21,10 +21,16 @@
 # The daemon's control socket is $TDSM_DAEMON_SOCK (default
 # /run/tinydsm/tinydsmd.sock, tinydsmctl's default). /run is a tmpfs in the
 # guests.
+#
+# The cluster key: $TDSM_KEY_FILE (default $TDSM_SHARED/cluster.key), one
+# for every node of the run (the config's key-file). Node 1 generates it if
+# it is not there yet (atomically: a new file renamed into place); the
+# others wait for it, at most $TDSM_DAEMON_TIMEOUT seconds.
 
 TDSM_DAEMON_CONF=${TDSM_DAEMON_CONF:-/run/tinydsm/tinydsm.conf}
 TDSM_DAEMON_SOCK=${TDSM_DAEMON_SOCK:-/run/tinydsm/tinydsmd.sock}
 TDSM_DAEMON_PID=
+TDSM_KEY_FILE=${TDSM_KEY_FILE:-${TDSM_SHARED:-/tmp}/cluster.key}
 
 _tdsm_daemon_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=selftests/tinydsm/cluster.sh
@@ -36,6 +42,26 @@ tdsm_daemon_bin() {
 
 tdsm_daemon_log() {
 	echo "${TDSM_OUT:-/tmp}/tinydsmd.node${TDSM_NODE_ID:-1}.log"
+}
+
+# The run's key: node 1 makes it, the others wait for it.
+tdsm_daemon_key() {
+	local deadline=$((SECONDS + ${TDSM_DAEMON_TIMEOUT:-60})) tmp
+	if [[ ${TDSM_NODE_ID:-1} == 1 && ! -e $TDSM_KEY_FILE ]]; then
+		tmp=$TDSM_KEY_FILE.node1.$$
+		if ! tdsm_ctl key generate "$tmp" || ! mv -f "$tmp" "$TDSM_KEY_FILE"; then
+			rm -f "$tmp"
+			echo "daemon: cannot write the cluster key $TDSM_KEY_FILE"
+			return 1
+		fi
+	fi
+	until [[ -s $TDSM_KEY_FILE ]]; do
+		if ((SECONDS >= deadline)); then
+			echo "daemon: no cluster key $TDSM_KEY_FILE (node 1 writes it)"
+			return 1
+		fi
+		sleep 0.5
+	done
 }
 
 tdsm_daemon_config() {
@@ -53,6 +79,7 @@ tdsm_daemon_config() {
 		echo "heartbeat-ms ${TDSM_HEARTBEAT_MS:-200}"
 		echo "dead-after-ms ${TDSM_DEAD_AFTER_MS:-2000}"
 		echo "socket $TDSM_DAEMON_SOCK"
+		echo "key-file $TDSM_KEY_FILE"
 	} >"$TDSM_DAEMON_CONF"
 }
 
@@ -94,6 +121,7 @@ tdsm_daemon_up() {
 	bin=$(tdsm_daemon_bin)
 	log=$(tdsm_daemon_log)
 	[[ -x $bin ]] || { echo "daemon: $bin is not built"; return 1; }
+	tdsm_daemon_key || return 1
 	tdsm_daemon_config || return 1
 	"$bin" -c "$TDSM_DAEMON_CONF" -v >>"$log" 2>&1 &
 	TDSM_DAEMON_PID=$!

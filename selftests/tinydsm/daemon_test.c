@@ -8,8 +8,12 @@
  * Real migrations need 3 nodes and are tested elsewhere.
  *
  * The configuration names this node and a "ghost" node that never answers
- * (10.77.0.99); the teardown deletes the ghost from the module again. One
- * test (fake_peer) plays the ghost's daemon on the loopback device.
+ * (10.77.0.99), and a cluster key made for the test (key-file); the
+ * teardown deletes the ghost from the module again. Some tests play the
+ * ghost's daemon on the loopback device, with the daemons' authentication
+ * (daemon/auth.c, linked in): with the key, without it, with another key,
+ * and replaying or altering a line. The daemon (this node, the lower id)
+ * connects to the ghost.
  *
  * Binaries: $TDSM_TREE/build/daemon/tinydsmd and build/tools/tinydsmctl
  * (TDSM_CTL overrides the latter); without TDSM_TREE, next to this test's
@@ -39,7 +43,10 @@
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
+#include <sodium.h>
 
+#include "auth.h"
+#include "keyfile.h"
 #include "kselftest_harness.h"
 
 #define NOBODY		65534
@@ -199,6 +206,7 @@ static int write_file(const char *path, const char *text)
 FIXTURE(conf) {
 	char dir[64];
 	char file[128];
+	char key[128];
 	struct run r;
 };
 
@@ -211,11 +219,13 @@ FIXTURE_SETUP(conf)
 	snprintf(self->dir, sizeof(self->dir), "/tmp/tinydsmd_test.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	snprintf(self->file, sizeof(self->file), "%s/bad.conf", self->dir);
+	snprintf(self->key, sizeof(self->key), "%s/cluster.key", self->dir);
 }
 
 FIXTURE_TEARDOWN(conf)
 {
 	unlink(self->file);
+	unlink(self->key);
 	rmdir(self->dir);
 }
 
@@ -321,10 +331,77 @@ TEST_F(conf, check_ok)
 				"dead-after-ms 1000\n"
 				"request-timeout-ms 5000\n"
 				"migrate-chunk-pages 128\n"
-				"socket /run/tinydsm/x.sock\n"));
+				"socket /run/tinydsm/x.sock\n"
+				"allow-unauthenticated no\n"
+				"key-file /etc/tinydsm/cluster.key\n"));
+	/* The key file is read at --check too: --key for one of our own. */
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "/etc/tinydsm/cluster.key")) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, tdsm_key_generate(self->key, false, NULL, 0));
+	run_str(&self->r, false, daemon_path(), "-c %s --key %s --check", self->file,
+		self->key);
+	EXPECT_RC(0, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.out, "OK, 3 node(s), self node2, cluster key read"))
+		TH_LOG("%s", self->r.out);
+}
+
+/*
+ * The key: without key-file the daemon refuses to start, unless
+ * allow-unauthenticated yes (then --check says NOT AUTHENTICATED); a key
+ * file that others may read is refused with its mode and the chmod to run;
+ * "key_file = PATH" is "key-file PATH".
+ */
+TEST_F(conf, key_file)
+{
+	NEED(self->dir[0]);
+	char text[512];
+
+	ASSERT_EQ(0, write_file(self->file, "node 1 name a addr 10.0.0.1\n"));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "no key-file")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "allow-unauthenticated yes")) TH_LOG("%s", self->r.err);
+
+	ASSERT_EQ(0, write_file(self->file, "node 1 name a addr 10.0.0.1\nallow_unauthenticated = yes\n"));
 	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
 	EXPECT_RC(0, &self->r);
-	EXPECT_NE(NULL, strstr(self->r.out, "OK, 3 node(s), self node2")) TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, "NOT AUTHENTICATED")) TH_LOG("%s", self->r.out);
+
+	ASSERT_EQ(0, tdsm_key_generate(self->key, false, NULL, 0));
+	snprintf(text, sizeof(text), "node 1 name a addr 10.0.0.1\nkey_file = %s\n", self->key);
+	ASSERT_EQ(0, write_file(self->file, text));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(0, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.out, "cluster key read")) TH_LOG("%s", self->r.out);
+
+	/* Group or others may read it: refused, with the mode and the fix. */
+	ASSERT_EQ(0, chmod(self->key, 0644));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "mode 0644")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "chmod 600")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "EACCES")) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, chmod(self->key, 0600));
+
+	/* Not a key: refused. */
+	ASSERT_EQ(0, write_file(self->key, "0123\n"));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "64 hex digits")) TH_LOG("%s", self->r.err);
+
+	/* Both: a contradiction, on its line. */
+	snprintf(text, sizeof(text), "node 1 name a addr 10.0.0.1\nkey-file %s\nallow-unauthenticated yes\n",
+		 self->key);
+	ASSERT_EQ(0, write_file(self->file, text));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, ":3: allow-unauthenticated yes contradicts key-file"))
+		TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, write_file(self->file, "node 1 name a addr 10.0.0.1\nkey-file relative.key\n"));
+	run_str(&self->r, false, daemon_path(), "-c %s --check", self->file);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, ":2: key-file needs one absolute path")) TH_LOG("%s", self->r.err);
 }
 
 TEST_F(conf, usage)
@@ -349,6 +426,8 @@ TEST_F(conf, usage)
 FIXTURE(daemon) {
 	char dir[64];
 	char conf[128];
+	char key[128];
+	uint8_t subkey[TDD_AUTH_KEY_LEN];	/* the daemons' key, for the ghost */
 	char sock[128];
 	char log[128];
 	char me[16];
@@ -426,12 +505,21 @@ FIXTURE_SETUP(daemon)
 	snprintf(self->sock, sizeof(self->sock), "%s/tinydsmd.sock", self->dir);
 	snprintf(self->log, sizeof(self->log), "%s/tinydsmd.log", self->dir);
 	snprintf(self->me, sizeof(self->me), "node%u", this_node());
+	snprintf(self->key, sizeof(self->key), "%s/cluster.key", self->dir);
+	{
+		uint8_t key[TINYDSM_KEY_LEN];
+		char err[256];
+
+		ASSERT_EQ(0, tdsm_key_generate(self->key, false, err, sizeof(err))) TH_LOG("%s", err);
+		ASSERT_EQ(0, tdsm_key_read(self->key, key, err, sizeof(err))) TH_LOG("%s", err);
+		ASSERT_EQ(0, tdd_auth_subkey(self->subkey, key));
+	}
 	snprintf(text, sizeof(text),
 		 "node %u name %s addr %s\n"
 		 "node %u name ghost addr " GHOST_ADDR " rdma-port " GHOST_RDMA_PORT "\n"
-		 "self %s\nheartbeat-ms 100\ndead-after-ms 1000\nsocket %s\n",
+		 "self %s\nheartbeat-ms 100\ndead-after-ms 1000\nsocket %s\nkey-file %s\n",
 		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(),
-		 self->me, self->sock);
+		 self->me, self->sock, self->key);
 	ASSERT_EQ(0, write_file(self->conf, text));
 
 	fflush(stdout);
@@ -497,6 +585,7 @@ FIXTURE_TEARDOWN(daemon)
 		snprintf(ghost, sizeof(ghost), "%u", ghost_id());
 		run_str(&self->r, false, ctl_path(), "node del %s", ghost);
 		unlink(self->conf);
+		unlink(self->key);
 		unlink(self->log);
 		unlink(self->sock);
 		rmdir(self->dir);
@@ -599,9 +688,14 @@ struct peer {
 	char buf[8192];
 	size_t len;
 	int hb;				/* "hb" lines received */
+	struct tdd_auth a;		/* a.key set: lines are MACed */
+	bool bad_mac;			/* a line from the daemon failed its MAC */
 };
 
-/* The next line from the daemon (without "\n") within @ms; "hb" counted. */
+/*
+ * The next line from the daemon (without "\n" and its MAC) within @ms;
+ * "hb" counted. -1 on timeout, EOF, or a line with a bad MAC.
+ */
 static int peer_line(struct peer *p, char *line, size_t size, int ms)
 {
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
@@ -616,6 +710,10 @@ static int peer_line(struct peer *p, char *line, size_t size, int ms)
 			line[n] = '\0';
 			p->len -= nl + 1 - p->buf;
 			memmove(p->buf, nl + 1, p->len);
+			if (p->a.key && tdd_auth_open(&p->a, line)) {
+				p->bad_mac = true;
+				return -1;
+			}
 			if (!strcmp(line, "hb") || !strncmp(line, "hb ", 3))
 				p->hb++;
 			return 0;
@@ -629,6 +727,51 @@ static int peer_line(struct peer *p, char *line, size_t size, int ms)
 	}
 }
 
+/* Has the daemon closed the connection (within @ms, reading what comes)? */
+static bool peer_closed(struct peer *p, int ms)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	uint64_t end;
+	char buf[4096];
+	ssize_t n;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= end)
+			return false;
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		n = read(p->fd, buf, sizeof(buf));
+		if (n <= 0)
+			return true;
+	}
+}
+
+/* Send one line (a trailing "\n" in @fmt is optional), MACed once armed. */
+static int ghost_send(struct peer *p, const char *fmt, ...)
+{
+	char buf[TDD_HELLO_MAX * 2 + 128];
+	size_t len;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - TDD_MAC_SUFFIX - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	len = strlen(buf);
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (p->a.key)
+		len = tdd_auth_seal(&p->a, buf, len, sizeof(buf) - 1);
+	buf[len++] = '\n';
+	return send(p->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -636,6 +779,123 @@ static uint64_t now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* The ghost's address on lo and a listener on its control port: *@lfd. */
+static int ghost_listen(int *lfd, char *why, size_t size)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7472) };
+	int one = 1;
+
+	*lfd = -1;
+	if (system("ip addr add " GHOST_ADDR "/32 dev lo 2>/dev/null")) {
+		snprintf(why, size, "cannot add " GHOST_ADDR " to lo");
+		return -1;
+	}
+	*lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*lfd < 0)
+		goto fail;
+	setsockopt(*lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	inet_pton(AF_INET, GHOST_ADDR, &sin.sin_addr);
+	if (bind(*lfd, (struct sockaddr *)&sin, sizeof(sin)) || listen(*lfd, 4))
+		goto fail;
+	return 0;
+fail:
+	snprintf(why, size, "%s", strerror(errno));
+	return -1;
+}
+
+enum ghost_kind {
+	GHOST_KEY,		/* holds the cluster key */
+	GHOST_NO_KEY,		/* a hello without a nonce, no auth line */
+	GHOST_WRONG_KEY,	/* another key's auth line */
+};
+
+/*
+ * The daemon connects (backoff at most dead-after-ms / 2) and says hello;
+ * the ghost answers as @kind. With the key, the daemon's auth line is
+ * checked and the lines are MACed from then on. 0, or -1 with @why.
+ */
+static int ghost_accept(struct peer *p, int lfd, const uint8_t *subkey,
+			enum ghost_kind kind, char *why, size_t size)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	char line[1024], hello[TDD_HELLO_MAX], mac[TDD_MAC_HEX + 1];
+	char nonce[2 * TDD_NONCE_LEN + 1];
+	uint8_t wrong[TDD_AUTH_KEY_LEN];
+	const char *h, *n;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	if (poll(&pfd, 1, 10000) != 1) {
+		snprintf(why, size, "the daemon did not connect in 10 s");
+		return -1;
+	}
+	p->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (p->fd < 0) {
+		snprintf(why, size, "accept: %s", strerror(errno));
+		return -1;
+	}
+	if (peer_line(p, line, sizeof(line), 5000) || strncmp(line, "hello proto=2 ", 14) ||
+	    !(h = strstr(line, " config=")) || !(n = strstr(line, " nonce=")) ||
+	    strlen(line) >= TDD_HELLO_MAX || tdd_auth_nonce_parse(p->a.nonce_c, n + 7)) {
+		snprintf(why, size, "no hello with a nonce from the daemon: '%.200s'", line);
+		return -1;
+	}
+	snprintf(p->a.hello_c, sizeof(p->a.hello_c), "%s", line);
+	tdd_auth_nonce(p->a.nonce_a);
+	tdd_auth_nonce_hex(nonce, p->a.nonce_a);
+	snprintf(hello, sizeof(hello), "hello proto=2 id=%u name=ghost config=%.8s%s%s",
+		 ghost_id(), h + 8, kind == GHOST_NO_KEY ? "" : " nonce=",
+		 kind == GHOST_NO_KEY ? "" : nonce);
+	snprintf(p->a.hello_a, sizeof(p->a.hello_a), "%s", hello);
+	if (ghost_send(p, "%s", hello))
+		goto fail;
+	if (kind == GHOST_NO_KEY)
+		return 0;
+	randombytes_buf(wrong, sizeof(wrong));
+	tdd_auth_hello_mac(mac, kind == GHOST_WRONG_KEY ? wrong : subkey, false,
+			   this_node(), ghost_id(), p->a.nonce_c, p->a.nonce_a,
+			   p->a.hello_c, p->a.hello_a);
+	if (ghost_send(p, "auth mac=%s", mac))
+		goto fail;
+	if (kind == GHOST_WRONG_KEY)
+		return 0;
+	if (peer_line(p, line, sizeof(line), 5000) || strncmp(line, "auth mac=", 9) ||
+	    !tdd_auth_hello_ok(line + 9, subkey, true, this_node(), ghost_id(),
+			       p->a.nonce_c, p->a.nonce_a, p->a.hello_c, p->a.hello_a)) {
+		snprintf(why, size, "no good auth line from the daemon: '%.200s'", line);
+		return -1;
+	}
+	p->a.connector = false;
+	p->a.key = subkey;
+	return 0;
+fail:
+	snprintf(why, size, "%s", strerror(errno));
+	return -1;
+}
+
+/* ghost_listen() and ghost_accept() with the key. */
+static int ghost_up(struct peer *p, int *lfd, const uint8_t *subkey, char *why,
+		    size_t size)
+{
+	p->fd = -1;
+	if (ghost_listen(lfd, why, size))
+		return -1;
+	return ghost_accept(p, *lfd, subkey, GHOST_KEY, why, size);
+}
+
+/* Skip the test if the ghost's address cannot be had, fail on the rest. */
+#define GHOST_UP(p, lfd, why) do {						\
+	if (ghost_up((p), (lfd), self->subkey, (why), sizeof(why))) {		\
+		if ((p)->fd >= 0)						\
+			close((p)->fd);						\
+		if (*(lfd) >= 0)						\
+			close(*(lfd));						\
+		if (strstr((why), "cannot add"))				\
+			SKIP(return, "%s", (why));				\
+		ASSERT_TRUE(false) TH_LOG("%s", (why));				\
+	}									\
+} while (0)
 
 /*
  * The ghost comes to life (its address on lo, a listener on its control
@@ -649,49 +909,25 @@ static uint64_t now_ms(void)
 TEST_F(daemon, fake_peer)
 {
 	NEED(self->pid > 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7472) };
 	struct tinydsm_region_info ri = { 0 };
 	struct peer p = { .fd = -1 };
-	char line[1024], hello[256], req[256], buf[4096];
+	char line[1024], req[256], buf[4096], why[256];
 	uint64_t t0, t1, slice;
-	int lfd, cfd, one = 1, fd, i;
-	const char *h;
+	int lfd, cfd, fd, i;
 	ssize_t n;
 
 	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
 	close(fd);
-	if (system("ip addr add " GHOST_ADDR "/32 dev lo 2>/dev/null"))
-		SKIP(return, "cannot add " GHOST_ADDR " to lo");
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_LE(0, lfd);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, GHOST_ADDR, &sin.sin_addr);
-	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sin, sizeof(sin)));
-	ASSERT_EQ(0, listen(lfd, 4));
-
-	/* The daemon connects (backoff at most dead-after-ms / 2). */
-	{
-		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-
-		ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("the daemon did not connect");
-	}
-	p.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	ASSERT_LE(0, p.fd);
-	ASSERT_EQ(0, peer_line(&p, line, sizeof(line), 5000));
-	ASSERT_EQ(0, strncmp(line, "hello proto=1 ", 14)) TH_LOG("%s", line);
-	h = strstr(line, "config=");
-	ASSERT_NE(NULL, h);
-	snprintf(hello, sizeof(hello), "hello proto=1 id=%u name=ghost %s\nhb busy=1\n",
-		 ghost_id(), h);
-	ASSERT_EQ((ssize_t)strlen(hello), send(p.fd, hello, strlen(hello), MSG_NOSIGNAL));
+	GHOST_UP(&p, &lfd, why);
+	ASSERT_EQ(0, ghost_send(&p, "hb busy=1"));
 
 	/* A MIGRATE of one page of the ghost's slice, from the ghost. */
 	slice = (uint64_t)ri.slice_pages * ri.page_size;
-	snprintf(req, sizeof(req), "req id=7 op=migrate addr=%#llx npages=1 from=%u\n",
-		 (unsigned long long)(ri.base + (ghost_id() - 1) * slice), ghost_id());
-	ASSERT_EQ((ssize_t)strlen(req), send(p.fd, req, strlen(req), MSG_NOSIGNAL));
+	ASSERT_EQ(0, ghost_send(&p, "req id=7 op=migrate addr=%#llx npages=1 from=%u",
+				(unsigned long long)(ri.base + (ghost_id() - 1) * slice),
+				ghost_id()));
 	t0 = now_ms();
 	p.hb = 0;
 	line[0] = '\0';
@@ -699,10 +935,11 @@ TEST_F(daemon, fake_peer)
 		if (peer_line(&p, line, sizeof(line), 100) < 0 && p.len == 0)
 			line[0] = '\0';
 		/* We heartbeat too, or we die meanwhile. */
-		if (send(p.fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+		if (p.bad_mac || ghost_send(&p, "hb"))
 			break;
 	}
 	t1 = now_ms();
+	ASSERT_FALSE(p.bad_mac) TH_LOG("a line from the daemon failed its MAC");
 	ASSERT_EQ(0, strncmp(line, "rep id=7 err=", 13)) TH_LOG("no answer in 20 s: %s", line);
 	TH_LOG("MIGRATE answered in %llu ms: %s; %d heartbeats meanwhile",
 	       (unsigned long long)(t1 - t0), line, p.hb);
@@ -712,6 +949,7 @@ TEST_F(daemon, fake_peer)
 	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "name=ghost")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(strstr(buf, "name=ghost"), "state=alive")) TH_LOG("%s", buf);
+	EXPECT_NE(NULL, strstr(buf, " auth=key ")) TH_LOG("%s", buf);
 
 	/* Now this node asks the ghost, and the ghost goes silent. */
 	cfd = ctl_connect(self->sock);
@@ -723,7 +961,7 @@ TEST_F(daemon, fake_peer)
 		if (peer_line(&p, line, sizeof(line), 100) == 0 &&
 		    !strncmp(line, "req id=", 7))
 			break;
-		if (send(p.fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+		if (ghost_send(&p, "hb"))
 			break;
 	}
 	ASSERT_EQ(0, strncmp(line, "req id=", 7)) TH_LOG("no request came: %s", line);
@@ -755,58 +993,162 @@ TEST_F(daemon, fake_peer)
 	/* The teardown takes GHOST_ADDR off lo again. */
 }
 
-/*
- * The ghost comes to life: its address on lo, a listener on its control
- * port; this node's daemon (the lower id) connects and says hello, and the
- * ghost answers. 0, or -1 with @why set; *@lfd and p->fd to close.
- */
-static int ghost_up(struct peer *p, int *lfd, char *why, size_t size)
+/* The ghost's auth_fails in the daemon's status; -1 if not there. */
+static long long ghost_auth_fails(const char *sock)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7472) };
-	struct pollfd pfd = { .events = POLLIN };
-	char line[1024], hello[256];
-	const char *h;
-	int one = 1;
+	char buf[4096];
+	const char *g, *f;
 
-	p->fd = -1;
-	*lfd = -1;
-	if (system("ip addr add " GHOST_ADDR "/32 dev lo 2>/dev/null")) {
-		snprintf(why, size, "cannot add " GHOST_ADDR " to lo");
+	if (ctl_request(sock, "status\n", buf, sizeof(buf)))
 		return -1;
-	}
-	*lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*lfd < 0)
-		goto fail;
-	setsockopt(*lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, GHOST_ADDR, &sin.sin_addr);
-	if (bind(*lfd, (struct sockaddr *)&sin, sizeof(sin)) || listen(*lfd, 4))
-		goto fail;
-	pfd.fd = *lfd;
-	if (poll(&pfd, 1, 10000) != 1) {
-		snprintf(why, size, "the daemon did not connect in 10 s");
+	g = strstr(buf, "name=ghost ");
+	f = g ? strstr(g, " auth_fails=") : NULL;
+	if (!f || memchr(g, '\n', f - g))
 		return -1;
-	}
-	p->fd = accept4(*lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (p->fd < 0)
-		goto fail;
-	if (peer_line(p, line, sizeof(line), 5000) || strncmp(line, "hello proto=1 ", 14) ||
-	    !(h = strstr(line, "config="))) {
-		snprintf(why, size, "no hello from the daemon: '%.200s'", line);
+	return strtoll(f + 12, NULL, 10);
+}
+
+/* How often @what is in the daemon's log. */
+static int log_count(const char *path, const char *what)
+{
+	static char buf[1 << 20];
+	int fd = open(path, O_RDONLY), n = 0;
+	const char *p;
+
+	if (fd < 0)
 		return -1;
-	}
-	snprintf(hello, sizeof(hello), "hello proto=1 id=%u name=ghost %s\nhb\n",
-		 ghost_id(), h);
-	if (send(p->fd, hello, strlen(hello), MSG_NOSIGNAL) != (ssize_t)strlen(hello))
-		goto fail;
-	return 0;
-fail:
-	snprintf(why, size, "%s", strerror(errno));
-	return -1;
+	slurp(fd, buf, sizeof(buf));
+	for (p = buf; (p = strstr(p, what)); p++)
+		n++;
+	return n;
 }
 
 /*
- * The ghost's next request (a "req" line), heartbeating meanwhile: 0 with
- * its id, address and page count, or -1 after @ms.
+ * A ghost without the key, then one with another key: the daemon drops the
+ * connection before anything else, counts it (status auth_fails) and logs
+ * it; the ghost never becomes alive. Then one with the key: it does.
+ */
+TEST_F(daemon, forged_hello)
+{
+	NEED(self->pid > 0);
+	static const enum ghost_kind kinds[] = { GHOST_NO_KEY, GHOST_WRONG_KEY };
+	struct peer p = { .fd = -1 };
+	char why[256], line[512], buf[4096];
+	long long fails = 0, f;
+	unsigned int i;
+	int lfd;
+
+	if (ghost_listen(&lfd, why, sizeof(why))) {
+		if (lfd >= 0)
+			close(lfd);
+		if (strstr(why, "cannot add"))
+			SKIP(return, "%s", why);
+		ASSERT_TRUE(false) TH_LOG("%s", why);
+	}
+	for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+		ASSERT_EQ(0, ghost_accept(&p, lfd, self->subkey, kinds[i], why, sizeof(why)))
+			TH_LOG("%s", why);
+		/* Refused: it closes, and sends nothing but its hello. */
+		EXPECT_NE(0, peer_line(&p, line, sizeof(line), 5000)) TH_LOG("sent: %s", line);
+		EXPECT_TRUE(peer_closed(&p, 5000));
+		close(p.fd);
+		f = ghost_auth_fails(self->sock);
+		EXPECT_LT(fails, f) TH_LOG("kind %u: auth_fails %lld", i, f);
+		fails = f;
+		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		EXPECT_EQ(NULL, strstr(strstr(buf, "name=ghost"), "state=alive")) TH_LOG("%s", buf);
+	}
+	EXPECT_LE(1, log_count(self->log, "no cluster key (no nonce in its hello)"));
+	EXPECT_LE(1, log_count(self->log, "its auth MAC is wrong"));
+
+	/* With the key: connected, and alive once heard. */
+	ASSERT_EQ(0, ghost_accept(&p, lfd, self->subkey, GHOST_KEY, why, sizeof(why)))
+		TH_LOG("%s", why);
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(0, ghost_send(&p, "hb"));
+		peer_line(&p, line, sizeof(line), 100);
+		ASSERT_FALSE(p.bad_mac);
+		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		if (strstr(strstr(buf, "name=ghost"), "state=alive"))
+			break;
+	}
+	EXPECT_LT(i, 50) TH_LOG("%s", buf);
+	EXPECT_EQ(fails, ghost_auth_fails(self->sock));
+	close(p.fd);
+	close(lfd);
+}
+
+/*
+ * The ghost, with the key, asks for a REPOPULATE and gets its answer; then
+ * it sends the same line again (a replay), or a line whose text was
+ * altered after its MAC: the daemon drops the connection and runs neither
+ * (its log has the one request), and counts each.
+ */
+TEST_F(daemon, replayed_and_altered_lines)
+{
+	NEED(self->pid > 0);
+	struct tinydsm_region_info ri = { 0 };
+	struct peer p = { .fd = -1 };
+	char why[256], line[512], req[512], sealed[512];
+	unsigned long long addr;
+	long long fails;
+	size_t len;
+	int lfd, fd, i;
+
+	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
+	close(fd);
+	/* A page of this node's slice: nothing moved away, a quick no-op. */
+	addr = ri.base + (uint64_t)(this_node() - 1) * ri.slice_pages * ri.page_size;
+	GHOST_UP(&p, &lfd, why);
+
+	/* The request, sealed by hand to keep its bytes for the replay. */
+	len = snprintf(req, sizeof(req), "req id=41 op=repopulate addr=%#llx npages=1", addr);
+	memcpy(sealed, req, len + 1);
+	len = tdd_auth_seal(&p.a, sealed, len, sizeof(sealed) - 1);
+	sealed[len++] = '\n';
+	ASSERT_EQ((ssize_t)len, send(p.fd, sealed, len, MSG_NOSIGNAL));
+	for (i = 0, line[0] = '\0'; i < 100 && strncmp(line, "rep id=41 ", 10); i++) {
+		if (peer_line(&p, line, sizeof(line), 100))
+			line[0] = '\0';
+		ASSERT_FALSE(p.bad_mac);
+		ASSERT_EQ(0, ghost_send(&p, "hb"));
+	}
+	ASSERT_EQ(0, strncmp(line, "rep id=41 ", 10)) TH_LOG("no answer: %s", line);
+	EXPECT_EQ(1, log_count(self->log, "ghost asks: REPOPULATE"));
+	fails = ghost_auth_fails(self->sock);
+	ASSERT_LE(0, fails);
+
+	/* The replay: the very same bytes. */
+	ASSERT_EQ((ssize_t)len, send(p.fd, sealed, len, MSG_NOSIGNAL));
+	EXPECT_TRUE(peer_closed(&p, 5000)) TH_LOG("the daemon kept the connection");
+	close(p.fd);
+	EXPECT_EQ(1, log_count(self->log, "ghost asks: REPOPULATE"));
+	EXPECT_EQ(fails + 1, ghost_auth_fails(self->sock));
+	EXPECT_LE(1, log_count(self->log, "a line failed its MAC"));
+
+	/* A new connection; a line altered after its MAC: npages=1 -> 2. */
+	ASSERT_EQ(0, ghost_accept(&p, lfd, self->subkey, GHOST_KEY, why, sizeof(why)))
+		TH_LOG("%s", why);
+	len = snprintf(sealed, sizeof(sealed), "req id=42 op=repopulate addr=%#llx npages=1",
+		       addr);
+	len = tdd_auth_seal(&p.a, sealed, len, sizeof(sealed) - 1);
+	sealed[len++] = '\n';
+	ASSERT_NE(NULL, strstr(sealed, "npages=1 mac="));
+	strstr(sealed, "npages=1 mac=")[7] = '2';
+	ASSERT_EQ((ssize_t)len, send(p.fd, sealed, len, MSG_NOSIGNAL));
+	EXPECT_TRUE(peer_closed(&p, 5000)) TH_LOG("the daemon kept the connection");
+	close(p.fd);
+	EXPECT_EQ(1, log_count(self->log, "ghost asks: REPOPULATE"));
+	EXPECT_EQ(fails + 2, ghost_auth_fails(self->sock));
+	close(lfd);
+}
+
+/*
+ * The ghost comes to life with the key (ghost_up). The next request (a
+ * "req" line), heartbeating meanwhile: 0 with its id, address and page
+ * count, or -1 after @ms.
  */
 static int ghost_req(struct peer *p, unsigned int *id, unsigned long long *addr,
 		     unsigned int *npages, char *line, size_t size, int ms)
@@ -824,22 +1166,10 @@ static int ghost_req(struct peer *p, unsigned int *id, unsigned long long *addr,
 			*npages = n ? strtoul(n + 8, NULL, 0) : 0;
 			return 0;
 		}
-		if (send(p->fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+		if (p->bad_mac || ghost_send(p, "hb"))
 			return -1;
 	}
 	return -1;
-}
-
-static int ghost_send(struct peer *p, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return send(p->fd, buf, n, MSG_NOSIGNAL) == n ? 0 : -1;
 }
 
 /* What tinydsmd answered on @cfd: until an "ok"/"error" line, heartbeating. */
@@ -853,7 +1183,7 @@ static void ctl_answer(struct peer *p, int cfd, char *buf, size_t size, int ms)
 	buf[0] = '\0';
 	while (!strstr(buf, "error ") && !strstr(buf, "\nok ") && strncmp(buf, "ok ", 3) &&
 	       now_ms() < end) {
-		if (p && send(p->fd, "hb\n", 3, MSG_NOSIGNAL) != 3)
+		if (p && ghost_send(p, "hb"))
 			p = NULL;
 		if (poll(&pfd, 1, 100) != 1)
 			continue;
@@ -897,15 +1227,7 @@ TEST_F(daemon, migrate_reports_pages_moved)
 	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
 	close(fd);
 	base = ri.base + (uint64_t)(this_node() - 1) * ri.slice_pages * ri.page_size;
-	if (ghost_up(&p, &lfd, why, sizeof(why))) {
-		if (p.fd >= 0)
-			close(p.fd);
-		if (lfd >= 0)
-			close(lfd);
-		if (strstr(why, "cannot add"))
-			SKIP(return, "%s", why);
-		ASSERT_TRUE(false) TH_LOG("%s", why);
-	}
+	GHOST_UP(&p, &lfd, why);
 	snprintf(req, sizeof(req), "migrate from=%s to=ghost addr=%#llx npages=%u\n",
 		 self->me, base, 2 * MIG_CHUNK);
 
@@ -1135,13 +1457,14 @@ TEST_F(daemon, second_instance)
 TEST_F(daemon, wrong_self)
 {
 	NEED(self->pid > 0);
-	char conf[160], text[256], ip[32];
+	char conf[160], text[512], ip[32];
 
 	snprintf(conf, sizeof(conf), "%s/wrong.conf", self->dir);
 	snprintf(text, sizeof(text),
 		 "node %u name %s addr %s\nnode %u name ghost addr " GHOST_ADDR "\n"
-		 "self ghost\nsocket %s/wrong.sock\n",
-		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(), self->dir);
+		 "self ghost\nsocket %s/wrong.sock\nkey-file %s\n",
+		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(), self->dir,
+		 self->key);
 	ASSERT_EQ(0, write_file(conf, text));
 	run_str(&self->r, false, daemon_path(), "-c %s", conf);
 	unlink(conf);

@@ -205,8 +205,9 @@ static int json_has_node(const char *json, unsigned int id, bool self)
 		 "assert len(n) == 1, n\n"
 		 "assert ('self' in n[0].get('flags', [])) == %s, n\n"
 		 "assert isinstance(n[0]['state'], str)\n"
-		 "for k in ('tx_msgs', 'rx_msgs', 'rx_bad', 'error'):\n"
-		 "    assert isinstance(n[0][k], int), k\n",
+		 "for k in ('tx_msgs', 'rx_msgs', 'rx_bad', 'error', 'auth_fails', 'rx_unmatched'):\n"
+		 "    assert isinstance(n[0][k], int), k\n"
+		 "assert n[0]['auth'] in ('key', 'off', 'failed', 'none'), n\n",
 		 id, self ? "True" : "False");
 	run_prog(r, AS_ROOT, json, "python3", argv);
 	ok = r->rc == 127 ? -1 : r->rc == 0;
@@ -549,10 +550,10 @@ TEST_F(ctl, show_tsv)
 	ASSERT_EQ(1, count_lines(self->r.out)) TH_LOG("%s", self->r.out);
 	snprintf(want, sizeof(want), "%u\t", this_node());
 	EXPECT_EQ(0, strncmp(self->r.out, want, strlen(want)));
-	/* 8 columns, the flags fourth. */
+	/* 11 columns, the flags fourth. */
 	for (p = self->r.out; *p && *p != '\n'; p++)
 		tabs += *p == '\t';
-	EXPECT_EQ(7, tabs);
+	EXPECT_EQ(10, tabs);
 	EXPECT_NE(NULL, strstr(self->r.out, "\tself\t"));
 }
 
@@ -1385,6 +1386,162 @@ TEST_F_TIMEOUT(ctl, monitor_fault_storm, 90)
 		  (unsigned long long)(addr + 4 * g.ri.page_size));
 	free(js);
 	close(g.fd);
+}
+
+/* ---- the cluster key ---- */
+
+static int key_file_mode(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) || !S_ISREG(st.st_mode))
+		return -1;
+	return st.st_mode & 07777;
+}
+
+static int read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	slurp(fd, buf, size);
+	return 0;
+}
+
+/*
+ * key generate: a new file of 64 hex digits and a newline, mode 0600 even
+ * under umask 0; never over an existing file (EEXIST, the file unchanged)
+ * unless --force, which replaces it (mode 0600, a new key, no file left
+ * beside it).
+ */
+TEST_F(ctl, key_generate)
+{
+	char dir[] = "/tmp/tdsm_key.XXXXXX", path[64], a[128], b[128], ls[256];
+	mode_t old = umask(0);
+	size_t i;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cluster.key", dir);
+	ctl_run(&self->r, "key generate %s", path);
+	umask(old);
+	ASSERT_RC(0, &self->r);
+	EXPECT_STREQ("", self->r.out);
+	EXPECT_EQ(0600, key_file_mode(path));
+	ASSERT_EQ(0, read_text(path, a, sizeof(a)));
+	EXPECT_EQ(65, (int)strlen(a)) TH_LOG("%s", a);
+	for (i = 0; i < 64; i++)
+		EXPECT_NE(NULL, strchr("0123456789abcdef", a[i])) TH_LOG("%s", a);
+	EXPECT_EQ('\n', a[64]);
+
+	ctl_run(&self->r, "key generate %s", path);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EEXIST")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "--force")) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, read_text(path, b, sizeof(b)));
+	EXPECT_STREQ(a, b);
+
+	ASSERT_EQ(0, chmod(path, 0400));
+	ctl_run(&self->r, "key generate --force %s", path);
+	ASSERT_RC(0, &self->r);
+	EXPECT_EQ(0600, key_file_mode(path));
+	ASSERT_EQ(0, read_text(path, b, sizeof(b)));
+	EXPECT_EQ(65, (int)strlen(b));
+	EXPECT_STRNE(a, b);
+	/* Nothing but the key in the directory: the temporary file is gone. */
+	snprintf(ls, sizeof(ls), "test $(ls -A %s | wc -l) = 1", dir);
+	EXPECT_EQ(0, system(ls));
+
+	/* Usage, and a directory that does not exist. */
+	ctl_run(&self->r, "key generate");
+	EXPECT_RC(2, &self->r);
+	ctl_run(&self->r, "key generate %s %s", path, path);
+	EXPECT_RC(2, &self->r);
+	ctl_run(&self->r, "key generate %s/none/cluster.key", dir);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "ENOENT")) TH_LOG("%s", self->r.err);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * key set: a file that group or others may read is refused before anything
+ * is sent (EACCES, its mode, and the chmod to run), and so is one that is
+ * not a key; without CAP_NET_ADMIN (nobody, who may read the file) the
+ * module says EPERM; as root the key is set and node show says so.
+ */
+TEST_F(ctl, key_set)
+{
+	char dir[] = "/tmp/tdsm_key.XXXXXX", path[64], want[128];
+	const char *lab = getenv("TDSM_KEY_FILE");
+	int ok;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	ASSERT_EQ(0, chmod(dir, 0755));
+	snprintf(path, sizeof(path), "%s/cluster.key", dir);
+	ctl_run(&self->r, "key generate %s", path);
+	ASSERT_RC(0, &self->r);
+
+	ASSERT_EQ(0, chmod(path, 0644));
+	ctl_run(&self->r, "key set %s", path);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EACCES")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "mode 0644")) TH_LOG("%s", self->r.err);
+	snprintf(want, sizeof(want), "chmod 600 %s", path);
+	EXPECT_NE(NULL, strstr(self->r.err, want)) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, chmod(path, 0640));
+	ctl_run(&self->r, "key set %s", path);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "mode 0640")) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, chmod(path, 0600));
+
+	/* Without CAP_NET_ADMIN: the module's EPERM, said clearly. */
+	if (getuid() == 0) {
+		ASSERT_EQ(0, chown(path, NOBODY, NOBODY));
+		ctl_how(&self->r, AS_NOBODY, "key set %s", path);
+		EXPECT_RC(1, &self->r);
+		EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
+		EXPECT_NE(NULL, strstr(self->r.err, "CAP_NET_ADMIN")) TH_LOG("%s", self->r.err);
+		ASSERT_EQ(0, chown(path, 0, 0));
+	}
+
+	/* Not a key: nothing sent. */
+	ASSERT_EQ(0, truncate(path, 10));
+	ctl_run(&self->r, "key set %s", path);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
+	ctl_run(&self->r, "key set %s", dir);
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "not a regular file")) TH_LOG("%s", self->r.err);
+	ctl_run(&self->r, "key set");
+	EXPECT_RC(2, &self->r);
+
+	/* As root: set (the lab's key, if the run has one: it stays the key). */
+	if (!lab) {
+		unlink(path);
+		ctl_run(&self->r, "key generate %s", path);
+		ASSERT_RC(0, &self->r);
+	}
+	ctl_run(&self->r, "key set %s", lab ? lab : path);
+	EXPECT_RC(0, &self->r);
+	ctl_run(&self->r, "-j node show");
+	ASSERT_RC(0, &self->r);
+	EXPECT_STREQ("", self->r.err);
+	ok = py_check(self->r.out, false,
+		      "n = [x for x in d if 'self' in x.get('flags', [])]\n"
+		      "assert len(n) == 1 and n[0]['auth'] == 'key', n\n");
+	if (ok < 0) {
+		EXPECT_NE(NULL, strstr(self->r.out, "\"auth\":\"key\"")) TH_LOG("%s", self->r.out);
+	} else {
+		EXPECT_EQ(1, ok) TH_LOG("%s", self->r.out);
+	}
+	ctl_run(&self->r, "node show");
+	EXPECT_NE(NULL, strstr(self->r.out, "AUTH-FAILS")) TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, "UNMATCHED")) TH_LOG("%s", self->r.out);
+
+	unlink(path);
+	rmdir(dir);
 }
 
 TEST_HARNESS_MAIN
