@@ -15,20 +15,21 @@
  *      owner, which keeps a read-only copy), then invalidates every copy
  *      but its own and T's (INVAL with TDSM_INVAL_MOVED: the holders learn
  *      the new home). After each step the directory is consistent: S owns
- *      what it collected. S then RDMA-writes its frames into T's buffer and
- *      replies (done/data masks), and only once the reply has landed does it
- *      commit: home and owner T, its own copy dropped. If the reply does not
- *      land, S keeps everything: the batch did not move.
+ *      what it collected. S then lets the batch go (home and owner T, its
+ *      own copies unmapped and dropped) and only then RDMA-writes the frames
+ *      into T's buffer and replies (done/data masks): T writes the pages as
+ *      soon as the reply lands, before S's send completes, so S may not
+ *      read them, nor call itself their home, until then. If the reply does
+ *      not land (or may not have: in doubt), S takes the batch back: it did
+ *      not move.
  *   T: installs the frames as the exclusive owner and home, unlocks.
  *
  * Requests that reach S for a page that has left are answered NOTHOME with
  * the new home, and the requester retries there (proto.c).
  *
  * A failed MIGRATE leaves the batches before it moved and the rest at S, so
- * running it again resumes. One window is not closed: if T gives up waiting
- * (timeout) just as S's reply lands, S has committed and T has not; the
- * pages are then unreachable (requests bounce between S and T until
- * TDSM_MAX_FORWARDS). Closing it needs epochs (see PROTOCOL.md).
+ * running it again resumes. One window is not closed: a reply in doubt
+ * that T did take leaves both nodes the home (PROTOCOL.md, "Migration").
  *
  * REPOPULATE runs on a node that lost copies to a migration (TDSM_PG_MOVED):
  * it asks their new home for read copies with READV, a batch per round trip,
@@ -234,12 +235,26 @@ static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 	return 0;
 }
 
-/* The batch landed at @to: it is the home and owner; drop our copy. */
-static void tdsm_migrate_commit(struct tdsm_region *r, unsigned long idx, u8 to)
+/*
+ * Page @idx (prepared, DIR held) goes to @to: before the reply that hands
+ * it over is posted, this node stops being its home and owner and drops
+ * its copy, unmapped. @to writes the page as soon as the reply lands,
+ * which is before this node hears so (its send's completion, an
+ * acknowledgment later): a copy still mapped here until then would be
+ * read, stale, while @to writes, and this node would still call itself
+ * the home (two homes). The frame that goes with the reply stays alive in
+ * the caller's push list. Local faults on the page now go to @to, which
+ * holds them until it has installed the batch. *@owner and *@copyset: the
+ * entry before, for tdsm_migrate_undo().
+ */
+static void tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx,
+				   u8 to, u8 *owner, u32 *copyset)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
 
+	*owner = pg->owner;
+	*copyset = pg->copyset;
 	tdsm_page_lock_wait(pg);
 	frame = tdsm_local_take(r, idx);
 	pg->owner = to;
@@ -249,7 +264,32 @@ static void tdsm_migrate_commit(struct tdsm_region *r, unsigned long idx, u8 to)
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
-	atomic64_inc(&r->migrated_out);
+}
+
+/*
+ * The reply handing page @idx over did not land (or may not have, see the
+ * caller): this node is its home again, with the entry it had before the
+ * hand-over, @owner and @copyset. @frame: the frame that was to go with
+ * the reply if this node owned the page (installed again, read-only, and
+ * a reference taken), else NULL: then the copy this node held, if any,
+ * went at the hand-over, and the copyset says so.
+ */
+static void tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx,
+			      u8 owner, u32 copyset, struct page *frame)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+
+	tdsm_page_lock_wait(pg);
+	tdsm_page_set_home(pg, r->node_id);
+	pg->owner = owner;
+	pg->copyset = copyset;
+	if (frame) {
+		get_page(frame);
+		tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+	} else {
+		pg->copyset &= ~BIT(r->node_id);
+	}
+	tdsm_page_unlock(pg);
 }
 
 void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
@@ -257,6 +297,8 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	struct tdsm_wire_breply rep = {};
 	struct page *push[TDSM_WIRE_BATCH];
+	u32 copyset[TDSM_WIRE_BATCH];
+	u8 owner[TDSM_WIRE_BATCH];
 	u8 slot[TDSM_WIRE_BATCH];
 	u8 to = msg->hdr.src;
 	unsigned int i, n, npush = 0;
@@ -297,6 +339,11 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0,
 				 be32_to_cpu(msg->batch.rkey));
 	} else {
+		/* Let go first: the reply may land before we hear so. */
+		for (i = 0; i < n; i++)
+			if (done & BIT_ULL(i))
+				tdsm_migrate_hand_over(r, first + i, to,
+						       &owner[i], &copyset[i]);
 		rep.done = cpu_to_be64(done);
 		rep.data = cpu_to_be64(data);
 		rep.holders = cpu_to_be32(holders);
@@ -304,12 +351,23 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 				       be64_to_cpu(msg->batch.iova),
 				       be32_to_cpu(msg->batch.rkey));
-		if (err)
-			done = 0;	/* not landed: the batch stays here */
 	}
-	for (i = 0; i < n; i++)
-		if (done & BIT_ULL(i))
-			tdsm_migrate_commit(r, first + i, to);
+	if (err && done) {
+		/*
+		 * Not landed: the batch stays here. In doubt (-ECOMM: it went
+		 * out, its completion failed) as well, for now: if @to did
+		 * take it, both nodes are its home (PROTOCOL.md, "Migration").
+		 */
+		for (i = 0; i < n; i++)
+			if (done & ~data & BIT_ULL(i))
+				tdsm_migrate_undo(r, first + i, owner[i],
+						  copyset[i], NULL);
+		for (i = 0; i < npush; i++)
+			tdsm_migrate_undo(r, first + slot[i], owner[slot[i]],
+					  copyset[slot[i]], push[i]);
+		done = 0;
+	}
+	atomic64_add(hweight64(done), &r->migrated_out);
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
 	for (i = n; i-- > 0;)

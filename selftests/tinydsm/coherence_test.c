@@ -137,20 +137,6 @@ FIXTURE_SETUP(coherence)
 	self->ready = 1;
 }
 
-/*
- * Delay every packet this node sends to @ip by @ms (the others go out at
- * once): a prio qdisc, netem on its third band, a u32 filter on the
- * destination. The lab's guests load no module on demand: load them.
- */
-static int delay_to(const char *ip, unsigned int ms)
-{
-	return tc_shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
-		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
-		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
-		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
-		     tc_link_dev(), ms, ip);
-}
-
 FIXTURE_TEARDOWN(coherence)
 {
 	if (!_metadata->passed)
@@ -1099,7 +1085,7 @@ static void write_while_late(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
 	if (self->n.id == late) {
 		self->delaying = 1;
-		ASSERT_EQ(0, delay_to(home_ip, tmo + 2000))
+		ASSERT_EQ(0, tc_delay_to(home_ip, tmo + 2000))
 			TH_LOG("tc: cannot delay node%u's packets to node2", late);
 	}
 	BARRIER("delayed");
@@ -1372,7 +1358,7 @@ TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
 
 	if (n->id == 1) {
 		self->delaying = 1;
-		ASSERT_EQ(0, delay_to(home_ip, tmo / 2))
+		ASSERT_EQ(0, tc_delay_to(home_ip, tmo / 2))
 			TH_LOG("tc: cannot delay node1's packets to node2");
 	}
 	BARRIER("delayed");

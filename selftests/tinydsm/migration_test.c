@@ -9,8 +9,9 @@
  * checked after the move, the directories and page states on all three
  * nodes, and the faults node1 takes (getrusage minor faults and the
  * module's counters). Also: word accesses of a node that never held the
- * pages are forwarded to their new home; a writer on node1 during the
- * migration loses no update; running a migration again resumes it (moves
+ * pages are forwarded to their new home; the old home lets a batch go
+ * before its reply can land; a writer on node1 during the migration loses
+ * no update; running a migration again resumes it (moves
  * nothing twice); bad requests get clear errors; unprivileged callers get
  * EPERM.
  *
@@ -191,6 +192,7 @@ FIXTURE(mig) {
 	struct tc_node n;
 	struct tc_sync s;
 	int ready;
+	int delaying;		/* this node delays its packets (tc): undo */
 	char setup_err[256];
 };
 
@@ -207,6 +209,8 @@ FIXTURE_TEARDOWN(mig)
 {
 	if (!_metadata->passed)
 		tc_mark_failed(&self->s);
+	if (self->delaying)
+		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	tc_node_close(&self->n);
 }
 
@@ -759,6 +763,148 @@ TEST_F_TIMEOUT(mig, trio_repopulate_while_written, 300)
 	rounds = strtoul(val, NULL, 0);
 	TH_LOG("node%u: node3 wrote %lu rounds", n->id, rounds);
 	EXPECT_EQ(0, first_words_not(_metadata, n, addr, npages, rounds, DST));
+	BARRIER("done");
+}
+
+/*
+ * How many of the @npages pages at @addr this process has mapped (a PTE
+ * present, /proc/self/pagemap bit 63): an access to those takes no fault.
+ * -1 if pagemap cannot be read.
+ */
+static long mapped_pages(const struct tc_node *n, uint64_t addr,
+			 unsigned int npages)
+{
+	long mapped = 0;
+	unsigned int i;
+	uint64_t e;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (i = 0; i < npages && mapped >= 0; i++) {
+		off_t off = (off_t)((addr + (uint64_t)i * n->psz) / n->psz) * 8;
+
+		if (pread(fd, &e, sizeof(e), off) != sizeof(e))
+			mapped = -1;
+		else if (e >> 63)
+			mapped++;
+	}
+	close(fd);
+	return mapped;
+}
+
+/*
+ * The old home lets a batch go before its MIGRATE reply can land. node3
+ * delays its packets to node2 by timeout_ms / 2: its MIGRATE reaches node2
+ * late, node2's reply reaches node3 at once, and node2 hears that it
+ * landed (node3's acknowledgement) only timeout_ms / 2 later. Meanwhile
+ * node3, the pages' home and exclusive owner, writes them and tells node2
+ * (a barrier on the shared directory, which is not delayed). node2, its
+ * send still not completed, must already say node3 is their home, hold no
+ * copy (none mapped: a load would fault), and its word loads must return
+ * node3's data. A node2 that let the pages go only once its send
+ * completed still called itself their home and owner, SHARED, and read
+ * its old copy, mapped, while node3 wrote: two homes, a stale read.
+ * trio_repopulate_while_written saw it now and then on its last batch,
+ * the one nothing came after. (In the window node2 reads with WORD, not
+ * with a fault: a fault chains a REG_MR behind the reply still waiting for
+ * its acknowledgement, and rxe, when it retransmits the reply, executes
+ * that REG_MR again, fails it and kills the queue pair.)
+ */
+TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
+{
+	unsigned int tmo = tc_module_param("timeout_ms", TC_DEFAULT_PEER_TIMEOUT_MS);
+	const char *src_ip = getenv("TDSM_IP_2");
+	const unsigned int npages = 4;
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	struct tinydsm_stats st0, st1;
+	struct gen_reply r;
+	uint64_t addr, out = 0;
+	double deadline;
+	unsigned int i;
+	long mapped;
+
+	START();
+	ASSERT_NE(NULL, src_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
+	addr = shared_run(_metadata, self, npages, 9);
+	if (n->id == APP)
+		ASSERT_EQ(0, check_mem(_metadata, addr, len, 9, "node1 first read"));
+	BARRIER("read");
+	if (n->id == SRC) {
+		/* Its own copies, mapped read-only now that node1 has copies too. */
+		ASSERT_EQ(0, check_mem(_metadata, addr, len, 9, "node2 reading its own"));
+		ASSERT_EQ(npages, mapped_pages(n, addr, npages));
+		ASSERT_EQ(0, tc_stats(n, &st0));
+	}
+	if (n->id == DST) {
+		self->delaying = 1;
+		ASSERT_EQ(0, tc_delay_to(src_ip, tmo / 2))
+			TH_LOG("tc: cannot delay node3's packets to node2");
+	}
+	BARRIER("delayed");
+
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+		EXPECT_EQ(npages, r.data);
+		/* Exclusive here: no fault, no message. */
+		fill(addr, len, 10);
+	}
+	BARRIER("written");
+	if (n->id == SRC) {
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		out = st1.migrated_out - st0.migrated_out;
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1, 0,
+					TINYDSM_PAGE_F_PRESENT,
+					"node2 before its reply's send completed"));
+		mapped = mapped_pages(n, addr, npages);
+		EXPECT_EQ(0, mapped) TH_LOG("node2 still maps %ld pages it handed over", mapped);
+		if (mapped > 0)	/* no fault: this is what its processes read */
+			EXPECT_EQ(0, check_mem(_metadata, addr, len, 10,
+					       "node2 reading its mapped old copy"));
+		for (i = 0; i < npages; i++) {
+			uint64_t a = addr + (uint64_t)i * n->psz;
+			struct tinydsm_word w = { .addr = a, .width = 8 };
+
+			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
+				TH_LOG("page %u: WORD load: %s", i, strerror(errno));
+			EXPECT_EQ(pat(a, 10), w.value)
+				TH_LOG("page %u: node2 loads %#llx, node3 wrote %#llx", i,
+				       (unsigned long long)w.value,
+				       (unsigned long long)pat(a, 10));
+		}
+		/* Else the delay missed the window, and the test proves nothing. */
+		EXPECT_EQ(0, out)
+			TH_LOG("node2 had committed %llu pages before node3's write was over",
+			       (unsigned long long)out);
+	}
+	BARRIER("checked");
+	if (n->id == DST) {
+		EXPECT_EQ(0, tc_shell("tc qdisc del dev %s root >&2", tc_link_dev()));
+		self->delaying = 0;
+	}
+	BARRIER("healed");
+	if (n->id == SRC) {
+		/* Its send completes: the move is counted. */
+		deadline = tc_now() + 2 * tmo / 1000.0;
+		for (;;) {
+			ASSERT_EQ(0, tc_stats(n, &st1));
+			out = st1.migrated_out - st0.migrated_out;
+			if (out >= npages || tc_now() > deadline)
+				break;
+			usleep(20000);
+		}
+		EXPECT_EQ(npages, out);
+	}
+	EXPECT_EQ(0, check_mem(_metadata, addr, len, 10, "reading node3's data"));
+	if (n->id == SRC)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, -1, -1,
+					TINYDSM_PAGE_F_PRESENT, 0,
+					"node2 after reading node3's data"));
 	BARRIER("done");
 }
 

@@ -121,6 +121,21 @@ static inline int tc_drop_roce(const char *dir, unsigned int n,
 	return k < sizeof(cmd) ? tc_shell("%s", cmd) : -1;
 }
 
+/*
+ * Delay every packet this node sends to @ip by @ms (the others go out at
+ * once): a prio qdisc, netem on its third band, a u32 filter on the
+ * destination. The lab's guests load no module on demand: load them.
+ * Undo with tc_shell("tc qdisc del dev %s root", tc_link_dev()).
+ */
+static inline int tc_delay_to(const char *ip, unsigned int ms)
+{
+	return tc_shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
+		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
+		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
+		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
+		     tc_link_dev(), ms, ip);
+}
+
 /* every node of the run */
 #define TC_ALL			0u
 

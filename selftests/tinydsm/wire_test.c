@@ -100,6 +100,7 @@
 #define PG_IGNORED_INVAL	110
 #define PG_BAD_BUFFER		120
 #define PG_FAILED_PUSH		121
+#define PG_MIGRATE_LOST		122
 #define PG_DOUBT_TAKEN		130
 #define PG_DOUBT_NOT_TAKEN	131
 #define PG_DOUBT_GONE		132
@@ -3884,6 +3885,63 @@ TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
 		ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 		TH_LOG("once node 1 is back and acks: node2's write: %s", d);
 	}
+}
+
+/*
+ * A MIGRATE whose reply does not land: we, the target, pull a page node2
+ * homes and has written, naming a buffer that does not exist, so the
+ * module's RDMA WRITE of the page fails and the connection dies. The
+ * module let the page go before it replied (a target may write the page
+ * as soon as the reply lands, before the old home hears so); it must take
+ * it back: node2 is its home and owner again, with its frame, and reads
+ * and writes its page.
+ */
+TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct peer_st p;
+	struct pinfo pi;
+	uint64_t pm;
+	double end;
+
+	START();
+	pm = slice_addr(self, TARGET, PG_MIGRATE_LOST);
+	ASSERT_EQ(0, node2_access(self, "write", pm, 0x55, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	msg_init(&m, TDSM_W_MIGRATE);
+	m.batch.addr = htobe64(pm);
+	m.batch.iova = htobe64(0x10000);
+	m.batch.rkey = htobe32(0x00abcd02);
+	m.batch.npages = 1;
+	m.hdr.id = htobe64(0x4444);
+	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+
+	/* The send failed just now: the page comes back right after. */
+	end = now_ms() + 2000;
+	for (;;) {
+		ASSERT_EQ(0, node2_info(self, pm, &pi)) TH_LOG("%s", self->why);
+		if (pi.home == TARGET || now_ms() > end)
+			break;
+		usleep(20000);
+	}
+	EXPECT_EQ(TARGET, pi.home) TH_LOG("node2 names node %u the home of a page "
+					  "whose MIGRATE reply never landed", pi.home);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+	EXPECT_TRUE(pi.flags & TINYDSM_PAGE_F_PRESENT) TH_LOG("flags %#x", pi.flags);
+	ASSERT_EQ(0, node2_access(self, "read", pm, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2 reading its page back (%.0f ms)", a.ms);
+	EXPECT_EQ(pat_hash(0x55), a.hash) TH_LOG("node2 read other bytes than its write");
+	ASSERT_EQ(0, node2_access(self, "write", pm, 0x56, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2 writing its page again (%.0f ms)", a.ms);
 }
 
 /*
