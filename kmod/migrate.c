@@ -173,10 +173,11 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
  * After every step the directory entries are consistent, so a failure
  * leaves the batch here, correctly. @epoch: the migration's transaction.
  */
-static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
-				unsigned int n, u64 want, u8 to, u32 epoch,
-				u32 *holders, struct page **push, u8 *slot,
-				unsigned int *npush)
+static noinline_for_stack int
+tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
+		     unsigned int n, u64 want, u8 to, u32 epoch,
+		     u32 *holders, struct page **push, u8 *slot,
+		     unsigned int *npush)
 {
 	u64 inval[TINYDSM_MAX_NODES] = {};
 	unsigned long copies;
@@ -247,8 +248,9 @@ static int tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
  * holds them until it has installed the batch. *@owner and *@copyset: the
  * entry before, for tdsm_migrate_undo().
  */
-static void tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx,
-				   u8 to, u8 *owner, u32 *copyset)
+static noinline_for_stack void
+tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
+		       u8 *owner, u32 *copyset)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
@@ -274,8 +276,9 @@ static void tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx,
  * a reference taken), else NULL: then the copy this node held, if any,
  * went at the hand-over, and the copyset says so.
  */
-static void tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx,
-			      u8 owner, u32 copyset, struct page *frame)
+static noinline_for_stack void
+tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
+		  u32 copyset, struct page *frame)
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
@@ -292,6 +295,10 @@ static void tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_unlock(pg);
 }
 
+/*
+ * The helpers above are noinline_for_stack: inlined, with this function's
+ * per-page arrays, the frame is over the debug kernel's limit (KASAN).
+ */
 void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 			 const struct tdsm_wire_msg *msg)
 {
