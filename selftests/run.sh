@@ -86,11 +86,13 @@ lab_timeout=600
 
 # One lab run: its own verdict (boot, rmmod, kernel log) is a result too.
 lab_run() { # lab_run KVER NAME NODES SCRIPT
-	local dir=$out/$1/$2 rc i problems
+	local dir=$out/$1/$2 rc i problems t0=$(date +%s)
 	echo "=== $1: $2 ($3 node(s)): $4"
 	"$top/selftests/lab/lab.sh" --kver "$1" --nodes "$3" --timeout "$lab_timeout" \
 		--out "$dir" "$4"
 	rc=$?
+	# Where the suite's time goes (make check must stay within CI's budget).
+	echo "=== $1: $2 took $(($(date +%s) - t0)) s"
 	problems=
 	for ((i = 1; i <= $3; i++)); do
 		[ -s "$dir/node$i/lab_problems" ] &&
