@@ -897,6 +897,23 @@ static int ghost_up(struct peer *p, int *lfd, const uint8_t *subkey, char *why,
 	}									\
 } while (0)
 
+/* The region as this node's module has it. */
+static void region_info(struct __test_metadata *_metadata,
+			struct tinydsm_region_info *ri)
+{
+	int fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, ri));
+	close(fd);
+}
+
+/* The first page of this node's slice of @ri. */
+static unsigned long long own_slice(const struct tinydsm_region_info *ri)
+{
+	return ri->base + (uint64_t)(this_node() - 1) * ri->slice_pages * ri->page_size;
+}
+
 /*
  * The ghost comes to life (its address on lo, a listener on its control
  * port; the daemon has the lower id and connects) and asks this node's
@@ -913,13 +930,10 @@ TEST_F(daemon, fake_peer)
 	struct peer p = { .fd = -1 };
 	char line[1024], req[256], buf[4096], why[256];
 	uint64_t t0, t1, slice;
-	int lfd, cfd, fd, i;
+	int lfd, cfd, i;
 	ssize_t n;
 
-	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
-	close(fd);
+	region_info(_metadata, &ri);
 	GHOST_UP(&p, &lfd, why);
 	ASSERT_EQ(0, ghost_send(&p, "hb busy=1"));
 
@@ -1093,14 +1107,11 @@ TEST_F(daemon, replayed_and_altered_lines)
 	unsigned long long addr;
 	long long fails;
 	size_t len;
-	int lfd, fd, i;
+	int lfd, i;
 
-	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
-	close(fd);
+	region_info(_metadata, &ri);
 	/* A page of this node's slice: nothing moved away, a quick no-op. */
-	addr = ri.base + (uint64_t)(this_node() - 1) * ri.slice_pages * ri.page_size;
+	addr = own_slice(&ri);
 	GHOST_UP(&p, &lfd, why);
 
 	/* The request, sealed by hand to keep its bytes for the replay. */
@@ -1219,14 +1230,11 @@ TEST_F(daemon, migrate_reports_pages_moved)
 	unsigned long long addr, base;
 	unsigned int id, npages;
 	char line[1024], req[256], buf[4096], why[256];
-	int lfd, cfd, fd, round;
+	int lfd, cfd, round;
 	size_t k;
 
-	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
-	close(fd);
-	base = ri.base + (uint64_t)(this_node() - 1) * ri.slice_pages * ri.page_size;
+	region_info(_metadata, &ri);
+	base = own_slice(&ri);
 	GHOST_UP(&p, &lfd, why);
 	snprintf(req, sizeof(req), "migrate from=%s to=ghost addr=%#llx npages=%u\n",
 		 self->me, base, 2 * MIG_CHUNK);
@@ -1339,11 +1347,8 @@ TEST_F(daemon, migrate_refused)
 {
 	NEED(self->pid > 0);
 	struct tinydsm_region_info ri = { 0 };
-	int fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDONLY);
 
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri));
-	close(fd);
+	region_info(_metadata, &ri);
 
 	/* An unknown node: ENOENT, exit 1. */
 	run_str(&self->r, false, ctl_path(), "migrate --from node9 --to %s --socket %s",

@@ -26,6 +26,7 @@
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_params.h"
 
 #define DEV_PATH "/dev/tinydsm"
 #define LEAK_PAGES 16384	/* 64 MiB of 4 KiB pages */
@@ -185,41 +186,6 @@ TEST(bad_module_parameters_refused)
 	}
 }
 
-/* Write @val to the parameter @name of the loaded module: 0, or -1 and errno. */
-static int param_write(const char *name, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/tinydsm/parameters/%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-/* The parameter @name of the loaded module, as a number; -1 on error. */
-static long param_read(const char *name)
-{
-	char path[128], buf[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/tinydsm/parameters/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
-}
-
 /*
  * timeout_ms bounds every wait on a peer: 1..600000 ms, given at load
  * time or written later; anything else is refused with EINVAL and the
@@ -239,23 +205,23 @@ TEST(timeout_ms_range)
 	snprintf(params, sizeof(params), "%s timeout_ms=1500", node_params);
 	ASSERT_EQ(0, load_module(params))
 		TH_LOG("finit_module(%s): %s", params, strerror(errno));
-	EXPECT_EQ(1500, param_read("timeout_ms"));
+	EXPECT_EQ(1500, param_long("timeout_ms"));
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		EXPECT_EQ(-1, param_write("timeout_ms", bad[i]))
 			TH_LOG("timeout_ms='%s' was taken", bad[i]);
 		EXPECT_EQ(EINVAL, errno) TH_LOG("timeout_ms='%s': %s", bad[i],
 						strerror(errno));
-		EXPECT_EQ(1500, param_read("timeout_ms"))
+		EXPECT_EQ(1500, param_long("timeout_ms"))
 			TH_LOG("after timeout_ms='%s'", bad[i]);
 	}
 	/* The bounds themselves are fine; echo's newline too. */
 	EXPECT_EQ(0, param_write("timeout_ms", "1\n")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(1, param_read("timeout_ms"));
+	EXPECT_EQ(1, param_long("timeout_ms"));
 	EXPECT_EQ(0, param_write("timeout_ms", "600000")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(600000, param_read("timeout_ms"));
+	EXPECT_EQ(600000, param_long("timeout_ms"));
 	EXPECT_EQ(0, param_write("timeout_ms", "3000")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(3000, param_read("timeout_ms"));
+	EXPECT_EQ(3000, param_long("timeout_ms"));
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 

@@ -38,10 +38,10 @@
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_params.h"
 #include "tinydsm.h"
 
 #define DEV_PATH	"/dev/tinydsm"
-#define PARAMS		"/sys/module/tinydsm/parameters/"
 #define NOBODY		65534
 #define TEST_GID	4242	/* stands for the group tinydsm */
 #define PG		4096
@@ -69,40 +69,6 @@ static __attribute__((used, noinline)) uint64_t ld32(void *p) { return TDSM_LOAD
 static __attribute__((used, noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p); }
 static __attribute__((used, noinline)) void st32(void *p, uint64_t v) { TDSM_STORE32(p, v); }
 static __attribute__((used, noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
-
-static int read_param(const char *name, char *buf, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-static int write_param(const char *name, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
 
 /*
  * Become nobody: uid and gid 65534, supplementary groups none or
@@ -203,9 +169,9 @@ FIXTURE_SETUP(priv)
 	self->res = mmap(NULL, sizeof(*self->res), PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->res);
-	ASSERT_EQ(0, read_param("max_sites_per_mm", self->max_sites,
+	ASSERT_EQ(0, param_read("max_sites_per_mm", self->max_sites,
 				sizeof(self->max_sites)));
-	ASSERT_EQ(0, read_param("uprobe_sites_unprivileged", self->uprobe_unpriv,
+	ASSERT_EQ(0, param_read("uprobe_sites_unprivileged", self->uprobe_unpriv,
 				sizeof(self->uprobe_unpriv)));
 	/* What the udev rule does: group tinydsm, mode 0660. */
 	ASSERT_EQ(0, chown(DEV_PATH, -1, TEST_GID));
@@ -223,8 +189,8 @@ FIXTURE_TEARDOWN(priv)
 		if (chown(DEV_PATH, -1, self->dev.st_gid) ||
 		    chmod(DEV_PATH, self->dev.st_mode & 07777))
 			TH_LOG(DEV_PATH ": cannot put its group and mode back");
-		write_param("max_sites_per_mm", self->max_sites);
-		write_param("uprobe_sites_unprivileged", self->uprobe_unpriv);
+		param_write("max_sites_per_mm", self->max_sites);
+		param_write("uprobe_sites_unprivileged", self->uprobe_unpriv);
 	}
 	if (self->res != MAP_FAILED)
 		munmap(self->res, sizeof(*self->res));
@@ -372,7 +338,7 @@ TEST_F(priv, sites_capped_per_process)
 	const struct tinydsm_site_entry *e;
 
 	ASSERT_LE(3, tdsm_sites(&e));
-	ASSERT_EQ(0, write_param("max_sites_per_mm", "2"));
+	ASSERT_EQ(0, param_write("max_sites_per_mm", "2"));
 	ASSERT_EQ(0, as_nobody(true, try_sites, self->res, NULL));
 	ASSERT_EQ(4, self->res->reached);
 	EXPECT_EQ(0, self->res->v[0]);
@@ -435,7 +401,7 @@ static void try_uprobe(struct child_res *res, void *arg __attribute__((unused)))
 
 TEST_F(priv, uprobe_sites_need_ptrace)
 {
-	ASSERT_EQ(0, write_param("uprobe_sites_unprivileged", "0"));
+	ASSERT_EQ(0, param_write("uprobe_sites_unprivileged", "0"));
 	ASSERT_EQ(0, as_nobody(true, try_uprobe, self->res, NULL));
 	ASSERT_EQ(9, self->res->reached);
 	EXPECT_EQ(0, self->res->v[0]);
@@ -449,7 +415,7 @@ TEST_F(priv, uprobe_sites_need_ptrace)
 	EXPECT_EQ(0, self->res->v[8]);
 
 	/* The module parameter lets every opener arm them. */
-	ASSERT_EQ(0, write_param("uprobe_sites_unprivileged", "1"));
+	ASSERT_EQ(0, param_write("uprobe_sites_unprivileged", "1"));
 	ASSERT_EQ(0, as_nobody(true, try_uprobe, self->res, NULL));
 	ASSERT_EQ(9, self->res->reached);
 	EXPECT_EQ(TINYDSM_SITE_UPROBE, self->res->v[1]);
@@ -459,7 +425,7 @@ TEST_F(priv, uprobe_sites_need_ptrace)
 	EXPECT_EQ(0x5eed, self->res->v[6]);
 	EXPECT_EQ(0, self->res->v[7]);
 	EXPECT_EQ(0, self->res->v[8]);
-	ASSERT_EQ(0, write_param("uprobe_sites_unprivileged", "0"));
+	ASSERT_EQ(0, param_write("uprobe_sites_unprivileged", "0"));
 }
 
 /* ---- long-term pins of region pages ---- */

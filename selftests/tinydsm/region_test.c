@@ -24,6 +24,7 @@
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_params.h"
 
 #define DEV_PATH "/dev/tinydsm"
 
@@ -480,40 +481,6 @@ TEST_F(region, page_info_reserved_must_be_zero)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-/* Write @val to @dir/@knob: 0, or -1 with errno. */
-static int write_knob(const char *dir, const char *knob, const char *val)
-{
-	char path[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, knob);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-static long read_knob(const char *dir, const char *knob)
-{
-	char path[256], buf[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, knob);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 0);
-}
-
 /*
  * fail_page_alloc: the next page allocation of a task with make-it-fail
  * set fails, once, whatever its flags. NULL, or the knob that could not
@@ -532,7 +499,7 @@ static const char *arm_page_alloc_failure(void)
 	unsigned int i;
 
 	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
-		if (write_knob(FAIL_PAGE_ALLOC, knobs[i].name, knobs[i].val))
+		if (knob_write(FAIL_PAGE_ALLOC, knobs[i].name, knobs[i].val))
 			return knobs[i].name;
 	return NULL;
 }
@@ -577,14 +544,14 @@ TEST_F(region, fault_enomem_is_retried_not_sigbus)
 		 * the failure is armed. Then only this task's allocations fail.
 		 */
 		if (read_byte(page_addr(PG_NOMEM)) ||
-		    write_knob("/proc/self", "make-it-fail", "1"))
+		    knob_write("/proc/self", "make-it-fail", "1"))
 			_exit(2);
 		_exit(read_byte(p) == 0 ? 0 : 3);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	left = read_knob(FAIL_PAGE_ALLOC, "times");
-	write_knob(FAIL_PAGE_ALLOC, "times", "0");
-	write_knob(FAIL_PAGE_ALLOC, "probability", "0");
+	left = knob_long(FAIL_PAGE_ALLOC, "times", 0);
+	knob_write(FAIL_PAGE_ALLOC, "times", "0");
+	knob_write(FAIL_PAGE_ALLOC, "probability", "0");
 	EXPECT_FALSE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
 		TH_LOG("the read got SIGBUS: an allocation failure in the fault "
 		       "ended in VM_FAULT_SIGBUS, not VM_FAULT_OOM");

@@ -2224,6 +2224,20 @@ static void expect_refused(struct __test_metadata *_metadata,
 	TH_LOG("%s: refused, node2 says %s, auth %s", what, after.state, after.auth);
 }
 
+/*
+ * The start of the tests of a bad or missing proof: node 1 as node2 sees
+ * it in @before, then a connection with the hello @h, ESTABLISHED, that
+ * has proved nothing yet (self->r).
+ */
+static void auth_connect(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(wire) *self,
+			 const struct tdsm_wire_hello *h, struct peer_st *before)
+{
+	ASSERT_EQ(0, peer_get(self, before)) TH_LOG("%s", self->why);
+	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, connect_hello(self, &self->r, h))
+		TH_LOG("%s %s", self->why, rej_name(rogue_reject_reason(self->r)));
+}
+
 /* The module's own side: a connection that proved the key shows "key". */
 TEST_F_TIMEOUT(wire, auth_proof_accepted, 120)
 {
@@ -2264,15 +2278,11 @@ TEST_F_TIMEOUT(wire, auth_wrong_key_refused, 150)
 	struct tdsm_wire_hello h;
 	struct peer_st before;
 	struct tdsm_wire_msg m;
-	int ev;
 
 	START();
-	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
 	randombytes_buf(wrong, sizeof(wrong));
 	hello_fill(self, &h, ROGUE);
-	ev = connect_hello(self, &self->r, &h);
-	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev)
-		TH_LOG("%s %s", self->why, rej_name(rogue_reject_reason(self->r)));
+	auth_connect(_metadata, self, &h, &before);
 	ASSERT_LE(sizeof(self->hello2), self->r->pdata_len);
 	auth_mac(wrong, 'I', &h, (const void *)self->r->pdata, mac);
 	ASSERT_EQ(0, rogue_send_auth(self->r, mac)) TH_LOG("%s", self->r->err);
@@ -2291,13 +2301,10 @@ TEST_F_TIMEOUT(wire, auth_request_before_proof_refused, 120)
 	struct tdsm_wire_msg m;
 	struct rx_msg x;
 	double end;
-	int ev;
 
 	START();
-	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
 	hello_fill(self, &h, ROGUE);
-	ev = connect_hello(self, &self->r, &h);
-	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	auth_connect(_metadata, self, &h, &before);
 	msg_page(&m, TDSM_W_READ, slice_addr(self, TARGET, PG_ROUND_TRIP), 0, 0, 0, 0);
 	EXPECT_EQ(-1, rogue_call(self->r, &m, &x, 3000))
 		TH_LOG("a READ before any proof was answered");
@@ -2322,13 +2329,10 @@ TEST_F_TIMEOUT(wire, auth_no_proof_times_out, 150)
 {
 	struct tdsm_wire_hello h;
 	struct peer_st before;
-	int ev;
 
 	START();
-	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
 	hello_fill(self, &h, ROGUE);
-	ev = connect_hello(self, &self->r, &h);
-	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	auth_connect(_metadata, self, &h, &before);
 	expect_refused(_metadata, self, self->r, &before, "no proof at all");
 }
 
@@ -2341,7 +2345,6 @@ TEST_F_TIMEOUT(wire, auth_replayed_proof_refused, 180)
 	struct tdsm_wire_hello h, old_hello2;
 	uint8_t old_mac[TDSM_WIRE_MAC_LEN];
 	struct peer_st before, p;
-	int ev;
 
 	START();
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
@@ -2352,9 +2355,7 @@ TEST_F_TIMEOUT(wire, auth_replayed_proof_refused, 180)
 	self->r = NULL;
 	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
 
-	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
-	ev = connect_hello(self, &self->r, &h);
-	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	auth_connect(_metadata, self, &h, &before);
 	ASSERT_LE(sizeof(old_hello2), self->r->pdata_len);
 	EXPECT_NE(0, memcmp(old_hello2.nonce,
 			    ((const struct tdsm_wire_hello *)self->r->pdata)->nonce,
@@ -2370,13 +2371,10 @@ TEST_F_TIMEOUT(wire, auth_reflected_proof_refused, 150)
 	uint8_t theirs[TDSM_WIRE_MAC_LEN];
 	struct tdsm_wire_hello h;
 	struct peer_st before;
-	int ev;
 
 	START();
-	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
 	hello_fill(self, &h, ROGUE);
-	ev = connect_hello(self, &self->r, &h);
-	ASSERT_EQ(RDMA_CM_EVENT_ESTABLISHED, ev) TH_LOG("%s", self->why);
+	auth_connect(_metadata, self, &h, &before);
 	ASSERT_EQ(0, rogue_recv_auth(self, self->r, theirs)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rogue_send_auth(self->r, theirs)) TH_LOG("%s", self->r->err);
 	expect_refused(_metadata, self, self->r, &before, "node2's proof reflected");
@@ -3847,6 +3845,24 @@ TEST_F_TIMEOUT(wire, write_upgrade_reply_not_sent, 200)
 }
 
 /*
+ * Send @m, which names a buffer of ours that does not exist: the module's
+ * RDMA WRITE to it fails and the connection dies. Close our end and wait
+ * until node2 no longer has node 1 up.
+ */
+static void send_bad_rkey(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(wire) *self, const struct tdsm_wire_msg *m)
+{
+	struct peer_st p;
+
+	ASSERT_EQ(0, rogue_send(self->r, m, sizeof(*m))) TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+}
+
+/*
  * READ with a buffer that does not exist: the home's RDMA WRITE fails and
  * the connection dies, so the page never reached node 1. The home's
  * directory must not keep node 1 as a reader (PROTOCOL.md: for a write
@@ -3857,7 +3873,6 @@ TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
 {
 	struct tdsm_wire_msg m;
 	struct access_ans a;
-	struct peer_st p;
 	struct pinfo pi;
 	struct rx_msg x;
 	uint64_t pf;
@@ -3869,12 +3884,7 @@ TEST_F_TIMEOUT(wire, failed_push_leaves_no_reader, 200)
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	msg_page(&m, TDSM_W_READ, pf, 0x10000, 0x00abcd01, 0, 0);
 	m.hdr.id = htobe64(0x4343);
-	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
-	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
-		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
-	rogue_close(self->r);
-	self->r = NULL;
-	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	send_bad_rkey(_metadata, self, &m);
 
 	ASSERT_EQ(0, node2_info(self, pf, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TC_NODE(TARGET), pi.copyset)
@@ -3911,7 +3921,6 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 {
 	struct tdsm_wire_msg m;
 	struct access_ans a;
-	struct peer_st p;
 	struct pinfo pi;
 	uint64_t pm;
 	double end;
@@ -3927,12 +3936,7 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 	m.batch.rkey = htobe32(0x00abcd02);
 	m.batch.npages = 1;
 	m.hdr.id = htobe64(0x4444);
-	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
-	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
-		TH_LOG("still connected %d ms after a bad rkey", DISCONNECT_MS);
-	rogue_close(self->r);
-	self->r = NULL;
-	ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
+	send_bad_rkey(_metadata, self, &m);
 
 	/* The send failed just now: the page comes back right after. */
 	end = now_ms() + 2000;
