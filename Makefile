@@ -152,6 +152,10 @@ $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_te
 		daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
+# The one-node tests share their module-parameter helpers.
+$(addprefix $(BUILD)/selftests/,module_test region_test priv_test): \
+		$(TOP)/selftests/tinydsm/tdsm_params.h
+
 # conn_test: threads of word accesses; the cluster helpers.
 $(BUILD)/selftests/conn_test: $(TOP)/selftests/tinydsm/conn_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
