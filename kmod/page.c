@@ -46,6 +46,7 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 		return -ENOMEM;
 	}
 	mutex_init(&r->alloc_lock);
+	xa_init(&r->runs);
 	xa_init(&r->doubts);
 	for (i = 0; i < npages; i++)
 		r->pages[i].home = i / r->slice_pages + 1;
@@ -83,6 +84,7 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	}
 	WARN(atomic64_read(&r->frames), "tinydsm: %lld frames leaked\n",
 	     (long long)atomic64_read(&r->frames));
+	tdsm_runs_exit(r);
 	bitmap_free(r->alloc_map);
 	r->alloc_map = NULL;
 	vfree(r->xlate);

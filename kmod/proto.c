@@ -26,6 +26,8 @@
  * so a home waiting for an ack cannot deadlock with the node it waits on.
  */
 #include <linux/bitmap.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -52,6 +54,7 @@ int tdsm_status_errno(u32 status)
 		[TDSM_WS_UNREACH] = -EHOSTUNREACH,
 		[TDSM_WS_STALE] = -ESTALE,
 		[TDSM_WS_IO] = -EIO,
+		[TDSM_WS_PERM] = -EPERM,
 	};
 
 	return status < __TDSM_WS_MAX ? map[status] : -EPROTO;
@@ -69,6 +72,7 @@ enum tdsm_wire_status tdsm_errno_status(int err)
 	case -ENOSPC: return TDSM_WS_NOSPC;
 	case -ERANGE: return TDSM_WS_RANGE;
 	case -EINVAL: return TDSM_WS_INVAL;
+	case -EPERM: return TDSM_WS_PERM;
 	default: return TDSM_WS_IO;
 	}
 }
@@ -1214,21 +1218,137 @@ unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home)
 
 /* ---- allocation ------------------------------------------------------- */
 
-/* Back @npages pages of this node's slice; their address in *@addr. */
-static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u64 *addr)
+/*
+ * Who may free a run (PROTOCOL.md, "Who may free a run"): the home records
+ * each run of its slice with the node and the uid that allocated it, in
+ * r->runs by the run's first page (index in the slice), under alloc_lock.
+ * Runs are disjoint and at least a page long: at most slice_pages records.
+ * Every record covers allocated pages only: a FREE that succeeds forgets
+ * every record it overlaps.
+ */
+
+/**
+ * struct tdsm_run - a run of this node's slice, as its home records it
+ * @npages: its length, as allocated.
+ * @uid: the fsuid that allocated it (initial user namespace).
+ * @node: the node it was allocated from.
+ * @freeing: a FREE of it is under way (outside alloc_lock, across the wire).
+ */
+struct tdsm_run {
+	u32 npages;
+	u32 uid;
+	u8 node;
+	bool freeing;
+};
+
+/* The first slice index at which a run overlapping @start may begin. */
+static unsigned long tdsm_runs_from(struct tdsm_region *r, unsigned long start)
+{
+	/* A run is at most a slice long. */
+	return start >= r->slice_pages ? start - r->slice_pages + 1 : 0;
+}
+
+/*
+ * May (@node, @uid) free [@start, @start + @npages) of this node's slice,
+ * as an administrator if @admin? If so, mark the records it overlaps as
+ * being freed: a concurrent FREE of any of these pages gets -EINVAL, as it
+ * would once they are free, and tdsm_runs_release() ends the mark.
+ */
+static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
+			   u32 npages, u8 node, u32 uid, bool admin)
+{
+	unsigned long end = start + npages, idx;
+	struct tdsm_run *run;
+	bool owner;
+
+	lockdep_assert_held(&r->alloc_lock);
+	if (find_next_zero_bit(r->alloc_map, end, start) < end)
+		return -EINVAL;	/* not (all) allocated */
+	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start), end - 1) {
+		if (idx + run->npages > start && run->freeing)
+			return -EINVAL;	/* being freed */
+	}
+	run = xa_load(&r->runs, start);
+	owner = run && run->node == node && run->uid == uid;
+	if (owner && run->npages != npages)
+		return -EINVAL;	/* its own run, named with another length */
+	if (!owner && !admin)
+		return -EPERM;
+	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start), end - 1) {
+		if (idx + run->npages > start)
+			run->freeing = true;
+	}
+	return 0;
+}
+
+/* The FREE that claimed [@start, @start + @npages) is over: @freed or not. */
+static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
+			      u32 npages, bool freed)
+{
+	unsigned long idx;
+	struct tdsm_run *run;
+
+	lockdep_assert_held(&r->alloc_lock);
+	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start),
+			  start + npages - 1) {
+		if (idx + run->npages <= start || !run->freeing)
+			continue;
+		if (freed) {
+			xa_erase(&r->runs, idx);
+			kfree(run);
+		} else {
+			run->freeing = false;
+		}
+	}
+}
+
+/* Module unload: every record goes. */
+void tdsm_runs_exit(struct tdsm_region *r)
+{
+	struct tdsm_run *run;
+	unsigned long idx;
+
+	xa_for_each(&r->runs, idx, run)
+		kfree(run);
+	xa_destroy(&r->runs);
+}
+
+/*
+ * Back @npages pages of this node's slice for (@node, @uid), who will be
+ * the only one allowed to free them without TDSM_ALLOC_F_ADMIN; their
+ * address in *@addr.
+ */
+static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
+			   u32 uid, u64 *addr)
 {
 	unsigned long start, first, i;
+	struct tdsm_run *run, *old;
 	int err = 0;
 
 	if (!npages || npages > r->slice_pages)
 		return -EINVAL;
+	run = kmalloc(sizeof(*run), GFP_KERNEL);
+	if (!run)
+		return -ENOMEM;
+	*run = (struct tdsm_run){ .npages = npages, .uid = uid, .node = node };
 	mutex_lock(&r->alloc_lock);
 	start = bitmap_find_next_zero_area(r->alloc_map, r->slice_pages, 0,
 					   npages, 0);
 	if (start >= r->slice_pages) {
 		mutex_unlock(&r->alloc_lock);
+		kfree(run);
 		return -ENOSPC;
 	}
+	/* No run without its record: nobody but an admin could free it. */
+	old = xa_store(&r->runs, start, run, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		mutex_unlock(&r->alloc_lock);
+		kfree(run);
+		return xa_err(old);
+	}
+	/* Records cover allocated pages only: there was none here. */
+	WARN_ON_ONCE(old);
+	kfree(old);
 	bitmap_set(r->alloc_map, start, npages);
 	mutex_unlock(&r->alloc_lock);
 
@@ -1254,7 +1374,10 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u64 *addr)
 		tdsm_dir_unlock(pg);
 	}
 	if (err) {
+		/* Nobody else knows the run yet: its record is as stored. */
 		mutex_lock(&r->alloc_lock);
+		xa_erase(&r->runs, start);
+		kfree(run);
 		bitmap_clear(r->alloc_map, start, npages);
 		mutex_unlock(&r->alloc_lock);
 		return err;
@@ -1263,8 +1386,13 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u64 *addr)
 	return 0;
 }
 
-/* Free a run of this node's slice: every copy everywhere goes. */
-static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
+/*
+ * Free a run of this node's slice for (@node, @uid): every copy everywhere
+ * goes. Only the run recorded with exactly this start and length for
+ * (@node, @uid) may go, unless @admin (PROTOCOL.md, "Who may free a run").
+ */
+static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
+			  u8 node, u32 uid, bool admin)
 {
 	unsigned long first, start, i;
 	int err = 0;
@@ -1287,8 +1415,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
 		}
 	}
 	mutex_lock(&r->alloc_lock);
-	if (find_next_zero_bit(r->alloc_map, start + npages, start) < start + npages)
-		err = -EINVAL;	/* not (all) allocated */
+	err = tdsm_runs_claim(r, start, npages, node, uid, admin);
 	mutex_unlock(&r->alloc_lock);
 	if (err)
 		return err;
@@ -1315,60 +1442,54 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages)
 		}
 		tdsm_dir_unlock(pg);
 	}
-	if (!err) {
-		mutex_lock(&r->alloc_lock);
+	mutex_lock(&r->alloc_lock);
+	tdsm_runs_release(r, start, npages, !err);
+	if (!err)
 		bitmap_clear(r->alloc_map, start, npages);
-		mutex_unlock(&r->alloc_lock);
-	}
+	mutex_unlock(&r->alloc_lock);
 	return err;
 }
 
 static void tdsm_handle_alloc(struct tdsm_region *r, struct tdsm_conn *conn,
 			      const struct tdsm_wire_msg *msg)
 {
-	u32 npages = be32_to_cpu(msg->alloc.npages);
+	const struct tdsm_wire_alloc *a = &msg->alloc;
+	u32 npages = be32_to_cpu(a->npages);
+	u32 uid = be32_to_cpu(a->uid);
 	u64 addr = 0;
 	int err = -EINVAL;
 
-	if (msg->alloc.reserved)
+	if (memchr_inv(a->reserved, 0, sizeof(a->reserved)) ||
+	    a->flags & ~TDSM_ALLOC_F_ADMIN)
 		goto reply;
+	/* The requester is the connection's peer (hdr.src was checked). */
 	if (msg->hdr.type == TDSM_W_ALLOC)
-		err = msg->alloc.addr ? -EINVAL : tdsm_home_alloc(r, npages, &addr);
+		err = a->addr || a->flags ? -EINVAL :
+		      tdsm_home_alloc(r, npages, conn->peer->id, uid, &addr);
 	else
-		err = tdsm_home_free(r, be64_to_cpu(msg->alloc.addr), npages);
+		err = tdsm_home_free(r, be64_to_cpu(a->addr), npages,
+				     conn->peer->id, uid,
+				     a->flags & TDSM_ALLOC_F_ADMIN);
 reply:
 	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, addr, NULL, 0, 0, 0,
 		   false);
 }
 
-/* ALLOC (@alloc) or FREE on behalf of this node's user: local or remote. */
-int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
-		     struct tinydsm_alloc *a)
+/* ALLOC or FREE (@alloc false) for this node's user at @home: local or remote. */
+static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
+			 struct tinydsm_alloc *a, bool admin)
 {
+	u32 uid = from_kuid(&init_user_ns, current_fsuid());
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
 	struct tdsm_conn *conn;
-	struct tdsm_page *pg;
 	struct tdsm_peer *peer;
-	u8 home;
 	int err;
 
-	if (a->reserved[0] || a->reserved[1] || !a->npages)
-		return -EINVAL;
-	if (alloc) {
-		if (a->home >= TINYDSM_MAX_NODES)
-			return -EINVAL;	/* not a node id at all */
-		home = a->home ?: r->node_id;
-	} else {
-		pg = tdsm_page_at(r, a->addr);
-		if (!pg)
-			return -ERANGE;
-		/* The run's first page's slice keeps its allocation. */
-		home = (pg - r->pages) / r->slice_pages + 1;
-	}
 	if (home == r->node_id)
-		return alloc ? tdsm_home_alloc(r, a->npages, &a->addr) :
-			       tdsm_home_free(r, a->addr, a->npages);
+		return alloc ? tdsm_home_alloc(r, a->npages, r->node_id, uid, &a->addr) :
+			       tdsm_home_free(r, a->addr, a->npages, r->node_id,
+					      uid, admin);
 
 	peer = tdsm_peer_find(home);
 	if (!peer)
@@ -1379,8 +1500,11 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		return -EHOSTUNREACH;
 	tdsm_msg_init(&msg, alloc ? TDSM_W_ALLOC : TDSM_W_FREE);
 	msg.alloc.npages = cpu_to_be32(a->npages);
+	msg.alloc.uid = cpu_to_be32(uid);
 	if (!alloc)
 		msg.alloc.addr = cpu_to_be64(a->addr);
+	if (admin)
+		msg.alloc.flags = TDSM_ALLOC_F_ADMIN;
 	err = tdsm_call(conn, &msg, NULL, &call);
 	tdsm_conn_put(conn);
 	if (err)
@@ -1388,6 +1512,38 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 	err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 	if (!err && alloc)
 		a->addr = be64_to_cpu(call.reply.reply.addr);
+	return err;
+}
+
+/*
+ * TINYDSM_IOC_ALLOC (@alloc) or _FREE on behalf of this node's user, at the
+ * run's home, which checks who may free it. CAP_SYS_ADMIN is asked for
+ * (and audited) only once the home refused the caller as such: a FREE of
+ * one's own run does not need it.
+ */
+int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
+		     struct tinydsm_alloc *a)
+{
+	struct tdsm_page *pg;
+	u8 home;
+	int err;
+
+	if (a->reserved[0] || a->reserved[1] || !a->npages)
+		return -EINVAL;
+	if (alloc) {
+		if (a->home >= TINYDSM_MAX_NODES)
+			return -EINVAL;	/* not a node id at all */
+		home = a->home ?: r->node_id;
+		return tdsm_alloc_at(r, home, true, a, false);
+	}
+	pg = tdsm_page_at(r, a->addr);
+	if (!pg)
+		return -ERANGE;
+	/* The run's first page's slice keeps its allocation. */
+	home = (pg - r->pages) / r->slice_pages + 1;
+	err = tdsm_alloc_at(r, home, false, a, false);
+	if (err == -EPERM && capable(CAP_SYS_ADMIN))
+		err = tdsm_alloc_at(r, home, false, a, true);
 	return err;
 }
 

@@ -686,11 +686,8 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	/* runs.c: the allocator, with who allocated each run. */
-	if (cmd == TINYDSM_IOC_ALLOC)
-		err = tdsm_runs_alloc(r, &a);
-	else
-		err = tdsm_runs_free(r, &a);
+	/* proto.c: the run's home allocates, and checks who may free. */
+	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
 	if (err)
 		return err;
 	if (cmd == TINYDSM_IOC_ALLOC && copy_to_user(uarg, &a, sizeof(a)))
@@ -739,7 +736,7 @@ static const struct file_operations tdsm_fops = {
  * 60-tinydsm.rules gives it the group tinydsm, whose members are its users
  * (README.md, "Who may use /dev/tinydsm"). Opening it is all it takes to
  * share the region; what an opener may do to others' use of it is limited
- * per call: FREE (runs.c), SITES_ADD and uprobe sites (patch.c, uprobe.c).
+ * per call: FREE (proto.c, at the run's home), SITES_ADD and uprobe sites (patch.c, uprobe.c).
  */
 static struct miscdevice tdsm_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,
@@ -779,7 +776,6 @@ void tdsm_region_exit(void)
 {
 	misc_deregister(&tdsm_miscdev);
 	tdsm_mms_exit();
-	tdsm_runs_exit();
 	tdsm_region.mapping = NULL;
 	iput(tdsm_inode);
 	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);

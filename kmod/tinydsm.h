@@ -118,8 +118,11 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @slice_pages: pages per home slice; slice n - 1 is homed on node n.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
- * @alloc_lock: protects @alloc_map.
+ * @alloc_lock: protects @alloc_map and @runs.
  * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
+ * @runs: as a home, who allocated each run of @alloc_map: struct tdsm_run
+ *	by the run's first page (index in the slice), from whichever node
+ *	(proto.c, PROTOCOL.md "Who may free a run").
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
@@ -148,8 +151,9 @@ struct tdsm_region {
 	u8 max_nodes;
 	unsigned long slice_pages;
 	struct address_space *mapping;
-	struct mutex alloc_lock;	/* protects alloc_map */
+	struct mutex alloc_lock;	/* protects alloc_map, runs */
 	unsigned long *alloc_map;
+	struct xarray runs;
 	atomic64_t read_faults;
 	atomic64_t write_faults;
 	atomic64_t frames;
@@ -291,12 +295,8 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
 /* proto.c */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
+void tdsm_runs_exit(struct tdsm_region *r);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
-
-/* runs.c: TINYDSM_IOC_ALLOC and _FREE, with the uid that allocated each run */
-int tdsm_runs_alloc(struct tdsm_region *r, struct tinydsm_alloc *a);
-int tdsm_runs_free(struct tdsm_region *r, struct tinydsm_alloc *a);
-void tdsm_runs_exit(void);
 
 /* region.c */
 unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,

@@ -33,8 +33,13 @@
  *   FETCH  home -> owner       page: addr, iova/rkey/dst (where the page
  *                              goes), mode (keep a read-only copy, or drop)
  *   INVAL  home -> reader      page: addr; drop the copy
- *   ALLOC  node -> home        alloc: npages; reply: addr
- *   FREE   node -> home        alloc: addr, npages
+ *   ALLOC  node -> home        alloc: npages, uid; reply: addr. The home
+ *                              records the run with (node, uid)
+ *   FREE   node -> home        alloc: addr, npages, uid, flags: the home
+ *                              frees only the run recorded with exactly
+ *                              that start, length, node and uid, unless
+ *                              TDSM_ALLOC_F_ADMIN (TDSM_WS_PERM otherwise;
+ *                              PROTOCOL.md, "Who may free a run")
  *   MIGRATE target -> home     batch: addr, npages, iova/rkey (page i of
  *                              the batch goes to iova + i * 4 KiB); the
  *                              home hands the pages over: breply
@@ -64,10 +69,11 @@
 #define TDSM_WIRE_MAGIC		0x7464	/* "td" */
 /*
  * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE; 4: the
- * nonce in the hello and TDSM_W_AUTH. An older peer is refused
- * (TDSM_REJ_VERSION).
+ * nonce in the hello and TDSM_W_AUTH; 5: the uid and TDSM_ALLOC_F_ADMIN of
+ * ALLOC and FREE, checked by the home (TDSM_WS_PERM). An older peer is
+ * refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	4
+#define TDSM_WIRE_VERSION	5
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -100,6 +106,7 @@ enum tdsm_wire_status {
 	TDSM_WS_UNREACH,	/* a node the home needed is not connected */
 	TDSM_WS_STALE,		/* FETCH/INVAL of a page this node does not hold */
 	TDSM_WS_IO,		/* the RDMA transfer failed */
+	TDSM_WS_PERM,		/* FREE of a run that is not the requester's */
 	__TDSM_WS_MAX
 };
 
@@ -179,16 +186,24 @@ struct tdsm_wire_page {
 	__be32 reserved2;
 };
 
+/* ALLOC/FREE flags */
+#define TDSM_ALLOC_F_ADMIN	0x1	/* FREE: the caller has CAP_SYS_ADMIN */
+
 /**
  * struct tdsm_wire_alloc - ALLOC, FREE
- * @addr: FREE: global address of the run.
+ * @addr: FREE: global address of the run; ALLOC: zero.
  * @npages: number of pages.
+ * @uid: the caller's fsuid, as the initial user namespace sees it (the
+ *	cluster is one uid space, as NFS assumes).
+ * @flags: FREE: TDSM_ALLOC_F_ADMIN or 0; ALLOC: zero.
  * @reserved: zero.
  */
 struct tdsm_wire_alloc {
 	__be64 addr;
 	__be32 npages;
-	__be32 reserved;
+	__be32 uid;
+	__u8 flags;
+	__u8 reserved[3];
 };
 
 /**

@@ -136,6 +136,7 @@ static const char *const status_names[] = {
 	[TDSM_WS_NOSPC] = "NOSPC", [TDSM_WS_NOMEM] = "NOMEM",
 	[TDSM_WS_TIMEDOUT] = "TIMEDOUT", [TDSM_WS_UNREACH] = "UNREACH",
 	[TDSM_WS_STALE] = "STALE", [TDSM_WS_IO] = "IO",
+	[TDSM_WS_PERM] = "PERM",
 };
 
 static const char *st_name(long s)
@@ -1367,6 +1368,18 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 
 		node2_migrate(addr, (uint32_t)strtoul(a2, NULL, 0),
 			      a3 ? (uint32_t)strtoul(a3, NULL, 0) : ROGUE, ans, len);
+	} else if (!strcmp(verb, "alloc") && a1) {
+		/* A run of node2's own slice, by this (root) process: "0 ADDR". */
+		struct tinydsm_alloc a = { .npages = (uint32_t)strtoul(a1, NULL, 0) };
+
+		rc = ioctl(n->fd, TINYDSM_IOC_ALLOC, &a) ? errno : 0;
+		snprintf(ans, len, "%d %#" PRIx64, rc, (uint64_t)a.addr);
+	} else if (!strcmp(verb, "free") && a1 && a2) {
+		struct tinydsm_alloc a = { .addr = addr,
+					   .npages = (uint32_t)strtoul(a2, NULL, 0) };
+
+		rc = ioctl(n->fd, TINYDSM_IOC_FREE, &a) ? errno : 0;
+		snprintf(ans, len, "%d", rc);
 	} else if (!strcmp(verb, "spray")) {
 		/* Leave freed pages full of 0x5a for an unzeroed allocation. */
 		size_t sz = 64ul << 20;
@@ -2578,7 +2591,9 @@ struct bad_req {
 	uint64_t addr;
 	uint32_t npages;	/* ALLOC/FREE */
 	uint8_t dst, mode;	/* page requests */
-	int extra;		/* 1: page.reserved[0]; 2: alloc.reserved */
+	int extra;		/* 1: page.reserved[0]; 2: alloc.reserved[0]; 3:
+				 * alloc.reserved[2]; 4: alloc.flags 0x80;
+				 * 5: alloc.flags TDSM_ALLOC_F_ADMIN */
 	int want;
 };
 
@@ -2596,7 +2611,13 @@ static void run_bad_reqs(struct __test_metadata *_metadata,
 		if (b[i].type == TDSM_W_ALLOC || b[i].type == TDSM_W_FREE) {
 			msg_alloc(&m, b[i].type, b[i].addr, b[i].npages);
 			if (b[i].extra == 2)
-				m.alloc.reserved = htobe32(1);
+				m.alloc.reserved[0] = 1;
+			else if (b[i].extra == 3)
+				m.alloc.reserved[2] = 0xff;
+			else if (b[i].extra == 4)
+				m.alloc.flags = 0x80;
+			else if (b[i].extra == 5)
+				m.alloc.flags = TDSM_ALLOC_F_ADMIN;
 		} else {
 			/* rkey 0: the module then replies with a plain SEND. */
 			msg_page(&m, b[i].type, b[i].addr, 0, 0, b[i].dst,
@@ -2727,6 +2748,9 @@ TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
 			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
 			{ "ALLOC with addr set", TDSM_W_ALLOC, s2, 1, 0, 0, 0, TDSM_WS_INVAL },
 			{ "ALLOC with reserved set", TDSM_W_ALLOC, 0, 1, 0, 0, 2, TDSM_WS_INVAL },
+			{ "ALLOC with reserved[2] set", TDSM_W_ALLOC, 0, 1, 0, 0, 3, TDSM_WS_INVAL },
+			{ "ALLOC with an unknown flag", TDSM_W_ALLOC, 0, 1, 0, 0, 4, TDSM_WS_INVAL },
+			{ "ALLOC with the admin flag", TDSM_W_ALLOC, 0, 1, 0, 0, 5, TDSM_WS_INVAL },
 			{ "FREE of pages never allocated", TDSM_W_FREE, s2_end - 4 * PG, 1, 0, 0, 0, TDSM_WS_INVAL },
 			{ "FREE of 0 pages", TDSM_W_FREE, s2, 0, 0, 0, 0, TDSM_WS_INVAL },
 			{ "FREE outside the region", TDSM_W_FREE, end, 1, 0, 0, 0, TDSM_WS_RANGE },
@@ -2735,6 +2759,8 @@ TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
 			{ "FREE of 2^32 - 1 pages", TDSM_W_FREE, s2, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
 			{ "FREE unaligned", TDSM_W_FREE, s2 + 1, 1, 0, 0, 0, TDSM_WS_INVAL },
 			{ "FREE with reserved set", TDSM_W_FREE, s2, 1, 0, 0, 2, TDSM_WS_INVAL },
+			{ "FREE with reserved[2] set", TDSM_W_FREE, s2, 1, 0, 0, 3, TDSM_WS_INVAL },
+			{ "FREE with an unknown flag", TDSM_W_FREE, s2, 1, 0, 0, 4, TDSM_WS_INVAL },
 		};
 
 		run_bad_reqs(_metadata, self, b, sizeof(b) / sizeof(b[0]));
@@ -2760,6 +2786,108 @@ TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
 	msg_alloc(&m, TDSM_W_FREE, addr, 1);
 	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL))
 		TH_LOG("FREE of the run again: %s", self->why);
+}
+
+/*
+ * PROTOCOL.md, "Who may free a run": node2, the home of its slice, records
+ * each run with the node and the uid that allocated it, and frees only the
+ * run recorded with exactly that start and length for the same (node,
+ * uid), unless the FREE says TDSM_ALLOC_F_ADMIN: TDSM_WS_PERM otherwise
+ * (TDSM_WS_INVAL for one's own run named with another length).
+ */
+static long alloc_as(FIXTURE_DATA(wire) *self, uint8_t type, uint64_t addr,
+		     uint32_t npages, uint32_t uid, uint8_t flags,
+		     uint64_t *got)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	long st;
+
+	msg_alloc(&m, type, addr, npages);
+	m.alloc.uid = htobe32(uid);
+	m.alloc.flags = flags;
+	st = call(self, self->r, &m, &rep);
+	if (got)
+		*got = st == TDSM_WS_OK ? be64toh(rep.m.reply.addr) : 0;
+	return st;
+}
+
+#define UID_X	4242u
+#define UID_Y	4243u
+
+TEST_F_TIMEOUT(wire, free_checked_by_home, 150)
+{
+	struct tdsm_wire_msg m;
+	uint64_t run, run2, s2, s2_end;
+	char ans[256];
+	int rc;
+
+	START();
+	s2 = slice_addr(self, TARGET, 0);
+	s2_end = s2 + self->slice_pages * PG;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+
+	/* A 2-page run of node2's slice, allocated over the wire as uid X. */
+	ASSERT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_ALLOC, 0, 2, UID_X, 0, &run))
+		TH_LOG("ALLOC of 2 pages as uid X: %s", self->why);
+	ASSERT_TRUE(run >= s2 && run + 2 * PG <= s2_end)
+		TH_LOG("ALLOC gave %#" PRIx64 ", not in node2's slice", run);
+
+	/* (a) Another uid, no admin flag: refused, the run stays. */
+	EXPECT_EQ(TDSM_WS_PERM, alloc_as(self, TDSM_W_FREE, run, 2, UID_Y, 0, NULL))
+		TH_LOG("FREE of uid X's run as uid Y: %s", self->why);
+	EXPECT_EQ(TDSM_WS_PERM, alloc_as(self, TDSM_W_FREE, run, 2, 0, 0, NULL))
+		TH_LOG("FREE of uid X's run as uid 0 without the flag: %s", self->why);
+	/* (c) The right uid, another length (INVAL) or start (PERM). */
+	EXPECT_EQ(TDSM_WS_INVAL, alloc_as(self, TDSM_W_FREE, run, 1, UID_X, 0, NULL))
+		TH_LOG("FREE of half of its own run: %s", self->why);
+	EXPECT_EQ(TDSM_WS_PERM, alloc_as(self, TDSM_W_FREE, run + PG, 1, UID_X, 0, NULL))
+		TH_LOG("FREE of the other half of its own run: %s", self->why);
+	/* (d) Reserved bytes set, on a FREE that would otherwise succeed. */
+	msg_alloc(&m, TDSM_W_FREE, run, 2);
+	m.alloc.uid = htobe32(UID_X);
+	m.alloc.reserved[1] = 1;
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL))
+		TH_LOG("FREE of its own run with reserved[1] set: %s", self->why);
+	msg_alloc(&m, TDSM_W_FREE, run, 2);
+	m.alloc.uid = htobe32(UID_X);
+	m.alloc.flags = 0x2;
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, self->r, &m, NULL))
+		TH_LOG("FREE of its own run with flag 0x2: %s", self->why);
+	/* Still allocated, still uid X's: its owner frees it, once. */
+	EXPECT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_FREE, run, 2, UID_X, 0, NULL))
+		TH_LOG("FREE of its own run as uid X: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, alloc_as(self, TDSM_W_FREE, run, 2, UID_X, 0, NULL))
+		TH_LOG("FREE of its own run again: %s", self->why);
+
+	/* (b) Another uid with the admin flag frees it. */
+	ASSERT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_ALLOC, 0, 1, UID_X, 0, &run))
+		TH_LOG("ALLOC of 1 page as uid X: %s", self->why);
+	EXPECT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_FREE, run, 1, UID_Y,
+				       TDSM_ALLOC_F_ADMIN, NULL))
+		TH_LOG("FREE of uid X's run as uid Y, admin: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, alloc_as(self, TDSM_W_FREE, run, 1, UID_X, 0, NULL))
+		TH_LOG("FREE by its owner of the run the admin freed: %s", self->why);
+
+	/*
+	 * (node, uid): a run node2's root (this test on node2) allocated is
+	 * not node 1's root's to free; node2's own FREE of it, as its owner,
+	 * goes through the same check and succeeds.
+	 */
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "alloc 1")) TH_LOG("%s", self->why);
+	ASSERT_EQ(2, sscanf(ans, "%d %" SCNx64, &rc, &run2)) TH_LOG("node2: %s", ans);
+	ASSERT_EQ(0, rc) TH_LOG("node2's ALLOC: %s", strerror(rc));
+	EXPECT_EQ(TDSM_WS_PERM, alloc_as(self, TDSM_W_FREE, run2, 1, 0, 0, NULL))
+		TH_LOG("FREE of node2's root's run by node 1's root: %s", self->why);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "free %#" PRIx64 " 1", run2))
+		TH_LOG("%s", self->why);
+	EXPECT_STREQ("0", ans) TH_LOG("node2's FREE of its own run");
+	/* A run node 1 allocated as uid 0, node2's root frees (CAP_SYS_ADMIN). */
+	ASSERT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_ALLOC, 0, 1, 0, 0, &run))
+		TH_LOG("ALLOC of 1 page as uid 0: %s", self->why);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "free %#" PRIx64 " 1", run))
+		TH_LOG("%s", self->why);
+	EXPECT_STREQ("0", ans) TH_LOG("node2's root's FREE of node 1's run");
 }
 
 /* -------------------------------------------- the protocol, done right */
