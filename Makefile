@@ -152,8 +152,11 @@ $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_te
 		daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
-# The one-node tests share their module-parameter helpers.
-$(addprefix $(BUILD)/selftests/,module_test region_test priv_test): \
+# The module-parameter helpers: the one-node tests and tdsm_cluster.h.
+$(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
+		cluster_sync_test coherence_test conn_test daemon_cluster_test \
+		migration_test peer_failure_test site_cluster_test \
+		unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.

@@ -912,6 +912,7 @@ out_conn:
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 {
 	int hops, err = -ELOOP;
+	bool lost = false;
 
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
@@ -919,6 +920,18 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 			err = tdsm_home_acquire(r, idx, write);
 		else
 			err = tdsm_remote_acquire(r, idx, write);
+		/*
+		 * The connection to the home went down under the request
+		 * before its reply came (an eviction, a peer's reconnect):
+		 * ask once more, once it is back, which tdsm_remote_acquire()
+		 * waits for, bounded. Safe: what the home may have granted
+		 * is in doubt there and settled by the new request ("Grants
+		 * in doubt"); a read copy that came is dropped with the rest.
+		 */
+		if (err == -ENOTCONN && !lost) {
+			lost = true;
+			continue;
+		}
 		if (err != -EAGAIN)
 			break;
 		/* The new home may still be installing the batch: let it. */

@@ -37,10 +37,13 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
+
+#include "tdsm_params.h"
 
 #define TC_DEV_PATH		"/dev/tinydsm"
 #define TC_PARAM_DIR		"/sys/module/tinydsm/parameters"
@@ -90,6 +93,55 @@ static inline int tc_key_set(void)
 		return 0;
 	return tc_shell("'%s/build/tools/tinydsmctl' key set '%s'",
 			tree && *tree ? tree : ".", key);
+}
+
+/* The module to load: $TDSM_KO, else $TDSM_TREE/build/$TDSM_KVER/tinydsm.ko. */
+static inline const char *tc_ko_path(char *buf, size_t len)
+{
+	const char *ko = getenv("TDSM_KO"), *tree = getenv("TDSM_TREE");
+	const char *kver = getenv("TDSM_KVER");
+
+	if (ko && *ko)
+		return ko;
+	if (!tree || !kver)
+		return NULL;
+	snprintf(buf, len, "%s/build/%s/tinydsm.ko", tree, kver);
+	return buf;
+}
+
+/* The loaded module's parameters, as "name=value ..." to load it again. */
+static inline int tc_module_params(char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"node_id", "max_nodes", "region_size_mb", "timeout_ms", "port",
+		"storm_faults", "allow_unauthenticated",
+	};
+	size_t w = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char val[32];
+
+		if (param_read(names[i], val, sizeof(val)))
+			continue;
+		w += snprintf(buf + w, len - w, "%s%s=%s", w ? " " : "", names[i], val);
+		if (w >= len)
+			return -1;
+	}
+	return strstr(buf, "node_id=") ? 0 : -1;
+}
+
+/* Load the module @ko with @params: 0, or -1 and errno. */
+static inline int tc_module_load(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
 }
 
 /*

@@ -344,63 +344,6 @@ static int listener_drain(struct nl_sock *sk)
 
 /* ------------------------------------------------------------ the module */
 
-static const char *ko_path(char *buf, size_t len)
-{
-	const char *ko = getenv("TDSM_KO"), *tree = getenv("TDSM_TREE");
-	const char *kver = getenv("TDSM_KVER");
-
-	if (ko && *ko)
-		return ko;
-	if (!tree || !kver)
-		return NULL;
-	snprintf(buf, len, "%s/build/%s/tinydsm.ko", tree, kver);
-	return buf;
-}
-
-/* The loaded module's parameters, as "name=value ..." to load it again. */
-static int module_params(char *buf, size_t len)
-{
-	static const char *const names[] = {
-		"node_id", "max_nodes", "region_size_mb", "timeout_ms", "port",
-		"storm_faults", "allow_unauthenticated",
-	};
-	size_t w = 0;
-	unsigned int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		char path[128], val[32];
-		ssize_t n;
-		int fd;
-
-		snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", names[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, val, sizeof(val) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		val[n] = '\0';
-		val[strcspn(val, "\n")] = '\0';
-		w += snprintf(buf + w, len - w, "%s%s=%s", w ? " " : "", names[i], val);
-		if (w >= len)
-			return -1;
-	}
-	return strstr(buf, "node_id=") ? 0 : -1;
-}
-
-static int load_module(const char *ko, const char *params)
-{
-	int fd = open(ko, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -1;
-	ret = syscall(SYS_finit_module, fd, params, 0);
-	close(fd);
-	return ret;
-}
-
 /*
  * Load the module again with @params and add back the peers of @d that
  * @want names; 0 once they are all up again (bounded), else -1 with the
@@ -412,7 +355,7 @@ static int reload(const char *ko, const char *params, const struct dump *d,
 	unsigned int i;
 	int e;
 
-	if (load_module(ko, params)) {
+	if (tc_module_load(ko, params)) {
 		snprintf(err, len, "finit_module(%s, %s): %s", ko, params, strerror(errno));
 		return -1;
 	}
@@ -460,10 +403,10 @@ TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
 		return;
 	}
 
-	ko = ko_path(kobuf, sizeof(kobuf));
+	ko = tc_ko_path(kobuf, sizeof(kobuf));
 	ASSERT_NE(NULL, ko) TH_LOG("set TDSM_KO, or TDSM_TREE and TDSM_KVER");
 	ASSERT_EQ(0, access(ko, R_OK)) TH_LOG("%s: %s", ko, strerror(errno));
-	ASSERT_EQ(0, module_params(params, sizeof(params)));
+	ASSERT_EQ(0, tc_module_params(params, sizeof(params)));
 	ASSERT_EQ(0, node_dump(&d));
 	for (i = 0; i < d.n; i++)
 		if (!d.p[i].self && d.p[i].state == TINYDSM_NODE_UP)
@@ -510,10 +453,10 @@ TEST_F_TIMEOUT(unload, unload_everywhere_at_once, 400)
 		SKIP(return, "needs 2 or more nodes, this run has %u (TDSM_NODES)",
 		     self->s.nodes);
 	want = tc_mask(&self->s, TC_ALL) & ~TC_NODE(self->s.id);
-	ko = ko_path(kobuf, sizeof(kobuf));
+	ko = tc_ko_path(kobuf, sizeof(kobuf));
 	ASSERT_NE(NULL, ko) TH_LOG("set TDSM_KO, or TDSM_TREE and TDSM_KVER");
 	ASSERT_EQ(0, access(ko, R_OK)) TH_LOG("%s: %s", ko, strerror(errno));
-	ASSERT_EQ(0, module_params(params, sizeof(params)));
+	ASSERT_EQ(0, tc_module_params(params, sizeof(params)));
 	ASSERT_EQ(0, wait_up(want, UP_TIMEOUT_S, self->err, sizeof(self->err)))
 		TH_LOG("before the unload: %s", self->err);
 	ASSERT_EQ(0, node_dump(&d));

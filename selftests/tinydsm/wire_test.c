@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +111,7 @@
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
 #define PG_NOT_HELD		300
+#define PG_RECONNECT		240
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
 #define PG_NOMEM		230
@@ -1304,7 +1306,50 @@ out:
 }
 
 /* Run node1's command @cmd on node2; the answer in @ans. */
-static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
+/*
+ * node2: unload the module (whatever its connections are doing) and load
+ * it again as it was, with the run's key; the region is closed for the
+ * unload and opened again. "ok <ms the unload took>", or "err ...".
+ */
+static void reload(struct tc_node *n, bool *region, char *ans, size_t len)
+{
+	char params[512], kobuf[PATH_MAX], err[256];
+	const char *ko = tc_ko_path(kobuf, sizeof(kobuf));
+	double t0, ms;
+	int rc;
+
+	if (!ko || tc_module_params(params, sizeof(params))) {
+		snprintf(ans, len, "err no module path or parameters");
+		return;
+	}
+	tc_node_close(n);
+	*region = false;
+	t0 = now_ms();
+	rc = syscall(SYS_delete_module, "tinydsm", O_NONBLOCK);
+	ms = now_ms() - t0;
+	if (rc) {
+		snprintf(ans, len, "err delete_module: %s", strerror(errno));
+		return;
+	}
+	if (tc_module_load(ko, params)) {
+		snprintf(ans, len, "err finit_module(%.200s, %.200s): %s", ko,
+			 params, strerror(errno));
+		return;
+	}
+	rc = tc_key_set();
+	if (rc) {
+		snprintf(ans, len, "err tinydsmctl key set: exit status %d", rc);
+		return;
+	}
+	*region = !tc_node_open(n, err, sizeof(err));
+	if (!*region) {
+		snprintf(ans, len, "err cannot open the region again: %s", err);
+		return;
+	}
+	snprintf(ans, len, "ok %.0f", ms);
+}
+
+static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 		      size_t len)
 {
 	char out[2048], args[256], *save = NULL;
@@ -1320,7 +1365,7 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 	if (!verb) {
 		snprintf(ans, len, "err empty command");
 	} else if (!strcmp(verb, "params")) {
-		if (!region) {
+		if (!*region) {
 			snprintf(ans, len, "err the region is not open");
 			return;
 		}
@@ -1347,7 +1392,14 @@ static void serve_one(struct tc_node *n, bool region, char *cmd, char *ans,
 		snprintf(args, sizeof(args), "node del %d", ROGUE);
 		rc = ctl(args, out, sizeof(out));
 		snprintf(ans, len, "rc %d %.200s", rc, out);
-	} else if (!region) {
+	} else if (!strcmp(verb, "timeout") && a1) {
+		if (param_write("timeout_ms", a1))
+			snprintf(ans, len, "err timeout_ms=%s: %s", a1, strerror(errno));
+		else
+			snprintf(ans, len, "ok");
+	} else if (!strcmp(verb, "reload")) {
+		reload(n, region, ans, len);
+	} else if (!*region) {
 		snprintf(ans, len, "err the region is not open");
 	} else if (!strcmp(verb, "write") && a1 && a2) {
 		rc = guarded_access(addr, true, (unsigned int)strtoul(a2, NULL, 0),
@@ -1443,6 +1495,7 @@ FIXTURE(wire) {
 	char ip[64];
 	unsigned int port;
 	bool tc;			/* node1 added a tc clsact qdisc */
+	bool timeout_set;		/* node1 changed node2's timeout_ms */
 	uint8_t key[TINYDSM_KEY_LEN];	/* node1: the run's cluster key */
 	/* node1: the last proof exchange of connect_as() */
 	struct tdsm_wire_hello hello, hello2;	/* ours, node2's */
@@ -1559,7 +1612,7 @@ static void serve(struct __test_metadata *_metadata, FIXTURE_DATA(wire) *self)
 			self->served = true;
 			snprintf(ans, sizeof(ans), "ok");
 		} else {
-			serve_one(&self->n, region, cmd, ans, sizeof(ans));
+			serve_one(&self->n, &region, cmd, ans, sizeof(ans));
 		}
 		snprintf(key, sizeof(key), "ans.%u", n);
 		ASSERT_EQ(0, tc_put(&self->s, key, ans))
@@ -1579,6 +1632,8 @@ FIXTURE_TEARDOWN(wire)
 	if (self->tc)
 		tc_drop_roce(NULL, 0, NULL);
 	/* node1 ends node2's part first: a failure mark would cut it short. */
+	if (self->timeout_set)
+		rpc(self, ans, sizeof(ans), "timeout %u", self->timeout_ms);
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
 		rpc_wait(self, ans, sizeof(ans), 10);
@@ -2408,6 +2463,61 @@ TEST_F_TIMEOUT(wire, auth_second_proof_disconnects, 120)
 	EXPECT_EQ(before.bad + 1, after.bad);
 }
 
+/*
+ * The peer hangs up while node2 waits for its proof: node2 tears the
+ * connection down at once, the proof's timer with it, and counts no
+ * failed proof (a hang-up proves nothing either way), not even once its
+ * timeout_ms is over; a connection done right works after it.
+ */
+TEST_F_TIMEOUT(wire, auth_peer_hangs_up_while_proving, 150)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st before, after;
+
+	START();
+	hello_fill(self, &h, ROGUE);
+	auth_connect(_metadata, self, &h, &before);
+	rogue_close(self->r);
+	self->r = NULL;
+	/* A new connection as node 1 is refused as DUPLICATE until it is gone. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	/* Past the proof's timeout: a timer left behind would fire by now. */
+	usleep((self->timeout_ms + 1000) * 1000);
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", after.state);
+	EXPECT_STREQ("key", after.auth);
+	EXPECT_EQ(before.auth_fails, after.auth_fails)
+		TH_LOG("auth_fails %lld -> %lld", before.auth_fails, after.auth_fails);
+}
+
+/*
+ * The module is unloaded while a connection waits for the peer's proof:
+ * the unload ends it (the proof's timer and its reference with it) and
+ * completes, node2's kernel log stays clean, and the module, loaded again,
+ * takes a new connection.
+ */
+TEST_F_TIMEOUT(wire, auth_unload_while_proving, 200)
+{
+	struct tdsm_wire_hello h;
+	struct peer_st before;
+	char ans[512];
+
+	START();
+	hello_fill(self, &h, ROGUE);
+	auth_connect(_metadata, self, &h, &before);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "reload")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, strncmp(ans, "ok ", 3)) TH_LOG("node2: %s", ans);
+	TH_LOG("node2 unloaded tinydsm in %s ms with a connection in AUTH", ans + 3);
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("still connected after node2's unload");
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "dmesg")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "clean", 5)) TH_LOG("node2's kernel log: %s", ans);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "ensure")) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+}
+
 /* ------------------------------------------------ malformed messages */
 
 struct bad_msg {
@@ -3229,6 +3339,51 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/*
+ * The connection goes down while node2's read fault waits for our reply
+ * (we are its home): the fault asks again once we are back, and reads
+ * what we then send; no SIGBUS. node2's timeout_ms is raised for the
+ * test, so that our reconnect is well inside its wait on a slow kernel.
+ */
+TEST_F_TIMEOUT(wire, fault_asks_again_after_connection_lost, 200)
+{
+	struct access_ans a;
+	struct rx_msg x;
+	uint64_t q;
+	char d[400], ans[64];
+
+	START();
+	q = slice_addr(self, ROGUE, PG_RECONNECT);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "timeout 20000")) TH_LOG("%s", self->why);
+	self->timeout_set = true;
+	ASSERT_STREQ("ok", ans);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	NEED_MW();
+	ASSERT_EQ(0, node2_read_request(self, self->r, q, &x)) TH_LOG("%s", self->why);
+	/* Gone without an answer, and node2 heard it (our DREQ, its DREP). */
+	ASSERT_EQ(0, rdma_disconnect(self->r->id));
+	self->r->up = false;
+	EXPECT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("no DREP from node2");
+	rogue_close(self->r);
+	self->r = NULL;
+	/*
+	 * Back, without asking node2 how it sees us: it serves our commands
+	 * one at a time, and is inside its read until we answer.
+	 */
+	ASSERT_EQ(0, connect_as(self, &self->r, false)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("node2's fault did not ask again: %s", self->why);
+	EXPECT_EQ(q, be64toh(x.m.page.addr));
+	pat_fill(self->r->data + 2 * PG, 0x47);
+	ASSERT_EQ(0, rogue_reply(self->r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	EXPECT_EQ(pat_hash(0x47), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
 }
 
 /*
