@@ -35,14 +35,16 @@ static int member_help(struct tdc *t)
 		"where  PATH := tinydsmd's socket (default %s)\n"
 		"Shows every node of tinydsmd's configuration as the daemon sees it:\n"
 		"NAME, ID, STATE (alive, dead, or unknown: not heard yet, not judged\n"
-		"yet), LAST-HEARD-MS (ms since the daemon last heard it; - never), ADDR.\n"
+		"yet), LAST-HEARD-MS (ms since the daemon last heard it; - never), ADDR,\n"
+		"AUTH-FAILS (its daemon's hellos and lines that failed the cluster key's\n"
+		"checks; - for this node).\n"
 		"Exit status: 0 success, 1 the daemon failed, 2 usage error,\n"
 		"4 tinydsmd is not running.\n",
 		t->prog, t->prog, MEM_DEFAULT_SOCKET);
 	return TDC_EXIT_OK;
 }
 
-enum { COL_NAME, COL_ID, COL_STATE, COL_HEARD, COL_ADDR, NR_COLS };
+enum { COL_NAME, COL_ID, COL_STATE, COL_HEARD, COL_ADDR, COL_AUTH_FAILS, NR_COLS };
 
 static const struct tdc_col member_cols[NR_COLS] = {
 	[COL_NAME]	= { "name",		"NAME",			false },
@@ -50,6 +52,7 @@ static const struct tdc_col member_cols[NR_COLS] = {
 	[COL_STATE]	= { "state",		"STATE",		false },
 	[COL_HEARD]	= { "last_heard_ms",	"LAST-HEARD-MS",	true },
 	[COL_ADDR]	= { "addr",		"ADDR",			false },
+	[COL_AUTH_FAILS] = { "auth_fails",	"AUTH-FAILS",		true },
 };
 
 /* The value of " key=" in @line, up to the next blank; NULL if absent. */
@@ -83,7 +86,7 @@ static const char *mem_clean(char *s)
 
 static void mem_row(struct tdc *t, const char *line)
 {
-	char name[64], id[16], state[32], heard[32], addr[64];
+	char name[64], id[16], state[32], heard[32], addr[64], fails[32];
 	long long ms;
 	char *end;
 
@@ -110,6 +113,12 @@ static void mem_row(struct tdc *t, const char *line)
 		tdc_print_str(t, COL_ADDR, mem_clean(addr));
 	else
 		tdc_print_none(t, COL_ADDR);
+	/* Counted per peer daemon: none for this node's own row. */
+	if (mem_get(line, "auth_fails", fails, sizeof(fails)) &&
+	    (ms = strtoll(fails, &end, 10)) >= 0 && !*end && end != fails)
+		tdc_print_uint(t, COL_AUTH_FAILS, ms);
+	else
+		tdc_print_none(t, COL_AUTH_FAILS);
 	tdc_row_end(t);
 }
 
