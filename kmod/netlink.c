@@ -235,12 +235,23 @@ static int tdsm_nl_fill_node(struct sk_buff *skb, struct netlink_callback *cb,
 	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_AUTH_FAILS, info->auth_fails,
 			      TINYDSM_A_PAD) ||
 	    nla_put_u64_64bit(skb, TINYDSM_A_NODE_RX_UNMATCHED,
-			      info->rx_unmatched, TINYDSM_A_PAD)) {
-		genlmsg_cancel(skb, hdr);
-		return -EMSGSIZE;
-	}
+			      info->rx_unmatched, TINYDSM_A_PAD))
+		goto cancel;
+	/* Once a connection went up; in us, rounded up (0: it had no key). */
+	if (info->setup_ns &&
+	    (nla_put_u64_64bit(skb, TINYDSM_A_NODE_SETUP_US,
+			       DIV_ROUND_UP_ULL(info->setup_ns, NSEC_PER_USEC),
+			       TINYDSM_A_PAD) ||
+	     nla_put_u64_64bit(skb, TINYDSM_A_NODE_AUTH_US,
+			       DIV_ROUND_UP_ULL(info->auth_ns, NSEC_PER_USEC),
+			       TINYDSM_A_PAD)))
+		goto cancel;
 	genlmsg_end(skb, hdr);
 	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
 }
 
 static int __tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)

@@ -8,7 +8,8 @@
  *
  * Locking: tdsm_peers_mutex serialises add and del; tdsm_peers_lock (a
  * spinlock, taken briefly, also from the fault path) protects tdsm_peers[]
- * and each peer's conn, connecting, error, backoff_ms and removed fields,
+ * and each peer's conn, connecting, error, backoff_ms and removed fields
+ * (and auth, setup_ns and auth_ns, set when a connection is published),
  * and is taken before a connection's lock (tdsm_conn_make_up()).
  *
  * A connection is reserved in its peer (->connecting) while it is set up,
@@ -155,16 +156,19 @@ int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn)
  */
 int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn)
 {
+	u64 setup_ns = 0, auth_ns = 0;
 	int err = 0;
 
 	spin_lock_bh(&tdsm_peers_lock);
 	if (peer->removed || peer->connecting != conn || peer->conn)
 		err = -EBUSY;
-	else if (!tdsm_conn_make_up(conn))
+	else if (!tdsm_conn_make_up(conn, &setup_ns, &auth_ns))
 		err = -ECONNRESET;
 	if (!err) {
 		kref_get(&conn->ref);	/* the peer's */
 		peer->auth = conn->keyed ? TINYDSM_AUTH_KEY : TINYDSM_AUTH_OFF;
+		peer->setup_ns = setup_ns;
+		peer->auth_ns = auth_ns;
 		peer->conn = conn;
 		peer->connecting = NULL;
 		peer->error = 0;
@@ -493,6 +497,8 @@ int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
 		info->auth = peer->auth;
 		info->auth_fails = atomic64_read(&peer->auth_fails);
 		info->rx_unmatched = atomic64_read(&peer->rx_unmatched);
+		info->setup_ns = peer->setup_ns;
+		info->auth_ns = peer->auth_ns;
 	}
 	spin_unlock_bh(&tdsm_peers_lock);
 	return peer ? 0 : -ENOENT;

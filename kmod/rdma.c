@@ -258,17 +258,27 @@ void tdsm_conn_kill(struct tdsm_conn *conn, int err)
 /*
  * AUTH -> UP (CONNECTING -> UP for a connection without a key), unless it
  * was killed meanwhile. Called by peer.c with tdsm_peers_lock held, so
- * that UP and published go together.
+ * that UP and published go together. Once UP: *@setup_ns is how long the
+ * connection took from its start, *@auth_ns how much of that the exchange
+ * of proofs did (0 without a key); both at least 1 ns if not 0.
  */
-bool tdsm_conn_make_up(struct tdsm_conn *conn)
+bool tdsm_conn_make_up(struct tdsm_conn *conn, u64 *setup_ns, u64 *auth_ns)
 {
 	unsigned long flags;
 	bool up = false;
+	ktime_t now;
 
 	lockdep_assert_held(&tdsm_peers_lock);
 	spin_lock_irqsave(&conn->lock, flags);
 	if (conn->state == (conn->keyed ? TDSM_CS_AUTH : TDSM_CS_CONNECTING))
 		up = tdsm_conn_set_state(conn, TDSM_CS_UP);
+	if (up) {
+		now = ktime_get();
+		*setup_ns = max_t(s64, ktime_to_ns(ktime_sub(now, conn->t_start)), 1);
+		/* In AUTH: t_auth was set with the move there. */
+		*auth_ns = conn->keyed ?
+			   max_t(s64, ktime_to_ns(ktime_sub(now, conn->t_auth)), 1) : 0;
+	}
 	spin_unlock_irqrestore(&conn->lock, flags);
 	return up;
 }
@@ -420,6 +430,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 	conn->peer = peer;
 	conn->initiator = initiator;
 	conn->keyed = keyed;
+	conn->t_start = ktime_get();
 	spin_lock_init(&conn->lock);
 	conn->state = TDSM_CS_CONNECTING;
 	init_waitqueue_head(&conn->wait);
@@ -1899,6 +1910,7 @@ static void tdsm_auth_timeout_fn(struct work_struct *work)
 static void tdsm_auth_start(struct tdsm_conn *conn)
 {
 	const struct tdsm_wire_hello *ini, *resp;
+	ktime_t start = ktime_get();	/* what authentication costs: from here */
 	unsigned long flags;
 	bool ok;
 	int err;
@@ -1921,6 +1933,7 @@ static void tdsm_auth_start(struct tdsm_conn *conn)
 	ok = conn->state == TDSM_CS_CONNECTING &&
 	     tdsm_conn_set_state(conn, TDSM_CS_AUTH);
 	if (ok) {
+		conn->t_auth = start;	/* before UP can read it: same lock */
 		kref_get(&conn->ref);	/* the timer's */
 		queue_delayed_work(tdsm_wq, &conn->auth_timeout, tdsm_timeout());
 	}

@@ -9,6 +9,7 @@
 #include <linux/bitmap.h>
 #include <linux/completion.h>
 #include <linux/kref.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/scatterlist.h>
 #include <linux/semaphore.h>
@@ -137,6 +138,11 @@ struct tdsm_req_slot {
  * @initiator: this node connected (it has the lower id).
  * @keyed: this node had the cluster key when the connection began: it
  *	must authenticate (state AUTH) before it is UP. Set once, at alloc.
+ * @t_start: ktime_get() when the connection began (tdsm_conn_alloc(): the
+ *	connect started, or the CONNECT_REQUEST came). Set once, at alloc.
+ * @t_auth: ktime_get() when the ESTABLISHED handler began the exchange of
+ *	proofs (keyed only), set under @lock with the move to AUTH; read
+ *	under @lock with the move to UP.
  * @hello_mine, @hello_peer: the hellos as sent and as received, which the
  *	MACs cover; @hello_peer is set before the connection leaves CONNECTING.
  * @mac_mine: the MAC we send in TDSM_W_AUTH...
@@ -178,6 +184,8 @@ struct tdsm_conn {
 	void *killer;
 	bool initiator;
 	bool keyed;
+	ktime_t t_start;
+	ktime_t t_auth;
 	struct tdsm_wire_hello hello_mine;
 	struct tdsm_wire_hello hello_peer;
 	u8 mac_mine[TDSM_WIRE_MAC_LEN];
@@ -218,6 +226,11 @@ struct tdsm_conn {
  *	a reference while queued.
  * @auth: enum tinydsm_node_auth of the last connection, under
  *	tdsm_peers_lock.
+ * @setup_ns: how long the last connection that went UP took, from its
+ *	start (struct tdsm_conn @t_start) to UP; 0 if none went up yet. Under
+ *	tdsm_peers_lock, set by tdsm_peer_publish().
+ * @auth_ns: of which the exchange of proofs (ESTABLISHED handled -> UP);
+ *	0 if that connection went up without a key. Likewise.
  * @tx_msgs, @rx_msgs, @rx_bad: counters.
  * @auth_fails: connections refused for a missing or wrong proof.
  * @rx_unmatched: replies that matched no request outstanding on the
@@ -238,6 +251,8 @@ struct tdsm_peer {
 	atomic64_t rx_msgs;
 	atomic64_t rx_bad;
 	u8 auth;
+	u64 setup_ns;
+	u64 auth_ns;
 	atomic64_t auth_fails;
 	atomic64_t rx_unmatched;
 };
@@ -314,7 +329,7 @@ void tdsm_rdma_exit(void);
 int tdsm_conn_connect(struct tdsm_peer *peer);
 void tdsm_conn_kill(struct tdsm_conn *conn, int err);
 void tdsm_conn_wait_dead(struct tdsm_conn *conn);
-bool tdsm_conn_make_up(struct tdsm_conn *conn);
+bool tdsm_conn_make_up(struct tdsm_conn *conn, u64 *setup_ns, u64 *auth_ns);
 bool tdsm_conn_is_up(struct tdsm_conn *conn);
 void tdsm_conn_probe(struct tdsm_conn *conn);
 void tdsm_conn_put(struct tdsm_conn *conn);

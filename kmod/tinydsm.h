@@ -192,6 +192,9 @@ extern struct tdsm_region tdsm_region;
  * @auth: enum tinydsm_node_auth.
  * @auth_fails: its connections refused for want of a proof of the key.
  * @rx_unmatched: replies from it that matched no outstanding request.
+ * @setup_ns: how long its last connection that went up took, from its
+ *	start to UP; 0 if none went up (then NODE_GET leaves both out).
+ * @auth_ns: of which the exchange of proofs of the key; 0 without a key.
  */
 struct tdsm_peer_info {
 	u8 id;
@@ -205,6 +208,8 @@ struct tdsm_peer_info {
 	u8 auth;
 	u64 auth_fails;
 	u64 rx_unmatched;
+	u64 setup_ns;
+	u64 auth_ns;
 };
 
 /**

@@ -414,6 +414,105 @@ static void wait_turn(struct __test_metadata *_metadata,
 	}
 }
 
+/* `tinydsmctl -j node show` (from the tree) into @buf: 0, or -1. */
+static int node_show_json(char *buf, size_t len)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char cmd[PATH_MAX + 64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "'%s/build/tools/tinydsmctl' -j node show",
+		 tree && *tree ? tree : ".");
+	fflush(stdout);
+	fflush(stderr);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n < len - 1) {
+		size_t r = fread(buf + n, 1, len - 1 - n, f);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	buf[n] = '\0';
+	return pclose(f) == 0 ? 0 : -1;
+}
+
+/*
+ * The next node object of node show's JSON (no object nests in one) from
+ * *@p into @obj, by key from then on; 0, or -1 after the last.
+ */
+static int next_node_obj(const char **p, char *obj, size_t len)
+{
+	const char *b = strchr(*p, '{'), *e = b ? strchr(b, '}') : NULL;
+
+	if (!e || (size_t)(e - b) >= len)
+		return -1;
+	memcpy(obj, b, e - b);
+	obj[e - b] = '\0';
+	*p = e + 1;
+	return 0;
+}
+
+/* The number under "@key" in @obj: 0, or -1 if it is not there. */
+static int obj_u64(const char *obj, const char *key, unsigned long long *v)
+{
+	char pat[48];
+	const char *a;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	a = strstr(obj, pat);
+	return a && sscanf(a + strlen(pat), "%llu", v) == 1 ? 0 : -1;
+}
+
+/*
+ * Every peer up with the cluster key says how long its last connection
+ * took to set up and how much of that the proof of the key took (NODE_GET
+ * SETUP_US and AUTH_US, node show's setup_us and auth_us). Measurements:
+ * logged, and only their order asserted (auth_us > 0, setup_us >= it).
+ */
+TEST_F_TIMEOUT(coherence, setup_time_reported, 150)
+{
+	double deadline;
+	unsigned long long id, setup, auth;
+	char out[8192], obj[1024];
+	const char *p;
+	int down, keyed = 0;
+
+	START(0);
+	BARRIER("setup_time");
+	deadline = tc_now() + self->s.timeout_s;
+	for (;;) {
+		ASSERT_EQ(0, node_show_json(out, sizeof(out)));
+		down = 0;
+		for (p = out; !next_node_obj(&p, obj, sizeof(obj));)
+			down += !strstr(obj, "\"self\"") &&
+				!strstr(obj, "\"state\":\"up\"");
+		if (!down || tc_now() > deadline)
+			break;
+		usleep(200000);
+	}
+	EXPECT_EQ(0, down) TH_LOG("peers not up: %s", out);
+	for (p = out; !next_node_obj(&p, obj, sizeof(obj));) {
+		if (strstr(obj, "\"self\"") || !strstr(obj, "\"state\":\"up\"") ||
+		    !strstr(obj, "\"auth\":\"key\""))
+			continue;
+		keyed++;
+		ASSERT_EQ(0, obj_u64(obj, "id", &id)) TH_LOG("%s", obj);
+		ASSERT_EQ(0, obj_u64(obj, "setup_us", &setup)) TH_LOG("%s", obj);
+		ASSERT_EQ(0, obj_u64(obj, "auth_us", &auth)) TH_LOG("%s", obj);
+		TH_LOG("node%u: to node%llu: setup %llu us, of which the proof of the key %llu us",
+		       self->s.id, id, setup, auth);
+		EXPECT_LT(0, auth);
+		EXPECT_LE(auth, setup);
+	}
+	if (!keyed)
+		TH_LOG("no peer up with the cluster key (a run without one?): nothing to check");
+	BARRIER("setup_time.done");
+}
+
 /*
  * (a) node2 fills 64 pages it homes; node1 reads every byte of them. Node1
  * ends SHARED, node2 (home, was the exclusive owner) SHARED, owner 2,

@@ -58,6 +58,8 @@ struct node {
 	uint64_t tx, rx, bad;
 	uint8_t auth;
 	uint64_t auth_fails, unmatched;
+	bool has_setup;			/* SETUP_US and AUTH_US came */
+	uint64_t setup_us, auth_us;
 };
 
 /* What came back for one request. */
@@ -103,10 +105,11 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		[TINYDSM_A_NODE_TX_MSGS] = 8, [TINYDSM_A_NODE_RX_MSGS] = 8,
 		[TINYDSM_A_NODE_RX_BAD] = 8, [TINYDSM_A_NODE_AUTH] = 1,
 		[TINYDSM_A_NODE_AUTH_FAILS] = 8, [TINYDSM_A_NODE_RX_UNMATCHED] = 8,
+		[TINYDSM_A_NODE_SETUP_US] = 8, [TINYDSM_A_NODE_AUTH_US] = 8,
 	};
 	const struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	const struct genlmsghdr *gh = nlmsg_data(nlh);
-	unsigned int seen = 0, want;
+	uint64_t seen = 0, want;	/* bit n: attribute n (more than 32) */
 	struct reply *r = arg;
 	struct nlattr *a;
 	struct node *nd;
@@ -133,9 +136,9 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 			note_bad(r, "unknown attribute", type);
 			continue;
 		}
-		if (seen & (1u << type))
+		if (seen & (1ull << type))
 			note_bad(r, "attribute twice", type);
-		seen |= 1u << type;
+		seen |= 1ull << type;
 		if (type == TINYDSM_A_NODE_ADDR) {
 			if (nla_len(a) < 2 || nla_len(a) > (int)sizeof(nd->addr)) {
 				note_bad(r, "bad address length", type);
@@ -181,6 +184,12 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		case TINYDSM_A_NODE_RX_UNMATCHED:
 			nd->unmatched = nla_get_u64(a);
 			break;
+		case TINYDSM_A_NODE_SETUP_US:
+			nd->setup_us = nla_get_u64(a);
+			break;
+		case TINYDSM_A_NODE_AUTH_US:
+			nd->auth_us = nla_get_u64(a);
+			break;
 		}
 	}
 	/* Everything the uapi lists, the address being optional. */
@@ -191,6 +200,15 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 	       1u << TINYDSM_A_NODE_AUTH_FAILS | 1u << TINYDSM_A_NODE_RX_UNMATCHED;
 	if ((seen & want) != want)
 		note_bad(r, "missing attributes", (int)(want & ~seen));
+	/* The setup times: both or neither, never for this node. */
+	nd->has_setup = seen & 1ull << TINYDSM_A_NODE_SETUP_US;
+	if (nd->has_setup != !!(seen & 1ull << TINYDSM_A_NODE_AUTH_US))
+		note_bad(r, "SETUP_US without AUTH_US or the reverse",
+			 TINYDSM_A_NODE_SETUP_US);
+	if (nd->has_setup && (nd->flags & TINYDSM_NODE_F_SELF))
+		note_bad(r, "setup times for this node", TINYDSM_A_NODE_SETUP_US);
+	if (nd->has_setup && nd->auth_us > nd->setup_us)
+		note_bad(r, "AUTH_US above SETUP_US", TINYDSM_A_NODE_AUTH_US);
 	if (nd->has_addr &&
 	    !((nd->addr.ss_family == AF_INET &&
 	       nd->addr_len == sizeof(struct sockaddr_in)) ||

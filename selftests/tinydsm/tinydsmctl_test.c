@@ -186,11 +186,12 @@ static int count_lines(const char *s)
 
 /*
  * Is @json a valid JSON array holding node @id with the "self" flag iff
- * @self? 1 yes, 0 no, -1 no python3 here.
+ * @self? 1 yes, 0 no, -1 no python3 here. setup_us and auth_us: both or
+ * neither, never for this node (measurements: no bound on their values).
  */
 static int json_has_node(const char *json, unsigned int id, bool self)
 {
-	char script[512];
+	char script[1024];
 	char *argv[] = { "python3", "-c", script, NULL };
 	struct run *r = malloc(sizeof(*r));
 	int ok;
@@ -207,8 +208,14 @@ static int json_has_node(const char *json, unsigned int id, bool self)
 		 "assert isinstance(n[0]['state'], str)\n"
 		 "for k in ('tx_msgs', 'rx_msgs', 'rx_bad', 'error', 'auth_fails', 'rx_unmatched'):\n"
 		 "    assert isinstance(n[0][k], int), k\n"
-		 "assert n[0]['auth'] in ('key', 'off', 'failed', 'none'), n\n",
-		 id, self ? "True" : "False");
+		 "assert n[0]['auth'] in ('key', 'off', 'failed', 'none'), n\n"
+		 "assert ('setup_us' in n[0]) == ('auth_us' in n[0]), n\n"
+		 "assert not %s or 'setup_us' not in n[0], n\n"
+		 "if 'setup_us' in n[0]:\n"
+		 "    assert isinstance(n[0]['setup_us'], int), n\n"
+		 "    assert isinstance(n[0]['auth_us'], int), n\n"
+		 "    assert n[0]['setup_us'] >= n[0]['auth_us'], n\n",
+		 id, self ? "True" : "False", self ? "True" : "False");
 	run_prog(r, AS_ROOT, json, "python3", argv);
 	ok = r->rc == 127 ? -1 : r->rc == 0;
 	if (r->rc != 0 && r->rc != 127)
@@ -550,10 +557,12 @@ TEST_F(ctl, show_tsv)
 	ASSERT_EQ(1, count_lines(self->r.out)) TH_LOG("%s", self->r.out);
 	snprintf(want, sizeof(want), "%u\t", this_node());
 	EXPECT_EQ(0, strncmp(self->r.out, want, strlen(want)));
-	/* 11 columns, the flags fourth. */
+	/* 13 columns, the flags fourth. */
 	for (p = self->r.out; *p && *p != '\n'; p++)
 		tabs += *p == '\t';
-	EXPECT_EQ(10, tabs);
+	EXPECT_EQ(12, tabs);
+	/* No setup time for this node: the last two are "-". */
+	EXPECT_NE(NULL, strstr(self->r.out, "\t-\t-\n")) TH_LOG("%s", self->r.out);
 	EXPECT_NE(NULL, strstr(self->r.out, "\tself\t"));
 }
 

@@ -76,6 +76,8 @@ static const char *const tdc_attr_names[] = {
 	[TINYDSM_A_NODE_AUTH] = "NODE_AUTH",
 	[TINYDSM_A_NODE_AUTH_FAILS] = "NODE_AUTH_FAILS",
 	[TINYDSM_A_NODE_RX_UNMATCHED] = "NODE_RX_UNMATCHED",
+	[TINYDSM_A_NODE_SETUP_US] = "NODE_SETUP_US",
+	[TINYDSM_A_NODE_AUTH_US] = "NODE_AUTH_US",
 };
 
 const char *tdc_attr_name(unsigned int type)

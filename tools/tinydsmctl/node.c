@@ -40,7 +40,10 @@ static int node_help(struct tdc *t)
 		"          %s node add 3 [fe80::1%%eth0]:7471\n"
 		"evict: the node is dead: drop it from the copysets of the pages\n"
 		"homed here and disconnect it (it is reconnected when it answers\n"
-		"again); shows the copies dropped and the pages it owns (lost).\n",
+		"again); shows the copies dropped and the pages it owns (lost).\n"
+		"show: SETUP-US is how long the last connection to the node that\n"
+		"went up took to set up, in microseconds; AUTH-US how much of it\n"
+		"the proof of the cluster key took (0: no key); \"-\" before any.\n",
 		t->prog, t->prog, t->prog, t->prog, t->prog,
 		TINYDSM_MAX_NODES - 1, t->prog, t->prog);
 	return TDC_EXIT_OK;
@@ -60,6 +63,8 @@ enum {
 	COL_AUTH,
 	COL_AUTH_FAILS,
 	COL_UNMATCHED,
+	COL_SETUP_US,
+	COL_AUTH_US,
 	NR_COLS
 };
 
@@ -75,6 +80,8 @@ static const struct tdc_col node_cols[NR_COLS] = {
 	[COL_AUTH]	= { "auth",	"AUTH",		false },
 	[COL_AUTH_FAILS] = { "auth_fails", "AUTH-FAILS",	true },
 	[COL_UNMATCHED]	= { "rx_unmatched", "UNMATCHED",	true },
+	[COL_SETUP_US]	= { "setup_us",	"SETUP-US",	true },
+	[COL_AUTH_US]	= { "auth_us",	"AUTH-US",	true },
 };
 
 /* What the kernel may send, by type: payload length bounds. */
@@ -91,6 +98,8 @@ static const struct tdc_attr_spec node_spec[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_NODE_AUTH]	 = { 1, 1 },
 	[TINYDSM_A_NODE_AUTH_FAILS] = { 8, 8 },
 	[TINYDSM_A_NODE_RX_UNMATCHED] = { 8, 8 },
+	[TINYDSM_A_NODE_SETUP_US] = { 8, 8 },
+	[TINYDSM_A_NODE_AUTH_US] = { 8, 8 },
 };
 
 struct node_row {
@@ -313,6 +322,9 @@ static void node_print_row(struct tdc *t, const struct node_row *row)
 		tdc_print_none(t, COL_AUTH);
 	node_print_u64(t, COL_AUTH_FAILS, tb[TINYDSM_A_NODE_AUTH_FAILS]);
 	node_print_u64(t, COL_UNMATCHED, tb[TINYDSM_A_NODE_RX_UNMATCHED]);
+	/* Sent once a connection went up (never for this node): else "-". */
+	node_print_u64(t, COL_SETUP_US, tb[TINYDSM_A_NODE_SETUP_US]);
+	node_print_u64(t, COL_AUTH_US, tb[TINYDSM_A_NODE_AUTH_US]);
 	tdc_row_end(t);
 }
 

@@ -196,7 +196,15 @@
  *     whether it has a key), TINYDSM_A_NODE_AUTH_FAILS (u64, connections
  *     from or to it refused because they did not prove the key),
  *     TINYDSM_A_NODE_RX_UNMATCHED (u64, replies that matched no request
- *     outstanding on the connection, dropped).
+ *     outstanding on the connection, dropped),
+ *     TINYDSM_A_NODE_SETUP_US (u64, microseconds, rounded up: how long the
+ *     last connection to or from it that went up took, from its start (the
+ *     connect began, or its request came in) to up), TINYDSM_A_NODE_AUTH_US
+ *     (u64, microseconds, rounded up: of which the exchange of proofs of
+ *     the key, from the connection established to up: what authentication
+ *     adds to a connection's setup; 0 if it went up without a key). Both
+ *     absent for this node and for a peer no connection to which went up
+ *     yet; they stay after a disconnect, until the next connection is up.
  * TINYDSM_CMD_KEY_SET (admin)
  *     TINYDSM_A_KEY     binary, exactly TINYDSM_KEY_LEN bytes
  *   Sets the cluster key: every connection made from now on must prove
@@ -618,6 +626,8 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_AUTH,		/* u8, enum tinydsm_node_auth */
 	TINYDSM_A_NODE_AUTH_FAILS,	/* u64 */
 	TINYDSM_A_NODE_RX_UNMATCHED,	/* u64 */
+	TINYDSM_A_NODE_SETUP_US,	/* u64, microseconds */
+	TINYDSM_A_NODE_AUTH_US,		/* u64, microseconds */
 	__TINYDSM_A_LAST
 };
 
