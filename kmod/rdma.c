@@ -298,6 +298,7 @@ enum tdsm_post {
 	TDSM_POST_SEND,		/* UP only */
 	TDSM_POST_RECV,		/* also CONNECTING and AUTH */
 	TDSM_POST_AUTH,		/* our TDSM_W_AUTH: AUTH only */
+	TDSM_POST_SETUP,	/* the connecting call on our id: CONNECTING only */
 };
 
 /*
@@ -305,7 +306,10 @@ enum tdsm_post {
  * while the connection is UP, except receives (also CONNECTING and AUTH)
  * and our proof (AUTH). The teardown waits until no post is under way
  * before it drains, so no work request lands on the queue pair after the
- * drain began.
+ * drain began. The connecting side's rdma_resolve_addr() is one too: it
+ * runs outside our CM handler, so rdma_destroy_id() would not wait for
+ * it, and a kill in that window (the peer deleted) must not free the id
+ * under it.
  */
 static bool tdsm_post_begin(struct tdsm_conn *conn, enum tdsm_post kind)
 {
@@ -319,6 +323,9 @@ static bool tdsm_post_begin(struct tdsm_conn *conn, enum tdsm_post kind)
 		break;
 	case TDSM_POST_AUTH:
 		ok = conn->state == TDSM_CS_AUTH;
+		break;
+	case TDSM_POST_SETUP:
+		ok = conn->state == TDSM_CS_CONNECTING;
 		break;
 	default:
 		ok = conn->state == TDSM_CS_UP;
@@ -2211,8 +2218,14 @@ int tdsm_conn_connect(struct tdsm_peer *peer)
 	err = tdsm_peer_reserve(peer, conn);
 	if (err)
 		goto out_kill;
+	/* Published: a kill may come now, and its teardown waits for this. */
+	if (!tdsm_post_begin(conn, TDSM_POST_SETUP)) {
+		err = -ECONNRESET;
+		goto out_kill;
+	}
 	err = rdma_resolve_addr(cm_id, NULL, (struct sockaddr *)&peer->addr,
 				TDSM_CM_TIMEOUT_MS);
+	tdsm_post_end(conn);
 	if (err)
 		goto out_kill;
 	wait_event_timeout(conn->wait,

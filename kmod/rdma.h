@@ -131,8 +131,9 @@ struct tdsm_req_slot {
  * @rx_mapped: ...of which the first this many are DMA-mapped.
  * @lock: protects @state, @posting, @error, @slot_busy and @rx_held.
  * @state: enum tdsm_conn_state.
- * @posting: posts under way (ib_post_*); the teardown drains only once
- *	none is, and none starts after it began (tdsm_post_begin()).
+ * @posting: posts under way (ib_post_*, and rdma_resolve_addr()); the
+ *	teardown drains only once none is, and none starts after it began
+ *	(tdsm_post_begin()).
  * @error: why it went down, -errno, set when it left UP or CONNECTING...
  * @killer: ...and where tdsm_conn_kill() was called from, for the log.
  * @initiator: this node connected (it has the lower id).
