@@ -457,10 +457,67 @@ void tdsm_doubt_exit(struct tdsm_region *r)
 }
 
 /*
+ * The FETCH of page @idx from @owner (on @conn) for a third node, @dst:
+ * into a buffer of ours registered for @owner, then on to @dst (see
+ * tdsm_transfer()). The doubt rules apply as to a direct FETCH: the
+ * owner's answer is what settles a grant in doubt, not the relay's.
+ */
+static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
+		      struct tdsm_conn *conn, struct tdsm_dest *dst, int mode,
+		      struct page **push)
+{
+	struct tdsm_doubt *doubt;
+	struct tdsm_wire_msg msg;
+	struct tdsm_call call = {};
+	struct tdsm_buf buf;
+	int err;
+
+	err = tdsm_buf_alloc(conn, &buf);
+	if (err)
+		return err;
+	tdsm_msg_init(&msg, TDSM_W_FETCH);
+	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	msg.page.iova = cpu_to_be64(buf.mr->iova);
+	msg.page.rkey = cpu_to_be32(buf.mr->rkey);
+	msg.page.dst = r->node_id;
+	msg.page.mode = mode;
+	doubt = tdsm_doubt_get(r, idx);
+	if (doubt && doubt->to == owner)
+		msg.page.mode |= TDSM_FETCH_F_LIVE;
+	msg.page.epoch = cpu_to_be32(dst->epoch);
+	err = tdsm_call(conn, &msg, &buf, &call);
+	tdsm_buf_put(conn, &buf, err ? NULL : &call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
+	if (!err && !(be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA))
+		err = -EPROTO;	/* an owner that says OK sends the page */
+	atomic64_inc(&r->fetches);
+	if (!err && push) {
+		*push = buf.frame;	/* the caller's reference now */
+	} else {
+		if (!err)
+			err = tdsm_push_page(dst->conn, buf.frame, dst->iova,
+					     dst->rkey);
+		put_page(buf.frame);
+	}
+	trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
+			    mode == TDSM_FETCH_KEEP, err);
+	return err;
+}
+
+/*
  * Move page @idx from its @owner to @dst: the owner keeps a read-only copy
- * (TDSM_FETCH_KEEP) or drops its copy (TDSM_FETCH_DROP). If the owner is
- * this node and @push is given, the frame is handed back in *@push for the
- * caller to send with its reply; else the page is written here and now.
+ * (TDSM_FETCH_KEEP) or drops its copy (TDSM_FETCH_DROP). If @push is given
+ * and the page comes from this node (its own copy, or one it relayed), the
+ * frame is handed back in *@push for the caller to send with its reply;
+ * else the page is written here and now.
+ *
+ * A peer owner only ever writes into a buffer of the home that asks it
+ * (FETCH's dst is the home): each connection has its own protection
+ * domain, so the buffer a third node registered for its request to us is
+ * out of the owner's reach. For a third node the home relays: the owner
+ * writes the page into a buffer of ours, and we send it on. The owner
+ * retains what it gave up, as before, so a relay that fails loses nothing.
  */
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push)
@@ -468,7 +525,6 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct tdsm_doubt *doubt;
 	struct tdsm_wire_msg msg;
-	struct tdsm_call call = {};
 	struct tdsm_conn *conn;
 	struct page *frame;
 	int err;
@@ -500,26 +556,29 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	conn = tdsm_peer_conn(owner);
 	if (!conn)
 		return -EHOSTUNREACH;
+	if (!dst->buf) {
+		/* Only a peer requester comes without a buffer of ours. */
+		if (WARN_ON_ONCE(!dst->conn))
+			err = -EPROTO;
+		else
+			err = tdsm_relay(r, idx, owner, conn, dst, mode, push);
+		tdsm_conn_put(conn);
+		return err;
+	}
 	tdsm_msg_init(&msg, TDSM_W_FETCH);
 	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
 	msg.page.iova = cpu_to_be64(dst->iova);
 	msg.page.rkey = cpu_to_be32(dst->rkey);
-	msg.page.dst = dst->node;
+	msg.page.dst = r->node_id;
 	msg.page.mode = mode;
 	/* A grant to it in doubt: only the frame that grant installed will do. */
 	doubt = tdsm_doubt_get(r, idx);
 	if (doubt && doubt->to == owner)
 		msg.page.mode |= TDSM_FETCH_F_LIVE;
 	msg.page.epoch = cpu_to_be32(dst->epoch);
-	if (dst->buf) {
-		err = tdsm_call(conn, &msg, dst->buf, &dst->call);
-		if (!err)
-			err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
-	} else {
-		err = tdsm_call(conn, &msg, NULL, &call);
-		if (!err)
-			err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
-	}
+	err = tdsm_call(conn, &msg, dst->buf, &dst->call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
 	tdsm_conn_put(conn);
 	atomic64_inc(&r->fetches);
 	trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
@@ -1050,31 +1109,26 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u8 mode = msg->page.mode & ~TDSM_FETCH_F_LIVE, to = msg->page.dst;
 	bool live = msg->page.mode & TDSM_FETCH_F_LIVE;
 	u32 epoch = be32_to_cpu(msg->page.epoch);
-	bool to_home = to == msg->hdr.src;
-	struct tdsm_conn *dconn = NULL;
 	enum tdsm_wire_status st;
 	struct tdsm_page *pg;
 	struct page *frame;
 	unsigned long idx;
 	int err;
 
+	/*
+	 * The page goes to the home that asks, and only there: a buffer that
+	 * another node registered is in that node's connection's protection
+	 * domain, out of our reach (the home relays, tdsm_relay()).
+	 */
 	pg = tdsm_msg_page(r, msg, &idx, &st);
 	if (pg && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
-		   !to || to >= TINYDSM_MAX_NODES || to == r->node_id ||
-		   msg->page.reserved[0] || msg->page.reserved[1] ||
-		   msg->page.reserved2 || tdsm_page_home(pg) != msg->hdr.src))
+		   to != msg->hdr.src || msg->page.reserved[0] ||
+		   msg->page.reserved[1] || msg->page.reserved2 ||
+		   tdsm_page_home(pg) != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
 		return;
-	}
-	if (!to_home) {
-		dconn = tdsm_peer_conn(to);
-		if (!dconn) {
-			tdsm_reply(conn, msg, TDSM_WS_UNREACH, 0, 0, NULL, 0, 0,
-				   0, false);
-			return;
-		}
 	}
 
 	tdsm_page_lock_settled(pg);
@@ -1098,13 +1152,9 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	get_page(frame);
 	tdsm_page_unlock(pg);
 
-	if (to_home) {
-		/* Data and reply on one queue pair: ordered, one round trip. */
-		err = tdsm_reply(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
-				 iova, rkey, rkey, mode == TDSM_FETCH_DROP);
-	} else {
-		err = tdsm_push_page(dconn, frame, iova, rkey);
-	}
+	/* Data and reply on one queue pair: ordered, one round trip. */
+	err = tdsm_reply(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
+			 iova, rkey, rkey, mode == TDSM_FETCH_DROP);
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
 	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP) {
 		struct page *taken = NULL;
@@ -1123,14 +1173,10 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 			put_page(taken);
 	}
 	put_page(frame);
-	if (to_home)
-		goto out;
+	return;
 reply:
-	tdsm_reply(conn, msg, tdsm_errno_status(err), err ? 0 : TDSM_RF_DATA,
-		   0, NULL, 0, 0, 0, false);
-out:
-	if (dconn)
-		tdsm_conn_put(dconn);
+	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0,
+		   false);
 }
 
 /*

@@ -152,19 +152,8 @@ static struct tdsm_dev *tdsm_dev_get(struct ib_device *ibdev)
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
 	if (!dev)
 		goto out;
-	dev->pd = ib_alloc_pd(ibdev, 0);
-	if (IS_ERR(dev->pd)) {
-		pr_err("%s: cannot allocate a protection domain: %ld\n",
-		       dev_name(&ibdev->dev), PTR_ERR(dev->pd));
-		kfree(dev);
-		dev = NULL;
-		goto out;
-	}
 	dev->ibdev = ibdev;
 	kref_init(&dev->ref);
-	spin_lock_init(&dev->mr_lock);
-	INIT_LIST_HEAD(&dev->free_mrs);
-	INIT_LIST_HEAD(&dev->free_mrsv);
 	list_add(&dev->list, &tdsm_devs);
 out:
 	mutex_unlock(&tdsm_devs_mutex);
@@ -174,17 +163,11 @@ out:
 static void tdsm_dev_release(struct kref *ref)
 {
 	struct tdsm_dev *dev = container_of(ref, struct tdsm_dev, ref);
-	struct ib_mr *mr, *tmp;
 
 	/* Called with tdsm_devs_mutex held (kref_put_mutex). */
 	lockdep_assert_held(&tdsm_devs_mutex);
 	list_del(&dev->list);
 	mutex_unlock(&tdsm_devs_mutex);
-	list_for_each_entry_safe(mr, tmp, &dev->free_mrs, qp_entry)
-		ib_dereg_mr(mr);
-	list_for_each_entry_safe(mr, tmp, &dev->free_mrsv, qp_entry)
-		ib_dereg_mr(mr);
-	ib_dealloc_pd(dev->pd);
 	kfree(dev);
 	atomic_inc(&tdsm_devs_released);
 	wake_up_all(&tdsm_devs_wait);
@@ -442,6 +425,9 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 	conn->state = TDSM_CS_CONNECTING;
 	init_waitqueue_head(&conn->wait);
 	INIT_LIST_HEAD(&conn->rx_held);
+	spin_lock_init(&conn->mr_lock);
+	INIT_LIST_HEAD(&conn->free_mrs);
+	INIT_LIST_HEAD(&conn->free_mrsv);
 	atomic_set(&conn->tx_free, TDSM_TX_DEPTH);
 	atomic_set(&conn->req_free, TDSM_REQ_DEPTH);
 	sema_init(&conn->batch_slot, 1);
@@ -459,9 +445,15 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 	return conn;
 }
 
+/*
+ * The last reference went: no buffer is registered on the connection any
+ * more (each holds one), and its QP is gone, so the idle MRs and the PD
+ * may go.
+ */
 static void tdsm_conn_release(struct kref *ref)
 {
 	struct tdsm_conn *conn = container_of(ref, struct tdsm_conn, ref);
+	struct ib_mr *mr, *tmp;
 
 	/* Only the teardown drops the connection's own reference. */
 	WARN_ON_ONCE(conn->state != TDSM_CS_DEAD);
@@ -470,6 +462,12 @@ static void tdsm_conn_release(struct kref *ref)
 	spin_lock(&tdsm_conns_lock);
 	list_del(&conn->list);
 	spin_unlock(&tdsm_conns_lock);
+	list_for_each_entry_safe(mr, tmp, &conn->free_mrs, qp_entry)
+		ib_dereg_mr(mr);
+	list_for_each_entry_safe(mr, tmp, &conn->free_mrsv, qp_entry)
+		ib_dereg_mr(mr);
+	if (conn->pd)
+		ib_dealloc_pd(conn->pd);
 	if (conn->dev)
 		tdsm_dev_put(conn->dev);
 	xa_destroy(&conn->calls);
@@ -700,7 +698,7 @@ static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
 	}
 	sge->addr = tx->push_dma;
 	sge->length = PAGE_SIZE;
-	sge->lkey = tx->conn->dev->pd->local_dma_lkey;
+	sge->lkey = tx->conn->pd->local_dma_lkey;
 	memset(write, 0, sizeof(*write));
 	write->wr.opcode = IB_WR_RDMA_WRITE;
 	write->wr.sg_list = sge;
@@ -779,7 +777,7 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 	}
 	sge.addr = tx->dma;
 	sge.length = sizeof(tx->msg);
-	sge.lkey = conn->dev->pd->local_dma_lkey;
+	sge.lkey = conn->pd->local_dma_lkey;
 	wr.wr_cqe = &tx->cqe;
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
@@ -1072,7 +1070,7 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		pv->n = i + 1;
 		pv->sge[i].addr = pv->dma[i];
 		pv->sge[i].length = PAGE_SIZE;
-		pv->sge[i].lkey = conn->dev->pd->local_dma_lkey;
+		pv->sge[i].lkey = conn->pd->local_dma_lkey;
 		pv->wr[i].wr.opcode = IB_WR_RDMA_WRITE;
 		pv->wr[i].wr.sg_list = &pv->sge[i];
 		pv->wr[i].wr.num_sge = 1;
@@ -1109,8 +1107,9 @@ static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
 static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
 
 /*
- * Register @frame for one remote WRITE on @conn's device: fills @buf, whose
- * REG_MR work request the caller chains before its request (tdsm_call()).
+ * Register @frame for one remote WRITE by @conn's peer (in @conn's own PD):
+ * fills @buf, whose REG_MR work request the caller chains before its
+ * request (tdsm_call()).
  */
 static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 			struct tdsm_buf *buf)
@@ -1119,14 +1118,14 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 	struct ib_mr *mr = NULL;
 	int n;
 
-	spin_lock(&dev->mr_lock);
-	if (!list_empty(&dev->free_mrs)) {
-		mr = list_first_entry(&dev->free_mrs, struct ib_mr, qp_entry);
+	spin_lock(&conn->mr_lock);
+	if (!list_empty(&conn->free_mrs)) {
+		mr = list_first_entry(&conn->free_mrs, struct ib_mr, qp_entry);
 		list_del(&mr->qp_entry);
 	}
-	spin_unlock(&dev->mr_lock);
+	spin_unlock(&conn->mr_lock);
 	if (!mr) {
-		mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG, 1);
+		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, 1);
 		if (IS_ERR(mr))
 			return PTR_ERR(mr);
 	}
@@ -1148,8 +1147,8 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 	buf->reg_wr.mr = mr;
 	buf->reg_wr.key = mr->rkey;
 	buf->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
-	kref_get(&dev->ref);
-	buf->dev = dev;
+	kref_get(&conn->ref);
+	buf->conn = conn;
 	return 0;
 
 err_unmap:
@@ -1243,13 +1242,13 @@ static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
  * Back on @list for reuse if its rkey is @dead, else deregistered (which
  * kills the rkey for sure). Either way before its pages are unmapped.
  */
-static void tdsm_mr_recycle(struct tdsm_dev *dev, struct ib_mr *mr, bool dead,
-			    struct list_head *list)
+static void tdsm_mr_recycle(struct tdsm_conn *conn, struct ib_mr *mr,
+			    bool dead, struct list_head *list)
 {
 	if (dead) {
-		spin_lock(&dev->mr_lock);
+		spin_lock(&conn->mr_lock);
 		list_add(&mr->qp_entry, list);
-		spin_unlock(&dev->mr_lock);
+		spin_unlock(&conn->mr_lock);
 	} else {
 		ib_dereg_mr(mr);
 	}
@@ -1262,17 +1261,19 @@ static void tdsm_mr_recycle(struct tdsm_dev *dev, struct ib_mr *mr, bool dead,
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call)
 {
-	struct tdsm_dev *dev = buf->dev;
-	bool dead = tdsm_mr_retire(conn, buf->mr, call);
+	bool dead;
 
-	tdsm_mr_recycle(dev, buf->mr, dead, &dev->free_mrs);
-	ib_dma_unmap_sg(dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
-	tdsm_dev_put(dev);
+	if (WARN_ON_ONCE(buf->conn != conn))
+		conn = buf->conn;
+	dead = tdsm_mr_retire(conn, buf->mr, call);
+	tdsm_mr_recycle(conn, buf->mr, dead, &conn->free_mrs);
+	ib_dma_unmap_sg(conn->dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
+	tdsm_conn_put(conn);
 }
 
 /*
  * @npages fresh zeroed pages registered as one buffer for remote WRITEs
- * on @conn's device. The frames are the caller's: it takes those it keeps
+ * by @conn's peer (in @conn's own PD). The frames are the caller's: it takes those it keeps
  * (setting the slot to NULL) after tdsm_bufv_put(), which frees the rest.
  */
 int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
@@ -1295,14 +1296,14 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		sg_set_page(&bufv->sg[i], bufv->frames[i], PAGE_SIZE, 0);
 	}
 
-	spin_lock(&dev->mr_lock);
-	if (!list_empty(&dev->free_mrsv)) {
-		mr = list_first_entry(&dev->free_mrsv, struct ib_mr, qp_entry);
+	spin_lock(&conn->mr_lock);
+	if (!list_empty(&conn->free_mrsv)) {
+		mr = list_first_entry(&conn->free_mrsv, struct ib_mr, qp_entry);
 		list_del(&mr->qp_entry);
 	}
-	spin_unlock(&dev->mr_lock);
+	spin_unlock(&conn->mr_lock);
 	if (!mr) {
-		mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG, TDSM_WIRE_BATCH);
+		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, TDSM_WIRE_BATCH);
 		if (IS_ERR(mr))
 			goto err_frames;
 	}
@@ -1320,8 +1321,8 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	bufv->reg_wr.mr = mr;
 	bufv->reg_wr.key = mr->rkey;
 	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
-	kref_get(&dev->ref);
-	bufv->dev = dev;
+	kref_get(&conn->ref);
+	bufv->conn = conn;
 	return 0;
 
 err_unmap:
@@ -1343,12 +1344,15 @@ err_frames:
 void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		   const struct tdsm_call *call)
 {
-	struct tdsm_dev *dev = bufv->dev;
-	bool dead = tdsm_mr_retire(conn, bufv->mr, call);
+	bool dead;
 
-	tdsm_mr_recycle(dev, bufv->mr, dead, &dev->free_mrsv);
-	ib_dma_unmap_sg(dev->ibdev, bufv->sg, bufv->npages, DMA_FROM_DEVICE);
-	tdsm_dev_put(dev);
+	if (WARN_ON_ONCE(bufv->conn != conn))
+		conn = bufv->conn;
+	dead = tdsm_mr_retire(conn, bufv->mr, call);
+	tdsm_mr_recycle(conn, bufv->mr, dead, &conn->free_mrsv);
+	ib_dma_unmap_sg(conn->dev->ibdev, bufv->sg, bufv->npages,
+			DMA_FROM_DEVICE);
+	tdsm_conn_put(conn);
 }
 
 /* Free the frames of @bufv the caller did not take (slots left non-NULL). */
@@ -1372,7 +1376,7 @@ static int __tdsm_rx_post(struct tdsm_rx *rx)
 	struct ib_sge sge = {
 		.addr = rx->dma,
 		.length = sizeof(rx->msg),
-		.lkey = conn->dev->pd->local_dma_lkey,
+		.lkey = conn->pd->local_dma_lkey,
 	};
 	struct ib_recv_wr wr = {
 		.wr_cqe = &rx->cqe,
@@ -1684,6 +1688,15 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 		       dev_name(&ibdev->dev));
 		return -EOPNOTSUPP;
 	}
+	/* Its own: an rkey we hand this peer is no use on another QP. */
+	conn->pd = ib_alloc_pd(ibdev, 0);
+	if (IS_ERR(conn->pd)) {
+		err = PTR_ERR(conn->pd);
+		conn->pd = NULL;
+		pr_err("%s: cannot allocate a protection domain: %d\n",
+		       dev_name(&ibdev->dev), err);
+		return err;
+	}
 
 	conn->cq = ib_alloc_cq(ibdev, conn, TDSM_CQ_DEPTH, 0, IB_POLL_SOFTIRQ);
 	if (IS_ERR(conn->cq)) {
@@ -1718,7 +1731,7 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 	attr.cap.max_recv_wr = TDSM_RX_DEPTH + 1;	/* +1 for drain */
 	attr.cap.max_send_sge = 1;
 	attr.cap.max_recv_sge = 1;
-	err = rdma_create_qp(cm_id, conn->dev->pd, &attr);
+	err = rdma_create_qp(cm_id, conn->pd, &attr);
 	if (err)
 		return err;
 	conn->qp = cm_id->qp;

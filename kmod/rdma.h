@@ -56,25 +56,15 @@ extern struct workqueue_struct *tdsm_conn_wq;	/* connect and teardown */
 /**
  * struct tdsm_dev - an RDMA device tinydsm has connections on
  * @ibdev: the device.
- * @pd: one protection domain for all its connections, so that a buffer
- *	registered for one peer can be written by any other (a page may come
- *	from its owner while the request went to its home).
- * @ref: held by each connection (until its release) and by each registered
- *	buffer (until tdsm_buf_put()/tdsm_bufv_put()); the last put frees the
- *	idle MRs and the PD, and wakes a device removal waiting for it.
+ * @ref: held by each connection (until its release), so that a device
+ *	removal can wait until nothing of ours is left on it; the last put
+ *	wakes it.
  * @list: in tdsm_devs, under tdsm_devs_mutex.
- * @mr_lock: protects @free_mrs and @free_mrsv.
- * @free_mrs: fast-registration MRs of one page ready for reuse...
- * @free_mrsv: ...and of TDSM_WIRE_BATCH pages.
  */
 struct tdsm_dev {
 	struct ib_device *ibdev;
-	struct ib_pd *pd;
 	struct kref ref;
 	struct list_head list;
-	spinlock_t mr_lock;		/* protects free_mrs, free_mrsv */
-	struct list_head free_mrs;
-	struct list_head free_mrsv;
 };
 
 /*
@@ -126,6 +116,13 @@ struct tdsm_req_slot {
  *	CM destroyed it, after a failed accept).
  * @qp: the queue pair, created on @cm_id; destroyed by the teardown.
  * @dev: the device (a reference, dropped at release) once the route is known.
+ * @pd: the connection's own protection domain, with the route: its QP and
+ *	every buffer registered for its peer live in it, so no other
+ *	connection's peer can use their rkeys. Freed at release, after the
+ *	idle MRs (every buffer holds a reference to the connection).
+ * @mr_lock: protects @free_mrs and @free_mrsv.
+ * @free_mrs: fast-registration MRs of one page ready for reuse...
+ * @free_mrsv: ...and of TDSM_WIRE_BATCH pages; in @pd.
  * @cq: one CQ for sends and receives, polled in softirq.
  * @rx: TDSM_RX_DEPTH receive buffers...
  * @rx_mapped: ...of which the first this many are DMA-mapped.
@@ -175,6 +172,10 @@ struct tdsm_conn {
 	struct rdma_cm_id *cm_id;
 	struct ib_qp *qp;
 	struct tdsm_dev *dev;
+	struct ib_pd *pd;
+	spinlock_t mr_lock;	/* free_mrs, free_mrsv */
+	struct list_head free_mrs;
+	struct list_head free_mrsv;
 	struct ib_cq *cq;
 	struct tdsm_rx *rx;
 	unsigned int rx_mapped;
@@ -262,15 +263,15 @@ struct tdsm_peer {
  * struct tdsm_buf - a local page registered for one remote RDMA WRITE
  * @frame: the page that receives the data.
  * @mr: fast-registration MR mapping @frame; rkey/iova go in the request.
- * @dev: the device the MR lives on (a reference).
+ * @conn: the connection whose PD the MR lives in (a reference): only its
+ *	peer may write there. The MR goes back to its free_mrs when idle.
  * @sg: @frame, DMA-mapped.
  * @reg_wr: the REG_MR work request, chained before the request's SEND.
- * @list: in tdsm_dev.free_mrs when idle (the MR only).
  */
 struct tdsm_buf {
 	struct page *frame;
 	struct ib_mr *mr;
-	struct tdsm_dev *dev;
+	struct tdsm_conn *conn;
 	struct scatterlist sg;
 	struct ib_reg_wr reg_wr;
 };
@@ -280,7 +281,7 @@ struct tdsm_buf {
  * @npages: 1 .. TDSM_WIRE_BATCH.
  * @frames: fresh zeroed pages; page i is at @mr->iova + i * PAGE_SIZE.
  * @mr: fast-registration MR mapping them, in order.
- * @dev: the device the MR lives on (a reference).
+ * @conn: the connection whose PD the MR lives in (a reference).
  * @nents: @sg entries after DMA mapping.
  * @sg: @frames, DMA-mapped.
  * @reg_wr: the REG_MR work request, chained before the request's SEND.
@@ -289,7 +290,7 @@ struct tdsm_bufv {
 	unsigned int npages;
 	struct page *frames[TDSM_WIRE_BATCH];
 	struct ib_mr *mr;
-	struct tdsm_dev *dev;
+	struct tdsm_conn *conn;
 	int nents;
 	struct scatterlist sg[TDSM_WIRE_BATCH];
 	struct ib_reg_wr reg_wr;

@@ -30,8 +30,11 @@
  *   WRITE  requester -> home   same, and mode TDSM_ACCESS_F_COPY if it holds
  *                              a read copy; the reply says if the buffer
  *                              was filled
- *   FETCH  home -> owner       page: addr, iova/rkey/dst (where the page
- *                              goes), mode (keep a read-only copy, or drop)
+ *   FETCH  home -> owner       page: addr, iova/rkey (a buffer of the
+ *                              home's), dst (the home itself, nothing
+ *                              else), mode (keep a read-only copy, or
+ *                              drop). For a third node the home relays
+ *                              the page (PROTOCOL.md, "Transport")
  *   INVAL  home -> reader      page: addr; drop the copy
  *   ALLOC  node -> home        alloc: npages, uid; reply: addr. The home
  *                              records the run with (node, uid)
@@ -70,10 +73,11 @@
 /*
  * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE; 4: the
  * nonce in the hello and TDSM_W_AUTH; 5: the uid and TDSM_ALLOC_F_ADMIN of
- * ALLOC and FREE, checked by the home (TDSM_WS_PERM). An older peer is
- * refused (TDSM_REJ_VERSION).
+ * ALLOC and FREE, checked by the home (TDSM_WS_PERM); 6: a protection
+ * domain per connection, so FETCH sends the page to the home only. An
+ * older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	5
+#define TDSM_WIRE_VERSION	6
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -163,9 +167,10 @@ struct tdsm_wire_hdr {
  * struct tdsm_wire_page - READ, WRITE, FETCH, INVAL
  * @addr: global address of the page (page aligned).
  * @iova: READ/WRITE/FETCH: address of the 4 KiB destination buffer...
- * @rkey: ...and its rkey, registered on the destination node.
- * @dst: FETCH: the node that registered the buffer; INVAL (MOVED): the
- *	page's new home.
+ * @rkey: ...and its rkey, registered by the sender of the request for
+ *	the receiver only (in that connection's protection domain).
+ * @dst: FETCH: the home that sends it (which registered the buffer);
+ *	INVAL (MOVED): the page's new home.
  * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP, maybe with
  *	TDSM_FETCH_F_LIVE; INVAL: TDSM_INVAL_*;
  *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.

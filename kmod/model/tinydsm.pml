@@ -109,17 +109,23 @@ byte rqrid[N * P];
 byte rqat[N * P];	/* the node it reached */
 byte rqg[N * P];	/* the incarnation of the connection it came on */
 
-/* Each node's application: its one request in flight, its reply, its buffer. */
+/*
+ * Each node's application: its one request in flight and its reply. Its
+ * buffer gets data only from the home it asked (each connection has its
+ * own protection domain), with the reply: no state of its own.
+ */
 bit pend[N];
 byte prid[N];		/* the request's id (its rkey, in the kernel) */
 byte ppage[N];
 byte res[N];
 byte rhome[N];
-bit bok[N];		/* the buffer was written... */
-bit bcur[N];		/* ...with the last write */
 byte nreq;
 
-/* Each page's server: the transaction whose ack it waits for, the ack, its buffer. */
+/*
+ * Each page's server: the transaction whose ack it waits for, the ack, its
+ * buffer (where an owner's FETCH answer lands, for the home or relayed to
+ * a third node with the reply).
+ */
 byte ackt[P];
 byte ackst[P];		/* 0 none, 1 done, 2 failed */
 bit sbok[P];
@@ -153,10 +159,6 @@ inline gwrite(n, p)
 	do
 	:: kj < N ->
 		cur[IX(kj, p)] = (kj == n);
-		if
-		:: pend[kj] && ppage[kj] == p -> bcur[kj] = 0
-		:: else
-		fi;
 		kj++
 	:: else -> break
 	od;
@@ -267,7 +269,7 @@ inline crash(c)
 		kp++
 	:: else -> break
 	od;
-	pend[c] = 0; prid[c] = 0; ppage[c] = 0; res[c] = 0; rhome[c] = 0; bok[c] = 0; bcur[c] = 0;
+	pend[c] = 0; prid[c] = 0; ppage[c] = 0; res[c] = 0; rhome[c] = 0;
 	do
 	:: nempty(ib[c]) -> ib[c]?_, _, _, _, _, _, _
 	:: empty(ib[c]) -> break
@@ -418,7 +420,6 @@ wait:
 		:: else
 		fi;
 		pend[n] = 0; prid[n] = 0; ppage[n] = 0; res[n] = 0; rhome[n] = 0;
-		bok[n] = 0; bcur[n] = 0;
 		p = 0; k = 0; at = 0; g = 0; hops = 0
 	};
 	goto end_idle
@@ -475,22 +476,17 @@ end_idle:
 				:: else -> ok = 0
 				fi
 			:: else ->
-				/* FETCH: write the page into the requester's buffer (the home's, if it asks) */
+				/*
+				 * FETCH: write the page into the buffer of the home that
+				 * asks; the module refuses any other destination.
+				 */
 				if
 				:: OWNS(n, p) ->
+					assert(a == from);
+					land = live && ackt[p] == t;
 					if
-					:: a == from ->
-						land = live && ackt[p] == t;
-						if
-						:: land -> sbok[p] = 1; sbcur[p] = cur[c]
-						:: else
-						fi
-					:: else ->
-						land = lup[L(n, a)] && pend[a] && prid[a] == rid;
-						if
-						:: land -> bok[a] = 1; bcur[a] = cur[c]
-						:: else
-						fi
+					:: land -> sbok[p] = 1; sbcur[p] = cur[c]
+					:: else
 					fi;
 					ok = land;
 					if
@@ -588,15 +584,15 @@ inline answer(status)
 }
 
 /*
- * Node q gets page p: from the data the owner o wrote into its buffer, from
- * this node's (the home's) frame, or its own copy is current (no data).
+ * Node q gets page p: from the data the owner o wrote into the home's
+ * buffer (relayed with the reply if q is not the home), from this node's
+ * (the home's) frame, or its own copy is current (no data).
  */
 inline install(q, wrt, acc)
 {
 	if
 	:: data && o == H -> cur[IX(q, p)] = cur[IX(H, p)]
-	:: data && o != H && q == H -> assert(sbok[p]); cur[IX(q, p)] = sbcur[p]
-	:: data && o != H && q != H -> assert(bok[q]); cur[IX(q, p)] = bcur[q]
+	:: data && o != H -> assert(sbok[p]); cur[IX(q, p)] = sbcur[p]
 	:: else ->
 		seen = 1;	/* reach: a retained or read copy revived */
 		assert(st[IX(q, p)] != I)	/* "your copy is current" */
@@ -735,7 +731,7 @@ inline indoubt()
 }
 
 #define RESET	H = 0; r = 0; k = 0; rid = 0; at = 0; g = 0; q = 0; t = 0; o = 0; x = 0; \
-		cg = 0; wr = 0; ok = 0; data = 0; land = 0
+		cg = 0; wr = 0; ok = 0; data = 0; land = 0; sbok[p] = 0; sbcur[p] = 0
 
 /* Take node r's request for page p. */
 inline take()
@@ -839,7 +835,7 @@ end_idle:
 			call(o, INV_OWN, 0)		/* q's copy is current */
 		:: o != q && !(cs[p] & BIT(q)) ->
 			if
-			:: o != H -> call(o, F_DROP, q)
+			:: o != H -> call(o, F_DROP, H)	/* relayed if q != H */
 			:: else
 			fi;
 			data = 1
@@ -865,7 +861,7 @@ end_idle:
 		if
 		:: !(cs[p] & BIT(q)) && o != q ->
 			if
-			:: o != H -> call(o, F_KEEP, q)
+			:: o != H -> call(o, F_KEEP, H)	/* relayed if q != H */
 			:: else
 			fi;
 			data = 1
@@ -1117,9 +1113,7 @@ end_idle:
  * is on its way through), unless a crash took its only holder, or the page's
  * home (and with it the directory: the page is lost to the cluster).
  */
-#define BHOLDS(n, p)	(alive[n] && pend[n] && ppage[n] == p && bok[n] && bcur[n])
 #define KEPT(p)	(wiped[p] || !alive[home[p]] || HOLDS(0, p) || HOLDS(1, p) || HOLDS(2, p) || \
-		 BHOLDS(0, p) || BHOLDS(1, p) || BHOLDS(2, p) || \
 		 (sbok[p] && sbcur[p] && alive[home[p]]))
 
 #define INV	(SWMR(0) && SWMR(1) && READS(0) && READS(1) && KEPT(0) && KEPT(1))

@@ -78,6 +78,8 @@
 #include "tdsm_cluster.h"
 
 #define ROGUE			1	/* the node id the rogue claims */
+#define THIRD			3	/* a second rogue, that node2 connects to */
+#define THIRD_PORT		7472
 #define TARGET			2	/* the node whose module is under test */
 #define DEFAULT_PORT		7471
 #define REJ_CONSUMER_DEFINED	28	/* IB_CM_REJ_CONSUMER_DEFINED */
@@ -115,6 +117,7 @@
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
 #define PG_NOMEM		230
+#define PG_OTHER_CONN		250
 #define PG_MIGRATE		512	/* 2 batches: 128 pages */
 #define MIGRATE_MOVED		3	/* pages of the first batch the rogue hands over */
 
@@ -225,6 +228,7 @@ struct rx_msg {
 
 struct rogue {
 	struct rdma_event_channel *ec;
+	struct rdma_cm_id *listen;	/* the accepting rogue's listener */
 	struct rdma_cm_id *id;
 	struct ibv_comp_channel *ch;
 	struct ibv_pd *pd;
@@ -451,6 +455,8 @@ static void rogue_close(struct rogue *r)
 		ibv_dealloc_pd(r->pd);
 	if (r->id)
 		rdma_destroy_id(r->id);
+	if (r->listen)
+		rdma_destroy_id(r->listen);
 	if (r->ec)
 		rdma_destroy_event_channel(r->ec);
 	free(r->msgs);
@@ -463,13 +469,12 @@ static void rogue_close(struct rogue *r)
 	return -1;							\
 } while (0)
 
+static int rogue_verbs(struct rogue *r);
+
 /* Resolve @ip:@port, create the QP and post the receives. */
 static int rogue_setup(struct rogue *r, const char *ip, unsigned int port)
 {
 	struct sockaddr_in dst = { .sin_family = AF_INET };
-	struct ibv_qp_init_attr qa = { 0 };
-	struct ibv_device_attr da;
-	unsigned int i;
 	int ev;
 
 	dst.sin_port = htons(port);
@@ -494,6 +499,18 @@ static int rogue_setup(struct rogue *r, const char *ip, unsigned int port)
 	if (ev != RDMA_CM_EVENT_ROUTE_RESOLVED)
 		ROGUE_FAIL(r, "route to %s: %s (status %d)", ip,
 			   ev < 0 ? "timed out" : rdma_event_str(ev), r->cm_status);
+	return rogue_verbs(r);
+}
+
+/*
+ * The verbs of @r on its id, whose device is known: PD, CQ, QP, buffers,
+ * receives posted. Both the connecting and the accepting rogue use it.
+ */
+static int rogue_verbs(struct rogue *r)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	struct ibv_device_attr da;
+	unsigned int i;
 
 	r->pd = ibv_alloc_pd(r->id->verbs);
 	if (!r->pd)
@@ -578,6 +595,70 @@ static int rogue_connect(struct rogue *r, const void *pdata, uint8_t len)
 		ROGUE_FAIL(r, "no answer to the connect request in 15 s");
 	r->up = ev == RDMA_CM_EVENT_ESTABLISHED;
 	return ev;
+}
+
+/*
+ * The other way round: listen on @port (any address) for node2, which
+ * connects to a peer with a higher id, take its connect request, whose
+ * hello goes to @theirs (zeroed if shorter), and accept it with @pdata.
+ * 0 once ESTABLISHED, or -1.
+ */
+static int rogue_accept(struct rogue *r, unsigned int port, const void *pdata,
+			uint8_t len, struct tdsm_wire_hello *theirs, int ms)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	struct rdma_conn_param p = {
+		.private_data = pdata,
+		.private_data_len = len,
+		.responder_resources = 1,
+		.initiator_depth = 1,
+		.rnr_retry_count = 7,
+	};
+	struct rdma_cm_event *ev;
+	struct pollfd pfd;
+	double end = now_ms() + ms;
+
+	any.sin_port = htons(port);
+	r->ec = rdma_create_event_channel();
+	if (!r->ec || set_nonblock(r->ec->fd))
+		ROGUE_FAIL(r, "event channel: %s", strerror(errno));
+	if (rdma_create_id(r->ec, &r->listen, r, RDMA_PS_TCP) ||
+	    rdma_bind_addr(r->listen, (struct sockaddr *)&any) ||
+	    rdma_listen(r->listen, 1))
+		ROGUE_FAIL(r, "listening on port %u: %s", port, strerror(errno));
+	pfd.fd = r->ec->fd;
+	pfd.events = POLLIN;
+	while (!r->id) {
+		if (rdma_get_cm_event(r->ec, &ev)) {
+			if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+			    now_ms() >= end)
+				ROGUE_FAIL(r, "no connect request on port %u in %d ms",
+					   port, ms);
+			poll(&pfd, 1, (int)(end - now_ms()) + 1);
+			continue;
+		}
+		if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+			r->id = ev->id;
+			r->pdata_len = ev->param.conn.private_data_len;
+			if (r->pdata_len > sizeof(r->pdata))
+				r->pdata_len = sizeof(r->pdata);
+			memset(r->pdata, 0, sizeof(r->pdata));
+			if (ev->param.conn.private_data)
+				memcpy(r->pdata, ev->param.conn.private_data,
+				       r->pdata_len);
+		}
+		rdma_ack_cm_event(ev);
+	}
+	memcpy(theirs, r->pdata, sizeof(*theirs));
+	if (rogue_verbs(r))
+		return -1;
+	if (rdma_accept(r->id, &p))
+		ROGUE_FAIL(r, "rdma_accept: %s", strerror(errno));
+	if (cm_wait(r, 15000) != RDMA_CM_EVENT_ESTABLISHED)
+		ROGUE_FAIL(r, "accepted node2's connect, but it did not come up (%d)",
+			   r->cm_event);
+	r->up = true;
+	return 0;
 }
 
 /* A tinydsm reject in @r's last event: its reason; 0 if accepted; -1 else. */
@@ -1388,6 +1469,18 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 			 ip && *ip ? ip : "10.77.0.1");
 		rc = ctl(args, out, sizeof(out));
 		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!strcmp(verb, "add3") && a1) {
+		/* node 3 lives on node1 too, at port @a1: node2 connects to it. */
+		const char *ip = getenv("TDSM_IP_1");
+
+		snprintf(args, sizeof(args), "node add %d %s:%s", THIRD,
+			 ip && *ip ? ip : "10.77.0.1", a1);
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!strcmp(verb, "del3")) {
+		snprintf(args, sizeof(args), "node del %d", THIRD);
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
 	} else if (!strcmp(verb, "del")) {
 		snprintf(args, sizeof(args), "node del %d", ROGUE);
 		rc = ctl(args, out, sizeof(out));
@@ -1496,6 +1589,7 @@ FIXTURE(wire) {
 	unsigned int port;
 	bool tc;			/* node1 added a tc clsact qdisc */
 	bool timeout_set;		/* node1 changed node2's timeout_ms */
+	bool third;			/* node1 made node2 add node 3 */
 	uint8_t key[TINYDSM_KEY_LEN];	/* node1: the run's cluster key */
 	/* node1: the last proof exchange of connect_as() */
 	struct tdsm_wire_hello hello, hello2;	/* ours, node2's */
@@ -1634,6 +1728,8 @@ FIXTURE_TEARDOWN(wire)
 	/* node1 ends node2's part first: a failure mark would cut it short. */
 	if (self->timeout_set)
 		rpc(self, ans, sizeof(ans), "timeout %u", self->timeout_ms);
+	if (self->third)
+		rpc(self, ans, sizeof(ans), "del3");
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
 		rpc_wait(self, ans, sizeof(ans), 10);
@@ -1788,6 +1884,32 @@ static int rogue_auth(FIXTURE_DATA(wire) *self, struct rogue *r,
 	if (sodium_memcmp(want, self->mac2, sizeof(want))) {
 		snprintf(self->why, sizeof(self->why),
 			 "node2's proof is not HMAC-SHA256 of the run's key over the hellos");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The exchange of proofs on @r, which accepted node2's connection: node2
+ * is the initiator (hello @theirs), we the responder (hello @mine).
+ */
+static int rogue_auth_responder(FIXTURE_DATA(wire) *self, struct rogue *r,
+				const struct tdsm_wire_hello *mine,
+				const struct tdsm_wire_hello *theirs)
+{
+	uint8_t mac[TDSM_WIRE_MAC_LEN], want[TDSM_WIRE_MAC_LEN];
+
+	auth_mac(self->key, 'R', theirs, mine, mac);
+	if (rogue_send_auth(r, mac)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rogue_recv_auth(self, r, mac))
+		return -1;
+	auth_mac(self->key, 'I', theirs, mine, want);
+	if (sodium_memcmp(want, mac, sizeof(want))) {
+		snprintf(self->why, sizeof(self->why),
+			 "node2's proof as initiator is not the run's key's");
 		return -1;
 	}
 	return 0;
@@ -2824,7 +2946,7 @@ TEST_F_TIMEOUT(wire, fetch_inval_bad_requests, 150)
 			{ "FETCH with dst 0", TDSM_W_FETCH, home1, 0, 0, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH with dst 2 (node2 itself)", TDSM_W_FETCH, home1, 0, TARGET, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH with dst 32", TDSM_W_FETCH, home1, 0, TINYDSM_MAX_NODES, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
-			{ "FETCH with dst 3 (not connected)", TDSM_W_FETCH, home1, 0, 3, TDSM_FETCH_KEEP, 0, TDSM_WS_UNREACH },
+			{ "FETCH with dst 3 (not the home)", TDSM_W_FETCH, home1, 0, 3, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_STALE },
 			{ "FETCH DROP of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_DROP, 0, TDSM_WS_STALE },
 			/* INVAL: only from the page's home. */
@@ -3640,6 +3762,67 @@ TEST_F_TIMEOUT(wire, late_write_into_dead_buffer, 200)
 		self->r = NULL;
 		ASSERT_EQ(0, peer_wait_not_up(self, &p)) TH_LOG("%s", self->why);
 	}
+}
+
+/*
+ * Each connection has its own protection domain: the buffer node2
+ * registers for its READ to node 1 takes writes from node 1 only. node2
+ * has a second peer, node 3, also played by us (node2 connects to it);
+ * an RDMA WRITE with node 1's rkey sent on node 3's connection must fail
+ * (remote access error) and change nothing, and node 1's answer still
+ * lands. With one protection domain per device, as before, it landed.
+ */
+TEST_F_TIMEOUT(wire, rkey_of_another_connection_refused, 200)
+{
+	struct tdsm_wire_hello mine, theirs;
+	struct access_ans a;
+	struct rogue *b;
+	struct rx_msg x;
+	char d[400];
+	uint64_t q;
+	int st;
+
+	START();
+	if (self->max_nodes < THIRD)
+		SKIP(return, "node2 has max_nodes %u: no node %d", self->max_nodes,
+		     THIRD);
+	q = slice_addr(self, ROGUE, PG_OTHER_CONN);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rpc(self, d, sizeof(d), "add3 %d", THIRD_PORT));
+	ASSERT_EQ(0, strncmp(d, "rc 0", 4)) TH_LOG("node2: node add 3: %s", d);
+	self->third = true;
+
+	b = self->r2 = calloc(1, sizeof(*b));
+	ASSERT_NE(NULL, b);
+	hello_fill(self, &mine, THIRD);
+	ASSERT_EQ(0, rogue_accept(b, THIRD_PORT, &mine, sizeof(mine), &theirs,
+				  20000)) TH_LOG("as node 3: %s", b->err);
+	EXPECT_EQ(TARGET, theirs.node_id);
+	ASSERT_EQ(0, rogue_auth_responder(self, b, &mine, &theirs))
+		TH_LOG("as node 3: %s", self->why);
+
+	/* node2 reads a page of ours: its buffer is in PD(node2, node 1). */
+	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, q));
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_READ, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	st = late_write(b, &x.m, 0x77);
+	EXPECT_NE(0, st)
+		TH_LOG("a write with node 1's rkey, on node 3's connection, landed");
+	TH_LOG("node 1's rkey %#x used on node 3's connection: %s",
+	       be32toh(x.m.page.rkey),
+	       st > 0 ? ibv_wc_status_str(st) : st ? "no completion" : "success");
+	if (st > 0)
+		EXPECT_EQ(IBV_WC_REM_ACCESS_ERR, st);
+
+	/* node 1 answers as it should: that is what node2 reads. */
+	pat_fill(self->r->data + 2 * PG, 0x44);
+	ASSERT_EQ(0, rogue_reply(self->r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S));
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	EXPECT_EQ(pat_hash(0x44), a.hash)
+		TH_LOG("node2 read bytes other than node 1's: %s", d);
 }
 
 /*
