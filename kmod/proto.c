@@ -1300,14 +1300,11 @@ struct tdsm_run {
 	bool freeing;
 };
 
-/* The first slice index at which a run overlapping @start may begin. */
-static unsigned long tdsm_runs_from(struct tdsm_region *r, unsigned long start)
-{
-	/* A run is at most a slice long. */
-	return start >= r->slice_pages ? start - r->slice_pages + 1 : 0;
-}
-
 /*
+ * The records are indexed by slice offset, and a run may be as long as
+ * the slice, so one overlapping @start may begin anywhere before it: the
+ * scans below start at 0 (a node keeps few runs).
+ *
  * May (@node, @uid) free [@start, @start + @npages) of this node's slice,
  * as an administrator if @admin? If so, mark the records it overlaps as
  * being freed: a concurrent FREE of any of these pages gets -EINVAL, as it
@@ -1323,7 +1320,7 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 	lockdep_assert_held(&r->alloc_lock);
 	if (find_next_zero_bit(r->alloc_map, end, start) < end)
 		return -EINVAL;	/* not (all) allocated */
-	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start), end - 1) {
+	xa_for_each_range(&r->runs, idx, run, 0, end - 1) {
 		if (idx + run->npages > start && run->freeing)
 			return -EINVAL;	/* being freed */
 	}
@@ -1333,7 +1330,7 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 		return -EINVAL;	/* its own run, named with another length */
 	if (!owner && !admin)
 		return -EPERM;
-	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start), end - 1) {
+	xa_for_each_range(&r->runs, idx, run, 0, end - 1) {
 		if (idx + run->npages > start)
 			run->freeing = true;
 	}
@@ -1348,7 +1345,7 @@ static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 	struct tdsm_run *run;
 
 	lockdep_assert_held(&r->alloc_lock);
-	xa_for_each_range(&r->runs, idx, run, tdsm_runs_from(r, start),
+	xa_for_each_range(&r->runs, idx, run, 0,
 			  start + npages - 1) {
 		if (idx + run->npages <= start || !run->freeing)
 			continue;

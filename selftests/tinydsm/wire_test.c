@@ -79,7 +79,7 @@
 
 #define ROGUE			1	/* the node id the rogue claims */
 #define THIRD			3	/* a second rogue, that node2 connects to */
-#define THIRD_PORT		7472
+#define THIRD_PORT		7473
 #define TARGET			2	/* the node whose module is under test */
 #define DEFAULT_PORT		7471
 #define REJ_CONSUMER_DEFINED	28	/* IB_CM_REJ_CONSUMER_DEFINED */
