@@ -282,8 +282,10 @@ debug-kernel:
 	@mv $(DEBUG_KVER_FILE).tmp $(DEBUG_KVER_FILE)
 	$(MAKE) -C $(TOP) KVER=$$(cat $(DEBUG_KVER_FILE)) module
 
-# make demo: the seed's scenarios (tools/demo/README.md). DEMO_ARGS passes
-# options to tools/demo.sh, e.g. DEMO_ARGS="--pages 512 --only a,b".
+# make demo: access costs, first touch of remote pages, and lazy and eager
+# repopulation after a migration, on 2 and 3 QEMU guests
+# (tools/demo/README.md). DEMO_ARGS passes options to tools/demo.sh, e.g.
+# DEMO_ARGS="--pages 512 --only a,b".
 DEMO_ARGS ?=
 
 demo: deps

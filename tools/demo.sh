@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make demo: the seed proposal's scenarios on QEMU guests, end to end.
+# make demo: these scenarios on QEMU guests, end to end.
 #   a        per-access cost on a local page: plain, direct site, lookup site
 #   a.1/a.2  2 nodes, pages homed on node2, application on node1: first-touch
 #            fault+fetch, then steady state with sites lookup (a.1) and

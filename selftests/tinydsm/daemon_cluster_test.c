@@ -3,8 +3,8 @@
  * tinydsm's control plane on 3 nodes: tinydsmd on every node, migrations
  * asked with `tinydsmctl migrate`, as an operator would.
  *
- *   trio_ctl_lazy, trio_ctl_eager   the seed's scenario (b): node2 homes a
- *       run, node1 reads all of it, `tinydsmctl migrate --from node2 --to
+ *   trio_ctl_lazy, trio_ctl_eager   make demo's scenario b: node2 homes
+ *       a run, node1 reads all of it, `tinydsmctl migrate --from node2 --to
  *       node3` (asked on node1, run by node3's daemon); then node1 reads
  *       every byte again: lazy takes one fault per page, eager none.
  *   trio_daemon_restart   node2's daemon is killed (SIGKILL) and started

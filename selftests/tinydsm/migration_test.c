@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tinydsm page migration, the kernel side (TINYDSM_CMD_MIGRATE and
- * TINYDSM_CMD_REPOPULATE over generic netlink), on 3 nodes: the seed's
- * scenario (b). node2 homes and fills a run, node1 maps and reads all of
+ * TINYDSM_CMD_REPOPULATE over generic netlink), on 3 nodes: make demo's
+ * scenario b. node2 homes and fills a run, node1 maps and reads all of
  * it, node3 pulls the run (MIGRATE from node2), then node1 repopulates
  * lazily (each access faults once and fetches from node3) or eagerly
  * (REPOPULATE: fetched back in batches and mapped, no fault). Every byte is

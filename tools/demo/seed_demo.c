@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * seed_demo: the application of `make demo`, the seed proposal's
- * scenarios on lab guests (tools/demo/demo_node.sh drives it; the
- * figures' definitions are in tools/demo/README.md).
+ * seed_demo: the application of `make demo`'s scenarios a.1/a.2 (first
+ * touch and steady state on pages homed on another node) and b.1/b.2
+ * (lazy and eager repopulation after a migration), on lab guests
+ * (tools/demo/demo_node.sh drives it; the figures' definitions are in
+ * tools/demo/README.md).
  *
  *   seed_demo home NPAGES FILE
  *	back NPAGES pages on this node (their home), write every word with
