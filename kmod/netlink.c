@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tinydsm: the generic netlink family TINYDSM_GENL_NAME — adding, removing
- * and listing the nodes this node knows. The commands and their attributes
- * are documented at the top of uapi/linux/tinydsm.h.
+ * tinydsm: the generic netlink family TINYDSM_GENL_NAME. Its commands:
+ *   NODE_ADD, NODE_DEL, NODE_GET (a dump)   the nodes this node knows;
+ *   KEY_SET                                 the cluster key;
+ *   MIGRATE, REPOPULATE                     move pages' home here; fetch
+ *                                           or look up pages moved away;
+ *   NODE_EVICT                              drop a dead node's copies;
+ * and one multicast group, TINYDSM_GENL_MCGRP_EVENTS, whose messages are
+ * TINYDSM_CMD_EVENT notifications (never a request). Every command but
+ * NODE_GET needs CAP_NET_ADMIN (GENL_ADMIN_PERM); NODE_GET is for anyone.
+ * Joining the events group needs CAP_NET_ADMIN too: the events carry page
+ * addresses and faulting nodes. The commands, their attributes, replies and
+ * errors, and the events are documented at the top of uapi/linux/tinydsm.h.
  *
- * This file only translates: every command goes to the peer API of peer.c,
- * which keeps its own locking, so the family runs with parallel_ops and
- * holds no lock of its own (in particular not genl_mutex, which every
- * family without parallel_ops shares: a slow RDMA disconnect in NODE_DEL
- * would hold them all up).
+ * This file only translates: every command goes to the code that does the
+ * work (the peer API of peer.c, migrate.c, auth.c), which keeps its own
+ * locking, so the family runs with parallel_ops and holds no lock of its own
+ * (in particular not genl_mutex, which every family without parallel_ops
+ * shares: a slow RDMA disconnect in NODE_DEL or a long MIGRATE would hold
+ * them all up).
  *
  * Lifetime, against the module's exit (main.c): commands reach peer.c,
  * migrate.c and region.c, which the exit tears down, and events come from
@@ -25,9 +35,12 @@
  *
  * Validation is in the per-command policies, parsed strictly: an attribute
  * a command does not take, or of the wrong size, is refused with -EINVAL,
- * an id outside 1..TINYDSM_MAX_NODES - 1 with -ERANGE (NLA_POLICY_RANGE),
- * any bad address with -EINVAL. The handlers only check that the required
- * attributes are present.
+ * a node id outside 1..TINYDSM_MAX_NODES - 1 or a page count of 0 with
+ * -ERANGE (NLA_POLICY_RANGE, NLA_POLICY_MIN), any bad address or unknown
+ * REPOPULATE flag with -EINVAL. The handlers check that the required
+ * attributes are present. The code they call checks what depends on the
+ * state (a known node, this node's own id, the key, the range in the
+ * region); NODE_EVICT's handler checks its node itself.
  */
 #include <linux/in.h>
 #include <linux/in6.h>
