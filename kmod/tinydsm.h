@@ -220,7 +220,7 @@ struct tdsm_peer_info {
  * @holders: nodes whose copies were invalidated (bit n = node n).
  * @fetched: REPOPULATE: pages fetched back.
  * @mapped: REPOPULATE: page table entries established.
- * @sites: REPOPULATE: access sites repatched.
+ * @sites: REPOPULATE: access sites rewritten.
  * @nsec: time taken.
  */
 struct tdsm_migrate_result {

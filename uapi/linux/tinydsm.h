@@ -246,7 +246,7 @@
  *   the pages are not fetched: their sites go lookup instead (every access
  *   is then done at the new home, without a fault). Reply:
  *   TINYDSM_A_PAGES_FETCHED, TINYDSM_A_PAGES_MAPPED (page table entries
- *   established), TINYDSM_A_SITES (access sites repatched), TINYDSM_A_NSEC.
+ *   established), TINYDSM_A_SITES (access sites rewritten), TINYDSM_A_NSEC.
  * TINYDSM_CMD_NODE_EVICT (admin)
  *     TINYDSM_A_NODE_ID
  *   The node is dead (tinydsmd's membership says so): drop it from the
