@@ -4,15 +4,26 @@
 #
 #   make            tinydsm.ko for the newest installed Debian kernel + user space
 #   make check      install what is missing, checkpatch, build for 6.1 and
-#                   6.12, run the selftests in the QEMU lab on both kernels,
-#                   the 2- and 3-node ones on the lab's debug kernel (KASAN,
-#                   lockdep, kmemleak), which it builds once per machine,
-#                   in the background while the other suites run
-#   make demo       install what is missing, build, boot two nodes and show the
-#                   raw RDMA baseline and a region round trip
-#   make bench      the remote-page benchmark on three virtual nodes
+#                   6.12, the host checks (libtinydsm-test, x86-mov-test,
+#                   model-check, soak-selftest, dkms-check), then the suite in
+#                   the QEMU lab (selftests/run.sh): 1- and 2-node and wire
+#                   tests on both kernels; the 3-node tests, the raw RDMA
+#                   path and a small demo on the newest; the 2- and 3-node
+#                   and wire tests on the lab's debug kernel (KASAN, lockdep,
+#                   kmemleak), which it builds once per machine, in the
+#                   background while the other suites run
+#   make demo       install what is missing, build, and run the demo on 2 and
+#                   3 QEMU guests (tools/demo/README.md): access costs, first
+#                   touch of remote pages, lazy and eager repopulation after
+#                   a migration, against the raw RDMA baseline; prints a
+#                   table, writes CSV, JSON and plots in results/demo-<time>/
+#   make bench      the remote-memory, migration and access-site benchmarks
+#                   on three virtual nodes (tools/bench/README.md)
+#   make soak       a long run on 3 nodes with injected faults (not in check)
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
+#   make install    the module, the tools, the daemon and their files (root);
+#                   make install-dkms: the module's sources for DKMS instead
 #
 # KVER=<version> or KDIR=<kernel build dir> picks another kernel. The module is
 # built out of tree in build/<KVER>/ (one tree per kernel, so that 6.1 and
@@ -246,7 +257,8 @@ $(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \
 deps:
 	$(TOP)/tools/install-deps.sh
 
-# Remote-page benchmark (not a test): tools/bench/README.md.
+# The benchmarks (not a test): remote memory, migration and access sites,
+# tools/bench/README.md.
 bench: deps
 	$(MAKE) -C $(TOP) bench-run
 
