@@ -32,6 +32,16 @@
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(TOP)/build
 
+# The one version of tinydsm, in the file VERSION: the module's
+# MODULE_VERSION (Kbuild reads the file too), tinydsmctl's and tinydsmd's
+# --version (-DTINYDSM_VERSION), the DKMS package (install-dkms writes it
+# into the dkms.conf it installs) and the man pages (install-user writes it
+# into their .TH line).
+TDSM_VERSION := $(shell cat $(TOP)/VERSION)
+ifeq ($(TDSM_VERSION),)
+$(error $(TOP)/VERSION is missing or empty)
+endif
+
 KVER ?= $(shell $(TOP)/tools/kvers.sh newest 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 KOBJ := $(BUILD)/$(KVER)
@@ -53,7 +63,8 @@ KSRC_FILES := tools/testing/selftests/kselftest_harness.h \
 	      scripts/const_structs.checkpatch
 
 CC ?= gcc
-USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
+USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi \
+	       -DTINYDSM_VERSION='"$(TDSM_VERSION)"'
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 TESTS := region_test netlink_test tinydsmctl_test module_test \
@@ -74,12 +85,13 @@ all: module user
 
 module: $(KO)
 
-$(KO): $(KMOD_SRC) $(UAPI_HDR) $(TOP)/Kbuild
+$(KO): $(KMOD_SRC) $(UAPI_HDR) $(TOP)/Kbuild $(TOP)/VERSION
 	@test -n "$(KVER)" -a -f "$(KDIR)/Makefile" || { \
 		echo "no kernel build tree for KVER='$(KVER)' (KDIR=$(KDIR));" \
 		     "run 'make deps' or set KVER/KDIR" >&2; exit 1; }
 	@mkdir -p $(KOBJ)/kmod
 	@ln -sfn $(TOP)/Kbuild $(KOBJ)/Kbuild
+	@ln -sfn $(TOP)/VERSION $(KOBJ)/VERSION
 	@ln -sfn $(TOP)/uapi $(KOBJ)/uapi
 	@for f in $(KMOD_SRC); do ln -sf $$f $(KOBJ)/kmod/; done
 	$(MAKE) -C $(KDIR) M=$(KOBJ) W=1 KCFLAGS=-Werror modules
@@ -123,7 +135,7 @@ CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 
 user: $(BUILD)/tools/tinydsmctl
 
-$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS)
+$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
 		$(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
@@ -135,7 +147,7 @@ DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
 
 user: $(BUILD)/daemon/tinydsmd
 
-$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS)
+$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
 		$(DAEMON_SRC) $(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
@@ -340,9 +352,10 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/li
 	install -D -m 755 $(BUILD)/daemon/tinydsmd $(DESTDIR)$(SBINDIR)/tinydsmd
 	install -D -m 755 $(BUILD)/tools/tinydsmctl $(DESTDIR)$(SBINDIR)/tinydsmctl
 	install -D -m 755 $(BUILD)/tools/tinydsm-trace $(DESTDIR)$(SBINDIR)/tinydsm-trace
-	install -D -m 644 $(TOP)/daemon/tinydsmd.8 $(DESTDIR)$(MANDIR)/man8/tinydsmd.8
-	install -D -m 644 $(TOP)/tools/tinydsmctl/tinydsmctl.8 \
-		$(DESTDIR)$(MANDIR)/man8/tinydsmctl.8
+	for m in daemon/tinydsmd.8 tools/tinydsmctl/tinydsmctl.8; do \
+		sed '/^\.TH /s/"tinydsm"/"tinydsm $(TDSM_VERSION)"/' $(TOP)/$$m >$(BUILD)/man.tmp && \
+		install -D -m 644 $(BUILD)/man.tmp $(DESTDIR)$(MANDIR)/man8/$$(basename $$m) || exit 1; \
+	done; rm -f $(BUILD)/man.tmp
 	install -D -m 644 $(TOP)/daemon/tinydsmd.service \
 		$(DESTDIR)$(UNITDIR)/tinydsmd.service
 	install -D -m 644 $(TOP)/uapi/linux/tinydsm.h \
@@ -364,8 +377,9 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/li
 # built and installed by dkms for every kernel with headers, and rebuilt
 # when a kernel is installed. dkms-check does the same into scratch trees
 # (nothing in /usr/src or /var/lib/dkms) for the kernels make check runs.
-TDSM_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(TOP)/dkms.conf)
-DKMS_FILES := Kbuild dkms.conf $(patsubst $(TOP)/%,%,$(wildcard $(TOP)/kmod/*.c \
+# The dkms.conf installed has PACKAGE_VERSION from VERSION, in place of
+# @TDSM_VERSION@.
+DKMS_FILES := Kbuild VERSION $(patsubst $(TOP)/%,%,$(wildcard $(TOP)/kmod/*.c \
 	$(TOP)/kmod/*.h)) uapi/linux/tinydsm.h
 
 .PHONY: install-dkms dkms-check
@@ -374,6 +388,8 @@ install-dkms:
 	rm -rf $(DESTDIR)/usr/src/tinydsm-$(TDSM_VERSION)
 	cd $(TOP) && for f in $(DKMS_FILES); do \
 		install -D -m 644 $$f $(DESTDIR)/usr/src/tinydsm-$(TDSM_VERSION)/$$f || exit 1; done
+	sed 's/@TDSM_VERSION@/$(TDSM_VERSION)/' $(TOP)/dkms.conf \
+		>$(DESTDIR)/usr/src/tinydsm-$(TDSM_VERSION)/dkms.conf
 	test -n "$(DESTDIR)" || { dkms remove tinydsm/$(TDSM_VERSION) --all >/dev/null 2>&1; \
 		dkms install tinydsm/$(TDSM_VERSION) -k $(KVER); }
 

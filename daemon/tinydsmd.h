@@ -26,7 +26,11 @@
 #include "auth.h"
 #include "config.h"
 
-#define TDD_VERSION	"0.1"
+/* From the file VERSION at the top (the Makefile's -DTINYDSM_VERSION). */
+#ifndef TINYDSM_VERSION
+#error "TINYDSM_VERSION is not defined: build with the top Makefile"
+#endif
+#define TDD_VERSION	TINYDSM_VERSION
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Protocol lines (daemon <-> daemon, tinydsmctl <-> daemon). */

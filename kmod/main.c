@@ -162,4 +162,4 @@ module_exit(tdsm_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("The tinydsm developers");
 MODULE_DESCRIPTION("tinydsm: distributed shared memory over RDMA");
-MODULE_VERSION("0.7");
+MODULE_VERSION(TINYDSM_VERSION);

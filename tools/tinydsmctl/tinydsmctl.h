@@ -15,7 +15,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TDC_VERSION	"0.1"
+/* From the file VERSION at the top (the Makefile's -DTINYDSM_VERSION). */
+#ifndef TINYDSM_VERSION
+#error "TINYDSM_VERSION is not defined: build with the top Makefile"
+#endif
+#define TDC_VERSION	TINYDSM_VERSION
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
