@@ -736,7 +736,7 @@ static const struct file_operations tdsm_fops = {
  * 60-tinydsm.rules gives it the group tinydsm, whose members are its users
  * (README.md, "Who may use /dev/tinydsm"). Opening it is all it takes to
  * share the region; what an opener may do to others' use of it is limited
- * per call: FREE (proto.c, at the run's home), SITES_ADD and uprobe sites (patch.c, uprobe.c).
+ * per call: FREE (proto.c, at the run's home), SITES_ADD and uprobe sites (site.c, uprobe.c).
  */
 static struct miscdevice tdsm_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,

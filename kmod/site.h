@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tinydsm: access sites, shared by the text-poke path (patch.c) and the
+ * tinydsm: access sites, shared by the text-poke path (site.c) and the
  * uprobe path (uprobe.c).
  */
 #ifndef _TDSM_SITE_H

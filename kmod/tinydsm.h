@@ -263,7 +263,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct netlink_ext_ack *extack);
 void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
 
-/* patch.c: access sites and their rewriting */
+/* site.c: access sites and their rewriting */
 struct tdsm_sites;
 struct vm_fault;
 int tdsm_patch_init(void);
