@@ -41,8 +41,14 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "migrate.h"
+#include "netlink.h"
+#include "page.h"
+#include "peer.h"
 #include "proto.h"
 #include "rdma.h"
+#include "region.h"
+#include "site.h"
 #include "tinydsm.h"
 #include "trace.h"
 

@@ -36,9 +36,15 @@
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
 
+#include "migrate.h"
+#include "netlink.h"
+#include "page.h"
+#include "peer.h"
 #include "proto.h"
 #include "rdma.h"
+#include "site.h"
 #include "tinydsm.h"
+#include "word.h"
 #include "trace.h"
 
 int tdsm_status_errno(u32 status)

@@ -41,6 +41,8 @@
 #include <net/net_namespace.h>
 
 #include "auth.h"
+#include "peer.h"
+#include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
 

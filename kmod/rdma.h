@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tinydsm: the RDMA transport (rdma.c) and the peers it connects (peer.c).
+ * tinydsm: the RDMA transport (rdma.c) and the peers it connects.
  */
 #ifndef _TDSM_RDMA_H
 #define _TDSM_RDMA_H
@@ -358,23 +358,5 @@ void tdsm_bufv_free_frames(struct tdsm_bufv *bufv);
 int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf);
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call);
-
-/* peer.c */
-extern spinlock_t tdsm_peers_lock;
-struct tdsm_peer *tdsm_peer_find(u8 id);	/* +1 ref, NULL if unknown */
-void tdsm_peer_put(struct tdsm_peer *peer);
-struct tdsm_conn *tdsm_peer_conn(u8 id);	/* +1 ref, NULL if not up */
-struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms);
-int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn);
-int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn);
-bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn);
-void tdsm_peer_auth_failed(struct tdsm_peer *peer, const char *why);
-void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
-			 bool was_up);
-int tdsm_peers_init(void);
-void tdsm_peers_exit(void);
-
-/* proto.c: requests from peers, run in tdsm_wq */
-void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg);
 
 #endif /* _TDSM_RDMA_H */

@@ -55,7 +55,13 @@
 #include <linux/vmalloc.h>
 
 #include "compat.h"
+#include "netlink.h"
+#include "page.h"
+#include "proto.h"
+#include "region.h"
+#include "site.h"
 #include "tinydsm.h"
+#include "word.h"
 #include "trace.h"
 
 #define TDSM_FS_MAGIC	0x7464736d	/* "tdsm" */
