@@ -15,6 +15,7 @@
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 
+#include "alloc.h"
 #include "page.h"
 #include "proto.h"
 #include "tinydsm.h"

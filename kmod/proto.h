@@ -99,8 +99,6 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 
 /* the region's side */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
-int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
-void tdsm_runs_exit(struct tdsm_region *r);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 void tdsm_doubt_exit(struct tdsm_region *r);
 

@@ -119,7 +119,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
  * @runs: as a home, who allocated each run of @alloc_map: struct tdsm_run
  *	by the run's first page (index in the slice), from whichever node
- *	(proto.c, PROTOCOL.md "Who may free a run").
+ *	(alloc.c, PROTOCOL.md "Who may free a run").
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
