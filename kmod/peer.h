@@ -3,13 +3,65 @@
 #ifndef _TDSM_PEER_H
 #define _TDSM_PEER_H
 
+#include <linux/atomic.h>
+#include <linux/kref.h>
 #include <linux/socket.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 struct netlink_ext_ack;
 struct tdsm_conn;
-struct tdsm_peer;
+
+/**
+ * struct tdsm_peer - another node
+ * @id: its node id.
+ * @addr: where it listens.
+ * @ref: held by tdsm_peers[] and by each connection.
+ * @conn: the connection once it is UP (published at ESTABLISHED, with a
+ *	reference), until its teardown; under tdsm_peers_lock.
+ * @connecting: the connection being set up (no reference: its teardown
+ *	clears this before dropping its own), under tdsm_peers_lock.
+ * @error: last connection error, -errno, under tdsm_peers_lock.
+ * @removed: deleted; no more reconnects. Under tdsm_peers_lock.
+ * @backoff_ms: next reconnect delay.
+ * @connect_work: (re)connects, on the initiating side, in tdsm_conn_wq;
+ *	queued only under tdsm_peers_lock and only while !@removed, so that
+ *	tdsm_peer_del()'s cancel is final.
+ * @drop_work: drops our read copies of its pages after a disconnect; holds
+ *	a reference while queued.
+ * @auth: enum tinydsm_node_auth of the last connection, under
+ *	tdsm_peers_lock.
+ * @setup_ns: how long the last connection that went UP took, from its
+ *	start (struct tdsm_conn @t_start) to UP; 0 if none went up yet. Under
+ *	tdsm_peers_lock, set by tdsm_peer_publish().
+ * @auth_ns: of which the exchange of proofs (ESTABLISHED handled -> UP);
+ *	0 if that connection went up without a key. Likewise.
+ * @tx_msgs, @rx_msgs, @rx_bad: counters.
+ * @auth_fails: connections refused for a missing or wrong proof.
+ * @rx_unmatched: replies that matched no request outstanding on the
+ *	connection (forged, or late), dropped.
+ */
+struct tdsm_peer {
+	u8 id;
+	struct sockaddr_storage addr;
+	struct kref ref;
+	struct tdsm_conn *conn;
+	struct tdsm_conn *connecting;
+	int error;
+	bool removed;
+	unsigned int backoff_ms;
+	struct delayed_work connect_work;
+	struct work_struct drop_work;
+	atomic64_t tx_msgs;
+	atomic64_t rx_msgs;
+	atomic64_t rx_bad;
+	u8 auth;
+	u64 setup_ns;
+	u64 auth_ns;
+	atomic64_t auth_fails;
+	atomic64_t rx_unmatched;
+};
 
 /**
  * struct tdsm_peer_info - a node as the netlink family reports it
