@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "wire.h"
 
 /*
  * Who may free a run (PROTOCOL.md, "Who may free a run"): the home records

@@ -50,6 +50,7 @@
 #include "region.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wire.h"
 #include "trace.h"
 
 /*

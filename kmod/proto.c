@@ -43,6 +43,7 @@
 #include "rdma.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wire.h"
 #include "word.h"
 #include "trace.h"
 

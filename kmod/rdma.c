@@ -46,6 +46,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "wire.h"
 
 #define TDSM_CM_TIMEOUT_MS	3000
 

@@ -25,6 +25,7 @@
 #include "rdma.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wire.h"
 #include "word.h"
 
 static bool tdsm_word_width_ok(u8 width)
