@@ -97,7 +97,7 @@ struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 			     bool write);
 
-/* the region's side */
+/* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 void tdsm_doubt_exit(struct tdsm_region *r);
