@@ -26,6 +26,7 @@
 #include <linux/string.h>
 
 #include "auth.h"
+#include "wire.h"
 
 bool tdsm_allow_unauth;
 module_param_named(allow_unauthenticated, tdsm_allow_unauth, bool, 0444);

@@ -6,7 +6,12 @@
 #include <linux/moduleparam.h>
 
 #include "auth.h"
+#include "netlink.h"
+#include "page.h"
+#include "peer.h"
 #include "rdma.h"
+#include "region.h"
+#include "site.h"
 #include "tinydsm.h"
 
 #define CREATE_TRACE_POINTS

@@ -41,9 +41,16 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "migrate.h"
+#include "netlink.h"
+#include "page.h"
+#include "peer.h"
 #include "proto.h"
 #include "rdma.h"
+#include "region.h"
+#include "site.h"
 #include "tinydsm.h"
+#include "wire.h"
 #include "trace.h"
 
 /*
@@ -768,7 +775,7 @@ out:
  * Every page of the range with TDSM_PG_MOVED and no copy here is fetched
  * read-only from its home (READV, a batch per round trip) and mapped into
  * every process of this node that maps it; the access sites recorded for
- * those pages are put in their direct form (patch.c). With
+ * those pages are put in their direct form (site.c). With
  * TINYDSM_REPOPULATE_F_LOOKUP nothing is fetched: the sites of those pages
  * go lookup instead, and every access is done at the new home.
  */
@@ -784,7 +791,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 
 	/*
 	 * Sites rewritten: eager files' sites go direct on their own as the
-	 * pages arrive (patch.c's worker), the others when each batch is in;
+	 * pages arrive (site.c's worker), the others when each batch is in;
 	 * count both, as the node's rewrites while this ran.
 	 */
 	rewrites = atomic64_read(&r->sites_direct) + atomic64_read(&r->sites_lookup);

@@ -52,6 +52,9 @@
 #include <net/genetlink.h>
 
 #include "auth.h"
+#include "migrate.h"
+#include "netlink.h"
+#include "peer.h"
 #include "tinydsm.h"
 
 static struct genl_family tdsm_genl_family;

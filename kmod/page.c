@@ -15,6 +15,9 @@
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 
+#include "alloc.h"
+#include "page.h"
+#include "proto.h"
 #include "tinydsm.h"
 
 /* @r->node_id and @r->max_nodes are set; @npages is a multiple of max_nodes. */

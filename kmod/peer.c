@@ -26,6 +26,9 @@
 #include <linux/slab.h>
 
 #include "auth.h"
+#include "netlink.h"
+#include "peer.h"
+#include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tinydsm: what the coherence protocol (proto.c) shares with migration
- * (migrate.c). Private to the module.
+ * tinydsm: the coherence protocol (proto.c), with what it shares with
+ * migration (migrate.c) and word accesses (word.c). Private to the module.
  */
 #ifndef _TDSM_PROTO_H
 #define _TDSM_PROTO_H
@@ -93,19 +93,16 @@ struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 				unsigned long *idx,
 				enum tdsm_wire_status *status);
 
-/* migrate.c: requests from peers */
+/* requester: this node is the page's home */
 int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 			     bool write);
 
-/* word.c */
-void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
-		      const struct tdsm_wire_msg *msg);
+/* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
+int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
+unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
+void tdsm_doubt_exit(struct tdsm_region *r);
 
-void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
-			 const struct tdsm_wire_msg *msg);
-void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
-		       const struct tdsm_wire_msg *msg);
-void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
-			const struct tdsm_wire_msg *msg);
+/* requests from peers, run in tdsm_wq */
+void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg);
 
 #endif /* _TDSM_PROTO_H */

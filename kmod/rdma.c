@@ -29,6 +29,7 @@
  * - a fatal signal stops a caller only before it sends.
  */
 #include <crypto/algapi.h>
+#include <linux/build_bug.h>
 #include <linux/delay.h>
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -41,8 +42,11 @@
 #include <net/net_namespace.h>
 
 #include "auth.h"
+#include "peer.h"
+#include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "wire.h"
 
 #define TDSM_CM_TIMEOUT_MS	3000
 
@@ -567,6 +571,9 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 }
 
 /* ---- sending ---------------------------------------------------------- */
+
+/* Every message is one SEND of exactly this size, which the receiver checks. */
+static_assert(sizeof(struct tdsm_wire_msg) == TDSM_WIRE_MSG_SIZE);
 
 void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type)
 {
@@ -1757,6 +1764,21 @@ static void tdsm_hello_init(struct tdsm_conn *conn)
 	hello->region_pages = cpu_to_be64(tdsm_region.npages);
 	get_random_bytes(hello->nonce, sizeof(hello->nonce));
 }
+
+/*
+ * The hello rides in the private data of the connect request and of its
+ * accept, a reject's reason in that of the reject. Over IB and RoCE an RC
+ * connect request carries IB_CM_REQ_PRIVATE_DATA_SIZE bytes, of which
+ * rdma_cm's own header takes 36: 56 are left for ours, the least of the
+ * three (a REP carries IB_CM_REP_PRIVATE_DATA_SIZE, a REJ
+ * IB_CM_REJ_PRIVATE_DATA_SIZE); rdma_connect() refuses more.
+ */
+#define TDSM_CM_PRIVATE_DATA_MAX	56
+static_assert(TDSM_CM_PRIVATE_DATA_MAX + 36 == IB_CM_REQ_PRIVATE_DATA_SIZE);
+static_assert(TDSM_CM_PRIVATE_DATA_MAX <= IB_CM_REP_PRIVATE_DATA_SIZE);
+static_assert(TDSM_CM_PRIVATE_DATA_MAX <= IB_CM_REJ_PRIVATE_DATA_SIZE);
+static_assert(sizeof(struct tdsm_wire_hello) <= TDSM_CM_PRIVATE_DATA_MAX);
+static_assert(sizeof(struct tdsm_wire_reject) <= TDSM_CM_PRIVATE_DATA_MAX);
 
 /* Check a peer's hello; 0 or an enum tdsm_wire_reject_reason. */
 static int tdsm_hello_check(const void *data, u8 len)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tinydsm: the RDMA transport (rdma.c) and the peers it connects (peer.c).
+ * tinydsm: the RDMA transport (rdma.c): connections, buffers, calls.
  */
 #ifndef _TDSM_RDMA_H
 #define _TDSM_RDMA_H
@@ -24,6 +24,7 @@
 #include "wire.h"
 
 struct tdsm_page;
+struct tdsm_peer;
 
 /*
  * Requests this node may have outstanding on one connection (sent, reply
@@ -210,56 +211,6 @@ struct tdsm_conn {
 };
 
 /**
- * struct tdsm_peer - another node
- * @id: its node id.
- * @addr: where it listens.
- * @ref: held by tdsm_peers[] and by each connection.
- * @conn: the connection once it is UP (published at ESTABLISHED, with a
- *	reference), until its teardown; under tdsm_peers_lock.
- * @connecting: the connection being set up (no reference: its teardown
- *	clears this before dropping its own), under tdsm_peers_lock.
- * @error: last connection error, -errno, under tdsm_peers_lock.
- * @removed: deleted; no more reconnects. Under tdsm_peers_lock.
- * @backoff_ms: next reconnect delay.
- * @connect_work: (re)connects, on the initiating side, in tdsm_conn_wq;
- *	queued only under tdsm_peers_lock and only while !@removed, so that
- *	tdsm_peer_del()'s cancel is final.
- * @drop_work: drops our read copies of its pages after a disconnect; holds
- *	a reference while queued.
- * @auth: enum tinydsm_node_auth of the last connection, under
- *	tdsm_peers_lock.
- * @setup_ns: how long the last connection that went UP took, from its
- *	start (struct tdsm_conn @t_start) to UP; 0 if none went up yet. Under
- *	tdsm_peers_lock, set by tdsm_peer_publish().
- * @auth_ns: of which the exchange of proofs (ESTABLISHED handled -> UP);
- *	0 if that connection went up without a key. Likewise.
- * @tx_msgs, @rx_msgs, @rx_bad: counters.
- * @auth_fails: connections refused for a missing or wrong proof.
- * @rx_unmatched: replies that matched no request outstanding on the
- *	connection (forged, or late), dropped.
- */
-struct tdsm_peer {
-	u8 id;
-	struct sockaddr_storage addr;
-	struct kref ref;
-	struct tdsm_conn *conn;
-	struct tdsm_conn *connecting;
-	int error;
-	bool removed;
-	unsigned int backoff_ms;
-	struct delayed_work connect_work;
-	struct work_struct drop_work;
-	atomic64_t tx_msgs;
-	atomic64_t rx_msgs;
-	atomic64_t rx_bad;
-	u8 auth;
-	u64 setup_ns;
-	u64 auth_ns;
-	atomic64_t auth_fails;
-	atomic64_t rx_unmatched;
-};
-
-/**
  * struct tdsm_buf - a local page registered for one remote RDMA WRITE
  * @frame: the page that receives the data.
  * @mr: fast-registration MR mapping @frame; rkey/iova go in the request.
@@ -358,23 +309,5 @@ void tdsm_bufv_free_frames(struct tdsm_bufv *bufv);
 int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf);
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call);
-
-/* peer.c */
-extern spinlock_t tdsm_peers_lock;
-struct tdsm_peer *tdsm_peer_find(u8 id);	/* +1 ref, NULL if unknown */
-void tdsm_peer_put(struct tdsm_peer *peer);
-struct tdsm_conn *tdsm_peer_conn(u8 id);	/* +1 ref, NULL if not up */
-struct tdsm_conn *tdsm_peer_conn_wait(u8 id, unsigned int ms);
-int tdsm_peer_reserve(struct tdsm_peer *peer, struct tdsm_conn *conn);
-int tdsm_peer_publish(struct tdsm_peer *peer, struct tdsm_conn *conn);
-bool tdsm_peer_unpublish(struct tdsm_peer *peer, struct tdsm_conn *conn);
-void tdsm_peer_auth_failed(struct tdsm_peer *peer, const char *why);
-void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
-			 bool was_up);
-int tdsm_peers_init(void);
-void tdsm_peers_exit(void);
-
-/* proto.c: requests from peers, run in tdsm_wq */
-void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg);
 
 #endif /* _TDSM_RDMA_H */

@@ -54,8 +54,15 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
+#include "alloc.h"
 #include "compat.h"
+#include "netlink.h"
+#include "page.h"
+#include "proto.h"
+#include "region.h"
+#include "site.h"
 #include "tinydsm.h"
+#include "word.h"
 #include "trace.h"
 
 #define TDSM_FS_MAGIC	0x7464736d	/* "tdsm" */
@@ -686,7 +693,7 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	/* proto.c: the run's home allocates, and checks who may free. */
+	/* alloc.c: the run's home allocates, and checks who may free. */
 	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
 	if (err)
 		return err;
@@ -736,7 +743,7 @@ static const struct file_operations tdsm_fops = {
  * 60-tinydsm.rules gives it the group tinydsm, whose members are its users
  * (README.md, "Who may use /dev/tinydsm"). Opening it is all it takes to
  * share the region; what an opener may do to others' use of it is limited
- * per call: FREE (proto.c, at the run's home), SITES_ADD and uprobe sites (patch.c, uprobe.c).
+ * per call: FREE (alloc.c, at the run's home), SITES_ADD and uprobe sites (site.c, uprobe.c).
  */
 static struct miscdevice tdsm_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tinydsm: access sites, shared by the text-poke path (patch.c) and the
+ * tinydsm: access sites, shared by the text-poke path (site.c) and the
  * uprobe path (uprobe.c).
  */
 #ifndef _TDSM_SITE_H
@@ -125,11 +125,21 @@ void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id);
 bool tdsm_sites_charge(struct tdsm_sites *t, unsigned int n);
 void tdsm_sites_uncharge(struct tdsm_sites *t, unsigned int n);
 
-/* uprobe.c */
-void tdsm_uprobe_site_new(struct tdsm_region *r, struct tdsm_sites *t,
-			  unsigned long idx, unsigned long ip);
-int tdsm_uprobe_set_form(struct tdsm_site *s, u8 form);
-bool tdsm_uprobe_may_arm(const struct tdsm_sites *t);
-void tdsm_uprobe_site_free(struct tdsm_site *s);
+/* the site code's API (site.c) */
+int tdsm_patch_init(void);
+void tdsm_patch_exit(void);
+struct tdsm_sites *tdsm_sites_open(bool uprobe_priv);
+void tdsm_sites_release(struct tdsm_sites *t);
+long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
+/* A user fault on page @idx at user IP @ip: remember the site. */
+void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
+		      unsigned long ip);
+/* A word access on page @idx from the site at @site (0: none). */
+void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
+		     unsigned long site);
+/* Page @idx came here (@here) or left; any context, page lock held. */
+void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here);
+unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
+				   unsigned int n, u64 mask, u8 form);
 
 #endif /* _TDSM_SITE_H */

@@ -11,12 +11,9 @@
 #include <linux/lockdep.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
-#include <linux/socket.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 #include <linux/tinydsm.h>
-
-struct netlink_ext_ack;
 
 /* bits of tdsm_page.flags */
 enum {
@@ -122,7 +119,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
  * @runs: as a home, who allocated each run of @alloc_map: struct tdsm_run
  *	by the run's first page (index in the slice), from whichever node
- *	(proto.c, PROTOCOL.md "Who may free a run").
+ *	(alloc.c, PROTOCOL.md "Who may free a run").
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
@@ -179,134 +176,5 @@ struct tdsm_region {
 };
 
 extern struct tdsm_region tdsm_region;
-
-/**
- * struct tdsm_peer_info - a node as the netlink family reports it
- * @id: node id.
- * @self: this is the local node.
- * @addr: its address (for this node: the address it listens on).
- * @state: enum tinydsm_node_state.
- * @error: last connection error, -errno, or 0.
- * @tx_msgs, @rx_msgs: messages sent to it / received from it.
- * @rx_bad: messages from it refused as malformed.
- * @auth: enum tinydsm_node_auth.
- * @auth_fails: its connections refused for want of a proof of the key.
- * @rx_unmatched: replies from it that matched no outstanding request.
- * @setup_ns: how long its last connection that went up took, from its
- *	start to UP; 0 if none went up (then NODE_GET leaves both out).
- * @auth_ns: of which the exchange of proofs of the key; 0 without a key.
- */
-struct tdsm_peer_info {
-	u8 id;
-	bool self;
-	struct sockaddr_storage addr;
-	u8 state;
-	int error;
-	u64 tx_msgs;
-	u64 rx_msgs;
-	u64 rx_bad;
-	u8 auth;
-	u64 auth_fails;
-	u64 rx_unmatched;
-	u64 setup_ns;
-	u64 auth_ns;
-};
-
-/**
- * struct tdsm_migrate_result - what a MIGRATE or REPOPULATE did
- * @moved: pages whose home moved here.
- * @skipped: pages of the range not homed on the source, or never touched.
- * @data: pages whose contents crossed the wire.
- * @holders: nodes whose copies were invalidated (bit n = node n).
- * @fetched: REPOPULATE: pages fetched back.
- * @mapped: REPOPULATE: page table entries established.
- * @sites: REPOPULATE: access sites rewritten.
- * @nsec: time taken.
- */
-struct tdsm_migrate_result {
-	u32 moved;
-	u32 skipped;
-	u32 data;
-	u32 holders;
-	u32 fetched;
-	u32 mapped;
-	u32 sites;
-	u64 nsec;
-};
-
-/* peer.c: the peers this node knows. Callers may sleep. */
-int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
-		  struct netlink_ext_ack *extack);
-int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack);
-void tdsm_peer_disconnect(u8 id);
-/* Fill @info for node @id (this node included); -ENOENT if unknown. */
-int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info);
-/* Bumped on every add and del, for consistent netlink dumps. */
-unsigned int tdsm_peers_generation(void);
-
-/* netlink.c */
-int tdsm_netlink_init(void);
-void tdsm_netlink_stop(void);
-void tdsm_netlink_exit(void);
-/* Notifications to the "events" multicast group; any context. */
-void tdsm_event_node(u32 event, u8 node, int err);
-void tdsm_event_migrated(u64 addr, u32 npages, u8 from, u8 to);
-void tdsm_event_page(u32 event, u64 addr, u8 node, int err);
-void tdsm_event_storm(u32 rate, u64 addr);
-void tdsm_event_evicted(u8 node, u32 dropped, u32 lost);
-
-/* migrate.c */
-int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
-		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack);
-int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
-		    struct tdsm_migrate_result *res,
-		    struct netlink_ext_ack *extack);
-void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
-
-/* patch.c: access sites and their rewriting */
-struct tdsm_sites;
-struct vm_fault;
-int tdsm_patch_init(void);
-void tdsm_patch_exit(void);
-struct tdsm_sites *tdsm_sites_open(bool uprobe_priv);
-void tdsm_sites_release(struct tdsm_sites *t);
-long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
-/* A user fault on page @idx at user IP @ip: remember the site. */
-void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
-		      unsigned long ip);
-/* A word access on page @idx from the site at @site (0: none). */
-void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
-		     unsigned long site);
-/* Page @idx came here (@here) or left; any context, page lock held. */
-void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here);
-unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
-				   unsigned int n, u64 mask, u8 form);
-
-/* word.c: word-sized accesses where the page lives */
-int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
-		     u64 *value, bool *remote);
-long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg);
-
-/* page.c */
-void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
-int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
-void tdsm_pages_exit(struct tdsm_region *r);
-void tdsm_doubt_exit(struct tdsm_region *r);
-int __must_check tdsm_page_lock(struct tdsm_page *pg);
-void tdsm_page_unlock(struct tdsm_page *pg);
-struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr);
-void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
-
-/* proto.c */
-int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
-int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
-void tdsm_runs_exit(struct tdsm_region *r);
-unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
-
-/* region.c */
-unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
-				  unsigned int n, u64 mask);
-int tdsm_region_init(void);
-void tdsm_region_exit(void);
 
 #endif /* _TDSM_TINYDSM_H */

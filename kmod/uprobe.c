@@ -34,7 +34,12 @@
 #include <linux/uprobes.h>
 
 #include "compat.h"
+#include "page.h"
 #include "site.h"
+#include "tinydsm.h"
+#include "uprobe.h"
+#include "word.h"
+#include "x86_mov.h"
 
 /* Uprobe sites one file's faults may create (each costs a kzalloc). */
 #define TDSM_UPROBE_SITES_MAX	256

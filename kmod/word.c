@@ -19,9 +19,14 @@
 #include <linux/uaccess.h>
 #include <linux/wait_bit.h>
 
+#include "page.h"
+#include "peer.h"
 #include "proto.h"
 #include "rdma.h"
+#include "site.h"
 #include "tinydsm.h"
+#include "wire.h"
+#include "word.h"
 
 static bool tdsm_word_width_ok(u8 width)
 {

@@ -54,10 +54,11 @@
 #include <linux/xarray.h>
 
 #include "compat.h"
-#include "tinydsm.h"
 #include "site.h"
-#include "trace.h"
+#include "tinydsm.h"
+#include "uprobe.h"
 #include "x86_mov.h"
+#include "trace.h"
 
 /* id -> struct tdsm_site, for page events; RCU readers. */
 DEFINE_XARRAY_ALLOC1(tdsm_site_ids);

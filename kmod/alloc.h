@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* tinydsm: allocation of the region's pages, ALLOC and FREE (alloc.c). */
+#ifndef _TDSM_ALLOC_H
+#define _TDSM_ALLOC_H
+
+#include <linux/tinydsm.h>
+
+#include "tinydsm.h"
+
+struct tdsm_conn;
+struct tdsm_wire_msg;
+
+int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
+/* Module unload: every record of who allocated a run goes. */
+void tdsm_runs_exit(struct tdsm_region *r);
+
+/* a request from a peer: ALLOC or FREE at this home */
+void tdsm_handle_alloc(struct tdsm_region *r, struct tdsm_conn *conn,
+		       const struct tdsm_wire_msg *msg);
+
+#endif /* _TDSM_ALLOC_H */

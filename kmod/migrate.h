@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* tinydsm: moving pages' homes, repopulation and eviction (migrate.c). */
+#ifndef _TDSM_MIGRATE_H
+#define _TDSM_MIGRATE_H
+
+#include <linux/types.h>
+
+#include "tinydsm.h"
+
+struct netlink_ext_ack;
+struct tdsm_conn;
+struct tdsm_wire_msg;
+
+/**
+ * struct tdsm_migrate_result - what a MIGRATE or REPOPULATE did
+ * @moved: pages whose home moved here.
+ * @skipped: pages of the range not homed on the source, or never touched.
+ * @data: pages whose contents crossed the wire.
+ * @holders: nodes whose copies were invalidated (bit n = node n).
+ * @fetched: REPOPULATE: pages fetched back.
+ * @mapped: REPOPULATE: page table entries established.
+ * @sites: REPOPULATE: access sites rewritten.
+ * @nsec: time taken.
+ */
+struct tdsm_migrate_result {
+	u32 moved;
+	u32 skipped;
+	u32 data;
+	u32 holders;
+	u32 fetched;
+	u32 mapped;
+	u32 sites;
+	u64 nsec;
+};
+
+int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
+		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack);
+int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
+		    struct tdsm_migrate_result *res,
+		    struct netlink_ext_ack *extack);
+void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
+
+/* requests from peers */
+void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
+			 const struct tdsm_wire_msg *msg);
+void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
+		       const struct tdsm_wire_msg *msg);
+void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
+			const struct tdsm_wire_msg *msg);
+
+#endif /* _TDSM_MIGRATE_H */
