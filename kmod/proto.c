@@ -463,6 +463,34 @@ void tdsm_doubt_exit(struct tdsm_region *r)
 }
 
 /*
+ * FETCH page @idx from @owner, on @conn, into @buf, a buffer of ours
+ * registered for @owner; @call gets the reply. -errno if the call failed
+ * (no reply), else 0: the owner's answer is in @call.
+ */
+static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
+		      struct tdsm_conn *conn, struct tdsm_buf *buf,
+		      struct tdsm_call *call, int mode, u32 epoch)
+{
+	struct tdsm_doubt *doubt = tdsm_doubt_get(r, idx);
+	struct tdsm_wire_msg msg;
+	int err;
+
+	tdsm_msg_init(&msg, TDSM_W_FETCH);
+	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
+	msg.page.iova = cpu_to_be64(buf->mr->iova);
+	msg.page.rkey = cpu_to_be32(buf->mr->rkey);
+	msg.page.dst = r->node_id;
+	msg.page.mode = mode;
+	/* A grant to it in doubt: only the frame that grant installed will do. */
+	if (doubt && doubt->to == owner)
+		msg.page.mode |= TDSM_FETCH_F_LIVE;
+	msg.page.epoch = cpu_to_be32(epoch);
+	err = tdsm_call(conn, &msg, buf, call);
+	atomic64_inc(&r->fetches);
+	return err;
+}
+
+/*
  * The FETCH of page @idx from @owner (on @conn) for a third node, @dst:
  * into a buffer of ours registered for @owner, then on to @dst (see
  * tdsm_transfer()). The doubt rules apply as to a direct FETCH: the
@@ -472,8 +500,6 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
 		      struct tdsm_conn *conn, struct tdsm_dest *dst, int mode,
 		      struct page **push)
 {
-	struct tdsm_doubt *doubt;
-	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
 	struct tdsm_buf buf;
 	int err;
@@ -481,23 +507,12 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
 	err = tdsm_buf_alloc(conn, &buf);
 	if (err)
 		return err;
-	tdsm_msg_init(&msg, TDSM_W_FETCH);
-	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
-	msg.page.iova = cpu_to_be64(buf.mr->iova);
-	msg.page.rkey = cpu_to_be32(buf.mr->rkey);
-	msg.page.dst = r->node_id;
-	msg.page.mode = mode;
-	doubt = tdsm_doubt_get(r, idx);
-	if (doubt && doubt->to == owner)
-		msg.page.mode |= TDSM_FETCH_F_LIVE;
-	msg.page.epoch = cpu_to_be32(dst->epoch);
-	err = tdsm_call(conn, &msg, &buf, &call);
+	err = tdsm_fetch(r, idx, owner, conn, &buf, &call, mode, dst->epoch);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 	if (!err && !(be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA))
 		err = -EPROTO;	/* an owner that says OK sends the page */
-	atomic64_inc(&r->fetches);
 	if (!err && push) {
 		*push = buf.frame;	/* the caller's reference now */
 	} else {
@@ -529,8 +544,6 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push)
 {
 	struct tdsm_page *pg = &r->pages[idx];
-	struct tdsm_doubt *doubt;
-	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
 	struct page *frame;
 	int err;
@@ -571,22 +584,11 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		tdsm_conn_put(conn);
 		return err;
 	}
-	tdsm_msg_init(&msg, TDSM_W_FETCH);
-	msg.page.addr = cpu_to_be64(tdsm_page_addr(idx));
-	msg.page.iova = cpu_to_be64(dst->iova);
-	msg.page.rkey = cpu_to_be32(dst->rkey);
-	msg.page.dst = r->node_id;
-	msg.page.mode = mode;
-	/* A grant to it in doubt: only the frame that grant installed will do. */
-	doubt = tdsm_doubt_get(r, idx);
-	if (doubt && doubt->to == owner)
-		msg.page.mode |= TDSM_FETCH_F_LIVE;
-	msg.page.epoch = cpu_to_be32(dst->epoch);
-	err = tdsm_call(conn, &msg, dst->buf, &dst->call);
+	err = tdsm_fetch(r, idx, owner, conn, dst->buf, &dst->call, mode,
+			 dst->epoch);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
 	tdsm_conn_put(conn);
-	atomic64_inc(&r->fetches);
 	trace_tinydsm_fetch(tdsm_page_addr(idx), owner, dst->node,
 			    mode == TDSM_FETCH_KEEP, err);
 	return err;
