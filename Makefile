@@ -72,8 +72,12 @@ TESTS := region_test netlink_test tinydsmctl_test module_test \
 	 daemon_test daemon_cluster_test site_test site_cluster_test \
 	 unload_cluster_test conn_test priv_test
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
-BENCHES := region_bench remote_bench migrate_bench
+BENCHES := remote_bench migrate_bench access_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
+# The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
+BENCH_COMMON := $(TOP)/tools/bench/common.c
+BENCH_COMMON_DEPS := $(BENCH_COMMON) $(TOP)/tools/bench/common.h
+BENCH_CFLAGS = $(USER_CFLAGS) -I$(LIBTDSM_DIR) -I$(TOP)/tools/bench
 
 KMOD_SRC := $(wildcard $(TOP)/kmod/*.c $(TOP)/kmod/*.h)
 UAPI_HDR := $(TOP)/uapi/linux/tinydsm.h
@@ -109,10 +113,6 @@ $(KSRC)/.extracted:
 $(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
-
-$(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -o $@ $<
 
 # tinydsmctl and the netlink test speak generic netlink through libnl-genl-3.
 NL_CFLAGS = $(shell pkg-config --cflags libnl-genl-3.0)
@@ -151,11 +151,6 @@ $(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TOP)/VER
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
 		$(DAEMON_SRC) $(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
-
-# The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
-$(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 		$(UAPI_HDR) $(KSRC)/.extracted
@@ -321,9 +316,10 @@ demo-run: all $(BUILD)/tools/seed_demo $(BUILD)/tools/access_bench
 # make check runs a small demo too.
 user: $(BUILD)/tools/seed_demo
 
-$(BUILD)/tools/seed_demo: $(TOP)/tools/demo/seed_demo.c $(LIBTDSM) $(LIBTDSM_HDR)
+$(BUILD)/tools/seed_demo: $(TOP)/tools/demo/seed_demo.c $(BENCH_COMMON_DEPS) \
+		$(LIBTDSM) $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM)
 
 style: $(KSRC)/.extracted
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
@@ -435,18 +431,20 @@ $(X86_MOV_TEST): $(TOP)/selftests/tinydsm/x86_mov_test.c $(TOP)/kmod/x86_mov.c \
 check-run: x86-mov-test
 # end of x86_mov host test
 
-# access_bench
-# The access-site benchmark (tools/bench/README.md, `tools/bench.sh --only
-# access`): its loops use libtinydsm's sites, so it links the library (the
-# generic $(BUILD)/tools/% rule above does not) and is not in BENCHES.
-ACCESS_BENCH := $(BUILD)/tools/access_bench
-
-user: $(ACCESS_BENCH)
-
-$(ACCESS_BENCH): $(TOP)/tools/bench/access_bench.c $(LIBTDSM) $(LIBTDSM_HDR)
+# The benchmarks (BENCHES, tools/bench/README.md): each links the helpers
+# they share, tools/bench/common.c, and libtinydsm (access_bench's loops use
+# its sites); migrate_bench drives MIGRATE/REPOPULATE over generic netlink.
+$(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(BENCH_COMMON_DEPS) $(LIBTDSM) \
+		$(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -lm
-# end of access_bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM) -lm
+
+$(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c \
+		$(BENCH_COMMON_DEPS) $(LIBTDSM) $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $(NL_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM) \
+		$(NL_LIBS)
+# end of the benchmarks
 
 # tinydsm-trace
 # The libbpf tracer of the module's tracepoints (tools/trace/README.md): a

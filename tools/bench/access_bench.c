@@ -72,8 +72,8 @@
 #include <linux/tinydsm.h>
 
 #include "tinydsm.h"
+#include "common.h"
 
-#define PAGE		4096ul
 #define MIB		(1ul << 20)
 #define MAX_SIZES	16
 #define MAX_REPS	64
@@ -81,21 +81,9 @@
 #define LCG_A		6364136223846793005ull
 #define LCG_C		1442695040888963407ull
 
-static const char *prog = "access_bench";
+const char *prog = "access_bench";
 
 /* ------------------------------------------------------------ helpers */
-
-static __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static void usage(void)
 {
@@ -106,33 +94,6 @@ static void usage(void)
 		"       | check ADDR NPAGES COPYSET | report [-c CSV] ENV...\n"
 		"(see the top of tools/bench/access_bench.c)\n", prog);
 	exit(2);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static unsigned long long parse_ull(const char *s, const char *what)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
-		die("bad %s '%s'", what, s);
-	return v;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -155,45 +116,15 @@ static uint64_t remote_pattern(uint64_t addr)
 }
 
 static struct {
-	const char *env, *prefix, *csv;
+	const char *csv;
 	bool host, self_poke;
 	unsigned int reps, rnd_reps;
 	unsigned long min_acc, rnd_acc, n, warmup;
 	unsigned long sizes[MAX_SIZES];
 	unsigned int nsizes;
-} opt = { .prefix = "acc_", .reps = 5, .rnd_reps = 3, .min_acc = 1ul << 24,
+} opt = { .reps = 5, .rnd_reps = 3, .min_acc = 1ul << 24,
 	  .rnd_acc = 1ul << 22, .n = 500,
 	  .warmup = 8 };
-
-static FILE *env_file(void)
-{
-	static FILE *f;
-
-	if (!opt.env)
-		return NULL;
-	if (!f) {
-		f = fopen(opt.env, "a");
-		if (!f)
-			die("%s: %s", opt.env, strerror(errno));
-		setvbuf(f, NULL, _IOLBF, 0);
-	}
-	return f;
-}
-
-/* One figure: "<prefix>key=value" to the env file and to stdout. */
-static __attribute__((format(printf, 1, 2))) void put(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	FILE *f = env_file();
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	printf("%s%s\n", opt.prefix, line);
-	if (f)
-		fprintf(f, "%s%s\n", opt.prefix, line);
-}
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logmsg(const char *fmt, ...)
@@ -405,8 +336,6 @@ struct bufs {
 /* The attach (or its host stand-in) and both buffers, filled. */
 static void setup(struct bufs *b, size_t len)
 {
-	int err;
-
 	b->len = len;
 	b->plain = anon(len);
 	fill(b->plain, len);
@@ -416,9 +345,7 @@ static void setup(struct bufs *b, size_t len)
 		host_simulate_attach(b->dsm, len);
 		return;
 	}
-	err = tdsm_attach(0);
-	if (err)
-		die("tdsm_attach: %s", tdsm_strerror_detail());
+	attach(0);
 	if (tdsm_region_info()->page_size != PAGE)
 		die("page size %u, expected %lu", tdsm_region_info()->page_size, PAGE);
 	if (tdsm_set_policy(TINYDSM_SITES_POLICY_LAZY))
@@ -633,8 +560,8 @@ static int cmd_local(void)
 	put("local_min_acc=%lu", opt.min_acc);
 	put("local_rnd_acc=%lu", opt.rnd_acc);
 	put("local_sizes=%s", list);
-	if (!opt.host && tdsm_stats(&s0))
-		die("tdsm_stats: %s", tdsm_strerror_detail());
+	if (!opt.host)
+		s0 = stats_now();
 
 	if (cur_form != TINYDSM_SITE_DIRECT)
 		die("a site is not direct before phase 1");
@@ -645,8 +572,7 @@ static int cmd_local(void)
 
 	put("local_bad_sums=%lu", bad);
 	if (!opt.host) {
-		if (tdsm_stats(&s1))
-			die("tdsm_stats: %s", tdsm_strerror_detail());
+		s1 = stats_now();
 		/* local pages: not one fault, not one word access while timing */
 		put("local_d_read_faults=%llu", (unsigned long long)(s1.read_faults - s0.read_faults));
 		put("local_d_write_faults=%llu", (unsigned long long)(s1.write_faults - s0.write_faults));
@@ -703,13 +629,10 @@ static uint64_t *remote_word(uint64_t addr, unsigned long i)
 
 static int cmd_home(unsigned long npages, const char *file)
 {
-	char tmp[4096];
 	uint64_t *p;
 	unsigned long i;
-	FILE *f;
 
-	if (tdsm_attach(0))
-		die("tdsm_attach: %s", tdsm_strerror_detail());
+	attach(0);
 	p = tdsm_alloc(npages, 0);
 	if (!p)
 		die("tdsm_alloc of %lu pages here: %s", npages, tdsm_strerror_detail());
@@ -718,13 +641,7 @@ static int cmd_home(unsigned long npages, const char *file)
 
 		*(volatile uint64_t *)w = remote_pattern((uintptr_t)w);
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-	f = fopen(tmp, "w");
-	if (!f)
-		die("%s: %s", tmp, strerror(errno));
-	fprintf(f, "%#llx\n", (unsigned long long)(uintptr_t)p);
-	if (fclose(f) || rename(tmp, file))
-		die("%s: %s", file, strerror(errno));
+	write_addr_file(file, (uintptr_t)p);
 	printf("home: %lu pages at %p, written\n", npages, (void *)p);
 	return 0;
 }
@@ -733,8 +650,7 @@ static int cmd_check(uint64_t addr, unsigned long npages, unsigned int copyset)
 {
 	unsigned long i, bad = 0;
 
-	if (tdsm_attach(TDSM_ATTACH_NO_SITES))
-		die("tdsm_attach: %s", tdsm_strerror_detail());
+	attach(TDSM_ATTACH_NO_SITES);
 	for (i = 0; i < npages; i++) {
 		struct tinydsm_page_info pi;
 
@@ -753,28 +669,6 @@ static int cmd_check(uint64_t addr, unsigned long npages, unsigned int copyset)
 	return bad ? 1 : 0;
 }
 
-struct summary {
-	double p50, p99, min, max, mean;	/* microseconds */
-};
-
-static struct summary summarize(uint64_t *ns, size_t n)
-{
-	struct summary s;
-	double sum = 0;
-	size_t i;
-
-	qsort(ns, n, sizeof(*ns), cmp_u64);
-	for (i = 0; i < n; i++)
-		sum += (double)ns[i];
-	s.p50 = (n % 2 ? (double)ns[n / 2] :
-		 ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2) / 1e3;
-	s.p99 = (double)ns[(99 * n + 99) / 100 - 1] / 1e3;
-	s.min = (double)ns[0] / 1e3;
-	s.max = (double)ns[n - 1] / 1e3;
-	s.mean = sum / (double)n / 1e3;
-	return s;
-}
-
 /*
  * W untimed, then N timed loads through remote_load()'s site, one per
  * page, of pages [first, first + W + N). Returns the wrong values read.
@@ -791,8 +685,7 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 	if (!ns)
 		die("out of memory");
 	set_form(form);
-	if (tdsm_stats(&s0))
-		die("tdsm_stats: %s", tdsm_strerror_detail());
+	s0 = stats_now();
 	for (i = 0; i < tot; i++) {
 		uint64_t *w = remote_word(addr, first + i);
 		uint64_t t0, t1, v;
@@ -805,17 +698,11 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 		if (v != remote_pattern((uintptr_t)w))
 			bad++;
 	}
-	if (tdsm_stats(&s1))
-		die("tdsm_stats: %s", tdsm_strerror_detail());
+	s1 = stats_now();
 	if (tdsm_page_info(remote_word(addr, first + tot - 1), &pi))
 		die("tdsm_page_info: %s", tdsm_strerror_detail());
 	s = summarize(ns, opt.n);
-	put("%s_n=%lu", label, opt.n);
-	put("%s_p50_us=%.2f", label, s.p50);
-	put("%s_p99_us=%.2f", label, s.p99);
-	put("%s_min_us=%.2f", label, s.min);
-	put("%s_mean_us=%.2f", label, s.mean);
-	put("%s_max_us=%.2f", label, s.max);
+	put_summary(label, &s);
 	put("%s_bad_values=%lu", label, bad);
 	put("%s_d_read_faults=%llu", label, (unsigned long long)(s1.read_faults - s0.read_faults));
 	put("%s_d_remote_faults=%llu", label, (unsigned long long)(s1.remote_faults - s0.remote_faults));
@@ -827,25 +714,17 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 
 static int cmd_remote(uint64_t addr, unsigned long npages)
 {
-	unsigned long tot = opt.warmup + opt.n, bad, i;
+	unsigned long tot = opt.warmup + opt.n, bad;
 	const struct tinydsm_region_info *ri;
-	uint64_t v[201];
 	int fails = 0;
 
 	if (npages < 2 * tot)
 		die("remote: %lu pages, need 2 x (N + WARMUP) = %lu", npages, 2 * tot);
-	if (tdsm_attach(0))
-		die("tdsm_attach: %s", tdsm_strerror_detail());
+	attach(0);
 	ri = tdsm_region_info();
 	if (tdsm_set_policy(TINYDSM_SITES_POLICY_LAZY))
 		die("tdsm_set_policy: %s", tdsm_strerror_detail());
-	for (i = 0; i < 201; i++) {
-		uint64_t t0 = now_ns();
-
-		v[i] = now_ns() - t0;
-	}
-	qsort(v, 201, sizeof(v[0]), cmp_u64);
-	put("remote_clock_pair_ns=%llu", (unsigned long long)v[100]);
+	put("remote_clock_pair_ns=%llu", (unsigned long long)timer_overhead_ns(201));
 	put("remote_node=%u", ri->node_id);
 
 	/* (i) lookup: each load is one TINYDSM_IOC_WORD at the home */
@@ -1354,6 +1233,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	argv++;
 	argc--;
+	put_prefix = "acc_";
 	while ((c = getopt(argc, argv, "HPs:r:Q:m:R:e:k:n:W:c:h")) != -1) {
 		switch (c) {
 		case 'H': opt.host = true; break;
@@ -1375,8 +1255,8 @@ int main(int argc, char **argv)
 			if (!opt.rnd_acc)
 				die("-R: at least 1");
 			break;
-		case 'e': opt.env = optarg; break;
-		case 'k': opt.prefix = optarg; break;
+		case 'e': put_env = optarg; break;
+		case 'k': put_prefix = optarg; break;
 		case 'n':
 			opt.n = parse_ull(optarg, "access count");
 			if (!opt.n)
@@ -1398,7 +1278,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "count")) {
 		NEED(5);
-		opt.prefix = "";
+		put_prefix = "";
 		return cmd_count(argv[0], argv[1], parse_ull(argv[2], "MiB"),
 				 parse_ull(argv[3], "access count"),
 				 parse_ull(argv[4], "access count"));

@@ -56,26 +56,16 @@
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 
-#define PAGE		4096ul
+#include "tinydsm.h"
+#include "common.h"
+
 #define MIB		1048576.0	/* perftest's MB: 2^20 bytes */
 #define MAX_SIZES	8
 #define MAX_REPS	64
 
-static const char *prog = "migrate_bench";
+const char *prog = "migrate_bench";
 
 /* ------------------------------------------------------------ helpers */
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static void usage(void)
 {
@@ -87,69 +77,14 @@ static void usage(void)
 	exit(2);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static unsigned long long parse_ull(const char *s, const char *what)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
-		die("bad %s '%s'", what, s);
-	return v;
-}
-
-/* The word remote_bench's "touch ... w -t TAG" leaves at @addr. */
-static uint64_t pattern(uint64_t addr, uint64_t tag)
-{
-	return (addr * 0x9e3779b97f4a7c15ull) ^ (tag << 48) ^ 0x5444534dull;
-}
-
 static struct {
-	const char *label, *env, *csv, *env_out;
+	const char *label, *csv, *env_out;
 	uint64_t tag, holders;
 	bool has_holders;
 } opt = { .label = "mig" };
 
-static FILE *out;	/* where put() echoes: stdout, or stderr in app mode */
-
-static FILE *env_file(void)
-{
-	static FILE *f;
-
-	if (!opt.env)
-		return NULL;
-	if (!f) {
-		f = fopen(opt.env, "a");
-		if (!f)
-			die("%s: %s", opt.env, strerror(errno));
-		setvbuf(f, NULL, _IOLBF, 0);
-	}
-	return f;
-}
-
-/* One figure: "key=value" to the env file and to the log. */
-static void put(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	FILE *f = env_file();
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(out, "%s\n", line);
-	if (f)
-		fprintf(f, "%s\n", line);
-}
+/* Set by the report only, which a tool of its own is to replace. */
+static FILE *out;
 
 /* ------------------------------------------------------------ netlink */
 
@@ -282,58 +217,7 @@ out:
 	return err_msg;
 }
 
-/* ------------------------------------------------------------ the region */
-
-static int dev_fd = -1;
-static struct tinydsm_region_info info;
-
-static void region_open(void)
-{
-	if (dev_fd >= 0)
-		return;
-	dev_fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDWR | O_CLOEXEC);
-	if (dev_fd < 0)
-		die("/dev/%s: %s", TINYDSM_DEVICE_NAME, strerror(errno));
-	if (ioctl(dev_fd, TINYDSM_IOC_REGION_INFO, &info))
-		die("REGION_INFO: %s", strerror(errno));
-	if (info.page_size != PAGE)
-		die("page size %u, expected %lu", info.page_size, PAGE);
-}
-
-static void check_range(uint64_t addr, unsigned long npages)
-{
-	region_open();
-	if (addr < info.base || addr % PAGE || !npages ||
-	    addr - info.base + npages * PAGE > info.size)
-		die("pages %#llx + %lu are not inside the region [%#llx, +%llu)",
-		    (unsigned long long)addr, npages,
-		    (unsigned long long)info.base, (unsigned long long)info.size);
-}
-
-static uint8_t *region_map(uint64_t addr, unsigned long npages)
-{
-	void *p;
-
-	check_range(addr, npages);
-	p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 dev_fd, (off_t)(addr - info.base));
-	if (p == MAP_FAILED)
-		die("mmap of %#llx + %lu pages: %s", (unsigned long long)addr,
-		    npages, strerror(errno));
-	if ((uintptr_t)p != addr)
-		die("mapped at %p, not at %#llx", p, (unsigned long long)addr);
-	return p;
-}
-
-static struct tinydsm_stats stats_now(void)
-{
-	struct tinydsm_stats st;
-
-	memset(&st, 0, sizeof(st));
-	if (ioctl(dev_fd, TINYDSM_IOC_STATS, &st))
-		die("STATS: %s", strerror(errno));
-	return st;
-}
+/* ------------------------------------------------------------ probes */
 
 static long minflt_now(void)
 {
@@ -374,31 +258,6 @@ static void probe_end(const struct probe *a, const char *label)
 #undef D
 }
 
-/* A SIGBUS on a region access is the module refusing a fault: say where. */
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	char msg[96];
-	int n;
-
-	(void)sig;
-	(void)uc;
-	n = snprintf(msg, sizeof(msg), "%s: SIGBUS at %p (the fault failed; see dmesg)\n",
-		     prog, si->si_addr);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, (size_t)n);
-	_exit(3);
-}
-
-static void catch_sigbus(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
-}
-
 /* ------------------------------------------------------------ migrate */
 
 static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
@@ -409,7 +268,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 	double secs;
 	int bad = 0;
 
-	check_range(addr, npages);
+	(void)region_pages(addr, npages);
 	e = gen_call(TINYDSM_CMD_MIGRATE, addr, (uint32_t)npages, from, &r, &wall);
 	if (e)
 		die("MIGRATE %#llx +%lu from node%u: %s", (unsigned long long)addr,
@@ -419,7 +278,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 		    (unsigned long long)addr, npages, from, strerror(-r.error),
 		    r.msg[0] ? ": " : "", r.msg);
 	put("%s_from=%u", l, from);
-	put("%s_to=%u", l, info.node_id);
+	put("%s_to=%u", l, tdsm_region_info()->node_id);
 	put("%s_npages=%lu", l, npages);
 	put("%s_moved=%u", l, r.moved);
 	put("%s_skipped=%u", l, r.skipped);
@@ -430,7 +289,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 	secs = (double)r.nsec / 1e9;
 	printf("%s: node%u pulled %u of %lu pages from node%u (%u with data, holders %#x): "
 	       "%.1f ms kernel, %.1f ms wall: %.0f pages/s, %.3f MB/s (2^20)\n",
-	       l, info.node_id, r.moved, npages, from, r.data, r.holders,
+	       l, tdsm_region_info()->node_id, r.moved, npages, from, r.data, r.holders,
 	       (double)r.nsec / 1e6, (double)wall / 1e6, r.moved / secs,
 	       r.moved * (double)PAGE / secs / MIB);
 	if (r.moved != npages || r.skipped || r.data != npages) {
@@ -448,10 +307,8 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 
 static int cmd_stats(void)
 {
-	struct tinydsm_stats st;
+	struct tinydsm_stats st = stats_now();
 
-	region_open();
-	st = stats_now();
 #define P(f) printf("%s=%llu ", #f, (unsigned long long)st.f)
 	P(read_faults); P(write_faults); P(frames); P(frames_allocated);
 	P(remote_faults); P(invalidations); P(fetches); P(migrated_in);
@@ -477,7 +334,7 @@ static unsigned long app_pass(const char *label)
 	for (i = 0; i < app_n; i++) {
 		volatile uint64_t *w = (volatile uint64_t *)(app_p + i * PAGE);
 
-		if (*w != pattern((uintptr_t)w, opt.tag))
+		if (*w != tag_pattern((uintptr_t)w, opt.tag))
 			bad++;
 	}
 	probe_end(&pr, label);
@@ -530,11 +387,8 @@ static unsigned long app_state(unsigned int home, bool moved)
 		struct tinydsm_page_info pi;
 		bool ok;
 
-		memset(&pi, 0, sizeof(pi));
-		pi.addr = app_addr + i * PAGE;
-		if (ioctl(dev_fd, TINYDSM_IOC_PAGE_INFO, &pi))
-			die("PAGE_INFO %#llx: %s", (unsigned long long)pi.addr,
-			    strerror(errno));
+		if (tdsm_page_info((void *)(uintptr_t)(app_addr + i * PAGE), &pi))
+			die("%s", tdsm_strerror_detail());
 		if (moved)
 			ok = pi.state == TINYDSM_PAGE_INVALID &&
 			     (pi.flags & TINYDSM_PAGE_F_MOVED) && pi.home == home;
@@ -555,11 +409,11 @@ static int cmd_app(uint64_t addr, unsigned long npages)
 	char line[256], arg[128], why[200];
 	unsigned long bad;
 
-	out = stderr;
+	put_log = stderr;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	app_addr = addr;
 	app_n = npages;
-	app_p = region_map(addr, npages);
+	app_p = region_pages(addr, npages);
 	catch_sigbus();
 	printf("ok mapped %lu pages at %#llx\n", npages, (unsigned long long)addr);
 	while (fgets(line, sizeof(line), stdin)) {
@@ -594,7 +448,7 @@ static int cmd_app(uint64_t addr, unsigned long npages)
 			printf("fail unknown command: %s", line);
 		}
 	}
-	munmap(app_p, npages * PAGE);
+	tdsm_detach();
 	return 0;
 }
 
@@ -1068,7 +922,6 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c;
 
-	out = stdout;
 	if (argc < 2)
 		usage();
 	cmd = argv[1];
@@ -1077,7 +930,7 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "l:e:x:v:c:E:h")) != -1) {
 		switch (c) {
 		case 'l': opt.label = optarg; break;
-		case 'e': opt.env = optarg; break;
+		case 'e': put_env = optarg; break;
 		case 'x':
 			opt.holders = parse_ull(optarg, "holders");
 			opt.has_holders = true;

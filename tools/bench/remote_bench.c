@@ -54,26 +54,15 @@
 
 #include <linux/tinydsm.h>
 
-#define PAGE		4096ul
+#include "tinydsm.h"
+#include "common.h"
+
 #define BLK		4096ul
 #define BLK_MAGIC	0x7464736d626c6b00ull	/* "tdsmblk\0" */
-#define POLL_MAX_NS	50000000ull		/* waitfile: poll at most every 50 ms */
 
-static const char *prog = "remote_bench";
+const char *prog = "remote_bench";
 
 /* ------------------------------------------------------------ helpers */
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static void usage(void)
 {
@@ -88,237 +77,15 @@ static void usage(void)
 	exit(2);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000ull,
-			       .tv_nsec = ns % 1000000000ull };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static unsigned long long parse_ull(const char *s, const char *what)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
-		die("bad %s '%s'", what, s);
-	return v;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The word a writer with @tag leaves at @addr, so that readers can check. */
-static uint64_t pattern(uint64_t addr, uint64_t tag)
-{
-	return (addr * 0x9e3779b97f4a7c15ull) ^ (tag << 48) ^ 0x5444534dull;
-}
-
 /* Options shared by the subcommands. */
 static struct {
-	const char *label, *env, *ready, *go, *csv, *dump;
+	const char *label, *ready, *go, *csv;
 	unsigned long warmup, nseq;
 	bool prime, verify, has_owner, has_copyset, has_state;
 	uint64_t tag;
 	unsigned int owner, copyset, state;
 	unsigned int timeout_s;
 } opt = { .label = "fault", .timeout_s = 300 };
-
-static FILE *env_file(void)
-{
-	static FILE *f;
-
-	if (!opt.env)
-		return NULL;
-	if (!f) {
-		f = fopen(opt.env, "a");
-		if (!f)
-			die("%s: %s", opt.env, strerror(errno));
-		setvbuf(f, NULL, _IOLBF, 0);
-	}
-	return f;
-}
-
-/* One figure: "key=value" to the env file and to stdout. */
-static void put(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	FILE *f = env_file();
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	printf("%s\n", line);
-	if (f)
-		fprintf(f, "%s\n", line);
-}
-
-/* Wait until @path exists; 0, or -1 after opt.timeout_s. */
-static int wait_path(const char *path)
-{
-	uint64_t deadline = now_ns() + (uint64_t)opt.timeout_s * 1000000000ull;
-	uint64_t pause = 2000000ull;
-	struct stat st;
-
-	while (stat(path, &st)) {
-		if (now_ns() > deadline)
-			return -1;
-		sleep_ns(pause);
-		if (pause < POLL_MAX_NS)
-			pause *= 2;
-	}
-	return 0;
-}
-
-static void create_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		die("%s: %s", path, strerror(errno));
-	close(fd);
-}
-
-/* ------------------------------------------------------------ statistics */
-
-struct summary {
-	size_t n;
-	double p50, p99, min, max, mean;	/* microseconds */
-};
-
-/* -D DIR: every sample, in the order taken, to DIR/LABEL.ns (one per line). */
-static void dump_samples(const char *label, const uint64_t *ns, size_t n)
-{
-	char path[4096];
-	FILE *f;
-	size_t i;
-
-	if (!opt.dump)
-		return;
-	snprintf(path, sizeof(path), "%s/%s.ns", opt.dump, label);
-	f = fopen(path, "w");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	for (i = 0; i < n; i++)
-		fprintf(f, "%llu\n", (unsigned long long)ns[i]);
-	fclose(f);
-}
-
-/* Sorts @ns in place. */
-static struct summary summarize(uint64_t *ns, size_t n)
-{
-	struct summary s = { .n = n };
-	double sum = 0;
-	size_t i, r99;
-
-	if (!n)
-		return s;
-	qsort(ns, n, sizeof(*ns), cmp_u64);
-	for (i = 0; i < n; i++)
-		sum += (double)ns[i];
-	s.p50 = (n % 2 ? (double)ns[n / 2] :
-		 ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2) / 1e3;
-	r99 = (99 * n + 99) / 100;	/* nearest rank ceil(0.99 n), 1-based */
-	s.p99 = (double)ns[r99 - 1] / 1e3;
-	s.min = (double)ns[0] / 1e3;
-	s.max = (double)ns[n - 1] / 1e3;
-	s.mean = sum / (double)n / 1e3;
-	return s;
-}
-
-static void put_summary(const char *label, const struct summary *s)
-{
-	put("%s_n=%zu", label, s->n);
-	put("%s_p50_us=%.2f", label, s->p50);
-	put("%s_p99_us=%.2f", label, s->p99);
-	put("%s_min_us=%.2f", label, s->min);
-	put("%s_mean_us=%.2f", label, s->mean);
-	put("%s_max_us=%.2f", label, s->max);
-}
-
-/* What a pair of clock reads costs here: subtract it in your head. */
-static double timer_overhead_ns(void)
-{
-	uint64_t v[1001];
-	size_t i;
-
-	for (i = 0; i < 1001; i++) {
-		uint64_t t0 = now_ns();
-
-		v[i] = now_ns() - t0;
-	}
-	qsort(v, 1001, sizeof(v[0]), cmp_u64);
-	return (double)v[500];
-}
-
-/* ------------------------------------------------------------ the region */
-
-static int dev_fd = -1;
-static struct tinydsm_region_info info;
-
-static void region_open(void)
-{
-	if (dev_fd >= 0)
-		return;
-	dev_fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDWR | O_CLOEXEC);
-	if (dev_fd < 0)
-		die("/dev/%s: %s", TINYDSM_DEVICE_NAME, strerror(errno));
-	if (ioctl(dev_fd, TINYDSM_IOC_REGION_INFO, &info))
-		die("REGION_INFO: %s", strerror(errno));
-	if (info.page_size != PAGE)
-		die("page size %u, expected %lu", info.page_size, PAGE);
-}
-
-/* Map [addr, addr + npages pages) of the region; checked against it. */
-static uint8_t *region_map(uint64_t addr, unsigned long npages)
-{
-	uint64_t off;
-	void *p;
-
-	region_open();
-	if (addr < info.base || addr % PAGE ||
-	    addr - info.base + npages * PAGE > info.size || !npages)
-		die("pages %#llx + %lu are not inside the region [%#llx, +%llu)",
-		    (unsigned long long)addr, npages,
-		    (unsigned long long)info.base, (unsigned long long)info.size);
-	off = addr - info.base;
-	p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 dev_fd, (off_t)off);
-	if (p == MAP_FAILED)
-		die("mmap of %#llx + %lu pages: %s", (unsigned long long)addr,
-		    npages, strerror(errno));
-	if ((uintptr_t)p != addr)
-		die("mapped at %p, not at %#llx", p, (unsigned long long)addr);
-	return p;
-}
-
-static struct tinydsm_stats stats_now(void)
-{
-	struct tinydsm_stats st;
-
-	region_open();
-	memset(&st, 0, sizeof(st));
-	if (ioctl(dev_fd, TINYDSM_IOC_STATS, &st))
-		die("STATS: %s", strerror(errno));
-	return st;
-}
 
 /* This node's counters moved by a phase: proof of what the phase was. */
 static void put_stats_delta(const char *label, const struct tinydsm_stats *a,
@@ -336,44 +103,17 @@ static void put_stats_delta(const char *label, const struct tinydsm_stats *a,
 	    (unsigned long long)(b->fetches - a->fetches));
 }
 
-/* A SIGBUS on a region access is the module refusing a fault: say where. */
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	char msg[96];
-	int n;
-
-	(void)sig;
-	(void)uc;
-	n = snprintf(msg, sizeof(msg), "%s: SIGBUS at %p (the fault failed; see dmesg)\n",
-		     prog, si->si_addr);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, (size_t)n);
-	_exit(3);
-}
-
-static void catch_sigbus(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
-}
-
 /* ------------------------------------------------------------ subcommands */
 
 static int cmd_alloc(unsigned int home, unsigned long npages)
 {
-	struct tinydsm_alloc a;
+	void *p;
 
-	region_open();
-	memset(&a, 0, sizeof(a));
-	a.home = home;
-	a.npages = (uint32_t)npages;
-	if (ioctl(dev_fd, TINYDSM_IOC_ALLOC, &a))
-		die("ALLOC home=%u npages=%lu: %s", home, npages, strerror(errno));
-	printf("%#llx\n", (unsigned long long)a.addr);
+	attach(TDSM_ATTACH_NO_SITES);
+	p = tdsm_alloc(npages, home);
+	if (!p)
+		die("%s", tdsm_strerror_detail());
+	printf("%#llx\n", (unsigned long long)(uintptr_t)p);
 	return 0;
 }
 
@@ -386,7 +126,7 @@ static unsigned long read_pages(uint8_t *p, unsigned long npages)
 		volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
 		uint64_t v = *w;
 
-		if (opt.verify && v != pattern((uintptr_t)w, opt.tag))
+		if (opt.verify && v != tag_pattern((uintptr_t)w, opt.tag))
 			bad++;
 	}
 	return bad;
@@ -394,7 +134,7 @@ static unsigned long read_pages(uint8_t *p, unsigned long npages)
 
 static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
 {
-	uint8_t *p = region_map(addr, npages);
+	uint8_t *p = region_pages(addr, npages);
 	unsigned long i, bad = 0;
 	uint64_t t0 = now_ns();
 
@@ -403,7 +143,7 @@ static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
 		for (i = 0; i < npages; i++) {
 			volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
 
-			*w = pattern((uintptr_t)w, opt.tag);
+			*w = tag_pattern((uintptr_t)w, opt.tag);
 		}
 	} else {
 		bad = read_pages(p, npages);
@@ -413,7 +153,7 @@ static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
 	       opt.verify ? (bad ? ", DATA WRONG" : ", data checked") : "");
 	if (bad)
 		fprintf(stderr, "%s: %lu of %lu pages read back wrong\n", prog, bad, npages);
-	munmap(p, npages * PAGE);
+	tdsm_detach();
 	return bad ? 1 : 0;
 }
 
@@ -435,20 +175,20 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 	ns = calloc(n, sizeof(*ns));
 	if (!ns)
 		die("out of memory");
-	p = region_map(addr, npages);
+	p = region_pages(addr, npages);
 	catch_sigbus();
 	if (opt.prime)
 		bad += read_pages(p, npages);
 	if (opt.ready) {
 		create_file(opt.ready);
-		if (opt.go && wait_path(opt.go))
+		if (opt.go && wait_paths(&opt.go, 1, opt.timeout_s) < 0)
 			die("%s did not appear within %u s", opt.go, opt.timeout_s);
 	}
 	for (i = 0; i < opt.warmup; i++) {
 		volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
 
 		if (mode == 'w')
-			*w = pattern((uintptr_t)w, opt.tag);
+			*w = tag_pattern((uintptr_t)w, opt.tag);
 		else
 			(void)*w;
 	}
@@ -458,7 +198,7 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 		uint64_t v = 0;
 
 		if (mode == 'w') {
-			uint64_t x = pattern((uintptr_t)w, opt.tag);
+			uint64_t x = tag_pattern((uintptr_t)w, opt.tag);
 
 			t0 = now_ns();
 			*w = x;
@@ -467,7 +207,7 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 			t0 = now_ns();
 			v = *w;
 			t1 = now_ns();
-			if (opt.verify && v != pattern((uintptr_t)w, opt.tag))
+			if (opt.verify && v != tag_pattern((uintptr_t)w, opt.tag))
 				bad++;
 		}
 		ns[i] = t1 - t0;
@@ -477,14 +217,14 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 	s = summarize(ns, n);
 	put_summary(opt.label, &s);
 	put("%s_warmup=%lu", opt.label, opt.warmup);
-	put("%s_clock_pair_ns=%.0f", opt.label, timer_overhead_ns());
+	put("%s_clock_pair_ns=%.0f", opt.label, (double)timer_overhead_ns(1001));
 	put_stats_delta(opt.label, &s0, &s1);
 	if (opt.verify || opt.prime)
 		put("%s_bad_pages=%lu", opt.label, bad);
 	printf("%s: %zu %s faults, p50 %.1f us, p99 %.1f us, min %.1f us, mean %.1f us%s\n",
 	       opt.label, s.n, mode == 'w' ? "write" : "read", s.p50, s.p99,
 	       s.min, s.mean, bad ? ", DATA WRONG" : "");
-	munmap(p, npages * PAGE);
+	tdsm_detach();
 	free(ns);
 	return bad ? 1 : 0;
 }
@@ -494,7 +234,7 @@ static int cmd_seq(uint64_t addr, unsigned long npages)
 {
 	struct tinydsm_stats s0, s1;
 	unsigned long bad;
-	uint8_t *p = region_map(addr, npages);
+	uint8_t *p = region_pages(addr, npages);
 	uint64_t t0, t1;
 	double secs;
 
@@ -516,7 +256,7 @@ static int cmd_seq(uint64_t addr, unsigned long npages)
 	printf("%s: %lu pages in %.3f s: %.1f pages/s, %.3f MB/s%s\n", opt.label,
 	       npages, secs, (double)npages / secs,
 	       (double)npages * PAGE / secs / 1048576.0, bad ? ", DATA WRONG" : "");
-	munmap(p, npages * PAGE);
+	tdsm_detach();
 	return bad ? 1 : 0;
 }
 
@@ -525,15 +265,12 @@ static int cmd_check(uint64_t addr, unsigned long npages)
 {
 	unsigned long i, bad = 0;
 
-	region_open();
+	attach(TDSM_ATTACH_NO_SITES);
 	for (i = 0; i < npages; i++) {
 		struct tinydsm_page_info pi;
 
-		memset(&pi, 0, sizeof(pi));
-		pi.addr = addr + i * PAGE;
-		if (ioctl(dev_fd, TINYDSM_IOC_PAGE_INFO, &pi))
-			die("PAGE_INFO %#llx: %s", (unsigned long long)pi.addr,
-			    strerror(errno));
+		if (tdsm_page_info((void *)(uintptr_t)(addr + i * PAGE), &pi))
+			die("%s", tdsm_strerror_detail());
 		if ((opt.has_owner && pi.owner != opt.owner) ||
 		    (opt.has_copyset && pi.copyset != opt.copyset) ||
 		    (opt.has_state && pi.state != opt.state)) {
@@ -724,24 +461,12 @@ static int cmd_blk_read(const char *dev, unsigned long nblocks)
 
 static int cmd_waitfile(int n, char **paths)
 {
-	uint64_t deadline = now_ns() + (uint64_t)opt.timeout_s * 1000000000ull;
-	uint64_t pause = 2000000ull;
-	struct stat st;
-	int i;
+	int i = wait_paths((const char *const *)paths, n, opt.timeout_s);
 
-	for (;;) {
-		for (i = 0; i < n; i++) {
-			if (!stat(paths[i], &st)) {
-				printf("%s\n", paths[i]);
-				return 0;
-			}
-		}
-		if (now_ns() > deadline)
-			return 1;
-		sleep_ns(pause);
-		if (pause < POLL_MAX_NS)
-			pause *= 2;
-	}
+	if (i < 0)
+		return 1;
+	printf("%s\n", paths[i]);
+	return 0;
 }
 
 /* ------------------------------------------------------------ the report */
@@ -1083,8 +808,8 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "l:e:D:W:pR:G:t:v:o:c:s:S:T:h")) != -1) {
 		switch (c) {
 		case 'l': opt.label = optarg; break;
-		case 'e': opt.env = optarg; break;
-		case 'D': opt.dump = optarg; break;
+		case 'e': put_env = optarg; break;
+		case 'D': dump_dir = optarg; break;
 		case 'W': opt.warmup = parse_ull(optarg, "warm-up count"); break;
 		case 'p': opt.prime = true; break;
 		case 'R': opt.ready = optarg; break;

@@ -47,11 +47,12 @@
 #include <linux/tinydsm.h>
 
 #include "tinydsm.h"
+#include "common.h"
 
-#define PAGE		4096ul
 #define WORDS		(PAGE / sizeof(uint64_t))
 #define MAX_REPS	64
 
+const char *prog = "seed_demo";
 static unsigned int reps = 5;
 static const char *env_path, *out_dir = ".", *prefix = "", *ctl_path;
 static FILE *env_file;
@@ -71,27 +72,17 @@ static void note(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-#define die(...)	do { note(__VA_ARGS__); exit(1); } while (0)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The value of the word at address a, as the home writes it. */
 static uint64_t pattern(uint64_t a)
 {
 	return (a * 0x9e3779b97f4a7c15ull) ^ 0x5eed;
 }
 
-static void put(const char *scope, const char *key, const char *fmt, ...)
+static void put_key(const char *scope, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* [scope_]key=value on stdout and in the ENV file (after the -k prefix) */
-static void put(const char *scope, const char *key, const char *fmt, ...)
+static void put_key(const char *scope, const char *key, const char *fmt, ...)
 {
 	char val[256];
 	va_list ap;
@@ -104,13 +95,6 @@ static void put(const char *scope, const char *key, const char *fmt, ...)
 		fprintf(env_file, "%s%s%s%s=%s\n", prefix, scope ?: "", scope ? "_" : "",
 			key, val);
 	fflush(stdout);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* p-quantile of sorted samples (nearest rank) */
@@ -137,12 +121,12 @@ static void report_lat(const char *name, uint64_t *s, size_t n)
 	qsort(s, n, sizeof(*s), cmp_u64);
 	for (i = 0; i < n; i++)
 		sum += (double)s[i];
-	put(name, "n", "%zu", n);
-	put(name, "min_us", "%.1f", s[0] / 1e3);
-	put(name, "p50_us", "%.1f", quant(s, n, 0.50) / 1e3);
-	put(name, "p99_us", "%.1f", quant(s, n, 0.99) / 1e3);
-	put(name, "max_us", "%.1f", s[n - 1] / 1e3);
-	put(name, "mean_us", "%.1f", sum / (double)n / 1e3);
+	put_key(name, "n", "%zu", n);
+	put_key(name, "min_us", "%.1f", s[0] / 1e3);
+	put_key(name, "p50_us", "%.1f", quant(s, n, 0.50) / 1e3);
+	put_key(name, "p99_us", "%.1f", quant(s, n, 0.99) / 1e3);
+	put_key(name, "max_us", "%.1f", s[n - 1] / 1e3);
+	put_key(name, "mean_us", "%.1f", sum / (double)n / 1e3);
 	snprintf(path, sizeof(path), "%s/%s%s.cdf", out_dir, prefix, name);
 	f = fopen(path, "w");
 	if (!f)
@@ -165,7 +149,7 @@ static void get_stats(struct tinydsm_stats *st)
 static void put_deltas(const char *what, const struct tinydsm_stats *a,
 		       const struct tinydsm_stats *b)
 {
-#define D(field)	put(what, #field, "%llu", (unsigned long long)(b->field - a->field))
+#define D(field)	put_key(what, #field, "%llu", (unsigned long long)(b->field - a->field))
 	D(read_faults);
 	D(write_faults);
 	D(remote_faults);
@@ -307,46 +291,20 @@ static double time_loop(enum loop l, uint64_t *p, size_t n, uint64_t want)
 	return t[reps / 2];
 }
 
-static void attach(void)
-{
-	if (tdsm_attach(0))
-		die("tdsm_attach: %s", tdsm_strerror_detail());
-}
-
 static int cmd_home(unsigned long npages, const char *file)
 {
-	char tmp[4096];
 	uint64_t *p;
 	unsigned long i;
-	FILE *f;
 
-	if (tdsm_attach(TDSM_ATTACH_NO_SITES))
-		die("tdsm_attach: %s", tdsm_strerror_detail());
+	attach(TDSM_ATTACH_NO_SITES);
 	p = tdsm_alloc(npages, 0);
 	if (!p)
 		die("tdsm_alloc of %lu pages here: %s", npages, tdsm_strerror_detail());
 	for (i = 0; i < npages * WORDS; i++)
 		p[i] = pattern((uintptr_t)&p[i]);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-	f = fopen(tmp, "w");
-	if (!f)
-		die("%s: %s", tmp, strerror(errno));
-	fprintf(f, "%#llx\n", (unsigned long long)(uintptr_t)p);
-	if (fclose(f) || rename(tmp, file))
-		die("%s: %s", file, strerror(errno));
+	write_addr_file(file, (uintptr_t)p);
 	note("home: %lu pages at %p, written", npages, (void *)p);
 	return 0;
-}
-
-static uint64_t *region_run(uint64_t addr, unsigned long npages)
-{
-	const struct tinydsm_region_info *ri = tdsm_region_info();
-
-	if (addr % PAGE || addr < ri->base ||
-	    addr + npages * PAGE > ri->base + ri->size || addr + npages * PAGE < addr)
-		die("%#llx+%lu pages is not a run of the region",
-		    (unsigned long long)addr, npages);
-	return (uint64_t *)(uintptr_t)addr;
 }
 
 /* One load per page, each timed: first touches (faults) or a pass. */
@@ -370,8 +328,8 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	uint64_t *p, *plain, *lat, want;
 	double ns;
 
-	attach();
-	p = region_run(addr, npages);
+	attach(0);
+	p = region_pages(addr, npages);
 	plain = aligned_alloc(PAGE, nwords * sizeof(uint64_t));
 	lat = calloc(npages, sizeof(*lat));
 	if (!plain || !lat)
@@ -379,15 +337,15 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	for (i = 0; i < nwords; i++)
 		plain[i] = pattern((uintptr_t)&p[i]);
 	want = pattern_sum(addr, nwords);
-	put(NULL, "npages", "%lu", npages);
-	put(NULL, "reps", "%u", reps);
+	put_key(NULL, "npages", "%lu", npages);
+	put_key(NULL, "reps", "%u", reps);
 
 	/* Before any rewrite: under TCG, rewritten code runs slower. */
 	note("a: plain memory, %lu pages", npages);
 	ns = time_loop(LOOP_SUM_PLAIN, plain, nwords, want);
-	put(NULL, "plain_load_ns", "%.3f", ns);
+	put_key(NULL, "plain_load_ns", "%.3f", ns);
 	ns = time_loop(LOOP_FILL_PLAIN, plain, nwords, 7);
-	put(NULL, "plain_store_ns", "%.3f", ns);
+	put_key(NULL, "plain_store_ns", "%.3f", ns);
 
 	note("a.1/a.2: first touch of %lu pages homed elsewhere (load)", npages);
 	get_stats(&s0);
@@ -399,7 +357,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	note("a.2: steady loads, sites direct");
 	get_stats(&s0);
 	ns = time_loop(LOOP_SUM_SITE, p, nwords, want);
-	put(NULL, "direct_load_ns", "%.3f", ns);
+	put_key(NULL, "direct_load_ns", "%.3f", ns);
 	get_stats(&s1);
 	put_deltas("direct_load", &s0, &s1);
 	get_stats(&s0);
@@ -418,7 +376,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	note("a.2: steady stores, sites direct");
 	get_stats(&s0);
 	ns = time_loop(LOOP_FILL_SITE, p, nwords, 11);
-	put(NULL, "direct_store_ns", "%.3f", ns);
+	put_key(NULL, "direct_store_ns", "%.3f", ns);
 	if (sum_site(p, nwords) != fill_sum(nwords, 11))
 		bad_values++;
 	get_stats(&s1);
@@ -429,14 +387,14 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 	if (tdsm_sites_set_form_all(TINYDSM_SITE_LOOKUP) < 0)
 		die("SET_FORM_ALL lookup: %s", tdsm_strerror_detail());
 	ns = time_loop(LOOP_SUM_SITE, p, nwords, fill_sum(nwords, 11));
-	put(NULL, "lookup_load_ns", "%.3f", ns);
+	put_key(NULL, "lookup_load_ns", "%.3f", ns);
 	ns = time_loop(LOOP_FILL_SITE, p, nwords, 13);
-	put(NULL, "lookup_store_ns", "%.3f", ns);
+	put_key(NULL, "lookup_store_ns", "%.3f", ns);
 	if (sum_site(p, nwords) != fill_sum(nwords, 13))
 		bad_values++;
 	get_stats(&s1);
 	put_deltas("lookup_steady", &s0, &s1);
-	put(NULL, "bad_values", "%lu", bad_values);
+	put_key(NULL, "bad_values", "%lu", bad_values);
 	free(lat);
 	free(plain);
 	return bad_values ? 1 : 0;
@@ -472,23 +430,23 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	if (strcmp(strategy, "lazy") && strcmp(strategy, "eager") &&
 	    strcmp(strategy, "lookup"))
 		die("strategy \"%s\": lazy, eager or lookup", strategy);
-	attach();
+	attach(0);
 	/* eager: a page that leaves puts its sites in lookup form at once */
 	if (tdsm_set_policy(strcmp(strategy, "lazy") ? TINYDSM_SITES_POLICY_EAGER :
 			    TINYDSM_SITES_POLICY_LAZY))
 		die("set policy: %s", tdsm_strerror_detail());
-	p = region_run(addr, npages);
+	p = region_pages(addr, npages);
 	lat = calloc(npages, sizeof(*lat));
 	done = calloc(npages, sizeof(*done));
 	if (!lat || !done)
 		die("out of memory");
-	put(NULL, "npages", "%lu", npages);
-	put(NULL, "strategy", "%s", strategy);
+	put_key(NULL, "npages", "%lu", npages);
+	put_key(NULL, "strategy", "%s", strategy);
 
 	note("b: %s: read %lu pages homed on %s (copies here)", strategy, npages, from);
 	t0 = now_ns();
 	touch_pages(p, npages, lat);
-	put(NULL, "touch_ms", "%.1f", (now_ns() - t0) / 1e6);
+	put_key(NULL, "touch_ms", "%.1f", (now_ns() - t0) / 1e6);
 
 	snprintf(cmd, sizeof(cmd),
 		 "%s -j migrate --from %s --to %s --pages %#llx+%lu --strategy %s",
@@ -505,15 +463,15 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	t1 = now_ns();
 	if (rc != 0)
 		die("tinydsmctl migrate failed (status %d): %s", rc, json);
-	put(NULL, "cmd_ms", "%.1f", (t1 - t0) / 1e6);
-	put(NULL, "migrate_ms", "%.0f", json_num(json, "ms"));
-	put(NULL, "move_ms", "%.0f", json_num(json, "move_ms"));
-	put(NULL, "repop_ms", "%.0f", json_num(json, "repop_ms"));
-	put(NULL, "moved", "%.0f", json_num(json, "moved"));
-	put(NULL, "pages_per_s", "%.0f", json_num(json, "pages_per_s"));
-	put(NULL, "repopulated", "%.0f", json_num(json, "repopulated"));
-	put(NULL, "mapped", "%.0f", json_num(json, "mapped"));
-	put(NULL, "sites", "%.0f", json_num(json, "sites"));
+	put_key(NULL, "cmd_ms", "%.1f", (t1 - t0) / 1e6);
+	put_key(NULL, "migrate_ms", "%.0f", json_num(json, "ms"));
+	put_key(NULL, "move_ms", "%.0f", json_num(json, "move_ms"));
+	put_key(NULL, "repop_ms", "%.0f", json_num(json, "repop_ms"));
+	put_key(NULL, "moved", "%.0f", json_num(json, "moved"));
+	put_key(NULL, "pages_per_s", "%.0f", json_num(json, "pages_per_s"));
+	put_key(NULL, "repopulated", "%.0f", json_num(json, "repopulated"));
+	put_key(NULL, "mapped", "%.0f", json_num(json, "mapped"));
+	put_key(NULL, "sites", "%.0f", json_num(json, "sites"));
 
 	/* pass 1: what the application sees after the migration */
 	note("b: %s: first pass over the pages", strategy);
@@ -527,8 +485,8 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 		lat[i] = done[i] - a;
 	}
 	get_stats(&s2);
-	put(NULL, "pass1_ms", "%.1f", (done[npages - 1] - t1) / 1e6);
-	put(NULL, "total_ms", "%.1f", (done[npages - 1] - t0) / 1e6);
+	put_key(NULL, "pass1_ms", "%.1f", (done[npages - 1] - t1) / 1e6);
+	put_key(NULL, "total_ms", "%.1f", (done[npages - 1] - t0) / 1e6);
 	put_deltas("migrate", &s0, &s1);
 	put_deltas("pass1", &s1, &s2);
 	report_lat("pass1", lat, npages);
@@ -548,9 +506,9 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	t1 = now_ns();
 	touch_pages(p, npages, lat);
 	get_stats(&s1);
-	put(NULL, "pass2_ms", "%.1f", (now_ns() - t1) / 1e6);
+	put_key(NULL, "pass2_ms", "%.1f", (now_ns() - t1) / 1e6);
 	put_deltas("pass2", &s2, &s1);
-	put(NULL, "bad_values", "%lu", bad_values);
+	put_key(NULL, "bad_values", "%lu", bad_values);
 	free(lat);
 	free(done);
 	return bad_values ? 1 : 0;
