@@ -12,7 +12,9 @@
  *                                        HOLDERS (the bitmap the reply must
  *                                        give); exit 1 unless every page moved
  *   migrate_bench app ADDR NPAGES        the application on node1: maps the
- *                                        run and keeps it mapped, then runs
+ *                                        region (libtinydsm's attach, which
+ *                                        holds the run) and keeps it mapped,
+ *                                        then runs
  *                                        one command per line of stdin and
  *                                        answers each with one line on stdout
  *                                        ("ok ..." or "fail ..."); -v TAG -e
