@@ -79,7 +79,7 @@ uint64_t tag_pattern(uint64_t addr, uint64_t tag)
 	return (addr * 0x9e3779b97f4a7c15ull) ^ (tag << 48) ^ 0x5444534dull;
 }
 
-static FILE *env_file(void)
+FILE *put_env_file(void)
 {
 	static FILE *f;
 
@@ -98,7 +98,7 @@ void put(const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
-	FILE *f = env_file();
+	FILE *f = put_env_file();
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

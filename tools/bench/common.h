@@ -44,6 +44,8 @@ extern const char *put_env;
 extern const char *put_prefix;
 extern FILE *put_log;
 void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* put_env opened now (NULL if unset): for a bad -e to fail before any work. */
+FILE *put_env_file(void);
 
 /* Latency samples, summarized in microseconds (p99: nearest rank). */
 struct summary {

@@ -54,8 +54,7 @@
 
 const char *prog = "seed_demo";
 static unsigned int reps = 5;
-static const char *env_path, *out_dir = ".", *prefix = "", *ctl_path;
-static FILE *env_file;
+static const char *out_dir = ".", *ctl_path;
 static unsigned long bad_values;
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -81,7 +80,7 @@ static uint64_t pattern(uint64_t a)
 static void put_key(const char *scope, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* [scope_]key=value on stdout and in the ENV file (after the -k prefix) */
+/* [scope_]key=value through put() (-k prefix, -e file); stdout flushed */
 static void put_key(const char *scope, const char *key, const char *fmt, ...)
 {
 	char val[256];
@@ -90,10 +89,7 @@ static void put_key(const char *scope, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(val, sizeof(val), fmt, ap);
 	va_end(ap);
-	printf("%s%s%s%s=%s\n", prefix, scope ?: "", scope ? "_" : "", key, val);
-	if (env_file)
-		fprintf(env_file, "%s%s%s%s=%s\n", prefix, scope ?: "", scope ? "_" : "",
-			key, val);
+	put("%s%s%s=%s", scope ?: "", scope ? "_" : "", key, val);
 	fflush(stdout);
 }
 
@@ -127,7 +123,7 @@ static void report_lat(const char *name, uint64_t *s, size_t n)
 	put_key(name, "p99_us", "%.1f", quant(s, n, 0.99) / 1e3);
 	put_key(name, "max_us", "%.1f", s[n - 1] / 1e3);
 	put_key(name, "mean_us", "%.1f", sum / (double)n / 1e3);
-	snprintf(path, sizeof(path), "%s/%s%s.cdf", out_dir, prefix, name);
+	snprintf(path, sizeof(path), "%s/%s%s.cdf", out_dir, put_prefix, name);
 	f = fopen(path, "w");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
@@ -491,7 +487,7 @@ static int cmd_b(uint64_t addr, unsigned long npages, const char *strategy,
 	put_deltas("pass1", &s1, &s2);
 	report_lat("pass1", lat, npages);
 
-	snprintf(path, sizeof(path), "%s/%stimeline", out_dir, prefix);
+	snprintf(path, sizeof(path), "%s/%stimeline", out_dir, put_prefix);
 	f = fopen(path, "w");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
@@ -552,10 +548,10 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'e':
-			env_path = optarg;
+			put_env = optarg;
 			break;
 		case 'k':
-			prefix = optarg;
+			put_prefix = optarg;
 			break;
 		case 'o':
 			out_dir = optarg;
@@ -571,12 +567,7 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage();
-	if (env_path) {
-		env_file = fopen(env_path, "a");
-		if (!env_file)
-			die("%s: %s", env_path, strerror(errno));
-		setvbuf(env_file, NULL, _IOLBF, 0);
-	}
+	put_env_file();
 	if (!strcmp(argv[0], "home") && argc == 3)
 		return cmd_home(number(argv[1], "NPAGES"), argv[2]);
 	if (argc < 3)
