@@ -221,20 +221,34 @@ void attach(unsigned int flags)
 		die("tdsm_attach: %s", tdsm_strerror_detail());
 }
 
-void *region_pages(uint64_t addr, unsigned long npages)
+const struct tinydsm_region_info *region_info(void)
 {
-	const struct tinydsm_region_info *ri;
-	uint64_t off;
+	static struct tinydsm_region_info queried;
 
-	attach(TDSM_ATTACH_NO_SITES);
-	ri = tdsm_region_info();
-	off = addr - ri->base;
+	if (tdsm_attached())
+		return tdsm_region_info();
+	if (!queried.size && tdsm_region_query(&queried))
+		die("%s", tdsm_strerror_detail());
+	return &queried;
+}
+
+void check_range(uint64_t addr, unsigned long npages)
+{
+	const struct tinydsm_region_info *ri = region_info();
+	uint64_t off = addr - ri->base;
+
 	/* in pages, not bytes: a huge @npages must not wrap round */
 	if (addr < ri->base || addr % PAGE || !npages || off > ri->size ||
 	    npages > (ri->size - off) / PAGE)
 		die("pages %#llx + %lu are not inside the region [%#llx, +%llu)",
 		    (unsigned long long)addr, npages,
 		    (unsigned long long)ri->base, (unsigned long long)ri->size);
+}
+
+void *region_pages(uint64_t addr, unsigned long npages)
+{
+	attach(TDSM_ATTACH_NO_SITES);
+	check_range(addr, npages);
 	return (void *)(uintptr_t)addr;
 }
 

@@ -75,7 +75,14 @@ void write_addr_file(const char *file, uint64_t addr);
 
 /* tdsm_attach(@flags) or die; once (later calls return at once). */
 void attach(unsigned int flags);
-/* [addr, addr + npages pages), checked to lie in the region; attaches. */
+/*
+ * The region's REGION_INFO: the attach's, else read without attaching, so
+ * that a program that only names pages (migrate_bench migrate) maps none.
+ */
+const struct tinydsm_region_info *region_info(void);
+/* Die unless [addr, addr + npages pages) lies in the region. */
+void check_range(uint64_t addr, unsigned long npages);
+/* Attach (without sites), check_range(), and the pages' address. */
 void *region_pages(uint64_t addr, unsigned long npages);
 /* TINYDSM_IOC_STATS of this node, or die; attaches. */
 struct tinydsm_stats stats_now(void);

@@ -270,7 +270,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 	double secs;
 	int bad = 0;
 
-	(void)region_pages(addr, npages);
+	check_range(addr, npages);
 	e = gen_call(TINYDSM_CMD_MIGRATE, addr, (uint32_t)npages, from, &r, &wall);
 	if (e)
 		die("MIGRATE %#llx +%lu from node%u: %s", (unsigned long long)addr,
@@ -280,7 +280,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 		    (unsigned long long)addr, npages, from, strerror(-r.error),
 		    r.msg[0] ? ": " : "", r.msg);
 	put("%s_from=%u", l, from);
-	put("%s_to=%u", l, tdsm_region_info()->node_id);
+	put("%s_to=%u", l, region_info()->node_id);
 	put("%s_npages=%lu", l, npages);
 	put("%s_moved=%u", l, r.moved);
 	put("%s_skipped=%u", l, r.skipped);
@@ -291,7 +291,7 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 	secs = (double)r.nsec / 1e9;
 	printf("%s: node%u pulled %u of %lu pages from node%u (%u with data, holders %#x): "
 	       "%.1f ms kernel, %.1f ms wall: %.0f pages/s, %.3f MB/s (2^20)\n",
-	       l, tdsm_region_info()->node_id, r.moved, npages, from, r.data, r.holders,
+	       l, region_info()->node_id, r.moved, npages, from, r.data, r.holders,
 	       (double)r.nsec / 1e6, (double)wall / 1e6, r.moved / secs,
 	       r.moved * (double)PAGE / secs / MIB);
 	if (r.moved != npages || r.skipped || r.data != npages) {

@@ -254,6 +254,23 @@ const struct tinydsm_region_info *tdsm_region_info(void)
 	return attached ? &region : NULL;
 }
 
+int tdsm_region_query(struct tinydsm_region_info *info)
+{
+	int fd, err = 0;
+
+	memset(info, 0, sizeof(*info));
+	fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open %s", DEV_PATH);
+	if (ioctl(fd, TINYDSM_IOC_REGION_INFO, info) < 0)
+		err = fail(errno, "TINYDSM_IOC_REGION_INFO");
+	else if (info->abi_version != TINYDSM_ABI_VERSION)
+		err = fail(EPROTO, "module ABI %u, libtinydsm ABI %u",
+			   info->abi_version, TINYDSM_ABI_VERSION);
+	close(fd);
+	return err;
+}
+
 void *tdsm_alloc(unsigned int npages, unsigned int home)
 {
 	struct tinydsm_alloc a = { .home = home, .npages = npages };

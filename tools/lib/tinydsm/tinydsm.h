@@ -42,6 +42,11 @@ int tdsm_attached(void);
 int tdsm_fd(void);
 /* REGION_INFO as tdsm_attach() read it; NULL while detached. */
 const struct tinydsm_region_info *tdsm_region_info(void);
+/*
+ * REGION_INFO without attaching: open, ask, close; nothing mapped, no
+ * sites. For a program that only names pages (as a netlink request does).
+ */
+int tdsm_region_query(struct tinydsm_region_info *info);
 /* Why the last failed call of this thread failed ("" if none did). */
 const char *tdsm_strerror_detail(void);
 
