@@ -574,10 +574,10 @@ static int cmd_local(void)
 	if (!opt.host) {
 		s1 = stats_now();
 		/* local pages: not one fault, not one word access while timing */
-		put("local_d_read_faults=%llu", (unsigned long long)(s1.read_faults - s0.read_faults));
-		put("local_d_write_faults=%llu", (unsigned long long)(s1.write_faults - s0.write_faults));
-		put("local_d_word_remote=%llu", (unsigned long long)(s1.word_remote - s0.word_remote));
-		put("local_d_sites_lookup=%llu", (unsigned long long)(s1.sites_lookup - s0.sites_lookup));
+		PUT_DELTA("local", &s0, &s1, read_faults);
+		PUT_DELTA("local", &s0, &s1, write_faults);
+		PUT_DELTA("local", &s0, &s1, word_remote);
+		PUT_DELTA("local", &s0, &s1, sites_lookup);
 		check_local(&b);
 	}
 	teardown(&b);
@@ -704,9 +704,9 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 	s = summarize(ns, opt.n);
 	put_summary(label, &s);
 	put("%s_bad_values=%lu", label, bad);
-	put("%s_d_read_faults=%llu", label, (unsigned long long)(s1.read_faults - s0.read_faults));
-	put("%s_d_remote_faults=%llu", label, (unsigned long long)(s1.remote_faults - s0.remote_faults));
-	put("%s_d_word_remote=%llu", label, (unsigned long long)(s1.word_remote - s0.word_remote));
+	PUT_DELTA(label, &s0, &s1, read_faults);
+	PUT_DELTA(label, &s0, &s1, remote_faults);
+	PUT_DELTA(label, &s0, &s1, word_remote);
 	put("%s_last_state=%u", label, pi.state);
 	free(ns);
 	return bad;

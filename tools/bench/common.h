@@ -86,6 +86,13 @@ void check_range(uint64_t addr, unsigned long npages);
 void *region_pages(uint64_t addr, unsigned long npages);
 /* TINYDSM_IOC_STATS of this node, or die; attaches. */
 struct tinydsm_stats stats_now(void);
+/*
+ * "LABEL_d_COUNTER=<b - a>": how much a phase moved one of this node's
+ * counters (@a, @b: struct tinydsm_stats * before and after), its proof.
+ */
+#define PUT_DELTA(label, a, b, counter)					\
+	put("%s_d_" #counter "=%llu", (label),				\
+	    (unsigned long long)((b)->counter - (a)->counter))
 /* A SIGBUS (a refused fault) prints where and exits with status 3. */
 void catch_sigbus(void);
 

@@ -249,15 +249,13 @@ static void probe_end(const struct probe *a, const char *label)
 	long mf = minflt_now();
 	struct tinydsm_stats b = stats_now();
 
-#define D(f) (unsigned long long)(b.f - a->st.f)
 	put("%s_ns=%llu", label, (unsigned long long)(ns - a->ns));
 	put("%s_minflt=%ld", label, mf - a->minflt);
-	put("%s_d_read_faults=%llu", label, D(read_faults));
-	put("%s_d_remote_faults=%llu", label, D(remote_faults));
-	put("%s_d_repopulated=%llu", label, D(repopulated));
-	put("%s_d_prefaults=%llu", label, D(prefaults));
-	put("%s_d_forwards=%llu", label, D(forwards));
-#undef D
+	PUT_DELTA(label, &a->st, &b, read_faults);
+	PUT_DELTA(label, &a->st, &b, remote_faults);
+	PUT_DELTA(label, &a->st, &b, repopulated);
+	PUT_DELTA(label, &a->st, &b, prefaults);
+	PUT_DELTA(label, &a->st, &b, forwards);
 }
 
 /* ------------------------------------------------------------ migrate */

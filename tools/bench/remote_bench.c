@@ -91,16 +91,11 @@ static struct {
 static void put_stats_delta(const char *label, const struct tinydsm_stats *a,
 			    const struct tinydsm_stats *b)
 {
-	put("%s_d_read_faults=%llu", label,
-	    (unsigned long long)(b->read_faults - a->read_faults));
-	put("%s_d_write_faults=%llu", label,
-	    (unsigned long long)(b->write_faults - a->write_faults));
-	put("%s_d_remote_faults=%llu", label,
-	    (unsigned long long)(b->remote_faults - a->remote_faults));
-	put("%s_d_invalidations=%llu", label,
-	    (unsigned long long)(b->invalidations - a->invalidations));
-	put("%s_d_fetches=%llu", label,
-	    (unsigned long long)(b->fetches - a->fetches));
+	PUT_DELTA(label, a, b, read_faults);
+	PUT_DELTA(label, a, b, write_faults);
+	PUT_DELTA(label, a, b, remote_faults);
+	PUT_DELTA(label, a, b, invalidations);
+	PUT_DELTA(label, a, b, fetches);
 }
 
 /* ------------------------------------------------------------ subcommands */
