@@ -114,9 +114,22 @@ $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -o $@ $<
 
-# tinydsmctl and the netlink test speak generic netlink through libnl-genl-3.
-NL_CFLAGS = $(shell pkg-config --cflags libnl-genl-3.0)
+# The family's generic netlink client (tools/lib/nl), on libnl-genl-3,
+# built once into $(BUILD)/lib/libtdsm_nl.a. A program that talks to the
+# module over generic netlink builds with $(NL_CFLAGS), lists $(TDSM_NL)
+# as a prerequisite and links $(TDSM_NL) $(NL_LIBS).
+NL_CFLAGS = -I$(TOP)/tools/lib/nl $(shell pkg-config --cflags libnl-genl-3.0)
 NL_LIBS = $(shell pkg-config --libs libnl-genl-3.0)
+TDSM_NL := $(BUILD)/lib/libtdsm_nl.a
+TDSM_NL_HDR := $(TOP)/tools/lib/nl/tdsm_nl.h $(UAPI_HDR)
+
+$(BUILD)/lib/tdsm_nl.o: $(TOP)/tools/lib/nl/tdsm_nl.c $(TDSM_NL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -c -o $@ $<
+
+$(TDSM_NL): $(BUILD)/lib/tdsm_nl.o
+	rm -f $@
+	$(AR) rcs $@ $^
 
 # The cluster key file (tools/lib/keyfile), with libsodium: tinydsmctl,
 # tinydsmd and the tests that need the key build keyfile.c in. A program
@@ -135,10 +148,11 @@ CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 
 user: $(BUILD)/tools/tinydsmctl
 
-$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
+$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
+		$(TDSM_NL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
-		$(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
+		$(KEYFILE_SRC) $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # tinydsmd, the per-node daemon: libnl-genl-3 towards its module, libsodium
 # for the key and the MACs between the daemons.
@@ -147,10 +161,11 @@ DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
 
 user: $(BUILD)/daemon/tinydsmd
 
-$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
+$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
+		$(TDSM_NL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
-		$(DAEMON_SRC) $(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
+		$(DAEMON_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR)

@@ -6,7 +6,7 @@
  * state, and one worker thread (worker.c) that runs the module's long genl
  * calls and touches nothing but its job (struct tdd_job). By concern:
  *   config.c   the configuration file
- *   genl.c     generic netlink towards the local module (libnl-genl-3)
+ *   genl.c     generic netlink towards the local module (tools/lib/nl)
  *   worker.c   the worker thread: MIGRATE, REPOPULATE, NODE_EVICT
  *   line.c     non-blocking line-based streams with bounded buffers
  *   auth.c     the MACs between the daemons (libsodium)

@@ -25,12 +25,12 @@
 #include <linux/netlink.h>
 #include <linux/tinydsm.h>
 #include <netlink/attr.h>
-#include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include "tdsm_nl.h"
 #include "tinydsmctl.h"
 
 /* Room for a burst of events before the kernel drops some (ENOBUFS). */
@@ -274,8 +274,7 @@ static int mon_subscribe(struct tdc *t, struct monitor *m)
 {
 	int grp, err;
 
-	grp = genl_ctrl_resolve_grp(t->sk, TINYDSM_GENL_NAME,
-				    TINYDSM_GENL_MCGRP_EVENTS);
+	grp = tnl_mcgrp(t->sk, TINYDSM_GENL_MCGRP_EVENTS);
 	if (grp == -NLE_OBJ_NOTFOUND) {
 		tdc_err(t, "monitor: the tinydsm module has no multicast group \"%s\" (a module older than this tool)",
 			TINYDSM_GENL_MCGRP_EVENTS);

@@ -5,8 +5,8 @@
  * Layout, after iproute2's rdma tool: tinydsmctl.c parses the options and
  * dispatches on the object, one file per object (node.c, region.c, page.c,
  * stats.c, monitor.c, migrate.c, member.c) dispatches on the command,
- * nl.c talks generic netlink, print.c is the one print path for the text
- * table, the tab-separated mode and JSON.
+ * nl.c talks generic netlink (with tools/lib/nl), print.c is the one print
+ * path for the text table, the tab-separated mode and JSON.
  */
 #ifndef TINYDSMCTL_H
 #define TINYDSMCTL_H
@@ -95,17 +95,10 @@ int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
 int tdc_nl_dump(struct tdc *t, uint8_t cmd, const char *what,
 		int (*row)(const struct nlmsghdr *nlh, void *arg),
 		void (*restart)(void *arg), void *arg);
-const char *tdc_attr_name(unsigned int type);
-
-/* Accepted payload length of an attribute type; max 0: type not known. */
-struct tdc_attr_spec {
-	uint16_t min, max;
-};
-
+/* The attributes of a @cmd message, tb[0 .. TINYDSM_A_MAX] (tnl_parse()). */
 struct nlattr;
 int tdc_genl_attrs(struct tdc *t, const struct nlmsghdr *nlh, uint8_t cmd,
-		   const struct nlattr **tb, unsigned int maxtype,
-		   const struct tdc_attr_spec *spec);
+		   const struct nlattr **tb);
 
 /* print.c: one print path for the table, TSV and JSON */
 struct tdc_col {
