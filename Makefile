@@ -168,9 +168,10 @@ $(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TDSM_NL)
 		$(DAEMON_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
-$(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR)
+$(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR) \
+		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 		$(UAPI_HDR) $(KSRC)/.extracted

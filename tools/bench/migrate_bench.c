@@ -52,9 +52,10 @@
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/socket.h>
+
+#include "tdsm_nl.h"
 
 #define PAGE		4096ul
 #define MIB		1048576.0	/* perftest's MB: 2^20 bytes */
@@ -158,60 +159,7 @@ struct gen_reply {
 	char msg[160];		/* extack message */
 	uint32_t moved, skipped, data, holders, fetched, mapped, sites;
 	uint64_t nsec;
-	int done;
 };
-
-static int gen_valid(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
-	struct gen_reply *r = arg;
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
-		return NL_SKIP;
-#define GET32(a, f) do { if (tb[a]) r->f = nla_get_u32(tb[a]); } while (0)
-	GET32(TINYDSM_A_PAGES_MOVED, moved);
-	GET32(TINYDSM_A_PAGES_SKIPPED, skipped);
-	GET32(TINYDSM_A_PAGES_DATA, data);
-	GET32(TINYDSM_A_HOLDERS, holders);
-	GET32(TINYDSM_A_PAGES_FETCHED, fetched);
-	GET32(TINYDSM_A_PAGES_MAPPED, mapped);
-	GET32(TINYDSM_A_SITES, sites);
-#undef GET32
-	if (tb[TINYDSM_A_NSEC])
-		r->nsec = nla_get_u64(tb[TINYDSM_A_NSEC]);
-	return NL_OK;
-}
-
-static int gen_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
-	struct gen_reply *r = arg;
-	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
-	struct nlattr *a;
-	int rem;
-
-	(void)who;
-	r->done = 1;
-	r->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	off = NLMSG_ALIGN(off);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
-		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
-				  (int)(payload - off), rem)
-			if (nla_type(a) == NLMSGERR_ATTR_MSG)
-				snprintf(r->msg, sizeof(r->msg), "%.*s",
-					 (int)strnlen(nla_data(a), nla_len(a)),
-					 (char *)nla_data(a));
-	return NL_STOP;
-}
-
-static int gen_ack(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	((struct gen_reply *)arg)->done = 1;
-	return NL_STOP;
-}
 
 /*
  * One request @cmd (ADDR, NPAGES, and FROM if @from) to this node's
@@ -224,58 +172,51 @@ static const char *gen_call(uint8_t cmd, uint64_t addr, uint32_t npages,
 			    int64_t from, struct gen_reply *r, uint64_t *wall_ns)
 {
 	static char err_msg[160];
-	struct nl_sock *sk = nl_socket_alloc();
-	struct nl_msg *msg = NULL;
-	struct nl_cb *cb = NULL;
+	struct tnl_counts c = { 0 };
+	struct tnl_reply nr = { .row = tnl_counts_row, .arg = &c };
+	struct nl_sock *sk = NULL;
+	struct nl_msg *msg;
 	const char *what = "out of memory";
-	int family, one = 1, err = 0;
+	int family, err;
 	uint64_t t0;
 
 	memset(r, 0, sizeof(*r));
 	*wall_ns = 0;
-	if (!sk)
+	err = tnl_sock_open(&sk);
+	if (err == -NLE_NOMEM && !sk)
 		return what;
-	err = genl_connect(sk);
 	if (err < 0) {
 		what = "genl_connect";
 		goto out;
 	}
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
-		   sizeof(one));
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
-		   sizeof(one));
-	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	family = tnl_family(sk);
 	if (family < 0) {
 		err = family;
 		what = "resolving the genl family " TINYDSM_GENL_NAME;
 		goto out;
 	}
-	msg = nlmsg_alloc();
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!msg || !cb ||
-	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
-			 cmd, TINYDSM_GENL_VERSION) ||
-	    nla_put_u64(msg, TINYDSM_A_ADDR, addr) ||
-	    nla_put_u32(msg, TINYDSM_A_NPAGES, npages) ||
-	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, (uint32_t)from))) {
+	msg = tnl_range_msg(family, cmd, addr, npages, from, -1);
+	if (!msg) {
 		err = -NLE_NOMEM;
 		goto out;
 	}
-	nl_cb_err(cb, NL_CB_CUSTOM, gen_err, r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gen_ack, r);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, gen_valid, r);
 	t0 = now_ns();
-	err = nl_send_auto(sk, msg);
-	while (err >= 0 && !r->done)
-		err = nl_recvmsgs(sk, cb);
+	err = tnl_xfer(sk, msg, &nr);
 	*wall_ns = now_ns() - t0;
 	what = "netlink";
-	if (r->done)
-		err = 0;
+	r->error = nr.error;
+	snprintf(r->msg, sizeof(r->msg), "%.*s", (int)sizeof(r->msg) - 1, nr.msg);
+	r->moved = c.moved;
+	r->skipped = c.skipped;
+	r->data = c.data;
+	r->holders = c.holders;
+	r->fetched = c.fetched;
+	r->mapped = c.mapped;
+	r->sites = c.sites;
+	r->nsec = c.nsec;
 out:
-	nlmsg_free(msg);
-	nl_cb_put(cb);
-	nl_socket_free(sk);
+	if (sk)
+		nl_socket_free(sk);
 	if (!err)
 		return NULL;
 	snprintf(err_msg, sizeof(err_msg), "%s: %s", what, nl_geterror(err));
