@@ -206,9 +206,10 @@ $(BUILD)/selftests/conn_test: $(TOP)/selftests/tinydsm/conn_test.c \
 
 # migration_test drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
-		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # unload_cluster_test listens to the family's events over generic netlink.
 $(BUILD)/selftests/unload_cluster_test: \

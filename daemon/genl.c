@@ -256,8 +256,8 @@ void tdd_genl_sock_close(struct nl_sock *s)
 /* Send @m (consumed) on @s; its counters and how it went into @op. */
 static void op_call(struct nl_sock *s, struct nl_msg *m, struct tdd_op *op)
 {
-	struct tnl_counts c = { 0 };
-	struct tnl_reply r = { .row = tnl_counts_row, .arg = &c };
+	struct tnl_answer c = { 0 };
+	struct tnl_reply r = { .row = tnl_answer_row, .arg = &c };
 	char buf[128];
 	int e;
 

@@ -154,13 +154,6 @@ static void put(const char *fmt, ...)
 
 /* ------------------------------------------------------------ netlink */
 
-struct gen_reply {
-	int error;		/* 0 or -errno */
-	char msg[160];		/* extack message */
-	uint32_t moved, skipped, data, holders, fetched, mapped, sites;
-	uint64_t nsec;
-};
-
 /*
  * One request @cmd (ADDR, NPAGES, and FROM if @from) to this node's
  * module; the answer in @r, and in @wall_ns the wall-clock time from just
@@ -169,11 +162,9 @@ struct gen_reply {
  * (r->error says how), else a message.
  */
 static const char *gen_call(uint8_t cmd, uint64_t addr, uint32_t npages,
-			    int64_t from, struct gen_reply *r, uint64_t *wall_ns)
+			    int64_t from, struct tnl_answer *r, uint64_t *wall_ns)
 {
 	static char err_msg[160];
-	struct tnl_counts c = { 0 };
-	struct tnl_reply nr = { .row = tnl_counts_row, .arg = &c };
 	struct nl_sock *sk = NULL;
 	struct nl_msg *msg;
 	const char *what = "out of memory";
@@ -201,19 +192,9 @@ static const char *gen_call(uint8_t cmd, uint64_t addr, uint32_t npages,
 		goto out;
 	}
 	t0 = now_ns();
-	err = tnl_xfer(sk, msg, &nr);
+	err = tnl_answer_call(sk, msg, r);
 	*wall_ns = now_ns() - t0;
 	what = "netlink";
-	r->error = nr.error;
-	snprintf(r->msg, sizeof(r->msg), "%.*s", (int)sizeof(r->msg) - 1, nr.msg);
-	r->moved = c.moved;
-	r->skipped = c.skipped;
-	r->data = c.data;
-	r->holders = c.holders;
-	r->fetched = c.fetched;
-	r->mapped = c.mapped;
-	r->sites = c.sites;
-	r->nsec = c.nsec;
 out:
 	if (sk)
 		nl_socket_free(sk);
@@ -345,7 +326,7 @@ static void catch_sigbus(void)
 static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 {
 	const char *l = opt.label, *e;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t wall;
 	double secs;
 	int bad = 0;
@@ -428,7 +409,7 @@ static unsigned long app_pass(const char *label)
 
 static int app_repop(const char *label, char *why, size_t len)
 {
-	struct gen_reply r;
+	struct tnl_answer r;
 	struct probe pr;
 	const char *e;
 	uint64_t wall;

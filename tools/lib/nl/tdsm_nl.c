@@ -357,11 +357,11 @@ uint64_t tnl_u64(const struct nlattr **tb, int type)
 	return tb[type] ? nla_get_u64((struct nlattr *)tb[type]) : 0;
 }
 
-int tnl_counts_row(const struct nlmsghdr *nlh, void *arg)
+int tnl_answer_row(const struct nlmsghdr *nlh, void *arg)
 {
 	const struct nlattr *tb[TINYDSM_A_MAX + 1];
 	const struct genlmsghdr *gh = NLMSG_DATA(nlh);
-	struct tnl_counts *c = arg;
+	struct tnl_answer *c = arg;
 
 	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN ||
 	    tnl_parse(nlh, gh->cmd, tb, NULL, NULL))
@@ -388,4 +388,16 @@ int tnl_counts_row(const struct nlmsghdr *nlh, void *arg)
 		break;
 	}
 	return 0;
+}
+
+int tnl_answer_call(struct nl_sock *sk, struct nl_msg *msg, struct tnl_answer *a)
+{
+	struct tnl_reply r = { .row = tnl_answer_row, .arg = a };
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	err = tnl_xfer(sk, msg, &r);
+	a->error = r.error;
+	snprintf(a->msg, sizeof(a->msg), "%.*s", (int)sizeof(a->msg) - 1, r.msg);
+	return err;
 }

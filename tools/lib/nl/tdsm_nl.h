@@ -88,16 +88,27 @@ uint8_t tnl_u8(const struct nlattr **tb, int type);
 uint32_t tnl_u32(const struct nlattr **tb, int type);
 uint64_t tnl_u64(const struct nlattr **tb, int type);
 
-/* The counters of a MIGRATE, REPOPULATE or NODE_EVICT reply. */
-struct tnl_counts {
+/*
+ * What a MIGRATE, REPOPULATE or NODE_EVICT request got back: the kernel's
+ * answer and the reply's counters.
+ */
+struct tnl_answer {
+	int error;				/* 0 or -errno */
+	char msg[160];				/* the kernel's extack message */
 	uint32_t moved, skipped, data, holders;	/* MIGRATE */
 	uint32_t fetched, mapped, sites;	/* REPOPULATE */
 	uint32_t dropped, lost;			/* NODE_EVICT */
 	uint64_t nsec;				/* MIGRATE, REPOPULATE */
 };
 
-/* A row callback (arg: struct tnl_counts) for those three replies. */
-int tnl_counts_row(const struct nlmsghdr *nlh, void *arg);
+/* A row callback (arg: struct tnl_answer) that reads those replies' counters. */
+int tnl_answer_row(const struct nlmsghdr *nlh, void *arg);
+
+/*
+ * Send @msg (consumed) on @sk; the answer in @a. Returns 0 when the kernel
+ * answered (a->error says how), else a libnl error.
+ */
+int tnl_answer_call(struct nl_sock *sk, struct nl_msg *msg, struct tnl_answer *a);
 
 /*
  * MIGRATE or REPOPULATE of the range at @addr: NPAGES, FROM and FLAGS are
