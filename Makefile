@@ -174,9 +174,9 @@ $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR) \
 	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
-		$(UAPI_HDR) $(KSRC)/.extracted
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # daemon_test plays a peer daemon: the daemons' MACs (daemon/auth.c) and
 # the key file, with libsodium.
