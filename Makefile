@@ -223,10 +223,10 @@ $(BUILD)/selftests/unload_cluster_test: \
 # It holds the run's cluster key and makes the proofs with libsodium.
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
-		$(KEYFILE_DEPS) $(KSRC)/.extracted
+		$(KEYFILE_DEPS) $(KSRC)/.extracted $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $< $(KEYFILE_SRC) \
-		-lrdmacm -libverbs $(NL_LIBS) $(KEYFILE_LIBS)
+		-lrdmacm -libverbs $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 user: $(BUILD)/selftests/wire_test
 

@@ -385,8 +385,9 @@ int tnl_answer_row(const struct nlmsghdr *nlh, void *arg)
 		c->lost = tnl_u32(tb, TINYDSM_A_PAGES_LOST);
 		break;
 	default:
-		break;
+		return 0;
 	}
+	c->replied = true;
 	return 0;
 }
 
