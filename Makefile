@@ -214,9 +214,10 @@ $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
 # unload_cluster_test listens to the family's events over generic netlink.
 $(BUILD)/selftests/unload_cluster_test: \
 		$(TOP)/selftests/tinydsm/unload_cluster_test.c \
-		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
 # node2 drives its own module's MIGRATE over generic netlink (libnl).
