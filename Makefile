@@ -535,9 +535,9 @@ SOAK_WORKER := $(BUILD)/tools/soak_worker
 
 user: $(SOAK_WORKER)
 
-$(SOAK_WORKER): $(TOP)/tools/soak/soak_worker.c $(UAPI_HDR)
+$(SOAK_WORKER): $(TOP)/tools/soak/soak_worker.c $(UAPI_HDR) $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 soak: deps
 	@if [ -z "$(SOAK_KVER)" ]; then $(MAKE) -C $(TOP) debug-kernel || exit 1; fi
