@@ -79,6 +79,25 @@ static void tdc_report(struct tdc *t, const char *what,
 		tdc_errno_name(r->error), r->msg[0] ? ": " : "", r->msg, miss);
 }
 
+/* How a request ended: tnl_xfer()'s @err and @r; said when it failed. */
+static int tdc_nl_result(struct tdc *t, const char *what, int err,
+			 const struct tnl_reply *r)
+{
+	if (err < 0) {
+		tdc_err(t, "%s: netlink: %s", what, nl_geterror(err));
+		return TDC_EXIT_FAIL;
+	}
+	if (r->row_err) {
+		tdc_err(t, "%s: %s", what, strerror(-r->row_err));
+		return TDC_EXIT_FAIL;
+	}
+	if (r->error) {
+		tdc_report(t, what, r);
+		return TDC_EXIT_FAIL;
+	}
+	return TDC_EXIT_OK;
+}
+
 int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
 		int (*row)(const struct nlmsghdr *nlh, void *arg), void *arg)
 {
@@ -87,19 +106,7 @@ int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
 
 	err = tnl_xfer(t->sk, msg, &r);
 	t->nl_error = r.error;
-	if (err < 0) {
-		tdc_err(t, "%s: netlink: %s", what, nl_geterror(err));
-		return TDC_EXIT_FAIL;
-	}
-	if (r.row_err) {
-		tdc_err(t, "%s: %s", what, strerror(-r.row_err));
-		return TDC_EXIT_FAIL;
-	}
-	if (r.error) {
-		tdc_report(t, what, &r);
-		return TDC_EXIT_FAIL;
-	}
-	return TDC_EXIT_OK;
+	return tdc_nl_result(t, what, err, &r);
 }
 
 int tdc_nl_do(struct tdc *t, struct nl_msg *msg, const char *what)
@@ -118,7 +125,7 @@ int tdc_nl_dump(struct tdc *t, uint8_t cmd, const char *what,
 {
 	struct tnl_reply r = { .row = row, .arg = arg };
 	struct nl_msg *msg;
-	int tries, err;
+	int tries, ret;
 
 	for (tries = 0; tries < TDC_DUMP_TRIES; tries++) {
 		restart(arg);
@@ -127,19 +134,9 @@ int tdc_nl_dump(struct tdc *t, uint8_t cmd, const char *what,
 			tdc_err(t, "%s: out of memory", what);
 			return TDC_EXIT_FAIL;
 		}
-		err = tnl_xfer(t->sk, msg, &r);
-		if (err < 0) {
-			tdc_err(t, "%s: netlink: %s", what, nl_geterror(err));
-			return TDC_EXIT_FAIL;
-		}
-		if (r.row_err) {
-			tdc_err(t, "%s: %s", what, strerror(-r.row_err));
-			return TDC_EXIT_FAIL;
-		}
-		if (r.error) {
-			tdc_report(t, what, &r);
-			return TDC_EXIT_FAIL;
-		}
+		ret = tdc_nl_result(t, what, tnl_xfer(t->sk, msg, &r), &r);
+		if (ret != TDC_EXIT_OK)
+			return ret;
 		if (!r.intr)
 			return TDC_EXIT_OK;
 	}
