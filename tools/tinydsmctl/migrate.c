@@ -238,37 +238,16 @@ static int mig_split(char *s, const char **words, int max)
 	return n;
 }
 
-static void mig_json_summary(struct tdc *t, const char *line, const char *const *holders,
-			     int nholders)
+/* The strategy: as the daemon said it; JSON has one of the three names. */
+static void mig_strategy(struct tdc *t, const char *line)
 {
-	const char *nl = t->pretty ? "\n" : "", *ind = t->pretty ? "    " : "";
-	const char *sp = t->pretty ? " " : "";
-	char strategy[16] = "", mbs[32] = "0";
-	static const char *const nums[] = {
-		"moved", "skipped", "bytes", "ms", "move_ms", "repop_ms",
-		"pages_per_s",
-	};
-	unsigned int i;
-	int h;
+	char buf[32];
+	const char *s = mig_get(line, "strategy", buf, sizeof(buf));
 
-	mig_get(line, "strategy", strategy, sizeof(strategy));
-	mig_get(line, "mb_per_s", mbs, sizeof(mbs));
-	if (strspn(mbs, "0123456789.") != strlen(mbs) || !mbs[0])
-		snprintf(mbs, sizeof(mbs), "0");
-	printf("{%s", nl);
-	for (i = 0; i < ARRAY_SIZE(nums); i++)
-		printf("%s\"%s\":%s%" PRIu64 ",%s", ind, nums[i], sp,
-		       mig_num(line, nums[i]), nl);
-	printf("%s\"mb_per_s\":%s%s,%s", ind, sp, mbs, nl);
-	printf("%s\"holders\":%s[", ind, sp);
-	for (h = 0; h < nholders; h++)
-		printf("%s\"%s\"", h ? "," : "", holders[h]);	/* [a-z0-9_-] */
-	printf("],%s", nl);
-	printf("%s\"strategy\":%s\"%s\",%s", ind, sp,
-	       !strcmp(strategy, "eager") || !strcmp(strategy, "lookup") ? strategy : "lazy", nl);
-	printf("%s\"repopulated\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "repopulated"), nl);
-	printf("%s\"mapped\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "mapped"), nl);
-	printf("%s\"sites\":%s%" PRIu64 "%s}\n", ind, sp, mig_num(line, "sites"), nl);
+	if (t->fmt == TDC_FMT_JSON &&
+	    (!s || (strcmp(s, "eager") && strcmp(s, "lookup"))))
+		s = "lazy";
+	tdc_print_str(t, COL_STRATEGY, s ? s : "-");
 }
 
 static void mig_summary(struct tdc *t, const char *line)
@@ -282,13 +261,9 @@ static void mig_summary(struct tdc *t, const char *line)
 	if (mig_get(line, "repop_failed", failed, sizeof(failed)) && failed[0])
 		tdc_err(t, "migrate: warning: not repopulated on %s (those copies fault back in when used)",
 			failed);
-	if (t->fmt == TDC_FMT_JSON) {
-		mig_json_summary(t, line, words, n);
-		return;
-	}
-	tdc_print_begin(t, mig_cols, NR_COLS);
+	tdc_print_begin_one(t, mig_cols, NR_COLS);
 	tdc_row_begin(t);
-	tdc_print_str(t, COL_STRATEGY, mig_get(line, "strategy", buf, sizeof(buf)) ? buf : "-");
+	mig_strategy(t, line);
 	tdc_print_uint(t, COL_MOVED, mig_num(line, "moved"));
 	tdc_print_uint(t, COL_SKIPPED, mig_num(line, "skipped"));
 	tdc_print_uint(t, COL_BYTES, mig_num(line, "bytes"));
@@ -296,7 +271,7 @@ static void mig_summary(struct tdc *t, const char *line)
 	tdc_print_uint(t, COL_MOVE_MS, mig_num(line, "move_ms"));
 	tdc_print_uint(t, COL_REPOP_MS, mig_num(line, "repop_ms"));
 	tdc_print_uint(t, COL_PPS, mig_num(line, "pages_per_s"));
-	tdc_print_str(t, COL_MBS, mig_get(line, "mb_per_s", buf, sizeof(buf)) ? buf : "-");
+	tdc_print_decimal(t, COL_MBS, mig_get(line, "mb_per_s", buf, sizeof(buf)));
 	tdc_print_words(t, COL_HOLDERS, words, n);
 	tdc_print_uint(t, COL_REPOP, mig_num(line, "repopulated"));
 	tdc_print_uint(t, COL_MAPPED, mig_num(line, "mapped"));

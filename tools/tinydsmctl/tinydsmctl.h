@@ -108,6 +108,8 @@ struct tdc_col {
 };
 
 void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols);
+/* A table of one row: in JSON that row's object alone, not an array. */
+void tdc_print_begin_one(struct tdc *t, const struct tdc_col *cols, int ncols);
 void tdc_print_end(struct tdc *t);
 void tdc_row_begin(struct tdc *t);
 void tdc_row_end(struct tdc *t);
@@ -115,6 +117,11 @@ void tdc_row_end(struct tdc *t);
 void tdc_print_uint(struct tdc *t, int col, uint64_t v);
 void tdc_print_int(struct tdc *t, int col, int64_t v, const char *text);
 void tdc_print_str(struct tdc *t, int col, const char *s);
+/*
+ * A decimal number given as text ("12.50"): as it is in the table, "-" if
+ * NULL; a JSON number, 0 if NULL or not made of digits and dots.
+ */
+void tdc_print_decimal(struct tdc *t, int col, const char *s);
 /* A list of words: a JSON array, "a,b" in the table, "-" when empty. */
 void tdc_print_words(struct tdc *t, int col, const char *const *words, int n);
 /* A field that is absent: "-" in the table, no key in JSON. */
