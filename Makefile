@@ -143,6 +143,23 @@ KEYFILE_DEPS := $(KEYFILE_SRC) $(KEYFILE_DIR)/keyfile.h $(UAPI_HDR)
 KEYFILE_CFLAGS = -I$(KEYFILE_DIR) $(SODIUM_CFLAGS)
 KEYFILE_LIBS = $(SODIUM_LIBS)
 
+# tinydsmd's line protocol (tools/lib/ctl): the parser of its lines, for
+# the daemon and tinydsmctl, and the client of its control socket, for
+# tinydsmctl and the tests; built once into $(BUILD)/lib/libtdd_ctl.a. A
+# program builds with $(TDD_CTL_CFLAGS), lists $(TDD_CTL) $(TDD_CTL_HDR) as
+# prerequisites and links $(TDD_CTL).
+TDD_CTL := $(BUILD)/lib/libtdd_ctl.a
+TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h
+TDD_CTL_CFLAGS := -I$(TOP)/tools/lib/ctl
+
+$(BUILD)/lib/tdd_ctl.o: $(TOP)/tools/lib/ctl/tdd_ctl.c $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) -c -o $@ $<
+
+$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
 CTL_SRC := $(wildcard $(TOP)/tools/tinydsmctl/*.c)
 CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 
@@ -162,10 +179,10 @@ DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
 user: $(BUILD)/daemon/tinydsmd
 
 $(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
-		$(TDSM_NL_HDR) $(TOP)/VERSION
+		$(TDSM_NL_HDR) $(TDD_CTL) $(TDD_CTL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
-		$(DAEMON_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
+		$(DAEMON_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # The migration benchmark drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c $(UAPI_HDR) \
