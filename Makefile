@@ -166,10 +166,10 @@ CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 user: $(BUILD)/tools/tinydsmctl
 
 $(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
-		$(TDSM_NL_HDR) $(TOP)/VERSION
+		$(TDSM_NL_HDR) $(TDD_CTL) $(TDD_CTL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
-		$(KEYFILE_SRC) $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
+		$(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # tinydsmd, the per-node daemon: libnl-genl-3 towards its module, libsodium
 # for the key and the MACs between the daemons.

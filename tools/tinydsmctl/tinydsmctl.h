@@ -5,8 +5,9 @@
  * Layout, after iproute2's rdma tool: tinydsmctl.c parses the options and
  * dispatches on the object, one file per object (node.c, region.c, page.c,
  * stats.c, monitor.c, migrate.c, member.c) dispatches on the command,
- * nl.c talks generic netlink (with tools/lib/nl), print.c is the one print
- * path for the text table, the tab-separated mode and JSON.
+ * nl.c talks generic netlink (with tools/lib/nl), ctl.c to tinydsmd (with
+ * tools/lib/ctl), print.c is the one print path for the text table, the
+ * tab-separated mode and JSON.
  */
 #ifndef TINYDSMCTL_H
 #define TINYDSMCTL_H
@@ -81,6 +82,15 @@ struct tinydsm_region_info;
 int tdc_dev_open(struct tdc *t);
 void tdc_dev_close(struct tdc *t);
 int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri);
+
+/*
+ * ctl.c: send the request line @req to tinydsmd's control socket @path
+ * (replies time out after @timeout_s, 0: never); its answer to read, or
+ * NULL with why said and *@ret the exit code (TDC_EXIT_NODAEMON when it
+ * cannot be reached).
+ */
+FILE *tdc_daemon_request(struct tdc *t, const char *path, int timeout_s,
+			 const char *req, int *ret);
 
 /* nl.c: generic netlink */
 struct nl_msg;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,6 +60,17 @@ const char *tdd_kv_get(const struct tdd_kv *kv, const char *key)
 		if (!strcmp(kv->key[i], key))
 			return kv->val[i];
 	return NULL;
+}
+
+const char *tdd_kv_copy(const struct tdd_kv *kv, const char *key, char *buf,
+			size_t size)
+{
+	const char *v = tdd_kv_get(kv, key);
+
+	if (!v)
+		return NULL;
+	snprintf(buf, size, "%s", v);
+	return buf;
 }
 
 int tdd_kv_u64(const struct tdd_kv *kv, const char *key, uint64_t *v)

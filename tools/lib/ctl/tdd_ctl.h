@@ -29,6 +29,9 @@ struct tdd_kv {
  */
 int tdd_kv_parse(char *line, struct tdd_kv *kv);
 const char *tdd_kv_get(const struct tdd_kv *kv, const char *key);
+/* The value of @key copied into @buf (cut at @size); NULL if absent. */
+const char *tdd_kv_copy(const struct tdd_kv *kv, const char *key, char *buf,
+			size_t size);
 /* A decimal or 0x number, all of the value: 0, or -1 (absent, not one). */
 int tdd_kv_u64(const struct tdd_kv *kv, const char *key, uint64_t *v);
 int tdd_kv_u32(const struct tdd_kv *kv, const char *key, uint32_t *v);
