@@ -196,12 +196,19 @@ $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # daemon_test plays a peer daemon: the daemons' MACs (daemon/auth.c) and
-# the key file, with libsodium.
+# the key file, with libsodium; the control socket with tools/lib/ctl.
 $(BUILD)/selftests/daemon_test: $(TOP)/selftests/tinydsm/daemon_test.c \
-		$(TOP)/daemon/auth.c $(TOP)/daemon/auth.h $(KEYFILE_DEPS) $(KSRC)/.extracted
+		$(TOP)/daemon/auth.c $(TOP)/daemon/auth.h $(KEYFILE_DEPS) $(KSRC)/.extracted \
+		$(TDD_CTL) $(TDD_CTL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(KEYFILE_CFLAGS) -I$(TOP)/daemon -o $@ $< \
-		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(KEYFILE_LIBS)
+	$(CC) $(TEST_CFLAGS) $(KEYFILE_CFLAGS) $(TDD_CTL_CFLAGS) -I$(TOP)/daemon -o $@ $< \
+		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(TDD_CTL) $(KEYFILE_LIBS)
+
+# daemon_cluster_test asks tinydsmd for its status (tools/lib/ctl).
+$(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_test.c \
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDD_CTL) $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
