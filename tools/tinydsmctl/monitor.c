@@ -116,29 +116,16 @@ static void mon_signal(int sig)
 	mon_stop = 1;
 }
 
-static int mon_kind_len(enum mon_kind kind)
-{
-	switch (kind) {
-	case K_U8:
-		return 1;
-	case K_U32:
-	case K_ERRNO:
-	case K_NODES:
-		return 4;
-	case K_U64:
-	case K_ADDR:
-		return 8;
-	}
-	return -1;
-}
-
+/* The attribute's entry in mon_attrs, if its length is the policy's. */
 static const struct mon_attr *mon_attr_known(const struct nlattr *a)
 {
+	int len = nla_len(a);
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(mon_attrs); i++)
 		if (mon_attrs[i].type == nla_type(a))
-			return nla_len(a) == mon_kind_len(mon_attrs[i].kind) ?
+			return len >= tnl_policy[mon_attrs[i].type].min &&
+			       len <= tnl_policy[mon_attrs[i].type].max ?
 			       &mon_attrs[i] : NULL;
 	return NULL;
 }
