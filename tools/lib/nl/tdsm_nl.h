@@ -94,7 +94,7 @@ uint64_t tnl_u64(const struct nlattr **tb, int type);
  */
 struct tnl_answer {
 	int error;				/* 0 or -errno */
-	char msg[160];				/* the kernel's extack message */
+	char msg[160];				/* the kernel's extack message, cut */
 	bool replied;				/* a reply with counters came */
 	uint32_t moved, skipped, data, holders;	/* MIGRATE */
 	uint32_t fetched, mapped, sites;	/* REPOPULATE */
