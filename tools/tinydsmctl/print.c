@@ -243,25 +243,26 @@ static void kv_flush(void)
 
 /* ---- the print path ---- */
 
-void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols)
+static void print_columns(const struct tdc_col *cols, int ncols, bool one)
 {
 	pr.cols = cols;
 	pr.ncols = ncols;
 	pr.in_list = false;
-	pr.one = false;
+	pr.one = one;
 	pr.tsv_tag = NULL;
+}
+
+void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols)
+{
+	print_columns(cols, ncols, false);
 	if (t->fmt == TDC_FMT_JSON)
 		js_open(t, NULL, '[');
 }
 
 void tdc_print_begin_one(struct tdc *t, const struct tdc_col *cols, int ncols)
 {
-	pr.cols = cols;
-	pr.ncols = ncols;
-	pr.in_list = false;
-	pr.one = true;
-	pr.tsv_tag = NULL;
 	(void)t;
+	print_columns(cols, ncols, true);
 }
 
 void tdc_print_end(struct tdc *t)
