@@ -114,9 +114,22 @@ $(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracte
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
 
-# tinydsmctl and the netlink test speak generic netlink through libnl-genl-3.
-NL_CFLAGS = $(shell pkg-config --cflags libnl-genl-3.0)
+# The family's generic netlink client (tools/lib/nl), on libnl-genl-3,
+# built once into $(BUILD)/lib/libtdsm_nl.a. A program that talks to the
+# module over generic netlink builds with $(NL_CFLAGS), lists $(TDSM_NL)
+# as a prerequisite and links $(TDSM_NL) $(NL_LIBS).
+NL_CFLAGS = -I$(TOP)/tools/lib/nl $(shell pkg-config --cflags libnl-genl-3.0)
 NL_LIBS = $(shell pkg-config --libs libnl-genl-3.0)
+TDSM_NL := $(BUILD)/lib/libtdsm_nl.a
+TDSM_NL_HDR := $(TOP)/tools/lib/nl/tdsm_nl.h $(UAPI_HDR)
+
+$(BUILD)/lib/tdsm_nl.o: $(TOP)/tools/lib/nl/tdsm_nl.c $(TDSM_NL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -c -o $@ $<
+
+$(TDSM_NL): $(BUILD)/lib/tdsm_nl.o
+	rm -f $@
+	$(AR) rcs $@ $^
 
 # The cluster key file (tools/lib/keyfile), with libsodium: tinydsmctl,
 # tinydsmd and the tests that need the key build keyfile.c in. A program
@@ -130,15 +143,33 @@ KEYFILE_DEPS := $(KEYFILE_SRC) $(KEYFILE_DIR)/keyfile.h $(UAPI_HDR)
 KEYFILE_CFLAGS = -I$(KEYFILE_DIR) $(SODIUM_CFLAGS)
 KEYFILE_LIBS = $(SODIUM_LIBS)
 
+# tinydsmd's line protocol (tools/lib/ctl): the parser of its lines, for
+# the daemon and tinydsmctl, and the client of its control socket, for
+# tinydsmctl and the tests; built once into $(BUILD)/lib/libtdd_ctl.a. A
+# program builds with $(TDD_CTL_CFLAGS), lists $(TDD_CTL) $(TDD_CTL_HDR) as
+# prerequisites and links $(TDD_CTL).
+TDD_CTL := $(BUILD)/lib/libtdd_ctl.a
+TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h
+TDD_CTL_CFLAGS := -I$(TOP)/tools/lib/ctl
+
+$(BUILD)/lib/tdd_ctl.o: $(TOP)/tools/lib/ctl/tdd_ctl.c $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) -c -o $@ $<
+
+$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
 CTL_SRC := $(wildcard $(TOP)/tools/tinydsmctl/*.c)
 CTL_HDR := $(wildcard $(TOP)/tools/tinydsmctl/*.h)
 
 user: $(BUILD)/tools/tinydsmctl
 
-$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
+$(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
+		$(TDSM_NL_HDR) $(TDD_CTL) $(TDD_CTL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
-		$(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
+		$(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # tinydsmd, the per-node daemon: libnl-genl-3 towards its module, libsodium
 # for the key and the MACs between the daemons.
@@ -147,23 +178,31 @@ DAEMON_HDR := $(wildcard $(TOP)/daemon/*.h)
 
 user: $(BUILD)/daemon/tinydsmd
 
-$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TOP)/VERSION
+$(BUILD)/daemon/tinydsmd: $(DAEMON_SRC) $(DAEMON_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
+		$(TDSM_NL_HDR) $(TDD_CTL) $(TDD_CTL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
-		$(DAEMON_SRC) $(KEYFILE_SRC) $(NL_LIBS) $(KEYFILE_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -pthread -o $@ \
+		$(DAEMON_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 $(BUILD)/selftests/netlink_test: $(TOP)/selftests/tinydsm/netlink_test.c \
-		$(UAPI_HDR) $(KSRC)/.extracted
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # daemon_test plays a peer daemon: the daemons' MACs (daemon/auth.c) and
-# the key file, with libsodium.
+# the key file, with libsodium; the control socket with tools/lib/ctl.
 $(BUILD)/selftests/daemon_test: $(TOP)/selftests/tinydsm/daemon_test.c \
-		$(TOP)/daemon/auth.c $(TOP)/daemon/auth.h $(KEYFILE_DEPS) $(KSRC)/.extracted
+		$(TOP)/daemon/auth.c $(TOP)/daemon/auth.h $(KEYFILE_DEPS) $(KSRC)/.extracted \
+		$(TDD_CTL) $(TDD_CTL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(KEYFILE_CFLAGS) -I$(TOP)/daemon -o $@ $< \
-		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(KEYFILE_LIBS)
+	$(CC) $(TEST_CFLAGS) $(KEYFILE_CFLAGS) $(TDD_CTL_CFLAGS) -I$(TOP)/daemon -o $@ $< \
+		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(TDD_CTL) $(KEYFILE_LIBS)
+
+# daemon_cluster_test asks tinydsmd for its status (tools/lib/ctl).
+$(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_test.c \
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDD_CTL) $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
@@ -185,26 +224,28 @@ $(BUILD)/selftests/conn_test: $(TOP)/selftests/tinydsm/conn_test.c \
 
 # migration_test drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
-		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # unload_cluster_test listens to the family's events over generic netlink.
 $(BUILD)/selftests/unload_cluster_test: \
 		$(TOP)/selftests/tinydsm/unload_cluster_test.c \
-		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
 # node2 drives its own module's MIGRATE over generic netlink (libnl).
 # It holds the run's cluster key and makes the proofs with libsodium.
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
-		$(KEYFILE_DEPS) $(KSRC)/.extracted
+		$(KEYFILE_DEPS) $(KSRC)/.extracted $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $< $(KEYFILE_SRC) \
-		-lrdmacm -libverbs $(NL_LIBS) $(KEYFILE_LIBS)
+		-lrdmacm -libverbs $(TDSM_NL) $(NL_LIBS) $(KEYFILE_LIBS)
 
 user: $(BUILD)/selftests/wire_test
 
@@ -440,10 +481,10 @@ $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(BENCH_COMMON_DEPS) $(LIBTDSM) \
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM) -lm
 
 $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c \
-		$(BENCH_COMMON_DEPS) $(LIBTDSM) $(LIBTDSM_HDR)
+		$(BENCH_COMMON_DEPS) $(LIBTDSM) $(LIBTDSM_HDR) $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $(NL_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM) \
-		$(NL_LIBS)
+		$(TDSM_NL) $(NL_LIBS)
 # end of the benchmarks
 
 # tinydsm-trace
@@ -515,9 +556,9 @@ SOAK_WORKER := $(BUILD)/tools/soak_worker
 
 user: $(SOAK_WORKER)
 
-$(SOAK_WORKER): $(TOP)/tools/soak/soak_worker.c $(UAPI_HDR)
+$(SOAK_WORKER): $(TOP)/tools/soak/soak_worker.c $(UAPI_HDR) $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 soak: deps
 	@if [ -z "$(SOAK_KVER)" ]; then $(MAKE) -C $(TOP) debug-kernel || exit 1; fi

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tinydsmd: non-blocking streams of text lines, with bounded buffers, and
- * the "verb key=value ... msg=free text" lines both protocols use.
+ * tinydsmd: non-blocking streams of text lines, with bounded buffers. The
+ * "verb key=value ... msg=free text" lines both protocols use are parsed
+ * by tools/lib/ctl (tdd_ctl.h).
  *
  * A line is printable ASCII (and tabs) ending in '\n', at most
  * TDD_LINE_MAX bytes with it. Anything else from a peer is garbage: the
@@ -175,76 +176,4 @@ int tdd_line_flush(struct tdd_line *l)
 short tdd_line_events(const struct tdd_line *l)
 {
 	return POLLIN | (l->wlen ? POLLOUT : 0);
-}
-
-int tdd_kv_parse(char *line, struct tdd_kv *kv)
-{
-	char *p = line, *word, *eq;
-
-	memset(kv, 0, sizeof(*kv));
-	while (*p == ' ')
-		p++;
-	if (!*p)
-		return -1;
-	kv->verb = p;
-	p += strcspn(p, " ");
-	while (*p) {
-		*p++ = '\0';
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		word = p;
-		if (!strncmp(word, "msg=", 4)) {
-			p += strlen(p);		/* the rest of the line */
-		} else {
-			p += strcspn(p, " ");
-		}
-		eq = memchr(word, '=', p - word);
-		if (!eq || eq == word || kv->n == TDD_KV_MAX)
-			return -1;
-		*eq = '\0';
-		kv->key[kv->n] = word;
-		kv->val[kv->n] = eq + 1;
-		kv->n++;
-		if (!*p)
-			break;
-	}
-	return 0;
-}
-
-const char *tdd_kv_get(const struct tdd_kv *kv, const char *key)
-{
-	int i;
-
-	for (i = 0; i < kv->n; i++)
-		if (!strcmp(kv->key[i], key))
-			return kv->val[i];
-	return NULL;
-}
-
-int tdd_kv_u64(const struct tdd_kv *kv, const char *key, uint64_t *v)
-{
-	const char *s = tdd_kv_get(kv, key);
-	unsigned long long n;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 0);
-	if (errno || *end)
-		return -1;
-	*v = n;
-	return 0;
-}
-
-int tdd_kv_u32(const struct tdd_kv *kv, const char *key, uint32_t *v)
-{
-	uint64_t n;
-
-	if (tdd_kv_u64(kv, key, &n) || n > UINT32_MAX)
-		return -1;
-	*v = n;
-	return 0;
 }

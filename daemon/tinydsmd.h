@@ -6,7 +6,7 @@
  * state, and one worker thread (worker.c) that runs the module's long genl
  * calls and touches nothing but its job (struct tdd_job). By concern:
  *   config.c   the configuration file
- *   genl.c     generic netlink towards the local module (libnl-genl-3)
+ *   genl.c     generic netlink towards the local module (tools/lib/nl)
  *   worker.c   the worker thread: MIGRATE, REPOPULATE, NODE_EVICT
  *   line.c     non-blocking line-based streams with bounded buffers
  *   auth.c     the MACs between the daemons (libsodium)
@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "tdd_ctl.h"
 
 /* From the file VERSION at the top (the Makefile's -DTINYDSM_VERSION). */
 #ifndef TINYDSM_VERSION
@@ -86,18 +87,6 @@ int tdd_line_printf(struct tdd_line *l, const char *fmt, ...)
 int tdd_line_flush(struct tdd_line *l);
 short tdd_line_events(const struct tdd_line *l);
 
-/* "key=value" words of a protocol line; msg= takes the rest of the line. */
-#define TDD_KV_MAX	24
-struct tdd_kv {
-	int n;
-	const char *verb;
-	const char *key[TDD_KV_MAX];
-	const char *val[TDD_KV_MAX];
-};
-int tdd_kv_parse(char *line, struct tdd_kv *kv);
-const char *tdd_kv_get(const struct tdd_kv *kv, const char *key);
-int tdd_kv_u64(const struct tdd_kv *kv, const char *key, uint64_t *v);
-int tdd_kv_u32(const struct tdd_kv *kv, const char *key, uint32_t *v);
 
 /* ---- genl.c ---- */
 /* What a long genl call returned (the worker fills it in). */

@@ -33,13 +33,13 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdd_ctl.h"
 #include "tdsm_cluster.h"
 
 #define TRIO		3
@@ -264,28 +264,8 @@ TEST_F_TIMEOUT(dc, trio_ctl_eager, 300)
 /* Ask the daemon for its status: 0 when every member is alive. */
 static int daemon_all_alive(char *buf, size_t len)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	buf[0] = '\0';
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (tdd_ctl_request(SOCK_PATH, "status\n", buf, len, 0))
 		return -1;
-	strcpy(sa.sun_path, SOCK_PATH);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, "status\n", 7) != 7) {
-		close(fd);
-		return -1;
-	}
-	while (n + 1 < len && (r = read(fd, buf + n, len - n - 1)) > 0) {
-		n += r;
-		buf[n] = '\0';
-		if (strstr(buf, "\nok") || !strncmp(buf, "ok", 2))
-			break;
-	}
-	close(fd);
 	return strstr(buf, "state=dead") || !strstr(buf, "ok ") ? -1 : 0;
 }
 

@@ -37,7 +37,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +45,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "tdd_ctl.h"
 #include "keyfile.h"
 #include "kselftest_harness.h"
 
@@ -435,45 +435,6 @@ FIXTURE(daemon) {
 	struct run r;
 };
 
-static int ctl_connect(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Send @req on the control socket, read until an ok/error line (5 s). */
-static int ctl_request(const char *path, const char *req, char *buf, size_t size)
-{
-	struct timeval tv = { .tv_sec = 5 };
-	int fd = ctl_connect(path);
-	size_t len = 0;
-	ssize_t n;
-
-	buf[0] = '\0';
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-		close(fd);
-		return -1;
-	}
-	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0) {
-		len += n;
-		buf[len] = '\0';
-		if (!strncmp(buf, "ok", 2) || strstr(buf, "\nok") || strstr(buf, "error "))
-			break;
-	}
-	close(fd);
-	return 0;
-}
-
 static void log_tail(const char *path)
 {
 	char buf[4096];
@@ -537,7 +498,7 @@ FIXTURE_SETUP(daemon)
 	for (i = 0; i < 300; i++) {
 		int status;
 
-		fd = ctl_connect(self->sock);
+		fd = tdd_ctl_connect(self->sock, 0);
 		if (fd >= 0) {
 			close(fd);
 			return;
@@ -597,14 +558,14 @@ TEST_F(daemon, status)
 	NEED(self->pid > 0);
 	char buf[4096], want[64];
 
-	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 	snprintf(want, sizeof(want), "member name=%s id=%u self=1 state=alive",
 		 self->me, this_node());
 	EXPECT_NE(NULL, strstr(buf, want)) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "member name=ghost")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "ok members=2")) TH_LOG("%s", buf);
 
-	ASSERT_EQ(0, ctl_request(self->sock, "frobnicate\n", buf, sizeof(buf)));
+	ASSERT_EQ(0, tdd_ctl_request(self->sock, "frobnicate\n", buf, sizeof(buf), 5));
 	EXPECT_EQ(0, strncmp(buf, "error errno=EINVAL", 18)) TH_LOG("%s", buf);
 }
 
@@ -619,7 +580,7 @@ TEST_F(daemon, ghost_dies)
 	int i;
 
 	for (i = 0; i < 100; i++) {
-		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 		g = strstr(buf, "name=ghost");
 		snprintf(line, sizeof(line), "%.*s", g ? (int)strcspn(g, "\n") : 0,
 			 g ? g : "");
@@ -992,13 +953,13 @@ TEST_F(daemon, fake_peer)
 	/* Heartbeats every 100 ms while the module worked. */
 	if (t1 - t0 >= 1000)
 		EXPECT_LE((int)((t1 - t0) / 500), p.hb);
-	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 	EXPECT_NE(NULL, strstr(buf, "name=ghost")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(strstr(buf, "name=ghost"), "state=alive")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, " auth=key ")) TH_LOG("%s", buf);
 
 	/* Now this node asks the ghost, and the ghost goes silent. */
-	cfd = ctl_connect(self->sock);
+	cfd = tdd_ctl_connect(self->sock, 0);
 	ASSERT_LE(0, cfd);
 	snprintf(req, sizeof(req), "migrate from=%s to=ghost addr=%#llx npages=1\n",
 		 self->me, (unsigned long long)(ri.base + (this_node() - 1) * slice));
@@ -1045,7 +1006,7 @@ static long long ghost_auth_fails(const char *sock)
 	char buf[4096];
 	const char *g, *f;
 
-	if (ctl_request(sock, "status\n", buf, sizeof(buf)))
+	if (tdd_ctl_request(sock, "status\n", buf, sizeof(buf), 5))
 		return -1;
 	g = strstr(buf, "name=ghost ");
 	f = g ? strstr(g, " auth_fails=") : NULL;
@@ -1101,7 +1062,7 @@ TEST_F(daemon, forged_hello)
 		f = ghost_auth_fails(self->sock);
 		EXPECT_LT(fails, f) TH_LOG("kind %u: auth_fails %lld", i, f);
 		fails = f;
-		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 		EXPECT_EQ(NULL, strstr(strstr(buf, "name=ghost"), "state=alive")) TH_LOG("%s", buf);
 	}
 	EXPECT_LE(1, log_count(self->log, "no cluster key (no nonce in its hello)"));
@@ -1114,7 +1075,7 @@ TEST_F(daemon, forged_hello)
 		ASSERT_EQ(0, ghost_send(&p, "hb"));
 		peer_line(&p, line, sizeof(line), 100);
 		ASSERT_FALSE(p.bad_mac);
-		ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+		ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 		if (strstr(strstr(buf, "name=ghost"), "state=alive"))
 			break;
 	}
@@ -1278,7 +1239,7 @@ TEST_F(daemon, migrate_reports_pages_moved)
 		 self->me, base, 2 * MIG_CHUNK);
 
 	for (round = 1; round <= 3; round++) {
-		cfd = ctl_connect(self->sock);
+		cfd = tdd_ctl_connect(self->sock, 0);
 		ASSERT_LE(0, cfd);
 		ASSERT_EQ((ssize_t)strlen(req), write(cfd, req, strlen(req)));
 
@@ -1365,12 +1326,12 @@ TEST_F(daemon, unprivileged)
 
 			if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
 				_exit(2);
-			if (ctl_request(self->sock, req, buf, sizeof(buf)))
+			if (tdd_ctl_request(self->sock, req, buf, sizeof(buf), 5))
 				_exit(3);
 			if (strncmp(buf, "error errno=EPERM msg=operation requires CAP_NET_ADMIN", 54))
 				_exit(4);
 			/* status is for everyone */
-			if (ctl_request(self->sock, "status\n", buf, sizeof(buf)) ||
+			if (tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5) ||
 			    !strstr(buf, "ok members=2"))
 				_exit(5);
 			_exit(0);
@@ -1463,11 +1424,11 @@ TEST_F(daemon, garbage)
 	char buf[4096], big[3000], ip[32];
 	int fd;
 
-	fd = ctl_connect(self->sock);
+	fd = tdd_ctl_connect(self->sock, 0);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(5, write(fd, "\x01\x02\xff\n\n", 5));
 	close(fd);
-	fd = ctl_connect(self->sock);
+	fd = tdd_ctl_connect(self->sock, 0);
 	ASSERT_LE(0, fd);
 	memset(big, 'x', sizeof(big));
 	EXPECT_EQ((ssize_t)sizeof(big), write(fd, big, sizeof(big)));
@@ -1482,7 +1443,7 @@ TEST_F(daemon, garbage)
 	close(fd);
 
 	usleep(300000);
-	ASSERT_EQ(0, ctl_request(self->sock, "status\n", buf, sizeof(buf)));
+	ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 	EXPECT_NE(NULL, strstr(buf, "ok members=2")) TH_LOG("%s", buf);
 }
 

@@ -36,12 +36,12 @@
 
 #include <linux/capability.h>
 #include <linux/tinydsm.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/socket.h>
 
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
+#include "tdsm_nl.h"
 
 #define TRIO		3
 #define SRC		2	/* homes the run */
@@ -51,132 +51,42 @@
 /* Minor faults outside the region a checking loop may take (stack, libc). */
 #define FAULT_SLACK	16
 
-struct gen_reply {
-	int error;		/* 0 or -errno */
-	char msg[160];		/* extack message */
-	uint32_t moved, skipped, data, holders, fetched, mapped, sites;
-	uint64_t nsec;
-	int done;
-};
-
-static int gen_valid(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
-	struct gen_reply *r = arg;
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
-		return NL_SKIP;
-#define GET32(a, f) do { if (tb[a]) r->f = nla_get_u32(tb[a]); } while (0)
-	GET32(TINYDSM_A_PAGES_MOVED, moved);
-	GET32(TINYDSM_A_PAGES_SKIPPED, skipped);
-	GET32(TINYDSM_A_PAGES_DATA, data);
-	GET32(TINYDSM_A_HOLDERS, holders);
-	GET32(TINYDSM_A_PAGES_FETCHED, fetched);
-	GET32(TINYDSM_A_PAGES_MAPPED, mapped);
-	GET32(TINYDSM_A_SITES, sites);
-#undef GET32
-	if (tb[TINYDSM_A_NSEC])
-		r->nsec = nla_get_u64(tb[TINYDSM_A_NSEC]);
-	return NL_OK;
-}
-
-static int gen_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
-	struct gen_reply *r = arg;
-	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
-	struct nlattr *a;
-	int rem;
-
-	(void)who;
-	r->done = 1;
-	r->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	off = NLMSG_ALIGN(off);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
-		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
-				  (int)(payload - off), rem)
-			if (nla_type(a) == NLMSGERR_ATTR_MSG)
-				snprintf(r->msg, sizeof(r->msg), "%.*s",
-					 (int)strnlen(nla_data(a), nla_len(a)),
-					 (char *)nla_data(a));
-	return NL_STOP;
-}
-
-static int gen_ack(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	((struct gen_reply *)arg)->done = 1;
-	return NL_STOP;
-}
-
 /*
- * One request @cmd with ADDR/NPAGES (and FROM if @from) to this node's
- * module, answer in @r. Returns 0 when the kernel answered (r->error says
- * how), else a libnl error.
+ * One request @cmd with ADDR/NPAGES (and FROM, FLAGS when >= 0) to this
+ * node's module, answer in @r. Returns 0 when the kernel answered
+ * (r->error says how), else a libnl error.
  */
 static int gen_call(uint8_t cmd, uint64_t addr, int64_t npages, int64_t from,
-		    int64_t flags, struct gen_reply *r)
+		    int64_t flags, struct tnl_answer *r)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	struct nl_msg *msg = NULL;
-	struct nl_cb *cb = NULL;
-	int family, one = 1, err = -NLE_NOMEM;
+	struct nl_sock *sk = NULL;
+	int family, err;
 
 	memset(r, 0, sizeof(*r));
-	if (!sk)
-		return err;
-	err = genl_connect(sk);
+	err = tnl_sock_open(&sk);
 	if (err < 0)
-		goto out;
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
-		   sizeof(one));
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
-		   sizeof(one));
-	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
-	err = family;
-	if (family < 0)
-		goto out;
-	err = -NLE_NOMEM;
-	msg = nlmsg_alloc();
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!msg || !cb ||
-	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
-			 cmd, TINYDSM_GENL_VERSION) ||
-	    nla_put_u64(msg, TINYDSM_A_ADDR, addr) ||
-	    (npages >= 0 && nla_put_u32(msg, TINYDSM_A_NPAGES, npages)) ||
-	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, from)) ||
-	    (flags >= 0 && nla_put_u32(msg, TINYDSM_A_FLAGS, flags)))
-		goto out;
-	nl_cb_err(cb, NL_CB_CUSTOM, gen_err, r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gen_ack, r);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, gen_valid, r);
-	err = nl_send_auto(sk, msg);
-	while (err >= 0 && !r->done)
-		err = nl_recvmsgs(sk, cb);
-	if (r->done)
-		err = 0;
-out:
-	nlmsg_free(msg);
-	nl_cb_put(cb);
+		return err;
+	family = tnl_family(sk);
+	err = family < 0 ? family :
+	      tnl_answer_call(sk, tnl_range_msg(family, cmd, addr, npages,
+						from, flags), r);
 	nl_socket_free(sk);
 	return err;
 }
 
 static int gen_migrate(uint64_t addr, int64_t npages, int64_t from,
-		       struct gen_reply *r)
+		       struct tnl_answer *r)
 {
 	return gen_call(TINYDSM_CMD_MIGRATE, addr, npages, from, -1, r);
 }
 
-static int gen_repopulate(uint64_t addr, int64_t npages, struct gen_reply *r)
+static int gen_repopulate(uint64_t addr, int64_t npages, struct tnl_answer *r)
 {
 	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, -1, r);
 }
 
 static int gen_repopulate_flags(uint64_t addr, int64_t npages, int64_t flags,
-				struct gen_reply *r)
+				struct tnl_answer *r)
 {
 	return gen_call(TINYDSM_CMD_REPOPULATE, addr, npages, -1, flags, r);
 }
@@ -343,7 +253,7 @@ static void read_then_migrate(struct __test_metadata *_metadata,
 {
 	struct tc_node *n = &self->n;
 	size_t len = (size_t)npages * n->psz;
-	struct gen_reply r;
+	struct tnl_answer r;
 
 	if (n->id == APP)
 		ASSERT_EQ(0, check_mem(_metadata, addr, len, round, "node1 first read"));
@@ -431,7 +341,7 @@ TEST_F_TIMEOUT(mig, trio_eager, 300)
 	struct tc_node *n = &self->n;
 	size_t len = (size_t)npages * n->psz;
 	struct tinydsm_stats st0, st1;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr;
 	long f0, f1;
 
@@ -524,7 +434,7 @@ TEST_F_TIMEOUT(mig, trio_sites_eager, 300)
 	struct tinydsm_stats st0, st1;
 	struct tinydsm_page_info pi;
 	struct tinydsm_site_info si;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr, ip = 0;
 
 	START();
@@ -588,7 +498,7 @@ TEST_F_TIMEOUT(mig, trio_sites_lookup_per_migration, 300)
 	struct tinydsm_stats st0, st1;
 	struct tinydsm_page_info pi;
 	struct tinydsm_site_info si;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr, ip = 0;
 
 	START();
@@ -638,7 +548,7 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
 	struct tc_node *n = &self->n;
 	struct tinydsm_stats st0, st1;
 	struct tinydsm_page_info pi;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr;
 
 	START();
@@ -731,7 +641,7 @@ TEST_F_TIMEOUT(mig, trio_repopulate_while_written, 300)
 	struct tc_node *n = &self->n;
 	unsigned long rounds = 0;
 	char path[PATH_MAX], val[64];
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr, i;
 
 	START();
@@ -792,7 +702,7 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 	struct tc_node *n = &self->n;
 	size_t len = (size_t)npages * n->psz;
 	struct tinydsm_stats st0, st1;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr, out = 0;
 	double deadline;
 	unsigned int i;
@@ -882,7 +792,7 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 {
 	const unsigned int npages = 64;
 	struct tc_node *n = &self->n;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr, i;
 	char val[64];
 	unsigned long rounds = 0, bad = 0;
@@ -928,7 +838,7 @@ TEST_F_TIMEOUT(mig, trio_migrate_again_and_back, 300)
 {
 	const unsigned int npages = 100;	/* not a multiple of the batch */
 	struct tc_node *n = &self->n;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t addr;
 
 	START();
@@ -960,7 +870,7 @@ TEST_F(mig, trio_bad_requests)
 {
 	struct tc_node *n = &self->n;
 	uint64_t base = TINYDSM_REGION_BASE;
-	struct gen_reply r;
+	struct tnl_answer r;
 
 	START();
 	if (n->id != DST)
@@ -990,7 +900,7 @@ TEST_F(mig, trio_unprivileged)
 	struct __user_cap_data_struct data[2] = { 0 };
 	struct tc_node *n = &self->n;
 	int fds[2], res[2], status;
-	struct gen_reply r;
+	struct tnl_answer r;
 	pid_t pid;
 
 	START();

@@ -31,13 +31,13 @@
 #include <linux/netlink.h>
 #include <linux/tinydsm.h>
 #include <netlink/attr.h>
-#include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_nl.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -98,7 +98,7 @@ static void note_bad(struct reply *r, const char *why, int type)
 }
 
 /* A NODE_GET message: check every attribute's length before reading it. */
-static int valid_cb(struct nl_msg *msg, void *arg)
+static int node_row(const struct nlmsghdr *nlh, void *arg)
 {
 	static const int len[TINYDSM_A_MAX + 1] = {
 		[TINYDSM_A_NODE_ID] = 4, [TINYDSM_A_NODE_STATE] = 1,
@@ -108,7 +108,6 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		[TINYDSM_A_NODE_AUTH_FAILS] = 8, [TINYDSM_A_NODE_RX_UNMATCHED] = 8,
 		[TINYDSM_A_NODE_SETUP_US] = 8, [TINYDSM_A_NODE_AUTH_US] = 8,
 	};
-	const struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	const struct genlmsghdr *gh = nlmsg_data(nlh);
 	uint64_t seen = 0, want;	/* bit n: attribute n (more than 32) */
 	struct reply *r = arg;
@@ -121,11 +120,11 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN ||
 	    gh->cmd != TINYDSM_CMD_NODE_GET) {
 		note_bad(r, "not a NODE_GET message", 0);
-		return NL_OK;
+		return 0;
 	}
 	if (r->n >= (int)ARRAY_SIZE(r->nodes)) {
 		note_bad(r, "more nodes than TINYDSM_MAX_NODES", 0);
-		return NL_OK;
+		return 0;
 	}
 	nd = &r->nodes[r->n];
 	memset(nd, 0, sizeof(*nd));
@@ -218,150 +217,44 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		note_bad(r, "address is not a sockaddr_in or sockaddr_in6",
 			 TINYDSM_A_NODE_ADDR);
 	r->n++;
-	return NL_OK;
-}
-
-static void parse_extack(const struct nlmsghdr *nlh, size_t off,
-			 struct reply *r)
-{
-	size_t payload = nlh->nlmsg_len - NLMSG_HDRLEN;
-	struct nlattr *a;
-	int rem;
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	off = NLMSG_ALIGN(off);
-	if (off >= payload)
-		return;
-	nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
-			  (int)(payload - off), rem) {
-		switch (nla_type(a)) {
-		case NLMSGERR_ATTR_MSG:
-			snprintf(r->msg, sizeof(r->msg), "%.*s",
-				 (int)strnlen(nla_data(a), nla_len(a)),
-				 (char *)nla_data(a));
-			break;
-		case NLMSGERR_ATTR_MISS_TYPE:
-			if (nla_len(a) == 4)
-				r->miss_type = (int)nla_get_u32(a);
-			break;
-		case NLMSGERR_ATTR_OFFS:
-			r->has_offs = nla_len(a) == 4;
-			break;
-		}
-	}
-}
-
-static int err_cb(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
-	struct reply *r = arg;
-	size_t off = sizeof(*e);
-
-	(void)who;
-	r->done = true;
-	r->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	parse_extack(nlh, off, r);
-	return NL_STOP;
-}
-
-static int ack_cb(struct nl_msg *msg, void *arg)
-{
-	struct reply *r = arg;
-
-	(void)msg;
-	r->done = true;
-	return NL_STOP;
-}
-
-static int finish_cb(struct nl_msg *msg, void *arg)
-{
-	const struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct reply *r = arg;
-	int err = 0;
-
-	r->done = true;
-	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(err))
-		memcpy(&err, nlmsg_data(nlh), sizeof(err));
-	if (err < 0) {
-		r->error = err;
-		parse_extack(nlh, sizeof(err), r);
-	}
-	return NL_STOP;
-}
-
-static int intr_cb(struct nl_msg *msg, void *arg)
-{
-	struct reply *r = arg;
-
-	(void)msg;
-	r->intr = true;
-	return NL_OK;
+	return 0;
 }
 
 /* A socket with extended acks, and the family id; NULL if not found. */
 static struct nl_sock *nl_open(int *family)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	int one = 1;
+	struct nl_sock *sk = NULL;
 
-	if (!sk)
+	if (tnl_sock_open(&sk))
 		return NULL;
-	if (genl_connect(sk) < 0)
-		goto err;
-	if (setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK,
-		       &one, sizeof(one)) ||
-	    setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK,
-		       &one, sizeof(one)))
-		goto err;
-	*family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
-	if (*family < 0)
-		goto err;
+	*family = tnl_family(sk);
+	if (*family < 0) {
+		nl_socket_free(sk);
+		return NULL;
+	}
 	return sk;
-err:
-	nl_socket_free(sk);
-	return NULL;
 }
 
 static struct nl_msg *new_msg(int family, uint8_t cmd, int flags)
 {
-	struct nl_msg *msg = nlmsg_alloc();
-
-	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
-				flags, cmd, TINYDSM_GENL_VERSION)) {
-		nlmsg_free(msg);
-		msg = NULL;
-	}
-	return msg;
+	return tnl_msg(family, cmd, flags);
 }
 
 /* Send @msg (consumed), collect the answer; 0 or a libnl error. */
 static int xfer(struct nl_sock *sk, struct nl_msg *msg, struct reply *r)
 {
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct tnl_reply nr = { .row = node_row, .arg = r };
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	r->miss_type = -1;
-	if (!cb || !msg) {
-		nlmsg_free(msg);
-		if (cb)
-			nl_cb_put(cb);
-		return -NLE_NOMEM;
-	}
-	nl_cb_err(cb, NL_CB_CUSTOM, err_cb, r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_cb, r);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, finish_cb, r);
-	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, intr_cb, r);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, valid_cb, r);
-	err = nl_send_auto(sk, msg);
-	nlmsg_free(msg);
-	while (err >= 0 && !r->done)
-		err = nl_recvmsgs(sk, cb);
-	nl_cb_put(cb);
-	return r->done ? 0 : err;
+	err = tnl_xfer(sk, msg, &nr);
+	r->done = nr.done;
+	r->error = nr.error;
+	snprintf(r->msg, sizeof(r->msg), "%s", nr.msg);
+	r->miss_type = nr.miss_type;
+	r->has_offs = nr.has_offs;
+	r->intr |= nr.intr;
+	return err;
 }
 
 static struct sockaddr_in peer_sin(void)
@@ -846,7 +739,7 @@ static void unpriv_child(int fd, uint32_t id)
 	res.dump_n = r.n;
 	key_set(sk, family, "0123456789abcdef0123456789abcdef", TINYDSM_KEY_LEN, &r);
 	res.key = r.error;
-	grp = genl_ctrl_resolve_grp(sk, TINYDSM_GENL_NAME, TINYDSM_GENL_MCGRP_EVENTS);
+	grp = tnl_mcgrp(sk, TINYDSM_GENL_MCGRP_EVENTS);
 	if (grp < 0)
 		res.join = ENOENT;
 	else if (setsockopt(nl_socket_get_fd(sk), SOL_NETLINK,

@@ -46,6 +46,7 @@
 
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
+#include "tdsm_nl.h"
 
 #define UP_TIMEOUT_S	90	/* a reconnect under TCG takes seconds */
 
@@ -87,141 +88,73 @@ struct peer {
 struct dump {
 	struct peer p[TINYDSM_MAX_NODES];
 	unsigned int n;
-	int error;
-	bool done;
 };
 
-static int dump_valid(struct nl_msg *msg, void *arg)
+static int dump_row(const struct nlmsghdr *nlh, void *arg)
 {
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
+	const struct nlattr *tb[TINYDSM_A_MAX + 1];
 	struct dump *d = arg;
 	struct peer *p;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL) ||
+	if (tnl_parse(nlh, TINYDSM_CMD_NODE_GET, tb, NULL, NULL) ||
 	    !tb[TINYDSM_A_NODE_ID] || d->n >= TINYDSM_MAX_NODES)
-		return NL_SKIP;
+		return 0;
 	p = &d->p[d->n++];
 	memset(p, 0, sizeof(*p));
-	p->id = nla_get_u32(tb[TINYDSM_A_NODE_ID]);
-	if (tb[TINYDSM_A_NODE_STATE])
-		p->state = nla_get_u8(tb[TINYDSM_A_NODE_STATE]);
-	if (tb[TINYDSM_A_NODE_FLAGS])
-		p->self = nla_get_u32(tb[TINYDSM_A_NODE_FLAGS]) & TINYDSM_NODE_F_SELF;
-	if (tb[TINYDSM_A_NODE_ADDR] &&
-	    nla_len(tb[TINYDSM_A_NODE_ADDR]) <= (int)sizeof(p->addr)) {
+	p->id = tnl_u32(tb, TINYDSM_A_NODE_ID);
+	p->state = tnl_u8(tb, TINYDSM_A_NODE_STATE);
+	p->self = tnl_u32(tb, TINYDSM_A_NODE_FLAGS) & TINYDSM_NODE_F_SELF;
+	if (tb[TINYDSM_A_NODE_ADDR]) {
 		p->addrlen = nla_len(tb[TINYDSM_A_NODE_ADDR]);
 		memcpy(&p->addr, nla_data(tb[TINYDSM_A_NODE_ADDR]), p->addrlen);
 	}
-	return NL_OK;
+	return 0;
 }
 
-static int done_cb(struct nl_msg *msg, void *arg)
+/*
+ * Send a message of @cmd (@id and @p's address when @p) on a socket of its
+ * own and read the answer into @d: 0, or -errno.
+ */
+static int genl_call(uint8_t cmd, int flags, const struct peer *p,
+		     struct dump *d)
 {
-	(void)msg;
-	((struct dump *)arg)->done = true;
-	return NL_STOP;
-}
+	struct tnl_reply r = { .row = dump_row, .arg = d };
+	struct nl_sock *sk = NULL;
+	struct nl_msg *msg;
+	int family, e;
 
-static int err_cb(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	struct dump *d = arg;
-
-	(void)who;
-	d->error = e->error;
-	d->done = true;
-	return NL_STOP;
-}
-
-/* A generic netlink socket to the tinydsm family: its id in *@family. */
-static struct nl_sock *genl_open(int *family)
-{
-	struct nl_sock *sk = nl_socket_alloc();
-
-	if (!sk)
-		return NULL;
-	if (genl_connect(sk) < 0) {
+	if (tnl_sock_open(&sk))
+		return -ENOENT;
+	family = tnl_family(sk);
+	if (family < 0) {
 		nl_socket_free(sk);
-		return NULL;
+		return -ENOENT;
 	}
-	*family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
-	if (*family < 0) {
-		nl_socket_free(sk);
-		return NULL;
-	}
-	return sk;
-}
-
-/* Send @msg (consumed) and read the answer into @d: 0, or -errno. */
-static int genl_xfer(struct nl_sock *sk, struct nl_msg *msg, struct dump *d)
-{
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
-	int e;
-
-	if (!cb) {
+	msg = tnl_msg(family, cmd, flags);
+	if (msg && p && (nla_put_u32(msg, TINYDSM_A_NODE_ID, p->id) ||
+			 nla_put(msg, TINYDSM_A_NODE_ADDR, p->addrlen, &p->addr))) {
 		nlmsg_free(msg);
-		return -ENOMEM;
+		msg = NULL;
 	}
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dump_valid, d);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, done_cb, d);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, done_cb, d);
-	nl_cb_err(cb, NL_CB_CUSTOM, err_cb, d);
-	e = nl_send_auto(sk, msg);
-	nlmsg_free(msg);
-	while (e >= 0 && !d->done)
-		e = nl_recvmsgs(sk, cb);
-	nl_cb_put(cb);
-	if (!d->done)
-		return -EIO;
-	return d->error;
+	e = tnl_xfer(sk, msg, &r);
+	nl_socket_free(sk);
+	if (!r.done)
+		return e == -NLE_NOMEM ? -ENOMEM : -EIO;
+	return r.error;
 }
 
 /* The module's nodes (NODE_GET): 0, or -errno. */
 static int node_dump(struct dump *d)
 {
-	struct nl_sock *sk;
-	struct nl_msg *msg;
-	int family, e;
-
 	memset(d, 0, sizeof(*d));
-	sk = genl_open(&family);
-	if (!sk)
-		return -ENOENT;
-	msg = nlmsg_alloc();
-	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
-				 NLM_F_DUMP, TINYDSM_CMD_NODE_GET,
-				 TINYDSM_GENL_VERSION)) {
-		nlmsg_free(msg);
-		nl_socket_free(sk);
-		return -ENOMEM;
-	}
-	e = genl_xfer(sk, msg, d);
-	nl_socket_free(sk);
-	return e;
+	return genl_call(TINYDSM_CMD_NODE_GET, NLM_F_DUMP, NULL, d);
 }
 
 static int node_add(const struct peer *p)
 {
 	struct dump d = { 0 };
-	struct nl_sock *sk;
-	struct nl_msg *msg;
-	int family, e;
 
-	sk = genl_open(&family);
-	if (!sk)
-		return -ENOENT;
-	msg = nlmsg_alloc();
-	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0,
-				 NLM_F_ACK, TINYDSM_CMD_NODE_ADD,
-				 TINYDSM_GENL_VERSION) ||
-	    nla_put_u32(msg, TINYDSM_A_NODE_ID, p->id) ||
-	    nla_put(msg, TINYDSM_A_NODE_ADDR, p->addrlen, &p->addr)) {
-		nlmsg_free(msg);
-		nl_socket_free(sk);
-		return -ENOMEM;
-	}
-	e = genl_xfer(sk, msg, &d);
-	nl_socket_free(sk);
-	return e;
+	return genl_call(TINYDSM_CMD_NODE_ADD, 0, p, &d);
 }
 
 /* Wait until every node of @want (bitmap) is up in the module, bounded. */
@@ -301,15 +234,15 @@ static int listen_cb(struct nl_msg *msg, void *arg)
 /* A socket in tinydsm's "events" and nlctrl's "notify" groups. */
 static struct nl_sock *listener_open(struct heard *h, char *err, size_t len)
 {
-	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_sock *sk = NULL;
 	int events, notify, rcvbuf = 1 << 20;
 
-	if (!sk || genl_connect(sk) < 0) {
+	if (tnl_sock_open(&sk)) {
 		snprintf(err, len, "no generic netlink socket");
 		goto fail;
 	}
-	h->family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
-	events = genl_ctrl_resolve_grp(sk, TINYDSM_GENL_NAME, TINYDSM_GENL_MCGRP_EVENTS);
+	h->family = tnl_family(sk);
+	events = tnl_mcgrp(sk, TINYDSM_GENL_MCGRP_EVENTS);
 	notify = genl_ctrl_resolve_grp(sk, "nlctrl", "notify");
 	if (h->family < 0 || events < 0 || notify < 0) {
 		snprintf(err, len, "resolving: family %d, events group %d, notify group %d",

@@ -62,10 +62,8 @@
 #include <netinet/in.h>
 
 #include <infiniband/verbs.h>
-#include <linux/netlink.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/socket.h>
 #include <rdma/rdma_cma.h>
 #include <sodium.h>
 
@@ -73,6 +71,7 @@
 
 #include "../../kmod/wire.h"
 #include "keyfile.h"
+#include "tdsm_nl.h"
 
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
@@ -1279,110 +1278,32 @@ static void health(struct tc_node *n, char *ans, size_t len)
 	snprintf(ans, len, "ok");
 }
 
-/* What node2's module answered to a MIGRATE (genl). */
-struct mig_reply {
-	int error;		/* 0 or -errno of the ack */
-	bool replied;		/* a TINYDSM_CMD_MIGRATE reply came */
-	bool acked;
-	uint32_t moved, skipped, data;
-	char msg[160];		/* extack message */
-};
-
-static int mig_valid(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
-	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
-	struct mig_reply *m = arg;
-
-	if (gh->cmd != TINYDSM_CMD_MIGRATE ||
-	    genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
-		return NL_SKIP;
-	m->replied = true;
-	if (tb[TINYDSM_A_PAGES_MOVED])
-		m->moved = nla_get_u32(tb[TINYDSM_A_PAGES_MOVED]);
-	if (tb[TINYDSM_A_PAGES_SKIPPED])
-		m->skipped = nla_get_u32(tb[TINYDSM_A_PAGES_SKIPPED]);
-	if (tb[TINYDSM_A_PAGES_DATA])
-		m->data = nla_get_u32(tb[TINYDSM_A_PAGES_DATA]);
-	return NL_OK;
-}
-
-static int mig_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
-	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
-	struct mig_reply *m = arg;
-	struct nlattr *a;
-	int rem;
-
-	(void)who;
-	m->acked = true;
-	m->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	off = NLMSG_ALIGN(off);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
-		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
-				  (int)(payload - off), rem)
-			if (nla_type(a) == NLMSGERR_ATTR_MSG)
-				snprintf(m->msg, sizeof(m->msg), "%.*s",
-					 (int)strnlen(nla_data(a), nla_len(a)),
-					 (char *)nla_data(a));
-	return NL_STOP;
-}
-
-static int mig_ack(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	((struct mig_reply *)arg)->acked = true;
-	return NL_STOP;
-}
-
 /* node2: TINYDSM_CMD_MIGRATE of @npages at @addr from node @from. */
 static void node2_migrate(uint64_t addr, uint32_t npages, uint32_t from,
 			  char *ans, size_t len)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	struct mig_reply m = { 0 };
-	struct nl_msg *msg = NULL;
-	struct nl_cb *cb = NULL;
-	int family, one = 1, err = -NLE_NOMEM;
+	struct nl_sock *sk = NULL;
+	struct tnl_answer m;
+	int family, err;
 
-	if (!sk || genl_connect(sk) < 0) {
+	if (tnl_sock_open(&sk)) {
 		snprintf(ans, len, "err no generic netlink socket");
-		goto out;
+		return;
 	}
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	family = tnl_family(sk);
 	if (family < 0) {
 		snprintf(ans, len, "err no family %s: %s", TINYDSM_GENL_NAME,
 			 nl_geterror(family));
 		goto out;
 	}
-	msg = nlmsg_alloc();
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (msg && cb &&
-	    genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
-			TINYDSM_CMD_MIGRATE, TINYDSM_GENL_VERSION) &&
-	    !nla_put_u64(msg, TINYDSM_A_ADDR, addr) &&
-	    !nla_put_u32(msg, TINYDSM_A_NPAGES, npages) &&
-	    !nla_put_u32(msg, TINYDSM_A_FROM, from)) {
-		nl_cb_err(cb, NL_CB_CUSTOM, mig_err, &m);
-		nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, mig_ack, &m);
-		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, mig_valid, &m);
-		err = nl_send_auto(sk, msg);
-		while (err >= 0 && !m.acked)
-			err = nl_recvmsgs(sk, cb);
-	}
-	if (!m.acked)
+	err = tnl_answer_call(sk, tnl_range_msg(family, TINYDSM_CMD_MIGRATE, addr,
+						npages, from, -1), &m);
+	if (err)
 		snprintf(ans, len, "err netlink: %s", nl_geterror(err));
 	else
 		snprintf(ans, len, "migrate %d %d %u %u %u %.100s", m.error,
 			 m.replied, m.moved, m.skipped, m.data, m.msg);
 out:
-	nlmsg_free(msg);
-	nl_cb_put(cb);
 	nl_socket_free(sk);
 }
 

@@ -54,9 +54,10 @@
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/socket.h>
+
+#include "tdsm_nl.h"
 
 #include "tinydsm.h"
 #include "common.h"
@@ -90,66 +91,6 @@ static FILE *out;
 
 /* ------------------------------------------------------------ netlink */
 
-struct gen_reply {
-	int error;		/* 0 or -errno */
-	char msg[160];		/* extack message */
-	uint32_t moved, skipped, data, holders, fetched, mapped, sites;
-	uint64_t nsec;
-	int done;
-};
-
-static int gen_valid(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
-	struct gen_reply *r = arg;
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL))
-		return NL_SKIP;
-#define GET32(a, f) do { if (tb[a]) r->f = nla_get_u32(tb[a]); } while (0)
-	GET32(TINYDSM_A_PAGES_MOVED, moved);
-	GET32(TINYDSM_A_PAGES_SKIPPED, skipped);
-	GET32(TINYDSM_A_PAGES_DATA, data);
-	GET32(TINYDSM_A_HOLDERS, holders);
-	GET32(TINYDSM_A_PAGES_FETCHED, fetched);
-	GET32(TINYDSM_A_PAGES_MAPPED, mapped);
-	GET32(TINYDSM_A_SITES, sites);
-#undef GET32
-	if (tb[TINYDSM_A_NSEC])
-		r->nsec = nla_get_u64(tb[TINYDSM_A_NSEC]);
-	return NL_OK;
-}
-
-static int gen_err(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)e - 1;
-	struct gen_reply *r = arg;
-	size_t off = sizeof(*e), payload = nlh->nlmsg_len - NLMSG_HDRLEN;
-	struct nlattr *a;
-	int rem;
-
-	(void)who;
-	r->done = 1;
-	r->error = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	off = NLMSG_ALIGN(off);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < payload)
-		nla_for_each_attr(a, (struct nlattr *)((char *)nlmsg_data(nlh) + off),
-				  (int)(payload - off), rem)
-			if (nla_type(a) == NLMSGERR_ATTR_MSG)
-				snprintf(r->msg, sizeof(r->msg), "%.*s",
-					 (int)strnlen(nla_data(a), nla_len(a)),
-					 (char *)nla_data(a));
-	return NL_STOP;
-}
-
-static int gen_ack(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	((struct gen_reply *)arg)->done = 1;
-	return NL_STOP;
-}
-
 /*
  * One request @cmd (ADDR, NPAGES, and FROM if @from) to this node's
  * module; the answer in @r, and in @wall_ns the wall-clock time from just
@@ -158,61 +99,42 @@ static int gen_ack(struct nl_msg *msg, void *arg)
  * (r->error says how), else a message.
  */
 static const char *gen_call(uint8_t cmd, uint64_t addr, uint32_t npages,
-			    int64_t from, struct gen_reply *r, uint64_t *wall_ns)
+			    int64_t from, struct tnl_answer *r, uint64_t *wall_ns)
 {
 	static char err_msg[160];
-	struct nl_sock *sk = nl_socket_alloc();
-	struct nl_msg *msg = NULL;
-	struct nl_cb *cb = NULL;
+	struct nl_sock *sk = NULL;
+	struct nl_msg *msg;
 	const char *what = "out of memory";
-	int family, one = 1, err = 0;
+	int family, err;
 	uint64_t t0;
 
 	memset(r, 0, sizeof(*r));
 	*wall_ns = 0;
-	if (!sk)
+	err = tnl_sock_open(&sk);
+	if (err == -NLE_NOMEM && !sk)
 		return what;
-	err = genl_connect(sk);
 	if (err < 0) {
 		what = "genl_connect";
 		goto out;
 	}
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one,
-		   sizeof(one));
-	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one,
-		   sizeof(one));
-	family = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	family = tnl_family(sk);
 	if (family < 0) {
 		err = family;
 		what = "resolving the genl family " TINYDSM_GENL_NAME;
 		goto out;
 	}
-	msg = nlmsg_alloc();
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!msg || !cb ||
-	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
-			 cmd, TINYDSM_GENL_VERSION) ||
-	    nla_put_u64(msg, TINYDSM_A_ADDR, addr) ||
-	    nla_put_u32(msg, TINYDSM_A_NPAGES, npages) ||
-	    (from >= 0 && nla_put_u32(msg, TINYDSM_A_FROM, (uint32_t)from))) {
+	msg = tnl_range_msg(family, cmd, addr, npages, from, -1);
+	if (!msg) {
 		err = -NLE_NOMEM;
 		goto out;
 	}
-	nl_cb_err(cb, NL_CB_CUSTOM, gen_err, r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gen_ack, r);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, gen_valid, r);
 	t0 = now_ns();
-	err = nl_send_auto(sk, msg);
-	while (err >= 0 && !r->done)
-		err = nl_recvmsgs(sk, cb);
+	err = tnl_answer_call(sk, msg, r);
 	*wall_ns = now_ns() - t0;
 	what = "netlink";
-	if (r->done)
-		err = 0;
 out:
-	nlmsg_free(msg);
-	nl_cb_put(cb);
-	nl_socket_free(sk);
+	if (sk)
+		nl_socket_free(sk);
 	if (!err)
 		return NULL;
 	snprintf(err_msg, sizeof(err_msg), "%s: %s", what, nl_geterror(err));
@@ -263,7 +185,7 @@ static void probe_end(const struct probe *a, const char *label)
 static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 {
 	const char *l = opt.label, *e;
-	struct gen_reply r;
+	struct tnl_answer r;
 	uint64_t wall;
 	double secs;
 	int bad = 0;
@@ -344,7 +266,7 @@ static unsigned long app_pass(const char *label)
 
 static int app_repop(const char *label, char *why, size_t len)
 {
-	struct gen_reply r;
+	struct tnl_answer r;
 	struct probe pr;
 	const char *e;
 	uint64_t wall;

@@ -50,13 +50,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/genetlink.h>
 #include <linux/tinydsm.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
 #include <netlink/msg.h>
-#include <netlink/netlink.h>
 #include <netlink/socket.h>
+
+#include "tdsm_nl.h"
 
 #define PAGE_SZ		4096u
 #define WORDS_PER_PAGE	(PAGE_SZ / 8)
@@ -1422,82 +1422,31 @@ static int verify(const char *dir, const char *env, struct vres *res)
 
 /* ------------------------------------------------------------ NODE_EVICT */
 
-struct evict_reply {
-	int error;
-	bool done;
-	uint32_t dropped, lost;
-};
-
-static int evict_err_cb(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
-{
-	struct evict_reply *r = arg;
-
-	(void)nla;
-	r->error = e->error;
-	r->done = true;
-	return NL_STOP;
-}
-
-static int evict_ack_cb(struct nl_msg *msg, void *arg)
-{
-	struct evict_reply *r = arg;
-
-	(void)msg;
-	r->done = true;
-	return NL_STOP;
-}
-
-static int evict_valid_cb(struct nl_msg *msg, void *arg)
-{
-	struct evict_reply *r = arg;
-	struct nlattr *tb[TINYDSM_A_MAX + 1];
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, TINYDSM_A_MAX, NULL) < 0)
-		return NL_OK;
-	if (tb[TINYDSM_A_NPAGES] && nla_len(tb[TINYDSM_A_NPAGES]) == 4)
-		r->dropped = nla_get_u32(tb[TINYDSM_A_NPAGES]);
-	if (tb[TINYDSM_A_PAGES_LOST] && nla_len(tb[TINYDSM_A_PAGES_LOST]) == 4)
-		r->lost = nla_get_u32(tb[TINYDSM_A_PAGES_LOST]);
-	return NL_OK;
-}
-
 static int evict(uint32_t id)
 {
-	struct evict_reply r = { 0 };
-	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_sock *sk = NULL;
+	struct tnl_answer r;
 	struct nl_msg *msg;
-	struct nl_cb *cb;
 	int fam, err;
 
-	if (!sk || genl_connect(sk) < 0) {
+	if (tnl_sock_open(&sk)) {
 		fprintf(stderr, "soak_worker evict: no generic netlink socket\n");
 		return 1;
 	}
-	fam = genl_ctrl_resolve(sk, TINYDSM_GENL_NAME);
+	fam = tnl_family(sk);
 	if (fam < 0) {
 		fprintf(stderr, "soak_worker evict: family %s: %s\n",
 			TINYDSM_GENL_NAME, nl_geterror(fam));
 		return 1;
 	}
-	msg = nlmsg_alloc();
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!msg || !cb ||
-	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, fam, 0, NLM_F_ACK,
-			 TINYDSM_CMD_NODE_EVICT, TINYDSM_GENL_VERSION) ||
-	    nla_put_u32(msg, TINYDSM_A_NODE_ID, id) < 0) {
+	msg = tnl_msg(fam, TINYDSM_CMD_NODE_EVICT, 0);
+	if (!msg || nla_put_u32(msg, TINYDSM_A_NODE_ID, id) < 0) {
 		fprintf(stderr, "soak_worker evict: cannot build the message\n");
 		return 1;
 	}
-	nl_cb_err(cb, NL_CB_CUSTOM, evict_err_cb, &r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, evict_ack_cb, &r);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, evict_valid_cb, &r);
-	err = nl_send_auto(sk, msg);
-	nlmsg_free(msg);
-	while (err >= 0 && !r.done)
-		err = nl_recvmsgs(sk, cb);
-	nl_cb_put(cb);
+	err = tnl_answer_call(sk, msg, &r);
 	nl_socket_free(sk);
-	if (!r.done) {
+	if (err) {
 		fprintf(stderr, "soak_worker evict: %s\n", nl_geterror(err));
 		return 1;
 	}

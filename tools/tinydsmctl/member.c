@@ -21,6 +21,7 @@
 
 #include <linux/tinydsm.h>
 
+#include "tdd_ctl.h"
 #include "tinydsmctl.h"
 
 #define MEM_DEFAULT_SOCKET	"/run/tinydsm/tinydsmd.sock"
@@ -55,24 +56,6 @@ static const struct tdc_col member_cols[NR_COLS] = {
 	[COL_AUTH_FAILS] = { "auth_fails",	"AUTH-FAILS",		true },
 };
 
-/* The value of " key=" in @line, up to the next blank; NULL if absent. */
-static const char *mem_get(const char *line, const char *key, char *buf,
-			   size_t size)
-{
-	size_t klen = strlen(key);
-	const char *p = line, *v;
-
-	while ((p = strstr(p, key))) {
-		if ((p == line || p[-1] == ' ') && p[klen] == '=') {
-			v = p + klen + 1;
-			snprintf(buf, size, "%.*s", (int)strcspn(v, " "), v);
-			return buf;
-		}
-		p += klen;
-	}
-	return NULL;
-}
-
 /* Keep only what a JSON string or a table cell can take as is. */
 static const char *mem_clean(char *s)
 {
@@ -84,61 +67,44 @@ static const char *mem_clean(char *s)
 	return s;
 }
 
-static void mem_row(struct tdc *t, const char *line)
+static void mem_row(struct tdc *t, char *text)
 {
 	char name[64], id[16], state[32], heard[32], addr[64], fails[32];
+	struct tdd_kv line;
 	long long ms;
 	char *end;
 
+	tdd_kv_parse(text, &line);	/* a word it cannot take ends it */
 	tdc_row_begin(t);
-	if (mem_get(line, "name", name, sizeof(name)))
+	if (tdd_kv_copy(&line, "name", name, sizeof(name)))
 		tdc_print_str(t, COL_NAME, mem_clean(name));
 	else
 		tdc_print_none(t, COL_NAME);
-	if (mem_get(line, "id", id, sizeof(id)))
+	if (tdd_kv_copy(&line, "id", id, sizeof(id)))
 		tdc_print_uint(t, COL_ID, strtoul(id, NULL, 10));
 	else
 		tdc_print_none(t, COL_ID);
-	if (mem_get(line, "state", state, sizeof(state)))
+	if (tdd_kv_copy(&line, "state", state, sizeof(state)))
 		tdc_print_str(t, COL_STATE, mem_clean(state));
 	else
 		tdc_print_none(t, COL_STATE);
 	/* heard_ms=-1: never heard. */
-	if (mem_get(line, "heard_ms", heard, sizeof(heard)) &&
+	if (tdd_kv_copy(&line, "heard_ms", heard, sizeof(heard)) &&
 	    (ms = strtoll(heard, &end, 10)) >= 0 && !*end && end != heard)
 		tdc_print_uint(t, COL_HEARD, ms);
 	else
 		tdc_print_none(t, COL_HEARD);
-	if (mem_get(line, "addr", addr, sizeof(addr)))
+	if (tdd_kv_copy(&line, "addr", addr, sizeof(addr)))
 		tdc_print_str(t, COL_ADDR, mem_clean(addr));
 	else
 		tdc_print_none(t, COL_ADDR);
 	/* Counted per peer daemon: none for this node's own row. */
-	if (mem_get(line, "auth_fails", fails, sizeof(fails)) &&
+	if (tdd_kv_copy(&line, "auth_fails", fails, sizeof(fails)) &&
 	    (ms = strtoll(fails, &end, 10)) >= 0 && !*end && end != fails)
 		tdc_print_uint(t, COL_AUTH_FAILS, ms);
 	else
 		tdc_print_none(t, COL_AUTH_FAILS);
 	tdc_row_end(t);
-}
-
-static int mem_connect(struct tdc *t, const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = MEM_TIMEOUT_S };
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		tdc_err(t, "member: tinydsmd is not running (cannot connect to %s: %s)",
-			path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
 }
 
 /*
@@ -149,39 +115,30 @@ static int mem_status(struct tdc *t, const char *sock,
 		      char rows[][MEM_LINE_MAX], int *nrows)
 {
 	char line[MEM_LINE_MAX], name[32] = "EIO";
-	static const char req[] = "status\n";
+	struct tdd_kv kv;
 	const char *msg;
 	bool timeout;
-	int fd;
+	int ret;
 	FILE *f;
 
-	fd = mem_connect(t, sock);
-	if (fd < 0)
-		return TDC_EXIT_NODAEMON;
-	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
-		tdc_err(t, "member: sending to tinydsmd: %s", strerror(errno));
-		close(fd);
-		return TDC_EXIT_FAIL;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return TDC_EXIT_FAIL;
-	}
+	f = tdc_daemon_request(t, sock, MEM_TIMEOUT_S, "status\n", &ret);
+	if (!f)
+		return ret;
 	*nrows = 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!strncmp(line, "member ", 7)) {
 			if (*nrows < TINYDSM_MAX_NODES)
 				memcpy(rows[(*nrows)++], line, sizeof(line));
-		} else if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
+		} else if (tdd_ctl_verb(line, "ok")) {
 			fclose(f);
 			return TDC_EXIT_OK;
 		} else if (!strncmp(line, "error ", 6)) {
 			fclose(f);
-			mem_get(line, "errno", name, sizeof(name));
-			msg = strstr(line, " msg=");
-			tdc_err(t, "member: %s: %s", name, msg ? msg + 5 : "failed");
+			tdd_kv_parse(line, &kv);
+			tdd_kv_copy(&kv, "errno", name, sizeof(name));
+			msg = tdd_kv_get(&kv, "msg");
+			tdc_err(t, "member: %s: %s", name, msg ? msg : "failed");
 			return TDC_EXIT_FAIL;
 		}
 		/* Anything else: a newer daemon; ignore it. */

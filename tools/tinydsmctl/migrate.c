@@ -25,6 +25,7 @@
 
 #include <linux/tinydsm.h>
 
+#include "tdd_ctl.h"
 #include "tinydsmctl.h"
 
 #define MIG_DEFAULT_SOCKET	"/run/tinydsm/tinydsmd.sock"
@@ -163,40 +164,21 @@ static int mig_parse(struct tdc *t, struct mig_args *a)
 
 /* ---- the reply ---- */
 
-/* "key=value" of a reply line; msg= is the rest of the line. */
-static const char *mig_get(const char *line, const char *key, char *buf,
-			   size_t size)
-{
-	size_t klen = strlen(key);
-	const char *p = line, *v;
-
-	while ((p = strstr(p, key))) {
-		if ((p == line || p[-1] == ' ') && p[klen] == '=') {
-			v = p + klen + 1;
-			snprintf(buf, size, "%.*s",
-				 (int)(strcmp(key, "msg") ? strcspn(v, " ") : strlen(v)), v);
-			return buf;
-		}
-		p += klen;
-	}
-	return NULL;
-}
-
-static uint64_t mig_num(const char *line, const char *key)
+static uint64_t mig_num(const struct tdd_kv *line, const char *key)
 {
 	char buf[32];
 
-	return mig_get(line, key, buf, sizeof(buf)) ? strtoull(buf, NULL, 0) : 0;
+	return tdd_kv_copy(line, key, buf, sizeof(buf)) ? strtoull(buf, NULL, 0) : 0;
 }
 
-static void mig_bar(const char *line)
+static void mig_bar(const struct tdd_kv *line)
 {
 	uint64_t done = mig_num(line, "done"), total = mig_num(line, "total");
 	char phase[32] = "", node[40] = "", bar[41];
 	int i, fill = total ? (int)(done * 40 / total) : 0;
 
-	mig_get(line, "phase", phase, sizeof(phase));
-	if (mig_get(line, "node", node + 1, sizeof(node) - 1))
+	tdd_kv_copy(line, "phase", phase, sizeof(phase));
+	if (tdd_kv_copy(line, "node", node + 1, sizeof(node) - 1))
 		node[0] = ' ';
 	for (i = 0; i < 40; i++)
 		bar[i] = i < fill ? '#' : '.';
@@ -238,57 +220,32 @@ static int mig_split(char *s, const char **words, int max)
 	return n;
 }
 
-static void mig_json_summary(struct tdc *t, const char *line, const char *const *holders,
-			     int nholders)
+/* The strategy: as the daemon said it; JSON has one of the three names. */
+static void mig_strategy(struct tdc *t, const struct tdd_kv *line)
 {
-	const char *nl = t->pretty ? "\n" : "", *ind = t->pretty ? "    " : "";
-	const char *sp = t->pretty ? " " : "";
-	char strategy[16] = "", mbs[32] = "0";
-	static const char *const nums[] = {
-		"moved", "skipped", "bytes", "ms", "move_ms", "repop_ms",
-		"pages_per_s",
-	};
-	unsigned int i;
-	int h;
+	char buf[32];
+	const char *s = tdd_kv_copy(line, "strategy", buf, sizeof(buf));
 
-	mig_get(line, "strategy", strategy, sizeof(strategy));
-	mig_get(line, "mb_per_s", mbs, sizeof(mbs));
-	if (strspn(mbs, "0123456789.") != strlen(mbs) || !mbs[0])
-		snprintf(mbs, sizeof(mbs), "0");
-	printf("{%s", nl);
-	for (i = 0; i < ARRAY_SIZE(nums); i++)
-		printf("%s\"%s\":%s%" PRIu64 ",%s", ind, nums[i], sp,
-		       mig_num(line, nums[i]), nl);
-	printf("%s\"mb_per_s\":%s%s,%s", ind, sp, mbs, nl);
-	printf("%s\"holders\":%s[", ind, sp);
-	for (h = 0; h < nholders; h++)
-		printf("%s\"%s\"", h ? "," : "", holders[h]);	/* [a-z0-9_-] */
-	printf("],%s", nl);
-	printf("%s\"strategy\":%s\"%s\",%s", ind, sp,
-	       !strcmp(strategy, "eager") || !strcmp(strategy, "lookup") ? strategy : "lazy", nl);
-	printf("%s\"repopulated\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "repopulated"), nl);
-	printf("%s\"mapped\":%s%" PRIu64 ",%s", ind, sp, mig_num(line, "mapped"), nl);
-	printf("%s\"sites\":%s%" PRIu64 "%s}\n", ind, sp, mig_num(line, "sites"), nl);
+	if (t->fmt == TDC_FMT_JSON &&
+	    (!s || (strcmp(s, "eager") && strcmp(s, "lookup"))))
+		s = "lazy";
+	tdc_print_str(t, COL_STRATEGY, s ? s : "-");
 }
 
-static void mig_summary(struct tdc *t, const char *line)
+static void mig_summary(struct tdc *t, const struct tdd_kv *line)
 {
 	char holders[256] = "", failed[256] = "", buf[32];
 	const char *words[TINYDSM_MAX_NODES];
 	int n;
 
-	mig_get(line, "holders", holders, sizeof(holders));
+	tdd_kv_copy(line, "holders", holders, sizeof(holders));
 	n = mig_split(holders, words, ARRAY_SIZE(words));
-	if (mig_get(line, "repop_failed", failed, sizeof(failed)) && failed[0])
+	if (tdd_kv_copy(line, "repop_failed", failed, sizeof(failed)) && failed[0])
 		tdc_err(t, "migrate: warning: not repopulated on %s (those copies fault back in when used)",
 			failed);
-	if (t->fmt == TDC_FMT_JSON) {
-		mig_json_summary(t, line, words, n);
-		return;
-	}
-	tdc_print_begin(t, mig_cols, NR_COLS);
+	tdc_print_begin_one(t, mig_cols, NR_COLS);
 	tdc_row_begin(t);
-	tdc_print_str(t, COL_STRATEGY, mig_get(line, "strategy", buf, sizeof(buf)) ? buf : "-");
+	mig_strategy(t, line);
 	tdc_print_uint(t, COL_MOVED, mig_num(line, "moved"));
 	tdc_print_uint(t, COL_SKIPPED, mig_num(line, "skipped"));
 	tdc_print_uint(t, COL_BYTES, mig_num(line, "bytes"));
@@ -296,7 +253,7 @@ static void mig_summary(struct tdc *t, const char *line)
 	tdc_print_uint(t, COL_MOVE_MS, mig_num(line, "move_ms"));
 	tdc_print_uint(t, COL_REPOP_MS, mig_num(line, "repop_ms"));
 	tdc_print_uint(t, COL_PPS, mig_num(line, "pages_per_s"));
-	tdc_print_str(t, COL_MBS, mig_get(line, "mb_per_s", buf, sizeof(buf)) ? buf : "-");
+	tdc_print_decimal(t, COL_MBS, tdd_kv_copy(line, "mb_per_s", buf, sizeof(buf)));
 	tdc_print_words(t, COL_HOLDERS, words, n);
 	tdc_print_uint(t, COL_REPOP, mig_num(line, "repopulated"));
 	tdc_print_uint(t, COL_MAPPED, mig_num(line, "mapped"));
@@ -305,31 +262,14 @@ static void mig_summary(struct tdc *t, const char *line)
 	tdc_print_end(t);
 }
 
-static int mig_error(struct tdc *t, const char *line)
+static int mig_error(struct tdc *t, const struct tdd_kv *line)
 {
 	char name[32] = "EIO", msg[MIG_LINE_MAX] = "";
 
-	mig_get(line, "errno", name, sizeof(name));
-	mig_get(line, "msg", msg, sizeof(msg));
+	tdd_kv_copy(line, "errno", name, sizeof(name));
+	tdd_kv_copy(line, "msg", msg, sizeof(msg));
 	tdc_err(t, "migrate: %s: %s", name, msg[0] ? msg : "failed");
 	return !strcmp(name, "ENODEV") ? TDC_EXIT_NOFAMILY : TDC_EXIT_FAIL;
-}
-
-static int mig_connect(struct tdc *t, const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		tdc_err(t, "migrate: tinydsmd is not running (cannot connect to %s: %s)",
-			path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 int cmd_migrate(struct tdc *t)
@@ -337,7 +277,8 @@ int cmd_migrate(struct tdc *t)
 	struct mig_args a = { .socket = MIG_DEFAULT_SOCKET };
 	char req[MIG_LINE_MAX], line[MIG_LINE_MAX];
 	bool tty = isatty(STDERR_FILENO), bar = false;
-	int fd, ret, len;
+	struct tdd_kv kv;
+	int ret, len;
 	FILE *f;
 
 	t->object = "migrate";
@@ -354,25 +295,18 @@ int cmd_migrate(struct tdc *t)
 				" addr=%#" PRIx64 " npages=%" PRIu64, a.addr, a.npages);
 	snprintf(req + len, sizeof(req) - len, "\n");
 
-	fd = mig_connect(t, a.socket);
-	if (fd < 0)
-		return TDC_EXIT_NODAEMON;
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		tdc_err(t, "migrate: sending to tinydsmd: %s", strerror(errno));
-		close(fd);
-		return TDC_EXIT_FAIL;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return TDC_EXIT_FAIL;
-	}
+	f = tdc_daemon_request(t, a.socket, 0, req, &ret);
+	if (!f)
+		return ret;
 	ret = -1;
 	while (ret < 0 && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "progress ", 9)) {
+		tdd_kv_parse(line, &kv);	/* a word it cannot take ends it */
+		if (!kv.verb)
+			continue;
+		if (!strcmp(kv.verb, "progress")) {
 			if (tty) {
-				mig_bar(line);
+				mig_bar(&kv);
 				bar = true;
 			}
 			continue;
@@ -381,11 +315,11 @@ int cmd_migrate(struct tdc *t)
 			fputs("\r\033[K", stderr);
 			bar = false;
 		}
-		if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
-			mig_summary(t, line);
+		if (!strcmp(kv.verb, "ok")) {
+			mig_summary(t, &kv);
 			ret = TDC_EXIT_OK;
-		} else if (!strncmp(line, "error ", 6)) {
-			ret = mig_error(t, line);
+		} else if (!strcmp(kv.verb, "error")) {
+			ret = mig_error(t, &kv);
 		}
 		/* Anything else: a newer daemon; ignore it. */
 	}

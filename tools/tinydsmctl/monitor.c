@@ -25,12 +25,12 @@
 #include <linux/netlink.h>
 #include <linux/tinydsm.h>
 #include <netlink/attr.h>
-#include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include "tdsm_nl.h"
 #include "tinydsmctl.h"
 
 /* Room for a burst of events before the kernel drops some (ENOBUFS). */
@@ -116,29 +116,16 @@ static void mon_signal(int sig)
 	mon_stop = 1;
 }
 
-static int mon_kind_len(enum mon_kind kind)
-{
-	switch (kind) {
-	case K_U8:
-		return 1;
-	case K_U32:
-	case K_ERRNO:
-	case K_NODES:
-		return 4;
-	case K_U64:
-	case K_ADDR:
-		return 8;
-	}
-	return -1;
-}
-
+/* The attribute's entry in mon_attrs, if its length is the policy's. */
 static const struct mon_attr *mon_attr_known(const struct nlattr *a)
 {
+	int len = nla_len(a);
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(mon_attrs); i++)
 		if (mon_attrs[i].type == nla_type(a))
-			return nla_len(a) == mon_kind_len(mon_attrs[i].kind) ?
+			return len >= tnl_policy[mon_attrs[i].type].min &&
+			       len <= tnl_policy[mon_attrs[i].type].max ?
 			       &mon_attrs[i] : NULL;
 	return NULL;
 }
@@ -274,8 +261,7 @@ static int mon_subscribe(struct tdc *t, struct monitor *m)
 {
 	int grp, err;
 
-	grp = genl_ctrl_resolve_grp(t->sk, TINYDSM_GENL_NAME,
-				    TINYDSM_GENL_MCGRP_EVENTS);
+	grp = tnl_mcgrp(t->sk, TINYDSM_GENL_MCGRP_EVENTS);
 	if (grp == -NLE_OBJ_NOTFOUND) {
 		tdc_err(t, "monitor: the tinydsm module has no multicast group \"%s\" (a module older than this tool)",
 			TINYDSM_GENL_MCGRP_EVENTS);

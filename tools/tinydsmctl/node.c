@@ -84,24 +84,6 @@ static const struct tdc_col node_cols[NR_COLS] = {
 	[COL_AUTH_US]	= { "auth_us",	"AUTH-US",	true },
 };
 
-/* What the kernel may send, by type: payload length bounds. */
-static const struct tdc_attr_spec node_spec[TINYDSM_A_MAX + 1] = {
-	[TINYDSM_A_NODE_ID]	 = { 4, 4 },
-	[TINYDSM_A_NODE_ADDR]	 = { sizeof(sa_family_t),
-				     sizeof(struct sockaddr_storage) },
-	[TINYDSM_A_NODE_STATE]	 = { 1, 1 },
-	[TINYDSM_A_NODE_FLAGS]	 = { 4, 4 },
-	[TINYDSM_A_NODE_ERROR]	 = { 4, 4 },
-	[TINYDSM_A_NODE_TX_MSGS] = { 8, 8 },
-	[TINYDSM_A_NODE_RX_MSGS] = { 8, 8 },
-	[TINYDSM_A_NODE_RX_BAD]	 = { 8, 8 },
-	[TINYDSM_A_NODE_AUTH]	 = { 1, 1 },
-	[TINYDSM_A_NODE_AUTH_FAILS] = { 8, 8 },
-	[TINYDSM_A_NODE_RX_UNMATCHED] = { 8, 8 },
-	[TINYDSM_A_NODE_SETUP_US] = { 8, 8 },
-	[TINYDSM_A_NODE_AUTH_US] = { 8, 8 },
-};
-
 struct node_row {
 	const struct nlattr *tb[TINYDSM_A_MAX + 1];
 	struct nlmsghdr *nlh;	/* a copy: tb points into it */
@@ -143,8 +125,7 @@ static int node_row_add(const struct nlmsghdr *nlh, void *arg)
 	if (!row->nlh)
 		return -ENOMEM;
 	memcpy(row->nlh, nlh, nlh->nlmsg_len);
-	if (tdc_genl_attrs(nr->t, row->nlh, TINYDSM_CMD_NODE_GET, row->tb,
-			   TINYDSM_A_MAX, node_spec))
+	if (tdc_genl_attrs(nr->t, row->nlh, TINYDSM_CMD_NODE_GET, row->tb))
 		goto skip;	/* not a NODE_GET message: not ours to show */
 	if (!row->tb[TINYDSM_A_NODE_ID]) {
 		tdc_err(nr->t, "warning: ignoring a node without an id");
@@ -560,11 +541,6 @@ static int node_del(struct tdc *t)
 
 /* ---- evict ---- */
 
-static const struct tdc_attr_spec evict_spec[TINYDSM_A_MAX + 1] = {
-	[TINYDSM_A_NPAGES]	= { 4, 4 },
-	[TINYDSM_A_PAGES_LOST]	= { 4, 4 },
-};
-
 struct evict_reply {
 	struct tdc *t;
 	bool seen;
@@ -576,8 +552,7 @@ static int node_evict_reply(const struct nlmsghdr *nlh, void *arg)
 	const struct nlattr *tb[TINYDSM_A_MAX + 1];
 	struct evict_reply *er = arg;
 
-	if (tdc_genl_attrs(er->t, nlh, TINYDSM_CMD_NODE_EVICT, tb, TINYDSM_A_MAX,
-			   evict_spec))
+	if (tdc_genl_attrs(er->t, nlh, TINYDSM_CMD_NODE_EVICT, tb))
 		return 0;	/* not ours */
 	er->seen = true;
 	if (tb[TINYDSM_A_NPAGES])

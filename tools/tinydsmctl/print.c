@@ -33,6 +33,7 @@ static struct {
 	int col;		/* the next field of the row (TSV) */
 	const char *tsv_tag;	/* a list in an object: the first TSV field */
 	bool in_list;		/* the rows are a list inside an object */
+	bool one;		/* one row: in JSON the object, not an array */
 	/* the table: nrows * ncols cells, strdup()ed */
 	char **cells;
 	size_t nrows, cap;
@@ -242,21 +243,34 @@ static void kv_flush(void)
 
 /* ---- the print path ---- */
 
-void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols)
+static void print_columns(const struct tdc_col *cols, int ncols, bool one)
 {
 	pr.cols = cols;
 	pr.ncols = ncols;
 	pr.in_list = false;
+	pr.one = one;
 	pr.tsv_tag = NULL;
+}
+
+void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols)
+{
+	print_columns(cols, ncols, false);
 	if (t->fmt == TDC_FMT_JSON)
 		js_open(t, NULL, '[');
+}
+
+void tdc_print_begin_one(struct tdc *t, const struct tdc_col *cols, int ncols)
+{
+	(void)t;
+	print_columns(cols, ncols, true);
 }
 
 void tdc_print_end(struct tdc *t)
 {
 	switch (t->fmt) {
 	case TDC_FMT_JSON:
-		js_close(t, ']');
+		if (!pr.one)
+			js_close(t, ']');
 		if (!pr.in_list)
 			putchar('\n');
 		break;
@@ -267,6 +281,7 @@ void tdc_print_end(struct tdc *t)
 		break;
 	}
 	pr.in_list = false;
+	pr.one = false;
 	pr.tsv_tag = NULL;
 }
 
@@ -512,6 +527,17 @@ void tdc_print_str(struct tdc *t, int col, const char *s)
 		return;
 	}
 	field(t, col, s);
+}
+
+void tdc_print_decimal(struct tdc *t, int col, const char *s)
+{
+	if (t->fmt == TDC_FMT_JSON) {
+		js_item(t, pr.cols[col].key);
+		fputs(s && s[0] && strspn(s, "0123456789.") == strlen(s) ? s : "0",
+		      stdout);
+		return;
+	}
+	field(t, col, s ? s : "-");
 }
 
 void tdc_print_words(struct tdc *t, int col, const char *const *words, int n)

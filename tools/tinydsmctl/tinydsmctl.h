@@ -5,8 +5,9 @@
  * Layout, after iproute2's rdma tool: tinydsmctl.c parses the options and
  * dispatches on the object, one file per object (node.c, region.c, page.c,
  * stats.c, monitor.c, migrate.c, member.c) dispatches on the command,
- * nl.c talks generic netlink, print.c is the one print path for the text
- * table, the tab-separated mode and JSON.
+ * nl.c talks generic netlink (with tools/lib/nl), ctl.c to tinydsmd (with
+ * tools/lib/ctl), print.c is the one print path for the text table, the
+ * tab-separated mode and JSON.
  */
 #ifndef TINYDSMCTL_H
 #define TINYDSMCTL_H
@@ -82,6 +83,15 @@ int tdc_dev_open(struct tdc *t);
 void tdc_dev_close(struct tdc *t);
 int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri);
 
+/*
+ * ctl.c: send the request line @req to tinydsmd's control socket @path
+ * (replies time out after @timeout_s, 0: never); its answer to read, or
+ * NULL with why said and *@ret the exit code (TDC_EXIT_NODAEMON when it
+ * cannot be reached).
+ */
+FILE *tdc_daemon_request(struct tdc *t, const char *path, int timeout_s,
+			 const char *req, int *ret);
+
 /* nl.c: generic netlink */
 struct nl_msg;
 struct nlmsghdr;
@@ -95,17 +105,10 @@ int tdc_nl_call(struct tdc *t, struct nl_msg *msg, const char *what,
 int tdc_nl_dump(struct tdc *t, uint8_t cmd, const char *what,
 		int (*row)(const struct nlmsghdr *nlh, void *arg),
 		void (*restart)(void *arg), void *arg);
-const char *tdc_attr_name(unsigned int type);
-
-/* Accepted payload length of an attribute type; max 0: type not known. */
-struct tdc_attr_spec {
-	uint16_t min, max;
-};
-
+/* The attributes of a @cmd message, tb[0 .. TINYDSM_A_MAX] (tnl_parse()). */
 struct nlattr;
 int tdc_genl_attrs(struct tdc *t, const struct nlmsghdr *nlh, uint8_t cmd,
-		   const struct nlattr **tb, unsigned int maxtype,
-		   const struct tdc_attr_spec *spec);
+		   const struct nlattr **tb);
 
 /* print.c: one print path for the table, TSV and JSON */
 struct tdc_col {
@@ -115,6 +118,8 @@ struct tdc_col {
 };
 
 void tdc_print_begin(struct tdc *t, const struct tdc_col *cols, int ncols);
+/* A table of one row: in JSON that row's object alone, not an array. */
+void tdc_print_begin_one(struct tdc *t, const struct tdc_col *cols, int ncols);
 void tdc_print_end(struct tdc *t);
 void tdc_row_begin(struct tdc *t);
 void tdc_row_end(struct tdc *t);
@@ -122,6 +127,11 @@ void tdc_row_end(struct tdc *t);
 void tdc_print_uint(struct tdc *t, int col, uint64_t v);
 void tdc_print_int(struct tdc *t, int col, int64_t v, const char *text);
 void tdc_print_str(struct tdc *t, int col, const char *s);
+/*
+ * A decimal number given as text ("12.50"): as it is in the table, "-" if
+ * NULL; a JSON number, 0 if NULL or not made of digits and dots.
+ */
+void tdc_print_decimal(struct tdc *t, int col, const char *s);
 /* A list of words: a JSON array, "a,b" in the table, "-" when empty. */
 void tdc_print_words(struct tdc *t, int col, const char *const *words, int n);
 /* A field that is absent: "-" in the table, no key in JSON. */
