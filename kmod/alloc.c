@@ -269,8 +269,7 @@ void tdsm_handle_alloc(struct tdsm_region *r, struct tdsm_conn *conn,
 				     conn->peer->id, uid,
 				     a->flags & TDSM_ALLOC_F_ADMIN);
 reply:
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, addr, NULL, 0, 0, 0,
-		   false);
+	tdsm_reply_value(conn, msg, tdsm_errno_status(err), addr);
 }
 
 /* ALLOC or FREE (@alloc false) for this node's user at @home: local or remote. */

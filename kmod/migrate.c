@@ -416,7 +416,7 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 				err = -ESTALE;
 	if (!st)
 		st = tdsm_errno_status(err);
-	tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+	tdsm_reply_status(conn, msg, st);
 }
 
 /* ---- the new home (T): pull batches ----------------------------------- */

@@ -1064,7 +1064,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		st = TDSM_WS_INVAL;
 	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
+		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -1074,8 +1074,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
 	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
-		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0,
-			   dst.rkey, false);
+		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -1097,9 +1096,9 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * copy reaches the requester after it. The data, if ours, rides
 	 * ahead of the reply; a write waits until it landed, to drop our copy.
 	 */
-	sent = tdsm_reply(conn, msg, tdsm_errno_status(err),
-			  data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
-			  dst.iova, dst.rkey, dst.rkey, !err);
+	sent = tdsm_reply_page(conn, msg, tdsm_errno_status(err),
+			       data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
+			       dst.iova, dst.rkey, !err);
 	if (!err)
 		tdsm_home_commit(r, idx, write, sent, &dst);
 	if (!err && !sent && write)
@@ -1135,7 +1134,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		   tdsm_page_home(pg) != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 
@@ -1161,8 +1160,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	tdsm_page_unlock(pg);
 
 	/* Data and reply on one queue pair: ordered, one round trip. */
-	err = tdsm_reply(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
-			 iova, rkey, rkey, mode == TDSM_FETCH_DROP);
+	err = tdsm_reply_page(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
+			      iova, rkey, mode == TDSM_FETCH_DROP);
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
 	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP) {
 		struct page *taken = NULL;
@@ -1183,8 +1182,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	put_page(frame);
 	return;
 reply:
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0,
-		   false);
+	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 }
 
 /*
@@ -1243,11 +1241,11 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		   mode > TDSM_INVAL_MOVED))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, epoch);
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0, false);
+	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 }
 
 /*
@@ -1317,7 +1315,7 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		tdsm_handle_word(r, conn, msg);
 		break;
 	default:
-		tdsm_reply(conn, msg, TDSM_WS_INVAL, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);
 		break;
 	}
 }

@@ -904,17 +904,78 @@ int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 }
 
 /*
- * Reply to @req on @conn. @push, if given, is RDMA-written to @iova/@rkey
- * first (RC keeps the order: the data lands before the reply). @inv_rkey:
- * the requester's buffer rkey, invalidated by the reply (0: none). @wait:
+ * A reply to @req on @conn, with @status, to be filled in and posted; an
+ * ERR_PTR if no tx slot could be had (logged: the reply is not sent).
+ */
+static struct tdsm_tx *tdsm_reply_tx(struct tdsm_conn *conn,
+				     const struct tdsm_wire_msg *req,
+				     enum tdsm_wire_status status)
+{
+	struct tdsm_tx *tx;
+
+	tx = tdsm_tx_alloc(conn, false);
+	if (IS_ERR(tx)) {
+		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
+				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
+		return tx;
+	}
+	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
+	tx->msg.hdr.id = req->hdr.id;
+	tx->msg.reply.status = cpu_to_be32(status);
+	return tx;
+}
+
+/* Answer @req with @status alone. 0, or -errno: it never went out. */
+int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status)
+{
+	return tdsm_reply_value(conn, req, status, 0);
+}
+
+/*
+ * Answer @req with @status and @value in the reply's addr (an ALLOC's
+ * address, a WORD load's value). 0, or -errno: it never went out.
+ */
+int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		     enum tdsm_wire_status status, u64 value)
+{
+	struct tdsm_tx *tx;
+
+	tx = tdsm_reply_tx(conn, req, status);
+	if (IS_ERR(tx))
+		return PTR_ERR(tx);
+	tx->msg.reply.addr = cpu_to_be64(value);
+	return tdsm_tx_post(tx, NULL, NULL, 0);
+}
+
+/*
+ * Refuse a page request with @status, no data: the reply invalidates
+ * @rkey, the requester's buffer (0: none). 0, or -errno: never went out.
+ */
+int tdsm_reply_refuse(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status, u32 rkey)
+{
+	struct tdsm_tx *tx;
+
+	tx = tdsm_reply_tx(conn, req, status);
+	if (IS_ERR(tx))
+		return PTR_ERR(tx);
+	return tdsm_tx_post(tx, NULL, NULL, rkey);
+}
+
+/*
+ * Answer a page request (a READ or WRITE at its home, a FETCH at the
+ * owner) with @status, @flags and @addr: @push, if given, is RDMA-written
+ * first to the requester's buffer @iova/@rkey (RC keeps the order: the
+ * data lands before the reply), and the reply invalidates @rkey. @wait:
  * return only once the reply (and the data) reached the peer. Returns 0
  * (sent; with @wait, landed), -ECOMM (@wait: it went out but did not
  * complete, so it may have landed: in doubt), or another -errno (it never
  * went out).
  */
-int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
-	       enum tdsm_wire_status status, u32 flags, u64 addr,
-	       struct page *push, u64 iova, u32 rkey, u32 inv_rkey, bool wait)
+int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		    enum tdsm_wire_status status, u32 flags, u64 addr,
+		    struct page *push, u64 iova, u32 rkey, bool wait)
 {
 	DECLARE_COMPLETION_ONSTACK(done);
 	struct ib_rdma_wr write = {};
@@ -923,15 +984,9 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	struct tdsm_tx *tx;
 	int err;
 
-	tx = tdsm_tx_alloc(conn, false);
-	if (IS_ERR(tx)) {
-		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
-				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
+	tx = tdsm_reply_tx(conn, req, status);
+	if (IS_ERR(tx))
 		return PTR_ERR(tx);
-	}
-	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
-	tx->msg.hdr.id = req->hdr.id;
-	tx->msg.reply.status = cpu_to_be32(status);
 	tx->msg.reply.flags = cpu_to_be32(flags);
 	tx->msg.reply.addr = cpu_to_be64(addr);
 	if (push) {
@@ -942,7 +997,7 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	}
 	if (wait)
 		tx->done = &done;
-	err = tdsm_tx_post(tx, first, first, inv_rkey);
+	err = tdsm_tx_post(tx, first, first, rkey);
 	if (err || !wait)
 		return err;
 	return tdsm_tx_wait(tx, &done);

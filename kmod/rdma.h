@@ -289,9 +289,15 @@ void tdsm_conn_put(struct tdsm_conn *conn);
 void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type);
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	      struct tdsm_buf *buf, struct tdsm_call *call);
-int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
-	       enum tdsm_wire_status status, u32 flags, u64 addr,
-	       struct page *push, u64 iova, u32 rkey, u32 inv_rkey, bool wait);
+int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status);
+int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		     enum tdsm_wire_status status, u64 value);
+int tdsm_reply_refuse(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status, u32 rkey);
+int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		    enum tdsm_wire_status status, u32 flags, u64 addr,
+		    struct page *push, u64 iova, u32 rkey, bool wait);
 int tdsm_reply_nothome(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		       u8 home, u32 inv_rkey);
 int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,

@@ -252,7 +252,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		 (!store && value))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -261,7 +261,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	idx = pg - r->pages;
 	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
-		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -280,7 +280,6 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	if (!err)
 		atomic64_inc(&r->word_served);
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, store ? 0 : value,
-		   NULL, 0, 0, 0, false);
+	tdsm_reply_value(conn, msg, tdsm_errno_status(err), store ? 0 : value);
 	tdsm_dir_unlock(pg);
 }
