@@ -697,6 +697,31 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_dir_unlock(&r->pages[first + i]);
 }
 
+/* The pages of a READV, page i of it @pages[i] for each bit i of @mask. */
+struct tdsm_grant_batch {
+	struct tdsm_page *pages;
+	u64 mask;
+};
+
+/*
+ * The reply to a READV arrived (the receive path, struct tdsm_call): its
+ * pages are granted, so that a later INVAL waits for their install. @ctx,
+ * a struct tdsm_grant_batch, is on the stack of tdsm_repopulate_batch(),
+ * which returns only after the call did.
+ */
+static void tdsm_reply_granted_batch(void *ctx)
+{
+	const struct tdsm_grant_batch *batch = ctx;
+	u64 mask = batch->mask;
+
+	while (mask) {
+		unsigned int i = __ffs64(mask);
+
+		set_bit(TDSM_PG_GRANTED, &batch->pages[i].flags);
+		mask &= mask - 1;
+	}
+}
+
 /*
  * Fetch back the pages among @n from @first that this node lost to a
  * migration, all homed on one node: one READV. Returns the pages installed
@@ -705,8 +730,10 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 				 unsigned int n, u64 want, u8 home, u64 *got)
 {
-	struct tdsm_call call = { .grant_pages = &r->pages[first],
-				  .grant_mask = want };
+	struct tdsm_grant_batch batch = { .pages = &r->pages[first],
+					  .mask = want };
+	struct tdsm_call call = { .on_reply = tdsm_reply_granted_batch,
+				  .on_reply_ctx = &batch };
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
 	struct tdsm_bufv *bufv;

@@ -886,12 +886,26 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	return err;
 }
 
+/*
+ * The reply to our READ or WRITE of @ctx, a struct tdsm_page, arrived (the
+ * receive path, struct tdsm_call): the page is granted, so that a later
+ * INVAL of it waits for its install. The page's metadata lives as long as
+ * the region, longer than the call.
+ */
+static void tdsm_reply_granted(void *ctx)
+{
+	struct tdsm_page *pg = ctx;
+
+	set_bit(TDSM_PG_GRANTED, &pg->flags);
+}
+
 /* This node is not the page's home: ask the home, which fills our buffer. */
 static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			       bool write)
 {
 	struct tdsm_page *pg = &r->pages[idx];
-	struct tdsm_call call = { .grant_flags = &pg->flags };
+	struct tdsm_call call = { .on_reply = tdsm_reply_granted,
+				  .on_reply_ctx = pg };
 	struct tdsm_wire_msg msg;
 	u8 home = tdsm_page_home(pg);
 	struct tdsm_conn *conn;

@@ -572,6 +572,13 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* This node as the transport presents it: set by tdsm_rdma_init(). */
+static struct {
+	u8 node_id;
+	u8 max_nodes;
+	unsigned long region_pages;
+} tdsm_self;
+
 /* Every message is one SEND of exactly this size, which the receiver checks. */
 static_assert(sizeof(struct tdsm_wire_msg) == TDSM_WIRE_MSG_SIZE);
 
@@ -581,7 +588,7 @@ void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type)
 	msg->hdr.magic = cpu_to_be16(TDSM_WIRE_MAGIC);
 	msg->hdr.version = TDSM_WIRE_VERSION;
 	msg->hdr.type = type;
-	msg->hdr.src = tdsm_region.node_id;
+	msg->hdr.src = tdsm_self.node_id;
 	msg->hdr.len = cpu_to_be16(TDSM_WIRE_MSG_SIZE);
 }
 
@@ -1612,17 +1619,6 @@ static struct tdsm_call *tdsm_call_take(struct tdsm_conn *conn, u64 id)
 	return call;
 }
 
-/* A batch reply arrived: its pages are granted, see struct tdsm_call. */
-static void tdsm_grant_batch(struct tdsm_page *pages, u64 mask)
-{
-	while (mask) {
-		unsigned int i = __ffs64(mask);
-
-		set_bit(TDSM_PG_GRANTED, &pages[i].flags);
-		mask &= mask - 1;
-	}
-}
-
 /*
  * A receive completed. Replies are matched here, in any state: during the
  * teardown's drain too, so that a reply that landed is never lost (its
@@ -1691,10 +1687,8 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		call->invalidated = true;
 		call->inv_rkey = wc->ex.invalidate_rkey;
 	}
-	if (call->grant_flags)
-		set_bit(TDSM_PG_GRANTED, call->grant_flags);
-	if (call->grant_pages)
-		tdsm_grant_batch(call->grant_pages, call->grant_mask);
+	if (call->on_reply)
+		call->on_reply(call->on_reply_ctx);
 	complete(&call->done);
 }
 
@@ -1813,10 +1807,10 @@ static void tdsm_hello_init(struct tdsm_conn *conn)
 	memset(hello, 0, sizeof(*hello));
 	hello->magic = cpu_to_be16(TDSM_WIRE_MAGIC);
 	hello->version = TDSM_WIRE_VERSION;
-	hello->node_id = tdsm_region.node_id;
-	hello->max_nodes = tdsm_region.max_nodes;
+	hello->node_id = tdsm_self.node_id;
+	hello->max_nodes = tdsm_self.max_nodes;
 	hello->flags = conn->keyed ? TDSM_HELLO_F_KEY : 0;
-	hello->region_pages = cpu_to_be64(tdsm_region.npages);
+	hello->region_pages = cpu_to_be64(tdsm_self.region_pages);
 	get_random_bytes(hello->nonce, sizeof(hello->nonce));
 }
 
@@ -1849,8 +1843,8 @@ static int tdsm_hello_check(const void *data, u8 len)
 	    memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
 	    memchr_inv(hello->reserved, 0, sizeof(hello->reserved)))
 		return TDSM_REJ_MALFORMED;
-	if (hello->max_nodes != tdsm_region.max_nodes ||
-	    be64_to_cpu(hello->region_pages) != tdsm_region.npages)
+	if (hello->max_nodes != tdsm_self.max_nodes ||
+	    be64_to_cpu(hello->region_pages) != tdsm_self.region_pages)
 		return TDSM_REJ_MISMATCH;
 	return 0;
 }
@@ -2097,7 +2091,7 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	if (reason)
 		goto reject;
 	reason = TDSM_REJ_UNKNOWN;
-	if (hello->node_id >= tdsm_region.node_id)
+	if (hello->node_id >= tdsm_self.node_id)
 		goto reject;	/* the lower id connects */
 	peer = tdsm_peer_find(hello->node_id);
 	if (!peer)
@@ -2452,10 +2446,18 @@ static int tdsm_listen(void)
 	return err;
 }
 
-int tdsm_rdma_init(void)
+/*
+ * This node as its messages and hellos present it: @node_id, and the
+ * @max_nodes and @region_pages a peer must share. Set before the first
+ * connection.
+ */
+int tdsm_rdma_init(u8 node_id, u8 max_nodes, unsigned long region_pages)
 {
 	int err;
 
+	tdsm_self.node_id = node_id;
+	tdsm_self.max_nodes = max_nodes;
+	tdsm_self.region_pages = region_pages;
 	tdsm_wq = alloc_workqueue("tinydsm", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!tdsm_wq)
 		return -ENOMEM;
