@@ -911,7 +911,6 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_conn *conn;
 	struct page *frame;
 	struct tdsm_buf buf;
-	u8 hint;
 	int err;
 
 	/*
@@ -966,10 +965,8 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		}
 	} else if (err == -EREMOTE) {
 		/* Not (or no longer) the home: it names the one it knows. */
-		hint = call.reply.reply.home;
-		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
-			if (tdsm_page_home(pg) == home)
-				tdsm_page_set_home(pg, hint);
+		if (tdsm_follow_hint_locked(r, pg, home,
+					    call.reply.reply.home)) {
 			atomic64_inc(&r->forwards);
 			err = -EAGAIN;
 		}
@@ -981,6 +978,64 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		put_page(frame);
 out_conn:
 	tdsm_conn_put(conn);
+	return err;
+}
+
+/* Is @hint, the home a NOTHOME reply names, one to ask next? */
+static bool tdsm_hint_usable(struct tdsm_region *r, u8 hint)
+{
+	return hint && hint < TINYDSM_MAX_NODES && hint != r->node_id;
+}
+
+/*
+ * @home answered NOTHOME for @pg, naming @hint: remember @hint as the
+ * page's home, unless the home this node knows is no longer @home (an INVAL
+ * naming the new home came meanwhile: a stale hint must not undo it).
+ * Page lock held. Returns whether @hint is a home to ask next.
+ */
+bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     u8 home, u8 hint)
+{
+	if (!tdsm_hint_usable(r, hint))
+		return false;
+	if (tdsm_page_home(pg) == home)
+		tdsm_page_set_home(pg, hint);
+	return true;
+}
+
+/* tdsm_follow_hint_locked(), taking the page lock if @hint is usable. */
+bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
+		      u8 hint)
+{
+	if (!tdsm_hint_usable(r, hint))
+		return false;
+	tdsm_page_lock_wait(pg);
+	tdsm_follow_hint_locked(r, pg, home, hint);
+	tdsm_page_unlock(pg);
+	return true;
+}
+
+/*
+ * Get page @idx here (for writing if @write), once per node: unless
+ * another task of this node is already at it (TDSM_PG_FETCHING), in which
+ * case wait, killable, for that one instead (*@merged). Called and returns
+ * with no lock held. Merged: 0, or -EINTR after a fatal signal; the caller
+ * looks again. Else what tdsm_acquire() returned.
+ */
+int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
+		      bool *merged)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err;
+
+	*merged = test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags);
+	if (*merged) {
+		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
+			return -EINTR;
+		return 0;
+	}
+	err = tdsm_acquire(r, idx, write);
+	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
 

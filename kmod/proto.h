@@ -99,6 +99,12 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 
 /* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
+bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     u8 home, u8 hint);
+bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
+		      u8 hint);
+int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
+		      bool *merged);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 void tdsm_doubt_exit(struct tdsm_region *r);
 

@@ -723,6 +723,20 @@ static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
 }
 
 /*
+ * Wait for @done, something @conn's drain completes (a work request's
+ * completion), at most tdsm_timeout(): past it, kill @conn and wait for
+ * the drain.
+ */
+static void tdsm_conn_wait_or_kill(struct tdsm_conn *conn,
+				   struct completion *done)
+{
+	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
+		tdsm_conn_kill(conn, -ETIMEDOUT);
+		wait_for_completion(done);
+	}
+}
+
+/*
  * Wait until the posted @tx (tx->done == @done) completed, and free it.
  * The completion always comes: a timeout kills the connection, and its
  * drain flushes the work request. 0 once it landed, else -ECOMM: it went
@@ -732,10 +746,7 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 {
 	int err;
 
-	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
-		tdsm_conn_kill(tx->conn, -ETIMEDOUT);
-		wait_for_completion(done);
-	}
+	tdsm_conn_wait_or_kill(tx->conn, done);
 	err = tx->status;
 	kfree(tx);
 	return err;
@@ -885,10 +896,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		timed_out = true;
 	}
 	/* The SEND and the REG_MR before it are done with: bounded as well. */
-	if (!wait_for_completion_timeout(&call->sent, tdsm_timeout())) {
-		tdsm_conn_kill(conn, -ETIMEDOUT);
-		wait_for_completion(&call->sent);
-	}
+	tdsm_conn_wait_or_kill(conn, &call->sent);
 	err = call->err;
 	if (err && timed_out)
 		err = -ETIMEDOUT;
@@ -910,28 +918,6 @@ int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	return __tdsm_call(conn, req, &bufv->reg_wr.wr, call);
 }
 
-/*
- * A reply to @req on @conn, with @status, to be filled in and posted; an
- * ERR_PTR if no tx slot could be had (logged: the reply is not sent).
- */
-static struct tdsm_tx *tdsm_reply_tx(struct tdsm_conn *conn,
-				     const struct tdsm_wire_msg *req,
-				     enum tdsm_wire_status status)
-{
-	struct tdsm_tx *tx;
-
-	tx = tdsm_tx_alloc(conn, false);
-	if (IS_ERR(tx)) {
-		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
-				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
-		return tx;
-	}
-	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
-	tx->msg.hdr.id = req->hdr.id;
-	tx->msg.reply.status = cpu_to_be32(status);
-	return tx;
-}
-
 /* Answer @req with @status alone. 0, or -errno: it never went out. */
 int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		      enum tdsm_wire_status status)
@@ -946,13 +932,7 @@ int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		     enum tdsm_wire_status status, u64 value)
 {
-	struct tdsm_tx *tx;
-
-	tx = tdsm_reply_tx(conn, req, status);
-	if (IS_ERR(tx))
-		return PTR_ERR(tx);
-	tx->msg.reply.addr = cpu_to_be64(value);
-	return tdsm_tx_post(tx, NULL, NULL, 0);
+	return tdsm_reply_page(conn, req, status, 0, value, NULL, 0, 0, false);
 }
 
 /*
@@ -962,12 +942,7 @@ int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 int tdsm_reply_refuse(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		      enum tdsm_wire_status status, u32 rkey)
 {
-	struct tdsm_tx *tx;
-
-	tx = tdsm_reply_tx(conn, req, status);
-	if (IS_ERR(tx))
-		return PTR_ERR(tx);
-	return tdsm_tx_post(tx, NULL, NULL, rkey);
+	return tdsm_reply_page(conn, req, status, 0, 0, NULL, 0, rkey, false);
 }
 
 /*
@@ -991,9 +966,15 @@ int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	struct tdsm_tx *tx;
 	int err;
 
-	tx = tdsm_reply_tx(conn, req, status);
-	if (IS_ERR(tx))
+	tx = tdsm_tx_alloc(conn, false);
+	if (IS_ERR(tx)) {
+		pr_warn_ratelimited("node %u: reply to a %u request not sent: %ld\n",
+				    conn->peer->id, req->hdr.type, PTR_ERR(tx));
 		return PTR_ERR(tx);
+	}
+	tdsm_msg_init(&tx->msg, TDSM_W_REPLY);
+	tx->msg.hdr.id = req->hdr.id;
+	tx->msg.reply.status = cpu_to_be32(status);
 	tx->msg.reply.flags = cpu_to_be32(flags);
 	tx->msg.reply.addr = cpu_to_be64(addr);
 	if (push) {
@@ -1300,10 +1281,7 @@ static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 		tdsm_slot_put(conn, &conn->tx_free);
 		return false;
 	}
-	if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
-		tdsm_conn_kill(conn, -ETIMEDOUT);
-		wait_for_completion(&done);
-	}
+	tdsm_conn_wait_or_kill(conn, &done);
 	return !inv.status;
 }
 

@@ -138,19 +138,15 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
  * Called and returns with no lock held. 0: look again; else VM_FAULT_*
  * (NOPAGE after a fatal signal, OOM for -ENOMEM, SIGBUS for the rest).
  */
-static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg,
-				     unsigned long idx, bool write, int *errp)
+static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, unsigned long idx,
+				     bool write, int *errp)
 {
+	bool merged;
 	int err;
 
-	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
-		/* Merged with the fault already in flight. */
-		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
-			return VM_FAULT_NOPAGE;
-		return 0;
-	}
-	err = tdsm_acquire(r, idx, write);
-	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	err = tdsm_acquire_once(r, idx, write, &merged);
+	if (merged)	/* with the fault already in flight */
+		return err ? VM_FAULT_NOPAGE : 0;
 	*errp = err ? err : 1;	/* 1: fetched by this fault */
 	if (err == -EINTR)
 		return VM_FAULT_NOPAGE;	/* a fatal signal ends the task */
@@ -179,7 +175,7 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
 			return 0;
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, pg, idx, write, acq);
+		ret = tdsm_fault_acquire(r, idx, write, acq);
 		if (ret)
 			return ret;
 	}

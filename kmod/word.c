@@ -102,7 +102,6 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
-	u8 hint;
 	int err;
 
 	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
@@ -121,37 +120,10 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 	if (!err && !store)
 		*value = be64_to_cpu(call.reply.reply.addr);
 	if (err == -EREMOTE) {
-		/*
-		 * Follow the hint only if the home we asked is still the one
-		 * we know: under the page lock, or an INVAL that names the
-		 * page's new home meanwhile could be undone by a stale hint.
-		 */
-		hint = call.reply.reply.home;
-		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
-			tdsm_page_lock_wait(pg);
-			if (tdsm_page_home(pg) == home)
-				tdsm_page_set_home(pg, hint);
-			tdsm_page_unlock(pg);
-		}
+		tdsm_follow_hint(r, pg, home, call.reply.reply.home);
 		atomic64_inc(&r->forwards);
 		err = -EAGAIN;
 	}
-	return err;
-}
-
-/* This node is the home: get the page here as a fault would. */
-static int tdsm_word_acquire_home(struct tdsm_region *r, struct tdsm_page *pg,
-				  unsigned long idx, bool store)
-{
-	int err;
-
-	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
-		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
-			return -EINTR;
-		return 0;
-	}
-	err = tdsm_acquire(r, idx, store);
-	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
 
@@ -173,6 +145,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	unsigned long idx = pg - r->pages;
 	int hops, err = -ELOOP;
+	bool merged;
 	u8 home;
 
 	*remote = false;
@@ -187,7 +160,8 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		tdsm_page_unlock(pg);
 
 		if (home == r->node_id) {
-			err = tdsm_word_acquire_home(r, pg, idx, store);
+			/* Get the page here as a fault would. */
+			err = tdsm_acquire_once(r, idx, store, &merged);
 			if (err)
 				return err;
 			continue;	/* and look again */
