@@ -41,6 +41,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
 #include "page.h"
@@ -132,7 +133,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 		put_page(buf.frame);
 		goto out;
 	}
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	tdsm_local_install(r, idx, buf.frame, TINYDSM_PAGE_SHARED);
 	tdsm_page_unlock(pg);
 	pg->owner = r->node_id;
@@ -228,7 +229,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)) || pg->owner != r->node_id)
 			continue;	/* @to owns it: its copy is the current one */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (!pg->frame) {
 			tdsm_page_unlock(pg);
 			return -ESTALE;
@@ -264,7 +265,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 
 	*owner = pg->owner;
 	*copyset = pg->copyset;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	pg->owner = to;
 	pg->copyset = BIT(to);
@@ -289,7 +290,7 @@ tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	tdsm_page_set_home(pg, r->node_id);
 	pg->owner = owner;
 	pg->copyset = copyset;
@@ -331,7 +332,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = &r->pages[first + i];
 
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		/* Homed elsewhere, or never touched (nothing to move): skip. */
 		if (tdsm_page_home(pg) == r->node_id && pg->owner)
 			done |= BIT_ULL(i);
@@ -447,12 +448,12 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (locked = 0; locked < n; locked++) {
 		struct tdsm_page *pg = &r->pages[first + locked];
 
-		if (tdsm_dir_lock(pg, true)) {
+		if (tdsm_dir_lock_killable(pg)) {
 			err = -EINTR;
 			goto out_unlock;
 		}
 		if (tdsm_page_home(pg) == from) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_page_set_home(pg, r->node_id);
 			tdsm_page_unlock(pg);
 			preset |= BIT_ULL(locked);
@@ -486,7 +487,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = &r->pages[first + i];
 
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
 			if (data & BIT_ULL(i)) {
 				tdsm_local_install(r, first + i, bufv->frames[i],
@@ -525,7 +526,7 @@ out_unlock:
 		struct tdsm_page *pg = &r->pages[first + i];
 
 		if (err == -EINTR && (preset & BIT_ULL(i))) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_page_set_home(pg, from);
 			tdsm_page_unlock(pg);
 		}
@@ -644,7 +645,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	want = be64_to_cpu(msg->batch.mask);
 	for (i = 0; i < n; i++)
 		if (want & BIT_ULL(i))
-			tdsm_dir_lock(&r->pages[first + i], false);
+			tdsm_dir_lock(&r->pages[first + i]);
 	/* One transaction for the batch, now that no other runs on it. */
 	dst.epoch = tdsm_txn_next(r);
 
@@ -769,7 +770,7 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)))
 			continue;
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
 			tdsm_local_install(r, first + i, bufv->frames[i],
 					   TINYDSM_PAGE_SHARED);
@@ -928,7 +929,7 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 		if (tdsm_page_home(pg) != r->node_id ||
 		    (!(pg->copyset & BIT(id)) && pg->owner != id))
 			continue;
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
 			if (pg->owner == id) {
 				(*lost)++;

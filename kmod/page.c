@@ -4,7 +4,7 @@
  *
  * One struct tdsm_page per page of the region, in one array allocated at
  * load time; page i's home is node i / slice_pages + 1. Each page has its
- * own sleeping locks, bits in its flags word (wait_on_bit_lock), so that a
+ * own sleeping locks, bits in its flags word (lock.c), so that a
  * fault that waits for the network holds only its page, and the metadata
  * stays at 40 bytes a page.
  */
@@ -97,20 +97,6 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	kvfree(r->pages);
 	r->pages = NULL;
 	r->npages = 0;
-}
-
-/*
- * Take the page's lock. Killable, so that a task stuck behind a slow fault
- * can still be killed; returns -EINTR then.
- */
-int tdsm_page_lock(struct tdsm_page *pg)
-{
-	return wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_KILLABLE);
-}
-
-void tdsm_page_unlock(struct tdsm_page *pg)
-{
-	clear_and_wake_up_bit(TDSM_PG_LOCKED, &pg->flags);
 }
 
 /* The metadata of the page holding global address @addr, NULL if outside. */

@@ -35,6 +35,7 @@
 #include <linux/wait_bit.h>
 
 #include "alloc.h"
+#include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
 #include "page.h"
@@ -89,11 +90,6 @@ u64 tdsm_page_addr(unsigned long idx)
 }
 
 /* ---- local copies (page lock held) ------------------------------------ */
-
-void tdsm_page_lock_wait(struct tdsm_page *pg)
-{
-	wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_UNINTERRUPTIBLE);
-}
 
 /* Remove every user mapping of page @idx on this node (flushes TLBs). */
 static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
@@ -198,62 +194,6 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		put_page(old);
 }
 
-/*
- * Lock @pg for a request from the home (INVAL, FETCH): if this node's own
- * fault already got its reply but has not installed it yet (GRANTED), the
- * request is about that new copy, so wait for the install, which clears
- * GRANTED. Wait on GRANTED itself, not on FETCHING: the faulting task may
- * set FETCHING again at once for its next fault, whose reply needs our ack.
- */
-void tdsm_page_lock_settled(struct tdsm_page *pg)
-{
-	for (;;) {
-		tdsm_page_lock_wait(pg);
-		if (!test_bit(TDSM_PG_GRANTED, &pg->flags))
-			return;
-		tdsm_page_unlock(pg);
-		wait_on_bit_timeout(&pg->flags, TDSM_PG_GRANTED,
-				    TASK_UNINTERRUPTIBLE,
-				    msecs_to_jiffies(tdsm_timeout_ms));
-	}
-}
-
-int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
-{
-	return wait_on_bit_lock(&pg->flags, TDSM_PG_DIR,
-				killable ? TASK_KILLABLE : TASK_UNINTERRUPTIBLE);
-}
-
-/*
- * Take @pg's TDSM_PG_DIR, waiting at most @ms: 0, -ETIMEDOUT, or -EINTR
- * (@killable, and a fatal signal). Request handlers and faults use this:
- * a holder may wait timeout_ms for each node it asks, and queueing behind
- * it without bound is how requests from a peer used to pile up.
- */
-int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms)
-{
-	unsigned long end = jiffies + msecs_to_jiffies(ms);
-	long left;
-
-	for (;;) {
-		if (!test_and_set_bit_lock(TDSM_PG_DIR, &pg->flags))
-			return 0;
-		left = (long)(end - jiffies);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (wait_on_bit_timeout(&pg->flags, TDSM_PG_DIR,
-					killable ? TASK_KILLABLE :
-						   TASK_UNINTERRUPTIBLE,
-					left) == -EINTR)
-			return -EINTR;
-	}
-}
-
-void tdsm_dir_unlock(struct tdsm_page *pg)
-{
-	clear_and_wake_up_bit(TDSM_PG_DIR, &pg->flags);
-}
-
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
 
 /*
@@ -298,7 +238,7 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 
 	tdsm_dir_assert_locked(&r->pages[idx]);
 	if (x == r->node_id) {
-		tdsm_page_lock_wait(&r->pages[idx]);
+		tdsm_page_lock(&r->pages[idx]);
 		frame = tdsm_local_take(r, idx);
 		tdsm_page_unlock(&r->pages[idx]);
 		if (frame)
@@ -410,7 +350,7 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 		pg->owner = d->from;
 		pg->copyset = BIT(d->from);
 		if (d->frame) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
 			tdsm_page_unlock(pg);
 			d->frame = NULL;
@@ -549,7 +489,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	int err;
 
 	if (owner == r->node_id) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		frame = pg->frame;
 		if (!frame) {
 			tdsm_page_unlock(pg);
@@ -603,7 +543,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	if (!pg->frame) {
 		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 
@@ -646,7 +586,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 		 * the reply never lands, the requester drops its copy with
 		 * the connection, and ours is the last one.
 		 */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		tdsm_local_downgrade(r, idx);
 		tdsm_page_unlock(pg);
 		return 0;
@@ -770,7 +710,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			frame = tdsm_local_take(r, idx);
 			tdsm_page_unlock(pg);
 		}
@@ -788,7 +728,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	}
 	if (!ours)
 		return;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
@@ -844,7 +784,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	if (!err && data)
 		atomic64_inc(&r->remote_faults);
 	if (!err) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (data) {
 			tdsm_local_install(r, idx, frame, write ?
 					   TINYDSM_PAGE_EXCLUSIVE :
@@ -873,7 +813,7 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	int err;
 
-	err = tdsm_dir_lock_timeout(pg, true, tdsm_timeout_ms);
+	err = tdsm_dir_lock_killable_timeout(pg, tdsm_timeout_ms);
 	if (err)
 		return err;
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -944,7 +884,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	if (!err) {
 		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
 
@@ -1009,7 +949,7 @@ bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
 {
 	if (!tdsm_hint_usable(r, hint))
 		return false;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	tdsm_follow_hint_locked(r, pg, home, hint);
 	tdsm_page_unlock(pg);
 	return true;
@@ -1142,7 +1082,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
-	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
 		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
 		return;
 	}
@@ -1241,7 +1181,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		 * served our own next request. Our reference keeps @frame from
 		 * being recycled as that new copy until this comparison.
 		 */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (pg->frame == frame)
 			taken = tdsm_local_give_up(r, idx);
 		tdsm_page_unlock(pg);

@@ -56,6 +56,7 @@
 
 #include "alloc.h"
 #include "compat.h"
+#include "lock.h"
 #include "netlink.h"
 #include "page.h"
 #include "proto.h"
@@ -169,7 +170,7 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 
 	for (;;) {
 		/* Interrupted only by a fatal signal: retry, the task dies first. */
-		if (tdsm_page_lock(pg))
+		if (tdsm_page_lock_killable(pg))
 			return VM_FAULT_NOPAGE;
 		if (pg->frame && pg->state != TINYDSM_PAGE_INVALID &&
 		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
@@ -650,7 +651,7 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	pg = tdsm_page_at(r, info.addr);
 	if (!pg)
 		return -ERANGE;
-	if (tdsm_page_lock(pg))
+	if (tdsm_page_lock_killable(pg))
 		return -EINTR;
 	tdsm_page_fill_info(pg, &info);
 	tdsm_page_unlock(pg);

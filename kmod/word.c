@@ -19,6 +19,7 @@
 #include <linux/uaccess.h>
 #include <linux/wait_bit.h>
 
+#include "lock.h"
 #include "page.h"
 #include "peer.h"
 #include "proto.h"
@@ -150,7 +151,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 
 	*remote = false;
 	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_lock(pg))
+		if (tdsm_page_lock_killable(pg))
 			return -EINTR;
 		if (tdsm_word_here(pg, addr, width, store, value)) {
 			tdsm_page_unlock(pg);
@@ -234,7 +235,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	idx = pg - r->pages;
-	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
 		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
 		return;
 	}
@@ -247,7 +248,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err)
 		err = tdsm_home_acquire_locked(r, idx, store);
 	if (!err) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (!tdsm_word_here(pg, addr, width, store, &value))
 			err = -ESTALE;
 		tdsm_page_unlock(pg);
