@@ -115,6 +115,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 	bool data;
 	int err;
 
+	tdsm_dir_assert_locked(pg);
 	conn = tdsm_peer_conn(pg->owner);
 	if (!conn)
 		return -EHOSTUNREACH;
@@ -154,8 +155,13 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
+	unsigned int i;
 	int err;
 
+	if (IS_ENABLED(CONFIG_LOCKDEP))
+		for (i = 0; i < n; i++)
+			if (mask & BIT_ULL(i))
+				tdsm_dir_assert_locked(&r->pages[first + i]);
 	conn = tdsm_peer_conn(x);
 	if (!conn)
 		return -EHOSTUNREACH;
@@ -197,6 +203,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)))
 			continue;
+		tdsm_dir_assert_locked(pg);
 		/*
 		 * A third node owns it: collect it here first. So too if @to
 		 * owns it by a grant in doubt: whether its copy is the page,
@@ -263,6 +270,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
 
+	tdsm_dir_assert_locked(pg);
 	*owner = pg->owner;
 	*copyset = pg->copyset;
 	tdsm_page_lock(pg);

@@ -110,6 +110,7 @@ struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr)
 /* Copy out the page's fields; the caller holds the page lock. */
 void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 {
+	tdsm_page_assert_locked(pg);
 	info->fault_ip = pg->fault_ip;
 	info->copyset = pg->copyset;
 	info->owner = pg->owner;

@@ -752,6 +752,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
+	tdsm_dir_assert_locked(pg);
 	/*
 	 * A current read copy of our own (we are in the copyset) serves a
 	 * read: no need to ask the owner, which may even have dropped its
@@ -936,6 +937,7 @@ static bool tdsm_hint_usable(struct tdsm_region *r, u8 hint)
 bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
 			     u8 home, u8 hint)
 {
+	tdsm_page_assert_locked(pg);
 	if (!tdsm_hint_usable(r, hint))
 		return false;
 	if (tdsm_page_home(pg) == home)

@@ -202,6 +202,7 @@ static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 /* A write to @pg: count it. The page lock is held, the page exclusive. */
 static void tdsm_note_write(struct vm_fault *vmf, struct tdsm_page *pg)
 {
+	tdsm_page_assert_locked(pg);
 	set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	/*
 	 * The core hides FAULT_FLAG_USER from .pfn_mkwrite; a write by the
@@ -399,6 +400,7 @@ static void tdsm_mms_prune(void)
 {
 	struct tdsm_mm_ref *ref, *tmp;
 
+	lockdep_assert_held(&tdsm_mms_lock);
 	list_for_each_entry_safe(ref, tmp, &tdsm_mms, list) {
 		if (atomic_read(&ref->mm->mm_users))
 			continue;
