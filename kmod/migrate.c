@@ -549,6 +549,28 @@ out_free:
 	return err;
 }
 
+/*
+ * The index of the first page of the @npages from @addr in *@first: 0,
+ * or -errno with the reason in @extack (not page aligned, not all inside
+ * the region). MIGRATE and REPOPULATE take a range alike.
+ */
+static int tdsm_range_first(struct tdsm_region *r, u64 addr, u32 npages,
+			    unsigned long *first, struct netlink_ext_ack *extack)
+{
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+
+	if (addr & ~PAGE_MASK) {
+		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
+		return -EINVAL;
+	}
+	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
+		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
+		return -ERANGE;
+	}
+	*first = pg - r->pages;
+	return 0;
+}
+
 /**
  * tdsm_migrate - move the pages of a range homed on @from to this node
  * @r: the region.
@@ -564,7 +586,6 @@ out_free:
 int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	struct tdsm_conn *conn;
 	struct tdsm_peer *peer;
 	unsigned long first, end;
@@ -575,14 +596,9 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		NL_SET_ERR_MSG_MOD(extack, "cannot migrate pages from a node to itself");
 		return -EINVAL;
 	}
-	if (addr & ~PAGE_MASK) {
-		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
-		return -EINVAL;
-	}
-	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
-		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
-		return -ERANGE;
-	}
+	err = tdsm_range_first(r, addr, npages, &first, extack);
+	if (err)
+		return err;
 	peer = tdsm_peer_find(from);
 	if (!peer) {
 		NL_SET_ERR_MSG_MOD(extack, "source node is not a known peer");
@@ -596,7 +612,6 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		return -EHOSTUNREACH;
 	}
 
-	first = pg - r->pages;
 	end = first + npages;
 	while (first < end) {
 		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
@@ -819,7 +834,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	struct tdsm_page *pg;
 	ktime_t start = ktime_get();
 	unsigned long first, end;
 	s64 rewrites;
@@ -831,15 +846,9 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 	 * count both, as the node's rewrites while this ran.
 	 */
 	rewrites = atomic64_read(&r->sites_direct) + atomic64_read(&r->sites_lookup);
-	if (addr & ~PAGE_MASK) {
-		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
-		return -EINVAL;
-	}
-	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
-		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
-		return -ERANGE;
-	}
-	first = pg - r->pages;
+	err = tdsm_range_first(r, addr, npages, &first, extack);
+	if (err)
+		return err;
 	end = first + npages;
 	while (first < end && !err) {
 		unsigned int i, n = min_t(unsigned long, end - first,
