@@ -16,13 +16,14 @@
  * The home answers R on the queue pair R's request came on, before it ends
  * the transaction, so that any later INVAL of R's copy reaches R after the
  * reply. At R the receive path marks the page TDSM_PG_GRANTED before waking
- * the faulting task; an INVAL or FETCH that finds a granted but not yet
- * installed page waits for the install, while one that finds a request
- * still unanswered acts at once (it concerns R's older copy).
+ * the faulting task (the call's reply hook, tdsm_reply_granted()); an
+ * INVAL or FETCH that finds a granted but not yet installed page waits for
+ * the install, while one that finds a request still unanswered acts at
+ * once (it concerns R's older copy).
  *
- * Lock order: TDSM_PG_DIR (home, held across the network, bounded by the
- * timeout) -> TDSM_PG_LOCKED (short, never across the network) -> the
- * frame's folio lock. Handlers of INVAL and FETCH never take TDSM_PG_DIR,
+ * Lock order (lock.h): TDSM_PG_DIR (home, held across the network, bounded
+ * by the timeout) -> TDSM_PG_LOCKED (short, never across the network) ->
+ * the frame's folio lock. Handlers of INVAL and FETCH never take TDSM_PG_DIR,
  * so a home waiting for an ack cannot deadlock with the node it waits on.
  */
 #include <linux/bitmap.h>
