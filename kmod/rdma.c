@@ -1157,6 +1157,41 @@ static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
 static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
 
 /*
+ * An MR of @conn for up to @max pages: an idle one from @free, or a new
+ * one (an ERR_PTR if that fails).
+ */
+static struct ib_mr *tdsm_mr_get(struct tdsm_conn *conn,
+				 struct list_head *free, unsigned int max)
+{
+	struct ib_mr *mr = NULL;
+
+	spin_lock(&conn->mr_lock);
+	if (!list_empty(free)) {
+		mr = list_first_entry(free, struct ib_mr, qp_entry);
+		list_del(&mr->qp_entry);
+	}
+	spin_unlock(&conn->mr_lock);
+	if (!mr)
+		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, max);
+	return mr;
+}
+
+/*
+ * @mr, mapped, gets a fresh rkey, and @wr becomes its REG_MR for remote
+ * WRITEs by the peer, to chain before the request.
+ */
+static void tdsm_reg_wr_init(struct ib_reg_wr *wr, struct ib_mr *mr)
+{
+	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
+	memset(wr, 0, sizeof(*wr));
+	wr->wr.opcode = IB_WR_REG_MR;
+	wr->wr.wr_cqe = &tdsm_reg_cqe;
+	wr->mr = mr;
+	wr->key = mr->rkey;
+	wr->access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+}
+
+/*
  * Register @frame for one remote WRITE by @conn's peer (in @conn's own PD):
  * fills @buf, whose REG_MR work request the caller chains before its
  * request (tdsm_call()).
@@ -1165,20 +1200,12 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 			struct tdsm_buf *buf)
 {
 	struct tdsm_dev *dev = conn->dev;
-	struct ib_mr *mr = NULL;
+	struct ib_mr *mr;
 	int n;
 
-	spin_lock(&conn->mr_lock);
-	if (!list_empty(&conn->free_mrs)) {
-		mr = list_first_entry(&conn->free_mrs, struct ib_mr, qp_entry);
-		list_del(&mr->qp_entry);
-	}
-	spin_unlock(&conn->mr_lock);
-	if (!mr) {
-		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, 1);
-		if (IS_ERR(mr))
-			return PTR_ERR(mr);
-	}
+	mr = tdsm_mr_get(conn, &conn->free_mrs, 1);
+	if (IS_ERR(mr))
+		return PTR_ERR(mr);
 
 	buf->frame = frame;
 	buf->mr = mr;
@@ -1189,14 +1216,7 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 	n = ib_map_mr_sg(mr, &buf->sg, 1, NULL, PAGE_SIZE);
 	if (n != 1)
 		goto err_unmap;
-	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
-
-	memset(&buf->reg_wr, 0, sizeof(buf->reg_wr));
-	buf->reg_wr.wr.opcode = IB_WR_REG_MR;
-	buf->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
-	buf->reg_wr.mr = mr;
-	buf->reg_wr.key = mr->rkey;
-	buf->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	tdsm_reg_wr_init(&buf->reg_wr, mr);
 	kref_get(&conn->ref);
 	buf->conn = conn;
 	return 0;
@@ -1327,7 +1347,7 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		    unsigned int npages)
 {
 	struct tdsm_dev *dev = conn->dev;
-	struct ib_mr *mr = NULL;
+	struct ib_mr *mr;
 	unsigned int i;
 	int n;
 
@@ -1343,17 +1363,9 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		sg_set_page(&bufv->sg[i], bufv->frames[i], PAGE_SIZE, 0);
 	}
 
-	spin_lock(&conn->mr_lock);
-	if (!list_empty(&conn->free_mrsv)) {
-		mr = list_first_entry(&conn->free_mrsv, struct ib_mr, qp_entry);
-		list_del(&mr->qp_entry);
-	}
-	spin_unlock(&conn->mr_lock);
-	if (!mr) {
-		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, TDSM_WIRE_BATCH);
-		if (IS_ERR(mr))
-			goto err_frames;
-	}
+	mr = tdsm_mr_get(conn, &conn->free_mrsv, TDSM_WIRE_BATCH);
+	if (IS_ERR(mr))
+		goto err_frames;
 	bufv->nents = ib_dma_map_sg(dev->ibdev, bufv->sg, npages,
 				    DMA_FROM_DEVICE);
 	if (bufv->nents <= 0)
@@ -1361,13 +1373,8 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	n = ib_map_mr_sg(mr, bufv->sg, bufv->nents, NULL, PAGE_SIZE);
 	if (n != bufv->nents)
 		goto err_unmap;
-	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
 	bufv->mr = mr;
-	bufv->reg_wr.wr.opcode = IB_WR_REG_MR;
-	bufv->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
-	bufv->reg_wr.mr = mr;
-	bufv->reg_wr.key = mr->rkey;
-	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	tdsm_reg_wr_init(&bufv->reg_wr, mr);
 	kref_get(&conn->ref);
 	bufv->conn = conn;
 	return 0;
