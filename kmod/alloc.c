@@ -12,6 +12,7 @@
 #include <linux/xarray.h>
 
 #include "alloc.h"
+#include "lock.h"
 #include "page.h"
 #include "peer.h"
 #include "proto.h"
@@ -155,11 +156,11 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 	for (i = first; i < first + npages && !err; i++) {
 		struct tdsm_page *pg = &r->pages[i];
 
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		if (!pg->owner) {
 			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			if (frame) {
 				tdsm_local_install(r, i, frame, TINYDSM_PAGE_SHARED);
 				pg->owner = r->node_id;
@@ -224,7 +225,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		u32 epoch;
 		int x;
 
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		epoch = tdsm_txn_next(r);
 		pg->epoch = epoch;
 		holders = pg->copyset | (pg->owner ? BIT(pg->owner) : 0);
@@ -269,8 +270,7 @@ void tdsm_handle_alloc(struct tdsm_region *r, struct tdsm_conn *conn,
 				     conn->peer->id, uid,
 				     a->flags & TDSM_ALLOC_F_ADMIN);
 reply:
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, addr, NULL, 0, 0, 0,
-		   false);
+	tdsm_reply_value(conn, msg, tdsm_errno_status(err), addr);
 }
 
 /* ALLOC or FREE (@alloc false) for this node's user at @home: local or remote. */

@@ -107,7 +107,8 @@ static int __init tdsm_init(void)
 	err = tdsm_region_init();
 	if (err)
 		goto err_patch;
-	err = tdsm_rdma_init();
+	err = tdsm_rdma_init(tdsm_region.node_id, tdsm_region.max_nodes,
+			     tdsm_region.npages);
 	if (err)
 		goto err_region;
 	err = tdsm_peers_init();

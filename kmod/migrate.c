@@ -41,6 +41,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
 #include "page.h"
@@ -114,6 +115,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 	bool data;
 	int err;
 
+	tdsm_dir_assert_locked(pg);
 	conn = tdsm_peer_conn(pg->owner);
 	if (!conn)
 		return -EHOSTUNREACH;
@@ -132,7 +134,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 		put_page(buf.frame);
 		goto out;
 	}
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	tdsm_local_install(r, idx, buf.frame, TINYDSM_PAGE_SHARED);
 	tdsm_page_unlock(pg);
 	pg->owner = r->node_id;
@@ -153,8 +155,13 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
+	unsigned int i;
 	int err;
 
+	if (IS_ENABLED(CONFIG_LOCKDEP))
+		for (i = 0; i < n; i++)
+			if (mask & BIT_ULL(i))
+				tdsm_dir_assert_locked(&r->pages[first + i]);
 	conn = tdsm_peer_conn(x);
 	if (!conn)
 		return -EHOSTUNREACH;
@@ -196,6 +203,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)))
 			continue;
+		tdsm_dir_assert_locked(pg);
 		/*
 		 * A third node owns it: collect it here first. So too if @to
 		 * owns it by a grant in doubt: whether its copy is the page,
@@ -228,7 +236,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)) || pg->owner != r->node_id)
 			continue;	/* @to owns it: its copy is the current one */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (!pg->frame) {
 			tdsm_page_unlock(pg);
 			return -ESTALE;
@@ -262,9 +270,10 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 	struct tdsm_page *pg = &r->pages[idx];
 	struct page *frame;
 
+	tdsm_dir_assert_locked(pg);
 	*owner = pg->owner;
 	*copyset = pg->copyset;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	pg->owner = to;
 	pg->copyset = BIT(to);
@@ -289,7 +298,7 @@ tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 {
 	struct tdsm_page *pg = &r->pages[idx];
 
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	tdsm_page_set_home(pg, r->node_id);
 	pg->owner = owner;
 	pg->copyset = copyset;
@@ -331,7 +340,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = &r->pages[first + i];
 
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		/* Homed elsewhere, or never touched (nothing to move): skip. */
 		if (tdsm_page_home(pg) == r->node_id && pg->owner)
 			done |= BIT_ULL(i);
@@ -416,7 +425,7 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 				err = -ESTALE;
 	if (!st)
 		st = tdsm_errno_status(err);
-	tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+	tdsm_reply_status(conn, msg, st);
 }
 
 /* ---- the new home (T): pull batches ----------------------------------- */
@@ -447,12 +456,12 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (locked = 0; locked < n; locked++) {
 		struct tdsm_page *pg = &r->pages[first + locked];
 
-		if (tdsm_dir_lock(pg, true)) {
+		if (tdsm_dir_lock_killable(pg)) {
 			err = -EINTR;
 			goto out_unlock;
 		}
 		if (tdsm_page_home(pg) == from) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_page_set_home(pg, r->node_id);
 			tdsm_page_unlock(pg);
 			preset |= BIT_ULL(locked);
@@ -486,7 +495,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = &r->pages[first + i];
 
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
 			if (data & BIT_ULL(i)) {
 				tdsm_local_install(r, first + i, bufv->frames[i],
@@ -525,7 +534,7 @@ out_unlock:
 		struct tdsm_page *pg = &r->pages[first + i];
 
 		if (err == -EINTR && (preset & BIT_ULL(i))) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_page_set_home(pg, from);
 			tdsm_page_unlock(pg);
 		}
@@ -538,6 +547,28 @@ out_unlock:
 out_free:
 	kfree(bufv);
 	return err;
+}
+
+/*
+ * The index of the first page of the @npages from @addr in *@first: 0,
+ * or -errno with the reason in @extack (not page aligned, not all inside
+ * the region). MIGRATE and REPOPULATE take a range alike.
+ */
+static int tdsm_range_first(struct tdsm_region *r, u64 addr, u32 npages,
+			    unsigned long *first, struct netlink_ext_ack *extack)
+{
+	struct tdsm_page *pg = tdsm_page_at(r, addr);
+
+	if (addr & ~PAGE_MASK) {
+		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
+		return -EINVAL;
+	}
+	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
+		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
+		return -ERANGE;
+	}
+	*first = pg - r->pages;
+	return 0;
 }
 
 /**
@@ -555,7 +586,6 @@ out_free:
 int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	struct tdsm_conn *conn;
 	struct tdsm_peer *peer;
 	unsigned long first, end;
@@ -566,14 +596,9 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		NL_SET_ERR_MSG_MOD(extack, "cannot migrate pages from a node to itself");
 		return -EINVAL;
 	}
-	if (addr & ~PAGE_MASK) {
-		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
-		return -EINVAL;
-	}
-	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
-		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
-		return -ERANGE;
-	}
+	err = tdsm_range_first(r, addr, npages, &first, extack);
+	if (err)
+		return err;
 	peer = tdsm_peer_find(from);
 	if (!peer) {
 		NL_SET_ERR_MSG_MOD(extack, "source node is not a known peer");
@@ -587,7 +612,6 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		return -EHOSTUNREACH;
 	}
 
-	first = pg - r->pages;
 	end = first + npages;
 	while (first < end) {
 		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
@@ -644,7 +668,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	want = be64_to_cpu(msg->batch.mask);
 	for (i = 0; i < n; i++)
 		if (want & BIT_ULL(i))
-			tdsm_dir_lock(&r->pages[first + i], false);
+			tdsm_dir_lock(&r->pages[first + i]);
 	/* One transaction for the batch, now that no other runs on it. */
 	dst.epoch = tdsm_txn_next(r);
 
@@ -697,6 +721,31 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_dir_unlock(&r->pages[first + i]);
 }
 
+/* The pages of a READV, page i of it @pages[i] for each bit i of @mask. */
+struct tdsm_grant_batch {
+	struct tdsm_page *pages;
+	u64 mask;
+};
+
+/*
+ * The reply to a READV arrived (the receive path, struct tdsm_call): its
+ * pages are granted, so that a later INVAL waits for their install. @ctx,
+ * a struct tdsm_grant_batch, is on the stack of tdsm_repopulate_batch(),
+ * which returns only after the call did.
+ */
+static void tdsm_reply_granted_batch(void *ctx)
+{
+	const struct tdsm_grant_batch *batch = ctx;
+	u64 mask = batch->mask;
+
+	while (mask) {
+		unsigned int i = __ffs64(mask);
+
+		set_bit(TDSM_PG_GRANTED, &batch->pages[i].flags);
+		mask &= mask - 1;
+	}
+}
+
 /*
  * Fetch back the pages among @n from @first that this node lost to a
  * migration, all homed on one node: one READV. Returns the pages installed
@@ -705,8 +754,10 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 				 unsigned int n, u64 want, u8 home, u64 *got)
 {
-	struct tdsm_call call = { .grant_pages = &r->pages[first],
-				  .grant_mask = want };
+	struct tdsm_grant_batch batch = { .pages = &r->pages[first],
+					  .mask = want };
+	struct tdsm_call call = { .on_reply = tdsm_reply_granted_batch,
+				  .on_reply_ctx = &batch };
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
 	struct tdsm_bufv *bufv;
@@ -742,7 +793,7 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 
 		if (!(want & BIT_ULL(i)))
 			continue;
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
 			tdsm_local_install(r, first + i, bufv->frames[i],
 					   TINYDSM_PAGE_SHARED);
@@ -783,7 +834,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
+	struct tdsm_page *pg;
 	ktime_t start = ktime_get();
 	unsigned long first, end;
 	s64 rewrites;
@@ -795,15 +846,9 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 	 * count both, as the node's rewrites while this ran.
 	 */
 	rewrites = atomic64_read(&r->sites_direct) + atomic64_read(&r->sites_lookup);
-	if (addr & ~PAGE_MASK) {
-		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
-		return -EINVAL;
-	}
-	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
-		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
-		return -ERANGE;
-	}
-	first = pg - r->pages;
+	err = tdsm_range_first(r, addr, npages, &first, extack);
+	if (err)
+		return err;
 	end = first + npages;
 	while (first < end && !err) {
 		unsigned int i, n = min_t(unsigned long, end - first,
@@ -901,7 +946,7 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 		if (tdsm_page_home(pg) != r->node_id ||
 		    (!(pg->copyset & BIT(id)) && pg->owner != id))
 			continue;
-		tdsm_dir_lock(pg, false);
+		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
 			if (pg->owner == id) {
 				(*lost)++;

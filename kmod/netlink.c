@@ -586,6 +586,7 @@ struct tdsm_event_args {
 /* Someone listens, and the family is there to send to them. RCU held. */
 static bool tdsm_events_wanted(void)
 {
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "events looked up outside RCU");
 	return READ_ONCE(tdsm_nl_events_on) &&
 	       genl_has_listeners(&tdsm_genl_family, &init_net, 0);
 }

@@ -4,7 +4,7 @@
  *
  * One struct tdsm_page per page of the region, in one array allocated at
  * load time; page i's home is node i / slice_pages + 1. Each page has its
- * own sleeping locks, bits in its flags word (wait_on_bit_lock), so that a
+ * own sleeping locks, bits in its flags word (lock.c), so that a
  * fault that waits for the network holds only its page, and the metadata
  * stays at 40 bytes a page.
  */
@@ -99,20 +99,6 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	r->npages = 0;
 }
 
-/*
- * Take the page's lock. Killable, so that a task stuck behind a slow fault
- * can still be killed; returns -EINTR then.
- */
-int tdsm_page_lock(struct tdsm_page *pg)
-{
-	return wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_KILLABLE);
-}
-
-void tdsm_page_unlock(struct tdsm_page *pg)
-{
-	clear_and_wake_up_bit(TDSM_PG_LOCKED, &pg->flags);
-}
-
 /* The metadata of the page holding global address @addr, NULL if outside. */
 struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr)
 {
@@ -124,6 +110,7 @@ struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr)
 /* Copy out the page's fields; the caller holds the page lock. */
 void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 {
+	tdsm_page_assert_locked(pg);
 	info->fault_ip = pg->fault_ip;
 	info->copyset = pg->copyset;
 	info->owner = pg->owner;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* tinydsm: the pages' metadata and their short lock (page.c). */
+/* tinydsm: the pages' metadata (page.c); their locks are in lock.h. */
 #ifndef _TDSM_PAGE_H
 #define _TDSM_PAGE_H
 
@@ -11,8 +11,6 @@
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);
-int __must_check tdsm_page_lock(struct tdsm_page *pg);
-void tdsm_page_unlock(struct tdsm_page *pg);
 struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr);
 void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
 

@@ -16,13 +16,14 @@
  * The home answers R on the queue pair R's request came on, before it ends
  * the transaction, so that any later INVAL of R's copy reaches R after the
  * reply. At R the receive path marks the page TDSM_PG_GRANTED before waking
- * the faulting task; an INVAL or FETCH that finds a granted but not yet
- * installed page waits for the install, while one that finds a request
- * still unanswered acts at once (it concerns R's older copy).
+ * the faulting task (the call's reply hook, tdsm_reply_granted()); an
+ * INVAL or FETCH that finds a granted but not yet installed page waits for
+ * the install, while one that finds a request still unanswered acts at
+ * once (it concerns R's older copy).
  *
- * Lock order: TDSM_PG_DIR (home, held across the network, bounded by the
- * timeout) -> TDSM_PG_LOCKED (short, never across the network) -> the
- * frame's folio lock. Handlers of INVAL and FETCH never take TDSM_PG_DIR,
+ * Lock order (lock.h): TDSM_PG_DIR (home, held across the network, bounded
+ * by the timeout) -> TDSM_PG_LOCKED (short, never across the network) ->
+ * the frame's folio lock. Handlers of INVAL and FETCH never take TDSM_PG_DIR,
  * so a home waiting for an ack cannot deadlock with the node it waits on.
  */
 #include <linux/bitmap.h>
@@ -35,6 +36,7 @@
 #include <linux/wait_bit.h>
 
 #include "alloc.h"
+#include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
 #include "page.h"
@@ -89,11 +91,6 @@ u64 tdsm_page_addr(unsigned long idx)
 }
 
 /* ---- local copies (page lock held) ------------------------------------ */
-
-void tdsm_page_lock_wait(struct tdsm_page *pg)
-{
-	wait_on_bit_lock(&pg->flags, TDSM_PG_LOCKED, TASK_UNINTERRUPTIBLE);
-}
 
 /* Remove every user mapping of page @idx on this node (flushes TLBs). */
 static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
@@ -198,62 +195,6 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		put_page(old);
 }
 
-/*
- * Lock @pg for a request from the home (INVAL, FETCH): if this node's own
- * fault already got its reply but has not installed it yet (GRANTED), the
- * request is about that new copy, so wait for the install, which clears
- * GRANTED. Wait on GRANTED itself, not on FETCHING: the faulting task may
- * set FETCHING again at once for its next fault, whose reply needs our ack.
- */
-void tdsm_page_lock_settled(struct tdsm_page *pg)
-{
-	for (;;) {
-		tdsm_page_lock_wait(pg);
-		if (!test_bit(TDSM_PG_GRANTED, &pg->flags))
-			return;
-		tdsm_page_unlock(pg);
-		wait_on_bit_timeout(&pg->flags, TDSM_PG_GRANTED,
-				    TASK_UNINTERRUPTIBLE,
-				    msecs_to_jiffies(tdsm_timeout_ms));
-	}
-}
-
-int tdsm_dir_lock(struct tdsm_page *pg, bool killable)
-{
-	return wait_on_bit_lock(&pg->flags, TDSM_PG_DIR,
-				killable ? TASK_KILLABLE : TASK_UNINTERRUPTIBLE);
-}
-
-/*
- * Take @pg's TDSM_PG_DIR, waiting at most @ms: 0, -ETIMEDOUT, or -EINTR
- * (@killable, and a fatal signal). Request handlers and faults use this:
- * a holder may wait timeout_ms for each node it asks, and queueing behind
- * it without bound is how requests from a peer used to pile up.
- */
-int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms)
-{
-	unsigned long end = jiffies + msecs_to_jiffies(ms);
-	long left;
-
-	for (;;) {
-		if (!test_and_set_bit_lock(TDSM_PG_DIR, &pg->flags))
-			return 0;
-		left = (long)(end - jiffies);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (wait_on_bit_timeout(&pg->flags, TDSM_PG_DIR,
-					killable ? TASK_KILLABLE :
-						   TASK_UNINTERRUPTIBLE,
-					left) == -EINTR)
-			return -EINTR;
-	}
-}
-
-void tdsm_dir_unlock(struct tdsm_page *pg)
-{
-	clear_and_wake_up_bit(TDSM_PG_DIR, &pg->flags);
-}
-
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
 
 /*
@@ -298,7 +239,7 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 
 	tdsm_dir_assert_locked(&r->pages[idx]);
 	if (x == r->node_id) {
-		tdsm_page_lock_wait(&r->pages[idx]);
+		tdsm_page_lock(&r->pages[idx]);
 		frame = tdsm_local_take(r, idx);
 		tdsm_page_unlock(&r->pages[idx]);
 		if (frame)
@@ -410,7 +351,7 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 		pg->owner = d->from;
 		pg->copyset = BIT(d->from);
 		if (d->frame) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
 			tdsm_page_unlock(pg);
 			d->frame = NULL;
@@ -549,7 +490,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	int err;
 
 	if (owner == r->node_id) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		frame = pg->frame;
 		if (!frame) {
 			tdsm_page_unlock(pg);
@@ -603,7 +544,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	if (!pg->frame) {
 		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 
@@ -646,7 +587,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 		 * the reply never lands, the requester drops its copy with
 		 * the connection, and ours is the last one.
 		 */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		tdsm_local_downgrade(r, idx);
 		tdsm_page_unlock(pg);
 		return 0;
@@ -770,7 +711,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
-			tdsm_page_lock_wait(pg);
+			tdsm_page_lock(pg);
 			frame = tdsm_local_take(r, idx);
 			tdsm_page_unlock(pg);
 		}
@@ -788,7 +729,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	}
 	if (!ours)
 		return;
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
@@ -812,6 +753,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	bool need, data;
 	int err;
 
+	tdsm_dir_assert_locked(pg);
 	/*
 	 * A current read copy of our own (we are in the copyset) serves a
 	 * read: no need to ask the owner, which may even have dropped its
@@ -844,7 +786,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	if (!err && data)
 		atomic64_inc(&r->remote_faults);
 	if (!err) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (data) {
 			tdsm_local_install(r, idx, frame, write ?
 					   TINYDSM_PAGE_EXCLUSIVE :
@@ -873,7 +815,7 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	struct tdsm_page *pg = &r->pages[idx];
 	int err;
 
-	err = tdsm_dir_lock_timeout(pg, true, tdsm_timeout_ms);
+	err = tdsm_dir_lock_killable_timeout(pg, tdsm_timeout_ms);
 	if (err)
 		return err;
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -886,18 +828,31 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 	return err;
 }
 
+/*
+ * The reply to our READ or WRITE of @ctx, a struct tdsm_page, arrived (the
+ * receive path, struct tdsm_call): the page is granted, so that a later
+ * INVAL of it waits for its install. The page's metadata lives as long as
+ * the region, longer than the call.
+ */
+static void tdsm_reply_granted(void *ctx)
+{
+	struct tdsm_page *pg = ctx;
+
+	set_bit(TDSM_PG_GRANTED, &pg->flags);
+}
+
 /* This node is not the page's home: ask the home, which fills our buffer. */
 static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			       bool write)
 {
 	struct tdsm_page *pg = &r->pages[idx];
-	struct tdsm_call call = { .grant_flags = &pg->flags };
+	struct tdsm_call call = { .on_reply = tdsm_reply_granted,
+				  .on_reply_ctx = pg };
 	struct tdsm_wire_msg msg;
 	u8 home = tdsm_page_home(pg);
 	struct tdsm_conn *conn;
 	struct page *frame;
 	struct tdsm_buf buf;
-	u8 hint;
 	int err;
 
 	/*
@@ -931,7 +886,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
 
-	tdsm_page_lock_wait(pg);
+	tdsm_page_lock(pg);
 	if (!err) {
 		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
 
@@ -952,10 +907,8 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		}
 	} else if (err == -EREMOTE) {
 		/* Not (or no longer) the home: it names the one it knows. */
-		hint = call.reply.reply.home;
-		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
-			if (tdsm_page_home(pg) == home)
-				tdsm_page_set_home(pg, hint);
+		if (tdsm_follow_hint_locked(r, pg, home,
+					    call.reply.reply.home)) {
 			atomic64_inc(&r->forwards);
 			err = -EAGAIN;
 		}
@@ -967,6 +920,65 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		put_page(frame);
 out_conn:
 	tdsm_conn_put(conn);
+	return err;
+}
+
+/* Is @hint, the home a NOTHOME reply names, one to ask next? */
+static bool tdsm_hint_usable(struct tdsm_region *r, u8 hint)
+{
+	return hint && hint < TINYDSM_MAX_NODES && hint != r->node_id;
+}
+
+/*
+ * @home answered NOTHOME for @pg, naming @hint: remember @hint as the
+ * page's home, unless the home this node knows is no longer @home (an INVAL
+ * naming the new home came meanwhile: a stale hint must not undo it).
+ * Page lock held. Returns whether @hint is a home to ask next.
+ */
+bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     u8 home, u8 hint)
+{
+	tdsm_page_assert_locked(pg);
+	if (!tdsm_hint_usable(r, hint))
+		return false;
+	if (tdsm_page_home(pg) == home)
+		tdsm_page_set_home(pg, hint);
+	return true;
+}
+
+/* tdsm_follow_hint_locked(), taking the page lock if @hint is usable. */
+bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
+		      u8 hint)
+{
+	if (!tdsm_hint_usable(r, hint))
+		return false;
+	tdsm_page_lock(pg);
+	tdsm_follow_hint_locked(r, pg, home, hint);
+	tdsm_page_unlock(pg);
+	return true;
+}
+
+/*
+ * Get page @idx here (for writing if @write), once per node: unless
+ * another task of this node is already at it (TDSM_PG_FETCHING), in which
+ * case wait, killable, for that one instead (*@merged). Called and returns
+ * with no lock held. Merged: 0, or -EINTR after a fatal signal; the caller
+ * looks again. Else what tdsm_acquire() returned.
+ */
+int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
+		      bool *merged)
+{
+	struct tdsm_page *pg = &r->pages[idx];
+	int err;
+
+	*merged = test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags);
+	if (*merged) {
+		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
+			return -EINTR;
+		return 0;
+	}
+	err = tdsm_acquire(r, idx, write);
+	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
 
@@ -1064,7 +1076,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		st = TDSM_WS_INVAL;
 	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, dst.rkey, false);
+		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -1073,9 +1085,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
-	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
-		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0,
-			   dst.rkey, false);
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
+		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -1097,9 +1108,9 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * copy reaches the requester after it. The data, if ours, rides
 	 * ahead of the reply; a write waits until it landed, to drop our copy.
 	 */
-	sent = tdsm_reply(conn, msg, tdsm_errno_status(err),
-			  data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
-			  dst.iova, dst.rkey, dst.rkey, !err);
+	sent = tdsm_reply_page(conn, msg, tdsm_errno_status(err),
+			       data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
+			       dst.iova, dst.rkey, !err);
 	if (!err)
 		tdsm_home_commit(r, idx, write, sent, &dst);
 	if (!err && !sent && write)
@@ -1135,7 +1146,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		   tdsm_page_home(pg) != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 
@@ -1161,8 +1172,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	tdsm_page_unlock(pg);
 
 	/* Data and reply on one queue pair: ordered, one round trip. */
-	err = tdsm_reply(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
-			 iova, rkey, rkey, mode == TDSM_FETCH_DROP);
+	err = tdsm_reply_page(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
+			      iova, rkey, mode == TDSM_FETCH_DROP);
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
 	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP) {
 		struct page *taken = NULL;
@@ -1173,7 +1184,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		 * served our own next request. Our reference keeps @frame from
 		 * being recycled as that new copy until this comparison.
 		 */
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (pg->frame == frame)
 			taken = tdsm_local_give_up(r, idx);
 		tdsm_page_unlock(pg);
@@ -1183,8 +1194,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	put_page(frame);
 	return;
 reply:
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0,
-		   false);
+	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 }
 
 /*
@@ -1243,11 +1253,11 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		   mode > TDSM_INVAL_MOVED))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, epoch);
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, 0, NULL, 0, 0, 0, false);
+	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 }
 
 /*
@@ -1317,7 +1327,7 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		tdsm_handle_word(r, conn, msg);
 		break;
 	default:
-		tdsm_reply(conn, msg, TDSM_WS_INVAL, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);
 		break;
 	}
 }

@@ -65,8 +65,6 @@ enum tdsm_wire_status tdsm_errno_status(int err);
 u64 tdsm_page_addr(unsigned long idx);
 
 /* local copies: TDSM_PG_LOCKED held */
-void tdsm_page_lock_wait(struct tdsm_page *pg);
-void tdsm_page_lock_settled(struct tdsm_page *pg);
 struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
 struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
@@ -76,9 +74,6 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
 
 /* the home's directory: TDSM_PG_DIR held */
-int tdsm_dir_lock(struct tdsm_page *pg, bool killable);
-int tdsm_dir_lock_timeout(struct tdsm_page *pg, bool killable, unsigned int ms);
-void tdsm_dir_unlock(struct tdsm_page *pg);
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 		    u32 epoch);
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
@@ -99,6 +94,12 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 
 /* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
 int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
+bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     u8 home, u8 hint);
+bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
+		      u8 hint);
+int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
+		      bool *merged);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 void tdsm_doubt_exit(struct tdsm_region *r);
 

@@ -572,6 +572,13 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* This node as the transport presents it: set by tdsm_rdma_init(). */
+static struct {
+	u8 node_id;
+	u8 max_nodes;
+	unsigned long region_pages;
+} tdsm_self;
+
 /* Every message is one SEND of exactly this size, which the receiver checks. */
 static_assert(sizeof(struct tdsm_wire_msg) == TDSM_WIRE_MSG_SIZE);
 
@@ -581,7 +588,7 @@ void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type)
 	msg->hdr.magic = cpu_to_be16(TDSM_WIRE_MAGIC);
 	msg->hdr.version = TDSM_WIRE_VERSION;
 	msg->hdr.type = type;
-	msg->hdr.src = tdsm_region.node_id;
+	msg->hdr.src = tdsm_self.node_id;
 	msg->hdr.len = cpu_to_be16(TDSM_WIRE_MSG_SIZE);
 }
 
@@ -716,6 +723,20 @@ static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
 }
 
 /*
+ * Wait for @done, something @conn's drain completes (a work request's
+ * completion), at most tdsm_timeout(): past it, kill @conn and wait for
+ * the drain.
+ */
+static void tdsm_conn_wait_or_kill(struct tdsm_conn *conn,
+				   struct completion *done)
+{
+	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
+		tdsm_conn_kill(conn, -ETIMEDOUT);
+		wait_for_completion(done);
+	}
+}
+
+/*
  * Wait until the posted @tx (tx->done == @done) completed, and free it.
  * The completion always comes: a timeout kills the connection, and its
  * drain flushes the work request. 0 once it landed, else -ECOMM: it went
@@ -725,10 +746,7 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 {
 	int err;
 
-	if (!wait_for_completion_timeout(done, tdsm_timeout())) {
-		tdsm_conn_kill(tx->conn, -ETIMEDOUT);
-		wait_for_completion(done);
-	}
+	tdsm_conn_wait_or_kill(tx->conn, done);
 	err = tx->status;
 	kfree(tx);
 	return err;
@@ -878,10 +896,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		timed_out = true;
 	}
 	/* The SEND and the REG_MR before it are done with: bounded as well. */
-	if (!wait_for_completion_timeout(&call->sent, tdsm_timeout())) {
-		tdsm_conn_kill(conn, -ETIMEDOUT);
-		wait_for_completion(&call->sent);
-	}
+	tdsm_conn_wait_or_kill(conn, &call->sent);
 	err = call->err;
 	if (err && timed_out)
 		err = -ETIMEDOUT;
@@ -903,18 +918,46 @@ int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	return __tdsm_call(conn, req, &bufv->reg_wr.wr, call);
 }
 
+/* Answer @req with @status alone. 0, or -errno: it never went out. */
+int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status)
+{
+	return tdsm_reply_value(conn, req, status, 0);
+}
+
 /*
- * Reply to @req on @conn. @push, if given, is RDMA-written to @iova/@rkey
- * first (RC keeps the order: the data lands before the reply). @inv_rkey:
- * the requester's buffer rkey, invalidated by the reply (0: none). @wait:
+ * Answer @req with @status and @value in the reply's addr (an ALLOC's
+ * address, a WORD load's value). 0, or -errno: it never went out.
+ */
+int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		     enum tdsm_wire_status status, u64 value)
+{
+	return tdsm_reply_page(conn, req, status, 0, value, NULL, 0, 0, false);
+}
+
+/*
+ * Refuse a page request with @status, no data: the reply invalidates
+ * @rkey, the requester's buffer (0: none). 0, or -errno: never went out.
+ */
+int tdsm_reply_refuse(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status, u32 rkey)
+{
+	return tdsm_reply_page(conn, req, status, 0, 0, NULL, 0, rkey, false);
+}
+
+/*
+ * Answer a page request (a READ or WRITE at its home, a FETCH at the
+ * owner) with @status, @flags and @addr: @push, if given, is RDMA-written
+ * first to the requester's buffer @iova/@rkey (RC keeps the order: the
+ * data lands before the reply), and the reply invalidates @rkey. @wait:
  * return only once the reply (and the data) reached the peer. Returns 0
  * (sent; with @wait, landed), -ECOMM (@wait: it went out but did not
  * complete, so it may have landed: in doubt), or another -errno (it never
  * went out).
  */
-int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
-	       enum tdsm_wire_status status, u32 flags, u64 addr,
-	       struct page *push, u64 iova, u32 rkey, u32 inv_rkey, bool wait)
+int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		    enum tdsm_wire_status status, u32 flags, u64 addr,
+		    struct page *push, u64 iova, u32 rkey, bool wait)
 {
 	DECLARE_COMPLETION_ONSTACK(done);
 	struct ib_rdma_wr write = {};
@@ -942,7 +985,7 @@ int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	}
 	if (wait)
 		tx->done = &done;
-	err = tdsm_tx_post(tx, first, first, inv_rkey);
+	err = tdsm_tx_post(tx, first, first, rkey);
 	if (err || !wait)
 		return err;
 	return tdsm_tx_wait(tx, &done);
@@ -1114,6 +1157,41 @@ static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
 static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
 
 /*
+ * An MR of @conn for up to @max pages: an idle one from @free, or a new
+ * one (an ERR_PTR if that fails).
+ */
+static struct ib_mr *tdsm_mr_get(struct tdsm_conn *conn,
+				 struct list_head *free, unsigned int max)
+{
+	struct ib_mr *mr = NULL;
+
+	spin_lock(&conn->mr_lock);
+	if (!list_empty(free)) {
+		mr = list_first_entry(free, struct ib_mr, qp_entry);
+		list_del(&mr->qp_entry);
+	}
+	spin_unlock(&conn->mr_lock);
+	if (!mr)
+		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, max);
+	return mr;
+}
+
+/*
+ * @mr, mapped, gets a fresh rkey, and @wr becomes its REG_MR for remote
+ * WRITEs by the peer, to chain before the request.
+ */
+static void tdsm_reg_wr_init(struct ib_reg_wr *wr, struct ib_mr *mr)
+{
+	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
+	memset(wr, 0, sizeof(*wr));
+	wr->wr.opcode = IB_WR_REG_MR;
+	wr->wr.wr_cqe = &tdsm_reg_cqe;
+	wr->mr = mr;
+	wr->key = mr->rkey;
+	wr->access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+}
+
+/*
  * Register @frame for one remote WRITE by @conn's peer (in @conn's own PD):
  * fills @buf, whose REG_MR work request the caller chains before its
  * request (tdsm_call()).
@@ -1122,20 +1200,12 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 			struct tdsm_buf *buf)
 {
 	struct tdsm_dev *dev = conn->dev;
-	struct ib_mr *mr = NULL;
+	struct ib_mr *mr;
 	int n;
 
-	spin_lock(&conn->mr_lock);
-	if (!list_empty(&conn->free_mrs)) {
-		mr = list_first_entry(&conn->free_mrs, struct ib_mr, qp_entry);
-		list_del(&mr->qp_entry);
-	}
-	spin_unlock(&conn->mr_lock);
-	if (!mr) {
-		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, 1);
-		if (IS_ERR(mr))
-			return PTR_ERR(mr);
-	}
+	mr = tdsm_mr_get(conn, &conn->free_mrs, 1);
+	if (IS_ERR(mr))
+		return PTR_ERR(mr);
 
 	buf->frame = frame;
 	buf->mr = mr;
@@ -1146,14 +1216,7 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 	n = ib_map_mr_sg(mr, &buf->sg, 1, NULL, PAGE_SIZE);
 	if (n != 1)
 		goto err_unmap;
-	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
-
-	memset(&buf->reg_wr, 0, sizeof(buf->reg_wr));
-	buf->reg_wr.wr.opcode = IB_WR_REG_MR;
-	buf->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
-	buf->reg_wr.mr = mr;
-	buf->reg_wr.key = mr->rkey;
-	buf->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	tdsm_reg_wr_init(&buf->reg_wr, mr);
 	kref_get(&conn->ref);
 	buf->conn = conn;
 	return 0;
@@ -1238,10 +1301,7 @@ static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 		tdsm_slot_put(conn, &conn->tx_free);
 		return false;
 	}
-	if (!wait_for_completion_timeout(&done, tdsm_timeout())) {
-		tdsm_conn_kill(conn, -ETIMEDOUT);
-		wait_for_completion(&done);
-	}
+	tdsm_conn_wait_or_kill(conn, &done);
 	return !inv.status;
 }
 
@@ -1287,7 +1347,7 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		    unsigned int npages)
 {
 	struct tdsm_dev *dev = conn->dev;
-	struct ib_mr *mr = NULL;
+	struct ib_mr *mr;
 	unsigned int i;
 	int n;
 
@@ -1303,17 +1363,9 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		sg_set_page(&bufv->sg[i], bufv->frames[i], PAGE_SIZE, 0);
 	}
 
-	spin_lock(&conn->mr_lock);
-	if (!list_empty(&conn->free_mrsv)) {
-		mr = list_first_entry(&conn->free_mrsv, struct ib_mr, qp_entry);
-		list_del(&mr->qp_entry);
-	}
-	spin_unlock(&conn->mr_lock);
-	if (!mr) {
-		mr = ib_alloc_mr(conn->pd, IB_MR_TYPE_MEM_REG, TDSM_WIRE_BATCH);
-		if (IS_ERR(mr))
-			goto err_frames;
-	}
+	mr = tdsm_mr_get(conn, &conn->free_mrsv, TDSM_WIRE_BATCH);
+	if (IS_ERR(mr))
+		goto err_frames;
 	bufv->nents = ib_dma_map_sg(dev->ibdev, bufv->sg, npages,
 				    DMA_FROM_DEVICE);
 	if (bufv->nents <= 0)
@@ -1321,13 +1373,8 @@ int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	n = ib_map_mr_sg(mr, bufv->sg, bufv->nents, NULL, PAGE_SIZE);
 	if (n != bufv->nents)
 		goto err_unmap;
-	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
 	bufv->mr = mr;
-	bufv->reg_wr.wr.opcode = IB_WR_REG_MR;
-	bufv->reg_wr.wr.wr_cqe = &tdsm_reg_cqe;
-	bufv->reg_wr.mr = mr;
-	bufv->reg_wr.key = mr->rkey;
-	bufv->reg_wr.access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	tdsm_reg_wr_init(&bufv->reg_wr, mr);
 	kref_get(&conn->ref);
 	bufv->conn = conn;
 	return 0;
@@ -1557,17 +1604,6 @@ static struct tdsm_call *tdsm_call_take(struct tdsm_conn *conn, u64 id)
 	return call;
 }
 
-/* A batch reply arrived: its pages are granted, see struct tdsm_call. */
-static void tdsm_grant_batch(struct tdsm_page *pages, u64 mask)
-{
-	while (mask) {
-		unsigned int i = __ffs64(mask);
-
-		set_bit(TDSM_PG_GRANTED, &pages[i].flags);
-		mask &= mask - 1;
-	}
-}
-
 /*
  * A receive completed. Replies are matched here, in any state: during the
  * teardown's drain too, so that a reply that landed is never lost (its
@@ -1636,10 +1672,8 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		call->invalidated = true;
 		call->inv_rkey = wc->ex.invalidate_rkey;
 	}
-	if (call->grant_flags)
-		set_bit(TDSM_PG_GRANTED, call->grant_flags);
-	if (call->grant_pages)
-		tdsm_grant_batch(call->grant_pages, call->grant_mask);
+	if (call->on_reply)
+		call->on_reply(call->on_reply_ctx);
 	complete(&call->done);
 }
 
@@ -1758,10 +1792,10 @@ static void tdsm_hello_init(struct tdsm_conn *conn)
 	memset(hello, 0, sizeof(*hello));
 	hello->magic = cpu_to_be16(TDSM_WIRE_MAGIC);
 	hello->version = TDSM_WIRE_VERSION;
-	hello->node_id = tdsm_region.node_id;
-	hello->max_nodes = tdsm_region.max_nodes;
+	hello->node_id = tdsm_self.node_id;
+	hello->max_nodes = tdsm_self.max_nodes;
 	hello->flags = conn->keyed ? TDSM_HELLO_F_KEY : 0;
-	hello->region_pages = cpu_to_be64(tdsm_region.npages);
+	hello->region_pages = cpu_to_be64(tdsm_self.region_pages);
 	get_random_bytes(hello->nonce, sizeof(hello->nonce));
 }
 
@@ -1794,8 +1828,8 @@ static int tdsm_hello_check(const void *data, u8 len)
 	    memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
 	    memchr_inv(hello->reserved, 0, sizeof(hello->reserved)))
 		return TDSM_REJ_MALFORMED;
-	if (hello->max_nodes != tdsm_region.max_nodes ||
-	    be64_to_cpu(hello->region_pages) != tdsm_region.npages)
+	if (hello->max_nodes != tdsm_self.max_nodes ||
+	    be64_to_cpu(hello->region_pages) != tdsm_self.region_pages)
 		return TDSM_REJ_MISMATCH;
 	return 0;
 }
@@ -2042,7 +2076,7 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	if (reason)
 		goto reject;
 	reason = TDSM_REJ_UNKNOWN;
-	if (hello->node_id >= tdsm_region.node_id)
+	if (hello->node_id >= tdsm_self.node_id)
 		goto reject;	/* the lower id connects */
 	peer = tdsm_peer_find(hello->node_id);
 	if (!peer)
@@ -2397,10 +2431,18 @@ static int tdsm_listen(void)
 	return err;
 }
 
-int tdsm_rdma_init(void)
+/*
+ * This node as its messages and hellos present it: @node_id, and the
+ * @max_nodes and @region_pages a peer must share. Set before the first
+ * connection.
+ */
+int tdsm_rdma_init(u8 node_id, u8 max_nodes, unsigned long region_pages)
 {
 	int err;
 
+	tdsm_self.node_id = node_id;
+	tdsm_self.max_nodes = max_nodes;
+	tdsm_self.region_pages = region_pages;
 	tdsm_wq = alloc_workqueue("tinydsm", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!tdsm_wq)
 		return -ENOMEM;

@@ -23,7 +23,6 @@
 
 #include "wire.h"
 
-struct tdsm_page;
 struct tdsm_peer;
 
 /*
@@ -258,10 +257,13 @@ struct tdsm_bufv {
  *	id of a request it was not sent, nor answer one twice.
  * @invalidated: the reply came with IB_WC_WITH_INVALIDATE of @inv_rkey.
  * @inv_rkey: see @invalidated.
- * @grant_flags: if set, the receive path sets TDSM_PG_GRANTED here before
- *	completing, so that a later INVAL of the page waits for its install.
- * @grant_pages: the same for a batch: page i of it is @grant_pages[i]...
- * @grant_mask: ...for each bit i set here.
+ * @on_reply: if set, the receive path calls it with @on_reply_ctx once it
+ *	matched the reply (in @reply), before it completes @done; from the
+ *	CQ's context, so it must not sleep. The protocol marks the pages
+ *	granted here, so that a later INVAL waits for their install.
+ * @on_reply_ctx: lives until tdsm_call() or tdsm_call_batch() returned:
+ *	the receive path may call @on_reply until @done completes, and the
+ *	call returns only after that (also on a timeout or a dead connection).
  */
 struct tdsm_call {
 	struct completion done;
@@ -271,13 +273,12 @@ struct tdsm_call {
 	u32 tag;
 	bool invalidated;
 	u32 inv_rkey;
-	unsigned long *grant_flags;
-	struct tdsm_page *grant_pages;
-	u64 grant_mask;
+	void (*on_reply)(void *ctx);
+	void *on_reply_ctx;
 };
 
 /* rdma.c */
-int tdsm_rdma_init(void);
+int tdsm_rdma_init(u8 node_id, u8 max_nodes, unsigned long region_pages);
 void tdsm_rdma_exit(void);
 int tdsm_conn_connect(struct tdsm_peer *peer);
 void tdsm_conn_kill(struct tdsm_conn *conn, int err);
@@ -289,9 +290,15 @@ void tdsm_conn_put(struct tdsm_conn *conn);
 void tdsm_msg_init(struct tdsm_wire_msg *msg, u8 type);
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	      struct tdsm_buf *buf, struct tdsm_call *call);
-int tdsm_reply(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
-	       enum tdsm_wire_status status, u32 flags, u64 addr,
-	       struct page *push, u64 iova, u32 rkey, u32 inv_rkey, bool wait);
+int tdsm_reply_status(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status);
+int tdsm_reply_value(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		     enum tdsm_wire_status status, u64 value);
+int tdsm_reply_refuse(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		      enum tdsm_wire_status status, u32 rkey);
+int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
+		    enum tdsm_wire_status status, u32 flags, u64 addr,
+		    struct page *push, u64 iova, u32 rkey, bool wait);
 int tdsm_reply_nothome(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		       u8 home, u32 inv_rkey);
 int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,

@@ -56,6 +56,7 @@
 
 #include "alloc.h"
 #include "compat.h"
+#include "lock.h"
 #include "netlink.h"
 #include "page.h"
 #include "proto.h"
@@ -138,19 +139,15 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
  * Called and returns with no lock held. 0: look again; else VM_FAULT_*
  * (NOPAGE after a fatal signal, OOM for -ENOMEM, SIGBUS for the rest).
  */
-static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, struct tdsm_page *pg,
-				     unsigned long idx, bool write, int *errp)
+static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, unsigned long idx,
+				     bool write, int *errp)
 {
+	bool merged;
 	int err;
 
-	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
-		/* Merged with the fault already in flight. */
-		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
-			return VM_FAULT_NOPAGE;
-		return 0;
-	}
-	err = tdsm_acquire(r, idx, write);
-	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	err = tdsm_acquire_once(r, idx, write, &merged);
+	if (merged)	/* with the fault already in flight */
+		return err ? VM_FAULT_NOPAGE : 0;
 	*errp = err ? err : 1;	/* 1: fetched by this fault */
 	if (err == -EINTR)
 		return VM_FAULT_NOPAGE;	/* a fatal signal ends the task */
@@ -173,13 +170,13 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 
 	for (;;) {
 		/* Interrupted only by a fatal signal: retry, the task dies first. */
-		if (tdsm_page_lock(pg))
+		if (tdsm_page_lock_killable(pg))
 			return VM_FAULT_NOPAGE;
 		if (pg->frame && pg->state != TINYDSM_PAGE_INVALID &&
 		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
 			return 0;
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, pg, idx, write, acq);
+		ret = tdsm_fault_acquire(r, idx, write, acq);
 		if (ret)
 			return ret;
 	}
@@ -205,6 +202,7 @@ static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 /* A write to @pg: count it. The page lock is held, the page exclusive. */
 static void tdsm_note_write(struct vm_fault *vmf, struct tdsm_page *pg)
 {
+	tdsm_page_assert_locked(pg);
 	set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	/*
 	 * The core hides FAULT_FLAG_USER from .pfn_mkwrite; a write by the
@@ -402,6 +400,7 @@ static void tdsm_mms_prune(void)
 {
 	struct tdsm_mm_ref *ref, *tmp;
 
+	lockdep_assert_held(&tdsm_mms_lock);
 	list_for_each_entry_safe(ref, tmp, &tdsm_mms, list) {
 		if (atomic_read(&ref->mm->mm_users))
 			continue;
@@ -654,7 +653,7 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	pg = tdsm_page_at(r, info.addr);
 	if (!pg)
 		return -ERANGE;
-	if (tdsm_page_lock(pg))
+	if (tdsm_page_lock_killable(pg))
 		return -EINTR;
 	tdsm_page_fill_info(pg, &info);
 	tdsm_page_unlock(pg);

@@ -15,6 +15,8 @@
 #include <linux/xarray.h>
 #include <linux/tinydsm.h>
 
+#include "lock.h"
+
 /* bits of tdsm_page.flags */
 enum {
 	TDSM_PG_LOCKED,		/* sleeping bit lock guarding the page's fields */
@@ -29,8 +31,8 @@ enum {
  * struct tdsm_page - what one node knows of one page of the region
  * @flags: TDSM_PG_* bits; TDSM_PG_LOCKED is the page's short lock, taken
  *	with tdsm_page_lock(); TDSM_PG_DIR the home's transaction lock
- *	(proto.c). @frame, @fault_ip, @state and @faults are protected by
- *	TDSM_PG_LOCKED; on the home, @owner and @copyset by TDSM_PG_DIR
+ *	(tdsm_dir_lock(); both in lock.h). @frame, @fault_ip, @state and
+ *	@faults are protected by TDSM_PG_LOCKED; on the home, @owner and @copyset by TDSM_PG_DIR
  *	(readers for information, like the page-info ioctl, may race). @home
  *	changes only with a migration or a forwarding hint: written under
  *	TDSM_PG_LOCKED (and, on the nodes a migration runs between, under
@@ -74,17 +76,6 @@ struct tdsm_page {
 };
 
 static_assert(sizeof(struct tdsm_page) == 40);
-
-/*
- * A page's locks are bits of its flags: at 32 bytes of metadata a page
- * there is no room for a lockdep map each, and a bit lock has no owner.
- * Where a rule relies on one, the code asserts that the bit is held; like
- * lockdep_assert_held(), these check only with CONFIG_LOCKDEP.
- */
-#define tdsm_page_assert_locked(pg) \
-	lockdep_assert(test_bit(TDSM_PG_LOCKED, &(pg)->flags))
-#define tdsm_dir_assert_locked(pg) \
-	lockdep_assert(test_bit(TDSM_PG_DIR, &(pg)->flags))
 
 static inline u8 tdsm_page_home(const struct tdsm_page *pg)
 {

@@ -203,6 +203,7 @@ int tdsm_uprobe_set_form(struct tdsm_site *s, u8 form)
 {
 	int err;
 
+	lockdep_assert_held(&s->owner->lock);
 	if (form == TINYDSM_SITE_DIRECT) {
 		if (s->armed)
 			tdsm_uprobe_unregister(s->inode, s->offset, &s->uc, &s->uprobe);

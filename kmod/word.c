@@ -19,6 +19,7 @@
 #include <linux/uaccess.h>
 #include <linux/wait_bit.h>
 
+#include "lock.h"
 #include "page.h"
 #include "peer.h"
 #include "proto.h"
@@ -102,7 +103,6 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
-	u8 hint;
 	int err;
 
 	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
@@ -121,37 +121,10 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 	if (!err && !store)
 		*value = be64_to_cpu(call.reply.reply.addr);
 	if (err == -EREMOTE) {
-		/*
-		 * Follow the hint only if the home we asked is still the one
-		 * we know: under the page lock, or an INVAL that names the
-		 * page's new home meanwhile could be undone by a stale hint.
-		 */
-		hint = call.reply.reply.home;
-		if (hint && hint < TINYDSM_MAX_NODES && hint != r->node_id) {
-			tdsm_page_lock_wait(pg);
-			if (tdsm_page_home(pg) == home)
-				tdsm_page_set_home(pg, hint);
-			tdsm_page_unlock(pg);
-		}
+		tdsm_follow_hint(r, pg, home, call.reply.reply.home);
 		atomic64_inc(&r->forwards);
 		err = -EAGAIN;
 	}
-	return err;
-}
-
-/* This node is the home: get the page here as a fault would. */
-static int tdsm_word_acquire_home(struct tdsm_region *r, struct tdsm_page *pg,
-				  unsigned long idx, bool store)
-{
-	int err;
-
-	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags)) {
-		if (wait_on_bit(&pg->flags, TDSM_PG_FETCHING, TASK_KILLABLE))
-			return -EINTR;
-		return 0;
-	}
-	err = tdsm_acquire(r, idx, store);
-	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
 
@@ -173,11 +146,12 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	unsigned long idx = pg - r->pages;
 	int hops, err = -ELOOP;
+	bool merged;
 	u8 home;
 
 	*remote = false;
 	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_lock(pg))
+		if (tdsm_page_lock_killable(pg))
 			return -EINTR;
 		if (tdsm_word_here(pg, addr, width, store, value)) {
 			tdsm_page_unlock(pg);
@@ -187,7 +161,8 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		tdsm_page_unlock(pg);
 
 		if (home == r->node_id) {
-			err = tdsm_word_acquire_home(r, pg, idx, store);
+			/* Get the page here as a fault would. */
+			err = tdsm_acquire_once(r, idx, store, &merged);
 			if (err)
 				return err;
 			continue;	/* and look again */
@@ -252,7 +227,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		 (!store && value))
 		st = TDSM_WS_INVAL;
 	if (st) {
-		tdsm_reply(conn, msg, st, 0, 0, NULL, 0, 0, 0, false);
+		tdsm_reply_status(conn, msg, st);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -260,8 +235,8 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	idx = pg - r->pages;
-	if (tdsm_dir_lock_timeout(pg, false, tdsm_timeout_ms / 2)) {
-		tdsm_reply(conn, msg, TDSM_WS_TIMEDOUT, 0, 0, NULL, 0, 0, 0, false);
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
+		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
 		return;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
@@ -273,14 +248,13 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err)
 		err = tdsm_home_acquire_locked(r, idx, store);
 	if (!err) {
-		tdsm_page_lock_wait(pg);
+		tdsm_page_lock(pg);
 		if (!tdsm_word_here(pg, addr, width, store, &value))
 			err = -ESTALE;
 		tdsm_page_unlock(pg);
 	}
 	if (!err)
 		atomic64_inc(&r->word_served);
-	tdsm_reply(conn, msg, tdsm_errno_status(err), 0, store ? 0 : value,
-		   NULL, 0, 0, 0, false);
+	tdsm_reply_value(conn, msg, tdsm_errno_status(err), store ? 0 : value);
 	tdsm_dir_unlock(pg);
 }
