@@ -218,8 +218,9 @@ user: $(BUILD)/selftests/wire_test
 # ...) and the translation stubs their lookup thunks call. The stubs run in
 # the middle of any code, so lookup.c is built with general registers only.
 # Programs build with -I$(TOP)/tools/lib/tinydsm -I$(TOP)/uapi and link
-# $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test` checks the sites the
-# macros emit and runs both forms of them on the host (no module needed);
+# $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test`
+# (selftests/tinydsm/site_shape_test.c) checks the sites the macros emit
+# and runs both forms of them on the host (no module needed);
 # `make check` runs it before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
@@ -241,8 +242,8 @@ $(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/lib/site_shape_test: $(LIBTDSM_DIR)/site_shape_test.c $(LIBTDSM) \
-		$(LIBTDSM_HDR) $(KSRC)/.extracted
+$(BUILD)/lib/site_shape_test: $(TOP)/selftests/tinydsm/site_shape_test.c \
+		$(LIBTDSM) $(LIBTDSM_HDR) $(KSRC)/.extracted
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
 libtinydsm-test: $(BUILD)/lib/site_shape_test
