@@ -67,11 +67,11 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi \
 	       -DTINYDSM_VERSION='"$(TDSM_VERSION)"'
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
-TESTS := region_test netlink_test tinydsmctl_test module_test \
-	 cluster_sync_test coherence_test peer_failure_test migration_test \
-	 daemon_test daemon_cluster_test site_test site_cluster_test \
-	 unload_cluster_test conn_test priv_test
-TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
+# The lab tests, which suite runs which (selftests/tinydsm/Makefile): all
+# built by make user, which writes the list for the runners too.
+include $(TOP)/selftests/tinydsm/Makefile
+TESTS := $(TDSM_TESTS)
+TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
 BENCHES := region_bench remote_bench migrate_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 
@@ -109,6 +109,14 @@ $(KSRC)/.extracted:
 $(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+$(BUILD)/selftests/tests.list: $(TOP)/selftests/tinydsm/Makefile
+	@mkdir -p $(dir $@)
+	@{ $(TDSM_TESTS_LIST_CMD) } >$@.tmp
+	@mv $@.tmp $@
+
+# coherence_test takes -t/-T to leave tests out.
+$(BUILD)/selftests/coherence_test: $(TOP)/selftests/tinydsm/tdsm_harness.h
 
 $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)

@@ -9,8 +9,10 @@
  * Every node of a lab run (selftests/lab/lab.sh --nodes 2 or 3, peers
  * connected by cluster.sh) runs this binary; TDSM_NODE_ID picks the role.
  * Tests named pair_* need exactly 2 nodes, trio_* exactly 3, and skip
- * otherwise; alloc_free_bad_input runs on any number. The nodes take turns
- * through file barriers in TDSM_SHARED (tdsm_cluster.h).
+ * otherwise; alloc_free_bad_input runs on any number. The lab leaves the
+ * other count's tests out (-T, tdsm_harness.h; selftests/tinydsm/Makefile).
+ * The nodes take turns through file barriers in TDSM_SHARED
+ * (tdsm_cluster.h).
  *
  * The module keeps the region's pages while it is loaded, so every test
  * works on pages of its own: each ALLOCs its runs from the home the test
@@ -46,6 +48,7 @@
 
 #include "kselftest_harness.h"
 #include "tdsm_cluster.h"
+#include "tdsm_harness.h"
 
 #define ANY			(-1)
 #define PAIR			2
@@ -1672,4 +1675,4 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counters_one_page, 300)
 	check_sums(_metadata, self, total);
 }
 
-TEST_HARNESS_MAIN
+TDSM_HARNESS_MAIN
