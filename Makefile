@@ -209,10 +209,11 @@ $(BUILD)/selftests/unload_cluster_test: \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(NL_LIBS)
 
-# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
+# wire_test: a misbehaving peer (rogue.h) over real RDMA (librdmacm, libibverbs);
 # node2 drives its own module's MIGRATE over generic netlink (libnl).
 # It holds the run's cluster key and makes the proofs with libsodium.
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
+		$(TOP)/selftests/tinydsm/rogue.h \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
 		$(KEYFILE_DEPS) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
