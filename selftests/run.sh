@@ -137,13 +137,18 @@ suite_tests() { # SUITE
 	tdsm_tests "$1" | awk '{ print $1 }'
 }
 
+# Count node1's TAP file of every test of SUITE.
+count_node1() { # KVER SUITE
+	local t
+	for t in $(suite_tests "$2"); do
+		count_tap "$1" "$out/$1/$2/node1/$t.tap"
+	done
+}
+
 # The suites, each one lab run on KVER.
 suite_selftests() { # KVER
-	local t
 	lab_run "$1" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in $(suite_tests selftests); do
-		count_tap "$1" "$out/$1/selftests/node1/$t.tap"
-	done
+	count_node1 "$1" selftests
 }
 
 suite_cluster() { # KVER NODES
@@ -163,11 +168,8 @@ suite_cluster() { # KVER NODES
 }
 
 suite_wire() { # KVER
-	local t
 	lab_run "$1" wire 2 selftests/tinydsm/run_wire_tests.sh
-	for t in $(suite_tests wire); do
-		count_tap "$1" "$out/$1/wire/node1/$t.tap"
-	done
+	count_node1 "$1" wire
 }
 
 suite_rdma() { # KVER
