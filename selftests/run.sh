@@ -16,7 +16,8 @@
 #
 # Which tests each suite runs, and so which TAP files it counts, is the
 # list in selftests/tinydsm/Makefile (build/selftests/tests.list, written
-# by make user); a suite's time limit is selftests/tinydsm/settings'.
+# by make user); a suite's time limit is the timeout in
+# selftests/tinydsm/settings.
 # --dry-run prints the lab runs and the tests each would count, and runs
 # nothing.
 #
