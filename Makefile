@@ -115,8 +115,9 @@ $(BUILD)/selftests/tests.list: $(TOP)/selftests/tinydsm/Makefile
 	@{ $(TDSM_TESTS_LIST_CMD) } >$@.tmp
 	@mv $@.tmp $@
 
-# coherence_trio_test takes -t/-T to leave tests out.
-$(BUILD)/selftests/coherence_trio_test: $(TOP)/selftests/tinydsm/tdsm_harness.h
+# The coherence tests, one program per node count, share coherence.h.
+$(addprefix $(BUILD)/selftests/,coherence_pair_test coherence_trio_test): \
+		$(TOP)/selftests/tinydsm/coherence.h
 
 $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)
@@ -179,15 +180,15 @@ $(BUILD)/selftests/daemon_test: $(TOP)/selftests/tinydsm/daemon_test.c \
 		$(TOP)/daemon/auth.c $(KEYFILE_SRC) $(KEYFILE_LIBS)
 
 # The multi-node tests share their barrier and region helpers.
-$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_trio_test peer_failure_test \
-		daemon_cluster_test): \
+$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_pair_test coherence_trio_test \
+		peer_failure_test daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
-		cluster_sync_test coherence_trio_test conn_test daemon_cluster_test \
-		migration_test peer_failure_test site_cluster_test \
-		unload_cluster_test wire_test): \
+		cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
+		daemon_cluster_test migration_test peer_failure_test \
+		site_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.

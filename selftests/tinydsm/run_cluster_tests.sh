@@ -6,7 +6,9 @@
 # $TDSM_OUT/<test>.tap for the host to count:
 #   cluster_sync_test   the file barriers the other tests meet at (before
 #                       the nodes connect, cluster.sh)
-#   coherence_test      pair_* on 2 nodes, trio_* on 3 (all nodes run it)
+#   coherence_pair_test 2 nodes: ownership, reads, writes, ALLOC/FREE
+#   coherence_trio_test 3 nodes: invalidation, lost or evicted owners,
+#                       atomics (both: coherence.h; all nodes run them)
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
 #   site_cluster_test   2 nodes: an access site follows its page
 #   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
@@ -19,7 +21,7 @@
 # Exit: 0 all passed (or skipped), 1 a test failed or the nodes did not
 # connect, 4 fewer than 2 nodes (nothing to do).
 #
-# TDSM_CLUSTER_TESTS="coherence_test ..." runs only those tests.
+# TDSM_CLUSTER_TESTS="coherence_pair_test ..." runs only those tests.
 # TDSM_CLUSTER_SETUP=0 skips cluster.sh: only for running the tests'
 # own plumbing against a module that has no peers yet.
 set -u
