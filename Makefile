@@ -67,11 +67,11 @@ USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi \
 	       -DTINYDSM_VERSION='"$(TDSM_VERSION)"'
 # -isystem: the harness is the kernel's code, not ours; -Wextra would flag it.
 TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
-TESTS := region_test netlink_test tinydsmctl_test module_test \
-	 cluster_sync_test coherence_test peer_failure_test migration_test \
-	 daemon_test daemon_cluster_test site_test site_cluster_test \
-	 unload_cluster_test conn_test priv_test
-TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS))
+# The lab tests, which suite runs which (selftests/tinydsm/Makefile): all
+# built by make user, which writes the list for the runners too.
+include $(TOP)/selftests/tinydsm/Makefile
+TESTS := $(TDSM_TESTS)
+TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
 BENCHES := remote_bench migrate_bench access_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 # The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
@@ -113,6 +113,15 @@ $(KSRC)/.extracted:
 $(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(UAPI_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+$(BUILD)/selftests/tests.list: $(TOP)/selftests/tinydsm/Makefile
+	@mkdir -p $(dir $@)
+	@{ $(TDSM_TESTS_LIST_CMD) } >$@.tmp
+	@mv $@.tmp $@
+
+# The coherence tests, one program per node count, share coherence.h.
+$(addprefix $(BUILD)/selftests/,coherence_pair_test coherence_trio_test): \
+		$(TOP)/selftests/tinydsm/coherence.h
 
 # The family's generic netlink client (tools/lib/nl), on libnl-genl-3,
 # built once into $(BUILD)/lib/libtdsm_nl.a. A program that talks to the
@@ -205,15 +214,15 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
 # The multi-node tests share their barrier and region helpers.
-$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_test peer_failure_test \
-		daemon_cluster_test): \
+$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_pair_test coherence_trio_test \
+		peer_failure_test daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
-		cluster_sync_test coherence_test conn_test daemon_cluster_test \
-		migration_test peer_failure_test site_cluster_test \
-		unload_cluster_test wire_test): \
+		cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
+		daemon_cluster_test migration_test peer_failure_test \
+		site_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.
@@ -237,10 +246,11 @@ $(BUILD)/selftests/unload_cluster_test: \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
-# wire_test: a misbehaving peer over real RDMA (librdmacm, libibverbs);
+# wire_test: a misbehaving peer (rogue.h) over real RDMA (librdmacm, libibverbs);
 # node2 drives its own module's MIGRATE over generic netlink (libnl).
 # It holds the run's cluster key and makes the proofs with libsodium.
 $(BUILD)/selftests/wire_test: $(TOP)/selftests/tinydsm/wire_test.c \
+		$(TOP)/selftests/tinydsm/rogue.h \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/kmod/wire.h \
 		$(KEYFILE_DEPS) $(KSRC)/.extracted $(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
@@ -254,8 +264,9 @@ user: $(BUILD)/selftests/wire_test
 # ...) and the translation stubs their lookup thunks call. The stubs run in
 # the middle of any code, so lookup.c is built with general registers only.
 # Programs build with -I$(TOP)/tools/lib/tinydsm -I$(TOP)/uapi and link
-# $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test` checks the sites the
-# macros emit and runs both forms of them on the host (no module needed);
+# $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test`
+# (selftests/tinydsm/site_shape_test.c) checks the sites the macros emit
+# and runs both forms of them on the host (no module needed);
 # `make check` runs it before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
@@ -277,8 +288,8 @@ $(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/lib/site_shape_test: $(LIBTDSM_DIR)/site_shape_test.c $(LIBTDSM) \
-		$(LIBTDSM_HDR) $(KSRC)/.extracted
+$(BUILD)/lib/site_shape_test: $(TOP)/selftests/tinydsm/site_shape_test.c \
+		$(LIBTDSM) $(LIBTDSM_HDR) $(KSRC)/.extracted
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
 libtinydsm-test: $(BUILD)/lib/site_shape_test

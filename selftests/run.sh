@@ -12,7 +12,14 @@
 # decides that). Ends with "N passed, N failed".
 #
 #   selftests/run.sh --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build DIR]
-#                    [--out DIR] [--only SUITE[,SUITE...]]
+#                    [--out DIR] [--only SUITE[,SUITE...]] [--dry-run]
+#
+# Which tests each suite runs, and so which TAP files it counts, is the
+# list in selftests/tinydsm/Makefile (build/selftests/tests.list, written
+# by make user); a suite's time limit is the timeout in
+# selftests/tinydsm/settings.
+# --dry-run prints the lab runs and the tests each would count, and runs
+# nothing.
 #
 # --debug-build DIR takes the debug kernel from the background build that
 # selftests/debug_build.sh started in DIR (make check starts it first
@@ -29,6 +36,7 @@ debug_kvers=()
 debug_build=
 out=$top/build/check
 only=
+dry_run=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -36,12 +44,17 @@ while [ $# -gt 0 ]; do
 	--debug-build) debug_build=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--only) only=,${2:?},; shift 2 ;;
+	--dry-run) dry_run=1; shift ;;
 	*) echo "usage: $0 --kver KVER [--kver KVER ...] [--debug-kver KVER | --debug-build DIR]" \
-		"[--out DIR] [--only SUITE,...]" >&2
+		"[--out DIR] [--only SUITE,...] [--dry-run]" >&2
 	   exit 2 ;;
 	esac
 done
 [ ${#kvers[@]} -gt 0 ] || { echo "run.sh: no kernel given (--kver)" >&2; exit 2; }
+
+# shellcheck source=selftests/tinydsm/lib.sh
+source "$top/selftests/tinydsm/lib.sh"
+tdsm_tests selftests >/dev/null || exit 2
 
 wanted() { # wanted SUITE: is SUITE to run?
 	[ -z "$only" ] || [[ $only == *",$1,"* ]]
@@ -49,8 +62,7 @@ wanted() { # wanted SUITE: is SUITE to run?
 
 passed=0 failed=0 skipped=0
 failures=()
-rm -rf "$out"
-mkdir -p "$out"
+((dry_run)) || { rm -rf "$out"; mkdir -p "$out"; }
 start=$(date +%s)
 
 result() { # result ok|fail|skip NAME
@@ -65,6 +77,10 @@ result() { # result ok|fail|skip NAME
 count_tap() { # count_tap KVER FILE
 	local name line
 	name=$(basename "$2" .tap)
+	if ((dry_run)); then
+		echo "    count: $1 $name"
+		return
+	fi
 	if [ ! -s "$2" ]; then
 		result fail "$1 $name: no output"
 		return
@@ -82,13 +98,21 @@ count_tap() { # count_tap KVER FILE
 	fi
 }
 
-# A lab's hard timeout; the debug kernel runs everything several times slower.
-lab_timeout=600
+# A lab's hard timeout (selftests/tinydsm/settings); the debug kernel runs
+# everything several times slower.
+suite_timeout=$(sed -n 's/^timeout=//p' "$top/selftests/tinydsm/settings")
+lab_timeout=$suite_timeout
 
 # One lab run: its own verdict (boot, rmmod, kernel log) is a result too.
 lab_run() { # lab_run KVER NAME NODES SCRIPT
-	local dir=$out/$1/$2 rc i problems t0=$(date +%s)
+	local dir=$out/$1/$2 rc i problems t0
+	t0=$(date +%s)
 	echo "=== $1: $2 ($3 node(s)): $4"
+	if ((dry_run)); then
+		echo "    lab.sh --kver $1 --nodes $3 --timeout $lab_timeout $4"
+		tdsm_tests "$2" | sed 's/^/    each node runs: /'
+		return 0
+	fi
 	"$top/selftests/lab/lab.sh" --kver "$1" --nodes "$3" --timeout "$lab_timeout" \
 		--out "$dir" "$4"
 	rc=$?
@@ -109,22 +133,28 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 	return "$rc"
 }
 
-# The suites, each one lab run on KVER.
-suite_selftests() { # KVER
+# The tests SUITE runs, by name (the list's first word).
+suite_tests() { # SUITE
+	tdsm_tests "$1" | awk '{ print $1 }'
+}
+
+# Count node1's TAP file of every test of SUITE.
+count_node1() { # KVER SUITE
 	local t
-	lab_run "$1" selftests 1 selftests/tinydsm/run_tests.sh
-	for t in region_test netlink_test tinydsmctl_test daemon_test site_test trace_test priv_test \
-		module_test; do
-		count_tap "$1" "$out/$1/selftests/node1/$t.tap"
+	for t in $(suite_tests "$2"); do
+		count_tap "$1" "$out/$1/$2/node1/$t.tap"
 	done
 }
 
+# The suites, each one lab run on KVER.
+suite_selftests() { # KVER
+	lab_run "$1" selftests 1 selftests/tinydsm/run_tests.sh
+	count_node1 "$1" selftests
+}
+
 suite_cluster() { # KVER NODES
-	local i t tests=(cluster_sync_test coherence_test migration_test site_cluster_test)
-	case $2 in
-	2) tests+=(unload_cluster_test peer_failure_test conn_test) ;;
-	3) tests+=(daemon_cluster_test) ;;
-	esac
+	local i t tests
+	mapfile -t tests < <(suite_tests "cluster$2")
 	lab_run "$1" "cluster$2" "$2" selftests/tinydsm/run_cluster_tests.sh
 	for ((i = 1; i <= $2; i++)); do
 		for t in "${tests[@]}"; do
@@ -140,11 +170,12 @@ suite_cluster() { # KVER NODES
 
 suite_wire() { # KVER
 	lab_run "$1" wire 2 selftests/tinydsm/run_wire_tests.sh
-	count_tap "$1" "$out/$1/wire/node1/wire_test.tap"
+	count_node1 "$1" wire
 }
 
 suite_rdma() { # KVER
 	if lab_run "$1" rdma 2 selftests/lab/rdma_baseline.sh; then
+		((!dry_run)) || return 0
 		result ok "$1 rdma: ib_read_lat/ib_read_bw between node1 and node2 over rxe"
 		sed 's/^/    /' "$out/$1/rdma/node1/baseline.env" 2>/dev/null
 	else
@@ -176,6 +207,7 @@ done
 suite_demo() { # KVER
 	local k=$1 f
 	echo "=== $k: demo (tools/demo.sh --pages 64 --reps 1 --a-sizes 1)"
+	((!dry_run)) || return 0
 	if "$top/tools/demo.sh" --no-build --kver "$k" --pages 64 --reps 1 --a-sizes 1 \
 		--out "$out/$k/demo" >"$out/$k/demo.log" 2>&1; then
 		result ok "$k demo: a, a.1/a.2, b.1/b.2: full table, data read back right"
@@ -199,7 +231,9 @@ if wanted demo; then
 fi
 
 # The debug kernel, once its background build is done.
-if [ -n "$debug_build" ]; then
+if [ -n "$debug_build" ] && ((dry_run)); then
+	debug_kvers+=("(debug kernel)")
+elif [ -n "$debug_build" ]; then
 	if k=$("$top/selftests/debug_build.sh" wait "$debug_build"); then
 		debug_kvers+=("$k")
 	else
@@ -229,8 +263,12 @@ for k in "${debug_kvers[@]}"; do
 		suite_cluster "$k" 3
 	fi
 done
-lab_timeout=600
+lab_timeout=$suite_timeout
 
+if ((dry_run)); then
+	echo "dry run: nothing was run"
+	exit 0
+fi
 echo
 echo "suite time: $(($(date +%s) - start)) s, logs in $out"
 for f in "${failures[@]}"; do echo "failed: $f"; done

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the multi-node tinydsm selftests share (coherence_test.c,
+ * What the multi-node tinydsm selftests share (coherence.h,
  * peer_failure_test.c): the node's view of the region, the home slices,
  * the ioctls, and the file barriers through which the nodes of one lab run
  * take turns.

@@ -20,7 +20,8 @@
  *   decode_truncated  every valid encoding cut short gives -EINVAL
  *   decode_fuzz     random bytes against a guard page (no over-read), and
  *                   the accepted ones checked against objdump's reading
- *   load_result, store_value, addr: the emulation on a fake pt_regs
+ *   load_result, store_value, addr: the emulation on a fake pt_regs, each
+ *                   a table of instruction bytes and what they must give
  *
  * AS and OBJCOPY, OBJDUMP in the environment override the tools.
  */
@@ -1039,164 +1040,135 @@ TEST(decode_fuzz)
 
 /* ---- emulation ----------------------------------------------------------- */
 
-/* Decodes @code (which must be accepted) into *@m. */
-#define DECODE(m, ...) do { \
-	static const u8 code[] = { __VA_ARGS__ }; \
-	ASSERT_EQ(0, tdsm_mov_decode(code, sizeof(code), m)); \
-	ASSERT_EQ(sizeof(code), (m)->len); \
-} while (0)
-
 #define OLD	0x1122334455667788ULL
+#define REG(r)	offsetof(struct pt_regs, r)
+
+static unsigned long *reg_at(struct pt_regs *regs, size_t off)
+{
+	return (unsigned long *)((char *)regs + off);
+}
+
+/* Decodes @code (which must be accepted) into *@m. */
+static void decode_ok(struct __test_metadata *_metadata, const char *text,
+		      const u8 *code, unsigned int len, struct tdsm_mov *m)
+{
+	ASSERT_EQ(0, tdsm_mov_decode(code, len, m)) TH_LOG("%s", text);
+	ASSERT_EQ(len, m->len) TH_LOG("%s", text);
+}
+
+/*
+ * Loads: the register at offset @reg holds @before; after a load of @mem
+ * it holds @after, and no other register changed (not ip, not the
+ * neighbours).
+ */
+static const struct {
+	const char *text;
+	u8 len;
+	u8 code[8];
+	bool high8;
+	size_t reg;
+	u64 before, mem, after;
+} loads[] = {
+	{ "mov (%rdi), %al: the other 56 bits stay", 2, { 0x8a, 0x07 }, false,
+	  REG(ax), OLD, 0xffffffffffffffabULL, 0x11223344556677abULL },
+	{ "mov (%rdi), %ah: bits 8..15", 2, { 0x8a, 0x27 }, true,
+	  REG(ax), OLD, 0xab, 0x112233445566ab88ULL },
+	{ "mov (%rdi), %dh", 2, { 0x8a, 0x37 }, true,
+	  REG(dx), OLD, 0x1cd, 0x112233445566cd88ULL },
+	{ "mov (%rdi), %bh", 2, { 0x8a, 0x3f }, true,
+	  REG(bx), 0, 0xff, 0xff00ULL },
+	{ "mov (%rdi), %sil (REX): the low byte of RSI, not DH", 3, { 0x40, 0x8a, 0x37 }, false,
+	  REG(si), OLD, 0x5a, 0x112233445566775aULL },
+	{ "mov (%rdi), %r8b", 3, { 0x44, 0x8a, 0x07 }, false,
+	  REG(r8), OLD, 0x00, 0x1122334455667700ULL },
+	{ "mov (%rdi), %ax: the other 48 bits stay", 3, { 0x66, 0x8b, 0x07 }, false,
+	  REG(ax), OLD, 0xffffffffffffbeefULL, 0x112233445566beefULL },
+	{ "mov (%rdi), %eax: bits 32..63 cleared, of the register and of mem",
+	  2, { 0x8b, 0x07 }, false,
+	  REG(ax), OLD, 0xffffffffdeadbeefULL, 0xdeadbeefULL },
+	{ "mov (%rdi), %r15d", 3, { 0x44, 0x8b, 0x3f }, false,
+	  REG(r15), OLD, 0x80000000, 0x80000000ULL },
+	{ "mov (%rdi), %rsp", 3, { 0x48, 0x8b, 0x27 }, false,
+	  REG(sp), OLD, 0xfedcba9876543210ULL, 0xfedcba9876543210ULL },
+	{ "movzbl (%rdi), %eax", 3, { 0x0f, 0xb6, 0x07 }, false,
+	  REG(ax), OLD, 0xff80, 0x80ULL },
+	{ "movzwq (%rdi), %rcx", 4, { 0x48, 0x0f, 0xb7, 0x0f }, false,
+	  REG(cx), OLD, 0xffff8000, 0x8000ULL },
+	{ "movzbw (%rdi), %ax: the upper 48 bits stay", 4, { 0x66, 0x0f, 0xb6, 0x07 }, false,
+	  REG(ax), OLD, 0xf0, 0x11223344556600f0ULL },
+	{ "movsbq (%rdi), %rax: negative", 4, { 0x48, 0x0f, 0xbe, 0x07 }, false,
+	  REG(ax), OLD, 0x80, 0xffffffffffffff80ULL },
+	{ "movsbq (%rdi), %rax: positive", 4, { 0x48, 0x0f, 0xbe, 0x07 }, false,
+	  REG(ax), 0xffffffffffffff80ULL, 0xff7f, 0x7fULL },
+	{ "movsbl (%rdi), %eax: 32-bit result, upper cleared", 3, { 0x0f, 0xbe, 0x07 }, false,
+	  REG(ax), OLD, 0x80, 0xffffff80ULL },
+	{ "movsbw (%rdi), %ax: 16-bit result, the rest stays", 4, { 0x66, 0x0f, 0xbe, 0x07 }, false,
+	  REG(ax), OLD, 0x80, 0x112233445566ff80ULL },
+	{ "movsww (%rdi), %ax: a plain 16-bit load", 4, { 0x66, 0x0f, 0xbf, 0x07 }, false,
+	  REG(ax), OLD, 0x8001, 0x1122334455668001ULL },
+	{ "movswl (%rdi), %r9d", 4, { 0x44, 0x0f, 0xbf, 0x0f }, false,
+	  REG(r9), OLD, 0x8001, 0xffff8001ULL },
+	{ "movswq (%rdi), %rdx", 4, { 0x48, 0x0f, 0xbf, 0x17 }, false,
+	  REG(dx), OLD, 0x8001, 0xffffffffffff8001ULL },
+	{ "movslq (%rdi), %rax: negative", 3, { 0x48, 0x63, 0x07 }, false,
+	  REG(ax), OLD, 0x80000000, 0xffffffff80000000ULL },
+	{ "movslq (%rdi), %rax: positive", 3, { 0x48, 0x63, 0x07 }, false,
+	  REG(ax), 0xffffffff80000000ULL, 0xffffffff7fffffffULL, 0x7fffffffULL },
+	{ "movq (%rdi), %r12", 3, { 0x4c, 0x8b, 0x27 }, false,
+	  REG(r12), OLD, 0x8000000000000001ULL, 0x8000000000000001ULL },
+};
 
 TEST(load_result)
 {
-	struct pt_regs regs;
+	struct pt_regs regs, want;
 	struct tdsm_mov m;
+	unsigned int i;
 
-	memset(&regs, 0, sizeof(regs));
-
-	/* mov (%rdi), %al: the other 56 bits stay. */
-	DECODE(&m, 0x8a, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xffffffffffffffabULL);
-	ASSERT_EQ(0x11223344556677abULL, regs.ax);
-
-	/* mov (%rdi), %ah: bits 8..15. */
-	DECODE(&m, 0x8a, 0x27);
-	ASSERT_TRUE(m.high8);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xab);
-	ASSERT_EQ(0x112233445566ab88ULL, regs.ax);
-
-	/* mov (%rdi), %dh and %bh. */
-	DECODE(&m, 0x8a, 0x37);
-	regs.dx = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x1cd);
-	ASSERT_EQ(0x112233445566cd88ULL, regs.dx);
-	DECODE(&m, 0x8a, 0x3f);
-	regs.bx = 0;
-	tdsm_mov_load_result(&m, &regs, 0xff);
-	ASSERT_EQ(0xff00ULL, regs.bx);
-
-	/* mov (%rdi), %sil (REX): the low byte of RSI, not DH. */
-	DECODE(&m, 0x40, 0x8a, 0x37);
-	regs.si = OLD;
-	regs.dx = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x5a);
-	ASSERT_EQ(0x112233445566775aULL, regs.si);
-	ASSERT_EQ(OLD, regs.dx);
-
-	/* mov (%rdi), %r8b. */
-	DECODE(&m, 0x44, 0x8a, 0x07);
-	regs.r8 = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x00);
-	ASSERT_EQ(0x1122334455667700ULL, regs.r8);
-
-	/* mov (%rdi), %ax: the other 48 bits stay. */
-	DECODE(&m, 0x66, 0x8b, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xffffffffffffbeefULL);
-	ASSERT_EQ(0x112233445566beefULL, regs.ax);
-
-	/* mov (%rdi), %eax: bits 32..63 cleared, of the register and of mem. */
-	DECODE(&m, 0x8b, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xffffffffdeadbeefULL);
-	ASSERT_EQ(0xdeadbeefULL, regs.ax);
-
-	/* mov (%rdi), %r15d. */
-	DECODE(&m, 0x44, 0x8b, 0x3f);
-	regs.r15 = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x80000000);
-	ASSERT_EQ(0x80000000ULL, regs.r15);
-
-	/* mov (%rdi), %rsp. */
-	DECODE(&m, 0x48, 0x8b, 0x27);
-	regs.sp = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xfedcba9876543210ULL);
-	ASSERT_EQ(0xfedcba9876543210ULL, regs.sp);
-
-	/* movzbl (%rdi), %eax. */
-	DECODE(&m, 0x0f, 0xb6, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xff80);
-	ASSERT_EQ(0x80ULL, regs.ax);
-
-	/* movzwq (%rdi), %rcx. */
-	DECODE(&m, 0x48, 0x0f, 0xb7, 0x0f);
-	regs.cx = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xffff8000);
-	ASSERT_EQ(0x8000ULL, regs.cx);
-
-	/* movzbw (%rdi), %ax: the upper 48 bits stay. */
-	DECODE(&m, 0x66, 0x0f, 0xb6, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0xf0);
-	ASSERT_EQ(0x11223344556600f0ULL, regs.ax);
-
-	/* movsbq (%rdi), %rax: negative and positive. */
-	DECODE(&m, 0x48, 0x0f, 0xbe, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x80);
-	ASSERT_EQ(0xffffffffffffff80ULL, regs.ax);
-	tdsm_mov_load_result(&m, &regs, 0xff7f);
-	ASSERT_EQ(0x7fULL, regs.ax);
-
-	/* movsbl (%rdi), %eax: 32-bit result, upper cleared. */
-	DECODE(&m, 0x0f, 0xbe, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x80);
-	ASSERT_EQ(0xffffff80ULL, regs.ax);
-
-	/* movsbw (%rdi), %ax: 16-bit result, the rest stays. */
-	DECODE(&m, 0x66, 0x0f, 0xbe, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x80);
-	ASSERT_EQ(0x112233445566ff80ULL, regs.ax);
-
-	/* movsww (%rdi), %ax: a plain 16-bit load. */
-	DECODE(&m, 0x66, 0x0f, 0xbf, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x8001);
-	ASSERT_EQ(0x1122334455668001ULL, regs.ax);
-
-	/* movswl (%rdi), %r9d. */
-	DECODE(&m, 0x44, 0x0f, 0xbf, 0x0f);
-	regs.r9 = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x8001);
-	ASSERT_EQ(0xffff8001ULL, regs.r9);
-
-	/* movswq (%rdi), %rdx. */
-	DECODE(&m, 0x48, 0x0f, 0xbf, 0x17);
-	regs.dx = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x8001);
-	ASSERT_EQ(0xffffffffffff8001ULL, regs.dx);
-
-	/* movslq (%rdi), %rax. */
-	DECODE(&m, 0x48, 0x63, 0x07);
-	regs.ax = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x80000000);
-	ASSERT_EQ(0xffffffff80000000ULL, regs.ax);
-	tdsm_mov_load_result(&m, &regs, 0xffffffff7fffffffULL);
-	ASSERT_EQ(0x7fffffffULL, regs.ax);
-
-	/* movq (%rdi), %r12. */
-	DECODE(&m, 0x4c, 0x8b, 0x27);
-	regs.r12 = OLD;
-	tdsm_mov_load_result(&m, &regs, 0x8000000000000001ULL);
-	ASSERT_EQ(0x8000000000000001ULL, regs.r12);
-
-	/* Nothing else moved: not ip, not the neighbours. */
-	ASSERT_EQ(0, regs.ip);
-	ASSERT_EQ(0, regs.orig_ax);
-	ASSERT_EQ(0, regs.r13);
-	ASSERT_EQ(0, regs.r11);
+	for (i = 0; i < ARRAY_SIZE(loads); i++) {
+		decode_ok(_metadata, loads[i].text, loads[i].code, loads[i].len, &m);
+		ASSERT_EQ(loads[i].high8, m.high8) TH_LOG("%s", loads[i].text);
+		/* Every other register holds a pattern that must stay. */
+		memset(&regs, 0x5a, sizeof(regs));
+		*reg_at(&regs, loads[i].reg) = loads[i].before;
+		want = regs;
+		*reg_at(&want, loads[i].reg) = loads[i].after;
+		tdsm_mov_load_result(&m, &regs, loads[i].mem);
+		ASSERT_EQ(loads[i].after, *reg_at(&regs, loads[i].reg))
+			TH_LOG("%s", loads[i].text);
+		ASSERT_EQ(0, memcmp(&want, &regs, sizeof(regs))) TH_LOG("%s", loads[i].text);
+	}
 }
+
+/* Stores: the value stored, from the registers store_value() sets up. */
+static const struct {
+	const char *text;
+	u8 len;
+	u8 code[8];
+	u64 value;
+} stores[] = {
+	{ "mov %ah, (%rdi)", 2, { 0x88, 0x27 }, 0x77 },
+	{ "mov %al, (%rdi)", 2, { 0x88, 0x07 }, 0x88 },
+	{ "mov %sil, (%rdi)", 3, { 0x40, 0x88, 0x37 }, 0xa5 },
+	{ "mov %cx, (%rdi)", 3, { 0x66, 0x89, 0x0f }, 0x3210 },
+	{ "mov %ecx, (%rdi)", 2, { 0x89, 0x0f }, 0x76543210 },
+	{ "mov %rcx, (%rdi)", 3, { 0x48, 0x89, 0x0f }, 0xfedcba9876543210ULL },
+	{ "mov %r9, (%rdi)", 3, { 0x4c, 0x89, 0x0f }, 0x0102030405060708ULL },
+	{ "movb $0xff, (%rdi)", 3, { 0xc6, 0x07, 0xff }, 0xff },
+	{ "movw $0x8000, (%rdi)", 5, { 0x66, 0xc7, 0x07, 0x00, 0x80 }, 0x8000 },
+	{ "movl $-2, (%rdi)", 6, { 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff }, 0xfffffffe },
+	{ "movq $-2, (%rdi)", 7, { 0x48, 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff },
+	  0xfffffffffffffffeULL },
+	{ "movq $-2^31, (%rdi)", 7, { 0x48, 0xc7, 0x07, 0x00, 0x00, 0x00, 0x80 },
+	  0xffffffff80000000ULL },
+	{ "movq $2^31-1, (%rdi)", 7, { 0x48, 0xc7, 0x07, 0xff, 0xff, 0xff, 0x7f },
+	  0x7fffffffULL },
+};
 
 TEST(store_value)
 {
 	struct pt_regs regs;
 	struct tdsm_mov m;
+	unsigned int i;
 
 	memset(&regs, 0, sizeof(regs));
 	regs.ax = 0x1122334455667788ULL;
@@ -1204,39 +1176,43 @@ TEST(store_value)
 	regs.si = 0x00000000000000a5ULL;
 	regs.r9 = 0x0102030405060708ULL;
 
-	DECODE(&m, 0x88, 0x27);			/* mov %ah, (%rdi) */
-	ASSERT_TRUE(m.store);
-	ASSERT_EQ(0x77, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x88, 0x07);			/* mov %al, (%rdi) */
-	ASSERT_EQ(0x88, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x40, 0x88, 0x37);		/* mov %sil, (%rdi) */
-	ASSERT_EQ(0xa5, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x66, 0x89, 0x0f);		/* mov %cx, (%rdi) */
-	ASSERT_EQ(0x3210, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x89, 0x0f);			/* mov %ecx, (%rdi) */
-	ASSERT_EQ(0x76543210, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x48, 0x89, 0x0f);		/* mov %rcx, (%rdi) */
-	ASSERT_EQ(0xfedcba9876543210ULL, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x4c, 0x89, 0x0f);		/* mov %r9, (%rdi) */
-	ASSERT_EQ(0x0102030405060708ULL, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0xc6, 0x07, 0xff);		/* movb $0xff, (%rdi) */
-	ASSERT_EQ(0xff, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x66, 0xc7, 0x07, 0x00, 0x80);	/* movw $0x8000, (%rdi) */
-	ASSERT_EQ(0x8000, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff);	/* movl $-2, (%rdi) */
-	ASSERT_EQ(0xfffffffe, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x48, 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff);	/* movq $-2, (%rdi) */
-	ASSERT_EQ(0xfffffffffffffffeULL, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x48, 0xc7, 0x07, 0x00, 0x00, 0x00, 0x80);	/* movq $-2^31 */
-	ASSERT_EQ(0xffffffff80000000ULL, tdsm_mov_store_value(&m, &regs));
-	DECODE(&m, 0x48, 0xc7, 0x07, 0xff, 0xff, 0xff, 0x7f);	/* movq $2^31-1 */
-	ASSERT_EQ(0x7fffffffULL, tdsm_mov_store_value(&m, &regs));
+	for (i = 0; i < ARRAY_SIZE(stores); i++) {
+		decode_ok(_metadata, stores[i].text, stores[i].code, stores[i].len, &m);
+		ASSERT_TRUE(m.store) TH_LOG("%s", stores[i].text);
+		ASSERT_EQ(stores[i].value, tdsm_mov_store_value(&m, &regs))
+			TH_LOG("%s", stores[i].text);
+	}
 }
+
+/* Addresses, from the registers addr() sets up; ip is the instruction's. */
+static const struct {
+	const char *text;
+	u8 len;
+	u8 code[10];
+	u64 addr;
+} addrs[] = {
+	{ "movq 0x10(%rax,%rbx,8), %rcx", 5, { 0x48, 0x8b, 0x4c, 0xd8, 0x10 },
+	  0x1000 + 3 * 8 + 0x10 },
+	{ "movq -0x10(%rip), %rax", 7, { 0x48, 0x8b, 0x05, 0xf0, 0xff, 0xff, 0xff },
+	  0x400000 + 7 - 0x10 },
+	{ "movq -8(%rsp), %rax", 5, { 0x48, 0x8b, 0x44, 0x24, 0xf8 }, 0x7ffc0000 - 8 },
+	{ "movl 0(%rbp), %eax", 3, { 0x8b, 0x45, 0x00 }, 0x7ffd0000 },
+	{ "movl (%r12), %eax", 4, { 0x41, 0x8b, 0x04, 0x24 }, 0x5000 },
+	{ "movl 4(%r13,%r12), %eax", 5, { 0x43, 0x8b, 0x44, 0x25, 0x04 },
+	  0x6000 + 0x5000 + 4 },
+	{ "movl 0x100(,%rsi,4), %eax", 7, { 0x8b, 0x04, 0xb5, 0x00, 0x01, 0x00, 0x00 },
+	  0x100 - 4 },
+	{ "movl -0x10, %eax", 7, { 0x8b, 0x04, 0x25, 0xf0, 0xff, 0xff, 0xff },
+	  0xfffffffffffffff0ULL },
+	{ "movl $1, 8(%rip)", 10, { 0xc7, 0x05, 0x08, 0x00, 0x00, 0x00, 1, 0, 0, 0 },
+	  0x400000 + 10 + 8 },
+};
 
 TEST(addr)
 {
 	struct pt_regs regs;
 	struct tdsm_mov m;
+	unsigned int i;
 
 	memset(&regs, 0, sizeof(regs));
 	regs.ax = 0x1000;
@@ -1248,24 +1224,11 @@ TEST(addr)
 	regs.si = 0xffffffffffffffffULL;
 	regs.ip = 0x400000;
 
-	DECODE(&m, 0x48, 0x8b, 0x4c, 0xd8, 0x10);	/* movq 0x10(%rax,%rbx,8), %rcx */
-	ASSERT_EQ(0x1000 + 3 * 8 + 0x10, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x48, 0x8b, 0x05, 0xf0, 0xff, 0xff, 0xff);	/* movq -0x10(%rip), %rax */
-	ASSERT_EQ(0x400000 + 7 - 0x10, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x48, 0x8b, 0x44, 0x24, 0xf8);	/* movq -8(%rsp), %rax */
-	ASSERT_EQ(0x7ffc0000 - 8, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x8b, 0x45, 0x00);			/* movl 0(%rbp), %eax */
-	ASSERT_EQ(0x7ffd0000, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x41, 0x8b, 0x04, 0x24);		/* movl (%r12), %eax */
-	ASSERT_EQ(0x5000, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x43, 0x8b, 0x44, 0x25, 0x04);	/* movl 4(%r13,%r12), %eax */
-	ASSERT_EQ(0x6000 + 0x5000 + 4, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x8b, 0x04, 0xb5, 0x00, 0x01, 0x00, 0x00);	/* movl 0x100(,%rsi,4) */
-	ASSERT_EQ(0x100 - 4, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0x8b, 0x04, 0x25, 0xf0, 0xff, 0xff, 0xff);	/* movl -0x10, %eax */
-	ASSERT_EQ(0xfffffffffffffff0ULL, tdsm_mov_addr(&m, &regs));
-	DECODE(&m, 0xc7, 0x05, 0x08, 0x00, 0x00, 0x00, 1, 0, 0, 0);	/* movl $1, 8(%rip) */
-	ASSERT_EQ(0x400000 + 10 + 8, tdsm_mov_addr(&m, &regs));
+	for (i = 0; i < ARRAY_SIZE(addrs); i++) {
+		decode_ok(_metadata, addrs[i].text, addrs[i].code, addrs[i].len, &m);
+		ASSERT_EQ(addrs[i].addr, tdsm_mov_addr(&m, &regs)) TH_LOG("%s", addrs[i].text);
+	}
+	/* The last one's immediate came through too. */
 	ASSERT_EQ(1, m.imm);
 }
 

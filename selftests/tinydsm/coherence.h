@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tinydsm coherence between nodes: page contents arrive intact, ownership
+ * follows writes, readers are invalidated, the home's directory (owner,
+ * copyset) and every node's page state match the protocol at each step,
+ * ALLOC/FREE hand out disjoint runs of the right slice, and atomic
+ * read-modify-writes from several nodes lose nothing.
+ *
+ * Two programs, one per node count, as the lab's suites run them
+ * (selftests/tinydsm/Makefile): coherence_pair_test.c holds the tests
+ * written for 2 nodes (pair_*), coherence_trio_test.c those for 3
+ * (trio_*); a test skips on any other count. This header, which each of
+ * them includes once, holds what they share: the fixture, the helpers and
+ * the tests that hold on any number of nodes (setup_time_reported,
+ * alloc_free_bad_input), which so run in both.
+ *
+ * Every node of a lab run (selftests/lab/lab.sh --nodes 2 or 3, peers
+ * connected by cluster.sh) runs the program; TDSM_NODE_ID picks the role.
+ * The nodes take turns through file barriers in TDSM_SHARED
+ * (tdsm_cluster.h).
+ *
+ * The module keeps the region's pages while it is loaded, so every test
+ * works on pages of its own: each ALLOCs its runs from the home the test
+ * is about. TDSM_FIXED_PAGES=1 (bring-up, before ALLOC works) uses fixed
+ * runs past the middle of the home's slice instead.
+ *
+ * Page info: on a page's home, PAGE_INFO gives the directory (owner,
+ * copyset) and the home's own state; elsewhere only the state (and flags,
+ * faults) is checked.
+ *
+ * Knobs (the lab forwards TDSM_* from the host): TDSM_PINGPONG_ROUNDS
+ * (default 100), TDSM_ATOMIC_ITERS (default 200 per node),
+ * TDSM_ATOMIC_PAUSE_US (default 1000: the pause between a node's atomics,
+ * so that the nodes' loops overlap and the page really moves),
+ * TDSM_BARRIER_TIMEOUT (default 60 s), TDSM_FIXED_PAGES.
+ */
+#ifndef COHERENCE_H
+#define COHERENCE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define ANY			(-1)
+#define HOME			2	/* the node that homes the shared runs */
+
+/* Fixed runs for TDSM_FIXED_PAGES=1, in pages past the slice's middle. */
+#define SLOT_READ		0	/* 64 pages */
+#define SLOT_WRITE		64	/* 64 pages */
+#define SLOT_PINGPONG		128
+#define SLOT_HOME_WRITE		130
+#define SLOT_THIRD_WRITE	132
+#define SLOT_ATOMIC		134
+#define SLOT_ATOMIC_PAGE	136
+#define SLOT_DROPPED		140	/* 4 pages */
+#define SLOT_ANSWER_LOST	144
+#define SLOT_KILLED		145
+#define SLOT_OWNER_AWAY		146
+#define SLOT_DOUBT_EVICTED	147
+
+/* Data rounds: each test writes its own, so a stale copy names its source. */
+enum {
+	R_ZERO,			/* untouched or freed: zeros */
+	R_READ,
+	R_WRITE1, R_WRITE2,
+	R_ALLOC,
+	R_HOME1, R_HOME2,
+	R_THIRD1, R_THIRD2,
+	R_OWNER1, R_OWNER2,
+	R_DOUBT1, R_DOUBT2,
+	R_MAX
+};
+
+FIXTURE(coherence) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	int delaying;		/* this node delays its packets (tc): undo */
+	int dropping;		/* this node drops packets (tc clsact): undo */
+	char setup_err[256];
+};
+
+/* Where a fatal signal tells the other nodes that this test died. */
+static char fatal_mark[PATH_MAX];
+
+/*
+ * SIGBUS/SIGSEGV on a region access kills the test; first leave the mark,
+ * so that the other nodes stop waiting for this one now rather than at the
+ * barrier timeout. Only async-signal-safe calls.
+ */
+static void fatal_signal(int sig)
+{
+	static const char msg[] =
+		"# fatal signal on a tinydsm access; the other nodes are told\n";
+	ssize_t r;
+	int fd;
+
+	if (fatal_mark[0]) {
+		fd = open(fatal_mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)r;
+	signal(sig, SIG_DFL);
+	raise(sig);	/* delivered, by the default action, when we return */
+}
+
+FIXTURE_SETUP(coherence)
+{
+	struct sigaction sa = { .sa_handler = fatal_signal };
+
+	tc_sync_init(&self->s, "coherence", _metadata->name);
+	if (!self->s.dir[0] ||
+	    tc_file(&self->s, fatal_mark, sizeof(fatal_mark), "fail.%u", self->s.id))
+		fatal_mark[0] = '\0';
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+
+	/* Failures are reported by START(), after a test had its chance to skip. */
+	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
+			    sizeof(self->setup_err)))
+		return;
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(coherence)
+{
+	if (!_metadata->passed)
+		tc_mark_failed(&self->s);
+	if (self->delaying)
+		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
+	if (self->dropping)
+		tc_drop_roce(NULL, 0, NULL);
+	tc_node_close(&self->n);
+}
+
+/* Skip unless the run has @want nodes (0: any), then require the setup. */
+#define START(want) do {						\
+	if ((want) && self->s.nodes != (unsigned int)(want))		\
+		SKIP(return, "needs %u nodes, this run has %u (TDSM_NODES)", \
+		     (unsigned int)(want), self->s.nodes);		\
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
+} while (0)
+
+#define BARRIER_T(step, secs) do {					\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
+				_err, sizeof(_err)))			\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+#define BARRIER(step) BARRIER_T(step, self->s.timeout_s)
+
+static uint8_t *ptr(uint64_t addr)
+{
+	return (uint8_t *)(uintptr_t)addr;
+}
+
+/* The 64-bit word at global address @addr in data round @round. */
+static uint64_t pat(uint64_t addr, unsigned int round)
+{
+	uint64_t x;
+
+	if (round == R_ZERO)
+		return 0;
+	x = (addr ^ ((uint64_t)round << 48)) * 0x9e3779b97f4a7c15ull;
+	return x ^ (x >> 31) ^ round;
+}
+
+/* Which round's data @word at @addr is, for the log; -1 if none. */
+static int which_round(uint64_t addr, uint64_t word)
+{
+	int r;
+
+	for (r = R_ZERO; r < R_MAX; r++)
+		if (pat(addr, r) == word)
+			return r;
+	return -1;
+}
+
+/* Write round @round's pattern over every byte of [p, p + len). */
+static void fill(uint8_t *p, size_t len, unsigned int round)
+{
+	volatile uint64_t *w = (volatile uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pat((uintptr_t)&w[i], round);
+}
+
+/*
+ * Check every byte of [p, p + len) against round @round; log the first
+ * wrong byte and whose data the word holds. The number of wrong pages.
+ */
+static unsigned long check_mem(struct __test_metadata *_metadata,
+			       const struct tc_node *n, const uint8_t *p,
+			       size_t len, unsigned int round, const char *what)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)p;
+	unsigned long bad = 0, last_page = ~0ul;
+	uint64_t got, want;
+	size_t i, b;
+	int r;
+
+	for (i = 0; i < len / 8; i++) {
+		got = w[i];
+		want = pat((uintptr_t)&w[i], round);
+		if (got == want)
+			continue;
+		if ((i * 8) / n->psz == last_page)
+			continue;
+		last_page = (i * 8) / n->psz;
+		if (!bad) {
+			for (b = 0; b < 8; b++)
+				if (((got ^ want) >> (8 * b)) & 0xff)
+					break;
+			r = which_round((uintptr_t)&w[i], got);
+			TH_LOG("%s: byte %p (page %lu of the run) is %#x, want %#x (data round %u); the word is %s%.0d",
+			       what, (const void *)(p + i * 8 + b), last_page,
+			       (unsigned int)(got >> (8 * b)) & 0xff,
+			       (unsigned int)(want >> (8 * b)) & 0xff, round,
+			       r < 0 ? "no round's data" :
+			       r == R_ZERO ? "zero (never written, or lost)" :
+			       "stale data of round ", r > 0 ? r : 0);
+		}
+		bad++;
+	}
+	if (bad)
+		TH_LOG("%s: %lu of %zu page(s) wrong", what, bad,
+		       (len + n->psz - 1) / n->psz);
+	return bad;
+}
+
+/*
+ * Check PAGE_INFO of @npages pages at @p on this node: @state everywhere;
+ * @owner and @copyset (ANY: not checked) only where this node is the
+ * page's home, since only the home keeps the directory. Logs the first
+ * wrong page; the number of wrong pages.
+ */
+static unsigned long check_info(struct __test_metadata *_metadata,
+				const struct tc_node *n, const uint8_t *p,
+				unsigned long npages, int state, int owner,
+				long copyset, const char *what)
+{
+	struct tinydsm_page_info pi;
+	unsigned long i, bad = 0;
+	const uint8_t *a;
+	int home, wrong;
+
+	for (i = 0; i < npages; i++) {
+		a = p + i * n->psz;
+		home = tc_home_of(n, (uintptr_t)a) == n->id;
+		if (tc_page_info(n, a, &pi)) {
+			if (!bad)
+				TH_LOG("%s: PAGE_INFO %p: %s", what, a, strerror(errno));
+			bad++;
+			continue;
+		}
+		wrong = (state != ANY && pi.state != state) ||
+			(home && owner != ANY && pi.owner != owner) ||
+			(home && copyset != ANY && pi.copyset != copyset);
+		if (!wrong)
+			continue;
+		if (!bad)
+			TH_LOG("%s: page %p on node%u (%s): state %s owner %u copyset %#x flags %#x faults %u; want state %s owner %d copyset %#lx",
+			       what, a, n->id, home ? "its home" : "not its home",
+			       tc_state_name(pi.state), pi.owner, pi.copyset,
+			       pi.flags, pi.faults,
+			       state == ANY ? "any" : tc_state_name(state), owner,
+			       copyset);
+		bad++;
+	}
+	if (bad)
+		TH_LOG("%s: %lu of %lu page(s) wrong", what, bad, npages);
+	return bad;
+}
+
+/*
+ * A run of @npages pages homed on node @home, at the same address on every
+ * node (every node calls this; it holds a barrier named @key): the home
+ * ALLOCs it and publishes the address under @key.
+ */
+static uint8_t *shared_run(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(coherence) *self, const char *key,
+			   unsigned int home, unsigned int npages,
+			   unsigned int slot)
+{
+	struct tc_node *n = &self->n;
+	uint64_t addr = 0, end;
+	char val[64];
+
+	if (tc_env_uint("TDSM_FIXED_PAGES", 0)) {
+		addr = tc_slice_start(n, home) +
+		       (uint64_t)(n->slice_pages / 2 + slot) * n->psz;
+	} else if (n->id == home) {
+		ASSERT_EQ(0, tc_alloc(n, home, npages, &addr))
+			TH_LOG("ALLOC home %u, %u pages: %s", home, npages,
+			       strerror(errno));
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, key, val))
+			TH_LOG("publishing '%s': %s", key, strerror(errno));
+	}
+	BARRIER(key);
+	if (!tc_env_uint("TDSM_FIXED_PAGES", 0) && n->id != home) {
+		ASSERT_EQ(0, tc_get(&self->s, key, val, sizeof(val)))
+			TH_LOG("node%u did not publish '%s'", home, key);
+		addr = strtoull(val, NULL, 0);
+	}
+	end = addr + (uint64_t)npages * n->psz;
+	ASSERT_EQ(0, addr % n->psz) TH_LOG("run %#llx", (unsigned long long)addr);
+	ASSERT_TRUE(addr >= tc_slice_start(n, home) && end <= tc_slice_end(n, home))
+		TH_LOG("run %#llx + %u pages is not inside node%u's slice %#llx-%#llx",
+		       (unsigned long long)addr, npages, home,
+		       (unsigned long long)tc_slice_start(n, home),
+		       (unsigned long long)tc_slice_end(n, home));
+	return ptr(addr);
+}
+
+/* `tinydsmctl -j node show` (from the tree) into @buf: 0, or -1. */
+static int node_show_json(char *buf, size_t len)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char cmd[PATH_MAX + 64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "'%s/build/tools/tinydsmctl' -j node show",
+		 tree && *tree ? tree : ".");
+	fflush(stdout);
+	fflush(stderr);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n < len - 1) {
+		size_t r = fread(buf + n, 1, len - 1 - n, f);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	buf[n] = '\0';
+	return pclose(f) == 0 ? 0 : -1;
+}
+
+/*
+ * The next node object of node show's JSON (no object nests in one) from
+ * *@p into @obj, by key from then on; 0, or -1 after the last.
+ */
+static int next_node_obj(const char **p, char *obj, size_t len)
+{
+	const char *b = strchr(*p, '{'), *e = b ? strchr(b, '}') : NULL;
+
+	if (!e || (size_t)(e - b) >= len)
+		return -1;
+	memcpy(obj, b, e - b);
+	obj[e - b] = '\0';
+	*p = e + 1;
+	return 0;
+}
+
+/* The number under "@key" in @obj: 0, or -1 if it is not there. */
+static int obj_u64(const char *obj, const char *key, unsigned long long *v)
+{
+	char pat[48];
+	const char *a;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	a = strstr(obj, pat);
+	return a && sscanf(a + strlen(pat), "%llu", v) == 1 ? 0 : -1;
+}
+
+/*
+ * Every peer up with the cluster key says how long its last connection
+ * took to set up and how much of that the proof of the key took (NODE_GET
+ * SETUP_US and AUTH_US, node show's setup_us and auth_us). Measurements:
+ * logged, and only their order asserted (auth_us > 0, setup_us >= it).
+ */
+TEST_F_TIMEOUT(coherence, setup_time_reported, 150)
+{
+	double deadline;
+	unsigned long long id, setup, auth;
+	char out[8192], obj[1024];
+	const char *p;
+	int down, keyed = 0;
+
+	START(0);
+	BARRIER("setup_time");
+	deadline = tc_now() + self->s.timeout_s;
+	for (;;) {
+		ASSERT_EQ(0, node_show_json(out, sizeof(out)));
+		down = 0;
+		for (p = out; !next_node_obj(&p, obj, sizeof(obj));)
+			down += !strstr(obj, "\"self\"") &&
+				!strstr(obj, "\"state\":\"up\"");
+		if (!down || tc_now() > deadline)
+			break;
+		usleep(200000);
+	}
+	EXPECT_EQ(0, down) TH_LOG("peers not up: %s", out);
+	for (p = out; !next_node_obj(&p, obj, sizeof(obj));) {
+		if (strstr(obj, "\"self\"") || !strstr(obj, "\"state\":\"up\"") ||
+		    !strstr(obj, "\"auth\":\"key\""))
+			continue;
+		keyed++;
+		ASSERT_EQ(0, obj_u64(obj, "id", &id)) TH_LOG("%s", obj);
+		ASSERT_EQ(0, obj_u64(obj, "setup_us", &setup)) TH_LOG("%s", obj);
+		ASSERT_EQ(0, obj_u64(obj, "auth_us", &auth)) TH_LOG("%s", obj);
+		TH_LOG("node%u: to node%llu: setup %llu us, of which the proof of the key %llu us",
+		       self->s.id, id, setup, auth);
+		EXPECT_LT(0, auth);
+		EXPECT_LE(auth, setup);
+	}
+	if (!keyed)
+		TH_LOG("no peer up with the cluster key (a run without one?): nothing to check");
+	BARRIER("setup_time.done");
+}
+
+/* tinydsmctl ARGS (from the tree, as the lab builds it): its exit status. */
+static int ctl(const char *fmt, ...)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char args[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return tc_shell("%s/build/tools/tinydsmctl %s >&2", tree ? tree : ".", args);
+}
+
+/* errno of ALLOC/FREE with these fields, 0 if it succeeded (and undone). */
+static int alloc_errno(const struct tc_node *n, unsigned long cmd,
+		       unsigned int home, unsigned int npages, uint64_t addr,
+		       uint64_t res0, uint64_t res1)
+{
+	struct tinydsm_alloc a = {
+		.home = home, .npages = npages, .addr = addr,
+		.reserved = { res0, res1 },
+	};
+
+	if (ioctl(n->fd, cmd, &a))
+		return errno;
+	if (cmd == TINYDSM_IOC_ALLOC)
+		tc_free(n, a.addr, npages);
+	return 0;
+}
+
+#define EXPECT_ALLOC(err, home, np, r0, r1)				\
+	EXPECT_EQ(err, alloc_errno(n, TINYDSM_IOC_ALLOC, home, np, 0, r0, r1)) \
+		TH_LOG("ALLOC home %u npages %u reserved %u/%u", (unsigned int)(home), \
+		       (unsigned int)(np), (unsigned int)(r0), (unsigned int)(r1))
+
+#define EXPECT_FREE(err, addr, np, r0)					\
+	EXPECT_EQ(err, alloc_errno(n, TINYDSM_IOC_FREE, 0, np, addr, r0, 0)) \
+		TH_LOG("FREE addr %#llx npages %u reserved %u",		\
+		       (unsigned long long)(addr), (unsigned int)(np), (unsigned int)(r0))
+
+/*
+ * (d) Bad ALLOC and FREE, on every node (no peer is asked):
+ *   npages 0 -> EINVAL; reserved != 0 -> EINVAL;
+ *   home 9, or the first id past this run's nodes: a node id (1..31) that
+ *   names no node of this cluster -> ENOENT ("no such node");
+ *   home >= TINYDSM_MAX_NODES (32, 99, ~0) is no node id at all: malformed
+ *   -> EINVAL (as NODE_ADD's id policy), not ENOENT;
+ *   a run the home has no room for -> ENOSPC; more pages than a whole slice
+ *   -> EINVAL or ENOSPC (either: it can never fit);
+ *   FREE outside the region -> ERANGE (as PAGE_INFO); FREE unaligned, of a
+ *   run not allocated, or of a run past the slice -> EINVAL;
+ *   a NULL argument -> EFAULT.
+ */
+TEST_F(coherence, alloc_free_bad_input)
+{
+	struct tc_node *n = &self->n;
+	uint64_t base = TINYDSM_REGION_BASE, mine, last, held;
+	unsigned int unknown;
+	int e;
+
+	START(0);
+	mine = tc_slice_start(n, n->id);
+	last = tc_slice_end(n, n->id) - n->psz;	/* first-fit leaves it free */
+	unknown = self->s.nodes + 1;
+
+	EXPECT_ALLOC(EINVAL, 0, 0, 0, 0);
+	EXPECT_ALLOC(EINVAL, n->id, 0, 0, 0);
+	EXPECT_ALLOC(EINVAL, 0, 1, 1, 0);
+	EXPECT_ALLOC(EINVAL, 0, 1, 0, 1);
+	EXPECT_ALLOC(ENOENT, 9, 1, 0, 0);
+	if (unknown < TINYDSM_MAX_NODES)
+		EXPECT_ALLOC(ENOENT, unknown, 1, 0, 0);
+	EXPECT_ALLOC(EINVAL, TINYDSM_MAX_NODES, 1, 0, 0);
+	EXPECT_ALLOC(EINVAL, 99, 1, 0, 0);
+	EXPECT_ALLOC(EINVAL, UINT32_MAX, 1, 0, 0);
+	e = alloc_errno(n, TINYDSM_IOC_ALLOC, 0, n->slice_pages + 1, 0, 0, 0);
+	EXPECT_TRUE(e == EINVAL || e == ENOSPC)
+		TH_LOG("ALLOC of %lu pages, more than a slice: errno %d",
+		       n->slice_pages + 1, e);
+	/* With one page of the slice taken, a whole slice is no free run. */
+	ASSERT_EQ(0, tc_alloc(n, 0, 1, &held)) TH_LOG("ALLOC: %s", strerror(errno));
+	EXPECT_ALLOC(ENOSPC, 0, n->slice_pages, 0, 0);
+	EXPECT_EQ(0, tc_free(n, held, 1)) TH_LOG("FREE: %s", strerror(errno));
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_ALLOC, NULL));
+	EXPECT_EQ(EFAULT, errno);
+
+	EXPECT_FREE(EINVAL, mine, 0, 0);
+	EXPECT_FREE(EINVAL, mine, 1, 1);
+	EXPECT_FREE(EINVAL, mine + 1, 1, 0);
+	EXPECT_FREE(ERANGE, 0x1000, 1, 0);
+	EXPECT_FREE(ERANGE, base - n->psz, 1, 0);
+	EXPECT_FREE(ERANGE, base + n->info.size, 1, 0);
+	EXPECT_FREE(ERANGE, ~0ull & ~(uint64_t)(n->psz - 1), 1, 0);
+	EXPECT_FREE(EINVAL, held, 1, 0);	/* already freed */
+	EXPECT_FREE(EINVAL, last, 1, 0);	/* never allocated */
+	/* Runs past the end of the slice, one overflowing: refused. */
+	EXPECT_FREE(EINVAL, last, 2, 0);
+	e = alloc_errno(n, TINYDSM_IOC_FREE, 0, UINT32_MAX, last, 0, 0);
+	EXPECT_TRUE(e == EINVAL || e == ERANGE) TH_LOG("errno %d", e);
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_FREE, NULL));
+	EXPECT_EQ(EFAULT, errno);
+}
+
+#endif /* COHERENCE_H */

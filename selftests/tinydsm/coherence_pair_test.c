@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm coherence on 2 nodes (suite cluster2): a remote read, ownership
+ * that follows writes and goes back and forth, a write after a dropped
+ * copy, ALLOC/FREE across the nodes. Each test (pair_*) skips unless the
+ * run has exactly 2 nodes. The fixture, helpers and the tests for any
+ * node count are in coherence.h.
+ */
+#define _GNU_SOURCE
+#include "coherence.h"
+
+#define PAIR			2
+#define RUN_PAGES		64
+
+/* The node whose turn it is has failed: stop waiting for it. */
+static int peer_failed(const struct tc_sync *s)
+{
+	char path[PATH_MAX];
+	unsigned int j;
+
+	for (j = 1; j <= s->nodes; j++)
+		if (j != s->id && !tc_file(s, path, sizeof(path), "fail.%u", j) &&
+		    tc_exists(path))
+			return j;
+	return 0;
+}
+
+/*
+ * Wait (bounded, sleeping) until *@ctr == @want. Only @want - 1 (this
+ * node's own last write, or the start) and @want may be seen meanwhile:
+ * anything else is a lost update or a stale copy.
+ */
+static void wait_turn(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(coherence) *self, uint64_t *ctr,
+		      uint64_t want)
+{
+	double deadline = tc_now() + self->s.timeout_s;
+	unsigned long polls = 0;
+	uint64_t v;
+	int who;
+
+	for (;;) {
+		v = __atomic_load_n(ctr, __ATOMIC_ACQUIRE);
+		if (v == want)
+			return;
+		ASSERT_TRUE(want > 0 && v == want - 1)
+			TH_LOG("node%u waiting for %llu saw %llu: lost update or stale copy",
+			       self->s.id, (unsigned long long)want,
+			       (unsigned long long)v);
+		if (++polls % 256 == 0) {
+			who = peer_failed(&self->s);
+			ASSERT_EQ(0, who) TH_LOG("node%d failed; stop waiting for %llu",
+						 who, (unsigned long long)want);
+			ASSERT_LT(tc_now(), deadline)
+				TH_LOG("no %llu after %d s (the counter stays at %llu)",
+				       (unsigned long long)want, self->s.timeout_s,
+				       (unsigned long long)v);
+		}
+		usleep(200);
+	}
+}
+
+/*
+ * (a) node2 fills 64 pages it homes; node1 reads every byte of them. Node1
+ * ends SHARED, node2 (home, was the exclusive owner) SHARED, owner 2,
+ * copyset {1,2}.
+ */
+TEST_F_TIMEOUT(coherence, pair_remote_read, 150)
+{
+	struct tc_node *n = &self->n;
+	struct tinydsm_stats st0, st1;
+	struct tinydsm_page_info pi;
+	const unsigned long np = RUN_PAGES;
+	const size_t len = np * n->psz;
+	unsigned long i, badflags = 0;
+	uint8_t *p;
+	double t;
+
+	START(PAIR);
+	p = shared_run(_metadata, self, "run", HOME, np, SLOT_READ);
+	if (n->id == 2) {
+		fill(p, len, R_READ);
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_EXCLUSIVE,
+					2, TC_NODE(2), "node2 after writing"));
+	} else {
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_INVALID,
+					ANY, ANY, "node1 before reading"));
+	}
+	BARRIER("written");
+
+	if (n->id == 1) {
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		t = tc_now();
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_READ,
+				       "node1 reading node2's pages"));
+		t = tc_now() - t;
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		TH_LOG("node1: %lu remote pages read in %.0f ms (%.2f ms each)",
+		       np, t * 1e3, t * 1e3 / np);
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after reading"));
+		EXPECT_GE(st1.read_faults - st0.read_faults, np);
+		EXPECT_GE((int64_t)(st1.frames - st0.frames), (int64_t)np)
+			TH_LOG("a read-only copy needs a local frame");
+		for (i = 0; i < np; i++) {
+			ASSERT_EQ(0, tc_page_info(n, p + i * n->psz, &pi));
+			if ((pi.flags & __TINYDSM_PAGE_F_ALL) == TINYDSM_PAGE_F_PRESENT &&
+			    pi.faults >= 1 && pi.fault_ip)
+				continue;
+			if (!badflags++)
+				TH_LOG("page %lu on node1: flags %#x faults %u fault_ip %#llx; want flags PRESENT only, faults >= 1, fault_ip set",
+				       i, pi.flags, pi.faults,
+				       (unsigned long long)pi.fault_ip);
+		}
+		EXPECT_EQ(0, badflags);
+	}
+	BARRIER("read");
+
+	if (n->id == 2) {
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED, 2,
+					TC_NODE(1) | TC_NODE(2),
+					"home node2 after node1 read"));
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_READ,
+				       "node2's own pages after node1 read them"));
+	}
+}
+
+/*
+ * (b) Both nodes hold 64 pages SHARED (homed on node2); node1 writes a new
+ * pattern over them: node1 EXCLUSIVE, home directory owner 1 copyset {1},
+ * node2 INVALID. node2 reads back the new data: both SHARED, owner still 1,
+ * copyset {1,2}.
+ */
+TEST_F_TIMEOUT(coherence, pair_write_moves_ownership, 150)
+{
+	struct tc_node *n = &self->n;
+	const unsigned long np = RUN_PAGES;
+	const size_t len = np * n->psz;
+	struct tinydsm_page_info pi;
+	uint8_t *p;
+
+	START(PAIR);
+	p = shared_run(_metadata, self, "run", HOME, np, SLOT_WRITE);
+	if (n->id == 2)
+		fill(p, len, R_WRITE1);
+	BARRIER("written");
+	if (n->id == 1)
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_WRITE1,
+				       "node1 reading node2's pages"));
+	BARRIER("shared");
+
+	if (n->id == 1) {
+		fill(p, len, R_WRITE2);
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_EXCLUSIVE,
+					ANY, ANY, "node1 after writing"));
+		ASSERT_EQ(0, tc_page_info(n, p, &pi));
+		EXPECT_TRUE(pi.flags & TINYDSM_PAGE_F_WRITTEN)
+			TH_LOG("flags %#x", pi.flags);
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_WRITE2,
+				       "node1 reading its own writes"));
+	}
+	BARRIER("rewritten");
+
+	if (n->id == 2) {
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_INVALID,
+					1, TC_NODE(1),
+					"home node2 after node1 wrote"));
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_WRITE2,
+				       "node2 reading node1's writes"));
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED,
+					1, TC_NODE(1) | TC_NODE(2),
+					"home node2 after reading node1's writes"));
+	}
+	BARRIER("reread");
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after node2 read (downgraded)"));
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_WRITE2,
+				       "node1 after the downgrade"));
+	}
+}
+
+/*
+ * (b') A write from a node whose read copy went without the home knowing.
+ * node1 reads 4 pages homed on node2, then evicts node2 (tinydsmctl node
+ * evict 2): the connection goes down and node1 drops its read copies of
+ * node2's pages, as after any lost connection, while node2's directory
+ * still counts node1 as a reader. node1 then writes one word of each page:
+ * the write must get the data (node1 has no copy, whatever the copyset
+ * says) rather than fail, and every other word must still hold node2's
+ * data, on node1 and then on node2.
+ */
+TEST_F_TIMEOUT(coherence, pair_write_after_copy_dropped, 150)
+{
+	struct tc_node *n = &self->n;
+	const unsigned long np = 4;
+	const size_t len = np * n->psz;
+	struct tinydsm_page_info pi;
+	volatile uint64_t *w;
+	unsigned long i;
+	uint8_t *p;
+	double t;
+
+	START(PAIR);
+	p = shared_run(_metadata, self, "run", HOME, np, SLOT_DROPPED);
+	if (n->id == 2)
+		fill(p, len, R_WRITE1);
+	BARRIER("written");
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_WRITE1,
+				       "node1 reading node2's pages"));
+		ASSERT_EQ(0, ctl("node evict 2"));
+		/* The copies go in a work item after the teardown: bounded wait. */
+		for (t = tc_now() + 10; tc_now() < t; usleep(20000)) {
+			for (i = 0; i < np; i++)
+				if (tc_page_info(n, p + i * n->psz, &pi) ||
+				    pi.state != TINYDSM_PAGE_INVALID)
+					break;
+			if (i == np)
+				break;
+		}
+		ASSERT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_INVALID, ANY,
+					ANY, "node1 10 s after evicting node2"));
+	}
+	BARRIER("dropped");
+
+	if (n->id == 1) {
+		/* Reconnects to node2 by itself; a SIGBUS here fails the test. */
+		for (i = 0; i < np; i++) {
+			w = (volatile uint64_t *)(p + i * n->psz);
+			*w = pat((uintptr_t)w, R_WRITE2);
+		}
+		for (i = 0; i < np; i++) {
+			w = (volatile uint64_t *)(p + i * n->psz);
+			EXPECT_EQ(pat((uintptr_t)w, R_WRITE2), *w);
+			EXPECT_EQ(0, check_mem(_metadata, n, (const uint8_t *)(w + 1),
+					       n->psz - 8, R_WRITE1,
+					       "node1: the rest of the page it wrote"));
+		}
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_EXCLUSIVE,
+					ANY, ANY, "node1 after writing"));
+	}
+	BARRIER("rewritten");
+	if (n->id == 2) {
+		for (i = 0; i < np; i++) {
+			w = (volatile uint64_t *)(p + i * n->psz);
+			EXPECT_EQ(pat((uintptr_t)w, R_WRITE2), *w);
+			EXPECT_EQ(0, check_mem(_metadata, n, (const uint8_t *)(w + 1),
+					       n->psz - 8, R_WRITE1,
+					       "node2: the rest of the page node1 wrote"));
+		}
+	}
+}
+
+/*
+ * (c) Ownership ping-pong: node1 writes the odd values, node2 the even
+ * ones, each waiting until the counter shows its turn. The count ends
+ * exact, no node ever sees a value other than its own last write or its
+ * turn, and each node took at least one fault per turn.
+ */
+TEST_F_TIMEOUT(coherence, pair_ownership_ping_pong, 200)
+{
+	unsigned int rounds = tc_env_uint("TDSM_PINGPONG_ROUNDS", 100);
+	struct tc_node *n = &self->n;
+	struct tinydsm_page_info pi0, pi1;
+	struct tinydsm_stats st0, st1;
+	unsigned int i, half, want_faults;
+	uint64_t *ctr, turn;
+	uint8_t *p;
+	double t;
+
+	START(PAIR);
+	rounds += rounds % 2;
+	if (rounds < 2)
+		rounds = 2;
+	half = rounds / 2;
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_PINGPONG);
+	ctr = (uint64_t *)p;
+	ASSERT_EQ(0, tc_stats(n, &st0));
+	ASSERT_EQ(0, tc_page_info(n, p, &pi0));
+	BARRIER("start");
+
+	t = tc_now();
+	for (i = 0; i < half; i++) {
+		turn = 2ull * i + (n->id == 1 ? 0 : 1);
+		wait_turn(_metadata, self, ctr, turn);
+		__atomic_store_n(ctr, turn + 1, __ATOMIC_RELEASE);
+	}
+	wait_turn(_metadata, self, ctr, rounds);
+	t = tc_now() - t;
+	TH_LOG("node%u: %u rounds in %.2f s (%.1f ms per hand-over)", n->id,
+	       rounds, t, t * 1e3 / rounds);
+
+	ASSERT_EQ(0, tc_stats(n, &st1));
+	ASSERT_EQ(0, tc_page_info(n, p, &pi1));
+	/* Every turn but the first follows the other node's write. */
+	EXPECT_GE(st1.write_faults - st0.write_faults, half);
+	want_faults = pi0.faults + half < 255 ? pi0.faults + half : 255;
+	EXPECT_GE(pi1.faults, want_faults)
+		TH_LOG("page faults %u before, %u after %u turns", pi0.faults,
+		       pi1.faults, half);
+	BARRIER("done");
+
+	EXPECT_EQ(rounds, __atomic_load_n(ctr, __ATOMIC_ACQUIRE));
+	BARRIER("read");
+	if (n->id == 2) {	/* node2 wrote last, node1 read it */
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 2,
+					TC_NODE(1) | TC_NODE(2),
+					"home node2 after the last round"));
+	} else {
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after the last round"));
+	}
+}
+
+/*
+ * (d) node1 ALLOCs from node2 (home 2) and from itself (home 0): runs are
+ * page aligned, inside the home's slice, disjoint, and read as zeros. What
+ * node1 writes node2 reads; after FREE no node holds a copy (home copyset
+ * 0) and the run reads as zeros on both nodes.
+ */
+TEST_F_TIMEOUT(coherence, pair_alloc_free, 150)
+{
+	struct tc_node *n = &self->n;
+	const size_t la = 4 * n->psz;
+	uint64_t a = 0, b = 0, c = 0;
+	char val[64];
+
+	START(PAIR);
+	if (n->id == 1) {
+		ASSERT_EQ(0, tc_alloc(n, 2, 4, &a)) TH_LOG("ALLOC home 2: %s", strerror(errno));
+		ASSERT_EQ(0, tc_alloc(n, 2, 4, &b)) TH_LOG("ALLOC home 2: %s", strerror(errno));
+		ASSERT_EQ(0, tc_alloc(n, 0, 2, &c)) TH_LOG("ALLOC home 0: %s", strerror(errno));
+		TH_LOG("home 2: %#llx, %#llx (slice %#llx-%#llx); home 0: %#llx",
+		       (unsigned long long)a, (unsigned long long)b,
+		       (unsigned long long)tc_slice_start(n, 2),
+		       (unsigned long long)tc_slice_end(n, 2),
+		       (unsigned long long)c);
+		EXPECT_EQ(0, a % n->psz);
+		EXPECT_EQ(0, b % n->psz);
+		EXPECT_EQ(0, c % n->psz);
+		EXPECT_TRUE(a >= tc_slice_start(n, 2) && a + la <= tc_slice_end(n, 2));
+		EXPECT_TRUE(b >= tc_slice_start(n, 2) && b + la <= tc_slice_end(n, 2));
+		EXPECT_TRUE(c >= tc_slice_start(n, 1) &&
+			    c + 2 * n->psz <= tc_slice_end(n, 1))
+			TH_LOG("home 0 is this node, node1");
+		EXPECT_TRUE(a + la <= b || b + la <= a) TH_LOG("the two runs overlap");
+		EXPECT_EQ(0, check_mem(_metadata, n, ptr(a), la, R_ZERO,
+				       "a fresh run homed on node2"));
+		EXPECT_EQ(0, check_mem(_metadata, n, ptr(c), 2 * n->psz, R_ZERO,
+				       "a fresh run homed here"));
+		fill(ptr(a), la, R_ALLOC);
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)a);
+		ASSERT_EQ(0, tc_put(&self->s, "a", val));
+	}
+	BARRIER("written");
+
+	if (n->id == 2) {
+		ASSERT_EQ(0, tc_get(&self->s, "a", val, sizeof(val)));
+		a = strtoull(val, NULL, 0);
+		EXPECT_EQ(0, check_mem(_metadata, n, ptr(a), la, R_ALLOC,
+				       "home node2 reading node1's writes"));
+	}
+	BARRIER("read");
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, tc_free(n, a, 4)) TH_LOG("FREE: %s", strerror(errno));
+		EXPECT_EQ(0, check_info(_metadata, n, ptr(a), 4, TINYDSM_PAGE_INVALID,
+					ANY, ANY, "node1 right after FREE"));
+	}
+	BARRIER("freed");
+
+	if (n->id == 2)
+		EXPECT_EQ(0, check_info(_metadata, n, ptr(a), 4, TINYDSM_PAGE_INVALID,
+					ANY, 0, "home node2 after FREE"));
+	/* before anyone reads the run again, which makes copies anew */
+	BARRIER("home_checked");
+	EXPECT_EQ(0, check_mem(_metadata, n, ptr(a), la, R_ZERO, "a freed run"));
+	if (n->id == 1) {
+		EXPECT_EQ(0, tc_free(n, b, 4)) TH_LOG("FREE: %s", strerror(errno));
+		EXPECT_EQ(0, tc_free(n, c, 2)) TH_LOG("FREE: %s", strerror(errno));
+		/* A second FREE of a run homed on node2 is refused there. */
+		EXPECT_EQ(-1, tc_free(n, a, 4));
+		EXPECT_EQ(EINVAL, errno);
+	}
+}
+
+#define DISJOINT_RUNS 12
+
+/*
+ * (d) Both nodes ALLOC from node2 at the same time: every run of either
+ * node lies inside node2's slice and no two overlap. Then each node FREEs
+ * its own.
+ */
+TEST_F_TIMEOUT(coherence, pair_alloc_disjoint_across_nodes, 150)
+{
+	struct tc_node *n = &self->n;
+	uint64_t mine[DISJOINT_RUNS], start[2 * DISJOINT_RUNS];
+	unsigned int len[2 * DISJOINT_RUNS], owner[2 * DISJOINT_RUNS];
+	unsigned int i, j, k, cnt = 0, np;
+	unsigned long long x;
+	char list[1024], key[16], *line, *save;
+	size_t w = 0;
+	int bad = 0;
+
+	START(PAIR);
+	BARRIER("start");
+	for (i = 0; i < DISJOINT_RUNS; i++) {
+		np = 1 + i % 3;
+		ASSERT_EQ(0, tc_alloc(n, 2, np, &mine[i]))
+			TH_LOG("ALLOC %u of home 2, %u pages: %s", i, np, strerror(errno));
+		w += snprintf(list + w, sizeof(list) - w, "%#llx %u\n",
+			      (unsigned long long)mine[i], np);
+	}
+	snprintf(key, sizeof(key), "runs.%u", n->id);
+	ASSERT_EQ(0, tc_put(&self->s, key, list));
+	BARRIER("published");
+
+	for (j = 1; j <= 2; j++) {
+		snprintf(key, sizeof(key), "runs.%u", j);
+		ASSERT_EQ(0, tc_get(&self->s, key, list, sizeof(list)));
+		for (line = strtok_r(list, "\n", &save); line && cnt < 2 * DISJOINT_RUNS;
+		     line = strtok_r(NULL, "\n", &save)) {
+			ASSERT_EQ(2, sscanf(line, "%llx %u", &x, &np));
+			start[cnt] = x;
+			len[cnt] = np;
+			owner[cnt++] = j;
+		}
+	}
+	ASSERT_EQ(2 * DISJOINT_RUNS, cnt);
+	for (i = 0; i < cnt; i++) {
+		if (start[i] % n->psz || start[i] < tc_slice_start(n, 2) ||
+		    start[i] + (uint64_t)len[i] * n->psz > tc_slice_end(n, 2)) {
+			if (!bad++)
+				TH_LOG("node%u's run %#llx + %u pages is not an aligned run of node2's slice",
+				       owner[i], (unsigned long long)start[i], len[i]);
+		}
+		for (k = i + 1; k < cnt; k++) {
+			if (start[i] + (uint64_t)len[i] * n->psz <= start[k] ||
+			    start[k] + (uint64_t)len[k] * n->psz <= start[i])
+				continue;
+			if (!bad++)
+				TH_LOG("node%u's run %#llx + %u pages overlaps node%u's %#llx + %u pages",
+				       owner[i], (unsigned long long)start[i], len[i],
+				       owner[k], (unsigned long long)start[k], len[k]);
+		}
+	}
+	EXPECT_EQ(0, bad);
+	BARRIER("checked");
+
+	for (i = 0; i < DISJOINT_RUNS; i++) {
+		x = mine[i];
+		EXPECT_EQ(0, tc_free(n, x, 1 + i % 3))
+			TH_LOG("FREE %#llx: %s", x, strerror(errno));
+	}
+}
+
+TEST_HARNESS_MAIN
