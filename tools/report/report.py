@@ -1,0 +1,1037 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""tinydsm's report: the benchmarks' and the demo's key=value results
+(the .env files the labs write) into the tables (summary.txt), the CSV,
+figures.json and the plots. What each figure means: tools/bench/README.md.
+
+  report.py remote [-c CSV] [-j JSON] ENV...           make bench, remote memory
+  report.py migrate [-c CSV] [-j JSON] [-E ENV] ENV... make bench, migration;
+                                                -E appends the derived figures
+  report.py access [-c CSV] [-j JSON] ENV...           make bench, access sites
+  report.py demo DIR KVER                       make demo: DIR/summary.txt,
+                                                figures.csv, figures.json, plots
+  report.py results FILE...                     a summary.txt as a section of
+                                                docs/results.md
+
+Python 3 and its standard library only, not C: the report is text,
+arithmetic on a few hundred figures, CSV and JSON, where C needs a
+hand-rolled key=value store, a string ring buffer and an external jq;
+Python has all of it, and Debian 12 has python3. It runs where the results
+are, on the host (the lab guests mount the host's root, so the guest-side
+scripts can run it too); the benchmarks' programs stay C because they run
+in the guests and time single memory accesses.
+
+The numbers are printed as the C and awk reports before this one printed
+them: printf formats, C's NaN ("nan", "-nan") and IEEE division (x / 0 is
+inf, 0 / 0 is NaN), so the tables stay line for line the same.
+
+Exit status: remote, migrate 0; access 1 if a check of the figures failed;
+demo 1 if a scenario read back wrong data or lacks a figure; 2 usage.
+"""
+import math
+import os
+import re
+import subprocess
+import sys
+
+NAN = float("nan")
+INF = float("inf")
+PAGE = 4096
+MIB = 1048576.0
+CSV_HEAD = "kernel,section,figure,stat,value,unit,ratio,ratio_to,target,verdict\n"
+
+
+# ------------------------------------------------------------ C arithmetic
+
+
+def div(a, b):
+    """a / b as C computes it on doubles: x / 0 is +-inf, 0 / 0 NaN."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if math.isnan(a):
+            return a
+        if a == 0:
+            return INF - INF  # the CPU's default NaN, as C's 0.0 / 0.0
+        neg = (math.copysign(1, a) < 0) != (math.copysign(1, b) < 0)
+        return -INF if neg else INF
+
+
+def cf(spec, x):
+    """printf's %f with spec "[W].Pf" ("9.2f", ".4f"); C prints a negative
+    NaN as -nan, Python as nan."""
+    if math.isnan(x) and math.copysign(1, x) < 0:
+        w = spec.split(".")[0]
+        return "%*s" % (int(w or 0), "-nan")
+    return ("%" + spec) % x
+
+
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SPECIAL = re.compile(r"[+-]?(inf(inity)?|nan(\([0-9A-Za-z_]*\))?)", re.I)
+_HEX = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?")
+
+
+def strtod_all(s):
+    """strtod(s) if it reads the whole of s, else NaN (the reports' kv_num)."""
+    t = s.lstrip(" \t\n\v\f\r")
+    if _FLOAT.fullmatch(t) or _SPECIAL.fullmatch(t):
+        return float(t)
+    if _HEX.fullmatch(t):
+        m = t[1:] if t[0] in "+-" else t
+        v = float.fromhex(m if "p" in m.lower() else m + "p0")
+        return -v if t[0] == "-" else v
+    return NAN
+
+
+def strtoul_prefix(s, base):
+    """strtoul(s, &end, base): the number and the rest, or None if none."""
+    m = re.match(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|[0-9]+)", s)
+    if not m:
+        return None, s
+    digits = m.group(2)
+    if base == 0:
+        if digits[:2].lower() == "0x":
+            v = int(digits, 16)
+        elif digits.startswith("0") and len(digits) > 1:
+            om = re.match(r"[0-7]*", digits)
+            v = int(om.group(0) or "0", 8)
+            return (-v if m.group(1) == "-" else v) % (1 << 64), s[m.start(2) + len(om.group(0)):]
+        else:
+            v = int(digits)
+    else:
+        if digits[:2].lower() == "0x":
+            digits = "0"
+        v = int(digits)
+    end = m.start(2) + len(digits)
+    return (-v if m.group(1) == "-" else v) % (1 << 64), s[end:]
+
+
+# ------------------------------------------------------------ results
+
+
+class Env:
+    """The key=value lines of result files, read as the C reports read
+    them: the last value of a key wins, lines of 511 characters at most,
+    keys under 80 and values under 160 characters, at most max_keys keys."""
+
+    def __init__(self, files, max_keys, strip_key=True, full="stop", prog="report"):
+        self.kv = {}
+        for path in files:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read().decode("utf-8", "surrogateescape")
+            except OSError as e:
+                sys.stderr.write("%s: %s: %s (skipped)\n" % (prog, path, e.strerror))
+                continue
+            for line in self._lines(data):
+                if "=" not in line or line[0] == "#":
+                    continue
+                k, v = line.split("=", 1)
+                v = re.split(r"[\r\n]", v, maxsplit=1)[0]
+                if strip_key:
+                    k = k.lstrip(" \t")
+                if " " in k or len(k.encode("utf-8", "surrogateescape")) >= 80 or \
+                        len(v.encode("utf-8", "surrogateescape")) >= 160:
+                    continue
+                if k not in self.kv and len(self.kv) == max_keys:
+                    if full == "die":
+                        sys.exit("%s: more than %d keys" % (prog, max_keys))
+                    break
+                self.kv[k] = v
+
+    @staticmethod
+    def _lines(data):
+        """fgets() with a 512-byte buffer: a longer line comes in pieces."""
+        for line in data.splitlines(keepends=True):
+            while len(line) > 511:
+                yield line[:511]
+                line = line[511:]
+            yield line
+
+    def str(self, key):
+        return self.kv.get(key)
+
+    def or_(self, key):
+        v = self.kv.get(key)
+        return "?" if v is None else v
+
+    def num(self, key):
+        v = self.kv.get(key)
+        return NAN if not v else strtod_all(v)
+
+
+class Csv:
+    """The benchmarks' CSV (kernel,section,figure,stat,value,unit,ratio,
+    ratio_to,target,verdict), and optionally the same rows as JSON."""
+
+    def __init__(self, path, kver, json_path=None):
+        self.kver = kver
+        self.f = open(path, "w") if path else None
+        if self.f:
+            self.f.write(CSV_HEAD)
+        self.json_path = json_path
+        self.rows = []
+
+    def row(self, section, figure, stat, value, unit, ratio, ratio_to, limit, verdict):
+        self.rows.append((section, figure, stat, value, unit, ratio, ratio_to, limit, verdict))
+        if not self.f:
+            return
+        self.f.write("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n" % (
+            self.kver, section, figure, stat, "" if math.isnan(value) else cf(".4f", value),
+            unit, "" if math.isnan(ratio) else cf(".4f", ratio), ratio_to, limit, verdict))
+
+    def close(self):
+        if self.f:
+            self.f.close()
+        if self.json_path:
+            write_json(self.json_path, {"kernel": self.kver, "figures": [
+                {"section": r[0], "figure": r[1], "stat": r[2],
+                 "value": None if math.isnan(r[3]) else r[3], "unit": r[4],
+                 "ratio": None if math.isnan(r[5]) else r[5], "ratio_to": r[6] or None,
+                 "target": r[7] or None, "verdict": r[8] or None} for r in self.rows]})
+
+
+def write_json(path, obj):
+    import json
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+class Out:
+    """stdout, written in pieces as printf wrote it."""
+
+    def __init__(self):
+        self.parts = []
+
+    def w(self, s):
+        self.parts.append(s)
+
+    def pnum(self, x, w, prec):
+        """ "1234.5" or "n/a" in w columns, after a space"""
+        if math.isnan(x):
+            self.w(" %*s" % (w, "n/a"))
+        else:
+            self.w(" " + cf("%d.%df" % (w, prec), x))
+
+    def flush(self, f=sys.stdout):
+        f.write("".join(self.parts))
+        f.flush()
+        self.parts = []
+
+
+def host_line(o, e, where):
+    x = e.num("host_foreign_qemu_max")
+    if not math.isnan(x):
+        o.w("host during the %s: %s cores, load average up to %s, other QEMU guests: %s%s\n" % (
+            where, e.or_("host_cores"), e.or_("host_loadavg_max"), cf(".0f", x),
+            " (WARNING: another lab shared the cores: figures are noisier)" if x > 0 else ""))
+    return x
+
+
+def verdict_le(value, limit):
+    if math.isnan(value):
+        return "NOT MEASURED"
+    return "MET" if value <= limit else "MISSED"
+
+
+def verdict_ge(value, limit):
+    if math.isnan(value):
+        return "NOT MEASURED"
+    return "MET" if value >= limit else "MISSED"
+
+
+# ------------------------------------------------------------ remote
+
+# The latency figures, in table order: key prefix and what it is.
+REMOTE_LAT_ROWS = [
+    ("rd_remote", "(ii) read fault, node2-homed page written by node2"),
+    ("rd_3hop", "     read fault, node2-homed page owned by node3"),
+    ("wr_miss0", "(iii) write, 0 readers: no copy here, home owns it"),
+    ("wr_upg0", "(iii) write, 0 readers: upgrade of node1's read copy"),
+    ("wr_miss1", "(iii) write, 1 reader (node3): no copy here"),
+    ("wr_upg1", "(iii) write, 1 reader (node3): upgrade of read copy"),
+    ("wr_home0", "(iii) write at home, 0 readers (local upgrade)"),
+    ("wr_home1", "(iii) write at home, 1 reader (node2)"),
+    ("wr_home2", "(iii) write at home, 2 readers (node2, node3)"),
+    ("loc_rd", "(v) local read fault, node1-homed allocated page"),
+    ("loc_rd_fresh", "(v) local read fault, never-allocated page"),
+    ("anon_rd", "(v) anonymous memory, first read (zero page)"),
+    ("anon_wr", "(v) anonymous memory, first write (new page)"),
+    ("nvme_rd", "(vi) NVMe-oF/RDMA 4 KiB O_DIRECT read"),
+    ("brd_rd", "     node2 local brd 4 KiB O_DIRECT read"),
+]
+
+REMOTE_TPUT_ROWS = [
+    ("seq", "(iv) tinydsm sequential first-touch reads"),
+    ("nvme_rd_seq", "(vi) NVMe-oF sequential 4 KiB O_DIRECT reads"),
+    ("brd_rd_seq", "     node2 local brd sequential reads"),
+]
+
+
+def prec_for(x):
+    return 1 if math.isnan(x) or x >= 100 else 2
+
+
+def report_remote(files, csv_path, json_path):
+    e = Env(files, 1024)
+    o = Out()
+    kver = e.str("kver")
+    c = Csv(csv_path, kver or "", json_path)
+    missing = 0
+    lat = e.num("ib_read_lat_4k_typical_us")
+    lat_p99 = e.num("ib_read_lat_4k_p99_us")
+    bw = e.num("ib_read_bw_4k_MBps")
+    post_lat = e.num("post_ib_read_lat_4k_typical_us")
+    post_bw = e.num("post_ib_read_bw_4k_MBps")
+
+    o.w("tinydsm remote-memory benchmark: kernel %s, %s nodes, %s\n" % (
+        kver if kver is not None else "?", e.or_("nodes"), e.or_("date")))
+    o.w("QEMU TCG guests, Soft-RoCE (rxe): only ratios within one run mean anything.\n")
+    o.w("base = raw RDMA READ 4 KiB, perftest ib_read_lat typical, node1 -> node2, this run.\n\n")
+
+    o.w("%-52s %5s %9s %9s %9s %9s %7s %7s\n" % ("latency (us, one 4 KiB page/block each)",
+        "n", "p50", "p99", "min", "mean", "p50/b", "p99/b"))
+    o.w("%-52s %5s" % ("(i) raw RDMA READ, ib_read_lat (p50 = typical)", e.or_("ib_read_lat_iters")))
+    o.pnum(lat, 9, 1)
+    o.pnum(lat_p99, 9, 1)
+    o.pnum(e.num("ib_read_lat_4k_min_us"), 9, 1)
+    o.pnum(e.num("ib_read_lat_4k_avg_us"), 9, 1)
+    o.pnum(1.0, 7, 2)
+    o.pnum(div(lat_p99, lat), 7, 2)
+    o.w("\n")
+    base = "ib_read_lat_typical"
+    c.row("latency", "ib_read_lat", "p50", lat, "us", 1.0, base, "", "")
+    c.row("latency", "ib_read_lat", "p99", lat_p99, "us", div(lat_p99, lat), base, "", "")
+    mn = e.num("ib_read_lat_4k_min_us")
+    c.row("latency", "ib_read_lat", "min", mn, "us", div(mn, lat), base, "", "")
+    if math.isnan(lat):
+        missing += 1
+    for k, what in REMOTE_LAT_ROWS:
+        p50, p99 = e.num(k + "_p50_us"), e.num(k + "_p99_us")
+        mn, mean = e.num(k + "_min_us"), e.num(k + "_mean_us")
+        o.w("%-52s" % what)
+        n = e.num(k + "_n")
+        o.w(" %5s" % "-" if math.isnan(n) else " " + cf("5.0f", n))
+        for x in (p50, p99, mn, mean):
+            o.pnum(x, 9, prec_for(x))
+        r50, r99 = div(p50, lat), div(p99, lat)
+        o.pnum(r50, 7, 4 if r50 < 0.1 else 2)
+        o.pnum(r99, 7, 4 if r99 < 0.1 else 2)
+        o.w("\n")
+        c.row("latency", k, "p50", p50, "us", r50, base, "", "")
+        c.row("latency", k, "p99", p99, "us", r99, base, "", "")
+        c.row("latency", k, "min", mn, "us", div(mn, lat), base, "", "")
+        c.row("latency", k, "mean", mean, "us", div(mean, lat), base, "", "")
+        if math.isnan(p50):
+            missing += 1
+
+    if e.num("host_cores") < e.num("nodes"):
+        o.w("note: the rows with node3 (owned by node3, 1 reader, 2 readers) keep 3 guests busy\n"
+            "on %s host cores; the others 2 at most. They pay for the shared cores too.\n"
+            % e.or_("host_cores"))
+    o.w("\n%-52s %6s %9s %9s %9s %7s\n" % ("throughput (one access at a time)",
+        "ops", "secs", "ops/s", "MB/s", "x bw"))
+    o.w("%-52s %6s %9s" % ("(i) raw RDMA READ 4 KiB, ib_read_bw (queued)",
+        e.or_("ib_read_bw_iters"), ""))
+    o.pnum(bw * 1048576.0 / 4096, 9, 1)
+    o.pnum(bw, 9, 3)
+    o.pnum(1.0, 7, 3)
+    o.w("\n")
+    c.row("throughput", "ib_read_bw", "MBps", bw, "MB/s", 1.0, "ib_read_bw", "", "")
+    x = div(4096.0 / 1048576.0, div(lat, 1e6))
+    o.w("%-52s %6s %9s" % ("     1 RDMA READ at a time: 4 KiB / ib_read_lat", "", ""))
+    o.pnum(div(1e6, lat), 9, 1)
+    o.pnum(x, 9, 3)
+    o.pnum(div(x, bw), 7, 3)
+    o.w("\n")
+    c.row("throughput", "ib_read_lat_serial", "MBps", x, "MB/s", div(x, bw), "ib_read_bw", "", "")
+    if math.isnan(bw):
+        missing += 1
+    for k, what in REMOTE_TPUT_ROWS:
+        mbps = e.num(k + "_MBps")
+        o.w("%-52s" % what)
+        o.pnum(e.num(k + "_pages"), 6, 0)
+        o.pnum(e.num(k + "_secs"), 9, 2)
+        o.pnum(e.num(k + "_ops_per_s"), 9, 1)
+        o.pnum(mbps, 9, 3)
+        o.pnum(div(mbps, bw), 7, 3)
+        o.w("\n")
+        c.row("throughput", k, "MBps", mbps, "MB/s", div(mbps, bw), "ib_read_bw", "", "")
+        c.row("throughput", k, "ops_per_s", e.num(k + "_ops_per_s"), "1/s", NAN, "", "", "")
+        if math.isnan(mbps):
+            missing += 1
+    if not math.isnan(post_lat) or not math.isnan(post_bw):
+        o.w("\ndrift check, perftest again after everything else: ib_read_lat typical %s us"
+            " (%sx base), ib_read_bw %s MB/s (%sx)\n" % (
+                cf(".1f", post_lat), cf(".2f", div(post_lat, lat)),
+                cf(".3f", post_bw), cf(".2f", div(post_bw, bw))))
+    x = host_line(o, e, "run")
+    c.row("host", "foreign_qemu_max", "count", x, "", NAN, "", "", "")
+    c.row("drift", "post_ib_read_lat", "p50", post_lat, "us", div(post_lat, lat), base, "", "")
+    c.row("drift", "post_ib_read_bw", "MBps", post_bw, "MB/s", div(post_bw, bw), "ib_read_bw", "", "")
+
+    loc = e.num("loc_rd_p50_us")
+    nvme = e.num("nvme_rd_p50_us")
+    rd50, rd99 = e.num("rd_remote_p50_us"), e.num("rd_remote_p99_us")
+    targets = [
+        ("rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical", "<= 1.10",
+         div(rd50, lat), 1.1),
+        ("rd_p99_x_lat", "remote read fault p99 / ib_read_lat typical", "<= 1.50",
+         div(rd99, lat), 1.5),
+        ("rd_overhead_x_local", "(remote p50 - ib_read_lat typ.) / local fault p50", "<= 5.00",
+         div(rd50 - lat, loc), 5.0),
+        ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<= 0.80",
+         div(rd50, nvme), 0.8),
+    ]
+    o.w("\n%-52s %9s %9s  %s\n" % ('targets (issue "Benchmark (not a test)")',
+        "measured", "target", "verdict"))
+    for name, what, limit_txt, value, limit in targets:
+        o.w("%-52s" % what)
+        o.pnum(value, 9, 2)
+        o.w(" %9s  %s\n" % (limit_txt, verdict_le(value, limit)))
+        c.row("target", name, "ratio", value, "x", NAN, "", limit_txt[3:], verdict_le(value, limit))
+    o.w("  for scale: remote p99 / raw p99 =")
+    o.pnum(div(rd99, lat_p99), 0, 2)
+    o.w("; remote p99 / NVMe-oF p99 =")
+    o.pnum(div(rd99, e.num("nvme_rd_p99_us")), 0, 2)
+    o.w("\n  remote p50 - raw READ typical =")
+    o.pnum(rd50 - lat, 0, 1)
+    o.w(" us; local fault p50 =")
+    o.pnum(loc, 0, 2)
+    o.w(" us\n")
+
+    # key=value lines for scripts
+    o.w("\n")
+    for name, what, limit_txt, value, limit in targets:
+        o.w("bench %s=%s %s_verdict=%s\n" % (name, cf(".4f", value), name,
+                                             verdict_le(value, limit)))
+    s = e.str("checks_failed")
+    if s is not None and s != "0":
+        o.w("bench WARNING: %s precondition/counter checks failed: %s\n" % (
+            s, e.or_("checks_failed_list")))
+    s = e.str("phases_failed")
+    if s is not None and s != "0":
+        o.w("bench WARNING: %s phases failed: %s\n" % (s, e.or_("phases_failed_list")))
+    o.w("bench figures_missing=%d\n" % missing)
+    o.flush()
+    c.close()
+    return 0
+
+
+# ------------------------------------------------------------ migrate
+
+MIG_MAX_SIZES = 8
+MIG_MAX_REPS = 64
+
+
+class MM:
+    """Median, min, max of the measured values (NaNs left out)."""
+
+    def __init__(self, values):
+        s = sorted(v for v in values if not math.isnan(v))
+        self.missing = len(values) - len(s)
+        self.n = len(s)
+        self.med = self.min = self.max = NAN
+        if s:
+            h = len(s) // 2
+            self.med = s[h] if len(s) % 2 else (s[h - 1] + s[h]) / 2
+            self.min, self.max = s[0], s[-1]
+
+
+def winner(eager, lazy):
+    if math.isnan(eager) or math.isnan(lazy):
+        return "NOT MEASURED"
+    return "eager wins" if eager < lazy else "lazy wins"
+
+
+class Migrate:
+    def __init__(self, files, csv_path, json_path, env_out):
+        self.e = Env(files, 16384, full="die", prog="migrate_bench")
+        self.o = Out()
+        self.kver = self.e.str("kver")
+        self.c = Csv(csv_path, self.kver or "", json_path)
+        self.env_out = open(env_out, "a") if env_out else None
+        self.missing = 0
+
+    def derived(self, line):
+        """A derived figure for bench.env (-E)."""
+        if self.env_out:
+            self.env_out.write(line + "\n")
+
+    def rep_mm(self, reps, prefix, n, suffix):
+        """One key of every repetition: lazy_1024_<r>_p1_ns ..."""
+        return MM([self.e.num("%s_%d_%d%s" % (prefix, n, r + 1, suffix)) for r in range(reps)])
+
+    def mig_pps(self, n, migs, clock):
+        """Migration throughput of size n: kernel (nsec) or wall clock."""
+        e = self.e
+        return MM([div(e.num("mig_%d_%d_moved" % (n, i + 1)),
+                       div(e.num("mig_%d_%d_%s" % (n, i + 1, clock)), 1e9)) for i in range(migs)])
+
+    def pass_row(self, what, reps, prefix, n, pas):
+        o = self.o
+        t = self.rep_mm(reps, prefix, n, "_%s_ns" % pas)
+        mf = self.rep_mm(reps, prefix, n, "_%s_minflt" % pas)
+        rf = self.rep_mm(reps, prefix, n, "_%s_d_remote_faults" % pas)
+        o.w("  %-44s" % what)
+        o.pnum(t.med / 1e6, 9, 2)
+        o.pnum(t.min / 1e6, 9, 2)
+        o.pnum(t.max / 1e6, 9, 2)
+        o.pnum(div(t.med / 1e3, n), 8, 2)
+        o.pnum(mf.med, 7, 0)
+        o.pnum(rf.med, 7, 0)
+        o.w("\n")
+        if t.missing or not t.n:
+            self.missing += 1
+        return t.med / 1e6
+
+    def size(self, n, reps, bw_MBps, bw_mpps):
+        e, o, c, d = self.e, self.o, self.c, self.derived
+        migs = 2 * reps
+
+        # ---- migration throughput
+        kp = self.mig_pps(n, migs, "nsec")
+        wp = self.mig_pps(n, migs, "wall_ns")
+        ok_moved = sum(e.num("mig_%d_%d_moved" % (n, i + 1)) == float(n) for i in range(migs))
+        o.w("\nmigration of %d pages (%s MiB), %d MIGRATEs alternating node2 -> node3 and back,\n"
+            "node1's read copies invalidated each time (%d of %d moved every page)\n" % (
+                n, cf(".1f", n * float(PAGE) / MIB), migs, ok_moved, migs))
+        o.w("  %-26s %9s %9s %9s %9s %7s %7s %7s %-6s %s\n" % ("", "pages/s", "min", "max",
+            "MB/s", "x bw", "x min", "x max", "target", "verdict"))
+        for i, m in enumerate((kp, wp)):
+            clk = "wall" if i else "kernel"
+            mb = m.med * PAGE / MIB
+            o.w("  %-26s" % ("wall clock around MIGRATE" if i else "kernel time (reply NSEC)"))
+            o.pnum(m.med, 9, 1)
+            o.pnum(m.min, 9, 1)
+            o.pnum(m.max, 9, 1)
+            o.pnum(mb, 9, 3)
+            o.pnum(div(mb, bw_MBps), 7, 3)
+            o.pnum(div(m.min * PAGE / MIB, bw_MBps), 7, 3)
+            o.pnum(div(m.max * PAGE / MIB, bw_MBps), 7, 3)
+            o.w(" %-6s %s\n" % (">= 0.7", verdict_ge(div(mb, bw_MBps), 0.7)))
+            fig = "migrate_%d_%s" % (n, clk)
+            c.row("migration", fig, "pages_per_s_p50", m.med, "1/s",
+                  div(m.med / 1e6, bw_mpps), "ib_read_bw_msgrate", "", "")
+            c.row("migration", fig, "pages_per_s_min", m.min, "1/s", NAN, "", "", "")
+            c.row("migration", fig, "pages_per_s_max", m.max, "1/s", NAN, "", "", "")
+            c.row("migration", fig, "MBps_p50", mb, "MB/s", div(mb, bw_MBps),
+                  "ib_read_bw", ">=0.7", verdict_ge(div(mb, bw_MBps), 0.7))
+            key = "mig_%d_%s" % (n, clk)
+            d("%s_n=%d" % (key, m.n))
+            d("%s_pps_p50=%s" % (key, cf(".1f", m.med)))
+            d("%s_pps_min=%s" % (key, cf(".1f", m.min)))
+            d("%s_pps_max=%s" % (key, cf(".1f", m.max)))
+            d("%s_MBps_p50=%s" % (key, cf(".4f", mb)))
+            d("%s_x_bw=%s" % (key, cf(".4f", div(mb, bw_MBps))))
+            d("%s_verdict=%s" % (key, verdict_ge(div(mb, bw_MBps), 0.7)))
+            if m.missing or m.n != migs:
+                self.missing += 1
+        if ok_moved != migs:
+            self.missing += 1
+
+        # ---- repopulation
+        rw = self.rep_mm(reps, "eager", n, "_repop_wall_ns")
+        rk = self.rep_mm(reps, "eager", n, "_repop_nsec")
+        rfe = self.rep_mm(reps, "eager", n, "_repop_fetched")
+        rma = self.rep_mm(reps, "eager", n, "_repop_mapped")
+        o.w("\nrepopulation of the %d pages on node1 after a migration (%d runs each; times in ms)\n"
+            % (n, reps))
+        o.w("  %-44s %9s %9s %9s %8s %7s %7s\n" % ("", "p50", "min", "max",
+            "us/page", "minflt", "remote"))
+        l1 = self.pass_row("lazy: pass 1 (each page faults, from home)", reps, "lazy", n, "p1")
+        l2 = self.pass_row("lazy: pass 2", reps, "lazy", n, "p2")
+        for what, m in (("eager: REPOPULATE, wall clock", rw),
+                        ("eager: REPOPULATE, kernel time (NSEC)", rk)):
+            o.w("  %-44s" % what)
+            o.pnum(m.med / 1e6, 9, 2)
+            o.pnum(m.min / 1e6, 9, 2)
+            o.pnum(m.max / 1e6, 9, 2)
+            o.pnum(div(m.med / 1e3, n), 8, 2)
+            if m is rw:
+                o.w("  fetched %s, mapped %s\n" % (cf(".0f", rfe.med), cf(".0f", rma.med)))
+            else:
+                o.w("\n")
+        e1 = self.pass_row("eager: pass 1 (no fault expected)", reps, "eager", n, "p1")
+        e2 = self.pass_row("eager: pass 2", reps, "eager", n, "p2")
+        if rw.missing or not rw.n:
+            self.missing += 1
+        repop = rw.med / 1e6
+
+        # totals and break-even, from the medians
+        fstar = div(repop, l1 - e1)
+        o.w("  %-44s %9s %9s %9s\n" % ("totals (p50s)", "lazy", "eager", "e/l"))
+        o.w("  %-44s" % "after 1 touch of every page")
+        o.pnum(l1, 9, 2)
+        o.pnum(repop + e1, 9, 2)
+        o.pnum(div(repop + e1, l1), 9, 3)
+        o.w("  %s\n" % winner(repop + e1, l1))
+        o.w("  %-44s" % "after 2 touches of every page")
+        o.pnum(l1 + l2, 9, 2)
+        o.pnum(repop + e1 + e2, 9, 2)
+        o.pnum(div(repop + e1 + e2, l1 + l2), 9, 3)
+        o.w("  %s\n" % winner(repop + e1 + e2, l1 + l2))
+        x = div(l1 - e1, n) * 1e3
+        o.w("  break-even f* = REPOPULATE / (N x lazy fault) = %s ms / (%d x %s us) = %s:\n"
+            "  %s %s %% of the pages\n" % (
+                cf(".2f", repop), n, cf(".1f", x), cf(".3f", fstar),
+                "eager wins when the application touches more than" if fstar <= 1 else
+                "eager loses even when the application touches every page: f* >",
+                cf(".1f", fstar * 100)))
+        fig = "repop_%d" % n
+        c.row("repopulation", fig, "lazy_pass1_ms", l1, "ms", NAN, "", "", "")
+        c.row("repopulation", fig, "lazy_pass2_ms", l2, "ms", NAN, "", "", "")
+        c.row("repopulation", fig, "eager_repopulate_ms", repop, "ms", div(repop, l1),
+              "lazy_pass1", "", "")
+        c.row("repopulation", fig, "eager_repopulate_kernel_ms", rk.med / 1e6, "ms",
+              NAN, "", "", "")
+        c.row("repopulation", fig, "eager_pass1_ms", e1, "ms", NAN, "", "", "")
+        c.row("repopulation", fig, "eager_pass2_ms", e2, "ms", NAN, "", "", "")
+        c.row("repopulation", fig, "lazy_fault_us", x, "us", NAN, "", "", "")
+        c.row("repopulation", fig, "total_1_touch_ms", repop + e1, "ms",
+              div(repop + e1, l1), "lazy_total_1_touch", "<1", winner(repop + e1, l1))
+        c.row("repopulation", fig, "total_2_touches_ms", repop + e1 + e2, "ms",
+              div(repop + e1 + e2, l1 + l2), "lazy_total_2_touches", "<1",
+              winner(repop + e1 + e2, l1 + l2))
+        c.row("repopulation", fig, "break_even_fraction", fstar, "", NAN, "", "", "")
+        key = "repop_%d" % n
+        for k, v, p in (("lazy_p1_ms", l1, 3), ("lazy_p2_ms", l2, 3), ("lazy_fault_us", x, 2),
+                        ("eager_repop_ms", repop, 3), ("eager_repop_kernel_ms", rk.med / 1e6, 3),
+                        ("eager_p1_ms", e1, 3), ("eager_p2_ms", e2, 3),
+                        ("total1_lazy_ms", l1, 3), ("total1_eager_ms", repop + e1, 3),
+                        ("total2_lazy_ms", l1 + l2, 3), ("total2_eager_ms", repop + e1 + e2, 3)):
+            d("%s_%s=%s" % (key, k, cf(".%df" % p, v)))
+        d("%s_verdict_1_touch=%s" % (key, winner(repop + e1, l1)))
+        d("%s_verdict_2_touches=%s" % (key, winner(repop + e1 + e2, l1 + l2)))
+        d("%s_break_even_fraction=%s" % (key, cf(".4f", fstar)))
+
+    def report(self):
+        e, o, c, d = self.e, self.o, self.c, self.derived
+        sizes = []
+        for tok in re.split(r"[ ,]+", e.or_("mig_sizes")):
+            if tok and len(sizes) < MIG_MAX_SIZES:
+                v, _ = strtoul_prefix(tok, 0)
+                sizes.append(v or 0)
+        r = e.num("mig_reps")
+        reps = int(r) if not math.isnan(r) and abs(r) < 2 ** 31 else -(2 ** 31)
+        if not sizes or reps < 1 or reps > MIG_MAX_REPS:
+            o.w("migrate bench WARNING: no sizes or repetitions in the results (mig_sizes, mig_reps)\n")
+            self.missing += 1
+            reps = 0
+
+        # The base is the better of the two perftest runs (before, after): a
+        # busy host only slows perftest down, and the target is a lower bound
+        # on migration / raw, so the higher base is the strict reading.
+        pre_bw = e.num("ib_read_bw_4k_MBps")
+        post_bw = e.num("post_ib_read_bw_4k_MBps")
+        use_post = not math.isnan(post_bw) and (math.isnan(pre_bw) or post_bw > pre_bw)
+        bw = post_bw if use_post else pre_bw
+        bw_mpps = e.num("post_ib_read_bw_4k_Mpps" if use_post else "ib_read_bw_4k_Mpps")
+        lat = e.num("ib_read_lat_4k_typical_us")
+        # perftest's MB: MsgRate x 4 KiB / BW average = 2^20 if MB = MiB
+        unit = div(bw_mpps * 1e6 * PAGE, bw)
+        o.w("tinydsm page-migration benchmark: kernel %s, %s nodes, %s\n" % (
+            self.kver if self.kver is not None else "?", e.or_("nodes"), e.or_("date")))
+        o.w("QEMU TCG guests, Soft-RoCE (rxe): only ratios within one run mean anything.\n")
+        o.w("base = raw RDMA READ 4 KiB, perftest ib_read_bw (default queue depth), %s, this run:\n"
+            % e.or_("baseline_pair"))
+        o.w("  before %s MB/s, after %s MB/s: base = the higher, %s (%s MB/s = %s pages/s)\n" % (
+            cf(".3f", pre_bw), cf(".3f", post_bw), "after" if use_post else "before",
+            cf(".3f", bw), cf(".1f", bw * MIB / PAGE)))
+        o.w("  unit: MsgRate %s Mpps x 4096 B / BW = %s B per MB" % (
+            cf(".6f", bw_mpps), cf(".0f", unit)))
+        o.w(" (%s)\n" % ("unit not checked" if math.isnan(unit) else
+                         "MB = 2^20 B, as used here" if 0.98 < unit / MIB < 1.02 else
+                         "WARNING: not 2^20: ratios below assume 2^20"))
+        o.w("  ib_read_lat typical %s us (1 READ at a time: %s pages/s)\n" % (
+            cf(".1f", lat), cf(".1f", div(1e6, lat))))
+        o.w("MB/s below = 2^20 bytes/s, 4 KiB pages; x bw = MB/s / ib_read_bw MB/s.\n")
+        c.row("migration", "ib_read_bw", "MBps", bw, "MB/s", 1.0, "ib_read_bw", "", "")
+        c.row("migration", "ib_read_bw", "pages_per_s", bw_mpps * 1e6, "1/s", NAN, "", "", "")
+        c.row("migration", "ib_read_lat", "typical", lat, "us", NAN, "", "", "")
+        d("mig_ib_read_bw_MBps=%s" % cf(".4f", bw))
+        d("mig_ib_read_bw_base=%s" % ("post" if use_post else "pre"))
+        d("mig_pre_ib_read_bw_MBps=%s" % cf(".4f", pre_bw))
+        d("mig_ib_read_bw_pps=%s" % cf(".1f", bw_mpps * 1e6))
+        d("mig_ib_read_lat_typical_us=%s" % cf(".2f", lat))
+        d("mig_post_ib_read_bw_MBps=%s" % cf(".4f", post_bw))
+        if math.isnan(bw):
+            self.missing += 1
+        if reps:
+            for n in sizes:
+                self.size(n, reps, bw, bw_mpps)
+
+        post_lat = e.num("post_ib_read_lat_4k_typical_us")
+        if not math.isnan(post_bw):
+            o.w("\ndrift check, perftest after everything else vs before: ib_read_bw %s MB/s (%sx),"
+                " ib_read_lat typical %s us (%sx)\n" % (
+                    cf(".3f", post_bw), cf(".2f", div(post_bw, pre_bw)),
+                    cf(".1f", post_lat), cf(".2f", div(post_lat, lat))))
+        c.row("drift", "mig_post_ib_read_bw", "MBps", post_bw, "MB/s", div(post_bw, pre_bw),
+              "ib_read_bw_before", "", "")
+        host_line(o, e, "run")
+
+        o.w("\n")
+        s = e.str("checks_failed")
+        if s is not None and s != "0":
+            o.w("migrate bench WARNING: %s precondition/state checks failed: %s\n" % (
+                s, e.or_("checks_failed_list")))
+        s = e.str("phases_failed")
+        if s is not None and s != "0":
+            o.w("migrate bench WARNING: %s phases failed: %s\n" % (s, e.or_("phases_failed_list")))
+        if s is None:
+            o.w("migrate bench WARNING: the run did not finish (no phases_failed line)\n")
+        o.w("migrate bench figures_missing=%d\n" % self.missing)
+        d("mig_figures_missing=%d" % self.missing)
+        o.flush()
+        c.close()
+        if self.env_out:
+            self.env_out.close()
+        return 0
+
+
+# ------------------------------------------------------------ access
+
+ACC_PATS = ("seq", "rnd")
+ACC_MAX_SIZES = 16
+# The rows of the (a) table: key, label, the key of its base, target (0: none).
+ACC_ROWS = [
+    ("plain", "plain", None, 0),
+    ("direct", "direct", "plain", 1.02),
+    ("lookup", "lookup", "plain2", 3.0),
+    ("plaindsm", "plain/dsm", "plain", 0),
+    ("plain2", "plain (2)", None, 0),
+    ("directrw", "direct(rw)", "plain2", 1.02),
+]
+ACC_NMAIN = 3  # the rows above the line
+PAGE_INVALID, PAGE_SHARED = 0, 1  # enum tinydsm_page_state, uapi/linux/tinydsm.h
+
+
+def fmt(x, prec):
+    """x with prec decimals, or "n/a"."""
+    return "n/a" if math.isnan(x) else cf(".%df" % prec, x)
+
+
+def sizes_of(s):
+    """The working sets, MiB: strtoul() until a word is not a number."""
+    sizes = []
+    while s and len(sizes) < ACC_MAX_SIZES:
+        v, rest = strtoul_prefix(s, 10)
+        if v is None:
+            break
+        sizes.append(v)
+        s = rest
+    return sizes
+
+
+class Worst:
+    def __init__(self):
+        self.ratio, self.where, self.missed, self.measured = 0.0, "", 0, 0
+
+    def verdict(self, not_measured="NOT MEASURED"):
+        if not self.measured:
+            return not_measured
+        return "MISSED" if self.missed else "MET"
+
+
+class Access:
+    def __init__(self, files, csv_path, json_path):
+        self.e = Env(files, 2048, strip_key=False, prog="access_bench")
+        self.o = Out()
+        s = self.e.str("acc_kver")
+        self.kver = s
+        self.c = Csv(csv_path, s or "", json_path)
+
+    def row(self, figure, stat, value, unit, ratio, ratio_to, limit, verdict):
+        self.c.row("access", figure, stat, value, unit, ratio, ratio_to, limit, verdict)
+
+    def cell(self, v, ratio, with_ratio):
+        """ "  12.34 (1.00x)" or n/a, 15 columns"""
+        if math.isnan(v):
+            b = "n/a"
+        elif not with_ratio:
+            b = cf(".2f", v)
+        elif math.isnan(ratio):
+            b = "%s (n/a)" % cf(".2f", v)
+        else:
+            b = "%s (%sx)" % (cf(".2f", v), cf(".%df" % (2 if ratio < 10 else 1), ratio))
+        self.o.w(" %15s" % b)
+
+    def local_table(self, p, title, verdicts):
+        """The (a) table for one set of timings (prefix p: "acc_" the lab
+        guest, "accnat_" native on the host); per row with a target, the
+        worst cell (with verdicts, the verdicts also in the CSV)."""
+        e, o = self.e, self.o
+        w = [Worst() for _ in ACC_ROWS]
+        lst = e.str(p + "local_sizes")
+        if lst is None:
+            o.w("%s: NOT MEASURED\n" % title)
+            return 1, w
+        sizes = sizes_of(lst)
+        missing = 0
+        o.w("%s\n" % title)
+        o.w("%-10s" % "")
+        for pt in range(len(ACC_PATS)):
+            for s in sizes:
+                o.w(" %15s" % ("%s %dMiB" % ("random" if pt else "seq", s)))
+        o.w("\n")
+        for r, (key, label, base, target) in enumerate(ACC_ROWS):
+            if r == ACC_NMAIN:
+                o.w("%-10s (controls: plain loads of the tinydsm pages; phase 2, after the sites"
+                    " went lookup: plain, and direct again after each rewrite)\n" % "")
+            o.w("%-10s" % label)
+            for pt, pat in enumerate(ACC_PATS):
+                for s in sizes:
+                    v = e.num("%s%s_%dMiB_%s_ns" % (p, pat, s, key))
+                    b = e.num("%s%s_%dMiB_%s_ns" % (p, pat, s, base)) if base else NAN
+                    ratio = div(v, b)
+                    self.cell(v, ratio, base)
+                    if math.isnan(v):
+                        missing += 1
+                    self.row("%s%s_%dMiB_%s" % (p, pat, s, key), "median", v, "ns", ratio,
+                             base or "",
+                             ("1.02" if target < 2 else "3.00") if verdicts and target else "",
+                             verdict_le(ratio, target) if verdicts and target else "")
+                    if not target or math.isnan(ratio):
+                        continue
+                    w[r].measured += 1
+                    if ratio > target:
+                        w[r].missed += 1
+                    if ratio > w[r].ratio:
+                        w[r].ratio = ratio
+                        w[r].where = "%s %dMiB" % ("random" if pt else "seq", s)
+            o.w("\n")
+        return missing, w
+
+    def worst_line(self, what, w, lim, base):
+        o = self.o
+        o.w("  %-10s <= %s %-9s: " % (what, cf(".2f", lim) + "x", base))
+        if not w.measured:
+            o.w("NOT MEASURED\n")
+            return
+        if w.missed:
+            o.w("MISSED in %d of %d cells" % (w.missed, w.measured))
+        else:
+            o.w("MET in all %d cells" % w.measured)
+        o.w(" (highest %sx, %s)\n" % (cf(".2f", w.ratio), w.where))
+
+    def noise_line(self, p, what):
+        """How far apart two timings of the same instructions come out: the
+        plain loop on the two buffers (plain/dsm over plain), over every
+        cell. A target closer to 1 than this cannot be told from noise."""
+        e = self.e
+        lo, hi, n = INF, -INF, 0
+        for mb in sizes_of(e.str(p + "local_sizes") or ""):
+            for pat in ACC_PATS:
+                r = div(e.num("%s%s_%dMiB_plaindsm_ns" % (p, pat, mb)),
+                        e.num("%s%s_%dMiB_plain_ns" % (p, pat, mb)))
+                if math.isnan(r):
+                    continue
+                lo = r if r < lo else lo
+                hi = r if r > hi else hi
+                n += 1
+        if n:
+            self.o.w("  %s timing noise: the same plain loop on the other buffer (plain/dsm) comes"
+                     " out at %sx .. %sx of plain\n" % (what, cf(".2f", lo), cf(".2f", hi)))
+
+    def differs(self, key, want):
+        """A measured count that is not want (a missing one is not)."""
+        x = self.e.num(key)
+        return not math.isnan(x) and x != want
+
+    def report(self):
+        e, o = self.e, self.o
+        missing = warn = 0
+        o.w("tinydsm access-site benchmark: kernel %s, %s\n" % (
+            self.kver if self.kver is not None else "?", e.or_("acc_date")))
+        o.w("QEMU TCG guests (no KVM): ns are emulated time; compare ratios within one run only.\n\n")
+
+        m, w = self.local_table("acc_", "(a) local page, ns/access (ratio to plain), lab guest node1",
+                                True)
+        missing += m
+        o.w("  median of %s runs (random: %s); seq: whole passes, >= %s loads; random: %s loads"
+            " of one LCG sequence (the same for every form).\n  plain: anonymous memory; direct,"
+            " lookup: the site, on tinydsm pages homed and EXCLUSIVE here; lookup\n  and direct(rw)"
+            " relative to plain (2), timed in turn with them after the sites first went lookup.\n"
+            % (e.or_("acc_local_reps"), e.or_("acc_local_rnd_reps"), e.or_("acc_local_min_acc"),
+               e.or_("acc_local_rnd_acc")))
+        self.noise_line("acc_", "TCG")
+        o.w("targets (timed):\n")
+        self.worst_line("direct", w[1], 1.02, "plain")
+        self.worst_line("lookup", w[2], 3.0, "plain (2)")
+        self.worst_line("direct(rw)", w[5], 1.02, "plain (2)")
+        self.row("target_direct_x_plain_worst", "ratio", w[1].ratio, "x", NAN, "", "1.02",
+                 w[1].verdict())
+        self.row("target_lookup_x_plain_worst", "ratio", w[2].ratio, "x", NAN, "", "3.00",
+                 w[2].verdict())
+        if not w[1].measured or not w[2].measured:
+            missing += 1
+
+        # the loops' machine code
+        o.w("\nobjdump, instructions in the loop body (build/tools/access_bench, gcc -O2):")
+        for pt, pat in enumerate(ACC_PATS):
+            a = e.num("acc_obj_%s_plain_loop_insns" % pat)
+            b = e.num("acc_obj_%s_site_loop_insns" % pat)
+            unmeasured = math.isnan(a) or math.isnan(b)
+            o.w(" %s plain %s, site (direct form) %s%s%s" % (
+                pat, fmt(a, 0), fmt(b, 0),
+                " NOT MEASURED" if unmeasured else " (equal)" if a == b else " (DIFFERENT)",
+                ";" if pt + 1 < len(ACC_PATS) else "\n"))
+            self.row("obj_rnd_loop_insns" if pt else "obj_seq_loop_insns", "site", b, "insns",
+                     div(b, a), "plain", "", "NOT MEASURED" if unmeasured else
+                     "EQUAL" if a == b else "DIFFERENT")
+            if unmeasured:
+                missing += 1
+
+        s = e.str("acc_cg_where")
+        o.w("callgrind instructions/access (%s):\n" % (
+            "NOT MEASURED" if s is None else
+            "lab guest node1, module attached; the lookup form written by the program, see README"
+            if s == "guest" else "host, no module: lookup = simulated attach, see README"))
+        for pt, pat in enumerate(ACC_PATS):
+            p = e.num("acc_cg_%s_plain_ir" % pat)
+            d = e.num("acc_cg_%s_direct_ir" % pat)
+            lk = e.num("acc_cg_%s_lookup_ir" % pat)
+            o.w("  %-6s plain %s, direct %s (%sx), lookup %s (%sx)"
+                "  [direct <= 1.02x: %s, lookup <= 3x: %s]\n" % (
+                    "random" if pt else "seq", fmt(p, 2), fmt(d, 2), fmt(div(d, p), 2),
+                    fmt(lk, 2), fmt(div(lk, p), 2),
+                    verdict_le(div(d, p), 1.02), verdict_le(div(lk, p), 3.0)))
+            tag = "rnd" if pt else "seq"
+            self.row("cg_%s_direct" % tag, "ir_per_access", d, "insns", div(d, p), "plain",
+                     "1.02", verdict_le(div(d, p), 1.02))
+            self.row("cg_%s_lookup" % tag, "ir_per_access", lk, "insns", div(lk, p), "plain",
+                     "3.00", verdict_le(div(lk, p), 3.0))
+            self.row("cg_%s_plain" % tag, "ir_per_access", p, "insns", 1.0, "plain", "", "")
+            if math.isnan(p) or math.isnan(d) or math.isnan(lk):
+                missing += 1
+
+        # remote
+        lat = e.num("acc_ib_read_lat_4k_typical_us")
+        rl = e.num("acc_rem_lookup_p50_us")
+        rf = e.num("acc_rem_fault_p50_us")
+        o.w("\nremote (node1 -> page homed on node2): lookup word access %s us (%s x ib_read_lat),"
+            " fault-and-fetch %s us (%s x ib_read_lat)\n" % (
+                fmt(rl, 1), fmt(div(rl, lat), 2), fmt(rf, 1), fmt(div(rf, lat), 2)))
+        o.w("  p50 of %s loads each, one word of a distinct node2-homed page each (node2 wrote"
+            " them; node1 never had them);\n  p99 %s / %s us; ib_read_lat typical %s us"
+            " (perftest, 4 KiB READ, node1 -> node2, same run)\n" % (
+                e.or_("acc_rem_lookup_n"), fmt(e.num("acc_rem_lookup_p99_us"), 1),
+                fmt(e.num("acc_rem_fault_p99_us"), 1), fmt(lat, 1)))
+        x = e.num("acc_post_ib_read_lat_4k_typical_us")
+        if not math.isnan(x):
+            o.w("  drift check: ib_read_lat typical after the remote figures %s us (%sx)\n" % (
+                cf(".1f", x), cf(".2f", div(x, lat))))
+        self.row("ib_read_lat", "typical", lat, "us", 1.0, "ib_read_lat_typical", "", "")
+        self.row("rem_lookup", "p50", rl, "us", div(rl, lat), "ib_read_lat_typical", "", "")
+        self.row("rem_fault", "p50", rf, "us", div(rf, lat), "ib_read_lat_typical", "", "")
+        if math.isnan(lat) or math.isnan(rl) or math.isnan(rf):
+            missing += 1
+
+        # native, for scale
+        if e.str("accnat_local_sizes") is not None:
+            o.w("\n")
+            self.local_table("accnat_", "for scale, NATIVE on the host (no module, no QEMU; "
+                             "tinydsm memory = anonymous, lookup = simulated attach), ns/access:",
+                             False)
+            o.w("  (median of %s runs, random %s; the host is shared with other users)\n" % (
+                e.or_("accnat_local_reps"), e.or_("accnat_local_rnd_reps")))
+            self.noise_line("accnat_", "native")
+
+        # what must hold for the figures to be what they say
+        if self.differs("acc_local_bad_sums", 0) or self.differs("acc_rem_lookup_bad_values", 0) \
+                or self.differs("acc_rem_fault_bad_values", 0):
+            o.w("access bench WARNING: values read back wrong (local_bad_sums %s, remote %s/%s)\n" % (
+                e.or_("acc_local_bad_sums"), e.or_("acc_rem_lookup_bad_values"),
+                e.or_("acc_rem_fault_bad_values")))
+            warn += 1
+        if self.differs("acc_local_d_read_faults", 0) or \
+                self.differs("acc_local_d_write_faults", 0) or \
+                self.differs("acc_local_d_word_remote", 0):
+            o.w("access bench WARNING: the local figures took faults or word accesses\n")
+            warn += 1
+        x = e.num("acc_rem_lookup_n") + e.num("acc_rem_warmup")
+        if self.differs("acc_rem_lookup_d_word_remote", x) or \
+                self.differs("acc_rem_lookup_d_read_faults", 0) or \
+                self.differs("acc_rem_lookup_last_state", PAGE_INVALID):
+            o.w("access bench WARNING: the lookup figure is not %s word accesses at node2"
+                " without a fault\n" % cf(".0f", x))
+            warn += 1
+        if self.differs("acc_rem_fault_d_remote_faults", x) or \
+                self.differs("acc_rem_fault_d_word_remote", 0) or \
+                self.differs("acc_rem_fault_last_state", PAGE_SHARED):
+            o.w("access bench WARNING: the fault figure is not %s remote read faults\n"
+                % cf(".0f", x))
+            warn += 1
+        s = e.str("acc_failed")
+        if s is not None and s != "0":
+            o.w("access bench WARNING: steps failed in the lab: %s\n" % e.or_("acc_failed_list"))
+            warn += 1
+        s = e.str("acch_failed")
+        if s is not None and s != "0":
+            o.w("access bench WARNING: host steps failed: %s\n" % e.or_("acch_failed_list"))
+            warn += 1
+        host_line(o, e, "lab")
+        o.w("\naccess bench direct_verdict=%s lookup_verdict=%s\n" % (
+            w[1].verdict("NOT_MEASURED"), w[2].verdict("NOT_MEASURED")))
+        o.w("access bench figures_missing=%d\n" % missing)
+        o.flush()
+        self.c.close()
+        return 1 if warn else 0
+
+
+# ------------------------------------------------------------ main
+
+
+def usage():
+    sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
+    sys.exit(2)
+
+
+def opts(argv, letters):
+    """getopt-like: -X VALUE for each letter in letters, then files."""
+    got, i = {}, 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        a = argv[i]
+        if len(a) < 2 or a[1] not in letters:
+            usage()
+        if len(a) > 2:
+            got[a[1]] = a[2:]
+            i += 1
+        elif i + 1 < len(argv):
+            got[a[1]] = argv[i + 1]
+            i += 2
+        else:
+            usage()
+    if i == len(argv):
+        usage()
+    return got, argv[i:]
+
+
+def main(argv):
+    if len(argv) < 2:
+        usage()
+    cmd, args = argv[1], argv[2:]
+    if cmd == "remote":
+        o, files = opts(args, "cj")
+        return report_remote(files, o.get("c"), o.get("j"))
+    if cmd == "migrate":
+        o, files = opts(args, "cjE")
+        return Migrate(files, o.get("c"), o.get("j"), o.get("E")).report()
+    if cmd == "access":
+        o, files = opts(args, "cj")
+        return Access(files, o.get("c"), o.get("j")).report()
+    if cmd == "demo":
+        if len(args) != 2:
+            usage()
+        return report_demo(args[0], args[1])
+    if cmd == "results":
+        if not args:
+            usage()
+        return results(args)
+    usage()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
