@@ -31,7 +31,6 @@
  *                                      form (fault and fetch) to the second;
  *                                      -n N timed, -W WARMUP, -e ENV, -k PREFIX
  *   access_bench check ADDR NPAGES COPYSET   at the home: every page's copyset
- *   access_bench report [-c CSV] ENV...      the table
  *
  * -P: the program puts its sites in the lookup form itself, with the bytes
  * the module would write (jmp rel32 to the site's thunk, int3 after it),
@@ -103,7 +102,7 @@ static void usage(void)
 		"usage: %s local [-H] [-s SIZES] [-r REPS] [-Q REPS] [-m MIN] [-R N] [-e ENV] [-k PREFIX]\n"
 		"       | count seq|rnd plain|direct|lookup|plaindsm MIB N1 N2 [-H] [-P]\n"
 		"       | home NPAGES FILE | remote ADDR NPAGES [-n N] [-W WARMUP] [-e ENV] [-k PREFIX]\n"
-		"       | check ADDR NPAGES COPYSET | report [-c CSV] ENV...\n"
+		"       | check ADDR NPAGES COPYSET\n"
 		"(see the top of tools/bench/access_bench.c)\n", prog);
 	exit(2);
 }
@@ -155,7 +154,7 @@ static uint64_t remote_pattern(uint64_t addr)
 }
 
 static struct {
-	const char *env, *prefix, *csv;
+	const char *env, *prefix;
 	bool host, self_poke;
 	unsigned int reps, rnd_reps;
 	unsigned long min_acc, rnd_acc, n, warmup;

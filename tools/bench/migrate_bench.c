@@ -26,9 +26,6 @@
  *       shared HOME      every page is SHARED, PRESENT, not MOVED, home HOME
  *       quit
  *   migrate_bench stats                  this node's TINYDSM_IOC_STATS, every counter
- *   migrate_bench report [-c CSV] [-E ENV] FILE...   the table; -E appends
- *                                        the derived figures (medians,
- *                                        ratios, verdicts) as key=value
  *
  * Figures go, as key=value lines, to the -e file (appended) and to stdout
  * (stderr in app mode, whose stdout is the answer channel). Exit status:
@@ -82,7 +79,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: %s migrate ADDR NPAGES FROM [-l LABEL] [-e ENV] [-x HOLDERS]\n"
 		"       %s app ADDR NPAGES [-v TAG] [-e ENV]   (commands on stdin)\n"
-		"       %s stats | report [-c CSV] [-E ENV] FILE...\n"
+		"       %s stats\n"
 		"(see the top of tools/bench/migrate_bench.c)\n", prog, prog, prog);
 	exit(2);
 }
@@ -114,7 +111,7 @@ static uint64_t pattern(uint64_t addr, uint64_t tag)
 }
 
 static struct {
-	const char *label, *env, *csv, *env_out;
+	const char *label, *env;
 	uint64_t tag, holders;
 	bool has_holders;
 } opt = { .label = "mig" };

@@ -2,7 +2,8 @@
 /*
  * remote_bench: tinydsm's remote-memory benchmark, the C side. The lab
  * script tools/bench/remote_bench.sh drives it on every node of one lab
- * run; tools/bench.sh runs that lab on the host and prints the table.
+ * run; tools/bench.sh runs that lab on the host and tools/report/report.py
+ * prints the table.
  * tools/bench/README.md defines every figure.
  *
  *   remote_bench alloc HOME NPAGES       TINYDSM_IOC_ALLOC; prints the address
@@ -25,7 +26,6 @@
  *                                        timed as a whole; -l -e -W
  *   remote_bench stats                   this node's TINYDSM_IOC_STATS
  *   remote_bench waitfile SECS PATH...   wait until one PATH exists; prints it
- *   remote_bench report [-c CSV] ENV...  the table: figures, ratios, targets
  *
  * -D DIR (fault, anon, blk-read): also every sample, in the order taken, to
  * DIR/LABEL.ns, in nanoseconds.
@@ -81,7 +81,7 @@ static void usage(void)
 		"usage: %s alloc HOME NPAGES | touch ADDR NPAGES r|w | fault ADDR NPAGES r|w\n"
 		"       | seq ADDR NPAGES | check ADDR NPAGES | anon NPAGES | stats\n"
 		"       | blk-fill DEV NBLOCKS | blk-read DEV NBLOCKS\n"
-		"       | waitfile SECS PATH... | report [-c CSV] ENV...\n"
+		"       | waitfile SECS PATH...\n"
 		"options: -l LABEL -e ENV -D DIR -W WARMUP -p -R READY -G GO -t TAG -v TAG\n"
 		"         -o OWNER -c COPYSET -s STATE -S NSEQ -T SECS\n"
 		"(see the top of tools/bench/remote_bench.c)\n", prog);
@@ -132,7 +132,7 @@ static uint64_t pattern(uint64_t addr, uint64_t tag)
 
 /* Options shared by the subcommands. */
 static struct {
-	const char *label, *env, *ready, *go, *csv, *dump;
+	const char *label, *env, *ready, *go, *dump;
 	unsigned long warmup, nseq;
 	bool prime, verify, has_owner, has_copyset, has_state;
 	uint64_t tag;
