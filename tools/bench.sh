@@ -104,9 +104,8 @@ if ((build)); then
 	((run_migrate)) && make -s -C "$top" "$top/build/tools/migrate_bench"
 	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
 fi
-rb=$top/build/tools/remote_bench
-mb=$top/build/tools/migrate_bench
 ab=$top/build/tools/access_bench
+report=$top/tools/report/report.py
 
 # One lab at a time on this host, among everyone who takes the lock.
 lab_lock_fd=
@@ -213,7 +212,7 @@ for k in "${kvers[@]}"; do
 		((lab_rc == 0)) || rc=1
 		cp "$d/lab/node1/bench.env" "$d/bench.env" 2>/dev/null || : >"$d/bench.env"
 		cp -r "$d/lab/node1/samples" "$d/" 2>/dev/null || true
-		"$rb" report -c "$d/bench.csv" "$d/bench.env" "$d/host.env" >"$d/summary.txt" || rc=1
+		"$report" remote -c "$d/bench.csv" "$d/bench.env" "$d/host.env" >"$d/summary.txt" || rc=1
 		{
 			echo
 			lab_line "$d/host.env" "$d/bench.env"
@@ -235,7 +234,7 @@ for k in "${kvers[@]}"; do
 		cp "$d/lab-migrate/node1/migrate.env" "$d/migrate.env" 2>/dev/null || : >"$d/migrate.env"
 		{
 			((run_remote)) && echo
-			"$mb" report -c "$d/migrate.csv" -E "$d/bench.env" "$d/migrate.env" \
+			"$report" migrate -c "$d/migrate.csv" -E "$d/bench.env" "$d/migrate.env" \
 				"$d/host-migrate.env" || echo "migrate bench WARNING: the report failed"
 			echo
 			lab_line "$d/host-migrate.env" "$d/migrate.env"
@@ -284,7 +283,7 @@ for k in "${kvers[@]}"; do
 		cat "$d/access.env" "$d/access-host.env" >>"$d/bench.env"
 		{
 			((run_remote || run_migrate)) && echo
-			"$ab" report -c "$d/access.csv" "$d/access.env" "$d/access-host.env" \
+			"$report" access -c "$d/access.csv" "$d/access.env" "$d/access-host.env" \
 				"$d/host-access.env" || true
 			echo
 			lab_line "$d/host-access.env" "$d/access.env"

@@ -170,6 +170,6 @@ if [[ $scen == *" b "* ]]; then lab 3; fi
 exec {lock_fd}>&-
 
 step "report"
-"$top/tools/demo/report.sh" "$out" "$kver" || rc=1
+"$top/tools/report/report.py" demo "$out" "$kver" || rc=1
 step "done in $((SECONDS - t_start)) s: $out"
 exit "$rc"

@@ -342,6 +342,6 @@ cat "$SH/mig.env" >>"$ENV"
 } >>"$ENV"
 
 echo
-"$MB" report -c "$TDSM_OUT/migrate.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+"$TREE/tools/report/report.py" migrate -c "$TDSM_OUT/migrate.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
 ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)) &&
 	grep -q '^migrate bench figures_missing=0$' "$TDSM_OUT/summary.txt"

@@ -394,5 +394,5 @@ cat "$SH/node2.env" >>"$ENV" 2>/dev/null
 } >>"$ENV"
 
 echo
-"$RB" report -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+"$TREE/tools/report/report.py" remote -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
 ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0))
