@@ -56,38 +56,10 @@ fi
 mkdir -p "$SH" "$TDSM_OUT/samples"
 
 # ---------------------------------------------------------------- peers
-peers_up() { # peers_up "$(tinydsmctl node show)"
-	awk -v want=$((NODES - 1)) '
-		{ for (i = 1; i <= NF; i++) {
-			if ($i == "connecting" || $i == "down") bad = 1
-			if ($i == "up" && $0 !~ /self/) up++ } }
-		END { exit !(up >= want && !bad) }' <<<"$1"
-}
-
-# Every node adds every other; the module connects them. Then every node
-# waits (bounded) until its peers are up, and until every node saw that.
-connect_peers() {
-	local j t show
-	for ((j = 1; j <= NODES; j++)); do
-		((j == ID)) && continue
-		ip=TDSM_IP_$j
-		"$CTL" node add "$j" "${!ip}" || { echo "tinydsmctl node add $j ${!ip} failed"; return 1; }
-	done
-	# up: every peer's state field reads "up" (a whole field: the error
-	# column may hold names such as ENETDOWN)
-	for ((t = 0; t < 120; t++)); do
-		show=$("$CTL" node show 2>&1)
-		peers_up "$show" && break
-		sleep 0.5
-	done
-	echo "$show"
-	peers_up "$show" || { echo "peers not up after 60 s"; return 1; }
-	touch "$SH/connected.$ID"
-	for ((j = 1; j <= NODES; j++)); do
-		"$RB" waitfile 120 "$SH/connected.$j" "$SH/abort" >/dev/null
-		[[ -e $SH/connected.$j ]] || { echo "node$j did not connect"; return 1; }
-	done
-}
+# Every node adds every other, waits (bounded) until its peers are up,
+# and until every node saw that: tdsm_cluster_up.
+# shellcheck source=selftests/tinydsm/cluster.sh
+source "$TREE/selftests/tinydsm/cluster.sh"
 
 # perftest RDMA READ baseline between node1 (client) and node2 (server):
 # selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
@@ -118,7 +90,7 @@ agent() {
 }
 
 if ((ID != 1)); then
-	connect_peers || { touch "$SH/abort"; exit 1; }
+	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
 	agent
 	exit $?
 fi
@@ -347,7 +319,7 @@ trap 'finish_agents' EXIT
 } >>"$ENV"
 log "remote_bench: $NODES nodes, $N timed pages per figure (+$W warm-up), $SEQ sequential"
 
-phase connect connect_peers || true
+phase connect tdsm_cluster_up || true
 if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
 	touch "$SH/abort"
 	exit 1
