@@ -8,11 +8,10 @@
 #                   x86-mov-test, model-check, soak-selftest, dkms-check),
 #                   then the suite in the QEMU lab (selftests/run.sh): 1-
 #                   and 2-node and wire tests on both kernels; the 3-node
-#                   tests, the raw RDMA path and a small demo on the
-#                   newest; the 2- and 3-node
-#                   and wire tests on the lab's debug kernel (KASAN, lockdep,
-#                   kmemleak), which it builds once per machine, in the
-#                   background while the other suites run
+#                   tests, the raw RDMA path and a small demo on the newest;
+#                   the 2- and 3-node and wire tests on the lab's debug
+#                   kernel (KASAN, lockdep, kmemleak), which it builds once
+#                   per machine, in the background while the other suites run
 #   make demo       install what is missing, build, and run the demo on 2 and
 #                   3 QEMU guests (tools/demo/README.md): access costs, first
 #                   touch of remote pages, lazy and eager repopulation after
