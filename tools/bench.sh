@@ -17,7 +17,8 @@
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
 # so that labs started under the same lock never share the cores: do not
-# run this script itself under that lock.
+# run this script itself under that lock. The lab skeleton (lock, results
+# directory, kernel, lab.sh) is tools/lab-host.sh, shared with demo.sh.
 #
 # Results: results/bench-<time>/ (or --out): <kver>/summary.txt (the
 # tables), <kver>/bench.env (every remote figure, key=value, and the
@@ -32,12 +33,14 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lab-host.sh
+source "$top/tools/lab-host.sh"
+lab_say() { echo "bench: $*"; }
 kvers=() nodes=3 pages=500 seq_pages=2000 nvme=1 build=1 timeout=900 out=
 only='' mig_sizes="1024 8192" mig_reps=3
 idle_timeout=1800
 
 acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
-lab_lock=${TDSM_LAB_LOCK:-/tmp/tdsm-lab.lock}
 
 usage() { sed -n '12,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
@@ -91,12 +94,10 @@ if ((run_migrate && nodes < 3)); then
 	echo "bench: --nodes $nodes: the migration benchmark (3 nodes) is not run"
 	run_migrate=0
 fi
-((${#kvers[@]})) || kvers=("$("$top/tools/kvers.sh" newest)")
+((${#kvers[@]})) || kvers=("$(lab_newest_kver)")
 [[ -n ${kvers[0]} ]] || { echo "bench: no kernel with headers installed (make deps)" >&2; exit 2; }
 
-out=${out:-$top/results/bench-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$out"
-out=$(realpath "$out")
+lab_results_dir bench
 
 if ((build)); then
 	for k in "${kvers[@]}"; do make -s -C "$top" KVER="$k" module; done
@@ -106,26 +107,6 @@ if ((build)); then
 fi
 ab=$top/build/tools/access_bench
 report=$top/tools/report/report.py
-
-# One lab at a time on this host, among everyone who takes the lock.
-lab_lock_fd=
-lab_lock() {
-	if [[ -e $lab_lock && ! -w $lab_lock ]]; then
-		exec {lab_lock_fd}<"$lab_lock"
-	else
-		exec {lab_lock_fd}>>"$lab_lock"
-	fi
-	flock -n "$lab_lock_fd" || {
-		echo "bench: waiting for $lab_lock (another lab is running)"
-		flock "$lab_lock_fd"
-	}
-}
-lab_unlock() {
-	[[ -n $lab_lock_fd ]] || return 0
-	flock -u "$lab_lock_fd"
-	exec {lab_lock_fd}>&-
-	lab_lock_fd=
-}
 
 # The guests share this host's cores: another lab running at the same time
 # would be measured too. Wait (bounded) until no other lab is running.
@@ -174,8 +155,8 @@ run_lab() {
 	sampler=$!
 	t0=$SECONDS
 	lab_rc=0
-	"$top/selftests/lab/lab.sh" --kver "$k" --nodes "${lab_nodes:-$nodes}" \
-		--timeout "$timeout" --out "$labdir" "${@:5}" "$script" {lab_lock_fd}>&- 2>&1 |
+	lab_sh --kver "$k" --nodes "${lab_nodes:-$nodes}" \
+		--timeout "$timeout" --out "$labdir" "${@:5}" "$script" 2>&1 |
 		tee "$labdir.log" || lab_rc=$?
 	kill "$sampler" 2>/dev/null || true
 	wait "$sampler" 2>/dev/null || true
