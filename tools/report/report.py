@@ -4,14 +4,20 @@
 (the .env files the labs write) into the tables (summary.txt), the CSV,
 figures.json and the plots. What each figure means: tools/bench/README.md.
 
-  report.py remote [-c CSV] [-j JSON] ENV...           make bench, remote memory
-  report.py migrate [-c CSV] [-j JSON] [-E ENV] ENV... make bench, migration;
-                                                -E appends the derived figures
-  report.py access [-c CSV] [-j JSON] ENV...           make bench, access sites
-  report.py demo DIR KVER                       make demo: DIR/summary.txt,
-                                                figures.csv, figures.json, plots
-  report.py results FILE...                     a summary.txt as a section of
-                                                docs/results.md
+  report.py remote [-c CSV] [-j JSON] ENV...      make bench: remote memory
+  report.py migrate [-c CSV] [-j JSON] [-E ENV] ENV...
+                                          make bench: migration; -E ENV
+                                          appends the derived figures
+  report.py access [-c CSV] [-j JSON] ENV...      make bench: access sites
+  report.py demo DIR KVER                 make demo: DIR/summary.txt,
+                                          figures.csv, figures.json, plots
+  report.py results TITLE COMMAND SUMMARY...
+                                          summary.txt files as a section
+                                          of docs/results.md
+
+-c: the CSV (kernel,section,figure,stat,value,unit,ratio,ratio_to,target,
+verdict); -j: the same rows as JSON. ENV: key=value files, the last value
+of a key wins.
 
 Python 3 and its standard library only, not C: the report is text,
 arithmetic on a few hundred figures, CSV and JSON, where C needs a
@@ -186,8 +192,8 @@ class Csv:
         if self.json_path:
             write_json(self.json_path, {"kernel": self.kver, "figures": [
                 {"section": r[0], "figure": r[1], "stat": r[2],
-                 "value": None if math.isnan(r[3]) else r[3], "unit": r[4],
-                 "ratio": None if math.isnan(r[5]) else r[5], "ratio_to": r[6] or None,
+                 "value": r[3] if math.isfinite(r[3]) else None, "unit": r[4],
+                 "ratio": r[5] if math.isfinite(r[5]) else None, "ratio_to": r[6] or None,
                  "target": r[7] or None, "verdict": r[8] or None} for r in self.rows]})
 
 
@@ -227,6 +233,17 @@ def host_line(o, e, where):
             where, e.or_("host_cores"), e.or_("host_loadavg_max"), cf(".0f", x),
             " (WARNING: another lab shared the cores: figures are noisier)" if x > 0 else ""))
     return x
+
+
+def failed_lines(o, e, who, checks):
+    """The lab script's own count of failed checks and phases, if not 0."""
+    s = e.str("checks_failed")
+    if s is not None and s != "0":
+        o.w("%s WARNING: %s %s checks failed: %s\n" % (who, s, checks,
+                                                       e.or_("checks_failed_list")))
+    s = e.str("phases_failed")
+    if s is not None and s != "0":
+        o.w("%s WARNING: %s phases failed: %s\n" % (who, s, e.or_("phases_failed_list")))
 
 
 def verdict_le(value, limit):
@@ -406,13 +423,7 @@ def report_remote(files, csv_path, json_path):
     for name, what, limit_txt, value, limit in targets:
         o.w("bench %s=%s %s_verdict=%s\n" % (name, cf(".4f", value), name,
                                              verdict_le(value, limit)))
-    s = e.str("checks_failed")
-    if s is not None and s != "0":
-        o.w("bench WARNING: %s precondition/counter checks failed: %s\n" % (
-            s, e.or_("checks_failed_list")))
-    s = e.str("phases_failed")
-    if s is not None and s != "0":
-        o.w("bench WARNING: %s phases failed: %s\n" % (s, e.or_("phases_failed_list")))
+    failed_lines(o, e, "bench", "precondition/counter")
     o.w("bench figures_missing=%d\n" % missing)
     o.flush()
     c.close()
@@ -673,14 +684,8 @@ class Migrate:
         host_line(o, e, "run")
 
         o.w("\n")
-        s = e.str("checks_failed")
-        if s is not None and s != "0":
-            o.w("migrate bench WARNING: %s precondition/state checks failed: %s\n" % (
-                s, e.or_("checks_failed_list")))
-        s = e.str("phases_failed")
-        if s is not None and s != "0":
-            o.w("migrate bench WARNING: %s phases failed: %s\n" % (s, e.or_("phases_failed_list")))
-        if s is None:
+        failed_lines(o, e, "migrate bench", "precondition/state")
+        if e.str("phases_failed") is None:
             o.w("migrate bench WARNING: the run did not finish (no phases_failed line)\n")
         o.w("migrate bench figures_missing=%d\n" % self.missing)
         d("mig_figures_missing=%d" % self.missing)
@@ -1521,11 +1526,26 @@ def report_demo(d, kver):
     return Demo(d, kver).report()
 
 
+# ------------------------------------------------------------ results
+
+
+def results(title, command, files):
+    """A section of docs/results.md: a title, the command that made the
+    tables, and the tables as they were printed."""
+    out = ["## %s\n\n" % title, "Regenerate: `%s`\n" % command]
+    for path in files:
+        with open(path) as f:
+            text = f.read().rstrip("\n")
+        out.append("\n```\n%s\n```\n" % text)
+    sys.stdout.write("".join(out))
+    return 0
+
+
 # ------------------------------------------------------------ main
 
 
 def usage():
-    sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
+    sys.stderr.write("usage:\n" + __doc__.split("\n\n")[1] + "\n")
     sys.exit(2)
 
 
@@ -1567,9 +1587,9 @@ def main(argv):
             usage()
         return report_demo(args[0], args[1])
     if cmd == "results":
-        if not args:
+        if len(args) < 3:
             usage()
-        return results(args)
+        return results(args[0], args[1], args[2:])
     usage()
 
 
