@@ -7,7 +7,7 @@
 # throughput against ib_read_bw, lazy vs eager repopulation), then one of
 # tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
 # and lookup form, local and remote); collects the figures and prints the
-# tables. What each figure is: tools/bench/README.md.
+# tables (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3] [--only remote|migrate|access]
 #                  [--pages N] [--seq-pages N] [--no-nvme]

@@ -10,7 +10,8 @@
 #            lookup) repopulation
 # with the raw RDMA baseline (perftest ib_read_lat/ib_read_bw between the
 # same guests, in the same run) and every figure as a ratio to it.
-# Definitions: tools/demo/README.md.
+# Definitions: tools/bench/README.md; what runs where: tools/demo/README.md.
+# The table, CSV, JSON and plots: tools/report/report.py demo.
 #
 #   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b]
 #                 [--a-sizes "MiB ..."] [--out DIR] [--no-build] [--no-retry]
