@@ -31,7 +31,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$top/tools/lab-host.sh"
 kver='' pages=1024 reps=5 only='a,a12,b' a_sizes='1 16' out='' build=1 retry=1
 
-usage() { sed -n '15,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '16,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kver=${2:?}; shift 2 ;;
