@@ -60,6 +60,8 @@ mkdir -p "$SH" "$TDSM_OUT/samples"
 # and until every node saw that: tdsm_cluster_up.
 # shellcheck source=selftests/tinydsm/cluster.sh
 source "$TREE/selftests/tinydsm/cluster.sh"
+# shellcheck source=tools/bench/agents.sh
+source "$TREE/tools/bench/agents.sh"
 
 # perftest RDMA READ baseline between node1 (client) and node2 (server):
 # selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
@@ -70,58 +72,15 @@ baseline() { # baseline pre|post
 }
 
 # ---------------------------------------------------------------- agents
-# Nodes 2 and 3: run node1's commands, one at a time, until "exit".
-agent() {
-	local seq=0 f line rc
-	while :; do
-		seq=$((seq + 1))
-		f=$SH/cmd.$ID.$seq
-		"$RB" waitfile 1200 "$f" "$SH/abort" >/dev/null ||
-			{ echo "agent: no command $seq from node1 within 1200 s"; return 1; }
-		[[ -e $f ]] || { echo "agent: node1 gave up"; return 1; }
-		line=$(<"$f")
-		[[ $line == exit ]] && { log "agent: done"; return 0; }
-		log "agent: [$seq] $line"
-		eval "$line" >"$SH/out.$ID.$seq" 2>&1
-		rc=$?
-		cat "$SH/out.$ID.$seq"
-		echo "$rc" >"$SH/.rc.$ID.$seq" && mv -f "$SH/.rc.$ID.$seq" "$SH/rc.$ID.$seq"
-	done
-}
-
+# Nodes 2 and 3 run node1's commands (agent).
 if ((ID != 1)); then
 	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
-	agent
+	agent 1200
 	exit $?
 fi
 
 # ---------------------------------------------------------------- node1
-declare -A CMDSEQ=([2]=0 [3]=0)
-RSEQ=0
-FAILED_PHASES=() FAILED_CHECKS=()
-
-rsend() { # rsend NODE CMD ARGS...: hand NODE a command; its number in RSEQ
-	local node=$1
-	shift
-	CMDSEQ[$node]=$((CMDSEQ[$node] + 1))
-	RSEQ=${CMDSEQ[$node]}
-	printf '%q ' "$@" >"$SH/.cmd.$node.$RSEQ"
-	mv -f "$SH/.cmd.$node.$RSEQ" "$SH/cmd.$node.$RSEQ"
-}
-
-rwait() { # rwait NODE SEQ: its output, and its exit status
-	local node=$1 seq=$2 rc
-	"$RB" waitfile $((STEP_TIMEOUT + 30)) "$SH/rc.$node.$seq" >/dev/null ||
-		{ echo "node$node: command $seq did not finish"; return 1; }
-	sed "s/^/    [node$node] /" "$SH/out.$node.$seq"
-	rc=$(<"$SH/rc.$node.$seq")
-	return "$rc"
-}
-
-rcall() { # rcall NODE CMD ARGS...
-	rsend "$@"
-	rwait "$1" "$RSEQ"
-}
+FAILED_CHECKS=()
 
 on() { # on NODE CMD ARGS...: here if NODE is 1, else by its agent
 	local node=$1
@@ -136,18 +95,6 @@ chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
 	local name=$1 node=$2
 	shift 2
 	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
-}
-
-phase() { # phase NAME FUNCTION ARGS...
-	local name=$1 t0=$SECONDS
-	shift
-	log "---- $name"
-	if ! "$@"; then
-		FAILED_PHASES+=("$name")
-		log "---- $name FAILED"
-	else
-		log "---- $name done in $((SECONDS - t0)) s"
-	fi
 }
 
 alloc() { # alloc HOME NPAGES -> ADDR in $A
