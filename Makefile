@@ -4,14 +4,14 @@
 #
 #   make            tinydsm.ko for the newest installed Debian kernel + user space
 #   make check      install what is missing, checkpatch, build for 6.1 and
-#                   6.12, the host checks (libtinydsm-test, x86-mov-test,
-#                   model-check, soak-selftest, dkms-check), then the suite in
-#                   the QEMU lab (selftests/run.sh): 1- and 2-node and wire
-#                   tests on both kernels; the 3-node tests, the raw RDMA
-#                   path and a small demo on the newest; the 2- and 3-node
-#                   and wire tests on the lab's debug kernel (KASAN, lockdep,
-#                   kmemleak), which it builds once per machine, in the
-#                   background while the other suites run
+#                   6.12, the host checks (libtinydsm-test, report-test,
+#                   x86-mov-test, model-check, soak-selftest, dkms-check),
+#                   then the suite in the QEMU lab (selftests/run.sh): 1-
+#                   and 2-node and wire tests on both kernels; the 3-node
+#                   tests, the raw RDMA path and a small demo on the newest;
+#                   the 2- and 3-node and wire tests on the lab's debug
+#                   kernel (KASAN, lockdep, kmemleak), which it builds once
+#                   per machine, in the background while the other suites run
 #   make demo       install what is missing, build, and run the demo on 2 and
 #                   3 QEMU guests (tools/demo/README.md): access costs, first
 #                   touch of remote pages, lazy and eager repopulation after
@@ -312,6 +312,18 @@ $(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \
 		$(LIBTDSM_HDR) $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -libverbs
+
+# The report: tools/report/report.py turns the benchmarks' and the demo's
+# key=value results into their tables, CSV, JSON and plots (runs on the
+# host, Python 3). `make report-test` runs it on the results kept in
+# tools/report/test/ against the tables kept there; `make check` runs it
+# before the lab.
+.PHONY: report-test
+
+report-test:
+	$(TOP)/tools/report/test/run.sh
+
+check-run: report-test
 
 deps:
 	$(TOP)/tools/install-deps.sh

@@ -7,7 +7,7 @@
 # throughput against ib_read_bw, lazy vs eager repopulation), then one of
 # tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
 # and lookup form, local and remote); collects the figures and prints the
-# tables. What each figure is: tools/bench/README.md.
+# tables (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3] [--only remote|migrate|access]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
@@ -17,7 +17,8 @@
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
 # so that labs started under the same lock never share the cores: do not
-# run this script itself under that lock.
+# run this script itself under that lock. The lab skeleton (lock, results
+# directory, kernel, lab.sh) is tools/lab-host.sh, shared with demo.sh.
 #
 # Results: results/bench-<time>/ (or --out): <kver>/summary.txt (the
 # tables), <kver>/bench.env (every remote figure, key=value, and the
@@ -32,12 +33,14 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lab-host.sh
+source "$top/tools/lab-host.sh"
+lab_say() { echo "bench: $*"; }
 kvers=() nodes=3 pages=500 seq_pages=2000 nvme=1 build=1 timeout=900 out=
 only='' mig_sizes="1024 8192" mig_reps=3
 idle_timeout=1800
 
 acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
-lab_lock=${TDSM_LAB_LOCK:-/tmp/tdsm-lab.lock}
 
 usage() { sed -n '12,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
@@ -91,12 +94,10 @@ if ((run_migrate && nodes < 3)); then
 	echo "bench: --nodes $nodes: the migration benchmark (3 nodes) is not run"
 	run_migrate=0
 fi
-((${#kvers[@]})) || kvers=("$("$top/tools/kvers.sh" newest)")
+((${#kvers[@]})) || kvers=("$(lab_newest_kver)")
 [[ -n ${kvers[0]} ]] || { echo "bench: no kernel with headers installed (make deps)" >&2; exit 2; }
 
-out=${out:-$top/results/bench-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$out"
-out=$(realpath "$out")
+lab_results_dir bench
 
 if ((build)); then
 	for k in "${kvers[@]}"; do make -s -C "$top" KVER="$k" module; done
@@ -104,29 +105,8 @@ if ((build)); then
 	((run_migrate)) && make -s -C "$top" "$top/build/tools/migrate_bench"
 	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
 fi
-rb=$top/build/tools/remote_bench
-mb=$top/build/tools/migrate_bench
 ab=$top/build/tools/access_bench
-
-# One lab at a time on this host, among everyone who takes the lock.
-lab_lock_fd=
-lab_lock() {
-	if [[ -e $lab_lock && ! -w $lab_lock ]]; then
-		exec {lab_lock_fd}<"$lab_lock"
-	else
-		exec {lab_lock_fd}>>"$lab_lock"
-	fi
-	flock -n "$lab_lock_fd" || {
-		echo "bench: waiting for $lab_lock (another lab is running)"
-		flock "$lab_lock_fd"
-	}
-}
-lab_unlock() {
-	[[ -n $lab_lock_fd ]] || return 0
-	flock -u "$lab_lock_fd"
-	exec {lab_lock_fd}>&-
-	lab_lock_fd=
-}
+report=$top/tools/report/report.py
 
 # The guests share this host's cores: another lab running at the same time
 # would be measured too. Wait (bounded) until no other lab is running.
@@ -175,8 +155,8 @@ run_lab() {
 	sampler=$!
 	t0=$SECONDS
 	lab_rc=0
-	"$top/selftests/lab/lab.sh" --kver "$k" --nodes "${lab_nodes:-$nodes}" \
-		--timeout "$timeout" --out "$labdir" "${@:5}" "$script" {lab_lock_fd}>&- 2>&1 |
+	lab_sh --kver "$k" --nodes "${lab_nodes:-$nodes}" \
+		--timeout "$timeout" --out "$labdir" "${@:5}" "$script" 2>&1 |
 		tee "$labdir.log" || lab_rc=$?
 	kill "$sampler" 2>/dev/null || true
 	wait "$sampler" 2>/dev/null || true
@@ -213,7 +193,7 @@ for k in "${kvers[@]}"; do
 		((lab_rc == 0)) || rc=1
 		cp "$d/lab/node1/bench.env" "$d/bench.env" 2>/dev/null || : >"$d/bench.env"
 		cp -r "$d/lab/node1/samples" "$d/" 2>/dev/null || true
-		"$rb" report -c "$d/bench.csv" "$d/bench.env" "$d/host.env" >"$d/summary.txt" || rc=1
+		"$report" remote -c "$d/bench.csv" "$d/bench.env" "$d/host.env" >"$d/summary.txt" || rc=1
 		{
 			echo
 			lab_line "$d/host.env" "$d/bench.env"
@@ -235,7 +215,7 @@ for k in "${kvers[@]}"; do
 		cp "$d/lab-migrate/node1/migrate.env" "$d/migrate.env" 2>/dev/null || : >"$d/migrate.env"
 		{
 			((run_remote)) && echo
-			"$mb" report -c "$d/migrate.csv" -E "$d/bench.env" "$d/migrate.env" \
+			"$report" migrate -c "$d/migrate.csv" -E "$d/bench.env" "$d/migrate.env" \
 				"$d/host-migrate.env" || echo "migrate bench WARNING: the report failed"
 			echo
 			lab_line "$d/host-migrate.env" "$d/migrate.env"
@@ -284,7 +264,7 @@ for k in "${kvers[@]}"; do
 		cat "$d/access.env" "$d/access-host.env" >>"$d/bench.env"
 		{
 			((run_remote || run_migrate)) && echo
-			"$ab" report -c "$d/access.csv" "$d/access.env" "$d/access-host.env" \
+			"$report" access -c "$d/access.csv" "$d/access.env" "$d/access-host.env" \
 				"$d/host-access.env" || true
 			echo
 			lab_line "$d/host-access.env" "$d/access.env"

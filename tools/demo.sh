@@ -10,7 +10,8 @@
 #            lookup) repopulation
 # with the raw RDMA baseline (perftest ib_read_lat/ib_read_bw between the
 # same guests, in the same run) and every figure as a ratio to it.
-# Definitions: tools/demo/README.md.
+# Definitions: tools/bench/README.md; what runs where: tools/demo/README.md.
+# The table, CSV, JSON and plots: tools/report/report.py demo.
 #
 #   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b]
 #                 [--a-sizes "MiB ..."] [--out DIR] [--no-build] [--no-retry]
@@ -26,10 +27,11 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lab-host.sh
+source "$top/tools/lab-host.sh"
 kver='' pages=1024 reps=5 only='a,a12,b' a_sizes='1 16' out='' build=1 retry=1
-lab_lock=${TDSM_LAB_LOCK:-/tmp/tdsm-lab.lock}
 
-usage() { sed -n '15,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '16,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kver=${2:?}; shift 2 ;;
@@ -65,17 +67,17 @@ for n in $a_sizes; do
 		echo "demo: --a-sizes: '$n' is not a power of two MiB up to 256" >&2; exit 2
 	fi
 done
-kver=${kver:-$("$top/tools/kvers.sh" newest)}
+kver=${kver:-$(lab_newest_kver)}
 [[ -n $kver && -d /lib/modules/$kver/build ]] ||
 	{ echo "demo: no kernel headers for '$kver' (make deps)" >&2; exit 2; }
 
-out=${out:-$top/results/demo-$(date +%Y%m%d-%H%M%S)}
-[[ ! -e $out/lab2 && ! -e $out/lab3 ]] || { echo "demo: $out already has labs" >&2; exit 2; }
-mkdir -p "$out"
-out=$(realpath "$out")
+[[ -z $out || (! -e $out/lab2 && ! -e $out/lab3) ]] ||
+	{ echo "demo: $out already has labs" >&2; exit 2; }
+lab_results_dir demo
 t_start=$SECONDS
 
 step() { printf '[demo +%3ss] %s\n' "$((SECONDS - t_start))" "$*"; }
+lab_say() { step "$@"; }
 
 if ((build)); then
 	step "building tinydsm.ko for $kver and the user space"
@@ -86,8 +88,7 @@ if ((build)); then
 fi
 
 # One lab at a time on this host (the tests and benchmarks take it too).
-exec {lock_fd}>>"$lab_lock"
-flock -n "$lock_fd" || { step "waiting for $lab_lock (another lab is running)"; flock "$lock_fd"; }
+lab_lock
 
 # Region: node2 backs every run (b: 3 per repetition); slices of 4 nodes.
 runs=$((reps * 3))
@@ -106,7 +107,7 @@ rc=0
 # at the end of their waits.
 lab_once() {
 	local n=$1 d=$2 pid i r
-	"$top/selftests/lab/lab.sh" --kver "$kver" --nodes "$n" --timeout 1500 \
+	lab_sh --kver "$kver" --nodes "$n" --timeout 1500 \
 		--mem "$mem_mb" --module-args "region_size_mb=$region_mb" \
 		--out "$d" tools/demo/demo_node.sh >"$d.log" 2>&1 &
 	pid=$!
@@ -129,16 +130,14 @@ lab_once() {
 }
 
 # lab NODES: lab_once, and once more if a guest kernel panicked inside
-# Soft-RoCE (rdma_rxe): a known crash of 6.12's rxe under load, outside
-# tinydsm (README, "Known problems"). The first attempt is kept.
+# Soft-RoCE (lab_rxe_panicked). The first attempt is kept.
 lab() {
 	local n=$1 d=$out/lab$1 r
 	step "booting $n QEMU guests (kernel $kver, TCG, Soft-RoCE): scenarios${scen}"
 	set +e
 	lab_once "$n" "$d"
 	r=$?
-	if ((r && retry)) && grep -qs 'Kernel panic' "$d"/node*/console.log &&
-		grep -qs 'rdma_rxe\]' "$d"/node*/console.log; then
+	if ((r && retry)) && lab_rxe_panicked "$d"; then
 		step "a guest kernel panicked in rdma_rxe (Soft-RoCE); kept in lab$n.panic/, running the lab again"
 		mv "$d" "$d.panic" && mv "$d.log" "$d.panic.log"
 		lab_once "$n" "$d"
@@ -167,9 +166,9 @@ if [[ $scen == *" a "* ]]; then
 fi
 if [[ $scen == *" a "* || $scen == *" a12 "* ]]; then lab 2; fi
 if [[ $scen == *" b "* ]]; then lab 3; fi
-exec {lock_fd}>&-
+lab_unlock
 
 step "report"
-"$top/tools/demo/report.sh" "$out" "$kver" || rc=1
+"$top/tools/report/report.py" demo "$out" "$kver" || rc=1
 step "done in $((SECONDS - t_start)) s: $out"
 exit "$rc"

@@ -31,6 +31,8 @@ packages=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
 	# make demo's plots
 	gnuplot-nox
+	# the benchmarks' and the demo's report (tools/report/report.py)
+	python3
 	# dkms.conf is checked with a real `dkms build`
 	dkms
 	spin	# make model-check: the protocol model, kmod/model/

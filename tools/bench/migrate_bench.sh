@@ -64,34 +64,12 @@ done
 mkdir -p "$SH"
 
 # ---------------------------------------------------------------- peers
-peers_up() { # peers_up "$(tinydsmctl node show)"
-	awk -v want=$((NODES - 1)) '
-		{ for (i = 1; i <= NF; i++) {
-			if ($i == "connecting" || $i == "down") bad = 1
-			if ($i == "up" && $0 !~ /self/) up++ } }
-		END { exit !(up >= want && !bad) }' <<<"$1"
-}
-
-connect_peers() {
-	local j t show ip
-	for ((j = 1; j <= NODES; j++)); do
-		((j == ID)) && continue
-		ip=TDSM_IP_$j
-		"$CTL" node add "$j" "${!ip}" || { echo "tinydsmctl node add $j ${!ip} failed"; return 1; }
-	done
-	for ((t = 0; t < 120; t++)); do
-		show=$("$CTL" node show 2>&1)
-		peers_up "$show" && break
-		sleep 0.5
-	done
-	echo "$show"
-	peers_up "$show" || { echo "peers not up after 60 s"; return 1; }
-	touch "$SH/connected.$ID"
-	for ((j = 1; j <= NODES; j++)); do
-		"$RB" waitfile 120 "$SH/connected.$j" "$SH/abort" >/dev/null
-		[[ -e $SH/connected.$j ]] || { echo "node$j did not connect"; return 1; }
-	done
-}
+# Every node adds every other, waits (bounded) until its peers are up,
+# and until every node saw that: tdsm_cluster_up.
+# shellcheck source=selftests/tinydsm/cluster.sh
+source "$TREE/selftests/tinydsm/cluster.sh"
+# shellcheck source=tools/bench/agents.sh
+source "$TREE/tools/bench/agents.sh"
 
 # perftest between node3 (client) and node2 (server): the RDMA READs carry
 # data node2 -> node3, as the first migration of each pair does. Meeting
@@ -111,74 +89,20 @@ baseline_cli() { # on node3
 }
 
 # ---------------------------------------------------------------- agents
-agent() {
-	local seq=0 f line rc
-	while :; do
-		seq=$((seq + 1))
-		f=$SH/cmd.$ID.$seq
-		"$RB" waitfile 1800 "$f" "$SH/abort" >/dev/null ||
-			{ echo "agent: no command $seq from node1 within 1800 s"; return 1; }
-		[[ -e $f ]] || { echo "agent: node1 gave up"; return 1; }
-		line=$(<"$f")
-		[[ $line == exit ]] && { log "agent: done"; return 0; }
-		log "agent: [$seq] $line"
-		eval "$line" >"$SH/out.$ID.$seq" 2>&1
-		rc=$?
-		cat "$SH/out.$ID.$seq"
-		echo "$rc" >"$SH/.rc.$ID.$seq" && mv -f "$SH/.rc.$ID.$seq" "$SH/rc.$ID.$seq"
-	done
-}
-
+# Nodes 2 and 3 run node1's commands (agent).
 if ((ID != 1)); then
-	connect_peers || { touch "$SH/abort"; exit 1; }
-	agent
+	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
+	agent 1800
 	exit $?
 fi
 
 # ---------------------------------------------------------------- node1
-declare -A CMDSEQ=([2]=0 [3]=0)
-RSEQ=0
-FAILED_PHASES=() FAILED_CHECKS=()
-
-rsend() { # rsend NODE CMD ARGS...
-	local node=$1
-	shift
-	CMDSEQ[$node]=$((CMDSEQ[$node] + 1))
-	RSEQ=${CMDSEQ[$node]}
-	printf '%q ' "$@" >"$SH/.cmd.$node.$RSEQ"
-	mv -f "$SH/.cmd.$node.$RSEQ" "$SH/cmd.$node.$RSEQ"
-}
-
-rwait() { # rwait NODE SEQ
-	local node=$1 seq=$2 rc
-	"$RB" waitfile $((STEP_TIMEOUT + 30)) "$SH/rc.$node.$seq" >/dev/null ||
-		{ echo "node$node: command $seq did not finish"; return 1; }
-	sed "s/^/    [node$node] /" "$SH/out.$node.$seq"
-	rc=$(<"$SH/rc.$node.$seq")
-	return "$rc"
-}
-
-rcall() { # rcall NODE CMD ARGS...
-	rsend "$@"
-	rwait "$1" "$RSEQ"
-}
+FAILED_CHECKS=()
 
 chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...: a node's view of the pages
 	local name=$1 node=$2
 	shift 2
 	rcall "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
-}
-
-phase() { # phase NAME FUNCTION ARGS...
-	local name=$1 t0=$SECONDS
-	shift
-	log "---- $name"
-	if ! "$@"; then
-		FAILED_PHASES+=("$name")
-		log "---- $name FAILED"
-	else
-		log "---- $name done in $((SECONDS - t0)) s"
-	fi
 }
 
 # The application: one migrate_bench process that keeps the run mapped.
@@ -289,7 +213,7 @@ trap 'finish_agents' EXIT
 } >>"$ENV"
 log "migrate_bench: sizes $SIZES pages, $REPS repetitions (each: migrate + lazy, migrate + eager)"
 
-phase connect connect_peers
+phase connect tdsm_cluster_up
 if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
 	touch "$SH/abort"
 	exit 1
@@ -342,6 +266,6 @@ cat "$SH/mig.env" >>"$ENV"
 } >>"$ENV"
 
 echo
-"$MB" report -c "$TDSM_OUT/migrate.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+"$TREE/tools/report/report.py" migrate -c "$TDSM_OUT/migrate.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
 ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)) &&
 	grep -q '^migrate bench figures_missing=0$' "$TDSM_OUT/summary.txt"

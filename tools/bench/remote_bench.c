@@ -2,7 +2,8 @@
 /*
  * remote_bench: tinydsm's remote-memory benchmark, the C side. The lab
  * script tools/bench/remote_bench.sh drives it on every node of one lab
- * run; tools/bench.sh runs that lab on the host and prints the table.
+ * run; tools/bench.sh runs that lab on the host and tools/report/report.py
+ * prints the table.
  * tools/bench/README.md defines every figure.
  *
  *   remote_bench alloc HOME NPAGES       TINYDSM_IOC_ALLOC; prints the address
@@ -25,7 +26,6 @@
  *                                        timed as a whole; -l -e -W
  *   remote_bench stats                   this node's TINYDSM_IOC_STATS
  *   remote_bench waitfile SECS PATH...   wait until one PATH exists; prints it
- *   remote_bench report [-c CSV] ENV...  the table: figures, ratios, targets
  *
  * -D DIR (fault, anon, blk-read): also every sample, in the order taken, to
  * DIR/LABEL.ns, in nanoseconds.
@@ -70,7 +70,7 @@ static void usage(void)
 		"usage: %s alloc HOME NPAGES | touch ADDR NPAGES r|w | fault ADDR NPAGES r|w\n"
 		"       | seq ADDR NPAGES | check ADDR NPAGES | anon NPAGES | stats\n"
 		"       | blk-fill DEV NBLOCKS | blk-read DEV NBLOCKS\n"
-		"       | waitfile SECS PATH... | report [-c CSV] ENV...\n"
+		"       | waitfile SECS PATH...\n"
 		"options: -l LABEL -e ENV -D DIR -W WARMUP -p -R READY -G GO -t TAG -v TAG\n"
 		"         -o OWNER -c COPYSET -s STATE -S NSEQ -T SECS\n"
 		"(see the top of tools/bench/remote_bench.c)\n", prog);
@@ -79,7 +79,7 @@ static void usage(void)
 
 /* Options shared by the subcommands. */
 static struct {
-	const char *label, *ready, *go, *csv;
+	const char *label, *ready, *go;
 	unsigned long warmup, nseq;
 	bool prime, verify, has_owner, has_copyset, has_state;
 	uint64_t tag;
@@ -464,330 +464,6 @@ static int cmd_waitfile(int n, char **paths)
 	return 0;
 }
 
-/* ------------------------------------------------------------ the report */
-
-#define MAX_KV 1024
-
-static struct kv {
-	char key[80];
-	char val[160];
-} kvs[MAX_KV];
-static int nkv;
-
-static void kv_load(const char *path)
-{
-	char line[512];
-	FILE *f = fopen(path, "r");
-
-	if (!f) {
-		fprintf(stderr, "%s: %s: %s (skipped)\n", prog, path, strerror(errno));
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *eq = strchr(line, '='), *k = line, *v;
-		int i;
-
-		if (!eq || line[0] == '#')
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		v[strcspn(v, "\r\n")] = '\0';
-		while (*k == ' ' || *k == '\t')
-			k++;
-		if (strchr(k, ' ') || strlen(k) >= sizeof(kvs[0].key) ||
-		    strlen(v) >= sizeof(kvs[0].val))
-			continue;
-		for (i = 0; i < nkv; i++)	/* the last file wins */
-			if (!strcmp(kvs[i].key, k))
-				break;
-		if (i == nkv) {
-			if (nkv == MAX_KV)
-				break;
-			nkv++;
-		}
-		memcpy(kvs[i].key, k, strlen(k) + 1);
-		memcpy(kvs[i].val, v, strlen(v) + 1);
-	}
-	fclose(f);
-}
-
-static const char *kv_str(const char *key)
-{
-	int i;
-
-	for (i = 0; i < nkv; i++)
-		if (!strcmp(kvs[i].key, key))
-			return kvs[i].val;
-	return NULL;
-}
-
-static const char *kv_or(const char *key)
-{
-	const char *v = kv_str(key);
-
-	return v ? v : "?";
-}
-
-/* A number, or NAN if the key is missing or not a number. */
-static double kv_num(const char *fmt, ...)
-{
-	char key[128], *end;
-	const char *v;
-	va_list ap;
-	double x;
-
-	va_start(ap, fmt);
-	vsnprintf(key, sizeof(key), fmt, ap);
-	va_end(ap);
-	v = kv_str(key);
-	if (!v || !*v)
-		return NAN;
-	x = strtod(v, &end);
-	return *end ? NAN : x;
-}
-
-static FILE *csv;
-static const char *csv_kver = "";
-
-static void csv_row(const char *section, const char *figure, const char *stat,
-		    double value, const char *unit, double ratio,
-		    const char *ratio_to, const char *limit, const char *verdict)
-{
-	if (!csv)
-		return;
-	fprintf(csv, "%s,%s,%s,%s,", csv_kver, section, figure, stat);
-	if (!isnan(value))
-		fprintf(csv, "%.4f", value);
-	fprintf(csv, ",%s,", unit);
-	if (!isnan(ratio))
-		fprintf(csv, "%.4f", ratio);
-	fprintf(csv, ",%s,%s,%s\n", ratio_to, limit, verdict);
-}
-
-/* "1234.5" or "n/a" in @w columns */
-static void pnum(double x, int w, int prec)
-{
-	if (isnan(x))
-		printf(" %*s", w, "n/a");
-	else
-		printf(" %*.*f", w, prec, x);
-}
-
-static int prec_for(double x)
-{
-	return isnan(x) || x >= 100 ? 1 : 2;
-}
-
-/* The latency figures, in table order: key prefix and what it is. */
-static const struct {
-	const char *key, *what;
-} lat_rows[] = {
-	{ "rd_remote", "(ii) read fault, node2-homed page written by node2" },
-	{ "rd_3hop", "     read fault, node2-homed page owned by node3" },
-	{ "wr_miss0", "(iii) write, 0 readers: no copy here, home owns it" },
-	{ "wr_upg0", "(iii) write, 0 readers: upgrade of node1's read copy" },
-	{ "wr_miss1", "(iii) write, 1 reader (node3): no copy here" },
-	{ "wr_upg1", "(iii) write, 1 reader (node3): upgrade of read copy" },
-	{ "wr_home0", "(iii) write at home, 0 readers (local upgrade)" },
-	{ "wr_home1", "(iii) write at home, 1 reader (node2)" },
-	{ "wr_home2", "(iii) write at home, 2 readers (node2, node3)" },
-	{ "loc_rd", "(v) local read fault, node1-homed allocated page" },
-	{ "loc_rd_fresh", "(v) local read fault, never-allocated page" },
-	{ "anon_rd", "(v) anonymous memory, first read (zero page)" },
-	{ "anon_wr", "(v) anonymous memory, first write (new page)" },
-	{ "nvme_rd", "(vi) NVMe-oF/RDMA 4 KiB O_DIRECT read" },
-	{ "brd_rd", "     node2 local brd 4 KiB O_DIRECT read" },
-};
-
-static const struct {
-	const char *key, *what;
-} tput_rows[] = {
-	{ "seq", "(iv) tinydsm sequential first-touch reads" },
-	{ "nvme_rd_seq", "(vi) NVMe-oF sequential 4 KiB O_DIRECT reads" },
-	{ "brd_rd_seq", "     node2 local brd sequential reads" },
-};
-
-struct target {
-	const char *name, *what, *limit_txt;
-	double value, limit;
-};
-
-static const char *verdict(double value, double limit)
-{
-	if (isnan(value))
-		return "NOT MEASURED";
-	return value <= limit ? "MET" : "MISSED";
-}
-
-static int cmd_report(int nfiles, char **files)
-{
-	double lat, lat_p99, bw, x, loc, nvme, post_lat, post_bw;
-	const char *kver, *s;
-	struct target t[4];
-	size_t i;
-	int j, missing = 0;
-
-	for (j = 0; j < nfiles; j++)
-		kv_load(files[j]);
-	kver = kv_str("kver");
-	csv_kver = kver ? kver : "";
-	if (opt.csv) {
-		csv = fopen(opt.csv, "w");
-		if (!csv)
-			die("%s: %s", opt.csv, strerror(errno));
-		fprintf(csv, "kernel,section,figure,stat,value,unit,ratio,ratio_to,target,verdict\n");
-	}
-	lat = kv_num("ib_read_lat_4k_typical_us");
-	lat_p99 = kv_num("ib_read_lat_4k_p99_us");
-	bw = kv_num("ib_read_bw_4k_MBps");
-	post_lat = kv_num("post_ib_read_lat_4k_typical_us");
-	post_bw = kv_num("post_ib_read_bw_4k_MBps");
-
-	printf("tinydsm remote-memory benchmark: kernel %s, %s nodes, %s\n",
-	       kver ? kver : "?", kv_or("nodes"), kv_or("date"));
-	printf("QEMU TCG guests, Soft-RoCE (rxe): only ratios within one run mean anything.\n");
-	printf("base = raw RDMA READ 4 KiB, perftest ib_read_lat typical, node1 -> node2, this run.\n\n");
-
-	printf("%-52s %5s %9s %9s %9s %9s %7s %7s\n", "latency (us, one 4 KiB page/block each)",
-	       "n", "p50", "p99", "min", "mean", "p50/b", "p99/b");
-	printf("%-52s %5s", "(i) raw RDMA READ, ib_read_lat (p50 = typical)",
-	       kv_or("ib_read_lat_iters"));
-	pnum(lat, 9, 1);
-	pnum(lat_p99, 9, 1);
-	pnum(kv_num("ib_read_lat_4k_min_us"), 9, 1);
-	pnum(kv_num("ib_read_lat_4k_avg_us"), 9, 1);
-	pnum(1.0, 7, 2);
-	pnum(lat_p99 / lat, 7, 2);
-	printf("\n");
-	csv_row("latency", "ib_read_lat", "p50", lat, "us", 1.0, "ib_read_lat_typical", "", "");
-	csv_row("latency", "ib_read_lat", "p99", lat_p99, "us", lat_p99 / lat, "ib_read_lat_typical", "", "");
-	csv_row("latency", "ib_read_lat", "min", kv_num("ib_read_lat_4k_min_us"), "us",
-		kv_num("ib_read_lat_4k_min_us") / lat, "ib_read_lat_typical", "", "");
-	if (isnan(lat))
-		missing++;
-	for (i = 0; i < sizeof(lat_rows) / sizeof(lat_rows[0]); i++) {
-		const char *k = lat_rows[i].key;
-		double p50 = kv_num("%s_p50_us", k), p99 = kv_num("%s_p99_us", k);
-		double mn = kv_num("%s_min_us", k), mean = kv_num("%s_mean_us", k);
-
-		printf("%-52s", lat_rows[i].what);
-		if (isnan(kv_num("%s_n", k)))
-			printf(" %5s", "-");
-		else
-			printf(" %5.0f", kv_num("%s_n", k));
-		pnum(p50, 9, prec_for(p50));
-		pnum(p99, 9, prec_for(p99));
-		pnum(mn, 9, prec_for(mn));
-		pnum(mean, 9, prec_for(mean));
-		pnum(p50 / lat, 7, p50 / lat < 0.1 ? 4 : 2);
-		pnum(p99 / lat, 7, p99 / lat < 0.1 ? 4 : 2);
-		printf("\n");
-		csv_row("latency", k, "p50", p50, "us", p50 / lat, "ib_read_lat_typical", "", "");
-		csv_row("latency", k, "p99", p99, "us", p99 / lat, "ib_read_lat_typical", "", "");
-		csv_row("latency", k, "min", mn, "us", mn / lat, "ib_read_lat_typical", "", "");
-		csv_row("latency", k, "mean", mean, "us", mean / lat, "ib_read_lat_typical", "", "");
-		if (isnan(p50))
-			missing++;
-	}
-
-	if (kv_num("host_cores") < kv_num("nodes"))
-		printf("note: the rows with node3 (owned by node3, 1 reader, 2 readers) keep 3 guests busy\n"
-		       "on %s host cores; the others 2 at most. They pay for the shared cores too.\n",
-		       kv_or("host_cores"));
-	printf("\n%-52s %6s %9s %9s %9s %7s\n", "throughput (one access at a time)",
-	       "ops", "secs", "ops/s", "MB/s", "x bw");
-	printf("%-52s %6s %9s", "(i) raw RDMA READ 4 KiB, ib_read_bw (queued)",
-	       kv_or("ib_read_bw_iters"), "");
-	pnum(bw * 1048576.0 / 4096, 9, 1);
-	pnum(bw, 9, 3);
-	pnum(1.0, 7, 3);
-	printf("\n");
-	csv_row("throughput", "ib_read_bw", "MBps", bw, "MB/s", 1.0, "ib_read_bw", "", "");
-	x = 4096.0 / 1048576.0 / (lat / 1e6);
-	printf("%-52s %6s %9s", "     1 RDMA READ at a time: 4 KiB / ib_read_lat", "", "");
-	pnum(1e6 / lat, 9, 1);
-	pnum(x, 9, 3);
-	pnum(x / bw, 7, 3);
-	printf("\n");
-	csv_row("throughput", "ib_read_lat_serial", "MBps", x, "MB/s", x / bw, "ib_read_bw", "", "");
-	if (isnan(bw))
-		missing++;
-	for (i = 0; i < sizeof(tput_rows) / sizeof(tput_rows[0]); i++) {
-		const char *k = tput_rows[i].key;
-		double mbps = kv_num("%s_MBps", k);
-
-		printf("%-52s", tput_rows[i].what);
-		pnum(kv_num("%s_pages", k), 6, 0);
-		pnum(kv_num("%s_secs", k), 9, 2);
-		pnum(kv_num("%s_ops_per_s", k), 9, 1);
-		pnum(mbps, 9, 3);
-		pnum(mbps / bw, 7, 3);
-		printf("\n");
-		csv_row("throughput", k, "MBps", mbps, "MB/s", mbps / bw, "ib_read_bw", "", "");
-		csv_row("throughput", k, "ops_per_s", kv_num("%s_ops_per_s", k), "1/s", NAN, "", "", "");
-		if (isnan(mbps))
-			missing++;
-	}
-	if (!isnan(post_lat) || !isnan(post_bw))
-		printf("\ndrift check, perftest again after everything else: ib_read_lat typical %.1f us"
-		       " (%.2fx base), ib_read_bw %.3f MB/s (%.2fx)\n", post_lat, post_lat / lat,
-		       post_bw, post_bw / bw);
-	x = kv_num("host_foreign_qemu_max");
-	if (!isnan(x))
-		printf("host during the run: %s cores, load average up to %s, other QEMU guests: %.0f%s\n",
-		       kv_or("host_cores"), kv_or("host_loadavg_max"), x,
-		       x > 0 ? " (WARNING: another lab shared the cores: figures are noisier)" : "");
-	csv_row("host", "foreign_qemu_max", "count", x, "", NAN, "", "", "");
-	csv_row("drift", "post_ib_read_lat", "p50", post_lat, "us", post_lat / lat, "ib_read_lat_typical", "", "");
-	csv_row("drift", "post_ib_read_bw", "MBps", post_bw, "MB/s", post_bw / bw, "ib_read_bw", "", "");
-
-	loc = kv_num("loc_rd_p50_us");
-	nvme = kv_num("nvme_rd_p50_us");
-	t[0] = (struct target){ "rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical",
-				"<= 1.10", kv_num("rd_remote_p50_us") / lat, 1.1 };
-	t[1] = (struct target){ "rd_p99_x_lat", "remote read fault p99 / ib_read_lat typical",
-				"<= 1.50", kv_num("rd_remote_p99_us") / lat, 1.5 };
-	t[2] = (struct target){ "rd_overhead_x_local",
-				"(remote p50 - ib_read_lat typ.) / local fault p50",
-				"<= 5.00", (kv_num("rd_remote_p50_us") - lat) / loc, 5.0 };
-	t[3] = (struct target){ "rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50",
-				"<= 0.80", kv_num("rd_remote_p50_us") / nvme, 0.8 };
-	printf("\n%-52s %9s %9s  %s\n", "targets (issue \"Benchmark (not a test)\")",
-	       "measured", "target", "verdict");
-	for (i = 0; i < 4; i++) {
-		printf("%-52s", t[i].what);
-		pnum(t[i].value, 9, 2);
-		printf(" %9s  %s\n", t[i].limit_txt, verdict(t[i].value, t[i].limit));
-		csv_row("target", t[i].name, "ratio", t[i].value, "x", NAN, "",
-			t[i].limit_txt + 3, verdict(t[i].value, t[i].limit));
-	}
-	printf("  for scale: remote p99 / raw p99 =");
-	pnum(kv_num("rd_remote_p99_us") / lat_p99, 0, 2);
-	printf("; remote p99 / NVMe-oF p99 =");
-	pnum(kv_num("rd_remote_p99_us") / kv_num("nvme_rd_p99_us"), 0, 2);
-	printf("\n  remote p50 - raw READ typical =");
-	pnum(kv_num("rd_remote_p50_us") - lat, 0, 1);
-	printf(" us; local fault p50 =");
-	pnum(loc, 0, 2);
-	printf(" us\n");
-
-	/* key=value lines for scripts */
-	printf("\n");
-	for (i = 0; i < 4; i++)
-		printf("bench %s=%.4f %s_verdict=%s\n", t[i].name, t[i].value,
-		       t[i].name, verdict(t[i].value, t[i].limit));
-	if ((s = kv_str("checks_failed")) && strcmp(s, "0"))
-		printf("bench WARNING: %s precondition/counter checks failed: %s\n", s,
-		       kv_or("checks_failed_list"));
-	if ((s = kv_str("phases_failed")) && strcmp(s, "0"))
-		printf("bench WARNING: %s phases failed: %s\n", s,
-		       kv_or("phases_failed_list"));
-	printf("bench figures_missing=%d\n", missing);
-	if (csv)
-		fclose(csv);
-	return 0;
-}
-
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -813,12 +489,8 @@ int main(int argc, char **argv)
 		case 'v': opt.tag = parse_ull(optarg, "tag"); opt.verify = true; break;
 		case 'o': opt.owner = parse_ull(optarg, "owner"); opt.has_owner = true; break;
 		case 'c':
-			if (!strcmp(cmd, "report")) {
-				opt.csv = optarg;
-			} else {
-				opt.copyset = parse_ull(optarg, "copyset");
-				opt.has_copyset = true;
-			}
+			opt.copyset = parse_ull(optarg, "copyset");
+			opt.has_copyset = true;
 			break;
 		case 's': opt.state = parse_ull(optarg, "state"); opt.has_state = true; break;
 		case 'S': opt.nseq = parse_ull(optarg, "sequential count"); break;
@@ -871,11 +543,6 @@ int main(int argc, char **argv)
 			usage();
 		opt.timeout_s = parse_ull(argv[0], "timeout");
 		return cmd_waitfile(argc - 1, argv + 1);
-	}
-	if (!strcmp(cmd, "report")) {
-		if (argc < 1)
-			usage();
-		return cmd_report(argc, argv);
 	}
 	usage();
 	return 2;

@@ -56,38 +56,12 @@ fi
 mkdir -p "$SH" "$TDSM_OUT/samples"
 
 # ---------------------------------------------------------------- peers
-peers_up() { # peers_up "$(tinydsmctl node show)"
-	awk -v want=$((NODES - 1)) '
-		{ for (i = 1; i <= NF; i++) {
-			if ($i == "connecting" || $i == "down") bad = 1
-			if ($i == "up" && $0 !~ /self/) up++ } }
-		END { exit !(up >= want && !bad) }' <<<"$1"
-}
-
-# Every node adds every other; the module connects them. Then every node
-# waits (bounded) until its peers are up, and until every node saw that.
-connect_peers() {
-	local j t show
-	for ((j = 1; j <= NODES; j++)); do
-		((j == ID)) && continue
-		ip=TDSM_IP_$j
-		"$CTL" node add "$j" "${!ip}" || { echo "tinydsmctl node add $j ${!ip} failed"; return 1; }
-	done
-	# up: every peer's state field reads "up" (a whole field: the error
-	# column may hold names such as ENETDOWN)
-	for ((t = 0; t < 120; t++)); do
-		show=$("$CTL" node show 2>&1)
-		peers_up "$show" && break
-		sleep 0.5
-	done
-	echo "$show"
-	peers_up "$show" || { echo "peers not up after 60 s"; return 1; }
-	touch "$SH/connected.$ID"
-	for ((j = 1; j <= NODES; j++)); do
-		"$RB" waitfile 120 "$SH/connected.$j" "$SH/abort" >/dev/null
-		[[ -e $SH/connected.$j ]] || { echo "node$j did not connect"; return 1; }
-	done
-}
+# Every node adds every other, waits (bounded) until its peers are up,
+# and until every node saw that: tdsm_cluster_up.
+# shellcheck source=selftests/tinydsm/cluster.sh
+source "$TREE/selftests/tinydsm/cluster.sh"
+# shellcheck source=tools/bench/agents.sh
+source "$TREE/tools/bench/agents.sh"
 
 # perftest RDMA READ baseline between node1 (client) and node2 (server):
 # selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
@@ -98,58 +72,15 @@ baseline() { # baseline pre|post
 }
 
 # ---------------------------------------------------------------- agents
-# Nodes 2 and 3: run node1's commands, one at a time, until "exit".
-agent() {
-	local seq=0 f line rc
-	while :; do
-		seq=$((seq + 1))
-		f=$SH/cmd.$ID.$seq
-		"$RB" waitfile 1200 "$f" "$SH/abort" >/dev/null ||
-			{ echo "agent: no command $seq from node1 within 1200 s"; return 1; }
-		[[ -e $f ]] || { echo "agent: node1 gave up"; return 1; }
-		line=$(<"$f")
-		[[ $line == exit ]] && { log "agent: done"; return 0; }
-		log "agent: [$seq] $line"
-		eval "$line" >"$SH/out.$ID.$seq" 2>&1
-		rc=$?
-		cat "$SH/out.$ID.$seq"
-		echo "$rc" >"$SH/.rc.$ID.$seq" && mv -f "$SH/.rc.$ID.$seq" "$SH/rc.$ID.$seq"
-	done
-}
-
+# Nodes 2 and 3 run node1's commands (agent).
 if ((ID != 1)); then
-	connect_peers || { touch "$SH/abort"; exit 1; }
-	agent
+	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
+	agent 1200
 	exit $?
 fi
 
 # ---------------------------------------------------------------- node1
-declare -A CMDSEQ=([2]=0 [3]=0)
-RSEQ=0
-FAILED_PHASES=() FAILED_CHECKS=()
-
-rsend() { # rsend NODE CMD ARGS...: hand NODE a command; its number in RSEQ
-	local node=$1
-	shift
-	CMDSEQ[$node]=$((CMDSEQ[$node] + 1))
-	RSEQ=${CMDSEQ[$node]}
-	printf '%q ' "$@" >"$SH/.cmd.$node.$RSEQ"
-	mv -f "$SH/.cmd.$node.$RSEQ" "$SH/cmd.$node.$RSEQ"
-}
-
-rwait() { # rwait NODE SEQ: its output, and its exit status
-	local node=$1 seq=$2 rc
-	"$RB" waitfile $((STEP_TIMEOUT + 30)) "$SH/rc.$node.$seq" >/dev/null ||
-		{ echo "node$node: command $seq did not finish"; return 1; }
-	sed "s/^/    [node$node] /" "$SH/out.$node.$seq"
-	rc=$(<"$SH/rc.$node.$seq")
-	return "$rc"
-}
-
-rcall() { # rcall NODE CMD ARGS...
-	rsend "$@"
-	rwait "$1" "$RSEQ"
-}
+FAILED_CHECKS=()
 
 on() { # on NODE CMD ARGS...: here if NODE is 1, else by its agent
 	local node=$1
@@ -164,18 +95,6 @@ chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
 	local name=$1 node=$2
 	shift 2
 	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
-}
-
-phase() { # phase NAME FUNCTION ARGS...
-	local name=$1 t0=$SECONDS
-	shift
-	log "---- $name"
-	if ! "$@"; then
-		FAILED_PHASES+=("$name")
-		log "---- $name FAILED"
-	else
-		log "---- $name done in $((SECONDS - t0)) s"
-	fi
 }
 
 alloc() { # alloc HOME NPAGES -> ADDR in $A
@@ -347,7 +266,7 @@ trap 'finish_agents' EXIT
 } >>"$ENV"
 log "remote_bench: $NODES nodes, $N timed pages per figure (+$W warm-up), $SEQ sequential"
 
-phase connect connect_peers || true
+phase connect tdsm_cluster_up || true
 if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
 	touch "$SH/abort"
 	exit 1
@@ -394,5 +313,5 @@ cat "$SH/node2.env" >>"$ENV" 2>/dev/null
 } >>"$ENV"
 
 echo
-"$RB" report -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+"$TREE/tools/report/report.py" remote -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
 ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0))

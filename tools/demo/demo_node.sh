@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # make demo, inside the lab (a selftests/lab/lab.sh SCRIPT; tools/demo.sh
 # runs it twice): scenarios a, a.1/a.2 and b.1/b.2 on lab guests, as below.
-# Definitions of every figure: tools/demo/README.md.
+# Definitions of every figure: tools/bench/README.md ("The demo's figures").
 #
 # 2 nodes (scenarios a and a.1/a.2):
 #   both: connect; ib_read_lat/ib_read_bw node1 -> node2 (rdma_baseline.sh);

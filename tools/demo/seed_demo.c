@@ -4,7 +4,7 @@
  * touch and steady state on pages homed on another node) and b.1/b.2
  * (lazy and eager repopulation after a migration), on lab guests
  * (tools/demo/demo_node.sh drives it; the figures' definitions are in
- * tools/demo/README.md).
+ * tools/bench/README.md).
  *
  *   seed_demo home NPAGES FILE
  *	back NPAGES pages on this node (their home), write every word with
