@@ -760,14 +760,9 @@ static void parse_sizes(const char *s)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const char *cmd = subcommand(&argc, &argv, usage);
 	int c;
 
-	if (argc < 2)
-		usage();
-	cmd = argv[1];
-	argv++;
-	argc--;
 	put_prefix = "acc_";
 	while ((c = getopt(argc, argv, "HPs:r:Q:m:R:e:k:n:W:h")) != -1) {
 		switch (c) {

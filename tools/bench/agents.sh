@@ -2,17 +2,28 @@
 # shellcheck shell=bash
 # How node1 drives the other nodes of a benchmark's lab run, through files
 # in the run's shared directory $SH: remote_bench.sh and migrate_bench.sh
-# source this after they set ID, SH, RB (remote_bench, for its waitfile),
-# STEP_TIMEOUT and log().
+# source this after they set ID, NODES, SH, RB (remote_bench, for its
+# waitfile), STEP_TIMEOUT, log() and rb() (remote_bench bounded in time),
+# and after selftests/tinydsm/cluster.sh (tdsm_cluster_up).
 #
 #   agent WAIT            nodes 2, 3: run node1's commands, one at a time,
 #                         until "exit"; give up after WAIT s without one,
 #                         or when $SH/abort appears
+#   agent_node WAIT       nodes 2, 3: join the cluster, agent WAIT, then
+#                         exit with its status
 #   rsend NODE CMD ARG... node1: hand NODE a command; its number in RSEQ
 #   rwait NODE SEQ        node1: its output, and its exit status
 #   rcall NODE CMD ARG... node1: rsend, then rwait
 #   phase NAME FN ARG...  node1: one phase, logged and timed; the name of a
 #                         failed one goes to FAILED_PHASES
+#   on NODE CMD ARG...    node1: CMD here if NODE is 1, else by its agent
+#   chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
+#                         node1: a node's view of the pages (remote_bench
+#                         check); NAME@nodeNODE goes to FAILED_CHECKS if wrong
+#   alloc HOME NPAGES     node1: remote_bench alloc; the address in $A
+#   end_counters CMD      node1: every node's counters (CMD stats: rb or mb)
+#   failures              node1: the failed phases and checks, key=value
+#   none_failed           node1: true if no phase and no check failed
 
 agent() { # agent WAIT
 	local seq=0 f line rc
@@ -32,9 +43,16 @@ agent() { # agent WAIT
 	done
 }
 
+agent_node() { # agent_node WAIT
+	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
+	agent "$1"
+	exit $?
+}
+
 declare -A CMDSEQ=([2]=0 [3]=0)
 RSEQ=0
 FAILED_PHASES=()
+FAILED_CHECKS=()
 
 rsend() { # rsend NODE CMD ARGS...
 	local node=$1
@@ -70,3 +88,39 @@ phase() { # phase NAME FUNCTION ARGS...
 		log "---- $name done in $((SECONDS - t0)) s"
 	fi
 }
+
+on() { # on NODE CMD ARGS...
+	local node=$1
+	shift
+	if ((node == 1)); then "$@"; else rcall "$node" "$@"; fi
+}
+
+# A precondition or postcondition, checked by a node's own view of the
+# pages (at the home: the directory, owner and copyset): a mismatch means
+# the figure is not what its name says.
+chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
+	local name=$1 node=$2
+	shift 2
+	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
+}
+
+alloc() { # alloc HOME NPAGES -> ADDR in $A
+	A=$(rb alloc "$1" "$2") || A=
+	[[ $A == 0x* ]] || { echo "alloc $1 $2 failed"; return 1; }
+}
+
+end_counters() { # end_counters rb|mb
+	local j
+	log "counters at the end:"
+	echo "    [node1] $("$1" stats)"
+	for ((j = 2; j <= NODES; j++)); do rcall "$j" "$1" stats; done
+}
+
+failures() {
+	echo "phases_failed=${#FAILED_PHASES[@]}"
+	echo "phases_failed_list=${FAILED_PHASES[*]}"
+	echo "checks_failed=${#FAILED_CHECKS[@]}"
+	echo "checks_failed_list=${FAILED_CHECKS[*]}"
+}
+
+none_failed() { ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)); }

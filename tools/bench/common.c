@@ -67,6 +67,15 @@ unsigned long long parse_ull(const char *s, const char *what)
 	return v;
 }
 
+const char *subcommand(int *argc, char ***argv, void (*usage)(void))
+{
+	if (*argc < 2)
+		usage();
+	(*argv)++;
+	(*argc)--;
+	return (*argv)[0];
+}
+
 int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

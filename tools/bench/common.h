@@ -27,6 +27,11 @@ uint64_t now_ns(void);
 void sleep_ns(uint64_t ns);
 /* A number in any base strtoull() takes, whole, or die naming @what. */
 unsigned long long parse_ull(const char *s, const char *what);
+/*
+ * argv[1], the subcommand, taken off the command line (argv[0] becomes
+ * it) so that getopt() reads the options after it; usage() if missing.
+ */
+const char *subcommand(int *argc, char ***argv, void (*usage)(void));
 /* qsort() order of uint64_t. */
 int cmp_u64(const void *a, const void *b);
 /*

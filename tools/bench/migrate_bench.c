@@ -372,14 +372,9 @@ static int cmd_app(uint64_t addr, unsigned long npages)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const char *cmd = subcommand(&argc, &argv, usage);
 	int c;
 
-	if (argc < 2)
-		usage();
-	cmd = argv[1];
-	argv++;
-	argc--;
 	while ((c = getopt(argc, argv, "l:e:x:v:h")) != -1) {
 		switch (c) {
 		case 'l': opt.label = optarg; break;

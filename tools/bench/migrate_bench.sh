@@ -90,20 +90,9 @@ baseline_cli() { # on node3
 
 # ---------------------------------------------------------------- agents
 # Nodes 2 and 3 run node1's commands (agent).
-if ((ID != 1)); then
-	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
-	agent 1800
-	exit $?
-fi
+((ID == 1)) || agent_node 1800
 
 # ---------------------------------------------------------------- node1
-FAILED_CHECKS=()
-
-chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...: a node's view of the pages
-	local name=$1 node=$2
-	shift 2
-	rcall "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
-}
 
 # The application: one migrate_bench process that keeps the run mapped.
 APP_UP=0
@@ -147,11 +136,6 @@ app_chk() { # app_chk NAME moved|shared HOME
 }
 
 A=
-alloc() { # alloc HOME NPAGES -> ADDR in $A
-	A=$(rb alloc "$1" "$2") || A=
-	[[ $A == 0x* ]] || { echo "alloc $1 $2 failed"; return 1; }
-}
-
 bit() { echo $((1 << $1)); }
 
 # One size: alloc, fill, read; then REPS x (migrate + lazy, migrate + eager).
@@ -254,18 +238,11 @@ done
 phase baseline-post baseline_run post
 sed 's/^/post_/' "$SH/baseline-post/figures.env" >>"$ENV" 2>/dev/null
 
-log "counters at the end:"
-echo "    [node1] $(mb stats)"
-for ((j = 2; j <= NODES; j++)); do rcall "$j" mb stats; done
+end_counters mb
 cat "$SH/mig.env" >>"$ENV"
-{
-	echo "phases_failed=${#FAILED_PHASES[@]}"
-	echo "phases_failed_list=${FAILED_PHASES[*]}"
-	echo "checks_failed=${#FAILED_CHECKS[@]}"
-	echo "checks_failed_list=${FAILED_CHECKS[*]}"
-} >>"$ENV"
+failures >>"$ENV"
 
 echo
 "$TREE/tools/report/report.py" migrate -c "$TDSM_OUT/migrate.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
-((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)) &&
+none_failed &&
 	grep -q '^migrate bench figures_missing=0$' "$TDSM_OUT/summary.txt"

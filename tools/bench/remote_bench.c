@@ -468,14 +468,9 @@ static int cmd_waitfile(int n, char **paths)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const char *cmd = subcommand(&argc, &argv, usage);
 	int c;
 
-	if (argc < 2)
-		usage();
-	cmd = argv[1];
-	argv++;
-	argc--;
 	while ((c = getopt(argc, argv, "l:e:D:W:pR:G:t:v:o:c:s:S:T:h")) != -1) {
 		switch (c) {
 		case 'l': opt.label = optarg; break;

@@ -73,34 +73,9 @@ baseline() { # baseline pre|post
 
 # ---------------------------------------------------------------- agents
 # Nodes 2 and 3 run node1's commands (agent).
-if ((ID != 1)); then
-	tdsm_cluster_up || { touch "$SH/abort"; exit 1; }
-	agent 1200
-	exit $?
-fi
+((ID == 1)) || agent_node 1200
 
 # ---------------------------------------------------------------- node1
-FAILED_CHECKS=()
-
-on() { # on NODE CMD ARGS...: here if NODE is 1, else by its agent
-	local node=$1
-	shift
-	if ((node == 1)); then "$@"; else rcall "$node" "$@"; fi
-}
-
-# A precondition or postcondition, checked by a node's own view of the
-# pages (at the home: the directory, owner and copyset): a mismatch means
-# the figure is not what its name says.
-chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
-	local name=$1 node=$2
-	shift 2
-	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
-}
-
-alloc() { # alloc HOME NPAGES -> ADDR in $A
-	A=$(rb alloc "$1" "$2") || A=
-	[[ $A == 0x* ]] || { echo "alloc $1 $2 failed"; return 1; }
-}
 
 # Node1's timed accesses, started in the background with -p (read every
 # page first) -R/-G (then pause): the caller sets the other nodes up while
@@ -128,61 +103,42 @@ bg_finish() { # bg_finish LABEL
 # ------------------------------------------------------------ the figures
 # Copyset bitmaps: bit n = node n (0x2 node1, 0x4 node2, 0x8 node3).
 
-# (ii) node2 (home) wrote the pages; node1 reads each once.
-fig_rd_remote() {
+# node2 is the home; node WRITER wrote the pages (owner WRITER, copyset
+# COPYSET-PRE) and node1 reads each once. (ii) rd_remote: the home wrote
+# them. rd_3hop: node3 did (the home holds no copy): the home forwards to
+# node3, which sends node1 the page.
+fig_rd() { # fig_rd LABEL WRITER COPYSET-PRE COPYSET-POST
+	local label=$1 w=$2
 	alloc 2 "$NW" || return 1
-	rcall 2 rb touch "$A" "$NW" w -t 2 || return 1
-	chk rd_remote.pre 2 "$A" "$NW" -o 2 -c 0x4
-	rbd fault "$A" "$NW" r -W "$W" -v 2 -l rd_remote -e "$ENV" || return 1
-	chk rd_remote.post 2 "$A" "$NW" -o 2 -c 0x6
+	rcall "$w" rb touch "$A" "$NW" w -t "$w" || return 1
+	chk "$label.pre" 2 "$A" "$NW" -o "$w" -c "$3"
+	rbd fault "$A" "$NW" r -W "$W" -v "$w" -l "$label" -e "$ENV" || return 1
+	chk "$label.post" 2 "$A" "$NW" -o "$w" -c "$4"
 }
 
-# node3 wrote node2-homed pages (owner node3, the home holds no copy);
-# node1 reads: the home forwards to node3, which sends node1 the page.
-fig_rd_3hop() {
+# (iii) write: the home owns the pages, READERS (none: wr_miss0, wr_upg0;
+# node3: wr_miss1, wr_upg1) hold read copies, node1 writes. miss: node1
+# never touched the pages. upg (upgrade): node1 read them just before, in
+# the same process (bg_start).
+fig_wr() { # fig_wr miss|upg LABEL COPYSET READER...
+	local how=$1 label=$2 cs=$3 r
+	shift 3
 	alloc 2 "$NW" || return 1
-	rcall 3 rb touch "$A" "$NW" w -t 3 || return 1
-	chk rd_3hop.pre 2 "$A" "$NW" -o 3 -c 0x8
-	rbd fault "$A" "$NW" r -W "$W" -v 3 -l rd_3hop -e "$ENV" || return 1
-	chk rd_3hop.post 2 "$A" "$NW" -o 3 -c 0xa
-}
-
-# (iii) write, 0 readers, miss: node1 never touched the pages; the only
-# copy is the home's, which owns them.
-fig_wr_miss0() {
-	alloc 2 "$NW" || return 1
-	chk wr_miss0.pre 2 "$A" "$NW" -o 2 -c 0x4
-	rbd fault "$A" "$NW" w -W "$W" -t 1 -l wr_miss0 -e "$ENV" || return 1
-	chk wr_miss0.post 2 "$A" "$NW" -o 1 -c 0x2
-}
-
-# (iii) write, 0 readers, upgrade: node1 read the pages just before (same
-# process); the other copy is the owner's (the home's).
-fig_wr_upg0() {
-	alloc 2 "$NW" || return 1
-	bg_start wr_upg0 "$A" "$NW" w -t 1 || return 1
-	chk wr_upg0.pre 2 "$A" "$NW" -o 2 -c 0x6
-	bg_finish wr_upg0 || return 1
-	chk wr_upg0.post 2 "$A" "$NW" -o 1 -c 0x2
-}
-
-# (iii) write, 1 reader, miss: node3 holds a read copy, node1 none.
-fig_wr_miss1() {
-	alloc 2 "$NW" || return 1
-	rcall 3 rb touch "$A" "$NW" r || return 1
-	chk wr_miss1.pre 2 "$A" "$NW" -o 2 -c 0xc
-	rbd fault "$A" "$NW" w -W "$W" -t 1 -l wr_miss1 -e "$ENV" || return 1
-	chk wr_miss1.post 2 "$A" "$NW" -o 1 -c 0x2
-}
-
-# (iii) write, 1 reader, upgrade: node1 and node3 hold read copies.
-fig_wr_upg1() {
-	alloc 2 "$NW" || return 1
-	bg_start wr_upg1 "$A" "$NW" w -t 1 || return 1
-	rcall 3 rb touch "$A" "$NW" r || { bg_finish wr_upg1; return 1; }
-	chk wr_upg1.pre 2 "$A" "$NW" -o 2 -c 0xe
-	bg_finish wr_upg1 || return 1
-	chk wr_upg1.post 2 "$A" "$NW" -o 1 -c 0x2
+	if [[ $how == upg ]]; then
+		bg_start "$label" "$A" "$NW" w -t 1 || return 1
+	fi
+	for r in "$@"; do
+		rcall "$r" rb touch "$A" "$NW" r && continue
+		[[ $how == upg ]] && bg_finish "$label"
+		return 1
+	done
+	chk "$label.pre" 2 "$A" "$NW" -o 2 -c "$cs"
+	if [[ $how == upg ]]; then
+		bg_finish "$label" || return 1
+	else
+		rbd fault "$A" "$NW" w -W "$W" -t 1 -l "$label" -e "$ENV" || return 1
+	fi
+	chk "$label.post" 2 "$A" "$NW" -o 1 -c 0x2
 }
 
 # (iii) node1 is the home and owner and holds a read copy; READERS (node2,
@@ -283,12 +239,12 @@ baseline_run() { # baseline_run pre|post
 phase baseline-pre baseline_run pre
 cat "$TDSM_OUT/baseline-pre/baseline.env" >>"$ENV" 2>/dev/null
 
-phase rd_remote fig_rd_remote
-((NODES >= 3)) && phase rd_3hop fig_rd_3hop
-phase wr_miss0 fig_wr_miss0
-phase wr_upg0 fig_wr_upg0
-((NODES >= 3)) && phase wr_miss1 fig_wr_miss1
-((NODES >= 3)) && phase wr_upg1 fig_wr_upg1
+phase rd_remote fig_rd rd_remote 2 0x4 0x6
+((NODES >= 3)) && phase rd_3hop fig_rd rd_3hop 3 0x8 0xa
+phase wr_miss0 fig_wr miss wr_miss0 0x4
+phase wr_upg0 fig_wr upg wr_upg0 0x6
+((NODES >= 3)) && phase wr_miss1 fig_wr miss wr_miss1 0xc 3
+((NODES >= 3)) && phase wr_upg1 fig_wr upg wr_upg1 0xe 3
 phase wr_home0 fig_wr_home wr_home0 0x2
 phase wr_home1 fig_wr_home wr_home1 0x6 2
 ((NODES >= 3)) && phase wr_home2 fig_wr_home wr_home2 0xe 2 3
@@ -301,17 +257,10 @@ fi
 phase baseline-post baseline_run post
 sed 's/^/post_/' "$TDSM_OUT/baseline-post/baseline.env" >>"$ENV" 2>/dev/null
 
-log "counters at the end:"
-echo "    [node1] $(rb stats)"
-for ((j = 2; j <= NODES; j++)); do rcall "$j" rb stats; done
+end_counters rb
 cat "$SH/node2.env" >>"$ENV" 2>/dev/null
-{
-	echo "phases_failed=${#FAILED_PHASES[@]}"
-	echo "phases_failed_list=${FAILED_PHASES[*]}"
-	echo "checks_failed=${#FAILED_CHECKS[@]}"
-	echo "checks_failed_list=${FAILED_CHECKS[*]}"
-} >>"$ENV"
+failures >>"$ENV"
 
 echo
 "$TREE/tools/report/report.py" remote -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
-((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0))
+none_failed
