@@ -173,57 +173,43 @@ static __attribute__((noinline)) void touch_store(uint64_t *w, uint64_t v)
 	TDSM_STORE64(w, v);
 }
 
-static __attribute__((noinline)) uint64_t sum_site(const uint64_t *p, size_t n)
-{
-	uint64_t s = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const uint64_t *q = p + i;
-
-		__asm__("" : "+r" (q));
-		s += TDSM_LOAD64(q);
-	}
-	return s;
+/*
+ * The site and plain loops, each made from one loop that differs only in
+ * its access: LOAD(q) or STORE(q, v).
+ */
+#define SUM_LOOP(name, LOAD)						\
+static __attribute__((noinline)) uint64_t name(const uint64_t *p, size_t n) \
+{									\
+	uint64_t s = 0;							\
+	size_t i;							\
+									\
+	for (i = 0; i < n; i++) {					\
+		const uint64_t *q = p + i;				\
+									\
+		__asm__("" : "+r" (q));					\
+		s += LOAD(q);						\
+	}								\
+	return s;							\
 }
-
-static __attribute__((noinline)) uint64_t sum_plain(const uint64_t *p, size_t n)
-{
-	uint64_t s = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const uint64_t *q = p + i;
-
-		__asm__("" : "+r" (q));
-		s += *(const volatile uint64_t *)q;
-	}
-	return s;
+#define FILL_LOOP(name, STORE)						\
+static __attribute__((noinline)) void name(uint64_t *p, size_t n, uint64_t x) \
+{									\
+	size_t i;							\
+									\
+	for (i = 0; i < n; i++) {					\
+		uint64_t *q = p + i;					\
+									\
+		__asm__("" : "+r" (q));					\
+		STORE(q, x + i);					\
+	}								\
 }
+#define PLAIN_LOAD64(q)		(*(const volatile uint64_t *)(q))
+#define PLAIN_STORE64(q, v)	(*(volatile uint64_t *)(q) = (v))
 
-static __attribute__((noinline)) void fill_site(uint64_t *p, size_t n, uint64_t x)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint64_t *q = p + i;
-
-		__asm__("" : "+r" (q));
-		TDSM_STORE64(q, x + i);
-	}
-}
-
-static __attribute__((noinline)) void fill_plain(uint64_t *p, size_t n, uint64_t x)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint64_t *q = p + i;
-
-		__asm__("" : "+r" (q));
-		*(volatile uint64_t *)q = x + i;
-	}
-}
+SUM_LOOP(sum_site, TDSM_LOAD64)
+SUM_LOOP(sum_plain, PLAIN_LOAD64)
+FILL_LOOP(fill_site, TDSM_STORE64)
+FILL_LOOP(fill_plain, PLAIN_STORE64)
 
 /* The sum a pass over the home's pattern must give. */
 static uint64_t pattern_sum(uint64_t addr, size_t nwords)
@@ -285,6 +271,13 @@ static double time_loop(enum loop l, uint64_t *p, size_t n, uint64_t want)
 		t[k] = x;
 	}
 	return t[reps / 2];
+}
+
+/* time_loop(LOOP_FILL_SITE) with @x, put as @key; false if p reads back wrong. */
+static bool timed_site_fill(const char *key, uint64_t *p, size_t n, uint64_t x)
+{
+	put_key(NULL, key, "%.3f", time_loop(LOOP_FILL_SITE, p, n, x));
+	return sum_site(p, n) == fill_sum(n, x);
 }
 
 static int cmd_home(unsigned long npages, const char *file)
@@ -371,9 +364,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 
 	note("a.2: steady stores, sites direct");
 	get_stats(&s0);
-	ns = time_loop(LOOP_FILL_SITE, p, nwords, 11);
-	put_key(NULL, "direct_store_ns", "%.3f", ns);
-	if (sum_site(p, nwords) != fill_sum(nwords, 11))
+	if (!timed_site_fill("direct_store_ns", p, nwords, 11))
 		bad_values++;
 	get_stats(&s1);
 	put_deltas("direct_store", &s0, &s1);
@@ -384,9 +375,7 @@ static int cmd_a12(uint64_t addr, unsigned long npages)
 		die("SET_FORM_ALL lookup: %s", tdsm_strerror_detail());
 	ns = time_loop(LOOP_SUM_SITE, p, nwords, fill_sum(nwords, 11));
 	put_key(NULL, "lookup_load_ns", "%.3f", ns);
-	ns = time_loop(LOOP_FILL_SITE, p, nwords, 13);
-	put_key(NULL, "lookup_store_ns", "%.3f", ns);
-	if (sum_site(p, nwords) != fill_sum(nwords, 13))
+	if (!timed_site_fill("lookup_store_ns", p, nwords, 13))
 		bad_values++;
 	get_stats(&s1);
 	put_deltas("lookup_steady", &s0, &s1);
