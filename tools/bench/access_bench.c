@@ -370,10 +370,8 @@ static void check_local(const struct bufs *b)
 	size_t i, npages = b->len / PAGE;
 
 	for (i = 0; i < npages; i++) {
-		struct tinydsm_page_info pi;
+		struct tinydsm_page_info pi = page_info((uintptr_t)b->dsm + i * PAGE);
 
-		if (tdsm_page_info((char *)b->dsm + i * PAGE, &pi))
-			die("tdsm_page_info: %s", tdsm_strerror_detail());
 		if (pi.state != TINYDSM_PAGE_EXCLUSIVE || pi.owner != ri->node_id ||
 		    pi.home != ri->node_id)
 			die("page %p: state %u owner %u home %u, expected EXCLUSIVE, "
@@ -650,10 +648,8 @@ static int cmd_check(uint64_t addr, unsigned long npages, unsigned int copyset)
 
 	attach(TDSM_ATTACH_NO_SITES);
 	for (i = 0; i < npages; i++) {
-		struct tinydsm_page_info pi;
+		struct tinydsm_page_info pi = page_info(addr + i * PAGE);
 
-		if (tdsm_page_info((void *)(uintptr_t)(addr + i * PAGE), &pi))
-			die("tdsm_page_info: %s", tdsm_strerror_detail());
 		if (pi.copyset != copyset) {
 			if (!bad)
 				fprintf(stderr, "%s: page %#llx: copyset %#x, expected %#x\n",
@@ -697,8 +693,7 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 			bad++;
 	}
 	s1 = stats_now();
-	if (tdsm_page_info(remote_word(addr, first + tot - 1), &pi))
-		die("tdsm_page_info: %s", tdsm_strerror_detail());
+	pi = page_info((uintptr_t)remote_word(addr, first + tot - 1));
 	s = summarize(ns, opt.n);
 	put_summary(label, &s);
 	put("%s_bad_values=%lu", label, bad);

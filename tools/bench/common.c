@@ -261,6 +261,15 @@ void *region_pages(uint64_t addr, unsigned long npages)
 	return (void *)(uintptr_t)addr;
 }
 
+struct tinydsm_page_info page_info(uint64_t addr)
+{
+	struct tinydsm_page_info pi;
+
+	if (tdsm_page_info((void *)(uintptr_t)addr, &pi))
+		die("tdsm_page_info: %s", tdsm_strerror_detail());
+	return pi;
+}
+
 struct tinydsm_stats stats_now(void)
 {
 	struct tinydsm_stats st;

@@ -89,6 +89,8 @@ const struct tinydsm_region_info *region_info(void);
 void check_range(uint64_t addr, unsigned long npages);
 /* Attach (without sites), check_range(), and the pages' address. */
 void *region_pages(uint64_t addr, unsigned long npages);
+/* The page at @addr's tinydsm_page_info on this node, or die. */
+struct tinydsm_page_info page_info(uint64_t addr);
 /* TINYDSM_IOC_STATS of this node, or die; attaches. */
 struct tinydsm_stats stats_now(void);
 /*

@@ -300,11 +300,9 @@ static unsigned long app_state(unsigned int home, bool moved)
 	unsigned long i, bad = 0;
 
 	for (i = 0; i < app_n; i++) {
-		struct tinydsm_page_info pi;
+		struct tinydsm_page_info pi = page_info(app_addr + i * PAGE);
 		bool ok;
 
-		if (tdsm_page_info((void *)(uintptr_t)(app_addr + i * PAGE), &pi))
-			die("%s", tdsm_strerror_detail());
 		if (moved)
 			ok = pi.state == TINYDSM_PAGE_INVALID &&
 			     (pi.flags & TINYDSM_PAGE_F_MOVED) && pi.home == home;

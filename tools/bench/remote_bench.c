@@ -262,10 +262,8 @@ static int cmd_check(uint64_t addr, unsigned long npages)
 
 	attach(TDSM_ATTACH_NO_SITES);
 	for (i = 0; i < npages; i++) {
-		struct tinydsm_page_info pi;
+		struct tinydsm_page_info pi = page_info(addr + i * PAGE);
 
-		if (tdsm_page_info((void *)(uintptr_t)(addr + i * PAGE), &pi))
-			die("%s", tdsm_strerror_detail());
 		if ((opt.has_owner && pi.owner != opt.owner) ||
 		    (opt.has_copyset && pi.copyset != opt.copyset) ||
 		    (opt.has_state && pi.state != opt.state)) {
