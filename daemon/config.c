@@ -107,8 +107,8 @@ const char *tdd_addr_str(const struct sockaddr_storage *ss, char *buf,
 	return buf;
 }
 
-static bool same_addr(const struct sockaddr_storage *a,
-		      const struct sockaddr_storage *b)
+bool tdd_same_addr(const struct sockaddr_storage *a,
+		   const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -235,7 +235,7 @@ static int parse_node(struct tdd_config *cfg, int line, char **w, int nw)
 				 n->name, o->line);
 			return -1;
 		}
-		if (same_addr(&o->addr, &n->addr)) {
+		if (tdd_same_addr(&o->addr, &n->addr)) {
 			conf_err(cfg, line, "address %s is already node %s's (line %d)",
 				 tdd_addr_str(&n->addr, buf, sizeof(buf)),
 				 o->name, o->line);
@@ -471,6 +471,17 @@ const struct tdd_node *tdd_config_by_id(const struct tdd_config *cfg,
 		if (cfg->nodes[i].id == id)
 			return &cfg->nodes[i];
 	return NULL;
+}
+
+const char *tdd_node_name(const struct tdd_config *cfg, uint32_t id,
+			  char *buf, size_t size)
+{
+	const struct tdd_node *n = tdd_config_by_id(cfg, id);
+
+	if (n)
+		return n->name;
+	snprintf(buf, size, "node#%u", id);
+	return buf;
 }
 
 const struct tdd_node *tdd_config_self(const struct tdd_config *cfg,

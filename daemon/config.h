@@ -68,6 +68,9 @@ const struct tdd_node *tdd_config_by_name(const struct tdd_config *cfg,
 					  const char *name);
 const struct tdd_node *tdd_config_by_id(const struct tdd_config *cfg,
 					uint32_t id);
+/* "node2", or "node#5" (in @buf) for an id @cfg does not have. */
+const char *tdd_node_name(const struct tdd_config *cfg, uint32_t id,
+			  char *buf, size_t size);
 
 /* A hash of the node lines, to spot daemons with different files. */
 uint32_t tdd_config_hash(const struct tdd_config *cfg);
@@ -75,5 +78,8 @@ uint32_t tdd_config_hash(const struct tdd_config *cfg);
 /* "10.77.0.1" or "fd00::1", no port. */
 const char *tdd_addr_str(const struct sockaddr_storage *ss, char *buf,
 			 size_t size);
+/* Same host address (family and address; ports not compared). */
+bool tdd_same_addr(const struct sockaddr_storage *a,
+		   const struct sockaddr_storage *b);
 
 #endif /* TDD_CONFIG_H */

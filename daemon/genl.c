@@ -323,17 +323,6 @@ void tdd_genl_events_read(void)
 		log_warn("event: reading the events: %s", nl_geterror(e));
 }
 
-/* "node2", or "node#5" for an id the configuration does not have. */
-static const char *node_name(uint32_t id, char *buf, size_t size)
-{
-	const struct tdd_node *n = tdd_config_by_id(&tdd.cfg, id);
-
-	if (n)
-		return n->name;
-	snprintf(buf, size, "node#%u", id);
-	return buf;
-}
-
 static int event_cb(struct nl_msg *msg, void *arg)
 {
 	const struct nlattr *tb[TINYDSM_A_MAX + 1];
@@ -350,21 +339,21 @@ static int event_cb(struct nl_msg *msg, void *arg)
 	e = (int32_t)tnl_u32(tb, TINYDSM_A_ERRNO);
 	switch (event) {
 	case TINYDSM_EV_NODE_UP:
-		log_info("event: module connected to %s", node_name(id, a, sizeof(a)));
+		log_info("event: module connected to %s", tdd_node_name(&tdd.cfg, id, a, sizeof(a)));
 		break;
 	case TINYDSM_EV_NODE_DOWN:
-		log_info("event: module lost %s: %s", node_name(id, a, sizeof(a)),
+		log_info("event: module lost %s: %s", tdd_node_name(&tdd.cfg, id, a, sizeof(a)),
 			 e ? tdd_errno_name(e) : "no error");
 		break;
 	case TINYDSM_EV_MIGRATED:
 		log_info("event: migrated %u pages 0x%" PRIx64 " from %s to %s",
 			 tnl_u32(tb, TINYDSM_A_NPAGES), tnl_u64(tb, TINYDSM_A_ADDR),
-			 node_name(tnl_u32(tb, TINYDSM_A_FROM), a, sizeof(a)),
-			 node_name(tnl_u32(tb, TINYDSM_A_TO), b, sizeof(b)));
+			 tdd_node_name(&tdd.cfg, tnl_u32(tb, TINYDSM_A_FROM), a, sizeof(a)),
+			 tdd_node_name(&tdd.cfg, tnl_u32(tb, TINYDSM_A_TO), b, sizeof(b)));
 		break;
 	case TINYDSM_EV_OWNER:
 		log_dbg("event: page 0x%" PRIx64 " now owned by %s",
-			tnl_u64(tb, TINYDSM_A_ADDR), node_name(id, a, sizeof(a)));
+			tnl_u64(tb, TINYDSM_A_ADDR), tdd_node_name(&tdd.cfg, id, a, sizeof(a)));
 		break;
 	case TINYDSM_EV_FAULT_STORM:
 		log_warn("event: fault storm: %u faults/s, last at 0x%" PRIx64,
@@ -373,11 +362,11 @@ static int event_cb(struct nl_msg *msg, void *arg)
 	case TINYDSM_EV_FAULT_ERROR:
 		log_warn("event: fault at 0x%" PRIx64 " failed (SIGBUS): %s, home %s",
 			 tnl_u64(tb, TINYDSM_A_ADDR), tdd_errno_name(e),
-			 node_name(id, a, sizeof(a)));
+			 tdd_node_name(&tdd.cfg, id, a, sizeof(a)));
 		break;
 	case TINYDSM_EV_EVICTED:
 		log_info("event: %s evicted: %u copies dropped, %u pages it owns unreachable",
-			 node_name(id, a, sizeof(a)), tnl_u32(tb, TINYDSM_A_NPAGES),
+			 tdd_node_name(&tdd.cfg, id, a, sizeof(a)), tnl_u32(tb, TINYDSM_A_NPAGES),
 			 tnl_u32(tb, TINYDSM_A_PAGES_LOST));
 		break;
 	default:

@@ -95,19 +95,6 @@ static const char *addr_port(const struct sockaddr_storage *ss, uint16_t port,
 	return buf;
 }
 
-static bool same_host(const struct sockaddr_storage *a,
-		      const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		       &((const struct sockaddr_in6 *)b)->sin6_addr,
-		       sizeof(struct in6_addr));
-}
-
 static socklen_t with_port(const struct tdd_node *n, uint16_t port,
 			   struct sockaddr_storage *ss)
 {
@@ -462,7 +449,7 @@ static struct tdd_member *check_hello(struct tdd_line *l, char *line,
 			 name, id, tdd.cfg.file);
 		return NULL;
 	}
-	if (from && !same_host(from, &m->node->addr)) {
+	if (from && !tdd_same_addr(from, &m->node->addr)) {
 		char a[INET6_ADDRSTRLEN];
 
 		snprintf(reason, sizeof(reason), "says it is %s but comes from %s",
@@ -849,7 +836,7 @@ static void on_accept(void *arg, short revents)
 		bool known = false;
 
 		for (j = 1; j < TINYDSM_MAX_NODES; j++)
-			if (members[j].node && same_host(&from, &members[j].node->addr))
+			if (members[j].node && tdd_same_addr(&from, &members[j].node->addr))
 				known = true;
 		if (!known) {
 			log_warn("connection from %s refused: not a node of %s",

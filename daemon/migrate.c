@@ -96,16 +96,6 @@ int tdd_migrate_timeout(void)
 	return mg.due > now ? (int)(mg.due - now) : 0;
 }
 
-static const char *name_of(uint32_t id, char *buf, size_t size)
-{
-	const struct tdd_node *n = tdd_config_by_id(&tdd.cfg, id);
-
-	if (n)
-		return n->name;
-	snprintf(buf, size, "node#%u", id);
-	return buf;
-}
-
 /* "node1,node3" for a bitmap of node ids; "" if empty. */
 static void names_of(uint32_t bits, char *buf, size_t size)
 {
@@ -117,7 +107,7 @@ static void names_of(uint32_t bits, char *buf, size_t size)
 	for (id = 1; id < TINYDSM_MAX_NODES && len < size; id++)
 		if (bits & (1u << id))
 			len += snprintf(buf + len, size - len, "%s%s", len ? "," : "",
-					name_of(id, tmp, sizeof(tmp)));
+					tdd_node_name(&tdd.cfg, id, tmp, sizeof(tmp)));
 }
 
 static void finish(void)
@@ -295,7 +285,7 @@ static void repop_result(const struct tdd_op *op)
 		mg.cursor += mg.chunk;
 		mg.retry_deadline = 0;
 		tdd_client_progress(mg.client, "progress phase=repopulate node=%s done=%u total=%u",
-				    name_of(mg.repop_node, tmp, sizeof(tmp)),
+				    tdd_node_name(&tdd.cfg, mg.repop_node, tmp, sizeof(tmp)),
 				    mg.cursor, mg.npages);
 		mg.due = tdd_now_ms();
 		return;
@@ -304,7 +294,7 @@ static void repop_result(const struct tdd_op *op)
 		return;
 	/* The pages are still right there: they fault back in lazily. */
 	log_warn("migration %s -> %s: repopulating %s failed: %s: %s",
-		 mg.from->name, mg.to->name, name_of(mg.repop_node, tmp, sizeof(tmp)),
+		 mg.from->name, mg.to->name, tdd_node_name(&tdd.cfg, mg.repop_node, tmp, sizeof(tmp)),
 		 tdd_errno_name(op->err), op->msg);
 	mg.repop_failed |= 1u << mg.repop_node;
 	mg.repop_node = 0;
@@ -420,7 +410,7 @@ void tdd_migrate_run(void)
 				mg.repop_node = id;
 			} else {
 				log_warn("migration: holder %s is not in %s: not repopulated",
-					 name_of(id, tmp, sizeof(tmp)), tdd.cfg.file);
+					 tdd_node_name(&tdd.cfg, id, tmp, sizeof(tmp)), tdd.cfg.file);
 				mg.repop_failed |= 1u << id;
 				mg.repop_left &= ~(1u << id);
 			}
