@@ -154,26 +154,22 @@ static int node_format_addr(const struct nlattr *a, char *buf, size_t size)
 		if (!inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)))
 			return -1;
 		port = ntohs(sin->sin_port);
-		if (port)
-			snprintf(buf, size, "%s:%u", host, port);
-		else
-			snprintf(buf, size, "%s", host);
-		return 0;
-	}
-	if (ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)) {
+	} else if (ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
 
 		if (getnameinfo((const struct sockaddr *)&ss, len, host,
 				sizeof(host), NULL, 0, NI_NUMERICHOST))
 			return -1;
 		port = ntohs(sin6->sin6_port);
-		if (port)
-			snprintf(buf, size, "[%s]:%u", host, port);
-		else
-			snprintf(buf, size, "%s", host);
-		return 0;
+	} else {
+		return -1;
 	}
-	return -1;
+	if (port)
+		snprintf(buf, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 host, port);
+	else
+		snprintf(buf, size, "%s", host);
+	return 0;
 }
 
 static const char *node_state_name(unsigned int state, char *buf, size_t size)

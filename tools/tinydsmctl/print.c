@@ -412,20 +412,27 @@ void tdc_kv_errno(struct tdc *t, const char *key, int32_t err)
 	kv_text(t, key, err ? tdc_errno_name(err) : "0");
 }
 
+/* A node bitmap in JSON: @key: [1, 3], the ids of its set bits. */
+static void js_nodes(struct tdc *t, const char *key, uint32_t bitmap)
+{
+	int n;
+
+	js_open(t, key, '[');
+	for (n = 0; n < 32; n++) {
+		if (!(bitmap & (1U << n)))
+			continue;
+		js_item(t, NULL);
+		printf("%d", n);
+	}
+	js_close(t, ']');
+}
+
 void tdc_kv_nodes(struct tdc *t, const char *key, uint32_t bitmap)
 {
 	char buf[128];
-	int n;
 
 	if (t->fmt == TDC_FMT_JSON) {
-		js_open(t, key, '[');
-		for (n = 0; n < 32; n++) {
-			if (!(bitmap & (1U << n)))
-				continue;
-			js_item(t, NULL);
-			printf("%d", n);
-		}
-		js_close(t, ']');
+		js_nodes(t, key, bitmap);
 		return;
 	}
 	nodes_text(bitmap, buf, sizeof(buf));
@@ -578,17 +585,9 @@ void tdc_print_hex(struct tdc *t, int col, uint64_t v)
 void tdc_print_nodes(struct tdc *t, int col, uint32_t bitmap)
 {
 	char buf[128];
-	int n;
 
 	if (t->fmt == TDC_FMT_JSON) {
-		js_open(t, pr.cols[col].key, '[');
-		for (n = 0; n < 32; n++) {
-			if (!(bitmap & (1U << n)))
-				continue;
-			js_item(t, NULL);
-			printf("%d", n);
-		}
-		js_close(t, ']');
+		js_nodes(t, pr.cols[col].key, bitmap);
 		return;
 	}
 	nodes_text(bitmap, buf, sizeof(buf));

@@ -64,15 +64,21 @@ bool tdc_want_help(const struct tdc *t)
 	return false;
 }
 
+/* "prog: message" and a newline on stderr. */
+static void verr(const struct tdc *t, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", t->prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void tdc_err(const struct tdc *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", t->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verr(t, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* A usage error: say what is wrong, then the object's usage, on stderr. */
@@ -81,11 +87,9 @@ int tdc_usage_error(struct tdc *t, int (*usage)(struct tdc *t),
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", t->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verr(t, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (usage) {
 		/* The usage goes where the error went. */
 		t->help_out = stderr;
