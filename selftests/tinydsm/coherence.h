@@ -131,7 +131,7 @@ FIXTURE_SETUP(coherence)
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);
 
-	/* Failures are reported by START(), after a test had its chance to skip. */
+	/* Failures are reported by TC_START(), after a test had its chance to skip. */
 	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
 			    sizeof(self->setup_err)))
 		return;
@@ -149,22 +149,7 @@ FIXTURE_TEARDOWN(coherence)
 	tc_node_close(&self->n);
 }
 
-/* Skip unless the run has @want nodes (0: any), then require the setup. */
-#define START(want) do {						\
-	if ((want) && self->s.nodes != (unsigned int)(want))		\
-		SKIP(return, "needs %u nodes, this run has %u (TDSM_NODES)", \
-		     (unsigned int)(want), self->s.nodes);		\
-	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
-} while (0)
-
-#define BARRIER_T(step, secs) do {					\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
-				_err, sizeof(_err)))			\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-
-#define BARRIER(step) BARRIER_T(step, self->s.timeout_s)
+#define BARRIER(step) TC_BARRIER(step, self->s.timeout_s)
 
 static uint8_t *ptr(uint64_t addr)
 {
@@ -398,7 +383,7 @@ TEST_F_TIMEOUT(coherence, setup_time_reported, 150)
 	const char *p;
 	int down, keyed = 0;
 
-	START(0);
+	TC_START(0);
 	BARRIER("setup_time");
 	deadline = tc_now() + self->s.timeout_s;
 	for (;;) {
@@ -490,7 +475,7 @@ TEST_F(coherence, alloc_free_bad_input)
 	unsigned int unknown;
 	int e;
 
-	START(0);
+	TC_START(0);
 	mine = tc_slice_start(n, n->id);
 	last = tc_slice_end(n, n->id) - n->psz;	/* first-fit leaves it free */
 	unknown = self->s.nodes + 1;

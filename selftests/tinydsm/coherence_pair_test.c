@@ -76,7 +76,7 @@ TEST_F_TIMEOUT(coherence, pair_remote_read, 150)
 	uint8_t *p;
 	double t;
 
-	START(PAIR);
+	TC_START(PAIR);
 	p = shared_run(_metadata, self, "run", HOME, np, SLOT_READ);
 	if (n->id == 2) {
 		fill(p, len, R_READ);
@@ -139,7 +139,7 @@ TEST_F_TIMEOUT(coherence, pair_write_moves_ownership, 150)
 	struct tinydsm_page_info pi;
 	uint8_t *p;
 
-	START(PAIR);
+	TC_START(PAIR);
 	p = shared_run(_metadata, self, "run", HOME, np, SLOT_WRITE);
 	if (n->id == 2)
 		fill(p, len, R_WRITE1);
@@ -202,7 +202,7 @@ TEST_F_TIMEOUT(coherence, pair_write_after_copy_dropped, 150)
 	uint8_t *p;
 	double t;
 
-	START(PAIR);
+	TC_START(PAIR);
 	p = shared_run(_metadata, self, "run", HOME, np, SLOT_DROPPED);
 	if (n->id == 2)
 		fill(p, len, R_WRITE1);
@@ -270,7 +270,7 @@ TEST_F_TIMEOUT(coherence, pair_ownership_ping_pong, 200)
 	uint8_t *p;
 	double t;
 
-	START(PAIR);
+	TC_START(PAIR);
 	rounds += rounds % 2;
 	if (rounds < 2)
 		rounds = 2;
@@ -327,7 +327,7 @@ TEST_F_TIMEOUT(coherence, pair_alloc_free, 150)
 	uint64_t a = 0, b = 0, c = 0;
 	char val[64];
 
-	START(PAIR);
+	TC_START(PAIR);
 	if (n->id == 1) {
 		ASSERT_EQ(0, tc_alloc(n, 2, 4, &a)) TH_LOG("ALLOC home 2: %s", strerror(errno));
 		ASSERT_EQ(0, tc_alloc(n, 2, 4, &b)) TH_LOG("ALLOC home 2: %s", strerror(errno));
@@ -404,7 +404,7 @@ TEST_F_TIMEOUT(coherence, pair_alloc_disjoint_across_nodes, 150)
 	size_t w = 0;
 	int bad = 0;
 
-	START(PAIR);
+	TC_START(PAIR);
 	BARRIER("start");
 	for (i = 0; i < DISJOINT_RUNS; i++) {
 		np = 1 + i % 3;

@@ -63,7 +63,7 @@ TEST_F_TIMEOUT(coherence, trio_home_write_invalidates_readers, 150)
 	struct tc_node *n = &self->n;
 	uint8_t *p;
 
-	START(TRIO);
+	TC_START(TRIO);
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_HOME_WRITE);
 	if (n->id == 2) {
 		fill(p, n->psz, R_HOME1);
@@ -122,7 +122,7 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 	size_t half = n->psz / 2;
 	uint8_t *p;
 
-	START(TRIO);
+	TC_START(TRIO);
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_THIRD_WRITE);
 	if (n->id == 1) {
 		fill(p, n->psz, R_THIRD1);
@@ -236,7 +236,7 @@ static void write_while_late(struct __test_metadata *_metadata,
 		       writer, late, sig ? strsignal(sig) : "done", tc_now() - t);
 		ASSERT_EQ(SIGBUS, sig);
 	}
-	BARRIER_T("tried", 2 * self->s.timeout_s);
+	TC_BARRIER("tried", 2 * self->s.timeout_s);
 }
 
 /*
@@ -264,7 +264,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 	int sig, tries;
 	uint8_t *p;
 
-	START(TRIO);
+	TC_START(TRIO);
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_ANSWER_LOST);
 	w = (volatile uint64_t *)p;
 	if (n->id == 1) {
@@ -329,7 +329,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_away_keeps_readers, 240)
 	int sig;
 	uint8_t *p;
 
-	START(TRIO);
+	TC_START(TRIO);
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_OWNER_AWAY);
 	w = (volatile uint64_t *)p;
 	if (n->id == 3)
@@ -405,7 +405,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 	double t;
 	uint8_t *p;
 
-	START(TRIO);
+	TC_START(TRIO);
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_DOUBT_EVICTED);
 	w = (volatile uint64_t *)p;
 	if (n->id == 3)
@@ -425,7 +425,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 		EXPECT_EQ(0, tc_drop_roce(NULL, 0, NULL));
 		self->dropping = 0;
 	}
-	BARRIER_T("in doubt", 2 * self->s.timeout_s);
+	TC_BARRIER("in doubt", 2 * self->s.timeout_s);
 	if (n->id == HOME)
 		ASSERT_EQ(0, ctl("node evict 3"));
 	BARRIER("evicted");
@@ -436,7 +436,7 @@ TEST_F_TIMEOUT(coherence, trio_doubt_owner_evicted, 240)
 			TH_LOG("node1: the page still cannot be read %.0f s after node3's eviction (%d tries): it is lost",
 			       10 * tmo / 1000.0 + 20, tries);
 	}
-	BARRIER_T("reread", 2 * self->s.timeout_s);
+	TC_BARRIER("reread", 2 * self->s.timeout_s);
 	EXPECT_EQ(0, check_mem(_metadata, n, p, n->psz, R_DOUBT1,
 			       "every node reading node3's page after the doubt"));
 }
@@ -487,7 +487,7 @@ TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
 	uint8_t *p;
 	pid_t kid;
 
-	START(TRIO);
+	TC_START(TRIO);
 	ASSERT_NE(NULL, home_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_KILLED);
 	w = (volatile uint64_t *)p;
@@ -618,7 +618,7 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counter, 300)
 	uint8_t *p;
 	double t;
 
-	START(TRIO);
+	TC_START(TRIO);
 	total = 3ull * iters;
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_ATOMIC);
 	ctr = (uint64_t *)p;
@@ -648,7 +648,7 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counter, 300)
 		TH_LOG("the nodes hardly contended: raise TDSM_ATOMIC_PAUSE_US");
 	EXPECT_LT(prev, total);
 	ASSERT_EQ(0, put_sum(self, sum));
-	BARRIER_T("done", LONG_TIMEOUT);
+	TC_BARRIER("done", LONG_TIMEOUT);
 
 	EXPECT_EQ(total, __atomic_load_n(ctr, __ATOMIC_SEQ_CST));
 	check_sums(_metadata, self, total);
@@ -672,7 +672,7 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counters_one_page, 300)
 	uint8_t *p;
 	double t;
 
-	START(TRIO);
+	TC_START(TRIO);
 	total = 3ull * iters;
 	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_ATOMIC_PAGE);
 	ctr = (uint64_t *)p;
@@ -703,7 +703,7 @@ TEST_F_TIMEOUT(coherence, trio_atomic_counters_one_page, 300)
 	EXPECT_GE(st1.write_faults - st0.write_faults, MIN_MOVES)
 		TH_LOG("the nodes hardly contended: raise TDSM_ATOMIC_PAUSE_US");
 	ASSERT_EQ(0, put_sum(self, sum));
-	BARRIER_T("done", LONG_TIMEOUT);
+	TC_BARRIER("done", LONG_TIMEOUT);
 
 	for (j = 1; j <= 3; j++)
 		EXPECT_EQ(iters, __atomic_load_n(ctr + 8 * j, __ATOMIC_SEQ_CST))

@@ -155,13 +155,7 @@ FIXTURE_TEARDOWN(conn)
 	tc_node_close(&self->n);
 }
 
-#define BARRIER_T(step, secs) do {					\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
-				_err, sizeof(_err)))			\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-#define BARRIER(step) BARRIER_T(step, self->s.timeout_s)
+#define BARRIER(step) TC_BARRIER(step, self->s.timeout_s)
 
 static volatile uint64_t *word_at(uint64_t page, long psz, unsigned int w)
 {
@@ -431,7 +425,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 		EXPECT_EQ(0, sigbus);
 		ASSERT_EQ(0, tc_put(&self->s, "stormed", "1"));
 	}
-	BARRIER_T("storm", self->s.timeout_s + 60);
+	TC_BARRIER("storm", self->s.timeout_s + 60);
 	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
 	last = strtoull(buf, NULL, 0);
 	for (i = 0; i < NPAGES; i++) {
@@ -559,7 +553,7 @@ TEST_F_TIMEOUT(conn, word_storm, 300)
 	       n->id, n->id == 1 ? STORM_THREADS : HOME_THREADS, failed, worst,
 	       bound);
 	EXPECT_LT(worst, bound);
-	BARRIER_T("stormed", self->s.timeout_s + (int)bound);
+	TC_BARRIER("stormed", self->s.timeout_s + (int)bound);
 	if (n->id == 1) {
 		ASSERT_EQ(0, tc_shell("tc qdisc del dev %s root", tc_link_dev()));
 		self->netem = 0;
@@ -726,7 +720,7 @@ TEST_F_TIMEOUT(conn, link_flap, 600)
 		TH_LOG("node2: %u link flaps, the rxe device re-created after each; its GSI QP was in ERR after %d of them",
 		       flaps, revived);
 	}
-	BARRIER_T("flapped", self->s.timeout_s + dark_s + flaps * flap_s);
+	TC_BARRIER("flapped", self->s.timeout_s + dark_s + flaps * flap_s);
 	if (kid > 0) {
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
@@ -775,7 +769,7 @@ TEST_F_TIMEOUT(conn, del_add_loop, 300)
 		ASSERT_EQ(0, tc_shell("%s node add %u %s >/dev/null", ctl, other, ip));
 		usleep(100000 + 250000 * (l % 3));
 	}
-	BARRIER_T("looped", self->s.timeout_s + 30);
+	TC_BARRIER("looped", self->s.timeout_s + 30);
 	if (kid > 0) {
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
@@ -823,7 +817,7 @@ TEST_F_TIMEOUT(conn, device_removal, 300)
 		kill(kid, SIGKILL);
 		waitpid(kid, NULL, 0);
 	}
-	BARRIER_T("removed", self->s.timeout_s + 2 * (int)bound);
+	TC_BARRIER("removed", self->s.timeout_s + 2 * (int)bound);
 	final_check(_metadata, self, addr, 11, 1);
 }
 

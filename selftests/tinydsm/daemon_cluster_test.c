@@ -75,62 +75,12 @@ FIXTURE_TEARDOWN(dc)
 }
 
 #define START() do {							\
-	if (self->s.nodes != TRIO)					\
-		SKIP(return, "needs 3 nodes, this run has %u (TDSM_NODES)", \
-		     self->s.nodes);					\
-	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
+	TC_START(TRIO);							\
 	ASSERT_EQ(0, access(SOCK_PATH, F_OK))				\
 		TH_LOG("no tinydsmd socket %s: daemons not started", SOCK_PATH); \
 } while (0)
 
-#define BARRIER_T(step, secs) do {					\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
-				_err, sizeof(_err)))			\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-
-#define BARRIER(step) BARRIER_T(step, 3 * self->s.timeout_s)
-
-static uint64_t pat(uint64_t addr, unsigned int round)
-{
-	uint64_t x = (addr ^ ((uint64_t)round << 48)) * 0x9e3779b97f4a7c15ull;
-
-	return x ^ (x >> 31) ^ round;
-}
-
-static void fill(uint64_t addr, size_t len, unsigned int round)
-{
-	volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pat(addr + 8 * i, round);
-}
-
-static unsigned long check_mem(struct __test_metadata *_metadata,
-			       uint64_t addr, size_t len, unsigned int round,
-			       const char *what)
-{
-	const volatile uint64_t *w = (const volatile uint64_t *)(uintptr_t)addr;
-	unsigned long bad = 0, last = ~0ul;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++) {
-		uint64_t got = w[i];
-
-		if (got == pat(addr + 8 * i, round) || (i * 8) / 4096 == last)
-			continue;
-		last = (i * 8) / 4096;
-		if (!bad)
-			TH_LOG("%s: word at %#llx is %#llx, want %#llx", what,
-			       (unsigned long long)(addr + 8 * i),
-			       (unsigned long long)got,
-			       (unsigned long long)pat(addr + 8 * i, round));
-		bad++;
-	}
-	return bad;
-}
+#define BARRIER(step) TC_BARRIER(step, 3 * self->s.timeout_s)
 
 static long minflt(void)
 {
@@ -189,7 +139,7 @@ static uint64_t shared_run(struct __test_metadata *_metadata,
 	if (self->n.id == 2) {
 		ASSERT_EQ(0, tc_alloc(&self->n, 2, npages, &addr))
 			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
-		fill(addr, (size_t)npages * self->n.psz, round);
+		tc_fill(addr, (size_t)npages * self->n.psz, round);
 		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
 		ASSERT_EQ(0, tc_put(&self->s, "run", val));
 	}
@@ -218,7 +168,7 @@ static void scenario_b(struct __test_metadata *_metadata,
 		BARRIER("migrated");
 		return;
 	}
-	ASSERT_EQ(0, check_mem(_metadata, addr, len, round, "node1 first read"));
+	ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, round, "node1 first read"));
 	rc = ctl(self, out, sizeof(out),
 		 "-j migrate --from node2 --to node3 --strategy %s --pages %#llx+%u",
 		 strategy, (unsigned long long)addr, npages);
@@ -232,7 +182,7 @@ static void scenario_b(struct __test_metadata *_metadata,
 
 	ASSERT_EQ(0, tc_stats(n, &st0));
 	f0 = minflt();
-	EXPECT_EQ(0, check_mem(_metadata, addr, len, round, "node1 after the migration"));
+	EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, round, "node1 after the migration"));
 	f1 = minflt();
 	ASSERT_EQ(0, tc_stats(n, &st1));
 	TH_LOG("%s: %ld minor faults, %llu remote faults reading %u pages",
@@ -310,7 +260,7 @@ TEST_F_TIMEOUT(dc, trio_daemon_restart, 300)
 	START();
 	addr = shared_run(_metadata, self, npages, 3);
 	if (n->id == 1)
-		ASSERT_EQ(0, check_mem(_metadata, addr, len, 3, "node1 before"));
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 3, "node1 before"));
 	BARRIER("read");
 	if (n->id == 2) {
 		const char *tree = getenv("TDSM_TREE");
@@ -333,13 +283,13 @@ TEST_F_TIMEOUT(dc, trio_daemon_restart, 300)
 	}
 	BARRIER("restarted");
 	if (n->id == 1) {
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 3, "node1 after the restart"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 3, "node1 after the restart"));
 		ASSERT_EQ(0, wait_ready(self, 60));
 		EXPECT_EQ(0, ctl(self, out, sizeof(out),
 				 "-j migrate --from node2 --to node3 --pages %#llx+%u",
 				 (unsigned long long)addr, npages)) TH_LOG("%s", out);
 		EXPECT_EQ(npages, jnum(out, "moved"));
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 3, "node1 after migrating"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 3, "node1 after migrating"));
 	}
 	BARRIER("done");
 }
@@ -422,7 +372,7 @@ TEST_F_TIMEOUT(dc, trio_target_dies_mid_migration, 400)
 			EXPECT_NE(NULL, strstr(out, "run the same command again"));
 		}
 		/* Moved or not, every page reads right meanwhile. */
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 5, "node1 after the stop"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 5, "node1 after the stop"));
 		ASSERT_EQ(0, wait_ready(self, 90));
 		rc = ctl(self, out, sizeof(out),
 			 "-j migrate --from node2 --to node3 --pages %#llx+%u",
@@ -430,13 +380,13 @@ TEST_F_TIMEOUT(dc, trio_target_dies_mid_migration, 400)
 		TH_LOG("the same command again: exit %d: %s", rc, out);
 		/* Resumed: moves what was left (ENOENT if nothing was). */
 		EXPECT_TRUE(rc == 0 || strstr(out, "ENOENT")) TH_LOG("%s", out);
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 5, "node1 after resuming"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 5, "node1 after resuming"));
 	}
-	BARRIER_T("resumed", 6 * self->s.timeout_s);
+	TC_BARRIER("resumed", 6 * self->s.timeout_s);
 	if (n->id == 3) {
 		EXPECT_EQ(0, not_homed_here(n, addr, npages))
 			TH_LOG("pages not homed on node3 after resuming");
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 5, "node3 after resuming"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 5, "node3 after resuming"));
 	}
 	BARRIER("done");
 }
@@ -464,7 +414,7 @@ TEST_F_TIMEOUT(dc, trio_mapper_dies_mid_migration, 400)
 	START();
 	addr = shared_run(_metadata, self, npages, 4);
 	if (n->id == 1)
-		ASSERT_EQ(0, check_mem(_metadata, addr, len, 4, "node1 first read"));
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 4, "node1 first read"));
 	BARRIER("mapped");
 	if (n->id == 1) {
 		usleep(300000);
@@ -481,12 +431,12 @@ TEST_F_TIMEOUT(dc, trio_mapper_dies_mid_migration, 400)
 		/* A chunk retried after a batch of it moved counts that batch skipped. */
 		EXPECT_EQ(npages, jnum(out, "moved") + jnum(out, "skipped"));
 		EXPECT_EQ(0, not_homed_here(n, addr, npages));
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 4, "node3 after the migration"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 4, "node3 after the migration"));
 	}
 	if (n->id == 2)
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 4, "node2 after the migration"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 4, "node2 after the migration"));
 	/* Barrier files travel over 9p (virtio), not over the cut link. */
-	BARRIER_T("migrated", 6 * self->s.timeout_s);
+	TC_BARRIER("migrated", 6 * self->s.timeout_s);
 	if (n->id == 1) {
 		char buf[2048];
 		double deadline = tc_now() + 60;

@@ -124,60 +124,8 @@ FIXTURE_TEARDOWN(mig)
 	tc_node_close(&self->n);
 }
 
-#define START() do {							\
-	if (self->s.nodes != TRIO)					\
-		SKIP(return, "needs 3 nodes, this run has %u (TDSM_NODES)", \
-		     self->s.nodes);					\
-	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
-} while (0)
-
-#define BARRIER(step) do {						\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL,		\
-				3 * self->s.timeout_s, _err, sizeof(_err))) \
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-
-static uint64_t pat(uint64_t addr, unsigned int round)
-{
-	uint64_t x = (addr ^ ((uint64_t)round << 48)) * 0x9e3779b97f4a7c15ull;
-
-	return x ^ (x >> 31) ^ round;
-}
-
-static void fill(uint64_t addr, size_t len, unsigned int round)
-{
-	volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pat(addr + 8 * i, round);
-}
-
-/* Pages of [addr, addr + len) with a wrong word; logs the first. */
-static unsigned long check_mem(struct __test_metadata *_metadata,
-			       uint64_t addr, size_t len, unsigned int round,
-			       const char *what)
-{
-	const volatile uint64_t *w = (const volatile uint64_t *)(uintptr_t)addr;
-	unsigned long bad = 0, last = ~0ul;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++) {
-		uint64_t got = w[i];
-
-		if (got == pat(addr + 8 * i, round) || (i * 8) / 4096 == last)
-			continue;
-		last = (i * 8) / 4096;
-		if (!bad)
-			TH_LOG("%s: word at %#llx is %#llx, want %#llx", what,
-			       (unsigned long long)(addr + 8 * i),
-			       (unsigned long long)got,
-			       (unsigned long long)pat(addr + 8 * i, round));
-		bad++;
-	}
-	return bad;
-}
+#define START() TC_START(TRIO)
+#define BARRIER(step) TC_BARRIER(step, 3 * self->s.timeout_s)
 
 static long minflt(void)
 {
@@ -233,7 +181,7 @@ static uint64_t shared_run(struct __test_metadata *_metadata,
 	if (self->n.id == SRC) {
 		ASSERT_EQ(0, tc_alloc(&self->n, SRC, npages, &addr))
 			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
-		fill(addr, (size_t)npages * self->n.psz, round);
+		tc_fill(addr, (size_t)npages * self->n.psz, round);
 		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
 		ASSERT_EQ(0, tc_put(&self->s, "run", val));
 	}
@@ -256,7 +204,7 @@ static void read_then_migrate(struct __test_metadata *_metadata,
 	struct tnl_answer r;
 
 	if (n->id == APP)
-		ASSERT_EQ(0, check_mem(_metadata, addr, len, round, "node1 first read"));
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, round, "node1 first read"));
 	BARRIER("mapped");
 
 	if (n->id == DST) {
@@ -300,7 +248,7 @@ TEST_F_TIMEOUT(mig, trio_lazy, 300)
 	if (n->id == APP) {
 		ASSERT_EQ(0, tc_stats(n, &st0));
 		f0 = minflt();
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 1, "node1 lazy repopulation"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 1, "node1 lazy repopulation"));
 		f1 = minflt();
 		ASSERT_EQ(0, tc_stats(n, &st1));
 		TH_LOG("lazy: %ld minor faults, %llu remote faults, %llu forwards for %u pages",
@@ -326,7 +274,7 @@ TEST_F_TIMEOUT(mig, trio_lazy, 300)
 	BARRIER("checked");
 	if (n->id == SRC) {
 		/* node2 never heard of node1's reads: it asks, node3 answers. */
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 1, "node2 reading back"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 1, "node2 reading back"));
 		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
 					TINYDSM_PAGE_SHARED, DST, -1, -1, 0, 0,
 					"node2 after reading back"));
@@ -360,7 +308,7 @@ TEST_F_TIMEOUT(mig, trio_eager, 300)
 					TINYDSM_PAGE_F_MOVED, "node1 after REPOPULATE"));
 		ASSERT_EQ(0, tc_stats(n, &st0));
 		f0 = minflt();
-		EXPECT_EQ(0, check_mem(_metadata, addr, len, 2, "node1 after eager repopulation"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 2, "node1 after eager repopulation"));
 		f1 = minflt();
 		ASSERT_EQ(0, tc_stats(n, &st1));
 		TH_LOG("eager: %ld minor faults, %llu tinydsm faults while reading %u pages",
@@ -391,7 +339,7 @@ read_first_words(uint64_t addr, unsigned int npages, long psz, unsigned int roun
 	for (i = 0; i < npages; i++) {
 		uint64_t a = addr + i * psz;
 
-		if (*(const volatile uint64_t *)(uintptr_t)a != pat(a, round))
+		if (*(const volatile uint64_t *)(uintptr_t)a != tc_pat(a, round))
 			bad++;
 	}
 	return bad;
@@ -568,13 +516,13 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
 			EXPECT_EQ(SRC, pi.home) TH_LOG("page %u: node1 already knew", i);
 			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
 				TH_LOG("page %u: WORD load: %s", i, strerror(errno));
-			EXPECT_EQ(pat(a, 8), w.value) TH_LOG("page %u", i);
+			EXPECT_EQ(tc_pat(a, 8), w.value) TH_LOG("page %u", i);
 			EXPECT_EQ(1, w.remote);
 			ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)a, &pi));
 			EXPECT_EQ(DST, pi.home) TH_LOG("page %u: the hint was not kept", i);
 			EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
 
-			w.value = ~pat(a, 8);
+			w.value = ~tc_pat(a, 8);
 			w.flags = TINYDSM_WORD_F_STORE;
 			w.remote = 0;
 			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
@@ -583,7 +531,7 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
 			w.value = 0;
 			w.remote = 0;
 			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w));
-			EXPECT_EQ(~pat(a, 8), w.value) TH_LOG("page %u", i);
+			EXPECT_EQ(~tc_pat(a, 8), w.value) TH_LOG("page %u", i);
 		}
 		ASSERT_EQ(0, tc_stats(n, &st1));
 		EXPECT_EQ(npages, st1.forwards - st0.forwards);
@@ -595,7 +543,7 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
 		for (i = 0; i < npages; i++) {
 			uint64_t a = addr + (uint64_t)i * n->psz;
 
-			EXPECT_EQ(~pat(a, 8), *(volatile uint64_t *)(uintptr_t)a)
+			EXPECT_EQ(~tc_pat(a, 8), *(volatile uint64_t *)(uintptr_t)a)
 				TH_LOG("page %u at its new home", i);
 		}
 	BARRIER("done");
@@ -711,11 +659,11 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 	ASSERT_NE(NULL, src_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
 	addr = shared_run(_metadata, self, npages, 9);
 	if (n->id == APP)
-		ASSERT_EQ(0, check_mem(_metadata, addr, len, 9, "node1 first read"));
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 9, "node1 first read"));
 	BARRIER("read");
 	if (n->id == SRC) {
 		/* Its own copies, read-only now that node1 has copies too. */
-		ASSERT_EQ(0, check_mem(_metadata, addr, len, 9, "node2 reading its own"));
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 9, "node2 reading its own"));
 		ASSERT_EQ(0, tc_stats(n, &st0));
 	}
 	if (n->id == DST) {
@@ -730,7 +678,7 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 		EXPECT_EQ(npages, r.moved);
 		EXPECT_EQ(npages, r.data);
 		/* Exclusive here: no fault, no message. */
-		fill(addr, len, 10);
+		tc_fill(addr, len, 10);
 	}
 	BARRIER("written");
 	if (n->id == SRC) {
@@ -751,10 +699,10 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 
 			ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &w))
 				TH_LOG("page %u: WORD load: %s", i, strerror(errno));
-			EXPECT_EQ(pat(a, 10), w.value)
+			EXPECT_EQ(tc_pat(a, 10), w.value)
 				TH_LOG("page %u: node2 loads %#llx, node3 wrote %#llx", i,
 				       (unsigned long long)w.value,
-				       (unsigned long long)pat(a, 10));
+				       (unsigned long long)tc_pat(a, 10));
 		}
 		/* Else the delay missed the window, and the test proves nothing. */
 		EXPECT_EQ(0, out)
@@ -779,7 +727,7 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 		}
 		EXPECT_EQ(npages, out);
 	}
-	EXPECT_EQ(0, check_mem(_metadata, addr, len, 10, "reading node3's data"));
+	EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 10, "reading node3's data"));
 	if (n->id == SRC)
 		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
 					TINYDSM_PAGE_SHARED, DST, -1, -1,
@@ -855,12 +803,12 @@ TEST_F_TIMEOUT(mig, trio_migrate_again_and_back, 300)
 	if (n->id == SRC) {
 		ASSERT_GEN(0, gen_migrate(addr, npages, DST, &r), &r);
 		EXPECT_EQ(npages, r.moved);
-		EXPECT_EQ(0, check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
 				       "node2 after the round trip"));
 	}
 	BARRIER("back");
 	if (n->id == APP)
-		EXPECT_EQ(0, check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
 				       "node1 reading after the round trip"));
 	BARRIER("done");
 }

@@ -91,13 +91,6 @@ FIXTURE_TEARDOWN(peer)
 	tc_node_close(&self->n);
 }
 
-#define BARRIER_T(step, secs) do {					\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
-				_err, sizeof(_err)))			\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-
 static sigjmp_buf fault_jmp;
 static void *volatile fault_addr;
 
@@ -200,7 +193,7 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
 		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
 	}
-	BARRIER_T("ready", self->s.timeout_s);
+	TC_BARRIER("ready", self->s.timeout_s);
 
 	if (n->id == 2) {
 		ASSERT_EQ(0, set_link("down"))
@@ -208,16 +201,16 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 		self->link_down = 1;
 		TH_LOG("node2: %s is down", link_dev());
 	}
-	BARRIER_T("down", self->s.timeout_s);
+	TC_BARRIER("down", self->s.timeout_s);
 
 	if (n->id == 2) {
 		/* Its own page is local: still fine without the link. */
 		EXPECT_EQ(0, wrong_words(ptr_of(remote), n->psz, ROUND_REMOTE));
-		BARRIER_T("checked", wait_s);
+		TC_BARRIER("checked", wait_s);
 		EXPECT_EQ(0, set_link("up"))
 			TH_LOG("ip link set %s up failed", link_dev());
 		self->link_down = 0;
-		BARRIER_T("up", self->s.timeout_s);
+		TC_BARRIER("up", self->s.timeout_s);
 		return;
 	}
 
@@ -275,8 +268,8 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	if (!tc_env_uint("TDSM_FIXED_PAGES", 0))
 		EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
 			TH_LOG("FREE of a local run: %s", strerror(errno));
-	BARRIER_T("checked", wait_s);
-	BARRIER_T("up", self->s.timeout_s);
+	TC_BARRIER("checked", wait_s);
+	TC_BARRIER("up", self->s.timeout_s);
 }
 
 TEST_HARNESS_MAIN

@@ -101,19 +101,8 @@ FIXTURE_TEARDOWN(sc)
 		tc_node_close(&self->n);
 }
 
-#define START() do {							\
-	if (self->s.nodes != PAIR)					\
-		SKIP(return, "needs %u nodes, this run has %u (TDSM_NODES)", \
-		     PAIR, self->s.nodes);				\
-	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);	\
-} while (0)
-
-#define BARRIER(step) do {						\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL,		\
-				self->s.timeout_s, _err, sizeof(_err)))	\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
+#define START() TC_START(PAIR)
+#define BARRIER(step) TC_BARRIER(step, self->s.timeout_s)
 
 TEST_F(sc, site_follows_its_page)
 {

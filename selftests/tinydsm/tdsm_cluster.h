@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the multi-node tinydsm selftests share (coherence.h,
- * peer_failure_test.c): the node's view of the region, the home slices,
- * the ioctls, and the file barriers through which the nodes of one lab run
- * take turns.
+ * What the multi-node tinydsm selftests share (coherence.h and the
+ * *_cluster_test.c, conn_test.c, migration_test.c, peer_failure_test.c):
+ * the node's view of the region, the home slices, the ioctls, the file
+ * barriers through which the nodes of one lab run take turns, and for the
+ * test bodies TC_START, TC_BARRIER and a data pattern to fill and check.
  *
  * Every node runs the same test binary; its role comes from TDSM_NODE_ID and
  * TDSM_NODES (set by selftests/lab/guest.sh). The nodes meet in TDSM_SHARED,
@@ -43,6 +44,7 @@
 
 #include <linux/tinydsm.h>
 
+#include "kselftest_harness.h"
 #include "tdsm_params.h"
 
 #define TC_DEV_PATH		"/dev/tinydsm"
@@ -587,6 +589,74 @@ static inline int tc_barrier(const struct tc_sync *s, const char *step,
 	if (!tc_prog_file(s, path, sizeof(path), "timedout", s->id))
 		tc_touch(path);
 	return -1;
+}
+
+/*
+ * The pieces of a cluster test's TEST_F body (kselftest harness): its
+ * fixture holds struct tc_sync s, and for TC_START int ready and char
+ * setup_err[] (why the setup failed).
+ */
+
+/* Skip unless the run has @want nodes (0: any), then require the setup. */
+#define TC_START(want) do {						\
+	if ((want) && self->s.nodes != (unsigned int)(want))		\
+		SKIP(return, "needs %u nodes, this run has %u (TDSM_NODES)", \
+		     (unsigned int)(want), self->s.nodes);		\
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err); \
+} while (0)
+
+/* Every node of the run at barrier @step within @secs, or fail. */
+#define TC_BARRIER(step, secs) do {					\
+	char _err[256];							\
+	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
+				_err, sizeof(_err)))			\
+		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
+} while (0)
+
+/*
+ * A data pattern for checks across nodes: tc_pat() is the word at global
+ * address @addr in data round @round, tc_fill() writes it over [addr,
+ * addr + len), tc_check_mem() counts the pages there with a wrong word and
+ * logs the first (@what names the check).
+ */
+static inline uint64_t tc_pat(uint64_t addr, unsigned int round)
+{
+	uint64_t x = (addr ^ ((uint64_t)round << 48)) * 0x9e3779b97f4a7c15ull;
+
+	return x ^ (x >> 31) ^ round;
+}
+
+static inline void tc_fill(uint64_t addr, size_t len, unsigned int round)
+{
+	volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = tc_pat(addr + 8 * i, round);
+}
+
+static inline unsigned long tc_check_mem(struct __test_metadata *_metadata,
+					 uint64_t addr, size_t len,
+					 unsigned int round, const char *what)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)(uintptr_t)addr;
+	unsigned long bad = 0, last = ~0ul;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++) {
+		uint64_t got = w[i];
+
+		if (got == tc_pat(addr + 8 * i, round) || (i * 8) / 4096 == last)
+			continue;
+		last = (i * 8) / 4096;
+		if (!bad)
+			TH_LOG("%s: word at %#llx is %#llx, want %#llx", what,
+			       (unsigned long long)(addr + 8 * i),
+			       (unsigned long long)got,
+			       (unsigned long long)tc_pat(addr + 8 * i, round));
+		bad++;
+	}
+	return bad;
 }
 
 #endif /* TDSM_CLUSTER_H */

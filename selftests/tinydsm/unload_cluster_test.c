@@ -66,14 +66,7 @@ FIXTURE_TEARDOWN(unload)
 		tc_mark_failed(&self->s);
 }
 
-#define BARRIER_T(step, secs) do {					\
-	char _err[256];							\
-	ASSERT_EQ(0, tc_barrier(&self->s, (step), TC_ALL, (secs),	\
-				_err, sizeof(_err)))			\
-		TH_LOG("node%u, barrier '%s': %s", self->s.id, (step), _err); \
-} while (0)
-
-#define BARRIER(step) BARRIER_T(step, 3 * self->s.timeout_s)
+#define BARRIER(step) TC_BARRIER(step, 3 * self->s.timeout_s)
 
 /* ------------------------------------------------- the module's nodes */
 
@@ -329,7 +322,7 @@ TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
 	BARRIER("start");
 	if (self->s.id != 1) {
 		/* node1's unload and reload take its connection to us with them. */
-		BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+		TC_BARRIER("reloaded", 3 * UP_TIMEOUT_S);
 		ASSERT_EQ(0, wait_up(TC_NODE(1), UP_TIMEOUT_S, self->err, sizeof(self->err)))
 			TH_LOG("node1 after its reload: %s", self->err);
 		BARRIER("done");
@@ -363,7 +356,7 @@ TEST_F_TIMEOUT(unload, unload_tells_listeners, 400)
 	/* Back as it was: loaded with the same parameters, its peers up. */
 	EXPECT_EQ(0, reload(ko, params, &d, want, self->err, sizeof(self->err)))
 		TH_LOG("after the reload: %s", self->err);
-	BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+	TC_BARRIER("reloaded", 3 * UP_TIMEOUT_S);
 	BARRIER("done");
 }
 
@@ -404,7 +397,7 @@ TEST_F_TIMEOUT(unload, unload_everywhere_at_once, 400)
 	BARRIER("unloaded");
 	EXPECT_EQ(0, reload(ko, params, &d, want, self->err, sizeof(self->err)))
 		TH_LOG("after the reload: %s", self->err);
-	BARRIER_T("reloaded", 3 * UP_TIMEOUT_S);
+	TC_BARRIER("reloaded", 3 * UP_TIMEOUT_S);
 	BARRIER("done");
 }
 
