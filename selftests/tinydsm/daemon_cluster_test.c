@@ -128,26 +128,6 @@ static long long jnum(const char *json, const char *key)
 	return p ? strtoll(p + strlen(k), NULL, 10) : -1;
 }
 
-/* node2 ALLOCs @npages and fills them with @round; everyone gets the address. */
-static uint64_t shared_run(struct __test_metadata *_metadata,
-			   FIXTURE_DATA(dc) *self, unsigned int npages,
-			   unsigned int round)
-{
-	uint64_t addr = 0;
-	char val[64];
-
-	if (self->n.id == 2) {
-		ASSERT_EQ(0, tc_alloc(&self->n, 2, npages, &addr))
-			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
-		tc_fill(addr, (size_t)npages * self->n.psz, round);
-		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
-		ASSERT_EQ(0, tc_put(&self->s, "run", val));
-	}
-	BARRIER("run");
-	ASSERT_EQ(0, tc_get(&self->s, "run", val, sizeof(val)));
-	return strtoull(val, NULL, 0);
-}
-
 /* Scenario (b) through tinydsmctl on node1, with @strategy. */
 static void scenario_b(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(dc) *self, const char *strategy,
@@ -163,7 +143,8 @@ static void scenario_b(struct __test_metadata *_metadata,
 	long f0, f1;
 	int rc;
 
-	addr = shared_run(_metadata, self, npages, round);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, 2, npages, round,
+			     3 * self->s.timeout_s);
 	if (n->id != 1) {
 		BARRIER("migrated");
 		return;
@@ -258,7 +239,8 @@ TEST_F_TIMEOUT(dc, trio_daemon_restart, 300)
 	char out[4096];
 
 	START();
-	addr = shared_run(_metadata, self, npages, 3);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, 2, npages, 3,
+			     3 * self->s.timeout_s);
 	if (n->id == 1)
 		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 3, "node1 before"));
 	BARRIER("read");
@@ -353,7 +335,8 @@ TEST_F_TIMEOUT(dc, trio_target_dies_mid_migration, 400)
 	int rc;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 5);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, 2, npages, 5,
+			     3 * self->s.timeout_s);
 	BARRIER("filled");
 	if (n->id == 3) {
 		usleep(200000);	/* early: leave most of the run to resume */
@@ -412,7 +395,8 @@ TEST_F_TIMEOUT(dc, trio_mapper_dies_mid_migration, 400)
 	int rc;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 4);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, 2, npages, 4,
+			     3 * self->s.timeout_s);
 	if (n->id == 1)
 		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 4, "node1 first read"));
 	BARRIER("mapped");

@@ -170,26 +170,6 @@ static unsigned long check_info(struct __test_metadata *_metadata,
 	return bad;
 }
 
-/* node2 ALLOCs @npages, fills them with @round; everyone learns the address. */
-static uint64_t shared_run(struct __test_metadata *_metadata,
-			   FIXTURE_DATA(mig) *self, unsigned int npages,
-			   unsigned int round)
-{
-	uint64_t addr = 0;
-	char val[64];
-
-	if (self->n.id == SRC) {
-		ASSERT_EQ(0, tc_alloc(&self->n, SRC, npages, &addr))
-			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
-		tc_fill(addr, (size_t)npages * self->n.psz, round);
-		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
-		ASSERT_EQ(0, tc_put(&self->s, "run", val));
-	}
-	BARRIER("run");
-	ASSERT_EQ(0, tc_get(&self->s, "run", val, sizeof(val)));
-	return strtoull(val, NULL, 0);
-}
-
 /*
  * Scenario (b) up to the move: node1 reads the whole run (a read copy of
  * every page), node3 migrates it from node2. Checks the MIGRATE answer and
@@ -243,7 +223,8 @@ TEST_F_TIMEOUT(mig, trio_lazy, 300)
 	long f0, f1;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 1);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 1,
+			     3 * self->s.timeout_s);
 	read_then_migrate(_metadata, self, addr, npages, 1);
 	if (n->id == APP) {
 		ASSERT_EQ(0, tc_stats(n, &st0));
@@ -294,7 +275,8 @@ TEST_F_TIMEOUT(mig, trio_eager, 300)
 	long f0, f1;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 2);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 2,
+			     3 * self->s.timeout_s);
 	read_then_migrate(_metadata, self, addr, npages, 2);
 	if (n->id == APP) {
 		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
@@ -386,7 +368,8 @@ TEST_F_TIMEOUT(mig, trio_sites_eager, 300)
 	uint64_t addr, ip = 0;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 6);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 6,
+			     3 * self->s.timeout_s);
 	if (n->id == APP) {
 		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_SITES_CTL, &ctl));
 		ASSERT_EQ(0, tc_stats(n, &st0));
@@ -450,7 +433,8 @@ TEST_F_TIMEOUT(mig, trio_sites_lookup_per_migration, 300)
 	uint64_t addr, ip = 0;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 7);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 7,
+			     3 * self->s.timeout_s);
 	if (n->id == APP) {
 		EXPECT_EQ(0, read_first_words(addr, npages, n->psz, 7));
 		ASSERT_EQ(0, tc_page_info(n, (void *)(uintptr_t)addr, &pi));
@@ -500,7 +484,8 @@ TEST_F_TIMEOUT(mig, trio_word_forwarded_after_migration, 300)
 	uint64_t addr;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 8);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 8,
+			     3 * self->s.timeout_s);
 	if (n->id == DST) {
 		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
 		EXPECT_EQ(npages, r.moved);
@@ -593,7 +578,8 @@ TEST_F_TIMEOUT(mig, trio_repopulate_while_written, 300)
 	uint64_t addr, i;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 4);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 4,
+			     3 * self->s.timeout_s);
 	read_then_migrate(_metadata, self, addr, npages, 4);
 	ASSERT_EQ(0, tc_file(&self->s, path, sizeof(path), "repopulated"));
 	if (n->id == DST) {
@@ -657,7 +643,8 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 
 	START();
 	ASSERT_NE(NULL, src_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
-	addr = shared_run(_metadata, self, npages, 9);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 9,
+			     3 * self->s.timeout_s);
 	if (n->id == APP)
 		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 9, "node1 first read"));
 	BARRIER("read");
@@ -746,7 +733,8 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 	unsigned long rounds = 0, bad = 0;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 3);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 3,
+			     3 * self->s.timeout_s);
 	if (n->id == APP) {
 		volatile uint64_t *w = (volatile uint64_t *)(uintptr_t)addr;
 		char path[PATH_MAX];
@@ -790,7 +778,8 @@ TEST_F_TIMEOUT(mig, trio_migrate_again_and_back, 300)
 	uint64_t addr;
 
 	START();
-	addr = shared_run(_metadata, self, npages, 4);
+	addr = tc_shared_run(_metadata, &self->n, &self->s, SRC, npages, 4,
+			     3 * self->s.timeout_s);
 	if (n->id == DST) {
 		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
 		EXPECT_EQ(npages, r.moved);

@@ -659,4 +659,30 @@ static inline unsigned long tc_check_mem(struct __test_metadata *_metadata,
 	return bad;
 }
 
+/*
+ * Node @home ALLOCs @npages homed on itself and tc_fill()s them with
+ * @round; it publishes the address as "run", and every node meets at
+ * barrier "run" (within @secs) and returns the address.
+ */
+static inline uint64_t tc_shared_run(struct __test_metadata *_metadata,
+				     struct tc_node *n, struct tc_sync *s,
+				     unsigned int home, unsigned int npages,
+				     unsigned int round, unsigned int secs)
+{
+	uint64_t addr = 0;
+	char val[64], err[256];
+
+	if (n->id == home) {
+		ASSERT_EQ(0, tc_alloc(n, home, npages, &addr))
+			TH_LOG("ALLOC %u pages: %s", npages, strerror(errno));
+		tc_fill(addr, (size_t)npages * n->psz, round);
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(s, "run", val));
+	}
+	ASSERT_EQ(0, tc_barrier(s, "run", TC_ALL, secs, err, sizeof(err)))
+		TH_LOG("node%u, barrier '%s': %s", s->id, "run", err);
+	ASSERT_EQ(0, tc_get(s, "run", val, sizeof(val)));
+	return strtoull(val, NULL, 0);
+}
+
 #endif /* TDSM_CLUSTER_H */
