@@ -49,40 +49,27 @@
 #include "keyfile.h"
 #include "kselftest_harness.h"
 
-#define NOBODY		65534
-#define OUT_MAX		16384
+#define TU_OUT_MAX	16384	/* what a run keeps of stdout, of stderr */
+#include "tdsm_util.h"
+
 #define GHOST_ADDR	"10.77.0.99"
 /* Nothing listens there: the module's RDMA connects to the ghost fail. */
 #define GHOST_RDMA_PORT	"9"
 
-struct run {
-	int rc;				/* exit status, -1 if killed */
-	char out[OUT_MAX];
-	char err[OUT_MAX];
-};
-
 static char daemon_bin[PATH_MAX], ctl_bin[PATH_MAX];
 
-/* $TDSM_TREE/@rel, else build/selftests/../@sub next to this binary. */
-static const char *tool(char *buf, const char *rel, const char *sub)
+/*
+ * $TDSM_TREE/@rel, else build/selftests/../@sub next to this binary. Not
+ * inlined: the SKIP messages print what it returns, and inlined, gcc
+ * -Wformat-truncation takes a PATH_MAX path for it there.
+ */
+static __attribute__((noinline)) const char *tool(char *buf, const char *rel, const char *sub)
 {
 	const char *tree = getenv("TDSM_TREE");
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
 
-	if (tree) {
-		snprintf(buf, PATH_MAX, "%s/%s", tree, rel);
-		return buf;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	snprintf(buf, PATH_MAX, "%.*s/../%s", PATH_MAX - 64, exe, sub);
+	if (!tree)
+		return tu_beside(buf, PATH_MAX, sub);
+	snprintf(buf, PATH_MAX, "%s/%s", tree, rel);
 	return buf;
 }
 
@@ -98,16 +85,13 @@ static const char *ctl_path(void)
 	return tool(ctl_bin, "build/tools/tinydsmctl", "tools/tinydsmctl");
 }
 
-static unsigned int this_node(void)
-{
-	const char *id = getenv("TDSM_NODE_ID");
-
-	return id ? (unsigned int)atoi(id) : 1;
-}
+/* @prog with the arguments in one string, as root or (@nobody) as nobody. */
+#define run_str(r, nobody, prog, ...)					\
+	tu_run_str(r, (nobody) ? TU_AS_NOBODY : TU_AS_ROOT, prog, __VA_ARGS__)
 
 static unsigned int ghost_id(void)
 {
-	return this_node() % 3 + 1;
+	return tu_node_id() % 3 + 1;
 }
 
 static const char *this_ip(char *buf, size_t size)
@@ -116,71 +100,8 @@ static const char *this_ip(char *buf, size_t size)
 
 	if (ip)
 		return ip;
-	snprintf(buf, size, "10.77.0.%u", this_node());
+	snprintf(buf, size, "10.77.0.%u", tu_node_id());
 	return buf;
-}
-
-static void slurp(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	lseek(fd, 0, SEEK_SET);
-	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(fd);
-}
-
-/* Run argv (NULL-terminated), as root or as nobody; wait for it. */
-static void run_argv(struct run *r, bool nobody, char *const argv[])
-{
-	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), status;
-	pid_t pid;
-
-	memset(r, 0, sizeof(*r));
-	r->rc = -1;
-	if (ofd < 0 || efd < 0)
-		return;
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		return;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		dup2(null, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		if (nobody && (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)))
-			_exit(120);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		r->rc = WEXITSTATUS(status);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
-}
-
-/* @prog with the arguments in one string, split at blanks. */
-static void run_str(struct run *r, bool nobody, const char *prog,
-		    const char *fmt, ...)
-{
-	char line[1024], *argv[32], *tok, *save;
-	va_list ap;
-	int argc = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	argv[argc++] = (char *)prog;
-	for (tok = strtok_r(line, " ", &save); tok && argc < 31;
-	     tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	run_argv(r, nobody, argv);
 }
 
 static int write_file(const char *path, const char *text)
@@ -207,7 +128,7 @@ FIXTURE(conf) {
 	char dir[64];
 	char file[128];
 	char key[128];
-	struct run r;
+	struct tu_run r;
 };
 
 FIXTURE_SETUP(conf)
@@ -432,7 +353,7 @@ FIXTURE(daemon) {
 	char log[128];
 	char me[16];
 	pid_t pid;
-	struct run r;
+	struct tu_run r;
 };
 
 static void log_tail(const char *path)
@@ -442,7 +363,7 @@ static void log_tail(const char *path)
 
 	if (fd < 0)
 		return;
-	slurp(fd, buf, sizeof(buf));
+	tu_slurp(fd, buf, sizeof(buf));
 	fprintf(stderr, "# tinydsmd log:\n%s", buf);
 }
 
@@ -465,7 +386,7 @@ FIXTURE_SETUP(daemon)
 	snprintf(self->conf, sizeof(self->conf), "%s/tinydsm.conf", self->dir);
 	snprintf(self->sock, sizeof(self->sock), "%s/tinydsmd.sock", self->dir);
 	snprintf(self->log, sizeof(self->log), "%s/tinydsmd.log", self->dir);
-	snprintf(self->me, sizeof(self->me), "node%u", this_node());
+	snprintf(self->me, sizeof(self->me), "node%u", tu_node_id());
 	snprintf(self->key, sizeof(self->key), "%s/cluster.key", self->dir);
 	{
 		uint8_t key[TINYDSM_KEY_LEN];
@@ -479,7 +400,7 @@ FIXTURE_SETUP(daemon)
 		 "node %u name %s addr %s\n"
 		 "node %u name ghost addr " GHOST_ADDR " rdma-port " GHOST_RDMA_PORT "\n"
 		 "self %s\nheartbeat-ms 100\ndead-after-ms 1000\nsocket %s\nkey-file %s\n",
-		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(),
+		 tu_node_id(), self->me, this_ip(ip, sizeof(ip)), ghost_id(),
 		 self->me, self->sock, self->key);
 	ASSERT_EQ(0, write_file(self->conf, text));
 
@@ -560,7 +481,7 @@ TEST_F(daemon, status)
 
 	ASSERT_EQ(0, tdd_ctl_request(self->sock, "status\n", buf, sizeof(buf), 5));
 	snprintf(want, sizeof(want), "member name=%s id=%u self=1 state=alive",
-		 self->me, this_node());
+		 self->me, tu_node_id());
 	EXPECT_NE(NULL, strstr(buf, want)) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "member name=ghost")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "ok members=2")) TH_LOG("%s", buf);
@@ -602,7 +523,7 @@ TEST_F(daemon, member_show)
 	char me[96], ghost[96], ip[32];
 	int i;
 
-	snprintf(me, sizeof(me), "%s\t%u\talive\t0\t%s\t-\n", self->me, this_node(),
+	snprintf(me, sizeof(me), "%s\t%u\talive\t0\t%s\t-\n", self->me, tu_node_id(),
 		 this_ip(ip, sizeof(ip)));
 	snprintf(ghost, sizeof(ghost), "ghost\t%u\tdead\t-\t" GHOST_ADDR "\t0\n",
 		 ghost_id());
@@ -631,7 +552,7 @@ TEST_F(daemon, member_show)
 		 ghost_id());
 	EXPECT_NE(NULL, strstr(self->r.out, ghost)) TH_LOG("%s", self->r.out);
 	snprintf(me, sizeof(me), "{\"name\":\"%s\",\"id\":%u,\"state\":\"alive\",\"last_heard_ms\":0,",
-		 self->me, this_node());
+		 self->me, tu_node_id());
 	EXPECT_NE(NULL, strstr(self->r.out, me)) TH_LOG("%s", self->r.out);
 
 	/* Usage errors: 2; no daemon on that socket: 4. */
@@ -823,14 +744,14 @@ static int ghost_handshake(struct peer *p, int lfd, const uint8_t *subkey,
 		return 0;
 	randombytes_buf(wrong, sizeof(wrong));
 	tdd_auth_hello_mac(mac, kind == GHOST_WRONG_KEY ? wrong : subkey, false,
-			   this_node(), ghost_id(), p->a.nonce_c, p->a.nonce_a,
+			   tu_node_id(), ghost_id(), p->a.nonce_c, p->a.nonce_a,
 			   p->a.hello_c, p->a.hello_a);
 	if (ghost_send(p, "auth mac=%s", mac))
 		goto fail;
 	if (kind == GHOST_WRONG_KEY)
 		return 0;
 	if (peer_line(p, line, sizeof(line), 5000) || strncmp(line, "auth mac=", 9) ||
-	    !tdd_auth_hello_ok(line + 9, subkey, true, this_node(), ghost_id(),
+	    !tdd_auth_hello_ok(line + 9, subkey, true, tu_node_id(), ghost_id(),
 			       p->a.nonce_c, p->a.nonce_a, p->a.hello_c, p->a.hello_a)) {
 		snprintf(why, size, "no good auth line from the daemon: '%.200s'", line);
 		return -1;
@@ -904,7 +825,7 @@ static void region_info(struct __test_metadata *_metadata,
 /* The first page of this node's slice of @ri. */
 static unsigned long long own_slice(const struct tinydsm_region_info *ri)
 {
-	return ri->base + (uint64_t)(this_node() - 1) * ri->slice_pages * ri->page_size;
+	return ri->base + (uint64_t)(tu_node_id() - 1) * ri->slice_pages * ri->page_size;
 }
 
 /*
@@ -962,7 +883,7 @@ TEST_F(daemon, fake_peer)
 	cfd = tdd_ctl_connect(self->sock, 0);
 	ASSERT_LE(0, cfd);
 	snprintf(req, sizeof(req), "migrate from=%s to=ghost addr=%#llx npages=1\n",
-		 self->me, (unsigned long long)(ri.base + (this_node() - 1) * slice));
+		 self->me, (unsigned long long)(ri.base + (tu_node_id() - 1) * slice));
 	ASSERT_EQ((ssize_t)strlen(req), write(cfd, req, strlen(req)));
 	for (i = 0; i < 50; i++) {
 		if (peer_line(&p, line, sizeof(line), 100) == 0 &&
@@ -1024,7 +945,7 @@ static int log_count(const char *path, const char *what)
 
 	if (fd < 0)
 		return -1;
-	slurp(fd, buf, sizeof(buf));
+	tu_slurp(fd, buf, sizeof(buf));
 	for (p = buf; (p = strstr(p, what)); p++)
 		n++;
 	return n;
@@ -1324,7 +1245,7 @@ TEST_F(daemon, unprivileged)
 		if (pid == 0) {
 			char buf[1024];
 
-			if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
+			if (setgroups(0, NULL) || setgid(TU_NOBODY) || setuid(TU_NOBODY))
 				_exit(2);
 			if (tdd_ctl_request(self->sock, req, buf, sizeof(buf), 5))
 				_exit(3);
@@ -1467,7 +1388,7 @@ TEST_F(daemon, wrong_self)
 	snprintf(text, sizeof(text),
 		 "node %u name %s addr %s\nnode %u name ghost addr " GHOST_ADDR "\n"
 		 "self ghost\nsocket %s/wrong.sock\nkey-file %s\n",
-		 this_node(), self->me, this_ip(ip, sizeof(ip)), ghost_id(), self->dir,
+		 tu_node_id(), self->me, this_ip(ip, sizeof(ip)), ghost_id(), self->dir,
 		 self->key);
 	ASSERT_EQ(0, write_file(conf, text));
 	run_str(&self->r, false, daemon_path(), "-c %s", conf);

@@ -39,9 +39,8 @@
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_util.h"
 
-#define NOBODY		65534
-#define OUT_MAX		65536
 #define DEV_PATH	"/dev/tinydsm"
 
 /* Pages of this test, counted back from the end of this node's slice. */
@@ -50,129 +49,25 @@
 #define PG_STATS	180	/* 2 pages */
 #define PG_STORM	170	/* 4 pages */
 
-enum { AS_ROOT, AS_NOBODY, IN_NEW_NETNS, NO_DEVICE };
-
-struct run {
-	int rc;				/* exit status, -1 if killed */
-	char out[OUT_MAX];		/* stdout */
-	char err[OUT_MAX];		/* stderr */
-};
-
 static char ctl[PATH_MAX];
-
-static unsigned int this_node(void)
-{
-	const char *id = getenv("TDSM_NODE_ID");
-
-	return id ? (unsigned int)atoi(id) : 1;
-}
 
 static unsigned int peer_id(int i)
 {
 	unsigned int id = 2 + i;
 
-	return id >= this_node() ? id + 1 : id;
+	return id >= tu_node_id() ? id + 1 : id;
 }
 
 static const char *find_ctl(void)
 {
 	const char *env = getenv("TDSM_CTL");
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
 
-	if (env)
-		return env;
-	/* build/selftests/<this test> -> build/tools/tinydsmctl */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	if (snprintf(ctl, sizeof(ctl), "%.*s/../tools/tinydsmctl",
-		     (int)(sizeof(ctl) - 32), exe) >= (int)sizeof(ctl))
-		return NULL;
-	return ctl;
-}
-
-static void slurp(int fd, char *buf, size_t size)
-{
-	ssize_t n;
-	size_t len = 0;
-
-	lseek(fd, 0, SEEK_SET);
-	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(fd);
-}
-
-/*
- * Run @prog with @argv (NULL-terminated, argv[0] included), stdin from
- * @in (or nothing), as root, as nobody or in a new network namespace.
- */
-static void run_prog(struct run *r, int how, const char *in, const char *prog,
-		     char *const argv[])
-{
-	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0);
-	int ifd = memfd_create("in", 0), status;
-	pid_t pid;
-
-	memset(r, 0, sizeof(*r));
-	r->rc = -1;
-	if (ofd < 0 || efd < 0 || ifd < 0)
-		return;
-	if (in && write(ifd, in, strlen(in)) != (ssize_t)strlen(in))
-		return;
-	lseek(ifd, 0, SEEK_SET);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		return;
-	if (pid == 0) {
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		if (how == AS_NOBODY &&
-		    (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)))
-			_exit(120);
-		if (how == IN_NEW_NETNS && unshare(CLONE_NEWNET))
-			_exit(121);
-		if (how == NO_DEVICE &&
-		    setenv("TINYDSM_DEV", "/nonexistent/tinydsm", 1))
-			_exit(122);
-		execvp(prog, argv);
-		_exit(127);
-	}
-	close(ifd);
-	if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		r->rc = WEXITSTATUS(status);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
+	return env ? env : tu_beside(ctl, sizeof(ctl), "tools/tinydsmctl");
 }
 
 /* tinydsmctl with the arguments given as one string, split at blanks. */
-static void ctl_how(struct run *r, int how, const char *fmt, ...)
-{
-	char line[1024], *argv[32], *tok, *save;
-	va_list ap;
-	int argc = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	argv[argc++] = (char *)find_ctl();
-	for (tok = strtok_r(line, " ", &save); tok && argc < 31;
-	     tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	run_prog(r, how, NULL, argv[0], argv);
-}
-
-#define ctl_run(r, ...) ctl_how(r, AS_ROOT, __VA_ARGS__)
+#define ctl_how(r, how, ...) tu_run_str(r, how, find_ctl(), __VA_ARGS__)
+#define ctl_run(r, ...) ctl_how(r, TU_AS_ROOT, __VA_ARGS__)
 
 /* The lines of -t node show, i.e. the number of nodes. */
 static int count_lines(const char *s)
@@ -193,7 +88,7 @@ static int json_has_node(const char *json, unsigned int id, bool self)
 {
 	char script[1024];
 	char *argv[] = { "python3", "-c", script, NULL };
-	struct run *r = malloc(sizeof(*r));
+	struct tu_run *r = malloc(sizeof(*r));
 	int ok;
 
 	if (!r)
@@ -216,7 +111,7 @@ static int json_has_node(const char *json, unsigned int id, bool self)
 		 "    assert isinstance(n[0]['auth_us'], int), n\n"
 		 "    assert n[0]['setup_us'] >= n[0]['auth_us'], n\n",
 		 id, self ? "True" : "False", self ? "True" : "False");
-	run_prog(r, AS_ROOT, json, "python3", argv);
+	tu_run_prog(r, TU_AS_ROOT, json, "python3", argv);
 	ok = r->rc == 127 ? -1 : r->rc == 0;
 	if (r->rc != 0 && r->rc != 127)
 		fprintf(stderr, "# python3: %s", r->err);
@@ -232,7 +127,7 @@ static int py_check(const char *json, bool lines, const char *fmt, ...)
 {
 	char script[4096];
 	char *argv[] = { "python3", "-c", script, NULL };
-	struct run *r = malloc(sizeof(*r));
+	struct tu_run *r = malloc(sizeof(*r));
 	va_list ap;
 	int n, ok;
 
@@ -244,7 +139,7 @@ static int py_check(const char *json, bool lines, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(script + n, sizeof(script) - n, fmt, ap);
 	va_end(ap);
-	run_prog(r, AS_ROOT, json, "python3", argv);
+	tu_run_prog(r, TU_AS_ROOT, json, "python3", argv);
 	ok = r->rc == 127 ? -1 : r->rc == 0;
 	if (r->rc != 0 && r->rc != 127)
 		fprintf(stderr, "# python3: %s", r->err);
@@ -316,7 +211,7 @@ static uint64_t slice_page(const struct geo *g, unsigned int node,
 /* Page @back pages before the end of this node's slice. */
 static uint64_t my_page(const struct geo *g, unsigned long back)
 {
-	return slice_page(g, this_node(), g->slice_pages - back);
+	return slice_page(g, tu_node_id(), g->slice_pages - back);
 }
 
 static void *geo_map(const struct geo *g, uint64_t addr, unsigned long pages)
@@ -428,7 +323,7 @@ static int count_prefix(const char *s, const char *prefix)
 }
 
 FIXTURE(ctl) {
-	struct run r;
+	struct tu_run r;
 };
 
 FIXTURE_SETUP(ctl)
@@ -442,7 +337,7 @@ FIXTURE_SETUP(ctl)
 
 FIXTURE_TEARDOWN(ctl)
 {
-	struct run *r = malloc(sizeof(*r));
+	struct tu_run *r = malloc(sizeof(*r));
 
 	if (!r)
 		return;
@@ -555,7 +450,7 @@ TEST_F(ctl, show_tsv)
 	ctl_run(&self->r, "-t node show");
 	ASSERT_RC(0, &self->r);
 	ASSERT_EQ(1, count_lines(self->r.out)) TH_LOG("%s", self->r.out);
-	snprintf(want, sizeof(want), "%u\t", this_node());
+	snprintf(want, sizeof(want), "%u\t", tu_node_id());
 	EXPECT_EQ(0, strncmp(self->r.out, want, strlen(want)));
 	/* 13 columns, the flags fourth. */
 	for (p = self->r.out; *p && *p != '\n'; p++)
@@ -573,12 +468,12 @@ TEST_F(ctl, show_json)
 	ctl_run(&self->r, "-j node show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_STREQ("", self->r.err);
-	ok = json_has_node(self->r.out, this_node(), true);
+	ok = json_has_node(self->r.out, tu_node_id(), true);
 	if (ok < 0) {
 		char want[32];
 
 		TH_LOG("no python3: checking the text only");
-		snprintf(want, sizeof(want), "\"id\":%u,", this_node());
+		snprintf(want, sizeof(want), "\"id\":%u,", tu_node_id());
 		EXPECT_NE(NULL, strstr(self->r.out, want)) TH_LOG("%s", self->r.out);
 		EXPECT_NE(NULL, strstr(self->r.out, "\"flags\":[\"self\"]"));
 		EXPECT_EQ('[', self->r.out[0]);
@@ -590,7 +485,7 @@ TEST_F(ctl, show_json)
 	ctl_run(&self->r, "-j -p node show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_LT(1, count_lines(self->r.out));
-	ok = json_has_node(self->r.out, this_node(), true);
+	ok = json_has_node(self->r.out, tu_node_id(), true);
 	if (ok >= 0)
 		EXPECT_EQ(1, ok) TH_LOG("%s", self->r.out);
 }
@@ -661,7 +556,7 @@ TEST_F(ctl, add_ipv6)
 /* What the kernel refuses comes back as 1 with its own message. */
 TEST_F(ctl, kernel_refuses)
 {
-	ctl_run(&self->r, "node add %u 10.77.0.99", this_node());
+	ctl_run(&self->r, "node add %u 10.77.0.99", tu_node_id());
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
 
@@ -677,7 +572,7 @@ TEST_F(ctl, kernel_refuses)
 	EXPECT_RC(1, &self->r);
 
 	/* Evicting this node, or one it does not know. */
-	ctl_run(&self->r, "node evict %u", this_node());
+	ctl_run(&self->r, "node evict %u", tu_node_id());
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
 	ctl_run(&self->r, "node evict %u", peer_id(0));
@@ -693,16 +588,16 @@ TEST_F(ctl, unprivileged)
 {
 	if (getuid() != 0)
 		SKIP(return, "needs root to drop privileges");
-	ctl_how(&self->r, AS_NOBODY, "-t node show");
+	ctl_how(&self->r, TU_AS_NOBODY, "-t node show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_EQ(1, count_lines(self->r.out));
-	ctl_how(&self->r, AS_NOBODY, "node add %u 10.77.0.99", peer_id(0));
+	ctl_how(&self->r, TU_AS_NOBODY, "node add %u 10.77.0.99", peer_id(0));
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
-	ctl_how(&self->r, AS_NOBODY, "node del %u", peer_id(0));
+	ctl_how(&self->r, TU_AS_NOBODY, "node del %u", peer_id(0));
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
-	ctl_how(&self->r, AS_NOBODY, "node evict %u", peer_id(0));
+	ctl_how(&self->r, TU_AS_NOBODY, "node evict %u", peer_id(0));
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
 }
@@ -715,18 +610,18 @@ TEST_F(ctl, no_family)
 {
 	if (getuid() != 0)
 		SKIP(return, "needs root for a network namespace");
-	ctl_how(&self->r, IN_NEW_NETNS, "node show");
+	ctl_how(&self->r, TU_IN_NEW_NETNS, "node show");
 	EXPECT_RC(3, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "not loaded")) TH_LOG("%s", self->r.err);
-	ctl_how(&self->r, IN_NEW_NETNS, "node add %u 10.77.0.99", peer_id(0));
+	ctl_how(&self->r, TU_IN_NEW_NETNS, "node add %u 10.77.0.99", peer_id(0));
 	EXPECT_RC(3, &self->r);
-	ctl_how(&self->r, IN_NEW_NETNS, "node del %u", peer_id(0));
+	ctl_how(&self->r, TU_IN_NEW_NETNS, "node del %u", peer_id(0));
 	EXPECT_RC(3, &self->r);
-	ctl_how(&self->r, IN_NEW_NETNS, "monitor --timeout 1");
+	ctl_how(&self->r, TU_IN_NEW_NETNS, "monitor --timeout 1");
 	EXPECT_RC(3, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "not loaded")) TH_LOG("%s", self->r.err);
 	/* A usage error is still a usage error. */
-	ctl_how(&self->r, IN_NEW_NETNS, "node add x y");
+	ctl_how(&self->r, TU_IN_NEW_NETNS, "node add x y");
 	EXPECT_RC(2, &self->r);
 }
 
@@ -740,14 +635,14 @@ TEST_F(ctl, no_device)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
-		ctl_how(&self->r, NO_DEVICE, "%s", cmds[i]);
+		ctl_how(&self->r, TU_NO_DEVICE, "%s", cmds[i]);
 		EXPECT_RC(3, &self->r);
 		EXPECT_NE(NULL, strstr(self->r.err, "not loaded"))
 			TH_LOG("%s: %s", cmds[i], self->r.err);
 		EXPECT_STREQ("", self->r.out);
 	}
 	/* Usage comes first: nothing is opened for a bad command line. */
-	ctl_how(&self->r, NO_DEVICE, "page show 0xzz");
+	ctl_how(&self->r, TU_NO_DEVICE, "page show 0xzz");
 	EXPECT_RC(2, &self->r);
 }
 
@@ -760,10 +655,10 @@ TEST_F(ctl, device_unprivileged)
 		SKIP(return, "needs root to drop privileges");
 	if (stat(DEV_PATH, &st) || (st.st_mode & S_IROTH))
 		SKIP(return, DEV_PATH " is readable by anyone here");
-	ctl_how(&self->r, AS_NOBODY, "region show");
+	ctl_how(&self->r, TU_AS_NOBODY, "region show");
 	EXPECT_RC(1, &self->r);
 	EXPECT_NE(NULL, strstr(self->r.err, "EACCES")) TH_LOG("%s", self->r.err);
-	ctl_how(&self->r, AS_NOBODY, "stats");
+	ctl_how(&self->r, TU_AS_NOBODY, "stats");
 	EXPECT_RC(1, &self->r);
 }
 
@@ -852,7 +747,7 @@ TEST_F(ctl, region_show)
 	close(g.fd);
 }
 
-static int run_lines(const struct run *r)
+static int run_lines(const struct tu_run *r)
 {
 	return r->rc ? -1 : count_lines(r->out);
 }
@@ -894,7 +789,7 @@ TEST_F_TIMEOUT(ctl, page_show, 180)
 {
 	struct tinydsm_page_info pi[PG_SHOW_N];
 	char want[PG_SHOW_N][256], all[PG_SHOW_N * 256] = "";
-	unsigned int me = this_node();
+	unsigned int me = tu_node_id();
 	unsigned long long addr, psz;
 	struct timespec t0, t1;
 	const char *why;
@@ -1008,13 +903,13 @@ TEST_F_TIMEOUT(ctl, page_show, 180)
 	{
 		char cmd[PATH_MAX + 64];
 		char *argv[] = { "sh", "-c", cmd, NULL };
-		struct run *r = malloc(sizeof(*r));
+		struct tu_run *r = malloc(sizeof(*r));
 
 		ASSERT_NE(NULL, r);
 		snprintf(cmd, sizeof(cmd), "%s -t page show --all | wc -l",
 			 find_ctl());
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		run_prog(r, AS_ROOT, NULL, "sh", argv);
+		tu_run_prog(r, TU_AS_ROOT, NULL, "sh", argv);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		EXPECT_EQ(0, r->rc);
 		EXPECT_EQ((long)g.npages, atol(r->out)) TH_LOG("%s", r->out);
@@ -1414,7 +1309,7 @@ static int read_text(const char *path, char *buf, size_t size)
 
 	if (fd < 0)
 		return -1;
-	slurp(fd, buf, size);
+	tu_slurp(fd, buf, size);
 	return 0;
 }
 
@@ -1507,8 +1402,8 @@ TEST_F(ctl, key_set)
 
 	/* Without CAP_NET_ADMIN: the module's EPERM, said clearly. */
 	if (getuid() == 0) {
-		ASSERT_EQ(0, chown(path, NOBODY, NOBODY));
-		ctl_how(&self->r, AS_NOBODY, "key set %s", path);
+		ASSERT_EQ(0, chown(path, TU_NOBODY, TU_NOBODY));
+		ctl_how(&self->r, TU_AS_NOBODY, "key set %s", path);
 		EXPECT_RC(1, &self->r);
 		EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
 		EXPECT_NE(NULL, strstr(self->r.err, "CAP_NET_ADMIN")) TH_LOG("%s", self->r.err);
