@@ -132,16 +132,12 @@ FIXTURE_SETUP(coherence)
 	sigaction(SIGSEGV, &sa, NULL);
 
 	/* Failures are reported by TC_START(), after a test had its chance to skip. */
-	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
-			    sizeof(self->setup_err)))
-		return;
-	self->ready = 1;
+	TC_NODE_OPEN();
 }
 
 FIXTURE_TEARDOWN(coherence)
 {
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	if (self->dropping)

@@ -136,10 +136,7 @@ static pid_t fork_kid(void)
 FIXTURE_SETUP(conn)
 {
 	tc_sync_init(&self->s, "conn", _metadata->name);
-	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
-			    sizeof(self->setup_err)))
-		return;
-	self->ready = 1;
+	TC_NODE_OPEN();
 }
 
 FIXTURE_TEARDOWN(conn)
@@ -150,8 +147,7 @@ FIXTURE_TEARDOWN(conn)
 		blackout(0);
 	if (self->link_down)
 		link_up_revive();
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	tc_node_close(&self->n);
 }
 

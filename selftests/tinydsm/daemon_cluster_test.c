@@ -61,16 +61,12 @@ FIXTURE_SETUP(dc)
 	tc_sync_init(&self->s, "daemon_cluster", _metadata->name);
 	snprintf(self->ctl, sizeof(self->ctl), "%s/build/tools/tinydsmctl",
 		 tree ? tree : ".");
-	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
-			    sizeof(self->setup_err)))
-		return;
-	self->ready = 1;
+	TC_NODE_OPEN();
 }
 
 FIXTURE_TEARDOWN(dc)
 {
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	tc_node_close(&self->n);
 }
 

@@ -109,16 +109,12 @@ FIXTURE(mig) {
 FIXTURE_SETUP(mig)
 {
 	tc_sync_init(&self->s, "migration", _metadata->name);
-	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
-			    sizeof(self->setup_err)))
-		return;
-	self->ready = 1;
+	TC_NODE_OPEN();
 }
 
 FIXTURE_TEARDOWN(mig)
 {
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	tc_node_close(&self->n);

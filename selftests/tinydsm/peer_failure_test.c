@@ -76,18 +76,14 @@ static int set_link(const char *updown)
 FIXTURE_SETUP(peer)
 {
 	tc_sync_init(&self->s, "peer_failure", _metadata->name);
-	if (tc_node_open_as(&self->n, self->s.id, self->setup_err,
-			    sizeof(self->setup_err)))
-		return;
-	self->ready = 1;
+	TC_NODE_OPEN();
 }
 
 FIXTURE_TEARDOWN(peer)
 {
 	if (self->link_down && set_link("up"))
 		TH_LOG("could not bring %s back up", link_dev());
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	tc_node_close(&self->n);
 }
 

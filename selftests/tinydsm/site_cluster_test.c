@@ -93,8 +93,7 @@ FIXTURE_SETUP(sc)
 
 FIXTURE_TEARDOWN(sc)
 {
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	if (self->s.id == APP)
 		tdsm_detach();
 	else if (self->ready)

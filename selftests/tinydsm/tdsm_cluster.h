@@ -597,6 +597,23 @@ static inline int tc_barrier(const struct tc_sync *s, const char *step,
  * setup_err[] (why the setup failed).
  */
 
+/*
+ * FIXTURE_SETUP: open this node's device for the test (fixture fields
+ * struct tc_node n, int ready, char setup_err[]): ready, or setup_err says
+ * why not, for TC_START to report once the test had its chance to skip.
+ */
+#define TC_NODE_OPEN() do {						\
+	if (!tc_node_open_as(&self->n, self->s.id, self->setup_err,	\
+			     sizeof(self->setup_err)))			\
+		self->ready = 1;					\
+} while (0)
+
+/* FIXTURE_TEARDOWN: a failed test tells the other nodes to stop waiting. */
+#define TC_MARK_FAILED() do {						\
+	if (!_metadata->passed)						\
+		tc_mark_failed(&self->s);				\
+} while (0)
+
 /* Skip unless the run has @want nodes (0: any), then require the setup. */
 #define TC_START(want) do {						\
 	if ((want) && self->s.nodes != (unsigned int)(want))		\

@@ -62,8 +62,7 @@ FIXTURE_SETUP(unload)
 
 FIXTURE_TEARDOWN(unload)
 {
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 }
 
 #define BARRIER(step) TC_BARRIER(step, 3 * self->s.timeout_s)

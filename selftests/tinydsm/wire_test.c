@@ -744,8 +744,7 @@ FIXTURE_TEARDOWN(wire)
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
 		rpc_wait(self, ans, sizeof(ans), 10);
-	if (!_metadata->passed)
-		tc_mark_failed(&self->s);
+	TC_MARK_FAILED();
 	tc_node_close(&self->n);
 }
 
