@@ -25,6 +25,7 @@
 
 #include "kselftest_harness.h"
 #include "tdsm_params.h"
+#include "tdsm_util.h"
 
 #define DEV_PATH "/dev/tinydsm"
 
@@ -53,25 +54,6 @@ static int page_info(int fd, const void *addr, struct tinydsm_page_info *pi)
 	memset(pi, 0, sizeof(*pi));
 	pi->addr = (uintptr_t)addr;
 	return ioctl(fd, TINYDSM_IOC_PAGE_INFO, pi);
-}
-
-static unsigned int this_node(void)
-{
-	const char *id = getenv("TDSM_NODE_ID");
-
-	return id ? (unsigned int)atoi(id) : 1;
-}
-
-/* The accesses whose IPs the module must record; kept out of line. */
-static __attribute__((noinline, noclone)) uint8_t read_byte(volatile uint8_t *p)
-{
-	return *p;
-}
-
-static __attribute__((noinline, noclone)) void write_byte(volatile uint8_t *p,
-							   uint8_t v)
-{
-	*p = v;
 }
 
 /* Is @ip inside the (small) function starting at @fn? */
@@ -108,7 +90,7 @@ FIXTURE_TEARDOWN(region)
 TEST_F(region, info)
 {
 	EXPECT_EQ(TINYDSM_ABI_VERSION, self->info.abi_version);
-	EXPECT_EQ(this_node(), self->info.node_id);
+	EXPECT_EQ(tu_node_id(), self->info.node_id);
 	EXPECT_EQ(TINYDSM_REGION_BASE, self->info.base);
 	EXPECT_EQ(page_size, self->info.page_size);
 	EXPECT_EQ(0, self->info.size % page_size);
@@ -133,8 +115,8 @@ TEST_F(region, mapped_at_global_base)
 		     MAP_SHARED, self->fd, PG_SLICE * page_size);
 	ASSERT_NE(MAP_FAILED, slice) TH_LOG("mmap slice: %s", strerror(errno));
 	EXPECT_EQ(page_addr(PG_SLICE), slice);
-	write_byte(slice + page_size, 0x5a);
-	EXPECT_EQ(0x5a, read_byte(self->map + (PG_SLICE + 1) * page_size));
+	tu_write_byte(slice + page_size, 0x5a);
+	EXPECT_EQ(0x5a, tu_read_byte(self->map + (PG_SLICE + 1) * page_size));
 }
 
 TEST_F(region, zero_fill_on_first_touch)
@@ -153,8 +135,8 @@ TEST_F(region, zero_fill_on_first_touch)
 			ASSERT_EQ(0, p[j]) TH_LOG("page %lu byte %lu", i, j);
 		ASSERT_EQ(0, page_info(self->fd, p, &pi));
 		EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
-		EXPECT_EQ(this_node(), pi.owner);
-		EXPECT_EQ(1u << this_node(), pi.copyset);
+		EXPECT_EQ(tu_node_id(), pi.owner);
+		EXPECT_EQ(1u << tu_node_id(), pi.copyset);
 		EXPECT_EQ(TINYDSM_PAGE_F_PRESENT, pi.flags);
 		EXPECT_EQ(1, pi.faults);
 	}
@@ -166,22 +148,22 @@ TEST_F(region, write_fault_makes_page_exclusive)
 	uint8_t *p = page_addr(PG_WRITE);
 	struct tinydsm_page_info pi;
 
-	EXPECT_EQ(0, read_byte(p + 7));
+	EXPECT_EQ(0, tu_read_byte(p + 7));
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
 	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
 	EXPECT_EQ(0, pi.flags & TINYDSM_PAGE_F_WRITTEN);
 
-	write_byte(p + 7, 0xa5);
+	tu_write_byte(p + 7, 0xa5);
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
 	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
-	EXPECT_EQ(this_node(), pi.owner);
-	EXPECT_EQ(1u << this_node(), pi.copyset);
+	EXPECT_EQ(tu_node_id(), pi.owner);
+	EXPECT_EQ(1u << tu_node_id(), pi.copyset);
 	EXPECT_EQ(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN, pi.flags);
 	EXPECT_EQ(2, pi.faults);	/* one read fault, one write fault */
-	EXPECT_EQ(0xa5, read_byte(p + 7));
+	EXPECT_EQ(0xa5, tu_read_byte(p + 7));
 
 	/* Writing again takes no fault: the page stays mapped writable. */
-	write_byte(p + 8, 1);
+	tu_write_byte(p + 8, 1);
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
 	EXPECT_EQ(2, pi.faults);
 }
@@ -196,17 +178,17 @@ TEST_F(region, fault_ip_recorded)
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
 	EXPECT_EQ(0, pi.fault_ip);
 
-	read_byte(p + 100);
+	tu_read_byte(p + 100);
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
-	EXPECT_TRUE(ip_in(pi.fault_ip, read_byte))
+	EXPECT_TRUE(ip_in(pi.fault_ip, tu_read_byte))
 		TH_LOG("fault_ip %#llx, read_byte at %p",
-		       (unsigned long long)pi.fault_ip, read_byte);
+		       (unsigned long long)pi.fault_ip, tu_read_byte);
 
-	write_byte(p + 100, 3);
+	tu_write_byte(p + 100, 3);
 	ASSERT_EQ(0, page_info(self->fd, p, &pi));
-	EXPECT_TRUE(ip_in(pi.fault_ip, write_byte))
+	EXPECT_TRUE(ip_in(pi.fault_ip, tu_write_byte))
 		TH_LOG("fault_ip %#llx, write_byte at %p",
-		       (unsigned long long)pi.fault_ip, write_byte);
+		       (unsigned long long)pi.fault_ip, tu_write_byte);
 
 	/* A kernel access (pread of /proc/self/mem) records no user IP. */
 	mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
@@ -288,9 +270,9 @@ TEST_F(region, stats_count_faults_and_frames)
 
 	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &before));
 	for (i = 0; i < 8; i++)
-		read_byte(page_addr(PG_STATS + i));
+		tu_read_byte(page_addr(PG_STATS + i));
 	for (i = 0; i < 4; i++)
-		write_byte(page_addr(PG_STATS + i), 1);
+		tu_write_byte(page_addr(PG_STATS + i), 1);
 	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &after));
 	EXPECT_EQ(8, after.read_faults - before.read_faults);
 	EXPECT_EQ(4, after.write_faults - before.write_faults);
@@ -402,7 +384,7 @@ TEST_F(region, mremap_refused)
 	uint8_t *p = page_addr(PG_MREMAP);
 	void *q, *elsewhere;
 
-	write_byte(p, 9);
+	tu_write_byte(p, 9);
 	elsewhere = mmap(NULL, page_size, PROT_NONE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, elsewhere);
@@ -411,13 +393,13 @@ TEST_F(region, mremap_refused)
 		   elsewhere);
 	EXPECT_EQ(MAP_FAILED, q);
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(9, read_byte(p));
+	EXPECT_EQ(9, tu_read_byte(p));
 
 	ASSERT_EQ(0, munmap(p + page_size, page_size));
 	q = mremap(p, page_size, 2 * page_size, 0);
 	EXPECT_EQ(MAP_FAILED, q);
 	EXPECT_EQ(EFAULT, errno);	/* VM_DONTEXPAND */
-	EXPECT_EQ(9, read_byte(p));
+	EXPECT_EQ(9, tu_read_byte(p));
 	munmap(elsewhere, page_size);
 }
 
@@ -543,10 +525,10 @@ TEST_F(region, fault_enomem_is_retried_not_sigbus)
 		 * (fork does not copy them for a shared mapping) exist before
 		 * the failure is armed. Then only this task's allocations fail.
 		 */
-		if (read_byte(page_addr(PG_NOMEM)) ||
+		if (tu_read_byte(page_addr(PG_NOMEM)) ||
 		    knob_write("/proc/self", "make-it-fail", "1"))
 			_exit(2);
-		_exit(read_byte(p) == 0 ? 0 : 3);
+		_exit(tu_read_byte(p) == 0 ? 0 : 3);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	left = knob_long(FAIL_PAGE_ALLOC, "times", 0);

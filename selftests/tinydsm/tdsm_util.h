@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the tests that run the tree's programs (daemon_test.c,
- * tinydsmctl_test.c) share: this node's id, where a program is built next
- * to this test, and running a program with its exit status, stdout and
- * stderr captured.
+ * What the single-node tests share (daemon_test.c, tinydsmctl_test.c,
+ * region_test.c, trace_test.c): this node's id, a byte read and written
+ * out of line, where a program is built next to this test, and running a
+ * program with its exit status, stdout and stderr captured.
  *
  * Include it after _GNU_SOURCE; a test may set TU_OUT_MAX (how much of a
  * program's stdout and of its stderr is kept, default 65536) before.
@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,22 @@ static inline unsigned int tu_node_id(void)
 	const char *id = getenv("TDSM_NODE_ID");
 
 	return id ? (unsigned int)atoi(id) : 1;
+}
+
+/*
+ * One read and one write of a byte, out of line (neither inlined nor
+ * cloned), so that a test knows the IP of the access that faults.
+ */
+static __attribute__((noinline, noclone, unused))
+uint8_t tu_read_byte(volatile uint8_t *p)
+{
+	return *p;
+}
+
+static __attribute__((noinline, noclone, unused))
+void tu_write_byte(volatile uint8_t *p, uint8_t v)
+{
+	*p = v;
 }
 
 /*

@@ -230,16 +230,6 @@ static int page_info(const struct geo *g, uint64_t addr,
 	return ioctl(g->fd, TINYDSM_IOC_PAGE_INFO, pi);
 }
 
-static __attribute__((noinline)) uint8_t read_byte(volatile uint8_t *p)
-{
-	return *p;
-}
-
-static __attribute__((noinline)) void write_byte(volatile uint8_t *p, uint8_t v)
-{
-	*p = v;
-}
-
 static const char *state_name(unsigned int state)
 {
 	static const char *const names[] = { "invalid", "shared", "exclusive" };
@@ -806,9 +796,9 @@ TEST_F_TIMEOUT(ctl, page_show, 180)
 	p = geo_map(&g, addr, PG_SHOW_N);
 	ASSERT_NE(NULL, p) TH_LOG("mmap: %s", strerror(errno));
 	/* Page 0 read, pages 1 and 2 written, the others never touched. */
-	read_byte(p);
-	write_byte(p + psz, 1);
-	write_byte(p + 2 * psz, 2);
+	tu_read_byte(p);
+	tu_write_byte(p + psz, 1);
+	tu_write_byte(p + 2 * psz, 2);
 	for (i = 0; i < PG_SHOW_N; i++) {
 		ASSERT_EQ(0, page_info(&g, addr + i * psz, &pi[i]));
 		page_line(addr + i * psz, &pi[i], want[i], sizeof(want[i]));
@@ -1005,8 +995,8 @@ TEST_F(ctl, stats)
 
 	p = geo_map(&g, my_page(&g, PG_STATS), 2);
 	ASSERT_NE(NULL, p);
-	read_byte(p);
-	write_byte(p + g.ri.page_size, 7);
+	tu_read_byte(p);
+	tu_write_byte(p + g.ri.page_size, 7);
 	ctl_run(&self->r, "-t stats show");
 	ASSERT_RC(0, &self->r);
 	after = tsv_value(self->r.out, "read_faults", NULL, 0) +
@@ -1074,7 +1064,7 @@ static int touch_unreachable(const struct geo *g, uint64_t addr)
 
 		if (!p)
 			_exit(1);
-		read_byte(p);
+		tu_read_byte(p);
 		_exit(0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
@@ -1235,7 +1225,7 @@ static int touch_pages(const struct geo *g, uint64_t addr, int n)
 		if (!p)
 			_exit(1);
 		for (i = 0; i < n; i++)
-			read_byte(p + i * g->ri.page_size);
+			tu_read_byte(p + i * g->ri.page_size);
 		_exit(0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)

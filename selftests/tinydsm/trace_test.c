@@ -39,6 +39,7 @@
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_util.h"
 
 #define DEV_PATH	"/dev/tinydsm"
 #define NOBODY		65534
@@ -52,25 +53,6 @@
 
 static long page_size;
 static char tracer[PATH_MAX], self_exe[PATH_MAX];
-
-static unsigned int this_node(void)
-{
-	const char *id = getenv("TDSM_NODE_ID");
-
-	return id ? (unsigned int)atoi(id) : 1;
-}
-
-/* The accesses that fault, out of line so that their IPs are known. */
-static __attribute__((noinline, noclone)) uint8_t touch_read(volatile uint8_t *p)
-{
-	return *p;
-}
-
-static __attribute__((noinline, noclone)) void touch_write(volatile uint8_t *p,
-							   uint8_t v)
-{
-	*p = v;
-}
 
 static bool ip_in(uint64_t ip, void *fn)
 {
@@ -110,7 +92,7 @@ static void other_touch(int go, int done, uint64_t addr, unsigned int npages)
 	if (!wait_byte(go))
 		_exit(11);
 	for (i = 0; i < npages; i++)
-		touch_read(p + i * page_size + 3);
+		tu_read_byte(p + i * page_size + 3);
 	if (done >= 0 && write(done, "d", 1) != 1)
 		_exit(12);
 	_exit(0);
@@ -129,13 +111,13 @@ static int touch_main(char **argv)
 	p = fd < 0 ? NULL : map_pages(fd, addr, n);
 	if (!p)
 		return 20;
-	if (dprintf(info, "%d %#lx %#lx\n", getpid(), (unsigned long)touch_read,
-		    (unsigned long)touch_write) <= 0)
+	if (dprintf(info, "%d %#lx %#lx\n", getpid(), (unsigned long)tu_read_byte,
+		    (unsigned long)tu_write_byte) <= 0)
 		return 21;
 	for (i = 0; i < n; i++)
-		touch_read(p + i * page_size + 1);
+		tu_read_byte(p + i * page_size + 1);
 	for (i = 0; i < m; i++)
-		touch_write(p + i * page_size + 2, 0x5a);
+		tu_write_byte(p + i * page_size + 2, 0x5a);
 	/* The other process faults while this one is still traced. */
 	if (go >= 0 && (write(go, "g", 1) != 1 || !wait_byte(done)))
 		return 22;
@@ -565,7 +547,7 @@ TEST_F_TIMEOUT(trace, counts_exactly_the_commands_faults, 90)
 
 	ASSERT_TRUE(json_parse(self->run.buf[0], &self->json))
 		TH_LOG("not one JSON object: '%s'", self->run.buf[0]);
-	EXPECT_EQ(this_node(), jnum(&self->json, "node_id"));
+	EXPECT_EQ(tu_node_id(), jnum(&self->json, "node_id"));
 	EXPECT_EQ(child, jnum(&self->json, "tgid"));
 
 	/* The command's faults, all of them, and only those. */
@@ -676,7 +658,7 @@ TEST_F_TIMEOUT(trace, follows_a_running_process, 90)
 	ips = jarr(&self->json, "ips");
 	ASSERT_NE(NULL, ips);
 	ASSERT_EQ(1, ips->n);
-	EXPECT_TRUE(ip_in(jnum(&ips->kid[0], "ip"), touch_read));
+	EXPECT_TRUE(ip_in(jnum(&ips->kid[0], "ip"), tu_read_byte));
 	/* Its mappings were read at the start: this binary, plus an offset. */
 	where = jtext(&ips->kid[0], "where");
 	ASSERT_NE(NULL, where) TH_LOG("%s", self->run.buf[0]);
@@ -701,7 +683,7 @@ TEST_F_TIMEOUT(trace, readable_blocks_and_sigint, 90)
 	ASSERT_TRUE(run_start(&self->run, argv, false));
 	ASSERT_TRUE(run_wait_for(&self->run, 1, "attached"))
 		TH_LOG("stderr: %s", self->run.buf[1]);
-	touch_read(p);
+	tu_read_byte(p);
 	ASSERT_TRUE(run_wait_for(&self->run, 0, " last 0.3 s, node "))
 		TH_LOG("no block: %s", self->run.buf[0]);
 	kill(self->run.pid, SIGINT);
@@ -710,7 +692,7 @@ TEST_F_TIMEOUT(trace, readable_blocks_and_sigint, 90)
 	totals = strstr(self->run.buf[0], "totals after ");
 	ASSERT_NE(NULL, totals) TH_LOG("%s", self->run.buf[0]);
 	TH_LOG("the totals block:\n%s", totals);
-	snprintf(line, sizeof(line), ", node %u\n", this_node());
+	snprintf(line, sizeof(line), ", node %u\n", tu_node_id());
 	EXPECT_NE(NULL, strstr(totals, line));
 	EXPECT_NE(NULL, strstr(totals, "faults: 1 (read 1, write 0)"));
 	EXPECT_NE(NULL, strstr(totals, "usecs"));
@@ -744,7 +726,7 @@ TEST_F_TIMEOUT(trace, duration_and_sigterm, 90)
 	EXPECT_EQ(0, run_finish(&self->run)) TH_LOG("stderr: %s", self->run.buf[1]);
 	ASSERT_TRUE(json_parse(self->run.buf[0], &self->json))
 		TH_LOG("not one JSON object: '%s'", self->run.buf[0]);
-	EXPECT_EQ(this_node(), jnum(&self->json, "node_id"));
+	EXPECT_EQ(tu_node_id(), jnum(&self->json, "node_id"));
 	EXPECT_EQ(0, jnum(jget(&self->json, "totals"), "faults"));
 }
 
