@@ -218,6 +218,11 @@ $(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_pair_test coherence_
 		peer_failure_test daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
+# The one-node tests that run the tree's programs or touch the region
+# share tdsm_util.h.
+$(addprefix $(BUILD)/selftests/,daemon_test tinydsmctl_test region_test trace_test): \
+		$(TOP)/selftests/tinydsm/tdsm_util.h
+
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
 		cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
