@@ -853,6 +853,25 @@ static long rogue_call(struct rogue *r, struct tdsm_wire_msg *req,
 	}
 }
 
+/*
+ * @wr (zeroed by the caller): an RDMA WRITE, id @wr_id, of the rogue's
+ * data page @page to @raddr, @rkey; @sge, its one entry.
+ */
+static void rogue_write_wr(const struct rogue *r, struct ibv_send_wr *wr,
+			   struct ibv_sge *sge, size_t page, uint64_t wr_id,
+			   uint64_t raddr, uint32_t rkey)
+{
+	sge->addr = (uintptr_t)(r->data + page * PG);
+	sge->length = PG;
+	sge->lkey = r->data_mr->lkey;
+	wr->wr_id = wr_id;
+	wr->opcode = IBV_WR_RDMA_WRITE;
+	wr->sg_list = sge;
+	wr->num_sge = 1;
+	wr->wr.rdma.remote_addr = raddr;
+	wr->wr.rdma.rkey = rkey;
+}
+
 /* Reply to the module's request @req, after RDMA-writing data page @page. */
 static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
 		       uint32_t status, uint32_t flags, int page, bool with_inv)
@@ -870,17 +889,9 @@ static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
 	if (status == TDSM_WS_OK &&
 	    (req->hdr.type == TDSM_W_READ || req->hdr.type == TDSM_W_WRITE))
 		rep.reply.addr = htobe64(++rogue_txn);	/* the grant's epoch */
-	if (page >= 0) {
-		sge.addr = (uintptr_t)(r->data + (size_t)page * PG);
-		sge.length = PG;
-		sge.lkey = r->data_mr->lkey;
-		write.wr_id = WR_ID(WR_WRITE, 0);
-		write.opcode = IBV_WR_RDMA_WRITE;
-		write.sg_list = &sge;
-		write.num_sge = 1;
-		write.wr.rdma.remote_addr = be64toh(req->page.iova);
-		write.wr.rdma.rkey = rkey;
-	}
+	if (page >= 0)
+		rogue_write_wr(r, &write, &sge, page, WR_ID(WR_WRITE, 0),
+			       be64toh(req->page.iova), rkey);
 	slot = rogue_post(r, &rep, sizeof(rep), with_inv ? rkey : 0,
 			  page >= 0 ? &write : NULL);
 	if (slot < 0)
@@ -912,15 +923,8 @@ static int rogue_breply(struct rogue *r, const struct tdsm_wire_msg *req,
 		ROGUE_FAIL(r, "at most %d pages per batch reply", DATA_PAGES);
 	memset(write, 0, sizeof(write));
 	for (i = 0; i < npush; i++) {
-		sge[i].addr = (uintptr_t)(r->data + (size_t)i * PG);
-		sge[i].length = PG;
-		sge[i].lkey = r->data_mr->lkey;
-		write[i].wr_id = WR_ID(WR_WRITE, i);
-		write[i].opcode = IBV_WR_RDMA_WRITE;
-		write[i].sg_list = &sge[i];
-		write[i].num_sge = 1;
-		write[i].wr.rdma.remote_addr = be64toh(req->batch.iova) + (uint64_t)i * PG;
-		write[i].wr.rdma.rkey = rkey;
+		rogue_write_wr(r, &write[i], &sge[i], i, WR_ID(WR_WRITE, i),
+			       be64toh(req->batch.iova) + (uint64_t)i * PG, rkey);
 		write[i].next = i + 1 < npush ? &write[i + 1] : NULL;
 	}
 	/* Unsignaled; the reply, posted after them on the same QP, lands last. */

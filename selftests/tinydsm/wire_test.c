@@ -2676,15 +2676,8 @@ static int late_write(struct rogue *r, const struct tdsm_wire_msg *req,
 	struct ibv_send_wr wr = { 0 };
 
 	pat_fill(r->data + 3 * PG, seed);
-	sge.addr = (uintptr_t)(r->data + 3 * PG);
-	sge.length = PG;
-	sge.lkey = r->data_mr->lkey;
-	wr.wr_id = WR_ID(WR_WRITE, 1);
-	wr.opcode = IBV_WR_RDMA_WRITE;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.wr.rdma.remote_addr = be64toh(req->page.iova);
-	wr.wr.rdma.rkey = be32toh(req->page.rkey);
+	rogue_write_wr(r, &wr, &sge, 3, WR_ID(WR_WRITE, 1),
+		       be64toh(req->page.iova), be32toh(req->page.rkey));
 	if (rogue_op(r, &wr) == 0)
 		return 0;
 	return r->op_done ? r->op_status : -1;
@@ -2870,15 +2863,8 @@ TEST_F_TIMEOUT(wire, reply_invalidates_wrong_rkey, 200)
 		msg_init(&rep, TDSM_W_REPLY);
 		rep.hdr.id = x.m.hdr.id;
 		rep.reply.flags = htobe32(TDSM_RF_DATA);
-		sge.addr = (uintptr_t)(self->r->data + 2 * PG);
-		sge.length = PG;
-		sge.lkey = self->r->data_mr->lkey;
-		write.wr_id = WR_ID(WR_WRITE, 0);
-		write.opcode = IBV_WR_RDMA_WRITE;
-		write.sg_list = &sge;
-		write.num_sge = 1;
-		write.wr.rdma.remote_addr = be64toh(x.m.page.iova);
-		write.wr.rdma.rkey = be32toh(x.m.page.rkey);
+		rogue_write_wr(self->r, &write, &sge, 2, WR_ID(WR_WRITE, 0),
+			       be64toh(x.m.page.iova), be32toh(x.m.page.rkey));
 		slot = rogue_post(self->r, &rep, sizeof(rep),
 				  be32toh(m.page.rkey), &write);
 		ASSERT_LE(0, slot) TH_LOG("%s", self->r->err);
