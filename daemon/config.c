@@ -138,6 +138,18 @@ static int parse_port(const struct tdd_config *cfg, int line, const char *key,
 	return 0;
 }
 
+/* A node's port option @key (rdma-port, control-port): once, and valid. */
+static int node_port(const struct tdd_config *cfg, int line, unsigned long id,
+		     const char *key, const char *val, bool *seen, uint16_t *port)
+{
+	if (*seen) {
+		conf_err(cfg, line, "node %lu: %s given twice", id, key);
+		return -1;
+	}
+	*seen = true;
+	return parse_port(cfg, line, key, val, port);
+}
+
 /* node ID name NAME addr ADDR [rdma-port PORT] [control-port PORT] */
 static int parse_node(struct tdd_config *cfg, int line, char **w, int nw)
 {
@@ -197,20 +209,10 @@ static int parse_node(struct tdd_config *cfg, int line, char **w, int nw)
 				return -1;
 			}
 		} else if (!strcmp(key, "rdma-port")) {
-			if (have_rdma) {
-				conf_err(cfg, line, "node %lu: rdma-port given twice", id);
-				return -1;
-			}
-			have_rdma = true;
-			if (parse_port(cfg, line, key, val, &n->rdma_port))
+			if (node_port(cfg, line, id, key, val, &have_rdma, &n->rdma_port))
 				return -1;
 		} else if (!strcmp(key, "control-port")) {
-			if (have_ctl) {
-				conf_err(cfg, line, "node %lu: control-port given twice", id);
-				return -1;
-			}
-			have_ctl = true;
-			if (parse_port(cfg, line, key, val, &n->ctl_port))
+			if (node_port(cfg, line, id, key, val, &have_ctl, &n->ctl_port))
 				return -1;
 		} else {
 			conf_err(cfg, line, "unknown node option \"%s\" (name, addr, rdma-port, control-port)",
@@ -247,6 +249,27 @@ static int parse_node(struct tdd_config *cfg, int line, char **w, int nw)
 }
 
 /* "KEY N": a number setting, given at most once. */
+/*
+ * A path setting (socket, key-file) into @buf: given once (*@seen: the
+ * line it came from), one absolute path that fits. @hint ends the error.
+ */
+static int parse_path(const struct tdd_config *cfg, int line, char **w, int nw,
+		      char *buf, size_t size, int *seen, const char *hint)
+{
+	if (*seen) {
+		conf_err(cfg, line, "%s given twice (first on line %d)", w[0], *seen);
+		return -1;
+	}
+	if (nw != 2 || w[1][0] != '/' || strlen(w[1]) >= size) {
+		conf_err(cfg, line, "%s needs one absolute path of at most %zu characters%s",
+			 w[0], size - 1, hint);
+		return -1;
+	}
+	snprintf(buf, size, "%s", w[1]);
+	*seen = line;
+	return 0;
+}
+
 static int parse_setting(struct tdd_config *cfg, int line, char **w, int nw,
 			 unsigned long min, unsigned long max,
 			 unsigned int *v, int *seen)
@@ -374,34 +397,15 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 					  &cfg->chunk_pages, &seen_chunk))
 				goto out;
 		} else if (!strcmp(w[0], "socket")) {
-			if (seen_sock) {
-				conf_err(cfg, line, "socket given twice (first on line %d)",
-					 seen_sock);
+			if (parse_path(cfg, line, w, nw, cfg->socket,
+				       sizeof(cfg->socket), &seen_sock, ""))
 				goto out;
-			}
-			if (nw != 2 || w[1][0] != '/' ||
-			    strlen(w[1]) >= sizeof(cfg->socket)) {
-				conf_err(cfg, line, "socket needs one absolute path of at most %zu characters",
-					 sizeof(cfg->socket) - 1);
-				goto out;
-			}
-			snprintf(cfg->socket, sizeof(cfg->socket), "%s", w[1]);
 			cfg->socket_set = true;
-			seen_sock = line;
 		} else if (!strcmp(w[0], "key-file")) {
-			if (cfg->key_line) {
-				conf_err(cfg, line, "key-file given twice (first on line %d)",
-					 cfg->key_line);
+			if (parse_path(cfg, line, w, nw, cfg->key_file,
+				       sizeof(cfg->key_file), &cfg->key_line,
+				       " (the cluster key, from tinydsmctl key generate)"))
 				goto out;
-			}
-			if (nw != 2 || w[1][0] != '/' ||
-			    strlen(w[1]) >= sizeof(cfg->key_file)) {
-				conf_err(cfg, line, "key-file needs one absolute path of at most %zu characters (the cluster key, from tinydsmctl key generate)",
-					 sizeof(cfg->key_file) - 1);
-				goto out;
-			}
-			snprintf(cfg->key_file, sizeof(cfg->key_file), "%s", w[1]);
-			cfg->key_line = line;
 		} else if (!strcmp(w[0], "allow-unauthenticated")) {
 			if (cfg->unauth_line) {
 				conf_err(cfg, line, "allow-unauthenticated given twice (first on line %d)",
