@@ -144,7 +144,7 @@ def report_remote(files, csv_path, json_path):
         ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<= 0.80",
          div(rd50, nvme), 0.8),
     ]
-    o.w("\n%-52s %9s %9s  %s\n" % ('targets (issue "Benchmark (not a test)")',
+    o.w("\n%-52s %9s %9s  %s\n" % ("targets (tinydsm's performance goals)",
         "measured", "target", "verdict"))
     for name, what, limit_txt, value, limit in targets:
         o.w("%-52s" % what)
