@@ -8,18 +8,22 @@
  * migrate once, to node 2; page 1 is homed on node 1. Every page starts
  * owned by its home, which holds it read-only (the zero page).
  *
- * Processes: an application per node (faults, word accesses, one migration),
+ * Processes: an application per node (faults, word accesses, one migration,
+ * evictions from its cache),
  * a worker per node (the INVALs and FETCHes homes send it), a server per
  * page (its home's transactions, one at a time: TDSM_PG_DIR), the
  * environment (connections that die and come back, crashes, evictions) and,
  * for the safety searches, a monitor of the invariants.
  *
  * Compile-time switches (spin -D...):
- *   NREQ=n    requests (faults, word accesses, migrations) issued in a run
+ *   NREQ=n    requests (faults, word accesses, migrations, evictions) issued
+ *             in a run
  *   NFAULT=n  faults in a run: a connection dies (a timeout is its waiter
  *             killing it), or a node crashes or is evicted
  *   NOCRASH, NOWORD, NOMIG  leave crashes and evictions, word accesses, the
  *             migration out
+ *   NOEVICT   leave the cache's evictions out (EVICTV: the clean-drop notice
+ *             and the write-back): the model as it was before them
  *   LIVENESS  the LTL property "every request ends" instead of the monitor
  *   BUG_*     a deliberately broken rule; see check.sh
  */
@@ -47,6 +51,8 @@
 #define WLD	3	/* WORD load, done at the home */
 #define WST	4	/* WORD store, done at the home */
 #define MIG	5	/* MIGRATE: node 2 takes page 0 over */
+#define EVC	6	/* EVICTV, clean: "I dropped my read copy" (rule E1) */
+#define EWB	7	/* EVICTV, write-back: "take the page I own back" (rules E2-E5) */
 
 /* Reply status. */
 #define OK	1
@@ -108,6 +114,17 @@ byte rqk[N * P];
 byte rqrid[N * P];
 byte rqat[N * P];	/* the node it reached */
 byte rqg[N * P];	/* the incarnation of the connection it came on */
+#ifndef NOEVICT
+/*
+ * Evictions waiting at a page's server, apart from the requests: the
+ * kernel's handlers run concurrently, so a notice received before its
+ * connection died may be handled after the node asked for a new copy.
+ */
+byte evk[N * P];
+byte evrid[N * P];
+byte evat[N * P];
+byte evg[N * P];
+#endif
 
 /*
  * Each node's application: its one request in flight and its reply. Its
@@ -266,6 +283,9 @@ inline crash(c)
 	:: kp < P ->
 		clear_copy(IX(c, kp));
 		rqk[IX(c, kp)] = 0; rqrid[IX(c, kp)] = 0; rqat[IX(c, kp)] = 0; rqg[IX(c, kp)] = 0;
+#ifndef NOEVICT
+		evk[IX(c, kp)] = 0; evrid[IX(c, kp)] = 0; evat[IX(c, kp)] = 0; evg[IX(c, kp)] = 0;
+#endif
 		kp++
 	:: else -> break
 	od;
@@ -322,6 +342,31 @@ inline send()
 	fi
 }
 
+#ifndef NOEVICT
+/*
+ * Send eviction k of page p to the home this node knows of. It does not
+ * follow NOTHOME: a node that is not the home takes nothing and releases
+ * nothing, and the evictor keeps what it kept.
+ */
+inline evsend()
+{
+	at = HINT(n, p);
+	if
+	:: at != n && lup[L(n, at)] -> g = lgen[L(n, at)]
+	:: else -> res[n] = ERR		/* no connection to it: the call fails */
+	fi;
+	if
+	:: res[n] == 0 && at != home[p] -> res[n] = OK
+	:: res[n] == 0 && at == home[p] ->
+		evk[IX(n, p)] = k;
+		evrid[IX(n, p)] = prid[n];
+		evat[IX(n, p)] = at;
+		evg[IX(n, p)] = g
+	:: else
+	fi
+}
+#endif
+
 inline start(kk, pp)
 {
 	k = kk;
@@ -338,10 +383,19 @@ inline start(kk, pp)
 		hint0[n] = n	/* requests reaching it wait for the outcome */
 	:: else
 	fi;
+#ifndef NOEVICT
+	if
+	:: k == EVC || k == EWB -> evsend()
+	:: else -> send()
+	fi
+#else
 	send()
+#endif
 }
 
 #define CANREQ	(alive[n] && nreq < NREQ)
+/* A page this node may evict: one homed elsewhere (its cache holds only those). */
+#define CACHED(p)	(HINT(n, p) != n)
 #ifdef NOWORD
 #define WORDOK(p)	0
 #else
@@ -376,6 +430,20 @@ end_idle:
 	:: atomic { CANREQ && WORDOK(0) && st[IX(n, 0)] != E -> start(WST, 0) }; goto wait
 	:: atomic { CANREQ && WORDOK(1) && st[IX(n, 1)] != E -> start(WST, 1) }; goto wait
 	:: atomic { CANREQ && MIGOK -> start(MIG, 0) }; goto wait
+#ifndef NOEVICT
+	/*
+	 * Eviction (the kernel's evictor holds TDSM_PG_FETCHING on the page
+	 * throughout, so no fault of this node asks for it meanwhile: the
+	 * one request in flight). A clean read copy is dropped first, then
+	 * its home is told (E1); a page this node owns, mapped or retained,
+	 * is written back to its home and freed only if the reply says so
+	 * (E2, E3).
+	 */
+	:: atomic { CANREQ && CACHED(0) && st[IX(n, 0)] == S -> clear_copy(IX(n, 0)); start(EVC, 0) }; goto wait
+	:: atomic { CANREQ && CACHED(1) && st[IX(n, 1)] == S -> clear_copy(IX(n, 1)); start(EVC, 1) }; goto wait
+	:: atomic { CANREQ && CACHED(0) && OWNS(n, 0) -> start(EWB, 0) }; goto wait
+	:: atomic { CANREQ && CACHED(1) && OWNS(n, 1) -> start(EWB, 1) }; goto wait
+#endif
 	od;
 
 wait:
@@ -619,8 +687,10 @@ inline commit(q, wrt)
 #else
 			clear_copy(IX(H, p))
 #endif
+#ifdef NOEVICT
 		:: o != q && o != H && lup[L(H, o)] && st[IX(o, p)] == X ->
 			clear_copy(IX(o, p))	/* RELEASE: a message, in the kernel */
+#endif
 		:: else
 		fi;
 		owner[p] = q;
@@ -633,8 +703,19 @@ inline commit(q, wrt)
 /* Node c is to be reconciled (it dropped its copies of this home's pages). */
 #define REC(c)	(alive[home[p]] && (needrec[p] & BIT(c)))
 
-/* A reader of p that can take the ownership over from an evicted owner. */
-#define HEIR(x)	((x) != c && (cs[p] & BIT(x)) && alive[x] && !evicted[x] && !(needrec[p] & BIT(x)))
+/*
+ * A reader of p that can take the ownership over from an evicted owner.
+ * With evictions the copyset is only a superset (E1: a clean drop is told
+ * after the fact), so the home asks the reader, which takes the page only
+ * if it still holds its copy (an answer to "you own it now", in the
+ * kernel); one that dropped it declines, and the next is asked.
+ */
+#ifndef NOEVICT
+#define HASCOPY(x)	(st[IX(x, p)] == S)
+#else
+#define HASCOPY(x)	1
+#endif
+#define HEIR(x)	((x) != c && (cs[p] & BIT(x)) && alive[x] && !evicted[x] && !(needrec[p] & BIT(x)) && HASCOPY(x))
 
 /*
  * Reconcile node c: out of the copyset; an owner stays (fenced) unless it
@@ -707,6 +788,20 @@ inline migcommit(h, tt)
 			rqk[IX(kj, p)] = 0; rqrid[IX(kj, p)] = 0; rqat[IX(kj, p)] = 0; rqg[IX(kj, p)] = 0
 		:: else
 		fi;
+#ifndef NOEVICT
+		/* and the evictions: h is not the home, it takes nothing and releases nothing (E5) */
+		if
+		:: evk[IX(kj, p)] != 0 && evat[IX(kj, p)] == h ->
+			if
+			:: pend[kj] && prid[kj] == evrid[IX(kj, p)] && LIVE(kj, h, evg[IX(kj, p)]) ->
+				seen = 1;	/* reach: an eviction answered by a migration */
+				res[kj] = OK
+			:: else
+			fi;
+			evk[IX(kj, p)] = 0; evrid[IX(kj, p)] = 0; evat[IX(kj, p)] = 0; evg[IX(kj, p)] = 0
+		:: else
+		fi;
+#endif
 		kj++
 	:: else -> break
 	od
@@ -740,6 +835,33 @@ inline take()
 	k = rqk[IX(r, p)]; rid = rqrid[IX(r, p)]; at = rqat[IX(r, p)]; g = rqg[IX(r, p)];
 	rqk[IX(r, p)] = 0; rqrid[IX(r, p)] = 0; rqat[IX(r, p)] = 0; rqg[IX(r, p)] = 0
 }
+
+#ifndef NOEVICT
+/* Take node r's eviction of page p. */
+inline evtake()
+{
+	H = home[p];
+	k = evk[IX(r, p)]; rid = evrid[IX(r, p)]; at = evat[IX(r, p)]; g = evg[IX(r, p)];
+	evk[IX(r, p)] = 0; evrid[IX(r, p)] = 0; evat[IX(r, p)] = 0; evg[IX(r, p)] = 0
+}
+
+/* Is node x named in the grant in doubt on p, as its requester (.. == 1) or its owner before (.. == 2)? */
+#define DREQ(x)	(doubt[p] != 0 && doubt[p] - 1 == (x))
+#define DOLD(x)	(doubt[p] != 0 && dold[p] - 1 == (x))
+/* E1: a notice of node x's clean drop takes x out of the copyset if x is no owner and no doubt names it. */
+#define CLEANOK(x)	(owner[p] != (x) && !DREQ(x) && !DOLD(x))
+/*
+ * E3: release node x's frame unless the directory names x the owner (in
+ * the kernel the requester of a grant in doubt is the owner: the model
+ * keeps the owner before in owner[] until the doubt ends) or the owner
+ * before a grant in doubt.
+ */
+#ifndef BUG_RELEASE_IN_DOUBT
+#define RELEASEOK(x)	(!DREQ(x) && !(doubt[p] == 0 && owner[p] == (x)) && !DOLD(x))
+#else
+#define RELEASEOK(x)	(!DREQ(x) && !(doubt[p] == 0 && owner[p] == (x)))
+#endif
+#endif
 
 proctype server(byte p)
 {
@@ -1001,6 +1123,89 @@ done:
 		atomic { !alive[home[p]] -> RESET }
 	}
 	}
+#ifndef NOEVICT
+	/* the next eviction: DIR is free */
+	:: atomic { alive[home[p]] && (evk[IX(0, p)] != 0 || evk[IX(1, p)] != 0 || evk[IX(2, p)] != 0) ->
+	if
+	:: evk[IX(0, p)] != 0 -> r = 0
+	:: evk[IX(1, p)] != 0 -> r = 1
+	:: evk[IX(2, p)] != 0 -> r = 2
+	fi;
+	{
+		evtake();
+		assert(at == H);	/* a migration answers those at the old home */
+		if
+#ifndef BUG_NOTICE_DEAD_CONN
+		:: !LIVE(r, at, g) ->
+			/* its connection died: nobody waits, and a notice is ignored (E1) */
+			seen = 1	/* reach: an eviction ignored, its connection dead */
+#else
+		/* a notice that came on a dead connection is applied all the same */
+		:: !LIVE(r, at, g) && at == H && k == EVC && CLEANOK(r) -> cs[p] = cs[p] & ~BIT(r)
+		:: !LIVE(r, at, g) && !(at == H && k == EVC && CLEANOK(r))
+#endif
+		:: LIVE(r, at, g) && k == EVC ->
+			/* E1: applied under DIR, on a live connection, if r is no owner */
+			if
+			:: CLEANOK(r) ->
+				seen = 1;	/* reach: a clean-drop notice applied */
+				cs[p] = cs[p] & ~BIT(r)
+			:: else
+			fi;
+			answer(OK)
+		:: LIVE(r, at, g) && k == EWB ->
+			if
+			:: owner[p] == r && doubt[p] == 0 && !lost[p] ->
+				/* E2: a transaction, as a FETCH DROP (FETCHV), committed by the install */
+				dep[p]++;
+				t = dep[p];
+				o = r;
+				ok = 1;
+				call(r, F_DROP, H);
+				atomic {
+					if
+					:: ok ->
+						seen = 1;	/* reach: a write-back installed at the home */
+						assert(sbok[p]);
+						st[IX(H, p)] = SO; cur[IX(H, p)] = sbcur[p]; cpe[IX(H, p)] = t;
+						sbok[p] = 0; sbcur[p] = 0;
+						owner[p] = H;
+#ifndef BUG_WB_DROP_READERS
+						cs[p] = (cs[p] & ~BIT(r)) | BIT(H)	/* E4: the readers keep their copies */
+#else
+						cs[p] = BIT(H)
+#endif
+					:: else ->
+						seen = 1	/* reach: a write-back that failed */
+					fi
+				}
+			:: else ->
+				seen = 1	/* reach: a write-back of a page r does not own (or fenced) */
+			fi;
+			/*
+			 * The reply: release (E3) only if the directory names r
+			 * neither owner nor the owner before a grant in doubt.
+			 */
+			wr = RELEASEOK(r);
+			if
+			:: pend[r] && prid[r] == rid && LIVE(r, at, g) ->
+				if
+				:: wr && st[IX(r, p)] != I ->
+					seen = 1;	/* reach: a frame released */
+					clear_copy(IX(r, p))
+				:: else
+				fi;
+				res[r] = OK
+			:: else ->
+				assert(!LIVE(r, at, g))	/* a reply lands only on a waiting call */
+			fi
+		fi;
+		RESET
+	} unless {
+		atomic { !alive[home[p]] -> RESET }
+	}
+	}
+#endif
 #ifdef BUG_OWNER_READABLE
 	/* the old owner's copy, still mapped read-only until its send completes */
 	:: atomic { dl != 0 -> clear_copy(IX(dl - 1, p)); dl = 0 }
@@ -1045,11 +1250,15 @@ inline resolve(l)
 					if
 					:: ko != kq && ko == kh -> clear_copy(IX(kh, p))
 					:: ko != kq && ko != kh ->
+#ifdef NOEVICT
 						if
 						:: lup[L(kh, ko)] && st[IX(ko, p)] == X ->
 							clear_copy(IX(ko, p))	/* RELEASE */
 						:: else
 						fi
+#else
+						skip	/* released by its write-back's reply (E3) */
+#endif
 					:: else
 					fi;
 					owner[p] = kq;
