@@ -4,17 +4,22 @@
 # Check the model of the coherence protocol (tinydsm.pml) with spin.
 #
 #   1. safety: exhaustive searches of the model as it stands (3 nodes, 2
-#      pages; 3 requests and 1 fault, then 2 requests and 2 faults) for
-#      assertion violations (at most one writable copy, every read returns
-#      the last write, no write lost, a request fails only after a fault, no
-#      late reply lands) and invalid end states (a deadlock, a request left
-#      waiting, a message never handled);
-#   2. coverage: every line marked "reach:" in the model was reached by one
-#      of the safety searches;
-#   3. progress: the model has no cycle, so every run ends, and with the end
+#      pages; 3 requests and 1 fault, then 2 requests and 2 faults, then
+#      for the evictions 4 requests and 1 fault without crashes, word
+#      accesses and the migration) for assertion violations (at most one
+#      writable copy, every read returns the last write, no write lost, a
+#      request fails only after a fault, no late reply lands) and invalid
+#      end states (a deadlock, a request left waiting, a message never
+#      handled);
+#   2. progress: the model has no cycle, so every run ends, and with the end
 #      states of 1 every request ends, answered or failed (2 requests;
 #      --full: 3 requests, several minutes);
-#   4. each deliberately broken variant (BUG_*): spin must find the violation.
+#   3. each deliberately broken variant (BUG_*): spin must find the violation;
+#   4. coverage: every line marked "reach:" in the model was reached by one
+#      of the safety searches.
+#
+# The model includes the cache's evictions (the clean-drop notice and the
+# write-back); spin -DNOEVICT leaves them out.
 #
 # Builds in build/model/ of the tree (MODEL_BUILD overrides). Prints one line
 # per check and a last line "model: <passed> passed, <failed> failed"; exits
@@ -40,9 +45,13 @@ for tool in spin gcc timeout; do
 	}
 done
 
-# The bounds: requests issued and faults injected in one run.
+# The bounds: requests issued and faults injected in one run. An eviction is
+# a request, and showing what it breaks takes four (a read, the eviction, a
+# read again or a write-back, a write): the third search gets four, in a
+# model without crashes, word accesses and the migration.
 size=(-DNREQ=3 -DNFAULT=1)
 size2=(-DNREQ=2 -DNFAULT=2)
+size3=(-DNREQ=4 -DNFAULT=1 -DNOCRASH -DNOWORD -DNOMIG)
 passed=0
 failed=0
 start=$SECONDS
@@ -104,19 +113,18 @@ echo "model: spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'), $model
 echo "model: 3 nodes, 2 pages"
 
 # 1. safety, exhaustive (no bitstate or hash compaction: -DCOLLAPSE is
-# lossless); the two searches are independent: one per core.
-safety() {
+# lossless). The searches are independent: the first two run side by side,
+# one per core; the third beside the progress search and the broken
+# variants.
+safety() { # NAME FLAGS HASHBITS
 	# shellcheck disable=SC2086 # $2 is a list of -D flags
-	build "$1" "-O2 -DSAFETY -DCOLLAPSE -DMEMLIM=3072" $2 && search 600 -m200000 -w26 -q
+	build "$1" "-O2 -DSAFETY -DCOLLAPSE -DMEMLIM=3072" $2 && search 900 -m200000 "-w$3" -q
 }
-safety safety "${size[*]}" &
-safety safety2 "${size2[*]}" &
-wait
-for run in "safety|${size[*]}" "safety2|${size2[*]}"; do
-	IFS='|' read -r name flags <<<"$run"
+report() { # NAME FLAGS
+	local name=$1 flags=$2 why
 	if [ ! -x "$out/$name/pan" ]; then
 		fail "$name: spin or gcc failed (see $out/$name)"
-		continue
+		return
 	fi
 	cd "$out/$name"
 	why=$(incomplete)
@@ -128,41 +136,16 @@ for run in "safety|${size[*]}" "safety2|${size2[*]}"; do
 		fail "$name (${flags//-D/}): $(violation) (see $out/$name/pan.out;" \
 			"replay: cd $out/$name && spin -t -k tinydsm.pml.trail -p $flags $model)"
 	fi
-done
-
-# 2. coverage: each line marked "reach:" writes the hidden variable "seen";
-# pan -d lists every copy of that statement (a line in an inline has one per
-# use), pan.out the copies a search never reached. A mark is covered if one
-# of the two safety searches reached one of its copies.
-reached() { # LINE: in a search's directory
-	local copies unreached
-	[ -f pan.d ] || return 1
-	copies=$(grep -c "tinydsm.pml:$1 => seen = 1" pan.d || true)
-	unreached=$(grep -c "tinydsm.pml:$1, .*\"seen = 1\"" unreached.txt || true)
-	[ "$copies" -gt 0 ] && [ "$unreached" -lt "$copies" ]
 }
-for name in safety safety2; do
-	cd "$out/$name" 2>/dev/null || continue
-	if [ -x pan ] && [ "$(errors)" = 0 ] && [ -z "$(incomplete)" ]; then
-		./pan -d >pan.d 2>&1
-		sed -n '/unreached in/,$p' pan.out >unreached.txt
-	fi
-done
-missed=()
-marked=0
-while IFS=: read -r line text; do
-	marked=$((marked + 1))
-	if ! (cd "$out/safety" && reached "$line") && ! (cd "$out/safety2" && reached "$line"); then
-		missed+=("line $line (${text#*reach: })")
-	fi
-done < <(grep -n 'seen = 1;.*reach:' "$model" | sed 's| \*/.*||')
-if [ "$marked" -gt 0 ] && [ ${#missed[@]} -eq 0 ]; then
-	pass "coverage: all $marked marked branches reached"
-else
-	fail "coverage: never reached (or no clean safety search): ${missed[*]:-no marks found}"
-fi
+safety safety "${size[*]}" 26 &
+safety safety2 "${size2[*]}" 26 &
+wait
+report safety "${size[*]}"
+report safety2 "${size2[*]}"
+safety evict "${size3[*]}" 24 &
+evict=$!
 
-# 3. progress: no cycle at all (-DNP, no progress labels)
+# 2. progress: no cycle at all (-DNP, no progress labels)
 if [ $full = 1 ]; then
 	psize=("${size[@]}")
 	popt=-O2
@@ -184,21 +167,28 @@ else
 	fail "progress: spin or gcc failed (see $out/progress)"
 fi
 
-# 4. broken variants: name, what it breaks, the violation spin must find, the
-# requests it takes to show (a stale INVAL needs three: read, failed write, write)
+# 3. broken variants: name, what it breaks, the violation spin must find, the
+# size it takes to show (a stale INVAL needs three requests: read, failed
+# write, write; a stale notice four: read, drop, read again, a write; readers
+# a write-back forgot four: write, read, write-back, write, and no fault)
+small=(-DNOCRASH -DNOWORD -DNOMIG)
 bugs=(
-	"BUG_NO_EPOCH|a node honours an INVAL older than its copy|assertion violated|3"
-	"BUG_NO_RECONCILE|the copyset keeps a node whose connection died|assertion violated|2"
-	"BUG_ROLLBACK_AFTER_SIDE_EFFECTS|a grant whose send failed after it went out is rolled back|assertion violated|2"
-	"BUG_DROP_SENT|the owner frees the page it sent before the home commits|assertion violated|2"
-	"BUG_NO_DROP|a node keeps its read copies of a home it lost|assertion violated|2"
-	"BUG_SILENT_WITHDRAW|a timed-out call leaves its connection up|assertion violated|2"
-	"BUG_OWNER_READABLE|the old owner reads its copy until the send completes|assertion violated|2"
-	"BUG_NO_TIMEOUT|the home waits for an ack on a dead connection|invalid end state|2"
+	"BUG_NO_EPOCH|a node honours an INVAL older than its copy|assertion violated|-DNREQ=3 -DNFAULT=1"
+	"BUG_NO_RECONCILE|the copyset keeps a node whose connection died|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_ROLLBACK_AFTER_SIDE_EFFECTS|a grant whose send failed after it went out is rolled back|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_DROP_SENT|the owner frees the page it sent before the home commits|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_NO_DROP|a node keeps its read copies of a home it lost|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_SILENT_WITHDRAW|a timed-out call leaves its connection up|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_OWNER_READABLE|the old owner reads its copy until the send completes|assertion violated|-DNREQ=2 -DNFAULT=1"
+	"BUG_NO_TIMEOUT|the home waits for an ack on a dead connection|invalid end state|-DNREQ=2 -DNFAULT=1"
+	"BUG_NOTICE_DEAD_CONN|a clean-drop notice that came on a dead connection is applied|assertion violated|-DNREQ=4 -DNFAULT=1 ${small[*]}"
+	"BUG_RELEASE_IN_DOUBT|a write-back's reply releases the owner before a grant in doubt|assertion violated|-DNREQ=3 -DNFAULT=1"
+	"BUG_WB_DROP_READERS|a write-back's install leaves the readers out of the copyset|assertion violated|-DNREQ=4 -DNFAULT=0 ${small[*]}"
 )
 for b in "${bugs[@]}"; do
-	IFS='|' read -r name what expect nreq <<<"$b"
-	if build "$name" "-O0 -DSAFETY -DCOLLAPSE -DMEMLIM=2048" "-DNREQ=$nreq" -DNFAULT=1 "-D$name"; then
+	IFS='|' read -r name what expect flags <<<"$b"
+	# shellcheck disable=SC2086 # flags is a list of -D flags
+	if build "$name" "-O0 -DSAFETY -DCOLLAPSE -DMEMLIM=2048" $flags "-D$name"; then
 		search 300 -m200000 -q
 		found=$(violation)
 		if [ "$found" = "$expect" ]; then
@@ -212,6 +202,42 @@ for b in "${bugs[@]}"; do
 		fail "$name: spin or gcc failed (see $out/$name)"
 	fi
 done
+
+wait "$evict" || true
+report evict "${size3[*]}"
+
+# 4. coverage: each line marked "reach:" writes the hidden variable "seen";
+# pan -d lists every copy of that statement (a line in an inline has one per
+# use), pan.out the copies a search never reached. A mark is covered if one
+# of the three safety searches reached one of its copies.
+reached() { # LINE: in a search's directory
+	local copies unreached
+	[ -f pan.d ] || return 1
+	copies=$(grep -c "tinydsm.pml:$1 => seen = 1" pan.d || true)
+	unreached=$(grep -c "tinydsm.pml:$1, .*\"seen = 1\"" unreached.txt || true)
+	[ "$copies" -gt 0 ] && [ "$unreached" -lt "$copies" ]
+}
+for name in safety safety2 evict; do
+	cd "$out/$name" 2>/dev/null || continue
+	if [ -x pan ] && [ "$(errors)" = 0 ] && [ -z "$(incomplete)" ]; then
+		./pan -d >pan.d 2>&1
+		sed -n '/unreached in/,$p' pan.out >unreached.txt
+	fi
+done
+missed=()
+marked=0
+while IFS=: read -r line text; do
+	marked=$((marked + 1))
+	if ! (cd "$out/safety" && reached "$line") && ! (cd "$out/safety2" && reached "$line") &&
+		! (cd "$out/evict" && reached "$line"); then
+		missed+=("line $line (${text#*reach: })")
+	fi
+done < <(grep -n 'seen = 1;.*reach:' "$model" | sed 's| \*/.*||')
+if [ "$marked" -gt 0 ] && [ ${#missed[@]} -eq 0 ]; then
+	pass "coverage: all $marked marked branches reached"
+else
+	fail "coverage: never reached (or no clean safety search): ${missed[*]:-no marks found}"
+fi
 
 echo "model: $((SECONDS - start)) s"
 echo "model: $passed passed, $failed failed"

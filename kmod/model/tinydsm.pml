@@ -1138,7 +1138,8 @@ done:
 #ifndef BUG_NOTICE_DEAD_CONN
 		:: !LIVE(r, at, g) ->
 			/* its connection died: nobody waits, and a notice is ignored (E1) */
-			seen = 1	/* reach: an eviction ignored, its connection dead */
+			seen = 1;	/* reach: an eviction ignored, its connection dead */
+			skip
 #else
 		/* a notice that came on a dead connection is applied all the same */
 		:: !LIVE(r, at, g) && at == H && k == EVC && CLEANOK(r) -> cs[p] = cs[p] & ~BIT(r)
@@ -1176,11 +1177,13 @@ done:
 						cs[p] = BIT(H)
 #endif
 					:: else ->
-						seen = 1	/* reach: a write-back that failed */
+						seen = 1;	/* reach: a write-back that failed */
+						skip
 					fi
 				}
 			:: else ->
-				seen = 1	/* reach: a write-back of a page r does not own (or fenced) */
+				seen = 1;	/* reach: a write-back of a page r does not own (or fenced) */
+				skip
 			fi;
 			/*
 			 * The reply: release (E3) only if the directory names r
