@@ -845,7 +845,7 @@ inline evtake()
 	evk[IX(r, p)] = 0; evrid[IX(r, p)] = 0; evat[IX(r, p)] = 0; evg[IX(r, p)] = 0
 }
 
-/* Is node x named in the grant in doubt on p, as its requester (.. == 1) or its owner before (.. == 2)? */
+/* Is node x named in the grant in doubt on p: as its requester, as the owner before it? */
 #define DREQ(x)	(doubt[p] != 0 && doubt[p] - 1 == (x))
 #define DOLD(x)	(doubt[p] != 0 && dold[p] - 1 == (x))
 /* E1: a notice of node x's clean drop takes x out of the copyset if x is no owner and no doubt names it. */
@@ -1142,8 +1142,8 @@ done:
 			skip
 #else
 		/* a notice that came on a dead connection is applied all the same */
-		:: !LIVE(r, at, g) && at == H && k == EVC && CLEANOK(r) -> cs[p] = cs[p] & ~BIT(r)
-		:: !LIVE(r, at, g) && !(at == H && k == EVC && CLEANOK(r))
+		:: !LIVE(r, at, g) && k == EVC && CLEANOK(r) -> cs[p] = cs[p] & ~BIT(r)
+		:: !LIVE(r, at, g) && !(k == EVC && CLEANOK(r))
 #endif
 		:: LIVE(r, at, g) && k == EVC ->
 			/* E1: applied under DIR, on a live connection, if r is no owner */
