@@ -184,6 +184,7 @@ bugs=(
 	"BUG_NOTICE_DEAD_CONN|a clean-drop notice that came on a dead connection is applied|assertion violated|-DNREQ=4 -DNFAULT=1 ${small[*]}"
 	"BUG_RELEASE_IN_DOUBT|a write-back's reply releases the owner before a grant in doubt|assertion violated|-DNREQ=3 -DNFAULT=1"
 	"BUG_WB_DROP_READERS|a write-back's install leaves the readers out of the copyset|assertion violated|-DNREQ=4 -DNFAULT=0 ${small[*]}"
+	"BUG_HEIR_UNASKED|an evicted owner's page is handed to a reader without asking it|assertion violated|-DNREQ=3 -DNFAULT=1"
 )
 for b in "${bugs[@]}"; do
 	IFS='|' read -r name what expect flags <<<"$b"

@@ -710,7 +710,7 @@ inline commit(q, wrt)
  * if it still holds its copy (an answer to "you own it now", in the
  * kernel); one that dropped it declines, and the next is asked.
  */
-#ifndef NOEVICT
+#if !defined(NOEVICT) && !defined(BUG_HEIR_UNASKED)
 #define HASCOPY(x)	(st[IX(x, p)] == S)
 #else
 #define HASCOPY(x)	1
