@@ -154,7 +154,7 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 	/* Local -> remote -> local allocate: the home backs every page. */
 	first = (unsigned long)(r->node_id - 1) * r->slice_pages + start;
 	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg = &r->pages[i];
+		struct tdsm_page *pg = tdsm_pg(r, i);
 
 		tdsm_dir_lock(pg);
 		if (!pg->owner) {
@@ -205,11 +205,11 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 	if (start + npages > r->slice_pages)
 		return -EINVAL;
 	for (i = first; i < first + npages; i++) {
-		if (tdsm_page_home(&r->pages[i]) != r->node_id) {
+		if (tdsm_page_home(tdsm_pg(r, i)) != r->node_id) {
 			/* Freeing migrated pages is not supported yet. */
 			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
 					    addr, tdsm_page_addr(i),
-					    tdsm_page_home(&r->pages[i]));
+					    tdsm_page_home(tdsm_pg(r, i)));
 			return -EXDEV;
 		}
 	}
@@ -220,7 +220,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		return err;
 
 	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg = &r->pages[i];
+		struct tdsm_page *pg = tdsm_pg(r, i);
 		unsigned long holders;
 		u32 epoch;
 		int x;
@@ -338,7 +338,7 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 	if (!pg)
 		return -ERANGE;
 	/* The run's first page's slice keeps its allocation. */
-	home = (pg - r->pages) / r->slice_pages + 1;
+	home = tdsm_page_idx(r, pg) / r->slice_pages + 1;
 	err = tdsm_alloc_at(r, home, false, a, false);
 	if (err == -EPERM && capable(CAP_SYS_ADMIN))
 		err = tdsm_alloc_at(r, home, false, a, true);

@@ -58,6 +58,12 @@
  * Check a batch request's body: its first page in *@first and count in *@n.
  * MIGRATE has no mask; READV and INVALV have one, inside the batch; only
  * INVALV names a node (dst) and no buffer.
+ *
+ * The batch handlers and initiators below keep the pages of a batch across
+ * directory locks and the network without tdsm_chunk_get() (page.h): a
+ * batch may span two chunks of the store until batches are aligned to
+ * them, and which requests may create a page's metadata is decided with
+ * the store that can free it.
  */
 static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 					      const struct tdsm_wire_msg *msg,
@@ -71,7 +77,7 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 
 	if (!pg)
 		return TDSM_WS_RANGE;
-	*first = pg - r->pages;
+	*first = tdsm_page_idx(r, pg);
 	*n = b->npages;
 	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
 	    b->reserved[0] || b->reserved[1] || b->reserved2 ||
@@ -108,7 +114,7 @@ static void tdsm_breply_error(struct tdsm_conn *conn,
  */
 static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_dest dst = { .node = r->node_id, .epoch = epoch };
 	struct tdsm_conn *conn;
 	struct tdsm_buf buf;
@@ -161,7 +167,7 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 	if (IS_ENABLED(CONFIG_LOCKDEP))
 		for (i = 0; i < n; i++)
 			if (mask & BIT_ULL(i))
-				tdsm_dir_assert_locked(&r->pages[first + i]);
+				tdsm_dir_assert_locked(tdsm_pg(r, first + i));
 	conn = tdsm_peer_conn(x);
 	if (!conn)
 		return -EHOSTUNREACH;
@@ -199,7 +205,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 	int x, err;
 
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if (!(want & BIT_ULL(i)))
 			continue;
@@ -228,11 +234,11 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			return err;
 		for (i = 0; i < n; i++)
 			if (inval[x] & BIT_ULL(i))
-				r->pages[first + i].copyset &= ~BIT(x);
+				tdsm_pg(r, first + i)->copyset &= ~BIT(x);
 		*holders |= BIT(x);
 	}
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if (!(want & BIT_ULL(i)) || pg->owner != r->node_id)
 			continue;	/* @to owns it: its copy is the current one */
@@ -267,7 +273,7 @@ static noinline_for_stack void
 tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 		       u8 *owner, u32 *copyset)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
 
 	tdsm_dir_assert_locked(pg);
@@ -296,7 +302,7 @@ static noinline_for_stack void
 tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  u32 copyset, struct page *frame)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_lock(pg);
 	tdsm_page_set_home(pg, r->node_id);
@@ -338,7 +344,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	/* Ascending, like every other batch: no deadlock between batches. */
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		tdsm_dir_lock(pg);
 		/* Homed elsewhere, or never touched (nothing to move): skip. */
@@ -349,7 +355,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	epoch = tdsm_txn_next(r);
 	for (i = 0; i < n; i++)
 		if (done & BIT_ULL(i))
-			r->pages[first + i].epoch = epoch;
+			tdsm_pg(r, first + i)->epoch = epoch;
 	err = tdsm_migrate_prepare(r, first, n, done, to, epoch, &holders, push,
 				   slot, &npush);
 	for (i = 0; i < npush; i++)
@@ -394,7 +400,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
 	for (i = n; i-- > 0;)
-		tdsm_dir_unlock(&r->pages[first + i]);
+		tdsm_dir_unlock(tdsm_pg(r, first + i));
 	if (done)
 		tdsm_event_migrated(tdsm_page_addr(first), n, r->node_id, to);
 }
@@ -415,7 +421,7 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 	/* Only a page's home may take it away: all of them, or none. */
 	for (i = 0; i < n && !st; i++)
 		if ((mask & BIT_ULL(i)) &&
-		    tdsm_page_home(&r->pages[first + i]) != msg->hdr.src)
+		    tdsm_page_home(tdsm_pg(r, first + i)) != msg->hdr.src)
 			st = TDSM_WS_INVAL;
 	/* A copy newer than the INVALV stays; the reply says STALE then. */
 	if (!st)
@@ -454,7 +460,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	/* Requests for these pages that reach us wait for the batch. */
 	for (locked = 0; locked < n; locked++) {
-		struct tdsm_page *pg = &r->pages[first + locked];
+		struct tdsm_page *pg = tdsm_pg(r, first + locked);
 
 		if (tdsm_dir_lock_killable(pg)) {
 			err = -EINTR;
@@ -493,7 +499,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
@@ -531,7 +537,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 
 out_unlock:
 	for (i = locked; i-- > 0;) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if (err == -EINTR && (preset & BIT_ULL(i))) {
 			tdsm_page_lock(pg);
@@ -563,11 +569,11 @@ static int tdsm_range_first(struct tdsm_region *r, u64 addr, u32 npages,
 		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
 		return -EINVAL;
 	}
-	if (!pg || !npages || npages > r->npages - (pg - r->pages)) {
+	if (!pg || !npages || npages > r->npages - tdsm_page_idx(r, pg)) {
 		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
 		return -ERANGE;
 	}
-	*first = pg - r->pages;
+	*first = tdsm_page_idx(r, pg);
 	return 0;
 }
 
@@ -668,12 +674,12 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	want = be64_to_cpu(msg->batch.mask);
 	for (i = 0; i < n; i++)
 		if (want & BIT_ULL(i))
-			tdsm_dir_lock(&r->pages[first + i]);
+			tdsm_dir_lock(tdsm_pg(r, first + i));
 	/* One transaction for the batch, now that no other runs on it. */
 	dst.epoch = tdsm_txn_next(r);
 
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 		struct page *frame = NULL;
 		bool sent;
 
@@ -710,18 +716,22 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 			       dst.rkey);
 	for (i = 0; i < n; i++) {
 		if (err && (done & BIT_ULL(i))) {
-			r->pages[first + i].owner = owner[i];
-			r->pages[first + i].copyset = copyset[i];
+			tdsm_pg(r, first + i)->owner = owner[i];
+			tdsm_pg(r, first + i)->copyset = copyset[i];
 		}
 	}
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
 	for (i = n; i-- > 0;)
 		if (want & BIT_ULL(i))
-			tdsm_dir_unlock(&r->pages[first + i]);
+			tdsm_dir_unlock(tdsm_pg(r, first + i));
 }
 
-/* The pages of a READV, page i of it @pages[i] for each bit i of @mask. */
+/*
+ * The pages of a READV, page i of it @pages[i] for each bit i of @mask:
+ * contiguous in the store (one array today; one chunk once batches are
+ * aligned to chunks).
+ */
 struct tdsm_grant_batch {
 	struct tdsm_page *pages;
 	u64 mask;
@@ -754,7 +764,7 @@ static void tdsm_reply_granted_batch(void *ctx)
 static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 				 unsigned int n, u64 want, u8 home, u64 *got)
 {
-	struct tdsm_grant_batch batch = { .pages = &r->pages[first],
+	struct tdsm_grant_batch batch = { .pages = tdsm_pg(r, first),
 					  .mask = want };
 	struct tdsm_call call = { .on_reply = tdsm_reply_granted_batch,
 				  .on_reply_ctx = &batch };
@@ -789,7 +799,7 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 		       be64_to_cpu(call.reply.breply.data) & want;
 	}
 	for (i = 0; i < n; i++) {
-		struct tdsm_page *pg = &r->pages[first + i];
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if (!(want & BIT_ULL(i)))
 			continue;
@@ -858,7 +868,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 
 		if (flags & TINYDSM_REPOPULATE_F_LOOKUP) {
 			for (i = 0; i < n; i++) {
-				pg = &r->pages[first + i];
+				pg = tdsm_pg(r, first + i);
 				if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame)
 					want |= BIT_ULL(i);
 			}
@@ -868,7 +878,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		}
 		/* The pages to fetch, one READV per home. */
 		for (i = 0; i < n; i++) {
-			pg = &r->pages[first + i];
+			pg = tdsm_pg(r, first + i);
 			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
 			    tdsm_page_home(pg) != r->node_id)
 				want |= BIT_ULL(i);
@@ -876,11 +886,11 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		while (want && !err) {
 			u64 batch = 0;
 
-			home = tdsm_page_home(&r->pages[first + __ffs64(want)]);
+			home = tdsm_page_home(tdsm_pg(r, first + __ffs64(want)));
 			for (i = 0; i < n; i++) {
 				if (!(want & BIT_ULL(i)))
 					continue;
-				pg = &r->pages[first + i];
+				pg = tdsm_pg(r, first + i);
 				if (tdsm_page_home(pg) != home)
 					continue;
 				want &= ~BIT_ULL(i);
@@ -901,7 +911,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 			for (i = 0; i < n; i++)
 				if (batch & BIT_ULL(i))
 					clear_and_wake_up_bit(TDSM_PG_FETCHING,
-							      &r->pages[first + i].flags);
+							      &tdsm_pg(r, first + i)->flags);
 			if (err)
 				break;
 			res->fetched += hweight64(got);
@@ -931,6 +941,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
  */
 void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 {
+	struct tdsm_page *pg;
 	unsigned long idx;
 
 	*dropped = 0;
@@ -940,9 +951,7 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 	 * page named after it, and an owner before it evicted keeps the
 	 * frame it retained, to serve when it is back (PROTOCOL.md).
 	 */
-	for (idx = 0; idx < r->npages; idx++) {
-		struct tdsm_page *pg = &r->pages[idx];
-
+	tdsm_for_each_page(r, idx, pg) {
 		if (tdsm_page_home(pg) != r->node_id ||
 		    (!(pg->copyset & BIT(id)) && pg->owner != id))
 			continue;

@@ -23,6 +23,7 @@
 /* @r->node_id and @r->max_nodes are set; @npages is a multiple of max_nodes. */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 {
+	struct tdsm_page *pg;
 	unsigned long i;
 
 	r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL);
@@ -51,8 +52,8 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 	mutex_init(&r->alloc_lock);
 	xa_init(&r->runs);
 	xa_init(&r->doubts);
-	for (i = 0; i < npages; i++)
-		r->pages[i].home = i / r->slice_pages + 1;
+	tdsm_for_each_page(r, i, pg)
+		pg->home = i / r->slice_pages + 1;
 	return 0;
 }
 
@@ -63,20 +64,19 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
  */
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
 {
-	tdsm_page_assert_locked(&r->pages[idx]);
-	r->pages[idx].state = state;
+	tdsm_page_assert_locked(tdsm_pg(r, idx));
+	tdsm_pg(r, idx)->state = state;
 	WRITE_ONCE(r->xlate[idx], state);
 }
 
 /* Called once no file is open and no mapping exists (the module is unloading). */
 void tdsm_pages_exit(struct tdsm_region *r)
 {
+	struct tdsm_page *pg;
 	unsigned long i;
 
 	tdsm_doubt_exit(r);
-	for (i = 0; i < r->npages; i++) {
-		struct tdsm_page *pg = &r->pages[i];
-
+	tdsm_for_each_page(r, i, pg) {
 		if (!pg->frame)
 			continue;
 		/* Only our reference may be left: every mapping is gone. */
@@ -99,12 +99,15 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	r->npages = 0;
 }
 
-/* The metadata of the page holding global address @addr, NULL if outside. */
+/*
+ * The metadata of the page holding global address @addr, NULL if outside.
+ * A caller that sleeps with it takes tdsm_chunk_get() on its index (page.h).
+ */
 struct tdsm_page *tdsm_page_at(struct tdsm_region *r, unsigned long addr)
 {
 	if (addr < TINYDSM_REGION_BASE || addr - TINYDSM_REGION_BASE >= r->size)
 		return NULL;
-	return &r->pages[(addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT];
+	return tdsm_pg(r, (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT);
 }
 
 /* Copy out the page's fields; the caller holds the page lock. */

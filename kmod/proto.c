@@ -104,7 +104,7 @@ static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
 /* Drop this node's copy; returns the frame with our reference, or NULL. */
 struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = pg->frame;
 
 	tdsm_page_assert_locked(pg);
@@ -147,7 +147,7 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
  */
 struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || pg->owner != r->node_id ||
@@ -165,7 +165,7 @@ struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
 /* Make this node's copy read-only (writers fault again). */
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
@@ -178,7 +178,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *old = NULL;
 
 	tdsm_page_assert_locked(pg);
@@ -237,11 +237,11 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 	struct page *frame;
 	int err;
 
-	tdsm_dir_assert_locked(&r->pages[idx]);
+	tdsm_dir_assert_locked(tdsm_pg(r, idx));
 	if (x == r->node_id) {
-		tdsm_page_lock(&r->pages[idx]);
+		tdsm_page_lock(tdsm_pg(r, idx));
 		frame = tdsm_local_take(r, idx);
-		tdsm_page_unlock(&r->pages[idx]);
+		tdsm_page_unlock(tdsm_pg(r, idx));
 		if (frame)
 			put_page(frame);
 		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, 0, 0);
@@ -285,7 +285,7 @@ struct tdsm_doubt {
 static struct tdsm_doubt *tdsm_doubt_get(struct tdsm_region *r,
 					 unsigned long idx)
 {
-	tdsm_dir_assert_locked(&r->pages[idx]);
+	tdsm_dir_assert_locked(tdsm_pg(r, idx));
 	return xa_empty(&r->doubts) ? NULL : xa_load(&r->doubts, idx);
 }
 
@@ -306,7 +306,7 @@ static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
 	struct tdsm_doubt *d = kzalloc(sizeof(*d), GFP_KERNEL);
 	void *old;
 
-	tdsm_dir_assert_locked(&r->pages[idx]);
+	tdsm_dir_assert_locked(tdsm_pg(r, idx));
 	pr_info_ratelimited("page %#llx: node %u may or may not have its write grant (the reply went out, its completion failed): it is the owner until it says\n",
 			    tdsm_page_addr(idx), to);
 	if (!d)
@@ -340,7 +340,7 @@ no_fallback:
 static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 			   bool taken)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_doubt *d;
 
 	tdsm_dir_assert_locked(pg);
@@ -484,7 +484,7 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_conn *conn;
 	struct page *frame;
 	int err;
@@ -538,7 +538,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 /* A page never touched is owned by its home, as a zero page. DIR held. */
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
@@ -573,7 +573,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 			    struct tdsm_dest *dst, struct page **push,
 			    bool *data)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	tdsm_dir_assert_locked(pg);
@@ -607,7 +607,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 req = dst->node;
 	unsigned long copies;
 	int x, err;
@@ -704,7 +704,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 			     bool write, int send_err,
 			     const struct tdsm_dest *dst)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 owner = dst->prev_owner;
 	bool ours = write && owner == r->node_id;
 	struct page *frame = NULL;
@@ -745,7 +745,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 			     bool write)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_dest dst = { .node = r->node_id };
 	struct tdsm_conn *conn = NULL;
 	struct page *frame = NULL;
@@ -812,7 +812,7 @@ out:
 static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 			     bool write)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	err = tdsm_dir_lock_killable_timeout(pg, tdsm_timeout_ms);
@@ -845,7 +845,7 @@ static void tdsm_reply_granted(void *ctx)
 static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			       bool write)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_call call = { .on_reply = tdsm_reply_granted,
 				  .on_reply_ctx = pg };
 	struct tdsm_wire_msg msg;
@@ -968,7 +968,7 @@ bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
 int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
 		      bool *merged)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	*merged = test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags);
@@ -995,7 +995,7 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_home(&r->pages[idx]) == r->node_id)
+		if (tdsm_page_home(tdsm_pg(r, idx)) == r->node_id)
 			err = tdsm_home_acquire(r, idx, write);
 		else
 			err = tdsm_remote_acquire(r, idx, write);
@@ -1021,7 +1021,7 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 		err = -ELOOP;
 	if (err && err != -EINTR) {
 		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
-				tdsm_page_home(&r->pages[idx]), err);
+				tdsm_page_home(tdsm_pg(r, idx)), err);
 		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
 				    current->comm, task_pid_nr(current),
 				    write ? "write" : "read",
@@ -1035,6 +1035,12 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 /*
  * The page a request names: its metadata and index, or NULL with *@status
  * saying why (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
+ *
+ * The handlers of single-page requests (here, word.c, alloc.c) keep the
+ * page across the directory lock and the reply but take no
+ * tdsm_chunk_get() (page.h) yet: which requests may create a page's
+ * metadata, and which answer "no copy" without it, is decided with the
+ * store that can free it.
  */
 struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 				const struct tdsm_wire_msg *msg,
@@ -1048,7 +1054,7 @@ struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
 		  TDSM_WS_OK;
 	if (*status)
 		return NULL;
-	*idx = pg - r->pages;
+	*idx = tdsm_page_idx(r, pg);
 	return pg;
 }
 
@@ -1207,7 +1213,7 @@ reply:
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch)
 {
-	struct tdsm_page *pg = &r->pages[idx];
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
 
 	tdsm_page_lock_settled(pg);
@@ -1271,9 +1277,9 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home)
 {
 	unsigned long idx, dropped = 0;
+	struct tdsm_page *pg;
 
-	for (idx = 0; idx < r->npages; idx++) {
-		struct tdsm_page *pg = &r->pages[idx];
+	tdsm_for_each_page(r, idx, pg) {
 		struct page *frame = NULL;
 
 		if (tdsm_page_home(pg) != home || !READ_ONCE(pg->frame) ||

@@ -114,7 +114,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
 	n = div_u64(n * HZ, max(now - start, 1UL));
 	if (tdsm_storm_faults && n > tdsm_storm_faults)
 		tdsm_event_storm(min_t(u64, n, U32_MAX), TINYDSM_REGION_BASE +
-				 ((u64)(pg - r->pages) << PAGE_SHIFT));
+				 ((u64)tdsm_page_idx(r, pg) << PAGE_SHIFT));
 }
 
 /*
@@ -222,12 +222,13 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	/* tdsm_mmap() keeps every VMA inside the region. */
 	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
 		return VM_FAULT_SIGBUS;
-	pg = &r->pages[vmf->pgoff];
+	tdsm_chunk_get(r, vmf->pgoff);
+	pg = tdsm_pg(r, vmf->pgoff);
 
 	/* A write fault asks for the page writable at once. */
 	ret = tdsm_page_get(r, pg, vmf->pgoff, write, acq);
 	if (ret)
-		return ret;
+		goto out;
 	if (write) {
 		tdsm_note_write(vmf, pg);
 		ret = tdsm_map_frame(vmf, pg, true);
@@ -243,6 +244,8 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 		ret = tdsm_map_frame(vmf, pg, false);
 	}
 	tdsm_page_unlock(pg);
+out:
+	tdsm_chunk_put(r, vmf->pgoff);
 	return ret;
 }
 
@@ -256,21 +259,25 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
-	struct tdsm_page *pg = &r->pages[vmf->pgoff];
+	struct tdsm_page *pg;
 	vm_fault_t ret;
 
+	tdsm_chunk_get(r, vmf->pgoff);
+	pg = tdsm_pg(r, vmf->pgoff);
 	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
 	if (ret)
-		return ret;
+		goto out;
 	/* The frame changed since it was mapped: fault it in again. */
 	if (page_to_pfn(pg->frame) != pte_pfn(vmf->orig_pte)) {
-		tdsm_page_unlock(pg);
-		return VM_FAULT_NOPAGE;
+		ret = VM_FAULT_NOPAGE;
+	} else {
+		tdsm_note_write(vmf, pg);
+		zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+		ret = tdsm_map_frame(vmf, pg, true);
 	}
-	tdsm_note_write(vmf, pg);
-	zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
-	ret = tdsm_map_frame(vmf, pg, true);
 	tdsm_page_unlock(pg);
+out:
+	tdsm_chunk_put(r, vmf->pgoff);
 	return ret;
 }
 
@@ -349,9 +356,12 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		if (a >= vma->vm_end || idx >= r->npages ||
 		    (write && !(vma->vm_flags & VM_WRITE)))
 			break;
-		pg = &r->pages[idx];
-		if (tdsm_page_get(r, pg, idx, write, &acq))
+		tdsm_chunk_get(r, idx);
+		pg = tdsm_pg(r, idx);
+		if (tdsm_page_get(r, pg, idx, write, &acq)) {
+			tdsm_chunk_put(r, idx);
 			break;
+		}
 		tdsm_storm_note(r, pg);
 		if (pg->faults < U8_MAX)
 			pg->faults++;
@@ -366,6 +376,7 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		}
 		kunmap_local(p);
 		tdsm_page_unlock(pg);
+		tdsm_chunk_put(r, idx);
 		done += n;
 	}
 	return done ?: -EIO;
@@ -653,10 +664,14 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	pg = tdsm_page_at(r, info.addr);
 	if (!pg)
 		return -ERANGE;
-	if (tdsm_page_lock_killable(pg))
+	tdsm_chunk_get(r, tdsm_page_idx(r, pg));
+	if (tdsm_page_lock_killable(pg)) {
+		tdsm_chunk_put(r, tdsm_page_idx(r, pg));
 		return -EINTR;
+	}
 	tdsm_page_fill_info(pg, &info);
 	tdsm_page_unlock(pg);
+	tdsm_chunk_put(r, tdsm_page_idx(r, pg));
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 

@@ -98,7 +98,8 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 
 /**
  * struct tdsm_region - the node's one region
- * @pages: metadata of every page, npages entries, allocated at load.
+ * @pages: metadata of every page, npages entries, allocated at load;
+ *	used only through the accessors in page.h (tdsm_pg() and others).
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.

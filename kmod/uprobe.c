@@ -76,6 +76,7 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 	struct tdsm_region *r = &tdsm_region;
 	u64 addr, value = 0;
 	struct tdsm_page *pg;
+	unsigned long idx;
 	bool remote;
 
 	if (current->mm != s->owner->mm)
@@ -84,6 +85,7 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 	pg = tdsm_page_at(r, addr);
 	if (!pg || (addr & ~PAGE_MASK) + s->mov.width > PAGE_SIZE)
 		return 0;
+	idx = tdsm_page_idx(r, pg);	/* tdsm_word_access() sleeps */
 	if (s->mov.store)
 		value = tdsm_mov_store_value(&s->mov, regs);
 	if (tdsm_word_access(r, addr, s->mov.width, s->mov.store, &value, &remote))
@@ -91,7 +93,7 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 	if (!s->mov.store)
 		tdsm_mov_load_result(&s->mov, regs, value);
 	atomic64_inc(&s->words);
-	tdsm_page_add_site(r, pg - r->pages, s->id);
+	tdsm_page_add_site(r, idx, s->id);
 	/* Done: past the instruction, and the kernel skips the single-step. */
 	instruction_pointer_set(regs, instruction_pointer(regs) + s->mov.len);
 	return 0;

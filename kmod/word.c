@@ -144,18 +144,22 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		     u64 *value, bool *remote)
 {
 	struct tdsm_page *pg = tdsm_page_at(r, addr);
-	unsigned long idx = pg - r->pages;
+	unsigned long idx = tdsm_page_idx(r, pg);
 	int hops, err = -ELOOP;
 	bool merged;
 	u8 home;
 
 	*remote = false;
+	tdsm_chunk_get(r, idx);
 	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_lock_killable(pg))
-			return -EINTR;
+		if (tdsm_page_lock_killable(pg)) {
+			err = -EINTR;
+			goto out;
+		}
 		if (tdsm_word_here(pg, addr, width, store, value)) {
 			tdsm_page_unlock(pg);
-			return 0;
+			err = 0;
+			goto out;
 		}
 		home = tdsm_page_home(pg);
 		tdsm_page_unlock(pg);
@@ -164,7 +168,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 			/* Get the page here as a fault would. */
 			err = tdsm_acquire_once(r, idx, store, &merged);
 			if (err)
-				return err;
+				goto out;
 			continue;	/* and look again */
 		}
 		err = tdsm_word_remote(r, pg, home, addr, width, store, value);
@@ -177,6 +181,8 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		*remote = true;
 		atomic64_inc(&r->word_remote);
 	}
+out:
+	tdsm_chunk_put(r, idx);
 	return err;
 }
 
@@ -234,7 +240,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
 		return;
 	}
-	idx = pg - r->pages;
+	idx = tdsm_page_idx(r, pg);
 	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
 		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
 		return;
