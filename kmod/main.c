@@ -121,7 +121,7 @@ static int __init tdsm_init(void)
 	pr_info("node %u of %u: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
 		node_id, max_nodes, TINYDSM_REGION_BASE,
 		TINYDSM_REGION_BASE + tdsm_region.size, region_size_mb,
-		tdsm_region.slice_pages, sizeof(struct tdsm_page));
+		tdsm_region.slice_pages, TDSM_PAGE_META_BYTES);
 	if (tdsm_allow_unauth)
 		pr_warn("allow_unauthenticated: until a cluster key is set, peers are NOT authenticated\n");
 	else

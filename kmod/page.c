@@ -6,7 +6,7 @@
  * load time; page i's home is node i / slice_pages + 1. Each page has its
  * own sleeping locks, bits in its flags word (lock.c), so that a
  * fault that waits for the network holds only its page, and the metadata
- * stays at 40 bytes a page.
+ * stays at 48 bytes a page (with its access-site hints).
  */
 #include <linux/bitmap.h>
 #include <linux/mm.h>
@@ -40,10 +40,7 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 	}
 	/* One byte per page, mapped read-only by processes (TINYDSM_XLATE_OFFSET). */
 	r->xlate = vmalloc_user(PAGE_ALIGN(npages));
-	r->page_sites = kvcalloc(npages, sizeof(*r->page_sites), GFP_KERNEL);
-	if (!r->xlate || !r->page_sites) {
-		vfree(r->xlate);
-		kvfree(r->page_sites);
+	if (!r->xlate) {
 		bitmap_free(r->alloc_map);
 		kvfree(r->pages);
 		r->pages = NULL;
@@ -92,8 +89,6 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	r->alloc_map = NULL;
 	vfree(r->xlate);
 	r->xlate = NULL;
-	kvfree(r->page_sites);
-	r->page_sites = NULL;
 	kvfree(r->pages);
 	r->pages = NULL;
 	r->npages = 0;

@@ -644,7 +644,7 @@ static long tdsm_ioc_region_info(struct tdsm_region *r, void __user *uarg)
 		.base = TINYDSM_REGION_BASE,
 		.size = r->size,
 		.page_size = PAGE_SIZE,
-		.meta_bytes_per_page = sizeof(struct tdsm_page),
+		.meta_bytes_per_page = TDSM_PAGE_META_BYTES,
 		.slice_pages = r->slice_pages,
 		.max_nodes = r->max_nodes,
 	};

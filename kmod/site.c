@@ -27,7 +27,7 @@
  * notifier's check to one comparison.
  *
  * Per page, the region remembers the sites that touched it
- * (tdsm_region.page_sites): a fault from a direct site, a word access from
+ * (struct tdsm_page.sites): a fault from a direct site, a word access from
  * a lookup site. Page events (a copy leaves or arrives; proto.c calls
  * tdsm_sites_page_note() under the page lock) queue work that, for files
  * whose policy is eager, puts those sites in lookup form (the page left)
@@ -54,6 +54,7 @@
 #include <linux/xarray.h>
 
 #include "compat.h"
+#include "page.h"
 #include "site.h"
 #include "tinydsm.h"
 #include "uprobe.h"
@@ -656,7 +657,7 @@ out:
 /* Remember that site @id touched page @idx (a small per-page LRU). */
 void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 {
-	u32 *slot = r->page_sites[idx];
+	u32 *slot = tdsm_pg(r, idx)->sites;
 
 	BUILD_BUG_ON(TDSM_PAGE_SITES != 2);
 	if (READ_ONCE(slot[0]) == id || READ_ONCE(slot[1]) == id)
@@ -709,10 +710,11 @@ void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long 
 void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here)
 {
 	struct tdsm_page_event ev = { .idx = idx, .here = here };
+	struct tdsm_page *pg = tdsm_pg(r, idx);
 	unsigned long flags;
 	bool queued;
 
-	if (!READ_ONCE(r->page_sites[idx][0]) && !READ_ONCE(r->page_sites[idx][1]))
+	if (!READ_ONCE(pg->sites[0]) && !READ_ONCE(pg->sites[1]))
 		return;
 	spin_lock_irqsave(&tdsm_events_lock, flags);
 	queued = kfifo_put(&tdsm_events, ev);
@@ -731,7 +733,10 @@ struct tdsm_site_want {
 
 /*
  * Collect the sites of page @idx (with a reference on their tables) into
- * @want, skipping duplicates. Returns the new count.
+ * @want, skipping duplicates. Returns the new count. The page is read by
+ * index, from a worker, without tdsm_chunk_get() (page.h): only its hints,
+ * without sleeping; a store that frees metadata takes one here, or skips a
+ * page that has none.
  */
 static unsigned int tdsm_collect(struct tdsm_region *r, unsigned long idx, u8 form,
 				 struct tdsm_site_want *want, unsigned int n,
@@ -741,7 +746,7 @@ static unsigned int tdsm_collect(struct tdsm_region *r, unsigned long idx, u8 fo
 
 	rcu_read_lock();
 	for (k = 0; k < TDSM_PAGE_SITES && n < max; k++) {
-		u32 id = READ_ONCE(r->page_sites[idx][k]);
+		u32 id = READ_ONCE(tdsm_pg(r, idx)->sites[k]);
 		struct tdsm_site *s;
 
 		if (!id)

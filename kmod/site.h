@@ -27,7 +27,7 @@
  * @addr: user address of the site.
  * @lookup: user address of its lookup thunk.
  * @entry: user address of its struct tinydsm_site_entry.
- * @id: its id in tdsm_site_ids (page_sites holds ids).
+ * @id: its id in tdsm_site_ids (struct tdsm_page.sites holds ids).
  * @kind: enum tinydsm_site_kind.
  * @len: bytes.
  * @width: bytes accessed.

@@ -27,6 +27,9 @@ enum {
 	TDSM_PG_MOVED,		/* the copy here went away with a migration */
 };
 
+/* Access sites remembered per page (struct tdsm_page.sites). */
+#define TDSM_PAGE_SITES	2
+
 /**
  * struct tdsm_page - what one node knows of one page of the region
  * @flags: TDSM_PG_* bits; TDSM_PG_LOCKED is the page's short lock, taken
@@ -55,13 +58,18 @@ enum {
  *	granted this node's copy (TDSM_PG_LOCKED), so that an INVAL or FETCH
  *	not newer than the copy, sent by a transaction its home gave up on,
  *	is told apart and ignored (proto.c, "Epochs").
+ * @sites: the ids of up to TDSM_PAGE_SITES access sites that touched the
+ *	page here (0: none), for page events to find (site.c); hints,
+ *	written with WRITE_ONCE and read without a lock (a stale id finds no
+ *	site or a harmless one).
  *
  * On the page's home, @owner and @copyset are the directory entry; on any
  * other node they are what this node last learnt, for information only.
  *
  * The page's address is implicit: TINYDSM_REGION_BASE + index * PAGE_SIZE.
- * Kept at 40 bytes (1% of a 4 KiB page) so that a big region's metadata
- * stays small; the size is reported to user space in the region info.
+ * Kept at 48 bytes (1.2% of a 4 KiB page) so that a big region's metadata
+ * stays small. The region info reports the size without @sites
+ * (TDSM_PAGE_META_BYTES).
  */
 struct tdsm_page {
 	unsigned long flags;
@@ -73,9 +81,14 @@ struct tdsm_page {
 	u8 home;
 	u8 faults;
 	u32 epoch;
+	u32 sites[TDSM_PAGE_SITES];
 };
 
-static_assert(sizeof(struct tdsm_page) == 40);
+static_assert(sizeof(struct tdsm_page) == 48);
+
+/* meta_bytes_per_page of the region info: the page's state, not its hints. */
+#define TDSM_PAGE_META_BYTES \
+	(sizeof(struct tdsm_page) - sizeof_field(struct tdsm_page, sites))
 
 static inline u8 tdsm_page_home(const struct tdsm_page *pg)
 {
@@ -92,9 +105,6 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 	tdsm_page_assert_locked(pg);
 	WRITE_ONCE(pg->home, home);
 }
-
-/* Access sites remembered per page (struct tdsm_region.page_sites). */
-#define TDSM_PAGE_SITES	2
 
 /**
  * struct tdsm_region - the node's one region
@@ -118,9 +128,6 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @xlate: the translation table: one byte per page, its state here
  *	(enum tinydsm_page_state), mapped read-only into processes; written
  *	with the state, under the page lock (tdsm_page_set_state()).
- * @page_sites: per page, the ids of up to TDSM_PAGE_SITES access sites
- *	that touched it here (0: none), for page events to find; written with
- *	WRITE_ONCE, read locklessly (a stale id finds no site or a harmless one).
  * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
  *	struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
@@ -156,7 +163,6 @@ struct tdsm_region {
 	atomic64_t prefaults;
 	atomic64_t forwards;
 	u8 *xlate;
-	u32 (*page_sites)[TDSM_PAGE_SITES];
 	atomic64_t sites_direct;
 	atomic64_t sites_lookup;
 	atomic64_t word_remote;
