@@ -154,8 +154,10 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 	/* Local -> remote -> local allocate: the home backs every page. */
 	first = (unsigned long)(r->node_id - 1) * r->slice_pages + start;
 	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg = tdsm_pg(r, i);
+		struct tdsm_page *pg;
 
+		tdsm_chunk_get(r, i);
+		pg = tdsm_pg(r, i);
 		tdsm_dir_lock(pg);
 		if (!pg->owner) {
 			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
@@ -171,6 +173,7 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 			tdsm_page_unlock(pg);
 		}
 		tdsm_dir_unlock(pg);
+		tdsm_chunk_put(r, i);
 	}
 	if (err) {
 		/* Nobody else knows the run yet: its record is as stored. */
@@ -220,11 +223,13 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		return err;
 
 	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg = tdsm_pg(r, i);
+		struct tdsm_page *pg;
 		unsigned long holders;
 		u32 epoch;
 		int x;
 
+		tdsm_chunk_get(r, i);
+		pg = tdsm_pg(r, i);
 		tdsm_dir_lock(pg);
 		epoch = tdsm_txn_next(r);
 		pg->epoch = epoch;
@@ -240,6 +245,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 			pg->copyset = 0;
 		}
 		tdsm_dir_unlock(pg);
+		tdsm_chunk_put(r, i);
 	}
 	mutex_lock(&r->alloc_lock);
 	tdsm_runs_release(r, start, npages, !err);

@@ -1036,7 +1036,7 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
  * The page a request names: its metadata and index, or NULL with *@status
  * saying why (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
  *
- * The handlers of single-page requests (here, word.c, alloc.c) keep the
+ * The handlers of single-page requests (here and word.c) keep the
  * page across the directory lock and the reply but take no
  * tdsm_chunk_get() (page.h) yet: which requests may create a page's
  * metadata, and which answer "no copy" without it, is decided with the
