@@ -61,8 +61,10 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
  */
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
 {
-	tdsm_page_assert_locked(tdsm_pg(r, idx));
-	tdsm_pg(r, idx)->state = state;
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	pg->state = state;
 	WRITE_ONCE(r->xlate[idx], state);
 }
 

@@ -656,6 +656,7 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 {
 	struct tinydsm_page_info info;
 	struct tdsm_page *pg;
+	unsigned long idx;
 
 	if (copy_from_user(&info, uarg, sizeof(info)))
 		return -EFAULT;
@@ -664,14 +665,15 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	pg = tdsm_page_at(r, info.addr);
 	if (!pg)
 		return -ERANGE;
-	tdsm_chunk_get(r, tdsm_page_idx(r, pg));
+	idx = tdsm_page_idx(r, pg);
+	tdsm_chunk_get(r, idx);
 	if (tdsm_page_lock_killable(pg)) {
-		tdsm_chunk_put(r, tdsm_page_idx(r, pg));
+		tdsm_chunk_put(r, idx);
 		return -EINTR;
 	}
 	tdsm_page_fill_info(pg, &info);
 	tdsm_page_unlock(pg);
-	tdsm_chunk_put(r, tdsm_page_idx(r, pg));
+	tdsm_chunk_put(r, idx);
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
