@@ -5,7 +5,9 @@
  * copies to it.
  *
  * MIGRATE runs on the target T, which pulls batches of up to
- * TDSM_WIRE_BATCH pages from their home S (one round trip per batch):
+ * TDSM_WIRE_BATCH pages from their home S (one round trip per batch; the
+ * range is split at the edges of the groups of TDSM_WIRE_BATCH pages,
+ * wire.h, so a range that does not start on one may take a batch more):
  *
  *   T: locks TDSM_PG_DIR of the batch's pages (requests for them that reach
  *      T wait), names itself their home, registers one buffer for all of
@@ -54,16 +56,56 @@
 #include "wire.h"
 #include "trace.h"
 
+static_assert(BIT(TDSM_WIRE_BATCH_SHIFT) == TDSM_WIRE_BATCH);
+
+/*
+ * Does the batch of @n (>= 1) pages from @first leave the group of
+ * TDSM_WIRE_BATCH pages that @first is in? Every batch stays inside one
+ * (wire.h).
+ */
+static bool tdsm_batch_crosses(unsigned long first, unsigned int n)
+{
+	return first >> TDSM_WIRE_BATCH_SHIFT !=
+	       (first + n - 1) >> TDSM_WIRE_BATCH_SHIFT;
+}
+
+/*
+ * The pages of the next batch of a range that goes on from @first up to
+ * @end: up to TDSM_WIRE_BATCH, and not past the end of @first's group.
+ * MIGRATE and REPOPULATE split their ranges with it; INVALV goes with the
+ * batch of a MIGRATE.
+ */
+static unsigned int tdsm_batch_len(unsigned long first, unsigned long end)
+{
+	return min_t(unsigned long, end - first,
+		     TDSM_WIRE_BATCH - (first & (TDSM_WIRE_BATCH - 1)));
+}
+
+/*
+ * Start batch request @msg of @type for the @n pages from @first. Every
+ * sender keeps a batch inside one group (tdsm_batch_len()): the receiver
+ * refuses one that is not.
+ */
+static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
+				unsigned long first, unsigned int n)
+{
+	WARN_ON_ONCE(!n || tdsm_batch_crosses(first, n));
+	tdsm_msg_init(msg, type);
+	msg->batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	msg->batch.npages = n;
+}
+
 /*
  * Check a batch request's body: its first page in *@first and count in *@n.
  * MIGRATE has no mask; READV and INVALV have one, inside the batch; only
- * INVALV names a node (dst) and no buffer.
+ * INVALV names a node (dst) and no buffer. A batch across the edge of a
+ * group of TDSM_WIRE_BATCH pages is malformed (wire version 7).
  *
  * The batch handlers and initiators below keep the pages of a batch across
- * directory locks and the network without tdsm_chunk_get() (page.h): a
- * batch may span two chunks of the store until batches are aligned to
- * them, and which requests may create a page's metadata is decided with
- * the store that can free it.
+ * directory locks and the network without tdsm_chunk_get() (page.h). A
+ * batch is inside one group, so one reference on its first page will
+ * cover it once the store frees metadata; which requests may create a
+ * page's metadata is decided with that store.
  */
 static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 					      const struct tdsm_wire_msg *msg,
@@ -84,6 +126,8 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	    (type != TDSM_W_INVALV && b->epoch))
 		return TDSM_WS_INVAL;
 	if (type == TDSM_W_MIGRATE ? mask : !mask || (*n < 64 && mask >> *n))
+		return TDSM_WS_INVAL;
+	if (tdsm_batch_crosses(*first, *n))
 		return TDSM_WS_INVAL;
 	if (type == TDSM_W_INVALV ?
 	    b->iova || b->rkey || b->dst >= TINYDSM_MAX_NODES ||
@@ -171,9 +215,7 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 	conn = tdsm_peer_conn(x);
 	if (!conn)
 		return -EHOSTUNREACH;
-	tdsm_msg_init(&msg, TDSM_W_INVALV);
-	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
-	msg.batch.npages = n;
+	tdsm_batch_msg_init(&msg, TDSM_W_INVALV, first, n);
 	msg.batch.dst = moved_to;
 	msg.batch.mask = cpu_to_be64(mask);
 	msg.batch.epoch = cpu_to_be32(epoch);
@@ -474,11 +516,9 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 		}
 	}
 
-	tdsm_msg_init(&msg, TDSM_W_MIGRATE);
-	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	tdsm_batch_msg_init(&msg, TDSM_W_MIGRATE, first, n);
 	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
 	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
-	msg.batch.npages = n;
 	err = tdsm_call_batch(conn, &msg, bufv, &call);
 	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
 	bufv_held = false;
@@ -620,7 +660,7 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 
 	end = first + npages;
 	while (first < end) {
-		unsigned int n = min_t(unsigned long, end - first, TDSM_WIRE_BATCH);
+		unsigned int n = tdsm_batch_len(first, end);
 		u32 moved = res->moved;
 
 		err = tdsm_migrate_batch(r, conn, from, first, n, res);
@@ -729,8 +769,9 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 
 /*
  * The pages of a READV, page i of it @pages[i] for each bit i of @mask:
- * contiguous in the store (one array today; one chunk once batches are
- * aligned to chunks).
+ * contiguous in the store (one array today; a batch is inside one group
+ * of TDSM_WIRE_BATCH pages, so a store kept in blocks of a group holds
+ * them in one block).
  */
 struct tdsm_grant_batch {
 	struct tdsm_page *pages;
@@ -784,11 +825,9 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 	if (err)
 		goto out;
 
-	tdsm_msg_init(&msg, TDSM_W_READV);
-	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
+	tdsm_batch_msg_init(&msg, TDSM_W_READV, first, n);
 	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
 	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
-	msg.batch.npages = n;
 	msg.batch.mask = cpu_to_be64(want);
 	err = tdsm_call_batch(conn, &msg, bufv, &call);
 	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
@@ -861,8 +900,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		return err;
 	end = first + npages;
 	while (first < end && !err) {
-		unsigned int i, n = min_t(unsigned long, end - first,
-					  TDSM_WIRE_BATCH);
+		unsigned int i, n = tdsm_batch_len(first, end);
 		u64 want = 0, got;
 		u8 home = 0;
 

@@ -74,10 +74,11 @@
  * 2: epochs on FETCH, INVAL and their grants; 3: TDSM_FETCH_F_LIVE; 4: the
  * nonce in the hello and TDSM_W_AUTH; 5: the uid and TDSM_ALLOC_F_ADMIN of
  * ALLOC and FREE, checked by the home (TDSM_WS_PERM); 6: a protection
- * domain per connection, so FETCH sends the page to the home only. An
- * older peer is refused (TDSM_REJ_VERSION).
+ * domain per connection, so FETCH sends the page to the home only; 7: a
+ * batch (MIGRATE, READV, INVALV) lies inside one group of TDSM_WIRE_BATCH
+ * pages, else TDSM_WS_INVAL. An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	6
+#define TDSM_WIRE_VERSION	7
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -137,8 +138,18 @@ enum {
 	TDSM_INVAL_MOVED,	/* drop it: a migration moved the page to page.dst */
 };
 
-/* Largest batch of MIGRATE and READV (the bits of a __be64 mask). */
+/*
+ * Largest batch of MIGRATE, READV and INVALV (the bits of a __be64 mask),
+ * and where a batch may lie: the region's pages form groups of
+ * TDSM_WIRE_BATCH, group g being the pages whose index (address minus
+ * TINYDSM_REGION_BASE, over 4 KiB) shifted right by TDSM_WIRE_BATCH_SHIFT
+ * is g, and every page of a batch is in the same group. A sender splits a
+ * range at the groups' edges; a receiver refuses a batch across one
+ * (TDSM_WS_INVAL). A receiver may then keep its page metadata in blocks
+ * of TDSM_WIRE_BATCH pages and find a whole batch in one of them.
+ */
 #define TDSM_WIRE_BATCH		64
+#define TDSM_WIRE_BATCH_SHIFT	6	/* log2(TDSM_WIRE_BATCH) */
 
 /* reply flags */
 #define TDSM_RF_DATA	0x1	/* the page was written into the request's buffer */
@@ -216,7 +227,8 @@ struct tdsm_wire_alloc {
  * @addr: global address of the first page of the batch.
  * @iova: the requester's buffer: page i of the batch goes to iova + i * 4 KiB...
  * @rkey: ...under this rkey (INVALV: both zero).
- * @npages: 1 .. TDSM_WIRE_BATCH.
+ * @npages: 1 .. TDSM_WIRE_BATCH, not past the end of the group of
+ *	TDSM_WIRE_BATCH pages that @addr is in.
  * @dst: INVALV: the pages' new home if a migration moves them, else 0.
  * @reserved: zero.
  * @mask: READV, INVALV: the pages concerned (bit i = page i); MIGRATE: zero.
