@@ -773,6 +773,38 @@ static void msg_alloc(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
 	m->alloc.npages = htobe32(npages);
 }
 
+/*
+ * A batch request (MIGRATE, READV, INVALV) of @npages from @addr, pages
+ * @mask of it, no buffer (rkey 0: the module then replies with a plain
+ * SEND); an INVALV gets the next epoch, as the rogue's own transaction.
+ */
+static void msg_batch(struct tdsm_wire_msg *m, uint8_t type, uint64_t addr,
+		      uint8_t npages, uint64_t mask)
+{
+	msg_init(m, type);
+	m->batch.addr = htobe64(addr);
+	m->batch.npages = npages;
+	m->batch.mask = htobe64(mask);
+	if (type == TDSM_W_INVALV)
+		m->batch.epoch = htobe32(++rogue_txn);
+}
+
+/*
+ * The group of TDSM_WIRE_BATCH pages that the page at @addr is in: a batch
+ * lies inside one (wire.h).
+ */
+static uint64_t batch_group(uint64_t addr)
+{
+	return ((addr - TINYDSM_REGION_BASE) / PG) >> TDSM_WIRE_BATCH_SHIFT;
+}
+
+/* The address of the first page of the group after @addr's. */
+static uint64_t batch_group_next(uint64_t addr)
+{
+	return TINYDSM_REGION_BASE +
+	       ((batch_group(addr) + 1) << TDSM_WIRE_BATCH_SHIFT) * PG;
+}
+
 static void fmt_msg(const struct rx_msg *x, char *buf, size_t len)
 {
 	const struct tdsm_wire_msg *m = &x->m;
@@ -813,6 +845,16 @@ static const char *module_msg_error(const struct rx_msg *x, uint8_t type)
 		return "len field is not 64";
 	if (!h->id)
 		return "id 0";
+	if (h->type == TDSM_W_MIGRATE || h->type == TDSM_W_READV ||
+	    h->type == TDSM_W_INVALV) {
+		uint64_t addr = be64toh(x->m.batch.addr);
+		unsigned int n = x->m.batch.npages;
+
+		if (!n || n > TDSM_WIRE_BATCH)
+			return "batch of 0 or more than TDSM_WIRE_BATCH pages";
+		if (batch_group(addr) != batch_group(addr + (n - 1) * PG))
+			return "batch across two groups of TDSM_WIRE_BATCH pages";
+	}
 	return NULL;
 }
 

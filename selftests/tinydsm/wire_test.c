@@ -101,7 +101,8 @@
 #define PG_DOUBT_GONE		132
 #define PG_UPGRADE_DOUBT	133
 #define PG_UPGRADE_NOT_SENT	134
-/* Pages of node1's slice (the rogue is their home). */
+#define PG_BATCH_EDGE		768	/* the group edge at or after it, +-64 pages */
+/* Pages of node1's slice (the rogue is their home); PG_BATCH_EDGE too. */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
 #define PG_NOT_HELD		300
@@ -112,6 +113,7 @@
 #define PG_OTHER_CONN		250
 #define PG_MIGRATE		512	/* 2 batches: 128 pages */
 #define MIGRATE_MOVED		3	/* pages of the first batch the rogue hands over */
+#define PG_SPLIT		1024	/* the group edge at or after it, +160 pages */
 
 static const char *const reject_names[] = {
 	[TDSM_REJ_MALFORMED] = "MALFORMED", [TDSM_REJ_VERSION] = "VERSION",
@@ -3539,6 +3541,157 @@ TEST_F_TIMEOUT(wire, migrate_stopped_reports_moved, 200)
 		TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.home);
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/* ------------------------------------------------ batches and groups */
+
+struct batch_case {
+	const char *name;
+	uint8_t type;
+	uint64_t addr;
+	uint8_t npages;
+	uint64_t mask;
+	int want;
+};
+
+/*
+ * wire.h, version 7: a batch (MIGRATE, READV, INVALV) lies inside one
+ * group of TDSM_WIRE_BATCH pages; one across a group's edge is malformed
+ * (INVAL) and does nothing, whatever its mask. node2 writes the last page
+ * of a group of its own first: a MIGRATE across that edge must leave it
+ * node2's, with node2's bytes. The same batches inside a group (of pages
+ * homed on node 1, so nothing is served or moved) are answered OK. A
+ * refusal is a reply, not a dropped message: the connection stays up,
+ * rx_bad does not move, and node2's kernel logs no warning.
+ */
+TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
+{
+	uint64_t edge1, edge2, pw;
+	struct peer_st before, after;
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep;
+	struct pinfo pi;
+	char d[400], ans[512];
+	size_t i, n;
+	long st;
+
+	START();
+	edge1 = batch_group_next(slice_addr(self, ROGUE, PG_BATCH_EDGE) - PG);
+	edge2 = batch_group_next(slice_addr(self, TARGET, PG_BATCH_EDGE) - PG);
+	pw = edge2 - PG;
+	ASSERT_EQ(0, node2_access(self, "write", pw, 0x81, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	{
+		const struct batch_case b[] = {
+			{ "READV of 8 pages across an edge of node2's", TDSM_W_READV, edge2 - 4 * PG, 8, 0xff, TDSM_WS_INVAL },
+			{ "READV of 2 pages across an edge, the first one asked for", TDSM_W_READV, pw, 2, 0x1, TDSM_WS_INVAL },
+			{ "READV of 64 pages from page 1 of a group", TDSM_W_READV, edge2 + PG, 64, ~0ull, TDSM_WS_INVAL },
+			{ "MIGRATE of 2 pages across an edge, the first written by node2", TDSM_W_MIGRATE, pw, 2, 0, TDSM_WS_INVAL },
+			{ "MIGRATE of 64 pages from page 60 of a group", TDSM_W_MIGRATE, edge2 - 4 * PG, 64, 0, TDSM_WS_INVAL },
+			{ "MIGRATE of 8 pages across an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 8, 0, TDSM_WS_INVAL },
+			{ "INVALV of 8 pages across an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 8, 0xff, TDSM_WS_INVAL },
+			{ "INVALV of 2 pages across an edge, the second one named", TDSM_W_INVALV, edge1 - PG, 2, 0x2, TDSM_WS_INVAL },
+			/* Inside a group: answered (nothing of node 1's is node2's to serve or move). */
+			{ "READV of the 4 pages up to an edge of node 1's", TDSM_W_READV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK },
+			{ "READV of a whole group of node 1's", TDSM_W_READV, edge1, 64, ~0ull, TDSM_WS_OK },
+			{ "MIGRATE of a whole group of node 1's", TDSM_W_MIGRATE, edge1, 64, 0, TDSM_WS_OK },
+			{ "MIGRATE of the 4 pages up to an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 4, 0, TDSM_WS_OK },
+			{ "INVALV of the 4 pages up to an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK },
+		};
+
+		n = sizeof(b) / sizeof(b[0]);
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+		for (i = 0; i < n; i++) {
+			msg_batch(&m, b[i].type, b[i].addr, b[i].npages, b[i].mask);
+			st = call(self, self->r, &m, &rep);
+			ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
+			fmt_msg(&rep, d, sizeof(d));
+			EXPECT_EQ(b[i].want, st)
+				TH_LOG("%s: want %s, got %s: %s", b[i].name,
+				       st_name(b[i].want), st_name(st), d);
+			if (b[i].type == TDSM_W_INVALV)
+				continue;
+			/* A batch reply: nothing served, nothing moved. */
+			EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("%s: %s", b[i].name, d);
+			EXPECT_EQ(0u, be64toh(rep.m.breply.data)) TH_LOG("%s: %s", b[i].name, d);
+			EXPECT_EQ(0u, be32toh(rep.m.breply.holders)) TH_LOG("%s: %s", b[i].name, d);
+		}
+	}
+	/* Nothing else came of them: no INVAL, FETCH or request of node2's. */
+	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", after.state);
+	EXPECT_EQ(before.bad, after.bad)
+		TH_LOG("rx_bad went %lld -> %lld: a refused batch is a reply, "
+		       "not a dropped message", before.bad, after.bad);
+	EXPECT_EQ(before.rx + (long long)n, after.rx);
+	EXPECT_EQ(before.tx + (long long)n, after.tx);
+
+	/* The page the refused MIGRATEs named is node2's, as it was. */
+	ASSERT_EQ(0, node2_info(self, pw, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.home);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset);
+	EXPECT_TRUE(pi.flags & TINYDSM_PAGE_F_PRESENT) TH_LOG("flags %#x", pi.flags);
+	ASSERT_EQ(0, node2_info(self, edge2, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.home) TH_LOG("the first page past the edge");
+	ASSERT_EQ(0, node2_access(self, "read", pw, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what);
+	EXPECT_EQ(pat_hash(0x81), a.hash) TH_LOG("node2 reads other bytes than it wrote");
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "dmesg")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "clean", 5)) TH_LOG("node2's kernel log: %s", ans);
+}
+
+/*
+ * node2 migrates 100 pages homed on "node 1" (the rogue) from page 60 of a
+ * group: its MIGRATEs split the range at the groups' edges, 4 + 64 + 32
+ * pages, each inside one group (module_msg_error() checks every batch the
+ * module sends). The rogue moves nothing; node2 says so.
+ */
+TEST_F_TIMEOUT(wire, migrate_split_at_groups, 200)
+{
+	static const unsigned int want[] = { 4, TDSM_WIRE_BATCH, 32 };
+	unsigned int moved, skipped, data, i, off = 0;
+	int error, replied;
+	uint64_t start;
+	struct pinfo pi;
+	struct rx_msg x;
+	struct rogue *r;
+	char d[512];
+
+	START();
+	start = batch_group_next(slice_addr(self, ROGUE, PG_SPLIT) - PG) + 60 * PG;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+
+	ASSERT_EQ(0, rpc_send(self, "migrate %#" PRIx64 " %u %u", start, 100, ROGUE))
+		TH_LOG("%s", self->why);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ASSERT_EQ(0, expect_request(self, r, TDSM_W_MIGRATE, &x, REPLY_MS))
+			TH_LOG("batch %u: %s", i + 1, self->why);
+		fmt_msg(&x, d, sizeof(d));
+		EXPECT_EQ(start + off * PG, be64toh(x.m.batch.addr)) TH_LOG("batch %u: %s", i + 1, d);
+		EXPECT_EQ(want[i], x.m.batch.npages) TH_LOG("batch %u: %s", i + 1, d);
+		EXPECT_EQ(0u, be64toh(x.m.batch.mask)) TH_LOG("batch %u: %s", i + 1, d);
+		off += x.m.batch.npages;
+		ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, 0, 0, 0, true))
+			TH_LOG("%s", r->err);
+	}
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	TH_LOG("node2's MIGRATE: %s", d);
+	ASSERT_EQ(5, sscanf(d, "migrate %d %d %u %u %u", &error, &replied, &moved,
+			    &skipped, &data)) TH_LOG("node2 answered '%s'", d);
+	EXPECT_EQ(0, error);
+	EXPECT_EQ(0, moved);
+	EXPECT_EQ(100, skipped);
+	EXPECT_EQ(0, data);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, node2_info(self, start, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home);
+	ASSERT_EQ(0, node2_info(self, start + 99 * PG, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home);
 }
 
 TEST_F_TIMEOUT(wire, burst_of_requests, 200)
