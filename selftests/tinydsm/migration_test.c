@@ -12,8 +12,10 @@
  * pages are forwarded to their new home; the old home lets a batch go
  * before its reply can land; a writer on node1 during the migration loses
  * no update; running a migration again resumes it (moves
- * nothing twice); bad requests get clear errors; unprivileged callers get
- * EPERM.
+ * nothing twice); a range that starts inside a group of 64 pages and
+ * spans three (batches never cross a group, kmod/wire.h) moves and
+ * repopulates whole; bad requests get clear errors; unprivileged callers
+ * get EPERM.
  *
  * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
  * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256).
@@ -795,6 +797,100 @@ TEST_F_TIMEOUT(mig, trio_migrate_again_and_back, 300)
 	if (n->id == APP)
 		EXPECT_EQ(0, tc_check_mem(_metadata, addr, (size_t)npages * n->psz, 4,
 				       "node1 reading after the round trip"));
+	BARRIER("done");
+}
+
+/*
+ * A range that starts at page 60 of a group of 64 and spans three groups:
+ * 100 pages go as batches of 4, 64 and 32 (MIGRATE, its INVALVs to node1,
+ * and node1's READVs), none across a group's edge (PROTOCOL.md,
+ * "Batches"). Every page of the range moves to node3 with every word, the
+ * pages on either side stay node2's, and node1's REPOPULATE fetches all
+ * 100 back.
+ */
+#define GROUP		64	/* pages in a group: TDSM_WIRE_BATCH */
+#define UNALIGNED_AT	60	/* the range starts at this page of a group */
+#define UNALIGNED_PAGES	100	/* 4 + 64 + 32 */
+
+TEST_F_TIMEOUT(mig, trio_unaligned_range, 300)
+{
+	const unsigned int npages = UNALIGNED_PAGES;
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	uint64_t run, group, addr, before, after;
+	struct tnl_answer r;
+
+	START();
+	/* Room for the first group edge in the run plus 160 pages. */
+	run = tc_shared_run(_metadata, &self->n, &self->s, SRC, 4 * GROUP, 5,
+			    3 * self->s.timeout_s);
+	group = (uint64_t)GROUP * n->psz;
+	addr = TINYDSM_REGION_BASE +
+	       (run - TINYDSM_REGION_BASE + group - 1) / group * group +
+	       UNALIGNED_AT * n->psz;
+	before = addr - n->psz;
+	after = addr + len;
+	ASSERT_LE(after + n->psz, run + 4 * group);
+	/* Three groups: the range's first and last pages are two groups apart. */
+	ASSERT_EQ(2, (after - n->psz - TINYDSM_REGION_BASE) / group -
+		     (addr - TINYDSM_REGION_BASE) / group);
+
+	if (n->id == APP)
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 5, "node1 first read"));
+	BARRIER("read");
+	if (n->id == DST) {
+		ASSERT_GEN(0, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(npages, r.moved);
+		EXPECT_EQ(0, r.skipped);
+		EXPECT_EQ(npages, r.data);
+		EXPECT_EQ(TC_NODE(APP), r.holders);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_EXCLUSIVE, DST, DST,
+					TC_NODE(DST), TINYDSM_PAGE_F_PRESENT, 0,
+					"node3 after pulling"));
+		EXPECT_EQ(0, check_info(_metadata, n, before, 1, -1, SRC, -1, -1,
+					0, 0, "node3: the page before the range"));
+		EXPECT_EQ(0, check_info(_metadata, n, after, 1, -1, SRC, -1, -1,
+					0, 0, "node3: the page after the range"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 5,
+					  "node3 after pulling"));
+	}
+	BARRIER("migrated");
+	if (n->id == SRC) {
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1, 0,
+					TINYDSM_PAGE_F_PRESENT, "node2 after the move"));
+		EXPECT_EQ(0, check_info(_metadata, n, before, 1, -1, SRC, SRC, -1,
+					0, 0, "node2: the page before the range"));
+		EXPECT_EQ(0, check_info(_metadata, n, after, 1, -1, SRC, SRC, -1,
+					0, 0, "node2: the page after the range"));
+	}
+	if (n->id == APP) {
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_INVALID, DST, -1, -1,
+					TINYDSM_PAGE_F_MOVED,
+					TINYDSM_PAGE_F_PRESENT, "node1 after the move"));
+		ASSERT_GEN(0, gen_repopulate(addr, npages, &r), &r);
+		EXPECT_EQ(npages, r.fetched);
+		EXPECT_EQ(npages, r.mapped);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, -1, -1,
+					TINYDSM_PAGE_F_PRESENT,
+					TINYDSM_PAGE_F_MOVED, "node1 after REPOPULATE"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 5,
+					  "node1 after REPOPULATE"));
+	}
+	BARRIER("repopulated");
+	if (n->id == DST)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, DST, DST,
+					TC_NODE(DST) | TC_NODE(APP), 0, 0,
+					"node3 after node1's REPOPULATE"));
+	BARRIER("checked");
+	/* The old home reads it all back: the range from node3, the rest its own. */
+	if (n->id == SRC)
+		EXPECT_EQ(0, tc_check_mem(_metadata, run, 4 * group, 5,
+					  "node2 reading the whole run back"));
 	BARRIER("done");
 }
 
