@@ -3471,6 +3471,28 @@ TEST_F_TIMEOUT(wire, remote_nomem_is_retried, 200)
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
+/* node2's answer to a "migrate" command (node2_migrate()). */
+struct migrate_ans {
+	int error, replied;
+	unsigned int moved, skipped, data;
+};
+
+/* Wait for node2's answer to the "migrate" sent: 0, or -1 (self->why). */
+static int node2_migrate_wait(FIXTURE_DATA(wire) *self, struct migrate_ans *m)
+{
+	char d[512];
+
+	if (rpc_wait(self, d, sizeof(d), RPC_S))
+		return -1;
+	if (sscanf(d, "migrate %d %d %u %u %u", &m->error, &m->replied,
+		   &m->moved, &m->skipped, &m->data) != 5) {
+		snprintf(self->why, sizeof(self->why), "node2 answered '%s'", d);
+		return -1;
+	}
+	snprintf(self->why, sizeof(self->why), "node2's MIGRATE: %s", d);
+	return 0;
+}
+
 /*
  * node2 pulls 2 batches homed on "node 1" (MIGRATE from the rogue). The
  * rogue hands over MIGRATE_MOVED pages of the first batch (the others, never
@@ -3481,12 +3503,12 @@ TEST_F_TIMEOUT(wire, remote_nomem_is_retried, 200)
 TEST_F_TIMEOUT(wire, migrate_stopped_reports_moved, 200)
 {
 	uint64_t done = (1ull << MIGRATE_MOVED) - 1, base;
-	unsigned int moved, skipped, data, i;
+	struct migrate_ans ma;
 	struct access_ans a;
 	struct pinfo pi;
 	struct rx_msg x;
 	struct rogue *r;
-	int error, replied;
+	unsigned int i;
 	char d[512];
 
 	START();
@@ -3513,16 +3535,14 @@ TEST_F_TIMEOUT(wire, migrate_stopped_reports_moved, 200)
 	ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_UNREACH, 0, 0, 0, false))
 		TH_LOG("%s", r->err);
 
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	TH_LOG("node2's MIGRATE: %s", d);
-	ASSERT_EQ(5, sscanf(d, "migrate %d %d %u %u %u", &error, &replied, &moved,
-			    &skipped, &data)) TH_LOG("node2 answered '%s'", d);
-	EXPECT_EQ(-EHOSTUNREACH, error);
-	EXPECT_TRUE(replied) TH_LOG("no MIGRATE reply came with the error: "
-				    "the caller cannot know what moved");
-	EXPECT_EQ(MIGRATE_MOVED, moved);
-	EXPECT_EQ(TDSM_WIRE_BATCH - MIGRATE_MOVED, skipped);
-	EXPECT_EQ(MIGRATE_MOVED, data);
+	ASSERT_EQ(0, node2_migrate_wait(self, &ma)) TH_LOG("%s", self->why);
+	TH_LOG("%s", self->why);
+	EXPECT_EQ(-EHOSTUNREACH, ma.error);
+	EXPECT_TRUE(ma.replied) TH_LOG("no MIGRATE reply came with the error: "
+				       "the caller cannot know what moved");
+	EXPECT_EQ(MIGRATE_MOVED, ma.moved);
+	EXPECT_EQ(TDSM_WIRE_BATCH - MIGRATE_MOVED, ma.skipped);
+	EXPECT_EQ(MIGRATE_MOVED, ma.data);
 
 	/* What moved is node2's now, with the rogue's bytes; the rest is not. */
 	for (i = 0; i < MIGRATE_MOVED; i++) {
@@ -3653,8 +3673,8 @@ TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 TEST_F_TIMEOUT(wire, migrate_split_at_groups, 200)
 {
 	static const unsigned int want[] = { 4, TDSM_WIRE_BATCH, 32 };
-	unsigned int moved, skipped, data, i, off = 0;
-	int error, replied;
+	unsigned int i, off = 0;
+	struct migrate_ans ma;
 	uint64_t start;
 	struct pinfo pi;
 	struct rx_msg x;
@@ -3679,14 +3699,12 @@ TEST_F_TIMEOUT(wire, migrate_split_at_groups, 200)
 		ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, 0, 0, 0, true))
 			TH_LOG("%s", r->err);
 	}
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	TH_LOG("node2's MIGRATE: %s", d);
-	ASSERT_EQ(5, sscanf(d, "migrate %d %d %u %u %u", &error, &replied, &moved,
-			    &skipped, &data)) TH_LOG("node2 answered '%s'", d);
-	EXPECT_EQ(0, error);
-	EXPECT_EQ(0, moved);
-	EXPECT_EQ(100, skipped);
-	EXPECT_EQ(0, data);
+	ASSERT_EQ(0, node2_migrate_wait(self, &ma)) TH_LOG("%s", self->why);
+	TH_LOG("%s", self->why);
+	EXPECT_EQ(0, ma.error);
+	EXPECT_EQ(0, ma.moved);
+	EXPECT_EQ(100, ma.skipped);
+	EXPECT_EQ(0, ma.data);
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, node2_info(self, start, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.home);
