@@ -163,7 +163,11 @@ struct tdd_job {
 	uint32_t id, gen;
 };
 
-#define TDD_WORK_MAX	64		/* jobs queued, the running one included */
+/*
+ * Jobs queued, the running one included: requests of other daemons, an
+ * eviction per member (up to 64) and a migration (members.c).
+ */
+#define TDD_WORK_MAX	128
 
 int tdd_work_init(void);		/* after tdd_genl_open() */
 void tdd_work_fini(void);

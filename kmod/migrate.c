@@ -86,7 +86,7 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	if (type == TDSM_W_MIGRATE ? mask : !mask || (*n < 64 && mask >> *n))
 		return TDSM_WS_INVAL;
 	if (type == TDSM_W_INVALV ?
-	    b->iova || b->rkey || b->dst >= TINYDSM_MAX_NODES ||
+	    b->iova || b->rkey || b->dst > TDSM_NODES_MAX ||
 	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
 	    b->dst != 0)
 		return TDSM_WS_INVAL;
@@ -196,13 +196,13 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 static noinline_for_stack int
 tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 		     unsigned int n, u64 want, u8 to, u32 epoch,
-		     u32 *holders, struct page **push, u8 *slot,
+		     u64 *holders, struct page **push, u8 *slot,
 		     unsigned int *npush)
 {
-	u64 inval[TINYDSM_MAX_NODES] = {};
-	unsigned long copies;
-	unsigned int i;
-	int x, err;
+	u64 inval[TDSM_NODES_MAX + 1] = {};	/* by node id: 520 bytes */
+	unsigned int i, x;
+	u64 copies;
+	int err;
 
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -221,12 +221,12 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			if (err)
 				return err;
 		}
-		copies = pg->copyset & ~(BIT(r->node_id) | BIT(to));
-		for_each_set_bit(x, &copies, TINYDSM_MAX_NODES)
+		copies = pg->copyset & ~(tdsm_nbit(r->node_id) | tdsm_nbit(to));
+		tdsm_for_each_node(x, copies)
 			inval[x] |= BIT_ULL(i);
 	}
 	/* One round trip per node holding copies, not one per page. */
-	for (x = 1; x < TINYDSM_MAX_NODES; x++) {
+	for (x = 1; x <= TDSM_NODES_MAX; x++) {
 		if (!inval[x])
 			continue;
 		err = tdsm_invalidate_batch(r, first, n, inval[x], x, to, epoch);
@@ -234,8 +234,8 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			return err;
 		for (i = 0; i < n; i++)
 			if (inval[x] & BIT_ULL(i))
-				tdsm_pg(r, first + i)->copyset &= ~BIT(x);
-		*holders |= BIT(x);
+				tdsm_pg(r, first + i)->copyset &= ~tdsm_nbit(x);
+		*holders |= tdsm_nbit(x);
 	}
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -271,7 +271,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
  */
 static noinline_for_stack void
 tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
-		       u8 *owner, u32 *copyset)
+		       u8 *owner, u64 *copyset)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
@@ -282,7 +282,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	pg->owner = to;
-	pg->copyset = BIT(to);
+	pg->copyset = tdsm_nbit(to);
 	tdsm_page_set_home(pg, to);
 	clear_bit(TDSM_PG_MOVED, &pg->flags);
 	tdsm_page_unlock(pg);
@@ -300,7 +300,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
  */
 static noinline_for_stack void
 tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
-		  u32 copyset, struct page *frame)
+		  u64 copyset, struct page *frame)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 
@@ -312,7 +312,7 @@ tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 		get_page(frame);
 		tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
 	} else {
-		pg->copyset &= ~BIT(r->node_id);
+		pg->copyset &= ~tdsm_nbit(r->node_id);
 	}
 	tdsm_page_unlock(pg);
 }
@@ -326,7 +326,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	struct tdsm_wire_breply rep = {};
 	struct page *push[TDSM_WIRE_BATCH];
-	u32 copyset[TDSM_WIRE_BATCH];
+	u64 copyset[TDSM_WIRE_BATCH];
 	u8 owner[TDSM_WIRE_BATCH];
 	u8 slot[TDSM_WIRE_BATCH];
 	u8 to = msg->hdr.src;
@@ -334,7 +334,8 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	enum tdsm_wire_status st;
 	u64 done = 0, data = 0;
 	unsigned long first;
-	u32 holders = 0, epoch;
+	u64 holders = 0;
+	u32 epoch;
 	int err = 0;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -375,7 +376,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 						       &owner[i], &copyset[i]);
 		rep.done = cpu_to_be64(done);
 		rep.data = cpu_to_be64(data);
-		rep.holders = cpu_to_be32(holders);
+		rep.holders = cpu_to_be64(holders);
 		rep.epoch = cpu_to_be32(epoch);
 		err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 				       be64_to_cpu(msg->batch.iova),
@@ -515,7 +516,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 						    tdsm_page_addr(first + i));
 			}
 			pg->owner = r->node_id;
-			pg->copyset = BIT(r->node_id);
+			pg->copyset = tdsm_nbit(r->node_id);
 			pg->epoch = epoch;
 			tdsm_page_set_home(pg, r->node_id);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
@@ -529,7 +530,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 		res->moved += hweight64(done);
 		res->data += hweight64(data);
 		res->skipped += n - hweight64(done);
-		res->holders |= be32_to_cpu(call.reply.breply.holders);
+		res->holders |= be64_to_cpu(call.reply.breply.holders);
 		if (done)
 			tdsm_event_migrated(tdsm_page_addr(first), n, from,
 					    r->node_id);
@@ -659,7 +660,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_wire_breply rep = {};
 	struct page *push[TDSM_WIRE_BATCH];
 	u8 owner[TDSM_WIRE_BATCH];
-	u32 copyset[TDSM_WIRE_BATCH];
+	u64 copyset[TDSM_WIRE_BATCH];
 	u8 slot[TDSM_WIRE_BATCH];
 	unsigned int i, n, npush = 0;
 	enum tdsm_wire_status st;
@@ -953,14 +954,14 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 	 */
 	tdsm_for_each_page(r, idx, pg) {
 		if (tdsm_page_home(pg) != r->node_id ||
-		    (!(pg->copyset & BIT(id)) && pg->owner != id))
+		    (!(pg->copyset & tdsm_nbit(id)) && pg->owner != id))
 			continue;
 		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
 			if (pg->owner == id) {
 				(*lost)++;
-			} else if (pg->copyset & BIT(id)) {
-				pg->copyset &= ~BIT(id);
+			} else if (pg->copyset & tdsm_nbit(id)) {
+				pg->copyset &= ~tdsm_nbit(id);
 				(*dropped)++;
 			}
 		}
