@@ -648,37 +648,35 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 
 /* ---- READV: read copies of a batch, for an eager repopulation ---------- */
 
-void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
-		       const struct tdsm_wire_msg *msg)
+/*
+ * Serve the pages @want of the READV @msg, the batch of @n pages at @first
+ * whose DIRs the caller holds, as one transaction (*@epoch). Returns the
+ * pages served; each one's entry before in @owner[i] and @copyset[i], for
+ * the caller to restore if the reply fails; this node's frames to send in
+ * @push, their page indices in @slot, *@npush of them.
+ *
+ * noinline_for_stack: its struct tdsm_dest (two completions, bigger with
+ * lockdep) and the caller's per-page arrays, with KASAN's redzones, would
+ * not fit the debug kernel's frame limit in one function.
+ */
+static noinline_for_stack u64
+tdsm_readv_serve(struct tdsm_region *r, struct tdsm_conn *conn,
+		 const struct tdsm_wire_msg *msg, unsigned long first,
+		 unsigned int n, u64 want, u32 *epoch, struct page **push,
+		 u8 *slot, unsigned int *npush, u8 *owner, u64 *copyset)
 {
 	struct tdsm_dest dst = {
 		.node = msg->hdr.src,
 		.conn = conn,
 		.rkey = be32_to_cpu(msg->batch.rkey),
 	};
-	u64 iova = be64_to_cpu(msg->batch.iova), want, done = 0, data = 0;
-	struct tdsm_wire_breply rep = {};
-	struct page *push[TDSM_WIRE_BATCH];
-	u8 owner[TDSM_WIRE_BATCH];
-	u64 copyset[TDSM_WIRE_BATCH];
-	u8 slot[TDSM_WIRE_BATCH];
-	unsigned int i, n, npush = 0;
-	enum tdsm_wire_status st;
-	unsigned long first;
+	u64 iova = be64_to_cpu(msg->batch.iova), done = 0;
+	unsigned int i;
 	int err;
 
-	st = tdsm_batch_check(r, msg, &first, &n);
-	if (st) {
-		tdsm_breply_error(conn, msg, st);
-		return;
-	}
-	want = be64_to_cpu(msg->batch.mask);
-	for (i = 0; i < n; i++)
-		if (want & BIT_ULL(i))
-			tdsm_dir_lock(tdsm_pg(r, first + i));
 	/* One transaction for the batch, now that no other runs on it. */
 	dst.epoch = tdsm_txn_next(r);
-
+	*epoch = dst.epoch;
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 		struct page *frame = NULL;
@@ -703,18 +701,48 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 			continue;
 		}
 		done |= BIT_ULL(i);
-		data |= BIT_ULL(i);
 		if (frame) {
-			push[npush] = frame;
-			slot[npush++] = i;
+			push[*npush] = frame;
+			slot[(*npush)++] = i;
 		}
 	}
+	return done;
+}
 
+void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
+		       const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_wire_breply rep = {};
+	struct page *push[TDSM_WIRE_BATCH];
+	u8 owner[TDSM_WIRE_BATCH];
+	u64 copyset[TDSM_WIRE_BATCH];
+	u8 slot[TDSM_WIRE_BATCH];
+	unsigned int i, n, npush = 0;
+	enum tdsm_wire_status st;
+	unsigned long first;
+	u64 want, done;
+	u32 epoch;
+	int err;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	if (st) {
+		tdsm_breply_error(conn, msg, st);
+		return;
+	}
+	want = be64_to_cpu(msg->batch.mask);
+	for (i = 0; i < n; i++)
+		if (want & BIT_ULL(i))
+			tdsm_dir_lock(tdsm_pg(r, first + i));
+	done = tdsm_readv_serve(r, conn, msg, first, n, want, &epoch, push,
+				slot, &npush, owner, copyset);
+
+	/* Every page served went with its contents. */
 	rep.done = cpu_to_be64(done);
-	rep.data = cpu_to_be64(data);
-	rep.epoch = cpu_to_be32(dst.epoch);
-	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush, iova,
-			       dst.rkey);
+	rep.data = cpu_to_be64(done);
+	rep.epoch = cpu_to_be32(epoch);
+	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
+			       be64_to_cpu(msg->batch.iova),
+			       be32_to_cpu(msg->batch.rkey));
 	for (i = 0; i < n; i++) {
 		if (err && (done & BIT_ULL(i))) {
 			tdsm_pg(r, first + i)->owner = owner[i];
