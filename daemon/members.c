@@ -10,8 +10,13 @@
  *   hb                                          every heartbeat-ms
  *   req id=N op=migrate addr=A npages=N from=ID
  *   req id=N op=repopulate addr=A npages=N [flags=TINYDSM_REPOPULATE_F_*]
- *   rep id=N err=0|ENAME [moved= skipped= data= holders= fetched= mapped=
- *       sites= nsec=] [msg=text]
+ *   rep id=N err=0|ENAME [moved= skipped= data= holders= holders64=
+ *       fetched= mapped= sites= nsec=] [msg=text]
+ *
+ * holders= is the module's ABI 1 bitmap (bit n = node n, nodes 1..31),
+ * which daemons before 64 nodes read; holders64= the whole set, bit n - 1
+ * = node n. A rep without holders64= (an older daemon) is read from
+ * holders=.
  *
  * With a cluster key (key-file), each hello carries a fresh nonce, each
  * side then proves the key with "auth mac=" (a MAC over both hellos, both
@@ -496,9 +501,10 @@ static void served(struct tdd_job *job)
 		return;
 	}
 	tdd_line_printf(&m->conn,
-			"rep id=%u err=%s moved=%u skipped=%u data=%u holders=%#x fetched=%u mapped=%u sites=%u nsec=%" PRIu64 "%s%s",
+			"rep id=%u err=%s moved=%u skipped=%u data=%u holders=%#" PRIx32 " holders64=%#" PRIx64 " fetched=%u mapped=%u sites=%u nsec=%" PRIu64 "%s%s",
 			job->id, e ? tdd_errno_name(e) : "0", r->moved, r->skipped,
-			r->data, r->holders, r->fetched, r->mapped, r->sites, r->nsec,
+			r->data, (uint32_t)(r->holders << 1), r->holders,
+			r->fetched, r->mapped, r->sites, r->nsec,
 			e ? " msg=" : "", e ? r->msg : "");
 }
 
@@ -565,7 +571,12 @@ static void take_reply(struct tdd_member *m, const struct tdd_kv *kv)
 	tdd_kv_u32(kv, "moved", &op.moved);
 	tdd_kv_u32(kv, "skipped", &op.skipped);
 	tdd_kv_u32(kv, "data", &op.data);
-	tdd_kv_u32(kv, "holders", &op.holders);
+	if (tdd_kv_u64(kv, "holders64", &op.holders)) {
+		uint32_t old = 0;
+
+		tdd_kv_u32(kv, "holders", &old);
+		op.holders = old >> 1;
+	}
 	tdd_kv_u32(kv, "fetched", &op.fetched);
 	tdd_kv_u32(kv, "mapped", &op.mapped);
 	tdd_kv_u32(kv, "sites", &op.sites);

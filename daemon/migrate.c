@@ -72,10 +72,10 @@ static struct {
 	bool waiting;			/* a remote request is in flight */
 	uint64_t due;			/* when the next step runs */
 	uint64_t retry_deadline;	/* 0: no failure pending */
-	uint32_t holders;		/* union of the chunks' HOLDERS */
-	uint32_t repop_left;		/* holders still to repopulate */
+	uint64_t holders;		/* union of the chunks' HOLDERS64 */
+	uint64_t repop_left;		/* holders still to repopulate */
 	uint32_t repop_node;		/* the one being repopulated, 0: none */
-	uint32_t repop_failed;
+	uint64_t repop_failed;
 	uint64_t moved, skipped, data, fetched, mapped, sites;
 	uint32_t chunk_moved;		/* moved by failed attempts at the chunk */
 	bool lost;			/* the last attempt went unanswered */
@@ -96,8 +96,8 @@ int tdd_migrate_timeout(void)
 	return mg.due > now ? (int)(mg.due - now) : 0;
 }
 
-/* "node1,node3" for a bitmap of node ids; "" if empty. */
-static void names_of(uint32_t bits, char *buf, size_t size)
+/* "node1,node3" for a node set (tdd_nbit()); "" if empty. */
+static void names_of(uint64_t bits, char *buf, size_t size)
 {
 	char tmp[24];
 	size_t len = 0;
@@ -105,7 +105,7 @@ static void names_of(uint32_t bits, char *buf, size_t size)
 
 	buf[0] = '\0';
 	for (id = 1; id < TINYDSM_MAX_NODES && len < size; id++)
-		if (bits & (1u << id))
+		if (bits & tdd_nbit(id))
 			len += snprintf(buf + len, size - len, "%s%s", len ? "," : "",
 					tdd_node_name(&tdd.cfg, id, tmp, sizeof(tmp)));
 }
@@ -220,7 +220,7 @@ static void end_move(void)
 	}
 	mg.phase = PH_REPOP;
 	mg.t_repop = tdd_now_ms();
-	mg.repop_left = mg.holders & ~(1u << mg.to->id);
+	mg.repop_left = mg.holders & ~tdd_nbit(mg.to->id);
 	mg.repop_node = 0;
 	mg.cursor = 0;
 	mg.due = tdd_now_ms();
@@ -296,7 +296,7 @@ static void repop_result(const struct tdd_op *op)
 	log_warn("migration %s -> %s: repopulating %s failed: %s: %s",
 		 mg.from->name, mg.to->name, tdd_node_name(&tdd.cfg, mg.repop_node, tmp, sizeof(tmp)),
 		 tdd_errno_name(op->err), op->msg);
-	mg.repop_failed |= 1u << mg.repop_node;
+	mg.repop_failed |= tdd_nbit(mg.repop_node);
 	mg.repop_node = 0;
 	mg.retry_deadline = 0;
 	mg.due = tdd_now_ms();
@@ -399,11 +399,11 @@ void tdd_migrate_run(void)
 	}
 	if (!mg.repop_node || mg.cursor >= mg.npages) {
 		if (mg.repop_node)
-			mg.repop_left &= ~(1u << mg.repop_node);
+			mg.repop_left &= ~tdd_nbit(mg.repop_node);
 		mg.repop_node = 0;
 		mg.cursor = 0;
 		while (mg.repop_left && !mg.repop_node) {
-			uint32_t id = __builtin_ctz(mg.repop_left);
+			uint32_t id = __builtin_ctzll(mg.repop_left) + 1;
 			char tmp[24];
 
 			if (tdd_config_by_id(&tdd.cfg, id)) {
@@ -411,8 +411,8 @@ void tdd_migrate_run(void)
 			} else {
 				log_warn("migration: holder %s is not in %s: not repopulated",
 					 tdd_node_name(&tdd.cfg, id, tmp, sizeof(tmp)), tdd.cfg.file);
-				mg.repop_failed |= 1u << id;
-				mg.repop_left &= ~(1u << id);
+				mg.repop_failed |= tdd_nbit(id);
+				mg.repop_left &= ~tdd_nbit(id);
 			}
 		}
 		if (!mg.repop_node) {

@@ -39,6 +39,15 @@
 #define TDD_WBUF	16384		/* bytes queued to one peer or client */
 #define TDD_PROTO	2		/* daemon protocol version (2: MACs) */
 
+/*
+ * A set of node ids (the holders of a migration) as the module's ABI 2
+ * reports them: bit n - 1 for node n, nodes 1..TINYDSM_MAX_NODES - 1.
+ */
+static inline uint64_t tdd_nbit(uint32_t id)
+{
+	return id ? 1ULL << (id - 1) : 0;
+}
+
 /* ---- logging (tinydsmd.c) ---- */
 enum tdd_level { TDD_ERR = 3, TDD_WARN = 4, TDD_NOTICE = 5, TDD_INFO = 6, TDD_DEBUG = 7 };
 void tdd_log(enum tdd_level level, const char *fmt, ...)
@@ -95,8 +104,9 @@ struct tdd_op {
 	char msg[256];			/* why, when err */
 	/* err: no answer came (the other daemon went away): what it did is unknown */
 	bool unanswered;
-	/* MIGRATE */
-	uint32_t moved, skipped, data, holders;
+	/* MIGRATE; holders: a node set, tdd_nbit() */
+	uint32_t moved, skipped, data;
+	uint64_t holders;
 	/* REPOPULATE */
 	uint32_t fetched, mapped, sites;
 	uint64_t nsec;
@@ -163,7 +173,11 @@ struct tdd_job {
 	uint32_t id, gen;
 };
 
-#define TDD_WORK_MAX	64		/* jobs queued, the running one included */
+/*
+ * Jobs queued, the running one included: requests of other daemons, an
+ * eviction per member (up to 64) and a migration (members.c).
+ */
+#define TDD_WORK_MAX	128
 
 int tdd_work_init(void);		/* after tdd_genl_open() */
 void tdd_work_fini(void);

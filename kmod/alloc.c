@@ -166,7 +166,7 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 			if (frame) {
 				tdsm_local_install(r, i, frame, TINYDSM_PAGE_SHARED);
 				pg->owner = r->node_id;
-				pg->copyset = BIT(r->node_id);
+				pg->copyset = tdsm_nbit(r->node_id);
 			} else {
 				err = -ENOMEM;
 			}
@@ -224,21 +224,21 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 
 	for (i = first; i < first + npages && !err; i++) {
 		struct tdsm_page *pg;
-		unsigned long holders;
+		unsigned int x;
+		u64 holders;
 		u32 epoch;
-		int x;
 
 		tdsm_chunk_get(r, i);
 		pg = tdsm_pg(r, i);
 		tdsm_dir_lock(pg);
 		epoch = tdsm_txn_next(r);
 		pg->epoch = epoch;
-		holders = pg->copyset | (pg->owner ? BIT(pg->owner) : 0);
-		for_each_set_bit(x, &holders, TINYDSM_MAX_NODES) {
+		holders = pg->copyset | tdsm_nbit(pg->owner);
+		tdsm_for_each_node(x, holders) {
 			err = tdsm_invalidate(r, i, x, epoch);
 			if (err)
 				break;
-			pg->copyset &= ~BIT(x);
+			pg->copyset &= ~tdsm_nbit(x);
 		}
 		if (!err) {
 			pg->owner = 0;
@@ -335,7 +335,7 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 	if (a->reserved[0] || a->reserved[1] || !a->npages)
 		return -EINVAL;
 	if (alloc) {
-		if (a->home >= TINYDSM_MAX_NODES)
+		if (a->home > TDSM_NODES_MAX)
 			return -EINVAL;	/* not a node id at all */
 		home = a->home ?: r->node_id;
 		return tdsm_alloc_at(r, home, true, a, false);

@@ -24,11 +24,11 @@
 
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
-MODULE_PARM_DESC(node_id, "this node's id, 1..31 (default 1)");
+MODULE_PARM_DESC(node_id, "this node's id, 1..64 (default 1)");
 
 static unsigned int max_nodes = 4;
 module_param(max_nodes, uint, 0444);
-MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 1..31 (default 4)");
+MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 1..64 (default 4)");
 
 static unsigned int region_size_mb = 256;
 module_param(region_size_mb, uint, 0444);
@@ -77,9 +77,9 @@ static int __init tdsm_init(void)
 	unsigned long npages;
 	int err;
 
-	if (node_id < 1 || node_id >= TINYDSM_MAX_NODES) {
+	if (node_id < 1 || node_id > TDSM_NODES_MAX) {
 		pr_err("node_id=%u is out of range 1..%u\n", node_id,
-		       TINYDSM_MAX_NODES - 1);
+		       TDSM_NODES_MAX);
 		return -EINVAL;
 	}
 	if (region_size_mb < TDSM_REGION_MIN_MB ||
@@ -88,9 +88,9 @@ static int __init tdsm_init(void)
 		       region_size_mb, TDSM_REGION_MIN_MB, TDSM_REGION_MAX_MB);
 		return -EINVAL;
 	}
-	if (max_nodes < 1 || max_nodes >= TINYDSM_MAX_NODES || node_id > max_nodes) {
+	if (max_nodes < 1 || max_nodes > TDSM_NODES_MAX || node_id > max_nodes) {
 		pr_err("max_nodes=%u must be 1..%u and at least node_id=%u\n",
-		       max_nodes, TINYDSM_MAX_NODES - 1, node_id);
+		       max_nodes, TDSM_NODES_MAX, node_id);
 		return -EINVAL;
 	}
 	npages = (unsigned long)region_size_mb << (20 - PAGE_SHIFT);

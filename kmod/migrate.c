@@ -130,7 +130,7 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	if (tdsm_batch_crosses(*first, *n))
 		return TDSM_WS_INVAL;
 	if (type == TDSM_W_INVALV ?
-	    b->iova || b->rkey || b->dst >= TINYDSM_MAX_NODES ||
+	    b->iova || b->rkey || b->dst > TDSM_NODES_MAX ||
 	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
 	    b->dst != 0)
 		return TDSM_WS_INVAL;
@@ -238,13 +238,13 @@ static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
 static noinline_for_stack int
 tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 		     unsigned int n, u64 want, u8 to, u32 epoch,
-		     u32 *holders, struct page **push, u8 *slot,
+		     u64 *holders, struct page **push, u8 *slot,
 		     unsigned int *npush)
 {
-	u64 inval[TINYDSM_MAX_NODES] = {};
-	unsigned long copies;
-	unsigned int i;
-	int x, err;
+	u64 inval[TDSM_NODES_MAX + 1] = {};	/* by node id: 520 bytes */
+	unsigned int i, x;
+	u64 copies;
+	int err;
 
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -263,12 +263,12 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			if (err)
 				return err;
 		}
-		copies = pg->copyset & ~(BIT(r->node_id) | BIT(to));
-		for_each_set_bit(x, &copies, TINYDSM_MAX_NODES)
+		copies = pg->copyset & ~(tdsm_nbit(r->node_id) | tdsm_nbit(to));
+		tdsm_for_each_node(x, copies)
 			inval[x] |= BIT_ULL(i);
 	}
 	/* One round trip per node holding copies, not one per page. */
-	for (x = 1; x < TINYDSM_MAX_NODES; x++) {
+	for (x = 1; x <= TDSM_NODES_MAX; x++) {
 		if (!inval[x])
 			continue;
 		err = tdsm_invalidate_batch(r, first, n, inval[x], x, to, epoch);
@@ -276,8 +276,8 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			return err;
 		for (i = 0; i < n; i++)
 			if (inval[x] & BIT_ULL(i))
-				tdsm_pg(r, first + i)->copyset &= ~BIT(x);
-		*holders |= BIT(x);
+				tdsm_pg(r, first + i)->copyset &= ~tdsm_nbit(x);
+		*holders |= tdsm_nbit(x);
 	}
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -313,7 +313,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
  */
 static noinline_for_stack void
 tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
-		       u8 *owner, u32 *copyset)
+		       u8 *owner, u64 *copyset)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
@@ -324,7 +324,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 	tdsm_page_lock(pg);
 	frame = tdsm_local_take(r, idx);
 	pg->owner = to;
-	pg->copyset = BIT(to);
+	pg->copyset = tdsm_nbit(to);
 	tdsm_page_set_home(pg, to);
 	clear_bit(TDSM_PG_MOVED, &pg->flags);
 	tdsm_page_unlock(pg);
@@ -342,7 +342,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
  */
 static noinline_for_stack void
 tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
-		  u32 copyset, struct page *frame)
+		  u64 copyset, struct page *frame)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 
@@ -354,7 +354,7 @@ tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 		get_page(frame);
 		tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
 	} else {
-		pg->copyset &= ~BIT(r->node_id);
+		pg->copyset &= ~tdsm_nbit(r->node_id);
 	}
 	tdsm_page_unlock(pg);
 }
@@ -368,7 +368,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	struct tdsm_wire_breply rep = {};
 	struct page *push[TDSM_WIRE_BATCH];
-	u32 copyset[TDSM_WIRE_BATCH];
+	u64 copyset[TDSM_WIRE_BATCH];
 	u8 owner[TDSM_WIRE_BATCH];
 	u8 slot[TDSM_WIRE_BATCH];
 	u8 to = msg->hdr.src;
@@ -376,7 +376,8 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	enum tdsm_wire_status st;
 	u64 done = 0, data = 0;
 	unsigned long first;
-	u32 holders = 0, epoch;
+	u64 holders = 0;
+	u32 epoch;
 	int err = 0;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -417,7 +418,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 						       &owner[i], &copyset[i]);
 		rep.done = cpu_to_be64(done);
 		rep.data = cpu_to_be64(data);
-		rep.holders = cpu_to_be32(holders);
+		rep.holders = cpu_to_be64(holders);
 		rep.epoch = cpu_to_be32(epoch);
 		err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 				       be64_to_cpu(msg->batch.iova),
@@ -555,7 +556,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 						    tdsm_page_addr(first + i));
 			}
 			pg->owner = r->node_id;
-			pg->copyset = BIT(r->node_id);
+			pg->copyset = tdsm_nbit(r->node_id);
 			pg->epoch = epoch;
 			tdsm_page_set_home(pg, r->node_id);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
@@ -569,7 +570,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 		res->moved += hweight64(done);
 		res->data += hweight64(data);
 		res->skipped += n - hweight64(done);
-		res->holders |= be32_to_cpu(call.reply.breply.holders);
+		res->holders |= be64_to_cpu(call.reply.breply.holders);
 		if (done)
 			tdsm_event_migrated(tdsm_page_addr(first), n, from,
 					    r->node_id);
@@ -687,37 +688,35 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 
 /* ---- READV: read copies of a batch, for an eager repopulation ---------- */
 
-void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
-		       const struct tdsm_wire_msg *msg)
+/*
+ * Serve the pages @want of the READV @msg, the batch of @n pages at @first
+ * whose DIRs the caller holds, as one transaction (*@epoch). Returns the
+ * pages served; each one's entry before in @owner[i] and @copyset[i], for
+ * the caller to restore if the reply fails; this node's frames to send in
+ * @push, their page indices in @slot, *@npush of them.
+ *
+ * noinline_for_stack: its struct tdsm_dest (two completions, bigger with
+ * lockdep) and the caller's per-page arrays, with KASAN's redzones, would
+ * not fit the debug kernel's frame limit in one function.
+ */
+static noinline_for_stack u64
+tdsm_readv_serve(struct tdsm_region *r, struct tdsm_conn *conn,
+		 const struct tdsm_wire_msg *msg, unsigned long first,
+		 unsigned int n, u64 want, u32 *epoch, struct page **push,
+		 u8 *slot, unsigned int *npush, u8 *owner, u64 *copyset)
 {
 	struct tdsm_dest dst = {
 		.node = msg->hdr.src,
 		.conn = conn,
 		.rkey = be32_to_cpu(msg->batch.rkey),
 	};
-	u64 iova = be64_to_cpu(msg->batch.iova), want, done = 0, data = 0;
-	struct tdsm_wire_breply rep = {};
-	struct page *push[TDSM_WIRE_BATCH];
-	u8 owner[TDSM_WIRE_BATCH];
-	u32 copyset[TDSM_WIRE_BATCH];
-	u8 slot[TDSM_WIRE_BATCH];
-	unsigned int i, n, npush = 0;
-	enum tdsm_wire_status st;
-	unsigned long first;
+	u64 iova = be64_to_cpu(msg->batch.iova), done = 0;
+	unsigned int i;
 	int err;
 
-	st = tdsm_batch_check(r, msg, &first, &n);
-	if (st) {
-		tdsm_breply_error(conn, msg, st);
-		return;
-	}
-	want = be64_to_cpu(msg->batch.mask);
-	for (i = 0; i < n; i++)
-		if (want & BIT_ULL(i))
-			tdsm_dir_lock(tdsm_pg(r, first + i));
 	/* One transaction for the batch, now that no other runs on it. */
 	dst.epoch = tdsm_txn_next(r);
-
+	*epoch = dst.epoch;
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 		struct page *frame = NULL;
@@ -742,18 +741,48 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 			continue;
 		}
 		done |= BIT_ULL(i);
-		data |= BIT_ULL(i);
 		if (frame) {
-			push[npush] = frame;
-			slot[npush++] = i;
+			push[*npush] = frame;
+			slot[(*npush)++] = i;
 		}
 	}
+	return done;
+}
 
+void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
+		       const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_wire_breply rep = {};
+	struct page *push[TDSM_WIRE_BATCH];
+	u8 owner[TDSM_WIRE_BATCH];
+	u64 copyset[TDSM_WIRE_BATCH];
+	u8 slot[TDSM_WIRE_BATCH];
+	unsigned int i, n, npush = 0;
+	enum tdsm_wire_status st;
+	unsigned long first;
+	u64 want, done;
+	u32 epoch;
+	int err;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	if (st) {
+		tdsm_breply_error(conn, msg, st);
+		return;
+	}
+	want = be64_to_cpu(msg->batch.mask);
+	for (i = 0; i < n; i++)
+		if (want & BIT_ULL(i))
+			tdsm_dir_lock(tdsm_pg(r, first + i));
+	done = tdsm_readv_serve(r, conn, msg, first, n, want, &epoch, push,
+				slot, &npush, owner, copyset);
+
+	/* Every page served went with its contents. */
 	rep.done = cpu_to_be64(done);
-	rep.data = cpu_to_be64(data);
-	rep.epoch = cpu_to_be32(dst.epoch);
-	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush, iova,
-			       dst.rkey);
+	rep.data = cpu_to_be64(done);
+	rep.epoch = cpu_to_be32(epoch);
+	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
+			       be64_to_cpu(msg->batch.iova),
+			       be32_to_cpu(msg->batch.rkey));
 	for (i = 0; i < n; i++) {
 		if (err && (done & BIT_ULL(i))) {
 			tdsm_pg(r, first + i)->owner = owner[i];
@@ -991,14 +1020,14 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 	 */
 	tdsm_for_each_page(r, idx, pg) {
 		if (tdsm_page_home(pg) != r->node_id ||
-		    (!(pg->copyset & BIT(id)) && pg->owner != id))
+		    (!(pg->copyset & tdsm_nbit(id)) && pg->owner != id))
 			continue;
 		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
 			if (pg->owner == id) {
 				(*lost)++;
-			} else if (pg->copyset & BIT(id)) {
-				pg->copyset &= ~BIT(id);
+			} else if (pg->copyset & tdsm_nbit(id)) {
+				pg->copyset &= ~tdsm_nbit(id);
 				(*dropped)++;
 			}
 		}

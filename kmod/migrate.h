@@ -16,7 +16,7 @@ struct tdsm_wire_msg;
  * @moved: pages whose home moved here.
  * @skipped: pages of the range not homed on the source, or never touched.
  * @data: pages whose contents crossed the wire.
- * @holders: nodes whose copies were invalidated (bit n = node n).
+ * @holders: nodes whose copies were invalidated, a node set (tdsm_nbit()).
  * @fetched: REPOPULATE: pages fetched back.
  * @mapped: REPOPULATE: page table entries established.
  * @sites: REPOPULATE: access sites rewritten.
@@ -26,7 +26,7 @@ struct tdsm_migrate_result {
 	u32 moved;
 	u32 skipped;
 	u32 data;
-	u32 holders;
+	u64 holders;
 	u32 fetched;
 	u32 mapped;
 	u32 sites;

@@ -35,7 +35,7 @@
  *
  * Validation is in the per-command policies, parsed strictly: an attribute
  * a command does not take, or of the wrong size, is refused with -EINVAL,
- * a node id outside 1..TINYDSM_MAX_NODES - 1 or a page count of 0 with
+ * a node id outside 1..TDSM_NODES_MAX or a page count of 0 with
  * -ERANGE (NLA_POLICY_RANGE, NLA_POLICY_MIN), any bad address or unknown
  * REPOPULATE flag with -EINVAL. The handlers check that the required
  * attributes are present. The code they call checks what depends on the
@@ -121,7 +121,7 @@ static int tdsm_nl_validate_addr(const struct nlattr *attr,
 
 static const struct nla_policy tdsm_node_add_policy[TINYDSM_A_NODE_ADDR + 1] = {
 	[TINYDSM_A_NODE_ID]	= NLA_POLICY_RANGE(NLA_U32, 1,
-						   TINYDSM_MAX_NODES - 1),
+						   TDSM_NODES_MAX),
 	/*
 	 * No .len: the function checks the exact length itself, so that every
 	 * bad address gets -EINVAL (a policy length bound answers -ERANGE).
@@ -132,7 +132,7 @@ static const struct nla_policy tdsm_node_add_policy[TINYDSM_A_NODE_ADDR + 1] = {
 
 static const struct nla_policy tdsm_node_del_policy[TINYDSM_A_NODE_ID + 1] = {
 	[TINYDSM_A_NODE_ID]	= NLA_POLICY_RANGE(NLA_U32, 1,
-						   TINYDSM_MAX_NODES - 1),
+						   TDSM_NODES_MAX),
 };
 
 static int __tdsm_nl_node_add(struct sk_buff *skb, struct genl_info *info)
@@ -173,8 +173,8 @@ static int __tdsm_nl_node_del(struct sk_buff *skb, struct genl_info *info)
  * struct tdsm_nl_dump - the cursor of a NODE_GET dump, kept in cb->args
  * @pos: the next position: 0 is this node, 1 + id is node @id (this
  *	node's id is skipped there, it came first).
- * @self: this node's id, found by the dump's start; TINYDSM_MAX_NODES if
- *	the peer table has no self entry.
+ * @self: this node's id, found by the dump's start; 0 if the peer table
+ *	has no self entry.
  *
  * The cursor is a node id, not a pointer, so a node deleted between two
  * parts of a dump is just not found; the generation check flags the dump
@@ -198,8 +198,8 @@ static int tdsm_nl_node_dump_start(struct netlink_callback *cb)
 	unsigned int id;
 
 	ctx->pos = 0;
-	ctx->self = TINYDSM_MAX_NODES;
-	for (id = 0; id < TINYDSM_MAX_NODES; id++) {
+	ctx->self = 0;
+	for (id = 1; id <= TDSM_NODES_MAX; id++) {
 		if (!tdsm_peer_get_info(id, &info) && info.self) {
 			ctx->self = id;
 			break;
@@ -279,10 +279,10 @@ static int __tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 	cb->seq = tdsm_peers_generation();
 
-	for (; ctx->pos <= TINYDSM_MAX_NODES; ctx->pos++) {
+	for (; ctx->pos <= 1 + TDSM_NODES_MAX; ctx->pos++) {
 		if (ctx->pos == 0) {
 			id = ctx->self;
-			if (id >= TINYDSM_MAX_NODES)
+			if (!id)
 				continue;
 		} else {
 			id = ctx->pos - 1;
@@ -311,7 +311,7 @@ static int __tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 static const struct nla_policy tdsm_migrate_policy[TINYDSM_A_FROM + 1] = {
 	[TINYDSM_A_ADDR]	= { .type = NLA_U64 },
 	[TINYDSM_A_NPAGES]	= NLA_POLICY_MIN(NLA_U32, 1),
-	[TINYDSM_A_FROM]	= NLA_POLICY_RANGE(NLA_U32, 1, TINYDSM_MAX_NODES - 1),
+	[TINYDSM_A_FROM]	= NLA_POLICY_RANGE(NLA_U32, 1, TDSM_NODES_MAX),
 };
 
 static const struct nla_policy tdsm_repopulate_policy[TINYDSM_A_FLAGS + 1] = {
@@ -367,7 +367,9 @@ static int __tdsm_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 	if (nla_put_u32(msg, TINYDSM_A_PAGES_MOVED, res.moved) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_SKIPPED, res.skipped) ||
 	    nla_put_u32(msg, TINYDSM_A_PAGES_DATA, res.data) ||
-	    nla_put_u32(msg, TINYDSM_A_HOLDERS, res.holders) ||
+	    nla_put_u32(msg, TINYDSM_A_HOLDERS, tdsm_nset_u32(res.holders)) ||
+	    nla_put_u64_64bit(msg, TINYDSM_A_HOLDERS64, res.holders,
+			      TINYDSM_A_PAD) ||
 	    nla_put_u64_64bit(msg, TINYDSM_A_NSEC, res.nsec, TINYDSM_A_PAD)) {
 		nlmsg_free(msg);
 		return err ?: -EMSGSIZE;

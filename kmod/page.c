@@ -112,7 +112,8 @@ void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
 {
 	tdsm_page_assert_locked(pg);
 	info->fault_ip = pg->fault_ip;
-	info->copyset = pg->copyset;
+	info->copyset = tdsm_nset_u32(pg->copyset);
+	info->holders = pg->copyset;
 	info->owner = pg->owner;
 	info->state = pg->state;
 	info->flags = 0;

@@ -37,7 +37,7 @@
 #define TDSM_BACKOFF_MAX_MS	2000
 
 DEFINE_SPINLOCK(tdsm_peers_lock);
-static struct tdsm_peer *tdsm_peers[TINYDSM_MAX_NODES];	/* tdsm_peers_lock */
+static struct tdsm_peer *tdsm_peers[TDSM_NODES_MAX + 1];	/* tdsm_peers_lock */
 static DEFINE_MUTEX(tdsm_peers_mutex);
 /* 0 means "not set" to genl_dump_check_consistent(): start at 1. */
 static unsigned int tdsm_peers_gen = 1;			/* tdsm_peers_lock */
@@ -66,7 +66,7 @@ struct tdsm_peer *tdsm_peer_find(u8 id)
 {
 	struct tdsm_peer *peer = NULL;
 
-	if (id >= TINYDSM_MAX_NODES)
+	if (id > TDSM_NODES_MAX)
 		return NULL;
 	spin_lock_bh(&tdsm_peers_lock);
 	if (tdsm_peers[id]) {
@@ -82,7 +82,7 @@ struct tdsm_conn *tdsm_peer_conn(u8 id)
 {
 	struct tdsm_conn *conn = NULL;
 
-	if (id >= TINYDSM_MAX_NODES)
+	if (id > TDSM_NODES_MAX)
 		return NULL;
 	spin_lock_bh(&tdsm_peers_lock);
 	if (tdsm_peers[id] && tdsm_peers[id]->conn &&
@@ -301,7 +301,7 @@ int tdsm_peer_add(u8 id, const struct sockaddr_storage *addr,
 	struct tdsm_peer *peer;
 	int err = 0;
 
-	if (!id || id >= TINYDSM_MAX_NODES || id > tdsm_region.max_nodes) {
+	if (!id || id > TDSM_NODES_MAX || id > tdsm_region.max_nodes) {
 		NL_SET_ERR_MSG_MOD(extack, "node id out of range (1..max_nodes)");
 		return -EINVAL;
 	}
@@ -391,7 +391,7 @@ int tdsm_peer_del(u8 id, struct netlink_ext_ack *extack)
 {
 	struct tdsm_peer *peer;
 
-	if (id >= TINYDSM_MAX_NODES)
+	if (id > TDSM_NODES_MAX)
 		return -ENOENT;
 	mutex_lock(&tdsm_peers_mutex);
 	spin_lock_bh(&tdsm_peers_lock);
@@ -471,7 +471,7 @@ int tdsm_peer_get_info(u8 id, struct tdsm_peer_info *info)
 	struct tdsm_peer *peer;
 
 	memset(info, 0, sizeof(*info));
-	if (id >= TINYDSM_MAX_NODES)
+	if (id > TDSM_NODES_MAX)
 		return -ENOENT;
 	info->id = id;
 	if (id == tdsm_region.node_id) {
@@ -516,6 +516,6 @@ void tdsm_peers_exit(void)
 {
 	int id;
 
-	for (id = 1; id < TINYDSM_MAX_NODES; id++)
+	for (id = 1; id <= TDSM_NODES_MAX; id++)
 		tdsm_peer_del(id, NULL);
 }

@@ -349,7 +349,7 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 		return;
 	if (!taken && d->from) {
 		pg->owner = d->from;
-		pg->copyset = BIT(d->from);
+		pg->copyset = tdsm_nbit(d->from);
 		if (d->frame) {
 			tdsm_page_lock(pg);
 			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
@@ -555,7 +555,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 	}
 	if (!err) {
 		pg->owner = r->node_id;
-		pg->copyset = BIT(r->node_id);
+		pg->copyset = tdsm_nbit(r->node_id);
 	}
 	tdsm_page_unlock(pg);
 	return err;
@@ -577,7 +577,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	int err;
 
 	tdsm_dir_assert_locked(pg);
-	if ((pg->copyset & BIT(dst->node)) && dst->has_copy) {
+	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
 			return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
@@ -609,8 +609,9 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 req = dst->node;
-	unsigned long copies;
-	int x, err;
+	unsigned int x;
+	u64 copies;
+	int err;
 
 	struct tdsm_doubt *doubt;
 	bool owner_first;
@@ -645,7 +646,7 @@ again:
 				return err;
 			*data = true;
 		}
-		pg->copyset |= BIT(req) | BIT(pg->owner);
+		pg->copyset |= tdsm_nbit(req) | tdsm_nbit(pg->owner);
 		return 0;
 	}
 
@@ -665,13 +666,13 @@ again:
 		if (err)
 			return err;
 	}
-	copies = pg->copyset & ~(BIT(req) | BIT(pg->owner));
-	for_each_set_bit(x, &copies, TINYDSM_MAX_NODES) {
+	copies = pg->copyset & ~(tdsm_nbit(req) | tdsm_nbit(pg->owner));
+	tdsm_for_each_node(x, copies) {
 		err = tdsm_invalidate(r, idx, x, dst->epoch);
 		if (err)
 			return err;
-		pg->copyset &= ~BIT(x);
-		dst->invalidated |= BIT(x);
+		pg->copyset &= ~tdsm_nbit(x);
+		dst->invalidated |= tdsm_nbit(x);
 	}
 	if (!owner_first && pg->owner != req) {
 		err = tdsm_write_owner(r, idx, dst, push, data);
@@ -681,7 +682,7 @@ again:
 	if (pg->owner != req)
 		trace_tinydsm_owner(tdsm_page_addr(idx), pg->owner, req);
 	pg->owner = req;
-	pg->copyset = BIT(req);
+	pg->copyset = tdsm_nbit(req);
 	return 0;
 }
 
@@ -759,13 +760,13 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	 * read: no need to ask the owner, which may even have dropped its
 	 * copy at an INVAL whose ack a torn-down connection never delivered.
 	 */
-	if (!write && (pg->copyset & BIT(r->node_id)) && READ_ONCE(pg->frame) &&
+	if (!write && (pg->copyset & tdsm_nbit(r->node_id)) && READ_ONCE(pg->frame) &&
 	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
 		return 0;
 	/* Our own frame changes only under TDSM_PG_DIR here, which we hold. */
 	dst.has_copy = READ_ONCE(pg->frame);
 	need = pg->owner && pg->owner != r->node_id &&
-	       (!write || !(pg->copyset & BIT(r->node_id)) || !dst.has_copy);
+	       (!write || !(pg->copyset & tdsm_nbit(r->node_id)) || !dst.has_copy);
 	if (need) {
 		/* The owner writes the page into a buffer of ours. */
 		conn = tdsm_peer_conn(pg->owner);
@@ -926,7 +927,7 @@ out_conn:
 /* Is @hint, the home a NOTHOME reply names, one to ask next? */
 static bool tdsm_hint_usable(struct tdsm_region *r, u8 hint)
 {
-	return hint && hint < TINYDSM_MAX_NODES && hint != r->node_id;
+	return hint && hint <= TDSM_NODES_MAX && hint != r->node_id;
 }
 
 /*
@@ -1254,7 +1255,7 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		   msg->page.reserved[1] || msg->page.reserved2 ||
 		   (mode == TDSM_INVAL_DROP && to) ||
 		   (mode == TDSM_INVAL_MOVED &&
-		    (!to || to >= TINYDSM_MAX_NODES || to == msg->hdr.src ||
+		    (!to || to > TDSM_NODES_MAX || to == msg->hdr.src ||
 		     to == r->node_id)) ||
 		   mode > TDSM_INVAL_MOVED))
 		st = TDSM_WS_INVAL;

@@ -30,7 +30,7 @@ struct tdsm_dest {
 	u32 rkey;
 	struct tdsm_buf *buf;
 	struct tdsm_call call;
-	u32 invalidated;
+	u64 invalidated;
 	u32 epoch;
 	/*
 	 * The directory entry before this grant, once a grant in doubt on
@@ -38,7 +38,7 @@ struct tdsm_dest {
 	 * and whose frame a commit frees.
 	 */
 	u8 prev_owner;
-	u32 prev_copyset;
+	u64 prev_copyset;
 };
 
 /*

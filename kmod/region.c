@@ -652,13 +652,24 @@ static long tdsm_ioc_region_info(struct tdsm_region *r, void __user *uarg)
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
+/*
+ * ABI 1's struct tinydsm_page_info ended before @holders; its size is in
+ * its ioctl number, which a program built against ABI 1 still uses. It
+ * gets the first TDSM_PAGE_INFO_V1_SIZE bytes, the same fields as before.
+ */
+#define TDSM_PAGE_INFO_V1_SIZE	offsetof(struct tinydsm_page_info, holders)
+#define TDSM_IOC_PAGE_INFO_V1	_IOC(_IOC_READ | _IOC_WRITE, TINYDSM_IOC_MAGIC, \
+				     0x02, TDSM_PAGE_INFO_V1_SIZE)
+static_assert(TDSM_PAGE_INFO_V1_SIZE == 32);
+
+static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg,
+			       size_t size)
 {
-	struct tinydsm_page_info info;
+	struct tinydsm_page_info info = {};
 	struct tdsm_page *pg;
 	unsigned long idx;
 
-	if (copy_from_user(&info, uarg, sizeof(info)))
+	if (copy_from_user(&info, uarg, size))
 		return -EFAULT;
 	if (info.reserved)
 		return -EINVAL;
@@ -674,7 +685,7 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	tdsm_page_fill_info(pg, &info);
 	tdsm_page_unlock(pg);
 	tdsm_chunk_put(r, idx);
-	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+	return copy_to_user(uarg, &info, size) ? -EFAULT : 0;
 }
 
 static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
@@ -726,7 +737,9 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case TINYDSM_IOC_REGION_INFO:
 		return tdsm_ioc_region_info(&tdsm_region, uarg);
 	case TINYDSM_IOC_PAGE_INFO:
-		return tdsm_ioc_page_info(&tdsm_region, uarg);
+		return tdsm_ioc_page_info(&tdsm_region, uarg, sizeof(struct tinydsm_page_info));
+	case TDSM_IOC_PAGE_INFO_V1:
+		return tdsm_ioc_page_info(&tdsm_region, uarg, TDSM_PAGE_INFO_V1_SIZE);
 	case TINYDSM_IOC_STATS:
 		return tdsm_ioc_stats(&tdsm_region, uarg);
 	case TINYDSM_IOC_ALLOC:

@@ -27,6 +27,54 @@ enum {
 	TDSM_PG_MOVED,		/* the copy here went away with a migration */
 };
 
+/*
+ * Node ids are 1 .. TDSM_NODES_MAX, 64: the bits of a node set below (and
+ * u8 on the wire and in struct tdsm_page). An array indexed by node id has
+ * TDSM_NODES_MAX + 1 entries. The uapi's TINYDSM_MAX_NODES counts id 0.
+ */
+#define TDSM_NODES_MAX	(TINYDSM_MAX_NODES - 1)
+
+/*
+ * A set of nodes (a copyset, the holders of a migration) is a u64 with bit
+ * n - 1 for node n: 64 nodes need all 64 bits. Every bit of a node set goes
+ * through tdsm_nbit(); node 0 ("none") has no bit. @node must be at most
+ * TDSM_NODES_MAX (callers check ids where they come in).
+ */
+static inline u64 tdsm_nbit(unsigned int node)
+{
+	BUILD_BUG_ON(TDSM_NODES_MAX != 64);
+	return node ? BIT_ULL(node - 1) : 0;
+}
+
+/*
+ * Take the lowest node out of *@left into *@n; false once *@left is empty.
+ * For tdsm_for_each_node().
+ */
+static inline bool tdsm_node_pop(u64 *left, unsigned int *n)
+{
+	if (!*left)
+		return false;
+	*n = __ffs64(*left) + 1;
+	*left &= *left - 1;
+	return true;
+}
+
+/*
+ * @set as the u32 bitmaps of ABI 1 (bit n = node n, nodes 1..31): the
+ * page info's copyset, TINYDSM_A_HOLDERS. Nodes 32..64 are left out.
+ */
+static inline u32 tdsm_nset_u32(u64 set)
+{
+	return (u32)(set << 1);
+}
+
+/*
+ * Every node @n (unsigned int) of the node set @set, lowest first; @set is
+ * read once, before the first node.
+ */
+#define tdsm_for_each_node(n, set)					\
+	for (u64 tdsm_left_ = (set); tdsm_node_pop(&tdsm_left_, &(n));)
+
 /* Access sites remembered per page (struct tdsm_page.sites). */
 #define TDSM_PAGE_SITES	2
 
@@ -45,7 +93,7 @@ enum {
  *	the page up for a write (proto.c: tdsm_local_give_up()): never mapped,
  *	served only to the home's FETCH.
  * @fault_ip: user IP of the last fault on this page here, 0 if none.
- * @copyset: nodes holding a valid copy, bit n = node n.
+ * @copyset: nodes holding a valid copy, a node set (tdsm_nbit()).
  * @owner: owning node id, 0 if never touched.
  * @state: enum tinydsm_page_state.
  * @home: the node that keeps this page's directory entry, as this node
@@ -75,7 +123,7 @@ struct tdsm_page {
 	unsigned long flags;
 	struct page *frame;
 	unsigned long fault_ip;
-	u32 copyset;
+	u64 copyset;
 	u8 owner;
 	u8 state;
 	u8 home;

@@ -76,7 +76,9 @@
  * ALLOC and FREE, checked by the home (TDSM_WS_PERM); 6: a protection
  * domain per connection, so FETCH sends the page to the home only; 7: a
  * batch (MIGRATE, READV, INVALV) lies inside one group of TDSM_WIRE_BATCH
- * pages, else TDSM_WS_INVAL. An older peer is refused (TDSM_REJ_VERSION).
+ * pages, else TDSM_WS_INVAL; and node ids go up to 64, so the holders of a
+ * MIGRATE breply are a __be64 with bit n - 1 for node n (they were a
+ * __be32 with bit n). An older peer is refused (TDSM_REJ_VERSION).
  */
 #define TDSM_WIRE_VERSION	7
 #define TDSM_WIRE_MSG_SIZE	64
@@ -299,7 +301,8 @@ struct tdsm_wire_auth {
  * @flags: zero.
  * @done: pages handed over (MIGRATE) or served (READV), bit i = page i.
  * @data: pages whose contents were written into the buffer.
- * @holders: MIGRATE: the nodes whose copies were invalidated.
+ * @holders: MIGRATE: the nodes whose copies were invalidated, bit n - 1 =
+ *	node n (nodes 1..64).
  * @epoch: the batch's transaction id at the home: READV, the epoch of
  *	every copy it grants; MIGRATE, the epoch of the pages handed over,
  *	which the new home's own transactions must come after.
@@ -309,7 +312,7 @@ struct tdsm_wire_breply {
 	__be32 flags;
 	__be64 done;
 	__be64 data;
-	__be32 holders;
+	__be64 holders;
 	__be32 epoch;
 };
 

@@ -454,9 +454,9 @@ static int alloc_errno(const struct tc_node *n, unsigned long cmd,
 /*
  * (d) Bad ALLOC and FREE, on every node (no peer is asked):
  *   npages 0 -> EINVAL; reserved != 0 -> EINVAL;
- *   home 9, or the first id past this run's nodes: a node id (1..31) that
+ *   home 9, or the first id past this run's nodes: a node id (1..64) that
  *   names no node of this cluster -> ENOENT ("no such node");
- *   home >= TINYDSM_MAX_NODES (32, 99, ~0) is no node id at all: malformed
+ *   home >= TINYDSM_MAX_NODES (65, 99, ~0) is no node id at all: malformed
  *   -> EINVAL (as NODE_ADD's id policy), not ENOENT;
  *   a run the home has no room for -> ENOSPC; more pages than a whole slice
  *   -> EINVAL or ENOSPC (either: it can never fit);

@@ -190,7 +190,8 @@ static void read_then_migrate(struct __test_metadata *_metadata,
 		EXPECT_EQ(npages, r.moved);
 		EXPECT_EQ(0, r.skipped);
 		EXPECT_EQ(npages, r.data);
-		EXPECT_EQ(TC_NODE(APP), r.holders);
+		EXPECT_EQ(TC_NSET(APP), r.holders);
+		EXPECT_EQ(TC_NODE(APP), r.holders32);
 		TH_LOG("migrated %u pages in %.1f ms: %.0f pages/s",
 		       r.moved, r.nsec / 1e6, r.moved / (r.nsec / 1e9));
 		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,

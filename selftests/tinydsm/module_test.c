@@ -176,7 +176,10 @@ TEST(unload_frees_every_frame)
 TEST(bad_module_parameters_refused)
 {
 	static const char *const bad[] = {
-		"node_id=0", "node_id=32", "region_size_mb=0",
+		"node_id=0", "node_id=65", "region_size_mb=0",
+		/* Node ids go to 64, but never past max_nodes (default 4). */
+		"node_id=64", "max_nodes=0", "max_nodes=65",
+		"node_id=64 max_nodes=63",
 		"region_size_mb=16385",
 		/* 0 would make every wait on a peer return at once. */
 		"timeout_ms=0",
@@ -296,6 +299,75 @@ TEST(no_key_connects_to_nobody)
 		TH_LOG("finit_module(%s): %s", params, strerror(errno));
 	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\"auth\":\"off\"")) TH_LOG("%s", out);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
+/* ABI 1's PAGE_INFO: the same ioctl, its 32-byte structure (no holders). */
+#define PAGE_INFO_V1_SIZE	32
+#define IOC_PAGE_INFO_V1	_IOC(_IOC_READ | _IOC_WRITE, TINYDSM_IOC_MAGIC, \
+				     0x02, PAGE_INFO_V1_SIZE)
+
+/*
+ * 64 nodes: the module loads as node 64 of 64. A page of its own slice it
+ * wrote has holders {64} (bit 63) and, past the u32 copyset's nodes 1..31,
+ * copyset 0; ABI 1's ioctl number still answers, with the first 32 bytes
+ * only. Loaded as node 1 of 64, NODE_ADD takes node 64 (tinydsmctl node add,
+ * netlink_test has the raw ones).
+ */
+TEST(node_64_of_64)
+{
+	struct tinydsm_page_info pi = { 0 };
+	struct tinydsm_region_info info;
+	unsigned char v1[PAGE_INFO_V1_SIZE + 8];
+	char out[8192];
+	volatile uint8_t *p;
+	uint64_t addr;
+	int fd, tries;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module("node_id=64 max_nodes=64"))
+		TH_LOG("finit_module(node_id=64 max_nodes=64): %s", strerror(errno));
+	for (tries = 0; tries < 100 && access(DEV_PATH, F_OK); tries++)
+		usleep(10000);
+	fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
+	EXPECT_EQ(2, info.abi_version);
+	EXPECT_EQ(64, info.node_id);
+	EXPECT_EQ(64, info.max_nodes);
+	ASSERT_GT(info.slice_pages, 0);
+
+	/* The first page of node 64's slice, the region's last. */
+	addr = info.base + 63 * info.slice_pages * info.page_size;
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[addr - info.base] = 0x64;
+	pi.addr = addr;
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_PAGE_INFO, &pi)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(64, pi.owner);
+	EXPECT_EQ(64, pi.home);
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+	EXPECT_EQ(1ull << 63, pi.holders);
+	EXPECT_EQ(0, pi.copyset);
+
+	memset(v1, 0xa5, sizeof(v1));
+	memcpy(v1, &addr, sizeof(addr));
+	memset(v1 + 8, 0, PAGE_INFO_V1_SIZE - 8);
+	ASSERT_EQ(0, ioctl(fd, IOC_PAGE_INFO_V1, v1)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, memcmp(v1, &pi, PAGE_INFO_V1_SIZE));
+	EXPECT_EQ(0xa5, v1[PAGE_INFO_V1_SIZE]);
+	EXPECT_EQ(0xa5, v1[sizeof(v1) - 1]);
+	munmap((void *)p, info.size);
+	close(fd);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+
+	ASSERT_EQ(0, load_module("node_id=1 max_nodes=64"))
+		TH_LOG("finit_module(node_id=1 max_nodes=64): %s", strerror(errno));
+	EXPECT_EQ(0, ctl("node add 64 10.77.0.99", out, sizeof(out))) TH_LOG("%s", out);
+	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "\"id\":64")) TH_LOG("%s", out);
+	EXPECT_NE(0, ctl("node add 65 10.77.0.99", out, sizeof(out)));
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 

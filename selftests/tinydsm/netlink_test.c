@@ -471,6 +471,54 @@ TEST_F(nl, add_id_out_of_range)
 				       TINYDSM_MAX_NODES, &self->r));
 }
 
+/* The module's max_nodes parameter, 0 if it cannot be read. */
+static unsigned int module_max_nodes(void)
+{
+	FILE *f = fopen("/sys/module/tinydsm/parameters/max_nodes", "re");
+	unsigned int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * Node ids go up to 64 (ABI 2): 64 passes the policy, and is then a node
+ * only if max_nodes is 64 (added, and deleted again); below that, the
+ * handler refuses it with EINVAL and says why (module_test loads the
+ * module with max_nodes=64). 65 is the first id the policy stops, with
+ * ERANGE, a message and the attribute.
+ */
+TEST_F(nl, add_id_64_and_65)
+{
+	unsigned int max_nodes = module_max_nodes();
+
+	ASSERT_NE(0, max_nodes);
+	if (this_node() == 64)
+		SKIP(return, "this node is node 64");
+	ASSERT_EQ(0, node_add(self->sk, self->family, 64, &self->r));
+	if (max_nodes >= 64) {
+		ASSERT_EQ(0, self->r.error) TH_LOG("extack \"%s\"", self->r.msg);
+		ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+		EXPECT_EQ(2, self->r.n);
+		EXPECT_EQ(64, self->r.nodes[1].id);
+		ASSERT_NL_ERR(0, node_del(self->sk, self->family, 64, &self->r));
+	} else {
+		ASSERT_EQ(-EINVAL, self->r.error)
+			TH_LOG("node 64 with max_nodes %u: %d, extack \"%s\"",
+			       max_nodes, self->r.error, self->r.msg);
+		EXPECT_STRNE("", self->r.msg);
+	}
+	ASSERT_NL_ERR(ERANGE, node_add(self->sk, self->family, 65, &self->r));
+	EXPECT_STRNE("", self->r.msg);
+	EXPECT_TRUE(self->r.has_offs);
+	ASSERT_EQ(0, node_dump(self->sk, self->family, &self->r));
+	EXPECT_EQ(1, self->r.n);
+}
+
 TEST_F(nl, add_missing_attrs)
 {
 	struct sockaddr_in sin = peer_sin();

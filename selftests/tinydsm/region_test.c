@@ -137,6 +137,8 @@ TEST_F(region, zero_fill_on_first_touch)
 		EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
 		EXPECT_EQ(tu_node_id(), pi.owner);
 		EXPECT_EQ(1u << tu_node_id(), pi.copyset);
+		/* ABI 2's node set: bit n - 1 for node n. */
+		EXPECT_EQ(1ull << (tu_node_id() - 1), pi.holders);
 		EXPECT_EQ(TINYDSM_PAGE_F_PRESENT, pi.flags);
 		EXPECT_EQ(1, pi.faults);
 	}
@@ -158,6 +160,7 @@ TEST_F(region, write_fault_makes_page_exclusive)
 	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
 	EXPECT_EQ(tu_node_id(), pi.owner);
 	EXPECT_EQ(1u << tu_node_id(), pi.copyset);
+	EXPECT_EQ(1ull << (tu_node_id() - 1), pi.holders);
 	EXPECT_EQ(TINYDSM_PAGE_F_PRESENT | TINYDSM_PAGE_F_WRITTEN, pi.flags);
 	EXPECT_EQ(2, pi.faults);	/* one read fault, one write fault */
 	EXPECT_EQ(0xa5, tu_read_byte(p + 7));

@@ -735,13 +735,19 @@ static int rogue_wait_disconnect(struct rogue *r, int ms)
 	return 0;
 }
 
+/*
+ * The node id the rogue's messages name (hdr.src): ROGUE, unless a test
+ * plays another node on another connection.
+ */
+static uint8_t rogue_src = ROGUE;
+
 static void msg_init(struct tdsm_wire_msg *m, uint8_t type)
 {
 	memset(m, 0, sizeof(*m));
 	m->hdr.magic = htobe16(TDSM_WIRE_MAGIC);
 	m->hdr.version = TDSM_WIRE_VERSION;
 	m->hdr.type = type;
-	m->hdr.src = ROGUE;
+	m->hdr.src = rogue_src;
 	m->hdr.len = htobe16(TDSM_WIRE_MSG_SIZE);
 }
 

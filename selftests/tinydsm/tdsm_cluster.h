@@ -55,8 +55,10 @@
 #define TC_DEFAULT_MAX_NODES	4	/* the module's max_nodes default */
 #define TC_DEFAULT_PEER_TIMEOUT_MS 3000	/* the module's timeout_ms default */
 
-/* bit n = node n, as in tinydsm_page_info.copyset */
+/* bit n = node n, as in tinydsm_page_info.copyset and TINYDSM_A_HOLDERS */
 #define TC_NODE(n)		(1u << (n))
+/* bit n - 1 = node n, as in tinydsm_page_info.holders, TINYDSM_A_HOLDERS64 */
+#define TC_NSET(n)		(1ull << ((n) - 1))
 /* The lab's network link (TDSM_LINK_DEV, default eth0). */
 static inline const char *tc_link_dev(void)
 {

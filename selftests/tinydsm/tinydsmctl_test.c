@@ -237,15 +237,15 @@ static const char *state_name(unsigned int state)
 	return state < 3 ? names[state] : "?";
 }
 
-/* "1,3" or "-": how the tool prints a bitmap of nodes. */
-static void nodes_text(uint32_t bitmap, char *buf, size_t size)
+/* "1,3" or "-": how the tool prints a node set (bit n - 1 = node n). */
+static void nodes_text(uint64_t set, char *buf, size_t size)
 {
 	size_t len = 0;
 	int n;
 
 	buf[0] = '\0';
-	for (n = 0; n < 32 && len < size; n++)
-		if (bitmap & (1U << n))
+	for (n = 1; n < TINYDSM_MAX_NODES && len < size; n++)
+		if (set >> (n - 1) & 1)
 			len += snprintf(buf + len, size - len, "%s%d",
 					len ? "," : "", n);
 	if (!len)
@@ -256,14 +256,14 @@ static void nodes_text(uint32_t bitmap, char *buf, size_t size)
 static void page_line(uint64_t addr, const struct tinydsm_page_info *pi,
 		      char *buf, size_t size)
 {
-	char home[16] = "-", owner[16] = "-", copyset[128], flags[64] = "";
+	char home[16] = "-", owner[16] = "-", copyset[200], flags[64] = "";
 	char ip[24] = "-";
 
 	if (pi->home)
 		snprintf(home, sizeof(home), "%u", pi->home);
 	if (pi->owner)
 		snprintf(owner, sizeof(owner), "%u", pi->owner);
-	nodes_text(pi->copyset, copyset, sizeof(copyset));
+	nodes_text(pi->holders, copyset, sizeof(copyset));
 	if (pi->flags & TINYDSM_PAGE_F_PRESENT)
 		strcat(flags, "present");
 	if (pi->flags & TINYDSM_PAGE_F_WRITTEN)

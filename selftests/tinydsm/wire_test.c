@@ -82,6 +82,8 @@
 
 #define THIRD			3	/* a second rogue, that node2 connects to */
 #define THIRD_PORT		7473
+#define HIGH			40	/* a rogue above node 32 (max_nodes 64) */
+#define HIGH_PORT		7474
 #define DEFAULT_PORT		7471
 
 #define IDLE_S			120	/* node2: longest wait for a command */
@@ -111,6 +113,8 @@
 #define PG_WRONG_INV		220
 #define PG_NOMEM		230
 #define PG_OTHER_CONN		250
+/* Of node2's slice with max_nodes 64 (node2 reloaded for it). */
+#define PG_HIGH_NODE		3
 #define PG_MIGRATE		512	/* 2 batches: 128 pages */
 #define MIGRATE_MOVED		3	/* pages of the first batch the rogue hands over */
 #define PG_SPLIT		1024	/* the group edge at or after it, +160 pages */
@@ -402,18 +406,29 @@ out:
 /* Run node1's command @cmd on node2; the answer in @ans. */
 /*
  * node2: unload the module (whatever its connections are doing) and load
- * it again as it was, with the run's key; the region is closed for the
- * unload and opened again. "ok <ms the unload took>", or "err ...".
+ * it again as it was, with the run's key, and with max_nodes=@max_nodes
+ * unless NULL; the region is closed for the unload and opened again.
+ * "ok <ms the unload took>", or "err ...".
  */
-static void reload(struct tc_node *n, bool *region, char *ans, size_t len)
+static void reload(struct tc_node *n, bool *region, const char *max_nodes,
+		   char *ans, size_t len)
 {
 	char params[512], kobuf[PATH_MAX], err[256];
 	const char *ko = tc_ko_path(kobuf, sizeof(kobuf));
+	size_t used;
 	double t0, ms;
 	int rc;
 
 	if (!ko || tc_module_params(params, sizeof(params))) {
 		snprintf(ans, len, "err no module path or parameters");
+		return;
+	}
+	/* The last of two max_nodes= wins. */
+	used = strlen(params);
+	if (max_nodes && snprintf(params + used, sizeof(params) - used,
+				  " max_nodes=%s", max_nodes) >=
+			 (int)(sizeof(params) - used)) {
+		snprintf(ans, len, "err module parameters too long");
 		return;
 	}
 	tc_node_close(n);
@@ -490,6 +505,14 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 			 ip && *ip ? ip : "10.77.0.1", a1);
 		rc = ctl(args, out, sizeof(out));
 		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!strcmp(verb, "addn") && a1 && a2) {
+		/* node @a1 lives on node1 too, at port @a2. */
+		const char *ip = getenv("TDSM_IP_1");
+
+		snprintf(args, sizeof(args), "node add %s %s:%s", a1,
+			 ip && *ip ? ip : "10.77.0.1", a2);
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
 	} else if (!strcmp(verb, "del3")) {
 		snprintf(args, sizeof(args), "node del %d", THIRD);
 		rc = ctl(args, out, sizeof(out));
@@ -504,7 +527,7 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 		else
 			snprintf(ans, len, "ok");
 	} else if (!strcmp(verb, "reload")) {
-		reload(n, region, ans, len);
+		reload(n, region, a1, ans, len);
 	} else if (!*region) {
 		snprintf(ans, len, "err the region is not open");
 	} else if (!strcmp(verb, "write") && a1 && a2) {
@@ -519,8 +542,9 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 		if (tc_page_info(n, (void *)(uintptr_t)addr, &pi))
 			snprintf(ans, len, "err PAGE_INFO: %s", strerror(errno));
 		else
-			snprintf(ans, len, "%u %#x %u %#x %u", pi.owner, pi.copyset,
-				 pi.state, pi.flags, pi.home);
+			snprintf(ans, len, "%u %#x %u %#x %u %#" PRIx64, pi.owner,
+				 pi.copyset, pi.state, pi.flags, pi.home,
+				 (uint64_t)pi.holders);
 	} else if (!strcmp(verb, "migrate") && a1 && a2) {
 		const char *a3 = strtok_r(NULL, " ", &save);
 
@@ -603,6 +627,7 @@ FIXTURE(wire) {
 	bool tc;			/* node1 added a tc clsact qdisc */
 	bool timeout_set;		/* node1 changed node2's timeout_ms */
 	bool third;			/* node1 made node2 add node 3 */
+	unsigned int max_nodes_was;	/* node1 reloaded node2 with other max_nodes */
 	uint8_t key[TINYDSM_KEY_LEN];	/* node1: the run's cluster key */
 	/* node1: the last proof exchange of connect_as() */
 	struct tdsm_wire_hello hello, hello2;	/* ours, node2's */
@@ -743,6 +768,9 @@ FIXTURE_TEARDOWN(wire)
 		rpc(self, ans, sizeof(ans), "timeout %u", self->timeout_ms);
 	if (self->third)
 		rpc(self, ans, sizeof(ans), "del3");
+	if (self->max_nodes_was)
+		rpc(self, ans, sizeof(ans), "reload %u", self->max_nodes_was);
+	rogue_src = ROGUE;
 	if (self->s.id == ROGUE && self->s.nodes == 2 && self->seq &&
 	    !rpc_send(self, "done"))
 		rpc_wait(self, ans, sizeof(ans), 10);
@@ -1171,6 +1199,8 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		{ { "node id 5 (> max_nodes)", TDSM_REJ_UNKNOWN, 0 }, 11, 5 },
 		{ { "node id 31", TDSM_REJ_UNKNOWN, 0 }, 11, 31 },
 		{ { "node id 32", TDSM_REJ_UNKNOWN, 0 }, 11, 32 },
+		{ { "node id 64", TDSM_REJ_UNKNOWN, 0 }, 11, 64 },
+		{ { "node id 65", TDSM_REJ_UNKNOWN, 0 }, 11, 65 },
 		{ { "node id 255", TDSM_REJ_UNKNOWN, 0 }, 11, 255 },
 		/*
 		 * rdma_cm over IB/RoCE pads the private data with zeros to
@@ -1957,7 +1987,7 @@ TEST_F_TIMEOUT(wire, fetch_inval_bad_requests, 150)
 			{ "FETCH with mode 3", TDSM_W_FETCH, home1, 0, ROGUE, 3, 0, TDSM_WS_INVAL },
 			{ "FETCH with dst 0", TDSM_W_FETCH, home1, 0, 0, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH with dst 2 (node2 itself)", TDSM_W_FETCH, home1, 0, TARGET, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
-			{ "FETCH with dst 32", TDSM_W_FETCH, home1, 0, TINYDSM_MAX_NODES, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
+			{ "FETCH with dst 65", TDSM_W_FETCH, home1, 0, TINYDSM_MAX_NODES, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
 			{ "FETCH with dst 3 (not the home)", TDSM_W_FETCH, home1, 0, 3, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_STALE },
 			{ "FETCH DROP of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_DROP, 0, TDSM_WS_STALE },
@@ -2174,6 +2204,7 @@ static int node2_access(FIXTURE_DATA(wire) *self, const char *what,
 
 struct pinfo {
 	unsigned int owner, copyset, state, flags, home;
+	uint64_t holders;	/* bit n - 1 = node n */
 };
 
 static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
@@ -2182,8 +2213,8 @@ static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
 
 	if (rpc(self, ans, sizeof(ans), "info %#" PRIx64, addr))
 		return -1;
-	if (sscanf(ans, "%u %x %u %x %u", &p->owner, &p->copyset, &p->state,
-		   &p->flags, &p->home) != 5) {
+	if (sscanf(ans, "%u %x %u %x %u %" SCNx64, &p->owner, &p->copyset,
+		   &p->state, &p->flags, &p->home, &p->holders) != 6) {
 		snprintf(self->why, sizeof(self->why), "node2's info: '%s'", ans);
 		return -1;
 	}
@@ -2828,6 +2859,70 @@ TEST_F_TIMEOUT(wire, rkey_of_another_connection_refused, 200)
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
 	EXPECT_EQ(pat_hash(0x44), a.hash)
 		TH_LOG("node2 read bytes other than node 1's: %s", d);
+}
+
+/*
+ * Node ids above 32 (ABI 2, wire 7): node2 loads again with max_nodes 64,
+ * and we play node 40 (node2 connects to it). Our READ of a page node2
+ * wrote makes node 40 a holder: PAGE_INFO's holders has bit 39 (and node
+ * 2's bit 1), while the u32 copyset, which ends at node 31, names node 2
+ * only. The teardown loads node2 again with the max_nodes it had.
+ */
+TEST_F_TIMEOUT(wire, node_40_reads_holders64, 200)
+{
+	struct tdsm_wire_hello mine, theirs;
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep;
+	struct pinfo pi;
+	uint8_t want[PG];
+	unsigned int was;
+	struct rogue *b;
+	uint64_t pa;
+	char d[400];
+
+	START();
+	was = self->max_nodes;
+	ASSERT_EQ(0, rpc(self, d, sizeof(d), "reload 64")) TH_LOG("%s", self->why);
+	self->max_nodes_was = was;
+	ASSERT_EQ(0, strncmp(d, "ok ", 3)) TH_LOG("node2: reload with max_nodes 64: %s", d);
+	ASSERT_EQ(0, prepare(self)) TH_LOG("%s", self->why);
+	ASSERT_EQ(64u, self->max_nodes);
+
+	pa = slice_addr(self, TARGET, PG_HIGH_NODE);
+	ASSERT_EQ(0, node2_access(self, "write", pa, 0x40, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, rpc(self, d, sizeof(d), "addn %d %d", HIGH, HIGH_PORT));
+	ASSERT_EQ(0, strncmp(d, "rc 0", 4)) TH_LOG("node2: node add %d: %s", HIGH, d);
+
+	b = self->r2 = calloc(1, sizeof(*b));
+	ASSERT_NE(NULL, b);
+	hello_fill(self, &mine, HIGH);
+	ASSERT_EQ(0, rogue_accept(b, HIGH_PORT, &mine, sizeof(mine), &theirs,
+				  20000)) TH_LOG("as node %d: %s", HIGH, b->err);
+	EXPECT_EQ(TARGET, theirs.node_id);
+	EXPECT_EQ(64, theirs.max_nodes);
+	ASSERT_EQ(0, rogue_auth_responder(self, b, &mine, &theirs))
+		TH_LOG("as node %d: %s", HIGH, self->why);
+	if (!b->mw)
+		SKIP(return, "no type 2 memory window on this device");
+
+	rogue_src = HIGH;
+	ASSERT_EQ(0, rogue_bind(b, 0)) TH_LOG("%s", b->err);
+	memset(b->data, 0, PG);
+	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)b->data, b->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, b, &m, &rep))
+		TH_LOG("READ as node %d: %s", HIGH, self->why);
+	pat_fill(want, 0x40);
+	EXPECT_EQ(0, memcmp(b->data, want, PG))
+		TH_LOG("node 40 did not get the page node2 wrote");
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+	EXPECT_EQ((1ull << (HIGH - 1)) | (1ull << (TARGET - 1)), pi.holders)
+		TH_LOG("holders %#" PRIx64, pi.holders);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset);
+	rogue_src = ROGUE;
 }
 
 /*

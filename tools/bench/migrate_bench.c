@@ -9,8 +9,8 @@
  *                                        (the target), timed by the reply's
  *                                        NSEC and by the wall clock around
  *                                        the request; -l LABEL -e ENV, -x
- *                                        HOLDERS (the bitmap the reply must
- *                                        give); exit 1 unless every page moved
+ *                                        HOLDERS (the node set the reply must
+ *                                        give, bit n - 1 = node n); exit 1 unless every page moved
  *   migrate_bench app ADDR NPAGES        the application on node1: maps the
  *                                        region (libtinydsm's attach, which
  *                                        holds the run) and keeps it mapped,
@@ -199,13 +199,14 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 	put("%s_moved=%u", l, r.moved);
 	put("%s_skipped=%u", l, r.skipped);
 	put("%s_data=%u", l, r.data);
-	put("%s_holders=%#x", l, r.holders);
+	put("%s_holders=%#llx", l, (unsigned long long)r.holders);
 	put("%s_nsec=%llu", l, (unsigned long long)r.nsec);
 	put("%s_wall_ns=%llu", l, (unsigned long long)wall);
 	secs = (double)r.nsec / 1e9;
-	printf("%s: node%u pulled %u of %lu pages from node%u (%u with data, holders %#x): "
+	printf("%s: node%u pulled %u of %lu pages from node%u (%u with data, holders %#llx): "
 	       "%.1f ms kernel, %.1f ms wall: %.0f pages/s, %.3f MB/s (2^20)\n",
-	       l, region_info()->node_id, r.moved, npages, from, r.data, r.holders,
+	       l, region_info()->node_id, r.moved, npages, from, r.data,
+	       (unsigned long long)r.holders,
 	       (double)r.nsec / 1e6, (double)wall / 1e6, r.moved / secs,
 	       r.moved * (double)PAGE / secs / MIB);
 	if (r.moved != npages || r.skipped || r.data != npages) {
@@ -214,8 +215,9 @@ static int cmd_migrate(uint64_t addr, unsigned long npages, unsigned int from)
 		bad = 1;
 	}
 	if (opt.has_holders && r.holders != opt.holders) {
-		fprintf(stderr, "%s: %s: holders %#x, want %#llx\n", prog, l,
-			r.holders, (unsigned long long)opt.holders);
+		fprintf(stderr, "%s: %s: holders %#llx, want %#llx\n", prog, l,
+			(unsigned long long)r.holders,
+			(unsigned long long)opt.holders);
 		bad = 1;
 	}
 	return bad;

@@ -136,7 +136,9 @@ app_chk() { # app_chk NAME moved|shared HOME
 }
 
 A=
+# A page's copyset (bit n = node n); the holders of a migration (bit n - 1).
 bit() { echo $((1 << $1)); }
+nset() { echo $((1 << ($1 - 1))); }
 
 # One size: alloc, fill, read; then REPS x (migrate + lazy, migrate + eager).
 run_size() { # run_size NPAGES TAG
@@ -157,7 +159,7 @@ run_size() { # run_size NPAGES TAG
 				-c $(($(bit "$from") | $(bit $APP_NODE)))
 			echo "mig_${n}_${i}_mode=$mode" >>"$ENV"
 			rcall "$to" mb migrate "$a" "$n" "$from" -l "mig_${n}_$i" \
-				-e "$SH/mig.env" -x "$(bit $APP_NODE)" || { app_stop; return 1; }
+				-e "$SH/mig.env" -x "$(nset $APP_NODE)" || { app_stop; return 1; }
 			chk "mig_${n}_$i.post" "$to" "$a" "$n" -o "$to" -c "$(bit "$to")" \
 				-s 2
 			app_chk "mig_${n}_$i.node1" moved "$to"

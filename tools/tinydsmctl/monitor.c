@@ -69,7 +69,8 @@ enum mon_kind {
 	K_U64,
 	K_ADDR,		/* u64, in hex */
 	K_ERRNO,	/* s32, -errno */
-	K_NODES,	/* u32 bitmap */
+	K_NODES,	/* u64 node set, bit n - 1 = node n */
+	K_NODES32,	/* u32 bitmap of ABI 1, bit n = node n */
 };
 
 /* The attributes known, in the order they are printed. */
@@ -89,7 +90,8 @@ static const struct mon_attr {
 	{ TINYDSM_A_PAGES_MOVED,	"pages_moved",	K_U32 },
 	{ TINYDSM_A_PAGES_SKIPPED,	"pages_skipped", K_U32 },
 	{ TINYDSM_A_PAGES_DATA,		"pages_data",	K_U32 },
-	{ TINYDSM_A_HOLDERS,		"holders",	K_NODES },
+	{ TINYDSM_A_HOLDERS64,		"holders",	K_NODES },
+	{ TINYDSM_A_HOLDERS,		"holders32",	K_NODES32 },
 	{ TINYDSM_A_PAGES_FETCHED,	"pages_fetched", K_U32 },
 	{ TINYDSM_A_PAGES_MAPPED,	"pages_mapped",	K_U32 },
 	{ TINYDSM_A_SITES,		"sites",	K_U32 },
@@ -150,7 +152,10 @@ static void mon_print_known(struct tdc *t, const struct mon_attr *m,
 		tdc_kv_errno(t, m->key, (int32_t)nla_get_u32(a));
 		break;
 	case K_NODES:
-		tdc_kv_nodes(t, m->key, nla_get_u32(a));
+		tdc_kv_nodes(t, m->key, nla_get_u64(a));
+		break;
+	case K_NODES32:
+		tdc_kv_nodes(t, m->key, nla_get_u32(a) >> 1);
 		break;
 	}
 }

@@ -81,7 +81,7 @@ struct page_filter {
 static bool page_untouched(const struct tinydsm_page_info *pi)
 {
 	return pi->state == TINYDSM_PAGE_INVALID && !pi->flags &&
-	       !pi->owner && !pi->copyset && !pi->faults;
+	       !pi->owner && !pi->holders && !pi->faults;
 }
 
 static bool page_wanted(const struct page_filter *f, bool ranged,
@@ -123,7 +123,7 @@ static void page_print_row(struct tdc *t, uint64_t addr,
 		snprintf(state, sizeof(state), "state-%u", pi->state);
 		tdc_print_str(t, COL_STATE, state);
 	}
-	tdc_print_nodes(t, COL_COPYSET, pi->copyset);
+	tdc_print_nodes(t, COL_COPYSET, pi->holders);
 	if (pi->flags & TINYDSM_PAGE_F_PRESENT)
 		words[n++] = "present";
 	if (pi->flags & TINYDSM_PAGE_F_WRITTEN)

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/tinydsm.h>
+
 #include "tinydsmctl.h"
 
 #define JS_MAX_DEPTH	8
@@ -67,15 +69,27 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-/* "1,3" for bit 1 and bit 3; "-" for none. */
-static void nodes_text(uint32_t bitmap, char *buf, size_t size)
+/*
+ * A node set as the module's ABI 2 reports it (page info holders,
+ * TINYDSM_A_HOLDERS64): bit n - 1 is node n, nodes 1..64.
+ */
+static bool node_in(uint64_t set, int n)
+{
+	return set >> (n - 1) & 1;
+}
+
+/* Room for every node of a set: "1,2,...,64". */
+#define NODES_TEXT_MAX	200
+
+/* "1,3" for nodes 1 and 3; "-" for none. */
+static void nodes_text(uint64_t set, char *buf, size_t size)
 {
 	size_t len = 0;
 	int n;
 
 	buf[0] = '\0';
-	for (n = 0; n < 32 && len < size; n++)
-		if (bitmap & (1U << n))
+	for (n = 1; n <= TINYDSM_MAX_NODES - 1 && len < size; n++)
+		if (node_in(set, n))
 			len += snprintf(buf + len, size - len, "%s%d",
 					len ? "," : "", n);
 	if (!len)
@@ -412,14 +426,14 @@ void tdc_kv_errno(struct tdc *t, const char *key, int32_t err)
 	kv_text(t, key, err ? tdc_errno_name(err) : "0");
 }
 
-/* A node bitmap in JSON: @key: [1, 3], the ids of its set bits. */
-static void js_nodes(struct tdc *t, const char *key, uint32_t bitmap)
+/* A node set in JSON: @key: [1, 3], the ids of its nodes. */
+static void js_nodes(struct tdc *t, const char *key, uint64_t set)
 {
 	int n;
 
 	js_open(t, key, '[');
-	for (n = 0; n < 32; n++) {
-		if (!(bitmap & (1U << n)))
+	for (n = 1; n <= TINYDSM_MAX_NODES - 1; n++) {
+		if (!node_in(set, n))
 			continue;
 		js_item(t, NULL);
 		printf("%d", n);
@@ -427,15 +441,15 @@ static void js_nodes(struct tdc *t, const char *key, uint32_t bitmap)
 	js_close(t, ']');
 }
 
-void tdc_kv_nodes(struct tdc *t, const char *key, uint32_t bitmap)
+void tdc_kv_nodes(struct tdc *t, const char *key, uint64_t set)
 {
-	char buf[128];
+	char buf[NODES_TEXT_MAX];
 
 	if (t->fmt == TDC_FMT_JSON) {
-		js_nodes(t, key, bitmap);
+		js_nodes(t, key, set);
 		return;
 	}
-	nodes_text(bitmap, buf, sizeof(buf));
+	nodes_text(set, buf, sizeof(buf));
 	kv_text(t, key, buf);
 }
 
@@ -582,14 +596,14 @@ void tdc_print_hex(struct tdc *t, int col, uint64_t v)
 	tdc_print_str(t, col, buf);
 }
 
-void tdc_print_nodes(struct tdc *t, int col, uint32_t bitmap)
+void tdc_print_nodes(struct tdc *t, int col, uint64_t set)
 {
-	char buf[128];
+	char buf[NODES_TEXT_MAX];
 
 	if (t->fmt == TDC_FMT_JSON) {
-		js_nodes(t, pr.cols[col].key, bitmap);
+		js_nodes(t, pr.cols[col].key, set);
 		return;
 	}
-	nodes_text(bitmap, buf, sizeof(buf));
+	nodes_text(set, buf, sizeof(buf));
 	field(t, col, buf);
 }

@@ -138,8 +138,11 @@ void tdc_print_words(struct tdc *t, int col, const char *const *words, int n);
 void tdc_print_none(struct tdc *t, int col);
 /* An address: "0x..." in every format (a JSON string, never rounded). */
 void tdc_print_hex(struct tdc *t, int col, uint64_t v);
-/* Node ids: a JSON array of numbers, "1,3" in the table, "-" when empty. */
-void tdc_print_nodes(struct tdc *t, int col, uint32_t bitmap);
+/*
+ * A node set (bit n - 1 = node n, as ABI 2 reports them): a JSON array of
+ * node ids, "1,3" in the table, "-" when empty.
+ */
+void tdc_print_nodes(struct tdc *t, int col, uint64_t set);
 
 /*
  * One object of named values (region show, stats): "key  value" lines in
@@ -164,7 +167,7 @@ void tdc_kv_hex(struct tdc *t, const char *key, uint64_t v);
 void tdc_kv_str(struct tdc *t, const char *key, const char *s);
 /* -errno: its name ("ETIMEDOUT") as text, the number in JSON. */
 void tdc_kv_errno(struct tdc *t, const char *key, int32_t err);
-void tdc_kv_nodes(struct tdc *t, const char *key, uint32_t bitmap);
+void tdc_kv_nodes(struct tdc *t, const char *key, uint64_t set);
 
 /* One file per object. */
 int cmd_node(struct tdc *t);

@@ -228,8 +228,10 @@
  *   either moves entirely or not at all; a failed call leaves the batches
  *   done so far moved, so calling again with the same arguments resumes.
  *   Reply (TINYDSM_CMD_MIGRATE): TINYDSM_A_PAGES_MOVED, _PAGES_SKIPPED,
- *   _PAGES_DATA (contents that crossed the wire), _HOLDERS (u32 bitmap of
- *   the nodes whose copies were invalidated), _NSEC (u64). A call that
+ *   _PAGES_DATA (contents that crossed the wire), _HOLDERS64 (u64 bitmap
+ *   of the nodes whose copies were invalidated, bit n - 1 = node n),
+ *   _HOLDERS (the same as ABI 1's u32 bitmap, bit n = node n, nodes 1..31
+ *   only), _NSEC (u64). A call that
  *   stops after some batches moved or were skipped sends this reply too,
  *   with what they did, and then its error.
  *   Errors: EINVAL FROM is this node ("migrate to self") or a bad address;
@@ -267,7 +269,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	1
+#define TINYDSM_ABI_VERSION	2
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -277,8 +279,14 @@
  */
 #define TINYDSM_REGION_BASE	0x400000000000ULL
 
-/* Node ids are 1 .. TINYDSM_MAX_NODES - 1; 0 means "none". */
-#define TINYDSM_MAX_NODES	32
+/*
+ * Node ids are 1 .. TINYDSM_MAX_NODES - 1 (1..64); 0 means "none". ABI 1
+ * had 32 (ids 1..31): its u32 bitmaps with bit n for node n (the page
+ * info's copyset, TINYDSM_A_HOLDERS) are still filled, for nodes 1..31
+ * only; the u64 ones of ABI 2 (holders, TINYDSM_A_HOLDERS64) have bit
+ * n - 1 for node n and name every node.
+ */
+#define TINYDSM_MAX_NODES	65
 
 /**
  * enum tinydsm_page_state - what this node holds of a page
@@ -333,7 +341,8 @@ struct tinydsm_region_info {
  * @addr: in: any address inside the page (must be inside the region).
  * @fault_ip: user instruction pointer of the last fault on this page here,
  *	0 if no user access has faulted on it.
- * @copyset: bitmap of the nodes holding a valid copy (bit n = node n).
+ * @copyset: bitmap of the nodes 1..31 holding a valid copy (bit n = node
+ *	n), as in ABI 1; @holders names every node.
  * @owner: owning node id, 0 if the page was never touched.
  * @state: enum tinydsm_page_state.
  * @flags: TINYDSM_PAGE_F_*.
@@ -341,6 +350,15 @@ struct tinydsm_region_info {
  * @home: the page's home as this node knows it (after a migration a node
  *	that was not told yet still names the old home, which forwards).
  * @reserved: must be zero.
+ * @holders: out: the nodes holding a valid copy, bit n - 1 = node n
+ *	(nodes 1..64). On the page's home, @owner and @copyset/@holders are
+ *	its directory entry; elsewhere what this node last learnt.
+ *
+ * ABI 2 added @holders at the end, which changed the size and so the
+ * number of TINYDSM_IOC_PAGE_INFO. The module still answers ABI 1's
+ * number (the same ioctl with the 32-byte structure, up to @reserved):
+ * a program built against ABI 1 keeps working, and gets every field it
+ * knew.
  */
 struct tinydsm_page_info {
 	__u64 addr;
@@ -352,6 +370,7 @@ struct tinydsm_page_info {
 	__u32 faults;
 	__u16 home;
 	__u16 reserved;
+	__u64 holders;
 };
 
 /**
@@ -612,7 +631,7 @@ enum tinydsm_attr {
 	TINYDSM_A_PAGES_MOVED,		/* u32 */
 	TINYDSM_A_PAGES_SKIPPED,	/* u32 */
 	TINYDSM_A_PAGES_DATA,		/* u32 */
-	TINYDSM_A_HOLDERS,		/* u32 bitmap, bit n = node n */
+	TINYDSM_A_HOLDERS,		/* u32 bitmap, bit n = node n (1..31) */
 	TINYDSM_A_NSEC,			/* u64 */
 	TINYDSM_A_PAGES_FETCHED,	/* u32 */
 	TINYDSM_A_PAGES_MAPPED,		/* u32 */
@@ -628,6 +647,7 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_RX_UNMATCHED,	/* u64 */
 	TINYDSM_A_NODE_SETUP_US,	/* u64, microseconds */
 	TINYDSM_A_NODE_AUTH_US,		/* u64, microseconds */
+	TINYDSM_A_HOLDERS64,		/* u64 bitmap, bit n - 1 = node n */
 	__TINYDSM_A_LAST
 };
 

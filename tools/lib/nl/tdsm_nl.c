@@ -66,6 +66,7 @@ const struct tnl_attr_len tnl_policy[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_NODE_RX_UNMATCHED]	= { 8, 8 },
 	[TINYDSM_A_NODE_SETUP_US]	= { 8, 8 },
 	[TINYDSM_A_NODE_AUTH_US]	= { 8, 8 },
+	[TINYDSM_A_HOLDERS64]		= { 8, 8 },
 };
 
 static const char *const tnl_attr_names[] = {
@@ -101,6 +102,7 @@ static const char *const tnl_attr_names[] = {
 	[TINYDSM_A_NODE_RX_UNMATCHED] = "NODE_RX_UNMATCHED",
 	[TINYDSM_A_NODE_SETUP_US] = "NODE_SETUP_US",
 	[TINYDSM_A_NODE_AUTH_US] = "NODE_AUTH_US",
+	[TINYDSM_A_HOLDERS64] = "HOLDERS64",
 };
 
 const char *tnl_attr_name(unsigned int type)
@@ -371,7 +373,8 @@ int tnl_answer_row(const struct nlmsghdr *nlh, void *arg)
 		c->moved = tnl_u32(tb, TINYDSM_A_PAGES_MOVED);
 		c->skipped = tnl_u32(tb, TINYDSM_A_PAGES_SKIPPED);
 		c->data = tnl_u32(tb, TINYDSM_A_PAGES_DATA);
-		c->holders = tnl_u32(tb, TINYDSM_A_HOLDERS);
+		c->holders = tnl_u64(tb, TINYDSM_A_HOLDERS64);
+		c->holders32 = tnl_u32(tb, TINYDSM_A_HOLDERS);
 		c->nsec = tnl_u64(tb, TINYDSM_A_NSEC);
 		break;
 	case TINYDSM_CMD_REPOPULATE:

@@ -96,7 +96,9 @@ struct tnl_answer {
 	int error;				/* 0 or -errno */
 	char msg[160];				/* the kernel's extack message, cut */
 	bool replied;				/* a reply with counters came */
-	uint32_t moved, skipped, data, holders;	/* MIGRATE */
+	uint32_t moved, skipped, data;		/* MIGRATE */
+	uint64_t holders;			/* MIGRATE: HOLDERS64, bit n - 1 = node n */
+	uint32_t holders32;			/* MIGRATE: HOLDERS, bit n = node n */
 	uint32_t fetched, mapped, sites;	/* REPOPULATE */
 	uint32_t dropped, lost;			/* NODE_EVICT */
 	uint64_t nsec;				/* MIGRATE, REPOPULATE */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -132,13 +133,23 @@ int tdsm_sites_add(const struct tinydsm_site_entry *table, size_t count)
 		    (unsigned long)tdsm_site_lookup_addr(e));
 }
 
+/*
+ * A module of our ABI or a newer one: the ABI only grows (structures at
+ * their end, with the old ioctl numbers still answered), so a newer module
+ * serves what this library asks. An older one lacks what we read.
+ */
+static bool tdsm_abi_ok(uint32_t module_abi)
+{
+	return module_abi >= TINYDSM_ABI_VERSION;
+}
+
 static int map_region(int fd)
 {
 	long psz = sysconf(_SC_PAGESIZE);
 	uint64_t npages;
 	void *map;
 
-	if (region.abi_version != TINYDSM_ABI_VERSION)
+	if (!tdsm_abi_ok(region.abi_version))
 		return fail(EPROTO, "module ABI %u, libtinydsm ABI %u",
 			    region.abi_version, TINYDSM_ABI_VERSION);
 	if (region.page_size != 1u << TDSM__PAGE_SHIFT || region.page_size < psz ||
@@ -264,7 +275,7 @@ int tdsm_region_query(struct tinydsm_region_info *info)
 		return fail(errno, "open %s", DEV_PATH);
 	if (ioctl(fd, TINYDSM_IOC_REGION_INFO, info) < 0)
 		err = fail(errno, "TINYDSM_IOC_REGION_INFO");
-	else if (info->abi_version != TINYDSM_ABI_VERSION)
+	else if (!tdsm_abi_ok(info->abi_version))
 		err = fail(EPROTO, "module ABI %u, libtinydsm ABI %u",
 			   info->abi_version, TINYDSM_ABI_VERSION);
 	close(fd);
