@@ -20,7 +20,10 @@
 #include "proto.h"
 #include "tinydsm.h"
 
-/* @r->node_id and @r->max_nodes are set; @npages is a multiple of max_nodes. */
+/*
+ * @r->node_id, @r->max_nodes and @r->home_nodes are set; @npages is
+ * home_nodes slices of a multiple of TDSM_SLICE_ALIGN pages.
+ */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 {
 	struct tdsm_page *pg;
@@ -31,7 +34,7 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 		return -ENOMEM;
 	r->npages = npages;
 	r->size = (u64)npages << PAGE_SHIFT;
-	r->slice_pages = npages / r->max_nodes;
+	r->slice_pages = npages / r->home_nodes;
 	r->alloc_map = bitmap_zalloc(r->slice_pages, GFP_KERNEL);
 	if (!r->alloc_map) {
 		kvfree(r->pages);

@@ -106,6 +106,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 	WRITE_ONCE(pg->home, home);
 }
 
+/* Home slices are whole 64-page chunks: one default home per chunk. */
+#define TDSM_SLICE_ALIGN	64
+
 /**
  * struct tdsm_region - the node's one region
  * @pages: metadata of every page, npages entries, allocated at load;
@@ -113,8 +116,12 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
- * @max_nodes: number of home slices (module parameter, the same everywhere).
- * @slice_pages: pages per home slice; slice n - 1 is homed on node n.
+ * @max_nodes: the highest node id (module parameter, the same everywhere).
+ * @home_nodes: nodes that home a slice, 1 .. max_nodes (module parameter,
+ *	the same everywhere); nodes above it home no slice.
+ * @slice_pages: pages per home slice, a multiple of TDSM_SLICE_ALIGN;
+ *	slice n - 1 is homed on node n, for n up to @home_nodes, and
+ *	@npages is @home_nodes slices.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
  * @alloc_lock: protects @alloc_map and @runs.
@@ -145,6 +152,7 @@ struct tdsm_region {
 	u64 size;
 	u8 node_id;
 	u8 max_nodes;
+	u8 home_nodes;
 	unsigned long slice_pages;
 	struct address_space *mapping;
 	struct mutex alloc_lock;	/* protects alloc_map, runs */

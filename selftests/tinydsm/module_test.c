@@ -178,6 +178,10 @@ TEST(bad_module_parameters_refused)
 	static const char *const bad[] = {
 		"node_id=0", "node_id=32", "region_size_mb=0",
 		"region_size_mb=16385",
+		/* Nodes 1..home_nodes home a slice: 1..max_nodes (default 4). */
+		"home_nodes=0", "home_nodes=5", "max_nodes=2 home_nodes=3",
+		/* Slices are whole 64-page chunks: 4 need 1 MiB at least. */
+		"max_nodes=31 home_nodes=31 region_size_mb=7",
 		/* 0 would make every wait on a peer return at once. */
 		"timeout_ms=0",
 		/* Past 10 minutes; UINT_MAX would overflow jiffies arithmetic. */
