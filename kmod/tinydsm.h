@@ -9,6 +9,7 @@
 #include <linux/bitops.h>
 #include <linux/build_bug.h>
 #include <linux/lockdep.h>
+#include <linux/maple_tree.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
@@ -124,11 +125,12 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	@npages is @home_nodes slices.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
- * @alloc_lock: protects @alloc_map and @runs.
- * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
- * @runs: as a home, who allocated each run of @alloc_map: struct tdsm_run
- *	by the run's first page (index in the slice), from whichever node
- *	(alloc.c, PROTOCOL.md "Who may free a run").
+ * @alloc_lock: protects @runs (its external lock).
+ * @runs: as a home, the allocated runs of this node's slice
+ *	(TINYDSM_IOC_ALLOC): a maple tree that maps each run's pages (indices
+ *	in the slice) to who allocated it, struct tdsm_run, from whichever
+ *	node; its gaps are the free space (alloc.c, PROTOCOL.md "Who may free
+ *	a run").
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
@@ -155,9 +157,8 @@ struct tdsm_region {
 	u8 home_nodes;
 	unsigned long slice_pages;
 	struct address_space *mapping;
-	struct mutex alloc_lock;	/* protects alloc_map, runs */
-	unsigned long *alloc_map;
-	struct xarray runs;
+	struct mutex alloc_lock;	/* protects runs */
+	struct maple_tree runs;
 	atomic64_t read_faults;
 	atomic64_t write_faults;
 	atomic64_t frames;

@@ -1994,8 +1994,9 @@ TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
 	{
 		const struct bad_req b[] = {
 			{ "ALLOC of 0 pages", TDSM_W_ALLOC, 0, 0, 0, 0, 0, TDSM_WS_INVAL },
-			{ "ALLOC of slice + 1 pages", TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages + 1, 0, 0, 0, TDSM_WS_INVAL },
-			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
+			/* More than a slice is well formed: no room (NOSPC). */
+			{ "ALLOC of slice + 1 pages", TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages + 1, 0, 0, 0, TDSM_WS_NOSPC },
+			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_NOSPC },
 			{ "ALLOC with addr set", TDSM_W_ALLOC, s2, 1, 0, 0, 0, TDSM_WS_INVAL },
 			{ "ALLOC with reserved set", TDSM_W_ALLOC, 0, 1, 0, 0, 2, TDSM_WS_INVAL },
 			{ "ALLOC with reserved[2] set", TDSM_W_ALLOC, 0, 1, 0, 0, 3, TDSM_WS_INVAL },
