@@ -351,8 +351,12 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		if (a->home >= TINYDSM_MAX_NODES)
 			return -EINVAL;	/* not a node id at all */
 		home = a->home ?: r->node_id;
-		if (home > r->home_nodes) {
-			/* home_nodes is the same everywhere: no need to ask. */
+		if (home > r->home_nodes && home <= r->max_nodes) {
+			/*
+			 * A node that homes nothing (home_nodes is the same
+			 * everywhere: no need to ask it); past max_nodes there
+			 * is no such node (ENOENT, below).
+			 */
 			pr_notice_ratelimited("ALLOC at node %u: it homes no slice (home_nodes=%u)\n",
 					      home, r->home_nodes);
 			return -ENOSPC;
