@@ -102,7 +102,7 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 			      u32 npages, bool freed)
 {
-	unsigned long last = start + npages - 1;
+	unsigned long last = start + npages - 1, next;
 	struct tdsm_run *run;
 	int err;
 
@@ -117,9 +117,13 @@ static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 			continue;
 		}
 		/* The same range, another entry: no node to allocate. */
+		next = mas.last + 1;
 		err = mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL);
-		WARN_ON_ONCE(err);
-		kfree(run);
+		if (WARN_ON_ONCE(err))
+			run->freeing = false;	/* still mapped: keep it */
+		else
+			kfree(run);
+		mas_set(&mas, next);	/* a fresh walk after a store */
 	}
 	if (!freed)
 		return;
