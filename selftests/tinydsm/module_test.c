@@ -333,6 +333,7 @@ static int dev_alloc(int fd, uint32_t home, uint32_t npages, uint64_t *addr)
 TEST(home_nodes_1_node_2_homes_nothing)
 {
 	struct tinydsm_region_info info;
+	char out[4096];
 	uint32_t home;
 	int fd;
 
@@ -362,6 +363,12 @@ TEST(home_nodes_1_node_2_homes_nothing)
 	EXPECT_EQ(-1, dev_alloc(fd, 0, 0, NULL));
 	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC of 0 pages: %s", strerror(errno));
 	close(fd);
+
+	/* tinydsmctl shows it, and node 1's slice only. */
+	ASSERT_EQ(0, ctl("-j region show", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "\"max_nodes\":4,\"home_nodes\":1,")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\"node\":1,")) TH_LOG("%s", out);
+	EXPECT_EQ(NULL, strstr(out, "\"node\":2,")) TH_LOG("%s", out);
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 
