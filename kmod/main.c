@@ -19,6 +19,8 @@
 
 #define TDSM_REGION_MIN_MB	1
 #define TDSM_REGION_MAX_MB	16384	/* 16 GiB: 128 MiB of page metadata */
+#define TDSM_TIMEOUT_MIN_MS	1
+#define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 
 /*
  * The region lies below ELF_ET_DYN_BASE (about 85 TiB on x86-64, where PIE
@@ -26,8 +28,6 @@
  */
 static_assert(TINYDSM_REGION_BASE + ((u64)TDSM_REGION_MAX_MB << 20) <=
 	      0x550000000000ULL);
-#define TDSM_TIMEOUT_MIN_MS	1
-#define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
@@ -35,7 +35,7 @@ MODULE_PARM_DESC(node_id, "this node's id, 1..31 (default 1)");
 
 static unsigned int max_nodes = 4;
 module_param(max_nodes, uint, 0444);
-MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 1..31 (default 4)");
+MODULE_PARM_DESC(max_nodes, "the highest node id, the same on every node, 1..31 (default 4)");
 
 /*
  * Nodes 1..home_nodes home one slice each; nodes above home nothing (they
