@@ -499,9 +499,12 @@ void tdd_migrate_request(struct tdd_client *c, const struct tdd_kv *kv)
 			return;
 		}
 	} else {
-		if (f->id > ri.max_nodes) {
-			tdd_client_error(c, EINVAL, "%s has no home slice (the module has max_nodes %u): give a range",
-					 f->name, ri.max_nodes);
+		/* A module that does not report home_nodes has max_nodes. */
+		uint32_t homes = ri.home_nodes ? ri.home_nodes : ri.max_nodes;
+
+		if (f->id > homes) {
+			tdd_client_error(c, EINVAL, "%s has no home slice (the module has home_nodes %u): give a range",
+					 f->name, homes);
 			return;
 		}
 		addr = ri.base + (uint64_t)(f->id - 1) * ri.slice_pages * ri.page_size;

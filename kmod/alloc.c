@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tinydsm: allocation. TINYDSM_IOC_ALLOC and _FREE, local or remote: the
- * run's home backs and frees its slice's pages and records who allocated
- * each run (PROTOCOL.md, "Who may free a run").
+ * run's home reserves runs of its slice (backed on first touch), frees
+ * them and records who allocated each (PROTOCOL.md, "Who may free a run").
  */
-#include <linux/bitmap.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/maple_tree.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
-#include <linux/xarray.h>
 
 #include "alloc.h"
 #include "lock.h"
@@ -22,32 +21,41 @@
 
 /*
  * Who may free a run (PROTOCOL.md, "Who may free a run"): the home records
- * each run of its slice with the node and the uid that allocated it, in
- * r->runs by the run's first page (index in the slice), under alloc_lock.
- * Runs are disjoint and at least a page long: at most slice_pages records.
- * Every record covers allocated pages only: a FREE that succeeds forgets
- * every record it overlaps.
+ * each run of its slice in r->runs, a maple tree that maps the run's pages
+ * (indices in the slice) to its struct tdsm_run, under alloc_lock (the
+ * tree's external lock). A page is allocated if and only if the tree maps
+ * it: the gaps are the free space. A run is address space only: its pages
+ * are backed when first touched (tdsm_home_claim()), as any page is.
+ * An administrator's FREE of part of a run leaves the rest allocated but
+ * without a record: those pages map to tdsm_run_orphan, and only an
+ * administrator may free them.
  */
 
 /**
  * struct tdsm_run - a run of this node's slice, as its home records it
- * @npages: its length, as allocated.
  * @uid: the fsuid that allocated it (initial user namespace).
  * @node: the node it was allocated from.
  * @freeing: a FREE of it is under way (outside alloc_lock, across the wire).
+ *
+ * Its pages are the range the tree maps to it.
  */
 struct tdsm_run {
-	u32 npages;
 	u32 uid;
 	u8 node;
 	bool freeing;
 };
 
+/* Allocated pages that no run records (never freeing, never freed). */
+static struct tdsm_run tdsm_run_orphan;
+
+void tdsm_runs_init(struct tdsm_region *r)
+{
+	mutex_init(&r->alloc_lock);
+	mt_init_flags(&r->runs, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+	mt_set_external_lock(&r->runs, &r->alloc_lock);
+}
+
 /*
- * The records are indexed by slice offset, and a run may be as long as
- * the slice, so one overlapping @start may begin anywhere before it: the
- * scans below start at 0 (a node keeps few runs).
- *
  * May (@node, @uid) free [@start, @start + @npages) of this node's slice,
  * as an administrator if @admin? If so, mark the records it overlaps as
  * being freed: a concurrent FREE of any of these pages gets -EINVAL, as it
@@ -56,136 +64,147 @@ struct tdsm_run {
 static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 			   u32 npages, u8 node, u32 uid, bool admin)
 {
-	unsigned long end = start + npages, idx;
+	unsigned long last = start + npages - 1, next = start;
 	struct tdsm_run *run;
 	bool owner;
 
+	MA_STATE(mas, &r->runs, start, start);
+
 	lockdep_assert_held(&r->alloc_lock);
-	if (find_next_zero_bit(r->alloc_map, end, start) < end)
-		return -EINVAL;	/* not (all) allocated */
-	xa_for_each_range(&r->runs, idx, run, 0, end - 1) {
-		if (idx + run->npages > start && run->freeing)
-			return -EINVAL;	/* being freed */
+	mas_for_each(&mas, run, last) {
+		if (mas.index > next || run->freeing)
+			return -EINVAL;	/* a free page before it, or being freed */
+		next = mas.last + 1;
 	}
-	run = xa_load(&r->runs, start);
-	owner = run && run->node == node && run->uid == uid;
-	if (owner && run->npages != npages)
+	if (next <= last)
+		return -EINVAL;	/* not (all) allocated */
+	mas_set(&mas, start);
+	run = mas_walk(&mas);
+	owner = run && run != &tdsm_run_orphan && mas.index == start &&
+		run->node == node && run->uid == uid;
+	if (owner && mas.last != last)
 		return -EINVAL;	/* its own run, named with another length */
 	if (!owner && !admin)
 		return -EPERM;
-	xa_for_each_range(&r->runs, idx, run, 0, end - 1) {
-		if (idx + run->npages > start)
+	mas_set(&mas, start);
+	mas_for_each(&mas, run, last) {
+		if (run != &tdsm_run_orphan)
 			run->freeing = true;
 	}
 	return 0;
 }
 
-/* The FREE that claimed [@start, @start + @npages) is over: @freed or not. */
+/*
+ * The FREE that claimed [@start, @start + @npages) is over: @freed or not.
+ * Freed, its pages are free again, and whatever is left of the runs it
+ * overlapped stays allocated without a record.
+ */
 static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 			      u32 npages, bool freed)
 {
-	unsigned long idx;
+	unsigned long last = start + npages - 1, next;
 	struct tdsm_run *run;
+	int err;
+
+	MA_STATE(mas, &r->runs, start, start);
 
 	lockdep_assert_held(&r->alloc_lock);
-	xa_for_each_range(&r->runs, idx, run, 0,
-			  start + npages - 1) {
-		if (idx + run->npages <= start || !run->freeing)
+	mas_for_each(&mas, run, last) {
+		if (run == &tdsm_run_orphan || !run->freeing)
 			continue;
-		if (freed) {
-			xa_erase(&r->runs, idx);
-			kfree(run);
-		} else {
+		if (!freed) {
 			run->freeing = false;
+			continue;
 		}
+		/* The same range, another entry: no node to allocate. */
+		next = mas.last + 1;
+		err = mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL);
+		if (WARN_ON_ONCE(err))
+			run->freeing = false;	/* still mapped: keep it */
+		else
+			kfree(run);
+		mas_set(&mas, next);	/* a fresh walk after a store */
 	}
+	if (!freed)
+		return;
+	mas_set_range(&mas, start, last);
+	err = mas_store_gfp(&mas, NULL, GFP_KERNEL);
+	if (err)	/* the pages stay allocated, for an administrator to free */
+		pr_warn_ratelimited("free of pages %lu..%lu of the slice: %d, they stay allocated\n",
+				    start, last, err);
 }
 
 /* Module unload: every record goes. */
 void tdsm_runs_exit(struct tdsm_region *r)
 {
 	struct tdsm_run *run;
-	unsigned long idx;
 
-	xa_for_each(&r->runs, idx, run)
-		kfree(run);
-	xa_destroy(&r->runs);
+	MA_STATE(mas, &r->runs, 0, 0);
+
+	mutex_lock(&r->alloc_lock);
+	mas_for_each(&mas, run, ULONG_MAX) {
+		if (run != &tdsm_run_orphan)
+			kfree(run);
+	}
+	__mt_destroy(&r->runs);
+	mutex_unlock(&r->alloc_lock);
 }
 
 /*
- * Back @npages pages of this node's slice for (@node, @uid), who will be
- * the only one allowed to free them without TDSM_ALLOC_F_ADMIN; their
- * address in *@addr.
+ * Reserve @npages pages of this node's slice for (@node, @uid), who will
+ * be the only one allowed to free them without TDSM_ALLOC_F_ADMIN; their
+ * address in *@addr. No page is backed here: the first touch of each
+ * backs it (tdsm_home_claim()), as for a page outside any run.
  */
 static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 			   u32 uid, u64 *addr)
 {
-	unsigned long start, first, i;
-	struct tdsm_run *run, *old;
-	int err = 0;
+	struct tdsm_run *run;
+	unsigned long start;
+	int err;
 
-	if (!npages || npages > r->slice_pages)
+	MA_STATE(mas, &r->runs, 0, 0);
+
+	if (!npages)
 		return -EINVAL;
+	if (r->node_id > r->home_nodes) {
+		pr_notice_ratelimited("ALLOC for node %u: node %u homes no slice (home_nodes=%u)\n",
+				      node, r->node_id, r->home_nodes);
+		return -ENOSPC;
+	}
+	if (npages > r->slice_pages)
+		return -ENOSPC;
 	run = kmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
-	*run = (struct tdsm_run){ .npages = npages, .uid = uid, .node = node };
+	*run = (struct tdsm_run){ .uid = uid, .node = node };
 	mutex_lock(&r->alloc_lock);
-	start = bitmap_find_next_zero_area(r->alloc_map, r->slice_pages, 0,
-					   npages, 0);
-	if (start >= r->slice_pages) {
-		mutex_unlock(&r->alloc_lock);
-		kfree(run);
-		return -ENOSPC;
+	/*
+	 * The first gap of @npages pages, which sets [mas.index, mas.last];
+	 * older trees may answer past the slice's end when it does not fit.
+	 */
+	err = mas_empty_area(&mas, 0, r->slice_pages - 1, npages);
+	if (err || mas.last - mas.index + 1 != npages ||
+	    mas.last >= r->slice_pages) {
+		err = -ENOSPC;
+		goto out;
 	}
-	/* No run without its record: nobody but an admin could free it. */
-	old = xa_store(&r->runs, start, run, GFP_KERNEL);
-	if (xa_is_err(old)) {
-		mutex_unlock(&r->alloc_lock);
-		kfree(run);
-		return xa_err(old);
-	}
-	/* Records cover allocated pages only: there was none here. */
-	WARN_ON_ONCE(old);
-	kfree(old);
-	bitmap_set(r->alloc_map, start, npages);
+	start = mas.index;
+	/*
+	 * No run without its record: nobody but an admin could free it.
+	 * A fresh walk: not every kernel leaves the search's state reusable.
+	 */
+	mas_set_range(&mas, start, start + npages - 1);
+	err = mas_store_gfp(&mas, run, GFP_KERNEL);
+	if (err)
+		goto out;
+	run = NULL;
+	*addr = tdsm_page_addr((unsigned long)(r->node_id - 1) * r->slice_pages +
+			       start);
+out:
 	mutex_unlock(&r->alloc_lock);
-
-	/* Local -> remote -> local allocate: the home backs every page. */
-	first = (unsigned long)(r->node_id - 1) * r->slice_pages + start;
-	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg;
-
-		tdsm_chunk_get(r, i);
-		pg = tdsm_pg(r, i);
-		tdsm_dir_lock(pg);
-		if (!pg->owner) {
-			struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-
-			tdsm_page_lock(pg);
-			if (frame) {
-				tdsm_local_install(r, i, frame, TINYDSM_PAGE_SHARED);
-				pg->owner = r->node_id;
-				pg->copyset = tdsm_nbit(r->node_id);
-			} else {
-				err = -ENOMEM;
-			}
-			tdsm_page_unlock(pg);
-		}
-		tdsm_dir_unlock(pg);
-		tdsm_chunk_put(r, i);
-	}
-	if (err) {
-		/* Nobody else knows the run yet: its record is as stored. */
-		mutex_lock(&r->alloc_lock);
-		xa_erase(&r->runs, start);
-		kfree(run);
-		bitmap_clear(r->alloc_map, start, npages);
-		mutex_unlock(&r->alloc_lock);
-		return err;
-	}
-	*addr = tdsm_page_addr(first);
-	return 0;
+	kfree(run);
+	return err;
 }
 
 /*
@@ -249,8 +268,6 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 	}
 	mutex_lock(&r->alloc_lock);
 	tdsm_runs_release(r, start, npages, !err);
-	if (!err)
-		bitmap_clear(r->alloc_map, start, npages);
 	mutex_unlock(&r->alloc_lock);
 	return err;
 }
@@ -338,6 +355,16 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		if (a->home > TDSM_NODES_MAX)
 			return -EINVAL;	/* not a node id at all */
 		home = a->home ?: r->node_id;
+		if (home > r->home_nodes && home <= r->max_nodes) {
+			/*
+			 * A node that homes nothing (home_nodes is the same
+			 * everywhere: no need to ask it); past max_nodes there
+			 * is no such node (ENOENT, below).
+			 */
+			pr_notice_ratelimited("ALLOC at node %u: it homes no slice (home_nodes=%u)\n",
+					      home, r->home_nodes);
+			return -ENOSPC;
+		}
 		return tdsm_alloc_at(r, home, true, a, false);
 	}
 	pg = tdsm_page_at(r, a->addr);

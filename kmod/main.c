@@ -22,13 +22,29 @@
 #define TDSM_TIMEOUT_MIN_MS	1
 #define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 
+/*
+ * The region lies below ELF_ET_DYN_BASE (about 85 TiB on x86-64, where PIE
+ * text and brk go) and far below the top-down mmap area, at its largest.
+ */
+static_assert(TINYDSM_REGION_BASE + ((u64)TDSM_REGION_MAX_MB << 20) <=
+	      0x550000000000ULL);
+
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
 MODULE_PARM_DESC(node_id, "this node's id, 1..64 (default 1)");
 
 static unsigned int max_nodes = 4;
 module_param(max_nodes, uint, 0444);
-MODULE_PARM_DESC(max_nodes, "home slices of the region, the same on every node, 1..64 (default 4)");
+MODULE_PARM_DESC(max_nodes, "the highest node id, the same on every node, 1..64 (default 4)");
+
+/*
+ * Nodes 1..home_nodes home one slice each; nodes above home nothing (they
+ * cache and ALLOC elsewhere). Unset (UINT_MAX) means max_nodes, so that
+ * sysfs shows the value in force once loaded.
+ */
+static unsigned int home_nodes = UINT_MAX;
+module_param(home_nodes, uint, 0444);
+MODULE_PARM_DESC(home_nodes, "nodes that home a slice, the same on every node, 1..max_nodes (default max_nodes)");
 
 static unsigned int region_size_mb = 256;
 module_param(region_size_mb, uint, 0444);
@@ -74,7 +90,7 @@ struct tdsm_region tdsm_region;
 
 static int __init tdsm_init(void)
 {
-	unsigned long npages;
+	unsigned long npages, slice_pages;
 	int err;
 
 	if (node_id < 1 || node_id > TDSM_NODES_MAX) {
@@ -93,10 +109,25 @@ static int __init tdsm_init(void)
 		       max_nodes, TDSM_NODES_MAX, node_id);
 		return -EINVAL;
 	}
+	if (home_nodes == UINT_MAX)
+		home_nodes = max_nodes;
+	if (home_nodes < 1 || home_nodes > max_nodes) {
+		pr_err("home_nodes=%u must be 1..max_nodes=%u\n", home_nodes,
+		       max_nodes);
+		return -EINVAL;
+	}
+	/* Equal home slices of whole chunks: one default home per chunk. */
 	npages = (unsigned long)region_size_mb << (20 - PAGE_SHIFT);
-	npages -= npages % max_nodes;	/* equal home slices */
+	slice_pages = round_down(npages / home_nodes, TDSM_SLICE_ALIGN);
+	if (!slice_pages) {
+		pr_err("region_size_mb=%u is too small for home_nodes=%u slices of %u pages\n",
+		       region_size_mb, home_nodes, TDSM_SLICE_ALIGN);
+		return -EINVAL;
+	}
+	npages = slice_pages * home_nodes;
 	tdsm_region.node_id = node_id;
 	tdsm_region.max_nodes = max_nodes;
+	tdsm_region.home_nodes = home_nodes;
 
 	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
@@ -108,7 +139,7 @@ static int __init tdsm_init(void)
 	if (err)
 		goto err_patch;
 	err = tdsm_rdma_init(tdsm_region.node_id, tdsm_region.max_nodes,
-			     tdsm_region.npages);
+			     tdsm_region.home_nodes, tdsm_region.npages);
 	if (err)
 		goto err_region;
 	err = tdsm_peers_init();
@@ -118,8 +149,8 @@ static int __init tdsm_init(void)
 	if (err)
 		goto err_peers;
 
-	pr_info("node %u of %u: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
-		node_id, max_nodes, TINYDSM_REGION_BASE,
+	pr_info("node %u of %u, %u homing: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
+		node_id, max_nodes, home_nodes, TINYDSM_REGION_BASE,
 		TINYDSM_REGION_BASE + tdsm_region.size, region_size_mb,
 		tdsm_region.slice_pages, TDSM_PAGE_META_BYTES);
 	if (tdsm_allow_unauth)

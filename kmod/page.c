@@ -8,7 +8,6 @@
  * fault that waits for the network holds only its page, and the metadata
  * stays at 48 bytes a page (with its access-site hints).
  */
-#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -20,7 +19,10 @@
 #include "proto.h"
 #include "tinydsm.h"
 
-/* @r->node_id and @r->max_nodes are set; @npages is a multiple of max_nodes. */
+/*
+ * @r->node_id, @r->max_nodes and @r->home_nodes are set; @npages is
+ * home_nodes slices of a multiple of TDSM_SLICE_ALIGN pages.
+ */
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 {
 	struct tdsm_page *pg;
@@ -31,23 +33,15 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 		return -ENOMEM;
 	r->npages = npages;
 	r->size = (u64)npages << PAGE_SHIFT;
-	r->slice_pages = npages / r->max_nodes;
-	r->alloc_map = bitmap_zalloc(r->slice_pages, GFP_KERNEL);
-	if (!r->alloc_map) {
-		kvfree(r->pages);
-		r->pages = NULL;
-		return -ENOMEM;
-	}
+	r->slice_pages = npages / r->home_nodes;
 	/* One byte per page, mapped read-only by processes (TINYDSM_XLATE_OFFSET). */
 	r->xlate = vmalloc_user(PAGE_ALIGN(npages));
 	if (!r->xlate) {
-		bitmap_free(r->alloc_map);
 		kvfree(r->pages);
 		r->pages = NULL;
 		return -ENOMEM;
 	}
-	mutex_init(&r->alloc_lock);
-	xa_init(&r->runs);
+	tdsm_runs_init(r);
 	xa_init(&r->doubts);
 	tdsm_for_each_page(r, i, pg)
 		pg->home = i / r->slice_pages + 1;
@@ -87,8 +81,6 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	WARN(atomic64_read(&r->frames), "tinydsm: %lld frames leaked\n",
 	     (long long)atomic64_read(&r->frames));
 	tdsm_runs_exit(r);
-	bitmap_free(r->alloc_map);
-	r->alloc_map = NULL;
 	vfree(r->xlate);
 	r->xlate = NULL;
 	kvfree(r->pages);

@@ -576,6 +576,7 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 static struct {
 	u8 node_id;
 	u8 max_nodes;
+	u8 home_nodes;
 	unsigned long region_pages;
 } tdsm_self;
 
@@ -1794,6 +1795,7 @@ static void tdsm_hello_init(struct tdsm_conn *conn)
 	hello->version = TDSM_WIRE_VERSION;
 	hello->node_id = tdsm_self.node_id;
 	hello->max_nodes = tdsm_self.max_nodes;
+	hello->home_nodes = tdsm_self.home_nodes;
 	hello->flags = conn->keyed ? TDSM_HELLO_F_KEY : 0;
 	hello->region_pages = cpu_to_be64(tdsm_self.region_pages);
 	get_random_bytes(hello->nonce, sizeof(hello->nonce));
@@ -1825,10 +1827,11 @@ static int tdsm_hello_check(const void *data, u8 len)
 	if (hello->version != TDSM_WIRE_VERSION)
 		return TDSM_REJ_VERSION;
 	if ((hello->flags & ~TDSM_HELLO_F_KEY) ||
-	    memchr_inv(hello->reserved0, 0, sizeof(hello->reserved0)) ||
+	    hello->reserved0 ||
 	    memchr_inv(hello->reserved, 0, sizeof(hello->reserved)))
 		return TDSM_REJ_MALFORMED;
 	if (hello->max_nodes != tdsm_self.max_nodes ||
+	    hello->home_nodes != tdsm_self.home_nodes ||
 	    be64_to_cpu(hello->region_pages) != tdsm_self.region_pages)
 		return TDSM_REJ_MISMATCH;
 	return 0;
@@ -1863,7 +1866,7 @@ static const char *tdsm_reject_reason(u8 reason)
 	case TDSM_REJ_MALFORMED: return "malformed hello";
 	case TDSM_REJ_VERSION: return "protocol version differs";
 	case TDSM_REJ_UNKNOWN: return "not a configured peer";
-	case TDSM_REJ_MISMATCH: return "region size or max_nodes differ";
+	case TDSM_REJ_MISMATCH: return "region size, max_nodes or home_nodes differ";
 	case TDSM_REJ_DUPLICATE: return "already connected";
 	case TDSM_REJ_NOKEY: return "no cluster key set";
 	case TDSM_REJ_AUTH: return "one end has a cluster key, the other not";
@@ -2433,15 +2436,17 @@ static int tdsm_listen(void)
 
 /*
  * This node as its messages and hellos present it: @node_id, and the
- * @max_nodes and @region_pages a peer must share. Set before the first
- * connection.
+ * @max_nodes, @home_nodes and @region_pages a peer must share. Set before
+ * the first connection.
  */
-int tdsm_rdma_init(u8 node_id, u8 max_nodes, unsigned long region_pages)
+int tdsm_rdma_init(u8 node_id, u8 max_nodes, u8 home_nodes,
+		   unsigned long region_pages)
 {
 	int err;
 
 	tdsm_self.node_id = node_id;
 	tdsm_self.max_nodes = max_nodes;
+	tdsm_self.home_nodes = home_nodes;
 	tdsm_self.region_pages = region_pages;
 	tdsm_wq = alloc_workqueue("tinydsm", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!tdsm_wq)

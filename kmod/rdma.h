@@ -278,7 +278,8 @@ struct tdsm_call {
 };
 
 /* rdma.c */
-int tdsm_rdma_init(u8 node_id, u8 max_nodes, unsigned long region_pages);
+int tdsm_rdma_init(u8 node_id, u8 max_nodes, u8 home_nodes,
+		   unsigned long region_pages);
 void tdsm_rdma_exit(void);
 int tdsm_conn_connect(struct tdsm_peer *peer);
 void tdsm_conn_kill(struct tdsm_conn *conn, int err);

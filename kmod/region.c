@@ -647,6 +647,7 @@ static long tdsm_ioc_region_info(struct tdsm_region *r, void __user *uarg)
 		.meta_bytes_per_page = TDSM_PAGE_META_BYTES,
 		.slice_pages = r->slice_pages,
 		.max_nodes = r->max_nodes,
+		.home_nodes = r->home_nodes,
 	};
 
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;

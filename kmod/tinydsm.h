@@ -9,6 +9,7 @@
 #include <linux/bitops.h>
 #include <linux/build_bug.h>
 #include <linux/lockdep.h>
+#include <linux/maple_tree.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
@@ -154,6 +155,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 	WRITE_ONCE(pg->home, home);
 }
 
+/* Home slices are whole 64-page chunks: one default home per chunk. */
+#define TDSM_SLICE_ALIGN	64
+
 /**
  * struct tdsm_region - the node's one region
  * @pages: metadata of every page, npages entries, allocated at load;
@@ -161,15 +165,20 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
- * @max_nodes: number of home slices (module parameter, the same everywhere).
- * @slice_pages: pages per home slice; slice n - 1 is homed on node n.
+ * @max_nodes: the highest node id (module parameter, the same everywhere).
+ * @home_nodes: nodes that home a slice, 1 .. max_nodes (module parameter,
+ *	the same everywhere); nodes above it home no slice.
+ * @slice_pages: pages per home slice, a multiple of TDSM_SLICE_ALIGN;
+ *	slice n - 1 is homed on node n, for n up to @home_nodes, and
+ *	@npages is @home_nodes slices.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
- * @alloc_lock: protects @alloc_map and @runs.
- * @alloc_map: allocated pages of this node's own slice (TINYDSM_IOC_ALLOC).
- * @runs: as a home, who allocated each run of @alloc_map: struct tdsm_run
- *	by the run's first page (index in the slice), from whichever node
- *	(alloc.c, PROTOCOL.md "Who may free a run").
+ * @alloc_lock: protects @runs (its external lock).
+ * @runs: as a home, the allocated runs of this node's slice
+ *	(TINYDSM_IOC_ALLOC): a maple tree that maps each run's pages (indices
+ *	in the slice) to who allocated it, struct tdsm_run, from whichever
+ *	node; its gaps are the free space (alloc.c, PROTOCOL.md "Who may free
+ *	a run").
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
@@ -193,11 +202,11 @@ struct tdsm_region {
 	u64 size;
 	u8 node_id;
 	u8 max_nodes;
+	u8 home_nodes;
 	unsigned long slice_pages;
 	struct address_space *mapping;
-	struct mutex alloc_lock;	/* protects alloc_map, runs */
-	unsigned long *alloc_map;
-	struct xarray runs;
+	struct mutex alloc_lock;	/* protects runs */
+	struct maple_tree runs;
 	atomic64_t read_faults;
 	atomic64_t write_faults;
 	atomic64_t frames;

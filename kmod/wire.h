@@ -337,6 +337,7 @@ struct tdsm_wire_msg {
  * @node_id: the sender's node id.
  * @max_nodes: the sender's max_nodes; must match.
  * @flags: TDSM_HELLO_F_*.
+ * @home_nodes: the sender's home_nodes; must match.
  * @reserved0: zero.
  * @region_pages: the sender's region size in pages; must match.
  * @nonce: TDSM_WIRE_NONCE_LEN random bytes, fresh for each connection.
@@ -350,7 +351,8 @@ struct tdsm_wire_hello {
 	__u8 node_id;
 	__u8 max_nodes;
 	__u8 flags;
-	__u8 reserved0[2];
+	__u8 home_nodes;
+	__u8 reserved0;
 	__be64 region_pages;
 	__u8 nonce[TDSM_WIRE_NONCE_LEN];
 	__u8 reserved[8];
@@ -368,7 +370,7 @@ enum tdsm_wire_reject_reason {
 	TDSM_REJ_MALFORMED = 1,	/* no or bad hello */
 	TDSM_REJ_VERSION,	/* another protocol version */
 	TDSM_REJ_UNKNOWN,	/* not a configured peer (or not one that may connect) */
-	TDSM_REJ_MISMATCH,	/* region size or max_nodes differ */
+	TDSM_REJ_MISMATCH,	/* region size, max_nodes or home_nodes differ */
 	TDSM_REJ_DUPLICATE,	/* already connected */
 	TDSM_REJ_NOKEY,		/* this node has no key and may not go without */
 	TDSM_REJ_AUTH,		/* one end has a key, the other not */

@@ -3,7 +3,8 @@
  * tinydsm module lifecycle: unload is refused while the region is mapped,
  * unloading gives back every frame, bad module parameters are refused (at
  * load time, and timeout_ms also when written at run time), and the module
- * loads again; without a cluster key it connects to nobody. Needs TDSM_KO
+ * loads again; without a cluster key it connects to nobody; home_nodes
+ * sizes the slices and ALLOC backs nothing until touched. Needs TDSM_KO
  * (path of tinydsm.ko) and runs its tests in order: it unloads and reloads
  * the module. It leaves the module loaded, with the run's key
  * (TDSM_KEY_FILE), as it found it.
@@ -181,6 +182,10 @@ TEST(bad_module_parameters_refused)
 		"node_id=64", "max_nodes=0", "max_nodes=65",
 		"node_id=64 max_nodes=63",
 		"region_size_mb=16385",
+		/* Nodes 1..home_nodes home a slice: 1..max_nodes (default 4). */
+		"home_nodes=0", "home_nodes=5", "max_nodes=2 home_nodes=3",
+		/* Slices are whole 64-page chunks: 4 need 1 MiB at least. */
+		"max_nodes=31 home_nodes=31 region_size_mb=7",
 		/* 0 would make every wait on a peer return at once. */
 		"timeout_ms=0",
 		/* Past 10 minutes; UINT_MAX would overflow jiffies arithmetic. */
@@ -368,6 +373,129 @@ TEST(node_64_of_64)
 	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\"id\":64")) TH_LOG("%s", out);
 	EXPECT_NE(0, ctl("node add 65 10.77.0.99", out, sizeof(out)));
+
+/* Open the device of a module just loaded (devtmpfs makes it asynchronously). */
+static int open_dev(void)
+{
+	int tries;
+
+	for (tries = 0; tries < 100 && access(DEV_PATH, F_OK); tries++)
+		usleep(10000);
+	return open(DEV_PATH, O_RDWR | O_CLOEXEC);
+}
+
+static int dev_alloc(int fd, uint32_t home, uint32_t npages, uint64_t *addr)
+{
+	struct tinydsm_alloc a = { .home = home, .npages = npages };
+	int ret = ioctl(fd, TINYDSM_IOC_ALLOC, &a);
+
+	if (addr)
+		*addr = a.addr;
+	return ret;
+}
+
+/*
+ * home_nodes=1: node 1 homes the whole region as one slice, and node 2
+ * (of max_nodes 4) homes nothing: ALLOC there is ENOSPC, for this node and
+ * for nodes 2..4 as homes, without asking anyone; node 1 as the home is
+ * asked (ENOENT: not a peer of this lone node). 0 pages stay EINVAL.
+ */
+TEST(home_nodes_1_node_2_homes_nothing)
+{
+	struct tinydsm_region_info info;
+	char out[4096];
+	uint32_t home;
+	int fd;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module("node_id=2 max_nodes=4 home_nodes=1 region_size_mb=4"))
+		TH_LOG("finit_module: %s", strerror(errno));
+	EXPECT_EQ(1, param_long("home_nodes"));
+	fd = open_dev();
+	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", DEV_PATH, strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
+	EXPECT_EQ(2, info.node_id);
+	EXPECT_EQ(4, info.max_nodes);
+	EXPECT_EQ(1, info.home_nodes);
+	EXPECT_EQ(4ull << 20, info.size);
+	EXPECT_EQ(info.size / info.page_size, info.slice_pages);
+
+	EXPECT_EQ(-1, dev_alloc(fd, 0, 1, NULL));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC here: %s", strerror(errno));
+	for (home = 2; home <= 4; home++) {
+		EXPECT_EQ(-1, dev_alloc(fd, home, 1, NULL));
+		EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC at node %u: %s", home,
+						strerror(errno));
+	}
+	EXPECT_EQ(-1, dev_alloc(fd, 1, 1, NULL));
+	EXPECT_EQ(ENOENT, errno) TH_LOG("ALLOC at node 1: %s", strerror(errno));
+	EXPECT_EQ(-1, dev_alloc(fd, 0, 0, NULL));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC of 0 pages: %s", strerror(errno));
+	close(fd);
+
+	/* tinydsmctl shows it, and node 1's slice only. */
+	ASSERT_EQ(0, ctl("-j region show", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "\"max_nodes\":4,\"home_nodes\":1,")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\"node\":1,")) TH_LOG("%s", out);
+	EXPECT_EQ(NULL, strstr(out, "\"node\":2,")) TH_LOG("%s", out);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
+/*
+ * ALLOC reserves address space and backs nothing: on a fresh node 1 that
+ * homes the whole region (home_nodes=1), the whole slice is one run with no
+ * frame; one touched page is one frame; FREE gives it back. More than a
+ * slice, or anything once the slice is taken, is ENOSPC.
+ */
+TEST(alloc_backs_nothing_until_touched)
+{
+	struct tinydsm_region_info info;
+	struct tinydsm_alloc a = { 0 };
+	struct tinydsm_stats st;
+	volatile uint8_t *p;
+	uint64_t addr;
+	int fd;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module("node_id=1 max_nodes=4 home_nodes=1 region_size_mb=4"))
+		TH_LOG("finit_module: %s", strerror(errno));
+	fd = open_dev();
+	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", DEV_PATH, strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
+	ASSERT_EQ(1, info.home_nodes);
+	ASSERT_EQ(info.size / info.page_size, info.slice_pages);
+
+	EXPECT_EQ(-1, dev_alloc(fd, 0, (uint32_t)info.slice_pages + 1, NULL));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC of slice + 1: %s", strerror(errno));
+	ASSERT_EQ(0, dev_alloc(fd, 0, (uint32_t)info.slice_pages, &addr))
+		TH_LOG("ALLOC of the whole slice: %s", strerror(errno));
+	EXPECT_EQ(info.base, addr);
+	EXPECT_EQ(-1, dev_alloc(fd, 0, 1, NULL));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC of a full slice: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(0, st.frames) TH_LOG("frames after ALLOC of %llu pages",
+				       (unsigned long long)info.slice_pages);
+	EXPECT_EQ(0, st.frames_allocated);
+
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[5 * info.page_size] = 0x5a;
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(1, st.frames);
+	EXPECT_EQ(1, st.frames_allocated);
+
+	a.addr = addr;
+	a.npages = (uint32_t)info.slice_pages;
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_FREE, &a)) TH_LOG("FREE: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(0, st.frames) TH_LOG("frames after FREE");
+	/* Free again: the same run fits, and the page reads as zero. */
+	ASSERT_EQ(0, dev_alloc(fd, 0, (uint32_t)info.slice_pages, &addr));
+	EXPECT_EQ(0, p[5 * info.page_size]);
+	ASSERT_EQ(0, munmap((void *)p, info.size));
+	close(fd);
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 

@@ -283,6 +283,88 @@ TEST_F(region, stats_count_faults_and_frames)
 	EXPECT_EQ(8, after.frames_allocated - before.frames_allocated);
 }
 
+/* The pages of [@addr, @addr + @n pages) that have a frame here. */
+static unsigned long present_pages(int fd, uint64_t addr, unsigned long n)
+{
+	struct tinydsm_page_info pi;
+	unsigned long i, count = 0;
+
+	for (i = 0; i < n; i++)
+		if (!page_info(fd, (void *)(uintptr_t)(addr + i * page_size), &pi) &&
+		    (pi.flags & TINYDSM_PAGE_F_PRESENT))
+			count++;
+	return count;
+}
+
+/*
+ * ALLOC reserves address space only: no frame until a page is touched,
+ * then one; FREE takes back the frames of the run (those of its pages that
+ * other tests touched before included).
+ */
+TEST_F(region, alloc_backs_nothing_until_touched)
+{
+	enum { RUN = 64 };
+	struct tinydsm_alloc a = { .npages = RUN };
+	struct tinydsm_stats before, st;
+	struct tinydsm_page_info pi;
+	unsigned long i, backed;
+	uint64_t addr;
+
+	if (self->info.home_nodes && self->info.node_id > self->info.home_nodes)
+		SKIP(return, "node %u homes no slice", self->info.node_id);
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &before));
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a)) TH_LOG("%s", strerror(errno));
+	addr = a.addr;
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(before.frames, st.frames);
+	EXPECT_EQ(before.frames_allocated, st.frames_allocated);
+
+	/* An untouched page of the run (earlier tests may have used some). */
+	backed = present_pages(self->fd, addr, RUN);
+	for (i = 0; i < RUN; i++) {
+		ASSERT_EQ(0, page_info(self->fd, (void *)(uintptr_t)(addr + i * page_size),
+				       &pi));
+		if (!(pi.flags & TINYDSM_PAGE_F_PRESENT))
+			break;
+	}
+	ASSERT_LT(i, RUN) TH_LOG("every page of the fresh run has a frame");
+	EXPECT_EQ(0, pi.owner) TH_LOG("an untouched page of the run has an owner");
+	tu_write_byte((uint8_t *)(uintptr_t)(addr + i * page_size), 7);
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(before.frames + 1, st.frames);
+	EXPECT_EQ(before.frames_allocated + 1, st.frames_allocated);
+	ASSERT_EQ(0, page_info(self->fd, (void *)(uintptr_t)(addr + i * page_size), &pi));
+	EXPECT_EQ(self->info.node_id, pi.owner);
+	EXPECT_TRUE(pi.flags & TINYDSM_PAGE_F_PRESENT);
+
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &a)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(before.frames - backed, st.frames)
+		TH_LOG("%lu pages of the run were backed before the touch", backed);
+	EXPECT_EQ(0, present_pages(self->fd, addr, RUN));
+}
+
+/* More than a slice is no room (ENOSPC); a malformed ALLOC stays EINVAL. */
+TEST_F(region, alloc_more_than_a_slice_enospc)
+{
+	struct tinydsm_alloc a = { .npages = (uint32_t)self->info.slice_pages + 1 };
+
+	if (self->info.home_nodes && self->info.node_id > self->info.home_nodes)
+		SKIP(return, "node %u homes no slice", self->info.node_id);
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC of slice + 1 pages: %s", strerror(errno));
+	a.npages = UINT32_MAX;
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC of 2^32 - 1 pages: %s", strerror(errno));
+	a.npages = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC of 0 pages: %s", strerror(errno));
+	a.npages = 1;
+	a.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC with reserved set: %s", strerror(errno));
+}
+
 /* mmap errors. Each names the rule it checks. */
 TEST_F(region, mmap_private_rejected)
 {

@@ -117,8 +117,8 @@ static inline const char *tc_ko_path(char *buf, size_t len)
 static inline int tc_module_params(char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"node_id", "max_nodes", "region_size_mb", "timeout_ms", "port",
-		"storm_faults", "allow_unauthenticated",
+		"node_id", "max_nodes", "home_nodes", "region_size_mb",
+		"timeout_ms", "port", "storm_faults", "allow_unauthenticated",
 	};
 	size_t w = 0;
 	unsigned int i;
@@ -245,8 +245,9 @@ struct tc_node {
 	struct tinydsm_region_info info;
 	uint8_t *map;			/* the whole region, at its base */
 	unsigned long npages;
-	unsigned long slice_pages;	/* npages / max_nodes */
+	unsigned long slice_pages;	/* npages / home_nodes */
 	unsigned int max_nodes;
+	unsigned int home_nodes;	/* nodes 1..home_nodes home a slice */
 	unsigned int id;		/* this node, from the module */
 	long psz;			/* page size */
 };
@@ -282,7 +283,9 @@ static inline int tc_node_open(struct tc_node *n, char *why, size_t len)
 			 n->max_nodes, n->npages);
 		return -1;
 	}
-	n->slice_pages = n->npages / n->max_nodes;
+	/* A module before home_nodes reports 0: its slices are max_nodes. */
+	n->home_nodes = n->info.home_nodes ? n->info.home_nodes : n->max_nodes;
+	n->slice_pages = n->npages / n->home_nodes;
 	n->map = mmap(NULL, n->info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      n->fd, 0);
 	if (n->map == MAP_FAILED) {

@@ -162,7 +162,8 @@ struct geo {
 	struct tinydsm_region_info ri;
 	unsigned long npages;
 	unsigned int max_nodes;		/* ri's, or the module parameter's */
-	unsigned long slice_pages;	/* ri's, or npages / max_nodes */
+	unsigned int home_nodes;	/* ri's, or max_nodes */
+	unsigned long slice_pages;	/* ri's, or npages / home_nodes */
 };
 
 static unsigned int module_param(const char *name, unsigned int dflt)
@@ -193,10 +194,11 @@ static const char *geo_open(struct geo *g)
 	g->npages = g->ri.size / g->ri.page_size;
 	g->max_nodes = g->ri.max_nodes ? g->ri.max_nodes :
 		       module_param("max_nodes", 4);
-	if (!g->max_nodes || g->npages / g->max_nodes < 256)
+	g->home_nodes = g->ri.home_nodes ? g->ri.home_nodes : g->max_nodes;
+	if (!g->home_nodes || g->npages / g->home_nodes < 256)
 		return "the slices are too small for this test";
 	g->slice_pages = g->ri.slice_pages ? g->ri.slice_pages :
-			 g->npages / g->max_nodes;
+			 g->npages / g->home_nodes;
 	return NULL;
 }
 
@@ -666,7 +668,12 @@ TEST_F(ctl, region_show)
 	/* The contract of the new fields (0 from a module without them). */
 	EXPECT_EQ(module_param("max_nodes", g.ri.max_nodes), g.ri.max_nodes);
 	EXPECT_LE(1, g.ri.max_nodes);
-	EXPECT_EQ(g.npages / g.max_nodes, g.ri.slice_pages);
+	EXPECT_EQ(module_param("home_nodes", g.ri.home_nodes), g.ri.home_nodes);
+	EXPECT_LE(1, g.ri.home_nodes);
+	EXPECT_LE(g.ri.home_nodes, g.ri.max_nodes);
+	/* home_nodes slices of whole 64-page chunks make the region. */
+	EXPECT_EQ(g.npages, g.ri.home_nodes * g.ri.slice_pages);
+	EXPECT_EQ(0, g.ri.slice_pages % 64);
 
 	ctl_run(&self->r, "-t region show");
 	ASSERT_RC(0, &self->r);
@@ -686,12 +693,13 @@ TEST_F(ctl, region_show)
 	EXPECT_EQ(g.ri.meta_bytes_per_page,
 		  tsv_value(self->r.out, "meta_bytes_per_page", NULL, 0));
 	EXPECT_EQ(g.ri.max_nodes, tsv_value(self->r.out, "max_nodes", NULL, 0));
+	EXPECT_EQ(g.ri.home_nodes, tsv_value(self->r.out, "home_nodes", NULL, 0));
 	EXPECT_EQ((long long)g.ri.slice_pages,
 		  tsv_value(self->r.out, "slice_pages", NULL, 0));
 
 	/* One "slices" line per slice: HOME START END PAGES FLAGS. */
 	slices = 0;
-	for (i = 0; g.ri.slice_pages && i < g.ri.max_nodes &&
+	for (i = 0; g.ri.slice_pages && i < g.ri.home_nodes &&
 		    i * g.ri.slice_pages < g.npages; i++)
 		slices++;
 	EXPECT_EQ((int)slices, count_prefix(self->r.out, "slices\t"))
@@ -722,6 +730,7 @@ TEST_F(ctl, region_show)
 		  "assert d['page_size'] == %u\n"
 		  "assert d['meta_bytes_per_page'] == %u\n"
 		  "assert d['max_nodes'] == %u and d['slice_pages'] == %llu\n"
+		  "assert d['home_nodes'] == %u\n"
 		  "assert len(d['slices']) == %lu\n"
 		  "for s in d['slices']:\n"
 		  "    assert int(s['end'], 16) - int(s['start'], 16) == s['pages'] * %u\n"
@@ -729,7 +738,8 @@ TEST_F(ctl, region_show)
 		  g.ri.node_id, (unsigned long long)g.ri.base,
 		  (unsigned long long)g.ri.size, g.npages, g.ri.page_size,
 		  g.ri.meta_bytes_per_page, g.ri.max_nodes,
-		  (unsigned long long)g.ri.slice_pages, slices, g.ri.page_size,
+		  (unsigned long long)g.ri.slice_pages, g.ri.home_nodes, slices,
+		  g.ri.page_size,
 		  g.ri.node_id);
 	ctl_run(&self->r, "-j -p region show");
 	ASSERT_RC(0, &self->r);
@@ -1149,8 +1159,8 @@ TEST_F_TIMEOUT(ctl, monitor_fault_error, 90)
 	why = geo_open(&g);
 	if (why)
 		SKIP(return, "%s", why);
-	if (peer > g.max_nodes)
-		SKIP(return, "no slice for another node (max_nodes %u)", g.max_nodes);
+	if (peer > g.home_nodes)
+		SKIP(return, "no slice for another node (home_nodes %u)", g.home_nodes);
 	addr = slice_page(&g, peer, g.slice_pages - PG_SHOW);
 
 	ASSERT_EQ(0, mon_start(js, json_argv));

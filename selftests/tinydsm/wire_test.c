@@ -478,8 +478,8 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 			snprintf(ans, len, "err the region is not open");
 			return;
 		}
-		snprintf(ans, len, "%u %u %lu %lu %u", n->id, n->max_nodes,
-			 n->npages, n->slice_pages,
+		snprintf(ans, len, "%u %u %u %lu %lu %u", n->id, n->max_nodes,
+			 n->home_nodes, n->npages, n->slice_pages,
 			 tc_module_param("timeout_ms", TC_DEFAULT_PEER_TIMEOUT_MS));
 	} else if (!strcmp(verb, "peer")) {
 		peer_info(ans, len);
@@ -620,7 +620,7 @@ FIXTURE(wire) {
 	unsigned int seq;		/* commands sent (node1) */
 	bool served;			/* node2: node1 said done */
 	/* node2's module, as node1 learns it */
-	unsigned int max_nodes, timeout_ms;
+	unsigned int max_nodes, home_nodes, timeout_ms;
 	uint64_t npages, slice_pages;
 	char ip[64];
 	unsigned int port;
@@ -786,9 +786,9 @@ static int prepare(FIXTURE_DATA(wire) *self)
 
 	if (rpc(self, ans, sizeof(ans), "params"))
 		return -1;
-	if (sscanf(ans, "%u %u %" SCNu64 " %" SCNu64 " %u", &id,
-		   &self->max_nodes, &self->npages, &self->slice_pages,
-		   &self->timeout_ms) != 5 || id != TARGET) {
+	if (sscanf(ans, "%u %u %u %" SCNu64 " %" SCNu64 " %u", &id,
+		   &self->max_nodes, &self->home_nodes, &self->npages,
+		   &self->slice_pages, &self->timeout_ms) != 6 || id != TARGET) {
 		snprintf(self->why, sizeof(self->why), "node2's params: '%s'", ans);
 		return -1;
 	}
@@ -837,6 +837,7 @@ static void hello_fill(FIXTURE_DATA(wire) *self, struct tdsm_wire_hello *h,
 	h->version = TDSM_WIRE_VERSION;
 	h->node_id = node;
 	h->max_nodes = (uint8_t)self->max_nodes;
+	h->home_nodes = (uint8_t)self->home_nodes;
 	h->flags = TDSM_HELLO_F_KEY;
 	h->region_pages = htobe64(self->npages);
 	randombytes_buf(h->nonce, sizeof(h->nonce));
@@ -1189,6 +1190,10 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		{ { "max_nodes 0", TDSM_REJ_MISMATCH, 0 }, 7, 0 },
 		{ { "max_nodes - 1", TDSM_REJ_MISMATCH, 0 }, 8, (uint64_t)-1 },
 		{ { "max_nodes + 1", TDSM_REJ_MISMATCH, 0 }, 8, 1 },
+		/* home_nodes must match too: the default homes depend on it. */
+		{ { "home_nodes 0", TDSM_REJ_MISMATCH, 0 }, 13, 0 },
+		{ { "home_nodes - 1", TDSM_REJ_MISMATCH, 0 }, 14, (uint64_t)-1 },
+		{ { "home_nodes + 1", TDSM_REJ_MISMATCH, 0 }, 14, 1 },
 		{ { "region_pages 0", TDSM_REJ_MISMATCH, 0 }, 9, 0 },
 		{ { "region_pages + 1", TDSM_REJ_MISMATCH, 0 }, 10, 1 },
 		{ { "region_pages - 1", TDSM_REJ_MISMATCH, 0 }, 10, (uint64_t)-1 },
@@ -1239,6 +1244,8 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 		case 10: h.region_pages = htobe64(self->npages + cases[i].v); break;
 		case 11: h.node_id = (uint8_t)cases[i].v; break;
 		case 12: len = (uint8_t)cases[i].v; break;
+		case 13: h.home_nodes = (uint8_t)cases[i].v; break;
+		case 14: h.home_nodes = (uint8_t)(self->home_nodes + cases[i].v); break;
 		}
 		expect_reject(_metadata, self, &cases[i].c, &h, len);
 	}
@@ -1263,14 +1270,14 @@ TEST_F_TIMEOUT(wire, hello_rejected, 180)
 TEST_F_TIMEOUT(wire, hello_reserved_fields_set, 120)
 {
 	static const struct hello_case c0 = {
-		"reserved0[0] = 1", TDSM_REJ_MALFORMED, 0 };
+		"reserved0 = 1", TDSM_REJ_MALFORMED, 0 };
 	static const struct hello_case c1 = {
 		"reserved[7] = 0xff", TDSM_REJ_MALFORMED, 0 };
 	struct tdsm_wire_hello h;
 
 	START();
 	hello_fill(self, &h, ROGUE);
-	h.reserved0[0] = 1;
+	h.reserved0 = 1;
 	expect_reject(_metadata, self, &c0, &h, sizeof(h));
 	hello_fill(self, &h, ROGUE);
 	h.reserved[7] = 0xff;
@@ -1296,8 +1303,9 @@ TEST_F_TIMEOUT(wire, hello_accepted_and_duplicate, 120)
 	EXPECT_EQ(TDSM_WIRE_VERSION, mine->version);
 	EXPECT_EQ(TARGET, mine->node_id);
 	EXPECT_EQ(self->max_nodes, mine->max_nodes);
+	EXPECT_EQ(self->home_nodes, mine->home_nodes);
 	EXPECT_EQ(self->npages, be64toh(mine->region_pages));
-	EXPECT_EQ(0, memcmp(mine->reserved0, zero.reserved0, sizeof(zero.reserved0)));
+	EXPECT_EQ(0, mine->reserved0);
 	EXPECT_EQ(0, memcmp(mine->reserved, zero.reserved, sizeof(zero.reserved)));
 	EXPECT_EQ(TDSM_HELLO_F_KEY, mine->flags);
 	EXPECT_NE(0, memcmp(mine->nonce, zero.nonce, sizeof(zero.nonce)));
@@ -2018,8 +2026,9 @@ TEST_F_TIMEOUT(wire, alloc_free_bad_requests, 150)
 	{
 		const struct bad_req b[] = {
 			{ "ALLOC of 0 pages", TDSM_W_ALLOC, 0, 0, 0, 0, 0, TDSM_WS_INVAL },
-			{ "ALLOC of slice + 1 pages", TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages + 1, 0, 0, 0, TDSM_WS_INVAL },
-			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_INVAL },
+			/* More than a slice is well formed: no room (NOSPC). */
+			{ "ALLOC of slice + 1 pages", TDSM_W_ALLOC, 0, (uint32_t)self->slice_pages + 1, 0, 0, 0, TDSM_WS_NOSPC },
+			{ "ALLOC of 2^32 - 1 pages", TDSM_W_ALLOC, 0, 0xffffffffu, 0, 0, 0, TDSM_WS_NOSPC },
 			{ "ALLOC with addr set", TDSM_W_ALLOC, s2, 1, 0, 0, 0, TDSM_WS_INVAL },
 			{ "ALLOC with reserved set", TDSM_W_ALLOC, 0, 1, 0, 0, 2, TDSM_WS_INVAL },
 			{ "ALLOC with reserved[2] set", TDSM_W_ALLOC, 0, 1, 0, 0, 3, TDSM_WS_INVAL },

@@ -20,7 +20,8 @@
 #   chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
 #                         node1: a node's view of the pages (remote_bench
 #                         check); NAME@nodeNODE goes to FAILED_CHECKS if wrong
-#   alloc HOME NPAGES     node1: remote_bench alloc; the address in $A
+#   alloc HOME NPAGES     node1: remote_bench alloc, then HOME reads each
+#                         page (backs it); the address in $A
 #   end_counters CMD      node1: every node's counters (CMD stats: rb or mb)
 #   failures              node1: the failed phases and checks, key=value
 #   none_failed           node1: true if no phase and no check failed
@@ -104,9 +105,12 @@ chk() { # chk NAME NODE ADDR NPAGES CHECK-OPTIONS...
 	on "$node" rb check "$@" || FAILED_CHECKS+=("$name@node$node")
 }
 
+# ALLOC only reserves the pages: the home reads each once, so that it owns
+# them with a frame (copyset {HOME}), the state every figure starts from.
 alloc() { # alloc HOME NPAGES -> ADDR in $A
 	A=$(rb alloc "$1" "$2") || A=
 	[[ $A == 0x* ]] || { echo "alloc $1 $2 failed"; return 1; }
+	on "$1" rb touch "$A" "$2" r || { echo "touch at node$1 failed"; return 1; }
 }
 
 end_counters() { # end_counters rb|mb

@@ -160,13 +160,14 @@ fig_wr_home() { # fig_wr_home LABEL COPYSET READER...
 # or never allocated (the fault allocates a zeroed frame). The latter come
 # from the top of node1's slice, which the allocator hands out last.
 fig_local() {
-	local mb maxn slice top
+	local mb homes slice top
 	alloc 1 "$NW" || return 1
 	chk loc_rd.pre 1 "$A" "$NW" -o 1 -c 0x2 -s 1
 	rbd fault "$A" "$NW" r -W "$W" -l loc_rd -e "$ENV" || return 1
 	mb=$(cat /sys/module/tinydsm/parameters/region_size_mb 2>/dev/null || echo 256)
-	maxn=$(cat /sys/module/tinydsm/parameters/max_nodes 2>/dev/null || echo 4)
-	slice=$((mb * 256 / maxn))
+	homes=$(cat /sys/module/tinydsm/parameters/home_nodes 2>/dev/null ||
+		cat /sys/module/tinydsm/parameters/max_nodes 2>/dev/null || echo 4)
+	slice=$((mb * 256 / homes / 64 * 64))
 	top=$(printf '%#x' $((0x400000000000 + (slice - NW) * 4096)))
 	chk loc_rd_fresh.pre 1 "$top" "$NW" -o 0 -s 0
 	rbd fault "$top" "$NW" r -W "$W" -l loc_rd_fresh -e "$ENV" || return 1

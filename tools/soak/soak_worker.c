@@ -873,10 +873,13 @@ static int open_region(char *why, size_t len)
 		snprintf(why, len, "REGION_INFO: %s", strerror(errno));
 		return -1;
 	}
-	if (info.page_size != PAGE_SZ || info.max_nodes < cfg.homes ||
+	/* A module before home_nodes reports 0: max_nodes slices. */
+	if (!info.home_nodes)
+		info.home_nodes = info.max_nodes;
+	if (info.page_size != PAGE_SZ || info.home_nodes < cfg.homes ||
 	    info.slice_pages < 2 * (cfg.pages + 1)) {
 		snprintf(why, len, "region: page %u, %u slices of %llu pages: too small for %u blocks of %u pages",
-			 info.page_size, info.max_nodes,
+			 info.page_size, info.home_nodes,
 			 (unsigned long long)info.slice_pages, cfg.homes, cfg.pages + 1);
 		return -1;
 	}

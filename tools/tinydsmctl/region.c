@@ -40,6 +40,12 @@ static const struct tdc_col slice_cols[NR_COLS] = {
 	[COL_FLAGS]	= { "flags",	"FLAGS",	false },
 };
 
+/* The nodes that home a slice: a module that does not say has max_nodes. */
+static uint32_t region_home_nodes(const struct tinydsm_region_info *ri)
+{
+	return ri->home_nodes ? ri->home_nodes : ri->max_nodes;
+}
+
 /* Slice n - 1 is homed on node n; the last one may be cut by the region. */
 static void region_print_slices(struct tdc *t,
 				const struct tinydsm_region_info *ri)
@@ -49,7 +55,7 @@ static void region_print_slices(struct tdc *t,
 	uint32_t n;
 
 	tdc_print_list_begin(t, "slices", slice_cols, NR_COLS);
-	for (n = 1; ri->slice_pages && n <= ri->max_nodes; n++) {
+	for (n = 1; ri->slice_pages && n <= region_home_nodes(ri); n++) {
 		first = (uint64_t)(n - 1) * ri->slice_pages;
 		if (first >= npages)
 			break;
@@ -92,6 +98,7 @@ static int region_show(struct tdc *t)
 	tdc_kv_uint(t, "page_size", ri.page_size);
 	tdc_kv_uint(t, "meta_bytes_per_page", ri.meta_bytes_per_page);
 	tdc_kv_uint(t, "max_nodes", ri.max_nodes);
+	tdc_kv_uint(t, "home_nodes", region_home_nodes(&ri));
 	tdc_kv_uint(t, "slice_pages", ri.slice_pages);
 	region_print_slices(t, &ri);
 	tdc_obj_end(t);

@@ -53,9 +53,14 @@
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
  *                          allocate -> local pointer"); addr is their global
- *                          address, the same on every node. ENOSPC if the
- *                          home has no such run free, EHOSTUNREACH if the
- *                          home is not connected, ENOENT if no such node.
+ *                          address, the same on every node. The run is
+ *                          address space only: the home backs each page
+ *                          (a zeroed frame) when it is first touched.
+ *                          ENOSPC if the home has no such run free, if
+ *                          npages is more than a slice, or if the home
+ *                          homes no slice (above home_nodes);
+ *                          EHOSTUNREACH if the home is not connected,
+ *                          ENOENT if no such node; EINVAL for 0 pages.
  *                          The node the call is made on records the run
  *                          with the caller's fsuid.
  * TINYDSM_IOC_FREE         struct tinydsm_alloc, in: addr, npages (exactly
@@ -163,8 +168,10 @@
  *
  * Homes
  * -----
- * The region is cut into max_nodes equal home slices (module parameter,
- * the same on every node): slice n - 1 is homed on node n. The home keeps
+ * The region is cut into home_nodes equal home slices (module parameter,
+ * the same on every node, default max_nodes), each a multiple of 64 pages:
+ * slice n - 1 is homed on node n; nodes above home_nodes home nothing and
+ * only cache the pages of others. The home keeps
  * each page's directory entry (owner, copyset) and serialises its faults.
  * Any page may be touched without TINYDSM_IOC_ALLOC (it reads as zero at
  * first); the allocator hands out disjoint runs so that programs on
@@ -319,8 +326,10 @@ enum tinydsm_page_state {
  * @meta_bytes_per_page: bytes of metadata the module keeps per page.
  * @slice_pages: pages per home slice: slice n - 1 (the pages from base +
  *	(n - 1) * slice_pages * page_size on) is first homed on node n.
- * @max_nodes: number of home slices (module parameter max_nodes).
- * @reserved0: zero.
+ * @max_nodes: the highest node id (module parameter max_nodes).
+ * @home_nodes: nodes that home a slice, nodes 1 .. home_nodes (module
+ *	parameter home_nodes, default max_nodes); a module older than this
+ *	field reports 0, meaning max_nodes.
  * @reserved: zero.
  */
 struct tinydsm_region_info {
@@ -332,7 +341,7 @@ struct tinydsm_region_info {
 	__u32 meta_bytes_per_page;
 	__u64 slice_pages;
 	__u32 max_nodes;
-	__u32 reserved0;
+	__u32 home_nodes;
 	__u64 reserved[2];
 };
 
