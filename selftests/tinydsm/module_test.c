@@ -373,6 +373,8 @@ TEST(node_64_of_64)
 	ASSERT_EQ(0, ctl("-j node show", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\"id\":64")) TH_LOG("%s", out);
 	EXPECT_NE(0, ctl("node add 65 10.77.0.99", out, sizeof(out)));
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
 
 /* Open the device of a module just loaded (devtmpfs makes it asynchronously). */
 static int open_dev(void)
