@@ -36,6 +36,7 @@
 #include <linux/wait_bit.h>
 
 #include "alloc.h"
+#include "evict.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -112,6 +113,7 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
+	tdsm_cache_note(r, pg);
 	/*
 	 * The owner always holds a frame (a copy, or one it retained while it
 	 * gives the page up: tdsm_local_give_up()): a node that loses its
@@ -188,7 +190,9 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		pg->frame = frame;
 		atomic64_inc(&r->frames);
 		atomic64_inc(&r->frames_allocated);
+		tdsm_cache_note(r, pg);
 	}
+	tdsm_cache_touch(pg);
 	tdsm_page_set_state(r, idx, state);
 	tdsm_sites_page_note(r, idx, true);
 	if (old)

@@ -963,6 +963,9 @@ static const char *const stat_keys[] = {
 	"remote_faults", "invalidations", "fetches", "migrated_in",
 	"migrated_out", "repopulated", "prefaults", "forwards",
 	"sites_direct", "sites_lookup", "word_remote", "word_served",
+	"cached_pages", "cache_budget_pages", "evicted_clean",
+	"evicted_written", "evict_released", "evict_failed", "evict_batches",
+	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
 };
 
 static long long stat_of(const struct tinydsm_stats *st, unsigned int i)
@@ -1019,7 +1022,10 @@ TEST_F(ctl, stats)
 		  "k = ['read_faults', 'write_faults', 'frames', 'frames_allocated',\n"
 		  "     'remote_faults', 'invalidations', 'fetches', 'migrated_in',\n"
 		  "     'migrated_out', 'repopulated', 'prefaults', 'forwards',\n"
-		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served']\n"
+		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served',\n"
+		  "     'cached_pages', 'cache_budget_pages', 'evicted_clean',\n"
+		  "     'evicted_written', 'evict_released', 'evict_failed',\n"
+		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",

@@ -49,6 +49,8 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
+ *                          (TINYDSM_IOC_STATS_V1, the number of the struct
+ *                          before it grew, copies out its first 128 bytes.)
  * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
@@ -372,6 +374,25 @@ struct tinydsm_page_info {
  * @sites_lookup: access sites rewritten to their lookup form.
  * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
  * @word_served: word accesses this node served as a home for others.
+ * @cached_pages: frames here of pages homed on other nodes (read copies,
+ *	pages this node owns, frames it retained after giving a page up).
+ * @cache_budget_pages: the cache budget in pages (module parameter
+ *	cache_budget_mb, or TINYDSM_CMD_REGION_SET); 0: unlimited.
+ * @evicted_clean: read copies this node dropped to keep to the budget.
+ * @evicted_written: pages written back to their home to keep to the
+ *	budget (write-back: not yet, always 0).
+ * @evict_released: frames freed on their home's release (write-back: not
+ *	yet, always 0).
+ * @evict_failed: evictions that failed (write-back: not yet, always 0).
+ * @evict_batches: eviction messages sent (one per home per 64 pages).
+ * @evict_batch_pages: pages those messages named: evict_batch_pages /
+ *	evict_batches is the mean batch size.
+ * @reclaim_runs: runs of the reclaim work.
+ * @reclaim_ns: time the reclaim work ran, in nanoseconds.
+ *
+ * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
+ * number, so the number of the first 16 counters (128 bytes,
+ * TINYDSM_IOC_STATS_V1) is still answered, with those 16.
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -390,7 +411,20 @@ struct tinydsm_stats {
 	__u64 sites_lookup;
 	__u64 word_remote;
 	__u64 word_served;
+	__u64 cached_pages;
+	__u64 cache_budget_pages;
+	__u64 evicted_clean;
+	__u64 evicted_written;
+	__u64 evict_released;
+	__u64 evict_failed;
+	__u64 evict_batches;
+	__u64 evict_batch_pages;
+	__u64 reclaim_runs;
+	__u64 reclaim_ns;
 };
+
+/* The first struct tinydsm_stats: its first 16 counters. */
+#define TINYDSM_STATS_V1_SIZE	128
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -568,6 +602,8 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_REGION_INFO	_IOR(TINYDSM_IOC_MAGIC, 0x01, struct tinydsm_region_info)
 #define TINYDSM_IOC_PAGE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x02, struct tinydsm_page_info)
 #define TINYDSM_IOC_STATS	_IOR(TINYDSM_IOC_MAGIC, 0x03, struct tinydsm_stats)
+#define TINYDSM_IOC_STATS_V1	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V1_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
