@@ -56,8 +56,10 @@
 
 /*
  * Check a batch request's body: its first page in *@first and count in *@n.
- * MIGRATE has no mask; READV and INVALV have one, inside the batch; only
- * INVALV names a node (dst) and no buffer.
+ * MIGRATE has no mask; READV, INVALV and EVICTV have one, inside the batch;
+ * only INVALV names a node (dst); INVALV and EVICTV name no buffer, and an
+ * EVICTV stays inside one aligned group of TDSM_WIRE_BATCH pages (the
+ * evictor's unit, evict.c).
  *
  * The batch handlers and initiators below keep the pages of a batch across
  * directory locks and the network without tdsm_chunk_get() (page.h): a
@@ -65,10 +67,9 @@
  * them, and which requests may create a page's metadata is decided with
  * the store that can free it.
  */
-static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
-					      const struct tdsm_wire_msg *msg,
-					      unsigned long *first,
-					      unsigned int *n)
+enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
+				       const struct tdsm_wire_msg *msg,
+				       unsigned long *first, unsigned int *n)
 {
 	const struct tdsm_wire_batch *b = &msg->batch;
 	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
@@ -90,14 +91,17 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
 	    b->dst != 0)
 		return TDSM_WS_INVAL;
+	if (type == TDSM_W_EVICTV &&
+	    (b->iova || b->rkey || *first / TDSM_WIRE_BATCH !=
+	     (*first + *n - 1) / TDSM_WIRE_BATCH))
+		return TDSM_WS_INVAL;
 	if (*first + *n > r->npages)
 		return TDSM_WS_RANGE;
 	return TDSM_WS_OK;
 }
 
-static void tdsm_breply_error(struct tdsm_conn *conn,
-			      const struct tdsm_wire_msg *msg,
-			      enum tdsm_wire_status st)
+void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
+		       enum tdsm_wire_status st)
 {
 	struct tdsm_wire_breply rep = { .status = cpu_to_be32(st) };
 

@@ -396,6 +396,14 @@ bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
 	return d && d->to == to;
 }
 
+/* A grant of page @idx is in doubt with @node as its requester or owner before. */
+bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node)
+{
+	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+
+	return d && (d->to == node || d->from == node);
+}
+
 /* Module unload: every page and its directory go. */
 void tdsm_doubt_exit(struct tdsm_region *r)
 {
@@ -997,6 +1005,10 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 	int hops, err = -ELOOP;
 	bool lost = false;
 
+	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
+	if (tdsm_page_home(tdsm_pg(r, idx)) != r->node_id &&
+	    !READ_ONCE(tdsm_pg(r, idx)->frame))
+		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
 		if (tdsm_page_home(tdsm_pg(r, idx)) == r->node_id)
@@ -1335,6 +1347,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_WORD:
 		tdsm_handle_word(r, conn, msg);
+		break;
+	case TDSM_W_EVICTV:
+		tdsm_handle_evictv(r, conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

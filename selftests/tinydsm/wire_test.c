@@ -101,6 +101,7 @@
 #define PG_DOUBT_GONE		132
 #define PG_UPGRADE_DOUBT	133
 #define PG_UPGRADE_NOT_SENT	134
+#define PG_EVICTV		140	/* 2 pages */
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -3419,6 +3420,99 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 	EXPECT_EQ(pat_hash(0x55), a.hash) TH_LOG("node2 read other bytes than its write");
 	ASSERT_EQ(0, node2_access(self, "write", pm, 0x56, &a)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2 writing its page again (%.0f ms)", a.ms);
+}
+
+/* An EVICTV notice of the rogue's pages @mask from @addr: its status, *@done. */
+static long evictv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
+		   uint8_t npages, uint64_t mask, uint64_t *done)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	long st;
+
+	msg_init(&m, TDSM_W_EVICTV);
+	m.batch.addr = htobe64(addr);
+	m.batch.npages = npages;
+	m.batch.mask = htobe64(mask);
+	st = call(self, r, &m, &rep);
+	*done = st < 0 ? 0 : be64toh(rep.m.breply.done);
+	return st;
+}
+
+/*
+ * The rogue reads a page homed on node2 and tells it, with an EVICTV
+ * notice, that it dropped the copy: node2 takes it out of the copyset
+ * (PAGE_INFO), and its next write sends the rogue no INVAL. A notice for
+ * a page the rogue owns changes nothing (rule E1: an owner's frame is the
+ * page). Malformed notices are refused: a mask beyond npages, a batch
+ * crossing an aligned group of 64 pages, a buffer, outside the region.
+ */
+TEST_F_TIMEOUT(wire, evictv_notice, 200)
+{
+	uint64_t pa, pb, group, end, done;
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep;
+	struct pinfo pi;
+	struct rogue *r;
+
+	START();
+	pa = slice_addr(self, TARGET, PG_EVICTV);
+	pb = pa + PG;
+	group = TINYDSM_REGION_BASE +
+		((pa - TINYDSM_REGION_BASE) / PG / 64 * 64) * PG;
+	end = TINYDSM_REGION_BASE + self->npages * PG;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pa, 0x21, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+
+	/* A read copy, then its notice: the copyset loses the rogue. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pa, 1, 1, &done)) TH_LOG("%s", self->why);
+	EXPECT_EQ(1u, done);
+	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset) TH_LOG("the notice was not applied");
+	EXPECT_EQ(TARGET, pi.owner);
+	/* node2 writes: nobody else is listed, so no INVAL comes to us. */
+	ASSERT_EQ(0, node2_access(self, "write", pa, 0x22, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+
+	/* A page the rogue owns: the notice is ignored, the rogue stays owner. */
+	ASSERT_EQ(0, rogue_bind(r, 1)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_WRITE, pb, (uintptr_t)(r->data + PG), r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pb, 1, 1, &done)) TH_LOG("%s", self->why);
+	EXPECT_EQ(0u, done);
+	ASSERT_EQ(0, node2_info(self, pb, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner);
+	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
+
+	/* Malformed notices. */
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 3, &done))
+		TH_LOG("a mask beyond npages: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 0, &done))
+		TH_LOG("an empty mask: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, group + 60 * PG, 8, 0xff, &done))
+		TH_LOG("a batch crossing 64 pages: %s", self->why);
+	EXPECT_EQ(TDSM_WS_RANGE, evictv(self, r, end, 1, 1, &done))
+		TH_LOG("a batch outside the region: %s", self->why);
+	msg_init(&m, TDSM_W_EVICTV);
+	m.batch.addr = htobe64(pa);
+	m.batch.npages = 1;
+	m.batch.mask = htobe64(1);
+	m.batch.iova = htobe64(0x10000);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep))
+		TH_LOG("a notice naming a buffer: %s", self->why);
+	ASSERT_EQ(0, node2_info(self, pb, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 /*

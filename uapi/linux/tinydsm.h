@@ -257,6 +257,15 @@
  *   owned stay owned by it and fail with EHOSTUNREACH until it returns.
  *   Reply: TINYDSM_A_NPAGES (copies dropped), TINYDSM_A_PAGES_LOST (pages
  *   it owns). ENOENT if unknown, EINVAL for this node.
+ * TINYDSM_CMD_REGION_SET (admin)
+ *     TINYDSM_A_CACHE_BUDGET  u64, bytes: 0 (unlimited) or at least 1 MiB
+ *   Sets this node's cache budget (the module parameter cache_budget_mb,
+ *   in bytes): how many frames of pages homed on other nodes it keeps. Above
+ *   it a reclaim work item drops clean read copies (those not used since
+ *   its clock last passed) and tells their homes; pages this node owns are
+ *   not written back yet, so they stay. TINYDSM_IOC_STATS shows the budget,
+ *   the frames cached and the evictions. EINVAL for a budget under 1 MiB
+ *   but 0, or for no attribute.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
  *   TINYDSM_GENL_MCGRP_EVENTS (joining it needs CAP_NET_ADMIN: the events
  *   carry page addresses and faulting nodes), never a request. TINYDSM_A_EVENT (u32,
@@ -625,6 +634,7 @@ enum tinydsm_cmd {
 	TINYDSM_CMD_NODE_EVICT,
 	TINYDSM_CMD_EVENT,
 	TINYDSM_CMD_KEY_SET,
+	TINYDSM_CMD_REGION_SET,
 	__TINYDSM_CMD_MAX
 };
 
@@ -664,6 +674,7 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_RX_UNMATCHED,	/* u64 */
 	TINYDSM_A_NODE_SETUP_US,	/* u64, microseconds */
 	TINYDSM_A_NODE_AUTH_US,		/* u64, microseconds */
+	TINYDSM_A_CACHE_BUDGET,		/* u64, bytes; 0: unlimited */
 	__TINYDSM_A_LAST
 };
 
