@@ -42,7 +42,7 @@
 /* Stats are sampled every this many pages read. */
 #define SAMPLE_PAGES	16
 /* Reading 16 MiB three times, a fault a page, under TCG: be generous. */
-#define READ_TIMEOUT_S	600
+#define READ_TIMEOUT_S	300
 
 FIXTURE(cache) {
 	struct tc_node n;
@@ -140,7 +140,7 @@ static uint64_t read_sampled(struct __test_metadata *_metadata,
 	return max;
 }
 
-TEST_F_TIMEOUT(cache, read_four_times_budget, 3 * READ_TIMEOUT_S)
+TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 {
 	const unsigned long npages = (DATA_MB << 20) / self->n.psz;
 	const size_t len = (size_t)DATA_MB << 20;
