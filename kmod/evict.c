@@ -59,6 +59,8 @@ static unsigned long tdsm_cache_budget;
  */
 static struct workqueue_struct *tdsm_cache_wq;
 static bool tdsm_cache_stopping;
+/* Runs of the reclaim work that ended, for tdsm_cache_throttle(). */
+static atomic_t tdsm_reclaim_ended = ATOMIC_INIT(0);
 static void tdsm_reclaim(struct work_struct *work);
 static DECLARE_WORK(tdsm_reclaim_work, tdsm_reclaim);
 /* Faults waiting above the hard watermark (tdsm_cache_throttle()). */
@@ -168,23 +170,33 @@ void tdsm_cache_note(struct tdsm_region *r, struct tdsm_page *pg)
 		tdsm_cache_kick();
 }
 
+/* The count is under the hard watermark, or there is no budget. */
+static bool tdsm_cache_below_hard(struct tdsm_region *r)
+{
+	unsigned long budget = tdsm_cache_budget_pages();
+
+	return !budget || atomic64_read(&r->cached) < tdsm_cache_hard(budget);
+}
+
 /*
  * A fault (or word access) is about to get a page homed elsewhere, with
  * only TDSM_PG_FETCHING of that page held (which the clock skips): above
  * the hard watermark, wait for the reclaim work, killable and for at most
- * timeout_ms, then go on whatever the count.
+ * timeout_ms, until the count is under it or a run of the work ended (one
+ * that could not get there: the rest is pages this node owns), then go on
+ * whatever the count.
  */
 void tdsm_cache_throttle(struct tdsm_region *r)
 {
-	unsigned long budget = tdsm_cache_budget_pages();
+	int ended = atomic_read(&tdsm_reclaim_ended);
 
-	if (!budget || atomic64_read(&r->cached) < tdsm_cache_hard(budget))
+	if (tdsm_cache_below_hard(r))
 		return;
 	tdsm_cache_kick();
 	wait_event_killable_timeout(tdsm_cache_wait,
-				    !tdsm_cache_budget_pages() ||
-				    atomic64_read(&r->cached) <
-				    tdsm_cache_hard(tdsm_cache_budget_pages()),
+				    tdsm_cache_below_hard(r) ||
+				    atomic_read(&tdsm_reclaim_ended) != ended ||
+				    READ_ONCE(tdsm_cache_stopping),
 				    msecs_to_jiffies(tdsm_timeout_ms));
 }
 
@@ -352,7 +364,7 @@ static void tdsm_reclaim(struct work_struct *work)
 
 	budget = tdsm_cache_budget_pages();
 	if (!budget || READ_ONCE(tdsm_cache_stopping))
-		return;
+		goto out;
 	low = tdsm_cache_low(budget);
 	atomic64_inc(&r->reclaim_runs);
 	hand = min(r->clock_hand, r->npages);
@@ -366,6 +378,8 @@ static void tdsm_reclaim(struct work_struct *work)
 	}
 	r->clock_hand = hand;
 	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), start)), &r->reclaim_ns);
+out:
+	atomic_inc(&tdsm_reclaim_ended);
 	wake_up_all(&tdsm_cache_wait);
 }
 
@@ -380,17 +394,19 @@ static void tdsm_reclaim(struct work_struct *work)
  * up (a notice handled after its connection died may be older than a new
  * copy src asked for since, over the next connection). A page whose DIR
  * does not come within half the sender's wait is left as it is: the
- * notice is advisory. The reply's done mask names the pages taken out.
+ * notice is advisory (the locks of the batch all come within that time,
+ * or are tried once). The reply's done mask names the pages taken out.
  */
 void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg)
 {
 	struct tdsm_wire_breply rep = {};
-	u8 src = msg->hdr.src;
+	unsigned long first, end = jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2);
 	u64 mask, locked = 0, done = 0;
+	u8 src = msg->hdr.src;
 	enum tdsm_wire_status st;
-	unsigned long first;
 	unsigned int i, n;
+	long left;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
 	if (st) {
@@ -399,11 +415,15 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	mask = be64_to_cpu(msg->batch.mask);
 	tdsm_chunk_get(r, first);
-	for (i = 0; i < n; i++)
-		if ((mask & BIT_ULL(i)) &&
-		    !tdsm_dir_lock_timeout(tdsm_pg(r, first + i),
-					   tdsm_timeout_ms / 2))
+	for (i = 0; i < n; i++) {
+		if (!(mask & BIT_ULL(i)))
+			continue;
+		/* All of them within half the sender's wait; then one try each. */
+		left = max_t(long, (long)(end - jiffies), 0);
+		if (!tdsm_dir_lock_timeout(tdsm_pg(r, first + i),
+					   jiffies_to_msecs(left)))
 			locked |= BIT_ULL(i);
+	}
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
