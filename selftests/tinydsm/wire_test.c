@@ -3452,9 +3452,10 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	uint64_t pa, pb, group, end, done;
 	struct tdsm_wire_msg m;
 	struct access_ans a;
-	struct rx_msg rep;
+	struct rx_msg rep, x;
 	struct pinfo pi;
 	struct rogue *r;
+	char d[400];
 
 	START();
 	pa = slice_addr(self, TARGET, PG_EVICTV);
@@ -3513,6 +3514,18 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	ASSERT_EQ(0, node2_info(self, pb, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.owner);
 	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+
+	/* node2 takes page B back from its owner, the rogue: FETCH DROP. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pb, 0x23))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 writing a page the rogue owns: %s", self->why);
+	pat_fill(r->data + 2 * PG, 0x24);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write of page B: %s", d);
 }
 
 /*
