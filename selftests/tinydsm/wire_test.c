@@ -102,6 +102,7 @@
 #define PG_UPGRADE_DOUBT	133
 #define PG_UPGRADE_NOT_SENT	134
 #define PG_EVICTV		140	/* 2 pages */
+#define PG_EVICTV_DEAD		142
 /* Pages of node1's slice (the rogue is their home). */
 #define PG_REMOTE_HOME		200
 #define PG_STALE		201
@@ -3526,6 +3527,84 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write of page B: %s", d);
+}
+
+/*
+ * Rule E1, the connection check: a notice handled after its connection
+ * died is ignored. The rogue holds a read copy and leaves node2's INVAL
+ * unanswered, so node2's write holds the page's directory lock; the rogue
+ * sends its notice (whose handler now waits for that lock) and hangs up.
+ * node2's write fails at once (its INVAL's connection is gone) and lets
+ * the lock go, and the handler finds the connection dead: the copyset
+ * must still name the rogue, whose next copy (over a new connection) a
+ * write must invalidate. If node2's write took longer than half
+ * timeout_ms, the handler may have given up on the lock instead (or, if
+ * node2 was slow, not have started before the hang-up), and the test
+ * cannot tell (it says so, and passes).
+ */
+TEST_F_TIMEOUT(wire, evictv_notice_on_dead_connection_ignored, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct peer_st ps;
+	struct pinfo pi;
+	struct rogue *r;
+	uint64_t pe;
+	char d[400];
+
+	START();
+	pe = slice_addr(self, TARGET, PG_EVICTV_DEAD);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pe, 0x31, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_READ, pe, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+
+	/* node2 writes; its INVAL waits for us, holding the page's DIR. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pe, 0x32))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	msg_init(&m, TDSM_W_EVICTV);
+	m.hdr.id = htobe64(0x5151);
+	m.batch.addr = htobe64(pe);
+	m.batch.npages = 1;
+	m.batch.mask = htobe64(1);
+	ASSERT_EQ(0, rogue_send(r, &m, sizeof(m))) TH_LOG("%s", r->err);
+	usleep(200 * 1000);	/* the notice is in node2's handler, waiting */
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	TH_LOG("node2's write ended (%s) after %.0f ms, timeout_ms %u", a.what,
+	       a.ms, self->timeout_ms);
+	if (a.ms >= self->timeout_ms / 2.0 - 300)
+		TH_LOG("the notice's handler may have timed out on the lock: not a proof");
+	ASSERT_EQ(0, node2_info(self, pe, &pi)) TH_LOG("%s", self->why);
+	EXPECT_TRUE(pi.copyset & TC_NODE(ROGUE))
+		TH_LOG("a notice that came on a dead connection was applied (copyset %#x)",
+		       pi.copyset);
+
+	/* Back, with a copy again: node2's write must invalidate it. */
+	ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_READ, pe, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pe, 0x33))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
+		TH_LOG("node2's write did not invalidate our copy: %s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write after our ack: %s", d);
 }
 
 /*
