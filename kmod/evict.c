@@ -11,13 +11,14 @@
  *
  * With a budget (module parameter cache_budget_mb, or the genl command
  * TINYDSM_CMD_REGION_SET), a reclaim work item keeps the count near it
- * (PROTOCOL.md "Eviction"):
+ * (PROTOCOL.md "Eviction: the bounded cache"):
  *   high = budget: an install above it queues the work;
  *   low  = budget - max(budget / 16, 64 pages): where the work stops;
  *   hard = budget + max(budget / 8, 1024 pages): a fault that would add a
- *          cached frame above it waits for the work first, killable and
- *          for at most timeout_ms, and then goes on anyway (the budget is
- *          soft: frames it cannot drop, pages it owns, stay).
+ *          cached frame above it waits for the work first (until under
+ *          it, or a run ended; killable, at most timeout_ms), and then
+ *          goes on anyway (the budget is soft: frames it cannot drop,
+ *          pages it owns, stay).
  * The work runs a clock over the pages (the hand: tdsm_region.clock_hand,
  * a page index): a page used since the hand last passed
  * (TDSM_PG_REFERENCED: faults, installs, word accesses here) gets a second
