@@ -214,7 +214,7 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
 # The multi-node tests share their barrier and region helpers.
-$(addprefix $(BUILD)/selftests/,cluster_sync_test coherence_pair_test coherence_trio_test \
+$(addprefix $(BUILD)/selftests/,cache_test cluster_sync_test coherence_pair_test coherence_trio_test \
 		peer_failure_test daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
@@ -225,7 +225,7 @@ $(addprefix $(BUILD)/selftests/,daemon_test tinydsmctl_test region_test trace_te
 
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
-		cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
+		cache_test cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
 		daemon_cluster_test migration_test peer_failure_test \
 		site_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h

@@ -6,6 +6,7 @@
 #include <linux/moduleparam.h>
 
 #include "auth.h"
+#include "evict.h"
 #include "netlink.h"
 #include "page.h"
 #include "peer.h"
@@ -132,9 +133,12 @@ static int __init tdsm_init(void)
 	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
 		return err;
-	err = tdsm_patch_init();
+	err = tdsm_cache_init();
 	if (err)
 		goto err_pages;
+	err = tdsm_patch_init();
+	if (err)
+		goto err_cache;
 	err = tdsm_region_init();
 	if (err)
 		goto err_patch;
@@ -167,6 +171,8 @@ err_region:
 	tdsm_region_exit();
 err_patch:
 	tdsm_patch_exit();
+err_cache:
+	tdsm_cache_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
 	return err;
@@ -183,10 +189,12 @@ err_pages:
 static void __exit tdsm_exit(void)
 {
 	tdsm_netlink_stop();
+	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
 	tdsm_region_exit();
 	tdsm_patch_exit();
+	tdsm_cache_exit();
 	tdsm_pages_exit(&tdsm_region);
 	tdsm_netlink_exit();
 	tdsm_auth_exit();	/* no connection is left that could use the key */

@@ -97,9 +97,10 @@ static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
 
 /*
  * Check a batch request's body: its first page in *@first and count in *@n.
- * MIGRATE has no mask; READV and INVALV have one, inside the batch; only
- * INVALV names a node (dst) and no buffer. A batch across the edge of a
- * group of TDSM_WIRE_BATCH pages is malformed (wire version 7).
+ * MIGRATE has no mask; READV, INVALV and EVICTV have one, inside the batch;
+ * only INVALV names a node (dst); INVALV and EVICTV name no buffer. A batch
+ * across the edge of a group of TDSM_WIRE_BATCH pages is malformed (wire
+ * version 7).
  *
  * The batch handlers and initiators below keep the pages of a batch across
  * directory locks and the network without tdsm_chunk_get() (page.h). A
@@ -107,10 +108,9 @@ static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
  * cover it once the store frees metadata; which requests may create a
  * page's metadata is decided with that store.
  */
-static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
-					      const struct tdsm_wire_msg *msg,
-					      unsigned long *first,
-					      unsigned int *n)
+enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
+				       const struct tdsm_wire_msg *msg,
+				       unsigned long *first, unsigned int *n)
 {
 	const struct tdsm_wire_batch *b = &msg->batch;
 	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
@@ -134,14 +134,15 @@ static enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
 	    b->dst != 0)
 		return TDSM_WS_INVAL;
+	if (type == TDSM_W_EVICTV && (b->iova || b->rkey))
+		return TDSM_WS_INVAL;
 	if (*first + *n > r->npages)
 		return TDSM_WS_RANGE;
 	return TDSM_WS_OK;
 }
 
-static void tdsm_breply_error(struct tdsm_conn *conn,
-			      const struct tdsm_wire_msg *msg,
-			      enum tdsm_wire_status st)
+void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
+		       enum tdsm_wire_status st)
 {
 	struct tdsm_wire_breply rep = { .status = cpu_to_be32(st) };
 

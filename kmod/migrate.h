@@ -6,6 +6,7 @@
 #include <linux/types.h>
 
 #include "tinydsm.h"
+#include "wire.h"
 
 struct netlink_ext_ack;
 struct tdsm_conn;
@@ -45,6 +46,11 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 			 const struct tdsm_wire_msg *msg);
 void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 		       const struct tdsm_wire_msg *msg);
+enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
+				       const struct tdsm_wire_msg *msg,
+				       unsigned long *first, unsigned int *n);
+void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
+		       enum tdsm_wire_status st);
 void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg);
 

@@ -3,6 +3,7 @@
  * tinydsm: the generic netlink family TINYDSM_GENL_NAME. Its commands:
  *   NODE_ADD, NODE_DEL, NODE_GET (a dump)   the nodes this node knows;
  *   KEY_SET                                 the cluster key;
+ *   REGION_SET                              the cache budget;
  *   MIGRATE, REPOPULATE                     move pages' home here; fetch
  *                                           or look up pages moved away;
  *   NODE_EVICT                              drop a dead node's copies;
@@ -14,7 +15,7 @@
  * errors, and the events are documented at the top of uapi/linux/tinydsm.h.
  *
  * This file only translates: every command goes to the code that does the
- * work (the peer API of peer.c, migrate.c, auth.c), which keeps its own
+ * work (the peer API of peer.c, migrate.c, auth.c, evict.c), which keeps its own
  * locking, so the family runs with parallel_ops and holds no lock of its own
  * (in particular not genl_mutex, which every family without parallel_ops
  * shares: a slow RDMA disconnect in NODE_DEL or a long MIGRATE would hold
@@ -52,6 +53,7 @@
 #include <net/genetlink.h>
 
 #include "auth.h"
+#include "evict.h"
 #include "migrate.h"
 #include "netlink.h"
 #include "peer.h"
@@ -473,6 +475,20 @@ static int __tdsm_nl_key_set(struct sk_buff *skb, struct genl_info *info)
 	return tdsm_auth_set_key(nla_data(attr), nla_len(attr), info->extack);
 }
 
+static const struct nla_policy tdsm_region_set_policy[TINYDSM_A_CACHE_BUDGET + 1] = {
+	[TINYDSM_A_CACHE_BUDGET]	= { .type = NLA_U64 },
+};
+
+static int __tdsm_nl_region_set(struct sk_buff *skb, struct genl_info *info)
+{
+	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_CACHE_BUDGET)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "nothing to set (no cache budget)");
+		return -EINVAL;
+	}
+	return tdsm_cache_set_budget(nla_get_u64(info->attrs[TINYDSM_A_CACHE_BUDGET]),
+				     info->extack);
+}
+
 /* Every command runs through here: none runs once the exit closed them. */
 #define TDSM_NL_DOIT(name)						\
 static int name(struct sk_buff *skb, struct genl_info *info)		\
@@ -492,6 +508,7 @@ TDSM_NL_DOIT(tdsm_nl_migrate)
 TDSM_NL_DOIT(tdsm_nl_repopulate)
 TDSM_NL_DOIT(tdsm_nl_node_evict)
 TDSM_NL_DOIT(tdsm_nl_key_set)
+TDSM_NL_DOIT(tdsm_nl_region_set)
 
 static int tdsm_nl_node_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -545,6 +562,12 @@ static const struct genl_ops tdsm_genl_ops[] = {
 		.doit = tdsm_nl_key_set,
 		.policy = tdsm_key_set_policy,
 		.maxattr = ARRAY_SIZE(tdsm_key_set_policy) - 1,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = TINYDSM_CMD_REGION_SET,
+		.doit = tdsm_nl_region_set,
+		.policy = tdsm_region_set_policy,
+		.maxattr = ARRAY_SIZE(tdsm_region_set_policy) - 1,
 		.flags = GENL_ADMIN_PERM,
 	},
 };

@@ -36,6 +36,7 @@
 #include <linux/wait_bit.h>
 
 #include "alloc.h"
+#include "evict.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -112,6 +113,7 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 		return NULL;
 	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
+	tdsm_cache_note(r, pg);
 	/*
 	 * The owner always holds a frame (a copy, or one it retained while it
 	 * gives the page up: tdsm_local_give_up()): a node that loses its
@@ -188,7 +190,9 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		pg->frame = frame;
 		atomic64_inc(&r->frames);
 		atomic64_inc(&r->frames_allocated);
+		tdsm_cache_note(r, pg);
 	}
+	tdsm_cache_touch(pg);
 	tdsm_page_set_state(r, idx, state);
 	tdsm_sites_page_note(r, idx, true);
 	if (old)
@@ -390,6 +394,14 @@ bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
 	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
 
 	return d && d->to == to;
+}
+
+/* A grant of page @idx is in doubt with @node as its requester or owner before. */
+bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node)
+{
+	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+
+	return d && (d->to == node || d->from == node);
 }
 
 /* Module unload: every page and its directory go. */
@@ -994,6 +1006,10 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 	int hops, err = -ELOOP;
 	bool lost = false;
 
+	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
+	if (tdsm_page_home(tdsm_pg(r, idx)) != r->node_id &&
+	    !READ_ONCE(tdsm_pg(r, idx)->frame))
+		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
 		if (tdsm_page_home(tdsm_pg(r, idx)) == r->node_id)
@@ -1332,6 +1348,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_WORD:
 		tdsm_handle_word(r, conn, msg);
+		break;
+	case TDSM_W_EVICTV:
+		tdsm_handle_evictv(r, conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

@@ -80,6 +80,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push);
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);
 bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to);
+bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node);
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data);
 

@@ -56,6 +56,7 @@
 
 #include "alloc.h"
 #include "compat.h"
+#include "evict.h"
 #include "lock.h"
 #include "netlink.h"
 #include "page.h"
@@ -124,6 +125,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
 static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool user)
 {
 	tdsm_storm_note(&tdsm_region, pg);
+	tdsm_cache_touch(pg);
 	if (user) {
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
 		tdsm_sites_fault(&tdsm_region, vmf->vma->vm_file->private_data,
@@ -689,7 +691,9 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg,
 	return copy_to_user(uarg, &info, size) ? -EFAULT : 0;
 }
 
-static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
+/* @size: of the caller's struct, for an older TINYDSM_IOC_STATS number. */
+static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
+			   size_t size)
 {
 	struct tinydsm_stats st = {
 		.read_faults = atomic64_read(&r->read_faults),
@@ -708,9 +712,18 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
 		.sites_lookup = atomic64_read(&r->sites_lookup),
 		.word_remote = atomic64_read(&r->word_remote),
 		.word_served = atomic64_read(&r->word_served),
+		.cached_pages = atomic64_read(&r->cached),
+		.cache_budget_pages = tdsm_cache_budget_pages(),
+		.evicted_clean = atomic64_read(&r->evicted_clean),
+		.evict_batches = atomic64_read(&r->evict_batches),
+		.evict_batch_pages = atomic64_read(&r->evict_batch_pages),
+		.reclaim_runs = atomic64_read(&r->reclaim_runs),
+		.reclaim_ns = atomic64_read(&r->reclaim_ns),
 	};
 
-	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
+		     TINYDSM_STATS_V1_SIZE);
+	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
 static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
@@ -742,7 +755,9 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case TDSM_IOC_PAGE_INFO_V1:
 		return tdsm_ioc_page_info(&tdsm_region, uarg, TDSM_PAGE_INFO_V1_SIZE);
 	case TINYDSM_IOC_STATS:
-		return tdsm_ioc_stats(&tdsm_region, uarg);
+		return tdsm_ioc_stats(&tdsm_region, uarg, sizeof(struct tinydsm_stats));
+	case TINYDSM_IOC_STATS_V1:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V1_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

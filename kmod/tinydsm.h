@@ -26,6 +26,8 @@ enum {
 	TDSM_PG_GRANTED,	/* ...its reply arrived, not yet installed; waitable */
 	TDSM_PG_DIR,		/* home: a directory transaction is running */
 	TDSM_PG_MOVED,		/* the copy here went away with a migration */
+	TDSM_PG_CACHED,		/* @frame counts in tdsm_region.cached (evict.c) */
+	TDSM_PG_REFERENCED,	/* used since the clock last passed (evict.c) */
 };
 
 /*
@@ -139,6 +141,10 @@ static_assert(sizeof(struct tdsm_page) == 48);
 #define TDSM_PAGE_META_BYTES \
 	(sizeof(struct tdsm_page) - sizeof_field(struct tdsm_page, sites))
 
+struct tdsm_region;
+void tdsm_cache_note(struct tdsm_region *r, struct tdsm_page *pg);
+extern struct tdsm_region tdsm_region;
+
 static inline u8 tdsm_page_home(const struct tdsm_page *pg)
 {
 	return READ_ONCE(pg->home);
@@ -153,6 +159,8 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 {
 	tdsm_page_assert_locked(pg);
 	WRITE_ONCE(pg->home, home);
+	/* A frame of a page homed here is not a cached one, and back. */
+	tdsm_cache_note(&tdsm_region, pg);
 }
 
 /* Home slices are whole 64-page chunks: one default home per chunk. */
@@ -195,6 +203,12 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @doubts: as a home, the write grants in doubt (their reply went out, its
  *	completion failed), struct tdsm_doubt by page index, each under its
  *	page's TDSM_PG_DIR (proto.c, PROTOCOL.md "Grants in doubt").
+ * @cached: frames here of pages homed elsewhere, retained ones too: the
+ *	pages with TDSM_PG_CACHED (evict.c, tdsm_cache_note()).
+ * @evicted_clean, @evict_batches, @evict_batch_pages, @reclaim_runs,
+ * @reclaim_ns: counters, see struct tinydsm_stats.
+ * @clock_hand: the page the cache's clock looks at next (evict.c; only
+ *	its reclaim work moves it).
  */
 struct tdsm_region {
 	struct tdsm_page *pages;
@@ -228,8 +242,13 @@ struct tdsm_region {
 	u64 storm_faults_seen;
 	atomic_t txn_id;
 	struct xarray doubts;
+	atomic64_t cached;
+	atomic64_t evicted_clean;
+	atomic64_t evict_batches;
+	atomic64_t evict_batch_pages;
+	atomic64_t reclaim_runs;
+	atomic64_t reclaim_ns;
+	unsigned long clock_hand;
 };
-
-extern struct tdsm_region tdsm_region;
 
 #endif /* _TDSM_TINYDSM_H */

@@ -54,6 +54,13 @@
  *                              load or store done at the home, which gets
  *                              the page itself first as for its own fault;
  *                              reply.addr carries the value loaded
+ *   EVICTV node -> home        batch: addr, npages, mask = read copies
+ *                              the node dropped (a notice), inside one
+ *                              aligned group of TDSM_WIRE_BATCH pages, no
+ *                              buffer; the home takes the node out of those
+ *                              pages' copysets if its connection is still
+ *                              up (PROTOCOL.md "Eviction"): breply, done =
+ *                              the pages taken out
  *
  * FETCH, INVAL and INVALV carry the epoch of the home's transaction, and
  * every grant (READ/WRITE reply, READV reply) the epoch its copy gets: a
@@ -75,10 +82,11 @@
  * nonce in the hello and TDSM_W_AUTH; 5: the uid and TDSM_ALLOC_F_ADMIN of
  * ALLOC and FREE, checked by the home (TDSM_WS_PERM); 6: a protection
  * domain per connection, so FETCH sends the page to the home only; 7: a
- * batch (MIGRATE, READV, INVALV) lies inside one group of TDSM_WIRE_BATCH
- * pages, else TDSM_WS_INVAL; and node ids go up to 64, so the holders of a
- * MIGRATE breply are a __be64 with bit n - 1 for node n (they were a
- * __be32 with bit n). An older peer is refused (TDSM_REJ_VERSION).
+ * batch (MIGRATE, READV, INVALV, EVICTV) lies inside one group of
+ * TDSM_WIRE_BATCH pages, else TDSM_WS_INVAL; node ids go up to 64, so the
+ * holders of a MIGRATE breply are a __be64 with bit n - 1 for node n (they
+ * were a __be32 with bit n); and EVICTV, the notice of dropped read copies.
+ * An older peer is refused (TDSM_REJ_VERSION).
  */
 #define TDSM_WIRE_VERSION	7
 #define TDSM_WIRE_MSG_SIZE	64
@@ -98,6 +106,7 @@ enum tdsm_wire_type {
 	TDSM_W_INVALV,
 	TDSM_W_WORD,
 	TDSM_W_AUTH,
+	TDSM_W_EVICTV,
 	__TDSM_W_MAX
 };
 
@@ -225,15 +234,16 @@ struct tdsm_wire_alloc {
 };
 
 /**
- * struct tdsm_wire_batch - MIGRATE, READV, INVALV
+ * struct tdsm_wire_batch - MIGRATE, READV, INVALV, EVICTV
  * @addr: global address of the first page of the batch.
  * @iova: the requester's buffer: page i of the batch goes to iova + i * 4 KiB...
- * @rkey: ...under this rkey (INVALV: both zero).
+ * @rkey: ...under this rkey (INVALV, EVICTV: both zero).
  * @npages: 1 .. TDSM_WIRE_BATCH, not past the end of the group of
  *	TDSM_WIRE_BATCH pages that @addr is in.
  * @dst: INVALV: the pages' new home if a migration moves them, else 0.
  * @reserved: zero.
- * @mask: READV, INVALV: the pages concerned (bit i = page i); MIGRATE: zero.
+ * @mask: READV, INVALV, EVICTV: the pages concerned (bit i = page i);
+ *	MIGRATE: zero.
  * @epoch: INVALV: the id of the home's transaction (as for INVAL: a copy
  *	not older stays, and the page answers TDSM_WS_STALE); others: zero.
  * @reserved2: zero.
@@ -296,10 +306,11 @@ struct tdsm_wire_auth {
 };
 
 /**
- * struct tdsm_wire_breply - REPLY to MIGRATE or READV
+ * struct tdsm_wire_breply - REPLY to MIGRATE, READV or EVICTV
  * @status: enum tdsm_wire_status (the same place as in tdsm_wire_reply).
  * @flags: zero.
- * @done: pages handed over (MIGRATE) or served (READV), bit i = page i.
+ * @done: pages handed over (MIGRATE), served (READV) or taken out of the
+ *	copyset (EVICTV), bit i = page i.
  * @data: pages whose contents were written into the buffer.
  * @holders: MIGRATE: the nodes whose copies were invalidated, bit n - 1 =
  *	node n (nodes 1..64).

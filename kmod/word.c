@@ -19,6 +19,7 @@
 #include <linux/uaccess.h>
 #include <linux/wait_bit.h>
 
+#include "evict.h"
 #include "lock.h"
 #include "page.h"
 #include "peer.h"
@@ -91,6 +92,7 @@ static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, bool store,
 				       TINYDSM_PAGE_SHARED))
 		return false;
 	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, store, value);
+	tdsm_cache_touch(pg);
 	if (store)
 		set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	return true;

@@ -348,7 +348,7 @@ TEST_F(ctl, version_and_help)
 	static const char *const helps[] = {
 		"-h", "help", "node -h", "node help", "node show -h",
 		"node add -h", "node del -h", "node add help",
-		"region -h", "region help", "region show -h",
+		"region -h", "region help", "region show -h", "region set -h",
 		"page -h", "page help", "page show -h", "page show 0x1 -h",
 		"page show --present -h", "page --help",
 		"stats -h", "stats help", "stats show -h",
@@ -384,7 +384,10 @@ TEST_F(ctl, usage_errors)
 		"node add 2 [10.77.0.99]", "node add 2 fd00::zz",
 		"node add 2 host.example", "node del", "node del 2 3",
 		"node del two", "node evict", "node evict 2 3", "node evict two",
-		"region bogus", "region show x", "stats bogus", "stats show x",
+		"region bogus", "region show x", "region set", "region set cache",
+		"region set cache 1Q", "region set cache -1", "region set home 1M",
+		"region set cache 1M 2M", "region set cache 99999999999T",
+		"stats bogus", "stats show x",
 		"page bogus", "page show 0xzz", "page show zz", "page show -5",
 		"page show 0x1000+0", "page show 0x1000+x", "page show 0x2000-0x1000",
 		"page show 0x1000-0x1000", "page show 0x1000 0x2000",
@@ -973,6 +976,9 @@ static const char *const stat_keys[] = {
 	"remote_faults", "invalidations", "fetches", "migrated_in",
 	"migrated_out", "repopulated", "prefaults", "forwards",
 	"sites_direct", "sites_lookup", "word_remote", "word_served",
+	"cached_pages", "cache_budget_pages", "evicted_clean",
+	"evicted_written", "evict_released", "evict_failed", "evict_batches",
+	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
 };
 
 static long long stat_of(const struct tinydsm_stats *st, unsigned int i)
@@ -1029,12 +1035,58 @@ TEST_F(ctl, stats)
 		  "k = ['read_faults', 'write_faults', 'frames', 'frames_allocated',\n"
 		  "     'remote_faults', 'invalidations', 'fetches', 'migrated_in',\n"
 		  "     'migrated_out', 'repopulated', 'prefaults', 'forwards',\n"
-		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served']\n"
+		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served',\n"
+		  "     'cached_pages', 'cache_budget_pages', 'evicted_clean',\n"
+		  "     'evicted_written', 'evict_released', 'evict_failed',\n"
+		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",
 		  (long long)st.read_faults, (long long)st.write_faults);
 	munmap(p, 2 * g.ri.page_size);
+	close(g.fd);
+}
+
+/*
+ * region set cache: the budget round-trips through the module (its
+ * stats), 0 is unlimited, the kernel refuses a budget under 1 MiB, and
+ * only an admin may set it. The budget is unlimited again at the end.
+ */
+TEST_F(ctl, region_set_cache)
+{
+	struct tinydsm_stats st;
+	const char *why;
+	struct geo g;
+
+	why = geo_open(&g);
+	if (why)
+		SKIP(return, "%s", why);
+	ctl_run(&self->r, "region set cache 64M");
+	ASSERT_RC(0, &self->r);
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(64ull << 20, st.cache_budget_pages * g.ri.page_size);
+	ctl_run(&self->r, "-t stats");
+	ASSERT_RC(0, &self->r);
+	EXPECT_EQ((long long)(64ull << 20) / g.ri.page_size,
+		  tsv_value(self->r.out, "cache_budget_pages", NULL, 0));
+
+	ctl_run(&self->r, "region set cache 1000");
+	EXPECT_RC(1, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(64ull << 20, st.cache_budget_pages * g.ri.page_size)
+		TH_LOG("a refused budget changed the one in force");
+	if (getuid() == 0) {
+		ctl_how(&self->r, TU_AS_NOBODY, "region set cache 1G");
+		EXPECT_RC(1, &self->r);
+		EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
+	}
+
+	ctl_run(&self->r, "region set cache 0");
+	ASSERT_RC(0, &self->r);
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS_V1, &st));
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
+	EXPECT_EQ(0u, st.cache_budget_pages);
 	close(g.fd);
 }
 

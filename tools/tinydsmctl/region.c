@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tinydsmctl region: the region as this node sees it (TINYDSM_IOC_REGION_INFO).
+ * tinydsmctl region: the region as this node sees it (TINYDSM_IOC_REGION_INFO),
+ * and this node's settings for it (TINYDSM_CMD_REGION_SET, CAP_NET_ADMIN).
  *
  *   tinydsmctl region [ show ]
+ *   tinydsmctl region set cache SIZE
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+
+#include <netlink/msg.h>
+#include <netlink/attr.h>
 
 #include <linux/tinydsm.h>
 
@@ -15,11 +23,15 @@ static int region_help(struct tdc *t)
 {
 	fprintf(t->help_out,
 		"Usage: %s region [ show ]\n"
+		"       %s region set cache SIZE\n"
 		"       %s region help\n"
-		"Shows this node's id, the region (base, size, pages, page size),\n"
+		"show: this node's id, the region (base, size, pages, page size),\n"
 		"the metadata kept per page and the home slices: which pages each\n"
-		"node is first the home of.\n",
-		t->prog, t->prog);
+		"node is first the home of.\n"
+		"set cache: how much memory this node keeps for copies of pages\n"
+		"homed on other nodes; SIZE in bytes, or with K, M, G or T (powers\n"
+		"of 1024); 0 for unlimited, else at least 1M. Needs CAP_NET_ADMIN.\n",
+		t->prog, t->prog, t->prog);
 	return TDC_EXIT_OK;
 }
 
@@ -105,9 +117,64 @@ static int region_show(struct tdc *t)
 	return TDC_EXIT_OK;
 }
 
+/* SIZE: a number of bytes, maybe with K, M, G or T (powers of 1024). */
+static int region_parse_size(const char *s, uint64_t *v)
+{
+	static const char units[] = "KMGT";
+	char num[32];
+	const char *u;
+	size_t len;
+	int shift;
+
+	if (!s || !*s || (len = strlen(s)) >= sizeof(num))
+		return -1;
+	memcpy(num, s, len + 1);
+	u = len > 1 ? strchr(units, num[len - 1]) : NULL;
+	shift = u ? 10 * (int)(u - units + 1) : 0;
+	if (u)
+		num[len - 1] = '\0';
+	if (tdc_parse_u64(num, v) || *v > UINT64_MAX >> shift)
+		return -1;
+	*v <<= shift;
+	return 0;
+}
+
+static int region_set(struct tdc *t)
+{
+	struct nl_msg *msg;
+	uint64_t bytes;
+	int ret;
+
+	if (tdc_want_help(t))
+		return region_help(t);
+	if (t->argc != 2 || strcmp(tdc_arg(t), "cache"))
+		return tdc_usage_error(t, region_help,
+				       "region set: needs cache SIZE");
+	if (region_parse_size(t->argv[1], &bytes))
+		return tdc_usage_error(t, region_help,
+				       "region set cache: \"%s\" is not a size",
+				       t->argv[1]);
+	ret = tdc_nl_open(t);
+	if (ret)
+		return ret;
+	msg = tdc_nl_msg(t, TINYDSM_CMD_REGION_SET, 0);
+	if (!msg || nla_put_u64(msg, TINYDSM_A_CACHE_BUDGET, bytes)) {
+		nlmsg_free(msg);
+		tdc_err(t, "region set: out of memory");
+		return TDC_EXIT_FAIL;
+	}
+	ret = tdc_nl_do(t, msg, "region set cache");
+	if (t->nl_error == -EOPNOTSUPP)
+		tdc_err(t, "region set: this tinydsm module has no cache budget: load a newer one");
+	else if (t->nl_error == -EPERM)
+		tdc_err(t, "region set: needs CAP_NET_ADMIN (run it as root)");
+	return ret;
+}
+
 static const struct tdc_cmd region_cmds[] = {
 	{ NULL,		region_show },
 	{ "show",	region_show },
+	{ "set",	region_set },
 	{ "help",	region_help },
 	{ NULL,		NULL },
 };

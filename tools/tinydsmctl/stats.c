@@ -37,6 +37,16 @@ static const struct {
 	F(sites_lookup),
 	F(word_remote),
 	F(word_served),
+	F(cached_pages),
+	F(cache_budget_pages),
+	F(evicted_clean),
+	F(evicted_written),
+	F(evict_released),
+	F(evict_failed),
+	F(evict_batches),
+	F(evict_batch_pages),
+	F(reclaim_runs),
+	F(reclaim_ns),
 #undef F
 };
 

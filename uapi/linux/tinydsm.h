@@ -49,6 +49,8 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
+ *                          (TINYDSM_IOC_STATS_V1, the number of the struct
+ *                          before it grew, copies out its first 128 bytes.)
  * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
@@ -264,6 +266,15 @@
  *   owned stay owned by it and fail with EHOSTUNREACH until it returns.
  *   Reply: TINYDSM_A_NPAGES (copies dropped), TINYDSM_A_PAGES_LOST (pages
  *   it owns). ENOENT if unknown, EINVAL for this node.
+ * TINYDSM_CMD_REGION_SET (admin)
+ *     TINYDSM_A_CACHE_BUDGET  u64, bytes: 0 (unlimited) or at least 1 MiB
+ *   Sets this node's cache budget (the module parameter cache_budget_mb,
+ *   in bytes): how many frames of pages homed on other nodes it keeps. Above
+ *   it a reclaim work item drops clean read copies (those not used since
+ *   its clock last passed) and tells their homes; pages this node owns are
+ *   not written back yet, so they stay. TINYDSM_IOC_STATS shows the budget,
+ *   the frames cached and the evictions. EINVAL for a budget under 1 MiB
+ *   but 0, or for no attribute.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
  *   TINYDSM_GENL_MCGRP_EVENTS (joining it needs CAP_NET_ADMIN: the events
  *   carry page addresses and faulting nodes), never a request. TINYDSM_A_EVENT (u32,
@@ -400,6 +411,25 @@ struct tinydsm_page_info {
  * @sites_lookup: access sites rewritten to their lookup form.
  * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
  * @word_served: word accesses this node served as a home for others.
+ * @cached_pages: frames here of pages homed on other nodes (read copies,
+ *	pages this node owns, frames it retained after giving a page up).
+ * @cache_budget_pages: the cache budget in pages (module parameter
+ *	cache_budget_mb, or TINYDSM_CMD_REGION_SET); 0: unlimited.
+ * @evicted_clean: read copies this node dropped to keep to the budget.
+ * @evicted_written: pages written back to their home to keep to the
+ *	budget (write-back: not yet, always 0).
+ * @evict_released: frames freed on their home's release (write-back: not
+ *	yet, always 0).
+ * @evict_failed: evictions that failed (write-back: not yet, always 0).
+ * @evict_batches: eviction messages sent (one per home per 64 pages).
+ * @evict_batch_pages: pages those messages named: evict_batch_pages /
+ *	evict_batches is the mean batch size.
+ * @reclaim_runs: runs of the reclaim work.
+ * @reclaim_ns: time the reclaim work ran, in nanoseconds.
+ *
+ * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
+ * number, so the number of the first 16 counters (128 bytes,
+ * TINYDSM_IOC_STATS_V1) is still answered, with those 16.
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -418,7 +448,20 @@ struct tinydsm_stats {
 	__u64 sites_lookup;
 	__u64 word_remote;
 	__u64 word_served;
+	__u64 cached_pages;
+	__u64 cache_budget_pages;
+	__u64 evicted_clean;
+	__u64 evicted_written;
+	__u64 evict_released;
+	__u64 evict_failed;
+	__u64 evict_batches;
+	__u64 evict_batch_pages;
+	__u64 reclaim_runs;
+	__u64 reclaim_ns;
 };
+
+/* The first struct tinydsm_stats: its first 16 counters. */
+#define TINYDSM_STATS_V1_SIZE	128
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -596,6 +639,8 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_REGION_INFO	_IOR(TINYDSM_IOC_MAGIC, 0x01, struct tinydsm_region_info)
 #define TINYDSM_IOC_PAGE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x02, struct tinydsm_page_info)
 #define TINYDSM_IOC_STATS	_IOR(TINYDSM_IOC_MAGIC, 0x03, struct tinydsm_stats)
+#define TINYDSM_IOC_STATS_V1	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V1_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
@@ -617,6 +662,7 @@ enum tinydsm_cmd {
 	TINYDSM_CMD_NODE_EVICT,
 	TINYDSM_CMD_EVENT,
 	TINYDSM_CMD_KEY_SET,
+	TINYDSM_CMD_REGION_SET,
 	__TINYDSM_CMD_MAX
 };
 
@@ -657,6 +703,7 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_SETUP_US,	/* u64, microseconds */
 	TINYDSM_A_NODE_AUTH_US,		/* u64, microseconds */
 	TINYDSM_A_HOLDERS64,		/* u64 bitmap, bit n - 1 = node n */
+	TINYDSM_A_CACHE_BUDGET,		/* u64, bytes; 0: unlimited */
 	__TINYDSM_A_LAST
 };
 

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm's bounded cache on 2 nodes: node2 homes and fills a run, node1
+ * reads it.
+ *
+ *   count_follows_copies   no budget: node1's cached_pages grows by one per
+ *                          page it reads, and falls back when node2's
+ *                          writes invalidate the copies.
+ *   read_four_times_budget node1 sets a 4 MiB budget (tinydsmctl region
+ *                          set cache) and reads a 16 MiB run twice, every
+ *                          word checked; cached_pages, sampled as it goes,
+ *                          stays under the hard watermark, read copies are
+ *                          evicted in batches (evict_batch_pages /
+ *                          evict_batches > 1). Then node2 writes every page
+ *                          again and node1 must read the new words: a
+ *                          node's notice never takes it out of a copyset
+ *                          while it holds a copy, so no stale read.
+ *
+ * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
+ * the tests skip on other node counts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define PAIR		2
+#define HOME		2	/* homes and writes the run */
+#define READER		1	/* reads it, with a budget */
+#define BUDGET_MB	4
+#define DATA_MB		(4 * BUDGET_MB)
+#define COUNT_PAGES	64
+/* Stats are sampled every this many pages read. */
+#define SAMPLE_PAGES	16
+/* Reading 16 MiB three times, a fault a page, under TCG: be generous. */
+#define READ_TIMEOUT_S	300
+
+FIXTURE(cache) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	char setup_err[256];
+	int budget_set;
+};
+
+/* tinydsmctl region set cache @mb M on this node: its exit status. */
+static int set_budget(unsigned int mb)
+{
+	const char *tree = getenv("TDSM_TREE");
+
+	return tc_shell("'%s/build/tools/tinydsmctl' region set cache %uM >&2",
+			tree && *tree ? tree : ".", mb);
+}
+
+FIXTURE_SETUP(cache)
+{
+	tc_sync_init(&self->s, "cache", _metadata->name);
+	if (self->s.nodes != PAIR)
+		return;
+	TC_NODE_OPEN();
+}
+
+FIXTURE_TEARDOWN(cache)
+{
+	TC_MARK_FAILED();
+	if (self->budget_set && set_budget(0))
+		TH_LOG("could not set the cache budget back to unlimited");
+	if (self->ready)
+		tc_node_close(&self->n);
+}
+
+#define START() TC_START(PAIR)
+#define BARRIER(step, secs) TC_BARRIER(step, secs)
+
+TEST_F_TIMEOUT(cache, count_follows_copies, 300)
+{
+	size_t len = (size_t)COUNT_PAGES * self->n.psz;
+	struct tinydsm_stats s0, s1;
+	uint64_t addr;
+
+	START();
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, COUNT_PAGES,
+			     1, self->s.timeout_s);
+	if (self->s.id == READER) {
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+		EXPECT_EQ(0u, s0.cache_budget_pages) TH_LOG("a budget is set");
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 1, "read"));
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		EXPECT_EQ(s0.cached_pages + COUNT_PAGES, s1.cached_pages)
+			TH_LOG("read %u pages homed on node%u", COUNT_PAGES, HOME);
+		EXPECT_EQ(s0.evicted_clean, s1.evicted_clean)
+			TH_LOG("evictions without a budget");
+	}
+	BARRIER("read", self->s.timeout_s);
+	if (self->s.id == HOME)
+		tc_fill(addr, len, 2);	/* invalidates node1's copies */
+	BARRIER("written", self->s.timeout_s);
+	if (self->s.id == READER) {
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		EXPECT_EQ(s0.cached_pages, s1.cached_pages)
+			TH_LOG("node%u's writes took every copy", HOME);
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 2, "read again"));
+	}
+	BARRIER("checked", self->s.timeout_s);
+	if (self->s.id == HOME)
+		EXPECT_EQ(0, tc_free(&self->n, addr, COUNT_PAGES)) TH_LOG("FREE: %s",
+									 strerror(errno));
+}
+
+/* Read [addr, addr + len) page by page in @round; max cached_pages seen. */
+static uint64_t read_sampled(struct __test_metadata *_metadata,
+			     const struct tc_node *n, uint64_t addr,
+			     size_t len, unsigned int round,
+			     unsigned long *bad)
+{
+	struct tinydsm_stats st;
+	uint64_t max = 0;
+	size_t off;
+	char what[32];
+
+	snprintf(what, sizeof(what), "read, round %u", round);
+	for (off = 0; off < len; off += n->psz) {
+		*bad += tc_check_mem(_metadata, addr + off, n->psz, round, what);
+		if ((off / n->psz) % SAMPLE_PAGES)
+			continue;
+		if (tc_stats(n, &st))
+			return UINT64_MAX;
+		if (st.cached_pages > max)
+			max = st.cached_pages;
+	}
+	return max;
+}
+
+TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
+{
+	const unsigned long npages = (DATA_MB << 20) / self->n.psz;
+	const size_t len = (size_t)DATA_MB << 20;
+	uint64_t addr, budget = 0, hard = 0, max;
+	struct tinydsm_stats s0, s1;
+	unsigned long bad = 0;
+	unsigned int pass;
+
+	START();
+	if (self->n.slice_pages < npages)
+		SKIP(return, "a slice of %lu pages, the run needs %lu",
+		     self->n.slice_pages, npages);
+	if (self->s.id == READER) {
+		ASSERT_EQ(0, set_budget(BUDGET_MB));
+		self->budget_set = 1;
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+		budget = s0.cache_budget_pages;
+		ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, budget);
+		/* The hard watermark: budget + max(budget / 8, 1024 pages). */
+		hard = budget + (budget / 8 > 1024 ? budget / 8 : 1024);
+		EXPECT_GE(hard, s0.cached_pages)
+			TH_LOG("more cached before the test than it allows");
+	}
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, npages, 1,
+			     self->s.timeout_s);
+	if (self->s.id == READER) {
+		for (pass = 0; pass < 2; pass++) {
+			max = read_sampled(_metadata, &self->n, addr, len, 1, &bad);
+			ASSERT_NE(UINT64_MAX, max) TH_LOG("STATS: %s", strerror(errno));
+			EXPECT_GE(hard, max)
+				TH_LOG("pass %u: %llu pages cached, the hard watermark is %llu",
+				       pass, (unsigned long long)max,
+				       (unsigned long long)hard);
+		}
+		EXPECT_EQ(0ul, bad) TH_LOG("pages read wrong");
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		TH_LOG("cached %llu, evicted %llu in %llu batches of %llu pages, %llu reclaim runs in %llu ms",
+		       (unsigned long long)s1.cached_pages,
+		       (unsigned long long)(s1.evicted_clean - s0.evicted_clean),
+		       (unsigned long long)(s1.evict_batches - s0.evict_batches),
+		       (unsigned long long)(s1.evict_batch_pages - s0.evict_batch_pages),
+		       (unsigned long long)(s1.reclaim_runs - s0.reclaim_runs),
+		       (unsigned long long)(s1.reclaim_ns - s0.reclaim_ns) / 1000000);
+		EXPECT_GE(hard, s1.cached_pages);
+		/*
+		 * Two passes over 4 budgets: at least 8 budgets of installs
+		 * less the up to 2 hard watermarks' worth that could stay
+		 * cached across the passes and at the end.
+		 */
+		EXPECT_LE(8 * budget - 2 * hard, s1.evicted_clean - s0.evicted_clean);
+		EXPECT_LT(s1.evict_batches - s0.evict_batches,
+			  s1.evict_batch_pages - s0.evict_batch_pages)
+			TH_LOG("a notice per page: no batching");
+		EXPECT_LT(s0.reclaim_runs, s1.reclaim_runs);
+		EXPECT_EQ(0u, s1.evicted_written);
+	}
+	BARRIER("read", READ_TIMEOUT_S);
+	/* node2 writes every page: INVALs to every copy its copysets name. */
+	if (self->s.id == HOME)
+		tc_fill(addr, len, 2);
+	BARRIER("written", READ_TIMEOUT_S);
+	if (self->s.id == READER) {
+		bad = 0;
+		max = read_sampled(_metadata, &self->n, addr, len, 2, &bad);
+		EXPECT_EQ(0ul, bad) TH_LOG("stale reads after node%u's writes", HOME);
+		EXPECT_GE(hard, max);
+	}
+	BARRIER("checked", READ_TIMEOUT_S);
+	if (self->s.id == HOME)
+		EXPECT_EQ(0, tc_free(&self->n, addr, npages)) TH_LOG("FREE: %s",
+								   strerror(errno));
+}
+
+TEST_HARNESS_MAIN
