@@ -160,7 +160,7 @@ static const struct {
 	{ "only comments", "# nothing\n\n   # here\n", 3, "no node" },
 	{ "unknown keyword", "node 1 name a addr 10.0.0.1\nfrobnicate 3\n", 2, "unknown keyword" },
 	{ "node id 0", "node 0 name a addr 10.0.0.1\n", 1, "node id" },
-	{ "node id 32", "node 32 name a addr 10.0.0.1\n", 1, "node id" },
+	{ "node id 65", "node 65 name a addr 10.0.0.1\n", 1, "node id" },
 	{ "node id not a number", "node x name a addr 10.0.0.1\n", 1, "node id" },
 	{ "node id signed", "node +1 name a addr 10.0.0.1\n", 1, "node id" },
 	{ "no node id", "node\n", 1, "id" },

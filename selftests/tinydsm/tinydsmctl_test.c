@@ -393,7 +393,7 @@ TEST_F(ctl, usage_errors)
 		"page show 0x1000-0x1000", "page show 0x1000 0x2000",
 		"page show 99999999999999999999999", "page show --state",
 		"page show --state foo", "page show --owner", "page show --owner 0",
-		"page show --owner node0", "page show --owner 32",
+		"page show --owner node0", "page show --owner 65",
 		"page show --owner nodex", "page show --home", "page show --home x",
 		"page show --bogus", "page --bogus",
 		"monitor bogus", "monitor --count", "monitor --count 0",

@@ -2913,12 +2913,13 @@ TEST_F_TIMEOUT(wire, node_40_reads_holders64, 200)
 				  20000)) TH_LOG("as node %d: %s", HIGH, b->err);
 	EXPECT_EQ(TARGET, theirs.node_id);
 	EXPECT_EQ(64, theirs.max_nodes);
+	/* Every message from here on, the proof too, comes from node 40. */
+	rogue_src = HIGH;
 	ASSERT_EQ(0, rogue_auth_responder(self, b, &mine, &theirs))
 		TH_LOG("as node %d: %s", HIGH, self->why);
 	if (!b->mw)
 		SKIP(return, "no type 2 memory window on this device");
 
-	rogue_src = HIGH;
 	ASSERT_EQ(0, rogue_bind(b, 0)) TH_LOG("%s", b->err);
 	memset(b->data, 0, PG);
 	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)b->data, b->mw_rkey, 0, 0);
