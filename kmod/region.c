@@ -99,7 +99,7 @@ MODULE_PARM_DESC(storm_faults,
  * faults are the region's own counters (no second count on the fault
  * path), read once per interval. Lock-free and approximate on purpose.
  */
-static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
+static void tdsm_storm_note(struct tdsm_region *r, unsigned long idx)
 {
 	unsigned long now = jiffies, start = READ_ONCE(r->storm_start);
 	u64 total, n;
@@ -114,7 +114,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
 	n = div_u64(n * HZ, max(now - start, 1UL));
 	if (tdsm_storm_faults && n > tdsm_storm_faults)
 		tdsm_event_storm(min_t(u64, n, U32_MAX), TINYDSM_REGION_BASE +
-				 ((u64)tdsm_page_idx(r, pg) << PAGE_SHIFT));
+				 ((u64)idx << PAGE_SHIFT));
 }
 
 /*
@@ -123,7 +123,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
  */
 static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool user)
 {
-	tdsm_storm_note(&tdsm_region, pg);
+	tdsm_storm_note(&tdsm_region, vmf->pgoff);
 	if (user) {
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
 		tdsm_sites_fault(&tdsm_region, vmf->vma->vm_file->private_data,
@@ -222,7 +222,9 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	/* tdsm_mmap() keeps every VMA inside the region. */
 	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
 		return VM_FAULT_SIGBUS;
-	tdsm_chunk_get(r, vmf->pgoff);
+	/* No memory for the page's metadata: as for its frame, OOM. */
+	if (tdsm_chunk_get(r, vmf->pgoff))
+		return VM_FAULT_OOM;
 	pg = tdsm_pg(r, vmf->pgoff);
 
 	/* A write fault asks for the page writable at once. */
@@ -262,7 +264,8 @@ static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 	struct tdsm_page *pg;
 	vm_fault_t ret;
 
-	tdsm_chunk_get(r, vmf->pgoff);
+	if (tdsm_chunk_get(r, vmf->pgoff))
+		return VM_FAULT_OOM;
 	pg = tdsm_pg(r, vmf->pgoff);
 	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
 	if (ret)
@@ -356,13 +359,14 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		if (a >= vma->vm_end || idx >= r->npages ||
 		    (write && !(vma->vm_flags & VM_WRITE)))
 			break;
-		tdsm_chunk_get(r, idx);
+		if (tdsm_chunk_get(r, idx))
+			break;
 		pg = tdsm_pg(r, idx);
 		if (tdsm_page_get(r, pg, idx, write, &acq)) {
 			tdsm_chunk_put(r, idx);
 			break;
 		}
-		tdsm_storm_note(r, pg);
+		tdsm_storm_note(r, idx);
 		if (pg->faults < U8_MAX)
 			pg->faults++;
 		p = kmap_local_page(pg->frame);
@@ -662,11 +666,20 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 		return -EFAULT;
 	if (info.reserved)
 		return -EINVAL;
-	pg = tdsm_page_at(r, info.addr);
-	if (!pg)
+	if (!tdsm_addr_idx(r, info.addr, &idx))
 		return -ERANGE;
-	idx = tdsm_page_idx(r, pg);
-	tdsm_chunk_get(r, idx);
+	/* Asking creates nothing: no metadata is a page never seen (M5). */
+	if (!tdsm_chunk_get_existing(r, idx)) {
+		info.fault_ip = 0;
+		info.copyset = 0;
+		info.owner = 0;
+		info.state = TINYDSM_PAGE_INVALID;
+		info.flags = 0;
+		info.faults = 0;
+		info.home = tdsm_default_home(r, idx);
+		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+	}
+	pg = tdsm_pg(r, idx);
 	if (tdsm_page_lock_killable(pg)) {
 		tdsm_chunk_put(r, idx);
 		return -EINTR;

@@ -12,6 +12,7 @@
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/tinydsm.h>
 
@@ -108,8 +109,12 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 
 /**
  * struct tdsm_region - the node's one region
- * @pages: metadata of every page, npages entries, allocated at load;
- *	used only through the accessors in page.h (tdsm_pg() and others).
+ * @chunks: the pages' metadata, struct tdsm_chunk by page index / 64,
+ *	created on use and freed when idle; used only through page.h
+ *	(tdsm_chunk_get(), tdsm_pg() and others; rules M1-M7 there).
+ * @nchunks: chunks in @chunks (tinydsm_stats.chunks).
+ * @reclaim: the worker that frees idle chunks (page.c).
+ * @reclaim_off: set at unload, before the worker is cancelled for good.
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
@@ -140,7 +145,10 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	page's TDSM_PG_DIR (proto.c, PROTOCOL.md "Grants in doubt").
  */
 struct tdsm_region {
-	struct tdsm_page *pages;
+	struct xarray chunks;
+	atomic_long_t nchunks;
+	struct delayed_work reclaim;
+	bool reclaim_off;
 	unsigned long npages;
 	u64 size;
 	u8 node_id;
