@@ -690,7 +690,12 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg)
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
+/*
+ * The caller's TINYDSM_IOC_STATS names the size it knows: an older one
+ * (TINYDSM_STATS_SIZE_V1) gets the counters it knows, nothing past them.
+ */
+static long tdsm_ioc_stats(struct tdsm_region *r, unsigned int cmd,
+			   void __user *uarg)
 {
 	struct tinydsm_stats st = {
 		.read_faults = atomic64_read(&r->read_faults),
@@ -709,9 +714,11 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg)
 		.sites_lookup = atomic64_read(&r->sites_lookup),
 		.word_remote = atomic64_read(&r->word_remote),
 		.word_served = atomic64_read(&r->word_served),
+		.meta_bytes = tdsm_meta_bytes(r),
+		.chunks = atomic_long_read(&r->nchunks),
 	};
 
-	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+	return copy_to_user(uarg, &st, _IOC_SIZE(cmd)) ? -EFAULT : 0;
 }
 
 static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
@@ -731,6 +738,11 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 	return 0;
 }
 
+/* TINYDSM_IOC_STATS as built against struct tinydsm_stats of 128 bytes. */
+#define TDSM_IOC_STATS_V1 \
+	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, TINYDSM_STATS_SIZE_V1)
+static_assert(offsetof(struct tinydsm_stats, meta_bytes) == TINYDSM_STATS_SIZE_V1);
+
 static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -741,7 +753,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case TINYDSM_IOC_PAGE_INFO:
 		return tdsm_ioc_page_info(&tdsm_region, uarg);
 	case TINYDSM_IOC_STATS:
-		return tdsm_ioc_stats(&tdsm_region, uarg);
+	case TDSM_IOC_STATS_V1:
+		return tdsm_ioc_stats(&tdsm_region, cmd, uarg);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

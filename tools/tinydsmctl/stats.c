@@ -37,6 +37,8 @@ static const struct {
 	F(sites_lookup),
 	F(word_remote),
 	F(word_served),
+	F(meta_bytes),
+	F(chunks),
 #undef F
 };
 

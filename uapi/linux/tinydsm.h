@@ -372,6 +372,16 @@ struct tinydsm_page_info {
  * @sites_lookup: access sites rewritten to their lookup form.
  * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
  * @word_served: word accesses this node served as a home for others.
+ * @meta_bytes: bytes of page metadata this node holds now: the chunks
+ *	below, the translation table and its slice's allocation bitmap.
+ * @chunks: chunks of page metadata (64 pages each) this node holds now:
+ *	created when one of their pages is first used here, freed by a
+ *	worker once none of them holds a copy, a directory entry or a
+ *	forwarding home (kmod/PROTOCOL.md, "Metadata lifetime").
+ *
+ * The struct grows at its end; the ioctl copies out as many bytes as the
+ * caller's TINYDSM_IOC_STATS names (TINYDSM_STATS_SIZE_V1: the counters
+ * up to @word_served).
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -390,7 +400,12 @@ struct tinydsm_stats {
 	__u64 sites_lookup;
 	__u64 word_remote;
 	__u64 word_served;
+	__u64 meta_bytes;
+	__u64 chunks;
 };
+
+/* The size of struct tinydsm_stats before @meta_bytes and @chunks. */
+#define TINYDSM_STATS_SIZE_V1	128
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm page metadata on two nodes: it is created when pages are used
+ * and goes once they are idle again (kmod/PROTOCOL.md, "Metadata
+ * lifetime"), as the stats' chunks and meta_bytes show.
+ *
+ *   run_freed:           node2 ALLOCs a run homed on itself: its chunks
+ *                        grow by the run's; after FREE, once the reclaim
+ *                        worker ran, they fall back to what they were.
+ *   copies_invalidated:  node1 reads every page of a run homed on node2:
+ *                        its chunks grow; node2 writes every page (each of
+ *                        node1's copies invalidated): node1's chunks fall
+ *                        back; node1 reads the pages again and sees
+ *                        node2's data (metadata made again is a page never
+ *                        seen: nothing stale survives it).
+ *   stats_old_size:      TINYDSM_IOC_STATS with the size of the struct
+ *                        before meta_bytes still works, and copies out
+ *                        that many bytes and no more.
+ *
+ * Every node of a 2-node lab run executes this binary (tdsm_cluster.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+
+#define PAIR		2
+#define READER		1
+#define HOME		2
+#define RUN_PAGES	256	/* 4 chunks of 64 pages, 5 if not aligned */
+#define MIN_CHUNKS	(RUN_PAGES / 64)
+#define PAGE_META	48	/* bytes of metadata per page, at least */
+#define RECLAIM_WAIT_S	20	/* the worker looks within a second or two */
+
+FIXTURE(meta) {
+	struct tc_node n;
+	struct tc_sync s;
+	int ready;
+	char setup_err[256];
+};
+
+FIXTURE_SETUP(meta)
+{
+	tc_sync_init(&self->s, "meta", _metadata->name);
+	TC_NODE_OPEN();
+}
+
+FIXTURE_TEARDOWN(meta)
+{
+	TC_MARK_FAILED();
+	if (self->ready)
+		tc_node_close(&self->n);
+}
+
+#define START() TC_START(PAIR)
+#define BARRIER(step) TC_BARRIER(step, self->s.timeout_s)
+
+/*
+ * Wait, bounded, until this node's chunks are at most @chunks and its
+ * meta_bytes at most @bytes: 0, or -1 with the last stats in *@st.
+ */
+static int wait_meta_at_most(const struct tc_node *n, uint64_t chunks,
+			     uint64_t bytes, struct tinydsm_stats *st)
+{
+	double end = tc_now() + RECLAIM_WAIT_S;
+
+	do {
+		if (tc_stats(n, st))
+			return -1;
+		if (st->chunks <= chunks && st->meta_bytes <= bytes)
+			return 0;
+		usleep(100000);
+	} while (tc_now() < end);
+	return -1;
+}
+
+TEST_F(meta, run_freed)
+{
+	struct tinydsm_stats s0, s1, s2;
+	uint64_t addr = 0;
+
+	START();
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+		ASSERT_EQ(0, tc_alloc(&self->n, HOME, RUN_PAGES, &addr))
+			TH_LOG("ALLOC %u pages: %s", RUN_PAGES, strerror(errno));
+		/* The home backs every page: a directory entry each. */
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		EXPECT_LE(s0.chunks + MIN_CHUNKS, s1.chunks)
+			TH_LOG("chunks %llu -> %llu",
+			       (unsigned long long)s0.chunks,
+			       (unsigned long long)s1.chunks);
+		EXPECT_LE(s0.meta_bytes + (uint64_t)RUN_PAGES * PAGE_META,
+			  s1.meta_bytes)
+			TH_LOG("meta_bytes %llu -> %llu",
+			       (unsigned long long)s0.meta_bytes,
+			       (unsigned long long)s1.meta_bytes);
+		tc_fill(addr, (size_t)RUN_PAGES * self->n.psz, 1);
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr,
+					  (size_t)RUN_PAGES * self->n.psz, 1,
+					  "the run"));
+		ASSERT_EQ(0, tc_free(&self->n, addr, RUN_PAGES))
+			TH_LOG("FREE: %s", strerror(errno));
+		EXPECT_EQ(0, wait_meta_at_most(&self->n, s0.chunks,
+					       s0.meta_bytes, &s2))
+			TH_LOG("%d s after FREE: chunks %llu (before ALLOC %llu), meta_bytes %llu (%llu)",
+			       RECLAIM_WAIT_S, (unsigned long long)s2.chunks,
+			       (unsigned long long)s0.chunks,
+			       (unsigned long long)s2.meta_bytes,
+			       (unsigned long long)s0.meta_bytes);
+	}
+	BARRIER("done");
+}
+
+TEST_F(meta, copies_invalidated)
+{
+	size_t len = (size_t)RUN_PAGES * self->n.psz;
+	struct tinydsm_stats s0, s1, s2;
+	uint64_t addr;
+	unsigned int i;
+
+	START();
+	if (self->s.id == READER)
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, RUN_PAGES, 1,
+			     self->s.timeout_s);
+	if (self->s.id == READER) {
+		/* A read copy of every page: metadata for each, here. */
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 1, "read copies"));
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		EXPECT_LE(s0.chunks + MIN_CHUNKS, s1.chunks)
+			TH_LOG("chunks %llu -> %llu",
+			       (unsigned long long)s0.chunks,
+			       (unsigned long long)s1.chunks);
+		EXPECT_LE(s0.meta_bytes + (uint64_t)RUN_PAGES * PAGE_META,
+			  s1.meta_bytes);
+	}
+	BARRIER("read");
+	/* Every copy node1 has is invalidated. */
+	if (self->s.id == HOME)
+		tc_fill(addr, len, 2);
+	BARRIER("written");
+	if (self->s.id == READER) {
+		struct tinydsm_page_info pi;
+
+		for (i = 0; i < RUN_PAGES; i += 63) {
+			ASSERT_EQ(0, tc_page_info(&self->n,
+						  (void *)(uintptr_t)(addr + (uint64_t)i * self->n.psz),
+						  &pi));
+			EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("page %u", i);
+			EXPECT_EQ(HOME, pi.home) TH_LOG("page %u", i);
+		}
+		EXPECT_EQ(0, wait_meta_at_most(&self->n, s0.chunks,
+					       s0.meta_bytes, &s2))
+			TH_LOG("%d s after the writes: chunks %llu (before the reads %llu), meta_bytes %llu (%llu)",
+			       RECLAIM_WAIT_S, (unsigned long long)s2.chunks,
+			       (unsigned long long)s0.chunks,
+			       (unsigned long long)s2.meta_bytes,
+			       (unsigned long long)s0.meta_bytes);
+		/* Made again on use, with the home's new data. */
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 2, "read again"));
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		EXPECT_LE(s2.chunks + MIN_CHUNKS, s1.chunks);
+	}
+	BARRIER("checked");
+	if (self->s.id == HOME)
+		EXPECT_EQ(0, tc_free(&self->n, addr, RUN_PAGES))
+			TH_LOG("FREE: %s", strerror(errno));
+	BARRIER("freed");
+}
+
+TEST_F(meta, stats_old_size)
+{
+	const unsigned int old_cmd = _IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03,
+					  TINYDSM_STATS_SIZE_V1);
+	struct tinydsm_stats now, old;
+	unsigned char *tail = (unsigned char *)&old + TINYDSM_STATS_SIZE_V1;
+	size_t i;
+
+	TC_START(0);
+	ASSERT_NE(old_cmd, (unsigned int)TINYDSM_IOC_STATS);
+	ASSERT_EQ(0, tc_stats(&self->n, &now));
+	memset(&old, 0xa5, sizeof(old));
+	ASSERT_EQ(0, ioctl(self->n.fd, old_cmd, &old)) TH_LOG("%s", strerror(errno));
+	/* The counters it knows, in place; nothing written past them. */
+	EXPECT_LE(now.read_faults, old.read_faults);
+	EXPECT_GT(now.read_faults + 1000000, old.read_faults);
+	EXPECT_LE(now.frames_allocated, old.frames_allocated);
+	for (i = 0; i < sizeof(old) - TINYDSM_STATS_SIZE_V1; i++)
+		EXPECT_EQ(0xa5, tail[i]) TH_LOG("byte %zu past the old size", i);
+	/* A size that never was: not this ioctl. */
+	EXPECT_EQ(-1, ioctl(self->n.fd, _IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, 64), &old));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_HARNESS_MAIN
