@@ -18,7 +18,7 @@
 #include "trace.h"
 
 #define TDSM_REGION_MIN_MB	1
-#define TDSM_REGION_MAX_MB	16384	/* 16 GiB: a 4 MiB translation table at load */
+#define TDSM_REGION_MAX_MB	16384	/* 16 GiB */
 #define TDSM_TIMEOUT_MIN_MS	1
 #define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 

@@ -17,7 +17,6 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
-#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
@@ -41,12 +40,20 @@ static struct tdsm_chunk *tdsm_chunk_alloc(struct tdsm_region *r,
 					   unsigned long key)
 {
 	struct tdsm_chunk *c = kmem_cache_zalloc(tdsm_chunk_cache, GFP_KERNEL);
+	struct page *table;
 	unsigned long i;
 
 	if (!c)
 		return NULL;
 	refcount_set(&c->refs, 2);
 	c->first = key << TDSM_CHUNK_SHIFT;
+	/* Its bytes of the translation table: one table page holds them. */
+	table = tdsm_xlate_page(r, c->first / PAGE_SIZE);
+	if (!table) {
+		kmem_cache_free(tdsm_chunk_cache, c);
+		return NULL;
+	}
+	c->xlate = (u8 *)page_address(table) + c->first % PAGE_SIZE;
 	for (i = 0; i < TDSM_CHUNK_PAGES; i++)
 		c->pages[i].home = tdsm_default_home(r, c->first + i);
 	return c;
@@ -362,10 +369,8 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 	r->alloc_map = bitmap_zalloc(r->slice_pages, GFP_KERNEL);
 	if (!r->alloc_map)
 		goto err_cache;
-	/* One byte per page, mapped read-only by processes (TINYDSM_XLATE_OFFSET). */
-	r->xlate = vmalloc_user(PAGE_ALIGN(npages));
-	if (!r->xlate)
-		goto err_map;
+	xa_init(&r->xlate_pages);
+	atomic_long_set(&r->nxlate, 0);
 	xa_init(&r->chunks);
 	atomic_long_set(&r->nchunks, 0);
 	INIT_DELAYED_WORK(&r->reclaim, tdsm_chunks_reclaim);
@@ -375,9 +380,6 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 	xa_init(&r->doubts);
 	return 0;
 
-err_map:
-	bitmap_free(r->alloc_map);
-	r->alloc_map = NULL;
 err_cache:
 	kmem_cache_destroy(tdsm_chunk_cache);
 	tdsm_chunk_cache = NULL;
@@ -385,14 +387,40 @@ err_cache:
 }
 
 /*
- * The bytes of page metadata this node holds: the chunks, the translation
- * table and the allocation bitmap of its slice (tinydsm_stats.meta_bytes).
+ * The bytes of page metadata this node holds: the chunks, the pages of the
+ * translation table and the allocation bitmap of its slice
+ * (tinydsm_stats.meta_bytes).
  */
 u64 tdsm_meta_bytes(struct tdsm_region *r)
 {
 	return (u64)atomic_long_read(&r->nchunks) * sizeof(struct tdsm_chunk) +
-	       PAGE_ALIGN(r->npages) +
+	       (u64)atomic_long_read(&r->nxlate) * PAGE_SIZE +
 	       BITS_TO_LONGS(r->slice_pages) * sizeof(unsigned long);
+}
+
+/*
+ * Page @key of the translation table (the bytes of region pages @key *
+ * PAGE_SIZE on), allocated zeroed if it is not yet: every page under it
+ * that has no metadata is INVALID, byte 0. NULL: no memory. A table page
+ * stays until unload, so the pointer needs no reference.
+ */
+struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
+{
+	struct page *table = xa_load(&r->xlate_pages, key), *old;
+
+	if (table)
+		return table;
+	table = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!table)
+		return NULL;
+	old = xa_cmpxchg(&r->xlate_pages, key, NULL, table, GFP_KERNEL);
+	if (old) {
+		/* Made meanwhile by another (or no memory for the slot). */
+		__free_page(table);
+		return xa_is_err(old) ? NULL : old;
+	}
+	atomic_long_inc(&r->nxlate);
+	return table;
 }
 
 /*
@@ -402,11 +430,12 @@ u64 tdsm_meta_bytes(struct tdsm_region *r)
  */
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
 {
+	struct tdsm_chunk *c = tdsm_chunk_of(r, idx);
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_assert_locked(pg);
 	pg->state = state;
-	WRITE_ONCE(r->xlate[idx], state);
+	WRITE_ONCE(c->xlate[idx - c->first], state);
 }
 
 /*
@@ -417,6 +446,7 @@ void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
 void tdsm_pages_exit(struct tdsm_region *r)
 {
 	struct tdsm_chunk *c;
+	struct page *table;
 	unsigned long key, i;
 
 	WRITE_ONCE(r->reclaim_off, true);
@@ -444,8 +474,12 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	tdsm_runs_exit(r);
 	bitmap_free(r->alloc_map);
 	r->alloc_map = NULL;
-	vfree(r->xlate);
-	r->xlate = NULL;
+	/* No process maps the table any more: its pages go. */
+	xa_for_each(&r->xlate_pages, key, table) {
+		__free_page(table);
+		atomic_long_dec(&r->nxlate);
+	}
+	xa_destroy(&r->xlate_pages);
 	r->npages = 0;
 	/* Chunks the worker freed may still wait for their grace period. */
 	rcu_barrier();

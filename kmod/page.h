@@ -57,6 +57,9 @@
  *	again soon, like the page of a word access about to fault it in,
  *	stays, and with it its access-site hints).
  * @rcu: for freeing after lookups under RCU are done (M3).
+ * @xlate: its TDSM_CHUNK_PAGES bytes of the translation table (a table
+ *	page lives until unload), so that a state is published without a
+ *	lookup.
  * @pages: page @first + i is @pages[i].
  */
 struct tdsm_chunk {
@@ -64,6 +67,7 @@ struct tdsm_chunk {
 	unsigned long first;
 	bool aged;
 	struct rcu_head rcu;
+	u8 *xlate;
 	struct tdsm_page pages[TDSM_CHUNK_PAGES];
 };
 
@@ -125,6 +129,7 @@ bool tdsm_page_iter_next(struct tdsm_region *r, struct tdsm_page_iter *it,
 	     tdsm_page_iter_next(r, &tdsm_it_, &(idx), &(pg));)
 
 u64 tdsm_meta_bytes(struct tdsm_region *r);
+struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key);
 void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);

@@ -52,7 +52,6 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 
 #include "alloc.h"
 #include "compat.h"
@@ -563,9 +562,36 @@ static void tdsm_mmap_refused(const char *why)
 #define TDSM_XLATE_PGOFF	(TINYDSM_XLATE_OFFSET >> PAGE_SHIFT)
 
 /*
+ * A read of the translation table where nothing is mapped yet: map its
+ * page, made now (zeroed: every page under it INVALID) if no chunk under
+ * it needed it before. The table's pages stay until unload, which no
+ * mapping outlives.
+ */
+static vm_fault_t tdsm_xlate_fault(struct vm_fault *vmf)
+{
+	struct tdsm_region *r = &tdsm_region;
+	unsigned long key = vmf->pgoff - TDSM_XLATE_PGOFF;
+	struct page *table;
+
+	/* tdsm_mmap_xlate() capped the length; mremap cannot grow it. */
+	if (WARN_ON_ONCE(key >= DIV_ROUND_UP(r->npages, PAGE_SIZE)))
+		return VM_FAULT_SIGBUS;
+	table = tdsm_xlate_page(r, key);
+	if (!table)
+		return VM_FAULT_OOM;
+	return vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(table));
+}
+
+static const struct vm_operations_struct tdsm_xlate_vm_ops = {
+	.fault = tdsm_xlate_fault,
+};
+
+/*
  * The translation table: one byte per page, read-only, wherever the
- * process's mmap puts it. Its pages are the module's (vmalloc_user), so
- * they are never in the region's address space.
+ * process's mmap puts it. Its pages are the module's, mapped on demand
+ * (special PTEs, as the region's frames), so a table for a big region
+ * costs only what is read or used; they are never in the region's address
+ * space.
  */
 static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
 {
@@ -577,8 +603,11 @@ static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
 		tdsm_mmap_refused("the translation table is one byte per page");
 		return -EINVAL;
 	}
+	/* Never writable, so never a copy-on-write mapping of the PFNs. */
 	vm_flags_clear(vma, VM_MAYWRITE | VM_MAYEXEC);
-	return remap_vmalloc_range(vma, r->xlate, 0);
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &tdsm_xlate_vm_ops;
+	return 0;
 }
 
 /*

@@ -130,9 +130,13 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
- * @xlate: the translation table: one byte per page, its state here
+ * @xlate_pages: the translation table: one byte per page, its state here
  *	(enum tinydsm_page_state), mapped read-only into processes; written
- *	with the state, under the page lock (tdsm_page_set_state()).
+ *	with the state, under the page lock (tdsm_page_set_state()). Sparse:
+ *	struct page by index / PAGE_SIZE (each covers PAGE_SIZE pages),
+ *	allocated zeroed when a chunk under it is created or a process reads
+ *	it (tdsm_xlate_page()), freed at unload.
+ * @nxlate: pages in @xlate_pages.
  * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
  *	struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
@@ -170,7 +174,8 @@ struct tdsm_region {
 	atomic64_t repopulated;
 	atomic64_t prefaults;
 	atomic64_t forwards;
-	u8 *xlate;
+	struct xarray xlate_pages;
+	atomic_long_t nxlate;
 	atomic64_t sites_direct;
 	atomic64_t sites_lookup;
 	atomic64_t word_remote;

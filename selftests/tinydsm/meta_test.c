@@ -39,6 +39,11 @@
 #define MIN_CHUNKS	(RUN_PAGES / 64)
 #define PAGE_META	48	/* bytes of metadata per page, at least */
 #define RECLAIM_WAIT_S	20	/* the worker looks within a second or two */
+/*
+ * The pages of the translation table a run needed stay until unload: one
+ * covers 4096 pages, so a 256-page run adds two at most.
+ */
+#define TABLE_PAGES	2
 
 FIXTURE(meta) {
 	struct tc_node n;
@@ -65,13 +70,15 @@ FIXTURE_TEARDOWN(meta)
 
 /*
  * Wait, bounded, until this node's chunks are at most @chunks and its
- * meta_bytes at most @bytes: 0, or -1 with the last stats in *@st.
+ * meta_bytes at most @bytes (plus the table pages a run may leave): 0, or
+ * -1 with the last stats in *@st.
  */
 static int wait_meta_at_most(const struct tc_node *n, uint64_t chunks,
 			     uint64_t bytes, struct tinydsm_stats *st)
 {
 	double end = tc_now() + RECLAIM_WAIT_S;
 
+	bytes += (uint64_t)TABLE_PAGES * n->psz;
 	do {
 		if (tc_stats(n, st))
 			return -1;

@@ -994,7 +994,7 @@ TEST_F(ctl, stats)
 	for (i = 0; i < ARRAY_SIZE(stat_keys) - STAT_GAUGES; i++)
 		EXPECT_EQ(stat_of(&st, i), tsv_value(self->r.out, stat_keys[i], NULL, 0))
 			TH_LOG("counter %u of stat_keys[]", i);
-	/* Present; the translation table alone makes meta_bytes positive. */
+	/* Present; the allocation bitmap alone makes meta_bytes positive. */
 	EXPECT_LT(0, tsv_value(self->r.out, "meta_bytes", NULL, 0));
 	EXPECT_LE(0, tsv_value(self->r.out, "chunks", NULL, 0));
 	before = tsv_value(self->r.out, "read_faults", NULL, 0) +

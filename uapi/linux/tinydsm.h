@@ -99,6 +99,10 @@
  * can be done on the local copy (SHARED for a load, EXCLUSIVE for a store)
  * or must go to the page's home (TINYDSM_IOC_WORD). A stale byte is safe:
  * a local access to a page that just left faults and is served as usual.
+ * The table's pages are made as they are first read or used, so mapping
+ * the table of a big region costs only the part read (its bytes for
+ * pages never touched read 0, INVALID); it cannot be accessed through
+ * /proc/pid/mem or ptrace.
  *
  * Access sites
  * ------------
@@ -373,7 +377,8 @@ struct tinydsm_page_info {
  * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
  * @word_served: word accesses this node served as a home for others.
  * @meta_bytes: bytes of page metadata this node holds now: the chunks
- *	below, the translation table and its slice's allocation bitmap.
+ *	below, the pages of the translation table made so far and its
+ *	slice's allocation bitmap.
  * @chunks: chunks of page metadata (64 pages each) this node holds now:
  *	created when one of their pages is first used here, freed by a
  *	worker once none of them holds a copy, a directory entry or a
