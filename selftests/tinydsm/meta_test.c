@@ -6,7 +6,9 @@
  *
  *   run_freed:           node2 ALLOCs a run homed on itself: its chunks
  *                        grow by the run's; after FREE, once the reclaim
- *                        worker ran, they fall back to what they were.
+ *                        worker ran, they fall back to what they were
+ *                        (meta_bytes too, but for the translation table's
+ *                        pages, which stay until unload).
  *   copies_invalidated:  node1 reads every page of a run homed on node2:
  *                        its chunks grow; node2 writes every page (each of
  *                        node1's copies invalidated): node1's chunks fall
@@ -89,9 +91,44 @@ static int wait_meta_at_most(const struct tc_node *n, uint64_t chunks,
 	return -1;
 }
 
+/* A run's pages got metadata here: @now holds at least theirs more than @before. */
+static void expect_grown(struct __test_metadata *_metadata,
+			 const struct tinydsm_stats *before,
+			 const struct tinydsm_stats *now)
+{
+	EXPECT_LE(before->chunks + MIN_CHUNKS, now->chunks)
+		TH_LOG("chunks %llu -> %llu", (unsigned long long)before->chunks,
+		       (unsigned long long)now->chunks);
+	EXPECT_LE(before->meta_bytes + (uint64_t)RUN_PAGES * PAGE_META,
+		  now->meta_bytes)
+		TH_LOG("meta_bytes %llu -> %llu",
+		       (unsigned long long)before->meta_bytes,
+		       (unsigned long long)now->meta_bytes);
+}
+
+/*
+ * The run's pages are idle here since @what: within RECLAIM_WAIT_S, this
+ * node's metadata is back to @before's. Returns the stats seen last.
+ */
+static struct tinydsm_stats expect_back(struct __test_metadata *_metadata,
+					const struct tc_node *n,
+					const struct tinydsm_stats *before,
+					const char *what)
+{
+	struct tinydsm_stats st;
+
+	EXPECT_EQ(0, wait_meta_at_most(n, before->chunks, before->meta_bytes, &st))
+		TH_LOG("%d s after %s: chunks %llu (before %llu), meta_bytes %llu (%llu)",
+		       RECLAIM_WAIT_S, what, (unsigned long long)st.chunks,
+		       (unsigned long long)before->chunks,
+		       (unsigned long long)st.meta_bytes,
+		       (unsigned long long)before->meta_bytes);
+	return st;
+}
+
 TEST_F(meta, run_freed)
 {
-	struct tinydsm_stats s0, s1, s2;
+	struct tinydsm_stats s0, s1;
 	uint64_t addr = 0;
 
 	START();
@@ -101,28 +138,14 @@ TEST_F(meta, run_freed)
 			TH_LOG("ALLOC %u pages: %s", RUN_PAGES, strerror(errno));
 		/* The home backs every page: a directory entry each. */
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
-		EXPECT_LE(s0.chunks + MIN_CHUNKS, s1.chunks)
-			TH_LOG("chunks %llu -> %llu",
-			       (unsigned long long)s0.chunks,
-			       (unsigned long long)s1.chunks);
-		EXPECT_LE(s0.meta_bytes + (uint64_t)RUN_PAGES * PAGE_META,
-			  s1.meta_bytes)
-			TH_LOG("meta_bytes %llu -> %llu",
-			       (unsigned long long)s0.meta_bytes,
-			       (unsigned long long)s1.meta_bytes);
+		expect_grown(_metadata, &s0, &s1);
 		tc_fill(addr, (size_t)RUN_PAGES * self->n.psz, 1);
 		EXPECT_EQ(0, tc_check_mem(_metadata, addr,
 					  (size_t)RUN_PAGES * self->n.psz, 1,
 					  "the run"));
 		ASSERT_EQ(0, tc_free(&self->n, addr, RUN_PAGES))
 			TH_LOG("FREE: %s", strerror(errno));
-		EXPECT_EQ(0, wait_meta_at_most(&self->n, s0.chunks,
-					       s0.meta_bytes, &s2))
-			TH_LOG("%d s after FREE: chunks %llu (before ALLOC %llu), meta_bytes %llu (%llu)",
-			       RECLAIM_WAIT_S, (unsigned long long)s2.chunks,
-			       (unsigned long long)s0.chunks,
-			       (unsigned long long)s2.meta_bytes,
-			       (unsigned long long)s0.meta_bytes);
+		expect_back(_metadata, &self->n, &s0, "FREE");
 	}
 	BARRIER("done");
 }
@@ -143,12 +166,7 @@ TEST_F(meta, copies_invalidated)
 		/* A read copy of every page: metadata for each, here. */
 		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 1, "read copies"));
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
-		EXPECT_LE(s0.chunks + MIN_CHUNKS, s1.chunks)
-			TH_LOG("chunks %llu -> %llu",
-			       (unsigned long long)s0.chunks,
-			       (unsigned long long)s1.chunks);
-		EXPECT_LE(s0.meta_bytes + (uint64_t)RUN_PAGES * PAGE_META,
-			  s1.meta_bytes);
+		expect_grown(_metadata, &s0, &s1);
 	}
 	BARRIER("read");
 	/* Every copy node1 has is invalidated. */
@@ -165,17 +183,11 @@ TEST_F(meta, copies_invalidated)
 			EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("page %u", i);
 			EXPECT_EQ(HOME, pi.home) TH_LOG("page %u", i);
 		}
-		EXPECT_EQ(0, wait_meta_at_most(&self->n, s0.chunks,
-					       s0.meta_bytes, &s2))
-			TH_LOG("%d s after the writes: chunks %llu (before the reads %llu), meta_bytes %llu (%llu)",
-			       RECLAIM_WAIT_S, (unsigned long long)s2.chunks,
-			       (unsigned long long)s0.chunks,
-			       (unsigned long long)s2.meta_bytes,
-			       (unsigned long long)s0.meta_bytes);
+		s2 = expect_back(_metadata, &self->n, &s0, "node2's writes");
 		/* Made again on use, with the home's new data. */
 		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 2, "read again"));
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
-		EXPECT_LE(s2.chunks + MIN_CHUNKS, s1.chunks);
+		expect_grown(_metadata, &s2, &s1);
 	}
 	BARRIER("checked");
 	if (self->s.id == HOME)
