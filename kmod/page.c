@@ -109,6 +109,7 @@ int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx)
 	struct tdsm_chunk *c;
 	int err;
 
+	might_sleep();
 	for (;;) {
 		if (tdsm_chunk_find(r, key))
 			return 0;
