@@ -501,43 +501,58 @@ TEST_F(region, ioctl_unknown_command)
 }
 
 /*
- * The number of the first struct tinydsm_stats (16 counters) still works
- * and writes only those 128 bytes; the new one writes them all.
+ * The numbers of the older struct tinydsm_stats (16 counters, then 26)
+ * still work and write only their 128 and 208 bytes; the new one writes
+ * them all; a size that never was is no command.
  */
 TEST_F(region, stats_old_number)
 {
-	struct tinydsm_stats st, v1;
+	struct tinydsm_stats st, v1, v2;
 	unsigned char buf[sizeof(st) + 16];
 	unsigned int i;
 
 	ASSERT_EQ(128, TINYDSM_STATS_V1_SIZE);
+	ASSERT_EQ(208, TINYDSM_STATS_V2_SIZE);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V1);
+	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V2);
 	memset(buf, 0xa5, sizeof(buf));
 	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS_V1, buf));
 	for (i = TINYDSM_STATS_V1_SIZE; i < sizeof(buf); i++)
-		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written by the old number", i);
+		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written by the V1 number", i);
 	memset(&v1, 0, sizeof(v1));
 	memcpy(&v1, buf, TINYDSM_STATS_V1_SIZE);
+	memset(buf, 0xa5, sizeof(buf));
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS_V2, buf));
+	for (i = TINYDSM_STATS_V2_SIZE; i < sizeof(buf); i++)
+		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written by the V2 number", i);
+	memset(&v2, 0, sizeof(v2));
+	memcpy(&v2, buf, TINYDSM_STATS_V2_SIZE);
 	memset(buf, 0xa5, sizeof(buf));
 	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, buf));
 	for (i = sizeof(st); i < sizeof(buf); i++)
 		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written past the struct", i);
 	memcpy(&st, buf, sizeof(st));
 	/* The same counters, in the same places: they only grow. */
-	EXPECT_LE(v1.read_faults, st.read_faults);
-	EXPECT_LE(v1.frames_allocated, st.frames_allocated);
-	EXPECT_LE(v1.word_served, st.word_served);
+	EXPECT_LE(v1.read_faults, v2.read_faults);
+	EXPECT_LE(v1.frames_allocated, v2.frames_allocated);
+	EXPECT_LE(v1.word_served, v2.word_served);
+	EXPECT_LE(v2.read_faults, st.read_faults);
+	EXPECT_LE(v2.reclaim_runs, st.reclaim_runs);
+	EXPECT_EQ(v2.cache_budget_pages, st.cache_budget_pages);
 	EXPECT_GE(st.frames_allocated, st.frames);
 	EXPECT_EQ(0u, st.evicted_written);
 	EXPECT_EQ(0u, st.evict_released);
 	EXPECT_EQ(0u, st.evict_failed);
+	/* A size that never was: not this ioctl. */
+	EXPECT_EQ(-1, ioctl(self->fd, _IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, 64), buf));
+	EXPECT_EQ(ENOTTY, errno);
 }
 
 TEST_F(region, ioctl_bad_pointers)
 {
 	static const unsigned long cmds[] = {
 		TINYDSM_IOC_REGION_INFO, TINYDSM_IOC_PAGE_INFO, TINYDSM_IOC_STATS,
-		TINYDSM_IOC_STATS_V1,
+		TINYDSM_IOC_STATS_V1, TINYDSM_IOC_STATS_V2,
 	};
 	unsigned int i;
 
