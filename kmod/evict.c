@@ -351,7 +351,6 @@ static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
 {
 	unsigned long first, next;
 
-	BUILD_BUG_ON(TDSM_CHUNK_PAGES != TDSM_WIRE_BATCH);
 	while (from < r->npages && tdsm_chunk_get_next(r, from, &first)) {
 		next = tdsm_clock_group(r, first, max(from, first), low);
 		tdsm_chunk_put(r, first);

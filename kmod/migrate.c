@@ -105,10 +105,11 @@ static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
  * The batch handlers and initiators below hold the chunk of a batch's
  * pages (page.h, M1) from before its first lock to after its last unlock.
  * A batch is inside one group of TDSM_WIRE_BATCH pages, which is one
- * chunk: tdsm_chunk_get() on its first page for those that create it
- * (MIGRATE at both ends, READV at the home), a reference per page that
- * has metadata for those about copies (INVALV, and REPOPULATE, which
- * wants only pages that lost a copy).
+ * chunk, held with one reference on its first page: tdsm_chunk_get() for
+ * those that create it (MIGRATE at both ends, READV at the home),
+ * tdsm_chunk_get_existing() for those about copies (INVALV, and
+ * REPOPULATE, which wants only pages that lost a copy): no chunk, no copy
+ * (page.h, M5).
  */
 enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
@@ -382,7 +383,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err = 0;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
-	if (!st && tdsm_chunks_get(r, first, n))
+	if (!st && tdsm_chunk_get(r, first))
 		st = TDSM_WS_NOMEM;
 	if (st) {
 		tdsm_breply_error(conn, msg, st);
@@ -447,7 +448,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		put_page(push[i]);
 	for (i = n; i-- > 0;)
 		tdsm_dir_unlock(tdsm_pg(r, first + i));
-	tdsm_chunks_put(r, first, n);
+	tdsm_chunk_put(r, first);
 	if (done)
 		tdsm_event_migrated(tdsm_page_addr(first), n, r->node_id, to);
 }
@@ -459,41 +460,40 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 	u32 epoch = be32_to_cpu(msg->batch.epoch);
 	enum tdsm_wire_status st;
 	unsigned long first;
+	bool held = false;
 	unsigned int i, n;
-	u64 mask, held = 0;
 	int err = 0;
+	u64 mask;
 	u8 home;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
 	mask = be64_to_cpu(msg->batch.mask);
 	/*
-	 * Only a page's home may take it away: all of them, or none. A page
-	 * without metadata here has its default home and no copy (M5, M6).
+	 * The batch's chunk, if there is one. Without it, every page of the
+	 * batch has its default home and no copy here (M5, M6).
 	 */
+	if (!st)
+		held = tdsm_chunk_get_existing(r, first);
+	/* Only a page's home may take it away: all of them, or none. */
 	for (i = 0; i < n && !st; i++) {
 		if (!(mask & BIT_ULL(i)))
 			continue;
-		if (tdsm_chunk_get_existing(r, first + i)) {
-			held |= BIT_ULL(i);
-			home = tdsm_page_home(tdsm_pg(r, first + i));
-		} else {
-			home = tdsm_default_home(r, first + i);
-		}
+		home = held ? tdsm_page_home(tdsm_pg(r, first + i)) :
+			      tdsm_default_home(r, first + i);
 		if (home != msg->hdr.src)
 			st = TDSM_WS_INVAL;
 	}
 	/* A copy newer than the INVALV stays; the reply says STALE then. */
-	if (!st)
+	if (!st && held)
 		for (i = 0; i < n; i++)
-			if ((held & BIT_ULL(i)) &&
+			if ((mask & BIT_ULL(i)) &&
 			    tdsm_local_inval(r, first + i, msg->batch.dst, epoch))
 				err = -ESTALE;
 	if (!st)
 		st = tdsm_errno_status(err);
 	tdsm_reply_status(conn, msg, st);
-	for (i = 0; i < n; i++)
-		if (held & BIT_ULL(i))
-			tdsm_chunk_put(r, first + i);
+	if (held)
+		tdsm_chunk_put(r, first);
 }
 
 /* ---- the new home (T): pull batches ----------------------------------- */
@@ -513,7 +513,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err;
 
 	/* This node becomes their home: their metadata is needed here. */
-	err = tdsm_chunks_get(r, first, n);
+	err = tdsm_chunk_get(r, first);
 	if (err)
 		return err;
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
@@ -614,7 +614,7 @@ out_unlock:
 	tdsm_bufv_free_frames(bufv);
 out_free:
 	kfree(bufv);
-	tdsm_chunks_put(r, first, n);
+	tdsm_chunk_put(r, first);
 	return err;
 }
 
@@ -786,7 +786,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	st = tdsm_batch_check(r, msg, &first, &n);
 	/* Served as their home: their metadata is created here (M6). */
-	if (!st && tdsm_chunks_get(r, first, n))
+	if (!st && tdsm_chunk_get(r, first))
 		st = TDSM_WS_NOMEM;
 	if (st) {
 		tdsm_breply_error(conn, msg, st);
@@ -817,7 +817,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = n; i-- > 0;)
 		if (want & BIT_ULL(i))
 			tdsm_dir_unlock(tdsm_pg(r, first + i));
-	tdsm_chunks_put(r, first, n);
+	tdsm_chunk_put(r, first);
 }
 
 /*
@@ -917,17 +917,6 @@ out:
 	return err;
 }
 
-/* Drop the references tdsm_repopulate() holds: page @first + i, bit i. */
-static void tdsm_repopulate_release(struct tdsm_region *r, unsigned long first,
-				    unsigned int n, u64 held)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		if (held & BIT_ULL(i))
-			tdsm_chunk_put(r, first + i);
-}
-
 /**
  * tdsm_repopulate - fetch back, and map again, what a migration took away
  * @r: the region.
@@ -966,30 +955,29 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 	end = first + npages;
 	while (first < end && !err) {
 		unsigned int i, n = tdsm_batch_len(first, end);
-		u64 want = 0, held = 0, got;
+		u64 want = 0, got;
 		u8 home = 0;
 
 		/*
 		 * A page that lost its copy to a migration has metadata
-		 * (TDSM_PG_MOVED keeps it, page.h M2): hold those only, and
-		 * drop them after the batch (before the next one is held).
+		 * (TDSM_PG_MOVED keeps it, page.h M2): a batch without a
+		 * chunk has none of those. The batch's chunk is held until
+		 * the batch is done (before the next one is held).
 		 */
+		if (!tdsm_chunk_get_existing(r, first)) {
+			first += n;
+			continue;
+		}
 		for (i = 0; i < n; i++) {
-			if (!tdsm_chunk_get_existing(r, first + i))
-				continue;
 			pg = tdsm_pg(r, first + i);
 			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
 			    ((flags & TINYDSM_REPOPULATE_F_LOOKUP) ||
-			     tdsm_page_home(pg) != r->node_id)) {
+			     tdsm_page_home(pg) != r->node_id))
 				want |= BIT_ULL(i);
-				held |= BIT_ULL(i);
-			} else {
-				tdsm_chunk_put(r, first + i);
-			}
 		}
 		if (flags & TINYDSM_REPOPULATE_F_LOOKUP) {
 			tdsm_sites_page_event(r, first, n, want, TINYDSM_SITE_LOOKUP);
-			tdsm_repopulate_release(r, first, n, held);
+			tdsm_chunk_put(r, first);
 			first += n;
 			continue;
 		}
@@ -1029,7 +1017,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 			res->mapped += tdsm_region_prefault(r, first, n, got);
 			tdsm_sites_page_event(r, first, n, got, TINYDSM_SITE_DIRECT);
 		}
-		tdsm_repopulate_release(r, first, n, held);
+		tdsm_chunk_put(r, first);
 		first += n;
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;

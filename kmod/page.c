@@ -155,36 +155,6 @@ void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
- * Reference the chunks of the @n (<= 64) pages from @first, creating
- * them: 0, or -ENOMEM with none referenced. A batch spans two chunks at
- * most.
- */
-int tdsm_chunks_get(struct tdsm_region *r, unsigned long first,
-		    unsigned int n)
-{
-	unsigned long last = first + n - 1;
-	int err;
-
-	err = tdsm_chunk_get(r, first);
-	if (err || (first >> TDSM_CHUNK_SHIFT) == (last >> TDSM_CHUNK_SHIFT))
-		return err;
-	err = tdsm_chunk_get(r, last);
-	if (err)
-		tdsm_chunk_put(r, first);
-	return err;
-}
-
-void tdsm_chunks_put(struct tdsm_region *r, unsigned long first,
-		     unsigned int n)
-{
-	unsigned long last = first + n - 1;
-
-	if ((first >> TDSM_CHUNK_SHIFT) != (last >> TDSM_CHUNK_SHIFT))
-		tdsm_chunk_put(r, last);
-	tdsm_chunk_put(r, first);
-}
-
-/*
  * The first chunk stored at @key or after, referenced; NULL if none. A
  * chunk the worker is freeing is skipped: it is idle, nothing to visit.
  */

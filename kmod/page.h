@@ -12,6 +12,7 @@
 #include <linux/tinydsm.h>
 
 #include "tinydsm.h"
+#include "wire.h"
 
 /*
  * The page store: struct tdsm_chunk, the metadata of 64 consecutive pages,
@@ -50,8 +51,16 @@
  *     tdsm_chunk_get_next()) walk the chunks that exist, each referenced
  *     while its pages are visited.
  */
-#define TDSM_CHUNK_SHIFT	6
-#define TDSM_CHUNK_PAGES	BIT(TDSM_CHUNK_SHIFT)	/* TDSM_WIRE_BATCH */
+/*
+ * A chunk is a group of the wire's batches (wire.h): every batch lies
+ * inside one, so a batch's pages are in one chunk, held with one
+ * reference on its first page.
+ */
+#define TDSM_CHUNK_SHIFT	TDSM_WIRE_BATCH_SHIFT
+#define TDSM_CHUNK_PAGES	BIT(TDSM_CHUNK_SHIFT)
+static_assert(TDSM_CHUNK_PAGES == TDSM_WIRE_BATCH);
+/* A home slice is whole chunks (tdsm_default_home() is per page anyway). */
+static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
 
 /**
  * struct tdsm_chunk - the metadata of TDSM_CHUNK_PAGES consecutive pages
@@ -110,10 +119,6 @@ int tdsm_chunk_get_served(struct tdsm_region *r, unsigned long idx);
 void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx);
 bool tdsm_chunk_get_next(struct tdsm_region *r, unsigned long idx,
 			 unsigned long *first);
-int tdsm_chunks_get(struct tdsm_region *r, unsigned long first,
-		    unsigned int n);
-void tdsm_chunks_put(struct tdsm_region *r, unsigned long first,
-		     unsigned int n);
 void tdsm_chunks_kick(struct tdsm_region *r);
 
 /* tdsm_for_each_page()'s state: the chunk referenced, and the index. */
