@@ -27,7 +27,7 @@
 static struct kmem_cache *tdsm_chunk_cache;
 
 /* How long a chunk that may be idle waits before the worker looks at it. */
-#define TDSM_RECLAIM_DELAY	HZ
+#define TDSM_CHUNK_WORK_DELAY	HZ
 
 /* ---- the store --------------------------------------------------------- */
 
@@ -66,7 +66,7 @@ static void tdsm_chunk_free_rcu(struct rcu_head *head)
 
 /*
  * Reference the chunk stored at @key, if any. A count of zero is seen only
- * while the reclaim worker decides, under the xarray lock (M3): taking
+ * while the chunk worker decides, under the xarray lock (M3): taking
  * that lock waits for it, after which the chunk is gone or counted again.
  */
 static struct tdsm_chunk *tdsm_chunk_find(struct tdsm_region *r,
@@ -276,8 +276,8 @@ static enum tdsm_chunk_use tdsm_chunk_use(struct tdsm_region *r,
  * under RCU may still read its count). Returns whether the worker must
  * look again: it is busy, or idle for the first time.
  */
-static bool tdsm_chunk_reclaim(struct tdsm_region *r, unsigned long key,
-			       struct tdsm_chunk *c)
+static bool tdsm_chunk_free_idle(struct tdsm_region *r, unsigned long key,
+				 struct tdsm_chunk *c)
 {
 	enum tdsm_chunk_use use = tdsm_chunk_use(r, c);
 
@@ -312,21 +312,21 @@ static bool tdsm_chunk_reclaim(struct tdsm_region *r, unsigned long key,
 }
 
 /*
- * The reclaim worker: the only place chunks are freed while the module is
+ * The chunk worker: the only place chunks are freed while the module is
  * loaded (M3). Runs after a kick; looks again later while some chunk was
  * idle for the first time, or idle but for a lock or a request in flight.
  */
-static void tdsm_chunks_reclaim(struct work_struct *work)
+static void tdsm_chunks_work(struct work_struct *work)
 {
 	struct tdsm_region *r = container_of(to_delayed_work(work),
-					     struct tdsm_region, reclaim);
+					     struct tdsm_region, chunk_work);
 	struct tdsm_chunk *c;
 	unsigned long key;
 	bool busy = false;
 
 	/* Only this worker erases: each @c stays valid until it does. */
 	xa_for_each(&r->chunks, key, c) {
-		busy |= tdsm_chunk_reclaim(r, key, c);
+		busy |= tdsm_chunk_free_idle(r, key, c);
 		cond_resched();
 	}
 	if (busy)
@@ -335,13 +335,13 @@ static void tdsm_chunks_reclaim(struct work_struct *work)
 
 /*
  * Some chunk may have gone idle (a copy dropped, a run freed, a chunk
- * created): let the worker look, within TDSM_RECLAIM_DELAY.
+ * created): let the worker look, within TDSM_CHUNK_WORK_DELAY.
  */
 void tdsm_chunks_kick(struct tdsm_region *r)
 {
-	if (!READ_ONCE(r->reclaim_off))
-		queue_delayed_work(system_unbound_wq, &r->reclaim,
-				   TDSM_RECLAIM_DELAY);
+	if (!READ_ONCE(r->chunk_work_off))
+		queue_delayed_work(system_unbound_wq, &r->chunk_work,
+				   TDSM_CHUNK_WORK_DELAY);
 }
 
 /* ---- the region's pages ------------------------------------------------ */
@@ -362,8 +362,8 @@ int tdsm_pages_init(struct tdsm_region *r, unsigned long npages)
 	atomic_long_set(&r->nxlate, 0);
 	xa_init(&r->chunks);
 	atomic_long_set(&r->nchunks, 0);
-	INIT_DELAYED_WORK(&r->reclaim, tdsm_chunks_reclaim);
-	r->reclaim_off = false;
+	INIT_DELAYED_WORK(&r->chunk_work, tdsm_chunks_work);
+	r->chunk_work_off = false;
 	tdsm_runs_init(r);
 	xa_init(&r->doubts);
 	return 0;
@@ -430,8 +430,8 @@ void tdsm_pages_exit(struct tdsm_region *r)
 	struct page *table;
 	unsigned long key, i;
 
-	WRITE_ONCE(r->reclaim_off, true);
-	cancel_delayed_work_sync(&r->reclaim);
+	WRITE_ONCE(r->chunk_work_off, true);
+	cancel_delayed_work_sync(&r->chunk_work);
 	tdsm_doubt_exit(r);
 	xa_for_each(&r->chunks, key, c) {
 		for (i = 0; i < TDSM_CHUNK_PAGES; i++) {

@@ -66,7 +66,7 @@ static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
  * struct tdsm_chunk - the metadata of TDSM_CHUNK_PAGES consecutive pages
  * @refs: 1 for the store (r->chunks) and 1 per user (M1).
  * @first: index of @pages[0], a multiple of TDSM_CHUNK_PAGES.
- * @aged: the reclaim worker found it idle, and no lookup took it since;
+ * @aged: the chunk worker found it idle, and no lookup took it since;
  *	it is freed if still so at the worker's next pass (a chunk used
  *	again soon, like the page of a word access about to fault it in,
  *	stays, and with it its access-site hints).

@@ -173,8 +173,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	created on use and freed when idle; used only through page.h
  *	(tdsm_chunk_get(), tdsm_pg() and others; rules M1-M7 there).
  * @nchunks: chunks in @chunks (tinydsm_stats.chunks).
- * @reclaim: the worker that frees idle chunks (page.c).
- * @reclaim_off: set at unload, before the worker is cancelled for good.
+ * @chunk_work: the chunk worker, which frees idle chunks (page.c; not the
+ *	cache's reclaim work, evict.c).
+ * @chunk_work_off: set at unload, before the worker is cancelled for good.
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
@@ -222,8 +223,8 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 struct tdsm_region {
 	struct xarray chunks;
 	atomic_long_t nchunks;
-	struct delayed_work reclaim;
-	bool reclaim_off;
+	struct delayed_work chunk_work;
+	bool chunk_work_off;
 	unsigned long npages;
 	u64 size;
 	u8 node_id;

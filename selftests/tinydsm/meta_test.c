@@ -40,7 +40,7 @@
 #define RUN_PAGES	256	/* 4 chunks of 64 pages, 5 if not aligned */
 #define MIN_CHUNKS	(RUN_PAGES / 64)
 #define PAGE_META	48	/* bytes of metadata per page, at least */
-#define RECLAIM_WAIT_S	20	/* the worker looks within a second or two */
+#define CHUNK_WAIT_S	20	/* the chunk worker looks within a second or two */
 /*
  * The pages of the translation table a run needed stay until unload: one
  * covers 4096 pages, so a 256-page run adds two at most.
@@ -78,7 +78,7 @@ FIXTURE_TEARDOWN(meta)
 static int wait_meta_at_most(const struct tc_node *n, uint64_t chunks,
 			     uint64_t bytes, struct tinydsm_stats *st)
 {
-	double end = tc_now() + RECLAIM_WAIT_S;
+	double end = tc_now() + CHUNK_WAIT_S;
 
 	bytes += (uint64_t)TABLE_PAGES * n->psz;
 	do {
@@ -107,7 +107,7 @@ static void expect_grown(struct __test_metadata *_metadata,
 }
 
 /*
- * The run's pages are idle here since @what: within RECLAIM_WAIT_S, this
+ * The run's pages are idle here since @what: within CHUNK_WAIT_S, this
  * node's metadata is back to @before's. Returns the stats seen last.
  */
 static struct tinydsm_stats expect_back(struct __test_metadata *_metadata,
@@ -119,7 +119,7 @@ static struct tinydsm_stats expect_back(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(0, wait_meta_at_most(n, before->chunks, before->meta_bytes, &st))
 		TH_LOG("%d s after %s: chunks %llu (before %llu), meta_bytes %llu (%llu)",
-		       RECLAIM_WAIT_S, what, (unsigned long long)st.chunks,
+		       CHUNK_WAIT_S, what, (unsigned long long)st.chunks,
 		       (unsigned long long)before->chunks,
 		       (unsigned long long)st.meta_bytes,
 		       (unsigned long long)before->meta_bytes);
