@@ -821,8 +821,8 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 }
 
 /*
- * The pages of a READV: page @first + i for each bit i of @mask, each with
- * its chunk referenced by tdsm_repopulate() until after the call.
+ * The pages of a READV: page @first + i for each bit i of @mask, in the
+ * one chunk that tdsm_repopulate() holds until after the call.
  */
 struct tdsm_grant_batch {
 	struct tdsm_region *r;
