@@ -215,8 +215,7 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 	if (err)
 		return err;
 	if (w.site)
-		tdsm_sites_word(r, t, idx,
-				w.site);
+		tdsm_sites_word(r, t, idx, w.site);
 	w.remote = remote;
 	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
 }
