@@ -226,7 +226,7 @@ $(addprefix $(BUILD)/selftests/,daemon_test tinydsmctl_test region_test trace_te
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
 		cache_test cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
-		daemon_cluster_test migration_test peer_failure_test \
+		daemon_cluster_test meta_test migration_test peer_failure_test \
 		site_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 

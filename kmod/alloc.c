@@ -220,18 +220,23 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 
 	if (addr & ~PAGE_MASK || !npages)
 		return -EINVAL;
-	if (!tdsm_page_at(r, addr))
+	if (!tdsm_addr_idx(r, addr, &first))
 		return -ERANGE;
-	first = (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT;
 	start = first - (unsigned long)(r->node_id - 1) * r->slice_pages;
 	if (start + npages > r->slice_pages)
 		return -EINVAL;
+	/* Pages of our slice without metadata are homed here (M5, page.h). */
 	for (i = first; i < first + npages; i++) {
-		if (tdsm_page_home(tdsm_pg(r, i)) != r->node_id) {
+		u8 home;
+
+		if (!tdsm_chunk_get_existing(r, i))
+			continue;
+		home = tdsm_page_home(tdsm_pg(r, i));
+		tdsm_chunk_put(r, i);
+		if (home != r->node_id) {
 			/* Freeing migrated pages is not supported yet. */
 			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
-					    addr, tdsm_page_addr(i),
-					    tdsm_page_home(tdsm_pg(r, i)));
+					    addr, tdsm_page_addr(i), home);
 			return -EXDEV;
 		}
 	}
@@ -247,7 +252,9 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		u64 holders;
 		u32 epoch;
 
-		tdsm_chunk_get(r, i);
+		/* None: never touched here, nobody holds it (M5). */
+		if (!tdsm_chunk_get_existing(r, i))
+			continue;
 		pg = tdsm_pg(r, i);
 		tdsm_dir_lock(pg);
 		epoch = tdsm_txn_next(r);
@@ -269,6 +276,8 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 	mutex_lock(&r->alloc_lock);
 	tdsm_runs_release(r, start, npages, !err);
 	mutex_unlock(&r->alloc_lock);
+	/* Their directory entries are empty: the chunks may go (M2). */
+	tdsm_chunks_kick(r);
 	return err;
 }
 
@@ -345,7 +354,7 @@ static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		     struct tinydsm_alloc *a)
 {
-	struct tdsm_page *pg;
+	unsigned long idx;
 	u8 home;
 	int err;
 
@@ -367,11 +376,10 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 		}
 		return tdsm_alloc_at(r, home, true, a, false);
 	}
-	pg = tdsm_page_at(r, a->addr);
-	if (!pg)
+	if (!tdsm_addr_idx(r, a->addr, &idx))
 		return -ERANGE;
 	/* The run's first page's slice keeps its allocation. */
-	home = tdsm_page_idx(r, pg) / r->slice_pages + 1;
+	home = tdsm_default_home(r, idx);
 	err = tdsm_alloc_at(r, home, false, a, false);
 	if (err == -EPERM && capable(CAP_SYS_ADMIN))
 		err = tdsm_alloc_at(r, home, false, a, true);

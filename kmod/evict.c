@@ -19,8 +19,10 @@
  *          it, or a run ended; killable, at most timeout_ms), and then
  *          goes on anyway (the budget is soft: frames it cannot drop,
  *          pages it owns, stay).
- * The work runs a clock over the pages (the hand: tdsm_region.clock_hand,
- * a page index): a page used since the hand last passed
+ * The work runs a clock over the pages that have metadata here (the
+ * chunks that exist, PROTOCOL.md "Metadata lifetime" M7; the hand:
+ * tdsm_region.clock_hand, a page index): a page used since the hand last
+ * passed
  * (TDSM_PG_REFERENCED: faults, installs, word accesses here) gets a second
  * chance; the others, if they are clean read copies, are dropped, and
  * their homes told with one EVICTV notice per home per 64-page group
@@ -202,11 +204,11 @@ void tdsm_cache_throttle(struct tdsm_region *r)
 }
 
 /*
- * The victims of one 64-page group (TDSM_WIRE_BATCH, aligned) that the
- * clock took: @held, bit i = page @first + i, whose frame is gone and
- * whose TDSM_PG_FETCHING this work holds; @home[i], the home each named.
- * The group holds its pages' metadata (tdsm_chunk_get() on @first) while
- * @held is not empty.
+ * The victims of one 64-page group (TDSM_WIRE_BATCH, aligned: one chunk)
+ * that the clock took: @held, bit i = page @first + i, whose frame is gone
+ * and whose TDSM_PG_FETCHING this work holds; @home[i], the home each
+ * named. The sweep holds the chunk (tdsm_chunk_get_next()) until the group
+ * is flushed.
  */
 struct tdsm_evict_group {
 	unsigned long first;
@@ -271,7 +273,6 @@ static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
 			clear_and_wake_up_bit(TDSM_PG_FETCHING,
 					      &tdsm_pg(r, g->first + i)->flags);
 	atomic64_add(hweight64(g->held), &r->evicted_clean);
-	tdsm_chunk_put(r, g->first);
 	g->held = 0;
 	wake_up_all(&tdsm_cache_wait);
 }
@@ -313,43 +314,51 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 }
 
 /*
- * One stretch of the clock: the pages from @from on, until the count is
- * down to @low or the region ends. Returns the index to go on from (the
- * region's size at its end).
+ * The clock's look at the pages of one group, whose chunk the caller
+ * holds, from @from on: until the count is down to @low. Returns the
+ * index to go on from (the group's end if it got there).
  */
-static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
-				      unsigned long from, unsigned long low)
+static unsigned long tdsm_clock_group(struct tdsm_region *r,
+				      unsigned long first, unsigned long from,
+				      unsigned long low)
 {
-	struct tdsm_evict_group g = {};
-	unsigned long idx, first, next = r->npages;
-	struct tdsm_page *pg;
+	struct tdsm_evict_group g = { .first = first };
+	unsigned long idx, end = min(first + TDSM_WIRE_BATCH, r->npages);
 	u8 home;
 
-	tdsm_for_each_page(r, idx, pg) {
-		if (idx < from)
-			continue;
-		if (g.held && idx / TDSM_WIRE_BATCH != g.first / TDSM_WIRE_BATCH)
-			tdsm_evict_flush(r, &g);
+	for (idx = from; idx < end; idx++) {
 		if (atomic64_read(&r->cached) <= low ||
-		    READ_ONCE(tdsm_cache_stopping)) {
-			next = idx;
+		    READ_ONCE(tdsm_cache_stopping))
 			break;
-		}
-		first = round_down(idx, TDSM_WIRE_BATCH);
-		/* The group keeps its pages while it holds victims. */
-		if (!g.held)
-			tdsm_chunk_get(r, first);
-		if (tdsm_clock_take(r, idx, pg, &home)) {
-			g.first = first;
+		if (tdsm_clock_take(r, idx, tdsm_pg(r, idx), &home)) {
 			g.held |= BIT_ULL(idx - first);
 			g.home[idx - first] = home;
-		} else if (!g.held) {
-			tdsm_chunk_put(r, first);
 		}
 		cond_resched();
 	}
 	tdsm_evict_flush(r, &g);
-	return next;
+	return idx;
+}
+
+/*
+ * One stretch of the clock: the pages from @from on that have metadata
+ * (the chunks that exist, each held while its group is looked at), until
+ * the count is down to @low or the region ends. Returns the index to go
+ * on from (the region's size at its end).
+ */
+static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
+				      unsigned long from, unsigned long low)
+{
+	unsigned long first, next;
+
+	while (from < r->npages && tdsm_chunk_get_next(r, from, &first)) {
+		next = tdsm_clock_group(r, first, max(from, first), low);
+		tdsm_chunk_put(r, first);
+		if (next < min(first + TDSM_WIRE_BATCH, r->npages))
+			return next;
+		from = first + TDSM_WIRE_BATCH;
+	}
+	return r->npages;
 }
 
 /*
@@ -415,7 +424,14 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	mask = be64_to_cpu(msg->batch.mask);
-	tdsm_chunk_get(r, first);
+	/*
+	 * No metadata here (M6): the home knows of no copy of these pages,
+	 * so no copyset names src. Nothing to take out; nothing created.
+	 */
+	if (!tdsm_chunk_get_existing(r, first)) {
+		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		if (!(mask & BIT_ULL(i)))
 			continue;

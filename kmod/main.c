@@ -19,7 +19,7 @@
 #include "trace.h"
 
 #define TDSM_REGION_MIN_MB	1
-#define TDSM_REGION_MAX_MB	16384	/* 16 GiB: 128 MiB of page metadata */
+#define TDSM_REGION_MAX_MB	16384	/* 16 GiB */
 #define TDSM_TIMEOUT_MIN_MS	1
 #define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 

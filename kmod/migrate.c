@@ -102,11 +102,14 @@ static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
  * across the edge of a group of TDSM_WIRE_BATCH pages is malformed (wire
  * version 7).
  *
- * The batch handlers and initiators below keep the pages of a batch across
- * directory locks and the network without tdsm_chunk_get() (page.h). A
- * batch is inside one group, so one reference on its first page will
- * cover it once the store frees metadata; which requests may create a
- * page's metadata is decided with that store.
+ * The batch handlers and initiators below hold the chunk of a batch's
+ * pages (page.h, M1) from before its first lock to after its last unlock.
+ * A batch is inside one group of TDSM_WIRE_BATCH pages, which is one
+ * chunk, held with one reference on its first page: tdsm_chunk_get() for
+ * those that create it (MIGRATE at both ends, READV at the home),
+ * tdsm_chunk_get_existing() for those about copies (INVALV, and
+ * REPOPULATE, which wants only pages that lost a copy): no chunk, no copy
+ * (page.h, M5).
  */
 enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
@@ -114,12 +117,10 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 {
 	const struct tdsm_wire_batch *b = &msg->batch;
 	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	u8 type = msg->hdr.type;
 
-	if (!pg)
+	if (!tdsm_addr_idx(r, addr, first))
 		return TDSM_WS_RANGE;
-	*first = tdsm_page_idx(r, pg);
 	*n = b->npages;
 	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
 	    b->reserved[0] || b->reserved[1] || b->reserved2 ||
@@ -382,6 +383,8 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err = 0;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
+	if (!st && tdsm_chunk_get(r, first))
+		st = TDSM_WS_NOMEM;
 	if (st) {
 		tdsm_breply_error(conn, msg, st);
 		return;
@@ -445,6 +448,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		put_page(push[i]);
 	for (i = n; i-- > 0;)
 		tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_chunk_put(r, first);
 	if (done)
 		tdsm_event_migrated(tdsm_page_addr(first), n, r->node_id, to);
 }
@@ -456,19 +460,31 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 	u32 epoch = be32_to_cpu(msg->batch.epoch);
 	enum tdsm_wire_status st;
 	unsigned long first;
+	bool held = false;
 	unsigned int i, n;
 	int err = 0;
 	u64 mask;
+	u8 home;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
 	mask = be64_to_cpu(msg->batch.mask);
-	/* Only a page's home may take it away: all of them, or none. */
-	for (i = 0; i < n && !st; i++)
-		if ((mask & BIT_ULL(i)) &&
-		    tdsm_page_home(tdsm_pg(r, first + i)) != msg->hdr.src)
-			st = TDSM_WS_INVAL;
-	/* A copy newer than the INVALV stays; the reply says STALE then. */
+	/*
+	 * The batch's chunk, if there is one. Without it, every page of the
+	 * batch has its default home and no copy here (M5, M6).
+	 */
 	if (!st)
+		held = tdsm_chunk_get_existing(r, first);
+	/* Only a page's home may take it away: all of them, or none. */
+	for (i = 0; i < n && !st; i++) {
+		if (!(mask & BIT_ULL(i)))
+			continue;
+		home = held ? tdsm_page_home(tdsm_pg(r, first + i)) :
+			      tdsm_default_home(r, first + i);
+		if (home != msg->hdr.src)
+			st = TDSM_WS_INVAL;
+	}
+	/* A copy newer than the INVALV stays; the reply says STALE then. */
+	if (!st && held)
 		for (i = 0; i < n; i++)
 			if ((mask & BIT_ULL(i)) &&
 			    tdsm_local_inval(r, first + i, msg->batch.dst, epoch))
@@ -476,6 +492,8 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!st)
 		st = tdsm_errno_status(err);
 	tdsm_reply_status(conn, msg, st);
+	if (held)
+		tdsm_chunk_put(r, first);
 }
 
 /* ---- the new home (T): pull batches ----------------------------------- */
@@ -494,10 +512,12 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u32 epoch = 0;
 	int err;
 
+	/* This node becomes their home: their metadata is needed here. */
+	err = tdsm_chunk_get(r, first);
+	if (err)
+		return err;
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
-	if (!bufv)
-		return -ENOMEM;
-	err = tdsm_bufv_alloc(conn, bufv, n);
+	err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
 	if (err)
 		goto out_free;
 	bufv_held = true;
@@ -594,6 +614,7 @@ out_unlock:
 	tdsm_bufv_free_frames(bufv);
 out_free:
 	kfree(bufv);
+	tdsm_chunk_put(r, first);
 	return err;
 }
 
@@ -605,17 +626,15 @@ out_free:
 static int tdsm_range_first(struct tdsm_region *r, u64 addr, u32 npages,
 			    unsigned long *first, struct netlink_ext_ack *extack)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
-
 	if (addr & ~PAGE_MASK) {
 		NL_SET_ERR_MSG_MOD(extack, "address is not page aligned");
 		return -EINVAL;
 	}
-	if (!pg || !npages || npages > r->npages - tdsm_page_idx(r, pg)) {
+	if (!tdsm_addr_idx(r, addr, first) || !npages ||
+	    npages > r->npages - *first) {
 		NL_SET_ERR_MSG_MOD(extack, "range is not inside the region");
 		return -ERANGE;
 	}
-	*first = tdsm_page_idx(r, pg);
 	return 0;
 }
 
@@ -766,6 +785,9 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	int err;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
+	/* Served as their home: their metadata is created here (M6). */
+	if (!st && tdsm_chunk_get(r, first))
+		st = TDSM_WS_NOMEM;
 	if (st) {
 		tdsm_breply_error(conn, msg, st);
 		return;
@@ -795,16 +817,16 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = n; i-- > 0;)
 		if (want & BIT_ULL(i))
 			tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_chunk_put(r, first);
 }
 
 /*
- * The pages of a READV, page i of it @pages[i] for each bit i of @mask:
- * contiguous in the store (one array today; a batch is inside one group
- * of TDSM_WIRE_BATCH pages, so a store kept in blocks of a group holds
- * them in one block).
+ * The pages of a READV: page @first + i for each bit i of @mask, in the
+ * one chunk that tdsm_repopulate() holds until after the call.
  */
 struct tdsm_grant_batch {
-	struct tdsm_page *pages;
+	struct tdsm_region *r;
+	unsigned long first;
 	u64 mask;
 };
 
@@ -812,7 +834,8 @@ struct tdsm_grant_batch {
  * The reply to a READV arrived (the receive path, struct tdsm_call): its
  * pages are granted, so that a later INVAL waits for their install. @ctx,
  * a struct tdsm_grant_batch, is on the stack of tdsm_repopulate_batch(),
- * which returns only after the call did.
+ * which returns only after the call did, its pages' chunks referenced
+ * (page.h, M1).
  */
 static void tdsm_reply_granted_batch(void *ctx)
 {
@@ -822,7 +845,8 @@ static void tdsm_reply_granted_batch(void *ctx)
 	while (mask) {
 		unsigned int i = __ffs64(mask);
 
-		set_bit(TDSM_PG_GRANTED, &batch->pages[i].flags);
+		set_bit(TDSM_PG_GRANTED,
+			&tdsm_pg(batch->r, batch->first + i)->flags);
 		mask &= mask - 1;
 	}
 }
@@ -835,7 +859,7 @@ static void tdsm_reply_granted_batch(void *ctx)
 static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 				 unsigned int n, u64 want, u8 home, u64 *got)
 {
-	struct tdsm_grant_batch batch = { .pages = tdsm_pg(r, first),
+	struct tdsm_grant_batch batch = { .r = r, .first = first,
 					  .mask = want };
 	struct tdsm_call call = { .on_reply = tdsm_reply_granted_batch,
 				  .on_reply_ctx = &batch };
@@ -934,23 +958,30 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		u64 want = 0, got;
 		u8 home = 0;
 
+		/*
+		 * A page that lost its copy to a migration has metadata
+		 * (TDSM_PG_MOVED keeps it, page.h M2): a batch without a
+		 * chunk has none of those. The batch's chunk is held until
+		 * the batch is done (before the next one is held).
+		 */
+		if (!tdsm_chunk_get_existing(r, first)) {
+			first += n;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			pg = tdsm_pg(r, first + i);
+			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
+			    ((flags & TINYDSM_REPOPULATE_F_LOOKUP) ||
+			     tdsm_page_home(pg) != r->node_id))
+				want |= BIT_ULL(i);
+		}
 		if (flags & TINYDSM_REPOPULATE_F_LOOKUP) {
-			for (i = 0; i < n; i++) {
-				pg = tdsm_pg(r, first + i);
-				if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame)
-					want |= BIT_ULL(i);
-			}
 			tdsm_sites_page_event(r, first, n, want, TINYDSM_SITE_LOOKUP);
+			tdsm_chunk_put(r, first);
 			first += n;
 			continue;
 		}
 		/* The pages to fetch, one READV per home. */
-		for (i = 0; i < n; i++) {
-			pg = tdsm_pg(r, first + i);
-			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
-			    tdsm_page_home(pg) != r->node_id)
-				want |= BIT_ULL(i);
-		}
 		while (want && !err) {
 			u64 batch = 0;
 
@@ -986,6 +1017,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 			res->mapped += tdsm_region_prefault(r, first, n, got);
 			tdsm_sites_page_event(r, first, n, got, TINYDSM_SITE_DIRECT);
 		}
+		tdsm_chunk_put(r, first);
 		first += n;
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;

@@ -127,6 +127,8 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	tdsm_sites_page_note(r, idx, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
+	/* Its chunk may be idle now (page.h, M2). */
+	tdsm_chunks_kick(r);
 	return frame;
 }
 
@@ -844,8 +846,9 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 /*
  * The reply to our READ or WRITE of @ctx, a struct tdsm_page, arrived (the
  * receive path, struct tdsm_call): the page is granted, so that a later
- * INVAL of it waits for its install. The page's metadata lives as long as
- * the region, longer than the call.
+ * INVAL of it waits for its install. The hook runs before the call
+ * completes, and tdsm_remote_acquire() waits for that with the page's
+ * chunk referenced by its caller (page.h, M1).
  */
 static void tdsm_reply_granted(void *ctx)
 {
@@ -1050,28 +1053,37 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 /* ---- handlers of requests from peers (tdsm_wq) ------------------------ */
 
 /*
- * The page a request names: its metadata and index, or NULL with *@status
- * saying why (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
- *
- * The handlers of single-page requests (here and word.c) keep the
- * page across the directory lock and the reply but take no
- * tdsm_chunk_get() (page.h) yet: which requests may create a page's
- * metadata, and which answer "no copy" without it, is decided with the
- * store that can free it.
+ * The page a request names, its index in *@idx: TDSM_WS_OK, or why not
+ * (TDSM_WS_INVAL: not page aligned; TDSM_WS_RANGE: outside).
  */
-struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
-				const struct tdsm_wire_msg *msg,
-				unsigned long *idx,
-				enum tdsm_wire_status *status)
+enum tdsm_wire_status tdsm_msg_page(struct tdsm_region *r,
+				    const struct tdsm_wire_msg *msg,
+				    unsigned long *idx)
 {
 	u64 addr = be64_to_cpu(msg->page.addr);
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
 
-	*status = !pg ? TDSM_WS_RANGE : (addr & ~PAGE_MASK) ? TDSM_WS_INVAL :
-		  TDSM_WS_OK;
-	if (*status)
+	if (!tdsm_addr_idx(r, addr, idx))
+		return TDSM_WS_RANGE;
+	return addr & ~PAGE_MASK ? TDSM_WS_INVAL : TDSM_WS_OK;
+}
+
+/*
+ * Page @idx's metadata for a handler about a copy here (M6, page.h): its
+ * chunk referenced, or NULL if it has none, never created. *@home: the
+ * page's home as this node knows it, which is its default home without
+ * metadata (M5).
+ */
+static struct tdsm_page *tdsm_copy_page(struct tdsm_region *r,
+					unsigned long idx, u8 *home)
+{
+	struct tdsm_page *pg;
+
+	if (!tdsm_chunk_get_existing(r, idx)) {
+		*home = tdsm_default_home(r, idx);
 		return NULL;
-	*idx = tdsm_page_idx(r, pg);
+	}
+	pg = tdsm_pg(r, idx);
+	*home = tdsm_page_home(pg);
 	return pg;
 }
 
@@ -1091,32 +1103,44 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	int err, sent;
 
-	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && (msg->page.dst || msg->page.reserved[0] ||
-		   msg->page.reserved[1] || msg->page.epoch ||
-		   msg->page.reserved2 ||
-		   (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0))))
+	st = tdsm_msg_page(r, msg, &idx);
+	if (!st && (msg->page.dst || msg->page.reserved[0] ||
+		    msg->page.reserved[1] || msg->page.epoch ||
+		    msg->page.reserved2 ||
+		    (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0))))
 		st = TDSM_WS_INVAL;
 	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
 	if (st) {
 		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
+	/* Served as the home: metadata is created here only (M6, page.h). */
+	err = tdsm_chunk_get_served(r, idx);
+	if (err) {
+		if (err == -EREMOTE)
+			tdsm_reply_nothome(conn, msg, tdsm_default_home(r, idx),
+					   dst.rkey);
+		else
+			tdsm_reply_refuse(conn, msg, tdsm_errno_status(err),
+					  dst.rkey);
+		return;
+	}
+	pg = tdsm_pg(r, idx);
 	if (tdsm_page_home(pg) != r->node_id) {
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		return;
+		goto out_put;
 	}
 
 	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
 	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
 		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
-		return;
+		goto out_put;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
 		/* It migrated away while we waited. */
 		tdsm_dir_unlock(pg);
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		return;
+		goto out_put;
 	}
 	/*
 	 * If the claim fails (no memory for the zero page), nothing is
@@ -1141,6 +1165,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (push)
 		put_page(push);
 	tdsm_dir_unlock(pg);
+out_put:
+	tdsm_chunk_put(r, idx);
 }
 
 static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
@@ -1151,10 +1177,11 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u8 mode = msg->page.mode & ~TDSM_FETCH_F_LIVE, to = msg->page.dst;
 	bool live = msg->page.mode & TDSM_FETCH_F_LIVE;
 	u32 epoch = be32_to_cpu(msg->page.epoch);
+	struct tdsm_page *pg = NULL;
 	enum tdsm_wire_status st;
-	struct tdsm_page *pg;
 	struct page *frame;
 	unsigned long idx;
+	u8 home;
 	int err;
 
 	/*
@@ -1162,15 +1189,20 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * another node registered is in that node's connection's protection
 	 * domain, out of our reach (the home relays, tdsm_relay()).
 	 */
-	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
-		   to != msg->hdr.src || msg->page.reserved[0] ||
-		   msg->page.reserved[1] || msg->page.reserved2 ||
-		   tdsm_page_home(pg) != msg->hdr.src))
+	st = tdsm_msg_page(r, msg, &idx);
+	if (!st)
+		pg = tdsm_copy_page(r, idx, &home);
+	if (!st && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
+		    to != msg->hdr.src || msg->page.reserved[0] ||
+		    msg->page.reserved[1] || msg->page.reserved2 ||
+		    home != msg->hdr.src))
 		st = TDSM_WS_INVAL;
+	/* No metadata, no copy (M6): STALE, as for a page without a frame. */
+	if (!st && !pg)
+		st = TDSM_WS_STALE;
 	if (st) {
 		tdsm_reply_status(conn, msg, st);
-		return;
+		goto out_put;
 	}
 
 	tdsm_page_lock_settled(pg);
@@ -1215,9 +1247,12 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 			put_page(taken);
 	}
 	put_page(frame);
-	return;
+	goto out_put;
 reply:
 	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
+out_put:
+	if (pg)
+		tdsm_chunk_put(r, idx);
 }
 
 /*
@@ -1260,27 +1295,34 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	u8 mode = msg->page.mode, to = msg->page.dst;
 	u32 epoch = be32_to_cpu(msg->page.epoch);
+	struct tdsm_page *pg = NULL;
 	enum tdsm_wire_status st;
-	struct tdsm_page *pg;
 	unsigned long idx;
+	u8 home;
 	int err;
 
-	pg = tdsm_msg_page(r, msg, &idx, &st);
-	if (pg && (tdsm_page_home(pg) != msg->hdr.src ||
-		   msg->page.iova || msg->page.rkey || msg->page.reserved[0] ||
-		   msg->page.reserved[1] || msg->page.reserved2 ||
-		   (mode == TDSM_INVAL_DROP && to) ||
-		   (mode == TDSM_INVAL_MOVED &&
-		    (!to || to > TDSM_NODES_MAX || to == msg->hdr.src ||
-		     to == r->node_id)) ||
-		   mode > TDSM_INVAL_MOVED))
+	st = tdsm_msg_page(r, msg, &idx);
+	if (!st)
+		pg = tdsm_copy_page(r, idx, &home);
+	if (!st && (home != msg->hdr.src ||
+		    msg->page.iova || msg->page.rkey || msg->page.reserved[0] ||
+		    msg->page.reserved[1] || msg->page.reserved2 ||
+		    (mode == TDSM_INVAL_DROP && to) ||
+		    (mode == TDSM_INVAL_MOVED &&
+		     (!to || to > TDSM_NODES_MAX || to == msg->hdr.src ||
+		      to == r->node_id)) ||
+		    mode > TDSM_INVAL_MOVED))
 		st = TDSM_WS_INVAL;
-	if (st) {
+	if (st || !pg) {
+		/* No metadata, no copy (M6): nothing to drop, OK. */
 		tdsm_reply_status(conn, msg, st);
-		return;
+		goto out_put;
 	}
 	err = tdsm_local_inval(r, idx, mode == TDSM_INVAL_MOVED ? to : 0, epoch);
 	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
+out_put:
+	if (pg)
+		tdsm_chunk_put(r, idx);
 }
 
 /*

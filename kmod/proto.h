@@ -84,10 +84,9 @@ bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node);
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data);
 
-struct tdsm_page *tdsm_msg_page(struct tdsm_region *r,
-				const struct tdsm_wire_msg *msg,
-				unsigned long *idx,
-				enum tdsm_wire_status *status);
+enum tdsm_wire_status tdsm_msg_page(struct tdsm_region *r,
+				    const struct tdsm_wire_msg *msg,
+				    unsigned long *idx);
 
 /* requester: this node is the page's home */
 int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,

@@ -52,7 +52,6 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 
 #include "alloc.h"
 #include "compat.h"
@@ -100,7 +99,7 @@ MODULE_PARM_DESC(storm_faults,
  * faults are the region's own counters (no second count on the fault
  * path), read once per interval. Lock-free and approximate on purpose.
  */
-static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
+static void tdsm_storm_note(struct tdsm_region *r, unsigned long idx)
 {
 	unsigned long now = jiffies, start = READ_ONCE(r->storm_start);
 	u64 total, n;
@@ -115,7 +114,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
 	n = div_u64(n * HZ, max(now - start, 1UL));
 	if (tdsm_storm_faults && n > tdsm_storm_faults)
 		tdsm_event_storm(min_t(u64, n, U32_MAX), TINYDSM_REGION_BASE +
-				 ((u64)tdsm_page_idx(r, pg) << PAGE_SHIFT));
+				 ((u64)idx << PAGE_SHIFT));
 }
 
 /*
@@ -124,7 +123,7 @@ static void tdsm_storm_note(struct tdsm_region *r, struct tdsm_page *pg)
  */
 static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool user)
 {
-	tdsm_storm_note(&tdsm_region, pg);
+	tdsm_storm_note(&tdsm_region, vmf->pgoff);
 	tdsm_cache_touch(pg);
 	if (user) {
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
@@ -224,7 +223,9 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	/* tdsm_mmap() keeps every VMA inside the region. */
 	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
 		return VM_FAULT_SIGBUS;
-	tdsm_chunk_get(r, vmf->pgoff);
+	/* No memory for the page's metadata: as for its frame, OOM. */
+	if (tdsm_chunk_get(r, vmf->pgoff))
+		return VM_FAULT_OOM;
 	pg = tdsm_pg(r, vmf->pgoff);
 
 	/* A write fault asks for the page writable at once. */
@@ -264,7 +265,8 @@ static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 	struct tdsm_page *pg;
 	vm_fault_t ret;
 
-	tdsm_chunk_get(r, vmf->pgoff);
+	if (tdsm_chunk_get(r, vmf->pgoff))
+		return VM_FAULT_OOM;
 	pg = tdsm_pg(r, vmf->pgoff);
 	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
 	if (ret)
@@ -358,13 +360,14 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		if (a >= vma->vm_end || idx >= r->npages ||
 		    (write && !(vma->vm_flags & VM_WRITE)))
 			break;
-		tdsm_chunk_get(r, idx);
+		if (tdsm_chunk_get(r, idx))
+			break;
 		pg = tdsm_pg(r, idx);
 		if (tdsm_page_get(r, pg, idx, write, &acq)) {
 			tdsm_chunk_put(r, idx);
 			break;
 		}
-		tdsm_storm_note(r, pg);
+		tdsm_storm_note(r, idx);
 		if (pg->faults < U8_MAX)
 			pg->faults++;
 		p = kmap_local_page(pg->frame);
@@ -561,9 +564,36 @@ static void tdsm_mmap_refused(const char *why)
 #define TDSM_XLATE_PGOFF	(TINYDSM_XLATE_OFFSET >> PAGE_SHIFT)
 
 /*
+ * A read of the translation table where nothing is mapped yet: map its
+ * page, made now (zeroed: every page under it INVALID) if no chunk under
+ * it needed it before. The table's pages stay until unload, which no
+ * mapping outlives.
+ */
+static vm_fault_t tdsm_xlate_fault(struct vm_fault *vmf)
+{
+	struct tdsm_region *r = &tdsm_region;
+	unsigned long key = vmf->pgoff - TDSM_XLATE_PGOFF;
+	struct page *table;
+
+	/* tdsm_mmap_xlate() capped the length; mremap cannot grow it. */
+	if (WARN_ON_ONCE(key >= DIV_ROUND_UP(r->npages, PAGE_SIZE)))
+		return VM_FAULT_SIGBUS;
+	table = tdsm_xlate_page(r, key);
+	if (!table)
+		return VM_FAULT_OOM;
+	return vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(table));
+}
+
+static const struct vm_operations_struct tdsm_xlate_vm_ops = {
+	.fault = tdsm_xlate_fault,
+};
+
+/*
  * The translation table: one byte per page, read-only, wherever the
- * process's mmap puts it. Its pages are the module's (vmalloc_user), so
- * they are never in the region's address space.
+ * process's mmap puts it. Its pages are the module's, mapped on demand
+ * (special PTEs, as the region's frames), so a table for a big region
+ * costs only what is read or used; they are never in the region's address
+ * space.
  */
 static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
 {
@@ -575,8 +605,11 @@ static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
 		tdsm_mmap_refused("the translation table is one byte per page");
 		return -EINVAL;
 	}
+	/* Never writable, so never a copy-on-write mapping of the PFNs. */
 	vm_flags_clear(vma, VM_MAYWRITE | VM_MAYEXEC);
-	return remap_vmalloc_range(vma, r->xlate, 0);
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &tdsm_xlate_vm_ops;
+	return 0;
 }
 
 /*
@@ -676,11 +709,22 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg,
 		return -EFAULT;
 	if (info.reserved)
 		return -EINVAL;
-	pg = tdsm_page_at(r, info.addr);
-	if (!pg)
+	if (!tdsm_addr_idx(r, info.addr, &idx))
 		return -ERANGE;
-	idx = tdsm_page_idx(r, pg);
-	tdsm_chunk_get(r, idx);
+	/* Asking creates nothing: no metadata is a page never seen (M5). */
+	if (!tdsm_chunk_get_existing(r, idx)) {
+		info.fault_ip = 0;
+		info.copyset = 0;
+		info.holders = 0;
+		info.owner = 0;
+		info.state = TINYDSM_PAGE_INVALID;
+		info.flags = 0;
+		info.faults = 0;
+		info.home = tdsm_default_home(r, idx);
+		/* An older number's caller: its size, no more (ABI 1). */
+		return copy_to_user(uarg, &info, size) ? -EFAULT : 0;
+	}
+	pg = tdsm_pg(r, idx);
 	if (tdsm_page_lock_killable(pg)) {
 		tdsm_chunk_put(r, idx);
 		return -EINTR;
@@ -719,10 +763,14 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.evict_batch_pages = atomic64_read(&r->evict_batch_pages),
 		.reclaim_runs = atomic64_read(&r->reclaim_runs),
 		.reclaim_ns = atomic64_read(&r->reclaim_ns),
+		.meta_bytes = tdsm_meta_bytes(r),
+		.chunks = atomic_long_read(&r->nchunks),
 	};
 
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
 		     TINYDSM_STATS_V1_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, meta_bytes) !=
+		     TINYDSM_STATS_V2_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -758,6 +806,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, sizeof(struct tinydsm_stats));
 	case TINYDSM_IOC_STATS_V1:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V1_SIZE);
+	case TINYDSM_IOC_STATS_V2:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V2_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

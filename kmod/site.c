@@ -88,9 +88,13 @@ static DEFINE_RAW_SPINLOCK(tdsm_poke_lock);
 static struct mm_struct *tdsm_poke_mm;		/* under tdsm_poke_lock */
 static unsigned long tdsm_poke_addr;		/* under tdsm_poke_lock */
 
-/* Page events for the patch worker. */
+/*
+ * Page events for the patch worker: the sites the page had when its copy
+ * came or went, taken then, so that the worker needs no page metadata
+ * (which may be gone by the time it runs: page.h, M2).
+ */
 struct tdsm_page_event {
-	u32 idx;
+	u32 sites[TDSM_PAGE_SITES];
 	bool here;
 };
 
@@ -654,15 +658,22 @@ out:
 
 /* ---- page events ------------------------------------------------------- */
 
-/* Remember that site @id touched page @idx (a small per-page LRU). */
+/*
+ * Remember that site @id touched page @idx (a small per-page LRU). Called
+ * after the access too (a word access): the page's metadata may be gone
+ * by then, and with it its hints (page.h, M2); none is created for them.
+ */
 void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 {
-	u32 *slot = tdsm_pg(r, idx)->sites;
+	u32 *slot;
 
-	BUILD_BUG_ON(TDSM_PAGE_SITES != 2);
-	if (READ_ONCE(slot[0]) == id || READ_ONCE(slot[1]) == id)
+	if (!tdsm_chunk_get_existing(r, idx))
 		return;
-	if (!READ_ONCE(slot[0])) {
+	slot = tdsm_pg(r, idx)->sites;
+	BUILD_BUG_ON(TDSM_PAGE_SITES != 2);
+	if (READ_ONCE(slot[0]) == id || READ_ONCE(slot[1]) == id) {
+		/* already there */
+	} else if (!READ_ONCE(slot[0])) {
 		WRITE_ONCE(slot[0], id);
 	} else if (!READ_ONCE(slot[1])) {
 		WRITE_ONCE(slot[1], id);
@@ -670,6 +681,7 @@ void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 		WRITE_ONCE(slot[0], READ_ONCE(slot[1]));
 		WRITE_ONCE(slot[1], id);
 	}
+	tdsm_chunk_put(r, idx);
 }
 
 void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
@@ -709,12 +721,14 @@ void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long 
 
 void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here)
 {
-	struct tdsm_page_event ev = { .idx = idx, .here = here };
+	struct tdsm_page_event ev = { .here = here };
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	unsigned long flags;
 	bool queued;
 
-	if (!READ_ONCE(pg->sites[0]) && !READ_ONCE(pg->sites[1]))
+	ev.sites[0] = READ_ONCE(pg->sites[0]);
+	ev.sites[1] = READ_ONCE(pg->sites[1]);
+	if (!ev.sites[0] && !ev.sites[1])
 		return;
 	spin_lock_irqsave(&tdsm_events_lock, flags);
 	queued = kfifo_put(&tdsm_events, ev);
@@ -732,13 +746,10 @@ struct tdsm_site_want {
 };
 
 /*
- * Collect the sites of page @idx (with a reference on their tables) into
- * @want, skipping duplicates. Returns the new count. The page is read by
- * index, from a worker, without tdsm_chunk_get() (page.h): only its hints,
- * without sleeping; a store that frees metadata takes one here, or skips a
- * page that has none.
+ * Collect the sites @ids (a page's, 0: none; with a reference on their
+ * tables) into @want, skipping duplicates. Returns the new count.
  */
-static unsigned int tdsm_collect(struct tdsm_region *r, unsigned long idx, u8 form,
+static unsigned int tdsm_collect(const u32 *ids, u8 form,
 				 struct tdsm_site_want *want, unsigned int n,
 				 unsigned int max)
 {
@@ -746,7 +757,7 @@ static unsigned int tdsm_collect(struct tdsm_region *r, unsigned long idx, u8 fo
 
 	rcu_read_lock();
 	for (k = 0; k < TDSM_PAGE_SITES && n < max; k++) {
-		u32 id = READ_ONCE(tdsm_pg(r, idx)->sites[k]);
+		u32 id = ids[k];
 		struct tdsm_site *s;
 
 		if (!id)
@@ -797,7 +808,6 @@ static void tdsm_events_work_fn(struct work_struct *work)
 {
 	struct tdsm_site_want *want;
 	struct tdsm_page_event ev;
-	struct tdsm_region *r = &tdsm_region;
 	unsigned int n;
 	bool more = true;
 
@@ -810,8 +820,8 @@ static void tdsm_events_work_fn(struct work_struct *work)
 			spin_unlock_irq(&tdsm_events_lock);
 			if (!more)
 				break;
-			if (want && ev.idx < r->npages)
-				n = tdsm_collect(r, ev.idx, ev.here ? TINYDSM_SITE_DIRECT :
+			if (want)
+				n = tdsm_collect(ev.sites, ev.here ? TINYDSM_SITE_DIRECT :
 						 TINYDSM_SITE_LOOKUP, want, n, TDSM_WANT_BATCH);
 			if (n > TDSM_WANT_BATCH - TDSM_PAGE_SITES)
 				break;
@@ -828,7 +838,8 @@ static void tdsm_events_work_fn(struct work_struct *work)
  * @r: the region.
  * @first: index of the first page of the batch.
  * @n: pages in the batch (at most 64).
- * @mask: the pages concerned (bit i = page @first + i).
+ * @mask: the pages concerned (bit i = page @first + i), each with its
+ *	metadata held by the caller (page.h, M1).
  * @form: enum tinydsm_site_form.
  *
  * For REPOPULATE (whatever the files' policy): the pages came back, their
@@ -841,16 +852,23 @@ unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
 				   unsigned int n, u64 mask, u8 form)
 {
 	struct tdsm_site_want *want;
-	unsigned int i, k = 0, done = 0;
+	unsigned int i, j, k = 0, done = 0;
 
 	flush_workqueue(tdsm_patch_wq);
 	want = kmalloc_array(TDSM_WANT_BATCH, sizeof(*want), GFP_KERNEL);
 	if (!want)
 		return 0;
 	for (i = 0; i < n; i++) {
+		u32 ids[TDSM_PAGE_SITES];
+		struct tdsm_page *pg;
+
 		if (!(mask & BIT_ULL(i)))
 			continue;
-		k = tdsm_collect(r, first + i, form, want, k, TDSM_WANT_BATCH);
+		/* The caller holds these pages' metadata (page.h, M1). */
+		pg = tdsm_pg(r, first + i);
+		for (j = 0; j < TDSM_PAGE_SITES; j++)
+			ids[j] = READ_ONCE(pg->sites[j]);
+		k = tdsm_collect(ids, form, want, k, TDSM_WANT_BATCH);
 		if (k > TDSM_WANT_BATCH - TDSM_PAGE_SITES) {
 			done += tdsm_apply(want, k, true);
 			k = 0;

@@ -13,6 +13,7 @@
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/tinydsm.h>
 
@@ -168,8 +169,13 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 
 /**
  * struct tdsm_region - the node's one region
- * @pages: metadata of every page, npages entries, allocated at load;
- *	used only through the accessors in page.h (tdsm_pg() and others).
+ * @chunks: the pages' metadata, struct tdsm_chunk by page index / 64,
+ *	created on use and freed when idle; used only through page.h
+ *	(tdsm_chunk_get(), tdsm_pg() and others; rules M1-M7 there).
+ * @nchunks: chunks in @chunks (tinydsm_stats.chunks).
+ * @chunk_work: the chunk worker, which frees idle chunks (page.c; not the
+ *	cache's reclaim work, evict.c).
+ * @chunk_work_off: set at unload, before the worker is cancelled for good.
  * @npages: size of the region in pages; fixed while the module is loaded.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
@@ -190,9 +196,13 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @read_faults, @write_faults, @frames, @frames_allocated, @remote_faults,
  * @invalidations, @fetches, @migrated_in, @migrated_out, @repopulated,
  * @prefaults, @forwards: counters, see struct tinydsm_stats.
- * @xlate: the translation table: one byte per page, its state here
+ * @xlate_pages: the translation table: one byte per page, its state here
  *	(enum tinydsm_page_state), mapped read-only into processes; written
- *	with the state, under the page lock (tdsm_page_set_state()).
+ *	with the state, under the page lock (tdsm_page_set_state()). Sparse:
+ *	struct page by index / PAGE_SIZE (each covers PAGE_SIZE pages),
+ *	allocated zeroed when a chunk under it is created or a process reads
+ *	it (tdsm_xlate_page()), freed at unload.
+ * @nxlate: pages in @xlate_pages.
  * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
  *	struct tinydsm_stats.
  * @storm_start: jiffies when the current fault-storm interval began.
@@ -211,7 +221,10 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	its reclaim work moves it).
  */
 struct tdsm_region {
-	struct tdsm_page *pages;
+	struct xarray chunks;
+	atomic_long_t nchunks;
+	struct delayed_work chunk_work;
+	bool chunk_work_off;
 	unsigned long npages;
 	u64 size;
 	u8 node_id;
@@ -233,7 +246,8 @@ struct tdsm_region {
 	atomic64_t repopulated;
 	atomic64_t prefaults;
 	atomic64_t forwards;
-	u8 *xlate;
+	struct xarray xlate_pages;
+	atomic_long_t nxlate;
 	atomic64_t sites_direct;
 	atomic64_t sites_lookup;
 	atomic64_t word_remote;

@@ -75,17 +75,15 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 	struct tdsm_site *s = container_of(uc, struct tdsm_site, uc);
 	struct tdsm_region *r = &tdsm_region;
 	u64 addr, value = 0;
-	struct tdsm_page *pg;
 	unsigned long idx;
 	bool remote;
 
 	if (current->mm != s->owner->mm)
 		return 0;
 	addr = tdsm_mov_addr(&s->mov, regs);
-	pg = tdsm_page_at(r, addr);
-	if (!pg || (addr & ~PAGE_MASK) + s->mov.width > PAGE_SIZE)
+	if (!tdsm_addr_idx(r, addr, &idx) ||
+	    (addr & ~PAGE_MASK) + s->mov.width > PAGE_SIZE)
 		return 0;
-	idx = tdsm_page_idx(r, pg);	/* tdsm_word_access() sleeps */
 	if (s->mov.store)
 		value = tdsm_mov_store_value(&s->mov, regs);
 	if (tdsm_word_access(r, addr, s->mov.width, s->mov.store, &value, &remote))

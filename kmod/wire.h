@@ -156,8 +156,9 @@ enum {
  * TINYDSM_REGION_BASE, over 4 KiB) shifted right by TDSM_WIRE_BATCH_SHIFT
  * is g, and every page of a batch is in the same group. A sender splits a
  * range at the groups' edges; a receiver refuses a batch across one
- * (TDSM_WS_INVAL). A receiver may then keep its page metadata in blocks
- * of TDSM_WIRE_BATCH pages and find a whole batch in one of them.
+ * (TDSM_WS_INVAL). A node keeps its page metadata in chunks of
+ * TDSM_WIRE_BATCH pages, the groups (page.h: TDSM_CHUNK_SHIFT is
+ * TDSM_WIRE_BATCH_SHIFT), and finds a whole batch in one of them.
  */
 #define TDSM_WIRE_BATCH		64
 #define TDSM_WIRE_BATCH_SHIFT	6	/* log2(TDSM_WIRE_BATCH) */

@@ -145,14 +145,21 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		     u64 *value, bool *remote)
 {
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
-	unsigned long idx = tdsm_page_idx(r, pg);
 	int hops, err = -ELOOP;
+	struct tdsm_page *pg;
+	unsigned long idx;
 	bool merged;
 	u8 home;
 
 	*remote = false;
-	tdsm_chunk_get(r, idx);
+	if (WARN_ON_ONCE(!tdsm_addr_idx(r, addr, &idx)))
+		return -ERANGE;	/* the callers checked */
+	/* Like a fault, a word access creates the page's metadata (M6). */
+	err = tdsm_chunk_get(r, idx);
+	if (err)
+		return err;
+	pg = tdsm_pg(r, idx);
+	err = -ELOOP;
 	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
 		if (tdsm_page_lock_killable(pg)) {
 			err = -EINTR;
@@ -191,6 +198,7 @@ out:
 long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg)
 {
 	struct tinydsm_word w;
+	unsigned long idx;
 	bool remote;
 	int err;
 
@@ -200,15 +208,14 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 	    (w.flags & ~__TINYDSM_WORD_F_ALL) || !tdsm_word_width_ok(w.width) ||
 	    tdsm_word_crosses(w.addr, w.width))
 		return -EINVAL;
-	if (!tdsm_page_at(r, w.addr))
+	if (!tdsm_addr_idx(r, w.addr, &idx))
 		return -ERANGE;
 	err = tdsm_word_access(r, w.addr, w.width, w.flags & TINYDSM_WORD_F_STORE,
 			       &w.value, &remote);
 	if (err)
 		return err;
 	if (w.site)
-		tdsm_sites_word(r, t, (w.addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT,
-				w.site);
+		tdsm_sites_word(r, t, idx, w.site);
 	w.remote = remote;
 	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
 }
@@ -222,12 +229,12 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	u64 value = be64_to_cpu(msg->word.value);
 	bool store = msg->word.op == TDSM_WORD_STORE;
 	u8 width = msg->word.width;
-	struct tdsm_page *pg = tdsm_page_at(r, addr);
 	enum tdsm_wire_status st = TDSM_WS_OK;
+	struct tdsm_page *pg;
 	unsigned long idx;
 	int err;
 
-	if (!pg)
+	if (!tdsm_addr_idx(r, addr, &idx))
 		st = TDSM_WS_RANGE;
 	else if (!tdsm_word_width_ok(width) || tdsm_word_crosses(addr, width) ||
 		 msg->word.op > TDSM_WORD_STORE ||
@@ -238,19 +245,28 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_status(conn, msg, st);
 		return;
 	}
-	if (tdsm_page_home(pg) != r->node_id) {
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
+	/* Served as the home: metadata is created here only (M6, page.h). */
+	err = tdsm_chunk_get_served(r, idx);
+	if (err) {
+		if (err == -EREMOTE)
+			tdsm_reply_nothome(conn, msg, tdsm_default_home(r, idx), 0);
+		else
+			tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 		return;
 	}
-	idx = tdsm_page_idx(r, pg);
+	pg = tdsm_pg(r, idx);
+	if (tdsm_page_home(pg) != r->node_id) {
+		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
+		goto out_put;
+	}
 	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
 		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
-		return;
+		goto out_put;
 	}
 	if (tdsm_page_home(pg) != r->node_id) {
 		tdsm_dir_unlock(pg);
 		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
-		return;
+		goto out_put;
 	}
 	err = tdsm_home_claim(r, idx);
 	if (!err)
@@ -265,4 +281,6 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		atomic64_inc(&r->word_served);
 	tdsm_reply_value(conn, msg, tdsm_errno_status(err), store ? 0 : value);
 	tdsm_dir_unlock(pg);
+out_put:
+	tdsm_chunk_put(r, idx);
 }

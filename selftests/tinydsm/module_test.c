@@ -363,6 +363,25 @@ TEST(node_64_of_64)
 	EXPECT_EQ(0, memcmp(v1, &pi, PAGE_INFO_V1_SIZE));
 	EXPECT_EQ(0xa5, v1[PAGE_INFO_V1_SIZE]);
 	EXPECT_EQ(0xa5, v1[sizeof(v1) - 1]);
+
+	/*
+	 * A page of the next 64-page chunk, never touched: no metadata, so
+	 * answered as never seen (its default home), in 32 bytes too.
+	 */
+	ASSERT_GE(info.slice_pages, 128);
+	addr += 64 * info.page_size;
+	memset(v1, 0xa5, sizeof(v1));
+	memcpy(v1, &addr, sizeof(addr));
+	memset(v1 + 8, 0, PAGE_INFO_V1_SIZE - 8);
+	ASSERT_EQ(0, ioctl(fd, IOC_PAGE_INFO_V1, v1)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0xa5, v1[PAGE_INFO_V1_SIZE]) TH_LOG("written past 32 bytes");
+	EXPECT_EQ(0xa5, v1[sizeof(v1) - 1]);
+	memset(&pi, 0xa5, sizeof(pi));
+	memcpy(&pi, v1, PAGE_INFO_V1_SIZE);
+	EXPECT_EQ(64, pi.home);
+	EXPECT_EQ(0, pi.owner);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+	EXPECT_EQ(0, pi.copyset);
 	munmap((void *)p, info.size);
 	close(fd);
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));

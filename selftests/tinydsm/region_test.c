@@ -501,43 +501,69 @@ TEST_F(region, ioctl_unknown_command)
 }
 
 /*
- * The number of the first struct tinydsm_stats (16 counters) still works
- * and writes only those 128 bytes; the new one writes them all.
+ * TINYDSM_IOC_STATS number @cmd into *@st (zeroed past @size first):
+ * 0 if it wrote its @size bytes and nothing past them, -1 with errno from
+ * the ioctl, or the index of the first byte it wrote too many.
+ */
+static int stats_by_number(int fd, unsigned long cmd, size_t size,
+			   struct tinydsm_stats *st)
+{
+	unsigned char buf[sizeof(*st) + 16];
+	size_t i;
+
+	memset(buf, 0xa5, sizeof(buf));
+	if (ioctl(fd, cmd, buf))
+		return -1;
+	for (i = size; i < sizeof(buf); i++)
+		if (buf[i] != 0xa5)
+			return (int)i;
+	memset(st, 0, sizeof(*st));
+	memcpy(st, buf, size);
+	return 0;
+}
+
+/*
+ * The numbers of the older struct tinydsm_stats (16 counters, then 26)
+ * still work and write only their 128 and 208 bytes; the new one writes
+ * them all; a size that never was is no command.
  */
 TEST_F(region, stats_old_number)
 {
-	struct tinydsm_stats st, v1;
-	unsigned char buf[sizeof(st) + 16];
-	unsigned int i;
+	struct tinydsm_stats st, v1, v2;
 
 	ASSERT_EQ(128, TINYDSM_STATS_V1_SIZE);
+	ASSERT_EQ(208, TINYDSM_STATS_V2_SIZE);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V1);
-	memset(buf, 0xa5, sizeof(buf));
-	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS_V1, buf));
-	for (i = TINYDSM_STATS_V1_SIZE; i < sizeof(buf); i++)
-		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written by the old number", i);
-	memset(&v1, 0, sizeof(v1));
-	memcpy(&v1, buf, TINYDSM_STATS_V1_SIZE);
-	memset(buf, 0xa5, sizeof(buf));
-	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_STATS, buf));
-	for (i = sizeof(st); i < sizeof(buf); i++)
-		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %u written past the struct", i);
-	memcpy(&st, buf, sizeof(st));
+	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V2);
+	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS_V1,
+				     TINYDSM_STATS_V1_SIZE, &v1))
+		TH_LOG("V1: %s (or a byte past 128 written)", strerror(errno));
+	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS_V2,
+				     TINYDSM_STATS_V2_SIZE, &v2))
+		TH_LOG("V2: %s (or a byte past 208 written)", strerror(errno));
+	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS, sizeof(st), &st))
+		TH_LOG("%s (or a byte past the struct written)", strerror(errno));
 	/* The same counters, in the same places: they only grow. */
-	EXPECT_LE(v1.read_faults, st.read_faults);
-	EXPECT_LE(v1.frames_allocated, st.frames_allocated);
-	EXPECT_LE(v1.word_served, st.word_served);
+	EXPECT_LE(v1.read_faults, v2.read_faults);
+	EXPECT_LE(v1.frames_allocated, v2.frames_allocated);
+	EXPECT_LE(v1.word_served, v2.word_served);
+	EXPECT_LE(v2.read_faults, st.read_faults);
+	EXPECT_LE(v2.reclaim_runs, st.reclaim_runs);
+	EXPECT_EQ(v2.cache_budget_pages, st.cache_budget_pages);
 	EXPECT_GE(st.frames_allocated, st.frames);
 	EXPECT_EQ(0u, st.evicted_written);
 	EXPECT_EQ(0u, st.evict_released);
 	EXPECT_EQ(0u, st.evict_failed);
+	/* A size that never was: not this ioctl. */
+	EXPECT_EQ(-1, ioctl(self->fd, _IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, 64), &st));
+	EXPECT_EQ(ENOTTY, errno);
 }
 
 TEST_F(region, ioctl_bad_pointers)
 {
 	static const unsigned long cmds[] = {
 		TINYDSM_IOC_REGION_INFO, TINYDSM_IOC_PAGE_INFO, TINYDSM_IOC_STATS,
-		TINYDSM_IOC_STATS_V1,
+		TINYDSM_IOC_STATS_V1, TINYDSM_IOC_STATS_V2,
 	};
 	unsigned int i;
 

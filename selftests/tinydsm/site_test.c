@@ -660,4 +660,38 @@ TEST_F(site, translation_table)
 	munmap(x, len);
 }
 
+/*
+ * The table is mapped page by page as it is read: every byte of it reads
+ * what PAGE_INFO says of its page, where no page was ever touched too
+ * (0, INVALID), up to the region's last page, without a SIGBUS.
+ */
+TEST_F(site, translation_table_far_pages)
+{
+	const struct tinydsm_region_info *ri = tdsm_region_info();
+	size_t npages = ri->size / ri->page_size;
+	size_t len = (npages + PG - 1) & ~(size_t)(PG - 1);
+	struct tinydsm_page_info pi;
+	size_t i, checked = 0;
+	uint8_t *x;
+
+	x = mmap(NULL, len, PROT_READ, MAP_SHARED, tdsm_fd(), TINYDSM_XLATE_OFFSET);
+	ASSERT_NE(MAP_FAILED, x);
+	/* The first and last byte of every table page, and the very last. */
+	for (i = 0; i < npages; i += (i % PG) ? 1 : PG - 1) {
+		memset(&pi, 0, sizeof(pi));
+		pi.addr = ri->base + (uint64_t)i * ri->page_size;
+		ASSERT_EQ(0, ioctl(tdsm_fd(), TINYDSM_IOC_PAGE_INFO, &pi));
+		EXPECT_EQ(pi.state, x[i]) TH_LOG("page %zu of %zu", i, npages);
+		checked++;
+	}
+	memset(&pi, 0, sizeof(pi));
+	pi.addr = ri->base + (uint64_t)(npages - 1) * ri->page_size;
+	ASSERT_EQ(0, ioctl(tdsm_fd(), TINYDSM_IOC_PAGE_INFO, &pi));
+	EXPECT_EQ(pi.state, x[npages - 1]);
+	if (pi.state == TINYDSM_PAGE_INVALID)
+		EXPECT_EQ(0, x[npages - 1]);
+	EXPECT_LE(2 * (npages / PG), checked);
+	munmap(x, len);
+}
+
 TEST_HARNESS_MAIN

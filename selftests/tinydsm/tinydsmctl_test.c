@@ -979,7 +979,11 @@ static const char *const stat_keys[] = {
 	"cached_pages", "cache_budget_pages", "evicted_clean",
 	"evicted_written", "evict_released", "evict_failed", "evict_batches",
 	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
+	"meta_bytes", "chunks",
 };
+
+/* The last two are gauges the chunk worker moves at any time. */
+#define STAT_GAUGES	2
 
 static long long stat_of(const struct tinydsm_stats *st, unsigned int i)
 {
@@ -1003,9 +1007,12 @@ TEST_F(ctl, stats)
 	ctl_run(&self->r, "-t stats");
 	ASSERT_RC(0, &self->r);
 	EXPECT_EQ((int)ARRAY_SIZE(stat_keys), count_lines(self->r.out));
-	for (i = 0; i < ARRAY_SIZE(stat_keys); i++)
+	for (i = 0; i < ARRAY_SIZE(stat_keys) - STAT_GAUGES; i++)
 		EXPECT_EQ(stat_of(&st, i), tsv_value(self->r.out, stat_keys[i], NULL, 0))
 			TH_LOG("counter %u of stat_keys[]", i);
+	/* Present (tsv_value() is -1 for a missing key); checked below. */
+	EXPECT_LE(0, tsv_value(self->r.out, "meta_bytes", NULL, 0));
+	EXPECT_LE(0, tsv_value(self->r.out, "chunks", NULL, 0));
 	before = tsv_value(self->r.out, "read_faults", NULL, 0) +
 		 tsv_value(self->r.out, "write_faults", NULL, 0);
 
@@ -1021,6 +1028,9 @@ TEST_F(ctl, stats)
 	EXPECT_LE(2, tsv_value(self->r.out, "frames", NULL, 0));
 	EXPECT_LE(tsv_value(self->r.out, "frames", NULL, 0),
 		  tsv_value(self->r.out, "frames_allocated", NULL, 0));
+	/* The two pages have frames here: their chunk stays, and its bytes. */
+	EXPECT_LE(1, tsv_value(self->r.out, "chunks", NULL, 0)) TH_LOG("%s", self->r.out);
+	EXPECT_LT(0, tsv_value(self->r.out, "meta_bytes", NULL, 0)) TH_LOG("%s", self->r.out);
 
 	ctl_run(&self->r, "stats");
 	ASSERT_RC(0, &self->r);
@@ -1038,7 +1048,8 @@ TEST_F(ctl, stats)
 		  "     'sites_direct', 'sites_lookup', 'word_remote', 'word_served',\n"
 		  "     'cached_pages', 'cache_budget_pages', 'evicted_clean',\n"
 		  "     'evicted_written', 'evict_released', 'evict_failed',\n"
-		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns']\n"
+		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns',\n"
+		  "     'meta_bytes', 'chunks']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",

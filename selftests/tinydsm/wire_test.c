@@ -105,6 +105,7 @@
 #define PG_UPGRADE_NOT_SENT	134
 #define PG_EVICTV		140	/* 2 pages */
 #define PG_EVICTV_DEAD		142
+#define PG_EVICTV_UNTOUCHED	1600	/* its group of 64: nobody touches it */
 #define PG_BATCH_EDGE		768	/* the group edge at or after it, +-64 pages */
 /* Pages of node1's slice (the rogue is their home); PG_BATCH_EDGE too. */
 #define PG_REMOTE_HOME		200
@@ -468,6 +469,7 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 	const char *a1 = strtok_r(NULL, " ", &save);
 	const char *a2 = strtok_r(NULL, " ", &save);
 	struct tinydsm_page_info pi;
+	struct tinydsm_stats st;
 	uint64_t addr = a1 ? strtoull(a1, NULL, 0) : 0, h = 0;
 	unsigned int nz = 0;
 	double ms;
@@ -547,6 +549,12 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 			snprintf(ans, len, "%u %#x %u %#x %u %#" PRIx64, pi.owner,
 				 pi.copyset, pi.state, pi.flags, pi.home,
 				 (uint64_t)pi.holders);
+	} else if (!strcmp(verb, "chunks")) {
+		/* The chunks of page metadata node2 holds (STATS). */
+		if (tc_stats(n, &st))
+			snprintf(ans, len, "err STATS: %s", strerror(errno));
+		else
+			snprintf(ans, len, "%" PRIu64, (uint64_t)st.chunks);
 	} else if (!strcmp(verb, "migrate") && a1 && a2) {
 		const char *a3 = strtok_r(NULL, " ", &save);
 
@@ -2232,6 +2240,20 @@ static int node2_info(FIXTURE_DATA(wire) *self, uint64_t addr, struct pinfo *p)
 	return 0;
 }
 
+/* The chunks of page metadata node2 holds now, in *@chunks: 0, or -1. */
+static int node2_chunks(FIXTURE_DATA(wire) *self, uint64_t *chunks)
+{
+	char ans[256];
+
+	if (rpc(self, ans, sizeof(ans), "chunks"))
+		return -1;
+	if (sscanf(ans, "%" SCNu64, chunks) != 1) {
+		snprintf(self->why, sizeof(self->why), "node2's chunks: '%s'", ans);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Wait for the module's next request of type @type on @r: 0 with it in
  * *x (checked well-formed), or -1.
@@ -3554,10 +3576,13 @@ static long evictv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
  * a page the rogue owns changes nothing (rule E1: an owner's frame is the
  * page). Malformed notices are refused: a mask beyond npages, a batch
  * crossing an aligned group of 64 pages, a buffer, outside the region.
+ * A notice for a group node2 never touched (no metadata there: it knows
+ * of no copy) is answered OK, nothing taken out, and makes no chunk
+ * ("Metadata lifetime", M6).
  */
 TEST_F_TIMEOUT(wire, evictv_notice, 200)
 {
-	uint64_t pa, pb, group, end, done;
+	uint64_t pa, pb, pu, group, end, done, c0, c1;
 	struct tdsm_wire_msg m;
 	struct access_ans a;
 	struct rx_msg rep, x;
@@ -3576,6 +3601,21 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	NEED_MW();
 	ASSERT_EQ(0, node2_access(self, "write", pa, 0x21, &a)) TH_LOG("%s", self->why);
 	ASSERT_STREQ("ok", a.what);
+
+	/* A whole untouched group: OK, none taken out, no chunk made. */
+	pu = slice_addr(self, TARGET, PG_EVICTV_UNTOUCHED / 64 * 64);
+	ASSERT_EQ(0, node2_chunks(self, &c0)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pu, 64, ~0ull, &done))
+		TH_LOG("a notice for an untouched group: %s", self->why);
+	EXPECT_EQ(0u, done);
+	ASSERT_EQ(0, node2_chunks(self, &c1)) TH_LOG("%s", self->why);
+	/* The chunk worker may free others meanwhile, never add one. */
+	EXPECT_GE(c0, c1) TH_LOG("node2 made metadata for a notice: %" PRIu64
+				 " chunks, then %" PRIu64, c0, c1);
+	ASSERT_EQ(0, node2_info(self, pu, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.home);
+	EXPECT_EQ(0u, pi.owner);
+	EXPECT_EQ(0u, pi.copyset);
 
 	/* A read copy, then its notice: the copyset loses the rogue. */
 	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);

@@ -47,6 +47,8 @@ static const struct {
 	F(evict_batch_pages),
 	F(reclaim_runs),
 	F(reclaim_ns),
+	F(meta_bytes),
+	F(chunks),
 #undef F
 };
 

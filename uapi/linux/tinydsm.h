@@ -49,8 +49,9 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
- *                          (TINYDSM_IOC_STATS_V1, the number of the struct
- *                          before it grew, copies out its first 128 bytes.)
+ *                          (TINYDSM_IOC_STATS_V1 and _V2, the numbers of
+ *                          the struct's older sizes, copy out its first
+ *                          128 and 208 bytes.)
  * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
@@ -106,6 +107,10 @@
  * can be done on the local copy (SHARED for a load, EXCLUSIVE for a store)
  * or must go to the page's home (TINYDSM_IOC_WORD). A stale byte is safe:
  * a local access to a page that just left faults and is served as usual.
+ * The table's pages are made as they are first read or used, so mapping
+ * the table of a big region costs only the part read (its bytes for
+ * pages never touched read 0, INVALID); it cannot be accessed through
+ * /proc/pid/mem or ptrace.
  *
  * Access sites
  * ------------
@@ -426,10 +431,18 @@ struct tinydsm_page_info {
  *	evict_batches is the mean batch size.
  * @reclaim_runs: runs of the reclaim work.
  * @reclaim_ns: time the reclaim work ran, in nanoseconds.
+ * @meta_bytes: bytes of page metadata this node holds now: the chunks
+ *	below and the pages of the translation table made so far.
+ * @chunks: chunks of page metadata (64 pages each) this node holds now:
+ *	created when one of their pages is first used here, freed by a
+ *	worker once none of them holds a copy, a directory entry or a
+ *	forwarding home (kmod/PROTOCOL.md, "Metadata lifetime").
  *
  * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
- * number, so the number of the first 16 counters (128 bytes,
- * TINYDSM_IOC_STATS_V1) is still answered, with those 16.
+ * number, so the numbers of its older sizes are still answered, each with
+ * the counters its size holds and nothing past them:
+ * TINYDSM_IOC_STATS_V1 (128 bytes, up to @word_served) and
+ * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns).
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -458,10 +471,13 @@ struct tinydsm_stats {
 	__u64 evict_batch_pages;
 	__u64 reclaim_runs;
 	__u64 reclaim_ns;
+	__u64 meta_bytes;
+	__u64 chunks;
 };
 
-/* The first struct tinydsm_stats: its first 16 counters. */
+/* The older sizes of struct tinydsm_stats: its first 16 counters, then 26. */
 #define TINYDSM_STATS_V1_SIZE	128
+#define TINYDSM_STATS_V2_SIZE	208
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -641,6 +657,8 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_STATS	_IOR(TINYDSM_IOC_MAGIC, 0x03, struct tinydsm_stats)
 #define TINYDSM_IOC_STATS_V1	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
 				     TINYDSM_STATS_V1_SIZE)
+#define TINYDSM_IOC_STATS_V2	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V2_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
