@@ -110,10 +110,11 @@ static unsigned long tdsm_timeout(void)
 }
 
 /*
- * How long a caller waits for the reply to a request of @type. A home
- * answers INVAL and FETCH by itself: timeout_ms. For the others a home may
- * have to ask other nodes first, each bounded by timeout_ms, and waits at
- * most timeout_ms / 2 for the page's directory lock: twice as long.
+ * How long a caller waits for the reply to a request of @type. A holder
+ * answers INVAL, INVALV, FETCH and FETCHV by itself: timeout_ms. For the
+ * others a home may have to ask other nodes first (EVICTV: the sender
+ * itself, with a FETCHV), each bounded by timeout_ms, and waits at most
+ * timeout_ms / 2 for the page's directory lock: twice as long.
  */
 static unsigned long tdsm_call_timeout(u8 type)
 {
@@ -121,6 +122,7 @@ static unsigned long tdsm_call_timeout(u8 type)
 	case TDSM_W_FETCH:
 	case TDSM_W_INVAL:
 	case TDSM_W_INVALV:
+	case TDSM_W_FETCHV:
 		return tdsm_timeout();
 	default:
 		return 2 * tdsm_timeout();
