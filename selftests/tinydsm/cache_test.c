@@ -15,6 +15,15 @@
  *                          again and node1 must read the new words: a
  *                          node's notice never takes it out of a copyset
  *                          while it holds a copy, so no stale read.
+ *   write_four_times_budget node1 sets a 4 MiB budget and writes every word
+ *                          of a 16 MiB run homed on node2, then reads and
+ *                          checks it, twice (other words each pass):
+ *                          cached_pages stays under the hard watermark, so
+ *                          pages node1 owns are written back
+ *                          (evicted_written > 0, each released after). Then
+ *                          node2 finds itself the owner of all but the pages
+ *                          node1 still caches, and reads node1's last words
+ *                          in every page: the write-backs landed.
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the tests skip on other node counts.
@@ -116,6 +125,34 @@ TEST_F_TIMEOUT(cache, count_follows_copies, 300)
 									 strerror(errno));
 }
 
+/*
+ * Write [addr, addr + len) page by page with @round, then read it back
+ * and check it (into *@bad); max cached_pages seen while writing.
+ */
+static uint64_t write_sampled(struct __test_metadata *_metadata,
+			      const struct tc_node *n, uint64_t addr,
+			      size_t len, unsigned int round,
+			      unsigned long *bad)
+{
+	struct tinydsm_stats st;
+	uint64_t max = 0;
+	size_t off;
+	char what[32];
+
+	for (off = 0; off < len; off += n->psz) {
+		tc_fill(addr + off, n->psz, round);
+		if ((off / n->psz) % SAMPLE_PAGES)
+			continue;
+		if (tc_stats(n, &st))
+			return UINT64_MAX;
+		if (st.cached_pages > max)
+			max = st.cached_pages;
+	}
+	snprintf(what, sizeof(what), "written, round %u", round);
+	*bad += tc_check_mem(_metadata, addr, len, round, what);
+	return max;
+}
+
 /* Read [addr, addr + len) page by page in @round; max cached_pages seen. */
 static uint64_t read_sampled(struct __test_metadata *_metadata,
 			     const struct tc_node *n, uint64_t addr,
@@ -207,6 +244,92 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 		max = read_sampled(_metadata, &self->n, addr, len, 2, &bad);
 		EXPECT_EQ(0ul, bad) TH_LOG("stale reads after node%u's writes", HOME);
 		EXPECT_GE(hard, max);
+	}
+	BARRIER("checked", READ_TIMEOUT_S);
+	if (self->s.id == HOME)
+		EXPECT_EQ(0, tc_free(&self->n, addr, npages)) TH_LOG("FREE: %s",
+								   strerror(errno));
+}
+
+/*
+ * The write-back (PROTOCOL.md "Eviction: the bounded cache", E2-E4): pages
+ * node1 owns go back to node2 when the clock picks them, and node2's
+ * directory and data show it.
+ */
+TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
+{
+	const unsigned long npages = (DATA_MB << 20) / self->n.psz;
+	const size_t len = (size_t)DATA_MB << 20;
+	uint64_t addr, budget = 0, hard = 0, max;
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	unsigned long bad = 0, owned = 0, i;
+	unsigned int pass;
+	char val[32];
+
+	START();
+	if (self->n.slice_pages < npages)
+		SKIP(return, "a slice of %lu pages, the run needs %lu",
+		     self->n.slice_pages, npages);
+	if (self->s.id == READER) {
+		ASSERT_EQ(0, set_budget(BUDGET_MB));
+		self->budget_set = 1;
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+		budget = s0.cache_budget_pages;
+		ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, budget);
+		hard = budget + (budget / 8 > 1024 ? budget / 8 : 1024);
+	}
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, npages, 1,
+			     self->s.timeout_s);
+	if (self->s.id == READER) {
+		/* Rounds 3 and 4: node2's round 1 is in no page any more. */
+		for (pass = 0; pass < 2; pass++) {
+			max = write_sampled(_metadata, &self->n, addr, len,
+					    3 + pass, &bad);
+			ASSERT_NE(UINT64_MAX, max) TH_LOG("STATS: %s", strerror(errno));
+			EXPECT_GE(hard, max)
+				TH_LOG("pass %u: %llu pages cached, the hard watermark is %llu",
+				       pass, (unsigned long long)max,
+				       (unsigned long long)hard);
+		}
+		EXPECT_EQ(0ul, bad) TH_LOG("pages read back wrong on node%u", READER);
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		TH_LOG("cached %llu; written back %llu, released %llu, failed %llu, clean %llu; %llu batches of %llu pages",
+		       (unsigned long long)s1.cached_pages,
+		       (unsigned long long)(s1.evicted_written - s0.evicted_written),
+		       (unsigned long long)(s1.evict_released - s0.evict_released),
+		       (unsigned long long)(s1.evict_failed - s0.evict_failed),
+		       (unsigned long long)(s1.evicted_clean - s0.evicted_clean),
+		       (unsigned long long)(s1.evict_batches - s0.evict_batches),
+		       (unsigned long long)(s1.evict_batch_pages - s0.evict_batch_pages));
+		EXPECT_GE(hard, s1.cached_pages);
+		EXPECT_LT(s0.evicted_written, s1.evicted_written)
+			TH_LOG("no page written back");
+		/* Two passes over 4 budgets, less what may stay cached. */
+		EXPECT_LE(8 * budget - 2 * hard,
+			  s1.evicted_written - s0.evicted_written);
+		/* Every page the home took, it released: the frame went. */
+		EXPECT_LE(s1.evicted_written - s0.evicted_written,
+			  s1.evict_released - s0.evict_released);
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)s1.cached_pages);
+		ASSERT_EQ(0, tc_put(&self->s, "cached", val));
+	}
+	BARRIER("written", 2 * READ_TIMEOUT_S);
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_get(&self->s, "cached", val, sizeof(val)));
+		/* Pages node1 does not cache any more came back to node2. */
+		for (i = 0; i < npages; i++) {
+			ASSERT_EQ(0, tc_page_info(&self->n,
+						  (void *)(uintptr_t)(addr + i * self->n.psz),
+						  &pi));
+			owned += pi.owner == HOME;
+		}
+		TH_LOG("node%u owns %lu of %lu pages, node%u caches %s", HOME,
+		       owned, npages, READER, val);
+		EXPECT_LE(npages - strtoull(val, NULL, 0), owned)
+			TH_LOG("pages node%u gave up are not node%u's", READER, HOME);
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 4,
+					    "node2 reads node1's last round"));
 	}
 	BARRIER("checked", READ_TIMEOUT_S);
 	if (self->s.id == HOME)
