@@ -187,8 +187,8 @@ static bool tdsm_cache_below_hard(struct tdsm_region *r)
  * only TDSM_PG_FETCHING of that page held (which the clock skips): above
  * the hard watermark, wait for the reclaim work, killable and for at most
  * timeout_ms, until the count is under it or a run of the work ended (one
- * that could not get there: the rest is pages this node owns), then go on
- * whatever the count.
+ * that could not get there: the rest is pages in use, or pages their homes
+ * neither took nor released), then go on whatever the count.
  */
 void tdsm_cache_throttle(struct tdsm_region *r)
 {
