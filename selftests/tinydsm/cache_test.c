@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,37 +127,33 @@ TEST_F_TIMEOUT(cache, count_follows_copies, 300)
 }
 
 /*
- * Write [addr, addr + len) page by page with @round, then read it back
- * and check it (into *@bad); max cached_pages seen while writing.
+ * node1 sets its budget to BUDGET_MB: its stats then in *@s0, the budget
+ * in pages in *@budget, the hard watermark in *@hard.
  */
-static uint64_t write_sampled(struct __test_metadata *_metadata,
-			      const struct tc_node *n, uint64_t addr,
-			      size_t len, unsigned int round,
-			      unsigned long *bad)
+static void reader_budget(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(cache) *self, struct tinydsm_stats *s0,
+			  uint64_t *budget, uint64_t *hard)
 {
-	struct tinydsm_stats st;
-	uint64_t max = 0;
-	size_t off;
-	char what[32];
-
-	for (off = 0; off < len; off += n->psz) {
-		tc_fill(addr + off, n->psz, round);
-		if ((off / n->psz) % SAMPLE_PAGES)
-			continue;
-		if (tc_stats(n, &st))
-			return UINT64_MAX;
-		if (st.cached_pages > max)
-			max = st.cached_pages;
-	}
-	snprintf(what, sizeof(what), "written, round %u", round);
-	*bad += tc_check_mem(_metadata, addr, len, round, what);
-	return max;
+	ASSERT_EQ(0, set_budget(BUDGET_MB));
+	self->budget_set = 1;
+	ASSERT_EQ(0, tc_stats(&self->n, s0));
+	*budget = s0->cache_budget_pages;
+	ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, *budget);
+	/* The hard watermark: budget + max(budget / 8, 1024 pages). */
+	*hard = *budget + (*budget / 8 > 1024 ? *budget / 8 : 1024);
+	EXPECT_GE(*hard, s0->cached_pages)
+		TH_LOG("more cached before the test than it allows");
 }
 
-/* Read [addr, addr + len) page by page in @round; max cached_pages seen. */
-static uint64_t read_sampled(struct __test_metadata *_metadata,
+/*
+ * Go over [addr, addr + len) page by page in @round: read and check each
+ * page, or (@write) write each, then read all of it back and check it;
+ * pages with a wrong word into *@bad. Returns the most cached_pages seen
+ * (sampled every SAMPLE_PAGES pages), or UINT64_MAX if STATS failed.
+ */
+static uint64_t pass_sampled(struct __test_metadata *_metadata,
 			     const struct tc_node *n, uint64_t addr,
-			     size_t len, unsigned int round,
+			     size_t len, unsigned int round, bool write,
 			     unsigned long *bad)
 {
 	struct tinydsm_stats st;
@@ -164,9 +161,14 @@ static uint64_t read_sampled(struct __test_metadata *_metadata,
 	size_t off;
 	char what[32];
 
-	snprintf(what, sizeof(what), "read, round %u", round);
+	snprintf(what, sizeof(what), "%s, round %u",
+		 write ? "written" : "read", round);
 	for (off = 0; off < len; off += n->psz) {
-		*bad += tc_check_mem(_metadata, addr + off, n->psz, round, what);
+		if (write)
+			tc_fill(addr + off, n->psz, round);
+		else
+			*bad += tc_check_mem(_metadata, addr + off, n->psz,
+					     round, what);
 		if ((off / n->psz) % SAMPLE_PAGES)
 			continue;
 		if (tc_stats(n, &st))
@@ -174,7 +176,32 @@ static uint64_t read_sampled(struct __test_metadata *_metadata,
 		if (st.cached_pages > max)
 			max = st.cached_pages;
 	}
+	if (write)
+		*bad += tc_check_mem(_metadata, addr, len, round, what);
 	return max;
+}
+
+/*
+ * pass_sampled() twice, in @round both times or, @write, in @round and
+ * @round + 1: cached_pages stays under the hard watermark @hard.
+ */
+static void two_passes(struct __test_metadata *_metadata,
+		       const struct tc_node *n, uint64_t addr, size_t len,
+		       unsigned int round, bool write, uint64_t hard,
+		       unsigned long *bad)
+{
+	unsigned int pass;
+	uint64_t max;
+
+	for (pass = 0; pass < 2; pass++) {
+		max = pass_sampled(_metadata, n, addr, len,
+				   round + (write ? pass : 0), write, bad);
+		ASSERT_NE(UINT64_MAX, max) TH_LOG("STATS: %s", strerror(errno));
+		EXPECT_GE(hard, max)
+			TH_LOG("pass %u: %llu pages cached, the hard watermark is %llu",
+			       pass, (unsigned long long)max,
+			       (unsigned long long)hard);
+	}
 }
 
 TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
@@ -184,34 +211,17 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 	uint64_t addr, budget = 0, hard = 0, max;
 	struct tinydsm_stats s0, s1;
 	unsigned long bad = 0;
-	unsigned int pass;
 
 	START();
 	if (self->n.slice_pages < npages)
 		SKIP(return, "a slice of %lu pages, the run needs %lu",
 		     self->n.slice_pages, npages);
-	if (self->s.id == READER) {
-		ASSERT_EQ(0, set_budget(BUDGET_MB));
-		self->budget_set = 1;
-		ASSERT_EQ(0, tc_stats(&self->n, &s0));
-		budget = s0.cache_budget_pages;
-		ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, budget);
-		/* The hard watermark: budget + max(budget / 8, 1024 pages). */
-		hard = budget + (budget / 8 > 1024 ? budget / 8 : 1024);
-		EXPECT_GE(hard, s0.cached_pages)
-			TH_LOG("more cached before the test than it allows");
-	}
+	if (self->s.id == READER)
+		reader_budget(_metadata, self, &s0, &budget, &hard);
 	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, npages, 1,
 			     self->s.timeout_s);
 	if (self->s.id == READER) {
-		for (pass = 0; pass < 2; pass++) {
-			max = read_sampled(_metadata, &self->n, addr, len, 1, &bad);
-			ASSERT_NE(UINT64_MAX, max) TH_LOG("STATS: %s", strerror(errno));
-			EXPECT_GE(hard, max)
-				TH_LOG("pass %u: %llu pages cached, the hard watermark is %llu",
-				       pass, (unsigned long long)max,
-				       (unsigned long long)hard);
-		}
+		two_passes(_metadata, &self->n, addr, len, 1, false, hard, &bad);
 		EXPECT_EQ(0ul, bad) TH_LOG("pages read wrong");
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
 		TH_LOG("cached %llu, evicted %llu in %llu batches of %llu pages, %llu reclaim runs in %llu ms",
@@ -241,7 +251,7 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 	BARRIER("written", READ_TIMEOUT_S);
 	if (self->s.id == READER) {
 		bad = 0;
-		max = read_sampled(_metadata, &self->n, addr, len, 2, &bad);
+		max = pass_sampled(_metadata, &self->n, addr, len, 2, false, &bad);
 		EXPECT_EQ(0ul, bad) TH_LOG("stale reads after node%u's writes", HOME);
 		EXPECT_GE(hard, max);
 	}
@@ -260,38 +270,23 @@ TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
 {
 	const unsigned long npages = (DATA_MB << 20) / self->n.psz;
 	const size_t len = (size_t)DATA_MB << 20;
-	uint64_t addr, budget = 0, hard = 0, max;
+	uint64_t addr, budget = 0, hard = 0;
 	struct tinydsm_stats s0, s1;
 	struct tinydsm_page_info pi;
 	unsigned long bad = 0, owned = 0, i;
-	unsigned int pass;
 	char val[32];
 
 	START();
 	if (self->n.slice_pages < npages)
 		SKIP(return, "a slice of %lu pages, the run needs %lu",
 		     self->n.slice_pages, npages);
-	if (self->s.id == READER) {
-		ASSERT_EQ(0, set_budget(BUDGET_MB));
-		self->budget_set = 1;
-		ASSERT_EQ(0, tc_stats(&self->n, &s0));
-		budget = s0.cache_budget_pages;
-		ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, budget);
-		hard = budget + (budget / 8 > 1024 ? budget / 8 : 1024);
-	}
+	if (self->s.id == READER)
+		reader_budget(_metadata, self, &s0, &budget, &hard);
 	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, npages, 1,
 			     self->s.timeout_s);
 	if (self->s.id == READER) {
 		/* Rounds 3 and 4: node2's round 1 is in no page any more. */
-		for (pass = 0; pass < 2; pass++) {
-			max = write_sampled(_metadata, &self->n, addr, len,
-					    3 + pass, &bad);
-			ASSERT_NE(UINT64_MAX, max) TH_LOG("STATS: %s", strerror(errno));
-			EXPECT_GE(hard, max)
-				TH_LOG("pass %u: %llu pages cached, the hard watermark is %llu",
-				       pass, (unsigned long long)max,
-				       (unsigned long long)hard);
-		}
+		two_passes(_metadata, &self->n, addr, len, 3, true, hard, &bad);
 		EXPECT_EQ(0ul, bad) TH_LOG("pages read back wrong on node%u", READER);
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
 		TH_LOG("cached %llu; written back %llu, released %llu, failed %llu, clean %llu; %llu batches of %llu pages",
