@@ -1076,10 +1076,12 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 }
 
 /*
- * Reply to a batch request (MIGRATE, READV) on @conn: @reply (status and
- * masks, filled by the caller), after the RDMA WRITEs of @n pages, page
- * @pages[k] to @iova + @slot[k] * PAGE_SIZE. The reply invalidates @rkey
- * at the requester. Waits until the reply (and so the data) landed.
+ * Reply to a batch request (MIGRATE, READV, EVICTV, FETCHV) on @conn:
+ * @reply (status and masks, filled by the caller), after the RDMA WRITEs
+ * of @n pages, page @pages[k] to @iova + @slot[k] * PAGE_SIZE. The reply
+ * invalidates @rkey at the requester. Waits until the reply (and so the
+ * data) landed: 0, -ECOMM if it went out but did not complete (in
+ * doubt), another -errno if it never went out.
  */
 int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		     const struct tdsm_wire_breply *reply, struct page **pages,
