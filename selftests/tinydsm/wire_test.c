@@ -117,6 +117,7 @@
 #define PG_WRONG_INV		220
 #define PG_NOMEM		230
 #define PG_OTHER_CONN		250
+#define PG_FETCHV		260
 /* Of node2's slice with max_nodes 64 (node2 reloaded for it). */
 #define PG_HIGH_NODE		3
 #define PG_MIGRATE		512	/* 2 batches: 128 pages */
@@ -3886,6 +3887,102 @@ TEST_F_TIMEOUT(wire, evictv_writeback_fetchv_unanswered, 200)
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
 	ASSERT_EQ(0, node2_info(self, pd, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TARGET, pi.owner);
+}
+
+/* A FETCHV from us, node2's home of @addr: one page into data page 0. */
+static long fetchv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
+		   uint64_t mask, uint8_t dst, uint32_t epoch, struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_batch(&m, TDSM_W_FETCHV, addr, 1, mask);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	m.batch.dst = dst;
+	m.batch.epoch = htobe32(epoch);
+	return call(self, r, &m, rep);
+}
+
+/*
+ * The owner's side of a write-back (rule E2): node2 owns a page we, the
+ * rogue, are the home of (its write), and we ask for it with a FETCHV. A
+ * FETCHV not newer than node2's grant is not served (done 0) and leaves
+ * the page writable; malformed ones (an empty mask, a dst) are refused.
+ * A newer one gets the page written into our buffer, done = data = 1, and
+ * node2 gives the page up but keeps the frame, retained (INVALID, still
+ * its owner): a FETCH from us then gets the same bytes from it.
+ */
+TEST_F_TIMEOUT(wire, fetchv_served_by_owner, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct pinfo pi;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint32_t grant;
+	uint64_t q;
+	char d[400];
+
+	START();
+	q = slice_addr(self, ROGUE, PG_FETCHV);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 writes the page: its WRITE comes to us, and we grant it. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", q, 0x71))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_WRITE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	grant = rogue_txn;	/* the grant's epoch, rogue_reply()'s */
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+
+	/* Malformed: an empty mask, a dst. */
+	EXPECT_EQ(TDSM_WS_INVAL, fetchv(self, r, q, 0, 0, grant + 1, &rep))
+		TH_LOG("an empty mask: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, fetchv(self, r, q, 1, ROGUE, grant + 1, &rep))
+		TH_LOG("a dst: %s", self->why);
+	/* Not newer than node2's copy: not served, the page stays. */
+	ASSERT_EQ(TDSM_WS_OK, fetchv(self, r, q, 1, 0, grant, &rep))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("a stale FETCHV was served");
+	EXPECT_EQ(0u, be64toh(rep.m.breply.data));
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+
+	/* Newer: served, and given up, retained. */
+	memset(r->data, 0, PG);
+	rogue_txn = grant + 1;
+	ASSERT_EQ(TDSM_WS_OK, fetchv(self, r, q, 1, 0, grant + 1, &rep))
+		TH_LOG("%s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(1u, be64toh(rep.m.breply.done)) TH_LOG("%s", d);
+	EXPECT_EQ(1u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
+	pat_fill(want, 0x71);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCHV: not node2's bytes");
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("node2 still maps the page");
+	EXPECT_EQ(TARGET, pi.owner) TH_LOG("node2 dropped the frame it gave up");
+
+	/* The retained frame is the page until we say otherwise: FETCH it. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey, ROGUE,
+		 TDSM_FETCH_DROP);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("FETCH: %s", self->why);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH: not the retained bytes");
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 /*
