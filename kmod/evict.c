@@ -481,14 +481,19 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (locked & wmask)
 		done |= tdsm_writeback_home(r, conn, src, first, n,
 					    locked & wmask, &release, &err);
-	for (i = n; i-- > 0;)
-		if (locked & BIT_ULL(i))
-			tdsm_dir_unlock(tdsm_pg(r, first + i));
-	tdsm_chunk_put(r, first);
+	/*
+	 * Reply before the transaction ends, as every home does: the reply
+	 * has landed at src (tdsm_reply_batch() waits for it) before a later
+	 * transaction on these pages is served.
+	 */
 	rep.status = cpu_to_be32(tdsm_errno_status(err));
 	rep.done = cpu_to_be64(done);
 	rep.data = cpu_to_be64(release);
 	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
+	for (i = n; i-- > 0;)
+		if (locked & BIT_ULL(i))
+			tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_chunk_put(r, first);
 }
 
 /* ---- the write-back (rules E2-E5) ------------------------------------- */
