@@ -571,8 +571,9 @@ static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
  * kills the connection (the call's timeout): the directory stays, and
  * src's frame, live or retained, is the page.
  *
- * noinline_for_stack: its struct tdsm_call, with lockdep and KASAN, next
- * to the caller's.
+ * noinline_for_stack: its struct tdsm_call (two completions, bigger with
+ * lockdep) stays out of the EVICTV handler's frame, which the debug
+ * kernel's KASAN redzones enlarge.
  */
 static noinline_for_stack u64
 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
