@@ -3727,6 +3727,30 @@ TEST_F_TIMEOUT(wire, evictv_notice_on_dead_connection_ignored, 200)
 }
 
 /*
+ * node2 does @verb ("read", or "write" with @seed) at @addr, and its
+ * module asks us with a request of @type, which we answer OK with our data
+ * page @page: 0 and node2's access in *@a, or -1 (self->why says why).
+ */
+static int node2_served(FIXTURE_DATA(wire) *self, struct rogue *r,
+			const char *verb, uint64_t addr, unsigned int seed,
+			uint8_t type, int page, struct access_ans *a)
+{
+	struct rx_msg x;
+	char d[400];
+
+	if (rpc_send(self, "%s %#" PRIx64 " %u", verb, addr, seed) ||
+	    expect_request(self, r, type, &x, REPLY_MS))
+		return -1;
+	if (rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, page, true)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rpc_wait(self, d, sizeof(d), RPC_S))
+		return -1;
+	return parse_access(self, d, a);
+}
+
+/*
  * The rogue writes a page homed on node2 (it owns it now), and @wmask
  * asks node2 to take it back: the EVICTV is sent, not waited for, with
  * id @id; node2's FETCHV for it is in *@x, checked.
@@ -3840,7 +3864,6 @@ TEST_F_TIMEOUT(wire, evictv_writeback_fetchv_unanswered, 200)
 	struct rx_msg x;
 	struct pinfo pi;
 	struct rogue *r;
-	char d[400];
 	uint64_t pd;
 
 	START();
@@ -3860,31 +3883,20 @@ TEST_F_TIMEOUT(wire, evictv_writeback_fetchv_unanswered, 200)
 	EXPECT_EQ(ROGUE, pi.owner) TH_LOG("a write-back that never got the page changed the owner");
 	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
 
-	/* Back: node2's read comes to us, the owner. */
+	/* Back: node2's read comes to us, the owner (FETCH). */
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	r = self->r;
 	NEED_MW();
-	ASSERT_EQ(0, rpc_send(self, "read %#" PRIx64, pd)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
-		TH_LOG("node2 reading a page the rogue still owns: %s", self->why);
 	pat_fill(r->data + 2 * PG, 0x51);	/* our frame, as we kept it */
-	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
-		TH_LOG("%s", r->err);
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read: %s", d);
+	ASSERT_EQ(0, node2_served(self, r, "read", pd, 0, TDSM_W_FETCH, 2, &a))
+		TH_LOG("node2 reading a page the rogue still owns: %s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read");
 	EXPECT_EQ(pat_hash(0x51), a.hash) TH_LOG("node2 read other bytes than the rogue's");
 
 	/* node2 takes the page back (FETCH DROP): no later test finds it ours. */
-	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pd, 0x52))
-		TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+	ASSERT_EQ(0, node2_served(self, r, "write", pd, 0x52, TDSM_W_FETCH, 2, &a))
 		TH_LOG("node2 writing a page the rogue owns: %s", self->why);
-	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
-		TH_LOG("%s", r->err);
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write");
 	ASSERT_EQ(0, node2_info(self, pd, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TARGET, pi.owner);
 }
@@ -3919,7 +3931,7 @@ static long fetchv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
 TEST_F_TIMEOUT(wire, fetchv_served_by_owner, 200)
 {
 	struct tdsm_wire_msg m;
-	struct rx_msg rep, x;
+	struct rx_msg rep;
 	struct access_ans a;
 	struct pinfo pi;
 	uint8_t want[PG];
@@ -3935,16 +3947,10 @@ TEST_F_TIMEOUT(wire, fetchv_served_by_owner, 200)
 	NEED_MW();
 
 	/* node2 writes the page: its WRITE comes to us, and we grant it. */
-	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", q, 0x71))
+	ASSERT_EQ(0, node2_served(self, r, "write", q, 0x71, TDSM_W_WRITE, 2, &a))
 		TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_WRITE, &x, REPLY_MS))
-		TH_LOG("%s", self->why);
-	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
-		TH_LOG("%s", r->err);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write");
 	grant = rogue_txn;	/* the grant's epoch, rogue_reply()'s */
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
 	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
 	ASSERT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
 
