@@ -3751,9 +3751,11 @@ static int node2_served(FIXTURE_DATA(wire) *self, struct rogue *r,
 }
 
 /*
- * The rogue writes a page homed on node2 (it owns it now), and @wmask
- * asks node2 to take it back: the EVICTV is sent, not waited for, with
- * id @id; node2's FETCHV for it is in *@x, checked.
+ * The rogue writes page @addr, homed on node2 (it owns it now, with the
+ * bytes of @seed in data page 0), and asks node2 to take it back: an
+ * EVICTV with the page in its wmask, sent with id @id and not waited for.
+ * node2's FETCHV for it is in *@x, checked: our page, a buffer, an epoch
+ * newer than our grant's.
  */
 static int writeback_start(FIXTURE_DATA(wire) *self, struct rogue *r,
 			   uint64_t addr, unsigned int seed, uint64_t id,
