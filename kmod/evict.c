@@ -17,17 +17,20 @@
  *   hard = budget + max(budget / 8, 1024 pages): a fault that would add a
  *          cached frame above it waits for the work first (until under
  *          it, or a run ended; killable, at most timeout_ms), and then
- *          goes on anyway (the budget is soft: frames it cannot drop,
- *          pages it owns, stay).
+ *          goes on anyway (the budget is soft: frames in use, and pages
+ *          whose home does not take or release them, stay).
  * The work runs a clock over the pages that have metadata here (the
  * chunks that exist, PROTOCOL.md "Metadata lifetime" M7; the hand:
  * tdsm_region.clock_hand, a page index): a page used since the hand last
  * passed
  * (TDSM_PG_REFERENCED: faults, installs, word accesses here) gets a second
- * chance; the others, if they are clean read copies, are dropped, and
- * their homes told with one EVICTV notice per home per 64-page group
- * (rule E1). Pages this node owns (dirty, or retained) stay: writing them
- * back is not done yet.
+ * chance; the others are victims, gathered per 64-page group, with one
+ * EVICTV per home per group: clean read copies are dropped at once and
+ * named in its mask (a notice, rule E1); pages this node owns (dirty, or
+ * retained) are named in its wmask and written back: the home fetches
+ * them with a FETCHV and installs them, and the frames here go only when
+ * the home's reply releases them (rules E2-E5, the write-back section
+ * below).
  */
 #include <linux/atomic.h>
 #include <linux/ktime.h>
@@ -186,8 +189,8 @@ static bool tdsm_cache_below_hard(struct tdsm_region *r)
  * only TDSM_PG_FETCHING of that page held (which the clock skips): above
  * the hard watermark, wait for the reclaim work, killable and for at most
  * timeout_ms, until the count is under it or a run of the work ended (one
- * that could not get there: the rest is pages this node owns), then go on
- * whatever the count.
+ * that could not get there: the rest is pages in use, or pages their homes
+ * neither took nor released), then go on whatever the count.
  */
 void tdsm_cache_throttle(struct tdsm_region *r)
 {
@@ -205,54 +208,76 @@ void tdsm_cache_throttle(struct tdsm_region *r)
 
 /*
  * The victims of one 64-page group (TDSM_WIRE_BATCH, aligned: one chunk)
- * that the clock took: @held, bit i = page @first + i, whose frame is gone
- * and whose TDSM_PG_FETCHING this work holds; @home[i], the home each
- * named. The sweep holds the chunk (tdsm_chunk_get_next()) until the group
- * is flushed.
+ * that the clock took: @held, bit i = page @first + i, whose
+ * TDSM_PG_FETCHING this work holds; @wb, those of them this node owns, to
+ * write back (their frames stay until the home releases them); the
+ * others' frames are gone. @home[i], the home each named. The sweep holds
+ * the chunk (tdsm_chunk_get_next()) until the group is flushed.
  */
 struct tdsm_evict_group {
 	unsigned long first;
 	u64 held;
+	u64 wb;
 	u8 home[TDSM_WIRE_BATCH];
 };
 
+/* The write-back (rules E2-E5), below. */
+static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg);
+static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
+			       u64 wmask, u64 done, u64 release);
+static u64 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn,
+			       u8 src, unsigned long first, unsigned int n,
+			       u64 want, u64 *release, int *err);
+
 /*
- * Tell @home that this node dropped its copies of the pages in @mask
- * (bit i = page @first + i): one EVICTV notice. Rule E1: the caller holds
- * TDSM_PG_FETCHING of each, and has no frame, until this returned (the
- * reply, or the call's failure, which comes only once the connection is
- * dead and drained). Without a connection nothing is sent: the copies
- * were dropped silently, which the protocol allows (the copyset stays a
- * superset of the holders).
+ * Tell @home that this node dropped its copies of the pages in @mask, and
+ * ask it to take back the pages in @wmask that this node owns (bit i =
+ * page @first + i): one EVICTV. Rule E1: the caller holds
+ * TDSM_PG_FETCHING of each, and has no frame of @mask's pages, until this
+ * returned (the reply, or the call's failure, which comes only once the
+ * connection is dead and drained). Without a connection nothing is sent:
+ * the copies were dropped silently, which the protocol allows (the
+ * copyset stays a superset of the holders), and the pages owned stay.
+ * The reply's masks in *@done (pages taken out of a copyset, or written
+ * back) and *@release (frames of @wmask the home lets go); both 0 unless
+ * it said OK.
  */
-static int tdsm_evict_notice(struct tdsm_region *r, unsigned long first,
-			     u64 mask, u8 home)
+static int tdsm_evict_send(struct tdsm_region *r, unsigned long first,
+			   u64 mask, u64 wmask, u8 home, u64 *done,
+			   u64 *release)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
 	struct tdsm_conn *conn;
 	int err;
 
+	*done = 0;
+	*release = 0;
 	conn = tdsm_peer_conn(home);
 	if (!conn)
 		return -EHOSTUNREACH;
 	tdsm_msg_init(&msg, TDSM_W_EVICTV);
 	msg.batch.addr = cpu_to_be64(tdsm_page_addr(first));
-	msg.batch.npages = fls64(mask);
+	msg.batch.npages = fls64(mask | wmask);
 	msg.batch.mask = cpu_to_be64(mask);
+	msg.batch.wmask = cpu_to_be64(wmask);
 	err = tdsm_call(conn, &msg, NULL, &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	if (!err) {
+		*done = be64_to_cpu(call.reply.breply.done);
+		*release = be64_to_cpu(call.reply.breply.data);
+	}
 	tdsm_conn_put(conn);
 	atomic64_inc(&r->evict_batches);
-	atomic64_add(hweight64(mask), &r->evict_batch_pages);
+	atomic64_add(hweight64(mask | wmask), &r->evict_batch_pages);
 	return err;
 }
 
-/* Send the group's notices, one per home, then let its pages go. */
+/* Send the group's EVICTVs, one per home, then let its pages go. */
 static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
 {
-	u64 left = g->held, mask;
+	u64 left = g->held, mask, done, release;
 	unsigned int i;
 	u8 home;
 
@@ -265,29 +290,34 @@ static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
 			if ((left & BIT_ULL(i)) && g->home[i] == home)
 				mask |= BIT_ULL(i);
 		left &= ~mask;
-		tdsm_evict_notice(r, g->first, mask, home);
+		tdsm_evict_send(r, g->first, mask & ~g->wb, mask & g->wb, home,
+				&done, &release);
+		if (mask & g->wb)
+			tdsm_writeback_end(r, g->first, mask & g->wb, done,
+					   release);
 	}
-	/* Notices answered or failed: faults on these pages may go on. */
+	/* Answered or failed: faults on these pages may go on. */
 	for (i = 0; i < TDSM_WIRE_BATCH; i++)
 		if (g->held & BIT_ULL(i))
 			clear_and_wake_up_bit(TDSM_PG_FETCHING,
 					      &tdsm_pg(r, g->first + i)->flags);
-	atomic64_add(hweight64(g->held), &r->evicted_clean);
+	atomic64_add(hweight64(g->held & ~g->wb), &r->evicted_clean);
 	g->held = 0;
+	g->wb = 0;
 	wake_up_all(&tdsm_cache_wait);
 }
 
 /*
  * The clock's look at page @idx: true if it took the page as a victim
- * (its frame dropped, its TDSM_PG_FETCHING held) and *@home is the home
- * to tell. A victim is a clean read copy: homed elsewhere, not owned
- * here (a page this node owns may hold the only current data, and a
- * retained frame is the page until its home says otherwise), SHARED (so
- * never mapped writable), not used since the hand last passed, and with
- * no fault of this node on it (TDSM_PG_FETCHING).
+ * (its TDSM_PG_FETCHING held) and *@home is the home to tell. A victim is
+ * homed elsewhere, not used since the hand last passed, with no fault of
+ * this node on it (TDSM_PG_FETCHING), and either a clean read copy, not
+ * owned here and SHARED (so never mapped writable), whose frame is
+ * dropped now, or a page this node owns, to write back (*@owned: its
+ * frame stays, tdsm_writeback_victim()).
  */
 static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
-			    struct tdsm_page *pg, u8 *home)
+			    struct tdsm_page *pg, u8 *home, bool *owned)
 {
 	struct page *frame = NULL;
 
@@ -301,15 +331,17 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 		return false;
 	tdsm_page_lock(pg);
 	*home = tdsm_page_home(pg);
-	if (pg->frame && *home != r->node_id && pg->owner != r->node_id &&
-	    pg->state == TINYDSM_PAGE_SHARED)
+	*owned = tdsm_writeback_victim(r, pg);
+	if (!*owned && pg->frame && *home != r->node_id &&
+	    pg->owner != r->node_id && pg->state == TINYDSM_PAGE_SHARED)
 		frame = tdsm_local_take(r, idx);	/* unmaps it first */
 	tdsm_page_unlock(pg);
-	if (!frame) {
+	if (!frame && !*owned) {
 		clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 		return false;
 	}
-	put_page(frame);
+	if (frame)
+		put_page(frame);
 	return true;
 }
 
@@ -324,14 +356,17 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
 {
 	struct tdsm_evict_group g = { .first = first };
 	unsigned long idx, end = min(first + TDSM_WIRE_BATCH, r->npages);
+	bool owned;
 	u8 home;
 
 	for (idx = from; idx < end; idx++) {
 		if (atomic64_read(&r->cached) <= low ||
 		    READ_ONCE(tdsm_cache_stopping))
 			break;
-		if (tdsm_clock_take(r, idx, tdsm_pg(r, idx), &home)) {
+		if (tdsm_clock_take(r, idx, tdsm_pg(r, idx), &home, &owned)) {
 			g.held |= BIT_ULL(idx - first);
+			if (owned)
+				g.wb |= BIT_ULL(idx - first);
 			g.home[idx - first] = home;
 		}
 		cond_resched();
@@ -393,29 +428,34 @@ out:
 	wake_up_all(&tdsm_cache_wait);
 }
 
-/* ---- the home: a notice (EVICTV) ----------------------------------- */
+/* ---- the home: EVICTV ----------------------------------------------- */
 
 /*
- * Node src dropped its copies of the pages in the batch's mask (rule E1):
- * under each page's TDSM_PG_DIR, taken in ascending order as every batch
- * does, take src out of the copyset only if this node is the page's home,
- * src is not its owner, no grant in doubt names src (it may have to fall
- * back on src's frame), and the connection the notice came on is still
- * up (a notice handled after its connection died may be older than a new
- * copy src asked for since, over the next connection). A page whose DIR
- * does not come within half the sender's wait is left as it is: the
- * notice is advisory (the locks of the batch all come within that time,
- * or are tried once). The reply's done mask names the pages taken out.
+ * Node src dropped its copies of the pages in the batch's mask (rule E1),
+ * and asks this node to take back the pages of its wmask (the write-back,
+ * tdsm_writeback_home()). Under each page's TDSM_PG_DIR, taken in
+ * ascending order as every batch does, take src out of the copyset of a
+ * page of the mask only if this node is the page's home, src is not its
+ * owner, no grant in doubt names src (it may have to fall back on src's
+ * frame), and the connection the notice came on is still up (a notice
+ * handled after its connection died may be older than a new copy src
+ * asked for since, over the next connection). A page whose DIR does not
+ * come within half the sender's wait is left as it is: the notice is
+ * advisory, and such a page of the wmask is neither taken nor released
+ * (the locks of the batch all come within that time, or are tried once).
+ * The reply's done mask names the pages taken out and the pages written
+ * back; its data mask, the release.
  */
 void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg)
 {
 	struct tdsm_wire_breply rep = {};
 	unsigned long first, end = jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2);
-	u64 mask, locked = 0, done = 0;
+	u64 mask, wmask, locked = 0, done = 0, release = 0;
 	u8 src = msg->hdr.src;
 	enum tdsm_wire_status st;
 	unsigned int i, n;
+	int err = 0;
 	long left;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -424,16 +464,24 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		return;
 	}
 	mask = be64_to_cpu(msg->batch.mask);
+	wmask = be64_to_cpu(msg->batch.wmask);
 	/*
-	 * No metadata here (M6): the home knows of no copy of these pages,
-	 * so no copyset names src. Nothing to take out; nothing created.
+	 * No metadata here (M5, M6): the home knows of no copy of these
+	 * pages and names no owner, so nothing is taken out, nothing written
+	 * back and nothing created; the pages of the wmask homed here are
+	 * released (E3: the directory does not name src owner).
 	 */
 	if (!tdsm_chunk_get_existing(r, first)) {
+		for (i = 0; i < n; i++)
+			if ((wmask & BIT_ULL(i)) &&
+			    tdsm_default_home(r, first + i) == r->node_id)
+				release |= BIT_ULL(i);
+		rep.data = cpu_to_be64(release);
 		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (!(mask & BIT_ULL(i)))
+		if (!((mask | wmask) & BIT_ULL(i)))
 			continue;
 		/* All of them within half the sender's wait; then one try each. */
 		left = max_t(long, (long)(end - jiffies), 0);
@@ -444,7 +492,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
-		if (!(locked & BIT_ULL(i)) ||
+		if (!(locked & mask & BIT_ULL(i)) ||
 		    tdsm_page_home(pg) != r->node_id || pg->owner == src ||
 		    !(pg->copyset & tdsm_nbit(src)) ||
 		    tdsm_doubt_names(r, first + i, src) ||
@@ -453,12 +501,244 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		pg->copyset &= ~tdsm_nbit(src);
 		done |= BIT_ULL(i);
 	}
+	if (locked & wmask)
+		done |= tdsm_writeback_home(r, conn, src, first, n,
+					    locked & wmask, &release, &err);
+	/*
+	 * Reply before the transaction ends, as every home does: the reply
+	 * has landed at src (tdsm_reply_batch() waits for it) before a later
+	 * transaction on these pages is served.
+	 */
+	rep.status = cpu_to_be32(tdsm_errno_status(err));
+	rep.done = cpu_to_be64(done);
+	rep.data = cpu_to_be64(release);
+	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
 	for (i = n; i-- > 0;)
 		if (locked & BIT_ULL(i))
 			tdsm_dir_unlock(tdsm_pg(r, first + i));
 	tdsm_chunk_put(r, first);
-	rep.done = cpu_to_be64(done);
-	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
+}
+
+/* ---- the write-back (rules E2-E5) ------------------------------------- */
+
+/*
+ * The evictor: is page @pg (page lock held) one this node owns, to write
+ * back rather than drop? Homed elsewhere, with a frame, and named owned
+ * here: EXCLUSIVE (maybe written), SHARED and owned, or a frame retained
+ * after giving the page up (state INVALID: until its home says otherwise,
+ * it may be the page; PROTOCOL.md "Transactions"). Also a read copy this
+ * node wrongly believes it owns (a migration's pull, FETCH KEEP): the
+ * home then takes nothing and releases it.
+ */
+static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg)
+{
+	tdsm_page_assert_locked(pg);
+	return pg->frame && tdsm_page_home(pg) != r->node_id &&
+	       pg->owner == r->node_id;
+}
+
+/*
+ * The evictor: the home answered the write-back of the pages @wmask of
+ * the group at @first (their TDSM_PG_FETCHING held since before the
+ * EVICTV), or the call failed (@done and @release 0). Free the frame of
+ * each page the reply took (@done) or released (@release), and only those
+ * (rule E3): a page the home did not take stays, live or retained, and a
+ * failed write-back keeps the page (E2). The frame freed is normally the
+ * one the FETCHV handler retained; a live one is a copy this node wrongly
+ * believed it owned, and dropping it is a silent drop. A page homed here
+ * now (a migration to this node, E5) is this node's own: it stays.
+ * Nothing else installs a frame here meanwhile: a fault merges on
+ * TDSM_PG_FETCHING and waits. The clock holds the group's chunk (M1).
+ */
+static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
+			       u64 wmask, u64 done, u64 release)
+{
+	u64 freed = 0, left = wmask & (done | release);
+	unsigned int i;
+
+	while (left) {
+		struct tdsm_page *pg;
+		struct page *frame = NULL;
+
+		i = __ffs64(left);
+		left &= left - 1;
+		pg = tdsm_pg(r, first + i);
+		tdsm_page_lock(pg);
+		if (tdsm_page_home(pg) != r->node_id)
+			frame = tdsm_local_take(r, first + i);
+		tdsm_page_unlock(pg);
+		if (frame) {
+			put_page(frame);
+			freed |= BIT_ULL(i);
+		}
+	}
+	atomic64_add(hweight64(wmask & done), &r->evicted_written);
+	atomic64_add(hweight64(freed), &r->evict_released);
+	atomic64_add(hweight64(wmask & ~(done | release)), &r->evict_failed);
+}
+
+/*
+ * The home, EVICTV from @src on @conn: write back the pages @want of the
+ * batch of @n pages at @first (their TDSM_PG_DIR held), a transaction of
+ * its own (rule E2). It takes the pages it is the home of, whose owner is
+ * src and on which no grant in doubt names src; fetches them with one
+ * FETCHV (a FETCH DROP of each, on the same connection: src retains its
+ * frames), and installs what came as its own copy, SHARED, owner this
+ * node, the copyset less src plus this node (E4: the readers keep their
+ * copies, and the next write invalidates them), with the transaction's
+ * epoch. Returns the pages installed; *@release: the pages of @want whose
+ * directory names src neither as the owner nor as the owner before a
+ * grant in doubt (E3), whose frame src may free (the installed ones, and
+ * retained or misbelieved frames of pages src no longer owns); *@err: the
+ * FETCHV's failure (then nothing is released). A FETCHV not answered
+ * kills the connection (the call's timeout): the directory stays, and
+ * src's frame, live or retained, is the page.
+ *
+ * noinline_for_stack: its struct tdsm_call (two completions, bigger with
+ * lockdep) stays out of the EVICTV handler's frame, which the debug
+ * kernel's KASAN redzones enlarge.
+ */
+static noinline_for_stack u64
+tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
+		    unsigned long first, unsigned int n, u64 want, u64 *release,
+		    int *err)
+{
+	struct tdsm_call call = {};
+	struct tdsm_wire_msg msg;
+	struct tdsm_bufv *bufv = NULL;
+	u64 take = 0, done = 0;
+	unsigned int i;
+	u32 epoch;
+
+	*release = 0;
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+
+		if (!(want & BIT_ULL(i)))
+			continue;
+		tdsm_dir_assert_locked(pg);
+		if (tdsm_page_home(pg) == r->node_id && pg->owner == src &&
+		    !tdsm_doubt_names(r, first + i, src))
+			take |= BIT_ULL(i);
+	}
+	if (!take)
+		goto release;
+	/* The pages are charged already (ALLOC): only the buffer may fail. */
+	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
+	*err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
+	if (*err)
+		goto out;
+	/* One transaction for the batch, now that no other runs on it. */
+	epoch = tdsm_txn_next(r);
+	for (i = 0; i < n; i++)
+		if (take & BIT_ULL(i))
+			tdsm_pg(r, first + i)->epoch = epoch;
+	tdsm_batch_msg_init(&msg, TDSM_W_FETCHV, first, n);
+	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
+	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
+	msg.batch.mask = cpu_to_be64(take);
+	msg.batch.epoch = cpu_to_be32(epoch);
+	*err = tdsm_call_batch(conn, &msg, bufv, &call);
+	tdsm_bufv_put(conn, bufv, *err ? NULL : &call);
+	if (!*err)
+		*err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	if (!*err)
+		done = be64_to_cpu(call.reply.breply.done) &
+		       be64_to_cpu(call.reply.breply.data) & take;
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+
+		if (!(done & BIT_ULL(i)))
+			continue;
+		tdsm_page_lock(pg);
+		tdsm_local_install(r, first + i, bufv->frames[i],
+				   TINYDSM_PAGE_SHARED);
+		bufv->frames[i] = NULL;
+		pg->owner = r->node_id;
+		pg->copyset = (pg->copyset & ~tdsm_nbit(src)) |
+			      tdsm_nbit(r->node_id);
+		pg->epoch = epoch;
+		tdsm_page_unlock(pg);
+	}
+	tdsm_bufv_free_frames(bufv);
+	if (*err)
+		goto out;
+release:
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+
+		if ((want & BIT_ULL(i)) && tdsm_page_home(pg) == r->node_id &&
+		    pg->owner != src && !tdsm_doubt_names(r, first + i, src))
+			*release |= BIT_ULL(i);
+	}
+out:
+	kfree(bufv);
+	return done;
+}
+
+/*
+ * The owner, a FETCHV from its home: for each page of the mask, what
+ * tdsm_handle_fetch() does for a FETCH DROP (tdsm_fetch_frame(): the page
+ * settled, the frame newer than none the transaction knew of, made
+ * read-only), then one reply with every frame written ahead of it, and,
+ * once it landed or is in doubt, each page given up with its frame
+ * retained (tdsm_fetch_dropped()). A page whose home, as this node knows
+ * it, is not the requester is refused, alone (rule E5: this node may be
+ * taking the page over by a migration, and then keeps its frame as the
+ * home). It never takes TDSM_PG_DIR, as FETCH does not: no deadlock with
+ * the home, which holds the batch's DIRs while it waits. Without the
+ * batch's chunk it serves nothing and creates none (M6).
+ */
+void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
+			const struct tdsm_wire_msg *msg)
+{
+	struct tdsm_wire_breply rep = {};
+	struct page *push[TDSM_WIRE_BATCH];
+	u8 slot[TDSM_WIRE_BATCH];
+	u32 epoch = be32_to_cpu(msg->batch.epoch);
+	unsigned int i, n, npush = 0;
+	enum tdsm_wire_status st;
+	unsigned long first;
+	u64 want, sent = 0;
+	int err;
+
+	st = tdsm_batch_check(r, msg, &first, &n);
+	if (st) {
+		tdsm_breply_error(conn, msg, st);
+		return;
+	}
+	want = be64_to_cpu(msg->batch.mask);
+	/*
+	 * A request about copies here (M6): no metadata, no copy, nothing
+	 * served and nothing created; the reply says so (done 0).
+	 */
+	if (!tdsm_chunk_get_existing(r, first)) {
+		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!(want & BIT_ULL(i)) ||
+		    tdsm_page_home(tdsm_pg(r, first + i)) != msg->hdr.src)
+			continue;
+		push[npush] = tdsm_fetch_frame(r, first + i, epoch, false);
+		if (!push[npush])
+			continue;
+		slot[npush++] = i;
+		sent |= BIT_ULL(i);
+	}
+	rep.done = cpu_to_be64(sent);
+	rep.data = cpu_to_be64(sent);
+	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
+			       be64_to_cpu(msg->batch.iova),
+			       be32_to_cpu(msg->batch.rkey));
+	/* Sent, or in doubt (-ECOMM: the home may have them): give them up. */
+	for (i = 0; i < npush; i++) {
+		if (!err || err == -ECOMM)
+			tdsm_fetch_dropped(r, first + slot[i], push[i]);
+		put_page(push[i]);
+	}
+	tdsm_chunk_put(r, first);
 }
 
 int tdsm_cache_init(void)

@@ -24,6 +24,8 @@ int tdsm_cache_set_budget(u64 bytes, struct netlink_ext_ack *extack);
 void tdsm_cache_throttle(struct tdsm_region *r);
 void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg);
+void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
+			const struct tdsm_wire_msg *msg);
 int tdsm_cache_init(void);
 void tdsm_cache_stop(void);
 void tdsm_cache_exit(void);

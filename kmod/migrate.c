@@ -86,8 +86,8 @@ static unsigned int tdsm_batch_len(unsigned long first, unsigned long end)
  * sender keeps a batch inside one group (tdsm_batch_len()): the receiver
  * refuses one that is not.
  */
-static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
-				unsigned long first, unsigned int n)
+void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
+			 unsigned long first, unsigned int n)
 {
 	WARN_ON_ONCE(!n || tdsm_batch_crosses(first, n));
 	tdsm_msg_init(msg, type);
@@ -97,19 +97,21 @@ static void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
 
 /*
  * Check a batch request's body: its first page in *@first and count in *@n.
- * MIGRATE has no mask; READV, INVALV and EVICTV have one, inside the batch;
- * only INVALV names a node (dst); INVALV and EVICTV name no buffer. A batch
- * across the edge of a group of TDSM_WIRE_BATCH pages is malformed (wire
- * version 7).
+ * MIGRATE has no mask; READV, INVALV and FETCHV have one, not empty,
+ * inside the batch; EVICTV has two, disjoint (the clean drops and the
+ * write-backs), inside the batch, not both empty, and only it has a
+ * wmask; only INVALV names a node (dst); INVALV and EVICTV name no buffer;
+ * only INVALV and FETCHV carry an epoch. A batch across the edge of a
+ * group of TDSM_WIRE_BATCH pages is malformed (wire version 7).
  *
  * The batch handlers and initiators below hold the chunk of a batch's
  * pages (page.h, M1) from before its first lock to after its last unlock.
  * A batch is inside one group of TDSM_WIRE_BATCH pages, which is one
  * chunk, held with one reference on its first page: tdsm_chunk_get() for
  * those that create it (MIGRATE at both ends, READV at the home),
- * tdsm_chunk_get_existing() for those about copies (INVALV, and
- * REPOPULATE, which wants only pages that lost a copy): no chunk, no copy
- * (page.h, M5).
+ * tdsm_chunk_get_existing() for those about copies (INVALV, FETCHV and
+ * EVICTV, and REPOPULATE, which wants only pages that lost a copy): no
+ * chunk, no copy (page.h, M5).
  */
 enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
@@ -117,6 +119,7 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 {
 	const struct tdsm_wire_batch *b = &msg->batch;
 	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
+	u64 wmask = be64_to_cpu(b->wmask), all = mask | wmask;
 	u8 type = msg->hdr.type;
 
 	if (!tdsm_addr_idx(r, addr, first))
@@ -124,9 +127,11 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	*n = b->npages;
 	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
 	    b->reserved[0] || b->reserved[1] || b->reserved2 ||
-	    (type != TDSM_W_INVALV && b->epoch))
+	    (type != TDSM_W_INVALV && type != TDSM_W_FETCHV && b->epoch) ||
+	    (type != TDSM_W_EVICTV && wmask))
 		return TDSM_WS_INVAL;
-	if (type == TDSM_W_MIGRATE ? mask : !mask || (*n < 64 && mask >> *n))
+	if (type == TDSM_W_MIGRATE ? mask :
+	    !all || (*n < 64 && all >> *n) || (mask & wmask))
 		return TDSM_WS_INVAL;
 	if (tdsm_batch_crosses(*first, *n))
 		return TDSM_WS_INVAL;

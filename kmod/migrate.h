@@ -49,6 +49,8 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
 				       unsigned long *first, unsigned int *n);
+void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
+			 unsigned long first, unsigned int n);
 void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
 		       enum tdsm_wire_status st);
 void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,

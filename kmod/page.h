@@ -42,10 +42,11 @@
  *     before it is published.
  * M5. So a page without metadata is a page never seen here: no frame, its
  *     default home, nothing in flight.
- * M6. Handlers of requests about a copy here (INVAL, INVALV, FETCH) never
- *     create a chunk: with none, they answer "no copy"; nor does an
- *     EVICTV notice at a home (none: the home knows of no copy, OK).
- *     Faults, word accesses, requests served as a home and migrations
+ * M6. Handlers of requests about a copy here (INVAL, INVALV, FETCH,
+ *     FETCHV) never create a chunk: with none, they answer "no copy"; nor
+ *     does an EVICTV at a home (none: the home knows of no copy and names
+ *     no owner: OK, nothing taken, the wmask's pages released). Faults,
+ *     word accesses, other requests served as a home and migrations
  *     create.
  * M7. Scans (tdsm_for_each_page(), the cache's clock with
  *     tdsm_chunk_get_next()) walk the chunks that exist, each referenced

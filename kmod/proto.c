@@ -1169,6 +1169,59 @@ out_put:
 	tdsm_chunk_put(r, idx);
 }
 
+/*
+ * The owner's side of a FETCH of page @idx, or of one page of a FETCHV, for
+ * the home's transaction @epoch: the frame to send, made read-only (no
+ * write may slip in while the page travels), with a reference; or NULL if
+ * there is nothing to send: no frame, or a newer one than the transaction
+ * knew of. A frame in state INVALID is one this node retained when it gave
+ * the page up (tdsm_local_give_up()): the home asks us, so it still names
+ * us owner and no write committed since: it is served, unless @live (a
+ * grant to us is in doubt, and only the frame that grant installed would
+ * be current: TDSM_FETCH_F_LIVE). The caller holds the page's chunk (M1),
+ * as for tdsm_fetch_dropped().
+ */
+struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
+			      u32 epoch, bool live)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct page *frame;
+
+	tdsm_page_lock_settled(pg);
+	frame = pg->frame;
+	if (!frame || (live && pg->state == TINYDSM_PAGE_INVALID) ||
+	    !tdsm_epoch_after(epoch, pg->epoch)) {
+		tdsm_page_unlock(pg);
+		return NULL;
+	}
+	tdsm_local_downgrade(r, idx);
+	get_page(frame);
+	tdsm_page_unlock(pg);
+	return frame;
+}
+
+/*
+ * @frame of page @idx (tdsm_fetch_frame()) went to the home for a FETCH
+ * DROP, or may have (the send is in doubt): give the page up, retaining
+ * the frame. Only that copy, not one granted to us since: while we waited
+ * for the data to land, the home may have finished and served our own
+ * next request. The caller's reference keeps @frame from being recycled
+ * as that new copy until this comparison.
+ */
+void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
+			struct page *frame)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct page *taken = NULL;
+
+	tdsm_page_lock(pg);
+	if (pg->frame == frame)
+		taken = tdsm_local_give_up(r, idx);
+	tdsm_page_unlock(pg);
+	if (taken)
+		put_page(taken);
+}
+
 static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 			      const struct tdsm_wire_msg *msg)
 {
@@ -1205,51 +1258,18 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		goto out_put;
 	}
 
-	tdsm_page_lock_settled(pg);
-	frame = pg->frame;
-	/*
-	 * No frame, or a newer one than this FETCH's transaction knew of. A
-	 * frame in state INVALID is one we retained when we gave the page up
-	 * (tdsm_local_give_up()): the home asks us, so it still names us
-	 * owner and no write committed since: serve it, unless the home asks
-	 * for a live copy only (TDSM_FETCH_F_LIVE: a grant to us is in doubt,
-	 * and only the frame that grant installed would be current).
-	 */
-	if (!frame || (live && pg->state == TINYDSM_PAGE_INVALID) ||
-	    !tdsm_epoch_after(epoch, pg->epoch)) {
-		tdsm_page_unlock(pg);
-		err = -ESTALE;
-		goto reply;
+	frame = tdsm_fetch_frame(r, idx, epoch, live);
+	if (!frame) {
+		tdsm_reply_status(conn, msg, TDSM_WS_STALE);
+		goto out_put;
 	}
-	/* No write may slip in while the page travels. */
-	tdsm_local_downgrade(r, idx);
-	get_page(frame);
-	tdsm_page_unlock(pg);
-
 	/* Data and reply on one queue pair: ordered, one round trip. */
 	err = tdsm_reply_page(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
 			      iova, rkey, mode == TDSM_FETCH_DROP);
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
-	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP) {
-		struct page *taken = NULL;
-
-		/*
-		 * Drop the copy we sent, not one granted to us since: while we
-		 * waited for the data to land, the home may have finished and
-		 * served our own next request. Our reference keeps @frame from
-		 * being recycled as that new copy until this comparison.
-		 */
-		tdsm_page_lock(pg);
-		if (pg->frame == frame)
-			taken = tdsm_local_give_up(r, idx);
-		tdsm_page_unlock(pg);
-		if (taken)
-			put_page(taken);
-	}
+	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP)
+		tdsm_fetch_dropped(r, idx, frame);
 	put_page(frame);
-	goto out_put;
-reply:
-	tdsm_reply_status(conn, msg, tdsm_errno_status(err));
 out_put:
 	if (pg)
 		tdsm_chunk_put(r, idx);
@@ -1393,6 +1413,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_EVICTV:
 		tdsm_handle_evictv(r, conn, msg);
+		break;
+	case TDSM_W_FETCHV:
+		tdsm_handle_fetchv(r, conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

@@ -72,6 +72,11 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 			struct page *frame, u8 state);
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
+/* the owner's side of FETCH and FETCHV */
+struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
+			      u32 epoch, bool live);
+void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
+			struct page *frame);
 
 /* the home's directory: TDSM_PG_DIR held */
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,

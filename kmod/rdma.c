@@ -110,10 +110,11 @@ static unsigned long tdsm_timeout(void)
 }
 
 /*
- * How long a caller waits for the reply to a request of @type. A home
- * answers INVAL and FETCH by itself: timeout_ms. For the others a home may
- * have to ask other nodes first, each bounded by timeout_ms, and waits at
- * most timeout_ms / 2 for the page's directory lock: twice as long.
+ * How long a caller waits for the reply to a request of @type. A holder
+ * answers INVAL, INVALV, FETCH and FETCHV by itself: timeout_ms. For the
+ * others a home may have to ask other nodes first (EVICTV: the sender
+ * itself, with a FETCHV), each bounded by timeout_ms, and waits at most
+ * timeout_ms / 2 for the page's directory lock: twice as long.
  */
 static unsigned long tdsm_call_timeout(u8 type)
 {
@@ -121,6 +122,7 @@ static unsigned long tdsm_call_timeout(u8 type)
 	case TDSM_W_FETCH:
 	case TDSM_W_INVAL:
 	case TDSM_W_INVALV:
+	case TDSM_W_FETCHV:
 		return tdsm_timeout();
 	default:
 		return 2 * tdsm_timeout();
@@ -1074,10 +1076,12 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 }
 
 /*
- * Reply to a batch request (MIGRATE, READV) on @conn: @reply (status and
- * masks, filled by the caller), after the RDMA WRITEs of @n pages, page
- * @pages[k] to @iova + @slot[k] * PAGE_SIZE. The reply invalidates @rkey
- * at the requester. Waits until the reply (and so the data) landed.
+ * Reply to a batch request (MIGRATE, READV, EVICTV, FETCHV) on @conn:
+ * @reply (status and masks, filled by the caller), after the RDMA WRITEs
+ * of @n pages, page @pages[k] to @iova + @slot[k] * PAGE_SIZE. The reply
+ * invalidates @rkey at the requester. Waits until the reply (and so the
+ * data) landed: 0, -ECOMM if it went out but did not complete (in
+ * doubt), another -errno if it never went out.
  */
 int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		     const struct tdsm_wire_breply *reply, struct page **pages,

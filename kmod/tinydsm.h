@@ -215,8 +215,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	page's TDSM_PG_DIR (proto.c, PROTOCOL.md "Grants in doubt").
  * @cached: frames here of pages homed elsewhere, retained ones too: the
  *	pages with TDSM_PG_CACHED (evict.c, tdsm_cache_note()).
- * @evicted_clean, @evict_batches, @evict_batch_pages, @reclaim_runs,
- * @reclaim_ns: counters, see struct tinydsm_stats.
+ * @evicted_clean, @evicted_written, @evict_released, @evict_failed,
+ * @evict_batches, @evict_batch_pages, @reclaim_runs, @reclaim_ns:
+ *	counters, see struct tinydsm_stats.
  * @clock_hand: the page the cache's clock looks at next (evict.c; only
  *	its reclaim work moves it).
  */
@@ -258,6 +259,9 @@ struct tdsm_region {
 	struct xarray doubts;
 	atomic64_t cached;
 	atomic64_t evicted_clean;
+	atomic64_t evicted_written;
+	atomic64_t evict_released;
+	atomic64_t evict_failed;
 	atomic64_t evict_batches;
 	atomic64_t evict_batch_pages;
 	atomic64_t reclaim_runs;

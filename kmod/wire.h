@@ -55,12 +55,24 @@
  *                              the page itself first as for its own fault;
  *                              reply.addr carries the value loaded
  *   EVICTV node -> home        batch: addr, npages, mask = read copies
- *                              the node dropped (a notice), inside one
- *                              aligned group of TDSM_WIRE_BATCH pages, no
- *                              buffer; the home takes the node out of those
- *                              pages' copysets if its connection is still
- *                              up (PROTOCOL.md "Eviction"): breply, done =
- *                              the pages taken out
+ *                              the node dropped (a notice), wmask = pages
+ *                              it owns and gives back (a write-back), the
+ *                              two disjoint, inside one aligned group of
+ *                              TDSM_WIRE_BATCH pages, no buffer; the home
+ *                              takes the node out of the copysets of the
+ *                              mask if its connection is still up, and
+ *                              fetches the wmask's pages it can take with
+ *                              a FETCHV on the same connection before it
+ *                              answers (PROTOCOL.md "Eviction"): breply,
+ *                              done = the pages taken out of a copyset or
+ *                              written back, data = the wmask's frames the
+ *                              node may free (the release)
+ *   FETCHV home -> owner       batch: addr, npages, iova/rkey (a buffer of
+ *                              the home's), mask = pages wanted, epoch: a
+ *                              FETCH DROP of each, for a write-back; the
+ *                              owner serves the pages it holds whose home
+ *                              is the requester: breply, done = data = the
+ *                              pages written into the buffer
  *
  * FETCH, INVAL and INVALV carry the epoch of the home's transaction, and
  * every grant (READ/WRITE reply, READV reply) the epoch its copy gets: a
@@ -85,7 +97,8 @@
  * batch (MIGRATE, READV, INVALV, EVICTV) lies inside one group of
  * TDSM_WIRE_BATCH pages, else TDSM_WS_INVAL; node ids go up to 64, so the
  * holders of a MIGRATE breply are a __be64 with bit n - 1 for node n (they
- * were a __be32 with bit n); and EVICTV, the notice of dropped read copies.
+ * were a __be32 with bit n); and EVICTV, the notice of dropped read copies
+ * and the write-back of owned ones (wmask), with its FETCHV.
  * An older peer is refused (TDSM_REJ_VERSION).
  */
 #define TDSM_WIRE_VERSION	7
@@ -107,6 +120,7 @@ enum tdsm_wire_type {
 	TDSM_W_WORD,
 	TDSM_W_AUTH,
 	TDSM_W_EVICTV,
+	TDSM_W_FETCHV,
 	__TDSM_W_MAX
 };
 
@@ -235,7 +249,7 @@ struct tdsm_wire_alloc {
 };
 
 /**
- * struct tdsm_wire_batch - MIGRATE, READV, INVALV, EVICTV
+ * struct tdsm_wire_batch - MIGRATE, READV, INVALV, EVICTV, FETCHV
  * @addr: global address of the first page of the batch.
  * @iova: the requester's buffer: page i of the batch goes to iova + i * 4 KiB...
  * @rkey: ...under this rkey (INVALV, EVICTV: both zero).
@@ -243,11 +257,14 @@ struct tdsm_wire_alloc {
  *	TDSM_WIRE_BATCH pages that @addr is in.
  * @dst: INVALV: the pages' new home if a migration moves them, else 0.
  * @reserved: zero.
- * @mask: READV, INVALV, EVICTV: the pages concerned (bit i = page i);
- *	MIGRATE: zero.
- * @epoch: INVALV: the id of the home's transaction (as for INVAL: a copy
- *	not older stays, and the page answers TDSM_WS_STALE); others: zero.
+ * @mask: READV, INVALV, FETCHV: the pages concerned (bit i = page i), not
+ *	empty; EVICTV: the read copies dropped; MIGRATE: zero.
+ * @epoch: INVALV, FETCHV: the id of the home's transaction (as for INVAL
+ *	and FETCH: a copy not older stays, and the page is not served);
+ *	others: zero.
  * @reserved2: zero.
+ * @wmask: EVICTV: the pages to write back, disjoint from @mask, and
+ *	@mask | @wmask not empty; others: zero.
  */
 struct tdsm_wire_batch {
 	__be64 addr;
@@ -259,6 +276,7 @@ struct tdsm_wire_batch {
 	__be64 mask;
 	__be32 epoch;
 	__be32 reserved2;
+	__be64 wmask;
 };
 
 /* WORD ops */
@@ -307,12 +325,13 @@ struct tdsm_wire_auth {
 };
 
 /**
- * struct tdsm_wire_breply - REPLY to MIGRATE, READV or EVICTV
+ * struct tdsm_wire_breply - REPLY to MIGRATE, READV, EVICTV or FETCHV
  * @status: enum tdsm_wire_status (the same place as in tdsm_wire_reply).
  * @flags: zero.
- * @done: pages handed over (MIGRATE), served (READV) or taken out of the
- *	copyset (EVICTV), bit i = page i.
- * @data: pages whose contents were written into the buffer.
+ * @done: pages handed over (MIGRATE), served (READV, FETCHV), taken out
+ *	of the copyset or written back (EVICTV), bit i = page i.
+ * @data: pages whose contents were written into the buffer; EVICTV: the
+ *	pages of its wmask whose frame the sender may free (the release).
  * @holders: MIGRATE: the nodes whose copies were invalidated, bit n - 1 =
  *	node n (nodes 1..64).
  * @epoch: the batch's transaction id at the home: READV, the epoch of

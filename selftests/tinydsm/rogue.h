@@ -852,7 +852,7 @@ static const char *module_msg_error(const struct rx_msg *x, uint8_t type)
 	if (!h->id)
 		return "id 0";
 	if (h->type == TDSM_W_MIGRATE || h->type == TDSM_W_READV ||
-	    h->type == TDSM_W_INVALV) {
+	    h->type == TDSM_W_INVALV || h->type == TDSM_W_FETCHV) {
 		uint64_t addr = be64toh(x->m.batch.addr);
 		unsigned int n = x->m.batch.npages;
 
@@ -952,7 +952,7 @@ static int rogue_reply(struct rogue *r, const struct tdsm_wire_msg *req,
 }
 
 /*
- * Reply to the module's batch request @req (MIGRATE, READV): data pages
+ * Reply to the module's batch request @req (MIGRATE, READV, FETCHV): data pages
  * 0 .. @npush - 1 RDMA-written to pages 0 .. @npush - 1 of its buffer first,
  * then the batch reply, invalidating the buffer's rkey if @with_inv.
  */

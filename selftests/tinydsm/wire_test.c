@@ -105,6 +105,8 @@
 #define PG_UPGRADE_NOT_SENT	134
 #define PG_EVICTV		140	/* 2 pages */
 #define PG_EVICTV_DEAD		142
+#define PG_WRITEBACK		143
+#define PG_WRITEBACK_DEAD	144
 #define PG_EVICTV_UNTOUCHED	1600	/* its group of 64: nobody touches it */
 #define PG_BATCH_EDGE		768	/* the group edge at or after it, +-64 pages */
 /* Pages of node1's slice (the rogue is their home); PG_BATCH_EDGE too. */
@@ -116,6 +118,8 @@
 #define PG_WRONG_INV		220
 #define PG_NOMEM		230
 #define PG_OTHER_CONN		250
+#define PG_FETCHV		260
+#define PG_FETCHV_UNTOUCHED	1600	/* its group of 64: nobody touches it */
 /* Of node2's slice with max_nodes 64 (node2 reloaded for it). */
 #define PG_HIGH_NODE		3
 #define PG_MIGRATE		512	/* 2 batches: 128 pages */
@@ -3552,9 +3556,13 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2 writing its page again (%.0f ms)", a.ms);
 }
 
-/* An EVICTV notice of the rogue's pages @mask from @addr: its status, *@done. */
+/*
+ * An EVICTV of the rogue's pages from @addr, @mask dropped and @wmask to
+ * write back (node2 answers a write-back with a FETCHV first, which this
+ * does not serve): its status, *@done.
+ */
 static long evictv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
-		   uint8_t npages, uint64_t mask, uint64_t *done)
+		   uint8_t npages, uint64_t mask, uint64_t wmask, uint64_t *done)
 {
 	struct tdsm_wire_msg m;
 	struct rx_msg rep;
@@ -3564,6 +3572,7 @@ static long evictv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
 	m.batch.addr = htobe64(addr);
 	m.batch.npages = npages;
 	m.batch.mask = htobe64(mask);
+	m.batch.wmask = htobe64(wmask);
 	st = call(self, r, &m, &rep);
 	*done = st < 0 ? 0 : be64toh(rep.m.breply.done);
 	return st;
@@ -3574,11 +3583,13 @@ static long evictv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
  * notice, that it dropped the copy: node2 takes it out of the copyset
  * (PAGE_INFO), and its next write sends the rogue no INVAL. A notice for
  * a page the rogue owns changes nothing (rule E1: an owner's frame is the
- * page). Malformed notices are refused: a mask beyond npages, a batch
- * crossing an aligned group of 64 pages, a buffer, outside the region.
- * A notice for a group node2 never touched (no metadata there: it knows
- * of no copy) is answered OK, nothing taken out, and makes no chunk
- * ("Metadata lifetime", M6).
+ * page). Malformed notices are refused: a mask beyond npages, an empty
+ * one, a page in both masks, a wmask beyond npages, a batch crossing an
+ * aligned group of 64 pages, a buffer, outside the region. A notice for
+ * a group node2 never touched (no metadata there: it knows of no copy
+ * and no owner) is answered OK, nothing taken out, and makes no chunk
+ * ("Metadata lifetime", M6); so is a write-back of it, every page
+ * released (E3).
  */
 TEST_F_TIMEOUT(wire, evictv_notice, 200)
 {
@@ -3605,12 +3616,25 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	/* A whole untouched group: OK, none taken out, no chunk made. */
 	pu = slice_addr(self, TARGET, PG_EVICTV_UNTOUCHED / 64 * 64);
 	ASSERT_EQ(0, node2_chunks(self, &c0)) TH_LOG("%s", self->why);
-	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pu, 64, ~0ull, &done))
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pu, 64, ~0ull, 0, &done))
 		TH_LOG("a notice for an untouched group: %s", self->why);
 	EXPECT_EQ(0u, done);
+	/*
+	 * A write-back of it: no directory entry names the rogue owner, so
+	 * nothing is taken (no FETCHV) and every page is released (E3).
+	 */
+	msg_init(&m, TDSM_W_EVICTV);
+	m.batch.addr = htobe64(pu);
+	m.batch.npages = 64;
+	m.batch.wmask = htobe64(~0ull);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep))
+		TH_LOG("a write-back of an untouched group: %s", self->why);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.done));
+	EXPECT_EQ(~0ull, be64toh(rep.m.breply.data))
+		TH_LOG("the release of pages node2 names nobody owner of");
 	ASSERT_EQ(0, node2_chunks(self, &c1)) TH_LOG("%s", self->why);
 	/* The chunk worker may free others meanwhile, never add one. */
-	EXPECT_GE(c0, c1) TH_LOG("node2 made metadata for a notice: %" PRIu64
+	EXPECT_GE(c0, c1) TH_LOG("node2 made metadata for an EVICTV: %" PRIu64
 				 " chunks, then %" PRIu64, c0, c1);
 	ASSERT_EQ(0, node2_info(self, pu, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TARGET, pi.home);
@@ -3623,7 +3647,7 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
 	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
 	ASSERT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
-	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pa, 1, 1, &done)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pa, 1, 1, 0, &done)) TH_LOG("%s", self->why);
 	EXPECT_EQ(1u, done);
 	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TC_NODE(TARGET), pi.copyset) TH_LOG("the notice was not applied");
@@ -3637,20 +3661,24 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	ASSERT_EQ(0, rogue_bind(r, 1)) TH_LOG("%s", r->err);
 	msg_page(&m, TDSM_W_WRITE, pb, (uintptr_t)(r->data + PG), r->mw_rkey, 0, 0);
 	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
-	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pb, 1, 1, &done)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pb, 1, 1, 0, &done)) TH_LOG("%s", self->why);
 	EXPECT_EQ(0u, done);
 	ASSERT_EQ(0, node2_info(self, pb, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.owner);
 	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
 
 	/* Malformed notices. */
-	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 3, &done))
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 3, 0, &done))
 		TH_LOG("a mask beyond npages: %s", self->why);
-	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 0, &done))
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 0, 0, &done))
 		TH_LOG("an empty mask: %s", self->why);
-	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, group + 60 * PG, 8, 0xff, &done))
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 2, 2, 2, &done))
+		TH_LOG("a page both dropped and written back: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, pa, 1, 1, 2, &done))
+		TH_LOG("a wmask beyond npages: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, evictv(self, r, group + 60 * PG, 8, 0xff, 0, &done))
 		TH_LOG("a batch crossing 64 pages: %s", self->why);
-	EXPECT_EQ(TDSM_WS_RANGE, evictv(self, r, end, 1, 1, &done))
+	EXPECT_EQ(TDSM_WS_RANGE, evictv(self, r, end, 1, 1, 0, &done))
 		TH_LOG("a batch outside the region: %s", self->why);
 	msg_init(&m, TDSM_W_EVICTV);
 	m.batch.addr = htobe64(pa);
@@ -3752,6 +3780,287 @@ TEST_F_TIMEOUT(wire, evictv_notice_on_dead_connection_ignored, 200)
 	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write after our ack: %s", d);
+}
+
+/*
+ * node2 does @verb ("read", or "write" with @seed) at @addr, and its
+ * module asks us with a request of @type, which we answer OK with our data
+ * page @page: 0 and node2's access in *@a, or -1 (self->why says why).
+ */
+static int node2_served(FIXTURE_DATA(wire) *self, struct rogue *r,
+			const char *verb, uint64_t addr, unsigned int seed,
+			uint8_t type, int page, struct access_ans *a)
+{
+	struct rx_msg x;
+	char d[400];
+
+	if (rpc_send(self, "%s %#" PRIx64 " %u", verb, addr, seed) ||
+	    expect_request(self, r, type, &x, REPLY_MS))
+		return -1;
+	if (rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, page, true)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (rpc_wait(self, d, sizeof(d), RPC_S))
+		return -1;
+	return parse_access(self, d, a);
+}
+
+/*
+ * The rogue writes page @addr, homed on node2 (it owns it now, with the
+ * bytes of @seed in data page 0), and asks node2 to take it back: an
+ * EVICTV with the page in its wmask, sent with id @id and not waited for.
+ * node2's FETCHV for it is in *@x, checked: our page, a buffer, an epoch
+ * newer than our grant's.
+ */
+static int writeback_start(FIXTURE_DATA(wire) *self, struct rogue *r,
+			   uint64_t addr, unsigned int seed, uint64_t id,
+			   struct rx_msg *x)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	uint32_t grant;
+	char d[400];
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_page(&m, TDSM_W_WRITE, addr, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	if (call(self, r, &m, &rep) != TDSM_WS_OK)
+		return -1;
+	grant = (uint32_t)be64toh(rep.m.reply.addr);
+	pat_fill(r->data, seed);	/* our write: data page 0 is the page */
+	msg_init(&m, TDSM_W_EVICTV);
+	m.hdr.id = htobe64(id);
+	m.batch.addr = htobe64(addr);
+	m.batch.npages = 1;
+	m.batch.wmask = htobe64(1);
+	if (rogue_send(r, &m, sizeof(m))) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	if (expect_request(self, r, TDSM_W_FETCHV, x, REPLY_MS))
+		return -1;
+	fmt_msg(x, d, sizeof(d));
+	if (be64toh(x->m.batch.addr) != addr || x->m.batch.npages != 1 ||
+	    be64toh(x->m.batch.mask) != 1 || x->m.batch.wmask ||
+	    x->m.batch.dst || !x->m.batch.rkey ||
+	    !epoch_after(be32toh(x->m.batch.epoch), grant)) {
+		snprintf(self->why, sizeof(self->why),
+			 "a FETCHV that is not of our page, or not newer than our grant (epoch %u): %s",
+			 grant, d);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The write-back (rules E2-E4): the rogue owns a page homed on node2 and
+ * evicts it with wmask. node2 fetches it with a FETCHV on the same
+ * connection (a batch with a buffer, the page in its mask, an epoch newer
+ * than the rogue's grant), which the rogue serves; then node2 answers the
+ * EVICTV: done and released. node2 is now the page's owner, alone in the
+ * copyset, with a read-only copy holding the rogue's data.
+ */
+TEST_F_TIMEOUT(wire, evictv_writeback, 200)
+{
+	struct access_ans a;
+	struct rx_msg x, rep;
+	struct pinfo pi;
+	struct rogue *r;
+	const char *why;
+	char d[400];
+	uint64_t pw;
+
+	START();
+	pw = slice_addr(self, TARGET, PG_WRITEBACK);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pw, 0x40, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, writeback_start(self, r, pw, 0x41, 0x6161, &x))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, node2_info(self, pw, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner) TH_LOG("node2 changed the owner before the page came");
+	ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, 1, 1, 1, true)) TH_LOG("%s", r->err);
+
+	/* Then the EVICTV's reply: written back (done) and released (data). */
+	ASSERT_EQ(1, rogue_recv(r, &rep, REPLY_MS)) TH_LOG("no EVICTV reply: %s", r->err);
+	fmt_msg(&rep, d, sizeof(d));
+	why = module_msg_error(&rep, TDSM_W_REPLY);
+	ASSERT_EQ(NULL, why) TH_LOG("%s: %s", why, d);
+	ASSERT_EQ(0x6161u, be64toh(rep.m.hdr.id)) TH_LOG("%s", d);
+	EXPECT_EQ((uint32_t)TDSM_WS_OK, be32toh(rep.m.breply.status)) TH_LOG("%s", d);
+	EXPECT_EQ(1u, be64toh(rep.m.breply.done)) TH_LOG("not written back: %s", d);
+	EXPECT_EQ(1u, be64toh(rep.m.breply.data)) TH_LOG("not released: %s", d);
+
+	ASSERT_EQ(0, node2_info(self, pw, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.owner);
+	EXPECT_EQ(TC_NODE(TARGET), pi.copyset);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+	EXPECT_TRUE(pi.flags & TINYDSM_PAGE_F_PRESENT) TH_LOG("flags %#x", pi.flags);
+	/* node2 reads the rogue's data, and asks nobody for it. */
+	ASSERT_EQ(0, node2_access(self, "read", pw, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what);
+	EXPECT_EQ(pat_hash(0x41), a.hash) TH_LOG("node2 installed other bytes than the rogue's");
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
+}
+
+/*
+ * A write-back whose FETCHV is not answered (rule E2): the rogue hangs up
+ * instead. node2's FETCHV fails with the connection, and its directory
+ * still names the rogue the owner: the rogue's frame is the page. Back
+ * over a new connection, the rogue serves node2's read from it (FETCH),
+ * and then gives the page back to node2's write.
+ */
+TEST_F_TIMEOUT(wire, evictv_writeback_fetchv_unanswered, 200)
+{
+	struct access_ans a;
+	struct peer_st ps;
+	struct rx_msg x;
+	struct pinfo pi;
+	struct rogue *r;
+	uint64_t pd;
+
+	START();
+	pd = slice_addr(self, TARGET, PG_WRITEBACK_DEAD);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_access(self, "write", pd, 0x50, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, writeback_start(self, r, pd, 0x51, 0x6262, &x))
+		TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
+	usleep(200 * 1000);	/* the EVICTV's handler ends */
+	ASSERT_EQ(0, node2_info(self, pd, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner) TH_LOG("a write-back that never got the page changed the owner");
+	EXPECT_EQ(TC_NODE(ROGUE), pi.copyset);
+
+	/* Back: node2's read comes to us, the owner (FETCH). */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	pat_fill(r->data + 2 * PG, 0x51);	/* our frame, as we kept it */
+	ASSERT_EQ(0, node2_served(self, r, "read", pd, 0, TDSM_W_FETCH, 2, &a))
+		TH_LOG("node2 reading a page the rogue still owns: %s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read");
+	EXPECT_EQ(pat_hash(0x51), a.hash) TH_LOG("node2 read other bytes than the rogue's");
+
+	/* node2 takes the page back (FETCH DROP): no later test finds it ours. */
+	ASSERT_EQ(0, node2_served(self, r, "write", pd, 0x52, TDSM_W_FETCH, 2, &a))
+		TH_LOG("node2 writing a page the rogue owns: %s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write");
+	ASSERT_EQ(0, node2_info(self, pd, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.owner);
+}
+
+/* A FETCHV from us, node2's home of @addr: one page into data page 0. */
+static long fetchv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
+		   uint64_t mask, uint8_t dst, uint32_t epoch, struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_batch(&m, TDSM_W_FETCHV, addr, 1, mask);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	m.batch.dst = dst;
+	m.batch.epoch = htobe32(epoch);
+	return call(self, r, &m, rep);
+}
+
+/*
+ * The owner's side of a write-back (rule E2): node2 owns a page we, the
+ * rogue, are the home of (its write), and we ask for it with a FETCHV. A
+ * FETCHV not newer than node2's grant is not served (done 0) and leaves
+ * the page writable; malformed ones (an empty mask, a dst) are refused.
+ * A newer one gets the page written into our buffer, done = data = 1, and
+ * node2 gives the page up but keeps the frame, retained (INVALID, still
+ * its owner): a FETCH from us then gets the same bytes from it. A
+ * FETCHV of a group node2 never touched is answered OK with nothing sent
+ * and makes no chunk ("Metadata lifetime", M6).
+ */
+TEST_F_TIMEOUT(wire, fetchv_served_by_owner, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	struct access_ans a;
+	struct pinfo pi;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint64_t q, u, c0, c1;
+	uint32_t grant;
+	char d[400];
+
+	START();
+	q = slice_addr(self, ROGUE, PG_FETCHV);
+	u = slice_addr(self, ROGUE, PG_FETCHV_UNTOUCHED / 64 * 64);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 writes the page: its WRITE comes to us, and we grant it. */
+	ASSERT_EQ(0, node2_served(self, r, "write", q, 0x71, TDSM_W_WRITE, 2, &a))
+		TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write");
+	grant = rogue_txn;	/* the grant's epoch, rogue_reply()'s */
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+
+	/* Malformed: an empty mask, a dst. */
+	EXPECT_EQ(TDSM_WS_INVAL, fetchv(self, r, q, 0, 0, grant + 1, &rep))
+		TH_LOG("an empty mask: %s", self->why);
+	EXPECT_EQ(TDSM_WS_INVAL, fetchv(self, r, q, 1, ROGUE, grant + 1, &rep))
+		TH_LOG("a dst: %s", self->why);
+	/* Not newer than node2's copy: not served, the page stays. */
+	ASSERT_EQ(TDSM_WS_OK, fetchv(self, r, q, 1, 0, grant, &rep))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("a stale FETCHV was served");
+	EXPECT_EQ(0u, be64toh(rep.m.breply.data));
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+
+	/* Newer: served, and given up, retained. */
+	memset(r->data, 0, PG);
+	rogue_txn = grant + 1;
+	ASSERT_EQ(TDSM_WS_OK, fetchv(self, r, q, 1, 0, grant + 1, &rep))
+		TH_LOG("%s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(1u, be64toh(rep.m.breply.done)) TH_LOG("%s", d);
+	EXPECT_EQ(1u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
+	pat_fill(want, 0x71);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCHV: not node2's bytes");
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("node2 still maps the page");
+	EXPECT_EQ(TARGET, pi.owner) TH_LOG("node2 dropped the frame it gave up");
+
+	/* The retained frame is the page until we say otherwise: FETCH it. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey, ROGUE,
+		 TDSM_FETCH_DROP);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("FETCH: %s", self->why);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH: not the retained bytes");
+
+	/* A group node2 never touched: nothing to send, no chunk made (M6). */
+	ASSERT_EQ(0, node2_chunks(self, &c0)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, fetchv(self, r, u, 1, 0, grant + 2, &rep))
+		TH_LOG("a FETCHV of an untouched group: %s", self->why);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.done));
+	EXPECT_EQ(0u, be64toh(rep.m.breply.data));
+	ASSERT_EQ(0, node2_chunks(self, &c1)) TH_LOG("%s", self->why);
+	/* The chunk worker may free others meanwhile, never add one. */
+	EXPECT_GE(c0, c1) TH_LOG("node2 made metadata for a FETCHV: %" PRIu64
+				 " chunks, then %" PRIu64, c0, c1);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 /*

@@ -276,8 +276,8 @@
  *   Sets this node's cache budget (the module parameter cache_budget_mb,
  *   in bytes): how many frames of pages homed on other nodes it keeps. Above
  *   it a reclaim work item drops clean read copies (those not used since
- *   its clock last passed) and tells their homes; pages this node owns are
- *   not written back yet, so they stay. TINYDSM_IOC_STATS shows the budget,
+ *   its clock last passed) and tells their homes, and writes the pages
+ *   this node owns back to their homes. TINYDSM_IOC_STATS shows the budget,
  *   the frames cached and the evictions. EINVAL for a budget under 1 MiB
  *   but 0, or for no attribute.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
@@ -421,11 +421,12 @@ struct tinydsm_page_info {
  * @cache_budget_pages: the cache budget in pages (module parameter
  *	cache_budget_mb, or TINYDSM_CMD_REGION_SET); 0: unlimited.
  * @evicted_clean: read copies this node dropped to keep to the budget.
- * @evicted_written: pages written back to their home to keep to the
- *	budget (write-back: not yet, always 0).
- * @evict_released: frames freed on their home's release (write-back: not
- *	yet, always 0).
- * @evict_failed: evictions that failed (write-back: not yet, always 0).
+ * @evicted_written: pages this node owned that their home took back
+ *	(written back) to keep to the budget.
+ * @evict_released: frames freed on their home's release (a page written
+ *	back, or a frame the home no longer counts as the page).
+ * @evict_failed: pages of a write-back that their home neither took nor
+ *	released: their frames stay.
  * @evict_batches: eviction messages sent (one per home per 64 pages).
  * @evict_batch_pages: pages those messages named: evict_batch_pages /
  *	evict_batches is the mean batch size.
