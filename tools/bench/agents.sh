@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # How node1 drives the other nodes of a benchmark's lab run, through files
-# in the run's shared directory $SH: remote_bench.sh and migrate_bench.sh
-# source this after they set ID, NODES, SH, RB (remote_bench, for its
+# in the run's shared directory $SH: remote_bench.sh, migrate_bench.sh and
+# cache_bench.sh source this after they set ID, NODES, SH, RB (remote_bench, for its
 # waitfile), STEP_TIMEOUT, log() and rb() (remote_bench bounded in time),
 # and after selftests/tinydsm/cluster.sh (tdsm_cluster_up).
 #
@@ -25,6 +25,8 @@
 #   end_counters CMD      node1: every node's counters (CMD stats: rb or mb)
 #   failures              node1: the failed phases and checks, key=value
 #   none_failed           node1: true if no phase and no check failed
+#   bw_mpps LOG           perftest's MsgRate (Mpps) of the 4 KiB row of an
+#                         ib_read_bw client log; fails if there is none
 
 agent() { # agent WAIT
 	local seq=0 f line rc
@@ -128,3 +130,12 @@ failures() {
 }
 
 none_failed() { ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)); }
+
+# ib_read_bw's MsgRate: the same bandwidth in 4 KiB messages, whatever its
+# MB means (the result row: #bytes #iterations BW_peak BW_average MsgRate).
+bw_mpps() { # bw_mpps LOG
+	local mpps
+	mpps=$(awk '$1 == 4096 && NF >= 5 {print $5}' "$1")
+	[[ $mpps =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "cannot parse ib_read_bw MsgRate in $1" >&2; return 1; }
+	echo "$mpps"
+}
