@@ -69,27 +69,17 @@ source "$TREE/selftests/tinydsm/cluster.sh"
 # shellcheck source=tools/bench/agents.sh
 source "$TREE/tools/bench/agents.sh"
 
-# perftest RDMA READ baseline between node1 (client) and node2 (server),
-# as remote_bench.sh runs it: its own output and meeting dirs.
-baseline() { # baseline pre|post
-	mkdir -p "$TDSM_OUT/baseline-$1" "$SH/baseline-$1"
-	TDSM_OUT=$TDSM_OUT/baseline-$1 TDSM_SHARED=$SH/baseline-$1 \
-		"$TREE/selftests/lab/rdma_baseline.sh"
-}
-
 # ---------------------------------------------------------------- agents
 # node2 runs node1's commands; a stream keeps it waiting for the next one.
 ((ID == 1)) || agent_node $((3 * STEP_TIMEOUT))
 
 # ---------------------------------------------------------------- node1
 
-baseline_run() { # baseline_run pre|post: the figures, prefixed post_ after
-	local s rc=0 mpps pre=
+# The perftest baseline (agents.sh), its figures into $ENV (post_ after)
+baseline_figures() { # baseline_figures pre|post
+	local rc=0 mpps pre=
 	[[ $1 == post ]] && pre=post_
-	rsend 2 baseline "$1"
-	s=$RSEQ
-	baseline "$1" || rc=1
-	rwait 2 "$s" || rc=1
+	rdma_baseline_run "$1" || rc=1
 	[[ -s $TDSM_OUT/baseline-$1/baseline.env ]] || { echo "no baseline figures"; return 1; }
 	mpps=$(bw_mpps "$TDSM_OUT/baseline-$1/ib_read_bw.log") || rc=1
 	{
@@ -164,11 +154,10 @@ fig_wb() {
 	rcall 2 cb check "$A" "$N" -v 4
 }
 
+# Whatever happens, the budget back to unlimited and the agent let go.
 finish_agents() {
-	local j
 	budget 0 >/dev/null 2>&1
-	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
-	touch "$SH/abort"
+	agents_exit
 }
 trap 'finish_agents' EXIT
 
@@ -191,12 +180,12 @@ if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
 fi
 log "peers up"
 
-phase baseline-pre baseline_run pre
+phase baseline-pre baseline_figures pre
 phase setup fig_setup
 phase cache_on fig_on
 phase cache_off fig_off
 phase writeback fig_wb
-phase baseline-post baseline_run post
+phase baseline-post baseline_figures post
 
 end_counters cb
 failures >>"$ENV"

@@ -179,10 +179,8 @@ run_size() { # run_size NPAGES TAG
 }
 
 finish_agents() {
-	local j
 	app_stop
-	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
-	touch "$SH/abort"
+	agents_exit
 }
 trap 'finish_agents' EXIT
 
