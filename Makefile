@@ -17,8 +17,8 @@
 #                   touch of remote pages, lazy and eager repopulation after
 #                   a migration, against the raw RDMA baseline; prints a
 #                   table, writes CSV, JSON and plots in results/demo-<time>/
-#   make bench      the remote-memory, migration and access-site benchmarks
-#                   on three virtual nodes (tools/bench/README.md)
+#   make bench      the remote-memory, migration, access-site and cache
+#                   benchmarks on virtual nodes (tools/bench/README.md)
 #   make soak       a long run on 3 nodes with injected faults (not in check)
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
@@ -72,7 +72,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 include $(TOP)/selftests/tinydsm/Makefile
 TESTS := $(TDSM_TESTS)
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
-BENCHES := remote_bench migrate_bench access_bench
+BENCHES := remote_bench migrate_bench access_bench cache_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 # The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
 BENCH_COMMON := $(TOP)/tools/bench/common.c
@@ -333,8 +333,8 @@ check-run: report-test
 deps:
 	$(TOP)/tools/install-deps.sh
 
-# The benchmarks (not a test): remote memory, migration and access sites,
-# tools/bench/README.md.
+# The benchmarks (not a test): remote memory, migration, access sites and
+# the bounded cache, tools/bench/README.md.
 bench: deps
 	$(MAKE) -C $(TOP) bench-run
 

@@ -6,14 +6,17 @@
 # NVMe-oF), then one of tools/bench/migrate_bench.sh (page migration
 # throughput against ib_read_bw, lazy vs eager repopulation), then one of
 # tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
-# and lookup form, local and remote); collects the figures and prints the
-# tables (tools/report/report.py). What each figure is: tools/bench/README.md.
+# and lookup form, local and remote), then one of tools/bench/cache_bench.sh
+# (2 nodes: streaming a data set 4x node1's cache budget, eviction on and
+# off, against ib_read_bw); collects the figures and prints the tables
+# (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
-#   tools/bench.sh [--kver KVER]... [--nodes 2|3] [--only remote|migrate|access]
+#   tools/bench.sh [--kver KVER]... [--nodes 2|3]
+#                  [--only remote|migrate|access|cache]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
 #                  [--mig-sizes "N ..."] [--mig-reps N]
 #                  [--acc-sizes "MiB ..."] [--acc-reps N] [--acc-no-native]
-#                  [--no-build] [--timeout SEC] [--out DIR]
+#                  [--cache-mb MiB] [--no-build] [--timeout SEC] [--out DIR]
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
 # so that labs started under the same lock never share the cores: do not
@@ -26,8 +29,10 @@
 # <kver>/migrate.env (every migration repetition), <kver>/migrate.csv,
 # <kver>/access.env, <kver>/access-host.env, <kver>/access.csv (the access
 # benchmark's figures; also appended to bench.env),
-# <kver>/samples/ (every timed access, ns), <kver>/lab/,
-# <kver>/lab-migrate/ and <kver>/lab-access/ (the labs' logs), and
+# <kver>/cache.env, <kver>/cache.csv (the cache benchmark's figures),
+# <kver>/samples/ (every timed access, ns; the cache benchmark's every
+# page's time in <kver>/samples-cache/), <kver>/lab/, <kver>/lab-migrate/,
+# <kver>/lab-access/ and <kver>/lab-cache/ (the labs' logs), and
 # figures.csv (all kernels, all benchmarks). Exit status: 0 if every lab
 # run passed and measured everything, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -41,8 +46,10 @@ only='' mig_sizes="1024 8192" mig_reps=3
 idle_timeout=1800
 
 acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
+# the cache benchmark's data set D (MiB): tools/bench/README.md says why 16
+cache_mb=16
 
-usage() { sed -n '12,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '14,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -56,6 +63,7 @@ while (($#)); do
 	--acc-sizes) acc_sizes=${2:?}; shift 2 ;;
 	--acc-reps) acc_reps=${2:?}; shift 2 ;;
 	--acc-no-native) acc_native=0; shift ;;
+	--cache-mb) cache_mb=${2:?}; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
@@ -65,8 +73,8 @@ done
 [[ $nodes =~ ^[23]$ ]] || { echo "bench: --nodes must be 2 or 3" >&2; exit 2; }
 [[ $pages =~ ^[1-9][0-9]*$ && $seq_pages =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --pages and --seq-pages must be positive numbers" >&2; exit 2; }
-[[ -z $only || $only == remote || $only == migrate || $only == access ]] ||
-	{ echo "bench: --only remote, --only migrate or --only access" >&2; exit 2; }
+[[ $only =~ ^(|remote|migrate|access|cache)$ ]] ||
+	{ echo "bench: --only remote, migrate, access or cache" >&2; exit 2; }
 [[ $mig_reps =~ ^[1-9][0-9]?$ ]] || { echo "bench: --mig-reps must be 1..99" >&2; exit 2; }
 for n in $mig_sizes; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mig-sizes: '$n' is not a page count" >&2; exit 2; }
@@ -85,10 +93,18 @@ if ! [[ $acc_reps =~ ^[1-9][0-9]?$ ]] || ((acc_reps > 64)); then
 	echo "bench: --acc-reps must be 1..64" >&2
 	exit 2
 fi
-run_remote=1 run_migrate=1 run_access=1
-[[ $only == migrate || $only == access ]] && run_remote=0
-[[ $only == remote || $only == access ]] && run_migrate=0
-[[ $only == remote || $only == migrate ]] && run_access=0
+if ! [[ $cache_mb =~ ^[1-9][0-9]*$ ]] || ((cache_mb % 4 || cache_mb > 1024)); then
+	echo "bench: --cache-mb must be a multiple of 4 MiB up to 1024" >&2
+	exit 2
+fi
+run_remote=0 run_migrate=0 run_access=0 run_cache=0
+case $only in
+'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 ;;
+remote) run_remote=1 ;;
+migrate) run_migrate=1 ;;
+access) run_access=1 ;;
+cache) run_cache=1 ;;
+esac
 if ((run_migrate && nodes < 3)); then
 	[[ $only == migrate ]] && { echo "bench: the migration benchmark needs --nodes 3" >&2; exit 2; }
 	echo "bench: --nodes $nodes: the migration benchmark (3 nodes) is not run"
@@ -104,6 +120,7 @@ if ((build)); then
 	make -s -C "$top" "$top/build/tools/tinydsmctl" "$top/build/tools/remote_bench"
 	((run_migrate)) && make -s -C "$top" "$top/build/tools/migrate_bench"
 	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
+	((run_cache)) && make -s -C "$top" "$top/build/tools/cache_bench"
 fi
 ab=$top/build/tools/access_bench
 report=$top/tools/report/report.py
@@ -277,6 +294,32 @@ for k in "${kvers[@]}"; do
 		grep -q '^access bench figures_missing=0$' "$d/summary.txt" || rc=1
 		grep -q 'access bench WARNING' "$d/summary.txt" && rc=1
 		tail -n +2 "$d/access.csv" >>"$out/figures.csv" 2>/dev/null || true
+	fi
+	if ((run_cache)); then
+		echo "bench: kernel $k, cache: data set $cache_mb MiB, budget $((cache_mb / 4)) MiB; results in $d"
+		# node2's home slice (of 2) holds the data sets (two, three if
+		# write-back is measured), and node2's guest their frames
+		cache_region=$((2 * (3 * cache_mb + 64)))
+		cache_mem=$((3 * cache_mb + 768))
+		((cache_mem >= 1024)) || cache_mem=1024
+		# ib_read_bw is the base of the throughput ratio: run it longer
+		TDSM_CACHE_MB=$cache_mb TDSM_BASELINE_BW_ITERS=$mig_bw_iters lab_nodes=2 \
+			run_lab "$d" "$d/lab-cache" "$d/host-cache.env" tools/bench/cache_bench.sh \
+			--mem "$cache_mem" --module-args "max_nodes=2 region_size_mb=$cache_region"
+		mv -f "$d/host-cache.env.samples" "$d/host_samples-cache.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-cache/node1/cache.env" "$d/cache.env" 2>/dev/null || : >"$d/cache.env"
+		cp -r "$d/lab-cache/node1/samples" "$d/samples-cache" 2>/dev/null || true
+		{
+			((run_remote || run_migrate || run_access)) && echo
+			"$report" cache -c "$d/cache.csv" "$d/cache.env" "$d/host-cache.env" ||
+				echo "cache bench WARNING: the report failed"
+			echo
+			lab_line "$d/host-cache.env" "$d/cache.env"
+		} >>"$d/summary.txt"
+		grep -q '^cache bench figures_missing=0$' "$d/summary.txt" || rc=1
+		grep -q 'cache bench WARNING' "$d/summary.txt" && rc=1
+		tail -n +2 "$d/cache.csv" >>"$out/figures.csv" 2>/dev/null || true
 	fi
 done
 

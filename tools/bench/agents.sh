@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # How node1 drives the other nodes of a benchmark's lab run, through files
-# in the run's shared directory $SH: remote_bench.sh and migrate_bench.sh
-# source this after they set ID, NODES, SH, RB (remote_bench, for its
-# waitfile), STEP_TIMEOUT, log() and rb() (remote_bench bounded in time),
-# and after selftests/tinydsm/cluster.sh (tdsm_cluster_up).
+# in the run's shared directory $SH: remote_bench.sh, migrate_bench.sh and
+# cache_bench.sh source this after they set ID, NODES, TREE, SH, RB
+# (remote_bench, for its waitfile), STEP_TIMEOUT, log() and rb()
+# (remote_bench bounded in time), and after selftests/tinydsm/cluster.sh
+# (tdsm_cluster_up).
 #
 #   agent WAIT            nodes 2, 3: run node1's commands, one at a time,
 #                         until "exit"; give up after WAIT s without one,
@@ -25,6 +26,13 @@
 #   end_counters CMD      node1: every node's counters (CMD stats: rb or mb)
 #   failures              node1: the failed phases and checks, key=value
 #   none_failed           node1: true if no phase and no check failed
+#   agents_exit           node1: let the agents go (exit, and $SH/abort for
+#                         one that waits for something else)
+#   rdma_baseline WHEN    nodes 1, 2: perftest's RDMA READ baseline, node1
+#                         (client) <- node2 (server), in TDSM_OUT/baseline-WHEN
+#   rdma_baseline_run WHEN node1: node2 serves it (by its agent), node1 measures
+#   bw_mpps LOG           perftest's MsgRate (Mpps) of the 4 KiB row of an
+#                         ib_read_bw client log; fails if there is none
 
 agent() { # agent WAIT
 	local seq=0 f line rc
@@ -128,3 +136,34 @@ failures() {
 }
 
 none_failed() { ((${#FAILED_PHASES[@]} == 0 && ${#FAILED_CHECKS[@]} == 0)); }
+
+agents_exit() {
+	local j
+	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
+	touch "$SH/abort"
+}
+
+# ib_read_bw's MsgRate: the same bandwidth in 4 KiB messages, whatever its
+# MB means (the result row: #bytes #iterations BW_peak BW_average MsgRate).
+bw_mpps() { # bw_mpps LOG
+	local mpps
+	mpps=$(awk '$1 == 4096 && NF >= 5 {print $5}' "$1")
+	[[ $mpps =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "cannot parse ib_read_bw MsgRate in $1" >&2; return 1; }
+	echo "$mpps"
+}
+
+# perftest RDMA READ baseline between node1 (client) and node2 (server):
+# selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
+rdma_baseline() { # rdma_baseline pre|post
+	mkdir -p "$TDSM_OUT/baseline-$1" "$SH/baseline-$1"
+	TDSM_OUT=$TDSM_OUT/baseline-$1 TDSM_SHARED=$SH/baseline-$1 \
+		"$TREE/selftests/lab/rdma_baseline.sh"
+}
+
+rdma_baseline_run() { # rdma_baseline_run pre|post
+	rsend 2 rdma_baseline "$1"
+	local s=$RSEQ rc=0
+	rdma_baseline "$1" || rc=1
+	rwait 2 "$s" || rc=1
+	return "$rc"
+}

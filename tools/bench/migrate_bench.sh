@@ -179,10 +179,8 @@ run_size() { # run_size NPAGES TAG
 }
 
 finish_agents() {
-	local j
 	app_stop
-	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
-	touch "$SH/abort"
+	agents_exit
 }
 trap 'finish_agents' EXIT
 
@@ -219,8 +217,7 @@ baseline_run() { # baseline_run pre|post
 	cp -r "$d/." "$TDSM_OUT/baseline-$1/" 2>/dev/null
 	[[ -s $d/client/baseline.env ]] || { echo "no baseline figures"; return 1; }
 	# perftest's MsgRate (Mpps): the same bandwidth in pages, whatever MB means
-	mpps=$(awk '$1 == 4096 && NF >= 5 {print $5}' "$d/client/ib_read_bw.log")
-	[[ $mpps =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "cannot parse ib_read_bw MsgRate"; rc=1; }
+	mpps=$(bw_mpps "$d/client/ib_read_bw.log") || rc=1
 	{
 		cat "$d/client/baseline.env"
 		echo "ib_read_bw_4k_Mpps=${mpps:-}"

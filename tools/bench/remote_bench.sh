@@ -63,14 +63,6 @@ source "$TREE/selftests/tinydsm/cluster.sh"
 # shellcheck source=tools/bench/agents.sh
 source "$TREE/tools/bench/agents.sh"
 
-# perftest RDMA READ baseline between node1 (client) and node2 (server):
-# selftests/lab/rdma_baseline.sh with its own output and meeting dirs.
-baseline() { # baseline pre|post
-	mkdir -p "$TDSM_OUT/baseline-$1" "$SH/baseline-$1"
-	TDSM_OUT=$TDSM_OUT/baseline-$1 TDSM_SHARED=$SH/baseline-$1 \
-		"$TREE/selftests/lab/rdma_baseline.sh"
-}
-
 # ---------------------------------------------------------------- agents
 # Nodes 2 and 3 run node1's commands (agent).
 ((ID == 1)) || agent_node 1200
@@ -204,12 +196,7 @@ nvme_down() {
 }
 
 # Whatever happens, let the agents go.
-finish_agents() {
-	local j
-	for ((j = 2; j <= NODES; j++)); do rsend "$j" exit; done
-	touch "$SH/abort"
-}
-trap 'finish_agents' EXIT
+trap 'agents_exit' EXIT
 
 : >"$ENV"
 {
@@ -230,14 +217,7 @@ if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
 fi
 log "peers up"
 
-baseline_run() { # baseline_run pre|post
-	rsend 2 baseline "$1"
-	local s=$RSEQ rc=0
-	baseline "$1" || rc=1
-	rwait 2 "$s" || rc=1
-	return "$rc"
-}
-phase baseline-pre baseline_run pre
+phase baseline-pre rdma_baseline_run pre
 cat "$TDSM_OUT/baseline-pre/baseline.env" >>"$ENV" 2>/dev/null
 
 phase rd_remote fig_rd rd_remote 2 0x4 0x6
@@ -255,7 +235,7 @@ if ((NVME)); then
 	phase nvme fig_nvme
 	phase nvme-down nvme_down
 fi
-phase baseline-post baseline_run post
+phase baseline-post rdma_baseline_run post
 sed 's/^/post_/' "$TDSM_OUT/baseline-post/baseline.env" >>"$ENV" 2>/dev/null
 
 end_counters rb

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """make bench, the access-site benchmark's table (tools/bench/README.md)."""
 import math
-from common import Csv, Env, INF, NAN, Out, cf, div, host_line, strtoul_prefix, verdict_le
+from common import Csv, Env, INF, NAN, Out, cf, div, fmt, host_line, strtoul_prefix, verdict_le
 
 ACC_PATS = ("seq", "rnd")
 ACC_MAX_SIZES = 16
@@ -16,11 +16,6 @@ ACC_ROWS = [
 ]
 ACC_NMAIN = 3  # the rows above the line
 PAGE_INVALID, PAGE_SHARED = 0, 1  # enum tinydsm_page_state, uapi/linux/tinydsm.h
-
-
-def fmt(x, prec):
-    """x with prec decimals, or "n/a"."""
-    return "n/a" if math.isnan(x) else cf(".%df" % prec, x)
 
 
 def sizes_of(s):

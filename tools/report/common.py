@@ -13,7 +13,6 @@ MIB = 1048576.0
 CSV_HEAD = "kernel,section,figure,stat,value,unit,ratio,ratio_to,target,verdict\n"
 
 
-
 # ------------------------------------------------------------ C arithmetic
 
 
@@ -37,6 +36,11 @@ def cf(spec, x):
         w = spec.split(".")[0]
         return "%*s" % (int(w or 0), "-nan")
     return ("%" + spec) % x
+
+
+def fmt(x, prec):
+    """x with prec decimals, or "n/a"."""
+    return "n/a" if math.isnan(x) else cf(".%df" % prec, x)
 
 
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -222,3 +226,20 @@ def verdict_ge(value, limit):
     if math.isnan(value):
         return "NOT MEASURED"
     return "MET" if value >= limit else "MISSED"
+
+
+class BwBase:
+    """The base of a throughput ratio: the better of the two perftest
+    ib_read_bw runs of a lab (before: ib_read_bw_4k_*, after: post_...). A
+    busy host only slows perftest down, and the targets are lower bounds on
+    tinydsm / raw, so the higher base is the strict reading. pre, post, MBps
+    (the base's MB/s), mpps (its MsgRate, 10^6 4 KiB messages a second),
+    use_post (which one)."""
+
+    def __init__(self, e):
+        self.pre = e.num("ib_read_bw_4k_MBps")
+        self.post = e.num("post_ib_read_bw_4k_MBps")
+        self.use_post = not math.isnan(self.post) and (
+            math.isnan(self.pre) or self.post > self.pre)
+        self.MBps = self.post if self.use_post else self.pre
+        self.mpps = e.num("post_ib_read_bw_4k_Mpps" if self.use_post else "ib_read_bw_4k_Mpps")

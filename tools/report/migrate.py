@@ -3,8 +3,8 @@
 (tools/bench/README.md)."""
 import math
 import re
-from common import (MIB, NAN, PAGE, Csv, Env, Out, cf, div, failed_lines, host_line,
-                    strtoul_prefix, verdict_ge)
+from common import (MIB, NAN, PAGE, BwBase, Csv, Env, Out, cf, div, failed_lines,
+                    host_line, strtoul_prefix, verdict_ge)
 
 MIG_MAX_SIZES = 8
 MIG_MAX_REPS = 64
@@ -205,14 +205,9 @@ class Migrate:
             self.missing += 1
             reps = 0
 
-        # The base is the better of the two perftest runs (before, after): a
-        # busy host only slows perftest down, and the target is a lower bound
-        # on migration / raw, so the higher base is the strict reading.
-        pre_bw = e.num("ib_read_bw_4k_MBps")
-        post_bw = e.num("post_ib_read_bw_4k_MBps")
-        use_post = not math.isnan(post_bw) and (math.isnan(pre_bw) or post_bw > pre_bw)
-        bw = post_bw if use_post else pre_bw
-        bw_mpps = e.num("post_ib_read_bw_4k_Mpps" if use_post else "ib_read_bw_4k_Mpps")
+        base = BwBase(e)
+        pre_bw, post_bw, use_post, bw, bw_mpps = (base.pre, base.post, base.use_post,
+                                                  base.MBps, base.mpps)
         lat = e.num("ib_read_lat_4k_typical_us")
         # perftest's MB: MsgRate x 4 KiB / BW average = 2^20 if MB = MiB
         unit = div(bw_mpps * 1e6 * PAGE, bw)

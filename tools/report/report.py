@@ -9,6 +9,7 @@ figures.json and the plots. What each figure means: tools/bench/README.md.
                                           make bench: migration; -E ENV
                                           appends the derived figures
   report.py access [-c CSV] [-j JSON] ENV...      make bench: access sites
+  report.py cache [-c CSV] [-j JSON] ENV...       make bench: bounded cache
   report.py demo DIR KVER                 make demo: DIR/summary.txt,
                                           figures.csv, figures.json, plots
   report.py results TITLE COMMAND SUMMARY...
@@ -32,10 +33,10 @@ them: printf formats, C's NaN ("nan", "-nan") and IEEE division (x / 0 is
 inf, 0 / 0 is NaN), so the tables stay line for line the same
 (make report-test, tools/report/test/).
 
-One module per report: remote.py, migrate.py, access.py (make bench),
+One module per report: remote.py, migrate.py, access.py, cache.py (make bench),
 demo.py (make demo); common.py has what they share.
 
-Exit status: remote, migrate 0; access 1 if a check of the figures failed;
+Exit status: remote, migrate, cache 0; access 1 if a check of the figures failed;
 demo 1 if figures.json or a plot could not be made (its checks print in
 the table, as before); 2 usage.
 """
@@ -44,6 +45,7 @@ import sys
 sys.dont_write_bytecode = True  # run from the tree, often as root: leave no __pycache__
 
 from access import Access  # noqa: E402
+from cache import Cache  # noqa: E402
 from demo import report_demo  # noqa: E402
 from migrate import Migrate  # noqa: E402
 from remote import report_remote  # noqa: E402
@@ -105,6 +107,9 @@ def main(argv):
     if cmd == "access":
         o, files = opts(args, "cj")
         return Access(files, o.get("c"), o.get("j")).report()
+    if cmd == "cache":
+        o, files = opts(args, "cj")
+        return Cache(files, o.get("c"), o.get("j")).report()
     if cmd == "demo":
         if len(args) != 2:
             usage()

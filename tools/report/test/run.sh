@@ -6,6 +6,9 @@
 # remote_bench, migrate_bench and access_bench, and the demo's awk) printed
 # for these inputs: remote/ and demo/ are real runs, the others synthetic,
 # with every key the reports read, some missing, odd values and zeros.
+# cache/ and cache-partial/ (synthetic too) came with report.py's cache
+# table, checked by hand: cache/ a whole run, cache-partial/ missing
+# figures, wrong words, a wrong budget, a failed phase and a write-back.
 #
 #   tools/report/test/run.sh     exit 0 if all match; prints N passed, N failed
 set -u
@@ -48,6 +51,8 @@ bench migrate migrate migrate.env
 bench migrate-partial migrate migrate.env
 bench access access access.env
 bench access-partial access access.env
+bench cache cache cache.env host-cache.env
+bench cache-partial cache cache.env
 
 # the demo: in a copy (it writes its outputs beside the results); its
 # first line and figures.json's date and host are this run's own
