@@ -8,7 +8,8 @@
 # tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
 # and lookup form, local and remote), then one of tools/bench/cache_bench.sh
 # (2 nodes: streaming a data set 4x node1's cache budget, eviction on and
-# off, against ib_read_bw); collects the figures and prints the tables
+# off, and a dirty stream written back, against ib_read_bw); collects the
+# figures and prints the tables
 # (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3]
@@ -297,8 +298,8 @@ for k in "${kvers[@]}"; do
 	fi
 	if ((run_cache)); then
 		echo "bench: kernel $k, cache: data set $cache_mb MiB, budget $((cache_mb / 4)) MiB; results in $d"
-		# node2's home slice (of 2) holds the data sets (two, three if
-		# write-back is measured), and node2's guest their frames
+		# node2's home slice (of 2) holds the three data sets (the third
+		# for the write-back), and node2's guest their frames
 		cache_region=$((2 * (3 * cache_mb + 64)))
 		cache_mem=$((3 * cache_mb + 768))
 		((cache_mem >= 1024)) || cache_mem=1024

@@ -121,6 +121,7 @@ static void put_cache_delta(const char *label, const struct tinydsm_stats *a,
 	PUT_DELTA(label, a, b, remote_faults);
 	PUT_DELTA(label, a, b, evicted_clean);
 	PUT_DELTA(label, a, b, evicted_written);
+	PUT_DELTA(label, a, b, evict_released);
 	PUT_DELTA(label, a, b, evict_failed);
 	PUT_DELTA(label, a, b, evict_batches);
 	PUT_DELTA(label, a, b, evict_batch_pages);
@@ -191,10 +192,11 @@ static int cmd_stream(uint64_t addr, unsigned long npages)
 		if (!opt.write)
 			put("%s_bad_words=%llu", label, bad_words - bad_before);
 		printf("%s: %lu pages in %.3f s: %.1f pages/s; per page p50 %.1f us, p99 %.1f us; "
-		       "%llu remote faults, %llu evicted, cached at most %llu%s\n",
+		       "%llu remote faults, %llu evicted, %llu written back, cached at most %llu%s\n",
 		       label, npages, secs, (double)npages / secs, s.p50, s.p99,
 		       (unsigned long long)(b.remote_faults - a.remote_faults),
 		       (unsigned long long)(b.evicted_clean - a.evicted_clean),
+		       (unsigned long long)(b.evicted_written - a.evicted_written),
 		       (unsigned long long)cached_max,
 		       bad_words != bad_before ? ", DATA WRONG" : "");
 	}
@@ -217,7 +219,7 @@ static int cmd_stats(void)
 #define P(f) printf("%s=%llu ", #f, (unsigned long long)st.f)
 	P(read_faults); P(write_faults); P(remote_faults); P(frames);
 	P(cached_pages); P(cache_budget_pages); P(evicted_clean);
-	P(evicted_written); P(evict_failed); P(evict_batches);
+	P(evicted_written); P(evict_released); P(evict_failed); P(evict_batches);
 	P(evict_batch_pages); P(reclaim_runs); P(reclaim_ns);
 #undef P
 	printf("\n");

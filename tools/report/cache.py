@@ -83,7 +83,19 @@ class Cache:
         ev = e.num("cache_off_d_evicted_clean")
         if not math.isnan(ev) and ev != 0:
             w.append("cache_off: %s copies evicted without a budget" % fmt(ev, 0))
-        for key, _ in ROWS[:3]:
+        wb_b = e.num("cache_wb_budget_pages")
+        if not math.isnan(wb_b) and wb_b != budget:
+            w.append("cache_wb: the budget was %s pages, not B = %s" % (
+                fmt(wb_b, 0), fmt(budget, 0)))
+        wb, rel = e.num("cache_wb_d_evicted_written"), e.num("cache_wb_d_evict_released")
+        if not math.isnan(wb) and wb == 0:
+            w.append("cache_wb: no page was written back: the budget did nothing")
+        if not math.isnan(wb) and not math.isnan(rel) and rel < wb:
+            w.append("cache_wb: %s pages written back, only %s frames released" % (
+                fmt(wb, 0), fmt(rel, 0)))
+        if e.str("cache_wb_home_check") == "failed":
+            w.append("cache_wb: node2 did not read back what node1 wrote")
+        for key in [k for k, _ in ROWS[:3]] + ["cache_wb_p1", "cache_wb_p2"]:
             f = e.num(key + "_d_remote_faults")
             if not math.isnan(f) and f < n / 2:
                 w.append("%s: %s remote faults for %d pages: not a first-touch stream" % (
@@ -91,35 +103,41 @@ class Cache:
 
     def writeback(self, base_mps):
         e, o = self.e, self.o
-        how = e.str("cache_wb")
-        if how == "measured":
-            secs = e.num("cache_wb_p1_secs") + e.num("cache_wb_p2_secs")
-            wb = e.num("cache_wb_d_evicted_written")
-            o.w("write-back, a dirty stream (every word written) with budget B:\n")
-            for p in (1, 2):
-                k = "cache_wb_p%d" % p
-                pps = e.num(k + "_pps")
-                o.w("  pass %d %s pages/s (%s x bw), per page p50 %s us, p99 %s us, "
-                    "%s written back\n" % (
-                        p, fmt(pps, 1), fmt(div(pps, base_mps), 3),
-                        fmt(e.num(k + "_p50_us"), 1), fmt(e.num(k + "_p99_us"), 1),
-                        fmt(e.num(k + "_d_evicted_written"), 0)))
-                self.row(k, "pages_per_s", pps, "1/s", div(pps, base_mps), "ib_read_bw_msgrate")
-                self.need(pps)
-            o.w("  written back: %s pages in %s s = %s pages/s (%s x bw)\n" % (
-                fmt(wb, 0), fmt(secs, 3), fmt(div(wb, secs), 1),
-                fmt(div(div(wb, secs), base_mps), 3)))
-            self.row("cache_wb", "written_back_per_s", div(wb, secs), "1/s",
-                     div(div(wb, secs), base_mps), "ib_read_bw_msgrate")
-            self.need(div(wb, secs))
-        elif how == "not_implemented":
-            o.w("write-back throughput: not measured: write-back not implemented"
-                " (node1's evicted_written = %s after the streams)\n" %
-                e.or_("cache_wb_evicted_written_before"))
-            self.row("cache_wb", "written_back_per_s", NAN, "1/s", verdict="not implemented")
-        else:
+        if e.str("cache_wb_pages") is None:
             o.w("write-back throughput: NOT MEASURED (the run did not get there)\n")
             self.row("cache_wb", "written_back_per_s", NAN, "1/s", verdict="NOT MEASURED")
+            self.missing += 1
+            return
+        secs = e.num("cache_wb_p1_secs") + e.num("cache_wb_p2_secs")
+        wb = e.num("cache_wb_d_evicted_written")
+        rel, bad = e.num("cache_wb_d_evict_released"), e.num("cache_wb_d_evict_failed")
+        o.w("write-back, a dirty stream (every word of a third set written, 2 passes) with"
+            " budget B:\n")
+        for p in (1, 2):
+            k = "cache_wb_p%d" % p
+            pps = e.num(k + "_pps")
+            o.w("  pass %d %s pages/s (%s x bw), per page p50 %s us, p99 %s us, "
+                "%s written back\n" % (
+                    p, fmt(pps, 1), fmt(div(pps, base_mps), 3),
+                    fmt(e.num(k + "_p50_us"), 1), fmt(e.num(k + "_p99_us"), 1),
+                    fmt(e.num(k + "_d_evicted_written"), 0)))
+            self.row(k, "pages_per_s", pps, "1/s", div(pps, base_mps), "ib_read_bw_msgrate")
+            self.need(pps)
+        o.w("  written back: %s pages in %s s = %s pages/s (%s x bw); %s frames released,"
+            " %s write-backs failed\n" % (
+                fmt(wb, 0), fmt(secs, 3), fmt(div(wb, secs), 1),
+                fmt(div(div(wb, secs), base_mps), 3), fmt(rel, 0), fmt(bad, 0)))
+        check = e.str("cache_wb_home_check")
+        o.w("  node2 read every word back: %s\n" % {
+            "ok": "ok", "failed": "FAILED (wrong words, or no answer: node2's log)"}.get(
+                check, "not done"))
+        self.row("cache_wb", "written_back_per_s", div(wb, secs), "1/s",
+                 div(div(wb, secs), base_mps), "ib_read_bw_msgrate")
+        for stat, v in (("evicted_written", wb), ("evict_released", rel),
+                        ("evict_failed", bad)):
+            self.row("cache_wb", stat, v, "")
+        self.need(div(wb, secs), rel, bad)
+        if check is None:
             self.missing += 1
 
     def report(self):
@@ -136,7 +154,9 @@ class Cache:
         o.w("data set D = %s pages (%s MiB), homed and written by node2; node1 reads every word"
             " of it, checked,\n" % (fmt(n, 0), fmt(mb, 1)))
         o.w("in address order, 2 passes, with budget B = %s pages (%s MiB, D/4), then a second"
-            " such set unlimited\n" % (fmt(budget, 0), fmt(budget * PAGE / MIB, 1)))
+            " such set unlimited;\nthen node1 writes every word of a third set, 2 passes,"
+            " with budget B, and node2 reads it back, checked\n" % (
+                fmt(budget, 0), fmt(budget * PAGE / MIB, 1)))
         o.w("base = raw RDMA READ 4 KiB, perftest ib_read_bw (default queue depth), %s, this run:\n"
             % e.or_("baseline_pair"))
         o.w("  before %s MB/s, after %s MB/s: base = the higher, %s: %s Mpps = %s pages/s\n" % (

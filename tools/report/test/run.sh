@@ -7,8 +7,9 @@
 # for these inputs: remote/ and demo/ are real runs, the others synthetic,
 # with every key the reports read, some missing, odd values and zeros.
 # cache/ and cache-partial/ (synthetic too) came with report.py's cache
-# table, checked by hand: cache/ a whole run, cache-partial/ missing
-# figures, wrong words, a wrong budget, a failed phase and a write-back.
+# table, checked by hand: cache/ a whole run (with its dirty stream),
+# cache-partial/ missing figures, wrong words, a wrong budget, failed
+# phases and a dirty stream cut short (frames not released, no check).
 #
 #   tools/report/test/run.sh     exit 0 if all match; prints N passed, N failed
 set -u
