@@ -242,7 +242,11 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 			  s1.evict_batch_pages - s0.evict_batch_pages)
 			TH_LOG("a notice per page: no batching");
 		EXPECT_LT(s0.reclaim_runs, s1.reclaim_runs);
-		EXPECT_EQ(0u, s1.evicted_written);
+		/*
+		 * No check of evicted_written: this run is only read, but
+		 * pages node1 still owns from earlier tests are written back
+		 * under the budget too, as they should be.
+		 */
 	}
 	BARRIER("read", READ_TIMEOUT_S);
 	/* node2 writes every page: INVALs to every copy its copysets name. */
