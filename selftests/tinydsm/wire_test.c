@@ -2215,6 +2215,23 @@ static int parse_access(FIXTURE_DATA(wire) *self, const char *ans,
 	return 0;
 }
 
+/*
+ * We READ page @addr (homed on node2) into our data page 0: the reply's
+ * status (the reply in *@rep), or -1 with self->why.
+ */
+static long rogue_read(FIXTURE_DATA(wire) *self, struct rogue *r,
+		       uint64_t addr, struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_page(&m, TDSM_W_READ, addr, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	return call(self, r, &m, rep);
+}
+
 static int node2_access(FIXTURE_DATA(wire) *self, const char *what,
 			uint64_t addr, unsigned int seed, struct access_ans *a)
 {
@@ -2672,7 +2689,6 @@ TEST_F_TIMEOUT(wire, stale_inval_and_fetch_ignored, 200)
 
 TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
 {
-	struct tdsm_wire_msg m;
 	struct rx_msg rep, x, first;
 	struct access_ans a;
 	struct peer_st before, after;
@@ -2689,9 +2705,8 @@ TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
 	r = self->r;
 	NEED_MW();
 
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_page(&m, TDSM_W_READ, pc, (uintptr_t)r->data, r->mw_rkey, 0, 0);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, r, pc, &rep))
+		TH_LOG("READ: %s", self->why);
 
 	/* node2 writes; we never answer its INVAL. */
 	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pc, 0x21))
@@ -3642,9 +3657,8 @@ TEST_F_TIMEOUT(wire, evictv_notice, 200)
 	EXPECT_EQ(0u, pi.copyset);
 
 	/* A read copy, then its notice: the copyset loses the rogue. */
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_page(&m, TDSM_W_READ, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, r, pa, &rep))
+		TH_LOG("READ: %s", self->why);
 	ASSERT_EQ(0, node2_info(self, pa, &pi)) TH_LOG("%s", self->why);
 	ASSERT_EQ(TC_NODE(ROGUE) | TC_NODE(TARGET), pi.copyset);
 	ASSERT_EQ(TDSM_WS_OK, evictv(self, r, pa, 1, 1, 0, &done)) TH_LOG("%s", self->why);
@@ -3735,9 +3749,8 @@ TEST_F_TIMEOUT(wire, evictv_notice_on_dead_connection_ignored, 200)
 	NEED_MW();
 	ASSERT_EQ(0, node2_access(self, "write", pe, 0x31, &a)) TH_LOG("%s", self->why);
 	ASSERT_STREQ("ok", a.what);
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_page(&m, TDSM_W_READ, pe, (uintptr_t)r->data, r->mw_rkey, 0, 0);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, r, pe, &rep))
+		TH_LOG("READ: %s", self->why);
 
 	/* node2 writes; its INVAL waits for us, holding the page's DIR. */
 	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pe, 0x32))
@@ -3769,9 +3782,8 @@ TEST_F_TIMEOUT(wire, evictv_notice_on_dead_connection_ignored, 200)
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	r = self->r;
 	NEED_MW();
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_page(&m, TDSM_W_READ, pe, (uintptr_t)r->data, r->mw_rkey, 0, 0);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("READ: %s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, r, pe, &rep))
+		TH_LOG("READ: %s", self->why);
 	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pe, 0x33))
 		TH_LOG("%s", self->why);
 	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &x, REPLY_MS))
