@@ -210,6 +210,17 @@ static inline unsigned int tc_env_uint(const char *name, unsigned int dflt)
 	return (unsigned int)x;
 }
 
+/*
+ * A kernel built with kmemleak (the lab's debug kernel, which also has
+ * KASAN and lockdep) checks every allocation and access, many times
+ * slower under TCG: tests that stream many megabytes scale their data
+ * down on it, and keep every assertion.
+ */
+static inline int tc_debug_kernel(void)
+{
+	return access("/sys/kernel/debug/kmemleak", F_OK) == 0;
+}
+
 static inline double tc_now(void)
 {
 	struct timespec ts;
