@@ -1063,11 +1063,12 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 			continue;
 		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
+			/* Saturated: a 16 TiB slice is 2^32 pages. */
 			if (pg->owner == id) {
-				(*lost)++;
+				*lost += *lost < U32_MAX;
 			} else if (pg->copyset & tdsm_nbit(id)) {
 				pg->copyset &= ~tdsm_nbit(id);
-				(*dropped)++;
+				*dropped += *dropped < U32_MAX;
 			}
 		}
 		tdsm_dir_unlock(pg);
