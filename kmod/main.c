@@ -24,9 +24,9 @@
  * page metadata is made per 64-page chunk on first use, the translation
  * table per page of it when used or read, a run of ALLOC is a range in a
  * tree, and nothing at load or unload walks the region's pages. The limit
- * is the address space below: 2^32 pages, whose indices fit an unsigned
- * long and whose count still fits tinydsm_alloc.npages (a u32) per slice
- * once there are two homes.
+ * is the address space (below). 16 TiB is 2^32 pages: page indices are
+ * unsigned long throughout; a run (tinydsm_alloc.npages, a u32) is at most
+ * 2^32 - 1 pages, which is less than a slice only with a single home.
  */
 #define TDSM_REGION_MAX_MB	16777216
 #define TDSM_TIMEOUT_MIN_MS	1
@@ -41,6 +41,8 @@
  */
 static_assert(TINYDSM_REGION_BASE + ((u64)TDSM_REGION_MAX_MB << 20) <=
 	      0x550000000000ULL);
+/* The translation table's mmap offset lies past every region offset. */
+static_assert(((u64)TDSM_REGION_MAX_MB << 20) <= TINYDSM_XLATE_OFFSET);
 
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
