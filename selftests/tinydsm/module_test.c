@@ -62,6 +62,23 @@ static int module_loaded(void)
 	return access("/sys/module/tinydsm", F_OK) == 0;
 }
 
+/* The sum of the numbers that @fmt ("key %ld") reads off @path's lines; -1 on error. */
+static long file_sum(const char *path, const char *fmt)
+{
+	long n, total = 0;
+	char line[256];
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &n) == 1)
+			total += n;
+	fclose(f);
+	return total;
+}
+
 /*
  * Free pages: the buddy allocator's (nr_free_pages) plus those parked in
  * the per-CPU lists, which a big free fills first (6.12 keeps thousands
@@ -69,25 +86,10 @@ static int module_loaded(void)
  */
 static long free_pages(void)
 {
-	long n, total = 0;
-	char line[256];
-	FILE *f;
+	long buddy = file_sum("/proc/vmstat", "nr_free_pages %ld");
+	long pcp = file_sum("/proc/zoneinfo", " count: %ld");
 
-	f = fopen("/proc/vmstat", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "nr_free_pages %ld", &n) == 1)
-			total += n;
-	fclose(f);
-	f = fopen("/proc/zoneinfo", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &n) == 1)
-			total += n;
-	fclose(f);
-	return total;
+	return buddy < 0 || pcp < 0 ? -1 : buddy + pcp;
 }
 
 static char node_params[64];
@@ -541,22 +543,12 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* /proc/meminfo's @key (e.g. "Slab:") in bytes; -1 on error. */
-static long long meminfo_bytes(const char *key)
+/* The slab allocator's memory (/proc/meminfo's Slab), in bytes; -1 on error. */
+static long long slab_bytes(void)
 {
-	size_t len = strlen(key);
-	long long kb = -1;
-	char line[256];
-	FILE *f;
+	long kb = file_sum("/proc/meminfo", "Slab: %ld kB");
 
-	f = fopen("/proc/meminfo", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && sscanf(line + len, "%lld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb < 0 ? -1 : kb * 1024;
+	return kb < 0 ? -1 : kb * 1024LL;
 }
 
 /*
@@ -587,14 +579,14 @@ TEST(region_16_tib)
 	if (module_loaded())
 		ASSERT_EQ(0, unload_module());
 	free0 = free_pages();
-	slab0 = meminfo_bytes("Slab:");
+	slab0 = slab_bytes();
 	ASSERT_GT(free0, 0);
 	ASSERT_GE(slab0, 0);
 	t = now_s();
 	ASSERT_EQ(0, load_module(TIB16_PARAMS))
 		TH_LOG("finit_module(%s): %s", TIB16_PARAMS, strerror(errno));
 	free1 = free_pages();
-	slab1 = meminfo_bytes("Slab:");
+	slab1 = slab_bytes();
 	TH_LOG("load: %.2f s", now_s() - t);
 	EXPECT_EQ((long)TIB16_MB, param_long("region_size_mb"));
 	core = knob_long("/sys/module/tinydsm", "coresize", 10);
