@@ -519,8 +519,13 @@ void tdd_migrate_request(struct tdd_client *c, const struct tdd_kv *kv)
 		tdd_client_error(c, EINVAL, "the range is empty");
 		return;
 	}
-	if (addr < ri.base || addr >= end || npages > (end - addr) / ri.page_size ||
-	    npages > UINT32_MAX) {
+	if (npages > UINT32_MAX) {
+		/* A 16 TiB slice (one home) is 2^32 pages. */
+		tdd_client_error(c, ERANGE, "%" PRIu64 " pages: a migration moves at most %u, give a range",
+				 npages, UINT32_MAX);
+		return;
+	}
+	if (addr < ri.base || addr >= end || npages > (end - addr) / ri.page_size) {
 		tdd_client_error(c, ERANGE, "range %#" PRIx64 " +%" PRIu64 " pages is outside the region %#" PRIx64 "-%#" PRIx64,
 				 addr, npages, (uint64_t)ri.base, end);
 		return;

@@ -208,73 +208,105 @@ out:
 }
 
 /*
+ * FREE's first look: is every page of [@first, @end) that has metadata
+ * still homed here? Pages without are (M5, page.h). 0, or -EXDEV.
+ */
+static int tdsm_free_check_homes(struct tdsm_region *r, u64 addr,
+				 unsigned long first, unsigned long end)
+{
+	unsigned long i = first, stop, j;
+	u8 home = 0;
+
+	while (tdsm_chunk_get_range(r, &i, end, &stop)) {
+		for (j = i; j < stop; j++) {
+			home = tdsm_page_home(tdsm_pg(r, j));
+			if (home != r->node_id)
+				break;
+		}
+		tdsm_chunk_put(r, i);
+		if (j < stop) {
+			/* Freeing migrated pages is not supported yet. */
+			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
+					    addr, tdsm_page_addr(j), home);
+			return -EXDEV;
+		}
+		i = stop;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * Invalidate every copy of page @idx, whose chunk the caller holds, and
+ * empty its directory entry: 0, or the error of the INVAL that failed.
+ */
+static int tdsm_free_page(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+	unsigned int x;
+	u64 holders;
+	u32 epoch;
+	int err = 0;
+
+	tdsm_dir_lock(pg);
+	epoch = tdsm_txn_next(r);
+	pg->epoch = epoch;
+	holders = pg->copyset | tdsm_nbit(pg->owner);
+	tdsm_for_each_node(x, holders) {
+		err = tdsm_invalidate(r, idx, x, epoch);
+		if (err)
+			break;
+		pg->copyset &= ~tdsm_nbit(x);
+	}
+	if (!err) {
+		pg->owner = 0;
+		pg->copyset = 0;
+	}
+	tdsm_dir_unlock(pg);
+	return err;
+}
+
+/*
  * Free a run of this node's slice for (@node, @uid): every copy everywhere
  * goes. Only the run recorded with exactly this start and length for
  * (@node, @uid) may go, unless @admin (PROTOCOL.md, "Who may free a run").
+ * Pages without metadata were never touched here and nobody holds them
+ * (M5): only the chunks that exist in the run are visited (M7), so a run
+ * of a 4 TiB slice costs what was touched of it.
  */
 static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 			  u8 node, u32 uid, bool admin)
 {
-	unsigned long first, start, i;
+	unsigned long slice = (unsigned long)(r->node_id - 1) * r->slice_pages;
+	unsigned long first, end, stop, i;
 	int err = 0;
 
 	if (addr & ~PAGE_MASK || !npages)
 		return -EINVAL;
 	if (!tdsm_addr_idx(r, addr, &first))
 		return -ERANGE;
-	start = first - (unsigned long)(r->node_id - 1) * r->slice_pages;
-	if (start + npages > r->slice_pages)
+	/* Inside this node's slice (none above home_nodes), without wrapping. */
+	if (first < slice || npages > r->slice_pages - (first - slice))
 		return -EINVAL;
-	/* Pages of our slice without metadata are homed here (M5, page.h). */
-	for (i = first; i < first + npages; i++) {
-		u8 home;
-
-		if (!tdsm_chunk_get_existing(r, i))
-			continue;
-		home = tdsm_page_home(tdsm_pg(r, i));
-		tdsm_chunk_put(r, i);
-		if (home != r->node_id) {
-			/* Freeing migrated pages is not supported yet. */
-			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
-					    addr, tdsm_page_addr(i), home);
-			return -EXDEV;
-		}
-	}
+	end = first + npages;
+	err = tdsm_free_check_homes(r, addr, first, end);
+	if (err)
+		return err;
 	mutex_lock(&r->alloc_lock);
-	err = tdsm_runs_claim(r, start, npages, node, uid, admin);
+	err = tdsm_runs_claim(r, first - slice, npages, node, uid, admin);
 	mutex_unlock(&r->alloc_lock);
 	if (err)
 		return err;
 
-	for (i = first; i < first + npages && !err; i++) {
-		struct tdsm_page *pg;
-		unsigned int x;
-		u64 holders;
-		u32 epoch;
-
-		/* None: never touched here, nobody holds it (M5). */
-		if (!tdsm_chunk_get_existing(r, i))
-			continue;
-		pg = tdsm_pg(r, i);
-		tdsm_dir_lock(pg);
-		epoch = tdsm_txn_next(r);
-		pg->epoch = epoch;
-		holders = pg->copyset | tdsm_nbit(pg->owner);
-		tdsm_for_each_node(x, holders) {
-			err = tdsm_invalidate(r, i, x, epoch);
-			if (err)
-				break;
-			pg->copyset &= ~tdsm_nbit(x);
-		}
-		if (!err) {
-			pg->owner = 0;
-			pg->copyset = 0;
-		}
-		tdsm_dir_unlock(pg);
-		tdsm_chunk_put(r, i);
+	i = first;
+	while (!err && tdsm_chunk_get_range(r, &i, end, &stop)) {
+		for (; i < stop && !err; i++)
+			err = tdsm_free_page(r, i);
+		tdsm_chunk_put(r, i - 1);
+		cond_resched();
 	}
 	mutex_lock(&r->alloc_lock);
-	tdsm_runs_release(r, start, npages, !err);
+	tdsm_runs_release(r, first - slice, npages, !err);
 	mutex_unlock(&r->alloc_lock);
 	/* Their directory entries are empty: the chunks may go (M2). */
 	tdsm_chunks_kick(r);

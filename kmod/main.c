@@ -19,16 +19,30 @@
 #include "trace.h"
 
 #define TDSM_REGION_MIN_MB	1
-#define TDSM_REGION_MAX_MB	16384	/* 16 GiB */
+/*
+ * 16 TiB. A node pays for the pages it uses or homes, not for the region:
+ * page metadata is made per 64-page chunk on first use, the translation
+ * table per page of it when used or read, a run of ALLOC is a range in a
+ * tree, and nothing at load or unload walks the region's pages. The limit
+ * is the address space (below). 16 TiB is 2^32 pages: page indices are
+ * unsigned long throughout; a run (tinydsm_alloc.npages, a u32) is at most
+ * 2^32 - 1 pages, which is less than a slice only with a single home.
+ */
+#define TDSM_REGION_MAX_MB	16777216
 #define TDSM_TIMEOUT_MIN_MS	1
 #define TDSM_TIMEOUT_MAX_MS	600000	/* 10 minutes */
 
 /*
- * The region lies below ELF_ET_DYN_BASE (about 85 TiB on x86-64, where PIE
- * text and brk go) and far below the top-down mmap area, at its largest.
+ * The region lies below ELF_ET_DYN_BASE (0x555555554aaa on x86-64, about
+ * 85 TiB, where PIE text and brk go) and far below the top-down mmap area
+ * (128 TiB less the stack gap and up to 1 TiB of randomisation), at its
+ * largest: 64 TiB + 16 TiB = 80 TiB. A bigger region would need a lower
+ * base, which moves every pointer stored in shared memory.
  */
 static_assert(TINYDSM_REGION_BASE + ((u64)TDSM_REGION_MAX_MB << 20) <=
 	      0x550000000000ULL);
+/* The translation table's mmap offset lies past every region offset. */
+static_assert(((u64)TDSM_REGION_MAX_MB << 20) <= TINYDSM_XLATE_OFFSET);
 
 static unsigned int node_id = 1;
 module_param(node_id, uint, 0444);
@@ -49,7 +63,7 @@ MODULE_PARM_DESC(home_nodes, "nodes that home a slice, the same on every node, 1
 
 static unsigned int region_size_mb = 256;
 module_param(region_size_mb, uint, 0444);
-MODULE_PARM_DESC(region_size_mb, "region size in MiB, 1..16384 (default 256)");
+MODULE_PARM_DESC(region_size_mb, "region size in MiB, 1..16777216 (16 TiB; default 256)");
 
 /*
  * Every wait on a peer is bounded by timeout_ms (rdma.h). 0 would make

@@ -958,21 +958,22 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 	if (err)
 		return err;
 	end = first + npages;
-	while (first < end && !err) {
-		unsigned int i, n = tdsm_batch_len(first, end);
+	while (!err) {
+		unsigned long stop;
+		unsigned int i, n;
 		u64 want = 0, got;
 		u8 home = 0;
 
 		/*
 		 * A page that lost its copy to a migration has metadata
-		 * (TDSM_PG_MOVED keeps it, page.h M2): a batch without a
-		 * chunk has none of those. The batch's chunk is held until
-		 * the batch is done (before the next one is held).
+		 * (TDSM_PG_MOVED keeps it, page.h M2): only the chunks that
+		 * exist in the range are looked at (M7), a batch each (a
+		 * chunk is one batch's group). The batch's chunk is held
+		 * until the batch is done (before the next one is held).
 		 */
-		if (!tdsm_chunk_get_existing(r, first)) {
-			first += n;
-			continue;
-		}
+		if (!tdsm_chunk_get_range(r, &first, end, &stop))
+			break;
+		n = stop - first;
 		for (i = 0; i < n; i++) {
 			pg = tdsm_pg(r, first + i);
 			if (test_bit(TDSM_PG_MOVED, &pg->flags) && !pg->frame &&
@@ -1062,11 +1063,12 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 			continue;
 		tdsm_dir_lock(pg);
 		if (tdsm_page_home(pg) == r->node_id) {
+			/* Saturated: a 16 TiB slice is 2^32 pages. */
 			if (pg->owner == id) {
-				(*lost)++;
+				*lost += *lost < U32_MAX;
 			} else if (pg->copyset & tdsm_nbit(id)) {
 				pg->copyset &= ~tdsm_nbit(id);
-				(*dropped)++;
+				*dropped += *dropped < U32_MAX;
 			}
 		}
 		tdsm_dir_unlock(pg);

@@ -192,6 +192,28 @@ bool tdsm_chunk_get_next(struct tdsm_region *r, unsigned long idx,
 	return true;
 }
 
+/*
+ * The first page of [*@idx, @end) that has metadata, its chunk referenced
+ * (a scan of a range, M7): true, with *@idx moved to it and *@stop the end
+ * of its chunk's part of the range; drop it with tdsm_chunk_put(r, *@idx).
+ * False if none: a range costs what exists in it, not its length.
+ */
+bool tdsm_chunk_get_range(struct tdsm_region *r, unsigned long *idx,
+			  unsigned long end, unsigned long *stop)
+{
+	unsigned long first;
+
+	if (*idx >= end || !tdsm_chunk_get_next(r, *idx, &first))
+		return false;
+	if (first >= end) {
+		tdsm_chunk_put(r, first);
+		return false;
+	}
+	*idx = max(*idx, first);
+	*stop = min(first + TDSM_CHUNK_PAGES, end);
+	return true;
+}
+
 /* One step of tdsm_for_each_page(): false, with nothing held, at the end. */
 bool tdsm_page_iter_next(struct tdsm_region *r, struct tdsm_page_iter *it,
 			 unsigned long *idx, struct tdsm_page **pg)

@@ -49,8 +49,10 @@
  *     word accesses, other requests served as a home and migrations
  *     create.
  * M7. Scans (tdsm_for_each_page(), the cache's clock with
- *     tdsm_chunk_get_next()) walk the chunks that exist, each referenced
- *     while its pages are visited.
+ *     tdsm_chunk_get_next(), FREE and REPOPULATE of a range with
+ *     tdsm_chunk_get_range()) walk the chunks that exist, each referenced
+ *     while its pages are visited: never every page of a range or of the
+ *     region (2^32 of them at 16 TiB).
  */
 /*
  * A chunk is a group of the wire's batches (wire.h): every batch lies
@@ -120,6 +122,8 @@ int tdsm_chunk_get_served(struct tdsm_region *r, unsigned long idx);
 void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx);
 bool tdsm_chunk_get_next(struct tdsm_region *r, unsigned long idx,
 			 unsigned long *first);
+bool tdsm_chunk_get_range(struct tdsm_region *r, unsigned long *idx,
+			  unsigned long end, unsigned long *stop);
 void tdsm_chunks_kick(struct tdsm_region *r);
 
 /* tdsm_for_each_page()'s state: the chunk referenced, and the index. */

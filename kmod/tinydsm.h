@@ -177,6 +177,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	cache's reclaim work, evict.c).
  * @chunk_work_off: set at unload, before the worker is cancelled for good.
  * @npages: size of the region in pages; fixed while the module is loaded.
+ *	Up to 2^32 (16 TiB): page indices are unsigned long, never u32.
  * @size: size in bytes.
  * @node_id: this node's id, 1 .. max_nodes.
  * @max_nodes: the highest node id (module parameter, the same everywhere).

@@ -79,23 +79,6 @@ FIXTURE(conn) {
 	char setup_err[256];
 };
 
-/* How many lines of the kernel log contain @what. */
-static int klog_count(const char *what)
-{
-	char cmd[256], line[512];
-	int n = 0;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "dmesg 2>/dev/null");
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, what) != NULL;
-	pclose(f);
-	return n;
-}
-
 /* Is test @name selected by TDSM_CONN_TESTS (all if unset)? */
 static int selected(const char *name)
 {

@@ -17,6 +17,14 @@
  *                        back; node1 reads the pages again and sees
  *                        node2's data (metadata made again is a page never
  *                        seen: nothing stale survives it).
+ *   cost_of_touched:     node2 writes a run of COST_MB MiB homed on
+ *                        itself: its metadata grows by at most 12.5 KiB a
+ *                        MiB (4 chunks of 64 pages), a page of the
+ *                        translation table per 16 MiB, and 64 KiB of
+ *                        slack (a table page where the run straddles
+ *                        two), and by at least its chunks; what a 16 TiB
+ *                        region costs at load is module_test's
+ *                        region_16_tib.
  *
  * The older TINYDSM_IOC_STATS numbers are region_test's stats_old_number.
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h).
@@ -42,6 +50,16 @@
 #define PAGE_META	48	/* bytes of metadata per page, at least */
 #define CHUNK_WAIT_S	20	/* the chunk worker looks within a second or two */
 #define SETTLE_S	3	/* two passes of the chunk worker, and some */
+/*
+ * The metadata cost of touched memory (cost_of_touched): COST_MB MiB
+ * (a quarter of a home's slice in the lab's 256 MiB region of 4 homes),
+ * at most COST_PER_MB a MiB for its chunks, a table page per 16 MiB, and
+ * COST_SLACK.
+ */
+#define COST_MB		16
+#define COST_PAGES	(COST_MB * 256)	/* 4 KiB pages */
+#define COST_PER_MB	12800ull	/* 12.5 KiB: 4 chunks of 3200 B */
+#define COST_SLACK	(64ull << 10)
 /*
  * The pages of the translation table a run needed stay until unload: one
  * covers 4096 pages, so a 256-page run adds two at most.
@@ -226,6 +244,46 @@ TEST_F(meta, copies_invalidated)
 		EXPECT_EQ(0, tc_free(&self->n, addr, RUN_PAGES))
 			TH_LOG("FREE: %s", strerror(errno));
 	BARRIER("freed");
+}
+
+TEST_F(meta, cost_of_touched)
+{
+	size_t len = (size_t)COST_PAGES * self->n.psz;
+	uint64_t addr = 0, grown, most;
+	struct tinydsm_stats s0, s1;
+
+	START();
+	if (self->s.id == HOME) {
+		ASSERT_EQ(COST_PAGES * 4096ull, (uint64_t)len)
+			TH_LOG("the bound is for 4 KiB pages");
+		ASSERT_EQ(0, stats_settled(&self->n, &s0))
+			TH_LOG("chunks still changing after %d s", CHUNK_WAIT_S);
+		ASSERT_EQ(0, tc_alloc(&self->n, HOME, COST_PAGES, &addr))
+			TH_LOG("ALLOC %u pages: %s", COST_PAGES, strerror(errno));
+		tc_fill(addr, len, 3);
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		most = COST_MB * COST_PER_MB +
+		       (COST_MB + 15) / 16 * self->n.psz + COST_SLACK;
+		grown = s1.meta_bytes - s0.meta_bytes;
+		EXPECT_LE(grown, most)
+			TH_LOG("%d MiB touched: meta_bytes %llu -> %llu (+%llu, at most %llu)",
+			       COST_MB, (unsigned long long)s0.meta_bytes,
+			       (unsigned long long)s1.meta_bytes,
+			       (unsigned long long)grown, (unsigned long long)most);
+		/* Every page of the run has its entry: its chunks at least. */
+		EXPECT_LE(s0.chunks + COST_PAGES / 64, s1.chunks)
+			TH_LOG("chunks %llu -> %llu", (unsigned long long)s0.chunks,
+			       (unsigned long long)s1.chunks);
+		EXPECT_LE(s0.meta_bytes + (uint64_t)COST_PAGES * PAGE_META, s1.meta_bytes);
+		TH_LOG("%d MiB touched: +%llu bytes of metadata, +%llu chunks", COST_MB,
+		       (unsigned long long)grown,
+		       (unsigned long long)(s1.chunks - s0.chunks));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 3, "the run"));
+		ASSERT_EQ(0, tc_free(&self->n, addr, COST_PAGES))
+			TH_LOG("FREE: %s", strerror(errno));
+		expect_back(_metadata, &self->n, &s0, "FREE");
+	}
+	BARRIER("done");
 }
 
 TEST_HARNESS_MAIN

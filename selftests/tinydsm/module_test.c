@@ -4,7 +4,9 @@
  * unloading gives back every frame, bad module parameters are refused (at
  * load time, and timeout_ms also when written at run time), and the module
  * loads again; without a cluster key it connects to nobody; home_nodes
- * sizes the slices and ALLOC backs nothing until touched. Needs TDSM_KO
+ * sizes the slices and ALLOC backs nothing until touched; a 16 TiB region
+ * loads, maps, works and unloads at a cost that follows use, and a bigger
+ * one is refused. Needs TDSM_KO
  * (path of tinydsm.ko) and runs its tests in order: it unloads and reloads
  * the module. It leaves the module loaded, with the run's key
  * (TDSM_KEY_FILE), as it found it.
@@ -60,6 +62,23 @@ static int module_loaded(void)
 	return access("/sys/module/tinydsm", F_OK) == 0;
 }
 
+/* The sum of the numbers that @fmt ("key %ld") reads off @path's lines; -1 on error. */
+static long file_sum(const char *path, const char *fmt)
+{
+	long n, total = 0;
+	char line[256];
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &n) == 1)
+			total += n;
+	fclose(f);
+	return total;
+}
+
 /*
  * Free pages: the buddy allocator's (nr_free_pages) plus those parked in
  * the per-CPU lists, which a big free fills first (6.12 keeps thousands
@@ -67,25 +86,10 @@ static int module_loaded(void)
  */
 static long free_pages(void)
 {
-	long n, total = 0;
-	char line[256];
-	FILE *f;
+	long buddy = file_sum("/proc/vmstat", "nr_free_pages %ld");
+	long pcp = file_sum("/proc/zoneinfo", " count: %ld");
 
-	f = fopen("/proc/vmstat", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "nr_free_pages %ld", &n) == 1)
-			total += n;
-	fclose(f);
-	f = fopen("/proc/zoneinfo", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &n) == 1)
-			total += n;
-	fclose(f);
-	return total;
+	return buddy < 0 || pcp < 0 ? -1 : buddy + pcp;
 }
 
 static char node_params[64];
@@ -181,7 +185,8 @@ TEST(bad_module_parameters_refused)
 		/* Node ids go to 64, but never past max_nodes (default 4). */
 		"node_id=64", "max_nodes=0", "max_nodes=65",
 		"node_id=64 max_nodes=63",
-		"region_size_mb=16385",
+		/* 16 TiB is the most (region_past_16_tib_refused); not a uint. */
+		"region_size_mb=4294967296",
 		/* Nodes 1..home_nodes home a slice: 1..max_nodes (default 4). */
 		"home_nodes=0", "home_nodes=5", "max_nodes=2 home_nodes=3",
 		/* Slices are whole 64-page chunks: 4 need 1 MiB at least. */
@@ -518,6 +523,183 @@ TEST(alloc_backs_nothing_until_touched)
 	ASSERT_EQ(0, munmap((void *)p, info.size));
 	close(fd);
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
+/* The largest region: 16 TiB, 2^32 pages. */
+#define TIB16_MB	16777216ull
+#define TIB16_PARAMS	"node_id=1 max_nodes=64 home_nodes=4 region_size_mb=16777216"
+/* What loading any region may cost: no per-page metadata, table or bitmap. */
+#define LOAD_COST_MAX	(4ull << 20)
+/* Metadata of one 64-page chunk at most: 12.5 KiB a MiB (4 chunks). */
+#define CHUNK_BYTES_MAX	3200ull
+/* Seconds a FREE or an unload may take if it walks what exists only. */
+#define WALK_S_MAX	20.0
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The slab allocator's memory (/proc/meminfo's Slab), in bytes; -1 on error. */
+static long long slab_bytes(void)
+{
+	long kb = file_sum("/proc/meminfo", "Slab: %ld kB");
+
+	return kb < 0 ? -1 : kb * 1024LL;
+}
+
+/*
+ * A 16 TiB region as node 1 of 64 with 4 homes (4 TiB slices): loading it
+ * costs under 4 MiB (meta_bytes, the slab's growth, and the free pages
+ * taken beyond the module's own size), REGION_INFO reports it, the whole
+ * region maps, pages at the start, middle and end of node 1's slice read
+ * zero and keep what is written, each costing one chunk and one page of
+ * the translation table; the last page of the region is node 4's, never
+ * seen here. ALLOC and FREE of the whole 4 TiB slice, the unload after,
+ * take time that follows what was touched (not 2^32 pages), and the
+ * unload gives every page back.
+ */
+TEST(region_16_tib)
+{
+	long long slab0, slab1, core;
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_region_info info;
+	struct tinydsm_page_info pi;
+	struct tinydsm_alloc a = { 0 };
+	long free0, free1, after;
+	uint64_t touch[3], addr, i;
+	volatile uint64_t *w;
+	uint8_t *p;
+	double t;
+	int fd;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	free0 = free_pages();
+	slab0 = slab_bytes();
+	ASSERT_GT(free0, 0);
+	ASSERT_GE(slab0, 0);
+	t = now_s();
+	ASSERT_EQ(0, load_module(TIB16_PARAMS))
+		TH_LOG("finit_module(%s): %s", TIB16_PARAMS, strerror(errno));
+	free1 = free_pages();
+	slab1 = slab_bytes();
+	TH_LOG("load: %.2f s", now_s() - t);
+	EXPECT_EQ((long)TIB16_MB, param_long("region_size_mb"));
+	core = knob_long("/sys/module/tinydsm", "coresize", 10);
+
+	fd = open_dev();
+	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", DEV_PATH, strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
+	EXPECT_EQ(1, info.node_id);
+	EXPECT_EQ(64, info.max_nodes);
+	EXPECT_EQ(4, info.home_nodes);
+	EXPECT_EQ(TIB16_MB << 20, info.size);
+	EXPECT_EQ(TINYDSM_REGION_BASE, info.base);
+	ASSERT_EQ(info.size / info.page_size / 4, info.slice_pages);
+
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s0));
+	EXPECT_LT(s0.meta_bytes + (slab1 > slab0 ? slab1 - slab0 : 0), LOAD_COST_MAX)
+		TH_LOG("load: meta_bytes %llu, slab %lld -> %lld",
+		       (unsigned long long)s0.meta_bytes, slab0, slab1);
+	EXPECT_GE(core, 0);
+	EXPECT_LT((long long)(free0 - free1) * (long long)info.page_size - core,
+		  (long long)LOAD_COST_MAX + (long long)NOISE_PAGES * (long long)info.page_size)
+		TH_LOG("load: free pages %ld -> %ld, module %lld bytes", free0, free1, core);
+	TH_LOG("load: meta_bytes %llu, slab %+lld bytes, free pages %+ld, module %lld bytes",
+	       (unsigned long long)s0.meta_bytes, slab1 - slab0, free1 - free0, core);
+
+	/* The last page of the region: node 4's, never seen here. */
+	memset(&pi, 0, sizeof(pi));
+	pi.addr = info.base + info.size - info.page_size;
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_PAGE_INFO, &pi));
+	EXPECT_EQ(4, pi.home);
+	EXPECT_EQ(0, pi.owner);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+	memset(&pi, 0, sizeof(pi));
+	pi.addr = info.base + info.size;
+	EXPECT_EQ(-1, ioctl(fd, TINYDSM_IOC_PAGE_INFO, &pi));
+	EXPECT_EQ(ERANGE, errno);
+
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap of %llu bytes: %s",
+					(unsigned long long)info.size, strerror(errno));
+	EXPECT_EQ(info.base, (uintptr_t)p);
+	/* Node 1's slice: its first, middle and last page, chunks apart. */
+	touch[0] = 0;
+	touch[1] = info.slice_pages / 2;
+	touch[2] = info.slice_pages - 1;
+	for (i = 0; i < 3; i++) {
+		uint64_t page = touch[i];
+
+		w = (volatile uint64_t *)(p + page * info.page_size);
+		EXPECT_EQ(0, w[0]) TH_LOG("page %#llx", (unsigned long long)page);
+		EXPECT_EQ(0, w[info.page_size / 8 - 1]);
+		w[0] = 0x5a5a000000000000ull | touch[i];
+		w[info.page_size / 8 - 1] = ~touch[i];
+	}
+	for (i = 0; i < 3; i++) {
+		w = (volatile uint64_t *)(p + touch[i] * info.page_size);
+		EXPECT_EQ(0x5a5a000000000000ull | touch[i], w[0]);
+		EXPECT_EQ(~touch[i], w[info.page_size / 8 - 1]);
+	}
+	/* One chunk and one page of the table each, and 3 frames. */
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s1));
+	EXPECT_EQ(s0.chunks + 3, s1.chunks);
+	EXPECT_EQ(3, s1.frames);
+	EXPECT_LT(s0.meta_bytes, s1.meta_bytes);
+	EXPECT_LE(s1.meta_bytes, s0.meta_bytes + 3 * (CHUNK_BYTES_MAX + info.page_size))
+		TH_LOG("meta_bytes %llu -> %llu for 3 pages",
+		       (unsigned long long)s0.meta_bytes, (unsigned long long)s1.meta_bytes);
+
+	/* The whole slice as one run (2^30 pages), freed: 3 pages to drop. */
+	ASSERT_EQ(0, dev_alloc(fd, 0, (uint32_t)info.slice_pages, &addr))
+		TH_LOG("ALLOC of the 4 TiB slice: %s", strerror(errno));
+	EXPECT_EQ(info.base, addr);
+	a.addr = addr;
+	a.npages = (uint32_t)info.slice_pages;
+	t = now_s();
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_FREE, &a)) TH_LOG("FREE: %s", strerror(errno));
+	t = now_s() - t;
+	EXPECT_LT(t, WALK_S_MAX) TH_LOG("FREE of the slice took %.2f s", t);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s1));
+	EXPECT_EQ(0, s1.frames);
+	for (i = 0; i < 3; i++) {
+		uint64_t page = touch[i];
+
+		EXPECT_EQ(0, *(volatile uint64_t *)(p + page * info.page_size))
+			TH_LOG("page %#llx after FREE", (unsigned long long)page);
+	}
+	ASSERT_EQ(0, munmap(p, info.size));
+	close(fd);
+
+	t = now_s();
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+	t = now_s() - t;
+	EXPECT_LT(t, WALK_S_MAX) TH_LOG("unload took %.2f s", t);
+	EXPECT_FALSE(module_loaded());
+	after = free_pages();
+	EXPECT_GT(after, free0 - NOISE_PAGES)
+		TH_LOG("free pages: %ld before load, %ld after unload", free0, after);
+}
+
+/* One MiB more than 16 TiB: refused, and the kernel log says why. */
+TEST(region_past_16_tib_refused)
+{
+	const char *why = "region_size_mb=16777217 is out of range 1..16777216";
+	int logged;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	logged = klog_count(why);
+	ASSERT_GE(logged, 0);
+	EXPECT_EQ(-1, load_module("region_size_mb=16777217"));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("finit_module: %s", strerror(errno));
+	EXPECT_FALSE(module_loaded());
+	EXPECT_EQ(logged + 1, klog_count(why)) TH_LOG("no \"%s\" in dmesg", why);
 }
 
 TEST(reload)

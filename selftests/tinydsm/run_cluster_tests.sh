@@ -11,7 +11,8 @@
 #                       atomics (both: coherence.h; all nodes run them)
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
 #   site_cluster_test   2 nodes: an access site follows its page
-#   meta_test           2 nodes: page metadata grows with use and goes
+#   meta_test           2 nodes: page metadata grows with use (at most
+#                       12.5 KiB a MiB touched, and the table) and goes
 #                       after FREE and after invalidations
 #   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
 #                       tinydsmctl migrate, daemon restart, nodes that die

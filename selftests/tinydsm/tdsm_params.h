@@ -2,7 +2,8 @@
 /*
  * The one-value files of sysfs, debugfs and procfs that the single-node
  * selftests (module_test.c, priv_test.c, region_test.c) read and write:
- * the module's parameters, fault-injection knobs.
+ * the module's parameters, fault-injection knobs; and the kernel log,
+ * where a refused parameter says why.
  */
 #ifndef TDSM_PARAMS_H
 #define TDSM_PARAMS_H
@@ -83,6 +84,22 @@ static inline int param_read(const char *name, char *buf, size_t len)
 static inline long param_long(const char *name)
 {
 	return knob_long(TDSM_PARAM_DIR, name, 10);
+}
+
+/* How many lines of the kernel log contain @what; -1 on error. */
+static inline int klog_count(const char *what)
+{
+	char line[512];
+	int n = 0;
+	FILE *f;
+
+	f = popen("dmesg 2>/dev/null", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	pclose(f);
+	return n;
 }
 
 #endif /* TDSM_PARAMS_H */

@@ -298,7 +298,9 @@
 /*
  * The fixed global base of the region on every node: 64 TiB, far from the
  * kernel's default mmap area (top-down from 128 TiB), from PIE text and heap
- * (around 85 TiB on x86-64 they stay above it) and from low mappings.
+ * (around 85 TiB on x86-64 they stay above it) and from low mappings. The
+ * region is at most 16 TiB (region_size_mb 16777216), so it ends at 80 TiB
+ * at most.
  */
 #define TINYDSM_REGION_BASE	0x400000000000ULL
 
