@@ -240,6 +240,22 @@ int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri)
 	return TDC_EXIT_OK;
 }
 
+/* This node's counters (TINYDSM_IOC_STATS): TDC_EXIT_OK, or said why not. */
+int tdc_stats(struct tdc *t, struct tinydsm_stats *st)
+{
+	int ret = tdc_dev_open(t);
+
+	if (ret)
+		return ret;
+	memset(st, 0, sizeof(*st));
+	if (ioctl(t->dev_fd, TINYDSM_IOC_STATS, st)) {
+		tdc_err(t, "TINYDSM_IOC_STATS: %s (%s)", strerror(errno),
+			tdc_errno_name(errno));
+		return TDC_EXIT_FAIL;
+	}
+	return TDC_EXIT_OK;
+}
+
 static int cmd_help(struct tdc *t)
 {
 	return help(t);
