@@ -491,56 +491,67 @@ struct trace_sums {
 };
 
 /*
- * Add up the tinydsm_evict and tinydsm_reclaim lines of @buf, checking
- * each one's fields (TP_printk of kmod/trace.h): home node2, no error, a
- * batch of 1 to 64 pages starting at a 64-page boundary of the region,
- * the home took and released no more than it was sent; a run freed no
- * more than it scanned, for the budget.
+ * A tinydsm_evict record (@ev, from its name on, as TP_printk of
+ * kmod/trace.h prints it) added to @t: true if plausible: home node2, no
+ * error, a batch of 1 to 64 pages from a 64-page boundary of the region,
+ * the home took and released no more than it was sent.
  */
+static bool trace_evict(const char *ev, unsigned long npages,
+			struct trace_sums *t)
+{
+	unsigned int home, clean, dirty, done, released;
+	unsigned long long first, ns;
+	int err;
+
+	if (sscanf(ev, "tinydsm_evict: home=%u first=%llu clean=%u dirty=%u done=%u released=%u err=%d ns=%llu",
+		   &home, &first, &clean, &dirty, &done, &released, &err,
+		   &ns) != 8 ||
+	    home != HOME || err || !(clean + dirty) || clean + dirty > 64 ||
+	    first % 64 || first >= npages || done > clean + dirty ||
+	    released > dirty || !ns)
+		return false;
+	t->batches++;
+	t->clean += clean;
+	t->dirty += dirty;
+	t->done += done;
+	t->released += released;
+	return true;
+}
+
+/* A tinydsm_reclaim record: for the budget, freed no more than scanned. */
+static bool trace_reclaim(const char *ev, struct trace_sums *t)
+{
+	unsigned long long ns, scanned, freed;
+	char reason[16];
+
+	if (sscanf(ev, "tinydsm_reclaim: reason=%15s scanned=%llu freed=%llu ns=%llu",
+		   reason, &scanned, &freed, &ns) != 4 ||
+	    strcmp(reason, "budget") || freed > scanned || !ns)
+		return false;
+	t->runs++;
+	t->run_ns += ns;
+	t->run_freed += freed;
+	return true;
+}
+
+/* Add up the tinydsm_evict and tinydsm_reclaim lines of @buf. */
 static void trace_sum(struct __test_metadata *_metadata, const struct tc_node *n,
 		      char *buf, struct trace_sums *t)
 {
-	unsigned int home, clean, dirty, done, released;
-	unsigned long long first, ns, scanned, freed;
-	char reason[16], *line, *save = NULL, *ev;
-	int err;
+	char *line, *save = NULL, *ev;
+	bool ok;
 
 	memset(t, 0, sizeof(*t));
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		ev = strstr(line, " tinydsm_evict: ");
-		if (ev) {
-			if (sscanf(ev, " tinydsm_evict: home=%u first=%llu clean=%u dirty=%u done=%u released=%u err=%d ns=%llu",
-				   &home, &first, &clean, &dirty, &done, &released,
-				   &err, &ns) != 8 ||
-			    home != HOME || err || !(clean + dirty) ||
-			    clean + dirty > 64 || first % 64 ||
-			    first >= n->npages || done > clean + dirty ||
-			    released > dirty || !ns) {
-				if (!t->bad++)
-					TH_LOG("implausible: %s", line);
-				continue;
-			}
-			t->batches++;
-			t->clean += clean;
-			t->dirty += dirty;
-			t->done += done;
-			t->released += released;
+		if ((ev = strstr(line, " tinydsm_evict: ")))
+			ok = trace_evict(ev + 1, n->npages, t);
+		else if ((ev = strstr(line, " tinydsm_reclaim: ")))
+			ok = trace_reclaim(ev + 1, t);
+		else
 			continue;
-		}
-		ev = strstr(line, " tinydsm_reclaim: ");
-		if (!ev)
-			continue;
-		if (sscanf(ev, " tinydsm_reclaim: reason=%15s scanned=%llu freed=%llu ns=%llu",
-			   reason, &scanned, &freed, &ns) != 4 ||
-		    strcmp(reason, "budget") || freed > scanned || !ns) {
-			if (!t->bad++)
-				TH_LOG("implausible: %s", line);
-			continue;
-		}
-		t->runs++;
-		t->run_ns += ns;
-		t->run_freed += freed;
+		if (!ok && !t->bad++)
+			TH_LOG("implausible: %s", line);
 	}
 }
 
