@@ -50,6 +50,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "trace.h"
 #include "wire.h"
 
 /* The smallest budget but 0 (unlimited): the watermarks need room. */
@@ -223,8 +224,9 @@ struct tdsm_evict_group {
 
 /* The write-back (rules E2-E5), below. */
 static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg);
-static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
-			       u64 wmask, u64 done, u64 release);
+static unsigned int tdsm_writeback_end(struct tdsm_region *r,
+				       unsigned long first, u64 wmask, u64 done,
+				       u64 release);
 static u64 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn,
 			       u8 src, unsigned long first, unsigned int n,
 			       u64 want, u64 *release, int *err);
@@ -274,15 +276,24 @@ static int tdsm_evict_send(struct tdsm_region *r, unsigned long first,
 	return err;
 }
 
-/* Send the group's EVICTVs, one per home, then let its pages go. */
-static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
+/*
+ * Send the group's EVICTVs, one per home, then let its pages go. Returns
+ * the frames freed: the clean copies (dropped already) and the frames
+ * released after a write-back. Each EVICTV is traced (tinydsm_evict) once
+ * its reply was handled or it failed.
+ */
+static unsigned int tdsm_evict_flush(struct tdsm_region *r,
+				     struct tdsm_evict_group *g)
 {
 	u64 left = g->held, mask, done, release;
-	unsigned int i;
+	unsigned int i, released, freed;
+	ktime_t start;
+	int err;
 	u8 home;
 
 	if (!g->held)
-		return;
+		return 0;
+	freed = hweight64(g->held & ~g->wb);
 	while (left) {
 		home = g->home[__ffs64(left)];
 		mask = 0;
@@ -290,11 +301,18 @@ static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
 			if ((left & BIT_ULL(i)) && g->home[i] == home)
 				mask |= BIT_ULL(i);
 		left &= ~mask;
-		tdsm_evict_send(r, g->first, mask & ~g->wb, mask & g->wb, home,
-				&done, &release);
+		start = ktime_get();
+		err = tdsm_evict_send(r, g->first, mask & ~g->wb, mask & g->wb,
+				      home, &done, &release);
+		released = 0;
 		if (mask & g->wb)
-			tdsm_writeback_end(r, g->first, mask & g->wb, done,
-					   release);
+			released = tdsm_writeback_end(r, g->first, mask & g->wb,
+						      done, release);
+		freed += released;
+		trace_tinydsm_evict(home, g->first, hweight64(mask & ~g->wb),
+				    hweight64(mask & g->wb), hweight64(done),
+				    released, err,
+				    ktime_to_ns(ktime_sub(ktime_get(), start)));
 	}
 	/* Answered or failed: faults on these pages may go on. */
 	for (i = 0; i < TDSM_WIRE_BATCH; i++)
@@ -305,7 +323,14 @@ static void tdsm_evict_flush(struct tdsm_region *r, struct tdsm_evict_group *g)
 	g->held = 0;
 	g->wb = 0;
 	wake_up_all(&tdsm_cache_wait);
+	return freed;
 }
+
+/* What one run of the reclaim work did, for tinydsm_reclaim. */
+struct tdsm_reclaim_tally {
+	u64 scanned;	/* pages the clock looked at */
+	u64 freed;	/* frames it freed (tdsm_evict_flush()) */
+};
 
 /*
  * The clock's look at page @idx: true if it took the page as a victim
@@ -348,11 +373,13 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 /*
  * The clock's look at the pages of one group, whose chunk the caller
  * holds, from @from on: until the count is down to @low. Returns the
- * index to go on from (the group's end if it got there).
+ * index to go on from (the group's end if it got there); adds what it
+ * looked at and freed to @tally.
  */
 static unsigned long tdsm_clock_group(struct tdsm_region *r,
 				      unsigned long first, unsigned long from,
-				      unsigned long low)
+				      unsigned long low,
+				      struct tdsm_reclaim_tally *tally)
 {
 	struct tdsm_evict_group g = { .first = first };
 	unsigned long idx, end = min(first + TDSM_WIRE_BATCH, r->npages);
@@ -371,7 +398,8 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
 		}
 		cond_resched();
 	}
-	tdsm_evict_flush(r, &g);
+	tally->scanned += idx - from;
+	tally->freed += tdsm_evict_flush(r, &g);
 	return idx;
 }
 
@@ -382,12 +410,14 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
  * on from (the region's size at its end).
  */
 static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
-				      unsigned long from, unsigned long low)
+				      unsigned long from, unsigned long low,
+				      struct tdsm_reclaim_tally *tally)
 {
 	unsigned long first, next;
 
 	while (from < r->npages && tdsm_chunk_get_next(r, from, &first)) {
-		next = tdsm_clock_group(r, first, max(from, first), low);
+		next = tdsm_clock_group(r, first, max(from, first), low,
+					tally);
 		tdsm_chunk_put(r, first);
 		if (next < min(first + TDSM_WIRE_BATCH, r->npages))
 			return next;
@@ -399,13 +429,16 @@ static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
 /*
  * The reclaim work: run the clock from its hand until the count is down
  * to the low watermark, for at most two turns of the region (the first
- * may only clear REFERENCED bits).
+ * may only clear REFERENCED bits). A run that does so is counted
+ * (reclaim_runs, reclaim_ns) and traced (tinydsm_reclaim).
  */
 static void tdsm_reclaim(struct work_struct *work)
 {
 	struct tdsm_region *r = &tdsm_region;
+	struct tdsm_reclaim_tally tally = {};
 	unsigned long budget, low, hand, next, walked = 0;
 	ktime_t start = ktime_get();
+	u64 ns;
 
 	budget = tdsm_cache_budget_pages();
 	if (!budget || READ_ONCE(tdsm_cache_stopping))
@@ -415,14 +448,17 @@ static void tdsm_reclaim(struct work_struct *work)
 	hand = min(r->clock_hand, r->npages);
 	while (walked < 2 * r->npages && atomic64_read(&r->cached) > low &&
 	       !READ_ONCE(tdsm_cache_stopping)) {
-		next = tdsm_clock_sweep(r, hand, low);
+		next = tdsm_clock_sweep(r, hand, low, &tally);
 		walked += next - hand;
 		hand = next < r->npages ? next : 0;
 		if (next < r->npages)
 			break;
 	}
 	r->clock_hand = hand;
-	atomic64_add(ktime_to_ns(ktime_sub(ktime_get(), start)), &r->reclaim_ns);
+	ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	atomic64_add(ns, &r->reclaim_ns);
+	trace_tinydsm_reclaim(TDSM_RECLAIM_BUDGET, tally.scanned, tally.freed,
+			      ns);
 out:
 	atomic_inc(&tdsm_reclaim_ended);
 	wake_up_all(&tdsm_cache_wait);
@@ -549,9 +585,11 @@ static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg)
  * now (a migration to this node, E5) is this node's own: it stays.
  * Nothing else installs a frame here meanwhile: a fault merges on
  * TDSM_PG_FETCHING and waits. The clock holds the group's chunk (M1).
+ * Returns the frames freed.
  */
-static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
-			       u64 wmask, u64 done, u64 release)
+static unsigned int tdsm_writeback_end(struct tdsm_region *r,
+				       unsigned long first, u64 wmask, u64 done,
+				       u64 release)
 {
 	u64 freed = 0, left = wmask & (done | release);
 	unsigned int i;
@@ -575,6 +613,7 @@ static void tdsm_writeback_end(struct tdsm_region *r, unsigned long first,
 	atomic64_add(hweight64(wmask & done), &r->evicted_written);
 	atomic64_add(hweight64(freed), &r->evict_released);
 	atomic64_add(hweight64(wmask & ~(done | release)), &r->evict_failed);
+	return hweight64(freed);
 }
 
 /*

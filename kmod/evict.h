@@ -10,6 +10,15 @@
 struct tdsm_conn;
 struct tdsm_wire_msg;
 
+/*
+ * Why the reclaim work ran (tracepoint tinydsm_reclaim): the count was
+ * above the budget; or the kernel's memory pressure asked for frames.
+ */
+enum tdsm_reclaim_reason {
+	TDSM_RECLAIM_BUDGET,
+	TDSM_RECLAIM_PRESSURE,
+};
+
 /* tdsm_cache_note() is declared in tinydsm.h, for tdsm_page_set_home(). */
 
 /* Page @pg was used here: the clock gives it a second chance. */

@@ -12,6 +12,8 @@
 
 #include <linux/tracepoint.h>
 
+#include "evict.h"
+
 /* A user access faulted on a page of the region (before anything is done). */
 TRACE_EVENT(tinydsm_fault_start,
 	    TP_PROTO(u64 addr, unsigned long ip, bool write),
@@ -131,6 +133,67 @@ TRACE_EVENT(tinydsm_migrate,
 			   __entry->err = err;),
 	    TP_printk("addr=%#llx npages=%u from=%u moved=%u err=%d", __entry->addr,
 		      __entry->npages, __entry->from, __entry->moved, __entry->err)
+);
+
+/*
+ * An EVICTV batch this node sent to @home (evict.c), about the pages from
+ * index @first on: @clean read copies it had dropped (the notice), @dirty
+ * pages it owned to write back. Fired once the reply was handled, or the
+ * call failed (@err, -errno; -EHOSTUNREACH: no connection, nothing sent;
+ * the pages owned then stay): the home took @done of them (out of its
+ * copyset, or written back), and @released frames went here on its
+ * release. @ns: from the send to here.
+ */
+TRACE_EVENT(tinydsm_evict,
+	    TP_PROTO(u8 home, u64 first, u32 clean, u32 dirty, u32 done,
+		     u32 released, int err, u64 ns),
+	    TP_ARGS(home, first, clean, dirty, done, released, err, ns),
+	    TP_STRUCT__entry(__field(u64, first)
+			     __field(u64, ns)
+			     __field(u32, clean)
+			     __field(u32, dirty)
+			     __field(u32, done)
+			     __field(u32, released)
+			     __field(u8, home)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->first = first;
+			   __entry->ns = ns;
+			   __entry->clean = clean;
+			   __entry->dirty = dirty;
+			   __entry->done = done;
+			   __entry->released = released;
+			   __entry->home = home;
+			   __entry->err = err;),
+	    TP_printk("home=%u first=%llu clean=%u dirty=%u done=%u released=%u err=%d ns=%llu",
+		      __entry->home, __entry->first, __entry->clean,
+		      __entry->dirty, __entry->done, __entry->released,
+		      __entry->err, __entry->ns)
+);
+
+TRACE_DEFINE_ENUM(TDSM_RECLAIM_BUDGET);
+TRACE_DEFINE_ENUM(TDSM_RECLAIM_PRESSURE);
+
+/*
+ * One run of the reclaim work (evict.c), and why (@reason): it looked at
+ * @scanned pages, freed @freed frames (read copies dropped, frames
+ * released after a write-back) and took @ns.
+ */
+TRACE_EVENT(tinydsm_reclaim,
+	    TP_PROTO(u8 reason, u64 scanned, u64 freed, u64 ns),
+	    TP_ARGS(reason, scanned, freed, ns),
+	    TP_STRUCT__entry(__field(u64, scanned)
+			     __field(u64, freed)
+			     __field(u64, ns)
+			     __field(u8, reason)),
+	    TP_fast_assign(__entry->scanned = scanned;
+			   __entry->freed = freed;
+			   __entry->ns = ns;
+			   __entry->reason = reason;),
+	    TP_printk("reason=%s scanned=%llu freed=%llu ns=%llu",
+		      __print_symbolic(__entry->reason,
+				       { TDSM_RECLAIM_BUDGET, "budget" },
+				       { TDSM_RECLAIM_PRESSURE, "pressure" }),
+		      __entry->scanned, __entry->freed, __entry->ns)
 );
 
 #endif /* _TDSM_TRACE_H */

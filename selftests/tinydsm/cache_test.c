@@ -25,18 +25,31 @@
  *                          node2 finds itself the owner of all but the pages
  *                          node1 still caches, and reads node1's last words
  *                          in every page: the write-backs landed.
+ *   trace_events           node1 enables tinydsm_evict and tinydsm_reclaim
+ *                          in a tracefs instance of its own, sets a 1 MiB
+ *                          budget, reads then writes a 2 MiB run: every
+ *                          batch names node2 as its home, at most 64
+ *                          pages, none failed; the batches, their clean
+ *                          and dirty pages and the frames released add up
+ *                          to what STATS counted, and the reclaim runs and
+ *                          their time too; the runs freed what the batches
+ *                          did. node2 then reads node1's words.
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the tests skip on other node counts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
@@ -59,6 +72,13 @@
 #define SAMPLE_PAGES	16
 /* Reading 16 MiB three times, a fault a page, under TCG: be generous. */
 #define READ_TIMEOUT_S	300
+/* trace_events: a budget of 1 MiB (the least), a run of twice that. */
+#define TRACE_BUDGET_MB	1
+#define TRACE_PAGES	512
+#define TRACEFS		"/sys/kernel/tracing"
+#define TRACEFS_MAGIC	0x74726163
+/* node1's own buffer and events, apart from any other tracer's. */
+#define TRACE_INSTANCE	TRACEFS "/instances/tinydsm_cache_test"
 
 FIXTURE(cache) {
 	struct tc_node n;
@@ -68,6 +88,7 @@ FIXTURE(cache) {
 	int budget_set;
 	unsigned int data_mb;	/* the run's size */
 	unsigned int passes;	/* how many times it is gone over */
+	int trace_made;		/* TRACE_INSTANCE made: remove it */
 };
 
 /* tinydsmctl region set cache @mb M on this node: its exit status. */
@@ -94,6 +115,8 @@ FIXTURE_TEARDOWN(cache)
 	TC_MARK_FAILED();
 	if (self->budget_set && set_budget(0))
 		TH_LOG("could not set the cache budget back to unlimited");
+	if (self->trace_made && rmdir(TRACE_INSTANCE))
+		TH_LOG("could not remove %s: %s", TRACE_INSTANCE, strerror(errno));
 	if (self->ready)
 		tc_node_close(&self->n);
 }
@@ -355,6 +378,263 @@ TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
 	if (self->s.id == HOME)
 		EXPECT_EQ(0, tc_free(&self->n, addr, npages)) TH_LOG("FREE: %s",
 								   strerror(errno));
+}
+
+/* ---- trace_events: the cache's tracepoints ---- */
+
+/* Write @val to the tracefs file @dir/@name: 0, or -1 and errno. */
+static int trace_write(const char *dir, const char *name, const char *val)
+{
+	char path[256];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	return close(fd) || !ok ? -1 : 0;
+}
+
+/*
+ * A tracefs instance of this test's own (TRACE_INSTANCE, mounting tracefs
+ * first if nothing is mounted there, as on the lab's guests), with only
+ * tinydsm_evict and tinydsm_reclaim enabled: 0, or -1 with @why set.
+ */
+static int trace_start(char *why, size_t len)
+{
+	struct statfs sf;
+
+	if (statfs(TRACEFS, &sf) ||
+	    ((unsigned long)sf.f_type != TRACEFS_MAGIC &&
+	     mount("nodev", TRACEFS, "tracefs", 0, NULL))) {
+		snprintf(why, len, "tracefs on %s: %s", TRACEFS, strerror(errno));
+		return -1;
+	}
+	/* Left by a run that was killed: its events are not this run's. */
+	rmdir(TRACE_INSTANCE);
+	if (mkdir(TRACE_INSTANCE, 0755)) {
+		snprintf(why, len, "mkdir %s: %s", TRACE_INSTANCE, strerror(errno));
+		return -1;
+	}
+	if (trace_write(TRACE_INSTANCE, "events/tinydsm/tinydsm_evict/enable", "1") ||
+	    trace_write(TRACE_INSTANCE, "events/tinydsm/tinydsm_reclaim/enable", "1")) {
+		snprintf(why, len, "enabling the tinydsm_evict and tinydsm_reclaim events: %s",
+			 strerror(errno));
+		return -2;
+	}
+	return 0;
+}
+
+/* What the instance's buffer holds (malloc'd, NUL-terminated), or NULL. */
+static char *trace_read(void)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap), *nb;
+	ssize_t n;
+	int fd = open(TRACE_INSTANCE "/trace", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Wait (up to @secs) until node1's reclaim work is idle: its counters
+ * stand still for 2 s. Its last STATS in *@st; 0, or -1.
+ */
+static int cache_settle(const struct tc_node *n, struct tinydsm_stats *st,
+			unsigned int secs)
+{
+	struct tinydsm_stats prev;
+	double end = tc_now() + secs;
+
+	if (tc_stats(n, &prev))
+		return -1;
+	while (tc_now() < end) {
+		sleep(2);
+		if (tc_stats(n, st))
+			return -1;
+		if (st->reclaim_runs == prev.reclaim_runs &&
+		    st->reclaim_ns == prev.reclaim_ns &&
+		    st->evict_batches == prev.evict_batches)
+			return 0;
+		prev = *st;
+	}
+	return -1;
+}
+
+/* The sums of the events of one trace. */
+struct trace_sums {
+	uint64_t batches, clean, dirty, done, released;
+	uint64_t runs, run_ns, run_freed;
+	unsigned long bad;	/* events with implausible fields */
+};
+
+/*
+ * A tinydsm_evict record (@ev, from its name on, as TP_printk of
+ * kmod/trace.h prints it) added to @t: true if plausible: home node2, no
+ * error, a batch of 1 to 64 pages from a 64-page boundary of the region,
+ * the home took and released no more than it was sent.
+ */
+static bool trace_evict(const char *ev, unsigned long npages,
+			struct trace_sums *t)
+{
+	unsigned int home, clean, dirty, done, released;
+	unsigned long long first, ns;
+	int err;
+
+	if (sscanf(ev, "tinydsm_evict: home=%u first=%llu clean=%u dirty=%u done=%u released=%u err=%d ns=%llu",
+		   &home, &first, &clean, &dirty, &done, &released, &err,
+		   &ns) != 8 ||
+	    home != HOME || err || !(clean + dirty) || clean + dirty > 64 ||
+	    first % 64 || first >= npages || done > clean + dirty ||
+	    released > dirty || !ns)
+		return false;
+	t->batches++;
+	t->clean += clean;
+	t->dirty += dirty;
+	t->done += done;
+	t->released += released;
+	return true;
+}
+
+/* A tinydsm_reclaim record: for the budget, freed no more than scanned. */
+static bool trace_reclaim(const char *ev, struct trace_sums *t)
+{
+	unsigned long long ns, scanned, freed;
+	char reason[16];
+
+	if (sscanf(ev, "tinydsm_reclaim: reason=%15s scanned=%llu freed=%llu ns=%llu",
+		   reason, &scanned, &freed, &ns) != 4 ||
+	    strcmp(reason, "budget") || freed > scanned || !ns)
+		return false;
+	t->runs++;
+	t->run_ns += ns;
+	t->run_freed += freed;
+	return true;
+}
+
+/* Add up the tinydsm_evict and tinydsm_reclaim lines of @buf. */
+static void trace_sum(struct __test_metadata *_metadata, const struct tc_node *n,
+		      char *buf, struct trace_sums *t)
+{
+	char *line, *save = NULL, *ev;
+	bool ok;
+
+	memset(t, 0, sizeof(*t));
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if ((ev = strstr(line, " tinydsm_evict: ")))
+			ok = trace_evict(ev + 1, n->npages, t);
+		else if ((ev = strstr(line, " tinydsm_reclaim: ")))
+			ok = trace_reclaim(ev + 1, t);
+		else
+			continue;
+		if (!ok && !t->bad++)
+			TH_LOG("implausible: %s", line);
+	}
+}
+
+/*
+ * The tracepoints of the bounded cache (kmod/trace.h), seen through
+ * tracefs at node1 around a run of twice its budget, read then written:
+ * each event plausible, and all of them together what STATS counted.
+ */
+TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
+{
+	const size_t len = (size_t)TRACE_PAGES * self->n.psz;
+	struct tinydsm_stats s0, s1;
+	unsigned long written = 0, inbuf = 0;
+	struct trace_sums t;
+	char why[256], *buf, *hdr;
+	uint64_t addr;
+	int ret;
+
+	START();
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, TRACE_PAGES,
+			     1, self->s.timeout_s);
+	if (self->s.id == READER) {
+		ret = trace_start(why, sizeof(why));
+		self->trace_made = ret != -1;
+		ASSERT_EQ(0, ret) TH_LOG("%s", why);
+		ASSERT_EQ(0, set_budget(TRACE_BUDGET_MB));
+		self->budget_set = 1;
+		/* What happened before is not this test's: from here on. */
+		ASSERT_EQ(0, cache_settle(&self->n, &s0, 60))
+			TH_LOG("the reclaim work did not settle");
+		ASSERT_EQ(0, trace_write(TRACE_INSTANCE, "trace", ""))
+			TH_LOG("clearing the trace: %s", strerror(errno));
+		ASSERT_EQ(0, tc_stats(&self->n, &s0));
+
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 1, "read"));
+		tc_fill(addr, len, 2);
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 2, "written"));
+
+		ASSERT_EQ(0, cache_settle(&self->n, &s1, 120))
+			TH_LOG("the reclaim work did not settle");
+		ASSERT_EQ(0, trace_write(TRACE_INSTANCE, "tracing_on", "0"));
+		ASSERT_EQ(0, tc_stats(&self->n, &s1));
+		buf = trace_read();
+		ASSERT_NE(NULL, buf) TH_LOG("reading %s/trace: %s",
+					    TRACE_INSTANCE, strerror(errno));
+		/* Nothing lost: the buffer holds every event written. */
+		hdr = strstr(buf, "entries-in-buffer/entries-written: ");
+		EXPECT_TRUE(hdr && sscanf(hdr, "entries-in-buffer/entries-written: %lu/%lu",
+					  &inbuf, &written) == 2);
+		EXPECT_EQ(written, inbuf) TH_LOG("events overwritten");
+		trace_sum(_metadata, &self->n, buf, &t);
+		free(buf);
+		TH_LOG("%llu batches: %llu clean, %llu dirty, %llu done, %llu released; %llu reclaim runs freed %llu in %llu ms",
+		       (unsigned long long)t.batches, (unsigned long long)t.clean,
+		       (unsigned long long)t.dirty, (unsigned long long)t.done,
+		       (unsigned long long)t.released, (unsigned long long)t.runs,
+		       (unsigned long long)t.run_freed,
+		       (unsigned long long)t.run_ns / 1000000);
+		EXPECT_EQ(0ul, t.bad) TH_LOG("implausible events");
+		/* Twice the budget read, then written: both kinds evicted. */
+		EXPECT_LT(0ull, (unsigned long long)t.clean);
+		EXPECT_LT(0ull, (unsigned long long)t.dirty);
+		/* One event per EVICTV sent, naming the pages it named. */
+		EXPECT_EQ(s1.evict_batches - s0.evict_batches, t.batches);
+		EXPECT_EQ(s1.evict_batch_pages - s0.evict_batch_pages,
+			  t.clean + t.dirty);
+		EXPECT_EQ(s1.evicted_clean - s0.evicted_clean, t.clean);
+		EXPECT_EQ(s1.evict_released - s0.evict_released, t.released);
+		EXPECT_LE(s1.evicted_written - s0.evicted_written, t.done);
+		/* One per run of the reclaim work, its time as counted. */
+		EXPECT_LT(0ull, (unsigned long long)t.runs);
+		EXPECT_EQ(s1.reclaim_runs - s0.reclaim_runs, t.runs);
+		EXPECT_EQ(s1.reclaim_ns - s0.reclaim_ns, t.run_ns);
+		/* Only the reclaim work evicts: its runs freed what went. */
+		EXPECT_EQ(t.clean + t.released, t.run_freed);
+	}
+	BARRIER("written", READ_TIMEOUT_S);
+	if (self->s.id == HOME) {
+		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 2,
+					    "node2 reads node1's words"));
+		EXPECT_EQ(0, tc_free(&self->n, addr, TRACE_PAGES)) TH_LOG("FREE: %s",
+								     strerror(errno));
+	}
 }
 
 TEST_HARNESS_MAIN

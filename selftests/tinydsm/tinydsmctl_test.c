@@ -661,8 +661,10 @@ TEST_F(ctl, region_show)
 {
 	char str[64], want[128];
 	unsigned long slices, i;
+	struct tinydsm_stats st;
 	const char *why;
 	struct geo g;
+	long long chunks;
 
 	why = geo_open(&g);
 	if (why)
@@ -678,6 +680,8 @@ TEST_F(ctl, region_show)
 	EXPECT_EQ(g.npages, g.ri.home_nodes * g.ri.slice_pages);
 	EXPECT_EQ(0, g.ri.slice_pages % 64);
 
+	/* One node caches nothing homed elsewhere: cached_pages stays. */
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
 	ctl_run(&self->r, "-t region show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_STREQ("", self->r.err);
@@ -699,6 +703,16 @@ TEST_F(ctl, region_show)
 	EXPECT_EQ(g.ri.home_nodes, tsv_value(self->r.out, "home_nodes", NULL, 0));
 	EXPECT_EQ((long long)g.ri.slice_pages,
 		  tsv_value(self->r.out, "slice_pages", NULL, 0));
+	/* The cache and the metadata, as STATS has them. */
+	EXPECT_EQ((long long)(st.cache_budget_pages * g.ri.page_size),
+		  tsv_value(self->r.out, "cache_budget", NULL, 0));
+	EXPECT_EQ((long long)st.cached_pages,
+		  tsv_value(self->r.out, "cached_pages", NULL, 0));
+	/* Gauges the chunk worker moves: there, and chunks have bytes. */
+	chunks = tsv_value(self->r.out, "chunks", NULL, 0);
+	EXPECT_LE(0, chunks) TH_LOG("%s", self->r.out);
+	EXPECT_LE(chunks > 0 ? 1 : 0, tsv_value(self->r.out, "meta_bytes", NULL, 0))
+		TH_LOG("%s", self->r.out);
 
 	/* One "slices" line per slice: HOME START END PAGES FLAGS. */
 	slices = 0;
@@ -734,6 +748,8 @@ TEST_F(ctl, region_show)
 		  "assert d['meta_bytes_per_page'] == %u\n"
 		  "assert d['max_nodes'] == %u and d['slice_pages'] == %llu\n"
 		  "assert d['home_nodes'] == %u\n"
+		  "for k in ('cache_budget', 'cached_pages', 'meta_bytes', 'chunks'):\n"
+		  "    assert isinstance(d[k], int) and d[k] >= 0, k\n"
 		  "assert len(d['slices']) == %lu\n"
 		  "for s in d['slices']:\n"
 		  "    assert int(s['end'], 16) - int(s['start'], 16) == s['pages'] * %u\n"
@@ -1060,12 +1076,13 @@ TEST_F(ctl, stats)
 
 /*
  * region set cache: the budget round-trips through the module (its
- * stats), 0 is unlimited, the kernel refuses a budget under 1 MiB, and
+ * stats, and region show's cache_budget), 0 is unlimited, the kernel refuses a budget under 1 MiB, and
  * only an admin may set it. The budget is unlimited again at the end.
  */
 TEST_F(ctl, region_set_cache)
 {
 	struct tinydsm_stats st;
+	const char *line;
 	const char *why;
 	struct geo g;
 
@@ -1080,6 +1097,10 @@ TEST_F(ctl, region_set_cache)
 	ASSERT_RC(0, &self->r);
 	EXPECT_EQ((long long)(64ull << 20) / g.ri.page_size,
 		  tsv_value(self->r.out, "cache_budget_pages", NULL, 0));
+	ctl_run(&self->r, "-t region show");
+	ASSERT_RC(0, &self->r);
+	EXPECT_EQ(64ll << 20, tsv_value(self->r.out, "cache_budget", NULL, 0))
+		TH_LOG("%s", self->r.out);
 
 	ctl_run(&self->r, "region set cache 1000");
 	EXPECT_RC(1, &self->r);
@@ -1098,6 +1119,13 @@ TEST_F(ctl, region_set_cache)
 	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS_V1, &st));
 	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
 	EXPECT_EQ(0u, st.cache_budget_pages);
+	ctl_run(&self->r, "region");
+	ASSERT_RC(0, &self->r);
+	line = strstr(self->r.out, "\ncache_budget ");
+	ASSERT_NE(NULL, line) TH_LOG("%s", self->r.out);
+	line += strlen("\ncache_budget ");
+	line += strspn(line, " ");
+	EXPECT_EQ(0, strncmp(line, "0\n", 2)) TH_LOG("%s", self->r.out);
 	close(g.fd);
 }
 

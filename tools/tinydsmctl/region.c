@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tinydsmctl region: the region as this node sees it (TINYDSM_IOC_REGION_INFO),
- * and this node's settings for it (TINYDSM_CMD_REGION_SET, CAP_NET_ADMIN).
+ * tinydsmctl region: the region as this node sees it (TINYDSM_IOC_REGION_INFO,
+ * and its cache and metadata from TINYDSM_IOC_STATS), and this node's
+ * settings for it (TINYDSM_CMD_REGION_SET, CAP_NET_ADMIN).
  *
  *   tinydsmctl region [ show ]
  *   tinydsmctl region set cache SIZE
@@ -26,8 +27,10 @@ static int region_help(struct tdc *t)
 		"       %s region set cache SIZE\n"
 		"       %s region help\n"
 		"show: this node's id, the region (base, size, pages, page size),\n"
-		"the metadata kept per page and the home slices: which pages each\n"
-		"node is first the home of.\n"
+		"the metadata kept per page, the cache budget (bytes, 0: unlimited)\n"
+		"and the pages cached under it, the metadata held now (bytes,\n"
+		"chunks of 64 pages), and the home slices: which pages each node\n"
+		"is first the home of.\n"
 		"set cache: how much memory this node keeps for copies of pages\n"
 		"homed on other nodes; SIZE in bytes, or with K, M, G or T (powers\n"
 		"of 1024); 0 for unlimited, else at least 1M. Needs CAP_NET_ADMIN.\n",
@@ -88,6 +91,7 @@ static void region_print_slices(struct tdc *t,
 static int region_show(struct tdc *t)
 {
 	struct tinydsm_region_info ri;
+	struct tinydsm_stats st;
 	int ret;
 
 	if (tdc_want_help(t))
@@ -97,6 +101,8 @@ static int region_show(struct tdc *t)
 				       "region show: unexpected argument \"%s\"",
 				       tdc_arg(t));
 	ret = tdc_region_info(t, &ri);
+	if (!ret)
+		ret = tdc_stats(t, &st);
 	if (ret)
 		return ret;
 
@@ -112,6 +118,11 @@ static int region_show(struct tdc *t)
 	tdc_kv_uint(t, "max_nodes", ri.max_nodes);
 	tdc_kv_uint(t, "home_nodes", region_home_nodes(&ri));
 	tdc_kv_uint(t, "slice_pages", ri.slice_pages);
+	/* The cache of pages homed elsewhere, and the metadata held now. */
+	tdc_kv_uint(t, "cache_budget", st.cache_budget_pages * ri.page_size);
+	tdc_kv_uint(t, "cached_pages", st.cached_pages);
+	tdc_kv_uint(t, "meta_bytes", st.meta_bytes);
+	tdc_kv_uint(t, "chunks", st.chunks);
 	region_print_slices(t, &ri);
 	tdc_obj_end(t);
 	return TDC_EXIT_OK;

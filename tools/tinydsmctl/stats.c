@@ -5,11 +5,9 @@
  *   tinydsmctl stats [ show ]
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <linux/tinydsm.h>
 
@@ -86,15 +84,9 @@ static int stats_show(struct tdc *t)
 		return tdc_usage_error(t, stats_help,
 				       "stats show: unexpected argument \"%s\"",
 				       tdc_arg(t));
-	ret = tdc_dev_open(t);
+	ret = tdc_stats(t, &st);
 	if (ret)
 		return ret;
-	memset(&st, 0, sizeof(st));
-	if (ioctl(t->dev_fd, TINYDSM_IOC_STATS, &st)) {
-		tdc_err(t, "TINYDSM_IOC_STATS: %s (%s)", strerror(errno),
-			tdc_errno_name(errno));
-		return TDC_EXIT_FAIL;
-	}
 	tdc_obj_begin(t);
 	for (i = 0; i < ARRAY_SIZE(stats_fields); i++) {
 		memcpy(&v, (const char *)&st + stats_fields[i].off, sizeof(v));

@@ -220,24 +220,46 @@ void tdc_dev_close(struct tdc *t)
 	}
 }
 
-int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri)
+/*
+ * An ioctl of the device that fills @arg (@size bytes, zeroed first),
+ * @name in the error said if it fails: TDC_EXIT_OK, or the exit code.
+ */
+static int tdc_dev_get(struct tdc *t, unsigned long cmd, void *arg,
+		       size_t size, const char *name)
 {
 	int ret = tdc_dev_open(t);
 
 	if (ret)
 		return ret;
-	memset(ri, 0, sizeof(*ri));
-	if (ioctl(t->dev_fd, TINYDSM_IOC_REGION_INFO, ri)) {
-		tdc_err(t, "TINYDSM_IOC_REGION_INFO: %s (%s)", strerror(errno),
+	memset(arg, 0, size);
+	if (ioctl(t->dev_fd, cmd, arg)) {
+		tdc_err(t, "%s: %s (%s)", name, strerror(errno),
 			tdc_errno_name(errno));
 		return TDC_EXIT_FAIL;
 	}
+	return TDC_EXIT_OK;
+}
+
+int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri)
+{
+	int ret = tdc_dev_get(t, TINYDSM_IOC_REGION_INFO, ri, sizeof(*ri),
+			      "TINYDSM_IOC_REGION_INFO");
+
+	if (ret)
+		return ret;
 	if (!ri->page_size || ri->size < ri->page_size) {
 		tdc_err(t, "TINYDSM_IOC_REGION_INFO: page size %u, region size %llu: not a region",
 			ri->page_size, (unsigned long long)ri->size);
 		return TDC_EXIT_FAIL;
 	}
 	return TDC_EXIT_OK;
+}
+
+/* This node's counters (TINYDSM_IOC_STATS): TDC_EXIT_OK, or said why not. */
+int tdc_stats(struct tdc *t, struct tinydsm_stats *st)
+{
+	return tdc_dev_get(t, TINYDSM_IOC_STATS, st, sizeof(*st),
+			   "TINYDSM_IOC_STATS");
 }
 
 static int cmd_help(struct tdc *t)

@@ -79,9 +79,11 @@ int tdc_parse_u64(const char *s, uint64_t *v);
 
 /* tinydsmctl.c: /dev/tinydsm (TINYDSM_DEV overrides the path) */
 struct tinydsm_region_info;
+struct tinydsm_stats;
 int tdc_dev_open(struct tdc *t);
 void tdc_dev_close(struct tdc *t);
 int tdc_region_info(struct tdc *t, struct tinydsm_region_info *ri);
+int tdc_stats(struct tdc *t, struct tinydsm_stats *st);
 
 /*
  * ctl.c: send the request line @req to tinydsmd's control socket @path

@@ -2,8 +2,10 @@
 /*
  * tinydsm-trace: the BPF side. Counts the faults on tinydsm's region (per
  * page, per faulting user IP, read/write, fetched, failed), their latency
- * from tinydsm_fault_start to tinydsm_fault_end of the same thread, and the
- * node's protocol events. User space (tinydsm_trace.c) reads it all.
+ * from tinydsm_fault_start to tinydsm_fault_end of the same thread, the
+ * node's protocol events, and its cache's eviction batches (their sizes)
+ * and reclaim runs (their latency). User space (tinydsm_trace.c) reads it
+ * all.
  *
  * Built once against a vmlinux.h of the build host: the only kernel types
  * used are the helpers' and struct trace_entry, and the records of the
@@ -25,6 +27,8 @@ const volatile __u64 page_mask = ~0xfffULL;
 /* Global data: user space reads it through the skeleton's mmap of .bss. */
 __u64 counts[TDSM_C_MAX];
 __u64 hist[TDSM_HIST_SLOTS];
+__u64 batch_hist[TDSM_BATCH_SLOTS];	/* pages per EVICTV batch */
+__u64 reclaim_hist[TDSM_HIST_SLOTS];	/* reclaim run latency, us */
 
 /* Thread id -> ktime of its fault_start. */
 struct {
@@ -92,6 +96,14 @@ static __always_inline __u64 bits(__u64 v)
 	return n + v;
 }
 
+/* The log2 slot of @v: bits(v), the last slot for anything above. */
+static __always_inline __u64 slot_of(__u64 v, __u64 nslots)
+{
+	__u64 slot = bits(v);
+
+	return slot < nslots ? slot : nslots - 1;
+}
+
 /*
  * Add one to @key's counter in @map. A new key is inserted with NOEXIST so
  * that two CPUs inserting it at once do not lose a count; a full map is
@@ -144,9 +156,7 @@ int tdsm_fault_end(struct tdsm_tp_fault_end *ctx)
 	if (start) {
 		us = (bpf_ktime_get_ns() - *start) / 1000;
 		bpf_map_delete_elem(&starts, &tid);
-		slot = bits(us);
-		if (slot >= TDSM_HIST_SLOTS)
-			slot = TDSM_HIST_SLOTS - 1;
+		slot = slot_of(us, TDSM_HIST_SLOTS);
 		__sync_fetch_and_add(&hist[slot], 1);
 	} else {
 		/* Attached between this fault's start and its end. */
@@ -213,5 +223,34 @@ int tdsm_migrate(struct tdsm_tp_migrate *ctx)
 	if (ctx->err)
 		count(TDSM_C_MIGRATE_ERR, 1);
 	count(TDSM_C_MIGRATED_PAGES, ctx->moved);
+	return 0;
+}
+
+/* The cache's events: the reclaim work's, the node's too. */
+SEC("tracepoint/tinydsm/tinydsm_evict")
+int tdsm_evict(struct tdsm_tp_evict *ctx)
+{
+	__u64 slot = slot_of((__u64)ctx->clean + ctx->dirty, TDSM_BATCH_SLOTS);
+
+	count(TDSM_C_EVICT, 1);
+	if (ctx->err)
+		count(TDSM_C_EVICT_ERR, 1);
+	count(TDSM_C_EVICT_CLEAN, ctx->clean);
+	count(TDSM_C_EVICT_DIRTY, ctx->dirty);
+	count(TDSM_C_EVICT_RELEASED, ctx->released);
+	__sync_fetch_and_add(&batch_hist[slot], 1);
+	return 0;
+}
+
+SEC("tracepoint/tinydsm/tinydsm_reclaim")
+int tdsm_reclaim(struct tdsm_tp_reclaim *ctx)
+{
+	__u64 slot = slot_of(ctx->ns / 1000, TDSM_HIST_SLOTS);
+
+	count(TDSM_C_RECLAIM, 1);
+	if (ctx->reason == TDSM_RECLAIM_PRESSURE)
+		count(TDSM_C_RECLAIM_PRESSURE, 1);
+	count(TDSM_C_RECLAIM_FREED, ctx->freed);
+	__sync_fetch_and_add(&reclaim_hist[slot], 1);
 	return 0;
 }

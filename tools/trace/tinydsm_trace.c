@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tinydsm-trace: faults on the tinydsm region and the node's protocol
- * events, from the module's tracepoints, with a BPF program (libbpf
- * skeleton of tinydsm_trace.bpf.c). See tools/trace/README.md.
+ * tinydsm-trace: faults on the tinydsm region, the node's protocol events
+ * and its cache's evictions, from the module's tracepoints, with a BPF
+ * program (libbpf skeleton of tinydsm_trace.bpf.c). See
+ * tools/trace/README.md.
  *
  *   tinydsm-trace [-i SEC] [-d SEC] [-n TOP] [-p PID] [-j] [-- CMD ARGS...]
  *
@@ -63,8 +64,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " [-i SEC] [-d SEC] [-n TOP] [-p PID] [-j] [-- CMD ARGS...]\n"
-		"Counts the faults on the tinydsm region (per page, per user IP, latency)\n"
-		"and the node's protocol events, from the module's tracepoints.\n"
+		"Counts the faults on the tinydsm region (per page, per user IP, latency),\n"
+		"the node's protocol events and its evictions (batch sizes, reclaim\n"
+		"latency), from the module's tracepoints.\n"
 		"  -i SEC   print a block every SEC seconds (default 1)\n"
 		"  -d SEC   stop after SEC seconds\n"
 		"  -n TOP   show the TOP pages and IPs (default 10)\n"
@@ -262,6 +264,19 @@ static const struct tp_field f_migrate[] = {
 	F(tdsm_tp_migrate, err),
 };
 
+static const struct tp_field f_evict[] = {
+	TP_COMMON(tdsm_tp_evict),
+	F(tdsm_tp_evict, first), F(tdsm_tp_evict, ns), F(tdsm_tp_evict, clean),
+	F(tdsm_tp_evict, dirty), F(tdsm_tp_evict, done),
+	F(tdsm_tp_evict, released), F(tdsm_tp_evict, home), F(tdsm_tp_evict, err),
+};
+
+static const struct tp_field f_reclaim[] = {
+	TP_COMMON(tdsm_tp_reclaim),
+	F(tdsm_tp_reclaim, scanned), F(tdsm_tp_reclaim, freed),
+	F(tdsm_tp_reclaim, ns), F(tdsm_tp_reclaim, reason),
+};
+
 #define EVENT(name, f) { name, f, ARRAY_SIZE(f) }
 static const struct tp_event {
 	const char *name;
@@ -275,6 +290,8 @@ static const struct tp_event {
 	EVENT("tinydsm_owner", f_owner),
 	EVENT("tinydsm_patch", f_patch),
 	EVENT("tinydsm_migrate", f_migrate),
+	EVENT("tinydsm_evict", f_evict),
+	EVENT("tinydsm_reclaim", f_reclaim),
 };
 
 /*
@@ -456,6 +473,8 @@ struct ent {
 struct state {
 	uint64_t counts[TDSM_C_MAX];
 	uint64_t hist[TDSM_HIST_SLOTS];
+	uint64_t batch_hist[TDSM_BATCH_SLOTS];
+	uint64_t reclaim_hist[TDSM_HIST_SLOTS];
 	struct ent *pages, *ips;
 	size_t npages, nips;
 };
@@ -535,8 +554,14 @@ static int state_read(struct tinydsm_trace *skel, struct state *s)
 	memset(s, 0, sizeof(*s));
 	for (i = 0; i < TDSM_C_MAX; i++)
 		s->counts[i] = __atomic_load_n(&skel->bss->counts[i], __ATOMIC_RELAXED);
-	for (i = 0; i < TDSM_HIST_SLOTS; i++)
+	for (i = 0; i < TDSM_HIST_SLOTS; i++) {
 		s->hist[i] = __atomic_load_n(&skel->bss->hist[i], __ATOMIC_RELAXED);
+		s->reclaim_hist[i] = __atomic_load_n(&skel->bss->reclaim_hist[i],
+						     __ATOMIC_RELAXED);
+	}
+	for (i = 0; i < TDSM_BATCH_SLOTS; i++)
+		s->batch_hist[i] = __atomic_load_n(&skel->bss->batch_hist[i],
+						   __ATOMIC_RELAXED);
 	err = read_map(bpf_map__fd(skel->maps.pages), false, &s->pages, &s->npages);
 	if (!err)
 		err = read_map(bpf_map__fd(skel->maps.ips), true, &s->ips, &s->nips);
@@ -586,8 +611,12 @@ static int state_delta(const struct state *cur, const struct state *prev,
 	memset(d, 0, sizeof(*d));
 	for (i = 0; i < TDSM_C_MAX; i++)
 		d->counts[i] = cur->counts[i] - prev->counts[i];
-	for (i = 0; i < TDSM_HIST_SLOTS; i++)
+	for (i = 0; i < TDSM_HIST_SLOTS; i++) {
 		d->hist[i] = cur->hist[i] - prev->hist[i];
+		d->reclaim_hist[i] = cur->reclaim_hist[i] - prev->reclaim_hist[i];
+	}
+	for (i = 0; i < TDSM_BATCH_SLOTS; i++)
+		d->batch_hist[i] = cur->batch_hist[i] - prev->batch_hist[i];
 	d->pages = ents_delta(cur->pages, cur->npages, prev->pages, prev->npages,
 			      &d->npages);
 	d->ips = ents_delta(cur->ips, cur->nips, prev->ips, prev->nips, &d->nips);
@@ -617,31 +646,77 @@ static double since(const struct timespec *t0)
 	return (now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* The slot's range in us, both ends included. */
+/* The slot's range (in us, or pages), both ends included. */
 static void slot_range(unsigned int slot, uint64_t *lo, uint64_t *hi)
 {
 	*lo = slot ? 1ULL << (slot - 1) : 0;
 	*hi = slot ? (1ULL << slot) - 1 : 0;
 }
 
-static int first_slot(const uint64_t *hist)
+static int first_slot(const uint64_t *hist, int nslots)
 {
 	int i;
 
-	for (i = 0; i < TDSM_HIST_SLOTS; i++)
+	for (i = 0; i < nslots; i++)
 		if (hist[i])
 			return i;
 	return -1;
 }
 
-static int last_slot(const uint64_t *hist)
+static int last_slot(const uint64_t *hist, int nslots)
 {
 	int i;
 
-	for (i = TDSM_HIST_SLOTS - 1; i >= 0; i--)
+	for (i = nslots - 1; i >= 0; i--)
 		if (hist[i])
 			return i;
 	return -1;
+}
+
+/*
+ * A log2 histogram of @nslots slots under @title, its values in @unit;
+ * nothing if it is empty. The empty slots below the first are left out
+ * (the JSON has them).
+ */
+static void print_hist(const char *title, const char *unit,
+		       const uint64_t *hist, int nslots)
+{
+	int last = last_slot(hist, nslots), s, stars;
+	uint64_t lo, hi, max = 0;
+	char range[48];
+
+	if (last < 0)
+		return;
+	for (s = first_slot(hist, nslots); s <= last; s++)
+		if (hist[s] > max)
+			max = hist[s];
+	printf("  %s:\n%24s : %-9s distribution\n", title, unit, "count");
+	for (s = first_slot(hist, nslots); s <= last; s++) {
+		slot_range(s, &lo, &hi);
+		snprintf(range, sizeof(range), "%llu -> %llu",
+			 (unsigned long long)lo, (unsigned long long)hi);
+		stars = (int)((hist[s] * BAR_WIDTH + max - 1) / max);
+		printf("%24s : %-9llu |%-*.*s|\n", range,
+		       (unsigned long long)hist[s], BAR_WIDTH, stars,
+		       "****************************************");
+	}
+}
+
+/* The same as a JSON object: every slot from 0 to the highest one used. */
+static void json_hist(const char *name, const char *unit,
+		      const uint64_t *hist, int nslots)
+{
+	int s, last = last_slot(hist, nslots);
+	uint64_t lo, hi;
+
+	printf("\"%s\":{\"unit\":\"%s\",\"buckets\":[", name, unit);
+	for (s = 0; s <= last; s++) {
+		slot_range(s, &lo, &hi);
+		printf("%s{\"lo\":%llu,\"hi\":%llu,\"count\":%llu}", s ? "," : "",
+		       (unsigned long long)lo, (unsigned long long)hi,
+		       (unsigned long long)hist[s]);
+	}
+	printf("]}");
 }
 
 /*
@@ -682,11 +757,9 @@ static bool ip_where(uint32_t tgid, uint64_t ip, struct pmaps *cache,
 static void print_block(const struct state *d, const char *title)
 {
 	const uint64_t *c = d->counts;
-	uint64_t lo, hi, max = 0;
 	struct pmaps *cache = calloc(opt.top, sizeof(*cache));
 	size_t i, ncache = 0;
-	char where[PATH_MAX + 32], range[48];
-	int last = last_slot(d->hist), s, stars;
+	char where[PATH_MAX + 32];
 
 	printf("%s, node %d", title, run.node_id);
 	if (run.tgid)
@@ -696,22 +769,7 @@ static void print_block(const struct state *d, const char *title)
 	       (unsigned long long)c[TDSM_C_WRITES], (unsigned long long)c[TDSM_C_FETCHED],
 	       (unsigned long long)c[TDSM_C_FAILED]);
 
-	/* The empty slots below the first are left out (the JSON has them). */
-	if (last >= 0) {
-		for (s = first_slot(d->hist); s <= last; s++)
-			if (d->hist[s] > max)
-				max = d->hist[s];
-		printf("  fault latency:\n%24s : %-9s distribution\n", "usecs", "count");
-		for (s = first_slot(d->hist); s <= last; s++) {
-			slot_range(s, &lo, &hi);
-			snprintf(range, sizeof(range), "%llu -> %llu",
-				 (unsigned long long)lo, (unsigned long long)hi);
-			stars = (int)((d->hist[s] * BAR_WIDTH + max - 1) / max);
-			printf("%24s : %-9llu |%-*.*s|\n", range,
-			       (unsigned long long)d->hist[s], BAR_WIDTH, stars,
-			       "****************************************");
-		}
-	}
+	print_hist("fault latency", "usecs", d->hist, TDSM_HIST_SLOTS);
 	if (c[TDSM_C_UNMATCHED])
 		printf("  (%llu faults without a start seen: not in the histogram)\n",
 		       (unsigned long long)c[TDSM_C_UNMATCHED]);
@@ -748,6 +806,17 @@ static void print_block(const struct state *d, const char *title)
 	       (unsigned long long)c[TDSM_C_FETCH_ERR], (unsigned long long)c[TDSM_C_INVAL_ERR],
 	       (unsigned long long)c[TDSM_C_PATCH_ERR],
 	       (unsigned long long)c[TDSM_C_MIGRATE_ERR]);
+	printf("  evictions: %llu batches (%llu clean, %llu to write back, %llu released), %llu failed; reclaim: %llu runs (%llu for pressure), %llu frames freed\n",
+	       (unsigned long long)c[TDSM_C_EVICT],
+	       (unsigned long long)c[TDSM_C_EVICT_CLEAN],
+	       (unsigned long long)c[TDSM_C_EVICT_DIRTY],
+	       (unsigned long long)c[TDSM_C_EVICT_RELEASED],
+	       (unsigned long long)c[TDSM_C_EVICT_ERR],
+	       (unsigned long long)c[TDSM_C_RECLAIM],
+	       (unsigned long long)c[TDSM_C_RECLAIM_PRESSURE],
+	       (unsigned long long)c[TDSM_C_RECLAIM_FREED]);
+	print_hist("eviction batch size", "pages", d->batch_hist, TDSM_BATCH_SLOTS);
+	print_hist("reclaim latency", "usecs", d->reclaim_hist, TDSM_HIST_SLOTS);
 	fflush(stdout);
 
 	for (i = 0; i < ncache; i++)
@@ -788,26 +857,30 @@ static void print_json(const struct state *d, double secs)
 		{ "patch", TDSM_C_PATCH }, { "patch_errors", TDSM_C_PATCH_ERR },
 		{ "migrate", TDSM_C_MIGRATE }, { "migrate_errors", TDSM_C_MIGRATE_ERR },
 		{ "migrated_pages", TDSM_C_MIGRATED_PAGES },
+		{ "evict", TDSM_C_EVICT }, { "evict_errors", TDSM_C_EVICT_ERR },
+		{ "evict_clean", TDSM_C_EVICT_CLEAN },
+		{ "evict_dirty", TDSM_C_EVICT_DIRTY },
+		{ "evict_released", TDSM_C_EVICT_RELEASED },
+		{ "reclaim", TDSM_C_RECLAIM },
+		{ "reclaim_pressure", TDSM_C_RECLAIM_PRESSURE },
+		{ "reclaim_freed", TDSM_C_RECLAIM_FREED },
 	};
 	struct pmaps *cache = calloc(opt.top, sizeof(*cache));
 	char where[PATH_MAX + 32];
-	uint64_t lo, hi;
 	size_t i, ncache = 0;
-	int s, last = last_slot(d->hist);
 
 	printf("{\"node_id\":%d,\"tgid\":%d,\"seconds\":%.3f,\"totals\":{",
 	       run.node_id, run.tgid, secs);
 	for (i = 0; i < ARRAY_SIZE(totals); i++)
 		printf("%s\"%s\":%llu", i ? "," : "", totals[i].name,
 		       (unsigned long long)d->counts[totals[i].c]);
-	printf("},\"histogram\":{\"unit\":\"usecs\",\"buckets\":[");
-	for (s = 0; s <= last; s++) {
-		slot_range(s, &lo, &hi);
-		printf("%s{\"lo\":%llu,\"hi\":%llu,\"count\":%llu}", s ? "," : "",
-		       (unsigned long long)lo, (unsigned long long)hi,
-		       (unsigned long long)d->hist[s]);
-	}
-	printf("]},\"pages\":[");
+	printf("},");
+	json_hist("histogram", "usecs", d->hist, TDSM_HIST_SLOTS);
+	putchar(',');
+	json_hist("batch_histogram", "pages", d->batch_hist, TDSM_BATCH_SLOTS);
+	putchar(',');
+	json_hist("reclaim_histogram", "usecs", d->reclaim_hist, TDSM_HIST_SLOTS);
+	printf(",\"pages\":[");
 	for (i = 0; i < d->npages && i < opt.top; i++)
 		printf("%s{\"addr\":%llu,\"count\":%llu}", i ? "," : "",
 		       (unsigned long long)d->pages[i].key,

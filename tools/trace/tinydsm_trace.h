@@ -82,6 +82,29 @@ struct tdsm_tp_migrate {
 	int err;
 };
 
+struct tdsm_tp_evict {
+	struct trace_entry ent;
+	__u64 first;
+	__u64 ns;
+	__u32 clean;
+	__u32 dirty;
+	__u32 done;
+	__u32 released;
+	__u8 home;
+	int err;
+};
+
+struct tdsm_tp_reclaim {
+	struct trace_entry ent;
+	__u64 scanned;
+	__u64 freed;
+	__u64 ns;
+	__u8 reason;
+};
+
+/* tdsm_tp_reclaim.reason (enum tdsm_reclaim_reason in kmod/evict.h) */
+#define TDSM_RECLAIM_PRESSURE	1
+
 /* Indexes into the program's counts[] (global, read through the skeleton). */
 enum tdsm_count {
 	TDSM_C_FAULTS,		/* fault_end events of the traced process(es) */
@@ -102,6 +125,14 @@ enum tdsm_count {
 	TDSM_C_MIGRATE,
 	TDSM_C_MIGRATE_ERR,
 	TDSM_C_MIGRATED_PAGES,
+	TDSM_C_EVICT,		/* EVICTV batches this node sent */
+	TDSM_C_EVICT_ERR,
+	TDSM_C_EVICT_CLEAN,	/* ...the read copies they named */
+	TDSM_C_EVICT_DIRTY,	/* ...the pages to write back they named */
+	TDSM_C_EVICT_RELEASED,	/* ...the frames freed on the home's release */
+	TDSM_C_RECLAIM,		/* runs of the reclaim work */
+	TDSM_C_RECLAIM_PRESSURE, /* ...for memory pressure (else the budget) */
+	TDSM_C_RECLAIM_FREED,	/* ...the frames they freed */
 	TDSM_C_MAX
 };
 
@@ -110,6 +141,11 @@ enum tdsm_count {
  * [2^(i-1), 2^i) us; the last slot also holds everything longer.
  */
 #define TDSM_HIST_SLOTS		27	/* up to about a minute */
+/*
+ * Batch size slots, the same way in pages: slot i >= 1 holds batches of
+ * [2^(i-1), 2^i) pages, the last one the full batches of 64.
+ */
+#define TDSM_BATCH_SLOTS	8
 
 #define TDSM_MAX_THREADS	16384	/* faults in flight (one per thread) */
 #define TDSM_MAX_PAGES		65536	/* distinct pages counted per page */
