@@ -768,12 +768,15 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.reclaim_ns = atomic64_read(&r->reclaim_ns),
 		.meta_bytes = tdsm_meta_bytes(r),
 		.chunks = atomic_long_read(&r->nchunks),
+		.shrinker_freed = atomic64_read(&r->shrinker_freed),
 	};
 
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
 		     TINYDSM_STATS_V1_SIZE);
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, meta_bytes) !=
 		     TINYDSM_STATS_V2_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, home_frames) !=
+		     TINYDSM_STATS_V3_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -811,6 +814,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V1_SIZE);
 	case TINYDSM_IOC_STATS_V2:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V2_SIZE);
+	case TINYDSM_IOC_STATS_V3:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V3_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

@@ -220,6 +220,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	counters, see struct tinydsm_stats.
  * @clock_hand: the page the cache's clock looks at next (evict.c; only
  *	its reclaim work moves it).
+ * @shrinker_freed: counter, see struct tinydsm_stats.
  */
 struct tdsm_region {
 	struct xarray chunks;
@@ -267,6 +268,7 @@ struct tdsm_region {
 	atomic64_t reclaim_runs;
 	atomic64_t reclaim_ns;
 	unsigned long clock_hand;
+	atomic64_t shrinker_freed;
 };
 
 #endif /* _TDSM_TINYDSM_H */
