@@ -60,6 +60,8 @@
 #define TDSM_CHUNK_SHIFT	TDSM_WIRE_BATCH_SHIFT
 #define TDSM_CHUNK_PAGES	BIT(TDSM_CHUNK_SHIFT)
 static_assert(TDSM_CHUNK_PAGES == TDSM_WIRE_BATCH);
+/* A bit per page in an unsigned long (tdsm_chunk.unnotified): x86-64. */
+static_assert(TDSM_CHUNK_PAGES == BITS_PER_LONG);
 /* A home slice is whole chunks (tdsm_default_home() is per page anyway). */
 static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
 
@@ -75,6 +77,11 @@ static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
  * @xlate: its TDSM_CHUNK_PAGES bytes of the translation table (a table
  *	page lives until unload), so that a state is published without a
  *	lookup.
+ * @unnotified: bit i: the shrinker dropped page @first + i's read copy
+ *	and its home has not been told (evict.c, E8); atomic bit
+ *	operations, set under the page's TDSM_PG_FETCHING, taken (xchg) by
+ *	the reclaim work. A chunk with a bit set is kept (M2) until the
+ *	work took it.
  * @pages: page @first + i is @pages[i].
  */
 struct tdsm_chunk {
@@ -83,6 +90,7 @@ struct tdsm_chunk {
 	bool aged;
 	struct rcu_head rcu;
 	u8 *xlate;
+	unsigned long unnotified;
 	struct tdsm_page pages[TDSM_CHUNK_PAGES];
 };
 

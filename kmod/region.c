@@ -188,6 +188,11 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
  * if @write, else read-only (vm_page_prot: the core write-protects the
  * shared mapping because the vm_ops have .pfn_mkwrite). If a PTE is there
  * already (another thread's fault), it is left as it is. Page lock held.
+ * TDSM_PG_MAPPED is set first (before the PTE can exist), under the same
+ * lock, and only tdsm_local_unmap() clears it, after its unmap: while it
+ * is clear no PTE maps the frame, which is what lets the shrinker free a
+ * copy without unmapping it (evict.c, rule E7). A munmap() leaves it set,
+ * which is safe: the shrinker leaves such a page to the reclaim work.
  */
 static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 				 bool write)
@@ -195,6 +200,8 @@ static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 	struct vm_area_struct *vma = vmf->vma;
 
 	tdsm_page_assert_locked(pg);
+	if (!test_bit(TDSM_PG_MAPPED, &pg->flags))
+		set_bit(TDSM_PG_MAPPED, &pg->flags);
 	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(pg->frame),
 				   write ? vm_get_page_prot(vma->vm_flags) :
 					   vma->vm_page_prot);

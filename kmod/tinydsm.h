@@ -29,6 +29,7 @@ enum {
 	TDSM_PG_MOVED,		/* the copy here went away with a migration */
 	TDSM_PG_CACHED,		/* @frame counts in tdsm_region.cached (evict.c) */
 	TDSM_PG_REFERENCED,	/* used since the clock last passed (evict.c) */
+	TDSM_PG_MAPPED,		/* @frame may be in a user PTE (region.c, proto.c) */
 };
 
 /*
