@@ -628,6 +628,7 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 		tdsm_chunk_put(r, first);
 		if (wrapped && idx >= hand)
 			break;
+		cond_resched();
 	}
 	WRITE_ONCE(tdsm_shrink_hand, idx);
 	sc->nr_scanned = scanned;
