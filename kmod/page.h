@@ -31,7 +31,9 @@
  *     TDSM_PG_REFERENCED (the clock's hint), INVALID, no directory entry
  *     (owner 0) and no grant in doubt on its home, and the page's default
  *     home as its home (so an entry that forwards, or that learnt where a
- *     page went, stays). TDSM_PG_CACHED keeps it, as its frame does.
+ *     page went, stays). TDSM_PG_CACHED and TDSM_PG_MAPPED keep it, as
+ *     the frame does; so does a bit in its unnotified mask (the
+ *     shrinker's drops not told yet, evict.c E8).
  * M3. Only the chunk worker (page.c; not the cache's reclaim work of
  *     evict.c) frees a chunk, found idle at two passes in a row with no
  *     lookup between: refcount 1 (the store's own) dropped to 0 under the
