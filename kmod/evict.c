@@ -513,9 +513,9 @@ out:
  *     failure. A chunk with a bit set is kept (M2) until the work took
  *     the mask; a notice lost (no connection) leaves the copyset a
  *     superset, which is safe.
- * E9. What the shrinker cannot free (mapped copies, pages this node owns,
- *     pages in use) goes to the reclaim work as pressure: the pages asked
- *     for and not freed. The work, outside reclaim, evicts by the clock
+ * E9. What the shrinker cannot free (mapped copies, pages this node owns)
+ *     goes to the reclaim work as pressure: those pages, up to what was
+ *     asked for and not freed. The work, outside reclaim, evicts by the clock
  *     (unmapping, and writing back under E2-E5) down to the count less
  *     the pressure, with or without a budget.
  */
@@ -533,26 +533,36 @@ static bool tdsm_shrink_victim(struct tdsm_region *r, struct tdsm_page *pg)
 	       pg->state == TINYDSM_PAGE_SHARED;
 }
 
+/* What the shrinker made of a cached page (tdsm_shrink_page()). */
+enum tdsm_shrink_seen {
+	TDSM_SHRINK_FREED,	/* its copy went */
+	TDSM_SHRINK_SKIPPED,	/* used lately, or busy: maybe next time */
+	TDSM_SHRINK_NOT_MINE,	/* mapped, or owned here: the reclaim work's */
+};
+
 /*
- * The shrinker's look at page @idx of chunk @c, held: true if it freed the
- * page's copy (and recorded it in @c->unnotified, E8). Tries only (E7). A
- * page used since the hand last passed loses TDSM_PG_REFERENCED and stays:
- * a second chance, as for the reclaim work's clock.
+ * The shrinker's look at page @idx of chunk @c, held: freed its copy (and
+ * recorded it in @c->unnotified, E8), skipped it, or left it to the
+ * reclaim work (E9). Tries only (E7). A page used since the hand last
+ * passed loses TDSM_PG_REFERENCED and stays: a second chance, as for the
+ * reclaim work's clock. The owner is read without the page lock here, a
+ * hint for the pressure only; the page lock decides.
  */
-static bool tdsm_shrink_page(struct tdsm_region *r, struct tdsm_chunk *c,
-			     unsigned long idx)
+static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
+					      struct tdsm_chunk *c,
+					      unsigned long idx)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = NULL;
 
+	if (test_bit(TDSM_PG_MAPPED, &pg->flags) ||
+	    READ_ONCE(pg->owner) == r->node_id)
+		return TDSM_SHRINK_NOT_MINE;
 	if (!test_bit(TDSM_PG_CACHED, &pg->flags) ||
-	    test_bit(TDSM_PG_MAPPED, &pg->flags) ||
-	    test_bit(TDSM_PG_DIR, &pg->flags))
-		return false;
-	if (test_and_clear_bit(TDSM_PG_REFERENCED, &pg->flags))
-		return false;
-	if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
-		return false;
+	    test_bit(TDSM_PG_DIR, &pg->flags) ||
+	    test_and_clear_bit(TDSM_PG_REFERENCED, &pg->flags) ||
+	    test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
+		return TDSM_SHRINK_SKIPPED;
 	if (tdsm_page_trylock(pg)) {
 		if (tdsm_shrink_victim(r, pg))
 			frame = tdsm_local_take_unmapped(r, idx);
@@ -564,9 +574,9 @@ static bool tdsm_shrink_page(struct tdsm_region *r, struct tdsm_chunk *c,
 	}
 	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	if (!frame)
-		return false;
+		return TDSM_SHRINK_SKIPPED;
 	put_page(frame);
-	return true;
+	return TDSM_SHRINK_FREED;
 }
 
 /*
@@ -587,15 +597,18 @@ static unsigned long tdsm_shrink_count(struct shrinker *s,
  * Free up to @sc->nr_to_scan cached copies: walk the chunks that exist
  * from the shrinker's hand (one turn at most), looking at each cached
  * page. Only from a context that may block (the tries need none, but the
- * frees and wake-ups should not come from atomic reclaim). What it could
- * not free becomes pressure for the reclaim work (E9), which it kicks, as
- * for the notices (E8). Returns the copies freed, or SHRINK_STOP if none.
+ * frees and wake-ups should not come from atomic reclaim). The pages it
+ * found mapped or owned here, up to what it was asked for and did not
+ * free, become pressure for the reclaim work (E9), which it kicks, as for
+ * the notices (E8). Returns the copies freed, or SHRINK_STOP if none.
  */
 static unsigned long tdsm_shrink_scan(struct shrinker *s,
 				      struct shrink_control *sc)
 {
 	struct tdsm_region *r = &tdsm_region;
 	unsigned long hand, idx, first, end, scanned = 0, freed = 0;
+	unsigned long not_mine = 0;
+	enum tdsm_shrink_seen seen;
 	bool wrapped = false;
 
 	if (!gfpflags_allow_blocking(sc->gfp_mask) ||
@@ -622,8 +635,10 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 			if (!test_bit(TDSM_PG_CACHED, &tdsm_pg(r, idx)->flags))
 				continue;
 			scanned++;
-			freed += tdsm_shrink_page(r, tdsm_chunk_of(r, first),
-						  idx);
+			seen = tdsm_shrink_page(r, tdsm_chunk_of(r, first),
+						idx);
+			freed += seen == TDSM_SHRINK_FREED;
+			not_mine += seen == TDSM_SHRINK_NOT_MINE;
 		}
 		tdsm_chunk_put(r, first);
 		if (wrapped && idx >= hand)
@@ -633,8 +648,9 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 	WRITE_ONCE(tdsm_shrink_hand, idx);
 	sc->nr_scanned = scanned;
 	atomic64_add(freed, &r->shrinker_freed);
-	if (sc->nr_to_scan > freed)
-		atomic64_add(sc->nr_to_scan - freed, &tdsm_cache_pressure);
+	if (not_mine)
+		atomic64_add(min(not_mine, sc->nr_to_scan - freed),
+			     &tdsm_cache_pressure);
 	tdsm_cache_kick();
 	return freed ?: SHRINK_STOP;
 }
