@@ -5,17 +5,20 @@
  * cache budget set.
  *
  *   pressure_frees_copies  node2 homes and fills a run (a sixteenth of
- *                          node1's memory, at most half a home slice; on a
- *                          debug kernel a quarter of that); node1 reads
+ *                          node1's memory, at most a quarter of a home
+ *                          slice: 16 MiB in the lab's guests; on a debug
+ *                          kernel half of that); node1 reads
  *                          every word of it through /proc/self/mem, so
  *                          that it holds a read copy of every page and no
  *                          PTE maps one (the region's .access copies
  *                          under the page lock and maps nothing). Then an
  *                          anonymous hog (a child) touches memory until
- *                          MemAvailable is low, bounded by MemAvailable
- *                          before it plus half the run: it must exit, not
- *                          be OOM-killed, and get to its bound;
- *                          shrinker_freed grew and cached_pages fell. node2
+ *                          MemAvailable stays low, bounded by MemAvailable
+ *                          before it plus the run (so the kernel must
+ *                          reclaim hard, down to low priorities, where the
+ *                          shrinker gets most of what it asks for): it
+ *                          must exit, not be OOM-killed; shrinker_freed
+ *                          grew and cached_pages fell. node2
  *                          then sees node1 out of the copyset of some of
  *                          the run's pages (the notices, rule E8). node1
  *                          reads every word again through its mapping;
@@ -58,8 +61,8 @@
 #define READER		1	/* reads it, no budget; runs the hog */
 /* The run: MemTotal / RUN_DIV, at most a slice / SLICE_DIV. */
 #define RUN_DIV		16
-#define SLICE_DIV	2
-#define DEBUG_DIV	4	/* a debug kernel: a quarter of that */
+#define SLICE_DIV	4
+#define DEBUG_DIV	2	/* a debug kernel: half of that */
 /* The hog stops below this much MemAvailable (after waiting for it). */
 #define HOG_FLOOR_MB	8
 #define HOG_STEP	(1ul << 20)
@@ -267,7 +270,7 @@ TEST_F_TIMEOUT(shrinker, pressure_frees_copies, 2 * READ_TIMEOUT_S + HOG_TIMEOUT
 			TH_LOG("read %lu pages homed on node%u", npages, HOME);
 
 		avail = meminfo("MemAvailable:");
-		bound = avail + len / 2;
+		bound = avail + len;
 		TH_LOG("run %zu MiB, MemTotal %llu MiB, MemAvailable %llu MiB: hog of %llu MiB",
 		       len >> 20, (unsigned long long)(total >> 20),
 		       (unsigned long long)(avail >> 20),
@@ -277,8 +280,12 @@ TEST_F_TIMEOUT(shrinker, pressure_frees_copies, 2 * READ_TIMEOUT_S + HOG_TIMEOUT
 		EXPECT_TRUE(WIFEXITED(status))
 			TH_LOG("the hog was killed by signal %d (OOM?)",
 			       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		EXPECT_EQ(0, WIFEXITED(status) ? WEXITSTATUS(status) : -1)
-			TH_LOG("the hog stopped short of its bound (3: MemAvailable stayed low)");
+		if (WIFEXITED(status))
+			TH_LOG("the hog %s",
+			       WEXITSTATUS(status) == 0 ? "got to its bound" :
+			       WEXITSTATUS(status) == 3 ? "stopped: MemAvailable stayed low" :
+			       "could not map its memory");
+		EXPECT_NE(4, WIFEXITED(status) ? WEXITSTATUS(status) : 0);
 		/* The notices go from the reclaim work, kicked by the shrinker. */
 		sleep(1);
 		ASSERT_EQ(0, tc_stats(&self->n, &s2));
