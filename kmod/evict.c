@@ -84,9 +84,9 @@ static DECLARE_WAIT_QUEUE_HEAD(tdsm_cache_wait);
  * The shrinker (below): registered by tdsm_cache_init(), once the region's
  * pages are set up, freed by tdsm_cache_stop() (or tdsm_cache_exit() if
  * the load failed), before the pages go; so every callback runs while the
- * region's state exists. @tdsm_cache_pressure: pages the kernel asked the
- * shrinker for that it could not free, for the reclaim work to evict
- * (taken by it, xchg). @tdsm_notices_pending: some chunk's unnotified
+ * region's state exists. @tdsm_cache_pressure: pages the shrinker found
+ * mapped or owned here, which it cannot free, up to what the kernel asked
+ * for: for the reclaim work to evict (E9; taken by it, xchg). @tdsm_notices_pending: some chunk's unnotified
  * mask has a bit (set after the bit, taken by the reclaim work before it
  * reads the masks). @tdsm_shrink_hand: the page the shrinker looks at
  * next, a hint (concurrent shrinkers may race on it).
