@@ -86,10 +86,11 @@ static DECLARE_WAIT_QUEUE_HEAD(tdsm_cache_wait);
  * the load failed), before the pages go; so every callback runs while the
  * region's state exists. @tdsm_cache_pressure: pages the shrinker found
  * mapped or owned here, which it cannot free, up to what the kernel asked
- * for: for the reclaim work to evict (E9; taken by it, xchg). @tdsm_notices_pending: some chunk's unnotified
- * mask has a bit (set after the bit, taken by the reclaim work before it
- * reads the masks). @tdsm_shrink_hand: the page the shrinker looks at
- * next, a hint (concurrent shrinkers may race on it).
+ * for: for the reclaim work to evict (E9; taken by it, xchg).
+ * @tdsm_notices_pending: some chunk's unnotified mask has a bit (set after
+ * the bit, taken by the reclaim work before it reads the masks).
+ * @tdsm_shrink_hand: the page the shrinker looks at next, a hint
+ * (concurrent shrinkers may race on it).
  */
 static struct shrinker *tdsm_shrinker;
 static atomic64_t tdsm_cache_pressure = ATOMIC64_INIT(0);
