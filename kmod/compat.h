@@ -12,6 +12,8 @@
 
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
 #include <linux/uprobes.h>
 
 #ifndef TDSM_HAVE_VM_FLAGS_SET
@@ -99,6 +101,63 @@ static inline void tdsm_uprobe_unregister(struct inode *inode, loff_t offset,
 					  struct uprobe **handle)
 {
 	uprobe_unregister(inode, offset, uc);
+}
+#endif
+
+/*
+ * Shrinkers: 6.12 allocates the struct (shrinker_alloc(), then
+ * shrinker_register(); shrinker_free() unregisters and frees it), 6.1
+ * registers the caller's (register_shrinker(), unregister_shrinker()).
+ * Both: tdsm_shrinker_register() returns a registered shrinker or NULL
+ * (no memory); after tdsm_shrinker_free() no callback runs any more (both
+ * kernels wait for the calls under way) and the struct is gone.
+ */
+typedef unsigned long (*tdsm_shrink_fn)(struct shrinker *s,
+					struct shrink_control *sc);
+
+#ifdef TDSM_HAVE_SHRINKER_ALLOC
+static inline struct shrinker *tdsm_shrinker_register(const char *name,
+						      tdsm_shrink_fn count,
+						      tdsm_shrink_fn scan)
+{
+	struct shrinker *s = shrinker_alloc(0, "%s", name);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void tdsm_shrinker_free(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+#else
+static inline struct shrinker *tdsm_shrinker_register(const char *name,
+						      tdsm_shrink_fn count,
+						      tdsm_shrink_fn scan)
+{
+	struct shrinker *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	if (register_shrinker(s, "%s", name)) {
+		kfree(s);
+		return NULL;
+	}
+	return s;
+}
+
+static inline void tdsm_shrinker_free(struct shrinker *s)
+{
+	unregister_shrinker(s);
+	kfree(s);
 }
 #endif
 

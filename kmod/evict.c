@@ -31,8 +31,15 @@
  * them with a FETCHV and installs them, and the frames here go only when
  * the home's reply releases them (rules E2-E5, the write-back section
  * below).
+ *
+ * The kernel's memory pressure reaches the cache through the shrinker
+ * "tinydsm-cache" (rules E7-E9, the shrinker section below), with or
+ * without a budget: it frees read copies no PTE maps, with trylocks
+ * only, and leaves the rest (and the notices to the homes) to the
+ * reclaim work, which it kicks.
  */
 #include <linux/atomic.h>
+#include <linux/gfp.h>
 #include <linux/ktime.h>
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>
@@ -42,6 +49,7 @@
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
+#include "compat.h"
 #include "evict.h"
 #include "lock.h"
 #include "migrate.h"
@@ -72,6 +80,23 @@ static void tdsm_reclaim(struct work_struct *work);
 static DECLARE_WORK(tdsm_reclaim_work, tdsm_reclaim);
 /* Faults waiting above the hard watermark (tdsm_cache_throttle()). */
 static DECLARE_WAIT_QUEUE_HEAD(tdsm_cache_wait);
+
+/*
+ * The shrinker (below): registered by tdsm_cache_init(), once the region's
+ * pages are set up, freed by tdsm_cache_stop() (or tdsm_cache_exit() if
+ * the load failed), before the pages go; so every callback runs while the
+ * region's state exists. @tdsm_cache_pressure: pages the shrinker found
+ * mapped or owned here, which it cannot free, up to what the kernel asked
+ * for: for the reclaim work to evict (E9; taken by it, xchg).
+ * @tdsm_notices_pending: some chunk's unnotified mask has a bit (set after
+ * the bit, taken by the reclaim work before it reads the masks).
+ * @tdsm_shrink_hand: the page the shrinker looks at next, a hint
+ * (concurrent shrinkers may race on it).
+ */
+static struct shrinker *tdsm_shrinker;
+static atomic64_t tdsm_cache_pressure = ATOMIC64_INIT(0);
+static bool tdsm_notices_pending;
+static unsigned long tdsm_shrink_hand;
 
 static unsigned long tdsm_cache_low(unsigned long budget)
 {
@@ -230,6 +255,8 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 static u64 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn,
 			       u8 src, unsigned long first, unsigned int n,
 			       u64 want, u64 *release, int *err);
+/* The notices of the shrinker's drops (rule E8), below. */
+static void tdsm_send_notices(struct tdsm_region *r);
 
 /*
  * Tell @home that this node dropped its copies of the pages in @mask, and
@@ -319,7 +346,6 @@ static unsigned int tdsm_evict_flush(struct tdsm_region *r,
 		if (g->held & BIT_ULL(i))
 			clear_and_wake_up_bit(TDSM_PG_FETCHING,
 					      &tdsm_pg(r, g->first + i)->flags);
-	atomic64_add(hweight64(g->held & ~g->wb), &r->evicted_clean);
 	g->held = 0;
 	g->wb = 0;
 	wake_up_all(&tdsm_cache_wait);
@@ -384,6 +410,7 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
 	struct tdsm_evict_group g = { .first = first };
 	unsigned long idx, end = min(first + TDSM_WIRE_BATCH, r->npages);
 	bool owned;
+	u64 clean;
 	u8 home;
 
 	for (idx = from; idx < end; idx++) {
@@ -399,7 +426,9 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
 		cond_resched();
 	}
 	tally->scanned += idx - from;
+	clean = g.held & ~g.wb;
 	tally->freed += tdsm_evict_flush(r, &g);
+	atomic64_add(hweight64(clean), &r->evicted_clean);
 	return idx;
 }
 
@@ -427,10 +456,28 @@ static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
 }
 
 /*
- * The reclaim work: run the clock from its hand until the count is down
- * to the low watermark, for at most two turns of the region (the first
- * may only clear REFERENCED bits). A run that does so is counted
- * (reclaim_runs, reclaim_ns) and traced (tinydsm_reclaim).
+ * Where a run of the reclaim work stops: the low watermark of @budget (if
+ * any), and, with @pressure pages the shrinker could not free, that many
+ * below the count now (mapped copies and pages this node owns: rule E9).
+ */
+static unsigned long tdsm_reclaim_low(struct tdsm_region *r,
+				      unsigned long budget, u64 pressure)
+{
+	unsigned long low = budget ? tdsm_cache_low(budget) : ULONG_MAX;
+	u64 cached = max_t(s64, atomic64_read(&r->cached), 0);
+
+	if (pressure)
+		low = min_t(u64, low, cached - min(cached, pressure));
+	return low;
+}
+
+/*
+ * The reclaim work: send the notices of the shrinker's drops; then, over
+ * the budget or under the kernel's memory pressure, run the clock from
+ * its hand until the count is down to tdsm_reclaim_low(), for at most two
+ * turns of the region (the first may only clear REFERENCED bits). A run
+ * that does so is counted (reclaim_runs, reclaim_ns) and traced
+ * (tinydsm_reclaim).
  */
 static void tdsm_reclaim(struct work_struct *work)
 {
@@ -438,12 +485,16 @@ static void tdsm_reclaim(struct work_struct *work)
 	struct tdsm_reclaim_tally tally = {};
 	unsigned long budget, low, hand, next, walked = 0;
 	ktime_t start = ktime_get();
-	u64 ns;
+	u64 ns, pressure;
 
-	budget = tdsm_cache_budget_pages();
-	if (!budget || READ_ONCE(tdsm_cache_stopping))
+	if (READ_ONCE(tdsm_cache_stopping))
 		goto out;
-	low = tdsm_cache_low(budget);
+	tdsm_send_notices(r);
+	budget = tdsm_cache_budget_pages();
+	pressure = atomic64_xchg(&tdsm_cache_pressure, 0);
+	if (!budget && !pressure)
+		goto out;
+	low = tdsm_reclaim_low(r, budget, pressure);
 	atomic64_inc(&r->reclaim_runs);
 	hand = min(r->clock_hand, r->npages);
 	while (walked < 2 * r->npages && atomic64_read(&r->cached) > low &&
@@ -457,11 +508,237 @@ static void tdsm_reclaim(struct work_struct *work)
 	r->clock_hand = hand;
 	ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	atomic64_add(ns, &r->reclaim_ns);
-	trace_tinydsm_reclaim(TDSM_RECLAIM_BUDGET, tally.scanned, tally.freed,
+	trace_tinydsm_reclaim(pressure ? TDSM_RECLAIM_PRESSURE :
+			      TDSM_RECLAIM_BUDGET, tally.scanned, tally.freed,
 			      ns);
 out:
 	atomic_inc(&tdsm_reclaim_ended);
 	wake_up_all(&tdsm_cache_wait);
+}
+
+/* ---- the shrinker (rules E7-E9) -------------------------------------- */
+
+/*
+ * The kernel's memory reclaim asks the module to free memory through the
+ * shrinker "tinydsm-cache". It may call in from any task that allocates,
+ * whatever that task holds: a page lock or TDSM_PG_DIR (tdsm_home_claim()
+ * allocates a frame under both), TDSM_PG_FETCHING (a fault getting a
+ * frame for its reply), a folio lock or i_mmap_rwsem (the core's
+ * unmapping), and the module's own workqueues (tdsm_wq and this file's
+ * are WQ_MEM_RECLAIM). Hence its rules, in kmod/PROTOCOL.md ("Eviction:
+ * the bounded cache", E7-E9):
+ *
+ * E7. The shrinker frees only a clean read copy that no PTE maps
+ *     (TDSM_PG_MAPPED clear: set by tdsm_map_frame() before a PTE can
+ *     exist, cleared by tdsm_local_unmap() after the last went, both under
+ *     the page lock, which the shrinker holds while it checks and drops),
+ *     and only with tries: the chunk's refcount_inc_not_zero()
+ *     (tdsm_chunk_get_next(), under RCU), TDSM_PG_FETCHING with
+ *     test_and_set_bit_lock(), the page lock with tdsm_page_trylock();
+ *     a page whose bit is taken is skipped. It never waits on a bit,
+ *     never calls unmap_mapping_range() (no folio lock, no i_mmap_rwsem;
+ *     tdsm_local_take_unmapped()), never allocates and never touches the
+ *     network. So it waits for nothing any task that entered reclaim may
+ *     hold: it cannot deadlock.
+ * E8. Its drops are silent (the copyset stays a superset of the holders,
+ *     as for any silent drop). It records each in its chunk's unnotified
+ *     mask, under the page's TDSM_PG_FETCHING, and kicks the reclaim work,
+ *     which tells the homes later under rule E1: for a page with a bit,
+ *     it takes TDSM_PG_FETCHING (skipping a page a fault is fetching: the
+ *     home counts this node then anyway), checks under the page lock that
+ *     there is still no frame and the home is another node, and sends an
+ *     EVICTV clean notice, holding the bit until the reply or the call's
+ *     failure. A chunk with a bit set is kept (M2) until the work took
+ *     the mask; a notice lost (no connection) leaves the copyset a
+ *     superset, which is safe.
+ * E9. What the shrinker cannot free (mapped copies, pages this node owns)
+ *     goes to the reclaim work as pressure: those pages, up to what was
+ *     asked for and not freed. The work, outside reclaim, evicts by the clock
+ *     (unmapping, and writing back under E2-E5) down to the count less
+ *     the pressure, with or without a budget.
+ */
+
+/*
+ * Is page @pg (page lock held) one the shrinker may free (E7)? A frame of
+ * a page homed elsewhere, a read copy (SHARED, not owned here, so never
+ * dirty: its home has the data), in no user PTE.
+ */
+static bool tdsm_shrink_victim(struct tdsm_region *r, struct tdsm_page *pg)
+{
+	tdsm_page_assert_locked(pg);
+	return pg->frame && !test_bit(TDSM_PG_MAPPED, &pg->flags) &&
+	       tdsm_page_home(pg) != r->node_id && pg->owner != r->node_id &&
+	       pg->state == TINYDSM_PAGE_SHARED;
+}
+
+/* What the shrinker made of a cached page (tdsm_shrink_page()). */
+enum tdsm_shrink_seen {
+	TDSM_SHRINK_FREED,	/* its copy went */
+	TDSM_SHRINK_SKIPPED,	/* used lately, or busy: maybe next time */
+	TDSM_SHRINK_NOT_MINE,	/* mapped, or owned here: the reclaim work's */
+};
+
+/*
+ * The shrinker's look at page @idx of chunk @c, held: freed its copy (and
+ * recorded it in @c->unnotified, E8), skipped it, or left it to the
+ * reclaim work (E9). Tries only (E7). A page used since the hand last
+ * passed loses TDSM_PG_REFERENCED and stays: a second chance, as for the
+ * reclaim work's clock. The owner is read without the page lock here, a
+ * hint for the pressure only; the page lock decides.
+ */
+static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
+					      struct tdsm_chunk *c,
+					      unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct page *frame = NULL;
+
+	if (test_bit(TDSM_PG_MAPPED, &pg->flags) ||
+	    READ_ONCE(pg->owner) == r->node_id)
+		return TDSM_SHRINK_NOT_MINE;
+	if (!test_bit(TDSM_PG_CACHED, &pg->flags) ||
+	    test_bit(TDSM_PG_DIR, &pg->flags) ||
+	    test_and_clear_bit(TDSM_PG_REFERENCED, &pg->flags) ||
+	    test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
+		return TDSM_SHRINK_SKIPPED;
+	if (tdsm_page_trylock(pg)) {
+		if (tdsm_shrink_victim(r, pg))
+			frame = tdsm_local_take_unmapped(r, idx);
+		tdsm_page_unlock(pg);
+	}
+	if (frame) {
+		set_bit(idx - c->first, &c->unnotified);
+		WRITE_ONCE(tdsm_notices_pending, true);
+	}
+	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	if (!frame)
+		return TDSM_SHRINK_SKIPPED;
+	put_page(frame);
+	return TDSM_SHRINK_FREED;
+}
+
+/*
+ * How many objects the shrinker might free: the cached frames, an
+ * over-estimate (mapped copies and pages owned here are not its own).
+ */
+static unsigned long tdsm_shrink_count(struct shrinker *s,
+				       struct shrink_control *sc)
+{
+	s64 cached = atomic64_read(&tdsm_region.cached);
+
+	if (READ_ONCE(tdsm_cache_stopping))
+		return 0;
+	return cached > 0 ? cached : SHRINK_EMPTY;
+}
+
+/*
+ * Free up to @sc->nr_to_scan cached copies: walk the chunks that exist
+ * from the shrinker's hand (one turn at most), looking at each cached
+ * page. Only from a context that may block (the tries need none, but the
+ * frees and wake-ups should not come from atomic reclaim). The pages it
+ * found mapped or owned here, up to what it was asked for and did not
+ * free, become pressure for the reclaim work (E9), which it kicks, as for
+ * the notices (E8). Returns the copies freed, or SHRINK_STOP if none.
+ */
+static unsigned long tdsm_shrink_scan(struct shrinker *s,
+				      struct shrink_control *sc)
+{
+	struct tdsm_region *r = &tdsm_region;
+	unsigned long hand, idx, first, end, scanned = 0, freed = 0;
+	unsigned long not_mine = 0;
+	enum tdsm_shrink_seen seen;
+	bool wrapped = false;
+
+	if (!gfpflags_allow_blocking(sc->gfp_mask) ||
+	    READ_ONCE(tdsm_cache_stopping))
+		return SHRINK_STOP;
+	hand = READ_ONCE(tdsm_shrink_hand);
+	if (hand >= r->npages)
+		hand = 0;
+	idx = hand;
+	while (scanned < sc->nr_to_scan) {
+		if (!tdsm_chunk_get_next(r, idx, &first)) {
+			if (wrapped || !hand)
+				break;
+			wrapped = true;
+			idx = 0;
+			continue;
+		}
+		end = min(first + TDSM_CHUNK_PAGES, r->npages);
+		if (wrapped)
+			end = min(end, hand);
+		for (idx = max(idx, first); idx < end; idx++) {
+			if (scanned >= sc->nr_to_scan)
+				break;
+			if (!test_bit(TDSM_PG_CACHED, &tdsm_pg(r, idx)->flags))
+				continue;
+			scanned++;
+			seen = tdsm_shrink_page(r, tdsm_chunk_of(r, first),
+						idx);
+			freed += seen == TDSM_SHRINK_FREED;
+			not_mine += seen == TDSM_SHRINK_NOT_MINE;
+		}
+		tdsm_chunk_put(r, first);
+		if (wrapped && idx >= hand)
+			break;
+		cond_resched();
+	}
+	WRITE_ONCE(tdsm_shrink_hand, idx);
+	sc->nr_scanned = scanned;
+	atomic64_add(freed, &r->shrinker_freed);
+	if (not_mine)
+		atomic64_add(min(not_mine, sc->nr_to_scan - freed),
+			     &tdsm_cache_pressure);
+	tdsm_cache_kick();
+	return freed ?: SHRINK_STOP;
+}
+
+/*
+ * Notices (E8) of the shrinker's drops in the chunk at @first (held),
+ * @bits taken from its unnotified mask: under rule E1, like the clock's
+ * clean drops, one EVICTV per home.
+ */
+static void tdsm_notice_chunk(struct tdsm_region *r, unsigned long first,
+			      unsigned long bits)
+{
+	struct tdsm_evict_group g = { .first = first };
+	unsigned int i;
+
+	for_each_set_bit(i, &bits, TDSM_CHUNK_PAGES) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+		bool notify;
+
+		/* A fault is getting a new copy: the home counts us anyway. */
+		if (test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
+			continue;
+		tdsm_page_lock(pg);
+		g.home[i] = tdsm_page_home(pg);
+		notify = !pg->frame && g.home[i] != r->node_id;
+		tdsm_page_unlock(pg);
+		if (notify)
+			g.held |= BIT_ULL(i);
+		else
+			clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	}
+	tdsm_evict_flush(r, &g);
+}
+
+/* The reclaim work: the notices of every chunk with unnotified bits. */
+static void tdsm_send_notices(struct tdsm_region *r)
+{
+	unsigned long idx = 0, first, bits;
+
+	/* Taken before the masks are read: a later drop kicks us again. */
+	if (!xchg(&tdsm_notices_pending, false))
+		return;
+	while (idx < r->npages && tdsm_chunk_get_next(r, idx, &first)) {
+		bits = xchg(&tdsm_chunk_of(r, first)->unnotified, 0);
+		if (bits)
+			tdsm_notice_chunk(r, first, bits);
+		tdsm_chunk_put(r, first);
+		idx = first + TDSM_CHUNK_PAGES;
+		cond_resched();
+	}
 }
 
 /* ---- the home: EVICTV ----------------------------------------------- */
@@ -780,30 +1057,62 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 	tdsm_chunk_put(r, first);
 }
 
+/*
+ * Module load, once the region's pages are set up (tdsm_pages_init()):
+ * the reclaim work's queue, and the shrinker, which may run from here on.
+ */
 int tdsm_cache_init(void)
 {
 	tdsm_cache_wq = alloc_workqueue("tinydsm-cache",
 					WQ_UNBOUND | WQ_MEM_RECLAIM, 1);
-	return tdsm_cache_wq ? 0 : -ENOMEM;
+	if (!tdsm_cache_wq)
+		return -ENOMEM;
+	tdsm_shrinker = tdsm_shrinker_register("tinydsm-cache",
+					       tdsm_shrink_count,
+					       tdsm_shrink_scan);
+	if (!tdsm_shrinker) {
+		destroy_workqueue(tdsm_cache_wq);
+		tdsm_cache_wq = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /*
- * Module exit, first step (before the peers go): no reclaim runs or
- * starts any more; faults may still install (and try to kick it).
+ * The shrinker goes: after this no callback of it runs (both kernels wait
+ * for the calls under way), so none outlives the region's pages, which go
+ * later (tdsm_pages_exit()).
+ */
+static void tdsm_shrinker_stop(void)
+{
+	if (tdsm_shrinker)
+		tdsm_shrinker_free(tdsm_shrinker);
+	tdsm_shrinker = NULL;
+}
+
+/*
+ * Module exit, first step (before the peers go): the shrinker is gone, no
+ * reclaim runs or starts any more; faults may still install (and try to
+ * kick it).
  */
 void tdsm_cache_stop(void)
 {
 	WRITE_ONCE(tdsm_cache_stopping, true);
+	tdsm_shrinker_stop();
 	cancel_work_sync(&tdsm_reclaim_work);
 	wake_up_all(&tdsm_cache_wait);
 }
 
-/* Module exit, once nothing installs any more (the transport is gone). */
+/*
+ * Module exit (or a load that failed after tdsm_cache_init()), once
+ * nothing installs any more (the transport is gone).
+ */
 void tdsm_cache_exit(void)
 {
 	struct workqueue_struct *wq = tdsm_cache_wq;
 
 	WRITE_ONCE(tdsm_cache_stopping, true);
+	tdsm_shrinker_stop();
 	WRITE_ONCE(tdsm_cache_wq, NULL);
 	cancel_work_sync(&tdsm_reclaim_work);
 	destroy_workqueue(wq);

@@ -29,6 +29,16 @@ int tdsm_page_lock_killable(struct tdsm_page *pg)
 }
 
 /*
+ * Try @pg's page lock once, never waiting: true if taken. For the
+ * shrinker (evict.c), which runs inside the kernel's memory reclaim, maybe
+ * in a task that holds this very lock (a fault allocating a frame).
+ */
+bool tdsm_page_trylock(struct tdsm_page *pg)
+{
+	return !test_and_set_bit_lock(TDSM_PG_LOCKED, &pg->flags);
+}
+
+/*
  * Lock @pg for a request from the home (INVAL, FETCH): if this node's own
  * fault already got its reply but has not installed it yet (GRANTED), the
  * request is about that new copy, so wait for the install, which clears

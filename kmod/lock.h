@@ -3,7 +3,8 @@
  * tinydsm: a page's two locks, bits of its flags (lock.c).
  *
  * TDSM_PG_LOCKED, the page lock: short, never held across the network;
- * guards this node's copy (tdsm_page_lock(), _killable, _settled).
+ * guards this node's copy (tdsm_page_lock(), _killable, _settled,
+ * tdsm_page_trylock()).
  * TDSM_PG_DIR, the directory lock: on the home only, held for a whole
  * transaction, across the network, every wait under it bounded
  * (tdsm_dir_lock(), _killable, _timeout). Order: DIR, then LOCKED
@@ -14,6 +15,7 @@
 
 #include <linux/compiler_attributes.h>
 #include <linux/lockdep.h>
+#include <linux/types.h>
 
 struct tdsm_page;
 
@@ -30,6 +32,7 @@ struct tdsm_page;
 
 void tdsm_page_lock(struct tdsm_page *pg);
 int __must_check tdsm_page_lock_killable(struct tdsm_page *pg);
+bool __must_check tdsm_page_trylock(struct tdsm_page *pg);
 void tdsm_page_lock_settled(struct tdsm_page *pg);
 void tdsm_page_unlock(struct tdsm_page *pg);
 

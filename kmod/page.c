@@ -281,6 +281,9 @@ static enum tdsm_chunk_use tdsm_chunk_use(struct tdsm_region *r,
 	enum tdsm_chunk_use use = TDSM_CHUNK_IDLE;
 	unsigned long i;
 
+	/* Notices of the shrinker's drops still to send (evict.c). */
+	if (READ_ONCE(c->unnotified))
+		use = TDSM_CHUNK_BUSY;
 	for (i = 0; i < TDSM_CHUNK_PAGES; i++) {
 		use = max(use, tdsm_page_use(r, c->first + i, &c->pages[i]));
 		if (use == TDSM_CHUNK_KEEP)

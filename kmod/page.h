@@ -31,7 +31,9 @@
  *     TDSM_PG_REFERENCED (the clock's hint), INVALID, no directory entry
  *     (owner 0) and no grant in doubt on its home, and the page's default
  *     home as its home (so an entry that forwards, or that learnt where a
- *     page went, stays). TDSM_PG_CACHED keeps it, as its frame does.
+ *     page went, stays). TDSM_PG_CACHED and TDSM_PG_MAPPED keep it, as
+ *     the frame does; so does a bit in its unnotified mask (the
+ *     shrinker's drops not told yet, evict.c E8).
  * M3. Only the chunk worker (page.c; not the cache's reclaim work of
  *     evict.c) frees a chunk, found idle at two passes in a row with no
  *     lookup between: refcount 1 (the store's own) dropped to 0 under the
@@ -62,6 +64,8 @@
 #define TDSM_CHUNK_SHIFT	TDSM_WIRE_BATCH_SHIFT
 #define TDSM_CHUNK_PAGES	BIT(TDSM_CHUNK_SHIFT)
 static_assert(TDSM_CHUNK_PAGES == TDSM_WIRE_BATCH);
+/* A bit per page in an unsigned long (tdsm_chunk.unnotified): x86-64. */
+static_assert(TDSM_CHUNK_PAGES == BITS_PER_LONG);
 /* A home slice is whole chunks (tdsm_default_home() is per page anyway). */
 static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
 
@@ -77,6 +81,11 @@ static_assert(TDSM_SLICE_ALIGN % TDSM_CHUNK_PAGES == 0);
  * @xlate: its TDSM_CHUNK_PAGES bytes of the translation table (a table
  *	page lives until unload), so that a state is published without a
  *	lookup.
+ * @unnotified: bit i: the shrinker dropped page @first + i's read copy
+ *	and its home has not been told (evict.c, E8); atomic bit
+ *	operations, set under the page's TDSM_PG_FETCHING, taken (xchg) by
+ *	the reclaim work. A chunk with a bit set is kept (M2) until the
+ *	work took it.
  * @pages: page @first + i is @pages[i].
  */
 struct tdsm_chunk {
@@ -85,6 +94,7 @@ struct tdsm_chunk {
 	bool aged;
 	struct rcu_head rcu;
 	u8 *xlate;
+	unsigned long unnotified;
 	struct tdsm_page pages[TDSM_CHUNK_PAGES];
 };
 

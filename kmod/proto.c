@@ -93,25 +93,34 @@ u64 tdsm_page_addr(unsigned long idx)
 
 /* ---- local copies (page lock held) ------------------------------------ */
 
-/* Remove every user mapping of page @idx on this node (flushes TLBs). */
+/*
+ * Remove every user mapping of page @idx on this node (flushes TLBs): no
+ * PTE maps the frame any more, so TDSM_PG_MAPPED goes (page lock held;
+ * tdsm_map_frame() in region.c sets it).
+ */
 static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
 			     struct page *frame)
 {
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
 	lock_page(frame);
 	unmap_mapping_range(r->mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 1);
 	unlock_page(frame);
+	if (test_bit(TDSM_PG_MAPPED, &pg->flags))
+		clear_bit(TDSM_PG_MAPPED, &pg->flags);
 }
 
-/* Drop this node's copy; returns the frame with our reference, or NULL. */
-struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+/*
+ * Drop this node's copy of page @idx, whose frame no PTE maps; returns the
+ * frame with our reference. Page lock held.
+ */
+static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = pg->frame;
 
 	tdsm_page_assert_locked(pg);
-	if (!frame)
-		return NULL;
-	tdsm_local_unmap(r, idx, frame);
 	pg->frame = NULL;
 	tdsm_cache_note(r, pg);
 	/*
@@ -130,6 +139,35 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
 	/* Its chunk may be idle now (page.h, M2). */
 	tdsm_chunks_kick(r);
 	return frame;
+}
+
+/* Drop this node's copy; returns the frame with our reference, or NULL. */
+struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+{
+	struct page *frame = tdsm_pg(r, idx)->frame;
+
+	tdsm_page_assert_locked(tdsm_pg(r, idx));
+	if (!frame)
+		return NULL;
+	tdsm_local_unmap(r, idx, frame);
+	return tdsm_local_drop(r, idx);
+}
+
+/*
+ * tdsm_local_take() for a copy no PTE maps (TDSM_PG_MAPPED clear, under
+ * the page lock held): nothing to unmap, so no folio lock, no
+ * i_mmap_rwsem, no TLB flush, no sleep. For the shrinker, inside the
+ * kernel's memory reclaim (evict.c, E7). NULL if there is no frame, or
+ * if it may be mapped after all (then nothing changes).
+ */
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame || WARN_ON_ONCE(test_bit(TDSM_PG_MAPPED, &pg->flags)))
+		return NULL;
+	return tdsm_local_drop(r, idx);
 }
 
 /*

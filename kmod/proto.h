@@ -66,6 +66,7 @@ u64 tdsm_page_addr(unsigned long idx);
 
 /* local copies: TDSM_PG_LOCKED held */
 struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx);
 struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
 void tdsm_local_install(struct tdsm_region *r, unsigned long idx,

@@ -188,6 +188,11 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
  * if @write, else read-only (vm_page_prot: the core write-protects the
  * shared mapping because the vm_ops have .pfn_mkwrite). If a PTE is there
  * already (another thread's fault), it is left as it is. Page lock held.
+ * TDSM_PG_MAPPED is set first (before the PTE can exist), under the same
+ * lock, and only tdsm_local_unmap() clears it, after its unmap: while it
+ * is clear no PTE maps the frame, which is what lets the shrinker free a
+ * copy without unmapping it (evict.c, rule E7). A munmap() leaves it set,
+ * which is safe: the shrinker leaves such a page to the reclaim work.
  */
 static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 				 bool write)
@@ -195,6 +200,8 @@ static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
 	struct vm_area_struct *vma = vmf->vma;
 
 	tdsm_page_assert_locked(pg);
+	if (!test_bit(TDSM_PG_MAPPED, &pg->flags))
+		set_bit(TDSM_PG_MAPPED, &pg->flags);
 	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(pg->frame),
 				   write ? vm_get_page_prot(vma->vm_flags) :
 					   vma->vm_page_prot);
@@ -768,12 +775,15 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.reclaim_ns = atomic64_read(&r->reclaim_ns),
 		.meta_bytes = tdsm_meta_bytes(r),
 		.chunks = atomic_long_read(&r->nchunks),
+		.shrinker_freed = atomic64_read(&r->shrinker_freed),
 	};
 
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
 		     TINYDSM_STATS_V1_SIZE);
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, meta_bytes) !=
 		     TINYDSM_STATS_V2_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, home_frames) !=
+		     TINYDSM_STATS_V3_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -811,6 +821,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V1_SIZE);
 	case TINYDSM_IOC_STATS_V2:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V2_SIZE);
+	case TINYDSM_IOC_STATS_V3:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V3_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

@@ -11,6 +11,8 @@
 #                       atomics (both: coherence.h; all nodes run them)
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
 #   site_cluster_test   2 nodes: an access site follows its page
+#   shrinker_test       2 nodes: memory pressure (an anonymous hog) frees
+#                       node1's unmapped read copies; no stale copy after
 #   meta_test           2 nodes: page metadata grows with use (at most
 #                       12.5 KiB a MiB touched, and the table) and goes
 #                       after FREE and after invalidations

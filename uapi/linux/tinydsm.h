@@ -49,9 +49,9 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
- *                          (TINYDSM_IOC_STATS_V1 and _V2, the numbers of
- *                          the struct's older sizes, copy out its first
- *                          128 and 208 bytes.)
+ *                          (TINYDSM_IOC_STATS_V1, _V2 and _V3, the
+ *                          numbers of the struct's older sizes, copy out
+ *                          its first 128, 208 and 224 bytes.)
  * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
@@ -440,12 +440,19 @@ struct tinydsm_page_info {
  *	created when one of their pages is first used here, freed by a
  *	worker once none of them holds a copy, a directory entry or a
  *	forwarding home (kmod/PROTOCOL.md, "Metadata lifetime").
+ * @home_frames: the home budget's count; 0 until the home budget is set.
+ * @home_budget_pages: the home budget; 0 until the home budget is set.
+ * @home_refused: requests the home budget refused; 0 until the home
+ *	budget is set.
+ * @shrinker_freed: read copies the kernel's memory pressure freed (the
+ *	shrinker "tinydsm-cache", with or without a cache budget).
  *
  * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
  * number, so the numbers of its older sizes are still answered, each with
  * the counters its size holds and nothing past them:
- * TINYDSM_IOC_STATS_V1 (128 bytes, up to @word_served) and
- * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns).
+ * TINYDSM_IOC_STATS_V1 (128 bytes, up to @word_served),
+ * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns) and
+ * TINYDSM_IOC_STATS_V3 (224 bytes, up to @chunks).
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -476,11 +483,19 @@ struct tinydsm_stats {
 	__u64 reclaim_ns;
 	__u64 meta_bytes;
 	__u64 chunks;
+	__u64 home_frames;
+	__u64 home_budget_pages;
+	__u64 home_refused;
+	__u64 shrinker_freed;
 };
 
-/* The older sizes of struct tinydsm_stats: its first 16 counters, then 26. */
+/*
+ * The older sizes of struct tinydsm_stats: its first 16 counters, then
+ * 26, then 28.
+ */
 #define TINYDSM_STATS_V1_SIZE	128
 #define TINYDSM_STATS_V2_SIZE	208
+#define TINYDSM_STATS_V3_SIZE	224
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -662,6 +677,8 @@ enum tinydsm_site_kind {
 				     TINYDSM_STATS_V1_SIZE)
 #define TINYDSM_IOC_STATS_V2	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
 				     TINYDSM_STATS_V2_SIZE)
+#define TINYDSM_IOC_STATS_V3	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V3_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
