@@ -54,6 +54,7 @@
 #include <linux/uaccess.h>
 
 #include "alloc.h"
+#include "budget.h"
 #include "compat.h"
 #include "evict.h"
 #include "lock.h"
@@ -768,12 +769,21 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.reclaim_ns = atomic64_read(&r->reclaim_ns),
 		.meta_bytes = tdsm_meta_bytes(r),
 		.chunks = atomic_long_read(&r->nchunks),
+		.home_charged = atomic64_read(&r->home_charged),
+		.home_budget_pages = tdsm_home_budget_pages(),
+		.home_refused = atomic64_read(&r->home_refused),
 	};
+	s64 cached = atomic64_read(&r->cached);
+
+	/* Read apart, the two may disagree for a moment: never below 0. */
+	st.home_frames = st.frames > cached ? st.frames - cached : 0;
 
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
 		     TINYDSM_STATS_V1_SIZE);
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, meta_bytes) !=
 		     TINYDSM_STATS_V2_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, home_frames) !=
+		     TINYDSM_STATS_V3_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -811,6 +821,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V1_SIZE);
 	case TINYDSM_IOC_STATS_V2:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V2_SIZE);
+	case TINYDSM_IOC_STATS_V3:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V3_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);
