@@ -49,6 +49,10 @@ static const struct {
 	F(reclaim_ns),
 	F(meta_bytes),
 	F(chunks),
+	F(home_frames),
+	F(home_charged),
+	F(home_budget_pages),
+	F(home_refused),
 #undef F
 };
 
