@@ -131,15 +131,18 @@ void tdsm_home_refused(struct tdsm_region *r, u64 addr, unsigned long n,
 int tdsm_home_charge(struct tdsm_region *r, u64 addr, unsigned long n,
 		     u32 why)
 {
-	unsigned long budget = tdsm_home_budget_pages();
+	u64 budget = tdsm_home_budget_pages();
 	s64 old = atomic64_read(&r->home_charged);
+	u64 want;
 
+	/* All or nothing, and never past the budget, however many charge. */
 	do {
-		if (budget && (old + n > budget || old + n < old)) {
+		want = (u64)old + n;
+		if (budget && want > budget) {
 			tdsm_home_refused(r, addr, n, -ENOSPC, why);
 			return -ENOSPC;
 		}
-	} while (!atomic64_try_cmpxchg(&r->home_charged, &old, old + n));
+	} while (!atomic64_try_cmpxchg(&r->home_charged, &old, want));
 	return 0;
 }
 

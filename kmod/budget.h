@@ -5,6 +5,7 @@
 
 #include <linux/moduleparam.h>
 #include <linux/netlink.h>
+#include <linux/sizes.h>
 
 #include "tinydsm.h"
 
