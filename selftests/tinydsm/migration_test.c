@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -952,6 +953,9 @@ TEST_F(mig, trio_unprivileged)
  * ENOSPC and the event TINYDSM_EV_BUDGET (migrate), with nothing moved
  * and nothing charged: every page keeps its word, its home (node2) and
  * its owner (node2) on every node, and node1's read copies stay valid.
+ * Then node1's first touch of a page of node3's slice outside any run
+ * (its last page) gets SIGBUS: node3 answers NOSPC, not a retried
+ * VM_FAULT_OOM, and sends the event (touch).
  */
 TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
 {
@@ -961,9 +965,13 @@ TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
 	unsigned long budget = 0, fill = 0;
 	struct tinydsm_stats st0, st;
 	uint64_t addr, fill_addr = 0;
-	struct hb_listener l;
+	const uint64_t far = n->info.base +
+			     ((uint64_t)DST * n->slice_pages - 1) * n->psz;
+	struct hb_listener l, lt;
 	struct tnl_answer r;
 	char msg[256];
+	int status;
+	pid_t pid;
 
 	START();
 	addr = tc_shared_run(_metadata, n, &self->s, SRC, npages, 6,
@@ -979,6 +987,7 @@ TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
 			budget = st0.home_charged;
 		fill = budget - st0.home_charged;
 		ASSERT_EQ(0, hb_listen(&l, TINYDSM_BUDGET_F_MIGRATE));
+		ASSERT_EQ(0, hb_listen(&lt, TINYDSM_BUDGET_F_TOUCH));
 		ASSERT_EQ(0, hb_set((uint64_t)budget * n->psz, msg, sizeof(msg)))
 			TH_LOG("REGION_SET: %s", msg);
 		if (fill)
@@ -1016,9 +1025,26 @@ TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
 					TINYDSM_PAGE_F_PRESENT, 0,
 					"node1 after the refusal"));
 		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 6, "node1 after the refusal"));
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			prctl(PR_SET_DUMPABLE, 0);	/* no core for the SIGBUS */
+			_exit(*(volatile uint8_t *)(uintptr_t)far == 0 ? 0 : 3);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+			TH_LOG("node1's touch of %#llx past node3's budget: status %#x",
+			       (unsigned long long)far, status);
 	}
 	BARRIER("checked");
 	if (n->id == DST) {
+		EXPECT_TRUE(hb_heard(&lt, 2000)) TH_LOG("no TINYDSM_EV_BUDGET for node1's touch");
+		EXPECT_EQ(far, lt.ev.addr);
+		EXPECT_EQ(1u, lt.ev.npages);
+		EXPECT_EQ(-ENOSPC, lt.ev.err);
+		hb_unlisten(&lt);
 		if (fill)
 			EXPECT_EQ(0, tc_free(n, fill_addr, fill)) TH_LOG("%s", strerror(errno));
 		EXPECT_EQ(0, hb_set(0, NULL, 0));
