@@ -284,8 +284,9 @@
  *   in bytes): how many frames of pages homed on other nodes it keeps. Above
  *   it a reclaim work item drops clean read copies (those not used since
  *   its clock last passed) and tells their homes, and writes the pages
- *   this node owns back to their homes. TINYDSM_IOC_STATS shows the budget,
- *   the frames cached and the evictions. EINVAL for a budget under 1 MiB
+ *   this node owns back to their homes. TINYDSM_IOC_STATS shows both
+ *   budgets, the home's charge and refusals, the frames cached and the
+ *   evictions. EINVAL for a budget under 1 MiB
  *   but 0 (nothing is set then), or for no attribute.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
  *   TINYDSM_GENL_MCGRP_EVENTS (joining it needs CAP_NET_ADMIN: the events
