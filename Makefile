@@ -236,9 +236,18 @@ $(BUILD)/selftests/conn_test: $(TOP)/selftests/tinydsm/conn_test.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -pthread -o $@ $<
 
+# region_test sets the home budget and hears its events over generic
+# netlink (tdsm_budget.h).
+$(BUILD)/selftests/region_test: $(TOP)/selftests/tinydsm/region_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_budget.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TDSM_NL) $(TDSM_NL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
+
 # migration_test drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \
-		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(UAPI_HDR) $(KSRC)/.extracted \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/selftests/tinydsm/tdsm_budget.h \
+		$(UAPI_HDR) $(KSRC)/.extracted \
 		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)

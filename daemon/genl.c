@@ -369,6 +369,11 @@ static int event_cb(struct nl_msg *msg, void *arg)
 			 tdd_node_name(&tdd.cfg, id, a, sizeof(a)), tnl_u32(tb, TINYDSM_A_NPAGES),
 			 tnl_u32(tb, TINYDSM_A_PAGES_LOST));
 		break;
+	case TINYDSM_EV_BUDGET:
+		log_warn("event: home budget: %u pages at 0x%" PRIx64 " refused (flags %#x): %s",
+			 tnl_u32(tb, TINYDSM_A_NPAGES), tnl_u64(tb, TINYDSM_A_ADDR),
+			 tnl_u32(tb, TINYDSM_A_FLAGS), tdd_errno_name(e));
+		break;
 	default:
 		log_dbg("event: unknown event %u", event);
 		break;

@@ -11,6 +11,7 @@
 #include <linux/slab.h>
 
 #include "alloc.h"
+#include "budget.h"
 #include "lock.h"
 #include "page.h"
 #include "peer.h"
@@ -29,6 +30,8 @@
  * An administrator's FREE of part of a run leaves the rest allocated but
  * without a record: those pages map to tdsm_run_orphan, and only an
  * administrator may free them.
+ * The home budget (budget.c, rules H1-H7) charges every page the tree
+ * maps: ALLOC charges its run, FREE gives back what it freed.
  */
 
 /**
@@ -97,9 +100,9 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 /*
  * The FREE that claimed [@start, @start + @npages) is over: @freed or not.
  * Freed, its pages are free again, and whatever is left of the runs it
- * overlapped stays allocated without a record.
+ * overlapped stays allocated without a record. True: the pages are free.
  */
-static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
+static bool tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 			      u32 npages, bool freed)
 {
 	unsigned long last = start + npages - 1, next;
@@ -126,12 +129,35 @@ static void tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 		mas_set(&mas, next);	/* a fresh walk after a store */
 	}
 	if (!freed)
-		return;
+		return false;
 	mas_set_range(&mas, start, last);
 	err = mas_store_gfp(&mas, NULL, GFP_KERNEL);
 	if (err)	/* the pages stay allocated, for an administrator to free */
 		pr_warn_ratelimited("free of pages %lu..%lu of the slice: %d, they stay allocated\n",
 				    start, last, err);
+	return !err;
+}
+
+/*
+ * Is page @idx in a run of this node's slice that is not being freed (for
+ * the home budget's H3: such a page's run is charged already)? Takes
+ * alloc_lock, under the page's DIR: DIR before alloc_lock, which no one
+ * holds while taking a DIR.
+ */
+bool tdsm_runs_cover(struct tdsm_region *r, unsigned long idx)
+{
+	unsigned long start = (unsigned long)(r->node_id - 1) * r->slice_pages;
+	struct tdsm_run *run;
+	bool covered;
+
+	if (r->node_id > r->home_nodes || idx < start ||
+	    idx - start >= r->slice_pages)
+		return false;
+	mutex_lock(&r->alloc_lock);
+	run = mtree_load(&r->runs, idx - start);
+	covered = run && !run->freeing;
+	mutex_unlock(&r->alloc_lock);
+	return covered;
 }
 
 /* Module unload: every record goes. */
@@ -174,9 +200,15 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 	}
 	if (npages > r->slice_pages)
 		return -ENOSPC;
+	/* The run whole, before its gap: its first touches never fail (H2). */
+	err = tdsm_home_charge(r, 0, npages, TINYDSM_BUDGET_F_ALLOC);
+	if (err)
+		return err;
 	run = kmalloc(sizeof(*run), GFP_KERNEL);
-	if (!run)
+	if (!run) {
+		tdsm_home_uncharge(r, npages);
 		return -ENOMEM;
+	}
 	*run = (struct tdsm_run){ .uid = uid, .node = node };
 	mutex_lock(&r->alloc_lock);
 	/*
@@ -204,6 +236,8 @@ static int tdsm_home_alloc(struct tdsm_region *r, u32 npages, u8 node,
 out:
 	mutex_unlock(&r->alloc_lock);
 	kfree(run);
+	if (err)
+		tdsm_home_uncharge(r, npages);
 	return err;
 }
 
@@ -261,6 +295,7 @@ static int tdsm_free_page(struct tdsm_region *r, unsigned long idx)
 	if (!err) {
 		pg->owner = 0;
 		pg->copyset = 0;
+		tdsm_home_uncharge_page(r, pg);	/* H5 */
 	}
 	tdsm_dir_unlock(pg);
 	return err;
@@ -279,6 +314,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 {
 	unsigned long slice = (unsigned long)(r->node_id - 1) * r->slice_pages;
 	unsigned long first, end, stop, i;
+	bool freed;
 	int err = 0;
 
 	if (addr & ~PAGE_MASK || !npages)
@@ -306,8 +342,10 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		cond_resched();
 	}
 	mutex_lock(&r->alloc_lock);
-	tdsm_runs_release(r, first - slice, npages, !err);
+	freed = tdsm_runs_release(r, first - slice, npages, !err);
 	mutex_unlock(&r->alloc_lock);
+	if (freed)
+		tdsm_home_uncharge(r, npages);	/* H2: they are free */
 	/* Their directory entries are empty: the chunks may go (M2). */
 	tdsm_chunks_kick(r);
 	return err;

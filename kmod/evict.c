@@ -49,6 +49,7 @@
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
+#include "budget.h"
 #include "compat.h"
 #include "evict.h"
 #include "lock.h"
@@ -60,9 +61,6 @@
 #include "tinydsm.h"
 #include "trace.h"
 #include "wire.h"
-
-/* The smallest budget but 0 (unlimited): the watermarks need room. */
-#define TDSM_CACHE_MIN_BYTES	SZ_1M
 
 /* The budget in pages, 0: unlimited. Read without a lock. */
 static unsigned long tdsm_cache_budget;
@@ -130,7 +128,8 @@ static void tdsm_cache_kick(void)
  */
 int tdsm_cache_set_budget(u64 bytes, struct netlink_ext_ack *extack)
 {
-	if (bytes && bytes < TDSM_CACHE_MIN_BYTES) {
+	/* The watermarks need room: at least 1 MiB. */
+	if (bytes && bytes < TDSM_BUDGET_MIN_BYTES) {
 		NL_SET_ERR_MSG_MOD(extack, "a cache budget is 0 (unlimited) or at least 1 MiB");
 		return -EINVAL;
 	}
@@ -150,14 +149,11 @@ int tdsm_cache_set_budget(u64 bytes, struct netlink_ext_ack *extack)
 static int tdsm_cache_budget_mb_set(const char *val,
 				    const struct kernel_param *kp)
 {
-	unsigned int mb;
+	u64 bytes;
+	int err;
 
-	if (kstrtouint(val, 0, &mb)) {
-		pr_err("cache_budget_mb=%.*s: not a number of MiB\n",
-		       (int)strcspn(val, "\n"), val);
-		return -EINVAL;
-	}
-	return tdsm_cache_set_budget((u64)mb << 20, NULL);
+	err = tdsm_budget_param_mb(val, kp, &bytes);
+	return err ?: tdsm_cache_set_budget(bytes, NULL);
 }
 
 static int tdsm_cache_budget_mb_get(char *buf, const struct kernel_param *kp)
@@ -940,11 +936,17 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 	}
 	if (!take)
 		goto release;
-	/* The pages are charged already (ALLOC): only the buffer may fail. */
+	/*
+	 * The pages are charged already (claimed, allocated or migrated in:
+	 * home budget H6): only the buffer may fail, and the owner keeps them.
+	 */
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
 	*err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
-	if (*err)
+	if (*err) {
+		tdsm_home_refused(r, tdsm_page_addr(first), hweight64(take),
+				  *err, TINYDSM_BUDGET_F_WRITEBACK);
 		goto out;
+	}
 	/* One transaction for the batch, now that no other runs on it. */
 	epoch = tdsm_txn_next(r);
 	for (i = 0; i < n; i++)

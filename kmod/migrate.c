@@ -43,6 +43,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "budget.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -449,6 +450,10 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		done = 0;
 	}
 	atomic64_add(hweight64(done), &r->migrated_out);
+	/* Gone: their own charges go; a run's pages keep its charge (H4). */
+	for (i = 0; i < n; i++)
+		if (done & BIT_ULL(i))
+			tdsm_home_uncharge_page(r, tdsm_pg(r, first + i));
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
 	for (i = n; i-- > 0;)
@@ -512,7 +517,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_wire_msg msg;
 	struct tdsm_bufv *bufv;
 	u64 done = 0, data = 0, preset = 0;
-	unsigned int i, locked;
+	unsigned int i, locked, kept = 0;
 	bool bufv_held = false;	/* registered, and not yet put */
 	u32 epoch = 0;
 	int err;
@@ -521,6 +526,14 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	err = tdsm_chunk_get(r, first);
 	if (err)
 		return err;
+	/*
+	 * The home budget (H4): the batch whole before it is asked for; the
+	 * pages that did not move are given back below.
+	 */
+	err = tdsm_home_charge(r, tdsm_page_addr(first), n,
+			       TINYDSM_BUDGET_F_MIGRATE);
+	if (err)
+		goto out_put;
 	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
 	err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
 	if (err)
@@ -587,6 +600,8 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_page_set_home(pg, r->node_id);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
 			atomic64_inc(&r->migrated_in);
+			if (tdsm_home_charge_page(r, pg))
+				kept++;
 		} else if (preset & BIT_ULL(i)) {
 			tdsm_page_set_home(pg, from);
 		}
@@ -619,6 +634,8 @@ out_unlock:
 	tdsm_bufv_free_frames(bufv);
 out_free:
 	kfree(bufv);
+	tdsm_home_uncharge(r, n - kept);
+out_put:
 	tdsm_chunk_put(r, first);
 	return err;
 }
@@ -692,6 +709,11 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		err = tdsm_migrate_batch(r, conn, from, first, n, res);
 		trace_tinydsm_migrate(tdsm_page_addr(first), n, from,
 				      res->moved - moved, err);
+		if (err == -ENOSPC) {
+			NL_SET_ERR_MSG_MOD(extack,
+					   "this node's home budget is full; what moved stays moved");
+			break;
+		}
 		if (err)
 			break;	/* stopped at this batch */
 		first += n;
@@ -702,7 +724,7 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 	}
 	tdsm_conn_put(conn);
 	res->nsec += ktime_to_ns(ktime_sub(ktime_get(), start));
-	if (err) {
+	if (err && err != -ENOSPC) {
 		NL_SET_ERR_MSG_MOD(extack,
 				   "migration stopped; what moved stays moved, run it again to resume");
 		pr_warn_ratelimited("migration from node %u stopped at %#llx, %u pages moved: %d\n",

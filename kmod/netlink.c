@@ -3,7 +3,7 @@
  * tinydsm: the generic netlink family TINYDSM_GENL_NAME. Its commands:
  *   NODE_ADD, NODE_DEL, NODE_GET (a dump)   the nodes this node knows;
  *   KEY_SET                                 the cluster key;
- *   REGION_SET                              the cache budget;
+ *   REGION_SET                              the cache and home budgets;
  *   MIGRATE, REPOPULATE                     move pages' home here; fetch
  *                                           or look up pages moved away;
  *   NODE_EVICT                              drop a dead node's copies;
@@ -53,6 +53,7 @@
 #include <net/genetlink.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "evict.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -475,18 +476,35 @@ static int __tdsm_nl_key_set(struct sk_buff *skb, struct genl_info *info)
 	return tdsm_auth_set_key(nla_data(attr), nla_len(attr), info->extack);
 }
 
-static const struct nla_policy tdsm_region_set_policy[TINYDSM_A_CACHE_BUDGET + 1] = {
+static const struct nla_policy tdsm_region_set_policy[TINYDSM_A_HOME_BUDGET + 1] = {
 	[TINYDSM_A_CACHE_BUDGET]	= { .type = NLA_U64 },
+	[TINYDSM_A_HOME_BUDGET]		= { .type = NLA_U64 },
 };
 
+/* Either budget or both; both checked before either is set. */
 static int __tdsm_nl_region_set(struct sk_buff *skb, struct genl_info *info)
 {
-	if (GENL_REQ_ATTR_CHECK(info, TINYDSM_A_CACHE_BUDGET)) {
-		NL_SET_ERR_MSG_MOD(info->extack, "nothing to set (no cache budget)");
+	struct nlattr *cache = info->attrs[TINYDSM_A_CACHE_BUDGET];
+	struct nlattr *home = info->attrs[TINYDSM_A_HOME_BUDGET];
+	int err;
+
+	if (!cache && !home) {
+		NL_SET_ERR_MSG_MOD(info->extack, "nothing to set (no cache or home budget)");
 		return -EINVAL;
 	}
-	return tdsm_cache_set_budget(nla_get_u64(info->attrs[TINYDSM_A_CACHE_BUDGET]),
-				     info->extack);
+	if (home) {
+		err = tdsm_home_budget_check(nla_get_u64(home), info->extack);
+		if (err)
+			return err;
+	}
+	if (cache) {
+		err = tdsm_cache_set_budget(nla_get_u64(cache), info->extack);
+		if (err)
+			return err;
+	}
+	if (home)
+		tdsm_home_set_budget(nla_get_u64(home));
+	return 0;
 }
 
 /* Every command runs through here: none runs once the exit closed them. */
@@ -604,8 +622,9 @@ struct tdsm_event_args {
 	u8 node, from, to;
 	int err;
 	u64 addr;
-	u32 npages, rate, lost;
+	u32 npages, rate, lost, flags;
 	bool has_node, has_addr, has_range, has_err, has_rate, has_lost;
+	bool has_budget;
 };
 
 /* Someone listens, and the family is there to send to them. RCU held. */
@@ -637,7 +656,9 @@ static void __tdsm_event_send(const struct tdsm_event_args *a)
 	    (a->has_err && nla_put_s32(skb, TINYDSM_A_ERRNO, a->err)) ||
 	    (a->has_rate && nla_put_u32(skb, TINYDSM_A_RATE, a->rate)) ||
 	    (a->has_lost && (nla_put_u32(skb, TINYDSM_A_NPAGES, a->npages) ||
-			     nla_put_u32(skb, TINYDSM_A_PAGES_LOST, a->lost))))
+			     nla_put_u32(skb, TINYDSM_A_PAGES_LOST, a->lost))) ||
+	    (a->has_budget && (nla_put_u32(skb, TINYDSM_A_NPAGES, a->npages) ||
+			       nla_put_u32(skb, TINYDSM_A_FLAGS, a->flags))))
 		goto fail;
 	genlmsg_end(skb, hdr);
 	genlmsg_multicast(&tdsm_genl_family, skb, 0, 0, GFP_ATOMIC);
@@ -674,6 +695,22 @@ void tdsm_event_migrated(u64 addr, u32 npages, u8 from, u8 to)
 	tdsm_event_send(&a);
 }
 
+/*
+ * Send @a if someone listens and @rs allows: events that may come at the
+ * rate of faults spend the rate only on listeners.
+ */
+static void tdsm_event_send_ratelimited(const struct tdsm_event_args *a,
+					struct ratelimit_state *rs)
+{
+	bool wanted;
+
+	rcu_read_lock();
+	wanted = tdsm_events_wanted();
+	rcu_read_unlock();
+	if (wanted && __ratelimit(rs))
+		tdsm_event_send(a);
+}
+
 /* TINYDSM_EV_OWNER (rate-limited) or TINYDSM_EV_FAULT_ERROR. */
 void tdsm_event_page(u32 event, u64 addr, u8 node, int err)
 {
@@ -683,16 +720,23 @@ void tdsm_event_page(u32 event, u64 addr, u8 node, int err)
 				     .has_node = true, .err = err,
 				     .has_err = event == TINYDSM_EV_FAULT_ERROR };
 
-	if (event == TINYDSM_EV_OWNER) {
-		bool wanted;
+	if (event == TINYDSM_EV_OWNER)
+		tdsm_event_send_ratelimited(&a, &owner_rs);
+	else
+		tdsm_event_send(&a);
+}
 
-		rcu_read_lock();
-		wanted = tdsm_events_wanted();
-		rcu_read_unlock();
-		if (!wanted || !__ratelimit(&owner_rs))
-			return;
-	}
-	tdsm_event_send(&a);
+/* TINYDSM_EV_BUDGET, rate-limited like TINYDSM_EV_OWNER. */
+void tdsm_event_budget(u64 addr, u32 npages, int err, u32 why)
+{
+	static DEFINE_RATELIMIT_STATE(budget_rs, HZ, 100);
+	struct tdsm_event_args a = { .event = TINYDSM_EV_BUDGET,
+				     .addr = addr, .has_addr = true,
+				     .err = err, .has_err = true,
+				     .npages = npages, .flags = why,
+				     .has_budget = true };
+
+	tdsm_event_send_ratelimited(&a, &budget_rs);
 }
 
 void tdsm_event_storm(u32 rate, u64 addr)

@@ -14,5 +14,6 @@ void tdsm_event_migrated(u64 addr, u32 npages, u8 from, u8 to);
 void tdsm_event_page(u32 event, u64 addr, u8 node, int err);
 void tdsm_event_storm(u32 rate, u64 addr);
 void tdsm_event_evicted(u8 node, u32 dropped, u32 lost);
+void tdsm_event_budget(u64 addr, u32 npages, int err, u32 why);
 
 #endif /* _TDSM_NETLINK_H */

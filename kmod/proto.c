@@ -36,6 +36,7 @@
 #include <linux/wait_bit.h>
 
 #include "alloc.h"
+#include "budget.h"
 #include "evict.h"
 #include "lock.h"
 #include "migrate.h"
@@ -587,15 +588,23 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 	return err;
 }
 
-/* A page never touched is owned by its home, as a zero page. DIR held. */
+/*
+ * A page never touched is owned by its home, as a zero page. Outside any
+ * run it is charged to the home budget first (budget.c, H3): -ENOSPC over
+ * it, which the requester's fault turns into SIGBUS (a retry would not
+ * fit either), not VM_FAULT_OOM. DIR held.
+ */
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
-	int err = 0;
+	int charged, err = 0;
 
 	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
+	charged = tdsm_home_charge_touch(r, idx);
+	if (charged < 0)
+		return charged;
 	tdsm_page_lock(pg);
 	if (!pg->frame) {
 		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
@@ -610,6 +619,8 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 		pg->copyset = tdsm_nbit(r->node_id);
 	}
 	tdsm_page_unlock(pg);
+	if (err && charged)
+		tdsm_home_uncharge_page(r, pg);	/* not touched after all */
 	return err;
 }
 

@@ -54,6 +54,7 @@
 #include <linux/uaccess.h>
 
 #include "alloc.h"
+#include "budget.h"
 #include "compat.h"
 #include "evict.h"
 #include "lock.h"
@@ -775,8 +776,15 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.reclaim_ns = atomic64_read(&r->reclaim_ns),
 		.meta_bytes = tdsm_meta_bytes(r),
 		.chunks = atomic_long_read(&r->nchunks),
+		.home_charged = atomic64_read(&r->home_charged),
+		.home_budget_pages = tdsm_home_budget_pages(),
+		.home_refused = atomic64_read(&r->home_refused),
 		.shrinker_freed = atomic64_read(&r->shrinker_freed),
 	};
+	s64 cached = atomic64_read(&r->cached);
+
+	/* Read apart, the two may disagree for a moment: never below 0. */
+	st.home_frames = st.frames > cached ? st.frames - cached : 0;
 
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, cached_pages) !=
 		     TINYDSM_STATS_V1_SIZE);

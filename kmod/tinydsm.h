@@ -30,6 +30,7 @@ enum {
 	TDSM_PG_CACHED,		/* @frame counts in tdsm_region.cached (evict.c) */
 	TDSM_PG_REFERENCED,	/* used since the clock last passed (evict.c) */
 	TDSM_PG_MAPPED,		/* @frame may be in a user PTE (region.c, proto.c) */
+	TDSM_PG_CHARGED,	/* home: charged by itself to the budget (budget.c) */
 };
 
 /*
@@ -222,6 +223,8 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	counters, see struct tinydsm_stats.
  * @clock_hand: the page the cache's clock looks at next (evict.c; only
  *	its reclaim work moves it).
+ * @home_charged: pages charged to the home budget (budget.c, H1).
+ * @home_refused: counter, see struct tinydsm_stats.
  * @shrinker_freed: counter, see struct tinydsm_stats.
  */
 struct tdsm_region {
@@ -270,6 +273,8 @@ struct tdsm_region {
 	atomic64_t reclaim_runs;
 	atomic64_t reclaim_ns;
 	unsigned long clock_hand;
+	atomic64_t home_charged;
+	atomic64_t home_refused;
 	atomic64_t shrinker_freed;
 };
 

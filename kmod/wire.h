@@ -130,7 +130,7 @@ enum tdsm_wire_status {
 	TDSM_WS_INVAL,		/* malformed or meaningless request */
 	TDSM_WS_RANGE,		/* address outside the region */
 	TDSM_WS_NOTHOME,	/* this node is not the page's home */
-	TDSM_WS_NOSPC,		/* no free run of that size */
+	TDSM_WS_NOSPC,		/* no free run of that size, or the home budget is full */
 	TDSM_WS_NOMEM,
 	TDSM_WS_TIMEDOUT,	/* a node the home needed did not answer */
 	TDSM_WS_UNREACH,	/* a node the home needed is not connected */

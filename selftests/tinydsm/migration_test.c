@@ -15,7 +15,8 @@
  * nothing twice); a range that starts inside a group of 64 pages and
  * spans three (batches never cross a group, kmod/wire.h) moves and
  * repopulates whole; bad requests get clear errors; unprivileged callers
- * get EPERM.
+ * get EPERM; a MIGRATE into a home whose home budget is full gets ENOSPC
+ * and moves nothing.
  *
  * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
  * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256).
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,6 +44,7 @@
 #include <netlink/socket.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_budget.h"
 #include "tdsm_cluster.h"
 #include "tdsm_nl.h"
 
@@ -117,6 +120,9 @@ FIXTURE_SETUP(mig)
 FIXTURE_TEARDOWN(mig)
 {
 	TC_MARK_FAILED();
+	/* trio_migrate_into_full_home, failed half-way, leaves no budget. */
+	if (getuid() == 0)
+		hb_set(0, NULL, 0);
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	tc_node_close(&self->n);
@@ -938,6 +944,112 @@ TEST_F(mig, trio_unprivileged)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(-EPERM, res[0]);
 	EXPECT_EQ(-EPERM, res[1]);
+}
+
+/*
+ * The home budget (kmod/PROTOCOL.md, "Home budget", H4): node3 fills its
+ * budget (a run of its own makes up what it had charged to exactly 1 MiB,
+ * or its charge if more), then a MIGRATE of node2's run into it gets
+ * ENOSPC and the event TINYDSM_EV_BUDGET (migrate), with nothing moved
+ * and nothing charged: every page keeps its word, its home (node2) and
+ * its owner (node2) on every node, and node1's read copies stay valid.
+ * Then node1's first touch of a page of node3's slice outside any run
+ * (its last page) gets SIGBUS: node3 answers NOSPC, not a retried
+ * VM_FAULT_OOM, and sends the event (touch).
+ */
+TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
+{
+	const unsigned int npages = 100;
+	struct tc_node *n = &self->n;
+	size_t len = (size_t)npages * n->psz;
+	unsigned long budget = 0, fill = 0;
+	struct tinydsm_stats st0, st;
+	uint64_t addr, fill_addr = 0;
+	const uint64_t far = n->info.base +
+			     ((uint64_t)DST * n->slice_pages - 1) * n->psz;
+	struct hb_listener l, lt;
+	struct tnl_answer r;
+	char msg[256];
+	int status;
+	pid_t pid;
+
+	START();
+	addr = tc_shared_run(_metadata, n, &self->s, SRC, npages, 6,
+			     3 * self->s.timeout_s);
+	if (n->id == APP)
+		ASSERT_EQ(0, tc_check_mem(_metadata, addr, len, 6, "node1 before"));
+	BARRIER("read");
+
+	if (n->id == DST) {
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_STATS, &st0));
+		budget = (1ul << 20) / n->psz;
+		if (st0.home_charged > budget)
+			budget = st0.home_charged;
+		fill = budget - st0.home_charged;
+		ASSERT_EQ(0, hb_listen(&l, TINYDSM_BUDGET_F_MIGRATE));
+		ASSERT_EQ(0, hb_listen(&lt, TINYDSM_BUDGET_F_TOUCH));
+		ASSERT_EQ(0, hb_set((uint64_t)budget * n->psz, msg, sizeof(msg)))
+			TH_LOG("REGION_SET: %s", msg);
+		if (fill)
+			ASSERT_EQ(0, tc_alloc(n, DST, fill, &fill_addr))
+				TH_LOG("ALLOC %lu pages: %s", fill, strerror(errno));
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_STATS, &st0));
+		ASSERT_EQ(budget, st0.home_charged);
+
+		ASSERT_GEN(-ENOSPC, gen_migrate(addr, npages, SRC, &r), &r);
+		EXPECT_EQ(0, r.moved);
+		EXPECT_NE(NULL, strstr(r.msg, "home budget")) TH_LOG("extack: %s", r.msg);
+		EXPECT_TRUE(hb_heard(&l, 2000)) TH_LOG("no TINYDSM_EV_BUDGET for the MIGRATE");
+		EXPECT_EQ(addr, l.ev.addr);
+		EXPECT_EQ(-ENOSPC, l.ev.err);
+		EXPECT_LT(0u, l.ev.npages);
+		EXPECT_GE((uint32_t)TINYDSM_MIGRATE_BATCH, l.ev.npages);
+		hb_unlisten(&l);
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_STATS, &st));
+		EXPECT_EQ(budget, st.home_charged) TH_LOG("a refused MIGRATE kept a charge");
+		EXPECT_EQ(st0.migrated_in, st.migrated_in);
+		EXPECT_EQ(st0.home_refused + l.ev.npages, st.home_refused);
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages, -1, SRC, -1, -1,
+					0, TINYDSM_PAGE_F_PRESENT, "node3 after the refusal"));
+	}
+	BARRIER("refused");
+
+	if (n->id == SRC) {
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages, -1, SRC, SRC,
+					-1, 0, 0, "node2 after the refusal"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 6, "node2 after the refusal"));
+	}
+	if (n->id == APP) {
+		EXPECT_EQ(0, check_info(_metadata, n, addr, npages,
+					TINYDSM_PAGE_SHARED, SRC, -1, -1,
+					TINYDSM_PAGE_F_PRESENT, 0,
+					"node1 after the refusal"));
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 6, "node1 after the refusal"));
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			prctl(PR_SET_DUMPABLE, 0);	/* no core for the SIGBUS */
+			_exit(*(volatile uint8_t *)(uintptr_t)far == 0 ? 0 : 3);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+			TH_LOG("node1's touch of %#llx past node3's budget: status %#x",
+			       (unsigned long long)far, status);
+	}
+	BARRIER("checked");
+	if (n->id == DST) {
+		EXPECT_TRUE(hb_heard(&lt, 2000)) TH_LOG("no TINYDSM_EV_BUDGET for node1's touch");
+		EXPECT_EQ(far, lt.ev.addr);
+		EXPECT_EQ(1u, lt.ev.npages);
+		EXPECT_EQ(-ENOSPC, lt.ev.err);
+		hb_unlisten(&lt);
+		if (fill)
+			EXPECT_EQ(0, tc_free(n, fill_addr, fill)) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(0, hb_set(0, NULL, 0));
+	}
+	BARRIER("done");
 }
 
 TEST_HARNESS_MAIN

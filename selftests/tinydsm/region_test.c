@@ -2,7 +2,9 @@
 /*
  * tinydsm region tests on one node: mmap at the global base, first-touch
  * zero fill, sharing between processes, per-page metadata and the recorded
- * faulting IP, and every bad mmap and ioctl.
+ * faulting IP, every bad mmap and ioctl, and the home budget (ALLOC past
+ * it gets ENOSPC, a first touch past it SIGBUS, each with the event
+ * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it).
  *
  * The region keeps its pages for as long as the module is loaded, so each
  * test works on pages of its own (the PG_* constants below).
@@ -10,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,12 +21,14 @@
 #include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
 
 #include "kselftest_harness.h"
+#include "tdsm_budget.h"
 #include "tdsm_params.h"
 #include "tdsm_util.h"
 
@@ -83,6 +88,9 @@ FIXTURE_SETUP(region)
 
 FIXTURE_TEARDOWN(region)
 {
+	/* A home budget test that failed half-way leaves none behind. */
+	if (getuid() == 0)
+		hb_set(0, NULL, 0);
 	munmap(self->map, self->info.size);
 	close(self->fd);
 }
@@ -557,6 +565,8 @@ TEST_F(region, stats_old_number)
 	EXPECT_EQ(v2.cache_budget_pages, st.cache_budget_pages);
 	EXPECT_LE(v2.reclaim_runs, v3.reclaim_runs);
 	EXPECT_LE(v3.reclaim_runs, st.reclaim_runs);
+	EXPECT_EQ(v3.cache_budget_pages, st.cache_budget_pages);
+	EXPECT_LE(st.home_frames, st.frames);
 	EXPECT_GE(st.frames_allocated, st.frames);
 	EXPECT_EQ(0u, st.evicted_written);
 	EXPECT_EQ(0u, st.evict_released);
@@ -701,6 +711,193 @@ TEST_F(region, fault_enomem_is_retried_not_sigbus)
 	EXPECT_NE(NULL, strstr(log, want)) TH_LOG("no '%s' in the kernel log", want);
 	ASSERT_EQ(0, page_info(self->fd, (void *)p, &pi));
 	EXPECT_NE(0, pi.flags & TINYDSM_PAGE_F_PRESENT);
+}
+
+/* ---- the home budget (kmod/PROTOCOL.md, "Home budget") ---------------- */
+
+#define HB_MB		16	/* the budget of these tests */
+
+/* This node's stats, or the test fails. */
+#define STATS(fd, st) ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, st))
+
+/*
+ * Set the budget to @mb MiB (0: unlimited) with REGION_SET, as the
+ * operator would; the stats show it in pages.
+ */
+static int hb_set_mb(unsigned int mb)
+{
+	return hb_set((uint64_t)mb << 20, NULL, 0);
+}
+
+/* Skip unless this node homes a slice and the test may set the budget. */
+#define HB_NEEDS(self) do {						\
+	if ((self)->info.home_nodes &&					\
+	    (self)->info.node_id > (self)->info.home_nodes)		\
+		SKIP(return, "node %u homes no slice",			\
+		     (self)->info.node_id);				\
+	if (getuid() != 0)						\
+		SKIP(return, "needs root (CAP_NET_ADMIN) to set the budget"); \
+} while (0)
+
+/*
+ * Budget 16 MiB: an ALLOC of 32 MiB gets ENOSPC, charges nothing, counts
+ * its pages refused and sends TINYDSM_EV_BUDGET (alloc, no address yet);
+ * an ALLOC of 1 MiB fits and charges its 256 pages before any is touched;
+ * its FREE gives them back. Unlimited again at the end.
+ */
+TEST_F(region, home_budget_alloc_enospc_free_uncharges)
+{
+	const unsigned long budget = (HB_MB << 20) / page_size;
+	struct tinydsm_alloc a = { .npages = (32u << 20) / page_size };
+	struct tinydsm_stats st0, st;
+	struct hb_listener l;
+
+	HB_NEEDS(self);
+	if (self->info.slice_pages < a.npages)
+		SKIP(return, "a slice of %llu pages: 32 MiB would not fit anyway",
+		     (unsigned long long)self->info.slice_pages);
+	ASSERT_EQ(0, hb_listen(&l, TINYDSM_BUDGET_F_ALLOC));
+	ASSERT_EQ(0, hb_set_mb(HB_MB));
+	STATS(self->fd, &st0);
+	EXPECT_EQ(budget, st0.home_budget_pages);
+	if (st0.home_charged + (1u << 20) / page_size > budget) {
+		hb_set_mb(0);
+		hb_unlisten(&l);
+		SKIP(return, "%llu pages charged already: no MiB left of %u",
+		     (unsigned long long)st0.home_charged, HB_MB);
+	}
+	EXPECT_LE(st0.home_frames, st0.home_charged);
+
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("ALLOC of 32 MiB: %s", strerror(errno));
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged, st.home_charged);
+	EXPECT_EQ(st0.home_refused + a.npages, st.home_refused);
+	EXPECT_TRUE(hb_heard(&l, 2000)) TH_LOG("no TINYDSM_EV_BUDGET for the ALLOC");
+	EXPECT_EQ(a.npages, l.ev.npages);
+	EXPECT_EQ(-ENOSPC, l.ev.err);
+	EXPECT_EQ(0u, l.ev.addr);
+
+	a.npages = (1u << 20) / page_size;
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a)) TH_LOG("%s", strerror(errno));
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged + a.npages, st.home_charged);
+	EXPECT_EQ(st0.home_frames, st.home_frames) TH_LOG("ALLOC backed pages");
+	/* Touching the run's pages charges nothing more (they are the run's). */
+	tu_write_byte((uint8_t *)(uintptr_t)a.addr, 1);
+	tu_write_byte((uint8_t *)(uintptr_t)(a.addr + (a.npages - 1) * page_size), 2);
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged + a.npages, st.home_charged);
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &a)) TH_LOG("%s", strerror(errno));
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged, st.home_charged) TH_LOG("FREE kept a charge");
+	EXPECT_LE(st.home_frames, st.home_charged);
+
+	EXPECT_EQ(0, hb_set_mb(0));
+	STATS(self->fd, &st);
+	EXPECT_EQ(0u, st.home_budget_pages);
+	hb_unlisten(&l);
+}
+
+/*
+ * The budget full (a run fills what earlier tests left of it): touching
+ * a page of the run works (its run is charged), a first touch of a page
+ * outside any run gets SIGBUS, not a retried VM_FAULT_OOM, with the event
+ * (touch, its address, 1 page, -ENOSPC); the page stays untouched.
+ */
+TEST_F(region, home_budget_touch_past_it_sigbus)
+{
+	const unsigned long budget = (HB_MB << 20) / page_size;
+	const unsigned long last = (self->info.node_id - 1) * self->info.slice_pages +
+				   self->info.slice_pages - 1;
+	struct tinydsm_alloc a = { 0 };
+	volatile uint8_t *p = page_addr(last);
+	struct tinydsm_page_info pi;
+	struct tinydsm_stats st0, st;
+	struct hb_listener l;
+	int status;
+	pid_t pid;
+
+	HB_NEEDS(self);
+	/* The slice's last page: outside the first-fit runs, never touched. */
+	ASSERT_EQ(0, page_info(self->fd, (void *)p, &pi));
+	if (pi.owner || (pi.flags & TINYDSM_PAGE_F_PRESENT))
+		SKIP(return, "page %#llx was touched before (an earlier run?)",
+		     (unsigned long long)(uintptr_t)p);
+	ASSERT_EQ(0, hb_listen(&l, TINYDSM_BUDGET_F_TOUCH));
+	ASSERT_EQ(0, hb_set_mb(HB_MB));
+	STATS(self->fd, &st0);
+	if (st0.home_charged >= budget) {
+		hb_set_mb(0);
+		hb_unlisten(&l);
+		SKIP(return, "%llu pages charged already", (unsigned long long)st0.home_charged);
+	}
+	a.npages = budget - st0.home_charged;
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a)) TH_LOG("%s", strerror(errno));
+	ASSERT_GT((uint64_t)(uintptr_t)p, a.addr + (a.npages - 1) * page_size)
+		TH_LOG("the run reached the slice's last page");
+	STATS(self->fd, &st);
+	ASSERT_EQ(budget, st.home_charged);
+	/* Full, and yet a page of the run is there on first touch. */
+	tu_write_byte((uint8_t *)(uintptr_t)a.addr, 3);
+	EXPECT_EQ(3, tu_read_byte((uint8_t *)(uintptr_t)a.addr));
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		prctl(PR_SET_DUMPABLE, 0);	/* no core for the expected SIGBUS */
+		_exit(tu_read_byte(p) == 0 ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+		TH_LOG("the touch past the budget: status %#x, not SIGBUS", status);
+	EXPECT_TRUE(hb_heard(&l, 2000)) TH_LOG("no TINYDSM_EV_BUDGET for the touch");
+	EXPECT_EQ((uint64_t)(uintptr_t)p, l.ev.addr);
+	EXPECT_EQ(1u, l.ev.npages);
+	EXPECT_EQ(-ENOSPC, l.ev.err);
+	STATS(self->fd, &st);
+	EXPECT_EQ(budget, st.home_charged);
+	EXPECT_LE(st0.home_refused + 1, st.home_refused);
+	ASSERT_EQ(0, page_info(self->fd, (void *)p, &pi));
+	EXPECT_EQ(0, pi.owner);
+	EXPECT_EQ(0, pi.flags & TINYDSM_PAGE_F_PRESENT);
+
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &a)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, hb_set_mb(0));
+	hb_unlisten(&l);
+}
+
+/*
+ * Setting the budget needs CAP_NET_ADMIN: nobody gets EPERM and the
+ * budget in force stays; an admin's budget under 1 MiB but 0 is EINVAL.
+ */
+TEST_F(region, home_budget_needs_net_admin)
+{
+	struct tinydsm_stats st;
+	char msg[256];
+	int status;
+	pid_t pid;
+
+	HB_NEEDS(self);
+	ASSERT_EQ(0, hb_set_mb(HB_MB));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(2);
+		_exit(hb_set(1ull << 30, NULL, 0) == -EPERM ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("nobody's REGION_SET: status %#x (3: not EPERM)", status);
+	EXPECT_EQ(-EINVAL, hb_set(4096, msg, sizeof(msg)));
+	EXPECT_NE(NULL, strstr(msg, "at least 1 MiB")) TH_LOG("extack: %s", msg);
+	STATS(self->fd, &st);
+	EXPECT_EQ((HB_MB << 20) / page_size, st.home_budget_pages)
+		TH_LOG("a refused budget changed the one in force");
+	EXPECT_EQ(0, hb_set_mb(0));
 }
 
 TEST_HARNESS_MAIN

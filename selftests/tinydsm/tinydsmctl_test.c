@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,9 @@ TEST_F(ctl, usage_errors)
 		"region bogus", "region show x", "region set", "region set cache",
 		"region set cache 1Q", "region set cache -1", "region set home 1M",
 		"region set cache 1M 2M", "region set cache 99999999999T",
+		"region set home-budget", "region set home-budget 1Q",
+		"region set home-budget -1", "region set home-budget 16M 1M",
+		"region set home-budget 99999999999T", "region set home_budget 16M",
 		"stats bogus", "stats show x",
 		"page bogus", "page show 0xzz", "page show zz", "page show -5",
 		"page show 0x1000+0", "page show 0x1000+x", "page show 0x2000-0x1000",
@@ -995,8 +999,8 @@ static const char *const stat_keys[] = {
 	"cached_pages", "cache_budget_pages", "evicted_clean",
 	"evicted_written", "evict_released", "evict_failed", "evict_batches",
 	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
-	"meta_bytes", "chunks", "home_frames", "home_budget_pages",
-	"home_refused", "shrinker_freed",
+	"meta_bytes", "chunks", "home_frames", "home_charged",
+	"home_budget_pages", "home_refused", "shrinker_freed",
 };
 
 /*
@@ -1075,7 +1079,8 @@ TEST_F(ctl, stats)
 		  "     'cached_pages', 'cache_budget_pages', 'evicted_clean',\n"
 		  "     'evicted_written', 'evict_released', 'evict_failed',\n"
 		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns',\n"
-		  "     'meta_bytes', 'chunks']\n"
+		  "     'meta_bytes', 'chunks', 'home_frames', 'home_charged',\n"
+		  "     'home_budget_pages', 'home_refused']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",
@@ -1084,10 +1089,57 @@ TEST_F(ctl, stats)
 	close(g.fd);
 }
 
+/* The budget in force, in bytes: the stats field at @off, in pages. */
+static unsigned long long budget_bytes(struct __test_metadata *_metadata,
+				       const struct geo *g, size_t off)
+{
+	struct tinydsm_stats st;
+	uint64_t pages;
+
+	EXPECT_EQ(0, ioctl(g->fd, TINYDSM_IOC_STATS, &st));
+	memcpy(&pages, (const char *)&st + off, sizeof(pages));
+	return (unsigned long long)pages * g->ri.page_size;
+}
+
 /*
- * region set cache: the budget round-trips through the module (its
- * stats, and region show's cache_budget), 0 is unlimited, the kernel refuses a budget under 1 MiB, and
- * only an admin may set it. The budget is unlimited again at the end.
+ * region set @word (a budget): @mb MiB round-trips through the module (its
+ * stats, and the stats field @key of tinydsmctl stats), the kernel refuses
+ * a budget under 1 MiB with its reason, and only an admin may set it. The
+ * budget is unlimited again at the end.
+ */
+static void budget_round_trip(struct __test_metadata *_metadata,
+			      struct tu_run *r, const struct geo *g,
+			      const char *word, const char *key, size_t off,
+			      unsigned int mb)
+{
+	ctl_run(r, "region set %s %uM", word, mb);
+	ASSERT_RC(0, r);
+	EXPECT_EQ((unsigned long long)mb << 20, budget_bytes(_metadata, g, off));
+	ctl_run(r, "-t stats");
+	ASSERT_RC(0, r);
+	EXPECT_EQ((long long)((unsigned long long)mb << 20) / g->ri.page_size,
+		  tsv_value(r->out, key, NULL, 0));
+
+	ctl_run(r, "region set %s 1000", word);
+	EXPECT_RC(1, r);
+	EXPECT_NE(NULL, strstr(r->err, "EINVAL")) TH_LOG("%s", r->err);
+	EXPECT_NE(NULL, strstr(r->err, "at least 1 MiB")) TH_LOG("%s", r->err);
+	EXPECT_EQ((unsigned long long)mb << 20, budget_bytes(_metadata, g, off))
+		TH_LOG("a refused budget changed the one in force");
+	if (getuid() == 0) {
+		ctl_how(r, TU_AS_NOBODY, "region set %s 1G", word);
+		EXPECT_RC(1, r);
+		EXPECT_NE(NULL, strstr(r->err, "EPERM")) TH_LOG("%s", r->err);
+	}
+
+	ctl_run(r, "region set %s 0", word);
+	ASSERT_RC(0, r);
+	EXPECT_EQ(0ull, budget_bytes(_metadata, g, off));
+}
+
+/*
+ * region set cache: budget_round_trip(), STATS_V1 still answers, and
+ * region show's cache_budget follows the budget.
  */
 TEST_F(ctl, region_set_cache)
 {
@@ -1099,36 +1151,19 @@ TEST_F(ctl, region_set_cache)
 	why = geo_open(&g);
 	if (why)
 		SKIP(return, "%s", why);
+	budget_round_trip(_metadata, &self->r, &g, "cache", "cache_budget_pages",
+			  offsetof(struct tinydsm_stats, cache_budget_pages), 64);
+	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS_V1, &st));
+
+	/* region show reports the budget in force, in bytes. */
 	ctl_run(&self->r, "region set cache 64M");
 	ASSERT_RC(0, &self->r);
-	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
-	EXPECT_EQ(64ull << 20, st.cache_budget_pages * g.ri.page_size);
-	ctl_run(&self->r, "-t stats");
-	ASSERT_RC(0, &self->r);
-	EXPECT_EQ((long long)(64ull << 20) / g.ri.page_size,
-		  tsv_value(self->r.out, "cache_budget_pages", NULL, 0));
 	ctl_run(&self->r, "-t region show");
 	ASSERT_RC(0, &self->r);
 	EXPECT_EQ(64ll << 20, tsv_value(self->r.out, "cache_budget", NULL, 0))
 		TH_LOG("%s", self->r.out);
-
-	ctl_run(&self->r, "region set cache 1000");
-	EXPECT_RC(1, &self->r);
-	EXPECT_NE(NULL, strstr(self->r.err, "EINVAL")) TH_LOG("%s", self->r.err);
-	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
-	EXPECT_EQ(64ull << 20, st.cache_budget_pages * g.ri.page_size)
-		TH_LOG("a refused budget changed the one in force");
-	if (getuid() == 0) {
-		ctl_how(&self->r, TU_AS_NOBODY, "region set cache 1G");
-		EXPECT_RC(1, &self->r);
-		EXPECT_NE(NULL, strstr(self->r.err, "EPERM")) TH_LOG("%s", self->r.err);
-	}
-
 	ctl_run(&self->r, "region set cache 0");
 	ASSERT_RC(0, &self->r);
-	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS_V1, &st));
-	ASSERT_EQ(0, ioctl(g.fd, TINYDSM_IOC_STATS, &st));
-	EXPECT_EQ(0u, st.cache_budget_pages);
 	ctl_run(&self->r, "region");
 	ASSERT_RC(0, &self->r);
 	line = strstr(self->r.out, "\ncache_budget ");
@@ -1136,6 +1171,31 @@ TEST_F(ctl, region_set_cache)
 	line += strlen("\ncache_budget ");
 	line += strspn(line, " ");
 	EXPECT_EQ(0, strncmp(line, "0\n", 2)) TH_LOG("%s", self->r.out);
+	close(g.fd);
+}
+
+/*
+ * region set home-budget: budget_round_trip(); a size that is no size is
+ * a usage error (exit 2) that names it; the stats never show more home
+ * frames than pages charged.
+ */
+TEST_F(ctl, region_set_home_budget)
+{
+	const char *why;
+	struct geo g;
+
+	why = geo_open(&g);
+	if (why)
+		SKIP(return, "%s", why);
+	budget_round_trip(_metadata, &self->r, &g, "home-budget", "home_budget_pages",
+			  offsetof(struct tinydsm_stats, home_budget_pages), 16);
+	ctl_run(&self->r, "region set home-budget 16Q");
+	EXPECT_RC(2, &self->r);
+	EXPECT_NE(NULL, strstr(self->r.err, "\"16Q\" is not a size")) TH_LOG("%s", self->r.err);
+	ctl_run(&self->r, "-t stats");
+	ASSERT_RC(0, &self->r);
+	EXPECT_LE(tsv_value(self->r.out, "home_frames", NULL, 0),
+		  tsv_value(self->r.out, "home_charged", NULL, 0)) TH_LOG("%s", self->r.out);
 	close(g.fd);
 }
 

@@ -47,6 +47,7 @@ static int monitor_help(struct tdc *t)
 		"  owner addr=A node=N            fault-storm addr=A rate=R\n"
 		"  fault-error addr=A node=N errno=E\n"
 		"  evicted node=N npages=N pages_lost=N\n"
+		"  budget addr=A npages=N errno=E what=alloc|touch|migrate|writeback\n"
 		"With -j one JSON object per line. Stops after N events or S\n"
 		"seconds (S may have a fraction), whichever comes first.\n",
 		t->prog, t->prog);
@@ -61,6 +62,7 @@ static const char *const mon_event_names[] = {
 	[TINYDSM_EV_FAULT_STORM] = "fault-storm",
 	[TINYDSM_EV_FAULT_ERROR] = "fault-error",
 	[TINYDSM_EV_EVICTED] = "evicted",
+	[TINYDSM_EV_BUDGET] = "budget",
 };
 
 enum mon_kind {
@@ -71,6 +73,7 @@ enum mon_kind {
 	K_ERRNO,	/* s32, -errno */
 	K_NODES,	/* u64 node set, bit n - 1 = node n */
 	K_NODES32,	/* u32 bitmap of ABI 1, bit n = node n */
+	K_BUDGET,	/* u32, TINYDSM_BUDGET_F_*: what a home refused */
 };
 
 /* The attributes known, in the order they are printed. */
@@ -87,6 +90,7 @@ static const struct mon_attr {
 	{ TINYDSM_A_RATE,		"rate",		K_U32 },
 	{ TINYDSM_A_ERRNO,		"errno",	K_ERRNO },
 	{ TINYDSM_A_PAGES_LOST,		"pages_lost",	K_U32 },
+	{ TINYDSM_A_FLAGS,		"what",		K_BUDGET },
 	{ TINYDSM_A_PAGES_MOVED,	"pages_moved",	K_U32 },
 	{ TINYDSM_A_PAGES_SKIPPED,	"pages_skipped", K_U32 },
 	{ TINYDSM_A_PAGES_DATA,		"pages_data",	K_U32 },
@@ -132,6 +136,25 @@ static const struct mon_attr *mon_attr_known(const struct nlattr *a)
 	return NULL;
 }
 
+/* TINYDSM_BUDGET_F_* as words joined by '|'; a bit we do not know in hex. */
+static void mon_print_budget(struct tdc *t, const char *key, uint32_t flags)
+{
+	static const char *const words[] = {
+		"alloc", "touch", "migrate", "writeback",
+	};
+	char buf[64] = "";
+	size_t i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(words); i++)
+		if (flags & (1u << i))
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s",
+				      n ? "|" : "", words[i]);
+	flags &= ~((1u << ARRAY_SIZE(words)) - 1);
+	if (flags || !n)
+		snprintf(buf + n, sizeof(buf) - n, "%s%#x", n ? "|" : "", flags);
+	tdc_kv_str(t, key, buf);
+}
+
 static void mon_print_known(struct tdc *t, const struct mon_attr *m,
 			    const struct nlattr *a)
 {
@@ -156,6 +179,9 @@ static void mon_print_known(struct tdc *t, const struct mon_attr *m,
 		break;
 	case K_NODES32:
 		tdc_kv_nodes(t, m->key, nla_get_u32(a) >> 1);
+		break;
+	case K_BUDGET:
+		mon_print_budget(t, m->key, nla_get_u32(a));
 		break;
 	}
 }

@@ -6,6 +6,7 @@
  *
  *   tinydsmctl region [ show ]
  *   tinydsmctl region set cache SIZE
+ *   tinydsmctl region set home-budget SIZE
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@ static int region_help(struct tdc *t)
 	fprintf(t->help_out,
 		"Usage: %s region [ show ]\n"
 		"       %s region set cache SIZE\n"
+		"       %s region set home-budget SIZE\n"
 		"       %s region help\n"
 		"show: this node's id, the region (base, size, pages, page size),\n"
 		"the metadata kept per page, the cache budget (bytes, 0: unlimited)\n"
@@ -32,9 +34,14 @@ static int region_help(struct tdc *t)
 		"chunks of 64 pages), and the home slices: which pages each node\n"
 		"is first the home of.\n"
 		"set cache: how much memory this node keeps for copies of pages\n"
-		"homed on other nodes; SIZE in bytes, or with K, M, G or T (powers\n"
-		"of 1024); 0 for unlimited, else at least 1M. Needs CAP_NET_ADMIN.\n",
-		t->prog, t->prog, t->prog);
+		"homed on other nodes.\n"
+		"set home-budget: how many bytes of pages this node homes at most\n"
+		"(allocated runs, pages first touched outside them, pages migrated\n"
+		"here); past it ALLOC and MIGRATE fail with ENOSPC and a first\n"
+		"touch gets SIGBUS.\n"
+		"SIZE in bytes, or with K, M, G or T (powers of 1024); 0 for\n"
+		"unlimited, else at least 1M. Setting needs CAP_NET_ADMIN.\n",
+		t->prog, t->prog, t->prog, t->prog);
 	return TDC_EXIT_OK;
 }
 
@@ -150,33 +157,51 @@ static int region_parse_size(const char *s, uint64_t *v)
 	return 0;
 }
 
+/* What "region set" sets: its word, the attribute, what a module lacks. */
+static const struct region_setting {
+	const char *word;
+	uint16_t attr;
+	const char *what;
+} region_settings[] = {
+	{ "cache",		TINYDSM_A_CACHE_BUDGET,	"cache budget" },
+	{ "home-budget",	TINYDSM_A_HOME_BUDGET,	"home budget" },
+};
+
 static int region_set(struct tdc *t)
 {
+	const struct region_setting *set = NULL;
 	struct nl_msg *msg;
+	char what[48];
 	uint64_t bytes;
+	size_t i;
 	int ret;
 
 	if (tdc_want_help(t))
 		return region_help(t);
-	if (t->argc != 2 || strcmp(tdc_arg(t), "cache"))
+	for (i = 0; t->argc >= 1 && i < ARRAY_SIZE(region_settings); i++)
+		if (!strcmp(tdc_arg(t), region_settings[i].word))
+			set = &region_settings[i];
+	if (t->argc != 2 || !set)
 		return tdc_usage_error(t, region_help,
-				       "region set: needs cache SIZE");
+				       "region set: needs cache SIZE or home-budget SIZE");
+	snprintf(what, sizeof(what), "region set %s", set->word);
 	if (region_parse_size(t->argv[1], &bytes))
 		return tdc_usage_error(t, region_help,
-				       "region set cache: \"%s\" is not a size",
+				       "%s: \"%s\" is not a size", what,
 				       t->argv[1]);
 	ret = tdc_nl_open(t);
 	if (ret)
 		return ret;
 	msg = tdc_nl_msg(t, TINYDSM_CMD_REGION_SET, 0);
-	if (!msg || nla_put_u64(msg, TINYDSM_A_CACHE_BUDGET, bytes)) {
+	if (!msg || nla_put_u64(msg, set->attr, bytes)) {
 		nlmsg_free(msg);
 		tdc_err(t, "region set: out of memory");
 		return TDC_EXIT_FAIL;
 	}
-	ret = tdc_nl_do(t, msg, "region set cache");
+	ret = tdc_nl_do(t, msg, what);
 	if (t->nl_error == -EOPNOTSUPP)
-		tdc_err(t, "region set: this tinydsm module has no cache budget: load a newer one");
+		tdc_err(t, "region set: this tinydsm module has no %s: load a newer one",
+			set->what);
 	else if (t->nl_error == -EPERM)
 		tdc_err(t, "region set: needs CAP_NET_ADMIN (run it as root)");
 	return ret;

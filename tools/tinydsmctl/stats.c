@@ -48,6 +48,7 @@ static const struct {
 	F(meta_bytes),
 	F(chunks),
 	F(home_frames),
+	F(home_charged),
 	F(home_budget_pages),
 	F(home_refused),
 	F(shrinker_freed),

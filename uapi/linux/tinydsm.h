@@ -273,13 +273,21 @@
  *   it owns). ENOENT if unknown, EINVAL for this node.
  * TINYDSM_CMD_REGION_SET (admin)
  *     TINYDSM_A_CACHE_BUDGET  u64, bytes: 0 (unlimited) or at least 1 MiB
- *   Sets this node's cache budget (the module parameter cache_budget_mb,
+ *     TINYDSM_A_HOME_BUDGET   u64, bytes: 0 (unlimited) or at least 1 MiB
+ *   (either or both). TINYDSM_A_HOME_BUDGET sets this node's home budget
+ *   (the module parameter home_budget_mb, in bytes): how many pages it
+ *   homes at most, counting each ALLOC run whole, each page first touched
+ *   outside any run and each page migrated in (kmod/PROTOCOL.md, "Home
+ *   budget"). Past it ALLOC and MIGRATE get ENOSPC and a first touch
+ *   SIGBUS, each with a TINYDSM_EV_BUDGET event. TINYDSM_A_CACHE_BUDGET
+ *   sets this node's cache budget (the module parameter cache_budget_mb,
  *   in bytes): how many frames of pages homed on other nodes it keeps. Above
  *   it a reclaim work item drops clean read copies (those not used since
  *   its clock last passed) and tells their homes, and writes the pages
- *   this node owns back to their homes. TINYDSM_IOC_STATS shows the budget,
- *   the frames cached and the evictions. EINVAL for a budget under 1 MiB
- *   but 0, or for no attribute.
+ *   this node owns back to their homes. TINYDSM_IOC_STATS shows both
+ *   budgets, the home's charge and refusals, the frames cached and the
+ *   evictions. EINVAL for a budget under 1 MiB
+ *   but 0 (nothing is set then), or for no attribute.
  * TINYDSM_CMD_EVENT: notifications in the multicast group
  *   TINYDSM_GENL_MCGRP_EVENTS (joining it needs CAP_NET_ADMIN: the events
  *   carry page addresses and faulting nodes), never a request. TINYDSM_A_EVENT (u32,
@@ -440,10 +448,15 @@ struct tinydsm_page_info {
  *	created when one of their pages is first used here, freed by a
  *	worker once none of them holds a copy, a directory entry or a
  *	forwarding home (kmod/PROTOCOL.md, "Metadata lifetime").
- * @home_frames: the home budget's count; 0 until the home budget is set.
- * @home_budget_pages: the home budget; 0 until the home budget is set.
- * @home_refused: requests the home budget refused; 0 until the home
- *	budget is set.
+ * @home_frames: frames here of pages homed here (@frames less
+ *	@cached_pages); never more than @home_charged.
+ * @home_charged: pages charged to the home budget: the pages of the
+ *	ALLOC runs of this node's slice, the pages first touched outside
+ *	any run and the pages migrated in (kmod/PROTOCOL.md "Home budget").
+ * @home_budget_pages: the home budget in pages (module parameter
+ *	home_budget_mb, or TINYDSM_CMD_REGION_SET); 0: unlimited.
+ * @home_refused: pages refused for the home budget (ALLOC, first
+ *	touches, MIGRATE), each refusal also a TINYDSM_EV_BUDGET event.
  * @shrinker_freed: read copies the kernel's memory pressure freed (the
  *	shrinker "tinydsm-cache", with or without a cache budget).
  *
@@ -484,6 +497,7 @@ struct tinydsm_stats {
 	__u64 meta_bytes;
 	__u64 chunks;
 	__u64 home_frames;
+	__u64 home_charged;
 	__u64 home_budget_pages;
 	__u64 home_refused;
 	__u64 shrinker_freed;
@@ -742,6 +756,7 @@ enum tinydsm_attr {
 	TINYDSM_A_NODE_AUTH_US,		/* u64, microseconds */
 	TINYDSM_A_HOLDERS64,		/* u64 bitmap, bit n - 1 = node n */
 	TINYDSM_A_CACHE_BUDGET,		/* u64, bytes; 0: unlimited */
+	TINYDSM_A_HOME_BUDGET,		/* u64, bytes; 0: unlimited */
 	__TINYDSM_A_LAST
 };
 
@@ -806,6 +821,12 @@ enum tinydsm_node_auth {
  *	TINYDSM_A_NODE_ID (the home asked).
  * @TINYDSM_EV_EVICTED: TINYDSM_A_NODE_ID was evicted (NODE_EVICT):
  *	TINYDSM_A_NPAGES copies dropped, TINYDSM_A_PAGES_LOST pages it owns.
+ * @TINYDSM_EV_BUDGET: this node, as home, refused TINYDSM_A_NPAGES pages
+ *	from TINYDSM_A_ADDR (0 for an ALLOC: no address yet) for its home
+ *	budget, or could not take a write-back for want of memory:
+ *	TINYDSM_A_ERRNO (-ENOSPC, -ENOMEM), TINYDSM_A_FLAGS
+ *	(TINYDSM_BUDGET_F_*: what was refused); rate-limited like
+ *	TINYDSM_EV_OWNER.
  */
 enum tinydsm_event {
 	TINYDSM_EV_NODE_UP = 1,
@@ -815,7 +836,14 @@ enum tinydsm_event {
 	TINYDSM_EV_FAULT_STORM,
 	TINYDSM_EV_FAULT_ERROR,
 	TINYDSM_EV_EVICTED,
+	TINYDSM_EV_BUDGET,
 };
+
+/* TINYDSM_A_FLAGS of TINYDSM_EV_BUDGET: what the home refused. */
+#define TINYDSM_BUDGET_F_ALLOC		_BITUL(0) /* an ALLOC run */
+#define TINYDSM_BUDGET_F_TOUCH		_BITUL(1) /* a first touch outside runs */
+#define TINYDSM_BUDGET_F_MIGRATE	_BITUL(2) /* a MIGRATE batch in */
+#define TINYDSM_BUDGET_F_WRITEBACK	_BITUL(3) /* a write-back in (no memory) */
 
 #define TINYDSM_NODE_F_SELF	_BITUL(0)	/* the entry is this node */
 #define __TINYDSM_NODE_F_ALL	TINYDSM_NODE_F_SELF

@@ -32,8 +32,8 @@
 /*
  * What the module sends, as kmod/netlink.c puts it: fixed sizes, and an
  * address that is at least its family and at most a sockaddr_storage.
- * TINYDSM_A_PAD only pads; TINYDSM_A_KEY and TINYDSM_A_CACHE_BUDGET are
- * never sent back.
+ * TINYDSM_A_PAD only pads; TINYDSM_A_KEY, TINYDSM_A_CACHE_BUDGET and
+ * TINYDSM_A_HOME_BUDGET are never sent back.
  */
 const struct tnl_attr_len tnl_policy[TINYDSM_A_MAX + 1] = {
 	[TINYDSM_A_NODE_ID]		= { 4, 4 },
@@ -105,6 +105,7 @@ static const char *const tnl_attr_names[] = {
 	[TINYDSM_A_NODE_AUTH_US] = "NODE_AUTH_US",
 	[TINYDSM_A_HOLDERS64] = "HOLDERS64",
 	[TINYDSM_A_CACHE_BUDGET] = "CACHE_BUDGET",
+	[TINYDSM_A_HOME_BUDGET] = "HOME_BUDGET",
 };
 
 const char *tnl_attr_name(unsigned int type)
