@@ -168,7 +168,7 @@ static struct tinydsm_stats expect_back(struct __test_metadata *_metadata,
 	return st;
 }
 
-TEST_F(meta, run_freed)
+TEST_F_TIMEOUT(meta, run_freed, 300)
 {
 	struct tinydsm_stats s0, s1;
 	uint64_t addr = 0;
@@ -199,7 +199,7 @@ TEST_F(meta, run_freed)
 	BARRIER("done");
 }
 
-TEST_F(meta, copies_invalidated)
+TEST_F_TIMEOUT(meta, copies_invalidated, 300)
 {
 	size_t len = (size_t)RUN_PAGES * self->n.psz;
 	struct tinydsm_stats s0, s1, s2;
@@ -246,7 +246,7 @@ TEST_F(meta, copies_invalidated)
 	BARRIER("freed");
 }
 
-TEST_F(meta, cost_of_touched)
+TEST_F_TIMEOUT(meta, cost_of_touched, 300)
 {
 	size_t len = (size_t)COST_PAGES * self->n.psz;
 	uint64_t addr = 0, grown, most;
