@@ -634,7 +634,8 @@ static unsigned long tdsm_shrink_count(struct shrinker *s,
  * frees and wake-ups should not come from atomic reclaim). The pages it
  * found mapped or owned here, up to what it was asked for and did not
  * free, become pressure for the reclaim work (E9), which it kicks, as for
- * the notices (E8). Returns the copies freed, or SHRINK_STOP if none.
+ * the notices (E8). Returns the copies freed, or SHRINK_STOP if it found
+ * no cached page to look at.
  */
 static unsigned long tdsm_shrink_scan(struct shrinker *s,
 				      struct shrink_control *sc)
@@ -686,7 +687,12 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 		atomic64_add(min(not_mine, sc->nr_to_scan - freed),
 			     &tdsm_cache_pressure);
 	tdsm_cache_kick();
-	return freed ?: SHRINK_STOP;
+	/*
+	 * Pages that only lost their second chance were scanned: say so (0
+	 * freed, not SHRINK_STOP), or reclaim would stop asking before the
+	 * next call finds them cold.
+	 */
+	return scanned ? freed : SHRINK_STOP;
 }
 
 /*

@@ -185,8 +185,8 @@ TEST(bad_module_parameters_refused)
 		/* Node ids go to 64, but never past max_nodes (default 4). */
 		"node_id=64", "max_nodes=0", "max_nodes=65",
 		"node_id=64 max_nodes=63",
-		/* 16 TiB is the most (region_past_16_tib_refused); not a uint. */
-		"region_size_mb=4294967296",
+		/* 16 TiB is the most (region_past_16_tib_refused); UINT_MAX too. */
+		"region_size_mb=4294967295",
 		/* Nodes 1..home_nodes home a slice: 1..max_nodes (default 4). */
 		"home_nodes=0", "home_nodes=5", "max_nodes=2 home_nodes=3",
 		/* Slices are whole 64-page chunks: 4 need 1 MiB at least. */
