@@ -460,7 +460,9 @@ out:
 /*
  * The address spaces of up to TDSM_PREFAULT_MMS processes that map the
  * region, each with a reference on its users (mmget_not_zero(): its page
- * tables stay until the caller's mmput()). Returns how many.
+ * tables stay until the caller's mmput()). tdsm_mms_lock is let go before
+ * the caller takes any mmap_lock (tdsm_mmap() takes it under one, for
+ * writing). Returns how many.
  */
 static unsigned int tdsm_mms_get(struct mm_struct **mms)
 {
