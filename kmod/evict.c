@@ -414,8 +414,15 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 static void tdsm_clock_young(struct tdsm_region *r, unsigned long first,
 			     unsigned long end)
 {
+	unsigned long idx;
 	unsigned int young;
 
+	/* Nothing cached here (a stream's evicted chunk): nothing to keep. */
+	for (idx = first; idx < end; idx++)
+		if (test_bit(TDSM_PG_CACHED, &tdsm_pg(r, idx)->flags))
+			break;
+	if (idx == end)
+		return;
 	young = tdsm_region_young(r, first, end - first);
 	if (young)
 		atomic64_add(young, &r->clock_young);

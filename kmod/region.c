@@ -556,14 +556,17 @@ struct tdsm_young_walk {
 };
 
 /*
- * apply_to_existing_page_range()'s callback, for each present or not
- * (never none) PTE of a region VMA in the walked range: called with the
- * PTE table's lock held (pte_offset_map_lock(), and on 6.12 under RCU) and
+ * apply_to_existing_page_range()'s callback, for each PTE that is not
+ * none of a region VMA in the walked range: called with the PTE table's
+ * lock held (pte_offset_map_lock(), and on 6.12 under RCU) and
  * the walker's mmap_lock for reading, so it may not sleep. It takes no
  * lock and no page bit lock: a test-and-clear of the PTE's accessed bit,
  * atomic as the hardware's setting of it is (what x86's
  * ptep_test_and_clear_young() does; that is not exported), and a set_bit
  * of TDSM_PG_REFERENCED on the page at @addr, whose chunk the clock holds.
+ * Only a cached page's bit is taken (TDSM_PG_CACHED, read without the
+ * page lock: a hint, like the bit it sets): the clock looks at no other,
+ * and the bits of pages homed here stay as the hardware left them.
  * The TLB is not flushed, as x86's ptep_clear_flush_young() does not: a
  * CPU that still caches the entry with the bit set will not set it again
  * until the entry leaves its TLB, so a page in use may look cold once,
@@ -574,12 +577,14 @@ static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
 {
 	struct tdsm_young_walk *w = data;
 	unsigned long idx = (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT;
+	struct tdsm_page *pg = tdsm_pg(w->r, idx);
 
 	mmap_assert_locked(w->mm);
-	if (!pte_present(ptep_get(pte)) ||
+	if (!test_bit(TDSM_PG_CACHED, &pg->flags) ||
+	    !pte_present(ptep_get(pte)) ||
 	    !test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pte->pte))
 		return 0;
-	set_bit(TDSM_PG_REFERENCED, &tdsm_pg(w->r, idx)->flags);
+	set_bit(TDSM_PG_REFERENCED, &pg->flags);
 	w->young++;
 	return 0;
 }
@@ -594,15 +599,15 @@ static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
  * if its mmap_lock comes at once for reading (else it is skipped: the
  * clock waits for no process), the region's VMAs over the pages (checked
  * as tdsm_region_prefault() does, so that no other mapping's PTEs are
- * touched) have the accessed bit of each PTE tested and cleared, and each
- * page whose bit was set gets TDSM_PG_REFERENCED (tdsm_young_pte()). The
- * walker wants page tables without huge leaves: the region's VMAs only
- * ever get 4 KiB special PTEs (vmf_insert_pfn_prot()). Only
- * the reclaim work calls this, with no page lock and no page bit held:
- * mmap_lock, then the PTE lock, as a fault takes them, and nothing under
- * them. Never the shrinker, which runs in reclaim, where a task may hold
- * its mmap_lock. Returns the pages found used (a page mapped by two
- * processes may count twice).
+ * touched) have the accessed bit of each cached page's PTE tested and
+ * cleared, and each page whose bit was set gets TDSM_PG_REFERENCED
+ * (tdsm_young_pte()). The walker wants page tables without huge leaves:
+ * the region's VMAs only ever get 4 KiB special PTEs
+ * (vmf_insert_pfn_prot()). Only the reclaim work calls this, with no page
+ * lock and no page bit held: mmap_lock, then the PTE lock, as a fault
+ * takes them, and nothing under them. Never the shrinker, which runs in
+ * reclaim, where a task may hold its mmap_lock. Returns the pages found
+ * used (a page mapped by two processes may count twice).
  */
 unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
 			       unsigned int n)
