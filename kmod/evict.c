@@ -22,16 +22,15 @@
  * The work runs a clock over the pages that have metadata here (the
  * chunks that exist, PROTOCOL.md "Metadata lifetime" M7; the hand:
  * tdsm_region.clock_hand, a page index): a page used since the hand last
- * passed
- * (TDSM_PG_REFERENCED: faults, installs, word accesses here, and the
- * accessed bits of its PTEs, sampled once per group, tdsm_clock_young())
- * gets a second chance; the others are victims, gathered per 64-page group, with one
- * EVICTV per home per group: clean read copies are dropped at once and
- * named in its mask (a notice, rule E1); pages this node owns (dirty, or
- * retained) are named in its wmask and written back: the home fetches
- * them with a FETCHV and installs them, and the frames here go only when
- * the home's reply releases them (rules E2-E5, the write-back section
- * below).
+ * passed (TDSM_PG_REFERENCED: faults, installs, word accesses here, and
+ * the accessed bits of its PTEs, sampled once per group by
+ * tdsm_clock_young()) gets a second chance; the others are victims,
+ * gathered per 64-page group, with one EVICTV per home per group: clean
+ * read copies are dropped at once and named in its mask (a notice, rule
+ * E1); pages this node owns (dirty, or retained) are named in its wmask
+ * and written back: the home fetches them with a FETCHV and installs
+ * them, and the frames here go only when the home's reply releases them
+ * (rules E2-E5, the write-back section below).
  *
  * The kernel's memory pressure reaches the cache through the shrinker
  * "tinydsm-cache" (rules E7-E9, the shrinker section below), with or
