@@ -22,15 +22,15 @@
  * The work runs a clock over the pages that have metadata here (the
  * chunks that exist, PROTOCOL.md "Metadata lifetime" M7; the hand:
  * tdsm_region.clock_hand, a page index): a page used since the hand last
- * passed
- * (TDSM_PG_REFERENCED: faults, installs, word accesses here) gets a second
- * chance; the others are victims, gathered per 64-page group, with one
- * EVICTV per home per group: clean read copies are dropped at once and
- * named in its mask (a notice, rule E1); pages this node owns (dirty, or
- * retained) are named in its wmask and written back: the home fetches
- * them with a FETCHV and installs them, and the frames here go only when
- * the home's reply releases them (rules E2-E5, the write-back section
- * below).
+ * passed (TDSM_PG_REFERENCED: faults, installs, word accesses here, and
+ * the accessed bits of its PTEs, sampled once per group by
+ * tdsm_clock_young()) gets a second chance; the others are victims,
+ * gathered per 64-page group, with one EVICTV per home per group: clean
+ * read copies are dropped at once and named in its mask (a notice, rule
+ * E1); pages this node owns (dirty, or retained) are named in its wmask
+ * and written back: the home fetches them with a FETCHV and installs
+ * them, and the frames here go only when the home's reply releases them
+ * (rules E2-E5, the write-back section below).
  *
  * The kernel's memory pressure reaches the cache through the shrinker
  * "tinydsm-cache" (rules E7-E9, the shrinker section below), with or
@@ -58,6 +58,7 @@
 #include "peer.h"
 #include "proto.h"
 #include "rdma.h"
+#include "region.h"
 #include "tinydsm.h"
 #include "trace.h"
 #include "wire.h"
@@ -393,8 +394,44 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 }
 
 /*
+ * The clock's sample of the hardware's use of a group (rule E10 in
+ * kmod/PROTOCOL.md "Eviction: the bounded cache"): a page read or written
+ * through a mapping, by loads and stores that do not fault, sets only its
+ * PTE's accessed bit, which TDSM_PG_REFERENCED alone would not see. Once
+ * per group per pass, before the clock looks at its pages, the bits of
+ * the group's PTEs in every process mapping the region are tested and
+ * cleared, and each page found used gets TDSM_PG_REFERENCED
+ * (tdsm_region_young()). Lock order: taken here with nothing held but
+ * the group's chunk reference (no page lock, no page bit: the victims'
+ * TDSM_PG_FETCHING come after), then each mm's mmap_lock, tried only,
+ * then the PTE locks, under which only atomic bit operations run. A fault
+ * takes mmap_lock, then a page lock, then the PTE lock; an eviction's
+ * unmap takes the page lock, then i_mmap_rwsem and the PTE lock: neither
+ * waits for anything this holds. The shrinker must not sample: it runs in
+ * reclaim, inside tasks that may hold their mmap_lock.
+ */
+static void tdsm_clock_young(struct tdsm_region *r, unsigned long first,
+			     unsigned long end)
+{
+	unsigned long idx;
+	unsigned int young;
+
+	/* Nothing cached here (a stream's evicted chunk): nothing to keep. */
+	for (idx = first; idx < end; idx++)
+		if (test_bit(TDSM_PG_CACHED, &tdsm_pg(r, idx)->flags))
+			break;
+	if (idx == end)
+		return;
+	young = tdsm_region_young(r, first, end - first);
+	if (young)
+		atomic64_add(young, &r->clock_young);
+}
+
+/*
  * The clock's look at the pages of one group, whose chunk the caller
- * holds, from @from on: until the count is down to @low. Returns the
+ * holds, from @from on: until the count is down to @low. A group entered
+ * at its start is sampled first (tdsm_clock_young()); one entered in its
+ * middle, where the last run stopped, was sampled by that run. Returns the
  * index to go on from (the group's end if it got there); adds what it
  * looked at and freed to @tally.
  */
@@ -409,6 +446,8 @@ static unsigned long tdsm_clock_group(struct tdsm_region *r,
 	u64 clean;
 	u8 home;
 
+	if (from == first)
+		tdsm_clock_young(r, first, end);
 	for (idx = from; idx < end; idx++) {
 		if (atomic64_read(&r->cached) <= low ||
 		    READ_ONCE(tdsm_cache_stopping))
@@ -552,6 +591,8 @@ out:
  *     asked for and not freed. The work, outside reclaim, evicts by the clock
  *     (unmapping, and writing back under E2-E5) down to the count less
  *     the pressure, with or without a budget.
+ * It never samples the PTEs' accessed bits (tdsm_clock_young(), rule E10):
+ * that takes mmap_lock, which the task in reclaim may hold.
  */
 
 /*

@@ -457,6 +457,38 @@ out:
 	return err;
 }
 
+/*
+ * The address spaces of up to TDSM_PREFAULT_MMS processes that map the
+ * region, each with a reference on its users (mmget_not_zero(): its page
+ * tables stay until the caller's mmput()). tdsm_mms_lock is let go before
+ * the caller takes any mmap_lock (tdsm_mmap() takes it under one, for
+ * writing). Returns how many.
+ */
+static unsigned int tdsm_mms_get(struct mm_struct **mms)
+{
+	struct tdsm_mm_ref *ref;
+	unsigned int nmm = 0;
+
+	mutex_lock(&tdsm_mms_lock);
+	tdsm_mms_prune();
+	list_for_each_entry(ref, &tdsm_mms, list) {
+		if (nmm == TDSM_PREFAULT_MMS)
+			break;
+		if (mmget_not_zero(ref->mm))
+			mms[nmm++] = ref->mm;
+	}
+	mutex_unlock(&tdsm_mms_lock);
+	return nmm;
+}
+
+/* Is @vma a mapping of the region's pages (not of the translation table)? */
+static bool tdsm_vma_is_region(struct tdsm_region *r,
+			       struct vm_area_struct *vma)
+{
+	return vma->vm_file && vma->vm_file->f_mapping == r->mapping &&
+	       vma->vm_ops == &tdsm_vm_ops;
+}
+
 static void tdsm_mms_exit(void)
 {
 	struct tdsm_mm_ref *ref, *tmp;
@@ -486,21 +518,11 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 				  unsigned int n, u64 mask)
 {
 	struct mm_struct *mms[TDSM_PREFAULT_MMS];
-	struct tdsm_mm_ref *ref;
-	unsigned int nmm = 0, mapped = 0, i, j;
+	unsigned int nmm, mapped = 0, i, j;
 
 	if (!mask)
 		return 0;
-	mutex_lock(&tdsm_mms_lock);
-	tdsm_mms_prune();
-	list_for_each_entry(ref, &tdsm_mms, list) {
-		if (nmm == ARRAY_SIZE(mms))
-			break;
-		if (mmget_not_zero(ref->mm))
-			mms[nmm++] = ref->mm;
-	}
-	mutex_unlock(&tdsm_mms_lock);
-
+	nmm = tdsm_mms_get(mms);
 	for (j = 0; j < nmm; j++) {
 		struct mm_struct *mm = mms[j];
 
@@ -515,8 +537,7 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 				continue;
 			/* Looked up each time: a retry may drop the lock. */
 			vma = vma_lookup(mm, addr);
-			if (!vma || !vma->vm_file ||
-			    vma->vm_file->f_mapping != r->mapping)
+			if (!vma || !tdsm_vma_is_region(r, vma))
 				continue;
 			if (!fixup_user_fault(mm, addr, 0, &unlocked))
 				mapped++;
@@ -525,6 +546,107 @@ unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 		mmput(mm);
 	}
 	return mapped;
+}
+
+/* What one tdsm_region_young() walk carries to its PTE callback. */
+struct tdsm_young_walk {
+	struct tdsm_region *r;
+	struct mm_struct *mm;
+	unsigned int young;
+};
+
+/*
+ * apply_to_existing_page_range()'s callback, for each PTE that is not
+ * none of a region VMA in the walked range: called with the PTE table's
+ * lock held (pte_offset_map_lock(), and on 6.12 under RCU) and
+ * the walker's mmap_lock for reading, so it may not sleep. It takes no
+ * lock and no page bit lock: a test-and-clear of the PTE's accessed bit,
+ * atomic as the hardware's setting of it is (what x86's
+ * ptep_test_and_clear_young() does; that is not exported), and a set_bit
+ * of TDSM_PG_REFERENCED on the page at @addr, whose chunk the clock holds.
+ * Only a cached page's bit is taken (TDSM_PG_CACHED, read without the
+ * page lock: a hint, like the bit it sets): the clock looks at no other,
+ * and the bits of pages homed here stay as the hardware left them.
+ * The TLB is not flushed, as x86's ptep_clear_flush_young() does not: a
+ * CPU that still caches the entry with the bit set will not set it again
+ * until the entry leaves its TLB, so a page in use may look cold once,
+ * and be evicted. That costs a fault, never data: an eviction unmaps
+ * (tdsm_local_take(), flushing the TLBs) before the frame goes.
+ */
+static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct tdsm_young_walk *w = data;
+	unsigned long idx = (addr - TINYDSM_REGION_BASE) >> PAGE_SHIFT;
+	struct tdsm_page *pg = tdsm_pg(w->r, idx);
+
+	mmap_assert_locked(w->mm);
+	if (!test_bit(TDSM_PG_CACHED, &pg->flags) ||
+	    !pte_present(ptep_get(pte)) ||
+	    !test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pte->pte))
+		return 0;
+	set_bit(TDSM_PG_REFERENCED, &pg->flags);
+	w->young++;
+	return 0;
+}
+
+/**
+ * tdsm_region_young - sample the accessed bits of pages' PTEs for the clock
+ * @r: the region.
+ * @first: index of the first page (the clock's group: one chunk, held).
+ * @n: pages from @first on.
+ *
+ * For each process mapping the region (up to TDSM_PREFAULT_MMS of them):
+ * if its mmap_lock comes at once for reading (else it is skipped: the
+ * clock waits for no process), the region's VMAs over the pages (checked
+ * as tdsm_region_prefault() does, so that no other mapping's PTEs are
+ * touched) have the accessed bit of each cached page's PTE tested and
+ * cleared, and each page whose bit was set gets TDSM_PG_REFERENCED
+ * (tdsm_young_pte()). The walker wants page tables without huge leaves:
+ * the region's VMAs only ever get 4 KiB special PTEs
+ * (vmf_insert_pfn_prot()). Only the reclaim work calls this, with no page
+ * lock and no page bit held: mmap_lock, then the PTE lock, as a fault
+ * takes them, and nothing under them. Never the shrinker, which runs in
+ * reclaim, where a task may hold its mmap_lock. Returns the pages found
+ * used (a page mapped by two processes may count twice).
+ */
+unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
+			       unsigned int n)
+{
+	struct mm_struct *mms[TDSM_PREFAULT_MMS];
+	struct tdsm_young_walk w = { .r = r };
+	unsigned long start = TINYDSM_REGION_BASE + (first << PAGE_SHIFT);
+	unsigned long end = start + ((unsigned long)n << PAGE_SHIFT);
+	unsigned int nmm, j;
+
+	nmm = tdsm_mms_get(mms);
+	for (j = 0; j < nmm; j++) {
+		struct vm_area_struct *vma;
+		unsigned long addr = start, to;
+
+		w.mm = mms[j];
+		if (!mmap_read_trylock(w.mm)) {
+			mmput_async(w.mm);
+			continue;
+		}
+		/* The VMAs over [start, end): the region may be mapped in parts. */
+		while (addr < end) {
+			vma = find_vma(w.mm, addr);
+			if (!vma || vma->vm_start >= end)
+				break;
+			addr = max(addr, vma->vm_start);
+			to = min(end, vma->vm_end);
+			if (tdsm_vma_is_region(r, vma))
+				apply_to_existing_page_range(w.mm, addr,
+							     to - addr,
+							     tdsm_young_pte,
+							     &w);
+			addr = to;
+		}
+		mmap_read_unlock(w.mm);
+		/* Not mmput(): the last reference's exit_mmap() is not for reclaim. */
+		mmput_async(w.mm);
+	}
+	return w.young;
 }
 
 static int tdsm_open(struct inode *inode, struct file *file)
@@ -780,6 +902,7 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.home_budget_pages = tdsm_home_budget_pages(),
 		.home_refused = atomic64_read(&r->home_refused),
 		.shrinker_freed = atomic64_read(&r->shrinker_freed),
+		.clock_young = atomic64_read(&r->clock_young),
 	};
 	s64 cached = atomic64_read(&r->cached);
 
@@ -792,6 +915,8 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		     TINYDSM_STATS_V2_SIZE);
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, home_frames) !=
 		     TINYDSM_STATS_V3_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, clock_young) !=
+		     TINYDSM_STATS_V4_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -831,6 +956,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V2_SIZE);
 	case TINYDSM_IOC_STATS_V3:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V3_SIZE);
+	case TINYDSM_IOC_STATS_V4:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V4_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

@@ -9,6 +9,8 @@
 
 unsigned int tdsm_region_prefault(struct tdsm_region *r, unsigned long first,
 				  unsigned int n, u64 mask);
+unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
+			       unsigned int n);
 int tdsm_region_init(void);
 void tdsm_region_exit(void);
 

@@ -226,6 +226,7 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @home_charged: pages charged to the home budget (budget.c, H1).
  * @home_refused: counter, see struct tinydsm_stats.
  * @shrinker_freed: counter, see struct tinydsm_stats.
+ * @clock_young: counter, see struct tinydsm_stats.
  */
 struct tdsm_region {
 	struct xarray chunks;
@@ -276,6 +277,7 @@ struct tdsm_region {
 	atomic64_t home_charged;
 	atomic64_t home_refused;
 	atomic64_t shrinker_freed;
+	atomic64_t clock_young;
 };
 
 #endif /* _TDSM_TINYDSM_H */

@@ -1000,17 +1000,18 @@ static const char *const stat_keys[] = {
 	"evicted_written", "evict_released", "evict_failed", "evict_batches",
 	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
 	"meta_bytes", "chunks", "home_frames", "home_charged",
-	"home_budget_pages", "home_refused", "shrinker_freed",
+	"home_budget_pages", "home_refused", "shrinker_freed", "clock_young",
 };
 
 /*
  * Counters that move at any time, not only with faults: the gauges of the
- * chunk worker, and what the kernel's memory pressure freed.
+ * chunk worker, what the kernel's memory pressure freed, and what the
+ * cache's clock found used (its reclaim work runs on its own).
  */
 static bool stat_moves_alone(const char *key)
 {
 	return !strcmp(key, "meta_bytes") || !strcmp(key, "chunks") ||
-	       !strcmp(key, "shrinker_freed");
+	       !strcmp(key, "shrinker_freed") || !strcmp(key, "clock_young");
 }
 
 static long long stat_of(const struct tinydsm_stats *st, unsigned int i)

@@ -52,6 +52,7 @@ static const struct {
 	F(home_budget_pages),
 	F(home_refused),
 	F(shrinker_freed),
+	F(clock_young),
 #undef F
 };
 

@@ -49,9 +49,9 @@
  *                          zero); out: the page's metadata on this node.
  *                          ERANGE if addr is not inside the region.
  * TINYDSM_IOC_STATS        struct tinydsm_stats, out: this node's counters.
- *                          (TINYDSM_IOC_STATS_V1, _V2 and _V3, the
+ *                          (TINYDSM_IOC_STATS_V1, _V2, _V3 and _V4, the
  *                          numbers of the struct's older sizes, copy out
- *                          its first 128, 208 and 224 bytes.)
+ *                          its first 128, 208, 224 and 264 bytes.)
  * TINYDSM_IOC_ALLOC        struct tinydsm_alloc, in: home, npages; out: addr.
  *                          Asks node @home to back @npages contiguous pages
  *                          of its home slice ("local -> remote -> local
@@ -459,13 +459,18 @@ struct tinydsm_page_info {
  *	touches, MIGRATE), each refusal also a TINYDSM_EV_BUDGET event.
  * @shrinker_freed: read copies the kernel's memory pressure freed (the
  *	shrinker "tinydsm-cache", with or without a cache budget).
+ * @clock_young: pages the cache's clock found used through a mapping
+ *	(their PTE's accessed bit set since it last looked, sampled once
+ *	per 64 pages per pass): pages used by plain loads and stores,
+ *	which do not fault, that it kept.
  *
  * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
  * number, so the numbers of its older sizes are still answered, each with
  * the counters its size holds and nothing past them:
  * TINYDSM_IOC_STATS_V1 (128 bytes, up to @word_served),
- * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns) and
- * TINYDSM_IOC_STATS_V3 (224 bytes, up to @chunks).
+ * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns),
+ * TINYDSM_IOC_STATS_V3 (224 bytes, up to @chunks) and
+ * TINYDSM_IOC_STATS_V4 (264 bytes, up to @shrinker_freed).
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -501,15 +506,17 @@ struct tinydsm_stats {
 	__u64 home_budget_pages;
 	__u64 home_refused;
 	__u64 shrinker_freed;
+	__u64 clock_young;
 };
 
 /*
  * The older sizes of struct tinydsm_stats: its first 16 counters, then
- * 26, then 28.
+ * 26, then 28, then 33.
  */
 #define TINYDSM_STATS_V1_SIZE	128
 #define TINYDSM_STATS_V2_SIZE	208
 #define TINYDSM_STATS_V3_SIZE	224
+#define TINYDSM_STATS_V4_SIZE	264
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -693,6 +700,8 @@ enum tinydsm_site_kind {
 				     TINYDSM_STATS_V2_SIZE)
 #define TINYDSM_IOC_STATS_V3	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
 				     TINYDSM_STATS_V3_SIZE)
+#define TINYDSM_IOC_STATS_V4	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V4_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
