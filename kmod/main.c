@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "evict.h"
+#include "inject.h"
 #include "netlink.h"
 #include "page.h"
 #include "peer.h"
@@ -166,6 +167,8 @@ static int __init tdsm_init(void)
 	err = tdsm_netlink_init();
 	if (err)
 		goto err_peers;
+	/* Cannot fail: without debugfs the knobs stay 0 (off). */
+	tdsm_inject_init();
 
 	pr_info("node %u of %u, %u homing: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
 		node_id, max_nodes, home_nodes, TINYDSM_REGION_BASE,
@@ -202,6 +205,7 @@ err_pages:
  */
 static void __exit tdsm_exit(void)
 {
+	tdsm_inject_exit();	/* the knobs' variables outlive their files */
 	tdsm_netlink_stop();
 	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();

@@ -103,15 +103,6 @@ FIXTURE(cache) {
 	int trace_made;		/* TRACE_INSTANCE made: remove it */
 };
 
-/* tinydsmctl region set cache @mb M on this node: its exit status. */
-static int set_budget(unsigned int mb)
-{
-	const char *tree = getenv("TDSM_TREE");
-
-	return tc_shell("'%s/build/tools/tinydsmctl' region set cache %uM >&2",
-			tree && *tree ? tree : ".", mb);
-}
-
 FIXTURE_SETUP(cache)
 {
 	tc_sync_init(&self->s, "cache", _metadata->name);
@@ -125,7 +116,7 @@ FIXTURE_SETUP(cache)
 FIXTURE_TEARDOWN(cache)
 {
 	TC_MARK_FAILED();
-	if (self->budget_set && set_budget(0))
+	if (self->budget_set && tc_cache_budget_set(0))
 		TH_LOG("could not set the cache budget back to unlimited");
 	if (self->trace_made && rmdir(TRACE_INSTANCE))
 		TH_LOG("could not remove %s: %s", TRACE_INSTANCE, strerror(errno));
@@ -179,7 +170,7 @@ static void reader_budget(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(cache) *self, struct tinydsm_stats *s0,
 			  uint64_t *budget, uint64_t *hard)
 {
-	ASSERT_EQ(0, set_budget(BUDGET_MB));
+	ASSERT_EQ(0, tc_cache_budget_set(BUDGET_MB));
 	self->budget_set = 1;
 	ASSERT_EQ(0, tc_stats(&self->n, s0));
 	*budget = s0->cache_budget_pages;
@@ -601,7 +592,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 		ret = trace_start(why, sizeof(why));
 		self->trace_made = ret != -1;
 		ASSERT_EQ(0, ret) TH_LOG("%s", why);
-		ASSERT_EQ(0, set_budget(TRACE_BUDGET_MB));
+		ASSERT_EQ(0, tc_cache_budget_set(TRACE_BUDGET_MB));
 		self->budget_set = 1;
 		/* What happened before is not this test's: from here on. */
 		ASSERT_EQ(0, cache_settle(&self->n, &s0, 60))

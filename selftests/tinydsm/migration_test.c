@@ -16,7 +16,9 @@
  * spans three (batches never cross a group, kmod/wire.h) moves and
  * repopulates whole; bad requests get clear errors; unprivileged callers
  * get EPERM; a MIGRATE into a home whose home budget is full gets ENOSPC
- * and moves nothing.
+ * and moves nothing; node1's write-backs under a cache budget, widened by
+ * the homes' evict_delay_ms (debugfs), race node3's writes and migrations
+ * of the same pages and lose no write.
  *
  * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
  * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256).
@@ -47,6 +49,7 @@
 #include "tdsm_budget.h"
 #include "tdsm_cluster.h"
 #include "tdsm_nl.h"
+#include "tdsm_params.h"
 
 #define TRIO		3
 #define SRC		2	/* homes the run */
@@ -55,6 +58,8 @@
 #define NOBODY		65534
 /* Minor faults outside the region a checking loop may take (stack, libc). */
 #define FAULT_SLACK	16
+/* The module's fault-injection knobs (debugfs; PROTOCOL.md "Fault injection"). */
+#define INJECT_DIR	"/sys/kernel/debug/tinydsm"
 
 /*
  * One request @cmd with ADDR/NPAGES (and FROM, FLAGS when >= 0) to this
@@ -108,6 +113,8 @@ FIXTURE(mig) {
 	struct tc_sync s;
 	int ready;
 	int delaying;		/* this node delays its packets (tc): undo */
+	int budget_set;		/* this node set a cache budget: undo */
+	int delay_set;		/* this node set evict_delay_ms: undo */
 	char setup_err[256];
 };
 
@@ -125,6 +132,11 @@ FIXTURE_TEARDOWN(mig)
 		hb_set(0, NULL, 0);
 	if (self->delaying)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
+	if (self->budget_set && tc_cache_budget_set(0))
+		TH_LOG("could not set the cache budget back to unlimited");
+	if (self->delay_set && knob_write(INJECT_DIR, "evict_delay_ms", "0"))
+		TH_LOG("could not set evict_delay_ms back to 0: %s",
+		       strerror(errno));
 	tc_node_close(&self->n);
 }
 
@@ -1050,6 +1062,210 @@ TEST_F_TIMEOUT(mig, trio_migrate_into_full_home, 300)
 		EXPECT_EQ(0, hb_set(0, NULL, 0));
 	}
 	BARRIER("done");
+}
+
+/*
+ * The write-back racing invalidations and migrations (PROTOCOL.md
+ * "Eviction: the bounded cache", E2-E6). node1 has a 1 MiB cache budget
+ * and, round after round, writes its word of each of 64 pages (one
+ * group: one EVICTV per home) and then reads a run of other pages of
+ * node2's, far past the budget, so that its reclaim work writes those 64
+ * back to their home. Meanwhile node3 writes its own word of the same
+ * pages, node2 its own, and the pages migrate node2 -> node3 in odd
+ * rounds (node3 pulls) and back in even ones (node2 pulls). Both homes
+ * sleep evict_delay_ms (debugfs, PROTOCOL.md "Fault injection") between
+ * taking an EVICTV's DIRs and their FETCHV, so that the write faults and
+ * the MIGRATEs meet write-backs in flight. Half of each round node3
+ * writes while node1 evicts, the other half node1 writes and evicts
+ * alone (so that it owns the pages it evicts). At the end every node
+ * finds, in every page, each node's last value in its word and the run's
+ * first data in every other word: no write lost, none misplaced; no
+ * SIGBUS on the way, and node1 wrote pages back (evicted_written grew).
+ */
+#define RACE_PAGES		64	/* one group, TDSM_WIRE_BATCH */
+#define RACE_FILL_PAGES		1024	/* node1 reads these past its budget */
+#define RACE_FILL_PAGES_DEBUG	512	/* the same, on the debug kernel */
+#define RACE_ROUNDS		4	/* even: the pages end on node2 */
+#define RACE_ROUNDS_DEBUG	2
+#define RACE_BUDGET_MB		1	/* node1's: 256 pages, low 192 */
+#define RACE_DELAY_MS		100	/* evict_delay_ms on the homes */
+#define RACE_N3_PASSES		4	/* node3's writes per round */
+#define RACE_SEED		11	/* the run's first data (tc_fill round) */
+
+/* The value node @id writes in its word (word @id of each page) in its @k-th pass. */
+static uint64_t race_val(unsigned int id, unsigned int k)
+{
+	return (uint64_t)id << 56 | k;
+}
+
+static void race_write(const struct tc_node *n, uint64_t addr, uint64_t v)
+{
+	unsigned int i;
+
+	for (i = 0; i < RACE_PAGES; i++)
+		((volatile uint64_t *)(uintptr_t)(addr + (uint64_t)i * n->psz))[n->id] = v;
+}
+
+/*
+ * Pages of the group at @addr where a word differs from what it must
+ * hold: word j of nodes 1..3 their last values @last[j], every other
+ * word the run's first data; the first is logged.
+ */
+static unsigned long race_check(struct __test_metadata *_metadata,
+				const struct tc_node *n, uint64_t addr,
+				const uint64_t last[TRIO + 1])
+{
+	unsigned long bad = 0;
+	unsigned int i, j;
+
+	for (i = 0; i < RACE_PAGES; i++) {
+		uint64_t page = addr + (uint64_t)i * n->psz;
+		const volatile uint64_t *w = (const volatile uint64_t *)(uintptr_t)page;
+
+		for (j = 0; j < n->psz / 8; j++) {
+			uint64_t want = j >= 1 && j <= TRIO ? last[j] :
+					tc_pat(page + 8 * j, RACE_SEED);
+			uint64_t got = w[j];
+
+			if (got == want)
+				continue;
+			if (!bad)
+				TH_LOG("node%u: page %u word %u holds %#llx, want %#llx",
+				       n->id, i, j, (unsigned long long)got,
+				       (unsigned long long)want);
+			bad++;
+			break;
+		}
+	}
+	return bad;
+}
+
+/* node1: wait, bounded, until its reclaim work got the cache under @budget. */
+static void race_wait_reclaim(const struct tc_node *n, uint64_t budget,
+			      double secs)
+{
+	double deadline = tc_now() + secs;
+	struct tinydsm_stats st;
+
+	while (!tc_stats(n, &st) && st.cached_pages > budget &&
+	       tc_now() < deadline)
+		usleep(20000);
+}
+
+TEST_F_TIMEOUT(mig, trio_writeback_races, 600)
+{
+	unsigned int tmo = tc_module_param("timeout_ms", TC_DEFAULT_PEER_TIMEOUT_MS);
+	const unsigned int rounds = tc_debug_kernel() ? RACE_ROUNDS_DEBUG : RACE_ROUNDS;
+	const unsigned int fill = tc_debug_kernel() ? RACE_FILL_PAGES_DEBUG :
+						      RACE_FILL_PAGES;
+	struct tc_node *n = &self->n;
+	uint64_t run, addr, filler, budget = 0, last[TRIO + 1];
+	size_t fill_len = (size_t)fill * n->psz;
+	struct tinydsm_stats s0 = {}, s1;
+	char step[32], path[PATH_MAX], val[16];
+	unsigned int round, k = 0, pass;
+	struct tnl_answer r;
+	double deadline;
+
+	START();
+	if (access(INJECT_DIR "/evict_delay_ms", W_OK))
+		SKIP(return, "no %s/evict_delay_ms (%s): a kernel without CONFIG_DEBUG_FS, or debugfs not mounted",
+		     INJECT_DIR, strerror(errno));
+	/* An aligned group, then the filler: all homed on node2. */
+	run = tc_shared_run(_metadata, n, &self->s, SRC,
+			    2 * RACE_PAGES + fill, RACE_SEED,
+			    3 * self->s.timeout_s);
+	addr = TINYDSM_REGION_BASE +
+	       (run - TINYDSM_REGION_BASE + (uint64_t)RACE_PAGES * n->psz - 1) /
+	       ((uint64_t)RACE_PAGES * n->psz) * RACE_PAGES * n->psz;
+	filler = addr + (uint64_t)RACE_PAGES * n->psz;
+	ASSERT_LE(filler + fill_len, run + (2 * RACE_PAGES + fill) * (uint64_t)n->psz);
+
+	if (n->id == APP) {
+		ASSERT_EQ(0, tc_cache_budget_set(RACE_BUDGET_MB));
+		self->budget_set = 1;
+		ASSERT_EQ(0, tc_stats(n, &s0));
+		budget = s0.cache_budget_pages;
+		ASSERT_EQ((uint64_t)(RACE_BUDGET_MB << 20) / n->psz, budget);
+		/*
+		 * Pages node1 owns from earlier tests go back now, through
+		 * the filler's clean pages, so that evicted_written counts
+		 * this test's write-backs.
+		 */
+		EXPECT_EQ(0, tc_check_mem(_metadata, filler, fill_len,
+					  RACE_SEED, "node1's filler, first"));
+		race_wait_reclaim(n, budget, 2.0 * tmo / 1000);
+		ASSERT_EQ(0, tc_stats(n, &s0));
+	} else {
+		snprintf(val, sizeof(val), "%u", RACE_DELAY_MS);
+		ASSERT_EQ(0, knob_write(INJECT_DIR, "evict_delay_ms", val))
+			TH_LOG("evict_delay_ms: %s", strerror(errno));
+		self->delay_set = 1;
+	}
+	BARRIER("armed");
+
+	for (round = 1; round <= rounds; round++) {
+		bool to_dst = round % 2;	/* node3 pulls, else node2 */
+
+		snprintf(step, sizeof(step), "round-%u", round);
+		BARRIER(step);
+		ASSERT_EQ(0, tc_file(&self->s, path, sizeof(path),
+				     "node3-wrote-%u", round));
+		if (n->id == APP) {
+			/* Written, then pushed out while node3 writes too. */
+			race_write(n, addr, race_val(APP, ++k));
+			EXPECT_EQ(0, tc_check_mem(_metadata, filler, fill_len,
+						  RACE_SEED, "node1's filler"));
+			deadline = tc_now() + 3 * self->s.timeout_s;
+			while (!tc_exists(path) && tc_now() < deadline)
+				usleep(20000);
+			ASSERT_TRUE(tc_exists(path)) TH_LOG("node3 did not finish its writes");
+			/* Written again and pushed out: node1 owns what it evicts. */
+			race_write(n, addr, race_val(APP, ++k));
+			EXPECT_EQ(0, tc_check_mem(_metadata, filler, fill_len,
+						  RACE_SEED, "node1's filler again"));
+			race_wait_reclaim(n, budget, 2.0 * tmo / 1000);
+		}
+		if ((n->id == DST && to_dst) || (n->id == SRC && !to_dst)) {
+			usleep(100000);	/* node1 is reading its filler */
+			ASSERT_GEN(0, gen_migrate(addr, RACE_PAGES,
+						  to_dst ? SRC : DST, &r), &r);
+			EXPECT_EQ(RACE_PAGES, r.moved) TH_LOG("round %u", round);
+		}
+		if (n->id == DST) {
+			for (pass = 0; pass < RACE_N3_PASSES; pass++) {
+				race_write(n, addr, race_val(DST, ++k));
+				usleep(50000);
+			}
+			ASSERT_EQ(0, tc_touch(path));
+		}
+		if (n->id == SRC)
+			race_write(n, addr, race_val(SRC, ++k));
+	}
+	snprintf(step, sizeof(step), "round-%u", round);
+	BARRIER(step);
+
+	last[0] = 0;
+	last[APP] = race_val(APP, 2 * rounds);
+	last[SRC] = race_val(SRC, rounds);
+	last[DST] = race_val(DST, RACE_N3_PASSES * rounds);
+	EXPECT_EQ(0, race_check(_metadata, n, addr, last));
+	if (n->id == APP) {
+		ASSERT_EQ(0, tc_stats(n, &s1));
+		TH_LOG("written back %llu, released %llu, failed %llu, clean %llu; %llu batches",
+		       (unsigned long long)(s1.evicted_written - s0.evicted_written),
+		       (unsigned long long)(s1.evict_released - s0.evict_released),
+		       (unsigned long long)(s1.evict_failed - s0.evict_failed),
+		       (unsigned long long)(s1.evicted_clean - s0.evicted_clean),
+		       (unsigned long long)(s1.evict_batches - s0.evict_batches));
+		EXPECT_LT(s0.evicted_written, s1.evicted_written)
+			TH_LOG("no page written back: the race did not happen");
+	}
+	/* The homes agree the pages are back on node2 (an even number of moves). */
+	if (n->id != APP)
+		EXPECT_EQ(0, check_info(_metadata, n, addr, RACE_PAGES, -1, SRC,
+					-1, -1, 0, 0, "after the rounds"));
+	BARRIER("checked");
 }
 
 TEST_HARNESS_MAIN

@@ -99,6 +99,18 @@ static inline int tc_key_set(void)
 			tree && *tree ? tree : ".", key);
 }
 
+/*
+ * This node's cache budget, @mb MiB (0: unlimited), with tinydsmctl
+ * region set cache: 0, or its exit status.
+ */
+static inline int tc_cache_budget_set(unsigned int mb)
+{
+	const char *tree = getenv("TDSM_TREE");
+
+	return tc_shell("'%s/build/tools/tinydsmctl' region set cache %uM >&2",
+			tree && *tree ? tree : ".", mb);
+}
+
 /* The module to load: $TDSM_KO, else $TDSM_TREE/build/$TDSM_KVER/tinydsm.ko. */
 static inline const char *tc_ko_path(char *buf, size_t len)
 {

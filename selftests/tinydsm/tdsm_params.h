@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The one-value files of sysfs, debugfs and procfs that the single-node
- * selftests (module_test.c, priv_test.c, region_test.c) read and write:
- * the module's parameters, fault-injection knobs; and the kernel log,
- * where a refused parameter says why.
+ * selftests (module_test.c, priv_test.c, region_test.c) and
+ * migration_test.c read and write: the module's parameters, the kernel's
+ * and the module's fault-injection knobs; and the kernel log, where a
+ * refused parameter says why.
  */
 #ifndef TDSM_PARAMS_H
 #define TDSM_PARAMS_H
