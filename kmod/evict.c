@@ -52,6 +52,7 @@
 #include "budget.h"
 #include "compat.h"
 #include "evict.h"
+#include "inject.h"
 #include "lock.h"
 #include "migrate.h"
 #include "page.h"
@@ -1050,6 +1051,8 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 			       be64_to_cpu(msg->batch.iova),
 			       be32_to_cpu(msg->batch.rkey));
+	if (npush)
+		tdsm_inject_fetch_reply_delay();
 	/* Sent, or in doubt (-ECOMM: the home may have them): give them up. */
 	for (i = 0; i < npush; i++) {
 		if (!err || err == -ECOMM)

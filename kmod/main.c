@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "evict.h"
+#include "inject.h"
 #include "netlink.h"
 #include "page.h"
 #include "peer.h"
@@ -144,9 +145,10 @@ static int __init tdsm_init(void)
 	tdsm_region.max_nodes = max_nodes;
 	tdsm_region.home_nodes = home_nodes;
 
+	tdsm_inject_init();
 	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
-		return err;
+		goto err_inject;
 	err = tdsm_cache_init();
 	if (err)
 		goto err_pages;
@@ -189,6 +191,8 @@ err_cache:
 	tdsm_cache_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
+err_inject:
+	tdsm_inject_exit();
 	return err;
 }
 
@@ -212,6 +216,7 @@ static void __exit tdsm_exit(void)
 	tdsm_pages_exit(&tdsm_region);
 	tdsm_netlink_exit();
 	tdsm_auth_exit();	/* no connection is left that could use the key */
+	tdsm_inject_exit();
 	pr_info("unloaded\n");
 }
 

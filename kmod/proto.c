@@ -38,6 +38,7 @@
 #include "alloc.h"
 #include "budget.h"
 #include "evict.h"
+#include "inject.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -1315,6 +1316,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	/* Data and reply on one queue pair: ordered, one round trip. */
 	err = tdsm_reply_page(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
 			      iova, rkey, mode == TDSM_FETCH_DROP);
+	if (mode == TDSM_FETCH_DROP)
+		tdsm_inject_fetch_reply_delay();
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
 	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP)
 		tdsm_fetch_dropped(r, idx, frame);

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tinydsm: fault-injection knobs for tests, in debugfs
+ * (/sys/kernel/debug/tinydsm/). Each knob is a u32 that is 0, off, at
+ * load; a test sets it and puts it back to 0 when done. Without
+ * CONFIG_DEBUG_FS there are no files, every knob stays 0 and the tests
+ * that need one skip. The knobs are a plain list (tdsm_knobs[]): one
+ * variable, one line in the list, and the hook that reads it.
+ */
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/minmax.h>
+
+#include "inject.h"
+
+/* A delay knob above this acts as this: a handler never sleeps longer. */
+#define TDSM_INJECT_DELAY_MAX_MS	1000
+
+/*
+ * fetch_reply_delay_ms: the owner sleeps this long after it sent a FETCH
+ * DROP or FETCHV reply, before it finishes giving the pages up
+ * (proto.c, tdsm_handle_fetch(); evict.c, tdsm_handle_fetchv()): it
+ * widens the window in which the home may already have granted a writer
+ * the page (PROTOCOL.md, "the owner gives the page up before it answers").
+ */
+static u32 tdsm_fetch_reply_delay_ms;
+
+static const struct {
+	const char *name;
+	u32 *value;
+} tdsm_knobs[] = {
+	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
+};
+
+static struct dentry *tdsm_inject_dir;
+
+static void tdsm_inject_sleep(const u32 *knob)
+{
+	u32 ms = min_t(u32, READ_ONCE(*knob), TDSM_INJECT_DELAY_MAX_MS);
+
+	if (ms)
+		msleep(ms);
+}
+
+void tdsm_inject_fetch_reply_delay(void)
+{
+	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms);
+}
+
+/*
+ * Module load, first: the debugfs directory and its knobs. A failure
+ * (no debugfs) is no error: the knobs stay 0.
+ */
+void tdsm_inject_init(void)
+{
+	unsigned int i;
+
+	tdsm_inject_dir = debugfs_create_dir("tinydsm", NULL);
+	for (i = 0; i < ARRAY_SIZE(tdsm_knobs); i++)
+		debugfs_create_u32(tdsm_knobs[i].name, 0600, tdsm_inject_dir,
+				   tdsm_knobs[i].value);
+}
+
+/*
+ * Module unload, last (no handler runs any more): the files go; debugfs
+ * waits for a read or write under way.
+ */
+void tdsm_inject_exit(void)
+{
+	debugfs_remove_recursive(tdsm_inject_dir);
+	tdsm_inject_dir = NULL;
+}
