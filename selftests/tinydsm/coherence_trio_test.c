@@ -184,6 +184,31 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 	}
 }
 
+/*
+ * Every node: node @writer stored round @word's first word of page @p,
+ * whose rest is round @rest: every node reads both, then the home's
+ * directory must name @writer owner with every node a holder.
+ */
+static void check_word_written(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(coherence) *self, uint8_t *p,
+			       unsigned int writer, unsigned int word,
+			       unsigned int rest)
+{
+	struct tc_node *n = &self->n;
+	char what[64];
+
+	EXPECT_EQ(pat((uintptr_t)p, word), *(volatile uint64_t *)p);
+	snprintf(what, sizeof(what), "the rest of the page node%u wrote", writer);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, rest, what));
+	BARRIER("reread");
+	snprintf(what, sizeof(what), "home node2 after every node read node%u's write",
+		 writer);
+	if (n->id == HOME)
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					writer, TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
+					what));
+}
+
 /* The owner's sleep after its FETCH DROP reply (kmod/inject.c; at most 1000). */
 #define STALE_KNOB		"fetch_reply_delay_ms"
 #define STALE_DELAY_MS		1000
@@ -266,14 +291,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_no_stale_read_after_drop, 150)
 	}
 	BARRIER("read");
 
-	EXPECT_EQ(new_v, *w);
-	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_STALE1,
-			       "the rest of the page node1 wrote"));
-	BARRIER("reread");
-	if (n->id == HOME)
-		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 1,
-					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
-					"home node2 after every node read node1's word"));
+	check_word_written(_metadata, self, p, 1, R_STALE2, R_STALE1);
 }
 
 /*
@@ -389,14 +407,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 			TH_LOG("node3: writing the page again failed");
 	}
 	BARRIER("rewritten");
-	EXPECT_EQ(pat((uintptr_t)w, R_THIRD2), *w);
-	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_THIRD1,
-			       "the rest of the page node3 wrote"));
-	BARRIER("reread");
-	if (n->id == HOME)
-		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 3,
-					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
-					"home node2 after every node read node3's write"));
+	check_word_written(_metadata, self, p, 3, R_THIRD2, R_THIRD1);
 }
 
 /*
