@@ -1313,21 +1313,33 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
  * FETCH later must still find a live frame, or the home would conclude
  * that a write grant to us in doubt was not taken when it was, and lose
  * that write. Only that frame, still hidden: a newer copy stays as it is.
- * This runs right after the failed post; the home's call waits for its
- * reply (up to its timeout) and holds the page's DIR bit meanwhile, so no
- * other transaction on the page reaches this node before.
+ * Only a page this node owns (a write grant made it the owner): a copy it
+ * does not own goes, as tdsm_local_give_up() would have it, since the
+ * loss of the connection that failed the post may already have had its
+ * read copies of that home dropped (tdsm_drop_copies_of(), which skipped
+ * this one while it was hidden). This runs right after the failed post;
+ * the home's call waits for its reply (up to its timeout) and holds the
+ * page's DIR bit meanwhile, so no other transaction on the page reaches
+ * this node before.
  */
 void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 		       struct page *frame)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct page *taken = NULL;
 
 	tdsm_page_lock(pg);
 	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
-		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
-		tdsm_sites_page_note(r, idx, true);
+		if (pg->owner == r->node_id) {
+			tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+			tdsm_sites_page_note(r, idx, true);
+		} else {
+			taken = tdsm_local_take(r, idx);
+		}
 	}
 	tdsm_page_unlock(pg);
+	if (taken)
+		put_page(taken);
 }
 
 static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
