@@ -1072,15 +1072,17 @@ out:
 /*
  * The owner, a FETCHV from its home: for each page of the mask, what
  * tdsm_handle_fetch() does for a FETCH DROP (tdsm_fetch_frame(): the page
- * settled, the frame newer than none the transaction knew of, made
- * read-only), then one reply with every frame written ahead of it, and,
- * once it landed or is in doubt, each page given up with its frame
- * retained (tdsm_fetch_dropped()). A page whose home, as this node knows
- * it, is not the requester is refused, alone (rule E5: this node may be
- * taking the page over by a migration, and then keeps its frame as the
- * home). It never takes TDSM_PG_DIR, as FETCH does not: no deadlock with
- * the home, which holds the batch's DIRs while it waits. Without the
- * batch's chunk it serves nothing and creates none (M6).
+ * settled, the frame newer than none the transaction knew of, given up
+ * here before the reply goes out: unmapped, INVALID, the frame retained),
+ * then one reply with every frame written ahead of it, and, once it
+ * landed or is in doubt, each page left given up (tdsm_fetch_dropped());
+ * a reply never posted puts back what was hidden (tdsm_fetch_unsent()).
+ * A page whose home, as this node knows it, is not the requester is
+ * refused, alone (rule E5: this node may be taking the page over by a
+ * migration, and then keeps its frame as the home). It never takes
+ * TDSM_PG_DIR, as FETCH does not: no deadlock with the home, which holds
+ * the batch's DIRs while it waits. Without the batch's chunk it serves
+ * nothing and creates none (M6).
  */
 void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg)
@@ -1092,7 +1094,8 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 	unsigned int i, n, npush = 0;
 	enum tdsm_wire_status st;
 	unsigned long first;
-	u64 want, sent = 0;
+	u64 want, sent = 0, hid = 0;
+	bool hidden;
 	int err;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
@@ -1113,9 +1116,13 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 		if (!(want & BIT_ULL(i)) ||
 		    tdsm_page_home(tdsm_pg(r, first + i)) != msg->hdr.src)
 			continue;
-		push[npush] = tdsm_fetch_frame(r, first + i, epoch, false);
+		/* Hidden here before the reply goes out, as for a FETCH DROP. */
+		push[npush] = tdsm_fetch_frame(r, first + i, epoch, false,
+					       &hidden);
 		if (!push[npush])
 			continue;
+		if (hidden)
+			hid |= BIT_ULL(npush);
 		slot[npush++] = i;
 		sent |= BIT_ULL(i);
 	}
@@ -1124,10 +1131,17 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 	err = tdsm_reply_batch(conn, msg, &rep, push, slot, npush,
 			       be64_to_cpu(msg->batch.iova),
 			       be32_to_cpu(msg->batch.rkey));
-	/* Sent, or in doubt (-ECOMM: the home may have them): give them up. */
+	if (npush)
+		tdsm_inject_fetch_reply_delay();
+	/*
+	 * Sent, or in doubt (-ECOMM: the home may have them): give them up.
+	 * Surely not sent: the home has none, what was hidden is back.
+	 */
 	for (i = 0; i < npush; i++) {
 		if (!err || err == -ECOMM)
 			tdsm_fetch_dropped(r, first + slot[i], push[i]);
+		else if (hid & BIT_ULL(i))
+			tdsm_fetch_unsent(r, first + slot[i], push[i]);
 		put_page(push[i]);
 	}
 	tdsm_chunk_put(r, first);

@@ -2,42 +2,79 @@
 /*
  * tinydsm: fault-injection knobs for tests, in debugfs: the directory
  * tinydsm/ (/sys/kernel/debug/tinydsm/), one u32 file per knob, root
- * only (0600). They widen race windows or make a step fail on purpose;
- * all are 0 (off) at load, and the code that reads one bounds it
- * (PROTOCOL.md "Fault injection").
+ * only (0600). They widen race windows on purpose; all are 0 (off) at
+ * load, a test sets one and puts it back to 0 when done, and the code
+ * that reads one bounds it (PROTOCOL.md "Fault injection").
  *
  * Without debugfs (CONFIG_DEBUG_FS off) the files are not made, the knobs
  * stay 0 and the module loads as ever: debugfs' functions then return
- * errors that the kernel's convention is to ignore, and so does this file.
+ * errors that the kernel's convention is to ignore, and so does this file;
+ * the tests that need a knob skip.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/kernel.h>
+#include <linux/minmax.h>
 
 #include "inject.h"
 
+/* A delay knob above this acts as this: a handler never sleeps longer. */
+#define TDSM_INJECT_DELAY_MAX_MS	1000
+
 u32 tdsm_inject_evict_delay_ms;
+
+/*
+ * fetch_reply_delay_ms: the owner sleeps this long after it sent a FETCH
+ * DROP or FETCHV reply, before it finishes giving the pages up
+ * (proto.c, tdsm_handle_fetch(); evict.c, tdsm_handle_fetchv()): it
+ * widens the window in which the home may already have granted a writer
+ * the page (PROTOCOL.md, "the owner gives the page up before it answers").
+ */
+static u32 tdsm_fetch_reply_delay_ms;
 
 /* The knobs: one line each. */
 static const struct {
 	const char *name;
 	u32 *value;
-} tdsm_inject_knobs[] = {
+} tdsm_knobs[] = {
 	{ "evict_delay_ms", &tdsm_inject_evict_delay_ms },
+	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
 };
 
 /* tinydsm/ in debugfs, or an error pointer (debugfs_remove_recursive() takes both). */
 static struct dentry *tdsm_inject_dir;
 
+static void tdsm_inject_sleep(const u32 *knob)
+{
+	u32 ms = min_t(u32, READ_ONCE(*knob), TDSM_INJECT_DELAY_MAX_MS);
+
+	if (ms)
+		msleep(ms);
+}
+
+void tdsm_inject_fetch_reply_delay(void)
+{
+	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms);
+}
+
+/*
+ * Module load: the debugfs directory and its knobs. A failure (no
+ * debugfs) is no error: the knobs stay 0.
+ */
 void tdsm_inject_init(void)
 {
 	unsigned int i;
 
 	tdsm_inject_dir = debugfs_create_dir("tinydsm", NULL);
-	for (i = 0; i < ARRAY_SIZE(tdsm_inject_knobs); i++)
-		debugfs_create_u32(tdsm_inject_knobs[i].name, 0600,
-				   tdsm_inject_dir, tdsm_inject_knobs[i].value);
+	for (i = 0; i < ARRAY_SIZE(tdsm_knobs); i++)
+		debugfs_create_u32(tdsm_knobs[i].name, 0600, tdsm_inject_dir,
+				   tdsm_knobs[i].value);
 }
 
+/*
+ * Module unload (no handler runs any more): the files go; debugfs waits
+ * for a read or write under way.
+ */
 void tdsm_inject_exit(void)
 {
 	debugfs_remove_recursive(tdsm_inject_dir);

@@ -18,4 +18,7 @@ extern u32 tdsm_inject_evict_delay_ms;
 void tdsm_inject_init(void);
 void tdsm_inject_exit(void);
 
+/* The owner, after it sent a FETCH DROP or FETCHV reply. */
+void tdsm_inject_fetch_reply_delay(void);
+
 #endif /* _TDSM_INJECT_H */

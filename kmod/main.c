@@ -145,9 +145,11 @@ static int __init tdsm_init(void)
 	tdsm_region.max_nodes = max_nodes;
 	tdsm_region.home_nodes = home_nodes;
 
+	/* Cannot fail: without debugfs the knobs stay 0 (off). */
+	tdsm_inject_init();
 	err = tdsm_pages_init(&tdsm_region, npages);
 	if (err)
-		return err;
+		goto err_inject;
 	err = tdsm_cache_init();
 	if (err)
 		goto err_pages;
@@ -167,8 +169,6 @@ static int __init tdsm_init(void)
 	err = tdsm_netlink_init();
 	if (err)
 		goto err_peers;
-	/* Cannot fail: without debugfs the knobs stay 0 (off). */
-	tdsm_inject_init();
 
 	pr_info("node %u of %u, %u homing: region %#llx-%#llx (%u MiB, %lu pages per home slice), %zu bytes of metadata per page\n",
 		node_id, max_nodes, home_nodes, TINYDSM_REGION_BASE,
@@ -192,6 +192,8 @@ err_cache:
 	tdsm_cache_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
+err_inject:
+	tdsm_inject_exit();
 	return err;
 }
 
@@ -205,7 +207,6 @@ err_pages:
  */
 static void __exit tdsm_exit(void)
 {
-	tdsm_inject_exit();	/* the knobs' variables outlive their files */
 	tdsm_netlink_stop();
 	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();
@@ -216,6 +217,7 @@ static void __exit tdsm_exit(void)
 	tdsm_pages_exit(&tdsm_region);
 	tdsm_netlink_exit();
 	tdsm_auth_exit();	/* no connection is left that could use the key */
+	tdsm_inject_exit();
 	pr_info("unloaded\n");
 }
 

@@ -38,6 +38,7 @@
 #include "alloc.h"
 #include "budget.h"
 #include "evict.h"
+#include "inject.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -172,6 +173,21 @@ struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * Make this node's copy of page @idx unreadable here at once (no PTE maps
+ * it, state INVALID: the next access faults to the home), keeping the
+ * frame. Page lock held, a frame in a state other than INVALID.
+ */
+static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	tdsm_local_unmap(r, idx, pg->frame);
+	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+	tdsm_sites_page_note(r, idx, false);
+}
+
+/*
  * This node owns page @idx, homed elsewhere, and gives it up for a write
  * (FETCH DROP, or an INVAL of the owner when the requester's copy is
  * current): unmap it at once, since the requester may write as soon as
@@ -197,9 +213,7 @@ struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
 	    tdsm_page_home(pg) == r->node_id)
 		return tdsm_local_take(r, idx);
 	if (pg->state != TINYDSM_PAGE_INVALID) {
-		tdsm_local_unmap(r, idx, pg->frame);
-		tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
-		tdsm_sites_page_note(r, idx, false);
+		tdsm_local_hide(r, idx);
 		clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	}
 	return NULL;
@@ -1229,9 +1243,19 @@ out_put:
  * grant to us is in doubt, and only the frame that grant installed would
  * be current: TDSM_FETCH_F_LIVE). The caller holds the page's chunk (M1),
  * as for tdsm_fetch_dropped().
+ *
+ * @hidden, for a FETCH DROP and a FETCHV (NULL for a FETCH KEEP): the page
+ * is also made unreadable here now, before the data and reply go out
+ * (tdsm_local_hide(); *@hidden says whether this call did it, false for a
+ * retained frame). Once the reply is out, the home may grant a writer the
+ * page and that writer may write before this node's handler runs again:
+ * a read-only PTE left until then would read the old data after the new
+ * write (PROTOCOL.md, "the owner gives the page up before it answers").
+ * After the send: tdsm_fetch_dropped(), or tdsm_fetch_unsent() if it
+ * surely failed.
  */
 struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
-			      u32 epoch, bool live)
+			      u32 epoch, bool live, bool *hidden)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
@@ -1244,6 +1268,11 @@ struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
 		return NULL;
 	}
 	tdsm_local_downgrade(r, idx);
+	if (hidden) {
+		*hidden = pg->state != TINYDSM_PAGE_INVALID;
+		if (*hidden)
+			tdsm_local_hide(r, idx);
+	}
 	get_page(frame);
 	tdsm_page_unlock(pg);
 	return frame;
@@ -1264,8 +1293,50 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 	struct page *taken = NULL;
 
 	tdsm_page_lock(pg);
-	if (pg->frame == frame)
+	if (pg->frame == frame) {
+		/* Hidden before the send: now given up, not written since. */
+		if (pg->state == TINYDSM_PAGE_INVALID)
+			clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 		taken = tdsm_local_give_up(r, idx);
+	}
+	tdsm_page_unlock(pg);
+	if (taken)
+		put_page(taken);
+}
+
+/*
+ * @frame of page @idx, hidden by tdsm_fetch_frame() (*@hidden true), did
+ * not go out: the reply was never posted (any error but -ECOMM), so the
+ * home cannot have the data, its transaction fails and its directory
+ * still names this node owner. The copy is readable again, read-only, as
+ * the FETCH left it: the page must not be lost, and a TDSM_FETCH_F_LIVE
+ * FETCH later must still find a live frame, or the home would conclude
+ * that a write grant to us in doubt was not taken when it was, and lose
+ * that write. Only that frame, still hidden: a newer copy stays as it is.
+ * Only a page this node owns (a write grant made it the owner): a copy it
+ * does not own goes, as tdsm_local_give_up() would have it, since the
+ * loss of the connection that failed the post may already have had its
+ * read copies of that home dropped (tdsm_drop_copies_of(), which skipped
+ * this one while it was hidden). This runs right after the failed post;
+ * the home's call waits for its reply (up to its timeout) and holds the
+ * page's DIR bit meanwhile, so no other transaction on the page reaches
+ * this node before.
+ */
+void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
+		       struct page *frame)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct page *taken = NULL;
+
+	tdsm_page_lock(pg);
+	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
+		if (pg->owner == r->node_id) {
+			tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+			tdsm_sites_page_note(r, idx, true);
+		} else {
+			taken = tdsm_local_take(r, idx);
+		}
+	}
 	tdsm_page_unlock(pg);
 	if (taken)
 		put_page(taken);
@@ -1280,6 +1351,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	bool live = msg->page.mode & TDSM_FETCH_F_LIVE;
 	u32 epoch = be32_to_cpu(msg->page.epoch);
 	struct tdsm_page *pg = NULL;
+	bool hidden = false;
 	enum tdsm_wire_status st;
 	struct page *frame;
 	unsigned long idx;
@@ -1307,7 +1379,9 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		goto out_put;
 	}
 
-	frame = tdsm_fetch_frame(r, idx, epoch, live);
+	/* A DROP hides the page here before the reply goes out. */
+	frame = tdsm_fetch_frame(r, idx, epoch, live,
+				 mode == TDSM_FETCH_DROP ? &hidden : NULL);
 	if (!frame) {
 		tdsm_reply_status(conn, msg, TDSM_WS_STALE);
 		goto out_put;
@@ -1315,9 +1389,13 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	/* Data and reply on one queue pair: ordered, one round trip. */
 	err = tdsm_reply_page(conn, msg, TDSM_WS_OK, TDSM_RF_DATA, 0, frame,
 			      iova, rkey, mode == TDSM_FETCH_DROP);
+	if (mode == TDSM_FETCH_DROP)
+		tdsm_inject_fetch_reply_delay();
 	/* Sent, or in doubt (-ECOMM: the home may have it): give it up. */
 	if ((!err || err == -ECOMM) && mode == TDSM_FETCH_DROP)
 		tdsm_fetch_dropped(r, idx, frame);
+	else if (err && hidden)
+		tdsm_fetch_unsent(r, idx, frame);
 	put_page(frame);
 out_put:
 	if (pg)

@@ -75,9 +75,11 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
 /* the owner's side of FETCH and FETCHV */
 struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
-			      u32 epoch, bool live);
+			      u32 epoch, bool live, bool *hidden);
 void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 			struct page *frame);
+void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
+		       struct page *frame);
 
 /* the home's directory: TDSM_PG_DIR held */
 int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,

@@ -70,6 +70,7 @@
 #define SLOT_KILLED		145
 #define SLOT_OWNER_AWAY		146
 #define SLOT_DOUBT_EVICTED	147
+#define SLOT_STALE_READ		148
 
 /* Data rounds: each test writes its own, so a stale copy names its source. */
 enum {
@@ -81,6 +82,7 @@ enum {
 	R_THIRD1, R_THIRD2,
 	R_OWNER1, R_OWNER2,
 	R_DOUBT1, R_DOUBT2,
+	R_STALE1, R_STALE2,
 	R_MAX
 };
 
@@ -90,6 +92,7 @@ FIXTURE(coherence) {
 	int ready;
 	int delaying;		/* this node delays its packets (tc): undo */
 	int dropping;		/* this node drops packets (tc clsact): undo */
+	const char *injecting;	/* this node set this debugfs knob: reset it */
 	char setup_err[256];
 };
 
@@ -142,6 +145,8 @@ FIXTURE_TEARDOWN(coherence)
 		tc_shell("tc qdisc del dev %s root >&2", tc_link_dev());
 	if (self->dropping)
 		tc_drop_roce(NULL, 0, NULL);
+	if (self->injecting)
+		tc_inject_set(self->injecting, 0);
 	tc_node_close(&self->n);
 }
 

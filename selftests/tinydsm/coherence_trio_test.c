@@ -185,6 +185,116 @@ TEST_F_TIMEOUT(coherence, trio_third_node_write_invalidates_readers, 150)
 }
 
 /*
+ * Every node: node @writer stored round @word's first word of page @p,
+ * whose rest is round @rest: every node reads both, then the home's
+ * directory must name @writer owner with every node a holder.
+ */
+static void check_word_written(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(coherence) *self, uint8_t *p,
+			       unsigned int writer, unsigned int word,
+			       unsigned int rest)
+{
+	struct tc_node *n = &self->n;
+	char what[64];
+
+	EXPECT_EQ(pat((uintptr_t)p, word), *(volatile uint64_t *)p);
+	snprintf(what, sizeof(what), "the rest of the page node%u wrote", writer);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, rest, what));
+	BARRIER("reread");
+	snprintf(what, sizeof(what), "home node2 after every node read node%u's write",
+		 writer);
+	if (n->id == HOME)
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED,
+					writer, TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
+					what));
+}
+
+/* The owner's sleep after its FETCH DROP reply (kmod/inject.c; at most 1000). */
+#define STALE_KNOB		"fetch_reply_delay_ms"
+#define STALE_DELAY_MS		1000
+
+/*
+ * No stale read at an owner that gives its page up. node3 owns a page
+ * homed on node2 (it wrote it last) and reads it in a loop through its
+ * mapping; node1 stores a new word into it: node2 asks node3 for the
+ * page with a FETCH DROP, relays it to node1 and grants node1 the write,
+ * while node3 sleeps STALE_DELAY_MS after sending its reply (the debugfs
+ * knob). node1 then publishes that its store completed, and node3's first
+ * read after it sees that must return node1's word. Before the owner gave
+ * the page up before answering, it unmapped the page only after that
+ * sleep (after its send completed): node2 acted on the reply at once, and
+ * node3 went on reading its old data through a read-only mapping after
+ * node1's store had completed. Skips without the knob (no debugfs).
+ */
+TEST_F_TIMEOUT(coherence, trio_owner_no_stale_read_after_drop, 150)
+{
+	struct tc_node *n = &self->n;
+	unsigned long reads = 0;
+	uint64_t old_v, new_v, v;
+	volatile uint64_t *w;
+	double t, deadline;
+	int stored, r;
+	char val[16];
+	uint8_t *p;
+
+	TC_START(TRIO);
+	if (!tc_inject_has(STALE_KNOB))
+		SKIP(return, "no %s/%s (CONFIG_DEBUG_FS off, or debugfs not mounted)",
+		     TC_INJECT_DIR, STALE_KNOB);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_STALE_READ);
+	w = (volatile uint64_t *)p;
+	old_v = pat((uintptr_t)w, R_STALE1);
+	new_v = pat((uintptr_t)w, R_STALE2);
+	if (n->id == 3) {
+		fill(p, n->psz, R_STALE1);
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_EXCLUSIVE,
+					ANY, ANY, "owner node3 after writing"));
+		self->injecting = STALE_KNOB;
+		ASSERT_EQ(0, tc_inject_set(STALE_KNOB, STALE_DELAY_MS))
+			TH_LOG("node3: setting %s: %s", STALE_KNOB, strerror(errno));
+	}
+	BARRIER("written");
+
+	if (n->id == HOME)
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_INVALID,
+					3, TC_NODE(3), "home node2 after node3 wrote"));
+	BARRIER("checked");
+
+	if (n->id == 1) {
+		t = tc_now();
+		*w = new_v;
+		TH_LOG("node1: store done in %.3f s (node3 hides its old copy for %u ms after its reply without the fix)",
+		       tc_now() - t, STALE_DELAY_MS);
+		ASSERT_EQ(0, tc_put(&self->s, "stored", "1"))
+			TH_LOG("node1: publishing 'stored': %s", strerror(errno));
+	}
+	if (n->id == 3) {
+		/* Whether node1's store completed, then a read: never the old word after it. */
+		deadline = tc_now() + self->s.timeout_s;
+		do {
+			stored = !tc_get(&self->s, "stored", val, sizeof(val));
+			v = *w;
+			reads++;
+			r = which_round((uintptr_t)w, v);
+			ASSERT_TRUE(v == old_v || v == new_v)
+				TH_LOG("node3: read %#llx (round %d), neither its own word nor node1's",
+				       (unsigned long long)v, r);
+			ASSERT_LT(tc_now(), deadline)
+				TH_LOG("node3: node1's store not published within %d s",
+				       self->s.timeout_s);
+		} while (!stored);
+		EXPECT_EQ(new_v, v)
+			TH_LOG("node3: read its old word (round %d) after node1's store completed (read %lu of the loop): a stale read",
+			       r, reads);
+		EXPECT_EQ(0, tc_inject_set(STALE_KNOB, 0));
+		self->injecting = NULL;
+	}
+	BARRIER("read");
+
+	check_word_written(_metadata, self, p, 1, R_STALE2, R_STALE1);
+}
+
+/*
  * Read *@w into *@v, again every 200 ms while it fails, for as long as
  * connections take to come back after a fault (10 timeouts + 20 s): 0, or
  * the last signal. *@tries: the reads done. A lost page never comes back.
@@ -297,14 +407,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_answer_lost, 240)
 			TH_LOG("node3: writing the page again failed");
 	}
 	BARRIER("rewritten");
-	EXPECT_EQ(pat((uintptr_t)w, R_THIRD2), *w);
-	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_THIRD1,
-			       "the rest of the page node3 wrote"));
-	BARRIER("reread");
-	if (n->id == HOME)
-		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_SHARED, 3,
-					TC_NODE(1) | TC_NODE(2) | TC_NODE(3),
-					"home node2 after every node read node3's write"));
+	check_word_written(_metadata, self, p, 3, R_THIRD2, R_THIRD1);
 }
 
 /*

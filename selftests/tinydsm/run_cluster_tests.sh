@@ -8,7 +8,9 @@
 #                       the nodes connect, cluster.sh)
 #   coherence_pair_test 2 nodes: ownership, reads, writes, ALLOC/FREE
 #   coherence_trio_test 3 nodes: invalidation, lost or evicted owners,
-#                       atomics (both: coherence.h; all nodes run them)
+#                       no stale read at an owner giving its page up
+#                       (a debugfs knob), atomics (both: coherence.h;
+#                       all nodes run them)
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
 #   site_cluster_test   2 nodes: an access site follows its page
 #   shrinker_test       2 nodes: memory pressure (an anonymous hog) frees

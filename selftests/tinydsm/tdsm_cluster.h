@@ -261,6 +261,37 @@ static inline unsigned int tc_module_param(const char *name, unsigned int dflt)
 	return sscanf(buf, "%u", &v) == 1 ? v : dflt;
 }
 
+/* ------------------------------------------ fault-injection knobs (debugfs) */
+
+/* kmod/inject.c: u32 knobs, 0 (off) at load; none without CONFIG_DEBUG_FS. */
+#define TC_INJECT_DIR		"/sys/kernel/debug/tinydsm"
+
+/* Does this node's module have the knob @name? */
+static inline int tc_inject_has(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), TC_INJECT_DIR "/%s", name);
+	return access(path, W_OK) == 0;
+}
+
+/* Set this node's knob @name to @val: 0, or -1 with errno set. */
+static inline int tc_inject_set(const char *name, unsigned int val)
+{
+	char path[PATH_MAX], buf[16];
+	int fd, len, ok;
+
+	snprintf(path, sizeof(path), TC_INJECT_DIR "/%s", name);
+	len = snprintf(buf, sizeof(buf), "%u\n", val);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, buf, len) == len;
+	if (close(fd) || !ok)
+		return -1;
+	return 0;
+}
+
 /* ------------------------------------------------------------ the region */
 
 struct tc_node {
