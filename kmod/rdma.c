@@ -700,6 +700,25 @@ static int tdsm_tx_set_push(struct tdsm_tx *tx, struct page *page)
 }
 
 /*
+ * A page's RDMA WRITE is posted unsignaled, ahead of the SEND that ends
+ * its reply: its completion comes only if it failed (the peer refused its
+ * rkey or address, or the transport gave up) or was flushed. Say why, and
+ * let the connection go: the SEND behind it is flushed too.
+ */
+static void tdsm_write_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct tdsm_conn *conn = wc->qp->qp_context;
+
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: page write failed: %s\n",
+				    conn->peer->id, ib_wc_status_msg(wc->status));
+	if (wc->status != IB_WC_SUCCESS)
+		tdsm_conn_kill(conn, -EIO);
+}
+
+static struct ib_cqe tdsm_write_cqe = { .done = tdsm_write_done };
+
+/*
  * Make @tx carry @page by RDMA WRITE to @iova/@rkey: maps it and fills
  * @write and its @sge. Consumes @tx on failure.
  */
@@ -718,6 +737,7 @@ static int tdsm_tx_prep_write(struct tdsm_tx *tx, struct page *page,
 	sge->lkey = tx->conn->pd->local_dma_lkey;
 	memset(write, 0, sizeof(*write));
 	write->wr.opcode = IB_WR_RDMA_WRITE;
+	write->wr.wr_cqe = &tdsm_write_cqe;
 	write->wr.sg_list = sge;
 	write->wr.num_sge = 1;
 	write->remote_addr = iova;
@@ -1127,6 +1147,7 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		pv->sge[i].length = PAGE_SIZE;
 		pv->sge[i].lkey = conn->pd->local_dma_lkey;
 		pv->wr[i].wr.opcode = IB_WR_RDMA_WRITE;
+		pv->wr[i].wr.wr_cqe = &tdsm_write_cqe;
 		pv->wr[i].wr.sg_list = &pv->sge[i];
 		pv->wr[i].wr.num_sge = 1;
 		pv->wr[i].remote_addr = iova + (u64)slot[i] * PAGE_SIZE;
