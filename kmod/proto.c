@@ -188,6 +188,24 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * Keep the frame of page @idx but make it no copy here: hidden
+ * (tdsm_local_hide()), and no longer written here, so that no local
+ * access (a fault, a word access) reads it any more; only the
+ * directory's transactions use it. Page lock held; nothing to do without
+ * a frame or when it is retained already.
+ */
+static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame || pg->state == TINYDSM_PAGE_INVALID)
+		return;
+	tdsm_local_hide(r, idx);
+	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+}
+
+/*
  * This node owns page @idx, homed elsewhere, and gives it up for a write
  * (FETCH DROP, or an INVAL of the owner when the requester's copy is
  * current): unmap it at once, since the requester may write as soon as
@@ -200,9 +218,10 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
  * read here; it is served only to the home's FETCH (the home names us
  * owner only while no write committed since, or after granting us the
  * page again, which replaces or revalidates the frame), and goes when a
- * newer copy is installed. The home's own copy is not retained this way:
- * it commits itself (tdsm_home_commit()). A node that does not own the
- * page drops it. Returns the frame to put, or NULL if it stays.
+ * newer copy is installed. The home retains its own copy too while it
+ * grants a write (tdsm_write_owner()), under its DIR bit, and settles it
+ * itself (tdsm_home_commit()). A node that does not own the page drops
+ * it. Returns the frame to put, or NULL if it stays.
  */
 struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
 {
@@ -212,10 +231,7 @@ struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
 	if (!pg->frame || pg->owner != r->node_id ||
 	    tdsm_page_home(pg) == r->node_id)
 		return tdsm_local_take(r, idx);
-	if (pg->state != TINYDSM_PAGE_INVALID) {
-		tdsm_local_hide(r, idx);
-		clear_bit(TDSM_PG_WRITTEN, &pg->flags);
-	}
+	tdsm_local_retain(r, idx);
 	return NULL;
 }
 
@@ -645,32 +661,40 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
  * connection, an interrupted fault whose reply the home had sent), so the
  * copyset alone may name a node that has nothing. Then the page travels
  * (*@data). DIR held.
+ *
+ * If the owner is this node (the home), its frame stays until the grant
+ * commits (tdsm_home_commit()), whether it goes with the reply or the
+ * requester's copy is current: if the reply never lands, the requester
+ * drops its copy with the connection, and ours is the last one. But it
+ * stays retained (tdsm_local_retain()), not as a read copy: the requester
+ * writes as soon as the reply arrives, which is before our send completes
+ * and the commit runs, and a local read in between (a fault or a word
+ * access, which take no DIR when the page is here) would return the page
+ * as it was before that write (PROTOCOL.md, "Transactions": the home's
+ * frame during a write grant).
  */
 static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 			    struct tdsm_dest *dst, struct page **push,
 			    bool *data)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
-	int err;
+	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
 	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
 			return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
-		/*
-		 * Our own frame stays, read-only, until the grant commits
-		 * (tdsm_home_commit()), as when it goes with the reply: if
-		 * the reply never lands, the requester drops its copy with
-		 * the connection, and ours is the last one.
-		 */
-		tdsm_page_lock(pg);
-		tdsm_local_downgrade(r, idx);
-		tdsm_page_unlock(pg);
-		return 0;
+	} else {
+		err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP,
+				    push);
+		*data = !err;
 	}
-	err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP, push);
-	*data = !err;
+	if (!err && pg->owner == r->node_id) {
+		tdsm_page_lock(pg);
+		tdsm_local_retain(r, idx);
+		tdsm_page_unlock(pg);
+	}
 	return err;
 }
 
@@ -733,7 +757,8 @@ again:
 	 * away the readers' copies, which may be the last ones (PROTOCOL.md,
 	 * rule 6). A peer owner retains the frame it gives up, so a reader
 	 * that cannot be reached afterwards costs nothing either. This node's
-	 * own frame, not retained, goes last: the home is never unreachable.
+	 * own frame goes last (retained until the commit, tdsm_write_owner()):
+	 * the home is never unreachable.
 	 */
 	owner_first = pg->owner != req && pg->owner != r->node_id;
 	if (owner_first) {
@@ -803,6 +828,14 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	if (send_err) {
 		pg->owner = owner;
 		pg->copyset = dst->prev_copyset & ~dst->invalidated;
+		/* Our frame, retained for the grant, is a read copy again. */
+		if (ours) {
+			tdsm_page_lock(pg);
+			if (pg->frame)
+				tdsm_local_install(r, idx, pg->frame,
+						   TINYDSM_PAGE_SHARED);
+			tdsm_page_unlock(pg);
+		}
 		return;
 	}
 	if (!ours)

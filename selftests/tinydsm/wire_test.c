@@ -103,6 +103,7 @@
 #define PG_DOUBT_GONE		132
 #define PG_UPGRADE_DOUBT	133
 #define PG_UPGRADE_NOT_SENT	134
+#define PG_HOME_READ_WINDOW	135
 #define PG_EVICTV		140	/* 2 pages */
 #define PG_EVICTV_DEAD		142
 #define PG_WRITEBACK		143
@@ -3176,6 +3177,43 @@ static int node2_reads_ours(FIXTURE_DATA(wire) *self, uint64_t pa,
 }
 
 /*
+ * node2 writes page @pa (pattern @seed), node1 drops every acknowledgement
+ * it sends (0x11), and we WRITE the page: the module's reply and the page
+ * land here, but its send does not complete. 0, or -1 (self->why).
+ */
+static int grant_taken_start(FIXTURE_DATA(wire) *self, uint64_t pa,
+			     unsigned int seed)
+{
+	struct rogue *r = self->r;
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	uint8_t want[PG];
+	char d[400];
+
+	if (doubt_start(self, pa, seed, "egress", 0x11))
+		return -1;
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_WRITE, pa, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	if (call(self, r, &m, &rep) != TDSM_WS_OK)
+		return -1;
+	fmt_msg(&rep, d, sizeof(d));
+	if (be32toh(rep.m.reply.flags) != TDSM_RF_DATA) {
+		snprintf(self->why, sizeof(self->why), "WRITE's reply without data: %s", d);
+		return -1;
+	}
+	pat_fill(want, seed);
+	if (memcmp(r->data, want, PG)) {
+		snprintf(self->why, sizeof(self->why), "the page did not arrive");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A write grant in doubt that the requester took: the module's reply (and
  * the page) reach the rogue, but node1 drops every acknowledgement it
  * sends (tc: RoCE packets of BTH opcode ACKNOWLEDGE, 0x11), so the
@@ -3187,33 +3225,61 @@ static int node2_reads_ours(FIXTURE_DATA(wire) *self, uint64_t pa,
  */
 TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
 {
-	struct tdsm_wire_msg m;
-	struct rx_msg rep;
-	uint8_t want[PG];
-	struct rogue *r;
 	uint64_t pd;
-	char d[400];
 
 	START();
 	pd = slice_addr(self, TARGET, PG_DOUBT_TAKEN);
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
-	r = self->r;
 	NEED_MW();
-	ASSERT_EQ(0, doubt_start(self, pd, 0x61, "egress", 0x11)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	memset(r->data, 0, PG);
-	msg_page(&m, TDSM_W_WRITE, pd, (uintptr_t)r->data, r->mw_rkey, 0, 0);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("WRITE: %s", self->why);
-	fmt_msg(&rep, d, sizeof(d));
-	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
-	pat_fill(want, 0x61);
-	ASSERT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("the page did not arrive");
+	ASSERT_EQ(0, grant_taken_start(self, pd, 0x61)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
 
 	/* We took the page and wrote it (0x62, here only): node2 must ask us. */
 	ASSERT_EQ(0, node2_reads_ours(self, pd, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
 				      0x62))
 		TH_LOG("node2 reading a page it granted us in doubt: %s", self->why);
+}
+
+/*
+ * A read on the home between a write grant's arrival and its commit: the
+ * module (home and owner, pattern 0x68) grants us its page for a write,
+ * and the reply lands, but node1 drops every acknowledgement it sends
+ * (0x11), so the module's send does not complete and its transaction
+ * (and commit) waits for the transport's retries. We own the page from
+ * the moment the reply arrived and may have written it. node2's read
+ * meanwhile must not return its own frame, the page as it was before our
+ * write: it waits for the transaction and then asks us (SIGBUS here: we
+ * do not answer while node2 reads, and then the connection is gone). The
+ * module used to keep its frame as a read copy until the commit, and a
+ * local read took it without asking anyone (conn.word_storm: node2 read 0
+ * after node1 wrote 7). Afterwards the page is ours, as in
+ * write_grant_in_doubt_taken.
+ */
+TEST_F_TIMEOUT(wire, write_grant_home_reads_before_commit, 200)
+{
+	struct access_ans a;
+	uint64_t pw;
+
+	START();
+	pw = slice_addr(self, TARGET, PG_HOME_READ_WINDOW);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	NEED_MW();
+	ASSERT_EQ(0, grant_taken_start(self, pw, 0x68)) TH_LOG("%s", self->why);
+
+	/* Our acks are still dropped: the module has not committed yet. */
+	ASSERT_EQ(0, node2_access(self, "read", pw, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_FALSE(!strcmp(a.what, "ok") && a.hash == pat_hash(0x68))
+		TH_LOG("node2 read its own old page (%.0f ms) while we owned it",
+		       a.ms);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2's read of a page it granted us: %s after %.0f ms",
+		       a.what, a.ms);
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
+
+	/* The grant is in doubt, and we took it: node2 must ask us. */
+	ASSERT_EQ(0, node2_reads_ours(self, pw, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
+				      0x69))
+		TH_LOG("node2 reading a page it granted us: %s", self->why);
 }
 
 /*
