@@ -32,6 +32,19 @@ u32 tdsm_inject_evict_delay_ms;
  */
 static u32 tdsm_fetch_reply_delay_ms;
 
+/*
+ * home_reply_delay_ms: the home sleeps this long after it sent a write
+ * grant's reply to another node, before it commits the transaction
+ * (proto.c, tdsm_handle_access(), before tdsm_home_commit()), holding the
+ * page's TDSM_PG_DIR: it widens the window in which the requester may
+ * write while the home still has its own frame, retained (PROTOCOL.md,
+ * "A local read on the home overtakes its own commit"). Clamped like the
+ * others: the DIR is held at most 1000 ms longer, less than a peer's
+ * request of the page waits for it (timeout_ms / 2, 1500 ms at the
+ * default) and than a fault here does (timeout_ms).
+ */
+static u32 tdsm_home_reply_delay_ms;
+
 /* The knobs: one line each. */
 static const struct {
 	const char *name;
@@ -39,6 +52,7 @@ static const struct {
 } tdsm_knobs[] = {
 	{ "evict_delay_ms", &tdsm_inject_evict_delay_ms },
 	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
+	{ "home_reply_delay_ms", &tdsm_home_reply_delay_ms },
 };
 
 /* tinydsm/ in debugfs, or an error pointer (debugfs_remove_recursive() takes both). */
@@ -55,6 +69,11 @@ static void tdsm_inject_sleep(const u32 *knob)
 void tdsm_inject_fetch_reply_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms);
+}
+
+void tdsm_inject_home_reply_delay(void)
+{
+	tdsm_inject_sleep(&tdsm_home_reply_delay_ms);
 }
 
 /*

@@ -20,5 +20,7 @@ void tdsm_inject_exit(void);
 
 /* The owner, after it sent a FETCH DROP or FETCHV reply. */
 void tdsm_inject_fetch_reply_delay(void);
+/* The home, after it sent a write grant's reply, before it commits. */
+void tdsm_inject_home_reply_delay(void);
 
 #endif /* _TDSM_INJECT_H */

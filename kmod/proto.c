@@ -1254,6 +1254,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	sent = tdsm_reply_page(conn, msg, tdsm_errno_status(err),
 			       data ? TDSM_RF_DATA : 0, err ? 0 : dst.epoch, push,
 			       dst.iova, dst.rkey, !err);
+	if (!err && write)
+		tdsm_inject_home_reply_delay();
 	if (!err)
 		tdsm_home_commit(r, idx, write, sent, &dst);
 	if (!err && !sent && write)
