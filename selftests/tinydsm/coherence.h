@@ -71,6 +71,7 @@
 #define SLOT_OWNER_AWAY		146
 #define SLOT_DOUBT_EVICTED	147
 #define SLOT_STALE_READ		148
+#define SLOT_HOME_STALE		149	/* 3 pages */
 
 /* Data rounds: each test writes its own, so a stale copy names its source. */
 enum {
@@ -83,6 +84,7 @@ enum {
 	R_OWNER1, R_OWNER2,
 	R_DOUBT1, R_DOUBT2,
 	R_STALE1, R_STALE2,
+	R_HSTALE1, R_HSTALE2,
 	R_MAX
 };
 
@@ -274,6 +276,41 @@ static unsigned long check_info(struct __test_metadata *_metadata,
 	if (bad)
 		TH_LOG("%s: %lu of %lu page(s) wrong", what, bad, npages);
 	return bad;
+}
+
+/*
+ * Read the word at @w through this node's mapping in a loop until node
+ * @writer published @key (its store of @new_v over @old_v completed),
+ * within the barrier timeout. Every read must be one of the two words, and
+ * the first read after the key was seen must be @new_v: the old word then
+ * is a stale read.
+ */
+static void read_until_stored(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(coherence) *self,
+			      volatile uint64_t *w, unsigned int writer,
+			      const char *key, uint64_t old_v, uint64_t new_v)
+{
+	double deadline = tc_now() + self->s.timeout_s;
+	unsigned long reads = 0;
+	char val[16];
+	int stored, r;
+	uint64_t v;
+
+	do {
+		stored = !tc_get(&self->s, key, val, sizeof(val));
+		v = *w;
+		reads++;
+		r = which_round((uintptr_t)w, v);
+		ASSERT_TRUE(v == old_v || v == new_v)
+			TH_LOG("node%u: read %#llx (round %d), neither its own word nor node%u's",
+			       self->s.id, (unsigned long long)v, r, writer);
+		ASSERT_LT(tc_now(), deadline)
+			TH_LOG("node%u: node%u's store not published within %d s",
+			       self->s.id, writer, self->s.timeout_s);
+	} while (!stored);
+	EXPECT_EQ(new_v, v)
+		TH_LOG("node%u: read its old word (round %d) after node%u's store completed (read %lu of the loop): a stale read",
+		       self->s.id, r, writer, reads);
 }
 
 /*

@@ -456,4 +456,131 @@ TEST_F_TIMEOUT(coherence, pair_alloc_disjoint_across_nodes, 150)
 	}
 }
 
+/* The home's sleep after a write grant's reply (kmod/inject.c; at most 1000). */
+#define HOME_KNOB		"home_reply_delay_ms"
+#define HOME_DELAY_MS		1000
+
+/*
+ * node1: store round R_HSTALE2's word into @w, then publish @key (the
+ * store completed). node2: wait until @key is published, without touching
+ * the page, within the barrier timeout.
+ */
+static void store_published(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(coherence) *self,
+			    volatile uint64_t *w, const char *key)
+{
+	double deadline = tc_now() + self->s.timeout_s;
+	char val[16];
+
+	if (self->n.id == 1) {
+		*w = pat((uintptr_t)w, R_HSTALE2);
+		ASSERT_EQ(0, tc_put(&self->s, key, "1"))
+			TH_LOG("node1: publishing '%s': %s", key, strerror(errno));
+		return;
+	}
+	while (tc_get(&self->s, key, val, sizeof(val))) {
+		ASSERT_LT(tc_now(), deadline)
+			TH_LOG("node2: node1's '%s' not published within %d s",
+			       key, self->s.timeout_s);
+		usleep(500);
+	}
+}
+
+/*
+ * No stale read at a home that grants its page away. Three pages homed on
+ * node2, which sets home_reply_delay_ms: it commits each write grant that
+ * long after its reply went out, holding the page's DIR. node1 stores a
+ * word into each page in turn and publishes each store once it completed;
+ * node2's next read of that page after it saw the publication must return
+ * node1's word:
+ *   page 0: node2 wrote it (the owner, its copy mapped) and reads it
+ *     through its mapping in a loop while node1 stores;
+ *   page 1: node2 never touched it (node1's store claims the zero page at
+ *     node2, which then holds a frame and no PTE): its first read faults;
+ *   page 2: the same, read with a word load (TINYDSM_IOC_WORD).
+ * Before the home retained its frame before answering (tdsm_write_owner()),
+ * the frame stayed SHARED (page 0 mapped read-only) until the commit, after
+ * the knob's sleep: node2 read its old word on page 0, and zero on pages 1
+ * and 2 (a fault or a word load used the SHARED frame without asking
+ * anyone, as conn_test's word_storm once saw), after node1's store had
+ * completed. Now each of those reads waits for the transaction (bounded by
+ * timeout_ms) and asks node1. Skips without the knob (no debugfs).
+ */
+TEST_F_TIMEOUT(coherence, pair_home_no_stale_read_after_grant, 150)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	unsigned int delay = HOME_DELAY_MS < timeout_ms / 3 ?
+			     HOME_DELAY_MS : timeout_ms / 3;
+	struct tinydsm_word wd = { .width = 8 };
+	struct tc_node *n = &self->n;
+	volatile uint64_t *w[3];
+	uint64_t old_v, new_v, v;
+	uint8_t *p;
+	int i;
+
+	TC_START(PAIR);
+	if (!tc_inject_has(HOME_KNOB))
+		SKIP(return, "no %s/%s (CONFIG_DEBUG_FS off, or debugfs not mounted)",
+		     TC_INJECT_DIR, HOME_KNOB);
+	p = shared_run(_metadata, self, "run", HOME, 3, SLOT_HOME_STALE);
+	for (i = 0; i < 3; i++)
+		w[i] = (volatile uint64_t *)(p + i * n->psz);
+	old_v = pat((uintptr_t)w[0], R_HSTALE1);
+	new_v = pat((uintptr_t)w[0], R_HSTALE2);
+	if (n->id == HOME) {
+		fill(p, n->psz, R_HSTALE1);
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_EXCLUSIVE,
+					HOME, TC_NODE(HOME), "home node2 after writing page 0"));
+		self->injecting = HOME_KNOB;
+		ASSERT_EQ(0, tc_inject_set(HOME_KNOB, delay))
+			TH_LOG("node2: setting %s: %s", HOME_KNOB, strerror(errno));
+	}
+	BARRIER("written");
+
+	/* Page 0: node2's mapped copy, read in a loop. */
+	if (n->id == 1) {
+		store_published(_metadata, self, w[0], "stored0");
+	} else {
+		read_until_stored(_metadata, self, w[0], 1, "stored0", old_v, new_v);
+	}
+	BARRIER("page0");
+
+	/* Page 1: a frame at node2 and no PTE; its first read faults. */
+	store_published(_metadata, self, w[1], "stored1");
+	if (n->id == HOME) {
+		v = *w[1];
+		EXPECT_EQ(pat((uintptr_t)w[1], R_HSTALE2), v)
+			TH_LOG("node2: its first read of page 1 after node1's store completed got round %d (0: the zero page it claimed): a stale read",
+			       which_round((uintptr_t)w[1], v));
+	}
+	BARRIER("page1");
+
+	/* Page 2: the same, with a word load. */
+	store_published(_metadata, self, w[2], "stored2");
+	if (n->id == HOME) {
+		wd.addr = (uintptr_t)w[2];
+		ASSERT_EQ(0, ioctl(n->fd, TINYDSM_IOC_WORD, &wd))
+			TH_LOG("node2: word load of page 2: %s", strerror(errno));
+		EXPECT_EQ(pat((uintptr_t)w[2], R_HSTALE2), wd.value)
+			TH_LOG("node2: its word load of page 2 after node1's store completed got round %d (0: the zero page it claimed): a stale read",
+			       which_round((uintptr_t)w[2], wd.value));
+		EXPECT_EQ(0, tc_inject_set(HOME_KNOB, 0));
+		self->injecting = NULL;
+	}
+	BARRIER("read");
+
+	/* Every store is read on both nodes; node2 names node1 owner of all. */
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(pat((uintptr_t)w[i], R_HSTALE2), *w[i])
+			TH_LOG("node%u: page %d", n->id, i);
+	EXPECT_EQ(0, check_mem(_metadata, n, p + 8, n->psz - 8, R_HSTALE1,
+			       "the rest of page 0, node2's"));
+	BARRIER("reread");
+	if (n->id == HOME)
+		EXPECT_EQ(0, check_info(_metadata, n, p, 3, TINYDSM_PAGE_SHARED, 1,
+					TC_NODE(1) | TC_NODE(2),
+					"home node2 after both read node1's stores"));
+}
+
 TEST_HARNESS_MAIN

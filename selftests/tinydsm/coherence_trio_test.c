@@ -229,13 +229,10 @@ static void check_word_written(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(coherence, trio_owner_no_stale_read_after_drop, 150)
 {
 	struct tc_node *n = &self->n;
-	unsigned long reads = 0;
-	uint64_t old_v, new_v, v;
+	uint64_t old_v, new_v;
 	volatile uint64_t *w;
-	double t, deadline;
-	int stored, r;
-	char val[16];
 	uint8_t *p;
+	double t;
 
 	TC_START(TRIO);
 	if (!tc_inject_has(STALE_KNOB))
@@ -270,22 +267,7 @@ TEST_F_TIMEOUT(coherence, trio_owner_no_stale_read_after_drop, 150)
 	}
 	if (n->id == 3) {
 		/* Whether node1's store completed, then a read: never the old word after it. */
-		deadline = tc_now() + self->s.timeout_s;
-		do {
-			stored = !tc_get(&self->s, "stored", val, sizeof(val));
-			v = *w;
-			reads++;
-			r = which_round((uintptr_t)w, v);
-			ASSERT_TRUE(v == old_v || v == new_v)
-				TH_LOG("node3: read %#llx (round %d), neither its own word nor node1's",
-				       (unsigned long long)v, r);
-			ASSERT_LT(tc_now(), deadline)
-				TH_LOG("node3: node1's store not published within %d s",
-				       self->s.timeout_s);
-		} while (!stored);
-		EXPECT_EQ(new_v, v)
-			TH_LOG("node3: read its old word (round %d) after node1's store completed (read %lu of the loop): a stale read",
-			       r, reads);
+		read_until_stored(_metadata, self, w, 1, "stored", old_v, new_v);
 		EXPECT_EQ(0, tc_inject_set(STALE_KNOB, 0));
 		self->injecting = NULL;
 	}
