@@ -164,6 +164,9 @@ static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, unsigned long idx,
 /*
  * Return with page @idx locked and held here, exclusive to this node if
  * @write: 0, or VM_FAULT_* if it cannot be (the page is then unlocked).
+ * A frame in state INVALID is never mapped: elsewhere a retained frame,
+ * on the page's home its own frame retained for a write grant under way
+ * (proto.c, tdsm_write_owner()), whose transaction tdsm_acquire() waits for.
  */
 static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 				unsigned long idx, bool write, int *acq)

@@ -82,7 +82,10 @@ static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
 
 /*
  * Do the access on this node's copy if it is good enough. Returns true if
- * done. The page lock is held.
+ * done. The page lock is held. A frame in state INVALID is no copy: on the
+ * home it is its own frame retained for a write grant under way (proto.c,
+ * tdsm_write_owner()), and the access gets the page as a fault would,
+ * after that transaction.
  */
 static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, bool store,
 			   u64 *value)
