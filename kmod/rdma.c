@@ -928,9 +928,19 @@ out_slot:
 	return err;
 }
 
+/*
+ * A buffer is registered in its connection's PD: its REG_MR, and the
+ * rkey the request hands out, are good on that connection only. A caller
+ * that looked the peer's connection up again after registering (a FETCH
+ * on behalf of a fault) may find a new one, after a reconnect: the call
+ * fails as on the dead connection (-ENOTCONN) instead of posting a
+ * REG_MR the new QP refuses, which would kill the new connection too.
+ */
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	      struct tdsm_buf *buf, struct tdsm_call *call)
 {
+	if (buf && buf->conn != conn)
+		return -ENOTCONN;
 	return __tdsm_call(conn, req, buf ? &buf->reg_wr.wr : NULL, call);
 }
 
@@ -938,6 +948,8 @@ int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		    struct tdsm_bufv *bufv, struct tdsm_call *call)
 {
+	if (bufv->conn != conn)
+		return -ENOTCONN;
 	return __tdsm_call(conn, req, &bufv->reg_wr.wr, call);
 }
 
