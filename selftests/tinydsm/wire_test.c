@@ -108,6 +108,7 @@
 #define PG_EVICTV_DEAD		142
 #define PG_WRITEBACK		143
 #define PG_WRITEBACK_DEAD	144
+#define PG_WRITEBACK_LATE	145	/* 2 pages */
 #define PG_EVICTV_UNTOUCHED	1600	/* its group of 64: nobody touches it */
 #define PG_BATCH_EDGE		768	/* the group edge at or after it, +-64 pages */
 /* Pages of node1's slice (the rogue is their home); PG_BATCH_EDGE too. */
@@ -2755,18 +2756,41 @@ TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
  * RDMA-write @seed's pattern to the buffer named in @req after the fact:
  * the completion status (0: it landed), or -1 (r->err).
  */
-static int late_write(struct rogue *r, const struct tdsm_wire_msg *req,
-		      unsigned int seed)
+static int late_write_to(struct rogue *r, uint64_t iova, uint32_t rkey,
+			 unsigned int seed)
 {
 	struct ibv_sge sge;
 	struct ibv_send_wr wr = { 0 };
 
 	pat_fill(r->data + 3 * PG, seed);
-	rogue_write_wr(r, &wr, &sge, 3, WR_ID(WR_WRITE, 1),
-		       be64toh(req->page.iova), be32toh(req->page.rkey));
+	rogue_write_wr(r, &wr, &sge, 3, WR_ID(WR_WRITE, 1), iova, rkey);
 	if (rogue_op(r, &wr) == 0)
 		return 0;
 	return r->op_done ? r->op_status : -1;
+}
+
+static int late_write(struct rogue *r, const struct tdsm_wire_msg *req,
+		      unsigned int seed)
+{
+	return late_write_to(r, be64toh(req->page.iova),
+			     be32toh(req->page.rkey), seed);
+}
+
+/*
+ * A late write's status @st (late_write_to()) must say it was refused:
+ * the reply killed node2's rkey (@inv: by SEND_WITH_INV, else node2 did by
+ * LOCAL_INV) before node2 used the @what it named.
+ */
+static void late_write_refused(struct __test_metadata *_metadata, int st,
+			       bool inv, const char *what)
+{
+	EXPECT_NE(0, st)
+		TH_LOG("%s: a write after the reply landed in node2's %s",
+		       inv ? "SEND_WITH_INV" : "no invalidation in the reply",
+		       what);
+	TH_LOG("%s: the late write completed with %s",
+	       inv ? "SEND_WITH_INV" : "plain SEND",
+	       st > 0 ? ibv_wc_status_str(st) : st ? "nothing" : "success");
 }
 
 /*
@@ -2821,12 +2845,7 @@ TEST_F_TIMEOUT(wire, late_write_into_dead_buffer, 200)
 		ASSERT_EQ(0, serve_node2_read(_metadata, self, q, 0x41 + pass, inv, &x))
 			TH_LOG("%s", self->why);
 		st = late_write(self->r, &x.m, 0x61);
-		EXPECT_NE(0, st)
-			TH_LOG("%s: a write after the reply landed in node2's buffer",
-			       inv ? "SEND_WITH_INV" : "no invalidation in the reply");
-		TH_LOG("%s: the late write completed with %s",
-		       inv ? "SEND_WITH_INV" : "plain SEND",
-		       st > 0 ? ibv_wc_status_str(st) : st ? "nothing" : "success");
+		late_write_refused(_metadata, st, inv, "buffer");
 		ASSERT_EQ(0, node2_access(self, "read", q, 0, &a)) TH_LOG("%s", self->why);
 		/*
 		 * Either the page is as served, or node2 no longer has it: the
@@ -4045,6 +4064,64 @@ TEST_F_TIMEOUT(wire, evictv_writeback_fetchv_unanswered, 200)
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write: %s", d);
 	ASSERT_EQ(0, node2_info(self, pd, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TARGET, pi.owner);
+}
+
+/*
+ * The write-back's buffer dies with the FETCHV's reply (kmod/PROTOCOL.md,
+ * "Registered buffers"): node2 installs the frame we wrote as its own
+ * copy, so a write into the batch buffer after our reply must not land,
+ * whether the reply invalidated the rkey (SEND_WITH_INV) or node2 had to
+ * (LOCAL_INV) before it used the frame. node2's EVICTV reply comes after
+ * it put the buffer, so our late write follows it. The refused write
+ * breaks the connection: node2 drops it; the page it took back keeps our
+ * reply's bytes (it is node2's own now, so the read stays local).
+ */
+TEST_F_TIMEOUT(wire, evictv_writeback_late_write_into_dead_buffer, 200)
+{
+	struct access_ans a;
+	struct rx_msg x, rep;
+	struct peer_st ps;
+	struct rogue *r;
+	int pass, st;
+	uint64_t pw;
+	char d[400];
+
+	START();
+	for (pass = 0; pass < 2; pass++) {
+		bool inv = pass == 0;
+		unsigned int seed = 0x71 + 2 * pass;
+
+		pw = slice_addr(self, TARGET, PG_WRITEBACK_LATE + pass);
+		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+		r = self->r;
+		NEED_MW();
+		ASSERT_EQ(0, node2_access(self, "write", pw, seed - 1, &a))
+			TH_LOG("%s", self->why);
+		ASSERT_STREQ("ok", a.what);
+		ASSERT_EQ(0, writeback_start(self, r, pw, seed, 0x6363 + pass, &x))
+			TH_LOG("%s", self->why);
+		ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, 1, 1, 1, inv))
+			TH_LOG("%s", r->err);
+		ASSERT_EQ(1, rogue_recv(r, &rep, REPLY_MS))
+			TH_LOG("no EVICTV reply: %s", r->err);
+		fmt_msg(&rep, d, sizeof(d));
+		ASSERT_EQ(0x6363u + pass, be64toh(rep.m.hdr.id)) TH_LOG("%s", d);
+		EXPECT_EQ(1u, be64toh(rep.m.breply.done)) TH_LOG("not written back: %s", d);
+
+		st = late_write_to(r, be64toh(x.m.batch.iova),
+				   be32toh(x.m.batch.rkey), 0x7f);
+		late_write_refused(_metadata, st, inv, "FETCHV batch buffer");
+		ASSERT_EQ(0, node2_access(self, "read", pw, 0, &a)) TH_LOG("%s", self->why);
+		EXPECT_STREQ("ok", a.what);
+		EXPECT_EQ(pat_hash(seed), a.hash)
+			TH_LOG("node2's page changed after it was written back");
+		/* We keep our end open: node2 must drop its broken QP itself. */
+		EXPECT_EQ(0, peer_wait_not_up(self, &ps))
+			TH_LOG("%s (its QP failed when it refused our write)", self->why);
+		rogue_close(self->r);
+		self->r = NULL;
+		ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
+	}
 }
 
 /* A FETCHV from us, node2's home of @addr: one page into data page 0. */
