@@ -858,7 +858,8 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 /*
  * Send request @req and wait for its reply in @call, bounded. @first, if
  * given, is the REG_MR of the buffer the reply's data goes to, chained
- * before the SEND. Before the request is sent, a fatal signal stops the
+ * before the SEND; @buf_conn, the connection that buffer is registered
+ * on, must be @conn. Before the request is sent, a fatal signal stops the
  * caller (-EINTR). Once it is sent, it is never withdrawn: the caller
  * waits for the reply, uninterruptibly, at most tdsm_call_timeout(); then
  * it kills the connection and waits for its drain, which matches a reply
@@ -869,7 +870,8 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
  * -ENOTCONN, -ENOMEM, -EIO.
  */
 static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
-		       struct ib_send_wr *first, struct tdsm_call *call)
+		       struct ib_send_wr *first, struct tdsm_conn *buf_conn,
+		       struct tdsm_call *call)
 {
 	unsigned long tmo = tdsm_call_timeout(req->hdr.type);
 	bool timed_out = false;
@@ -881,6 +883,16 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	init_completion(&call->sent);
 	call->err = 0;
 	call->invalidated = false;
+	/*
+	 * A buffer is registered in its connection's PD: its REG_MR, and the
+	 * rkey the request hands out, are good on that connection only. A
+	 * caller that looked the peer's connection up again after registering
+	 * (a FETCH on behalf of a fault) may find a new one, after a
+	 * reconnect: fail as on the dead connection instead of posting a
+	 * REG_MR the new QP refuses, which would kill the new one too.
+	 */
+	if (first && buf_conn != conn)
+		return -ENOTCONN;
 	/* One of our requests outstanding at the peer: its queue is bounded. */
 	err = tdsm_slot_get(conn, &conn->req_free, true);
 	if (err)
@@ -928,29 +940,18 @@ out_slot:
 	return err;
 }
 
-/*
- * A buffer is registered in its connection's PD: its REG_MR, and the
- * rkey the request hands out, are good on that connection only. A caller
- * that looked the peer's connection up again after registering (a FETCH
- * on behalf of a fault) may find a new one, after a reconnect: the call
- * fails as on the dead connection (-ENOTCONN) instead of posting a
- * REG_MR the new QP refuses, which would kill the new connection too.
- */
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	      struct tdsm_buf *buf, struct tdsm_call *call)
 {
-	if (buf && buf->conn != conn)
-		return -ENOTCONN;
-	return __tdsm_call(conn, req, buf ? &buf->reg_wr.wr : NULL, call);
+	return __tdsm_call(conn, req, buf ? &buf->reg_wr.wr : NULL,
+			   buf ? buf->conn : NULL, call);
 }
 
 /* tdsm_call() for a batch request whose pages go to @bufv. */
 int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		    struct tdsm_bufv *bufv, struct tdsm_call *call)
 {
-	if (bufv->conn != conn)
-		return -ENOTCONN;
-	return __tdsm_call(conn, req, &bufv->reg_wr.wr, call);
+	return __tdsm_call(conn, req, &bufv->reg_wr.wr, bufv->conn, call);
 }
 
 /* Answer @req with @status alone. 0, or -errno: it never went out. */
