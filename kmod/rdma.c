@@ -888,8 +888,9 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	 * rkey the request hands out, are good on that connection only. A
 	 * caller that looked the peer's connection up again after registering
 	 * (a FETCH on behalf of a fault) may find a new one, after a
-	 * reconnect: fail as on the dead connection instead of posting a
-	 * REG_MR the new QP refuses, which would kill the new one too.
+	 * reconnect, or another peer's, when a grant in doubt sends it on to
+	 * the owner before: fail as on a dead connection instead of posting
+	 * a REG_MR that QP refuses, which would kill that connection too.
 	 */
 	if (first && buf_conn != conn)
 		return -ENOTCONN;
