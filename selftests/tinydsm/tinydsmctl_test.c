@@ -1081,7 +1081,8 @@ TEST_F(ctl, stats)
 		  "     'evicted_written', 'evict_released', 'evict_failed',\n"
 		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns',\n"
 		  "     'meta_bytes', 'chunks', 'home_frames', 'home_charged',\n"
-		  "     'home_budget_pages', 'home_refused', 'shrinker_freed']\n"
+		  "     'home_budget_pages', 'home_refused', 'shrinker_freed',\n"
+		  "     'clock_young']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",
