@@ -7,8 +7,8 @@
  *                          page it reads, and falls back when node2's
  *                          writes invalidate the copies.
  *   read_four_times_budget node1 sets a 4 MiB budget (tinydsmctl region
- *                          set cache) and reads a 16 MiB run twice (on a
- *                          debug kernel 12 MiB once), every word checked; cached_pages, sampled as it goes,
+ *                          set cache) and reads a 16 MiB run twice, every
+ *                          word checked; cached_pages, sampled as it goes,
  *                          stays under the hard watermark, read copies are
  *                          evicted in batches (evict_batch_pages /
  *                          evict_batches > 1). Then node2 writes every page
@@ -17,8 +17,7 @@
  *                          while it holds a copy, so no stale read.
  *   write_four_times_budget node1 sets a 4 MiB budget and writes every word
  *                          of a 16 MiB run homed on node2, then reads and
- *                          checks it, twice (other words each pass; on a
- *                          debug kernel 12 MiB once):
+ *                          checks it, twice (other words each pass):
  *                          cached_pages stays under the hard watermark, so
  *                          pages node1 owns are written back
  *                          (evicted_written > 0, each released after). Then
@@ -36,15 +35,19 @@
  *                          did. node2 then reads node1's words.
  *   hot_set                node1 sets a 4 MiB budget, reads a hot set of
  *                          1 MiB homed on node2 through its mapping, then
- *                          streams 16 MiB (on a debug kernel 12 MiB) homed
- *                          on node2, reading the hot set again after every
- *                          MiB: once the stream went two budgets past, at
- *                          most 5% of those hot reads fault (the clock
- *                          sees them in the PTEs' accessed bits: they do
- *                          not fault, so nothing else tells it), at the
- *                          end at least 95% of the hot pages still have a
- *                          copy on node1, every word is right, clock_young
- *                          grew by a hot set at least.
+ *                          streams 16 MiB homed on node2, reading the hot
+ *                          set again after every MiB: once the stream went
+ *                          two budgets past, at most 5% of those hot reads
+ *                          fault (the clock sees them in the PTEs' accessed
+ *                          bits: they do not fault, so nothing else tells
+ *                          it), at the end at least 95% of the hot pages
+ *                          still have a copy on node1, every word is right,
+ *                          clock_young grew by a hot set at least.
+ *
+ * On a debug kernel (KASAN, lockdep, kmemleak: many times slower under
+ * TCG) the budget is 1 MiB, the runs and the stream 3 MiB, gone over once,
+ * and the hot set 256 KiB: every path runs, every assertion is kept, and
+ * the counts asked for are scaled to the smaller run (least_evicted()).
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the tests skip on other node counts.
@@ -72,13 +75,16 @@
 #define PAIR		2
 #define HOME		2	/* homes and writes the run */
 #define READER		1	/* reads it, with a budget */
-#define BUDGET_MB	4
 /*
- * The run: 4 budgets, gone over twice; on a debug kernel (tc_debug_kernel)
- * 3 budgets once, still a budget more than the hard watermark lets stay.
+ * The budget, and the run: 4 budgets, gone over twice. On a debug kernel
+ * (tc_debug_kernel) the least budget and a run of 3 of them, once: under
+ * the hard watermark (its floor is 1024 pages), so least_evicted() then
+ * asks for one eviction, not a run's worth.
  */
-#define DATA_MB		(4 * BUDGET_MB)
-#define DEBUG_DATA_MB	(3 * BUDGET_MB)
+#define BUDGET_MB	4
+#define DEBUG_BUDGET_MB	1
+#define RUN_BUDGETS	4
+#define DEBUG_RUN_BUDGETS 3
 #define COUNT_PAGES	64
 /* Stats are sampled every this many pages read. */
 #define SAMPLE_PAGES	16
@@ -98,6 +104,7 @@ FIXTURE(cache) {
 	int ready;
 	char setup_err[256];
 	int budget_set;
+	unsigned int budget_mb;	/* node1's budget */
 	unsigned int data_mb;	/* the run's size */
 	unsigned int passes;	/* how many times it is gone over */
 	int trace_made;		/* TRACE_INSTANCE made: remove it */
@@ -106,7 +113,9 @@ FIXTURE(cache) {
 FIXTURE_SETUP(cache)
 {
 	tc_sync_init(&self->s, "cache", _metadata->name);
-	self->data_mb = tc_debug_kernel() ? DEBUG_DATA_MB : DATA_MB;
+	self->budget_mb = tc_debug_kernel() ? DEBUG_BUDGET_MB : BUDGET_MB;
+	self->data_mb = self->budget_mb *
+			(tc_debug_kernel() ? DEBUG_RUN_BUDGETS : RUN_BUDGETS);
 	self->passes = tc_debug_kernel() ? 1 : 2;
 	if (self->s.nodes != PAIR)
 		return;
@@ -163,22 +172,34 @@ TEST_F_TIMEOUT(cache, count_follows_copies, 300)
 }
 
 /*
- * node1 sets its budget to BUDGET_MB: its stats then in *@s0, the budget
+ * node1 sets its budget (budget_mb): its stats then in *@s0, the budget
  * in pages in *@budget, the hard watermark in *@hard.
  */
 static void reader_budget(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(cache) *self, struct tinydsm_stats *s0,
 			  uint64_t *budget, uint64_t *hard)
 {
-	ASSERT_EQ(0, tc_cache_budget_set(BUDGET_MB));
+	ASSERT_EQ(0, tc_cache_budget_set(self->budget_mb));
 	self->budget_set = 1;
 	ASSERT_EQ(0, tc_stats(&self->n, s0));
 	*budget = s0->cache_budget_pages;
-	ASSERT_EQ((uint64_t)(BUDGET_MB << 20) / self->n.psz, *budget);
+	ASSERT_EQ(((uint64_t)self->budget_mb << 20) / self->n.psz, *budget);
 	/* The hard watermark: budget + max(budget / 8, 1024 pages). */
 	*hard = *budget + (*budget / 8 > 1024 ? *budget / 8 : 1024);
 	EXPECT_GE(*hard, s0->cached_pages)
 		TH_LOG("more cached before the test than it allows");
+}
+
+/*
+ * The least that @passes over a run of @npages past the budget evict:
+ * each all of it but the hard watermark's worth (@hard) that may stay; a
+ * run under the hard watermark at least one page (the reclaim work starts
+ * at the budget).
+ */
+static uint64_t least_evicted(unsigned int passes, unsigned long npages,
+			      uint64_t hard)
+{
+	return npages > hard ? passes * (npages - hard) : 1;
 }
 
 /*
@@ -289,7 +310,7 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 		 * Every pass installs the run: each evicts all of it less
 		 * the up to a hard watermark's worth that could stay cached.
 		 */
-		EXPECT_LE(self->passes * (npages - hard),
+		EXPECT_LE(least_evicted(self->passes, npages, hard),
 			  s1.evicted_clean - s0.evicted_clean)
 			TH_LOG("a budget of %llu pages", (unsigned long long)budget);
 		EXPECT_LT(s1.evict_batches - s0.evict_batches,
@@ -358,7 +379,7 @@ TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
 		EXPECT_LT(s0.evicted_written, s1.evicted_written)
 			TH_LOG("no page written back");
 		/* Every pass over the run, less what may stay cached. */
-		EXPECT_LE(self->passes * (npages - hard),
+		EXPECT_LE(least_evicted(self->passes, npages, hard),
 			  s1.evicted_written - s0.evicted_written)
 			TH_LOG("a budget of %llu pages", (unsigned long long)budget);
 		/* Every page the home took, it released: the frame went. */
@@ -654,12 +675,12 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 
 /* ---- hot_set: the clock sees pages used without faults ---- */
 
-/* The hot set: 1 MiB; the stream after it: 4 budgets (debug: 3). */
-#define HOT_PAGES	256
-#define HOT_STREAM_MB	(4 * BUDGET_MB)
-#define DEBUG_HOT_STREAM_MB (3 * BUDGET_MB)
-/* The hot set is read again after every this many pages of the stream. */
-#define HOT_EVERY_PAGES	256
+/*
+ * The hot set: a quarter of the budget; the stream after it: the run
+ * (budget_mb, data_mb). The hot set is read again after every quarter
+ * budget of the stream.
+ */
+#define HOT_BUDGET_DIV	4
 /* Of the hot set, at least this share (%) stays, and no more faults. */
 #define HOT_KEEP_PCT	95
 /* Pages tlb_turnover() maps and unmaps: above the flush ceiling (33). */
@@ -696,7 +717,8 @@ static int tlb_turnover(long psz)
  * *@bad.
  */
 static void hot_read(struct __test_metadata *_metadata,
-		     const struct tc_node *n, uint64_t hot, uint64_t *faults,
+		     const struct tc_node *n, uint64_t hot,
+		     unsigned long hot_pages, uint64_t *faults,
 		     unsigned long *bad)
 {
 	struct tinydsm_stats a, b;
@@ -704,7 +726,7 @@ static void hot_read(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, tlb_turnover(n->psz)) TH_LOG("scratch mapping: %s",
 						  strerror(errno));
 	ASSERT_EQ(0, tc_stats(n, &a));
-	*bad += tc_check_mem(_metadata, hot, (size_t)HOT_PAGES * n->psz, 1,
+	*bad += tc_check_mem(_metadata, hot, (size_t)hot_pages * n->psz, 1,
 			     "hot set");
 	ASSERT_EQ(0, tc_stats(n, &b));
 	*faults += b.read_faults - a.read_faults;
@@ -723,11 +745,11 @@ static void hot_read(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(cache, hot_set, 2 * READ_TIMEOUT_S)
 {
-	const unsigned long stream =
-		((unsigned long)(tc_debug_kernel() ? DEBUG_HOT_STREAM_MB :
-				 HOT_STREAM_MB) << 20) / self->n.psz;
-	const unsigned long npages = HOT_PAGES + stream;
 	const size_t psz = self->n.psz;
+	const unsigned long hot_pages =
+		((unsigned long)self->budget_mb << 20) / psz / HOT_BUDGET_DIV;
+	const unsigned long stream = ((unsigned long)self->data_mb << 20) / psz;
+	const unsigned long npages = hot_pages + stream;
 	uint64_t addr, hot, cold, budget = 0, hard = 0, faults = 0, early = 0;
 	unsigned long bad = 0, off, seg, reads = 0, kept = 0, i;
 	struct tinydsm_stats s0, s1;
@@ -740,49 +762,52 @@ TEST_F_TIMEOUT(cache, hot_set, 2 * READ_TIMEOUT_S)
 		     self->n.slice_pages, npages);
 	if (self->s.id == READER) {
 		hot = addr;
-		cold = addr + HOT_PAGES * psz;
+		cold = addr + hot_pages * psz;
 		/* The first read faults every hot page in: not counted. */
-		bad += tc_check_mem(_metadata, hot, HOT_PAGES * psz, 1,
+		bad += tc_check_mem(_metadata, hot, hot_pages * psz, 1,
 				    "hot set, first read");
 		for (off = 0; off < stream; off += seg) {
-			seg = stream - off < HOT_EVERY_PAGES ?
-			      stream - off : HOT_EVERY_PAGES;
+			seg = stream - off < hot_pages ?
+			      stream - off : hot_pages;
 			bad += tc_check_mem(_metadata, cold + off * psz,
 					    seg * psz, 1, "stream");
 			if (off + seg >= stream)
 				break;	/* the end: the check below first */
 			if (off + seg < 2 * budget) {
-				hot_read(_metadata, &self->n, hot, &early, &bad);
+				hot_read(_metadata, &self->n, hot, hot_pages,
+					 &early, &bad);
 				continue;
 			}
-			hot_read(_metadata, &self->n, hot, &faults, &bad);
+			hot_read(_metadata, &self->n, hot, hot_pages,
+				 &faults, &bad);
 			reads++;
 		}
 		/* Right after the stream: the hot set still has its copies. */
-		for (i = 0; i < HOT_PAGES; i++) {
+		for (i = 0; i < hot_pages; i++) {
 			ASSERT_EQ(0, tc_page_info(&self->n,
 						  (void *)(uintptr_t)(hot + i * psz),
 						  &pi));
 			kept += pi.state != TINYDSM_PAGE_INVALID;
 		}
-		hot_read(_metadata, &self->n, hot, &faults, &bad);
+		hot_read(_metadata, &self->n, hot, hot_pages, &faults, &bad);
 		reads++;
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
-		TH_LOG("hot set: %lu of %u pages kept, %llu faults in %lu reads (%llu before); clock_young +%llu, evicted %llu, cached %llu",
-		       kept, HOT_PAGES, (unsigned long long)faults, reads,
+		TH_LOG("hot set: %lu of %lu pages kept, %llu faults in %lu reads (%llu before); clock_young +%llu, evicted %llu, cached %llu",
+		       kept, hot_pages, (unsigned long long)faults, reads,
 		       (unsigned long long)early,
 		       (unsigned long long)(s1.clock_young - s0.clock_young),
 		       (unsigned long long)(s1.evicted_clean - s0.evicted_clean),
 		       (unsigned long long)s1.cached_pages);
 		EXPECT_EQ(0ul, bad) TH_LOG("pages read wrong");
 		/* The stream went past the budget: the clock had to choose. */
-		EXPECT_LE(stream - hard, s1.evicted_clean - s0.evicted_clean);
-		EXPECT_GE(kept * 100, (uint64_t)HOT_PAGES * HOT_KEEP_PCT)
+		EXPECT_LE(least_evicted(1, stream, hard),
+			  s1.evicted_clean - s0.evicted_clean);
+		EXPECT_GE(kept * 100, (uint64_t)hot_pages * HOT_KEEP_PCT)
 			TH_LOG("hot pages evicted");
 		EXPECT_LE(faults * 100,
-			  (uint64_t)reads * HOT_PAGES * (100 - HOT_KEEP_PCT))
+			  (uint64_t)reads * hot_pages * (100 - HOT_KEEP_PCT))
 			TH_LOG("hot pages read through the mapping faulted again");
-		EXPECT_LE(s0.clock_young + HOT_PAGES, s1.clock_young)
+		EXPECT_LE(s0.clock_young + hot_pages, s1.clock_young)
 			TH_LOG("the clock found no accessed bits");
 	}
 	BARRIER("read", READ_TIMEOUT_S);
