@@ -4265,6 +4265,28 @@ static long fetchv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
 }
 
 /*
+ * A FETCH from us, node2's home of @addr, into our data page 0 (zeroed
+ * first), with @mode; @grant_epoch goes with it (TDSM_FETCH_F_LIVE is in
+ * @mode then). Its status, the reply in *@rep; or -1 (self->why).
+ */
+static long rogue_fetch(FIXTURE_DATA(wire) *self, struct rogue *r,
+			uint64_t addr, uint8_t mode, uint32_t grant_epoch,
+			struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_FETCH, addr, (uintptr_t)r->data, r->mw_rkey, ROGUE,
+		 mode);
+	m.page.grant_epoch = htobe32(grant_epoch);
+	return call(self, r, &m, rep);
+}
+
+/*
  * The owner's side of a grant in doubt whose settlement was lost: node2
  * writes a page we home (0x91: our grant, epoch G), and we, with G in
  * doubt, FETCH it DROP for a frame G installed (TDSM_FETCH_F_LIVE,
@@ -4287,7 +4309,6 @@ TEST_F_TIMEOUT(wire, live_fetch_serves_retained_grant, 200)
 		{ "the grant before", -1 },
 		{ "a later grant", 1 },
 	};
-	struct tdsm_wire_msg m;
 	struct rx_msg rep, x;
 	struct access_ans a;
 	struct pinfo pi;
@@ -4312,12 +4333,8 @@ TEST_F_TIMEOUT(wire, live_fetch_serves_retained_grant, 200)
 	pat_fill(want, 0x91);
 
 	/* G in doubt, our next transaction: FETCH DROP, for a frame G installed. */
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	memset(r->data, 0, PG);
-	msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey, ROGUE,
-		 TDSM_FETCH_DROP | TDSM_FETCH_F_LIVE);
-	m.page.grant_epoch = htobe32(grant);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep))
+	ASSERT_EQ(TDSM_WS_OK, rogue_fetch(self, r, q, TDSM_FETCH_DROP |
+					  TDSM_FETCH_F_LIVE, grant, &rep))
 		TH_LOG("FETCH DROP, live: %s", self->why);
 	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH DROP: not node2's bytes");
 	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
@@ -4326,22 +4343,18 @@ TEST_F_TIMEOUT(wire, live_fetch_serves_retained_grant, 200)
 
 	/* That answer lost: a FETCH for a frame of another grant is STALE. */
 	for (i = 0; i < (int)(sizeof(other) / sizeof(other[0])); i++) {
-		ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-		msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey,
-			 ROGUE, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE);
-		m.page.grant_epoch = htobe32(grant + (uint32_t)other[i].delta);
-		EXPECT_EQ(TDSM_WS_STALE, call(self, r, &m, &rep))
-			TH_LOG("a FETCH for a frame of %s: %s", other[i].name,
-			       self->why);
+		const char *name = other[i].name;
+		long st = rogue_fetch(self, r, q,
+				      TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
+				      grant + (uint32_t)other[i].delta, &rep);
+
+		EXPECT_EQ(TDSM_WS_STALE, st)
+			TH_LOG("a FETCH for a frame of %s: %s", name, self->why);
 	}
 
 	/* For a frame G installed: the retained one, node2's write. */
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	memset(r->data, 0, PG);
-	msg_page(&m, TDSM_W_FETCH, q, (uintptr_t)r->data, r->mw_rkey, ROGUE,
-		 TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE);
-	m.page.grant_epoch = htobe32(grant);
-	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep))
+	ASSERT_EQ(TDSM_WS_OK, rogue_fetch(self, r, q, TDSM_FETCH_KEEP |
+					  TDSM_FETCH_F_LIVE, grant, &rep))
 		TH_LOG("node2 refused the frame the grant in doubt installed: %s",
 		       self->why);
 	fmt_msg(&rep, d, sizeof(d));
