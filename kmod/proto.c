@@ -1211,9 +1211,10 @@ static bool tdsm_grant_epoch_bad(const struct tdsm_wire_msg *msg)
 
 	if (live == !!msg->page.grant_epoch)
 		return false;
-	pr_warn_ratelimited("node %u: a type %u request %s a grant epoch: malformed\n",
+	pr_warn_ratelimited("node %u: a type %u request %s: malformed\n",
 			    msg->hdr.src, msg->hdr.type,
-			    live ? "for a live copy without" : "with");
+			    live ? "for a grant in doubt without its epoch" :
+			    "with a grant epoch");
 	return true;
 }
 
