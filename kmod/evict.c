@@ -1117,8 +1117,7 @@ void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,
 		    tdsm_page_home(tdsm_pg(r, first + i)) != msg->hdr.src)
 			continue;
 		/* Hidden here before the reply goes out, as for a FETCH DROP. */
-		push[npush] = tdsm_fetch_frame(r, first + i, epoch, false,
-					       &hidden);
+		push[npush] = tdsm_fetch_frame(r, first + i, epoch, 0, &hidden);
 		if (!push[npush])
 			continue;
 		if (hidden)

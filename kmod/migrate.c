@@ -263,7 +263,8 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 		/*
 		 * A third node owns it: collect it here first. So too if @to
 		 * owns it by a grant in doubt: whether its copy is the page,
-		 * only a FETCH for a live copy tells (tdsm_home_serve()).
+		 * only a FETCH for a frame that grant installed tells
+		 * (TDSM_FETCH_F_LIVE, tdsm_home_serve()).
 		 */
 		if (pg->owner != r->node_id &&
 		    (pg->owner != to || tdsm_doubt_to(r, first + i, to))) {

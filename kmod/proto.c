@@ -348,12 +348,15 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
  * the page if @to did not take it (a peer retains the frame it gave up,
  * tdsm_local_give_up(), also through an eviction; this node's own is
  * @frame, unmapped); 0 if there is none left to fall back on (this node
- * had lost its frame already). Entries live in tdsm_region.doubts, by
- * page index.
+ * had lost its frame already). @epoch: the grant's transaction, never 0:
+ * a frame of @to at that epoch is one the grant installed, so @to took it
+ * (TDSM_FETCH_F_LIVE's grant_epoch, and the claim of a READ or WRITE,
+ * tdsm_home_serve()). Entries live in tdsm_region.doubts, by page index.
  */
 struct tdsm_doubt {
 	u8 to;
 	u8 from;
+	u32 epoch;
 	struct page *frame;
 };
 
@@ -372,11 +375,12 @@ static void tdsm_doubt_free(struct tdsm_doubt *d)
 }
 
 /*
- * The write grant of page @idx to @to is in doubt; @from owned it before,
- * @frame (a reference is taken) is this node's frame if @from is this node.
+ * The write grant of page @idx to @to, transaction @epoch, is in doubt;
+ * @from owned it before, @frame (a reference is taken) is this node's
+ * frame if @from is this node.
  */
 static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
-			   u8 from, struct page *frame)
+			   u32 epoch, u8 from, struct page *frame)
 {
 	struct tdsm_doubt *d = kzalloc(sizeof(*d), GFP_KERNEL);
 	void *old;
@@ -387,6 +391,7 @@ static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
 	if (!d)
 		goto no_fallback;
 	d->to = to;
+	d->epoch = epoch;
 	d->from = from;
 	d->frame = frame;
 	if (frame)
@@ -442,11 +447,14 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 
 /*
  * After asking page @idx's owner for it (@err: how that went), is a grant
- * in doubt settled? The owner served a live copy: it took the grant. It
- * had none (-ESTALE to a TDSM_FETCH_F_LIVE): it did not, the owner before
- * is back, and the caller must start over (true). Unreachable: still in
+ * in doubt settled? The owner served a frame the grant installed (live, or
+ * retained at the grant's epoch: TDSM_FETCH_F_LIVE): it took the grant. It
+ * had none (-ESTALE): it did not, the owner before is back, and the
+ * caller must start over (true). Unreachable, or no answer: still in
  * doubt, the transaction fails (the page is fenced until the node is back
- * or evicted).
+ * or evicted). The owner may have acted on a FETCH DROP whose answer never
+ * came (given the page up, retained at the grant's epoch): the next
+ * TDSM_FETCH_F_LIVE, or its own claim, still finds that frame.
  */
 static bool tdsm_doubt_settle(struct tdsm_region *r, unsigned long idx,
 			      u8 asked, int err)
@@ -505,9 +513,14 @@ static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
 	msg.page.rkey = cpu_to_be32(buf->mr->rkey);
 	msg.page.dst = r->node_id;
 	msg.page.mode = mode;
-	/* A grant to it in doubt: only the frame that grant installed will do. */
-	if (doubt && doubt->to == owner)
+	/*
+	 * A grant to it in doubt: only a frame that grant installed will do,
+	 * live or retained at the grant's epoch (tdsm_fetch_frame()).
+	 */
+	if (doubt && doubt->to == owner) {
 		msg.page.mode |= TDSM_FETCH_F_LIVE;
+		msg.page.grant_epoch = cpu_to_be32(doubt->epoch);
+	}
 	msg.page.epoch = cpu_to_be32(epoch);
 	err = tdsm_call(conn, &msg, buf, call);
 	atomic64_inc(&r->fetches);
@@ -727,12 +740,20 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		dst->epoch = tdsm_txn_next(r);
 	pg->epoch = dst->epoch;
 	/*
-	 * The node a grant in doubt went to asks again: it took the grant only
-	 * if it still holds a live copy (a READ never claims one).
+	 * The node a grant in doubt went to asks again: it took the grant if
+	 * it still holds a live copy (TDSM_ACCESS_F_COPY; a READ never claims
+	 * one), or a frame it retained at the grant's epoch (its claim: that
+	 * grant installed it, and it gave the page up since for a FETCH DROP
+	 * whose answer never reached us; tdsm_fetch_frame() says why that
+	 * frame is the page). The directory names it owner, so the reply
+	 * carries no data and revalidates that frame. An older retained frame,
+	 * or none: it did not take the grant, and the owner before serves it.
 	 */
 	doubt = tdsm_doubt_get(r, idx);
 	if (doubt && doubt->to == req)
-		tdsm_doubt_end(r, idx, dst->has_copy);
+		tdsm_doubt_end(r, idx, dst->has_copy ||
+			       (dst->claim_epoch &&
+				dst->claim_epoch == doubt->epoch));
 again:
 	dst->prev_owner = pg->owner;
 	dst->prev_copyset = pg->copyset;
@@ -819,7 +840,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
-		tdsm_doubt_add(r, idx, dst->node,
+		tdsm_doubt_add(r, idx, dst->node, dst->epoch,
 			       owner == r->node_id && !frame ? 0 : owner, frame);
 		if (frame)
 			put_page(frame);
@@ -987,12 +1008,26 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 	 * A write from a read copy: say so, and the home may skip the data.
 	 * If the copy goes before the home serves us, that INVAL took us out
 	 * of the copyset first, and the data comes anyway. A retained frame
-	 * (state INVALID) is no copy to claim: if the home still names us
-	 * owner it needs no claim, and if not, that frame is out of date.
+	 * (state INVALID) is no copy to claim. If we own it, its epoch goes
+	 * instead (page.epoch): were a write grant to us at that epoch in
+	 * doubt at the home, the frame is the one it installed, given up
+	 * since for a FETCH DROP whose answer the home never heard, and it is
+	 * the page (tdsm_home_serve()). Otherwise the home ignores it: if it
+	 * still names us owner it needs no claim, and if not, that frame is
+	 * out of date. Read under the page lock: the frame, its state and
+	 * its epoch change together. Only a grant from the home, to this
+	 * request (TDSM_PG_FETCHING is ours), replaces or revalidates it
+	 * meanwhile, and no release of it comes while that doubt stands
+	 * (evict.c), so the frame claimed is there when the reply comes.
 	 */
-	if (write && READ_ONCE(pg->frame) &&
-	    READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID)
-		msg.page.mode = TDSM_ACCESS_F_COPY;
+	tdsm_page_lock(pg);
+	if (pg->frame && pg->state != TINYDSM_PAGE_INVALID) {
+		if (write)
+			msg.page.mode = TDSM_ACCESS_F_COPY;
+	} else if (pg->frame && pg->owner == r->node_id) {
+		msg.page.epoch = cpu_to_be32(pg->epoch);
+	}
+	tdsm_page_unlock(pg);
 	err = tdsm_call(conn, &msg, &buf, &call);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
@@ -1164,6 +1199,26 @@ enum tdsm_wire_status tdsm_msg_page(struct tdsm_region *r,
 }
 
 /*
+ * A page message's grant_epoch (wire version 8) is set by a FETCH with
+ * TDSM_FETCH_F_LIVE, and only there: the epoch of the grant in doubt,
+ * never zero (tdsm_txn_next()). Is @msg's wrong? It is malformed then
+ * (TDSM_WS_INVAL), and said so, rate-limited, naming the sender.
+ */
+static bool tdsm_grant_epoch_bad(const struct tdsm_wire_msg *msg)
+{
+	bool live = msg->hdr.type == TDSM_W_FETCH &&
+		    (msg->page.mode & TDSM_FETCH_F_LIVE);
+
+	if (live == !!msg->page.grant_epoch)
+		return false;
+	pr_warn_ratelimited("node %u: a type %u request %s: malformed\n",
+			    msg->hdr.src, msg->hdr.type,
+			    live ? "for a grant in doubt without its epoch" :
+			    "with a grant epoch");
+	return true;
+}
+
+/*
  * Page @idx's metadata for a handler about a copy here (M6, page.h): its
  * chunk referenced, or NULL if it has none, never created. *@home: the
  * page's home as this node knows it, which is its default home without
@@ -1199,13 +1254,20 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	int err, sent;
 
+	/*
+	 * page.epoch is the requester's claim of a retained frame: a WRITE
+	 * claims a live copy (TDSM_ACCESS_F_COPY) or a retained frame, not
+	 * both (its frame is one or the other).
+	 */
 	st = tdsm_msg_page(r, msg, &idx);
 	if (!st && (msg->page.dst || msg->page.reserved[0] ||
-		    msg->page.reserved[1] || msg->page.epoch ||
-		    msg->page.reserved2 ||
-		    (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0))))
+		    msg->page.reserved[1] ||
+		    (msg->page.mode & ~(write ? TDSM_ACCESS_F_COPY : 0)) ||
+		    (msg->page.epoch && msg->page.mode) ||
+		    tdsm_grant_epoch_bad(msg)))
 		st = TDSM_WS_INVAL;
 	dst.has_copy = msg->page.mode & TDSM_ACCESS_F_COPY;
+	dst.claim_epoch = be32_to_cpu(msg->page.epoch);
 	if (st) {
 		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
@@ -1274,10 +1336,23 @@ out_put:
  * there is nothing to send: no frame, or a newer one than the transaction
  * knew of. A frame in state INVALID is one this node retained when it gave
  * the page up (tdsm_local_give_up()): the home asks us, so it still names
- * us owner and no write committed since: it is served, unless @live (a
- * grant to us is in doubt, and only the frame that grant installed would
- * be current: TDSM_FETCH_F_LIVE). The caller holds the page's chunk (M1),
- * as for tdsm_fetch_dropped().
+ * us owner and no write committed since: it is served. Unless
+ * @grant_epoch (not 0: TDSM_FETCH_F_LIVE): a write grant to us at that
+ * epoch is in doubt, and only a frame that grant installed is current. A
+ * live frame is one (or a read copy the grant upgraded, whose contents
+ * are the page's as well); a retained frame is one only if its epoch is
+ * the grant's. The epoch of a frame here is that of the grant that
+ * installed or revalidated it, and no other grant to us on the page can
+ * complete while that doubt stands, so a retained frame at the grant's
+ * epoch is the one the grant installed, given up since for a FETCH DROP
+ * whose answer the home never heard (the connection died with it): it
+ * holds our last write to the page, unwritable since it was hidden, and
+ * is the page; refusing it would make the home go back to the owner
+ * before the grant and lose that write. An older retained frame is from
+ * an earlier ownership: refused (STALE), and the home concludes the
+ * grant was not taken. Serving a retained frame changes nothing here
+ * (*@hidden false): it stays retained. The caller holds the page's chunk
+ * (M1), as for tdsm_fetch_dropped().
  *
  * @hidden, for a FETCH DROP and a FETCHV (NULL for a FETCH KEEP): the page
  * is also made unreadable here now, before the data and reply go out
@@ -1290,14 +1365,15 @@ out_put:
  * surely failed.
  */
 struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
-			      u32 epoch, bool live, bool *hidden)
+			      u32 epoch, u32 grant_epoch, bool *hidden)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame;
 
 	tdsm_page_lock_settled(pg);
 	frame = pg->frame;
-	if (!frame || (live && pg->state == TINYDSM_PAGE_INVALID) ||
+	if (!frame || (grant_epoch && pg->state == TINYDSM_PAGE_INVALID &&
+		       pg->epoch != grant_epoch) ||
 	    !tdsm_epoch_after(epoch, pg->epoch)) {
 		tdsm_page_unlock(pg);
 		return NULL;
@@ -1344,10 +1420,11 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
  * not go out: the reply was never posted (any error but -ECOMM), so the
  * home cannot have the data, its transaction fails and its directory
  * still names this node owner. The copy is readable again, read-only, as
- * the FETCH left it: the page must not be lost, and a TDSM_FETCH_F_LIVE
- * FETCH later must still find a live frame, or the home would conclude
- * that a write grant to us in doubt was not taken when it was, and lose
- * that write. Only that frame, still hidden: a newer copy stays as it is.
+ * the FETCH left it: nothing was given up, so nothing is lost here (a
+ * TDSM_FETCH_F_LIVE FETCH later finds the frame live; it would also take
+ * it retained at the grant's epoch, tdsm_fetch_frame(), but a frame
+ * nobody else has is better readable). Only that frame, still hidden: a
+ * newer copy stays as it is.
  * Only a page this node owns (a write grant made it the owner): a copy it
  * does not own goes, as tdsm_local_give_up() would have it, since the
  * loss of the connection that failed the post may already have had its
@@ -1383,7 +1460,8 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	u64 iova = be64_to_cpu(msg->page.iova);
 	u32 rkey = be32_to_cpu(msg->page.rkey);
 	u8 mode = msg->page.mode & ~TDSM_FETCH_F_LIVE, to = msg->page.dst;
-	bool live = msg->page.mode & TDSM_FETCH_F_LIVE;
+	/* Not 0 with TDSM_FETCH_F_LIVE, else 0: tdsm_grant_epoch_bad(). */
+	u32 grant_epoch = be32_to_cpu(msg->page.grant_epoch);
 	u32 epoch = be32_to_cpu(msg->page.epoch);
 	struct tdsm_page *pg = NULL;
 	bool hidden = false;
@@ -1403,7 +1481,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 		pg = tdsm_copy_page(r, idx, &home);
 	if (!st && ((mode != TDSM_FETCH_KEEP && mode != TDSM_FETCH_DROP) ||
 		    to != msg->hdr.src || msg->page.reserved[0] ||
-		    msg->page.reserved[1] || msg->page.reserved2 ||
+		    msg->page.reserved[1] || tdsm_grant_epoch_bad(msg) ||
 		    home != msg->hdr.src))
 		st = TDSM_WS_INVAL;
 	/* No metadata, no copy (M6): STALE, as for a page without a frame. */
@@ -1415,7 +1493,7 @@ static void tdsm_handle_fetch(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	/* A DROP hides the page here before the reply goes out. */
-	frame = tdsm_fetch_frame(r, idx, epoch, live,
+	frame = tdsm_fetch_frame(r, idx, epoch, grant_epoch,
 				 mode == TDSM_FETCH_DROP ? &hidden : NULL);
 	if (!frame) {
 		tdsm_reply_status(conn, msg, TDSM_WS_STALE);
@@ -1488,7 +1566,7 @@ static void tdsm_handle_inval(struct tdsm_region *r, struct tdsm_conn *conn,
 		pg = tdsm_copy_page(r, idx, &home);
 	if (!st && (home != msg->hdr.src ||
 		    msg->page.iova || msg->page.rkey || msg->page.reserved[0] ||
-		    msg->page.reserved[1] || msg->page.reserved2 ||
+		    msg->page.reserved[1] || tdsm_grant_epoch_bad(msg) ||
 		    (mode == TDSM_INVAL_DROP && to) ||
 		    (mode == TDSM_INVAL_MOVED &&
 		     (!to || to > TDSM_NODES_MAX || to == msg->hdr.src ||

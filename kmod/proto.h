@@ -25,6 +25,11 @@
 struct tdsm_dest {
 	u8 node;
 	bool has_copy;
+	/*
+	 * The epoch of a frame @node retained and owns, from its READ or WRITE
+	 * (page.epoch), else 0: it took a write grant in doubt at that epoch.
+	 */
+	u32 claim_epoch;
 	struct tdsm_conn *conn;	/* to @node; NULL if @node is this node */
 	u64 iova;
 	u32 rkey;
@@ -75,7 +80,7 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
 /* the owner's side of FETCH and FETCHV */
 struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
-			      u32 epoch, bool live, bool *hidden);
+			      u32 epoch, u32 grant_epoch, bool *hidden);
 void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 			struct page *frame);
 void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,

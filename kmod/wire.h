@@ -26,15 +26,17 @@
  * allow_unauthenticated, and only with a peer that has none either.
  *
  * Requests (id != 0, answered by one TDSM_W_REPLY with the same id):
- *   READ   requester -> home   page: addr, iova, rkey (the requester's buffer)
+ *   READ   requester -> home   page: addr, iova, rkey (the requester's
+ *                              buffer), epoch (a retained frame it owns)
  *   WRITE  requester -> home   same, and mode TDSM_ACCESS_F_COPY if it holds
  *                              a read copy; the reply says if the buffer
  *                              was filled
  *   FETCH  home -> owner       page: addr, iova/rkey (a buffer of the
  *                              home's), dst (the home itself, nothing
  *                              else), mode (keep a read-only copy, or
- *                              drop). For a third node the home relays
- *                              the page (PROTOCOL.md, "Transport")
+ *                              drop), grant_epoch (with F_LIVE). For a
+ *                              third node the home relays the page
+ *                              (PROTOCOL.md, "Transport")
  *   INVAL  home -> reader      page: addr; drop the copy
  *   ALLOC  node -> home        alloc: npages, uid; reply: addr. The home
  *                              records the run with (node, uid)
@@ -98,10 +100,14 @@
  * TDSM_WIRE_BATCH pages, else TDSM_WS_INVAL; node ids go up to 64, so the
  * holders of a MIGRATE breply are a __be64 with bit n - 1 for node n (they
  * were a __be32 with bit n); and EVICTV, the notice of dropped read copies
- * and the write-back of owned ones (wmask), with its FETCHV.
+ * and the write-back of owned ones (wmask), with its FETCHV; 8: a FETCH
+ * with TDSM_FETCH_F_LIVE carries the epoch of the grant in doubt
+ * (grant_epoch), and a READ or WRITE the epoch of a retained frame the
+ * requester owns (epoch), so that a frame that grant installed counts as
+ * taken even after it was given up (PROTOCOL.md "Grants in doubt").
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	7
+#define TDSM_WIRE_VERSION	8
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -147,9 +153,10 @@ enum {
 };
 
 /*
- * FETCH mode flag: serve only a live copy, not a frame retained after
- * giving the page up (a write grant to the owner is in doubt: only the
- * frame that grant installed would be current; PROTOCOL.md "Grants in
+ * FETCH mode flag: a write grant to the owner is in doubt, and only a
+ * frame that grant installed is current: serve a live copy, or a frame
+ * retained after giving the page up whose epoch is the grant's
+ * (page.grant_epoch), not an older retained frame (PROTOCOL.md "Grants in
  * doubt").
  */
 #define TDSM_FETCH_F_LIVE	0x80
@@ -214,8 +221,14 @@ struct tdsm_wire_hdr {
  * @reserved: zero.
  * @epoch: FETCH, INVAL: the id of the home's transaction that sends it; a
  *	holder whose copy is not older (it came from this transaction or a
- *	later one) answers TDSM_WS_STALE and keeps it. READ, WRITE: zero.
- * @reserved2: zero.
+ *	later one) answers TDSM_WS_STALE and keeps it. READ, WRITE: the
+ *	epoch of a frame the requester retained after giving the page up and
+ *	still owns (the claim: if a write grant to it at that epoch is in
+ *	doubt, it took it), else zero; a WRITE with TDSM_ACCESS_F_COPY
+ *	claims a live copy and carries zero.
+ * @grant_epoch: FETCH with TDSM_FETCH_F_LIVE: the epoch of the write grant
+ *	in doubt (never zero); the owner serves a frame it retained only if
+ *	it has that epoch. Every other message: zero.
  */
 struct tdsm_wire_page {
 	__be64 addr;
@@ -225,7 +238,7 @@ struct tdsm_wire_page {
 	__u8 mode;
 	__u8 reserved[2];
 	__be32 epoch;
-	__be32 reserved2;
+	__be32 grant_epoch;
 };
 
 /* ALLOC/FREE flags */

@@ -24,6 +24,11 @@
  *             migration out
  *   NOEVICT   leave the cache's evictions out (EVICTV: the clean-drop notice
  *             and the write-back): the model as it was before them
+ *   LAZY      settle a grant in doubt as the code does: not at the
+ *             reconnection, but with the next transaction on the page (its
+ *             FETCH for a frame the grant installed, or the requester's own
+ *             claim), and let an owner's answer to a FETCH DROP die with its
+ *             connection after the owner gave the page up (needs NOMIG)
  *   LIVENESS  the LTL property "every request ends" instead of the monitor
  *   BUG_*     a deliberately broken rule; see check.sh
  */
@@ -37,6 +42,9 @@
 #define NFAULT	1
 #endif
 #define MAXHOPS	3	/* NOTHOME answers a request follows (TDSM_MAX_FORWARDS) */
+#if defined(LAZY) && !defined(NOMIG)
+#error "LAZY settles a migration in doubt as before: build it with NOMIG"
+#endif
 
 /* A node's copy of a page. */
 #define I	0	/* none */
@@ -159,6 +167,29 @@ hidden byte seen;
 
 #define READABLE(n, p)	(st[IX(n, p)] == S || st[IX(n, p)] == SO || st[IX(n, p)] == E)
 #define OWNS(n, p)	(st[IX(n, p)] == SO || st[IX(n, p)] == E || st[IX(n, p)] == X)
+
+#ifdef LAZY
+/* Node x is the requester of the write grant of p in doubt. */
+#define INDOUBT(x, p)	(doubt[p] != 0 && doubt[p] - 1 == (x))
+/*
+ * Node x holds a frame that grant installed: the question that settles the
+ * doubt, asked by a FETCH for such a frame (TDSM_FETCH_F_LIVE with the
+ * grant's epoch) or by the requester's own claim. A frame retained at the
+ * grant's epoch counts: the requester took the grant and then gave the page
+ * up for a FETCH DROP whose answer died with its connection.
+ */
+#ifndef BUG_LIVE_REFUSES_RETAINED
+#define GRANTED(x, p)	(st[IX(x, p)] != I && cpe[IX(x, p)] == dt[p])
+#else
+/* broken: only a live copy counts (a READ never claims one) */
+#define GRANTED(x, p)	((st[IX(x, p)] == SO || st[IX(x, p)] == E) && \
+			 cpe[IX(x, p)] == dt[p])
+#endif
+/* A FETCH node x answers STALE: it is asked for a frame the grant installed, and has none. */
+#define REFUSES(x, p)	(INDOUBT(x, p) && !GRANTED(x, p))
+#else
+#define REFUSES(x, p)	0
+#endif
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -501,6 +532,9 @@ proctype worker(byte n)
 	mtype kind;
 	byte p, t, a, from, g, rid, c;
 	bit live, ok, land;
+#ifdef LAZY
+	bit stale;
+#endif
 
 end_idle:
 	do
@@ -549,7 +583,14 @@ end_idle:
 				 * asks; the module refuses any other destination.
 				 */
 				if
-				:: OWNS(n, p) ->
+#ifdef LAZY
+				:: REFUSES(n, p) ->
+					/* STALE: settles the doubt, not taken */
+					seen = 1;	/* reach: a FETCH for the grant in doubt refused */
+					ok = 0;
+					stale = 1
+#endif
+				:: OWNS(n, p) && !REFUSES(n, p) ->
 					assert(a == from);
 					land = live && ackt[p] == t;
 					if
@@ -569,6 +610,23 @@ end_idle:
 						seen = 1;	/* reach: an owner retains the page it sent */
 						st[c] = X
 #endif
+#ifdef LAZY
+					:: land && kind == F_DROP && nf < NFAULT ->
+						/*
+						 * It gave the page up before it answered; the
+						 * answer dies with the connection (its send ends
+						 * in -ECOMM), and it stays given up: the home
+						 * may have the data.
+						 */
+						seen = 1;	/* reach: an owner's answer lost after it gave the page up */
+						st[c] = X;
+						sbok[p] = 0;
+						sbcur[p] = 0;
+						nf++;
+						linkdown(L(n, from));
+						live = 0;
+						ok = 0
+#endif
 					:: else
 					fi
 				:: else -> ok = 0
@@ -577,7 +635,11 @@ end_idle:
 		fi;
 		/* the ack, on the connection the message came on */
 		if
+#ifdef LAZY
+		:: live && ackt[p] == t -> ackst[p] = (ok -> 1 : (stale -> 3 : 2))
+#else
 		:: live && ackt[p] == t -> ackst[p] = (ok -> 1 : 2)
+#endif
 		:: live && ackt[p] != t ->
 			/* a late ack: its waiter gave up without killing the connection */
 #ifndef BUG_SILENT_WITHDRAW
@@ -588,6 +650,9 @@ end_idle:
 		:: else
 		fi;
 		kind = 0; p = 0; t = 0; a = 0; from = 0; g = 0; rid = 0; c = 0;
+#ifdef LAZY
+		stale = 0;
+#endif
 		live = 0; ok = 0; land = 0 }
 	od
 }
@@ -619,7 +684,11 @@ inline call(x, kind, dst)
 	:: x != H && ok ->
 		atomic {
 			if
+#ifdef LAZY
+			:: ackst[p] != 0 -> ok = (ackst[p] == 1); stale = (ackst[p] == 3)
+#else
 			:: ackst[p] != 0 -> ok = (ackst[p] == 1)
+#endif
 #ifndef BUG_NO_TIMEOUT
 			:: ackst[p] == 0 && !LIVE(H, x, cg) -> ok = 0
 #endif
@@ -818,6 +887,11 @@ inline indoubt()
 	dt[p] = t;
 	dold[p] = o + 1;
 	dmig[p] = (k == MIG);
+#ifdef LAZY
+	/* the code's directory names the requester until it is settled */
+	owner[p] = r;
+	cs[p] = BIT(r);
+#endif
 	if
 	:: k == MIG && o != H -> clear_copy(IX(H, p))
 	:: o == H && st[IX(H, p)] != I -> st[IX(H, p)] = X
@@ -825,8 +899,61 @@ inline indoubt()
 	fi
 }
 
+#ifdef LAZY
+/*
+ * The grant in doubt on p was found taken or not, by a transaction: the
+ * requester's frame answered a FETCH for a frame the grant installed (or
+ * STALE), or the requester's own request claimed one (or not). Taken: this
+ * node's frame from before the grant goes (a peer's goes with its
+ * write-back's release, E3). Not taken: the owner before is the owner and
+ * only holder again, this node's frame read-only again.
+ */
+inline settle(taken)
+{
+	if
+	:: taken ->
+		seen = 1;	/* reach: a grant in doubt found taken, lazily */
+		if
+		:: dold[p] - 1 == H -> clear_copy(IX(H, p))
+		:: else
+		fi
+	:: else ->
+		seen = 1;	/* reach: a grant in doubt found not taken, lazily */
+		owner[p] = dold[p] - 1;
+		cs[p] = BIT(dold[p] - 1);
+		if
+		:: dold[p] - 1 == H && st[IX(H, p)] == X -> st[IX(H, p)] = SO
+		:: else
+		fi
+	fi;
+	doubt[p] = 0; dt[p] = 0; dold[p] = 0; dmig[p] = 0
+}
+
+/*
+ * After the call to the owner o of this transaction: if o is the requester
+ * of the grant in doubt, its answer settled it (a frame served: taken;
+ * STALE: not taken, and the transaction starts over with the owner before).
+ * No answer: still in doubt, and the transaction fails.
+ */
+inline settled()
+{
+	if
+	:: INDOUBT(o, p) && (ok || stale) ->
+		settle(ok);
+		if
+		:: stale -> ok = 1; stale = 0; goto again
+		:: else
+		fi
+	:: else
+	fi
+}
+#define LAZYRESET	; stale = 0
+#else
+#define LAZYRESET
+#endif
+
 #define RESET	H = 0; r = 0; k = 0; rid = 0; at = 0; g = 0; q = 0; t = 0; o = 0; x = 0; \
-		cg = 0; wr = 0; ok = 0; data = 0; land = 0; sbok[p] = 0; sbcur[p] = 0
+		cg = 0; wr = 0; ok = 0; data = 0; land = 0; sbok[p] = 0; sbcur[p] = 0 LAZYRESET
 
 /* Take node r's request for page p. */
 inline take()
@@ -867,6 +994,9 @@ proctype server(byte p)
 {
 	byte H, r, k, rid, at, g, q, t, o, x, cg;
 	bit wr, ok, data, land;
+#ifdef LAZY
+	bit stale;
+#endif
 #ifdef BUG_OWNER_READABLE
 	byte dl;	/* drop this node's copy, later */
 #endif
@@ -891,8 +1021,13 @@ end_idle:
 		if
 		:: !LIVE(r, at, g) -> goto done	/* its connection died: nobody waits */
 		:: LIVE(r, at, g) && at != H -> answer(NH); goto done
+#ifndef LAZY
 		:: LIVE(r, at, g) && at == H && (lost[p] || doubt[p] != 0) ->
 			answer(ERR); goto done	/* lost, or fenced while a grant is in doubt */
+#else
+		:: LIVE(r, at, g) && at == H && lost[p] ->
+			answer(ERR); goto done	/* lost */
+#endif
 		:: else
 		fi;
 		/* a word access is done here, on a copy this node gets for itself */
@@ -907,6 +1042,16 @@ end_idle:
 		fi;
 		dep[p]++;
 		t = dep[p];
+#ifdef LAZY
+		/* the requester of the grant in doubt asks again: its claim settles it */
+		if
+		:: INDOUBT(r, p) && (k == RD || k == WR) ->
+			seen = 1;	/* reach: a requester's claim settles its grant in doubt */
+			settle(GRANTED(r, p))
+		:: else
+		fi;
+again:
+#endif
 		o = owner[p];
 		ok = 1;
 		data = 0;
@@ -958,6 +1103,9 @@ end_idle:
 		:: o != q && !(cs[p] & BIT(q)) ->
 			if
 			:: o != H -> call(o, F_DROP, H)	/* relayed if q != H */
+#ifdef LAZY
+				; settled()
+#endif
 			:: else
 			fi;
 			data = 1
@@ -984,6 +1132,9 @@ end_idle:
 		:: !(cs[p] & BIT(q)) && o != q ->
 			if
 			:: o != H -> call(o, F_KEEP, H)	/* relayed if q != H */
+#ifdef LAZY
+				; settled()
+#endif
 			:: else
 			fi;
 			data = 1
@@ -1234,6 +1385,7 @@ done:
  */
 inline resolve(l)
 {
+#ifndef LAZY
 	p = 0;
 	do
 	:: p < P ->
@@ -1281,6 +1433,9 @@ inline resolve(l)
 	:: else -> break
 	od;
 	p = 0
+#else
+	skip	/* settled by the next transaction on the page (settle()) */
+#endif
 }
 
 proctype env()

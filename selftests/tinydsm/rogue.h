@@ -851,6 +851,12 @@ static const char *module_msg_error(const struct rx_msg *x, uint8_t type)
 		return "len field is not 64";
 	if (!h->id)
 		return "id 0";
+	/* grant_epoch: with TDSM_FETCH_F_LIVE, and only there (version 8). */
+	if ((h->type == TDSM_W_READ || h->type == TDSM_W_WRITE ||
+	     h->type == TDSM_W_FETCH || h->type == TDSM_W_INVAL) &&
+	    (h->type == TDSM_W_FETCH &&
+	     (x->m.page.mode & TDSM_FETCH_F_LIVE)) != !!x->m.page.grant_epoch)
+		return "grant_epoch set without TDSM_FETCH_F_LIVE, or not with it";
 	if (h->type == TDSM_W_MIGRATE || h->type == TDSM_W_READV ||
 	    h->type == TDSM_W_INVALV || h->type == TDSM_W_FETCHV) {
 		uint64_t addr = be64toh(x->m.batch.addr);

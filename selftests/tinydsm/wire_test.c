@@ -104,6 +104,8 @@
 #define PG_UPGRADE_DOUBT	133
 #define PG_UPGRADE_NOT_SENT	134
 #define PG_HOME_READ_WINDOW	135
+#define PG_LIVE_RETAINED	136
+#define PG_DOUBT_SETTLE_LOST	137
 #define PG_EVICTV		140	/* 2 pages */
 #define PG_EVICTV_DEAD		142
 #define PG_WRITEBACK		143
@@ -1891,7 +1893,8 @@ struct bad_req {
 	uint8_t dst, mode;	/* page requests */
 	int extra;		/* 1: page.reserved[0]; 2: alloc.reserved[0]; 3:
 				 * alloc.reserved[2]; 4: alloc.flags 0x80;
-				 * 5: alloc.flags TDSM_ALLOC_F_ADMIN */
+				 * 5: alloc.flags TDSM_ALLOC_F_ADMIN;
+				 * 6: page.grant_epoch 1 */
 	int want;
 };
 
@@ -1922,6 +1925,8 @@ static void run_bad_reqs(struct __test_metadata *_metadata,
 				 b[i].mode);
 			if (b[i].extra == 1)
 				m.page.reserved[0] = 1;
+			else if (b[i].extra == 6)
+				m.page.grant_epoch = htobe32(1);
 		}
 		st = call(self, self->r, &m, &rep);
 		ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
@@ -1961,6 +1966,8 @@ TEST_F_TIMEOUT(wire, access_bad_address, 150)
 			{ "READ with page.mode KEEP", TDSM_W_READ, mine, 0, 0, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "WRITE with page.mode DROP", TDSM_W_WRITE, mine, 0, 0, TDSM_FETCH_DROP, 0, TDSM_WS_INVAL },
 			{ "READ with page.reserved set", TDSM_W_READ, mine, 0, 0, 0, 1, TDSM_WS_INVAL },
+			{ "READ with page.grant_epoch set", TDSM_W_READ, mine, 0, 0, 0, 6, TDSM_WS_INVAL },
+			{ "WRITE with page.grant_epoch set", TDSM_W_WRITE, mine, 0, 0, 0, 6, TDSM_WS_INVAL },
 		};
 
 		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
@@ -2015,10 +2022,15 @@ TEST_F_TIMEOUT(wire, fetch_inval_bad_requests, 150)
 			{ "FETCH with dst 3 (not the home)", TDSM_W_FETCH, home1, 0, 3, TDSM_FETCH_KEEP, 0, TDSM_WS_INVAL },
 			{ "FETCH of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP, 0, TDSM_WS_STALE },
 			{ "FETCH DROP of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_DROP, 0, TDSM_WS_STALE },
+			/* grant_epoch: with TDSM_FETCH_F_LIVE, and only there. */
+			{ "FETCH with a grant_epoch, not live", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP, 6, TDSM_WS_INVAL },
+			{ "FETCH live without a grant_epoch", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE, 0, TDSM_WS_INVAL },
+			{ "FETCH DROP live of a page node2 does not hold", TDSM_W_FETCH, home1, 0, ROGUE, TDSM_FETCH_DROP | TDSM_FETCH_F_LIVE, 6, TDSM_WS_STALE },
 			/* INVAL: only from the page's home. */
 			{ "INVAL of a page homed on node 2", TDSM_W_INVAL, mine, 0, 0, 0, 0, TDSM_WS_INVAL },
 			{ "INVAL outside the region", TDSM_W_INVAL, end, 0, 0, 0, 0, TDSM_WS_RANGE },
 			{ "INVAL of a page node2 does not hold", TDSM_W_INVAL, home1, 0, 0, 0, 0, TDSM_WS_OK },
+			{ "INVAL with a grant_epoch", TDSM_W_INVAL, home1, 0, 0, 0, 6, TDSM_WS_INVAL },
 		};
 
 		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
@@ -2683,10 +2695,28 @@ TEST_F_TIMEOUT(wire, stale_inval_and_fetch_ignored, 200)
 	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
 
-	/* A READ or WRITE that carries an epoch is malformed. */
+	/*
+	 * A READ or WRITE may carry an epoch (wire version 8: the claim of a
+	 * retained frame), so it is well-formed, and answered as any request
+	 * for a page we home: NOTHOME. A grant_epoch, or a WRITE claiming a
+	 * read copy and a retained frame at once, is malformed.
+	 */
 	msg_page(&m, TDSM_W_READ, q, 0, 0, 0, 0);
 	m.page.epoch = htobe32(1);
-	EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TDSM_WS_NOTHOME, call(self, r, &m, &rep))
+		TH_LOG("a READ claiming a retained frame: %s", self->why);
+	msg_page(&m, TDSM_W_WRITE, q, 0, 0, 0, 0);
+	m.page.epoch = htobe32(1);
+	EXPECT_EQ(TDSM_WS_NOTHOME, call(self, r, &m, &rep))
+		TH_LOG("a WRITE claiming a retained frame: %s", self->why);
+	msg_page(&m, TDSM_W_READ, q, 0, 0, 0, 0);
+	m.page.grant_epoch = htobe32(1);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep))
+		TH_LOG("a READ with a grant_epoch: %s", self->why);
+	msg_page(&m, TDSM_W_WRITE, q, 0, 0, 0, TDSM_ACCESS_F_COPY);
+	m.page.epoch = htobe32(1);
+	EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep))
+		TH_LOG("a WRITE claiming a copy and a retained frame: %s", self->why);
 }
 
 TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
@@ -3198,10 +3228,11 @@ static int node2_reads_ours(FIXTURE_DATA(wire) *self, uint64_t pa,
 /*
  * node2 writes page @pa (pattern @seed), node1 drops every acknowledgement
  * it sends (0x11), and we WRITE the page: the module's reply and the page
- * land here, but its send does not complete. 0, or -1 (self->why).
+ * land here, but its send does not complete. 0 and, if @grant, the
+ * grant's epoch in *@grant; or -1 (self->why).
  */
 static int grant_taken_start(FIXTURE_DATA(wire) *self, uint64_t pa,
-			     unsigned int seed)
+			     unsigned int seed, uint32_t *grant)
 {
 	struct rogue *r = self->r;
 	struct tdsm_wire_msg m;
@@ -3229,6 +3260,8 @@ static int grant_taken_start(FIXTURE_DATA(wire) *self, uint64_t pa,
 		snprintf(self->why, sizeof(self->why), "the page did not arrive");
 		return -1;
 	}
+	if (grant)
+		*grant = (uint32_t)be64toh(rep.m.reply.addr);
 	return 0;
 }
 
@@ -3250,13 +3283,102 @@ TEST_F_TIMEOUT(wire, write_grant_in_doubt_taken, 200)
 	pd = slice_addr(self, TARGET, PG_DOUBT_TAKEN);
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	NEED_MW();
-	ASSERT_EQ(0, grant_taken_start(self, pd, 0x61)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, grant_taken_start(self, pd, 0x61, NULL)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
 
 	/* We took the page and wrote it (0x62, here only): node2 must ask us. */
 	ASSERT_EQ(0, node2_reads_ours(self, pd, TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
 				      0x62))
 		TH_LOG("node2 reading a page it granted us in doubt: %s", self->why);
+}
+
+/*
+ * A write grant in doubt that the requester took, then the next
+ * transaction's FETCH DROP whose answer is lost: the requester gave its
+ * frame up (retained at the grant's epoch, as a module does, before it
+ * answers) and the answer died with the connection. The grant is still in
+ * doubt, and that retained frame is the page. The rogue plays the
+ * requester: it takes the grant (its acks dropped, as in
+ * write_grant_in_doubt_taken) and writes 0x83. node2's write FETCHes it,
+ * DROP for a frame the grant installed, naming the grant's epoch
+ * (grant_epoch); we give the page up, never answer and hang up, so
+ * node2's write fails (SIGBUS). Back, we READ the page claiming our frame
+ * retained at the grant's epoch: node2 must count the grant taken, keep
+ * us the owner and send no data; its own read then FETCHes our page
+ * (0x83), a plain FETCH since nothing is in doubt any more. The module
+ * used to take a request of the requester in doubt without a live copy
+ * as "not taken" and serve its own frame from before the grant (0x81):
+ * our write was lost, and node2 read 0x81 without asking us.
+ */
+TEST_F_TIMEOUT(wire, write_grant_in_doubt_settle_lost, 200)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct peer_st ps;
+	struct pinfo pi;
+	uint8_t old[PG];
+	struct rogue *r;
+	uint32_t grant;
+	uint64_t pl;
+	char d[400];
+
+	START();
+	pl = slice_addr(self, TARGET, PG_DOUBT_SETTLE_LOST);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	NEED_MW();
+	ASSERT_EQ(0, grant_taken_start(self, pl, 0x81, &grant)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, doubt_reconnect(self)) TH_LOG("%s", self->why);
+	r = self->r;
+
+	/* node2 writes: it must ask us for the frame the grant installed. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pl, 0x82))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_FETCH, &x, REPLY_MS))
+		TH_LOG("node2 writing a page it granted us in doubt: %s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(pl, be64toh(x.m.page.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_FETCH_DROP | TDSM_FETCH_F_LIVE, x.m.page.mode) TH_LOG("%s", d);
+	EXPECT_EQ(grant, be32toh(x.m.page.grant_epoch))
+		TH_LOG("the FETCH does not name the grant in doubt (epoch %u): %s",
+		       grant, d);
+	EXPECT_TRUE(epoch_after(be32toh(x.m.page.epoch), grant))
+		TH_LOG("the FETCH is not newer than the grant %u: %s", grant, d);
+
+	/* Given up (our 0x83 retained), the answer lost with the connection. */
+	ASSERT_EQ(0, rdma_disconnect(r->id));
+	r->up = false;
+	EXPECT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
+		TH_LOG("no DREP from node2");
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what)
+		TH_LOG("node2's write went through without the owner's answer: %s", d);
+	ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+
+	/* We READ it, claiming our frame retained at the grant's epoch. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_READ, pl, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	m.page.epoch = htobe32(grant);
+	ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep))
+		TH_LOG("a READ claiming the frame the grant installed: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(0u, be32toh(rep.m.reply.flags))
+		TH_LOG("node2 sent a page over the frame we claimed: %s", d);
+	pat_fill(old, 0x81);
+	EXPECT_NE(0, memcmp(r->data, old, PG))
+		TH_LOG("node2 sent its page from before the grant");
+	ASSERT_EQ(0, node2_info(self, pl, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.owner) TH_LOG("node2 took the page back from us");
+
+	/* node2 reads: a plain FETCH (nothing in doubt), and our write. */
+	ASSERT_EQ(0, node2_reads_ours(self, pl, TDSM_FETCH_KEEP, 0x83))
+		TH_LOG("node2 reading a page whose grant we took: %s", self->why);
 }
 
 /*
@@ -3283,7 +3405,7 @@ TEST_F_TIMEOUT(wire, write_grant_home_reads_before_commit, 200)
 	pw = slice_addr(self, TARGET, PG_HOME_READ_WINDOW);
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	NEED_MW();
-	ASSERT_EQ(0, grant_taken_start(self, pw, 0x68)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, grant_taken_start(self, pw, 0x68, NULL)) TH_LOG("%s", self->why);
 
 	/* Our acks are still dropped: the module has not committed yet. */
 	ASSERT_EQ(0, node2_access(self, "read", pw, 0, &a)) TH_LOG("%s", self->why);
@@ -4140,6 +4262,121 @@ static long fetchv(FIXTURE_DATA(wire) *self, struct rogue *r, uint64_t addr,
 	m.batch.dst = dst;
 	m.batch.epoch = htobe32(epoch);
 	return call(self, r, &m, rep);
+}
+
+/*
+ * A FETCH from us, node2's home of @addr, into our data page 0 (zeroed
+ * first), with @mode; @grant_epoch goes with it (TDSM_FETCH_F_LIVE is in
+ * @mode then). Its status, the reply in *@rep; or -1 (self->why).
+ */
+static long rogue_fetch(FIXTURE_DATA(wire) *self, struct rogue *r,
+			uint64_t addr, uint8_t mode, uint32_t grant_epoch,
+			struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	memset(r->data, 0, PG);
+	msg_page(&m, TDSM_W_FETCH, addr, (uintptr_t)r->data, r->mw_rkey, ROGUE,
+		 mode);
+	m.page.grant_epoch = htobe32(grant_epoch);
+	return call(self, r, &m, rep);
+}
+
+/*
+ * The owner's side of a grant in doubt whose settlement was lost: node2
+ * writes a page we home (0x91: our grant, epoch G), and we, with G in
+ * doubt, FETCH it DROP for a frame G installed (TDSM_FETCH_F_LIVE,
+ * grant_epoch G): node2 serves it and gives it up, retained. Say that
+ * answer was lost (node2 does the same after a landed answer as after a
+ * lost one, so no fault is needed): our next FETCH for a frame G
+ * installed must get that retained frame, node2's write, since it is the
+ * page; one naming another grant gets STALE. node2's next READ claims
+ * the frame (page.epoch G), and our reply without data makes it readable
+ * again. The module used to refuse every retained frame to a live FETCH:
+ * the home concluded "not taken", went back to the owner before G and
+ * lost node2's write.
+ */
+TEST_F_TIMEOUT(wire, live_fetch_serves_retained_grant, 200)
+{
+	static const struct {
+		const char *name;
+		int32_t delta;		/* grant_epoch, relative to G */
+	} other[] = {
+		{ "the grant before", -1 },
+		{ "a later grant", 1 },
+	};
+	struct rx_msg rep, x;
+	struct access_ans a;
+	struct pinfo pi;
+	uint8_t want[PG];
+	struct rogue *r;
+	uint32_t grant;
+	uint64_t q;
+	char d[400];
+	int i;
+
+	START();
+	q = slice_addr(self, ROGUE, PG_LIVE_RETAINED);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+
+	/* node2 writes the page: its WRITE comes to us, and we grant it. */
+	ASSERT_EQ(0, node2_served(self, r, "write", q, 0x91, TDSM_W_WRITE, 2, &a))
+		TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write");
+	grant = rogue_txn;	/* the grant's epoch, rogue_reply()'s */
+	pat_fill(want, 0x91);
+
+	/* G in doubt, our next transaction: FETCH DROP, for a frame G installed. */
+	ASSERT_EQ(TDSM_WS_OK, rogue_fetch(self, r, q, TDSM_FETCH_DROP |
+					  TDSM_FETCH_F_LIVE, grant, &rep))
+		TH_LOG("FETCH DROP, live: %s", self->why);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH DROP: not node2's bytes");
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("node2 did not give the page up");
+	EXPECT_EQ(TARGET, pi.owner) TH_LOG("node2 dropped the frame it gave up");
+
+	/* That answer lost: a FETCH for a frame of another grant is STALE. */
+	for (i = 0; i < (int)(sizeof(other) / sizeof(other[0])); i++) {
+		const char *name = other[i].name;
+		long st = rogue_fetch(self, r, q,
+				      TDSM_FETCH_KEEP | TDSM_FETCH_F_LIVE,
+				      grant + (uint32_t)other[i].delta, &rep);
+
+		EXPECT_EQ(TDSM_WS_STALE, st)
+			TH_LOG("a FETCH for a frame of %s: %s", name, self->why);
+	}
+
+	/* For a frame G installed: the retained one, node2's write. */
+	ASSERT_EQ(TDSM_WS_OK, rogue_fetch(self, r, q, TDSM_FETCH_KEEP |
+					  TDSM_FETCH_F_LIVE, grant, &rep))
+		TH_LOG("node2 refused the frame the grant in doubt installed: %s",
+		       self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+	EXPECT_EQ(0, memcmp(r->data, want, PG)) TH_LOG("FETCH: not the retained bytes");
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("serving it made it a copy again");
+
+	/* node2 reads: its READ claims the frame, our reply revalidates it. */
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x)) TH_LOG("%s", self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(grant, be32toh(x.m.page.epoch))
+		TH_LOG("node2's READ does not claim its frame retained at %u: %s",
+		       grant, d);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's read of its revalidated frame: %s", d);
+	EXPECT_EQ(pat_hash(0x91), a.hash) TH_LOG("node2 read other bytes: %s", d);
+	ASSERT_EQ(0, node2_info(self, q, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, pi.state);
+	EXPECT_EQ(0, expect_quiet(self, r, QUIET_MS)) TH_LOG("%s", self->why);
 }
 
 /*
