@@ -39,7 +39,6 @@
  * reclaim work, which it kicks.
  */
 #include <linux/atomic.h>
-#include <linux/delay.h>
 #include <linux/gfp.h>
 #include <linux/ktime.h>
 #include <linux/minmax.h>
@@ -789,29 +788,6 @@ static void tdsm_send_notices(struct tdsm_region *r)
 /* ---- the home: EVICTV ----------------------------------------------- */
 
 /*
- * Fault injection (debugfs tinydsm/evict_delay_ms, PROTOCOL.md "Fault
- * injection"): the EVICTV handler of a write-back, holding the batch's
- * TDSM_PG_DIR, sleeps before its FETCHV, to widen the window in which
- * faults, invalidations and migrations of these pages meet the
- * write-back. At most 1000 ms, and never past @end, the deadline of the
- * handler's DIR locks (timeout_ms / 2 after it began): the locks and the
- * sleep take at most timeout_ms / 2, the FETCHV at most its call's
- * timeout_ms, so the reply goes within 1.5 * timeout_ms, inside the
- * sender's wait for an EVICTV (2 * timeout_ms), and the DIRs are held no
- * longer than a write-back without the knob may hold them. Every wait
- * stays bounded: the knob only moves time inside these bounds.
- */
-static void tdsm_inject_evict_delay(unsigned long end)
-{
-	unsigned int ms = min(READ_ONCE(tdsm_inject_evict_delay_ms), 1000U);
-	long left = (long)(end - jiffies);
-
-	if (!ms || left <= 0)
-		return;
-	msleep_interruptible(min(ms, jiffies_to_msecs(left)));
-}
-
-/*
  * Node src dropped its copies of the pages in the batch's mask (rule E1),
  * and asks this node to take back the pages of its wmask (the write-back,
  * tdsm_writeback_home()). Under each page's TDSM_PG_DIR, taken in
@@ -870,6 +846,15 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 					   jiffies_to_msecs(left)))
 			locked |= BIT_ULL(i);
 	}
+	/*
+	 * Fault injection (debugfs tinydsm/evict_delay_ms, PROTOCOL.md "Fault
+	 * injection"): a write-back, holding the DIRs, sleeps before its
+	 * FETCHV, never past @end: the locks and the sleep take at most
+	 * timeout_ms / 2, the FETCHV at most its call's timeout_ms, so the
+	 * reply goes within 1.5 * timeout_ms, inside the sender's wait for an
+	 * EVICTV (2 * timeout_ms), and the DIRs are held no longer than a
+	 * write-back without the knob may hold them.
+	 */
 	if (locked & wmask)
 		tdsm_inject_evict_delay(end);
 	for (i = 0; i < n; i++) {

@@ -21,7 +21,14 @@
 /* A delay knob above this acts as this: a handler never sleeps longer. */
 #define TDSM_INJECT_DELAY_MAX_MS	1000
 
-u32 tdsm_inject_evict_delay_ms;
+/*
+ * evict_delay_ms: the home's EVICTV handler sleeps this long once it holds
+ * a write-back batch's TDSM_PG_DIR, before its FETCHV (evict.c,
+ * tdsm_handle_evictv()), never past the deadline of its DIR locks: it
+ * widens the window in which faults, invalidations and migrations of these
+ * pages meet the write-back (PROTOCOL.md "Eviction: the bounded cache").
+ */
+static u32 tdsm_evict_delay_ms;
 
 /*
  * fetch_reply_delay_ms: the owner sleeps this long after it sent a FETCH
@@ -50,7 +57,7 @@ static const struct {
 	const char *name;
 	u32 *value;
 } tdsm_knobs[] = {
-	{ "evict_delay_ms", &tdsm_inject_evict_delay_ms },
+	{ "evict_delay_ms", &tdsm_evict_delay_ms },
 	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
 	{ "home_reply_delay_ms", &tdsm_home_reply_delay_ms },
 };
@@ -58,9 +65,15 @@ static const struct {
 /* tinydsm/ in debugfs, or an error pointer (debugfs_remove_recursive() takes both). */
 static struct dentry *tdsm_inject_dir;
 
-static void tdsm_inject_sleep(const u32 *knob)
+/*
+ * The one sleep of every knob: the knob's value, read once, but at most
+ * TDSM_INJECT_DELAY_MAX_MS and at most @cap_ms (the caller's own bound).
+ * Uninterruptible: the callers are kernel workers, and a sleep this short
+ * and bounded needs no way out.
+ */
+static void tdsm_inject_sleep(const u32 *knob, unsigned int cap_ms)
 {
-	u32 ms = min_t(u32, READ_ONCE(*knob), TDSM_INJECT_DELAY_MAX_MS);
+	u32 ms = min3(READ_ONCE(*knob), (u32)TDSM_INJECT_DELAY_MAX_MS, cap_ms);
 
 	if (ms)
 		msleep(ms);
@@ -68,12 +81,20 @@ static void tdsm_inject_sleep(const u32 *knob)
 
 void tdsm_inject_fetch_reply_delay(void)
 {
-	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms);
+	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms, TDSM_INJECT_DELAY_MAX_MS);
 }
 
 void tdsm_inject_home_reply_delay(void)
 {
-	tdsm_inject_sleep(&tdsm_home_reply_delay_ms);
+	tdsm_inject_sleep(&tdsm_home_reply_delay_ms, TDSM_INJECT_DELAY_MAX_MS);
+}
+
+void tdsm_inject_evict_delay(unsigned long end)
+{
+	long left = (long)(end - jiffies);
+
+	if (left > 0)
+		tdsm_inject_sleep(&tdsm_evict_delay_ms, jiffies_to_msecs(left));
 }
 
 /*

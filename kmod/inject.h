@@ -2,18 +2,14 @@
 /*
  * tinydsm: fault-injection knobs for tests (inject.c), in debugfs under
  * tinydsm/. Each knob is a u32, 0 (off) by default; where it is used it is
- * read with READ_ONCE(), and that code bounds what it does with it.
+ * read with READ_ONCE() by one sleep helper, which bounds it: at most
+ * 1000 ms, and at most the bound its caller gives (PROTOCOL.md "Fault
+ * injection").
  */
 #ifndef _TDSM_INJECT_H
 #define _TDSM_INJECT_H
 
 #include <linux/types.h>
-
-/*
- * evict_delay_ms: the home's EVICTV handler sleeps this long once it holds
- * the batch's TDSM_PG_DIR, before its FETCHV (evict.c, bounded there).
- */
-extern u32 tdsm_inject_evict_delay_ms;
 
 void tdsm_inject_init(void);
 void tdsm_inject_exit(void);
@@ -22,5 +18,10 @@ void tdsm_inject_exit(void);
 void tdsm_inject_fetch_reply_delay(void);
 /* The home, after it sent a write grant's reply, before it commits. */
 void tdsm_inject_home_reply_delay(void);
+/*
+ * The home's EVICTV handler of a write-back, holding the batch's DIRs,
+ * before its FETCHV: never past jiffies @end.
+ */
+void tdsm_inject_evict_delay(unsigned long end);
 
 #endif /* _TDSM_INJECT_H */
