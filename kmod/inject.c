@@ -17,6 +17,7 @@
 #include <linux/minmax.h>
 
 #include "inject.h"
+#include "rdma.h"
 
 /* A delay knob above this acts as this: a handler never sleeps longer. */
 #define TDSM_INJECT_DELAY_MAX_MS	1000
@@ -45,10 +46,12 @@ static u32 tdsm_fetch_reply_delay_ms;
  * (proto.c, tdsm_handle_access(), before tdsm_home_commit()), holding the
  * page's TDSM_PG_DIR: it widens the window in which the requester may
  * write while the home still has its own frame, retained (PROTOCOL.md,
- * "A local read on the home overtakes its own commit"). Clamped like the
- * others: the DIR is held at most 1000 ms longer, less than a peer's
- * request of the page waits for it (timeout_ms / 2, 1500 ms at the
- * default) and than a fault here does (timeout_ms).
+ * "A local read on the home overtakes its own commit"). Clamped to
+ * min(1000, timeout_ms / 4) ms: the DIR is held at most that much longer,
+ * at most half of what a peer's request of the page waits for it
+ * (timeout_ms / 2) and a quarter of what a fault here does (timeout_ms),
+ * whatever timeout_ms is (1000 ms alone exceeds timeout_ms / 2 below
+ * 2000 ms).
  */
 static u32 tdsm_home_reply_delay_ms;
 
@@ -86,7 +89,8 @@ void tdsm_inject_fetch_reply_delay(void)
 
 void tdsm_inject_home_reply_delay(void)
 {
-	tdsm_inject_sleep(&tdsm_home_reply_delay_ms, TDSM_INJECT_DELAY_MAX_MS);
+	tdsm_inject_sleep(&tdsm_home_reply_delay_ms,
+			  READ_ONCE(tdsm_timeout_ms) / 4);
 }
 
 void tdsm_inject_evict_delay(unsigned long end)
