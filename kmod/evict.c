@@ -85,9 +85,11 @@ static DECLARE_WAIT_QUEUE_HEAD(tdsm_cache_wait);
  * The shrinker (below): registered by tdsm_cache_init(), once the region's
  * pages are set up, freed by tdsm_cache_stop() (or tdsm_cache_exit() if
  * the load failed), before the pages go; so every callback runs while the
- * region's state exists. @tdsm_cache_pressure: pages the shrinker found
- * mapped or owned here, which it cannot free, up to what the kernel asked
- * for: for the reclaim work to evict (E9; taken by it, xchg).
+ * region's state exists. @tdsm_cache_pressure: the most pages
+ * one shrinker call found mapped or owned here, which it cannot free, up
+ * to what the kernel asked for, since the reclaim work last took it: for
+ * the work to evict (E9; a maximum, not a sum: tdsm_cache_press(); taken
+ * by the work, xchg).
  * @tdsm_notices_pending: some chunk's unnotified mask has a bit (set after
  * the bit, taken by the reclaim work before it reads the masks).
  * @tdsm_shrink_hand: the page the shrinker looks at next, a hint
@@ -589,7 +591,9 @@ out:
  *     superset, which is safe.
  * E9. What the shrinker cannot free (mapped copies, pages this node owns)
  *     goes to the reclaim work as pressure: those pages, up to what was
- *     asked for and not freed. The work, outside reclaim, evicts by the clock
+ *     asked for and not freed, the largest such request since the work
+ *     last ran (not the sum: later calls count the same mapped pages
+ *     again). The work, outside reclaim, evicts by the clock
  *     (unmapping, and writing back under E2-E5) down to the count less
  *     the pressure, with or without a budget.
  * It never samples the PTEs' accessed bits (tdsm_clock_young(), rule E10):
@@ -653,6 +657,27 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 		return TDSM_SHRINK_SKIPPED;
 	put_page(frame);
 	return TDSM_SHRINK_FREED;
+}
+
+/*
+ * The shrinker asks the reclaim work to evict @pages (E9): the pressure
+ * becomes the largest such request since the work last took it, not their
+ * sum. The pages a scan leaves to the work are mapped or owned, and stay
+ * so until the work evicts them, so every later scan that passes them
+ * counts them again: a sum would grow with each call while the work falls
+ * behind, past the count itself, and the work would then evict the whole
+ * cache, hot pages too. The largest request is bounded by one scan's
+ * nr_to_scan; the kernel keeps calling while the pressure lasts, and each
+ * call kicks the work again.
+ */
+static void tdsm_cache_press(u64 pages)
+{
+	s64 old = atomic64_read(&tdsm_cache_pressure);
+
+	do {
+		if (old >= (s64)pages)
+			return;
+	} while (!atomic64_try_cmpxchg(&tdsm_cache_pressure, &old, pages));
 }
 
 /*
@@ -726,8 +751,7 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 	sc->nr_scanned = scanned;
 	atomic64_add(freed, &r->shrinker_freed);
 	if (not_mine)
-		atomic64_add(min(not_mine, sc->nr_to_scan - freed),
-			     &tdsm_cache_pressure);
+		tdsm_cache_press(min(not_mine, sc->nr_to_scan - freed));
 	tdsm_cache_kick();
 	/*
 	 * Pages that only lost their second chance were scanned: say so (0
