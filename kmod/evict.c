@@ -91,7 +91,8 @@ static DECLARE_WAIT_QUEUE_HEAD(tdsm_cache_wait);
  * the work to evict (E9; a maximum, not a sum: tdsm_cache_press(); taken
  * by the work, xchg).
  * @tdsm_notices_pending: some chunk's unnotified mask has a bit (set after
- * the bit, taken by the reclaim work before it reads the masks).
+ * the bit, ordered by smp_mb__after_atomic(); taken by the reclaim work
+ * with a fully ordered xchg() before it reads the masks).
  * @tdsm_shrink_hand: the page the shrinker looks at next, a hint
  * (concurrent shrinkers may race on it).
  */
@@ -650,6 +651,14 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 	}
 	if (frame) {
 		set_bit(idx - c->first, &c->unnotified);
+		/*
+		 * The bit before the flag: pairs with the fully ordered
+		 * xchg() of the flag in tdsm_send_notices(), which comes
+		 * before its reads of the masks. A work that finds the flag
+		 * set sees the bit; one that took the flag before it was set
+		 * is followed by another run (the kick after the scan).
+		 */
+		smp_mb__after_atomic();
 		WRITE_ONCE(tdsm_notices_pending, true);
 	}
 	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
@@ -796,7 +805,12 @@ static void tdsm_send_notices(struct tdsm_region *r)
 {
 	unsigned long idx = 0, first, bits;
 
-	/* Taken before the masks are read: a later drop kicks us again. */
+	/*
+	 * Taken before the masks are read: xchg() is fully ordered, and pairs
+	 * with the smp_mb__after_atomic() between a drop's bit and its flag
+	 * (tdsm_shrink_page()), so every bit set before the flag we took is
+	 * seen below. A drop after this sets the flag again and kicks us.
+	 */
 	if (!xchg(&tdsm_notices_pending, false))
 		return;
 	while (idx < r->npages && tdsm_chunk_get_next(r, idx, &first)) {
