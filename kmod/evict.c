@@ -64,6 +64,15 @@
 #include "trace.h"
 #include "wire.h"
 
+/*
+ * The reclaim work holds its victims' TDSM_PG_FETCHING from the take until
+ * their EVICTV was answered or failed, and frees or lets them go relying on
+ * it (rule E1). A bit has no owner: this checks that it is held at all, like
+ * tdsm_page_assert_locked() (lock.h), only with CONFIG_LOCKDEP.
+ */
+#define tdsm_fetching_assert_held(pg) \
+	lockdep_assert(test_bit(TDSM_PG_FETCHING, &(pg)->flags))
+
 /* The budget in pages, 0: unlimited. Read without a lock. */
 static unsigned long tdsm_cache_budget;
 
@@ -343,10 +352,14 @@ static unsigned int tdsm_evict_flush(struct tdsm_region *r,
 				    ktime_to_ns(ktime_sub(ktime_get(), start)));
 	}
 	/* Answered or failed: faults on these pages may go on. */
-	for (i = 0; i < TDSM_WIRE_BATCH; i++)
-		if (g->held & BIT_ULL(i))
-			clear_and_wake_up_bit(TDSM_PG_FETCHING,
-					      &tdsm_pg(r, g->first + i)->flags);
+	for (i = 0; i < TDSM_WIRE_BATCH; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, g->first + i);
+
+		if (!(g->held & BIT_ULL(i)))
+			continue;
+		tdsm_fetching_assert_held(pg);
+		clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
+	}
 	g->held = 0;
 	g->wb = 0;
 	wake_up_all(&tdsm_cache_wait);
@@ -971,6 +984,7 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 		i = __ffs64(left);
 		left &= left - 1;
 		pg = tdsm_pg(r, first + i);
+		tdsm_fetching_assert_held(pg);
 		tdsm_page_lock(pg);
 		if (tdsm_page_home(pg) != r->node_id)
 			frame = tdsm_local_take(r, first + i);
