@@ -437,27 +437,50 @@ static void tdsm_mms_prune(void)
 	}
 }
 
+/*
+ * The entry is allocated before tdsm_mms_lock is taken, and freed if @mm
+ * has one already: nothing allocates under the lock, so no holder of it
+ * waits for the kernel's reclaim, which may wait for the reclaim work
+ * (WQ_MEM_RECLAIM), a taker of the lock too (and that one only tries it:
+ * tdsm_mms_tryget()).
+ */
 static int tdsm_mms_add(struct mm_struct *mm)
 {
-	struct tdsm_mm_ref *ref;
-	int err = 0;
+	struct tdsm_mm_ref *ref, *new;
 
+	new = kmalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return -ENOMEM;
 	mutex_lock(&tdsm_mms_lock);
 	tdsm_mms_prune();
 	list_for_each_entry(ref, &tdsm_mms, list)
 		if (ref->mm == mm)
 			goto out;
-	ref = kmalloc(sizeof(*ref), GFP_KERNEL);
-	if (!ref) {
-		err = -ENOMEM;
-		goto out;
-	}
 	mmgrab(mm);
-	ref->mm = mm;
-	list_add(&ref->list, &tdsm_mms);
+	new->mm = mm;
+	list_add(&new->list, &tdsm_mms);
+	new = NULL;
 out:
 	mutex_unlock(&tdsm_mms_lock);
-	return err;
+	kfree(new);
+	return 0;
+}
+
+/* tdsm_mms_get() and tdsm_mms_tryget(), under tdsm_mms_lock. */
+static unsigned int tdsm_mms_collect(struct mm_struct **mms)
+{
+	struct tdsm_mm_ref *ref;
+	unsigned int nmm = 0;
+
+	lockdep_assert_held(&tdsm_mms_lock);
+	tdsm_mms_prune();
+	list_for_each_entry(ref, &tdsm_mms, list) {
+		if (nmm == TDSM_PREFAULT_MMS)
+			break;
+		if (mmget_not_zero(ref->mm))
+			mms[nmm++] = ref->mm;
+	}
+	return nmm;
 }
 
 /*
@@ -469,17 +492,26 @@ out:
  */
 static unsigned int tdsm_mms_get(struct mm_struct **mms)
 {
-	struct tdsm_mm_ref *ref;
-	unsigned int nmm = 0;
+	unsigned int nmm;
 
 	mutex_lock(&tdsm_mms_lock);
-	tdsm_mms_prune();
-	list_for_each_entry(ref, &tdsm_mms, list) {
-		if (nmm == TDSM_PREFAULT_MMS)
-			break;
-		if (mmget_not_zero(ref->mm))
-			mms[nmm++] = ref->mm;
-	}
+	nmm = tdsm_mms_collect(mms);
+	mutex_unlock(&tdsm_mms_lock);
+	return nmm;
+}
+
+/*
+ * tdsm_mms_get() with a try of tdsm_mms_lock, for the reclaim work's
+ * sample (tdsm_region_young()), which waits for no one: 0 if the lock is
+ * busy, and that sample is skipped as for a busy mmap_lock.
+ */
+static unsigned int tdsm_mms_tryget(struct mm_struct **mms)
+{
+	unsigned int nmm;
+
+	if (!mutex_trylock(&tdsm_mms_lock))
+		return 0;
+	nmm = tdsm_mms_collect(mms);
 	mutex_unlock(&tdsm_mms_lock);
 	return nmm;
 }
@@ -598,11 +630,12 @@ static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
  * @first: index of the first page (the clock's group: one chunk, held).
  * @n: pages from @first on.
  *
- * For each process mapping the region (up to TDSM_PREFAULT_MMS of them):
- * if its mmap_lock comes at once for reading (else it is skipped: the
- * clock waits for no process), the region's VMAs over the pages (checked
- * as tdsm_region_prefault() does, so that no other mapping's PTEs are
- * touched) have the accessed bit of each cached page's PTE tested and
+ * For each process mapping the region (up to TDSM_PREFAULT_MMS of them,
+ * if the list's mutex comes at once: tdsm_mms_tryget(); else the sample
+ * is skipped): if its mmap_lock comes at once for reading (else it is
+ * skipped: the clock waits for no process), the region's VMAs over the
+ * pages (checked as tdsm_region_prefault() does, so that no other
+ * mapping's PTEs are touched) have the accessed bit of each cached page's PTE tested and
  * cleared, and each page whose bit was set gets TDSM_PG_REFERENCED
  * (tdsm_young_pte()). The walker wants page tables without huge leaves:
  * the region's VMAs only ever get 4 KiB special PTEs
@@ -621,7 +654,7 @@ unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
 	unsigned long end = start + ((unsigned long)n << PAGE_SHIFT);
 	unsigned int nmm, j;
 
-	nmm = tdsm_mms_get(mms);
+	nmm = tdsm_mms_tryget(mms);
 	for (j = 0; j < nmm; j++) {
 		struct vm_area_struct *vma;
 		unsigned long addr = start, to;
