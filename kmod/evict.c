@@ -262,9 +262,14 @@ static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg);
 static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 				       unsigned long first, u64 wmask, u64 done,
 				       u64 release);
+static struct tdsm_bufv *tdsm_writeback_buf(struct tdsm_conn *conn,
+					    unsigned int n);
+static void tdsm_writeback_buf_free(struct tdsm_conn *conn,
+				    struct tdsm_bufv *bufv);
 static u64 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn,
 			       u8 src, unsigned long first, unsigned int n,
-			       u64 want, u64 *release, int *err);
+			       u64 want, struct tdsm_bufv **bufvp,
+			       u64 *release, int *err);
 /* The notices of the shrinker's drops (rule E8), below. */
 static void tdsm_send_notices(struct tdsm_region *r);
 
@@ -860,6 +865,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	struct tdsm_wire_breply rep = {};
 	unsigned long first, end = jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2);
 	u64 mask, wmask, locked = 0, done = 0, release = 0;
+	struct tdsm_bufv *bufv = NULL;
 	u8 src = msg->hdr.src;
 	enum tdsm_wire_status st;
 	unsigned int i, n;
@@ -888,6 +894,15 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
 		return;
 	}
+	/*
+	 * A write-back's buffer and frames, allocated before the DIRs are
+	 * taken: an allocation may wait for the kernel's reclaim, which should
+	 * not hold up 64 directory locks and every transaction waiting on
+	 * them. NULL if it failed (the write-back then says NOMEM); freed
+	 * below, after the locks, if the write-back did not use it.
+	 */
+	if (wmask)
+		bufv = tdsm_writeback_buf(conn, n);
 	for (i = 0; i < n; i++) {
 		if (!((mask | wmask) & BIT_ULL(i)))
 			continue;
@@ -922,7 +937,8 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	if (locked & wmask)
 		done |= tdsm_writeback_home(r, conn, src, first, n,
-					    locked & wmask, &release, &err);
+					    locked & wmask, &bufv, &release,
+					    &err);
 	/*
 	 * Reply before the transaction ends, as every home does: the reply
 	 * has landed at src (tdsm_reply_batch() waits for it) before a later
@@ -935,6 +951,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	for (i = n; i-- > 0;)
 		if (locked & BIT_ULL(i))
 			tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_writeback_buf_free(conn, bufv);
 	tdsm_chunk_put(r, first);
 }
 
@@ -1001,6 +1018,39 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 }
 
 /*
+ * The home's write-back buffer for a batch of @n pages (rdma.c,
+ * tdsm_bufv_alloc(): the frames, registered for @conn's peer to write),
+ * allocated before the EVICTV handler takes any directory lock; NULL if
+ * it could not be had.
+ */
+static struct tdsm_bufv *tdsm_writeback_buf(struct tdsm_conn *conn,
+					    unsigned int n)
+{
+	struct tdsm_bufv *bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
+
+	if (bufv && tdsm_bufv_alloc(conn, bufv, n)) {
+		kfree(bufv);
+		bufv = NULL;
+	}
+	return bufv;
+}
+
+/*
+ * A write-back buffer the write-back did not use (or NULL): never posted,
+ * so its rkey was never sent; tdsm_bufv_put() without a call deregisters
+ * it, then its frames and itself go.
+ */
+static void tdsm_writeback_buf_free(struct tdsm_conn *conn,
+				    struct tdsm_bufv *bufv)
+{
+	if (!bufv)
+		return;
+	tdsm_bufv_put(conn, bufv, NULL);
+	tdsm_bufv_free_frames(bufv);
+	kfree(bufv);
+}
+
+/*
  * The home, EVICTV from @src on @conn: write back the pages @want of the
  * batch of @n pages at @first (their TDSM_PG_DIR held), a transaction of
  * its own (rule E2). It takes the pages it is the home of, whose owner is
@@ -1009,7 +1059,10 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
  * frames), and installs what came as its own copy, SHARED, owner this
  * node, the copyset less src plus this node (E4: the readers keep their
  * copies, and the next write invalidates them), with the transaction's
- * epoch. Returns the pages installed; *@release: the pages of @want whose
+ * epoch, into *@bufvp (tdsm_writeback_buf(), allocated by the caller
+ * before the DIRs; NULL if that failed), which it uses, frees and sets to
+ * NULL only if it takes a page. Returns the pages installed; *@release:
+ * the pages of @want whose
  * directory names src neither as the owner nor as the owner before a
  * grant in doubt (E3), whose frame src may free (the installed ones, and
  * retained or misbelieved frames of pages src no longer owns); *@err: the
@@ -1023,12 +1076,12 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
  */
 static noinline_for_stack u64
 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
-		    unsigned long first, unsigned int n, u64 want, u64 *release,
-		    int *err)
+		    unsigned long first, unsigned int n, u64 want,
+		    struct tdsm_bufv **bufvp, u64 *release, int *err)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
-	struct tdsm_bufv *bufv = NULL;
+	struct tdsm_bufv *bufv;
 	u64 take = 0, done = 0;
 	unsigned int i;
 	u32 epoch;
@@ -1049,15 +1102,17 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		goto release;
 	/*
 	 * The pages are charged already (claimed, allocated or migrated in:
-	 * home budget H6): only the buffer may fail, and the owner keeps them.
+	 * home budget H6): only the buffer may have failed, and the owner
+	 * keeps them.
 	 */
-	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
-	*err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
-	if (*err) {
+	bufv = *bufvp;
+	if (!bufv) {
+		*err = -ENOMEM;
 		tdsm_home_refused(r, tdsm_page_addr(first), hweight64(take),
 				  *err, TINYDSM_BUDGET_F_WRITEBACK);
-		goto out;
+		return 0;
 	}
+	*bufvp = NULL;
 	/* One transaction for the batch, now that no other runs on it. */
 	epoch = tdsm_txn_next(r);
 	for (i = 0; i < n; i++)
@@ -1091,8 +1146,9 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		tdsm_page_unlock(pg);
 	}
 	tdsm_bufv_free_frames(bufv);
+	kfree(bufv);
 	if (*err)
-		goto out;
+		return done;
 release:
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -1101,8 +1157,6 @@ release:
 		    pg->owner != src && !tdsm_doubt_names(r, first + i, src))
 			*release |= BIT_ULL(i);
 	}
-out:
-	kfree(bufv);
 	return done;
 }
 
