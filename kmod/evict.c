@@ -285,6 +285,17 @@ static void tdsm_send_notices(struct tdsm_region *r);
  * The reply's masks in *@done (pages taken out of a copyset, or written
  * back) and *@release (frames of @wmask the home lets go); both 0 unless
  * it said OK.
+ *
+ * The call allocates (its tx slot, its id) with GFP_KERNEL while this work
+ * holds up to 64 TDSM_PG_FETCHING bits, so the kernel's reclaim may run
+ * here with them held. That is safe because no reclaim path waits for
+ * such a bit: the module's only code in reclaim is the shrinker, which
+ * only tries the bit and skips a page whose bit is taken (E7), and the
+ * region's frames are neither on the LRU nor backed by a file or swap, so
+ * no writeback or folio reclaim waits for a fault on them. Not
+ * memalloc_noio_save(): the shrinker runs for GFP_NOIO allocations too,
+ * so it would not cut that dependency, only weaken these allocations
+ * under memory pressure, when the work is needed (PROTOCOL.md E7).
  */
 static int tdsm_evict_send(struct tdsm_region *r, unsigned long first,
 			   u64 mask, u64 wmask, u8 home, u64 *done,
