@@ -189,7 +189,8 @@ MODULE_PARM_DESC(cache_budget_mb, "frames of pages homed elsewhere to keep, MiB;
  * Count page @pg's frame as cached, or not, as the page is now: cached iff
  * it has a frame and its home is another node. Called under the page lock
  * wherever the frame or the home changes: tdsm_local_install() and
- * tdsm_local_take() (proto.c) and tdsm_page_set_home(). So when a
+ * tdsm_local_drop() (proto.c; under tdsm_local_take() and
+ * tdsm_local_take_unmapped()) and tdsm_page_set_home(). So when a
  * migration makes this node the home, the frame leaves the cache count
  * (it is the home's own now), and comes back if the migration is undone.
  */
