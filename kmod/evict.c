@@ -390,13 +390,25 @@ struct tdsm_reclaim_tally {
 };
 
 /*
+ * Is page @pg (page lock held) a clean read copy, which the clock and the
+ * shrinker may drop with no write-back: a frame of a page homed
+ * elsewhere, not owned here, and SHARED (so never mapped writable, never
+ * dirty: its home has the data)?
+ */
+static bool tdsm_clean_copy(struct tdsm_region *r, struct tdsm_page *pg)
+{
+	tdsm_page_assert_locked(pg);
+	return pg->frame && tdsm_page_home(pg) != r->node_id &&
+	       pg->owner != r->node_id && pg->state == TINYDSM_PAGE_SHARED;
+}
+
+/*
  * The clock's look at page @idx: true if it took the page as a victim
  * (its TDSM_PG_FETCHING held) and *@home is the home to tell. A victim is
  * homed elsewhere, not used since the hand last passed, with no fault of
- * this node on it (TDSM_PG_FETCHING), and either a clean read copy, not
- * owned here and SHARED (so never mapped writable), whose frame is
- * dropped now, or a page this node owns, to write back (*@owned: its
- * frame stays, tdsm_writeback_victim()).
+ * this node on it (TDSM_PG_FETCHING), and either a clean read copy
+ * (tdsm_clean_copy()), whose frame is dropped now, or a page this node
+ * owns, to write back (*@owned: its frame stays, tdsm_writeback_victim()).
  */
 static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 			    struct tdsm_page *pg, u8 *home, bool *owned)
@@ -414,8 +426,7 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_lock(pg);
 	*home = tdsm_page_home(pg);
 	*owned = tdsm_writeback_victim(r, pg);
-	if (!*owned && pg->frame && *home != r->node_id &&
-	    pg->owner != r->node_id && pg->state == TINYDSM_PAGE_SHARED)
+	if (!*owned && tdsm_clean_copy(r, pg))
 		frame = tdsm_local_take(r, idx);	/* unmaps it first */
 	tdsm_page_unlock(pg);
 	if (!frame && !*owned) {
@@ -631,19 +642,6 @@ out:
  * that takes mmap_lock, which the task in reclaim may hold.
  */
 
-/*
- * Is page @pg (page lock held) one the shrinker may free (E7)? A frame of
- * a page homed elsewhere, a read copy (SHARED, not owned here, so never
- * dirty: its home has the data), in no user PTE.
- */
-static bool tdsm_shrink_victim(struct tdsm_region *r, struct tdsm_page *pg)
-{
-	tdsm_page_assert_locked(pg);
-	return pg->frame && !test_bit(TDSM_PG_MAPPED, &pg->flags) &&
-	       tdsm_page_home(pg) != r->node_id && pg->owner != r->node_id &&
-	       pg->state == TINYDSM_PAGE_SHARED;
-}
-
 /* What the shrinker made of a cached page (tdsm_shrink_page()). */
 enum tdsm_shrink_seen {
 	TDSM_SHRINK_FREED,	/* its copy went */
@@ -675,7 +673,9 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 	    test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
 		return TDSM_SHRINK_SKIPPED;
 	if (tdsm_page_trylock(pg)) {
-		if (tdsm_shrink_victim(r, pg))
+		/* E7: a clean read copy in no user PTE. */
+		if (tdsm_clean_copy(r, pg) &&
+		    !test_bit(TDSM_PG_MAPPED, &pg->flags))
 			frame = tdsm_local_take_unmapped(r, idx);
 		tdsm_page_unlock(pg);
 	}
