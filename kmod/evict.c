@@ -383,6 +383,23 @@ static unsigned int tdsm_evict_flush(struct tdsm_region *r,
 	return freed;
 }
 
+/*
+ * The walks from a hand (the clock, the shrinker, the notices): the first
+ * chunk that exists from page @idx on, inside the region, referenced
+ * (tdsm_chunk_get_next(), M7), or NULL; drop it with
+ * tdsm_chunk_put(r, c->first). The chunk is looked up again by its first
+ * page: page.c's iterator gives only the index.
+ */
+static struct tdsm_chunk *tdsm_evict_next_chunk(struct tdsm_region *r,
+						unsigned long idx)
+{
+	unsigned long first;
+
+	if (idx >= r->npages || !tdsm_chunk_get_next(r, idx, &first))
+		return NULL;
+	return tdsm_chunk_of(r, first);
+}
+
 /* What one run of the reclaim work did, for tinydsm_reclaim. */
 struct tdsm_reclaim_tally {
 	u64 scanned;	/* pages the clock looked at */
@@ -523,8 +540,10 @@ static unsigned long tdsm_clock_sweep(struct tdsm_region *r,
 				      struct tdsm_reclaim_tally *tally)
 {
 	unsigned long first, next;
+	struct tdsm_chunk *c;
 
-	while (from < r->npages && tdsm_chunk_get_next(r, from, &first)) {
+	while ((c = tdsm_evict_next_chunk(r, from))) {
+		first = c->first;
 		next = tdsm_clock_group(r, first, max(from, first), low,
 					tally);
 		tdsm_chunk_put(r, first);
@@ -750,6 +769,7 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 	unsigned long hand, idx, first, end, scanned = 0, freed = 0;
 	unsigned long not_mine = 0;
 	enum tdsm_shrink_seen seen;
+	struct tdsm_chunk *c;
 	bool wrapped = false;
 
 	if (!gfpflags_allow_blocking(sc->gfp_mask) ||
@@ -760,13 +780,15 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 		hand = 0;
 	idx = hand;
 	while (scanned < sc->nr_to_scan) {
-		if (!tdsm_chunk_get_next(r, idx, &first)) {
+		c = tdsm_evict_next_chunk(r, idx);
+		if (!c) {
 			if (wrapped || !hand)
 				break;
 			wrapped = true;
 			idx = 0;
 			continue;
 		}
+		first = c->first;
 		end = min(first + TDSM_CHUNK_PAGES, r->npages);
 		if (wrapped)
 			end = min(end, hand);
@@ -776,8 +798,7 @@ static unsigned long tdsm_shrink_scan(struct shrinker *s,
 			if (!test_bit(TDSM_PG_CACHED, &tdsm_pg(r, idx)->flags))
 				continue;
 			scanned++;
-			seen = tdsm_shrink_page(r, tdsm_chunk_of(r, first),
-						idx);
+			seen = tdsm_shrink_page(r, c, idx);
 			freed += seen == TDSM_SHRINK_FREED;
 			not_mine += seen == TDSM_SHRINK_NOT_MINE;
 		}
@@ -834,6 +855,7 @@ static void tdsm_notice_chunk(struct tdsm_region *r, unsigned long first,
 static void tdsm_send_notices(struct tdsm_region *r)
 {
 	unsigned long idx = 0, first, bits;
+	struct tdsm_chunk *c;
 
 	/*
 	 * Taken before the masks are read: xchg() is fully ordered, and pairs
@@ -843,8 +865,9 @@ static void tdsm_send_notices(struct tdsm_region *r)
 	 */
 	if (!xchg(&tdsm_notices_pending, false))
 		return;
-	while (idx < r->npages && tdsm_chunk_get_next(r, idx, &first)) {
-		bits = xchg(&tdsm_chunk_of(r, first)->unnotified, 0);
+	while ((c = tdsm_evict_next_chunk(r, idx))) {
+		first = c->first;
+		bits = xchg(&c->unnotified, 0);
 		if (bits)
 			tdsm_notice_chunk(r, first, bits);
 		tdsm_chunk_put(r, first);
