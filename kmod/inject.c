@@ -3,8 +3,9 @@
  * tinydsm: fault-injection knobs for tests, in debugfs: the directory
  * tinydsm/ (/sys/kernel/debug/tinydsm/), one u32 file per knob, root
  * only (0600). They widen race windows on purpose; all are 0 (off) at
- * load, a test sets one and puts it back to 0 when done, and the code
- * that reads one bounds it (PROTOCOL.md "Fault injection").
+ * load, a test sets one and puts it back to 0 when done, and one helper,
+ * tdsm_inject_sleep(), reads and bounds every one (PROTOCOL.md "Fault
+ * injection").
  *
  * Without debugfs (CONFIG_DEBUG_FS off) the files are not made, the knobs
  * stay 0 and the module loads as ever: debugfs' functions then return
