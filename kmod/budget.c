@@ -180,7 +180,7 @@ int tdsm_home_charge_touch(struct tdsm_region *r, unsigned long idx)
 	int err;
 
 	tdsm_dir_assert_locked(pg);
-	if (test_bit(TDSM_PG_CHARGED, &pg->flags) || tdsm_runs_cover(r, idx))
+	if (test_bit(TDSM_PG_CHARGED, &pg->flags) || tdsm_runs_cover(r, pg, idx))
 		return 0;
 	err = tdsm_home_charge(r, tdsm_page_addr(idx), 1,
 			       TINYDSM_BUDGET_F_TOUCH);
