@@ -24,7 +24,8 @@
  * H6 A write-back in (EVICTV at the home) never charges: its pages were
  *    charged when claimed, allocated or migrated in.
  * H7 A budget set under the charge takes nothing back: charges are
- *    refused until the charge is under it.
+ *    refused until the charge is under it. Without a budget a charge is
+ *    one add, compared with nothing.
  * So home frames <= charged pages, and, but for H7, charged <= budget.
  * Each refusal (-ENOSPC) counts in home_refused and sends the
  * rate-limited event TINYDSM_EV_BUDGET.
@@ -132,13 +133,22 @@ int tdsm_home_charge(struct tdsm_region *r, u64 addr, unsigned long n,
 		     u32 why)
 {
 	u64 budget = tdsm_home_budget_pages();
-	s64 old = atomic64_read(&r->home_charged);
+	s64 old;
 	u64 want;
 
+	/*
+	 * No budget: nothing to compare, one add (a budget set meanwhile
+	 * finds this charge made before it, H7).
+	 */
+	if (!budget) {
+		atomic64_add(n, &r->home_charged);
+		return 0;
+	}
 	/* All or nothing, and never past the budget, however many charge. */
+	old = atomic64_read(&r->home_charged);
 	do {
 		want = (u64)old + n;
-		if (budget && want > budget) {
+		if (want > budget) {
 			tdsm_home_refused(r, addr, n, -ENOSPC, why);
 			return -ENOSPC;
 		}
