@@ -65,17 +65,30 @@ unsigned long tdsm_home_budget_pages(void)
 	return READ_ONCE(tdsm_home_budget);
 }
 
-/* 0 if @bytes may be a budget: 0 (unlimited) or at least 1 MiB. */
-int tdsm_home_budget_check(u64 bytes, struct netlink_ext_ack *extack)
+/**
+ * tdsm_budget_check - may @bytes be budget @what?
+ * @bytes: 0 (unlimited) or at least TDSM_BUDGET_MIN_BYTES: the cache's
+ *	watermarks need room, and a smaller home budget is a mistake.
+ * @what: which budget, for the message.
+ * @extack: for the reason of a refusal (may be NULL).
+ *
+ * The one check of both budgets, for the module parameters and the genl
+ * command alike. Return: 0, or -EINVAL.
+ */
+int tdsm_budget_check(u64 bytes, enum tdsm_budget_what what,
+		      struct netlink_ext_ack *extack)
 {
-	if (bytes && bytes < TDSM_BUDGET_MIN_BYTES) {
+	if (!bytes || bytes >= TDSM_BUDGET_MIN_BYTES)
+		return 0;
+	/* The message must be a literal (NL_SET_ERR_MSG). */
+	if (what == TDSM_BUDGET_HOME)
 		NL_SET_ERR_MSG_MOD(extack, "a home budget is 0 (unlimited) or at least 1 MiB");
-		return -EINVAL;
-	}
-	return 0;
+	else
+		NL_SET_ERR_MSG_MOD(extack, "a cache budget is 0 (unlimited) or at least 1 MiB");
+	return -EINVAL;
 }
 
-/* Set the budget, checked by tdsm_home_budget_check(); H7. */
+/* Set the budget, checked by tdsm_budget_check(); H7. */
 void tdsm_home_set_budget(u64 bytes)
 {
 	WRITE_ONCE(tdsm_home_budget, min_t(u64, bytes >> PAGE_SHIFT, ULONG_MAX));
@@ -89,7 +102,7 @@ static int tdsm_home_budget_mb_set(const char *val,
 
 	err = tdsm_budget_param_mb(val, kp, &bytes);
 	if (!err)
-		err = tdsm_home_budget_check(bytes, NULL);
+		err = tdsm_budget_check(bytes, TDSM_BUDGET_HOME, NULL);
 	if (!err)
 		tdsm_home_set_budget(bytes);
 	return err;
