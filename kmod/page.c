@@ -419,10 +419,31 @@ u64 tdsm_meta_bytes(struct tdsm_region *r)
 }
 
 /*
+ * Table page @key was just made: a process that read the table there
+ * before has the shared zero page mapped (tdsm_xlate_fault(), region.c),
+ * which must go, so that its next read maps the real page. The barrier
+ * pairs with the fault's, between its insert and its look at the store:
+ * either the fault sees the page and zaps its own PTE, or this unmap sees
+ * the PTE.
+ */
+static void tdsm_xlate_zap(struct tdsm_region *r, unsigned long key)
+{
+	struct address_space *mapping = READ_ONCE(r->mapping);
+
+	smp_mb();	/* the store, then the PTEs: the fault's pairs */
+	if (mapping)
+		unmap_mapping_range(mapping, TINYDSM_XLATE_OFFSET +
+				    ((loff_t)key << PAGE_SHIFT), PAGE_SIZE, 0);
+}
+
+/*
  * Page @key of the translation table (the bytes of region pages @key *
  * PAGE_SIZE on), allocated zeroed if it is not yet: every page under it
- * that has no metadata is INVALID, byte 0. NULL: no memory. A table page
- * stays until unload, so the pointer needs no reference.
+ * that has no metadata is INVALID, byte 0. NULL: no memory. Only a chunk
+ * makes one (a read maps the zero page instead), so the table costs a
+ * page per 4096 region pages with metadata at some time, not per page
+ * read. A table page stays until unload, so the pointer needs no
+ * reference.
  */
 struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
 {
@@ -440,6 +461,7 @@ struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
 		return xa_is_err(old) ? NULL : old;
 	}
 	atomic_long_inc(&r->nxlate);
+	tdsm_xlate_zap(r, key);
 	return table;
 }
 

@@ -203,8 +203,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	(enum tinydsm_page_state), mapped read-only into processes; written
  *	with the state, under the page lock (tdsm_page_set_state()). Sparse:
  *	struct page by index / PAGE_SIZE (each covers PAGE_SIZE pages),
- *	allocated zeroed when a chunk under it is created or a process reads
- *	it (tdsm_xlate_page()), freed at unload.
+ *	allocated zeroed when a chunk under it is created
+ *	(tdsm_xlate_page(); a read where none is maps the zero page), freed
+ *	at unload.
  * @nxlate: pages in @xlate_pages.
  * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
  *	struct tinydsm_stats.
