@@ -29,8 +29,9 @@
  * it: the gaps are the free space. The tree is in RCU mode and records go
  * with kfree_rcu(), so that tdsm_runs_cover(), which runs under a page's
  * DIR, reads it without alloc_lock, whose holders allocate (GFP_KERNEL)
- * and so may wait for reclaim (PROTOCOL.md, H3). A run is address space only: its pages
- * are backed when first touched (tdsm_home_claim()), as any page is.
+ * and so may wait for reclaim (PROTOCOL.md, H3). A run is address space
+ * only: its pages are backed when first touched (tdsm_home_claim()), as
+ * any page is.
  * An administrator's FREE of part of a run leaves the rest allocated but
  * without a record: those pages map to tdsm_run_orphan, and only an
  * administrator may free them.
@@ -110,18 +111,16 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 
 /*
  * What is left of record @run, [@first, @last], now that the FREE that
- * marked it took out the rest: it stays allocated without a record. False:
- * no memory to say so, and @run still maps it, unmarked (kept).
+ * marked it took out the rest: it stays allocated without a record. With
+ * no memory to say so, @run still maps it and is kept, unmarked.
  */
-static bool tdsm_runs_orphan_rest(struct tdsm_region *r, struct tdsm_run *run,
+static void tdsm_runs_orphan_rest(struct tdsm_region *r, struct tdsm_run *run,
 				  unsigned long first, unsigned long last)
 {
 	MA_STATE(mas, &r->runs, first, last);
 
-	if (!WARN_ON_ONCE(mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL)))
-		return true;
-	WRITE_ONCE(run->freeing, false);
-	return false;
+	if (WARN_ON_ONCE(mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL)))
+		WRITE_ONCE(run->freeing, false);
 }
 
 /*
