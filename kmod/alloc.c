@@ -8,6 +8,7 @@
 #include <linux/cred.h>
 #include <linux/maple_tree.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 
 #include "alloc.h"
@@ -25,8 +26,12 @@
  * each run of its slice in r->runs, a maple tree that maps the run's pages
  * (indices in the slice) to its struct tdsm_run, under alloc_lock (the
  * tree's external lock). A page is allocated if and only if the tree maps
- * it: the gaps are the free space. A run is address space only: its pages
- * are backed when first touched (tdsm_home_claim()), as any page is.
+ * it: the gaps are the free space. The tree is in RCU mode and records go
+ * with kfree_rcu(), so that tdsm_runs_cover(), which runs under a page's
+ * DIR, reads it without alloc_lock, whose holders allocate (GFP_KERNEL)
+ * and so may wait for reclaim (PROTOCOL.md, H3). A run is address space
+ * only: its pages are backed when first touched (tdsm_home_claim()), as
+ * any page is.
  * An administrator's FREE of part of a run leaves the rest allocated but
  * without a record: those pages map to tdsm_run_orphan, and only an
  * administrator may free them.
@@ -39,6 +44,10 @@
  * @uid: the fsuid that allocated it (initial user namespace).
  * @node: the node it was allocated from.
  * @freeing: a FREE of it is under way (outside alloc_lock, across the wire).
+ *	Written under alloc_lock, read without it under RCU (READ_ONCE).
+ * @next_gone: under alloc_lock, in the FREE that marked it @freeing: the
+ *	next record that FREE overlapped (tdsm_runs_release()).
+ * @rcu: to free it once no reader under RCU can see it.
  *
  * Its pages are the range the tree maps to it.
  */
@@ -46,6 +55,8 @@ struct tdsm_run {
 	u32 uid;
 	u8 node;
 	bool freeing;
+	struct tdsm_run *next_gone;
+	struct rcu_head rcu;
 };
 
 /* Allocated pages that no run records (never freeing, never freed). */
@@ -54,7 +65,8 @@ static struct tdsm_run tdsm_run_orphan;
 void tdsm_runs_init(struct tdsm_region *r)
 {
 	mutex_init(&r->alloc_lock);
-	mt_init_flags(&r->runs, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+	mt_init_flags(&r->runs, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN |
+		      MT_FLAGS_USE_RCU);
 	mt_set_external_lock(&r->runs, &r->alloc_lock);
 }
 
@@ -92,75 +104,125 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 	mas_set(&mas, start);
 	mas_for_each(&mas, run, last) {
 		if (run != &tdsm_run_orphan)
-			run->freeing = true;
+			WRITE_ONCE(run->freeing, true);
 	}
 	return 0;
+}
+
+/*
+ * What is left of record @run, [@first, @last], now that the FREE that
+ * marked it took out the rest: it stays allocated without a record. With
+ * no memory to say so, @run still maps it and is kept, unmarked.
+ */
+static void tdsm_runs_orphan_rest(struct tdsm_region *r, struct tdsm_run *run,
+				  unsigned long first, unsigned long last)
+{
+	MA_STATE(mas, &r->runs, first, last);
+
+	if (WARN_ON_ONCE(mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL)))
+		WRITE_ONCE(run->freeing, false);
 }
 
 /*
  * The FREE that claimed [@start, @start + @npages) is over: @freed or not.
  * Freed, its pages are free again, and whatever is left of the runs it
  * overlapped stays allocated without a record. True: the pages are free.
+ *
+ * Readers under RCU (tdsm_runs_cover()) see each store whole, so the order
+ * matters: the pages leave the tree first, in one store (so they are never
+ * seen as orphans, which count as covered: H3 would charge too little),
+ * then what is left either side becomes orphan, and only then do the
+ * records go, after a grace period. Until its store, a page of a marked
+ * record reads as being freed: outside runs (over, never under).
  */
 static bool tdsm_runs_release(struct tdsm_region *r, unsigned long start,
 			      u32 npages, bool freed)
 {
-	unsigned long last = start + npages - 1, next;
-	struct tdsm_run *run;
+	unsigned long last = start + npages - 1, left_first = 0, right_last = 0;
+	struct tdsm_run *run, *gone = NULL, *left = NULL, *right = NULL;
 	int err;
 
 	MA_STATE(mas, &r->runs, start, start);
 
 	lockdep_assert_held(&r->alloc_lock);
+	/* Every record it overlaps is one it marked (tdsm_runs_claim()). */
 	mas_for_each(&mas, run, last) {
-		if (run == &tdsm_run_orphan || !run->freeing)
+		if (run == &tdsm_run_orphan)
 			continue;
 		if (!freed) {
-			run->freeing = false;
+			WRITE_ONCE(run->freeing, false);
 			continue;
 		}
-		/* The same range, another entry: no node to allocate. */
-		next = mas.last + 1;
-		err = mas_store_gfp(&mas, &tdsm_run_orphan, GFP_KERNEL);
-		if (WARN_ON_ONCE(err))
-			run->freeing = false;	/* still mapped: keep it */
-		else
-			kfree(run);
-		mas_set(&mas, next);	/* a fresh walk after a store */
+		run->next_gone = gone;
+		gone = run;
+		if (mas.index < start) {
+			left = run;
+			left_first = mas.index;
+		}
+		if (mas.last > last) {
+			right = run;
+			right_last = mas.last;
+		}
 	}
 	if (!freed)
 		return false;
 	mas_set_range(&mas, start, last);
 	err = mas_store_gfp(&mas, NULL, GFP_KERNEL);
-	if (err)	/* the pages stay allocated, for an administrator to free */
+	if (err) {
+		/* The pages stay allocated, in their runs, to free again. */
 		pr_warn_ratelimited("free of pages %lu..%lu of the slice: %d, they stay allocated\n",
 				    start, last, err);
-	return !err;
+		for (run = gone; run; run = run->next_gone)
+			WRITE_ONCE(run->freeing, false);
+		return false;
+	}
+	if (left)
+		tdsm_runs_orphan_rest(r, left, left_first, start - 1);
+	if (right)
+		tdsm_runs_orphan_rest(r, right, last + 1, right_last);
+	while (gone) {
+		run = gone;
+		gone = run->next_gone;
+		/* Unmarked: the tree still maps part of it (no memory). */
+		if (run->freeing)
+			kfree_rcu(run, rcu);
+	}
+	return true;
 }
 
 /*
- * Is page @idx in a run of this node's slice that is not being freed (for
- * the home budget's H3: such a page's run is charged already)? Takes
- * alloc_lock, under the page's DIR: DIR before alloc_lock, which no one
- * holds while taking a DIR.
+ * Is page @idx (metadata @pg, its DIR held) in a run of this node's slice
+ * that is not being freed (for the home budget's H3: such a page's run is
+ * charged already)? Under DIR every wait is bounded, so this takes no
+ * lock: alloc_lock's holders allocate and may wait for reclaim. It reads
+ * the tree under RCU, as of some moment during the call: a FREE's stores
+ * are seen whole (tdsm_runs_release()), and what the answer relies on
+ * holds until DIR is dropped, since a FREE resets the page under DIR
+ * (tdsm_free_page()) between its mark and its release.
  */
-bool tdsm_runs_cover(struct tdsm_region *r, unsigned long idx)
+bool tdsm_runs_cover(struct tdsm_region *r, struct tdsm_page *pg,
+		     unsigned long idx)
 {
 	unsigned long start = (unsigned long)(r->node_id - 1) * r->slice_pages;
 	struct tdsm_run *run;
 	bool covered;
 
+	tdsm_dir_assert_locked(pg);
 	if (r->node_id > r->home_nodes || idx < start ||
 	    idx - start >= r->slice_pages)
 		return false;
-	mutex_lock(&r->alloc_lock);
+	rcu_read_lock();
 	run = mtree_load(&r->runs, idx - start);
-	covered = run && !run->freeing;
-	mutex_unlock(&r->alloc_lock);
+	covered = run && !READ_ONCE(run->freeing);
+	rcu_read_unlock();
 	return covered;
 }
 
-/* Module unload: every record goes. */
+/*
+ * Module unload: every record goes, at once (no reader is left: no
+ * connection, fault or worker). The tree's nodes go after a grace period,
+ * which tdsm_pages_exit() waits for (rcu_barrier()).
+ */
 void tdsm_runs_exit(struct tdsm_region *r)
 {
 	struct tdsm_run *run;

@@ -8,13 +8,15 @@
 #include "tinydsm.h"
 
 struct tdsm_conn;
+struct tdsm_page;
 struct tdsm_wire_msg;
 
 int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
 /* Module load: no run yet. */
 void tdsm_runs_init(struct tdsm_region *r);
-/* Page @idx is in a run of this slice, not being freed. */
-bool tdsm_runs_cover(struct tdsm_region *r, unsigned long idx);
+/* Page @idx (@pg, DIR held) is in a run of this slice, not being freed. */
+bool tdsm_runs_cover(struct tdsm_region *r, struct tdsm_page *pg,
+		     unsigned long idx);
 /* Module unload: every record of who allocated a run goes. */
 void tdsm_runs_exit(struct tdsm_region *r);
 

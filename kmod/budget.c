@@ -24,7 +24,8 @@
  * H6 A write-back in (EVICTV at the home) never charges: its pages were
  *    charged when claimed, allocated or migrated in.
  * H7 A budget set under the charge takes nothing back: charges are
- *    refused until the charge is under it.
+ *    refused until the charge is under it. Without a budget a charge is
+ *    one add, compared with nothing.
  * So home frames <= charged pages, and, but for H7, charged <= budget.
  * Each refusal (-ENOSPC) counts in home_refused and sends the
  * rate-limited event TINYDSM_EV_BUDGET.
@@ -64,17 +65,30 @@ unsigned long tdsm_home_budget_pages(void)
 	return READ_ONCE(tdsm_home_budget);
 }
 
-/* 0 if @bytes may be a budget: 0 (unlimited) or at least 1 MiB. */
-int tdsm_home_budget_check(u64 bytes, struct netlink_ext_ack *extack)
+/**
+ * tdsm_budget_check - may @bytes be budget @what?
+ * @bytes: 0 (unlimited) or at least TDSM_BUDGET_MIN_BYTES: the cache's
+ *	watermarks need room, and a smaller home budget is a mistake.
+ * @what: which budget, for the message.
+ * @extack: for the reason of a refusal (may be NULL).
+ *
+ * The one check of both budgets, for the module parameters and the genl
+ * command alike. Return: 0, or -EINVAL.
+ */
+int tdsm_budget_check(u64 bytes, enum tdsm_budget_what what,
+		      struct netlink_ext_ack *extack)
 {
-	if (bytes && bytes < TDSM_BUDGET_MIN_BYTES) {
+	if (!bytes || bytes >= TDSM_BUDGET_MIN_BYTES)
+		return 0;
+	/* The message must be a literal (NL_SET_ERR_MSG). */
+	if (what == TDSM_BUDGET_HOME)
 		NL_SET_ERR_MSG_MOD(extack, "a home budget is 0 (unlimited) or at least 1 MiB");
-		return -EINVAL;
-	}
-	return 0;
+	else
+		NL_SET_ERR_MSG_MOD(extack, "a cache budget is 0 (unlimited) or at least 1 MiB");
+	return -EINVAL;
 }
 
-/* Set the budget, checked by tdsm_home_budget_check(); H7. */
+/* Set the budget, checked by tdsm_budget_check(); H7. */
 void tdsm_home_set_budget(u64 bytes)
 {
 	WRITE_ONCE(tdsm_home_budget, min_t(u64, bytes >> PAGE_SHIFT, ULONG_MAX));
@@ -88,7 +102,7 @@ static int tdsm_home_budget_mb_set(const char *val,
 
 	err = tdsm_budget_param_mb(val, kp, &bytes);
 	if (!err)
-		err = tdsm_home_budget_check(bytes, NULL);
+		err = tdsm_budget_check(bytes, TDSM_BUDGET_HOME, NULL);
 	if (!err)
 		tdsm_home_set_budget(bytes);
 	return err;
@@ -132,13 +146,22 @@ int tdsm_home_charge(struct tdsm_region *r, u64 addr, unsigned long n,
 		     u32 why)
 {
 	u64 budget = tdsm_home_budget_pages();
-	s64 old = atomic64_read(&r->home_charged);
+	s64 old;
 	u64 want;
 
+	/*
+	 * No budget: nothing to compare, one add (a budget set meanwhile
+	 * finds this charge made before it, H7).
+	 */
+	if (!budget) {
+		atomic64_add(n, &r->home_charged);
+		return 0;
+	}
 	/* All or nothing, and never past the budget, however many charge. */
+	old = atomic64_read(&r->home_charged);
 	do {
 		want = (u64)old + n;
-		if (budget && want > budget) {
+		if (want > budget) {
 			tdsm_home_refused(r, addr, n, -ENOSPC, why);
 			return -ENOSPC;
 		}
@@ -180,7 +203,7 @@ int tdsm_home_charge_touch(struct tdsm_region *r, unsigned long idx)
 	int err;
 
 	tdsm_dir_assert_locked(pg);
-	if (test_bit(TDSM_PG_CHARGED, &pg->flags) || tdsm_runs_cover(r, idx))
+	if (test_bit(TDSM_PG_CHARGED, &pg->flags) || tdsm_runs_cover(r, pg, idx))
 		return 0;
 	err = tdsm_home_charge(r, tdsm_page_addr(idx), 1,
 			       TINYDSM_BUDGET_F_TOUCH);

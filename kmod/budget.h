@@ -12,12 +12,20 @@
 /* The smallest budget but 0 (unlimited), for the cache and the home. */
 #define TDSM_BUDGET_MIN_BYTES	SZ_1M
 
+/* Which budget, for the refusal's message. */
+enum tdsm_budget_what {
+	TDSM_BUDGET_CACHE,	/* cache_budget_mb, TINYDSM_A_CACHE_BUDGET */
+	TDSM_BUDGET_HOME,	/* home_budget_mb, TINYDSM_A_HOME_BUDGET */
+};
+
+int tdsm_budget_check(u64 bytes, enum tdsm_budget_what what,
+		      struct netlink_ext_ack *extack);
+
 /* A budget parameter's value, in MiB, as bytes in *@bytes (kp->name says which). */
 int tdsm_budget_param_mb(const char *val, const struct kernel_param *kp,
 			 u64 *bytes);
 
 unsigned long tdsm_home_budget_pages(void);
-int tdsm_home_budget_check(u64 bytes, struct netlink_ext_ack *extack);
 void tdsm_home_set_budget(u64 bytes);
 int tdsm_home_charge(struct tdsm_region *r, u64 addr, unsigned long n,
 		     u32 why);

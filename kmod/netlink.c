@@ -492,16 +492,18 @@ static int __tdsm_nl_region_set(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_MOD(info->extack, "nothing to set (no cache or home budget)");
 		return -EINVAL;
 	}
-	if (home) {
-		err = tdsm_home_budget_check(nla_get_u64(home), info->extack);
-		if (err)
-			return err;
-	}
-	if (cache) {
-		err = tdsm_cache_set_budget(nla_get_u64(cache), info->extack);
-		if (err)
-			return err;
-	}
+	err = 0;
+	if (home)
+		err = tdsm_budget_check(nla_get_u64(home), TDSM_BUDGET_HOME,
+					info->extack);
+	if (!err && cache)
+		err = tdsm_budget_check(nla_get_u64(cache), TDSM_BUDGET_CACHE,
+					info->extack);
+	if (err)
+		return err;
+	/* Checked: neither setter refuses now. */
+	if (cache)
+		WARN_ON_ONCE(tdsm_cache_set_budget(nla_get_u64(cache), NULL));
 	if (home)
 		tdsm_home_set_budget(nla_get_u64(home));
 	return 0;

@@ -32,6 +32,16 @@ static struct kmem_cache *tdsm_chunk_cache;
 /* ---- the store --------------------------------------------------------- */
 
 /*
+ * The default home of every page of chunk @c: a slice is whole chunks
+ * (page.h), so one division a chunk, not one a page.
+ */
+static u8 tdsm_chunk_default_home(const struct tdsm_region *r,
+				  const struct tdsm_chunk *c)
+{
+	return tdsm_default_home(r, c->first);
+}
+
+/*
  * A new chunk for key @key, referenced by the store and by the caller,
  * every page never seen here (M4): its default home, the rest zero.
  */
@@ -41,6 +51,7 @@ static struct tdsm_chunk *tdsm_chunk_alloc(struct tdsm_region *r,
 	struct tdsm_chunk *c = kmem_cache_zalloc(tdsm_chunk_cache, GFP_KERNEL);
 	struct page *table;
 	unsigned long i;
+	u8 home;
 
 	if (!c)
 		return NULL;
@@ -53,8 +64,9 @@ static struct tdsm_chunk *tdsm_chunk_alloc(struct tdsm_region *r,
 		return NULL;
 	}
 	c->xlate = (u8 *)page_address(table) + c->first % PAGE_SIZE;
+	home = tdsm_chunk_default_home(r, c);
 	for (i = 0; i < TDSM_CHUNK_PAGES; i++)
-		c->pages[i].home = tdsm_default_home(r, c->first + i);
+		c->pages[i].home = home;
 	return c;
 }
 
@@ -251,17 +263,17 @@ enum tdsm_chunk_use {
 	 BIT(TDSM_PG_DIR))
 
 /*
- * What page @idx's metadata @pg holds that a never-seen page does not (M2,
- * M5). Read without its locks: the worker's first look may be stale; the
- * second, with nobody able to reference the chunk, is not.
+ * What page @idx's metadata @pg holds that a never-seen page, homed at
+ * @def (its default home), does not (M2, M5). Read without its locks: the
+ * worker's first look may be stale; the second, with nobody able to
+ * reference the chunk, is not.
  * TDSM_PG_REFERENCED is the clock's hint (evict.c) and goes with the
  * chunk; TDSM_PG_CACHED keeps it, as the frame it counts does.
  */
 static enum tdsm_chunk_use tdsm_page_use(struct tdsm_region *r,
-					 unsigned long idx,
+					 unsigned long idx, u8 def,
 					 const struct tdsm_page *pg)
 {
-	u8 def = tdsm_default_home(r, idx);
 	unsigned long flags = READ_ONCE(pg->flags) & ~BIT(TDSM_PG_REFERENCED);
 
 	if (READ_ONCE(pg->frame) || READ_ONCE(pg->state) != TINYDSM_PAGE_INVALID ||
@@ -279,13 +291,15 @@ static enum tdsm_chunk_use tdsm_chunk_use(struct tdsm_region *r,
 					  const struct tdsm_chunk *c)
 {
 	enum tdsm_chunk_use use = TDSM_CHUNK_IDLE;
+	u8 def = tdsm_chunk_default_home(r, c);
 	unsigned long i;
 
 	/* Notices of the shrinker's drops still to send (evict.c). */
 	if (READ_ONCE(c->unnotified))
 		use = TDSM_CHUNK_BUSY;
 	for (i = 0; i < TDSM_CHUNK_PAGES; i++) {
-		use = max(use, tdsm_page_use(r, c->first + i, &c->pages[i]));
+		use = max(use, tdsm_page_use(r, c->first + i, def,
+					     &c->pages[i]));
 		if (use == TDSM_CHUNK_KEEP)
 			break;
 	}
@@ -405,10 +419,31 @@ u64 tdsm_meta_bytes(struct tdsm_region *r)
 }
 
 /*
+ * Table page @key was just made: a process that read the table there
+ * before has the shared zero page mapped (tdsm_xlate_fault(), region.c),
+ * which must go, so that its next read maps the real page. The barrier
+ * pairs with the fault's, between its insert and its look at the store:
+ * either the fault sees the page and zaps its own PTE, or this unmap sees
+ * the PTE.
+ */
+static void tdsm_xlate_zap(struct tdsm_region *r, unsigned long key)
+{
+	struct address_space *mapping = READ_ONCE(r->mapping);
+
+	smp_mb();	/* the store, then the PTEs: the fault's pairs */
+	if (mapping)
+		unmap_mapping_range(mapping, TINYDSM_XLATE_OFFSET +
+				    ((loff_t)key << PAGE_SHIFT), PAGE_SIZE, 0);
+}
+
+/*
  * Page @key of the translation table (the bytes of region pages @key *
  * PAGE_SIZE on), allocated zeroed if it is not yet: every page under it
- * that has no metadata is INVALID, byte 0. NULL: no memory. A table page
- * stays until unload, so the pointer needs no reference.
+ * that has no metadata is INVALID, byte 0. NULL: no memory. Only a chunk
+ * makes one (a read maps the zero page instead), so the table costs a
+ * page per 4096 region pages with metadata at some time, not per page
+ * read. A table page stays until unload, so the pointer needs no
+ * reference.
  */
 struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
 {
@@ -426,6 +461,7 @@ struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
 		return xa_is_err(old) ? NULL : old;
 	}
 	atomic_long_inc(&r->nxlate);
+	tdsm_xlate_zap(r, key);
 	return table;
 }
 

@@ -731,23 +731,36 @@ static void tdsm_mmap_refused(const char *why)
 
 /*
  * A read of the translation table where nothing is mapped yet: map its
- * page, made now (zeroed: every page under it INVALID) if no chunk under
- * it needed it before. The table's pages stay until unload, which no
- * mapping outlives.
+ * page if a chunk under it made one (tdsm_xlate_page()), else the shared
+ * zero page (every page under it INVALID, which is right while it has no
+ * metadata), so that reading the table allocates nothing: a reader of a
+ * 16 TiB table would otherwise make 2^20 pages nobody is charged for. The
+ * zero page is zapped when the real one is made (tdsm_xlate_zap(),
+ * page.c): if that happened between our look and our insert, the zap may
+ * have missed our PTE, so look again after it (the barriers pair) and zap
+ * it ourselves; the read faults again. Until then the byte reads INVALID,
+ * which is always safe: a lookup then takes the slow path. The table's
+ * pages stay until unload, which no mapping outlives.
  */
 static vm_fault_t tdsm_xlate_fault(struct vm_fault *vmf)
 {
 	struct tdsm_region *r = &tdsm_region;
 	unsigned long key = vmf->pgoff - TDSM_XLATE_PGOFF;
 	struct page *table;
+	vm_fault_t ret;
 
 	/* tdsm_mmap_xlate() capped the length; mremap cannot grow it. */
 	if (WARN_ON_ONCE(key >= DIV_ROUND_UP(r->npages, PAGE_SIZE)))
 		return VM_FAULT_SIGBUS;
-	table = tdsm_xlate_page(r, key);
-	if (!table)
-		return VM_FAULT_OOM;
-	return vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(table));
+	table = xa_load(&r->xlate_pages, key);
+	if (table)
+		return vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(table));
+	ret = vmf_insert_pfn(vmf->vma, vmf->address,
+			     page_to_pfn(ZERO_PAGE(vmf->address)));
+	smp_mb();	/* our PTE, then the store: tdsm_xlate_zap()'s pairs */
+	if (ret == VM_FAULT_NOPAGE && xa_load(&r->xlate_pages, key))
+		zap_vma_ptes(vmf->vma, vmf->address, PAGE_SIZE);
+	return ret;
 }
 
 static const struct vm_operations_struct tdsm_xlate_vm_ops = {
@@ -757,9 +770,10 @@ static const struct vm_operations_struct tdsm_xlate_vm_ops = {
 /*
  * The translation table: one byte per page, read-only, wherever the
  * process's mmap puts it. Its pages are the module's, mapped on demand
- * (special PTEs, as the region's frames), so a table for a big region
- * costs only what is read or used; they are never in the region's address
- * space.
+ * (special PTEs, as the region's frames), made only for the chunks of
+ * page metadata (where none was, the zero page is mapped), so a table for
+ * a big region costs only what is used, not what is read; they are never
+ * in the region's address space.
  */
 static int tdsm_mmap_xlate(struct tdsm_region *r, struct vm_area_struct *vma)
 {

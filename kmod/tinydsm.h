@@ -190,7 +190,8 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	@npages is @home_nodes slices.
  * @mapping: the address space every open file of the device shares, so that
  *	one unmap_mapping_range() reaches every process's mapping.
- * @alloc_lock: protects @runs (its external lock).
+ * @alloc_lock: serialises the changes of @runs (its external lock);
+ *	tdsm_runs_cover() reads @runs under RCU instead (alloc.c).
  * @runs: as a home, the allocated runs of this node's slice
  *	(TINYDSM_IOC_ALLOC): a maple tree that maps each run's pages (indices
  *	in the slice) to who allocated it, struct tdsm_run, from whichever
@@ -203,8 +204,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  *	(enum tinydsm_page_state), mapped read-only into processes; written
  *	with the state, under the page lock (tdsm_page_set_state()). Sparse:
  *	struct page by index / PAGE_SIZE (each covers PAGE_SIZE pages),
- *	allocated zeroed when a chunk under it is created or a process reads
- *	it (tdsm_xlate_page()), freed at unload.
+ *	allocated zeroed when a chunk under it is created
+ *	(tdsm_xlate_page(); a read where none is maps the zero page), freed
+ *	at unload.
  * @nxlate: pages in @xlate_pages.
  * @sites_direct, @sites_lookup, @word_remote, @word_served: counters, see
  *	struct tinydsm_stats.
@@ -240,7 +242,7 @@ struct tdsm_region {
 	u8 home_nodes;
 	unsigned long slice_pages;
 	struct address_space *mapping;
-	struct mutex alloc_lock;	/* protects runs */
+	struct mutex alloc_lock;	/* serialises changes of runs */
 	struct maple_tree runs;
 	atomic64_t read_faults;
 	atomic64_t write_faults;

@@ -5,11 +5,11 @@
  * load time, and timeout_ms also when written at run time), and the module
  * loads again; without a cluster key it connects to nobody; home_nodes
  * sizes the slices and ALLOC backs nothing until touched; a 16 TiB region
- * loads, maps, works and unloads at a cost that follows use, and a bigger
- * one is refused. Needs TDSM_KO
- * (path of tinydsm.ko) and runs its tests in order: it unloads and reloads
- * the module. It leaves the module loaded, with the run's key
- * (TDSM_KEY_FILE), as it found it.
+ * loads, maps, works and unloads at a cost that follows use (reading its
+ * translation table allocates nothing), and a bigger one is refused.
+ * Needs TDSM_KO (path of tinydsm.ko) and runs its tests in order: it
+ * unloads and reloads the module. It leaves the module loaded, with the
+ * run's key (TDSM_KEY_FILE), as it found it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -684,6 +684,65 @@ TEST(region_16_tib)
 	after = free_pages();
 	EXPECT_GT(after, free0 - NOISE_PAGES)
 		TH_LOG("free pages: %ld before load, %ld after unload", free0, after);
+}
+
+/* Pages of the translation table xlate_read_allocates_nothing reads. */
+#define XLATE_READS	256u
+
+/*
+ * Reading the translation table of a 16 TiB region (2^20 table pages)
+ * allocates nothing: where no chunk of metadata made a table page, the
+ * zero page is mapped (all INVALID), and meta_bytes, which counts the
+ * table's pages, stays. Once a page under one is touched, the table page
+ * is made and the zero page zapped: the same byte then reads the page's
+ * state (the table is written by the module, not a stale zero).
+ */
+TEST(xlate_read_allocates_nothing)
+{
+	struct tinydsm_region_info info;
+	struct tinydsm_stats s0, s1;
+	size_t len, stride, i;
+	volatile uint8_t *x;
+	unsigned int zeros = 0;
+	uint8_t *p;
+	int fd;
+
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module(TIB16_PARAMS))
+		TH_LOG("finit_module(%s): %s", TIB16_PARAMS, strerror(errno));
+	fd = open_dev();
+	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", DEV_PATH, strerror(errno));
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
+	len = info.size / info.page_size;	/* one byte a page, 4 GiB */
+	stride = len / XLATE_READS;
+	ASSERT_EQ(0, stride % info.page_size);
+	x = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, TINYDSM_XLATE_OFFSET);
+	ASSERT_NE(MAP_FAILED, x) TH_LOG("mmap of the table: %s", strerror(errno));
+
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s0));
+	for (i = 0; i < XLATE_READS; i++)
+		zeros += x[i * stride + i % info.page_size] == 0;
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s1));
+	EXPECT_EQ(XLATE_READS, zeros) TH_LOG("a page never touched is INVALID");
+	EXPECT_EQ(s0.meta_bytes, s1.meta_bytes)
+		TH_LOG("%u table pages read: meta_bytes %llu -> %llu", XLATE_READS,
+		       (unsigned long long)s0.meta_bytes,
+		       (unsigned long long)s1.meta_bytes);
+
+	/* Page 0, node 1's: its byte was read above, through the zero page. */
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, x[0]);
+	p = mmap(NULL, info.page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap of page 0: %s", strerror(errno));
+	*(volatile uint8_t *)p = 1;
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, x[0]) TH_LOG("the zero page stayed mapped");
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, x[1]);
+	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_STATS, &s1));
+	EXPECT_LT(s0.meta_bytes, s1.meta_bytes) TH_LOG("no chunk, no table page");
+	ASSERT_EQ(0, munmap(p, info.page_size));
+	ASSERT_EQ(0, munmap((void *)x, len));
+	close(fd);
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 
 /* One MiB more than 16 TiB: refused, and the kernel log says why. */

@@ -4,7 +4,8 @@
  * zero fill, sharing between processes, per-page metadata and the recorded
  * faulting IP, every bad mmap and ioctl, and the home budget (ALLOC past
  * it gets ENOSPC, a first touch past it SIGBUS, each with the event
- * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it).
+ * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it)
+ * and what an administrator's FREE of part of a run leaves.
  *
  * The region keeps its pages for as long as the module is loaded, so each
  * test works on pages of its own (the PG_* constants below).
@@ -923,6 +924,60 @@ TEST_F(region, home_budget_needs_net_admin)
 	EXPECT_EQ((HB_MB << 20) / page_size, st.home_budget_pages)
 		TH_LOG("a refused budget changed the one in force");
 	EXPECT_EQ(0, hb_set_mb(0));
+}
+
+/*
+ * An administrator's FREE of the middle of a run (root: the retry with
+ * TDSM_ALLOC_F_ADMIN): its 4 pages give their charge back, what is left
+ * either side stays allocated without a record (an orphan, still charged
+ * by the run, so touching it charges nothing more), the run can no longer
+ * be freed as a whole (EINVAL: not all allocated), and freeing both
+ * leftovers gives back the rest: the charge is what it was before the
+ * ALLOC.
+ */
+TEST_F(region, admin_free_of_part_leaves_orphans)
+{
+	struct tinydsm_alloc a = { .npages = 8 }, part = { .npages = 4 };
+	struct tinydsm_page_info pi;
+	struct tinydsm_stats st0, st;
+	unsigned int i;
+
+	if (self->info.home_nodes && self->info.node_id > self->info.home_nodes)
+		SKIP(return, "node %u homes no slice", self->info.node_id);
+	if (getuid() != 0)
+		SKIP(return, "needs root (CAP_SYS_ADMIN) to free part of a run");
+	STATS(self->fd, &st0);
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a)) TH_LOG("%s", strerror(errno));
+	/* A page touched before the run is charged by itself too (H3, H5). */
+	for (i = 0; i < a.npages; i++) {
+		ASSERT_EQ(0, page_info(self->fd, (void *)(uintptr_t)(a.addr + i * page_size), &pi));
+		if (pi.flags & TINYDSM_PAGE_F_PRESENT) {
+			ioctl(self->fd, TINYDSM_IOC_FREE, &a);
+			SKIP(return, "page %u of the run was touched before it", i);
+		}
+	}
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged + 8, st.home_charged);
+
+	part.addr = a.addr + 2 * page_size;	/* pages 2..5 of the run */
+	ASSERT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &part)) TH_LOG("%s", strerror(errno));
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged + 4, st.home_charged);
+	/* Pages 1 and 6, the orphans' last and first: covered, no charge. */
+	tu_write_byte((uint8_t *)(uintptr_t)(a.addr + page_size), 1);
+	tu_write_byte((uint8_t *)(uintptr_t)(a.addr + 6 * page_size), 6);
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged + 4, st.home_charged) TH_LOG("an orphan's touch charged");
+
+	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_FREE, &a));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("the whole run, half freed: %s", strerror(errno));
+	part.addr = a.addr;
+	part.npages = 2;
+	EXPECT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &part)) TH_LOG("%s", strerror(errno));
+	part.addr = a.addr + 6 * page_size;
+	EXPECT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &part)) TH_LOG("%s", strerror(errno));
+	STATS(self->fd, &st);
+	EXPECT_EQ(st0.home_charged, st.home_charged);
 }
 
 TEST_HARNESS_MAIN

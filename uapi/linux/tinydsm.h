@@ -107,10 +107,11 @@
  * can be done on the local copy (SHARED for a load, EXCLUSIVE for a store)
  * or must go to the page's home (TINYDSM_IOC_WORD). A stale byte is safe:
  * a local access to a page that just left faults and is served as usual.
- * The table's pages are made as they are first read or used, so mapping
- * the table of a big region costs only the part read (its bytes for
- * pages never touched read 0, INVALID); it cannot be accessed through
- * /proc/pid/mem or ptrace.
+ * The table's pages are made as they are first used by the module, and a
+ * read where none was made maps the zero page, so mapping and reading the
+ * table of a big region allocates nothing (its bytes for pages never
+ * touched read 0, INVALID); it cannot be accessed through /proc/pid/mem
+ * or ptrace.
  *
  * Access sites
  * ------------
