@@ -1378,11 +1378,19 @@ struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
 		tdsm_page_unlock(pg);
 		return NULL;
 	}
-	tdsm_local_downgrade(r, idx);
+	/*
+	 * Hidden, or read-only: tdsm_local_hide() unmaps whatever the state,
+	 * so a downgrade first would only unmap the page a second time (an
+	 * unmap_mapping_range() that finds nothing, on the critical path of
+	 * every remote write fault). A retained frame is neither mapped nor
+	 * writable here: nothing to do.
+	 */
 	if (hidden) {
 		*hidden = pg->state != TINYDSM_PAGE_INVALID;
 		if (*hidden)
 			tdsm_local_hide(r, idx);
+	} else {
+		tdsm_local_downgrade(r, idx);
 	}
 	get_page(frame);
 	tdsm_page_unlock(pg);
