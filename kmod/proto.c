@@ -188,6 +188,24 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * The inverse of tdsm_local_hide(): the hidden frame of page @idx is a
+ * copy here again, read-only (SHARED; a writer faults to the home). For a
+ * hide that gave nothing up after all (a write grant rolled back, a FETCH
+ * reply never posted). Page lock held, a frame in state INVALID.
+ */
+static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (WARN_ON_ONCE(!pg->frame || pg->state != TINYDSM_PAGE_INVALID))
+		return;
+	tdsm_cache_touch(pg);
+	tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+	tdsm_sites_page_note(r, idx, true);
+}
+
+/*
  * Keep the frame of page @idx but make it no copy here: hidden
  * (tdsm_local_hide()), and no longer written here, so that no local
  * access (a fault, a word access) reads it any more; only the
@@ -853,8 +871,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		if (ours) {
 			tdsm_page_lock(pg);
 			if (pg->frame)
-				tdsm_local_install(r, idx, pg->frame,
-						   TINYDSM_PAGE_SHARED);
+				tdsm_local_unhide(r, idx);
 			tdsm_page_unlock(pg);
 		}
 		return;
@@ -1450,12 +1467,10 @@ void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 
 	tdsm_page_lock(pg);
 	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
-		if (pg->owner == r->node_id) {
-			tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
-			tdsm_sites_page_note(r, idx, true);
-		} else {
+		if (pg->owner == r->node_id)
+			tdsm_local_unhide(r, idx);
+		else
 			taken = tdsm_local_take(r, idx);
-		}
 	}
 	tdsm_page_unlock(pg);
 	if (taken)
