@@ -210,16 +210,19 @@ static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
  * (tdsm_local_hide()), and no longer written here, so that no local
  * access (a fault, a word access) reads it any more; only the
  * directory's transactions use it. Page lock held; nothing to do without
- * a frame or when it is retained already.
+ * a frame. A frame hidden already (a FETCH DROP hides before its reply,
+ * tdsm_fetch_frame(), and gives up after) is not unmapped again, but is
+ * no longer written here either: TDSM_PG_WRITTEN goes for every caller.
  */
 static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_assert_locked(pg);
-	if (!pg->frame || pg->state == TINYDSM_PAGE_INVALID)
+	if (!pg->frame)
 		return;
-	tdsm_local_hide(r, idx);
+	if (pg->state != TINYDSM_PAGE_INVALID)
+		tdsm_local_hide(r, idx);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 }
 
@@ -1429,12 +1432,9 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 	struct page *taken = NULL;
 
 	tdsm_page_lock(pg);
-	if (pg->frame == frame) {
-		/* Hidden before the send: now given up, not written since. */
-		if (pg->state == TINYDSM_PAGE_INVALID)
-			clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+	/* Hidden before the send, given up now (retain clears WRITTEN). */
+	if (pg->frame == frame)
 		taken = tdsm_local_give_up(r, idx);
-	}
 	tdsm_page_unlock(pg);
 	if (taken)
 		put_page(taken);
