@@ -173,6 +173,30 @@ struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * tdsm_local_take() of a frame hidden (tdsm_local_hide()) and not mapped
+ * since: the home's own frame at the commit of a write grant, retained by
+ * tdsm_write_owner() under the DIR bit that the transaction still holds.
+ * A frame in state INVALID is never mapped (tdsm_page_get() in region.c
+ * maps only a copy), and only a transaction on the page, under that DIR
+ * bit, makes it a copy again: TDSM_PG_MAPPED is still clear, so no PTE
+ * maps it and there is nothing to unmap. Should it be set after all, the
+ * frame is unmapped as ever. Page lock held.
+ */
+static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
+					   unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame)
+		return NULL;
+	if (WARN_ON_ONCE(pg->state != TINYDSM_PAGE_INVALID ||
+			 test_bit(TDSM_PG_MAPPED, &pg->flags)))
+		return tdsm_local_take(r, idx);
+	return tdsm_local_drop(r, idx);
+}
+
+/*
  * Make this node's copy of page @idx unreadable here at once (no PTE maps
  * it, state INVALID: the next access faults to the home), keeping the
  * frame. Page lock held, a frame in a state other than INVALID.
@@ -613,7 +637,11 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 			tdsm_page_unlock(pg);
 			return -ESTALE;
 		}
-		/* The copy stays until the data is out; see tdsm_home_commit(). */
+		/*
+		 * The copy stays until the data is out; see tdsm_home_commit().
+		 * Read-only for a read; for a write tdsm_write_owner() has
+		 * retained it already, and this unmaps nothing.
+		 */
 		tdsm_local_downgrade(r, idx);
 		get_page(frame);
 		tdsm_page_unlock(pg);
@@ -715,6 +743,23 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
+	/*
+	 * Our own frame is retained first, which unmaps it once: the
+	 * tdsm_local_downgrade() of tdsm_transfer() then finds it INVALID and
+	 * unmaps nothing, and tdsm_home_commit() drops it without an unmap
+	 * (tdsm_local_take_hidden()). Retaining before the transfer rather
+	 * than after changes nothing else: the DIR bit is held throughout
+	 * and the frame to send is the same. A transfer of our own frame
+	 * fails only for want of one (a peer's grant takes it in @push; only
+	 * the home's own requests come without @push, and they never find
+	 * this node owner here); should a send fail, the frame is made a read
+	 * copy again, as the downgrade used to leave it.
+	 */
+	if (pg->owner == r->node_id) {
+		tdsm_page_lock(pg);
+		tdsm_local_retain(r, idx);
+		tdsm_page_unlock(pg);
+	}
 	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
@@ -724,9 +769,10 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 				    push);
 		*data = !err;
 	}
-	if (!err && pg->owner == r->node_id) {
+	if (err && pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
-		tdsm_local_retain(r, idx);
+		if (pg->frame)
+			tdsm_local_unhide(r, idx);
 		tdsm_page_unlock(pg);
 	}
 	return err;
@@ -857,7 +903,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
 			tdsm_page_lock(pg);
-			frame = tdsm_local_take(r, idx);
+			frame = tdsm_local_take_hidden(r, idx);
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
@@ -881,8 +927,9 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	}
 	if (!ours)
 		return;
+	/* Retained by tdsm_write_owner(): unmapped already. */
 	tdsm_page_lock(pg);
-	frame = tdsm_local_take(r, idx);
+	frame = tdsm_local_take_hidden(r, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
