@@ -1305,6 +1305,53 @@ static struct tdsm_page *tdsm_copy_page(struct tdsm_region *r,
 	return pg;
 }
 
+/*
+ * Begin serving a request about page @idx as its home (READ, WRITE, WORD):
+ * its chunk referenced (metadata is created here only if this node is the
+ * page's default home, M6 in page.h), its home checked, its TDSM_PG_DIR
+ * taken within half the requester's wait (so that it hears TIMEDOUT
+ * before it gives up), and the home checked again (the page may have
+ * migrated away while we waited). Returns the page, to be ended with
+ * tdsm_serve_end(); or NULL, with nothing held and *@st the answer to
+ * give: TDSM_WS_NOTHOME naming *@home, or another refusal.
+ */
+struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
+				   enum tdsm_wire_status *st, u8 *home)
+{
+	struct tdsm_page *pg;
+	int err;
+
+	err = tdsm_chunk_get_served(r, idx);
+	if (err) {
+		*st = err == -EREMOTE ? TDSM_WS_NOTHOME : tdsm_errno_status(err);
+		*home = tdsm_default_home(r, idx);
+		return NULL;
+	}
+	pg = tdsm_pg(r, idx);
+	*st = TDSM_WS_NOTHOME;
+	if (tdsm_page_home(pg) != r->node_id)
+		goto out_put;
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
+		*st = TDSM_WS_TIMEDOUT;
+		goto out_put;
+	}
+	if (tdsm_page_home(pg) == r->node_id)
+		return pg;
+	tdsm_dir_unlock(pg);
+out_put:
+	*home = tdsm_page_home(pg);
+	tdsm_chunk_put(r, idx);
+	return NULL;
+}
+
+/* The end of tdsm_serve_begin()'s service of page @idx, @pg. */
+void tdsm_serve_end(struct tdsm_region *r, unsigned long idx,
+		    struct tdsm_page *pg)
+{
+	tdsm_dir_unlock(pg);
+	tdsm_chunk_put(r, idx);
+}
+
 static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			       const struct tdsm_wire_msg *msg, bool write)
 {
@@ -1320,6 +1367,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	unsigned long idx;
 	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	int err, sent;
+	u8 home;
 
 	/*
 	 * page.epoch is the requester's claim of a retained frame: a WRITE
@@ -1339,33 +1387,13 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
-	/* Served as the home: metadata is created here only (M6, page.h). */
-	err = tdsm_chunk_get_served(r, idx);
-	if (err) {
-		if (err == -EREMOTE)
-			tdsm_reply_nothome(conn, msg, tdsm_default_home(r, idx),
-					   dst.rkey);
+	pg = tdsm_serve_begin(r, idx, &st, &home);
+	if (!pg) {
+		if (st == TDSM_WS_NOTHOME)
+			tdsm_reply_nothome(conn, msg, home, dst.rkey);
 		else
-			tdsm_reply_refuse(conn, msg, tdsm_errno_status(err),
-					  dst.rkey);
+			tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
-	}
-	pg = tdsm_pg(r, idx);
-	if (tdsm_page_home(pg) != r->node_id) {
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		goto out_put;
-	}
-
-	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
-	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
-		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
-		goto out_put;
-	}
-	if (tdsm_page_home(pg) != r->node_id) {
-		/* It migrated away while we waited. */
-		tdsm_dir_unlock(pg);
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		goto out_put;
 	}
 	/*
 	 * If the claim fails (no memory for the zero page), nothing is
@@ -1391,9 +1419,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)
 		put_page(push);
-	tdsm_dir_unlock(pg);
-out_put:
-	tdsm_chunk_put(r, idx);
+	tdsm_serve_end(r, idx, pg);
 }
 
 /*
