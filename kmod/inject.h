@@ -7,7 +7,14 @@
 #ifndef _TDSM_INJECT_H
 #define _TDSM_INJECT_H
 
+#include <linux/jump_label.h>
 #include <linux/types.h>
+
+/*
+ * On while any knob is not 0 (set by the knobs' debugfs writes, inject.c):
+ * off, the request path's knob checks below are a patched-out jump.
+ */
+DECLARE_STATIC_KEY_FALSE(tdsm_inject_on);
 
 /*
  * evict_delay_ms: the home's EVICTV handler sleeps this long once it holds
@@ -18,9 +25,21 @@ extern u32 tdsm_inject_evict_delay_ms;
 void tdsm_inject_init(void);
 void tdsm_inject_exit(void);
 
+void __tdsm_inject_fetch_reply_delay(void);
+void __tdsm_inject_home_reply_delay(void);
+
 /* The owner, after it sent a FETCH DROP or FETCHV reply. */
-void tdsm_inject_fetch_reply_delay(void);
+static inline void tdsm_inject_fetch_reply_delay(void)
+{
+	if (static_branch_unlikely(&tdsm_inject_on))
+		__tdsm_inject_fetch_reply_delay();
+}
+
 /* The home, after it sent a write grant's reply, before it commits. */
-void tdsm_inject_home_reply_delay(void);
+static inline void tdsm_inject_home_reply_delay(void)
+{
+	if (static_branch_unlikely(&tdsm_inject_on))
+		__tdsm_inject_home_reply_delay();
+}
 
 #endif /* _TDSM_INJECT_H */
