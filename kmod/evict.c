@@ -143,10 +143,8 @@ static void tdsm_cache_kick(void)
 int tdsm_cache_set_budget(u64 bytes, struct netlink_ext_ack *extack)
 {
 	/* The watermarks need room: at least 1 MiB. */
-	if (bytes && bytes < TDSM_BUDGET_MIN_BYTES) {
-		NL_SET_ERR_MSG_MOD(extack, "a cache budget is 0 (unlimited) or at least 1 MiB");
+	if (tdsm_budget_check(bytes, TDSM_BUDGET_CACHE, extack))
 		return -EINVAL;
-	}
 	WRITE_ONCE(tdsm_cache_budget, min_t(u64, bytes >> PAGE_SHIFT, ULONG_MAX));
 	/* Over it now: reclaim. Faults waiting for a budget that went wait less. */
 	if (bytes && atomic64_read(&tdsm_region.cached) > bytes >> PAGE_SHIFT)

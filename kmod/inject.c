@@ -2,10 +2,12 @@
 /*
  * tinydsm: fault-injection knobs for tests, in debugfs: the directory
  * tinydsm/ (/sys/kernel/debug/tinydsm/), one u32 file per knob, root
- * only (0600). They widen race windows on purpose; all are 0 (off) at
- * load, a test sets one and puts it back to 0 when done, and one helper,
- * tdsm_inject_sleep(), reads and bounds every one (PROTOCOL.md "Fault
- * injection").
+ * only (0600; a value above U32_MAX is refused, EINVAL). They widen race
+ * windows on purpose; all are 0 (off) at load, a test sets one and puts
+ * it back to 0 when done, and one helper, tdsm_inject_sleep(), reads and
+ * bounds every one (PROTOCOL.md "Fault injection"). While all are 0, the
+ * static key tdsm_inject_on keeps the request path from reading them
+ * (inject.h).
  *
  * Without debugfs (CONFIG_DEBUG_FS off) the files are not made, the knobs
  * stay 0 and the module loads as ever: debugfs' functions then return
@@ -16,6 +18,7 @@
 #include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/minmax.h>
+#include <linux/mutex.h>
 
 #include "inject.h"
 #include "rdma.h"
@@ -83,12 +86,12 @@ static void tdsm_inject_sleep(const u32 *knob, unsigned int cap_ms)
 		msleep(ms);
 }
 
-void tdsm_inject_fetch_reply_delay(void)
+void __tdsm_inject_fetch_reply_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_fetch_reply_delay_ms, TDSM_INJECT_DELAY_MAX_MS);
 }
 
-void tdsm_inject_home_reply_delay(void)
+void __tdsm_inject_home_reply_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_home_reply_delay_ms,
 			  READ_ONCE(tdsm_timeout_ms) / 4);
@@ -102,6 +105,39 @@ void tdsm_inject_evict_delay(unsigned long end)
 		tdsm_inject_sleep(&tdsm_evict_delay_ms, jiffies_to_msecs(left));
 }
 
+DEFINE_STATIC_KEY_FALSE(tdsm_inject_on);
+
+/* Serialises the knobs' writes, so that tdsm_inject_on follows the last. */
+static DEFINE_MUTEX(tdsm_inject_lock);
+
+static int tdsm_knob_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(*(u32 *)data);
+	return 0;
+}
+
+/* A knob's write: the value, then tdsm_inject_on on iff any knob is set. */
+static int tdsm_knob_set(void *data, u64 val)
+{
+	bool on = false;
+	unsigned int i;
+
+	if (val > U32_MAX)
+		return -EINVAL;
+	mutex_lock(&tdsm_inject_lock);
+	WRITE_ONCE(*(u32 *)data, val);
+	for (i = 0; i < ARRAY_SIZE(tdsm_knobs); i++)
+		on |= READ_ONCE(*tdsm_knobs[i].value) != 0;
+	if (on)
+		static_branch_enable(&tdsm_inject_on);
+	else
+		static_branch_disable(&tdsm_inject_on);
+	mutex_unlock(&tdsm_inject_lock);
+	return 0;
+}
+
+DEFINE_DEBUGFS_ATTRIBUTE(tdsm_knob_fops, tdsm_knob_get, tdsm_knob_set, "%llu\n");
+
 /*
  * Module load: the debugfs directory and its knobs. A failure (no
  * debugfs) is no error: the knobs stay 0.
@@ -112,8 +148,9 @@ void tdsm_inject_init(void)
 
 	tdsm_inject_dir = debugfs_create_dir("tinydsm", NULL);
 	for (i = 0; i < ARRAY_SIZE(tdsm_knobs); i++)
-		debugfs_create_u32(tdsm_knobs[i].name, 0600, tdsm_inject_dir,
-				   tdsm_knobs[i].value);
+		debugfs_create_file_unsafe(tdsm_knobs[i].name, 0600,
+					   tdsm_inject_dir, tdsm_knobs[i].value,
+					   &tdsm_knob_fops);
 }
 
 /*

@@ -9,15 +9,35 @@
 #ifndef _TDSM_INJECT_H
 #define _TDSM_INJECT_H
 
+#include <linux/jump_label.h>
 #include <linux/types.h>
+
+/*
+ * On while any knob is not 0 (set by the knobs' debugfs writes, inject.c):
+ * off, the request path's knob checks below are a patched-out jump.
+ */
+DECLARE_STATIC_KEY_FALSE(tdsm_inject_on);
 
 void tdsm_inject_init(void);
 void tdsm_inject_exit(void);
 
+void __tdsm_inject_fetch_reply_delay(void);
+void __tdsm_inject_home_reply_delay(void);
+
 /* The owner, after it sent a FETCH DROP or FETCHV reply. */
-void tdsm_inject_fetch_reply_delay(void);
+static inline void tdsm_inject_fetch_reply_delay(void)
+{
+	if (static_branch_unlikely(&tdsm_inject_on))
+		__tdsm_inject_fetch_reply_delay();
+}
+
 /* The home, after it sent a write grant's reply, before it commits. */
-void tdsm_inject_home_reply_delay(void);
+static inline void tdsm_inject_home_reply_delay(void)
+{
+	if (static_branch_unlikely(&tdsm_inject_on))
+		__tdsm_inject_home_reply_delay();
+}
+
 /*
  * The home's EVICTV handler of a write-back, holding the batch's DIRs,
  * before its FETCHV: never past jiffies @end.

@@ -173,6 +173,30 @@ struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * tdsm_local_take() of a frame hidden (tdsm_local_hide()) and not mapped
+ * since: the home's own frame at the commit of a write grant, retained by
+ * tdsm_write_owner() under the DIR bit that the transaction still holds.
+ * A frame in state INVALID is never mapped (tdsm_page_get() in region.c
+ * maps only a copy), and only a transaction on the page, under that DIR
+ * bit, makes it a copy again: TDSM_PG_MAPPED is still clear, so no PTE
+ * maps it and there is nothing to unmap. Should it be set after all, the
+ * frame is unmapped as ever. Page lock held.
+ */
+static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
+					   unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (!pg->frame)
+		return NULL;
+	if (WARN_ON_ONCE(pg->state != TINYDSM_PAGE_INVALID ||
+			 test_bit(TDSM_PG_MAPPED, &pg->flags)))
+		return tdsm_local_take(r, idx);
+	return tdsm_local_drop(r, idx);
+}
+
+/*
  * Make this node's copy of page @idx unreadable here at once (no PTE maps
  * it, state INVALID: the next access faults to the home), keeping the
  * frame. Page lock held, a frame in a state other than INVALID.
@@ -188,20 +212,41 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
+ * The inverse of tdsm_local_hide(): the hidden frame of page @idx is a
+ * copy here again, read-only (SHARED; a writer faults to the home). For a
+ * hide that gave nothing up after all (a write grant rolled back, a FETCH
+ * reply never posted). Page lock held, a frame in state INVALID.
+ */
+static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
+{
+	struct tdsm_page *pg = tdsm_pg(r, idx);
+
+	tdsm_page_assert_locked(pg);
+	if (WARN_ON_ONCE(!pg->frame || pg->state != TINYDSM_PAGE_INVALID))
+		return;
+	tdsm_cache_touch(pg);
+	tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+	tdsm_sites_page_note(r, idx, true);
+}
+
+/*
  * Keep the frame of page @idx but make it no copy here: hidden
  * (tdsm_local_hide()), and no longer written here, so that no local
  * access (a fault, a word access) reads it any more; only the
  * directory's transactions use it. Page lock held; nothing to do without
- * a frame or when it is retained already.
+ * a frame. A frame hidden already (a FETCH DROP hides before its reply,
+ * tdsm_fetch_frame(), and gives up after) is not unmapped again, but is
+ * no longer written here either: TDSM_PG_WRITTEN goes for every caller.
  */
 static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
 {
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 
 	tdsm_page_assert_locked(pg);
-	if (!pg->frame || pg->state == TINYDSM_PAGE_INVALID)
+	if (!pg->frame)
 		return;
-	tdsm_local_hide(r, idx);
+	if (pg->state != TINYDSM_PAGE_INVALID)
+		tdsm_local_hide(r, idx);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 }
 
@@ -592,7 +637,11 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 			tdsm_page_unlock(pg);
 			return -ESTALE;
 		}
-		/* The copy stays until the data is out; see tdsm_home_commit(). */
+		/*
+		 * The copy stays until the data is out; see tdsm_home_commit().
+		 * Read-only for a read; for a write tdsm_write_owner() has
+		 * retained it already, and this unmaps nothing.
+		 */
 		tdsm_local_downgrade(r, idx);
 		get_page(frame);
 		tdsm_page_unlock(pg);
@@ -694,6 +743,23 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
+	/*
+	 * Our own frame is retained first, which unmaps it once: the
+	 * tdsm_local_downgrade() of tdsm_transfer() then finds it INVALID and
+	 * unmaps nothing, and tdsm_home_commit() drops it without an unmap
+	 * (tdsm_local_take_hidden()). Retaining before the transfer rather
+	 * than after changes nothing else: the DIR bit is held throughout
+	 * and the frame to send is the same. A transfer of our own frame
+	 * fails only for want of one (a peer's grant takes it in @push; only
+	 * the home's own requests come without @push, and they never find
+	 * this node owner here); should a send fail, the frame is made a read
+	 * copy again, as the downgrade used to leave it.
+	 */
+	if (pg->owner == r->node_id) {
+		tdsm_page_lock(pg);
+		tdsm_local_retain(r, idx);
+		tdsm_page_unlock(pg);
+	}
 	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
@@ -703,9 +769,10 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 				    push);
 		*data = !err;
 	}
-	if (!err && pg->owner == r->node_id) {
+	if (err && pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
-		tdsm_local_retain(r, idx);
+		if (pg->frame)
+			tdsm_local_unhide(r, idx);
 		tdsm_page_unlock(pg);
 	}
 	return err;
@@ -836,7 +903,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
 			tdsm_page_lock(pg);
-			frame = tdsm_local_take(r, idx);
+			frame = tdsm_local_take_hidden(r, idx);
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
@@ -853,16 +920,16 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		if (ours) {
 			tdsm_page_lock(pg);
 			if (pg->frame)
-				tdsm_local_install(r, idx, pg->frame,
-						   TINYDSM_PAGE_SHARED);
+				tdsm_local_unhide(r, idx);
 			tdsm_page_unlock(pg);
 		}
 		return;
 	}
 	if (!ours)
 		return;
+	/* Retained by tdsm_write_owner(): unmapped already. */
 	tdsm_page_lock(pg);
-	frame = tdsm_local_take(r, idx);
+	frame = tdsm_local_take_hidden(r, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
@@ -1238,6 +1305,53 @@ static struct tdsm_page *tdsm_copy_page(struct tdsm_region *r,
 	return pg;
 }
 
+/*
+ * Begin serving a request about page @idx as its home (READ, WRITE, WORD):
+ * its chunk referenced (metadata is created here only if this node is the
+ * page's default home, M6 in page.h), its home checked, its TDSM_PG_DIR
+ * taken within half the requester's wait (so that it hears TIMEDOUT
+ * before it gives up), and the home checked again (the page may have
+ * migrated away while we waited). Returns the page, to be ended with
+ * tdsm_serve_end(); or NULL, with nothing held and *@st the answer to
+ * give: TDSM_WS_NOTHOME naming *@home, or another refusal.
+ */
+struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
+				   enum tdsm_wire_status *st, u8 *home)
+{
+	struct tdsm_page *pg;
+	int err;
+
+	err = tdsm_chunk_get_served(r, idx);
+	if (err) {
+		*st = err == -EREMOTE ? TDSM_WS_NOTHOME : tdsm_errno_status(err);
+		*home = tdsm_default_home(r, idx);
+		return NULL;
+	}
+	pg = tdsm_pg(r, idx);
+	*st = TDSM_WS_NOTHOME;
+	if (tdsm_page_home(pg) != r->node_id)
+		goto out_put;
+	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
+		*st = TDSM_WS_TIMEDOUT;
+		goto out_put;
+	}
+	if (tdsm_page_home(pg) == r->node_id)
+		return pg;
+	tdsm_dir_unlock(pg);
+out_put:
+	*home = tdsm_page_home(pg);
+	tdsm_chunk_put(r, idx);
+	return NULL;
+}
+
+/* The end of tdsm_serve_begin()'s service of page @idx, @pg. */
+void tdsm_serve_end(struct tdsm_region *r, unsigned long idx,
+		    struct tdsm_page *pg)
+{
+	tdsm_dir_unlock(pg);
+	tdsm_chunk_put(r, idx);
+}
+
 static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			       const struct tdsm_wire_msg *msg, bool write)
 {
@@ -1253,6 +1367,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	unsigned long idx;
 	bool data = false;	/* set by tdsm_home_serve(), if it runs */
 	int err, sent;
+	u8 home;
 
 	/*
 	 * page.epoch is the requester's claim of a retained frame: a WRITE
@@ -1272,33 +1387,13 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
-	/* Served as the home: metadata is created here only (M6, page.h). */
-	err = tdsm_chunk_get_served(r, idx);
-	if (err) {
-		if (err == -EREMOTE)
-			tdsm_reply_nothome(conn, msg, tdsm_default_home(r, idx),
-					   dst.rkey);
+	pg = tdsm_serve_begin(r, idx, &st, &home);
+	if (!pg) {
+		if (st == TDSM_WS_NOTHOME)
+			tdsm_reply_nothome(conn, msg, home, dst.rkey);
 		else
-			tdsm_reply_refuse(conn, msg, tdsm_errno_status(err),
-					  dst.rkey);
+			tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
-	}
-	pg = tdsm_pg(r, idx);
-	if (tdsm_page_home(pg) != r->node_id) {
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		goto out_put;
-	}
-
-	/* Half the requester's wait: it hears TIMEDOUT before it gives up. */
-	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
-		tdsm_reply_refuse(conn, msg, TDSM_WS_TIMEDOUT, dst.rkey);
-		goto out_put;
-	}
-	if (tdsm_page_home(pg) != r->node_id) {
-		/* It migrated away while we waited. */
-		tdsm_dir_unlock(pg);
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), dst.rkey);
-		goto out_put;
 	}
 	/*
 	 * If the claim fails (no memory for the zero page), nothing is
@@ -1324,9 +1419,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)
 		put_page(push);
-	tdsm_dir_unlock(pg);
-out_put:
-	tdsm_chunk_put(r, idx);
+	tdsm_serve_end(r, idx, pg);
 }
 
 /*
@@ -1378,11 +1471,19 @@ struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
 		tdsm_page_unlock(pg);
 		return NULL;
 	}
-	tdsm_local_downgrade(r, idx);
+	/*
+	 * Hidden, or read-only: tdsm_local_hide() unmaps whatever the state,
+	 * so a downgrade first would only unmap the page a second time (an
+	 * unmap_mapping_range() that finds nothing, on the critical path of
+	 * every remote write fault). A retained frame is neither mapped nor
+	 * writable here: nothing to do.
+	 */
 	if (hidden) {
 		*hidden = pg->state != TINYDSM_PAGE_INVALID;
 		if (*hidden)
 			tdsm_local_hide(r, idx);
+	} else {
+		tdsm_local_downgrade(r, idx);
 	}
 	get_page(frame);
 	tdsm_page_unlock(pg);
@@ -1404,12 +1505,9 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 	struct page *taken = NULL;
 
 	tdsm_page_lock(pg);
-	if (pg->frame == frame) {
-		/* Hidden before the send: now given up, not written since. */
-		if (pg->state == TINYDSM_PAGE_INVALID)
-			clear_bit(TDSM_PG_WRITTEN, &pg->flags);
+	/* Hidden before the send, given up now (retain clears WRITTEN). */
+	if (pg->frame == frame)
 		taken = tdsm_local_give_up(r, idx);
-	}
 	tdsm_page_unlock(pg);
 	if (taken)
 		put_page(taken);
@@ -1442,12 +1540,10 @@ void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 
 	tdsm_page_lock(pg);
 	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
-		if (pg->owner == r->node_id) {
-			tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
-			tdsm_sites_page_note(r, idx, true);
-		} else {
+		if (pg->owner == r->node_id)
+			tdsm_local_unhide(r, idx);
+		else
 			taken = tdsm_local_take(r, idx);
-		}
 	}
 	tdsm_page_unlock(pg);
 	if (taken)

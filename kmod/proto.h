@@ -97,6 +97,12 @@ bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node);
 int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 		    struct tdsm_dest *dst, struct page **push, bool *data);
 
+/* a request served as the home (READ, WRITE, WORD): DIR held between */
+struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
+				   enum tdsm_wire_status *st, u8 *home);
+void tdsm_serve_end(struct tdsm_region *r, unsigned long idx,
+		    struct tdsm_page *pg);
+
 enum tdsm_wire_status tdsm_msg_page(struct tdsm_region *r,
 				    const struct tdsm_wire_msg *msg,
 				    unsigned long *idx);

@@ -129,7 +129,7 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
 	if (user) {
 		pg->fault_ip = instruction_pointer(task_pt_regs(current));
 		tdsm_sites_fault(&tdsm_region, vmf->vma->vm_file->private_data,
-				 vmf->pgoff, pg->fault_ip);
+				 vmf->pgoff, pg, pg->fault_ip);
 	}
 	if (pg->faults < U8_MAX)
 		pg->faults++;

@@ -659,17 +659,13 @@ out:
 /* ---- page events ------------------------------------------------------- */
 
 /*
- * Remember that site @id touched page @idx (a small per-page LRU). Called
- * after the access too (a word access): the page's metadata may be gone
- * by then, and with it its hints (page.h, M2); none is created for them.
+ * Remember that site @id touched page @pg (a small per-page LRU), whose
+ * chunk the caller holds (page.h, M1): the fault path, which has it.
  */
-void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
+static void tdsm_page_note_site(struct tdsm_page *pg, u32 id)
 {
-	u32 *slot;
+	u32 *slot = pg->sites;
 
-	if (!tdsm_chunk_get_existing(r, idx))
-		return;
-	slot = tdsm_pg(r, idx)->sites;
 	BUILD_BUG_ON(TDSM_PAGE_SITES != 2);
 	if (READ_ONCE(slot[0]) == id || READ_ONCE(slot[1]) == id) {
 		/* already there */
@@ -681,11 +677,28 @@ void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
 		WRITE_ONCE(slot[0], READ_ONCE(slot[1]));
 		WRITE_ONCE(slot[1], id);
 	}
+}
+
+/*
+ * tdsm_page_note_site() for page @idx, from a caller that holds no
+ * reference on its chunk: after the access (a word access, a uprobe), when
+ * the page's metadata may be gone, and with it its hints (page.h, M2);
+ * none is created for them.
+ */
+void tdsm_page_add_site(struct tdsm_region *r, unsigned long idx, u32 id)
+{
+	if (!tdsm_chunk_get_existing(r, idx))
+		return;
+	tdsm_page_note_site(tdsm_pg(r, idx), id);
 	tdsm_chunk_put(r, idx);
 }
 
+/*
+ * The fault on page @idx, @pg (its chunk held by the fault, M1), at user
+ * IP @ip: no second reference, no lookup, for a registered site.
+ */
 void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
-		      unsigned long ip)
+		      struct tdsm_page *pg, unsigned long ip)
 {
 	struct tdsm_site *s;
 
@@ -695,7 +708,7 @@ void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long
 	s = xa_load(&t->by_addr, ip);
 	if (s) {
 		atomic64_inc(&s->faults);
-		tdsm_page_add_site(r, idx, s->id);
+		tdsm_page_note_site(pg, s->id);
 	}
 	rcu_read_unlock();
 	/* Not a registered site: any instruction may take the uprobe path. */

@@ -131,9 +131,9 @@ void tdsm_patch_exit(void);
 struct tdsm_sites *tdsm_sites_open(bool uprobe_priv);
 void tdsm_sites_release(struct tdsm_sites *t);
 long tdsm_sites_ioctl(struct tdsm_sites *t, unsigned int cmd, void __user *uarg);
-/* A user fault on page @idx at user IP @ip: remember the site. */
+/* A user fault on page @idx, @pg (chunk held), at user IP @ip: remember the site. */
 void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
-		      unsigned long ip);
+		      struct tdsm_page *pg, unsigned long ip);
 /* A word access on page @idx from the site at @site (0: none). */
 void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
 		     unsigned long site);

@@ -235,6 +235,7 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	enum tdsm_wire_status st = TDSM_WS_OK;
 	struct tdsm_page *pg;
 	unsigned long idx;
+	u8 home;
 	int err;
 
 	if (!tdsm_addr_idx(r, addr, &idx))
@@ -248,28 +249,13 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_status(conn, msg, st);
 		return;
 	}
-	/* Served as the home: metadata is created here only (M6, page.h). */
-	err = tdsm_chunk_get_served(r, idx);
-	if (err) {
-		if (err == -EREMOTE)
-			tdsm_reply_nothome(conn, msg, tdsm_default_home(r, idx), 0);
+	pg = tdsm_serve_begin(r, idx, &st, &home);
+	if (!pg) {
+		if (st == TDSM_WS_NOTHOME)
+			tdsm_reply_nothome(conn, msg, home, 0);
 		else
-			tdsm_reply_status(conn, msg, tdsm_errno_status(err));
+			tdsm_reply_status(conn, msg, st);
 		return;
-	}
-	pg = tdsm_pg(r, idx);
-	if (tdsm_page_home(pg) != r->node_id) {
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
-		goto out_put;
-	}
-	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
-		tdsm_reply_status(conn, msg, TDSM_WS_TIMEDOUT);
-		goto out_put;
-	}
-	if (tdsm_page_home(pg) != r->node_id) {
-		tdsm_dir_unlock(pg);
-		tdsm_reply_nothome(conn, msg, tdsm_page_home(pg), 0);
-		goto out_put;
 	}
 	err = tdsm_home_claim(r, idx);
 	if (!err)
@@ -283,7 +269,5 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err)
 		atomic64_inc(&r->word_served);
 	tdsm_reply_value(conn, msg, tdsm_errno_status(err), store ? 0 : value);
-	tdsm_dir_unlock(pg);
-out_put:
-	tdsm_chunk_put(r, idx);
+	tdsm_serve_end(r, idx, pg);
 }

@@ -4,8 +4,9 @@
  * zero fill, sharing between processes, per-page metadata and the recorded
  * faulting IP, every bad mmap and ioctl, and the home budget (ALLOC past
  * it gets ENOSPC, a first touch past it SIGBUS, each with the event
- * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it)
- * and what an administrator's FREE of part of a run leaves.
+ * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it),
+ * what an administrator's FREE of part of a run leaves, and the range of
+ * the fault-injection knobs.
  *
  * The region keeps its pages for as long as the module is loaded, so each
  * test works on pages of its own (the PG_* constants below).
@@ -978,6 +979,49 @@ TEST_F(region, admin_free_of_part_leaves_orphans)
 	EXPECT_EQ(0, ioctl(self->fd, TINYDSM_IOC_FREE, &part)) TH_LOG("%s", strerror(errno));
 	STATS(self->fd, &st);
 	EXPECT_EQ(st0.home_charged, st.home_charged);
+}
+
+/* The fault-injection knobs (debugfs, kmod/inject.c). */
+#define INJECT_DIR "/sys/kernel/debug/tinydsm"
+
+/*
+ * Each fault-injection knob holds a u32: a value that does not fit is
+ * refused (EINVAL) and leaves the knob as it was (0: every test puts its
+ * knob back), one that fits reads back, and 0 turns it off again. (Each
+ * write also switches the static key that gates the request path's
+ * checks; coherence's pair_home_no_stale_read_after_grant and
+ * trio_owner_no_stale_read_after_drop use the knobs' delays.) One node,
+ * no peer: a delay set for a moment delays nothing. Skips without the
+ * knobs (no debugfs) or root.
+ */
+TEST(inject_knobs_take_a_u32)
+{
+	static const char *const knobs[] = {
+		"evict_delay_ms", "fetch_reply_delay_ms", "home_reply_delay_ms",
+	};
+	char path[256];
+	const char *k;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		k = knobs[i];
+		snprintf(path, sizeof(path), "%s/%s", INJECT_DIR, k);
+		if (access(path, W_OK))
+			SKIP(return, "no %s (no debugfs, or not root)", path);
+		EXPECT_EQ(0, knob_long(INJECT_DIR, k, 10)) TH_LOG("%s: not 0 to begin with", k);
+		errno = 0;
+		EXPECT_EQ(-1, knob_write(INJECT_DIR, k, "4294967296\n"))
+			TH_LOG("%s: 2^32 taken", k);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("%s: 2^32: %s", k, strerror(errno));
+		EXPECT_EQ(0, knob_long(INJECT_DIR, k, 10))
+			TH_LOG("%s: changed by a refused write", k);
+		ASSERT_EQ(0, knob_write(INJECT_DIR, k, "5\n"))
+			TH_LOG("%s: 5: %s", k, strerror(errno));
+		EXPECT_EQ(5, knob_long(INJECT_DIR, k, 10));
+		ASSERT_EQ(0, knob_write(INJECT_DIR, k, "0\n"))
+			TH_LOG("%s: 0: %s", k, strerror(errno));
+		EXPECT_EQ(0, knob_long(INJECT_DIR, k, 10));
+	}
 }
 
 TEST_HARNESS_MAIN
