@@ -72,7 +72,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 include $(TOP)/selftests/tinydsm/Makefile
 TESTS := $(TDSM_TESTS)
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
-BENCHES := remote_bench migrate_bench access_bench cache_bench
+BENCHES := remote_bench migrate_bench access_bench cache_bench meta_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 # The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
 BENCH_COMMON := $(TOP)/tools/bench/common.c
