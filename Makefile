@@ -17,8 +17,8 @@
 #                   touch of remote pages, lazy and eager repopulation after
 #                   a migration, against the raw RDMA baseline; prints a
 #                   table, writes CSV, JSON and plots in results/demo-<time>/
-#   make bench      the remote-memory, migration, access-site and cache
-#                   benchmarks on virtual nodes (tools/bench/README.md)
+#   make bench      the remote-memory, migration, access-site, cache and
+#                   metadata benchmarks on virtual nodes (tools/bench/README.md)
 #   make soak       a long run on 3 nodes with injected faults (not in check)
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
@@ -342,8 +342,8 @@ check-run: report-test
 deps:
 	$(TOP)/tools/install-deps.sh
 
-# The benchmarks (not a test): remote memory, migration, access sites and
-# the bounded cache, tools/bench/README.md.
+# The benchmarks (not a test): remote memory, migration, access sites, the
+# bounded cache and page metadata, tools/bench/README.md.
 bench: deps
 	$(MAKE) -C $(TOP) bench-run
 

@@ -8,16 +8,18 @@
 # tools/bench/access_bench.sh (2 nodes: what an access site costs, direct
 # and lookup form, local and remote), then one of tools/bench/cache_bench.sh
 # (2 nodes: streaming a data set 4x node1's cache budget, eviction on and
-# off, and a dirty stream written back, against ib_read_bw); collects the
-# figures and prints the tables
+# off, and a dirty stream written back, against ib_read_bw), then one of
+# tools/bench/meta_bench.sh (1 node, a 16 TiB region: the page metadata of
+# 1 GiB touched); collects the figures and prints the tables
 # (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3]
-#                  [--only remote|migrate|access|cache]
+#                  [--only remote|migrate|access|cache|meta]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
 #                  [--mig-sizes "N ..."] [--mig-reps N]
 #                  [--acc-sizes "MiB ..."] [--acc-reps N] [--acc-no-native]
-#                  [--cache-mb MiB] [--no-build] [--timeout SEC] [--out DIR]
+#                  [--cache-mb MiB] [--meta-mb MiB]
+#                  [--no-build] [--timeout SEC] [--out DIR]
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
 # so that labs started under the same lock never share the cores: do not
@@ -31,9 +33,11 @@
 # <kver>/access.env, <kver>/access-host.env, <kver>/access.csv (the access
 # benchmark's figures; also appended to bench.env),
 # <kver>/cache.env, <kver>/cache.csv (the cache benchmark's figures),
-# <kver>/samples/ (every timed access, ns; the cache benchmark's every
-# page's time in <kver>/samples-cache/), <kver>/lab/, <kver>/lab-migrate/,
-# <kver>/lab-access/ and <kver>/lab-cache/ (the labs' logs), and
+# <kver>/meta.env (the metadata benchmark's, key=value, also printed as
+# they are in summary.txt), <kver>/samples/ (every timed access, ns; the
+# cache benchmark's every page's time in <kver>/samples-cache/),
+# <kver>/lab/, <kver>/lab-migrate/, <kver>/lab-access/, <kver>/lab-cache/
+# and <kver>/lab-meta/ (the labs' logs), and
 # figures.csv (all kernels, all benchmarks). Exit status: 0 if every lab
 # run passed and measured everything, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -49,8 +53,10 @@ idle_timeout=1800
 acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
 # the cache benchmark's data set D (MiB): tools/bench/README.md says why 16
 cache_mb=16
+# the metadata benchmark's memory touched (MiB): README.md says why 1 GiB
+meta_mb=1024
 
-usage() { sed -n '14,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '16,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -65,6 +71,7 @@ while (($#)); do
 	--acc-reps) acc_reps=${2:?}; shift 2 ;;
 	--acc-no-native) acc_native=0; shift ;;
 	--cache-mb) cache_mb=${2:?}; shift 2 ;;
+	--meta-mb) meta_mb=${2:?}; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
@@ -74,8 +81,8 @@ done
 [[ $nodes =~ ^[23]$ ]] || { echo "bench: --nodes must be 2 or 3" >&2; exit 2; }
 [[ $pages =~ ^[1-9][0-9]*$ && $seq_pages =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --pages and --seq-pages must be positive numbers" >&2; exit 2; }
-[[ $only =~ ^(|remote|migrate|access|cache)$ ]] ||
-	{ echo "bench: --only remote, migrate, access or cache" >&2; exit 2; }
+[[ $only =~ ^(|remote|migrate|access|cache|meta)$ ]] ||
+	{ echo "bench: --only remote, migrate, access, cache or meta" >&2; exit 2; }
 [[ $mig_reps =~ ^[1-9][0-9]?$ ]] || { echo "bench: --mig-reps must be 1..99" >&2; exit 2; }
 for n in $mig_sizes; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mig-sizes: '$n' is not a page count" >&2; exit 2; }
@@ -98,13 +105,20 @@ if ! [[ $cache_mb =~ ^[1-9][0-9]*$ ]] || ((cache_mb % 4 || cache_mb > 1024)); th
 	echo "bench: --cache-mb must be a multiple of 4 MiB up to 1024" >&2
 	exit 2
 fi
-run_remote=0 run_migrate=0 run_access=0 run_cache=0
+# a run of meta_mb MiB: at most 2^32 - 1 pages (a u32), and the guest's
+# memory holds it
+if ! [[ $meta_mb =~ ^[1-9][0-9]*$ ]] || ((meta_mb > 16384)); then
+	echo "bench: --meta-mb must be 1..16384 MiB" >&2
+	exit 2
+fi
+run_remote=0 run_migrate=0 run_access=0 run_cache=0 run_meta=0
 case $only in
-'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 ;;
+'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 run_meta=1 ;;
 remote) run_remote=1 ;;
 migrate) run_migrate=1 ;;
 access) run_access=1 ;;
 cache) run_cache=1 ;;
+meta) run_meta=1 ;;
 esac
 if ((run_migrate && nodes < 3)); then
 	[[ $only == migrate ]] && { echo "bench: the migration benchmark needs --nodes 3" >&2; exit 2; }
@@ -122,6 +136,7 @@ if ((build)); then
 	((run_migrate)) && make -s -C "$top" "$top/build/tools/migrate_bench"
 	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
 	((run_cache)) && make -s -C "$top" "$top/build/tools/cache_bench"
+	((run_meta)) && make -s -C "$top" "$top/build/tools/meta_bench"
 fi
 ab=$top/build/tools/access_bench
 report=$top/tools/report/report.py
@@ -321,6 +336,29 @@ for k in "${kvers[@]}"; do
 		grep -q '^cache bench figures_missing=0$' "$d/summary.txt" || rc=1
 		grep -q 'cache bench WARNING' "$d/summary.txt" && rc=1
 		tail -n +2 "$d/cache.csv" >>"$out/figures.csv" 2>/dev/null || true
+	fi
+	if ((run_meta)); then
+		echo "bench: kernel $k, metadata: $meta_mb MiB touched in a 16 TiB region, 1 node; results in $d"
+		# 1 node homes the whole 16 TiB (one slice); the guest holds the
+		# pages touched, and 1 GiB for itself
+		TDSM_META_MB=$meta_mb lab_nodes=1 \
+			run_lab "$d" "$d/lab-meta" "$d/host-meta.env" tools/bench/meta_bench.sh \
+			--mem $((meta_mb + 1024)) --module-args "max_nodes=1 region_size_mb=16777216"
+		mv -f "$d/host-meta.env.samples" "$d/host_samples-meta.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-meta/node1/meta.env" "$d/meta.env" 2>/dev/null || : >"$d/meta.env"
+		# no table (report.py has no meta section): the figures as they are
+		{
+			((run_remote || run_migrate || run_access || run_cache)) && echo
+			cat "$d/lab-meta/node1/summary.txt" 2>/dev/null || true
+			for key in meta_bytes_after meta_bytes_per_mib meta_bytes_after_free; do
+				grep -q "^$key=" "$d/meta.env" ||
+					echo "meta bench WARNING: no $key (figures missing)"
+			done
+			echo
+			lab_line "$d/host-meta.env" "$d/meta.env"
+		} >>"$d/summary.txt"
+		grep -q 'meta bench WARNING' "$d/summary.txt" && rc=1
 	fi
 done
 
