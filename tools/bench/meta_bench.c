@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	put("chunks_delta=%llu", (unsigned long long)(b.st.chunks - a.st.chunks));
 	put("frames_delta=%llu", (unsigned long long)(b.st.frames - a.st.frames));
 	put("meta_bytes_per_mib=%.1f", (double)delta / (double)mib);
-	put("meta_bytes_per_page=%.2f", (double)delta / (double)npages);
+	put("meta_bytes_per_page_touched=%.2f", (double)delta / (double)npages);
 	put("slab_kb_delta=%lld", b.slab_kb - a.slab_kb);
 	put("memfree_kb_delta=%lld", b.memfree_kb - a.memfree_kb);
 	put("touch_seconds=%.3f", touch_s);
