@@ -4325,7 +4325,12 @@ TEST_F_TIMEOUT(wire, live_fetch_serves_retained_grant, 200)
 	r = self->r;
 	NEED_MW();
 
-	/* node2 writes the page: its WRITE comes to us, and we grant it. */
+	/*
+	 * node2 writes the page: its WRITE comes to us, and we grant it, past
+	 * our first transaction, so that the grant has one before it (0 is
+	 * no epoch: a FETCH naming it is malformed, not STALE).
+	 */
+	rogue_txn++;
 	ASSERT_EQ(0, node2_served(self, r, "write", q, 0x91, TDSM_W_WRITE, 2, &a))
 		TH_LOG("%s", self->why);
 	ASSERT_STREQ("ok", a.what) TH_LOG("node2's write");
