@@ -1309,11 +1309,18 @@ static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)
  * true if it is known dead (the MR may be reused), false if it must be
  * deregistered. @call: the request's call; its reply may already have
  * invalidated it.
+ *
+ * A reply's SEND_WITH_INV is not trusted to have killed the rkey for good:
+ * until our SEND is acked, a retransmission from before it runs the
+ * REG_MR again on rxe, which makes the invalidated key valid again. Such
+ * an MR is deregistered (no wait on the wire), never reused with its
+ * frames freed under a live key.
  */
 static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 			   const struct tdsm_call *call)
 {
-	bool dead = call && call->invalidated && call->inv_rkey == mr->rkey;
+	bool peer_killed = call && call->invalidated &&
+			   call->inv_rkey == mr->rkey;
 	DECLARE_COMPLETION_ONSTACK(done);
 	struct tdsm_tx inv = {
 		.cqe.done = tdsm_inv_done,
@@ -1333,8 +1340,8 @@ static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 	 * queue pair. After a failed call (@call NULL) deregister instead: the
 	 * queue pair may be dead.
 	 */
-	if (dead || !call || !tdsm_conn_is_up(conn))
-		return dead;
+	if (peer_killed || !call || !tdsm_conn_is_up(conn))
+		return false;
 	if (tdsm_slot_get(conn, &conn->tx_free, false))
 		return false;
 	if (tdsm_post_send(conn, &wr, TDSM_POST_SEND, &some)) {
@@ -1578,9 +1585,14 @@ static void tdsm_req_queue(struct tdsm_conn *conn, struct tdsm_rx *rx,
 	}
 	spin_unlock_irqrestore(&conn->lock, flags);
 	if (early) {
+		/*
+		 * A failed proof too, whatever came first: a wrong proof that
+		 * arrived before our ESTABLISHED is still unchecked when the
+		 * request behind it comes in.
+		 */
 		atomic64_inc(&conn->peer->rx_bad);
-		pr_warn_ratelimited("node %u: a request before authentication: disconnecting\n",
-				    conn->peer->id);
+		tdsm_peer_auth_failed(conn->peer,
+				      "a request before its proof matched");
 		tdsm_conn_kill(conn, -EPROTO);
 		return;
 	}
