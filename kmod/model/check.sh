@@ -47,6 +47,31 @@ for tool in spin gcc timeout; do
 	}
 done
 
+# The searches take minutes and depend on nothing but the model, this
+# script, spin and gcc. A pass is kept under a key made of those (in
+# TDSM_CACHE, /var/cache/tinydsm, as the lab's debug kernel is) and shown
+# again, said to be kept, until one of them changes. --full and
+# MODEL_NO_CACHE=1 search whatever is kept; a failure is never kept.
+if ((!full)) && [ -z "${MODEL_NO_CACHE:-}" ]; then
+	cache=${TDSM_CACHE:-/var/cache/tinydsm}/model
+	key=$({ cat "$model" "${BASH_SOURCE[0]}"; spin -V; gcc --version; } |
+		sha256sum | cut -c1-16)
+	if [ -s "$cache/$key.log" ]; then
+		echo "model: this model, check, spin and gcc passed before: shown from $cache/$key.log, not searched again (MODEL_NO_CACHE=1 searches)"
+		cat "$cache/$key.log"
+		exit 0
+	fi
+	log=$(mktemp)
+	rc=0
+	MODEL_NO_CACHE=1 "${BASH_SOURCE[0]}" | tee "$log" || rc=$?
+	if [ "$rc" -eq 0 ] && mkdir -p "$cache" 2>/dev/null &&
+		cp "$log" "$cache/$key.log.tmp" 2>/dev/null; then
+		mv "$cache/$key.log.tmp" "$cache/$key.log"
+	fi
+	rm -f "$log"
+	exit "$rc"
+fi
+
 # The bounds: requests issued and faults injected in one run. An eviction is
 # a request, and showing what it breaks takes four (a read, the eviction, a
 # read again or a write-back, a write): the third search gets four, in a
