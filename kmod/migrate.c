@@ -589,7 +589,7 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 						   TINYDSM_PAGE_EXCLUSIVE);
 				bufv->frames[i] = NULL;
 			} else if (pg->frame) {
-				tdsm_page_set_state(r, first + i, TINYDSM_PAGE_EXCLUSIVE);
+				tdsm_page_set_state(pg, first + i, TINYDSM_PAGE_EXCLUSIVE);
 				tdsm_sites_page_note(r, first + i, true);
 			} else {
 				pr_warn_ratelimited("page %#llx migrated without its contents\n",

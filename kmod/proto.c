@@ -134,7 +134,7 @@ static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 	 */
 	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
 		pg->owner = 0;
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
 	tdsm_sites_page_note(r, idx, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
@@ -207,7 +207,7 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
 
 	tdsm_page_assert_locked(pg);
 	tdsm_local_unmap(r, idx, pg->frame);
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
 	tdsm_sites_page_note(r, idx, false);
 }
 
@@ -225,7 +225,7 @@ static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
 	if (WARN_ON_ONCE(!pg->frame || pg->state != TINYDSM_PAGE_INVALID))
 		return;
 	tdsm_cache_touch(pg);
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
 	tdsm_sites_page_note(r, idx, true);
 }
 
@@ -288,7 +288,7 @@ void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
 	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
 		tdsm_local_unmap(r, idx, pg->frame);
-		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+		tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
 	}
 }
 
@@ -309,7 +309,7 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		tdsm_cache_note(r, pg);
 	}
 	tdsm_cache_touch(pg);
-	tdsm_page_set_state(r, idx, state);
+	tdsm_page_set_state(pg, idx, state);
 	tdsm_sites_page_note(r, idx, true);
 	if (old)
 		put_page(old);
@@ -992,7 +992,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 					   TINYDSM_PAGE_SHARED);
 			frame = NULL;
 		} else if (pg->frame) {
-			tdsm_page_set_state(r, idx, write ? TINYDSM_PAGE_EXCLUSIVE :
+			tdsm_page_set_state(pg, idx, write ? TINYDSM_PAGE_EXCLUSIVE :
 					    max_t(u8, pg->state, TINYDSM_PAGE_SHARED));
 		} else {
 			err = -ESTALE;
@@ -1109,7 +1109,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 			frame = NULL;
 			atomic64_inc(&r->remote_faults);
 		} else if (pg->frame) {
-			tdsm_page_set_state(r, idx, state);
+			tdsm_page_set_state(pg, idx, state);
 		} else {
 			err = -EPROTO;	/* the home thinks we have a copy */
 		}
