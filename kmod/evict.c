@@ -442,7 +442,7 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 	*home = tdsm_page_home(pg);
 	*owned = tdsm_writeback_victim(r, pg);
 	if (!*owned && tdsm_clean_copy(r, pg))
-		frame = tdsm_local_take(r, idx);	/* unmaps it first */
+		frame = tdsm_local_take(r, pg, idx);	/* unmaps it first */
 	tdsm_page_unlock(pg);
 	if (!frame && !*owned) {
 		clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
@@ -693,7 +693,7 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 		/* E7: a clean read copy in no user PTE. */
 		if (tdsm_clean_copy(r, pg) &&
 		    !test_bit(TDSM_PG_MAPPED, &pg->flags))
-			frame = tdsm_local_take_unmapped(r, idx);
+			frame = tdsm_local_take_unmapped(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	if (frame) {
@@ -1037,7 +1037,7 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 		tdsm_fetching_assert_held(pg);
 		tdsm_page_lock(pg);
 		if (tdsm_page_home(pg) != r->node_id)
-			frame = tdsm_local_take(r, first + i);
+			frame = tdsm_local_take(r, pg, first + i);
 		tdsm_page_unlock(pg);
 		if (frame) {
 			put_page(frame);
@@ -1169,7 +1169,7 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		if (!(done & BIT_ULL(i)))
 			continue;
 		tdsm_page_lock(pg);
-		tdsm_local_install(r, first + i, bufv->frames[i],
+		tdsm_local_install(r, pg, first + i, bufv->frames[i],
 				   TINYDSM_PAGE_SHARED);
 		bufv->frames[i] = NULL;
 		pg->owner = r->node_id;

@@ -96,15 +96,20 @@ u64 tdsm_page_addr(unsigned long idx)
 /* ---- local copies (page lock held) ------------------------------------ */
 
 /*
+ * Each of these is given page @idx's metadata @pg by a caller that holds
+ * its chunk (page.h, M1) and its page lock (asserted): no lookup here.
+ * @idx is still needed, for the page's address (unmap) and its byte of
+ * the translation table (tdsm_page_set_state()).
+ */
+
+/*
  * Remove every user mapping of page @idx on this node (flushes TLBs): no
  * PTE maps the frame any more, so TDSM_PG_MAPPED goes (page lock held;
  * tdsm_map_frame() in region.c sets it).
  */
-static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
-			     struct page *frame)
+static void tdsm_local_unmap(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, struct page *frame)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	lock_page(frame);
 	unmap_mapping_range(r->mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 1);
@@ -117,9 +122,9 @@ static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
  * Drop this node's copy of page @idx, whose frame no PTE maps; returns the
  * frame with our reference. Page lock held.
  */
-static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
+static struct page *tdsm_local_drop(struct tdsm_region *r,
+				    struct tdsm_page *pg, unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = pg->frame;
 
 	tdsm_page_assert_locked(pg);
@@ -135,7 +140,7 @@ static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
 		pg->owner = 0;
 	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
-	tdsm_sites_page_note(r, idx, false);
+	tdsm_sites_page_note(pg, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
 	/* Its chunk may be idle now (page.h, M2). */
@@ -144,15 +149,16 @@ static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 }
 
 /* Drop this node's copy; returns the frame with our reference, or NULL. */
-struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx)
 {
-	struct page *frame = tdsm_pg(r, idx)->frame;
+	struct page *frame = pg->frame;
 
-	tdsm_page_assert_locked(tdsm_pg(r, idx));
+	tdsm_page_assert_locked(pg);
 	if (!frame)
 		return NULL;
-	tdsm_local_unmap(r, idx, frame);
-	return tdsm_local_drop(r, idx);
+	tdsm_local_unmap(r, pg, idx, frame);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -162,14 +168,13 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
  * kernel's memory reclaim (evict.c, E7). NULL if there is no frame, or
  * if it may be mapped after all (then nothing changes).
  */
-struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r,
+				      struct tdsm_page *pg, unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || WARN_ON_ONCE(test_bit(TDSM_PG_MAPPED, &pg->flags)))
 		return NULL;
-	return tdsm_local_drop(r, idx);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -183,17 +188,16 @@ struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
  * frame is unmapped as ever. Page lock held.
  */
 static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
+					   struct tdsm_page *pg,
 					   unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame)
 		return NULL;
 	if (WARN_ON_ONCE(pg->state != TINYDSM_PAGE_INVALID ||
 			 test_bit(TDSM_PG_MAPPED, &pg->flags)))
-		return tdsm_local_take(r, idx);
-	return tdsm_local_drop(r, idx);
+		return tdsm_local_take(r, pg, idx);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -201,14 +205,13 @@ static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
  * it, state INVALID: the next access faults to the home), keeping the
  * frame. Page lock held, a frame in a state other than INVALID.
  */
-static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_hide(struct tdsm_region *r, struct tdsm_page *pg,
+			    unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
-	tdsm_local_unmap(r, idx, pg->frame);
+	tdsm_local_unmap(r, pg, idx, pg->frame);
 	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
-	tdsm_sites_page_note(r, idx, false);
+	tdsm_sites_page_note(pg, false);
 }
 
 /*
@@ -217,16 +220,15 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
  * hide that gave nothing up after all (a write grant rolled back, a FETCH
  * reply never posted). Page lock held, a frame in state INVALID.
  */
-static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_unhide(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (WARN_ON_ONCE(!pg->frame || pg->state != TINYDSM_PAGE_INVALID))
 		return;
 	tdsm_cache_touch(pg);
 	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
-	tdsm_sites_page_note(r, idx, true);
+	tdsm_sites_page_note(pg, true);
 }
 
 /*
@@ -238,15 +240,14 @@ static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
  * tdsm_fetch_frame(), and gives up after) is not unmapped again, but is
  * no longer written here either: TDSM_PG_WRITTEN goes for every caller.
  */
-static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_retain(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame)
 		return;
 	if (pg->state != TINYDSM_PAGE_INVALID)
-		tdsm_local_hide(r, idx);
+		tdsm_local_hide(r, pg, idx);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 }
 
@@ -268,40 +269,37 @@ static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
  * itself (tdsm_home_commit()). A node that does not own the page drops
  * it. Returns the frame to put, or NULL if it stays.
  */
-struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_give_up(struct tdsm_region *r, struct tdsm_page *pg,
+				unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || pg->owner != r->node_id ||
 	    tdsm_page_home(pg) == r->node_id)
-		return tdsm_local_take(r, idx);
-	tdsm_local_retain(r, idx);
+		return tdsm_local_take(r, pg, idx);
+	tdsm_local_retain(r, pg, idx);
 	return NULL;
 }
 
 /* Make this node's copy read-only (writers fault again). */
-void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
+void tdsm_local_downgrade(struct tdsm_region *r, struct tdsm_page *pg,
+			  unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
-		tdsm_local_unmap(r, idx, pg->frame);
+		tdsm_local_unmap(r, pg, idx, pg->frame);
 		tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
 	}
 }
 
 /* Install @frame as this node's copy in @state; drops any older copy. */
-void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
-			struct page *frame, u8 state)
+void tdsm_local_install(struct tdsm_region *r, struct tdsm_page *pg,
+			unsigned long idx, struct page *frame, u8 state)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *old = NULL;
 
 	tdsm_page_assert_locked(pg);
 	if (frame && pg->frame != frame) {
-		old = tdsm_local_take(r, idx);
+		old = tdsm_local_take(r, pg, idx);
 		clear_bit(TDSM_PG_MOVED, &pg->flags);
 		pg->frame = frame;
 		atomic64_inc(&r->frames);
@@ -310,7 +308,7 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 	}
 	tdsm_cache_touch(pg);
 	tdsm_page_set_state(pg, idx, state);
-	tdsm_sites_page_note(r, idx, true);
+	tdsm_sites_page_note(pg, true);
 	if (old)
 		put_page(old);
 }
@@ -346,10 +344,11 @@ void tdsm_txn_seen(struct tdsm_region *r, u32 epoch)
 }
 
 /*
- * Make node @x drop its copy of page @idx, for the transaction @epoch.
+ * Make node @x drop its copy of page @idx, @pg (DIR held, its chunk held by
+ * the caller, page.h M1), for the transaction @epoch.
  */
-int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u32 epoch)
+int tdsm_invalidate(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, u8 x, u32 epoch)
 {
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
@@ -357,11 +356,11 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 	struct page *frame;
 	int err;
 
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	if (x == r->node_id) {
-		tdsm_page_lock(tdsm_pg(r, idx));
-		frame = tdsm_local_take(r, idx);
-		tdsm_page_unlock(tdsm_pg(r, idx));
+		tdsm_page_lock(pg);
+		frame = tdsm_local_take(r, pg, idx);
+		tdsm_page_unlock(pg);
 		if (frame)
 			put_page(frame);
 		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, 0, 0);
@@ -477,7 +476,7 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 		pg->copyset = tdsm_nbit(d->from);
 		if (d->frame) {
 			tdsm_page_lock(pg);
-			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
+			tdsm_local_install(r, pg, idx, d->frame, TINYDSM_PAGE_SHARED);
 			tdsm_page_unlock(pg);
 			d->frame = NULL;
 		}
@@ -642,7 +641,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		 * Read-only for a read; for a write tdsm_write_owner() has
 		 * retained it already, and this unmaps nothing.
 		 */
-		tdsm_local_downgrade(r, idx);
+		tdsm_local_downgrade(r, pg, idx);
 		get_page(frame);
 		tdsm_page_unlock(pg);
 		if (push) {
@@ -702,7 +701,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 
 		if (frame)
-			tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+			tdsm_local_install(r, pg, idx, frame, TINYDSM_PAGE_SHARED);
 		else
 			err = -ENOMEM;
 	}
@@ -757,13 +756,13 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	 */
 	if (pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
-		tdsm_local_retain(r, idx);
+		tdsm_local_retain(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
-			return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+			return tdsm_invalidate(r, pg, idx, pg->owner, dst->epoch);
 	} else {
 		err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP,
 				    push);
@@ -772,7 +771,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	if (err && pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
 		if (pg->frame)
-			tdsm_local_unhide(r, idx);
+			tdsm_local_unhide(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	return err;
@@ -858,7 +857,7 @@ again:
 	}
 	copies = pg->copyset & ~(tdsm_nbit(req) | tdsm_nbit(pg->owner));
 	tdsm_for_each_node(x, copies) {
-		err = tdsm_invalidate(r, idx, x, dst->epoch);
+		err = tdsm_invalidate(r, pg, idx, x, dst->epoch);
 		if (err)
 			return err;
 		pg->copyset &= ~tdsm_nbit(x);
@@ -903,7 +902,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
 			tdsm_page_lock(pg);
-			frame = tdsm_local_take_hidden(r, idx);
+			frame = tdsm_local_take_hidden(r, pg, idx);
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
@@ -920,7 +919,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		if (ours) {
 			tdsm_page_lock(pg);
 			if (pg->frame)
-				tdsm_local_unhide(r, idx);
+				tdsm_local_unhide(r, pg, idx);
 			tdsm_page_unlock(pg);
 		}
 		return;
@@ -929,7 +928,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		return;
 	/* Retained by tdsm_write_owner(): unmapped already. */
 	tdsm_page_lock(pg);
-	frame = tdsm_local_take_hidden(r, idx);
+	frame = tdsm_local_take_hidden(r, pg, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
@@ -987,7 +986,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	if (!err) {
 		tdsm_page_lock(pg);
 		if (data) {
-			tdsm_local_install(r, idx, frame, write ?
+			tdsm_local_install(r, pg, idx, frame, write ?
 					   TINYDSM_PAGE_EXCLUSIVE :
 					   TINYDSM_PAGE_SHARED);
 			frame = NULL;
@@ -1105,7 +1104,7 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
 
 		if (be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA) {
-			tdsm_local_install(r, idx, frame, state);
+			tdsm_local_install(r, pg, idx, frame, state);
 			frame = NULL;
 			atomic64_inc(&r->remote_faults);
 		} else if (pg->frame) {
@@ -1481,9 +1480,9 @@ struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
 	if (hidden) {
 		*hidden = pg->state != TINYDSM_PAGE_INVALID;
 		if (*hidden)
-			tdsm_local_hide(r, idx);
+			tdsm_local_hide(r, pg, idx);
 	} else {
-		tdsm_local_downgrade(r, idx);
+		tdsm_local_downgrade(r, pg, idx);
 	}
 	get_page(frame);
 	tdsm_page_unlock(pg);
@@ -1507,7 +1506,7 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_lock(pg);
 	/* Hidden before the send, given up now (retain clears WRITTEN). */
 	if (pg->frame == frame)
-		taken = tdsm_local_give_up(r, idx);
+		taken = tdsm_local_give_up(r, pg, idx);
 	tdsm_page_unlock(pg);
 	if (taken)
 		put_page(taken);
@@ -1541,9 +1540,9 @@ void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_lock(pg);
 	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
 		if (pg->owner == r->node_id)
-			tdsm_local_unhide(r, idx);
+			tdsm_local_unhide(r, pg, idx);
 		else
-			taken = tdsm_local_take(r, idx);
+			taken = tdsm_local_take(r, pg, idx);
 	}
 	tdsm_page_unlock(pg);
 	if (taken)
@@ -1634,7 +1633,7 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 	 * copy is current): retained until the home commits. A migration
 	 * takes the page away for good (the new home pulled it first).
 	 */
-	frame = moved_to ? tdsm_local_take(r, idx) : tdsm_local_give_up(r, idx);
+	frame = moved_to ? tdsm_local_take(r, pg, idx) : tdsm_local_give_up(r, pg, idx);
 	if (moved_to) {
 		if (frame)
 			set_bit(TDSM_PG_MOVED, &pg->flags);
@@ -1703,7 +1702,7 @@ unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home)
 		tdsm_page_lock_settled(pg);
 		if (tdsm_page_home(pg) == home &&
 		    pg->state == TINYDSM_PAGE_SHARED && pg->owner != r->node_id)
-			frame = tdsm_local_take(r, idx);
+			frame = tdsm_local_take(r, pg, idx);
 		tdsm_page_unlock(pg);
 		if (frame) {
 			put_page(frame);

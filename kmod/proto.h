@@ -69,13 +69,17 @@ int tdsm_status_errno(u32 status);
 enum tdsm_wire_status tdsm_errno_status(int err);
 u64 tdsm_page_addr(unsigned long idx);
 
-/* local copies: TDSM_PG_LOCKED held */
-struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
-struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx);
-struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
-void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
-void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
-			struct page *frame, u8 state);
+/* local copies: TDSM_PG_LOCKED of @pg held, and its chunk (page.h, M1) */
+struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx);
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r,
+				      struct tdsm_page *pg, unsigned long idx);
+struct page *tdsm_local_give_up(struct tdsm_region *r, struct tdsm_page *pg,
+				unsigned long idx);
+void tdsm_local_downgrade(struct tdsm_region *r, struct tdsm_page *pg,
+			  unsigned long idx);
+void tdsm_local_install(struct tdsm_region *r, struct tdsm_page *pg,
+			unsigned long idx, struct page *frame, u8 state);
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
 /* the owner's side of FETCH and FETCHV */
@@ -87,8 +91,8 @@ void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 		       struct page *frame);
 
 /* the home's directory: TDSM_PG_DIR held */
-int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u32 epoch);
+int tdsm_invalidate(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, u8 x, u32 epoch);
 int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		  struct tdsm_dest *dst, int mode, struct page **push);
 int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);
