@@ -962,7 +962,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		if (!(locked & mask & BIT_ULL(i)) ||
 		    tdsm_page_home(pg) != r->node_id || pg->owner == src ||
 		    !(pg->copyset & tdsm_nbit(src)) ||
-		    tdsm_doubt_names(r, first + i, src) ||
+		    tdsm_doubt_names(r, pg, first + i, src) ||
 		    !tdsm_conn_is_up(conn))
 			continue;
 		pg->copyset &= ~tdsm_nbit(src);
@@ -1128,7 +1128,7 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 			continue;
 		tdsm_dir_assert_locked(pg);
 		if (tdsm_page_home(pg) == r->node_id && pg->owner == src &&
-		    !tdsm_doubt_names(r, first + i, src))
+		    !tdsm_doubt_names(r, pg, first + i, src))
 			take |= BIT_ULL(i);
 	}
 	if (!take)
@@ -1187,7 +1187,7 @@ release:
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if ((want & BIT_ULL(i)) && tdsm_page_home(pg) == r->node_id &&
-		    pg->owner != src && !tdsm_doubt_names(r, first + i, src))
+		    pg->owner != src && !tdsm_doubt_names(r, pg, first + i, src))
 			*release |= BIT_ULL(i);
 	}
 	return done;

@@ -183,7 +183,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 	dst.iova = buf.mr->iova;
 	dst.rkey = buf.mr->rkey;
 	dst.buf = &buf;
-	err = tdsm_home_serve(r, idx, false, &dst, NULL, &data);
+	err = tdsm_home_serve(r, pg, idx, false, &dst, NULL, &data);
 	tdsm_buf_put(conn, &buf, !err && data ? &dst.call : NULL);
 	/* No data: only if a grant in doubt fell back to our own frame. */
 	if (!err && !data && pg->owner != r->node_id)
@@ -267,7 +267,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 		 * (TDSM_FETCH_F_LIVE, tdsm_home_serve()).
 		 */
 		if (pg->owner != r->node_id &&
-		    (pg->owner != to || tdsm_doubt_to(r, first + i, to))) {
+		    (pg->owner != to || tdsm_doubt_to(r, pg, first + i, to))) {
 			err = tdsm_home_pull(r, first + i, epoch);
 			if (err)
 				return err;
@@ -772,11 +772,11 @@ tdsm_readv_serve(struct tdsm_region *r, struct tdsm_conn *conn,
 
 		if (!(want & BIT_ULL(i)) || tdsm_page_home(pg) != r->node_id)
 			continue;
-		err = tdsm_home_claim(r, first + i);
+		err = tdsm_home_claim(r, pg, first + i);
 		if (err)
 			continue;
 		dst.iova = iova + (u64)i * PAGE_SIZE;
-		err = tdsm_home_serve(r, first + i, false, &dst, &frame, &sent);
+		err = tdsm_home_serve(r, pg, first + i, false, &dst, &frame, &sent);
 		/* The claim done, serve sets prev_*: the entry to restore. */
 		owner[i] = dst.prev_owner;
 		copyset[i] = dst.prev_copyset;

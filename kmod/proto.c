@@ -316,6 +316,13 @@ void tdsm_local_install(struct tdsm_region *r, struct tdsm_page *pg,
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
 
 /*
+ * The functions of a transaction on page @idx are given its metadata @pg
+ * by the caller that referenced its chunk (a fault, a word access, a
+ * request served, a migration or eviction batch: page.h, M1) and holds its
+ * DIR bit (asserted) for as long: no lookup of their own.
+ */
+
+/*
  * The id of a new directory transaction of this home (never 0, the "none
  * yet" of struct tdsm_dest). The caller holds the DIR bit of every page it
  * is about and makes it their epoch: see "Epochs" in proto.h.
@@ -405,9 +412,10 @@ struct tdsm_doubt {
 };
 
 static struct tdsm_doubt *tdsm_doubt_get(struct tdsm_region *r,
+					 struct tdsm_page *pg,
 					 unsigned long idx)
 {
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	return xa_empty(&r->doubts) ? NULL : xa_load(&r->doubts, idx);
 }
 
@@ -423,13 +431,14 @@ static void tdsm_doubt_free(struct tdsm_doubt *d)
  * @from owned it before, @frame (a reference is taken) is this node's
  * frame if @from is this node.
  */
-static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
-			   u32 epoch, u8 from, struct page *frame)
+static void tdsm_doubt_add(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx, u8 to, u32 epoch, u8 from,
+			   struct page *frame)
 {
 	struct tdsm_doubt *d = kzalloc(sizeof(*d), GFP_KERNEL);
 	void *old;
 
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	pr_info_ratelimited("page %#llx: node %u may or may not have its write grant (the reply went out, its completion failed): it is the owner until it says\n",
 			    tdsm_page_addr(idx), to);
 	if (!d)
@@ -461,10 +470,9 @@ no_fallback:
  * the page stays named after a node without it: every access fails
  * (ESTALE), never with stale data.
  */
-static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
-			   bool taken)
+static void tdsm_doubt_end(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx, bool taken)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_doubt *d;
 
 	tdsm_dir_assert_locked(pg);
@@ -500,29 +508,31 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
  * came (given the page up, retained at the grant's epoch): the next
  * TDSM_FETCH_F_LIVE, or its own claim, still finds that frame.
  */
-static bool tdsm_doubt_settle(struct tdsm_region *r, unsigned long idx,
-			      u8 asked, int err)
+static bool tdsm_doubt_settle(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx, u8 asked, int err)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	if (!d || d->to != asked || (err && err != -ESTALE))
 		return false;
-	tdsm_doubt_end(r, idx, !err);
+	tdsm_doubt_end(r, pg, idx, !err);
 	return err == -ESTALE;
 }
 
 /* Is a write grant of page @idx to node @to in doubt? DIR held. */
-bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
+bool tdsm_doubt_to(struct tdsm_region *r, struct tdsm_page *pg,
+		   unsigned long idx, u8 to)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	return d && d->to == to;
 }
 
 /* A grant of page @idx is in doubt with @node as its requester or owner before. */
-bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node)
+bool tdsm_doubt_names(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 node)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	return d && (d->to == node || d->from == node);
 }
@@ -543,11 +553,12 @@ void tdsm_doubt_exit(struct tdsm_region *r)
  * registered for @owner; @call gets the reply. -errno if the call failed
  * (no reply), else 0: the owner's answer is in @call.
  */
-static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
-		      struct tdsm_conn *conn, struct tdsm_buf *buf,
-		      struct tdsm_call *call, int mode, u32 epoch)
+static int tdsm_fetch(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 owner, struct tdsm_conn *conn,
+		      struct tdsm_buf *buf, struct tdsm_call *call, int mode,
+		      u32 epoch)
 {
-	struct tdsm_doubt *doubt = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *doubt = tdsm_doubt_get(r, pg, idx);
 	struct tdsm_wire_msg msg;
 	int err;
 
@@ -577,9 +588,9 @@ static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
  * tdsm_transfer()). The doubt rules apply as to a direct FETCH: the
  * owner's answer is what settles a grant in doubt, not the relay's.
  */
-static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
-		      struct tdsm_conn *conn, struct tdsm_dest *dst, int mode,
-		      struct page **push)
+static int tdsm_relay(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 owner, struct tdsm_conn *conn,
+		      struct tdsm_dest *dst, int mode, struct page **push)
 {
 	struct tdsm_call call = {};
 	struct tdsm_buf buf;
@@ -588,7 +599,7 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
 	err = tdsm_buf_alloc(conn, &buf);
 	if (err)
 		return err;
-	err = tdsm_fetch(r, idx, owner, conn, &buf, &call, mode, dst->epoch);
+	err = tdsm_fetch(r, pg, idx, owner, conn, &buf, &call, mode, dst->epoch);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
@@ -621,10 +632,10 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
  * writes the page into a buffer of ours, and we send it on. The owner
  * retains what it gave up, as before, so a relay that fails loses nothing.
  */
-int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
-		  struct tdsm_dest *dst, int mode, struct page **push)
+int tdsm_transfer(struct tdsm_region *r, struct tdsm_page *pg,
+		  unsigned long idx, u8 owner, struct tdsm_dest *dst, int mode,
+		  struct page **push)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_conn *conn;
 	struct page *frame;
 	int err;
@@ -665,11 +676,11 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		if (WARN_ON_ONCE(!dst->conn))
 			err = -EPROTO;
 		else
-			err = tdsm_relay(r, idx, owner, conn, dst, mode, push);
+			err = tdsm_relay(r, pg, idx, owner, conn, dst, mode, push);
 		tdsm_conn_put(conn);
 		return err;
 	}
-	err = tdsm_fetch(r, idx, owner, conn, dst->buf, &dst->call, mode,
+	err = tdsm_fetch(r, pg, idx, owner, conn, dst->buf, &dst->call, mode,
 			 dst->epoch);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
@@ -685,15 +696,15 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
  * it, which the requester's fault turns into SIGBUS (a retry would not
  * fit either), not VM_FAULT_OOM. DIR held.
  */
-int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
+int tdsm_home_claim(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int charged, err = 0;
 
 	tdsm_dir_assert_locked(pg);
 	if (pg->owner)
 		return 0;
-	charged = tdsm_home_charge_touch(r, idx);
+	charged = tdsm_home_charge_touch(r, pg, idx);
 	if (charged < 0)
 		return charged;
 	tdsm_page_lock(pg);
@@ -734,11 +745,10 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
  * as it was before that write (PROTOCOL.md, "Transactions": the home's
  * frame during a write grant).
  */
-static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
-			    struct tdsm_dest *dst, struct page **push,
-			    bool *data)
+static int tdsm_write_owner(struct tdsm_region *r, struct tdsm_page *pg,
+			    unsigned long idx, struct tdsm_dest *dst,
+			    struct page **push, bool *data)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
@@ -764,7 +774,7 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 		if (pg->owner != r->node_id)
 			return tdsm_invalidate(r, pg, idx, pg->owner, dst->epoch);
 	} else {
-		err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP,
+		err = tdsm_transfer(r, pg, idx, pg->owner, dst, TDSM_FETCH_DROP,
 				    push);
 		*data = !err;
 	}
@@ -784,10 +794,10 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
  * this node's frame that the caller must send (and then commit). The
  * transaction is @dst->epoch (a new one if 0), the page's epoch from now.
  */
-int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
-		    struct tdsm_dest *dst, struct page **push, bool *data)
+int tdsm_home_serve(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, bool write, struct tdsm_dest *dst,
+		    struct page **push, bool *data)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 req = dst->node;
 	unsigned int x;
 	u64 copies;
@@ -799,7 +809,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 
 	tdsm_dir_assert_locked(pg);
 	*data = false;
-	err = tdsm_home_claim(r, idx);
+	err = tdsm_home_claim(r, pg, idx);
 	if (err)
 		return err;
 	if (!dst->epoch)
@@ -815,9 +825,9 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	 * carries no data and revalidates that frame. An older retained frame,
 	 * or none: it did not take the grant, and the owner before serves it.
 	 */
-	doubt = tdsm_doubt_get(r, idx);
+	doubt = tdsm_doubt_get(r, pg, idx);
 	if (doubt && doubt->to == req)
-		tdsm_doubt_end(r, idx, dst->has_copy ||
+		tdsm_doubt_end(r, pg, idx, dst->has_copy ||
 			       (dst->claim_epoch &&
 				dst->claim_epoch == doubt->epoch));
 again:
@@ -826,9 +836,9 @@ again:
 	asked = pg->owner;
 	if (!write) {
 		if (pg->owner != req) {
-			err = tdsm_transfer(r, idx, pg->owner, dst,
+			err = tdsm_transfer(r, pg, idx, pg->owner, dst,
 					    TDSM_FETCH_KEEP, push);
-			if (tdsm_doubt_settle(r, idx, asked, err))
+			if (tdsm_doubt_settle(r, pg, idx, asked, err))
 				goto again;
 			if (err)
 				return err;
@@ -849,8 +859,8 @@ again:
 	 */
 	owner_first = pg->owner != req && pg->owner != r->node_id;
 	if (owner_first) {
-		err = tdsm_write_owner(r, idx, dst, push, data);
-		if (tdsm_doubt_settle(r, idx, asked, err))
+		err = tdsm_write_owner(r, pg, idx, dst, push, data);
+		if (tdsm_doubt_settle(r, pg, idx, asked, err))
 			goto again;
 		if (err)
 			return err;
@@ -864,7 +874,7 @@ again:
 		dst->invalidated |= tdsm_nbit(x);
 	}
 	if (!owner_first && pg->owner != req) {
-		err = tdsm_write_owner(r, idx, dst, push, data);
+		err = tdsm_write_owner(r, pg, idx, dst, push, data);
 		if (err)
 			return err;
 	}
@@ -890,11 +900,10 @@ again:
  * retained) until the next transaction on the page finds out
  * (tdsm_doubt_end()). Rolling it back could make two writers.
  */
-static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
-			     bool write, int send_err,
+static void tdsm_home_commit(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write, int send_err,
 			     const struct tdsm_dest *dst)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 owner = dst->prev_owner;
 	bool ours = write && owner == r->node_id;
 	struct page *frame = NULL;
@@ -906,7 +915,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
-		tdsm_doubt_add(r, idx, dst->node, dst->epoch,
+		tdsm_doubt_add(r, pg, idx, dst->node, dst->epoch,
 			       owner == r->node_id && !frame ? 0 : owner, frame);
 		if (frame)
 			put_page(frame);
@@ -937,13 +946,20 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 /* ---- requester -------------------------------------------------------- */
 
 /*
+ * A fault (region.c) or a word access (word.c) looks its page up once and
+ * passes @pg, page @idx's metadata, down through these: its chunk stays
+ * referenced by that caller until they return (page.h, M1), so waiting on
+ * the page's bits and the reply hook (tdsm_reply_granted()) run on live
+ * memory.
+ */
+
+/*
  * This node is the page's home and wants it (its own fault, or a word
  * access it serves): TDSM_PG_DIR held, home checked.
  */
-int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
-			     bool write)
+int tdsm_home_acquire_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_dest dst = { .node = r->node_id };
 	struct tdsm_conn *conn = NULL;
 	struct page *frame = NULL;
@@ -978,7 +994,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 		dst.rkey = buf.mr->rkey;
 		dst.buf = &buf;
 	}
-	err = tdsm_home_serve(r, idx, write, &dst, NULL, &data);
+	err = tdsm_home_serve(r, pg, idx, write, &dst, NULL, &data);
 	if (need)
 		tdsm_buf_put(conn, &buf, data ? &dst.call : NULL);
 	if (!err && data)
@@ -1007,10 +1023,9 @@ out:
 }
 
 /* This node is the page's home and wants it (its own fault). */
-static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
-			     bool write)
+static int tdsm_home_acquire(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	err = tdsm_dir_lock_killable_timeout(pg, tdsm_timeout_ms);
@@ -1021,7 +1036,7 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 		tdsm_dir_unlock(pg);
 		return -EAGAIN;
 	}
-	err = tdsm_home_acquire_locked(r, idx, write);
+	err = tdsm_home_acquire_locked(r, pg, idx, write);
 	tdsm_dir_unlock(pg);
 	return err;
 }
@@ -1041,10 +1056,9 @@ static void tdsm_reply_granted(void *ctx)
 }
 
 /* This node is not the page's home: ask the home, which fills our buffer. */
-static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
-			       bool write)
+static int tdsm_remote_acquire(struct tdsm_region *r, struct tdsm_page *pg,
+			       unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_call call = { .on_reply = tdsm_reply_granted,
 				  .on_reply_ctx = pg };
 	struct tdsm_wire_msg msg;
@@ -1178,10 +1192,9 @@ bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
  * with no lock held. Merged: 0, or -EINTR after a fatal signal; the caller
  * looks again. Else what tdsm_acquire() returned.
  */
-int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
-		      bool *merged)
+int tdsm_acquire_once(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, bool write, bool *merged)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	*merged = test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags);
@@ -1190,7 +1203,7 @@ int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
 			return -EINTR;
 		return 0;
 	}
-	err = tdsm_acquire(r, idx, write);
+	err = tdsm_acquire(r, pg, idx, write);
 	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
@@ -1201,21 +1214,21 @@ int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
  * the page is here in a state good enough, or -errno (the access gets
  * SIGBUS).
  */
-int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
+int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
+		 bool write)
 {
 	int hops, err = -ELOOP;
 	bool lost = false;
 
 	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
-	if (tdsm_page_home(tdsm_pg(r, idx)) != r->node_id &&
-	    !READ_ONCE(tdsm_pg(r, idx)->frame))
+	if (tdsm_page_home(pg) != r->node_id && !READ_ONCE(pg->frame))
 		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_home(tdsm_pg(r, idx)) == r->node_id)
-			err = tdsm_home_acquire(r, idx, write);
+		if (tdsm_page_home(pg) == r->node_id)
+			err = tdsm_home_acquire(r, pg, idx, write);
 		else
-			err = tdsm_remote_acquire(r, idx, write);
+			err = tdsm_remote_acquire(r, pg, idx, write);
 		/*
 		 * The connection to the home went down under the request
 		 * before its reply came (an eviction, a peer's reconnect):
@@ -1238,7 +1251,7 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 		err = -ELOOP;
 	if (err && err != -EINTR) {
 		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
-				tdsm_page_home(tdsm_pg(r, idx)), err);
+				tdsm_page_home(pg), err);
 		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
 				    current->comm, task_pid_nr(current),
 				    write ? "write" : "read",
@@ -1399,9 +1412,9 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * served: the reply says so, with no data. The entry to restore if
 	 * the reply does not land is the one tdsm_home_serve() started from.
 	 */
-	err = tdsm_home_claim(r, idx);
+	err = tdsm_home_claim(r, pg, idx);
 	if (!err)
-		err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
+		err = tdsm_home_serve(r, pg, idx, write, &dst, &push, &data);
 	/*
 	 * Reply before the transaction ends, so that a later INVAL of this
 	 * copy reaches the requester after it. The data, if ours, rides
@@ -1413,7 +1426,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err && write)
 		tdsm_inject_home_reply_delay();
 	if (!err)
-		tdsm_home_commit(r, idx, write, sent, &dst);
+		tdsm_home_commit(r, pg, idx, write, sent, &dst);
 	if (!err && !sent && write)
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)

@@ -141,13 +141,14 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
  * Called and returns with no lock held. 0: look again; else VM_FAULT_*
  * (NOPAGE after a fatal signal, OOM for -ENOMEM, SIGBUS for the rest).
  */
-static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, unsigned long idx,
+static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r,
+				     struct tdsm_page *pg, unsigned long idx,
 				     bool write, int *errp)
 {
 	bool merged;
 	int err;
 
-	err = tdsm_acquire_once(r, idx, write, &merged);
+	err = tdsm_acquire_once(r, pg, idx, write, &merged);
 	if (merged)	/* with the fault already in flight */
 		return err ? VM_FAULT_NOPAGE : 0;
 	*errp = err ? err : 1;	/* 1: fetched by this fault */
@@ -181,7 +182,7 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
 			return 0;
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, idx, write, acq);
+		ret = tdsm_fault_acquire(r, pg, idx, write, acq);
 		if (ret)
 			return ret;
 	}
