@@ -190,6 +190,7 @@ void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx)
 /* Drop a reference taken on the chunk of @pg, page @idx's: no lookup. */
 void tdsm_chunk_put_pg(struct tdsm_page *pg, unsigned long idx)
 {
+	tdsm_pg_assert_held(pg, idx);
 	refcount_dec(&tdsm_pg_chunk(pg, idx)->refs);
 }
 
@@ -503,6 +504,7 @@ void tdsm_page_set_state(struct tdsm_page *pg, unsigned long idx, u8 state)
 	struct tdsm_chunk *c = tdsm_pg_chunk(pg, idx);
 
 	tdsm_page_assert_locked(pg);
+	tdsm_pg_assert_held(pg, idx);
 	pg->state = state;
 	WRITE_ONCE(c->xlate[idx - c->first], state);
 }

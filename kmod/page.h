@@ -149,6 +149,21 @@ static inline struct tdsm_chunk *tdsm_pg_chunk(struct tdsm_page *pg,
 			    struct tdsm_chunk, pages[0]);
 }
 
+/*
+ * @pg is page @idx's metadata and its chunk is referenced by someone (the
+ * caller, M1), besides the store: what tdsm_pg() checks, for functions
+ * handed @pg instead. Like lockdep_assert_held(), it checks only with
+ * CONFIG_LOCKDEP (and costs nothing without).
+ */
+static inline void tdsm_pg_assert_held(struct tdsm_page *pg, unsigned long idx)
+{
+	struct tdsm_chunk *c = tdsm_pg_chunk(pg, idx);
+
+	if (IS_ENABLED(CONFIG_LOCKDEP))
+		WARN_ON_ONCE(c->first != (idx & ~(TDSM_CHUNK_PAGES - 1)) ||
+			     refcount_read(&c->refs) < 2);
+}
+
 int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx);
 struct tdsm_page *tdsm_chunk_get_pg(struct tdsm_region *r, unsigned long idx);
 void tdsm_chunk_put_pg(struct tdsm_page *pg, unsigned long idx);

@@ -702,6 +702,7 @@ int tdsm_home_claim(struct tdsm_region *r, struct tdsm_page *pg,
 	int charged, err = 0;
 
 	tdsm_dir_assert_locked(pg);
+	tdsm_pg_assert_held(pg, idx);
 	if (pg->owner)
 		return 0;
 	charged = tdsm_home_charge_touch(r, pg, idx);
@@ -1220,6 +1221,7 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 	int hops, err = -ELOOP;
 	bool lost = false;
 
+	tdsm_pg_assert_held(pg, idx);
 	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
 	if (tdsm_page_home(pg) != r->node_id && !READ_ONCE(pg->frame))
 		tdsm_cache_throttle(r);
