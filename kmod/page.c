@@ -112,8 +112,7 @@ bool tdsm_chunk_get_existing(struct tdsm_region *r, unsigned long idx)
 
 /*
  * Reference chunk @key, creating it if there is none: the chunk, or an
- * ERR_PTR (-ENOMEM). Sleeps (GFP_KERNEL). tdsm_chunk_get() on a page's
- * index returns 0 or the error.
+ * ERR_PTR (-ENOMEM). Sleeps (GFP_KERNEL).
  */
 static struct tdsm_chunk *tdsm_chunk_get_or_make(struct tdsm_region *r,
 						 unsigned long key)
@@ -143,9 +142,12 @@ static struct tdsm_chunk *tdsm_chunk_get_or_make(struct tdsm_region *r,
 	return c;
 }
 
+/* Reference page @idx's chunk, creating it if there is none: 0, or -ENOMEM. */
 int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx)
 {
-	return PTR_ERR_OR_ZERO(tdsm_chunk_get_or_make(r, idx >> TDSM_CHUNK_SHIFT));
+	unsigned long key = idx >> TDSM_CHUNK_SHIFT;
+
+	return PTR_ERR_OR_ZERO(tdsm_chunk_get_or_make(r, key));
 }
 
 /*
@@ -155,7 +157,8 @@ int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx)
  */
 struct tdsm_page *tdsm_chunk_get_pg(struct tdsm_region *r, unsigned long idx)
 {
-	struct tdsm_chunk *c = tdsm_chunk_get_or_make(r, idx >> TDSM_CHUNK_SHIFT);
+	unsigned long key = idx >> TDSM_CHUNK_SHIFT;
+	struct tdsm_chunk *c = tdsm_chunk_get_or_make(r, key);
 
 	if (IS_ERR(c))
 		return ERR_CAST(c);

@@ -1648,7 +1648,8 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 	 * copy is current): retained until the home commits. A migration
 	 * takes the page away for good (the new home pulled it first).
 	 */
-	frame = moved_to ? tdsm_local_take(r, pg, idx) : tdsm_local_give_up(r, pg, idx);
+	frame = moved_to ? tdsm_local_take(r, pg, idx) :
+			   tdsm_local_give_up(r, pg, idx);
 	if (moved_to) {
 		if (frame)
 			set_bit(TDSM_PG_MOVED, &pg->flags);
