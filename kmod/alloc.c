@@ -349,7 +349,7 @@ static int tdsm_free_page(struct tdsm_region *r, unsigned long idx)
 	pg->epoch = epoch;
 	holders = pg->copyset | tdsm_nbit(pg->owner);
 	tdsm_for_each_node(x, holders) {
-		err = tdsm_invalidate(r, idx, x, epoch);
+		err = tdsm_invalidate(r, pg, idx, x, epoch);
 		if (err)
 			break;
 		pg->copyset &= ~tdsm_nbit(x);

@@ -192,14 +192,15 @@ void tdsm_home_uncharge_page(struct tdsm_region *r, struct tdsm_page *pg)
 /**
  * tdsm_home_charge_touch - charge the first touch of page @idx here (H3)
  * @r: the region.
+ * @pg: its metadata, its chunk held by the caller (page.h, M1).
  * @idx: a page homed here, never touched (no owner). DIR held.
  *
  * Return: 1 (charged now: tdsm_home_uncharge_page() undoes it), 0 (in a
  * run, or charged already), or -ENOSPC.
  */
-int tdsm_home_charge_touch(struct tdsm_region *r, unsigned long idx)
+int tdsm_home_charge_touch(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	tdsm_dir_assert_locked(pg);

@@ -30,7 +30,8 @@ void tdsm_home_set_budget(u64 bytes);
 int tdsm_home_charge(struct tdsm_region *r, u64 addr, unsigned long n,
 		     u32 why);
 void tdsm_home_uncharge(struct tdsm_region *r, unsigned long n);
-int tdsm_home_charge_touch(struct tdsm_region *r, unsigned long idx);
+int tdsm_home_charge_touch(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx);
 bool tdsm_home_charge_page(struct tdsm_region *r, struct tdsm_page *pg);
 void tdsm_home_uncharge_page(struct tdsm_region *r, struct tdsm_page *pg);
 void tdsm_home_refused(struct tdsm_region *r, u64 addr, unsigned long n,

@@ -442,7 +442,7 @@ static bool tdsm_clock_take(struct tdsm_region *r, unsigned long idx,
 	*home = tdsm_page_home(pg);
 	*owned = tdsm_writeback_victim(r, pg);
 	if (!*owned && tdsm_clean_copy(r, pg))
-		frame = tdsm_local_take(r, idx);	/* unmaps it first */
+		frame = tdsm_local_take(r, pg, idx);	/* unmaps it first */
 	tdsm_page_unlock(pg);
 	if (!frame && !*owned) {
 		clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
@@ -693,7 +693,7 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 		/* E7: a clean read copy in no user PTE. */
 		if (tdsm_clean_copy(r, pg) &&
 		    !test_bit(TDSM_PG_MAPPED, &pg->flags))
-			frame = tdsm_local_take_unmapped(r, idx);
+			frame = tdsm_local_take_unmapped(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	if (frame) {
@@ -962,7 +962,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 		if (!(locked & mask & BIT_ULL(i)) ||
 		    tdsm_page_home(pg) != r->node_id || pg->owner == src ||
 		    !(pg->copyset & tdsm_nbit(src)) ||
-		    tdsm_doubt_names(r, first + i, src) ||
+		    tdsm_doubt_names(r, pg, first + i, src) ||
 		    !tdsm_conn_is_up(conn))
 			continue;
 		pg->copyset &= ~tdsm_nbit(src);
@@ -1037,7 +1037,7 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 		tdsm_fetching_assert_held(pg);
 		tdsm_page_lock(pg);
 		if (tdsm_page_home(pg) != r->node_id)
-			frame = tdsm_local_take(r, first + i);
+			frame = tdsm_local_take(r, pg, first + i);
 		tdsm_page_unlock(pg);
 		if (frame) {
 			put_page(frame);
@@ -1128,7 +1128,7 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 			continue;
 		tdsm_dir_assert_locked(pg);
 		if (tdsm_page_home(pg) == r->node_id && pg->owner == src &&
-		    !tdsm_doubt_names(r, first + i, src))
+		    !tdsm_doubt_names(r, pg, first + i, src))
 			take |= BIT_ULL(i);
 	}
 	if (!take)
@@ -1169,7 +1169,7 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		if (!(done & BIT_ULL(i)))
 			continue;
 		tdsm_page_lock(pg);
-		tdsm_local_install(r, first + i, bufv->frames[i],
+		tdsm_local_install(r, pg, first + i, bufv->frames[i],
 				   TINYDSM_PAGE_SHARED);
 		bufv->frames[i] = NULL;
 		pg->owner = r->node_id;
@@ -1187,7 +1187,7 @@ release:
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
 		if ((want & BIT_ULL(i)) && tdsm_page_home(pg) == r->node_id &&
-		    pg->owner != src && !tdsm_doubt_names(r, first + i, src))
+		    pg->owner != src && !tdsm_doubt_names(r, pg, first + i, src))
 			*release |= BIT_ULL(i);
 	}
 	return done;

@@ -183,7 +183,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 	dst.iova = buf.mr->iova;
 	dst.rkey = buf.mr->rkey;
 	dst.buf = &buf;
-	err = tdsm_home_serve(r, idx, false, &dst, NULL, &data);
+	err = tdsm_home_serve(r, pg, idx, false, &dst, NULL, &data);
 	tdsm_buf_put(conn, &buf, !err && data ? &dst.call : NULL);
 	/* No data: only if a grant in doubt fell back to our own frame. */
 	if (!err && !data && pg->owner != r->node_id)
@@ -193,7 +193,7 @@ static int tdsm_home_pull(struct tdsm_region *r, unsigned long idx, u32 epoch)
 		goto out;
 	}
 	tdsm_page_lock(pg);
-	tdsm_local_install(r, idx, buf.frame, TINYDSM_PAGE_SHARED);
+	tdsm_local_install(r, pg, idx, buf.frame, TINYDSM_PAGE_SHARED);
 	tdsm_page_unlock(pg);
 	pg->owner = r->node_id;
 out:
@@ -267,7 +267,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 		 * (TDSM_FETCH_F_LIVE, tdsm_home_serve()).
 		 */
 		if (pg->owner != r->node_id &&
-		    (pg->owner != to || tdsm_doubt_to(r, first + i, to))) {
+		    (pg->owner != to || tdsm_doubt_to(r, pg, first + i, to))) {
 			err = tdsm_home_pull(r, first + i, epoch);
 			if (err)
 				return err;
@@ -299,7 +299,7 @@ tdsm_migrate_prepare(struct tdsm_region *r, unsigned long first,
 			return -ESTALE;
 		}
 		/* No write may slip in while the page travels. */
-		tdsm_local_downgrade(r, first + i);
+		tdsm_local_downgrade(r, pg, first + i);
 		push[*npush] = pg->frame;
 		get_page(push[*npush]);
 		slot[(*npush)++] = i;
@@ -331,7 +331,7 @@ tdsm_migrate_hand_over(struct tdsm_region *r, unsigned long idx, u8 to,
 	*owner = pg->owner;
 	*copyset = pg->copyset;
 	tdsm_page_lock(pg);
-	frame = tdsm_local_take(r, idx);
+	frame = tdsm_local_take(r, pg, idx);
 	pg->owner = to;
 	pg->copyset = tdsm_nbit(to);
 	tdsm_page_set_home(pg, to);
@@ -361,7 +361,7 @@ tdsm_migrate_undo(struct tdsm_region *r, unsigned long idx, u8 owner,
 	pg->copyset = copyset;
 	if (frame) {
 		get_page(frame);
-		tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+		tdsm_local_install(r, pg, idx, frame, TINYDSM_PAGE_SHARED);
 	} else {
 		pg->copyset &= ~tdsm_nbit(r->node_id);
 	}
@@ -585,12 +585,12 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
 			if (data & BIT_ULL(i)) {
-				tdsm_local_install(r, first + i, bufv->frames[i],
+				tdsm_local_install(r, pg, first + i, bufv->frames[i],
 						   TINYDSM_PAGE_EXCLUSIVE);
 				bufv->frames[i] = NULL;
 			} else if (pg->frame) {
-				tdsm_page_set_state(r, first + i, TINYDSM_PAGE_EXCLUSIVE);
-				tdsm_sites_page_note(r, first + i, true);
+				tdsm_page_set_state(pg, first + i, TINYDSM_PAGE_EXCLUSIVE);
+				tdsm_sites_page_note(pg, true);
 			} else {
 				pr_warn_ratelimited("page %#llx migrated without its contents\n",
 						    tdsm_page_addr(first + i));
@@ -772,11 +772,11 @@ tdsm_readv_serve(struct tdsm_region *r, struct tdsm_conn *conn,
 
 		if (!(want & BIT_ULL(i)) || tdsm_page_home(pg) != r->node_id)
 			continue;
-		err = tdsm_home_claim(r, first + i);
+		err = tdsm_home_claim(r, pg, first + i);
 		if (err)
 			continue;
 		dst.iova = iova + (u64)i * PAGE_SIZE;
-		err = tdsm_home_serve(r, first + i, false, &dst, &frame, &sent);
+		err = tdsm_home_serve(r, pg, first + i, false, &dst, &frame, &sent);
 		/* The claim done, serve sets prev_*: the entry to restore. */
 		owner[i] = dst.prev_owner;
 		copyset[i] = dst.prev_copyset;
@@ -926,7 +926,7 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 			continue;
 		tdsm_page_lock(pg);
 		if (done & BIT_ULL(i)) {
-			tdsm_local_install(r, first + i, bufv->frames[i],
+			tdsm_local_install(r, pg, first + i, bufv->frames[i],
 					   TINYDSM_PAGE_SHARED);
 			bufv->frames[i] = NULL;
 			pg->epoch = be32_to_cpu(call.reply.breply.epoch);

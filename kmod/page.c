@@ -111,34 +111,58 @@ bool tdsm_chunk_get_existing(struct tdsm_region *r, unsigned long idx)
 }
 
 /*
- * Reference page @idx's chunk, creating it if there is none: 0, or
- * -ENOMEM. Sleeps (GFP_KERNEL).
+ * Reference chunk @key, creating it if there is none: the chunk, or an
+ * ERR_PTR (-ENOMEM). Sleeps (GFP_KERNEL).
  */
-int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx)
+static struct tdsm_chunk *tdsm_chunk_get_or_make(struct tdsm_region *r,
+						 unsigned long key)
 {
-	unsigned long key = idx >> TDSM_CHUNK_SHIFT;
 	struct tdsm_chunk *c;
 	int err;
 
 	might_sleep();
 	for (;;) {
-		if (tdsm_chunk_find(r, key))
-			return 0;
+		c = tdsm_chunk_find(r, key);
+		if (c)
+			return c;
 		c = tdsm_chunk_alloc(r, key);
 		if (!c)
-			return -ENOMEM;
+			return ERR_PTR(-ENOMEM);
 		err = xa_insert(&r->chunks, key, c, GFP_KERNEL);
 		if (!err)
 			break;
 		kmem_cache_free(tdsm_chunk_cache, c);
 		if (err != -EBUSY)
-			return err;
+			return ERR_PTR(err);
 		/* Created meanwhile by another: take that one. */
 	}
 	atomic_long_inc(&r->nchunks);
 	/* If it stays idle (a fault that failed), the worker frees it. */
 	tdsm_chunks_kick(r);
-	return 0;
+	return c;
+}
+
+/* Reference page @idx's chunk, creating it if there is none: 0, or -ENOMEM. */
+int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx)
+{
+	unsigned long key = idx >> TDSM_CHUNK_SHIFT;
+
+	return PTR_ERR_OR_ZERO(tdsm_chunk_get_or_make(r, key));
+}
+
+/*
+ * tdsm_chunk_get() that returns page @idx's metadata (or an ERR_PTR): the
+ * one lookup of a fault, whose callees are handed the pointer (M1). Drop
+ * it with tdsm_chunk_put_pg() (or tdsm_chunk_put() on @idx).
+ */
+struct tdsm_page *tdsm_chunk_get_pg(struct tdsm_region *r, unsigned long idx)
+{
+	unsigned long key = idx >> TDSM_CHUNK_SHIFT;
+	struct tdsm_chunk *c = tdsm_chunk_get_or_make(r, key);
+
+	if (IS_ERR(c))
+		return ERR_CAST(c);
+	return &c->pages[idx & (TDSM_CHUNK_PAGES - 1)];
 }
 
 /*
@@ -164,6 +188,13 @@ void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx)
 	/* Never the last: the store keeps its own while we held ours. */
 	if (!WARN_ON_ONCE(!c))
 		refcount_dec(&c->refs);
+}
+
+/* Drop a reference taken on the chunk of @pg, page @idx's: no lookup. */
+void tdsm_chunk_put_pg(struct tdsm_page *pg, unsigned long idx)
+{
+	tdsm_pg_assert_held(pg, idx);
+	refcount_dec(&tdsm_pg_chunk(pg, idx)->refs);
 }
 
 /*
@@ -466,16 +497,17 @@ struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key)
 }
 
 /*
- * Set what this node holds of page @idx (enum tinydsm_page_state) and
+ * Set what this node holds of page @idx, @pg (enum tinydsm_page_state) and
  * publish it in the translation table that the lookup form of access sites
- * reads. The page lock is held.
+ * reads. The page lock is held (so is its chunk, M1: its table bytes are
+ * found from @pg, without a lookup).
  */
-void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state)
+void tdsm_page_set_state(struct tdsm_page *pg, unsigned long idx, u8 state)
 {
-	struct tdsm_chunk *c = tdsm_chunk_of(r, idx);
-	struct tdsm_page *pg = tdsm_pg(r, idx);
+	struct tdsm_chunk *c = tdsm_pg_chunk(pg, idx);
 
 	tdsm_page_assert_locked(pg);
+	tdsm_pg_assert_held(pg, idx);
 	pg->state = state;
 	WRITE_ONCE(c->xlate[idx - c->first], state);
 }

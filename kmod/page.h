@@ -26,7 +26,10 @@
  *     on the page's index, dropped with tdsm_chunk_put() on the same
  *     index, the pointer not used after. Waiting on its bits, taking its
  *     locks and the receive-path hooks (on_reply) all run under the
- *     reference of the caller that waits for the reply.
+ *     reference of the caller that waits for the reply. A function given
+ *     @pg (and not the chunk) runs inside its caller's reference: the
+ *     fault paths look a page up once (tdsm_chunk_get_pg()) and hand the
+ *     pointer down, never keeping it past tdsm_chunk_put_pg().
  * M2. A chunk is freed only when every one of its pages is idle
  *     (tdsm_chunk_use(), page.c): no frame, no flag but
  *     TDSM_PG_REFERENCED (the clock's hint), INVALID, no directory entry
@@ -135,7 +138,35 @@ static inline struct tdsm_page *tdsm_pg(struct tdsm_region *r,
 	return &c->pages[idx & (TDSM_CHUNK_PAGES - 1)];
 }
 
+/*
+ * The chunk holding @pg, the metadata of page @idx: pointer arithmetic, no
+ * lookup. Valid while the caller holds the chunk (M1), as @pg is.
+ */
+static inline struct tdsm_chunk *tdsm_pg_chunk(struct tdsm_page *pg,
+					       unsigned long idx)
+{
+	return container_of(pg - (idx & (TDSM_CHUNK_PAGES - 1)),
+			    struct tdsm_chunk, pages[0]);
+}
+
+/*
+ * @pg is page @idx's metadata and its chunk is referenced by someone (the
+ * caller, M1), besides the store: what tdsm_pg() checks, for functions
+ * handed @pg instead. Like lockdep_assert_held(), it checks only with
+ * CONFIG_LOCKDEP (and costs nothing without).
+ */
+static inline void tdsm_pg_assert_held(struct tdsm_page *pg, unsigned long idx)
+{
+	struct tdsm_chunk *c = tdsm_pg_chunk(pg, idx);
+
+	if (IS_ENABLED(CONFIG_LOCKDEP))
+		WARN_ON_ONCE(c->first != (idx & ~(TDSM_CHUNK_PAGES - 1)) ||
+			     refcount_read(&c->refs) < 2);
+}
+
 int tdsm_chunk_get(struct tdsm_region *r, unsigned long idx);
+struct tdsm_page *tdsm_chunk_get_pg(struct tdsm_region *r, unsigned long idx);
+void tdsm_chunk_put_pg(struct tdsm_page *pg, unsigned long idx);
 bool tdsm_chunk_get_existing(struct tdsm_region *r, unsigned long idx);
 int tdsm_chunk_get_served(struct tdsm_region *r, unsigned long idx);
 void tdsm_chunk_put(struct tdsm_region *r, unsigned long idx);
@@ -166,7 +197,7 @@ bool tdsm_page_iter_next(struct tdsm_region *r, struct tdsm_page_iter *it,
 
 u64 tdsm_meta_bytes(struct tdsm_region *r);
 struct page *tdsm_xlate_page(struct tdsm_region *r, unsigned long key);
-void tdsm_page_set_state(struct tdsm_region *r, unsigned long idx, u8 state);
+void tdsm_page_set_state(struct tdsm_page *pg, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);
 bool tdsm_addr_idx(struct tdsm_region *r, u64 addr, unsigned long *idx);

@@ -96,15 +96,20 @@ u64 tdsm_page_addr(unsigned long idx)
 /* ---- local copies (page lock held) ------------------------------------ */
 
 /*
+ * Each of these is given page @idx's metadata @pg by a caller that holds
+ * its chunk (page.h, M1) and its page lock (asserted): no lookup here.
+ * @idx is still needed, for the page's address (unmap) and its byte of
+ * the translation table (tdsm_page_set_state()).
+ */
+
+/*
  * Remove every user mapping of page @idx on this node (flushes TLBs): no
  * PTE maps the frame any more, so TDSM_PG_MAPPED goes (page lock held;
  * tdsm_map_frame() in region.c sets it).
  */
-static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
-			     struct page *frame)
+static void tdsm_local_unmap(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, struct page *frame)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	lock_page(frame);
 	unmap_mapping_range(r->mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 1);
@@ -117,9 +122,9 @@ static void tdsm_local_unmap(struct tdsm_region *r, unsigned long idx,
  * Drop this node's copy of page @idx, whose frame no PTE maps; returns the
  * frame with our reference. Page lock held.
  */
-static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
+static struct page *tdsm_local_drop(struct tdsm_region *r,
+				    struct tdsm_page *pg, unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = pg->frame;
 
 	tdsm_page_assert_locked(pg);
@@ -134,8 +139,8 @@ static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 	 */
 	if (pg->owner == r->node_id && tdsm_page_home(pg) != r->node_id)
 		pg->owner = 0;
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
-	tdsm_sites_page_note(r, idx, false);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
+	tdsm_sites_page_note(pg, false);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 	atomic64_dec(&r->frames);
 	/* Its chunk may be idle now (page.h, M2). */
@@ -144,15 +149,16 @@ static struct page *tdsm_local_drop(struct tdsm_region *r, unsigned long idx)
 }
 
 /* Drop this node's copy; returns the frame with our reference, or NULL. */
-struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx)
 {
-	struct page *frame = tdsm_pg(r, idx)->frame;
+	struct page *frame = pg->frame;
 
-	tdsm_page_assert_locked(tdsm_pg(r, idx));
+	tdsm_page_assert_locked(pg);
 	if (!frame)
 		return NULL;
-	tdsm_local_unmap(r, idx, frame);
-	return tdsm_local_drop(r, idx);
+	tdsm_local_unmap(r, pg, idx, frame);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -162,14 +168,13 @@ struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx)
  * kernel's memory reclaim (evict.c, E7). NULL if there is no frame, or
  * if it may be mapped after all (then nothing changes).
  */
-struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r,
+				      struct tdsm_page *pg, unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || WARN_ON_ONCE(test_bit(TDSM_PG_MAPPED, &pg->flags)))
 		return NULL;
-	return tdsm_local_drop(r, idx);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -183,17 +188,16 @@ struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx)
  * frame is unmapped as ever. Page lock held.
  */
 static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
+					   struct tdsm_page *pg,
 					   unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame)
 		return NULL;
 	if (WARN_ON_ONCE(pg->state != TINYDSM_PAGE_INVALID ||
 			 test_bit(TDSM_PG_MAPPED, &pg->flags)))
-		return tdsm_local_take(r, idx);
-	return tdsm_local_drop(r, idx);
+		return tdsm_local_take(r, pg, idx);
+	return tdsm_local_drop(r, pg, idx);
 }
 
 /*
@@ -201,14 +205,13 @@ static struct page *tdsm_local_take_hidden(struct tdsm_region *r,
  * it, state INVALID: the next access faults to the home), keeping the
  * frame. Page lock held, a frame in a state other than INVALID.
  */
-static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_hide(struct tdsm_region *r, struct tdsm_page *pg,
+			    unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
-	tdsm_local_unmap(r, idx, pg->frame);
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_INVALID);
-	tdsm_sites_page_note(r, idx, false);
+	tdsm_local_unmap(r, pg, idx, pg->frame);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_INVALID);
+	tdsm_sites_page_note(pg, false);
 }
 
 /*
@@ -217,16 +220,15 @@ static void tdsm_local_hide(struct tdsm_region *r, unsigned long idx)
  * hide that gave nothing up after all (a write grant rolled back, a FETCH
  * reply never posted). Page lock held, a frame in state INVALID.
  */
-static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_unhide(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (WARN_ON_ONCE(!pg->frame || pg->state != TINYDSM_PAGE_INVALID))
 		return;
 	tdsm_cache_touch(pg);
-	tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
-	tdsm_sites_page_note(r, idx, true);
+	tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
+	tdsm_sites_page_note(pg, true);
 }
 
 /*
@@ -238,15 +240,14 @@ static void tdsm_local_unhide(struct tdsm_region *r, unsigned long idx)
  * tdsm_fetch_frame(), and gives up after) is not unmapped again, but is
  * no longer written here either: TDSM_PG_WRITTEN goes for every caller.
  */
-static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
+static void tdsm_local_retain(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame)
 		return;
 	if (pg->state != TINYDSM_PAGE_INVALID)
-		tdsm_local_hide(r, idx);
+		tdsm_local_hide(r, pg, idx);
 	clear_bit(TDSM_PG_WRITTEN, &pg->flags);
 }
 
@@ -268,40 +269,37 @@ static void tdsm_local_retain(struct tdsm_region *r, unsigned long idx)
  * itself (tdsm_home_commit()). A node that does not own the page drops
  * it. Returns the frame to put, or NULL if it stays.
  */
-struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx)
+struct page *tdsm_local_give_up(struct tdsm_region *r, struct tdsm_page *pg,
+				unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || pg->owner != r->node_id ||
 	    tdsm_page_home(pg) == r->node_id)
-		return tdsm_local_take(r, idx);
-	tdsm_local_retain(r, idx);
+		return tdsm_local_take(r, pg, idx);
+	tdsm_local_retain(r, pg, idx);
 	return NULL;
 }
 
 /* Make this node's copy read-only (writers fault again). */
-void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx)
+void tdsm_local_downgrade(struct tdsm_region *r, struct tdsm_page *pg,
+			  unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-
 	tdsm_page_assert_locked(pg);
 	if (pg->state == TINYDSM_PAGE_EXCLUSIVE) {
-		tdsm_local_unmap(r, idx, pg->frame);
-		tdsm_page_set_state(r, idx, TINYDSM_PAGE_SHARED);
+		tdsm_local_unmap(r, pg, idx, pg->frame);
+		tdsm_page_set_state(pg, idx, TINYDSM_PAGE_SHARED);
 	}
 }
 
 /* Install @frame as this node's copy in @state; drops any older copy. */
-void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
-			struct page *frame, u8 state)
+void tdsm_local_install(struct tdsm_region *r, struct tdsm_page *pg,
+			unsigned long idx, struct page *frame, u8 state)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *old = NULL;
 
 	tdsm_page_assert_locked(pg);
 	if (frame && pg->frame != frame) {
-		old = tdsm_local_take(r, idx);
+		old = tdsm_local_take(r, pg, idx);
 		clear_bit(TDSM_PG_MOVED, &pg->flags);
 		pg->frame = frame;
 		atomic64_inc(&r->frames);
@@ -309,13 +307,20 @@ void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
 		tdsm_cache_note(r, pg);
 	}
 	tdsm_cache_touch(pg);
-	tdsm_page_set_state(r, idx, state);
-	tdsm_sites_page_note(r, idx, true);
+	tdsm_page_set_state(pg, idx, state);
+	tdsm_sites_page_note(pg, true);
 	if (old)
 		put_page(old);
 }
 
 /* ---- home: the directory transaction (TDSM_PG_DIR held) --------------- */
+
+/*
+ * The functions of a transaction on page @idx are given its metadata @pg
+ * by the caller that referenced its chunk (a fault, a word access, a
+ * request served, a migration or eviction batch: page.h, M1) and holds its
+ * DIR bit (asserted) for as long: no lookup of their own.
+ */
 
 /*
  * The id of a new directory transaction of this home (never 0, the "none
@@ -346,10 +351,11 @@ void tdsm_txn_seen(struct tdsm_region *r, u32 epoch)
 }
 
 /*
- * Make node @x drop its copy of page @idx, for the transaction @epoch.
+ * Make node @x drop its copy of page @idx, @pg (DIR held, its chunk held by
+ * the caller, page.h M1), for the transaction @epoch.
  */
-int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u32 epoch)
+int tdsm_invalidate(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, u8 x, u32 epoch)
 {
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
@@ -357,11 +363,11 @@ int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
 	struct page *frame;
 	int err;
 
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	if (x == r->node_id) {
-		tdsm_page_lock(tdsm_pg(r, idx));
-		frame = tdsm_local_take(r, idx);
-		tdsm_page_unlock(tdsm_pg(r, idx));
+		tdsm_page_lock(pg);
+		frame = tdsm_local_take(r, pg, idx);
+		tdsm_page_unlock(pg);
 		if (frame)
 			put_page(frame);
 		trace_tinydsm_invalidate(tdsm_page_addr(idx), x, 0, 0);
@@ -406,9 +412,10 @@ struct tdsm_doubt {
 };
 
 static struct tdsm_doubt *tdsm_doubt_get(struct tdsm_region *r,
+					 struct tdsm_page *pg,
 					 unsigned long idx)
 {
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	return xa_empty(&r->doubts) ? NULL : xa_load(&r->doubts, idx);
 }
 
@@ -424,13 +431,14 @@ static void tdsm_doubt_free(struct tdsm_doubt *d)
  * @from owned it before, @frame (a reference is taken) is this node's
  * frame if @from is this node.
  */
-static void tdsm_doubt_add(struct tdsm_region *r, unsigned long idx, u8 to,
-			   u32 epoch, u8 from, struct page *frame)
+static void tdsm_doubt_add(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx, u8 to, u32 epoch, u8 from,
+			   struct page *frame)
 {
 	struct tdsm_doubt *d = kzalloc(sizeof(*d), GFP_KERNEL);
 	void *old;
 
-	tdsm_dir_assert_locked(tdsm_pg(r, idx));
+	tdsm_dir_assert_locked(pg);
 	pr_info_ratelimited("page %#llx: node %u may or may not have its write grant (the reply went out, its completion failed): it is the owner until it says\n",
 			    tdsm_page_addr(idx), to);
 	if (!d)
@@ -462,10 +470,9 @@ no_fallback:
  * the page stays named after a node without it: every access fails
  * (ESTALE), never with stale data.
  */
-static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
-			   bool taken)
+static void tdsm_doubt_end(struct tdsm_region *r, struct tdsm_page *pg,
+			   unsigned long idx, bool taken)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_doubt *d;
 
 	tdsm_dir_assert_locked(pg);
@@ -477,7 +484,7 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
 		pg->copyset = tdsm_nbit(d->from);
 		if (d->frame) {
 			tdsm_page_lock(pg);
-			tdsm_local_install(r, idx, d->frame, TINYDSM_PAGE_SHARED);
+			tdsm_local_install(r, pg, idx, d->frame, TINYDSM_PAGE_SHARED);
 			tdsm_page_unlock(pg);
 			d->frame = NULL;
 		}
@@ -501,29 +508,31 @@ static void tdsm_doubt_end(struct tdsm_region *r, unsigned long idx,
  * came (given the page up, retained at the grant's epoch): the next
  * TDSM_FETCH_F_LIVE, or its own claim, still finds that frame.
  */
-static bool tdsm_doubt_settle(struct tdsm_region *r, unsigned long idx,
-			      u8 asked, int err)
+static bool tdsm_doubt_settle(struct tdsm_region *r, struct tdsm_page *pg,
+			      unsigned long idx, u8 asked, int err)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	if (!d || d->to != asked || (err && err != -ESTALE))
 		return false;
-	tdsm_doubt_end(r, idx, !err);
+	tdsm_doubt_end(r, pg, idx, !err);
 	return err == -ESTALE;
 }
 
 /* Is a write grant of page @idx to node @to in doubt? DIR held. */
-bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to)
+bool tdsm_doubt_to(struct tdsm_region *r, struct tdsm_page *pg,
+		   unsigned long idx, u8 to)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	return d && d->to == to;
 }
 
 /* A grant of page @idx is in doubt with @node as its requester or owner before. */
-bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node)
+bool tdsm_doubt_names(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 node)
 {
-	struct tdsm_doubt *d = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *d = tdsm_doubt_get(r, pg, idx);
 
 	return d && (d->to == node || d->from == node);
 }
@@ -544,11 +553,12 @@ void tdsm_doubt_exit(struct tdsm_region *r)
  * registered for @owner; @call gets the reply. -errno if the call failed
  * (no reply), else 0: the owner's answer is in @call.
  */
-static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
-		      struct tdsm_conn *conn, struct tdsm_buf *buf,
-		      struct tdsm_call *call, int mode, u32 epoch)
+static int tdsm_fetch(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 owner, struct tdsm_conn *conn,
+		      struct tdsm_buf *buf, struct tdsm_call *call, int mode,
+		      u32 epoch)
 {
-	struct tdsm_doubt *doubt = tdsm_doubt_get(r, idx);
+	struct tdsm_doubt *doubt = tdsm_doubt_get(r, pg, idx);
 	struct tdsm_wire_msg msg;
 	int err;
 
@@ -578,9 +588,9 @@ static int tdsm_fetch(struct tdsm_region *r, unsigned long idx, u8 owner,
  * tdsm_transfer()). The doubt rules apply as to a direct FETCH: the
  * owner's answer is what settles a grant in doubt, not the relay's.
  */
-static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
-		      struct tdsm_conn *conn, struct tdsm_dest *dst, int mode,
-		      struct page **push)
+static int tdsm_relay(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 owner, struct tdsm_conn *conn,
+		      struct tdsm_dest *dst, int mode, struct page **push)
 {
 	struct tdsm_call call = {};
 	struct tdsm_buf buf;
@@ -589,7 +599,7 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
 	err = tdsm_buf_alloc(conn, &buf);
 	if (err)
 		return err;
-	err = tdsm_fetch(r, idx, owner, conn, &buf, &call, mode, dst->epoch);
+	err = tdsm_fetch(r, pg, idx, owner, conn, &buf, &call, mode, dst->epoch);
 	tdsm_buf_put(conn, &buf, err ? NULL : &call);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
@@ -622,10 +632,10 @@ static int tdsm_relay(struct tdsm_region *r, unsigned long idx, u8 owner,
  * writes the page into a buffer of ours, and we send it on. The owner
  * retains what it gave up, as before, so a relay that fails loses nothing.
  */
-int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
-		  struct tdsm_dest *dst, int mode, struct page **push)
+int tdsm_transfer(struct tdsm_region *r, struct tdsm_page *pg,
+		  unsigned long idx, u8 owner, struct tdsm_dest *dst, int mode,
+		  struct page **push)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_conn *conn;
 	struct page *frame;
 	int err;
@@ -642,7 +652,7 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		 * Read-only for a read; for a write tdsm_write_owner() has
 		 * retained it already, and this unmaps nothing.
 		 */
-		tdsm_local_downgrade(r, idx);
+		tdsm_local_downgrade(r, pg, idx);
 		get_page(frame);
 		tdsm_page_unlock(pg);
 		if (push) {
@@ -666,11 +676,11 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
 		if (WARN_ON_ONCE(!dst->conn))
 			err = -EPROTO;
 		else
-			err = tdsm_relay(r, idx, owner, conn, dst, mode, push);
+			err = tdsm_relay(r, pg, idx, owner, conn, dst, mode, push);
 		tdsm_conn_put(conn);
 		return err;
 	}
-	err = tdsm_fetch(r, idx, owner, conn, dst->buf, &dst->call, mode,
+	err = tdsm_fetch(r, pg, idx, owner, conn, dst->buf, &dst->call, mode,
 			 dst->epoch);
 	if (!err)
 		err = tdsm_status_errno(be32_to_cpu(dst->call.reply.reply.status));
@@ -686,15 +696,16 @@ int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
  * it, which the requester's fault turns into SIGBUS (a retry would not
  * fit either), not VM_FAULT_OOM. DIR held.
  */
-int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
+int tdsm_home_claim(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int charged, err = 0;
 
 	tdsm_dir_assert_locked(pg);
+	tdsm_pg_assert_held(pg, idx);
 	if (pg->owner)
 		return 0;
-	charged = tdsm_home_charge_touch(r, idx);
+	charged = tdsm_home_charge_touch(r, pg, idx);
 	if (charged < 0)
 		return charged;
 	tdsm_page_lock(pg);
@@ -702,7 +713,7 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
 		struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 
 		if (frame)
-			tdsm_local_install(r, idx, frame, TINYDSM_PAGE_SHARED);
+			tdsm_local_install(r, pg, idx, frame, TINYDSM_PAGE_SHARED);
 		else
 			err = -ENOMEM;
 	}
@@ -735,11 +746,10 @@ int tdsm_home_claim(struct tdsm_region *r, unsigned long idx)
  * as it was before that write (PROTOCOL.md, "Transactions": the home's
  * frame during a write grant).
  */
-static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
-			    struct tdsm_dest *dst, struct page **push,
-			    bool *data)
+static int tdsm_write_owner(struct tdsm_region *r, struct tdsm_page *pg,
+			    unsigned long idx, struct tdsm_dest *dst,
+			    struct page **push, bool *data)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err = 0;
 
 	tdsm_dir_assert_locked(pg);
@@ -757,22 +767,22 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
 	 */
 	if (pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
-		tdsm_local_retain(r, idx);
+		tdsm_local_retain(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	if ((pg->copyset & tdsm_nbit(dst->node)) && dst->has_copy) {
 		/* A peer owner only drops its own, and retains it. */
 		if (pg->owner != r->node_id)
-			return tdsm_invalidate(r, idx, pg->owner, dst->epoch);
+			return tdsm_invalidate(r, pg, idx, pg->owner, dst->epoch);
 	} else {
-		err = tdsm_transfer(r, idx, pg->owner, dst, TDSM_FETCH_DROP,
+		err = tdsm_transfer(r, pg, idx, pg->owner, dst, TDSM_FETCH_DROP,
 				    push);
 		*data = !err;
 	}
 	if (err && pg->owner == r->node_id) {
 		tdsm_page_lock(pg);
 		if (pg->frame)
-			tdsm_local_unhide(r, idx);
+			tdsm_local_unhide(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}
 	return err;
@@ -785,10 +795,10 @@ static int tdsm_write_owner(struct tdsm_region *r, unsigned long idx,
  * this node's frame that the caller must send (and then commit). The
  * transaction is @dst->epoch (a new one if 0), the page's epoch from now.
  */
-int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
-		    struct tdsm_dest *dst, struct page **push, bool *data)
+int tdsm_home_serve(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, bool write, struct tdsm_dest *dst,
+		    struct page **push, bool *data)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 req = dst->node;
 	unsigned int x;
 	u64 copies;
@@ -800,7 +810,7 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 
 	tdsm_dir_assert_locked(pg);
 	*data = false;
-	err = tdsm_home_claim(r, idx);
+	err = tdsm_home_claim(r, pg, idx);
 	if (err)
 		return err;
 	if (!dst->epoch)
@@ -816,9 +826,9 @@ int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
 	 * carries no data and revalidates that frame. An older retained frame,
 	 * or none: it did not take the grant, and the owner before serves it.
 	 */
-	doubt = tdsm_doubt_get(r, idx);
+	doubt = tdsm_doubt_get(r, pg, idx);
 	if (doubt && doubt->to == req)
-		tdsm_doubt_end(r, idx, dst->has_copy ||
+		tdsm_doubt_end(r, pg, idx, dst->has_copy ||
 			       (dst->claim_epoch &&
 				dst->claim_epoch == doubt->epoch));
 again:
@@ -827,9 +837,9 @@ again:
 	asked = pg->owner;
 	if (!write) {
 		if (pg->owner != req) {
-			err = tdsm_transfer(r, idx, pg->owner, dst,
+			err = tdsm_transfer(r, pg, idx, pg->owner, dst,
 					    TDSM_FETCH_KEEP, push);
-			if (tdsm_doubt_settle(r, idx, asked, err))
+			if (tdsm_doubt_settle(r, pg, idx, asked, err))
 				goto again;
 			if (err)
 				return err;
@@ -850,22 +860,22 @@ again:
 	 */
 	owner_first = pg->owner != req && pg->owner != r->node_id;
 	if (owner_first) {
-		err = tdsm_write_owner(r, idx, dst, push, data);
-		if (tdsm_doubt_settle(r, idx, asked, err))
+		err = tdsm_write_owner(r, pg, idx, dst, push, data);
+		if (tdsm_doubt_settle(r, pg, idx, asked, err))
 			goto again;
 		if (err)
 			return err;
 	}
 	copies = pg->copyset & ~(tdsm_nbit(req) | tdsm_nbit(pg->owner));
 	tdsm_for_each_node(x, copies) {
-		err = tdsm_invalidate(r, idx, x, dst->epoch);
+		err = tdsm_invalidate(r, pg, idx, x, dst->epoch);
 		if (err)
 			return err;
 		pg->copyset &= ~tdsm_nbit(x);
 		dst->invalidated |= tdsm_nbit(x);
 	}
 	if (!owner_first && pg->owner != req) {
-		err = tdsm_write_owner(r, idx, dst, push, data);
+		err = tdsm_write_owner(r, pg, idx, dst, push, data);
 		if (err)
 			return err;
 	}
@@ -891,11 +901,10 @@ again:
  * retained) until the next transaction on the page finds out
  * (tdsm_doubt_end()). Rolling it back could make two writers.
  */
-static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
-			     bool write, int send_err,
+static void tdsm_home_commit(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write, int send_err,
 			     const struct tdsm_dest *dst)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	u8 owner = dst->prev_owner;
 	bool ours = write && owner == r->node_id;
 	struct page *frame = NULL;
@@ -903,11 +912,11 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 	if (send_err == -ECOMM && write && owner != dst->node) {
 		if (ours) {
 			tdsm_page_lock(pg);
-			frame = tdsm_local_take_hidden(r, idx);
+			frame = tdsm_local_take_hidden(r, pg, idx);
 			tdsm_page_unlock(pg);
 		}
 		/* Ours, unless it was lost already: then none to fall back on. */
-		tdsm_doubt_add(r, idx, dst->node, dst->epoch,
+		tdsm_doubt_add(r, pg, idx, dst->node, dst->epoch,
 			       owner == r->node_id && !frame ? 0 : owner, frame);
 		if (frame)
 			put_page(frame);
@@ -920,7 +929,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		if (ours) {
 			tdsm_page_lock(pg);
 			if (pg->frame)
-				tdsm_local_unhide(r, idx);
+				tdsm_local_unhide(r, pg, idx);
 			tdsm_page_unlock(pg);
 		}
 		return;
@@ -929,7 +938,7 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 		return;
 	/* Retained by tdsm_write_owner(): unmapped already. */
 	tdsm_page_lock(pg);
-	frame = tdsm_local_take_hidden(r, idx);
+	frame = tdsm_local_take_hidden(r, pg, idx);
 	tdsm_page_unlock(pg);
 	if (frame)
 		put_page(frame);
@@ -938,13 +947,20 @@ static void tdsm_home_commit(struct tdsm_region *r, unsigned long idx,
 /* ---- requester -------------------------------------------------------- */
 
 /*
+ * A fault (region.c) or a word access (word.c) looks its page up once and
+ * passes @pg, page @idx's metadata, down through these: its chunk stays
+ * referenced by that caller until they return (page.h, M1), so waiting on
+ * the page's bits and the reply hook (tdsm_reply_granted()) run on live
+ * memory.
+ */
+
+/*
  * This node is the page's home and wants it (its own fault, or a word
  * access it serves): TDSM_PG_DIR held, home checked.
  */
-int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
-			     bool write)
+int tdsm_home_acquire_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_dest dst = { .node = r->node_id };
 	struct tdsm_conn *conn = NULL;
 	struct page *frame = NULL;
@@ -979,7 +995,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 		dst.rkey = buf.mr->rkey;
 		dst.buf = &buf;
 	}
-	err = tdsm_home_serve(r, idx, write, &dst, NULL, &data);
+	err = tdsm_home_serve(r, pg, idx, write, &dst, NULL, &data);
 	if (need)
 		tdsm_buf_put(conn, &buf, data ? &dst.call : NULL);
 	if (!err && data)
@@ -987,12 +1003,12 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
 	if (!err) {
 		tdsm_page_lock(pg);
 		if (data) {
-			tdsm_local_install(r, idx, frame, write ?
+			tdsm_local_install(r, pg, idx, frame, write ?
 					   TINYDSM_PAGE_EXCLUSIVE :
 					   TINYDSM_PAGE_SHARED);
 			frame = NULL;
 		} else if (pg->frame) {
-			tdsm_page_set_state(r, idx, write ? TINYDSM_PAGE_EXCLUSIVE :
+			tdsm_page_set_state(pg, idx, write ? TINYDSM_PAGE_EXCLUSIVE :
 					    max_t(u8, pg->state, TINYDSM_PAGE_SHARED));
 		} else {
 			err = -ESTALE;
@@ -1008,10 +1024,9 @@ out:
 }
 
 /* This node is the page's home and wants it (its own fault). */
-static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
-			     bool write)
+static int tdsm_home_acquire(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	err = tdsm_dir_lock_killable_timeout(pg, tdsm_timeout_ms);
@@ -1022,7 +1037,7 @@ static int tdsm_home_acquire(struct tdsm_region *r, unsigned long idx,
 		tdsm_dir_unlock(pg);
 		return -EAGAIN;
 	}
-	err = tdsm_home_acquire_locked(r, idx, write);
+	err = tdsm_home_acquire_locked(r, pg, idx, write);
 	tdsm_dir_unlock(pg);
 	return err;
 }
@@ -1042,10 +1057,9 @@ static void tdsm_reply_granted(void *ctx)
 }
 
 /* This node is not the page's home: ask the home, which fills our buffer. */
-static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
-			       bool write)
+static int tdsm_remote_acquire(struct tdsm_region *r, struct tdsm_page *pg,
+			       unsigned long idx, bool write)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct tdsm_call call = { .on_reply = tdsm_reply_granted,
 				  .on_reply_ctx = pg };
 	struct tdsm_wire_msg msg;
@@ -1105,11 +1119,11 @@ static int tdsm_remote_acquire(struct tdsm_region *r, unsigned long idx,
 		u8 state = write ? TINYDSM_PAGE_EXCLUSIVE : TINYDSM_PAGE_SHARED;
 
 		if (be32_to_cpu(call.reply.reply.flags) & TDSM_RF_DATA) {
-			tdsm_local_install(r, idx, frame, state);
+			tdsm_local_install(r, pg, idx, frame, state);
 			frame = NULL;
 			atomic64_inc(&r->remote_faults);
 		} else if (pg->frame) {
-			tdsm_page_set_state(r, idx, state);
+			tdsm_page_set_state(pg, idx, state);
 		} else {
 			err = -EPROTO;	/* the home thinks we have a copy */
 		}
@@ -1179,10 +1193,9 @@ bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
  * with no lock held. Merged: 0, or -EINTR after a fatal signal; the caller
  * looks again. Else what tdsm_acquire() returned.
  */
-int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
-		      bool *merged)
+int tdsm_acquire_once(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, bool write, bool *merged)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	int err;
 
 	*merged = test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags);
@@ -1191,7 +1204,7 @@ int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
 			return -EINTR;
 		return 0;
 	}
-	err = tdsm_acquire(r, idx, write);
+	err = tdsm_acquire(r, pg, idx, write);
 	clear_and_wake_up_bit(TDSM_PG_FETCHING, &pg->flags);
 	return err;
 }
@@ -1202,21 +1215,22 @@ int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
  * the page is here in a state good enough, or -errno (the access gets
  * SIGBUS).
  */
-int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
+int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
+		 bool write)
 {
 	int hops, err = -ELOOP;
 	bool lost = false;
 
+	tdsm_pg_assert_held(pg, idx);
 	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
-	if (tdsm_page_home(tdsm_pg(r, idx)) != r->node_id &&
-	    !READ_ONCE(tdsm_pg(r, idx)->frame))
+	if (tdsm_page_home(pg) != r->node_id && !READ_ONCE(pg->frame))
 		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
-		if (tdsm_page_home(tdsm_pg(r, idx)) == r->node_id)
-			err = tdsm_home_acquire(r, idx, write);
+		if (tdsm_page_home(pg) == r->node_id)
+			err = tdsm_home_acquire(r, pg, idx, write);
 		else
-			err = tdsm_remote_acquire(r, idx, write);
+			err = tdsm_remote_acquire(r, pg, idx, write);
 		/*
 		 * The connection to the home went down under the request
 		 * before its reply came (an eviction, a peer's reconnect):
@@ -1239,7 +1253,7 @@ int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write)
 		err = -ELOOP;
 	if (err && err != -EINTR) {
 		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
-				tdsm_page_home(tdsm_pg(r, idx)), err);
+				tdsm_page_home(pg), err);
 		pr_warn_ratelimited("%s[%d]: %s fault at %#llx failed: %d\n",
 				    current->comm, task_pid_nr(current),
 				    write ? "write" : "read",
@@ -1400,9 +1414,9 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * served: the reply says so, with no data. The entry to restore if
 	 * the reply does not land is the one tdsm_home_serve() started from.
 	 */
-	err = tdsm_home_claim(r, idx);
+	err = tdsm_home_claim(r, pg, idx);
 	if (!err)
-		err = tdsm_home_serve(r, idx, write, &dst, &push, &data);
+		err = tdsm_home_serve(r, pg, idx, write, &dst, &push, &data);
 	/*
 	 * Reply before the transaction ends, so that a later INVAL of this
 	 * copy reaches the requester after it. The data, if ours, rides
@@ -1414,7 +1428,7 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 	if (!err && write)
 		tdsm_inject_home_reply_delay();
 	if (!err)
-		tdsm_home_commit(r, idx, write, sent, &dst);
+		tdsm_home_commit(r, pg, idx, write, sent, &dst);
 	if (!err && !sent && write)
 		tdsm_event_page(TINYDSM_EV_OWNER, tdsm_page_addr(idx), dst.node, 0);
 	if (push)
@@ -1481,9 +1495,9 @@ struct page *tdsm_fetch_frame(struct tdsm_region *r, unsigned long idx,
 	if (hidden) {
 		*hidden = pg->state != TINYDSM_PAGE_INVALID;
 		if (*hidden)
-			tdsm_local_hide(r, idx);
+			tdsm_local_hide(r, pg, idx);
 	} else {
-		tdsm_local_downgrade(r, idx);
+		tdsm_local_downgrade(r, pg, idx);
 	}
 	get_page(frame);
 	tdsm_page_unlock(pg);
@@ -1507,7 +1521,7 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_lock(pg);
 	/* Hidden before the send, given up now (retain clears WRITTEN). */
 	if (pg->frame == frame)
-		taken = tdsm_local_give_up(r, idx);
+		taken = tdsm_local_give_up(r, pg, idx);
 	tdsm_page_unlock(pg);
 	if (taken)
 		put_page(taken);
@@ -1541,9 +1555,9 @@ void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 	tdsm_page_lock(pg);
 	if (pg->frame == frame && pg->state == TINYDSM_PAGE_INVALID) {
 		if (pg->owner == r->node_id)
-			tdsm_local_unhide(r, idx);
+			tdsm_local_unhide(r, pg, idx);
 		else
-			taken = tdsm_local_take(r, idx);
+			taken = tdsm_local_take(r, pg, idx);
 	}
 	tdsm_page_unlock(pg);
 	if (taken)
@@ -1634,7 +1648,8 @@ int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 	 * copy is current): retained until the home commits. A migration
 	 * takes the page away for good (the new home pulled it first).
 	 */
-	frame = moved_to ? tdsm_local_take(r, idx) : tdsm_local_give_up(r, idx);
+	frame = moved_to ? tdsm_local_take(r, pg, idx) :
+			   tdsm_local_give_up(r, pg, idx);
 	if (moved_to) {
 		if (frame)
 			set_bit(TDSM_PG_MOVED, &pg->flags);
@@ -1703,7 +1718,7 @@ unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home)
 		tdsm_page_lock_settled(pg);
 		if (tdsm_page_home(pg) == home &&
 		    pg->state == TINYDSM_PAGE_SHARED && pg->owner != r->node_id)
-			frame = tdsm_local_take(r, idx);
+			frame = tdsm_local_take(r, pg, idx);
 		tdsm_page_unlock(pg);
 		if (frame) {
 			put_page(frame);

@@ -69,13 +69,17 @@ int tdsm_status_errno(u32 status);
 enum tdsm_wire_status tdsm_errno_status(int err);
 u64 tdsm_page_addr(unsigned long idx);
 
-/* local copies: TDSM_PG_LOCKED held */
-struct page *tdsm_local_take(struct tdsm_region *r, unsigned long idx);
-struct page *tdsm_local_take_unmapped(struct tdsm_region *r, unsigned long idx);
-struct page *tdsm_local_give_up(struct tdsm_region *r, unsigned long idx);
-void tdsm_local_downgrade(struct tdsm_region *r, unsigned long idx);
-void tdsm_local_install(struct tdsm_region *r, unsigned long idx,
-			struct page *frame, u8 state);
+/* local copies: TDSM_PG_LOCKED of @pg held, and its chunk (page.h, M1) */
+struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx);
+struct page *tdsm_local_take_unmapped(struct tdsm_region *r,
+				      struct tdsm_page *pg, unsigned long idx);
+struct page *tdsm_local_give_up(struct tdsm_region *r, struct tdsm_page *pg,
+				unsigned long idx);
+void tdsm_local_downgrade(struct tdsm_region *r, struct tdsm_page *pg,
+			  unsigned long idx);
+void tdsm_local_install(struct tdsm_region *r, struct tdsm_page *pg,
+			unsigned long idx, struct page *frame, u8 state);
 int tdsm_local_inval(struct tdsm_region *r, unsigned long idx, u8 moved_to,
 		     u32 epoch);
 /* the owner's side of FETCH and FETCHV */
@@ -86,16 +90,21 @@ void tdsm_fetch_dropped(struct tdsm_region *r, unsigned long idx,
 void tdsm_fetch_unsent(struct tdsm_region *r, unsigned long idx,
 		       struct page *frame);
 
-/* the home's directory: TDSM_PG_DIR held */
-int tdsm_invalidate(struct tdsm_region *r, unsigned long idx, u8 x,
-		    u32 epoch);
-int tdsm_transfer(struct tdsm_region *r, unsigned long idx, u8 owner,
-		  struct tdsm_dest *dst, int mode, struct page **push);
-int tdsm_home_claim(struct tdsm_region *r, unsigned long idx);
-bool tdsm_doubt_to(struct tdsm_region *r, unsigned long idx, u8 to);
-bool tdsm_doubt_names(struct tdsm_region *r, unsigned long idx, u8 node);
-int tdsm_home_serve(struct tdsm_region *r, unsigned long idx, bool write,
-		    struct tdsm_dest *dst, struct page **push, bool *data);
+/* the home's directory: TDSM_PG_DIR of @pg held, its chunk too (page.h M1) */
+int tdsm_invalidate(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, u8 x, u32 epoch);
+int tdsm_transfer(struct tdsm_region *r, struct tdsm_page *pg,
+		  unsigned long idx, u8 owner, struct tdsm_dest *dst, int mode,
+		  struct page **push);
+int tdsm_home_claim(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx);
+bool tdsm_doubt_to(struct tdsm_region *r, struct tdsm_page *pg,
+		   unsigned long idx, u8 to);
+bool tdsm_doubt_names(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, u8 node);
+int tdsm_home_serve(struct tdsm_region *r, struct tdsm_page *pg,
+		    unsigned long idx, bool write, struct tdsm_dest *dst,
+		    struct page **push, bool *data);
 
 /* a request served as the home (READ, WRITE, WORD): DIR held between */
 struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
@@ -107,18 +116,19 @@ enum tdsm_wire_status tdsm_msg_page(struct tdsm_region *r,
 				    const struct tdsm_wire_msg *msg,
 				    unsigned long *idx);
 
-/* requester: this node is the page's home */
-int tdsm_home_acquire_locked(struct tdsm_region *r, unsigned long idx,
-			     bool write);
+/* requester: this node is the page's home; @pg's chunk held (page.h M1) */
+int tdsm_home_acquire_locked(struct tdsm_region *r, struct tdsm_page *pg,
+			     unsigned long idx, bool write);
 
 /* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
-int tdsm_acquire(struct tdsm_region *r, unsigned long idx, bool write);
+int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
+		 bool write);
 bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,
 			     u8 home, u8 hint);
 bool tdsm_follow_hint(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
 		      u8 hint);
-int tdsm_acquire_once(struct tdsm_region *r, unsigned long idx, bool write,
-		      bool *merged);
+int tdsm_acquire_once(struct tdsm_region *r, struct tdsm_page *pg,
+		      unsigned long idx, bool write, bool *merged);
 unsigned long tdsm_drop_copies_of(struct tdsm_region *r, u8 home);
 void tdsm_doubt_exit(struct tdsm_region *r);
 

@@ -141,13 +141,14 @@ static void tdsm_note_fault(struct vm_fault *vmf, struct tdsm_page *pg, bool use
  * Called and returns with no lock held. 0: look again; else VM_FAULT_*
  * (NOPAGE after a fatal signal, OOM for -ENOMEM, SIGBUS for the rest).
  */
-static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r, unsigned long idx,
+static vm_fault_t tdsm_fault_acquire(struct tdsm_region *r,
+				     struct tdsm_page *pg, unsigned long idx,
 				     bool write, int *errp)
 {
 	bool merged;
 	int err;
 
-	err = tdsm_acquire_once(r, idx, write, &merged);
+	err = tdsm_acquire_once(r, pg, idx, write, &merged);
 	if (merged)	/* with the fault already in flight */
 		return err ? VM_FAULT_NOPAGE : 0;
 	*errp = err ? err : 1;	/* 1: fetched by this fault */
@@ -181,7 +182,7 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 		    (!write || pg->state == TINYDSM_PAGE_EXCLUSIVE))
 			return 0;
 		tdsm_page_unlock(pg);
-		ret = tdsm_fault_acquire(r, idx, write, acq);
+		ret = tdsm_fault_acquire(r, pg, idx, write, acq);
 		if (ret)
 			return ret;
 	}
@@ -234,10 +235,13 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	/* tdsm_mmap() keeps every VMA inside the region. */
 	if (WARN_ON_ONCE(vmf->pgoff >= r->npages))
 		return VM_FAULT_SIGBUS;
-	/* No memory for the page's metadata: as for its frame, OOM. */
-	if (tdsm_chunk_get(r, vmf->pgoff))
+	/*
+	 * No memory for the page's metadata: as for its frame, OOM. Its one
+	 * lookup: @pg is handed down, valid until the put below (M1).
+	 */
+	pg = tdsm_chunk_get_pg(r, vmf->pgoff);
+	if (IS_ERR(pg))
 		return VM_FAULT_OOM;
-	pg = tdsm_pg(r, vmf->pgoff);
 
 	/* A write fault asks for the page writable at once. */
 	ret = tdsm_page_get(r, pg, vmf->pgoff, write, acq);
@@ -259,7 +263,7 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	}
 	tdsm_page_unlock(pg);
 out:
-	tdsm_chunk_put(r, vmf->pgoff);
+	tdsm_chunk_put_pg(pg, vmf->pgoff);
 	return ret;
 }
 
@@ -276,9 +280,9 @@ static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 	struct tdsm_page *pg;
 	vm_fault_t ret;
 
-	if (tdsm_chunk_get(r, vmf->pgoff))
+	pg = tdsm_chunk_get_pg(r, vmf->pgoff);
+	if (IS_ERR(pg))
 		return VM_FAULT_OOM;
-	pg = tdsm_pg(r, vmf->pgoff);
 	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
 	if (ret)
 		goto out;
@@ -292,7 +296,7 @@ static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 	}
 	tdsm_page_unlock(pg);
 out:
-	tdsm_chunk_put(r, vmf->pgoff);
+	tdsm_chunk_put_pg(pg, vmf->pgoff);
 	return ret;
 }
 
@@ -371,11 +375,11 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		if (a >= vma->vm_end || idx >= r->npages ||
 		    (write && !(vma->vm_flags & VM_WRITE)))
 			break;
-		if (tdsm_chunk_get(r, idx))
+		pg = tdsm_chunk_get_pg(r, idx);
+		if (IS_ERR(pg))
 			break;
-		pg = tdsm_pg(r, idx);
 		if (tdsm_page_get(r, pg, idx, write, &acq)) {
-			tdsm_chunk_put(r, idx);
+			tdsm_chunk_put_pg(pg, idx);
 			break;
 		}
 		tdsm_storm_note(r, idx);
@@ -392,7 +396,7 @@ static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		}
 		kunmap_local(p);
 		tdsm_page_unlock(pg);
-		tdsm_chunk_put(r, idx);
+		tdsm_chunk_put_pg(pg, idx);
 		done += n;
 	}
 	return done ?: -EIO;

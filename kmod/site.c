@@ -732,10 +732,10 @@ void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long 
 	rcu_read_unlock();
 }
 
-void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here)
+/* @pg: the page's metadata, its chunk held by the caller (page.h, M1). */
+void tdsm_sites_page_note(struct tdsm_page *pg, bool here)
 {
 	struct tdsm_page_event ev = { .here = here };
-	struct tdsm_page *pg = tdsm_pg(r, idx);
 	unsigned long flags;
 	bool queued;
 

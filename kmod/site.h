@@ -137,8 +137,8 @@ void tdsm_sites_fault(struct tdsm_region *r, struct tdsm_sites *t, unsigned long
 /* A word access on page @idx from the site at @site (0: none). */
 void tdsm_sites_word(struct tdsm_region *r, struct tdsm_sites *t, unsigned long idx,
 		     unsigned long site);
-/* Page @idx came here (@here) or left; any context, page lock held. */
-void tdsm_sites_page_note(struct tdsm_region *r, unsigned long idx, bool here);
+/* Page @pg came here (@here) or left; any context, page lock held. */
+void tdsm_sites_page_note(struct tdsm_page *pg, bool here);
 unsigned int tdsm_sites_page_event(struct tdsm_region *r, unsigned long first,
 				   unsigned int n, u64 mask, u8 form);
 

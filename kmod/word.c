@@ -157,11 +157,13 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 	*remote = false;
 	if (WARN_ON_ONCE(!tdsm_addr_idx(r, addr, &idx)))
 		return -ERANGE;	/* the callers checked */
-	/* Like a fault, a word access creates the page's metadata (M6). */
-	err = tdsm_chunk_get(r, idx);
-	if (err)
-		return err;
-	pg = tdsm_pg(r, idx);
+	/*
+	 * Like a fault, a word access creates the page's metadata (M6), and
+	 * looks it up once: @pg is valid until the put below (M1).
+	 */
+	pg = tdsm_chunk_get_pg(r, idx);
+	if (IS_ERR(pg))
+		return PTR_ERR(pg);
 	err = -ELOOP;
 	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
 		if (tdsm_page_lock_killable(pg)) {
@@ -178,7 +180,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 
 		if (home == r->node_id) {
 			/* Get the page here as a fault would. */
-			err = tdsm_acquire_once(r, idx, store, &merged);
+			err = tdsm_acquire_once(r, pg, idx, store, &merged);
 			if (err)
 				goto out;
 			continue;	/* and look again */
@@ -194,7 +196,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 		atomic64_inc(&r->word_remote);
 	}
 out:
-	tdsm_chunk_put(r, idx);
+	tdsm_chunk_put_pg(pg, idx);
 	return err;
 }
 
@@ -257,9 +259,9 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_reply_status(conn, msg, st);
 		return;
 	}
-	err = tdsm_home_claim(r, idx);
+	err = tdsm_home_claim(r, pg, idx);
 	if (!err)
-		err = tdsm_home_acquire_locked(r, idx, store);
+		err = tdsm_home_acquire_locked(r, pg, idx, store);
 	if (!err) {
 		tdsm_page_lock(pg);
 		if (!tdsm_word_here(pg, addr, width, store, &value))
