@@ -214,8 +214,8 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
 # The multi-node tests share their barrier and region helpers.
-$(addprefix $(BUILD)/selftests/,cache_test cluster_sync_test coherence_pair_test coherence_trio_test \
-		peer_failure_test daemon_cluster_test): \
+$(addprefix $(BUILD)/selftests/,cache_test cache_trio_test cluster_sync_test coherence_pair_test \
+		coherence_trio_test peer_failure_test daemon_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The one-node tests that run the tree's programs or touch the region
@@ -225,7 +225,8 @@ $(addprefix $(BUILD)/selftests/,daemon_test tinydsmctl_test region_test trace_te
 
 # The module-parameter helpers: the one-node tests and tdsm_cluster.h.
 $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
-		cache_test cluster_sync_test coherence_pair_test coherence_trio_test conn_test \
+		cache_test cache_trio_test cluster_sync_test coherence_pair_test \
+		coherence_trio_test conn_test \
 		daemon_cluster_test meta_test migration_test peer_failure_test \
 		site_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h

@@ -47,7 +47,7 @@
  * On a debug kernel (KASAN, lockdep, kmemleak: many times slower under
  * TCG) the budget is 1 MiB, the runs and the stream 3 MiB, gone over once,
  * and the hot set 256 KiB: every path runs, every assertion is kept, and
- * the counts asked for are scaled to the smaller run (least_evicted()).
+ * the counts asked for are scaled to the smaller run (tc_least_evicted()).
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the tests skip on other node counts.
@@ -78,7 +78,7 @@
 /*
  * The budget, and the run: 4 budgets, gone over twice. On a debug kernel
  * (tc_debug_kernel) the least budget and a run of 3 of them, once: under
- * the hard watermark (its floor is 1024 pages), so least_evicted() then
+ * the hard watermark (its floor is 1024 pages), so tc_least_evicted() then
  * asks for one eviction, not a run's worth.
  */
 #define BUDGET_MB	4
@@ -184,22 +184,9 @@ static void reader_budget(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, tc_stats(&self->n, s0));
 	*budget = s0->cache_budget_pages;
 	ASSERT_EQ(((uint64_t)self->budget_mb << 20) / self->n.psz, *budget);
-	/* The hard watermark: budget + max(budget / 8, 1024 pages). */
-	*hard = *budget + (*budget / 8 > 1024 ? *budget / 8 : 1024);
+	*hard = tc_cache_hard(*budget);
 	EXPECT_GE(*hard, s0->cached_pages)
 		TH_LOG("more cached before the test than it allows");
-}
-
-/*
- * The least that @passes over a run of @npages past the budget evict:
- * each all of it but the hard watermark's worth (@hard) that may stay; a
- * run under the hard watermark at least one page (the reclaim work starts
- * at the budget).
- */
-static uint64_t least_evicted(unsigned int passes, unsigned long npages,
-			      uint64_t hard)
-{
-	return npages > hard ? passes * (npages - hard) : 1;
 }
 
 /*
@@ -310,7 +297,7 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
 		 * Every pass installs the run: each evicts all of it less
 		 * the up to a hard watermark's worth that could stay cached.
 		 */
-		EXPECT_LE(least_evicted(self->passes, npages, hard),
+		EXPECT_LE(tc_least_evicted(self->passes, npages, hard),
 			  s1.evicted_clean - s0.evicted_clean)
 			TH_LOG("a budget of %llu pages", (unsigned long long)budget);
 		EXPECT_LT(s1.evict_batches - s0.evict_batches,
@@ -379,7 +366,7 @@ TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
 		EXPECT_LT(s0.evicted_written, s1.evicted_written)
 			TH_LOG("no page written back");
 		/* Every pass over the run, less what may stay cached. */
-		EXPECT_LE(least_evicted(self->passes, npages, hard),
+		EXPECT_LE(tc_least_evicted(self->passes, npages, hard),
 			  s1.evicted_written - s0.evicted_written)
 			TH_LOG("a budget of %llu pages", (unsigned long long)budget);
 		/* Every page the home took, it released: the frame went. */
@@ -494,31 +481,6 @@ static char *trace_read(void)
 	return buf;
 }
 
-/*
- * Wait (up to @secs) until node1's reclaim work is idle: its counters
- * stand still for 2 s. Its last STATS in *@st; 0, or -1.
- */
-static int cache_settle(const struct tc_node *n, struct tinydsm_stats *st,
-			unsigned int secs)
-{
-	struct tinydsm_stats prev;
-	double end = tc_now() + secs;
-
-	if (tc_stats(n, &prev))
-		return -1;
-	while (tc_now() < end) {
-		sleep(2);
-		if (tc_stats(n, st))
-			return -1;
-		if (st->reclaim_runs == prev.reclaim_runs &&
-		    st->reclaim_ns == prev.reclaim_ns &&
-		    st->evict_batches == prev.evict_batches)
-			return 0;
-		prev = *st;
-	}
-	return -1;
-}
-
 /* The sums of the events of one trace. */
 struct trace_sums {
 	uint64_t batches, clean, dirty, done, released;
@@ -616,7 +578,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 		ASSERT_EQ(0, tc_cache_budget_set(TRACE_BUDGET_MB));
 		self->budget_set = 1;
 		/* What happened before is not this test's: from here on. */
-		ASSERT_EQ(0, cache_settle(&self->n, &s0, 60))
+		ASSERT_EQ(0, tc_cache_settle(&self->n, &s0, 60))
 			TH_LOG("the reclaim work did not settle");
 		ASSERT_EQ(0, trace_write(TRACE_INSTANCE, "trace", ""))
 			TH_LOG("clearing the trace: %s", strerror(errno));
@@ -626,7 +588,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 		tc_fill(addr, len, 2);
 		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 2, "written"));
 
-		ASSERT_EQ(0, cache_settle(&self->n, &s1, 120))
+		ASSERT_EQ(0, tc_cache_settle(&self->n, &s1, 120))
 			TH_LOG("the reclaim work did not settle");
 		ASSERT_EQ(0, trace_write(TRACE_INSTANCE, "tracing_on", "0"));
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
@@ -800,7 +762,7 @@ TEST_F_TIMEOUT(cache, hot_set, 2 * READ_TIMEOUT_S)
 		       (unsigned long long)s1.cached_pages);
 		EXPECT_EQ(0ul, bad) TH_LOG("pages read wrong");
 		/* The stream went past the budget: the clock had to choose. */
-		EXPECT_LE(least_evicted(1, stream, hard),
+		EXPECT_LE(tc_least_evicted(1, stream, hard),
 			  s1.evicted_clean - s0.evicted_clean);
 		EXPECT_GE(kept * 100, (uint64_t)hot_pages * HOT_KEEP_PCT)
 			TH_LOG("hot pages evicted");

@@ -11,6 +11,9 @@
 #                       no stale read at an owner giving its page up
 #                       (a debugfs knob), atomics (both: coherence.h;
 #                       all nodes run them)
+#   cache_trio_test     3 nodes: node1, with a cache budget, reads and
+#                       writes a data set 4 times it, homed on node2 and
+#                       node3; no write lost to eviction and write-back
 #   migration_test      3 nodes: MIGRATE and REPOPULATE (scenario b)
 #   site_cluster_test   2 nodes: an access site follows its page
 #   shrinker_test       2 nodes: memory pressure (an anonymous hog) frees

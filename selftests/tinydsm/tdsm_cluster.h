@@ -111,6 +111,27 @@ static inline int tc_cache_budget_set(unsigned int mb)
 			tree && *tree ? tree : ".", mb);
 }
 
+/*
+ * The hard watermark of a cache budget of @budget pages (kmod/evict.c):
+ * budget + max(budget / 8, 1024 pages). cached_pages never goes past it.
+ */
+static inline uint64_t tc_cache_hard(uint64_t budget)
+{
+	return budget + (budget / 8 > 1024 ? budget / 8 : 1024);
+}
+
+/*
+ * The least that @passes over a run of @npages past the budget evict:
+ * each all of it but the hard watermark's worth (@hard) that may stay; a
+ * run under the hard watermark at least one page (the reclaim work starts
+ * at the budget).
+ */
+static inline uint64_t tc_least_evicted(unsigned int passes,
+					unsigned long npages, uint64_t hard)
+{
+	return npages > hard ? passes * (npages - hard) : 1;
+}
+
 /* The module to load: $TDSM_KO, else $TDSM_TREE/build/$TDSM_KVER/tinydsm.ko. */
 static inline const char *tc_ko_path(char *buf, size_t len)
 {
@@ -408,6 +429,31 @@ static inline int tc_stats(const struct tc_node *n, struct tinydsm_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	return ioctl(n->fd, TINYDSM_IOC_STATS, st);
+}
+
+/*
+ * Wait (up to @secs) until this node's reclaim work is idle: its counters
+ * stand still for 2 s. Its last STATS in *@st; 0, or -1.
+ */
+static inline int tc_cache_settle(const struct tc_node *n,
+				  struct tinydsm_stats *st, unsigned int secs)
+{
+	struct tinydsm_stats prev;
+	double end = tc_now() + secs;
+
+	if (tc_stats(n, &prev))
+		return -1;
+	while (tc_now() < end) {
+		sleep(2);
+		if (tc_stats(n, st))
+			return -1;
+		if (st->reclaim_runs == prev.reclaim_runs &&
+		    st->reclaim_ns == prev.reclaim_ns &&
+		    st->evict_batches == prev.evict_batches)
+			return 0;
+		prev = *st;
+	}
+	return -1;
 }
 
 /* TINYDSM_IOC_ALLOC: 0 and *addr, or -1 and errno. */
