@@ -160,7 +160,7 @@ suite_cluster() { # KVER NODES
 		for t in "${tests[@]}"; do
 			if [[ -n ${TDSM_CLUSTER_TESTS:-} &&
 				" $TDSM_CLUSTER_TESTS " != *" $t "* ]]; then
-				result skip "$1 cluster$2 node$i $t: not in TDSM_CLUSTER_TESTS"
+				result skip "$1 cluster$2 node$i $t: ${cluster_skip_why:-not in TDSM_CLUSTER_TESTS}"
 				continue
 			fi
 			count_tap "$1 cluster$2 node$i" "$out/$1/cluster$2/node$i/$t.tap"
@@ -184,16 +184,35 @@ suite_rdma() { # KVER
 }
 
 # Every kernel: one node, two nodes and the wire, where the kernels' rxe
-# and CM differ. The 3-node suite (protocol paths the kernels share: trio
-# coherence, migration, the daemons) and the perftest baseline run on the
-# newest kernel only, and on the debug kernel below: make check has to fit
-# CI's time (--only cluster3 or rdma still runs them on every kernel given).
+# and CM differ, and the cache with two homes (cache_trio_test). The rest
+# of the 3-node suite (protocol paths the kernels share: trio coherence,
+# migration, the daemons) and the perftest baseline run on the newest
+# kernel only, and on the debug kernel below: make check has to fit CI's
+# time (--only cluster3 or rdma still runs them on every kernel given).
+trio_older="cluster_sync_test cache_trio_test"
+suite_cluster_older() { # KVER: the 3-node suite's $trio_older only
+	local was_set=${TDSM_CLUSTER_TESTS+1} was=${TDSM_CLUSTER_TESTS-}
+
+	if [ -z "$was" ]; then
+		export TDSM_CLUSTER_TESTS=$trio_older
+		cluster_skip_why="on the newest and the debug kernel only (make check's time)"
+	fi
+	suite_cluster "$1" 3
+	cluster_skip_why=
+	if [ -n "$was_set" ]; then
+		TDSM_CLUSTER_TESTS=$was
+	else
+		unset TDSM_CLUSTER_TESTS
+	fi
+}
 newest=${kvers[${#kvers[@]} - 1]}
 for k in "${kvers[@]}"; do
 	! wanted selftests || suite_selftests "$k"
 	! wanted cluster2 || suite_cluster "$k" 2
 	if wanted cluster3 && { [[ $k == "$newest" ]] || [[ -n $only ]]; }; then
 		suite_cluster "$k" 3
+	elif wanted cluster3; then
+		suite_cluster_older "$k"
 	fi
 	! wanted wire || suite_wire "$k"
 	if wanted rdma && { [[ $k == "$newest" ]] || [[ -n $only ]]; }; then
