@@ -340,6 +340,16 @@ report-test:
 
 check-run: report-test
 
+# The lab's host-side helpers that decide what a run's logs mean:
+# selftests/lab/rxe_panicked.sh (a lab run again after Soft-RoCE's own
+# panic) on made-up consoles.
+.PHONY: lab-test
+
+lab-test:
+	$(TOP)/selftests/lab/test/rxe_panicked_test.sh
+
+check-run: lab-test
+
 deps:
 	$(TOP)/tools/install-deps.sh
 
