@@ -97,13 +97,34 @@ void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
 }
 
 /*
- * Check a batch request's body: its first page in *@first and count in *@n.
- * MIGRATE has no mask; READV, INVALV and FETCHV have one, not empty,
- * inside the batch; EVICTV has two, disjoint (the clean drops and the
- * write-backs), inside the batch, not both empty, and only it has a
- * wmask; only INVALV names a node (dst); INVALV and EVICTV name no buffer;
- * only INVALV and FETCHV carry an epoch. A batch across the edge of a
- * group of TDSM_WIRE_BATCH pages is malformed (wire version 7).
+ * What each batch request's body may carry (tdsm_batch_check()): a mask of
+ * pages (not empty, inside the batch; MIGRATE moves the whole batch and
+ * has none), a second one (EVICTV's write-backs: disjoint from its clean
+ * drops, and the two not both empty), an epoch (the home's transaction),
+ * a node (INVALV's new owner) and a buffer (iova, rkey) for the receiver
+ * to write into. A field a type does not carry must be zero.
+ */
+struct tdsm_batch_fields {
+	bool mask;
+	bool wmask;
+	bool epoch;
+	bool dst;
+	bool buffer;
+};
+
+static const struct tdsm_batch_fields tdsm_batch_fields[__TDSM_W_MAX] = {
+	[TDSM_W_MIGRATE] = { .buffer = true },
+	[TDSM_W_READV]	 = { .mask = true, .buffer = true },
+	[TDSM_W_INVALV]	 = { .mask = true, .epoch = true, .dst = true },
+	[TDSM_W_FETCHV]	 = { .mask = true, .epoch = true, .buffer = true },
+	[TDSM_W_EVICTV]	 = { .mask = true, .wmask = true },
+};
+
+/*
+ * Check a batch request's body against its type's fields
+ * (tdsm_batch_fields): its first page in *@first and count in *@n. A batch
+ * across the edge of a group of TDSM_WIRE_BATCH pages is malformed (wire
+ * version 7); INVALV's node is a node, neither the sender nor this one.
  *
  * The batch handlers and initiators below hold the chunk of a batch's
  * pages (page.h, M1) from before its first lock to after its last unlock.
@@ -121,40 +142,49 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 	const struct tdsm_wire_batch *b = &msg->batch;
 	u64 addr = be64_to_cpu(b->addr), mask = be64_to_cpu(b->mask);
 	u64 wmask = be64_to_cpu(b->wmask), all = mask | wmask;
-	u8 type = msg->hdr.type;
+	const struct tdsm_batch_fields *f;
 
+	if (msg->hdr.type >= __TDSM_W_MAX)	/* the dispatcher sent only batches */
+		return TDSM_WS_INVAL;
+	f = &tdsm_batch_fields[msg->hdr.type];
 	if (!tdsm_addr_idx(r, addr, first))
 		return TDSM_WS_RANGE;
 	*n = b->npages;
 	if (addr & ~PAGE_MASK || !*n || *n > TDSM_WIRE_BATCH ||
 	    b->reserved[0] || b->reserved[1] || b->reserved2 ||
-	    (type != TDSM_W_INVALV && type != TDSM_W_FETCHV && b->epoch) ||
-	    (type != TDSM_W_EVICTV && wmask))
+	    tdsm_batch_crosses(*first, *n))
 		return TDSM_WS_INVAL;
-	if (type == TDSM_W_MIGRATE ? mask :
-	    !all || (*n < 64 && all >> *n) || (mask & wmask))
+	if ((!f->mask && mask) || (!f->wmask && wmask) ||
+	    (!f->epoch && b->epoch) || (!f->dst && b->dst) ||
+	    (!f->buffer && (b->iova || b->rkey)))
 		return TDSM_WS_INVAL;
-	if (tdsm_batch_crosses(*first, *n))
+	if (f->mask && (!all || (*n < 64 && all >> *n) || (mask & wmask)))
 		return TDSM_WS_INVAL;
-	if (type == TDSM_W_INVALV ?
-	    b->iova || b->rkey || b->dst > TDSM_NODES_MAX ||
-	    b->dst == msg->hdr.src || (b->dst && b->dst == r->node_id) :
-	    b->dst != 0)
-		return TDSM_WS_INVAL;
-	if (type == TDSM_W_EVICTV && (b->iova || b->rkey))
+	if (f->dst && (b->dst > TDSM_NODES_MAX || b->dst == msg->hdr.src ||
+		       (b->dst && b->dst == r->node_id)))
 		return TDSM_WS_INVAL;
 	if (*first + *n > r->npages)
 		return TDSM_WS_RANGE;
 	return TDSM_WS_OK;
 }
 
+/*
+ * Refuse a batch request. The reply invalidates the requester's buffer, as
+ * any reply to it does, only if its type carries one: an rkey in a body
+ * that may not have one (INVALV, EVICTV) is no key of the requester's, and
+ * a SEND_WITH_INV of it would fail at the requester and end the
+ * connection over a request that is answered.
+ */
 void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
 		       enum tdsm_wire_status st)
 {
 	struct tdsm_wire_breply rep = { .status = cpu_to_be32(st) };
+	u8 type = msg->hdr.type;
+	u32 rkey = 0;
 
-	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0,
-			 be32_to_cpu(msg->batch.rkey));
+	if (type < __TDSM_W_MAX && tdsm_batch_fields[type].buffer)
+		rkey = be32_to_cpu(msg->batch.rkey);
+	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, rkey);
 }
 
 /* ---- the old home (S): hand a batch over ------------------------------ */

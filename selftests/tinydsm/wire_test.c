@@ -4708,6 +4708,85 @@ TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 }
 
 /*
+ * wire.h, struct tdsm_wire_batch: each batch type carries only its own
+ * fields (a mask; EVICTV's wmask, disjoint from its mask; an epoch for
+ * INVALV and FETCHV; INVALV's node; a buffer for MIGRATE, READV and
+ * FETCHV), and a mask names pages of the batch and is not empty. A body
+ * with a field its type does not carry, or a bad mask, is malformed:
+ * answered INVAL, with nothing done. The pages are homed on "node 1" (the
+ * rogue) and inside one group, so that the same batches without the bad
+ * field would be answered (batch_across_groups_refused, evictv_notice,
+ * fetchv_served_by_owner). Each refusal is a reply; the connection stays
+ * up and node2's kernel logs nothing.
+ */
+TEST_F_TIMEOUT(wire, batch_fields_refused, 200)
+{
+	static const struct {
+		const char *name;
+		uint8_t type;
+		uint64_t mask, wmask;
+		uint32_t epoch, rkey;
+		uint8_t dst;
+	} b[] = {
+		{ "READV with a wmask", TDSM_W_READV, 0x1, 0x2, 0, 0, 0 },
+		{ "READV with an epoch", TDSM_W_READV, 0x1, 0, 7, 0, 0 },
+		{ "READV with a node", TDSM_W_READV, 0x1, 0, 0, 0, 3 },
+		{ "READV with no page", TDSM_W_READV, 0, 0, 0, 0, 0 },
+		{ "READV of page 5 of a batch of 4", TDSM_W_READV, 0x20, 0, 0, 0, 0 },
+		{ "MIGRATE with a mask", TDSM_W_MIGRATE, 0x1, 0, 0, 0, 0 },
+		{ "MIGRATE with an epoch", TDSM_W_MIGRATE, 0, 0, 7, 0, 0 },
+		{ "MIGRATE with a wmask", TDSM_W_MIGRATE, 0, 0x1, 0, 0, 0 },
+		{ "INVALV with a buffer", TDSM_W_INVALV, 0x1, 0, 7, 0x1234, 0 },
+		{ "INVALV naming its sender", TDSM_W_INVALV, 0x1, 0, 7, 0, ROGUE },
+		{ "INVALV naming node2", TDSM_W_INVALV, 0x1, 0, 7, 0, TARGET },
+		{ "INVALV naming node 65", TDSM_W_INVALV, 0x1, 0, 7, 0, TINYDSM_MAX_NODES },
+		{ "FETCHV with a node", TDSM_W_FETCHV, 0x1, 0, 7, 0, 3 },
+		{ "FETCHV with a wmask", TDSM_W_FETCHV, 0x1, 0x2, 7, 0, 0 },
+		{ "EVICTV with a buffer", TDSM_W_EVICTV, 0x1, 0, 0, 0x1234, 0 },
+		{ "EVICTV with an epoch", TDSM_W_EVICTV, 0x1, 0, 7, 0, 0 },
+		{ "EVICTV with a node", TDSM_W_EVICTV, 0x1, 0, 0, 0, 3 },
+		{ "EVICTV with a page in both masks", TDSM_W_EVICTV, 0x3, 0x2, 0, 0, 0 },
+		{ "EVICTV with both masks empty", TDSM_W_EVICTV, 0, 0, 0, 0, 0 },
+		{ "EVICTV writing back page 5 of a batch of 4", TDSM_W_EVICTV, 0, 0x20, 0, 0, 0 },
+	};
+	const size_t n = sizeof(b) / sizeof(b[0]);
+	struct peer_st before, after;
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	char d[400], ans[512];
+	uint64_t base;
+	size_t i;
+	long st;
+
+	START();
+	base = batch_group_next(slice_addr(self, ROGUE, PG_BATCH_EDGE) - PG);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
+	for (i = 0; i < n; i++) {
+		msg_batch(&m, b[i].type, base, 4, b[i].mask);
+		m.batch.wmask = htobe64(b[i].wmask);
+		m.batch.epoch = htobe32(b[i].epoch);
+		m.batch.rkey = htobe32(b[i].rkey);
+		m.batch.dst = b[i].dst;
+		st = call(self, self->r, &m, &rep);
+		ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
+		fmt_msg(&rep, d, sizeof(d));
+		EXPECT_EQ(TDSM_WS_INVAL, st)
+			TH_LOG("%s: got %s: %s", b[i].name, st_name(st), d);
+	}
+	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("up", after.state);
+	EXPECT_EQ(before.bad, after.bad)
+		TH_LOG("rx_bad went %lld -> %lld: a refused batch is a reply, "
+		       "not a dropped message", before.bad, after.bad);
+	EXPECT_EQ(before.rx + (long long)n, after.rx);
+	EXPECT_EQ(before.tx + (long long)n, after.tx);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "dmesg")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "clean", 5)) TH_LOG("node2's kernel log: %s", ans);
+}
+
+/*
  * node2 migrates 100 pages homed on "node 1" (the rogue) from page 60 of a
  * group: its MIGRATEs split the range at the groups' edges, 4 + 64 + 32
  * pages, each inside one group (module_msg_error() checks every batch the
