@@ -571,16 +571,32 @@ bool tdsm_addr_idx(struct tdsm_region *r, u64 addr, unsigned long *idx)
 	return true;
 }
 
-/* Copy out the page's fields; the caller holds the page lock. */
-void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info)
+/*
+ * Copy out the fields of page @idx into @info: those of @pg, whose page
+ * lock the caller holds, or with @pg NULL those of a page this node has no
+ * metadata for (M4, M5: never seen here): its default home, the rest zero,
+ * as tdsm_chunk_alloc() would make it.
+ */
+void tdsm_page_fill_info(const struct tdsm_region *r, unsigned long idx,
+			 struct tdsm_page *pg, struct tinydsm_page_info *info)
 {
+	info->flags = 0;
+	if (!pg) {
+		info->fault_ip = 0;
+		info->copyset = 0;
+		info->holders = 0;
+		info->owner = 0;
+		info->state = TINYDSM_PAGE_INVALID;
+		info->faults = 0;
+		info->home = tdsm_default_home(r, idx);
+		return;
+	}
 	tdsm_page_assert_locked(pg);
 	info->fault_ip = pg->fault_ip;
 	info->copyset = tdsm_nset_u32(pg->copyset);
 	info->holders = pg->copyset;
 	info->owner = pg->owner;
 	info->state = pg->state;
-	info->flags = 0;
 	/* Not a frame retained after giving the page up: it backs nothing. */
 	if (pg->frame && pg->state != TINYDSM_PAGE_INVALID)
 		info->flags |= TINYDSM_PAGE_F_PRESENT;

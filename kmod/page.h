@@ -201,6 +201,7 @@ void tdsm_page_set_state(struct tdsm_page *pg, unsigned long idx, u8 state);
 int tdsm_pages_init(struct tdsm_region *r, unsigned long npages);
 void tdsm_pages_exit(struct tdsm_region *r);
 bool tdsm_addr_idx(struct tdsm_region *r, u64 addr, unsigned long *idx);
-void tdsm_page_fill_info(struct tdsm_page *pg, struct tinydsm_page_info *info);
+void tdsm_page_fill_info(const struct tdsm_region *r, unsigned long idx,
+			 struct tdsm_page *pg, struct tinydsm_page_info *info);
 
 #endif /* _TDSM_PAGE_H */

@@ -1218,15 +1218,15 @@ int tdsm_acquire_once(struct tdsm_region *r, struct tdsm_page *pg,
 int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 		 bool write)
 {
-	int hops, err = -ELOOP;
-	bool lost = false;
+	unsigned int hops = 0, lost = 0;
+	int err;
 
 	tdsm_pg_assert_held(pg, idx);
 	/* A copy to come from elsewhere: over the cache's hard watermark, wait. */
 	if (tdsm_page_home(pg) != r->node_id && !READ_ONCE(pg->frame))
 		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
-	for (hops = 0; hops < TDSM_MAX_FORWARDS; hops++) {
+	for (;;) {
 		if (tdsm_page_home(pg) == r->node_id)
 			err = tdsm_home_acquire(r, pg, idx, write);
 		else
@@ -1234,23 +1234,27 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 		/*
 		 * The connection to the home went down under the request
 		 * before its reply came (an eviction, a peer's reconnect):
-		 * ask once more, once it is back, which tdsm_remote_acquire()
-		 * waits for, bounded. Safe: what the home may have granted
-		 * is in doubt there and settled by the new request ("Grants
-		 * in doubt"); a read copy that came is dropped with the rest.
+		 * ask again once it is back, which tdsm_remote_acquire()
+		 * waits for, bounded, up to TDSM_FAULT_RECONNECTS times. Safe:
+		 * what the home may have granted is in doubt there and
+		 * settled by the new request ("Grants in doubt"); a read copy
+		 * that came is dropped with the rest. A home that is gone
+		 * ends it at the first wait (-EHOSTUNREACH).
 		 */
-		if (err == -ENOTCONN && !lost) {
-			lost = true;
+		if (err == -ENOTCONN && lost < TDSM_FAULT_RECONNECTS) {
+			lost++;
 			continue;
 		}
 		if (err != -EAGAIN)
 			break;
+		if (++hops == TDSM_MAX_FORWARDS) {
+			err = -ELOOP;
+			break;
+		}
 		/* The new home may still be installing the batch: let it. */
-		if (hops)
-			msleep(1 << hops);
+		if (hops > 1)
+			msleep(1 << (hops - 1));
 	}
-	if (err == -EAGAIN)
-		err = -ELOOP;
 	if (err && err != -EINTR) {
 		tdsm_event_page(TINYDSM_EV_FAULT_ERROR, tdsm_page_addr(idx),
 				tdsm_page_home(pg), err);

@@ -13,6 +13,15 @@
 #define TDSM_MAX_FORWARDS	6
 
 /*
+ * Times a fault asks its home again after the connection went down under
+ * its request (tdsm_acquire()): each time once the connection is back,
+ * waited for at most timeout_ms. Soft-RoCE under load can reset a
+ * connection a few times in a row (kmod/PROTOCOL.md, "Losing a
+ * connection").
+ */
+#define TDSM_FAULT_RECONNECTS	3
+
+/*
  * Where a page must go: the requester and its registered buffer. When the
  * requester is this node (the home faulting), @buf is that buffer, whose
  * REG_MR rides with the FETCH to the owner, and @call that FETCH's reply.

@@ -897,25 +897,18 @@ static long tdsm_ioc_page_info(struct tdsm_region *r, void __user *uarg,
 		return -ERANGE;
 	/* Asking creates nothing: no metadata is a page never seen (M5). */
 	if (!tdsm_chunk_get_existing(r, idx)) {
-		info.fault_ip = 0;
-		info.copyset = 0;
-		info.holders = 0;
-		info.owner = 0;
-		info.state = TINYDSM_PAGE_INVALID;
-		info.flags = 0;
-		info.faults = 0;
-		info.home = tdsm_default_home(r, idx);
-		/* An older number's caller: its size, no more (ABI 1). */
-		return copy_to_user(uarg, &info, size) ? -EFAULT : 0;
-	}
-	pg = tdsm_pg(r, idx);
-	if (tdsm_page_lock_killable(pg)) {
+		tdsm_page_fill_info(r, idx, NULL, &info);
+	} else {
+		pg = tdsm_pg(r, idx);
+		if (tdsm_page_lock_killable(pg)) {
+			tdsm_chunk_put(r, idx);
+			return -EINTR;
+		}
+		tdsm_page_fill_info(r, idx, pg, &info);
+		tdsm_page_unlock(pg);
 		tdsm_chunk_put(r, idx);
-		return -EINTR;
 	}
-	tdsm_page_fill_info(pg, &info);
-	tdsm_page_unlock(pg);
-	tdsm_chunk_put(r, idx);
+	/* An older number's caller: its size, no more (ABI 1). */
 	return copy_to_user(uarg, &info, size) ? -EFAULT : 0;
 }
 
