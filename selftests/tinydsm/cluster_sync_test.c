@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +70,12 @@ struct result {
 
 /*
  * Fork node @id: sleep @delay_ms, then barrier @step with @timeout_s;
- * report through @res (a shared mapping). @fail: mark the test failed
- * instead of arriving.
+ * report through @res (a shared mapping). @fail: instead of arriving,
+ * mark the test failed (1), or die of SIGBUS (FAIL_SIGBUS), as a node
+ * whose fault the module could not serve does.
  */
+#define FAIL_SIGBUS	2
+
 static pid_t spawn(const char *dir, unsigned int id, unsigned int nodes,
 		   unsigned int delay_ms, const char *step, int timeout_s,
 		   int fail, struct result *res)
@@ -84,6 +88,8 @@ static pid_t spawn(const char *dir, unsigned int id, unsigned int nodes,
 	be_node(&s, dir, id, nodes, "t");
 	usleep(delay_ms * 1000);
 	res->arrived = tc_now();
+	if (fail == FAIL_SIGBUS)
+		raise(SIGBUS);
 	if (fail) {
 		tc_mark_failed(&s);
 		_exit(0);
@@ -162,6 +168,35 @@ TEST_F(sync, failed_node_releases_the_others)
 	pids[1] = spawn(self->dir, 2, 3, 200, "step", 30, 1, &res[2]);
 	pids[2] = spawn(self->dir, 3, 3, 0, "step", 30, 0, &res[3]);
 	ASSERT_EQ(0, reap(pids, 3));
+	for (i = 1; i <= 3; i += 2) {
+		EXPECT_EQ(-1, res[i].ret);
+		EXPECT_LT(res[i].left - res[2].arrived, 30 / 2.0);
+		EXPECT_NE(NULL, strstr(res[i].err, "node2 failed")) TH_LOG("%s", res[i].err);
+	}
+	munmap(res, 4 * sizeof(*res));
+}
+
+/*
+ * node2 dies of SIGBUS instead of arriving, as a node whose fault the
+ * module could not serve does: it runs no teardown, but the handler
+ * tc_sync_init() armed marks the test failed first, so the others give up
+ * at once (well before their 30 s), naming it; node2 still dies of SIGBUS.
+ */
+TEST_F(sync, node_killed_by_signal_releases_the_others)
+{
+	struct result *res = shared_results(4);
+	pid_t pids[3];
+	unsigned int i;
+	int status;
+
+	ASSERT_NE(NULL, res);
+	pids[0] = spawn(self->dir, 1, 3, 0, "step", 30, 0, &res[1]);
+	pids[1] = spawn(self->dir, 2, 3, 200, "step", 30, FAIL_SIGBUS, &res[2]);
+	pids[2] = spawn(self->dir, 3, 3, 0, "step", 30, 0, &res[3]);
+	ASSERT_EQ(pids[1], waitpid(pids[1], &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+		TH_LOG("node2: status %#x, not killed by SIGBUS", status);
+	ASSERT_EQ(0, reap((pid_t[]){ pids[0], pids[2] }, 2));
 	for (i = 1; i <= 3; i += 2) {
 		EXPECT_EQ(-1, res[i].ret);
 		EXPECT_LT(res[i].left - res[2].arrived, 30 / 2.0);

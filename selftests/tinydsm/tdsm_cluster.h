@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -497,6 +498,8 @@ struct tc_sync {
 	char tag[160];			/* prog.test */
 };
 
+static inline void tc_arm_fail_on_signal(const struct tc_sync *s);
+
 static inline void tc_sync_init(struct tc_sync *s, const char *prog,
 				const char *test)
 {
@@ -515,6 +518,7 @@ static inline void tc_sync_init(struct tc_sync *s, const char *prog,
 	else
 		snprintf(s->prog, sizeof(s->prog), "%.60s", prog);
 	snprintf(s->tag, sizeof(s->tag), "%s.%.90s", s->prog, test);
+	tc_arm_fail_on_signal(s);
 }
 
 /* "<dir>/<tag>.<what>"; -1 if it does not fit. */
@@ -566,6 +570,46 @@ static inline void tc_mark_failed(const struct tc_sync *s)
 
 	if (s->dir[0] && !tc_file(s, path, sizeof(path), "fail.%u", s->id))
 		tc_touch(path);
+}
+
+/*
+ * A test that dies of SIGBUS (a fault the module could not serve) or
+ * SIGSEGV runs no FIXTURE_TEARDOWN, so it never told the other nodes,
+ * which then waited out their barriers (at full size, most of an hour).
+ * tc_sync_init() arms tc_on_fatal() for the test's own process: it marks
+ * the test failed, then the process dies of the signal as before. A test
+ * that catches one itself installs its handler over this one; a child it
+ * forks is not the test (tc_fatal_pid) and only dies.
+ */
+static char tc_fatal_path[PATH_MAX];
+static pid_t tc_fatal_pid;
+
+static void tc_on_fatal(int sig)
+{
+	int fd;
+
+	if (getpid() == tc_fatal_pid && tc_fatal_path[0]) {
+		fd = open(tc_fatal_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			  0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	/* SA_RESETHAND made it SIG_DFL: delivered when the handler returns. */
+	raise(sig);
+}
+
+static inline void tc_arm_fail_on_signal(const struct tc_sync *s)
+{
+	struct sigaction sa = { .sa_handler = tc_on_fatal,
+				.sa_flags = SA_RESETHAND };
+
+	if (!s->dir[0] ||
+	    tc_file(s, tc_fatal_path, sizeof(tc_fatal_path), "fail.%u", s->id))
+		return;
+	tc_fatal_pid = getpid();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
 }
 
 /* Publish @val under @key (write a temporary file, then rename it). */
