@@ -261,8 +261,6 @@ static bool tdsm_writeback_victim(struct tdsm_region *r, struct tdsm_page *pg);
 static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 				       unsigned long first, u64 wmask, u64 done,
 				       u64 release);
-static struct tdsm_bufv *tdsm_writeback_buf(struct tdsm_conn *conn,
-					    unsigned int n);
 static void tdsm_writeback_buf_free(struct tdsm_conn *conn,
 				    struct tdsm_bufv *bufv);
 static u64 tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn,
@@ -935,7 +933,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	 * below, after the locks, if the write-back did not use it.
 	 */
 	if (wmask)
-		bufv = tdsm_writeback_buf(conn, n);
+		bufv = tdsm_bufv_new(conn, n);
 	for (i = 0; i < n; i++) {
 		if (!((mask | wmask) & BIT_ULL(i)))
 			continue;
@@ -1051,24 +1049,6 @@ static unsigned int tdsm_writeback_end(struct tdsm_region *r,
 }
 
 /*
- * The home's write-back buffer for a batch of @n pages (rdma.c,
- * tdsm_bufv_alloc(): the frames, registered for @conn's peer to write),
- * allocated before the EVICTV handler takes any directory lock; NULL if
- * it could not be had.
- */
-static struct tdsm_bufv *tdsm_writeback_buf(struct tdsm_conn *conn,
-					    unsigned int n)
-{
-	struct tdsm_bufv *bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
-
-	if (bufv && tdsm_bufv_alloc(conn, bufv, n)) {
-		kfree(bufv);
-		bufv = NULL;
-	}
-	return bufv;
-}
-
-/*
  * A write-back buffer the write-back did not use (or NULL): never posted,
  * so its rkey was never sent; tdsm_bufv_put() without a call deregisters
  * it, then its frames and itself go.
@@ -1079,8 +1059,7 @@ static void tdsm_writeback_buf_free(struct tdsm_conn *conn,
 	if (!bufv)
 		return;
 	tdsm_bufv_put(conn, bufv, NULL);
-	tdsm_bufv_free_frames(bufv);
-	kfree(bufv);
+	tdsm_bufv_free(bufv);
 }
 
 /*
@@ -1092,7 +1071,7 @@ static void tdsm_writeback_buf_free(struct tdsm_conn *conn,
  * frames), and installs what came as its own copy, SHARED, owner this
  * node, the copyset less src plus this node (E4: the readers keep their
  * copies, and the next write invalidates them), with the transaction's
- * epoch, into *@bufvp (tdsm_writeback_buf(), allocated by the caller
+ * epoch, into *@bufvp (tdsm_bufv_new(), allocated by the caller
  * before the DIRs; NULL if that failed), which it uses, frees and sets to
  * NULL only if it takes a page. Returns the pages installed; *@release:
  * the pages of @want whose
@@ -1152,14 +1131,9 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		if (take & BIT_ULL(i))
 			tdsm_pg(r, first + i)->epoch = epoch;
 	tdsm_batch_msg_init(&msg, TDSM_W_FETCHV, first, n);
-	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
-	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
 	msg.batch.mask = cpu_to_be64(take);
 	msg.batch.epoch = cpu_to_be32(epoch);
-	*err = tdsm_call_batch(conn, &msg, bufv, &call);
-	tdsm_bufv_put(conn, bufv, *err ? NULL : &call);
-	if (!*err)
-		*err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	*err = tdsm_call_bufv(conn, &msg, bufv, &call);
 	if (!*err)
 		done = be64_to_cpu(call.reply.breply.done) &
 		       be64_to_cpu(call.reply.breply.data) & take;
@@ -1178,8 +1152,7 @@ tdsm_writeback_home(struct tdsm_region *r, struct tdsm_conn *conn, u8 src,
 		pg->epoch = epoch;
 		tdsm_page_unlock(pg);
 	}
-	tdsm_bufv_free_frames(bufv);
-	kfree(bufv);
+	tdsm_bufv_free(bufv);
 	if (*err)
 		return done;
 release:

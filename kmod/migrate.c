@@ -187,6 +187,27 @@ void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
 	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, rkey);
 }
 
+/*
+ * Send the batch request @req with @bufv as its buffer (its iova and rkey
+ * set here), wait for the reply (tdsm_call_batch()), and be done with the
+ * buffer (tdsm_bufv_put(): its rkey dead, its frames left for the
+ * caller). 0 and the reply in @call if the call succeeded and the reply's
+ * status is OK; else -errno, the call's or the status's.
+ */
+int tdsm_call_bufv(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
+		   struct tdsm_bufv *bufv, struct tdsm_call *call)
+{
+	int err;
+
+	req->batch.iova = cpu_to_be64(bufv->mr->iova);
+	req->batch.rkey = cpu_to_be32(bufv->mr->rkey);
+	err = tdsm_call_batch(conn, req, bufv, call);
+	tdsm_bufv_put(conn, bufv, err ? NULL : call);
+	if (!err)
+		err = tdsm_status_errno(be32_to_cpu(call->reply.breply.status));
+	return err;
+}
+
 /* ---- the old home (S): hand a batch over ------------------------------ */
 
 /*
@@ -565,10 +586,11 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 			       TINYDSM_BUDGET_F_MIGRATE);
 	if (err)
 		goto out_put;
-	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
-	err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
-	if (err)
-		goto out_free;
+	bufv = tdsm_bufv_new(conn, n);
+	if (!bufv) {
+		err = -ENOMEM;
+		goto out_uncharge;
+	}
 	bufv_held = true;
 
 	/* Requests for these pages that reach us wait for the batch. */
@@ -588,13 +610,8 @@ static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 
 	tdsm_batch_msg_init(&msg, TDSM_W_MIGRATE, first, n);
-	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
-	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
-	err = tdsm_call_batch(conn, &msg, bufv, &call);
-	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
+	err = tdsm_call_bufv(conn, &msg, bufv, &call);
 	bufv_held = false;
-	if (!err)
-		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
 	if (!err) {
 		done = be64_to_cpu(call.reply.breply.done);
 		data = be64_to_cpu(call.reply.breply.data);
@@ -662,9 +679,8 @@ out_unlock:
 	/* Only when interrupted before the call: the call puts it itself. */
 	if (bufv_held)
 		tdsm_bufv_put(conn, bufv, NULL);
-	tdsm_bufv_free_frames(bufv);
-out_free:
-	kfree(bufv);
+	tdsm_bufv_free(bufv);
+out_uncharge:
 	tdsm_home_uncharge(r, n - kept);
 out_put:
 	tdsm_chunk_put(r, first);
@@ -932,19 +948,15 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 	conn = tdsm_peer_conn_wait(home, tdsm_timeout_ms);
 	if (!conn)
 		return -EHOSTUNREACH;
-	bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
-	err = bufv ? tdsm_bufv_alloc(conn, bufv, n) : -ENOMEM;
-	if (err)
+	bufv = tdsm_bufv_new(conn, n);
+	if (!bufv) {
+		err = -ENOMEM;
 		goto out;
+	}
 
 	tdsm_batch_msg_init(&msg, TDSM_W_READV, first, n);
-	msg.batch.iova = cpu_to_be64(bufv->mr->iova);
-	msg.batch.rkey = cpu_to_be32(bufv->mr->rkey);
 	msg.batch.mask = cpu_to_be64(want);
-	err = tdsm_call_batch(conn, &msg, bufv, &call);
-	tdsm_bufv_put(conn, bufv, err ? NULL : &call);
-	if (!err)
-		err = tdsm_status_errno(be32_to_cpu(call.reply.breply.status));
+	err = tdsm_call_bufv(conn, &msg, bufv, &call);
 	if (!err) {
 		done = be64_to_cpu(call.reply.breply.done) &
 		       be64_to_cpu(call.reply.breply.data) & want;
@@ -968,9 +980,8 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 		clear_and_wake_up_bit(TDSM_PG_GRANTED, &pg->flags);
 		tdsm_page_unlock(pg);
 	}
-	tdsm_bufv_free_frames(bufv);
+	tdsm_bufv_free(bufv);
 out:
-	kfree(bufv);
 	tdsm_conn_put(conn);
 	return err;
 }

@@ -9,6 +9,8 @@
 #include "wire.h"
 
 struct netlink_ext_ack;
+struct tdsm_bufv;
+struct tdsm_call;
 struct tdsm_conn;
 struct tdsm_wire_msg;
 
@@ -51,6 +53,8 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       unsigned long *first, unsigned int *n);
 void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
 			 unsigned long first, unsigned int n);
+int tdsm_call_bufv(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
+		   struct tdsm_bufv *bufv, struct tdsm_call *call);
 void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
 		       enum tdsm_wire_status st);
 void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,

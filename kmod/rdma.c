@@ -1387,11 +1387,10 @@ void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 
 /*
  * @npages fresh zeroed pages registered as one buffer for remote WRITEs
- * by @conn's peer (in @conn's own PD). The frames are the caller's: it takes those it keeps
- * (setting the slot to NULL) after tdsm_bufv_put(), which frees the rest.
+ * by @conn's peer (in @conn's own PD), in @bufv.
  */
-int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
-		    unsigned int npages)
+static int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
+			   unsigned int npages)
 {
 	struct tdsm_dev *dev = conn->dev;
 	struct ib_mr *mr;
@@ -1438,9 +1437,27 @@ err_frames:
 }
 
 /*
+ * A batch buffer: @npages fresh zeroed frames registered for @conn's
+ * peer to write (tdsm_bufv_alloc()); NULL if it could not be had. The
+ * frames are the caller's: after tdsm_bufv_put() it takes those it keeps
+ * (setting the slot to NULL), then tdsm_bufv_free() frees the rest and
+ * the buffer.
+ */
+struct tdsm_bufv *tdsm_bufv_new(struct tdsm_conn *conn, unsigned int npages)
+{
+	struct tdsm_bufv *bufv = kmalloc(sizeof(*bufv), GFP_KERNEL);
+
+	if (bufv && tdsm_bufv_alloc(conn, bufv, npages)) {
+		kfree(bufv);
+		return NULL;
+	}
+	return bufv;
+}
+
+/*
  * The remote WRITEs into @bufv are over: kill the rkey (tdsm_mr_retire()),
  * then unmap; the frames stay in @bufv for the caller to take or free
- * (tdsm_bufv_free_frames()).
+ * (tdsm_bufv_free()).
  */
 void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		   const struct tdsm_call *call)
@@ -1456,16 +1473,20 @@ void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 	tdsm_conn_put(conn);
 }
 
-/* Free the frames of @bufv the caller did not take (slots left non-NULL). */
-void tdsm_bufv_free_frames(struct tdsm_bufv *bufv)
+/*
+ * Free @bufv (tdsm_bufv_new(), put already) and the frames the caller did
+ * not take (slots left non-NULL). NULL is nothing.
+ */
+void tdsm_bufv_free(struct tdsm_bufv *bufv)
 {
 	unsigned int i;
 
-	for (i = 0; i < bufv->npages; i++) {
+	if (!bufv)
+		return;
+	for (i = 0; i < bufv->npages; i++)
 		if (bufv->frames[i])
 			put_page(bufv->frames[i]);
-		bufv->frames[i] = NULL;
-	}
+	kfree(bufv);
 }
 
 /* ---- receiving -------------------------------------------------------- */

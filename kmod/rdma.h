@@ -309,11 +309,10 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 		     const u8 *slot, unsigned int n, u64 iova, u32 rkey);
 int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		    struct tdsm_bufv *bufv, struct tdsm_call *call);
-int tdsm_bufv_alloc(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
-		    unsigned int npages);
+struct tdsm_bufv *tdsm_bufv_new(struct tdsm_conn *conn, unsigned int npages);
 void tdsm_bufv_put(struct tdsm_conn *conn, struct tdsm_bufv *bufv,
 		   const struct tdsm_call *call);
-void tdsm_bufv_free_frames(struct tdsm_bufv *bufv);
+void tdsm_bufv_free(struct tdsm_bufv *bufv);
 int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf);
 void tdsm_buf_put(struct tdsm_conn *conn, struct tdsm_buf *buf,
 		  const struct tdsm_call *call);
