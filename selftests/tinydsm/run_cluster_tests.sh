@@ -114,6 +114,13 @@ cluster_run() { # TEST [ARGS...]
 		;;
 	*)
 		run_selected "$@"
+		# Soft-RoCE's counters and the link's drops after the test
+		# (retransmissions, send errors), for a connection that died
+		# under load.
+		selected "$1" || return 0
+		{ rdma statistic show; ip -s link show "${TDSM_LINK_DEV:-eth0}"
+		  tc -s qdisc show dev "${TDSM_LINK_DEV:-eth0}"; } \
+			>"$TDSM_OUT/$1.net.txt" 2>&1
 		;;
 	esac
 }
