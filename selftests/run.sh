@@ -5,7 +5,7 @@
 # wire tests; on the newest kernel also the tests on three nodes and the
 # raw RDMA path between two nodes, and a small `make demo`; on the lab's debug kernel
 # (KASAN, lockdep, kmemleak: selftests/lab/debug-kernel.sh), the tests on
-# two and three nodes and the wire tests again.
+# two nodes, the wire tests and the 3-node migration tests again.
 # Counts every TAP result, plus one result per lab run that fails if the
 # node timed out, could not unload tinydsm, or logged a kernel WARN/BUG/oops
 # or a KASAN, lockdep, kmemleak, list or hung-task report (selftests/lab/lab.sh
@@ -210,12 +210,15 @@ suite_rdma() { # KVER
 # kernel only, and on the debug kernel below: make check has to fit CI's
 # time (--only cluster3 or rdma still runs them on every kernel given).
 trio_older="cluster_sync_test cache_trio_test"
-suite_cluster_older() { # KVER: the 3-node suite's $trio_older only
+
+# The 3-node suite with only TESTS, the others skipped saying WHY, unless
+# the caller chose the tests (TDSM_CLUSTER_TESTS).
+suite_cluster_subset() { # KVER "TESTS" WHY
 	local was_set=${TDSM_CLUSTER_TESTS+1} was=${TDSM_CLUSTER_TESTS-}
 
 	if [ -z "$was" ]; then
-		export TDSM_CLUSTER_TESTS=$trio_older
-		cluster_skip_why="on the newest and the debug kernel only (make check's time)"
+		export TDSM_CLUSTER_TESTS=$2
+		cluster_skip_why=$3
 	fi
 	suite_cluster "$1" 3
 	cluster_skip_why=
@@ -224,6 +227,10 @@ suite_cluster_older() { # KVER: the 3-node suite's $trio_older only
 	else
 		unset TDSM_CLUSTER_TESTS
 	fi
+}
+suite_cluster_older() { # KVER: the 3-node suite's $trio_older only
+	suite_cluster_subset "$1" "$trio_older" \
+		"on the newest and the debug kernel only (make check's time)"
 }
 newest=${kvers[${#kvers[@]} - 1]}
 for k in "${kvers[@]}"; do
@@ -289,6 +296,11 @@ fi
 # fewer times (pages migrated, ping-pong rounds, atomic increments,
 # processes killed mid-fault, link flaps, del/add loops): the paths are
 # the same, and make check fits CI's time. A knob set by the caller wins.
+# The 3-node suite there is the migration tests (a node dying in the
+# middle of one, under KASAN and lockdep); trio coherence (214 s there)
+# and the daemons run on the stock kernels, so that make check stays
+# within CI's time.
+trio_debug="cluster_sync_test migration_test"
 lab_timeout=1500
 export TDSM_MIGRATE_PAGES=${TDSM_MIGRATE_PAGES:-128} TDSM_CTL_PAGES=${TDSM_CTL_PAGES:-128}
 export TDSM_PINGPONG_ROUNDS=${TDSM_PINGPONG_ROUNDS:-40} TDSM_ATOMIC_ITERS=${TDSM_ATOMIC_ITERS:-100}
@@ -299,7 +311,8 @@ for k in "${debug_kvers[@]}"; do
 	! wanted debug-wire || suite_wire "$k"
 	if wanted debug-cluster3; then
 		export TDSM_KILL_PAGES=${TDSM_KILL_PAGES:-512}
-		suite_cluster "$k" 3
+		suite_cluster_subset "$k" "$trio_debug" \
+			"on the stock kernels only here (make check's time)"
 	fi
 done
 lab_timeout=$suite_timeout
