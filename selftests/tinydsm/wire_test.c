@@ -4627,6 +4627,32 @@ struct batch_case {
 };
 
 /*
+ * After @n batch requests that were each answered with one reply: nothing
+ * else came (no INVAL, FETCH or request of node2's), the connection is up,
+ * rx_bad did not move (a refused batch is a reply, not a dropped message)
+ * and node2 counted @n received and @n sent since @before. 0, or -1 with
+ * self->why.
+ */
+static int batches_answered(FIXTURE_DATA(wire) *self,
+			    const struct peer_st *before, size_t n)
+{
+	struct peer_st after;
+
+	if (expect_quiet(self, self->r, QUIET_MS) || peer_get(self, &after))
+		return -1;
+	if (strcmp(after.state, "up") || after.bad != before->bad ||
+	    after.rx != before->rx + (long long)n ||
+	    after.tx != before->tx + (long long)n) {
+		snprintf(self->why, sizeof(self->why),
+			 "after %zu batches: state %s, rx_bad %lld -> %lld, rx %lld -> %lld, tx %lld -> %lld",
+			 n, after.state, before->bad, after.bad, before->rx,
+			 after.rx, before->tx, after.tx);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * wire.h, version 7: a batch (MIGRATE, READV, INVALV) lies inside one
  * group of TDSM_WIRE_BATCH pages; one across a group's edge is malformed
  * (INVAL) and does nothing, whatever its mask. node2 writes the last page
@@ -4639,7 +4665,7 @@ struct batch_case {
 TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 {
 	uint64_t edge1, edge2, pw;
-	struct peer_st before, after;
+	struct peer_st before;
 	struct tdsm_wire_msg m;
 	struct access_ans a;
 	struct rx_msg rep;
@@ -4692,14 +4718,7 @@ TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 		}
 	}
 	/* Nothing else came of them: no INVAL, FETCH or request of node2's. */
-	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("up", after.state);
-	EXPECT_EQ(before.bad, after.bad)
-		TH_LOG("rx_bad went %lld -> %lld: a refused batch is a reply, "
-		       "not a dropped message", before.bad, after.bad);
-	EXPECT_EQ(before.rx + (long long)n, after.rx);
-	EXPECT_EQ(before.tx + (long long)n, after.tx);
+	EXPECT_EQ(0, batches_answered(self, &before, n)) TH_LOG("%s", self->why);
 
 	/* The page the refused MIGRATEs named is node2's, as it was. */
 	ASSERT_EQ(0, node2_info(self, pw, &pi)) TH_LOG("%s", self->why);
@@ -4759,7 +4778,7 @@ TEST_F_TIMEOUT(wire, batch_fields_refused, 200)
 		{ "EVICTV writing back page 5 of a batch of 4", TDSM_W_EVICTV, 0, 0x20, 0, 0, 0 },
 	};
 	const size_t n = sizeof(b) / sizeof(b[0]);
-	struct peer_st before, after;
+	struct peer_st before;
 	struct tdsm_wire_msg m;
 	struct rx_msg rep;
 	char d[400], ans[512];
@@ -4783,14 +4802,7 @@ TEST_F_TIMEOUT(wire, batch_fields_refused, 200)
 		EXPECT_EQ(TDSM_WS_INVAL, st)
 			TH_LOG("%s: got %s: %s", b[i].name, st_name(st), d);
 	}
-	EXPECT_EQ(0, expect_quiet(self, self->r, QUIET_MS)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, peer_get(self, &after)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("up", after.state);
-	EXPECT_EQ(before.bad, after.bad)
-		TH_LOG("rx_bad went %lld -> %lld: a refused batch is a reply, "
-		       "not a dropped message", before.bad, after.bad);
-	EXPECT_EQ(before.rx + (long long)n, after.rx);
-	EXPECT_EQ(before.tx + (long long)n, after.tx);
+	EXPECT_EQ(0, batches_answered(self, &before, n)) TH_LOG("%s", self->why);
 	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "dmesg")) TH_LOG("%s", self->why);
 	EXPECT_EQ(0, strncmp(ans, "clean", 5)) TH_LOG("node2's kernel log: %s", ans);
 }
