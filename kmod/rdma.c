@@ -6,10 +6,11 @@
  * One RC queue pair per pair of nodes; the node with the lower id
  * connects. Messages are 64-byte SENDs (wire.h) into TDSM_RX_DEPTH posted
  * receive buffers; a request's reply carries its id. Pages move by RDMA
- * WRITE: the requester registers a fresh frame (fast registration, REG_MR
- * chained before its request) and the node holding the page writes the
- * 4 KiB into it, then replies on the same queue pair with SEND_WITH_INV so
- * that the requester's rkey dies with the reply. WRITE rather than READ:
+ * WRITE: the requester registers a fresh frame (fast registration: a
+ * REG_MR, run and waited for on a second queue pair of the connection that
+ * never sends, before the request goes out) and the node holding the page
+ * writes the 4 KiB into it, then replies with SEND_WITH_INV so that the
+ * requester's rkey dies with the reply. WRITE rather than READ:
  * the data then travels with the one request/reply round trip instead of a
  * second one, and the holder never exposes its own memory.
  *
@@ -21,8 +22,8 @@
  * ("Connection states and object lifetimes"); in short:
  *
  * - a posted work request owns what it uses (its tx, the DMA mappings, the
- *   page references, the MR of a REG_MR chained before it) until its
- *   completion, which always comes: success, error, or the drain's flush;
+ *   page references, the MR of a REG_MR) until its completion, which
+ *   always comes: success, error, or the drain's flush;
  * - a request once sent is never withdrawn: its caller waits for the reply
  *   (bounded); on timeout it kills the connection and waits for the drain,
  *   which still matches a reply that landed and then fails the call;
@@ -436,6 +437,7 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 	INIT_LIST_HEAD(&conn->free_mrsv);
 	atomic_set(&conn->tx_free, TDSM_TX_DEPTH);
 	atomic_set(&conn->req_free, TDSM_REQ_DEPTH);
+	atomic_set(&conn->reg_free, TDSM_REG_DEPTH);
 	sema_init(&conn->batch_slot, 1);
 	/* BH: replies are matched in the CQ's softirq. */
 	xa_init_flags(&conn->calls, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
@@ -463,7 +465,7 @@ static void tdsm_conn_release(struct kref *ref)
 
 	/* Only the teardown drops the connection's own reference. */
 	WARN_ON_ONCE(conn->state != TDSM_CS_DEAD);
-	WARN_ON_ONCE(conn->cm_id || conn->qp);
+	WARN_ON_ONCE(conn->cm_id || conn->qp || conn->reg_qp);
 	WARN_ON_ONCE(!xa_empty(&conn->calls));
 	spin_lock(&tdsm_conns_lock);
 	list_del(&conn->list);
@@ -561,6 +563,15 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 		ib_drain_qp(conn->qp);
 		ib_destroy_qp(conn->qp);
 		conn->qp = NULL;
+	}
+	if (conn->reg_qp) {
+		/* Anything posted there is flushed; only a ready QP had any. */
+		if (conn->reg_ready) {
+			ib_modify_qp(conn->reg_qp, &attr, IB_QP_STATE);
+			ib_drain_sq(conn->reg_qp);
+		}
+		ib_destroy_qp(conn->reg_qp);
+		conn->reg_qp = NULL;
 	}
 	tdsm_conn_free_rx(conn);
 	/* A reply that landed before the drain was matched: fail the rest. */
@@ -776,12 +787,14 @@ static int tdsm_tx_wait(struct tdsm_tx *tx, struct completion *done)
 }
 
 /*
- * Post the chain @head on @conn's send queue, if the connection is UP and
- * stays so until the post is in (tdsm_post_begin()). On failure the
- * connection is killed. *@posted_some: the driver took part of the chain.
+ * Post the chain @head on the send queue of @qp, one of @conn's, if the
+ * connection is UP and stays so until the post is in (tdsm_post_begin()).
+ * On failure the connection is killed. *@posted_some: the driver took
+ * part of the chain.
  */
-static int tdsm_post_send(struct tdsm_conn *conn, struct ib_send_wr *head,
-			  enum tdsm_post kind, bool *posted_some)
+static int tdsm_post_send(struct tdsm_conn *conn, struct ib_qp *qp,
+			  struct ib_send_wr *head, enum tdsm_post kind,
+			  bool *posted_some)
 {
 	const struct ib_send_wr *bad = NULL;
 	int err;
@@ -789,7 +802,7 @@ static int tdsm_post_send(struct tdsm_conn *conn, struct ib_send_wr *head,
 	*posted_some = false;
 	if (!tdsm_post_begin(conn, kind))
 		return -ENOTCONN;
-	err = ib_post_send(conn->qp, head, &bad);
+	err = ib_post_send(qp, head, &bad);
 	tdsm_post_end(conn);
 	if (err) {
 		*posted_some = bad && bad != head;
@@ -801,7 +814,7 @@ static int tdsm_post_send(struct tdsm_conn *conn, struct ib_send_wr *head,
 
 /*
  * Post @tx's message as a SEND, after the optional @first work requests
- * (a REG_MR, an RDMA WRITE) which RC executes in order before it.
+ * (RDMA WRITEs) which RC executes in order before it.
  * @inv_rkey: if non-zero, SEND_WITH_INV of that rkey at the receiver.
  * Consumes @tx on success and on failure. On a failure after part of the
  * chain went in, waits until the drain flushed it.
@@ -840,7 +853,7 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 		last->next = &wr;
 		head = first;
 	}
-	err = tdsm_post_send(conn, head,
+	err = tdsm_post_send(conn, conn->qp, head,
 			     tx->auth ? TDSM_POST_AUTH : TDSM_POST_SEND, &some);
 	if (err) {
 		/* The SEND is last: it was not posted, @tx is still ours. */
@@ -855,11 +868,73 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
 	return 0;
 }
 
+/* A local work request on the registration QP, waited for. */
+struct tdsm_local_op {
+	struct ib_cqe cqe;
+	struct tdsm_conn *conn;
+	struct completion done;
+	int status;
+};
+
 /*
- * Send request @req and wait for its reply in @call, bounded. @first, if
- * given, is the REG_MR of the buffer the reply's data goes to, chained
- * before the SEND; @buf_conn, the connection that buffer is registered
- * on, must be @conn. Before the request is sent, a fatal signal stops the
+ * A local work request completed, flushed, or failed: a failure leaves
+ * the registration QP in error, so the connection goes too.
+ */
+static void tdsm_local_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct tdsm_local_op *op = container_of(wc->wr_cqe,
+						struct tdsm_local_op, cqe);
+
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
+		pr_warn_ratelimited("node %u: %s failed: %s\n",
+				    op->conn->peer->id,
+				    wc->opcode == IB_WC_REG_MR ?
+				    "buffer registration" : "local invalidate",
+				    ib_wc_status_msg(wc->status));
+	op->status = wc->status == IB_WC_SUCCESS ? 0 : -EIO;
+	if (op->status)
+		tdsm_conn_kill(op->conn, -EIO);
+	complete(&op->done);
+}
+
+/*
+ * Run @wr, a REG_MR or LOCAL_INV of one of @conn's MRs, on its
+ * registration QP (struct tdsm_conn, @reg_qp) and wait until it is done,
+ * bounded (a timeout kills the connection, whose drain flushes it). The
+ * connection must be UP. 0, or -errno: the MR's state is then unknown,
+ * and it must be deregistered.
+ */
+static int tdsm_local_run(struct tdsm_conn *conn, struct ib_send_wr *wr)
+{
+	struct tdsm_local_op op = {
+		.cqe.done = tdsm_local_done,
+		.conn = conn,
+	};
+	bool some;
+	int err;
+
+	err = tdsm_slot_get(conn, &conn->reg_free, false);
+	if (err)
+		return err;
+	init_completion(&op.done);
+	wr->next = NULL;
+	wr->wr_cqe = &op.cqe;
+	wr->send_flags = IB_SEND_SIGNALED;
+	err = tdsm_post_send(conn, conn->reg_qp, wr, TDSM_POST_SEND, &some);
+	if (!err) {
+		tdsm_conn_wait_or_kill(conn, &op.done);
+		err = op.status;
+	}
+	/* Completed or never posted: its place in the send queue is free. */
+	tdsm_slot_put(conn, &conn->reg_free);
+	return err;
+}
+
+/*
+ * Send request @req and wait for its reply in @call, bounded. @reg, if
+ * given, is the REG_MR of the buffer the reply's data goes to, run (and
+ * waited for) before the SEND; @buf_conn, the connection that buffer is
+ * registered on, must be @conn. Before the request is sent, a fatal signal stops the
  * caller (-EINTR). Once it is sent, it is never withdrawn: the caller
  * waits for the reply, uninterruptibly, at most tdsm_call_timeout(); then
  * it kills the connection and waits for its drain, which matches a reply
@@ -870,7 +945,7 @@ static int tdsm_tx_post(struct tdsm_tx *tx, struct ib_send_wr *first,
  * -ENOTCONN, -ENOMEM, -EIO.
  */
 static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
-		       struct ib_send_wr *first, struct tdsm_conn *buf_conn,
+		       struct ib_send_wr *reg, struct tdsm_conn *buf_conn,
 		       struct tdsm_call *call)
 {
 	unsigned long tmo = tdsm_call_timeout(req->hdr.type);
@@ -892,12 +967,18 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	 * the owner before: fail as on a dead connection instead of posting
 	 * a REG_MR that QP refuses, which would kill that connection too.
 	 */
-	if (first && buf_conn != conn)
+	if (reg && buf_conn != conn)
 		return -ENOTCONN;
 	/* One of our requests outstanding at the peer: its queue is bounded. */
 	err = tdsm_slot_get(conn, &conn->req_free, true);
 	if (err)
 		return err;
+	/* The rkey the request hands out is valid before the request leaves. */
+	if (reg) {
+		err = tdsm_local_run(conn, reg);
+		if (err)
+			goto out_slot;
+	}
 	tx = tdsm_tx_alloc(conn, true);
 	if (IS_ERR(tx)) {
 		err = PTR_ERR(tx);
@@ -913,9 +994,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	req->hdr.id = cpu_to_be64((u64)call->tag << 32 | id);
 	tx->msg = *req;
 	tx->sent = &call->sent;
-	if (first)
-		first->next = NULL;
-	err = tdsm_tx_post(tx, first, first, 0);
+	err = tdsm_tx_post(tx, NULL, NULL, 0);
 	if (err) {
 		/* Not sent. Teardown may have taken the call: let it finish. */
 		if (xa_erase_bh(&conn->calls, id) != call)
@@ -931,7 +1010,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		wait_for_completion(&call->done);
 		timed_out = true;
 	}
-	/* The SEND and the REG_MR before it are done with: bounded as well. */
+	/* The SEND is done with: bounded as well. */
 	tdsm_conn_wait_or_kill(conn, &call->sent);
 	err = call->err;
 	if (err && timed_out)
@@ -1052,7 +1131,7 @@ void tdsm_conn_probe(struct tdsm_conn *conn)
 	write.wr.opcode = IB_WR_RDMA_WRITE;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	if (tdsm_post_send(conn, &write.wr, TDSM_POST_SEND, &some))
+	if (tdsm_post_send(conn, conn->qp, &write.wr, TDSM_POST_SEND, &some))
 		tdsm_tx_abort(tx);
 }
 
@@ -1100,7 +1179,7 @@ int tdsm_push_page(struct tdsm_conn *conn, struct page *frame, u64 iova,
 	tx->done = &done;
 	write.wr.wr_cqe = &tx->cqe;
 	write.wr.send_flags = IB_SEND_SIGNALED;
-	err = tdsm_post_send(conn, &write.wr, TDSM_POST_SEND, &some);
+	err = tdsm_post_send(conn, conn->qp, &write.wr, TDSM_POST_SEND, &some);
 	if (err) {
 		tx->done = NULL;
 		tdsm_tx_abort(tx);
@@ -1180,23 +1259,6 @@ int tdsm_reply_batch(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 /* ---- registered buffers ----------------------------------------------- */
 
 /*
- * A REG_MR is posted unsignaled: its completion comes only if it failed
- * (or was flushed). A failure puts the QP in error; say why.
- */
-static void tdsm_reg_done(struct ib_cq *cq, struct ib_wc *wc)
-{
-	struct tdsm_conn *conn = wc->qp->qp_context;
-
-	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
-		pr_warn_ratelimited("node %u: buffer registration failed: %s\n",
-				    conn->peer->id, ib_wc_status_msg(wc->status));
-	if (wc->status != IB_WC_SUCCESS)
-		tdsm_conn_kill(conn, -EIO);
-}
-
-static struct ib_cqe tdsm_reg_cqe = { .done = tdsm_reg_done };
-
-/*
  * An MR of @conn for up to @max pages: an idle one from @free, or a new
  * one (an ERR_PTR if that fails).
  */
@@ -1218,14 +1280,13 @@ static struct ib_mr *tdsm_mr_get(struct tdsm_conn *conn,
 
 /*
  * @mr, mapped, gets a fresh rkey, and @wr becomes its REG_MR for remote
- * WRITEs by the peer, to chain before the request.
+ * WRITEs by the peer, to run before the request (tdsm_local_run()).
  */
 static void tdsm_reg_wr_init(struct ib_reg_wr *wr, struct ib_mr *mr)
 {
 	ib_update_fast_reg_key(mr, ib_inc_rkey(mr->rkey));
 	memset(wr, 0, sizeof(*wr));
 	wr->wr.opcode = IB_WR_REG_MR;
-	wr->wr.wr_cqe = &tdsm_reg_cqe;
 	wr->mr = mr;
 	wr->key = mr->rkey;
 	wr->access = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
@@ -1233,8 +1294,8 @@ static void tdsm_reg_wr_init(struct ib_reg_wr *wr, struct ib_mr *mr)
 
 /*
  * Register @frame for one remote WRITE by @conn's peer (in @conn's own PD):
- * fills @buf, whose REG_MR work request the caller chains before its
- * request (tdsm_call()).
+ * fills @buf, whose REG_MR work request runs when the request is sent
+ * (tdsm_call()).
  */
 static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 			struct tdsm_buf *buf)
@@ -1286,70 +1347,34 @@ int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
 	return err;
 }
 
-static void tdsm_inv_done(struct ib_cq *cq, struct ib_wc *wc)
-{
-	struct tdsm_tx *tx = container_of(wc->wr_cqe, struct tdsm_tx, cqe);
-
-	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR)
-		pr_warn_ratelimited("node %u: local invalidate failed: %s\n",
-				    tx->conn->peer->id,
-				    ib_wc_status_msg(wc->status));
-	tx->status = wc->status == IB_WC_SUCCESS ? 0 : -EIO;
-	if (tx->status)
-		tdsm_conn_kill(tx->conn, -EIO);
-	tdsm_slot_put(tx->conn, &tx->conn->tx_free);
-	complete(tx->done);
-}
-
 /*
  * The remote WRITEs into @mr are over (replied, failed or timed out), and
- * no work request of ours refers to it any more (__tdsm_call() returned
- * only once its SEND, and the REG_MR before it, completed or were
- * flushed). Make sure its rkey is dead before the pages are used. Returns
- * true if it is known dead (the MR may be reused), false if it must be
- * deregistered. @call: the request's call; its reply may already have
- * invalidated it.
+ * its REG_MR is done with (__tdsm_call() waited for it). Make sure its
+ * rkey is dead before the pages are used. Returns true if it is known
+ * dead (the MR may be reused), false if it must be deregistered. @call:
+ * the request's call; its reply may already have invalidated it.
  *
- * A reply's SEND_WITH_INV is not trusted to have killed the rkey for good:
- * until our SEND is acked, a retransmission from before it runs the
- * REG_MR again on rxe, which makes the invalidated key valid again. Such
- * an MR is deregistered (no wait on the wire), never reused with its
- * frames freed under a live key.
+ * A reply's SEND_WITH_INV kills the rkey for good: the REG_MR ran on the
+ * registration QP, which never retransmits, so nothing runs it again.
  */
 static bool tdsm_mr_retire(struct tdsm_conn *conn, struct ib_mr *mr,
 			   const struct tdsm_call *call)
 {
-	bool peer_killed = call && call->invalidated &&
-			   call->inv_rkey == mr->rkey;
-	DECLARE_COMPLETION_ONSTACK(done);
-	struct tdsm_tx inv = {
-		.cqe.done = tdsm_inv_done,
-		.conn = conn,
-		.done = &done,
-	};
 	struct ib_send_wr wr = {
 		.opcode = IB_WR_LOCAL_INV,
-		.wr_cqe = &inv.cqe,
-		.send_flags = IB_SEND_SIGNALED,
 		.ex.invalidate_rkey = mr->rkey,
 	};
-	bool some;
 
+	if (call && call->invalidated && call->inv_rkey == mr->rkey)
+		return true;
 	/*
-	 * After a reply that did not invalidate the rkey, invalidate it on the
-	 * queue pair. After a failed call (@call NULL) deregister instead: the
-	 * queue pair may be dead.
+	 * After a reply that did not invalidate the rkey, invalidate it
+	 * here. After a failed call (@call NULL) deregister instead: the
+	 * connection may be dead, and the REG_MR may not have run.
 	 */
-	if (peer_killed || !call || !tdsm_conn_is_up(conn))
+	if (!call || !tdsm_conn_is_up(conn))
 		return false;
-	if (tdsm_slot_get(conn, &conn->tx_free, false))
-		return false;
-	if (tdsm_post_send(conn, &wr, TDSM_POST_SEND, &some)) {
-		tdsm_slot_put(conn, &conn->tx_free);
-		return false;
-	}
-	tdsm_conn_wait_or_kill(conn, &done);
-	return !inv.status;
+	return !tdsm_local_run(conn, &wr);
 }
 
 /*
@@ -1849,6 +1874,17 @@ static int tdsm_conn_setup_qp(struct tdsm_conn *conn)
 	if (err)
 		return err;
 	conn->qp = cm_id->qp;
+	/* The registration QP: sends nothing, receives nothing. */
+	attr.cap.max_send_wr = TDSM_REG_WRS;
+	attr.cap.max_recv_wr = 1;
+	attr.cap.max_send_sge = 1;
+	attr.cap.max_recv_sge = 1;
+	conn->reg_qp = ib_create_qp(conn->pd, &attr);
+	if (IS_ERR(conn->reg_qp)) {
+		err = PTR_ERR(conn->reg_qp);
+		conn->reg_qp = NULL;
+		return err;
+	}
 	for (i = 0; i < TDSM_RX_DEPTH; i++) {
 		err = tdsm_rx_post(&conn->rx[i]);
 		if (err)
@@ -2228,14 +2264,46 @@ reject:
 }
 
 /*
+ * Bring @conn's registration QP to RTS, which the verbs require for any
+ * work request, with the attributes the CM gave the message QP: an RC QP
+ * needs a peer to get there, though this one never sends to it.
+ */
+static int tdsm_reg_qp_ready(struct tdsm_conn *conn, struct rdma_cm_id *cm_id)
+{
+	static const enum ib_qp_state steps[] = {
+		IB_QPS_INIT, IB_QPS_RTR, IB_QPS_RTS
+	};
+	struct ib_qp_attr attr;
+	int i, mask, err;
+
+	for (i = 0; i < ARRAY_SIZE(steps); i++) {
+		memset(&attr, 0, sizeof(attr));
+		attr.qp_state = steps[i];
+		err = rdma_init_qp_attr(cm_id, &attr, &mask);
+		if (!err)
+			err = ib_modify_qp(conn->reg_qp, &attr, mask);
+		if (err) {
+			pr_warn_ratelimited("node %u: registration queue pair not ready (state %d): %d\n",
+					    conn->peer->id, steps[i], err);
+			return err;
+		}
+	}
+	conn->reg_ready = true;
+	return 0;
+}
+
+/*
  * ESTABLISHED: the initiator checks the acceptor's hello (the acceptor
- * checked ours at the connect request); then both authenticate.
+ * checked ours at the connect request); the registration QP gets ready;
+ * then both authenticate.
  */
 static void tdsm_cm_established(struct tdsm_conn *conn,
+				struct rdma_cm_id *cm_id,
 				struct rdma_cm_event *ev)
 {
 	const struct tdsm_wire_hello *hello = ev->param.conn.private_data;
 	const char *why;
+	int err;
 
 	if (conn->initiator) {
 		if (tdsm_hello_check(hello, ev->param.conn.private_data_len) ||
@@ -2250,6 +2318,11 @@ static void tdsm_cm_established(struct tdsm_conn *conn,
 			return;
 		}
 		conn->hello_peer = *hello;
+	}
+	err = tdsm_reg_qp_ready(conn, cm_id);
+	if (err) {
+		tdsm_conn_kill(conn, err);
+		return;
 	}
 	tdsm_auth_start(conn);
 }
@@ -2278,7 +2351,7 @@ static void tdsm_cm_event(struct tdsm_conn *conn, struct rdma_cm_id *cm_id,
 		}
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
-		tdsm_cm_established(conn, ev);
+		tdsm_cm_established(conn, cm_id, ev);
 		return;
 	case RDMA_CM_EVENT_REJECTED:
 		rej = ev->param.conn.private_data;

@@ -40,7 +40,10 @@ struct tdsm_peer;
 #define TDSM_TX_DEPTH		64
 /* ...plus the RDMA WRITEs of one batch reply (TDSM_WIRE_BATCH). */
 #define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 3 + TDSM_WIRE_BATCH + 1) /* +1: drain */
-#define TDSM_CQ_DEPTH		(TDSM_RX_DEPTH + TDSM_SQ_WRS + 1)
+/* Registrations and invalidations under way on the registration QP. */
+#define TDSM_REG_DEPTH		32
+#define TDSM_REG_WRS		(TDSM_REG_DEPTH + 1)	/* +1: drain */
+#define TDSM_CQ_DEPTH		(TDSM_RX_DEPTH + TDSM_SQ_WRS + TDSM_REG_WRS + 1)
 /*
  * Replies that match no request, per connection, before it is dropped. A
  * reply always matches on a sound connection (a call that times out kills
@@ -115,6 +118,15 @@ struct tdsm_req_slot {
  * @cm_id: its rdma_cm id, owned; destroyed by the teardown (NULL if the
  *	CM destroyed it, after a failed accept).
  * @qp: the queue pair, created on @cm_id; destroyed by the teardown.
+ * @reg_qp: a second RC queue pair in @pd that never sends: the REG_MRs
+ *	and LOCAL_INVs of our buffers run there, each waited for. On the
+ *	message QP a retransmission would run them again (Soft-RoCE's
+ *	requester restarts at the oldest unacknowledged work request,
+ *	local ones included): a REG_MR run twice fails and kills the QP, an
+ *	invalidated rkey comes back. Ready (RTS) from ESTABLISHED on;
+ *	destroyed by the teardown, after the message QP.
+ * @reg_ready: @reg_qp reached RTS; set by the ESTABLISHED handler, read
+ *	by the teardown once the CM id (and so that handler) is gone.
  * @dev: the device (a reference, dropped at release) once the route is known.
  * @pd: the connection's own protection domain, with the route: its QP and
  *	every buffer registered for its peer live in it, so no other
@@ -123,7 +135,7 @@ struct tdsm_req_slot {
  * @mr_lock: protects @free_mrs and @free_mrsv.
  * @free_mrs: fast-registration MRs of one page ready for reuse...
  * @free_mrsv: ...and of TDSM_WIRE_BATCH pages; in @pd.
- * @cq: one CQ for sends and receives, polled in softirq.
+ * @cq: one CQ for both QPs' sends and receives, polled in softirq.
  * @rx: TDSM_RX_DEPTH receive buffers...
  * @rx_mapped: ...of which the first this many are DMA-mapped.
  * @lock: protects @state, @posting, @error, @slot_busy and @rx_held.
@@ -152,6 +164,7 @@ struct tdsm_req_slot {
  * @wait: woken on every state change, freed slot and finished post.
  * @tx_free: messages that may still be posted (TDSM_TX_DEPTH).
  * @req_free: requests that may still be sent (TDSM_REQ_DEPTH).
+ * @reg_free: local work requests that may still go on @reg_qp.
  * @batch_slot: one batch reply (its TDSM_WIRE_BATCH WRITEs) at a time.
  * @calls: requests waiting for their reply, by the low 32 bits of the
  *	request id (struct tdsm_call, @tag).
@@ -171,6 +184,8 @@ struct tdsm_conn {
 	struct tdsm_peer *peer;
 	struct rdma_cm_id *cm_id;
 	struct ib_qp *qp;
+	struct ib_qp *reg_qp;
+	bool reg_ready;
 	struct tdsm_dev *dev;
 	struct ib_pd *pd;
 	spinlock_t mr_lock;	/* free_mrs, free_mrsv */
@@ -198,6 +213,7 @@ struct tdsm_conn {
 	wait_queue_head_t wait;
 	atomic_t tx_free;
 	atomic_t req_free;
+	atomic_t reg_free;
 	struct semaphore batch_slot;
 	struct xarray calls;
 	u32 next_id;
@@ -216,7 +232,8 @@ struct tdsm_conn {
  * @conn: the connection whose PD the MR lives in (a reference): only its
  *	peer may write there. The MR goes back to its free_mrs when idle.
  * @sg: @frame, DMA-mapped.
- * @reg_wr: the REG_MR work request, chained before the request's SEND.
+ * @reg_wr: the REG_MR work request, run on the connection's @reg_qp
+ *	before the request is sent.
  */
 struct tdsm_buf {
 	struct page *frame;
@@ -234,7 +251,8 @@ struct tdsm_buf {
  * @conn: the connection whose PD the MR lives in (a reference).
  * @nents: @sg entries after DMA mapping.
  * @sg: @frames, DMA-mapped.
- * @reg_wr: the REG_MR work request, chained before the request's SEND.
+ * @reg_wr: the REG_MR work request, run on the connection's @reg_qp
+ *	before the request is sent.
  */
 struct tdsm_bufv {
 	unsigned int npages;
@@ -249,8 +267,8 @@ struct tdsm_bufv {
 /**
  * struct tdsm_call - a request waiting for its reply
  * @done: completed by the receive path (or by teardown).
- * @sent: completed when the request's SEND (and the REG_MR chained before
- *	it) completed or was flushed: only then may the buffer be released.
+ * @sent: completed when the request's SEND completed or was flushed: only
+ *	then may the buffer be released.
  * @reply: the reply, valid when @err is 0.
  * @err: 0, or -ENOTCONN if the connection died first.
  * @tag: random, the high 32 bits of the request id: a peer cannot guess the

@@ -10,6 +10,14 @@
  *                   goes down (no "node N: disconnected" in either kernel
  *                   log), and afterwards every page reads its last written
  *                   value on both nodes.
+ *   lossy_link      node1 drops 5% of its own packets (netem loss, which
+ *                   Soft-RoCE does not notice: it retransmits) while four
+ *                   of its processes fault on pages homed on node2, which
+ *                   keeps taking them back: so requests carrying a buffer
+ *                   are sent behind ones not yet acknowledged, and are
+ *                   retransmitted. node1 must have retransmitted (its rxe
+ *                   counters say so), no fault gets SIGBUS, the connection
+ *                   never goes down, and every page reads right on both.
  *   word_storm      node1 owns a page homed on node2 and delays its own
  *                   packets by 4 s (netem, longer than timeout_ms) while
  *                   300 threads store to the page with TINYDSM_IOC_WORD
@@ -38,7 +46,8 @@
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
- * TDSM_FLAPS (4) and TDSM_BLACKOUT_S (6) size link_flap.
+ * TDSM_FLAPS (4) and TDSM_BLACKOUT_S (6) size link_flap; TDSM_LOSSY_S (20)
+ * and TDSM_LOSS_PCT (5) size lossy_link.
  * TDSM_LINK_DEV names the link (default eth0).
  */
 #define _GNU_SOURCE
@@ -421,6 +430,159 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
 	       n->id, down0, down1);
 	EXPECT_EQ(down0, down1) TH_LOG("a kill tore the connection down");
+}
+
+/*
+ * Soft-RoCE's counter @name, summed over this node's links (rdma
+ * statistic); -1 if there is none.
+ */
+static long long rxe_counter(const char *name)
+{
+	FILE *f = popen("rdma statistic show 2>/dev/null", "r");
+	char tok[128], prev[128] = "";
+	long long sum = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s", tok) == 1) {
+		if (!strcmp(prev, name))
+			sum = (sum < 0 ? 0 : sum) + atoll(tok);
+		snprintf(prev, sizeof(prev), "%s", tok);
+	}
+	pclose(f);
+	return sum;
+}
+
+/* Requests this node sent again (timeout or NAK), by rxe's counters. */
+static long long rxe_resends(void)
+{
+	long long retry = rxe_counter("completer_retry_err");
+	long long nak = rxe_counter("rcvd_seq_err");
+
+	return retry < 0 || nak < 0 ? -1 : retry + nak;
+}
+
+/*
+ * A child of lossy_link: fault on random pages for @secs, then write
+ * "SIGBUS-count accesses" to @fd.
+ */
+static void lossy_faulter(uint64_t addr, long psz, unsigned int seed,
+			  unsigned int secs, int fd)
+{
+	double end = tc_now() + secs;
+	unsigned int sigbus = 0, ops = 0;
+	uint64_t v;
+
+	while (tc_now() < end) {
+		unsigned int i = rand_r(&seed) % NPAGES;
+		uint64_t page = addr + i * psz;
+
+		if (rand_r(&seed) & 1)
+			sigbus += !!try_read(word_at(page, psz, W_NODE2), &v);
+		else
+			sigbus += !!try_write(word_at(page, psz, W_KILLED), seed);
+		ops++;
+	}
+	dprintf(fd, "%u %u\n", sigbus, ops);
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(conn, lossy_link, 300)
+{
+	unsigned int secs = tc_env_uint("TDSM_LOSSY_S", 20);
+	unsigned int pct = tc_env_uint("TDSM_LOSS_PCT", 5);
+	unsigned int k, sigbus = 0, ops = 0, s1, o1, seed = 99;
+	struct tc_node *n = &self->n;
+	long long resends0, resends1;
+	int down0, down1, pfd[2];
+	uint64_t addr, last = 0, v;
+	char buf[64], out[256] = "", *line;
+	ssize_t got = 0, r;
+	pid_t kids[4];
+	int i;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	down0 = klog_count("disconnected");
+	resends0 = rxe_resends();
+	ASSERT_LE(0, resends0) TH_LOG("node%u: no rxe counters (rdma statistic)",
+				      n->id);
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 1;
+	BARRIER("filled");
+	if (n->id == 1) {
+		tc_shell("modprobe sch_netem 2>/dev/null");
+		ASSERT_EQ(0, tc_shell("tc qdisc add dev %s root netem loss %u%%",
+				      tc_link_dev(), pct))
+			TH_LOG("tc netem: see the output");
+		self->netem = 1;
+	}
+	BARRIER("lossy");
+
+	if (n->id == 2) {
+		/* Keep taking the pages back so that node1 keeps faulting. */
+		while (tc_get(&self->s, "stormed", buf, sizeof(buf))) {
+			last++;
+			for (i = 0; i < NPAGES; i++)
+				*word_at(addr + i * n->psz, n->psz, W_NODE2) = last;
+			usleep(2000);
+		}
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)last);
+		ASSERT_EQ(0, tc_put(&self->s, "last", buf));
+	} else {
+		ASSERT_EQ(0, pipe(pfd));
+		for (k = 0; k < 4; k++) {
+			kids[k] = fork_kid();
+			ASSERT_LE(0, kids[k]);
+			if (!kids[k]) {
+				close(pfd[0]);
+				lossy_faulter(addr, n->psz, seed + k, secs, pfd[1]);
+			}
+		}
+		close(pfd[1]);
+		for (k = 0; k < 4; k++)
+			waitpid(kids[k], NULL, 0);
+		while (got < (ssize_t)sizeof(out) - 1 &&
+		       (r = read(pfd[0], out + got, sizeof(out) - 1 - got)) > 0)
+			got += r;
+		close(pfd[0]);
+		for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+			if (sscanf(line, "%u %u", &s1, &o1) == 2) {
+				sigbus += s1;
+				ops += o1;
+			}
+		ASSERT_EQ(0, tc_shell("tc qdisc del dev %s root", tc_link_dev()));
+		self->netem = 0;
+		resends1 = rxe_resends();
+		TH_LOG("node1: %u%% loss for %u s: %u accesses, %u SIGBUS, %lld requests sent again",
+		       pct, secs, ops, sigbus, resends1 - resends0);
+		EXPECT_LT(0, ops);
+		EXPECT_EQ(0, sigbus);
+		EXPECT_LT(resends0, resends1)
+			TH_LOG("nothing was sent again: the loss did not happen");
+		ASSERT_EQ(0, tc_put(&self->s, "stormed", "1"));
+	}
+	TC_BARRIER("storm", self->s.timeout_s + 60);
+	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
+	last = strtoull(buf, NULL, 0);
+	for (i = 0; i < NPAGES; i++) {
+		int sig = try_read(word_at(addr + i * n->psz, n->psz, W_NODE2), &v);
+
+		EXPECT_EQ(0, sig) TH_LOG("node%u: page %d: SIGBUS", n->id, i);
+		if (!sig)
+			EXPECT_EQ(last, v) TH_LOG("node%u: page %d reads %llu, want %llu",
+						  n->id, i, (unsigned long long)v,
+						  (unsigned long long)last);
+	}
+	final_check(_metadata, self, addr, last, 0);
+	down1 = klog_count("disconnected");
+	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
+	       n->id, down0, down1);
+	EXPECT_EQ(down0, down1) TH_LOG("a lost packet tore the connection down");
 }
 
 struct storm_arg {

@@ -640,10 +640,11 @@ TEST_F_TIMEOUT(mig, trio_repopulate_while_written, 300)
  * completed still called itself their home and owner, SHARED, and read
  * its old copy, mapped, while node3 wrote: two homes, a stale read.
  * trio_repopulate_while_written saw it now and then on its last batch,
- * the one nothing came after. (In the window node2 reads with WORD, not
- * with a fault: a fault chains a REG_MR behind the reply still waiting for
- * its acknowledgement, and rxe, when it retransmits the reply, executes
- * that REG_MR again, fails it and kills the queue pair.)
+ * the one nothing came after. Then, still in the window, node2 reads the
+ * pages by faults: each fault registers a buffer while rxe retransmits
+ * the unacknowledged reply, which once ran the buffer's REG_MR again
+ * (chained on the same queue pair), failed it and killed the connection.
+ * The connection must stay up.
  */
 TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 {
@@ -657,6 +658,7 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 	uint64_t addr, out = 0;
 	double deadline;
 	unsigned int i;
+	int down0 = 0;
 
 	START();
 	ASSERT_NE(NULL, src_ip) TH_LOG("TDSM_IP_2 is not set (the lab sets it)");
@@ -712,6 +714,11 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 		EXPECT_EQ(0, out)
 			TH_LOG("node2 had committed %llu pages before node3's write was over",
 			       (unsigned long long)out);
+		down0 = klog_count("disconnected");
+		EXPECT_EQ(0, tc_check_mem(_metadata, addr, len, 10,
+					  "node2 faulting while its reply is resent"));
+		EXPECT_EQ(down0, klog_count("disconnected"))
+			TH_LOG("node2 lost a connection faulting in the window");
 	}
 	BARRIER("checked");
 	if (n->id == DST) {
