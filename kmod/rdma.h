@@ -36,10 +36,13 @@ struct tdsm_peer;
 #define TDSM_REQ_SLOTS		(3 * TDSM_REQ_DEPTH)
 /* Receive buffers posted per connection, reposted as soon as read. */
 #define TDSM_RX_DEPTH		64
-/* Messages in flight per connection; each takes up to 3 send WRs. */
+/*
+ * Messages in flight per connection; each takes up to 2 send WRs (a page's
+ * RDMA WRITE, the SEND; REG_MR and LOCAL_INV go on the registration QP).
+ */
 #define TDSM_TX_DEPTH		64
 /* ...plus the RDMA WRITEs of one batch reply (TDSM_WIRE_BATCH). */
-#define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 3 + TDSM_WIRE_BATCH + 1) /* +1: drain */
+#define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 2 + TDSM_WIRE_BATCH + 1) /* +1: drain */
 /* Registrations and invalidations under way on the registration QP. */
 #define TDSM_REG_DEPTH		32
 #define TDSM_REG_WRS		(TDSM_REG_DEPTH + 1)	/* +1: drain */
