@@ -26,7 +26,8 @@
 #   unload_cluster_test 2 nodes: node1 unloads tinydsm while it listens
 #                       to its events, then loads it again and reconnects
 #   peer_failure_test   2 nodes; node2 takes eth0 down, then up again
-#   conn_test           2 nodes: kills mid-fault, a word storm under
+#   conn_test           2 nodes: kills mid-fault, faults over a link that
+#                       loses 5% of its packets, a word storm under
 #                       netem delay, link flaps and del/add loops
 # Exit: 0 all passed (or skipped), 1 a test failed or the nodes did not
 # connect, 4 fewer than 2 nodes (nothing to do).
