@@ -23,8 +23,8 @@
 
 /*
  * Where a page must go: the requester and its registered buffer. When the
- * requester is this node (the home faulting), @buf is that buffer, whose
- * REG_MR rides with the FETCH to the owner, and @call that FETCH's reply.
+ * requester is this node (the home faulting), @buf is that buffer, which
+ * the FETCH to the owner hands out, and @call that FETCH's reply.
  * @has_copy: the requester says it holds a copy (a write from a read copy;
  * the directory's copyset alone does not prove it). @invalidated: the
  * copies the transaction took away, for a rollback not to count them.
