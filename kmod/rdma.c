@@ -50,6 +50,14 @@
 #include "wire.h"
 
 #define TDSM_CM_TIMEOUT_MS	3000
+/*
+ * The QPs' ack timeout, 4.096 us * 2^17 = 0.54 s: how long a sender waits
+ * before it sends an unacknowledged packet again. Set on both ends. The
+ * default of 6.1's rdma_cm for RoCE is 2^19 (2.1 s), most of timeout_ms:
+ * one packet lost at the tail of a reply, with the wait of a nested call,
+ * made a call time out. 6.12's default is this value.
+ */
+#define TDSM_ACK_TIMEOUT	17
 
 unsigned short tdsm_port = 7471;
 module_param_named(port, tdsm_port, ushort, 0444);
@@ -2227,6 +2235,8 @@ static int tdsm_cm_connect_request(struct rdma_cm_id *cm_id,
 	 */
 	err = tdsm_peer_reserve(conn->peer, conn);
 	if (!err)
+		err = rdma_set_ack_timeout(cm_id, TDSM_ACK_TIMEOUT);
+	if (!err)
 		err = tdsm_conn_setup_qp(conn);
 	if (!err) {
 		tdsm_conn_param_init(&param, conn);
@@ -2432,7 +2442,10 @@ int tdsm_conn_connect(struct tdsm_peer *peer)
 		goto out_kill;
 	}
 	conn->cm_id = cm_id;
-	err = tdsm_peer_reserve(peer, conn);
+	/* Before the route: it also sets RoCE's packet lifetime. */
+	err = rdma_set_ack_timeout(cm_id, TDSM_ACK_TIMEOUT);
+	if (!err)
+		err = tdsm_peer_reserve(peer, conn);
 	if (err)
 		goto out_kill;
 	/* Published: a kill may come now, and its teardown waits for this. */
