@@ -305,6 +305,62 @@ static void final_check(struct __test_metadata *_metadata,
 	BARRIER("checked");
 }
 
+/*
+ * node2's part of a storm: keep taking the pages back (so that node1
+ * keeps faulting) until node1 says "stormed", then publish the last value
+ * written as "last".
+ */
+static void take_back(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(conn) *self, uint64_t addr)
+{
+	struct tc_node *n = &self->n;
+	uint64_t last = 0;
+	char buf[64];
+	int i;
+
+	while (tc_get(&self->s, "stormed", buf, sizeof(buf))) {
+		last++;
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = last;
+		usleep(2000);
+	}
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)last);
+	ASSERT_EQ(0, tc_put(&self->s, "last", buf));
+}
+
+/*
+ * The end of a storm, on both nodes: every page reads node2's last value,
+ * the final writes of both read back (final_check()), and the kernel log
+ * shows no more "disconnected" than @down0 (else @why).
+ */
+static void storm_end(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(conn) *self, uint64_t addr, int down0,
+		      const char *why)
+{
+	struct tc_node *n = &self->n;
+	uint64_t last, v;
+	char buf[64];
+	int i, down1;
+
+	TC_BARRIER("storm", self->s.timeout_s + 60);
+	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
+	last = strtoull(buf, NULL, 0);
+	for (i = 0; i < NPAGES; i++) {
+		int sig = try_read(word_at(addr + i * n->psz, n->psz, W_NODE2), &v);
+
+		EXPECT_EQ(0, sig) TH_LOG("node%u: page %d: SIGBUS", n->id, i);
+		if (!sig)
+			EXPECT_EQ(last, v) TH_LOG("node%u: page %d reads %llu, want %llu",
+						  n->id, i, (unsigned long long)v,
+						  (unsigned long long)last);
+	}
+	final_check(_metadata, self, addr, last, 0);
+	down1 = klog_count("disconnected");
+	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
+	       n->id, down0, down1);
+	EXPECT_EQ(down0, down1) TH_LOG("%s", why);
+}
+
 /* A child of kill_mid_fault: fault on random pages until killed. */
 static void faulter(uint64_t addr, long psz, unsigned int seed)
 {
@@ -352,8 +408,8 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 	struct tc_node *n = &self->n;
 	unsigned int rounds = tc_env_uint("TDSM_KILL_ROUNDS", 40), r, k;
 	unsigned int seed = 1234 + n->id, sigbus = ~0u, reads = 0;
-	int down0, down1, pfd[2];
-	uint64_t addr, last = 0, v;
+	int down0, pfd[2];
+	uint64_t addr;
 	char buf[64];
 	pid_t by, kids[4];
 	int i;
@@ -370,15 +426,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 	BARRIER("filled");
 
 	if (n->id == 2) {
-		/* Keep taking the pages back so that node1 keeps faulting. */
-		while (tc_get(&self->s, "stormed", buf, sizeof(buf))) {
-			last++;
-			for (i = 0; i < NPAGES; i++)
-				*word_at(addr + i * n->psz, n->psz, W_NODE2) = last;
-			usleep(2000);
-		}
-		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)last);
-		ASSERT_EQ(0, tc_put(&self->s, "last", buf));
+		take_back(_metadata, self, addr);
 	} else {
 		ASSERT_EQ(0, pipe(pfd));
 		by = fork_kid();
@@ -413,23 +461,7 @@ TEST_F_TIMEOUT(conn, kill_mid_fault, 300)
 		EXPECT_EQ(0, sigbus);
 		ASSERT_EQ(0, tc_put(&self->s, "stormed", "1"));
 	}
-	TC_BARRIER("storm", self->s.timeout_s + 60);
-	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
-	last = strtoull(buf, NULL, 0);
-	for (i = 0; i < NPAGES; i++) {
-		int sig = try_read(word_at(addr + i * n->psz, n->psz, W_NODE2), &v);
-
-		EXPECT_EQ(0, sig) TH_LOG("node%u: page %d: SIGBUS", n->id, i);
-		if (!sig)
-			EXPECT_EQ(last, v) TH_LOG("node%u: page %d reads %llu, want %llu",
-						  n->id, i, (unsigned long long)v,
-						  (unsigned long long)last);
-	}
-	final_check(_metadata, self, addr, last, 0);
-	down1 = klog_count("disconnected");
-	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
-	       n->id, down0, down1);
-	EXPECT_EQ(down0, down1) TH_LOG("a kill tore the connection down");
+	storm_end(_metadata, self, addr, down0, "a kill tore the connection down");
 }
 
 /*
@@ -494,9 +526,9 @@ TEST_F_TIMEOUT(conn, lossy_link, 300)
 	unsigned int k, sigbus = 0, ops = 0, s1, o1, seed = 99;
 	struct tc_node *n = &self->n;
 	long long resends0, resends1;
-	int down0, down1, pfd[2];
-	uint64_t addr, last = 0, v;
-	char buf[64], out[256] = "", *line;
+	int down0, pfd[2];
+	uint64_t addr;
+	char out[256] = "", *line;
 	ssize_t got = 0, r;
 	pid_t kids[4];
 	int i;
@@ -524,15 +556,7 @@ TEST_F_TIMEOUT(conn, lossy_link, 300)
 	BARRIER("lossy");
 
 	if (n->id == 2) {
-		/* Keep taking the pages back so that node1 keeps faulting. */
-		while (tc_get(&self->s, "stormed", buf, sizeof(buf))) {
-			last++;
-			for (i = 0; i < NPAGES; i++)
-				*word_at(addr + i * n->psz, n->psz, W_NODE2) = last;
-			usleep(2000);
-		}
-		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)last);
-		ASSERT_EQ(0, tc_put(&self->s, "last", buf));
+		take_back(_metadata, self, addr);
 	} else {
 		ASSERT_EQ(0, pipe(pfd));
 		for (k = 0; k < 4; k++) {
@@ -566,23 +590,7 @@ TEST_F_TIMEOUT(conn, lossy_link, 300)
 			TH_LOG("nothing was sent again: the loss did not happen");
 		ASSERT_EQ(0, tc_put(&self->s, "stormed", "1"));
 	}
-	TC_BARRIER("storm", self->s.timeout_s + 60);
-	ASSERT_EQ(0, tc_get(&self->s, "last", buf, sizeof(buf)));
-	last = strtoull(buf, NULL, 0);
-	for (i = 0; i < NPAGES; i++) {
-		int sig = try_read(word_at(addr + i * n->psz, n->psz, W_NODE2), &v);
-
-		EXPECT_EQ(0, sig) TH_LOG("node%u: page %d: SIGBUS", n->id, i);
-		if (!sig)
-			EXPECT_EQ(last, v) TH_LOG("node%u: page %d reads %llu, want %llu",
-						  n->id, i, (unsigned long long)v,
-						  (unsigned long long)last);
-	}
-	final_check(_metadata, self, addr, last, 0);
-	down1 = klog_count("disconnected");
-	TH_LOG("node%u: 'disconnected' in the kernel log: %d before, %d after",
-	       n->id, down0, down1);
-	EXPECT_EQ(down0, down1) TH_LOG("a lost packet tore the connection down");
+	storm_end(_metadata, self, addr, down0, "a lost packet tore the connection down");
 }
 
 struct storm_arg {
