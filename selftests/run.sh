@@ -326,4 +326,19 @@ echo "suite time: $(($(date +%s) - start)) s, logs in $out"
 for f in "${rxe_reruns[@]}"; do echo "run again after Soft-RoCE's panic: $f"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
+# The module's last words on each node of the first two labs that failed:
+# CI keeps only the end of this output, and the lab's files go with it.
+seen=" "
+for f in "${failures[@]}"; do
+	read -r kv suite _ <<<"$f"
+	suite=${suite%:}
+	[[ $seen == *" $kv/$suite "* ]] && continue
+	seen+="$kv/$suite "
+	[ "$(wc -w <<<"$seen")" -le 2 ] || break
+	for d in "$out/$kv/$suite"/node*; do
+		[ -f "$d/dmesg.live" ] || continue
+		echo "--- $kv $suite $(basename "$d"): the module's last kernel log lines"
+		grep -a 'tinydsm' "$d/dmesg.live" | tail -n 8
+	done
+done
 [ "$failed" -eq 0 ]

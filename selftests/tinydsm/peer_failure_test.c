@@ -13,6 +13,11 @@
  * node1's own pages still read and write. node2 brings the link back up,
  * always (in the teardown too, and run_cluster_tests.sh does it again),
  * so that both nodes can unload the module at the end of the lab run.
+ * Then both must reach each other again, with the data intact: node1
+ * reads node2's page and node2 reads node1's pages, each retrying within
+ * RECOVER_S. node2 never heard of the outage (its link was down, it sent
+ * nothing), so its read is what finds its old connection dead; the test
+ * ends only with a working connection, which the next test counts on.
  *
  * TDSM_LINK_DEV names the link (default eth0). TDSM_FIXED_PAGES=1 (bring-up,
  * before ALLOC works) uses fixed pages instead of ALLOCed ones.
@@ -37,6 +42,7 @@
 #define ROUND_LOCAL	0x22
 #define LOCAL_PAGES	4
 #define FIXED_SLOT	256	/* TDSM_FIXED_PAGES=1: pages past the slice's middle */
+#define RECOVER_S	60	/* after the link is back: both reach each other */
 
 FIXTURE(peer) {
 	struct tc_node n;
@@ -153,6 +159,27 @@ static size_t wrong_words(const uint8_t *p, size_t len, unsigned int round)
 	return bad;
 }
 
+/*
+ * Read [p, p + len), a peer's pages, once its first word reads without a
+ * signal (a reconnect may take a few tries), at most @secs: the number of
+ * words that do not hold @round's data, or -1 if it never read. *@ms: how
+ * long until it read.
+ */
+static long read_when_back(const uint8_t *p, size_t len, unsigned int round,
+			   int secs, double *ms)
+{
+	double t0 = tc_now(), one;
+	uint64_t val;
+
+	while (try_read((const volatile uint64_t *)p, &val, &one)) {
+		if (tc_now() - t0 > secs)
+			return -1;
+		usleep(200000);
+	}
+	*ms = (tc_now() - t0) * 1e3;
+	return wrong_words(p, len, round);
+}
+
 TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 {
 	unsigned int timeout_ms = tc_module_param("timeout_ms",
@@ -165,7 +192,8 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	struct tinydsm_stats st;
 	uint64_t remote = 0, local = 0, addr, val;
 	char buf[64];
-	double ms;
+	double ms = 0;
+	long bad;
 	int sig, r;
 
 	if (self->s.nodes != 2)
@@ -207,6 +235,14 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 			TH_LOG("ip link set %s up failed", link_dev());
 		self->link_down = 0;
 		TC_BARRIER("up", self->s.timeout_s);
+		ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
+		local = strtoull(buf, NULL, 0);
+		bad = read_when_back(ptr_of(local), LOCAL_PAGES * n->psz,
+				     ROUND_LOCAL, RECOVER_S, &ms);
+		TH_LOG("node2: node1's pages read again after %.0f ms", ms);
+		EXPECT_EQ(0, bad) TH_LOG("node2: node1's pages: %ld words wrong (-1: never read)",
+					 bad);
+		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 		return;
 	}
 
@@ -261,11 +297,20 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	fill(ptr_of(addr), n->psz, ROUND_LOCAL);
 	EXPECT_EQ(0, wrong_words(ptr_of(addr), n->psz, ROUND_LOCAL));
 	EXPECT_EQ(0, tc_stats(n, &st));
+	snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
+	ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+	TC_BARRIER("checked", wait_s);
+	TC_BARRIER("up", self->s.timeout_s);
+
+	/* The link is back: node2's page reads again, as it was. */
+	bad = read_when_back(ptr_of(remote), n->psz, ROUND_REMOTE, RECOVER_S, &ms);
+	TH_LOG("node1: node2's page reads again after %.0f ms", ms);
+	EXPECT_EQ(0, bad) TH_LOG("node1: node2's page: %ld words wrong (-1: never read)",
+				 bad);
+	TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 	if (!tc_env_uint("TDSM_FIXED_PAGES", 0))
 		EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
 			TH_LOG("FREE of a local run: %s", strerror(errno));
-	TC_BARRIER("checked", wait_s);
-	TC_BARRIER("up", self->s.timeout_s);
 }
 
 TEST_HARNESS_MAIN
