@@ -4,7 +4,7 @@
  * tinydsm/ (/sys/kernel/debug/tinydsm/), one u32 file per knob, root
  * only (0600; a value above U32_MAX is refused, EINVAL). They widen race
  * windows on purpose; all are 0 (off) at load, a test sets one and puts
- * it back to 0 when done, and one helper, tdsm_inject_sleep(), reads and
+ * it back to 0 when done, and one helper, tdsm_inject_ms(), reads and
  * bounds every one (PROTOCOL.md "Fault injection"). While all are 0, the
  * static key tdsm_inject_on keeps the request path from reading them
  * (inject.h).
@@ -19,6 +19,7 @@
 #include <linux/kernel.h>
 #include <linux/minmax.h>
 #include <linux/mutex.h>
+#include <linux/workqueue.h>
 
 #include "inject.h"
 #include "rdma.h"
@@ -59,6 +60,16 @@ static u32 tdsm_fetch_reply_delay_ms;
  */
 static u32 tdsm_home_reply_delay_ms;
 
+/*
+ * local_op_late_ms: a completion on a connection's registration QP (a
+ * REG_MR or LOCAL_INV, rdma.c, tdsm_local_done()) reaches its waiter this
+ * much later, through a delayed work: with timeout_ms below it, the
+ * waiter's bounded wait runs out first, as for a registration the device
+ * never finished, and it kills the connection (PROTOCOL.md, "The
+ * registration queue pair").
+ */
+static u32 tdsm_local_op_late_ms;
+
 /* The knobs: one line each. */
 static const struct {
 	const char *name;
@@ -67,20 +78,28 @@ static const struct {
 	{ "evict_delay_ms", &tdsm_evict_delay_ms },
 	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
 	{ "home_reply_delay_ms", &tdsm_home_reply_delay_ms },
+	{ "local_op_late_ms", &tdsm_local_op_late_ms },
 };
 
 /* tinydsm/ in debugfs, or an error pointer (debugfs_remove_recursive() takes both). */
 static struct dentry *tdsm_inject_dir;
 
 /*
- * The one sleep of every knob: the knob's value, read once, but at most
+ * The one read of every knob: its value, read once, but at most
  * TDSM_INJECT_DELAY_MAX_MS and at most @cap_ms (the caller's own bound).
- * Uninterruptible: the callers are kernel workers, and a sleep this short
- * and bounded needs no way out.
+ */
+static u32 tdsm_inject_ms(const u32 *knob, unsigned int cap_ms)
+{
+	return min3(READ_ONCE(*knob), (u32)TDSM_INJECT_DELAY_MAX_MS, cap_ms);
+}
+
+/*
+ * A knob's sleep. Uninterruptible: the callers are kernel workers, and a
+ * sleep this short and bounded needs no way out.
  */
 static void tdsm_inject_sleep(const u32 *knob, unsigned int cap_ms)
 {
-	u32 ms = min3(READ_ONCE(*knob), (u32)TDSM_INJECT_DELAY_MAX_MS, cap_ms);
+	u32 ms = tdsm_inject_ms(knob, cap_ms);
 
 	if (ms)
 		msleep(ms);
@@ -103,6 +122,22 @@ void tdsm_inject_evict_delay(unsigned long end)
 
 	if (left > 0)
 		tdsm_inject_sleep(&tdsm_evict_delay_ms, jiffies_to_msecs(left));
+}
+
+/*
+ * Called in the CQ's softirq: queues @late, whose work completes the
+ * waiter, unless the knob is 0. The waiter always waits for that
+ * completion (a timeout only kills the connection first), so no such work
+ * is left at unload.
+ */
+bool __tdsm_inject_local_op_late(struct delayed_work *late)
+{
+	u32 ms = tdsm_inject_ms(&tdsm_local_op_late_ms, TDSM_INJECT_DELAY_MAX_MS);
+
+	if (!ms)
+		return false;
+	queue_delayed_work(system_wq, late, msecs_to_jiffies(ms));
+	return true;
 }
 
 DEFINE_STATIC_KEY_FALSE(tdsm_inject_on);

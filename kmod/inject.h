@@ -44,4 +44,18 @@ static inline void tdsm_inject_home_reply_delay(void)
  */
 void tdsm_inject_evict_delay(unsigned long end);
 
+struct delayed_work;
+bool __tdsm_inject_local_op_late(struct delayed_work *late);
+
+/*
+ * A work request on a registration QP completed (rdma.c,
+ * tdsm_local_done()): true if @late, queued now, is to hand the
+ * completion to its waiter later instead.
+ */
+static inline bool tdsm_inject_local_op_late(struct delayed_work *late)
+{
+	return static_branch_unlikely(&tdsm_inject_on) &&
+	       __tdsm_inject_local_op_late(late);
+}
+
 #endif /* _TDSM_INJECT_H */

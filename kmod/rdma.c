@@ -43,6 +43,7 @@
 #include <net/net_namespace.h>
 
 #include "auth.h"
+#include "inject.h"
 #include "peer.h"
 #include "proto.h"
 #include "rdma.h"
@@ -882,7 +883,17 @@ struct tdsm_local_op {
 	struct tdsm_conn *conn;
 	struct completion done;
 	int status;
+	struct delayed_work late;	/* fault injection: done, later */
 };
+
+/* local_op_late_ms (inject.c): the completion reaches its waiter now. */
+static void tdsm_local_late_fn(struct work_struct *work)
+{
+	struct tdsm_local_op *op = container_of(to_delayed_work(work),
+						struct tdsm_local_op, late);
+
+	complete(&op->done);	/* the last touch: @op is the waiter's */
+}
 
 /*
  * A local work request completed, flushed, or failed: a failure leaves
@@ -902,6 +913,8 @@ static void tdsm_local_done(struct ib_cq *cq, struct ib_wc *wc)
 	op->status = wc->status == IB_WC_SUCCESS ? 0 : -EIO;
 	if (op->status)
 		tdsm_conn_kill(op->conn, -EIO);
+	if (tdsm_inject_local_op_late(&op->late))
+		return;
 	complete(&op->done);
 }
 
@@ -925,14 +938,17 @@ static int tdsm_local_run(struct tdsm_conn *conn, struct ib_send_wr *wr)
 	if (err)
 		return err;
 	init_completion(&op.done);
+	INIT_DELAYED_WORK_ONSTACK(&op.late, tdsm_local_late_fn);
 	wr->next = NULL;
 	wr->wr_cqe = &op.cqe;
 	wr->send_flags = IB_SEND_SIGNALED;
 	err = tdsm_post_send(conn, conn->reg_qp, wr, TDSM_POST_SEND, &some);
 	if (!err) {
+		/* Not in time: the connection is killed, the result stands. */
 		tdsm_conn_wait_or_kill(conn, &op.done);
 		err = op.status;
 	}
+	destroy_delayed_work_on_stack(&op.late);
 	/* Completed or never posted: its place in the send queue is free. */
 	tdsm_slot_put(conn, &conn->reg_free);
 	return err;

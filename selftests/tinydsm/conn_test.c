@@ -43,6 +43,15 @@
  *                   within a bound (the module releases every connection
  *                   and buffer on it); with the device back, the nodes
  *                   reconnect and every page reads right.
+ *   slow_registration
+ *                   node1's registration QP answers late: with the knob
+ *                   local_op_late_ms (1000 ms) and timeout_ms 300, the
+ *                   REG_MR of a fault's buffer completes after its
+ *                   waiter's bound. The waiter must kill the connection
+ *                   ('disconnected (-110' in node1's log), the fault end
+ *                   within a bound (data or SIGBUS, never a hang), and,
+ *                   with the knob off again, the nodes reconnect and every
+ *                   page reads right. Skips without debugfs.
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
@@ -85,6 +94,8 @@ FIXTURE(conn) {
 	int netem;		/* this node added a netem qdisc */
 	int link_down;		/* this node took its link down */
 	int blackout;		/* this node drops every packet (tc clsact) */
+	unsigned int timeout_ms;	/* set lower by this test: put back */
+	int late;		/* this node set local_op_late_ms */
 	char setup_err[256];
 };
 
@@ -107,6 +118,8 @@ static int selected(const char *name)
 	if (!selected(_metadata->name))					\
 		SKIP(return, "not in TDSM_CONN_TESTS");			\
 } while (0)
+
+#define LATE_KNOB	"local_op_late_ms"
 
 static int blackout(int on);
 static int link_up_revive(void);
@@ -139,6 +152,10 @@ FIXTURE_TEARDOWN(conn)
 		blackout(0);
 	if (self->link_down)
 		link_up_revive();
+	if (self->late)
+		tc_inject_set(LATE_KNOB, 0);
+	if (self->timeout_ms)
+		tc_module_param_set("timeout_ms", self->timeout_ms);
 	TC_MARK_FAILED();
 	tc_node_close(&self->n);
 }
@@ -968,6 +985,67 @@ TEST_F_TIMEOUT(conn, device_removal, 300)
 	}
 	TC_BARRIER("removed", self->s.timeout_s + 2 * (int)bound);
 	final_check(_metadata, self, addr, 11, 1);
+}
+
+/*
+ * The registration QP's completion comes after its waiter's bound
+ * (PROTOCOL.md, "The registration queue pair"): the waiter kills the
+ * connection and waits for the completion, the fault ends, and the
+ * connection comes back.
+ */
+TEST_F_TIMEOUT(conn, slow_registration, 300)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	/* A fault waits for its REG_MR, its reply and a reconnect: each 300 ms. */
+	double bound = 20, t0, took;
+	struct tc_node *n = &self->n;
+	int i, sig, down0, down1;
+	uint64_t addr, v = 0;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (!tc_inject_has(LATE_KNOB))
+		SKIP(return, "no %s/%s (no debugfs)", TC_INJECT_DIR, LATE_KNOB);
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 13;
+	BARRIER("filled");
+	if (n->id == 1) {
+		down0 = klog_count("disconnected (-110");
+		self->timeout_ms = timeout_ms;
+		ASSERT_EQ(0, tc_module_param_set("timeout_ms", 300));
+		self->late = 1;
+		ASSERT_EQ(0, tc_inject_set(LATE_KNOB, 1000));
+		t0 = tc_now();
+		sig = try_read(word_at(addr, n->psz, W_NODE2), &v);
+		took = tc_now() - t0;
+		EXPECT_EQ(0, tc_inject_set(LATE_KNOB, 0));
+		self->late = 0;
+		EXPECT_EQ(0, tc_module_param_set("timeout_ms", timeout_ms));
+		self->timeout_ms = 0;
+		/* The teardown logs it: it may end after the fault did. */
+		for (i = 0; i < 50; i++) {
+			down1 = klog_count("disconnected (-110");
+			if (down1 > down0)
+				break;
+			usleep(200000);
+		}
+		TH_LOG("node1: fault with a late REG_MR: %s after %.1f s (bound %.0f s); 'disconnected (-110' %d before, %d after",
+		       sig ? "SIGBUS" : "read", took, bound, down0, down1);
+		EXPECT_LT(took, bound);
+		if (!sig)
+			EXPECT_EQ(13, v);
+		EXPECT_LT(down0, down1) TH_LOG("the late REG_MR did not time out");
+		/* Back: the pages read again, as node2 wrote them. */
+		EXPECT_EQ(0, wait_readable(addr, n->psz, W_NODE2, 60))
+			TH_LOG("node1: node2's pages did not come back");
+	}
+	TC_BARRIER("late", self->s.timeout_s + 90);
+	final_check(_metadata, self, addr, 13, 1);
 }
 
 TEST_HARNESS_MAIN

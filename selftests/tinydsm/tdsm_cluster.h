@@ -283,6 +283,23 @@ static inline unsigned int tc_module_param(const char *name, unsigned int dflt)
 	return sscanf(buf, "%u", &v) == 1 ? v : dflt;
 }
 
+/* Set the module parameter @name (one writable in sysfs): 0, or -1. */
+static inline int tc_module_param_set(const char *name, unsigned int val)
+{
+	char path[128], buf[16];
+	int fd, len, ok;
+
+	snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", name);
+	len = snprintf(buf, sizeof(buf), "%u\n", val);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, buf, len) == len;
+	if (close(fd) || !ok)
+		return -1;
+	return 0;
+}
+
 /* ------------------------------------------ fault-injection knobs (debugfs) */
 
 /* kmod/inject.c: u32 knobs, 0 (off) at load; none without CONFIG_DEBUG_FS. */
