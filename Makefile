@@ -341,12 +341,14 @@ report-test:
 check-run: report-test
 
 # The lab's host-side helpers that decide what a run's logs mean:
-# selftests/lab/rxe_panicked.sh (a lab run again after Soft-RoCE's own
-# panic) on made-up consoles.
+# selftests/lab/rxe_panicked.sh and nic_stalled.sh (a lab run again after
+# Soft-RoCE's own panic, or after a guest's NIC stopped sending) on
+# made-up logs.
 .PHONY: lab-test
 
 lab-test:
 	$(TOP)/selftests/lab/test/rxe_panicked_test.sh
+	$(TOP)/selftests/lab/test/nic_stalled_test.sh
 
 check-run: lab-test
 

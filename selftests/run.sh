@@ -103,16 +103,19 @@ count_tap() { # count_tap KVER FILE
 suite_timeout=$(sed -n 's/^timeout=//p' "$top/selftests/tinydsm/settings")
 lab_timeout=$suite_timeout
 
-# Labs run again because a guest died of Soft-RoCE's own panic, for the
-# summary: "KVER NAME: the panic's first line (first attempt in DIR)".
+# Labs run again because a guest died of Soft-RoCE's own panic or its
+# NIC stopped sending, for the summary: "KVER NAME: the report's first
+# line (first attempt in DIR)".
 rxe_reruns=()
 
 # One lab run: its own verdict (boot, rmmod, kernel log) is a result too.
 # A lab on a stock kernel in which a guest died of the known panic of
 # 6.12's Soft-RoCE (selftests/lab/rxe_panicked.sh: a panic whose report is
-# inside rdma_rxe and names no tinydsm code; README, "Known problems") runs
-# once more, as make demo's do, and the summary lists it. A second such
-# panic, any other report, and any panic on the debug kernel fail.
+# inside rdma_rxe and names no tinydsm code; README, "Known problems"), or
+# whose emulated NIC stopped sending (selftests/lab/nic_stalled.sh: its
+# transmit queue timed out, before any error report), runs once more, as
+# make demo's do, and the summary lists it. A second such fault, any other
+# report, and any of them on the debug kernel fail.
 lab_run() { # lab_run KVER NAME NODES SCRIPT
 	local dir=$out/$1/$2 rc i problems t0 why
 	t0=$(date +%s)
@@ -126,8 +129,9 @@ lab_run() { # lab_run KVER NAME NODES SCRIPT
 		--out "$dir" "$4"
 	rc=$?
 	if [[ $rc -ne 0 && $1 != *-tdsm-debug ]] &&
-	   why=$("$top/selftests/lab/rxe_panicked.sh" "$dir"); then
-		echo "=== $1: $2: a guest died of Soft-RoCE's panic ($why);" \
+	   { why=$("$top/selftests/lab/rxe_panicked.sh" "$dir") ||
+	     why=$("$top/selftests/lab/nic_stalled.sh" "$dir"); }; then
+		echo "=== $1: $2: a guest died of Soft-RoCE's panic or its NIC stalled ($why);" \
 			"first attempt kept in $dir.rxe-panic, running the lab again"
 		rm -rf "$dir.rxe-panic"
 		mv "$dir" "$dir.rxe-panic"
@@ -323,7 +327,7 @@ if ((dry_run)); then
 fi
 echo
 echo "suite time: $(($(date +%s) - start)) s, logs in $out"
-for f in "${rxe_reruns[@]}"; do echo "run again after Soft-RoCE's panic: $f"; done
+for f in "${rxe_reruns[@]}"; do echo "run again after Soft-RoCE's panic or a stalled NIC: $f"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
 # The module's last words on each node of the first two labs that failed:
@@ -338,7 +342,7 @@ for f in "${failures[@]}"; do
 	for d in "$out/$kv/$suite"/node*; do
 		[ -f "$d/dmesg.live" ] || continue
 		echo "--- $kv $suite $(basename "$d"): the module's last kernel log lines"
-		grep -a 'tinydsm' "$d/dmesg.live" | tail -n 8
+		grep -a -E 'tinydsm|NETDEV WATCHDOG' "$d/dmesg.live" | tail -n 8
 	done
 done
 [ "$failed" -eq 0 ]
