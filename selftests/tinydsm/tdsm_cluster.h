@@ -283,13 +283,12 @@ static inline unsigned int tc_module_param(const char *name, unsigned int dflt)
 	return sscanf(buf, "%u", &v) == 1 ? v : dflt;
 }
 
-/* Set the module parameter @name (one writable in sysfs): 0, or -1. */
-static inline int tc_module_param_set(const char *name, unsigned int val)
+/* Write @val, a line, to the sysfs or debugfs file @path: 0, or -1. */
+static inline int tc_write_uint(const char *path, unsigned int val)
 {
-	char path[128], buf[16];
+	char buf[16];
 	int fd, len, ok;
 
-	snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", name);
 	len = snprintf(buf, sizeof(buf), "%u\n", val);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -298,6 +297,15 @@ static inline int tc_module_param_set(const char *name, unsigned int val)
 	if (close(fd) || !ok)
 		return -1;
 	return 0;
+}
+
+/* Set the module parameter @name (one writable in sysfs): 0, or -1. */
+static inline int tc_module_param_set(const char *name, unsigned int val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), TC_PARAM_DIR "/%s", name);
+	return tc_write_uint(path, val);
 }
 
 /* ------------------------------------------ fault-injection knobs (debugfs) */
@@ -317,18 +325,10 @@ static inline int tc_inject_has(const char *name)
 /* Set this node's knob @name to @val: 0, or -1 with errno set. */
 static inline int tc_inject_set(const char *name, unsigned int val)
 {
-	char path[PATH_MAX], buf[16];
-	int fd, len, ok;
+	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), TC_INJECT_DIR "/%s", name);
-	len = snprintf(buf, sizeof(buf), "%u\n", val);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, buf, len) == len;
-	if (close(fd) || !ok)
-		return -1;
-	return 0;
+	return tc_write_uint(path, val);
 }
 
 /* ------------------------------------------------------------ the region */

@@ -6,31 +6,13 @@
 # the host (make lab-test, part of make check).
 set -uo pipefail
 
-top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
+classifier=nic_stalled.sh
+# shellcheck source=selftests/lab/test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# klog NAME LINE...: a lab run NAME whose node2's kernel log is LINE...
+# klog NAME LINE...: a lab run NAME whose node2 printed LINE... (dmesg.live)
 klog() {
-	local d=$tmp/$1
-	shift
-	mkdir -p "$d/node1" "$d/node2"
-	echo "[    1.000000] Linux version 6.1.0-57-amd64" >"$d/node1/dmesg.live"
-	printf '%s\n' "$@" >"$d/node2/dmesg.live"
-}
-
-# expect 0|1 NAME: nic_stalled.sh's exit status on lab run NAME
-expect() {
-	local got
-	"$top/selftests/lab/nic_stalled.sh" "$tmp/$2" >/dev/null
-	got=$?
-	if [[ $got == "$1" ]]; then
-		echo "ok: $2"
-	else
-		echo "FAIL: $2: exit $got, expected $1"
-		fails=$((fails + 1))
-	fi
+	lab_log "$1" dmesg.live "${@:2}"
 }
 
 stall="[  697.021974] virtio_net virtio0 eth0: NETDEV WATCHDOG: CPU: 0: transmit queue 0 timed out 5376 ms"
@@ -57,5 +39,4 @@ klog hung_first \
 	"$stall"
 expect 1 hung_first
 
-((fails == 0)) || { echo "nic_stalled_test: $fails failed"; exit 1; }
-echo "nic_stalled_test: all passed"
+finish

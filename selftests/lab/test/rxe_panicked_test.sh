@@ -5,31 +5,13 @@
 # again when it does. Runs on the host (make lab-test, part of make check).
 set -uo pipefail
 
-top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
+classifier=rxe_panicked.sh
+# shellcheck source=selftests/lab/test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# console NAME LINE...: a lab run NAME whose node2 printed LINE...
+# console NAME LINE...: a lab run NAME whose node2 printed LINE... (console.log)
 console() {
-	local d=$tmp/$1
-	shift
-	mkdir -p "$d/node1" "$d/node2"
-	echo "[    1.000000] Linux version 6.12.118+deb12-amd64" >"$d/node1/console.log"
-	printf '%s\n' "$@" >"$d/node2/console.log"
-}
-
-# expect 0|1 NAME: rxe_panicked.sh's exit status on lab run NAME
-expect() {
-	local got
-	"$top/selftests/lab/rxe_panicked.sh" "$tmp/$2" >/dev/null
-	got=$?
-	if [[ $got == "$1" ]]; then
-		echo "ok: $2"
-	else
-		echo "FAIL: $2: exit $got, expected $1"
-		fails=$((fails + 1))
-	fi
+	lab_log "$1" console.log "${@:2}"
 }
 
 rxe_stack=(
@@ -72,5 +54,4 @@ console other_panic \
 	"[  500.000003] Kernel panic - not syncing: Fatal exception"
 expect 1 other_panic
 
-((fails == 0)) || { echo "rxe_panicked_test: $fails failed"; exit 1; }
-echo "rxe_panicked_test: all passed"
+finish
