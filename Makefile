@@ -343,12 +343,14 @@ check-run: report-test
 # The lab's host-side helpers that decide what a run's logs mean:
 # selftests/lab/rxe_panicked.sh and nic_stalled.sh (a lab run again after
 # Soft-RoCE's own panic, or after a guest's NIC stopped sending) on
-# made-up logs.
+# made-up logs; and a 2-node lab whose guest says its NIC stalled, which
+# the lab must stop, keeping QEMU's and the guest's view of the NIC.
 .PHONY: lab-test
 
 lab-test:
 	$(TOP)/selftests/lab/test/rxe_panicked_test.sh
 	$(TOP)/selftests/lab/test/nic_stalled_test.sh
+	$(TOP)/selftests/lab/test/nic_stall_stop_test.sh
 
 check-run: lab-test
 

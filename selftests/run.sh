@@ -327,11 +327,15 @@ if ((dry_run)); then
 fi
 echo
 echo "suite time: $(($(date +%s) - start)) s, logs in $out"
-for f in "${rxe_reruns[@]}"; do echo "run again after Soft-RoCE's panic or a stalled NIC: $f"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done
+for f in "${rxe_reruns[@]}"; do echo "run again after Soft-RoCE's panic or a stalled NIC: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
-# The module's last words on each node of the first two labs that failed:
-# CI keeps only the end of this output, and the lab's files go with it.
+# What each node of the first two labs that failed said last: CI keeps
+# only the end of this output, and the lab's files go with it. The first
+# error report, the NIC's state if it stalled (selftests/lab/lab.sh's
+# snapshot of its rings, the guest's interrupt counts), the module's last
+# lines.
+report='BUG:|Oops|WARNING:|Kernel panic|blocked for more than|corruption|general protection'
 seen=" "
 for f in "${failures[@]}"; do
 	read -r kv suite _ <<<"$f"
@@ -341,8 +345,13 @@ for f in "${failures[@]}"; do
 	[ "$(wc -w <<<"$seen")" -le 2 ] || break
 	for d in "$out/$kv/$suite"/node*; do
 		[ -f "$d/dmesg.live" ] || continue
-		echo "--- $kv $suite $(basename "$d"): the module's last kernel log lines"
-		grep -a -E 'tinydsm|NETDEV WATCHDOG' "$d/dmesg.live" | tail -n 8
+		echo "--- $kv $suite $(basename "$d"): first report, NIC, the module's last lines"
+		grep -a -m 1 -E "$report" "$d/dmesg.live"
+		grep -a -m 1 'NETDEV WATCHDOG' "$d/dmesg.live"
+		[ -f "$d/nic_stall.txt" ] && grep -a '^summary' "$d/nic_stall.txt"
+		[ -f "$d/nic_stall.guest" ] && grep -a -E '^===|virtio[0-9]-(in|out)put' "$d/nic_stall.guest" |
+			awk '{ $1 = $1; print "guest: " $0 }'
+		grep -a -E 'tinydsm' "$d/dmesg.live" | tail -n 5
 	done
 done
 [ "$failed" -eq 0 ]

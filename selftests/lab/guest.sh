@@ -44,6 +44,7 @@ barrier() {
 
 finish() {
 	[[ -n ${DMESG_PID:-} ]] && kill "$DMESG_PID" 2>/dev/null
+	[[ -n ${NIC_WATCH_PID:-} ]] && kill "$NIC_WATCH_PID" 2>/dev/null
 	dmesg >"$ND/dmesg" 2>&1
 	put "done" "$(uptime_s)"
 	sync
@@ -64,6 +65,26 @@ setup_fail() {
 # panics, this is what is left to look at (the full dmesg is saved at the end).
 dmesg -w >"$ND/dmesg.live" 2>&1 &
 DMESG_PID=$!
+
+# If the NIC's transmit queue stops for good ("NETDEV WATCHDOG"), record
+# what this side sees of it twice, 10 s apart: whether its interrupts still
+# come, what was sent and received (the host asks QEMU, selftests/lab/lab.sh).
+(
+	while sleep 2; do
+		grep -aq 'NETDEV WATCHDOG' "$ND/dmesg.live" && break
+	done
+	for round in 1 2; do
+		{
+			echo "=== guest uptime $(uptime_s), round $round"
+			grep -E 'CPU|virtio' /proc/interrupts
+			ip -s -s link show eth0
+			grep -H . /sys/class/net/eth0/queues/tx-0/tx_timeout \
+				/sys/class/net/eth0/queues/tx-0/byte_queue_limits/inflight
+		} >>"$ND/nic_stall.guest" 2>&1
+		sleep 10
+	done
+) &
+NIC_WATCH_PID=$!
 
 say "stage 2 at uptime $(uptime_s)s, kernel $(uname -r)"
 

@@ -68,7 +68,7 @@ SCRIPT=${SCRIPT#"$TOP"/}
 
 # ------------------------------------------------------------ prerequisites
 for c in qemu-system-x86_64:qemu-system-x86 vde_switch:vde2 cpio:cpio gzip:gzip \
-	xz:xz-utils modprobe:kmod sha256sum:coreutils tail:coreutils; do
+	xz:xz-utils modprobe:kmod sha256sum:coreutils tail:coreutils socat:socat; do
 	command -v "${c%%:*}" >/dev/null || need "command ${c%%:*}" "${c#*:}"
 done
 # The guest runs the host's own binaries; check the ones it relies on.
@@ -264,7 +264,8 @@ T0=$(now_ms)
 for ((i = 1; i <= NODES; i++)); do
 	nd=$OUT/node$i
 	qemu=(qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu max -m "$MEM" -smp "$SMP"
-		-nodefaults -nographic -no-reboot -monitor none "${BIOS[@]}"
+		-nodefaults -nographic -no-reboot "${BIOS[@]}"
+		-monitor "unix:$nd/monitor.sock,server=on,wait=off"
 		-serial "file:$nd/console.log" -pidfile "$nd/qemu.pid"
 		-kernel "/boot/vmlinuz-$KVER" -initrd "$INITRD"
 		-append "console=ttyS0 quiet panic=-1 tdsm_node=$i"
@@ -314,6 +315,84 @@ freeze_requests() {
 	done
 }
 
+# ------------------------------------------------------------ NIC stalls
+# A guest whose virtio-net transmit queue stops for good says so in its
+# kernel log ("NETDEV WATCHDOG", selftests/lab/nic_stalled.sh). Where the
+# ring is stuck decides whose bug it is: requests the guest made available
+# that QEMU never took (avail index ahead of QEMU's last_avail_idx) are
+# QEMU's side; requests QEMU returned (used index) that the guest never
+# reaped are the guest's. Ask QEMU's monitor twice, 10 s apart, into
+# node<i>/nic_stall.txt.
+hmp() { # hmp NODE COMMAND: its output, without the prompt and echo
+	printf '%s\n' "$2" | socat -t 2 - "UNIX-CONNECT:$OUT/node$1/monitor.sock" 2>&1 |
+		tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -av '^(qemu)\|^QEMU .* monitor' || true
+}
+last_hex() { [[ $1 =~ (0x[0-9a-f]+)[[:space:]]*$ ]] && echo $((BASH_REMATCH[1])) || echo '?'; }
+# A ring as QEMU sees it, and its indexes as they are in guest memory: the
+# avail ring is flags, idx, ring[num], used_event; the used ring is flags,
+# idx, ring[num] (8 bytes each), avail_event.
+ring_snapshot() { # ring_snapshot NODE DEV QUEUE
+	local st num avail used
+	st=$(hmp "$1" "info virtio-queue-status $2 $3")
+	echo "$st"
+	num=$(sed -n 's/^ *num: *\([0-9]*\)$/\1/p' <<<"$st")
+	avail=$(sed -n 's/^ *avail: *\(0x[0-9a-f]*\)$/\1/p' <<<"$st")
+	used=$(sed -n 's/^ *used: *\(0x[0-9a-f]*\)$/\1/p' <<<"$st")
+	[[ -n $num && -n $avail && -n $used ]] || return 0
+	local a ue u ae
+	a=$(hmp "$1" "xp /2hx $avail" | cut -d: -f2)
+	ue=$(hmp "$1" "xp /1hx $((avail + 4 + 2 * num))" | cut -d: -f2)
+	u=$(hmp "$1" "xp /2hx $used" | cut -d: -f2)
+	ae=$(hmp "$1" "xp /1hx $((used + 4 + 8 * num))" | cut -d: -f2)
+	echo "  guest memory: avail flags, idx:$a; used_event:$ue; used flags, idx:$u; avail_event:$ae"
+	# One line for selftests/run.sh's summary of a failed lab.
+	echo "summary: queue $3: qemu last_avail_idx $(sed -n 's/^ *last_avail_idx: *//p' <<<"$st")," \
+		"used_idx $(sed -n 's/^ *used_idx: *//p' <<<"$st"), inuse $(sed -n 's/^ *inuse: *//p' <<<"$st");" \
+		"guest avail idx $(last_hex "$a"), used idx $(last_hex "$u"), used_event $(last_hex "$ue")," \
+		"avail_event $(last_hex "$ae")"
+}
+nic_snapshot() { # nic_snapshot NODE
+	local f=$OUT/node$1/nic_stall.txt dev round q
+	dev=$(hmp "$1" 'info virtio' | sed -n 's/^\(\/machine\/[^ ]*\) \[virtio-net\]$/\1/p' | head -n 1)
+	for round in 1 2; do
+		{
+			echo "=== host $(date -u +%T), round $round: $dev (queue 0 receives, 1 sends)"
+			[[ -z $dev ]] || for q in 0 1; do ring_snapshot "$1" "$dev" "$q"; done
+		} >>"$f"
+		((round == 2)) || sleep 10
+	done
+}
+# A queue stuck for NIC_STALL_MS does not come back (seen: 45 s, 140 s and
+# counting): every test after it waits out its timeouts against a node
+# that cannot answer. Once the snapshot is taken, stop the lab instead of
+# running out its --timeout; the verdict says why.
+NIC_STALL_MS=30000
+declare -a NIC_SEEN=() NIC_SNAP=()
+NIC_STALLED=
+nic_stalls() { # returns 0 once a node's queue is stuck for good
+	local i ms
+	for ((i = 1; i <= NODES; i++)); do
+		[[ ! -e $OUT/node$i/qemu_exit ]] || continue
+		if [[ -z ${NIC_SEEN[i]:-} ]]; then
+			grep -aq 'NETDEV WATCHDOG' "$OUT/node$i/dmesg.live" 2>/dev/null || continue
+			NIC_SEEN[i]=1
+			msg "node$i: its NIC stopped sending (NETDEV WATCHDOG); QEMU's view of it goes to node$i/nic_stall.txt"
+			nic_snapshot "$i" 9>&- &
+			NIC_SNAP[i]=$!
+			continue
+		fi
+		# The snapshot is done, and the queue is still stuck.
+		kill -0 "${NIC_SNAP[i]}" 2>/dev/null && continue
+		ms=$(grep -a 'NETDEV WATCHDOG' "$OUT/node$i/dmesg.live" | tail -n 1 |
+			sed -n 's/.* timed out \([0-9]*\) ms.*/\1/p')
+		if [[ -n $ms ]] && ((ms >= NIC_STALL_MS)); then
+			NIC_STALLED="node$i's NIC stopped sending: its transmit queue timed out $ms ms ago"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # ------------------------------------------------------------------- watch
 # Poll the nodes' marker files until every qemu has exited or the hard
 # timeout hits. Boot time = qemu start to SCRIPT start, seen from the host.
@@ -349,8 +428,12 @@ while :; do
 	done
 	((running)) || break
 	freeze_requests
-	if ((now > DEADLINE)); then
-		msg "TIMEOUT after ${TIMEOUT}s: stopping the guests"
+	if nic_stalls || ((now > DEADLINE)); then
+		if [[ -n $NIC_STALLED ]]; then
+			msg "$NIC_STALLED: stopping the guests"
+		else
+			msg "TIMEOUT after ${TIMEOUT}s: stopping the guests"
+		fi
 		for ((i = 1; i <= NODES; i++)); do
 			pid=$(cat "$OUT/node$i/qemu.pid" 2>/dev/null) || continue
 			[[ -e $OUT/node$i/qemu_exit ]] || { kill -CONT "$pid"; kill "$pid"; } 2>/dev/null || true
@@ -385,6 +468,7 @@ for ((i = 1; i <= NODES; i++)); do
 		why+=("setup failed: $(cat "$nd/setup_error")")
 	elif [[ -z $rc ]]; then
 		if [[ -n ${STOPPED[i]:-} ]]; then why+=("guest stopped without an rc (see $nd/console.log)")
+		elif [[ -n $NIC_STALLED ]]; then why+=("stopped: $NIC_STALLED")
 		else why+=("timeout (no rc after ${TIMEOUT}s)"); fi
 	elif [[ $rc == 4 ]]; then
 		SKIP=1
