@@ -347,8 +347,14 @@ for f in "${failures[@]}"; do
 		[ -f "$d/dmesg.live" ] || continue
 		echo "--- $kv $suite $(basename "$d"): first report, NIC, the module's last lines"
 		grep -a -m 1 -E "$report" "$d/dmesg.live"
-		grep -a -m 1 'NETDEV WATCHDOG' "$d/dmesg.live"
-		[ -f "$d/nic_stall.txt" ] && grep -a '^summary' "$d/nic_stall.txt"
+		stall=$(grep -a -n -m 1 'NETDEV WATCHDOG' "$d/dmesg.live")
+		if [ -n "$stall" ]; then
+			# what the module did just before its NIC stopped
+			head -n "${stall%%:*}" "$d/dmesg.live" | grep -a tinydsm | tail -n 3
+			echo "${stall#*:}"
+		fi
+		[ -f "$d/nic_stall.txt" ] && grep -a -E '^summary|broken' "$d/nic_stall.txt"
+		[ -s "$d/qemu.log" ] && tail -n 3 "$d/qemu.log" | sed 's/^/qemu: /'
 		[ -f "$d/nic_stall.guest" ] && grep -a -E '^===|virtio[0-9]-(in|out)put' "$d/nic_stall.guest" |
 			awk '{ $1 = $1; print "guest: " $0 }'
 		grep -a -E 'tinydsm' "$d/dmesg.live" | tail -n 5

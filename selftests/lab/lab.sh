@@ -357,6 +357,7 @@ nic_snapshot() { # nic_snapshot NODE
 	for round in 1 2; do
 		{
 			echo "=== host $(date -u +%T), round $round: $dev (queue 0 receives, 1 sends)"
+			[[ -z $dev ]] || hmp "$1" "info virtio-status $dev"
 			[[ -z $dev ]] || for q in 0 1; do ring_snapshot "$1" "$dev" "$q"; done
 		} >>"$f"
 		((round == 2)) || sleep 10
