@@ -556,6 +556,18 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 		tdsm_conn_put(conn);
 	was_up = tdsm_peer_unpublish(conn->peer, conn);
 	/*
+	 * The QP goes to error first, before the DREQ: from now on it answers
+	 * nothing, so a peer that misses the DREQ still finds out, in one
+	 * transport timeout, on its next send (a probe of its stale
+	 * connection, say). A QP left ready until the end would ack that
+	 * probe, or hold it in RNR retries, and the peer would keep a dead
+	 * connection up (PROTOCOL.md, "States", teardown step 3). The CM never
+	 * touches this QP (made with the verbs): rdma_disconnect() does not
+	 * move it.
+	 */
+	if (conn->qp)
+		ib_modify_qp(conn->qp, &attr, IB_QP_STATE);
+	/*
 	 * Stop the CM: after rdma_destroy_id() no handler of ours runs and the
 	 * CM no longer touches the QP (a late ESTABLISHED cannot revive it).
 	 * The QP itself is destroyed with the verbs, as it outlives the id.
@@ -566,8 +578,6 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 		conn->cm_id = NULL;
 	}
 	if (conn->qp) {
-		/* Whatever state the CM left it in: error, then drain. */
-		ib_modify_qp(conn->qp, &attr, IB_QP_STATE);
 		/* Every posted WR completes or is flushed: no DMA after this. */
 		ib_drain_qp(conn->qp);
 		ib_destroy_qp(conn->qp);
