@@ -557,11 +557,11 @@ static void tdsm_conn_teardown_work(struct work_struct *work)
 	was_up = tdsm_peer_unpublish(conn->peer, conn);
 	/*
 	 * The QP goes to error first, before the DREQ: from now on it answers
-	 * nothing, so a peer that misses the DREQ still finds out, in one
-	 * transport timeout, on its next send (a probe of its stale
-	 * connection, say). A QP left ready until the end would ack that
-	 * probe, or hold it in RNR retries, and the peer would keep a dead
-	 * connection up (PROTOCOL.md, "States", teardown step 3). The CM never
+	 * nothing, so a peer that misses the DREQ still finds out, once its
+	 * retries run out, on its next send (a probe of its stale connection,
+	 * say). A QP left ready until the end would ack that probe, or hold
+	 * it in RNR retries, and the peer would keep a dead connection up
+	 * (PROTOCOL.md, "States", teardown step 3). The CM never
 	 * touches this QP (made with the verbs): rdma_disconnect() does not
 	 * move it.
 	 */
@@ -1987,7 +1987,13 @@ static void tdsm_conn_param_init(struct rdma_conn_param *param,
 	param->private_data = &conn->hello_mine;
 	param->private_data_len = sizeof(conn->hello_mine);
 	param->flow_control = 1;
-	param->retry_count = 7;
+	/*
+	 * 6, not 7: Soft-RoCE reads a retry count of 7 as "retry for ever"
+	 * (rxe_comp.c), so a work request to a peer whose QP is gone (a
+	 * probe, a reply) never failed and a dead connection stayed UP.
+	 * With 6 it fails after 7 ack timeouts (TDSM_ACK_TIMEOUT), about 4 s.
+	 */
+	param->retry_count = 6;
 	param->rnr_retry_count = 7;	/* retry until a receive is posted */
 }
 

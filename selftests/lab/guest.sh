@@ -114,6 +114,10 @@ done
 rdma link show rxe0/1 2>/dev/null | grep -q 'state ACTIVE' ||
 	setup_fail "rxe0 port not ACTIVE after 30 s: $(rdma link show 2>&1)"
 
+# Lines written to /dev/kmsg (the runners' marks of each test case) are
+# all kept, not rate-limited.
+echo on >/proc/sys/kernel/printk_devkmsg || setup_fail "cannot set printk_devkmsg"
+
 # kmemleak (the debug kernel): forget what booting left, so that what is
 # reported later is the run's, and stop its scans every 10 minutes: one
 # takes 10 to 20 s of CPU there, enough to push a test past its bounds at

@@ -40,7 +40,8 @@ tdsm_run_test() {
 		return 1
 	fi
 	echo "tinydsm-selftest: start $t" >/dev/kmsg
-	"$TDSM_TREE/build/selftests/$t" "$@" 2>&1 |
+	# Line-buffered: the marks are timed as the lines come.
+	stdbuf -oL -eL "$TDSM_TREE/build/selftests/$t" "$@" 2>&1 |
 		awk -v tap="$TDSM_OUT/$t.tap" -v t="$t" '{
 			print; fflush()
 			print >tap; fflush(tap)
