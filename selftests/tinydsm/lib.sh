@@ -21,6 +21,21 @@ tdsm_tests() {
 	awk -v s="$1" '$1 == s { sub(/^[^ ]+ /, ""); print }' "$TDSM_TESTS_LIST"
 }
 
+# tdsm_tee_marked NAME FILE: copy stdin to stdout and FILE, and each test
+# case's start and result, as "tinydsm-selftest: NAME: LINE", to the
+# kernel log.
+tdsm_tee_marked() {
+	local line
+	while IFS= read -r line || [[ -n $line ]]; do
+		printf '%s\n' "$line"
+		printf '%s\n' "$line" >&3
+		case $line in
+		"#  RUN "* | "ok "* | "not ok "*)
+			echo "tinydsm-selftest: $1: $line" >/dev/kmsg ;;
+		esac
+	done 3>"$2"
+}
+
 # tdsm_run_test NAME [ARGS...]: run build/selftests/NAME, its TAP output
 # saved as $TDSM_OUT/NAME.tap for the host to count, its boundaries and
 # each test case's start and result marked in the kernel log (to tie dmesg
@@ -40,16 +55,10 @@ tdsm_run_test() {
 		return 1
 	fi
 	echo "tinydsm-selftest: start $t" >/dev/kmsg
-	# Line-buffered: the marks are timed as the lines come.
+	# Line-buffered, and read a line at a time (mawk would wait for a
+	# full buffer): the output streams, and the marks are timed.
 	stdbuf -oL -eL "$TDSM_TREE/build/selftests/$t" "$@" 2>&1 |
-		awk -v tap="$TDSM_OUT/$t.tap" -v t="$t" '{
-			print; fflush()
-			print >tap; fflush(tap)
-			if ($0 ~ /^(#  RUN |ok |not ok )/) {
-				print "tinydsm-selftest: " t ": " $0 >"/dev/kmsg"
-				fflush("/dev/kmsg")
-			}
-		}'
+		tdsm_tee_marked "$t" "$TDSM_OUT/$t.tap"
 	r=${PIPESTATUS[0]}
 	echo "tinydsm-selftest: end $t rc=$r" >/dev/kmsg
 	[[ $r == 0 || $r == "$ksft_skip" ]] || tdsm_rc=1
