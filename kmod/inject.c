@@ -70,6 +70,15 @@ static u32 tdsm_home_reply_delay_ms;
  */
 static u32 tdsm_local_op_late_ms;
 
+/*
+ * drop_proofs: a count, not a time. The next this many proofs of the
+ * cluster key that arrive (rdma.c, tdsm_auth_rx()) are dropped as if lost,
+ * one per arrival: this side's exchange then times out and gives the
+ * connection up, while the peer, which had our proof, has made it UP
+ * (PROTOCOL.md, "Authentication": one side gives up during the exchange).
+ */
+static u32 tdsm_drop_proofs;
+
 /* The knobs: one line each. */
 static const struct {
 	const char *name;
@@ -79,6 +88,7 @@ static const struct {
 	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
 	{ "home_reply_delay_ms", &tdsm_home_reply_delay_ms },
 	{ "local_op_late_ms", &tdsm_local_op_late_ms },
+	{ "drop_proofs", &tdsm_drop_proofs },
 };
 
 /* tinydsm/ in debugfs, or an error pointer (debugfs_remove_recursive() takes both). */
@@ -138,6 +148,21 @@ bool __tdsm_inject_local_op_late(struct delayed_work *late)
 		return false;
 	queue_delayed_work(system_wq, late, msecs_to_jiffies(ms));
 	return true;
+}
+
+/* A proof arrived: true (and one fewer to drop) if it is to be dropped. */
+bool __tdsm_inject_drop_proof(void)
+{
+	u32 n = READ_ONCE(tdsm_drop_proofs);
+
+	while (n) {
+		u32 was = cmpxchg(&tdsm_drop_proofs, n, n - 1);
+
+		if (was == n)
+			return true;
+		n = was;
+	}
+	return false;
 }
 
 DEFINE_STATIC_KEY_FALSE(tdsm_inject_on);

@@ -44,6 +44,15 @@ static inline void tdsm_inject_home_reply_delay(void)
  */
 void tdsm_inject_evict_delay(unsigned long end);
 
+bool __tdsm_inject_drop_proof(void);
+
+/* A peer's proof of the key arrived (rdma.c): true if it is to be dropped. */
+static inline bool tdsm_inject_drop_proof(void)
+{
+	return static_branch_unlikely(&tdsm_inject_on) &&
+	       __tdsm_inject_drop_proof();
+}
+
 struct delayed_work;
 bool __tdsm_inject_local_op_late(struct delayed_work *late);
 

@@ -2094,6 +2094,12 @@ static void tdsm_auth_rx(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg
 	unsigned long flags;
 	bool fresh, going;
 
+	/* A test's lost proof (the knob drop_proofs): as if it never came. */
+	if (tdsm_inject_drop_proof()) {
+		pr_info("node %u: dropped its proof of the key (drop_proofs)\n",
+			conn->peer->id);
+		return;
+	}
 	spin_lock_irqsave(&conn->lock, flags);
 	going = conn->state >= TDSM_CS_CLOSING;
 	fresh = conn->keyed && conn->state < TDSM_CS_UP &&

@@ -52,6 +52,13 @@
  *                   within a bound (data or SIGBUS, never a hang), and,
  *                   with the knob off again, the nodes reconnect and every
  *                   page reads right. Skips without debugfs.
+ *   proof_lost      node1 drops node2's next proof of the cluster key (the
+ *                   knob drop_proofs), then deletes and adds node2: node1's
+ *                   proof exchange times out and gives the new connection
+ *                   up, while node2, which had node1's proof, made it UP.
+ *                   Within a bound node2 must answer node1 again (word
+ *                   loads), and every page reads right on both. Skips
+ *                   without debugfs.
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
@@ -96,6 +103,7 @@ FIXTURE(conn) {
 	int blackout;		/* this node drops every packet (tc clsact) */
 	unsigned int timeout_ms;	/* set lower by this test: put back */
 	int late;		/* this node set local_op_late_ms */
+	int proofs;		/* this node set drop_proofs */
 	char setup_err[256];
 };
 
@@ -120,6 +128,7 @@ static int selected(const char *name)
 } while (0)
 
 #define LATE_KNOB	"local_op_late_ms"
+#define PROOF_KNOB	"drop_proofs"
 
 static int blackout(int on);
 static int link_up_revive(void);
@@ -154,6 +163,8 @@ FIXTURE_TEARDOWN(conn)
 		link_up_revive();
 	if (self->late)
 		tc_inject_set(LATE_KNOB, 0);
+	if (self->proofs)
+		tc_inject_set(PROOF_KNOB, 0);
 	if (self->timeout_ms)
 		tc_module_param_set("timeout_ms", self->timeout_ms);
 	TC_MARK_FAILED();
@@ -1046,6 +1057,59 @@ TEST_F_TIMEOUT(conn, slow_registration, 300)
 	}
 	TC_BARRIER("late", self->s.timeout_s + 90);
 	final_check(_metadata, self, addr, 13, 1);
+}
+
+TEST_F_TIMEOUT(conn, proof_lost, 300)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	/*
+	 * node1's exchange times out (timeout_ms), node2 learns of it (the
+	 * disconnect, or its probe of the UP connection when node1 connects
+	 * again: timeout_ms with the retries), and they connect again.
+	 */
+	double bound = 4.0 * timeout_ms / 1000 + 15, t0, took;
+	const char *tree = getenv("TDSM_TREE");
+	struct tc_node *n = &self->n;
+	int i, lost0, lost1, err = 0;
+	char ctl[512];
+	uint64_t addr;
+
+	SELECTED();
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u", self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (!tc_inject_has(PROOF_KNOB))
+		SKIP(return, "no %s/%s (no debugfs)", TC_INJECT_DIR, PROOF_KNOB);
+	snprintf(ctl, sizeof(ctl), "%s/build/tools/tinydsmctl", tree ? tree : ".");
+	ASSERT_NE(NULL, getenv("TDSM_IP_2"));
+	ASSERT_EQ(0, shared_run(_metadata, self, &addr));
+	if (n->id == 2)
+		for (i = 0; i < NPAGES; i++)
+			*word_at(addr + i * n->psz, n->psz, W_NODE2) = 21;
+	BARRIER("filled");
+	if (n->id == 1) {
+		lost0 = klog_count("dropped its proof");
+		self->proofs = 1;
+		ASSERT_EQ(0, tc_inject_set(PROOF_KNOB, 1));
+		tc_shell("%s node del 2 >/dev/null 2>&1", ctl);
+		ASSERT_EQ(0, tc_shell("%s node add 2 %s >/dev/null", ctl,
+				      getenv("TDSM_IP_2")));
+		t0 = tc_now();
+		err = wait_home(n->fd, addr, 150);
+		took = tc_now() - t0;
+		EXPECT_EQ(0, tc_inject_set(PROOF_KNOB, 0));
+		self->proofs = 0;
+		lost1 = klog_count("dropped its proof");
+		TH_LOG("node1: node2's proof dropped %d time(s); node2 answered again after %.1f s (bound %.0f s)",
+		       lost1 - lost0, took, bound);
+		EXPECT_EQ(lost0 + 1, lost1)
+			TH_LOG("no proof was dropped: the test tested nothing");
+		EXPECT_EQ(0, err) TH_LOG("node2 did not answer within 150 s");
+		EXPECT_LT(took, bound);
+	}
+	TC_BARRIER("answered", self->s.timeout_s + 160);
+	final_check(_metadata, self, addr, 21, 1);
 }
 
 TEST_HARNESS_MAIN
