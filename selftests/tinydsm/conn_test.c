@@ -53,9 +53,11 @@
  *                   with the knob off again, the nodes reconnect and every
  *                   page reads right. Skips without debugfs.
  *   proof_lost      node1 drops node2's next proof of the cluster key (the
- *                   knob drop_proofs), then deletes and adds node2: node1's
+ *                   knob drop_proofs) and its own CM disconnect requests
+ *                   (a tc filter), then deletes and adds node2: node1's
  *                   proof exchange times out and gives the new connection
- *                   up, while node2, which had node1's proof, made it UP.
+ *                   up, while node2, which had node1's proof, made it UP
+ *                   and hears of no disconnect (its probe must find out).
  *                   Within a bound node2 must answer node1 again (word
  *                   loads), and every page reads right on both. Skips
  *                   without debugfs.
@@ -104,6 +106,7 @@ FIXTURE(conn) {
 	unsigned int timeout_ms;	/* set lower by this test: put back */
 	int late;		/* this node set local_op_late_ms */
 	int proofs;		/* this node set drop_proofs */
+	int dreq;		/* this node drops its DREQs (tc clsact) */
 	char setup_err[256];
 };
 
@@ -132,6 +135,7 @@ static int selected(const char *name)
 
 static int blackout(int on);
 static int link_up_revive(void);
+static int drop_dreq(int on);
 
 /*
  * fork() for a test's helper process, which dies with the test: a test that
@@ -165,6 +169,8 @@ FIXTURE_TEARDOWN(conn)
 		tc_inject_set(LATE_KNOB, 0);
 	if (self->proofs)
 		tc_inject_set(PROOF_KNOB, 0);
+	if (self->dreq)
+		drop_dreq(0);
 	if (self->timeout_ms)
 		tc_module_param_set("timeout_ms", self->timeout_ms);
 	TC_MARK_FAILED();
@@ -1059,6 +1065,48 @@ TEST_F_TIMEOUT(conn, slow_registration, 300)
 	final_check(_metadata, self, addr, 13, 1);
 }
 
+/*
+ * Drop this node's CM disconnect requests (DREQ) on the way out, or stop
+ * dropping them: RoCEv2 (UDP port 4791) to QP 1 (the CM's), a MAD of the
+ * CM class (7) whose attribute is DREQ (0x0015). Offsets from the IP
+ * header, which rxe sends without options: UDP at 20, the BTH at 28 (its
+ * destination QP in bytes 33-35), the DETH at 40, the MAD at 48 (class in
+ * byte 49, attribute at 64).
+ */
+static int drop_dreq(int on)
+{
+	const char *d = tc_link_dev();
+
+	if (!on)
+		return tc_shell("tc qdisc del dev %s clsact", d);
+	return tc_shell("modprobe -a sch_ingress cls_u32 act_gact && "
+		  "tc qdisc add dev %s clsact && "
+		  "tc filter add dev %s egress protocol ip u32 "
+		  "match u16 0x12b7 0xffff at 22 "
+		  "match u32 0x00000001 0x00ffffff at 32 "
+		  "match u32 0x00070000 0x00ff0000 at 48 "
+		  "match u32 0x00150000 0xffff0000 at 64 action drop", d, d);
+}
+
+/* How many DREQs drop_dreq()'s filter dropped so far (its action's count). */
+static int dreqs_dropped(void)
+{
+	char cmd[128], line[256];
+	int n = -1, pkts;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "tc -s filter show dev %s egress 2>/dev/null",
+		 tc_link_dev());
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " Sent %*u bytes %d pkt", &pkts) == 1)
+			n = pkts;
+	pclose(f);
+	return n;
+}
+
 TEST_F_TIMEOUT(conn, proof_lost, 300)
 {
 	unsigned int timeout_ms = tc_module_param("timeout_ms",
@@ -1071,7 +1119,7 @@ TEST_F_TIMEOUT(conn, proof_lost, 300)
 	double bound = 4.0 * timeout_ms / 1000 + 15, t0, took;
 	const char *tree = getenv("TDSM_TREE");
 	struct tc_node *n = &self->n;
-	int i, lost0, lost1, err = 0;
+	int i, lost0, lost1, dreqs, err = 0;
 	char ctl[512];
 	uint64_t addr;
 
@@ -1090,6 +1138,9 @@ TEST_F_TIMEOUT(conn, proof_lost, 300)
 	BARRIER("filled");
 	if (n->id == 1) {
 		lost0 = klog_count("dropped its proof");
+		/* node2 hears of no disconnect: only its probe tells it. */
+		self->dreq = 1;
+		ASSERT_EQ(0, drop_dreq(1));
 		self->proofs = 1;
 		ASSERT_EQ(0, tc_inject_set(PROOF_KNOB, 1));
 		tc_shell("%s node del 2 >/dev/null 2>&1", ctl);
@@ -1100,11 +1151,17 @@ TEST_F_TIMEOUT(conn, proof_lost, 300)
 		took = tc_now() - t0;
 		EXPECT_EQ(0, tc_inject_set(PROOF_KNOB, 0));
 		self->proofs = 0;
+		dreqs = dreqs_dropped();
+		EXPECT_EQ(0, drop_dreq(0));
+		self->dreq = 0;
 		lost1 = klog_count("dropped its proof");
 		TH_LOG("node1: node2's proof dropped %d time(s); node2 answered again after %.1f s (bound %.0f s)",
 		       lost1 - lost0, took, bound);
+		TH_LOG("node1: %d of its disconnect requests dropped", dreqs);
 		EXPECT_EQ(lost0 + 1, lost1)
 			TH_LOG("no proof was dropped: the test tested nothing");
+		EXPECT_GT(dreqs, 0)
+			TH_LOG("no DREQ was dropped: node2 may have heard of the disconnect");
 		EXPECT_EQ(0, err) TH_LOG("node2 did not answer within 150 s");
 		EXPECT_LT(took, bound);
 	}
