@@ -1413,6 +1413,8 @@ static void tdsm_handle_access(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_reply_refuse(conn, msg, st, dst.rkey);
 		return;
 	}
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(msg->hdr.id),
+			  msg->hdr.type, TDSM_STEP_LOCKED);
 	/*
 	 * If the claim fails (no memory for the zero page), nothing is
 	 * served: the reply says so, with no data. The entry to restore if

@@ -48,6 +48,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "trace.h"
 #include "wire.h"
 
 #define TDSM_CM_TIMEOUT_MS	3000
@@ -1012,6 +1013,8 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		err = tdsm_local_run(conn, reg);
 		if (err)
 			goto out_slot;
+		trace_tinydsm_msg(conn->peer->id, 0, req->hdr.type,
+				  TDSM_STEP_REGISTERED);
 	}
 	tx = tdsm_tx_alloc(conn, true);
 	if (IS_ERR(tx)) {
@@ -1035,6 +1038,8 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 			wait_for_completion(&call->done);
 		goto out_slot;
 	}
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(req->hdr.id),
+			  req->hdr.type, TDSM_STEP_POSTED);
 
 	if (!wait_for_completion_timeout(&call->done, tmo)) {
 		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms: disconnecting\n",
@@ -1044,8 +1049,12 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		wait_for_completion(&call->done);
 		timed_out = true;
 	}
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(req->hdr.id),
+			  req->hdr.type, TDSM_STEP_WOKEN);
 	/* The SEND is done with: bounded as well. */
 	tdsm_conn_wait_or_kill(conn, &call->sent);
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(req->hdr.id),
+			  req->hdr.type, TDSM_STEP_SENT);
 	err = call->err;
 	if (err && timed_out)
 		err = -ETIMEDOUT;
@@ -1136,8 +1145,12 @@ int tdsm_reply_page(struct tdsm_conn *conn, const struct tdsm_wire_msg *req,
 	if (wait)
 		tx->done = &done;
 	err = tdsm_tx_post(tx, first, first, rkey);
-	if (err || !wait)
+	if (err)
 		return err;
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(req->hdr.id),
+			  req->hdr.type, TDSM_STEP_REPLIED);
+	if (!wait)
+		return 0;
 	return tdsm_tx_wait(tx, &done);
 }
 
@@ -1596,6 +1609,8 @@ static void tdsm_req_work_fn(struct work_struct *work)
 	unsigned long flags;
 	int err;
 
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(msg.hdr.id),
+			  msg.hdr.type, TDSM_STEP_HANDLER);
 	tdsm_proto_handle(conn, &msg);
 	spin_lock_irqsave(&conn->lock, flags);
 	if (conn->state == TDSM_CS_UP && !list_empty(&conn->rx_held)) {
@@ -1775,6 +1790,8 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 	if (!why && msg.hdr.type != TDSM_W_REPLY) {
+		trace_tinydsm_msg(conn->peer->id, be64_to_cpu(msg.hdr.id),
+				  msg.hdr.type, TDSM_STEP_RECEIVED);
 		/* A request: posted again once it has a slot. */
 		tdsm_req_queue(conn, rx, &msg);
 		return;
@@ -1799,6 +1816,8 @@ static void tdsm_rx_done(struct ib_cq *cq, struct ib_wc *wc)
 			tdsm_conn_kill(conn, -EPROTO);
 		return;
 	}
+	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(msg.hdr.id),
+			  msg.hdr.type, TDSM_STEP_ANSWERED);
 	call->reply = msg;
 	if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
 		call->invalidated = true;

@@ -26,6 +26,24 @@
 struct tdsm_peer;
 
 /*
+ * The steps of a request's round trip that the tracepoint tinydsm_msg
+ * marks, in order, for the fault path's breakdown (tools/bench). The
+ * request id is the same at both ends; the registration comes before the
+ * id exists (traced with id 0, on the requester's task).
+ */
+enum tdsm_msg_step {
+	TDSM_STEP_REGISTERED,	/* requester: its buffer's REG_MR completed */
+	TDSM_STEP_POSTED,	/* requester: the request's SEND posted */
+	TDSM_STEP_RECEIVED,	/* peer: the request's receive completed */
+	TDSM_STEP_HANDLER,	/* peer: its handler starts (after the workqueue) */
+	TDSM_STEP_LOCKED,	/* peer, the home: the page's directory entry locked */
+	TDSM_STEP_REPLIED,	/* peer: the reply, and the data ahead of it, posted */
+	TDSM_STEP_ANSWERED,	/* requester: the reply's receive completed */
+	TDSM_STEP_WOKEN,	/* requester: the caller runs again */
+	TDSM_STEP_SENT,		/* requester: its own SEND's completion seen */
+};
+
+/*
  * Requests this node may have outstanding on one connection (sent, reply
  * not yet in): the peer's bounded queue of requests (TDSM_REQ_SLOTS) does
  * not fill up. A request's slot at the receiver is busy from its arrival

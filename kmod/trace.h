@@ -13,6 +13,7 @@
 #include <linux/tracepoint.h>
 
 #include "evict.h"
+#include "rdma.h"
 
 /* A user access faulted on a page of the region (before anything is done). */
 TRACE_EVENT(tinydsm_fault_start,
@@ -194,6 +195,47 @@ TRACE_EVENT(tinydsm_reclaim,
 				       { TDSM_RECLAIM_BUDGET, "budget" },
 				       { TDSM_RECLAIM_PRESSURE, "pressure" }),
 		      __entry->scanned, __entry->freed, __entry->ns)
+);
+
+TRACE_DEFINE_ENUM(TDSM_STEP_REGISTERED);
+TRACE_DEFINE_ENUM(TDSM_STEP_POSTED);
+TRACE_DEFINE_ENUM(TDSM_STEP_RECEIVED);
+TRACE_DEFINE_ENUM(TDSM_STEP_HANDLER);
+TRACE_DEFINE_ENUM(TDSM_STEP_LOCKED);
+TRACE_DEFINE_ENUM(TDSM_STEP_REPLIED);
+TRACE_DEFINE_ENUM(TDSM_STEP_ANSWERED);
+TRACE_DEFINE_ENUM(TDSM_STEP_WOKEN);
+TRACE_DEFINE_ENUM(TDSM_STEP_SENT);
+
+/*
+ * A step (enum tdsm_msg_step) of request @id of type @type exchanged with
+ * node @node. On one node, the time between two steps of an id is what
+ * that node spent; the wire is the requester's POSTED to ANSWERED less
+ * the peer's RECEIVED to REPLIED (the nodes' clocks are never compared).
+ */
+TRACE_EVENT(tinydsm_msg,
+	    TP_PROTO(u8 node, u64 id, u8 type, u8 step),
+	    TP_ARGS(node, id, type, step),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u8, node)
+			     __field(u8, type)
+			     __field(u8, step)),
+	    TP_fast_assign(__entry->id = id;
+			   __entry->node = node;
+			   __entry->type = type;
+			   __entry->step = step;),
+	    TP_printk("node=%u id=%#llx type=%u step=%s",
+		      __entry->node, __entry->id, __entry->type,
+		      __print_symbolic(__entry->step,
+				       { TDSM_STEP_REGISTERED, "registered" },
+				       { TDSM_STEP_POSTED, "posted" },
+				       { TDSM_STEP_RECEIVED, "received" },
+				       { TDSM_STEP_HANDLER, "handler" },
+				       { TDSM_STEP_LOCKED, "locked" },
+				       { TDSM_STEP_REPLIED, "replied" },
+				       { TDSM_STEP_ANSWERED, "answered" },
+				       { TDSM_STEP_WOKEN, "woken" },
+				       { TDSM_STEP_SENT, "sent" }))
 );
 
 #endif /* _TDSM_TRACE_H */

@@ -20,6 +20,7 @@
 #   TDSM_BENCH_WARMUP    untimed accesses before each of them (8)
 #   TDSM_BENCH_SEQ_PAGES pages (blocks) of the throughput figures (2000)
 #   TDSM_BENCH_NVME      0 skips the NVMe-oF figures (1)
+#   TDSM_BENCH_BREAKDOWN_PAGES  faults of each traced breakdown, 0: none (200)
 #   TDSM_BASELINE_LAT_ITERS, TDSM_BASELINE_BW_ITERS: perftest iterations
 #     (selftests/lab/rdma_baseline.sh, default 500 each)
 set -uo pipefail
@@ -28,6 +29,7 @@ N=${TDSM_BENCH_PAGES:-500}
 W=${TDSM_BENCH_WARMUP:-8}
 SEQ=${TDSM_BENCH_SEQ_PAGES:-2000}
 NVME=${TDSM_BENCH_NVME:-1}
+BD=${TDSM_BENCH_BREAKDOWN_PAGES:-200}
 NW=$((N + W))
 
 ID=$TDSM_NODE_ID
@@ -173,6 +175,36 @@ fig_seq() {
 	rb seq "$A" "$SEQ" -v 2 -l seq -e "$ENV"
 }
 
+# (vii) The fault's breakdown (tools/bench/README.md): BD read faults as
+# rd_remote's and BD write upgrades as wr_upg0's, on their own pages,
+# with the steps traced on node1 and node2 (trace_steps.sh); steps.py
+# matches the two buffers by request id. Apart from the timed figures:
+# tracing costs each event some hundred ns.
+TS=$TREE/tools/bench/trace_steps.sh
+traced() { # traced NAME CMD ARGS...: CMD with both nodes tracing
+	local name=$1 rc
+	shift
+	"$TS" on && rcall 2 "$TS" on || return 1
+	"$@"
+	rc=$?
+	"$TS" save "$TDSM_OUT/trace-$name.node1" || rc=1
+	rcall 2 "$TS" save "$SH/trace-$name.node2" || rc=1
+	return "$rc"
+}
+fig_breakdown() {
+	local r=$TREE/tools/report/report.py
+	alloc 2 "$BD" || return 1
+	rcall 2 rb touch "$A" "$BD" w -t 2 || return 1
+	traced rd rb fault "$A" "$BD" r -W 0 -v 2 -l bd_rd_fault >/dev/null || return 1
+	alloc 2 "$BD" || return 1
+	bg_start bd_upg_fault "$A" "$BD" w -t 1 || return 1
+	traced upg bg_finish bd_upg_fault >/dev/null || return 1
+	{
+		"$r" steps -e "$ENV" rd "$TDSM_OUT/trace-rd.node1" "$SH/trace-rd.node2" r &&
+		"$r" steps -e "$ENV" upg "$TDSM_OUT/trace-upg.node1" "$SH/trace-upg.node2" w
+	} | tee "$TDSM_OUT/breakdown.txt"
+}
+
 # (vi) NVMe-oF over RDMA: node2's brd RAM disk, read by node1.
 NVME_UP=0 NVME_CONN=0
 fig_nvme() {
@@ -231,6 +263,7 @@ phase wr_home1 fig_wr_home wr_home1 0x6 2
 ((NODES >= 3)) && phase wr_home2 fig_wr_home wr_home2 0xe 2 3
 phase local fig_local
 phase seq fig_seq
+((BD > 0)) && phase breakdown fig_breakdown
 if ((NVME)); then
 	phase nvme fig_nvme
 	phase nvme-down nvme_down
@@ -244,4 +277,9 @@ failures >>"$ENV"
 
 echo
 "$TREE/tools/report/report.py" remote -c "$TDSM_OUT/bench.csv" "$ENV" | tee "$TDSM_OUT/summary.txt"
+if [[ -s $TDSM_OUT/breakdown.txt ]]; then
+	echo
+	echo "Where a remote fault's time goes (traced, node1 <- node2):"
+	cat "$TDSM_OUT/breakdown.txt"
+fi | tee -a "$TDSM_OUT/summary.txt"
 none_failed

@@ -10,6 +10,11 @@ figures.json and the plots. What each figure means: tools/bench/README.md.
                                           appends the derived figures
   report.py access [-c CSV] [-j JSON] ENV...      make bench: access sites
   report.py cache [-c CSV] [-j JSON] ENV...       make bench: bounded cache
+  report.py steps [-e ENV] LABEL REQ-TRACE PEER-TRACE r|w
+                                          make bench: where a remote read
+                                          (r) or write (w) fault's time
+                                          goes, from both nodes' ftrace
+                                          buffers; -e ENV appends bd_*
   report.py demo DIR KVER                 make demo: DIR/summary.txt,
                                           figures.csv, figures.json, plots
   report.py results TITLE COMMAND SUMMARY...
@@ -33,10 +38,11 @@ them: printf formats, C's NaN ("nan", "-nan") and IEEE division (x / 0 is
 inf, 0 / 0 is NaN), so the tables stay line for line the same
 (make report-test, tools/report/test/).
 
-One module per report: remote.py, migrate.py, access.py, cache.py (make bench),
+One module per report: remote.py, migrate.py, access.py, cache.py, steps.py (make bench),
 demo.py (make demo); common.py has what they share.
 
 Exit status: remote, migrate, cache 0; access 1 if a check of the figures failed;
+steps 1 if no fault of the traces matched;
 demo 1 if figures.json or a plot could not be made (its checks print in
 the table, as before); 2 usage.
 """
@@ -49,6 +55,7 @@ from cache import Cache  # noqa: E402
 from demo import report_demo  # noqa: E402
 from migrate import Migrate  # noqa: E402
 from remote import report_remote  # noqa: E402
+from steps import report_steps  # noqa: E402
 
 
 # ------------------------------------------------------------ results
@@ -110,6 +117,12 @@ def main(argv):
     if cmd == "cache":
         o, files = opts(args, "cj")
         return Cache(files, o.get("c"), o.get("j")).report()
+    if cmd == "steps":
+        o, files = opts(args, "e")
+        if len(files) != 4 or files[3] not in ("r", "w"):
+            usage()
+        return report_steps(files[0], files[1], files[2], files[3] == "w",
+                            o.get("e"))
     if cmd == "demo":
         if len(args) != 2:
             usage()

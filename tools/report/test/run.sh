@@ -10,6 +10,8 @@
 # table, checked by hand: cache/ a whole run (with its dirty stream),
 # cache-partial/ missing figures, wrong words, a wrong budget, failed
 # phases and a dirty stream cut short (frames not released, no check).
+# steps/ (synthetic ftrace buffers of both nodes) came with the fault's
+# breakdown, its figures worked out by hand in the buffers' comments.
 #
 #   tools/report/test/run.sh     exit 0 if all match; prints N passed, N failed
 set -u
@@ -54,6 +56,22 @@ bench access access access.env
 bench access-partial access access.env
 bench cache cache cache.env host-cache.env
 bench cache-partial cache cache.env
+
+# the fault's breakdown (steps/: synthetic ftrace buffers, the expected
+# figures worked out by hand in the buffers' comments): the read faults'
+# table, the write faults' table, the bd_* lines both append, exit status
+: >"$tmp/steps.env"
+"$report" steps -e "$tmp/steps.env" rd "$here/steps/trace.node1" "$here/steps/trace.node2" r \
+	>"$tmp/steps-rd.txt"
+same "steps read exit status" <(echo 0) <(echo $?)
+"$report" steps -e "$tmp/steps.env" wr "$here/steps/trace.node1" "$here/steps/trace.node2" w \
+	>"$tmp/steps-wr.txt"
+same "steps write exit status" <(echo 0) <(echo $?)
+same "steps read table" "$here/steps/expected-rd.txt" "$tmp/steps-rd.txt"
+same "steps write table" "$here/steps/expected-wr.txt" "$tmp/steps-wr.txt"
+same "steps env" "$here/steps/expected.env" "$tmp/steps.env"
+"$report" steps rd "$here/steps/trace.node2" "$here/steps/trace.node1" r >/dev/null
+same "steps: no fault matched, exit 1" <(echo 1) <(echo $?)
 
 # the demo: in a copy (it writes its outputs beside the results); its
 # first line and figures.json's date and host are this run's own
