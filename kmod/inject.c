@@ -198,6 +198,12 @@ static int tdsm_knob_set(void *data, u64 val)
 
 DEFINE_DEBUGFS_ATTRIBUTE(tdsm_knob_fops, tdsm_knob_get, tdsm_knob_set, "%llu\n");
 
+/* tinydsm/ in debugfs, for the other files there (echo.c). */
+struct dentry *tdsm_debugfs_dir(void)
+{
+	return tdsm_inject_dir;
+}
+
 /*
  * Module load: the debugfs directory and its knobs. A failure (no
  * debugfs) is no error: the knobs stay 0.

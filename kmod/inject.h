@@ -20,6 +20,8 @@ DECLARE_STATIC_KEY_FALSE(tdsm_inject_on);
 
 void tdsm_inject_init(void);
 void tdsm_inject_exit(void);
+struct dentry;
+struct dentry *tdsm_debugfs_dir(void);
 
 void __tdsm_inject_fetch_reply_delay(void);
 void __tdsm_inject_home_reply_delay(void);

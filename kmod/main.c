@@ -6,6 +6,7 @@
 #include <linux/moduleparam.h>
 
 #include "auth.h"
+#include "echo.h"
 #include "evict.h"
 #include "inject.h"
 #include "netlink.h"
@@ -147,9 +148,12 @@ static int __init tdsm_init(void)
 
 	/* Cannot fail: without debugfs the knobs stay 0 (off). */
 	tdsm_inject_init();
-	err = tdsm_pages_init(&tdsm_region, npages);
+	err = tdsm_echo_init();
 	if (err)
 		goto err_inject;
+	err = tdsm_pages_init(&tdsm_region, npages);
+	if (err)
+		goto err_echo;
 	err = tdsm_cache_init();
 	if (err)
 		goto err_pages;
@@ -192,6 +196,9 @@ err_cache:
 	tdsm_cache_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
+err_echo:
+	tdsm_echo_stop();
+	tdsm_echo_exit();
 err_inject:
 	tdsm_inject_exit();
 	return err;
@@ -208,9 +215,11 @@ err_inject:
 static void __exit tdsm_exit(void)
 {
 	tdsm_netlink_stop();
+	tdsm_echo_stop();	/* a run of echoes ends before the peers go */
 	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
+	tdsm_echo_exit();	/* no handler sends its page any more */
 	tdsm_region_exit();
 	tdsm_patch_exit();
 	tdsm_cache_exit();

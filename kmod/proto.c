@@ -37,6 +37,7 @@
 
 #include "alloc.h"
 #include "budget.h"
+#include "echo.h"
 #include "evict.h"
 #include "inject.h"
 #include "lock.h"
@@ -1773,6 +1774,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_FETCHV:
 		tdsm_handle_fetchv(r, conn, msg);
+		break;
+	case TDSM_W_ECHO:
+		tdsm_handle_echo(conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

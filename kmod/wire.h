@@ -104,10 +104,12 @@
  * with TDSM_FETCH_F_LIVE carries the epoch of the grant in doubt
  * (grant_epoch), and a READ or WRITE the epoch of a retained frame the
  * requester owns (epoch), so that a frame that grant installed counts as
- * taken even after it was given up (PROTOCOL.md "Grants in doubt").
+ * taken even after it was given up (PROTOCOL.md "Grants in doubt"); 9:
+ * ECHO, the transport floor (a page's round trip with nothing of the
+ * page's state in it, echo.c).
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	8
+#define TDSM_WIRE_VERSION	9
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -127,6 +129,7 @@ enum tdsm_wire_type {
 	TDSM_W_AUTH,
 	TDSM_W_EVICTV,
 	TDSM_W_FETCHV,
+	TDSM_W_ECHO,
 	__TDSM_W_MAX
 };
 
@@ -208,16 +211,16 @@ struct tdsm_wire_hdr {
 };
 
 /**
- * struct tdsm_wire_page - READ, WRITE, FETCH, INVAL
- * @addr: global address of the page (page aligned).
- * @iova: READ/WRITE/FETCH: address of the 4 KiB destination buffer...
+ * struct tdsm_wire_page - READ, WRITE, FETCH, INVAL, ECHO
+ * @addr: global address of the page (page aligned); ECHO: zero.
+ * @iova: READ/WRITE/FETCH/ECHO: address of the 4 KiB destination buffer...
  * @rkey: ...and its rkey, registered by the sender of the request for
  *	the receiver only (in that connection's protection domain).
  * @dst: FETCH: the home that sends it (which registered the buffer);
  *	INVAL (MOVED): the page's new home.
  * @mode: FETCH: TDSM_FETCH_KEEP or TDSM_FETCH_DROP, maybe with
  *	TDSM_FETCH_F_LIVE; INVAL: TDSM_INVAL_*;
- *	WRITE: TDSM_ACCESS_F_COPY or 0; READ: 0.
+ *	WRITE: TDSM_ACCESS_F_COPY or 0; READ, ECHO: 0.
  * @reserved: zero.
  * @epoch: FETCH, INVAL: the id of the home's transaction that sends it; a
  *	holder whose copy is not older (it came from this transaction or a

@@ -2205,6 +2205,102 @@ TEST_F_TIMEOUT(wire, free_checked_by_home, 150)
 		     "cannot name a buffer the module may invalidate");	\
 } while (0)
 
+/*
+ * ECHO, the transport floor (kmod/echo.c): node2 writes its page of zeros
+ * into the buffer ahead of a reply that says DATA, carries no epoch and
+ * invalidates the buffer's rkey, as a READ's does; no page is involved.
+ */
+TEST_F_TIMEOUT(wire, echo_answered, 120)
+{
+	struct tdsm_wire_msg m;
+	uint8_t zero[PG] = { 0 };
+	struct rx_msg rep;
+	struct rogue *r;
+	char d[400];
+	int i;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+		memset(r->data, 0xa5, PG);
+		msg_page(&m, TDSM_W_ECHO, 0, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+		ASSERT_EQ(TDSM_WS_OK, call(self, r, &m, &rep))
+			TH_LOG("ECHO %d: %s", i, self->why);
+		fmt_msg(&rep, d, sizeof(d));
+		EXPECT_EQ((uint32_t)TDSM_RF_DATA, be32toh(rep.m.reply.flags)) TH_LOG("%s", d);
+		EXPECT_EQ(0u, be64toh(rep.m.reply.addr)) TH_LOG("%s", d);
+		EXPECT_TRUE(rep.wc_flags & WC_INV_FLAGS)
+			TH_LOG("the reply should invalidate our rkey: %s", d);
+		EXPECT_EQ(be32toh(m.page.rkey), rep.inv_rkey) TH_LOG("%s", d);
+		EXPECT_EQ(0, memcmp(r->data, zero, PG))
+			TH_LOG("ECHO %d: the page of zeros did not arrive (first bytes %02x %02x)",
+			       i, r->data[0], r->data[1]);
+	}
+	EXPECT_EQ(0, expect_quiet(self, r, 500)) TH_LOG("%s", self->why);
+}
+
+/*
+ * An ECHO with any field it does not use set, or without a buffer, is
+ * refused (INVAL) with no data; a refusal of a request that named a
+ * buffer invalidates its rkey, as for any page request.
+ */
+TEST_F_TIMEOUT(wire, echo_malformed_refused, 150)
+{
+	static const struct {
+		const char *name;
+		int field;	/* 0 none (rkey 0), 1 addr, 2 dst, 3 mode,
+				 * 4 reserved, 5 epoch, 6 grant_epoch */
+	} b[] = {
+		{ "ECHO without a buffer (rkey 0)", 0 },
+		{ "ECHO with page.addr set", 1 },
+		{ "ECHO with page.dst 2", 2 },
+		{ "ECHO with page.mode KEEP", 3 },
+		{ "ECHO with page.reserved set", 4 },
+		{ "ECHO with page.epoch set", 5 },
+		{ "ECHO with page.grant_epoch set", 6 },
+	};
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	struct rogue *r;
+	char d[400];
+	size_t i;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+		memset(r->data, 0xa5, PG);
+		msg_page(&m, TDSM_W_ECHO, 0, (uintptr_t)r->data,
+			 b[i].field ? r->mw_rkey : 0, 0, 0);
+		switch (b[i].field) {
+		case 1: m.page.addr = htobe64(slice_addr(self, TARGET, 9)); break;
+		case 2: m.page.dst = TARGET; break;
+		case 3: m.page.mode = TDSM_FETCH_KEEP; break;
+		case 4: m.page.reserved[1] = 1; break;
+		case 5: m.page.epoch = htobe32(7); break;
+		case 6: m.page.grant_epoch = htobe32(7); break;
+		}
+		EXPECT_EQ(TDSM_WS_INVAL, call(self, r, &m, &rep))
+			TH_LOG("%s: %s", b[i].name, self->why);
+		fmt_msg(&rep, d, sizeof(d));
+		EXPECT_EQ(0u, be32toh(rep.m.reply.flags)) TH_LOG("%s: %s", b[i].name, d);
+		EXPECT_EQ(0xa5, r->data[0]) TH_LOG("%s: data came", b[i].name);
+		if (b[i].field)
+			EXPECT_EQ(be32toh(m.page.rkey), rep.inv_rkey)
+				TH_LOG("%s: the refusal should invalidate our rkey: %s",
+				       b[i].name, d);
+	}
+	/* The connection is fine: an ECHO done right is answered. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_page(&m, TDSM_W_ECHO, 0, (uintptr_t)r->data, r->mw_rkey, 0, 0);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("ECHO: %s", self->why);
+}
+
 /* node2: "ok MS HASH NONZERO" / "sigbus MS" of a read; -1 on rpc failure. */
 struct access_ans {
 	char what[16];

@@ -24,10 +24,14 @@
  *   remote_bench blk-read DEV NBLOCKS    timed 4 KiB O_DIRECT preads, checked;
  *                                        -S NSEQ: then NSEQ sequential reads
  *                                        timed as a whole; -l -e -W
+ *   remote_bench floor NODE NPAGES       the transport floor: NPAGES ECHOes
+ *                                        to NODE (the module's debugfs file
+ *                                        tinydsm/echo), each timed in the
+ *                                        kernel; -l -e -W
  *   remote_bench stats                   this node's TINYDSM_IOC_STATS
  *   remote_bench waitfile SECS PATH...   wait until one PATH exists; prints it
  *
- * -D DIR (fault, anon, blk-read): also every sample, in the order taken, to
+ * -D DIR (fault, anon, blk-read, floor): also every sample, in the order taken, to
  * DIR/LABEL.ns, in nanoseconds.
  *
  * Figures go to stdout and, as key=value lines, to the -e file (appended).
@@ -68,8 +72,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: %s alloc HOME NPAGES | touch ADDR NPAGES r|w | fault ADDR NPAGES r|w\n"
-		"       | seq ADDR NPAGES | check ADDR NPAGES | anon NPAGES | stats\n"
-		"       | blk-fill DEV NBLOCKS | blk-read DEV NBLOCKS\n"
+		"       | seq ADDR NPAGES | check ADDR NPAGES | anon NPAGES | floor NODE NPAGES\n"
+		"       | stats | blk-fill DEV NBLOCKS | blk-read DEV NBLOCKS\n"
 		"       | waitfile SECS PATH...\n"
 		"options: -l LABEL -e ENV -D DIR -W WARMUP -p -R READY -G GO -t TAG -v TAG\n"
 		"         -o OWNER -c COPYSET -s STATE -S NSEQ -T SECS\n"
@@ -329,6 +333,44 @@ static int cmd_anon(unsigned long npages)
 	return 0;
 }
 
+/*
+ * The transport floor: the module sends NPAGES + WARMUP ECHOes to @node one
+ * after the other and times each (kmod/echo.c); the first WARMUP are left
+ * out, as the other figures' warm-up accesses.
+ */
+static int cmd_floor(unsigned long node, unsigned long npages)
+{
+	static const char path[] = "/sys/kernel/debug/tinydsm/echo";
+	unsigned long total = npages + opt.warmup, n = 0;
+	uint64_t *ns = calloc(total, sizeof(*ns));
+	unsigned long long v;
+	struct summary s;
+	FILE *f;
+
+	if (!ns)
+		die("out of memory");
+	f = fopen(path, "w");
+	if (!f)
+		die("%s: %s (debugfs mounted? the module loaded?)", path, strerror(errno));
+	if (fprintf(f, "%lu %lu\n", node, total) < 0 || fclose(f))
+		die("%s: %lu echoes to node %lu: %s", path, total, node, strerror(errno));
+	f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	while (n < total && fscanf(f, "%llu", &v) == 1)
+		ns[n++] = v;
+	fclose(f);
+	if (n != total)
+		die("%s: %lu samples, expected %lu", path, n, total);
+	dump_samples(opt.label, ns + opt.warmup, npages);
+	s = summarize(ns + opt.warmup, npages);
+	put_summary(opt.label, &s);
+	printf("%s: %zu echoes to node %lu, p50 %.2f us, p99 %.2f us\n", opt.label,
+	       s.n, node, s.p50, s.p99);
+	free(ns);
+	return 0;
+}
+
 static int cmd_stats(void)
 {
 	struct tinydsm_stats st = stats_now();
@@ -518,6 +560,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "anon")) {
 		NEED(1);
 		return cmd_anon(parse_ull(argv[0], "npages"));
+	}
+	if (!strcmp(cmd, "floor")) {
+		NEED(2);
+		return cmd_floor(parse_ull(argv[0], "node"), parse_ull(argv[1], "npages"));
 	}
 	if (!strcmp(cmd, "stats")) {
 		NEED(0);

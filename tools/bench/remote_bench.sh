@@ -175,6 +175,12 @@ fig_seq() {
 	rb seq "$A" "$SEQ" -v 2 -l seq -e "$ENV"
 }
 
+# (i) The transport floor: N ECHOes to node2 (+W warm-up), each a page's
+# round trip with no page's state in it (kmod/echo.c), timed by the module.
+fig_floor() {
+	rbd floor 2 "$N" -W "$W" -l floor -e "$ENV"
+}
+
 # (vii) The fault's breakdown (tools/bench/README.md): BD read faults as
 # rd_remote's and BD write upgrades as wr_upg0's, on their own pages,
 # with the steps traced on node1 and node2 (trace_steps.sh); steps.py
@@ -252,6 +258,7 @@ log "peers up"
 phase baseline-pre rdma_baseline_run pre
 cat "$TDSM_OUT/baseline-pre/baseline.env" >>"$ENV" 2>/dev/null
 
+phase floor fig_floor
 phase rd_remote fig_rd rd_remote 2 0x4 0x6
 ((NODES >= 3)) && phase rd_3hop fig_rd rd_3hop 3 0x8 0xa
 phase wr_miss0 fig_wr miss wr_miss0 0x4

@@ -5,6 +5,7 @@ from common import Csv, Env, NAN, Out, cf, div, failed_lines, host_line, verdict
 
 # The latency figures, in table order: key prefix and what it is.
 REMOTE_LAT_ROWS = [
+    ("floor", "(i) transport floor: ECHO, SEND + 4 KiB WRITE + SEND"),
     ("rd_remote", "(ii) read fault, node2-homed page written by node2"),
     ("rd_3hop", "     read fault, node2-homed page owned by node3"),
     ("wr_miss0", "(iii) write, 0 readers: no copy here, home owns it"),
@@ -134,6 +135,7 @@ def report_remote(files, csv_path, json_path):
     loc = e.num("loc_rd_p50_us")
     nvme = e.num("nvme_rd_p50_us")
     rd50, rd99 = e.num("rd_remote_p50_us"), e.num("rd_remote_p99_us")
+    floor = e.num("floor_p50_us")
     targets = [
         ("rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical", "<= 1.10",
          div(rd50, lat), 1.1),
@@ -143,6 +145,8 @@ def report_remote(files, csv_path, json_path):
          div(rd50 - lat, loc), 5.0),
         ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<= 0.80",
          div(rd50, nvme), 0.8),
+        ("rd_p50_x_floor", "remote read fault p50 / transport floor p50", "<= 1.50",
+         div(rd50, floor), 1.5),
     ]
     o.w("\n%-52s %9s %9s  %s\n" % ("targets (tinydsm's performance goals)",
         "measured", "target", "verdict"))

@@ -10,6 +10,8 @@
 # table, checked by hand: cache/ a whole run (with its dirty stream),
 # cache-partial/ missing figures, wrong words, a wrong budget, failed
 # phases and a dirty stream cut short (frames not released, no check).
+# remote/ and remote-zeros/ gained the transport floor's row and target
+# (no floor in those runs: n/a, NOT MEASURED, one more figure missing).
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
