@@ -19,10 +19,10 @@
  * Lifetime: the page the peer sends is allocated at load and freed at
  * unload once no handler runs (tdsm_echo_exit(), after the transport is
  * gone); a reply in flight holds its own reference (rdma.c,
- * tdsm_tx_set_push()). The file goes first at unload (tdsm_echo_stop()):
- * a run under way sees tdsm_echo_stopping and ends after its current echo,
- * bounded as every call is, and debugfs waits for it before the peers
- * and connections go (PROTOCOL.md, "ECHO, the transport floor").
+ * tdsm_tx_set_push()). An open file holds a reference to the module (its
+ * fops' owner): the module cannot be unloaded while a run is under way,
+ * and no run starts once its unload began (PROTOCOL.md, "ECHO, the
+ * transport floor").
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>
@@ -49,9 +49,6 @@
 
 /* The page every ECHO reply writes: zeroed at load, never changed. */
 static struct page *tdsm_echo_page;
-
-/* Set at unload before the file goes: a run under way ends early. */
-static bool tdsm_echo_stopping;
 
 /* Serialises the runs, and guards the samples of the last one. */
 static DEFINE_MUTEX(tdsm_echo_mutex);
@@ -121,12 +118,10 @@ static int tdsm_echo_run(u8 node, unsigned int count)
 	if (!ns)
 		return -ENOMEM;
 	for (i = 0; i < count; i++) {
-		if (READ_ONCE(tdsm_echo_stopping))
-			err = -ESHUTDOWN;
-		else if (fatal_signal_pending(current))
+		if (fatal_signal_pending(current)) {
 			err = -EINTR;
-		if (err)
 			break;
+		}
 		t0 = ktime_get_ns();
 		err = tdsm_echo_once(node);
 		if (err)
@@ -209,19 +204,13 @@ int tdsm_echo_init(void)
 }
 
 /*
- * Module unload, first: no new run, the one under way ends after its
- * current echo, and the file is gone (debugfs waits for its users).
+ * Module unload, once no handler can run (no run is under way: an open
+ * file pins the module): the file, the page and the samples.
  */
-void tdsm_echo_stop(void)
-{
-	WRITE_ONCE(tdsm_echo_stopping, true);
-	debugfs_remove(tdsm_echo_file);
-	tdsm_echo_file = NULL;
-}
-
-/* Module unload, once no handler can run: the page and the samples. */
 void tdsm_echo_exit(void)
 {
+	debugfs_remove(tdsm_echo_file);
+	tdsm_echo_file = NULL;
 	kvfree(tdsm_echo_ns);
 	tdsm_echo_ns = NULL;
 	tdsm_echo_n = 0;

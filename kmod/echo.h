@@ -10,7 +10,6 @@ struct tdsm_conn;
 struct tdsm_wire_msg;
 
 int tdsm_echo_init(void);
-void tdsm_echo_stop(void);
 void tdsm_echo_exit(void);
 void tdsm_handle_echo(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg);
 

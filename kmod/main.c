@@ -197,7 +197,6 @@ err_cache:
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
 err_echo:
-	tdsm_echo_stop();
 	tdsm_echo_exit();
 err_inject:
 	tdsm_inject_exit();
@@ -215,7 +214,6 @@ err_inject:
 static void __exit tdsm_exit(void)
 {
 	tdsm_netlink_stop();
-	tdsm_echo_stop();	/* a run of echoes ends before the peers go */
 	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
