@@ -228,6 +228,12 @@ for k in "${kvers[@]}"; do
 		cp -r "$d/lab/node1/samples" "$d/" 2>/dev/null || true
 		"$report" remote -c "$d/bench.csv" "$d/bench.env" "$d/host.env" >"$d/summary.txt" || rc=1
 		{
+			# the fault's breakdown, as node1 matched the two traces
+			if [[ -s $d/lab/node1/breakdown.txt ]]; then
+				echo
+				echo "Where a remote fault's time goes (traced, node1 <- node2):"
+				cat "$d/lab/node1/breakdown.txt"
+			fi
 			echo
 			lab_line "$d/host.env" "$d/bench.env"
 		} >>"$d/summary.txt"
