@@ -211,6 +211,20 @@ void tdsm_cache_note(struct tdsm_region *r, struct tdsm_page *pg)
 		tdsm_cache_kick();
 }
 
+/*
+ * How many more pages the cache may take before its budget: ULONG_MAX
+ * without one. For read-ahead, which never takes the cache past it.
+ */
+unsigned long tdsm_cache_room(struct tdsm_region *r)
+{
+	unsigned long budget = tdsm_cache_budget_pages();
+	s64 cached = atomic64_read(&r->cached);
+
+	if (!budget)
+		return ULONG_MAX;
+	return cached < (s64)budget ? budget - cached : 0;
+}
+
 /* The count is under the hard watermark, or there is no budget. */
 static bool tdsm_cache_below_hard(struct tdsm_region *r)
 {

@@ -31,6 +31,7 @@ static inline void tdsm_cache_touch(struct tdsm_page *pg)
 unsigned long tdsm_cache_budget_pages(void);
 int tdsm_cache_set_budget(u64 bytes, struct netlink_ext_ack *extack);
 void tdsm_cache_throttle(struct tdsm_region *r);
+unsigned long tdsm_cache_room(struct tdsm_region *r);
 void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg);
 void tdsm_handle_fetchv(struct tdsm_region *r, struct tdsm_conn *conn,

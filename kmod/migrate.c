@@ -780,7 +780,7 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 	return err;
 }
 
-/* ---- READV: read copies of a batch, for an eager repopulation ---------- */
+/* ---- READV: read copies of a batch (eager repopulation, read-ahead) ---- */
 
 /*
  * Serve the pages @want of the READV @msg, the batch of @n pages at @first
@@ -816,10 +816,13 @@ tdsm_readv_serve(struct tdsm_region *r, struct tdsm_conn *conn,
 		struct page *frame = NULL;
 		bool sent;
 
-		if (!(want & BIT_ULL(i)) || tdsm_page_home(pg) != r->node_id)
-			continue;
-		err = tdsm_home_claim(r, pg, first + i);
-		if (err)
+		/*
+		 * Only pages that exist: one never touched is left to its
+		 * first fault, which claims it (tdsm_home_claim()), rather
+		 * than backed and charged for a read-ahead past a run's end.
+		 */
+		if (!(want & BIT_ULL(i)) || tdsm_page_home(pg) != r->node_id ||
+		    !pg->owner)
 			continue;
 		dst.iova = iova + (u64)i * PAGE_SIZE;
 		err = tdsm_home_serve(r, pg, first + i, false, &dst, &frame, &sent);
@@ -907,7 +910,7 @@ struct tdsm_grant_batch {
 /*
  * The reply to a READV arrived (the receive path, struct tdsm_call): its
  * pages are granted, so that a later INVAL waits for their install. @ctx,
- * a struct tdsm_grant_batch, is on the stack of tdsm_repopulate_batch(),
+ * a struct tdsm_grant_batch, is on the stack of tdsm_readv_fetch(),
  * which returns only after the call did, its pages' chunks referenced
  * (page.h, M1).
  */
@@ -926,12 +929,16 @@ static void tdsm_reply_granted_batch(void *ctx)
 }
 
 /*
- * Fetch back the pages among @n from @first that this node lost to a
- * migration, all homed on one node: one READV. Returns the pages installed
+ * Fetch read copies of the pages @want among @n from @first, all homed on
+ * @home, in one READV, and install them SHARED: the pages a migration
+ * took away (tdsm_repopulate()), or a sequential read fault's page and
+ * the ones after it (readahead.c). The caller holds the pages' chunk (one
+ * batch is one chunk, M1) and the TDSM_PG_FETCHING bit of each page of
+ * @want, and none of them has a frame here. Returns the pages installed
  * in *@got (bit i = page i).
  */
-static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
-				 unsigned int n, u64 want, u8 home, u64 *got)
+int tdsm_readv_fetch(struct tdsm_region *r, unsigned long first,
+		     unsigned int n, u64 want, u8 home, u64 *got)
 {
 	struct tdsm_grant_batch batch = { .r = r, .first = first,
 					  .mask = want };
@@ -973,7 +980,6 @@ static int tdsm_repopulate_batch(struct tdsm_region *r, unsigned long first,
 			bufv->frames[i] = NULL;
 			pg->epoch = be32_to_cpu(call.reply.breply.epoch);
 			clear_bit(TDSM_PG_MOVED, &pg->flags);
-			atomic64_inc(&r->repopulated);
 			*got |= BIT_ULL(i);
 		}
 		/* Installed (or not): a waiting INVAL may go on. */
@@ -1069,7 +1075,8 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 			}
 			if (!batch)
 				continue;
-			err = tdsm_repopulate_batch(r, first, n, batch, home, &got);
+			err = tdsm_readv_fetch(r, first, n, batch, home, &got);
+			atomic64_add(hweight64(got), &r->repopulated);
 			/*
 			 * Let go of the batch's FETCHING bits before mapping
 			 * it: a page invalidated since its install faults again

@@ -42,6 +42,8 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack);
 void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost);
+int tdsm_readv_fetch(struct tdsm_region *r, unsigned long first,
+		     unsigned int n, u64 want, u8 home, u64 *got);
 
 /* requests from peers */
 void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,

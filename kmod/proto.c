@@ -46,6 +46,7 @@
 #include "page.h"
 #include "peer.h"
 #include "proto.h"
+#include "readahead.h"
 #include "rdma.h"
 #include "site.h"
 #include "tinydsm.h"
@@ -1230,6 +1231,9 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 	for (;;) {
 		if (tdsm_page_home(pg) == r->node_id)
 			err = tdsm_home_acquire(r, pg, idx, write);
+		else if (!write && !hops && !lost &&
+			 tdsm_readahead(r, pg, idx, tdsm_page_home(pg)))
+			err = 0;	/* it came with the pages after it */
 		else
 			err = tdsm_remote_acquire(r, pg, idx, write);
 		/*

@@ -8,7 +8,8 @@
  * receive buffers; a request's reply carries its id. Pages move by RDMA
  * WRITE: the requester registers a fresh frame (fast registration: a
  * REG_MR, run and waited for on a second queue pair of the connection that
- * never sends, before the request goes out) and the node holding the page
+ * never sends, before the request goes out; usually ahead of need, so the
+ * request waits for none: tdsm_buf_alloc()) and the node holding the page
  * writes the 4 KiB into it, then replies with SEND_WITH_INV so that the
  * requester's rkey dies with the reply. WRITE rather than READ:
  * the data then travels with the one request/reply round trip instead of a
@@ -419,6 +420,9 @@ static void tdsm_slot_put(struct tdsm_conn *conn, atomic_t *free)
 static void tdsm_conn_teardown_work(struct work_struct *work);
 static void tdsm_req_work_fn(struct work_struct *work);
 static void tdsm_auth_timeout_fn(struct work_struct *work);
+static void tdsm_refill_work_fn(struct work_struct *work);
+static void tdsm_refill_kick(struct tdsm_conn *conn);
+static void tdsm_buf_free(struct tdsm_conn *conn, struct tdsm_buf *buf);
 
 /*
  * A new connection to or from @peer. @keyed: this node has the cluster key
@@ -445,6 +449,8 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 	spin_lock_init(&conn->mr_lock);
 	INIT_LIST_HEAD(&conn->free_mrs);
 	INIT_LIST_HEAD(&conn->free_mrsv);
+	INIT_LIST_HEAD(&conn->ready);
+	INIT_WORK(&conn->refill_work, tdsm_refill_work_fn);
 	atomic_set(&conn->tx_free, TDSM_TX_DEPTH);
 	atomic_set(&conn->req_free, TDSM_REQ_DEPTH);
 	atomic_set(&conn->reg_free, TDSM_REG_DEPTH);
@@ -464,13 +470,14 @@ static struct tdsm_conn *tdsm_conn_alloc(struct tdsm_peer *peer, bool initiator,
 }
 
 /*
- * The last reference went: no buffer is registered on the connection any
- * more (each holds one), and its QP is gone, so the idle MRs and the PD
- * may go.
+ * The last reference went: no buffer is in use on the connection any more
+ * (each holds one), and its QP is gone, so the buffers registered ahead of
+ * need, the idle MRs and the PD may go.
  */
 static void tdsm_conn_release(struct kref *ref)
 {
 	struct tdsm_conn *conn = container_of(ref, struct tdsm_conn, ref);
+	struct tdsm_buf *buf, *btmp;
 	struct ib_mr *mr, *tmp;
 
 	/* Only the teardown drops the connection's own reference. */
@@ -480,6 +487,8 @@ static void tdsm_conn_release(struct kref *ref)
 	spin_lock(&tdsm_conns_lock);
 	list_del(&conn->list);
 	spin_unlock(&tdsm_conns_lock);
+	list_for_each_entry_safe(buf, btmp, &conn->ready, entry)
+		tdsm_buf_free(conn, buf);
 	list_for_each_entry_safe(mr, tmp, &conn->free_mrs, qp_entry)
 		ib_dereg_mr(mr);
 	list_for_each_entry_safe(mr, tmp, &conn->free_mrsv, qp_entry)
@@ -966,13 +975,16 @@ static int tdsm_local_run(struct tdsm_conn *conn, struct ib_send_wr *wr)
 }
 
 /*
- * Send request @req and wait for its reply in @call, bounded. @reg, if
- * given, is the REG_MR of the buffer the reply's data goes to, run (and
- * waited for) before the SEND; @buf_conn, the connection that buffer is
- * registered on, must be @conn. Before the request is sent, a fatal signal stops the
- * caller (-EINTR). Once it is sent, it is never withdrawn: the caller
- * waits for the reply, uninterruptibly, at most tdsm_call_timeout(); then
- * it kills the connection and waits for its drain, which matches a reply
+ * Send request @req and wait for its reply in @call, bounded. @buf_conn,
+ * if the reply's data goes to a buffer, is the connection that buffer is
+ * registered on, and must be @conn; @reg, if given, is the buffer's
+ * REG_MR, run (and waited for) before the SEND (none if it was registered
+ * ahead, tdsm_buf_alloc()); @refill: a single-page buffer's, whose
+ * replacement the refill registers once the request is out. Before the
+ * request is sent, a fatal signal stops the caller (-EINTR). Once it is
+ * sent, it is never withdrawn: the caller waits for the reply,
+ * uninterruptibly, at most tdsm_call_timeout(); then it kills the
+ * connection and waits for its drain, which matches a reply
  * that landed meanwhile (the peer then committed) or fails the call. And
  * it returns only once the SEND completed or was flushed, so that the
  * caller may release the buffer.
@@ -981,7 +993,7 @@ static int tdsm_local_run(struct tdsm_conn *conn, struct ib_send_wr *wr)
  */
 static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		       struct ib_send_wr *reg, struct tdsm_conn *buf_conn,
-		       struct tdsm_call *call)
+		       bool refill, struct tdsm_call *call)
 {
 	unsigned long tmo = tdsm_call_timeout(req->hdr.type);
 	bool timed_out = false;
@@ -1002,7 +1014,7 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	 * the owner before: fail as on a dead connection instead of posting
 	 * a REG_MR that QP refuses, which would kill that connection too.
 	 */
-	if (reg && buf_conn != conn)
+	if (buf_conn && buf_conn != conn)
 		return -ENOTCONN;
 	/* One of our requests outstanding at the peer: its queue is bounded. */
 	err = tdsm_slot_get(conn, &conn->req_free, true);
@@ -1013,9 +1025,10 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		err = tdsm_local_run(conn, reg);
 		if (err)
 			goto out_slot;
+	}
+	if (buf_conn)
 		trace_tinydsm_msg(conn->peer->id, 0, req->hdr.type,
 				  TDSM_STEP_REGISTERED);
-	}
 	tx = tdsm_tx_alloc(conn, true);
 	if (IS_ERR(tx)) {
 		err = PTR_ERR(tx);
@@ -1040,6 +1053,13 @@ static int __tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	}
 	trace_tinydsm_msg(conn->peer->id, be64_to_cpu(req->hdr.id),
 			  req->hdr.type, TDSM_STEP_POSTED);
+	/*
+	 * Register the next buffers now, while this request is on the wire:
+	 * kicked before the post, the work could take the CPU (one vCPU in
+	 * the lab) ahead of it.
+	 */
+	if (refill)
+		tdsm_refill_kick(conn);
 
 	if (!wait_for_completion_timeout(&call->done, tmo)) {
 		pr_warn_ratelimited("node %u: no reply to a %u request within %u ms: disconnecting\n",
@@ -1066,15 +1086,17 @@ out_slot:
 int tdsm_call(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 	      struct tdsm_buf *buf, struct tdsm_call *call)
 {
-	return __tdsm_call(conn, req, buf ? &buf->reg_wr.wr : NULL,
-			   buf ? buf->conn : NULL, call);
+	if (!buf)
+		return __tdsm_call(conn, req, NULL, NULL, false, call);
+	return __tdsm_call(conn, req, buf->registered ? NULL : &buf->reg_wr.wr,
+			   buf->conn, true, call);
 }
 
 /* tdsm_call() for a batch request whose pages go to @bufv. */
 int tdsm_call_batch(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
 		    struct tdsm_bufv *bufv, struct tdsm_call *call)
 {
-	return __tdsm_call(conn, req, &bufv->reg_wr.wr, bufv->conn, call);
+	return __tdsm_call(conn, req, &bufv->reg_wr.wr, bufv->conn, false, call);
 }
 
 /* Answer @req with @status alone. 0, or -errno: it never went out. */
@@ -1341,8 +1363,8 @@ static void tdsm_reg_wr_init(struct ib_reg_wr *wr, struct ib_mr *mr)
 
 /*
  * Register @frame for one remote WRITE by @conn's peer (in @conn's own PD):
- * fills @buf, whose REG_MR work request runs when the request is sent
- * (tdsm_call()).
+ * fills @buf, whose REG_MR work request is still to run (tdsm_call(), or
+ * the refill). No reference to @conn is taken.
  */
 static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 			struct tdsm_buf *buf)
@@ -1365,8 +1387,8 @@ static int tdsm_buf_get(struct tdsm_conn *conn, struct page *frame,
 	if (n != 1)
 		goto err_unmap;
 	tdsm_reg_wr_init(&buf->reg_wr, mr);
-	kref_get(&conn->ref);
-	buf->conn = conn;
+	buf->registered = false;
+	buf->conn = NULL;
 	return 0;
 
 err_unmap:
@@ -1377,11 +1399,11 @@ err_mr:
 }
 
 /*
- * A fresh frame, registered for one remote WRITE: @buf->frame, owned by the
- * caller once tdsm_buf_put() is done with the registration. Zeroed, so that
- * a peer that says "data" without writing it leaks nothing.
+ * A fresh frame in @buf, mapped for one remote WRITE (tdsm_buf_get()).
+ * Zeroed, so that a peer that says "data" without writing it leaks
+ * nothing.
  */
-int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
+static int tdsm_buf_fresh(struct tdsm_conn *conn, struct tdsm_buf *buf)
 {
 	struct page *frame = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
 	int err;
@@ -1392,6 +1414,110 @@ int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
 	if (err)
 		put_page(frame);
 	return err;
+}
+
+/*
+ * Free @buf, registered ahead of need and never used: deregistering the MR
+ * kills its rkey before the frame is unmapped and freed.
+ */
+static void tdsm_buf_free(struct tdsm_conn *conn, struct tdsm_buf *buf)
+{
+	ib_dereg_mr(buf->mr);
+	ib_dma_unmap_sg(conn->dev->ibdev, &buf->sg, 1, DMA_FROM_DEVICE);
+	put_page(buf->frame);
+	kfree(buf);
+}
+
+/*
+ * Fill @conn's list of buffers registered ahead of need, while it is UP
+ * (PROTOCOL.md, "Transport": why a buffer may be registered before its
+ * request). A registration that fails leaves the rest to the next kick.
+ */
+static void tdsm_refill_work_fn(struct work_struct *work)
+{
+	struct tdsm_conn *conn = container_of(work, struct tdsm_conn,
+					      refill_work);
+	struct tdsm_buf *buf;
+	bool full;
+
+	for (;;) {
+		spin_lock(&conn->mr_lock);
+		full = conn->nready >= TDSM_READY_BUFS;
+		spin_unlock(&conn->mr_lock);
+		if (full || !tdsm_conn_is_up(conn))
+			break;
+		buf = kmalloc(sizeof(*buf), GFP_KERNEL);
+		if (!buf)
+			break;
+		if (tdsm_buf_fresh(conn, buf)) {
+			kfree(buf);
+			break;
+		}
+		/* Failed: the MR's state is unknown, deregistered. */
+		if (tdsm_local_run(conn, &buf->reg_wr.wr)) {
+			tdsm_buf_free(conn, buf);
+			break;
+		}
+		buf->registered = true;
+		spin_lock(&conn->mr_lock);
+		list_add_tail(&buf->entry, &conn->ready);
+		conn->nready++;
+		spin_unlock(&conn->mr_lock);
+	}
+	tdsm_conn_put(conn);	/* the work's, never the last: see kick */
+}
+
+/*
+ * Queue the refill of @conn's ready buffers, with a reference, unless it
+ * is queued already. The caller holds a reference of its own, so the put
+ * here is never the last.
+ */
+static void tdsm_refill_kick(struct tdsm_conn *conn)
+{
+	bool full;
+
+	spin_lock(&conn->mr_lock);
+	full = conn->nready >= TDSM_READY_BUFS;
+	spin_unlock(&conn->mr_lock);
+	if (full || !tdsm_conn_is_up(conn))
+		return;
+	kref_get(&conn->ref);
+	if (!queue_work(tdsm_wq, &conn->refill_work))
+		tdsm_conn_put(conn);
+}
+
+/*
+ * A frame registered for one remote WRITE by @conn's peer: @buf->frame,
+ * owned by the caller once tdsm_buf_put() is done with the registration.
+ * Taken from the buffers registered ahead of need if there is one (its
+ * request then waits for no REG_MR), else fresh, its REG_MR to run with
+ * the request; either way the refill tops the ready list up once the
+ * request is out (tdsm_call()).
+ * @buf holds a reference to @conn until tdsm_buf_put().
+ */
+int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
+{
+	struct tdsm_buf *ready = NULL;
+	int err = 0;
+
+	spin_lock(&conn->mr_lock);
+	if (!list_empty(&conn->ready)) {
+		ready = list_first_entry(&conn->ready, struct tdsm_buf, entry);
+		list_del(&ready->entry);
+		conn->nready--;
+	}
+	spin_unlock(&conn->mr_lock);
+	if (ready) {
+		*buf = *ready;
+		kfree(ready);
+	} else {
+		err = tdsm_buf_fresh(conn, buf);
+	}
+	if (err)
+		return err;
+	kref_get(&conn->ref);
+	buf->conn = conn;
+	return 0;
 }
 
 /*

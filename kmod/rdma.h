@@ -32,7 +32,7 @@ struct tdsm_peer;
  * id exists (traced with id 0, on the requester's task).
  */
 enum tdsm_msg_step {
-	TDSM_STEP_REGISTERED,	/* requester: its buffer's REG_MR completed */
+	TDSM_STEP_REGISTERED,	/* requester: its buffer's REG_MR completed (or ran ahead) */
 	TDSM_STEP_POSTED,	/* requester: the request's SEND posted */
 	TDSM_STEP_RECEIVED,	/* peer: the request's receive completed */
 	TDSM_STEP_HANDLER,	/* peer: its handler starts (after the workqueue) */
@@ -61,6 +61,12 @@ enum tdsm_msg_step {
 #define TDSM_TX_DEPTH		64
 /* ...plus the RDMA WRITEs of one batch reply (TDSM_WIRE_BATCH). */
 #define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 2 + TDSM_WIRE_BATCH + 1) /* +1: drain */
+/*
+ * Single-page buffers kept registered ahead of need per connection
+ * (tdsm_buf_alloc()): a fault takes one and sends its request at once,
+ * and the REG_MR of its replacement runs after, off the fault's path.
+ */
+#define TDSM_READY_BUFS		8
 /* Registrations and invalidations under way on the registration QP. */
 #define TDSM_REG_DEPTH		32
 #define TDSM_REG_WRS		(TDSM_REG_DEPTH + 1)	/* +1: drain */
@@ -153,9 +159,15 @@ struct tdsm_req_slot {
  *	every buffer registered for its peer live in it, so no other
  *	connection's peer can use their rkeys. Freed at release, after the
  *	idle MRs (every buffer holds a reference to the connection).
- * @mr_lock: protects @free_mrs and @free_mrsv.
+ * @mr_lock: protects @free_mrs, @free_mrsv, @ready and @nready.
  * @free_mrs: fast-registration MRs of one page ready for reuse...
  * @free_mrsv: ...and of TDSM_WIRE_BATCH pages; in @pd.
+ * @ready: single-page buffers registered ahead of need (struct tdsm_buf,
+ *	@entry), at most TDSM_READY_BUFS; they hold no reference to the
+ *	connection, whose release frees them.
+ * @nready: how many are on @ready.
+ * @refill_work: registers buffers until @ready is full (tdsm_wq); holds
+ *	a reference while queued or running.
  * @cq: one CQ for both QPs' sends and receives, polled in softirq.
  * @rx: TDSM_RX_DEPTH receive buffers...
  * @rx_mapped: ...of which the first this many are DMA-mapped.
@@ -209,9 +221,12 @@ struct tdsm_conn {
 	bool reg_ready;
 	struct tdsm_dev *dev;
 	struct ib_pd *pd;
-	spinlock_t mr_lock;	/* free_mrs, free_mrsv */
+	spinlock_t mr_lock;	/* free_mrs, free_mrsv, ready, nready */
 	struct list_head free_mrs;
 	struct list_head free_mrsv;
+	struct list_head ready;
+	unsigned int nready;
+	struct work_struct refill_work;
 	struct ib_cq *cq;
 	struct tdsm_rx *rx;
 	unsigned int rx_mapped;
@@ -254,7 +269,10 @@ struct tdsm_conn {
  *	peer may write there. The MR goes back to its free_mrs when idle.
  * @sg: @frame, DMA-mapped.
  * @reg_wr: the REG_MR work request, run on the connection's @reg_qp
- *	before the request is sent.
+ *	before the request is sent, unless @registered.
+ * @registered: taken from the connection's @ready list: its REG_MR ran
+ *	already, the request goes out without waiting for one.
+ * @entry: in the connection's @ready list, while there.
  */
 struct tdsm_buf {
 	struct page *frame;
@@ -262,6 +280,8 @@ struct tdsm_buf {
 	struct tdsm_conn *conn;
 	struct scatterlist sg;
 	struct ib_reg_wr reg_wr;
+	bool registered;
+	struct list_head entry;
 };
 
 /**

@@ -950,6 +950,8 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		.home_refused = atomic64_read(&r->home_refused),
 		.shrinker_freed = atomic64_read(&r->shrinker_freed),
 		.clock_young = atomic64_read(&r->clock_young),
+		.readahead_batches = atomic64_read(&r->readahead_batches),
+		.readahead_pages = atomic64_read(&r->readahead_pages),
 	};
 	s64 cached = atomic64_read(&r->cached);
 
@@ -964,6 +966,8 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 		     TINYDSM_STATS_V3_SIZE);
 	BUILD_BUG_ON(offsetof(struct tinydsm_stats, clock_young) !=
 		     TINYDSM_STATS_V4_SIZE);
+	BUILD_BUG_ON(offsetof(struct tinydsm_stats, readahead_batches) !=
+		     TINYDSM_STATS_V5_SIZE);
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
@@ -1005,6 +1009,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V3_SIZE);
 	case TINYDSM_IOC_STATS_V4:
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V4_SIZE);
+	case TINYDSM_IOC_STATS_V5:
+		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V5_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);

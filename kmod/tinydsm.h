@@ -169,6 +169,9 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
 /* Home slices are whole 64-page chunks: one default home per chunk. */
 #define TDSM_SLICE_ALIGN	64
 
+/* Sequential read streams followed at once per node (readahead.c). */
+#define TDSM_RA_STREAMS		4
+
 /**
  * struct tdsm_region - the node's one region
  * @chunks: the pages' metadata, struct tdsm_chunk by page index / 64,
@@ -229,6 +232,11 @@ static inline void tdsm_page_set_home(struct tdsm_page *pg, u8 home)
  * @home_refused: counter, see struct tinydsm_stats.
  * @shrinker_freed: counter, see struct tinydsm_stats.
  * @clock_young: counter, see struct tinydsm_stats.
+ * @ra_streams: the sequential read streams read-ahead follows, each the
+ *	index of the page its next fault would be on (readahead.c; read and
+ *	written without a lock, a hint only).
+ * @ra_victim: the stream slot a new stream takes next (round robin).
+ * @readahead_batches, @readahead_pages: counters, see struct tinydsm_stats.
  */
 struct tdsm_region {
 	struct xarray chunks;
@@ -280,6 +288,10 @@ struct tdsm_region {
 	atomic64_t home_refused;
 	atomic64_t shrinker_freed;
 	atomic64_t clock_young;
+	unsigned long ra_streams[TDSM_RA_STREAMS];
+	unsigned int ra_victim;
+	atomic64_t readahead_batches;
+	atomic64_t readahead_pages;
 };
 
 #endif /* _TDSM_TINYDSM_H */

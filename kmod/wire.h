@@ -49,7 +49,9 @@
  *                              the batch goes to iova + i * 4 KiB); the
  *                              home hands the pages over: breply
  *   READV  node -> home        batch: the same, mask = pages wanted; read
- *                              copies of several pages at once: breply
+ *                              copies of several pages at once (eager
+ *                              repopulation, read-ahead); a page never
+ *                              touched is not served: breply
  *   INVALV home -> reader      batch: addr, npages, mask, dst: INVAL of
  *                              every page in mask (MOVED to dst if dst)
  *   WORD   node -> home        word: addr, width, op, value (store): one

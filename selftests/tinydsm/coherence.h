@@ -72,6 +72,9 @@
 #define SLOT_DOUBT_EVICTED	147
 #define SLOT_STALE_READ		148
 #define SLOT_HOME_STALE		149	/* 3 pages */
+#define SLOT_RA_SEQ		512	/* 128 pages, and a group unused */
+#define SLOT_RA_RAND		704	/* 64 pages, and a group unused */
+#define SLOT_RA_OFF		832	/* 64 pages */
 
 /* Data rounds: each test writes its own, so a stale copy names its source. */
 enum {
@@ -85,6 +88,7 @@ enum {
 	R_DOUBT1, R_DOUBT2,
 	R_STALE1, R_STALE2,
 	R_HSTALE1, R_HSTALE2,
+	R_RA1, R_RA2,
 	R_MAX
 };
 
@@ -95,6 +99,7 @@ FIXTURE(coherence) {
 	int delaying;		/* this node delays its packets (tc): undo */
 	int dropping;		/* this node drops packets (tc clsact): undo */
 	const char *injecting;	/* this node set this debugfs knob: reset it */
+	char readahead_was[16];	/* readahead_pages before the test changed it */
 	char setup_err[256];
 };
 
@@ -149,6 +154,8 @@ FIXTURE_TEARDOWN(coherence)
 		tc_drop_roce(NULL, 0, NULL);
 	if (self->injecting)
 		tc_inject_set(self->injecting, 0);
+	if (self->readahead_was[0])
+		param_write("readahead_pages", self->readahead_was);
 	tc_node_close(&self->n);
 }
 

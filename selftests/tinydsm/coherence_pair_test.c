@@ -583,4 +583,130 @@ TEST_F_TIMEOUT(coherence, pair_home_no_stale_read_after_grant, 150)
 					"home node2 after both read node1's stores"));
 }
 
+/* Read the first word of each of @np pages at @p in the order @order gives. */
+static void touch_pages(const struct tc_node *n, const uint8_t *p,
+			unsigned long np, unsigned long (*order)(unsigned long))
+{
+	unsigned long k;
+
+	for (k = 0; k < np; k++)
+		(void)*(const volatile uint64_t *)(p + order(k) * n->psz);
+}
+
+static unsigned long in_order(unsigned long k)
+{
+	return k;
+}
+
+/*
+ * A page order with no page right after the page before it, nor after
+ * any of the 40 before that (37 * 45 = 1 mod 64): no stream to follow.
+ */
+static unsigned long scattered(unsigned long k)
+{
+	return (k * 37 + 5) % 64;
+}
+
+/*
+ * Read-ahead (module parameter readahead_pages, default 15). node2 writes
+ * 128 pages it homes; node1 reads them in order. Each page comes either
+ * with its own remote fault or with the read-ahead of a fault before it,
+ * never both: remote faults + pages read ahead = 128, and most came ahead.
+ * The pages read ahead are read copies like any other: SHARED on node1,
+ * in the home's copyset, with the right data; a write by the home
+ * afterwards reaches node1 (pages 5 and 70, both read ahead). 64 more
+ * pages read in a scattered order make no read-ahead (each its own remote
+ * fault), nor do 64 read in order with readahead_pages=0. Between the
+ * runs, 64 pages nobody touches: a window that goes past a run's end ends
+ * there, as a home serves no page that was never touched (their first
+ * fault claims them), so each run's counts are its own.
+ */
+TEST_F_TIMEOUT(coherence, pair_readahead, 200)
+{
+	struct tc_node *n = &self->n;
+	struct tinydsm_stats st0, st1;
+	const unsigned long np = 128, nr = 64;
+	const size_t len = np * n->psz, rlen = nr * n->psz;
+	uint8_t *p, *q, *o;
+	long ra;
+
+	TC_START(PAIR);
+	p = shared_run(_metadata, self, "seq", HOME, np, SLOT_RA_SEQ);
+	shared_run(_metadata, self, "gap1", HOME, 64, SLOT_RA_SEQ + np);
+	q = shared_run(_metadata, self, "rand", HOME, nr, SLOT_RA_RAND);
+	shared_run(_metadata, self, "gap2", HOME, 64, SLOT_RA_RAND + nr);
+	o = shared_run(_metadata, self, "off", HOME, nr, SLOT_RA_OFF);
+	if (n->id == HOME) {
+		fill(p, len, R_RA1);
+		fill(q, rlen, R_RA1);
+		fill(o, rlen, R_RA1);
+	}
+	BARRIER("written");
+
+	if (n->id == 1) {
+		ra = tc_module_param("readahead_pages", 0);
+		ASSERT_EQ(15, ra) TH_LOG("readahead_pages is not its default");
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		EXPECT_EQ(0, check_mem(_metadata, n, p, len, R_RA1,
+				       "node1 reading node2's pages in order"));
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		TH_LOG("node1, %lu pages in order: %llu remote faults, %llu read-ahead batches, %llu pages read ahead",
+		       np, (unsigned long long)(st1.remote_faults - st0.remote_faults),
+		       (unsigned long long)(st1.readahead_batches - st0.readahead_batches),
+		       (unsigned long long)(st1.readahead_pages - st0.readahead_pages));
+		EXPECT_EQ(np, (st1.remote_faults - st0.remote_faults) +
+			      (st1.readahead_pages - st0.readahead_pages))
+			TH_LOG("a page fetched twice, or not at all");
+		EXPECT_GE(st1.readahead_pages - st0.readahead_pages, np / 2);
+		EXPECT_GE(st1.read_faults - st0.read_faults, np)
+			TH_LOG("every page read ahead is still mapped by a fault");
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED,
+					ANY, ANY, "node1 after reading in order"));
+	}
+	BARRIER("read");
+
+	if (n->id == HOME) {
+		EXPECT_EQ(0, check_info(_metadata, n, p, np, TINYDSM_PAGE_SHARED, HOME,
+					TC_NODE(1) | TC_NODE(HOME),
+					"home node2 after node1 read (ahead)"));
+		fill(p + 5 * n->psz, n->psz, R_RA2);
+		fill(p + 70 * n->psz, n->psz, R_RA2);
+	}
+	BARRIER("rewritten");
+
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_mem(_metadata, n, p + 5 * n->psz, n->psz, R_RA2,
+				       "node1: page 5, read ahead, after node2 wrote it"));
+		EXPECT_EQ(0, check_mem(_metadata, n, p + 70 * n->psz, n->psz, R_RA2,
+				       "node1: page 70, read ahead, after node2 wrote it"));
+		EXPECT_EQ(0, check_mem(_metadata, n, p + 6 * n->psz, 64 * n->psz,
+				       R_RA1, "node1: pages 6-69, untouched since"));
+
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		touch_pages(n, q, nr, scattered);
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(0, st1.readahead_batches - st0.readahead_batches)
+			TH_LOG("read ahead of scattered reads");
+		EXPECT_EQ(nr, st1.remote_faults - st0.remote_faults);
+		EXPECT_EQ(0, check_mem(_metadata, n, q, rlen, R_RA1,
+				       "node1 reading node2's pages scattered"));
+
+		ASSERT_EQ(0, param_read("readahead_pages", self->readahead_was,
+					sizeof(self->readahead_was)));
+		ASSERT_EQ(0, param_write("readahead_pages", "0"))
+			TH_LOG("readahead_pages=0: %s", strerror(errno));
+		ASSERT_EQ(0, tc_stats(n, &st0));
+		touch_pages(n, o, nr, in_order);
+		ASSERT_EQ(0, tc_stats(n, &st1));
+		EXPECT_EQ(0, param_write("readahead_pages", self->readahead_was));
+		self->readahead_was[0] = '\0';
+		EXPECT_EQ(0, st1.readahead_batches - st0.readahead_batches)
+			TH_LOG("read ahead with readahead_pages=0");
+		EXPECT_EQ(nr, st1.remote_faults - st0.remote_faults);
+		EXPECT_EQ(0, check_mem(_metadata, n, o, rlen, R_RA1,
+				       "node1 reading in order, read-ahead off"));
+	}
+	BARRIER("done");
+}
+
 TEST_HARNESS_MAIN

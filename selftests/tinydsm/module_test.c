@@ -249,6 +249,37 @@ TEST(timeout_ms_range)
 }
 
 /*
+ * readahead_pages: 0 (off) to 63 (the faulting page and its window are one
+ * READV, inside one group of 64 pages); anything else is refused with
+ * EINVAL and the value in force stays. The default is 15.
+ */
+TEST(readahead_pages_range)
+{
+	static const char *const bad[] = { "64", "4294967295", "-1", "x" };
+	unsigned int i;
+
+	set_node_params();
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module(node_params))
+		TH_LOG("finit_module(%s): %s", node_params, strerror(errno));
+	EXPECT_EQ(15, param_long("readahead_pages"));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-1, param_write("readahead_pages", bad[i]))
+			TH_LOG("readahead_pages='%s' was taken", bad[i]);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("readahead_pages='%s': %s",
+						bad[i], strerror(errno));
+		EXPECT_EQ(15, param_long("readahead_pages"))
+			TH_LOG("after readahead_pages='%s'", bad[i]);
+	}
+	EXPECT_EQ(0, param_write("readahead_pages", "0\n")) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, param_long("readahead_pages"));
+	EXPECT_EQ(0, param_write("readahead_pages", "63")) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(63, param_long("readahead_pages"));
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
+/*
  * tinydsmctl ARGS (from TDSM_TREE), its stdout in @out with every blank
  * taken out, so that JSON can be matched as text: its exit status, or -1.
  */

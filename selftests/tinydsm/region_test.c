@@ -534,22 +534,24 @@ static int stats_by_number(int fd, unsigned long cmd, size_t size,
 
 /*
  * The numbers of the older struct tinydsm_stats (16 counters, then 26,
- * then 28, then 33) still work and write only their 128, 208, 224 and
- * 264 bytes; the
- * new one writes them all; a size that never was is no command.
+ * then 28, then 33, then 34) still work and write only their 128, 208,
+ * 224, 264 and 272 bytes; the new one writes them all; a size that never
+ * was is no command.
  */
 TEST_F(region, stats_old_number)
 {
-	struct tinydsm_stats st, v1, v2, v3, v4;
+	struct tinydsm_stats st, v1, v2, v3, v4, v5;
 
 	ASSERT_EQ(128, TINYDSM_STATS_V1_SIZE);
 	ASSERT_EQ(208, TINYDSM_STATS_V2_SIZE);
 	ASSERT_EQ(224, TINYDSM_STATS_V3_SIZE);
 	ASSERT_EQ(264, TINYDSM_STATS_V4_SIZE);
+	ASSERT_EQ(272, TINYDSM_STATS_V5_SIZE);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V1);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V2);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V3);
 	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V4);
+	ASSERT_NE(TINYDSM_IOC_STATS, TINYDSM_IOC_STATS_V5);
 	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS_V1,
 				     TINYDSM_STATS_V1_SIZE, &v1))
 		TH_LOG("V1: %s (or a byte past 128 written)", strerror(errno));
@@ -562,6 +564,9 @@ TEST_F(region, stats_old_number)
 	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS_V4,
 				     TINYDSM_STATS_V4_SIZE, &v4))
 		TH_LOG("V4: %s (or a byte past 264 written)", strerror(errno));
+	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS_V5,
+				     TINYDSM_STATS_V5_SIZE, &v5))
+		TH_LOG("V5: %s (or a byte past 272 written)", strerror(errno));
 	ASSERT_EQ(0, stats_by_number(self->fd, TINYDSM_IOC_STATS, sizeof(st), &st))
 		TH_LOG("%s (or a byte past the struct written)", strerror(errno));
 	/* The same counters, in the same places: they only grow. */
@@ -577,6 +582,9 @@ TEST_F(region, stats_old_number)
 	EXPECT_LE(v3.reclaim_runs, v4.reclaim_runs);
 	EXPECT_LE(v4.shrinker_freed, st.shrinker_freed);
 	EXPECT_EQ(v4.home_budget_pages, st.home_budget_pages);
+	EXPECT_LE(v4.shrinker_freed, v5.shrinker_freed);
+	EXPECT_LE(v5.clock_young, st.clock_young);
+	EXPECT_EQ(v5.home_budget_pages, st.home_budget_pages);
 	EXPECT_LE(st.home_frames, st.frames);
 	EXPECT_GE(st.frames_allocated, st.frames);
 	EXPECT_EQ(0u, st.evicted_written);
@@ -592,7 +600,7 @@ TEST_F(region, ioctl_bad_pointers)
 	static const unsigned long cmds[] = {
 		TINYDSM_IOC_REGION_INFO, TINYDSM_IOC_PAGE_INFO, TINYDSM_IOC_STATS,
 		TINYDSM_IOC_STATS_V1, TINYDSM_IOC_STATS_V2, TINYDSM_IOC_STATS_V3,
-		TINYDSM_IOC_STATS_V4,
+		TINYDSM_IOC_STATS_V4, TINYDSM_IOC_STATS_V5,
 	};
 	unsigned int i;
 

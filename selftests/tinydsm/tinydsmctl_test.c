@@ -1001,6 +1001,7 @@ static const char *const stat_keys[] = {
 	"evict_batch_pages", "reclaim_runs", "reclaim_ns",
 	"meta_bytes", "chunks", "home_frames", "home_charged",
 	"home_budget_pages", "home_refused", "shrinker_freed", "clock_young",
+	"readahead_batches", "readahead_pages",
 };
 
 /*
@@ -1082,7 +1083,7 @@ TEST_F(ctl, stats)
 		  "     'evict_batches', 'evict_batch_pages', 'reclaim_runs', 'reclaim_ns',\n"
 		  "     'meta_bytes', 'chunks', 'home_frames', 'home_charged',\n"
 		  "     'home_budget_pages', 'home_refused', 'shrinker_freed',\n"
-		  "     'clock_young']\n"
+		  "     'clock_young', 'readahead_batches', 'readahead_pages']\n"
 		  "assert list(d.keys()) == k, d\n"
 		  "assert all(isinstance(v, int) for v in d.values()), d\n"
 		  "assert d['read_faults'] == %lld and d['write_faults'] == %lld, d\n",

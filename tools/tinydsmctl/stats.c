@@ -53,6 +53,8 @@ static const struct {
 	F(home_refused),
 	F(shrinker_freed),
 	F(clock_young),
+	F(readahead_batches),
+	F(readahead_pages),
 #undef F
 };
 

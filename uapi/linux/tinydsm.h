@@ -464,14 +464,20 @@ struct tinydsm_page_info {
  *	(their PTE's accessed bit set since it last looked, sampled once
  *	per 64 pages per pass): pages used by plain loads and stores,
  *	which do not fault, that it kept.
+ * @readahead_batches: sequential read faults that asked the home for
+ *	their page and the pages after it in one message (module parameter
+ *	readahead_pages; kmod/PROTOCOL.md "Read-ahead").
+ * @readahead_pages: pages those messages brought besides the faulting
+ *	one: pages that need no remote fault of their own.
  *
  * The struct grows at the end. Its size is part of the TINYDSM_IOC_STATS
  * number, so the numbers of its older sizes are still answered, each with
  * the counters its size holds and nothing past them:
  * TINYDSM_IOC_STATS_V1 (128 bytes, up to @word_served),
  * TINYDSM_IOC_STATS_V2 (208 bytes, up to @reclaim_ns),
- * TINYDSM_IOC_STATS_V3 (224 bytes, up to @chunks) and
- * TINYDSM_IOC_STATS_V4 (264 bytes, up to @shrinker_freed).
+ * TINYDSM_IOC_STATS_V3 (224 bytes, up to @chunks),
+ * TINYDSM_IOC_STATS_V4 (264 bytes, up to @shrinker_freed) and
+ * TINYDSM_IOC_STATS_V5 (272 bytes, up to @clock_young).
  */
 struct tinydsm_stats {
 	__u64 read_faults;
@@ -508,16 +514,19 @@ struct tinydsm_stats {
 	__u64 home_refused;
 	__u64 shrinker_freed;
 	__u64 clock_young;
+	__u64 readahead_batches;
+	__u64 readahead_pages;
 };
 
 /*
  * The older sizes of struct tinydsm_stats: its first 16 counters, then
- * 26, then 28, then 33.
+ * 26, then 28, then 33, then 34.
  */
 #define TINYDSM_STATS_V1_SIZE	128
 #define TINYDSM_STATS_V2_SIZE	208
 #define TINYDSM_STATS_V3_SIZE	224
 #define TINYDSM_STATS_V4_SIZE	264
+#define TINYDSM_STATS_V5_SIZE	272
 
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
@@ -703,6 +712,8 @@ enum tinydsm_site_kind {
 				     TINYDSM_STATS_V3_SIZE)
 #define TINYDSM_IOC_STATS_V4	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
 				     TINYDSM_STATS_V4_SIZE)
+#define TINYDSM_IOC_STATS_V5	_IOC(_IOC_READ, TINYDSM_IOC_MAGIC, 0x03, \
+				     TINYDSM_STATS_V5_SIZE)
 #define TINYDSM_IOC_ALLOC	_IOWR(TINYDSM_IOC_MAGIC, 0x04, struct tinydsm_alloc)
 #define TINYDSM_IOC_FREE	_IOW(TINYDSM_IOC_MAGIC, 0x05, struct tinydsm_alloc)
 #define TINYDSM_IOC_WORD	_IOWR(TINYDSM_IOC_MAGIC, 0x06, struct tinydsm_word)
