@@ -28,8 +28,9 @@
 #   none_failed           node1: true if no phase and no check failed
 #   agents_exit           node1: let the agents go (exit, and $SH/abort for
 #                         one that waits for something else)
-#   rdma_baseline WHEN    nodes 1, 2: perftest's RDMA READ baseline, node1
-#                         (client) <- node2 (server), in TDSM_OUT/baseline-WHEN
+#   rdma_baseline WHEN    nodes 1, 2: perftest's RDMA baselines (READ, and
+#                         SEND and READ with events), node1 (client) <-
+#                         node2 (server), in TDSM_OUT/baseline-WHEN
 #   rdma_baseline_run WHEN node1: node2 serves it (by its agent), node1 measures
 #   bw_mpps LOG           perftest's MsgRate (Mpps) of the 4 KiB row of an
 #                         ib_read_bw client log; fails if there is none

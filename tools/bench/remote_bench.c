@@ -9,7 +9,8 @@
  *   remote_bench alloc HOME NPAGES       TINYDSM_IOC_ALLOC; prints the address
  *   remote_bench touch ADDR NPAGES r|w   untimed: read (-v TAG: check) or write
  *                                        (-t TAG) the first word of each page
- *   remote_bench fault ADDR NPAGES r|w   one timed first access per page:
+ *   remote_bench fault ADDR NPAGES r|w   one timed first access per page, in a
+ *                                        scattered order (no read-ahead):
  *                                        -l LABEL -e ENV, -W WARMUP (untimed
  *                                        pages first), -p (read every page
  *                                        first, untimed), -R FILE -G FILE (then
@@ -157,12 +158,42 @@ static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
 }
 
 /*
+ * The order the timed pages of a run of @n are taken in: page (i * step) % n
+ * for i = 0, 1, ..., with @step coprime to @n and no page ever taken right
+ * after the page below it, nor within the next few accesses (step * m is
+ * not 1 mod n for m up to 8): to the module's read-ahead (which follows a
+ * node's last 4 sequential streams) the run is random access, so each
+ * timed access is a fault of its own, never one the fault before it read
+ * ahead. 1 (address order) for runs too small to scatter.
+ */
+static unsigned long scatter_step(unsigned long n)
+{
+	static const unsigned long primes[] = { 97, 89, 83, 79, 73, 71, 67, 61 };
+	unsigned long m;
+	size_t k;
+
+	for (k = 0; k < sizeof(primes) / sizeof(primes[0]); k++) {
+		unsigned long step = primes[k];
+
+		if (n <= 2 * step || n % step == 0)
+			continue;
+		for (m = 1; m <= 8; m++)
+			if (step * m % n == 1)
+				break;
+		if (m > 8)
+			return step;
+	}
+	return 1;
+}
+
+/*
  * The timed first access to each page: opt.warmup untimed pages first,
- * then one clock pair around one load or store per page.
+ * then one clock pair around one load or store per page, the pages taken
+ * in a scattered order (scatter_step()).
  */
 static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 {
-	unsigned long i, n, bad = 0;
+	unsigned long i, n, step, bad = 0;
 	struct tinydsm_stats s0, s1;
 	struct summary s;
 	uint64_t *ns, t0, t1;
@@ -183,7 +214,8 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 		if (opt.go && wait_paths(&opt.go, 1, opt.timeout_s) < 0)
 			die("%s did not appear within %u s", opt.go, opt.timeout_s);
 	}
-	for (i = 0; i < opt.warmup; i++) {
+	/* Downwards: no read-ahead, which would take timed pages too. */
+	for (i = opt.warmup; i-- > 0;) {
 		volatile uint64_t *w = (volatile uint64_t *)(p + i * PAGE);
 
 		if (mode == 'w')
@@ -191,9 +223,12 @@ static int cmd_fault(uint64_t addr, unsigned long npages, char mode)
 		else
 			(void)*w;
 	}
+	step = scatter_step(n);
+	put("%s_scatter_step=%lu", opt.label, step);
 	s0 = stats_now();
 	for (i = 0; i < n; i++) {
-		volatile uint64_t *w = (volatile uint64_t *)(p + (opt.warmup + i) * PAGE);
+		unsigned long j = opt.warmup + i * step % n;
+		volatile uint64_t *w = (volatile uint64_t *)(p + j * PAGE);
 		uint64_t v = 0;
 
 		if (mode == 'w') {

@@ -15,6 +15,8 @@ ACC_ROWS = [
     ("directrw", "direct(rw)", "plain2", 1.02),
 ]
 ACC_NMAIN = 3  # the rows above the line
+# remote: the lookup site's word access p50 / ib_read_lat typical, at most
+REM_LOOKUP_TARGET = 1.2
 PAGE_INVALID, PAGE_SHARED = 0, 1  # enum tinydsm_page_state, uapi/linux/tinydsm.h
 
 
@@ -228,9 +230,16 @@ class Access:
         if not math.isnan(x):
             o.w("  drift check: ib_read_lat typical after the remote figures %s us (%sx)\n" % (
                 cf(".1f", x), cf(".2f", div(x, lat))))
+        # the performance issue's target for the lookup path's word access
+        rem_x = div(rl, lat)
+        rem_v = verdict_le(rem_x, REM_LOOKUP_TARGET)
+        o.w("targets (remote):\n  lookup word access p50 <= %sx ib_read_lat typical: %s (%sx)\n" % (
+            cf(".2f", REM_LOOKUP_TARGET), rem_v, fmt(rem_x, 2)))
         self.row("ib_read_lat", "typical", lat, "us", 1.0, "ib_read_lat_typical", "", "")
         self.row("rem_lookup", "p50", rl, "us", div(rl, lat), "ib_read_lat_typical", "", "")
         self.row("rem_fault", "p50", rf, "us", div(rf, lat), "ib_read_lat_typical", "", "")
+        self.row("target_rem_lookup_p50_x_lat", "ratio", rem_x, "x", NAN, "",
+                 cf(".2f", REM_LOOKUP_TARGET), rem_v)
         if math.isnan(lat) or math.isnan(rl) or math.isnan(rf):
             missing += 1
 
@@ -280,6 +289,8 @@ class Access:
         host_line(o, e, "lab")
         o.w("\naccess bench direct_verdict=%s lookup_verdict=%s\n" % (
             w[1].verdict("NOT_MEASURED"), w[2].verdict("NOT_MEASURED")))
+        o.w("access bench rem_lookup_p50_x_lat=%s rem_lookup_p50_x_lat_verdict=%s\n" % (
+            cf(".4f", rem_x), rem_v.replace(" ", "_")))
         o.w("access bench figures_missing=%d\n" % missing)
         o.flush()
         self.c.close()

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """make bench, the remote-memory benchmark's table (tools/bench/README.md)."""
 import math
-from common import Csv, Env, NAN, Out, cf, div, failed_lines, host_line, verdict_le
+from common import (Csv, Env, NAN, Out, cf, div, failed_lines, fmt, host_line, verdict_ge,
+                    verdict_le)
 
 # The latency figures, in table order: key prefix and what it is.
 REMOTE_LAT_ROWS = [
@@ -32,6 +33,28 @@ REMOTE_TPUT_ROWS = [
 
 def prec_for(x):
     return 1 if math.isnan(x) or x >= 100 else 2
+
+
+def raw_lat_row(o, c, e, key, figure, what, factor, lat, ratios):
+    """One row of a perftest latency baseline other than the base
+    (selftests/lab/rdma_baseline.sh: keys KEY_4k_{typical,p99,min,avg}_us,
+    KEY_iters): its figures times factor, with ratios to the base if
+    ratios; CSV figure FIGURE. Its p50, NaN if not measured."""
+    p50, p99 = factor * e.num(key + "_4k_typical_us"), factor * e.num(key + "_4k_p99_us")
+    mn, mean = factor * e.num(key + "_4k_min_us"), factor * e.num(key + "_4k_avg_us")
+    n = e.str(key + "_iters")
+    o.w("%-52s %5s" % (what, "-" if n is None else n))
+    for x in (p50, p99, mn, mean):
+        o.pnum(x, 9, prec_for(x))
+    r = [div(x, lat) if ratios else NAN for x in (p50, p99, mn, mean)]
+    if ratios:
+        o.pnum(r[0], 7, 4 if r[0] < 0.1 else 2)
+        o.pnum(r[1], 7, 4 if r[1] < 0.1 else 2)
+    o.w("\n")
+    for stat, x, ratio in zip(("p50", "p99", "min", "mean"), (p50, p99, mn, mean), r):
+        c.row("latency", figure, stat, x, "us", ratio, "ib_read_lat_typical" if ratios else "",
+              "", "")
+    return p50
 
 
 def report_remote(files, csv_path, json_path):
@@ -68,6 +91,16 @@ def report_remote(files, csv_path, json_path):
     c.row("latency", "ib_read_lat", "min", mn, "us", div(mn, lat), base, "", "")
     if math.isnan(lat):
         missing += 1
+    # the other raw latencies of the same run: ib_send_lat prints half the
+    # round trip (one way), every figure of it; the next row doubles them
+    o.w("(i) raw SEND 4 KiB ping-pong, ib_send_lat (round trip = 2 x typical)\n")
+    send = raw_lat_row(o, c, e, "ib_send_lat", "ib_send_lat",
+                       "     as perftest prints it: one way = round trip / 2", 1.0, lat, False)
+    raw_lat_row(o, c, e, "ib_send_lat", "ib_send_lat_rtt",
+                "     round trip = 2 x perftest's (p50 = 2 x typical)", 2.0, lat, True)
+    lat_ev = raw_lat_row(o, c, e, "ib_read_lat_ev", "ib_read_lat_ev",
+                         "(i) raw RDMA READ, completion events, ib_read_lat -e", 1.0, lat, True)
+    missing += math.isnan(send) + math.isnan(lat_ev)
     for k, what in REMOTE_LAT_ROWS:
         p50, p99 = e.num(k + "_p50_us"), e.num(k + "_p99_us")
         mn, mean = e.num(k + "_min_us"), e.num(k + "_mean_us")
@@ -127,34 +160,54 @@ def report_remote(files, csv_path, json_path):
             " (%sx base), ib_read_bw %s MB/s (%sx)\n" % (
                 cf(".1f", post_lat), cf(".2f", div(post_lat, lat)),
                 cf(".3f", post_bw), cf(".2f", div(post_bw, bw))))
+    post_send = 2.0 * e.num("post_ib_send_lat_4k_typical_us")
+    post_lat_ev = e.num("post_ib_read_lat_ev_4k_typical_us")
+    if not math.isnan(post_send) or not math.isnan(post_lat_ev):
+        def drift(x, before):
+            return "n/a" if math.isnan(x) else "%s us (%sx before)" % (
+                cf(".1f", x), fmt(div(x, before), 2))
+        o.w("drift check, the other two: ib_send_lat round trip %s, ib_read_lat -e typical %s\n"
+            % (drift(post_send, 2.0 * send), drift(post_lat_ev, lat_ev)))
     x = host_line(o, e, "run")
     c.row("host", "foreign_qemu_max", "count", x, "", NAN, "", "", "")
     c.row("drift", "post_ib_read_lat", "p50", post_lat, "us", div(post_lat, lat), base, "", "")
     c.row("drift", "post_ib_read_bw", "MBps", post_bw, "MB/s", div(post_bw, bw), "ib_read_bw", "", "")
+    c.row("drift", "post_ib_send_lat_rtt", "p50", post_send, "us", div(post_send, 2.0 * send),
+          "ib_send_lat_rtt_typical", "", "")
+    c.row("drift", "post_ib_read_lat_ev", "p50", post_lat_ev, "us", div(post_lat_ev, lat_ev),
+          "ib_read_lat_ev_typical", "", "")
 
     loc = e.num("loc_rd_p50_us")
     nvme = e.num("nvme_rd_p50_us")
     rd50, rd99 = e.num("rd_remote_p50_us"), e.num("rd_remote_p99_us")
     floor = e.num("floor_p50_us")
+    upg50 = e.num("wr_upg0_p50_us")
+    # the performance issue's targets: key, what, <= or >=, limit, value
     targets = [
-        ("rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical", "<= 1.10",
-         div(rd50, lat), 1.1),
-        ("rd_p99_x_lat", "remote read fault p99 / ib_read_lat typical", "<= 1.50",
-         div(rd99, lat), 1.5),
-        ("rd_overhead_x_local", "(remote p50 - ib_read_lat typ.) / local fault p50", "<= 5.00",
-         div(rd50 - lat, loc), 5.0),
-        ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<= 0.80",
-         div(rd50, nvme), 0.8),
-        ("rd_p50_x_floor", "remote read fault p50 / transport floor p50", "<= 1.50",
-         div(rd50, floor), 1.5),
+        ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<=", 0.7,
+         div(rd50, nvme)),
+        ("rd_p50_x_floor", "remote read fault p50 / transport floor p50", "<=", 1.5,
+         div(rd50, floor)),
+        ("rd_p50_x_lat", "remote read fault p50 / ib_read_lat typical", "<=", 1.5,
+         div(rd50, lat)),
+        ("upg_p50_x_lat", "write upgrade (wr_upg0) p50 / ib_read_lat typical", "<=", 1.2,
+         div(upg50, lat)),
+        ("rd_p99_x_lat", "remote read fault p99 / ib_read_lat typical", "<=", 3.0,
+         div(rd99, lat)),
+        ("seq_x_bw", "sequential first-touch reads / ib_read_bw, MB/s", ">=", 0.5,
+         div(e.num("seq_MBps"), bw)),
     ]
     o.w("\n%-52s %9s %9s  %s\n" % ("targets (tinydsm's performance goals)",
         "measured", "target", "verdict"))
-    for name, what, limit_txt, value, limit in targets:
+    verdicts = []
+    for name, what, op, limit, value in targets:
+        v = verdict_le(value, limit) if op == "<=" else verdict_ge(value, limit)
+        verdicts.append(v)
         o.w("%-52s" % what)
         o.pnum(value, 9, 2)
-        o.w(" %9s  %s\n" % (limit_txt, verdict_le(value, limit)))
-        c.row("target", name, "ratio", value, "x", NAN, "", limit_txt[3:], verdict_le(value, limit))
+        o.w(" %9s  %s\n" % ("%s %s" % (op, cf(".2f", limit)), v))
+        c.row("target", name, "ratio", value, "x", NAN, "",
+              cf(".2f", limit) if op == "<=" else ">=" + cf(".2f", limit), v)
     o.w("  for scale: remote p99 / raw p99 =")
     o.pnum(div(rd99, lat_p99), 0, 2)
     o.w("; remote p99 / NVMe-oF p99 =")
@@ -163,13 +216,18 @@ def report_remote(files, csv_path, json_path):
     o.pnum(rd50 - lat, 0, 1)
     o.w(" us; local fault p50 =")
     o.pnum(loc, 0, 2)
-    o.w(" us\n")
+    o.w(" us\n  (remote p50 - raw READ typical) / local fault p50 =")
+    o.pnum(div(rd50 - lat, loc), 0, 2)
+    o.w("\n  remote p50 / ib_read_lat -e typical =")
+    o.pnum(div(rd50, lat_ev), 0, 2)
+    o.w("; remote p50 / ib_send_lat round trip =")
+    o.pnum(div(rd50, 2.0 * send), 0, 2)
+    o.w("\n")
 
     # key=value lines for scripts
     o.w("\n")
-    for name, what, limit_txt, value, limit in targets:
-        o.w("bench %s=%s %s_verdict=%s\n" % (name, cf(".4f", value), name,
-                                             verdict_le(value, limit)))
+    for (name, what, op, limit, value), v in zip(targets, verdicts):
+        o.w("bench %s=%s %s_verdict=%s\n" % (name, cf(".4f", value), name, v))
     failed_lines(o, e, "bench", "precondition/counter")
     o.w("bench figures_missing=%d\n" % missing)
     o.flush()

@@ -11,7 +11,16 @@
 # cache-partial/ missing figures, wrong words, a wrong budget, failed
 # phases and a dirty stream cut short (frames not released, no check).
 # remote/ and remote-zeros/ gained the transport floor's row and target
-# (no floor in those runs: n/a, NOT MEASURED, one more figure missing).
+# (no floor in those runs: n/a, NOT MEASURED, one more figure missing),
+# then the rows of ib_send_lat and ib_read_lat -e (n/a there, two more
+# figures missing) and the performance issue's list of targets in place of
+# the old ones; remote-baselines/ is a later real run (floor, NVMe-oF and
+# all) with those two baselines added by hand, their figures checked by
+# hand (the round trip twice perftest's, the ratios, the drift line).
+# access/ and access-partial/ gained the target of the lookup site's
+# remote word access (its table line, CSV row and key line); demo/ the
+# targets of a.1/a.2's first load and store and of b.2 lookup's word
+# access (the table only).
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
@@ -52,6 +61,7 @@ bench() {
 
 bench remote remote bench.env host.env
 bench remote-zeros remote bench.env
+bench remote-baselines remote bench.env host.env
 bench migrate migrate migrate.env
 bench migrate-partial migrate migrate.env
 bench access access access.env
