@@ -69,6 +69,30 @@ MODULE_PARM_DESC(port, "rdma_cm port to listen on and connect to (default 7471)"
 struct workqueue_struct *tdsm_wq;
 struct workqueue_struct *tdsm_conn_wq;
 
+/* Buffers each connection keeps registered ahead of need (tdsm_buf_alloc()). */
+static unsigned int tdsm_ready_bufs = TDSM_READY_BUFS;
+
+static int tdsm_ready_bufs_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int err = kstrtouint(val, 0, &n);
+
+	if (err)
+		return err;
+	if (n > TDSM_READY_BUFS)
+		return -EINVAL;
+	WRITE_ONCE(tdsm_ready_bufs, n);
+	return 0;
+}
+
+static const struct kernel_param_ops tdsm_ready_bufs_ops = {
+	.set = tdsm_ready_bufs_set,
+	.get = param_get_uint,
+};
+module_param_cb(ready_buffers, &tdsm_ready_bufs_ops, &tdsm_ready_bufs, 0644);
+MODULE_PARM_DESC(ready_buffers,
+		 "single-page buffers registered ahead of need per connection, 0..8 (default 8; 0: each registered with its request)");
+
 static DEFINE_MUTEX(tdsm_devs_mutex);
 static LIST_HEAD(tdsm_devs);		/* under tdsm_devs_mutex */
 /* Devices being removed: no new connection or buffer on them. */
@@ -1442,7 +1466,7 @@ static void tdsm_refill_work_fn(struct work_struct *work)
 
 	for (;;) {
 		spin_lock(&conn->mr_lock);
-		full = conn->nready >= TDSM_READY_BUFS;
+		full = conn->nready >= READ_ONCE(tdsm_ready_bufs);
 		spin_unlock(&conn->mr_lock);
 		if (full || !tdsm_conn_is_up(conn))
 			break;
@@ -1468,18 +1492,20 @@ static void tdsm_refill_work_fn(struct work_struct *work)
 }
 
 /*
- * Queue the refill of @conn's ready buffers, with a reference, unless it
- * is queued already. The caller holds a reference of its own, so the put
- * here is never the last.
+ * Queue the refill of @conn's ready buffers, with a reference, once half
+ * of them are used (one run of the work registers several: fewer wake-ups
+ * on the fault path), unless it is queued already. The caller holds a
+ * reference of its own, so the put here is never the last.
  */
 static void tdsm_refill_kick(struct tdsm_conn *conn)
 {
-	bool full;
+	unsigned int want = READ_ONCE(tdsm_ready_bufs);
+	bool enough;
 
 	spin_lock(&conn->mr_lock);
-	full = conn->nready >= TDSM_READY_BUFS;
+	enough = conn->nready > want / 2;
 	spin_unlock(&conn->mr_lock);
-	if (full || !tdsm_conn_is_up(conn))
+	if (enough || !tdsm_conn_is_up(conn))
 		return;
 	kref_get(&conn->ref);
 	if (!queue_work(tdsm_wq, &conn->refill_work))
@@ -1501,7 +1527,7 @@ int tdsm_buf_alloc(struct tdsm_conn *conn, struct tdsm_buf *buf)
 	int err = 0;
 
 	spin_lock(&conn->mr_lock);
-	if (!list_empty(&conn->ready)) {
+	if (READ_ONCE(tdsm_ready_bufs) && !list_empty(&conn->ready)) {
 		ready = list_first_entry(&conn->ready, struct tdsm_buf, entry);
 		list_del(&ready->entry);
 		conn->nready--;

@@ -62,9 +62,10 @@ enum tdsm_msg_step {
 /* ...plus the RDMA WRITEs of one batch reply (TDSM_WIRE_BATCH). */
 #define TDSM_SQ_WRS		(TDSM_TX_DEPTH * 2 + TDSM_WIRE_BATCH + 1) /* +1: drain */
 /*
- * Single-page buffers kept registered ahead of need per connection
- * (tdsm_buf_alloc()): a fault takes one and sends its request at once,
- * and the REG_MR of its replacement runs after, off the fault's path.
+ * Single-page buffers kept registered ahead of need per connection, at
+ * most (tdsm_buf_alloc(); module parameter ready_buffers, 0..this): a
+ * fault takes one and sends its request at once, and the REG_MRs of the
+ * replacements run after, off the fault's path.
  */
 #define TDSM_READY_BUFS		8
 /* Registrations and invalidations under way on the registration QP. */
@@ -163,7 +164,7 @@ struct tdsm_req_slot {
  * @free_mrs: fast-registration MRs of one page ready for reuse...
  * @free_mrsv: ...and of TDSM_WIRE_BATCH pages; in @pd.
  * @ready: single-page buffers registered ahead of need (struct tdsm_buf,
- *	@entry), at most TDSM_READY_BUFS; they hold no reference to the
+ *	@entry), at most ready_buffers; they hold no reference to the
  *	connection, whose release frees them.
  * @nready: how many are on @ready.
  * @refill_work: registers buffers until @ready is full (tdsm_wq); holds

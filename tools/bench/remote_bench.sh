@@ -181,6 +181,19 @@ fig_floor() {
 	rbd floor 2 "$N" -W "$W" -l floor -e "$ENV"
 }
 
+# The same with module parameter ready_buffers=0 on node1: each ECHO's
+# buffer registered with its request (REG_MR waited for before the SEND),
+# as every fault's was before buffers were registered ahead of need.
+READY_PARAM=/sys/module/tinydsm/parameters/ready_buffers
+fig_floor_reg() {
+	local was rc=0
+	was=$(cat "$READY_PARAM") || return 1
+	echo 0 >"$READY_PARAM" || return 1
+	rbd floor 2 "$N" -W "$W" -l floor_reg -e "$ENV" || rc=1
+	echo "$was" >"$READY_PARAM" || rc=1
+	return "$rc"
+}
+
 # (vii) The fault's breakdown (tools/bench/README.md): BD read faults as
 # rd_remote's and BD write upgrades as wr_upg0's, on their own pages,
 # with the steps traced on node1 and node2 (trace_steps.sh); steps.py
@@ -259,6 +272,7 @@ phase baseline-pre rdma_baseline_run pre
 cat "$TDSM_OUT/baseline-pre/baseline.env" >>"$ENV" 2>/dev/null
 
 phase floor fig_floor
+phase floor_reg fig_floor_reg
 phase rd_remote fig_rd rd_remote 2 0x4 0x6
 ((NODES >= 3)) && phase rd_3hop fig_rd rd_3hop 3 0x8 0xa
 phase wr_miss0 fig_wr miss wr_miss0 0x4

@@ -7,6 +7,7 @@ from common import (Csv, Env, NAN, Out, cf, div, failed_lines, fmt, host_line, v
 # The latency figures, in table order: key prefix and what it is.
 REMOTE_LAT_ROWS = [
     ("floor", "(i) transport floor: ECHO, SEND + 4 KiB WRITE + SEND"),
+    ("floor_reg", "     the same, buffer registered with the request"),
     ("rd_remote", "(ii) read fault, node2-homed page written by node2"),
     ("rd_3hop", "     read fault, node2-homed page owned by node3"),
     ("wr_miss0", "(iii) write, 0 readers: no copy here, home owns it"),

@@ -13,8 +13,10 @@
 # remote/ and remote-zeros/ gained the transport floor's row and target
 # (no floor in those runs: n/a, NOT MEASURED, one more figure missing),
 # then the rows of ib_send_lat and ib_read_lat -e (n/a there, two more
-# figures missing) and the performance issue's list of targets in place of
-# the old ones; remote-baselines/ is a later real run (floor, NVMe-oF and
+# figures missing) and the fault path's list of targets in place of
+# the old ones; then the row of the floor with its buffer registered with
+# the request (n/a in all three: one more figure missing);
+# remote-baselines/ is a later real run (floor, NVMe-oF and
 # all) with those two baselines added by hand, their figures checked by
 # hand (the round trip twice perftest's, the ratios, the drift line).
 # access/ and access-partial/ gained the target of the lookup site's
