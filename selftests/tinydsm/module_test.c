@@ -280,6 +280,34 @@ TEST(readahead_pages_range)
 }
 
 /*
+ * ready_buffers: 0 (each buffer registered with its request) to 8; the
+ * default is 8; anything else is refused with EINVAL, the value stays.
+ */
+TEST(ready_buffers_range)
+{
+	static const char *const bad[] = { "9", "4294967295", "-1", "8x" };
+	unsigned int i;
+
+	set_node_params();
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	ASSERT_EQ(0, load_module(node_params))
+		TH_LOG("finit_module(%s): %s", node_params, strerror(errno));
+	EXPECT_EQ(8, param_long("ready_buffers"));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-1, param_write("ready_buffers", bad[i]))
+			TH_LOG("ready_buffers='%s' was taken", bad[i]);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("ready_buffers='%s': %s",
+						bad[i], strerror(errno));
+		EXPECT_EQ(8, param_long("ready_buffers"))
+			TH_LOG("after ready_buffers='%s'", bad[i]);
+	}
+	EXPECT_EQ(0, param_write("ready_buffers", "0")) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, param_long("ready_buffers"));
+	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+}
+
+/*
  * tinydsmctl ARGS (from TDSM_TREE), its stdout in @out with every blank
  * taken out, so that JSON can be matched as text: its exit status, or -1.
  */
