@@ -1488,7 +1488,12 @@ static void tdsm_refill_work_fn(struct work_struct *work)
 		conn->nready++;
 		spin_unlock(&conn->mr_lock);
 	}
-	tdsm_conn_put(conn);	/* the work's, never the last: see kick */
+	/*
+	 * The work's reference. It may be the last, once the connection is
+	 * torn down: the release frees the ready buffers, and this work's
+	 * struct with the connection, which the workqueue no longer touches.
+	 */
+	tdsm_conn_put(conn);
 }
 
 /*
