@@ -153,6 +153,7 @@ static inline int tc_module_params(char *buf, size_t len)
 	static const char *const names[] = {
 		"node_id", "max_nodes", "home_nodes", "region_size_mb",
 		"timeout_ms", "port", "storm_faults", "allow_unauthenticated",
+		"readahead_pages", "ready_buffers",
 	};
 	size_t w = 0;
 	unsigned int i;

@@ -734,6 +734,13 @@ static void serve(struct __test_metadata *_metadata, FIXTURE_DATA(wire) *self)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
+	/*
+	 * One READ per page node2 reads from node 1, as the tests expect:
+	 * no read-ahead, whose READV would come instead when the pages are
+	 * in sequence (a reload keeps it: tc_module_params()).
+	 */
+	if (param_write("readahead_pages", "0"))
+		TH_LOG("readahead_pages=0: %s", strerror(errno));
 	region = !tc_node_open(&self->n, err, sizeof(err));
 	if (!region)
 		TH_LOG("cannot open the region: %s", err);
