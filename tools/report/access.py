@@ -230,7 +230,7 @@ class Access:
         if not math.isnan(x):
             o.w("  drift check: ib_read_lat typical after the remote figures %s us (%sx)\n" % (
                 cf(".1f", x), cf(".2f", div(x, lat))))
-        # the performance issue's target for the lookup path's word access
+        # the fault path's target for the lookup path's word access
         rem_x = div(rl, lat)
         rem_v = verdict_le(rem_x, REM_LOOKUP_TARGET)
         o.w("targets (remote):\n  lookup word access p50 <= %sx ib_read_lat typical: %s (%sx)\n" % (

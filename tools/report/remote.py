@@ -183,7 +183,7 @@ def report_remote(files, csv_path, json_path):
     rd50, rd99 = e.num("rd_remote_p50_us"), e.num("rd_remote_p99_us")
     floor = e.num("floor_p50_us")
     upg50 = e.num("wr_upg0_p50_us")
-    # the performance issue's targets: key, what, <= or >=, limit, value
+    # the fault path's targets: key, what, <= or >=, limit, value
     targets = [
         ("rd_p50_x_nvme", "remote read fault p50 / NVMe-oF read p50", "<=", 0.7,
          div(rd50, nvme)),
