@@ -665,12 +665,14 @@ static int cmd_check(uint64_t addr, unsigned long npages, unsigned int copyset)
 
 /*
  * W untimed, then N timed loads through remote_load()'s site, one per
- * page, of pages [first, first + W + N). Returns the wrong values read.
+ * page, of pages [first, first + W + N), taken in a scattered order
+ * (scatter_step(): no read-ahead, each load of the direct form is one
+ * remote fault). Returns the wrong values read.
  */
 static unsigned long remote_phase(const char *label, uint64_t addr,
 				  unsigned long first, unsigned int form)
 {
-	unsigned long i, bad = 0, tot = opt.warmup + opt.n;
+	unsigned long i, bad = 0, tot = opt.warmup + opt.n, step = scatter_step(tot);
 	uint64_t *ns = calloc(opt.n, sizeof(*ns));
 	struct tinydsm_stats s0, s1;
 	struct tinydsm_page_info pi;
@@ -681,7 +683,7 @@ static unsigned long remote_phase(const char *label, uint64_t addr,
 	set_form(form);
 	s0 = stats_now();
 	for (i = 0; i < tot; i++) {
-		uint64_t *w = remote_word(addr, first + i);
+		uint64_t *w = remote_word(addr, first + i * step % tot);
 		uint64_t t0, t1, v;
 
 		t0 = now_ns();

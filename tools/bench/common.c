@@ -304,3 +304,33 @@ void catch_sigbus(void)
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGBUS, &sa, NULL);
 }
+
+/*
+ * The order a latency figure takes the pages of a run of @n in: page
+ * (i * step) % n for i = 0, 1, ..., with the step coprime to @n and no
+ * page ever taken right after the page below it, nor within the next few
+ * accesses (step * m is not 1 mod n for m up to 8): to the module's
+ * read-ahead (which follows a node's last 4 sequential streams) the run
+ * is random access, so each timed access is a fault of its own, never one
+ * the fault before it read ahead. 1 (address order) for runs too small to
+ * scatter.
+ */
+unsigned long scatter_step(unsigned long n)
+{
+	static const unsigned long primes[] = { 97, 89, 83, 79, 73, 71, 67, 61 };
+	unsigned long m;
+	size_t k;
+
+	for (k = 0; k < sizeof(primes) / sizeof(primes[0]); k++) {
+		unsigned long step = primes[k];
+
+		if (n <= 2 * step || n % step == 0)
+			continue;
+		for (m = 1; m <= 8; m++)
+			if (step * m % n == 1)
+				break;
+		if (m > 8)
+			return step;
+	}
+	return 1;
+}

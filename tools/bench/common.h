@@ -34,6 +34,8 @@ unsigned long long parse_ull(const char *s, const char *what);
 const char *subcommand(int *argc, char ***argv, void (*usage)(void));
 /* qsort() order of uint64_t. */
 int cmp_u64(const void *a, const void *b);
+/* A step that takes a run of n pages in a scattered order (no read-ahead). */
+unsigned long scatter_step(unsigned long n);
 /*
  * The word remote_bench's writers (touch/fault w -t TAG) leave at @addr,
  * which its readers and migrate_bench's app check (-v TAG).

@@ -158,35 +158,6 @@ static int cmd_touch(uint64_t addr, unsigned long npages, char mode)
 }
 
 /*
- * The order the timed pages of a run of @n are taken in: page (i * step) % n
- * for i = 0, 1, ..., with @step coprime to @n and no page ever taken right
- * after the page below it, nor within the next few accesses (step * m is
- * not 1 mod n for m up to 8): to the module's read-ahead (which follows a
- * node's last 4 sequential streams) the run is random access, so each
- * timed access is a fault of its own, never one the fault before it read
- * ahead. 1 (address order) for runs too small to scatter.
- */
-static unsigned long scatter_step(unsigned long n)
-{
-	static const unsigned long primes[] = { 97, 89, 83, 79, 73, 71, 67, 61 };
-	unsigned long m;
-	size_t k;
-
-	for (k = 0; k < sizeof(primes) / sizeof(primes[0]); k++) {
-		unsigned long step = primes[k];
-
-		if (n <= 2 * step || n % step == 0)
-			continue;
-		for (m = 1; m <= 8; m++)
-			if (step * m % n == 1)
-				break;
-		if (m > 8)
-			return step;
-	}
-	return 1;
-}
-
-/*
  * The timed first access to each page: opt.warmup untimed pages first,
  * then one clock pair around one load or store per page, the pages taken
  * in a scattered order (scatter_step()).

@@ -302,20 +302,15 @@ class Demo:
         lat = v(e2, "base_12_ib_read_lat_4k_typical_us")
         w("a.1/a.2: %s pages homed on node2, the application on node1 (seed_demo a12)\n"
           % v(e2, "a12_npages"))
-        w("  %-46s %12s %10s  %s\n" % ("figure", "value", "x raw",
-                                        "target (tools/bench/README.md)"))
-        # the remote benchmark's targets that these figures have: first
-        # load = rd_remote, first store (of a page node1 just read) = wr_upg0
-        targets = {("touch_load", "p50"): 1.5, ("touch_load", "p99"): 3.0,
-                   ("touch_store", "p50"): 1.2}
+        # No targets here: the first loads go in address order, so the
+        # module's read-ahead fetches most pages with the fault before them
+        # (the fetched count below); the remote benchmark times single faults.
+        w("  %-46s %12s %10s\n" % ("figure", "value", "x raw"))
         for key, name in (("touch_load", "first load of a page: fault + fetch"),
                           ("touch_store", "first store: fault + ownership")):
             for q in ("p50", "p99"):
                 x = v(e2, "a12_%s_%s_us" % (key, q))
-                t = targets.get((key, q))
-                w("  %-46s %9s us %10s%s\n" % ("%s, %s" % (name, q), x, calc("%.2f", x, lat),
-                                                "" if t is None else "  <= %.1f: %s" % (
-                                                    t, verdict(x, lat, t))))
+                w("  %-46s %9s us %10s\n" % ("%s, %s" % (name, q), x, calc("%.2f", x, lat)))
                 self.row("a12", "%s_%s" % (key, q), x, "us", calc("%.3f", x, lat),
                          "ib_read_lat_typical_12")
         for op in ("load", "store"):
@@ -341,8 +336,8 @@ class Demo:
                   v(e2, "a12_lookup_steady_write_faults"), "sum")
         lw = v(e2, "a12_lookup_steady_word_remote")
         ls = v(e2, "a12_lookup_steady_sites_lookup")
-        w("  faults: first loads %s (%s fetched from node2), first stores %s; steady\n"
-          % (tf, tr, sf))
+        w("  faults: first loads %s (%s fetched from node2, the rest read ahead), first\n"
+          "  stores %s; steady\n" % (tf, tr, sf))
         w("  state: direct %s, lookup %s, with %s remote word accesses (the pages are\n"
           % (df, lf, lw or "?"))
         w("  here); %s sites rewritten to lookup for a.1\n" % (ls or "?"))

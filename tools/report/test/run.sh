@@ -21,8 +21,8 @@
 # hand (the round trip twice perftest's, the ratios, the drift line).
 # access/ and access-partial/ gained the target of the lookup site's
 # remote word access (its table line, CSV row and key line); demo/ the
-# targets of a.1/a.2's first load and store and of b.2 lookup's word
-# access (the table only).
+# target of b.2 lookup's word access, and a.1/a.2's note that its first
+# loads, in address order, are read ahead (the table only).
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
