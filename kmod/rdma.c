@@ -74,15 +74,7 @@ static unsigned int tdsm_ready_bufs = TDSM_READY_BUFS;
 
 static int tdsm_ready_bufs_set(const char *val, const struct kernel_param *kp)
 {
-	unsigned int n;
-	int err = kstrtouint(val, 0, &n);
-
-	if (err)
-		return err;
-	if (n > TDSM_READY_BUFS)
-		return -EINVAL;
-	WRITE_ONCE(tdsm_ready_bufs, n);
-	return 0;
+	return param_set_uint_minmax(val, kp, 0, TDSM_READY_BUFS);
 }
 
 static const struct kernel_param_ops tdsm_ready_bufs_ops = {

@@ -40,19 +40,11 @@
 
 static unsigned int tdsm_readahead_pages = 15;
 
+/* The faulting page and the window are one READV, one group. */
 static int tdsm_readahead_pages_set(const char *val,
 				    const struct kernel_param *kp)
 {
-	unsigned int n;
-	int err = kstrtouint(val, 0, &n);
-
-	if (err)
-		return err;
-	/* The faulting page and the window are one READV, one group. */
-	if (n > TDSM_WIRE_BATCH - 1)
-		return -EINVAL;
-	WRITE_ONCE(tdsm_readahead_pages, n);
-	return 0;
+	return param_set_uint_minmax(val, kp, 0, TDSM_WIRE_BATCH - 1);
 }
 
 static const struct kernel_param_ops tdsm_readahead_pages_ops = {

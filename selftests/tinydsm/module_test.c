@@ -249,62 +249,56 @@ TEST(timeout_ms_range)
 }
 
 /*
- * readahead_pages: 0 (off) to 63 (the faulting page and its window are one
- * READV, inside one group of 64 pages); anything else is refused with
- * EINVAL and the value in force stays. The default is 15.
+ * Load the module with the node's parameters and check its parameter
+ * @name: @dflt by default; each of @bad (@nbad of them) refused with
+ * EINVAL, the value in force staying; 0 and @max taken.
  */
-TEST(readahead_pages_range)
+static void param_range(struct __test_metadata *_metadata, const char *name,
+			long dflt, long max, const char *const *bad, size_t nbad)
 {
-	static const char *const bad[] = { "64", "4294967295", "-1", "x" };
-	unsigned int i;
+	char val[32];
+	size_t i;
 
 	set_node_params();
 	if (module_loaded())
 		ASSERT_EQ(0, unload_module());
 	ASSERT_EQ(0, load_module(node_params))
 		TH_LOG("finit_module(%s): %s", node_params, strerror(errno));
-	EXPECT_EQ(15, param_long("readahead_pages"));
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		EXPECT_EQ(-1, param_write("readahead_pages", bad[i]))
-			TH_LOG("readahead_pages='%s' was taken", bad[i]);
-		EXPECT_EQ(EINVAL, errno) TH_LOG("readahead_pages='%s': %s",
-						bad[i], strerror(errno));
-		EXPECT_EQ(15, param_long("readahead_pages"))
-			TH_LOG("after readahead_pages='%s'", bad[i]);
+	EXPECT_EQ(dflt, param_long(name));
+	for (i = 0; i < nbad; i++) {
+		EXPECT_EQ(-1, param_write(name, bad[i]))
+			TH_LOG("%s='%s' was taken", name, bad[i]);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("%s='%s': %s", name, bad[i],
+						strerror(errno));
+		EXPECT_EQ(dflt, param_long(name)) TH_LOG("after %s='%s'", name, bad[i]);
 	}
-	EXPECT_EQ(0, param_write("readahead_pages", "0\n")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(0, param_long("readahead_pages"));
-	EXPECT_EQ(0, param_write("readahead_pages", "63")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(63, param_long("readahead_pages"));
+	EXPECT_EQ(0, param_write(name, "0\n")) TH_LOG("%s=0: %s", name, strerror(errno));
+	EXPECT_EQ(0, param_long(name));
+	snprintf(val, sizeof(val), "%ld", max);
+	EXPECT_EQ(0, param_write(name, val)) TH_LOG("%s=%s: %s", name, val, strerror(errno));
+	EXPECT_EQ(max, param_long(name));
 	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
 }
 
 /*
- * ready_buffers: 0 (each buffer registered with its request) to 8; the
- * default is 8; anything else is refused with EINVAL, the value stays.
+ * readahead_pages: 0 (off) to 63 (the faulting page and its window are one
+ * READV, inside one group of 64 pages), default 15.
  */
+TEST(readahead_pages_range)
+{
+	static const char *const bad[] = { "64", "4294967295", "-1", "x" };
+
+	param_range(_metadata, "readahead_pages", 15, 63, bad,
+		    sizeof(bad) / sizeof(bad[0]));
+}
+
+/* ready_buffers: 0 (each buffer registered with its request) to 8, default 8. */
 TEST(ready_buffers_range)
 {
 	static const char *const bad[] = { "9", "4294967295", "-1", "8x" };
-	unsigned int i;
 
-	set_node_params();
-	if (module_loaded())
-		ASSERT_EQ(0, unload_module());
-	ASSERT_EQ(0, load_module(node_params))
-		TH_LOG("finit_module(%s): %s", node_params, strerror(errno));
-	EXPECT_EQ(8, param_long("ready_buffers"));
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		EXPECT_EQ(-1, param_write("ready_buffers", bad[i]))
-			TH_LOG("ready_buffers='%s' was taken", bad[i]);
-		EXPECT_EQ(EINVAL, errno) TH_LOG("ready_buffers='%s': %s",
-						bad[i], strerror(errno));
-		EXPECT_EQ(8, param_long("ready_buffers"))
-			TH_LOG("after ready_buffers='%s'", bad[i]);
-	}
-	EXPECT_EQ(0, param_write("ready_buffers", "0")) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ(0, param_long("ready_buffers"));
-	ASSERT_EQ(0, unload_module()) TH_LOG("delete_module: %s", strerror(errno));
+	param_range(_metadata, "ready_buffers", 8, 8, bad,
+		    sizeof(bad) / sizeof(bad[0]));
 }
 
 /*
