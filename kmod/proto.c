@@ -1229,13 +1229,19 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 		tdsm_cache_throttle(r);
 	/* Follow the forwarding of a migrated page, a few hops at most. */
 	for (;;) {
-		if (tdsm_page_home(pg) == r->node_id)
+		if (tdsm_page_home(pg) == r->node_id) {
 			err = tdsm_home_acquire(r, pg, idx, write);
-		else if (!write && !hops && !lost &&
-			 tdsm_readahead(r, pg, idx, tdsm_page_home(pg)))
-			err = 0;	/* it came with the pages after it */
-		else
-			err = tdsm_remote_acquire(r, pg, idx, write);
+		} else {
+			/*
+			 * A sequential read may bring it with the pages after
+			 * it; the READV's error is this fault's, as a READ's.
+			 */
+			err = TDSM_RA_ALONE;
+			if (!write && !hops && !lost)
+				err = tdsm_readahead(r, pg, idx, tdsm_page_home(pg));
+			if (err == TDSM_RA_ALONE)
+				err = tdsm_remote_acquire(r, pg, idx, write);
+		}
 		/*
 		 * The connection to the home went down under the request
 		 * before its reply came (an eviction, a peer's reconnect):

@@ -81,23 +81,26 @@ static int tdsm_stream_find(struct tdsm_region *r, unsigned long idx)
  * @idx: the page a read fault wants, homed on @home, another node.
  * @home: its home.
  *
- * Returns true if page @idx was installed here (with whatever of the
- * window came with it), false if the fault must fetch it itself: it
- * continues no stream, read-ahead is off, or the READV did not bring it
- * (an error, a page the home did not serve: the READ says why).
+ * Returns 0 if page @idx was installed here (with whatever of the window
+ * came with it); TDSM_RA_ALONE if the fault must fetch it itself with a
+ * READ: it continues no stream, read-ahead is off, or the home answered
+ * without it (the READ says why: forwarding, a refusal); or the READV's
+ * -errno (-ETIMEDOUT, -ENOTCONN, -EHOSTUNREACH, -EINTR), which the fault
+ * handles as a READ's: a READ after a timed-out READV would only wait once
+ * more for a home that did not answer.
  */
-bool tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
-		    unsigned long idx, u8 home)
+int tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
+		   unsigned long idx, u8 home)
 {
 	unsigned int ahead = READ_ONCE(tdsm_readahead_pages), i, n;
 	unsigned long end, room;
 	u64 want = BIT_ULL(0), got = 0;
-	int slot;
+	int slot, err;
 
 	tdsm_pg_assert_held(pg, idx);
 	slot = tdsm_stream_find(r, idx);
 	if (slot < 0)
-		return false;
+		return TDSM_RA_ALONE;
 	/* Never past the cache's budget: the faulting page first. */
 	room = tdsm_cache_room(r);
 	if (room <= ahead)
@@ -105,7 +108,7 @@ bool tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
 	/* A frame here (a retained one) needs the READ's handling. */
 	if (!ahead || READ_ONCE(pg->frame)) {
 		WRITE_ONCE(r->ra_streams[slot], idx + 1);
-		return false;
+		return TDSM_RA_ALONE;
 	}
 	end = min3(idx + 1 + ahead, round_up(idx + 1, TDSM_WIRE_BATCH),
 		   r->npages);
@@ -125,16 +128,20 @@ bool tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
 	WRITE_ONCE(r->ra_streams[slot], idx + n);
 	/* Nothing to read ahead (the group's last page): a READ will do. */
 	if (want == BIT_ULL(0))
-		return false;
-	tdsm_readv_fetch(r, idx, n, want, home, &got);
+		return TDSM_RA_ALONE;
+	err = tdsm_readv_fetch(r, idx, n, want, home, &got);
 	for (i = 1; i < n; i++)
 		if (want & BIT_ULL(i))
 			clear_and_wake_up_bit(TDSM_PG_FETCHING,
 					      &tdsm_pg(r, idx + i)->flags);
 	atomic64_inc(&r->readahead_batches);
 	atomic64_add(hweight64(got & ~BIT_ULL(0)), &r->readahead_pages);
-	if (!(got & BIT_ULL(0)))
-		return false;
-	atomic64_inc(&r->remote_faults);
-	return true;
+	if (got & BIT_ULL(0)) {
+		atomic64_inc(&r->remote_faults);
+		return 0;
+	}
+	/* No memory for the window's frames: one page may still do. */
+	if (!err || err == -ENOMEM)
+		return TDSM_RA_ALONE;
+	return err;
 }

@@ -8,7 +8,10 @@
 struct tdsm_page;
 struct tdsm_region;
 
-bool tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
-		    unsigned long idx, u8 home);
+/* tdsm_readahead() did not fetch the page: the fault READs it alone. */
+#define TDSM_RA_ALONE	1
+
+int tdsm_readahead(struct tdsm_region *r, struct tdsm_page *pg,
+		   unsigned long idx, u8 home);
 
 #endif /* _TDSM_READAHEAD_H */

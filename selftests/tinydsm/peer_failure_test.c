@@ -19,6 +19,13 @@
  * nothing), so its read is what finds its old connection dead; the test
  * ends only with a working connection, which the next test counts on.
  *
+ * dead_home_mid_readahead: the same outage under a sequential read. node1
+ * reads node2's pages in order until read-ahead has brought a window
+ * (readahead_pages), node2 takes its link down, and node1's next page, the
+ * one its stream asks for with a READV, must raise SIGBUS within the same
+ * bound, and the page stay INVALID. Once the link is back, every page
+ * reads as node2 wrote it.
+ *
  * TDSM_LINK_DEV names the link (default eth0). TDSM_FIXED_PAGES=1 (bring-up,
  * before ALLOC works) uses fixed pages instead of ALLOCed ones.
  */
@@ -43,6 +50,7 @@
 #define LOCAL_PAGES	4
 #define FIXED_SLOT	256	/* TDSM_FIXED_PAGES=1: pages past the slice's middle */
 #define RECOVER_S	60	/* after the link is back: both reach each other */
+#define RA_PAGES	128	/* the sequential read's pages: two groups */
 
 FIXTURE(peer) {
 	struct tc_node n;
@@ -311,6 +319,140 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	if (!tc_env_uint("TDSM_FIXED_PAGES", 0))
 		EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
 			TH_LOG("FREE of a local run: %s", strerror(errno));
+}
+
+/*
+ * The index of the first page of [p, p + npages) not here, from 1 on:
+ * where a sequential read's stream goes on after a read-ahead. -1: none.
+ */
+static long first_absent(const struct tc_node *n, const uint8_t *p,
+			 long npages)
+{
+	struct tinydsm_page_info pi;
+	long i;
+
+	for (i = 1; i < npages; i++) {
+		if (tc_page_info(n, p + i * n->psz, &pi))
+			return -1;
+		if (pi.state == TINYDSM_PAGE_INVALID)
+			return i;
+	}
+	return -1;
+}
+
+TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	unsigned int bound_ms = tc_env_uint("TDSM_SIGBUS_BOUND_MS", 3 * timeout_ms);
+	unsigned int ahead = tc_module_param("readahead_pages", 15);
+	int wait_s = self->s.timeout_s + 2 * bound_ms / 1000;
+	struct tc_node *n = &self->n;
+	struct tinydsm_page_info pi;
+	struct tinydsm_stats st0, st1;
+	uint64_t remote = 0, local = 0, val;
+	uint8_t *p;
+	char buf[64];
+	double ms = 0;
+	long next, bad;
+	int sig;
+
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u (TDSM_NODES)",
+		     self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (!ahead)
+		SKIP(return, "readahead_pages=0: no read-ahead to fail under");
+	if (n->id == 2) {
+		ASSERT_EQ(0, tc_alloc(n, 2, RA_PAGES, &remote))
+			TH_LOG("ALLOC home 2: %s", strerror(errno));
+		fill(ptr_of(remote), RA_PAGES * n->psz, ROUND_REMOTE);
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
+		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
+	} else {
+		ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
+			TH_LOG("ALLOC home 1: %s", strerror(errno));
+		fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
+		ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+	}
+	TC_BARRIER("ready", self->s.timeout_s);
+
+	if (n->id == 2) {
+		TC_BARRIER("read", self->s.timeout_s);
+		ASSERT_EQ(0, set_link("down"))
+			TH_LOG("ip link set %s down failed", link_dev());
+		self->link_down = 1;
+		TC_BARRIER("down", self->s.timeout_s);
+		TC_BARRIER("checked", wait_s);
+		EXPECT_EQ(0, set_link("up"))
+			TH_LOG("ip link set %s up failed", link_dev());
+		self->link_down = 0;
+		TC_BARRIER("up", self->s.timeout_s);
+		ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
+		local = strtoull(buf, NULL, 0);
+		/* Its old connection is dead: a read is what finds it so. */
+		bad = read_when_back(ptr_of(local), LOCAL_PAGES * n->psz,
+				     ROUND_LOCAL, RECOVER_S, &ms);
+		EXPECT_EQ(0, bad) TH_LOG("node2: node1's pages: %ld words wrong (-1: never read)",
+					 bad);
+		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
+		EXPECT_EQ(0, tc_free(n, remote, RA_PAGES));
+		return;
+	}
+
+	ASSERT_EQ(0, tc_get(&self->s, "remote", buf, sizeof(buf)));
+	remote = strtoull(buf, NULL, 0);
+	p = ptr_of(remote);
+	ASSERT_EQ(2, tc_home_of(n, remote));
+	/* Pages 0 and 1 in order: the second continues a stream. */
+	ASSERT_EQ(0, tc_stats(n, &st0));
+	EXPECT_EQ(0, wrong_words(p, 2 * n->psz, ROUND_REMOTE));
+	ASSERT_EQ(0, tc_stats(n, &st1));
+	ASSERT_LT(st0.readahead_batches, st1.readahead_batches)
+		TH_LOG("two pages read in order, no read-ahead (readahead_pages %u)",
+		       ahead);
+	next = first_absent(n, p, RA_PAGES);
+	ASSERT_LT(2, next) TH_LOG("first page not read ahead: %ld", next);
+	TH_LOG("node1: pages 1..%ld read ahead (readahead_pages %u)",
+	       next - 1, ahead);
+	/* The window, read: local faults, the stream's next page is next. */
+	EXPECT_EQ(0, wrong_words(p + 2 * n->psz, (next - 2) * n->psz,
+				 ROUND_REMOTE));
+	TC_BARRIER("read", self->s.timeout_s);
+	TC_BARRIER("down", self->s.timeout_s);
+
+	ASSERT_EQ(0, tc_stats(n, &st0));
+	sig = try_read((const volatile uint64_t *)(p + next * n->psz), &val, &ms);
+	ASSERT_EQ(0, tc_stats(n, &st1));
+	TH_LOG("node1: read of page %ld, node2's link down: %s after %.0f ms",
+	       next, sig ? strsignal(sig) : "no signal", ms);
+	EXPECT_EQ(SIGBUS, sig)
+		TH_LOG("read %#llx (want SIGBUS)", (unsigned long long)val);
+	if (sig)
+		EXPECT_EQ((void *)(p + next * n->psz), fault_addr);
+	EXPECT_LT(ms, bound_ms);
+	EXPECT_EQ(st0.readahead_batches + 1, st1.readahead_batches)
+		TH_LOG("the fault was not a read-ahead: its READV count %llu",
+		       (unsigned long long)(st1.readahead_batches -
+					    st0.readahead_batches));
+	ASSERT_EQ(0, tc_page_info(n, p + next * n->psz, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state)
+		TH_LOG("no copy of a page that never arrived; state %s",
+		       tc_state_name(pi.state));
+	TC_BARRIER("checked", wait_s);
+	TC_BARRIER("up", self->s.timeout_s);
+
+	/* The link is back: every page reads as node2 wrote it. */
+	bad = read_when_back(p + next * n->psz, (RA_PAGES - next) * n->psz,
+			     ROUND_REMOTE, RECOVER_S, &ms);
+	TH_LOG("node1: node2's pages read again after %.0f ms", ms);
+	EXPECT_EQ(0, bad) TH_LOG("node1: pages %ld..: %ld words wrong (-1: never read)",
+				 next, bad);
+	EXPECT_EQ(0, wrong_words(p, next * n->psz, ROUND_REMOTE));
+	TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
+	EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
+		TH_LOG("FREE of a local run: %s", strerror(errno));
 }
 
 TEST_HARNESS_MAIN
