@@ -299,7 +299,11 @@ $(BUILD)/lib/lookup.o: $(LIBTDSM_DIR)/lookup.c $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -mgeneral-regs-only -I$(LIBTDSM_DIR) -c -o $@ $<
 
-$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o
+$(BUILD)/lib/atomic.o: $(LIBTDSM_DIR)/atomic.c $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
+
+$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o $(BUILD)/lib/atomic.o
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -1016,6 +1016,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);
 	case TINYDSM_IOC_WORD:
 		return tdsm_word_ioctl(&tdsm_region, file->private_data, uarg);
+	case TINYDSM_IOC_ATOMIC:
+		return tdsm_atomic_ioctl(&tdsm_region, uarg);
 	case TINYDSM_IOC_SITES_ADD:
 	case TINYDSM_IOC_SITES_CTL:
 	case TINYDSM_IOC_SITE_INFO:

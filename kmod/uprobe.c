@@ -38,6 +38,7 @@
 #include "site.h"
 #include "tinydsm.h"
 #include "uprobe.h"
+#include "wire.h"
 #include "word.h"
 #include "x86_mov.h"
 
@@ -86,7 +87,9 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 		return 0;
 	if (s->mov.store)
 		value = tdsm_mov_store_value(&s->mov, regs);
-	if (tdsm_word_access(r, addr, s->mov.width, s->mov.store, &value, &remote))
+	if (tdsm_word_access(r, addr, s->mov.width,
+			     s->mov.store ? TDSM_WORD_STORE : TDSM_WORD_LOAD,
+			     &value, 0, &remote))
 		return 0;	/* the instruction runs, and faults as usual */
 	if (!s->mov.store)
 		tdsm_mov_load_result(&s->mov, regs, value);

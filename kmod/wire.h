@@ -108,10 +108,11 @@
  * requester owns (epoch), so that a frame that grant installed counts as
  * taken even after it was given up (PROTOCOL.md "Grants in doubt"); 9:
  * ECHO, the transport floor (a page's round trip with nothing of the
- * page's state in it, echo.c).
+ * page's state in it, echo.c); 10: WORD's atomic ops (CAS, ADD, XCHG,
+ * AND, OR) and its expected value (TINYDSM_IOC_ATOMIC, word.c).
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	9
+#define TDSM_WIRE_VERSION	10
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -297,19 +298,35 @@ struct tdsm_wire_batch {
 	__be64 wmask;
 };
 
-/* WORD ops */
+/*
+ * WORD ops: a load, a store, and the atomic read-modify-writes of
+ * TINYDSM_IOC_ATOMIC, in the order of enum tinydsm_atomic_op (word.c).
+ */
 enum {
 	TDSM_WORD_LOAD = 0,
 	TDSM_WORD_STORE,
+	TDSM_WORD_CAS,
+	TDSM_WORD_ADD,
+	TDSM_WORD_XCHG,
+	TDSM_WORD_AND,
+	TDSM_WORD_OR,
+	__TDSM_WORD_MAX
 };
 
 /**
  * struct tdsm_wire_word - WORD
- * @addr: global address of the access (not crossing a page).
- * @value: STORE: the value, in its low @width bytes; LOAD: zero.
- * @width: 1, 2, 4 or 8.
- * @op: TDSM_WORD_LOAD or TDSM_WORD_STORE.
+ * @addr: global address of the access (not crossing a page; an atomic's
+ *	aligned to @width).
+ * @value: STORE: the value, in its low @width bytes; an atomic: its
+ *	operand (the new value of CAS and XCHG, the addend, the mask), in
+ *	@width bytes; LOAD: zero.
+ * @width: 1, 2, 4 or 8; 4 or 8 for an atomic.
+ * @op: TDSM_WORD_*.
  * @reserved: zero.
+ * @expected: CAS: the value expected, in @width bytes; else zero.
+ *
+ * The reply's addr carries the value loaded, or the word's value before an
+ * atomic.
  */
 struct tdsm_wire_word {
 	__be64 addr;
@@ -317,6 +334,7 @@ struct tdsm_wire_word {
 	__u8 width;
 	__u8 op;
 	__u8 reserved[6];
+	__be64 expected;
 };
 
 /**

@@ -13,6 +13,15 @@
  * then accesses its copy. A page that writers on several nodes share thus
  * rests at its home while their sites run in lookup form, instead of
  * moving on every write.
+ *
+ * An atomic read-modify-write of a 4- or 8-byte word (TINYDSM_IOC_ATOMIC:
+ * compare-and-swap, fetch-add, exchange, fetch-and, fetch-or) takes the
+ * same path as a store: here if this node holds the page EXCLUSIVE, else
+ * at the home, which gets the page exclusively first. It is a locked
+ * instruction on the frame, the physical page every process of that node
+ * maps, so it is atomic with their own atomics too; and as the page has
+ * one writable copy, sequentially consistent with every access anywhere.
+ * A word that every node updates this way stays at its home.
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -40,13 +49,92 @@ static bool tdsm_word_crosses(u64 addr, u8 width)
 	return (addr & ~PAGE_MASK) + width > PAGE_SIZE;
 }
 
-/* Load or store on @frame at @off; loads zero-extend. */
+/* Does @op (TDSM_WORD_*) write the word? All but a load (a CAS too). */
+static bool tdsm_word_writes(u8 op)
+{
+	return op != TDSM_WORD_LOAD;
+}
+
+static bool tdsm_word_atomic(u8 op)
+{
+	return op >= TDSM_WORD_CAS;
+}
+
+/*
+ * Is the access well formed? An atomic is 4 or 8 bytes, aligned (a locked
+ * instruction across cache lines is a split lock), its operand and
+ * expected value no wider than the word, expected zero but for a CAS. A
+ * load carries no value.
+ */
+static bool tdsm_word_ok(u64 addr, u8 width, u8 op, u64 value, u64 expected)
+{
+	u64 high = width < 8 ? ~0ULL << (8 * width) : 0;
+
+	if (!tdsm_word_width_ok(width) || tdsm_word_crosses(addr, width) ||
+	    op >= __TDSM_WORD_MAX)
+		return false;
+	if (op == TDSM_WORD_LOAD)
+		return !value && !expected;
+	if (!tdsm_word_atomic(op))
+		return !expected;
+	return width >= 4 && IS_ALIGNED(addr, width) &&
+	       !(value & high) && !(expected & high) &&
+	       (op == TDSM_WORD_CAS || !expected);
+}
+
+/* What an atomic @op stores, given the word's @old value. */
+static u64 tdsm_word_new(u8 op, u64 old, u64 operand, u64 expected)
+{
+	switch (op) {
+	case TDSM_WORD_CAS:
+		return old == expected ? operand : old;
+	case TDSM_WORD_ADD:
+		return old + operand;
+	case TDSM_WORD_XCHG:
+		return operand;
+	case TDSM_WORD_AND:
+		return old & operand;
+	default:
+		return old | operand;
+	}
+}
+
+/*
+ * The atomic @op on the word at @p: a cmpxchg loop, the one locked
+ * instruction that does every op, atomic with what the processes mapping
+ * the frame do with theirs. Returns the value before.
+ */
+static u64 tdsm_word_rmw(void *p, u8 width, u8 op, u64 operand, u64 expected)
+{
+	if (width == 4) {
+		u32 *w = p, old = READ_ONCE(*w);
+
+		while (!try_cmpxchg(w, &old,
+				    (u32)tdsm_word_new(op, old, operand, expected)))
+			;
+		return old;
+	}
+
+	u64 *w = p, old = READ_ONCE(*w);
+
+	while (!try_cmpxchg(w, &old, tdsm_word_new(op, old, operand, expected)))
+		;
+	return old;
+}
+
+/*
+ * @op on @frame at @off: a load (zero-extended) into *@value, a store of
+ * it, or an atomic with operand *@value and @expected, the value before
+ * into *@value.
+ */
 static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
-			    bool store, u64 *value)
+			    u8 op, u64 *value, u64 expected)
 {
 	void *p = kmap_local_page(frame) + off;
 
-	if (store) {
+	if (tdsm_word_atomic(op)) {
+		*value = tdsm_word_rmw(p, width, op, *value, expected);
+	} else if (op == TDSM_WORD_STORE) {
 		switch (width) {
 		case 1:
 			WRITE_ONCE(*(u8 *)p, *value);
@@ -81,29 +169,32 @@ static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
 }
 
 /*
- * Do the access on this node's copy if it is good enough. Returns true if
- * done. The page lock is held. A frame in state INVALID is no copy: on the
- * home it is its own frame retained for a write grant under way (proto.c,
- * tdsm_write_owner()), and the access gets the page as a fault would,
- * after that transaction.
+ * Do the access on this node's copy if it is good enough (EXCLUSIVE for
+ * any op that writes). Returns true if done. The page lock is held. A
+ * frame in state INVALID is no copy: on the home it is its own frame
+ * retained for a write grant under way (proto.c, tdsm_write_owner()), and
+ * the access gets the page as a fault would, after that transaction.
  */
-static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, bool store,
-			   u64 *value)
+static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, u8 op,
+			   u64 *value, u64 expected)
 {
+	bool writes = tdsm_word_writes(op);
+
 	tdsm_page_assert_locked(pg);
-	if (!pg->frame || pg->state < (store ? TINYDSM_PAGE_EXCLUSIVE :
+	if (!pg->frame || pg->state < (writes ? TINYDSM_PAGE_EXCLUSIVE :
 				       TINYDSM_PAGE_SHARED))
 		return false;
-	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, store, value);
+	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, op, value,
+			expected);
 	tdsm_cache_touch(pg);
-	if (store)
+	if (writes)
 		set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	return true;
 }
 
 /* Ask the home; -EAGAIN if it forwarded us to another home. */
 static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home,
-			    u64 addr, u8 width, bool store, u64 *value)
+			    u64 addr, u8 width, u8 op, u64 *value, u64 expected)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;
@@ -115,15 +206,16 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
 		return -EHOSTUNREACH;
 	tdsm_msg_init(&msg, TDSM_W_WORD);
 	msg.word.addr = cpu_to_be64(addr);
-	msg.word.value = cpu_to_be64(store ? *value : 0);
+	msg.word.value = cpu_to_be64(op == TDSM_WORD_LOAD ? 0 : *value);
 	msg.word.width = width;
-	msg.word.op = store ? TDSM_WORD_STORE : TDSM_WORD_LOAD;
+	msg.word.op = op;
+	msg.word.expected = cpu_to_be64(expected);
 	err = tdsm_call(conn, &msg, NULL, &call);
 	tdsm_conn_put(conn);
 	if (err)
 		return err;
 	err = tdsm_status_errno(be32_to_cpu(call.reply.reply.status));
-	if (!err && !store)
+	if (!err && op != TDSM_WORD_STORE)
 		*value = be64_to_cpu(call.reply.reply.addr);
 	if (err == -EREMOTE) {
 		tdsm_follow_hint(r, pg, home, call.reply.reply.home);
@@ -137,17 +229,20 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
  * tdsm_word_access - one word-sized access where the page is
  * @r: the region.
  * @addr: address of the access; the caller checked it is inside the region
- *	and does not cross a page.
- * @width: 1, 2, 4 or 8.
- * @store: a store of *@value (else a load into *@value, zero-extended).
- * @value: see @store.
+ *	and that the access is well formed (tdsm_word_ok()).
+ * @width: 1, 2, 4 or 8 (4 or 8 for an atomic).
+ * @op: TDSM_WORD_*.
+ * @value: in: a store's value, an atomic's operand; out: the value loaded,
+ *	zero-extended, or the word's value before an atomic.
+ * @expected: a CAS's expected value; else zero.
  * @remote: set if the access was done at another node.
  *
  * Sleeps. Returns 0 or -errno (what a fault would have turned into SIGBUS).
  */
-int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
-		     u64 *value, bool *remote)
+int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
+		     u64 *value, u64 expected, bool *remote)
 {
+	bool writes = tdsm_word_writes(op);
 	int hops, err = -ELOOP;
 	struct tdsm_page *pg;
 	unsigned long idx;
@@ -170,7 +265,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 			err = -EINTR;
 			goto out;
 		}
-		if (tdsm_word_here(pg, addr, width, store, value)) {
+		if (tdsm_word_here(pg, addr, width, op, value, expected)) {
 			tdsm_page_unlock(pg);
 			err = 0;
 			goto out;
@@ -180,12 +275,13 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
 
 		if (home == r->node_id) {
 			/* Get the page here as a fault would. */
-			err = tdsm_acquire_once(r, pg, idx, store, &merged);
+			err = tdsm_acquire_once(r, pg, idx, writes, &merged);
 			if (err)
 				goto out;
 			continue;	/* and look again */
 		}
-		err = tdsm_word_remote(r, pg, home, addr, width, store, value);
+		err = tdsm_word_remote(r, pg, home, addr, width, op, value,
+				       expected);
 		if (err != -EAGAIN)
 			break;
 	}
@@ -205,24 +301,59 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 	struct tinydsm_word w;
 	unsigned long idx;
 	bool remote;
+	u8 op;
 	int err;
 
 	if (copy_from_user(&w, uarg, sizeof(w)))
 		return -EFAULT;
+	op = w.flags & TINYDSM_WORD_F_STORE ? TDSM_WORD_STORE : TDSM_WORD_LOAD;
 	if (memchr_inv(w.reserved, 0, sizeof(w.reserved)) || w.remote ||
 	    (w.flags & ~__TINYDSM_WORD_F_ALL) || !tdsm_word_width_ok(w.width) ||
 	    tdsm_word_crosses(w.addr, w.width))
 		return -EINVAL;
 	if (!tdsm_addr_idx(r, w.addr, &idx))
 		return -ERANGE;
-	err = tdsm_word_access(r, w.addr, w.width, w.flags & TINYDSM_WORD_F_STORE,
-			       &w.value, &remote);
+	if (op == TDSM_WORD_LOAD)
+		w.value = 0;
+	err = tdsm_word_access(r, w.addr, w.width, op, &w.value, 0, &remote);
 	if (err)
 		return err;
 	if (w.site)
 		tdsm_sites_word(r, t, idx, w.site);
 	w.remote = remote;
 	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
+}
+
+/* The uapi's atomic ops are the wire's, in the same order. */
+static_assert(TDSM_WORD_CAS - TINYDSM_ATOMIC_CAS == TDSM_WORD_STORE);
+static_assert(TDSM_WORD_OR - TINYDSM_ATOMIC_FETCH_OR == TDSM_WORD_STORE);
+static_assert(__TDSM_WORD_MAX - __TINYDSM_ATOMIC_MAX == TDSM_WORD_STORE);
+
+long tdsm_atomic_ioctl(struct tdsm_region *r, void __user *uarg)
+{
+	struct tinydsm_atomic a;
+	unsigned long idx;
+	bool remote;
+	u8 op;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (memchr_inv(a.reserved, 0, sizeof(a.reserved)) || a.remote ||
+	    a.old || a.op < TINYDSM_ATOMIC_CAS || a.op >= __TINYDSM_ATOMIC_MAX)
+		return -EINVAL;
+	op = TDSM_WORD_STORE + a.op;
+	if (!tdsm_word_ok(a.addr, a.width, op, a.operand, a.expected))
+		return -EINVAL;
+	if (!tdsm_addr_idx(r, a.addr, &idx))
+		return -ERANGE;
+	a.old = a.operand;
+	err = tdsm_word_access(r, a.addr, a.width, op, &a.old, a.expected,
+			       &remote);
+	if (err)
+		return err;
+	a.remote = remote;
+	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
 /* ---- the home's side: WORD requests from peers (tdsm_wq) -------------- */
@@ -232,8 +363,8 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	u64 addr = be64_to_cpu(msg->word.addr);
 	u64 value = be64_to_cpu(msg->word.value);
-	bool store = msg->word.op == TDSM_WORD_STORE;
-	u8 width = msg->word.width;
+	u64 expected = be64_to_cpu(msg->word.expected);
+	u8 width = msg->word.width, op = msg->word.op;
 	enum tdsm_wire_status st = TDSM_WS_OK;
 	struct tdsm_page *pg;
 	unsigned long idx;
@@ -242,10 +373,8 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 
 	if (!tdsm_addr_idx(r, addr, &idx))
 		st = TDSM_WS_RANGE;
-	else if (!tdsm_word_width_ok(width) || tdsm_word_crosses(addr, width) ||
-		 msg->word.op > TDSM_WORD_STORE ||
-		 memchr_inv(msg->word.reserved, 0, sizeof(msg->word.reserved)) ||
-		 (!store && value))
+	else if (!tdsm_word_ok(addr, width, op, value, expected) ||
+		 memchr_inv(msg->word.reserved, 0, sizeof(msg->word.reserved)))
 		st = TDSM_WS_INVAL;
 	if (st) {
 		tdsm_reply_status(conn, msg, st);
@@ -261,15 +390,16 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	err = tdsm_home_claim(r, pg, idx);
 	if (!err)
-		err = tdsm_home_acquire_locked(r, pg, idx, store);
+		err = tdsm_home_acquire_locked(r, pg, idx, tdsm_word_writes(op));
 	if (!err) {
 		tdsm_page_lock(pg);
-		if (!tdsm_word_here(pg, addr, width, store, &value))
+		if (!tdsm_word_here(pg, addr, width, op, &value, expected))
 			err = -ESTALE;
 		tdsm_page_unlock(pg);
 	}
 	if (!err)
 		atomic64_inc(&r->word_served);
-	tdsm_reply_value(conn, msg, tdsm_errno_status(err), store ? 0 : value);
+	tdsm_reply_value(conn, msg, tdsm_errno_status(err),
+			 op == TDSM_WORD_STORE ? 0 : value);
 	tdsm_serve_end(r, idx, pg);
 }

@@ -11,9 +11,10 @@ struct tdsm_conn;
 struct tdsm_sites;
 struct tdsm_wire_msg;
 
-int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, bool store,
-		     u64 *value, bool *remote);
+int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
+		     u64 *value, u64 expected, bool *remote);
 long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg);
+long tdsm_atomic_ioctl(struct tdsm_region *r, void __user *uarg);
 
 /* a request from a peer */
 void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,

@@ -72,6 +72,7 @@
 #define SLOT_DOUBT_EVICTED	147
 #define SLOT_STALE_READ		148
 #define SLOT_HOME_STALE		149	/* 3 pages */
+#define SLOT_REMOTE_ATOMIC	152
 #define SLOT_RA_SEQ		512	/* 128 pages, and a group unused */
 #define SLOT_RA_RAND		704	/* 64 pages, and a group unused */
 #define SLOT_RA_OFF		832	/* 64 pages */
@@ -562,6 +563,270 @@ TEST_F(coherence, alloc_free_bad_input)
 	EXPECT_TRUE(e == EINVAL || e == ERANGE) TH_LOG("errno %d", e);
 	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_FREE, NULL));
 	EXPECT_EQ(EFAULT, errno);
+}
+
+/* Publish this node's sum of fetch_add results under "sum.<id>". */
+static int put_sum(FIXTURE_DATA(coherence) *self, unsigned long long sum)
+{
+	char key[16], val[32];
+
+	snprintf(key, sizeof(key), "sum.%u", self->s.id);
+	snprintf(val, sizeof(val), "%llu", sum);
+	return tc_put(&self->s, key, val);
+}
+
+/*
+ * Every node's fetch_add results together must be 0 .. total - 1 once
+ * each; their sum is a cheap check of that (duplicates or gaps change it).
+ */
+static void check_sums(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(coherence) *self, unsigned long long total)
+{
+	unsigned long long sum = 0;
+	char key[16], val[32];
+	unsigned int j;
+
+	for (j = 1; j <= self->s.nodes; j++) {
+		snprintf(key, sizeof(key), "sum.%u", j);
+		ASSERT_EQ(0, tc_get(&self->s, key, val, sizeof(val)))
+			TH_LOG("node%u published no sum", j);
+		sum += strtoull(val, NULL, 10);
+	}
+	EXPECT_EQ(total * (total - 1) / 2, sum)
+		TH_LOG("the values fetch_add returned on all nodes are not 0..%llu once each",
+		       total - 1);
+}
+
+/*
+ * TINYDSM_IOC_ATOMIC @op on the word at @p: 0 and *@old, or -errno.
+ * *@remote (if given): done at another node.
+ */
+static int ratomic(const struct tc_node *n, unsigned int op, void *p,
+		   unsigned int width, uint64_t operand, uint64_t expected,
+		   uint64_t *old, int *remote)
+{
+	struct tinydsm_atomic a = {
+		.addr = (uintptr_t)p,
+		.operand = operand,
+		.expected = expected,
+		.width = width,
+		.op = op,
+	};
+
+	if (ioctl(n->fd, TINYDSM_IOC_ATOMIC, &a))
+		return -errno;
+	*old = a.old;
+	if (remote)
+		*remote = a.remote;
+	return 0;
+}
+
+#define EXPECT_RATOMIC(op, p, width, operand, expected, want_old)	\
+	do {								\
+		uint64_t __old = ~0ull;					\
+		int __r = ratomic(n, op, p, width, operand, expected,	\
+				  &__old, NULL);			\
+		EXPECT_EQ(0, __r) TH_LOG("atomic op %u: %s", op, strerror(-__r)); \
+		EXPECT_EQ((uint64_t)(want_old), __old)			\
+			TH_LOG("atomic op %u: old %#llx", op,		\
+			       (unsigned long long)__old);		\
+	} while (0)
+
+/*
+ * (f) Remote atomics: every node fetch_adds a 64-bit and a 32-bit counter
+ * (which wraps) and increments a third with a CAS loop, TDSM_ATOMIC_ITERS
+ * times each, on a page homed on node2 (HOME), with TINYDSM_IOC_ATOMIC;
+ * the home, once the others are under way, does every other fetch_add with
+ * the processor's own atomic on its mapping. The totals are exact, the fetch_adds
+ * returned every value once and increasing on each node, and the page
+ * never left its home: the other nodes took no fault for it, hold no copy
+ * (INVALID), and each of their operations was one word_remote. Meanwhile
+ * each node checks exchange, fetch-or, fetch-and and a failing and a
+ * succeeding CAS on a word of its own on that page. Then everyone reads
+ * the totals with a plain load (a read copy each: the page is still
+ * coherent).
+ */
+TEST_F_TIMEOUT(coherence, remote_atomics_stay_home, 300)
+{
+	unsigned int iters = tc_env_uint("TDSM_ATOMIC_ITERS", 200);
+	struct tc_node *n = &self->n;
+	uint64_t *c64, *cas, *mine, old = 0, prev = 0, expect;
+	unsigned long long sum = 0, total, ops = 0;
+	unsigned int i, backwards = 0, retries = 0, wrong_remote = 0;
+	struct tinydsm_stats st0, st1;
+	struct tinydsm_page_info pi;
+	int home = n->id == HOME, remote = 0, r;
+	const uint32_t c32_start = 0xfffffff0u;
+	uint32_t *c32;
+	double t;
+	uint8_t *p;
+
+	TC_START(0);
+	total = (unsigned long long)self->s.nodes * iters;
+	p = shared_run(_metadata, self, "ratomic", HOME, 1, SLOT_REMOTE_ATOMIC);
+	c64 = (uint64_t *)p;
+	c32 = (uint32_t *)(p + 64);
+	cas = (uint64_t *)(p + 128);
+	mine = (uint64_t *)(p + 256 + 64 * n->id);	/* own cache line */
+	if (home)
+		*c32 = c32_start;	/* before anyone's first op */
+	ASSERT_EQ(0, tc_stats(n, &st0));
+	BARRIER("start");
+
+	/*
+	 * The home's own atomics are quick (the page is here): it starts once
+	 * the others' are under way, so that they meet (bounded).
+	 */
+	t = tc_now() + self->s.timeout_s;
+	while (home && self->s.nodes > 1 && tc_now() < t &&
+	       __atomic_load_n(c64, __ATOMIC_SEQ_CST) < (self->s.nodes - 1) * iters / 4)
+		usleep(1000);
+	expect = 0;
+	for (i = 0; i < iters; i++) {
+		if (home && i % 2) {
+			old = __atomic_fetch_add(c64, 1, __ATOMIC_SEQ_CST);
+		} else {
+			r = ratomic(n, TINYDSM_ATOMIC_FETCH_ADD, c64, 8, 1, 0,
+				    &old, &remote);
+			ASSERT_EQ(0, r) TH_LOG("fetch_add: %s", strerror(-r));
+			ops++;
+			wrong_remote += remote != !home;
+		}
+		if (i && old <= prev && !backwards++)
+			TH_LOG("fetch_add returned %llu after %llu",
+			       (unsigned long long)old, (unsigned long long)prev);
+		prev = old;
+		sum += old;
+		r = ratomic(n, TINYDSM_ATOMIC_FETCH_ADD, c32, 4, 1, 0, &old,
+			    &remote);
+		ASSERT_EQ(0, r) TH_LOG("fetch_add 32: %s", strerror(-r));
+		ops++;
+		wrong_remote += remote != !home;
+		EXPECT_GT(1ull << 32, old);
+		/* increment with a CAS, from a guess, retrying with what it saw */
+		for (;;) {
+			r = ratomic(n, TINYDSM_ATOMIC_CAS, cas, 8, expect + 1,
+				    expect, &old, &remote);
+			ASSERT_EQ(0, r) TH_LOG("cas: %s", strerror(-r));
+			ops++;
+			wrong_remote += remote != !home;
+			if (old == expect)
+				break;
+			retries++;
+			expect = old;
+		}
+		expect++;
+	}
+
+	/* This node's own word: each op's effect and old value. */
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_XCHG, mine, 8, 0xa5a5a5a5a5a5a5a5ull, 0, 0);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_XCHG, mine, 8, 0x1234, 0, 0xa5a5a5a5a5a5a5a5ull);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_OR, mine, 8, 0xff00, 0, 0x1234);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_AND, mine, 8, 0x0ff0, 0, 0xff34);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_CAS, mine, 8, 7, 1, 0x0f30);	/* fails */
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_CAS, mine, 8, 7, 0x0f30, 0x0f30);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_ADD, mine, 8, ~0ull, 0, 7);	/* - 1 */
+	/* the upper half alone, 32 bits */
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_CAS, (uint32_t *)mine + 1, 4, 9, 0, 0);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_OR, mine, 8, 0, 0, 9ull << 32 | 6);
+	ops += 9;
+
+	ASSERT_EQ(0, tc_stats(n, &st1));
+	TH_LOG("node%u: %u x 3 atomics, %u CAS retries, %llu ioctls, word_remote +%llu, word_served +%llu, faults +%llu",
+	       n->id, iters, retries, ops,
+	       (unsigned long long)(st1.word_remote - st0.word_remote),
+	       (unsigned long long)(st1.word_served - st0.word_served),
+	       (unsigned long long)(st1.read_faults + st1.write_faults -
+				    st0.read_faults - st0.write_faults));
+	EXPECT_EQ(0, backwards);
+	EXPECT_EQ(0, wrong_remote) TH_LOG("operations not done where the page is");
+	if (!home) {
+		/* The page never came here. */
+		EXPECT_EQ(ops, st1.word_remote - st0.word_remote);
+		EXPECT_EQ(st0.read_faults, st1.read_faults);
+		EXPECT_EQ(st0.write_faults, st1.write_faults);
+		ASSERT_EQ(0, tc_page_info(n, p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state)
+			TH_LOG("state %s", tc_state_name(pi.state));
+	}
+	ASSERT_EQ(0, put_sum(self, sum));
+	TC_BARRIER("done", 3 * self->s.timeout_s);
+
+	if (home) {
+		/* Every other node's operations were served here. */
+		ASSERT_EQ(0, tc_page_info(n, p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state)
+			TH_LOG("state %s", tc_state_name(pi.state));
+		EXPECT_EQ(HOME, pi.owner);
+	}
+	/* The totals, read where they are (fetch_or 0), then by a plain load. */
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_OR, c64, 8, 0, 0, total);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_OR, cas, 8, 0, 0, total);
+	EXPECT_RATOMIC(TINYDSM_ATOMIC_FETCH_OR, c32, 4, 0, 0,
+		       (uint32_t)(c32_start + total));
+	check_sums(_metadata, self, total);
+	BARRIER("checked");
+	EXPECT_EQ(total, __atomic_load_n(c64, __ATOMIC_SEQ_CST));
+	EXPECT_EQ(total, __atomic_load_n(cas, __ATOMIC_SEQ_CST));
+	EXPECT_EQ((uint32_t)(c32_start + total), __atomic_load_n(c32, __ATOMIC_SEQ_CST));
+	for (i = 1; i <= self->s.nodes; i++)
+		EXPECT_EQ(9ull << 32 | 6, ((uint64_t *)(p + 256))[8 * i])
+			TH_LOG("node%u's own word", i);
+}
+
+/*
+ * Bad TINYDSM_IOC_ATOMIC, on every node, on a page of its own: width not
+ * 4 or 8, a word not aligned to it, an op out of range, expected non-zero
+ * for an op but CAS, an operand or expected wider than the word, old or
+ * reserved non-zero -> EINVAL; outside the region -> ERANGE; NULL -> EFAULT.
+ * The word is unchanged.
+ */
+TEST_F(coherence, atomic_bad_input)
+{
+	struct tc_node *n = &self->n;
+	struct tinydsm_atomic a;
+	uint64_t addr, *w;
+	unsigned int i;
+	int r;
+
+	TC_START(0);
+	ASSERT_EQ(0, tc_alloc(n, n->id, 1, &addr)) TH_LOG("ALLOC: %s", strerror(errno));
+	w = (uint64_t *)ptr(addr);
+	*w = 42;
+	for (i = 0; i < 11; i++) {
+		memset(&a, 0, sizeof(a));
+		a.addr = addr;
+		a.width = 8;
+		a.op = TINYDSM_ATOMIC_FETCH_ADD;
+		a.operand = 1;
+		switch (i) {
+		case 0: a.width = 2; break;
+		case 1: a.width = 16; break;
+		case 2: a.addr += 4; break;
+		case 3: a.width = 4; a.addr += 2; break;
+		case 4: a.op = 0; break;
+		case 5: a.op = __TINYDSM_ATOMIC_MAX; break;
+		case 6: a.expected = 1; break;
+		case 7: a.width = 4; a.operand = 1ull << 32; break;
+		case 8: a.width = 4; a.op = TINYDSM_ATOMIC_CAS; a.expected = 1ull << 32; break;
+		case 9: a.old = 1; break;
+		default: a.reserved[4] = 1; break;
+		}
+		r = ioctl(n->fd, TINYDSM_IOC_ATOMIC, &a);
+		EXPECT_EQ(-1, r) TH_LOG("case %u accepted", i);
+		if (r)
+			EXPECT_EQ(EINVAL, errno) TH_LOG("case %u: errno %d", i, errno);
+	}
+	memset(&a, 0, sizeof(a));
+	a.addr = TINYDSM_REGION_BASE + n->info.size;
+	a.width = 8;
+	a.op = TINYDSM_ATOMIC_XCHG;
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_ATOMIC, &a));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_ATOMIC, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(42, *w);
+	EXPECT_EQ(0, tc_free(n, addr, 1)) TH_LOG("FREE: %s", strerror(errno));
 }
 
 #endif /* COHERENCE_H */

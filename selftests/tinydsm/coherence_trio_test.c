@@ -639,38 +639,6 @@ TEST_F_TIMEOUT(coherence, trio_kill_mid_write_fault, 240)
 			       "the rest of the page node3 wrote"));
 }
 
-/* Publish this node's sum of fetch_add results under "sum.<id>". */
-static int put_sum(FIXTURE_DATA(coherence) *self, unsigned long long sum)
-{
-	char key[16], val[32];
-
-	snprintf(key, sizeof(key), "sum.%u", self->s.id);
-	snprintf(val, sizeof(val), "%llu", sum);
-	return tc_put(&self->s, key, val);
-}
-
-/*
- * Every node's fetch_add results together must be 0 .. total - 1 once
- * each; their sum is a cheap check of that (duplicates or gaps change it).
- */
-static void check_sums(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(coherence) *self, unsigned long long total)
-{
-	unsigned long long sum = 0;
-	char key[16], val[32];
-	unsigned int j;
-
-	for (j = 1; j <= self->s.nodes; j++) {
-		snprintf(key, sizeof(key), "sum.%u", j);
-		ASSERT_EQ(0, tc_get(&self->s, key, val, sizeof(val)))
-			TH_LOG("node%u published no sum", j);
-		sum += strtoull(val, NULL, 10);
-	}
-	EXPECT_EQ(total * (total - 1) / 2, sum)
-		TH_LOG("the values fetch_add returned on all nodes are not 0..%llu once each",
-		       total - 1);
-}
-
 /*
  * How long a node pauses between its atomics so that the others can take
  * the page: at least @pause_us, and at least twice what its first

@@ -6,7 +6,9 @@
  * right in both forms, for every width; threads hammering the sites while
  * they are rewritten see neither a SIGTRAP nor a wrong value; processes
  * that exit or exec while their sites are being rewritten leave the module
- * usable; bad site tables and bad word accesses get clear errors.
+ * usable; bad site tables and bad word accesses get clear errors;
+ * libtinydsm's atomics are exact, through the module and on the mapping,
+ * from several threads at once.
  *
  * The two-node half (a site follows its page's location) is
  * site_cluster_test.c.
@@ -692,6 +694,88 @@ TEST_F(site, translation_table_far_pages)
 		EXPECT_EQ(0, x[npages - 1]);
 	EXPECT_LE(2 * (npages / PG), checked);
 	munmap(x, len);
+}
+
+#define ATOMIC_THREADS	4
+#define ATOMIC_ITERS	2000
+
+static void *atomic_adder(void *arg)
+{
+	volatile uint64_t *ctr = arg;
+	unsigned int i;
+
+	for (i = 0; i < ATOMIC_ITERS; i++)
+		tdsm_fetch_add64(ctr, 1);
+	return NULL;
+}
+
+/*
+ * libtinydsm's atomics on a page of this node: the first goes to the
+ * module (the page is not here yet: ALLOC backs nothing), which takes it
+ * EXCLUSIVE; the rest run on the mapping. Threads adding with
+ * tdsm_fetch_add64() and the processor's own atomic at once lose nothing;
+ * each op returns the word before; bad arguments are EINVAL, outside the
+ * region ERANGE.
+ */
+TEST_F(site, lib_atomics)
+{
+	volatile uint64_t *ctr, *w;
+	pthread_t t[ATOMIC_THREADS];
+	uint64_t old = 0, base = tdsm_region_info()->base;
+	uint8_t *p = fresh_pages(1);
+	struct tinydsm_page_info pi;
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	ctr = (volatile uint64_t *)p;
+	w = (volatile uint64_t *)(p + 64);
+	ASSERT_EQ(0, tdsm_page_info(p, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state);
+	EXPECT_EQ(0u, tdsm_fetch_add64(ctr, 5));
+	ASSERT_EQ(0, tdsm_page_info(p, &pi));
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state) TH_LOG("the module took the page");
+	EXPECT_EQ(5u, *ctr);
+
+	for (i = 0; i < ATOMIC_THREADS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, atomic_adder, (void *)ctr));
+	for (i = 0; i < ATOMIC_ITERS; i++)
+		__atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < ATOMIC_THREADS; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(5u + (ATOMIC_THREADS + 1) * ATOMIC_ITERS, *ctr);
+
+	EXPECT_EQ(0u, tdsm_xchg64(w, 0x1234));
+	EXPECT_EQ(0x1234u, tdsm_cas64(w, 1, 7)) TH_LOG("fails: not 1");
+	EXPECT_EQ(0x1234u, *w);
+	EXPECT_EQ(0x1234u, tdsm_cas64(w, 0x1234, 7));
+	EXPECT_EQ(7u, *w);
+	EXPECT_EQ(0, tdsm_atomic(TINYDSM_ATOMIC_FETCH_OR, w, 8, 0xf0, 0, &old));
+	EXPECT_EQ(7u, old);
+	EXPECT_EQ(0, tdsm_atomic(TINYDSM_ATOMIC_FETCH_AND, (uint32_t *)w, 4, 0x3c, 0, &old));
+	EXPECT_EQ(0xf7u, old);
+	EXPECT_EQ(0x34u, *w);
+	/* The same on the module's path, as another node's would be. */
+	{
+		struct tinydsm_atomic a = {
+			.addr = (uintptr_t)w, .operand = 1, .width = 8,
+			.op = TINYDSM_ATOMIC_FETCH_ADD,
+		};
+
+		ASSERT_EQ(0, ioctl(tdsm_fd(), TINYDSM_IOC_ATOMIC, &a));
+		EXPECT_EQ(0x34u, a.old);
+		EXPECT_EQ(0, a.remote);
+		EXPECT_EQ(0x35u, *w);
+	}
+
+	EXPECT_EQ(-EINVAL, tdsm_atomic(0, w, 8, 1, 0, &old));
+	EXPECT_EQ(-EINVAL, tdsm_atomic(TINYDSM_ATOMIC_FETCH_ADD, w, 2, 1, 0, &old));
+	EXPECT_EQ(-EINVAL, tdsm_atomic(TINYDSM_ATOMIC_FETCH_ADD, p + 4, 8, 1, 0, &old));
+	EXPECT_EQ(-EINVAL, tdsm_atomic(TINYDSM_ATOMIC_FETCH_ADD, w, 8, 1, 1, &old));
+	EXPECT_EQ(-EINVAL, tdsm_atomic(TINYDSM_ATOMIC_XCHG, w, 4, 1ull << 32, 0, &old));
+	EXPECT_EQ(-ERANGE, tdsm_atomic(TINYDSM_ATOMIC_XCHG, (void *)(uintptr_t)(base - 8),
+				       8, 1, 0, &old));
+	EXPECT_EQ(0x35u, *w);
+	EXPECT_EQ(0, tdsm_free(p, 1));
 }
 
 TEST_HARNESS_MAIN

@@ -120,6 +120,7 @@
 #define PG_RECONNECT		240
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
+#define PG_WORD			225
 #define PG_NOMEM		230
 #define PG_OTHER_CONN		250
 #define PG_FETCHV		260
@@ -2217,6 +2218,111 @@ TEST_F_TIMEOUT(wire, free_checked_by_home, 150)
  * into the buffer ahead of a reply that says DATA, carries no epoch and
  * invalidates the buffer's rkey, as a READ's does; no page is involved.
  */
+/*
+ * WORD from a peer: a store, a load and each atomic op on a page of the
+ * target's slice are done there, each reply carrying the value loaded or
+ * the word's value before the op; a malformed WORD is refused (INVAL)
+ * and changes nothing: an op past the last, a width that is not 1, 2, 4
+ * or 8, an access across a page, an atomic of 1 or 2 bytes or not aligned
+ * to its width, an operand or expected value wider than the word, expected
+ * set but for CAS, a value on a load, reserved set; outside the region:
+ * RANGE.
+ */
+static void msg_word(struct tdsm_wire_msg *m, uint64_t addr, uint8_t op,
+		     uint8_t width, uint64_t value, uint64_t expected)
+{
+	msg_init(m, TDSM_W_WORD);
+	m->word.addr = htobe64(addr);
+	m->word.op = op;
+	m->word.width = width;
+	m->word.value = htobe64(value);
+	m->word.expected = htobe64(expected);
+}
+
+static long word_call(FIXTURE_DATA(wire) *self, uint64_t addr, uint8_t op,
+		      uint8_t width, uint64_t value, uint64_t expected,
+		      uint64_t *got)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg rep;
+	long st;
+
+	msg_word(&m, addr, op, width, value, expected);
+	st = call(self, self->r, &m, &rep);
+	if (st >= 0 && got)
+		*got = be64toh(rep.m.reply.addr);
+	return st;
+}
+
+TEST_F_TIMEOUT(wire, word_ops_and_malformed, 150)
+{
+	static const struct {
+		const char *name;
+		uint8_t op, width;
+		unsigned int off;
+		uint64_t value, expected;
+		int reserved;
+	} bad[] = {
+		{ "op past the last", __TDSM_WORD_MAX, 8, 0, 1, 0, 0 },
+		{ "op 0xff", 0xff, 8, 0, 1, 0, 0 },
+		{ "width 3", TDSM_WORD_STORE, 3, 0, 1, 0, 0 },
+		{ "width 16", TDSM_WORD_LOAD, 16, 0, 0, 0, 0 },
+		{ "store across the page", TDSM_WORD_STORE, 8, PG - 4, 1, 0, 0 },
+		{ "ADD of 2 bytes", TDSM_WORD_ADD, 2, 0, 1, 0, 0 },
+		{ "CAS of 1 byte", TDSM_WORD_CAS, 1, 0, 1, 0, 0 },
+		{ "ADD not aligned", TDSM_WORD_ADD, 8, 4, 1, 0, 0 },
+		{ "XCHG of 4 bytes not aligned", TDSM_WORD_XCHG, 4, 2, 1, 0, 0 },
+		{ "OR operand wider than 4 bytes", TDSM_WORD_OR, 4, 0, 1ull << 32, 0, 0 },
+		{ "CAS expected wider than 4 bytes", TDSM_WORD_CAS, 4, 0, 1, 1ull << 32, 0 },
+		{ "ADD with expected", TDSM_WORD_ADD, 8, 0, 1, 1, 0 },
+		{ "STORE with expected", TDSM_WORD_STORE, 8, 0, 1, 1, 0 },
+		{ "LOAD with a value", TDSM_WORD_LOAD, 8, 0, 1, 0, 0 },
+		{ "AND with reserved set", TDSM_WORD_AND, 8, 0, 1, 0, 1 },
+	};
+	uint64_t addr, got = 0;
+	struct tdsm_wire_msg m;
+	size_t i;
+	long st;
+
+	START();
+	addr = slice_addr(self, TARGET, PG_WORD);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+
+	ASSERT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_STORE, 8, 40, 0, NULL))
+		TH_LOG("STORE: %s", self->why);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_ADD, 8, 2, 0, &got));
+	EXPECT_EQ(40u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_CAS, 8, 7, 41, &got));
+	EXPECT_EQ(42u, got) TH_LOG("a CAS that fails returns what is there");
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_CAS, 8, 7, 42, &got));
+	EXPECT_EQ(42u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_XCHG, 8, 0xf0, 0, &got));
+	EXPECT_EQ(7u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_OR, 8, 0x0f, 0, &got));
+	EXPECT_EQ(0xf0u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_AND, 4, 0x3c, 0, &got));
+	EXPECT_EQ(0xffu, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr + 4, TDSM_WORD_ADD, 4, 0xffffffff, 0, &got));
+	EXPECT_EQ(0u, got) TH_LOG("the upper half");
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_LOAD, 8, 0, 0, &got));
+	EXPECT_EQ(0xffffffff0000003cull, got);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg_word(&m, addr + bad[i].off, bad[i].op, bad[i].width,
+			 bad[i].value, bad[i].expected);
+		m.word.reserved[5] = bad[i].reserved;
+		st = call(self, self->r, &m, NULL);
+		EXPECT_EQ(TDSM_WS_INVAL, st) TH_LOG("%s: %s", bad[i].name, self->why);
+	}
+	EXPECT_EQ(TDSM_WS_RANGE, word_call(self, TINYDSM_REGION_BASE + self->npages * PG,
+					   TDSM_WORD_ADD, 8, 1, 0, NULL))
+		TH_LOG("ADD past the region: %s", self->why);
+	/* Nothing the refused ones asked for was done. */
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_LOAD, 8, 0, 0, &got));
+	EXPECT_EQ(0xffffffff0000003cull, got);
+	EXPECT_EQ(0, expect_quiet(self, self->r, 500)) TH_LOG("%s", self->why);
+}
+
 TEST_F_TIMEOUT(wire, echo_answered, 120)
 {
 	struct tdsm_wire_msg m;

@@ -85,6 +85,19 @@
  *                          for a width not 1/2/4/8 or an access that crosses
  *                          a page; ERANGE outside the region; EHOSTUNREACH,
  *                          ETIMEDOUT as a fault's SIGBUS would.
+ * TINYDSM_IOC_ATOMIC       struct tinydsm_atomic (ABI 3): one atomic
+ *                          read-modify-write of a 4- or 8-byte word
+ *                          (compare-and-swap, fetch-add, exchange,
+ *                          fetch-and, fetch-or), done where the page is held
+ *                          exclusively: here if this node holds it so, else
+ *                          at its home, which takes the page for itself as
+ *                          for a store; the page never comes here for it.
+ *                          Sequentially consistent with every other access
+ *                          to the page, atomics of the processes mapping it
+ *                          included. EINVAL for a bad op or width, a word
+ *                          not aligned to its width, an operand wider than
+ *                          the word, expected non-zero but for CAS; the rest
+ *                          as TINYDSM_IOC_WORD.
  * TINYDSM_IOC_SITES_ADD    struct tinydsm_sites, in: the access sites of one
  *                          ELF object (its TINYDSM_SITES_SECTION) of the
  *                          calling process; out: added. See "Access sites".
@@ -301,7 +314,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	2
+#define TINYDSM_ABI_VERSION	3
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -425,8 +438,10 @@ struct tinydsm_page_info {
  * @forwards: requests answered "not home, ask node N" and retried there.
  * @sites_direct: access sites rewritten to their direct form.
  * @sites_lookup: access sites rewritten to their lookup form.
- * @word_remote: TINYDSM_IOC_WORD accesses done at another node.
- * @word_served: word accesses this node served as a home for others.
+ * @word_remote: TINYDSM_IOC_WORD and TINYDSM_IOC_ATOMIC operations done at
+ *	another node.
+ * @word_served: word accesses and atomics this node served as a home for
+ *	others.
  * @cached_pages: frames here of pages homed on other nodes (read copies,
  *	pages this node owns, frames it retained after giving a page up).
  * @cache_budget_pages: the cache budget in pages (module parameter
@@ -565,6 +580,42 @@ struct tinydsm_word {
 	__u64 site;
 	__u8 width;
 	__u8 flags;
+	__u8 remote;
+	__u8 reserved[5];
+};
+
+/* TINYDSM_IOC_ATOMIC: struct tinydsm_atomic.op */
+enum tinydsm_atomic_op {
+	TINYDSM_ATOMIC_CAS = 1,
+	TINYDSM_ATOMIC_FETCH_ADD,
+	TINYDSM_ATOMIC_XCHG,
+	TINYDSM_ATOMIC_FETCH_AND,
+	TINYDSM_ATOMIC_FETCH_OR,
+	__TINYDSM_ATOMIC_MAX
+};
+
+/**
+ * struct tinydsm_atomic - one atomic read-modify-write where the page is
+ *	held exclusively (ABI 3)
+ * @addr: in: address of the word, inside the region, aligned to @width.
+ * @operand: in: CAS and XCHG: the new value; FETCH_ADD: the addend (modulo
+ *	2^(8 x @width)); FETCH_AND, FETCH_OR: the mask. At most @width bytes.
+ * @expected: in: CAS: the value the word must hold for the new one to be
+ *	stored; zero for every other op. At most @width bytes.
+ * @old: out: the word before the operation (a CAS stored iff @old ==
+ *	@expected).
+ * @width: in: 4 or 8.
+ * @op: in: enum tinydsm_atomic_op.
+ * @remote: out: 1 if the operation was done at another node.
+ * @reserved: zero.
+ */
+struct tinydsm_atomic {
+	__u64 addr;
+	__u64 operand;
+	__u64 expected;
+	__u64 old;
+	__u8 width;
+	__u8 op;
 	__u8 remote;
 	__u8 reserved[5];
 };
@@ -720,6 +771,7 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_SITES_ADD	_IOWR(TINYDSM_IOC_MAGIC, 0x07, struct tinydsm_sites)
 #define TINYDSM_IOC_SITES_CTL	_IOWR(TINYDSM_IOC_MAGIC, 0x08, struct tinydsm_sites_ctl)
 #define TINYDSM_IOC_SITE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x09, struct tinydsm_site_info)
+#define TINYDSM_IOC_ATOMIC	_IOWR(TINYDSM_IOC_MAGIC, 0x0a, struct tinydsm_atomic)
 
 /* generic netlink */
 #define TINYDSM_GENL_NAME	"tinydsm"

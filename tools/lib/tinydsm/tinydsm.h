@@ -57,6 +57,23 @@ int tdsm_free(void *addr, unsigned int npages);
 int tdsm_page_info(const void *addr, struct tinydsm_page_info *pi);
 int tdsm_stats(struct tinydsm_stats *st);
 
+/*
+ * Atomic read-modify-write of an aligned 4- or 8-byte word of the region
+ * (atomic.c): @op an enum tinydsm_atomic_op, @operand the new value (CAS,
+ * XCHG), the addend or the mask, @expected what a CAS compares with (0
+ * otherwise); *@old gets the word before. Done where the page is held
+ * exclusively: with the processor's own atomic on this mapping if this
+ * node holds the page EXCLUSIVE, else by the module at the page's home
+ * (TINYDSM_IOC_ATOMIC), without moving the page here, so a word that every
+ * node updates stays put. 0, or -errno (EINVAL, ERANGE, ETIMEDOUT ...).
+ */
+int tdsm_atomic(unsigned int op, volatile void *addr, unsigned int width,
+		uint64_t operand, uint64_t expected, uint64_t *old);
+/* The same on 8-byte words, the word before returned; SIGBUS on failure. */
+uint64_t tdsm_fetch_add64(volatile uint64_t *p, uint64_t v);
+uint64_t tdsm_xchg64(volatile uint64_t *p, uint64_t v);
+uint64_t tdsm_cas64(volatile uint64_t *p, uint64_t expected, uint64_t desired);
+
 /* TINYDSM_SITES_POLICY_LAZY or _EAGER, for this process's sites. */
 int tdsm_set_policy(unsigned int policy);
 /* Current policy and number of registered sites (either may be NULL). */
