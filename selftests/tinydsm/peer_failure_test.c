@@ -9,8 +9,9 @@
  * barriers use is not on that link). node1's first read of the page must
  * raise SIGBUS within 3 x timeout_ms (the module parameter; bound
  * overridable with TDSM_SIGBUS_BOUND_MS), and so must a second one; an
- * ALLOC from node2 fails (EHOSTUNREACH or ETIMEDOUT) within the same bound;
- * node1's own pages still read and write. node2 brings the link back up,
+ * atomic on that page (TINYDSM_IOC_ATOMIC) and an ALLOC from node2 fail
+ * (EHOSTUNREACH or ETIMEDOUT) within the same bound; node1's own pages
+ * still read and write. node2 brings the link back up,
  * always (in the teardown too, and run_cluster_tests.sh does it again),
  * so that both nodes can unload the module at the end of the lab run.
  * Then both must reach each other again, with the data intact: node1
@@ -188,6 +189,43 @@ static long read_when_back(const uint8_t *p, size_t len, unsigned int round,
 	return wrong_words(p, len, round);
 }
 
+/*
+ * node2's side of an outage: take the link down at step "down". Then,
+ * after node1's checks (step "checked", @wait_s), bring it back, and
+ * read node1's pages (published as "local"), retrying: its old connection
+ * is dead, and a read is what finds it so.
+ */
+static void node2_link_down(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(peer) *self)
+{
+	ASSERT_EQ(0, set_link("down"))
+		TH_LOG("ip link set %s down failed", link_dev());
+	self->link_down = 1;
+	TH_LOG("node2: %s is down", link_dev());
+	TC_BARRIER("down", self->s.timeout_s);
+}
+
+static void node2_link_back(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(peer) *self, int wait_s)
+{
+	struct tc_node *n = &self->n;
+	char buf[64];
+	double ms = 0;
+	long bad;
+
+	TC_BARRIER("checked", wait_s);
+	EXPECT_EQ(0, set_link("up"))
+		TH_LOG("ip link set %s up failed", link_dev());
+	self->link_down = 0;
+	TC_BARRIER("up", self->s.timeout_s);
+	ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
+	bad = read_when_back(ptr_of(strtoull(buf, NULL, 0)),
+			     LOCAL_PAGES * n->psz, ROUND_LOCAL, RECOVER_S, &ms);
+	TH_LOG("node2: node1's pages read again after %.0f ms", ms);
+	EXPECT_EQ(0, bad) TH_LOG("node2: node1's pages: %ld words wrong (-1: never read)",
+				 bad);
+}
+
 TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 {
 	unsigned int timeout_ms = tc_module_param("timeout_ms",
@@ -228,31 +266,14 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	TC_BARRIER("ready", self->s.timeout_s);
 
 	if (n->id == 2) {
-		ASSERT_EQ(0, set_link("down"))
-			TH_LOG("ip link set %s down failed", link_dev());
-		self->link_down = 1;
-		TH_LOG("node2: %s is down", link_dev());
-	}
-	TC_BARRIER("down", self->s.timeout_s);
-
-	if (n->id == 2) {
+		node2_link_down(_metadata, self);
 		/* Its own page is local: still fine without the link. */
 		EXPECT_EQ(0, wrong_words(ptr_of(remote), n->psz, ROUND_REMOTE));
-		TC_BARRIER("checked", wait_s);
-		EXPECT_EQ(0, set_link("up"))
-			TH_LOG("ip link set %s up failed", link_dev());
-		self->link_down = 0;
-		TC_BARRIER("up", self->s.timeout_s);
-		ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
-		local = strtoull(buf, NULL, 0);
-		bad = read_when_back(ptr_of(local), LOCAL_PAGES * n->psz,
-				     ROUND_LOCAL, RECOVER_S, &ms);
-		TH_LOG("node2: node1's pages read again after %.0f ms", ms);
-		EXPECT_EQ(0, bad) TH_LOG("node2: node1's pages: %ld words wrong (-1: never read)",
-					 bad);
+		node2_link_back(_metadata, self, wait_s);
 		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 		return;
 	}
+	TC_BARRIER("down", self->s.timeout_s);
 
 	ASSERT_EQ(0, tc_get(&self->s, "remote", buf, sizeof(buf)));
 	remote = strtoull(buf, NULL, 0);
@@ -278,6 +299,29 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 	EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state)
 		TH_LOG("no copy of a page that never arrived; state %s",
 		       tc_state_name(pi.state));
+
+	/*
+	 * So does an atomic on it, which goes to the home (no page fault):
+	 * an error within the bound, no signal. A fetch_or of 0, so that the
+	 * page's data is the same whether or not the home ever did it.
+	 */
+	{
+		struct tinydsm_atomic a = {
+			.addr = remote + 16, .width = 8,
+			.op = TINYDSM_ATOMIC_FETCH_OR,
+		};
+
+		ms = tc_now();
+		r = ioctl(n->fd, TINYDSM_IOC_ATOMIC, &a);
+		ms = (tc_now() - ms) * 1e3;
+		TH_LOG("node1: atomic on node2's page: %s after %.0f ms",
+		       r ? strerror(errno) : "succeeded", ms);
+		EXPECT_EQ(-1, r);
+		if (r)
+			EXPECT_TRUE(errno == EHOSTUNREACH || errno == ETIMEDOUT)
+				TH_LOG("errno %d (%s)", errno, strerror(errno));
+		EXPECT_LT(ms, bound_ms);
+	}
 
 	/* Asking the dead home for pages fails, bounded too. */
 	ms = tc_now();
@@ -380,22 +424,8 @@ TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
 
 	if (n->id == 2) {
 		TC_BARRIER("read", self->s.timeout_s);
-		ASSERT_EQ(0, set_link("down"))
-			TH_LOG("ip link set %s down failed", link_dev());
-		self->link_down = 1;
-		TC_BARRIER("down", self->s.timeout_s);
-		TC_BARRIER("checked", wait_s);
-		EXPECT_EQ(0, set_link("up"))
-			TH_LOG("ip link set %s up failed", link_dev());
-		self->link_down = 0;
-		TC_BARRIER("up", self->s.timeout_s);
-		ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
-		local = strtoull(buf, NULL, 0);
-		/* Its old connection is dead: a read is what finds it so. */
-		bad = read_when_back(ptr_of(local), LOCAL_PAGES * n->psz,
-				     ROUND_LOCAL, RECOVER_S, &ms);
-		EXPECT_EQ(0, bad) TH_LOG("node2: node1's pages: %ld words wrong (-1: never read)",
-					 bad);
+		node2_link_down(_metadata, self);
+		node2_link_back(_metadata, self, wait_s);
 		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 		EXPECT_EQ(0, tc_free(n, remote, RA_PAGES));
 		return;

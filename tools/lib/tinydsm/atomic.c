@@ -15,17 +15,6 @@
 
 #include "tinydsm.h"
 
-/* Is the word at @addr in a page this node holds EXCLUSIVE? */
-static int exclusive_here(uintptr_t addr)
-{
-	const struct tdsm__state *s = &tdsm__state;
-	uint64_t size = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
-	uint64_t off = addr - s->base;
-
-	return off < size &&
-	       s->xlate[off >> s->page_shift] == TINYDSM_PAGE_EXCLUSIVE;
-}
-
 #define LOCAL_ATOMIC(T, op, p, operand, expected, old)			\
 	do {								\
 		volatile T *w = (volatile T *)(p);			\
@@ -79,7 +68,7 @@ int tdsm_atomic(unsigned int op, volatile void *addr, unsigned int width,
 	    (operand & high) || (expected & high) ||
 	    (expected && op != TINYDSM_ATOMIC_CAS))
 		return -EINVAL;
-	if (exclusive_here(a.addr)) {
+	if (tdsm__page_state(a.addr, width) == TINYDSM_PAGE_EXCLUSIVE) {
 		uint32_t o32;
 
 		if (width == 8) {

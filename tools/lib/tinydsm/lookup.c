@@ -91,25 +91,6 @@ static void plain_store(uint64_t addr, uint64_t value, uint64_t width)
 	__builtin_trap();
 }
 
-/*
- * The page's state on this node, or -1 if the access is not one for the
- * module: not attached, outside the region, or across a page.
- */
-static inline int page_state(uint64_t addr, uint64_t width)
-{
-	const struct tdsm__state *s = &tdsm__state;
-	uint64_t size = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
-	uint64_t off = addr - s->base;
-	uint64_t in_page;
-
-	if (off >= size)	/* also while detached: size is 0 */
-		return -1;
-	in_page = off & ((1ULL << s->page_shift) - 1);
-	if (in_page + width > 1ULL << s->page_shift)
-		return -1;
-	return s->xlate[off >> s->page_shift];
-}
-
 static uint64_t word(uint64_t addr, uint64_t value, uint64_t site,
 		     uint64_t width, unsigned int flags)
 {
@@ -133,7 +114,7 @@ static uint64_t word(uint64_t addr, uint64_t value, uint64_t site,
 
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 {
-	int st = page_state(addr, width);
+	int st = tdsm__page_state(addr, width);
 
 	if (st < 0 || st >= TINYDSM_PAGE_SHARED)
 		return plain_load(addr, width);
@@ -143,7 +124,7 @@ uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 			uint64_t width)
 {
-	int st = page_state(addr, width);
+	int st = tdsm__page_state(addr, width);
 
 	/* The thunk passes the whole register; only the low bytes are data. */
 	if (width < 8)

@@ -126,6 +126,27 @@ _Static_assert(__builtin_offsetof(struct tdsm__state, size) == 8, "size");
 _Static_assert(__builtin_offsetof(struct tdsm__state, xlate) == 16, "xlate");
 #define TDSM__PAGE_SHIFT	12
 
+/*
+ * The state of the page at @addr on this node (enum tinydsm_page_state,
+ * from the translation table), or -1 if the access of @width bytes is not
+ * one for the module: not attached, outside the region, or across a page.
+ * For the stubs (lookup.c) and the atomics (atomic.c).
+ */
+static inline int tdsm__page_state(uint64_t addr, uint64_t width)
+{
+	const struct tdsm__state *s = &tdsm__state;
+	uint64_t size = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
+	uint64_t off = addr - s->base;
+	uint64_t in_page;
+
+	if (off >= size)	/* also while detached: size is 0 */
+		return -1;
+	in_page = off & ((1ULL << s->page_shift) - 1);
+	if (in_page + width > 1ULL << s->page_shift)
+		return -1;
+	return s->xlate[off >> s->page_shift];
+}
+
 /* The translation stubs, called by the thunks only (lookup.c). */
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 	__attribute__((visibility("hidden")));
