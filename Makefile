@@ -303,7 +303,12 @@ $(BUILD)/lib/atomic.o: $(LIBTDSM_DIR)/atomic.c $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
 
-$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o $(BUILD)/lib/atomic.o
+$(BUILD)/lib/wait.o: $(LIBTDSM_DIR)/wait.c $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
+
+$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o $(BUILD)/lib/atomic.o \
+	    $(BUILD)/lib/wait.o
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -16,6 +16,7 @@
 #include "region.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wait.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -148,6 +149,7 @@ static int __init tdsm_init(void)
 
 	/* Cannot fail: without debugfs the knobs stay 0 (off). */
 	tdsm_inject_init();
+	tdsm_wait_init();
 	err = tdsm_echo_init();
 	if (err)
 		goto err_inject;
@@ -217,6 +219,7 @@ static void __exit tdsm_exit(void)
 	tdsm_cache_stop();	/* it sends notices to peers */
 	tdsm_peers_exit();
 	tdsm_rdma_exit();
+	tdsm_wait_exit();	/* no handler queues or wakes any more */
 	tdsm_echo_exit();	/* no handler sends its page any more */
 	tdsm_region_exit();
 	tdsm_patch_exit();

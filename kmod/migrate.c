@@ -54,6 +54,7 @@
 #include "region.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wait.h"
 #include "wire.h"
 #include "trace.h"
 
@@ -1110,7 +1111,7 @@ int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 /* ---- eviction of a dead node ------------------------------------------ */
 
 /**
- * tdsm_evict - forget the copies of a node that is dead
+ * tdsm_evict - forget the copies and waiters of a node that is dead
  * @r: the region.
  * @id: the node.
  * @dropped: copies dropped from directory entries homed here.
@@ -1123,6 +1124,7 @@ void tdsm_evict(struct tdsm_region *r, u8 id, u32 *dropped, u32 *lost)
 
 	*dropped = 0;
 	*lost = 0;
+	tdsm_wait_evict(id);
 	/*
 	 * Grants in doubt stay as they are: a requester evicted keeps the
 	 * page named after it, and an owner before it evicted keeps the

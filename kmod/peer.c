@@ -31,6 +31,7 @@
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
+#include "wait.h"
 
 #define TDSM_BACKOFF_MIN_MS	250
 /* Below timeout_ms's default, so that a fault waiting for a reconnect sees it. */
@@ -255,7 +256,10 @@ void tdsm_peer_conn_gone(struct tdsm_peer *peer, struct tdsm_conn *conn,
 static void tdsm_peer_drop_work(struct work_struct *work)
 {
 	struct tdsm_peer *peer = container_of(work, struct tdsm_peer, drop_work);
-	unsigned long dropped = tdsm_drop_copies_of(&tdsm_region, peer->id);
+	unsigned long dropped;
+
+	tdsm_wait_home_lost(peer->id);
+	dropped = tdsm_drop_copies_of(&tdsm_region, peer->id);
 
 	if (dropped)
 		pr_info("node %u: dropped %lu read copies of its pages\n",

@@ -51,6 +51,7 @@
 #include "site.h"
 #include "tinydsm.h"
 #include "wire.h"
+#include "wait.h"
 #include "word.h"
 #include "trace.h"
 
@@ -1320,8 +1321,8 @@ static bool tdsm_grant_epoch_bad(const struct tdsm_wire_msg *msg)
  * page's home as this node knows it, which is its default home without
  * metadata (M5).
  */
-static struct tdsm_page *tdsm_copy_page(struct tdsm_region *r,
-					unsigned long idx, u8 *home)
+struct tdsm_page *tdsm_copy_page(struct tdsm_region *r, unsigned long idx,
+				 u8 *home)
 {
 	struct tdsm_page *pg;
 
@@ -1787,6 +1788,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_ECHO:
 		tdsm_handle_echo(conn, msg);
+		break;
+	case TDSM_W_WAKEUP:
+		tdsm_handle_wakeup(r, conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

@@ -115,6 +115,10 @@ int tdsm_home_serve(struct tdsm_region *r, struct tdsm_page *pg,
 		    unsigned long idx, bool write, struct tdsm_dest *dst,
 		    struct page **push, bool *data);
 
+/* a page's metadata if it has some (chunk held), and its home as known */
+struct tdsm_page *tdsm_copy_page(struct tdsm_region *r, unsigned long idx,
+				 u8 *home);
+
 /* a request served as the home (READ, WRITE, WORD): DIR held between */
 struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
 				   enum tdsm_wire_status *st, u8 *home);

@@ -139,7 +139,8 @@ static unsigned long tdsm_timeout(void)
 
 /*
  * How long a caller waits for the reply to a request of @type. A holder
- * answers INVAL, INVALV, FETCH and FETCHV by itself: timeout_ms. For the
+ * answers INVAL, INVALV, FETCH and FETCHV, a waiter's node WAKEUP, by
+ * itself: timeout_ms. For the
  * others a home may have to ask other nodes first (EVICTV: the sender
  * itself, with a FETCHV), each bounded by timeout_ms, and waits at most
  * timeout_ms / 2 for the page's directory lock: twice as long.
@@ -151,6 +152,7 @@ static unsigned long tdsm_call_timeout(u8 type)
 	case TDSM_W_INVAL:
 	case TDSM_W_INVALV:
 	case TDSM_W_FETCHV:
+	case TDSM_W_WAKEUP:
 		return tdsm_timeout();
 	default:
 		return 2 * tdsm_timeout();

@@ -64,6 +64,7 @@
 #include "region.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wait.h"
 #include "word.h"
 #include "trace.h"
 
@@ -1018,6 +1019,10 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_word_ioctl(&tdsm_region, file->private_data, uarg);
 	case TINYDSM_IOC_ATOMIC:
 		return tdsm_atomic_ioctl(&tdsm_region, uarg);
+	case TINYDSM_IOC_WAIT:
+		return tdsm_wait_ioctl(&tdsm_region, uarg);
+	case TINYDSM_IOC_WAKE:
+		return tdsm_wake_ioctl(&tdsm_region, uarg);
 	case TINYDSM_IOC_SITES_ADD:
 	case TINYDSM_IOC_SITES_CTL:
 	case TINYDSM_IOC_SITE_INFO:

@@ -77,7 +77,7 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 	struct tdsm_region *r = &tdsm_region;
 	u64 addr, value = 0;
 	unsigned long idx;
-	bool remote;
+	u8 at;
 
 	if (current->mm != s->owner->mm)
 		return 0;
@@ -89,7 +89,7 @@ static int tdsm_uprobe_handler(struct uprobe_consumer *uc, struct pt_regs *regs)
 		value = tdsm_mov_store_value(&s->mov, regs);
 	if (tdsm_word_access(r, addr, s->mov.width,
 			     s->mov.store ? TDSM_WORD_STORE : TDSM_WORD_LOAD,
-			     &value, 0, &remote))
+			     &value, 0, &at))
 		return 0;	/* the instruction runs, and faults as usual */
 	if (!s->mov.store)
 		tdsm_mov_load_result(&s->mov, regs, value);

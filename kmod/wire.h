@@ -57,7 +57,15 @@
  *   WORD   node -> home        word: addr, width, op, value (store): one
  *                              load or store done at the home, which gets
  *                              the page itself first as for its own fault;
- *                              reply.addr carries the value loaded
+ *                              reply.addr carries the value loaded;
+ *                              op WAIT: value = the waiter's id, checked
+ *                              and queued at the home (reply.addr 1) or
+ *                              not (0: the word differs); op WAKE: value =
+ *                              how many to wake, reply.addr = how many
+ *                              were (PROTOCOL.md "Wait and wake")
+ *   WAKEUP home -> waiter      word: addr, value = the waiter's id, op
+ *                              WAKE: wake that waiter; TDSM_WS_STALE if
+ *                              it is not waiting (any more)
  *   EVICTV node -> home        batch: addr, npages, mask = read copies
  *                              the node dropped (a notice), wmask = pages
  *                              it owns and gives back (a write-back), the
@@ -109,10 +117,12 @@
  * taken even after it was given up (PROTOCOL.md "Grants in doubt"); 9:
  * ECHO, the transport floor (a page's round trip with nothing of the
  * page's state in it, echo.c); 10: WORD's atomic ops (CAS, ADD, XCHG,
- * AND, OR) and its expected value (TINYDSM_IOC_ATOMIC, word.c).
+ * AND, OR) and its expected value (TINYDSM_IOC_ATOMIC, word.c); 11:
+ * WORD's ops WAIT and WAKE, and WAKEUP (TINYDSM_IOC_WAIT and _WAKE,
+ * wait.c).
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	10
+#define TDSM_WIRE_VERSION	11
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -133,6 +143,7 @@ enum tdsm_wire_type {
 	TDSM_W_EVICTV,
 	TDSM_W_FETCHV,
 	TDSM_W_ECHO,
+	TDSM_W_WAKEUP,
 	__TDSM_W_MAX
 };
 
@@ -299,8 +310,9 @@ struct tdsm_wire_batch {
 };
 
 /*
- * WORD ops: a load, a store, and the atomic read-modify-writes of
- * TINYDSM_IOC_ATOMIC, in the order of enum tinydsm_atomic_op (word.c).
+ * WORD ops: a load, a store, the atomic read-modify-writes of
+ * TINYDSM_IOC_ATOMIC, in the order of enum tinydsm_atomic_op (word.c),
+ * and the wait and wake of TINYDSM_IOC_WAIT and _WAKE (wait.c).
  */
 enum {
 	TDSM_WORD_LOAD = 0,
@@ -310,6 +322,8 @@ enum {
 	TDSM_WORD_XCHG,
 	TDSM_WORD_AND,
 	TDSM_WORD_OR,
+	TDSM_WORD_WAIT,
+	TDSM_WORD_WAKE,
 	__TDSM_WORD_MAX
 };
 
@@ -319,14 +333,16 @@ enum {
  *	aligned to @width).
  * @value: STORE: the value, in its low @width bytes; an atomic: its
  *	operand (the new value of CAS and XCHG, the addend, the mask), in
- *	@width bytes; LOAD: zero.
- * @width: 1, 2, 4 or 8; 4 or 8 for an atomic.
- * @op: TDSM_WORD_*.
+ *	@width bytes; LOAD: zero; WAIT, WAKEUP: the waiter's id (1 ..
+ *	U32_MAX, the sender's); WAKE: how many to wake (1 .. INT_MAX).
+ * @width: 1, 2, 4 or 8; 4 or 8 for an atomic, WAIT, WAKE and WAKEUP.
+ * @op: TDSM_WORD_*; TDSM_WORD_WAKE in a WAKEUP.
  * @reserved: zero.
- * @expected: CAS: the value expected, in @width bytes; else zero.
+ * @expected: CAS, WAIT: the value expected, in @width bytes; else zero.
  *
- * The reply's addr carries the value loaded, or the word's value before an
- * atomic.
+ * The reply's addr carries the value loaded, the word's value before an
+ * atomic, whether a WAIT was queued (1) or the word differs (0), or how
+ * many a WAKE woke.
  */
 struct tdsm_wire_word {
 	__be64 addr;

@@ -22,6 +22,11 @@
  * maps, so it is atomic with their own atomics too; and as the page has
  * one writable copy, sequentially consistent with every access anywhere.
  * A word that every node updates this way stays at its home.
+ *
+ * A WAIT (TINYDSM_IOC_WAIT, wait.c) takes the path of a load, but is done
+ * at the home only, where the word's waiters are queued: the home checks
+ * the word on its copy and queues the waiter under the page lock. A WAKE
+ * goes to the home too, and needs no page.
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -36,6 +41,7 @@
 #include "rdma.h"
 #include "site.h"
 #include "tinydsm.h"
+#include "wait.h"
 #include "wire.h"
 #include "word.h"
 
@@ -49,24 +55,26 @@ static bool tdsm_word_crosses(u64 addr, u8 width)
 	return (addr & ~PAGE_MASK) + width > PAGE_SIZE;
 }
 
-/* Does @op (TDSM_WORD_*) write the word? All but a load (a CAS too). */
-static bool tdsm_word_writes(u8 op)
-{
-	return op != TDSM_WORD_LOAD;
-}
-
 static bool tdsm_word_atomic(u8 op)
 {
-	return op >= TDSM_WORD_CAS;
+	return op >= TDSM_WORD_CAS && op <= TDSM_WORD_OR;
+}
+
+/* Does @op (TDSM_WORD_*) write the word? A store, an atomic (a CAS too). */
+static bool tdsm_word_writes(u8 op)
+{
+	return op == TDSM_WORD_STORE || tdsm_word_atomic(op);
 }
 
 /*
- * Is the access well formed? An atomic is 4 or 8 bytes, aligned (a locked
- * instruction across cache lines is a split lock), its operand and
- * expected value no wider than the word, expected zero but for a CAS. A
- * load carries no value.
+ * Is the access well formed? An atomic, a WAIT and a WAKE are 4 or 8
+ * bytes, aligned (a locked instruction across cache lines is a split
+ * lock); an atomic's operand and expected value are no wider than the
+ * word, expected zero but for a CAS. A load carries no value; a WAIT
+ * carries the waiter's id (32 bits, not 0) and an expected value no wider
+ * than the word; a WAKE how many to wake (1 .. INT_MAX).
  */
-static bool tdsm_word_ok(u64 addr, u8 width, u8 op, u64 value, u64 expected)
+bool tdsm_word_ok(u64 addr, u8 width, u8 op, u64 value, u64 expected)
 {
 	u64 high = width < 8 ? ~0ULL << (8 * width) : 0;
 
@@ -75,11 +83,15 @@ static bool tdsm_word_ok(u64 addr, u8 width, u8 op, u64 value, u64 expected)
 		return false;
 	if (op == TDSM_WORD_LOAD)
 		return !value && !expected;
-	if (!tdsm_word_atomic(op))
+	if (op == TDSM_WORD_STORE)
 		return !expected;
-	return width >= 4 && IS_ALIGNED(addr, width) &&
-	       !(value & high) && !(expected & high) &&
-	       (op == TDSM_WORD_CAS || !expected);
+	if (width < 4 || !IS_ALIGNED(addr, width) || (expected & high))
+		return false;
+	if (op == TDSM_WORD_WAIT)
+		return value && value <= U32_MAX;
+	if (op == TDSM_WORD_WAKE)
+		return value && value <= INT_MAX && !expected;
+	return !(value & high) && (op == TDSM_WORD_CAS || !expected);
 }
 
 /* What an atomic @op stores, given the word's @old value. */
@@ -169,27 +181,60 @@ static void tdsm_word_frame(struct page *frame, unsigned int off, u8 width,
 }
 
 /*
- * Do the access on this node's copy if it is good enough (EXCLUSIVE for
- * any op that writes). Returns true if done. The page lock is held. A
- * frame in state INVALID is no copy: on the home it is its own frame
- * retained for a write grant under way (proto.c, tdsm_write_owner()), and
- * the access gets the page as a fault would, after that transaction.
+ * A WAIT of @node's waiter *@value at the home, on its copy (wait.c, W2):
+ * queue it if the word holds @expected (*@value = 1), else forget it if it
+ * was queued (*@value = 0). 0 or -errno.
  */
-static bool tdsm_word_here(struct tdsm_page *pg, u64 addr, u8 width, u8 op,
-			   u64 *value, u64 expected)
+static int tdsm_word_wait(struct tdsm_page *pg, u64 addr, u8 width, u8 node,
+			  u64 *value, u64 expected)
+{
+	u64 now;
+	int err;
+
+	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, TDSM_WORD_LOAD,
+			&now, 0);
+	if (now != expected) {
+		tdsm_wait_dequeue(pg, addr, node, *value);
+		*value = 0;
+		return 0;
+	}
+	err = tdsm_wait_enqueue(pg, addr, width, node, *value);
+	*value = 1;
+	return err;
+}
+
+/*
+ * Do the access on this node's copy if it is good enough (EXCLUSIVE for
+ * any op that writes; for a WAIT, a copy on the home, for @node's waiter).
+ * Returns 1 if done, 0 if not, or the WAIT's -errno. The page lock is
+ * held. A frame in state INVALID is no copy: on the home it is its own
+ * frame retained for a write grant under way (proto.c,
+ * tdsm_write_owner()), and the access gets the page as a fault would,
+ * after that transaction.
+ */
+static int tdsm_word_here(struct tdsm_region *r, struct tdsm_page *pg,
+			  u64 addr, u8 width, u8 op, u8 node, u64 *value,
+			  u64 expected)
 {
 	bool writes = tdsm_word_writes(op);
+	int err;
 
 	tdsm_page_assert_locked(pg);
 	if (!pg->frame || pg->state < (writes ? TINYDSM_PAGE_EXCLUSIVE :
 				       TINYDSM_PAGE_SHARED))
-		return false;
+		return 0;
+	if (op == TDSM_WORD_WAIT) {
+		if (tdsm_page_home(pg) != r->node_id)
+			return 0;
+		err = tdsm_word_wait(pg, addr, width, node, value, expected);
+		return err ?: 1;
+	}
 	tdsm_word_frame(pg->frame, addr & ~PAGE_MASK, width, op, value,
 			expected);
 	tdsm_cache_touch(pg);
 	if (writes)
 		set_bit(TDSM_PG_WRITTEN, &pg->flags);
-	return true;
+	return 1;
 }
 
 /* Ask the home; -EAGAIN if it forwarded us to another home. */
@@ -232,24 +277,26 @@ static int tdsm_word_remote(struct tdsm_region *r, struct tdsm_page *pg, u8 home
  *	and that the access is well formed (tdsm_word_ok()).
  * @width: 1, 2, 4 or 8 (4 or 8 for an atomic).
  * @op: TDSM_WORD_*.
- * @value: in: a store's value, an atomic's operand; out: the value loaded,
- *	zero-extended, or the word's value before an atomic.
- * @expected: a CAS's expected value; else zero.
- * @remote: set if the access was done at another node.
+ * @value: in: a store's value, an atomic's operand, a WAIT's waiter id, a
+ *	WAKE's count; out: the value loaded, zero-extended, the word's value
+ *	before an atomic, 1 if a WAIT was queued (0: the word differs), how
+ *	many a WAKE woke.
+ * @expected: a CAS's or WAIT's expected value; else zero.
+ * @at: set to the node where the access was done.
  *
  * Sleeps. Returns 0 or -errno (what a fault would have turned into SIGBUS).
  */
 int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
-		     u64 *value, u64 expected, bool *remote)
+		     u64 *value, u64 expected, u8 *at)
 {
 	bool writes = tdsm_word_writes(op);
-	int hops, err = -ELOOP;
+	int hops, done, err = -ELOOP;
 	struct tdsm_page *pg;
 	unsigned long idx;
 	bool merged;
 	u8 home;
 
-	*remote = false;
+	*at = r->node_id;
 	if (WARN_ON_ONCE(!tdsm_addr_idx(r, addr, &idx)))
 		return -ERANGE;	/* the callers checked */
 	/*
@@ -265,14 +312,21 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
 			err = -EINTR;
 			goto out;
 		}
-		if (tdsm_word_here(pg, addr, width, op, value, expected)) {
-			tdsm_page_unlock(pg);
+		done = op == TDSM_WORD_WAKE ? 0 :
+		       tdsm_word_here(r, pg, addr, width, op, r->node_id,
+				      value, expected);
+		home = tdsm_page_home(pg);
+		tdsm_page_unlock(pg);
+		if (done) {
+			err = min(done, 0);
+			goto out;
+		}
+
+		if (home == r->node_id && op == TDSM_WORD_WAKE) {
+			*value = tdsm_wake_queued(r, addr, *value, false);
 			err = 0;
 			goto out;
 		}
-		home = tdsm_page_home(pg);
-		tdsm_page_unlock(pg);
-
 		if (home == r->node_id) {
 			/* Get the page here as a fault would. */
 			err = tdsm_acquire_once(r, pg, idx, writes, &merged);
@@ -288,7 +342,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
 	if (err == -EAGAIN)
 		err = -ELOOP;
 	if (!err) {
-		*remote = true;
+		*at = home;
 		atomic64_inc(&r->word_remote);
 	}
 out:
@@ -300,8 +354,7 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 {
 	struct tinydsm_word w;
 	unsigned long idx;
-	bool remote;
-	u8 op;
+	u8 op, at;
 	int err;
 
 	if (copy_from_user(&w, uarg, sizeof(w)))
@@ -315,26 +368,25 @@ long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *u
 		return -ERANGE;
 	if (op == TDSM_WORD_LOAD)
 		w.value = 0;
-	err = tdsm_word_access(r, w.addr, w.width, op, &w.value, 0, &remote);
+	err = tdsm_word_access(r, w.addr, w.width, op, &w.value, 0, &at);
 	if (err)
 		return err;
 	if (w.site)
 		tdsm_sites_word(r, t, idx, w.site);
-	w.remote = remote;
+	w.remote = at != r->node_id;
 	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
 }
 
 /* The uapi's atomic ops are the wire's, in the same order. */
 static_assert(TDSM_WORD_CAS - TINYDSM_ATOMIC_CAS == TDSM_WORD_STORE);
 static_assert(TDSM_WORD_OR - TINYDSM_ATOMIC_FETCH_OR == TDSM_WORD_STORE);
-static_assert(__TDSM_WORD_MAX - __TINYDSM_ATOMIC_MAX == TDSM_WORD_STORE);
+static_assert(TDSM_WORD_OR + 1 - __TINYDSM_ATOMIC_MAX == TDSM_WORD_STORE);
 
 long tdsm_atomic_ioctl(struct tdsm_region *r, void __user *uarg)
 {
 	struct tinydsm_atomic a;
 	unsigned long idx;
-	bool remote;
-	u8 op;
+	u8 op, at;
 	int err;
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
@@ -349,10 +401,10 @@ long tdsm_atomic_ioctl(struct tdsm_region *r, void __user *uarg)
 		return -ERANGE;
 	a.old = a.operand;
 	err = tdsm_word_access(r, a.addr, a.width, op, &a.old, a.expected,
-			       &remote);
+			       &at);
 	if (err)
 		return err;
-	a.remote = remote;
+	a.remote = at != r->node_id;
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
@@ -380,6 +432,10 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_reply_status(conn, msg, st);
 		return;
 	}
+	if (op == TDSM_WORD_WAKE) {
+		tdsm_handle_wake(r, conn, msg, idx);
+		return;
+	}
 	pg = tdsm_serve_begin(r, idx, &st, &home);
 	if (!pg) {
 		if (st == TDSM_WS_NOTHOME)
@@ -393,9 +449,11 @@ void tdsm_handle_word(struct tdsm_region *r, struct tdsm_conn *conn,
 		err = tdsm_home_acquire_locked(r, pg, idx, tdsm_word_writes(op));
 	if (!err) {
 		tdsm_page_lock(pg);
-		if (!tdsm_word_here(pg, addr, width, op, &value, expected))
-			err = -ESTALE;
+		err = tdsm_word_here(r, pg, addr, width, op, msg->hdr.src,
+				     &value, expected);
+		err = err ?: -ESTALE;
 		tdsm_page_unlock(pg);
+		err = min(err, 0);
 	}
 	if (!err)
 		atomic64_inc(&r->word_served);

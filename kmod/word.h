@@ -11,8 +11,9 @@ struct tdsm_conn;
 struct tdsm_sites;
 struct tdsm_wire_msg;
 
+bool tdsm_word_ok(u64 addr, u8 width, u8 op, u64 value, u64 expected);
 int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
-		     u64 *value, u64 expected, bool *remote);
+		     u64 *value, u64 expected, u8 *at);
 long tdsm_word_ioctl(struct tdsm_region *r, struct tdsm_sites *t, void __user *uarg);
 long tdsm_atomic_ioctl(struct tdsm_region *r, void __user *uarg);
 

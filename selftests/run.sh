@@ -401,6 +401,12 @@ for f in "${failures[@]}"; do
 		[ -f "$d/dmesg.live" ] || continue
 		echo "--- $kv $suite $(basename "$d"): first report, NIC, the module's last lines"
 		grep -a -m 1 -E "$report" "$d/dmesg.live"
+		# What failed the lab (from the console too, which holds what a
+		# hung guest never streamed), in the order the kernel said it.
+		[ -s "$d/kernel_errors" ] && head -n 8 "$d/kernel_errors" | sed 's/^/kernel: /'
+		# A guest that hung: where its console stopped (a stall's stack).
+		grep -qs '^timeout' "$d/lab_problems" && tail -n 20 "$d/console.log" |
+			sed 's/^/console: /'
 		stall=$(grep -a -n -m 1 'NETDEV WATCHDOG' "$d/dmesg.live")
 		if [ -n "$stall" ]; then
 			# what the module did just before its NIC stopped

@@ -496,8 +496,10 @@ for ((i = 1; i <= NODES; i++)); do
 	if [[ -s $nd/kmemleak ]]; then
 		why+=("kmemleak: $(grep -c '^unreferenced object' "$nd/kmemleak") suspected leaks ($nd/kmemleak)")
 	fi
-	bad=$(cat "${logs[@]}" 2>/dev/null | awk -v cs="$BAD_CS" -v ci="$BAD_CI" \
-		'$0 ~ cs || tolower($0) ~ ci' | sort -u || true)
+	bad=$(cat "${logs[@]}" 2>/dev/null | tr -d '\r' | awk -v cs="$BAD_CS" -v ci="$BAD_CI" \
+		'$0 ~ cs || tolower($0) ~ ci' | LC_ALL=C sort -u || true)
+	# Kept in node<i>/kernel_errors: selftests/run.sh's summary quotes it.
+	printf '%s' "$bad" >"$nd/kernel_errors"
 	if [[ -n $bad ]]; then
 		why+=("kernel log has errors")
 		echo "[lab] node$i: offending kernel log lines:"

@@ -3,8 +3,9 @@
  * tinydsm coherence between nodes: page contents arrive intact, ownership
  * follows writes, readers are invalidated, the home's directory (owner,
  * copyset) and every node's page state match the protocol at each step,
- * ALLOC/FREE hand out disjoint runs of the right slice, and atomic
- * read-modify-writes from several nodes lose nothing.
+ * ALLOC/FREE hand out disjoint runs of the right slice, atomic
+ * read-modify-writes from several nodes lose nothing, and a wake-up across
+ * nodes (TINYDSM_IOC_WAIT, _WAKE) is never lost.
  *
  * Two programs, one per node count, as the lab's suites run them
  * (selftests/tinydsm/Makefile): coherence_pair_test.c holds the tests
@@ -32,6 +33,7 @@
  * (default 100), TDSM_ATOMIC_ITERS (default 200 per node),
  * TDSM_ATOMIC_PAUSE_US (default 1000: the pause between a node's atomics,
  * so that the nodes' loops overlap and the page really moves),
+ * TDSM_WAIT_ROUNDS (default 60 turns per node),
  * TDSM_BARRIER_TIMEOUT (default 60 s), TDSM_FIXED_PAGES.
  */
 #ifndef COHERENCE_H
@@ -47,6 +49,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
@@ -73,6 +76,8 @@
 #define SLOT_STALE_READ		148
 #define SLOT_HOME_STALE		149	/* 3 pages */
 #define SLOT_REMOTE_ATOMIC	152
+#define SLOT_WAIT_RING		153
+#define SLOT_WAIT_ERR		154
 #define SLOT_RA_SEQ		512	/* 128 pages, and a group unused */
 #define SLOT_RA_RAND		704	/* 64 pages, and a group unused */
 #define SLOT_RA_OFF		832	/* 64 pages */
@@ -826,6 +831,278 @@ TEST_F(coherence, atomic_bad_input)
 	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_ATOMIC, NULL));
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(42, *w);
+	EXPECT_EQ(0, tc_free(n, addr, 1)) TH_LOG("FREE: %s", strerror(errno));
+}
+
+/* TINYDSM_IOC_WAIT: 0 or -errno; *@remote (if given) on success. */
+static int rwait(const struct tc_node *n, void *p, unsigned int width,
+		 uint64_t expected, uint64_t timeout_ns, int *remote)
+{
+	struct tinydsm_wait w = {
+		.addr = (uintptr_t)p,
+		.expected = expected,
+		.timeout_ns = timeout_ns,
+		.width = width,
+	};
+
+	if (ioctl(n->fd, TINYDSM_IOC_WAIT, &w))
+		return -errno;
+	if (remote)
+		*remote = w.remote;
+	return 0;
+}
+
+/* TINYDSM_IOC_WAKE of up to @count: how many woke, or -errno. */
+static int rwake(const struct tc_node *n, void *p, unsigned int width,
+		 uint32_t count)
+{
+	struct tinydsm_wake w = {
+		.addr = (uintptr_t)p,
+		.count = count,
+		.width = width,
+	};
+
+	if (ioctl(n->fd, TINYDSM_IOC_WAKE, &w))
+		return -errno;
+	return (int)w.woken;
+}
+
+/* Publish this node's @name count under "<name>.<id>"; their sum. */
+static int put_count(FIXTURE_DATA(coherence) *self, const char *name,
+		     unsigned long long v)
+{
+	char key[32], val[32];
+
+	snprintf(key, sizeof(key), "%s.%u", name, self->s.id);
+	snprintf(val, sizeof(val), "%llu", v);
+	return tc_put(&self->s, key, val);
+}
+
+static unsigned long long sum_counts(struct __test_metadata *_metadata,
+				     FIXTURE_DATA(coherence) *self,
+				     const char *name)
+{
+	unsigned long long sum = 0;
+	char key[32], val[32];
+	unsigned int j;
+
+	for (j = 1; j <= self->s.nodes; j++) {
+		snprintf(key, sizeof(key), "%s.%u", name, j);
+		if (tc_get(&self->s, key, val, sizeof(val))) {
+			TH_LOG("node%u published no '%s'", j, name);
+			_metadata->passed = 0;
+			continue;
+		}
+		sum += strtoull(val, NULL, 10);
+	}
+	return sum;
+}
+
+/*
+ * (g) No wake-up is lost: a token passes round the nodes TDSM_WAIT_ROUNDS
+ * times. The token is a counter on a page homed on node2 (HOME); node i's
+ * turns are the values i - 1 modulo the node count. A node waits
+ * (TINYDSM_IOC_WAIT on the value it read) until its turn, increments the
+ * counter with a remote fetch-add, which must return exactly its turn,
+ * and wakes every waiter (TINYDSM_IOC_WAKE); the home pauses 5 ms before
+ * its increments, so that the others are asleep when it wakes them. The home's own task waits
+ * too (queued locally), the others at the home. Each node's waiters renew
+ * themselves only every 10 minutes here (module parameter wait_renew_ms),
+ * so a lost wake-up is a WAIT that times out (30 s), not one the renewal
+ * hides. And a WAKE's count is exact: the waiters all nodes' WAKEs
+ * counted are the WAITs that returned 0 (woken) on all nodes.
+ */
+TEST_F_TIMEOUT(coherence, wait_wake_token_ring, 600)
+{
+	unsigned int rounds = tc_env_uint("TDSM_WAIT_ROUNDS", 60);
+	unsigned int renew0 = tc_module_param("wait_renew_ms", 0);
+	unsigned long long woken = 0, waits = 0, eagain = 0, wakes = 0;
+	struct tc_node *n = &self->n;
+	unsigned int k, nodes = self->s.nodes, bad = 0;
+	int home = n->id == HOME, r = 0, remote = -1;
+	uint64_t *turn, v = 0, target, old = 0;
+	double t0;
+
+	TC_START(0);
+	if (nodes < 2)
+		SKIP(return, "needs 2 or 3 nodes, this run has %u", nodes);
+	turn = (uint64_t *)shared_run(_metadata, self, "ring", HOME, 1,
+				      SLOT_WAIT_RING);
+	ASSERT_EQ(0, tc_module_param_set("wait_renew_ms", 600000))
+		TH_LOG("cannot set wait_renew_ms: %s", strerror(errno));
+	BARRIER("ring");
+	t0 = tc_now();
+	for (k = 0; k < rounds && !bad; k++) {
+		target = (uint64_t)k * nodes + n->id - 1;
+		for (;;) {
+			r = ratomic(n, TINYDSM_ATOMIC_FETCH_OR, turn, 8, 0, 0,
+				    &v, NULL);
+			if (r || v >= target)
+				break;
+			r = rwait(n, turn, 8, v, 30ull * 1000000000, &remote);
+			waits++;
+			if (r == -EAGAIN) {
+				eagain++;
+			} else if (r) {
+				break;
+			} else {
+				woken++;
+				bad += remote != !home;
+			}
+		}
+		if (r || v != target) {
+			TH_LOG("node%u, turn %llu: %s, counter %llu", n->id,
+			       (unsigned long long)target,
+			       r ? strerror(-r) : "overtaken",
+			       (unsigned long long)v);
+			bad++;
+			break;
+		}
+		/* The home's turns are quick: let the others reach their WAIT. */
+		if (home)
+			usleep(5000);
+		r = ratomic(n, TINYDSM_ATOMIC_FETCH_ADD, turn, 8, 1, 0, &old,
+			    NULL);
+		if (r || old != target) {
+			TH_LOG("node%u: fetch_add: %s, old %llu want %llu",
+			       n->id, strerror(-r), (unsigned long long)old,
+			       (unsigned long long)target);
+			bad++;
+			break;
+		}
+		r = rwake(n, turn, 8, INT32_MAX);
+		if (r < 0) {
+			TH_LOG("node%u: WAKE: %s", n->id, strerror(-r));
+			bad++;
+			break;
+		}
+		wakes += r;
+	}
+	EXPECT_EQ(0, tc_module_param_set("wait_renew_ms", renew0));
+	TH_LOG("node%u: %u turns in %.1f s: %llu WAITs, %llu woken, %llu found the word changed; its WAKEs woke %llu",
+	       n->id, k, tc_now() - t0, waits, woken, eagain, wakes);
+	ASSERT_EQ(0, bad);
+	ASSERT_EQ(0, put_count(self, "woken", woken));
+	ASSERT_EQ(0, put_count(self, "wakes", wakes));
+	TC_BARRIER("turned", 3 * self->s.timeout_s);
+	EXPECT_EQ(sum_counts(_metadata, self, "wakes"),
+		  sum_counts(_metadata, self, "woken"))
+		TH_LOG("the waiters WAKEs counted are not the WAITs woken");
+	EXPECT_EQ((uint64_t)rounds * nodes, __atomic_load_n(turn, __ATOMIC_SEQ_CST));
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * TINYDSM_IOC_WAIT's and _WAKE's answers on every node, on a word of a
+ * page of its own and on one homed on node2 (HOME, queued there): EAGAIN
+ * when the word differs; ETIMEDOUT after at least the timeout; EINTR for
+ * a signal whose handler does not restart; a WAKE with nobody waiting
+ * wakes 0. Bad input: a width not 4 or 8, a word not aligned to it, an
+ * expected value wider than the word, remote, woken or reserved non-zero,
+ * a count of 0 or above INT_MAX -> EINVAL; outside the region -> ERANGE;
+ * NULL -> EFAULT. Nothing changes the word.
+ */
+TEST_F_TIMEOUT(coherence, wait_wake_errors, 120)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	struct itimerval it = { .it_value = { .tv_usec = 200000 } };
+	struct tc_node *n = &self->n;
+	struct tinydsm_wait w;
+	struct tinydsm_wake k;
+	uint64_t addr, *word, *far;
+	unsigned int i;
+	double t;
+	int r;
+
+	TC_START(0);
+	far = (uint64_t *)shared_run(_metadata, self, "waiterr", HOME, 1,
+				     SLOT_WAIT_ERR);
+	ASSERT_EQ(0, tc_alloc(n, n->id, 1, &addr)) TH_LOG("ALLOC: %s", strerror(errno));
+	word = (uint64_t *)ptr(addr);
+	*word = 5;
+	if (n->id == HOME)
+		*far = 9;
+	BARRIER("set");
+
+	EXPECT_EQ(-EAGAIN, rwait(n, word, 8, 4, 0, NULL));
+	EXPECT_EQ(-EAGAIN, rwait(n, far, 8, 4, 0, NULL));
+	EXPECT_EQ(-EAGAIN, rwait(n, word, 4, 4, 0, NULL));	/* its low half */
+	t = tc_now();
+	EXPECT_EQ(-ETIMEDOUT, rwait(n, word, 8, 5, 300000000, NULL));
+	EXPECT_LE(0.3, tc_now() - t);
+	t = tc_now();
+	EXPECT_EQ(-ETIMEDOUT, rwait(n, far, 8, 9, 300000000, NULL));
+	EXPECT_LE(0.3, tc_now() - t);
+	EXPECT_EQ(0, rwake(n, word, 8, 1));
+	/* a signal: EINTR without SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, &old_sa));
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	EXPECT_EQ(-EINTR, rwait(n, far, 8, 9, 20ull * 1000000000, NULL));
+	ASSERT_EQ(0, sigaction(SIGALRM, &old_sa, NULL));
+	BARRIER("waited");	/* nobody waits on far any more */
+	EXPECT_EQ(0, rwake(n, far, 8, INT32_MAX));
+
+	for (i = 0; i < 7; i++) {
+		memset(&w, 0, sizeof(w));
+		w.addr = addr;
+		w.width = 8;
+		w.expected = 5;
+		w.timeout_ns = 1;
+		switch (i) {
+		case 0: w.width = 2; break;
+		case 1: w.width = 16; break;
+		case 2: w.addr += 4; break;
+		case 3: w.width = 4; w.addr += 2; break;
+		case 4: w.width = 4; w.expected = 1ull << 32; break;
+		case 5: w.remote = 1; break;
+		default: w.reserved[5] = 1; break;
+		}
+		r = ioctl(n->fd, TINYDSM_IOC_WAIT, &w);
+		EXPECT_EQ(-1, r) TH_LOG("WAIT case %u accepted", i);
+		if (r)
+			EXPECT_EQ(EINVAL, errno) TH_LOG("WAIT case %u: errno %d", i, errno);
+	}
+	for (i = 0; i < 7; i++) {
+		memset(&k, 0, sizeof(k));
+		k.addr = addr;
+		k.width = 8;
+		k.count = 1;
+		switch (i) {
+		case 0: k.width = 1; break;
+		case 1: k.addr += 4; break;
+		case 2: k.count = 0; break;
+		case 3: k.count = (uint32_t)INT32_MAX + 1; break;
+		case 4: k.woken = 1; break;
+		case 5: k.remote = 1; break;
+		default: k.reserved[0] = 1; break;
+		}
+		r = ioctl(n->fd, TINYDSM_IOC_WAKE, &k);
+		EXPECT_EQ(-1, r) TH_LOG("WAKE case %u accepted", i);
+		if (r)
+			EXPECT_EQ(EINVAL, errno) TH_LOG("WAKE case %u: errno %d", i, errno);
+	}
+	memset(&w, 0, sizeof(w));
+	w.addr = TINYDSM_REGION_BASE + n->info.size;
+	w.width = 8;
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_WAIT, &w));
+	EXPECT_EQ(ERANGE, errno);
+	memset(&k, 0, sizeof(k));
+	k.addr = TINYDSM_REGION_BASE - 8;
+	k.width = 8;
+	k.count = 1;
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_WAKE, &k));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_WAIT, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(n->fd, TINYDSM_IOC_WAKE, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(5, *word);
+	EXPECT_EQ(9, __atomic_load_n(far, __ATOMIC_SEQ_CST));
 	EXPECT_EQ(0, tc_free(n, addr, 1)) TH_LOG("FREE: %s", strerror(errno));
 }
 

@@ -27,17 +27,31 @@
  * bound, and the page stay INVALID. Once the link is back, every page
  * reads as node2 wrote it.
  *
+ * wait_wake_across_outage: node1 and node2 each have a task asleep in
+ * TINYDSM_IOC_WAIT on a word homed on node2, node1's queued first; node2
+ * takes its link down, changes the word and wakes every waiter. Its WAKE
+ * ends within a call's bound although node1 does not answer, and its own
+ * waiter wakes (a dead waiter's node holds nobody up); node1's waiter
+ * ends with an error (ETIMEDOUT or EHOSTUNREACH), never a return of 0 (it
+ * cannot see the word change), within a renewal interval and two calls'
+ * bounds. Once the
+ * link is back (node2 sent while it was down: its Soft-RoCE device is
+ * re-created, selftests/lab/rxe_revive.sh), node1's WAIT finds the new
+ * value (EAGAIN).
+ *
  * TDSM_LINK_DEV names the link (default eth0). TDSM_FIXED_PAGES=1 (bring-up,
  * before ALLOC works) uses fixed pages instead of ALLOCed ones.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,8 +220,9 @@ static void node2_link_down(struct __test_metadata *_metadata,
 }
 
 static void node2_link_back(struct __test_metadata *_metadata,
-			    FIXTURE_DATA(peer) *self, int wait_s)
+			    FIXTURE_DATA(peer) *self, int wait_s, bool revive)
 {
+	const char *tree = getenv("TDSM_TREE");
 	struct tc_node *n = &self->n;
 	char buf[64];
 	double ms = 0;
@@ -217,6 +232,15 @@ static void node2_link_back(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, set_link("up"))
 		TH_LOG("ip link set %s up failed", link_dev());
 	self->link_down = 0;
+	/*
+	 * A node that sent while its link was down (a request, a connection's
+	 * teardown) may have lost Soft-RoCE's GSI QP, and with it every
+	 * connection to or from it: re-create the device, as an operator on
+	 * Soft-RoCE must (selftests/lab/rxe_revive.sh says why).
+	 */
+	if (revive)
+		EXPECT_EQ(0, tc_shell("%s/selftests/lab/rxe_revive.sh %s",
+				      tree ? tree : ".", link_dev()));
 	TC_BARRIER("up", self->s.timeout_s);
 	ASSERT_EQ(0, tc_get(&self->s, "local", buf, sizeof(buf)));
 	bad = read_when_back(ptr_of(strtoull(buf, NULL, 0)),
@@ -269,7 +293,7 @@ TEST_F_TIMEOUT(peer, dead_peer_gives_sigbus_not_hang, 240)
 		node2_link_down(_metadata, self);
 		/* Its own page is local: still fine without the link. */
 		EXPECT_EQ(0, wrong_words(ptr_of(remote), n->psz, ROUND_REMOTE));
-		node2_link_back(_metadata, self, wait_s);
+		node2_link_back(_metadata, self, wait_s, false);
 		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 		return;
 	}
@@ -425,7 +449,7 @@ TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
 	if (n->id == 2) {
 		TC_BARRIER("read", self->s.timeout_s);
 		node2_link_down(_metadata, self);
-		node2_link_back(_metadata, self, wait_s);
+		node2_link_back(_metadata, self, wait_s, false);
 		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 		EXPECT_EQ(0, tc_free(n, remote, RA_PAGES));
 		return;
@@ -480,6 +504,167 @@ TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
 	EXPECT_EQ(0, bad) TH_LOG("node1: pages %ld..: %ld words wrong (-1: never read)",
 				 next, bad);
 	EXPECT_EQ(0, wrong_words(p, next * n->psz, ROUND_REMOTE));
+	TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
+	EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
+		TH_LOG("FREE of a local run: %s", strerror(errno));
+}
+
+/* TINYDSM_IOC_WAIT with no timeout of its own: 0 or -errno. */
+static int wait_word(const struct tc_node *n, uint64_t addr, uint64_t expected)
+{
+	struct tinydsm_wait w = { .addr = addr, .expected = expected, .width = 8 };
+
+	return ioctl(n->fd, TINYDSM_IOC_WAIT, &w) ? -errno : 0;
+}
+
+/*
+ * A child that waits on @addr while it holds @expected; if @again, waits
+ * again after a return of 0 (at most 3 times, counted as spurious: the
+ * word did not change for it), as a futex's caller does. It writes
+ * "<errno> <spurious> <ms>" to the returned pipe's read end.
+ */
+static int start_waiter(const struct tc_node *n, uint64_t addr,
+			uint64_t expected, bool again, pid_t *pid)
+{
+	int fd[2];
+
+	if (pipe(fd))
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	*pid = fork();
+	if (*pid < 0)
+		return -1;
+	if (*pid == 0) {
+		double t0 = tc_now();
+		int r, spurious = 0;
+		char line[64];
+
+		close(fd[0]);
+		while ((r = wait_word(n, addr, expected)) == 0 && again &&
+		       spurious < 3)
+			spurious++;
+		snprintf(line, sizeof(line), "%d %d %.0f\n", -r, spurious,
+			 (tc_now() - t0) * 1e3);
+		if (write(fd[1], line, strlen(line)) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(fd[1]);
+	return fd[0];
+}
+
+/* A waiter's result, reaped: 0 once read (its errno, spurious, ms). */
+static int waiter_result(int fd, pid_t pid, int *err, int *spurious,
+			 double *ms)
+{
+	char line[64] = "";
+	ssize_t got = read(fd, line, sizeof(line) - 1);
+
+	close(fd);
+	waitpid(pid, NULL, 0);
+	return got > 0 && sscanf(line, "%d %d %lf", err, spurious, ms) == 3 ?
+	       0 : -1;
+}
+
+TEST_F_TIMEOUT(peer, wait_wake_across_outage, 240)
+{
+	unsigned int timeout_ms = tc_module_param("timeout_ms",
+						  TC_DEFAULT_PEER_TIMEOUT_MS);
+	unsigned int renew_ms = tc_module_param("wait_renew_ms", 0);
+	unsigned int wait_bound_ms, wake_bound_ms = 2 * timeout_ms + 1000;
+	struct tc_node *n = &self->n;
+	struct tinydsm_wake wk = { .width = 8, .count = INT32_MAX };
+	uint64_t remote = 0, local = 0, *word;
+	int fd = -1, err = -1, spurious = -1, r, wait_s;
+	double ms = -1, t0;
+	pid_t kid;
+	char buf[64];
+
+	if (!renew_ms)
+		renew_ms = timeout_ms * 2 > 1000 ? timeout_ms * 2 : 1000;
+	/* a renewal and two calls' bounds (the WAIT's, a reconnect's), margin */
+	wait_bound_ms = renew_ms + 4 * timeout_ms + 2000;
+	wait_s = self->s.timeout_s + 2 * wait_bound_ms / 1000;
+	if (self->s.nodes != 2)
+		SKIP(return, "needs 2 nodes, this run has %u (TDSM_NODES)",
+		     self->s.nodes);
+	ASSERT_TRUE(self->ready) TH_LOG("setup: %s", self->setup_err);
+	if (n->id == 2) {
+		ASSERT_EQ(0, tc_alloc(n, 2, 1, &remote))
+			TH_LOG("ALLOC home 2: %s", strerror(errno));
+		*(volatile uint64_t *)ptr_of(remote) = 7;
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
+		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
+	} else {
+		ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
+			TH_LOG("ALLOC home 1: %s", strerror(errno));
+		fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
+		ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+	}
+	TC_BARRIER("ready", self->s.timeout_s);
+	ASSERT_EQ(0, tc_get(&self->s, "remote", buf, sizeof(buf)));
+	remote = strtoull(buf, NULL, 0);
+	word = (uint64_t *)ptr_of(remote);
+	wk.addr = remote;
+
+	/* node1's waiter first, then node2's, each queued for a while. */
+	if (n->id == 1) {
+		fd = start_waiter(n, remote, 7, true, &kid);
+		ASSERT_LE(0, fd);
+		usleep(500000);
+	}
+	TC_BARRIER("queued1", self->s.timeout_s);
+	if (n->id == 2) {
+		fd = start_waiter(n, remote, 7, false, &kid);
+		ASSERT_LE(0, fd);
+		usleep(500000);
+	}
+	TC_BARRIER("queued2", self->s.timeout_s);
+
+	if (n->id == 2) {
+		node2_link_down(_metadata, self);
+		*(volatile uint64_t *)word = 8;
+		t0 = tc_now();
+		r = ioctl(n->fd, TINYDSM_IOC_WAKE, &wk);
+		ms = (tc_now() - t0) * 1e3;
+		TH_LOG("node2: WAKE with node1 unreachable: %s, %u woken, after %.0f ms (bound %u)",
+		       r ? strerror(errno) : "ok", wk.woken, ms, wake_bound_ms);
+		EXPECT_EQ(0, r);
+		EXPECT_LE(1, wk.woken);
+		EXPECT_LT(ms, wake_bound_ms);
+		ASSERT_EQ(0, waiter_result(fd, kid, &err, &spurious, &ms));
+		TH_LOG("node2: its own waiter: %s after %.0f ms",
+		       err ? strerror(err) : "woken", ms);
+		EXPECT_EQ(0, err);
+		node2_link_back(_metadata, self, wait_s, true);
+		TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
+		EXPECT_EQ(0, tc_free(n, remote, 1));
+		return;
+	}
+	TC_BARRIER("down", self->s.timeout_s);
+	t0 = tc_now();
+	ASSERT_EQ(0, waiter_result(fd, kid, &err, &spurious, &ms));
+	ms = (tc_now() - t0) * 1e3;
+	TH_LOG("node1: its waiter on node2's word: %s, %d spurious wake-ups, %.0f ms after the outage began (bound %u)",
+	       err ? strerror(err) : "woken", spurious, ms, wait_bound_ms);
+	EXPECT_TRUE(err == ETIMEDOUT || err == EHOSTUNREACH)
+		TH_LOG("errno %d (%s)", err, strerror(err));
+	EXPECT_EQ(0, spurious);
+	EXPECT_LT(ms, wait_bound_ms);
+	TC_BARRIER("checked", wait_s);
+	TC_BARRIER("up", self->s.timeout_s);
+
+	/* Back: the home's word is the new one. */
+	t0 = tc_now();
+	do {
+		r = wait_word(n, remote, 7);
+		if (r == -EAGAIN)
+			break;
+		usleep(200000);
+	} while (tc_now() - t0 < RECOVER_S);
+	EXPECT_EQ(-EAGAIN, r) TH_LOG("WAIT once node2 is back: %s", strerror(-r));
 	TC_BARRIER("recovered", RECOVER_S + self->s.timeout_s);
 	EXPECT_EQ(0, tc_free(n, local, LOCAL_PAGES))
 		TH_LOG("FREE of a local run: %s", strerror(errno));

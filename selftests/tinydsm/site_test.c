@@ -778,4 +778,56 @@ TEST_F(site, lib_atomics)
 	EXPECT_EQ(0, tdsm_free(p, 1));
 }
 
+static void *lib_waiter(void *arg)
+{
+	volatile uint32_t *w = arg;
+
+	return (void *)(intptr_t)tdsm_wait(w, 4, 3, 0);
+}
+
+/*
+ * libtinydsm's wait and wake on a word of this node's page: a thread
+ * asleep in tdsm_wait() is woken by tdsm_wake(), which counts it once
+ * (woken without a change of the word, as a futex may be); a wake with
+ * nobody asleep counts 0; the word differs: -EAGAIN; the timeout:
+ * -ETIMEDOUT; bad arguments -EINVAL, outside the region -ERANGE.
+ */
+TEST_F(site, lib_wait_wake)
+{
+	uint64_t base = tdsm_region_info()->base;
+	uint8_t *p = fresh_pages(1);
+	volatile uint32_t *w;
+	void *ret = (void *)1;
+	unsigned int tries;
+	pthread_t t;
+	int woken = 0;
+
+	ASSERT_NE(NULL, p);
+	w = (volatile uint32_t *)(p + 128);
+	*w = 3;
+	EXPECT_EQ(0, tdsm_wake(w, 4, 1));
+	EXPECT_EQ(-EAGAIN, tdsm_wait(w, 4, 2, 0));
+	EXPECT_EQ(-ETIMEDOUT, tdsm_wait(w, 4, 3, 50 * 1000 * 1000));
+	ASSERT_EQ(0, pthread_create(&t, NULL, lib_waiter, (void *)w));
+	/* until it is asleep (30 s at most): each wake before counts nobody */
+	for (tries = 0; !woken && tries < 3000; tries++) {
+		woken = tdsm_wake(w, 4, INT32_MAX);
+		ASSERT_LE(0, woken) TH_LOG("tdsm_wake: %s", strerror(-woken));
+		if (!woken)
+			usleep(10000);
+	}
+	pthread_join(t, &ret);
+	EXPECT_EQ(1, woken);
+	EXPECT_EQ(0, (int)(intptr_t)ret) TH_LOG("tdsm_wait: %s", strerror(-(int)(intptr_t)ret));
+	EXPECT_EQ(0, tdsm_wake(w, 4, 1)) TH_LOG("counted once");
+	EXPECT_EQ(-EINVAL, tdsm_wait(w, 2, 3, 0));
+	EXPECT_EQ(-EINVAL, tdsm_wait(p + 130, 4, 3, 0));
+	EXPECT_EQ(-EINVAL, tdsm_wait(w, 4, 1ull << 32, 0));
+	EXPECT_EQ(-EINVAL, tdsm_wake(w, 4, 0));
+	EXPECT_EQ(-ERANGE, tdsm_wait((void *)(uintptr_t)(base - 8), 8, 0, 0));
+	EXPECT_EQ(-ERANGE, tdsm_wake((void *)(uintptr_t)(base - 8), 8, 1));
+	EXPECT_EQ(3u, *w);
+	EXPECT_EQ(0, tdsm_free(p, 1));
+}
+
 TEST_HARNESS_MAIN

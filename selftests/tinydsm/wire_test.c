@@ -121,6 +121,7 @@
 #define PG_LATE_WRITE		210	/* 2 pages */
 #define PG_WRONG_INV		220
 #define PG_WORD			225
+#define PG_WAIT			226
 #define PG_NOMEM		230
 #define PG_OTHER_CONN		250
 #define PG_FETCHV		260
@@ -528,6 +529,10 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 		snprintf(ans, len, "rc %d %.200s", rc, out);
 	} else if (!strcmp(verb, "del3")) {
 		snprintf(args, sizeof(args), "node del %d", THIRD);
+		rc = ctl(args, out, sizeof(out));
+		snprintf(ans, len, "rc %d %.200s", rc, out);
+	} else if (!strcmp(verb, "evict")) {
+		snprintf(args, sizeof(args), "node evict %d", ROGUE);
 		rc = ctl(args, out, sizeof(out));
 		snprintf(ans, len, "rc %d %.200s", rc, out);
 	} else if (!strcmp(verb, "del")) {
@@ -2320,6 +2325,156 @@ TEST_F_TIMEOUT(wire, word_ops_and_malformed, 150)
 	/* Nothing the refused ones asked for was done. */
 	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_LOAD, 8, 0, 0, &got));
 	EXPECT_EQ(0xffffffff0000003cull, got);
+	EXPECT_EQ(0, expect_quiet(self, self->r, 500)) TH_LOG("%s", self->why);
+}
+
+/*
+ * WAIT and WAKE from a peer (kmod/wait.c): a WAIT whose word differs is
+ * answered 0 and not queued, one whose word holds the value 1 (queued),
+ * and again 1 (renewed, not queued twice); a WAKE makes the target send
+ * a WAKEUP for the oldest waiter, naming its id, before it answers with
+ * the count the waiters' answers gave (STALE: not counted); a WAKE with
+ * nobody queued sends nothing and answers 0; a WAIT that finds the word
+ * changed takes its waiter out. Malformed WAIT, WAKE and WAKEUP (an id of
+ * 0 or over 32 bits, a width not 4 or 8 or a word not aligned to it, an
+ * expected value wider than the word or on a WAKE, a count of 0 or over
+ * INT_MAX, another op in a WAKEUP, reserved set) are refused (INVAL); a
+ * WAKEUP for no waiter of the target's is STALE. A waiter of a node that
+ * is evicted is dropped: once the peer is back, a WAKE finds nobody.
+ */
+static long wake_expect(struct __test_metadata *_metadata,
+			FIXTURE_DATA(wire) *self, uint64_t addr, uint32_t count,
+			uint64_t id, uint32_t answer)
+{
+	struct rogue *r = self->r;
+	struct tdsm_wire_msg m;
+	struct rx_msg x;
+	uint64_t wid;
+	char d[400];
+	int got;
+
+	msg_word(&m, addr, TDSM_WORD_WAKE, 8, count, 0);
+	wid = r->next_id++;
+	m.hdr.id = htobe64(wid);
+	if (rogue_post(r, &m, sizeof(m), 0, NULL) < 0)
+		return -1;
+	got = rogue_recv(r, &x, REPLY_MS);
+	if (got <= 0)
+		return -1;
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(NULL, module_msg_error(&x, TDSM_W_WAKEUP)) TH_LOG("%s", d);
+	EXPECT_EQ(addr, be64toh(x.m.word.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(id, be64toh(x.m.word.value)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_WORD_WAKE, x.m.word.op) TH_LOG("%s", d);
+	EXPECT_EQ(8, x.m.word.width) TH_LOG("%s", d);
+	if (rogue_reply(r, &x.m, answer, 0, -1, false) < 0)
+		return -1;
+	got = rogue_recv(r, &x, REPLY_MS);
+	if (got <= 0)
+		return -1;
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(NULL, module_msg_error(&x, TDSM_W_REPLY)) TH_LOG("%s", d);
+	EXPECT_EQ(wid, be64toh(x.m.hdr.id)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_WS_OK, be32toh(x.m.reply.status)) TH_LOG("%s", d);
+	return (long)be64toh(x.m.reply.addr);
+}
+
+TEST_F_TIMEOUT(wire, wait_wake_ops_and_malformed, 150)
+{
+	static const struct {
+		const char *name;
+		uint8_t type, op, width;
+		unsigned int off;
+		uint64_t value, expected;
+		int reserved;
+	} bad[] = {
+		{ "WAIT id 0", TDSM_W_WORD, TDSM_WORD_WAIT, 8, 0, 0, 5, 0 },
+		{ "WAIT id over 32 bits", TDSM_W_WORD, TDSM_WORD_WAIT, 8, 0, 1ull << 32, 5, 0 },
+		{ "WAIT width 2", TDSM_W_WORD, TDSM_WORD_WAIT, 2, 0, 1, 5, 0 },
+		{ "WAIT not aligned", TDSM_W_WORD, TDSM_WORD_WAIT, 4, 2, 1, 5, 0 },
+		{ "WAIT expected wider than 4 bytes", TDSM_W_WORD, TDSM_WORD_WAIT, 4, 0, 1, 1ull << 32, 0 },
+		{ "WAIT reserved set", TDSM_W_WORD, TDSM_WORD_WAIT, 8, 0, 1, 5, 1 },
+		{ "WAKE count 0", TDSM_W_WORD, TDSM_WORD_WAKE, 8, 0, 0, 0, 0 },
+		{ "WAKE count over INT_MAX", TDSM_W_WORD, TDSM_WORD_WAKE, 8, 0, 1ull << 31, 0, 0 },
+		{ "WAKE with expected", TDSM_W_WORD, TDSM_WORD_WAKE, 8, 0, 1, 5, 0 },
+		{ "WAKE width 1", TDSM_W_WORD, TDSM_WORD_WAKE, 1, 0, 1, 0, 0 },
+		{ "WAKEUP op LOAD", TDSM_W_WAKEUP, TDSM_WORD_LOAD, 8, 0, 1, 0, 0 },
+		{ "WAKEUP width 3", TDSM_W_WAKEUP, TDSM_WORD_WAKE, 3, 0, 1, 0, 0 },
+		{ "WAKEUP id 0", TDSM_W_WAKEUP, TDSM_WORD_WAKE, 8, 0, 0, 0, 0 },
+		{ "WAKEUP with expected", TDSM_W_WAKEUP, TDSM_WORD_WAKE, 8, 0, 1, 1, 0 },
+		{ "WAKEUP reserved set", TDSM_W_WAKEUP, TDSM_WORD_WAKE, 8, 0, 1, 0, 1 },
+	};
+	struct tdsm_wire_msg m;
+	uint64_t addr, got = 0;
+	char ans[256];
+	size_t i;
+	long st;
+
+	START();
+	addr = slice_addr(self, TARGET, PG_WAIT);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_STORE, 8, 5, 0, NULL))
+		TH_LOG("STORE: %s", self->why);
+
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 7, 4, &got));
+	EXPECT_EQ(0u, got) TH_LOG("a WAIT on a word that differs is not queued");
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 7, 5, &got));
+	EXPECT_EQ(1u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 7, 5, &got));
+	EXPECT_EQ(1u, got) TH_LOG("renewed");
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 8, 5, &got));
+	EXPECT_EQ(1u, got);
+	/* the oldest first, once: 7 (woken), then 8 (gone, not counted) */
+	EXPECT_EQ(1, wake_expect(_metadata, self, addr, 1, 7, TDSM_WS_OK))
+		TH_LOG("%s", self->r->err);
+	EXPECT_EQ(0, wake_expect(_metadata, self, addr, 5, 8, TDSM_WS_STALE))
+		TH_LOG("%s", self->r->err);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAKE, 8, 5, 0, &got))
+		TH_LOG("WAKE with nobody queued: %s", self->why);
+	EXPECT_EQ(0u, got);
+	/* A WAIT that finds the word changed is not waiting any more. */
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 9, 5, &got));
+	EXPECT_EQ(1u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_STORE, 8, 6, 0, NULL));
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 9, 5, &got));
+	EXPECT_EQ(0u, got);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAKE, 8, 1, 0, &got));
+	EXPECT_EQ(0u, got) TH_LOG("a WAKEUP for a waiter taken out");
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg_word(&m, addr + bad[i].off, bad[i].op, bad[i].width,
+			 bad[i].value, bad[i].expected);
+		m.hdr.type = bad[i].type;
+		m.word.reserved[5] = bad[i].reserved;
+		st = call(self, self->r, &m, NULL);
+		EXPECT_EQ(TDSM_WS_INVAL, st) TH_LOG("%s: %s", bad[i].name, self->why);
+	}
+	msg_word(&m, addr, TDSM_WORD_WAKE, 8, 12345, 0);
+	m.hdr.type = TDSM_W_WAKEUP;
+	EXPECT_EQ(TDSM_WS_STALE, call(self, self->r, &m, NULL))
+		TH_LOG("WAKEUP for no waiter: %s", self->why);
+	msg_word(&m, TINYDSM_REGION_BASE + self->npages * PG, TDSM_WORD_WAKE, 8, 1, 0);
+	m.hdr.type = TDSM_W_WAKEUP;
+	EXPECT_EQ(TDSM_WS_RANGE, call(self, self->r, &m, NULL))
+		TH_LOG("WAKEUP past the region: %s", self->why);
+	EXPECT_EQ(TDSM_WS_RANGE, word_call(self, TINYDSM_REGION_BASE + self->npages * PG,
+					   TDSM_WORD_WAIT, 8, 1, 0, NULL))
+		TH_LOG("WAIT past the region: %s", self->why);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_LOAD, 8, 0, 0, &got));
+	EXPECT_EQ(6u, got);
+	EXPECT_EQ(0, expect_quiet(self, self->r, 500)) TH_LOG("%s", self->why);
+
+	/* Evicted: its waiter goes with its copies. */
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAIT, 8, 20, 6, &got));
+	EXPECT_EQ(1u, got);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "evict")) TH_LOG("%s", self->why);
+	EXPECT_EQ(0, strncmp(ans, "rc 0", 4)) TH_LOG("node evict: %s", ans);
+	rogue_close(self->r);
+	self->r = NULL;
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TDSM_WS_OK, word_call(self, addr, TDSM_WORD_WAKE, 8, 1, 0, &got))
+		TH_LOG("WAKE after the eviction: %s", self->why);
+	EXPECT_EQ(0u, got);
 	EXPECT_EQ(0, expect_quiet(self, self->r, 500)) TH_LOG("%s", self->why);
 }
 

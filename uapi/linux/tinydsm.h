@@ -98,6 +98,27 @@
  *                          not aligned to its width, an operand wider than
  *                          the word, expected non-zero but for CAS; the rest
  *                          as TINYDSM_IOC_WORD.
+ * TINYDSM_IOC_WAIT         struct tinydsm_wait (ABI 4): sleep while the
+ *                          aligned 4- or 8-byte word holds @expected, until
+ *                          a TINYDSM_IOC_WAKE on it from any node, the
+ *                          timeout or a signal. The page's home checks the
+ *                          word and queues the waiter under the lock that
+ *                          orders the page's atomics, so a wake that
+ *                          follows a change of the word is never lost.
+ *                          0: woken, or the word was found changed when the
+ *                          wait checked again (after a lost connection, or
+ *                          its periodic check): as with a futex, the caller
+ *                          checks the word again. EAGAIN: the word
+ *                          did not hold @expected; ETIMEDOUT: the timeout,
+ *                          or a home that stopped answering; EHOSTUNREACH:
+ *                          no connection to the home; EINTR (or a restart,
+ *                          with SA_RESTART): a signal; ENOSPC: the home's
+ *                          queue is full; EINVAL, ERANGE as for
+ *                          TINYDSM_IOC_ATOMIC.
+ * TINYDSM_IOC_WAKE         struct tinydsm_wake (ABI 4): wake up to @count
+ *                          waiters on the word, on any node; @woken says
+ *                          how many were. Errors as TINYDSM_IOC_WAIT's,
+ *                          EINVAL for a @count of 0 or above INT_MAX.
  * TINYDSM_IOC_SITES_ADD    struct tinydsm_sites, in: the access sites of one
  *                          ELF object (its TINYDSM_SITES_SECTION) of the
  *                          calling process; out: added. See "Access sites".
@@ -314,7 +335,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	3
+#define TINYDSM_ABI_VERSION	4
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -620,6 +641,46 @@ struct tinydsm_atomic {
 	__u8 reserved[5];
 };
 
+/**
+ * struct tinydsm_wait - sleep while a word holds a value, woken from any
+ *	node (ABI 4)
+ * @addr: in: address of the word, inside the region, aligned to @width.
+ * @expected: in: sleep only while the word holds this; at most @width
+ *	bytes.
+ * @timeout_ns: in: the longest sleep, or 0 for none of its own (a home
+ *	that dies or cannot be reached still ends the wait, with an error,
+ *	within a few of the module's timeout_ms).
+ * @width: in: 4 or 8.
+ * @remote: out: 1 if the waiter was queued at another node.
+ * @reserved: zero.
+ */
+struct tinydsm_wait {
+	__u64 addr;
+	__u64 expected;
+	__u64 timeout_ns;
+	__u8 width;
+	__u8 remote;
+	__u8 reserved[6];
+};
+
+/**
+ * struct tinydsm_wake - wake waiters on a word, on any node (ABI 4)
+ * @addr: in: address of the word, as the waiters gave it.
+ * @count: in: wake at most this many (1 .. INT_MAX), oldest first.
+ * @woken: out: how many were woken.
+ * @width: in: 4 or 8, as the waiters'.
+ * @remote: out: 1 if the wake was done at another node (the home).
+ * @reserved: zero.
+ */
+struct tinydsm_wake {
+	__u64 addr;
+	__u32 count;
+	__u32 woken;
+	__u8 width;
+	__u8 remote;
+	__u8 reserved[6];
+};
+
 /*
  * The ELF section of libtinydsm's access sites (a C identifier, so that the
  * linker defines __start_tinydsm_sites and __stop_tinydsm_sites).
@@ -772,6 +833,8 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_SITES_CTL	_IOWR(TINYDSM_IOC_MAGIC, 0x08, struct tinydsm_sites_ctl)
 #define TINYDSM_IOC_SITE_INFO	_IOWR(TINYDSM_IOC_MAGIC, 0x09, struct tinydsm_site_info)
 #define TINYDSM_IOC_ATOMIC	_IOWR(TINYDSM_IOC_MAGIC, 0x0a, struct tinydsm_atomic)
+#define TINYDSM_IOC_WAIT	_IOWR(TINYDSM_IOC_MAGIC, 0x0b, struct tinydsm_wait)
+#define TINYDSM_IOC_WAKE	_IOWR(TINYDSM_IOC_MAGIC, 0x0c, struct tinydsm_wake)
 
 /* generic netlink */
 #define TINYDSM_GENL_NAME	"tinydsm"

@@ -74,6 +74,19 @@ uint64_t tdsm_fetch_add64(volatile uint64_t *p, uint64_t v);
 uint64_t tdsm_xchg64(volatile uint64_t *p, uint64_t v);
 uint64_t tdsm_cas64(volatile uint64_t *p, uint64_t expected, uint64_t desired);
 
+/*
+ * Sleep while the aligned 4- or 8-byte word at @addr holds @expected
+ * (wait.c): until a tdsm_wake() on it from any node, @timeout_ns (0: no
+ * timeout of its own) or a signal. 0 when woken or the word was found
+ * changed (as with a futex, check again), else -errno: EAGAIN (the word differs), ETIMEDOUT
+ * (the timeout, or a home that stopped answering), EINTR, EHOSTUNREACH,
+ * ENOSPC (the home's queue is full), EINVAL, ERANGE.
+ */
+int tdsm_wait(volatile void *addr, unsigned int width, uint64_t expected,
+	      uint64_t timeout_ns);
+/* Wake up to @count waiters on the word: how many woke, or -errno. */
+int tdsm_wake(volatile void *addr, unsigned int width, unsigned int count);
+
 /* TINYDSM_SITES_POLICY_LAZY or _EAGER, for this process's sites. */
 int tdsm_set_policy(unsigned int policy);
 /* Current policy and number of registered sites (either may be NULL). */
