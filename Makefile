@@ -215,7 +215,7 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cache_test cache_trio_test cluster_sync_test coherence_pair_test \
-		coherence_trio_test peer_failure_test daemon_cluster_test): \
+		coherence_trio_test peer_failure_test daemon_cluster_test sync_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The one-node tests that run the tree's programs or touch the region
@@ -228,7 +228,7 @@ $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
 		cache_test cache_trio_test cluster_sync_test coherence_pair_test \
 		coherence_trio_test conn_test \
 		daemon_cluster_test meta_test migration_test peer_failure_test \
-		site_cluster_test unload_cluster_test wire_test): \
+		site_cluster_test sync_cluster_test unload_cluster_test wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.
@@ -291,24 +291,15 @@ LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
 
 user: $(LIBTDSM)
 
-$(BUILD)/lib/tinydsm.o: $(LIBTDSM_DIR)/tinydsm.c $(LIBTDSM_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
+LIBTDSM_OBJS := $(addprefix $(BUILD)/lib/,tinydsm.o lookup.o atomic.o wait.o sync.o)
+# The lookup stubs run inside the thunks, which save no vector register.
+LIBTDSM_CFLAGS_lookup := -mgeneral-regs-only
 
-$(BUILD)/lib/lookup.o: $(LIBTDSM_DIR)/lookup.c $(LIBTDSM_HDR)
+$(LIBTDSM_OBJS): $(BUILD)/lib/%.o: $(LIBTDSM_DIR)/%.c $(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -mgeneral-regs-only -I$(LIBTDSM_DIR) -c -o $@ $<
+	$(CC) $(USER_CFLAGS) $(LIBTDSM_CFLAGS_$*) -I$(LIBTDSM_DIR) -c -o $@ $<
 
-$(BUILD)/lib/atomic.o: $(LIBTDSM_DIR)/atomic.c $(LIBTDSM_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
-
-$(BUILD)/lib/wait.o: $(LIBTDSM_DIR)/wait.c $(LIBTDSM_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -c -o $@ $<
-
-$(LIBTDSM): $(BUILD)/lib/tinydsm.o $(BUILD)/lib/lookup.o $(BUILD)/lib/atomic.o \
-	    $(BUILD)/lib/wait.o
+$(LIBTDSM): $(LIBTDSM_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
@@ -323,7 +314,8 @@ check-run: libtinydsm-test
 # end of libtinydsm
 
 # The access-site tests link libtinydsm (threads: the rewrite stress test).
-$(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test: \
+$(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test \
+		$(BUILD)/selftests/sync_cluster_test: \
 		$(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(LIBTDSM) \
 		$(LIBTDSM_HDR) $(TOP)/selftests/tinydsm/tdsm_cluster.h \
 		$(TOP)/selftests/tinydsm/tdsm_sites.h $(KSRC)/.extracted

@@ -87,6 +87,51 @@ int tdsm_wait(volatile void *addr, unsigned int width, uint64_t expected,
 /* Wake up to @count waiters on the word: how many woke, or -errno. */
 int tdsm_wake(volatile void *addr, unsigned int width, unsigned int count);
 
+/*
+ * Synchronisation in the region, between tasks on any nodes (sync.c): the
+ * objects live in region memory (tdsm_alloc()), made of 4-byte words that
+ * only tdsm_atomic() changes, and a waiting task sleeps (tdsm_wait()),
+ * never spins across the network. Errors are -errno: a home that does
+ * not answer fails the call (ETIMEDOUT, EHOSTUNREACH); signals do not.
+ *
+ * tdsm_mutex_t: zeroed (TDSM_MUTEX_INIT) is unlocked; an uncontended lock
+ * or unlock is one atomic. tdsm_mutex_unlock() of an unlocked mutex:
+ * -EPERM; tdsm_mutex_trylock() of a locked one: -EBUSY.
+ * tdsm_barrier_t: tdsm_barrier_init() by one task before any waits (-EINVAL
+ * for 0 tasks, or a wait on one never initialised); tdsm_barrier_wait()
+ * returns TDSM_BARRIER_SERIAL in the last task to arrive, 0 in the others.
+ * tdsm_cond_t: zeroed (TDSM_COND_INIT); waits may wake spuriously, as a
+ * pthread condition's: check the predicate again. A timeout is
+ * -ETIMEDOUT, with the mutex held again, as after any wait.
+ */
+typedef struct {
+	uint32_t word;
+} tdsm_mutex_t;
+#define TDSM_MUTEX_INIT		{ 0 }
+
+typedef struct {
+	uint32_t count;		/* tasks that meet */
+	uint32_t arrived;	/* in this round */
+	uint32_t generation;	/* rounds completed */
+	uint32_t reserved;
+} tdsm_barrier_t;
+#define TDSM_BARRIER_SERIAL	1
+
+typedef struct {
+	uint32_t seq;
+} tdsm_cond_t;
+#define TDSM_COND_INIT		{ 0 }
+
+int tdsm_mutex_lock(tdsm_mutex_t *m);
+int tdsm_mutex_trylock(tdsm_mutex_t *m);
+int tdsm_mutex_unlock(tdsm_mutex_t *m);
+int tdsm_barrier_init(tdsm_barrier_t *b, unsigned int count);
+int tdsm_barrier_wait(tdsm_barrier_t *b);
+int tdsm_cond_wait(tdsm_cond_t *c, tdsm_mutex_t *m);
+int tdsm_cond_timedwait(tdsm_cond_t *c, tdsm_mutex_t *m, uint64_t timeout_ns);
+int tdsm_cond_signal(tdsm_cond_t *c);
+int tdsm_cond_broadcast(tdsm_cond_t *c);
+
 /* TINYDSM_SITES_POLICY_LAZY or _EAGER, for this process's sites. */
 int tdsm_set_policy(unsigned int policy);
 /* Current policy and number of registered sites (either may be NULL). */
