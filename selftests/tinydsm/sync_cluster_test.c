@@ -114,10 +114,21 @@ static void shared_pages(struct __test_metadata *_metadata,
 	self->dp = (struct data_page *)((uint8_t *)p + tdsm_region_info()->page_size);
 }
 
-static void free_pages(FIXTURE_DATA(sync) *self)
+/*
+ * The home FREEs the pages, which takes every copy back before it
+ * answers; the others wait for that, so that no copy of this test's goes
+ * while the next test counts its own.
+ */
+static void free_pages(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(sync) *self)
 {
-	if (self->s.id == HOME)
-		tdsm_free(self->sp, 2);
+	int r;
+
+	if (self->s.id == HOME) {
+		r = tdsm_free(self->sp, 2);
+		EXPECT_EQ(0, r) TH_LOG("tdsm_free: %s", strerror(-r));
+	}
+	BARRIER("freed");
 }
 
 /*
@@ -184,7 +195,7 @@ TEST_F_TIMEOUT(sync, mutex_excludes, 600)
 		EXPECT_EQ(-EPERM, tdsm_mutex_unlock(&self->sp->lock));
 	}
 	BARRIER("checked");
-	free_pages(self);
+	free_pages(_metadata, self);
 }
 
 TEST_F_TIMEOUT(sync, barrier_rounds, 600)
@@ -217,7 +228,7 @@ TEST_F_TIMEOUT(sync, barrier_rounds, 600)
 	}
 	EXPECT_EQ(0, wrong) TH_LOG("a node passed the barrier before another arrived");
 	EXPECT_EQ(2ull * rounds, sum_of(_metadata, self, "serial", serial));
-	free_pages(self);
+	free_pages(_metadata, self);
 }
 
 TEST_F_TIMEOUT(sync, cond_producer, 600)
@@ -274,7 +285,7 @@ TEST_F_TIMEOUT(sync, cond_producer, 600)
 	total = iters;
 	EXPECT_EQ(total, sum_of(_metadata, self, "taken", taken));
 	EXPECT_EQ(total * (total + 1) / 2, sum_of(_metadata, self, "sum", sum));
-	free_pages(self);
+	free_pages(_metadata, self);
 }
 
 TEST_HARNESS_MAIN
