@@ -408,6 +408,25 @@ static long first_absent(const struct tc_node *n, const uint8_t *p,
 	return -1;
 }
 
+/*
+ * node1's own run, filled and published as "local": what node2 reads
+ * again once its link is back (node2_link_back()).
+ */
+static uint64_t publish_local(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(peer) *self)
+{
+	struct tc_node *n = &self->n;
+	uint64_t local = 0;
+	char buf[64];
+
+	ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
+		TH_LOG("ALLOC home 1: %s", strerror(errno));
+	fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
+	snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
+	ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+	return local;
+}
+
 TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
 {
 	unsigned int timeout_ms = tc_module_param("timeout_ms",
@@ -438,11 +457,7 @@ TEST_F_TIMEOUT(peer, dead_home_mid_readahead, 240)
 		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
 		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
 	} else {
-		ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
-			TH_LOG("ALLOC home 1: %s", strerror(errno));
-		fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
-		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
-		ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+		local = publish_local(_metadata, self);
 	}
 	TC_BARRIER("ready", self->s.timeout_s);
 
@@ -597,11 +612,7 @@ TEST_F_TIMEOUT(peer, wait_wake_across_outage, 240)
 		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)remote);
 		ASSERT_EQ(0, tc_put(&self->s, "remote", buf));
 	} else {
-		ASSERT_EQ(0, tc_alloc(n, 1, LOCAL_PAGES, &local))
-			TH_LOG("ALLOC home 1: %s", strerror(errno));
-		fill(ptr_of(local), LOCAL_PAGES * n->psz, ROUND_LOCAL);
-		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)local);
-		ASSERT_EQ(0, tc_put(&self->s, "local", buf));
+		local = publish_local(_metadata, self);
 	}
 	TC_BARRIER("ready", self->s.timeout_s);
 	ASSERT_EQ(0, tc_get(&self->s, "remote", buf, sizeof(buf)));
