@@ -61,6 +61,18 @@ static u32 tdsm_fetch_reply_delay_ms;
 static u32 tdsm_home_reply_delay_ms;
 
 /*
+ * migrate_delay_ms: the old home's MIGRATE handler sleeps this long once it
+ * holds the batch's TDSM_PG_DIR, before it prepares the move (migrate.c,
+ * tdsm_handle_migrate()), as a batch slow on the wire holds them: a
+ * request of these pages that waits half its timeout for a DIR hears BUSY
+ * and asks again (PROTOCOL.md "Busy pages"). Clamped to min(1000,
+ * timeout_ms * 3 / 4) ms, so that the sleep and the preparation's waits
+ * fit inside the target's wait for the reply (2 * timeout_ms), whatever
+ * timeout_ms is.
+ */
+static u32 tdsm_migrate_delay_ms;
+
+/*
  * local_op_late_ms: a completion on a connection's registration QP (a
  * REG_MR or LOCAL_INV, rdma.c, tdsm_local_done()) reaches its waiter this
  * much later, through a delayed work: with timeout_ms below it, the
@@ -87,6 +99,7 @@ static const struct {
 	{ "evict_delay_ms", &tdsm_evict_delay_ms },
 	{ "fetch_reply_delay_ms", &tdsm_fetch_reply_delay_ms },
 	{ "home_reply_delay_ms", &tdsm_home_reply_delay_ms },
+	{ "migrate_delay_ms", &tdsm_migrate_delay_ms },
 	{ "local_op_late_ms", &tdsm_local_op_late_ms },
 	{ "drop_proofs", &tdsm_drop_proofs },
 };
@@ -124,6 +137,12 @@ void __tdsm_inject_home_reply_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_home_reply_delay_ms,
 			  READ_ONCE(tdsm_timeout_ms) / 4);
+}
+
+void __tdsm_inject_migrate_delay(void)
+{
+	tdsm_inject_sleep(&tdsm_migrate_delay_ms,
+			  READ_ONCE(tdsm_timeout_ms) * 3 / 4);
 }
 
 void tdsm_inject_evict_delay(unsigned long end)

@@ -25,6 +25,7 @@ struct dentry *tdsm_debugfs_dir(void);
 
 void __tdsm_inject_fetch_reply_delay(void);
 void __tdsm_inject_home_reply_delay(void);
+void __tdsm_inject_migrate_delay(void);
 
 /* The owner, after it sent a FETCH DROP or FETCHV reply. */
 static inline void tdsm_inject_fetch_reply_delay(void)
@@ -38,6 +39,13 @@ static inline void tdsm_inject_home_reply_delay(void)
 {
 	if (static_branch_unlikely(&tdsm_inject_on))
 		__tdsm_inject_home_reply_delay();
+}
+
+/* The old home's MIGRATE handler, holding the batch's DIRs, before it moves it. */
+static inline void tdsm_inject_migrate_delay(void)
+{
+	if (static_branch_unlikely(&tdsm_inject_on))
+		__tdsm_inject_migrate_delay();
 }
 
 /*

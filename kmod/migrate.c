@@ -44,6 +44,7 @@
 #include <linux/slab.h>
 
 #include "budget.h"
+#include "inject.h"
 #include "lock.h"
 #include "migrate.h"
 #include "netlink.h"
@@ -457,6 +458,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		if (tdsm_page_home(pg) == r->node_id && pg->owner)
 			done |= BIT_ULL(i);
 	}
+	tdsm_inject_migrate_delay();
 	/* One transaction for the batch, now that no other runs on it. */
 	epoch = tdsm_txn_next(r);
 	for (i = 0; i < n; i++)

@@ -69,6 +69,7 @@ int tdsm_status_errno(u32 status)
 		[TDSM_WS_STALE] = -ESTALE,
 		[TDSM_WS_IO] = -EIO,
 		[TDSM_WS_PERM] = -EPERM,
+		[TDSM_WS_BUSY] = -EBUSY,
 	};
 
 	return status < __TDSM_WS_MAX ? map[status] : -EPROTO;
@@ -87,6 +88,7 @@ enum tdsm_wire_status tdsm_errno_status(int err)
 	case -ERANGE: return TDSM_WS_RANGE;
 	case -EINVAL: return TDSM_WS_INVAL;
 	case -EPERM: return TDSM_WS_PERM;
+	case -EBUSY: return TDSM_WS_BUSY;
 	default: return TDSM_WS_IO;
 	}
 }
@@ -1212,6 +1214,34 @@ int tdsm_acquire_once(struct tdsm_region *r, struct tdsm_page *pg,
 	return err;
 }
 
+/**
+ * tdsm_busy_again - ask a home that answered BUSY again?
+ * @deadline: 0 before the request's first BUSY; then when its asking
+ *	ends, which this sets at that first BUSY (TDSM_BUSY_WAITS).
+ * @err: the request's answer; -ETIMEDOUT or -EINTR if it is to end.
+ *
+ * The home is alive (it answered) and the transaction that holds the page
+ * ends within its own bounded waits, so asking again is safe and ends:
+ * until @deadline, or a fatal signal (which, as for any request, stops a
+ * caller only before it sends). The home waited half our wait before it
+ * answered, so asking again at once spins no faster than that.
+ *
+ * Returns true to ask again.
+ */
+bool tdsm_busy_again(unsigned long *deadline, int *err)
+{
+	if (*err != -EBUSY)
+		return false;
+	if (!*deadline)
+		*deadline = (jiffies + msecs_to_jiffies(TDSM_BUSY_WAITS *
+			     READ_ONCE(tdsm_timeout_ms))) ?: 1;
+	if (fatal_signal_pending(current))
+		*err = -EINTR;
+	else if (time_after_eq(jiffies, *deadline))
+		*err = -ETIMEDOUT;
+	return *err == -EBUSY;
+}
+
 /*
  * Get page @idx here for reading, or for writing. Called by the fault path
  * with TDSM_PG_FETCHING set by the caller and no lock held. Returns 0 when
@@ -1222,6 +1252,7 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 		 bool write)
 {
 	unsigned int hops = 0, lost = 0;
+	unsigned long busy = 0;
 	int err;
 
 	tdsm_pg_assert_held(pg, idx);
@@ -1257,6 +1288,9 @@ int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 			lost++;
 			continue;
 		}
+		/* The page is in another transaction at its home: wait it out. */
+		if (tdsm_busy_again(&busy, &err))
+			continue;
 		if (err != -EAGAIN)
 			break;
 		if (++hops == TDSM_MAX_FORWARDS) {
@@ -1339,8 +1373,8 @@ struct tdsm_page *tdsm_copy_page(struct tdsm_region *r, unsigned long idx,
  * Begin serving a request about page @idx as its home (READ, WRITE, WORD):
  * its chunk referenced (metadata is created here only if this node is the
  * page's default home, M6 in page.h), its home checked, its TDSM_PG_DIR
- * taken within half the requester's wait (so that it hears TIMEDOUT
- * before it gives up), and the home checked again (the page may have
+ * taken within half the requester's wait (else it hears BUSY, before it
+ * gives up, and asks again: tdsm_busy_again()), and the home checked again (the page may have
  * migrated away while we waited). Returns the page, to be ended with
  * tdsm_serve_end(); or NULL, with nothing held and *@st the answer to
  * give: TDSM_WS_NOTHOME naming *@home, or another refusal.
@@ -1362,7 +1396,7 @@ struct tdsm_page *tdsm_serve_begin(struct tdsm_region *r, unsigned long idx,
 	if (tdsm_page_home(pg) != r->node_id)
 		goto out_put;
 	if (tdsm_dir_lock_timeout(pg, tdsm_timeout_ms / 2)) {
-		*st = TDSM_WS_TIMEDOUT;
+		*st = TDSM_WS_BUSY;
 		goto out_put;
 	}
 	if (tdsm_page_home(pg) == r->node_id)

@@ -22,6 +22,17 @@
 #define TDSM_FAULT_RECONNECTS	3
 
 /*
+ * How long a request keeps asking a home that answers BUSY (the page's
+ * TDSM_PG_DIR held by another transaction longer than half the request's
+ * wait, as while a migration's batch is on the wire): this many times
+ * timeout_ms from its first BUSY (tdsm_busy_again()). A transaction
+ * holds a DIR for a bounded time (each of its own waits is), so a home
+ * that answers at all frees it within that; then the request fails with
+ * -ETIMEDOUT (SIGBUS), as for a home that does not answer.
+ */
+#define TDSM_BUSY_WAITS		4
+
+/*
  * Where a page must go: the requester and its registered buffer. When the
  * requester is this node (the home faulting), @buf is that buffer, which
  * the FETCH to the owner hands out, and @call that FETCH's reply.
@@ -134,6 +145,7 @@ int tdsm_home_acquire_locked(struct tdsm_region *r, struct tdsm_page *pg,
 			     unsigned long idx, bool write);
 
 /* faults and word accesses, a peer's disconnect (peer.c), unload (page.c) */
+bool tdsm_busy_again(unsigned long *deadline, int *err);
 int tdsm_acquire(struct tdsm_region *r, struct tdsm_page *pg, unsigned long idx,
 		 bool write);
 bool tdsm_follow_hint_locked(struct tdsm_region *r, struct tdsm_page *pg,

@@ -119,10 +119,12 @@
  * page's state in it, echo.c); 10: WORD's atomic ops (CAS, ADD, XCHG,
  * AND, OR) and its expected value (TINYDSM_IOC_ATOMIC, word.c); 11:
  * WORD's ops WAIT and WAKE, and WAKEUP (TINYDSM_IOC_WAIT and _WAKE,
- * wait.c).
+ * wait.c); 12: TDSM_WS_BUSY, a home whose page is held by another
+ * transaction longer than half the requester's wait (it answered
+ * TIMEDOUT before, which the requester took for a dead node).
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	11
+#define TDSM_WIRE_VERSION	12
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -160,6 +162,7 @@ enum tdsm_wire_status {
 	TDSM_WS_STALE,		/* FETCH/INVAL of a page this node does not hold */
 	TDSM_WS_IO,		/* the RDMA transfer failed */
 	TDSM_WS_PERM,		/* FREE of a run that is not the requester's */
+	TDSM_WS_BUSY,		/* the page's DIR is held long: ask again */
 	__TDSM_WS_MAX
 };
 

@@ -290,7 +290,9 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
 		     u64 *value, u64 expected, u8 *at)
 {
 	bool writes = tdsm_word_writes(op);
-	int hops, done, err = -ELOOP;
+	unsigned int hops = 0;
+	unsigned long busy = 0;
+	int done, err;
 	struct tdsm_page *pg;
 	unsigned long idx;
 	bool merged;
@@ -307,7 +309,7 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
 	if (IS_ERR(pg))
 		return PTR_ERR(pg);
 	err = -ELOOP;
-	for (hops = 0; hops < 2 * TDSM_MAX_FORWARDS; hops++) {
+	while (hops < 2 * TDSM_MAX_FORWARDS) {
 		if (tdsm_page_lock_killable(pg)) {
 			err = -EINTR;
 			goto out;
@@ -332,12 +334,17 @@ int tdsm_word_access(struct tdsm_region *r, u64 addr, u8 width, u8 op,
 			err = tdsm_acquire_once(r, pg, idx, writes, &merged);
 			if (err)
 				goto out;
+			hops++;
 			continue;	/* and look again */
 		}
 		err = tdsm_word_remote(r, pg, home, addr, width, op, value,
 				       expected);
+		/* As a fault: a page in another transaction is waited out. */
+		if (tdsm_busy_again(&busy, &err))
+			continue;
 		if (err != -EAGAIN)
 			break;
+		hops++;
 	}
 	if (err == -EAGAIN)
 		err = -ELOOP;

@@ -345,10 +345,6 @@ export TDSM_MIGRATE_PAGES=${TDSM_MIGRATE_PAGES:-128} TDSM_CTL_PAGES=${TDSM_CTL_P
 export TDSM_PINGPONG_ROUNDS=${TDSM_PINGPONG_ROUNDS:-40} TDSM_ATOMIC_ITERS=${TDSM_ATOMIC_ITERS:-100}
 export TDSM_KILL_ROUNDS=${TDSM_KILL_ROUNDS:-15} TDSM_FLAPS=${TDSM_FLAPS:-2}
 export TDSM_DEL_LOOPS=${TDSM_DEL_LOOPS:-4}
-# A writer's fault waits at most half of timeout_ms for a page's directory
-# lock, which a migration holds while its batch is on the wire: one batch of
-# 64 pages took longer than that here once (SIGBUS); batches of 16 do not.
-export TDSM_WRITER_PAGES=${TDSM_WRITER_PAGES:-16}
 # make check's time budget. CI gives make check 90 minutes on 2 cores, and
 # the debug kernel's suites, which come last, are the slowest (10 to 20
 # minutes each, more on a busy host). Each starts only while this run is

@@ -18,7 +18,9 @@
  * get EPERM; a MIGRATE into a home whose home budget is full gets ENOSPC
  * and moves nothing; node1's write-backs under a cache budget, widened by
  * the homes' evict_delay_ms (debugfs), race node3's writes and migrations
- * of the same pages and lose no write.
+ * of the same pages and lose no write; a write fault that meets a batch's
+ * directory locks held at the old home (migrate_delay_ms) past half its
+ * timeout hears BUSY and asks again, and does not fail.
  *
  * Every node of a 3-node lab run executes this binary (tdsm_cluster.h);
  * tests skip on other node counts. Knobs: TDSM_MIGRATE_PAGES (default 256),
@@ -116,6 +118,8 @@ FIXTURE(mig) {
 	int delaying;		/* this node delays its packets (tc): undo */
 	int budget_set;		/* this node set a cache budget: undo */
 	int delay_set;		/* this node set evict_delay_ms: undo */
+	int busy_set;		/* this node set migrate_delay_ms: undo */
+	unsigned int timeout_was;	/* and its timeout_ms, to put back */
 	char setup_err[256];
 };
 
@@ -138,6 +142,12 @@ FIXTURE_TEARDOWN(mig)
 	if (self->delay_set && knob_write(INJECT_DIR, "evict_delay_ms", "0"))
 		TH_LOG("could not set evict_delay_ms back to 0: %s",
 		       strerror(errno));
+	if (self->busy_set && knob_write(INJECT_DIR, "migrate_delay_ms", "0"))
+		TH_LOG("could not set migrate_delay_ms back to 0: %s",
+		       strerror(errno));
+	if (self->timeout_was &&
+	    tc_module_param_set("timeout_ms", self->timeout_was))
+		TH_LOG("could not set timeout_ms back to %u", self->timeout_was);
 	tc_node_close(&self->n);
 }
 
@@ -755,8 +765,8 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 	/*
 	 * The old home holds a page's directory lock while the batch that
 	 * moves it is on the wire: a write fault that waits longer than half
-	 * of timeout_ms for it gets SIGBUS. The debug kernel moves a batch of
-	 * 64 pages slowly enough for that (selftests/run.sh sets 16 there).
+	 * of its timeout_ms for it hears BUSY and asks again (the debug
+	 * kernel moves a batch of 64 pages that slowly).
 	 */
 	const unsigned int npages = tc_env_uint("TDSM_WRITER_PAGES", 64);
 	struct tc_node *n = &self->n;
@@ -799,6 +809,97 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
 	ASSERT_EQ(0, tc_get(&self->s, "rounds", val, sizeof(val)));
 	rounds = strtoul(val, NULL, 0);
 	EXPECT_EQ(0, first_words_not(_metadata, n, addr, npages, rounds, APP));
+	BARRIER("done");
+}
+
+/*
+ * A write fault that meets a page whose directory lock a migration holds
+ * at the old home, longer than half the home's timeout_ms, hears BUSY and
+ * asks again (PROTOCOL.md "Busy pages"); it used to hear TIMEDOUT and get
+ * SIGBUS. node2 (timeout_ms BUSY_TMO_MS) holds each batch's DIRs for
+ * migrate_delay_ms while node3 pulls the run; node1, which started just
+ * before, writes one page after another, so that a write reaches node2
+ * early in the first batch's hold. No write fails, one of them waited
+ * out a BUSY (it took at least half of node2's timeout_ms), and every
+ * node reads what node1 wrote.
+ */
+#define BUSY_PAGES	256	/* 4 groups, 4 batches */
+#define BUSY_TMO_MS	1400	/* node2's timeout_ms: BUSY after 700 ms */
+#define BUSY_DELAY_MS	1000	/* node2's migrate_delay_ms, per batch */
+#define BUSY_GAP_US	20000	/* between node1's writes */
+#define BUSY_HEAD_US	300000	/* node1's head start */
+
+TEST_F_TIMEOUT(mig, trio_fault_waits_out_busy_migration, 300)
+{
+	struct tc_node *n = &self->n;
+	unsigned long bad = 0;
+	struct tnl_answer r;
+	char val[32];
+	uint64_t addr;
+	unsigned int i;
+
+	START();
+	if (access(INJECT_DIR "/migrate_delay_ms", W_OK))
+		SKIP(return, "no %s/migrate_delay_ms (%s): a kernel without CONFIG_DEBUG_FS, or debugfs not mounted",
+		     INJECT_DIR, strerror(errno));
+	addr = tc_shared_run(_metadata, n, &self->s, SRC, BUSY_PAGES, 9,
+			     3 * self->s.timeout_s);
+	if (n->id == SRC) {
+		self->timeout_was = tc_module_param("timeout_ms", 0);
+		ASSERT_NE(0u, self->timeout_was);
+		ASSERT_EQ(0, tc_module_param_set("timeout_ms", BUSY_TMO_MS));
+		snprintf(val, sizeof(val), "%u", BUSY_DELAY_MS);
+		ASSERT_EQ(0, knob_write(INJECT_DIR, "migrate_delay_ms", val))
+			TH_LOG("migrate_delay_ms: %s", strerror(errno));
+		self->busy_set = 1;
+	}
+	BARRIER("armed");
+
+	if (n->id == APP) {
+		volatile uint64_t *w;
+		double t, took, slowest = 0;
+		unsigned int at = 0;
+
+		for (i = 0; i < BUSY_PAGES; i++) {
+			w = (volatile uint64_t *)(uintptr_t)(addr + (uint64_t)i * n->psz);
+			t = tc_now();
+			*w = i + 1;	/* SIGBUS here is the failure */
+			took = tc_now() - t;
+			if (took > slowest) {
+				slowest = took;
+				at = i;
+			}
+			usleep(BUSY_GAP_US);
+		}
+		TH_LOG("node1 wrote %u pages during the migration; the slowest write, page %u, took %.0f ms",
+		       BUSY_PAGES, at, slowest * 1000);
+		EXPECT_GE(slowest * 1000, BUSY_TMO_MS / 2)
+			TH_LOG("no write waited out a BUSY: the test missed node2's hold");
+	}
+	if (n->id == DST) {
+		usleep(BUSY_HEAD_US);
+		ASSERT_GEN(0, gen_migrate(addr, BUSY_PAGES, SRC, &r), &r);
+		TH_LOG("moved %u of %u pages in %.0f ms, node2 holding each batch %u ms",
+		       r.moved, BUSY_PAGES, r.nsec / 1e6, BUSY_DELAY_MS);
+		EXPECT_EQ(BUSY_PAGES, r.moved);
+		EXPECT_GE(r.nsec / 1e6, BUSY_DELAY_MS);
+	}
+	BARRIER("written");
+	if (n->id == SRC) {
+		ASSERT_EQ(0, knob_write(INJECT_DIR, "migrate_delay_ms", "0"));
+		self->busy_set = 0;
+		ASSERT_EQ(0, tc_module_param_set("timeout_ms", self->timeout_was));
+		self->timeout_was = 0;
+	}
+	BARRIER("disarmed");
+	for (i = 0; i < BUSY_PAGES; i++) {
+		uint64_t got = *(volatile uint64_t *)(uintptr_t)(addr + (uint64_t)i * n->psz);
+
+		if (got != i + 1 && !bad++)
+			TH_LOG("node%u: page %u holds %#llx, node1 wrote %u",
+			       n->id, i, (unsigned long long)got, i + 1);
+	}
+	EXPECT_EQ(0, bad);
 	BARRIER("done");
 }
 

@@ -63,7 +63,7 @@ static const char *const status_names[] = {
 	[TDSM_WS_NOSPC] = "NOSPC", [TDSM_WS_NOMEM] = "NOMEM",
 	[TDSM_WS_TIMEDOUT] = "TIMEDOUT", [TDSM_WS_UNREACH] = "UNREACH",
 	[TDSM_WS_STALE] = "STALE", [TDSM_WS_IO] = "IO",
-	[TDSM_WS_PERM] = "PERM",
+	[TDSM_WS_PERM] = "PERM", [TDSM_WS_BUSY] = "BUSY",
 };
 
 static const char *st_name(long s)

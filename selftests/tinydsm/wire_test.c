@@ -2909,6 +2909,30 @@ TEST_F_TIMEOUT(wire, remote_home_requests, 200)
 	}
 
 	/*
+	 * BUSY (the page's DIR held by another transaction at its home) is
+	 * no failure: node2 asks again at once, the same READ, and reads what
+	 * comes when we serve it.
+	 */
+	ASSERT_EQ(0, node2_read_request(self, r, q, &x)) TH_LOG("%s", self->why);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_BUSY, 0, -1, false))
+			TH_LOG("%s", r->err);
+		ASSERT_EQ(0, expect_request(self, r, TDSM_W_READ, &x, REPLY_MS))
+			TH_LOG("node2 did not ask again after BUSY %d: %s", i + 1,
+			       self->why);
+		EXPECT_EQ(q, be64toh(x.m.page.addr));
+	}
+	pat_fill(r->data + 2 * PG, 0x37);
+	ASSERT_EQ(0, rogue_reply(r, &x.m, TDSM_WS_OK, TDSM_RF_DATA, 2, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what) TH_LOG("node2's read after BUSY: %s", d);
+	EXPECT_EQ(pat_hash(0x37), a.hash) TH_LOG("node2 read the wrong bytes: %s", d);
+	msg_page(&m, TDSM_W_INVAL, q, 0, 0, 0, 0);
+	EXPECT_EQ(TDSM_WS_OK, call(self, r, &m, &rep)) TH_LOG("INVAL: %s", self->why);
+
+	/*
 	 * OK with TDSM_RF_DATA but nothing written: node2 installs its fresh
 	 * frame as is. It must not show what the frame held before (spray:
 	 * freed pages full of 0x5a first).
