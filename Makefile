@@ -17,8 +17,9 @@
 #                   touch of remote pages, lazy and eager repopulation after
 #                   a migration, against the raw RDMA baseline; prints a
 #                   table, writes CSV, JSON and plots in results/demo-<time>/
-#   make bench      the remote-memory, migration, access-site, cache and
-#                   metadata benchmarks on virtual nodes (tools/bench/README.md)
+#   make bench      the remote-memory, migration, access-site, cache,
+#                   metadata and synchronisation benchmarks on virtual nodes
+#                   (tools/bench/README.md)
 #   make soak       a long run on 3 nodes with injected faults (not in check)
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
@@ -72,7 +73,7 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 include $(TOP)/selftests/tinydsm/Makefile
 TESTS := $(TDSM_TESTS)
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
-BENCHES := remote_bench migrate_bench access_bench cache_bench meta_bench
+BENCHES := remote_bench migrate_bench access_bench cache_bench meta_bench sync_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 # The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
 BENCH_COMMON := $(TOP)/tools/bench/common.c
@@ -359,7 +360,7 @@ deps:
 	$(TOP)/tools/install-deps.sh
 
 # The benchmarks (not a test): remote memory, migration, access sites, the
-# bounded cache and page metadata, tools/bench/README.md.
+# bounded cache, page metadata and synchronisation, tools/bench/README.md.
 bench: deps
 	$(MAKE) -C $(TOP) bench-run
 
@@ -527,7 +528,8 @@ check-run: x86-mov-test
 
 # The benchmarks (BENCHES, tools/bench/README.md): each links the helpers
 # they share, tools/bench/common.c, and libtinydsm (access_bench's loops use
-# its sites); migrate_bench drives MIGRATE/REPOPULATE over generic netlink.
+# its sites, sync_bench its atomics, mutex, barrier and wait/wake);
+# migrate_bench drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(BENCH_COMMON_DEPS) $(LIBTDSM) \
 		$(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)

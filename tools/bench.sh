@@ -10,15 +10,18 @@
 # (2 nodes: streaming a data set 4x node1's cache budget, eviction on and
 # off, and a dirty stream written back, against ib_read_bw), then one of
 # tools/bench/meta_bench.sh (1 node, a 16 TiB region: the page metadata of
-# 1 GiB touched); collects the figures and prints the tables
-# (tools/report/report.py). What each figure is: tools/bench/README.md.
+# 1 GiB touched), then one of tools/bench/sync_bench.sh (--nodes: remote
+# atomics against a page ping-pong, tinydsm's mutex, barrier and wait/wake
+# across the nodes, against the remote atomic's round trip); collects the
+# figures and prints the tables (tools/report/report.py). What each figure
+# is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3]
-#                  [--only remote|migrate|access|cache|meta]
+#                  [--only remote|migrate|access|cache|meta|sync]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
 #                  [--mig-sizes "N ..."] [--mig-reps N]
 #                  [--acc-sizes "MiB ..."] [--acc-reps N] [--acc-no-native]
-#                  [--cache-mb MiB] [--meta-mb MiB]
+#                  [--cache-mb MiB] [--meta-mb MiB] [--sync-ops N]
 #                  [--no-build] [--timeout SEC] [--out DIR]
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
@@ -34,10 +37,13 @@
 # benchmark's figures; also appended to bench.env),
 # <kver>/cache.env, <kver>/cache.csv (the cache benchmark's figures),
 # <kver>/meta.env (the metadata benchmark's, key=value, also printed as
-# they are in summary.txt), <kver>/samples/ (every timed access, ns; the
-# cache benchmark's every page's time in <kver>/samples-cache/),
-# <kver>/lab/, <kver>/lab-migrate/, <kver>/lab-access/, <kver>/lab-cache/
-# and <kver>/lab-meta/ (the labs' logs), and
+# they are in summary.txt), <kver>/sync.env, <kver>/sync.csv (the
+# synchronisation benchmark's), <kver>/samples/ (every timed access, ns;
+# the cache benchmark's every page's time in <kver>/samples-cache/, the
+# synchronisation benchmark's round trips and locks in
+# <kver>/samples-sync/), <kver>/lab/, <kver>/lab-migrate/,
+# <kver>/lab-access/, <kver>/lab-cache/, <kver>/lab-meta/ and
+# <kver>/lab-sync/ (the labs' logs), and
 # figures.csv (all kernels, all benchmarks). Exit status: 0 if every lab
 # run passed and measured everything, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -55,8 +61,10 @@ acc_sizes="1 4 16 64 256" acc_reps=5 acc_native=1
 cache_mb=16
 # the metadata benchmark's memory touched (MiB): README.md says why 1 GiB
 meta_mb=1024
+# the synchronisation benchmark's fetch-adds per node, each way
+sync_ops=2000
 
-usage() { sed -n '16,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '19,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -72,6 +80,7 @@ while (($#)); do
 	--acc-no-native) acc_native=0; shift ;;
 	--cache-mb) cache_mb=${2:?}; shift 2 ;;
 	--meta-mb) meta_mb=${2:?}; shift 2 ;;
+	--sync-ops) sync_ops=${2:?}; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
@@ -81,8 +90,8 @@ done
 [[ $nodes =~ ^[23]$ ]] || { echo "bench: --nodes must be 2 or 3" >&2; exit 2; }
 [[ $pages =~ ^[1-9][0-9]*$ && $seq_pages =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --pages and --seq-pages must be positive numbers" >&2; exit 2; }
-[[ $only =~ ^(|remote|migrate|access|cache|meta)$ ]] ||
-	{ echo "bench: --only remote, migrate, access, cache or meta" >&2; exit 2; }
+[[ $only =~ ^(|remote|migrate|access|cache|meta|sync)$ ]] ||
+	{ echo "bench: --only remote, migrate, access, cache, meta or sync" >&2; exit 2; }
 [[ $mig_reps =~ ^[1-9][0-9]?$ ]] || { echo "bench: --mig-reps must be 1..99" >&2; exit 2; }
 for n in $mig_sizes; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mig-sizes: '$n' is not a page count" >&2; exit 2; }
@@ -111,14 +120,19 @@ if ! [[ $meta_mb =~ ^[1-9][0-9]*$ ]] || ((meta_mb > 16384)); then
 	echo "bench: --meta-mb must be 1..16384 MiB" >&2
 	exit 2
 fi
-run_remote=0 run_migrate=0 run_access=0 run_cache=0 run_meta=0
+if ! [[ $sync_ops =~ ^[1-9][0-9]{0,6}$ ]]; then
+	echo "bench: --sync-ops must be 1..9999999" >&2
+	exit 2
+fi
+run_remote=0 run_migrate=0 run_access=0 run_cache=0 run_meta=0 run_sync=0
 case $only in
-'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 run_meta=1 ;;
+'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 run_meta=1 run_sync=1 ;;
 remote) run_remote=1 ;;
 migrate) run_migrate=1 ;;
 access) run_access=1 ;;
 cache) run_cache=1 ;;
 meta) run_meta=1 ;;
+sync) run_sync=1 ;;
 esac
 if ((run_migrate && nodes < 3)); then
 	[[ $only == migrate ]] && { echo "bench: the migration benchmark needs --nodes 3" >&2; exit 2; }
@@ -137,6 +151,7 @@ if ((build)); then
 	((run_access)) && make -s -C "$top" "$top/build/tools/access_bench"
 	((run_cache)) && make -s -C "$top" "$top/build/tools/cache_bench"
 	((run_meta)) && make -s -C "$top" "$top/build/tools/meta_bench"
+	((run_sync)) && make -s -C "$top" "$top/build/tools/sync_bench"
 fi
 ab=$top/build/tools/access_bench
 report=$top/tools/report/report.py
@@ -365,6 +380,26 @@ for k in "${kvers[@]}"; do
 			lab_line "$d/host-meta.env" "$d/meta.env"
 		} >>"$d/summary.txt"
 		grep -q 'meta bench WARNING' "$d/summary.txt" && rc=1
+	fi
+	if ((run_sync)); then
+		echo "bench: kernel $k, synchronisation: $nodes nodes, $sync_ops fetch-adds per node each way; results in $d"
+		# the words are on a few pages homed on node2: the lab's defaults
+		TDSM_SYNC_OPS=$sync_ops \
+			run_lab "$d" "$d/lab-sync" "$d/host-sync.env" tools/bench/sync_bench.sh
+		mv -f "$d/host-sync.env.samples" "$d/host_samples-sync.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-sync/node1/sync.env" "$d/sync.env" 2>/dev/null || : >"$d/sync.env"
+		cp -r "$d/lab-sync/node1/samples" "$d/samples-sync" 2>/dev/null || true
+		{
+			((run_remote || run_migrate || run_access || run_cache || run_meta)) && echo
+			"$report" sync -c "$d/sync.csv" "$d/sync.env" "$d/host-sync.env" ||
+				echo "sync bench WARNING: the report failed"
+			echo
+			lab_line "$d/host-sync.env" "$d/sync.env"
+		} >>"$d/summary.txt"
+		grep -q '^sync bench figures_missing=0$' "$d/summary.txt" || rc=1
+		grep -q 'sync bench WARNING' "$d/summary.txt" && rc=1
+		tail -n +2 "$d/sync.csv" >>"$out/figures.csv" 2>/dev/null || true
 	fi
 done
 

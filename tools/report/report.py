@@ -10,6 +10,7 @@ figures.json and the plots. What each figure means: tools/bench/README.md.
                                           appends the derived figures
   report.py access [-c CSV] [-j JSON] ENV...      make bench: access sites
   report.py cache [-c CSV] [-j JSON] ENV...       make bench: bounded cache
+  report.py sync [-c CSV] [-j JSON] ENV...        make bench: synchronisation
   report.py steps [-e ENV] LABEL REQ-TRACE PEER-TRACE r|w
                                           make bench: where a remote read
                                           (r) or write (w) fault's time
@@ -38,10 +39,10 @@ them: printf formats, C's NaN ("nan", "-nan") and IEEE division (x / 0 is
 inf, 0 / 0 is NaN), so the tables stay line for line the same
 (make report-test, tools/report/test/).
 
-One module per report: remote.py, migrate.py, access.py, cache.py, steps.py (make bench),
+One module per report: remote.py, migrate.py, access.py, cache.py, sync.py, steps.py (make bench),
 demo.py (make demo); common.py has what they share.
 
-Exit status: remote, migrate, cache 0; access 1 if a check of the figures failed;
+Exit status: remote, migrate, cache, sync 0; access 1 if a check of the figures failed;
 steps 1 if no fault of the traces matched;
 demo 1 if figures.json or a plot could not be made (its checks print in
 the table, as before); 2 usage.
@@ -56,6 +57,7 @@ from demo import report_demo  # noqa: E402
 from migrate import Migrate  # noqa: E402
 from remote import report_remote  # noqa: E402
 from steps import report_steps  # noqa: E402
+from sync import Sync  # noqa: E402
 
 
 # ------------------------------------------------------------ results
@@ -117,6 +119,9 @@ def main(argv):
     if cmd == "cache":
         o, files = opts(args, "cj")
         return Cache(files, o.get("c"), o.get("j")).report()
+    if cmd == "sync":
+        o, files = opts(args, "cj")
+        return Sync(files, o.get("c"), o.get("j")).report()
     if cmd == "steps":
         o, files = opts(args, "e")
         if len(files) != 4 or files[3] not in ("r", "w"):
