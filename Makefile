@@ -282,8 +282,10 @@ user: $(BUILD)/selftests/wire_test
 # Programs build with -I$(TOP)/tools/lib/tinydsm -I$(TOP)/uapi and link
 # $(BUILD)/lib/libtinydsm.a. `make libtinydsm-test`
 # (selftests/tinydsm/site_shape_test.c) checks the sites the macros emit
-# and runs both forms of them on the host (no module needed);
-# `make check` runs it before the lab.
+# and runs both forms of them on the host (no module needed), and
+# heap_test.c runs the shared heap and the job (heap.c, job.c, sync.c) in
+# fork()ed ranks over a stand-in of the module (tdsm_mock.h); `make check`
+# runs both before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
 LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
@@ -292,7 +294,8 @@ LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
 
 user: $(LIBTDSM)
 
-LIBTDSM_OBJS := $(addprefix $(BUILD)/lib/,tinydsm.o lookup.o atomic.o wait.o sync.o)
+LIBTDSM_OBJS := $(addprefix $(BUILD)/lib/,tinydsm.o lookup.o atomic.o wait.o sync.o \
+	heap.o job.o)
 # The lookup stubs run inside the thunks, which save no vector register.
 LIBTDSM_CFLAGS_lookup := -mgeneral-regs-only
 
@@ -308,8 +311,18 @@ $(BUILD)/lib/site_shape_test: $(TOP)/selftests/tinydsm/site_shape_test.c \
 		$(LIBTDSM) $(LIBTDSM_HDR) $(KSRC)/.extracted
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
-libtinydsm-test: $(BUILD)/lib/site_shape_test
-	$<
+# The heap's sources themselves, over the mock instead of the ioctls.
+HEAP_TEST_SRC := $(addprefix $(LIBTDSM_DIR)/,heap.c job.c sync.c)
+
+$(BUILD)/lib/heap_test: $(TOP)/selftests/tinydsm/heap_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_mock.h $(HEAP_TEST_SRC) \
+		$(LIBTDSM_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(HEAP_TEST_SRC)
+
+libtinydsm-test: $(BUILD)/lib/site_shape_test $(BUILD)/lib/heap_test
+	$(BUILD)/lib/site_shape_test
+	$(BUILD)/lib/heap_test
 
 check-run: libtinydsm-test
 # end of libtinydsm

@@ -59,6 +59,16 @@ static __attribute__((format(printf, 2, 3))) int fail(int err,
 	return err;
 }
 
+int tdsm__fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err = vfail(err, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
 const char *tdsm_strerror_detail(void)
 {
 	return detail;

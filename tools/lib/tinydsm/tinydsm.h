@@ -132,6 +132,91 @@ int tdsm_cond_timedwait(tdsm_cond_t *c, tdsm_mutex_t *m, uint64_t timeout_ns);
 int tdsm_cond_signal(tdsm_cond_t *c);
 int tdsm_cond_broadcast(tdsm_cond_t *c);
 
+/*
+ * The job (job.c): the ranks of one program, on any nodes, that share a
+ * root run of the region. A launcher makes the root with tdsm_job_create()
+ * on its node and starts N ranks with TINYDSM_RANK (0 .. N - 1),
+ * TINYDSM_NRANKS (N), TINYDSM_JOB (the job id, decimal, not 0) and
+ * TINYDSM_ROOT (the root's address, hex); tdsm_init() in each rank
+ * attaches (unless attached) and joins it. Without those variables a
+ * program is a job of one rank, whose root tdsm_init() makes itself.
+ * TINYDSM_PLACEMENT (local, interleave or first-touch) is the heap's
+ * default placement. A bad variable is -EINVAL, its name in
+ * tdsm_strerror_detail(); a root that is not the job's is -EPROTO.
+ *
+ * tdsm_rank() and tdsm_nranks() are -1, tdsm_job() 0, before tdsm_init().
+ * tdsm_job_barrier() and tdsm_share() are collective: every rank calls
+ * them, in the same order, from one thread. tdsm_share() gives every rank
+ * rank 0's @size bytes at @var (TreadMarks' Tmk_distribute), at most
+ * TDSM_SHARE_MAX; a rank whose @size differs from rank 0's gets -EINVAL,
+ * and nobody waits for ever for it. tdsm_job_destroy() frees the root and
+ * the heap's runs it may free (see README.md): no rank may run then.
+ */
+#define TDSM_SHARE_MAX		16384
+#define TDSM_MAX_RANKS		65536
+
+int tdsm_init(void);
+int tdsm_rank(void);
+int tdsm_nranks(void);
+uint64_t tdsm_job(void);
+int tdsm_job_barrier(void);
+int tdsm_share(void *var, size_t size);
+int tdsm_job_create(unsigned int nranks, uint64_t job, void **root);
+int tdsm_job_destroy(void *root);
+
+/*
+ * The shared heap (heap.c): blocks of the region that every rank on every
+ * node may use and free, whoever allocated them. As malloc: NULL and
+ * errno on failure (ENOMEM, or the errno of the module's ALLOC), 16-byte
+ * alignment, a unique block for size 0, realloc(p, 0) frees p and gives
+ * NULL. tdsm_free(addr, npages) is the page-run free of tdsm_alloc();
+ * a heap block is freed with tdsm_mfree(): 0, or -EINVAL for a pointer
+ * that is not a live block (a double free is caught, unless two frees of
+ * one block race), or the error of the atomic that hands a block back to
+ * another node. The heap joins the job (tdsm_init()) if needed.
+ *
+ * Placement of a large block (more than TDSM_SMALL_MAX bytes; small ones
+ * always come from this node's arena): TDSM_PLACE_LOCAL homes its pages
+ * on this node. TDSM_PLACE_INTERLEAVE and _FIRST_TOUCH are -EOPNOTSUPP:
+ * the module ALLOCs a run on one home only (README.md).
+ */
+#define TDSM_SMALL_MAX		16368	/* largest small block, in bytes */
+
+enum tdsm_placement {
+	TDSM_PLACE_DEFAULT = 0,		/* TINYDSM_PLACEMENT, else LOCAL */
+	TDSM_PLACE_LOCAL,
+	TDSM_PLACE_INTERLEAVE,
+	TDSM_PLACE_FIRST_TOUCH,
+};
+
+void *tdsm_malloc(size_t size);
+void *tdsm_calloc(size_t n, size_t size);
+void *tdsm_realloc(void *p, size_t size);
+void *tdsm_aligned_alloc(size_t align, size_t size);
+void *tdsm_malloc_placed(size_t size, unsigned int policy);
+int tdsm_mfree(void *p);
+
+/*
+ * This node's arena, shared by the processes of the node: blocks handed
+ * out and blocks given back (frees from other nodes counted once this node
+ * took them back), the module's ALLOCs it made, bytes of blocks in use and
+ * of runs held (headers and rounding included).
+ */
+struct tdsm_heap_stats {
+	uint64_t mallocs;
+	uint64_t frees;
+	uint64_t remote_frees;	/* of the frees: made on other nodes */
+	uint64_t allocs;	/* TINYDSM_IOC_ALLOC calls */
+	uint64_t chunks;	/* of which runs cut into small blocks */
+	uint64_t large;		/* of which large blocks */
+	uint64_t bytes_in_use;
+	uint64_t bytes_mapped;
+	uint32_t node;
+	uint32_t reserved;
+};
+
+int tdsm_heap_stats(struct tdsm_heap_stats *st);
+
 /* TINYDSM_SITES_POLICY_LAZY or _EAGER, for this process's sites. */
 int tdsm_set_policy(unsigned int policy);
 /* Current policy and number of registered sites (either may be NULL). */
@@ -204,6 +289,26 @@ static inline int tdsm__page_state(uint64_t addr, uint64_t width)
 		return -1;
 	return s->xlate[off >> s->page_shift];
 }
+
+/*
+ * Set tdsm_strerror_detail() to "<what>: <strerror(err)>" and return -err
+ * (tinydsm.c), for the library's other files.
+ */
+int tdsm__fail(int err, const char *fmt, ...)
+	__attribute__((visibility("hidden"), format(printf, 2, 3)));
+
+/*
+ * Between the job and the heap: the root's table of each node's arena (0
+ * until that node makes it), joining the job first if needed (NULL and
+ * errno on failure); the default placement; the release of every arena's
+ * runs for tdsm_job_destroy(); the heap forgetting a destroyed job.
+ */
+uint64_t *tdsm__job_arenas(void) __attribute__((visibility("hidden")));
+unsigned int tdsm__job_placement(void) __attribute__((visibility("hidden")));
+int tdsm__heap_release(uint64_t *arenas) __attribute__((visibility("hidden")));
+void tdsm__heap_forget(void) __attribute__((visibility("hidden")));
+/* The home of the runs this node ALLOCs for the job and the heap (heap.c). */
+unsigned int tdsm__run_home(void) __attribute__((visibility("hidden")));
 
 /* The translation stubs, called by the thunks only (lookup.c). */
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
