@@ -28,7 +28,13 @@
  *                                    tdsm_fetch_add64() (atomic) or the
  *                                    processor's lock xadd on the mapping
  *                                    (pingpong); node1 then checks the word
- *                                    is NODES x OPS
+ *                                    is NODES x OPS. Back to back, or with
+ *                                    -g GAP_US (1 .. 1000000): GAP_US
+ *                                    microseconds of local work after each
+ *                                    (a busy loop on the clock that
+ *                                    touches no region memory), on a word,
+ *                                    page and barrier of their own, labelled
+ *                                    fa_atomic_work, fa_pingpong_work
  *   sync_bench mutex ADDR            every node at once: -o OPS lock, a
  *                                    one-increment critical section, unlock
  *                                    of one tdsm_mutex_t
@@ -46,8 +52,9 @@
  * counters its loop moved, and the report takes the slowest node.
  *
  * Options: -n NODES, -o COUNT, -N SAMPLES (500), -W WARMUP (8), -l LABEL,
- * -p PEER, -e ENV, -D DIR (every sample of rtt and lock, ns, in
- * DIR/<label>.ns), -T SECS (a watchdog: give up after SECS, 300).
+ * -g GAP_US (add: 0, back to back), -p PEER, -e ENV, -D DIR (every sample
+ * of rtt and lock, ns, in DIR/<label>.ns), -T SECS (a watchdog: give up
+ * after SECS, 300).
  * Figures go to stdout and, as key=value lines, to the -e file (appended).
  * A failed library call is printed and the exit status is 1; a failed
  * tdsm_fetch_add64() is a SIGBUS (exit status 3, as a failed fault).
@@ -75,6 +82,8 @@
 #define TOKEN_WAIT_NS	10000000000ull	/* 10 s */
 /* Wake-ups one handoff of the token may take before we give up. */
 #define TOKEN_MAX_SLEEPS 1000
+/* -g: the local work after each fetch-add, at most (us). */
+#define MAX_GAP_US	1000000ul
 
 const char *prog = "sync_bench";
 
@@ -88,6 +97,8 @@ enum run_page {
 	PG_LOCK_SHARED,		/* the contended mutex */
 	PG_BARRIER,		/* the barrier measured */
 	PG_TOKEN,		/* the wait/wake token */
+	PG_ADD_ATOMIC_WORK,	/* the remote atomics' word, with work between */
+	PG_ADD_PINGPONG_WORK,	/* the ping-pong's word, with work between */
 	RUN_PAGES
 };
 
@@ -98,6 +109,8 @@ enum phase {
 	PH_LOCK_SHARED,
 	PH_BARRIER,
 	PH_TOKEN,
+	PH_ADD_ATOMIC_WORK,
+	PH_ADD_PINGPONG_WORK,
 	PHASES
 };
 
@@ -111,6 +124,18 @@ struct control {
 
 _Static_assert(sizeof(struct control) <= PAGE, "the control page");
 
+/* The fetch-add phases, [pingpong][with work between]: label, barrier, word. */
+static const struct {
+	const char *label;
+	enum phase ph;
+	enum run_page pg;
+} adds[2][2] = {
+	{ { "fa_atomic", PH_ADD_ATOMIC, PG_ADD_ATOMIC },
+	  { "fa_atomic_work", PH_ADD_ATOMIC_WORK, PG_ADD_ATOMIC_WORK } },
+	{ { "fa_pingpong", PH_ADD_PINGPONG, PG_ADD_PINGPONG },
+	  { "fa_pingpong_work", PH_ADD_PINGPONG_WORK, PG_ADD_PINGPONG_WORK } },
+};
+
 static struct {
 	const char *label;
 	unsigned int nodes;		/* -n: the nodes that take part */
@@ -118,6 +143,7 @@ static struct {
 	unsigned long count;		/* -o: per node */
 	unsigned long samples;		/* -N */
 	unsigned long warmup;		/* -W */
+	unsigned long gap_us;		/* -g: local work after each fetch-add */
 	unsigned int watchdog_s;	/* -T */
 } opt = { .samples = 500, .warmup = 8, .watchdog_s = 300 };
 
@@ -127,7 +153,7 @@ static void usage(void)
 		"usage: %s setup -n NODES\n"
 		"       %s rtt ADDR [-l LABEL] [-N SAMPLES] [-W WARMUP]\n"
 		"       %s lock ADDR [-N SAMPLES] [-W WARMUP]\n"
-		"       %s add ADDR atomic|pingpong -n NODES -o OPS\n"
+		"       %s add ADDR atomic|pingpong -n NODES -o OPS [-g GAP_US]\n"
 		"       %s mutex ADDR -n NODES -o OPS\n"
 		"       %s barrier ADDR -n NODES -o ROUNDS\n"
 		"       %s token ADDR -p PEER -o HANDOFFS\n"
@@ -229,6 +255,23 @@ static void check_nodes(uint64_t addr, enum phase ph, unsigned int nodes)
 
 	if (count != nodes)
 		die("the run's barrier is for %u nodes, not %u (setup -n)", count, nodes);
+}
+
+/*
+ * @ns of local work between two fetch-adds, as a real program does between
+ * two updates of a shared counter: a busy loop reading CLOCK_MONOTONIC
+ * until @ns have passed. It touches no region memory, so it neither faults
+ * nor needs the page, which may leave meanwhile.
+ */
+static void local_work(uint64_t ns)
+{
+	uint64_t t0;
+
+	if (!ns)
+		return;
+	t0 = now_ns();
+	while (now_ns() - t0 < ns)
+		;
 }
 
 /* The counters a loop moved: proof of where its operations were done. */
@@ -400,14 +443,19 @@ static int cmd_lock(uint64_t addr)
 /*
  * Fetch-adds of one word from every node at once: the remote atomic
  * (done where the page is held, at the home: the page stays there) or the
- * processor's own on the mapping (the page comes to each writer).
+ * processor's own on the mapping (the page comes to each writer). Back to
+ * back, a node that holds the page does all its fetch-adds before another
+ * node's fault takes it away; with -g, GAP_US of local work after each
+ * leaves the other nodes' faults time to arrive, so that the updates of the
+ * nodes interleave as a shared counter's do (a task queue's next index).
  */
 static int cmd_add(uint64_t addr, bool pingpong)
 {
-	const char *label = pingpong ? "fa_pingpong" : "fa_atomic";
-	enum phase ph = pingpong ? PH_ADD_PINGPONG : PH_ADD_ATOMIC;
-	volatile uint64_t *w = run_page(addr, pingpong ? PG_ADD_PINGPONG :
-					PG_ADD_ATOMIC);
+	bool work = opt.gap_us > 0;
+	const char *label = adds[pingpong][work].label;
+	enum phase ph = adds[pingpong][work].ph;
+	volatile uint64_t *w = run_page(addr, adds[pingpong][work].pg);
+	uint64_t gap_ns = (uint64_t)opt.gap_us * 1000;
 	uint64_t t0, t1, final, expected = (uint64_t)opt.nodes * opt.count;
 	struct tinydsm_stats a, b;
 	char key[64];
@@ -420,11 +468,15 @@ static int cmd_add(uint64_t addr, bool pingpong)
 	a = stats_now();
 	t0 = now_ns();
 	if (pingpong) {
-		for (i = 0; i < opt.count; i++)
+		for (i = 0; i < opt.count; i++) {
 			__atomic_fetch_add(w, 1, __ATOMIC_SEQ_CST);
+			local_work(gap_ns);
+		}
 	} else {
-		for (i = 0; i < opt.count; i++)
+		for (i = 0; i < opt.count; i++) {
 			tdsm_fetch_add64(w, 1);
+			local_work(gap_ns);
+		}
 	}
 	t1 = now_ns();
 	b = stats_now();
@@ -440,6 +492,7 @@ static int cmd_add(uint64_t addr, bool pingpong)
 	final = read64(w);
 	put("%s_nodes=%u", label, opt.nodes);
 	put("%s_ops=%lu", label, opt.count);
+	put("%s_gap_us=%lu", label, opt.gap_us);
 	put("%s_expected=%llu", label, (unsigned long long)expected);
 	put("%s_final=%llu", label, (unsigned long long)final);
 	tdsm_detach();
@@ -645,13 +698,14 @@ int main(int argc, char **argv)
 	uint64_t addr;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:o:N:W:l:p:e:D:T:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:o:N:W:l:g:p:e:D:T:h")) != -1) {
 		switch (c) {
 		case 'n': opt.nodes = parse_count(optarg, "node count", false); break;
 		case 'o': opt.count = parse_count(optarg, "count", false); break;
 		case 'N': opt.samples = parse_count(optarg, "sample count", false); break;
 		case 'W': opt.warmup = parse_count(optarg, "warm-up count", true); break;
 		case 'l': opt.label = optarg; break;
+		case 'g': opt.gap_us = parse_count(optarg, "gap (us)", true); break;
 		case 'p': opt.peer = parse_count(optarg, "peer", false); break;
 		case 'e': put_env = optarg; break;
 		case 'D': dump_dir = optarg; break;
@@ -680,6 +734,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "add") && argc == 2 && opt.nodes && opt.count) {
 		if (strcmp(argv[1], "atomic") && strcmp(argv[1], "pingpong"))
 			usage();
+		if (opt.gap_us > MAX_GAP_US)
+			die("-g %lu: 0 .. %lu us of work after each fetch-add",
+			    opt.gap_us, MAX_GAP_US);
 		return cmd_add(addr, !strcmp(argv[1], "pingpong"));
 	}
 	if (!strcmp(cmd, "mutex") && argc == 1 && opt.nodes && opt.count)

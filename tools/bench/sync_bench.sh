@@ -18,12 +18,17 @@
 #      word is NODES x OPS;
 #   4. fa_pingpong: the same with the processor's lock xadd on the mapping
 #      (the page moves to each writer);
-#   5. lock_shared: every node at once, TDSM_SYNC_LOCK_OPS lock/unlock of
+#   5. fa_atomic_work, fa_pingpong_work: the same two, TDSM_SYNC_WORK_OPS
+#      fetch-adds per node with TDSM_SYNC_GAP_US of local work after each
+#      (sync_bench add -g), so that the nodes' updates interleave (the
+#      target's pair: back to back a node keeps the page for its whole
+#      burst);
+#   6. lock_shared: every node at once, TDSM_SYNC_LOCK_OPS lock/unlock of
 #      one tdsm_mutex_t;
-#   6. barrier: every node, TDSM_SYNC_BARRIER_ROUNDS tdsm_barrier_wait();
-#   7. token: node1 and node3 (node2 on 2 nodes) pass a token
+#   7. barrier: every node, TDSM_SYNC_BARRIER_ROUNDS tdsm_barrier_wait();
+#   8. token: node1 and node3 (node2 on 2 nodes) pass a token
 #      TDSM_SYNC_HANDOFFS times with tdsm_wait()/tdsm_wake();
-#   8. rtt_post: the base again (the drift check).
+#   9. rtt_post: the base again (the drift check).
 #
 # Results (node1): TDSM_OUT/sync.env (key=value: node1's figures, then the
 # other nodes' own, which they append to files in the shared directory),
@@ -33,7 +38,9 @@
 # figure was measured.
 #
 # Environment (forwarded from the host by lab.sh):
-#   TDSM_SYNC_OPS             fetch-adds per node, each way (2000)
+#   TDSM_SYNC_OPS             fetch-adds per node, each way, back to back (2000)
+#   TDSM_SYNC_WORK_OPS        fetch-adds per node, each way, with work between (500)
+#   TDSM_SYNC_GAP_US          the work after each of those, us (200; 1 .. 1000000)
 #   TDSM_SYNC_LOCK_OPS        contended lock/unlock per node (500)
 #   TDSM_SYNC_BARRIER_ROUNDS  barrier rounds (200)
 #   TDSM_SYNC_HANDOFFS        token handoffs, both ways together (200)
@@ -42,6 +49,8 @@
 set -uo pipefail
 
 OPS=${TDSM_SYNC_OPS:-2000}
+OPS_WORK=${TDSM_SYNC_WORK_OPS:-500}
+GAP=${TDSM_SYNC_GAP_US:-200}
 LOCK_OPS=${TDSM_SYNC_LOCK_OPS:-500}
 ROUNDS=${TDSM_SYNC_BARRIER_ROUNDS:-200}
 HANDOFFS=${TDSM_SYNC_HANDOFFS:-200}
@@ -54,8 +63,9 @@ SB=$TREE/build/tools/sync_bench
 RB=$TREE/build/tools/remote_bench
 SH=$TDSM_SHARED/syncbench
 ENV=$TDSM_OUT/sync.env
-# Any one step: the slowest, the ping-pong, is NODES x OPS page moves of a
-# few ms each under TCG (not measured yet), with room; it stays inside
+# Any one step: the longest, the contended lock or the ping-pong with work
+# between (at most NODES x OPS_WORK page moves of a few ms each under TCG,
+# and OPS_WORK x GAP of work per node), with room; it stays inside
 # tools/bench.sh's lab timeout (900 s) if one step hangs.
 STEP_TIMEOUT=${TDSM_BENCH_STEP_TIMEOUT:-300}
 
@@ -68,13 +78,14 @@ if ((NODES < 2 || NODES > 3)); then
 	echo "sync_bench.sh: needs 2 or 3 nodes, have $NODES: skipping"
 	exit 4
 fi
-for v in OPS LOCK_OPS ROUNDS HANDOFFS SAMPLES; do
+for v in OPS OPS_WORK GAP LOCK_OPS ROUNDS HANDOFFS SAMPLES; do
 	if ! [[ ${!v} =~ ^[1-9][0-9]{0,6}$ ]]; then
 		echo "sync_bench.sh: $v=${!v}: want a count, 1 .. 9999999"
 		exit 1
 	fi
 done
 ((HANDOFFS >= 2)) || { echo "sync_bench.sh: TDSM_SYNC_HANDOFFS: 2 at least"; exit 1; }
+((GAP <= 1000000)) || { echo "sync_bench.sh: TDSM_SYNC_GAP_US: 1000000 (1 s) at most"; exit 1; }
 # the token's other node: not the home when there is another
 PEER=$((NODES >= 3 ? 3 : 2))
 OTHERS=$(seq -s ' ' 2 "$NODES")
@@ -127,9 +138,14 @@ fig_lock_alone() {
 	sb lock "$A" -N "$SAMPLES" -e "$ENV" -D "$TDSM_OUT/samples"
 }
 
-fig_add() { # fig_add atomic|pingpong
+fig_add() { # fig_add atomic|pingpong: back to back
 	[[ -n $A ]] || return 1
 	together "$OTHERS" add "$A" "$1" -n "$NODES" -o "$OPS"
+}
+
+fig_add_work() { # fig_add_work atomic|pingpong: GAP us of work after each
+	[[ -n $A ]] || return 1
+	together "$OTHERS" add "$A" "$1" -n "$NODES" -o "$OPS_WORK" -g "$GAP"
 }
 
 fig_lock_shared() {
@@ -155,6 +171,8 @@ trap 'agents_exit' EXIT
 	echo "nodes=$NODES"
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "sync_ops=$OPS"
+	echo "sync_work_ops=$OPS_WORK"
+	echo "sync_gap_us=$GAP"
 	echo "sync_lock_ops=$LOCK_OPS"
 	echo "sync_barrier_rounds=$ROUNDS"
 	echo "sync_handoffs=$HANDOFFS"
@@ -162,7 +180,7 @@ trap 'agents_exit' EXIT
 	echo "token_pair=node1 and node$PEER"
 	echo "module_sha256=$(sha256sum "$TREE/build/$TDSM_KVER/tinydsm.ko" | cut -c1-16)"
 } >>"$ENV"
-log "sync_bench: $NODES nodes, the words homed on node2; $OPS fetch-adds per node each way"
+log "sync_bench: $NODES nodes, the words homed on node2; $OPS fetch-adds per node each way back to back, $OPS_WORK with $GAP us of work after each"
 
 phase connect tdsm_cluster_up
 if [[ " ${FAILED_PHASES[*]} " == *" connect "* ]]; then
@@ -176,6 +194,8 @@ phase rtt_pre fig_rtt pre
 phase lock_alone fig_lock_alone
 phase fa_atomic fig_add atomic
 phase fa_pingpong fig_add pingpong
+phase fa_atomic_work fig_add_work atomic
+phase fa_pingpong_work fig_add_work pingpong
 phase lock_shared fig_lock_shared
 phase barrier fig_barrier
 phase token fig_token

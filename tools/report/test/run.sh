@@ -29,6 +29,13 @@
 # 2-node one with two phases failed (figures missing), a lost update, a
 # page that moved under the remote atomics, a ping-pong whose page never
 # came, a mutex left locked and a barrier round without its SERIAL.
+# Both then gained the fetch-adds with work between them (the target's
+# pair since), the back-to-back ratio as information and each ping-pong's
+# remote faults per fetch-add, checked by hand: sync/'s back-to-back
+# ping-pong is now shaped as the first lab run's was (a node keeps the page
+# for its burst: 3 faults in 6000 fetch-adds), sync-partial/'s work pair
+# has its ping-pong failed (node2's figures and node1's end missing: two
+# more figures missing) and its remote atomics run with another gap.
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
