@@ -216,7 +216,8 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cache_test cache_trio_test cluster_sync_test coherence_pair_test \
-		coherence_trio_test peer_failure_test daemon_cluster_test sync_cluster_test): \
+		coherence_trio_test peer_failure_test daemon_cluster_test sync_cluster_test \
+		heap_cluster_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The one-node tests that run the tree's programs or touch the region
@@ -229,7 +230,8 @@ $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
 		cache_test cache_trio_test cluster_sync_test coherence_pair_test \
 		coherence_trio_test conn_test \
 		daemon_cluster_test meta_test migration_test peer_failure_test \
-		site_cluster_test sync_cluster_test unload_cluster_test wire_test): \
+		site_cluster_test sync_cluster_test heap_cluster_test unload_cluster_test \
+		wire_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.
@@ -329,7 +331,7 @@ check-run: libtinydsm-test
 
 # The access-site tests link libtinydsm (threads: the rewrite stress test).
 $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test \
-		$(BUILD)/selftests/sync_cluster_test: \
+		$(BUILD)/selftests/sync_cluster_test $(BUILD)/selftests/heap_cluster_test: \
 		$(BUILD)/selftests/%: $(TOP)/selftests/tinydsm/%.c $(LIBTDSM) \
 		$(LIBTDSM_HDR) $(TOP)/selftests/tinydsm/tdsm_cluster.h \
 		$(TOP)/selftests/tinydsm/tdsm_sites.h $(KSRC)/.extracted

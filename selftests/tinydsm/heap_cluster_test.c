@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libtinydsm's job and shared heap (job.c, heap.c) between the nodes of a
+ * lab run (2 or 3; every node runs this binary, one rank per node, rank =
+ * node id - 1). node1 makes each test's job (tdsm_job_create()) and
+ * publishes its root; every node joins it through the environment a
+ * launcher sets (TINYDSM_RANK, _NRANKS, _JOB, _ROOT) and tdsm_init().
+ *
+ *   share_and_ranks      tdsm_rank()/tdsm_nranks() match the environment;
+ *                        tdsm_share() gives every rank rank 0's private
+ *                        bytes, twice (the buffer is reused); a rank with
+ *                        another size gets -EINVAL and nobody hangs.
+ *   blocks_are_homed_here
+ *                        a small and a large block of every rank are homed
+ *                        on its node (PAGE_INFO), aligned as asked;
+ *                        interleaved placement is -EOPNOTSUPP (the module
+ *                        ALLOCs a run on one home).
+ *   random_cross_node    TDSM_HEAP_ROUNDS rounds: every rank mallocs
+ *                        TDSM_HEAP_BLOCKS blocks of random sizes (16 B to
+ *                        48 KiB), fills each with a pattern of its own,
+ *                        lists it in a table in the heap; every rank then
+ *                        checks every rank's blocks (contents, and no two
+ *                        overlap) and frees the next rank's (a free on
+ *                        another node); at the end every node's arena has
+ *                        no byte in use and counts as many frees as
+ *                        mallocs.
+ *
+ * TDSM_HEAP_ROUNDS (default 4), TDSM_HEAP_BLOCKS (default 64).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/tinydsm.h>
+
+#include "kselftest_harness.h"
+#include "tdsm_cluster.h"
+#include "tinydsm.h"
+
+#define MAX_BLOCK	(48 * 1024)
+#define BLOCKS_MAX	256
+
+/* A block in the table: where, how big, and the seed of its pattern. */
+struct entry {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t seed;
+};
+
+FIXTURE(heap) {
+	struct tc_sync s;
+	int ready;
+	char setup_err[256];
+	void *root;		/* node1's: the job it made, to destroy */
+};
+
+/*
+ * Each test is a job of its own: node1 makes it, every node joins it as a
+ * rank started by a launcher would.
+ */
+FIXTURE_SETUP(heap)
+{
+	char val[64];
+	int err;
+
+	tc_sync_init(&self->s, "heap_cluster", _metadata->name);
+	if (self->s.nodes < 2)
+		return;		/* the tests skip */
+	if (self->s.id == 1) {
+		uint64_t job = 1000 + (uint64_t)getpid();
+
+		err = tdsm_job_create(self->s.nodes, job, &self->root);
+		if (err) {
+			snprintf(self->setup_err, sizeof(self->setup_err),
+				 "tdsm_job_create: %s (%s)", strerror(-err),
+				 tdsm_strerror_detail());
+			tc_put(&self->s, "root", "0");
+			tc_put(&self->s, "job", "0");
+		} else {
+			snprintf(val, sizeof(val), "%p", self->root);
+			tc_put(&self->s, "root", val);
+			snprintf(val, sizeof(val), "%" PRIu64, job);
+			tc_put(&self->s, "job", val);
+		}
+	}
+	if (tc_barrier(&self->s, "root", TC_ALL, self->s.timeout_s,
+		       self->setup_err, sizeof(self->setup_err)))
+		return;
+	if (tc_get(&self->s, "root", val, sizeof(val)) || !strcmp(val, "0")) {
+		if (!self->setup_err[0])
+			snprintf(self->setup_err, sizeof(self->setup_err),
+				 "node1 made no job");
+		return;
+	}
+	setenv("TINYDSM_ROOT", val, 1);
+	if (tc_get(&self->s, "job", val, sizeof(val)))
+		return;
+	setenv("TINYDSM_JOB", val, 1);
+	snprintf(val, sizeof(val), "%u", self->s.id - 1);
+	setenv("TINYDSM_RANK", val, 1);
+	snprintf(val, sizeof(val), "%u", self->s.nodes);
+	setenv("TINYDSM_NRANKS", val, 1);
+	err = tdsm_init();
+	if (err) {
+		snprintf(self->setup_err, sizeof(self->setup_err),
+			 "tdsm_init: %s (%s)", strerror(-err),
+			 tdsm_strerror_detail());
+		return;
+	}
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(heap)
+{
+	TC_MARK_FAILED();
+	if (!self->ready)
+		return;
+	/* Every rank is done with the job before node1 destroys it. */
+	if (tdsm_job_barrier() < 0)
+		TH_LOG("the job's last barrier failed");
+	if (self->s.id == 1 && self->root) {
+		int err = tdsm_job_destroy(self->root);
+
+		if (err)
+			TH_LOG("tdsm_job_destroy: %s (%s)", strerror(-err),
+			       tdsm_strerror_detail());
+	}
+	tdsm_detach();
+}
+
+#define START() do {							\
+	if (self->s.nodes < 2)						\
+		SKIP(return, "needs 2 or 3 nodes");			\
+	ASSERT_TRUE(self->ready) TH_LOG("%s", self->setup_err);		\
+} while (0)
+
+/* 0, or TDSM_BARRIER_SERIAL in the last rank to arrive. */
+#define JOB_BARRIER() do {						\
+	int _e = tdsm_job_barrier();					\
+	ASSERT_LE(0, _e) TH_LOG("tdsm_job_barrier: %s", strerror(-_e)); \
+} while (0)
+
+TEST_F_TIMEOUT(heap, share_and_ranks, 300)
+{
+	struct { uint64_t magic; uint32_t v[300]; } priv;
+	unsigned int i, bad = 0;
+	uint64_t other;
+	int err;
+
+	START();
+	EXPECT_EQ((int)self->s.id - 1, tdsm_rank());
+	EXPECT_EQ((int)self->s.nodes, tdsm_nranks());
+	EXPECT_NE(0u, tdsm_job());
+
+	/* Only rank 0's value counts: the others start from garbage. */
+	memset(&priv, tdsm_rank() ? 0xee : 0, sizeof(priv));
+	if (tdsm_rank() == 0) {
+		priv.magic = 0x5348415245ull;
+		for (i = 0; i < 300; i++)
+			priv.v[i] = i * 7 + 1;
+	}
+	err = tdsm_share(&priv, sizeof(priv));
+	ASSERT_EQ(0, err) TH_LOG("tdsm_share: %s (%s)", strerror(-err),
+				 tdsm_strerror_detail());
+	EXPECT_EQ(0x5348415245ull, priv.magic);
+	for (i = 0; i < 300; i++)
+		bad += priv.v[i] != i * 7 + 1;
+	EXPECT_EQ(0u, bad);
+
+	/* Again, through the same buffer: the second value, not the first. */
+	other = tdsm_rank() == 0 ? 0xabcdef : 0;
+	ASSERT_EQ(0, tdsm_share(&other, sizeof(other)));
+	EXPECT_EQ(0xabcdefull, other);
+
+	/* A rank that disagrees on the size fails alone; nobody hangs. */
+	err = tdsm_share(&other, tdsm_rank() == 1 ? 4 : sizeof(other));
+	EXPECT_EQ(tdsm_rank() == 1 ? -EINVAL : 0, err);
+}
+
+TEST_F_TIMEOUT(heap, blocks_are_homed_here, 300)
+{
+	struct tinydsm_page_info pi;
+	uint8_t *small, *large, *aligned;
+	int err;
+
+	START();
+	small = tdsm_malloc(100);
+	ASSERT_NE(NULL, small) TH_LOG("tdsm_malloc: %s", strerror(errno));
+	large = tdsm_malloc(5 * 4096 + 10);
+	ASSERT_NE(NULL, large) TH_LOG("tdsm_malloc large: %s", strerror(errno));
+	aligned = tdsm_aligned_alloc(4096, 8192);
+	ASSERT_NE(NULL, aligned) TH_LOG("tdsm_aligned_alloc: %s", strerror(errno));
+	EXPECT_EQ(0u, (uintptr_t)small % 16);
+	EXPECT_EQ(0u, (uintptr_t)aligned % 4096);
+	memset(small, 1, 100);
+	memset(large, 2, 5 * 4096 + 10);
+	memset(aligned, 3, 8192);
+	ASSERT_EQ(0, tdsm_page_info(small, &pi));
+	EXPECT_EQ(self->s.id, pi.home) TH_LOG("a small block of node%u is homed on node%u",
+					      self->s.id, pi.home);
+	ASSERT_EQ(0, tdsm_page_info(large + 5 * 4096, &pi));
+	EXPECT_EQ(self->s.id, pi.home) TH_LOG("a large block of node%u is homed on node%u",
+					      self->s.id, pi.home);
+
+	errno = 0;
+	EXPECT_EQ(NULL, tdsm_malloc_placed(64 * 4096, TDSM_PLACE_INTERLEAVE));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(NULL, tdsm_malloc((size_t)1 << 62));
+	EXPECT_EQ(ENOMEM, errno);
+
+	EXPECT_EQ(0, tdsm_mfree(small));
+	EXPECT_EQ(-EINVAL, tdsm_mfree(small)) TH_LOG("a double free went unnoticed");
+	EXPECT_EQ(0, tdsm_mfree(large));
+	err = tdsm_mfree(aligned);
+	EXPECT_EQ(0, err) TH_LOG("tdsm_mfree(aligned): %s", strerror(-err));
+	EXPECT_EQ(0, tdsm_mfree(NULL));
+}
+
+/* Byte i of the block with @seed. */
+static uint8_t pat(uint64_t seed, size_t i)
+{
+	return (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+TEST_F_TIMEOUT(heap, random_cross_node, 300)
+{
+	unsigned int rounds = tc_env_uint("TDSM_HEAP_ROUNDS", 4);
+	unsigned int nb = tc_env_uint("TDSM_HEAP_BLOCKS", 64);
+	unsigned int n = self->s.nodes, me, next, round, i, j, k;
+	unsigned long bad = 0, overlaps = 0;
+	struct tdsm_heap_stats st;
+	struct entry *table = NULL;
+	uint64_t seed;
+	int err;
+
+	START();
+	ASSERT_LE(nb, BLOCKS_MAX);
+	me = tdsm_rank();
+	next = (me + 1) % n;
+	/* Rank 0's table, n rows of nb entries, given to every rank. */
+	if (me == 0) {
+		table = tdsm_calloc((size_t)n * nb, sizeof(*table));
+		ASSERT_NE(NULL, table) TH_LOG("tdsm_calloc: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, tdsm_share(&table, sizeof(table)));
+	srandom(self->s.id * 7919 + getpid());
+
+	for (round = 1; round <= rounds; round++) {
+		struct entry *row = table + (size_t)me * nb;
+
+		for (i = 0; i < nb; i++) {
+			size_t size = 16 + random() % (i % 8 ? 2048 : MAX_BLOCK);
+			uint8_t *p = random() % 4 ? tdsm_malloc(size) :
+				     tdsm_calloc(1, size);
+
+			ASSERT_NE(NULL, p) TH_LOG("round %u: malloc of %zu: %s",
+						  round, size, strerror(errno));
+			seed = ((uint64_t)me << 32) | (round << 16) | i;
+			for (k = 0; k < size; k++)
+				p[k] = pat(seed, k);
+			row[i].addr = (uintptr_t)p;
+			row[i].size = size;
+			row[i].seed = seed;
+		}
+		JOB_BARRIER();
+
+		/* Every rank's blocks: their bytes, and no two overlap. */
+		for (j = 0; j < n * nb; j++) {
+			const struct entry *e = &table[j];
+			const uint8_t *p = (const uint8_t *)(uintptr_t)e->addr;
+
+			for (k = 0; k < e->size; k++) {
+				if (p[k] != pat(e->seed, k)) {
+					if (!bad++)
+						TH_LOG("round %u: rank %u's block %u byte %u is %#x, want %#x",
+						       round, j / nb, j % nb, k,
+						       p[k], pat(e->seed, k));
+					break;
+				}
+			}
+			for (i = j + 1; i < n * nb; i++) {
+				const struct entry *f = &table[i];
+
+				if (e->addr < f->addr + f->size &&
+				    f->addr < e->addr + e->size && !overlaps++)
+					TH_LOG("round %u: blocks %#" PRIx64 "+%" PRIu64 " and %#" PRIx64 "+%" PRIu64 " overlap",
+					       round, e->addr, e->size, f->addr,
+					       f->size);
+			}
+		}
+		JOB_BARRIER();
+
+		/* The next rank's blocks, freed here: on another node. */
+		for (i = 0; i < nb; i++) {
+			struct entry *e = &table[(size_t)next * nb + i];
+
+			err = tdsm_mfree((void *)(uintptr_t)e->addr);
+			EXPECT_EQ(0, err) TH_LOG("round %u: free of rank %u's block %u: %s",
+						 round, next, i, strerror(-err));
+		}
+		JOB_BARRIER();
+	}
+	EXPECT_EQ(0ul, bad);
+	EXPECT_EQ(0ul, overlaps);
+
+	if (me == 0)
+		EXPECT_EQ(0, tdsm_mfree(table));
+	JOB_BARRIER();
+	/* Every free of this node's blocks was made elsewhere; now taken back. */
+	ASSERT_EQ(0, tdsm_heap_stats(&st));
+	TH_LOG("node%u's arena: %" PRIu64 " mallocs, %" PRIu64 " frees (%" PRIu64 " from other nodes), %" PRIu64 " ALLOCs (%" PRIu64 " chunks, %" PRIu64 " large): %.1f mallocs per ALLOC",
+	       self->s.id, st.mallocs, st.frees, st.remote_frees, st.allocs,
+	       st.chunks, st.large,
+	       st.allocs ? (double)st.mallocs / st.allocs : 0.0);
+	EXPECT_EQ(self->s.id, st.node);
+	EXPECT_EQ(st.mallocs, st.frees);
+	EXPECT_EQ(0u, st.bytes_in_use);
+	EXPECT_GE(st.remote_frees, (uint64_t)rounds * nb);
+}
+
+TEST_HARNESS_MAIN
