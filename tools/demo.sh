@@ -8,12 +8,16 @@
 #   b.1/b.2  3 nodes: node1 reads node2's pages, `tinydsmctl migrate --from
 #            node2 --to node3`, then lazy (b.1) or eager (b.2: direct, or
 #            lookup) repopulation
+#   s        3 nodes: synchronisation across the nodes (tools/bench.sh
+#            --only sync): remote atomics against a page ping-pong, the
+#            mutex uncontended and contended, a 3-node barrier, wait/wake
+#            handoffs, each against the remote atomic's round trip
 # with the raw RDMA baseline (perftest ib_read_lat/ib_read_bw between the
 # same guests, in the same run) and every figure as a ratio to it.
 # Definitions: tools/bench/README.md; what runs where: tools/demo/README.md.
 # The table, CSV, JSON and plots: tools/report/report.py demo.
 #
-#   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b]
+#   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b,s]
 #                 [--a-sizes "MiB ..."] [--out DIR] [--no-build] [--no-retry]
 #
 # --no-retry: a lab whose guest kernel panicked in rdma_rxe is not run
@@ -21,7 +25,8 @@
 #
 # Results: results/demo-<time>/ (or --out): summary.txt (the table, also
 # printed), figures.csv, figures.json, latency.png, repopulation.png,
-# access.png, lab2/ and lab3/ (the labs' logs, every sample), host-a.env
+# access.png, lab2/ and lab3/ (the labs' logs, every sample), sync/ (s:
+# tools/bench.sh's results, its table also printed), host-a.env
 # (scenario a on the host: callgrind counts, native times). Exit status:
 # 0 every scenario ran and read back the right data, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -29,7 +34,7 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tools/lab-host.sh
 source "$top/tools/lab-host.sh"
-kver='' pages=1024 reps=5 only='a,a12,b' a_sizes='1 16' out='' build=1 retry=1
+kver='' pages=1024 reps=5 only='a,a12,b,s' a_sizes='1 16' out='' build=1 retry=1
 
 usage() { sed -n '16,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
@@ -58,7 +63,8 @@ for s in ${only//,/ }; do
 	a|a12|b) scen+="$s " ;;
 	a.1|a.2|a1|a2) scen+="a12 " ;;
 	b.1|b.2|b1|b2) scen+="b " ;;
-	*) echo "demo: --only: '$s' is not a, a12 or b" >&2; exit 2 ;;
+	s|sync) scen+="s " ;;
+	*) echo "demo: --only: '$s' is not a, a12, b or s" >&2; exit 2 ;;
 	esac
 done
 [[ -n ${scen// /} ]] || { echo "demo: --only is empty" >&2; exit 2; }
@@ -84,7 +90,7 @@ if ((build)); then
 	make -s -C "$top" KVER="$kver" module
 	make -s -C "$top" "$top/build/tools/tinydsmctl" "$top/build/daemon/tinydsmd" \
 		"$top/build/tools/remote_bench" "$top/build/tools/access_bench" \
-		"$top/build/tools/seed_demo"
+		"$top/build/tools/seed_demo" "$top/build/tools/sync_bench"
 fi
 
 # One lab at a time on this host (the tests and benchmarks take it too).
@@ -169,6 +175,22 @@ if [[ $scen == *" b "* ]]; then lab 3; fi
 lab_unlock
 
 step "report"
-"$top/tools/report/report.py" demo "$out" "$kver" || rc=1
+if [[ $scen == *" a "* || $scen == *" a12 "* || $scen == *" b "* ]]; then
+	"$top/tools/report/report.py" demo "$out" "$kver" || rc=1
+fi
+# s: the synchronisation benchmark's own lab, which takes the lab lock
+# itself (so after ours is let go), and its table.
+if [[ $scen == *" s "* ]]; then
+	step "s: synchronisation across 3 nodes (tools/bench.sh --only sync)"
+	if ! "$top/tools/bench.sh" --no-build --kver "$kver" --only sync \
+		--out "$out/sync" >"$out/sync.log" 2>&1; then
+		step "s failed: $out/sync.log"
+		tail -n 20 "$out/sync.log" | sed 's/^/    /'
+		rc=1
+	fi
+	if [[ -s $out/sync/$kver/summary.txt ]]; then
+		tee -a "$out/summary.txt" <"$out/sync/$kver/summary.txt"
+	fi
+fi
 step "done in $((SECONDS - t_start)) s: $out"
 exit "$rc"
