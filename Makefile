@@ -158,14 +158,15 @@ KEYFILE_LIBS = $(SODIUM_LIBS)
 # program builds with $(TDD_CTL_CFLAGS), lists $(TDD_CTL) $(TDD_CTL_HDR) as
 # prerequisites and links $(TDD_CTL).
 TDD_CTL := $(BUILD)/lib/libtdd_ctl.a
-TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h
+TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h $(TOP)/tools/lib/ctl/tdd_spec.h
 TDD_CTL_CFLAGS := -I$(TOP)/tools/lib/ctl
 
-$(BUILD)/lib/tdd_ctl.o: $(TOP)/tools/lib/ctl/tdd_ctl.c $(TDD_CTL_HDR)
+$(BUILD)/lib/tdd_ctl.o $(BUILD)/lib/tdd_spec.o: $(BUILD)/lib/%.o: \
+		$(TOP)/tools/lib/ctl/%.c $(TDD_CTL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) -c -o $@ $<
 
-$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o
+$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o $(BUILD)/lib/tdd_spec.o
 	rm -f $@
 	$(AR) rcs $@ $^
 
