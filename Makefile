@@ -323,6 +323,25 @@ $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
 
+# run-host-test: tinydsmctl run between two tinydsmd on the host, in a
+# network namespace of their own, without the module (fake_genl.c stands
+# in for genl.c: membership, authentication and jobs only). Needs root.
+RUN_FAKE_DAEMON := $(BUILD)/host/tinydsmd-fake
+.PHONY: run-host-test
+
+$(RUN_FAKE_DAEMON): $(filter-out $(TOP)/daemon/genl.c,$(DAEMON_SRC)) $(DAEMON_HDR) \
+		$(TOP)/selftests/tinydsm/fake_genl.c $(KEYFILE_DEPS) $(TDD_CTL) $(TDD_CTL_HDR) \
+		$(TOP)/VERSION
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -I$(TOP)/daemon -pthread -o $@ \
+		$(filter-out $(TOP)/daemon/genl.c,$(DAEMON_SRC)) \
+		$(TOP)/selftests/tinydsm/fake_genl.c $(KEYFILE_SRC) $(TDD_CTL) $(KEYFILE_LIBS)
+
+run-host-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl
+	$(TOP)/selftests/tinydsm/run_host_test.sh $(BUILD)
+
+check-run: run-host-test
+
 # priv_test: least privilege on one node; its own site table (libtinydsm)
 # and ibv_reg_mr of a region page (libibverbs).
 $(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \

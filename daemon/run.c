@@ -32,6 +32,7 @@
  *     run-env job=J [cont=1] v=ENC
  *     run-start job=J
  *     run-kill job=J
+ *     run-ack job=J bytes=B             (output taken: B more may come)
  *   executor -> coordinator
  *     run-pid job=J rank=R pid=P
  *     run-ready job=J
@@ -41,14 +42,18 @@
  *     run-exit job=J rank=R status=S [signal=N]
  *
  * Output: a rank's stdout and stderr are pipes read here line by line
- * (a line longer than RUN_LINE_BUF bytes goes in pieces). Back-pressure
- * from the rank to its node's daemon: a pipe is read only while the
- * connection its lines go on (the daemon connection to the coordinator,
- * or tinydsmctl's own for local ranks) has less than RUN_ROOM bytes
- * queued, so a rank that writes faster than tinydsmctl reads blocks in
- * write(2). At the coordinator, lines from other nodes that find
- * tinydsmctl's connection full are dropped and counted, and tinydsmctl is
- * told how many ("note msg=N lines of output dropped").
+ * (a line longer than RUN_LINE_BUF bytes goes in pieces). Back-pressure,
+ * from tinydsmctl to the rank: a pipe is read only while its lines can
+ * go. For the coordinator's own ranks, while tinydsmctl's connection has
+ * at most RUN_ROOM / 2 bytes queued. For another node's, by credit: an
+ * executor has at most RUN_WINDOW bytes of output (each line counted as
+ * its value's length plus RUN_LINE_COST) that the coordinator has not
+ * acknowledged, and the coordinator acknowledges lines (run-ack) only
+ * while tinydsmctl's connection has at most RUN_ROOM / 2 bytes queued.
+ * So a rank that writes faster than tinydsmctl reads blocks in write(2).
+ * What arrives all the same at a full connection (more nodes than the
+ * buffer holds windows of) is dropped, counted, and said to tinydsmctl
+ * ("note msg=N line(s) of output dropped").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,6 +83,8 @@
 #define RUN_END_EXTRA_MS 5000	/* beyond the grace, for the exits to come */
 #define RUN_PIPE_LINGER_MS 1000	/* pipes kept open after a rank's exit */
 #define RUN_GROUPS_MAX	1024	/* supplementary groups of a rank */
+#define RUN_WINDOW	2048	/* output bytes unacknowledged, per node */
+#define RUN_LINE_COST	64	/* what a line costs in a window beyond its value */
 #define RUN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 /* ---- executor ---- */
@@ -134,6 +141,7 @@ struct xjob {
 	bool ending, killed;
 	uint64_t kill_at;
 	bool discard;			/* nobody to tell: output goes nowhere */
+	uint64_t unacked;		/* output the coordinator did not ack */
 	struct proc *procs;
 	uint64_t start_rt;		/* realtime, s */
 	char user[TDD_NAME_MAX];
@@ -151,6 +159,7 @@ struct cnode {
 	struct tdd_member *m;
 	uint32_t first, step, count;
 	bool sent_new, sent_all, ready, gone, kill_sent;
+	uint64_t ack;			/* output taken, not acknowledged yet */
 	struct tdd_spec_cursor cur;
 };
 
@@ -268,9 +277,10 @@ static bool xroom(const struct xjob *xj)
 		return true;
 	if (!xj->origin) {
 		cj = cjob_find(xj->id);
-		return !cj || !cj->client || tdd_client_queued(cj->client) <= RUN_ROOM;
+		return !cj || !cj->client || tdd_client_queued(cj->client) <= RUN_ROOM / 2;
 	}
-	return tdd_member_up(xj->origin) && tdd_member_queued(xj->origin) <= RUN_ROOM;
+	return tdd_member_up(xj->origin) && tdd_member_queued(xj->origin) <= RUN_ROOM &&
+	       xj->unacked < RUN_WINDOW;
 }
 
 /* One line to the coordinator: 0, -1 if it does not fit now. */
@@ -676,6 +686,8 @@ static int send_out(struct stream *st, const char *data, size_t len, bool eol)
 		if (xsend(xj, "run-out job=%" PRIu64 " rank=%u fd=%d eol=%d v=%s", xj->id,
 			  p->rank, st->which, eol && off == len, enc))
 			return -1;	/* cannot happen under RUN_ROOM; lost */
+		if (xj->origin)
+			xj->unacked += strlen(enc) + RUN_LINE_COST;
 	} while (off < len);
 	return 0;
 }
@@ -842,6 +854,9 @@ static void xjob_tick(struct xjob *xj, uint64_t now)
 
 	if (!xj->started)
 		return;
+	/* Ended, and its output still not taken: the coordinator gave up. */
+	if (xj->ending && !xj->discard && now >= xj->kill_at + RUN_END_EXTRA_MS)
+		xj->discard = true;
 	if (xj->ending && !xj->killed && now >= xj->kill_at) {
 		xj->killed = true;
 		for (i = 0; i < xj->count; i++) {
@@ -924,6 +939,13 @@ static void exec_line(struct tdd_member *m, const struct tdd_kv *kv)
 		return;		/* refused, or ended: what follows is moot */
 	if (!strcmp(kv->verb, "run-kill")) {
 		xjob_end(xj);
+		return;
+	}
+	if (!strcmp(kv->verb, "run-ack")) {
+		uint64_t b;
+
+		if (!tdd_kv_u64(kv, "bytes", &b))
+			xj->unacked -= b < xj->unacked ? b : xj->unacked;
 		return;
 	}
 	if (xj->started)
@@ -1052,7 +1074,11 @@ static void coord_event(uint32_t node_id, struct tdd_kv *kv)
 			cj->ranks[r].pid = pid;
 	} else if (!strcmp(kv->verb, "run-out")) {
 		v = tdd_kv_get(kv, "v");
-		if (!cj->client || !v || tdd_kv_u32(kv, "fd", &fd) || (fd != 1 && fd != 2) ||
+		if (!v)
+			return;
+		if (!n->self)
+			n->ack += strlen(v) + RUN_LINE_COST;
+		if (!cj->client || tdd_kv_u32(kv, "fd", &fd) || (fd != 1 && fd != 2) ||
 		    tdd_kv_u32(kv, "eol", &eol))
 			return;
 		/* Room for this line and the answers that end the job. */
@@ -1214,6 +1240,11 @@ static void cjob_tick(struct cjob *cj, uint64_t now)
 			pump(cj, n);
 		else
 			send_kill(cj, n);
+		/* Credit for more output, once tinydsmctl has taken this. */
+		if (n->ack && !n->gone && (!cj->client ||
+		    tdd_client_queued(cj->client) <= RUN_ROOM / 2) &&
+		    !tdd_member_send(n->m, "run-ack job=%" PRIu64 " bytes=%" PRIu64, cj->id, n->ack))
+			n->ack = 0;
 	}
 	if (!cj->ending && cj->nready < cj->nwith && now > cj->start_by) {
 		for (k = 0; k < cj->nnodes; k++) {
@@ -1576,6 +1607,7 @@ void tdd_run_member_line(struct tdd_member *m, struct tdd_kv *kv)
 {
 	static const char *const exec_verbs[] = {
 		"run-new", "run-cwd", "run-arg", "run-env", "run-start", "run-kill",
+		"run-ack",
 	};
 	size_t i;
 
