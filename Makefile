@@ -342,6 +342,20 @@ run-host-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl
 
 check-run: run-host-test
 
+# run-spec-test: a job's bounds and its encoding on the lines
+# (tools/lib/ctl/tdd_spec.c), on the host.
+.PHONY: run-spec-test
+
+$(BUILD)/host/run_spec_test: $(TOP)/selftests/tinydsm/run_spec_test.c $(TDD_CTL) \
+		$(TDD_CTL_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
+
+run-spec-test: $(BUILD)/host/run_spec_test
+	$<
+
+check-run: run-spec-test
+
 # priv_test: least privilege on one node; its own site table (libtinydsm)
 # and ibv_reg_mr of a region page (libibverbs).
 $(BUILD)/selftests/priv_test: $(TOP)/selftests/tinydsm/priv_test.c $(LIBTDSM) \
