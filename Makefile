@@ -214,6 +214,13 @@ $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
 
+# run_test runs tinydsmctl run, and asks tinydsmd raw (tools/lib/ctl).
+$(BUILD)/selftests/run_test: $(TOP)/selftests/tinydsm/run_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/selftests/tinydsm/tdsm_params.h \
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDD_CTL) $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
+
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cache_test cache_trio_test cluster_sync_test coherence_pair_test \
 		coherence_trio_test peer_failure_test daemon_cluster_test sync_cluster_test): \
