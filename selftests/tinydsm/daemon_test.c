@@ -185,6 +185,10 @@ static const struct {
 	{ "setting twice", "node 1 name a addr 10.0.0.1\nheartbeat-ms 100\nheartbeat-ms 100\n", 3, "twice" },
 	{ "relative socket", "node 1 name a addr 10.0.0.1\nsocket run/x.sock\n", 2, "socket" },
 	{ "control character", "node 1 name a addr 10.0.0.1\x01\n", 1, "control character" },
+	{ "run-allow-root maybe", "node 1 name a addr 10.0.0.1\nrun-allow-root maybe\n", 2, "run-allow-root" },
+	{ "run-allow-root twice", "node 1 name a addr 10.0.0.1\nrun-allow-root no\nrun_allow_root = yes\n", 3, "twice" },
+	{ "run-kill-grace-ms too short", "node 1 name a addr 10.0.0.1\nrun-kill-grace-ms 99\n", 2, "run-kill-grace-ms" },
+	{ "run-kill-grace-ms too long", "node 1 name a addr 10.0.0.1\n\nrun-kill-grace-ms 60001\n", 3, "run-kill-grace-ms" },
 };
 
 /* Every malformed file: exit 1, "tinydsmd: FILE:LINE: why", with and without --check. */
