@@ -349,6 +349,15 @@ run-host-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl
 
 check-run: run-host-test
 
+# run-sim-test: the lab's run_test on 2 and 3 simulated nodes on the host
+# (mount namespaces sharing a private network namespace, tinydsmd with
+# fake_genl.c; selftests/tinydsm/run_sim_cluster.sh). Needs root. Not in
+# check-run: the lab runs run_test itself.
+.PHONY: run-sim-test
+
+run-sim-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl $(BUILD)/selftests/run_test
+	$(TOP)/selftests/tinydsm/run_sim_cluster.sh $(BUILD)
+
 # run-spec-test: a job's bounds and its encoding on the lines
 # (tools/lib/ctl/tdd_spec.c), on the host.
 .PHONY: run-spec-test
