@@ -159,14 +159,15 @@ KEYFILE_LIBS = $(SODIUM_LIBS)
 # program builds with $(TDD_CTL_CFLAGS), lists $(TDD_CTL) $(TDD_CTL_HDR) as
 # prerequisites and links $(TDD_CTL).
 TDD_CTL := $(BUILD)/lib/libtdd_ctl.a
-TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h
+TDD_CTL_HDR := $(TOP)/tools/lib/ctl/tdd_ctl.h $(TOP)/tools/lib/ctl/tdd_spec.h
 TDD_CTL_CFLAGS := -I$(TOP)/tools/lib/ctl
 
-$(BUILD)/lib/tdd_ctl.o: $(TOP)/tools/lib/ctl/tdd_ctl.c $(TDD_CTL_HDR)
+$(BUILD)/lib/tdd_ctl.o $(BUILD)/lib/tdd_spec.o: $(BUILD)/lib/%.o: \
+		$(TOP)/tools/lib/ctl/%.c $(TDD_CTL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) -c -o $@ $<
 
-$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o
+$(TDD_CTL): $(BUILD)/lib/tdd_ctl.o $(BUILD)/lib/tdd_spec.o
 	rm -f $@
 	$(AR) rcs $@ $^
 
@@ -210,6 +211,13 @@ $(BUILD)/selftests/daemon_test: $(TOP)/selftests/tinydsm/daemon_test.c \
 
 # daemon_cluster_test asks tinydsmd for its status (tools/lib/ctl).
 $(BUILD)/selftests/daemon_cluster_test: $(TOP)/selftests/tinydsm/daemon_cluster_test.c \
+		$(UAPI_HDR) $(KSRC)/.extracted $(TDD_CTL) $(TDD_CTL_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
+
+# run_test runs tinydsmctl run, and asks tinydsmd raw (tools/lib/ctl).
+$(BUILD)/selftests/run_test: $(TOP)/selftests/tinydsm/run_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_cluster.h $(TOP)/selftests/tinydsm/tdsm_params.h \
 		$(UAPI_HDR) $(KSRC)/.extracted $(TDD_CTL) $(TDD_CTL_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
@@ -337,6 +345,48 @@ $(BUILD)/selftests/site_test $(BUILD)/selftests/site_cluster_test \
 		$(TOP)/selftests/tinydsm/tdsm_sites.h $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(LIBTDSM)
+
+# run-host-test: tinydsmctl run between two tinydsmd on the host, in a
+# network namespace of their own, without the module (fake_genl.c stands
+# in for genl.c: membership, authentication and jobs only). Needs root.
+RUN_FAKE_DAEMON := $(BUILD)/host/tinydsmd-fake
+.PHONY: run-host-test
+
+$(RUN_FAKE_DAEMON): $(filter-out $(TOP)/daemon/genl.c,$(DAEMON_SRC)) $(DAEMON_HDR) \
+		$(TOP)/selftests/tinydsm/fake_genl.c $(KEYFILE_DEPS) $(TDD_CTL) $(TDD_CTL_HDR) \
+		$(TOP)/VERSION
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -I$(TOP)/daemon -pthread -o $@ \
+		$(filter-out $(TOP)/daemon/genl.c,$(DAEMON_SRC)) \
+		$(TOP)/selftests/tinydsm/fake_genl.c $(KEYFILE_SRC) $(TDD_CTL) $(KEYFILE_LIBS)
+
+run-host-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl
+	$(TOP)/selftests/tinydsm/run_host_test.sh $(BUILD)
+
+check-run: run-host-test
+
+# run-sim-test: the lab's run_test on 2 and 3 simulated nodes on the host
+# (mount namespaces sharing a private network namespace, tinydsmd with
+# fake_genl.c; selftests/tinydsm/run_sim_cluster.sh). Needs root. Not in
+# check-run: the lab runs run_test itself.
+.PHONY: run-sim-test
+
+run-sim-test: $(RUN_FAKE_DAEMON) $(BUILD)/tools/tinydsmctl $(BUILD)/selftests/run_test
+	$(TOP)/selftests/tinydsm/run_sim_cluster.sh $(BUILD)
+
+# run-spec-test: a job's bounds and its encoding on the lines
+# (tools/lib/ctl/tdd_spec.c), on the host.
+.PHONY: run-spec-test
+
+$(BUILD)/host/run_spec_test: $(TOP)/selftests/tinydsm/run_spec_test.c $(TDD_CTL) \
+		$(TDD_CTL_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TDD_CTL_CFLAGS) -o $@ $< $(TDD_CTL)
+
+run-spec-test: $(BUILD)/host/run_spec_test
+	$<
+
+check-run: run-spec-test
 
 # priv_test: least privilege on one node; its own site table (libtinydsm)
 # and ibv_reg_mr of a region page (libibverbs).

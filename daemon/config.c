@@ -13,6 +13,8 @@
  *   socket PATH
  *   key-file PATH
  *   allow-unauthenticated yes|no
+ *   run-allow-root yes|no
+ *   run-kill-grace-ms MS
  *
  * A setting may also be written "key_file = PATH": '_' for '-' in its
  * keyword, and a "=" word after it.
@@ -307,7 +309,7 @@ static int split(char *s, char **w)
 int tdd_config_load(struct tdd_config *cfg, const char *file)
 {
 	int seen_hb = 0, seen_dead = 0, seen_sock = 0, seen_chunk = 0;
-	int seen_req = 0, line = 0, nw, ret = -1;
+	int seen_req = 0, seen_grace = 0, line = 0, nw, ret = -1;
 	char buf[TDD_CONF_LINE_MAX + 2], *w[TDD_MAX_WORDS], *hash;
 	size_t len;
 	FILE *f;
@@ -318,6 +320,7 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 	cfg->dead_after_ms = TDD_DEFAULT_DEAD_AFTER;
 	cfg->chunk_pages = TDD_DEFAULT_CHUNK;
 	cfg->request_timeout_ms = TDD_DEFAULT_REQ_TIMEOUT;
+	cfg->run_grace_ms = TDD_DEFAULT_RUN_GRACE;
 	snprintf(cfg->socket, sizeof(cfg->socket), "%s", TDD_DEFAULT_SOCKET);
 
 	f = fopen(file, "r");
@@ -418,6 +421,22 @@ int tdd_config_load(struct tdd_config *cfg, const char *file)
 			}
 			cfg->allow_unauth = !strcmp(w[1], "yes");
 			cfg->unauth_line = line;
+		} else if (!strcmp(w[0], "run-allow-root")) {
+			if (cfg->run_root_line) {
+				conf_err(cfg, line, "run-allow-root given twice (first on line %d)",
+					 cfg->run_root_line);
+				goto out;
+			}
+			if (nw != 2 || (strcmp(w[1], "yes") && strcmp(w[1], "no"))) {
+				conf_err(cfg, line, "run-allow-root needs yes or no");
+				goto out;
+			}
+			cfg->run_allow_root = !strcmp(w[1], "yes");
+			cfg->run_root_line = line;
+		} else if (!strcmp(w[0], "run-kill-grace-ms")) {
+			if (parse_setting(cfg, line, w, nw, 100, 60000,
+					  &cfg->run_grace_ms, &seen_grace))
+				goto out;
 		} else {
 			conf_err(cfg, line, "unknown keyword \"%s\"", w[0]);
 			goto out;

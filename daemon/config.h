@@ -19,6 +19,7 @@
 #define TDD_DEFAULT_DEAD_AFTER	3000
 #define TDD_DEFAULT_CHUNK	256
 #define TDD_DEFAULT_REQ_TIMEOUT	30000
+#define TDD_DEFAULT_RUN_GRACE	2000	/* SIGTERM to SIGKILL, ms */
 
 /* One "node" line. */
 struct tdd_node {
@@ -48,6 +49,9 @@ struct tdd_config {
 	int key_line;			/* 0: no key-file line */
 	bool allow_unauth;		/* allow-unauthenticated yes */
 	int unauth_line;
+	bool run_allow_root;		/* run-allow-root yes: ranks as root for others */
+	int run_root_line;
+	unsigned int run_grace_ms;	/* run-kill-grace-ms */
 };
 
 /*

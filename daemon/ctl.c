@@ -9,10 +9,16 @@
  *                                then ok
  *   migrate from=NAME to=NAME [strategy=lazy|eager|lookup] [addr=A npages=N]
  *                                progress lines, then ok (the summary)
+ *   run-begin ..., run-cwd/run-arg/run-env ..., run-go
+ *                                a job (run.c): job, out, exit, note lines,
+ *                                then ok status=S; "cancel" meanwhile
+ *   jobs                         job lines, then ok
  *
- * Anyone may ask for the status. A request that changes anything needs
- * uid 0 or CAP_NET_ADMIN in the client's effective set, checked with
- * SO_PEERCRED and /proc/PID/status; otherwise "error errno=EPERM".
+ * Anyone may ask for the status and the jobs, and run a job as himself
+ * (the uid and gid are SO_PEERCRED's, never the request's). A request
+ * that changes the cluster needs uid 0 or CAP_NET_ADMIN in the client's
+ * effective set, checked with SO_PEERCRED and /proc/PID/status;
+ * otherwise "error errno=EPERM".
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -71,6 +77,16 @@ void tdd_client_progress(struct tdd_client *c, const char *fmt, ...)
 void tdd_client_done(struct tdd_client *c)
 {
 	c->busy = false;
+}
+
+void tdd_client_busy(struct tdd_client *c)
+{
+	c->busy = true;
+}
+
+size_t tdd_client_queued(const struct tdd_client *c)
+{
+	return c->conn.wlen;
 }
 
 void tdd_client_error(struct tdd_client *c, int e, const char *fmt, ...)
@@ -151,15 +167,25 @@ static int client_line(void *arg, char *line, const char **why)
 	struct tdd_kv kv;
 
 	(void)why;
+	if (tdd_kv_parse(line, &kv)) {
+		if (c->busy) {
+			tdd_client_printf(c, "error errno=EBUSY msg=one request at a time on a connection");
+			return 0;
+		}
+		c->busy = true;
+		tdd_client_error(c, EINVAL, "malformed request");
+		return 0;
+	}
+	/* A job's lines: its description, and a cancel while it runs. */
+	if (!strcmp(kv.verb, "cancel") || (!c->busy && !strncmp(kv.verb, "run-", 4))) {
+		tdd_run_client_line(c, &c->cred, &kv);
+		return 0;
+	}
 	if (c->busy) {
 		tdd_client_printf(c, "error errno=EBUSY msg=one request at a time on a connection");
 		return 0;
 	}
 	c->busy = true;
-	if (tdd_kv_parse(line, &kv)) {
-		tdd_client_error(c, EINVAL, "malformed request");
-		return 0;
-	}
 	if (!strcmp(kv.verb, "status")) {
 		do_status(c);
 	} else if (!strcmp(kv.verb, "migrate")) {
@@ -170,8 +196,10 @@ static int client_line(void *arg, char *line, const char **why)
 			return 0;
 		}
 		tdd_migrate_request(c, &kv);
+	} else if (!strcmp(kv.verb, "jobs")) {
+		tdd_run_jobs(c);
 	} else {
-		tdd_client_error(c, EINVAL, "unknown request \"%.32s\" (status, migrate)",
+		tdd_client_error(c, EINVAL, "unknown request \"%.32s\" (status, migrate, run-begin, jobs)",
 				 kv.verb);
 	}
 	return 0;
@@ -181,6 +209,7 @@ static void drop_client(struct tdd_client *c)
 {
 	if (c->busy)
 		tdd_migrate_client_gone(c);
+	tdd_run_client_gone(c);
 	c->busy = false;
 	c->closing = false;
 	tdd_line_close(&c->conn);

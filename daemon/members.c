@@ -12,6 +12,7 @@
  *   req id=N op=repopulate addr=A npages=N [flags=TINYDSM_REPOPULATE_F_*]
  *   rep id=N err=0|ENAME [moved= skipped= data= holders= holders64=
  *       fetched= mapped= sites= nsec=] [msg=text]
+ *   run-*                                       jobs of tinydsmctl run (run.c)
  *
  * holders= is the module's ABI 1 bitmap (bit n = node n, nodes 1..31),
  * which daemons before 64 nodes read; holders64= the whole set, bit n - 1
@@ -223,6 +224,29 @@ void tdd_member_cancel(struct tdd_member *m)
 	m->req_fn = NULL;
 }
 
+bool tdd_member_up(const struct tdd_member *m)
+{
+	return m && m->conn.fd >= 0 && !m->connecting && m->hello;
+}
+
+size_t tdd_member_queued(const struct tdd_member *m)
+{
+	return m->conn.wlen;
+}
+
+int tdd_member_send(struct tdd_member *m, const char *fmt, ...)
+{
+	char buf[TDD_LINE_MAX];
+	va_list ap;
+
+	if (!tdd_member_up(m))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return tdd_line_printf(&m->conn, "%s", buf);
+}
+
 /* ---- connections ---- */
 
 static void disconnect(struct tdd_member *m, enum tdd_level level,
@@ -247,6 +271,8 @@ static void disconnect(struct tdd_member *m, enum tdd_level level,
 	m->next_connect = tdd_now_ms() + m->backoff_ms;
 	fail_request(m, ENOTCONN, "lost the connection to %s's daemon (%s)",
 		     m->node->name, why);
+	/* Jobs with ranks there, or run here for it: they end. */
+	tdd_run_member_down(m);
 }
 
 /* Our hello, kept as sent: the auth lines' MACs cover it. */
@@ -645,6 +671,9 @@ static int member_line(void *arg, char *line, const char **why)
 		serve_request(m, &kv);
 	} else if (!strcmp(kv.verb, "rep")) {
 		take_reply(m, &kv);
+	} else if (!strncmp(kv.verb, "run-", 4)) {
+		/* Jobs (run.c): only here, on a connection that proved the key. */
+		tdd_run_member_line(m, &kv);
 	} else if (!strcmp(kv.verb, "hello")) {
 		*why = "hello twice";
 		return -1;

@@ -123,7 +123,8 @@ int tdd_errno_by_name(const char *name)
 
 /* ---- the poll loop ---- */
 
-#define TDD_POLL_MAX	128
+/* Members, clients, and a job's ranks: pidfd, error pipe, stdout, stderr. */
+#define TDD_POLL_MAX	512
 
 static struct pollfd pfds[TDD_POLL_MAX];
 static struct {
@@ -189,6 +190,7 @@ static void loop(void)
 		tdd_work_poll();
 		tdd_ctl_poll();
 		tdd_members_poll(&timeout);
+		tdd_run_poll(&timeout);
 		t = tdd_migrate_timeout();
 		if (t >= 0 && t < timeout)
 			timeout = t;
@@ -204,6 +206,7 @@ static void loop(void)
 		}
 		tdd_members_tick();
 		tdd_migrate_run();
+		tdd_run_tick();
 	}
 }
 
@@ -378,12 +381,13 @@ int main(int argc, char **argv)
 		goto out_genl;
 	if (tdd_members_init())
 		goto out_work;
-	if (tdd_ctl_init(tdd.cfg.socket))
+	if (tdd_run_init() || tdd_ctl_init(tdd.cfg.socket))
 		goto out_members;
 
 	loop();
 	ret = TDD_EXIT_OK;
 
+	tdd_run_fini();
 	tdd_ctl_fini();
 out_members:
 	tdd_members_fini();

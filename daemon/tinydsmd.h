@@ -14,6 +14,7 @@
  *              requests run for another daemon
  *   ctl.c      the unix socket that tinydsmctl talks to
  *   migrate.c  the migration driver (coordinator side)
+ *   run.c      jobs of tinydsmctl run: the ranks' processes, their output
  */
 #ifndef TINYDSMD_H
 #define TINYDSMD_H
@@ -26,6 +27,7 @@
 #include "auth.h"
 #include "config.h"
 #include "tdd_ctl.h"
+#include "tdd_spec.h"
 
 /* From the file VERSION at the top (the Makefile's -DTINYDSM_VERSION). */
 #ifndef TINYDSM_VERSION
@@ -239,6 +241,13 @@ int tdd_member_request(struct tdd_member *m, tdd_reply_fn fn,
 		       const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void tdd_member_cancel(struct tdd_member *m);
+/* Connected, and its hello (and key) checked: lines may go. */
+bool tdd_member_up(const struct tdd_member *m);
+/* Bytes queued towards it, not yet sent. */
+size_t tdd_member_queued(const struct tdd_member *m);
+/* Queue one line to it: 0, -1 if it does not fit (or no connection). */
+int tdd_member_send(struct tdd_member *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- ctl.c ---- */
 struct tdd_client;
@@ -251,6 +260,10 @@ int tdd_client_printf(struct tdd_client *c, const char *fmt, ...)
 void tdd_client_error(struct tdd_client *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void tdd_client_done(struct tdd_client *c);
+/* A request is being answered (until tdd_client_done/_error). */
+void tdd_client_busy(struct tdd_client *c);
+/* Bytes queued towards the client, not yet sent. */
+size_t tdd_client_queued(const struct tdd_client *c);
 void tdd_client_progress(struct tdd_client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -260,6 +273,22 @@ void tdd_migrate_client_gone(struct tdd_client *c);
 void tdd_migrate_run(void);		/* a step due: run it */
 int tdd_migrate_timeout(void);		/* ms until the next step, -1 none */
 bool tdd_migrate_active(void);
+
+/* ---- run.c: jobs of tinydsmctl run ---- */
+struct ucred;
+int tdd_run_init(void);
+void tdd_run_fini(void);		/* ends this node's ranks */
+void tdd_run_poll(int *timeout);	/* add fds, shorten the timeout */
+void tdd_run_tick(void);
+/* A run-begin, run-cwd/arg/env, run-go or cancel line of a control client. */
+void tdd_run_client_line(struct tdd_client *c, const struct ucred *cred,
+			 const struct tdd_kv *kv);
+void tdd_run_client_gone(struct tdd_client *c);
+void tdd_run_jobs(struct tdd_client *c);	/* the "jobs" request */
+/* A "run-*" line on an authenticated member connection. */
+void tdd_run_member_line(struct tdd_member *m, struct tdd_kv *kv);
+/* Its connection closed (or it was declared dead): its jobs' part ends. */
+void tdd_run_member_down(struct tdd_member *m);
 
 /* ---- the poll loop (tinydsmd.c) ---- */
 typedef void (*tdd_poll_fn)(void *arg, short revents);

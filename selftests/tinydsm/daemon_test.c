@@ -185,6 +185,10 @@ static const struct {
 	{ "setting twice", "node 1 name a addr 10.0.0.1\nheartbeat-ms 100\nheartbeat-ms 100\n", 3, "twice" },
 	{ "relative socket", "node 1 name a addr 10.0.0.1\nsocket run/x.sock\n", 2, "socket" },
 	{ "control character", "node 1 name a addr 10.0.0.1\x01\n", 1, "control character" },
+	{ "run-allow-root maybe", "node 1 name a addr 10.0.0.1\nrun-allow-root maybe\n", 2, "run-allow-root" },
+	{ "run-allow-root twice", "node 1 name a addr 10.0.0.1\nrun-allow-root no\nrun_allow_root = yes\n", 3, "twice" },
+	{ "run-kill-grace-ms too short", "node 1 name a addr 10.0.0.1\nrun-kill-grace-ms 99\n", 2, "run-kill-grace-ms" },
+	{ "run-kill-grace-ms too long", "node 1 name a addr 10.0.0.1\n\nrun-kill-grace-ms 60001\n", 3, "run-kill-grace-ms" },
 };
 
 /* Every malformed file: exit 1, "tinydsmd: FILE:LINE: why", with and without --check. */
@@ -1073,6 +1077,81 @@ TEST_F(daemon, replayed_and_altered_lines)
 	snprintf(line, sizeof(line), "\"addr\":\"" GHOST_ADDR "\",\"auth_fails\":%lld}",
 		 fails + 2);
 	EXPECT_NE(NULL, strstr(self->r.out, line)) TH_LOG("%s", self->r.out);
+	close(lfd);
+}
+
+/*
+ * The next line from the daemon that starts with @prefix, within @ms,
+ * heartbeating meanwhile: 0 with it in @line, -1 (timeout, closed).
+ */
+static int ghost_wait(struct peer *p, const char *prefix, char *line, size_t size,
+		      int ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end) {
+		if (!peer_line(p, line, size, 100) && !strncmp(line, prefix, strlen(prefix)))
+			return 0;
+		if (p->eof || p->bad_mac || ghost_send(p, "hb"))
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Jobs (tinydsmctl run) over the daemons' connection, the ghost playing
+ * the coordinator: a job for nobody runs as nobody and reports its pid,
+ * output and exit; one for root is refused (run-allow-root no); a run-new
+ * altered after its MAC (nobody's uid made 0) closes the connection and
+ * runs nothing.
+ */
+TEST_F(daemon, run_request_needs_the_key)
+{
+	NEED(self->pid > 0);
+	struct peer p = { .fd = -1 };
+	char why[256], line[512], want[64], sealed[512];
+	long long fails;
+	size_t len;
+	int lfd;
+
+	GHOST_UP(&p, &lfd, why);
+	ASSERT_EQ(0, ghost_send(&p, "run-new job=5 uid=%d gid=%d nranks=2 first=1 step=1 count=1",
+				TU_NOBODY, TU_NOBODY));
+	ASSERT_EQ(0, ghost_send(&p, "run-cwd job=5 v=/"));
+	ASSERT_EQ(0, ghost_send(&p, "run-arg job=5 v=/bin/sh"));
+	ASSERT_EQ(0, ghost_send(&p, "run-arg job=5 v=-c"));
+	ASSERT_EQ(0, ghost_send(&p, "run-arg job=5 v=echo%%20$(id%%20-u)%%20$TINYDSM_RANK/$TINYDSM_NRANKS/$TINYDSM_JOB"));
+	ASSERT_EQ(0, ghost_send(&p, "run-env job=5 v=PATH=/usr/bin:/bin"));
+	ASSERT_EQ(0, ghost_send(&p, "run-start job=5"));
+	ASSERT_EQ(0, ghost_wait(&p, "run-pid job=5 rank=1 pid=", line, sizeof(line), 10000))
+		TH_LOG("no run-pid: '%s'", line);
+	ASSERT_EQ(0, ghost_wait(&p, "run-out job=5 rank=1 fd=1 ", line, sizeof(line), 10000))
+		TH_LOG("no output: '%s'", line);
+	snprintf(want, sizeof(want), "eol=1 v=%d%%201/2/5", TU_NOBODY);
+	EXPECT_NE(NULL, strstr(line, want)) TH_LOG("'%s', want '%s'", line, want);
+	ASSERT_EQ(0, ghost_wait(&p, "run-exit job=5 rank=1 ", line, sizeof(line), 10000));
+	EXPECT_STREQ("run-exit job=5 rank=1 status=0", line);
+
+	/* root: refused at once, nothing runs. */
+	ASSERT_EQ(0, ghost_send(&p, "run-new job=6 uid=0 gid=0 nranks=1 first=0 step=1 count=1"));
+	ASSERT_EQ(0, ghost_wait(&p, "run-failed job=6 ", line, sizeof(line), 10000));
+	EXPECT_NE(NULL, strstr(line, "err=EPERM")) TH_LOG("%s", line);
+	EXPECT_NE(NULL, strstr(line, "run-allow-root")) TH_LOG("%s", line);
+
+	/* Altered after its MAC: the connection goes, job 7 never is. */
+	fails = ghost_auth_fails(self->sock);
+	len = snprintf(sealed, sizeof(sealed),
+		       "run-new job=7 uid=%d gid=%d nranks=1 first=0 step=1 count=1",
+		       TU_NOBODY, TU_NOBODY);
+	len = tdd_auth_seal(&p.a, sealed, len, sizeof(sealed) - 1);
+	sealed[len++] = '\n';
+	memcpy(strstr(sealed, " uid=") + 5, "00000", 5);	/* uid=0, padded */
+	ASSERT_EQ((ssize_t)len, send(p.fd, sealed, len, MSG_NOSIGNAL));
+	EXPECT_TRUE(peer_closed(&p, 5000)) TH_LOG("the daemon kept the connection");
+	close(p.fd);
+	EXPECT_EQ(fails + 1, ghost_auth_fails(self->sock));
+	EXPECT_EQ(0, log_count(self->log, "job 7"));
+	EXPECT_EQ(1, log_count(self->log, "job 5 from ghost: 1 rank(s)"));
 	close(lfd);
 }
 

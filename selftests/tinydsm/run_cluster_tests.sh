@@ -23,6 +23,8 @@
 #                       after FREE and after invalidations
 #   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
 #                       tinydsmctl migrate, daemon restart, nodes that die
+#   run_test            2 and 3 nodes, with tinydsmd on each: tinydsmctl
+#                       run (exit statuses, output, env, Ctrl-C, job show)
 #   unload_cluster_test 2 nodes: node1 unloads tinydsm while it listens
 #                       to its events, then loads it again and reconnects
 #   peer_failure_test   2 nodes; node2 takes eth0 down, then up again
@@ -84,12 +86,12 @@ cluster_run() { # TEST [ARGS...]
 		connected=1
 	fi
 	case $1 in
-	daemon_cluster_test)
+	daemon_cluster_test | run_test)
 		selected "$1" || return
 		if tdsm_daemon_up; then
 			run_selected "$@"
 		else
-			echo "run_cluster_tests: tinydsmd did not come up; daemon_cluster_test not run"
+			echo "run_cluster_tests: tinydsmd did not come up; $1 not run"
 			tdsm_rc=1
 		fi
 		tdsm_daemon_down

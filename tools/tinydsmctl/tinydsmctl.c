@@ -24,7 +24,7 @@ static int help(struct tdc *t)
 	fprintf(t->help_out, "Usage: %s [ OPTIONS ] OBJECT { COMMAND | help }\n"
 	       "       %s -V\n"
 	       "where  OBJECT := { node | region | page | stats | monitor | migrate |\n"
-	       "                  member | key }\n"
+	       "                  member | key | run | job }\n"
 	       "       OPTIONS := { -j[son] | -p[retty] | -t[ab] | -h[elp] | -V[ersion] }\n"
 	       "\n"
 	       "Exit status: 0 success, 1 the operation failed, 2 usage error,\n"
@@ -282,6 +282,8 @@ static const struct tdc_cmd objects[] = {
 	{ "migrate",	cmd_migrate },
 	{ "member",	cmd_member },
 	{ "key",	cmd_key },
+	{ "run",	cmd_run },
+	{ "job",	cmd_job },
 	{ "help",	cmd_help },
 	{ NULL,		NULL },
 };

@@ -180,5 +180,7 @@ int cmd_monitor(struct tdc *t);
 int cmd_migrate(struct tdc *t);	/* migrate.c */
 int cmd_member(struct tdc *t);	/* member.c */
 int cmd_key(struct tdc *t);	/* key.c */
+int cmd_run(struct tdc *t);	/* run.c */
+int cmd_job(struct tdc *t);	/* run.c */
 
 #endif /* TINYDSMCTL_H */
