@@ -179,8 +179,9 @@ user: $(BUILD)/tools/tinydsmctl
 $(BUILD)/tools/tinydsmctl: $(CTL_SRC) $(CTL_HDR) $(KEYFILE_DEPS) $(TDSM_NL) \
 		$(TDSM_NL_HDR) $(TDD_CTL) $(TDD_CTL_HDR) $(TOP)/VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) -o $@ $(CTL_SRC) \
-		$(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) $(NL_LIBS) $(KEYFILE_LIBS)
+	$(CC) $(USER_CFLAGS) $(NL_CFLAGS) $(TDD_CTL_CFLAGS) $(KEYFILE_CFLAGS) \
+		-I$(LIBTDSM_DIR) -o $@ $(CTL_SRC) $(KEYFILE_SRC) $(TDSM_NL) $(TDD_CTL) \
+		$(LIBTDSM) $(NL_LIBS) $(KEYFILE_LIBS)
 
 # tinydsmd, the per-node daemon: libnl-genl-3 towards its module, libsodium
 # for the key and the MACs between the daemons.
@@ -299,6 +300,15 @@ user: $(BUILD)/selftests/wire_test
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
 LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
+
+# tinydsmctl run makes a job's root in the region (libtinydsm).
+$(BUILD)/tools/tinydsmctl: $(LIBTDSM) $(LIBTDSM_HDR)
+
+# libtinydsm's example of a job across nodes (run_test runs it).
+user: $(BUILD)/tools/job_count
+$(BUILD)/tools/job_count: $(LIBTDSM_DIR)/examples/job_count.c $(LIBTDSM) $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
 .PHONY: libtinydsm-test
 

@@ -176,8 +176,12 @@ static int client_line(void *arg, char *line, const char **why)
 		tdd_client_error(c, EINVAL, "malformed request");
 		return 0;
 	}
-	/* A job's lines: its description, and a cancel while it runs. */
-	if (!strcmp(kv.verb, "cancel") || (!c->busy && !strncmp(kv.verb, "run-", 4))) {
+	/*
+	 * A job's lines: its description, and while it waits or runs, its
+	 * root (run-root) and a cancel.
+	 */
+	if (!strcmp(kv.verb, "cancel") || !strcmp(kv.verb, "run-root") ||
+	    (!c->busy && !strncmp(kv.verb, "run-", 4))) {
 		tdd_run_client_line(c, &c->cred, &kv);
 		return 0;
 	}

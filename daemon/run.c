@@ -186,6 +186,7 @@ struct cjob {
 	int nready, nwith;		/* nodes ready, nodes with ranks */
 	int status;			/* the first non-zero, 0 */
 	bool ending, cancelled, started_said;
+	bool await_root;		/* no rank until tinydsmctl's run-root */
 	uint64_t start_by, end_by;
 	int err;			/* the job could not start: why */
 	char errmsg[300];
@@ -203,12 +204,14 @@ struct pend {
 	uint32_t nranks, per_node;
 	char nodes[TINYDSM_MAX_NODES * TDD_NAME_MAX];
 	bool prefix;
+	bool root;		/* run-begin root=1: a run-root comes after run-go */
 };
 
 static struct pend pends[16];
 static uint64_t next_job;
 
 static void coord_event(uint32_t node_id, struct tdd_kv *kv);
+static void cjob_launch(struct cjob *cj);
 
 /* ---- small helpers ---- */
 
@@ -1236,7 +1239,8 @@ static void cjob_tick(struct cjob *cj, uint64_t now)
 
 		if (!n->count || n->self)
 			continue;
-		if (!cj->ending)
+		/* Nothing goes out before the root is known (run_root()). */
+		if (!cj->ending && !cj->await_root)
 			pump(cj, n);
 		else
 			send_kill(cj, n);
@@ -1245,6 +1249,13 @@ static void cjob_tick(struct cjob *cj, uint64_t now)
 		    tdd_client_queued(cj->client) <= RUN_ROOM / 2) &&
 		    !tdd_member_send(n->m, "run-ack job=%" PRIu64 " bytes=%" PRIu64, cj->id, n->ack))
 			n->ack = 0;
+	}
+	if (!cj->ending && cj->await_root && now > cj->start_by) {
+		cj->err = ETIMEDOUT;
+		snprintf(cj->errmsg, sizeof(cj->errmsg),
+			 "tinydsmctl gave no root for the job within %u ms",
+			 tdd.cfg.request_timeout_ms);
+		cjob_end(cj, cj->errmsg);
 	}
 	if (!cj->ending && cj->nready < cj->nwith && now > cj->start_by) {
 		for (k = 0; k < cj->nnodes; k++) {
@@ -1402,6 +1413,7 @@ static void run_go(struct tdd_client *c, const struct ucred *cred, struct pend *
 	cj->nranks = nranks;
 	cj->per_node = p->per_node;
 	cj->spec = p->spec;
+	cj->await_root = p->root;
 	p->spec = NULL;
 	pend_drop(p);
 	cj->status = 0;
@@ -1428,12 +1440,69 @@ static void run_go(struct tdd_client *c, const struct ucred *cred, struct pend *
 	log_notice("job %" PRIu64 ": %s (uid %u pid %d) runs %u rank(s) on %s: %s", cj->id,
 		   cj->user, (unsigned int)cj->uid, (int)cred->pid, nranks, nodes, cj->cmd);
 	tdd_client_printf(c, "job id=%" PRIu64 " nranks=%u nodes=%s", cj->id, nranks, nodes);
+	/*
+	 * The job's root in the region is made by tinydsmctl, as the user,
+	 * once it knows the job's id and size (this line): the ranks start
+	 * at its run-root, or fail at start_by.
+	 */
+	if (cj->await_root)
+		return;
+	cjob_launch(cj);
+}
+
+/* Start @cj's ranks: here, and through the other nodes' daemons. */
+static void cjob_launch(struct cjob *cj)
+{
+	int k;
+
+	cj->await_root = false;
 	for (k = 0; k < cj->nnodes; k++)
 		if (cj->nodes[k].self && cj->nodes[k].count)
 			start_local(cj, &cj->nodes[k]);
 	for (k = 0; k < cj->nnodes; k++)
 		if (!cj->nodes[k].self && cj->nodes[k].count)
 			pump(cj, &cj->nodes[k]);
+}
+
+/*
+ * "run-root addr=A": the root tinydsmctl made in the region for the job it
+ * is waiting for (A, page aligned; 0: none), given to every rank as
+ * TINYDSM_ROOT; then the ranks start.
+ */
+static void run_root(struct tdd_client *c, const struct tdd_kv *kv)
+{
+	char env[64];
+	struct cjob *cj = NULL;
+	uint64_t addr;
+	int i;
+
+	for (i = 0; i < RUN_JOBS_MAX && !cj; i++)
+		if (cjobs[i].used && cjobs[i].client == c && cjobs[i].await_root)
+			cj = &cjobs[i];
+	if (!cj) {
+		tdd_client_busy(c);
+		tdd_client_error(c, EINVAL, "run-root without a job waiting for its root");
+		return;
+	}
+	if (tdd_kv_u64(kv, "addr", &addr) || addr % 4096) {
+		cj->err = EINVAL;
+		snprintf(cj->errmsg, sizeof(cj->errmsg),
+			 "run-root: addr must be a page-aligned address, or 0");
+		cjob_end(cj, cj->errmsg);
+		return;
+	}
+	if (addr) {
+		snprintf(env, sizeof(env), "TINYDSM_ROOT=%#" PRIx64, addr);
+		if (tdd_spec_add(cj->spec, TDD_SPEC_ENV, false, env, strlen(env)) ||
+		    tdd_spec_check(cj->spec)) {
+			cj->err = cj->spec->err ? cj->spec->err : E2BIG;
+			snprintf(cj->errmsg, sizeof(cj->errmsg), "run-root: %s",
+				 cj->spec->why);
+			cjob_end(cj, cj->errmsg);
+			return;
+		}
+	}
+	cjob_launch(cj);
 }
 
 void tdd_run_client_line(struct tdd_client *c, const struct ucred *cred,
@@ -1454,6 +1523,10 @@ void tdd_run_client_line(struct tdd_client *c, const struct ucred *cred,
 				cjob_end(cj, "tinydsmctl cancelled it");
 			}
 		}
+		return;
+	}
+	if (!strcmp(kv->verb, "run-root")) {
+		run_root(c, kv);
 		return;
 	}
 	if (!strcmp(kv->verb, "run-begin")) {
@@ -1483,6 +1556,7 @@ void tdd_run_client_line(struct tdd_client *c, const struct ucred *cred,
 				 "nranks must be 1..%d, per-node 1..%d", TDD_RUN_RANKS_MAX,
 				 TDD_RUN_PER_NODE_MAX);
 		}
+		p->root = !tdd_kv_u32(kv, "root", &v) && v;
 		nodes = tdd_kv_get(kv, "nodes");
 		if (nodes && strlen(nodes) >= sizeof(p->nodes)) {
 			p->spec->err = EINVAL;

@@ -189,6 +189,17 @@ out=$(run1 -- echo "$big" 2>&1); [[ $? == 1 ]] && grep -q E2BIG <<<"$out" && ok 
 out=$(cd "$dir" && printf 'run-begin nranks=1 nodes=node1 uid=0 gid=0\nrun-cwd v=/tmp\nrun-arg v=id\nrun-arg v=-u\nrun-env v=PATH=/usr/bin:/bin\nrun-go\n' |
 	runuser -u nobody -- bash -c "$(declare -f raw); raw $dir/n1.sock" 2>&1)
 grep -q "v=$nob" <<<"$out" && ok "forged uid= ignored (SO_PEERCRED wins)" || bad "forged uid" "$out"
+# The root tinydsmctl makes: no rank before run-root, every rank gets it.
+out=$(cd "$dir" && printf 'run-begin nranks=2 root=1\nrun-cwd v=/tmp\nrun-arg v=sh\nrun-arg v=-c\nrun-arg v=echo%%20root=$TINYDSM_ROOT\nrun-env v=PATH=/usr/bin:/bin\nrun-go\nrun-root addr=0x7f0000040000\n' |
+	runuser -u nobody -- bash -c "$(declare -f raw); raw $dir/n1.sock" 2>&1)
+[[ $(grep -c "v=root=0x7f0000040000" <<<"$out") == 2 ]] && grep -q "^ok .*status=0" <<<"$out" &&
+	ok "run-root: every rank's TINYDSM_ROOT" || bad "run-root" "$out"
+out=$(cd "$dir" && printf 'run-begin nranks=2 root=1\nrun-cwd v=/tmp\nrun-arg v=true\nrun-go\nrun-root addr=0x1001\n' |
+	runuser -u nobody -- bash -c "$(declare -f raw); raw $dir/n1.sock" 2>&1)
+grep -q "page-aligned" <<<"$out" && ! grep -q "^started" <<<"$out" &&
+	ok "run-root: an unaligned root, no rank started" || bad "run-root unaligned" "$out"
+out=$(printf 'run-root addr=0x7f0000040000\n' | raw "$dir/n1.sock" 2>&1)
+grep -q "errno=EINVAL msg=run-root without a job" <<<"$out" && ok "run-root without a job" || bad "run-root alone" "$out"
 out=$(printf 'run-arg v=x\n' | raw "$dir/n1.sock" 2>&1)
 grep -q "errno=EINVAL" <<<"$out" && ok "run-arg without run-begin" || bad "no begin" "$out"
 out=$(printf 'run-begin\nrun-cwd v=%%zz\nrun-arg v=true\nrun-go\n' | raw "$dir/n1.sock" 2>&1)

@@ -16,6 +16,15 @@
  * rank killed by signal N), 0 when all exited 0. SIGINT or SIGTERM asks
  * the daemon to end every rank (a second one: tinydsmctl goes at once,
  * and the daemon ends them all the same).
+ *
+ * The job's root in the region (libtinydsm, tdsm_job_create(): where the
+ * ranks find the job's heap, barrier and shared values) is made here, as
+ * the user, once the daemon said the job's id and size, and given to the
+ * ranks as TINYDSM_ROOT (run-root); tinydsmctl frees it when the job
+ * ends. Without /dev/tinydsm (no module, or the user may not open it,
+ * which is said) the ranks get no root: a rank that calls tdsm_init()
+ * then fails, naming TINYDSM_ROOT, and one that does not use tinydsm runs
+ * as ever.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +44,7 @@
 
 #include "tdd_ctl.h"
 #include "tdd_spec.h"
+#include "tinydsm.h"
 #include "tinydsmctl.h"
 
 #define RUN_DEFAULT_SOCKET	"/run/tinydsm/tinydsmd.sock"
@@ -69,16 +79,55 @@ static int run_help(struct tdc *t)
 	return TDC_EXIT_OK;
 }
 
+static int send_all(int fd, const char *line);
+
+/* The job's root, made here (see the top of this file). */
+struct run_root {
+	bool wanted;		/* attached: the daemon waits for run-root */
+	void *addr;		/* made, to free at the end */
+};
+
 /*
- * The job's root page in the region. The ONE placeholder of the launcher:
- * libtinydsm's tdsm_job_create() (being written on another branch) goes
- * here once it is merged, and its address becomes the ranks'
- * TINYDSM_ROOT. Until then nothing is created in the region: 0, and the
- * ranks get TINYDSM_ROOT only if this environment already has it.
+ * The daemon's "job id= nranks=" line came: make the job's root for it,
+ * and say where (run-root addr=0 if it could not be made: the ranks
+ * start without one).
  */
-static uint64_t job_root_create(void)
+static int root_give(struct tdc *t, int fd, struct run_root *rr,
+		     const struct tdd_kv *kv)
 {
-	return 0;
+	char line[64];
+	uint64_t id = 0;
+	uint32_t nranks = 0;
+	int err;
+
+	if (!rr->wanted || rr->addr)
+		return 0;
+	if (tdd_kv_u64(kv, "id", &id) || tdd_kv_u32(kv, "nranks", &nranks))
+		err = -EPROTO;
+	else
+		err = tdsm_job_create(nranks, id, &rr->addr);
+	if (err) {
+		rr->addr = NULL;
+		fprintf(stderr, "%s: run: no root for job %" PRIu64 " in the region: %s (%s); a rank that calls tdsm_init() will fail\n",
+			t->prog, id, strerror(-err), tdsm_strerror_detail());
+	}
+	snprintf(line, sizeof(line), "run-root addr=%#" PRIx64,
+		 (uint64_t)(uintptr_t)rr->addr);
+	return send_all(fd, line);
+}
+
+/* The job ended: its root goes (what the ranks' heap left of this node's too). */
+static void root_free(struct tdc *t, struct run_root *rr)
+{
+	int err;
+
+	if (!rr->addr)
+		return;
+	err = tdsm_job_destroy(rr->addr);
+	if (err && err != -EPERM)
+		fprintf(stderr, "%s: run: freeing the job's root: %s (%s)\n",
+			t->prog, strerror(-err), tdsm_strerror_detail());
+	rr->addr = NULL;
 }
 
 static bool valid_names(const char *s)
@@ -139,7 +188,8 @@ static int send_all(int fd, const char *line)
 
 /* Describe the job to the daemon: run-begin, the spec's lines, run-go. */
 static int send_job(struct tdc *t, int fd, const struct tdd_spec *s,
-		    uint32_t nranks, uint32_t per_node, const char *nodes)
+		    uint32_t nranks, uint32_t per_node, const char *nodes,
+		    bool root)
 {
 	char line[RUN_LINE_MAX];
 	struct tdd_spec_cursor cur;
@@ -150,6 +200,8 @@ static int send_job(struct tdc *t, int fd, const struct tdd_spec *s,
 		len += snprintf(line + len, sizeof(line) - len, " nranks=%u", nranks);
 	if (per_node)
 		len += snprintf(line + len, sizeof(line) - len, " per-node=%u", per_node);
+	if (root)
+		len += snprintf(line + len, sizeof(line) - len, " root=1");
 	if (nodes)
 		snprintf(line + len, sizeof(line) - len, " nodes=%s", nodes);
 	if (send_all(fd, line))
@@ -167,7 +219,8 @@ fail:
 }
 
 /* The job's lines until its end: the exit status. */
-static int follow(struct tdc *t, int fd, struct run_out *o)
+static int follow(struct tdc *t, int fd, struct run_out *o,
+		  struct run_root *rr)
 {
 	char buf[4 * RUN_LINE_MAX], *nl, *line, name[32];
 	struct pollfd pfd[2];
@@ -235,6 +288,11 @@ static int follow(struct tdc *t, int fd, struct run_out *o)
 				print_out(o, &kv);
 			} else if (!strcmp(kv.verb, "job")) {
 				tdd_kv_u64(&kv, "id", &job);
+				if (root_give(t, fd, rr, &kv)) {
+					tdc_err(t, "run: sending to tinydsmd: %s",
+						strerror(errno));
+					return RUN_EXIT_LOST;
+				}
 			} else if (!strcmp(kv.verb, "exit")) {
 				uint32_t st = 0, sig = 0, r = 0;
 				const char *node = tdd_kv_get(&kv, "node");
@@ -289,8 +347,8 @@ static int run_run(struct tdc *t)
 	uint32_t nranks = 0, per_node = 0;
 	static struct run_out out;
 	static struct tdd_spec spec;
-	char cwd[TDD_RUN_CWD_MAX], root[32];
-	uint64_t addr;
+	struct run_root rr = {};
+	char cwd[TDD_RUN_CWD_MAX];
 	int fd, i, ret;
 
 	out.prefix = true;
@@ -336,12 +394,14 @@ static int run_run(struct tdc *t)
 	if (tdc_no_arg(t))
 		return tdc_usage_error(t, run_help, "run: no program given");
 
-	/* The one placeholder: see job_root_create(). */
-	addr = job_root_create();
-	if (addr) {
-		snprintf(root, sizeof(root), "%#" PRIx64, addr);
-		setenv("TINYDSM_ROOT", root, 1);
-	}
+	/* The ranks' TINYDSM_ROOT is the one made for them, if any. */
+	unsetenv("TINYDSM_ROOT");
+	i = tdsm_attach(TDSM_ATTACH_NO_SITES);
+	rr.wanted = !i;
+	/* No module here (ENOENT): then no rank here uses it either. */
+	if (i && i != -ENOENT)
+		fprintf(stderr, "%s: run: no root for the job in the region: %s (%s); a rank that calls tdsm_init() will fail\n",
+			t->prog, strerror(-i), tdsm_strerror_detail());
 	tdd_spec_init(&spec);
 	if (!getcwd(cwd, sizeof(cwd))) {
 		tdc_err(t, "run: the working directory: %s", strerror(errno));
@@ -363,12 +423,15 @@ static int run_run(struct tdc *t)
 			sock, strerror(errno));
 		return TDC_EXIT_NODAEMON;
 	}
-	if (send_job(t, fd, &spec, nranks, per_node, nodes)) {
+	if (send_job(t, fd, &spec, nranks, per_node, nodes, rr.wanted)) {
 		close(fd);
 		return TDC_EXIT_FAIL;
 	}
-	ret = follow(t, fd, &out);
+	ret = follow(t, fd, &out, &rr);
 	close(fd);
+	root_free(t, &rr);
+	if (rr.wanted)
+		tdsm_detach();
 	return ret;
 }
 
