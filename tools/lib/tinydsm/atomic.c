@@ -58,16 +58,20 @@ int tdsm_atomic(unsigned int op, volatile void *addr, unsigned int width,
 	};
 	uint64_t high = width == 4 ? ~0ULL << 32 : 0;
 
-	if (!tdsm_attached()) {
-		errno = ENODEV;
-		return -ENODEV;
-	}
+	if (!tdsm_attached())
+		return tdsm__fail(ENODEV, "tdsm_atomic: not attached");
 	/* The module's checks, before the local path takes the word. */
 	if (op < TINYDSM_ATOMIC_CAS || op >= __TINYDSM_ATOMIC_MAX ||
 	    (width != 4 && width != 8) || a.addr % width ||
 	    (operand & high) || (expected & high) ||
 	    (expected && op != TINYDSM_ATOMIC_CAS))
-		return -EINVAL;
+		return tdsm__fail(EINVAL, "tdsm_atomic: op %u, width %u at %p, "
+				  "operand %#llx, expected %#llx (ops 1..%u, "
+				  "width 4 or 8, aligned, values that fit, "
+				  "expected only with CAS)", op, width, addr,
+				  (unsigned long long)operand,
+				  (unsigned long long)expected,
+				  __TINYDSM_ATOMIC_MAX - 1);
 	if (tdsm__page_state(a.addr, width) == TINYDSM_PAGE_EXCLUSIVE) {
 		uint32_t o32;
 
@@ -80,7 +84,8 @@ int tdsm_atomic(unsigned int op, volatile void *addr, unsigned int width,
 		return 0;
 	}
 	if (ioctl(tdsm_fd(), TINYDSM_IOC_ATOMIC, &a))
-		return -errno;
+		return tdsm__fail(errno, "TINYDSM_IOC_ATOMIC op %u, width %u at %p",
+				  op, width, addr);
 	*old = a.old;
 	return 0;
 }

@@ -25,12 +25,15 @@ int tdsm_wait(volatile void *addr, unsigned int width, uint64_t expected,
 		.width = width,
 	};
 
-	if (!tdsm_attached()) {
-		errno = ENODEV;
-		return -ENODEV;
+	if (!tdsm_attached())
+		return tdsm__fail(ENODEV, "tdsm_wait: not attached");
+	if (ioctl(tdsm_fd(), TINYDSM_IOC_WAIT, &a)) {
+		/* Not failures: the word differs, the timeout, a signal. */
+		if (errno == EAGAIN || errno == ETIMEDOUT || errno == EINTR)
+			return -errno;
+		return tdsm__fail(errno, "TINYDSM_IOC_WAIT width %u at %p",
+				  width, addr);
 	}
-	if (ioctl(tdsm_fd(), TINYDSM_IOC_WAIT, &a))
-		return -errno;
 	return 0;
 }
 
@@ -42,11 +45,10 @@ int tdsm_wake(volatile void *addr, unsigned int width, unsigned int count)
 		.width = width,
 	};
 
-	if (!tdsm_attached()) {
-		errno = ENODEV;
-		return -ENODEV;
-	}
+	if (!tdsm_attached())
+		return tdsm__fail(ENODEV, "tdsm_wake: not attached");
 	if (ioctl(tdsm_fd(), TINYDSM_IOC_WAKE, &a))
-		return -errno;
+		return tdsm__fail(errno, "TINYDSM_IOC_WAKE width %u count %u at %p",
+				  width, count, addr);
 	return (int)a.woken;
 }
