@@ -24,6 +24,10 @@
  *                        another node); at the end every node's arena has
  *                        no byte in use and counts as many frees as
  *                        mallocs.
+ *   finalize_gives_back  after blocks of every size freed on other nodes,
+ *                        tdsm_finalize(): each node's pages allocated
+ *                        (home_charged) are back to what they were
+ *                        before the first malloc.
  *
  * TDSM_HEAP_ROUNDS (default 4), TDSM_HEAP_BLOCKS (default 64).
  */
@@ -57,6 +61,7 @@ FIXTURE(heap) {
 	int ready;
 	char setup_err[256];
 	void *root;		/* node1's: the job it made, to destroy */
+	int finalized;		/* the test left the job itself */
 };
 
 /*
@@ -120,9 +125,12 @@ FIXTURE_TEARDOWN(heap)
 	TC_MARK_FAILED();
 	if (!self->ready)
 		return;
-	/* Every rank is done with the job before node1 destroys it. */
-	if (tdsm_job_barrier() < 0)
-		TH_LOG("the job's last barrier failed");
+	/*
+	 * Every rank leaves the job (the last of each node gives its part of
+	 * the heap back) before node1 destroys it.
+	 */
+	if (!self->finalized && tdsm_finalize())
+		TH_LOG("tdsm_finalize: %s", tdsm_strerror_detail());
 	if (self->s.id == 1 && self->root) {
 		int err = tdsm_job_destroy(self->root);
 
@@ -321,6 +329,56 @@ TEST_F_TIMEOUT(heap, random_cross_node, 300)
 	EXPECT_EQ(st.mallocs, st.frees);
 	EXPECT_EQ(0u, st.bytes_in_use);
 	EXPECT_GE(st.remote_frees, (uint64_t)rounds * nb);
+}
+
+/*
+ * tdsm_finalize() gives each node's part of the heap back: small blocks'
+ * chunks, the arena, large blocks freed on other nodes. The node's pages
+ * allocated (home_charged) are what they were before the first malloc.
+ */
+TEST_F_TIMEOUT(heap, finalize_gives_back, 300)
+{
+	struct tinydsm_stats before, after;
+	uint64_t *table = NULL;
+	unsigned int n = self->s.nodes, me, next, i;
+	void *mine[3];
+	int err;
+
+	START();
+	me = tdsm_rank();
+	next = (me + 1) % n;
+	ASSERT_EQ(0, tdsm_stats(&before));
+	if (me == 0) {
+		table = tdsm_calloc(3 * n, sizeof(*table));
+		ASSERT_NE(NULL, table);
+	}
+	ASSERT_EQ(0, tdsm_share(&table, sizeof(table)));
+	mine[0] = tdsm_malloc(64);
+	mine[1] = tdsm_malloc(4000);
+	mine[2] = tdsm_malloc(5 * TDSM_SMALL_MAX);	/* a run of its own */
+	for (i = 0; i < 3; i++) {
+		ASSERT_NE(NULL, mine[i]) TH_LOG("malloc %u: %s", i, strerror(errno));
+		memset(mine[i], 0x5a, 64);
+		table[3 * me + i] = (uintptr_t)mine[i];
+	}
+	JOB_BARRIER();
+	for (i = 0; i < 3; i++) {
+		err = tdsm_mfree((void *)(uintptr_t)table[3 * next + i]);
+		EXPECT_EQ(0, err) TH_LOG("free of rank %u's block %u: %s", next,
+					 i, strerror(-err));
+	}
+	JOB_BARRIER();
+	if (me == 0)
+		EXPECT_EQ(0, tdsm_mfree(table));
+	self->finalized = 1;
+	err = tdsm_finalize();
+	ASSERT_EQ(0, err) TH_LOG("tdsm_finalize: %s", tdsm_strerror_detail());
+	EXPECT_EQ(-1, tdsm_rank());
+	ASSERT_EQ(0, tdsm_stats(&after));
+	TH_LOG("node%u: home_charged %llu pages before the first malloc, %llu after tdsm_finalize()",
+	       self->s.id, (unsigned long long)before.home_charged,
+	       (unsigned long long)after.home_charged);
+	EXPECT_EQ(before.home_charged, after.home_charged);
 }
 
 TEST_HARNESS_MAIN

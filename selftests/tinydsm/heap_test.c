@@ -786,4 +786,52 @@ TEST(destroy)
 	ASSERT_EQ(2, mock_runs(0));
 }
 
+/*
+ * tdsm_finalize(): ranks on nodes 1, 2, 3 and 2 free blocks of each
+ * other's (large ones too) and finalize; then no node but the launcher's
+ * holds a run (the last rank of each node gave its arena back), and the
+ * launcher holds only the root, which the destroy frees.
+ */
+static void finalize_rank(int rank)
+{
+	uint64_t *slots;
+	void *mine[2];
+	int i, err;
+
+	/* Rank 0's table of every rank's two blocks, shared. */
+	slots = rank ? NULL : tdsm_calloc(8, sizeof(*slots));
+	CHECK(tdsm_share(&slots, sizeof(slots)) == 0 && slots, "share");
+	mine[0] = tdsm_malloc(100 + rank);
+	mine[1] = tdsm_malloc(3 * TDSM_SMALL_MAX);
+	CHECK(mine[0] && mine[1], "malloc");
+	slots[2 * rank] = (uintptr_t)mine[0];
+	slots[2 * rank + 1] = (uintptr_t)mine[1];
+	CHECK(tdsm_job_barrier() >= 0, "barrier");
+	/* The next rank's blocks, freed here. */
+	for (i = 0; i < 2; i++)
+		CHECK(tdsm_mfree((void *)(uintptr_t)slots[2 * ((rank + 1) % 4) + i]) == 0,
+		      "free of rank %d's block %d", (rank + 1) % 4, i);
+	CHECK(tdsm_job_barrier() >= 0, "barrier");
+	if (!rank)
+		CHECK(tdsm_mfree(slots) == 0, "free of the table");
+	err = tdsm_finalize();
+	CHECK(err == 0, "tdsm_finalize: %d (%s)", err, tdsm_strerror_detail());
+	CHECK(tdsm_rank() == -1, "in no job after finalize");
+}
+
+TEST(finalize)
+{
+	static const unsigned int nodes[] = { 1, 2, 3, 2 };
+	void *root;
+
+	ASSERT_EQ(0, mock_setup());
+	unset_env();
+	ASSERT_EQ(0, run_job(4, nodes, finalize_rank, &root));
+	EXPECT_EQ(0, mock_runs(2));
+	EXPECT_EQ(0, mock_runs(3));
+	EXPECT_EQ(1, mock_runs(1));	/* the root */
+	ASSERT_EQ(0, tdsm_job_destroy(root));
+	EXPECT_EQ(0, mock_runs(0));
+}
+
 TEST_HARNESS_MAIN

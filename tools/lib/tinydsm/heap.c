@@ -668,37 +668,53 @@ void tdsm__heap_forget(void)
 }
 
 /*
- * Every arena's chunks, the runs handed back to it and the arena itself:
- * nobody may use the heap any more. The module FREEs a run only for the
- * node that ALLOCed it (or CAP_SYS_ADMIN): another node's runs then stay,
- * and the first error is returned after everything else was freed.
+ * Node @node's arena: out of the root's table (one exchange, so that it
+ * is released once), then its chunks, the large runs handed back to it
+ * and the arena itself. Nobody may use it any more. The module FREEs a
+ * run only for the node that ALLOCed it (or CAP_SYS_ADMIN): another
+ * node's runs then stay, and the first error is returned after
+ * everything else was freed.
  */
-int tdsm__heap_release(uint64_t *arenas)
+int tdsm__heap_release_node(uint64_t *arenas, unsigned int node)
 {
-	uint64_t head, next;
-	unsigned int node;
+	uint64_t head, next, was;
 	struct arena *a;
 	struct blk *b;
+	int err, e;
+
+	err = tdsm_atomic(TINYDSM_ATOMIC_XCHG, &arenas[node], 8, 0, 0, &was);
+	a = (struct arena *)(uintptr_t)was;
+	if (err || !a || a->magic != ARENA_MAGIC)
+		return err;
+	for (head = a->rfree; head; head = next) {
+		b = (struct blk *)(uintptr_t)head;
+		next = *link_of(b);
+		if (b->cls == CLS_LARGE) {
+			e = tdsm_free(b, b->word);
+			err = err ? err : e;
+		}
+	}
+	for (head = a->chunks; head; head = next) {
+		next = ((struct chunk *)(uintptr_t)head)->next;
+		e = tdsm_free((void *)(uintptr_t)head, CHUNK_PAGES);
+		err = err ? err : e;
+	}
+	a->magic = 0;
+	e = tdsm_free(a, 1);
+	err = err ? err : e;
+	if (a == __atomic_load_n(&mine, __ATOMIC_ACQUIRE))
+		tdsm__heap_forget();
+	return err;
+}
+
+/* Every node's arena (tdsm__heap_release_node()): the job is over. */
+int tdsm__heap_release(uint64_t *arenas)
+{
+	unsigned int node;
 	int err = 0, e;
 
 	for (node = 1; node < TINYDSM_MAX_NODES; node++) {
-		a = (struct arena *)(uintptr_t)arenas[node];
-		if (!a || a->magic != ARENA_MAGIC)
-			continue;
-		for (head = a->rfree; head; head = next) {
-			b = (struct blk *)(uintptr_t)head;
-			next = *link_of(b);
-			if (b->cls == CLS_LARGE) {
-				e = tdsm_free(b, b->word);
-				err = err ? err : e;
-			}
-		}
-		for (head = a->chunks; head; head = next) {
-			next = ((struct chunk *)(uintptr_t)head)->next;
-			e = tdsm_free((void *)(uintptr_t)head, CHUNK_PAGES);
-			err = err ? err : e;
-		}
-		e = tdsm_free(a, 1);
+		e = tdsm__heap_release_node(arenas, node);
 		err = err ? err : e;
 	}
 	tdsm__heap_forget();

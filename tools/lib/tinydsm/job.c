@@ -9,8 +9,9 @@
  *   page 0    the header, written once before any rank starts and then
  *             only read (plain loads, a copy on every node), and the
  *             heap's table of arenas, each slot set once by a CAS
- *   page 1    the job's barrier: words every rank changes with atomics,
- *             kept off page 0 so that the header's copies stay
+ *   page 1    the job's barrier and each node's count of ranks joined:
+ *             words every rank changes with atomics, kept off page 0 so
+ *             that the header's copies stay
  *   page 2..6 tdsm_share()'s buffer: rank 0 writes, the others read
  *   page 7    free, for objects of the library to come
  *
@@ -30,7 +31,7 @@
 #define PAGE		4096u
 #define ROOT_PAGES	8u
 #define ROOT_MAGIC	0x746473616a6f6221ULL
-#define ROOT_VERSION	1u
+#define ROOT_VERSION	2u
 #define SHARE_FAILED	UINT64_MAX	/* rank 0 could not share */
 
 struct root {
@@ -46,6 +47,8 @@ struct root {
 
 struct root_sync {
 	tdsm_barrier_t barrier;
+	/* ranks joined and not finalized, per node: its last frees its heap */
+	uint32_t node_ranks[TINYDSM_MAX_NODES];
 };
 
 struct root_share {
@@ -55,6 +58,7 @@ struct root_share {
 };
 
 _Static_assert(sizeof(struct root) <= PAGE, "root header");
+_Static_assert(sizeof(struct root_sync) <= PAGE, "root sync page");
 _Static_assert(sizeof(struct root_share) <= 5 * PAGE, "share buffer");
 
 static struct {
@@ -161,6 +165,24 @@ static int root_check(uint64_t addr, const char *what, struct root **rp)
 	return 0;
 }
 
+/*
+ * Add @delta (1 or -1) to this node's count of ranks in the job @r: the
+ * count before, or -errno.
+ */
+static int64_t node_ranks_add(struct root *r, int delta)
+{
+	unsigned int node = tdsm_region_info()->node_id;
+	uint64_t old;
+	int err;
+
+	if (!node || node >= TINYDSM_MAX_NODES)
+		return tdsm__fail(EPROTO, "this node's id %u", node);
+	err = tdsm_atomic(TINYDSM_ATOMIC_FETCH_ADD,
+			  &sync_of(r)->node_ranks[node], 4, (uint32_t)delta,
+			  0, &old);
+	return err ? err : (int64_t)old;
+}
+
 static int join(void)
 {
 	static const char *const vars[] = {
@@ -169,6 +191,7 @@ static int join(void)
 	uint64_t rank, nranks, id, addr;
 	unsigned int i, placement;
 	int have = -1, miss = -1;
+	int64_t before;
 	struct root *r;
 	bool set;
 	void *mine;
@@ -223,6 +246,9 @@ static int join(void)
 				  (unsigned long long)r->job, r->nranks,
 				  (unsigned long long)id,
 				  (unsigned long long)nranks);
+	before = node_ranks_add(r, 1);
+	if (before < 0)
+		return (int)before;
 	job.root = r;
 	job.rank = rank;
 	job.nranks = nranks;
@@ -325,6 +351,38 @@ int tdsm_share(void *var, size_t size)
 	}
 	berr = tdsm_job_barrier();
 	return err ? err : berr < 0 ? berr : 0;
+}
+
+/*
+ * Every rank meets (nobody uses the heap any more), then the last rank of
+ * each node releases that node's arena: the module lets only the node
+ * that ALLOCed a run free it, so no one node can free the whole heap.
+ */
+int tdsm_finalize(void)
+{
+	struct root *r;
+	int64_t before;
+	int err, berr;
+
+	err = tdsm_init();
+	if (err)
+		return err;
+	r = job.root;
+	berr = tdsm_job_barrier();
+	before = node_ranks_add(r, -1);
+	err = before < 0 ? (int)before : 0;
+	if (before == 1)
+		err = tdsm__heap_release_node(r->arenas,
+					      tdsm_region_info()->node_id);
+	pthread_mutex_lock(&job_lock);
+	__atomic_store_n(&job.joined, 0, __ATOMIC_RELEASE);
+	job.root = NULL;
+	job.rank = -1;
+	job.nranks = -1;
+	job.id = 0;
+	pthread_mutex_unlock(&job_lock);
+	tdsm__heap_forget();
+	return berr < 0 ? berr : err;
 }
 
 int tdsm_job_create(unsigned int nranks, uint64_t id, void **rootp)

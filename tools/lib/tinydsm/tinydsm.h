@@ -149,8 +149,12 @@ int tdsm_cond_broadcast(tdsm_cond_t *c);
  * them, in the same order, from one thread. tdsm_share() gives every rank
  * rank 0's @size bytes at @var (TreadMarks' Tmk_distribute), at most
  * TDSM_SHARE_MAX; a rank whose @size differs from rank 0's gets -EINVAL,
- * and nobody waits for ever for it. tdsm_job_destroy() frees the root and
- * the heap's runs it may free (see README.md): no rank may run then.
+ * and nobody waits for ever for it. tdsm_finalize() is collective too:
+ * every rank meets, then the last rank of each node frees that node's
+ * part of the heap (its arena and chunks, and the large blocks other
+ * nodes freed; a large block still in use stays), and the process is
+ * in no job any more. tdsm_job_destroy() frees the root and the heap's
+ * runs it may free (see README.md): no rank may run then.
  */
 #define TDSM_SHARE_MAX		16384
 #define TDSM_MAX_RANKS		65536
@@ -161,6 +165,7 @@ int tdsm_nranks(void);
 uint64_t tdsm_job(void);
 int tdsm_job_barrier(void);
 int tdsm_share(void *var, size_t size);
+int tdsm_finalize(void);
 int tdsm_job_create(unsigned int nranks, uint64_t job, void **root);
 int tdsm_job_destroy(void *root);
 
@@ -301,11 +306,14 @@ int tdsm__fail(int err, const char *fmt, ...)
  * Between the job and the heap: the root's table of each node's arena (0
  * until that node makes it), joining the job first if needed (NULL and
  * errno on failure); the default placement; the release of every arena's
- * runs for tdsm_job_destroy(); the heap forgetting a destroyed job.
+ * runs for tdsm_job_destroy(), and of one node's for tdsm_finalize(); the
+ * heap forgetting a job it left.
  */
 uint64_t *tdsm__job_arenas(void) __attribute__((visibility("hidden")));
 unsigned int tdsm__job_placement(void) __attribute__((visibility("hidden")));
 int tdsm__heap_release(uint64_t *arenas) __attribute__((visibility("hidden")));
+int tdsm__heap_release_node(uint64_t *arenas, unsigned int node)
+	__attribute__((visibility("hidden")));
 void tdsm__heap_forget(void) __attribute__((visibility("hidden")));
 /* The home of the runs this node ALLOCs for the job and the heap (heap.c). */
 unsigned int tdsm__run_home(void) __attribute__((visibility("hidden")));

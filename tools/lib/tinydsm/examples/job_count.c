@@ -95,5 +95,9 @@ int main(int argc, char **argv)
 	tdsm_mfree(mine);
 	if (rank == 0)
 		tdsm_mfree(sh);
+	/* The last rank of each node gives its part of the heap back. */
+	err = tdsm_finalize();
+	if (err)
+		return fail(15, "tdsm_finalize", err);
 	return total == (uint64_t)n * iters && !bad ? 0 : 1;
 }
