@@ -295,8 +295,9 @@ user: $(BUILD)/selftests/wire_test
 # (selftests/tinydsm/site_shape_test.c) checks the sites the macros emit
 # and runs both forms of them on the host (no module needed), and
 # heap_test.c runs the shared heap and the job (heap.c, job.c, sync.c) in
-# fork()ed ranks over a stand-in of the module (tdsm_mock.h); `make check`
-# runs both before the lab.
+# fork()ed ranks over a stand-in of the module (tdsm_mock.h), and
+# parmacs_test.c PARMACS programs (parmacs.c) the same way; `make check`
+# runs them before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
 LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
@@ -310,16 +311,24 @@ $(BUILD)/tools/job_count: $(LIBTDSM_DIR)/examples/job_count.c $(LIBTDSM) $(LIBTD
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
+# A PARMACS program (parmacs.h): -no-pie, so that every rank has the
+# executable at one address, which CREATE's copy of rank 0's globals needs.
+user: $(BUILD)/tools/parmacs_sum
+$(BUILD)/tools/parmacs_sum: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -no-pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
+
 .PHONY: libtinydsm-test
 
 user: $(LIBTDSM)
 
 LIBTDSM_OBJS := $(addprefix $(BUILD)/lib/,tinydsm.o lookup.o atomic.o wait.o sync.o \
-	heap.o job.o)
+	heap.o job.o parmacs.o)
 # The lookup stubs run inside the thunks, which save no vector register.
 LIBTDSM_CFLAGS_lookup := -mgeneral-regs-only
 
-$(LIBTDSM_OBJS): $(BUILD)/lib/%.o: $(LIBTDSM_DIR)/%.c $(LIBTDSM_HDR)
+$(LIBTDSM_OBJS): $(BUILD)/lib/%.o: $(LIBTDSM_DIR)/%.c $(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $(LIBTDSM_CFLAGS_$*) -I$(LIBTDSM_DIR) -c -o $@ $<
 
@@ -340,9 +349,20 @@ $(BUILD)/lib/heap_test: $(TOP)/selftests/tinydsm/heap_test.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(HEAP_TEST_SRC)
 
-libtinydsm-test: $(BUILD)/lib/site_shape_test $(BUILD)/lib/heap_test
+# PARMACS (parmacs.c) over the same mock: CREATE's fork semantics.
+$(BUILD)/lib/parmacs_test: $(TOP)/selftests/tinydsm/parmacs_test.c \
+		$(TOP)/selftests/tinydsm/tdsm_mock.h $(HEAP_TEST_SRC) \
+		$(LIBTDSM_DIR)/parmacs.c $(LIBTDSM_DIR)/parmacs.h \
+		$(LIBTDSM_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(HEAP_TEST_SRC) \
+		$(LIBTDSM_DIR)/parmacs.c
+
+libtinydsm-test: $(BUILD)/lib/site_shape_test $(BUILD)/lib/heap_test \
+		$(BUILD)/lib/parmacs_test
 	$(BUILD)/lib/site_shape_test
 	$(BUILD)/lib/heap_test
+	$(BUILD)/lib/parmacs_test
 
 check-run: libtinydsm-test
 # end of libtinydsm

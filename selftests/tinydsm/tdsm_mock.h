@@ -54,10 +54,11 @@ struct mock {
 	struct mock_run runs[MOCK_RUNS];	/* by address */
 };
 
-static struct mock *mock;
-static struct tinydsm_region_info mock_info;
-static int mock_attached;
-static unsigned int mock_node = 1;
+/* Process-local, as the library's: a PARMACS worker keeps its own. */
+static struct mock *mock TDSM__PRIVATE;
+static struct tinydsm_region_info mock_info TDSM__PRIVATE;
+static int mock_attached TDSM__PRIVATE;
+static unsigned int mock_node TDSM__PRIVATE = 1;
 static _Thread_local char mock_detail[256];
 
 /* The region and the run table, once per test, before any fork. */

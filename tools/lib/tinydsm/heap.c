@@ -102,7 +102,7 @@ _Static_assert(sizeof(struct chunk) == HDR, "chunk header");
 _Static_assert(sizeof(struct arena) <= PAGE, "an arena is one page");
 
 /* This node's arena, once found: a cache of the root's slot. */
-static struct arena *mine;
+static struct arena *mine TDSM__PRIVATE;
 
 static unsigned int size_class(size_t need)
 {

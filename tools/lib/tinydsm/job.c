@@ -68,9 +68,9 @@ static struct {
 	uint64_t id;
 	unsigned int placement;
 	int joined;
-} job = { .rank = -1, .nranks = -1 };
+} job TDSM__PRIVATE = { .rank = -1, .nranks = -1 };
 
-static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t job_lock TDSM__PRIVATE = PTHREAD_MUTEX_INITIALIZER;
 
 static struct root_sync *sync_of(struct root *r)
 {

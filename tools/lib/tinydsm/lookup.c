@@ -21,7 +21,7 @@
 
 #include "tinydsm.h"
 
-struct tdsm__state tdsm__state = { .fd = -1 };
+struct tdsm__state tdsm__state TDSM__PRIVATE = { .fd = -1 };
 
 static inline long raw_syscall0(long nr)
 {

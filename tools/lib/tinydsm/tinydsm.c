@@ -30,10 +30,10 @@ extern const struct tinydsm_site_entry __stop_tinydsm_sites[]
 	__attribute__((weak, visibility("hidden")));
 
 /* Written by tdsm_attach() and tdsm_detach() only; see tinydsm.h. */
-static struct tinydsm_region_info region;
-static void *xlate_map;
-static size_t xlate_len;
-static int attached;
+static struct tinydsm_region_info region TDSM__PRIVATE;
+static void *xlate_map TDSM__PRIVATE;
+static size_t xlate_len TDSM__PRIVATE;
+static int attached TDSM__PRIVATE;
 
 static _Thread_local char detail[256];
 

@@ -254,6 +254,16 @@ static inline uintptr_t tdsm_site_lookup_addr(const struct tinydsm_site_entry *e
 }
 
 /*
+ * The library's process-local state (the device's fd, the region's
+ * mapping, the job, the heap's cache of its arena, parmacs.c's view of
+ * its job) lives in this section, so that __start_tdsm_private and
+ * __stop_tdsm_private bound it: a PARMACS worker copies rank 0's .data
+ * and .bss into its own at CREATE and must skip it (parmacs.c). Thread-
+ * locals are not in .data or .bss and need no mark.
+ */
+#define TDSM__PRIVATE	__attribute__((section("tdsm_private")))
+
+/*
  * Internal, shared by tinydsm.c and the translation stubs (lookup.c).
  * size is 0 while detached, and is written last on attach: a stub that
  * sees it non-zero sees the rest.
