@@ -24,6 +24,8 @@
  *   job_root_and_heap    a libtinydsm program (job_count), 2 ranks per
  *       node as nobody: tinydsmctl makes the job's root, the ranks join
  *       it, share a counter, add to it, read each other's heap blocks
+ *   parmacs_program      a PARMACS program (parmacs_sum), 2 ranks per
+ *       node as nobody: CREATE with fork semantics across the nodes
  *   bad_input            unknown node, a node twice, -n past the bound
  *
  * A run request on a daemon connection without a valid MAC is refused:
@@ -586,20 +588,34 @@ TEST_F_TIMEOUT(run, bad_input, 300)
  * heap block, and prints the total. /dev/tinydsm is opened to everyone
  * for the test (nobody is in no group that may open it), then put back.
  */
+/*
+ * /dev/tinydsm opened to everyone on this node, for a test whose ranks
+ * run as nobody (in no group that may open it): its mode before, to put
+ * back; -1 without the device (simulated nodes: the test skips).
+ */
+static int device_open_to_all(void)
+{
+	struct stat st;
+
+	if (stat("/dev/tinydsm", &st) || chmod("/dev/tinydsm", 0666))
+		return -1;
+	return st.st_mode & 07777;
+}
+
 TEST_F_TIMEOUT(run, job_root_and_heap, 300)
 {
 	struct how h = { .nobody = true };
 	char num[16], prog[PATH_MAX], want[96];
 	unsigned int n, r, ok = 0;
 	const char *tree = getenv("TDSM_TREE");
-	struct stat st;
 	struct res res;
+	int mode;
 
 	START();
-	if (stat("/dev/tinydsm", &st))
+	mode = device_open_to_all();
+	if (mode < 0)
 		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
 		     strerror(errno));
-	ASSERT_EQ(0, chmod("/dev/tinydsm", 0666));
 	BARRIER("open");
 	n = 2 * self->nodes;
 	if (self->s.id == 1) {
@@ -617,7 +633,44 @@ TEST_F_TIMEOUT(run, job_root_and_heap, 300)
 		EXPECT_EQ(n, ok);
 	}
 	BARRIER("ran");
-	EXPECT_EQ(0, chmod("/dev/tinydsm", st.st_mode & 07777));
+	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
+	no_rank_left(_metadata, self);
+	BARRIER("done");
+}
+
+/*
+ * A PARMACS program in SPLASH-2's style (tools/lib/tinydsm/examples/
+ * parmacs_sum.c), 2 ranks per node as nobody: rank 0 fills a G_MALLOC
+ * array and CREATEs the workers, which see its globals as at their
+ * CREATE, sum their slices under a LOCK and meet at a BARRIER.
+ */
+TEST_F_TIMEOUT(run, parmacs_program, 300)
+{
+	struct how h = { .nobody = true };
+	char num[16], prog[PATH_MAX], want[96];
+	const char *tree = getenv("TDSM_TREE");
+	struct res res;
+	unsigned int n;
+	int mode;
+
+	START();
+	mode = device_open_to_all();
+	if (mode < 0)
+		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
+		     strerror(errno));
+	BARRIER("open");
+	n = 2 * self->nodes;
+	if (self->s.id == 1) {
+		snprintf(prog, sizeof(prog), "%s/build/tools/parmacs_sum", tree ? tree : ".");
+		snprintf(num, sizeof(num), "%u", n);
+		RUN(&res, &h, "run", "-n", num, "--per-node", "2", "--", prog, "20000");
+		LOG_RES(&res);
+		EXPECT_EQ(0, res.rc);
+		snprintf(want, sizeof(want), "[0] sum of 1..20000 over %u processes: 200010000, right\n", n);
+		EXPECT_NE(NULL, strstr(res.out, want));
+	}
+	BARRIER("ran");
+	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
 	no_rank_left(_metadata, self);
 	BARRIER("done");
 }
