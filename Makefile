@@ -319,6 +319,14 @@ $(BUILD)/tools/parmacs_sum: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM) \
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -no-pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
 
+# The same as a PIE (the compiler's default): it runs under setarch -R
+# only, and says so otherwise (run_test.parmacs_pie).
+user: $(BUILD)/tools/parmacs_sum_pie
+$(BUILD)/tools/parmacs_sum_pie: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM) \
+		$(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -fPIE -pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
+
 .PHONY: libtinydsm-test
 
 user: $(LIBTDSM)

@@ -26,6 +26,8 @@
  *       it, share a counter, add to it, read each other's heap blocks
  *   parmacs_program      a PARMACS program (parmacs_sum), 2 ranks per
  *       node as nobody: CREATE with fork semantics across the nodes
+ *   parmacs_pie          the same built as a PIE: refused, saying to use
+ *       setarch -R; under setarch -R it runs
  *   bad_input            unknown node, a node twice, -n past the bound
  *
  * A run request on a daemon connection without a valid MAC is refused:
@@ -667,6 +669,47 @@ TEST_F_TIMEOUT(run, parmacs_program, 300)
 		LOG_RES(&res);
 		EXPECT_EQ(0, res.rc);
 		snprintf(want, sizeof(want), "[0] sum of 1..20000 over %u processes: 200010000, right\n", n);
+		EXPECT_NE(NULL, strstr(res.out, want));
+	}
+	BARRIER("ran");
+	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
+	no_rank_left(_metadata, self);
+	BARRIER("done");
+}
+
+/*
+ * The same program as a PIE: every rank has the executable at its own
+ * address, so CREATE's copy of rank 0's globals cannot work: every rank
+ * refuses at once, saying what to do; under setarch -R (no address
+ * randomisation, the same binary and libraries on every node) it runs.
+ */
+TEST_F_TIMEOUT(run, parmacs_pie, 300)
+{
+	struct how h = { .nobody = true };
+	char num[16], prog[PATH_MAX], want[96];
+	const char *tree = getenv("TDSM_TREE");
+	struct res res;
+	unsigned int n;
+	int mode;
+
+	START();
+	mode = device_open_to_all();
+	if (mode < 0)
+		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
+		     strerror(errno));
+	BARRIER("open");
+	n = self->nodes;
+	if (self->s.id == 1) {
+		snprintf(prog, sizeof(prog), "%s/build/tools/parmacs_sum_pie", tree ? tree : ".");
+		snprintf(num, sizeof(num), "%u", n);
+		RUN(&res, &h, "run", "-n", num, "--", prog, "1000");
+		LOG_RES(&res);
+		EXPECT_EQ(1, res.rc);
+		EXPECT_NE(NULL, strstr(res.err, "setarch -R"));
+		RUN(&res, &h, "run", "-n", num, "--", "setarch", "-R", prog, "1000");
+		LOG_RES(&res);
+		EXPECT_EQ(0, res.rc);
+		snprintf(want, sizeof(want), "[0] sum of 1..1000 over %u processes: 500500, right\n", n);
 		EXPECT_NE(NULL, strstr(res.out, want));
 	}
 	BARRIER("ran");
