@@ -104,20 +104,6 @@ static void unset_env(void)
 	unsetenv("TINYDSM_PLACEMENT");
 }
 
-static void set_env(int rank, int nranks, uint64_t job, void *root)
-{
-	char v[64];
-
-	snprintf(v, sizeof(v), "%d", rank);
-	setenv("TINYDSM_RANK", v, 1);
-	snprintf(v, sizeof(v), "%d", nranks);
-	setenv("TINYDSM_NRANKS", v, 1);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)job);
-	setenv("TINYDSM_JOB", v, 1);
-	snprintf(v, sizeof(v), "%p", root);
-	setenv("TINYDSM_ROOT", v, 1);
-}
-
 /*
  * A job of @nranks ranks on @nodes, made by this process (the launcher,
  * on node 1), each rank running @fn: how many ranks failed.

@@ -50,20 +50,6 @@ extern char __start_tdsm_private[], __stop_tdsm_private[];
 
 static const unsigned int nodes4[MAXP] = { 1, 2, 3, 1, 2, 3, 1, 2 };
 
-static void set_env(int rank, int nranks, uint64_t job, void *root)
-{
-	char v[64];
-
-	snprintf(v, sizeof(v), "%d", rank);
-	setenv("TINYDSM_RANK", v, 1);
-	snprintf(v, sizeof(v), "%d", nranks);
-	setenv("TINYDSM_NRANKS", v, 1);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)job);
-	setenv("TINYDSM_JOB", v, 1);
-	snprintf(v, sizeof(v), "%p", root);
-	setenv("TINYDSM_ROOT", v, 1);
-}
-
 /*
  * A job of @nranks ranks (0: no job in the environment, one process),
  * rank r on node nodes4[r], each running @prog; rank 0's stderr to

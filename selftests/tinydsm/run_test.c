@@ -604,24 +604,44 @@ static int device_open_to_all(void)
 	return st.st_mode & 07777;
 }
 
+/* A test's device opened on every node, or the test skips (simulated nodes). */
+#define DEVICE_OPEN(mode) do {						\
+	(mode) = device_open_to_all();					\
+	if ((mode) < 0)							\
+		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module", \
+		     strerror(errno));					\
+	BARRIER("open");						\
+} while (0)
+
+/* After node1's run: the device as it was, and no rank left anywhere. */
+#define DEVICE_BACK(mode) do {						\
+	BARRIER("ran");							\
+	EXPECT_EQ(0, chmod("/dev/tinydsm", (mode)));			\
+	no_rank_left(_metadata, self);					\
+	BARRIER("done");						\
+} while (0)
+
+/* The tree's program @name (build/tools/). */
+static void tool_path(char *buf, size_t len, const char *name)
+{
+	const char *tree = getenv("TDSM_TREE");
+
+	snprintf(buf, len, "%s/build/tools/%s", tree ? tree : ".", name);
+}
+
 TEST_F_TIMEOUT(run, job_root_and_heap, 300)
 {
 	struct how h = { .nobody = true };
 	char num[16], prog[PATH_MAX], want[96];
 	unsigned int n, r, ok = 0;
-	const char *tree = getenv("TDSM_TREE");
 	struct res res;
 	int mode;
 
 	START();
-	mode = device_open_to_all();
-	if (mode < 0)
-		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
-		     strerror(errno));
-	BARRIER("open");
+	DEVICE_OPEN(mode);
 	n = 2 * self->nodes;
 	if (self->s.id == 1) {
-		snprintf(prog, sizeof(prog), "%s/build/tools/job_count", tree ? tree : ".");
+		tool_path(prog, sizeof(prog), "job_count");
 		snprintf(num, sizeof(num), "%u", n);
 		RUN(&res, &h, "run", "-n", num, "--per-node", "2", "--", prog, "50");
 		LOG_RES(&res);
@@ -634,10 +654,7 @@ TEST_F_TIMEOUT(run, job_root_and_heap, 300)
 		}
 		EXPECT_EQ(n, ok);
 	}
-	BARRIER("ran");
-	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
-	no_rank_left(_metadata, self);
-	BARRIER("done");
+	DEVICE_BACK(mode);
 }
 
 /*
@@ -650,20 +667,15 @@ TEST_F_TIMEOUT(run, parmacs_program, 300)
 {
 	struct how h = { .nobody = true };
 	char num[16], prog[PATH_MAX], want[96];
-	const char *tree = getenv("TDSM_TREE");
 	struct res res;
 	unsigned int n;
 	int mode;
 
 	START();
-	mode = device_open_to_all();
-	if (mode < 0)
-		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
-		     strerror(errno));
-	BARRIER("open");
+	DEVICE_OPEN(mode);
 	n = 2 * self->nodes;
 	if (self->s.id == 1) {
-		snprintf(prog, sizeof(prog), "%s/build/tools/parmacs_sum", tree ? tree : ".");
+		tool_path(prog, sizeof(prog), "parmacs_sum");
 		snprintf(num, sizeof(num), "%u", n);
 		RUN(&res, &h, "run", "-n", num, "--per-node", "2", "--", prog, "20000");
 		LOG_RES(&res);
@@ -671,10 +683,7 @@ TEST_F_TIMEOUT(run, parmacs_program, 300)
 		snprintf(want, sizeof(want), "[0] sum of 1..20000 over %u processes: 200010000, right\n", n);
 		EXPECT_NE(NULL, strstr(res.out, want));
 	}
-	BARRIER("ran");
-	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
-	no_rank_left(_metadata, self);
-	BARRIER("done");
+	DEVICE_BACK(mode);
 }
 
 /*
@@ -687,20 +696,15 @@ TEST_F_TIMEOUT(run, parmacs_pie, 300)
 {
 	struct how h = { .nobody = true };
 	char num[16], prog[PATH_MAX], want[96];
-	const char *tree = getenv("TDSM_TREE");
 	struct res res;
 	unsigned int n;
 	int mode;
 
 	START();
-	mode = device_open_to_all();
-	if (mode < 0)
-		SKIP(return, "no /dev/tinydsm (%s): simulated nodes, no module",
-		     strerror(errno));
-	BARRIER("open");
+	DEVICE_OPEN(mode);
 	n = self->nodes;
 	if (self->s.id == 1) {
-		snprintf(prog, sizeof(prog), "%s/build/tools/parmacs_sum_pie", tree ? tree : ".");
+		tool_path(prog, sizeof(prog), "parmacs_sum_pie");
 		snprintf(num, sizeof(num), "%u", n);
 		RUN(&res, &h, "run", "-n", num, "--", prog, "1000");
 		LOG_RES(&res);
@@ -712,10 +716,7 @@ TEST_F_TIMEOUT(run, parmacs_pie, 300)
 		snprintf(want, sizeof(want), "[0] sum of 1..1000 over %u processes: 500500, right\n", n);
 		EXPECT_NE(NULL, strstr(res.out, want));
 	}
-	BARRIER("ran");
-	EXPECT_EQ(0, chmod("/dev/tinydsm", mode));
-	no_rank_left(_metadata, self);
-	BARRIER("done");
+	DEVICE_BACK(mode);
 }
 
 TEST_HARNESS_MAIN

@@ -335,4 +335,19 @@ int tdsm_wake(volatile void *addr, unsigned int width, unsigned int count)
 	return n < 0 ? -errno : (int)n;
 }
 
+/* The environment a launcher gives rank @rank of a job (tdsm_init()). */
+static inline void set_env(int rank, int nranks, uint64_t job, void *root)
+{
+	char v[64];
+
+	snprintf(v, sizeof(v), "%d", rank);
+	setenv("TINYDSM_RANK", v, 1);
+	snprintf(v, sizeof(v), "%d", nranks);
+	setenv("TINYDSM_NRANKS", v, 1);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)job);
+	setenv("TINYDSM_JOB", v, 1);
+	snprintf(v, sizeof(v), "%p", root);
+	setenv("TINYDSM_ROOT", v, 1);
+}
+
 #endif /* TDSM_MOCK_H */
