@@ -26,6 +26,12 @@
 
 /* A delay knob above this acts as this: a handler never sleeps longer. */
 #define TDSM_INJECT_DELAY_MAX_MS	1000
+/*
+ * migrate_delay_ms's own bound: its sleep must be able to exceed half of
+ * timeout_ms at a timeout_ms large enough for a debug kernel's batch on
+ * the wire (3000 ms: 2000 ms).
+ */
+#define TDSM_INJECT_MIGRATE_MAX_MS	2500
 
 /*
  * evict_delay_ms: the home's EVICTV handler sleeps this long once it holds
@@ -65,7 +71,7 @@ static u32 tdsm_home_reply_delay_ms;
  * holds the batch's TDSM_PG_DIR, before it prepares the move (migrate.c,
  * tdsm_handle_migrate()), as a batch slow on the wire holds them: a
  * request of these pages that waits half its timeout for a DIR hears BUSY
- * and asks again (PROTOCOL.md "Busy pages"). Clamped to min(1000,
+ * and asks again (PROTOCOL.md "Busy pages"). Clamped to min(2500,
  * timeout_ms * 3 / 4) ms, so that the sleep and the preparation's waits
  * fit inside the target's wait for the reply (2 * timeout_ms), whatever
  * timeout_ms is.
@@ -108,19 +114,19 @@ static const struct {
 static struct dentry *tdsm_inject_dir;
 
 /*
- * The one read of every knob: its value, read once, but at most
- * TDSM_INJECT_DELAY_MAX_MS and at most @cap_ms (the caller's own bound).
+ * The one read of every knob: its value, read once, but at most @cap_ms
+ * (TDSM_INJECT_DELAY_MAX_MS or less, but for migrate_delay_ms).
  */
-static u32 tdsm_inject_ms(const u32 *knob, unsigned int cap_ms)
+static u32 tdsm_inject_ms(const u32 *knob, u32 cap_ms)
 {
-	return min3(READ_ONCE(*knob), (u32)TDSM_INJECT_DELAY_MAX_MS, cap_ms);
+	return min(READ_ONCE(*knob), cap_ms);
 }
 
 /*
  * A knob's sleep. Uninterruptible: the callers are kernel workers, and a
  * sleep this short and bounded needs no way out.
  */
-static void tdsm_inject_sleep(const u32 *knob, unsigned int cap_ms)
+static void tdsm_inject_sleep(const u32 *knob, u32 cap_ms)
 {
 	u32 ms = tdsm_inject_ms(knob, cap_ms);
 
@@ -136,13 +142,15 @@ void __tdsm_inject_fetch_reply_delay(void)
 void __tdsm_inject_home_reply_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_home_reply_delay_ms,
-			  READ_ONCE(tdsm_timeout_ms) / 4);
+			  min_t(u32, TDSM_INJECT_DELAY_MAX_MS,
+				READ_ONCE(tdsm_timeout_ms) / 4));
 }
 
 void __tdsm_inject_migrate_delay(void)
 {
 	tdsm_inject_sleep(&tdsm_migrate_delay_ms,
-			  READ_ONCE(tdsm_timeout_ms) * 3 / 4);
+			  min_t(u32, TDSM_INJECT_MIGRATE_MAX_MS,
+				READ_ONCE(tdsm_timeout_ms) * 3 / 4));
 }
 
 void tdsm_inject_evict_delay(unsigned long end)
@@ -150,7 +158,9 @@ void tdsm_inject_evict_delay(unsigned long end)
 	long left = (long)(end - jiffies);
 
 	if (left > 0)
-		tdsm_inject_sleep(&tdsm_evict_delay_ms, jiffies_to_msecs(left));
+		tdsm_inject_sleep(&tdsm_evict_delay_ms,
+				  min_t(u32, TDSM_INJECT_DELAY_MAX_MS,
+					jiffies_to_msecs(left)));
 }
 
 /*

@@ -817,15 +817,17 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
  * at the old home, longer than half the home's timeout_ms, hears BUSY and
  * asks again (PROTOCOL.md "Busy pages"); it used to hear TIMEDOUT and get
  * SIGBUS. node2 (timeout_ms BUSY_TMO_MS) holds each batch's DIRs for
- * migrate_delay_ms while node3 pulls the run; node1, which started just
+ * migrate_delay_ms while node3 pulls the run (a timeout_ms that leaves
+ * room for the debug kernel's 64 pages on the wire: at 1400 ms, node2's
+ * reply of a batch there timed out and killed the connection); node1, which started just
  * before, writes one page after another, so that a write reaches node2
  * early in the first batch's hold. No write fails, one of them waited
  * out a BUSY (it took at least half of node2's timeout_ms), and every
  * node reads what node1 wrote.
  */
 #define BUSY_PAGES	256	/* 4 groups, 4 batches */
-#define BUSY_TMO_MS	1400	/* node2's timeout_ms: BUSY after 700 ms */
-#define BUSY_DELAY_MS	1000	/* node2's migrate_delay_ms, per batch */
+#define BUSY_TMO_MS	3000	/* node2's timeout_ms: BUSY after 1500 ms */
+#define BUSY_DELAY_MS	2000	/* node2's migrate_delay_ms, per batch */
 #define BUSY_GAP_US	20000	/* between node1's writes */
 #define BUSY_HEAD_US	300000	/* node1's head start */
 
