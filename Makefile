@@ -332,7 +332,7 @@ $(BUILD)/tools/parmacs_sum_pie: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM)
 user: $(LIBTDSM)
 
 LIBTDSM_OBJS := $(addprefix $(BUILD)/lib/,tinydsm.o lookup.o atomic.o wait.o sync.o \
-	heap.o job.o parmacs.o)
+	heap.o job.o parmacs.o window.o)
 # The lookup stubs run inside the thunks, which save no vector register.
 LIBTDSM_CFLAGS_lookup := -mgeneral-regs-only
 

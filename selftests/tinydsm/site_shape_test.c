@@ -551,6 +551,16 @@ TEST(direct_form)
 }
 
 /*
+ * The lookup form reads the thunks' window (window.c), which an attach
+ * maps; without one, a site in lookup form would fault. A window for a
+ * one-page "region" whose byte stays 0.
+ */
+static uint8_t *window_of_zeros(void)
+{
+	return tdsm__window_map(0, 1, -1);
+}
+
+/*
  * Every site gets an int3 on its first byte; the first thread to meet it
  * (here, the only one) finishes the rewrite to the lookup form and goes
  * back to the site. So every site runs in its lookup form, and the hits
@@ -567,6 +577,8 @@ TEST(lookup_form)
 	if (err)
 		SKIP(return, "mprotect(PROT_WRITE | PROT_EXEC): %s", strerror(err));
 	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	/* A window of zeros: every thunk takes its stub, which is detached. */
+	ASSERT_NE(NULL, window_of_zeros()) TH_LOG("%s", tdsm_strerror_detail());
 
 	for (i = 0; i < nsites; i++)
 		poke_int3(i);
@@ -613,7 +625,8 @@ TEST(stub_decisions)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
 	long psz = sysconf(_SC_PAGESIZE);
-	uint8_t xlate[2], *buf;
+	volatile uint8_t *xlate;
+	uint8_t *buf, *alias;
 	size_t i;
 	int err;
 
@@ -624,10 +637,13 @@ TEST(stub_decisions)
 	for (i = 0; i < nsites; i++)
 		poke_lookup(i);
 	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
-	buf = aligned_alloc(psz, 3 * psz);
+	/* Two pages of "region" and one outside, at an even page: one run. */
+	buf = aligned_alloc(2 * psz, 4 * psz);
 	ASSERT_NE(NULL, buf);
 	memset(buf, 0x5a, 3 * psz);
 
+	xlate = tdsm__window_map((uintptr_t)buf, 2, -1);
+	ASSERT_NE(NULL, xlate) TH_LOG("%s", tdsm_strerror_detail());
 	tdsm__state.base = (uintptr_t)buf;
 	tdsm__state.xlate = xlate;
 	tdsm__state.page_shift = __builtin_ctzl(psz);
@@ -665,12 +681,100 @@ TEST(stub_decisions)
 	EXPECT_EQ(STORE_VAL, ld64(buf + 2 * psz + 8));
 	EXPECT_EQ(2, sigbus_count);
 
+	/*
+	 * Outside the region, where the window gives the byte of a region
+	 * page (one window's length away): INVALID sends the thunk to its
+	 * stub, EXCLUSIVE lets it access; both are the plain access.
+	 */
+	alias = mmap(buf + (tdsm__state.window_mask + psz), psz,
+		     PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (alias == buf + (tdsm__state.window_mask + psz)) {
+		st64(alias + 16, STORE_VAL);	/* page 0's byte: INVALID */
+		EXPECT_EQ(STORE_VAL, ld64(alias + 16));
+		st32(alias + psz - 4, 0x7a7b7c7d);	/* page 0's too */
+		EXPECT_EQ(0x7a7b7c7dU, le(alias + psz - 4, 4));
+		EXPECT_EQ(2, sigbus_count);
+		xlate[0] = TINYDSM_PAGE_EXCLUSIVE;
+		st8(alias + 3, 0x42);
+		EXPECT_EQ(0x42, ld8(alias + 3));
+		EXPECT_EQ(2, sigbus_count);
+		xlate[0] = TINYDSM_PAGE_INVALID;
+		munmap(alias, psz);
+	} else {
+		TH_LOG("no page one window away (%p): the aliasing case not run",
+		       buf + (tdsm__state.window_mask + psz));
+		if (alias != MAP_FAILED)
+			munmap(alias, psz);
+	}
+
 	/* Detached: everything plain. */
 	tdsm__state.size = 0;
 	st8(buf + 1, 0x99);
 	EXPECT_EQ(0x99, ld8(buf + 1));
 	EXPECT_EQ(2, sigbus_count);
+	tdsm__window_unmap(xlate, 2);
+	EXPECT_EQ(0, xlate[1]);
 	free(buf);
+}
+
+/*
+ * The window itself: the bytes a thunk may read are all mapped, it grows
+ * and never shrinks, its table reads 0 once given back, and what it
+ * refuses it says.
+ */
+TEST(window)
+{
+	const volatile uint8_t *w = (const volatile uint8_t *)TDSM__WINDOW;
+	uint64_t big = 1ULL << 20;	/* pages: a 4 GiB "region" */
+	uint8_t *t;
+
+	t = tdsm__window_map(TINYDSM_REGION_BASE, 3, -1);
+	ASSERT_NE(NULL, t) TH_LOG("%s", tdsm_strerror_detail());
+	EXPECT_EQ((uintptr_t)TDSM__WINDOW, (uintptr_t)t);
+	EXPECT_EQ(4095ULL << 12, tdsm__state.window_mask);
+	t[2] = TINYDSM_PAGE_EXCLUSIVE;
+	EXPECT_EQ(0, w[4095]);
+
+	t = tdsm__window_map(TINYDSM_REGION_BASE, big, -1);
+	ASSERT_NE(NULL, t) TH_LOG("%s", tdsm_strerror_detail());
+	EXPECT_EQ((big - 1) << 12, tdsm__state.window_mask);
+	EXPECT_EQ(0, w[big - 1]);
+	tdsm__window_unmap(t, big);
+	EXPECT_EQ(0, w[2]);
+
+	/* Smaller again: the mask stays what the window's length is. */
+	t = tdsm__window_map(TINYDSM_REGION_BASE, 1, -1);
+	ASSERT_NE(NULL, t);
+	EXPECT_EQ((big - 1) << 12, tdsm__state.window_mask);
+
+	/* A module's table must start a window page; a region must fit. */
+	EXPECT_EQ(NULL, tdsm__window_map(TINYDSM_REGION_BASE + 4096, 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	TH_LOG("%s", tdsm_strerror_detail());
+	EXPECT_EQ(NULL, tdsm__window_map(TINYDSM_REGION_BASE,
+					 TDSM__WINDOW_MAX + 1, -1));
+	EXPECT_EQ(EFBIG, errno);
+	TH_LOG("%s", tdsm_strerror_detail());
+}
+
+/* Something else where the window goes: the attach's error says so. */
+TEST(window_taken)
+{
+	void *at = (void *)(uintptr_t)(TDSM__WINDOW + 8192);
+	void *p;
+
+	p = mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != at)
+		SKIP(return, "cannot map %p here: %s", at, strerror(errno));
+	EXPECT_EQ(NULL, tdsm__window_map(TINYDSM_REGION_BASE, 1 << 16, -1));
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_NE(NULL, strstr(tdsm_strerror_detail(), "lookup window"));
+	TH_LOG("%s", tdsm_strerror_detail());
+	/* A smaller window, below what is there, is fine. */
+	EXPECT_NE(NULL, tdsm__window_map(TINYDSM_REGION_BASE, 8192, -1));
+	munmap(p, 4096);
 }
 
 /* What a program sees on a machine without the module. */

@@ -257,14 +257,15 @@ static void self_poke(unsigned int form)
 
 /*
  * Host mode: libtinydsm's state (tinydsm.h, "Internal") as an attach to a
- * region of [mem, mem + len) would set it, every page EXCLUSIVE here.
+ * region of [mem, mem + len) would set it, every page EXCLUSIVE here, its
+ * translation table in the thunks' window (window.c) as an attach maps it.
  */
 static void host_simulate_attach(void *mem, size_t len)
 {
-	uint8_t *xlate = malloc(len / PAGE);
+	uint8_t *xlate = tdsm__window_map((uintptr_t)mem, len / PAGE, -1);
 
 	if (!xlate)
-		die("out of memory");
+		die("%s", tdsm_strerror_detail());
 	memset(xlate, TINYDSM_PAGE_EXCLUSIVE, len / PAGE);
 	tdsm__state.base = (uintptr_t)mem;
 	tdsm__state.xlate = xlate;
@@ -318,6 +319,26 @@ static void *anon(size_t len)
 	return p;
 }
 
+/*
+ * Host mode's "region": at a multiple of its length rounded up to a power
+ * of two, as the real region's base is, so that its pages are one run of
+ * the thunks' window.
+ */
+static void *anon_aligned(size_t len)
+{
+	size_t align = PAGE;
+	uint8_t *p, *at;
+
+	while (align < len)
+		align <<= 1;
+	p = anon(len + align);
+	at = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (at > p)
+		munmap(p, at - p);
+	munmap(at + len, p + align - at);
+	return at;
+}
+
 static void fill(uint64_t *w, size_t len)
 {
 	size_t i;
@@ -338,7 +359,7 @@ static void setup(struct bufs *b, size_t len)
 	b->plain = anon(len);
 	fill(b->plain, len);
 	if (opt.host) {
-		b->dsm = anon(len);
+		b->dsm = anon_aligned(len);
 		fill(b->dsm, len);
 		host_simulate_attach(b->dsm, len);
 		return;

@@ -15,6 +15,10 @@ ACC_ROWS = [
     ("directrw", "direct(rw)", "plain2", 1.02),
 ]
 ACC_NMAIN = 3  # the rows above the line
+# callgrind: a lookup site's instructions on a local page, at most this
+# many times a plain access's (the timed cells keep 3.0: TCG makes a jump
+# cost more than its one instruction)
+CG_LOOKUP_X = 2.0
 # remote: the lookup site's word access p50 / ib_read_lat typical, at most
 REM_LOOKUP_TARGET = 1.2
 PAGE_INVALID, PAGE_SHARED = 0, 1  # enum tinydsm_page_state, uapi/linux/tinydsm.h
@@ -201,15 +205,16 @@ class Access:
             d = e.num("acc_cg_%s_direct_ir" % pat)
             lk = e.num("acc_cg_%s_lookup_ir" % pat)
             o.w("  %-6s plain %s, direct %s (%sx), lookup %s (%sx)"
-                "  [direct <= 1.02x: %s, lookup <= 3x: %s]\n" % (
+                "  [direct <= 1.02x: %s, lookup <= %gx: %s]\n" % (
                     "random" if pt else "seq", fmt(p, 2), fmt(d, 2), fmt(div(d, p), 2),
                     fmt(lk, 2), fmt(div(lk, p), 2),
-                    verdict_le(div(d, p), 1.02), verdict_le(div(lk, p), 3.0)))
+                    verdict_le(div(d, p), 1.02), CG_LOOKUP_X,
+                    verdict_le(div(lk, p), CG_LOOKUP_X)))
             tag = "rnd" if pt else "seq"
             self.row("cg_%s_direct" % tag, "ir_per_access", d, "insns", div(d, p), "plain",
                      "1.02", verdict_le(div(d, p), 1.02))
             self.row("cg_%s_lookup" % tag, "ir_per_access", lk, "insns", div(lk, p), "plain",
-                     "3.00", verdict_le(div(lk, p), 3.0))
+                     "%.2f" % CG_LOOKUP_X, verdict_le(div(lk, p), CG_LOOKUP_X))
             self.row("cg_%s_plain" % tag, "ir_per_access", p, "insns", 1.0, "plain", "", "")
             if math.isnan(p) or math.isnan(d) or math.isnan(lk):
                 missing += 1

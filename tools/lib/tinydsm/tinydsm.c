@@ -31,8 +31,9 @@ extern const struct tinydsm_site_entry __stop_tinydsm_sites[]
 
 /* Written by tdsm_attach() and tdsm_detach() only; see tinydsm.h. */
 static struct tinydsm_region_info region TDSM__PRIVATE;
-static void *xlate_map TDSM__PRIVATE;
-static size_t xlate_len TDSM__PRIVATE;
+static uint8_t *xlate_map TDSM__PRIVATE;
+static uint64_t xlate_pages TDSM__PRIVATE;
+static bool xlate_in_window TDSM__PRIVATE;
 static int attached TDSM__PRIVATE;
 
 static _Thread_local char detail[256];
@@ -153,10 +154,9 @@ static bool tdsm_abi_ok(uint32_t module_abi)
 	return module_abi >= TINYDSM_ABI_VERSION;
 }
 
-static int map_region(int fd)
+static int map_region(int fd, unsigned int flags)
 {
 	long psz = sysconf(_SC_PAGESIZE);
-	uint64_t npages;
 	void *map;
 
 	if (!tdsm_abi_ok(region.abi_version))
@@ -179,14 +179,29 @@ static int map_region(int fd)
 			    map, (unsigned long long)region.base);
 	}
 
-	npages = region.size / region.page_size;
-	xlate_len = (npages + psz - 1) / psz * psz;
-	xlate_map = mmap(NULL, xlate_len, PROT_READ, MAP_SHARED, fd,
-			 TINYDSM_XLATE_OFFSET);
-	if (xlate_map == MAP_FAILED) {
+	/*
+	 * The translation table, where the thunks read it (window.c). A
+	 * process without sites needs no window: where there can be none
+	 * (no BMI2, a region beyond it, something mapped there), the table
+	 * goes wherever mmap puts it.
+	 */
+	xlate_pages = region.size / region.page_size;
+	xlate_map = tdsm__window_map(region.base, xlate_pages, fd);
+	xlate_in_window = !!xlate_map;
+	if (!xlate_map && (flags & TDSM_ATTACH_NO_SITES)) {
+		xlate_map = mmap(NULL, xlate_pages, PROT_READ, MAP_SHARED, fd,
+				 TINYDSM_XLATE_OFFSET);
+		if (xlate_map == MAP_FAILED) {
+			xlate_map = NULL;
+			errno = -fail(errno, "mmap of the translation table (%llu bytes)",
+				      (unsigned long long)xlate_pages);
+		}
+	}
+	if (!xlate_map) {
+		int err = -errno;
+
 		munmap(map, region.size);
-		return fail(errno, "mmap of the translation table (%zu bytes)",
-			    xlate_len);
+		return err;
 	}
 	return 0;
 }
@@ -211,7 +226,7 @@ int tdsm_attach(unsigned int flags)
 		err = fail(errno, "TINYDSM_IOC_REGION_INFO");
 		goto err_close;
 	}
-	err = map_region(fd);
+	err = map_region(fd, flags);
 	if (err)
 		goto err_close;
 
@@ -250,7 +265,10 @@ void tdsm_detach(void)
 	if (!attached)
 		return;
 	__atomic_store_n(&s->size, 0, __ATOMIC_RELEASE);
-	munmap(xlate_map, xlate_len);
+	if (xlate_in_window)
+		tdsm__window_unmap(xlate_map, xlate_pages);
+	else
+		munmap(xlate_map, xlate_pages);
 	munmap((void *)(uintptr_t)region.base, region.size);
 	close(s->fd);
 	s->fd = -1;

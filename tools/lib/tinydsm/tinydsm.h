@@ -274,6 +274,7 @@ struct tdsm__state {
 	const volatile uint8_t *xlate;	/* one enum tinydsm_page_state per page */
 	unsigned int page_shift;
 	int fd;
+	uint64_t window_mask;		/* the thunks' pext mask (window.c) */
 };
 
 extern struct tdsm__state tdsm__state __attribute__((visibility("hidden")));
@@ -282,6 +283,8 @@ extern struct tdsm__state tdsm__state __attribute__((visibility("hidden")));
 _Static_assert(__builtin_offsetof(struct tdsm__state, base) == 0, "base");
 _Static_assert(__builtin_offsetof(struct tdsm__state, size) == 8, "size");
 _Static_assert(__builtin_offsetof(struct tdsm__state, xlate) == 16, "xlate");
+_Static_assert(__builtin_offsetof(struct tdsm__state, window_mask) == 32,
+	       "window_mask");
 #define TDSM__PAGE_SHIFT	12
 
 /*
@@ -327,6 +330,28 @@ int tdsm__heap_release_node(uint64_t *arenas, unsigned int node)
 void tdsm__heap_forget(void) __attribute__((visibility("hidden")));
 /* The home of the runs this node ALLOCs for the job and the heap (heap.c). */
 unsigned int tdsm__run_home(void) __attribute__((visibility("hidden")));
+
+/*
+ * The thunks' window (window.c): a read-only table at the fixed address
+ * TDSM__WINDOW in which the byte of region page p is at
+ * ((addr >> 12) & (len - 1)), len a power of two of at least the region's
+ * pages; every other byte of it reads as some page's state or 0. It maps
+ * the module's translation table there (@fd >= 0) or, for the host tests
+ * (@fd < 0), a writable table of zeros; @base must put the region's bytes
+ * in one run of the window, which the real base (TINYDSM_REGION_BASE)
+ * always does. Returns the region's table (@npages bytes), or NULL with
+ * errno and tdsm_strerror_detail() set. tdsm__window_unmap() gives the
+ * table back for zeros; the window itself stays for the process's life,
+ * as a site may stay in its lookup form.
+ */
+#define TDSM__WINDOW		0x40000000
+#define TDSM__WINDOW_MAX	0x40000000ULL	/* [1 GiB, 2 GiB): disp32 */
+#define __TDSM_STR(x)		#x
+#define __TDSM_XSTR(x)		__TDSM_STR(x)
+uint8_t *tdsm__window_map(uint64_t base, uint64_t npages, int fd)
+	__attribute__((visibility("hidden")));
+void tdsm__window_unmap(const volatile uint8_t *table, uint64_t npages)
+	__attribute__((visibility("hidden")));
 
 /* The translation stubs, called by the thunks only (lookup.c). */
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
@@ -382,26 +407,27 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 
 /*
  * The fast path of a thunk, in the thunk itself: the page's byte of the
- * translation table says the access can be done here (state >= @need: 1
- * SHARED for a load, 2 EXCLUSIVE for a store), so do it and go back; else
- * (outside the region, not attached, or the page elsewhere) fall through
- * to the call (label 4). T is a scratch register the compiler gives us;
- * the flags are clobbered ("cc"). Eight instructions, no memory written:
+ * translation table, read through the window (window.c), says the access
+ * can be done here (state >= @need: 1 SHARED for a load, 2 EXCLUSIVE for a
+ * store), so do it and go back; else fall through to the call (label 4),
+ * whose stub decides everything again from the table itself. T is a
+ * scratch register the compiler gives us; the flags are clobbered ("cc").
+ * Four instructions, no memory written:
  *
- *   T = A - base; if (T >= size) slow; T = xlate + (T >> 12);
- *   if (*T < need) slow; access; back
+ *   T = pext(A, mask) (A's page number modulo the window's length);
+ *   if (window[T] < need) slow; access; back
  *
- * A page that leaves between the check and the access makes the access
- * fault, and the fault brings it back, as for any access.
+ * No bounds check: the window is mapped whole, and where it says "here"
+ * for an address that is not the region's (its byte belongs to another
+ * page, or is 0), the plain access done is what the stub would do. A page
+ * that leaves between the check and the access makes the access fault,
+ * and the fault brings it back, as for any access. pext (BMI2, checked at
+ * attach) shifts without a copy: one instruction where mov and shr were
+ * two, and the window replaces the bounds check's three.
  */
 #define __TDSM_FAST(insn, need, jfail)					\
-	"mov %q[a], %q[t]\n\t"						\
-	"sub tdsm__state(%%rip), %q[t]\n\t"				\
-	"cmp tdsm__state+8(%%rip), %q[t]\n\t"				\
-	"jae 4f\n\t"							\
-	"shr $12, %q[t]\n\t"		/* TDSM__PAGE_SHIFT */						\
-	"add tdsm__state+16(%%rip), %q[t]\n\t"				\
-	"cmpb $" #need ", (%q[t])\n\t"					\
+	"pext tdsm__state+32(%%rip), %q[a], %q[t]\n\t"			\
+	"cmpb $" #need ", " __TDSM_XSTR(TDSM__WINDOW) "(%q[t])\n\t"	\
 	jfail " 4f\n\t"							\
 	insn "\n\t"							\
 	"jmp 2b\n"
