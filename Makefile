@@ -296,8 +296,9 @@ user: $(BUILD)/selftests/wire_test
 # and runs both forms of them on the host (no module needed), and
 # heap_test.c runs the shared heap and the job (heap.c, job.c, sync.c) in
 # fork()ed ranks over a stand-in of the module (tdsm_mock.h), and
-# parmacs_test.c PARMACS programs (parmacs.c) the same way; `make check`
-# runs them before the lab.
+# parmacs_test.c PARMACS programs (parmacs.c) the same way, and
+# apps_mock_test.sh the programs of tools/apps/; `make check` runs them
+# before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
 LIBTDSM_HDR := $(LIBTDSM_DIR)/tinydsm.h $(UAPI_HDR)
@@ -326,6 +327,16 @@ $(BUILD)/tools/parmacs_sum_pie: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM)
 		$(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -fPIE -pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM)
+
+# SPLASH-2-style PARMACS programs (tools/apps/README.md): radix sort, FFT,
+# blocked LU, red-black SOR, molecular dynamics. -no-pie, as parmacs_sum.
+APPS := radix fft lu ocean water
+APP_BINS := $(addprefix $(BUILD)/apps/,$(APPS))
+user: $(APP_BINS)
+$(APP_BINS): $(BUILD)/apps/%: $(TOP)/tools/apps/%.c $(LIBTDSM) $(LIBTDSM_HDR) \
+		$(LIBTDSM_DIR)/parmacs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -no-pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -lm
 
 .PHONY: libtinydsm-test
 
@@ -366,11 +377,29 @@ $(BUILD)/lib/parmacs_test: $(TOP)/selftests/tinydsm/parmacs_test.c \
 	$(CC) $(TEST_CFLAGS) -I$(LIBTDSM_DIR) -pthread -o $@ $< $(HEAP_TEST_SRC) \
 		$(LIBTDSM_DIR)/parmacs.c
 
+# Each of tools/apps/ over the same mock, its main() renamed, launched by
+# apps_mock_main.c on mock nodes; apps_mock_test.sh runs each on 1, 2, 3
+# and 5 ranks and compares their digests with the 1-rank run's.
+APP_MOCK_BINS := $(addprefix $(BUILD)/lib/apps/,$(addsuffix _mock,$(APPS)))
+$(BUILD)/lib/apps/%_mock.o: $(TOP)/tools/apps/%.c $(LIBTDSM_HDR) \
+		$(LIBTDSM_DIR)/parmacs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -Dmain=tdsm_app_main -c -o $@ $<
+
+$(APP_MOCK_BINS): $(BUILD)/lib/apps/%_mock: $(BUILD)/lib/apps/%_mock.o \
+		$(TOP)/selftests/tinydsm/apps_mock_main.c \
+		$(TOP)/selftests/tinydsm/tdsm_mock.h $(HEAP_TEST_SRC) \
+		$(LIBTDSM_DIR)/parmacs.c $(LIBTDSM_DIR)/parmacs.h $(LIBTDSM_HDR)
+	$(CC) $(USER_CFLAGS) -no-pie -I$(LIBTDSM_DIR) -o $@ \
+		$(TOP)/selftests/tinydsm/apps_mock_main.c $< $(HEAP_TEST_SRC) \
+		$(LIBTDSM_DIR)/parmacs.c -lm
+
 libtinydsm-test: $(BUILD)/lib/site_shape_test $(BUILD)/lib/heap_test \
-		$(BUILD)/lib/parmacs_test
+		$(BUILD)/lib/parmacs_test $(APP_MOCK_BINS)
 	$(BUILD)/lib/site_shape_test
 	$(BUILD)/lib/heap_test
 	$(BUILD)/lib/parmacs_test
+	$(TOP)/selftests/tinydsm/apps_mock_test.sh $(BUILD)/lib/apps
 
 check-run: libtinydsm-test
 # end of libtinydsm
