@@ -28,6 +28,9 @@
  *       node as nobody: CREATE with fork semantics across the nodes
  *   parmacs_pie          the same built as a PIE: refused, saying to use
  *       setarch -R; under setarch -R it runs
+ *   apps_digests         the SPLASH-style programs of tools/apps/, one
+ *       rank per node, then as many ranks on node1 alone: each checks
+ *       itself, and both runs print the same digest of the result
  *   bad_input            unknown node, a node twice, -n past the bound
  *
  * A run request on a daemon connection without a valid MAC is refused:
@@ -715,6 +718,90 @@ TEST_F_TIMEOUT(run, parmacs_pie, 300)
 		EXPECT_EQ(0, res.rc);
 		snprintf(want, sizeof(want), "[0] sum of 1..1000 over %u processes: 500500, right\n", n);
 		EXPECT_NE(NULL, strstr(res.out, want));
+	}
+	DEVICE_BACK(mode);
+}
+
+/*
+ * The SPLASH-style programs (tools/apps/README.md), as nobody, at sizes
+ * that take seconds under TCG: one rank on each node, then the same
+ * number of ranks on node1 alone. Each run checks its own result
+ * ("check NAME ok") and prints a digest of it that does not depend on
+ * where the ranks ran: the two must be equal.
+ */
+static const char *const app_runs[][8] = {
+	{ "radix", "-n", "4096", "-r", "6", "-m", "4096" },	/* 2 passes */
+	{ "fft", "-m", "10", NULL },
+	{ "lu", "-n", "64", "-b", "16" },
+	{ "ocean", "-n", "30", "-i", "60", "-t", "0" },	/* 60 sweeps */
+	{ "water", "-n", "64", "-s", "2", },
+};
+
+/* The digest line of rank 0's output, as "digest NAME HEX", or "". */
+static void digest_of(const char *out, const char *name, char *buf, size_t len)
+{
+	char key[32];
+	const char *p;
+	size_t n;
+
+	snprintf(key, sizeof(key), "digest %s ", name);
+	p = strstr(out, key);
+	*buf = 0;
+	if (!p)
+		return;
+	n = strcspn(p, "\n");
+	snprintf(buf, len, "%.*s", (int)n, p);
+}
+
+TEST_F_TIMEOUT(run, apps_digests, 600)
+{
+	struct how h = { .nobody = true };
+	char num[16], prog[PATH_MAX], ok[48], spread[96], one[96];
+	const char *argv[20];
+	struct res res;
+	unsigned int a, i, k;
+	int mode;
+
+	START();
+	DEVICE_OPEN(mode);
+	if (self->s.id == 1) {
+		snprintf(num, sizeof(num), "%u", self->nodes);
+		for (a = 0; a < sizeof(app_runs) / sizeof(app_runs[0]); a++) {
+			const char *name = app_runs[a][0];
+
+			snprintf(prog, sizeof(prog), "%s/build/apps/%s",
+				 getenv("TDSM_TREE") ? getenv("TDSM_TREE") : ".", name);
+			snprintf(ok, sizeof(ok), "check %s ok", name);
+			for (k = 0; k < 2; k++) {
+				i = 0;
+				argv[i++] = "run";
+				argv[i++] = "-n";
+				argv[i++] = num;
+				if (k) {
+					argv[i++] = "--nodes";
+					argv[i++] = "node1";
+				}
+				argv[i++] = "--";
+				argv[i++] = prog;
+				for (unsigned int j = 1; j < 8 && app_runs[a][j]; j++)
+					argv[i++] = app_runs[a][j];
+				argv[i] = NULL;
+				ctl_run(self, &res, &h, argv);
+				TH_LOG("%s on %s: status %d in %llu ms", name,
+				       k ? "node1" : "every node", res.rc,
+				       (unsigned long long)res.ms);
+				if (res.rc)
+					LOG_RES(&res);
+				EXPECT_EQ(0, res.rc);
+				EXPECT_NE(NULL, strstr(res.out, ok));
+				digest_of(res.out, name, k ? one : spread,
+					  sizeof(one));
+			}
+			EXPECT_NE(0, spread[0]) TH_LOG("%s: no digest", name);
+			EXPECT_STREQ(spread, one);
+			TH_LOG("%s: %s (%u nodes) and %s (node1)", name, spread,
+			       self->nodes, one);
+		}
 	}
 	DEVICE_BACK(mode);
 }
