@@ -188,7 +188,7 @@ TEST(sizes_and_overlap)
 	enum { N = 3000 };
 	static uintptr_t blk[N][2];	/* address, size */
 	struct tdsm_heap_stats st;
-	size_t n;
+	size_t n, large_bytes = 0;
 	int i;
 
 	ASSERT_EQ(0, mock_setup());
@@ -203,6 +203,8 @@ TEST(sizes_and_overlap)
 					       tdsm_strerror_detail());
 		ASSERT_EQ(0, blk[i][0] % 16);
 		fill((void *)blk[i][0], n, 1, i);
+		if (n > TDSM_SMALL_MAX)
+			large_bytes += (n + 16 + 4095) / 4096 * 4096;
 	}
 	for (i = 0; i < N; i++) {
 		n = blk[i][1];
@@ -222,6 +224,14 @@ TEST(sizes_and_overlap)
 	ASSERT_EQ(N, st.frees);
 	ASSERT_EQ(0, st.bytes_in_use);
 	ASSERT_EQ(st.chunks * 256 * 1024 + 4096, st.bytes_mapped);
+	/*
+	 * Every large run given back, one FREE each; the most held was
+	 * after the last malloc: every chunk and every large run.
+	 */
+	ASSERT_NE(0, st.large);
+	ASSERT_EQ(st.large, st.run_frees);
+	ASSERT_EQ(1 + st.chunks + st.large, st.allocs);
+	ASSERT_EQ(st.bytes_mapped + large_bytes, st.bytes_mapped_peak);
 }
 
 /* Many small mallocs, few ALLOCs: what a benchmark would print. */
@@ -238,7 +248,9 @@ TEST(mallocs_per_alloc)
 	/* 64-byte blocks, 4096 a chunk: 5 chunks and the arena's page */
 	ASSERT_EQ(5, st.chunks);
 	ASSERT_EQ(6, st.allocs);
+	ASSERT_EQ(0, st.run_frees);
 	ASSERT_EQ(20000 * 64, st.bytes_in_use);
+	ASSERT_EQ(5 * 256 * 1024 + 4096, st.bytes_mapped_peak);
 	TH_LOG("%llu mallocs, %llu ALLOCs", (unsigned long long)st.mallocs,
 	       (unsigned long long)st.allocs);
 }

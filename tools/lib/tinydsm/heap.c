@@ -214,6 +214,17 @@ static struct arena *arena_at(uint64_t *arenas, unsigned int node)
 	return a;
 }
 
+/*
+ * Under the lock (or before the arena is published): @n more bytes of
+ * runs held, and the most ever held.
+ */
+static void mapped_add(struct arena *a, uint64_t n)
+{
+	a->st.bytes_mapped += n;
+	if (a->st.bytes_mapped > a->st.bytes_mapped_peak)
+		a->st.bytes_mapped_peak = a->st.bytes_mapped;
+}
+
 /* This node's arena, made by its first malloc (a lost race frees ours). */
 static struct arena *my_arena(void)
 {
@@ -244,7 +255,7 @@ static struct arena *my_arena(void)
 		a->magic = ARENA_MAGIC;
 		a->st.node = node;
 		a->st.allocs = 1;
-		a->st.bytes_mapped = PAGE;
+		mapped_add(a, PAGE);
 		err = tdsm_atomic(TINYDSM_ATOMIC_CAS, &arenas[node], 8,
 				  (uintptr_t)a, 0, &old);
 		if (err || old) {
@@ -318,6 +329,7 @@ static void release(struct arena *a, struct blk *large)
 		next = (struct blk *)(uintptr_t)*link_of(large);
 		npages = large->word;
 		if (!tdsm_free(large, npages) && !lock(a)) {
+			a->st.run_frees++;
 			a->st.bytes_mapped -= npages * PAGE;
 			unlock(a);
 		}
@@ -359,7 +371,7 @@ static struct blk *carve(struct arena *a, unsigned int c)
 		a->end = (uintptr_t)ch + CHUNK_BYTES;
 		a->st.allocs++;
 		a->st.chunks++;
-		a->st.bytes_mapped += CHUNK_BYTES;
+		mapped_add(a, CHUNK_BYTES);
 	}
 	b = (struct blk *)(uintptr_t)a->bump;
 	a->bump += size;
@@ -432,7 +444,7 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 	a->st.allocs++;
 	a->st.large++;
 	a->st.bytes_in_use += npages * PAGE;
-	a->st.bytes_mapped += npages * PAGE;
+	mapped_add(a, npages * PAGE);
 	unlock(a);
 	release(a, large);
 	return data_of(b);
@@ -514,6 +526,7 @@ static int free_here(struct arena *a, struct blk *b)
 		return err;
 	err = lock(a);
 	if (!err) {
+		a->st.run_frees++;
 		a->st.bytes_mapped -= npages * PAGE;
 		unlock(a);
 	}
