@@ -222,6 +222,9 @@ struct tdsm_heap_stats {
 	uint64_t bytes_in_use;
 	uint64_t bytes_mapped;
 	uint64_t bytes_mapped_peak;	/* the most bytes_mapped has been */
+	uint64_t runs_reused;	/* large mallocs served by a kept run */
+	uint64_t runs_kept;	/* freed large runs kept for reuse, now */
+	uint64_t bytes_kept;	/* their bytes (in bytes_mapped) */
 	uint32_t node;
 	uint32_t reserved;
 };
