@@ -122,15 +122,21 @@ FIXTURE_SETUP(heap)
 
 FIXTURE_TEARDOWN(heap)
 {
+	char err[160];
+
 	TC_MARK_FAILED();
-	if (!self->ready)
-		return;
 	/*
 	 * Every rank leaves the job (the last of each node gives its part of
-	 * the heap back) before node1 destroys it.
+	 * the heap back) before node1 destroys it: tdsm_finalize() returns
+	 * once every rank arrived, not once every node gave its part back,
+	 * and a destroy that took a node's arena first would leave that
+	 * node's runs allocated (only their node may FREE them).
 	 */
-	if (!self->finalized && tdsm_finalize())
+	if (self->ready && !self->finalized && tdsm_finalize())
 		TH_LOG("tdsm_finalize: %s", tdsm_strerror_detail());
+	if (tc_barrier(&self->s, "left", TC_ALL, self->s.timeout_s, err,
+		       sizeof(err)))
+		TH_LOG("%s", err);
 	if (self->s.id == 1 && self->root) {
 		int err = tdsm_job_destroy(self->root);
 

@@ -154,7 +154,11 @@ int tdsm_cond_broadcast(tdsm_cond_t *c);
  * part of the heap (its arena and chunks, and the large blocks other
  * nodes freed; a large block still in use stays), and the process is
  * in no job any more. tdsm_job_destroy() frees the root and the heap's
- * runs it may free (see README.md): no rank may run then.
+ * runs it may free (see README.md): no rank may run then, nor be inside
+ * tdsm_finalize() (which returns once every rank arrived, before every
+ * node gave its part back): a destroy that takes a node's arena first
+ * leaves that node's runs allocated, since only their node may FREE
+ * them. tinydsmctl destroys the root once every rank has exited.
  */
 #define TDSM_SHARE_MAX		16384
 #define TDSM_MAX_RANKS		65536
