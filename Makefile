@@ -335,8 +335,8 @@ $(BUILD)/tools/parmacs_sum_pie: $(LIBTDSM_DIR)/examples/parmacs_sum.c $(LIBTDSM)
 APPS := radix fft lu ocean water
 APP_BINS := $(addprefix $(BUILD)/apps/,$(APPS))
 user: $(APP_BINS)
-$(APP_BINS): $(BUILD)/apps/%: $(TOP)/tools/apps/%.c $(LIBTDSM) $(LIBTDSM_HDR) \
-		$(LIBTDSM_DIR)/parmacs.h
+$(APP_BINS): $(BUILD)/apps/%: $(TOP)/tools/apps/%.c $(TOP)/tools/apps/app.h \
+		$(LIBTDSM) $(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -no-pie -I$(LIBTDSM_DIR) -o $@ $< $(LIBTDSM) -lm
 
@@ -383,8 +383,8 @@ $(BUILD)/lib/parmacs_test: $(TOP)/selftests/tinydsm/parmacs_test.c \
 # apps_mock_main.c on mock nodes; apps_mock_test.sh runs each on 1, 2, 3
 # and 5 ranks and compares their digests with the 1-rank run's.
 APP_MOCK_BINS := $(addprefix $(BUILD)/lib/apps/,$(addsuffix _mock,$(APPS)))
-$(BUILD)/lib/apps/%_mock.o: $(TOP)/tools/apps/%.c $(LIBTDSM_HDR) \
-		$(LIBTDSM_DIR)/parmacs.h
+$(BUILD)/lib/apps/%_mock.o: $(TOP)/tools/apps/%.c $(TOP)/tools/apps/app.h \
+		$(LIBTDSM_HDR) $(LIBTDSM_DIR)/parmacs.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -I$(LIBTDSM_DIR) -Dmain=tdsm_app_main -c -o $@ $<
 

@@ -830,4 +830,72 @@ TEST_F(site, lib_wait_wake)
 	EXPECT_EQ(0, tdsm_free(p, 1));
 }
 
+/*
+ * The lookup thunks read the translation table through a window at a
+ * fixed address (tools/lib/tinydsm/window.c): with the module, the
+ * window's byte of a page is the module's table's, and after a detach it
+ * reads 0 (the window stays).
+ */
+TEST_F(site, lookup_window)
+{
+	const struct tinydsm_region_info *ri = tdsm_region_info();
+	const volatile uint8_t *w = (const volatile uint8_t *)TDSM__WINDOW;
+	uint8_t *p = fresh_pages(1);
+	struct tinydsm_page_info pi;
+	size_t idx;
+
+	ASSERT_NE(NULL, p);
+	idx = ((uintptr_t)p - ri->base) / ri->page_size;
+	EXPECT_EQ(TINYDSM_PAGE_INVALID, w[idx]);
+	(void)*(volatile uint8_t *)p;
+	EXPECT_EQ(TINYDSM_PAGE_SHARED, w[idx]);
+	*(volatile uint8_t *)p = 1;
+	EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, w[idx]);
+	tdsm_detach();
+	self->attached = 0;
+	EXPECT_EQ(0, w[idx]) TH_LOG("detached: the window's table reads 0");
+	ASSERT_EQ(0, tdsm_attach(0));
+	self->attached = 1;
+	ASSERT_EQ(0, tdsm_page_info(p, &pi));
+	EXPECT_EQ(pi.state, w[idx]) TH_LOG("attached again: the module's table");
+	EXPECT_EQ(0, tdsm_free(p, 1));
+}
+
+/*
+ * Something already mapped where the window goes: an attach with sites
+ * fails (EEXIST, naming the range); one without sites needs no window and
+ * attaches, its table mapped elsewhere. A process of its own (no fixture:
+ * nothing attached before).
+ */
+TEST(lookup_window_taken)
+{
+	void *at = (void *)(uintptr_t)(TDSM__WINDOW + 8192);
+	struct tinydsm_page_info pi;
+	uint8_t *p;
+	void *m;
+	int err;
+
+	if (access("/dev/tinydsm", R_OK | W_OK))
+		SKIP(return, "/dev/tinydsm is not there (module not loaded)");
+	m = mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED_NOREPLACE, -1, 0);
+	if (m != at)
+		SKIP(return, "cannot map %p: %s", at, strerror(errno));
+	err = tdsm_attach(0);
+	EXPECT_EQ(-EEXIST, err);
+	EXPECT_NE(NULL, strstr(tdsm_strerror_detail(), "lookup window"))
+		TH_LOG("%s", tdsm_strerror_detail());
+	EXPECT_FALSE(tdsm_attached());
+	ASSERT_EQ(0, tdsm_attach(TDSM_ATTACH_NO_SITES))
+		TH_LOG("%s", tdsm_strerror_detail());
+	p = fresh_pages(1);
+	ASSERT_NE(NULL, p);
+	*(volatile uint8_t *)p = 7;
+	ASSERT_EQ(0, tdsm_page_info(p, &pi));
+	EXPECT_EQ(7, *(volatile uint8_t *)p);
+	EXPECT_EQ(0, tdsm_free(p, 1));
+	tdsm_detach();
+	munmap(m, 4096);
+}
+
 TEST_HARNESS_MAIN

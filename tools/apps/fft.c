@@ -56,6 +56,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "parmacs.h"
 
 MAIN_ENV
@@ -86,35 +87,10 @@ static struct cplx *A, *B;	/* the matrices between the steps */
 static struct cplx *Umain;	/* w_r^k, k < r/2 */
 static struct cplx *Umain2;	/* w_N^(j1 k1), row j1 */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* In [-1, 1): 53 bits of a hash, exactly. */
 static double uniform(uint64_t h)
 {
 	return (double)(h >> 11) * 0x1p-52 - 1.0;
-}
-
-static uint64_t digest_word(uint64_t h, uint64_t w)
-{
-	h ^= w;
-	h *= 0x100000001b3ULL;		/* FNV-1a's prime, a word at a time */
-	return h ^ (h >> 29);
-}
-
-static uint64_t digest_double(uint64_t h, double d)
-{
-	uint64_t w;
-
-	if (d == 0)
-		d = 0;			/* -0.0 */
-	memcpy(&w, &d, sizeof(w));
-	return digest_word(h, w);
 }
 
 static void usage(const char *why)
@@ -127,20 +103,6 @@ static void usage(const char *why)
 		"  -p P   processes: the job's rank count (the default)\n",
 		MAX_M, DEFAULT_M);
 	exit(2);
-}
-
-static long number(const char *s, long lo, long hi, const char *what)
-{
-	char *end, msg[128];
-	long v;
-
-	v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi) {
-		snprintf(msg, sizeof(msg), "%s takes %ld .. %ld, not \"%s\"",
-			 what, lo, hi, s);
-		usage(msg);
-	}
-	return v;
 }
 
 static struct cplx cmul(struct cplx a, struct cplx b, int conj)
@@ -286,7 +248,7 @@ static struct cplx direct_dft(long k)
 
 int main(int argc, char **argv)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DIGEST_INIT;
 	double dfterr = 0, tol;
 	long i, j, procs = 0;
 	int c, ok;
@@ -296,12 +258,12 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "m:p:h")) != -1) {
 		switch (c) {
 		case 'm':
-			M = number(optarg, 2, MAX_M, "-m");
+			M = app_number(usage, optarg, 2, MAX_M, "-m");
 			if (M % 2)
 				usage("-m must be even (a square matrix)");
 			break;
 		case 'p':
-			procs = number(optarg, 1, TDSM_MAX_RANKS, "-p");
+			procs = app_number(usage, optarg, 1, TDSM_MAX_RANKS, "-p");
 			break;
 		default:
 			usage(NULL);
@@ -310,11 +272,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		usage("no arguments besides the options");
 	P = tdsm_nranks();
-	if (procs && procs != P) {
-		fprintf(stderr, "fft: -p %ld, but the job has %ld ranks: "
-			"run it with tinydsmctl run -n %ld\n", procs, P, procs);
-		exit(2);
-	}
+	app_check_procs("fft", procs, P);
 	N = 1L << M;
 	LogRootN = M / 2;
 	RootN = 1L << LogRootN;

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "parmacs.h"
 
 MAIN_ENV
@@ -70,14 +71,6 @@ struct GlobalMemory {
 static long P, N, BS, NBlocks, PRows, PCols;
 static double **Blocks;		/* NBlocks^2 pointers, row-major */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* a(i,j) of the input. */
 static double element(long i, long j)
 {
@@ -85,23 +78,6 @@ static double element(long i, long j)
 		return N + 1;
 	return (double)(mix64(SEED ^ ((uint64_t)i << 32 | (uint64_t)j)) >> 11) *
 	       0x1p-52 - 1.0;
-}
-
-static uint64_t digest_word(uint64_t h, uint64_t w)
-{
-	h ^= w;
-	h *= 0x100000001b3ULL;		/* FNV-1a's prime, a word at a time */
-	return h ^ (h >> 29);
-}
-
-static uint64_t digest_double(uint64_t h, double d)
-{
-	uint64_t w;
-
-	if (d == 0)
-		d = 0;			/* -0.0 */
-	memcpy(&w, &d, sizeof(w));
-	return digest_word(h, w);
 }
 
 static void usage(const char *why)
@@ -115,20 +91,6 @@ static void usage(const char *why)
 		"  -p P   processes: the job's rank count (the default)\n",
 		MAX_N, DEFAULT_N, DEFAULT_B);
 	exit(2);
-}
-
-static long number(const char *s, long lo, long hi, const char *what)
-{
-	char *end, msg[128];
-	long v;
-
-	v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi) {
-		snprintf(msg, sizeof(msg), "%s takes %ld .. %ld, not \"%s\"",
-			 what, lo, hi, s);
-		usage(msg);
-	}
-	return v;
 }
 
 static long BlockOwner(long I, long J)
@@ -303,7 +265,7 @@ static double solve_check(double *xerr)
 
 int main(int argc, char **argv)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DIGEST_INIT;
 	long i, j, procs = 0;
 	double resid, xerr;
 	int c, ok, bset = 0;
@@ -314,14 +276,14 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "n:b:p:h")) != -1) {
 		switch (c) {
 		case 'n':
-			N = number(optarg, 1, MAX_N, "-n");
+			N = app_number(usage, optarg, 1, MAX_N, "-n");
 			break;
 		case 'b':
-			BS = number(optarg, 1, MAX_N, "-b");
+			BS = app_number(usage, optarg, 1, MAX_N, "-b");
 			bset = 1;
 			break;
 		case 'p':
-			procs = number(optarg, 1, TDSM_MAX_RANKS, "-p");
+			procs = app_number(usage, optarg, 1, TDSM_MAX_RANKS, "-p");
 			break;
 		default:
 			usage(NULL);
@@ -334,11 +296,7 @@ int main(int argc, char **argv)
 	if (BS > N)
 		BS = N;
 	P = tdsm_nranks();
-	if (procs && procs != P) {
-		fprintf(stderr, "lu: -p %ld, but the job has %ld ranks: "
-			"run it with tinydsmctl run -n %ld\n", procs, P, procs);
-		exit(2);
-	}
+	app_check_procs("lu", procs, P);
 	NBlocks = (N + BS - 1) / BS;
 	for (PRows = 1, i = 1; i * i <= P; i++)
 		if (P % i == 0)

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "parmacs.h"
 
 MAIN_ENV
@@ -81,23 +82,6 @@ static double Tol, H, Omega;
 static double *U;		/* (N + 2) x (N + 2), boundary included */
 static double *F;		/* the right-hand side, same shape */
 
-static uint64_t digest_word(uint64_t h, uint64_t w)
-{
-	h ^= w;
-	h *= 0x100000001b3ULL;		/* FNV-1a's prime, a word at a time */
-	return h ^ (h >> 29);
-}
-
-static uint64_t digest_double(uint64_t h, double d)
-{
-	uint64_t w;
-
-	if (d == 0)
-		d = 0;			/* -0.0 */
-	memcpy(&w, &d, sizeof(w));
-	return digest_word(h, w);
-}
-
 static void usage(const char *why)
 {
 	if (why)
@@ -111,20 +95,6 @@ static void usage(const char *why)
 		"  -p P      processes: the job's rank count (the default)\n",
 		MAX_N, DEFAULT_N, DEFAULT_ITERS, DEFAULT_TOL);
 	exit(2);
-}
-
-static long number(const char *s, long lo, long hi, const char *what)
-{
-	char *end, msg[128];
-	long v;
-
-	v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi) {
-		snprintf(msg, sizeof(msg), "%s takes %ld .. %ld, not \"%s\"",
-			 what, lo, hi, s);
-		usage(msg);
-	}
-	return v;
 }
 
 /* The discrete solution at grid point (i, j): x = i h, y = j h. */
@@ -237,7 +207,7 @@ static void SlaveStart(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DIGEST_INIT;
 	long i, j, procs = 0;
 	double err = 0, d, bound;
 	char *end;
@@ -250,10 +220,10 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "n:i:t:p:h")) != -1) {
 		switch (c) {
 		case 'n':
-			N = number(optarg, 2, MAX_N, "-n");
+			N = app_number(usage, optarg, 2, MAX_N, "-n");
 			break;
 		case 'i':
-			MaxIters = number(optarg, 1, 100000000, "-i");
+			MaxIters = app_number(usage, optarg, 1, 100000000, "-i");
 			break;
 		case 't':
 			Tol = strtod(optarg, &end);
@@ -261,7 +231,7 @@ int main(int argc, char **argv)
 				usage("-t takes a number from 0 to 1");
 			break;
 		case 'p':
-			procs = number(optarg, 1, TDSM_MAX_RANKS, "-p");
+			procs = app_number(usage, optarg, 1, TDSM_MAX_RANKS, "-p");
 			break;
 		default:
 			usage(NULL);
@@ -270,11 +240,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		usage("no arguments besides the options");
 	P = tdsm_nranks();
-	if (procs && procs != P) {
-		fprintf(stderr, "ocean: -p %ld, but the job has %ld ranks: "
-			"run it with tinydsmctl run -n %ld\n", procs, P, procs);
-		exit(2);
-	}
+	app_check_procs("ocean", procs, P);
 	Stride = N + 2;
 	H = 1.0 / (N + 1);
 	Omega = 2 / (1 + sin(M_PI * H));

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "parmacs.h"
 
 MAIN_ENV
@@ -80,24 +81,9 @@ static long *Rank;		/* P rows: keys of that digit before us */
 static long *Total;		/* Radix: keys of each digit */
 static long RowLen;
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static uint32_t make_key(long i)
 {
 	return (uint32_t)(mix64(SEED ^ (uint64_t)i) % MaxKey);
-}
-
-static uint64_t digest_word(uint64_t h, uint64_t w)
-{
-	h ^= w;
-	h *= 0x100000001b3ULL;		/* FNV-1a's prime, a word at a time */
-	return h ^ (h >> 29);
 }
 
 static void usage(const char *why)
@@ -112,21 +98,6 @@ static void usage(const char *why)
 		"  -p P       processes: the job's rank count (the default)\n",
 		DEFAULT_N, MAX_BITS, DEFAULT_BITS, DEFAULT_MAXKEY);
 	exit(2);
-}
-
-static long long number(const char *s, long long lo, long long hi,
-			const char *what)
-{
-	char *end, msg[128];
-	long long v;
-
-	v = strtoll(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi) {
-		snprintf(msg, sizeof(msg), "%s takes %lld .. %lld, not \"%s\"",
-			 what, lo, hi, s);
-		usage(msg);
-	}
-	return v;
 }
 
 static void SlaveStart(void)
@@ -234,7 +205,7 @@ static void SlaveStart(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DIGEST_INIT;
 	const uint32_t *sorted;
 	long i, procs = 0, keybits;
 	int c, ok;
@@ -246,16 +217,16 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "n:r:m:p:h")) != -1) {
 		switch (c) {
 		case 'n':
-			N = number(optarg, 1, 1L << 28, "-n");
+			N = app_number(usage, optarg, 1, 1L << 28, "-n");
 			break;
 		case 'r':
-			Bits = number(optarg, 1, MAX_BITS, "-r");
+			Bits = app_number(usage, optarg, 1, MAX_BITS, "-r");
 			break;
 		case 'm':
-			MaxKey = number(optarg, 2, 1LL << 32, "-m");
+			MaxKey = app_number(usage, optarg, 2, 1LL << 32, "-m");
 			break;
 		case 'p':
-			procs = number(optarg, 1, TDSM_MAX_RANKS, "-p");
+			procs = app_number(usage, optarg, 1, TDSM_MAX_RANKS, "-p");
 			break;
 		default:
 			usage(NULL);
@@ -264,11 +235,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		usage("no arguments besides the options");
 	P = tdsm_nranks();
-	if (procs && procs != P) {
-		fprintf(stderr, "radix: -p %ld, but the job has %ld ranks: "
-			"run it with tinydsmctl run -n %ld\n", procs, P, procs);
-		exit(2);
-	}
+	app_check_procs("radix", procs, P);
 	Radix = 1L << Bits;
 	for (keybits = 1; (MaxKey - 1) >> keybits; keybits++)
 		;

@@ -66,6 +66,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "parmacs.h"
 
 MAIN_ENV
@@ -105,31 +106,6 @@ static double (*Pos)[3];
 static double (*Vel)[3];
 static int64_t (*Force)[3];	/* the shared accumulators, fixed point */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static uint64_t digest_word(uint64_t h, uint64_t w)
-{
-	h ^= w;
-	h *= 0x100000001b3ULL;		/* FNV-1a's prime, a word at a time */
-	return h ^ (h >> 29);
-}
-
-static uint64_t digest_double(uint64_t h, double d)
-{
-	uint64_t w;
-
-	if (d == 0)
-		d = 0;			/* -0.0 */
-	memcpy(&w, &d, sizeof(w));
-	return digest_word(h, w);
-}
-
 static void usage(const char *why)
 {
 	if (why)
@@ -141,20 +117,6 @@ static void usage(const char *why)
 		"  -p P       processes: the job's rank count (the default)\n",
 		MAX_N, DEFAULT_N, DEFAULT_STEPS);
 	exit(2);
-}
-
-static long number(const char *s, long lo, long hi, const char *what)
-{
-	char *end, msg[128];
-	long v;
-
-	v = strtol(s, &end, 0);
-	if (!*s || *end || v < lo || v > hi) {
-		snprintf(msg, sizeof(msg), "%s takes %ld .. %ld, not \"%s\"",
-			 what, lo, hi, s);
-		usage(msg);
-	}
-	return v;
 }
 
 /* The Lennard-Jones pair energy at squared distance @r2, unshifted. */
@@ -348,7 +310,7 @@ static void SlaveStart(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DIGEST_INIT;
 	long i, j, k, side, procs = 0, over = 0;
 	double mean[3] = { 0, 0, 0 }, momentum = 0, ke = 0, scale, Spacing;
 	double d[3], fr, pe;
@@ -361,13 +323,13 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "n:s:p:h")) != -1) {
 		switch (c) {
 		case 'n':
-			N = number(optarg, 2, MAX_N, "-n");
+			N = app_number(usage, optarg, 2, MAX_N, "-n");
 			break;
 		case 's':
-			Steps = number(optarg, 1, 100000, "-s");
+			Steps = app_number(usage, optarg, 1, 100000, "-s");
 			break;
 		case 'p':
-			procs = number(optarg, 1, TDSM_MAX_RANKS, "-p");
+			procs = app_number(usage, optarg, 1, TDSM_MAX_RANKS, "-p");
 			break;
 		default:
 			usage(NULL);
@@ -376,11 +338,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		usage("no arguments besides the options");
 	P = tdsm_nranks();
-	if (procs && procs != P) {
-		fprintf(stderr, "water: -p %ld, but the job has %ld ranks: "
-			"run it with tinydsmctl run -n %ld\n", procs, P, procs);
-		exit(2);
-	}
+	app_check_procs("water", procs, P);
 	for (side = 1; side * side * side < N; side++)
 		;
 	Spacing = cbrt(1 / DENSITY);
