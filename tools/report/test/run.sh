@@ -44,6 +44,11 @@
 # 2-node one whose chunk run timed out (its figures missing) and whose
 # arena run found changed blocks and left one live, with a page run that
 # took one ALLOC too few and 3 remote faults (a note, not a warning).
+# programs/ is the programs benchmark's first lab run (6.1, the smaller
+# sizes of that day), its table checked by hand against the run's
+# output; programs-partial/ the same with radix on 3 nodes timed out (its
+# time missing), fft's 2-node digest changed, lu's 3-node check failed
+# and a counter of water's missing.
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
@@ -95,6 +100,8 @@ bench sync sync sync.env host-sync.env
 bench sync-partial sync sync.env
 bench alloc alloc alloc.env host-alloc.env
 bench alloc-partial alloc alloc.env
+bench programs programs programs.env host-programs.env
+bench programs-partial programs programs.env
 
 # the fault's breakdown (steps/: synthetic ftrace buffers, the expected
 # figures worked out by hand in the buffers' comments): the read faults'
