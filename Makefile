@@ -18,8 +18,8 @@
 #                   a migration, against the raw RDMA baseline; prints a
 #                   table, writes CSV, JSON and plots in results/demo-<time>/
 #   make bench      the remote-memory, migration, access-site, cache,
-#                   metadata and synchronisation benchmarks on virtual nodes
-#                   (tools/bench/README.md)
+#                   metadata and synchronisation benchmarks and the
+#                   allocator study on virtual nodes (tools/bench/README.md)
 #   make soak       a long run on 3 nodes with injected faults (not in check)
 #   make style      checkpatch.pl --strict over kmod/ and uapi/
 #   make deps       install the Debian packages the tree needs (root)
@@ -73,7 +73,8 @@ TEST_CFLAGS := $(USER_CFLAGS) -isystem $(KSRC)/tools/testing/selftests
 include $(TOP)/selftests/tinydsm/Makefile
 TESTS := $(TDSM_TESTS)
 TEST_BINS := $(addprefix $(BUILD)/selftests/,$(TESTS)) $(BUILD)/selftests/tests.list
-BENCHES := remote_bench migrate_bench access_bench cache_bench meta_bench sync_bench
+BENCHES := remote_bench migrate_bench access_bench cache_bench meta_bench sync_bench \
+	   alloc_bench
 BENCH_BINS := $(addprefix $(BUILD)/tools/,$(BENCHES))
 # The helpers the benchmarks and seed_demo share (rules: after libtinydsm).
 BENCH_COMMON := $(TOP)/tools/bench/common.c
@@ -297,7 +298,8 @@ user: $(BUILD)/selftests/wire_test
 # heap_test.c runs the shared heap and the job (heap.c, job.c, sync.c) in
 # fork()ed ranks over a stand-in of the module (tdsm_mock.h), and
 # parmacs_test.c PARMACS programs (parmacs.c) the same way, and
-# apps_mock_test.sh the programs of tools/apps/; `make check` runs them
+# apps_mock_test.sh the programs of tools/apps/, and alloc_mock_test.sh
+# the allocator study (tools/bench/alloc_bench.c); `make check` runs them
 # before the lab.
 LIBTDSM_DIR := $(TOP)/tools/lib/tinydsm
 LIBTDSM := $(BUILD)/lib/libtinydsm.a
@@ -394,12 +396,31 @@ $(APP_MOCK_BINS): $(BUILD)/lib/apps/%_mock: $(BUILD)/lib/apps/%_mock.o \
 		$(TOP)/selftests/tinydsm/apps_mock_main.c $< $(HEAP_TEST_SRC) \
 		$(LIBTDSM_DIR)/parmacs.c -lm
 
+# The allocator study (tools/bench/alloc_bench.c) over the same mock, its
+# main() renamed and launched by apps_mock_main.c (which stands in for the
+# module calls tools/bench/common.c names); alloc_mock_test.sh runs each
+# strategy on 1 and 3 ranks and checks its figures.
+ALLOC_MOCK := $(BUILD)/lib/bench/alloc_bench_mock
+$(BUILD)/lib/bench/alloc_bench_mock.o: $(TOP)/tools/bench/alloc_bench.c \
+		$(TOP)/tools/bench/common.h $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Dmain=tdsm_app_main -c -o $@ $<
+
+$(ALLOC_MOCK): $(BUILD)/lib/bench/alloc_bench_mock.o \
+		$(TOP)/selftests/tinydsm/apps_mock_main.c \
+		$(TOP)/selftests/tinydsm/tdsm_mock.h $(BENCH_COMMON_DEPS) \
+		$(HEAP_TEST_SRC) $(LIBTDSM_HDR)
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ \
+		$(TOP)/selftests/tinydsm/apps_mock_main.c $< $(BENCH_COMMON) \
+		$(HEAP_TEST_SRC) -lm
+
 libtinydsm-test: $(BUILD)/lib/site_shape_test $(BUILD)/lib/heap_test \
-		$(BUILD)/lib/parmacs_test $(APP_MOCK_BINS)
+		$(BUILD)/lib/parmacs_test $(APP_MOCK_BINS) $(ALLOC_MOCK)
 	$(BUILD)/lib/site_shape_test
 	$(BUILD)/lib/heap_test
 	$(BUILD)/lib/parmacs_test
 	$(TOP)/selftests/tinydsm/apps_mock_test.sh $(BUILD)/lib/apps
+	$(TOP)/selftests/tinydsm/alloc_mock_test.sh $(ALLOC_MOCK)
 
 check-run: libtinydsm-test
 # end of libtinydsm
@@ -492,7 +513,8 @@ deps:
 	$(TOP)/tools/install-deps.sh
 
 # The benchmarks (not a test): remote memory, migration, access sites, the
-# bounded cache, page metadata and synchronisation, tools/bench/README.md.
+# bounded cache, page metadata, synchronisation and the allocator study,
+# tools/bench/README.md.
 bench: deps
 	$(MAKE) -C $(TOP) bench-run
 
@@ -660,12 +682,19 @@ check-run: x86-mov-test
 
 # The benchmarks (BENCHES, tools/bench/README.md): each links the helpers
 # they share, tools/bench/common.c, and libtinydsm (access_bench's loops use
-# its sites, sync_bench its atomics, mutex, barrier and wait/wake);
+# its sites, sync_bench its atomics, mutex, barrier and wait/wake,
+# alloc_bench its runs, job and heap);
 # migrate_bench drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/tools/%: $(TOP)/tools/bench/%.c $(BENCH_COMMON_DEPS) $(LIBTDSM) \
 		$(LIBTDSM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LIBTDSM) -lm
+
+# alloc_bench's threads.
+$(BUILD)/tools/alloc_bench: $(TOP)/tools/bench/alloc_bench.c $(BENCH_COMMON_DEPS) \
+		$(LIBTDSM) $(LIBTDSM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $< $(BENCH_COMMON) $(LIBTDSM) -lm
 
 $(BUILD)/tools/migrate_bench: $(TOP)/tools/bench/migrate_bench.c \
 		$(BENCH_COMMON_DEPS) $(LIBTDSM) $(LIBTDSM_HDR) $(TDSM_NL) $(TDSM_NL_HDR)

@@ -12,17 +12,22 @@
 # tools/bench/meta_bench.sh (1 node, a 16 TiB region: the page metadata of
 # 1 GiB touched), then one of tools/bench/sync_bench.sh (--nodes: remote
 # atomics against a page ping-pong, tinydsm's mutex, barrier and wait/wake
-# across the nodes, against the remote atomic's round trip); collects the
-# figures and prints the tables (tools/report/report.py). What each figure
-# is: tools/bench/README.md.
+# across the nodes, against the remote atomic's round trip), then one of
+# tools/bench/alloc_bench.sh (--nodes, node1 measured: a malloc-heavy
+# workload with three allocation strategies, their round trips and
+# fragmentation), then one of tools/bench/programs_bench.sh (3 nodes,
+# tinydsmd on each: the SPLASH-style programs of tools/apps/ on 1, 2 and
+# 3 nodes, their counters and their tracers' top pages and IPs);
+# collects the figures and prints the tables
+# (tools/report/report.py). What each figure is: tools/bench/README.md.
 #
 #   tools/bench.sh [--kver KVER]... [--nodes 2|3]
-#                  [--only remote|migrate|access|cache|meta|sync]
+#                  [--only remote|migrate|access|cache|meta|sync|alloc|programs]
 #                  [--pages N] [--seq-pages N] [--no-nvme]
 #                  [--mig-sizes "N ..."] [--mig-reps N]
 #                  [--acc-sizes "MiB ..."] [--acc-reps N] [--acc-no-native]
 #                  [--cache-mb MiB] [--meta-mb MiB] [--sync-ops N]
-#                  [--no-build] [--timeout SEC] [--out DIR]
+#                  [--alloc-ops N] [--no-build] [--timeout SEC] [--out DIR]
 #
 # Every lab run holds the lock /tmp/tdsm-lab.lock (flock; TDSM_LAB_LOCK),
 # so that labs started under the same lock never share the cores: do not
@@ -38,12 +43,15 @@
 # <kver>/cache.env, <kver>/cache.csv (the cache benchmark's figures),
 # <kver>/meta.env (the metadata benchmark's, key=value, also printed as
 # they are in summary.txt), <kver>/sync.env, <kver>/sync.csv (the
-# synchronisation benchmark's), <kver>/samples/ (every timed access, ns;
+# synchronisation benchmark's), <kver>/alloc.env, <kver>/alloc.csv (the
+# allocator study's), <kver>/programs.env, <kver>/programs.csv,
+# <kver>/programs-runs/ (the programs benchmark's; each run's output),
+# <kver>/samples/ (every timed access, ns;
 # the cache benchmark's every page's time in <kver>/samples-cache/, the
 # synchronisation benchmark's round trips and locks in
 # <kver>/samples-sync/), <kver>/lab/, <kver>/lab-migrate/,
-# <kver>/lab-access/, <kver>/lab-cache/, <kver>/lab-meta/ and
-# <kver>/lab-sync/ (the labs' logs), and
+# <kver>/lab-access/, <kver>/lab-cache/, <kver>/lab-meta/, <kver>/lab-sync/
+# <kver>/lab-alloc/ and <kver>/lab-programs/ (the labs' logs), and
 # figures.csv (all kernels, all benchmarks). Exit status: 0 if every lab
 # run passed and measured everything, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -63,8 +71,10 @@ cache_mb=16
 meta_mb=1024
 # the synchronisation benchmark's fetch-adds per node, each way
 sync_ops=2000
+# the allocator study's mallocs and frees per round, per thread
+alloc_ops=2000
 
-usage() { sed -n '19,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '21,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kvers+=("${2:?}"); shift 2 ;;
@@ -81,6 +91,7 @@ while (($#)); do
 	--cache-mb) cache_mb=${2:?}; shift 2 ;;
 	--meta-mb) meta_mb=${2:?}; shift 2 ;;
 	--sync-ops) sync_ops=${2:?}; shift 2 ;;
+	--alloc-ops) alloc_ops=${2:?}; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
@@ -90,8 +101,8 @@ done
 [[ $nodes =~ ^[23]$ ]] || { echo "bench: --nodes must be 2 or 3" >&2; exit 2; }
 [[ $pages =~ ^[1-9][0-9]*$ && $seq_pages =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --pages and --seq-pages must be positive numbers" >&2; exit 2; }
-[[ $only =~ ^(|remote|migrate|access|cache|meta|sync)$ ]] ||
-	{ echo "bench: --only remote, migrate, access, cache, meta or sync" >&2; exit 2; }
+[[ $only =~ ^(|remote|migrate|access|cache|meta|sync|alloc|programs)$ ]] ||
+	{ echo "bench: --only remote, migrate, access, cache, meta, sync, alloc or programs" >&2; exit 2; }
 [[ $mig_reps =~ ^[1-9][0-9]?$ ]] || { echo "bench: --mig-reps must be 1..99" >&2; exit 2; }
 for n in $mig_sizes; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mig-sizes: '$n' is not a page count" >&2; exit 2; }
@@ -124,15 +135,24 @@ if ! [[ $sync_ops =~ ^[1-9][0-9]{0,6}$ ]]; then
 	echo "bench: --sync-ops must be 1..9999999" >&2
 	exit 2
 fi
-run_remote=0 run_migrate=0 run_access=0 run_cache=0 run_meta=0 run_sync=0
+# alloc_bench.sh's rounds (10) x ops: at most 4000000 a thread
+if ! [[ $alloc_ops =~ ^[1-9][0-9]{0,5}$ ]] || ((alloc_ops > 400000)); then
+	echo "bench: --alloc-ops must be 1..400000" >&2
+	exit 2
+fi
+run_remote=0 run_migrate=0 run_access=0 run_cache=0 run_meta=0 run_sync=0 run_alloc=0
+run_programs=0
 case $only in
-'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 run_meta=1 run_sync=1 ;;
+'') run_remote=1 run_migrate=1 run_access=1 run_cache=1 run_meta=1 run_sync=1 run_alloc=1
+	run_programs=1 ;;
 remote) run_remote=1 ;;
 migrate) run_migrate=1 ;;
 access) run_access=1 ;;
 cache) run_cache=1 ;;
 meta) run_meta=1 ;;
 sync) run_sync=1 ;;
+alloc) run_alloc=1 ;;
+programs) run_programs=1 ;;
 esac
 if ((run_migrate && nodes < 3)); then
 	[[ $only == migrate ]] && { echo "bench: the migration benchmark needs --nodes 3" >&2; exit 2; }
@@ -152,6 +172,8 @@ if ((build)); then
 	((run_cache)) && make -s -C "$top" "$top/build/tools/cache_bench"
 	((run_meta)) && make -s -C "$top" "$top/build/tools/meta_bench"
 	((run_sync)) && make -s -C "$top" "$top/build/tools/sync_bench"
+	((run_alloc)) && make -s -C "$top" "$top/build/tools/alloc_bench"
+	((run_programs)) && make -s -C "$top" user
 fi
 ab=$top/build/tools/access_bench
 report=$top/tools/report/report.py
@@ -400,6 +422,50 @@ for k in "${kvers[@]}"; do
 		grep -q '^sync bench figures_missing=0$' "$d/summary.txt" || rc=1
 		grep -q 'sync bench WARNING' "$d/summary.txt" && rc=1
 		tail -n +2 "$d/sync.csv" >>"$out/figures.csv" 2>/dev/null || true
+	fi
+	if ((run_alloc)); then
+		echo "bench: kernel $k, allocator study: node1 of $nodes, $alloc_ops mallocs and frees per round and thread; results in $d"
+		# a region of 1 GiB: slices of 256 MiB (max_nodes 4), room for
+		# node1's runs of every strategy; the rest is the lab's defaults
+		TDSM_ALLOC_OPS=$alloc_ops \
+			run_lab "$d" "$d/lab-alloc" "$d/host-alloc.env" tools/bench/alloc_bench.sh \
+			--module-args "region_size_mb=1024"
+		mv -f "$d/host-alloc.env.samples" "$d/host_samples-alloc.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-alloc/node1/alloc.env" "$d/alloc.env" 2>/dev/null || : >"$d/alloc.env"
+		{
+			((run_remote || run_migrate || run_access || run_cache || run_meta || run_sync)) && echo
+			"$report" alloc -c "$d/alloc.csv" "$d/alloc.env" "$d/host-alloc.env" ||
+				echo "alloc bench WARNING: the report failed"
+			echo
+			lab_line "$d/host-alloc.env" "$d/alloc.env"
+		} >>"$d/summary.txt"
+		grep -q '^alloc bench figures_missing=0$' "$d/summary.txt" || rc=1
+		grep -q 'alloc bench WARNING' "$d/summary.txt" && rc=1
+		tail -n +2 "$d/alloc.csv" >>"$out/figures.csv" 2>/dev/null || true
+	fi
+	if ((run_programs)); then
+		echo "bench: kernel $k, programs: tools/apps/ on 1, 2 and 3 nodes; results in $d"
+		# always 3 nodes (one rank per node, up to 3), tinydsmd on each
+		lab_nodes=3 run_lab "$d" "$d/lab-programs" "$d/host-programs.env" \
+			tools/bench/programs_bench.sh --timeout 3000
+		mv -f "$d/host-programs.env.samples" "$d/host_samples-programs.txt"
+		((lab_rc == 0)) || rc=1
+		cp "$d/lab-programs/node1/programs.env" "$d/programs.env" 2>/dev/null ||
+			: >"$d/programs.env"
+		cp -r "$d/lab-programs/node1/runs" "$d/programs-runs" 2>/dev/null || true
+		{
+			((run_remote || run_migrate || run_access || run_cache || run_meta ||
+				run_sync || run_alloc)) && echo
+			"$report" programs -c "$d/programs.csv" "$d/programs.env" \
+				"$d/host-programs.env" ||
+				echo "programs bench WARNING: the report failed"
+			echo
+			lab_line "$d/host-programs.env" "$d/programs.env"
+		} >>"$d/summary.txt"
+		grep -q '^programs bench figures_missing=0$' "$d/summary.txt" || rc=1
+		grep -q 'programs bench WARNING' "$d/summary.txt" && rc=1
+		tail -n +2 "$d/programs.csv" >>"$out/figures.csv" 2>/dev/null || true
 	fi
 done
 

@@ -12,12 +12,18 @@
 #            --only sync): remote atomics against a page ping-pong, the
 #            mutex uncontended and contended, a 3-node barrier, wait/wake
 #            handoffs, each against the remote atomic's round trip
+#   m        3 nodes: the allocator study (tools/bench.sh --only alloc):
+#            one ALLOC per malloc, glibc-like chunks and libtinydsm's
+#            arenas, their mallocs per round trip and fragmentation
+#   p        3 nodes: the SPLASH-style programs of tools/apps/ on 1, 2
+#            and 3 nodes (tools/bench.sh --only programs): time, faults,
+#            traffic and what the faults were for
 # with the raw RDMA baseline (perftest ib_read_lat/ib_read_bw between the
 # same guests, in the same run) and every figure as a ratio to it.
 # Definitions: tools/bench/README.md; what runs where: tools/demo/README.md.
 # The table, CSV, JSON and plots: tools/report/report.py demo.
 #
-#   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b,s]
+#   tools/demo.sh [--kver KVER] [--pages N] [--reps N] [--only a,a12,b,s,m,p]
 #                 [--a-sizes "MiB ..."] [--out DIR] [--no-build] [--no-retry]
 #
 # --no-retry: a lab whose guest kernel panicked in rdma_rxe is not run
@@ -26,7 +32,8 @@
 # Results: results/demo-<time>/ (or --out): summary.txt (the table, also
 # printed), figures.csv, figures.json, latency.png, repopulation.png,
 # access.png, lab2/ and lab3/ (the labs' logs, every sample), sync/ (s:
-# tools/bench.sh's results, its table also printed), host-a.env
+# tools/bench.sh's results, its table also printed), alloc/ (m: the
+# same), programs/ (p: the same), host-a.env
 # (scenario a on the host: callgrind counts, native times). Exit status:
 # 0 every scenario ran and read back the right data, 1 otherwise, 2 usage.
 set -euo pipefail
@@ -34,9 +41,9 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tools/lab-host.sh
 source "$top/tools/lab-host.sh"
-kver='' pages=1024 reps=5 only='a,a12,b,s' a_sizes='1 16' out='' build=1 retry=1
+kver='' pages=1024 reps=5 only='a,a12,b,s,m,p' a_sizes='1 16' out='' build=1 retry=1
 
-usage() { sed -n '16,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '/^#   tools\/demo.sh \[/,/^#$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
 	case $1 in
 	--kver) kver=${2:?}; shift 2 ;;
@@ -64,7 +71,9 @@ for s in ${only//,/ }; do
 	a.1|a.2|a1|a2) scen+="a12 " ;;
 	b.1|b.2|b1|b2) scen+="b " ;;
 	s|sync) scen+="s " ;;
-	*) echo "demo: --only: '$s' is not a, a12, b or s" >&2; exit 2 ;;
+	m|alloc) scen+="m " ;;
+	p|programs) scen+="p " ;;
+	*) echo "demo: --only: '$s' is not a, a12, b, s, m or p" >&2; exit 2 ;;
 	esac
 done
 [[ -n ${scen// /} ]] || { echo "demo: --only is empty" >&2; exit 2; }
@@ -90,7 +99,9 @@ if ((build)); then
 	make -s -C "$top" KVER="$kver" module
 	make -s -C "$top" "$top/build/tools/tinydsmctl" "$top/build/daemon/tinydsmd" \
 		"$top/build/tools/remote_bench" "$top/build/tools/access_bench" \
-		"$top/build/tools/seed_demo" "$top/build/tools/sync_bench"
+		"$top/build/tools/seed_demo" "$top/build/tools/sync_bench" \
+		"$top/build/tools/alloc_bench"
+	if [[ $scen == *" p "* ]]; then make -s -C "$top" user; fi
 fi
 
 # One lab at a time on this host (the tests and benchmarks take it too).
@@ -178,19 +189,30 @@ step "report"
 if [[ $scen == *" a "* || $scen == *" a12 "* || $scen == *" b "* ]]; then
 	"$top/tools/report/report.py" demo "$out" "$kver" || rc=1
 fi
-# s: the synchronisation benchmark's own lab, which takes the lab lock
-# itself (so after ours is let go), and its table.
-if [[ $scen == *" s "* ]]; then
-	step "s: synchronisation across 3 nodes (tools/bench.sh --only sync)"
-	if ! "$top/tools/bench.sh" --no-build --kver "$kver" --only sync \
-		--out "$out/sync" >"$out/sync.log" 2>&1; then
-		step "s failed: $out/sync.log"
-		tail -n 20 "$out/sync.log" | sed 's/^/    /'
+# s and m: benchmarks with labs of their own, which take the lab lock
+# themselves (so after ours is let go); their tables go in the summary.
+# bench_scenario NAME ONLY TITLE
+bench_scenario() {
+	local name=$1 only=$2 title=$3
+	step "$name: $title (tools/bench.sh --only $only)"
+	if ! "$top/tools/bench.sh" --no-build --kver "$kver" --only "$only" \
+		--out "$out/$only" >"$out/$only.log" 2>&1; then
+		step "$name failed: $out/$only.log"
+		tail -n 20 "$out/$only.log" | sed 's/^/    /'
 		rc=1
 	fi
-	if [[ -s $out/sync/$kver/summary.txt ]]; then
-		tee -a "$out/summary.txt" <"$out/sync/$kver/summary.txt"
+	if [[ -s $out/$only/$kver/summary.txt ]]; then
+		tee -a "$out/summary.txt" <"$out/$only/$kver/summary.txt"
 	fi
+}
+if [[ $scen == *" s "* ]]; then
+	bench_scenario s sync "synchronisation across 3 nodes"
+fi
+if [[ $scen == *" m "* ]]; then
+	bench_scenario m alloc "the allocator study, node1 of 3"
+fi
+if [[ $scen == *" p "* ]]; then
+	bench_scenario p programs "tools/apps/ on 1, 2 and 3 nodes"
 fi
 step "done in $((SECONDS - t_start)) s: $out"
 exit "$rc"

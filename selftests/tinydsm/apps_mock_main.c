@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A launcher for one PARMACS program of tools/apps/ on the host, over the
- * module's stand-in (tdsm_mock.h), as parmacs_test.c runs its programs:
+ * A launcher for one PARMACS program of tools/apps/ (or another program
+ * on libtinydsm's job and heap: tools/bench/alloc_bench.c) on the host,
+ * over the module's stand-in (tdsm_mock.h), as parmacs_test.c runs its
+ * programs:
  * the job's ranks are fork()ed processes of this executable, rank r on
  * mock node r % 3 + 1 (nodes 1, 2, 3), each with the environment
  * `tinydsmctl run` would give it (TINYDSM_RANK ...) and running the
@@ -29,6 +31,30 @@
 #define MAXRANKS	16
 
 int tdsm_app_main(int argc, char **argv);
+
+/*
+ * What tools/bench/common.c names and the mock has not: the module's
+ * counters and page states, and REGION_INFO without attaching. There is
+ * no module: each fails with ENOTTY, as an ioctl the device does not
+ * know (alloc_bench prints n/a for the counters).
+ */
+int tdsm_stats(struct tinydsm_stats *st)
+{
+	(void)st;
+	return tdsm__fail(ENOTTY, "mock: no module, no TINYDSM_IOC_STATS");
+}
+
+int tdsm_page_info(const void *addr, struct tinydsm_page_info *pi)
+{
+	(void)pi;
+	return tdsm__fail(ENOTTY, "mock: no module, no PAGE_INFO of %p", addr);
+}
+
+int tdsm_region_query(struct tinydsm_region_info *info)
+{
+	(void)info;
+	return tdsm__fail(ENOTTY, "mock: no module to query");
+}
 
 static void usage(void)
 {
@@ -111,7 +137,8 @@ int main(int argc, char **argv)
 	left = mock_runs(0);
 	if (left) {
 		fprintf(stderr, "apps_mock: %u runs of the region left "
-			"allocated after the job (a G_MALLOC not freed?)\n",
+			"allocated after the job (a G_MALLOC or a run not "
+			"freed?)\n",
 			left);
 		ret = 1;
 	}

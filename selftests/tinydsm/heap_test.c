@@ -188,7 +188,7 @@ TEST(sizes_and_overlap)
 	enum { N = 3000 };
 	static uintptr_t blk[N][2];	/* address, size */
 	struct tdsm_heap_stats st;
-	size_t n;
+	size_t n, large_bytes = 0;
 	int i;
 
 	ASSERT_EQ(0, mock_setup());
@@ -203,6 +203,8 @@ TEST(sizes_and_overlap)
 					       tdsm_strerror_detail());
 		ASSERT_EQ(0, blk[i][0] % 16);
 		fill((void *)blk[i][0], n, 1, i);
+		if (n > TDSM_SMALL_MAX)
+			large_bytes += (n + 16 + 4095) / 4096 * 4096;
 	}
 	for (i = 0; i < N; i++) {
 		n = blk[i][1];
@@ -221,7 +223,60 @@ TEST(sizes_and_overlap)
 	ASSERT_EQ(0, tdsm_heap_stats(&st));
 	ASSERT_EQ(N, st.frees);
 	ASSERT_EQ(0, st.bytes_in_use);
-	ASSERT_EQ(st.chunks * 256 * 1024 + 4096, st.bytes_mapped);
+	ASSERT_EQ(st.chunks * 256 * 1024 + 4096 + st.bytes_kept,
+		  st.bytes_mapped);
+	/*
+	 * Every large run given back, one FREE each, or kept for reuse (at
+	 * most 8 MiB of them); the most held was after the last malloc:
+	 * every chunk and every large run.
+	 */
+	ASSERT_NE(0, st.large);
+	ASSERT_NE(0, st.runs_kept);
+	ASSERT_LE(st.bytes_kept, 8 << 20);
+	ASSERT_EQ(st.large, st.run_frees + st.runs_kept);
+	ASSERT_EQ(1 + st.chunks + st.large, st.allocs);
+	ASSERT_EQ(st.bytes_mapped - st.bytes_kept + large_bytes,
+		  st.bytes_mapped_peak);
+}
+
+/*
+ * A large block freed on its node keeps its run for the next large malloc
+ * of about its size (no ALLOC, no FREE), calloc zeroes a kept run, a run
+ * too small or far too big is not taken, and finalize gives them back.
+ */
+TEST(large_runs_kept)
+{
+	struct tdsm_heap_stats st;
+	uint64_t allocs, frees;
+	uint8_t *p, *q, *r, *t;
+
+	ASSERT_EQ(0, mock_setup());
+	unset_env();
+	p = tdsm_malloc(100000);		/* 25 pages with the header */
+	ASSERT_NE(NULL, p);
+	memset(p, 0x77, 100000);
+	ASSERT_EQ(0, tdsm_heap_stats(&st));
+	allocs = st.allocs;
+	frees = st.run_frees;
+	ASSERT_EQ(0, tdsm_mfree(p));
+	q = tdsm_calloc(1, 90000);		/* 22 pages: 25 is within +25% */
+	ASSERT_EQ(p, q);
+	ASSERT_EQ(0, q[0] | q[89999]);
+	r = tdsm_malloc(200000);		/* 49 pages: not the kept run */
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(0, tdsm_mfree(q));
+	t = tdsm_malloc(60000);		/* 15 pages: 25 is too big */
+	ASSERT_NE(NULL, t);
+	ASSERT_NE(q, t);
+	ASSERT_EQ(0, tdsm_heap_stats(&st));
+	ASSERT_EQ(allocs + 2, st.allocs);	/* r's run, and the 60000 */
+	ASSERT_EQ(frees, st.run_frees);
+	ASSERT_EQ(1, st.runs_reused);
+	ASSERT_EQ(1, st.runs_kept);
+	ASSERT_EQ(25 * 4096, st.bytes_kept);
+	ASSERT_EQ(0, tdsm_mfree(r));
+	ASSERT_EQ(0, tdsm_heap_stats(&st));
+	ASSERT_EQ(2, st.runs_kept);
 }
 
 /* Many small mallocs, few ALLOCs: what a benchmark would print. */
@@ -238,7 +293,9 @@ TEST(mallocs_per_alloc)
 	/* 64-byte blocks, 4096 a chunk: 5 chunks and the arena's page */
 	ASSERT_EQ(5, st.chunks);
 	ASSERT_EQ(6, st.allocs);
+	ASSERT_EQ(0, st.run_frees);
 	ASSERT_EQ(20000 * 64, st.bytes_in_use);
+	ASSERT_EQ(5 * 256 * 1024 + 4096, st.bytes_mapped_peak);
 	TH_LOG("%llu mallocs, %llu ALLOCs", (unsigned long long)st.mallocs,
 	       (unsigned long long)st.allocs);
 }
@@ -352,8 +409,9 @@ TEST(errors)
 	ASSERT_EQ(0, tdsm_mfree(p));
 	ASSERT_EQ(0, tdsm_heap_stats(&st));
 	ASSERT_EQ(st.mallocs - 1, st.frees);	/* the second malloc(0) */
-	/* The large blocks went back to the module. */
-	ASSERT_EQ(st.chunks + 2, mock_runs(0));	/* arena, root */
+	/* The large block was kept for the next large malloc. */
+	ASSERT_EQ(1, st.runs_kept);
+	ASSERT_EQ(st.chunks + 2 + 1, mock_runs(0));	/* arena, root, kept */
 }
 
 TEST(placement)
@@ -409,7 +467,7 @@ TEST(cache_only_node)
 	ASSERT_LT((uintptr_t)q - TINYDSM_REGION_BASE, MOCK_SLICE);
 	ASSERT_EQ(0, tdsm_mfree(p));
 	ASSERT_EQ(0, tdsm_mfree(q));
-	ASSERT_EQ(3, mock_runs(3));	/* root, arena, chunk */
+	ASSERT_EQ(4, mock_runs(3));	/* root, arena, chunk, q's run kept */
 }
 
 /* ---- tdsm_init() and the environment ---------------------------------- */

@@ -11,6 +11,8 @@ figures.json and the plots. What each figure means: tools/bench/README.md.
   report.py access [-c CSV] [-j JSON] ENV...      make bench: access sites
   report.py cache [-c CSV] [-j JSON] ENV...       make bench: bounded cache
   report.py sync [-c CSV] [-j JSON] ENV...        make bench: synchronisation
+  report.py alloc [-c CSV] [-j JSON] ENV...       make bench: allocator study
+  report.py programs [-c CSV] [-j JSON] ENV...    make bench: the programs benchmark
   report.py steps [-e ENV] LABEL REQ-TRACE PEER-TRACE r|w
                                           make bench: where a remote read
                                           (r) or write (w) fault's time
@@ -39,10 +41,10 @@ them: printf formats, C's NaN ("nan", "-nan") and IEEE division (x / 0 is
 inf, 0 / 0 is NaN), so the tables stay line for line the same
 (make report-test, tools/report/test/).
 
-One module per report: remote.py, migrate.py, access.py, cache.py, sync.py, steps.py (make bench),
+One module per report: remote.py, migrate.py, access.py, cache.py, sync.py, alloc.py, programs.py, steps.py (make bench),
 demo.py (make demo); common.py has what they share.
 
-Exit status: remote, migrate, cache, sync 0; access 1 if a check of the figures failed;
+Exit status: remote, migrate, cache, sync, alloc, programs 0; access 1 if a check of the figures failed;
 steps 1 if no fault of the traces matched;
 demo 1 if figures.json or a plot could not be made (its checks print in
 the table, as before); 2 usage.
@@ -52,6 +54,8 @@ import sys
 sys.dont_write_bytecode = True  # run from the tree, often as root: leave no __pycache__
 
 from access import Access  # noqa: E402
+from alloc import Alloc  # noqa: E402
+from programs import Programs  # noqa: E402
 from cache import Cache  # noqa: E402
 from demo import report_demo  # noqa: E402
 from migrate import Migrate  # noqa: E402
@@ -122,6 +126,12 @@ def main(argv):
     if cmd == "sync":
         o, files = opts(args, "cj")
         return Sync(files, o.get("c"), o.get("j")).report()
+    if cmd == "alloc":
+        o, files = opts(args, "cj")
+        return Alloc(files, o.get("c"), o.get("j")).report()
+    if cmd == "programs":
+        o, files = opts(args, "cj")
+        return Programs(files, o.get("c"), o.get("j")).report()
     if cmd == "steps":
         o, files = opts(args, "e")
         if len(files) != 4 or files[3] not in ("r", "w"):

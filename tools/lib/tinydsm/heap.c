@@ -52,6 +52,7 @@
  * the same way: the module lets only the node that ALLOCed a run FREE it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -65,6 +66,14 @@
 #define SMALL_BYTES	16384u		/* largest small block, header included */
 #define NCLASS		35u
 #define CLS_LARGE	0xffu
+/*
+ * Large runs freed on their node are kept for the next large malloc of
+ * about their size, up to this many bytes an arena: an ALLOC and a FREE,
+ * each a round trip to the home, saved per reuse. tdsm_finalize() (and a
+ * malloc the home refuses for want of room) gives them back.
+ */
+#define KEEP_RUN_BYTES	(8u << 20)
+#define BLK_RECYCLED	1u	/* blk.reserved: a kept run, not zeroed */
 
 #define BLK_USED	0x75736564u	/* "used" */
 #define BLK_FREE	0x66726565u	/* "free" */
@@ -94,6 +103,8 @@ struct arena {
 	uint64_t bump, end;	/* the newest chunk's part never handed out */
 	uint64_t chunks;	/* linked by struct chunk.next */
 	uint64_t free[NCLASS];
+	uint64_t runs;		/* kept large runs, linked like free blocks */
+	uint64_t runs_bytes;
 	struct tdsm_heap_stats st;
 };
 
@@ -214,6 +225,17 @@ static struct arena *arena_at(uint64_t *arenas, unsigned int node)
 	return a;
 }
 
+/*
+ * Under the lock (or before the arena is published): @n more bytes of
+ * runs held, and the most ever held.
+ */
+static void mapped_add(struct arena *a, uint64_t n)
+{
+	a->st.bytes_mapped += n;
+	if (a->st.bytes_mapped > a->st.bytes_mapped_peak)
+		a->st.bytes_mapped_peak = a->st.bytes_mapped;
+}
+
 /* This node's arena, made by its first malloc (a lost race frees ours). */
 static struct arena *my_arena(void)
 {
@@ -244,7 +266,7 @@ static struct arena *my_arena(void)
 		a->magic = ARENA_MAGIC;
 		a->st.node = node;
 		a->st.allocs = 1;
-		a->st.bytes_mapped = PAGE;
+		mapped_add(a, PAGE);
 		err = tdsm_atomic(TINYDSM_ATOMIC_CAS, &arenas[node], 8,
 				  (uintptr_t)a, 0, &old);
 		if (err || old) {
@@ -279,6 +301,22 @@ static struct blk *pop(struct arena *a, unsigned int c)
 	return b;
 }
 
+/* Under the lock: keep the free large run @b, if there is room. */
+static bool keep_run(struct arena *a, struct blk *b)
+{
+	uint64_t bytes = b->word * PAGE;
+
+	if (a->runs_bytes + bytes > KEEP_RUN_BYTES)
+		return false;
+	b->magic = BLK_FREE;
+	*link_of(b) = a->runs;
+	a->runs = (uintptr_t)b;
+	a->runs_bytes += bytes;
+	a->st.runs_kept++;
+	a->st.bytes_kept += bytes;
+	return true;
+}
+
 /*
  * Under the lock: take back what other nodes freed. Large runs go on
  * *large, to be FREEd once the lock is dropped. A failed exchange leaves
@@ -300,6 +338,8 @@ static void collect(struct arena *a, struct blk **large)
 		a->st.remote_frees++;
 		a->st.bytes_in_use -= block_bytes(b);
 		if (b->cls == CLS_LARGE) {
+			if (keep_run(a, b))
+				continue;
 			*link_of(b) = (uintptr_t)*large;
 			*large = b;
 		} else {
@@ -308,7 +348,31 @@ static void collect(struct arena *a, struct blk **large)
 	}
 }
 
-/* FREE the runs collect() found; the stats counted them already. */
+/*
+ * Under the lock: a kept run of @npages to @npages + @npages / 4 pages
+ * (first fit), taken off the list, or NULL.
+ */
+static struct blk *reuse_run(struct arena *a, uint64_t npages)
+{
+	uint64_t *prev = &a->runs;
+	struct blk *b;
+
+	while (*prev) {
+		b = (struct blk *)(uintptr_t)*prev;
+		if (b->word >= npages && b->word <= npages + npages / 4) {
+			*prev = *link_of(b);
+			a->runs_bytes -= b->word * PAGE;
+			a->st.runs_kept--;
+			a->st.bytes_kept -= b->word * PAGE;
+			a->st.runs_reused++;
+			return b;
+		}
+		prev = link_of(b);
+	}
+	return NULL;
+}
+
+/* FREE the runs on the list at @large; the stats counted them already. */
 static void release(struct arena *a, struct blk *large)
 {
 	struct blk *next;
@@ -318,10 +382,27 @@ static void release(struct arena *a, struct blk *large)
 		next = (struct blk *)(uintptr_t)*link_of(large);
 		npages = large->word;
 		if (!tdsm_free(large, npages) && !lock(a)) {
+			a->st.run_frees++;
 			a->st.bytes_mapped -= npages * PAGE;
 			unlock(a);
 		}
 	}
+}
+
+/* Give every kept run back (the home had no room, or the job ends). */
+static void release_kept(struct arena *a)
+{
+	struct blk *runs;
+
+	if (lock(a))
+		return;
+	runs = (struct blk *)(uintptr_t)a->runs;
+	a->runs = 0;
+	a->runs_bytes = 0;
+	a->st.runs_kept = 0;
+	a->st.bytes_kept = 0;
+	unlock(a);
+	release(a, runs);
 }
 
 /* Under the lock: the rest of the newest chunk, in the largest blocks. */
@@ -359,7 +440,7 @@ static struct blk *carve(struct arena *a, unsigned int c)
 		a->end = (uintptr_t)ch + CHUNK_BYTES;
 		a->st.allocs++;
 		a->st.chunks++;
-		a->st.bytes_mapped += CHUNK_BYTES;
+		mapped_add(a, CHUNK_BYTES);
 	}
 	b = (struct blk *)(uintptr_t)a->bump;
 	a->bump += size;
@@ -385,6 +466,24 @@ static void *malloc_small(struct arena *a, size_t n)
 	}
 	if (!b)
 		b = carve(a, c);
+	if (!b && a->runs) {
+		/* The home had no room: give it the kept runs, try again. */
+		struct blk *runs = (struct blk *)(uintptr_t)a->runs;
+
+		a->runs = 0;
+		a->runs_bytes = 0;
+		a->st.runs_kept = 0;
+		a->st.bytes_kept = 0;
+		unlock(a);
+		release(a, runs);
+		err = lock(a);
+		if (err) {
+			release(a, large);
+			errno = -err;
+			return NULL;
+		}
+		b = carve(a, c);
+	}
 	err = errno;
 	if (b) {
 		b->magic = BLK_USED;
@@ -414,12 +513,35 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 	if (n > (size_t)UINT32_MAX * PAGE - HDR)
 		return fail_null(ENOMEM, "heap: a run", n);
 	npages = (n + HDR + PAGE - 1) / PAGE;
+	err = lock(a);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	collect(a, &large);
+	b = reuse_run(a, npages);
+	if (b) {
+		b->magic = BLK_USED;
+		b->reserved = BLK_RECYCLED;
+		a->st.mallocs++;
+		a->st.bytes_in_use += b->word * PAGE;
+	}
+	unlock(a);
+	release(a, large);
+	if (b)
+		return data_of(b);
+	large = NULL;
 	b = tdsm_alloc(npages, tdsm__run_home());
+	if (!b && (errno == ENOSPC || errno == ENOMEM) && a->runs) {
+		release_kept(a);
+		b = tdsm_alloc(npages, tdsm__run_home());
+	}
 	if (!b)
 		return nomem(errno);
 	b->magic = BLK_USED;
 	b->node = a->node;
 	b->cls = CLS_LARGE;
+	b->reserved = 0;
 	b->word = npages;
 	err = lock(a);
 	if (err) {
@@ -432,7 +554,7 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 	a->st.allocs++;
 	a->st.large++;
 	a->st.bytes_in_use += npages * PAGE;
-	a->st.bytes_mapped += npages * PAGE;
+	mapped_add(a, npages * PAGE);
 	unlock(a);
 	release(a, large);
 	return data_of(b);
@@ -507,6 +629,10 @@ static int free_here(struct arena *a, struct blk *b)
 		unlock(a);
 		return 0;
 	}
+	if (keep_run(a, b)) {
+		unlock(a);
+		return 0;
+	}
 	b->magic = BLK_FREE;
 	unlock(a);
 	err = tdsm_free(b, npages);
@@ -514,6 +640,7 @@ static int free_here(struct arena *a, struct blk *b)
 		return err;
 	err = lock(a);
 	if (!err) {
+		a->st.run_frees++;
 		a->st.bytes_mapped -= npages * PAGE;
 		unlock(a);
 	}
@@ -575,8 +702,9 @@ void *tdsm_calloc(size_t n, size_t size)
 	if (size && n > SIZE_MAX / size)
 		return fail_null(ENOMEM, "tdsm_calloc: overflow", n);
 	p = tdsm_malloc(n * size);
-	/* A large block is a fresh run, which reads as zero. */
-	if (p && hdr_of(p)->cls != CLS_LARGE)
+	/* A large block is a fresh run, which reads as zero, or a kept one. */
+	if (p && (hdr_of(p)->cls != CLS_LARGE ||
+		  hdr_of(p)->reserved & BLK_RECYCLED))
 		memset(p, 0, n * size);
 	return p;
 }
@@ -693,6 +821,12 @@ int tdsm__heap_release_node(uint64_t *arenas, unsigned int node)
 			e = tdsm_free(b, b->word);
 			err = err ? err : e;
 		}
+	}
+	for (head = a->runs; head; head = next) {
+		b = (struct blk *)(uintptr_t)head;
+		next = *link_of(b);
+		e = tdsm_free(b, b->word);
+		err = err ? err : e;
 	}
 	for (head = a->chunks; head; head = next) {
 		next = ((struct chunk *)(uintptr_t)head)->next;

@@ -208,8 +208,12 @@ int tdsm_mfree(void *p);
 /*
  * This node's arena, shared by the processes of the node: blocks handed
  * out and blocks given back (frees from other nodes counted once this node
- * took them back), the module's ALLOCs it made, bytes of blocks in use and
- * of runs held (headers and rounding included).
+ * took them back), the module's ALLOCs and FREEs it made (those that
+ * succeeded; allocs + run_frees are the heap's allocation round trips),
+ * bytes of blocks in use and of runs held (headers and rounding included),
+ * and the most bytes of runs it ever held at once. All since the arena was
+ * made (the node's first malloc of the job); tdsm_finalize()'s FREEs of
+ * the chunks and of the arena are not counted.
  */
 struct tdsm_heap_stats {
 	uint64_t mallocs;
@@ -218,8 +222,13 @@ struct tdsm_heap_stats {
 	uint64_t allocs;	/* TINYDSM_IOC_ALLOC calls */
 	uint64_t chunks;	/* of which runs cut into small blocks */
 	uint64_t large;		/* of which large blocks */
+	uint64_t run_frees;	/* TINYDSM_IOC_FREE calls (large blocks) */
 	uint64_t bytes_in_use;
 	uint64_t bytes_mapped;
+	uint64_t bytes_mapped_peak;	/* the most bytes_mapped has been */
+	uint64_t runs_reused;	/* large mallocs served by a kept run */
+	uint64_t runs_kept;	/* freed large runs kept for reuse, now */
+	uint64_t bytes_kept;	/* their bytes (in bytes_mapped) */
 	uint32_t node;
 	uint32_t reserved;
 };
