@@ -45,9 +45,11 @@
  *                          clock_young grew by a hot set at least.
  *
  * On a debug kernel (KASAN, lockdep, kmemleak: many times slower under
- * TCG) the budget is 1 MiB, the runs and the stream 3 MiB, gone over once,
- * and the hot set 256 KiB: every path runs, every assertion is kept, and
- * the counts asked for are scaled to the smaller run (tc_least_evicted()).
+ * TCG) the budget is 1 MiB, the runs and the stream 3 MiB, gone over once
+ * (write_four_times_budget's run 2 MiB), the hot set 256 KiB, and
+ * trace_events' run 1.5 MiB: every path runs, every assertion is kept,
+ * and the counts asked for are scaled to the smaller run
+ * (tc_least_evicted()).
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the tests skip on other node counts.
@@ -85,14 +87,32 @@
 #define DEBUG_BUDGET_MB	1
 #define RUN_BUDGETS	4
 #define DEBUG_RUN_BUDGETS 3
+/*
+ * write_four_times_budget's run on a debug kernel: 2 budgets (512 pages),
+ * a budget past the budget. Written, then read back, every page node1
+ * owns is written back to node2 (the lab's runs at 3 budgets: 768 of
+ * 768), where tc_least_evicted() asks for one under the hard watermark,
+ * and node2's checks are the same: 3 did the same write-back 256 times
+ * more. At 3 it took 44 s there (a page written and read back, about
+ * 57 ms), about 15 s more.
+ */
+#define DEBUG_WRITE_BUDGETS 2
 #define COUNT_PAGES	64
 /* Stats are sampled every this many pages read. */
 #define SAMPLE_PAGES	16
 /* Reading 16 MiB three times, a fault a page, under TCG: be generous. */
 #define READ_TIMEOUT_S	300
-/* trace_events: a budget of 1 MiB (the least), a run of twice that. */
+/*
+ * trace_events: a budget of 1 MiB (the least), a run of twice that. On a
+ * debug kernel one and a half times that (384 pages): read, it goes a
+ * half budget past it (clean copies evicted); written, every page of it
+ * is node1's and it is 128 pages past (dirty ones written back), which
+ * is all the checks need; at 512 pages it took 40 s there (a remote page
+ * about 26 ms each time the run is gone over), now about 10 s less.
+ */
 #define TRACE_BUDGET_MB	1
 #define TRACE_PAGES	512
+#define TRACE_PAGES_DEBUG 384
 #define TRACEFS		"/sys/kernel/tracing"
 #define TRACEFS_MAGIC	0x74726163
 /* node1's own buffer and events, apart from any other tracer's. */
@@ -334,7 +354,9 @@ TEST_F_TIMEOUT(cache, read_four_times_budget, 2 * READ_TIMEOUT_S)
  */
 TEST_F_TIMEOUT(cache, write_four_times_budget, 3 * READ_TIMEOUT_S)
 {
-	const size_t len = (size_t)self->data_mb << 20;
+	const size_t len = (size_t)(tc_debug_kernel() ?
+				    self->budget_mb * DEBUG_WRITE_BUDGETS :
+				    self->data_mb) << 20;
 	const unsigned long npages = len / self->n.psz;
 	uint64_t addr, budget = 0, hard = 0;
 	struct tinydsm_stats s0, s1;
@@ -555,12 +577,15 @@ static void trace_sum(struct __test_metadata *_metadata, const struct tc_node *n
 
 /*
  * The tracepoints of the bounded cache (kmod/trace.h), seen through
- * tracefs at node1 around a run of twice its budget, read then written:
+ * tracefs at node1 around a run of twice its budget (one and a half on a
+ * debug kernel, TRACE_PAGES_DEBUG), read then written:
  * each event plausible, and all of them together what STATS counted.
  */
 TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 {
-	const size_t len = (size_t)TRACE_PAGES * self->n.psz;
+	const unsigned long npages = tc_debug_kernel() ? TRACE_PAGES_DEBUG :
+							 TRACE_PAGES;
+	const size_t len = (size_t)npages * self->n.psz;
 	struct tinydsm_stats s0, s1;
 	unsigned long written = 0, inbuf = 0;
 	struct trace_sums t;
@@ -569,7 +594,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 	int ret;
 
 	START();
-	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, TRACE_PAGES,
+	addr = tc_shared_run(_metadata, &self->n, &self->s, HOME, npages,
 			     1, self->s.timeout_s);
 	if (self->s.id == READER) {
 		ret = trace_start(why, sizeof(why));
@@ -609,7 +634,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 		       (unsigned long long)t.run_freed,
 		       (unsigned long long)t.run_ns / 1000000);
 		EXPECT_EQ(0ul, t.bad) TH_LOG("implausible events");
-		/* Twice the budget read, then written: both kinds evicted. */
+		/* Past the budget read, then written: both kinds evicted. */
 		EXPECT_LT(0ull, (unsigned long long)t.clean);
 		EXPECT_LT(0ull, (unsigned long long)t.dirty);
 		/* One event per EVICTV sent, naming the pages it named. */
@@ -630,7 +655,7 @@ TEST_F_TIMEOUT(cache, trace_events, 2 * READ_TIMEOUT_S)
 	if (self->s.id == HOME) {
 		EXPECT_EQ(0ul, tc_check_mem(_metadata, addr, len, 2,
 					    "node2 reads node1's words"));
-		EXPECT_EQ(0, tc_free(&self->n, addr, TRACE_PAGES)) TH_LOG("FREE: %s",
+		EXPECT_EQ(0, tc_free(&self->n, addr, npages)) TH_LOG("FREE: %s",
 								     strerror(errno));
 	}
 }

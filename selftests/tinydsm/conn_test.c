@@ -65,7 +65,7 @@
  *
  * The kernel logs are checked by the lab (KASAN, lockdep, WARN, hangs).
  * TDSM_CONN_TESTS="word_storm ..." runs only those tests (the others skip).
- * TDSM_FLAPS (4) and TDSM_BLACKOUT_S (6) size link_flap; TDSM_LOSSY_S (20)
+ * TDSM_FLAPS (4) and TDSM_BLACKOUT_S (6) size link_flap; TDSM_LOSSY_S (10)
  * and TDSM_LOSS_PCT (5) size lossy_link.
  * TDSM_LINK_DEV names the link (default eth0).
  */
@@ -554,9 +554,16 @@ static void lossy_faulter(uint64_t addr, long psz, unsigned int seed,
 	_exit(0);
 }
 
+/*
+ * The storm lasts TDSM_LOSSY_S, 10 s. In 20 s node1 sent 343 requests
+ * again on the stock kernel and 96 on the debug one (the lab's runs),
+ * where the check needs one: half the time still sends dozens again,
+ * behind requests not yet acknowledged, on the same paths. It was 20 s,
+ * 10 s more on each kernel.
+ */
 TEST_F_TIMEOUT(conn, lossy_link, 300)
 {
-	unsigned int secs = tc_env_uint("TDSM_LOSSY_S", 20);
+	unsigned int secs = tc_env_uint("TDSM_LOSSY_S", 10);
 	unsigned int pct = tc_env_uint("TDSM_LOSS_PCT", 5);
 	unsigned int k, sigbus = 0, ops = 0, s1, o1, seed = 99;
 	struct tc_node *n = &self->n;

@@ -825,7 +825,20 @@ TEST_F_TIMEOUT(mig, trio_writer_during_migration, 400)
  * out a BUSY (it took at least half of node2's timeout_ms), and every
  * node reads what node1 wrote.
  */
-#define BUSY_PAGES	256	/* 4 groups, 4 batches */
+/*
+ * 2 groups, 2 batches. node1's write that waits out the BUSY is in the
+ * first batch's hold (page 5 to 13 in the lab's runs, node1 having
+ * started 300 ms before the migration). The second batch is the fallback
+ * should node1 ever get past the first group before its hold began, and
+ * the migration goes on past a hold; on the stock kernel node1 reaches
+ * it while it is held and waits less than half a timeout (no BUSY). It
+ * was 4 groups: the third and fourth only did that again on the stock
+ * kernel and met no hold at all on the debug one (node1, at about 145 ms
+ * a write there, got to them after the migration ended), for 128 more
+ * remote writes and their reads on every node (about 30 s on the debug
+ * kernel, 4 on the stock one).
+ */
+#define BUSY_PAGES	128
 #define BUSY_TMO_MS	3000	/* node2's timeout_ms: BUSY after 1500 ms */
 #define BUSY_DELAY_MS	2000	/* node2's migrate_delay_ms, per batch */
 #define BUSY_GAP_US	20000	/* between node1's writes */
