@@ -227,7 +227,7 @@ $(BUILD)/selftests/run_test: $(TOP)/selftests/tinydsm/run_test.c \
 # The multi-node tests share their barrier and region helpers.
 $(addprefix $(BUILD)/selftests/,cache_test cache_trio_test cluster_sync_test coherence_pair_test \
 		coherence_trio_test peer_failure_test daemon_cluster_test sync_cluster_test \
-		heap_cluster_test): \
+		heap_cluster_test preload_test): \
 		$(TOP)/selftests/tinydsm/tdsm_cluster.h
 
 # The one-node tests that run the tree's programs or touch the region
@@ -241,7 +241,7 @@ $(addprefix $(BUILD)/selftests/,module_test region_test priv_test \
 		coherence_trio_test conn_test \
 		daemon_cluster_test meta_test migration_test peer_failure_test \
 		site_cluster_test sync_cluster_test heap_cluster_test unload_cluster_test \
-		wire_test): \
+		wire_test preload_test): \
 		$(TOP)/selftests/tinydsm/tdsm_params.h
 
 # conn_test: threads of word accesses; the cluster helpers.
@@ -356,6 +356,21 @@ $(LIBTDSM_OBJS): $(BUILD)/lib/%.o: $(LIBTDSM_DIR)/%.c $(LIBTDSM_HDR) $(LIBTDSM_D
 $(LIBTDSM): $(LIBTDSM_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# libtinydsm-preload.so: the malloc family of an unmodified program in the
+# region (LD_PRELOAD; tools/lib/preload/README.md), on jemalloc's arenas.
+# Only the replacement set is exported.
+PRELOAD := $(BUILD)/lib/libtinydsm-preload.so
+user: $(PRELOAD)
+$(PRELOAD): $(TOP)/tools/lib/preload/preload.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< \
+		-ljemalloc -lpthread
+# What preload_test runs under it (threads).
+user: $(BUILD)/selftests/preload_check
+$(BUILD)/selftests/preload_check: $(TOP)/selftests/tinydsm/preload_check.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/lib/site_shape_test: $(TOP)/selftests/tinydsm/site_shape_test.c \
 		$(LIBTDSM) $(LIBTDSM_HDR) $(KSRC)/.extracted
@@ -593,7 +608,8 @@ install-module: $(KO)
 	install -D -m 644 $(KO) $(DESTDIR)/lib/modules/$(KVER)/extra/tinydsm.ko
 	test -n "$(DESTDIR)" || depmod $(KVER)
 
-install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/libtinydsm.a
+install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/libtinydsm.a \
+		$(PRELOAD)
 	install -D -m 755 $(BUILD)/daemon/tinydsmd $(DESTDIR)$(SBINDIR)/tinydsmd
 	install -D -m 755 $(BUILD)/tools/tinydsmctl $(DESTDIR)$(SBINDIR)/tinydsmctl
 	install -D -m 755 $(BUILD)/tools/tinydsm-trace $(DESTDIR)$(SBINDIR)/tinydsm-trace
@@ -608,6 +624,7 @@ install-user: $(BUILD)/daemon/tinydsmd $(BUILD)/tools/tinydsmctl $(BUILD)/lib/li
 	install -D -m 644 $(TOP)/tools/lib/tinydsm/tinydsm.h \
 		$(DESTDIR)/usr/include/tinydsm.h
 	install -D -m 644 $(BUILD)/lib/libtinydsm.a $(DESTDIR)/usr/lib/libtinydsm.a
+	install -D -m 644 $(PRELOAD) $(DESTDIR)/usr/lib/libtinydsm-preload.so
 	test -e $(DESTDIR)/etc/tinydsm.conf || install -D -m 644 \
 		$(TOP)/daemon/tinydsm.conf.example $(DESTDIR)/etc/tinydsm.conf
 	install -D -m 644 $(TOP)/tools/udev/60-tinydsm.rules \

@@ -2,12 +2,17 @@
 /*
  * tinydsm: allocation. TINYDSM_IOC_ALLOC and _FREE, local or remote: the
  * run's home reserves runs of its slice (backed on first touch), frees
- * them and records who allocated each (PROTOCOL.md, "Who may free a run").
+ * them and records who allocated each (PROTOCOL.md, "Who may free a run");
+ * the node a run was allocated through FREEs the runs of an open file
+ * when the file goes ("Runs that belong to a file").
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/fs.h>
+#include <linux/list.h>
 #include <linux/maple_tree.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 
@@ -437,11 +442,13 @@ reply:
 	tdsm_reply_value(conn, msg, tdsm_errno_status(err), addr);
 }
 
-/* ALLOC or FREE (@alloc false) for this node's user at @home: local or remote. */
+/*
+ * ALLOC or FREE (@alloc false) at @home, local or remote, for this node's
+ * user @uid (an fsuid in the initial user namespace).
+ */
 static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
-			 struct tinydsm_alloc *a, bool admin)
+			 struct tinydsm_alloc *a, bool admin, u32 uid)
 {
-	u32 uid = from_kuid(&init_user_ns, current_fsuid());
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
 	struct tdsm_conn *conn;
@@ -478,21 +485,178 @@ static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
 }
 
 /*
+ * Runs that belong to an open file (TINYDSM_ALLOC_F_FILE; PROTOCOL.md,
+ * "Runs that belong to a file"): FREEd by tdsm_runs_file_release() when
+ * the file goes, unless FREEd before. One list for this node, under
+ * tdsm_owned_lock. A FREE of such a run, through any file, marks its
+ * record @freeing before it asks the home and takes it out once the home
+ * freed it, so that a release never FREEs the run again: by then another
+ * run may have been allocated at the same address. A release that meets a
+ * record being freed leaves it to that FREE (@file cleared).
+ */
+struct tdsm_owned_run {
+	struct list_head node;
+	const struct file *file;	/* its owner; NULL once released */
+	u64 addr;
+	u32 npages;
+	u32 uid;
+	u8 home;
+	bool freeing;
+};
+
+static LIST_HEAD(tdsm_owned_runs);
+static DEFINE_MUTEX(tdsm_owned_lock);
+
+static unsigned int tdsm_owned_count(const struct file *file)
+{
+	struct tdsm_owned_run *o;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&tdsm_owned_lock);
+	list_for_each_entry(o, &tdsm_owned_runs, node)
+		n += o->file == file;
+	return n;
+}
+
+static struct tdsm_owned_run *tdsm_owned_find(u64 addr, u32 npages)
+{
+	struct tdsm_owned_run *o;
+
+	lockdep_assert_held(&tdsm_owned_lock);
+	list_for_each_entry(o, &tdsm_owned_runs, node)
+		if (o->addr == addr && o->npages == npages)
+			return o;
+	return NULL;
+}
+
+/* ALLOC, for @file's own if TINYDSM_ALLOC_F_FILE. */
+static int tdsm_alloc_new(struct tdsm_region *r, struct file *file, u8 home,
+			  struct tinydsm_alloc *a, u32 uid)
+{
+	struct tdsm_owned_run *o;
+	int err;
+
+	if (!(a->flags & TINYDSM_ALLOC_F_FILE))
+		return tdsm_alloc_at(r, home, true, a, false, uid);
+	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	if (!o)
+		return -ENOMEM;
+	*o = (struct tdsm_owned_run){ .npages = a->npages, .uid = uid,
+				      .home = home, .freeing = true };
+	/* In the list (as being freed: nobody frees it) before the ALLOC. */
+	mutex_lock(&tdsm_owned_lock);
+	if (tdsm_owned_count(file) >= TINYDSM_ALLOC_FILE_MAX) {
+		mutex_unlock(&tdsm_owned_lock);
+		kfree(o);
+		return -ENOSPC;
+	}
+	o->file = file;
+	list_add(&o->node, &tdsm_owned_runs);
+	mutex_unlock(&tdsm_owned_lock);
+
+	err = tdsm_alloc_at(r, home, true, a, false, uid);
+	/* The file cannot have gone meanwhile: the ioctl holds it. */
+	mutex_lock(&tdsm_owned_lock);
+	o->addr = a->addr;
+	o->freeing = false;
+	if (err) {
+		list_del(&o->node);
+		kfree(o);
+	}
+	mutex_unlock(&tdsm_owned_lock);
+	return err;
+}
+
+/* FREE; a run that belongs to a file leaves it once freed. */
+static int tdsm_free_run(struct tdsm_region *r, u8 home,
+			 struct tinydsm_alloc *a, u32 uid)
+{
+	struct tdsm_owned_run *o;
+	int err;
+
+	mutex_lock(&tdsm_owned_lock);
+	o = tdsm_owned_find(a->addr, a->npages);
+	if (o && o->freeing) {
+		mutex_unlock(&tdsm_owned_lock);
+		return -EBUSY;	/* its file's release frees it right now */
+	}
+	if (o)
+		o->freeing = true;
+	mutex_unlock(&tdsm_owned_lock);
+
+	err = tdsm_alloc_at(r, home, false, a, false, uid);
+	if (err == -EPERM && capable(CAP_SYS_ADMIN))
+		err = tdsm_alloc_at(r, home, false, a, true, uid);
+	if (!o)
+		return err;
+	mutex_lock(&tdsm_owned_lock);
+	o->freeing = false;
+	if (!err || !o->file) {
+		if (err)
+			pr_warn_ratelimited("run %#llx +%u of node %u stays allocated: its file is gone and its FREE failed (%d)\n",
+					    o->addr, o->npages, o->home, err);
+		list_del(&o->node);
+		kfree(o);
+	}
+	mutex_unlock(&tdsm_owned_lock);
+	return err;
+}
+
+/*
+ * @file is released: FREE every run it still owns, as the user who
+ * allocated it. Called from the file's release, in any task's context
+ * (the last fput may be an exiting or killed task's, or a worker's): the
+ * calls wait uninterruptibly, each bounded by timeout_ms. A FREE that
+ * fails leaves its run allocated, said in the log (an administrator's
+ * FREE takes it).
+ */
+void tdsm_runs_file_release(struct tdsm_region *r, const struct file *file)
+{
+	struct tdsm_owned_run *o, *tmp;
+	LIST_HEAD(gone);
+	int err;
+
+	mutex_lock(&tdsm_owned_lock);
+	list_for_each_entry_safe(o, tmp, &tdsm_owned_runs, node) {
+		if (o->file != file)
+			continue;
+		if (o->freeing)
+			o->file = NULL;	/* the FREE under way finishes it */
+		else
+			list_move(&o->node, &gone);
+	}
+	mutex_unlock(&tdsm_owned_lock);
+
+	list_for_each_entry_safe(o, tmp, &gone, node) {
+		struct tinydsm_alloc a = { .addr = o->addr, .npages = o->npages };
+
+		err = tdsm_alloc_at(r, o->home, false, &a, false, o->uid);
+		if (err)
+			pr_warn_ratelimited("run %#llx +%u of node %u stays allocated: FREE at its file's release failed (%d)\n",
+					    o->addr, o->npages, o->home, err);
+		list_del(&o->node);
+		kfree(o);
+	}
+}
+
+/*
  * TINYDSM_IOC_ALLOC (@alloc) or _FREE on behalf of this node's user, at the
  * run's home, which checks who may free it. CAP_SYS_ADMIN is asked for
  * (and audited) only once the home refused the caller as such: a FREE of
- * one's own run does not need it.
+ * one's own run does not need it. @file: the file the call came through.
  */
-int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
+int tdsm_alloc_ioctl(struct tdsm_region *r, struct file *file, bool alloc,
 		     struct tinydsm_alloc *a)
 {
+	u32 uid = from_kuid(&init_user_ns, current_fsuid());
 	unsigned long idx;
 	u8 home;
-	int err;
 
-	if (a->reserved[0] || a->reserved[1] || !a->npages)
+	if (a->reserved32 || a->reserved[0] || !a->npages)
 		return -EINVAL;
 	if (alloc) {
+		if (a->flags & ~TINYDSM_ALLOC_F_FILE)
+			return -EINVAL;
 		if (a->home > TDSM_NODES_MAX)
 			return -EINVAL;	/* not a node id at all */
 		home = a->home ?: r->node_id;
@@ -506,14 +670,13 @@ int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc,
 					      home, r->home_nodes);
 			return -ENOSPC;
 		}
-		return tdsm_alloc_at(r, home, true, a, false);
+		return tdsm_alloc_new(r, file, home, a, uid);
 	}
+	if (a->flags)
+		return -EINVAL;
 	if (!tdsm_addr_idx(r, a->addr, &idx))
 		return -ERANGE;
 	/* The run's first page's slice keeps its allocation. */
 	home = tdsm_default_home(r, idx);
-	err = tdsm_alloc_at(r, home, false, a, false);
-	if (err == -EPERM && capable(CAP_SYS_ADMIN))
-		err = tdsm_alloc_at(r, home, false, a, true);
-	return err;
+	return tdsm_free_run(r, home, a, uid);
 }

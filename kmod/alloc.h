@@ -7,11 +7,15 @@
 
 #include "tinydsm.h"
 
+struct file;
 struct tdsm_conn;
 struct tdsm_page;
 struct tdsm_wire_msg;
 
-int tdsm_alloc_ioctl(struct tdsm_region *r, bool alloc, struct tinydsm_alloc *a);
+int tdsm_alloc_ioctl(struct tdsm_region *r, struct file *file, bool alloc,
+		     struct tinydsm_alloc *a);
+/* @file is released: FREE the runs it still owns (TINYDSM_ALLOC_F_FILE). */
+void tdsm_runs_file_release(struct tdsm_region *r, const struct file *file);
 /* Module load: no run yet. */
 void tdsm_runs_init(struct tdsm_region *r);
 /* Page @idx (@pg, DIR held) is in a run of this slice, not being freed. */

@@ -707,6 +707,8 @@ static int tdsm_open(struct inode *inode, struct file *file)
 
 static int tdsm_release(struct inode *inode, struct file *file)
 {
+	/* Its last mapping is gone too: nobody reads its runs through it. */
+	tdsm_runs_file_release(&tdsm_region, file);
 	tdsm_sites_release(file->private_data);
 	return 0;
 }
@@ -972,8 +974,8 @@ static long tdsm_ioc_stats(struct tdsm_region *r, void __user *uarg,
 	return copy_to_user(uarg, &st, size) ? -EFAULT : 0;
 }
 
-static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
-			   void __user *uarg)
+static long tdsm_ioc_alloc(struct tdsm_region *r, struct file *file,
+			   unsigned int cmd, void __user *uarg)
 {
 	struct tinydsm_alloc a;
 	int err;
@@ -981,7 +983,7 @@ static long tdsm_ioc_alloc(struct tdsm_region *r, unsigned int cmd,
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
 	/* alloc.c: the run's home allocates, and checks who may free. */
-	err = tdsm_alloc_ioctl(r, cmd == TINYDSM_IOC_ALLOC, &a);
+	err = tdsm_alloc_ioctl(r, file, cmd == TINYDSM_IOC_ALLOC, &a);
 	if (err)
 		return err;
 	if (cmd == TINYDSM_IOC_ALLOC && copy_to_user(uarg, &a, sizeof(a)))
@@ -1014,7 +1016,7 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_ioc_stats(&tdsm_region, uarg, TINYDSM_STATS_V5_SIZE);
 	case TINYDSM_IOC_ALLOC:
 	case TINYDSM_IOC_FREE:
-		return tdsm_ioc_alloc(&tdsm_region, cmd, uarg);
+		return tdsm_ioc_alloc(&tdsm_region, file, cmd, uarg);
 	case TINYDSM_IOC_WORD:
 		return tdsm_word_ioctl(&tdsm_region, file->private_data, uarg);
 	case TINYDSM_IOC_ATOMIC:

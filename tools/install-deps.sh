@@ -29,6 +29,8 @@ packages=(
 	librdmacm-dev libibverbs-dev
 	# tinydsm-trace: a BPF CO-RE program (clang, bpftool skeleton, libbpf)
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+	# libtinydsm-preload.so: jemalloc's arenas over the region
+	libjemalloc-dev
 	# make demo's plots
 	gnuplot-nox
 	# the benchmarks' and the demo's report (tools/report/report.py)

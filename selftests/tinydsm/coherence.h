@@ -486,7 +486,7 @@ static int alloc_errno(const struct tc_node *n, unsigned long cmd,
 {
 	struct tinydsm_alloc a = {
 		.home = home, .npages = npages, .addr = addr,
-		.reserved = { res0, res1 },
+		.reserved32 = (uint32_t)res0, .reserved = { res1 },
 	};
 
 	if (ioctl(n->fd, cmd, &a))

@@ -396,7 +396,7 @@ TEST(node_64_of_64)
 	fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, ioctl(fd, TINYDSM_IOC_REGION_INFO, &info));
-	EXPECT_EQ(4, info.abi_version);
+	EXPECT_EQ(TINYDSM_ABI_VERSION, info.abi_version);
 	EXPECT_EQ(64, info.node_id);
 	EXPECT_EQ(64, info.max_nodes);
 	ASSERT_GT(info.slice_pages, 0);

@@ -370,7 +370,7 @@ TEST_F(region, alloc_more_than_a_slice_enospc)
 	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
 	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC of 0 pages: %s", strerror(errno));
 	a.npages = 1;
-	a.reserved[1] = 1;
+	a.reserved[0] = 1;
 	EXPECT_EQ(-1, ioctl(self->fd, TINYDSM_IOC_ALLOC, &a));
 	EXPECT_EQ(EINVAL, errno) TH_LOG("ALLOC with reserved set: %s", strerror(errno));
 }

@@ -23,6 +23,9 @@
 #                       after FREE and after invalidations
 #   daemon_cluster_test 3 nodes, with tinydsmd on each (daemon.sh):
 #                       tinydsmctl migrate, daemon restart, nodes that die
+#   preload_test        2 nodes: runs that belong to an open file, and
+#                       libtinydsm-preload.so (sort, xz, python3 with
+#                       their heap homed on node2)
 #   run_test            2 and 3 nodes, with tinydsmd on each: tinydsmctl
 #                       run (exit statuses, output, env, Ctrl-C, job show)
 #   unload_cluster_test 2 nodes: node1 unloads tinydsm while it listens

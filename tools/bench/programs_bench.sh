@@ -17,6 +17,11 @@
 #     the faults were for.
 # Before the runs, perftest's RDMA READ between node1 and node2 (the raw
 # baseline of the same run).
+# Then unmodified programs on node1 (sort, xz -1 compress and decompress,
+# python3 building a dict with PYTHONMALLOC=malloc), each three ways: as
+# it is, under libtinydsm-preload.so with its heap homed on node1 (the
+# region, here), and homed on node2 (the region, another node); the time,
+# node1's remote faults, and the output compared with the plain run's.
 #
 # Results (node1): TDSM_OUT/programs.env (key=value: prog_<name>_<n>_* for
 # the run of <n> nodes; each node's counters' differences, its tracer's
@@ -30,10 +35,16 @@
 #   TDSM_PROG_LIST        the programs (radix fft lu ocean water)
 #   TDSM_PROG_<NAME>_ARGS a program's arguments (its size; defaults below)
 #   TDSM_PROG_TOP         top pages and IPs kept per node (5)
+#   TDSM_UNMOD_LINES      sort's and xz's input, lines (200000)
+#   TDSM_UNMOD_ITEMS      python3's dict, items (200000)
 set -uo pipefail
 
 PROGS=${TDSM_PROG_LIST:-radix fft lu ocean water}
 TOP=${TDSM_PROG_TOP:-5}
+LINES=${TDSM_UNMOD_LINES:-200000}
+ITEMS=${TDSM_UNMOD_ITEMS:-200000}
+UNMOD="sort xz python"
+PRELOAD=$TREE/build/lib/libtinydsm-preload.so
 # The sizes: a few tenths of a second to a second on node1 alone under
 # TCG, and at most about a minute on 3 nodes. Radix is the exception: a
 # millisecond alone, because on 3 nodes every page of its permutation's
@@ -62,7 +73,7 @@ STEP_TIMEOUT=${TDSM_BENCH_STEP_TIMEOUT:-400}
 
 log() { printf '[%s +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
 
-for f in "$RB" "$TT" "$TDSM_CTL"; do
+for f in "$RB" "$TT" "$TDSM_CTL" "$PRELOAD"; do
 	[[ -x $f ]] || { echo "programs_bench.sh: $f is not built"; exit 1; }
 done
 for p in $PROGS; do
@@ -74,6 +85,10 @@ if ((NODES != 3)); then
 	exit 4
 fi
 [[ $TOP =~ ^[1-9][0-9]?$ ]] || { echo "programs_bench.sh: TDSM_PROG_TOP: 1 .. 99"; exit 1; }
+for v in LINES ITEMS; do
+	[[ ${!v} =~ ^[1-9][0-9]{0,7}$ ]] ||
+		{ echo "programs_bench.sh: TDSM_UNMOD_$v=${!v}: want 1 .. 99999999"; exit 1; }
+done
 mkdir -p "$SH" "$TDSM_OUT/runs" "$TDSM_OUT/traces"
 
 rb() { timeout "$STEP_TIMEOUT" "$RB" "$@"; }
@@ -220,6 +235,60 @@ one() {
 	((rc == 0))
 }
 
+# unmod_cmd NAME DIR: the command line of unmodified program NAME, its
+# output in DIR/NAME.out
+unmod_cmd() {
+	case $1 in
+	sort) echo "sort $2/in >$2/sort.out" ;;
+	xz) echo "xz -1 -T1 -c $2/in >$2/xz.z && xz -d -c $2/xz.z >$2/xz.out" ;;
+	python) echo "PYTHONMALLOC=malloc python3 -c 'import hashlib
+d = {i: str(i) * 3 for i in range($ITEMS)}
+print(hashlib.sha256(repr(sorted(d.items())).encode()).hexdigest())' >$2/python.out" ;;
+	esac
+}
+
+# unmod NAME: unmodified program NAME as it is, then with its heap in the
+# region homed on node1, then on node2 (libtinydsm-preload.so)
+unmod() {
+	local name=$1 mode d=$TDSM_OUT/unmod k rc=0 r t0 t1 s0 s1 pre
+	for mode in plain home1 home2; do
+		k=unmod_${name}_${mode}_
+		pre=
+		[[ $mode == home* ]] &&
+			pre="LD_PRELOAD=$PRELOAD TINYDSM_HOME=${mode#home} TINYDSM_PRELOAD_STATS=1"
+		s0=$("$TDSM_CTL" -j stats | jq .remote_faults)
+		t0=$(date +%s%N)
+		r=0
+		timeout "$STEP_TIMEOUT" sh -c "$pre $(unmod_cmd "$name" "$d/$mode")" \
+			2>"$d/$name.$mode.err" || r=$?
+		t1=$(date +%s%N)
+		s1=$("$TDSM_CTL" -j stats | jq .remote_faults)
+		{
+			echo "${k}rc=$r"
+			echo "${k}ms=$(((t1 - t0) / 1000000))"
+			echo "${k}remote_faults=$((s1 - s0))"
+			if [[ $mode != plain ]]; then
+				if cmp -s "$d/plain/$name.out" "$d/$mode/$name.out"; then
+					echo "${k}same=1"
+				else
+					echo "${k}same=0"
+				fi
+			fi
+		} >>"$ENV"
+		((r == 0)) || rc=1
+		log "$name $mode: status $r, $(((t1 - t0) / 1000000)) ms, $((s1 - s0)) remote faults"
+		[[ -s $d/$name.$mode.err ]] && sed 's/^/    /' "$d/$name.$mode.err"
+	done
+	return "$rc"
+}
+
+unmod_setup() {
+	local d=$TDSM_OUT/unmod m
+	for m in plain home1 home2; do mkdir -p "$d/$m"; done
+	seq "$LINES" | awk '{ srand($1); print int(rand() * 1e9) " line " $1 }' >"$d/in" &&
+		for m in plain home1 home2; do ln -sf ../in "$d/$m/in"; done
+}
+
 trap 'agents_exit; tdsm_daemon_down >/dev/null' EXIT
 
 : >"$ENV"
@@ -229,6 +298,9 @@ trap 'agents_exit; tdsm_daemon_down >/dev/null' EXIT
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "prog_list=$PROGS"
 	for p in $PROGS; do echo "prog_${p}_args=${ARGS[$p]}"; done
+	echo "unmod_list=$UNMOD"
+	echo "unmod_lines=$LINES"
+	echo "unmod_items=$ITEMS"
 	echo "prog_top=$TOP"
 	echo "guest_cpus=$(nproc)"
 	echo "iface=$IFACE"
@@ -254,6 +326,11 @@ for p in $PROGS; do
 	for n in 1 2 3; do
 		phase "$p.$n" one "$p" "$n"
 	done
+done
+
+phase unmod_setup unmod_setup
+for u in $UNMOD; do
+	phase "unmod.$u" unmod "$u"
 done
 
 end_counters rb

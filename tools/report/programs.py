@@ -87,6 +87,41 @@ class Programs:
                 self.row(fig, "wire_mib_per_rank", mib, "MiB")
                 self.row(fig, "fault_floor", floor, "fraction")
 
+    def unmod(self):
+        """Unmodified programs with their heap in the region (libtinydsm-preload.so)."""
+        o, e = self.o, self.e
+        names = (e.str("unmod_list") or "").split()
+        if not names:
+            return
+        o.w("\nunmodified programs on node1, heap by libtinydsm-preload.so (sort and xz -1 of %s"
+            " lines, python3 a dict of %s items, PYTHONMALLOC=malloc):\n" % (
+                e.or_("unmod_lines"), e.or_("unmod_items")))
+        o.w("x = time / the plain run's; faults = node1's remote faults during the run\n")
+        o.w("  %-7s %9s %15s %7s %8s %15s %7s %8s\n" % (
+            "program", "plain ms", "heap node1 ms", "x", "faults", "heap node2 ms", "x", "faults"))
+        for n in names:
+            t0 = e.num("unmod_%s_plain_ms" % n)
+            o.w("  %-7s" % n)
+            o.pnum(t0, 9, 0)
+            for m in ("home1", "home2"):
+                t = e.num("unmod_%s_%s_ms" % (n, m))
+                rf = e.num("unmod_%s_%s_remote_faults" % (n, m))
+                o.pnum(t, 15, 0)
+                o.pnum(div(t, t0), 7, 2)
+                o.pnum(rf, 8, 0)
+                self.need(t, rf)
+                self.row("unmod_%s_%s" % (n, m), "time", t, "ms", div(t, t0), "unmod_%s_plain_time" % n)
+                self.row("unmod_%s_%s" % (n, m), "remote_faults", rf, "faults")
+            o.w("\n")
+            self.need(t0)
+            self.row("unmod_%s_plain" % n, "time", t0, "ms")
+            for m in ("plain", "home1", "home2"):
+                rc = e.num("unmod_%s_%s_rc" % (n, m))
+                if math.isnan(rc) or rc != 0:
+                    self.warnings.append("%s (%s): exit status %s" % (n, m, fmt(rc, 0)))
+                if m != "plain" and e.str("unmod_%s_%s_same" % (n, m)) != "1":
+                    self.warnings.append("%s (%s): its output differs from the plain run's" % (n, m))
+
     def need(self, *values):
         self.missing += sum(1 for v in values if math.isnan(v))
 
@@ -160,6 +195,7 @@ class Programs:
         self.header()
         self.table()
         self.traffic()
+        self.unmod()
         host_line(o, self.e, "run")
         o.w("\n")
         self.checks()

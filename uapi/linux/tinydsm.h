@@ -65,7 +65,12 @@
  *                          EHOSTUNREACH if the home is not connected,
  *                          ENOENT if no such node; EINVAL for 0 pages.
  *                          The node the call is made on records the run
- *                          with the caller's fsuid.
+ *                          with the caller's fsuid. With
+ *                          TINYDSM_ALLOC_F_FILE (ABI 5) the run belongs to
+ *                          the open file: FREEd when the file is released
+ *                          (close and munmap, exit, kill), unless FREEd
+ *                          before; ENOSPC past TINYDSM_ALLOC_FILE_MAX such
+ *                          runs a file; EINVAL for an unknown flag.
  * TINYDSM_IOC_FREE         struct tinydsm_alloc, in: addr, npages (exactly
  *                          as allocated). Every copy is invalidated, the home
  *                          frees the frames; the pages read as zero again.
@@ -335,7 +340,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	4
+#define TINYDSM_ABI_VERSION	5
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -564,18 +569,32 @@ struct tinydsm_stats {
 #define TINYDSM_STATS_V4_SIZE	264
 #define TINYDSM_STATS_V5_SIZE	272
 
+/*
+ * TINYDSM_IOC_ALLOC flags (ABI 5).
+ * TINYDSM_ALLOC_F_FILE: the run belongs to the open file the ALLOC was
+ * made through: it is FREEd when the file is released (its last close and
+ * its last mapping gone: the process exited, or was killed), unless it was
+ * FREEd before. At most TINYDSM_ALLOC_FILE_MAX such runs a file (ENOSPC).
+ */
+#define TINYDSM_ALLOC_F_FILE	_BITUL(0)
+#define TINYDSM_ALLOC_FILE_MAX	64
+
 /**
  * struct tinydsm_alloc - a run of pages backed by a home node
  * @home: in (ALLOC): the node that backs the pages (0: this node).
  * @npages: in: number of pages.
  * @addr: out (ALLOC), in (FREE): global address of the first page.
+ * @flags: in (ALLOC): TINYDSM_ALLOC_F_*; 0 for FREE.
+ * @reserved32: must be zero.
  * @reserved: must be zero.
  */
 struct tinydsm_alloc {
 	__u32 home;
 	__u32 npages;
 	__u64 addr;
-	__u64 reserved[2];
+	__u32 flags;
+	__u32 reserved32;
+	__u64 reserved[1];
 };
 
 /* TINYDSM_IOC_WORD */
