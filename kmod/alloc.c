@@ -19,6 +19,7 @@
 #include "alloc.h"
 #include "budget.h"
 #include "lock.h"
+#include "migrate.h"
 #include "page.h"
 #include "peer.h"
 #include "proto.h"
@@ -203,7 +204,7 @@ static bool tdsm_runs_release(struct tdsm_region *r, unsigned long start,
  * the tree under RCU, as of some moment during the call: a FREE's stores
  * are seen whole (tdsm_runs_release()), and what the answer relies on
  * holds until DIR is dropped, since a FREE resets the page under DIR
- * (tdsm_free_page()) between its mark and its release.
+ * (tdsm_free_batch()) between its mark and its release.
  */
 bool tdsm_runs_cover(struct tdsm_region *r, struct tdsm_page *pg,
 		     unsigned long idx)
@@ -338,33 +339,72 @@ static int tdsm_free_check_homes(struct tdsm_region *r, u64 addr,
 }
 
 /*
- * Invalidate every copy of page @idx, whose chunk the caller holds, and
- * empty its directory entry: 0, or the error of the INVAL that failed.
+ * Invalidate every copy of the @n pages from @first (inside one group of
+ * TDSM_WIRE_BATCH pages, their chunk held by the caller) and empty their
+ * directory entries: one INVALV per node holding copies, not an INVAL per
+ * page and holder, so that a FREE of a run a node wrote all over ends well
+ * within its requester's call timeout (the home answers only when done).
+ * 0, or the error of the INVALV that failed: the nodes after it are not
+ * asked, and a page is emptied only if every node holding it dropped it
+ * (as a page at a time did: the pages held by the failed node or after it
+ * keep those holders, and the run stays allocated).
  */
-static int tdsm_free_page(struct tdsm_region *r, unsigned long idx)
+static noinline_for_stack int tdsm_free_batch(struct tdsm_region *r,
+					      unsigned long first,
+					      unsigned int n)
 {
-	struct tdsm_page *pg = tdsm_pg(r, idx);
-	unsigned int x;
-	u64 holders;
+	u64 holds[TDSM_NODES_MAX + 1] = {};	/* by node id: 520 bytes */
+	u64 clear = GENMASK_ULL(n - 1, 0);
+	unsigned int i, x;
 	u32 epoch;
 	int err = 0;
 
-	tdsm_dir_lock(pg);
+	/* Ascending, like every batch: no deadlock between batches. */
+	for (i = 0; i < n; i++)
+		tdsm_dir_lock(tdsm_pg(r, first + i));
 	epoch = tdsm_txn_next(r);
-	pg->epoch = epoch;
-	holders = pg->copyset | tdsm_nbit(pg->owner);
-	tdsm_for_each_node(x, holders) {
-		err = tdsm_invalidate(r, pg, idx, x, epoch);
-		if (err)
-			break;
-		pg->copyset &= ~tdsm_nbit(x);
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+
+		pg->epoch = epoch;
+		tdsm_for_each_node(x, pg->copyset | tdsm_nbit(pg->owner))
+			holds[x] |= BIT_ULL(i);
 	}
-	if (!err) {
-		pg->owner = 0;
-		pg->copyset = 0;
-		tdsm_home_uncharge_page(r, pg);	/* H5 */
+	for (x = 1; x <= TDSM_NODES_MAX; x++) {
+		if (!holds[x])
+			continue;
+		if (err) {
+			clear &= ~holds[x];	/* not asked */
+			continue;
+		}
+		if (x == r->node_id) {
+			for (i = 0; i < n; i++)
+				if (holds[x] & BIT_ULL(i))
+					tdsm_invalidate(r, tdsm_pg(r, first + i),
+							first + i, x, epoch);
+		} else {
+			err = tdsm_invalidate_batch(r, first, n, holds[x], x, 0,
+						    epoch);
+		}
+		if (err) {
+			clear &= ~holds[x];
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (holds[x] & BIT_ULL(i))
+				tdsm_pg(r, first + i)->copyset &= ~tdsm_nbit(x);
 	}
-	tdsm_dir_unlock(pg);
+	for (i = 0; i < n; i++) {
+		struct tdsm_page *pg = tdsm_pg(r, first + i);
+
+		if (clear & BIT_ULL(i)) {
+			pg->owner = 0;
+			pg->copyset = 0;
+			tdsm_home_uncharge_page(r, pg);	/* H5 */
+		}
+	}
+	for (i = n; i-- > 0;)
+		tdsm_dir_unlock(tdsm_pg(r, first + i));
 	return err;
 }
 
@@ -403,9 +443,10 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 
 	i = first;
 	while (!err && tdsm_chunk_get_range(r, &i, end, &stop)) {
-		for (; i < stop && !err; i++)
-			err = tdsm_free_page(r, i);
-		tdsm_chunk_put(r, i - 1);
+		/* [i, stop): pages of one chunk, which is one batch's group. */
+		err = tdsm_free_batch(r, i, stop - i);
+		tdsm_chunk_put(r, i);
+		i = stop;
 		cond_resched();
 	}
 	mutex_lock(&r->alloc_lock);

@@ -257,11 +257,11 @@ out:
 /*
  * Make node @x drop its copies of the pages @mask of the batch at @first
  * (@n pages; the home, DIR held on them), all at once: one INVALV.
- * @moved_to: not 0, their new home, which @x then knows.
+ * @moved_to: not 0, their new home, which @x then knows. MIGRATE and
+ * FREE (alloc.c) invalidate so.
  */
-static int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
-				 unsigned int n, u64 mask, u8 x, u8 moved_to,
-				 u32 epoch)
+int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
+			  unsigned int n, u64 mask, u8 x, u8 moved_to, u32 epoch)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;

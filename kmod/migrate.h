@@ -61,5 +61,9 @@ void tdsm_breply_error(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg,
 		       enum tdsm_wire_status st);
 void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 			const struct tdsm_wire_msg *msg);
+/* The home: node @x drops its copies of @mask of a batch (one INVALV). */
+int tdsm_invalidate_batch(struct tdsm_region *r, unsigned long first,
+			  unsigned int n, u64 mask, u8 x, u8 moved_to,
+			  u32 epoch);
 
 #endif /* _TDSM_MIGRATE_H */

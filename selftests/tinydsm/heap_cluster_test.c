@@ -28,6 +28,15 @@
  *                        tdsm_finalize(): each node's pages allocated
  *                        (home_charged) are back to what they were
  *                        before the first malloc.
+ *   alloc_bench_invariants
+ *                        node1 runs the allocator study's program
+ *                        (tools/bench/alloc_bench) once per strategy
+ *                        (page, chunk, arena), each a job of one rank of
+ *                        its own, small: it exits 0, and its figures say
+ *                        no block changed, overlapped or left the region,
+ *                        as many frees as mallocs, nothing live at the end,
+ *                        page one ALLOC a malloc, arena far fewer; and its
+ *                        runs went back (node1's home_charged as before).
  *
  * TDSM_HEAP_ROUNDS (default 4), TDSM_HEAP_BLOCKS (default 64).
  */
@@ -385,6 +394,77 @@ TEST_F_TIMEOUT(heap, finalize_gives_back, 300)
 	       self->s.id, (unsigned long long)before.home_charged,
 	       (unsigned long long)after.home_charged);
 	EXPECT_EQ(before.home_charged, after.home_charged);
+}
+
+/* The value of @key in the key=value file @path, or -1. */
+static long long env_num(const char *path, const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == '=')
+			v = strtoll(line + klen + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+TEST_F_TIMEOUT(heap, alloc_bench_invariants, 600)
+{
+	static const char *const strategies[] = { "page", "chunk", "arena" };
+	const char *tree = getenv("TDSM_TREE");
+	struct tinydsm_stats before, after;
+	char env[64], key[64];
+	unsigned int i;
+
+	START();
+	if (self->s.id == 1) {
+		ASSERT_EQ(0, tdsm_stats(&before));
+		snprintf(env, sizeof(env), "/tmp/alloc_bench.%d.env", (int)getpid());
+		for (i = 0; i < 3; i++) {
+			const char *st = strategies[i];
+			long long m, f;
+
+			unlink(env);
+			/* Its own job: not this test's (the variables go). */
+			EXPECT_EQ(0, tc_shell("env -u TINYDSM_ROOT -u TINYDSM_JOB -u TINYDSM_RANK "
+					      "-u TINYDSM_NRANKS %s/build/tools/alloc_bench -s %s "
+					      "-r 2 -o 200 -t 2 -m 100 -M 65536 -T 300 -e %s >&2",
+					      tree ? tree : ".", st, env));
+#define NUM(k) (snprintf(key, sizeof(key), "alloc_%s_%s", st, (k)), env_num(env, key))
+			m = NUM("mallocs");
+			f = NUM("frees");
+			TH_LOG("%s: %lld mallocs, %lld frees, %lld round trips, %lld errors",
+			       st, m, f, NUM("round_trips"), NUM("errors"));
+			EXPECT_LT(0, m);
+			EXPECT_EQ(m, f);
+			EXPECT_EQ(0, NUM("errors"));
+			EXPECT_EQ(0, NUM("live_blocks_end"));
+			EXPECT_EQ(0, NUM("live_bytes_end"));
+			if (i == 0)
+				EXPECT_EQ(m, NUM("allocs"));
+			if (i == 2)
+				EXPECT_GT(m / 4, NUM("round_trips"));
+#undef NUM
+		}
+		unlink(env);
+		ASSERT_EQ(0, tdsm_stats(&after));
+		EXPECT_EQ(before.home_charged, after.home_charged)
+			TH_LOG("node1's home_charged %llu before, %llu after",
+			       (unsigned long long)before.home_charged,
+			       (unsigned long long)after.home_charged);
+	}
+	/* The others wait for node1 (the file barrier: bounded, 600 s). */
+	{
+		char err[160];
+
+		ASSERT_EQ(0, tc_barrier(&self->s, "alloc-bench", TC_ALL, 600, err,
+					sizeof(err))) TH_LOG("%s", err);
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * preload_check HOME: run under LD_PRELOAD=libtinydsm-preload.so (by
+ * preload_check HOME [OPS [BIG_MB]]: run under LD_PRELOAD=libtinydsm-preload.so (by
  * preload_test), it calls every function of the malloc family the library
  * replaces and checks what each gives: inside the region and homed on
  * node HOME (TINYDSM_IOC_PAGE_INFO), aligned as asked, zeroed (calloc),
  * contents kept (realloc), usable size at least the size asked for; the
  * errors (EINVAL, ENOMEM); threads that allocate, fill, hand blocks to
- * each other and free them, every byte checked; a block of 8 MiB; fork():
+ * each other and free them, every byte checked (OPS operations a thread,
+ * default 20000); a block of BIG_MB MiB (default 8); fork():
  * the child's writes to a block are not seen by the parent, and the child
  * can allocate. Prints "preload_check: ok, N checks" and exits 0, or
  * names each failed check and exits 1.
@@ -28,12 +29,12 @@
 #include <linux/tinydsm.h>
 
 #define THREADS		4
-#define OPS		20000
 #define SLOTS		256
 #define SWAP_SLOTS	64
 
 static int fd;
-static unsigned int home;
+static unsigned int home, ops = 20000;
+static size_t big = 8u << 20;
 static struct tinydsm_region_info ri;
 static atomic_uint checks, failed;
 
@@ -141,14 +142,14 @@ static void functions(void)
 	free(NULL);
 
 	/* A big block, every page of it written and read. */
-	p = malloc(8u << 20);
-	in_region(p, 8u << 20, "malloc(8 MiB)");
-	for (i = 0; p && i < (8u << 20); i += page)
+	p = malloc(big);
+	in_region(p, big, "malloc(big)");
+	for (i = 0; p && i < big; i += page)
 		p[i] = (unsigned char)(i / page);
-	for (i = 0; p && i < (8u << 20); i += page)
+	for (i = 0; p && i < big; i += page)
 		if (p[i] != (unsigned char)(i / page))
 			break;
-	CHECK(p && i == (8u << 20), "8 MiB block: page %zu changed", i / page);
+	CHECK(p && i >= big, "the big block: page %zu changed", i / page);
 	free(p);
 }
 
@@ -183,7 +184,7 @@ static void *worker(void *arg)
 	struct blk *mine[SLOTS] = { 0 };
 	unsigned int op, k, bad = 0, outside = 0;
 
-	for (op = 0; op < OPS; op++) {
+	for (op = 0; op < ops; op++) {
 		struct blk *b, *got;
 
 		k = (unsigned int)rand_r(&seed) % SLOTS;
@@ -224,7 +225,7 @@ static void *worker(void *arg)
 			free(mine[k]->p);
 			free(mine[k]);
 		}
-	CHECK(op == OPS, "thread %u: malloc failed at op %u", (unsigned int)(uintptr_t)arg, op);
+	CHECK(op == ops, "thread %u: malloc failed at op %u", (unsigned int)(uintptr_t)arg, op);
 	CHECK(!bad, "thread %u: %u blocks changed", (unsigned int)(uintptr_t)arg, bad);
 	CHECK(!outside, "thread %u: %u blocks outside the region", (unsigned int)(uintptr_t)arg,
 	      outside);
@@ -289,11 +290,15 @@ static void forked(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: preload_check HOME\n");
+	if (argc < 2 || argc > 4) {
+		fprintf(stderr, "usage: preload_check HOME [OPS [BIG_MB]]\n");
 		return 2;
 	}
 	home = (unsigned int)strtoul(argv[1], NULL, 10);
+	if (argc > 2)
+		ops = (unsigned int)strtoul(argv[2], NULL, 10);
+	if (argc > 3)
+		big = (size_t)strtoul(argv[3], NULL, 10) << 20;
 	fd = open("/dev/" TINYDSM_DEVICE_NAME, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, TINYDSM_IOC_REGION_INFO, &ri)) {
 		fprintf(stderr, "preload_check: /dev/%s: %s\n", TINYDSM_DEVICE_NAME,
