@@ -347,7 +347,7 @@ pair_debug=$(suite_tests cluster2 | grep -vx run_test | xargs)
 lab_timeout=1500
 export TDSM_MIGRATE_PAGES=${TDSM_MIGRATE_PAGES:-128} TDSM_CTL_PAGES=${TDSM_CTL_PAGES:-128}
 export TDSM_PINGPONG_ROUNDS=${TDSM_PINGPONG_ROUNDS:-40} TDSM_ATOMIC_ITERS=${TDSM_ATOMIC_ITERS:-100}
-export TDSM_KILL_ROUNDS=${TDSM_KILL_ROUNDS:-15} TDSM_FLAPS=${TDSM_FLAPS:-2}
+export TDSM_KILL_ROUNDS=${TDSM_KILL_ROUNDS:-15} TDSM_FLAPS=${TDSM_FLAPS:-1}
 export TDSM_DEL_LOOPS=${TDSM_DEL_LOOPS:-4}
 # make check's time budget. CI gives make check 90 minutes on 2 cores, and
 # the debug kernel's suites, which come last, are the slowest (10 to 20

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * preload_check HOME [OPS [BIG_MB]]: run under LD_PRELOAD=libtinydsm-preload.so (by
- * preload_test), it calls every function of the malloc family the library
- * replaces and checks what each gives: inside the region and homed on
+ * preload_check HOME [OPS [BIG_MB [nofork]]]: run under
+ * LD_PRELOAD=libtinydsm-preload.so (by preload_test), it calls every
+ * function of the malloc family the library replaces and checks what
+ * each gives: inside the region and homed on
  * node HOME (TINYDSM_IOC_PAGE_INFO), aligned as asked, zeroed (calloc),
  * contents kept (realloc), usable size at least the size asked for; the
  * errors (EINVAL, ENOMEM); threads that allocate, fill, hand blocks to
  * each other and free them, every byte checked (OPS operations a thread,
  * default 20000); a block of BIG_MB MiB (default 8); fork():
  * the child's writes to a block are not seen by the parent, and the child
- * can allocate. Prints "preload_check: ok, N checks" and exits 0, or
+ * can allocate (not with "nofork": the child reads every page the heap
+ * handed out, each a remote fault where the heap is another node's).
+ * Prints "preload_check: ok, N checks" and exits 0, or
  * names each failed check and exits 1.
  */
 #define _GNU_SOURCE
@@ -290,8 +293,8 @@ static void forked(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 4) {
-		fprintf(stderr, "usage: preload_check HOME [OPS [BIG_MB]]\n");
+	if (argc < 2 || argc > 5 || (argc == 5 && strcmp(argv[4], "nofork"))) {
+		fprintf(stderr, "usage: preload_check HOME [OPS [BIG_MB [nofork]]]\n");
 		return 2;
 	}
 	home = (unsigned int)strtoul(argv[1], NULL, 10);
@@ -307,7 +310,8 @@ int main(int argc, char **argv)
 	}
 	functions();
 	threads();
-	forked();
+	if (argc < 5)
+		forked();
 	if (failed) {
 		printf("preload_check: %u of %u checks failed\n", failed, checks);
 		return 1;
