@@ -37,16 +37,25 @@
  *                        as many frees as mallocs, nothing live at the end,
  *                        page one ALLOC a malloc, arena far fewer; and its
  *                        runs went back (node1's home_charged as before).
+ *   apps_digests_joined  the SPLASH-style programs of tools/apps/ as the
+ *                        ranks of a job this test makes, one on each node
+ *                        (they join it as a launcher's ranks would, with
+ *                        TINYDSM_ROOT, _JOB, _RANK, _NRANKS: no daemon),
+ *                        then as a job of one rank on node1: both runs
+ *                        pass their own checks and print the same digest
+ *                        (run_test does the same through tinydsmctl run).
  *
  * TDSM_HEAP_ROUNDS (default 4), TDSM_HEAP_BLOCKS (default 64).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/tinydsm.h>
@@ -394,6 +403,131 @@ TEST_F_TIMEOUT(heap, finalize_gives_back, 300)
 	       self->s.id, (unsigned long long)before.home_charged,
 	       (unsigned long long)after.home_charged);
 	EXPECT_EQ(before.home_charged, after.home_charged);
+}
+
+/* The programs and their sizes (run_test's): seconds under TCG. */
+static const char *const apps[][8] = {
+	{ "radix", "-n", "4096", "-r", "6", "-m", "4096" },
+	{ "fft", "-m", "10" },
+	{ "lu", "-n", "64", "-b", "16" },
+	{ "ocean", "-n", "30", "-i", "60", "-t", "0" },
+	{ "water", "-n", "64", "-s", "2" },
+};
+
+/*
+ * Run program @a in /tmp with its output in @out: as rank @rank of
+ * @nranks of the job at @root, @job, or (@root NULL) as a job of its own.
+ * Its exit status, -1 if it did not run.
+ */
+static int app_run(unsigned int a, const char *root, const char *job,
+		   unsigned int rank, unsigned int nranks, const char *out)
+{
+	const char *tree = getenv("TDSM_TREE");
+	char prog[PATH_MAX], num[16];
+	const char *argv[8];
+	int status, fd;
+	unsigned int i;
+	pid_t pid;
+
+	snprintf(prog, sizeof(prog), "%s/build/apps/%s", tree ? tree : ".", apps[a][0]);
+	argv[0] = prog;
+	for (i = 1; i < 8 && apps[a][i]; i++)
+		argv[i] = apps[a][i];
+	argv[i < 8 ? i : 7] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		if (root) {
+			setenv("TINYDSM_ROOT", root, 1);
+			setenv("TINYDSM_JOB", job, 1);
+			snprintf(num, sizeof(num), "%u", rank);
+			setenv("TINYDSM_RANK", num, 1);
+			snprintf(num, sizeof(num), "%u", nranks);
+			setenv("TINYDSM_NRANKS", num, 1);
+		} else {
+			unsetenv("TINYDSM_ROOT");
+			unsetenv("TINYDSM_JOB");
+			unsetenv("TINYDSM_RANK");
+			unsetenv("TINYDSM_NRANKS");
+		}
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || chdir("/tmp"))
+			_exit(126);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The "digest NAME HEX" line of the output file @path, in @buf ("" if none). */
+static void app_digest(const char *path, const char *name, char *buf, size_t len)
+{
+	char line[256], key[32];
+	FILE *f = fopen(path, "re");
+
+	*buf = 0;
+	snprintf(key, sizeof(key), "digest %s ", name);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			snprintf(buf, len, "%.*s", (int)strcspn(line, "\n"), line);
+	if (f)
+		fclose(f);
+}
+
+TEST_F_TIMEOUT(heap, apps_digests_joined, 900)
+{
+	char out[64], val[64], job[32], spread[96], one[96], err[160], key[32];
+	unsigned int a;
+	void *root;
+	int rc;
+
+	START();
+	snprintf(out, sizeof(out), "/tmp/apps.%d.out", (int)getpid());
+	for (a = 0; a < sizeof(apps) / sizeof(apps[0]); a++) {
+		const char *name = apps[a][0];
+
+		/* node1 makes the job; every node runs its rank of it. */
+		snprintf(key, sizeof(key), "app-%u", a);
+		if (self->s.id == 1) {
+			snprintf(job, sizeof(job), "%d", 7000 + (int)getpid() % 1000 * 8 + (int)a);
+			rc = tdsm_job_create(self->s.nodes, strtoull(job, NULL, 10), &root);
+			ASSERT_EQ(0, rc) TH_LOG("tdsm_job_create: %s", tdsm_strerror_detail());
+			snprintf(val, sizeof(val), "%p %s", root, job);
+			ASSERT_EQ(0, tc_put(&self->s, key, val));
+		}
+		ASSERT_EQ(0, tc_barrier(&self->s, key, TC_ALL, 120, err, sizeof(err)))
+			TH_LOG("%s", err);
+		ASSERT_EQ(0, tc_get(&self->s, key, val, sizeof(val)));
+		{
+			char r[32];
+
+			ASSERT_EQ(2, sscanf(val, "%31s %31s", r, job));
+			rc = app_run(a, r, job, self->s.id - 1, self->s.nodes, out);
+		}
+		EXPECT_EQ(0, rc) TH_LOG("%s, rank %u: exit %d", name, self->s.id - 1, rc);
+		if (self->s.id == 1) {
+			app_digest(out, name, spread, sizeof(spread));
+			if (rc || !spread[0])
+				tc_shell("cat %s >&2", out);
+		}
+		/* Every rank has exited: node1 destroys the job. */
+		snprintf(key, sizeof(key), "app-%u-ran", a);
+		ASSERT_EQ(0, tc_barrier(&self->s, key, TC_ALL, 600, err, sizeof(err)))
+			TH_LOG("%s", err);
+		if (self->s.id != 1)
+			continue;
+		EXPECT_EQ(0, tdsm_job_destroy(root)) TH_LOG("tdsm_job_destroy: %s",
+							   tdsm_strerror_detail());
+		/* The same program as a job of one rank, on node1. */
+		rc = app_run(a, NULL, NULL, 0, 1, out);
+		EXPECT_EQ(0, rc) TH_LOG("%s alone: exit %d", name, rc);
+		app_digest(out, name, one, sizeof(one));
+		EXPECT_NE(0, spread[0]) TH_LOG("%s: no digest on %u nodes", name, self->s.nodes);
+		EXPECT_STREQ(spread, one);
+		TH_LOG("%s: %s (%u nodes), %s (node1 alone)", name, spread, self->s.nodes, one);
+	}
+	unlink(out);
 }
 
 /* The value of @key in the key=value file @path, or -1. */

@@ -44,7 +44,6 @@ TOP=${TDSM_PROG_TOP:-5}
 LINES=${TDSM_UNMOD_LINES:-200000}
 ITEMS=${TDSM_UNMOD_ITEMS:-200000}
 UNMOD="sort xz python"
-PRELOAD=$TREE/build/lib/libtinydsm-preload.so
 # The sizes: a few tenths of a second to a second on node1 alone under
 # TCG, and at most about a minute on 3 nodes. Radix is the exception: a
 # millisecond alone, because on 3 nodes every page of its permutation's
@@ -63,6 +62,10 @@ NODES=$TDSM_NODES
 TREE=$TDSM_TREE
 RB=$TREE/build/tools/remote_bench
 TT=$TREE/build/tools/tinydsm-trace
+PRELOAD=$TREE/build/lib/libtinydsm-preload.so
+# The unmodified programs' files: the guest's own /tmp, not the 9p share,
+# whose zero-copy reads pin the reader's pages (EFAULT into the region).
+UNMOD_DIR=/tmp/tdsm-unmod
 export TDSM_CTL=$TREE/build/tools/tinydsmctl
 SH=$TDSM_SHARED/programs
 ENV=$TDSM_OUT/programs.env
@@ -250,7 +253,7 @@ print(hashlib.sha256(repr(sorted(d.items())).encode()).hexdigest())' >$2/python.
 # unmod NAME: unmodified program NAME as it is, then with its heap in the
 # region homed on node1, then on node2 (libtinydsm-preload.so)
 unmod() {
-	local name=$1 mode d=$TDSM_OUT/unmod k rc=0 r t0 t1 s0 s1 pre
+	local name=$1 mode d=$UNMOD_DIR k rc=0 r t0 t1 s0 s1 pre
 	for mode in plain home1 home2; do
 		k=unmod_${name}_${mode}_
 		pre=
@@ -283,7 +286,7 @@ unmod() {
 }
 
 unmod_setup() {
-	local d=$TDSM_OUT/unmod m
+	local d=$UNMOD_DIR m
 	for m in plain home1 home2; do mkdir -p "$d/$m"; done
 	seq "$LINES" | awk '{ srand($1); print int(rand() * 1e9) " line " $1 }' >"$d/in" &&
 		for m in plain home1 home2; do ln -sf ../in "$d/$m/in"; done

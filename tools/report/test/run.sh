@@ -48,7 +48,9 @@
 # sizes of that day), its table checked by hand against the run's
 # output; programs-partial/ the same with radix on 3 nodes timed out (its
 # time missing), fft's 2-node digest changed, lu's 3-node check failed
-# and a counter of water's missing.
+# and a counter of water's missing. programs-unmod/ is a later lab run
+# (water only, with the unmodified programs under libtinydsm-preload.so),
+# its second table checked by hand against the run's log.
 # steps/ (synthetic ftrace buffers of both nodes) came with the fault's
 # breakdown, its figures worked out by hand in the buffers' comments.
 #
@@ -102,6 +104,7 @@ bench alloc alloc alloc.env host-alloc.env
 bench alloc-partial alloc alloc.env
 bench programs programs programs.env host-programs.env
 bench programs-partial programs programs.env
+bench programs-unmod programs programs.env host-programs.env
 
 # the fault's breakdown (steps/: synthetic ftrace buffers, the expected
 # figures worked out by hand in the buffers' comments): the read faults'
