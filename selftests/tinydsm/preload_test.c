@@ -14,6 +14,13 @@
  *                       close, although another run now has its address;
  *                       the 65th run of a file is ENOSPC; unknown flags
  *                       and flags on FREE are EINVAL
+ *   release_home_unreachable
+ *                       the file is closed while node1 cannot reach node2
+ *                       (its RoCE SENDs dropped): the release's FREE
+ *                       gives up within its bound, the log says the run
+ *                       stays allocated, and it does (node2's charges);
+ *                       once the nodes are connected again, a FREE of it
+ *                       works and the charges are back
  *   replacement_set     preload_check (every function of the malloc
  *                       family, threads, fork) under the library: every
  *                       block in the region, homed on node2
@@ -68,6 +75,7 @@ FIXTURE(preload) {
 	char tree[PATH_MAX];
 	char lib[PATH_MAX + 64];
 	char dir[64];		/* node1's scratch directory */
+	int dropping;		/* node1: a tc filter drops its SENDs */
 	uint64_t charged0;	/* node2: home_charged before */
 };
 
@@ -88,6 +96,8 @@ FIXTURE_SETUP(preload)
 FIXTURE_TEARDOWN(preload)
 {
 	TC_MARK_FAILED();
+	if (self->dropping)
+		tc_drop_roce(NULL, 0, NULL);
 	if (self->s.id == ACTOR && self->dir[0])
 		tc_shell("rm -rf %s", self->dir);
 	if (self->ready)
@@ -286,6 +296,59 @@ TEST_F_TIMEOUT(preload, owned_runs_freed, 600)
 		close(fd2);
 	}
 	BACK("many");
+}
+
+/*
+ * The release's FREE meets a home it cannot reach: bounded, said, and the
+ * run left allocated (PROTOCOL.md, "Runs that belong to a file").
+ */
+TEST_F_TIMEOUT(preload, release_home_unreachable, 300)
+{
+	static const uint8_t send_only = 0x04;	/* RoCE RC SEND ONLY: requests */
+	unsigned int tmo = tc_module_param("timeout_ms", TC_DEFAULT_PEER_TIMEOUT_MS);
+	char val[32];
+	uint64_t addr;
+	double t, took;
+	int fd, err;
+
+	BEGIN();
+	if (self->s.id == ACTOR) {
+		fd = dev_open();
+		ASSERT_LE(0, fd);
+		addr = alloc_at_home(fd, RUN_PAGES, TINYDSM_ALLOC_F_FILE);
+		ASSERT_NE(0ull, addr) TH_LOG("ALLOC_F_FILE: %s", strerror(errno));
+		self->dropping = 1;
+		ASSERT_EQ(0, tc_drop_roce("egress", 1, &send_only)) TH_LOG("tc failed");
+		t = tc_now();
+		close(fd);
+		took = tc_now() - t;
+		EXPECT_EQ(0, tc_drop_roce(NULL, 0, NULL));
+		self->dropping = 0;
+		/* One FREE call: at most twice timeout_ms, and its teardown. */
+		TH_LOG("close with node2 unreachable: %.1f s (timeout_ms %u)", took, tmo);
+		EXPECT_GT(2.0 * tmo / 1000 + 10, took);
+		EXPECT_EQ(0, tc_shell("dmesg | grep -q 'stays allocated: FREE at its file.s release failed'"));
+		snprintf(val, sizeof(val), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, "left", val));
+	}
+	BARRIER("closed", STEP_S);
+	if (self->s.id == HOME)
+		EXPECT_EQ(self->charged0 + RUN_PAGES, charged(&self->n))
+			TH_LOG("node2 should still charge the run");
+	BARRIER("still-there", STEP_S);
+	if (self->s.id == ACTOR) {
+		/* Connected again (bounded): its FREE, as its user, works. */
+		ASSERT_EQ(0, tc_get(&self->s, "left", val, sizeof(val)));
+		addr = strtoull(val, NULL, 0);
+		fd = dev_open();
+		ASSERT_LE(0, fd);
+		t = tc_now();
+		while ((err = free_run(fd, addr, RUN_PAGES)) && tc_now() < t + 60)
+			sleep(1);
+		EXPECT_EQ(0, err) TH_LOG("FREE after the reconnect: %s", strerror(-err));
+		close(fd);
+	}
+	BACK("freed");
 }
 
 /* sh -c CMD as node1's test; its exit status (-1: did not run). */
