@@ -4,7 +4,8 @@
  * $TDSM_IP): the configuration checks (every kind of malformed file exits 1
  * with "FILE:LINE:"), the exit codes, the control socket's permission check,
  * the requests `tinydsmctl migrate` must refuse, `tinydsmctl member show`,
- * and garbage on both sockets.
+ * garbage on both sockets, and how tinydsmctl reads an answer (up to its
+ * last line, against a fake daemon).
  * Real migrations need 3 nodes and are tested elsewhere.
  *
  * The configuration names this node and a "ghost" node that never answers
@@ -37,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -192,6 +194,63 @@ static const struct {
 };
 
 /* Every malformed file: exit 1, "tinydsmd: FILE:LINE: why", with and without --check. */
+/*
+ * tdd_ctl_request() (tinydsmctl's side of the control socket) reads an
+ * answer up to its last line, "ok ..." or "error ...", whatever the lines
+ * before it hold and however the answer is cut into writes: a fake daemon
+ * sends a listing whose lines hold "error " and "\nok" in their text, and
+ * its last line in two pieces. It used to stop at the first "error "
+ * anywhere, or at an "ok" at the start of any line.
+ */
+TEST(ctl_answer_read_to_its_last_line)
+{
+	static const char *const parts[] = {
+		"job id=1 cmd=grep error log\n",
+		"job id=2 cmd=oklahoma\nok",
+		"ay\n",
+		"ok jo",
+		"bs=2\n",
+	};
+	char dir[] = "/tmp/tdsm-ctl-XXXXXX", path[64], buf[512], want[512] = "";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t i;
+	pid_t pid;
+	int ls, status;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, ls);
+	ASSERT_EQ(0, bind(ls, (struct sockaddr *)&sun, sizeof(sun)));
+	ASSERT_EQ(0, listen(ls, 1));
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		strcat(want, parts[i]);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char req[64];
+		int c = accept(ls, NULL, NULL);
+
+		if (c < 0 || read(c, req, sizeof(req)) <= 0)
+			_exit(1);
+		for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+			if (write(c, parts[i], strlen(parts[i])) < 0)
+				_exit(1);
+			usleep(100 * 1000);	/* each its own read */
+		}
+		usleep(500 * 1000);	/* the reader ends first, on "ok jobs=2" */
+		_exit(0);
+	}
+	close(ls);
+	EXPECT_EQ(0, tdd_ctl_request(path, "job show\n", buf, sizeof(buf), 10));
+	EXPECT_STREQ(want, buf);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST_F(conf, malformed)
 {
 	NEED(self->dir[0]);

@@ -147,10 +147,23 @@ int tdd_ctl_send(int fd, const char *req)
 	return 0;
 }
 
-/* An "ok" or "error" line has come (the answer's last). */
-static bool tdd_ctl_ended(const char *buf)
+/*
+ * The answer's last line has come: the @len bytes of @buf end with a whole
+ * line that is "ok", or starts with "ok " or "error ". Only the line
+ * itself says so: a line before it (a job's command line, say) may hold
+ * either word anywhere, and a last line may arrive in pieces.
+ */
+static bool tdd_ctl_ended(const char *buf, size_t len)
 {
-	return !strncmp(buf, "ok", 2) || strstr(buf, "\nok") || strstr(buf, "error ");
+	const char *last;
+
+	if (!len || buf[len - 1] != '\n')
+		return false;
+	last = buf + len - 1;
+	while (last > buf && last[-1] != '\n')
+		last--;
+	return !strncmp(last, "ok\n", 3) || !strncmp(last, "ok ", 3) ||
+	       !strncmp(last, "error ", 6);
 }
 
 int tdd_ctl_request(const char *path, const char *req, char *buf, size_t size,
@@ -170,7 +183,7 @@ int tdd_ctl_request(const char *path, const char *req, char *buf, size_t size,
 	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0) {
 		len += n;
 		buf[len] = '\0';
-		if (tdd_ctl_ended(buf))
+		if (tdd_ctl_ended(buf, len))
 			break;
 	}
 	close(fd);
