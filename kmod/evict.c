@@ -909,13 +909,12 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 {
 	struct tdsm_wire_breply rep = {};
 	unsigned long first, end = jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2);
-	u64 mask, wmask, locked = 0, done = 0, release = 0;
+	u64 mask, wmask, locked, done = 0, release = 0;
 	struct tdsm_bufv *bufv = NULL;
 	u8 src = msg->hdr.src;
 	enum tdsm_wire_status st;
 	unsigned int i, n;
 	int err = 0;
-	long left;
 
 	st = tdsm_batch_check(r, msg, &first, &n);
 	if (st) {
@@ -948,15 +947,8 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	 */
 	if (wmask)
 		bufv = tdsm_bufv_new(conn, n);
-	for (i = 0; i < n; i++) {
-		if (!((mask | wmask) & BIT_ULL(i)))
-			continue;
-		/* All of them within half the sender's wait; then one try each. */
-		left = max_t(long, (long)(end - jiffies), 0);
-		if (!tdsm_dir_lock_timeout(tdsm_pg(r, first + i),
-					   jiffies_to_msecs(left)))
-			locked |= BIT_ULL(i);
-	}
+	/* All of them within half the sender's wait; then one try each. */
+	locked = tdsm_dir_lock_batch(r, first, n, mask | wmask, end);
 	/*
 	 * Fault injection (debugfs tinydsm/evict_delay_ms, PROTOCOL.md "Fault
 	 * injection"): a write-back, holding the DIRs, sleeps before its
@@ -993,9 +985,7 @@ void tdsm_handle_evictv(struct tdsm_region *r, struct tdsm_conn *conn,
 	rep.done = cpu_to_be64(done);
 	rep.data = cpu_to_be64(release);
 	tdsm_reply_batch(conn, msg, &rep, NULL, NULL, 0, 0, 0);
-	for (i = n; i-- > 0;)
-		if (locked & BIT_ULL(i))
-			tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_dir_unlock_batch(r, first, n, locked);
 	tdsm_writeback_buf_free(conn, bufv);
 	tdsm_chunk_put(r, first);
 }

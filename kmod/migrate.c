@@ -171,6 +171,45 @@ enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 }
 
 /*
+ * Take the TDSM_PG_DIR of each page @mask of the batch of @n pages at
+ * @first (its chunk held), in ascending order as every batch does, all of
+ * them by @end (jiffies); once that has passed, each one left is tried
+ * once. Returns the mask of those taken, for tdsm_dir_unlock_batch(). For
+ * a request handler, whose sender waits a bounded time for the reply: a
+ * page's DIR may be held for its holder's round trips (timeout_ms each), and
+ * a batch queued behind 64 of them would answer after its sender gave up
+ * (and tore the connection down). What the handler does with a page it did
+ * not lock is its own (a READV does not serve it, an EVICTV leaves it).
+ */
+u64 tdsm_dir_lock_batch(struct tdsm_region *r, unsigned long first,
+			unsigned int n, u64 mask, unsigned long end)
+{
+	u64 locked = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		long left = max_t(long, (long)(end - jiffies), 0);
+
+		if ((mask & BIT_ULL(i)) &&
+		    !tdsm_dir_lock_timeout(tdsm_pg(r, first + i),
+					   jiffies_to_msecs(left)))
+			locked |= BIT_ULL(i);
+	}
+	return locked;
+}
+
+/* Release the DIRs tdsm_dir_lock_batch() took, in descending order. */
+void tdsm_dir_unlock_batch(struct tdsm_region *r, unsigned long first,
+			   unsigned int n, u64 locked)
+{
+	unsigned int i;
+
+	for (i = n; i-- > 0;)
+		if (locked & BIT_ULL(i))
+			tdsm_dir_unlock(tdsm_pg(r, first + i));
+}
+
+/*
  * Refuse a batch request. The reply invalidates the requester's buffer, as
  * any reply to it does, only if its type carries one: an rkey in a body
  * that may not have one (INVALV, EVICTV) is no key of the requester's, and
@@ -872,10 +911,13 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_breply_error(conn, msg, st);
 		return;
 	}
-	want = be64_to_cpu(msg->batch.mask);
-	for (i = 0; i < n; i++)
-		if (want & BIT_ULL(i))
-			tdsm_dir_lock(tdsm_pg(r, first + i));
+	/*
+	 * Within half the sender's wait (a batch call's, 2 * timeout_ms): a
+	 * page whose DIR does not come by then is not served, as one a
+	 * transaction holds would not be, and the requester faults on it.
+	 */
+	want = tdsm_dir_lock_batch(r, first, n, be64_to_cpu(msg->batch.mask),
+				   jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2));
 	done = tdsm_readv_serve(r, conn, msg, first, n, want, &epoch, push,
 				slot, &npush, owner, copyset);
 
@@ -894,9 +936,7 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 	}
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
-	for (i = n; i-- > 0;)
-		if (want & BIT_ULL(i))
-			tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_dir_unlock_batch(r, first, n, want);
 	tdsm_chunk_put(r, first);
 }
 

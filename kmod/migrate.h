@@ -53,6 +53,10 @@ void tdsm_handle_readv(struct tdsm_region *r, struct tdsm_conn *conn,
 enum tdsm_wire_status tdsm_batch_check(struct tdsm_region *r,
 				       const struct tdsm_wire_msg *msg,
 				       unsigned long *first, unsigned int *n);
+u64 tdsm_dir_lock_batch(struct tdsm_region *r, unsigned long first,
+			unsigned int n, u64 mask, unsigned long end);
+void tdsm_dir_unlock_batch(struct tdsm_region *r, unsigned long first,
+			   unsigned int n, u64 locked);
 void tdsm_batch_msg_init(struct tdsm_wire_msg *msg, u8 type,
 			 unsigned long first, unsigned int n);
 int tdsm_call_bufv(struct tdsm_conn *conn, struct tdsm_wire_msg *req,
