@@ -354,14 +354,22 @@ static noinline_for_stack int tdsm_free_batch(struct tdsm_region *r,
 					      unsigned int n)
 {
 	u64 holds[TDSM_NODES_MAX + 1] = {};	/* by node id: 520 bytes */
-	u64 clear = GENMASK_ULL(n - 1, 0);
+	u64 clear = GENMASK_ULL(n - 1, 0), locked;
 	unsigned int i, x;
 	u32 epoch;
 	int err = 0;
 
-	/* Ascending, like every batch: no deadlock between batches. */
-	for (i = 0; i < n; i++)
-		tdsm_dir_lock(tdsm_pg(r, first + i));
+	/*
+	 * Ascending, like every batch: no deadlock between batches. All of
+	 * them within half a requester's wait, or the FREE is BUSY and
+	 * nothing of this batch changes (tdsm_alloc_at() asks again).
+	 */
+	locked = tdsm_dir_lock_batch(r, first, n, clear,
+				     jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2));
+	if (locked != clear) {
+		tdsm_dir_unlock_batch(r, first, n, locked);
+		return -EBUSY;
+	}
 	epoch = tdsm_txn_next(r);
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
@@ -403,8 +411,7 @@ static noinline_for_stack int tdsm_free_batch(struct tdsm_region *r,
 			tdsm_home_uncharge_page(r, pg);	/* H5 */
 		}
 	}
-	for (i = n; i-- > 0;)
-		tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_dir_unlock_batch(r, first, n, locked);
 	return err;
 }
 
@@ -483,12 +490,9 @@ reply:
 	tdsm_reply_value(conn, msg, tdsm_errno_status(err), addr);
 }
 
-/*
- * ALLOC or FREE (@alloc false) at @home, local or remote, for this node's
- * user @uid (an fsuid in the initial user namespace).
- */
-static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
-			 struct tinydsm_alloc *a, bool admin, u32 uid)
+/* One ALLOC or FREE at @home: tdsm_alloc_at() below. */
+static int tdsm_alloc_once(struct tdsm_region *r, u8 home, bool alloc,
+			   struct tinydsm_alloc *a, bool admin, u32 uid)
 {
 	struct tdsm_wire_msg msg;
 	struct tdsm_call call = {};
@@ -523,6 +527,30 @@ static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
 	if (!err && alloc)
 		a->addr = be64_to_cpu(call.reply.reply.addr);
 	return err;
+}
+
+/*
+ * ALLOC or FREE (@alloc false) at @home, local or remote, for this node's
+ * user @uid (an fsuid in the initial user namespace). A FREE that found a
+ * page of the run busy (BUSY: a transaction held its DIR past half the
+ * wait, tdsm_free_batch()) changed nothing of that batch and is asked
+ * again, for TDSM_BUSY_WAITS timeouts at most, as a fault asks again
+ * (tdsm_busy_again()), but whatever signal is pending: a release frees
+ * the run of a killed process too. The batches before it are empty
+ * already, and freeing them again does nothing. Still busy then: -EBUSY.
+ */
+static int tdsm_alloc_at(struct tdsm_region *r, u8 home, bool alloc,
+			 struct tinydsm_alloc *a, bool admin, u32 uid)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(TDSM_BUSY_WAITS *
+						       READ_ONCE(tdsm_timeout_ms));
+	int err;
+
+	for (;;) {
+		err = tdsm_alloc_once(r, home, alloc, a, admin, uid);
+		if (alloc || err != -EBUSY || time_after_eq(jiffies, end))
+			return err;
+	}
 }
 
 /*

@@ -475,7 +475,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 	u8 to = msg->hdr.src;
 	unsigned int i, n, npush = 0;
 	enum tdsm_wire_status st;
-	u64 done = 0, data = 0;
+	u64 done = 0, data = 0, locked;
 	unsigned long first;
 	u64 holders = 0;
 	u32 epoch;
@@ -488,11 +488,23 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 		tdsm_breply_error(conn, msg, st);
 		return;
 	}
-	/* Ascending, like every other batch: no deadlock between batches. */
+	/*
+	 * Ascending, like every other batch: no deadlock between batches.
+	 * All of them within half the sender's wait, or none: a batch moves
+	 * whole, so with one busy page nothing moves, and the answer BUSY
+	 * tells the sender to ask again (tdsm_migrate()).
+	 */
+	locked = tdsm_dir_lock_batch(r, first, n, GENMASK_ULL(n - 1, 0),
+				     jiffies + msecs_to_jiffies(tdsm_timeout_ms / 2));
+	if (locked != GENMASK_ULL(n - 1, 0)) {
+		tdsm_dir_unlock_batch(r, first, n, locked);
+		tdsm_chunk_put(r, first);
+		tdsm_breply_error(conn, msg, TDSM_WS_BUSY);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		struct tdsm_page *pg = tdsm_pg(r, first + i);
 
-		tdsm_dir_lock(pg);
 		/* Homed elsewhere, or never touched (nothing to move): skip. */
 		if (tdsm_page_home(pg) == r->node_id && pg->owner)
 			done |= BIT_ULL(i);
@@ -550,8 +562,7 @@ void tdsm_handle_migrate(struct tdsm_region *r, struct tdsm_conn *conn,
 			tdsm_home_uncharge_page(r, tdsm_pg(r, first + i));
 	for (i = 0; i < npush; i++)
 		put_page(push[i]);
-	for (i = n; i-- > 0;)
-		tdsm_dir_unlock(tdsm_pg(r, first + i));
+	tdsm_dir_unlock_batch(r, first, n, locked);
 	tdsm_chunk_put(r, first);
 	if (done)
 		tdsm_event_migrated(tdsm_page_addr(first), n, r->node_id, to);
@@ -766,7 +777,7 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 {
 	struct tdsm_conn *conn;
 	struct tdsm_peer *peer;
-	unsigned long first, end;
+	unsigned long first, end, busy = 0;
 	ktime_t start = ktime_get();
 	int err = 0;
 
@@ -798,6 +809,10 @@ int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		err = tdsm_migrate_batch(r, conn, from, first, n, res);
 		trace_tinydsm_migrate(tdsm_page_addr(first), n, from,
 				      res->moved - moved, err);
+		/* A page of it was busy at @from, and nothing moved: again. */
+		if (tdsm_busy_again(&busy, &err))
+			continue;
+		busy = 0;
 		if (err == -ENOSPC) {
 			NL_SET_ERR_MSG_MOD(extack,
 					   "this node's home budget is full; what moved stays moved");

@@ -3249,6 +3249,116 @@ TEST_F_TIMEOUT(wire, readv_busy_page_not_waited_for, 200)
 }
 
 /*
+ * A MIGRATE and a FREE of a busy page answer BUSY within half their
+ * sender's wait and change nothing, as a READV does not serve it (above).
+ * We allocate a page of node2's slice (as uid X), node2 writes it; then,
+ * once for the MIGRATE and once for the FREE: we READ it, node2 writes it
+ * again and we never answer its INVAL, so that write holds the page's DIR
+ * until its call times out (and node2 tears the connection down). Meanwhile
+ * our MIGRATE of the page (we would be its new home), or our FREE of the
+ * run, gets BUSY before the write ends. Both used to wait for the DIR
+ * without bound, and answered only once the write gave up, on the
+ * connection going down: we never got their replies. Nothing moved, and
+ * once no write is under way (we answer the next INVAL) the FREE goes.
+ */
+static void busy_window(struct __test_metadata *_metadata,
+			FIXTURE_DATA(wire) *self, uint64_t run, unsigned int seed)
+{
+	struct rx_msg rep, inval;
+
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, self->r, run, &rep))
+		TH_LOG("READ: %s", self->why);
+	/* node2 writes the page again; we never answer its INVAL. */
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", run, seed))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_INVAL, &inval, REPLY_MS))
+		TH_LOG("%s", self->why);
+}
+
+/* The write of busy_window() gives up on our ack; node2 drops us. */
+static void busy_window_end(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(wire) *self, const char *what)
+{
+	struct access_ans a;
+	struct peer_st ps;
+	char d[400], key[32];
+
+	/* Answered while node2's write still waited for our ack. */
+	snprintf(key, sizeof(key), "ans.%u", self->seq);
+	EXPECT_NE(0, tc_get(&self->s, key, d, sizeof(d)))
+		TH_LOG("node2's write ended before the %s was answered: %s", what, d);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("sigbus", a.what) TH_LOG("node2's write: %s", d);
+	ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
+	rogue_close(self->r);
+	self->r = NULL;
+}
+
+TEST_F_TIMEOUT(wire, migrate_and_free_of_busy_page_busy, 200)
+{
+	struct rx_msg rep, inval;
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct pinfo pi;
+	struct rogue *r;
+	char d[400];
+	uint64_t run;
+	long st;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	NEED_MW();
+	ASSERT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_ALLOC, 0, 1, UID_X, 0, &run))
+		TH_LOG("ALLOC: %s", self->why);
+	ASSERT_EQ(0, node2_access(self, "write", run, 0x41, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	rogue_close(self->r);
+	self->r = NULL;
+
+	/* A MIGRATE of the busy page to us. */
+	busy_window(_metadata, self, run, 0x42);
+	r = self->r;
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_batch(&m, TDSM_W_MIGRATE, run, 1, 0);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	st = call(self, r, &m, &rep);
+	ASSERT_LE(0, st) TH_LOG("the MIGRATE was not answered: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(TDSM_WS_BUSY, st) TH_LOG("MIGRATE: %s", d);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("MIGRATE moved something: %s", d);
+	EXPECT_EQ(0u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
+	busy_window_end(_metadata, self, "MIGRATE");
+	/* Nothing moved: node2 is still the page's home and owner. */
+	ASSERT_EQ(0, node2_info(self, run, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(TARGET, pi.home);
+	EXPECT_EQ(TARGET, pi.owner);
+
+	/* A FREE of the run while its page is busy. */
+	busy_window(_metadata, self, run, 0x43);
+	st = alloc_as(self, TDSM_W_FREE, run, 1, UID_X, 0, NULL);
+	ASSERT_LE(0, st) TH_LOG("the FREE was not answered: %s", self->why);
+	EXPECT_EQ(TDSM_WS_BUSY, st) TH_LOG("FREE: %s", self->why);
+	busy_window_end(_metadata, self, "FREE");
+
+	/* Back: node2 writes once more, we answer; then the FREE goes. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", run, 0x44))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &inval, REPLY_MS))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, rogue_reply(r, &inval.m, TDSM_WS_OK, 0, -1, false)) TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what) TH_LOG("node2's write after the ack: %s", d);
+	EXPECT_EQ(TDSM_WS_OK, alloc_as(self, TDSM_W_FREE, run, 1, UID_X, 0, NULL))
+		TH_LOG("FREE once the page is not busy: %s", self->why);
+}
+
+/*
  * RDMA-write @seed's pattern to the buffer named in @req after the fact:
  * the completion status (0: it landed), or -1 (r->err).
  */
