@@ -377,6 +377,23 @@ void tdsm_mov_load_result(const struct tdsm_mov *m, struct pt_regs *regs, u64 me
 	}
 }
 
+/*
+ * The operand bytes every site form ends with: ModRM mod 10 (disp32), reg
+ * V, rm A (rm 100, RSP or R12, needs a SIB: no index, base A), and a zero
+ * disp32. Returns how many it wrote at @out.
+ */
+static unsigned int tdsm_site_modrm(u8 vreg, u8 areg, u8 *out)
+{
+	unsigned int len = 0, i;
+
+	out[len++] = 0x80 | (vreg & 7) << 3 | (areg & 7);
+	if ((areg & 7) == 4)
+		out[len++] = 0x24;
+	for (i = 0; i < 4; i++)
+		out[len++] = 0;
+	return len;
+}
+
 /**
  * tdsm_site_encode() - encode one of tinydsm's access-site instructions
  * @width: bytes accessed: 1, 2, 4 or 8
@@ -397,7 +414,7 @@ void tdsm_mov_load_result(const struct tdsm_mov *m, struct pt_regs *regs, u64 me
  */
 int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out)
 {
-	unsigned int len = 0, i;
+	unsigned int len = 0;
 	u8 rex = 0x40;
 
 	if ((width != 1 && width != 2 && width != 4 && width != 8) ||
@@ -425,11 +442,49 @@ int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out)
 		out[len++] = width == 1 ? 0xb6 : 0xb7;
 	}
 
-	/* mod 10 (disp32), reg V, rm A; rm 100 (RSP, R12) needs a SIB. */
-	out[len++] = 0x80 | (vreg & 7) << 3 | (areg & 7);
-	if ((areg & 7) == 4)
-		out[len++] = 0x24;	/* no index, base A */
-	for (i = 0; i < 4; i++)
-		out[len++] = 0;
-	return len;
+	return len + tdsm_site_modrm(vreg, areg, out + len);
+}
+
+/**
+ * tdsm_site_encode_atomic() - encode one of tinydsm's atomic access sites
+ * @op: the read-modify-write (enum tdsm_site_atomic)
+ * @width: bytes of the word: 4 or 8
+ * @vreg: the value register (the operand in, the word before out), 0..15
+ * @areg: the address register, 0..15
+ * @out: at least TDSM_SITE_MAX_LEN bytes for the instruction
+ *
+ * Emits what GNU as emits for the atomic site forms, with a zero 32-bit
+ * displacement like every site:
+ *
+ *   xadd 8: lock {disp32} xaddq %V, 0(%A)   xchg 8: {disp32} xchgq %V, 0(%A)
+ *   xadd 4: lock {disp32} xaddl %Vd, 0(%A)  xchg 4: {disp32} xchgl %Vd, 0(%A)
+ *
+ * Return: the length of the instruction, or -EINVAL for a bad argument.
+ */
+int tdsm_site_encode_atomic(enum tdsm_site_atomic op, u8 width, u8 vreg,
+			    u8 areg, u8 *out)
+{
+	unsigned int len = 0;
+	u8 rex = 0x40;
+
+	if ((op != TDSM_SITE_XADD && op != TDSM_SITE_XCHG) ||
+	    (width != 4 && width != 8) || vreg >= 16 || areg >= 16)
+		return -EINVAL;
+	if (op == TDSM_SITE_XADD)
+		out[len++] = 0xf0;	/* lock */
+	if (width == 8)
+		rex |= TDSM_REX_W;
+	if (vreg & 8)
+		rex |= TDSM_REX_R;
+	if (areg & 8)
+		rex |= TDSM_REX_B;
+	if (rex != 0x40)
+		out[len++] = rex;
+	if (op == TDSM_SITE_XADD) {
+		out[len++] = 0x0f;
+		out[len++] = 0xc1;
+	} else {
+		out[len++] = 0x87;
+	}
+	return len + tdsm_site_modrm(vreg, areg, out + len);
 }

@@ -21,8 +21,22 @@ struct pt_regs;
 /* Longest x86 instruction. */
 #define TDSM_MOV_MAX_LEN	15
 
-/* Longest site form tdsm_site_encode() emits (66 REX 89 ModRM SIB disp32). */
-#define TDSM_SITE_MAX_LEN	9
+/*
+ * Longest site form tdsm_site_encode() and tdsm_site_encode_atomic() emit
+ * (F0 REX 0F C1 ModRM SIB disp32: lock xadd with RSP or R12 as the base).
+ */
+#define TDSM_SITE_MAX_LEN	10
+
+/**
+ * enum tdsm_site_atomic - the read-modify-write of an atomic access site
+ * @TDSM_SITE_XADD: lock xadd V, 0(A): the word += V, V = the word before
+ * @TDSM_SITE_XCHG: xchg V, 0(A): the word = V, V = the word before
+ *	(a memory operand makes xchg locked without a prefix)
+ */
+enum tdsm_site_atomic {
+	TDSM_SITE_XADD = 1,
+	TDSM_SITE_XCHG,
+};
 
 /**
  * enum tdsm_mov_ext - how a load extends memory into its register
@@ -83,5 +97,7 @@ u64 tdsm_mov_store_value(const struct tdsm_mov *m, const struct pt_regs *regs);
 void tdsm_mov_load_result(const struct tdsm_mov *m, struct pt_regs *regs, u64 mem);
 unsigned long *tdsm_mov_reg(struct pt_regs *regs, unsigned int reg);
 int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out);
+int tdsm_site_encode_atomic(enum tdsm_site_atomic op, u8 width, u8 vreg,
+			    u8 areg, u8 *out);
 
 #endif /* _TDSM_X86_MOV_H */

@@ -12,6 +12,8 @@
  *
  *   site_encode     every site form x value register x address register:
  *                   tdsm_site_encode() == as, and decoding gives them back
+ *   site_encode_atomic  the same for the atomic sites (lock xadd, xchg) and
+ *                   tdsm_site_encode_atomic(); the mov decoder refuses them
  *   decode_matrix   every addressing form (no base, RIP, 16 bases x 15
  *                   indexes x 4 scales x disp 0/8/32) over every mov form and
  *                   register, decoded fields and tdsm_mov_addr()
@@ -421,6 +423,70 @@ TEST(site_encode)
 	ASSERT_EQ(-EINVAL, tdsm_site_encode(16, false, 0, 0, out));
 	ASSERT_EQ(-EINVAL, tdsm_site_encode(8, false, 16, 0, out));
 	ASSERT_EQ(-EINVAL, tdsm_site_encode(8, true, 0, 16, out));
+	free_code(&c);
+	free_lines(&l);
+}
+
+/* ---- tdsm_site_encode_atomic --------------------------------------------- */
+
+/*
+ * Every atomic site form x value register x address register:
+ * tdsm_site_encode_atomic() == as (which the decoder, for movs only, does
+ * not read), and every bad argument refused.
+ */
+TEST(site_encode_atomic)
+{
+	static const u8 widths[] = { 8, 4 };
+	static const struct {
+		enum tdsm_site_atomic op;
+		const char *fmt;	/* width suffix, value, address */
+	} ops[] = {
+		{ TDSM_SITE_XADD, "lock {disp32} xadd%c %%%s, 0(%%%s)" },
+		{ TDSM_SITE_XCHG, "{disp32} xchg%c %%%s, 0(%%%s)" },
+	};
+	struct lines l = { 0 };
+	struct code c;
+	unsigned int o, w, v, a, i = 0;
+	u8 out[TDSM_SITE_MAX_LEN + 8];
+
+	for (o = 0; o < 2; o++)
+		for (w = 0; w < 2; w++)
+			for (v = 0; v < 16; v++)
+				for (a = 0; a < 16; a++)
+					add_line(&l, ops[o].fmt, widths[w] == 8 ? 'q' : 'l',
+						 reg_names(widths[w])[v], reg_q[a]);
+	ASSERT_EQ(0, assemble(&l, &c));
+
+	for (o = 0; o < 2; o++)
+		for (w = 0; w < 2; w++)
+			for (v = 0; v < 16; v++)
+				for (a = 0; a < 16; a++, i++) {
+					int len;
+
+					memset(out, 0xee, sizeof(out));
+					len = tdsm_site_encode_atomic(ops[o].op, widths[w],
+								      v, a, out);
+					CHECK((int)c.len[i], len, l.v[i], c.insn[i], c.len[i]);
+					ASSERT_LE(len, TDSM_SITE_MAX_LEN);
+					ASSERT_LE(5, len);	/* room for a jmp rel32 */
+					ASSERT_EQ(0xee, out[len]);
+					ASSERT_EQ(0, memcmp(out, c.insn[i], len))
+						TH_LOG("%s: as %s", l.v[i], hex(c.insn[i], len));
+					/* Not a mov: the uprobe path's decoder refuses it. */
+					{
+						struct tdsm_mov m;
+
+						ASSERT_EQ(-EOPNOTSUPP, tdsm_mov_decode(out, len, &m))
+							TH_LOG("%s decoded as a mov", l.v[i]);
+					}
+				}
+
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(0, 8, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(3, 8, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XADD, 2, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XCHG, 1, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XADD, 8, 16, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XCHG, 4, 0, 16, out));
 	free_code(&c);
 	free_lines(&l);
 }
