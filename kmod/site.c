@@ -39,6 +39,7 @@
  * -> tdsm_poke_lock. The fault path (mmap_lock held) takes none of these:
  * it finds sites under RCU.
  */
+#include <linux/bitops.h>
 #include <linux/highmem.h>
 #include <linux/kdebug.h>
 #include <linux/kfifo.h>
@@ -466,14 +467,20 @@ static struct tdsm_site *tdsm_site_make(struct mm_struct *mm,
 
 	*why = "reserved bytes or unknown flags";
 	if (memchr_inv(e->reserved, 0, sizeof(e->reserved)) ||
-	    (e->flags & ~__TINYDSM_SITE_F_ALL))
+	    (e->flags & ~__TINYDSM_SITE_F_ALL) || hweight8(e->flags) > 1)
 		return NULL;
 	*why = "width, registers or length are not a site's";
 	if (e->len < TDSM_SITE_LEN_MIN || e->len > TDSM_SITE_LEN_MAX ||
 	    e->value_reg > 15 || e->addr_reg > 15)
 		return NULL;
-	len = tdsm_site_encode(e->width, e->flags & TINYDSM_SITE_F_STORE,
-			       e->value_reg, e->addr_reg, want);
+	if (e->flags & (TINYDSM_SITE_F_FETCH_ADD | TINYDSM_SITE_F_XCHG))
+		len = tdsm_site_encode_atomic(e->flags & TINYDSM_SITE_F_FETCH_ADD ?
+					      TDSM_SITE_XADD : TDSM_SITE_XCHG,
+					      e->width, e->value_reg,
+					      e->addr_reg, want);
+	else
+		len = tdsm_site_encode(e->width, e->flags & TINYDSM_SITE_F_STORE,
+				       e->value_reg, e->addr_reg, want);
 	if (len != e->len)
 		return NULL;
 	*why = "the site is not in an executable private file mapping";

@@ -47,6 +47,11 @@ static NOINLINE void st16(void *p, uint64_t v) { TDSM_STORE16(p, v); }
 static NOINLINE void st32(void *p, uint64_t v) { TDSM_STORE32(p, v); }
 static NOINLINE void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
 
+static NOINLINE uint64_t fa32(void *p, uint64_t v) { return TDSM_FETCH_ADD32(p, v); }
+static NOINLINE uint64_t fa64(void *p, uint64_t v) { return TDSM_FETCH_ADD64(p, v); }
+static NOINLINE uint64_t xc32(void *p, uint64_t v) { return TDSM_XCHG32(p, v); }
+static NOINLINE uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
+
 static uint64_t (*const loads[])(const void *) = { ld8, ld16, ld32, ld64 };
 static void (*const stores[])(void *, uint64_t) = { st8, st16, st32, st64 };
 
@@ -197,26 +202,56 @@ static void check_chase(struct __test_metadata *_metadata)
 	EXPECT_EQ((const void *)&ring[1], chase(&ring[0], 3));
 }
 
+/*
+ * The atomic sites: the word before comes back, the word is the sum (32
+ * bits wrap, the bytes around untouched) or the new value.
+ */
+static void check_atomics(struct __test_metadata *_metadata)
+{
+	uint64_t w[4] = { 0, 0x1111111111111111ULL, 0, 0x2222222222222222ULL };
+
+	w[0] = 40;
+	EXPECT_EQ(40, fa64(&w[0], 2));
+	EXPECT_EQ(42, w[0]);
+	EXPECT_EQ(42, fa64(&w[0], -43));
+	EXPECT_EQ(~0ULL, w[0]);
+	w[2] = 0xfffffffeULL | 0x7700000000ULL;	/* the high half is another word */
+	EXPECT_EQ(0xfffffffeULL, fa32(&w[2], 3));
+	EXPECT_EQ(0x7700000001ULL, w[2]);
+	EXPECT_EQ(0x7700000001ULL, xc64(&w[2], STORE_VAL));
+	EXPECT_EQ(STORE_VAL, w[2]);
+	EXPECT_EQ(STORE_VAL & 0xffffffffULL, xc32(&w[2], 0x5a5a5a5a));
+	EXPECT_EQ((STORE_VAL & ~0xffffffffULL) | 0x5a5a5a5aULL, w[2]);
+	EXPECT_EQ(0x1111111111111111ULL, w[1]);
+	EXPECT_EQ(0x2222222222222222ULL, w[3]);
+}
+
 /* Every site of this program, once each. */
 static void run_all(struct __test_metadata *_metadata)
 {
 	check_widths(_metadata);
 	check_pressure(_metadata);
 	check_chase(_metadata);
+	check_atomics(_metadata);
 }
 
 /* ---- an x86 decoder for exactly the instructions a site may be ---- */
 
 struct site_insn {
 	unsigned int len, width, store, vreg, areg;
+	unsigned int atomic;	/* TINYDSM_SITE_F_FETCH_ADD or _XCHG, else 0 */
 };
 
 /* NULL if @b starts with a site's direct form (filled in @in), else why not. */
 static const char *decode_site(const uint8_t *b, struct site_insn *in)
 {
-	unsigned int i = 0, rex = 0, op16 = 0, modrm;
+	unsigned int i = 0, rex = 0, op16 = 0, lock = 0, modrm;
 	uint32_t disp;
 
+	if (b[i] == 0xf0) {
+		lock = 1;
+		i++;
+	}
 	if (b[i] == 0x66) {
 		op16 = 1;
 		i++;
@@ -224,7 +259,16 @@ static const char *decode_site(const uint8_t *b, struct site_insn *in)
 	if ((b[i] & 0xf0) == 0x40)
 		rex = b[i++];
 	in->store = 0;
+	in->atomic = 0;
+	if (lock && !(b[i] == 0x0f && b[i + 1] == 0xc1))
+		return "lock on other than xadd";
 	switch (b[i]) {
+	case 0x87:		/* xchg r32/64, r/m: locked by its memory operand */
+		if (op16)
+			return "16-bit xchg";
+		in->width = rex & 8 ? 8 : 4;
+		in->atomic = TINYDSM_SITE_F_XCHG;
+		break;
 	case 0x8b:		/* mov r/m32/64 -> r32/64 */
 		if (op16)
 			return "16-bit mov load (66 8b)";
@@ -242,8 +286,15 @@ static const char *decode_site(const uint8_t *b, struct site_insn *in)
 		in->width = 1;
 		in->store = 1;
 		break;
-	case 0x0f:		/* movzx r/m8, r/m16 -> r32 */
+	case 0x0f:		/* movzx r/m8, r/m16 -> r32; lock xadd */
 		i++;
+		if (b[i] == 0xc1) {
+			if (!lock || op16)
+				return "xadd without lock, or 16-bit";
+			in->width = rex & 8 ? 8 : 4;
+			in->atomic = TINYDSM_SITE_F_FETCH_ADD;
+			break;
+		}
 		if (b[i] != 0xb6 && b[i] != 0xb7)
 			return "0f, but not movzbl/movzwl";
 		if (op16 || rex & 8)
@@ -430,8 +481,8 @@ TEST(entries)
 	size_t i;
 
 	nsites = tdsm_sites(&sites);
-	/* 8 wrappers, a chase, 8 under pressure; unrolling may add some. */
-	ASSERT_GE(nsites, 17);
+	/* 12 wrappers, a chase, 8 under pressure; unrolling may add some. */
+	ASSERT_GE(nsites, 21);
 	ASSERT_EQ(0, (uintptr_t)sites % 4);
 	TH_LOG("%zu sites", nsites);
 
@@ -498,6 +549,8 @@ TEST(decode)
 		EXPECT_EQ(e->width, in.width) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->flags & TINYDSM_SITE_F_STORE, in.store)
 			TH_LOG("site %zu", i);
+		EXPECT_EQ(e->flags & (TINYDSM_SITE_F_FETCH_ADD | TINYDSM_SITE_F_XCHG),
+			  in.atomic) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->value_reg, in.vreg) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->addr_reg, in.areg) TH_LOG("site %zu", i);
 		vregs |= 1 << in.vreg;
@@ -708,11 +761,34 @@ TEST(stub_decisions)
 			munmap(alias, psz);
 	}
 
+	/*
+	 * Atomic sites: local only while EXCLUSIVE; SHARED (a read copy) and
+	 * INVALID go to the module (TINYDSM_IOC_ATOMIC), here SIGBUS, and the
+	 * word stays as it was.
+	 */
+	memcpy(buf + psz + 16, &(uint64_t){ 5 }, 8);
+	xlate[1] = TINYDSM_PAGE_EXCLUSIVE;
+	EXPECT_EQ(5, fa64(buf + psz + 16, 3));
+	EXPECT_EQ(8, le(buf + psz + 16, 8));
+	EXPECT_EQ(8, xc32(buf + psz + 16, 11));
+	EXPECT_EQ(11, le(buf + psz + 16, 8));
+	EXPECT_EQ(2, sigbus_count);
+	xlate[1] = TINYDSM_PAGE_SHARED;
+	errno = 4243;
+	EXPECT_EQ(0, fa32(buf + psz + 16, 1));
+	EXPECT_EQ(4243, errno);
+	EXPECT_EQ(3, sigbus_count);
+	xlate[1] = TINYDSM_PAGE_INVALID;
+	EXPECT_EQ(0, xc64(buf + psz + 16, STORE_VAL));
+	EXPECT_EQ(4, sigbus_count);
+	EXPECT_EQ(11, le(buf + psz + 16, 8));
+
 	/* Detached: everything plain. */
 	tdsm__state.size = 0;
 	st8(buf + 1, 0x99);
 	EXPECT_EQ(0x99, ld8(buf + 1));
-	EXPECT_EQ(2, sigbus_count);
+	EXPECT_EQ(xc64(buf + psz + 16, 12), 11);
+	EXPECT_EQ(4, sigbus_count);
 	tdsm__window_unmap(xlate, 2);
 	EXPECT_EQ(0, xlate[1]);
 	free(buf);

@@ -158,7 +158,10 @@
  * emit one access site: a single mov of 1, 2, 4 or 8 bytes between a
  * general-purpose register and memory addressed by one base register with a
  * 32-bit zero displacement, at least 5 bytes long (its direct form), and a
- * lookup thunk out of line. A struct tinydsm_site_entry in the ELF section
+ * lookup thunk out of line. Since ABI 6 a site may also be an atomic
+ * read-modify-write of 4 or 8 bytes (TDSM_FETCH_ADD64(p, v), TDSM_XCHG32(p,
+ * v), ...: lock xadd or xchg, same operands), whose lookup form does the
+ * operation where the page is held exclusively (TINYDSM_IOC_ATOMIC). A struct tinydsm_site_entry in the ELF section
  * TINYDSM_SITES_SECTION records each site, with positions relative to the
  * entry's own fields (as the kernel's jump tables), so that a PIE needs no
  * relocation of the section.
@@ -340,7 +343,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	5
+#define TINYDSM_ABI_VERSION	6
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -708,9 +711,18 @@ struct tinydsm_wake {
 /* Most sites one open file may register. */
 #define TINYDSM_SITES_MAX	65536
 
-/* tinydsm_site_entry.flags */
-#define TINYDSM_SITE_F_STORE	_BITUL(0)	/* a store (else a load) */
-#define __TINYDSM_SITE_F_ALL	TINYDSM_SITE_F_STORE
+/*
+ * tinydsm_site_entry.flags: at most one. None: a load (mov); F_STORE: a
+ * store (mov). The atomic sites (ABI 6), 4 or 8 bytes: F_FETCH_ADD, lock
+ * xadd V, 0(A) (the word += V, V = the word before); F_XCHG, xchg V, 0(A)
+ * (the word = V, V = the word before). Their lookup form does the
+ * operation where the page is held exclusively, as TINYDSM_IOC_ATOMIC does.
+ */
+#define TINYDSM_SITE_F_STORE		_BITUL(0)
+#define TINYDSM_SITE_F_FETCH_ADD	_BITUL(1)
+#define TINYDSM_SITE_F_XCHG		_BITUL(2)
+#define __TINYDSM_SITE_F_ALL	(TINYDSM_SITE_F_STORE | TINYDSM_SITE_F_FETCH_ADD | \
+				 TINYDSM_SITE_F_XCHG)
 
 /**
  * struct tinydsm_site_entry - one access site, as the ELF section holds it

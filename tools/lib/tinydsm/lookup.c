@@ -134,3 +134,47 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	else
 		word(addr, value, site, width, TINYDSM_WORD_F_STORE);
 }
+
+/*
+ * An atomic site's lookup form (TDSM_FETCH_ADD64(), TDSM_XCHG32(), ...):
+ * the operation on the local copy if this node holds the page EXCLUSIVE
+ * (as the direct form would do it), else one TINYDSM_IOC_ATOMIC, done where
+ * the page is held exclusively (its home takes it). Returns the word
+ * before; a failed ioctl gives SIGBUS, as a failed fault would. @how: the
+ * width (4 or 8) | the site's flag (TINYDSM_SITE_F_FETCH_ADD or _XCHG)
+ * << 8, a constant of the thunk.
+ */
+uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
+			     uint64_t how)
+{
+	unsigned int width = how & 0xff, add = how >> 8 & TINYDSM_SITE_F_FETCH_ADD;
+	int st = tdsm__page_state(addr, width);
+	struct tinydsm_atomic a = {
+		.addr = addr,
+		.width = width,
+		.op = add ? TINYDSM_ATOMIC_FETCH_ADD : TINYDSM_ATOMIC_XCHG,
+	};
+	long ret;
+
+	(void)site;	/* TINYDSM_IOC_ATOMIC records no site */
+	if (width == 4)
+		value = (uint32_t)value;
+	if (st < 0 || st == TINYDSM_PAGE_EXCLUSIVE) {
+		if (width == 8)
+			return add ? __atomic_fetch_add((volatile uint64_t *)addr, value,
+							__ATOMIC_SEQ_CST) :
+				     __atomic_exchange_n((volatile uint64_t *)addr, value,
+							 __ATOMIC_SEQ_CST);
+		return add ? __atomic_fetch_add((volatile uint32_t *)addr, (uint32_t)value,
+						__ATOMIC_SEQ_CST) :
+			     __atomic_exchange_n((volatile uint32_t *)addr, (uint32_t)value,
+						 __ATOMIC_SEQ_CST);
+	}
+	a.operand = value;
+	ret = raw_syscall3(SYS_ioctl, tdsm__state.fd, TINYDSM_IOC_ATOMIC, (long)&a);
+	if (ret < 0) {
+		raise_sigbus();
+		return 0;
+	}
+	return a.old;
+}

@@ -369,6 +369,9 @@ void tdsm__window_unmap(const volatile uint8_t *table, uint64_t npages)
 /* The translation stubs, called by the thunks only (lookup.c). */
 uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 	__attribute__((visibility("hidden")));
+/* @how: the width (4 or 8) | TINYDSM_SITE_F_FETCH_ADD or _XCHG << 8. */
+uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
+			     uint64_t how) __attribute__((visibility("hidden")));
 void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 			uint64_t width) __attribute__((visibility("hidden")));
 
@@ -503,6 +506,24 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	"lea 136(%%rsp), %%rsp\n\t"
 
 /*
+ * tdsm__lookup_atomic(A, V, site, HOW): V in, the word before out, as the
+ * instruction does; A and V go through the stack, as for a store.
+ */
+#define __TDSM_ATOMIC_THUNK(how)					\
+	__TDSM_SAVE							\
+	"push %q[v]\n\t"						\
+	"push %q[a]\n\t"						\
+	"pop %%rdi\n\t"							\
+	"pop %%rsi\n\t"							\
+	"lea 1b(%%rip), %%rdx\n\t"					\
+	"mov $" #how ", %%ecx\n\t"					\
+	__TDSM_CALL("tdsm__lookup_atomic")				\
+	"mov %%rax, 72(%%rsp)\n\t"					\
+	__TDSM_RESTORE							\
+	"mov (%%rsp), %q[v]\n\t"						\
+	"lea 136(%%rsp), %%rsp\n\t"
+
+/*
  * asm inline: count the statement as one instruction (what its direct form
  * is) when deciding what to inline, not by the length of its template.
  */
@@ -559,6 +580,43 @@ __TDSM_DEFINE_STORE(64, 8, "movq %q[v], 0(%q[a])")
 __TDSM_DEFINE_STORE(32, 4, "movl %k[v], 0(%q[a])")
 __TDSM_DEFINE_STORE(16, 2, "movw %w[v], 0(%q[a])")
 __TDSM_DEFINE_STORE(8, 1, "movb %b[v], 0(%q[a])")
+
+/*
+ * An atomic site: its direct form is the locked instruction on the page,
+ * done in the thunk too while the page is EXCLUSIVE here (need 2); else the
+ * stub does the operation where the page is held. @how: the width | the
+ * entry's flag << 8, a constant the thunk passes.
+ */
+#define __TDSM_DEFINE_ATOMIC(name, bits, width, flag, how, insn)	\
+static inline __attribute__((always_inline)) uint##bits##_t		\
+tdsm_##name##bits(volatile void *p, uint##bits##_t val)			\
+{									\
+	uint64_t v = val, t;						\
+									\
+	__tdsm_asm(__TDSM_SITE(insn, width, flag, 2, "jne",		\
+			       __TDSM_ATOMIC_THUNK(how))		\
+		   : "+m" (*(volatile __tdsm_u##bits *)p), [v] "+r" (v),	\
+		     [t] "=&r" (t)					\
+		   : [a] "r" (p)					\
+		   : "cc", "memory");					\
+	return (uint##bits##_t)v;					\
+}
+
+/* flags 2 = TINYDSM_SITE_F_FETCH_ADD, 4 = TINYDSM_SITE_F_XCHG (uapi) */
+__TDSM_DEFINE_ATOMIC(site_fetch_add, 64, 8, 2, 0x208, "lock xaddq %q[v], 0(%q[a])")
+__TDSM_DEFINE_ATOMIC(site_fetch_add, 32, 4, 2, 0x204, "lock xaddl %k[v], 0(%q[a])")
+__TDSM_DEFINE_ATOMIC(site_xchg, 64, 8, 4, 0x408, "xchgq %q[v], 0(%q[a])")
+__TDSM_DEFINE_ATOMIC(site_xchg, 32, 4, 4, 0x404, "xchgl %k[v], 0(%q[a])")
+
+/*
+ * Atomic sites (aligned words; the value before is returned). Sequentially
+ * consistent with every access to the word on every node, as
+ * TINYDSM_IOC_ATOMIC is.
+ */
+#define TDSM_FETCH_ADD32(p, v)	tdsm_site_fetch_add32((p), (uint32_t)(v))
+#define TDSM_FETCH_ADD64(p, v)	tdsm_site_fetch_add64((p), (uint64_t)(v))
+#define TDSM_XCHG32(p, v)	tdsm_site_xchg32((p), (uint32_t)(v))
+#define TDSM_XCHG64(p, v)	tdsm_site_xchg64((p), (uint64_t)(v))
 
 /* Loads zero-extend; stores write the low bytes of v only. */
 #define TDSM_LOAD8(p)		tdsm_load8(p)
