@@ -161,8 +161,9 @@
  * lookup thunk out of line. Since ABI 6 a site may also be an atomic
  * read-modify-write of 4 or 8 bytes (TDSM_FETCH_ADD64(p, v), TDSM_XCHG32(p,
  * v), ...: lock xadd or xchg, same operands), whose lookup form does the
- * operation where the page is held exclusively (TINYDSM_IOC_ATOMIC). A struct tinydsm_site_entry in the ELF section
- * TINYDSM_SITES_SECTION records each site, with positions relative to the
+ * operation where the page is held exclusively (TINYDSM_IOC_ATOMIC). A
+ * struct tinydsm_site_entry in the ELF section TINYDSM_SITES_SECTION
+ * records each site, with positions relative to the
  * entry's own fields (as the kernel's jump tables), so that a PIE needs no
  * relocation of the section.
  *
