@@ -11,8 +11,10 @@
  *         is here again (another access faults it in), the site goes
  *         direct again.
  * A store site in lookup form on a page node1 holds read-only stores at
- * the home: node2 gets the value and node1's copy is invalidated. Every
- * value is checked on both nodes, the faults and word accesses counted.
+ * the home: node2 gets the value and node1's copy is invalidated. An
+ * atomic site (lock xadd) in lookup form does each fetch-add at the home,
+ * where the page stays. Every value is checked on both nodes, the faults
+ * and word accesses counted.
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h).
  */
@@ -38,6 +40,8 @@
 
 static __attribute__((noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p); }
 static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
+static __attribute__((noinline)) uint64_t fa64(void *p, uint64_t v) { return TDSM_FETCH_ADD64(p, v); }
+static __attribute__((noinline)) uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
 
 /* A plain load, not built with the macros: the uprobe path. */
 static __attribute__((noinline)) uint64_t plain_ld(const void *p)
@@ -193,6 +197,101 @@ TEST_F(sc, site_follows_its_page)
 		ASSERT_EQ(0, tc_stats(&self->n, &s0));
 		EXPECT_EQ(0x4444, *(volatile uint64_t *)p);
 		EXPECT_LE(4, s0.word_served);
+		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
+	}
+	BARRIER("done");
+}
+
+/*
+ * An atomic site follows its page too, and then stays remote: node1's
+ * fetch-add site (lock xadd) faults the page here at first (direct form);
+ * with the eager policy, node2's write puts it in lookup form, and from
+ * then on each of node1's fetch-adds is done at node2 (TINYDSM_IOC_ATOMIC:
+ * no fault, the page stays at node2) while node2 fetch-adds the same word
+ * on its mapping. The total is exact, node1's old values increase, and an
+ * xchg site in lookup form swaps at node2 too.
+ */
+#define SITE_ADDS	200
+
+TEST_F(sc, atomic_site_stays_remote)
+{
+	uintptr_t fa = site_of(fa64);
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	uint64_t addr = 0, prev, o;
+	char buf[64];
+	uint64_t *p;
+	int i;
+
+	START();
+	if (self->s.id == HOME) {
+		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
+		*(volatile uint64_t *)(uintptr_t)addr = 0;
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
+		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
+	}
+	BARRIER("allocated");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
+		addr = strtoull(buf, NULL, 0);
+	}
+	p = (uint64_t *)(uintptr_t)addr;
+
+	/* Direct: the first fetch-add faults the page here. */
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tdsm_set_policy(TINYDSM_SITES_POLICY_EAGER));
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0, fa64(p, 1));
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.write_faults + 1, s1.write_faults) TH_LOG("direct: one fault");
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_EXCLUSIVE, pi.state);
+	}
+	BARRIER("direct");
+	if (self->s.id == HOME)
+		__atomic_fetch_add(p, 100, __ATOMIC_SEQ_CST);
+	BARRIER("taken");
+
+	/* Lookup: every fetch-add at node2, both nodes at once. */
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, wait_form(fa, TINYDSM_SITE_LOOKUP))
+			TH_LOG("the fetch-add site did not go lookup when its page left");
+		ASSERT_EQ(0, tdsm_stats(&s0));
+	}
+	BARRIER("go");
+	prev = 0;
+	for (i = 0; i < SITE_ADDS; i++) {
+		if (self->s.id == APP) {
+			o = fa64(p, 1);
+			if (i)
+				EXPECT_LT(prev, o) TH_LOG("op %d", i);
+			prev = o;
+		} else {
+			__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	BARRIER("added");
+	if (self->s.id == APP) {
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.write_faults, s1.write_faults) TH_LOG("lookup form: no fault");
+		EXPECT_EQ(s0.read_faults, s1.read_faults);
+		EXPECT_EQ(s0.word_remote + SITE_ADDS, s1.word_remote)
+			TH_LOG("every fetch-add done at node2");
+		ASSERT_EQ(0, tdsm_page_info(p, &pi));
+		EXPECT_EQ(TINYDSM_PAGE_INVALID, pi.state) TH_LOG("the page stayed at node2");
+	}
+	BARRIER("checked");
+	if (self->s.id == HOME) {
+		EXPECT_EQ(1 + 100 + 2 * SITE_ADDS, *(volatile uint64_t *)p);
+	}
+	BARRIER("total");
+	if (self->s.id == APP) {
+		ASSERT_LE(0, tdsm_site_set_form(site_of(xc64), TINYDSM_SITE_LOOKUP));
+		EXPECT_EQ(1 + 100 + 2 * SITE_ADDS, xc64(p, 0x5151));
+	}
+	BARRIER("swapped");
+	if (self->s.id == HOME) {
+		EXPECT_EQ(0x5151, *(volatile uint64_t *)p);
 		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
 	}
 	BARRIER("done");

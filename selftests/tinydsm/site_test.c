@@ -8,7 +8,8 @@
  * that exit or exec while their sites are being rewritten leave the module
  * usable; bad site tables and bad word accesses get clear errors;
  * libtinydsm's atomics are exact, through the module and on the mapping,
- * from several threads at once.
+ * from several threads at once, and so are the atomic sites (lock xadd,
+ * xchg) in both forms, while they are rewritten.
  *
  * The two-node half (a site follows its page's location) is
  * site_cluster_test.c.
@@ -48,6 +49,12 @@ static __attribute__((noinline)) void st8(void *p, uint64_t v) { TDSM_STORE8(p, 
 static __attribute__((noinline)) void st16(void *p, uint64_t v) { TDSM_STORE16(p, v); }
 static __attribute__((noinline)) void st32(void *p, uint64_t v) { TDSM_STORE32(p, v); }
 static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
+
+/* The atomic sites: lock xadd and xchg, 8 and 4 bytes. */
+static __attribute__((noinline)) uint64_t fa64(void *p, uint64_t v) { return TDSM_FETCH_ADD64(p, v); }
+static __attribute__((noinline)) uint64_t fa32(void *p, uint64_t v) { return TDSM_FETCH_ADD32(p, v); }
+static __attribute__((noinline)) uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
+static __attribute__((noinline)) uint64_t xc32(void *p, uint64_t v) { return TDSM_XCHG32(p, v); }
 
 /*
  * Plain accesses, not built with the macros: what any program has. A
@@ -269,6 +276,111 @@ TEST_F(site, threads_during_rewrites)
 	TH_LOG("%d rewrites while %d threads ran %llu accesses", flips,
 	       STRESS_THREADS, (unsigned long long)(h[0].done + h[1].done + h[2].done));
 	EXPECT_EQ(0, tdsm_free(p, 1));
+}
+
+/*
+ * The atomic sites (lock xadd, xchg): the module registers them (their
+ * flags in SITE_INFO), and in both forms they are atomic: threads
+ * fetch-add one word through a site while the main thread flips that
+ * site between its forms, and every old value the threads got is one of
+ * 0 .. total - 1, each once, and the word is the total. A page never
+ * touched, through a site in lookup form: the stub asks the module
+ * (TINYDSM_IOC_ATOMIC), which gets the page here.
+ */
+#define SITE_ADD_THREADS	3
+#define SITE_ADD_OPS	3000
+
+struct adder {
+	uint64_t *word;
+	uint64_t olds[SITE_ADD_OPS];
+};
+
+static void *adder_fn(void *arg)
+{
+	struct adder *a = arg;
+	unsigned int i;
+
+	for (i = 0; i < SITE_ADD_OPS; i++) {
+		a->olds[i] = fa64(a->word, 1);
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+TEST_F(site, atomic_sites)
+{
+	static struct adder ad[SITE_ADD_THREADS];
+	pthread_t th[SITE_ADD_THREADS];
+	struct tinydsm_site_info si = { 0 };
+	uint64_t *p = fresh_pages(2), total = SITE_ADD_THREADS * SITE_ADD_OPS;
+	uint8_t *seen;
+	int i, flips = 0;
+	unsigned int j;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, tdsm_site_info(site_of(fa64), &si));
+	EXPECT_EQ(TINYDSM_SITE_F_FETCH_ADD, si.flags);
+	EXPECT_EQ(8, si.width);
+	ASSERT_EQ(0, tdsm_site_info(site_of(xc32), &si));
+	EXPECT_EQ(TINYDSM_SITE_F_XCHG, si.flags);
+	EXPECT_EQ(4, si.width);
+
+	/* Each form alone: the value before, the word after, 32 bits wrap. */
+	p[1] = 0x77ffffffffULL;
+	EXPECT_EQ(0xffffffffULL, fa32(&p[1], 2));
+	EXPECT_EQ(0x7700000001ULL, p[1]);
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(fa32), TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(1, fa32(&p[1], 2));
+	EXPECT_EQ(0x7700000003ULL, p[1]);
+	EXPECT_EQ(0x7700000003ULL, xc64(&p[1], 5));
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(xc64), TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(5, xc64(&p[1], 6));
+	EXPECT_EQ(6, xc32(&p[1], 7));
+	EXPECT_EQ(7, p[1]);
+
+	/* The second page, never touched, through the lookup form. */
+	EXPECT_EQ(0, fa32((uint8_t *)p + PG + 8, 9));
+	EXPECT_EQ(9, fa32((uint8_t *)p + PG + 8, 1));
+	EXPECT_EQ(10, *(volatile uint32_t *)((uint8_t *)p + PG + 8));
+
+	/* Threads through one site, flipped between its forms meanwhile. */
+	p[0] = 0;
+	for (i = 0; i < SITE_ADD_THREADS; i++) {
+		ad[i].word = p;
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, adder_fn, &ad[i]));
+	}
+	while (__atomic_load_n(p, __ATOMIC_RELAXED) < total) {
+		int form = flips & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
+
+		if (tdsm_site_set_form(site_of(fa64), form) != 1)
+			break;
+		flips++;
+		sched_yield();
+	}
+	for (i = 0; i < SITE_ADD_THREADS; i++)
+		pthread_join(th[i], NULL);
+	EXPECT_EQ(total, p[0]);
+	seen = calloc(total, 1);
+	ASSERT_NE(NULL, seen);
+	for (i = 0; i < SITE_ADD_THREADS; i++)
+		for (j = 0; j < SITE_ADD_OPS; j++) {
+			uint64_t o = ad[i].olds[j];
+
+			ASSERT_LT(o, total) TH_LOG("thread %d, op %u: old %llu", i, j,
+						   (unsigned long long)o);
+			EXPECT_EQ(0, seen[o]) TH_LOG("old value %llu twice",
+						     (unsigned long long)o);
+			seen[o] = 1;
+			if (j)
+				EXPECT_LT(ad[i].olds[j - 1], o);
+		}
+	free(seen);
+	EXPECT_LT(0, flips);
+	TH_LOG("%llu fetch-adds by %d threads while the site was rewritten %d times",
+	       (unsigned long long)total, SITE_ADD_THREADS, flips);
+	tdsm_sites_set_form_all(TINYDSM_SITE_DIRECT);
+	EXPECT_EQ(0, tdsm_free(p, 2));
 }
 
 /*
