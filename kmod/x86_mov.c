@@ -394,6 +394,16 @@ static unsigned int tdsm_site_modrm(u8 vreg, u8 areg, u8 *out)
 	return len;
 }
 
+/*
+ * The REX prefix of a site form: W for 8 bytes, R and B for registers 8..15
+ * (0x40, an empty one, if none of them).
+ */
+static u8 tdsm_site_rex(u8 width, u8 vreg, u8 areg)
+{
+	return 0x40 | (width == 8 ? TDSM_REX_W : 0) |
+	       (vreg & 8 ? TDSM_REX_R : 0) | (areg & 8 ? TDSM_REX_B : 0);
+}
+
 /**
  * tdsm_site_encode() - encode one of tinydsm's access-site instructions
  * @width: bytes accessed: 1, 2, 4 or 8
@@ -415,7 +425,7 @@ static unsigned int tdsm_site_modrm(u8 vreg, u8 areg, u8 *out)
 int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out)
 {
 	unsigned int len = 0;
-	u8 rex = 0x40;
+	u8 rex;
 
 	if ((width != 1 && width != 2 && width != 4 && width != 8) ||
 	    vreg >= 16 || areg >= 16)
@@ -423,12 +433,7 @@ int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out)
 
 	if (store && width == 2)
 		out[len++] = 0x66;
-	if (width == 8)
-		rex |= TDSM_REX_W;
-	if (vreg & 8)
-		rex |= TDSM_REX_R;
-	if (areg & 8)
-		rex |= TDSM_REX_B;
+	rex = tdsm_site_rex(width, vreg, areg);
 	/* SPL, BPL, SIL, DIL need a REX, even an empty one. */
 	if (rex != 0x40 || (store && width == 1 && vreg >= 4))
 		out[len++] = rex;
@@ -465,19 +470,14 @@ int tdsm_site_encode_atomic(enum tdsm_site_atomic op, u8 width, u8 vreg,
 			    u8 areg, u8 *out)
 {
 	unsigned int len = 0;
-	u8 rex = 0x40;
+	u8 rex;
 
 	if ((op != TDSM_SITE_XADD && op != TDSM_SITE_XCHG) ||
 	    (width != 4 && width != 8) || vreg >= 16 || areg >= 16)
 		return -EINVAL;
 	if (op == TDSM_SITE_XADD)
 		out[len++] = 0xf0;	/* lock */
-	if (width == 8)
-		rex |= TDSM_REX_W;
-	if (vreg & 8)
-		rex |= TDSM_REX_R;
-	if (areg & 8)
-		rex |= TDSM_REX_B;
+	rex = tdsm_site_rex(width, vreg, areg);
 	if (rex != 0x40)
 		out[len++] = rex;
 	if (op == TDSM_SITE_XADD) {

@@ -107,20 +107,19 @@ FIXTURE_TEARDOWN(sc)
 #define START() TC_START(PAIR)
 #define BARRIER(step) TC_BARRIER(step, self->s.timeout_s)
 
-TEST_F(sc, site_follows_its_page)
+/*
+ * node2 allocates a page it homes and writes @first to its word; both
+ * nodes return its address (after the barrier "allocated").
+ */
+static uint64_t shared_page(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(sc) *self, uint64_t first)
 {
-	struct tinydsm_stats s0, s1;
-	struct tinydsm_page_info pi;
-	struct tinydsm_site_info si;
-	uintptr_t ld = site_of(ld64), st = site_of(st64);
 	uint64_t addr = 0;
 	char buf[64];
-	uint64_t *p;
 
-	START();
 	if (self->s.id == HOME) {
 		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
-		*(volatile uint64_t *)(uintptr_t)addr = 0x1111;
+		*(volatile uint64_t *)(uintptr_t)addr = first;
 		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
 		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
 	}
@@ -129,6 +128,20 @@ TEST_F(sc, site_follows_its_page)
 		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
 		addr = strtoull(buf, NULL, 0);
 	}
+	return addr;
+}
+
+TEST_F(sc, site_follows_its_page)
+{
+	struct tinydsm_stats s0, s1;
+	struct tinydsm_page_info pi;
+	struct tinydsm_site_info si;
+	uintptr_t ld = site_of(ld64), st = site_of(st64);
+	uint64_t addr = 0;
+	uint64_t *p;
+
+	START();
+	addr = shared_page(_metadata, self, 0x1111);
 	p = (uint64_t *)(uintptr_t)addr;
 
 	/* Lazy: the site stays direct, the next access faults. */
@@ -219,22 +232,11 @@ TEST_F(sc, atomic_site_stays_remote)
 	struct tinydsm_stats s0, s1;
 	struct tinydsm_page_info pi;
 	uint64_t addr = 0, prev, o;
-	char buf[64];
 	uint64_t *p;
 	int i;
 
 	START();
-	if (self->s.id == HOME) {
-		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
-		*(volatile uint64_t *)(uintptr_t)addr = 0;
-		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
-		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
-	}
-	BARRIER("allocated");
-	if (self->s.id == APP) {
-		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
-		addr = strtoull(buf, NULL, 0);
-	}
+	addr = shared_page(_metadata, self, 0);
 	p = (uint64_t *)(uintptr_t)addr;
 
 	/* Direct: the first fetch-add faults the page here. */
@@ -309,21 +311,10 @@ TEST_F(sc, uprobe_site_follows_its_page)
 	struct tinydsm_site_info si;
 	uint64_t addr = 0;
 	uintptr_t ip = 0;
-	char buf[64];
 	uint64_t *p;
 
 	START();
-	if (self->s.id == HOME) {
-		ASSERT_EQ(0, tc_alloc(&self->n, HOME, 1, &addr));
-		*(volatile uint64_t *)(uintptr_t)addr = 0x5151;
-		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)addr);
-		ASSERT_EQ(0, tc_put(&self->s, "addr", buf));
-	}
-	BARRIER("allocated");
-	if (self->s.id == APP) {
-		ASSERT_EQ(0, tc_get(&self->s, "addr", buf, sizeof(buf)));
-		addr = strtoull(buf, NULL, 0);
-	}
+	addr = shared_page(_metadata, self, 0x5151);
 	p = (uint64_t *)(uintptr_t)addr;
 	if (self->s.id == APP) {
 		ASSERT_EQ(0, tdsm_set_policy(TINYDSM_SITES_POLICY_EAGER));

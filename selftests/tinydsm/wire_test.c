@@ -3177,89 +3177,10 @@ TEST_F_TIMEOUT(wire, ignored_inval_is_bounded, 200)
 }
 
 /*
- * A READV waits for a busy page's directory lock only half its sender's
- * wait. We READ page B (homed on node2); node2 writes it, and we never
- * answer its INVAL, so node2's write holds B's DIR until that call times
- * out (timeout_ms), and then node2 tears our connection down. Meanwhile we
- * send a READV of A (which node2 wrote first) and B: it must be answered
- * while node2's write still waits, with A served (its contents in our
- * buffer) and B not (the requester faults on it later). A READV that
- * waited for B's DIR without bound answered only once the write gave up,
- * on a connection going down: we never got its reply.
- */
-TEST_F_TIMEOUT(wire, readv_busy_page_not_waited_for, 200)
-{
-	struct rx_msg rep, inval;
-	struct tdsm_wire_msg m;
-	struct access_ans a;
-	struct peer_st ps;
-	uint64_t pa, pb;
-	struct rogue *r;
-	char d[400], key[32];
-	long st;
-
-	START();
-	pa = slice_addr(self, TARGET, PG_READV_BUSY);
-	pb = pa + PG;
-	ASSERT_EQ(0, node2_access(self, "write", pa, 0x31, &a)) TH_LOG("%s", self->why);
-	ASSERT_STREQ("ok", a.what);
-	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
-	r = self->r;
-	NEED_MW();
-	ASSERT_EQ(TDSM_WS_OK, rogue_read(self, r, pb, &rep))
-		TH_LOG("READ: %s", self->why);
-
-	/* node2 writes B; we never answer its INVAL. */
-	ASSERT_EQ(0, rpc_send(self, "write %#" PRIx64 " %u", pb, 0x32))
-		TH_LOG("%s", self->why);
-	ASSERT_EQ(0, expect_request(self, r, TDSM_W_INVAL, &inval, REPLY_MS))
-		TH_LOG("%s", self->why);
-
-	/* A and B in one READV, into our data page 0 (A's slot). */
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	memset(r->data, 0, PG);
-	msg_batch(&m, TDSM_W_READV, pa, 2, 0x3);
-	m.batch.iova = htobe64((uintptr_t)r->data);
-	m.batch.rkey = htobe32(r->mw_rkey);
-	st = call(self, r, &m, &rep);
-	ASSERT_LE(0, st) TH_LOG("the READV was not answered: %s", self->why);
-	fmt_msg(&rep, d, sizeof(d));
-	EXPECT_EQ(TDSM_WS_OK, st) TH_LOG("%s", d);
-	EXPECT_EQ(0x1u, be64toh(rep.m.breply.done)) TH_LOG("A served, B not: %s", d);
-	EXPECT_EQ(0x1u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
-	EXPECT_EQ(pat_hash(0x31), fnv(r->data, PG)) TH_LOG("A's contents");
-	/* Answered while node2's write still waited for our ack. */
-	snprintf(key, sizeof(key), "ans.%u", self->seq);
-	EXPECT_NE(0, tc_get(&self->s, key, d, sizeof(d)))
-		TH_LOG("node2's write ended before the READV was answered: %s", d);
-
-	/* The write gives up on our ack, and node2 drops the connection. */
-	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
-	ASSERT_EQ(0, parse_access(self, d, &a)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("sigbus", a.what) TH_LOG("node2's write: %s", d);
-	ASSERT_EQ(0, peer_wait_not_up(self, &ps)) TH_LOG("%s", self->why);
-	(void)inval;
-	rogue_close(self->r);
-	self->r = NULL;
-
-	/* Back: node2 reads both pages as it wrote them (B's write failed). */
-	ASSERT_EQ(0, node2_access(self, "read", pa, 0, &a)) TH_LOG("%s", self->why);
-	EXPECT_STREQ("ok", a.what);
-	EXPECT_EQ(pat_hash(0x31), a.hash);
-}
-
-/*
- * A MIGRATE and a FREE of a busy page answer BUSY within half their
- * sender's wait and change nothing, as a READV does not serve it (above).
- * We allocate a page of node2's slice (as uid X), node2 writes it; then,
- * once for the MIGRATE and once for the FREE: we READ it, node2 writes it
- * again and we never answer its INVAL, so that write holds the page's DIR
- * until its call times out (and node2 tears the connection down). Meanwhile
- * our MIGRATE of the page (we would be its new home), or our FREE of the
- * run, gets BUSY before the write ends. Both used to wait for the DIR
- * without bound, and answered only once the write gave up, on the
- * connection going down: we never got their replies. Nothing moved, and
- * once no write is under way (we answer the next INVAL) the FREE goes.
+ * A busy page for a test (readv_busy_page_not_waited_for,
+ * migrate_and_free_of_busy_page_busy): we connect and READ page @run,
+ * node2 writes it (@seed) and we never answer its INVAL, so that node2's
+ * write holds the page's DIR until its call times out.
  */
 static void busy_window(struct __test_metadata *_metadata,
 			FIXTURE_DATA(wire) *self, uint64_t run, unsigned int seed)
@@ -3296,6 +3217,73 @@ static void busy_window_end(struct __test_metadata *_metadata,
 	self->r = NULL;
 }
 
+/*
+ * A READV waits for a busy page's directory lock only half its sender's
+ * wait. We READ page B (homed on node2); node2 writes it, and we never
+ * answer its INVAL, so node2's write holds B's DIR until that call times
+ * out (timeout_ms), and then node2 tears our connection down. Meanwhile we
+ * send a READV of A (which node2 wrote first) and B: it must be answered
+ * while node2's write still waits, with A served (its contents in our
+ * buffer) and B not (the requester faults on it later). A READV that
+ * waited for B's DIR without bound answered only once the write gave up,
+ * on a connection going down: we never got its reply.
+ */
+TEST_F_TIMEOUT(wire, readv_busy_page_not_waited_for, 200)
+{
+	struct tdsm_wire_msg m;
+	struct access_ans a;
+	struct rx_msg rep;
+	uint64_t pa, pb;
+	struct rogue *r;
+	char d[400];
+	long st;
+
+	START();
+	pa = slice_addr(self, TARGET, PG_READV_BUSY);
+	pb = pa + PG;
+	ASSERT_EQ(0, node2_access(self, "write", pa, 0x31, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	NEED_MW();
+	rogue_close(self->r);
+	self->r = NULL;
+	busy_window(_metadata, self, pb, 0x32);
+	r = self->r;
+
+	/* A and B in one READV, into our data page 0 (A's slot). */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	memset(r->data, 0, PG);
+	msg_batch(&m, TDSM_W_READV, pa, 2, 0x3);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	st = call(self, r, &m, &rep);
+	ASSERT_LE(0, st) TH_LOG("the READV was not answered: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	EXPECT_EQ(TDSM_WS_OK, st) TH_LOG("%s", d);
+	EXPECT_EQ(0x1u, be64toh(rep.m.breply.done)) TH_LOG("A served, B not: %s", d);
+	EXPECT_EQ(0x1u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
+	EXPECT_EQ(pat_hash(0x31), fnv(r->data, PG)) TH_LOG("A's contents");
+	busy_window_end(_metadata, self, "READV");
+
+	/* Back: node2 reads A as it wrote it (B's write failed). */
+	ASSERT_EQ(0, node2_access(self, "read", pa, 0, &a)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("ok", a.what);
+	EXPECT_EQ(pat_hash(0x31), a.hash);
+}
+
+/*
+ * A MIGRATE and a FREE of a busy page answer BUSY within half their
+ * sender's wait and change nothing, as a READV does not serve it (above).
+ * We allocate a page of node2's slice (as uid X), node2 writes it; then,
+ * once for the MIGRATE and once for the FREE: we READ it, node2 writes it
+ * again and we never answer its INVAL, so that write holds the page's DIR
+ * until its call times out (and node2 tears the connection down). Meanwhile
+ * our MIGRATE of the page (we would be its new home), or our FREE of the
+ * run, gets BUSY before the write ends. Both used to wait for the DIR
+ * without bound, and answered only once the write gave up, on the
+ * connection going down: we never got their replies. Nothing moved, and
+ * once no write is under way (we answer the next INVAL) the FREE goes.
+ */
 TEST_F_TIMEOUT(wire, migrate_and_free_of_busy_page_busy, 200)
 {
 	struct rx_msg rep, inval;

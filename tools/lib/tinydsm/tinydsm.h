@@ -490,33 +490,33 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	"lea 136(%%rsp), %%rsp\n\t"
 
 /*
- * tdsm__lookup_store(A, V, site, width): A and V go through the stack, so
- * that whichever argument registers they are, neither overwrites the other.
+ * The arguments (A, V, site, @c) of a stub that takes the value: A and V go
+ * through the stack, so that whichever argument registers they are,
+ * neither overwrites the other.
  */
-#define __TDSM_STORE_THUNK(width)					\
-	__TDSM_SAVE							\
+#define __TDSM_ARGS_AV(c)						\
 	"push %q[v]\n\t"						\
 	"push %q[a]\n\t"						\
 	"pop %%rdi\n\t"							\
 	"pop %%rsi\n\t"							\
 	"lea 1b(%%rip), %%rdx\n\t"					\
-	"mov $" #width ", %%ecx\n\t"					\
+	"mov $" #c ", %%ecx\n\t"
+
+/* tdsm__lookup_store(A, V, site, width). */
+#define __TDSM_STORE_THUNK(width)					\
+	__TDSM_SAVE							\
+	__TDSM_ARGS_AV(width)						\
 	__TDSM_CALL("tdsm__lookup_store")				\
 	__TDSM_RESTORE							\
 	"lea 136(%%rsp), %%rsp\n\t"
 
 /*
  * tdsm__lookup_atomic(A, V, site, HOW): V in, the word before out, as the
- * instruction does; A and V go through the stack, as for a store.
+ * instruction does.
  */
 #define __TDSM_ATOMIC_THUNK(how)					\
 	__TDSM_SAVE							\
-	"push %q[v]\n\t"						\
-	"push %q[a]\n\t"						\
-	"pop %%rdi\n\t"							\
-	"pop %%rsi\n\t"							\
-	"lea 1b(%%rip), %%rdx\n\t"					\
-	"mov $" #how ", %%ecx\n\t"					\
+	__TDSM_ARGS_AV(how)						\
 	__TDSM_CALL("tdsm__lookup_atomic")				\
 	"mov %%rax, 72(%%rsp)\n\t"					\
 	__TDSM_RESTORE							\
