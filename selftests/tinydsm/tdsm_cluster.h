@@ -216,13 +216,15 @@ static inline int tc_drop_roce(const char *dir, unsigned int n,
  * Delay every packet this node sends to @ip by @ms (the others go out at
  * once): a prio qdisc, netem on its third band, a u32 filter on the
  * destination. The lab's guests load no module on demand: load them.
+ * netem's queue is long enough never to drop: a send rxe's GSI QP cannot
+ * make kills it on 6.12 (selftests/lab/rxe_revive.sh).
  * Undo with tc_shell("tc qdisc del dev %s root", tc_link_dev()).
  */
 static inline int tc_delay_to(const char *ip, unsigned int ms)
 {
 	return tc_shell("modprobe -a sch_prio sch_netem cls_u32 >&2 && "
 		     "tc qdisc add dev %1$s root handle 1: prio >&2 && "
-		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums >&2 && "
+		     "tc qdisc add dev %1$s parent 1:3 handle 30: netem delay %2$ums limit 1000000 >&2 && "
 		     "tc filter add dev %1$s parent 1: protocol ip prio 1 u32 match ip dst %3$s/32 flowid 1:3 >&2",
 		     tc_link_dev(), ms, ip);
 }
