@@ -22,6 +22,7 @@
 #include "migrate.h"
 #include "page.h"
 #include "peer.h"
+#include "place.h"
 #include "proto.h"
 #include "rdma.h"
 #include "tinydsm.h"
@@ -113,6 +114,30 @@ static int tdsm_runs_claim(struct tdsm_region *r, unsigned long start,
 			WRITE_ONCE(run->freeing, true);
 	}
 	return 0;
+}
+
+/*
+ * Is [@start, @start + @npages) of this node's slice inside one run
+ * recorded for (@node, @uid), not being freed? 0, -EPERM if another's (or
+ * an administrator's orphan), -EINVAL if not inside one run. PLACE's
+ * check (place.c): a part of one's own run may go elsewhere.
+ */
+int tdsm_runs_owned(struct tdsm_region *r, unsigned long start, u32 npages,
+		    u8 node, u32 uid)
+{
+	struct tdsm_run *run;
+	int err = 0;
+
+	MA_STATE(mas, &r->runs, start, start);
+
+	mutex_lock(&r->alloc_lock);
+	run = mas_walk(&mas);
+	if (!run || READ_ONCE(run->freeing) || mas.last < start + npages - 1)
+		err = -EINVAL;
+	else if (run == &tdsm_run_orphan || run->node != node || run->uid != uid)
+		err = -EPERM;
+	mutex_unlock(&r->alloc_lock);
+	return err;
 }
 
 /*
@@ -440,6 +465,18 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 		return -EINVAL;
 	end = first + npages;
 	err = tdsm_free_check_homes(r, addr, first, end);
+	/*
+	 * Pages placed elsewhere (TINYDSM_IOC_PLACE) come back first, for a
+	 * FREE made here (a process's, or a release's) by the run's owner or
+	 * an administrator. A peer's FREE is answered before any migration
+	 * could end: EXDEV, as for pages an administrator migrated.
+	 */
+	if (err == -EXDEV && node == r->node_id &&
+	    (admin || !tdsm_runs_owned(r, first - slice, npages, node, uid))) {
+		err = tdsm_place_back(r, first, end);
+		if (!err)
+			err = tdsm_free_check_homes(r, addr, first, end);
+	}
 	if (err)
 		return err;
 	mutex_lock(&r->alloc_lock);

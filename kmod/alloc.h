@@ -21,6 +21,9 @@ void tdsm_runs_init(struct tdsm_region *r);
 /* Page @idx (@pg, DIR held) is in a run of this slice, not being freed. */
 bool tdsm_runs_cover(struct tdsm_region *r, struct tdsm_page *pg,
 		     unsigned long idx);
+/* [@start, +@npages) of the slice is inside one run of (@node, @uid). */
+int tdsm_runs_owned(struct tdsm_region *r, unsigned long start, u32 npages,
+		    u8 node, u32 uid);
 /* Module unload: every record of who allocated a run goes. */
 void tdsm_runs_exit(struct tdsm_region *r);
 

@@ -18,7 +18,8 @@
  * H4 MIGRATE: the new home charges the batch before it asks, and gives
  *    back the pages that did not move; those that moved are marked. The
  *    old home gives back the marked pages that left; a run's page keeps
- *    its run's charge while away (its FREE waits for it: EXDEV).
+ *    its run's charge while away (its FREE brings it back first, or,
+ *    from a peer, fails EXDEV).
  * H5 FREE gives back each marked page of the run it resets (touched
  *    before the run covered it, or migrated back in).
  * H6 A write-back in (EVICTV at the home) never charges: its pages were

@@ -78,7 +78,7 @@ static bool tdsm_batch_crosses(unsigned long first, unsigned int n)
  * MIGRATE and REPOPULATE split their ranges with it; INVALV goes with the
  * batch of a MIGRATE.
  */
-static unsigned int tdsm_batch_len(unsigned long first, unsigned long end)
+unsigned int tdsm_batch_len(unsigned long first, unsigned long end)
 {
 	return min_t(unsigned long, end - first,
 		     TDSM_WIRE_BATCH - (first & (TDSM_WIRE_BATCH - 1)));
@@ -120,6 +120,7 @@ static const struct tdsm_batch_fields tdsm_batch_fields[__TDSM_W_MAX] = {
 	[TDSM_W_INVALV]	 = { .mask = true, .epoch = true, .dst = true },
 	[TDSM_W_FETCHV]	 = { .mask = true, .epoch = true, .buffer = true },
 	[TDSM_W_EVICTV]	 = { .mask = true, .wmask = true },
+	[TDSM_W_PLACE]	 = {},
 };
 
 /*
@@ -614,9 +615,9 @@ void tdsm_handle_invalv(struct tdsm_region *r, struct tdsm_conn *conn,
 /* ---- the new home (T): pull batches ----------------------------------- */
 
 /* One batch of @n pages from @first, from node @from over @conn. */
-static int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn,
-			      u8 from, unsigned long first, unsigned int n,
-			      struct tdsm_migrate_result *res)
+int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn, u8 from,
+		       unsigned long first, unsigned int n,
+		       struct tdsm_migrate_result *res)
 {
 	struct tdsm_call call = {};
 	struct tdsm_wire_msg msg;

@@ -38,6 +38,12 @@ struct tdsm_migrate_result {
 
 int tdsm_migrate(struct tdsm_region *r, u64 addr, u32 npages, u8 from,
 		 struct tdsm_migrate_result *res, struct netlink_ext_ack *extack);
+/* One batch of a migration to here, inside a group, from @from on @conn. */
+int tdsm_migrate_batch(struct tdsm_region *r, struct tdsm_conn *conn, u8 from,
+		       unsigned long first, unsigned int n,
+		       struct tdsm_migrate_result *res);
+/* The next batch of a range from @first to @end (inside one group). */
+unsigned int tdsm_batch_len(unsigned long first, unsigned long end);
 int tdsm_repopulate(struct tdsm_region *r, u64 addr, u32 npages, u32 flags,
 		    struct tdsm_migrate_result *res,
 		    struct netlink_ext_ack *extack);

@@ -45,6 +45,7 @@
 #include "netlink.h"
 #include "page.h"
 #include "peer.h"
+#include "place.h"
 #include "proto.h"
 #include "readahead.h"
 #include "rdma.h"
@@ -1825,6 +1826,9 @@ void tdsm_proto_handle(struct tdsm_conn *conn, const struct tdsm_wire_msg *msg)
 		break;
 	case TDSM_W_WAKEUP:
 		tdsm_handle_wakeup(r, conn, msg);
+		break;
+	case TDSM_W_PLACE:
+		tdsm_handle_place(r, conn, msg);
 		break;
 	default:
 		tdsm_reply_status(conn, msg, TDSM_WS_INVAL);

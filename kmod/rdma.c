@@ -154,6 +154,9 @@ static unsigned long tdsm_call_timeout(u8 type)
 	case TDSM_W_FETCHV:
 	case TDSM_W_WAKEUP:
 		return tdsm_timeout();
+	case TDSM_W_PLACE:
+		/* A MIGRATE batch of the node asked, back to the asker. */
+		return 3 * tdsm_timeout();
 	default:
 		return 2 * tdsm_timeout();
 	}

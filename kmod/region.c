@@ -60,6 +60,7 @@
 #include "lock.h"
 #include "netlink.h"
 #include "page.h"
+#include "place.h"
 #include "proto.h"
 #include "region.h"
 #include "site.h"
@@ -1025,6 +1026,8 @@ static long tdsm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return tdsm_wait_ioctl(&tdsm_region, uarg);
 	case TINYDSM_IOC_WAKE:
 		return tdsm_wake_ioctl(&tdsm_region, uarg);
+	case TINYDSM_IOC_PLACE:
+		return tdsm_place_ioctl(&tdsm_region, uarg);
 	case TINYDSM_IOC_SITES_ADD:
 	case TINYDSM_IOC_SITES_CTL:
 	case TINYDSM_IOC_SITE_INFO:

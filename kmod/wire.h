@@ -85,6 +85,13 @@
  *                              owner serves the pages it holds whose home
  *                              is the requester: breply, done = data = the
  *                              pages written into the buffer
+ *   PLACE  home -> node        batch: addr, npages, nothing else: pull
+ *                              the batch with a MIGRATE of your own
+ *                              (TINYDSM_IOC_PLACE). Only the node whose
+ *                              slice the pages are may ask (TDSM_WS_PERM);
+ *                              a node above home_nodes answers
+ *                              TDSM_WS_INVAL; the reply comes once the
+ *                              MIGRATE ended, with its status
  *
  * FETCH, INVAL and INVALV carry the epoch of the home's transaction, and
  * every grant (READ/WRITE reply, READV reply) the epoch its copy gets: a
@@ -121,10 +128,11 @@
  * WORD's ops WAIT and WAKE, and WAKEUP (TINYDSM_IOC_WAIT and _WAKE,
  * wait.c); 12: TDSM_WS_BUSY, a home whose page is held by another
  * transaction longer than half the requester's wait (it answered
- * TIMEDOUT before, which the requester took for a dead node).
+ * TIMEDOUT before, which the requester took for a dead node); 13: PLACE
+ * (TINYDSM_IOC_PLACE, place.c).
  * An older peer is refused (TDSM_REJ_VERSION).
  */
-#define TDSM_WIRE_VERSION	12
+#define TDSM_WIRE_VERSION	13
 #define TDSM_WIRE_MSG_SIZE	64
 #define TDSM_WIRE_NONCE_LEN	16
 #define TDSM_WIRE_MAC_LEN	32	/* HMAC-SHA256 */
@@ -146,6 +154,7 @@ enum tdsm_wire_type {
 	TDSM_W_FETCHV,
 	TDSM_W_ECHO,
 	TDSM_W_WAKEUP,
+	TDSM_W_PLACE,
 	__TDSM_W_MAX
 };
 
@@ -282,7 +291,7 @@ struct tdsm_wire_alloc {
 };
 
 /**
- * struct tdsm_wire_batch - MIGRATE, READV, INVALV, EVICTV, FETCHV
+ * struct tdsm_wire_batch - MIGRATE, READV, INVALV, EVICTV, FETCHV, PLACE
  * @addr: global address of the first page of the batch.
  * @iova: the requester's buffer: page i of the batch goes to iova + i * 4 KiB...
  * @rkey: ...under this rkey (INVALV, EVICTV: both zero).

@@ -13,8 +13,19 @@
  *   blocks_are_homed_here
  *                        a small and a large block of every rank are homed
  *                        on its node (PAGE_INFO), aligned as asked;
- *                        interleaved placement is -EOPNOTSUPP (the module
- *                        ALLOCs a run on one home).
+ *                        first-touch placement is -EOPNOTSUPP.
+ *   interleaved_across_nodes
+ *                        rank 0 mallocs 1 MiB interleaved: each group of
+ *                        64 pages of its run is homed round robin on
+ *                        node1, node2(, node3) (PAGE_INFO on every node),
+ *                        its pattern intact; every rank writes the
+ *                        groups homed on its node and reads the rest;
+ *                        the heap counts the pages placed, no failure;
+ *                        TINYDSM_IOC_PLACE refuses a node that is not
+ *                        one, a run of another node, a page outside any
+ *                        run; the free brings the pages home first (their
+ *                        home is node1 again, and the node's home charge
+ *                        is back where it was).
  *   random_cross_node    TDSM_HEAP_ROUNDS rounds: every rank mallocs
  *                        TDSM_HEAP_BLOCKS blocks of random sizes (16 B to
  *                        48 KiB), fills each with a pattern of its own,
@@ -240,7 +251,7 @@ TEST_F_TIMEOUT(heap, blocks_are_homed_here, 300)
 					      self->s.id, pi.home);
 
 	errno = 0;
-	EXPECT_EQ(NULL, tdsm_malloc_placed(64 * 4096, TDSM_PLACE_INTERLEAVE));
+	EXPECT_EQ(NULL, tdsm_malloc_placed(64 * 4096, TDSM_PLACE_FIRST_TOUCH));
 	EXPECT_EQ(EOPNOTSUPP, errno);
 	EXPECT_EQ(NULL, tdsm_malloc((size_t)1 << 62));
 	EXPECT_EQ(ENOMEM, errno);
@@ -257,6 +268,95 @@ TEST_F_TIMEOUT(heap, blocks_are_homed_here, 300)
 static uint8_t pat(uint64_t seed, size_t i)
 {
 	return (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+#define IL_BYTES	((1u << 20) - 16)	/* a run of 256 pages */
+#define IL_GROUP	(64u * 4096)
+
+/* The node that interleave homes the byte at @a of a run at @run on. */
+static unsigned int il_node(uintptr_t run, uintptr_t a, unsigned int nodes)
+{
+	uintptr_t g0 = (run - TINYDSM_REGION_BASE) / IL_GROUP;
+
+	return ((a - TINYDSM_REGION_BASE) / IL_GROUP - g0) % nodes + 1;
+}
+
+TEST_F_TIMEOUT(heap, interleaved_across_nodes, 600)
+{
+	unsigned int me = self->s.id, n = self->s.nodes, bad = 0, moved;
+	struct tinydsm_stats before, after;
+	struct tinydsm_page_info pi;
+	struct tdsm_heap_stats hs;
+	uint64_t placed = 0;
+	uintptr_t run, a;
+	uint8_t *p = NULL;
+	size_t i;
+	int err;
+
+	START();
+	/* The arena first: what the home charges for it stays. */
+	ASSERT_EQ(0, tdsm_mfree(tdsm_malloc(100)));
+	ASSERT_EQ(0, tdsm_stats(&before));
+	JOB_BARRIER();	/* every rank joined: the job's nodes are known */
+	if (me == 1) {
+		p = tdsm_malloc_placed(IL_BYTES, TDSM_PLACE_INTERLEAVE);
+		ASSERT_NE(NULL, p) TH_LOG("%s", tdsm_strerror_detail());
+		for (i = 0; i < IL_BYTES; i++)
+			p[i] = pat(1, i);
+	}
+	ASSERT_EQ(0, tdsm_share(&p, sizeof(p)));
+	run = (uintptr_t)p - 16;
+	for (i = 0; i < IL_BYTES; i++)
+		bad += p[i] != pat(1, i);
+	EXPECT_EQ(0u, bad) TH_LOG("node%u read %u bytes wrong", me, bad);
+	/* Its reads found each page's home (NOTHOME sends a node on). */
+	for (a = run; a < run + 256 * 4096; a += 4096) {
+		ASSERT_EQ(0, tdsm_page_info((void *)a, &pi));
+		if (pi.home != il_node(run, a, n) && bad++ < 4)
+			TH_LOG("node%u: page %#lx is homed on node%u, not node%u",
+			       me, (unsigned long)a, pi.home,
+			       il_node(run, a, n));
+		placed += il_node(run, a, n) != 1;
+	}
+	EXPECT_EQ(0u, bad);
+	/* Each rank rewrites the bytes homed on its node. */
+	for (i = 0; i < IL_BYTES; i++)
+		if (il_node(run, (uintptr_t)p + i, n) == me)
+			p[i] = pat(me + 1, i);
+	JOB_BARRIER();
+	for (i = 0; i < IL_BYTES; i++)
+		bad += p[i] != pat(il_node(run, (uintptr_t)p + i, n) + 1, i);
+	EXPECT_EQ(0u, bad) TH_LOG("node%u read %u bytes wrong", me, bad);
+
+	/* The module's refusals. */
+	EXPECT_EQ(-EINVAL, tdsm_place((void *)run, 1, 99, NULL));
+	if (me != 1)	/* node1's run, not of this node's slice */
+		EXPECT_EQ(-EINVAL, tdsm_place((void *)run, 1, me, NULL));
+	JOB_BARRIER();
+	if (me == 1) {
+		EXPECT_EQ(0, tdsm_heap_stats(&hs));
+		EXPECT_EQ(placed, hs.pages_placed);
+		EXPECT_EQ(0u, hs.place_failures);
+		/* PLACE to itself of the run's first group: already here. */
+		err = tdsm_place((void *)run, 1, 1, &moved);
+		EXPECT_EQ(0, err) TH_LOG("%s", tdsm_strerror_detail());
+		EXPECT_EQ(1u, moved);
+		EXPECT_EQ(0, tdsm_mfree(p)) TH_LOG("%s", tdsm_strerror_detail());
+		/* Its pages came home before the FREE. */
+		for (a = run; a < run + 256 * 4096; a += 4096) {
+			ASSERT_EQ(0, tdsm_page_info((void *)a, &pi));
+			bad += pi.home != 1;
+		}
+		EXPECT_EQ(0u, bad) TH_LOG("%u pages not homed on node1 after the free", bad);
+		EXPECT_EQ(-EINVAL, tdsm_place((void *)run, 1, 2, NULL));
+	}
+	JOB_BARRIER();
+	/* Every home's charge for the run went with it. */
+	ASSERT_EQ(0, tdsm_stats(&after));
+	EXPECT_EQ(before.home_charged, after.home_charged)
+		TH_LOG("node%u: %llu pages charged before, %llu after", me,
+		       (unsigned long long)before.home_charged,
+		       (unsigned long long)after.home_charged);
 }
 
 TEST_F_TIMEOUT(heap, random_cross_node, 300)

@@ -423,12 +423,15 @@ TEST(placement)
 	p = tdsm_malloc_placed(100000, TDSM_PLACE_LOCAL);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, tdsm_mfree(p));
+	/* Interleaved over a job of this node alone: all here, no PLACE. */
+	p = tdsm_malloc_placed(100000, TDSM_PLACE_INTERLEAVE);
+	ASSERT_NE(NULL, p) TH_LOG("%s", tdsm_strerror_detail());
+	ASSERT_EQ(0, mock->nplaces);
+	ASSERT_EQ(0, tdsm_mfree(p));
 	errno = 0;
-	ASSERT_EQ(NULL, tdsm_malloc_placed(100000, TDSM_PLACE_INTERLEAVE));
-	ASSERT_EQ(EOPNOTSUPP, errno);
-	ASSERT_NE(NULL, strstr(tdsm_strerror_detail(), "interleaved"));
 	ASSERT_EQ(NULL, tdsm_malloc_placed(100000, TDSM_PLACE_FIRST_TOUCH));
 	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_NE(NULL, strstr(tdsm_strerror_detail(), "first-touch"));
 	ASSERT_EQ(NULL, tdsm_malloc_placed(100000, 9));
 	ASSERT_EQ(EINVAL, errno);
 	/* Small blocks are this node's arena's, whatever the policy. */
@@ -444,10 +447,76 @@ TEST(placement_from_env)
 	setenv("TINYDSM_PLACEMENT", "interleave", 1);
 	ASSERT_EQ(0, tdsm_init());
 	ASSERT_NE(NULL, tdsm_malloc(1000));
-	errno = 0;
-	ASSERT_EQ(NULL, tdsm_malloc(1 << 20));
-	ASSERT_EQ(EOPNOTSUPP, errno);
+	/* This node alone in the job: interleaved is all here. */
+	ASSERT_NE(NULL, tdsm_malloc(1 << 20));
+	ASSERT_EQ(0, mock->nplaces);
 	ASSERT_NE(NULL, tdsm_malloc_placed(1 << 20, TDSM_PLACE_LOCAL));
+}
+
+/*
+ * Interleave (TINYDSM_PLACEMENT) in a job on nodes 1, 2, 3 (and 2 again),
+ * node 3 full: rank 0 (node 1) allocates 1 MiB + a page. Its groups of 64 pages go round
+ * robin from node 1: 1, 2, 3, 1, 2; node 3's is left here. The data is
+ * the caller's whatever the homes, and the FREE takes the placements.
+ */
+static void interleave_rank(int rank)
+{
+	const uintptr_t group = 64 * MOCK_PAGE;
+	struct tdsm_heap_stats st;
+	uintptr_t first, end, g;
+	unsigned int i;
+	uint8_t *p;
+
+	CHECK(tdsm_job_barrier() >= 0, "barrier");
+	if (rank == 0) {
+		mock->place_refuse = 3;
+		p = tdsm_malloc((1 << 20) + 4096 - 16);	/* the env's */
+		CHECK(p, "malloc");
+		first = (uintptr_t)p - 16;
+		end = first + 257 * MOCK_PAGE;
+		memset(p, 0xa5, (1 << 20) + 4096 - 16);
+		/* Groups 1, 4 of the run go to node 2; 2 (, 5) to node 3. */
+		g = (first - TINYDSM_REGION_BASE) / group;
+		i = (end - 1 - TINYDSM_REGION_BASE) / group - g + 1;
+		CHECK(i >= 5 && i <= 6, "%u groups", i);
+		CHECK(mock->nplaces == i / 3 + (i % 3 > 1), "%u placements",
+		      mock->nplaces);
+		for (i = 0; i < mock->nplaces; i++) {
+			const struct mock_run *pl = &mock->places[i];
+
+			CHECK(pl->node == 2, "placement %u on node %u", i,
+			      pl->node);
+			CHECK(pl->addr >= first && pl->addr + pl->npages *
+			      MOCK_PAGE <= end, "placement %u inside", i);
+			CHECK((pl->addr - TINYDSM_REGION_BASE) / group ==
+			      (pl->addr + pl->npages * MOCK_PAGE - 1 -
+			       TINYDSM_REGION_BASE) / group,
+			      "placement %u in one group", i);
+		}
+		CHECK(tdsm_heap_stats(&st) == 0, "stats");
+		CHECK(st.place_failures >= 1, "%llu failures",
+		      (unsigned long long)st.place_failures);
+		CHECK(st.pages_placed >= 64, "%llu pages placed",
+		      (unsigned long long)st.pages_placed);
+		for (i = 0; i < (1 << 20) + 4096 - 16; i++)
+			CHECK(p[i] == 0xa5, "byte %u", i);
+		CHECK(tdsm_mfree(p) == 0, "free");
+		CHECK(tdsm_heap_stats(&st) == 0, "stats");
+		CHECK(mock->nplaces == 0, "%u placements after the free",
+		      mock->nplaces);
+		CHECK(st.runs_kept == 0, "a placed run kept");
+	}
+	CHECK(tdsm_job_barrier() >= 0, "barrier");
+}
+
+TEST(interleave)
+{
+	static const unsigned int nodes[4] = { 1, 2, 3, 2 };
+
+	ASSERT_EQ(0, mock_setup());
+	unset_env();
+	setenv("TINYDSM_PLACEMENT", "interleave", 1);
+	ASSERT_EQ(0, run_job(4, nodes, interleave_rank, NULL));
 }
 
 /* A node that homes no slice: its runs are homed on node (3 - 1) % 2 + 1. */

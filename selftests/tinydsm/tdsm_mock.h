@@ -10,6 +10,11 @@
  *                    every process; FREE as the module's: exact runs only
  *                    (EINVAL), by the node that ALLOCed them (EPERM), the
  *                    pages read as zero again (MADV_REMOVE)
+ *   tdsm_place       the module's checks (a range inside one run this
+ *                    node ALLOCed: EINVAL, else EPERM; a node that homes
+ *                    no slice: EINVAL), logged in mock->places; a node
+ *                    in mock->place_refuse answers ENOSPC; a FREE
+ *                    takes the run's placements back, as the module's
  *   tdsm_atomic      the processor's atomics on the mapping
  *   tdsm_wait/wake   futexes on the mapping (4-byte words; 8-byte waits
  *                    yield and return, a spurious wake-up)
@@ -46,12 +51,17 @@ struct mock_run {
 	uint32_t node;
 };
 
+#define MOCK_PLACES	256
+
 struct mock {
 	uint32_t lock;
 	uint32_t nruns;
 	uint64_t allocs;
 	uint64_t frees;
 	struct mock_run runs[MOCK_RUNS];	/* by address */
+	uint32_t nplaces;
+	uint32_t place_refuse;			/* a node that says ENOSPC */
+	struct mock_run places[MOCK_PLACES];	/* node: the new home */
 };
 
 /* Process-local, as the library's: a PARMACS worker keeps its own. */
@@ -222,12 +232,59 @@ int tdsm_free(void *addr, unsigned int npages)
 				 "ALLOCed by node %u", mock_node, addr,
 				 mock->runs[i].node);
 	if (!err) {
+		uint64_t a = (uintptr_t)addr, end = a + npages * MOCK_PAGE;
+		unsigned int j, k = 0;
+
+		/* Placed pages come home before the run goes. */
+		for (j = 0; j < mock->nplaces; j++)
+			if (mock->places[j].addr < a || mock->places[j].addr >= end)
+				mock->places[k++] = mock->places[j];
+		mock->nplaces = k;
 		if (madvise(addr, npages * MOCK_PAGE, MADV_REMOVE))
 			memset(addr, 0, npages * MOCK_PAGE);
 		memmove(&mock->runs[i], &mock->runs[i + 1],
 			(mock->nruns - i - 1) * sizeof(mock->runs[0]));
 		mock->nruns--;
 		mock->frees++;
+	}
+	mock_unlock();
+	return err;
+}
+
+int tdsm_place(void *addr, unsigned int npages, unsigned int node,
+	       unsigned int *moved)
+{
+	uint64_t a = (uintptr_t)addr, end = a + npages * MOCK_PAGE;
+	const struct mock_run *r = NULL;
+	unsigned int i;
+	int err = 0;
+
+	if (moved)
+		*moved = 0;
+	if (!mock_attached)
+		return tdsm__fail(ENODEV, "mock: not attached");
+	mock_lock();
+	for (i = 0; i < mock->nruns; i++)
+		if (mock->runs[i].addr <= a &&
+		    end <= mock->runs[i].addr + mock->runs[i].npages * MOCK_PAGE)
+			r = &mock->runs[i];
+	if (!npages || a % MOCK_PAGE || !r)
+		err = tdsm__fail(EINVAL, "mock: PLACE of %u pages at %p",
+				 npages, addr);
+	else if (r->node != mock_node)
+		err = tdsm__fail(EPERM, "mock: PLACE at node %u of %p, "
+				 "ALLOCed by node %u", mock_node, addr, r->node);
+	else if (!node || node > mock_info.home_nodes)
+		err = tdsm__fail(EINVAL, "mock: PLACE on node %u", node);
+	else if (node == mock->place_refuse)
+		err = tdsm__fail(ENOSPC, "mock: node %u is full", node);
+	else if (mock->nplaces == MOCK_PLACES)
+		err = tdsm__fail(ENOSPC, "mock: placement log full");
+	if (!err) {
+		mock->places[mock->nplaces++] =
+			(struct mock_run){ a, npages, node };
+		if (moved)
+			*moved = npages;
 	}
 	mock_unlock();
 	return err;

@@ -4352,6 +4352,74 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 }
 
 /*
+ * PLACE (wire.h): only the node whose slice the batch is may ask, and the
+ * batch carries nothing but its range. Asked right, node2 pulls the batch
+ * from the asker with a MIGRATE of its own and answers once that ended:
+ * here we hand nothing over, so the page stays ours and PLACE is OK.
+ */
+TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
+{
+	const uint64_t ours = slice_addr(self, ROGUE, 9);
+	const uint64_t group_end = slice_addr(self, ROGUE, 64);
+	const struct {
+		const char *name;
+		uint64_t addr;
+		uint8_t npages;
+		uint64_t mask;
+		bool buffer;
+		long want;
+	} b[] = {
+		{ "PLACE of node2's own pages", slice_addr(self, TARGET, 9), 1, 0, false, TDSM_WS_PERM },
+		{ "PLACE of node3's pages", slice_addr(self, 3, 0), 1, 0, false, TDSM_WS_PERM },
+		{ "PLACE with a mask", ours, 1, 1, false, TDSM_WS_INVAL },
+		{ "PLACE with a buffer", ours, 1, 0, true, TDSM_WS_INVAL },
+		{ "PLACE of 0 pages", ours, 0, 0, false, TDSM_WS_INVAL },
+		{ "PLACE across two groups", group_end - PG, 2, 0, false, TDSM_WS_INVAL },
+		{ "PLACE below the region", TINYDSM_REGION_BASE - PG, 1, 0, false, TDSM_WS_RANGE },
+	};
+	struct tdsm_wire_msg m;
+	struct rx_msg x, rep;
+	struct pinfo pi;
+	char d[400];
+	size_t i;
+	long st;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		msg_batch(&m, TDSM_W_PLACE, b[i].addr, b[i].npages, b[i].mask);
+		if (b[i].buffer) {
+			m.batch.iova = htobe64(0x10000);
+			m.batch.rkey = htobe32(0x1234);
+		}
+		st = call(self, self->r, &m, &rep);
+		ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
+		fmt_msg(&rep, d, sizeof(d));
+		EXPECT_EQ(b[i].want, st)
+			TH_LOG("%s: want %s, got %s: %s", b[i].name,
+			       st_name(b[i].want), st_name(st), d);
+	}
+
+	msg_batch(&m, TDSM_W_PLACE, ours, 1, 0);
+	m.hdr.id = htobe64(0x5151);
+	ASSERT_EQ(0, rogue_send(self->r, &m, sizeof(m))) TH_LOG("%s", self->r->err);
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_MIGRATE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(ours, be64toh(x.m.batch.addr));
+	EXPECT_EQ(1, x.m.batch.npages);
+	ASSERT_EQ(0, rogue_breply(self->r, &x.m, TDSM_WS_OK, 0, 0, 0, false))
+		TH_LOG("%s", self->r->err);
+	ASSERT_LT(0, rogue_recv(self->r, &rep, REPLY_MS)) TH_LOG("%s", self->r->err);
+	fmt_msg(&rep, d, sizeof(d));
+	ASSERT_EQ(TDSM_W_REPLY, rep.m.hdr.type) TH_LOG("%s", d);
+	EXPECT_EQ(0x5151u, be64toh(rep.m.hdr.id)) TH_LOG("%s", d);
+	EXPECT_EQ(TDSM_WS_OK, be32toh(rep.m.reply.status)) TH_LOG("%s", d);
+	ASSERT_EQ(0, node2_info(self, ours, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home) TH_LOG("node2 calls itself the home of a page "
+					 "it was not handed");
+}
+
+/*
  * An EVICTV of the rogue's pages from @addr, @mask dropped and @wmask to
  * write back (node2 answers a write-back with a FETCHV first, which this
  * does not serve): its status, *@done.

@@ -124,6 +124,21 @@
  *                          waiters on the word, on any node; @woken says
  *                          how many were. Errors as TINYDSM_IOC_WAIT's,
  *                          EINVAL for a @count of 0 or above INT_MAX.
+ * TINYDSM_IOC_PLACE        struct tinydsm_place (ABI 7): give the pages
+ *                          [addr, addr + npages * 4 KiB) of a run another
+ *                          home, @node, which pulls them with a migration
+ *                          (their contents, pages never touched as zero
+ *                          pages); @node this node brings them back. The
+ *                          call is made on the run's home, the node it was
+ *                          allocated through, by the fsuid that allocated
+ *                          it (EPERM otherwise; EINVAL if the range is not
+ *                          inside one run, ERANGE outside the region).
+ *                          @moved: pages homed on @node when it returns.
+ *                          A FREE there brings placed pages back first.
+ *                          ENOENT: no such node; EHOSTUNREACH, ETIMEDOUT:
+ *                          it cannot be reached; ENOSPC: its home budget
+ *                          is full; EINVAL for a node that homes no slice.
+ *                          An error leaves the pages before it placed.
  * TINYDSM_IOC_SITES_ADD    struct tinydsm_sites, in: the access sites of one
  *                          ELF object (its TINYDSM_SITES_SECTION) of the
  *                          calling process; out: added. See "Access sites".
@@ -344,7 +359,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	6
+#define TINYDSM_ABI_VERSION	7
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -704,6 +719,23 @@ struct tinydsm_wake {
 	__u8 reserved[6];
 };
 
+/**
+ * struct tinydsm_place - home pages of a run on another node (ABI 7)
+ * @addr: in: the first page, page aligned, inside a run this node
+ *	allocated (and homes) for the caller's fsuid.
+ * @npages: in: how many pages, 1 or more, inside the same run.
+ * @node: in: their new home: a node that homes a slice, or this node.
+ * @moved: out: how many of them are homed on @node now.
+ * @reserved: zero.
+ */
+struct tinydsm_place {
+	__u64 addr;
+	__u32 npages;
+	__u32 node;
+	__u32 moved;
+	__u32 reserved;
+};
+
 /*
  * The ELF section of libtinydsm's access sites (a C identifier, so that the
  * linker defines __start_tinydsm_sites and __stop_tinydsm_sites).
@@ -867,6 +899,7 @@ enum tinydsm_site_kind {
 #define TINYDSM_IOC_ATOMIC	_IOWR(TINYDSM_IOC_MAGIC, 0x0a, struct tinydsm_atomic)
 #define TINYDSM_IOC_WAIT	_IOWR(TINYDSM_IOC_MAGIC, 0x0b, struct tinydsm_wait)
 #define TINYDSM_IOC_WAKE	_IOWR(TINYDSM_IOC_MAGIC, 0x0c, struct tinydsm_wake)
+#define TINYDSM_IOC_PLACE	_IOWR(TINYDSM_IOC_MAGIC, 0x0d, struct tinydsm_place)
 
 /* generic netlink */
 #define TINYDSM_GENL_NAME	"tinydsm"

@@ -74,6 +74,8 @@
  */
 #define KEEP_RUN_BYTES	(8u << 20)
 #define BLK_RECYCLED	1u	/* blk.reserved: a kept run, not zeroed */
+#define BLK_PLACED	2u	/* blk.reserved: a run interleaved, not kept */
+#define GROUP_BYTES	(64u * PAGE)	/* what PLACE moves in one batch */
 
 #define BLK_USED	0x75736564u	/* "used" */
 #define BLK_FREE	0x66726565u	/* "free" */
@@ -306,7 +308,8 @@ static bool keep_run(struct arena *a, struct blk *b)
 {
 	uint64_t bytes = b->word * PAGE;
 
-	if (a->runs_bytes + bytes > KEEP_RUN_BYTES)
+	/* Placed elsewhere: the next malloc may want another placement. */
+	if (b->reserved == BLK_PLACED || a->runs_bytes + bytes > KEEP_RUN_BYTES)
 		return false;
 	b->magic = BLK_FREE;
 	*link_of(b) = a->runs;
@@ -496,18 +499,55 @@ static void *malloc_small(struct arena *a, size_t n)
 	return b ? data_of(b) : nomem(err);
 }
 
+/*
+ * Home the run @b of @npages pages round robin on the job's nodes, a
+ * group of 64 pages (aligned in the region, a PLACE batch) each, this
+ * node's first: the run's first group, with its header, stays. Not when
+ * this node's runs are homed on another node (it homes no slice): only
+ * the run's home may place it. Best effort: a group whose PLACE fails
+ * stays here, counted in *@failed. Returns the pages placed elsewhere.
+ */
+static uint64_t interleave(struct blk *b, size_t npages, uint64_t *failed)
+{
+	const struct tinydsm_region_info *ri = tdsm_region_info();
+	unsigned int nodes[64], k = 0, me = ri->node_id, n, moved;
+	uintptr_t p = (uintptr_t)b, end = p + npages * PAGE, next;
+	uint64_t set = tdsm__job_nodes(), placed = 0;
+	size_t g;
+
+	if (tdsm__run_home())
+		return 0;
+	nodes[k++] = me;
+	for (n = 1; n <= 64; n++)
+		if (n != me && (set >> (n - 1) & 1) &&
+		    (!ri->home_nodes || n <= ri->home_nodes))
+			nodes[k++] = n;
+	for (g = 0; k > 1 && p < end; p = next, g++) {
+		next = ri->base + ((p - ri->base) / GROUP_BYTES + 1) * GROUP_BYTES;
+		if (next > end)
+			next = end;
+		n = nodes[g % k];
+		if (n == me)
+			continue;
+		moved = 0;
+		if (tdsm_place((void *)p, (next - p) / PAGE, n, &moved))
+			(*failed)++;
+		placed += moved;
+	}
+	return placed;
+}
+
 static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 {
 	struct blk *b, *large = NULL;
+	uint64_t placed = 0, failed = 0;
 	size_t npages;
 	int err;
 
-	if (policy != TDSM_PLACE_LOCAL) {
-		errno = -tdsm__fail(EOPNOTSUPP, "heap: %s placement of %zu "
-				    "bytes: the module ALLOCs a run on one "
-				    "home only",
-				    policy == TDSM_PLACE_INTERLEAVE ?
-				    "interleaved" : "first-touch", n);
+	if (policy == TDSM_PLACE_FIRST_TOUCH) {
+		errno = -tdsm__fail(EOPNOTSUPP, "heap: first-touch placement "
+				    "of %zu bytes: the module has no "
+				    "first-touch homing", n);
 		return NULL;
 	}
 	if (n > (size_t)UINT32_MAX * PAGE - HDR)
@@ -519,7 +559,8 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 		return NULL;
 	}
 	collect(a, &large);
-	b = reuse_run(a, npages);
+	/* A kept run is homed here: it serves only a local placement. */
+	b = policy == TDSM_PLACE_LOCAL ? reuse_run(a, npages) : NULL;
 	if (b) {
 		b->magic = BLK_USED;
 		b->reserved = BLK_RECYCLED;
@@ -543,6 +584,11 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 	b->cls = CLS_LARGE;
 	b->reserved = 0;
 	b->word = npages;
+	if (policy == TDSM_PLACE_INTERLEAVE) {
+		placed = interleave(b, npages, &failed);
+		if (placed)
+			b->reserved = BLK_PLACED;
+	}
 	err = lock(a);
 	if (err) {
 		tdsm_free(b, npages);
@@ -554,6 +600,8 @@ static void *malloc_large(struct arena *a, size_t n, unsigned int policy)
 	a->st.allocs++;
 	a->st.large++;
 	a->st.bytes_in_use += npages * PAGE;
+	a->st.pages_placed += placed;
+	a->st.place_failures += failed;
 	mapped_add(a, npages * PAGE);
 	unlock(a);
 	release(a, large);

@@ -302,6 +302,24 @@ unsigned int tdsm__job_placement(void)
 	return job.placement;
 }
 
+/*
+ * The nodes with ranks of the job joined and not finalized, bit n - 1 for
+ * node n: every rank's once all passed a job barrier. Plain loads of the
+ * root's counts: its page comes here as a read copy once, and the atomics
+ * that change a count take it back.
+ */
+uint64_t tdsm__job_nodes(void)
+{
+	struct root_sync *s = sync_of(job.root);
+	uint64_t set = 0;
+	unsigned int n;
+
+	for (n = 1; n < TINYDSM_MAX_NODES && n <= 64; n++)
+		if (__atomic_load_n(&s->node_ranks[n], __ATOMIC_ACQUIRE))
+			set |= 1ULL << (n - 1);
+	return set;
+}
+
 int tdsm_job_barrier(void)
 {
 	int err = tdsm_init();

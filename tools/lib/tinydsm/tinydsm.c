@@ -332,6 +332,24 @@ int tdsm_free(void *addr, unsigned int npages)
 		      npages, addr);
 }
 
+int tdsm_place(void *addr, unsigned int npages, unsigned int node,
+	       unsigned int *moved)
+{
+	struct tinydsm_place p = {
+		.addr = (uintptr_t)addr,
+		.npages = npages,
+		.node = node,
+	};
+	int err;
+
+	err = xioctl(TINYDSM_IOC_PLACE, &p,
+		     "TINYDSM_IOC_PLACE of %u pages at %p on node %u", npages,
+		     addr, node);
+	if (moved)
+		*moved = p.moved;
+	return err;
+}
+
 int tdsm_page_info(const void *addr, struct tinydsm_page_info *pi)
 {
 	memset(pi, 0, sizeof(*pi));

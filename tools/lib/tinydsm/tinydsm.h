@@ -53,6 +53,13 @@ const char *tdsm_strerror_detail(void);
 /* NULL and errno set on failure (as malloc): the pages' global address. */
 void *tdsm_alloc(unsigned int npages, unsigned int home);
 int tdsm_free(void *addr, unsigned int npages);
+/*
+ * Home @npages pages from @addr, of a run this process's user allocated
+ * through this node, on @node (this node brings them back): 0 or -errno;
+ * *@moved (may be NULL) is how many are homed on @node after it.
+ */
+int tdsm_place(void *addr, unsigned int npages, unsigned int node,
+	       unsigned int *moved);
 
 int tdsm_page_info(const void *addr, struct tinydsm_page_info *pi);
 int tdsm_stats(struct tinydsm_stats *st);
@@ -186,8 +193,13 @@ int tdsm_job_destroy(void *root);
  *
  * Placement of a large block (more than TDSM_SMALL_MAX bytes; small ones
  * always come from this node's arena): TDSM_PLACE_LOCAL homes its pages
- * on this node. TDSM_PLACE_INTERLEAVE and _FIRST_TOUCH are -EOPNOTSUPP:
- * the module ALLOCs a run on one home only (README.md).
+ * on this node. TDSM_PLACE_INTERLEAVE homes its groups of 64 pages (256
+ * KiB, aligned in the region) round robin on the job's nodes, this node's
+ * first (the header's): the nodes with a rank that joined the job by
+ * then (every rank, after tdsm_job_barrier() or MAIN_INITENV), and homing
+ * a slice. It is best effort, as a NUMA interleave: a group whose
+ * TINYDSM_IOC_PLACE fails stays here (tdsm_heap_stats() counts both).
+ * _FIRST_TOUCH is -EOPNOTSUPP: the module has no first-touch homing.
  */
 #define TDSM_SMALL_MAX		16368	/* largest small block, in bytes */
 
@@ -231,6 +243,8 @@ struct tdsm_heap_stats {
 	uint64_t bytes_kept;	/* their bytes (in bytes_mapped) */
 	uint32_t node;
 	uint32_t reserved;
+	uint64_t pages_placed;	/* interleaved onto other nodes */
+	uint64_t place_failures;	/* groups left here: PLACE failed */
 };
 
 int tdsm_heap_stats(struct tdsm_heap_stats *st);
@@ -337,6 +351,7 @@ int tdsm__fail(int err, const char *fmt, ...)
  */
 uint64_t *tdsm__job_arenas(void) __attribute__((visibility("hidden")));
 unsigned int tdsm__job_placement(void) __attribute__((visibility("hidden")));
+uint64_t tdsm__job_nodes(void) __attribute__((visibility("hidden")));
 int tdsm__heap_release(uint64_t *arenas) __attribute__((visibility("hidden")));
 int tdsm__heap_release_node(uint64_t *arenas, unsigned int node)
 	__attribute__((visibility("hidden")));
