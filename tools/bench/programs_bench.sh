@@ -37,12 +37,17 @@
 #   TDSM_PROG_TOP         top pages and IPs kept per node (5)
 #   TDSM_UNMOD_LINES      sort's and xz's input, lines (200000)
 #   TDSM_UNMOD_ITEMS      python3's dict, items (200000)
+#   TDSM_PROG_PLACEMENT   the programs' heap placement, TINYDSM_PLACEMENT
+#                         of their ranks (local, the library's default, or
+#                         interleave: a large block's pages spread over
+#                         the job's nodes, 64 at a time)
 set -uo pipefail
 
 PROGS=${TDSM_PROG_LIST:-radix fft lu ocean water}
 TOP=${TDSM_PROG_TOP:-5}
 LINES=${TDSM_UNMOD_LINES:-200000}
 ITEMS=${TDSM_UNMOD_ITEMS:-200000}
+PLACEMENT=${TDSM_PROG_PLACEMENT:-local}
 UNMOD="sort xz python"
 # The sizes: a few tenths of a second to a second on node1 alone under
 # TCG, and at most about a minute on 3 nodes. Radix is the exception: a
@@ -208,7 +213,8 @@ one() {
 	every mark "$label.pre" || { every trace_off; return 1; }
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2086 # the arguments are words
-	(cd /tmp && timeout "$STEP_TIMEOUT" setpriv --reuid=nobody --regid=nogroup \
+	(cd /tmp && TINYDSM_PLACEMENT=$PLACEMENT timeout "$STEP_TIMEOUT" \
+		setpriv --reuid=nobody --regid=nogroup \
 		--clear-groups -- "$TDSM_CTL" run -n "$n" --nodes "$nodes" -- \
 		"$prog" ${ARGS[$name]}) >"$out" 2>&1 || rc=$?
 	t1=$(date +%s%N)
@@ -305,6 +311,7 @@ trap 'agents_exit; tdsm_daemon_down >/dev/null' EXIT
 	echo "unmod_lines=$LINES"
 	echo "unmod_items=$ITEMS"
 	echo "prog_top=$TOP"
+	echo "prog_placement=$PLACEMENT"
 	echo "guest_cpus=$(nproc)"
 	echo "iface=$IFACE"
 	for p in max_nodes home_nodes region_size_mb timeout_ms; do

@@ -47,6 +47,7 @@ class Programs:
             " node1-3; sizes:\n")
         for p in self.progs:
             o.w("  %-6s %s\n" % (p, e.or_("prog_%s_args" % p)))
+        o.w("heap placement (TINYDSM_PLACEMENT): %s\n" % (e.str("prog_placement") or "local"))
         self.rtt = e.num("base_ib_read_lat_4k_typical_us")
         o.w("raw RDMA READ of 4 KiB, node1 -> node2 (ib_read_lat, typical): %s us;"
             " ib_read_bw %s MB/s\n" % (fmt(self.rtt, 1), fmt(e.num("base_ib_read_bw_4k_MBps"), 0)))
