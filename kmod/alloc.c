@@ -336,10 +336,12 @@ out:
 
 /*
  * FREE's first look: is every page of [@first, @end) that has metadata
- * still homed here? Pages without are (M5, page.h). 0, or -EXDEV.
+ * still homed here? Pages without are (M5, page.h). 0, or -EXDEV, said in
+ * the log if @warn (the last look).
  */
 static int tdsm_free_check_homes(struct tdsm_region *r, u64 addr,
-				 unsigned long first, unsigned long end)
+				 unsigned long first, unsigned long end,
+				 bool warn)
 {
 	unsigned long i = first, stop, j;
 	u8 home = 0;
@@ -352,9 +354,9 @@ static int tdsm_free_check_homes(struct tdsm_region *r, u64 addr,
 		}
 		tdsm_chunk_put(r, i);
 		if (j < stop) {
-			/* Freeing migrated pages is not supported yet. */
-			pr_warn_ratelimited("free of %#llx: page %#llx migrated to node %u\n",
-					    addr, tdsm_page_addr(j), home);
+			if (warn)
+				pr_warn_ratelimited("free of %#llx: page %#llx is homed on node %u\n",
+						    addr, tdsm_page_addr(j), home);
 			return -EXDEV;
 		}
 		i = stop;
@@ -433,6 +435,7 @@ static noinline_for_stack int tdsm_free_batch(struct tdsm_region *r,
 		if (clear & BIT_ULL(i)) {
 			pg->owner = 0;
 			pg->copyset = 0;
+			clear_bit(TDSM_PG_PLACED, &pg->flags);
 			tdsm_home_uncharge_page(r, pg);	/* H5 */
 		}
 	}
@@ -453,7 +456,7 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 {
 	unsigned long slice = (unsigned long)(r->node_id - 1) * r->slice_pages;
 	unsigned long first, end, stop, i;
-	bool freed;
+	bool freed, back;
 	int err = 0;
 
 	if (addr & ~PAGE_MASK || !npages)
@@ -464,18 +467,19 @@ static int tdsm_home_free(struct tdsm_region *r, u64 addr, u32 npages,
 	if (first < slice || npages > r->slice_pages - (first - slice))
 		return -EINVAL;
 	end = first + npages;
-	err = tdsm_free_check_homes(r, addr, first, end);
+	back = node == r->node_id &&
+	       (admin || !tdsm_runs_owned(r, first - slice, npages, node, uid));
+	err = tdsm_free_check_homes(r, addr, first, end, !back);
 	/*
 	 * Pages placed elsewhere (TINYDSM_IOC_PLACE) come back first, for a
 	 * FREE made here (a process's, or a release's) by the run's owner or
 	 * an administrator. A peer's FREE is answered before any migration
 	 * could end: EXDEV, as for pages an administrator migrated.
 	 */
-	if (err == -EXDEV && node == r->node_id &&
-	    (admin || !tdsm_runs_owned(r, first - slice, npages, node, uid))) {
+	if (err == -EXDEV && back) {
 		err = tdsm_place_back(r, first, end);
 		if (!err)
-			err = tdsm_free_check_homes(r, addr, first, end);
+			err = tdsm_free_check_homes(r, addr, first, end, true);
 	}
 	if (err)
 		return err;

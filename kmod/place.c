@@ -33,13 +33,14 @@
 
 /*
  * The pages of [@first, @end) of this node's slice homed neither here nor
- * on @keep come back here, a migration per batch and home. Only chunks
- * that exist are visited: a page without metadata was never touched, and
- * is homed here (page.h, M5). 0, or the error of the migration that
- * failed (the batches before it came back).
+ * on @keep come back here, a migration per batch and home; only those a
+ * PLACE sent away (TDSM_PG_PLACED) if @placed. Only chunks that exist are
+ * visited: a page without metadata was never touched, and is homed here
+ * (page.h, M5). 0, or the error of the migration that failed (the batches
+ * before it came back).
  */
 static int tdsm_place_back_keep(struct tdsm_region *r, unsigned long first,
-				unsigned long end, u8 keep)
+				unsigned long end, u8 keep, bool placed)
 {
 	unsigned long i = first, stop, j;
 	int err = 0;
@@ -51,9 +52,11 @@ static int tdsm_place_back_keep(struct tdsm_region *r, unsigned long first,
 
 		/* Read without the DIR: the migration asks the home itself. */
 		for (j = i; j < stop; j++) {
-			u8 home = tdsm_page_home(tdsm_pg(r, j));
+			struct tdsm_page *pg = tdsm_pg(r, j);
+			u8 home = tdsm_page_home(pg);
 
-			if (home != r->node_id && home != keep)
+			if (home != r->node_id && home != keep &&
+			    (!placed || test_bit(TDSM_PG_PLACED, &pg->flags)))
 				homes |= tdsm_nbit(home);
 		}
 		tdsm_chunk_put(r, i);
@@ -72,7 +75,26 @@ static int tdsm_place_back_keep(struct tdsm_region *r, unsigned long first,
 int tdsm_place_back(struct tdsm_region *r, unsigned long first,
 		    unsigned long end)
 {
-	return tdsm_place_back_keep(r, first, end, r->node_id);
+	return tdsm_place_back_keep(r, first, end, r->node_id, true);
+}
+
+/*
+ * The pages of the batch of @n pages at @first that this node's directory
+ * homes on @node now went there by PLACE: a FREE here brings them back
+ * (pages an administrator migrated stay where they are: EXDEV).
+ */
+static void tdsm_place_mark(struct tdsm_region *r, unsigned long first,
+			    unsigned int n, u8 node)
+{
+	unsigned long i = first, stop, j;
+
+	while (tdsm_chunk_get_range(r, &i, first + n, &stop)) {
+		for (j = i; j < stop; j++)
+			if (tdsm_page_home(tdsm_pg(r, j)) == node)
+				set_bit(TDSM_PG_PLACED, &tdsm_pg(r, j)->flags);
+		tdsm_chunk_put(r, i);
+		i = stop;
+	}
 }
 
 /*
@@ -189,12 +211,14 @@ int tdsm_place_ioctl(struct tdsm_region *r, struct tinydsm_place __user *uarg)
 
 	for (i = first; i < end; i += n) {
 		n = tdsm_batch_len(i, end);
-		/* Pages placed on a third node come back first. */
-		err = tdsm_place_back_keep(r, i, i + n, p.node);
+		/* Pages homed on a third node come back first. */
+		err = tdsm_place_back_keep(r, i, i + n, p.node, false);
 		if (!err && conn)
 			err = tdsm_place_claim(r, i, n);
 		if (!err && conn)
 			err = tdsm_place_send(conn, i, n);
+		if (!err && conn)
+			tdsm_place_mark(r, i, n, p.node);
 		if (!err && i + n < end && fatal_signal_pending(current))
 			err = -EINTR;
 		if (err)

@@ -31,6 +31,7 @@ enum {
 	TDSM_PG_REFERENCED,	/* used since the clock last passed (evict.c) */
 	TDSM_PG_MAPPED,		/* @frame may be in a user PTE (region.c, proto.c) */
 	TDSM_PG_CHARGED,	/* home: charged by itself to the budget (budget.c) */
+	TDSM_PG_PLACED,		/* default home: PLACE sent it away (place.c) */
 };
 
 /*

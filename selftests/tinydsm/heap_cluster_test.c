@@ -306,9 +306,17 @@ TEST_F_TIMEOUT(heap, interleaved_across_nodes, 600)
 	}
 	ASSERT_EQ(0, tdsm_share(&p, sizeof(p)));
 	run = (uintptr_t)p - 16;
-	for (i = 0; i < IL_BYTES; i++)
-		bad += p[i] != pat(1, i);
+	for (i = 0; i < IL_BYTES; i++) {
+		if (p[i] == pat(1, i) || bad++)
+			continue;
+		a = ((uintptr_t)p + i) & ~4095ul;
+		ASSERT_EQ(0, tdsm_page_info((void *)a, &pi));
+		TH_LOG("node%u: byte %zu (page %#lx) is %#x, not %#x: home %u owner %u state %u flags %#x",
+		       me, i, (unsigned long)a, p[i], pat(1, i), pi.home, pi.owner,
+		       pi.state, pi.flags);
+	}
 	EXPECT_EQ(0u, bad) TH_LOG("node%u read %u bytes wrong", me, bad);
+	bad = 0;
 	/* Its reads found each page's home (NOTHOME sends a node on). */
 	for (a = run; a < run + 256 * 4096; a += 4096) {
 		ASSERT_EQ(0, tdsm_page_info((void *)a, &pi));
@@ -319,6 +327,8 @@ TEST_F_TIMEOUT(heap, interleaved_across_nodes, 600)
 		placed += il_node(run, a, n) != 1;
 	}
 	EXPECT_EQ(0u, bad);
+	bad = 0;
+	JOB_BARRIER();	/* every rank read rank 0's bytes */
 	/* Each rank rewrites the bytes homed on its node. */
 	for (i = 0; i < IL_BYTES; i++)
 		if (il_node(run, (uintptr_t)p + i, n) == me)
