@@ -4359,16 +4359,26 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
  */
 TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
 {
-	const uint64_t ours = slice_addr(self, ROGUE, 9);
-	const uint64_t group_end = slice_addr(self, ROGUE, 64);
-	const struct {
+	struct place_case {
 		const char *name;
 		uint64_t addr;
 		uint8_t npages;
 		uint64_t mask;
 		bool buffer;
 		long want;
-	} b[] = {
+	};
+	struct tdsm_wire_msg m;
+	struct rx_msg x, rep;
+	uint64_t ours, group_end;
+	struct pinfo pi;
+	char d[400];
+	size_t i;
+	long st;
+
+	START();	/* the slices' size is known from here on */
+	ours = slice_addr(self, ROGUE, 9);
+	group_end = slice_addr(self, ROGUE, 64);
+	const struct place_case b[] = {
 		{ "PLACE of node2's own pages", slice_addr(self, TARGET, 9), 1, 0, false, TDSM_WS_PERM },
 		{ "PLACE of node3's pages", slice_addr(self, 3, 0), 1, 0, false, TDSM_WS_PERM },
 		{ "PLACE with a mask", ours, 1, 1, false, TDSM_WS_INVAL },
@@ -4377,14 +4387,7 @@ TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
 		{ "PLACE across two groups", group_end - PG, 2, 0, false, TDSM_WS_INVAL },
 		{ "PLACE below the region", TINYDSM_REGION_BASE - PG, 1, 0, false, TDSM_WS_RANGE },
 	};
-	struct tdsm_wire_msg m;
-	struct rx_msg x, rep;
-	struct pinfo pi;
-	char d[400];
-	size_t i;
-	long st;
 
-	START();
 	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
 		msg_batch(&m, TDSM_W_PLACE, b[i].addr, b[i].npages, b[i].mask);
