@@ -215,10 +215,15 @@ int tdsm_place_ioctl(struct tdsm_region *r, struct tinydsm_place __user *uarg)
 		err = tdsm_place_back_keep(r, i, i + n, p.node, false);
 		if (!err && conn)
 			err = tdsm_place_claim(r, i, n);
-		if (!err && conn)
+		if (!err && conn) {
 			err = tdsm_place_send(conn, i, n);
-		if (!err && conn)
+			/*
+			 * Marked even if the reply never came: the node may
+			 * have pulled the batch before it went silent, and a
+			 * FREE here must bring those pages back all the same.
+			 */
 			tdsm_place_mark(r, i, n, p.node);
+		}
 		if (!err && i + n < end && fatal_signal_pending(current))
 			err = -EINTR;
 		if (err)

@@ -587,6 +587,19 @@ static void serve_one(struct tc_node *n, bool *region, char *cmd, char *ans,
 
 		rc = ioctl(n->fd, TINYDSM_IOC_FREE, &a) ? errno : 0;
 		snprintf(ans, len, "%d", rc);
+	} else if (!strcmp(verb, "place") && a1 && a2) {
+		/* PLACE of a run of ours: "place ERRNO MOVED MS". */
+		const char *a3 = strtok_r(NULL, " ", &save);
+		struct tinydsm_place p = {
+			.addr = addr,
+			.npages = (uint32_t)strtoul(a2, NULL, 0),
+			.node = a3 ? (uint32_t)strtoul(a3, NULL, 0) : ROGUE,
+		};
+		double t0 = tc_now();
+
+		rc = ioctl(n->fd, TINYDSM_IOC_PLACE, &p) ? errno : 0;
+		snprintf(ans, len, "place %d %u %.0f", rc, p.moved,
+			 (tc_now() - t0) * 1000);
 	} else if (!strcmp(verb, "spray")) {
 		/* Leave freed pages full of 0x5a for an unzeroed allocation. */
 		size_t sz = 64ul << 20;
@@ -4351,46 +4364,33 @@ TEST_F_TIMEOUT(wire, migrate_reply_not_landed_taken_back, 200)
 	EXPECT_STREQ("ok", a.what) TH_LOG("node2 writing its page again (%.0f ms)", a.ms);
 }
 
+/* A batch request with bad (or good) content, and the status it must get. */
+struct batch_case {
+	const char *name;
+	uint8_t type;
+	uint64_t addr;
+	uint8_t npages;
+	uint64_t mask;
+	int want;
+	bool buffer;		/* name a buffer (that does not exist) */
+};
+
 /*
- * PLACE (wire.h): only the node whose slice the batch is may ask, and the
- * batch carries nothing but its range. Asked right, node2 pulls the batch
- * from the asker with a MIGRATE of its own and answers once that ended:
- * here we hand nothing over, so the page stays ours and PLACE is OK.
+ * Send each of the @n batches of @b and check its status; a MIGRATE or
+ * READV refused or answered must have served and moved nothing.
  */
-TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
+static void run_batch_cases(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(wire) *self, const struct batch_case *b,
+			    size_t n)
 {
-	struct place_case {
-		const char *name;
-		uint64_t addr;
-		uint8_t npages;
-		uint64_t mask;
-		bool buffer;
-		long want;
-	};
 	struct tdsm_wire_msg m;
-	struct rx_msg x, rep;
-	uint64_t ours, group_end;
-	struct pinfo pi;
+	struct rx_msg rep;
 	char d[400];
 	size_t i;
 	long st;
 
-	START();	/* the slices' size is known from here on */
-	ours = slice_addr(self, ROGUE, 9);
-	group_end = slice_addr(self, ROGUE, 64);
-	const struct place_case b[] = {
-		{ "PLACE of node2's own pages", slice_addr(self, TARGET, 9), 1, 0, false, TDSM_WS_PERM },
-		{ "PLACE of node3's pages", slice_addr(self, 3, 0), 1, 0, false, TDSM_WS_PERM },
-		{ "PLACE with a mask", ours, 1, 1, false, TDSM_WS_INVAL },
-		{ "PLACE with a buffer", ours, 1, 0, true, TDSM_WS_INVAL },
-		{ "PLACE of 0 pages", ours, 0, 0, false, TDSM_WS_INVAL },
-		{ "PLACE across two groups", group_end - PG, 2, 0, false, TDSM_WS_INVAL },
-		{ "PLACE below the region", TINYDSM_REGION_BASE - PG, 1, 0, false, TDSM_WS_RANGE },
-	};
-
-	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
-	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		msg_batch(&m, TDSM_W_PLACE, b[i].addr, b[i].npages, b[i].mask);
+	for (i = 0; i < n; i++) {
+		msg_batch(&m, b[i].type, b[i].addr, b[i].npages, b[i].mask);
 		if (b[i].buffer) {
 			m.batch.iova = htobe64(0x10000);
 			m.batch.rkey = htobe32(0x1234);
@@ -4401,7 +4401,43 @@ TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
 		EXPECT_EQ(b[i].want, st)
 			TH_LOG("%s: want %s, got %s: %s", b[i].name,
 			       st_name(b[i].want), st_name(st), d);
+		if (b[i].type != TDSM_W_MIGRATE && b[i].type != TDSM_W_READV)
+			continue;
+		EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("%s: %s", b[i].name, d);
+		EXPECT_EQ(0u, be64toh(rep.m.breply.data)) TH_LOG("%s: %s", b[i].name, d);
+		EXPECT_EQ(0u, be32toh(rep.m.breply.holders)) TH_LOG("%s: %s", b[i].name, d);
 	}
+}
+
+/*
+ * PLACE (wire.h): only the node whose slice the batch is may ask, and the
+ * batch carries nothing but its range. Asked right, node2 pulls the batch
+ * from the asker with a MIGRATE of its own and answers once that ended:
+ * here we hand nothing over, so the page stays ours and PLACE is OK.
+ */
+TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
+{
+	struct tdsm_wire_msg m;
+	struct rx_msg x, rep;
+	uint64_t ours, group_end;
+	struct pinfo pi;
+	char d[400];
+
+	START();	/* the slices' size is known from here on */
+	ours = slice_addr(self, ROGUE, 9);
+	group_end = slice_addr(self, ROGUE, 64);
+	const struct batch_case b[] = {
+		{ "PLACE of node2's own pages", TDSM_W_PLACE, slice_addr(self, TARGET, 9), 1, 0, TDSM_WS_PERM, false },
+		{ "PLACE of node3's pages", TDSM_W_PLACE, slice_addr(self, 3, 0), 1, 0, TDSM_WS_PERM, false },
+		{ "PLACE with a mask", TDSM_W_PLACE, ours, 1, 1, TDSM_WS_INVAL, false },
+		{ "PLACE with a buffer", TDSM_W_PLACE, ours, 1, 0, TDSM_WS_INVAL, true },
+		{ "PLACE of 0 pages", TDSM_W_PLACE, ours, 0, 0, TDSM_WS_INVAL, false },
+		{ "PLACE across two groups", TDSM_W_PLACE, group_end - PG, 2, 0, TDSM_WS_INVAL, false },
+		{ "PLACE below the region", TDSM_W_PLACE, TINYDSM_REGION_BASE - PG, 1, 0, TDSM_WS_RANGE, false },
+	};
+
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	run_batch_cases(_metadata, self, b, sizeof(b) / sizeof(b[0]));
 
 	msg_batch(&m, TDSM_W_PLACE, ours, 1, 0);
 	m.hdr.id = htobe64(0x5151);
@@ -4420,6 +4456,187 @@ TEST_F_TIMEOUT(wire, place_checked_by_node, 150)
 	ASSERT_EQ(0, node2_info(self, ours, &pi)) TH_LOG("%s", self->why);
 	EXPECT_EQ(ROGUE, pi.home) TH_LOG("node2 calls itself the home of a page "
 					 "it was not handed");
+}
+
+/* node1: node2 allocates a run of @npages of its own slice: its address. */
+static int node2_alloc(FIXTURE_DATA(wire) *self, unsigned int npages,
+		       uint64_t *run)
+{
+	char ans[256];
+	int rc;
+
+	if (rpc(self, ans, sizeof(ans), "alloc %u", npages))
+		return -1;
+	if (sscanf(ans, "%d %" SCNx64, &rc, run) != 2 || rc) {
+		snprintf(self->why, sizeof(self->why), "node2's ALLOC: '%s'", ans);
+		return -1;
+	}
+	return 0;
+}
+
+/* node1: the answer to a "place" sent before: its errno, moved, ms. */
+static int node2_place_wait(FIXTURE_DATA(wire) *self, int *err,
+			    unsigned int *moved, double *ms)
+{
+	char d[256];
+
+	if (rpc_wait(self, d, sizeof(d), RPC_S))
+		return -1;
+	if (sscanf(d, "place %d %u %lf", err, moved, ms) != 3) {
+		snprintf(self->why, sizeof(self->why), "node2 answered '%s'", d);
+		return -1;
+	}
+	return 0;
+}
+
+/* node1: node2 reads the @npages pages at @run: their first seeds @seed.. */
+static void node2_check_pages(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(wire) *self, uint64_t run,
+			      unsigned int npages, unsigned int seed)
+{
+	struct access_ans a;
+	unsigned int i;
+
+	for (i = 0; i < npages; i++) {
+		ASSERT_EQ(0, node2_access(self, "read", run + i * PG, 0, &a))
+			TH_LOG("%s", self->why);
+		EXPECT_STREQ("ok", a.what) TH_LOG("page %u", i);
+		EXPECT_EQ(pat_hash(seed + i), a.hash)
+			TH_LOG("node2's page %u holds other bytes than it wrote", i);
+	}
+}
+
+/*
+ * PLACE that is never answered: node2 asks us to pull 2 pages of a run
+ * of its own, and we say nothing. Its ioctl ends with ETIMEDOUT once
+ * the call's bound (3 x timeout_ms) passed, having killed the
+ * connection; nothing moved, node2 still homes and holds its pages with
+ * its bytes, and its FREE of the run succeeds.
+ */
+TEST_F_TIMEOUT(wire, place_unanswered, 150)
+{
+	unsigned int moved, i;
+	struct rx_msg x;
+	struct pinfo pi;
+	struct access_ans a;
+	char ans[256];
+	uint64_t run;
+	double ms;
+	int err;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, node2_alloc(self, 2, &run)) TH_LOG("%s", self->why);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, node2_access(self, "write", run + i * PG, 0x61 + i, &a))
+			TH_LOG("%s", self->why);
+		ASSERT_STREQ("ok", a.what);
+	}
+	ASSERT_EQ(0, rpc_send(self, "place %#" PRIx64 " 2 %u", run, ROGUE))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, self->r, TDSM_W_PLACE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+	EXPECT_EQ(run, be64toh(x.m.batch.addr));
+	EXPECT_EQ(2, x.m.batch.npages);
+	ASSERT_EQ(0, node2_place_wait(self, &err, &moved, &ms)) TH_LOG("%s", self->why);
+	TH_LOG("node2's PLACE: %s after %.0f ms, %u moved", strerror(err), ms, moved);
+	EXPECT_EQ(ETIMEDOUT, err);
+	EXPECT_EQ(0u, moved);
+	/* Its bound, and the connection's drain after it (timeout_ms). */
+	EXPECT_LE(3.0 * self->timeout_ms - 100, ms);
+	EXPECT_GE(4.0 * self->timeout_ms + 2000, ms);
+	ASSERT_EQ(0, rogue_wait_disconnect(self->r, DISCONNECT_MS))
+		TH_LOG("node2 kept the connection of a PLACE never answered");
+	rogue_close(self->r);
+	self->r = NULL;
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, node2_info(self, run + i * PG, &pi)) TH_LOG("%s", self->why);
+		EXPECT_EQ(TARGET, pi.home) TH_LOG("page %u", i);
+		EXPECT_EQ(TARGET, pi.owner) TH_LOG("page %u", i);
+	}
+	node2_check_pages(_metadata, self, run, 2, 0x61);
+	ASSERT_EQ(0, rpc(self, ans, sizeof(ans), "free %#" PRIx64 " 2", run))
+		TH_LOG("%s", self->why);
+	EXPECT_STREQ("0", ans) TH_LOG("node2's FREE of the run it failed to place");
+}
+
+/*
+ * PLACE pulled, then never answered: we pull node2's batch with a MIGRATE
+ * of our own, as a target does, then never answer its PLACE. Its ioctl
+ * ends with ETIMEDOUT, and moved says the 2 pages are ours now. Its FREE
+ * of the run must bring them back (rule P1: a PLACE marks what went
+ * away whatever its outcome) with a MIGRATE we answer with their bytes,
+ * and free the run; not answer EXDEV, as for pages an administrator moved.
+ */
+TEST_F_TIMEOUT(wire, place_pulled_unanswered, 150)
+{
+	static uint8_t saved[PG];
+	struct tdsm_wire_msg m;
+	struct rx_msg x, rep;
+	struct access_ans a;
+	unsigned int moved;
+	struct pinfo pi;
+	struct rogue *r;
+	char d[400];
+	uint64_t run;
+	double ms;
+	long st;
+	int err;
+
+	START();
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	NEED_MW();
+	ASSERT_EQ(0, node2_alloc(self, 1, &run)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, node2_access(self, "write", run, 0x71, &a)) TH_LOG("%s", self->why);
+	ASSERT_STREQ("ok", a.what);
+	ASSERT_EQ(0, rpc_send(self, "place %#" PRIx64 " 1 %u", run, ROGUE))
+		TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_PLACE, &x, REPLY_MS))
+		TH_LOG("%s", self->why);
+
+	/* Pull the batch, as a target does; keep the PLACE unanswered. */
+	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
+	msg_batch(&m, TDSM_W_MIGRATE, run, 1, 0);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	st = call(self, r, &m, &rep);
+	ASSERT_LE(0, st) TH_LOG("our MIGRATE was not answered: %s", self->why);
+	fmt_msg(&rep, d, sizeof(d));
+	ASSERT_EQ(TDSM_WS_OK, st) TH_LOG("MIGRATE: %s", d);
+	ASSERT_EQ(1u, be64toh(rep.m.breply.done)) TH_LOG("%s", d);
+	ASSERT_EQ(1u, be64toh(rep.m.breply.data)) TH_LOG("%s", d);
+	ASSERT_EQ(pat_hash(0x71), fnv(r->data, PG))
+		TH_LOG("the page came with other bytes than node2's");
+	memcpy(saved, r->data, sizeof(saved));
+
+	ASSERT_EQ(0, node2_place_wait(self, &err, &moved, &ms)) TH_LOG("%s", self->why);
+	TH_LOG("node2's PLACE: %s after %.0f ms, %u moved", strerror(err), ms, moved);
+	EXPECT_EQ(ETIMEDOUT, err);
+	EXPECT_EQ(1u, moved);
+	ASSERT_EQ(0, rogue_wait_disconnect(r, DISCONNECT_MS))
+		TH_LOG("node2 kept the connection of a PLACE never answered");
+	rogue_close(r);
+	self->r = NULL;
+	ASSERT_EQ(0, node2_info(self, run, &pi)) TH_LOG("%s", self->why);
+	EXPECT_EQ(ROGUE, pi.home) TH_LOG("node2 forgot that we pulled its page");
+
+	/* Back, with the bytes: node2's FREE pulls the page, then frees. */
+	ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
+	r = self->r;
+	memcpy(r->data, saved, sizeof(saved));
+	ASSERT_EQ(0, rpc_send(self, "free %#" PRIx64 " 1", run)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, expect_request(self, r, TDSM_W_MIGRATE, &x, REPLY_MS))
+		TH_LOG("node2's FREE did not ask for its placed pages back: %s",
+		       self->why);
+	fmt_msg(&x, d, sizeof(d));
+	EXPECT_EQ(run, be64toh(x.m.batch.addr)) TH_LOG("%s", d);
+	EXPECT_EQ(1, x.m.batch.npages) TH_LOG("%s", d);
+	ASSERT_EQ(0, rogue_breply(r, &x.m, TDSM_WS_OK, 1, 1, 1, true))
+		TH_LOG("%s", r->err);
+	ASSERT_EQ(0, rpc_wait(self, d, sizeof(d), RPC_S)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("0", d) TH_LOG("node2's FREE of its placed run");
 }
 
 /*
@@ -5256,15 +5473,6 @@ TEST_F_TIMEOUT(wire, migrate_stopped_reports_moved, 200)
 
 /* ------------------------------------------------ batches and groups */
 
-struct batch_case {
-	const char *name;
-	uint8_t type;
-	uint64_t addr;
-	uint8_t npages;
-	uint64_t mask;
-	int want;
-};
-
 /*
  * After @n batch requests that were each answered with one reply: nothing
  * else came (no INVAL, FETCH or request of node2's), the connection is up,
@@ -5305,13 +5513,10 @@ TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 {
 	uint64_t edge1, edge2, pw;
 	struct peer_st before;
-	struct tdsm_wire_msg m;
 	struct access_ans a;
-	struct rx_msg rep;
 	struct pinfo pi;
-	char d[400], ans[512];
-	size_t i, n;
-	long st;
+	char ans[512];
+	size_t n;
 
 	START();
 	edge1 = batch_group_next(slice_addr(self, ROGUE, PG_BATCH_EDGE) - PG);
@@ -5321,40 +5526,26 @@ TEST_F_TIMEOUT(wire, batch_across_groups_refused, 200)
 	ASSERT_STREQ("ok", a.what);
 	{
 		const struct batch_case b[] = {
-			{ "READV of 8 pages across an edge of node2's", TDSM_W_READV, edge2 - 4 * PG, 8, 0xff, TDSM_WS_INVAL },
-			{ "READV of 2 pages across an edge, the first one asked for", TDSM_W_READV, pw, 2, 0x1, TDSM_WS_INVAL },
-			{ "READV of 64 pages from page 1 of a group", TDSM_W_READV, edge2 + PG, 64, ~0ull, TDSM_WS_INVAL },
-			{ "MIGRATE of 2 pages across an edge, the first written by node2", TDSM_W_MIGRATE, pw, 2, 0, TDSM_WS_INVAL },
-			{ "MIGRATE of 64 pages from page 60 of a group", TDSM_W_MIGRATE, edge2 - 4 * PG, 64, 0, TDSM_WS_INVAL },
-			{ "MIGRATE of 8 pages across an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 8, 0, TDSM_WS_INVAL },
-			{ "INVALV of 8 pages across an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 8, 0xff, TDSM_WS_INVAL },
-			{ "INVALV of 2 pages across an edge, the second one named", TDSM_W_INVALV, edge1 - PG, 2, 0x2, TDSM_WS_INVAL },
+			{ "READV of 8 pages across an edge of node2's", TDSM_W_READV, edge2 - 4 * PG, 8, 0xff, TDSM_WS_INVAL, false },
+			{ "READV of 2 pages across an edge, the first one asked for", TDSM_W_READV, pw, 2, 0x1, TDSM_WS_INVAL, false },
+			{ "READV of 64 pages from page 1 of a group", TDSM_W_READV, edge2 + PG, 64, ~0ull, TDSM_WS_INVAL, false },
+			{ "MIGRATE of 2 pages across an edge, the first written by node2", TDSM_W_MIGRATE, pw, 2, 0, TDSM_WS_INVAL, false },
+			{ "MIGRATE of 64 pages from page 60 of a group", TDSM_W_MIGRATE, edge2 - 4 * PG, 64, 0, TDSM_WS_INVAL, false },
+			{ "MIGRATE of 8 pages across an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 8, 0, TDSM_WS_INVAL, false },
+			{ "INVALV of 8 pages across an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 8, 0xff, TDSM_WS_INVAL, false },
+			{ "INVALV of 2 pages across an edge, the second one named", TDSM_W_INVALV, edge1 - PG, 2, 0x2, TDSM_WS_INVAL, false },
 			/* Inside a group: answered (nothing of node 1's is node2's to serve or move). */
-			{ "READV of the 4 pages up to an edge of node 1's", TDSM_W_READV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK },
-			{ "READV of a whole group of node 1's", TDSM_W_READV, edge1, 64, ~0ull, TDSM_WS_OK },
-			{ "MIGRATE of a whole group of node 1's", TDSM_W_MIGRATE, edge1, 64, 0, TDSM_WS_OK },
-			{ "MIGRATE of the 4 pages up to an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 4, 0, TDSM_WS_OK },
-			{ "INVALV of the 4 pages up to an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK },
+			{ "READV of the 4 pages up to an edge of node 1's", TDSM_W_READV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK, false },
+			{ "READV of a whole group of node 1's", TDSM_W_READV, edge1, 64, ~0ull, TDSM_WS_OK, false },
+			{ "MIGRATE of a whole group of node 1's", TDSM_W_MIGRATE, edge1, 64, 0, TDSM_WS_OK, false },
+			{ "MIGRATE of the 4 pages up to an edge of node 1's", TDSM_W_MIGRATE, edge1 - 4 * PG, 4, 0, TDSM_WS_OK, false },
+			{ "INVALV of the 4 pages up to an edge of node 1's", TDSM_W_INVALV, edge1 - 4 * PG, 4, 0xf, TDSM_WS_OK, false },
 		};
 
 		n = sizeof(b) / sizeof(b[0]);
 		ASSERT_EQ(0, connect_ok(self, &self->r)) TH_LOG("%s", self->why);
 		ASSERT_EQ(0, peer_get(self, &before)) TH_LOG("%s", self->why);
-		for (i = 0; i < n; i++) {
-			msg_batch(&m, b[i].type, b[i].addr, b[i].npages, b[i].mask);
-			st = call(self, self->r, &m, &rep);
-			ASSERT_LE(0, st) TH_LOG("%s: %s", b[i].name, self->why);
-			fmt_msg(&rep, d, sizeof(d));
-			EXPECT_EQ(b[i].want, st)
-				TH_LOG("%s: want %s, got %s: %s", b[i].name,
-				       st_name(b[i].want), st_name(st), d);
-			if (b[i].type == TDSM_W_INVALV)
-				continue;
-			/* A batch reply: nothing served, nothing moved. */
-			EXPECT_EQ(0u, be64toh(rep.m.breply.done)) TH_LOG("%s: %s", b[i].name, d);
-			EXPECT_EQ(0u, be64toh(rep.m.breply.data)) TH_LOG("%s: %s", b[i].name, d);
-			EXPECT_EQ(0u, be32toh(rep.m.breply.holders)) TH_LOG("%s: %s", b[i].name, d);
-		}
+		run_batch_cases(_metadata, self, b, n);
 	}
 	/* Nothing else came of them: no INVAL, FETCH or request of node2's. */
 	EXPECT_EQ(0, batches_answered(self, &before, n)) TH_LOG("%s", self->why);
