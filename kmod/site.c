@@ -473,11 +473,15 @@ static struct tdsm_site *tdsm_site_make(struct mm_struct *mm,
 	if (e->len < TDSM_SITE_LEN_MIN || e->len > TDSM_SITE_LEN_MAX ||
 	    e->value_reg > 15 || e->addr_reg > 15)
 		return NULL;
-	if (e->flags & (TINYDSM_SITE_F_FETCH_ADD | TINYDSM_SITE_F_XCHG))
-		len = tdsm_site_encode_atomic(e->flags & TINYDSM_SITE_F_FETCH_ADD ?
-					      TDSM_SITE_XADD : TDSM_SITE_XCHG,
-					      e->width, e->value_reg,
-					      e->addr_reg, want);
+	if (e->flags & TINYDSM_SITE_F_FETCH_ADD)
+		len = tdsm_site_encode_atomic(TDSM_SITE_XADD, e->width,
+					      e->value_reg, e->addr_reg, want);
+	else if (e->flags & TINYDSM_SITE_F_XCHG)
+		len = tdsm_site_encode_atomic(TDSM_SITE_XCHG, e->width,
+					      e->value_reg, e->addr_reg, want);
+	else if (e->flags & TINYDSM_SITE_F_CAS)
+		len = tdsm_site_encode_atomic(TDSM_SITE_CMPXCHG, e->width,
+					      e->value_reg, e->addr_reg, want);
 	else
 		len = tdsm_site_encode(e->width, e->flags & TINYDSM_SITE_F_STORE,
 				       e->value_reg, e->addr_reg, want);

@@ -463,6 +463,10 @@ int tdsm_site_encode(u8 width, bool store, u8 vreg, u8 areg, u8 *out)
  *
  *   xadd 8: lock {disp32} xaddq %V, 0(%A)   xchg 8: {disp32} xchgq %V, 0(%A)
  *   xadd 4: lock {disp32} xaddl %Vd, 0(%A)  xchg 4: {disp32} xchgl %Vd, 0(%A)
+ *   cmpxchg 8: lock {disp32} cmpxchgq %V, 0(%A)
+ *   cmpxchg 4: lock {disp32} cmpxchgl %Vd, 0(%A)
+ *
+ * (cmpxchg compares with RAX, and loads the word into it if they differ.)
  *
  * Return: the length of the instruction, or -EINVAL for a bad argument.
  */
@@ -472,19 +476,20 @@ int tdsm_site_encode_atomic(enum tdsm_site_atomic op, u8 width, u8 vreg,
 	unsigned int len = 0;
 	u8 rex;
 
-	if ((op != TDSM_SITE_XADD && op != TDSM_SITE_XCHG) ||
+	if ((op != TDSM_SITE_XADD && op != TDSM_SITE_XCHG &&
+	     op != TDSM_SITE_CMPXCHG) ||
 	    (width != 4 && width != 8) || vreg >= 16 || areg >= 16)
 		return -EINVAL;
-	if (op == TDSM_SITE_XADD)
+	if (op != TDSM_SITE_XCHG)
 		out[len++] = 0xf0;	/* lock */
 	rex = tdsm_site_rex(width, vreg, areg);
 	if (rex != 0x40)
 		out[len++] = rex;
-	if (op == TDSM_SITE_XADD) {
-		out[len++] = 0x0f;
-		out[len++] = 0xc1;
-	} else {
+	if (op == TDSM_SITE_XCHG) {
 		out[len++] = 0x87;
+	} else {
+		out[len++] = 0x0f;
+		out[len++] = op == TDSM_SITE_XADD ? 0xc1 : 0xb1;
 	}
 	return len + tdsm_site_modrm(vreg, areg, out + len);
 }

@@ -23,7 +23,8 @@ struct pt_regs;
 
 /*
  * Longest site form tdsm_site_encode() and tdsm_site_encode_atomic() emit
- * (F0 REX 0F C1 ModRM SIB disp32: lock xadd with RSP or R12 as the base).
+ * (F0 REX 0F C1 ModRM SIB disp32: lock xadd or lock cmpxchg with RSP or
+ * R12 as the base).
  */
 #define TDSM_SITE_MAX_LEN	10
 
@@ -32,10 +33,13 @@ struct pt_regs;
  * @TDSM_SITE_XADD: lock xadd V, 0(A): the word += V, V = the word before
  * @TDSM_SITE_XCHG: xchg V, 0(A): the word = V, V = the word before
  *	(a memory operand makes xchg locked without a prefix)
+ * @TDSM_SITE_CMPXCHG: lock cmpxchg V, 0(A): if the word = RAX, the word = V
+ *	(ZF set), else RAX = the word (ZF clear)
  */
 enum tdsm_site_atomic {
 	TDSM_SITE_XADD = 1,
 	TDSM_SITE_XCHG,
+	TDSM_SITE_CMPXCHG,
 };
 
 /**

@@ -50,6 +50,8 @@ static NOINLINE void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
 static NOINLINE uint64_t fa32(void *p, uint64_t v) { return TDSM_FETCH_ADD32(p, v); }
 static NOINLINE uint64_t fa64(void *p, uint64_t v) { return TDSM_FETCH_ADD64(p, v); }
 static NOINLINE uint64_t xc32(void *p, uint64_t v) { return TDSM_XCHG32(p, v); }
+static NOINLINE uint64_t cas64(void *p, uint64_t e, uint64_t v) { return TDSM_CAS64(p, e, v); }
+static NOINLINE uint64_t cas32(void *p, uint64_t e, uint64_t v) { return TDSM_CAS32(p, e, v); }
 static NOINLINE uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
 
 static uint64_t (*const loads[])(const void *) = { ld8, ld16, ld32, ld64 };
@@ -222,6 +224,17 @@ static void check_atomics(struct __test_metadata *_metadata)
 	EXPECT_EQ(STORE_VAL, w[2]);
 	EXPECT_EQ(STORE_VAL & 0xffffffffULL, xc32(&w[2], 0x5a5a5a5a));
 	EXPECT_EQ((STORE_VAL & ~0xffffffffULL) | 0x5a5a5a5aULL, w[2]);
+	/* CAS: the word before, whether it swapped or not. */
+	w[0] = 7;
+	EXPECT_EQ(7, cas64(&w[0], 6, STORE_VAL));
+	EXPECT_EQ(7, w[0]);
+	EXPECT_EQ(7, cas64(&w[0], 7, STORE_VAL));
+	EXPECT_EQ(STORE_VAL, w[0]);
+	w[2] = 0x77000000a5ULL;
+	EXPECT_EQ(0xa5, cas32(&w[2], 0x7700000005ULL, 1));
+	EXPECT_EQ(0x77000000a5ULL, w[2]);
+	EXPECT_EQ(0xa5, cas32(&w[2], 0xa5, 0xfffffff0ULL));
+	EXPECT_EQ(0x77fffffff0ULL, w[2]);
 	EXPECT_EQ(0x1111111111111111ULL, w[1]);
 	EXPECT_EQ(0x2222222222222222ULL, w[3]);
 }
@@ -239,7 +252,7 @@ static void run_all(struct __test_metadata *_metadata)
 
 struct site_insn {
 	unsigned int len, width, store, vreg, areg;
-	unsigned int atomic;	/* TINYDSM_SITE_F_FETCH_ADD or _XCHG, else 0 */
+	unsigned int atomic;	/* TINYDSM_SITE_F_FETCH_ADD, _XCHG or _CAS, else 0 */
 };
 
 /* NULL if @b starts with a site's direct form (filled in @in), else why not. */
@@ -260,8 +273,8 @@ static const char *decode_site(const uint8_t *b, struct site_insn *in)
 		rex = b[i++];
 	in->store = 0;
 	in->atomic = 0;
-	if (lock && !(b[i] == 0x0f && b[i + 1] == 0xc1))
-		return "lock on other than xadd";
+	if (lock && !(b[i] == 0x0f && (b[i + 1] == 0xc1 || b[i + 1] == 0xb1)))
+		return "lock on other than xadd or cmpxchg";
 	switch (b[i]) {
 	case 0x87:		/* xchg r32/64, r/m: locked by its memory operand */
 		if (op16)
@@ -286,13 +299,14 @@ static const char *decode_site(const uint8_t *b, struct site_insn *in)
 		in->width = 1;
 		in->store = 1;
 		break;
-	case 0x0f:		/* movzx r/m8, r/m16 -> r32; lock xadd */
+	case 0x0f:		/* movzx r/m8, r/m16 -> r32; lock xadd, cmpxchg */
 		i++;
-		if (b[i] == 0xc1) {
+		if (b[i] == 0xc1 || b[i] == 0xb1) {
 			if (!lock || op16)
-				return "xadd without lock, or 16-bit";
+				return "xadd or cmpxchg without lock, or 16-bit";
 			in->width = rex & 8 ? 8 : 4;
-			in->atomic = TINYDSM_SITE_F_FETCH_ADD;
+			in->atomic = b[i] == 0xc1 ? TINYDSM_SITE_F_FETCH_ADD :
+						    TINYDSM_SITE_F_CAS;
 			break;
 		}
 		if (b[i] != 0xb6 && b[i] != 0xb7)
@@ -549,7 +563,8 @@ TEST(decode)
 		EXPECT_EQ(e->width, in.width) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->flags & TINYDSM_SITE_F_STORE, in.store)
 			TH_LOG("site %zu", i);
-		EXPECT_EQ(e->flags & (TINYDSM_SITE_F_FETCH_ADD | TINYDSM_SITE_F_XCHG),
+		EXPECT_EQ(e->flags & (TINYDSM_SITE_F_FETCH_ADD | TINYDSM_SITE_F_XCHG |
+				      TINYDSM_SITE_F_CAS),
 			  in.atomic) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->value_reg, in.vreg) TH_LOG("site %zu", i);
 		EXPECT_EQ(e->addr_reg, in.areg) TH_LOG("site %zu", i);
@@ -782,13 +797,29 @@ TEST(stub_decisions)
 	EXPECT_EQ(0, xc64(buf + psz + 16, STORE_VAL));
 	EXPECT_EQ(4, sigbus_count);
 	EXPECT_EQ(11, le(buf + psz + 16, 8));
+	/* A CAS site alike: EXCLUSIVE here, else the module (SIGBUS). */
+	xlate[1] = TINYDSM_PAGE_EXCLUSIVE;
+	EXPECT_EQ(11, cas64(buf + psz + 16, 11, 13));
+	EXPECT_EQ(13, cas32(buf + psz + 16, 12, 14));
+	EXPECT_EQ(13, le(buf + psz + 16, 8));
+	EXPECT_EQ(4, sigbus_count);
+	xlate[1] = TINYDSM_PAGE_SHARED;
+	EXPECT_EQ(0, cas64(buf + psz + 16, 13, 15));
+	EXPECT_EQ(5, sigbus_count);
+	EXPECT_EQ(13, le(buf + psz + 16, 8));
+	xlate[1] = TINYDSM_PAGE_INVALID;
+	EXPECT_EQ(0, cas32(buf + psz + 16, 13, 15));
+	EXPECT_EQ(6, sigbus_count);
+	EXPECT_EQ(13, le(buf + psz + 16, 8));
 
 	/* Detached: everything plain. */
 	tdsm__state.size = 0;
 	st8(buf + 1, 0x99);
 	EXPECT_EQ(0x99, ld8(buf + 1));
-	EXPECT_EQ(xc64(buf + psz + 16, 12), 11);
-	EXPECT_EQ(4, sigbus_count);
+	EXPECT_EQ(xc64(buf + psz + 16, 12), 13);
+	EXPECT_EQ(12, cas64(buf + psz + 16, 12, 16));
+	EXPECT_EQ(16, le(buf + psz + 16, 8));
+	EXPECT_EQ(6, sigbus_count);
 	tdsm__window_unmap(xlate, 2);
 	EXPECT_EQ(0, xlate[1]);
 	free(buf);

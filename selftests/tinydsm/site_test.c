@@ -55,6 +55,16 @@ static __attribute__((noinline)) uint64_t fa64(void *p, uint64_t v) { return TDS
 static __attribute__((noinline)) uint64_t fa32(void *p, uint64_t v) { return TDSM_FETCH_ADD32(p, v); }
 static __attribute__((noinline)) uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
 static __attribute__((noinline)) uint64_t xc32(void *p, uint64_t v) { return TDSM_XCHG32(p, v); }
+/* The compare-and-swap sites: lock cmpxchg, 8 and 4 bytes. */
+static __attribute__((noinline)) uint64_t cas64(void *p, uint64_t e, uint64_t v)
+{
+	return TDSM_CAS64(p, e, v);
+}
+
+static __attribute__((noinline)) uint64_t cas32(void *p, uint64_t e, uint64_t v)
+{
+	return TDSM_CAS32(p, e, v);
+}
 
 /*
  * Plain accesses, not built with the macros: what any program has. A
@@ -381,6 +391,133 @@ TEST_F(site, atomic_sites)
 	       (unsigned long long)total, SITE_ADD_THREADS, flips);
 	tdsm_sites_set_form_all(TINYDSM_SITE_DIRECT);
 	EXPECT_EQ(0, tdsm_free(p, 2));
+}
+
+/*
+ * The compare-and-swap sites (lock cmpxchg): registered with their flag,
+ * and in both forms a CAS: the word before comes back whether or not it
+ * equalled the expected value, the word changes only if it did, a 32-bit
+ * CAS leaves the other half of a 64-bit word alone, and on a page never
+ * touched the lookup form's stub asks the module (TINYDSM_IOC_ATOMIC CAS).
+ * Then threads count one word up with CAS loops through one site while
+ * the main thread flips it between its forms: the word is the total, and
+ * the old values of the successful CASes are 0 .. total - 1, each once.
+ */
+struct caser {
+	uint64_t *word;
+	uint64_t olds[SITE_ADD_OPS];
+	unsigned long failed;
+};
+
+static void *caser_fn(void *arg)
+{
+	struct caser *c = arg;
+	unsigned int i;
+
+	for (i = 0; i < SITE_ADD_OPS; i++) {
+		uint64_t e = __atomic_load_n(c->word, __ATOMIC_RELAXED), o;
+
+		while ((o = cas64(c->word, e, e + 1)) != e) {
+			c->failed++;
+			e = o;
+		}
+		c->olds[i] = e;
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+TEST_F(site, cas_sites)
+{
+	static struct caser cs[SITE_ADD_THREADS];
+	pthread_t th[SITE_ADD_THREADS];
+	struct tinydsm_site_info si = { 0 };
+	uint64_t *p = fresh_pages(3), total = SITE_ADD_THREADS * SITE_ADD_OPS;
+	unsigned long failed = 0;
+	uint32_t *fresh;
+	uint8_t *seen;
+	int i, flips = 0;
+	unsigned int j;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, tdsm_site_info(site_of(cas64), &si));
+	EXPECT_EQ(TINYDSM_SITE_F_CAS, si.flags);
+	EXPECT_EQ(8, si.width);
+	ASSERT_EQ(0, tdsm_site_info(site_of(cas32), &si));
+	EXPECT_EQ(TINYDSM_SITE_F_CAS, si.flags);
+	EXPECT_EQ(4, si.width);
+
+	/* Each form alone: a CAS that fails, one that swaps; 32 bits of 64. */
+	p[1] = 0x7700000005ULL;
+	EXPECT_EQ(5, cas32(&p[1], 4, 9));
+	EXPECT_EQ(0x7700000005ULL, p[1]) TH_LOG("a failed CAS wrote");
+	EXPECT_EQ(5, cas32(&p[1], 5, 9));
+	EXPECT_EQ(0x7700000009ULL, p[1]);
+	EXPECT_EQ(0x7700000009ULL, cas64(&p[1], 9, 1));
+	EXPECT_EQ(0x7700000009ULL, p[1]) TH_LOG("a failed CAS wrote");
+	EXPECT_EQ(0x7700000009ULL, cas64(&p[1], 0x7700000009ULL, 2));
+	EXPECT_EQ(2, p[1]);
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(cas32), TINYDSM_SITE_LOOKUP));
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(cas64), TINYDSM_SITE_LOOKUP));
+	p[1] = 0x7700000005ULL;
+	EXPECT_EQ(5, cas32(&p[1], 4, 9));
+	EXPECT_EQ(0x7700000005ULL, p[1]) TH_LOG("a failed CAS wrote (lookup form)");
+	EXPECT_EQ(5, cas32(&p[1], 5, 9));
+	EXPECT_EQ(0x7700000009ULL, p[1]);
+	EXPECT_EQ(0x7700000009ULL, cas64(&p[1], 9, 1));
+	EXPECT_EQ(0x7700000009ULL, cas64(&p[1], 0x7700000009ULL, 3));
+	EXPECT_EQ(3, p[1]);
+
+	/* Pages never touched, through the lookup form (its stub), each width. */
+	EXPECT_EQ(0, cas64((uint8_t *)p + 2 * PG + 16, 0, 0x1122334455ULL));
+	fresh = (uint32_t *)((uint8_t *)p + PG + 8);
+	EXPECT_EQ(0, cas32(fresh, 1, 7)) TH_LOG("a page never touched is zero");
+	EXPECT_EQ(0, cas32(fresh, 0, 7));
+	EXPECT_EQ(7, cas32(fresh, 7, 8));
+	EXPECT_EQ(8, *(volatile uint32_t *)fresh);
+	EXPECT_EQ(0x1122334455ULL, *(volatile uint64_t *)((uint8_t *)p + 2 * PG + 16));
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(cas32), TINYDSM_SITE_DIRECT));
+
+	/* Threads through one site, flipped between its forms meanwhile. */
+	p[0] = 0;
+	for (i = 0; i < SITE_ADD_THREADS; i++) {
+		cs[i].word = p;
+		cs[i].failed = 0;
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, caser_fn, &cs[i]));
+	}
+	while (__atomic_load_n(p, __ATOMIC_RELAXED) < total) {
+		int form = flips & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
+
+		if (tdsm_site_set_form(site_of(cas64), form) != 1)
+			break;
+		flips++;
+		sched_yield();
+	}
+	for (i = 0; i < SITE_ADD_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		failed += cs[i].failed;
+	}
+	EXPECT_EQ(total, p[0]);
+	seen = calloc(total, 1);
+	ASSERT_NE(NULL, seen);
+	for (i = 0; i < SITE_ADD_THREADS; i++)
+		for (j = 0; j < SITE_ADD_OPS; j++) {
+			uint64_t o = cs[i].olds[j];
+
+			ASSERT_LT(o, total) TH_LOG("thread %d, op %u: old %llu", i, j,
+						   (unsigned long long)o);
+			EXPECT_EQ(0, seen[o]) TH_LOG("a CAS from %llu succeeded twice",
+						     (unsigned long long)o);
+			seen[o] = 1;
+		}
+	free(seen);
+	EXPECT_LT(0, flips);
+	TH_LOG("%llu CAS increments (%lu CASes lost a race) by %d threads while "
+	       "the site was rewritten %d times", (unsigned long long)total,
+	       failed, SITE_ADD_THREADS, flips);
+	tdsm_sites_set_form_all(TINYDSM_SITE_DIRECT);
+	EXPECT_EQ(0, tdsm_free(p, 3));
 }
 
 /*

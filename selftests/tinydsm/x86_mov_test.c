@@ -430,7 +430,8 @@ TEST(site_encode)
 /* ---- tdsm_site_encode_atomic --------------------------------------------- */
 
 /*
- * Every atomic site form x value register x address register:
+ * Every atomic site form (lock xadd, xchg, lock cmpxchg) x value register x
+ * address register:
  * tdsm_site_encode_atomic() == as (which the decoder, for movs only, does
  * not read), and every bad argument refused.
  */
@@ -443,13 +444,15 @@ TEST(site_encode_atomic)
 	} ops[] = {
 		{ TDSM_SITE_XADD, "lock {disp32} xadd%c %%%s, 0(%%%s)" },
 		{ TDSM_SITE_XCHG, "{disp32} xchg%c %%%s, 0(%%%s)" },
+		{ TDSM_SITE_CMPXCHG, "lock {disp32} cmpxchg%c %%%s, 0(%%%s)" },
 	};
+	const unsigned int nops = sizeof(ops) / sizeof(ops[0]);
 	struct lines l = { 0 };
 	struct code c;
 	unsigned int o, w, v, a, i = 0;
 	u8 out[TDSM_SITE_MAX_LEN + 8];
 
-	for (o = 0; o < 2; o++)
+	for (o = 0; o < nops; o++)
 		for (w = 0; w < 2; w++)
 			for (v = 0; v < 16; v++)
 				for (a = 0; a < 16; a++)
@@ -457,7 +460,7 @@ TEST(site_encode_atomic)
 						 reg_names(widths[w])[v], reg_q[a]);
 	ASSERT_EQ(0, assemble(&l, &c));
 
-	for (o = 0; o < 2; o++)
+	for (o = 0; o < nops; o++)
 		for (w = 0; w < 2; w++)
 			for (v = 0; v < 16; v++)
 				for (a = 0; a < 16; a++, i++) {
@@ -482,7 +485,8 @@ TEST(site_encode_atomic)
 				}
 
 	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(0, 8, 0, 0, out));
-	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(3, 8, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(4, 8, 0, 0, out));
+	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_CMPXCHG, 2, 0, 0, out));
 	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XADD, 2, 0, 0, out));
 	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XCHG, 1, 0, 0, out));
 	ASSERT_EQ(-EINVAL, tdsm_site_encode_atomic(TDSM_SITE_XADD, 8, 16, 0, out));

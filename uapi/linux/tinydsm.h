@@ -175,7 +175,8 @@
  * 32-bit zero displacement, at least 5 bytes long (its direct form), and a
  * lookup thunk out of line. Since ABI 6 a site may also be an atomic
  * read-modify-write of 4 or 8 bytes (TDSM_FETCH_ADD64(p, v), TDSM_XCHG32(p,
- * v), ...: lock xadd or xchg, same operands), whose lookup form does the
+ * v), ...: lock xadd or xchg, same operands; since ABI 8 TDSM_CAS64(p, e,
+ * v), lock cmpxchg, the expected value in RAX), whose lookup form does the
  * operation where the page is held exclusively (TINYDSM_IOC_ATOMIC). A
  * struct tinydsm_site_entry in the ELF section TINYDSM_SITES_SECTION
  * records each site, with positions relative to the
@@ -359,7 +360,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define TINYDSM_ABI_VERSION	7
+#define TINYDSM_ABI_VERSION	8
 #define TINYDSM_DEVICE_NAME	"tinydsm"
 
 /*
@@ -748,14 +749,17 @@ struct tinydsm_place {
  * tinydsm_site_entry.flags: at most one. None: a load (mov); F_STORE: a
  * store (mov). The atomic sites (ABI 6), 4 or 8 bytes: F_FETCH_ADD, lock
  * xadd V, 0(A) (the word += V, V = the word before); F_XCHG, xchg V, 0(A)
- * (the word = V, V = the word before). Their lookup form does the
- * operation where the page is held exclusively, as TINYDSM_IOC_ATOMIC does.
+ * (the word = V, V = the word before); F_CAS (ABI 8), lock cmpxchg V, 0(A)
+ * (if the word = RAX, the word = V; else RAX = the word). Their lookup
+ * form does the operation where the page is held exclusively, as
+ * TINYDSM_IOC_ATOMIC does.
  */
 #define TINYDSM_SITE_F_STORE		_BITUL(0)
 #define TINYDSM_SITE_F_FETCH_ADD	_BITUL(1)
 #define TINYDSM_SITE_F_XCHG		_BITUL(2)
+#define TINYDSM_SITE_F_CAS		_BITUL(3)
 #define __TINYDSM_SITE_F_ALL	(TINYDSM_SITE_F_STORE | TINYDSM_SITE_F_FETCH_ADD | \
-				 TINYDSM_SITE_F_XCHG)
+				 TINYDSM_SITE_F_XCHG | TINYDSM_SITE_F_CAS)
 
 /**
  * struct tinydsm_site_entry - one access site, as the ELF section holds it

@@ -178,3 +178,52 @@ uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
 	}
 	return a.old;
 }
+
+/*
+ * A compare-and-swap site's lookup form (TDSM_CAS64(), TDSM_CAS32()): as
+ * tdsm__lookup_atomic(), with TINYDSM_ATOMIC_CAS. Returns the word before,
+ * which the thunk leaves in RAX as cmpxchg does (equal to @expected if the
+ * swap happened).
+ */
+uint64_t tdsm__lookup_cas(uint64_t addr, uint64_t value, uint64_t site,
+			  uint64_t width, uint64_t expected)
+{
+	int st = tdsm__page_state(addr, width);
+	struct tinydsm_atomic a = {
+		.addr = addr,
+		.width = width,
+		.op = TINYDSM_ATOMIC_CAS,
+	};
+	long ret;
+
+	(void)site;	/* TINYDSM_IOC_ATOMIC records no site */
+	if (width == 4) {
+		value = (uint32_t)value;
+		expected = (uint32_t)expected;
+	}
+	if (st < 0 || st == TINYDSM_PAGE_EXCLUSIVE) {
+		if (width == 8) {
+			uint64_t e = expected;
+
+			__atomic_compare_exchange_n((volatile uint64_t *)addr, &e, value,
+						    0, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST);
+			return e;
+		} else {
+			uint32_t e = (uint32_t)expected;
+
+			__atomic_compare_exchange_n((volatile uint32_t *)addr, &e,
+						    (uint32_t)value, 0,
+						    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+			return e;
+		}
+	}
+	a.operand = value;
+	a.expected = expected;
+	ret = raw_syscall3(SYS_ioctl, tdsm__state.fd, TINYDSM_IOC_ATOMIC, (long)&a);
+	if (ret < 0) {
+		raise_sigbus();
+		return 0;
+	}
+	return a.old;
+}

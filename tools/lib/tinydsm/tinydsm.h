@@ -387,6 +387,10 @@ uint64_t tdsm__lookup_load(uint64_t addr, uint64_t site, uint64_t width)
 /* @how: the width (4 or 8) | TINYDSM_SITE_F_FETCH_ADD or _XCHG << 8. */
 uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
 			     uint64_t how) __attribute__((visibility("hidden")));
+/* A CAS site's: @value the new word, @expected RAX's; the word before. */
+uint64_t tdsm__lookup_cas(uint64_t addr, uint64_t value, uint64_t site,
+			  uint64_t width, uint64_t expected)
+	__attribute__((visibility("hidden")));
 void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 			uint64_t width) __attribute__((visibility("hidden")));
 
@@ -526,6 +530,20 @@ void tdsm__lookup_store(uint64_t addr, uint64_t value, uint64_t site,
 	"lea 136(%%rsp), %%rsp\n\t"
 
 /*
+ * tdsm__lookup_cas(A, V, site, width, RAX): the word before out in RAX, as
+ * cmpxchg leaves it (the expected value if they were equal); V unchanged.
+ * RAX's slot is 64(%rsp) once %rbp is popped (the first push).
+ */
+#define __TDSM_CAS_THUNK(width)						\
+	__TDSM_SAVE							\
+	__TDSM_ARGS_AV(width)						\
+	"mov %%rax, %%r8\n\t"						\
+	__TDSM_CALL("tdsm__lookup_cas")					\
+	"mov %%rax, 64(%%rsp)\n\t"					\
+	__TDSM_RESTORE							\
+	"lea 136(%%rsp), %%rsp\n\t"
+
+/*
  * tdsm__lookup_atomic(A, V, site, HOW): V in, the word before out, as the
  * instruction does.
  */
@@ -617,6 +635,30 @@ tdsm_##name##bits(volatile void *p, uint##bits##_t val)			\
 	return (uint##bits##_t)v;					\
 }
 
+/*
+ * A compare-and-swap site: lock cmpxchg, the expected value in and the
+ * word before out in RAX (the constraint "+a"), the new one in V. flags 8
+ * = TINYDSM_SITE_F_CAS.
+ */
+#define __TDSM_DEFINE_CAS(bits, width, insn)				\
+static inline __attribute__((always_inline)) uint##bits##_t		\
+tdsm_site_cas##bits(volatile void *p, uint##bits##_t expected,		\
+		    uint##bits##_t val)					\
+{									\
+	uint64_t old = expected, v = val, t;				\
+									\
+	__tdsm_asm(__TDSM_SITE(insn, width, 8, 2, "jne",		\
+			       __TDSM_CAS_THUNK(width))			\
+		   : "+m" (*(volatile __tdsm_u##bits *)p), "+a" (old),	\
+		     [t] "=&r" (t)					\
+		   : [a] "r" (p), [v] "r" (v)				\
+		   : "cc", "memory");					\
+	return (uint##bits##_t)old;					\
+}
+
+__TDSM_DEFINE_CAS(64, 8, "lock cmpxchgq %q[v], 0(%q[a])")
+__TDSM_DEFINE_CAS(32, 4, "lock cmpxchgl %k[v], 0(%q[a])")
+
 /* flags 2 = TINYDSM_SITE_F_FETCH_ADD, 4 = TINYDSM_SITE_F_XCHG (uapi) */
 __TDSM_DEFINE_ATOMIC(site_fetch_add, 64, 8, 2, 0x208, "lock xaddq %q[v], 0(%q[a])")
 __TDSM_DEFINE_ATOMIC(site_fetch_add, 32, 4, 2, 0x204, "lock xaddl %k[v], 0(%q[a])")
@@ -632,6 +674,9 @@ __TDSM_DEFINE_ATOMIC(site_xchg, 32, 4, 4, 0x404, "xchgl %k[v], 0(%q[a])")
 #define TDSM_FETCH_ADD64(p, v)	tdsm_site_fetch_add64((p), (uint64_t)(v))
 #define TDSM_XCHG32(p, v)	tdsm_site_xchg32((p), (uint32_t)(v))
 #define TDSM_XCHG64(p, v)	tdsm_site_xchg64((p), (uint64_t)(v))
+/* The word before: the swap happened if it equals @e. */
+#define TDSM_CAS32(p, e, v)	tdsm_site_cas32((p), (uint32_t)(e), (uint32_t)(v))
+#define TDSM_CAS64(p, e, v)	tdsm_site_cas64((p), (uint64_t)(e), (uint64_t)(v))
 
 /* Loads zero-extend; stores write the low bytes of v only. */
 #define TDSM_LOAD8(p)		tdsm_load8(p)
