@@ -42,6 +42,10 @@ static __attribute__((noinline)) uint64_t ld64(void *p) { return TDSM_LOAD64(p);
 static __attribute__((noinline)) void st64(void *p, uint64_t v) { TDSM_STORE64(p, v); }
 static __attribute__((noinline)) uint64_t fa64(void *p, uint64_t v) { return TDSM_FETCH_ADD64(p, v); }
 static __attribute__((noinline)) uint64_t xc64(void *p, uint64_t v) { return TDSM_XCHG64(p, v); }
+static __attribute__((noinline)) uint64_t cas64(void *p, uint64_t e, uint64_t v)
+{
+	return TDSM_CAS64(p, e, v);
+}
 
 /* A plain load, not built with the macros: the uprobe path. */
 static __attribute__((noinline)) uint64_t plain_ld(const void *p)
@@ -222,7 +226,9 @@ TEST_F(sc, site_follows_its_page)
  * then on each of node1's fetch-adds is done at node2 (TINYDSM_IOC_ATOMIC:
  * no fault, the page stays at node2) while node2 fetch-adds the same word
  * on its mapping. The total is exact, node1's old values increase, and an
- * xchg site in lookup form swaps at node2 too.
+ * xchg site and a CAS site (lock cmpxchg) in lookup form swap at node2 too:
+ * a CAS that expects another value changes nothing, one that expects the
+ * word swaps, each one WORD round trip and no fault.
  */
 #define SITE_ADDS	200
 
@@ -292,8 +298,22 @@ TEST_F(sc, atomic_site_stays_remote)
 		EXPECT_EQ(1 + 100 + 2 * SITE_ADDS, xc64(p, 0x5151));
 	}
 	BARRIER("swapped");
-	if (self->s.id == HOME) {
+	if (self->s.id == HOME)
 		EXPECT_EQ(0x5151, *(volatile uint64_t *)p);
+	BARRIER("checked xchg");
+	if (self->s.id == APP) {
+		ASSERT_LE(0, tdsm_site_set_form(site_of(cas64), TINYDSM_SITE_LOOKUP));
+		ASSERT_EQ(0, tdsm_stats(&s0));
+		EXPECT_EQ(0x5151, cas64(p, 0x5150, 0x6262)) TH_LOG("a CAS that must fail");
+		EXPECT_EQ(0x5151, cas64(p, 0x5151, 0x6262)) TH_LOG("a CAS that must swap");
+		ASSERT_EQ(0, tdsm_stats(&s1));
+		EXPECT_EQ(s0.word_remote + 2, s1.word_remote) TH_LOG("both CASes at node2");
+		EXPECT_EQ(s0.write_faults, s1.write_faults);
+		EXPECT_EQ(s0.read_faults, s1.read_faults);
+	}
+	BARRIER("cas");
+	if (self->s.id == HOME) {
+		EXPECT_EQ(0x6262, *(volatile uint64_t *)p);
 		EXPECT_EQ(0, tc_free(&self->n, addr, 1));
 	}
 	BARRIER("done");
