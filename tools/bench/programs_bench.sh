@@ -36,7 +36,7 @@
 #   TDSM_PROG_<NAME>_ARGS a program's arguments (its size; defaults below)
 #   TDSM_PROG_TOP         top pages and IPs kept per node (5)
 #   TDSM_UNMOD_LINES      sort's and xz's input, lines (200000)
-#   TDSM_UNMOD_ITEMS      python3's dict, items (200000)
+#   TDSM_UNMOD_ITEMS      python3's dict, items (150000)
 #   TDSM_PROG_PLACEMENT   the programs' heap placement, TINYDSM_PLACEMENT
 #                         of their ranks (local, the library's default, or
 #                         interleave: a large block's pages spread over
@@ -46,7 +46,9 @@ set -uo pipefail
 PROGS=${TDSM_PROG_LIST:-radix fft lu ocean water}
 TOP=${TDSM_PROG_TOP:-5}
 LINES=${TDSM_UNMOD_LINES:-200000}
-ITEMS=${TDSM_UNMOD_ITEMS:-200000}
+# 200000 items took 62 to 63 MiB of the preload's 64 MiB run (one home's
+# slice in the lab) and ran out of it in one run of two (MemoryError).
+ITEMS=${TDSM_UNMOD_ITEMS:-150000}
 PLACEMENT=${TDSM_PROG_PLACEMENT:-local}
 UNMOD="sort xz python"
 # The sizes: a few tenths of a second to a second on node1 alone under
