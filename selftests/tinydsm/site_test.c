@@ -478,6 +478,7 @@ TEST_F(site, cas_sites)
 	EXPECT_EQ(8, *(volatile uint32_t *)fresh);
 	EXPECT_EQ(0x1122334455ULL, *(volatile uint64_t *)((uint8_t *)p + 2 * PG + 16));
 	EXPECT_EQ(1, tdsm_site_set_form(site_of(cas32), TINYDSM_SITE_DIRECT));
+	EXPECT_EQ(1, tdsm_site_set_form(site_of(cas64), TINYDSM_SITE_DIRECT));
 
 	/* Threads through one site, flipped between its forms meanwhile. */
 	p[0] = 0;
