@@ -256,7 +256,7 @@ $(BUILD)/selftests/region_test: $(TOP)/selftests/tinydsm/region_test.c \
 		$(TOP)/selftests/tinydsm/tdsm_budget.h $(UAPI_HDR) $(KSRC)/.extracted \
 		$(TDSM_NL) $(TDSM_NL_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -o $@ $< $(TDSM_NL) $(NL_LIBS)
+	$(CC) $(TEST_CFLAGS) $(NL_CFLAGS) -pthread -o $@ $< $(TDSM_NL) $(NL_LIBS)
 
 # migration_test drives MIGRATE/REPOPULATE over generic netlink.
 $(BUILD)/selftests/migration_test: $(TOP)/selftests/tinydsm/migration_test.c \

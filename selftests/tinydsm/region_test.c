@@ -5,8 +5,9 @@
  * faulting IP, every bad mmap and ioctl, and the home budget (ALLOC past
  * it gets ENOSPC, a first touch past it SIGBUS, each with the event
  * TINYDSM_EV_BUDGET; FREE gives the charge back; only an admin sets it),
- * what an administrator's FREE of part of a run leaves, and the range of
- * the fault-injection knobs.
+ * what an administrator's FREE of part of a run leaves, the kernel's own
+ * futexes on a word of the region, and the range of the fault-injection
+ * knobs.
  *
  * The region keeps its pages for as long as the module is loaded, so each
  * test works on pages of its own (the PG_* constants below).
@@ -15,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 #include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +50,7 @@
 #define PG_SLICE	70	/* 3 pages */
 #define PG_MREMAP	80
 #define PG_NOMEM	90	/* 2 pages */
+#define PG_FUTEX	92
 
 #define FAIL_PAGE_ALLOC	"/sys/kernel/debug/fail_page_alloc"
 
@@ -274,6 +279,77 @@ TEST_F(region, shared_between_processes)
 	close(go[1]);
 	close(done[0]);
 	close(done[1]);
+}
+
+static long sys_futex(uint32_t *uaddr, int op, uint32_t val,
+		      const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+struct futex_waiter {
+	uint32_t *word;
+	long rc;
+	int err;
+};
+
+static void *futex_wait_fn(void *arg)
+{
+	struct futex_waiter *w = arg;
+	struct timespec ts = { .tv_sec = 30 };
+
+	w->rc = sys_futex(w->word, FUTEX_WAIT_PRIVATE, 0, &ts);
+	w->err = w->rc ? errno : 0;
+	return NULL;
+}
+
+/*
+ * The kernel's own futexes on a word of the region. A private one (the
+ * threads of one process; glibc's mutexes and condition variables that
+ * are not process-shared) works: its key is the process and the address,
+ * and its value is read through the mapping, which faults as any access
+ * does. A waiter is queued and FUTEX_WAKE_PRIVATE wakes it. A shared one
+ * (between processes: pthread objects with PTHREAD_PROCESS_SHARED) is
+ * keyed on the page, which the kernel takes with get_user_pages(): the
+ * region refuses that (nothing may pin a frame that coherence takes
+ * away), so FUTEX_WAIT and FUTEX_WAKE fail with EFAULT at once, never
+ * hang. Across nodes a kernel futex wakes nothing: tdsm_wait() and
+ * tdsm_wake() (TINYDSM_IOC_WAIT, _WAKE) are the region's futex.
+ */
+TEST_F(region, kernel_futex_private_works_shared_efault)
+{
+	uint32_t *w = (uint32_t *)page_addr(PG_FUTEX);
+	struct futex_waiter fw = { .word = w };
+	struct timespec ts = { .tv_sec = 2 };
+	long woken = 0;
+	pthread_t th;
+	int i;
+
+	*(volatile uint32_t *)w = 0;
+	ASSERT_EQ(0, pthread_create(&th, NULL, futex_wait_fn, &fw));
+	/* Wake until one was woken: the waiter may not be queued yet. */
+	for (i = 0; i < 3000 && woken == 0; i++) {
+		usleep(5000);
+		woken = sys_futex(w, FUTEX_WAKE_PRIVATE, 1, NULL);
+	}
+	ASSERT_EQ(1, woken) TH_LOG("FUTEX_WAKE_PRIVATE: %s",
+				  woken < 0 ? strerror(errno) : "nobody waited in 15 s");
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, fw.rc) TH_LOG("the waiter's FUTEX_WAIT_PRIVATE: %s",
+				  strerror(fw.err));
+	/* The word differs: EAGAIN, as anywhere. */
+	*(volatile uint32_t *)w = 1;
+	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAIT_PRIVATE, 0, &ts));
+	EXPECT_EQ(EAGAIN, errno);
+
+	/* Shared: the page cannot be taken, so EFAULT, at once. */
+	errno = 0;
+	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAIT, 1, &ts));
+	EXPECT_EQ(EFAULT, errno) TH_LOG("FUTEX_WAIT (shared): %s", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAKE, 1, NULL));
+	EXPECT_EQ(EFAULT, errno) TH_LOG("FUTEX_WAKE (shared): %s", strerror(errno));
+	EXPECT_EQ(1, *(volatile uint32_t *)w);
 }
 
 TEST_F(region, stats_count_faults_and_frames)
