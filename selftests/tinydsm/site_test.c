@@ -303,7 +303,53 @@ TEST_F(site, threads_during_rewrites)
 struct adder {
 	uint64_t *word;
 	uint64_t olds[SITE_ADD_OPS];
+	unsigned long failed;	/* CASes that lost a race */
 };
+
+/*
+ * Flip @site between its forms until the word at @p reaches @total (the
+ * threads are done): how many times it was rewritten.
+ */
+static int flip_until(uint64_t *p, uint64_t total, uintptr_t site)
+{
+	int flips = 0;
+
+	while (__atomic_load_n(p, __ATOMIC_RELAXED) < total) {
+		int form = flips & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
+
+		if (tdsm_site_set_form(site, form) != 1)
+			break;
+		flips++;
+		sched_yield();
+	}
+	return flips;
+}
+
+/*
+ * Every old value the threads of @ad got (one per increment of the word,
+ * from 0) is one of 0 .. @total - 1, each once, and each thread's grow.
+ */
+static void check_olds_once(struct __test_metadata *_metadata,
+			    const struct adder *ad, uint64_t total)
+{
+	uint8_t *seen = calloc(total, 1);
+	unsigned int i, j;
+
+	ASSERT_NE(NULL, seen);
+	for (i = 0; i < SITE_ADD_THREADS; i++)
+		for (j = 0; j < SITE_ADD_OPS; j++) {
+			uint64_t o = ad[i].olds[j];
+
+			ASSERT_LT(o, total) TH_LOG("thread %u, op %u: old %llu", i, j,
+						   (unsigned long long)o);
+			EXPECT_EQ(0, seen[o]) TH_LOG("old value %llu twice",
+						     (unsigned long long)o);
+			seen[o] = 1;
+			if (j)
+				EXPECT_LT(ad[i].olds[j - 1], o);
+		}
+	free(seen);
+}
 
 static void *adder_fn(void *arg)
 {
@@ -324,9 +370,7 @@ TEST_F(site, atomic_sites)
 	pthread_t th[SITE_ADD_THREADS];
 	struct tinydsm_site_info si = { 0 };
 	uint64_t *p = fresh_pages(2), total = SITE_ADD_THREADS * SITE_ADD_OPS;
-	uint8_t *seen;
-	int i, flips = 0;
-	unsigned int j;
+	int i, flips;
 
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, tdsm_site_info(site_of(fa64), &si));
@@ -360,32 +404,11 @@ TEST_F(site, atomic_sites)
 		ad[i].word = p;
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, adder_fn, &ad[i]));
 	}
-	while (__atomic_load_n(p, __ATOMIC_RELAXED) < total) {
-		int form = flips & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
-
-		if (tdsm_site_set_form(site_of(fa64), form) != 1)
-			break;
-		flips++;
-		sched_yield();
-	}
+	flips = flip_until(p, total, site_of(fa64));
 	for (i = 0; i < SITE_ADD_THREADS; i++)
 		pthread_join(th[i], NULL);
 	EXPECT_EQ(total, p[0]);
-	seen = calloc(total, 1);
-	ASSERT_NE(NULL, seen);
-	for (i = 0; i < SITE_ADD_THREADS; i++)
-		for (j = 0; j < SITE_ADD_OPS; j++) {
-			uint64_t o = ad[i].olds[j];
-
-			ASSERT_LT(o, total) TH_LOG("thread %d, op %u: old %llu", i, j,
-						   (unsigned long long)o);
-			EXPECT_EQ(0, seen[o]) TH_LOG("old value %llu twice",
-						     (unsigned long long)o);
-			seen[o] = 1;
-			if (j)
-				EXPECT_LT(ad[i].olds[j - 1], o);
-		}
-	free(seen);
+	check_olds_once(_metadata, ad, total);
 	EXPECT_LT(0, flips);
 	TH_LOG("%llu fetch-adds by %d threads while the site was rewritten %d times",
 	       (unsigned long long)total, SITE_ADD_THREADS, flips);
@@ -403,15 +426,9 @@ TEST_F(site, atomic_sites)
  * the main thread flips it between its forms: the word is the total, and
  * the old values of the successful CASes are 0 .. total - 1, each once.
  */
-struct caser {
-	uint64_t *word;
-	uint64_t olds[SITE_ADD_OPS];
-	unsigned long failed;
-};
-
 static void *caser_fn(void *arg)
 {
-	struct caser *c = arg;
+	struct adder *c = arg;
 	unsigned int i;
 
 	for (i = 0; i < SITE_ADD_OPS; i++) {
@@ -430,15 +447,13 @@ static void *caser_fn(void *arg)
 
 TEST_F(site, cas_sites)
 {
-	static struct caser cs[SITE_ADD_THREADS];
+	static struct adder cs[SITE_ADD_THREADS];
 	pthread_t th[SITE_ADD_THREADS];
 	struct tinydsm_site_info si = { 0 };
 	uint64_t *p = fresh_pages(3), total = SITE_ADD_THREADS * SITE_ADD_OPS;
 	unsigned long failed = 0;
 	uint32_t *fresh;
-	uint8_t *seen;
-	int i, flips = 0;
-	unsigned int j;
+	int i, flips;
 
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, tdsm_site_info(site_of(cas64), &si));
@@ -487,32 +502,13 @@ TEST_F(site, cas_sites)
 		cs[i].failed = 0;
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, caser_fn, &cs[i]));
 	}
-	while (__atomic_load_n(p, __ATOMIC_RELAXED) < total) {
-		int form = flips & 1 ? TINYDSM_SITE_DIRECT : TINYDSM_SITE_LOOKUP;
-
-		if (tdsm_site_set_form(site_of(cas64), form) != 1)
-			break;
-		flips++;
-		sched_yield();
-	}
+	flips = flip_until(p, total, site_of(cas64));
 	for (i = 0; i < SITE_ADD_THREADS; i++) {
 		pthread_join(th[i], NULL);
 		failed += cs[i].failed;
 	}
 	EXPECT_EQ(total, p[0]);
-	seen = calloc(total, 1);
-	ASSERT_NE(NULL, seen);
-	for (i = 0; i < SITE_ADD_THREADS; i++)
-		for (j = 0; j < SITE_ADD_OPS; j++) {
-			uint64_t o = cs[i].olds[j];
-
-			ASSERT_LT(o, total) TH_LOG("thread %d, op %u: old %llu", i, j,
-						   (unsigned long long)o);
-			EXPECT_EQ(0, seen[o]) TH_LOG("a CAS from %llu succeeded twice",
-						     (unsigned long long)o);
-			seen[o] = 1;
-		}
-	free(seen);
+	check_olds_once(_metadata, cs, total);
 	EXPECT_LT(0, flips);
 	TH_LOG("%llu CAS increments (%lu CASes lost a race) by %d threads while "
 	       "the site was rewritten %d times", (unsigned long long)total,

@@ -3285,6 +3285,26 @@ TEST_F_TIMEOUT(wire, readv_busy_page_not_waited_for, 200)
 }
 
 /*
+ * We pull page @addr with a MIGRATE of one page into data page 0 (a fresh
+ * window over it): its status (-1 if unanswered: self->why), the reply in
+ * @rep.
+ */
+static long rogue_migrate_page(FIXTURE_DATA(wire) *self, struct rogue *r,
+			       uint64_t addr, struct rx_msg *rep)
+{
+	struct tdsm_wire_msg m;
+
+	if (rogue_bind(r, 0)) {
+		snprintf(self->why, sizeof(self->why), "%s", r->err);
+		return -1;
+	}
+	msg_batch(&m, TDSM_W_MIGRATE, addr, 1, 0);
+	m.batch.iova = htobe64((uintptr_t)r->data);
+	m.batch.rkey = htobe32(r->mw_rkey);
+	return call(self, r, &m, rep);
+}
+
+/*
  * A MIGRATE and a FREE of a busy page answer BUSY within half their
  * sender's wait and change nothing, as a READV does not serve it (above).
  * We allocate a page of node2's slice (as uid X), node2 writes it; then,
@@ -3300,7 +3320,6 @@ TEST_F_TIMEOUT(wire, readv_busy_page_not_waited_for, 200)
 TEST_F_TIMEOUT(wire, migrate_and_free_of_busy_page_busy, 200)
 {
 	struct rx_msg rep, inval;
-	struct tdsm_wire_msg m;
 	struct access_ans a;
 	struct pinfo pi;
 	struct rogue *r;
@@ -3321,11 +3340,7 @@ TEST_F_TIMEOUT(wire, migrate_and_free_of_busy_page_busy, 200)
 	/* A MIGRATE of the busy page to us. */
 	busy_window(_metadata, self, run, 0x42);
 	r = self->r;
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_batch(&m, TDSM_W_MIGRATE, run, 1, 0);
-	m.batch.iova = htobe64((uintptr_t)r->data);
-	m.batch.rkey = htobe32(r->mw_rkey);
-	st = call(self, r, &m, &rep);
+	st = rogue_migrate_page(self, r, run, &rep);
 	ASSERT_LE(0, st) TH_LOG("the MIGRATE was not answered: %s", self->why);
 	fmt_msg(&rep, d, sizeof(d));
 	EXPECT_EQ(TDSM_WS_BUSY, st) TH_LOG("MIGRATE: %s", d);
@@ -4572,7 +4587,6 @@ TEST_F_TIMEOUT(wire, place_unanswered, 150)
 TEST_F_TIMEOUT(wire, place_pulled_unanswered, 150)
 {
 	static uint8_t saved[PG];
-	struct tdsm_wire_msg m;
 	struct rx_msg x, rep;
 	struct access_ans a;
 	unsigned int moved;
@@ -4597,11 +4611,7 @@ TEST_F_TIMEOUT(wire, place_pulled_unanswered, 150)
 		TH_LOG("%s", self->why);
 
 	/* Pull the batch, as a target does; keep the PLACE unanswered. */
-	ASSERT_EQ(0, rogue_bind(r, 0)) TH_LOG("%s", r->err);
-	msg_batch(&m, TDSM_W_MIGRATE, run, 1, 0);
-	m.batch.iova = htobe64((uintptr_t)r->data);
-	m.batch.rkey = htobe32(r->mw_rkey);
-	st = call(self, r, &m, &rep);
+	st = rogue_migrate_page(self, r, run, &rep);
 	ASSERT_LE(0, st) TH_LOG("our MIGRATE was not answered: %s", self->why);
 	fmt_msg(&rep, d, sizeof(d));
 	ASSERT_EQ(TDSM_WS_OK, st) TH_LOG("MIGRATE: %s", d);

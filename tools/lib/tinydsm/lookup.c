@@ -57,6 +57,16 @@ static __attribute__((cold, noinline)) void raise_sigbus(void)
 	raw_syscall3(SYS_tgkill, pid, tid, SIGBUS);
 }
 
+/* TINYDSM_IOC_ATOMIC @a at the page's holder: the word before, or SIGBUS. */
+static uint64_t atomic_at_holder(struct tinydsm_atomic *a)
+{
+	if (raw_syscall3(SYS_ioctl, tdsm__state.fd, TINYDSM_IOC_ATOMIC, (long)a) < 0) {
+		raise_sigbus();
+		return 0;
+	}
+	return a->old;
+}
+
 static uint64_t plain_load(uint64_t addr, uint64_t width)
 {
 	switch (width) {
@@ -154,7 +164,6 @@ uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
 		.width = width,
 		.op = add ? TINYDSM_ATOMIC_FETCH_ADD : TINYDSM_ATOMIC_XCHG,
 	};
-	long ret;
 
 	(void)site;	/* TINYDSM_IOC_ATOMIC records no site */
 	if (width == 4)
@@ -171,12 +180,7 @@ uint64_t tdsm__lookup_atomic(uint64_t addr, uint64_t value, uint64_t site,
 						 __ATOMIC_SEQ_CST);
 	}
 	a.operand = value;
-	ret = raw_syscall3(SYS_ioctl, tdsm__state.fd, TINYDSM_IOC_ATOMIC, (long)&a);
-	if (ret < 0) {
-		raise_sigbus();
-		return 0;
-	}
-	return a.old;
+	return atomic_at_holder(&a);
 }
 
 /*
@@ -194,7 +198,6 @@ uint64_t tdsm__lookup_cas(uint64_t addr, uint64_t value, uint64_t site,
 		.width = width,
 		.op = TINYDSM_ATOMIC_CAS,
 	};
-	long ret;
 
 	(void)site;	/* TINYDSM_IOC_ATOMIC records no site */
 	if (width == 4) {
@@ -220,10 +223,5 @@ uint64_t tdsm__lookup_cas(uint64_t addr, uint64_t value, uint64_t site,
 	}
 	a.operand = value;
 	a.expected = expected;
-	ret = raw_syscall3(SYS_ioctl, tdsm__state.fd, TINYDSM_IOC_ATOMIC, (long)&a);
-	if (ret < 0) {
-		raise_sigbus();
-		return 0;
-	}
-	return a.old;
+	return atomic_at_holder(&a);
 }
