@@ -125,6 +125,12 @@ $(BUILD)/selftests/tests.list: $(TOP)/selftests/tinydsm/Makefile
 $(addprefix $(BUILD)/selftests/,coherence_pair_test coherence_trio_test): \
 		$(TOP)/selftests/tinydsm/coherence.h
 
+# coherence_pair_test pins a region page with ibv_reg_mr() (libibverbs).
+$(BUILD)/selftests/coherence_pair_test: $(TOP)/selftests/tinydsm/coherence_pair_test.c \
+		$(UAPI_HDR) $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< -pthread -libverbs
+
 # The family's generic netlink client (tools/lib/nl), on libnl-genl-3,
 # built once into $(BUILD)/lib/libtdsm_nl.a. A program that talks to the
 # module over generic netlink builds with $(NL_CFLAGS), lists $(TDSM_NL)

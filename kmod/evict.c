@@ -638,7 +638,7 @@ out:
  * the bounded cache", E7-E9):
  *
  * E7. The shrinker frees only a clean read copy that no PTE maps
- *     (TDSM_PG_MAPPED clear: set by tdsm_map_frame() before a PTE can
+ *     (TDSM_PG_MAPPED clear: set by tdsm_hand_frame() before a PTE can
  *     exist, cleared by tdsm_local_unmap() after the last went, both under
  *     the page lock, which the shrinker holds while it checks and drops),
  *     and only with tries: the chunk's refcount_inc_not_zero()

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "echo.h"
 #include "evict.h"
+#include "frame.h"
 #include "inject.h"
 #include "netlink.h"
 #include "page.h"
@@ -109,6 +110,7 @@ struct tdsm_region tdsm_region;
 static int __init tdsm_init(void)
 {
 	unsigned long npages, slice_pages;
+	bool region_up = false;
 	int err;
 
 	if (node_id < 1 || node_id > TDSM_NODES_MAX) {
@@ -165,6 +167,7 @@ static int __init tdsm_init(void)
 	err = tdsm_region_init();
 	if (err)
 		goto err_patch;
+	region_up = true;
 	err = tdsm_rdma_init(tdsm_region.node_id, tdsm_region.max_nodes,
 			     tdsm_region.home_nodes, tdsm_region.npages);
 	if (err)
@@ -198,6 +201,10 @@ err_cache:
 	tdsm_cache_exit();
 err_pages:
 	tdsm_pages_exit(&tdsm_region);
+	if (region_up) {
+		tdsm_frames_exit();
+		tdsm_region_fs_exit();
+	}
 err_echo:
 	tdsm_echo_exit();
 err_inject:
@@ -225,6 +232,8 @@ static void __exit tdsm_exit(void)
 	tdsm_patch_exit();
 	tdsm_cache_exit();
 	tdsm_pages_exit(&tdsm_region);
+	tdsm_frames_exit();	/* every frame released: their names go */
+	tdsm_region_fs_exit();	/* then the address space they named */
 	tdsm_netlink_exit();
 	tdsm_auth_exit();	/* no connection is left that could use the key */
 	tdsm_inject_exit();

@@ -20,6 +20,7 @@
 #include <linux/workqueue.h>
 
 #include "alloc.h"
+#include "frame.h"
 #include "page.h"
 #include "proto.h"
 #include "tinydsm.h"
@@ -532,8 +533,11 @@ void tdsm_pages_exit(struct tdsm_region *r)
 
 			if (!pg->frame)
 				continue;
-			/* Only our reference may be left: every mapping is gone. */
-			WARN_ON_ONCE(page_count(pg->frame) != 1);
+			/*
+			 * Every mapping is gone; a pin may outlive its
+			 * process, which tdsm_frames_exit() waits for.
+			 */
+			tdsm_frame_release(pg->frame);
 			put_page(pg->frame);
 			pg->frame = NULL;
 			atomic64_dec(&r->frames);

@@ -39,6 +39,7 @@
 #include "budget.h"
 #include "echo.h"
 #include "evict.h"
+#include "frame.h"
 #include "inject.h"
 #include "lock.h"
 #include "migrate.h"
@@ -111,7 +112,9 @@ u64 tdsm_page_addr(unsigned long idx)
 /*
  * Remove every user mapping of page @idx on this node (flushes TLBs): no
  * PTE maps the frame any more, so TDSM_PG_MAPPED goes (page lock held;
- * tdsm_map_frame() in region.c sets it).
+ * tdsm_hand_frame() in region.c sets it). Under the folio lock, which a
+ * fault holds while the core installs or write-enables a PTE. A DMA pin
+ * taken while it was mapped is waited for, bounded (frame.c, F2).
  */
 static void tdsm_local_unmap(struct tdsm_region *r, struct tdsm_page *pg,
 			     unsigned long idx, struct page *frame)
@@ -119,6 +122,7 @@ static void tdsm_local_unmap(struct tdsm_region *r, struct tdsm_page *pg,
 	tdsm_page_assert_locked(pg);
 	lock_page(frame);
 	unmap_mapping_range(r->mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 1);
+	tdsm_frame_wait_unpinned(frame, tdsm_page_addr(idx));
 	unlock_page(frame);
 	if (test_bit(TDSM_PG_MAPPED, &pg->flags))
 		clear_bit(TDSM_PG_MAPPED, &pg->flags);
@@ -135,6 +139,7 @@ static struct page *tdsm_local_drop(struct tdsm_region *r,
 
 	tdsm_page_assert_locked(pg);
 	pg->frame = NULL;
+	tdsm_frame_release(frame);	/* its name, rule F1 */
 	tdsm_cache_note(r, pg);
 	/*
 	 * The owner always holds a frame (a copy, or one it retained while it

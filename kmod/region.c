@@ -12,29 +12,29 @@
  * its owner, one fetch per page however many tasks fault on it
  * (TDSM_PG_FETCHING).
  *
- * No pins: the mapping is VM_IO | VM_PFNMAP and the fault handlers
- * install the frames themselves, as special PTEs (vmf_insert_pfn_prot()), so
- * that no get_user_pages() or pin_user_pages() can take a reference on a
- * frame: a pin (ibv_reg_mr(), io_uring fixed buffers, O_DIRECT) would keep
- * a frame that coherence takes away and gives back at any time, and the
- * device would read and write a copy nobody else sees. GUP-fast leaves
- * special PTEs to the slow path, whose check of the VMA flags refuses
- * VM_IO with -EFAULT, on 6.1 and 6.12 alike. Accesses by other processes
- * (/proc/PID/mem, ptrace) go through .access instead, which reads and
- * writes the frame under the page lock.
+ * The frames are mapped as normal, refcounted PTEs, handed to the core
+ * by .fault (and .page_mkwrite) locked, as a filesystem hands its page
+ * cache: get_user_pages() works on them, so the kernel's shared futexes,
+ * /proc/PID/mem, ptrace, O_DIRECT and io_uring reach the region. Each
+ * frame carries the region's address space and its page index while it
+ * may be reached (frame.c, F1): a shared futex is keyed on (inode, page),
+ * whichever frame holds the page. Who takes a frame away takes its folio
+ * lock, unmaps it, and waits (bounded) for a DMA pin to go (F2) before its
+ * data leave.
  *
- * A read fault maps the frame read-only (the vm_ops have .pfn_mkwrite, so
+ * A read fault maps the frame read-only (the vm_ops have .page_mkwrite, so
  * the core write-protects the shared mapping); the first write reaches
- * .pfn_mkwrite, which is where a page becomes exclusive to this node. A
- * write fault on an absent PTE gets the page exclusive in .fault and maps
- * it writable at once.
+ * .page_mkwrite, which is where a page becomes exclusive to this node. A
+ * write fault on an absent PTE gets the page exclusive in .fault, and the
+ * core calls .page_mkwrite before it maps it writable.
  *
  * Lock order: mmap_lock (held by the core) -> page lock (tdsm_page_lock)
- * -> the PTE lock (inside vmf_insert_pfn_prot(), zap_vma_ptes()). Every PTE of a page is
- * installed or made writable under its page lock, so whoever takes a page
- * away from this node (page lock, then unmap_mapping_range) cannot miss a
- * PTE that a fault is still installing, nor have a write-enable land after
- * its unmap.
+ * -> folio lock of the frame -> the PTE lock (inside the core's
+ * finish_fault() and unmap_mapping_range()). Every PTE of a page is
+ * installed or made writable under the frame's folio lock, taken under the
+ * page lock, so whoever takes a page away from this node (page lock, folio
+ * lock, then unmap_mapping_range) cannot miss a PTE that a fault is still
+ * installing, nor have a write-enable land after its unmap.
  */
 #include <linux/capability.h>
 #include <linux/fs.h>
@@ -57,6 +57,7 @@
 #include "budget.h"
 #include "compat.h"
 #include "evict.h"
+#include "frame.h"
 #include "lock.h"
 #include "netlink.h"
 #include "page.h"
@@ -85,6 +86,10 @@ static int tdsm_fs_init_fs_context(struct fs_context *fc)
  * No .owner: the mount lives exactly from load to unload, and the module
  * reference an owner would take would make the module impossible to unload.
  */
+static const struct address_space_operations tdsm_aops = {
+	.dirty_folio = noop_dirty_folio,
+};
+
 static struct file_system_type tdsm_fs_type = {
 	.name = "tinydsm",
 	.init_fs_context = tdsm_fs_init_fs_context,
@@ -191,27 +196,31 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
 }
 
 /*
- * Map the frame of @pg at the fault's address, as a special PTE: writable
- * if @write, else read-only (vm_page_prot: the core write-protects the
- * shared mapping because the vm_ops have .pfn_mkwrite). If a PTE is there
- * already (another thread's fault), it is left as it is. Page lock held.
- * TDSM_PG_MAPPED is set first (before the PTE can exist), under the same
+ * Hand the frame of @pg to the core, which maps it at the fault's address:
+ * writable for a write fault (after .page_mkwrite), else read-only (the
+ * core write-protects the shared mapping because the vm_ops have
+ * .page_mkwrite). Page lock held. The frame is named (frame.c, F1) and
+ * returned locked, with a reference for the PTE: whoever takes a page away
+ * takes the folio lock before its unmap (tdsm_local_unmap()), so the PTE
+ * the core installs under this lock cannot outlive that unmap.
+ * TDSM_PG_MAPPED is set first (before the PTE can exist), under the page
  * lock, and only tdsm_local_unmap() clears it, after its unmap: while it
  * is clear no PTE maps the frame, which is what lets the shrinker free a
  * copy without unmapping it (evict.c, rule E7). A munmap() leaves it set,
  * which is safe: the shrinker leaves such a page to the reclaim work.
  */
-static vm_fault_t tdsm_map_frame(struct vm_fault *vmf, struct tdsm_page *pg,
-				 bool write)
+static vm_fault_t tdsm_hand_frame(struct vm_fault *vmf, struct tdsm_page *pg)
 {
-	struct vm_area_struct *vma = vmf->vma;
+	struct page *frame = pg->frame;
 
 	tdsm_page_assert_locked(pg);
 	if (!test_bit(TDSM_PG_MAPPED, &pg->flags))
 		set_bit(TDSM_PG_MAPPED, &pg->flags);
-	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(pg->frame),
-				   write ? vm_get_page_prot(vma->vm_flags) :
-					   vma->vm_page_prot);
+	lock_page(frame);
+	tdsm_frame_name(frame, tdsm_region.mapping, vmf->pgoff);
+	get_page(frame);
+	vmf->page = frame;
+	return VM_FAULT_LOCKED;
 }
 
 /* A write to @pg: count it. The page lock is held, the page exclusive. */
@@ -220,7 +229,7 @@ static void tdsm_note_write(struct vm_fault *vmf, struct tdsm_page *pg)
 	tdsm_page_assert_locked(pg);
 	set_bit(TDSM_PG_WRITTEN, &pg->flags);
 	/*
-	 * The core hides FAULT_FLAG_USER from .pfn_mkwrite; a write by the
+	 * The core hides FAULT_FLAG_USER from .page_mkwrite; a write by the
 	 * task's own syscall records the syscall's return address.
 	 */
 	tdsm_note_fault(vmf, pg, current->mm == vmf->vma->vm_mm);
@@ -250,8 +259,8 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 	if (ret)
 		goto out;
 	if (write) {
-		tdsm_note_write(vmf, pg);
-		ret = tdsm_map_frame(vmf, pg, true);
+		/* Counted by .page_mkwrite, which the core calls next. */
+		ret = tdsm_hand_frame(vmf, pg);
 	} else {
 		if (!(vmf->flags & FAULT_FLAG_USER) &&
 		    current->mm != vmf->vma->vm_mm) {
@@ -261,7 +270,7 @@ static vm_fault_t __tdsm_vm_fault(struct vm_fault *vmf, int *acq)
 			tdsm_note_fault(vmf, pg, vmf->flags & FAULT_FLAG_USER);
 			atomic64_inc(&r->read_faults);
 		}
-		ret = tdsm_map_frame(vmf, pg, false);
+		ret = tdsm_hand_frame(vmf, pg);
 	}
 	tdsm_page_unlock(pg);
 out:
@@ -270,13 +279,16 @@ out:
 }
 
 /*
- * A write to a page mapped read-only. The PTE is made writable here,
- * under the page lock (the read-only one zapped, a writable one put in
- * its place), rather than by the core after we return: by then the page
- * may have been taken away and faulted back read-only, with a PTE the core
- * could not tell from the one it saw.
+ * A write to a page mapped read-only, or the second step of a write fault
+ * on an absent PTE (.fault got the page exclusive already; the core then
+ * asks here before it maps the frame writable). The page is got
+ * exclusive, and the frame returned locked: the core makes the PTE
+ * writable under that lock, after checking that the PTE is the one it
+ * faulted on, so a take-away (folio lock, then unmap) either comes first
+ * and the core finds its PTE gone, or comes after and unmaps the writable
+ * one. A frame that changed since the core saw it: fault again.
  */
-static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
+static vm_fault_t __tdsm_vm_page_mkwrite(struct vm_fault *vmf, int *acq)
 {
 	struct tdsm_region *r = &tdsm_region;
 	struct tdsm_page *pg;
@@ -288,13 +300,12 @@ static vm_fault_t __tdsm_vm_pfn_mkwrite(struct vm_fault *vmf, int *acq)
 	ret = tdsm_page_get(r, pg, vmf->pgoff, true, acq);
 	if (ret)
 		goto out;
-	/* The frame changed since it was mapped: fault it in again. */
-	if (page_to_pfn(pg->frame) != pte_pfn(vmf->orig_pte)) {
+	if (pg->frame != vmf->page) {
 		ret = VM_FAULT_NOPAGE;
 	} else {
 		tdsm_note_write(vmf, pg);
-		zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
-		ret = tdsm_map_frame(vmf, pg, true);
+		lock_page(pg->frame);
+		ret = VM_FAULT_LOCKED;
 	}
 	tdsm_page_unlock(pg);
 out:
@@ -334,14 +345,20 @@ static vm_fault_t tdsm_vm_fault(struct vm_fault *vmf)
 	return ret;
 }
 
-static vm_fault_t tdsm_vm_pfn_mkwrite(struct vm_fault *vmf)
+static vm_fault_t tdsm_vm_page_mkwrite(struct vm_fault *vmf)
 {
 	unsigned long ip = tdsm_fault_ip(vmf);
 	vm_fault_t ret;
 	int acq = 0;
 
+	/*
+	 * After .fault on an absent PTE (orig_pte none), the same write fault:
+	 * traced once, by .fault.
+	 */
+	if (pte_none(vmf->orig_pte))
+		return __tdsm_vm_page_mkwrite(vmf, &acq);
 	trace_tinydsm_fault_start(vmf->address, ip, true);
-	ret = __tdsm_vm_pfn_mkwrite(vmf, &acq);
+	ret = __tdsm_vm_page_mkwrite(vmf, &acq);
 	tdsm_trace_fault_end(vmf, ip, true, ret, acq);
 	return ret;
 }
@@ -352,63 +369,10 @@ static int tdsm_vm_mremap(struct vm_area_struct *vma)
 	return -EINVAL;
 }
 
-/*
- * Another process's access (/proc/PID/mem, ptrace, process_vm_readv's
- * fallback): GUP cannot reach the frames (VM_IO, special PTEs), so the
- * core calls this instead. Each page is got here as a fault would get it,
- * and copied under its page lock. Returns the bytes copied, or -errno if
- * none.
- */
-static int tdsm_vm_access(struct vm_area_struct *vma, unsigned long addr,
-			  void *buf, int len, int write)
-{
-	struct tdsm_region *r = &tdsm_region;
-	int done = 0;
-
-	while (done < len) {
-		unsigned long a = addr + done;
-		unsigned long idx = vma->vm_pgoff + ((a - vma->vm_start) >> PAGE_SHIFT);
-		unsigned int off = a & ~PAGE_MASK;
-		int n = min_t(int, len - done, PAGE_SIZE - off);
-		struct tdsm_page *pg;
-		int acq = 0;
-		u8 *p;
-
-		if (a >= vma->vm_end || idx >= r->npages ||
-		    (write && !(vma->vm_flags & VM_WRITE)))
-			break;
-		pg = tdsm_chunk_get_pg(r, idx);
-		if (IS_ERR(pg))
-			break;
-		if (tdsm_page_get(r, pg, idx, write, &acq)) {
-			tdsm_chunk_put_pg(pg, idx);
-			break;
-		}
-		tdsm_storm_note(r, idx);
-		if (pg->faults < U8_MAX)
-			pg->faults++;
-		p = kmap_local_page(pg->frame);
-		if (write) {
-			memcpy(p + off, buf + done, n);
-			set_bit(TDSM_PG_WRITTEN, &pg->flags);
-			atomic64_inc(&r->write_faults);
-		} else {
-			memcpy(buf + done, p + off, n);
-			atomic64_inc(&r->read_faults);
-		}
-		kunmap_local(p);
-		tdsm_page_unlock(pg);
-		tdsm_chunk_put_pg(pg, idx);
-		done += n;
-	}
-	return done ?: -EIO;
-}
-
 static const struct vm_operations_struct tdsm_vm_ops = {
 	.fault = tdsm_vm_fault,
-	.pfn_mkwrite = tdsm_vm_pfn_mkwrite,
+	.page_mkwrite = tdsm_vm_page_mkwrite,
 	.mremap = tdsm_vm_mremap,
-	.access = tdsm_vm_access,
 };
 
 /*
@@ -644,8 +608,8 @@ static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
  * mapping's PTEs are touched) have the accessed bit of each cached page's PTE tested and
  * cleared, and each page whose bit was set gets TDSM_PG_REFERENCED
  * (tdsm_young_pte()). The walker wants page tables without huge leaves:
- * the region's VMAs only ever get 4 KiB special PTEs
- * (vmf_insert_pfn_prot()). Only the reclaim work calls this, with no page
+ * the region's VMAs only ever get 4 KiB PTEs (one frame per fault, no
+ * huge pages: VM_DONTEXPAND keeps khugepaged away). Only the reclaim work calls this, with no page
  * lock and no page bit held: mmap_lock, then the PTE lock, as a fault
  * takes them, and nothing under them. Never the shrinker, which runs in
  * reclaim, where a task may hold its mmap_lock. Returns the pages found
@@ -778,7 +742,7 @@ static const struct vm_operations_struct tdsm_xlate_vm_ops = {
 /*
  * The translation table: one byte per page, read-only, wherever the
  * process's mmap puts it. Its pages are the module's, mapped on demand
- * (special PTEs, as the region's frames), made only for the chunks of
+ * (special PTEs: no GUP reaches them), made only for the chunks of
  * page metadata (where none was, the zero page is mapped), so a table for
  * a big region costs only what is used, not what is read; they are never
  * in the region's address space.
@@ -849,12 +813,11 @@ static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 	if (tdsm_mms_add(vma->vm_mm))
 		return -ENOMEM;
 	/*
-	 * VM_IO | VM_PFNMAP: the frames are mapped as special PTEs, which
-	 * neither GUP nor a long-term pin may take (see the top of the file):
-	 * pin_user_pages(FOLL_LONGTERM) and get_user_pages() fail with
-	 * -EFAULT, on 6.1 and 6.12.
+	 * Normal PTEs (see the top of the file). VM_DONTEXPAND keeps mlock,
+	 * MAP_POPULATE's locking and khugepaged away (VM_SPECIAL): a page is
+	 * never fetched for them, nor held here against coherence.
 	 */
-	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &tdsm_vm_ops;
 	return 0;
 }
@@ -1074,6 +1037,11 @@ int tdsm_region_init(void)
 		err = PTR_ERR(tdsm_inode);
 		goto err_release_fs;
 	}
+	/*
+	 * A dirty PTE of a named frame marks it dirty through its address
+	 * space when it is zapped: nothing to write back.
+	 */
+	tdsm_inode->i_mapping->a_ops = &tdsm_aops;
 	tdsm_region.mapping = tdsm_inode->i_mapping;
 
 	err = misc_register(&tdsm_miscdev);
@@ -1089,10 +1057,20 @@ err_release_fs:
 	return err;
 }
 
+/* The device goes; its address space stays for tdsm_region_fs_exit(). */
 void tdsm_region_exit(void)
 {
 	misc_deregister(&tdsm_miscdev);
 	tdsm_mms_exit();
+}
+
+/*
+ * The address space goes, after every frame lost its name (frame.c:
+ * tdsm_pages_exit() released them, tdsm_frames_exit() waited for the
+ * references left), since a name points into it.
+ */
+void tdsm_region_fs_exit(void)
+{
 	tdsm_region.mapping = NULL;
 	iput(tdsm_inode);
 	simple_release_fs(&tdsm_mnt, &tdsm_mnt_count);

@@ -13,5 +13,6 @@ unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
 			       unsigned int n);
 int tdsm_region_init(void);
 void tdsm_region_exit(void);
+void tdsm_region_fs_exit(void);
 
 #endif /* _TDSM_REGION_H */

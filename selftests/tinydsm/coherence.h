@@ -78,6 +78,8 @@
 #define SLOT_REMOTE_ATOMIC	152
 #define SLOT_WAIT_RING		153
 #define SLOT_WAIT_ERR		154
+#define SLOT_FUTEX		155
+#define SLOT_PIN		156	/* 2 pages */
 #define SLOT_RA_SEQ		512	/* 128 pages, and a group unused */
 #define SLOT_RA_RAND		704	/* 64 pages, and a group unused */
 #define SLOT_RA_OFF		832	/* 64 pages */

@@ -7,6 +7,13 @@
  * node count are in coherence.h.
  */
 #define _GNU_SOURCE
+#include <infiniband/verbs.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/klog.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
 #include "coherence.h"
 
 #define PAIR			2
@@ -250,6 +257,184 @@ TEST_F_TIMEOUT(coherence, pair_write_after_copy_dropped, 150)
 					       n->psz - 8, R_WRITE1,
 					       "node2: the rest of the page node1 wrote"));
 		}
+	}
+}
+
+/* True once task @pid sleeps in a futex wait (its wchan), within 10 s. */
+static bool sleeps_in_futex(pid_t pid)
+{
+	char path[64], wchan[128];
+	double t = tc_now() + 10;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	for (; tc_now() < t; usleep(10000)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		len = read(fd, wchan, sizeof(wchan) - 1);
+		close(fd);
+		if (len > 0) {
+			wchan[len] = 0;
+			if (strstr(wchan, "futex"))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A shared kernel futex on a region word, across a change of frame. A
+ * child of node1 waits (FUTEX_WAIT, shared) on word 0 of a page homed on
+ * node2, which node1 reads; node2 then writes another word of the page,
+ * which takes node1's copy: its frame goes. Node1's FUTEX_WAKE, which
+ * faults the page back into a new frame, still finds the waiter, because
+ * the key is the region's inode and the page's index, not the frame.
+ */
+TEST_F_TIMEOUT(coherence, pair_futex_across_frame_change, 150)
+{
+	struct tc_node *n = &self->n;
+	struct timespec ts = { .tv_sec = 60 };
+	int status = -1;
+	uint32_t *w;
+	uint8_t *p;
+	long woken;
+	pid_t pid = -1;
+
+	TC_START(PAIR);
+	p = shared_run(_metadata, self, "run", HOME, 1, SLOT_FUTEX);
+	w = (uint32_t *)p;
+	if (n->id == 2)
+		__atomic_store_n(&w[0], 0, __ATOMIC_RELEASE);
+	BARRIER("zeroed");
+	if (n->id == 1) {
+		ASSERT_EQ(0, __atomic_load_n(&w[0], __ATOMIC_ACQUIRE));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(syscall(SYS_futex, w, FUTEX_WAIT, 0, &ts, NULL, 0) ?
+			      (errno == ETIMEDOUT ? 2 : 3) : 0);
+		ASSERT_TRUE(sleeps_in_futex(pid))
+			TH_LOG("node1's child is not in FUTEX_WAIT after 10 s");
+	}
+	BARRIER("waiting");
+	if (n->id == 2)
+		__atomic_store_n(&w[16], 0x1234, __ATOMIC_RELEASE);
+	BARRIER("taken");
+	if (n->id == 1) {
+		EXPECT_EQ(0, check_info(_metadata, n, p, 1, TINYDSM_PAGE_INVALID,
+					ANY, ANY, "node1 after node2 wrote"));
+		woken = syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+		EXPECT_EQ(1, woken) TH_LOG("FUTEX_WAKE (shared) after the frame changed: %s",
+					  woken < 0 ? strerror(errno) : "woke nobody");
+		if (woken != 1)
+			kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("the child's FUTEX_WAIT ended with status %#x", status);
+		EXPECT_EQ(0x1234, __atomic_load_n(&w[16], __ATOMIC_ACQUIRE));
+	}
+}
+
+/* True if the kernel log holds "page ADDR: pinned" (the module's rule F2). */
+static bool pin_reported(const void *addr)
+{
+	static char log[1 << 20];
+	char needle[64];
+	int len;
+
+	snprintf(needle, sizeof(needle), "page %#llx: pinned",
+		 (unsigned long long)(uintptr_t)addr);
+	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, sizeof(log) - 1);
+	if (len <= 0)
+		return false;
+	log[len] = 0;
+	return strstr(log, needle);
+}
+
+struct unpin_later {
+	struct ibv_mr *mr;
+	unsigned int ms;
+};
+
+static void *unpin_later_fn(void *arg)
+{
+	struct unpin_later *u = arg;
+
+	usleep(u->ms * 1000);
+	ibv_dereg_mr(u->mr);
+	return NULL;
+}
+
+/*
+ * Rule F2: a DMA pin does not keep a page on a node. Node1 reads two
+ * pages homed on node2 and registers a read-only RDMA memory region on
+ * each (a long-term pin, which 6.1 and 6.12 allow). Node2 then writes both.
+ * Page A's pin goes 200 ms later, within the bound (timeout_ms / 4): the
+ * take-away waited for it, and no pin is reported. Page B's pin stays: the
+ * take-away gives up waiting after the bound, reports the pin in node1's
+ * kernel log, and goes on; node2's write completes (no SIGBUS, its bytes
+ * there), and node1, its MR gone, reads node2's write.
+ */
+TEST_F_TIMEOUT(coherence, pair_pin_does_not_hold_the_page, 150)
+{
+	struct tc_node *n = &self->n;
+	struct unpin_later later = { .ms = 200 };
+	struct ibv_device **devs = NULL;
+	struct ibv_context *ctx = NULL;
+	struct ibv_mr *mr_b = NULL;
+	struct ibv_pd *pd = NULL;
+	volatile uint64_t *a, *b;
+	pthread_t th;
+	uint8_t *p;
+	int nd = 0;
+
+	TC_START(PAIR);
+	p = shared_run(_metadata, self, "run", HOME, 2, SLOT_PIN);
+	a = (volatile uint64_t *)p;
+	b = (volatile uint64_t *)(p + n->psz);
+	if (n->id == 2) {
+		a[0] = 0xa1;
+		b[0] = 0xb1;
+	}
+	BARRIER("written");
+	if (n->id == 1) {
+		ASSERT_EQ(0xa1, a[0]);
+		ASSERT_EQ(0xb1, b[0]);
+		devs = ibv_get_device_list(&nd);
+		ASSERT_TRUE(devs && nd) TH_LOG("no RDMA device on node1");
+		ctx = ibv_open_device(devs[0]);
+		ASSERT_NE(NULL, ctx);
+		pd = ibv_alloc_pd(ctx);
+		ASSERT_NE(NULL, pd);
+		later.mr = ibv_reg_mr(pd, (void *)a, n->psz, IBV_ACCESS_REMOTE_READ);
+		ASSERT_NE(NULL, later.mr) TH_LOG("MR of page A: %s", strerror(errno));
+		mr_b = ibv_reg_mr(pd, (void *)b, n->psz, IBV_ACCESS_REMOTE_READ);
+		ASSERT_NE(NULL, mr_b) TH_LOG("MR of page B: %s", strerror(errno));
+		ASSERT_EQ(0, pthread_create(&th, NULL, unpin_later_fn, &later));
+	}
+	BARRIER("pinned");
+	if (n->id == 2) {
+		a[1] = 0xa2;
+		b[1] = 0xb2;
+		EXPECT_EQ(0xa2, a[1]);
+		EXPECT_EQ(0xb2, b[1]);
+	}
+	BARRIER("taken");
+	if (n->id == 1) {
+		pthread_join(th, NULL);
+		EXPECT_FALSE(pin_reported((const void *)a))
+			TH_LOG("page A's pin went within the bound, yet was reported");
+		EXPECT_TRUE(pin_reported((const void *)b))
+			TH_LOG("page B's pin outlived the bound, and was not reported");
+		EXPECT_EQ(0, ibv_dereg_mr(mr_b));
+		EXPECT_EQ(0xa2, a[1]);
+		EXPECT_EQ(0xb2, b[1]);
+		EXPECT_EQ(0xb1, b[0]);
+		ibv_dealloc_pd(pd);
+		ibv_close_device(ctx);
+		ibv_free_device_list(devs);
 	}
 }
 

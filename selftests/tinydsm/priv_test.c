@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tinydsm least privilege on one node: what a user without privilege may
- * and may not do with /dev/tinydsm, and pins of region pages.
+ * and may not do with /dev/tinydsm, and pins of region pages (which
+ * the kernel refuses or allows, as for any dirty-tracked file mapping).
  *
  * Each refusal is tried by a forked child that dropped to uid/gid 65534
  * (nobody), with no supplementary group but, when the test needs the
@@ -28,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -430,6 +432,21 @@ TEST_F(priv, uprobe_sites_need_ptrace)
 
 /* ---- long-term pins of region pages ---- */
 
+/*
+ * True if this kernel refuses long-term writable pins of a file mapping
+ * that tracks dirtying (.page_mkwrite, as the region has): 6.5 and later
+ * (get_user_pages()'s writable_file_mapping_allowed()).
+ */
+static bool kernel_refuses_writable_longterm_pins(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 5);
+}
+
 /* A run of 1 page, mapped, with a known pattern written. */
 static uint64_t *pattern_page(int fd, uint64_t *addr)
 {
@@ -455,6 +472,11 @@ static bool pattern_ok(const uint64_t *p)
 	return true;
 }
 
+/*
+ * io_uring refuses a region page as a fixed buffer: up to 6.4 io_uring
+ * itself takes only anonymous, shmem or hugetlbfs memory (EOPNOTSUPP),
+ * from 6.5 get_user_pages() refuses the long-term writable pin (EFAULT).
+ */
 TEST_F(priv, io_uring_fixed_buffer_refused)
 {
 	struct io_uring_params params = { 0 };
@@ -478,7 +500,8 @@ TEST_F(priv, io_uring_fixed_buffer_refused)
 	iov = (struct iovec){ .iov_base = p, .iov_len = PG };
 	EXPECT_EQ(-1, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS,
 			      &iov, 1));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(kernel_refuses_writable_longterm_pins() ? EFAULT : EOPNOTSUPP,
+		  errno) TH_LOG("%s", strerror(errno));
 	close(ring);
 
 	EXPECT_TRUE(pattern_ok(p));
@@ -486,8 +509,17 @@ TEST_F(priv, io_uring_fixed_buffer_refused)
 	EXPECT_EQ(0, dev_free(self->fd, addr, 1));
 }
 
-TEST_F(priv, ibv_reg_mr_refused)
+/*
+ * An RDMA memory registration of a region page is a long-term pin. A
+ * writable one is refused where the kernel refuses long-term writable pins
+ * of dirty-tracked file mappings (6.5 and later: EFAULT), and registers on
+ * older kernels; a read-only one registers. While the page stays here a
+ * pin is harmless; a take-away waits for it, bounded (the module's rule
+ * F2). The page's bytes are intact through it all.
+ */
+TEST_F(priv, ibv_reg_mr_of_region_pages)
 {
+	bool refused = kernel_refuses_writable_longterm_pins();
 	struct ibv_device **devs;
 	struct ibv_context *ctx;
 	uint64_t addr, *p, *anon;
@@ -505,7 +537,7 @@ TEST_F(priv, ibv_reg_mr_refused)
 	p = pattern_page(self->fd, &addr);
 	ASSERT_NE(NULL, p);
 
-	/* A plain buffer registers: the refusal below is the region's. */
+	/* A plain buffer registers: any refusal below is the region's. */
 	anon = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		    -1, 0);
 	ASSERT_NE(MAP_FAILED, anon);
@@ -517,17 +549,21 @@ TEST_F(priv, ibv_reg_mr_refused)
 
 	errno = 0;
 	mr = ibv_reg_mr(pd, p, PG, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	EXPECT_EQ(NULL, mr);
-	EXPECT_EQ(EFAULT, errno);
+	if (refused) {
+		EXPECT_EQ(NULL, mr);
+		EXPECT_EQ(EFAULT, errno);
+	} else {
+		EXPECT_NE(NULL, mr) TH_LOG("writable MR: %s", strerror(errno));
+	}
 	if (mr)
-		ibv_dereg_mr(mr);
-	/* Read-only: a pin all the same. */
+		EXPECT_EQ(0, ibv_dereg_mr(mr));
+	/* Read-only: a pin without write, which every kernel allows. */
 	errno = 0;
 	mr = ibv_reg_mr(pd, p, PG, IBV_ACCESS_REMOTE_READ);
-	EXPECT_EQ(NULL, mr);
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_NE(NULL, mr) TH_LOG("read-only MR: %s", strerror(errno));
+	EXPECT_TRUE(pattern_ok(p));
 	if (mr)
-		ibv_dereg_mr(mr);
+		EXPECT_EQ(0, ibv_dereg_mr(mr));
 
 	EXPECT_TRUE(pattern_ok(p));
 	munmap(anon, PG);
@@ -538,7 +574,7 @@ TEST_F(priv, ibv_reg_mr_refused)
 	ibv_free_device_list(devs);
 }
 
-/* No GUP, but /proc/PID/mem (and ptrace) still read and write the pages. */
+/* /proc/PID/mem (and ptrace) read and write the pages, through GUP. */
 TEST_F(priv, proc_mem_reads_and_writes)
 {
 	uint64_t addr, *p, v = 0x1234567890abcdefull, back = 0;

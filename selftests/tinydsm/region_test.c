@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@
 #define PG_MREMAP	80
 #define PG_NOMEM	90	/* 2 pages */
 #define PG_FUTEX	92
+#define PG_PSHARED	93
 
 #define FAIL_PAGE_ALLOC	"/sys/kernel/debug/fail_page_alloc"
 
@@ -303,53 +305,156 @@ static void *futex_wait_fn(void *arg)
 	return NULL;
 }
 
+/* A child's FUTEX_WAIT (shared) on @w for 0: its exit status says how it ended. */
+static pid_t fork_shared_waiter(uint32_t *w)
+{
+	struct timespec ts = { .tv_sec = 30 };
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(sys_futex(w, FUTEX_WAIT, 0, &ts) ? (errno == ETIMEDOUT ? 2 : 3) : 0);
+	return pid;
+}
+
+/* Wake (FUTEX_WAKE @op) until one waiter is woken, for at most 15 s. */
+static long wake_one(uint32_t *w, int op)
+{
+	long woken = 0;
+	int i;
+
+	for (i = 0; i < 3000 && woken == 0; i++) {
+		usleep(5000);
+		woken = sys_futex(w, op, 1, NULL);
+	}
+	return woken;
+}
+
 /*
  * The kernel's own futexes on a word of the region. A private one (the
- * threads of one process; glibc's mutexes and condition variables that
- * are not process-shared) works: its key is the process and the address,
- * and its value is read through the mapping, which faults as any access
- * does. A waiter is queued and FUTEX_WAKE_PRIVATE wakes it. A shared one
- * (between processes: pthread objects with PTHREAD_PROCESS_SHARED) is
- * keyed on the page, which the kernel takes with get_user_pages(): the
- * region refuses that (nothing may pin a frame that coherence takes
- * away), so FUTEX_WAIT and FUTEX_WAKE fail with EFAULT at once, never
- * hang. Across nodes a kernel futex wakes nothing: tdsm_wait() and
- * tdsm_wake() (TINYDSM_IOC_WAIT, _WAKE) are the region's futex.
+ * threads of one process) is keyed on the process and the address. A
+ * shared one (between processes: pthread objects with
+ * PTHREAD_PROCESS_SHARED) is keyed on the page, which the kernel takes
+ * with get_user_pages(): the region's frames are normal pages that carry
+ * the region's inode and their page index, so the key is (inode, page).
+ * A waiter in another process (here a child; the key does not depend on
+ * the process) is woken by FUTEX_WAKE. Across nodes a kernel futex wakes
+ * nothing: tdsm_wait() and tdsm_wake() (TINYDSM_IOC_WAIT, _WAKE) are the
+ * region's futex.
  */
-TEST_F(region, kernel_futex_private_works_shared_efault)
+TEST_F(region, kernel_futex_private_and_shared)
 {
 	uint32_t *w = (uint32_t *)page_addr(PG_FUTEX);
 	struct futex_waiter fw = { .word = w };
 	struct timespec ts = { .tv_sec = 2 };
-	long woken = 0;
+	int status = -1;
 	pthread_t th;
-	int i;
+	long woken;
+	pid_t pid;
 
 	*(volatile uint32_t *)w = 0;
 	ASSERT_EQ(0, pthread_create(&th, NULL, futex_wait_fn, &fw));
 	/* Wake until one was woken: the waiter may not be queued yet. */
-	for (i = 0; i < 3000 && woken == 0; i++) {
-		usleep(5000);
-		woken = sys_futex(w, FUTEX_WAKE_PRIVATE, 1, NULL);
-	}
+	woken = wake_one(w, FUTEX_WAKE_PRIVATE);
 	ASSERT_EQ(1, woken) TH_LOG("FUTEX_WAKE_PRIVATE: %s",
 				  woken < 0 ? strerror(errno) : "nobody waited in 15 s");
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, fw.rc) TH_LOG("the waiter's FUTEX_WAIT_PRIVATE: %s",
 				  strerror(fw.err));
-	/* The word differs: EAGAIN, as anywhere. */
+
+	/* Shared, between two processes. */
+	pid = fork_shared_waiter(w);
+	ASSERT_LE(0, pid);
+	woken = wake_one(w, FUTEX_WAKE);
+	EXPECT_EQ(1, woken) TH_LOG("FUTEX_WAKE (shared): %s",
+				  woken < 0 ? strerror(errno) : "nobody waited in 15 s");
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child's FUTEX_WAIT (shared) ended with status %#x", status);
+
+	/* The word differs: EAGAIN, private or shared, as anywhere. */
 	*(volatile uint32_t *)w = 1;
 	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAIT_PRIVATE, 0, &ts));
 	EXPECT_EQ(EAGAIN, errno);
-
-	/* Shared: the page cannot be taken, so EFAULT, at once. */
-	errno = 0;
-	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAIT, 1, &ts));
-	EXPECT_EQ(EFAULT, errno) TH_LOG("FUTEX_WAIT (shared): %s", strerror(errno));
-	errno = 0;
-	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAKE, 1, NULL));
-	EXPECT_EQ(EFAULT, errno) TH_LOG("FUTEX_WAKE (shared): %s", strerror(errno));
+	EXPECT_EQ(-1, sys_futex(w, FUTEX_WAIT, 0, &ts));
+	EXPECT_EQ(EAGAIN, errno);
+	/* Nobody waits: a shared wake wakes nobody, and does not fail. */
+	EXPECT_EQ(0, sys_futex(w, FUTEX_WAKE, 1, NULL));
 	EXPECT_EQ(1, *(volatile uint32_t *)w);
+}
+
+/* A process-shared mutex and the counter it guards, in one region page. */
+struct pshared {
+	pthread_mutex_t lock;
+	uint64_t count;		/* incremented under @lock, not atomically */
+	uint64_t holders;	/* in the critical section: 0 or 1 */
+	uint64_t overlaps;	/* times a holder found another in it */
+};
+
+#define PSHARED_ITERS	3000
+
+static void *pshared_worker(void *arg)
+{
+	struct pshared *ps = arg;
+	int i;
+
+	for (i = 0; i < PSHARED_ITERS; i++) {
+		if (pthread_mutex_lock(&ps->lock))
+			return (void *)1;
+		if (ps->holders++)
+			ps->overlaps++;
+		ps->count++;
+		if (i % 64 == 0)
+			sched_yield();	/* hold it a while: contention */
+		ps->holders--;
+		pthread_mutex_unlock(&ps->lock);
+	}
+	return NULL;
+}
+
+/* Two threads of this process on @ps: 0 if both finished. */
+static int pshared_run(struct pshared *ps)
+{
+	pthread_t th[2];
+	void *rc[2] = { (void *)1, (void *)1 };
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, pshared_worker, ps))
+			return -1;
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], &rc[i]);
+	return rc[0] || rc[1] ? -1 : 0;
+}
+
+/*
+ * A PTHREAD_PROCESS_SHARED mutex in the region, between two processes of
+ * the node (two threads each): contended, its waiters sleep in shared
+ * FUTEX_WAITs, which must work and must wake. The counter it guards ends
+ * exact, and no two holders ever met.
+ */
+TEST_F(region, process_shared_mutex)
+{
+	struct pshared *ps = (struct pshared *)page_addr(PG_PSHARED);
+	pthread_mutexattr_t attr;
+	int status = -1;
+	pid_t pid;
+
+	memset(ps, 0, sizeof(*ps));
+	ASSERT_EQ(0, pthread_mutexattr_init(&attr));
+	ASSERT_EQ(0, pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED));
+	ASSERT_EQ(0, pthread_mutex_init(&ps->lock, &attr));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(pshared_run(ps) ? 1 : 0);
+	EXPECT_EQ(0, pshared_run(ps));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child's threads ended with status %#x", status);
+	EXPECT_EQ(4 * PSHARED_ITERS, ps->count);
+	EXPECT_EQ(0, ps->overlaps);
+	EXPECT_EQ(0, ps->holders);
+	pthread_mutex_destroy(&ps->lock);
 }
 
 TEST_F(region, stats_count_faults_and_frames)

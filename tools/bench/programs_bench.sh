@@ -71,7 +71,8 @@ RB=$TREE/build/tools/remote_bench
 TT=$TREE/build/tools/tinydsm-trace
 PRELOAD=$TREE/build/lib/libtinydsm-preload.so
 # The unmodified programs' files: the guest's own /tmp, not the 9p share,
-# whose zero-copy reads pin the reader's pages (EFAULT into the region).
+# whose zero-copy reads pin the reader's pages (a pin of a region page
+# does not keep it on this node).
 UNMOD_DIR=/tmp/tdsm-unmod
 export TDSM_CTL=$TREE/build/tools/tinydsmctl
 SH=$TDSM_SHARED/programs

@@ -30,13 +30,16 @@
  *           MAP_FIXED the device never replaces an existing mapping).
  * mremap() of a tinydsm mapping fails with EINVAL: the address is the name.
  *
- * The pages of a mapping cannot be pinned: get_user_pages() and
- * pin_user_pages() fail with EFAULT, so ibv_reg_mr() of a mapped range,
- * io_uring_register(IORING_REGISTER_BUFFERS), O_DIRECT I/O into it and
- * vmsplice() of it fail with EFAULT (on Linux 6.1 and 6.12): a pin would
- * hold a copy of a page that coherence takes away, and the device would
- * read and write a copy nobody else sees. /proc/PID/mem and ptrace() still
- * read and write the pages (the module does the access).
+ * The pages are mapped as a shared file's are: get_user_pages() reaches
+ * them, so the kernel's shared futexes (keyed on the region's file and the
+ * page's offset, within a node), /proc/PID/mem, ptrace() and O_DIRECT work.
+ * Long-term pins are what the kernel allows for a file mapping that
+ * tracks writes: io_uring_register(IORING_REGISTER_BUFFERS) fails
+ * (EOPNOTSUPP on 6.1, EFAULT on 6.12), a writable ibv_reg_mr() fails with
+ * EFAULT from Linux 6.5; a pin that is allowed does not keep the page on
+ * this node: when another node takes it, the module waits for the pin at
+ * most timeout_ms / 4, then logs it and lets the page go, and what the
+ * device writes through the pin after that is seen by no node.
  *
  * Pages are allocated on first touch. A read fault gives a zero-filled page
  * mapped read-only; the first write makes it writable. All processes of a
