@@ -640,14 +640,16 @@ out:
  * E7. The shrinker frees only a clean read copy that no PTE maps
  *     (TDSM_PG_MAPPED clear: set by tdsm_hand_frame() before a PTE can
  *     exist, cleared by tdsm_local_unmap() after the last went, both under
- *     the page lock, which the shrinker holds while it checks and drops),
- *     and only with tries: the chunk's refcount_inc_not_zero()
+ *     the page lock, which the shrinker holds while it checks and drops;
+ *     or the frame's map count 0 under its folio lock, got with a try:
+ *     tdsm_local_unmapped()) and that no one else references, and only
+ *     with tries: the chunk's refcount_inc_not_zero()
  *     (tdsm_chunk_get_next(), under RCU), TDSM_PG_FETCHING with
- *     test_and_set_bit_lock(), the page lock with tdsm_page_trylock();
- *     a page whose bit is taken is skipped. It never waits on a bit,
- *     never calls unmap_mapping_range() (no folio lock, no i_mmap_rwsem;
- *     tdsm_local_take_unmapped()), never allocates and never touches the
- *     network. So it waits for nothing any task that entered reclaim may
+ *     test_and_set_bit_lock(), the page lock with tdsm_page_trylock(),
+ *     the folio lock with trylock_page(); a page whose bit is taken is
+ *     skipped. It never waits on a bit, never calls unmap_mapping_range()
+ *     (no i_mmap_rwsem; tdsm_local_take_unmapped()), never allocates and
+ *     never touches the network. So it waits for nothing any task that entered reclaim may
  *     hold: it cannot deadlock.
  * E8. Its drops are silent (the copyset stays a superset of the holders,
  *     as for any silent drop). It records each in its chunk's unnotified
@@ -679,6 +681,19 @@ enum tdsm_shrink_seen {
 };
 
 /*
+ * Whether a PTE seems to map the frame of @pg (TDSM_PG_MAPPED set): its
+ * map count, read without a lock, a hint that keeps the shrinker off the
+ * pages processes use; tdsm_local_unmapped() decides under the locks. A
+ * frame freed meanwhile is still a struct page: its count is only wrong.
+ */
+static bool tdsm_mapped_hint(struct tdsm_page *pg)
+{
+	struct page *frame = READ_ONCE(pg->frame);
+
+	return !frame || page_mapped(frame);
+}
+
+/*
  * The shrinker's look at page @idx of chunk @c, held: freed its copy (and
  * recorded it in @c->unnotified, E8), skipped it, or left it to the
  * reclaim work (E9). Tries only (E7). A page used since the hand last
@@ -693,7 +708,7 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 	struct tdsm_page *pg = tdsm_pg(r, idx);
 	struct page *frame = NULL;
 
-	if (test_bit(TDSM_PG_MAPPED, &pg->flags) ||
+	if ((test_bit(TDSM_PG_MAPPED, &pg->flags) && tdsm_mapped_hint(pg)) ||
 	    READ_ONCE(pg->owner) == r->node_id)
 		return TDSM_SHRINK_NOT_MINE;
 	if (!test_bit(TDSM_PG_CACHED, &pg->flags) ||
@@ -702,9 +717,13 @@ static enum tdsm_shrink_seen tdsm_shrink_page(struct tdsm_region *r,
 	    test_and_set_bit_lock(TDSM_PG_FETCHING, &pg->flags))
 		return TDSM_SHRINK_SKIPPED;
 	if (tdsm_page_trylock(pg)) {
-		/* E7: a clean read copy in no user PTE. */
-		if (tdsm_clean_copy(r, pg) &&
-		    !test_bit(TDSM_PG_MAPPED, &pg->flags))
+		/*
+		 * E7: a clean read copy in no user PTE, referenced by no one
+		 * else (a GUP, a send), so that its release allocates nothing
+		 * (frame.c, F1).
+		 */
+		if (tdsm_clean_copy(r, pg) && tdsm_local_unmapped(pg) &&
+		    page_ref_count(pg->frame) == 1)
 			frame = tdsm_local_take_unmapped(r, pg, idx);
 		tdsm_page_unlock(pg);
 	}

@@ -173,8 +173,33 @@ struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
 }
 
 /*
+ * True if no PTE maps this node's frame of @pg, nor is one being
+ * installed; page lock held, no sleep (the shrinker's, E7). Either
+ * TDSM_PG_MAPPED is clear, or the frame's folio lock comes at once and its
+ * map count is 0: a fault installs its PTE under the folio lock, which it
+ * takes under the page lock (tdsm_hand_frame()), so with both held no PTE
+ * can appear. TDSM_PG_MAPPED then goes (a munmap() took the PTEs).
+ */
+bool tdsm_local_unmapped(struct tdsm_page *pg)
+{
+	struct page *frame = pg->frame;
+	bool mapped;
+
+	tdsm_page_assert_locked(pg);
+	if (!test_bit(TDSM_PG_MAPPED, &pg->flags))
+		return true;
+	if (!frame || !trylock_page(frame))
+		return false;
+	mapped = page_mapped(frame);
+	if (!mapped)
+		clear_bit(TDSM_PG_MAPPED, &pg->flags);
+	unlock_page(frame);
+	return !mapped;
+}
+
+/*
  * tdsm_local_take() for a copy no PTE maps (TDSM_PG_MAPPED clear, under
- * the page lock held): nothing to unmap, so no folio lock, no
+ * the page lock held: tdsm_local_unmapped()): nothing to unmap, so no
  * i_mmap_rwsem, no TLB flush, no sleep. For the shrinker, inside the
  * kernel's memory reclaim (evict.c, E7). NULL if there is no frame, or
  * if it may be mapped after all (then nothing changes).

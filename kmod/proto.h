@@ -92,6 +92,7 @@ u64 tdsm_page_addr(unsigned long idx);
 /* local copies: TDSM_PG_LOCKED of @pg held, and its chunk (page.h, M1) */
 struct page *tdsm_local_take(struct tdsm_region *r, struct tdsm_page *pg,
 			     unsigned long idx);
+bool tdsm_local_unmapped(struct tdsm_page *pg);
 struct page *tdsm_local_take_unmapped(struct tdsm_region *r,
 				      struct tdsm_page *pg, unsigned long idx);
 struct page *tdsm_local_give_up(struct tdsm_region *r, struct tdsm_page *pg,

@@ -204,10 +204,11 @@ static vm_fault_t tdsm_page_get(struct tdsm_region *r, struct tdsm_page *pg,
  * takes the folio lock before its unmap (tdsm_local_unmap()), so the PTE
  * the core installs under this lock cannot outlive that unmap.
  * TDSM_PG_MAPPED is set first (before the PTE can exist), under the page
- * lock, and only tdsm_local_unmap() clears it, after its unmap: while it
- * is clear no PTE maps the frame, which is what lets the shrinker free a
- * copy without unmapping it (evict.c, rule E7). A munmap() leaves it set,
- * which is safe: the shrinker leaves such a page to the reclaim work.
+ * lock, and cleared only after an unmap (tdsm_local_unmap()) or when the
+ * frame's map count is 0 under its folio lock (tdsm_local_unmapped(): a
+ * munmap() took the PTEs): while it is clear no PTE maps the frame, which
+ * is what lets the shrinker free a copy without unmapping it (evict.c,
+ * rule E7).
  */
 static vm_fault_t tdsm_hand_frame(struct vm_fault *vmf, struct tdsm_page *pg)
 {

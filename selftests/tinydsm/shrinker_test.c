@@ -8,10 +8,11 @@
  *                          node1's memory, at most a quarter of a home
  *                          slice: 16 MiB in the lab's guests; on a debug
  *                          kernel a sixteenth of that); node1 reads
- *                          every word of it through /proc/self/mem, so
- *                          that it holds a read copy of every page and no
- *                          PTE maps one (the region's .access copies
- *                          under the page lock and maps nothing). Then an
+ *                          every word of it through /proc/self/mem (which
+ *                          faults the pages into its mapping, as any GUP
+ *                          does), so that it holds a read copy of every
+ *                          page, then drops its PTEs (MADV_DONTNEED): the
+ *                          copies stay, mapped by no PTE. Then an
  *                          anonymous hog (a child) touches memory until
  *                          MemAvailable stays low, bounded by MemAvailable
  *                          before it plus the run (so the kernel must
@@ -31,11 +32,9 @@
  *
  * What makes a copy freeable by the shrinker (kmod/PROTOCOL.md "Eviction:
  * the bounded cache", E7): a read copy (SHARED, not owned here) of a page
- * homed elsewhere that no PTE maps (TDSM_PG_MAPPED clear). A munmap()
- * does not clear that bit (the module is not told which PTEs went), so a
- * copy once mapped is freed under pressure by the reclaim work instead
- * (E9), which unmaps; reading through /proc/self/mem is how this test
- * gets copies that were never mapped.
+ * homed elsewhere that no PTE maps (TDSM_PG_MAPPED clear, or the frame's
+ * map count 0: here, after MADV_DONTNEED, the shrinker finds it so) and
+ * that no one else references.
  *
  * Every node of a 2-node lab run executes this binary (tdsm_cluster.h);
  * the test skips on other node counts.
@@ -293,6 +292,9 @@ TEST_F_TIMEOUT(shrinker, pressure_frees_copies, 2 * READ_TIMEOUT_S + HOG_TIMEOUT
 		ASSERT_EQ(0u, s0.cache_budget_pages) TH_LOG("a budget is set");
 		bad = read_via_mem(_metadata, &self->n, addr, len, 1);
 		ASSERT_EQ(0ul, bad) TH_LOG("pages read wrong");
+		/* The copies stay; the PTEs the reads made go. */
+		ASSERT_EQ(0, madvise((void *)(uintptr_t)addr, len, MADV_DONTNEED))
+			TH_LOG("MADV_DONTNEED: %s", strerror(errno));
 		ASSERT_EQ(0, tc_stats(&self->n, &s1));
 		EXPECT_LE(s0.cached_pages + npages, s1.cached_pages)
 			TH_LOG("read %lu pages homed on node%u", npages, HOME);
