@@ -82,14 +82,15 @@ static int tdsm_fs_init_fs_context(struct fs_context *fc)
 	return init_pseudo(fc, TDSM_FS_MAGIC) ? 0 : -ENOMEM;
 }
 
-/*
- * No .owner: the mount lives exactly from load to unload, and the module
- * reference an owner would take would make the module impossible to unload.
- */
+/* The region's frames are never written back (tdsm_region_init()). */
 static const struct address_space_operations tdsm_aops = {
 	.dirty_folio = noop_dirty_folio,
 };
 
+/*
+ * No .owner: the mount lives exactly from load to unload, and the module
+ * reference an owner would take would make the module impossible to unload.
+ */
 static struct file_system_type tdsm_fs_type = {
 	.name = "tinydsm",
 	.init_fs_context = tdsm_fs_init_fs_context,
@@ -609,11 +610,11 @@ static int tdsm_young_pte(pte_t *pte, unsigned long addr, void *data)
  * mapping's PTEs are touched) have the accessed bit of each cached page's PTE tested and
  * cleared, and each page whose bit was set gets TDSM_PG_REFERENCED
  * (tdsm_young_pte()). The walker wants page tables without huge leaves:
- * the region's VMAs only ever get 4 KiB PTEs (one frame per fault, no
- * huge pages: VM_DONTEXPAND keeps khugepaged away). Only the reclaim work calls this, with no page
- * lock and no page bit held: mmap_lock, then the PTE lock, as a fault
- * takes them, and nothing under them. Never the shrinker, which runs in
- * reclaim, where a task may hold its mmap_lock. Returns the pages found
+ * the region's VMAs only ever get 4 KiB PTEs (a frame per fault;
+ * VM_DONTEXPAND keeps khugepaged away). Only the reclaim work calls this,
+ * with no page lock and no page bit held: mmap_lock, then the PTE lock,
+ * as a fault takes them, and nothing under them. Never the shrinker,
+ * which runs in reclaim, where a task may hold its mmap_lock. Returns the pages found
  * used (a page mapped by two processes may count twice).
  */
 unsigned int tdsm_region_young(struct tdsm_region *r, unsigned long first,
@@ -814,9 +815,9 @@ static int tdsm_mmap(struct file *file, struct vm_area_struct *vma)
 	if (tdsm_mms_add(vma->vm_mm))
 		return -ENOMEM;
 	/*
-	 * Normal PTEs (see the top of the file). VM_DONTEXPAND keeps mlock,
-	 * MAP_POPULATE's locking and khugepaged away (VM_SPECIAL): a page is
-	 * never fetched for them, nor held here against coherence.
+	 * Normal PTEs (see the top of the file). VM_DONTEXPAND makes the VMA
+	 * VM_SPECIAL, which keeps mlock() and khugepaged away: no page is
+	 * fetched or held here for them.
 	 */
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &tdsm_vm_ops;
