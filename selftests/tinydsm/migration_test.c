@@ -709,8 +709,7 @@ TEST_F_TIMEOUT(mig, trio_old_home_lets_go_first, 300)
 					"node2 before its reply's send completed"));
 		/*
 		 * No copy (the state above): its page table entries went with
-		 * it. /proc/self/pagemap cannot show them: the region is
-		 * VM_PFNMAP, which the kernel's page walker skips.
+		 * it (the module unmapped the frame before it gave it up).
 		 */
 		for (i = 0; i < npages; i++) {
 			uint64_t a = addr + (uint64_t)i * n->psz;
